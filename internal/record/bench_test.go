@@ -1,0 +1,120 @@
+package record
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchRecords makes n records with 1 KiB values of text-like data, which
+// compresses about as well as typical JSON payloads.
+func benchRecords(n int) []Record {
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"\"user\":", "\"id\":", "\"event\":\"click\"", "\"ts\":", "{", "}", ",", "\"page\":\"/home\""}
+	recs := make([]Record, n)
+	for i := range recs {
+		v := make([]byte, 0, 1024)
+		for len(v) < 1024 {
+			if rng.IntN(3) == 0 {
+				v = fmt.Appendf(v, "%d", rng.Uint32())
+			} else {
+				v = append(v, words[rng.IntN(len(words))]...)
+			}
+		}
+		recs[i] = Record{OffsetDelta: int32(i), TimestampDelta: int64(i), Key: fmt.Appendf(nil, "key-%d", i), Value: v[:1024]}
+	}
+	return recs
+}
+
+func BenchmarkValidateBatch(b *testing.B) {
+	for _, c := range []Codec{CodecNone, CodecLZ4, CodecSnappy, CodecZstd, CodecGzip} {
+		batch := mustBatch(b, defaultSpec(c), benchRecords(16)) // 16 KiB of records
+		b.Run(c.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ValidateBatch(batch, 1<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCheckCRC(b *testing.B) {
+	batch := mustBatch(b, defaultSpec(CodecNone), benchRecords(16))
+	b.SetBytes(int64(len(batch)))
+	for b.Loop() {
+		if _, err := CheckCRC(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRecords(b *testing.B) {
+	for _, c := range []Codec{CodecNone, CodecLZ4} {
+		batch := mustBatch(b, defaultSpec(c), benchRecords(16))
+		b.Run(c.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Records(batch, 1<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAppendBatch(b *testing.B) {
+	recs := benchRecords(16)
+	for _, c := range []Codec{CodecNone, CodecLZ4} {
+		b.Run(c.String(), func(b *testing.B) {
+			b.SetBytes(16 << 10)
+			b.ReportAllocs()
+			buf := make([]byte, 0, 32<<10)
+			for b.Loop() {
+				if _, err := AppendBatch(buf[:0], defaultSpec(c), recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDownConvert converts 1 MiB of log (64 batches of 16 records of
+// 1 KiB) to a v1 message set, as a Fetch v2 from an old consumer does.
+func BenchmarkDownConvert(b *testing.B) {
+	for _, c := range []Codec{CodecNone, CodecLZ4, CodecGzip} {
+		var log []byte
+		for i := range 64 {
+			spec := defaultSpec(c)
+			spec.BaseOffset = int64(i * 16)
+			log = append(log, mustBatch(b, spec, benchRecords(16))...)
+		}
+		b.Run(c.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(log)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DownConvert(log, MagicV1, 1<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkConvertMessageSet(b *testing.B) {
+	var msgs []msg
+	for _, r := range benchRecords(100) {
+		msgs = append(msgs, msg{ts: 1, key: r.Key, value: r.Value})
+	}
+	set := messageSet(MagicV1, msgs...)
+	b.SetBytes(int64(len(set)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ConvertMessageSet(set, 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,289 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec is a compression codec: bits 0-2 of the batch (or message)
+// attributes.
+type Codec int8
+
+// The codecs Kafka defines. Message sets (v0/v1) can carry only the first
+// four.
+const (
+	CodecNone   Codec = 0
+	CodecGzip   Codec = 1
+	CodecSnappy Codec = 2
+	CodecLZ4    Codec = 3
+	CodecZstd   Codec = 4
+)
+
+// String returns Kafka's name of the codec (compression.type).
+func (c Codec) String() string {
+	switch c {
+	case CodecNone:
+		return "none"
+	case CodecGzip:
+		return "gzip"
+	case CodecSnappy:
+		return "snappy"
+	case CodecLZ4:
+		return "lz4"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", int8(c))
+}
+
+func (c Codec) valid() bool { return c >= CodecNone && c <= CodecZstd }
+
+func (c Codec) unsupported() error {
+	return fmt.Errorf("codec %d: %w", int8(c), ErrUnsupportedCodec)
+}
+
+// Compress appends the compressed form of src to dst. The formats are the
+// ones Kafka's Java client writes: gzip; snappy in xerial framing; the LZ4
+// frame format (64 KiB independent blocks, no checksums, as Kafka's
+// KafkaLZ4BlockOutputStream); a zstd frame. CodecNone appends src as is.
+func Compress(c Codec, dst, src []byte) ([]byte, error) {
+	switch c {
+	case CodecNone:
+		return append(dst, src...), nil
+	case CodecGzip:
+		return compressGzip(dst, src)
+	case CodecSnappy:
+		return compressXerial(dst, src), nil
+	case CodecLZ4:
+		return compressLZ4(dst, src)
+	case CodecZstd:
+		return compressZstd(dst, src), nil
+	}
+	return dst, c.unsupported()
+}
+
+// Decompress returns the decompressed form of src, failing with ErrTooLarge
+// as soon as the output would exceed maxSize bytes: whatever the input
+// claims, memory use is bounded by about twice maxSize (the output buffer
+// as it grows) plus each codec's small fixed state (a 32 KiB window for
+// gzip). Snappy and LZ4 learn the exact output size before allocating.
+// Malformed input gives ErrCorrupt.
+//
+// Snappy accepts a raw block as well as xerial framing; LZ4 accepts a frame
+// whose header checksum was computed the broken way of Kafka's v0 messages
+// (KAFKA-3160). CodecNone returns src itself.
+func Decompress(c Codec, src []byte, maxSize int) ([]byte, error) {
+	return decompress(c, src, maxSize, false)
+}
+
+// decompress is Decompress; anyLZ4HeaderChecksum makes LZ4 ignore the frame
+// header checksum altogether, as Kafka does for magic v0 message sets.
+func decompress(c Codec, src []byte, maxSize int, anyLZ4HeaderChecksum bool) ([]byte, error) {
+	maxSize = min(max(maxSize, 0), math.MaxInt-1) // maxSize+1 must not overflow
+	var out []byte
+	var err error
+	switch c {
+	case CodecNone:
+		if len(src) > maxSize {
+			return nil, fmt.Errorf("%d bytes, limit %d: %w", len(src), maxSize, ErrTooLarge)
+		}
+		return src, nil
+	case CodecGzip:
+		out, err = decompressGzip(src, maxSize)
+	case CodecSnappy:
+		out, err = decompressSnappy(src, maxSize)
+	case CodecLZ4:
+		out, err = decompressLZ4(src, maxSize, anyLZ4HeaderChecksum)
+	case CodecZstd:
+		out, err = decompressZstd(src, maxSize)
+	default:
+		return nil, c.unsupported()
+	}
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("%s: %w", c, err)
+		}
+		return nil, fmt.Errorf("%s: %w: %w", c, ErrCorrupt, err)
+	}
+	return out, nil
+}
+
+// errTooLarge reports a decompressed size over the limit.
+func errTooLarge(maxSize int) error {
+	return fmt.Errorf("output exceeds %d bytes: %w", maxSize, ErrTooLarge)
+}
+
+// readCapped reads r to EOF into a buffer that never grows past maxSize+1
+// bytes: reading one byte more than allowed is how the overflow is detected.
+// hint is the expected size, if the format declares one; it is only trusted
+// up to the cap.
+func readCapped(r io.Reader, maxSize, hint int) ([]byte, error) {
+	limit := maxSize + 1
+	buf := make([]byte, 0, min(max(hint, 512), limit))
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) >= limit {
+				return nil, errTooLarge(maxSize)
+			}
+			grown := make([]byte, len(buf), min(2*cap(buf), limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > maxSize {
+			return nil, errTooLarge(maxSize)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// appendWriter is an io.Writer appending to a slice.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// --- gzip ---
+
+// Pooled gzip state. The reader and writer are pointed at the pooled
+// bytes.Reader and appendWriter, which are emptied after use, so the pool
+// never keeps a caller's buffer alive.
+type gzipWriter struct {
+	w  *gzip.Writer
+	aw appendWriter
+}
+
+type gzipReader struct {
+	zr *gzip.Reader // nil until first use: NewReader needs a valid header
+	br bytes.Reader
+}
+
+var (
+	gzipWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression) // Java's GZIPOutputStream level
+		return &gzipWriter{w: w}
+	}}
+	gzipReaders = sync.Pool{New: func() any { return new(gzipReader) }}
+)
+
+func compressGzip(dst, src []byte) ([]byte, error) {
+	g := gzipWriters.Get().(*gzipWriter)
+	defer gzipWriters.Put(g)
+	g.aw.b = dst
+	defer func() { g.aw.b = nil }()
+	g.w.Reset(&g.aw)
+	if _, err := g.w.Write(src); err != nil {
+		return dst, err
+	}
+	if err := g.w.Close(); err != nil {
+		return dst, err
+	}
+	return g.aw.b, nil
+}
+
+func decompressGzip(src []byte, maxSize int) ([]byte, error) {
+	g := gzipReaders.Get().(*gzipReader)
+	defer gzipReaders.Put(g)
+	g.br.Reset(src)
+	defer g.br.Reset(nil)
+	var err error
+	if g.zr == nil {
+		g.zr, err = gzip.NewReader(&g.br)
+	} else {
+		err = g.zr.Reset(&g.br)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// ISIZE, the last four bytes, is the size mod 2^32 of the last member: a
+	// hint only.
+	hint := 0
+	if len(src) >= 4 {
+		hint = int(binary.LittleEndian.Uint32(src[len(src)-4:]))
+	}
+	return readCapped(g.zr, maxSize, hint)
+}
+
+// --- zstd ---
+
+var (
+	zstdEncoders = sync.Pool{New: func() any {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+		if err != nil {
+			panic(err) // constant options
+		}
+		return e
+	}}
+	zstdDecoders = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecodeAllCapLimit(true))
+		if err != nil {
+			panic(err) // constant options
+		}
+		return d
+	}}
+)
+
+func compressZstd(dst, src []byte) []byte {
+	e := zstdEncoders.Get().(*zstd.Encoder)
+	defer zstdEncoders.Put(e)
+	return e.EncodeAll(src, dst)
+}
+
+// decompressZstd bounds the output with the decoder's cap limit: DecodeAll
+// never writes more than cap(dst) bytes. The limit is not expressed through
+// WithDecoderMaxMemory because the decoder also caps the frame's window size
+// by it, and Java producers write streaming frames declaring a window (2 MiB
+// and more at the default level) larger than many small batches, and than
+// a small cap. The window itself costs nothing here: DecodeAll decodes into
+// dst.
+//
+// Without a declared content size the output size is unknown, so decoding
+// starts with a guess and restarts with twice the room, up to maxSize+1
+// bytes, each time the room runs out: at most twice the work of a single
+// pass, and never more memory than the cap.
+func decompressZstd(src []byte, maxSize int) ([]byte, error) {
+	limit := maxSize + 1
+	size := min(limit, max(8*len(src), 64<<10))
+	var fh zstd.Header
+	if fh.Decode(src) == nil && fh.HasFCS {
+		if fh.FrameContentSize > uint64(maxSize) {
+			return nil, errTooLarge(maxSize)
+		}
+		size = int(fh.FrameContentSize)
+	}
+	d := zstdDecoders.Get().(*zstd.Decoder)
+	defer zstdDecoders.Put(d)
+	for {
+		out, err := d.DecodeAll(src, make([]byte, 0, size))
+		switch {
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded):
+			if size >= limit {
+				return nil, errTooLarge(maxSize)
+			}
+			size = min(limit, max(2*size, 64<<10))
+			continue
+		case err != nil:
+			return nil, err
+		case len(out) > maxSize:
+			return nil, errTooLarge(maxSize)
+		}
+		return out, nil
+	}
+}

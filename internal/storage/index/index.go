@@ -1,0 +1,423 @@
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// ErrFull is returned by Append when the index reached its maximum size; the
+// log rolls the segment when it sees it.
+var ErrFull = errors.New("index: full")
+
+// ErrUnordered is returned by Append for an entry that would break the sort
+// order.
+var ErrUnordered = errors.New("index: entry out of order")
+
+const (
+	offsetEntrySize = 8
+	timeEntrySize   = 12
+)
+
+// file is what both indexes share: a file of fixed-size entries, kept in
+// memory, preallocated on disk while writable.
+type file struct {
+	fs        vfs.FS
+	path      string
+	entrySize int
+	maxBytes  int64
+
+	mu     sync.RWMutex
+	f      vfs.File // nil once closed
+	buf    []byte   // valid entries
+	writes bool     // opened for appends (preallocated)
+	dirty  bool     // entries appended since the last Sync
+}
+
+func openFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bool, valid func(prev, cur []byte) bool) (*file, error) {
+	maxBytes -= maxBytes % int64(entrySize)
+	if maxBytes < int64(entrySize) {
+		maxBytes = int64(entrySize)
+	}
+	x := &file{fs: fs, path: path, entrySize: entrySize, maxBytes: maxBytes, writes: writable}
+	var f vfs.File
+	var err error
+	if writable {
+		f, err = fs.OpenReadWrite(path)
+	} else {
+		f, err = fs.Open(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index %s: open: %w", path, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("index %s: size: %w", path, err)
+	}
+	if size > maxBytes && writable {
+		size = maxBytes
+	}
+	size -= size % int64(entrySize)
+	raw := make([]byte, size)
+	if _, err := f.ReadAt(raw, 0); err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, fmt.Errorf("index %s: read: %w", path, err)
+	}
+	n := 0
+	for i := 0; i+entrySize <= len(raw); i += entrySize {
+		var prev []byte
+		if i > 0 {
+			prev = raw[i-entrySize : i]
+		}
+		if !valid(prev, raw[i:i+entrySize]) {
+			break
+		}
+		n = i + entrySize
+	}
+	x.buf = raw[:n:n]
+	x.f = f
+	if writable {
+		// Zero everything past the valid entries so that stale bytes from
+		// an older life of the file can never be read as entries, and
+		// preallocate up to the maximum.
+		if err := f.Truncate(int64(n)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("index %s: truncate: %w", path, err)
+		}
+		if err := f.Truncate(maxBytes); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("index %s: preallocate: %w", path, err)
+		}
+	}
+	return x, nil
+}
+
+func (x *file) entries() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.buf) / x.entrySize
+}
+
+func (x *file) full() bool { return int64(len(x.buf)+x.entrySize) > x.maxBytes }
+
+// appendEntry writes one entry; mu must not be held.
+func (x *file) appendEntry(e []byte) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.f == nil || !x.writes {
+		return fmt.Errorf("index %s: append to a read-only or closed index", x.path)
+	}
+	if x.full() {
+		return ErrFull
+	}
+	if _, err := x.f.WriteAt(e, int64(len(x.buf))); err != nil {
+		return fmt.Errorf("index %s: write: %w", x.path, err)
+	}
+	x.buf = append(x.buf, e...)
+	x.dirty = true
+	return nil
+}
+
+// truncateEntries keeps the first n entries.
+func (x *file) truncateEntries(n int) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if n*x.entrySize >= len(x.buf) {
+		return nil
+	}
+	x.buf = x.buf[:n*x.entrySize]
+	if x.f != nil && x.writes {
+		// Zero the dropped entries on disk: truncate down, then re-extend.
+		if err := x.f.Truncate(int64(len(x.buf))); err != nil {
+			return fmt.Errorf("index %s: truncate: %w", x.path, err)
+		}
+		if err := x.f.Truncate(x.maxBytes); err != nil {
+			return fmt.Errorf("index %s: preallocate: %w", x.path, err)
+		}
+		x.dirty = true
+	}
+	return nil
+}
+
+// sync makes the entries durable.
+func (x *file) sync() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.f == nil || !x.dirty {
+		return nil
+	}
+	if err := x.f.Sync(); err != nil {
+		return fmt.Errorf("index %s: sync: %w", x.path, err)
+	}
+	x.dirty = false
+	return nil
+}
+
+// seal trims the preallocated file to its entries, syncs it and makes the
+// index read-only.
+func (x *file) seal() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.f == nil || !x.writes {
+		return nil
+	}
+	if err := x.f.Truncate(int64(len(x.buf))); err != nil {
+		return fmt.Errorf("index %s: trim: %w", x.path, err)
+	}
+	if err := x.f.Sync(); err != nil {
+		return fmt.Errorf("index %s: sync: %w", x.path, err)
+	}
+	x.writes = false
+	x.dirty = false
+	return nil
+}
+
+func (x *file) close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.f == nil {
+		return nil
+	}
+	err := x.f.Close()
+	x.f = nil
+	return err
+}
+
+// search returns the index of the last entry for which before(entry) is
+// true, or -1. before must be monotonic (true then false).
+func (x *file) search(before func(e []byte) bool) (int, []byte) {
+	n := len(x.buf) / x.entrySize
+	i := sort.Search(n, func(i int) bool {
+		return !before(x.buf[i*x.entrySize : (i+1)*x.entrySize])
+	})
+	if i == 0 {
+		return -1, nil
+	}
+	return i - 1, x.buf[(i-1)*x.entrySize : i*x.entrySize]
+}
+
+// OffsetIndex maps offsets to file positions in one segment.
+type OffsetIndex struct {
+	base int64
+	file *file
+}
+
+// OpenOffsetIndex opens (creating if needed when writable) the offset index
+// of the segment with base offset base. maxBytes bounds the file size.
+func OpenOffsetIndex(fs vfs.FS, path string, base int64, maxBytes int64, writable bool) (*OffsetIndex, error) {
+	f, err := openFile(fs, path, offsetEntrySize, maxBytes, writable, func(prev, cur []byte) bool {
+		if prev == nil {
+			return true
+		}
+		return binary.BigEndian.Uint32(cur) > binary.BigEndian.Uint32(prev) &&
+			binary.BigEndian.Uint32(cur[4:]) > binary.BigEndian.Uint32(prev[4:])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &OffsetIndex{base: base, file: f}, nil
+}
+
+// OffsetEntry is one decoded offset index entry.
+type OffsetEntry struct {
+	Offset   int64 // absolute
+	Position int64
+}
+
+// Append adds an entry for the batch holding offset that starts at position.
+func (x *OffsetIndex) Append(offset, position int64) error {
+	rel := offset - x.base
+	if rel < 0 || rel > 0xFFFFFFFF || position < 0 || position > 0xFFFFFFFF {
+		return fmt.Errorf("index %s: offset %d position %d out of range: %w", x.file.path, offset, position, ErrUnordered)
+	}
+	x.file.mu.RLock()
+	if n := len(x.file.buf); n > 0 {
+		last := x.file.buf[n-offsetEntrySize:]
+		if uint32(rel) <= binary.BigEndian.Uint32(last) || uint32(position) <= binary.BigEndian.Uint32(last[4:]) {
+			x.file.mu.RUnlock()
+			return ErrUnordered
+		}
+	}
+	x.file.mu.RUnlock()
+	var e [offsetEntrySize]byte
+	binary.BigEndian.PutUint32(e[:], uint32(rel))
+	binary.BigEndian.PutUint32(e[4:], uint32(position))
+	return x.file.appendEntry(e[:])
+}
+
+// Lookup returns the last entry at or below offset, or the segment's start
+// (base, 0) when there is none.
+func (x *OffsetIndex) Lookup(offset int64) OffsetEntry {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	rel := offset - x.base
+	if rel < 0 {
+		return OffsetEntry{Offset: x.base}
+	}
+	_, e := x.file.search(func(e []byte) bool { return int64(binary.BigEndian.Uint32(e)) <= rel })
+	if e == nil {
+		return OffsetEntry{Offset: x.base}
+	}
+	return OffsetEntry{Offset: x.base + int64(binary.BigEndian.Uint32(e)), Position: int64(binary.BigEndian.Uint32(e[4:]))}
+}
+
+// Entries returns all entries (for tests and verification).
+func (x *OffsetIndex) Entries() []OffsetEntry {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	out := make([]OffsetEntry, 0, len(x.file.buf)/offsetEntrySize)
+	for i := 0; i < len(x.file.buf); i += offsetEntrySize {
+		e := x.file.buf[i:]
+		out = append(out, OffsetEntry{Offset: x.base + int64(binary.BigEndian.Uint32(e)), Position: int64(binary.BigEndian.Uint32(e[4:]))})
+	}
+	return out
+}
+
+// TruncateAfterPosition drops every entry whose position is >= pos (used
+// when the log is truncated to pos bytes).
+func (x *OffsetIndex) TruncateAfterPosition(pos int64) error {
+	x.file.mu.RLock()
+	n := len(x.file.buf) / offsetEntrySize
+	keep := sort.Search(n, func(i int) bool {
+		return int64(binary.BigEndian.Uint32(x.file.buf[i*offsetEntrySize+4:])) >= pos
+	})
+	x.file.mu.RUnlock()
+	return x.file.truncateEntries(keep)
+}
+
+// Len is the number of entries.
+func (x *OffsetIndex) Len() int { return x.file.entries() }
+
+// Full reports whether another entry would exceed the maximum size.
+func (x *OffsetIndex) Full() bool {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	return x.file.full()
+}
+
+// Sync, Seal and Close: see the file methods.
+func (x *OffsetIndex) Sync() error  { return x.file.sync() }
+func (x *OffsetIndex) Seal() error  { return x.file.seal() }
+func (x *OffsetIndex) Close() error { return x.file.close() }
+
+// TimeIndex maps timestamps to offsets in one segment.
+type TimeIndex struct {
+	base int64
+	file *file
+}
+
+// TimeEntry is one decoded time index entry.
+type TimeEntry struct {
+	Timestamp int64
+	Offset    int64 // absolute
+}
+
+// OpenTimeIndex opens the time index of the segment with base offset base.
+func OpenTimeIndex(fs vfs.FS, path string, base int64, maxBytes int64, writable bool) (*TimeIndex, error) {
+	f, err := openFile(fs, path, timeEntrySize, maxBytes, writable, func(prev, cur []byte) bool {
+		if prev == nil {
+			return true
+		}
+		return int64(binary.BigEndian.Uint64(cur)) > int64(binary.BigEndian.Uint64(prev)) &&
+			binary.BigEndian.Uint32(cur[8:]) >= binary.BigEndian.Uint32(prev[8:])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &TimeIndex{base: base, file: f}, nil
+}
+
+// Append records that by offset the largest timestamp seen is ts. Entries
+// that would not raise the timestamp are ignored (returns nil).
+func (x *TimeIndex) Append(ts, offset int64) error {
+	rel := offset - x.base
+	if rel < 0 || rel > 0xFFFFFFFF {
+		return fmt.Errorf("index %s: offset %d out of range: %w", x.file.path, offset, ErrUnordered)
+	}
+	x.file.mu.RLock()
+	if n := len(x.file.buf); n > 0 {
+		last := x.file.buf[n-timeEntrySize:]
+		if ts <= int64(binary.BigEndian.Uint64(last)) {
+			x.file.mu.RUnlock()
+			return nil
+		}
+		if uint32(rel) < binary.BigEndian.Uint32(last[8:]) {
+			x.file.mu.RUnlock()
+			return ErrUnordered
+		}
+	}
+	x.file.mu.RUnlock()
+	var e [timeEntrySize]byte
+	binary.BigEndian.PutUint64(e[:], uint64(ts))
+	binary.BigEndian.PutUint32(e[8:], uint32(rel))
+	return x.file.appendEntry(e[:])
+}
+
+// Lookup returns the last entry whose timestamp is <= ts, and false when
+// every entry is later (or there are none).
+func (x *TimeIndex) Lookup(ts int64) (TimeEntry, bool) {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	_, e := x.file.search(func(e []byte) bool { return int64(binary.BigEndian.Uint64(e)) <= ts })
+	if e == nil {
+		return TimeEntry{}, false
+	}
+	return TimeEntry{Timestamp: int64(binary.BigEndian.Uint64(e)), Offset: x.base + int64(binary.BigEndian.Uint32(e[8:]))}, true
+}
+
+// Last returns the last entry (the segment's largest timestamp), if any.
+func (x *TimeIndex) Last() (TimeEntry, bool) {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	n := len(x.file.buf)
+	if n == 0 {
+		return TimeEntry{}, false
+	}
+	e := x.file.buf[n-timeEntrySize:]
+	return TimeEntry{Timestamp: int64(binary.BigEndian.Uint64(e)), Offset: x.base + int64(binary.BigEndian.Uint32(e[8:]))}, true
+}
+
+// Entries returns all entries.
+func (x *TimeIndex) Entries() []TimeEntry {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	out := make([]TimeEntry, 0, len(x.file.buf)/timeEntrySize)
+	for i := 0; i < len(x.file.buf); i += timeEntrySize {
+		e := x.file.buf[i:]
+		out = append(out, TimeEntry{Timestamp: int64(binary.BigEndian.Uint64(e)), Offset: x.base + int64(binary.BigEndian.Uint32(e[8:]))})
+	}
+	return out
+}
+
+// TruncateAfterOffset drops every entry whose offset is >= offset.
+func (x *TimeIndex) TruncateAfterOffset(offset int64) error {
+	rel := offset - x.base
+	x.file.mu.RLock()
+	n := len(x.file.buf) / timeEntrySize
+	keep := sort.Search(n, func(i int) bool {
+		return int64(binary.BigEndian.Uint32(x.file.buf[i*timeEntrySize+8:])) >= rel
+	})
+	x.file.mu.RUnlock()
+	return x.file.truncateEntries(keep)
+}
+
+// Len is the number of entries.
+func (x *TimeIndex) Len() int { return x.file.entries() }
+
+// Full reports whether another entry would exceed the maximum size.
+func (x *TimeIndex) Full() bool {
+	x.file.mu.RLock()
+	defer x.file.mu.RUnlock()
+	return x.file.full()
+}
+
+// Sync, Seal and Close: see the file methods.
+func (x *TimeIndex) Sync() error  { return x.file.sync() }
+func (x *TimeIndex) Seal() error  { return x.file.seal() }
+func (x *TimeIndex) Close() error { return x.file.close() }

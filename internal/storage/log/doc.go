@@ -1,0 +1,42 @@
+// Package log is one partition's durable log: an ordered set of segments
+// (package segment) in the partition's directory, with a single writer,
+// concurrent readers, group-committed fsyncs, crash recovery and retention.
+//
+// Directory layout, as Kafka has it:
+//
+//	<topic>-<partition>/
+//	  00000000000000000000.log        batches with offsets [0, 1234)
+//	  00000000000000000000.index      sparse offset -> position (sealed: trimmed)
+//	  00000000000000000000.timeindex  sparse timestamp -> offset
+//	  00000000000000001234.log        the active segment (indexes preallocated)
+//	  ...
+//
+// Offsets. Three offsets describe the log (Redpanda's segment keeps the same
+// three): the end offset (next offset to assign; everything below it is
+// written and readable — with one replica it is also the high watermark),
+// the durable offset (everything below it is fsynced; acks=all waits for it
+// through WaitDurable), and the start offset (the first readable offset,
+// advanced by retention and DeleteRecords).
+//
+// Invariants:
+//   - Segments' base offsets increase; each segment's offsets lie in
+//     [base, next segment's base). Only the last (active) segment is
+//     written; the others are sealed, synced and read-only.
+//   - start <= durable-or-end, durable <= end.
+//   - Append validates every batch (record.ValidateBatch: length, magic 2,
+//     CRC-32C, records, decompressed size cap) before any byte is written,
+//     then assigns consecutive offsets by rewriting base offsets in place.
+//     A failed write is truncated away, so readers and recovery never see
+//     half a batch from a live process.
+//   - Recovery (Open without State.Clean) re-validates every segment from
+//     the one holding the recovery point, truncates at the first bad byte and
+//     drops any later segments; it never refuses to start on bad data.
+//   - An fsync error is sticky (ErrFailed): the log stops accepting writes,
+//     since after a failed fsync the kernel may have dropped the dirty pages.
+//
+// Concurrency: appendMu serializes writers (Append, roll, retention, close);
+// segMu guards the segment list, held for reading by readers during a read
+// and for writing only while the list changes, so reads do not block
+// appends. WaitDurable runs the fsync on one waiter's goroutine while the
+// others wait for it (group commit); no goroutine is started by this package.
+package log

@@ -1,0 +1,322 @@
+// Package logdir owns a data directory: the partition logs under it (one
+// directory per partition, named <topic>-<partition> as Kafka names them),
+// the two checkpoint files, and the clean-shutdown marker.
+//
+//	<data dir>/
+//	  .strom-clean-shutdown        present only between a clean Close and the next Open
+//	  recovery-point-checkpoint    per partition: offsets below are fsynced
+//	  log-start-offset-checkpoint  per partition: the first readable offset
+//	  <topic>-<partition>/         one partition log (see package log)
+//
+// Invariants:
+//   - The marker is removed (and the removal made durable) when the
+//     directory is opened, so a crash at any later moment is seen as unclean
+//     on the next start, and the logs after their recovery points are
+//     re-validated. With the marker, nothing is scanned: a clean start reads
+//     no segment data.
+//   - Checkpoints are written atomically (package checkpoint) by Checkpoint,
+//     periodically by Run, and on Close before the marker.
+//
+// Concurrency: all methods are safe for concurrent use; Run is owned by the
+// caller, which stops it by cancelling its context.
+package logdir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stromhq/strom/internal/storage/checkpoint"
+	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+const (
+	cleanMarker        = ".strom-clean-shutdown"
+	recoveryCheckpoint = "recovery-point-checkpoint"
+	startCheckpoint    = "log-start-offset-checkpoint"
+)
+
+// Partition names one partition.
+type Partition = checkpoint.Partition
+
+// Dir is an open data directory.
+type Dir struct {
+	fs     vfs.FS
+	path   string
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	clean    bool // the previous shutdown was clean
+	recovery map[Partition]int64
+	starts   map[Partition]int64
+	logs     map[Partition]*log.Log
+	closed   bool
+	ckptMu   sync.Mutex // serializes checkpoint writes
+}
+
+// Open opens the data directory at path, creating it if needed.
+func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if _, err := fsys.Stat(path); err != nil {
+		if err := fsys.MkdirAll(path); err != nil {
+			return nil, fmt.Errorf("data dir %s: %w", path, err)
+		}
+		if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("data dir %s: sync parent: %w", path, err)
+		}
+	}
+	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{}}
+	if _, err := fsys.Stat(filepath.Join(path, cleanMarker)); err == nil {
+		d.clean = true
+	}
+	var err error
+	d.recovery, err = checkpoint.Read(fsys, filepath.Join(path, recoveryCheckpoint))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			logger.Warn("recovery checkpoint unreadable; recovering every log from its start", "err", err)
+		}
+		d.recovery = map[Partition]int64{}
+		d.clean = false
+	}
+	d.starts, err = checkpoint.Read(fsys, filepath.Join(path, startCheckpoint))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			logger.Warn("log start offset checkpoint unreadable; using segment bases", "err", err)
+		}
+		d.starts = map[Partition]int64{}
+	}
+	if d.clean {
+		if err := fsys.Remove(filepath.Join(path, cleanMarker)); err != nil {
+			return nil, fmt.Errorf("data dir %s: remove clean marker: %w", path, err)
+		}
+		if err := fsys.SyncDir(path); err != nil {
+			return nil, fmt.Errorf("data dir %s: sync: %w", path, err)
+		}
+	}
+	return d, nil
+}
+
+// Path returns the directory's path.
+func (d *Dir) Path() string { return d.path }
+
+// WasClean reports whether the previous process shut down cleanly.
+func (d *Dir) WasClean() bool { return d.clean }
+
+// PartitionDir returns the directory of a partition's log.
+func (d *Dir) PartitionDir(p Partition) string {
+	return filepath.Join(d.path, p.Topic+"-"+strconv.Itoa(int(p.Partition)))
+}
+
+// ParsePartitionDir splits a directory name "<topic>-<n>".
+func ParsePartitionDir(name string) (Partition, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 || i == len(name)-1 {
+		return Partition{}, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != name[i+1:] {
+		return Partition{}, false
+	}
+	return Partition{Topic: name[:i], Partition: int32(n)}, true
+}
+
+// Existing lists the partitions that have a directory on disk.
+func (d *Dir) Existing() ([]Partition, error) {
+	names, err := d.fs.List(d.path)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", d.path, err)
+	}
+	var out []Partition
+	for _, n := range names {
+		if fi, err := d.fs.Stat(filepath.Join(d.path, n)); err != nil || !fi.IsDir() {
+			continue
+		}
+		if p, ok := ParsePartitionDir(n); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// OpenLog opens (creating if needed) the log of p with cfg.
+func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, log.ErrClosed
+	}
+	if l, ok := d.logs[p]; ok {
+		return l, nil
+	}
+	rp, ok := d.recovery[p]
+	st := log.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok}
+	l, err := log.Open(d.fs, d.PartitionDir(p), cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	d.logs[p] = l
+	return l, nil
+}
+
+// Log returns an open log, if any.
+func (d *Dir) Log(p Partition) (*log.Log, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, ok := d.logs[p]
+	return l, ok
+}
+
+// DeleteLog closes a partition's log and removes its directory.
+func (d *Dir) DeleteLog(p Partition) error {
+	d.mu.Lock()
+	l, ok := d.logs[p]
+	delete(d.logs, p)
+	delete(d.recovery, p)
+	delete(d.starts, p)
+	d.mu.Unlock()
+	if ok {
+		if err := l.Delete(); err != nil {
+			return err
+		}
+	} else if err := d.fs.RemoveAll(d.PartitionDir(p)); err != nil {
+		return fmt.Errorf("data dir %s: %w", d.path, err)
+	}
+	return d.fs.SyncDir(d.path)
+}
+
+// Checkpoint writes both checkpoint files from the open logs.
+func (d *Dir) Checkpoint() error {
+	d.ckptMu.Lock()
+	defer d.ckptMu.Unlock()
+	d.mu.Lock()
+	rec := make(map[Partition]int64, len(d.logs))
+	starts := make(map[Partition]int64, len(d.logs))
+	for p, l := range d.logs {
+		rec[p] = l.DurableOffset()
+		starts[p] = l.StartOffset()
+	}
+	d.mu.Unlock()
+	if err := checkpoint.Write(d.fs, filepath.Join(d.path, recoveryCheckpoint), rec); err != nil {
+		return err
+	}
+	return checkpoint.Write(d.fs, filepath.Join(d.path, startCheckpoint), starts)
+}
+
+// Intervals for Run; zero values take Kafka's defaults.
+type Intervals struct {
+	Checkpoint time.Duration // log.flush.offset.checkpoint.interval.ms (60 s)
+	Retention  time.Duration // log.retention.check.interval.ms (5 min)
+	Flush      time.Duration // how often flush.ms is checked (1 s)
+}
+
+// Run does the directory's periodic work until ctx is done: checkpoints,
+// retention, and flush.ms. now is the clock.
+func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
+	if iv.Checkpoint <= 0 {
+		iv.Checkpoint = time.Minute
+	}
+	if iv.Retention <= 0 {
+		iv.Retention = 5 * time.Minute
+	}
+	if iv.Flush <= 0 {
+		iv.Flush = time.Second
+	}
+	if now == nil {
+		now = time.Now
+	}
+	ck := time.NewTicker(iv.Checkpoint)
+	rt := time.NewTicker(iv.Retention)
+	fl := time.NewTicker(iv.Flush)
+	defer ck.Stop()
+	defer rt.Stop()
+	defer fl.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ck.C:
+			if err := d.Checkpoint(); err != nil {
+				d.logger.Error("checkpoint failed", "err", err)
+			}
+		case <-rt.C:
+			d.ApplyRetention(now())
+		case <-fl.C:
+			for _, l := range d.openLogs() {
+				if err := l.FlushIfDue(now()); err != nil && !errors.Is(err, log.ErrClosed) {
+					d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
+				}
+			}
+		}
+	}
+}
+
+// ApplyRetention runs retention on every open log.
+func (d *Dir) ApplyRetention(now time.Time) {
+	for _, l := range d.openLogs() {
+		res, err := l.ApplyRetention(now)
+		if err != nil && !errors.Is(err, log.ErrClosed) {
+			d.logger.Error("retention failed", "dir", l.Dir(), "err", err)
+		}
+		if res.Segments > 0 {
+			d.logger.Info("retention deleted segments", "dir", l.Dir(), "segments", res.Segments, "bytes", res.Bytes)
+		}
+	}
+}
+
+func (d *Dir) openLogs() []*log.Log {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*log.Log, 0, len(d.logs))
+	for _, l := range d.logs {
+		out = append(out, l)
+	}
+	return out
+}
+
+// Close closes every log, writes the checkpoints and, when all of that
+// succeeded, the clean-shutdown marker.
+func (d *Dir) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	logs := make([]*log.Log, 0, len(d.logs))
+	for _, l := range d.logs {
+		logs = append(logs, l)
+	}
+	d.mu.Unlock()
+	var first error
+	for _, l := range logs {
+		if err := l.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := d.Checkpoint(); err != nil && first == nil {
+		first = err
+	}
+	if first != nil {
+		return first
+	}
+	f, err := d.fs.Create(filepath.Join(d.path, cleanMarker))
+	if err != nil {
+		return fmt.Errorf("data dir %s: clean marker: %w", d.path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("data dir %s: clean marker: %w", d.path, err)
+	}
+	f.Close()
+	return d.fs.SyncDir(d.path)
+}

@@ -1,0 +1,30 @@
+// Package segment is one file of a partition log: <base offset>.log holding
+// RecordBatch v2 batches back to back, exactly as Kafka stores them, with its
+// offset index (<base>.index) and time index (<base>.timeindex).
+//
+// The .log file is a plain concatenation of batches (see package record for
+// the batch layout); the first 12 bytes of each batch give its base offset
+// and length, so the file can be walked without any other framing:
+//
+//	+------------------+-------------+------------------------------+
+//	| base offset (8)  | length (4)  | rest of the batch (length B) |  ... next batch
+//	+------------------+-------------+------------------------------+
+//
+// Invariants:
+//   - Batches are whole and their offsets strictly increase; every offset
+//     in the segment is >= its base offset and < base + 2^32.
+//   - Size() counts whole batches only: a reader never sees a batch that is
+//     still being written, and after a failed write the file is truncated
+//     back to the last whole batch.
+//   - A sealed segment is read-only; its indexes are trimmed, synced, and
+//     loaded lazily on first read (rebuilt from the data if missing or
+//     inconsistent). The active segment's indexes are preallocated.
+//   - Recover re-validates every batch (header, bounds, CRC-32C, increasing
+//     offsets), truncates at the first bad byte and rebuilds the indexes;
+//     it fails only on I/O errors, never on bad data.
+//
+// Concurrency: one appender (the log's writer) calls Append, Seal and
+// Recover; Read, FindTimestamp and the getters may run concurrently with
+// Append. Closing or deleting a segment is the log's job, done only when
+// no reader holds it.
+package segment

@@ -1,0 +1,125 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/stromhq/strom/internal/record"
+)
+
+var errNotExist = fs.ErrNotExist
+
+// Recover validates every batch of the segment from the start: its header,
+// that it lies wholly inside the file, its CRC, and that offsets increase
+// (the first base offset must be >= minBase, the segment's own base at
+// least). The log is truncated at the first byte that fails, both indexes
+// are rebuilt from the valid batches, and the number of bytes cut is
+// returned. Recover never fails because of bad data, only on I/O errors.
+func (s *Segment) Recover(minBase int64) (int64, error) {
+	if minBase < s.base {
+		minBase = s.base
+	}
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if s.offIdx != nil {
+		s.offIdx.Close()
+		s.timeIdx.Close()
+		s.offIdx, s.timeIdx = nil, nil
+	}
+	_, offPath, timePath := FileNames(s.dir, s.base)
+	for _, p := range []string{offPath, timePath} {
+		if err := s.fs.Remove(p); err != nil && !errors.Is(err, errNotExist) {
+			return 0, fmt.Errorf("segment %020d: remove index: %w", s.base, err)
+		}
+	}
+	if err := s.openIndexes(true); err != nil {
+		return 0, err
+	}
+	fileSize, err := s.log.Size()
+	if err != nil {
+		return 0, fmt.Errorf("segment %020d: size: %w", s.base, err)
+	}
+	s.size.Store(fileSize)
+	valid, err := s.scanAndIndex(minBase, true)
+	if err != nil {
+		return 0, err
+	}
+	cut := fileSize - valid
+	if cut > 0 {
+		if s.sealed.Load() {
+			// A sealed segment was opened read-only; reopen to truncate.
+			logPath, _, _ := FileNames(s.dir, s.base)
+			f, err := s.fs.OpenReadWrite(logPath)
+			if err != nil {
+				return 0, fmt.Errorf("segment %020d: reopen to truncate: %w", s.base, err)
+			}
+			s.log.Close()
+			s.log = f
+		}
+		if err := s.log.Truncate(valid); err != nil {
+			return 0, fmt.Errorf("segment %020d: truncate to %d: %w", s.base, valid, err)
+		}
+		if err := s.log.Sync(); err != nil {
+			return 0, fmt.Errorf("segment %020d: sync: %w", s.base, err)
+		}
+	}
+	s.size.Store(valid)
+	if s.sealed.Load() {
+		if err := s.sealIndexes(); err != nil {
+			return 0, err
+		}
+	} else if err := s.SyncIndexes(); err != nil {
+		return 0, err
+	}
+	return cut, nil
+}
+
+// scanAndIndex walks the batches from position 0, adding index entries, and
+// returns the position just past the last valid batch. With verify, each
+// batch's CRC is checked and offsets must increase from minBase.
+func (s *Segment) scanAndIndex(minBase int64, verify bool) (int64, error) {
+	size := s.size.Load()
+	s.bytesSinceIndex = 0
+	s.maxTimestamp, s.maxTsOffset = record.NoTimestamp, s.base
+	s.nextOffset.Store(s.base)
+	next := minBase
+	var buf []byte
+	var pos int64
+	for pos < size {
+		if size-pos < record.BatchHeaderSize {
+			break
+		}
+		var hdr [record.BatchHeaderSize]byte
+		if _, err := s.log.ReadAt(hdr[:], pos); err != nil && !errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
+		}
+		h, err := record.ReadBatchHeader(hdr[:])
+		if err != nil || int64(h.Size()) > size-pos {
+			break
+		}
+		if verify {
+			if h.BaseOffset < next || h.LastOffsetDelta < 0 || h.LastOffset()-s.base > 0xFFFFFFFF {
+				break
+			}
+			if cap(buf) < h.Size() {
+				buf = make([]byte, h.Size())
+			}
+			b := buf[:h.Size()]
+			if _, err := s.log.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+				return 0, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
+			}
+			if _, err := record.CheckCRC(b); err != nil {
+				break
+			}
+		}
+		if err := s.indexBatch(h, pos); err != nil {
+			return 0, err
+		}
+		next = h.LastOffset() + 1
+		s.nextOffset.Store(next)
+		pos += int64(h.Size())
+	}
+	return pos, nil
+}

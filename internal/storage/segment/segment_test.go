@@ -1,0 +1,116 @@
+package segment
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+func appendBatches(t *testing.T, s *Segment, from int64, n int) int64 {
+	t.Helper()
+	next := from
+	for i := 0; i < n; i++ {
+		b, err := record.AppendBatch(nil, record.BatchSpec{BaseOffset: next, BaseTimestamp: 1000 + int64(i), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+			[]record.Record{{Value: []byte(fmt.Sprintf("v%d", i))}, {OffsetDelta: 1, Value: []byte("w")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := record.ReadBatchHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(b, []record.BatchHeader{h}); err != nil {
+			t.Fatal(err)
+		}
+		next = h.LastOffset() + 1
+	}
+	return next
+}
+
+// A sealed segment whose index files are missing or point past the data
+// rebuilds them from the log on first use, and answers as before.
+func TestSealedIndexesRebuilt(t *testing.T) {
+	for _, damage := range []string{"missing", "past-the-end"} {
+		t.Run(damage, func(t *testing.T) {
+			mem := vfs.NewMem()
+			mem.MkdirAll("/p")
+			cfg := Config{IndexIntervalBytes: 100, IndexMaxBytes: 4096}
+			s, err := Create(mem, "/p", 50, cfg, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := appendBatches(t, s, 50, 40)
+			if err := s.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			want, err := s.Read(70, 1<<20, true, true)
+			if err != nil || len(want) == 0 {
+				t.Fatal(err)
+			}
+			entries := len(s.offIdx.Entries())
+			s.Close()
+			_, offPath, timePath := FileNames("/p", 50)
+			switch damage {
+			case "missing":
+				mem.Remove(offPath)
+				mem.Remove(timePath)
+			case "past-the-end":
+				mem.Mutate(offPath, func(b []byte) []byte {
+					return append(b, 0, 0, 1, 0, 0x7f, 0, 0, 0) // position 2 GiB
+				})
+			}
+			s, err = Open(mem, "/p", 50, cfg, OpenOptions{NextOffset: end})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Read(70, 1<<20, true, true)
+			if err != nil || string(got) != string(want) {
+				t.Fatalf("read after rebuild: %v (%d bytes, want %d)", err, len(got), len(want))
+			}
+			if n := len(s.offIdx.Entries()); n != entries {
+				t.Fatalf("rebuilt index has %d entries, want %d", n, entries)
+			}
+			ts, err := s.MaxTimestamp()
+			if err != nil || ts != 1039 {
+				t.Fatalf("max timestamp %d %v", ts, err)
+			}
+			s.Close()
+		})
+	}
+}
+
+func TestReadMinOneAndLimits(t *testing.T) {
+	mem := vfs.NewMem()
+	mem.MkdirAll("/p")
+	s, err := Create(mem, "/p", 0, Config{IndexIntervalBytes: 4096, IndexMaxBytes: 4096}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendBatches(t, s, 0, 10)
+	one, err := s.Read(0, 1, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := record.ReadBatchHeader(one)
+	if len(one) != h.Size() {
+		t.Fatalf("minOne with 1 byte limit: %d bytes, batch is %d", len(one), h.Size())
+	}
+	none, err := s.Read(0, 1, false, true)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("no minOne: %d bytes %v", len(none), err)
+	}
+	two, _ := s.Read(3, 2*h.Size()+h.Size()/2, true, true)
+	if len(two) != 2*h.Size() {
+		t.Fatalf("limit of 2.5 batches returned %d bytes, want %d", len(two), 2*h.Size())
+	}
+	if first, _ := record.ReadBatchHeader(two); first.BaseOffset != 2 {
+		t.Fatalf("read at 3 starts at batch %d, want 2", first.BaseOffset)
+	}
+	if past, err := s.Read(100, 1<<20, true, true); err != nil || past != nil {
+		t.Fatalf("read past the end: %v %v", past, err)
+	}
+}
