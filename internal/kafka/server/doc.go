@@ -1,0 +1,113 @@
+// Package server is Strom's Kafka listener: the only package that touches
+// client sockets. It accepts connections, reads and frames requests, parses
+// their headers and bodies (kmsg), passes them in order to a Handler, and
+// writes the replies back in request order. It knows nothing about topics,
+// groups or storage; the handler does, and it never sees a socket.
+//
+// # Goroutines, and who stops them
+//
+//	Serve (caller's goroutine)   accept loop; returns when Shutdown closes the listener
+//	sweepIdle (one per Server)   closes idle connections; started by the first Serve,
+//	                             stops when Shutdown starts
+//	conn.serve (per connection)  the reader: read frame, ParseRequest, Handler.Handle,
+//	                             queue the Reply. It owns the connection: when it stops
+//	                             it closes the queue, waits for the writer, closes the
+//	                             socket and unregisters the connection
+//	conn.writeLoop (per conn)    the writer: for each queued Reply in order, call
+//	                             Finish, encode, write; flush when the queue is empty
+//
+// Handle runs on the reader, so the side effects of a connection's requests
+// happen in the order they arrived. Finish runs on the writer, in request
+// order, after every earlier reply of the connection was written; the queue
+// between them holds at most Config.MaxInFlight replies, and a full queue
+// stops the reader (back-pressure). Finish is called exactly once for every
+// reply that has one: after the connection failed it is still called, with a
+// cancelled context, and its response is dropped.
+//
+// The context given to Handle and Finish is cancelled when the connection
+// closes (client gone, write error, idle timeout, a panic) or when
+// Shutdown's context expires; it is not cancelled when a graceful Shutdown
+// starts, so in-flight work completes normally.
+//
+// A connection ends in one of two ways:
+//
+//   - Gracefully: the reader stops (bad frame, Handle error or panic,
+//     Shutdown), the writer writes every reply already queued and flushes,
+//     then the socket is closed.
+//   - Abruptly (abort): the socket is closed at once and the context
+//     cancelled (client EOF or read error, write error, Finish panic, idle
+//     timeout, Shutdown deadline); the writer drains the queue without
+//     writing. Kafka clients never half-close, and work for a client that
+//     left is wasted.
+//
+// Shutdown sets a read deadline in the past on every connection, so readers
+// stop at the next frame boundary: a request whose frame was fully read is
+// handled and answered, one not yet read is not. A panic in Handle or Finish
+// is recovered, logged at error level with its stack, and closes only that
+// connection.
+//
+// # Framing
+//
+// Every request and response is a frame: a big-endian int32 size, then size
+// bytes. Request header (v1, or v2 for flexible versions):
+//
+//	+------+--------------------------+-----------------------------------------+
+//	| size | field                    | notes                                   |
+//	+------+--------------------------+-----------------------------------------+
+//	| 4    | size          int32      | 0 <= size <= MaxRequestBytes            |
+//	| 2    | api key       int16      | unknown key: close                      |
+//	| 2    | api version   int16      | outside the handler's range: close,     |
+//	|      |                          | except ApiVersions above our max        |
+//	| 4    | correlation id int32     | echoed in the response                  |
+//	| 2+n  | client id     int16 len  | -1 = null; absent for ControlledShutdown|
+//	|      |               + bytes    | v0 (header v0); never compact           |
+//	| 1+   | tagged fields uvarint    | header v2 only (flexible versions)      |
+//	|      |               count, ... |                                         |
+//	| ...  | body                     | kmsg layout of (key, version)           |
+//	+------+--------------------------+-----------------------------------------+
+//
+// Response header (v0, or v1 for flexible versions except ApiVersions):
+//
+//	+------+--------------------------+-----------------------------------------+
+//	| 4    | size          int32      | bytes that follow                       |
+//	| 4    | correlation id int32     | from the request                        |
+//	| 1    | tagged fields (0)        | header v1 only; ApiVersions never has it|
+//	| ...  | body                     | resp.AppendTo at the request's version  |
+//	+------+--------------------------+-----------------------------------------+
+//
+// An ApiVersions request at a version above our maximum is answered, not
+// refused: UNSUPPORTED_VERSION (35) in the v0 body layout with a v0 header,
+// listing every range we serve, and the connection stays open (KIP-511;
+// Azure Event Hubs reset the connection instead and broke clients).
+//
+// # Limits
+//
+//   - MaxRequestBytes (default 100 MiB): a size prefix above it, or negative,
+//     closes the connection before anything is allocated; below it, the frame
+//     buffer grows with the bytes that arrive (starting at 64 KiB, doubling),
+//     so a client that claims a large frame and sends little costs little.
+//   - MaxInFlight (default 100): replies queued per connection before the
+//     reader stops reading.
+//   - MaxConnections, MaxConnectionsPerIP (default unlimited): an excess
+//     connection is closed as soon as it is accepted; the refusal is logged at
+//     warn level at most once every 10 seconds.
+//   - IdleTimeout (default 10 min): a connection that has moved no bytes for
+//     that long, while no Finish is running, is closed.
+//
+// Known limit, inherited from kmsg v1.15.0 (found by FuzzRequestFrame): in a
+// flexible-version body, kmsg's tagged-field loops run once per field the
+// count claims even after its reader ran out of data, about 14ns each. A
+// 44-byte frame whose last tagged-field count is 2^32-1 therefore holds its
+// connection's reader goroutine for about a minute of CPU
+// (TestKnownKmsgTagSpin). The request header's tagged fields are parsed here,
+// with the count checked against the bytes left; the body's cannot be found
+// without kmsg's schema, and no byte-pattern check is possible without
+// rejecting real requests (-1 in a fixed-width field looks like a huge
+// count). The fix belongs in kmsg: stop the loop once the reader failed, or
+// bound the count by the bytes left. Until then, MaxConnectionsPerIP bounds
+// how many such frames one address can have in progress.
+//
+// Also from kmsg: arrays are allocated as count*elementSize with the count
+// bounded by the bytes left, so a decoded request may take a small multiple
+// of its frame size in memory; MaxRequestBytes bounds both.
+package server

@@ -1,0 +1,253 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// allVersions serves every key and version the codec knows.
+func allVersions(key int16) (int16, int16, bool) {
+	r := kmsg.RequestForKey(key)
+	if r == nil {
+		return 0, 0, false
+	}
+	return 0, r.MaxVersion(), true
+}
+
+// testRanges serves testVersions, as the server would.
+func testRanges(key int16) (int16, int16, bool) {
+	for _, k := range testVersions {
+		if k.ApiKey == key {
+			return k.MinVersion, k.MaxVersion, true
+		}
+	}
+	return 0, 0, false
+}
+
+// header builds a request header by hand: key, version, correlation id,
+// then the rest verbatim.
+func header(key, version int16, corr int32, rest ...byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	return append(b, rest...)
+}
+
+// body strips the size prefix of a frame encoded by a RequestFormatter.
+func body(f *kmsg.RequestFormatter, req kmsg.Request, v int16, corr int32) []byte {
+	return frame(f, req, v, corr)[4:]
+}
+
+func TestParseRequest(t *testing.T) {
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("cid"))
+	nullID := kmsg.NewRequestFormatter() // null client id
+
+	av3 := body(f, kmsg.NewPtrApiVersionsRequest(), 3, 7)
+	// The same request with a non-empty header tag section: one field,
+	// tag 5, two bytes.
+	hdrLen := headerMin + 2 + len("cid")
+	av3Tagged := append(append(append([]byte{}, av3[:hdrLen]...), 1, 5, 2, 0xaa, 0xbb), av3[hdrLen+1:]...)
+
+	tests := []struct {
+		name     string
+		frame    []byte
+		versions func(int16) (int16, int16, bool)
+		wantErr  error
+		check    func(t *testing.T, r *Request)
+	}{
+		{name: "api versions v0", frame: body(f, kmsg.NewPtrApiVersionsRequest(), 0, 1), check: func(t *testing.T, r *Request) {
+			if r.Key != 18 || r.Version != 0 || r.CorrelationID != 1 || r.ClientID != "cid" {
+				t.Errorf("header %+v", r)
+			}
+			if _, ok := r.Msg.(*kmsg.ApiVersionsRequest); !ok || r.Msg.GetVersion() != 0 {
+				t.Errorf("msg %T v%d", r.Msg, r.Msg.GetVersion())
+			}
+		}},
+		{name: "flexible header v2", frame: av3, check: func(t *testing.T, r *Request) {
+			if r.CorrelationID != 7 || r.Msg.GetVersion() != 3 {
+				t.Errorf("got %+v", r)
+			}
+		}},
+		{name: "flexible header with tags", frame: av3Tagged, check: func(t *testing.T, r *Request) {
+			if r.ClientID != "cid" || r.Msg.GetVersion() != 3 {
+				t.Errorf("got %+v", r)
+			}
+		}},
+		{name: "null client id", frame: body(nullID, heartbeat(1), 4, 2), check: func(t *testing.T, r *Request) {
+			if r.ClientID != "" || r.Msg.(*kmsg.HeartbeatRequest).Group != "1" {
+				t.Errorf("got %+v", r)
+			}
+		}},
+		// Built by hand: kmsg's RequestFormatter drops the body (and
+		// the size) of this one request.
+		{name: "controlled shutdown v0 has header v0", versions: allVersions,
+			frame: header(7, 0, 9, 0, 0, 0, 3), check: func(t *testing.T, r *Request) {
+				if r.ClientID != "" || r.Msg.(*kmsg.ControlledShutdownRequest).BrokerID != 3 {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "empty", frame: nil, wantErr: ErrMalformedHeader},
+		{name: "short header", frame: header(18, 0, 1)[:7], wantErr: ErrMalformedHeader},
+		{name: "unknown key", frame: header(999, 0, 1, 0xff, 0xff), wantErr: ErrUnknownKey},
+		{name: "negative key", frame: header(-1, 0, 1, 0xff, 0xff), wantErr: ErrUnknownKey},
+		{name: "key not served", frame: body(f, kmsg.NewPtrFetchRequest(), 4, 1), wantErr: ErrUnknownKey},
+		{name: "key served but unknown to codec", versions: func(int16) (int16, int16, bool) { return 0, 3, true },
+			frame: header(30000, 0, 1, 0xff, 0xff), wantErr: ErrUnknownKey},
+		{name: "version above max", frame: body(f, heartbeat(1), 4, 5)[:headerMin], wantErr: ErrUnsupportedVersion,
+			versions: func(int16) (int16, int16, bool) { return 0, 3, true }},
+		{name: "version below min", frame: body(f, kmsg.NewPtrDescribeConfigsRequest(), 0, 5), wantErr: ErrUnsupportedVersion},
+		{name: "version above codec max", frame: header(60, 99, 1, 0xff, 0xff, 0), wantErr: ErrUnsupportedVersion},
+		{name: "api versions far above max", frame: header(18, 127, 42, 0, 3, 'c', 'i', 'd', 0xde, 0xad), wantErr: ErrUnsupportedVersion,
+			check: func(t *testing.T, r *Request) {
+				if r == nil || r.Key != 18 || r.Version != 127 || r.CorrelationID != 42 || r.Msg != nil {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "api versions above max with broken client id", frame: header(18, 5, 43, 0x7f), wantErr: ErrUnsupportedVersion,
+			check: func(t *testing.T, r *Request) {
+				if r == nil || r.CorrelationID != 43 {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "client id cut short", frame: header(18, 0, 1, 0x00), wantErr: ErrMalformedHeader},
+		{name: "client id past end", frame: header(18, 0, 1, 0x00, 0x05, 'a'), wantErr: ErrMalformedHeader},
+		{name: "client id length -2", frame: header(18, 0, 1, 0xff, 0xfe), wantErr: ErrMalformedHeader},
+		{name: "huge header tag count", frame: header(18, 3, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f), wantErr: ErrMalformedHeader},
+		{name: "header tag count past end", frame: header(18, 3, 1, 0xff, 0xff, 2, 1, 0), wantErr: ErrMalformedHeader},
+		{name: "header tag size past end", frame: header(18, 3, 1, 0xff, 0xff, 1, 1, 9, 0), wantErr: ErrMalformedHeader},
+		{name: "header tag varint too long", frame: header(18, 3, 1, 0xff, 0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), wantErr: ErrMalformedHeader},
+		{name: "no header tags", frame: header(18, 3, 1, 0xff, 0xff), wantErr: ErrMalformedHeader},
+		{name: "garbage body", frame: header(3, 1, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff), wantErr: ErrMalformedBody,
+			check: func(t *testing.T, r *Request) {
+				if r == nil || r.Key != 3 || r.Msg != nil {
+					t.Errorf("got %+v", r)
+				}
+			}},
+		{name: "truncated body", frame: body(f, heartbeat(1), 4, 5)[:20], wantErr: ErrMalformedBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			versions := tt.versions
+			if versions == nil {
+				versions = testRanges
+			}
+			r, err := ParseRequest(tt.frame, versions)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && (r == nil || r.Msg == nil || r.Msg.Key() != r.Key) {
+				t.Fatalf("request %+v", r)
+			}
+			if tt.check != nil {
+				tt.check(t, r)
+			}
+		})
+	}
+}
+
+// TestReadFrameAllocation checks that a size prefix is checked before any
+// allocation, and that an accepted size is only allocated as bytes arrive.
+func TestReadFrameAllocation(t *testing.T) {
+	prefix := func(size uint32, rest ...byte) io.Reader {
+		return bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, size), rest...))
+	}
+	allocated := func(f func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	const limit = 100 << 20
+	var sb [4]byte
+
+	for _, size := range []uint32{1<<31 - 1, 1 << 31, 0xffffffff, limit + 1} {
+		var err error
+		if n := allocated(func() { _, err = readFrame(prefix(size), &sb, limit) }); n > 4<<10 {
+			t.Errorf("size %#x: allocated %d bytes", size, n)
+		}
+		if !errors.Is(err, ErrFrameSize) {
+			t.Errorf("size %#x: err = %v", size, err)
+		}
+	}
+
+	// A frame at the limit that never arrives costs the first chunk only.
+	var err error
+	if n := allocated(func() { _, err = readFrame(prefix(limit, 1, 2, 3), &sb, limit) }); n > 1<<20 {
+		t.Errorf("claimed %d bytes, sent 3: allocated %d", limit, n)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("err = %v, want unexpected EOF", err)
+	}
+
+	// Growth keeps the content; a frame split across many reads and
+	// chunks comes back whole.
+	want := make([]byte, 300<<10+7)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	got, err := readFrame(io.MultiReader(prefix(uint32(len(want))), bytes.NewReader(want)), &sb, limit)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("large frame: err %v, equal %v", err, bytes.Equal(got, want))
+	}
+	if got, err := readFrame(prefix(0), &sb, limit); err != nil || len(got) != 0 {
+		t.Fatalf("empty frame: %v %d", err, len(got))
+	}
+	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), &sb, limit); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut prefix: %v", err)
+	}
+}
+
+func TestAppendResponseHeader(t *testing.T) {
+	tests := []struct {
+		name    string
+		resp    kmsg.Response
+		version int16
+		tagByte bool
+	}{
+		{"heartbeat v0 header v0", kmsg.NewPtrHeartbeatResponse(), 0, false},
+		{"heartbeat v4 header v1", kmsg.NewPtrHeartbeatResponse(), 4, true},
+		{"api versions v3 header v0", kmsg.NewPtrApiVersionsResponse(), 3, false},
+		{"metadata v9 header v1", kmsg.NewPtrMetadataResponse(), 9, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.resp.SetVersion(tt.version)
+			b := appendResponse([]byte("junk"), 0x01020304, tt.resp)[4:]
+			if size := binary.BigEndian.Uint32(b); int(size) != len(b)-4 {
+				t.Fatalf("size %d, frame %d", size, len(b)-4)
+			}
+			if corr := binary.BigEndian.Uint32(b[4:]); corr != 0x01020304 {
+				t.Fatalf("corr %#x", corr)
+			}
+			rest := b[8:]
+			if tt.tagByte {
+				if rest[0] != 0 {
+					t.Fatalf("no empty tag section")
+				}
+				rest = rest[1:]
+			}
+			if want := tt.resp.AppendTo(nil); !bytes.Equal(rest, want) {
+				t.Fatalf("body % x, want % x", rest, want)
+			}
+		})
+	}
+}
+
+func TestUnsupportedApiVersionsLayout(t *testing.T) {
+	b := appendResponse(nil, 9, unsupportedApiVersions(testVersions))
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	if err := resp.ReadFrom(b[8:]); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != 35 || len(resp.ApiKeys) != len(testVersions) {
+		t.Fatalf("got %+v", resp)
+	}
+}

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Request is one decoded Kafka request read from a connection.
+type Request struct {
+	// Key and Version are the API key and version from the request header.
+	Key     int16
+	Version int16
+	// CorrelationID is echoed in the response header.
+	CorrelationID int32
+	// ClientID is the header's client id ("" when null).
+	ClientID string
+	// Msg is the decoded request body (Msg.Key() == Key, Msg.GetVersion() == Version).
+	// Its byte-slice fields (records, member metadata) alias the frame
+	// buffer, which the server allocates per request and never reuses.
+	Msg kmsg.Request
+	// Conn describes the connection the request arrived on.
+	Conn ConnInfo
+}
+
+// ConnInfo identifies a client connection.
+type ConnInfo struct {
+	ID         uint64
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+}
+
+// Reply is a handler's answer to one request. Exactly one of the forms is used:
+//
+//   - Response set, Finish nil: the response is ready now.
+//   - Finish set: the writer goroutine calls Finish (in request order, after all
+//     earlier replies of the connection were written) and writes what it
+//     returns. Finish may block (acks=all waiting for fsync, a fetch long poll)
+//     and must return promptly once ctx is done.
+//   - NoResponse: nothing is written (Produce with acks=0). If Finish is also
+//     set it still runs, and its result is dropped.
+//
+// Finish is called exactly once for every reply that has one, even when the
+// connection has failed meanwhile: then ctx is already done and the result is
+// dropped, so Finish can always release what it holds. ctx is done when the
+// connection closes or when the server's Shutdown deadline passes; a graceful
+// Shutdown does not cancel it. The server sets the response's version to the
+// request's, so handlers need not.
+type Reply struct {
+	Response   kmsg.Response
+	Finish     func(ctx context.Context) kmsg.Response
+	NoResponse bool
+}
+
+// Handler processes requests. Handle is called on the connection's reader
+// goroutine, one request at a time in the order they arrived, so any side
+// effect it performs synchronously (an append to a partition) happens in
+// request order. It must not block for long: work that waits belongs in
+// Reply.Finish. ctx is the connection's (see Reply). A non-nil error closes
+// the connection (after the replies already queued are written) and the
+// Reply returned with it is ignored; a panic does the same and is logged
+// with its stack.
+type Handler interface {
+	Handle(ctx context.Context, req *Request) (Reply, error)
+	// APIVersions returns the version range supported for every API key,
+	// used by the server to reject requests with unsupported versions and to
+	// answer ApiVersions requests at versions it cannot parse. New calls it
+	// once; the ranges are fixed for the server's life.
+	APIVersions() []kmsg.ApiVersionsResponseApiKey
+}
