@@ -1,0 +1,92 @@
+# Strom's build and test entry points. CI runs `make test` (see .ci/run) on a
+# fresh clone, possibly on a new machine, so every tool the tests need is
+# installed by `make deps`.
+
+SHELL         := bash
+.SHELLFLAGS   := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO  ?= go
+BIN := bin/strom
+# Limit for each package's test binary; the whole `make test` must stay well
+# under 15 minutes on 2 cores.
+TEST_TIMEOUT ?= 10m
+# How long `make fuzz` spends on each fuzz target.
+FUZZTIME ?= 60s
+
+# Debian packages the compatibility tests (test/compat) drive. Debian's
+# confluent-kafka loads only under Debian's own interpreter, not a pyenv one.
+APT_PACKAGES := kcat python3-confluent-kafka
+DEB_PYTHON   := /usr/bin/python3
+NODE_DIR     := test/compat/node
+# npm ci writes this file last, so it marks a complete install of the lock.
+NODE_STAMP   := $(NODE_DIR)/node_modules/.package-lock.json
+# kafka-node's optional snappy addon is compiled at install time. Point
+# node-gyp at the headers of the node we run, so that it never tries to
+# download them (there is no network but the package registries).
+NODE_PREFIX   = $(shell node -p 'require("path").resolve(process.execPath, "../..")' 2>/dev/null)
+NPM_ENV       = $(if $(wildcard $(NODE_PREFIX)/include/node/node.h),npm_config_nodedir=$(NODE_PREFIX))
+
+# We are root on the project's machines; elsewhere use sudo when it exists.
+SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
+APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300
+
+.PHONY: build run deps apt-deps node-deps vet test fuzz bench
+
+# build: the broker binary.
+build:
+	$(GO) build -o $(BIN) ./cmd/strom
+
+# run: build, then start a broker in the foreground.
+run: build
+	./$(BIN) serve
+
+# deps: install what the tests need; well under a second when everything
+# is already there.
+deps: apt-deps node-deps
+
+# apt-deps: kcat and confluent-kafka from Debian, with a single
+# `apt-get update`, and only when one of them is missing. Node.js and npm come
+# with the machine; Debian's are installed only if they are absent.
+apt-deps:
+	@missing=""; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	$(DEB_PYTHON) -c 'import confluent_kafka' >/dev/null 2>&1 || missing="$$missing python3-confluent-kafka"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing; installing from Debian"; \
+		$(APT) update; \
+		$(APT) install -y --no-install-recommends $(APT_PACKAGES) $$(command -v npm >/dev/null 2>&1 || echo nodejs npm); \
+	fi
+
+# node-deps: the Node.js clients exactly as locked, reinstalled only when the
+# lock or package.json is newer than the last install.
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json | apt-deps
+	cd $(NODE_DIR) && $(NPM_ENV) npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
+	@touch $@
+
+# vet: static checks over every package.
+vet:
+	$(GO) vet ./...
+
+# test: what CI runs. Installs deps, vets, then runs every test with the race
+# detector; go test prints one summary line per package.
+test: deps vet
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# fuzz: run every Fuzz target of every package for FUZZTIME each. Targets are
+# found with `go test -list`, so new ones are picked up by themselves.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		listed=$$($(GO) test -list '^Fuzz' "$$pkg"); \
+		for target in $$(grep '^Fuzz' <<<"$$listed" || true); do \
+			echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+# bench: every benchmark once, with allocation counts.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...

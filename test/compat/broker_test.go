@@ -1,0 +1,100 @@
+package compat
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stromhq/strom/internal/broker"
+)
+
+// The broker under test is Strom itself (internal/broker), started in
+// process on a fresh data directory and a free loopback port. Only this file
+// knows which broker runs.
+
+// brokerHasGroups says whether the broker under test implements consumer
+// groups (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit,
+// OffsetFetch). Set it to true when Strom's group coordinator lands.
+const brokerHasGroups = false
+
+// externalBrokerEnv names an environment variable that, when set to a
+// host:port, makes startBroker use that already running broker (a real Kafka,
+// or a Strom started by hand) instead of starting one.
+const externalBrokerEnv = "COMPAT_BROKER"
+
+// brokerLogsEnv names an environment variable that, when set, turns on
+// withBrokerLogs for every broker the tests start.
+const brokerLogsEnv = "COMPAT_BROKER_LOGS"
+
+// brokerOption configures startBroker.
+type brokerOption func(*brokerConfig)
+
+type brokerConfig struct {
+	logs bool
+}
+
+// withBrokerLogs sends the broker's warnings and errors to t.Log, for
+// debugging a failing client.
+func withBrokerLogs() brokerOption {
+	return func(c *brokerConfig) { c.logs = true }
+}
+
+// startBroker starts a single-broker cluster listening on 127.0.0.1 on a
+// free port, stops it when the test ends, and returns its address.
+func startBroker(t *testing.T, opts ...brokerOption) (addr string) {
+	t.Helper()
+	if ext := os.Getenv(externalBrokerEnv); ext != "" {
+		t.Logf("using the external broker %s from $%s", ext, externalBrokerEnv)
+		return ext
+	}
+	if os.Getenv(brokerLogsEnv) != "" {
+		opts = append(opts, withBrokerLogs())
+	}
+	var cfg brokerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.logs {
+		logger = slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	b, err := broker.Start(broker.Config{
+		DataDir:   t.TempDir(),
+		KafkaAddr: "127.0.0.1:0",
+		HTTPAddr:  "-",
+		Logger:    logger,
+	})
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("broker shutdown: %v", err)
+		}
+	})
+	return b.KafkaAddr().String()
+}
+
+// skipWithoutGroups skips a test that needs consumer groups while the broker
+// under test has none.
+func skipWithoutGroups(t *testing.T) {
+	t.Helper()
+	if !brokerHasGroups && os.Getenv(externalBrokerEnv) == "" {
+		t.Skip("needs consumer groups, which the broker under test does not implement yet")
+	}
+}
+
+// testLogWriter adapts t.Log to an io.Writer, one call per line.
+type testLogWriter struct{ t *testing.T }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
