@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/segment"
@@ -181,4 +182,22 @@ func (l *Log) WalkHeaders(from int64, fn func(h record.BatchHeader) bool) error 
 		}
 	}
 	return nil
+}
+
+// SegmentInfo describes one segment for listings.
+type SegmentInfo struct {
+	Base     int64
+	Size     int64
+	Modified time.Time
+}
+
+// Segments lists the segments, oldest first.
+func (l *Log) Segments() []SegmentInfo {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = SegmentInfo{Base: s.Base(), Size: s.Size(), Modified: s.Modified()}
+	}
+	return out
 }

@@ -592,3 +592,13 @@ func (s *Segment) FindTimestamp(ts int64) ([]byte, error) {
 	}
 	return nil, nil
 }
+
+// Modified returns the log file's modification time (zero if unknown).
+func (s *Segment) Modified() time.Time {
+	logPath, _, _ := FileNames(s.dir, s.base)
+	fi, err := s.fs.Stat(logPath)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}

@@ -1,0 +1,378 @@
+// Package cluster is the broker's state on one node: the topic metadata
+// store, the partitions (each a log plus producer state) in the data
+// directory, and producer id allocation. The protocol handlers and the
+// console's in-process paths call it; it knows nothing of Kafka's wire
+// format or error codes.
+//
+// Invariants:
+//   - Every topic in the metadata store has all its partitions open; a
+//     partition directory on disk without a topic (a deletion interrupted by
+//     a crash) is removed at start.
+//   - Topic creation persists the metadata before the partitions' logs are
+//     created; deletion removes the metadata first, then the logs, so a crash
+//     in between leaves only orphans that the next start removes.
+//
+// Concurrency: methods are safe for concurrent use. Run is started by Open
+// and stopped by Close.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/storage/logdir"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// ErrUnknownPartition is returned for a partition index the topic lacks.
+var ErrUnknownPartition = errors.New("unknown partition")
+
+// Config configures Open.
+type Config struct {
+	DataDir string
+	FS      vfs.FS
+	Broker  *metadata.BrokerConfig
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Cluster is the single-node broker state.
+type Cluster struct {
+	cfg   Config
+	dir   *logdir.Dir
+	store *metadata.Store
+
+	mu    sync.RWMutex
+	parts map[logdir.Partition]*partition.Partition
+
+	pidMu          sync.Mutex
+	pidNext, pidHi int64
+
+	stop context.CancelFunc
+	done sync.WaitGroup
+}
+
+// Open opens the data directory and every topic's partitions.
+func Open(cfg Config) (*Cluster, error) {
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Broker == nil {
+		cfg.Broker, _ = metadata.NewBrokerConfig(nil)
+	}
+	dir, err := logdir.Open(cfg.FS, cfg.DataDir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	store, err := metadata.OpenStore(cfg.FS, cfg.DataDir)
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	for _, t := range store.Topics() {
+		for i := int32(0); i < t.Partitions; i++ {
+			if err := c.openPartition(t, i); err != nil {
+				c.closeAll()
+				return nil, err
+			}
+		}
+	}
+	existing, err := dir.Existing()
+	if err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	for _, p := range existing {
+		if _, ok := c.parts[p]; !ok {
+			cfg.Logger.Warn("removing partition directory of a deleted topic", "partition", dir.PartitionDir(p))
+			if err := dir.DeleteLog(p); err != nil {
+				c.closeAll()
+				return nil, err
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	c.done.Add(2)
+	go func() {
+		defer c.done.Done()
+		dir.Run(ctx, logdir.Intervals{
+			Checkpoint: cfg.Broker.Millis("log.flush.offset.checkpoint.interval.ms"),
+			Retention:  cfg.Broker.Millis("log.retention.check.interval.ms"),
+		}, cfg.Now)
+	}()
+	go func() {
+		defer c.done.Done()
+		c.snapshotLoop(ctx, cfg.Broker.Millis("log.flush.offset.checkpoint.interval.ms"))
+	}()
+	return c, nil
+}
+
+func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
+	key := logdir.Partition{Topic: t.Name, Partition: i}
+	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
+	lc.Now = c.cfg.Now
+	l, err := c.dir.OpenLog(key, lc)
+	if err != nil {
+		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
+	}
+	p, err := partition.Open(t.Name, i, l, partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.parts[key] = p
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Cluster) snapshotLoop(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.snapshotAll()
+		}
+	}
+}
+
+func (c *Cluster) snapshotAll() {
+	c.mu.RLock()
+	ps := make([]*partition.Partition, 0, len(c.parts))
+	for _, p := range c.parts {
+		ps = append(ps, p)
+	}
+	c.mu.RUnlock()
+	for _, p := range ps {
+		if err := p.Snapshot(); err != nil {
+			c.cfg.Logger.Error("producer state snapshot failed", "err", err)
+		}
+	}
+}
+
+// Broker returns the broker's static configuration.
+func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
+
+// NodeID is this broker's id.
+func (c *Cluster) NodeID() int32 { return int32(c.cfg.Broker.Int("node.id")) }
+
+// DataDir is the data directory's path (DescribeLogDirs reports it).
+func (c *Cluster) DataDir() string { return c.dir.Path() }
+
+// Topics returns all topics, sorted by name.
+func (c *Cluster) Topics() []metadata.Topic { return c.store.Topics() }
+
+// Topic returns one topic.
+func (c *Cluster) Topic(name string) (metadata.Topic, bool) { return c.store.Topic(name) }
+
+// TopicByID finds a topic by id.
+func (c *Cluster) TopicByID(id metadata.TopicID) (metadata.Topic, bool) { return c.store.TopicByID(id) }
+
+// CreateTopic validates and creates a topic with its partitions. With
+// validateOnly nothing is created.
+func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
+	if partitions == -1 {
+		partitions = int32(c.cfg.Broker.Int("num.partitions"))
+	}
+	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs}
+	if validateOnly {
+		if err := metadata.ValidTopicName(name); err != nil {
+			return t, err
+		}
+		if partitions <= 0 {
+			return t, fmt.Errorf("%w: %d", metadata.ErrInvalidPartitions, partitions)
+		}
+		for k, v := range configs {
+			if err := metadata.ValidateTopicConfig(k, v); err != nil {
+				return t, err
+			}
+		}
+		if _, ok := c.store.Topic(name); ok {
+			return t, fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
+		}
+		return t, nil
+	}
+	t, err := c.store.CreateTopic(t)
+	if err != nil {
+		return t, err
+	}
+	for i := int32(0); i < t.Partitions; i++ {
+		if err := c.openPartition(t, i); err != nil {
+			return t, err
+		}
+	}
+	c.cfg.Logger.Info("created topic", "topic", name, "partitions", t.Partitions)
+	return t, nil
+}
+
+// DeleteTopic removes a topic and its data.
+func (c *Cluster) DeleteTopic(name string) error {
+	t, ok := c.store.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
+	}
+	if err := c.store.DeleteTopic(name); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for i := int32(0); i < t.Partitions; i++ {
+		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
+	}
+	c.mu.Unlock()
+	var first error
+	for i := int32(0); i < t.Partitions; i++ {
+		if err := c.dir.DeleteLog(logdir.Partition{Topic: name, Partition: i}); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.cfg.Logger.Info("deleted topic", "topic", name)
+	return first
+}
+
+// CreatePartitions grows a topic to count partitions.
+func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) error {
+	t, ok := c.store.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
+	}
+	if count <= t.Partitions {
+		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", metadata.ErrInvalidPartitions, name, t.Partitions)
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := c.store.SetPartitions(name, count); err != nil {
+		return err
+	}
+	old := t.Partitions
+	t.Partitions = count
+	for i := old; i < count; i++ {
+		if err := c.openPartition(t, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetTopicConfigs replaces a topic's config overrides and applies them to
+// its open logs.
+func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOnly bool) error {
+	t, ok := c.store.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
+	}
+	for k, v := range cfg {
+		if err := metadata.ValidateTopicConfig(k, v); err != nil {
+			return err
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := c.store.SetConfigs(name, cfg); err != nil {
+		return err
+	}
+	lc := metadata.LogConfig(metadata.Resolve(cfg, c.cfg.Broker))
+	lc.Now = c.cfg.Now
+	for i := int32(0); i < t.Partitions; i++ {
+		if p, err := c.Partition(name, i); err == nil {
+			p.Log().SetConfig(lc)
+		}
+	}
+	return nil
+}
+
+// TopicConfigs resolves every config of a topic with its source.
+func (c *Cluster) TopicConfigs(name string) ([]metadata.ConfigValue, error) {
+	t, ok := c.store.Topic(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
+	}
+	return metadata.Resolve(t.Configs, c.cfg.Broker), nil
+}
+
+// Partition returns an open partition.
+func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, error) {
+	c.mu.RLock()
+	p, ok := c.parts[logdir.Partition{Topic: topic, Partition: index}]
+	c.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	if _, ok := c.store.Topic(topic); !ok {
+		return nil, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, topic)
+	}
+	return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, index)
+}
+
+// Partitions returns the open partitions of a topic in index order.
+func (c *Cluster) Partitions(topic string) []*partition.Partition {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*partition.Partition
+	for k, p := range c.parts {
+		if k.Topic == topic {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// producerIDBlock is how many ids are reserved per persisted allocation.
+const producerIDBlock = 1000
+
+// AllocateProducerID returns a producer id never handed out before.
+func (c *Cluster) AllocateProducerID() (int64, error) {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	if c.pidNext >= c.pidHi {
+		first, err := c.store.AllocateProducerIDs(producerIDBlock)
+		if err != nil {
+			return 0, err
+		}
+		c.pidNext, c.pidHi = first, first+producerIDBlock
+	}
+	id := c.pidNext
+	c.pidNext++
+	return id, nil
+}
+
+// Checkpoint writes the recovery points and log start offsets now (after
+// DeleteRecords, so a restart keeps the new start).
+func (c *Cluster) Checkpoint() error { return c.dir.Checkpoint() }
+
+func (c *Cluster) closeAll() {
+	c.dir.Close()
+}
+
+// Close stops background work, snapshots producer state and closes every
+// log cleanly (the next start reads no data).
+func (c *Cluster) Close() error {
+	if c.stop != nil {
+		c.stop()
+		c.done.Wait()
+	}
+	c.snapshotAll()
+	return c.dir.Close()
+}

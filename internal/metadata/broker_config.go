@@ -1,0 +1,218 @@
+package metadata
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BrokerSetting describes one broker-level config Strom reads.
+type BrokerSetting struct {
+	Name    string
+	Default string
+	Type    ConfigType
+	Doc     string
+}
+
+// brokerSettings are the broker configs Strom honours (besides the topic
+// defaults' broker synonyms, which are listed with the topic configs).
+var brokerSettings = []BrokerSetting{
+	{"node.id", "0", TypeInt, "this broker's id"},
+	{"num.partitions", "1", TypeInt, "partitions of an auto-created topic"},
+	{"default.replication.factor", "1", TypeShort, "replication factor of an auto-created topic (single node: 1)"},
+	{"auto.create.topics.enable", "true", TypeBoolean, "create a topic when a client asks for its metadata"},
+	{"socket.request.max.bytes", "104857600", TypeInt, "largest request accepted"},
+	{"connections.max.idle.ms", "600000", TypeLong, "close connections idle this long"},
+	{"max.connections", "2147483647", TypeInt, "connection limit"},
+	{"max.connections.per.ip", "2147483647", TypeInt, "connection limit per client address"},
+	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},
+	{"log.flush.offset.checkpoint.interval.ms", "60000", TypeLong, "how often recovery points are checkpointed"},
+	{"log.retention.hours", "168", TypeInt, "retention.ms in hours (log.retention.ms wins)"},
+	{"log.retention.minutes", "", TypeInt, "retention.ms in minutes (log.retention.ms wins)"},
+	{"log.roll.hours", "168", TypeInt, "segment.ms in hours (log.roll.ms wins)"},
+	{"offsets.retention.minutes", "10080", TypeInt, "how long committed offsets of an empty group are kept"},
+	{"transaction.max.timeout.ms", "900000", TypeInt, "largest transaction timeout a producer may ask for"},
+	{"group.min.session.timeout.ms", "6000", TypeInt, "smallest consumer session timeout"},
+	{"group.max.session.timeout.ms", "1800000", TypeInt, "largest consumer session timeout"},
+	{"group.initial.rebalance.delay.ms", "3000", TypeInt, "delay before the first rebalance of a new group"},
+}
+
+// BrokerConfig is the broker's static configuration: Kafka's names, from
+// the --config file (server.properties format) and flags.
+type BrokerConfig struct {
+	values map[string]string
+}
+
+// ParseProperties reads Java properties (key=value or key: value lines,
+// # and ! comments). Continuation lines and escapes beyond \\ are not
+// supported; a line that is neither blank, a comment nor a pair is an error.
+func ParseProperties(r io.Reader) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		i := strings.IndexAny(line, "=:")
+		if i <= 0 {
+			return nil, fmt.Errorf("line %d: want key=value, got %q", n, line)
+		}
+		out[strings.TrimSpace(line[:i])] = strings.TrimSpace(line[i+1:])
+	}
+	return out, sc.Err()
+}
+
+// NewBrokerConfig validates props: every name must be a broker setting or a
+// topic config's broker synonym, and values must parse.
+func NewBrokerConfig(props map[string]string) (*BrokerConfig, error) {
+	b := &BrokerConfig{values: map[string]string{}}
+	for k, v := range props {
+		if s, ok := brokerSettingByName(k); ok {
+			if err := checkType(s.Type, v); err != nil {
+				return nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k, v, err)
+			}
+		} else if tc, ok := topicConfigByBroker(k); ok {
+			if err := tc.validate(v); err != nil {
+				return nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k, v, err)
+			}
+		} else {
+			return nil, fmt.Errorf("%w: unknown broker config %q", ErrInvalidConfig, k)
+		}
+		b.values[k] = v
+	}
+	return b, nil
+}
+
+func checkType(t ConfigType, v string) error {
+	switch t {
+	case TypeInt, TypeShort, TypeLong:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return fmt.Errorf("not an integer")
+		}
+	case TypeBoolean:
+		return boolean(v)
+	}
+	return nil
+}
+
+func brokerSettingByName(name string) (BrokerSetting, bool) {
+	for _, s := range brokerSettings {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return BrokerSetting{}, false
+}
+
+func topicConfigByBroker(name string) (TopicConfig, bool) {
+	for _, c := range topicConfigs {
+		if c.Broker == name {
+			return c, true
+		}
+	}
+	return TopicConfig{}, false
+}
+
+// Set sets one value after validating it (flags use it).
+func (b *BrokerConfig) Set(name, value string) error {
+	nb, err := NewBrokerConfig(map[string]string{name: value})
+	if err != nil {
+		return err
+	}
+	b.values[name] = nb.values[name]
+	return nil
+}
+
+// value returns a broker setting's value or its default.
+func (b *BrokerConfig) value(name string) string {
+	if b != nil {
+		if v, ok := b.values[name]; ok {
+			return v
+		}
+	}
+	s, _ := brokerSettingByName(name)
+	return s.Default
+}
+
+// Static returns the value the --config file (or a flag) gave name, and
+// whether it gave one: no default, no derivation (log.retention.hours does
+// not make log.retention.ms static). DescribeConfigs lists these as
+// STATIC_BROKER_CONFIG synonyms.
+func (b *BrokerConfig) Static(name string) (string, bool) {
+	if b == nil {
+		return "", false
+	}
+	v, ok := b.values[name]
+	return v, ok
+}
+
+// Int returns an integer broker setting.
+func (b *BrokerConfig) Int(name string) int64 {
+	n, _ := strconv.ParseInt(b.value(name), 10, 64)
+	return n
+}
+
+// Bool returns a boolean broker setting.
+func (b *BrokerConfig) Bool(name string) bool { return b.value(name) == "true" }
+
+// Millis returns a millisecond setting as a duration.
+func (b *BrokerConfig) Millis(name string) time.Duration {
+	return time.Duration(b.Int(name)) * time.Millisecond
+}
+
+// topicDefault returns the broker's static value for a topic config, if the
+// file set it (log.retention.ms, or its hours/minutes forms, ...).
+func (b *BrokerConfig) topicDefault(c TopicConfig) (string, bool) {
+	if b == nil {
+		return "", false
+	}
+	if v, ok := b.values[c.Broker]; ok {
+		return v, true
+	}
+	switch c.Name {
+	case "retention.ms":
+		if v, ok := b.values["log.retention.minutes"]; ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return strconv.FormatInt(n*60_000, 10), true
+		}
+		if v, ok := b.values["log.retention.hours"]; ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return strconv.FormatInt(n*3_600_000, 10), true
+		}
+	case "segment.ms":
+		if v, ok := b.values["log.roll.hours"]; ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return strconv.FormatInt(n*3_600_000, 10), true
+		}
+	}
+	return "", false
+}
+
+// BrokerValues returns every broker config with its value and source, for
+// DescribeConfigs on the broker resource.
+func (b *BrokerConfig) BrokerValues() []ConfigValue {
+	var out []ConfigValue
+	for _, s := range brokerSettings {
+		v := ConfigValue{TopicConfig: TopicConfig{Name: s.Name, Default: s.Default, Type: s.Type, Doc: s.Doc}, Value: s.Default, Source: SourceDefault}
+		if bv, ok := b.values[s.Name]; ok {
+			v.Value, v.Source = bv, SourceStaticBroker
+		}
+		out = append(out, v)
+	}
+	for _, c := range topicConfigs {
+		v := ConfigValue{TopicConfig: TopicConfig{Name: c.Broker, Default: c.Default, Type: c.Type, Doc: c.Doc}, Value: c.Default, Source: SourceDefault}
+		if bv, ok := b.topicDefault(c); ok {
+			v.Value, v.Source = bv, SourceStaticBroker
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

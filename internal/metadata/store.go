@@ -1,0 +1,321 @@
+package metadata
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// Errors of the topic store.
+var (
+	ErrTopicExists       = errors.New("topic already exists")
+	ErrUnknownTopic      = errors.New("unknown topic")
+	ErrInvalidTopic      = errors.New("invalid topic name")
+	ErrInvalidPartitions = errors.New("invalid partition count")
+	ErrCorrupt           = errors.New("metadata file corrupt")
+)
+
+// TopicID is a topic's 16-byte UUID (KIP-516).
+type TopicID [16]byte
+
+// String renders the id as Kafka's base64-free hex form.
+func (id TopicID) String() string { return hex.EncodeToString(id[:]) }
+
+// MarshalText and UnmarshalText store ids as hex.
+func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+func (id *TopicID) UnmarshalText(b []byte) error {
+	n, err := hex.Decode(id[:], b)
+	if err != nil || n != 16 {
+		return fmt.Errorf("bad topic id %q", b)
+	}
+	return nil
+}
+
+// Topic is one topic's metadata.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         TopicID           `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	Internal   bool              `json:"internal,omitempty"`
+}
+
+func (t Topic) clone() Topic {
+	c := t
+	c.Configs = make(map[string]string, len(t.Configs))
+	for k, v := range t.Configs {
+		c.Configs[k] = v
+	}
+	return c
+}
+
+// ValidTopicName applies Kafka's rules: 1 to 249 characters of
+// [a-zA-Z0-9._-], and not "." or "..".
+func ValidTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > 249 {
+		return fmt.Errorf("%w: %q", ErrInvalidTopic, name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q has %q (allowed: letters, digits, '.', '_', '-')", ErrInvalidTopic, name, c)
+		}
+	}
+	return nil
+}
+
+// Store keeps topics and the producer id counter, persisted in one file
+// (<dir>/__strom_metadata) rewritten atomically on every change:
+//
+//	+--------+-------------+-------------+------------+----------------+
+//	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
+//	+--------+-------------+-------------+------------+----------------+
+type Store struct {
+	fs   vfs.FS
+	path string
+
+	mu      sync.RWMutex
+	topics  map[string]*Topic
+	nextPID int64
+}
+
+type storeFile struct {
+	Topics         []Topic `json:"topics"`
+	NextProducerID int64   `json:"next_producer_id"`
+}
+
+// OpenStore loads (or starts) the metadata file in dir.
+func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
+	s := &Store{fs: fsys, path: filepath.Join(dir, "__strom_metadata"), topics: map[string]*Topic{}}
+	f, err := fsys.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	if size > 256<<20 {
+		return nil, fmt.Errorf("metadata: %w: %d bytes", ErrCorrupt, size)
+	}
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil && size > 0 {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	sf, err := decodeStore(b)
+	if err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", s.path, err)
+	}
+	for i := range sf.Topics {
+		t := sf.Topics[i]
+		s.topics[t.Name] = &t
+	}
+	s.nextPID = sf.NextProducerID
+	return s, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeStore(sf storeFile) []byte {
+	payload, _ := json.Marshal(sf)
+	out := []byte("STMD")
+	out = binary.BigEndian.AppendUint16(out, 1)
+	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(payload, castagnoli))
+	out = binary.BigEndian.AppendUint32(out, uint32(len(payload)))
+	return append(out, payload...)
+}
+
+func decodeStore(b []byte) (storeFile, error) {
+	var sf storeFile
+	if len(b) < 14 || string(b[:4]) != "STMD" || binary.BigEndian.Uint16(b[4:]) != 1 {
+		return sf, fmt.Errorf("%w: bad header", ErrCorrupt)
+	}
+	if int(binary.BigEndian.Uint32(b[10:])) != len(b)-14 {
+		return sf, fmt.Errorf("%w: bad length", ErrCorrupt)
+	}
+	if crc32.Checksum(b[14:], castagnoli) != binary.BigEndian.Uint32(b[6:]) {
+		return sf, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	if err := json.Unmarshal(b[14:], &sf); err != nil {
+		return sf, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return sf, nil
+}
+
+// persistLocked writes the file atomically; mu must be held.
+func (s *Store) persistLocked() error {
+	sf := storeFile{NextProducerID: s.nextPID}
+	for _, t := range s.topics {
+		sf.Topics = append(sf.Topics, *t)
+	}
+	sort.Slice(sf.Topics, func(i, j int) bool { return sf.Topics[i].Name < sf.Topics[j].Name })
+	tmp := s.path + ".tmp"
+	f, err := s.fs.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	if _, err := f.Write(encodeStore(sf)); err != nil {
+		f.Close()
+		return fmt.Errorf("metadata: write: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("metadata: sync: %w", err)
+	}
+	f.Close()
+	if err := s.fs.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("metadata: rename: %w", err)
+	}
+	return s.fs.SyncDir(filepath.Dir(s.path))
+}
+
+// Topics returns copies of all topics sorted by name.
+func (s *Store) Topics() []Topic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Topic, 0, len(s.topics))
+	for _, t := range s.topics {
+		out = append(out, t.clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Topic returns a copy of one topic.
+func (s *Store) Topic(name string) (Topic, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.topics[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return t.clone(), true
+}
+
+// TopicByID finds a topic by id.
+func (s *Store) TopicByID(id TopicID) (Topic, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, t := range s.topics {
+		if t.ID == id {
+			return t.clone(), true
+		}
+	}
+	return Topic{}, false
+}
+
+// CreateTopic validates and stores a new topic, giving it a random id.
+func (s *Store) CreateTopic(t Topic) (Topic, error) {
+	if err := ValidTopicName(t.Name); err != nil {
+		return Topic{}, err
+	}
+	if t.Partitions <= 0 {
+		return Topic{}, fmt.Errorf("%w: %d", ErrInvalidPartitions, t.Partitions)
+	}
+	for k, v := range t.Configs {
+		if err := ValidateTopicConfig(k, v); err != nil {
+			return Topic{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.topics[t.Name]; ok {
+		return Topic{}, fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
+	}
+	t = t.clone()
+	if _, err := rand.Read(t.ID[:]); err != nil {
+		return Topic{}, err
+	}
+	s.topics[t.Name] = &t
+	if err := s.persistLocked(); err != nil {
+		delete(s.topics, t.Name)
+		return Topic{}, err
+	}
+	return t.clone(), nil
+}
+
+// DeleteTopic removes a topic.
+func (s *Store) DeleteTopic(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	delete(s.topics, name)
+	if err := s.persistLocked(); err != nil {
+		s.topics[name] = t
+		return err
+	}
+	return nil
+}
+
+// SetPartitions grows a topic to n partitions.
+func (s *Store) SetPartitions(name string, n int32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if n <= t.Partitions {
+		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", ErrInvalidPartitions, name, t.Partitions)
+	}
+	old := t.Partitions
+	t.Partitions = n
+	if err := s.persistLocked(); err != nil {
+		t.Partitions = old
+		return err
+	}
+	return nil
+}
+
+// SetConfigs replaces a topic's config overrides (validated).
+func (s *Store) SetConfigs(name string, cfg map[string]string) error {
+	for k, v := range cfg {
+		if err := ValidateTopicConfig(k, v); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	old := t.Configs
+	t.Configs = cfg
+	if err := s.persistLocked(); err != nil {
+		t.Configs = old
+		return err
+	}
+	return nil
+}
+
+// AllocateProducerIDs reserves n consecutive producer ids and returns the
+// first. The counter is persisted before the ids are handed out, so an id is
+// never given twice, across restarts too.
+func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.nextPID
+	s.nextPID += n
+	if err := s.persistLocked(); err != nil {
+		s.nextPID = first
+		return 0, err
+	}
+	return first, nil
+}

@@ -1,0 +1,22 @@
+// Package partition is one partition as the broker sees it: the log
+// (package storage/log) plus the state of the idempotent producers that
+// write to it, so that a retried batch is answered with the offsets it got
+// the first time instead of being written twice.
+//
+// Idempotence (Kafka's ProducerStateManager semantics): for each producer id
+// the partition keeps the current epoch and its last 5 batches (first and
+// last sequence, first and last offset). A batch is
+//   - a duplicate when its sequence range equals a cached batch's: answered
+//     with the cached offsets, nothing written (never OUT_OF_ORDER_SEQUENCE
+//     for an in-window retry — redpanda#3039);
+//   - in order when it starts right after the last cached batch, or at 0 with
+//     a bumped epoch, or from an unknown producer (KIP-360);
+//   - out of order otherwise, and fenced when its epoch is older.
+//
+// The state survives restarts: Snapshot writes it (with the log offset it
+// covers) atomically, and Open loads the snapshot and replays the headers of
+// the batches after it (all of them when there is no snapshot).
+//
+// Concurrency: Append holds the partition's mutex across the checks and the
+// log append, so checks and offsets agree; reads go to the log directly.
+package partition

@@ -1,0 +1,280 @@
+package partition
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// Partition is one partition of a topic on this broker: its log and the
+// state of the idempotent producers writing to it.
+type Partition struct {
+	Topic string
+	Index int32
+
+	log *log.Log
+	fs  vfs.FS
+	now func() time.Time
+
+	mu        sync.Mutex // serializes appends with the producer checks
+	producers map[int64]*producer
+	dirty     bool // producer state changed since the last snapshot
+}
+
+// Options configure Open.
+type Options struct {
+	FS  vfs.FS
+	Now func() time.Time
+}
+
+// Open wraps an open log and rebuilds the producer state: from the snapshot
+// written at the last checkpoint or clean shutdown, then from the headers of
+// any batches after it.
+func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Partition{Topic: topic, Index: index, log: l, fs: opts.FS, now: opts.Now, producers: map[int64]*producer{}}
+	from := l.StartOffset()
+	snap, err := p.readSnapshot()
+	if err == nil && snap.Offset >= from && snap.Offset <= l.EndOffset() {
+		for pid, pr := range snap.Producers {
+			p.producers[pid] = pr
+		}
+		from = snap.Offset
+	}
+	now := p.now().UnixMilli()
+	err = l.WalkHeaders(from, func(h record.BatchHeader) bool {
+		if h.LastOffset() < from || h.ProducerID < 0 || h.IsControl() {
+			return true
+		}
+		pr := p.producers[h.ProducerID]
+		if pr == nil {
+			pr = &producer{Epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = pr
+		}
+		pr.update(h, now)
+		p.dirty = true
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: producer state: %w", topic, index, err)
+	}
+	return p, nil
+}
+
+// Log returns the partition's log.
+func (p *Partition) Log() *log.Log { return p.log }
+
+// HighWatermark is the offset up to which consumers may read. With a single
+// replica it is the log end offset.
+func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
+
+// LastStableOffset equals the high watermark until transactions exist.
+func (p *Partition) LastStableOffset() int64 { return p.log.EndOffset() }
+
+// LeaderEpoch is the partition's leader epoch (always 0 on a single node).
+func (p *Partition) LeaderEpoch() int32 { return 0 }
+
+// AppendResult describes a produce to this partition.
+type AppendResult struct {
+	BaseOffset    int64
+	LastOffset    int64
+	LogAppendTime int64 // record.NoTimestamp unless the topic uses LogAppendTime
+	// Duplicate is set when the batch was a retry of one already written:
+	// the offsets are those of the original.
+	Duplicate bool
+}
+
+// Append validates and writes the batches in data (v2, possibly several),
+// applying the idempotent producer checks. It returns when the data is
+// written; WaitDurable waits for fsync.
+func (p *Partition) Append(data []byte) (AppendResult, error) {
+	hdrs, err := p.log.Validate(data)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Producer checks against the state as it would be after each batch.
+	for i, h := range hdrs {
+		if h.IsTransactional() {
+			return AppendResult{}, ErrTransactional
+		}
+		if h.ProducerID < 0 {
+			continue
+		}
+		dup, isDup, err := p.producers[h.ProducerID].check(h)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if isDup {
+			if len(hdrs) != 1 || i != 0 {
+				return AppendResult{}, fmt.Errorf("%w: a retried batch mixed with new ones", ErrOutOfOrderSequence)
+			}
+			return AppendResult{BaseOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: record.NoTimestamp, Duplicate: true}, nil
+		}
+	}
+	res, err := p.log.AppendValidated(data, hdrs, log.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	now := p.now().UnixMilli()
+	for _, h := range res.Batches {
+		if h.ProducerID < 0 {
+			continue
+		}
+		pr := p.producers[h.ProducerID]
+		if pr == nil {
+			pr = &producer{Epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = pr
+		}
+		pr.update(h, now)
+		p.dirty = true
+	}
+	return AppendResult{BaseOffset: res.FirstOffset, LastOffset: res.LastOffset, LogAppendTime: res.LogAppendTime}, nil
+}
+
+// WaitDurable returns once offset is fsynced.
+func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
+	return p.log.WaitDurable(ctx, offset)
+}
+
+// snapshot file: <partition dir>/producer-state.snapshot
+//
+//	+--------+-------------+-------------+------------+--------------+
+//	| "STPS" | version (2) | CRC-32C (4) | length (4) | JSON payload |
+//	+--------+-------------+-------------+------------+--------------+
+type snapshot struct {
+	Offset    int64               `json:"offset"` // state covers batches below it
+	Producers map[int64]*producer `json:"producers"`
+}
+
+const snapshotName = "producer-state.snapshot"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errBadSnapshot marks an unreadable snapshot; Open then rebuilds from the
+// log.
+var errBadSnapshot = errors.New("partition: bad producer snapshot")
+
+func (p *Partition) readSnapshot() (snapshot, error) {
+	var s snapshot
+	path := filepath.Join(p.log.Dir(), snapshotName)
+	f, err := p.fs.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size < 14 || size > 64<<20 {
+		return s, errBadSnapshot
+	}
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return s, err
+	}
+	return decodeSnapshot(b)
+}
+
+func decodeSnapshot(b []byte) (snapshot, error) {
+	var s snapshot
+	if len(b) < 14 || string(b[:4]) != "STPS" || binary.BigEndian.Uint16(b[4:]) != 1 ||
+		int(binary.BigEndian.Uint32(b[10:])) != len(b)-14 ||
+		crc32.Checksum(b[14:], castagnoli) != binary.BigEndian.Uint32(b[6:]) {
+		return s, errBadSnapshot
+	}
+	if err := json.Unmarshal(b[14:], &s); err != nil {
+		return s, errBadSnapshot
+	}
+	for pid, pr := range s.Producers {
+		if pr == nil || len(pr.Batches) > cachedBatches {
+			delete(s.Producers, pid)
+		}
+	}
+	return s, nil
+}
+
+func encodeSnapshot(s snapshot) []byte {
+	payload, _ := json.Marshal(s)
+	out := []byte("STPS")
+	out = binary.BigEndian.AppendUint16(out, 1)
+	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(payload, castagnoli))
+	out = binary.BigEndian.AppendUint32(out, uint32(len(payload)))
+	return append(out, payload...)
+}
+
+// producerExpiry is Kafka's producer.id.expiration.ms default.
+const producerExpiry = 24 * time.Hour
+
+// Snapshot writes the producer state atomically when it changed since the
+// last one, dropping producers idle for longer than a day.
+func (p *Partition) Snapshot() error {
+	p.mu.Lock()
+	if !p.dirty {
+		p.mu.Unlock()
+		return nil
+	}
+	cutoff := p.now().Add(-producerExpiry).UnixMilli()
+	s := snapshot{Offset: p.log.EndOffset(), Producers: make(map[int64]*producer, len(p.producers))}
+	for pid, pr := range p.producers {
+		if pr.LastSeen < cutoff {
+			delete(p.producers, pid)
+			continue
+		}
+		c := *pr
+		c.Batches = append([]batchMeta(nil), pr.Batches...)
+		s.Producers[pid] = &c
+	}
+	p.dirty = false
+	p.mu.Unlock()
+	// The snapshot must not describe batches a crash could still take
+	// away: make everything below its offset durable first.
+	var err error
+	if s.Offset > 0 {
+		err = p.log.WaitDurable(context.Background(), s.Offset-1)
+	}
+	path := filepath.Join(p.log.Dir(), snapshotName)
+	tmp := path + ".tmp"
+	var f vfs.File
+	if err == nil {
+		f, err = p.fs.Create(tmp)
+	}
+	if err == nil {
+		_, err = f.Write(encodeSnapshot(s))
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+	}
+	if err == nil {
+		err = p.fs.Rename(tmp, path)
+	}
+	if err == nil {
+		err = p.fs.SyncDir(p.log.Dir())
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.dirty = true
+		p.mu.Unlock()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // the partition was deleted meanwhile
+		}
+		return fmt.Errorf("partition %s-%d: snapshot: %w", p.Topic, p.Index, err)
+	}
+	return nil
+}
