@@ -65,8 +65,10 @@ func startBroker(t *testing.T, opts ...brokerOption) (addr string) {
 	b, err := broker.Start(broker.Config{
 		DataDir:   t.TempDir(),
 		KafkaAddr: "127.0.0.1:0",
-		HTTPAddr:  "-",
-		Logger:    logger,
+		// Advertise the address the clients bootstrap from.
+		AdvertisedAddr: "127.0.0.1:0",
+		HTTPAddr:       "-",
+		Logger:         logger,
 	})
 	if err != nil {
 		t.Fatalf("start broker: %v", err)

@@ -1,0 +1,209 @@
+// Package broker is Strom's composition root: it opens the cluster state
+// on a data directory, starts the Kafka listener and the HTTP listener
+// (health, metrics, later the console), and stops them in the reverse order.
+//
+// Start order: cluster (recovery happens here) → Kafka listener → HTTP.
+// Shutdown order: stop accepting → answer in-flight requests → HTTP →
+// cluster close (logs sealed, checkpoints and the clean-shutdown marker
+// written). Every goroutine started here is stopped by Shutdown.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/kafka/handler"
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// Config configures a broker. Zero values take the embedded defaults.
+type Config struct {
+	DataDir        string // ./data
+	KafkaAddr      string // :9092
+	AdvertisedAddr string // localhost:<kafka port>
+	HTTPAddr       string // :8080; "-" disables the HTTP listener
+	// Props are broker configs under their Kafka names (from --config).
+	Props  map[string]string
+	Logger *slog.Logger
+}
+
+// Broker is a running single-node broker.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	cluster *cluster.Cluster
+	kafka   *server.Server
+	handler *handler.Handler
+	kafkaLn net.Listener
+	httpSrv *http.Server
+	httpLn  net.Listener
+	wg      sync.WaitGroup
+	serveMu sync.Mutex
+	errs    []error
+}
+
+// Start opens the data directory and starts serving.
+func Start(cfg Config) (*Broker, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.KafkaAddr == "" {
+		cfg.KafkaAddr = ":9092"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	bc, err := metadata.NewBrokerConfig(cfg.Props)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger}
+	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, Broker: bc, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		b.cluster.Close()
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	host, port, err := advertised(cfg.AdvertisedAddr, b.kafkaLn.Addr())
+	if err != nil {
+		b.kafkaLn.Close()
+		b.cluster.Close()
+		return nil, err
+	}
+	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger})
+	b.handler = h
+	b.kafka = server.New(server.Config{
+		MaxRequestBytes:     int32(bc.Int("socket.request.max.bytes")),
+		MaxConnections:      int(bc.Int("max.connections")),
+		MaxConnectionsPerIP: int(bc.Int("max.connections.per.ip")),
+		IdleTimeout:         bc.Millis("connections.max.idle.ms"),
+		Logger:              cfg.Logger,
+	}, h)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.kafka.Serve(b.kafkaLn); err != nil && !errors.Is(err, server.ErrServerClosed) {
+			b.recordErr(fmt.Errorf("kafka listener: %w", err))
+		}
+	}()
+	if cfg.HTTPAddr != "-" {
+		b.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			b.Shutdown(context.Background())
+			return nil, fmt.Errorf("http listener: %w", err)
+		}
+		b.httpSrv = &http.Server{Handler: b.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.httpSrv.Serve(b.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.recordErr(fmt.Errorf("http listener: %w", err))
+			}
+		}()
+	}
+	return b, nil
+}
+
+func (b *Broker) recordErr(err error) {
+	b.serveMu.Lock()
+	b.errs = append(b.errs, err)
+	b.serveMu.Unlock()
+	b.log.Error("listener failed", "err", err)
+}
+
+// advertised picks the host and port given to clients: the configured
+// address, or localhost at the listener's port.
+func advertised(addr string, ln net.Addr) (string, int32, error) {
+	_, lport, _ := net.SplitHostPort(ln.String())
+	host, port := "localhost", lport
+	if addr != "" {
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", 0, fmt.Errorf("advertised address %q: want host:port", addr)
+		}
+		host, port = h, p
+		if port == "" || port == "0" {
+			port = lport
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 0 || n > 65535 {
+		return "", 0, fmt.Errorf("advertised address %q: bad port", addr)
+	}
+	return host, int32(n), nil
+}
+
+// KafkaAddr is the Kafka listener's address.
+func (b *Broker) KafkaAddr() net.Addr { return b.kafkaLn.Addr() }
+
+// HTTPAddr is the HTTP listener's address (nil when disabled).
+func (b *Broker) HTTPAddr() net.Addr {
+	if b.httpLn == nil {
+		return nil
+	}
+	return b.httpLn.Addr()
+}
+
+// Cluster exposes the broker's state (for the console and tests).
+func (b *Broker) Cluster() *cluster.Cluster { return b.cluster }
+
+func (b *Broker) httpHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(b))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Shutdown stops the listeners, answers the requests already read, and
+// closes the cluster cleanly. It returns the first error met.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	var first error
+	if b.handler != nil {
+		b.handler.Stop()
+	}
+	if b.kafka != nil {
+		if err := b.kafka.Shutdown(ctx); err != nil {
+			first = err
+		}
+	}
+	if b.httpSrv != nil {
+		if err := b.httpSrv.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	b.wg.Wait()
+	if err := b.cluster.Close(); err != nil && first == nil {
+		first = err
+	}
+	b.serveMu.Lock()
+	defer b.serveMu.Unlock()
+	if first == nil && len(b.errs) > 0 {
+		first = b.errs[0]
+	}
+	return first
+}

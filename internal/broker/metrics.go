@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// collector exposes the broker's counters to Prometheus at scrape time, so
+// the hot paths only bump atomics.
+type collector struct {
+	b *Broker
+
+	conns, accepted, refused, protoErrs, panics, bytesIn, bytesOut, requests *prometheus.Desc
+	logEnd, logStart, logSize                                                *prometheus.Desc
+}
+
+func newCollector(b *Broker) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("strom_"+name, help, labels, nil)
+	}
+	return &collector{
+		b:         b,
+		conns:     d("connections_open", "Open Kafka connections."),
+		accepted:  d("connections_accepted_total", "Kafka connections accepted."),
+		refused:   d("connections_refused_total", "Kafka connections refused by connection limits."),
+		protoErrs: d("protocol_errors_total", "Connections closed for malformed requests."),
+		panics:    d("handler_panics_total", "Panics recovered in request handlers."),
+		bytesIn:   d("network_received_bytes_total", "Bytes read from Kafka connections."),
+		bytesOut:  d("network_sent_bytes_total", "Bytes written to Kafka connections."),
+		requests:  d("requests_total", "Kafka requests by API.", "api"),
+		logEnd:    d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
+		logStart:  d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
+		logSize:   d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests, c.logEnd, c.logStart, c.logSize} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.kafka.Stats()
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.OpenConnections))
+	ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(st.AcceptedConnections))
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedConnections))
+	ch <- prometheus.MustNewConstMetric(c.protoErrs, prometheus.CounterValue, float64(st.ProtocolErrors))
+	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(st.Panics))
+	ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.CounterValue, float64(st.BytesIn))
+	ch <- prometheus.MustNewConstMetric(c.bytesOut, prometheus.CounterValue, float64(st.BytesOut))
+	for key, n := range st.Requests {
+		name := kmsg.NameForKey(key)
+		if name == "" {
+			name = strconv.Itoa(int(key))
+		}
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), name)
+	}
+	for _, t := range c.b.cluster.Topics() {
+		for _, p := range c.b.cluster.Partitions(t.Name) {
+			idx := strconv.Itoa(int(p.Index))
+			l := p.Log()
+			ch <- prometheus.MustNewConstMetric(c.logEnd, prometheus.GaugeValue, float64(l.EndOffset()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logStart, prometheus.GaugeValue, float64(l.StartOffset()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logSize, prometheus.GaugeValue, float64(l.Size()), t.Name, idx)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// envOr returns the STROM_* environment variable for a flag, or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
+		return v
+	}
+	return def
+}
+
+func newServeCmd() *cobra.Command {
+	var cfg broker.Config
+	var configFile string
+	var sets []string
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker: Kafka protocol on --kafka-addr, console and metrics on --http-addr",
+		Long: `Run a single-node Kafka-compatible broker.
+
+With no flags it keeps its data in ./data, speaks Kafka on :9092 (advertised
+to clients as localhost:9092) and serves health and metrics on :8080.
+Every flag can also be set with an environment variable: --data-dir is
+STROM_DATA_DIR, --kafka-addr is STROM_KAFKA_ADDR, and so on.
+
+Broker and default topic settings use Kafka's names, in a server.properties
+style file (--config) or one at a time (--set), for example
+log.retention.ms, num.partitions, auto.create.topics.enable.`,
+		Example: `  strom serve
+  strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
+  strom serve --config server.properties --set num.partitions=3`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			props := map[string]string{}
+			if configFile != "" {
+				f, err := os.Open(configFile)
+				if err != nil {
+					return fmt.Errorf("--config: %w", err)
+				}
+				props, err = metadata.ParseProperties(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("--config %s: %w", configFile, err)
+				}
+			}
+			for _, s := range sets {
+				k, v, ok := strings.Cut(s, "=")
+				if !ok {
+					return fmt.Errorf("--set %q: want name=value", s)
+				}
+				props[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+			cfg.Props = props
+			cfg.Logger = logger
+			start := time.Now()
+			b, err := broker.Start(cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "strom: kafka listening on %s (advertised as %s), data in %s\n", b.KafkaAddr(), advertisedFor(cfg, b), cfg.DataDir)
+			if a := b.HTTPAddr(); a != nil {
+				fmt.Fprintf(out, "strom: http (health, metrics) on http://%s\n", displayAddr(a.String()))
+			}
+			logger.Debug("started", "took", time.Since(start))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			stop()
+			fmt.Fprintln(out, "strom: shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := b.Shutdown(sctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			fmt.Fprintln(out, "strom: stopped cleanly")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", envOr("data-dir", "data"), "directory for partition logs and metadata")
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", envOr("kafka-addr", ":9092"), "Kafka protocol listener")
+	f.StringVar(&cfg.AdvertisedAddr, "advertised-addr", envOr("advertised-addr", ""), "host:port given to clients (default localhost:<kafka port>)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", envOr("http-addr", ":8080"), `console, health and metrics listener ("-" to disable)`)
+	f.StringVar(&configFile, "config", envOr("config", ""), "server.properties-style file of broker and default topic configs")
+	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
+	f.StringVar(&logLevel, "log-level", envOr("log-level", "info"), "debug, info, warn or error")
+	return cmd
+}
+
+func advertisedFor(cfg broker.Config, b *broker.Broker) string {
+	if cfg.AdvertisedAddr != "" {
+		return cfg.AdvertisedAddr
+	}
+	return "localhost:" + portOf(b.KafkaAddr().String())
+}
+
+func portOf(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	return addr[i+1:]
+}
+
+func displayAddr(addr string) string {
+	if strings.HasPrefix(addr, "[::]:") || strings.HasPrefix(addr, "0.0.0.0:") {
+		return "localhost:" + portOf(addr)
+	}
+	return addr
+}

@@ -1,0 +1,287 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/record"
+)
+
+// Produce: appends each partition's records to its log and answers with the
+// offsets they got.
+//
+// Behavior:
+//   - Partitions are independent: each gets its own error code (and, v8+,
+//     error message); a Go error is returned only to close the connection.
+//   - An unknown topic is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID when
+//     addressed by id): Produce never creates topics. Kafka does not either;
+//     clients create them through Metadata, which honours
+//     auto.create.topics.enable.
+//   - Internal topics take records only from the client id "__admin_client"
+//     (INVALID_TOPIC_EXCEPTION otherwise), as in Kafka.
+//   - v3+ must carry exactly one v2 record batch per partition, and no
+//     control batch (INVALID_RECORD); zstd needs v7+
+//     (UNSUPPORTED_COMPRESSION_TYPE). These are Kafka's checks
+//     (ProduceRequest.validateRecords and LogValidator).
+//   - v0-2 carry message sets (magic 0/1): each is converted to v2 batches
+//     (record.ConvertMessageSet: one batch per compressed wrapper or per run
+//     of plain messages), appended in a single Append. A v2 batch sent at
+//     v0-2 is accepted as is, as Kafka did.
+//   - acks=0: no response. As in Kafka, a partition error closes the
+//     connection (after the earlier replies), the only way to tell the
+//     client to refresh its metadata.
+//   - acks=1: answered once the records are written (readable).
+//   - acks=-1: answered once they are fsynced (Partition.WaitDurable; the log
+//     group-commits concurrent waiters), partitions waited for in parallel,
+//     at most TimeoutMillis from the request's arrival: a partition not yet
+//     durable then is REQUEST_TIMED_OUT (its records stay written, as in
+//     Kafka). TimeoutMillis <= 0 waits for the fsync without a deadline.
+//     A topic with min.insync.replicas > 1 is NOT_ENOUGH_REPLICAS (one
+//     replica here), nothing written.
+//   - Any other acks value is INVALID_REQUIRED_ACKS, nothing written.
+//   - A retried idempotent batch (same producer, epoch and sequences as one
+//     of the producer's last 5) is a success with its original offsets.
+//     Sequence gaps are OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs
+//     INVALID_PRODUCER_EPOCH, transactional batches INVALID_TXN_STATE until
+//     transactions exist (see errors.go).
+//   - LogAppendTime is -1 unless the topic uses LogAppendTime.
+//
+// Version notes: v1 throttle time; v2 LogAppendTime; v3 transactional id and
+// record batches; v5 LogStartOffset; v7 zstd; v8 per-partition ErrorMessage
+// (ErrorRecords never set: a batch is accepted or rejected whole); v9+
+// flexible; v10-12 only add fields for other leaders (KIP-951) and
+// transactions v2 (KIP-890), neither applies to a single node without
+// transactions; v13 topics by id.
+func init() { register(0, 0, 13, handleProduce) }
+
+// maxDecompressedBytes caps the decompressed size of one message set wrapper
+// or batch converted by the handlers (the log's own default cap).
+const maxDecompressedBytes = 64 << 20
+
+// durableWait is an acks=-1 partition waiting for fsync.
+type durableWait struct {
+	p      *partition.Partition
+	offset int64
+	ti, pi int // where its answer is in the response
+}
+
+func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
+	r := req.Msg.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	arrived := time.Now()
+	var (
+		waits  []durableWait
+		failed bool
+	)
+	for ti, rt := range r.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t, topicErr := h.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		minISR := int64(1)
+		if topicErr == nil && r.Acks == -1 {
+			if v, ok := h.topicConfig(t.Name, "min.insync.replicas"); ok {
+				minISR, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := topicErr
+			var p *partition.Partition
+			var res partition.AppendResult
+			if err == nil {
+				p, res, err = h.produceTo(req, r.Acks, minISR, t, rp)
+			}
+			if err != nil {
+				failed = true
+				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				sp.BaseOffset = -1
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			sp.BaseOffset = res.BaseOffset
+			sp.LogAppendTime = res.LogAppendTime
+			sp.LogStartOffset = p.Log().StartOffset()
+			if r.Acks == -1 {
+				waits = append(waits, durableWait{p: p, offset: res.LastOffset, ti: ti, pi: pi})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	switch {
+	case r.Acks == 0 && failed:
+		return server.Reply{}, errors.New("produce with acks=0 failed on a partition: closing the connection so that the client refreshes its metadata")
+	case r.Acks == 0:
+		return server.Reply{NoResponse: true}, nil
+	case len(waits) == 0:
+		return now(resp)
+	}
+	var deadline time.Time
+	if r.TimeoutMillis > 0 {
+		deadline = arrived.Add(time.Duration(r.TimeoutMillis) * time.Millisecond)
+	}
+	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		for i, err := range waitDurable(ctx, waits) {
+			if err != nil {
+				sp := &resp.Topics[waits[i].ti].Partitions[waits[i].pi]
+				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+			}
+		}
+		return resp
+	}}, nil
+}
+
+// waitDurable waits for every partition's fsync and returns their errors in
+// order. Each wait runs on its own goroutine (partitions sync their own
+// files in parallel) and this returns at ctx's deadline even when an fsync
+// is stuck: the waiter that runs an fsync cannot abandon it, so its
+// goroutine finishes it in the background (the channel is buffered) while
+// the partition is answered with ctx's error.
+func waitDurable(ctx context.Context, waits []durableWait) []error {
+	type result struct {
+		i   int
+		err error
+	}
+	errs := make([]error, len(waits))
+	done := make(chan result, len(waits))
+	pending := map[int]bool{}
+	for i, w := range waits {
+		if w.p.Log().DurableOffset() > w.offset {
+			continue
+		}
+		pending[i] = true
+		go func() { done <- result{i, w.p.WaitDurable(ctx, w.offset)} }()
+	}
+	for len(pending) > 0 {
+		select {
+		case r := <-done:
+			errs[r.i] = r.err
+			delete(pending, r.i)
+		case <-ctx.Done():
+			for i := range pending {
+				errs[i] = ctx.Err()
+			}
+			return errs
+		}
+	}
+	return errs
+}
+
+// produceTo validates and appends one partition's records.
+func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition) (*partition.Partition, partition.AppendResult, error) {
+	var res partition.AppendResult
+	p, err := h.c.Partition(t.Name, rp.Partition)
+	if err != nil {
+		return nil, res, err
+	}
+	data, err := produceData(req.Version, rp.Records)
+	if err != nil {
+		return nil, res, err
+	}
+	switch {
+	case acks != -1 && acks != 0 && acks != 1:
+		return nil, res, fmt.Errorf("acks must be -1, 0 or 1, got %d: %w", acks, kerr.InvalidRequiredAcks)
+	case t.Internal && req.ClientID != "__admin_client":
+		return nil, res, fmt.Errorf("%q is an internal topic: %w", t.Name, kerr.InvalidTopicException)
+	case acks == -1 && minISR > 1:
+		return nil, res, fmt.Errorf("min.insync.replicas=%d but this broker is the only replica: %w", minISR, kerr.NotEnoughReplicas)
+	}
+	res, err = p.Append(data)
+	return p, res, err
+}
+
+// produceData checks a partition's records as Kafka does for the request
+// version and returns the v2 batches to append.
+func produceData(version int16, b []byte) ([]byte, error) {
+	magic, err := record.PeekMagic(b)
+	if err != nil {
+		if len(b) == 0 {
+			return nil, fmt.Errorf("no records: %w", kerr.InvalidRecord)
+		}
+		return nil, err
+	}
+	if magic != record.MagicV2 {
+		if version >= 3 {
+			return nil, fmt.Errorf("produce v%d must carry record batches (magic 2), not magic %d: %w", version, magic, kerr.InvalidRecord)
+		}
+		batches, err := record.ConvertMessageSet(b, maxDecompressedBytes)
+		if err != nil {
+			return nil, err
+		}
+		if len(batches) == 1 {
+			return batches[0], nil
+		}
+		n := 0
+		for _, bb := range batches {
+			n += len(bb)
+		}
+		out := make([]byte, 0, n)
+		for _, bb := range batches {
+			out = append(out, bb...)
+		}
+		return out, nil
+	}
+	for off, i := 0, 0; off < len(b); i++ {
+		bh, err := record.ReadBatchHeader(b[off:])
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case i == 1 && version >= 3:
+			return nil, fmt.Errorf("produce v%d must carry exactly one record batch per partition: %w", version, kerr.InvalidRecord)
+		case bh.IsControl():
+			return nil, fmt.Errorf("clients may not write control batches: %w", kerr.InvalidRecord)
+		case bh.Codec() == record.CodecZstd && version < 7:
+			return nil, fmt.Errorf("zstd needs produce v7+, got v%d: %w", version, kerr.UnsupportedCompressionType)
+		}
+		off += bh.Size() // a size past the end is caught by the log's validation
+	}
+	return b, nil
+}
+
+// requestTopic finds a topic named in a request, by id for versions that
+// use ids: the error is UNKNOWN_TOPIC_ID or UNKNOWN_TOPIC_OR_PARTITION.
+func (h *Handler) requestTopic(byID bool, name string, id [16]byte) (metadata.Topic, error) {
+	if byID {
+		t, ok := h.c.TopicByID(metadata.TopicID(id))
+		if !ok {
+			return t, fmt.Errorf("topic id %s: %w", metadata.TopicID(id), kerr.UnknownTopicID)
+		}
+		return t, nil
+	}
+	t, ok := h.c.Topic(name)
+	if !ok {
+		return t, fmt.Errorf("topic %q: %w", name, kerr.UnknownTopicOrPartition)
+	}
+	return t, nil
+}
+
+// topicConfig returns one resolved config of a topic.
+func (h *Handler) topicConfig(topic, name string) (string, bool) {
+	vals, err := h.c.TopicConfigs(topic)
+	if err != nil {
+		return "", false
+	}
+	for _, v := range vals {
+		if v.Name == name {
+			return v.Value, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,250 @@
+package handler
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/record"
+)
+
+// Fetch: reads record batches from each requested partition, long-polling
+// until MinBytes are available or MaxWaitMillis passes.
+//
+// Behavior:
+//   - Partitions are read in request order. The first one that returns data
+//     may return one whole batch larger than its limit (KIP-74, so a consumer
+//     can never be stuck behind a big batch); the rest stop at their
+//     PartitionMaxBytes and at what remains of MaxBytes (v3+), which is
+//     capped at Kafka's fetch.max.bytes default (55 MiB) in every version.
+//   - A read returns whole batches from the one holding the fetch offset, so
+//     a fetch inside a batch returns the whole batch (clients skip the
+//     earlier records).
+//   - An offset outside [log start, high watermark] is OFFSET_OUT_OF_RANGE
+//     (consumers reset on it; kafka-node relies on it). Errored partitions
+//     carry -1 for their offsets, as Kafka's do.
+//   - Long poll: when fewer than MinBytes were read, no partition errored and
+//     MaxWaitMillis > 0, the reply waits (in Reply.Finish) on the logs'
+//     Changed channels, the deadline and the connection's context, and
+//     re-reads when woken: no polling, no goroutines. A partition error or
+//     enough bytes answer at once, as Kafka's fetch purgatory does.
+//   - Fetch sessions (KIP-227) are not kept: every request is a full fetch.
+//     Epoch 0 (new session) and -1 (no session) get SessionID 0 and a full
+//     response, which tells clients the broker made no session, so they go
+//     on with full fetches (kgo kills its session; Java and librdkafka keep
+//     asking with epoch 0). Any other epoch names a session this broker
+//     cannot have: FETCH_SESSION_ID_NOT_FOUND at the top level, as Kafka
+//     answers for an evicted session. ForgottenTopics is ignored, as Kafka
+//     ignores it in a full fetch.
+//   - read_committed reads up to the last stable offset, which equals the
+//     high watermark until transactions exist; AbortedTransactions is then
+//     an empty list (null for read_uncommitted, as Kafka sends it).
+//   - v0-3 answer in message sets: batches are down-converted to magic 0
+//     (v0-1) or 1 (v2-3) by record.DownConvert, and messages before the
+//     fetch offset are dropped, as Kafka's down-conversion does. zstd cannot
+//     be expressed there: UNSUPPORTED_COMPRESSION_TYPE. A topic with
+//     message.downconversion.enable=false answers them UNSUPPORTED_VERSION.
+//   - CurrentLeaderEpoch (v9+) other than ours is FENCED_LEADER_EPOCH or
+//     UNKNOWN_LEADER_EPOCH. LastFetchedEpoch (v12+) needs no divergence
+//     check: there has only ever been epoch 0.
+//
+// Version notes: v1 throttle; v3 MaxBytes; v4 isolation level, LSO, aborted
+// transactions, record batches; v5 LogStartOffset; v7 sessions; v9 current
+// leader epoch; v11 rack, PreferredReadReplica (-1); v12+ flexible; v13
+// topics by id (unknown: UNKNOWN_TOPIC_ID); v15-18 only change
+// replica-fetch fields (ReplicaState, ReplicaDirectoryID, HighWatermark
+// tags), ignored: a single node has no followers.
+func init() { register(1, 0, 18, handleFetch) }
+
+// fetchMaxBytes is Kafka's fetch.max.bytes default: the most one response
+// carries, whatever the request asks.
+const fetchMaxBytes = 55 << 20
+
+// fetchPart is one readable partition of a fetch.
+type fetchPart struct {
+	p        *partition.Partition
+	offset   int64
+	maxBytes int32
+	magic    int8 // record.MagicV2, or the message set magic to convert to
+	ti, pi   int  // where its answer is in the response
+}
+
+// fetch is one fetch request being answered.
+type fetch struct {
+	resp          *kmsg.FetchResponse
+	parts         []fetchPart
+	maxBytes      int
+	readCommitted bool
+	errored       bool // a partition failed before reading: answer at once
+}
+
+func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
+	r := req.Msg.(*kmsg.FetchRequest)
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	arrived := time.Now()
+	if req.Version >= 7 && r.SessionEpoch != 0 && r.SessionEpoch != -1 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return now(resp)
+	}
+	f := h.newFetch(req.Version, r, resp)
+	changed := f.changed()
+	if n := f.read(); f.errored || n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(f.parts) == 0 {
+		return now(resp)
+	}
+	deadline := arrived.Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
+	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		for waitChanged(ctx, h.stopping, timer.C, changed) {
+			changed = f.changed() // before reading: an append after the read wakes us
+			if n := f.read(); f.errored || n >= int(r.MinBytes) {
+				break
+			}
+		}
+		return resp
+	}}, nil
+}
+
+// newFetch resolves the request's partitions and lays out the response:
+// partitions that cannot be read get their error now.
+func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
+	f := &fetch{resp: resp, maxBytes: fetchMaxBytes, readCommitted: r.IsolationLevel == 1}
+	if version >= 3 {
+		f.maxBytes = min(int(max(r.MaxBytes, 0)), fetchMaxBytes)
+	}
+	magic := record.MagicV2
+	switch {
+	case version <= 1:
+		magic = record.MagicV0
+	case version <= 3:
+		magic = record.MagicV1
+	}
+	for ti, rt := range r.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t, topicErr := h.requestTopic(version >= 13, rt.Topic, rt.TopicID)
+		if topicErr == nil && magic != record.MagicV2 {
+			if v, ok := h.topicConfig(t.Name, "message.downconversion.enable"); ok && v == "false" {
+				topicErr = fmt.Errorf("topic %q has message.downconversion.enable=false; fetch v%d needs it: %w", t.Name, version, kerr.UnsupportedVersion)
+			}
+		}
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.PreferredReadReplica = -1
+			// Empty, not null: librdkafka rejects a null record set
+			// ("invalid MessageSetSize -1") and never sees the end.
+			sp.RecordBatches = []byte{}
+			if f.readCommitted {
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			err := topicErr
+			var p *partition.Partition
+			if err == nil {
+				p, err = h.c.Partition(t.Name, rp.Partition)
+			}
+			if err == nil && version >= 9 {
+				err = leaderEpochError(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
+			if err != nil {
+				setFetchError(&sp, err)
+				f.errored = true
+			} else {
+				f.parts = append(f.parts, fetchPart{p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, magic: magic, ti: ti, pi: pi})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return f
+}
+
+func setFetchError(sp *kmsg.FetchResponseTopicPartition, err error) {
+	sp.ErrorCode = errorCode(err)
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+	sp.RecordBatches = []byte{}
+}
+
+// changed returns the partitions' change channels; take them before a read
+// so that an append after it cannot be missed.
+func (f *fetch) changed() []<-chan struct{} {
+	chs := make([]<-chan struct{}, len(f.parts))
+	for i := range f.parts {
+		chs[i] = f.parts[i].p.Log().Changed()
+	}
+	return chs
+}
+
+// read (re)reads every readable partition into the response and returns
+// the bytes read from the logs; a read error sets f.errored.
+func (f *fetch) read() int {
+	total, limit, minOne := 0, f.maxBytes, true
+	for i := range f.parts {
+		fp := &f.parts[i]
+		sp := &f.resp.Topics[fp.ti].Partitions[fp.pi]
+		sp.ErrorCode, sp.RecordBatches = 0, []byte{}
+		rr, err := fp.p.Log().Read(fp.offset, max(0, min(int(fp.maxBytes), limit)), minOne)
+		if err != nil {
+			setFetchError(sp, err)
+			f.errored = true
+			continue
+		}
+		// Both are read after the data, so neither is below its end.
+		sp.HighWatermark = fp.p.HighWatermark()
+		sp.LastStableOffset = fp.p.LastStableOffset()
+		sp.LogStartOffset = rr.StartOffset
+		data := rr.Data
+		if len(data) == 0 {
+			continue
+		}
+		minOne = false
+		limit -= len(data)
+		total += len(data)
+		if fp.magic != record.MagicV2 {
+			ms, err := record.DownConvert(data, fp.magic, maxDecompressedBytes)
+			if err != nil {
+				setFetchError(sp, err)
+				f.errored = true
+				continue
+			}
+			data = trimMessageSet(ms, fp.offset)
+		}
+		sp.RecordBatches = data
+	}
+	return total
+}
+
+// waitChanged blocks until one of chs is closed (true), or the timer fires,
+// ctx is done or the broker is stopping (false).
+func waitChanged(ctx context.Context, stopping <-chan struct{}, timer <-chan time.Time, chs []<-chan struct{}) bool {
+	cases := make([]reflect.SelectCase, 0, len(chs)+3)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stopping)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer)})
+	for _, ch := range chs {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 3
+}
+
+// trimMessageSet drops the leading entries of a down-converted message set
+// that end before offset (a wrapper's offset is its last inner message's).
+func trimMessageSet(ms []byte, offset int64) []byte {
+	for len(ms) >= 12 {
+		size := int64(binary.BigEndian.Uint32(ms[8:]))
+		if int64(binary.BigEndian.Uint64(ms)) >= offset || 12+size > int64(len(ms)) {
+			break
+		}
+		ms = ms[12+size:]
+	}
+	return ms
+}

@@ -1,0 +1,108 @@
+package handler
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// Metadata: the broker list (this broker, at its advertised address) and
+// the requested topics with their partitions, all led by this broker.
+//
+// Behavior:
+//   - A null topic list (v1+), or an empty one at v0, asks for every topic.
+//   - An unknown topic is created when auto.create.topics.enable is set and
+//     the request allows it (always before v4, AllowAutoTopicCreation from
+//     v4), with num.partitions partitions; otherwise
+//     UNKNOWN_TOPIC_OR_PARTITION. An invalid name is INVALID_TOPIC_EXCEPTION.
+//
+// Version notes: v1 controller id and internal flag; v2 cluster id; v7
+// leader epoch; v9+ flexible; v10 topic ids (a topic may be asked for by id
+// alone); v8-10 authorized operations (-2147483648: not requested).
+func init() { register(3, 0, 13, handleMetadata) }
+
+func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
+	r := req.Msg.(*kmsg.MetadataRequest)
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	node := h.c.NodeID()
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	resp.ClusterID = &h.cfg.ClusterID
+	resp.ControllerID = node
+
+	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
+	if all {
+		for _, t := range h.c.Topics() {
+			resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
+		}
+		return now(resp)
+	}
+	autoCreate := h.c.Broker().Bool("auto.create.topics.enable") && (req.Version < 4 || r.AllowAutoTopicCreation)
+	for _, rt := range r.Topics {
+		var t metadata.Topic
+		var ok bool
+		if rt.Topic == nil {
+			t, ok = h.c.TopicByID(metadata.TopicID(rt.TopicID))
+			if !ok {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		} else {
+			t, ok = h.c.Topic(*rt.Topic)
+			if !ok && autoCreate {
+				var err error
+				t, err = h.c.CreateTopic(*rt.Topic, -1, nil, false)
+				ok = err == nil || errors.Is(err, metadata.ErrTopicExists)
+				if errors.Is(err, metadata.ErrTopicExists) {
+					t, ok = h.c.Topic(*rt.Topic)
+				}
+				if !ok {
+					mt := kmsg.NewMetadataResponseTopic()
+					mt.Topic = rt.Topic
+					mt.ErrorCode = errorCode(err)
+					resp.Topics = append(resp.Topics, mt)
+					continue
+				}
+			}
+			if !ok {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = rt.Topic
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				if metadata.ValidTopicName(*rt.Topic) != nil {
+					mt.ErrorCode = kerr.InvalidTopicException.Code
+				}
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
+	}
+	return now(resp)
+}
+
+func (h *Handler) topicMetadata(t metadata.Topic, node int32) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	for i := int32(0); i < t.Partitions; i++ {
+		p := kmsg.NewMetadataResponseTopicPartition()
+		p.Partition = i
+		p.Leader = node
+		p.LeaderEpoch = 0
+		p.Replicas = []int32{node}
+		p.ISR = []int32{node}
+		mt.Partitions = append(mt.Partitions, p)
+	}
+	return mt
+}

@@ -1,0 +1,190 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// admCtx bounds every wait of an admin test.
+func admCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// admRaw sends req to broker 0 itself (no client-side sharding).
+func admRaw[T kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) T {
+	t.Helper()
+	resp, err := cl.Broker(0).Request(admCtx(t), req)
+	if err != nil {
+		t.Fatalf("%T: %v", req, err)
+	}
+	return resp.(T)
+}
+
+// admMetadata returns what Metadata says of one topic, without creating it.
+func admMetadata(t *testing.T, cl *kgo.Client, topic string) kmsg.MetadataResponseTopic {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp := admRaw[*kmsg.MetadataResponse](t, cl, req)
+	if len(resp.Topics) != 1 {
+		t.Fatalf("metadata of %q: %d topics", topic, len(resp.Topics))
+	}
+	return resp.Topics[0]
+}
+
+func admCreate(t *testing.T, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) kadm.CreateTopicResponse {
+	t.Helper()
+	resps, err := adm.CreateTopics(admCtx(t), partitions, -1, configs, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resps[topic]
+	if r.Err != nil {
+		t.Fatalf("create %s: %v: %s", topic, r.Err, r.ErrMessage)
+	}
+	return r
+}
+
+func TestCreateTopics(t *testing.T) {
+	b := startBroker(t, "", map[string]string{"num.partitions": "2"})
+	cl := b.client(t)
+	adm := kadm.NewClient(cl)
+	ctx := admCtx(t)
+
+	r := admCreate(t, adm, "made", 3, map[string]*string{"retention.ms": kadm.StringPtr("1000")})
+	if r.NumPartitions != 3 || r.ReplicationFactor != 1 || r.ID == (kadm.TopicID{}) {
+		t.Fatalf("created: %+v", r)
+	}
+	if c := r.Configs["retention.ms"]; c.MaybeValue() != "1000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("retention.ms: %+v", c)
+	}
+	if c := r.Configs["segment.bytes"]; c.MaybeValue() != "1073741824" || c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("segment.bytes: %+v", c)
+	}
+	if mt := admMetadata(t, cl, "made"); mt.ErrorCode != 0 || len(mt.Partitions) != 3 || mt.TopicID != r.ID {
+		t.Fatalf("metadata: %+v", mt)
+	}
+
+	// -1 partitions is num.partitions.
+	if r := admCreate(t, adm, "defaulted", -1, nil); r.NumPartitions != 2 {
+		t.Fatalf("default partitions: %d", r.NumPartitions)
+	}
+
+	// ValidateOnly answers as a creation would, and creates nothing.
+	vr, err := adm.ValidateCreateTopics(ctx, 4, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, "dry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := vr["dry"]; d.Err != nil || d.NumPartitions != 4 || d.ID != (kadm.TopicID{}) {
+		t.Fatalf("validate only: %+v", d)
+	}
+	if _, ok := b.Cluster.Topic("dry"); ok {
+		t.Fatal("validate only created the topic")
+	}
+
+	for _, tc := range []struct {
+		name    string
+		topic   string
+		rf      int16
+		configs map[string]*string
+		want    error
+		msg     string
+	}{
+		{"exists", "made", 1, nil, kerr.TopicAlreadyExists, "already exists"},
+		{"rf 3", "rf3", 3, nil, kerr.InvalidReplicationFactor, "larger than available brokers: 1"},
+		{"rf 0", "rf0", 0, nil, kerr.InvalidReplicationFactor, "larger than 0"},
+		{"bad value", "badval", 1, map[string]*string{"retention.ms": kadm.StringPtr("soon")}, kerr.InvalidConfig, "retention.ms"},
+		{"unknown config", "unk", 1, map[string]*string{"no.such.config": kadm.StringPtr("1")}, kerr.InvalidConfig, "no.such.config"},
+		{"null value", "nullval", 1, map[string]*string{"retention.ms": nil}, kerr.InvalidConfig, "null"},
+		{"bad name", "bad/name", 1, nil, kerr.InvalidTopicException, "bad/name"},
+		{"collision", "ma_de", 1, nil, kerr.InvalidTopicException, "collides"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.topic == "ma_de" {
+				admCreate(t, adm, "ma.de", 1, nil)
+			}
+			resps, err := adm.CreateTopics(ctx, 1, tc.rf, tc.configs, tc.topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := resps[tc.topic]
+			if !errors.Is(r.Err, tc.want) || !strings.Contains(r.ErrMessage, tc.msg) {
+				t.Fatalf("got %v %q, want %v with %q", r.Err, r.ErrMessage, tc.want, tc.msg)
+			}
+			if tc.want != kerr.TopicAlreadyExists {
+				if _, ok := b.Cluster.Topic(tc.topic); ok {
+					t.Fatal("topic created anyway")
+				}
+			}
+		})
+	}
+}
+
+func TestCreateTopicsRaw(t *testing.T) {
+	b := startBroker(t, "", nil)
+	cl := b.client(t)
+	topic := func(name string, partitions int32, rf int16, assign ...[]int32) kmsg.CreateTopicsRequestTopic {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+		for i, replicas := range assign {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), replicas
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		return rt
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Topics = []kmsg.CreateTopicsRequestTopic{
+		topic("twice", 1, 1),
+		topic("assigned", -1, -1, []int32{0}, []int32{0}),
+		topic("two-replicas", -1, -1, []int32{0, 1}),
+		topic("other-broker", -1, -1, []int32{5}),
+		topic("both", 2, -1, []int32{0}),
+		topic("twice", 1, 1),
+		topic("no-partitions", 0, 1),
+	}
+	gap := topic("gap", -1, -1, []int32{0}, []int32{0})
+	gap.ReplicaAssignment[1].Partition = 2
+	req.Topics = append(req.Topics, gap)
+	resp := admRaw[*kmsg.CreateTopicsResponse](t, cl, req)
+	want := map[string]int16{
+		"twice":         kerr.InvalidRequest.Code,
+		"assigned":      0,
+		"two-replicas":  kerr.InvalidReplicaAssignment.Code,
+		"other-broker":  kerr.InvalidReplicaAssignment.Code,
+		"both":          kerr.InvalidRequest.Code,
+		"no-partitions": kerr.InvalidPartitions.Code,
+		"gap":           kerr.InvalidReplicaAssignment.Code,
+	}
+	if len(resp.Topics) != len(want) {
+		t.Fatalf("%d answers for %d distinct topics: %+v", len(resp.Topics), len(want), resp.Topics)
+	}
+	for _, st := range resp.Topics {
+		if st.ErrorCode != want[st.Topic] {
+			t.Errorf("%s: code %d (%v), want %d", st.Topic, st.ErrorCode, st.ErrorMessage, want[st.Topic])
+		}
+		if st.ErrorCode != 0 && st.ErrorMessage == nil {
+			t.Errorf("%s: no error message", st.Topic)
+		}
+	}
+	for _, name := range []string{"twice", "two-replicas", "both", "gap"} {
+		if _, ok := b.Cluster.Topic(name); ok {
+			t.Errorf("%s created", name)
+		}
+	}
+	if tp, ok := b.Cluster.Topic("assigned"); !ok || tp.Partitions != 2 {
+		t.Fatalf("assigned: %+v %v", tp, ok)
+	}
+}

@@ -1,0 +1,114 @@
+package handler
+
+import (
+	"context"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// AlterConfigs (the legacy form): replaces a topic's whole set of config
+// overrides with the request's.
+//
+// Behavior:
+//   - TOPIC: the listed configs become the topic's overrides; every other
+//     override is removed (back to the broker's value or the default). A
+//     null value leaves that config unset. Each name and value is validated
+//     (INVALID_CONFIG with a message) before anything changes; a config
+//     named twice is INVALID_REQUEST. An unknown topic is
+//     UNKNOWN_TOPIC_OR_PARTITION. The change is persisted and applied to
+//     the topic's open logs before the answer.
+//   - BROKER: Strom's broker configs are static, read from the --config
+//     file at start: every broker resource is refused with INVALID_REQUEST
+//     and a message saying so (a wrong broker id says that instead).
+//   - Other resource types: INVALID_REQUEST. A resource named twice in one
+//     request is INVALID_REQUEST for each of its entries, as Kafka does.
+//   - ValidateOnly runs every check and changes nothing.
+//
+// Version notes: v1 is v0 (throttle behaviour); v2+ flexible.
+func init() { register(33, 0, 2, handleAlterConfigs) }
+
+// configAlterMu serializes this process's config changes: an incremental
+// alter reads a topic's overrides, edits them and writes them back, and two
+// of those on different connections must not lose one another's edit.
+var configAlterMu sync.Mutex
+
+// configResource identifies a resource of an alter request.
+type configResource struct {
+	t    kmsg.ConfigResourceType
+	name string
+}
+
+func handleAlterConfigs(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
+	r := req.Msg.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	times := map[configResource]int{}
+	for _, rr := range r.Resources {
+		times[configResource{rr.ResourceType, rr.ResourceName}]++
+	}
+	for i := range r.Resources {
+		rr := &r.Resources[i]
+		st := kmsg.NewAlterConfigsResponseResource()
+		st.ResourceType, st.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch {
+		case times[configResource{rr.ResourceType, rr.ResourceName}] > 1:
+			err = duplicateResource(rr.ResourceType, rr.ResourceName)
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
+			err = h.replaceTopicConfigs(rr, r.ValidateOnly)
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
+			err = h.refuseBrokerAlter(rr.ResourceName)
+		default:
+			err = unsupportedResource(rr.ResourceType)
+		}
+		if err != nil {
+			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
+		}
+		resp.Resources = append(resp.Resources, st)
+	}
+	return now(resp)
+}
+
+func (h *Handler) replaceTopicConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly bool) error {
+	if err := metadata.ValidTopicName(rr.ResourceName); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	cfg := map[string]string{}
+	for _, c := range rr.Configs {
+		if seen[c.Name] {
+			return duplicateConfig(c.Name)
+		}
+		seen[c.Name] = true
+		if c.Value != nil {
+			cfg[c.Name] = *c.Value
+		}
+	}
+	configAlterMu.Lock()
+	defer configAlterMu.Unlock()
+	return h.c.SetTopicConfigs(rr.ResourceName, cfg, validateOnly)
+}
+
+// refuseBrokerAlter answers every broker resource of an alter: Strom has no
+// dynamic broker configs.
+func (h *Handler) refuseBrokerAlter(name string) error {
+	if name != "" {
+		if err := h.checkBrokerName(name); err != nil {
+			return err
+		}
+	}
+	return adminFail(kerr.InvalidRequest,
+		"Strom's broker configs are static: set them in the --config file (or flags) and restart the broker")
+}
+
+func duplicateResource(t kmsg.ConfigResourceType, name string) error {
+	return adminFail(kerr.InvalidRequest, "resource %s %q is named more than once in the request", t, name)
+}
+
+func duplicateConfig(name string) error {
+	return adminFail(kerr.InvalidRequest, "config %q is given more than once for one resource", name)
+}

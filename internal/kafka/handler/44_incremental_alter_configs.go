@@ -1,0 +1,174 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// IncrementalAlterConfigs: edits a topic's config overrides one config at a
+// time.
+//
+// Behavior:
+//   - TOPIC: the operations apply in order to the topic's overrides: SET (0)
+//     sets one (a null value is INVALID_REQUEST); DELETE (1) removes one,
+//     back to the broker's value or the default (deleting a config that is
+//     not set, or that Strom does not know, is a no-op, as in Kafka);
+//     APPEND (2) and SUBTRACT (3) add or remove comma-separated items of a
+//     list config (cleanup.policy), starting from its current value (the
+//     override, else the broker's, else the default), with no duplicates.
+//     APPEND or SUBTRACT on a config that is not a list is INVALID_REQUEST;
+//     on an unknown config INVALID_CONFIG. The resulting set is validated
+//     whole (INVALID_CONFIG with a message) before anything changes. A
+//     config named twice in one resource is INVALID_REQUEST. An unknown
+//     topic is UNKNOWN_TOPIC_OR_PARTITION.
+//   - BROKER: refused, INVALID_REQUEST: broker configs are static (see
+//     33_alter_configs.go). Other types: INVALID_REQUEST. A resource named
+//     twice is INVALID_REQUEST for each of its entries.
+//   - ValidateOnly runs every check and changes nothing.
+//
+// Version notes: v1+ flexible.
+func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
+
+func handleIncrementalAlterConfigs(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
+	r := req.Msg.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	times := map[configResource]int{}
+	for _, rr := range r.Resources {
+		times[configResource{rr.ResourceType, rr.ResourceName}]++
+	}
+	for i := range r.Resources {
+		rr := &r.Resources[i]
+		st := kmsg.NewIncrementalAlterConfigsResponseResource()
+		st.ResourceType, st.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch {
+		case times[configResource{rr.ResourceType, rr.ResourceName}] > 1:
+			err = duplicateResource(rr.ResourceType, rr.ResourceName)
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
+			err = h.editTopicConfigs(rr, r.ValidateOnly)
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
+			err = h.refuseBrokerAlter(rr.ResourceName)
+		default:
+			err = unsupportedResource(rr.ResourceType)
+		}
+		if err != nil {
+			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
+		}
+		resp.Resources = append(resp.Resources, st)
+	}
+	return now(resp)
+}
+
+func (h *Handler) editTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	name := rr.ResourceName
+	if err := metadata.ValidTopicName(name); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, c := range rr.Configs {
+		if seen[c.Name] {
+			return duplicateConfig(c.Name)
+		}
+		seen[c.Name] = true
+	}
+
+	configAlterMu.Lock()
+	defer configAlterMu.Unlock()
+	t, ok := h.c.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: topic %q does not exist", metadata.ErrUnknownTopic, name)
+	}
+	cfg := maps.Clone(t.Configs)
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	resolved := metadata.Resolve(t.Configs, h.c.Broker())
+	for _, c := range rr.Configs {
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return adminFail(kerr.InvalidRequest, "SET of config %q has a null value", c.Name)
+			}
+			cfg[c.Name] = *c.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(cfg, c.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			def, ok := metadata.LookupTopicConfig(c.Name)
+			if !ok {
+				return fmt.Errorf("%w: unknown topic config %q", metadata.ErrInvalidConfig, c.Name)
+			}
+			if def.Type != metadata.TypeList {
+				return adminFail(kerr.InvalidRequest, "config value %s is not allowed for config key %s: it is not a list", c.Op, c.Name)
+			}
+			if c.Value == nil {
+				return adminFail(kerr.InvalidRequest, "%s of config %q has a null value", c.Op, c.Name)
+			}
+			cur, set := cfg[c.Name]
+			if !set {
+				for _, v := range resolved {
+					if v.Name == c.Name {
+						cur = v.Value
+					}
+				}
+			}
+			if c.Op == kmsg.IncrementalAlterConfigOpAppend {
+				cfg[c.Name] = appendListItems(cur, *c.Value)
+			} else {
+				cfg[c.Name] = subtractListItems(cur, *c.Value)
+			}
+		default:
+			return adminFail(kerr.InvalidRequest, "unknown operation %d on config %q", int8(c.Op), c.Name)
+		}
+	}
+	return h.c.SetTopicConfigs(name, cfg, validateOnly)
+}
+
+// listItems splits a list config's value: comma-separated, spaces trimmed,
+// empty items dropped.
+func listItems(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// appendListItems adds the items of add that list lacks, in order.
+func appendListItems(list, add string) string {
+	items := listItems(list)
+	for _, a := range listItems(add) {
+		found := false
+		for _, it := range items {
+			found = found || it == a
+		}
+		if !found {
+			items = append(items, a)
+		}
+	}
+	return strings.Join(items, ",")
+}
+
+// subtractListItems removes every item of sub from list.
+func subtractListItems(list, sub string) string {
+	drop := map[string]bool{}
+	for _, s := range listItems(sub) {
+		drop[s] = true
+	}
+	var keep []string
+	for _, it := range listItems(list) {
+		if !drop[it] {
+			keep = append(keep, it)
+		}
+	}
+	return strings.Join(keep, ",")
+}

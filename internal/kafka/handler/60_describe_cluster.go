@@ -1,0 +1,69 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/kafka/server"
+)
+
+// DescribeCluster: the cluster id, the controller and the brokers: this
+// node, at its advertised address, is all three.
+//
+// Behavior:
+//   - ClusterAuthorizedOperations is -2147483648 (not computed) unless
+//     asked for; then every operation the CLUSTER resource has, since Strom
+//     has no authorizer (Kafka without one answers the same).
+//   - v1+: EndpointType 1 (brokers) is served. 2 (controllers) is
+//     MISMATCHED_ENDPOINT_TYPE, any other value UNSUPPORTED_ENDPOINT_TYPE,
+//     each with Kafka's message: this is a broker endpoint.
+//
+// Version notes: v1 EndpointType; v2 IncludeFencedBrokers and IsFenced
+// (this broker is never fenced). Flexible from v0.
+func init() { register(60, 0, 2, handleDescribeCluster) }
+
+// clusterOperations are the ACL operations of the CLUSTER resource (Kafka's
+// AclEntry.supportedOperations), as an authorized-operations bit field.
+var clusterOperations = func() int32 {
+	var bits int32
+	for _, op := range []kmsg.ACLOperation{
+		kmsg.ACLOperationAlter, kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction,
+		kmsg.ACLOperationDescribe, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
+		kmsg.ACLOperationIdempotentWrite,
+	} {
+		bits |= 1 << op
+	}
+	return bits
+}()
+
+const (
+	endpointBrokers     = 1
+	endpointControllers = 2
+)
+
+func handleDescribeCluster(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
+	r := req.Msg.(*kmsg.DescribeClusterRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = endpointBrokers
+	if req.Version >= 1 && r.EndpointType != endpointBrokers {
+		code, msg := kerr.UnsupportedEndpointType, fmt.Sprintf("unsupported endpoint type %d", r.EndpointType)
+		if r.EndpointType == endpointControllers {
+			code, msg = kerr.MismatchedEndpointType, "the request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+		}
+		resp.ErrorCode, resp.ErrorMessage = code.Code, &msg
+		return now(resp)
+	}
+	node := h.c.NodeID()
+	b := kmsg.NewDescribeClusterResponseBroker()
+	b.NodeID, b.Host, b.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	resp.ClusterID = h.cfg.ClusterID
+	resp.ControllerID = node
+	if r.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterOperations
+	}
+	return now(resp)
+}

@@ -1,0 +1,74 @@
+package handler
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/segment"
+)
+
+// errorTable maps domain errors to Kafka error codes, most specific first.
+var errorTable = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{cluster.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
+	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
+	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
+	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
+	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{log.ErrBatchTooLarge, kerr.MessageTooLarge},
+	{log.ErrEmptyAppend, kerr.InvalidRecord},
+	{log.ErrFailed, kerr.KafkaStorageError},
+	{log.ErrClosed, kerr.NotLeaderForPartition},
+	{segment.ErrCorrupt, kerr.CorruptMessage},
+	{record.ErrCorrupt, kerr.CorruptMessage},
+	{record.ErrShortBuffer, kerr.CorruptMessage},
+	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{record.ErrInvalidRecord, kerr.InvalidRecord},
+	{record.ErrTooLarge, kerr.MessageTooLarge},
+	{record.ErrUnsupportedCodec, kerr.UnsupportedCompressionType},
+	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{partition.ErrProducerFenced, kerr.InvalidProducerEpoch},
+	{partition.ErrTransactional, kerr.InvalidTxnState},
+	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	{context.Canceled, kerr.RequestTimedOut},
+}
+
+// errorCode returns the Kafka error code for err (0 for nil): a kerr error
+// (from the handlers' own checks) is passed through, domain errors are
+// looked up in errorTable, and anything else is UNKNOWN_SERVER_ERROR.
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.code.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the text for responses that carry one: nil when there is
+// no error.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

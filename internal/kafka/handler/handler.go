@@ -1,0 +1,101 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/kafka/server"
+)
+
+// Config holds what the handlers need to know about the broker beyond the
+// cluster state.
+type Config struct {
+	// AdvertisedHost and AdvertisedPort are given to clients in Metadata
+	// and FindCoordinator.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// ClusterID is returned in Metadata and DescribeCluster.
+	ClusterID string
+	Logger    *slog.Logger
+}
+
+// Handler answers Kafka requests from the cluster state. It implements
+// server.Handler.
+type Handler struct {
+	c   *cluster.Cluster
+	cfg Config
+	log *slog.Logger
+
+	stopping chan struct{} // closed by Stop: long polls answer at once
+	stopOnce sync.Once
+}
+
+// New returns a handler over c.
+func New(c *cluster.Cluster, cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClusterID == "" {
+		cfg.ClusterID = "strom-single-node"
+	}
+	return &Handler{c: c, cfg: cfg, log: cfg.Logger, stopping: make(chan struct{})}
+}
+
+// Stop makes waiting fetches answer now with what they have, so a graceful
+// shutdown does not wait out their MaxWait. Produce waits for fsync still
+// complete.
+func (h *Handler) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+
+// handleFunc handles one API. It runs on the connection's reader goroutine
+// (see server.Handler): synchronous work happens in request order, waiting
+// belongs in Reply.Finish.
+type handleFunc func(h *Handler, ctx context.Context, req *server.Request) (server.Reply, error)
+
+type api struct {
+	min, max int16
+	fn       handleFunc
+}
+
+// apis is filled by each NN_name.go file's init, next to its handler, so
+// the advertised ranges can never disagree with what is served.
+var apis = map[int16]api{}
+
+func register(key int16, min, max int16, fn handleFunc) {
+	if _, dup := apis[key]; dup {
+		panic(fmt.Sprintf("api key %d registered twice", key))
+	}
+	if m := kmsg.RequestForKey(key); m == nil || max > m.MaxVersion() {
+		panic(fmt.Sprintf("api key %d: version %d beyond what kmsg knows", key, max))
+	}
+	apis[key] = api{min: min, max: max, fn: fn}
+}
+
+// APIVersions lists every served API with its version range.
+func (h *Handler) APIVersions() []kmsg.ApiVersionsResponseApiKey {
+	out := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
+	for k, a := range apis {
+		v := kmsg.NewApiVersionsResponseApiKey()
+		v.ApiKey, v.MinVersion, v.MaxVersion = k, a.min, a.max
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ApiKey < out[j].ApiKey })
+	return out
+}
+
+// Handle dispatches a request to its API's handler.
+func (h *Handler) Handle(ctx context.Context, req *server.Request) (server.Reply, error) {
+	a, ok := apis[req.Key]
+	if !ok {
+		return server.Reply{}, fmt.Errorf("api key %d not served", req.Key)
+	}
+	return a.fn(h, ctx, req)
+}
+
+// now replies with a ready response.
+func now(resp kmsg.Response) (server.Reply, error) { return server.Reply{Response: resp}, nil }

@@ -1,0 +1,90 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// testBroker is a real broker on a loopback port: cluster + handler +
+// server, as the broker package wires them.
+type testBroker struct {
+	Addr    string
+	Cluster *cluster.Cluster
+	dir     string
+	srv     *server.Server
+	done    chan error
+}
+
+// startBroker starts a broker on a fresh data dir (or dir, if given) with
+// optional broker configs.
+func startBroker(t *testing.T, dir string, props map[string]string) *testBroker {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	bc, err := metadata.NewBrokerConfig(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Open(cluster.Config{DataDir: dir, Broker: bc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p)})
+	srv := server.New(server.Config{}, h)
+	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, dir: dir, srv: srv, done: make(chan error, 1)}
+	go func() { b.done <- srv.Serve(ln) }()
+	t.Cleanup(func() { b.Stop(t) })
+	return b
+}
+
+// Stop shuts the broker down cleanly (idempotent).
+func (b *testBroker) Stop(t *testing.T) {
+	if b.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.srv.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	if err := <-b.done; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("serve: %v", err)
+	}
+	if err := b.Cluster.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	b.srv = nil
+}
+
+// client returns a franz-go client for the broker, closed at cleanup.
+func (b *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func (b *testBroker) admin(t *testing.T) *kadm.Client {
+	return kadm.NewClient(b.client(t))
+}
