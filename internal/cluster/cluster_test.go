@@ -1,0 +1,90 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+func open(t *testing.T, fs vfs.FS) *Cluster {
+	t.Helper()
+	c, err := Open(Config{DataDir: "/data", FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestTopicsLifecycleAndRestart(t *testing.T) {
+	mem := vfs.NewMem()
+	c := open(t, mem)
+	if _, err := c.CreateTopic("events", 2, map[string]string{"retention.ms": "60000"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic("events", 2, nil, false); !errors.Is(err, metadata.ErrTopicExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := c.CreateTopic("dry", 1, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Topic("dry"); ok {
+		t.Fatal("validate-only created a topic")
+	}
+	p, err := c.Partition("events", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []record.Record{{Value: []byte("x")}})
+	if _, err := p.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Partition("events", 2); !errors.Is(err, ErrUnknownPartition) {
+		t.Fatalf("partition 2: %v", err)
+	}
+	if _, err := c.Partition("nope", 0); !errors.Is(err, metadata.ErrUnknownTopic) {
+		t.Fatalf("unknown topic: %v", err)
+	}
+	if err := c.CreatePartitions("events", 4, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Partitions("events")) != 4 {
+		t.Fatal("new partitions not open")
+	}
+	a, _ := c.AllocateProducerID()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = open(t, mem)
+	if p, err := c.Partition("events", 1); err != nil || p.HighWatermark() != 1 {
+		t.Fatalf("after restart: %v", err)
+	}
+	if id, _ := c.AllocateProducerID(); id <= a {
+		t.Fatalf("producer id %d reused (had %d)", id, a)
+	}
+	if err := c.DeleteTopic("events"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat("/data/events-0"); err == nil {
+		t.Fatal("partition directory left after delete")
+	}
+	c.Close()
+}
+
+// A partition directory without a topic (a delete cut short by a crash) is
+// removed at start.
+func TestOrphanPartitionRemoved(t *testing.T) {
+	mem := vfs.NewMem()
+	c := open(t, mem)
+	c.Close()
+	mem.MkdirAll("/data/ghost-0")
+	mem.WriteFile("/data/ghost-0/00000000000000000000.log", nil)
+	c = open(t, mem)
+	defer c.Close()
+	if _, err := mem.Stat("/data/ghost-0"); err == nil {
+		t.Fatal("orphan partition directory kept")
+	}
+}

@@ -1,0 +1,106 @@
+package metadata
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+func TestStorePersistsAndRejectsDamage(t *testing.T) {
+	mem := vfs.NewMem()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	s, err := OpenStore(mem, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := s.CreateTopic(Topic{Name: "orders", Partitions: 3, Configs: map[string]string{"retention.ms": "1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTopic(Topic{Name: "orders", Partitions: 1}); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	for _, bad := range []Topic{{Name: "a/b", Partitions: 1}, {Name: "ok", Partitions: 0}, {Name: "ok", Partitions: 1, Configs: map[string]string{"retention.ms": "soon"}}, {Name: "ok", Partitions: 1, Configs: map[string]string{"no.such": "1"}}} {
+		if _, err := s.CreateTopic(bad); err == nil {
+			t.Fatalf("accepted %+v", bad)
+		}
+	}
+	if err := s.SetPartitions("orders", 2); !errors.Is(err, ErrInvalidPartitions) {
+		t.Fatalf("shrink: %v", err)
+	}
+	if err := s.SetPartitions("orders", 5); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.AllocateProducerIDs(1000)
+	b, _ := s.AllocateProducerIDs(1000)
+	if b != a+1000 {
+		t.Fatalf("producer id blocks %d then %d", a, b)
+	}
+	// A power loss after these calls keeps all of them.
+	crashed := mem.Crash(vfs.CrashOptions{})
+	s2, err := OpenStore(crashed, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s2.Topic("orders")
+	if !ok || got.ID != t1.ID || got.Partitions != 5 || got.Configs["retention.ms"] != "1000" {
+		t.Fatalf("after crash: %+v", got)
+	}
+	if c, _ := s2.AllocateProducerIDs(1); c != b+1000 {
+		t.Fatalf("producer ids reused after restart: %d", c)
+	}
+	// A damaged file is an error, not an empty broker.
+	crashed.Mutate("/d/__strom_metadata", func(b []byte) []byte { b[len(b)-3] ^= 1; return b })
+	if _, err := OpenStore(crashed, "/d"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged metadata: %v", err)
+	}
+}
+
+func TestResolveAndLogConfig(t *testing.T) {
+	props, err := ParseProperties(strings.NewReader("# broker\nlog.retention.hours=2\nnum.partitions = 3\nlog.segment.bytes: 1048576\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := NewBrokerConfig(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bc.Int("num.partitions") != 3 || !bc.Bool("auto.create.topics.enable") {
+		t.Fatalf("broker values: %d %v", bc.Int("num.partitions"), bc.Bool("auto.create.topics.enable"))
+	}
+	vals := Resolve(map[string]string{"segment.bytes": "2048"}, bc)
+	find := func(n string) ConfigValue {
+		for _, v := range vals {
+			if v.Name == n {
+				return v
+			}
+		}
+		t.Fatalf("%s missing", n)
+		return ConfigValue{}
+	}
+	if v := find("retention.ms"); v.Value != "7200000" || v.Source != SourceStaticBroker {
+		t.Fatalf("retention.ms %+v", v)
+	}
+	if v := find("segment.bytes"); v.Value != "2048" || v.Source != SourceTopic {
+		t.Fatalf("segment.bytes %+v", v)
+	}
+	if v := find("max.message.bytes"); v.Value != "1048588" || v.Source != SourceDefault {
+		t.Fatalf("max.message.bytes %+v", v)
+	}
+	lc := LogConfig(vals)
+	if lc.RetentionMs != 2*time.Hour || lc.SegmentBytes != 2048 || lc.MaxBatchBytes != 1048588 || lc.FlushMessages != 0 {
+		t.Fatalf("log config %+v", lc)
+	}
+	for _, bad := range []map[string]string{{"num.partitions": "x"}, {"no.such.thing": "1"}, {"log.retention.ms": "-5"}} {
+		if _, err := NewBrokerConfig(bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("%v accepted: %v", bad, err)
+		}
+	}
+	if _, err := ParseProperties(strings.NewReader("just words\n")); err == nil {
+		t.Fatal("a line without = accepted")
+	}
+}

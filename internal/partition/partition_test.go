@@ -1,0 +1,158 @@
+package partition
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+func idemBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{OffsetDelta: int32(i), Value: []byte("v")}
+	}
+	b, err := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: 1, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func openPartition(t *testing.T, mem *vfs.MemFS, st log.State) *Partition {
+	t.Helper()
+	l, err := log.Open(mem, "/d/t-0", log.Config{IndexMaxBytes: 4096}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open("t", 0, l, Options{FS: mem, Now: func() time.Time { return time.UnixMilli(1e12) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestIdempotence(t *testing.T) {
+	mem := vfs.NewMem()
+	p := openPartition(t, mem, log.State{})
+	r1, err := p.Append(idemBatch(t, 7, 0, 0, 3))
+	if err != nil || r1.BaseOffset != 0 {
+		t.Fatalf("first: %+v %v", r1, err)
+	}
+	r2, err := p.Append(idemBatch(t, 7, 0, 3, 2))
+	if err != nil || r2.BaseOffset != 3 {
+		t.Fatalf("second: %+v %v", r2, err)
+	}
+	// A retry of either cached batch gets its original offsets, no write.
+	dup, err := p.Append(idemBatch(t, 7, 0, 0, 3))
+	if err != nil || !dup.Duplicate || dup.BaseOffset != 0 || dup.LastOffset != 2 {
+		t.Fatalf("retry of first: %+v %v", dup, err)
+	}
+	if p.HighWatermark() != 5 {
+		t.Fatalf("retry was written: end %d", p.HighWatermark())
+	}
+	if _, err := p.Append(idemBatch(t, 7, 0, 9, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("gap: %v", err)
+	}
+	// A bumped epoch restarts at 0; the old epoch is fenced after it.
+	if _, err := p.Append(idemBatch(t, 7, 1, 4, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("new epoch not at 0: %v", err)
+	}
+	if _, err := p.Append(idemBatch(t, 7, 1, 0, 1)); err != nil {
+		t.Fatalf("new epoch at 0: %v", err)
+	}
+	if _, err := p.Append(idemBatch(t, 7, 0, 5, 1)); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("old epoch: %v", err)
+	}
+	// Producers without ids are not checked.
+	for i := 0; i < 3; i++ {
+		if _, err := p.Append(idemBatch(t, -1, -1, -1, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Sequences beyond the 5 cached batches are no longer duplicates but
+	// out of order.
+	for s := int32(1); s <= 6; s++ {
+		if _, err := p.Append(idemBatch(t, 7, 1, s, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Append(idemBatch(t, 7, 1, 1, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("retry outside the window: %v", err)
+	}
+	if d, err := p.Append(idemBatch(t, 7, 1, 4, 1)); err != nil || !d.Duplicate {
+		t.Fatalf("retry inside the window: %+v %v", d, err)
+	}
+}
+
+// Producer state survives a clean restart (snapshot) and a crash (rebuilt
+// from the batch headers), so retries after a restart are still answered
+// with their original offsets.
+func TestProducerStateSurvivesRestart(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		mem := vfs.NewMem()
+		mem.MkdirAll("/d")
+		mem.SyncDir("/") // the data dir exists and is durable
+		p := openPartition(t, mem, log.State{})
+		for s := int32(0); s < 10; s += 2 {
+			if _, err := p.Append(idemBatch(t, 42, 3, s, 2)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if clean {
+			if err := p.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+			p.Log().Close()
+		} else {
+			p.Log().Flush()
+			mem = mem.Crash(vfs.CrashOptions{})
+		}
+		p = openPartition(t, mem, log.State{Clean: clean})
+		d, err := p.Append(idemBatch(t, 42, 3, 8, 2))
+		if err != nil || !d.Duplicate || d.BaseOffset != 8 {
+			t.Fatalf("clean=%v: retry after restart: %+v %v", clean, d, err)
+		}
+		if _, err := p.Append(idemBatch(t, 42, 3, 11, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+			t.Fatalf("clean=%v: gap after restart: %v", clean, err)
+		}
+		if r, err := p.Append(idemBatch(t, 42, 3, 10, 1)); err != nil || r.BaseOffset != 10 {
+			t.Fatalf("clean=%v: next after restart: %+v %v", clean, r, err)
+		}
+		p.Log().Close()
+	}
+}
+
+func TestSnapshotDecodeRejectsDamage(t *testing.T) {
+	good := encodeSnapshot(snapshot{Offset: 5, Producers: map[int64]*producer{1: {Epoch: 2, Batches: []batchMeta{{FirstSeq: 0, LastSeq: 1}}}}})
+	if _, err := decodeSnapshot(good); err != nil {
+		t.Fatal(err)
+	}
+	for i := range good {
+		bad := append([]byte(nil), good...)
+		bad[i] ^= 1
+		if _, err := decodeSnapshot(bad); err == nil {
+			t.Fatalf("flipped byte %d accepted", i)
+		}
+	}
+}
+
+func FuzzDecodeSnapshot(f *testing.F) {
+	f.Add(encodeSnapshot(snapshot{Offset: 1, Producers: map[int64]*producer{3: {Epoch: 1}}}))
+	f.Add([]byte("STPS"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSnapshot(b)
+		if err != nil {
+			return
+		}
+		for _, p := range s.Producers {
+			if p == nil || len(p.Batches) > cachedBatches {
+				t.Fatal("invalid producer state accepted")
+			}
+		}
+	})
+}
