@@ -31,7 +31,7 @@ NPM_ENV       = $(if $(wildcard $(NODE_PREFIX)/include/node/node.h),npm_config_n
 SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300
 
-.PHONY: build run deps apt-deps node-deps vet test fuzz bench
+.PHONY: build run deps apt-deps node-deps vet test fuzz bench bench-go
 
 # build: the broker binary.
 build:
@@ -78,15 +78,35 @@ test: deps vet
 
 # fuzz: run every Fuzz target of every package for FUZZTIME each. Targets are
 # found with `go test -list`, so new ones are picked up by themselves.
+# The inputs the fuzzer found interesting are copied from Go's cache into the
+# package's testdata/fuzz/<target>/, so that plain `go test` (and so CI)
+# replays the whole corpus; commit them.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@cache=$$($(GO) env GOCACHE)/fuzz; \
+	for pkg in $$($(GO) list ./...); do \
 		listed=$$($(GO) test -list '^Fuzz' "$$pkg"); \
+		dir=$$($(GO) list -f '{{.Dir}}' "$$pkg"); \
 		for target in $$(grep '^Fuzz' <<<"$$listed" || true); do \
 			echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
 			$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+			if [ -d "$$cache/$$pkg/$$target" ]; then \
+				mkdir -p "$$dir/testdata/fuzz/$$target"; \
+				cp -n "$$cache/$$pkg/$$target"/* "$$dir/testdata/fuzz/$$target/" 2>/dev/null || true; \
+			fi; \
 		done; \
 	done
 
-# bench: every benchmark once, with allocation counts.
+# bench: the benchmark harness (bench/): Strom against kfake, a loopback TCP
+# copy and the issue's limits, each broker in a process of its own; prints
+# one line per figure and appends the run to bench/results/<date>.md. A few
+# minutes on 2 cores. Flags go in BENCH_FLAGS, for example
+# BENCH_FLAGS='-scenario startup,idle-rss' or BENCH_FLAGS=-smoke.
+BENCH_FLAGS ?=
 bench:
+	$(GO) build -o bin/strombench ./bench/cmd/strombench
+	./bin/strombench $(BENCH_FLAGS)
+
+# bench-go: every Go benchmark (func Benchmark...) once, with allocation
+# counts.
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
