@@ -73,6 +73,10 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 			}
 			cfg.Props = props
 			cfg.Logger = logger
+			// Catch signals before serving: a SIGTERM that arrives as soon
+			// as clients can connect still shuts down cleanly.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			start := time.Now()
 			b, err := broker.Start(cfg)
 			if err != nil {
@@ -84,8 +88,6 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 				fmt.Fprintf(out, "strom: http (health, metrics) on http://%s\n", displayAddr(a.String()))
 			}
 			logger.Debug("started", "took", time.Since(start))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			<-ctx.Done()
 			stop()
 			fmt.Fprintln(out, "strom: shutting down")

@@ -1,0 +1,169 @@
+// Command strombench runs Strom's benchmark scenarios (package bench) and
+// records them in bench/results/<YYYY-MM-DD>.md.
+//
+//	strombench                                   # every scenario, default sizes
+//	strombench -scenario produce-1k-acks1,startup
+//	strombench -smoke                            # seconds: does everything work?
+//	strombench -list
+//
+// Run it from the repository (it builds cmd/strom and bench/cmd/kfakeserver
+// from there); `make bench` does.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stromhq/strom/bench"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("strombench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	def := bench.DefaultConfig()
+	var (
+		scenario = fl.String("scenario", "all", "comma-separated scenarios to run, or all (see -list)")
+		list     = fl.Bool("list", false, "list the scenarios and exit")
+		smoke    = fl.Bool("smoke", false, "tiny sizes, a few seconds: checks that everything works; figures mean nothing and are not recorded")
+		size     = fl.String("size", bench.FormatSize(def.Size), "consume-catchup: bytes written, then read (1GiB, 64MiB, ...)")
+		duration = fl.Duration("duration", def.Duration, "length of each timed produce")
+		warmup   = fl.Duration("warmup", def.Warmup, "produce before each timed one, not counted")
+		rounds   = fl.Int("rounds", def.Rounds, "produce measurements per broker; the median is reported")
+		runs     = fl.Int("runs", def.Runs, "startup: broker starts timed; the median is reported")
+		settle   = fl.Duration("settle", def.Settle, "idle-rss: wait from serving to reading the RSS")
+		disk     = fl.String("disk-bytes", bench.FormatSize(def.DiskBytes), "bytes written by the raw disk measurement")
+		dir      = fl.String("dir", "", "where to make the run's directory of binaries, data dirs and logs (default: the system's temporary directory)")
+		keep     = fl.Bool("keep", false, "keep the run's directory (binaries, broker logs) after the run")
+		strom    = fl.String("strom", "", "strom binary to run (default: built from this tree)")
+		kfake    = fl.String("kfake", "", "kfakeserver binary to run (default: built from this tree)")
+		results  = fl.String("results", "", `directory of the results files (default: bench/results of the repository; "-": do not record)`)
+	)
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "usage: strombench [flags]\n\nRuns Strom's benchmark scenarios and records them in bench/results/<date>.md.\n\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "strombench: unexpected arguments %q\n", fl.Args())
+		return 2
+	}
+	if *list {
+		for _, s := range bench.Scenarios() {
+			fmt.Fprintf(stdout, "%-18s %s\n", s.Name, s.About)
+		}
+		return 0
+	}
+	chosen, err := bench.Select(*scenario)
+	if err != nil {
+		fmt.Fprintln(stderr, "strombench:", err)
+		return 2
+	}
+
+	// -smoke changes the defaults; flags given explicitly still win.
+	cfg := def
+	if *smoke {
+		cfg = bench.SmokeConfig()
+	}
+	set := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["size"] || !*smoke {
+		if cfg.Size, err = bench.ParseSize(*size); err != nil {
+			fmt.Fprintln(stderr, "strombench: -size:", err)
+			return 2
+		}
+	}
+	if set["disk-bytes"] || !*smoke {
+		if cfg.DiskBytes, err = bench.ParseSize(*disk); err != nil {
+			fmt.Fprintln(stderr, "strombench: -disk-bytes:", err)
+			return 2
+		}
+	}
+	for name, apply := range map[string]func(){
+		"duration": func() { cfg.Duration = *duration },
+		"warmup":   func() { cfg.Warmup = *warmup },
+		"rounds":   func() { cfg.Rounds = *rounds },
+		"runs":     func() { cfg.Runs = *runs },
+		"settle":   func() { cfg.Settle = *settle },
+	} {
+		if set[name] || !*smoke {
+			apply()
+		}
+	}
+	cfg.Dir, cfg.Keep = *dir, *keep
+	cfg.Strom.Path, cfg.Kfake.Path = absOrEmpty(*strom), absOrEmpty(*kfake)
+	cfg.Out = stdout
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg, chosen)
+	if err != nil {
+		fmt.Fprintln(stderr, "strombench:", err)
+		return 1
+	}
+	rep.Command = command(args)
+
+	resultsDir := *results
+	if resultsDir == "" && !*smoke {
+		resultsDir = filepath.Join(rep.Config.Root, "bench", "results")
+	}
+	if resultsDir != "" && resultsDir != "-" {
+		path, err := bench.WriteResults(resultsDir, rep)
+		if err != nil {
+			fmt.Fprintln(stderr, "strombench: results:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "# recorded in %s (took %v)\n", path, rep.Elapsed.Round(time.Second))
+	}
+	if err := rep.Err(); err != nil {
+		fmt.Fprintln(stderr, "strombench: failed:", err)
+		return 1
+	}
+	return 0
+}
+
+// command is how this run was started, as a reader of the results would
+// type it again.
+func command(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\*?;&|<>()") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		quoted[i] = a
+	}
+	flags := strings.Join(quoted, " ")
+	prog := os.Args[0]
+	switch {
+	case os.Getenv("MAKELEVEL") != "" && flags == "":
+		return "make bench"
+	case os.Getenv("MAKELEVEL") != "":
+		return "make bench BENCH_FLAGS='" + strings.ReplaceAll(flags, "'", `'\''`) + "'"
+	case strings.Contains(prog, "go-build"):
+		prog = "go run ./bench/cmd/strombench"
+	}
+	return strings.TrimSpace(prog + " " + flags)
+}
+
+func absOrEmpty(p string) string {
+	if p == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

@@ -1,0 +1,347 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Scenario is one named benchmark. Run reports its figures and notes
+// through the Env as it measures them; an error ends the scenario, keeping
+// what it reported so far, and the run goes on with the next one.
+type Scenario struct {
+	Name  string
+	About string // one line: what is measured against what
+	Run   func(ctx context.Context, e *Env) error
+}
+
+// scenarios is every scenario, in the order "all" runs them.
+var scenarios = []Scenario{
+	{
+		Name:  "produce-1k-acks1",
+		About: "one franz-go producer, 1 KiB records, acks=1, 8 partitions: Strom against kfake, same client and workload",
+		Run: func(ctx context.Context, e *Env) error {
+			return runProduce(ctx, e, produceSpec{RecordBytes: 1024, Partitions: 8, Acks: kgo.LeaderAck(), Producers: 1})
+		},
+	},
+	{
+		Name:  "consume-catchup",
+		About: "catch-up read of -size bytes from 8 partitions, no group: Strom against a raw loopback TCP copy",
+		Run:   runConsumeCatchup,
+	},
+	{
+		Name:  "idle-rss",
+		About: "resident memory of strom serve on an empty data dir, idle: against a 30 MiB limit",
+		Run:   runIdleRSS,
+	},
+	{
+		Name:  "startup",
+		About: "exec of strom serve to its first ApiVersions+Metadata answer, empty data dir, median: against a 100 ms limit",
+		Run:   runStartup,
+	},
+}
+
+// Scenarios returns every scenario, in the order "all" runs them.
+func Scenarios() []Scenario { return append([]Scenario(nil), scenarios...) }
+
+// Select returns the scenarios named in a comma-separated list, in the
+// list's order; "all" (or "") is every scenario.
+func Select(list string) ([]Scenario, error) {
+	if list == "" || list == "all" {
+		return Scenarios(), nil
+	}
+	var out []Scenario
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		found := false
+		for _, s := range scenarios {
+			if s.Name == name {
+				out, found = append(out, s), true
+				break
+			}
+		}
+		if !found {
+			var names []string
+			for _, s := range scenarios {
+				names = append(names, s.Name)
+			}
+			return nil, fmt.Errorf("no scenario %q; there are: %s", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
+
+// Config is what a run measures and how much.
+type Config struct {
+	// Root is the module's directory, where the brokers are built from;
+	// empty: the module of the current directory.
+	Root string
+	// Dir is where the run makes its own new directory for the brokers'
+	// binaries, data directories and logs; empty: the system's temporary
+	// directory. The run's directory is removed at the end unless Keep.
+	Dir  string
+	Keep bool
+
+	Size      int64         // consume-catchup: bytes written, then read
+	Duration  time.Duration // each timed produce
+	Warmup    time.Duration // before each timed produce, not counted
+	Rounds    int           // produce measurements per broker, alternating; the median is reported
+	Runs      int           // startup: broker starts timed; the median is reported
+	Settle    time.Duration // idle-rss: time from serving to reading VmRSS
+	DiskBytes int64         // written by the raw disk measurement
+
+	// Strom and Kfake are the brokers run; an empty Path builds them from
+	// Root (cmd/strom, bench/cmd/kfakeserver) into Dir.
+	Strom, Kfake Program
+
+	// Out receives figure lines and progress (lines starting with "#").
+	Out io.Writer
+}
+
+// DefaultConfig is the size of `make bench`: a few minutes on 2 cores.
+func DefaultConfig() Config {
+	return Config{
+		Size:      1 * GiB,
+		Duration:  10 * time.Second,
+		Warmup:    2 * time.Second,
+		Rounds:    3,
+		Runs:      7,
+		Settle:    2 * time.Second,
+		DiskBytes: 512 * MiB,
+	}
+}
+
+// SmokeConfig checks that every scenario works, in seconds: its figures
+// mean nothing.
+func SmokeConfig() Config {
+	return Config{
+		Size:      8 * MiB,
+		Duration:  time.Second,
+		Warmup:    300 * time.Millisecond,
+		Rounds:    1,
+		Runs:      3,
+		Settle:    200 * time.Millisecond,
+		DiskBytes: 16 * MiB,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Size <= 0, c.DiskBytes <= 0:
+		return errors.New("sizes must be positive")
+	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0:
+		return errors.New("durations must be positive")
+	case c.Rounds <= 0, c.Runs <= 0:
+		return errors.New("rounds and runs must be positive")
+	}
+	return nil
+}
+
+// Report is one run: its setting and every scenario's results.
+type Report struct {
+	Config  Config
+	Command string // as typed; set by the caller
+	Started time.Time
+	Elapsed time.Duration
+	Machine Machine
+	Commit  string
+	Clients string // franz-go and kfake versions
+	// LoadBefore and LoadAfter are `uptime` at the start and the end:
+	// other work on the machine skews every figure.
+	LoadBefore, LoadAfter string
+	Results               []Result
+}
+
+// Result is what one scenario reported.
+type Result struct {
+	Scenario Scenario
+	Figures  []Figure
+	Notes    []string
+	Err      error
+}
+
+// Err joins the errors of the scenarios that failed.
+func (r *Report) Err() error {
+	var errs []error
+	for _, res := range r.Results {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", res.Scenario.Name, res.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the scenarios one after another. The error is for what stops
+// the whole run (a broker that does not build); a failed scenario is in its
+// Result, and the others run.
+func Run(ctx context.Context, cfg Config, list []Scenario) (*Report, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Root == "" {
+		root, err := moduleRoot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Root = root
+	}
+	// A directory of our own, even inside a given one: removing it at the
+	// end must never touch anything else.
+	if cfg.Dir != "" {
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, "strombench-")
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Keep {
+		defer os.RemoveAll(dir)
+	}
+	cfg.Dir = dir
+	rep := &Report{Config: cfg, Started: time.Now(), Machine: probeMachine(dir), Commit: gitCommit(ctx, cfg.Root), Clients: clientVersions(ctx, cfg.Root), LoadBefore: loadAverage(ctx)}
+	if cfg.Strom.Path == "" {
+		if rep.Config.Strom.Path, err = build(ctx, cfg.Out, cfg.Root, "./cmd/strom", filepath.Join(dir, "bin", "strom")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Kfake.Path == "" {
+		if rep.Config.Kfake.Path, err = build(ctx, cfg.Out, cfg.Root, "./bench/cmd/kfakeserver", filepath.Join(dir, "bin", "kfakeserver")); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		res := Result{Scenario: s}
+		e := &Env{cfg: rep.Config, res: &res, dir: filepath.Join(dir, s.Name)}
+		began := time.Now()
+		fmt.Fprintf(cfg.Out, "# %s: %s\n", s.Name, s.About)
+		if err := os.MkdirAll(e.dir, 0o755); err != nil {
+			res.Err = err
+		} else {
+			res.Err = s.Run(ctx, e)
+			res.Err = errors.Join(res.Err, e.stopAll())
+		}
+		if res.Err != nil {
+			fmt.Fprintf(cfg.Out, "%-18s FAILED: %v\n", s.Name, res.Err)
+		}
+		fmt.Fprintf(cfg.Out, "#   %s took %v\n", s.Name, time.Since(began).Round(time.Millisecond))
+		rep.Results = append(rep.Results, res)
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	rep.LoadAfter = loadAverage(ctx)
+	return rep, ctx.Err()
+}
+
+// build compiles a main package of the module at root into out.
+func build(ctx context.Context, log io.Writer, root, pkg, out string) (string, error) {
+	fmt.Fprintf(log, "# building %s\n", pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// moduleRoot is the directory of the go.mod governing the current
+// directory.
+func moduleRoot(ctx context.Context) (string, error) {
+	b, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(b))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("cannot find the module root (go env GOMOD = %q, %v): run from the repository", gomod, err)
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// Env is what a scenario measures with: the run's configuration, a
+// directory of its own, brokers to start, and where its figures go.
+type Env struct {
+	cfg     Config
+	res     *Result
+	dir     string
+	seq     int
+	running []*Server // started and not yet stopped
+}
+
+// Config is the run's configuration.
+func (e *Env) Config() Config { return e.cfg }
+
+// Dir is a directory for this scenario alone.
+func (e *Env) Dir() string { return e.dir }
+
+// Figure records a figure of the scenario and prints its line.
+func (e *Env) Figure(f Figure) {
+	f.Scenario = e.res.Scenario.Name
+	e.res.Figures = append(e.res.Figures, f)
+	fmt.Fprintln(e.cfg.Out, f)
+}
+
+// Notef records a note for the report: a setting, or what a figure hides.
+func (e *Env) Notef(format string, args ...any) {
+	e.res.Notes = append(e.res.Notes, fmt.Sprintf(format, args...))
+}
+
+// Logf prints progress.
+func (e *Env) Logf(format string, args ...any) {
+	fmt.Fprintf(e.cfg.Out, "#   "+format+"\n", args...)
+}
+
+// Start runs a broker of the given kind on a new, empty data directory.
+func (e *Env) Start(ctx context.Context, kind Kind) (*Server, error) {
+	var prog Program
+	switch kind.Name {
+	case Strom.Name:
+		prog = e.cfg.Strom
+	case Kfake.Name:
+		prog = e.cfg.Kfake
+	default:
+		return nil, fmt.Errorf("no program configured for broker %q", kind.Name)
+	}
+	e.seq++
+	base := filepath.Join(e.dir, fmt.Sprintf("%s-%d", kind.Name, e.seq))
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, err
+	}
+	s, err := startServer(ctx, kind, prog, base, base+".log")
+	if err != nil {
+		return nil, err
+	}
+	e.running = append(e.running, s)
+	return s, nil
+}
+
+// Stop stops a broker and removes its data directory.
+func (e *Env) Stop(s *Server) error {
+	e.running = slices.DeleteFunc(e.running, func(r *Server) bool { return r == s })
+	err := s.Stop()
+	if !e.cfg.Keep {
+		err = errors.Join(err, os.RemoveAll(s.DataDir))
+	}
+	return err
+}
+
+// stopAll stops the brokers a scenario left running, when it failed.
+func (e *Env) stopAll() error {
+	var errs []error
+	for len(e.running) > 0 {
+		errs = append(errs, e.Stop(e.running[0]))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,376 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// produceSpec is one producer workload. Every broker is driven with the
+// same spec, so the same client options.
+type produceSpec struct {
+	RecordBytes int   // value size; records have no key
+	Partitions  int32 // of the topic the workload creates
+	Acks        kgo.Acks
+	Producers   int // each a client of its own, producing from its own goroutine
+}
+
+// Producer settings a user tuning franz-go for throughput would choose.
+const (
+	produceLinger        = 5 * time.Millisecond
+	produceBatchMaxBytes = 1 << 20
+	// produceBufferBytes bounds what one client holds unacknowledged:
+	// MaxBufferedRecords is this divided by the record size.
+	produceBufferBytes = 64 << 20
+)
+
+// describe is the spec and the client settings, for the notes of a report.
+func (s produceSpec) describe() string {
+	acks := "all"
+	switch s.Acks {
+	case kgo.LeaderAck():
+		acks = "1"
+	case kgo.NoAck():
+		acks = "0"
+	}
+	idem := "idempotent (up to 5 produce requests in flight per broker)"
+	if s.Acks != kgo.AllISRAcks() {
+		idem = "DisableIdempotentWrite with the default of 1 produce request in flight per broker"
+	}
+	return fmt.Sprintf("%d-byte values, no key, %d partitions, acks=%s, %d producer(s); kgo: ProducerLinger(%v), ProducerBatchMaxBytes(%s), MaxBufferedRecords(%d), no compression, %s, default partitioner",
+		s.RecordBytes, s.Partitions, acks, s.Producers, produceLinger, FormatSize(produceBatchMaxBytes), s.maxBuffered(), idem)
+}
+
+func (s produceSpec) maxBuffered() int { return max(1, produceBufferBytes/s.RecordBytes) }
+
+// clientOpts are the producer's options against addr.
+func (s produceSpec) clientOpts(addr, topic string) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.ClientID("strombench"),
+		kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(produceLinger),
+		kgo.ProducerBatchMaxBytes(produceBatchMaxBytes),
+		kgo.MaxBufferedRecords(s.maxBuffered()),
+		// The values are incompressible; compressing them would only move
+		// client CPU around.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.RequiredAcks(s.Acks),
+	}
+	if s.Acks != kgo.AllISRAcks() {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	return opts
+}
+
+// throughput is what a timed workload moved and what it cost.
+type throughput struct {
+	Records, Bytes    int64
+	Elapsed           time.Duration // first send (or fetch) to last acknowledgement (or record)
+	ClientCPU, Broker time.Duration // CPU time of the harness process and of the broker
+	BrokerPeakRSS     int64         // VmHWM of the broker at the end: its peak since it started
+}
+
+func (t throughput) MBps() float64          { return float64(t.Bytes) / MB / t.Elapsed.Seconds() }
+func (t throughput) RecordsPerSec() float64 { return float64(t.Records) / t.Elapsed.Seconds() }
+
+// cpuNote describes a CPU time: as cores used over the measurement and as
+// CPU per megabyte moved.
+func (t throughput) cpuNote(cpu time.Duration) string {
+	return fmt.Sprintf("%.2f cores, %.2f ms CPU per MB", cpu.Seconds()/t.Elapsed.Seconds(), float64(cpu.Microseconds())/1e3/(float64(t.Bytes)/MB))
+}
+
+// createTopic creates topic with the given partitions, one replica.
+func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("strombench-admin"))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// producer is one client of a produce workload, counting what the broker
+// acknowledged.
+type producer struct {
+	cl    *kgo.Client
+	value []byte
+	acked atomic.Int64 // records
+	bytes atomic.Int64
+	mu    sync.Mutex
+	err   error // the first failed record
+	done  func(*kgo.Record, error)
+}
+
+func newProducer(spec produceSpec, addr, topic string) (*producer, error) {
+	cl, err := kgo.NewClient(spec.clientOpts(addr, topic)...)
+	if err != nil {
+		return nil, err
+	}
+	p := &producer{cl: cl, value: pseudoRandom(spec.RecordBytes, 1)}
+	p.done = func(r *kgo.Record, err error) {
+		if err != nil {
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = err
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.acked.Add(1)
+		p.bytes.Add(int64(len(r.Value)))
+	}
+	return p, nil
+}
+
+// run sends records until the deadline or n records (n < 0: no limit),
+// then waits for every acknowledgement.
+func (p *producer) run(ctx context.Context, until time.Time, n int64) error {
+	for i := int64(0); n < 0 || i < n; i++ {
+		if n < 0 && i%64 == 0 && time.Now().After(until) {
+			break
+		}
+		if err := p.failed(); err != nil {
+			break
+		}
+		// The value is shared: kgo never modifies it.
+		p.cl.Produce(ctx, &kgo.Record{Value: p.value}, p.done)
+	}
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return p.failed()
+}
+
+func (p *producer) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// reset forgets what has been acknowledged so far (after a warm-up).
+func (p *producer) reset() { p.acked.Store(0); p.bytes.Store(0) }
+
+// produceTimed creates a topic on srv and has spec.Producers clients send
+// to it for warmup, then for d; it reports the second part only, from the
+// first send to the last acknowledgement.
+func produceTimed(ctx context.Context, srv *Server, topic string, spec produceSpec, warmup, d time.Duration) (throughput, error) {
+	if err := createTopic(ctx, srv.Addr, topic, spec.Partitions); err != nil {
+		return throughput{}, err
+	}
+	ps := make([]*producer, spec.Producers)
+	for i := range ps {
+		p, err := newProducer(spec, srv.Addr, topic)
+		if err != nil {
+			return throughput{}, err
+		}
+		defer p.cl.Close()
+		ps[i] = p
+	}
+	each := func(until time.Time) error {
+		errs := make([]error, len(ps))
+		var wg sync.WaitGroup
+		for i, p := range ps {
+			wg.Go(func() { errs[i] = p.run(ctx, until, -1) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	if err := each(time.Now().Add(warmup)); err != nil {
+		return throughput{}, fmt.Errorf("warm-up: %w", err)
+	}
+	for _, p := range ps {
+		p.reset()
+	}
+	m, err := startCPU(srv)
+	if err != nil {
+		return throughput{}, err
+	}
+	if err := each(time.Now().Add(d)); err != nil {
+		return throughput{}, err
+	}
+	var t throughput
+	if t.Elapsed, t.ClientCPU, t.Broker, err = m.stop(); err != nil {
+		return throughput{}, err
+	}
+	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
+		return throughput{}, err
+	}
+	for _, p := range ps {
+		t.Records += p.acked.Load()
+		t.Bytes += p.bytes.Load()
+	}
+	return t, nil
+}
+
+// fill creates a topic on srv and writes n records to it with one
+// producer of spec, returning once all are acknowledged.
+func fill(ctx context.Context, srv *Server, topic string, spec produceSpec, n int64) (throughput, error) {
+	if err := createTopic(ctx, srv.Addr, topic, spec.Partitions); err != nil {
+		return throughput{}, err
+	}
+	p, err := newProducer(spec, srv.Addr, topic)
+	if err != nil {
+		return throughput{}, err
+	}
+	defer p.cl.Close()
+	start := time.Now()
+	if err := p.run(ctx, time.Time{}, n); err != nil {
+		return throughput{}, err
+	}
+	if got := p.acked.Load(); got != n {
+		return throughput{}, fmt.Errorf("%d of %d records acknowledged", got, n)
+	}
+	return throughput{Records: n, Bytes: p.bytes.Load(), Elapsed: time.Since(start)}, nil
+}
+
+// consumeStall is how long a consumer may go without a record before the
+// workload is declared stuck.
+const consumeStall = 30 * time.Second
+
+// consumeAll reads records records of topic on srv from the start of every
+// partition, without a group, and reports from client creation to the last
+// record.
+func consumeAll(ctx context.Context, srv *Server, topic string, records int64) (throughput, error) {
+	m, err := startCPU(srv)
+	if err != nil {
+		return throughput{}, err
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(srv.Addr),
+		kgo.ClientID("strombench"),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return throughput{}, err
+	}
+	defer cl.Close()
+	var t throughput
+	for t.Records < records {
+		pctx, cancel := context.WithTimeout(ctx, consumeStall)
+		fs := cl.PollFetches(pctx)
+		stalled := pctx.Err() != nil
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return throughput{}, err
+		}
+		if stalled {
+			return throughput{}, fmt.Errorf("no record for %v after %d of %d", consumeStall, t.Records, records)
+		}
+		var ferr error
+		fs.EachError(func(topic string, p int32, err error) {
+			ferr = errors.Join(ferr, fmt.Errorf("fetch %s[%d]: %w", topic, p, err))
+		})
+		if ferr != nil {
+			return throughput{}, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			t.Records++
+			t.Bytes += int64(len(r.Key) + len(r.Value))
+		})
+	}
+	if t.Elapsed, t.ClientCPU, t.Broker, err = m.stop(); err != nil {
+		return throughput{}, err
+	}
+	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
+		return throughput{}, err
+	}
+	if t.Records != records {
+		return throughput{}, fmt.Errorf("read %d records, %d were written", t.Records, records)
+	}
+	return t, nil
+}
+
+// copyChunk is the write and read size of the loopback copy.
+const copyChunk = 1 << 20
+
+// loopbackCopy sends n bytes from one goroutine to another through a TCP
+// connection on 127.0.0.1, in copyChunk writes and reads, and reports the
+// time from dial to the last byte read: what the kernel's loopback alone
+// allows, the ceiling of any broker's catch-up read on this machine.
+func loopbackCopy(ctx context.Context, n int64) (throughput, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return throughput{}, err
+	}
+	defer ln.Close()
+	werr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			werr <- err
+			return
+		}
+		defer c.Close()
+		buf := pseudoRandom(copyChunk, 2)
+		for left := n; left > 0; {
+			k, err := c.Write(buf[:min(left, int64(len(buf)))])
+			if err != nil {
+				werr <- err
+				return
+			}
+			left -= int64(k)
+		}
+		werr <- nil
+	}()
+	start := time.Now()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		return throughput{}, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	buf := make([]byte, copyChunk)
+	var got int64
+	for {
+		k, err := c.Read(buf)
+		got += int64(k)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return throughput{}, err
+		}
+	}
+	t := throughput{Bytes: got, Elapsed: time.Since(start)}
+	if err := <-werr; err != nil {
+		return throughput{}, fmt.Errorf("loopback writer: %w", err)
+	}
+	if got != n {
+		return throughput{}, fmt.Errorf("loopback: read %d of %d bytes", got, n)
+	}
+	return t, nil
+}
+
+// pseudoRandom returns n deterministic bytes that no codec can compress,
+// different for each seed.
+func pseudoRandom(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	x := 0x2545F4914F6CDD1D * (seed | 1)
+	for i := range b {
+		// xorshift64*
+		x ^= x >> 12
+		x ^= x << 25
+		x ^= x >> 27
+		b[i] = byte((x * 0x2545F4914F6CDD1D) >> 56)
+	}
+	return b
+}
