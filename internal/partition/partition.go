@@ -29,7 +29,8 @@ type Partition struct {
 
 	mu        sync.Mutex // serializes appends with the producer checks
 	producers map[int64]*producer
-	dirty     bool // producer state changed since the last snapshot
+	dirty     bool  // producer state changed since the last snapshot
+	snapEnd   int64 // log end offset the last snapshot covered (-1: none)
 }
 
 // Options configure Open.
@@ -48,7 +49,7 @@ func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, erro
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Partition{Topic: topic, Index: index, log: l, fs: opts.FS, now: opts.Now, producers: map[int64]*producer{}}
+	p := &Partition{Topic: topic, Index: index, log: l, fs: opts.FS, now: opts.Now, producers: map[int64]*producer{}, snapEnd: -1}
 	from := l.StartOffset()
 	snap, err := p.readSnapshot()
 	if err == nil && snap.Offset >= from && snap.Offset <= l.EndOffset() {
@@ -56,6 +57,7 @@ func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, erro
 			p.producers[pid] = pr
 		}
 		from = snap.Offset
+		p.snapEnd = snap.Offset
 	}
 	now := p.now().UnixMilli()
 	err = l.WalkHeaders(from, func(h record.BatchHeader) bool {
@@ -222,10 +224,12 @@ func encodeSnapshot(s snapshot) []byte {
 const producerExpiry = 24 * time.Hour
 
 // Snapshot writes the producer state atomically when it changed since the
-// last one, dropping producers idle for longer than a day.
+// last one or the log grew past what the last one covers (even with no
+// producers: the next start then reads no batch headers), dropping
+// producers idle for longer than a day.
 func (p *Partition) Snapshot() error {
 	p.mu.Lock()
-	if !p.dirty {
+	if !p.dirty && p.snapEnd == p.log.EndOffset() {
 		p.mu.Unlock()
 		return nil
 	}
@@ -241,6 +245,8 @@ func (p *Partition) Snapshot() error {
 		s.Producers[pid] = &c
 	}
 	p.dirty = false
+	prevEnd := p.snapEnd
+	p.snapEnd = s.Offset
 	p.mu.Unlock()
 	// The snapshot must not describe batches a crash could still take
 	// away: make everything below its offset durable first.
@@ -270,6 +276,7 @@ func (p *Partition) Snapshot() error {
 	if err != nil {
 		p.mu.Lock()
 		p.dirty = true
+		p.snapEnd = prevEnd
 		p.mu.Unlock()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // the partition was deleted meanwhile

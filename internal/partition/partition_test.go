@@ -2,6 +2,7 @@ package partition
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +156,39 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			}
 		}
 	})
+}
+
+// After a clean restart with a snapshot, opening the partition reads no
+// batch headers, even when no producer ever used idempotence.
+func TestCleanOpenSkipsHeaderScan(t *testing.T) {
+	mem := vfs.NewMem()
+	p := openPartition(t, mem, log.State{})
+	for i := 0; i < 20; i++ {
+		if _, err := p.Append(idemBatch(t, -1, -1, -1, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	p.Log().Close()
+	var reads int
+	counting := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
+		if op == vfs.OpRead && strings.HasSuffix(name, ".log") {
+			reads++
+		}
+		return nil
+	}))
+	l, err := log.Open(counting, "/d/t-0", log.Config{IndexMaxBytes: 4096}, log.State{Clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	before := reads
+	if _, err := Open("t", 0, l, Options{FS: counting}); err != nil {
+		t.Fatal(err)
+	}
+	if reads != before {
+		t.Fatalf("partition open read the log %d times", reads-before)
+	}
 }

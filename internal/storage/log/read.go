@@ -166,6 +166,9 @@ func (l *Log) MaxTimestamp() (TimestampResult, error) {
 // offset from to the end of the log, until fn returns false. Only headers
 // are decoded (producer state is rebuilt this way).
 func (l *Log) WalkHeaders(from int64, fn func(h record.BatchHeader) bool) error {
+	if from >= l.end.Load() {
+		return nil // nothing at or after from: read nothing
+	}
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	stopped := false
