@@ -31,7 +31,7 @@ NPM_ENV       = $(if $(wildcard $(NODE_PREFIX)/include/node/node.h),npm_config_n
 SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300
 
-.PHONY: build run deps apt-deps node-deps vet test fuzz bench bench-go
+.PHONY: build run deps apt-deps node-deps vet test fuzz crash bench bench-go
 
 # build: the broker binary.
 build:
@@ -95,6 +95,12 @@ fuzz:
 			fi; \
 		done; \
 	done
+
+# crash: the long form of the kill -9 test (test/crash): 1,000 SIGKILLs of
+# a broker under 16 idempotent acks=all producers; make test runs 20.
+CRASH_CYCLES ?= 1000
+crash:
+	STROM_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 120m -run TestKillDuringAcksAllProduce ./test/crash
 
 # bench: the benchmark harness (bench/): Strom against kfake, a loopback TCP
 # copy and the issue's limits, each broker in a process of its own; prints

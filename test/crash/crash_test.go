@@ -1,0 +1,251 @@
+// Package crash kills a real broker process with SIGKILL while idempotent
+// producers write to it with acks=all, restarts it, and checks what a
+// broker must never do: lose an acknowledged record, store a record twice,
+// or move a record to another offset.
+//
+// The broker is this test binary re-executed as `strom serve` (see
+// TestMain), so no separate build is needed. STROM_CRASH_CYCLES sets the
+// number of kills (default 20; `make crash` runs 1,000).
+package crash
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stromhq/strom/internal/cli"
+)
+
+const childEnv = "STROM_CRASH_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		// The broker process: strom serve with the arguments after "--".
+		args := os.Args[1:]
+		for i, a := range args {
+			if a == "--" {
+				args = args[i+1:]
+				break
+			}
+		}
+		os.Exit(cli.Main(context.Background(), args, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// brokerProc is one run of the broker process.
+type brokerProc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startBroker(t *testing.T, dir, addr string) *brokerProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "serve",
+		"--data-dir", dir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", "-", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdout = nil
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &brokerProc{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("broker exited while starting: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker not listening after 30s: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a port, not waiting for state
+	}
+}
+
+func (p *brokerProc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+func (p *brokerProc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("broker exit after SIGTERM: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		p.kill(t)
+		t.Error("broker did not stop within 60s of SIGTERM")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type loc struct {
+	partition int32
+	offset    int64
+}
+
+func TestKillDuringAcksAllProduce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash cycles take a while")
+	}
+	cycles := 20
+	if s := os.Getenv("STROM_CRASH_CYCLES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("STROM_CRASH_CYCLES=%q", s)
+		}
+		cycles = n
+	}
+	const producers, partitions, topic = 16, 8, "crash"
+	dir, addr := t.TempDir(), freeAddr(t)
+	b := startBroker(t, dir, addr)
+	ctx := context.Background()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+
+	var mu sync.Mutex
+	acked := map[string]loc{} // value -> where the broker said it is
+	var failed int
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := 0; p < producers; p++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is on by default
+			kgo.ProducerLinger(time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+					cl.Flush(fctx)
+					cancel()
+					return
+				default:
+				}
+				v := fmt.Sprintf("p%02d-%07d", p, seq)
+				r := &kgo.Record{Key: []byte(v), Value: []byte(v)}
+				// Bounded in flight: wait when the client's buffer is full.
+				cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						failed++
+						return
+					}
+					acked[string(r.Value)] = loc{r.Partition, r.Offset}
+				})
+				if seq%64 == 63 {
+					time.Sleep(time.Millisecond) // pace: ~16 producers x 64k records/s at most
+				}
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for c := 0; c < cycles; c++ {
+		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond) // let them write: the kill lands at a random moment
+		b.kill(t)
+		b = startBroker(t, dir, addr)
+	}
+	close(stop)
+	wg.Wait()
+	defer b.stop(t)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) == 0 {
+		t.Fatal("no record was acknowledged")
+	}
+	// Read everything back.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	stored := map[string]loc{}
+	var read int64
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for read < total {
+		fs := cl.PollFetches(rctx)
+		if rctx.Err() != nil {
+			t.Fatalf("read %d of %d records", read, total)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			read++
+			v := string(r.Value)
+			if prev, dup := stored[v]; dup {
+				t.Errorf("value %s stored twice: partition %d offset %d and partition %d offset %d", v, prev.partition, prev.offset, r.Partition, r.Offset)
+			}
+			stored[v] = loc{r.Partition, r.Offset}
+		})
+	}
+	var lost, moved int
+	for v, at := range acked {
+		got, ok := stored[v]
+		switch {
+		case !ok:
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged %s (partition %d offset %d) is gone", v, at.partition, at.offset)
+			}
+		case got != at:
+			moved++
+			if moved <= 5 {
+				t.Errorf("acknowledged %s at partition %d offset %d is now at partition %d offset %d", v, at.partition, at.offset, got.partition, got.offset)
+			}
+		}
+	}
+	t.Logf("%d kills: %d records acknowledged, %d stored, %d sends failed; %d lost, %d moved", cycles, len(acked), len(stored), failed, lost, moved)
+}
