@@ -1,6 +1,20 @@
 // Package cli is the strom command line: one file per command. Commands
 // other than serve speak the Kafka protocol through franz-go, so they work
 // against any Kafka-compatible cluster; only serve imports the broker.
+//
+// The Kafka client commands (topic, produce, consume, group, cluster):
+// client.go (--brokers, TLS, SASL; the kgo and kadm clients and the
+// reachability check), topic.go and topic_describe.go, produce.go and
+// produce_opts.go, consume.go, group.go and group_reset.go, cluster.go,
+// format.go (the --format parser and the JSON record encoder), output.go
+// (tables and JSON for --output), errors.go (every error as one line: what
+// went wrong, " — ", what to try), args.go (shared argument parsing).
+//
+// Conventions: results go to stdout, notes and errors to stderr; a command
+// that fails exits 1 after printing "strom: <problem>"; every listing
+// takes --output table|json, with snake_case JSON keys documented in its
+// --help; Kafka's own flag spellings (--bootstrap-server, --topic,
+// --partitions, --max-messages, ...) are accepted as aliases.
 package cli
 
 import (
@@ -33,7 +47,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), &cobra.Command{
+	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
