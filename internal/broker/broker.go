@@ -1,11 +1,14 @@
 // Package broker is Strom's composition root: it opens the cluster state
 // on a data directory, starts the Kafka listener and the HTTP listener
-// (health, metrics, later the console), and stops them in the reverse order.
+// (health, metrics; the console comes later), and stops them in the
+// reverse order.
 //
-// Start order: cluster (recovery happens here) → Kafka listener → HTTP.
-// Shutdown order: stop accepting → answer in-flight requests → HTTP →
-// cluster close (logs sealed, checkpoints and the clean-shutdown marker
-// written). Every goroutine started here is stopped by Shutdown.
+// Start order: cluster (recovery happens here) → group coordinator (replays
+// __consumer_offsets) → Kafka listener → HTTP.
+// Shutdown order: stop accepting (waiting joins and syncs answer at once) →
+// answer in-flight requests → HTTP → group coordinator → cluster close (logs
+// sealed, checkpoints and the clean-shutdown marker written). Every
+// goroutine started here is stopped by Shutdown.
 package broker
 
 import (
@@ -24,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
@@ -45,6 +49,7 @@ type Broker struct {
 	cfg     Config
 	log     *slog.Logger
 	cluster *cluster.Cluster
+	groups  *group.Coordinator
 	kafka   *server.Server
 	handler *handler.Handler
 	kafkaLn net.Listener
@@ -78,18 +83,26 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.groups, err = group.Open(group.ClusterConfig(b.cluster, cfg.Logger))
+	if err != nil {
+		b.cluster.Close()
+		return nil, fmt.Errorf("group coordinator: %w", err)
+	}
+	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
 	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
+		b.groups.Close()
 		b.cluster.Close()
 		return nil, fmt.Errorf("kafka listener: %w", err)
 	}
 	host, port, err := advertised(cfg.AdvertisedAddr, b.kafkaLn.Addr())
 	if err != nil {
 		b.kafkaLn.Close()
+		b.groups.Close()
 		b.cluster.Close()
 		return nil, err
 	}
-	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger})
+	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups})
 	b.handler = h
 	b.kafka = server.New(server.Config{
 		MaxRequestBytes:     int32(bc.Int("socket.request.max.bytes")),
@@ -166,6 +179,10 @@ func (b *Broker) HTTPAddr() net.Addr {
 // Cluster exposes the broker's state (for the console and tests).
 func (b *Broker) Cluster() *cluster.Cluster { return b.cluster }
 
+// Groups exposes the group coordinator (for the console and tests: group
+// states, committed offsets, lag).
+func (b *Broker) Groups() *group.Coordinator { return b.groups }
+
 func (b *Broker) httpHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -197,6 +214,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	b.wg.Wait()
+	if err := b.groups.Close(); err != nil && first == nil {
+		first = err
+	}
 	if err := b.cluster.Close(); err != nil && first == nil {
 		first = err
 	}

@@ -27,12 +27,9 @@ import (
 	"github.com/stromhq/strom/internal/broker"
 )
 
-// stromHasGroups turns on the Strom variant of the consumer group tests
-// (TestGroups, TestGroupActiveMember). While Strom's group coordinator
-// (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
-// ListGroups, DescribeGroups, DeleteGroups) is unfinished they run against
-// kfake only; flip this when it lands.
-const stromHasGroups = false
+// stromHasGroups runs the consumer group tests (TestGroups,
+// TestGroupActiveMember) against Strom as well as kfake.
+const stromHasGroups = true
 
 var (
 	binOnce sync.Once

@@ -55,6 +55,9 @@ type Cluster struct {
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
 
+	hooksMu        sync.Mutex
+	onTopicDeleted []func(topic string)
+
 	stop context.CancelFunc
 	done sync.WaitGroup
 }
@@ -188,13 +191,64 @@ func (c *Cluster) Topic(name string) (metadata.Topic, bool) { return c.store.Top
 // TopicByID finds a topic by id.
 func (c *Cluster) TopicByID(id metadata.TopicID) (metadata.Topic, bool) { return c.store.TopicByID(id) }
 
+// OffsetsTopic is the internal topic where the group coordinator keeps
+// committed offsets and group metadata.
+const OffsetsTopic = "__consumer_offsets"
+
+// offsetsTopicConfigs are the offsets topic's overrides: its records are
+// never deleted by age or size (the coordinator compacts the log itself),
+// segments of 100 MiB (Kafka's offsets.topic.segment.bytes), and batches up
+// to 10 MiB (a large group's metadata with its assignments).
+var offsetsTopicConfigs = map[string]string{
+	"retention.ms":      "-1",
+	"retention.bytes":   "-1",
+	"segment.bytes":     "104857600",
+	"max.message.bytes": "10485760",
+}
+
+// OffsetsPartition returns partition 0 of the offsets topic. With create
+// set, the topic is created (internal, one partition) if it does not exist
+// yet, as Kafka creates it on first use; without, a missing topic is (nil,
+// nil).
+func (c *Cluster) OffsetsPartition(create bool) (*partition.Partition, error) {
+	if p, err := c.Partition(OffsetsTopic, 0); err == nil {
+		return p, nil
+	}
+	if !create {
+		return nil, nil
+	}
+	if _, err := c.CreateTopic(OffsetsTopic, 1, nil, false); err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return nil, err
+	}
+	return c.Partition(OffsetsTopic, 0)
+}
+
+// OnTopicDeleted registers fn to be called after a topic is deleted (the
+// group coordinator drops the topic's committed offsets).
+func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
+	c.hooksMu.Lock()
+	c.onTopicDeleted = append(c.onTopicDeleted, fn)
+	c.hooksMu.Unlock()
+}
+
 // CreateTopic validates and creates a topic with its partitions. With
-// validateOnly nothing is created.
+// validateOnly nothing is created. The offsets topic is always created
+// internal, with its own configs.
 func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
 	if partitions == -1 {
 		partitions = int32(c.cfg.Broker.Int("num.partitions"))
 	}
 	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs}
+	if name == OffsetsTopic {
+		t.Internal = true
+		t.Configs = map[string]string{}
+		for k, v := range configs {
+			t.Configs[k] = v
+		}
+		for k, v := range offsetsTopicConfigs {
+			t.Configs[k] = v
+		}
+	}
 	if validateOnly {
 		if err := metadata.ValidTopicName(name); err != nil {
 			return t, err
@@ -246,6 +300,12 @@ func (c *Cluster) DeleteTopic(name string) error {
 		}
 	}
 	c.cfg.Logger.Info("deleted topic", "topic", name)
+	c.hooksMu.Lock()
+	hooks := append([]func(string){}, c.onTopicDeleted...)
+	c.hooksMu.Unlock()
+	for _, fn := range hooks {
+		fn(name)
+	}
 	return first
 }
 

@@ -17,8 +17,8 @@ import (
 
 // brokerHasGroups says whether the broker under test implements consumer
 // groups (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit,
-// OffsetFetch). Set it to true when Strom's group coordinator lands.
-const brokerHasGroups = false
+// OffsetFetch). Strom's group coordinator (internal/coordinator/group) does.
+const brokerHasGroups = true
 
 // externalBrokerEnv names an environment variable that, when set to a
 // host:port, makes startBroker use that already running broker (a real Kafka,
@@ -46,9 +46,19 @@ func withBrokerLogs() brokerOption {
 // free port, stops it when the test ends, and returns its address.
 func startBroker(t *testing.T, opts ...brokerOption) (addr string) {
 	t.Helper()
+	addr, _ = startRestartableBroker(t, opts...)
+	return addr
+}
+
+// startRestartableBroker is startBroker for tests that restart the broker:
+// restart stops it cleanly and starts it again on the same data directory
+// and address, as an operator restarting it would. Against an external
+// broker restart is nil.
+func startRestartableBroker(t *testing.T, opts ...brokerOption) (addr string, restart func()) {
+	t.Helper()
 	if ext := os.Getenv(externalBrokerEnv); ext != "" {
 		t.Logf("using the external broker %s from $%s", ext, externalBrokerEnv)
-		return ext
+		return ext, nil
 	}
 	if os.Getenv(brokerLogsEnv) != "" {
 		opts = append(opts, withBrokerLogs())
@@ -62,25 +72,40 @@ func startBroker(t *testing.T, opts ...brokerOption) (addr string) {
 	if cfg.logs {
 		logger = slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	b, err := broker.Start(broker.Config{
-		DataDir:   t.TempDir(),
-		KafkaAddr: "127.0.0.1:0",
-		// Advertise the address the clients bootstrap from.
-		AdvertisedAddr: "127.0.0.1:0",
-		HTTPAddr:       "-",
-		Logger:         logger,
-	})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
+	dir := t.TempDir()
+	start := func(kafkaAddr string) *broker.Broker {
+		b, err := broker.Start(broker.Config{
+			DataDir:   dir,
+			KafkaAddr: kafkaAddr,
+			// Advertise the address the clients bootstrap from.
+			AdvertisedAddr: "127.0.0.1:0",
+			HTTPAddr:       "-",
+			Logger:         logger,
+			// A new group's first rebalance need not wait Kafka's 3 s for
+			// more members: the tests start their members together or wait
+			// for them.
+			Props: map[string]string{"group.initial.rebalance.delay.ms": "0"},
+		})
+		if err != nil {
+			t.Fatalf("start broker: %v", err)
+		}
+		return b
 	}
-	t.Cleanup(func() {
+	stop := func(b *broker.Broker) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := b.Shutdown(ctx); err != nil {
 			t.Errorf("broker shutdown: %v", err)
 		}
-	})
-	return b.KafkaAddr().String()
+	}
+	b := start("127.0.0.1:0")
+	addr = b.KafkaAddr().String()
+	t.Cleanup(func() { stop(b) })
+	return addr, func() {
+		t.Helper()
+		stop(b)
+		b = start(addr)
+	}
 }
 
 // skipWithoutGroups skips a test that needs consumer groups while the broker

@@ -15,11 +15,9 @@ import (
 // Behavior:
 //   - Key type 0 (group) and 1 (transaction) are answered with this node;
 //     any other key type is INVALID_REQUEST.
-//   - An empty key is INVALID_GROUP_ID. Clients such as
+//   - An empty key is INVALID_GROUP_ID. (Clients such as
 //     confluent-kafka-python 1.7 look up their group's coordinator even when
-//     they only assign() partitions, so this answers before the group APIs
-//     exist; the group APIs themselves are not advertised until they are
-//     implemented.
+//     they only assign() partitions.)
 //
 // Version notes: v1 key type, throttle and error message; v3+ flexible; v4+
 // batched keys (Coordinators array) instead of one key.

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
 )
 
@@ -23,14 +24,18 @@ type Config struct {
 	// ClusterID is returned in Metadata and DescribeCluster.
 	ClusterID string
 	Logger    *slog.Logger
+	// Groups is the group coordinator; without one the group APIs answer
+	// COORDINATOR_NOT_AVAILABLE.
+	Groups *group.Coordinator
 }
 
 // Handler answers Kafka requests from the cluster state. It implements
 // server.Handler.
 type Handler struct {
-	c   *cluster.Cluster
-	cfg Config
-	log *slog.Logger
+	c      *cluster.Cluster
+	cfg    Config
+	log    *slog.Logger
+	groups *group.Coordinator
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
 	stopOnce sync.Once
@@ -44,13 +49,21 @@ func New(c *cluster.Cluster, cfg Config) *Handler {
 	if cfg.ClusterID == "" {
 		cfg.ClusterID = "strom-single-node"
 	}
-	return &Handler{c: c, cfg: cfg, log: cfg.Logger, stopping: make(chan struct{})}
+	return &Handler{c: c, cfg: cfg, log: cfg.Logger, groups: cfg.Groups, stopping: make(chan struct{})}
 }
 
-// Stop makes waiting fetches answer now with what they have, so a graceful
-// shutdown does not wait out their MaxWait. Produce waits for fsync still
-// complete.
-func (h *Handler) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+// Stop makes waiting fetches answer now with what they have, and waiting
+// JoinGroup and SyncGroup requests answer NOT_COORDINATOR, so a graceful
+// shutdown does not wait out their MaxWait or rebalance timeout. Produce
+// waits for fsync and offset commits still complete.
+func (h *Handler) Stop() {
+	h.stopOnce.Do(func() {
+		close(h.stopping)
+		if h.groups != nil {
+			h.groups.StopWaiting()
+		}
+	})
+}
 
 // handleFunc handles one API. It runs on the connection's reader goroutine
 // (see server.Handler): synchronous work happens in request order, waiting

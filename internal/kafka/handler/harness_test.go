@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 )
@@ -21,18 +22,44 @@ import (
 type testBroker struct {
 	Addr    string
 	Cluster *cluster.Cluster
+	Groups  *group.Coordinator
 	dir     string
 	srv     *server.Server
+	h       *Handler
 	done    chan error
 }
 
 // startBroker starts a broker on a fresh data dir (or dir, if given) with
-// optional broker configs.
+// optional broker configs. group.initial.rebalance.delay.ms is 0 unless
+// props set it, so that group tests need not wait Kafka's 3 s.
 func startBroker(t *testing.T, dir string, props map[string]string) *testBroker {
+	t.Helper()
+	return startBrokerAt(t, dir, "127.0.0.1:0", props)
+}
+
+// startBrokerAt is startBroker listening on addr (a restarted broker comes
+// back on the address its clients know).
+func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *testBroker {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
+	withDelay := map[string]string{"group.initial.rebalance.delay.ms": "0"}
+	// KIP-848 group timeouts, under Kafka's names, which the broker
+	// config does not know yet: given to the coordinator directly.
+	consumerGroup := map[string]time.Duration{}
+	for k, v := range props {
+		if k == "group.consumer.session.timeout.ms" || k == "group.consumer.heartbeat.interval.ms" {
+			ms, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s=%q", k, v)
+			}
+			consumerGroup[k] = time.Duration(ms) * time.Millisecond
+			continue
+		}
+		withDelay[k] = v
+	}
+	props = withDelay
 	bc, err := metadata.NewBrokerConfig(props)
 	if err != nil {
 		t.Fatal(err)
@@ -41,15 +68,23 @@ func startBroker(t *testing.T, dir string, props map[string]string) *testBroker 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
-	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p)})
+	gcfg := group.ClusterConfig(c, nil)
+	gcfg.ConsumerSessionTimeout = consumerGroup["group.consumer.session.timeout.ms"]
+	gcfg.ConsumerHeartbeatInterval = consumerGroup["group.consumer.heartbeat.interval.ms"]
+	groups, err := group.Open(gcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.OnTopicDeleted(groups.TopicDeleted)
+	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups})
 	srv := server.New(server.Config{}, h)
-	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, dir: dir, srv: srv, done: make(chan error, 1)}
+	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
 	go func() { b.done <- srv.Serve(ln) }()
 	t.Cleanup(func() { b.Stop(t) })
 	return b
@@ -62,11 +97,15 @@ func (b *testBroker) Stop(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	b.h.Stop()
 	if err := b.srv.Shutdown(ctx); err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
 	if err := <-b.done; !errors.Is(err, server.ErrServerClosed) {
 		t.Errorf("serve: %v", err)
+	}
+	if err := b.Groups.Close(); err != nil {
+		t.Errorf("close groups: %v", err)
 	}
 	if err := b.Cluster.Close(); err != nil {
 		t.Errorf("close: %v", err)

@@ -2,8 +2,10 @@
 // KafkaJS consume path. NEEDS CONSUMER GROUPS (FindCoordinator, JoinGroup,
 // SyncGroup, Heartbeat, OffsetCommit, OffsetFetch, LeaveGroup): KafkaJS has
 // no consumer without a groupId. Creates a topic, produces keyed records with
-// headers (gzip), consumes them from the beginning in a fresh group, compares
-// every field, and checks the offset the group committed.
+// headers (gzip), consumes them from the beginning in a fresh group with
+// eachMessage, compares every field, and checks the offset the group
+// committed. Then produces more and starts a new consumer of the group: it
+// must resume at the committed offset and see exactly the new records.
 //
 // Usage: node kafkajs_group.js <broker> <topic>
 
@@ -85,7 +87,42 @@ run('kafkajs-group', async ({ broker, topic, count }) => {
     expectEqual('committed offsets', committed.map((t) => [t.topic, t.partitions.map((p) => [p.partition, p.offset])]),
       [[topic, [[0, String(count)]]]]);
 
-    return { produced: count, consumed: got.length, group: groupId, committed: count };
+    // Resume: a new consumer of the group starts at the committed offset
+    // (fromBeginning applies only to a group without one).
+    const more = [];
+    for (let n = count; n < 2 * count; n++) {
+      more.push({ offset: String(n), key: `key-${n}`, value: valueFor('kafkajs', 'gzip', n), timestamp: String(base + n * 1000), headers: { 'h-index': String(n) } });
+    }
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: more.map((r) => ({ partition: 0, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers }))
+    });
+    const resumed = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });
+    const got2 = [];
+    let resolveMore;
+    const allMore = new Promise((resolve) => { resolveMore = resolve; });
+    await resumed.connect();
+    try {
+      await resumed.subscribe({ topics: [topic], fromBeginning: true });
+      await resumed.run({
+        eachMessage: async ({ message }) => {
+          got2.push(message.offset);
+          if (got2.length >= count) resolveMore();
+        }
+      });
+      await allMore;
+      // Anything before the committed offset would arrive now.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await resumed.disconnect();
+    }
+    expectEqual('offsets the resumed consumer read', got2, more.map((r) => r.offset));
+    const committed2 = await admin.fetchOffsets({ groupId, topics: [topic] });
+    expectEqual('committed offsets after resuming', committed2.map((t) => t.partitions.map((p) => p.offset)), [[String(2 * count)]]);
+
+    return { produced: 2 * count, consumed: got.length + got2.length, group: groupId, committed: 2 * count };
   } finally {
     await consumer.disconnect().catch(() => {});
     await producer.disconnect().catch(() => {});

@@ -3,9 +3,11 @@
 // drive it: KafkaClient({kafkaHost}), client.createTopics, a Producer sending
 // KeyedMessages and plain strings with `attributes` choosing the codec
 // (0 none, 1 gzip, 2 snappy), a requireAcks: 0 Producer with the cyclic
-// partitioner, Offset.fetchLatestOffsets / Offset.fetch, and a
-// Consumer with fromOffset: true and an explicit offset, no group and no
-// auto-commit. The consumer starts past the end on purpose, so that the
+// partitioner, Offset.fetchLatestOffsets / Offset.fetch, and a Consumer
+// with fromOffset: true and an explicit offset, no group membership and no
+// auto-commit, closed with close(true) as the seeds do on SIGINT, which
+// commits its position (OffsetCommit v0 for its groupId, from outside group
+// management). The consumer starts past the end on purpose, so that the
 // broker answers OFFSET_OUT_OF_RANGE and the tutorials' offsetOutOfRange
 // handler (Offset.fetch with maxNum 2, then setOffset to the smallest) has
 // to bring it back to the start of the log.
@@ -114,7 +116,9 @@ run('kafka-node', async ({ broker, topic, count }) => {
   // past the end of the log.
   const cclient = newClient(broker, 'strom-compat-kafka-node-consumer');
   const coffset = new kafka.Offset(cclient);
+  const groupId = `compat-kafkanode-plain-${topic}`;
   const consumer = new kafka.Consumer(cclient, [{ topic, partition: 0, offset: total + 1000 }], {
+    groupId,
     autoCommit: false,
     fetchMaxWaitMs: 100,
     fetchMaxBytes: 1024 * 1024,
@@ -151,9 +155,16 @@ run('kafka-node', async ({ broker, topic, count }) => {
     });
   });
   await done;
-  // close(true) would commit the consumer's offsets (OffsetCommit v0 for
-  // its groupId): that belongs to the consumer-group tests.
-  await call((cb) => consumer.close(false, cb));
+  // close(true) commits the consumer's position (OffsetCommit v0 for its
+  // groupId: generation -1, no member), then closes the client. A second
+  // client reads the commit back with OffsetFetch v1, as kafka-node's
+  // Offset.fetchCommits does.
+  await call((cb) => consumer.close(true, cb));
+  const vclient = newClient(broker, 'strom-compat-kafka-node-offsets');
+  const voffset = new kafka.Offset(vclient);
+  const commits = await call((cb) => voffset.fetchCommits(groupId, [{ topic, partition: 0 }], cb));
+  expectEqual('offset committed by close(true)', commits, { [topic]: { 0: total } });
+  vclient.close();
 
   expect(outOfRange > 0, 'the broker never answered OFFSET_OUT_OF_RANGE for an offset past the end');
   expectEqual('offset chosen by the offsetOutOfRange handler', resetTo, 0);
@@ -168,6 +179,8 @@ run('kafka-node', async ({ broker, topic, count }) => {
     codecs: codecs.map((c) => c.name),
     snappy: snappyAvailable(),
     out_of_range_events: outOfRange,
+    group: groupId,
+    committed: total,
     records: want
   };
 });

@@ -1,0 +1,13 @@
+// Package coordinator is the parent of Strom's coordinators: the parts of
+// the broker that own state shared by many clients and answer for it.
+//
+//   - group/  consumer groups: membership, rebalances (the classic
+//     JoinGroup/SyncGroup protocol) and committed offsets, persisted in the
+//     internal topic __consumer_offsets.
+//   - txn/    (later) producer ids and transactions.
+//
+// A coordinator sits between the protocol handlers (internal/kafka/handler),
+// which translate requests into its calls and its domain errors into Kafka
+// error codes, and the cluster state (internal/cluster, internal/partition),
+// whose logs it writes to. It never imports kerr or touches a socket.
+package coordinator

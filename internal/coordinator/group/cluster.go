@@ -1,0 +1,46 @@
+package group
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/stromhq/strom/internal/cluster"
+)
+
+// ClusterConfig is the Config of the coordinator of cluster c: the
+// partition of its offsets topic (__consumer_offsets, created on first
+// write), its topics and high watermarks, and the broker's group settings
+// under their Kafka names. The caller also registers TopicDeleted with
+// c.OnTopicDeleted.
+func ClusterConfig(c *cluster.Cluster, logger *slog.Logger) Config {
+	bc := c.Broker()
+	return Config{
+		OffsetsLog: c.OffsetsPartition,
+		Checkpoint: c.Checkpoint,
+		TopicExists: func(topic string) bool {
+			_, ok := c.Topic(topic)
+			return ok
+		},
+		HighWatermark: func(topic string, partition int32) (int64, bool) {
+			p, err := c.Partition(topic, partition)
+			if err != nil {
+				return 0, false
+			}
+			return p.HighWatermark(), true
+		},
+		Topics: func() map[string]int32 {
+			out := map[string]int32{}
+			for _, t := range c.Topics() {
+				if !t.Internal {
+					out[t.Name] = t.Partitions
+				}
+			}
+			return out
+		},
+		Logger:                logger,
+		InitialRebalanceDelay: bc.Millis("group.initial.rebalance.delay.ms"),
+		MinSessionTimeout:     bc.Millis("group.min.session.timeout.ms"),
+		MaxSessionTimeout:     bc.Millis("group.max.session.timeout.ms"),
+		OffsetsRetention:      time.Duration(bc.Int("offsets.retention.minutes")) * time.Minute,
+	}
+}
