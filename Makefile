@@ -14,13 +14,21 @@ TEST_TIMEOUT ?= 10m
 # How long `make fuzz` spends on each fuzz target.
 FUZZTIME ?= 60s
 
-# Debian packages the compatibility tests (test/compat) drive. Debian's
-# confluent-kafka loads only under Debian's own interpreter, not a pyenv one.
-APT_PACKAGES := kcat python3-confluent-kafka
+# Debian packages the compatibility tests (test/compat) and the browser
+# test (test/browser) drive. Debian's confluent-kafka loads only under
+# Debian's own interpreter, not a pyenv one.
+APT_PACKAGES := kcat python3-confluent-kafka chromium
 DEB_PYTHON   := /usr/bin/python3
 NODE_DIR     := test/compat/node
 # npm ci writes this file last, so it marks a complete install of the lock.
 NODE_STAMP   := $(NODE_DIR)/node_modules/.package-lock.json
+# The console's front end (web/: esbuild, TypeScript, uPlot) and the
+# browser test's driver (test/browser: playwright-core, which drives
+# Debian's chromium and downloads no browser of its own).
+WEB_DIR       := web
+WEB_STAMP     := $(WEB_DIR)/node_modules/.package-lock.json
+BROWSER_DIR   := test/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.package-lock.json
 # kafka-node's optional snappy addon is compiled at install time. Point
 # node-gyp at the headers of the node we run, so that it never tries to
 # download them (there is no network but the package registries).
@@ -31,15 +39,16 @@ NPM_ENV       = $(if $(wildcard $(NODE_PREFIX)/include/node/node.h),npm_config_n
 SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300
 
-.PHONY: build run deps apt-deps node-deps vet test fuzz crash bench bench-go
+.PHONY: build run deps apt-deps node-deps web vet test fuzz crash bench bench-go
 
 # build: the broker binary.
 build:
 	$(GO) build -o $(BIN) ./cmd/strom
 
-# run: build, then start a broker in the foreground.
+# run: build, then start a broker in the foreground with the demo
+# generator, so that http://localhost:8080 shows a live chart at once.
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --demo
 
 # deps: install what the tests need; well under a second when everything
 # is already there.
@@ -52,6 +61,7 @@ apt-deps:
 	@missing=""; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	$(DEB_PYTHON) -c 'import confluent_kafka' >/dev/null 2>&1 || missing="$$missing python3-confluent-kafka"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing from Debian"; \
@@ -59,13 +69,30 @@ apt-deps:
 		$(APT) install -y --no-install-recommends $(APT_PACKAGES) $$(command -v npm >/dev/null 2>&1 || echo nodejs npm); \
 	fi
 
-# node-deps: the Node.js clients exactly as locked, reinstalled only when the
-# lock or package.json is newer than the last install.
-node-deps: $(NODE_STAMP)
+# node-deps: the Node.js packages exactly as locked (the compatibility
+# clients, the front end's build tools, the browser test's driver), each
+# reinstalled only when its lock or package.json is newer than its last
+# install.
+node-deps: $(NODE_STAMP) $(WEB_STAMP) $(BROWSER_STAMP)
 
 $(NODE_STAMP): $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json | apt-deps
 	cd $(NODE_DIR) && $(NPM_ENV) npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
 	@touch $@
+
+$(WEB_STAMP): $(WEB_DIR)/package-lock.json $(WEB_DIR)/package.json | apt-deps
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
+	@touch $@
+
+$(BROWSER_STAMP): $(BROWSER_DIR)/package-lock.json $(BROWSER_DIR)/package.json | apt-deps
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
+	@touch $@
+
+# web: type-check the console's front end and rebuild its bundle into
+# internal/console/dist, which is committed and embedded (go build and
+# make run never need Node). A test (TestBundleFresh) fails while the
+# committed bundle differs from what web/ builds.
+web: $(WEB_STAMP)
+	cd $(WEB_DIR) && node_modules/.bin/tsc --noEmit -p . && node build.mjs
 
 # vet: static checks over every package.
 vet:

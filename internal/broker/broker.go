@@ -1,6 +1,6 @@
 // Package broker is Strom's composition root: it opens the cluster state
 // on a data directory, starts the Kafka listener and the HTTP listener
-// (health, metrics; the console comes later), and stops them in the
+// (health, metrics, the web console and its API), and stops them in the
 // reverse order.
 //
 // Start order: cluster (recovery happens here) → group coordinator (replays
@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/console"
 	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
@@ -55,6 +56,7 @@ type Broker struct {
 	kafkaLn net.Listener
 	httpSrv *http.Server
 	httpLn  net.Listener
+	console *console.Console // nil when HTTP is disabled
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
 	errs    []error
@@ -193,13 +195,42 @@ func (b *Broker) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The console is a Kafka client of this broker, through its own
+	// listener, like any other client.
+	con, err := console.New(console.Config{Brokers: []string{dialAddr(b.kafkaLn.Addr())}, Registerer: reg, Logger: b.log})
+	if err != nil {
+		b.log.Error("console disabled", "err", err)
+		return mux
+	}
+	b.console = con
+	mux.Handle("/", con.Handler())
 	return mux
+}
+
+// dialAddr is an address this process can dial to reach a listener:
+// loopback when the listener is on every interface.
+func dialAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Shutdown stops the listeners, answers the requests already read, and
 // closes the cluster cleanly. It returns the first error met.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var first error
+	// The console first: its streams are clients of the Kafka listener,
+	// and SSE streams would hold the HTTP server's Shutdown open.
+	if b.console != nil {
+		if err := b.console.Close(ctx); err != nil {
+			first = err
+		}
+	}
 	if b.handler != nil {
 		b.handler.Stop()
 	}

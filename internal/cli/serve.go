@@ -85,7 +85,7 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "strom: kafka listening on %s (advertised as %s), data in %s\n", b.KafkaAddr(), advertisedFor(cfg, b), cfg.DataDir)
 			if a := b.HTTPAddr(); a != nil {
-				fmt.Fprintf(out, "strom: http (health, metrics) on http://%s\n", displayAddr(a.String()))
+				fmt.Fprintf(out, "strom: console, health and metrics on http://%s\n", displayAddr(a.String()))
 			}
 			logger.Debug("started", "took", time.Since(start))
 			<-ctx.Done()

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/stromhq/strom/internal/console"
+)
+
+// newConsoleCmd is `strom console`: the web console and HTTP API of
+// `strom serve`, for any Kafka-compatible cluster. It is a Kafka client
+// like every command but serve.
+func newConsoleCmd() *cobra.Command {
+	conn := &connFlags{}
+	var httpAddr string
+	var origins []string
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve the web console and HTTP API for any Kafka cluster",
+		Long: `Serve Strom's web console and HTTP API (topics, messages, live streams,
+consumer groups, produce over HTTP) for a Kafka-compatible cluster.
+
+The console talks to the cluster as an ordinary Kafka client, so it works
+with Apache Kafka and Redpanda as well as Strom. strom serve already serves
+it for its own broker on --http-addr; use this command for other clusters.
+The API reference is at /api.`,
+		Example: `  strom console --brokers localhost:9092
+  strom console --brokers kafka1:9092,kafka2:9092 --http-addr 127.0.0.1:9000
+  strom console --brokers kafka:9093 --tls --sasl-mechanism SCRAM-SHA-512 --sasl-user admin`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			seeds, err := conn.seeds()
+			if err != nil {
+				return err
+			}
+			opts, err := conn.opts()
+			if err != nil {
+				return err
+			}
+			// Fail now, in one line, if the cluster cannot be reached.
+			cl, err := conn.client(ctx)
+			if err != nil {
+				return err
+			}
+			cl.Close()
+
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			con, err := console.New(console.Config{
+				Brokers:        seeds,
+				ClientOpts:     opts,
+				Registerer:     reg,
+				Logger:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+				AllowedOrigins: origins,
+			})
+			if err != nil {
+				return err
+			}
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				fmt.Fprintln(w, "ok")
+			})
+			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			mux.Handle("/", con.Handler())
+			ln, err := net.Listen("tcp", httpAddr)
+			if err != nil {
+				con.Close(context.Background())
+				return &problem{msg: fmt.Sprintf("--http-addr %s: %v", httpAddr, err), hint: "pick a free address, e.g. --http-addr :9000"}
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			fmt.Fprintf(cmd.OutOrStdout(), "strom: console for %s on http://%s (API reference at /api)\n", conn.brokers, displayAddr(ln.Addr().String()))
+			select {
+			case <-ctx.Done():
+			case err = <-errc:
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			con.Close(sctx)
+			srv.Shutdown(sctx)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		},
+	}
+	conn.register(cmd.Flags())
+	cmd.Flags().StringVar(&httpAddr, "http-addr", envOr("http-addr", ":8080"), "where to serve the console and API (env STROM_HTTP_ADDR)")
+	cmd.Flags().StringArrayVar(&origins, "allow-origin", nil, "another origin (scheme://host:port) allowed to change things and open streams (repeatable)")
+	return kafkaCommand(cmd)
+}

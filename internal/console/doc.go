@@ -1,0 +1,36 @@
+// Package console is Strom's web console and HTTP API: a JSON REST API
+// over topics, messages, consumer groups and brokers, HTTP produce, live
+// topic streams over WebSocket or Server-Sent Events, and the embedded
+// single-page front end (web/ builds it into dist/).
+//
+// The console is a Kafka client. Everything it shows or changes goes
+// through franz-go (kgo, kadm) to the brokers it was given, so the same
+// code serves `strom serve` (the broker hands it its own Kafka address)
+// and `strom console --brokers ...` against any Kafka-compatible cluster.
+// It never imports the broker's packages (internal/lint keeps that wall).
+//
+// Files: console.go (Config, Console, the route table, middleware),
+// errors.go (the one place Kafka errors become HTTP statuses),
+// records.go (record <-> JSON), cluster.go, topics.go, messages.go (pages
+// of records), produce.go (HTTP produce, Confluent v3 shape), stream.go
+// (WebSocket and SSE), filter.go (server-side record filters), stats.go
+// (the in-process history of throughput and lag), groups.go, metrics.go,
+// assets.go (the embedded bundle), apidoc.go (GET /api), demo.go (the
+// sensor generator behind `strom demo`).
+//
+// Concurrency: a Console is safe for concurrent use by the HTTP server. It
+// owns one shared kgo client for admin requests and producing; each page
+// read and each stream opens a short-lived consuming client of its own, so
+// one slow reader never holds up another. Each stream has a fetch goroutine
+// and a write goroutine joined by a bounded queue (records and bytes):
+// when the client cannot keep up, either the oldest queued records are
+// dropped and counted (overflow=drop, the default for live views) or the
+// fetch goroutine stops fetching until there is room (overflow=block).
+// Either way a slow browser never grows the server's memory. Close ends
+// every stream and the sampler; after Close the handler answers 503.
+//
+// Errors: a user's mistake (bad JSON, unknown topic, offset out of range,
+// oversize record, bad filter) is a 4xx with a JSON body
+// {"error": "...", "code": "..."}; a Kafka cluster that fails is a 502 or
+// 504; 500 means a bug in this package.
+package console

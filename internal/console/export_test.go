@@ -1,0 +1,23 @@
+package console
+
+// Test-only views of unexported types and state, for the external test
+// package (console_test), which must be external because it starts a
+// broker and the broker imports this package.
+
+type (
+	ClusterJSON       = clusterJSON
+	BrokerJSON        = brokerJSON
+	TopicJSON         = topicJSON
+	TopicDetailJSON   = topicDetailJSON
+	ConfigJSON        = configJSON
+	PagePartitionJSON = pagePartitionJSON
+	DeliveryJSON      = deliveryJSON
+	StatsJSON         = statsJSON
+	StreamStats       = streamStats
+)
+
+// OpenStreams returns the queue stats of the streams open now.
+func (c *Console) OpenStreams() []StreamStats { return c.openStreams() }
+
+// Brokers returns the seed brokers the console was given.
+func (c *Console) Brokers() []string { return c.cfg.Brokers }

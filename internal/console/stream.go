@@ -1,0 +1,625 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A stream sends a topic's records to one client as they arrive:
+//
+//	Kafka --(fetch goroutine: poll, filter, encode)--> queue --(writer)--> client
+//
+// The queue is bounded in records and bytes. overflow=drop (default)
+// drops the oldest queued records when it is full and tells the client
+// how many with a "dropped" message; overflow=block stops polling until
+// the writer makes room, so the consumer falls behind instead (kgo's own
+// buffer is bounded by the fetch sizes below). A client that accepts
+// nothing for StreamWriteTimeout is disconnected.
+//
+// Messages, as WebSocket text messages or SSE events:
+//
+//	record    {"topic":..,"partition":..,"offset":..,...}    (SSE event "message")
+//	ready     {"type":"ready","topic":"t","offsets":{"0":12}} (SSE event "ready")
+//	dropped   {"type":"dropped","dropped":40,"total_dropped":120}
+//	error     {"type":"error","error":"...","code":"..."}    then the stream ends
+
+const (
+	streamFetchBytes = 1 << 20
+	streamPollMax    = 256
+	streamPing       = 20 * time.Second
+	// streamIdleCheck: after this long without records, a stream checks
+	// that its topic still exists.
+	streamIdleCheck = 3 * time.Second
+)
+
+// stream is one live client.
+type stream struct {
+	topic string
+	block bool
+	flt   *filter
+
+	mu struct {
+		sync.Mutex
+		items      [][]byte // ring buffer of encoded records
+		head, n    int
+		bytes      int
+		dropped    int64 // since the last report
+		total      int64 // dropped over the stream's life
+		maxQueued  int   // high-water marks, for tests and metrics
+		maxBytes   int
+		sent       int64
+		fetchErr   error
+		fetchEnded bool
+	}
+	maxItems, maxBytes int
+	notify             chan struct{} // to the writer: records or an error
+	room               chan struct{} // to the fetcher (block): room again
+}
+
+func newStream(topic string, flt *filter, block bool, maxItems, maxBytes int) *stream {
+	s := &stream{topic: topic, flt: flt, block: block, maxItems: maxItems, maxBytes: maxBytes,
+		notify: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	s.mu.items = make([][]byte, maxItems)
+	return s
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push queues b. When the queue is full it drops the oldest records
+// (drop) or reports false (block: the caller waits for room and retries).
+// One record larger than the byte bound is still queued on its own.
+func (s *stream) push(b []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := func() bool {
+		return s.mu.n == s.maxItems || s.mu.n > 0 && s.mu.bytes+len(b) > s.maxBytes
+	}
+	if full() && s.block {
+		return false
+	}
+	for full() {
+		old := s.mu.items[s.mu.head]
+		s.mu.items[s.mu.head] = nil
+		s.mu.head = (s.mu.head + 1) % s.maxItems
+		s.mu.n--
+		s.mu.bytes -= len(old)
+		s.mu.dropped++
+		s.mu.total++
+	}
+	s.mu.items[(s.mu.head+s.mu.n)%s.maxItems] = b
+	s.mu.n++
+	s.mu.bytes += len(b)
+	s.mu.maxQueued = max(s.mu.maxQueued, s.mu.n)
+	s.mu.maxBytes = max(s.mu.maxBytes, s.mu.bytes)
+	signal(s.notify)
+	return true
+}
+
+// taken is what one take returns.
+type taken struct {
+	dropped, total int64 // dropped since the last take, and over the stream's life
+	fetchErr       error
+	fetchEnded     bool
+}
+
+// take empties the queue into dst.
+func (s *stream) take(dst [][]byte) ([][]byte, taken) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.mu.n > 0 {
+		dst = append(dst, s.mu.items[s.mu.head])
+		s.mu.items[s.mu.head] = nil
+		s.mu.head = (s.mu.head + 1) % s.maxItems
+		s.mu.n--
+	}
+	s.mu.bytes = 0
+	tk := taken{dropped: s.mu.dropped, total: s.mu.total, fetchErr: s.mu.fetchErr, fetchEnded: s.mu.fetchEnded}
+	s.mu.dropped = 0
+	signal(s.room)
+	return dst, tk
+}
+
+func (s *stream) endFetch(err error) {
+	s.mu.Lock()
+	s.mu.fetchErr, s.mu.fetchEnded = err, true
+	s.mu.Unlock()
+	signal(s.notify)
+}
+
+// streamStats is a snapshot of a stream's queue, for tests.
+type streamStats struct {
+	Queued, MaxQueued, MaxBytes int
+	Dropped, Sent               int64
+}
+
+func (s *stream) stats() streamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return streamStats{Queued: s.mu.n, MaxQueued: s.mu.maxQueued, MaxBytes: s.mu.maxBytes, Dropped: s.mu.total, Sent: s.mu.sent}
+}
+
+// transport writes messages to one client.
+type transport interface {
+	// send writes one message; kind is "" for a record.
+	send(ctx context.Context, kind string, msg []byte) error
+	flush() error
+	ping(ctx context.Context) error
+	close(err error)
+}
+
+func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	topic := r.PathValue("topic")
+	sse := wantsSSE(r)
+	ws := !sse && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	if !sse && !ws {
+		return badRequest("not_a_stream", "this endpoint streams: open a WebSocket, or send Accept: text/event-stream for Server-Sent Events")
+	}
+	from, err := parsePosition("from", q.Get("from"))
+	if err != nil {
+		return err
+	}
+	flt, err := parseFilter(q)
+	if err != nil {
+		return err
+	}
+	block := false
+	switch q.Get("overflow") {
+	case "", "drop":
+	case "block":
+		block = true
+	default:
+		return badRequest("bad_overflow", "overflow=%s: want drop or block", q.Get("overflow"))
+	}
+	ctx, cancel := c.requestCtx(r)
+	offsets, err := c.streamOffsets(ctx, topic, q, from)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := c.acquireStream(); err != nil {
+		return err
+	}
+	defer c.releaseStream()
+
+	cl, err := kgo.NewClient(c.clientOpts(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxBytes(streamFetchBytes),
+		kgo.FetchMaxPartitionBytes(streamFetchBytes),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	var t transport
+	if sse {
+		if t, err = newSSE(w, c.cfg.StreamWriteTimeout); err != nil {
+			return err
+		}
+	} else {
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			OriginPatterns:  originHosts(c.cfg.AllowedOrigins),
+			CompressionMode: websocket.CompressionDisabled,
+		})
+		if err != nil {
+			return nil // Accept has answered the client
+		}
+		t = &wsTransport{conn: conn, timeout: c.cfg.StreamWriteTimeout}
+	}
+	// The stream ends when the client goes, the console closes, or the
+	// fetch goroutine fails.
+	sctx, scancel := context.WithCancel(r.Context())
+	defer scancel()
+	stop := context.AfterFunc(c.ctx, scancel)
+	defer stop()
+	if wt, ok := t.(*wsTransport); ok {
+		sctx = wt.conn.CloseRead(sctx)
+	}
+
+	s := newStream(topic, flt, block, c.cfg.StreamQueueRecords, c.cfg.StreamQueueBytes)
+	c.trackStream(s, true)
+	defer c.trackStream(s, false)
+	c.metrics.streams.Inc()
+	defer c.metrics.streams.Dec()
+
+	ready := []byte(`{"type":"ready","topic":`)
+	ready = appendString(ready, topic)
+	ready = append(ready, `,"offsets":{`...)
+	first := true
+	for _, p := range sortedKeys(offsets) {
+		if !first {
+			ready = append(ready, ',')
+		}
+		first = false
+		ready = append(ready, '"')
+		ready = strconv.AppendInt(ready, int64(p), 10)
+		ready = append(ready, `":`...)
+		ready = strconv.AppendInt(ready, offsets[p].EpochOffset().Offset, 10)
+	}
+	ready = append(ready, "}}"...)
+	if err := t.send(sctx, "ready", ready); err == nil {
+		err = t.flush()
+	}
+
+	fetchDone := make(chan struct{})
+	go func() {
+		defer close(fetchDone)
+		s.endFetch(c.fetchLoop(sctx, cl, s))
+	}()
+	werr := c.writeLoop(sctx, t, s)
+	scancel()
+	<-fetchDone
+	t.close(werr)
+	return nil
+}
+
+// streamOffsets resolves the start position of each partition to an exact
+// offset now, so that "latest" means the records produced after the
+// stream was opened (the ready message), not after kgo's first fetch.
+func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values, from position) (map[int32]kgo.Offset, error) {
+	td, err := c.topicDetail(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := partitionsOf(q, td)
+	if err != nil {
+		return nil, err
+	}
+	if from.kind == posOffset && len(parts) != 1 {
+		return nil, badRequest("bad_position", "from=%d needs a partition (?partition=N): offsets are per partition", from.offset)
+	}
+	ranges, err := c.partitionRanges(ctx, topic, parts)
+	if err != nil {
+		return nil, err
+	}
+	var listed map[int32]int64
+	if from.kind == posTime {
+		lo, err := c.adm.ListOffsetsAfterMilli(ctx, from.millis, topic)
+		if err != nil {
+			return nil, err
+		}
+		listed = map[int32]int64{}
+		for _, p := range parts {
+			if o, ok := lo.Lookup(topic, p); ok && o.Err == nil && o.Offset >= 0 {
+				listed[p] = o.Offset
+			} else {
+				listed[p] = ranges[p].end
+			}
+		}
+	}
+	out := make(map[int32]kgo.Offset, len(parts))
+	for _, p := range parts {
+		rg := ranges[p]
+		var at int64
+		switch from.kind {
+		case posLatest:
+			at = rg.end
+		case posEarliest:
+			at = rg.start
+		case posTime:
+			at = listed[p]
+		case posOffset:
+			if from.offset < rg.start || from.offset > rg.end {
+				return nil, outOfRange(topic, p, from.offset, rg)
+			}
+			at = from.offset
+		}
+		out[p] = kgo.NewOffset().At(at)
+	}
+	return out, nil
+}
+
+func (c *Console) fetchLoop(ctx context.Context, cl *kgo.Client, s *stream) error {
+	buf := make([]byte, 0, 1024)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, streamIdleCheck)
+		fs := cl.PollRecords(pctx, streamPollMax)
+		idle := pctx.Err() != nil && fs.NumRecords() == 0
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if idle {
+			// kgo retries a deleted topic for a long while; ask directly.
+			if err := c.topicGone(ctx, s.topic); err != nil {
+				return err
+			}
+			continue
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			switch {
+			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, kgo.ErrClientClosed):
+			case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+				ferr = notFound("unknown_topic", "topic %q was deleted", s.topic)
+			default:
+				// kgo retries retriable errors itself; anything it hands
+				// back ends the stream with a reason.
+				if ferr == nil && !kerr.IsRetriable(err) {
+					ferr = err
+				}
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			if !s.flt.match(r) {
+				continue
+			}
+			buf = appendRecord(buf[:0], r)
+			msg := append([]byte(nil), buf...)
+			for !s.push(msg) {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-s.room:
+				}
+			}
+		}
+	}
+}
+
+// topicGone returns a 404 error when the topic no longer exists.
+func (c *Console) topicGone(ctx context.Context, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.topicDetail(ctx, topic); err != nil {
+		if ae := httpError(err); ae.Code == "unknown_topic" {
+			return notFound("unknown_topic", "topic %q was deleted", topic)
+		}
+	}
+	return nil
+}
+
+func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
+	ping := time.NewTicker(streamPing)
+	defer ping.Stop()
+	var batch [][]byte
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ping.C:
+			if err := t.ping(ctx); err != nil {
+				return err
+			}
+			continue
+		case <-s.notify:
+		}
+		var tk taken
+		batch, tk = s.take(batch[:0])
+		if tk.dropped > 0 {
+			c.metrics.dropped.Add(float64(tk.dropped))
+			msg := fmt.Appendf(nil, `{"type":"dropped","dropped":%d,"total_dropped":%d}`, tk.dropped, tk.total)
+			if err := t.send(ctx, "dropped", msg); err != nil {
+				return err
+			}
+		}
+		for i, m := range batch {
+			if err := t.send(ctx, "", m); err != nil {
+				return err
+			}
+			batch[i] = nil
+		}
+		if len(batch) > 0 {
+			s.mu.Lock()
+			s.mu.sent += int64(len(batch))
+			s.mu.Unlock()
+			c.metrics.sent.Add(float64(len(batch)))
+		}
+		if tk.fetchEnded {
+			if ferr := tk.fetchErr; ferr != nil {
+				ae := httpError(ferr)
+				msg := []byte(`{"type":"error","error":`)
+				msg = appendString(msg, ae.Msg)
+				msg = append(msg, `,"code":`...)
+				msg = appendString(msg, ae.Code)
+				msg = append(msg, '}')
+				t.send(ctx, "error", msg)
+				t.flush()
+				return ferr
+			}
+			return t.flush()
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// acquireStream admits a stream if fewer than MaxStreams are open and the
+// console is not closing; Close waits for admitted streams to end.
+func (c *Console) acquireStream() error {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.life.closing {
+		return context.Canceled
+	}
+	if c.life.streams >= c.cfg.MaxStreams {
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "too_many_streams",
+			Msg: fmt.Sprintf("%d streams are open, the most this console serves; close one and retry", c.cfg.MaxStreams)}
+	}
+	c.life.streams++
+	c.wg.Add(1)
+	return nil
+}
+
+func (c *Console) releaseStream() {
+	c.life.Lock()
+	c.life.streams--
+	c.life.Unlock()
+	c.wg.Done()
+}
+
+func (c *Console) trackStream(s *stream, open bool) {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.life.open == nil {
+		c.life.open = map[*stream]struct{}{}
+	}
+	if open {
+		c.life.open[s] = struct{}{}
+	} else {
+		delete(c.life.open, s)
+	}
+}
+
+// openStreams returns the stats of the streams open now (for tests).
+func (c *Console) openStreams() []streamStats {
+	c.life.Lock()
+	defer c.life.Unlock()
+	var out []streamStats
+	for s := range c.life.open {
+		out = append(out, s.stats())
+	}
+	return out
+}
+
+func wantsSSE(r *http.Request) bool {
+	for _, a := range r.Header.Values("Accept") {
+		if strings.Contains(a, "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// originHosts turns allowed origins into coder/websocket's host patterns.
+func originHosts(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[int32]V) []int32 {
+	out := make([]int32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// wsTransport sends each message as one WebSocket text message.
+type wsTransport struct {
+	conn    *websocket.Conn
+	timeout time.Duration
+}
+
+func (t *wsTransport) send(ctx context.Context, _ string, msg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	return t.conn.Write(ctx, websocket.MessageText, msg)
+}
+
+func (t *wsTransport) flush() error { return nil }
+
+func (t *wsTransport) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	return t.conn.Ping(ctx)
+}
+
+func (t *wsTransport) close(err error) {
+	if err == nil {
+		t.conn.Close(websocket.StatusNormalClosure, "")
+		return
+	}
+	if ae := httpError(err); ae.Status < 500 {
+		t.conn.Close(websocket.StatusPolicyViolation, trimReason(ae.Msg))
+		return
+	}
+	t.conn.CloseNow()
+}
+
+// trimReason fits a close reason into a control frame (123 bytes).
+func trimReason(s string) string {
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}
+
+// sseTransport writes Server-Sent Events, flushing after each batch.
+type sseTransport struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+}
+
+func newSSE(w http.ResponseWriter, timeout time.Duration) (*sseTransport, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	t := &sseTransport{w: w, rc: http.NewResponseController(w), timeout: timeout}
+	// A retry hint: reconnect after 2 s.
+	t.buf = append(t.buf, "retry: 2000\n\n"...)
+	return t, nil
+}
+
+func (t *sseTransport) send(_ context.Context, kind string, msg []byte) error {
+	if kind != "" {
+		t.buf = append(t.buf, "event: "...)
+		t.buf = append(t.buf, kind...)
+		t.buf = append(t.buf, '\n')
+	}
+	t.buf = append(t.buf, "data: "...)
+	t.buf = append(t.buf, msg...)
+	t.buf = append(t.buf, '\n', '\n')
+	if len(t.buf) >= 64<<10 {
+		return t.flush()
+	}
+	return nil
+}
+
+func (t *sseTransport) flush() error {
+	if len(t.buf) == 0 {
+		return nil
+	}
+	t.rc.SetWriteDeadline(time.Now().Add(t.timeout))
+	_, err := t.w.Write(t.buf)
+	t.buf = t.buf[:0]
+	if err == nil {
+		err = t.rc.Flush()
+	}
+	return err
+}
+
+func (t *sseTransport) ping(context.Context) error {
+	t.buf = append(t.buf, ": ping\n\n"...)
+	return t.flush()
+}
+
+func (t *sseTransport) close(error) {}

@@ -1,0 +1,85 @@
+// The console's HTTP API, typed. Every call throws ApiError with the
+// server's message ({"error","code"}) on a non-2xx reply.
+
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number, readonly code: string) {
+    super(message);
+  }
+}
+
+export async function api<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(init.json);
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, { ...init, headers, body });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError('Cannot reach the Strom console: is the server running?', 0, 'network');
+  }
+  const text = await res.text();
+  let data: any = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON: keep the text for the error.
+  }
+  if (!res.ok && res.status !== 207) {
+    const msg = data?.error ?? data?.message ?? (text.trim() || res.statusText);
+    throw new ApiError(msg, res.status, data?.code ?? 'http_' + res.status);
+  }
+  return data as T;
+}
+
+export interface Broker { id: number; host: string; port: number; rack: string | null }
+export interface Cluster {
+  cluster_id: string; controller: number; brokers: Broker[];
+  topics: number; partitions: number; records: number; records_per_sec: number | null;
+  groups_supported: boolean;
+}
+export interface Topic {
+  name: string; internal: boolean; partitions: number; replication_factor: number;
+  records: number; size_bytes: number | null; records_per_sec: number | null;
+}
+export interface PartitionInfo {
+  partition: number; leader: number; replicas: number[]; isr: number[];
+  start_offset: number; end_offset: number; records: number; size_bytes: number | null; error?: string;
+}
+export interface TopicDetail extends Topic { id: string; partition_details: PartitionInfo[] }
+export interface Header { key: string; value?: string | null; value_base64?: string }
+export type Encoding = 'json' | 'text' | 'base64';
+export interface KRecord {
+  topic: string; partition: number; offset: number; timestamp: number;
+  key: unknown; key_encoding?: Encoding; value: unknown; value_encoding?: Encoding;
+  headers: Header[]; size: number;
+}
+export interface Page {
+  topic: string; order: 'newest' | 'oldest'; records: KRecord[];
+  partitions: { partition: number; start_offset: number; end_offset: number; next_offset: number | null }[];
+  next_offset: number | null; scanned: number; partial: boolean;
+}
+export interface Config { name: string; value: string | null; source: string; sensitive: boolean; default: boolean }
+export interface GroupSummary {
+  group: string; state: string; protocol_type: string; protocol: string; coordinator: number;
+  members: number; topics: string[]; lag: number | null; error?: string;
+}
+export interface PartitionLag {
+  topic: string; partition: number; committed: number; start_offset: number; end_offset: number;
+  lag: number; member_id?: string; client_id?: string; error?: string;
+}
+export interface Member {
+  member_id: string; instance_id: string | null; client_id: string; client_host: string;
+  assignments: { topic: string; partitions: number[] }[];
+}
+export interface Group extends GroupSummary { member_list: Member[]; partitions: PartitionLag[] }
+export interface Stats {
+  interval_ms: number; t: number[]; records_per_sec: number[];
+  topics: Record<string, (number | null)[]>; groups: Record<string, (number | null)[]>; groups_error?: string;
+}
+export interface Delivery { partition?: number; offset?: number; timestamp?: number; error?: string; code?: string }
+
+export const enc = encodeURIComponent;
