@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -102,8 +103,22 @@ func withDemo(serve *cobra.Command) *cobra.Command {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Start once the broker listens, so a newcomer's first screen
+			// is not a warning about a refused connection.
+			seed := net.JoinHostPort(host, port)
+			for ctx.Err() == nil {
+				c, err := net.DialTimeout("tcp", seed, time.Second)
+				if err == nil {
+					c.Close()
+					break
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
 			console.RunDemo(ctx, console.DemoConfig{
-				ClientOpts: []kgo.Opt{kgo.SeedBrokers(net.JoinHostPort(host, port))},
+				ClientOpts: []kgo.Opt{kgo.SeedBrokers(seed)},
 				Rate:       rate,
 				Group:      console.DemoGroup,
 				Logger:     slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
