@@ -21,3 +21,11 @@ func (c *Console) OpenStreams() []StreamStats { return c.openStreams() }
 
 // Brokers returns the seed brokers the console was given.
 func (c *Console) Brokers() []string { return c.cfg.Brokers }
+
+// StreamsAdmitted returns how many streams hold one of the MaxStreams
+// slots (a stream leaves OpenStreams before it gives its slot back).
+func (c *Console) StreamsAdmitted() int {
+	c.life.Lock()
+	defer c.life.Unlock()
+	return c.life.streams
+}

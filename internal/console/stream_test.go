@@ -246,6 +246,9 @@ func TestStreamMistakes(t *testing.T) {
 		if n := len(e.con.OpenStreams()); n != 0 {
 			return fmt.Errorf("%d streams still open", n)
 		}
+		if n := e.con.StreamsAdmitted(); n != 0 {
+			return fmt.Errorf("%d stream slots still held", n)
+		}
 		return nil
 	})
 	next, closeWS = wsStream(t, e, topic, "")
