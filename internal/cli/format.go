@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
-	"unsafe"
 
+	"github.com/stromhq/strom/internal/jsonenc"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -155,7 +155,7 @@ func appendLen(dst, b []byte) []byte {
 // millions of these, and because the key order is part of the contract.
 func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
 	dst = append(dst, `{"topic":`...)
-	dst = appendJSONStr(dst, r.Topic)
+	dst = jsonenc.AppendString(dst, r.Topic)
 	dst = append(dst, `,"partition":`...)
 	dst = strconv.AppendInt(dst, int64(r.Partition), 10)
 	dst = append(dst, `,"offset":`...)
@@ -170,13 +170,13 @@ func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONStr(dst, h.Key)
+		dst = jsonenc.AppendString(dst, h.Key)
 		dst = append(dst, ':')
 		switch {
 		case h.Value == nil:
 			dst = append(dst, "null"...)
 		case utf8.Valid(h.Value):
-			dst = appendJSONString(dst, h.Value)
+			dst = jsonenc.AppendString(dst, h.Value)
 		default:
 			binary = true
 			dst = appendBase64(dst, h.Value)
@@ -194,7 +194,7 @@ func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendJSONStr(dst, h.Key)
+			dst = jsonenc.AppendString(dst, h.Key)
 			dst = append(dst, `:"base64"`...)
 		}
 		dst = append(dst, '}')
@@ -212,7 +212,7 @@ func appendJSONBytes(dst []byte, name string, b []byte) []byte {
 	case b == nil:
 		return append(dst, "null"...)
 	case utf8.Valid(b):
-		return appendJSONString(dst, b)
+		return jsonenc.AppendString(dst, b)
 	}
 	dst = appendBase64(dst, b)
 	dst = append(dst, ',', '"')
@@ -223,63 +223,5 @@ func appendJSONBytes(dst []byte, name string, b []byte) []byte {
 func appendBase64(dst, b []byte) []byte {
 	dst = append(dst, '"')
 	dst = base64.StdEncoding.AppendEncode(dst, b)
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONStr is appendJSONString for a string, without copying it.
-func appendJSONStr(dst []byte, s string) []byte {
-	return appendJSONString(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
-// appendJSONString writes s as a JSON string. Invalid UTF-8 (possible only
-// in a topic name or header key) becomes U+FFFD, as encoding/json does.
-func appendJSONString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript parsers.
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stromhq/strom/internal/jsonenc"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -322,7 +323,7 @@ func (c *Console) getMessages(w http.ResponseWriter, r *http.Request) error {
 	page := mergePage(scans, order, limit)
 	body := make([]byte, 0, 4096)
 	body = append(body, `{"topic":`...)
-	body = appendString(body, topic)
+	body = jsonenc.AppendString(body, topic)
 	body = append(body, `,"order":"`...)
 	body = append(body, order...)
 	body = append(body, `","records":[`...)
@@ -347,7 +348,7 @@ func (c *Console) getMessages(w http.ResponseWriter, r *http.Request) error {
 	body = strconv.AppendBool(body, partial)
 	if flt != nil {
 		body = append(body, `,"filter":`...)
-		body = appendString(body, flt.text)
+		body = jsonenc.AppendString(body, flt.text)
 	}
 	body = append(body, "}\n"...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/stromhq/strom/internal/jsonenc"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -36,7 +37,7 @@ const (
 // frames are line based).
 func appendRecord(dst []byte, r *kgo.Record) []byte {
 	dst = append(dst, `{"topic":`...)
-	dst = appendString(dst, r.Topic)
+	dst = jsonenc.AppendString(dst, r.Topic)
 	dst = append(dst, `,"partition":`...)
 	dst = strconv.AppendInt(dst, int64(r.Partition), 10)
 	dst = append(dst, `,"offset":`...)
@@ -51,13 +52,13 @@ func appendRecord(dst []byte, r *kgo.Record) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"key":`...)
-		dst = appendString(dst, h.Key)
+		dst = jsonenc.AppendString(dst, h.Key)
 		switch {
 		case h.Value == nil:
 			dst = append(dst, `,"value":null`...)
 		case utf8.Valid(h.Value):
 			dst = append(dst, `,"value":`...)
-			dst = appendString(dst, string(h.Value))
+			dst = jsonenc.AppendString(dst, string(h.Value))
 		default:
 			dst = append(dst, `,"value_base64":"`...)
 			dst = base64.StdEncoding.AppendEncode(dst, h.Value)
@@ -86,7 +87,7 @@ func appendBytesField(dst []byte, name string, b []byte) []byte {
 		dst = append(dst, buf.Bytes()...)
 		enc = encJSON
 	case utf8.Valid(b):
-		dst = appendString(dst, string(b))
+		dst = jsonenc.AppendString(dst, string(b))
 		enc = encText
 	default:
 		dst = append(dst, '"')
@@ -98,55 +99,6 @@ func appendBytesField(dst []byte, name string, b []byte) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, `_encoding":"`...)
 	dst = append(dst, enc...)
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s, valid UTF-8, as a JSON string. U+2028 and U+2029
-// are escaped too, so the output is safe to embed in a script.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' || r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			if r == utf8.RuneError {
-				dst = append(dst, `\ufffd`...)
-			} else {
-				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 

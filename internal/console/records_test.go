@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stromhq/strom/internal/jsonenc"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -82,7 +83,7 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out := appendString(nil, s)
+		out := jsonenc.AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatalf("%q -> %s: %v", s, out, err)

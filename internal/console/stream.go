@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/stromhq/strom/internal/jsonenc"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -242,7 +243,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 	defer c.metrics.streams.Dec()
 
 	ready := []byte(`{"type":"ready","topic":`)
-	ready = appendString(ready, topic)
+	ready = jsonenc.AppendString(ready, topic)
 	ready = append(ready, `,"offsets":{`...)
 	first := true
 	for _, p := range sortedKeys(offsets) {
@@ -432,9 +433,9 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 			if ferr := tk.fetchErr; ferr != nil {
 				ae := httpError(ferr)
 				msg := []byte(`{"type":"error","error":`)
-				msg = appendString(msg, ae.Msg)
+				msg = jsonenc.AppendString(msg, ae.Msg)
 				msg = append(msg, `,"code":`...)
-				msg = appendString(msg, ae.Code)
+				msg = jsonenc.AppendString(msg, ae.Code)
 				msg = append(msg, '}')
 				t.send(ctx, "error", msg)
 				t.flush()
