@@ -54,23 +54,32 @@ func handleAlterConfigs(h *Handler, _ context.Context, req *server.Request) (ser
 		rr := &r.Resources[i]
 		st := kmsg.NewAlterConfigsResponseResource()
 		st.ResourceType, st.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch {
-		case times[configResource{rr.ResourceType, rr.ResourceName}] > 1:
-			err = duplicateResource(rr.ResourceType, rr.ResourceName)
-		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-			err = h.replaceTopicConfigs(rr, r.ValidateOnly)
-		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			err = h.refuseBrokerAlter(rr.ResourceName)
-		default:
-			err = unsupportedResource(rr.ResourceType)
-		}
+		err := h.alterResource(times, rr.ResourceType, rr.ResourceName, func() error {
+			return h.replaceTopicConfigs(rr, r.ValidateOnly)
+		})
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
 		}
 		resp.Resources = append(resp.Resources, st)
 	}
 	return now(resp)
+}
+
+// alterResource decides one resource of an AlterConfigs or
+// IncrementalAlterConfigs request: a resource named twice is refused, a
+// topic goes to alterTopic, broker configs are static, other types are not
+// served.
+func (h *Handler) alterResource(times map[configResource]int, t kmsg.ConfigResourceType, name string, alterTopic func() error) error {
+	switch {
+	case times[configResource{t, name}] > 1:
+		return duplicateResource(t, name)
+	case t == kmsg.ConfigResourceTypeTopic:
+		return alterTopic()
+	case t == kmsg.ConfigResourceTypeBroker:
+		return h.refuseBrokerAlter(name)
+	default:
+		return unsupportedResource(t)
+	}
 }
 
 func (h *Handler) replaceTopicConfigs(rr *kmsg.AlterConfigsRequestResource, validateOnly bool) error {

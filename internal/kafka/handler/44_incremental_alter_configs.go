@@ -48,17 +48,9 @@ func handleIncrementalAlterConfigs(h *Handler, _ context.Context, req *server.Re
 		rr := &r.Resources[i]
 		st := kmsg.NewIncrementalAlterConfigsResponseResource()
 		st.ResourceType, st.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch {
-		case times[configResource{rr.ResourceType, rr.ResourceName}] > 1:
-			err = duplicateResource(rr.ResourceType, rr.ResourceName)
-		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-			err = h.editTopicConfigs(rr, r.ValidateOnly)
-		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			err = h.refuseBrokerAlter(rr.ResourceName)
-		default:
-			err = unsupportedResource(rr.ResourceType)
-		}
+		err := h.alterResource(times, rr.ResourceType, rr.ResourceName, func() error {
+			return h.editTopicConfigs(rr, r.ValidateOnly)
+		})
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
 		}
