@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -195,6 +196,12 @@ func (b *Broker) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Go's profiler, for finding where a broker spends its time
+	// (go tool pprof http://host:8080/debug/pprof/profile).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// The console is a Kafka client of this broker, through its own
 	// listener, like any other client.
 	con, err := console.New(console.Config{Brokers: []string{dialAddr(b.kafkaLn.Addr())}, Registerer: reg, Logger: b.log})

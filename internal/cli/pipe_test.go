@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -67,4 +68,25 @@ func endOffset(t *testing.T, c *cluster, topic string) int64 {
 	}
 	o, _ := ends.Lookup(topic, 0)
 	return o.Offset
+}
+
+// Many small lines fill batches: no batch may grow past a default broker's
+// message.max.bytes (1048588), or the broker answers MESSAGE_TOO_LARGE for
+// records that are each tiny. (The CLI once sized batches by the longest
+// line allowed, 1 MiB + 4 KiB.)
+func TestProduceFullBatchesFitDefaultBroker(t *testing.T) {
+	onEach(t, func(t *testing.T, c *cluster) {
+		c.ok(t, nil, "topic", "create", "full-batches", "--partitions", "1")
+		line := bytes.Repeat([]byte("x"), 1000)
+		var in bytes.Buffer
+		for i := 0; i < 5000; i++ { // ~5 MB: several full batches
+			in.Write(line)
+			in.WriteByte('\n')
+		}
+		c.ok(t, &in, "produce", "full-batches", "--linger", "1s")
+		out := c.ok(t, nil, "consume", "full-batches", "--from-beginning", "--exit", "-f", "%o\n")
+		if n := strings.Count(out, "\n"); n != 5000 {
+			t.Fatalf("read back %d records, want 5000", n)
+		}
+	})
 }

@@ -68,6 +68,22 @@ func (pf *produceFlags) parser(topic string) (*lineParser, error) {
 	return lp, nil
 }
 
+// defaultMaxMessageBytes is Kafka's message.max.bytes default: the largest
+// batch a broker accepts unless the topic says otherwise.
+const defaultMaxMessageBytes = 1048588
+
+// batchMaxBytes bounds the batches the producer builds. Many small lines
+// must never fill a batch past what a default broker accepts (Kafka and
+// Strom answer MESSAGE_TOO_LARGE), while a user who raises --max-line-bytes
+// above that (for a topic with a larger max.message.bytes) gets batches that
+// can hold such a line; the broker still judges it.
+func (pf *produceFlags) batchMaxBytes() int32 {
+	if pf.maxLine+4096 > defaultMaxMessageBytes && pf.maxLine > 1<<20 {
+		return int32(pf.maxLine + 4096)
+	}
+	return defaultMaxMessageBytes
+}
+
 // kgoOpts are the producer options for the flags.
 func (pf *produceFlags) kgoOpts(conn *connFlags) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
@@ -76,9 +92,7 @@ func (pf *produceFlags) kgoOpts(conn *connFlags) ([]kgo.Opt, error) {
 		kgo.RecordDeliveryTimeout(conn.timeout),
 		kgo.MaxBufferedRecords(20000),
 		kgo.MaxBufferedBytes(256 << 20),
-		// Let the broker judge the size of large lines: its
-		// max.message.bytes is what counts, not kgo's default.
-		kgo.ProducerBatchMaxBytes(int32(max(1000012, pf.maxLine+4096))),
+		kgo.ProducerBatchMaxBytes(pf.batchMaxBytes()),
 	}
 	switch strings.ToLower(pf.acks) {
 	case "all", "-1":
