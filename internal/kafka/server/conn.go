@@ -278,6 +278,11 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		resp.SetVersion(q.version)
+		if h := sizeHint(resp); h > cap(buf) {
+			// Encode a large response into a buffer of its size at once:
+			// growing by doubling copied a fetch's records about twice.
+			buf = make([]byte, 0, h)
+		}
 		buf = appendResponse(buf[:0], q.corr, resp)
 		if _, err := bw.Write(buf); err != nil {
 			fail(err, "write failed", slog.LevelDebug)

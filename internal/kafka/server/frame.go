@@ -204,6 +204,26 @@ func readFrame(r io.Reader, sizeBuf *[4]byte, max int32) ([]byte, error) {
 	return buf, nil
 }
 
+// sizeHint estimates the encoded size of responses that carry bulk data
+// (fetches), so the writer can allocate once; 0 for the rest, which are
+// small. It may overestimate a little, never by much.
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range f.Topics {
+		t := &f.Topics[i]
+		n += len(t.Topic) + 32
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			n += len(p.RecordBatches) + 64 + 16*len(p.AbortedTransactions)
+		}
+	}
+	return n
+}
+
 // appendResponse appends one response frame: size, header, body. The
 // response header is v0 (correlation id) for non-flexible versions and v1
 // (correlation id, empty tagged fields) for flexible ones, except that
