@@ -39,6 +39,10 @@ var brokerSettings = []BrokerSetting{
 	{"group.min.session.timeout.ms", "6000", TypeInt, "smallest consumer session timeout"},
 	{"group.max.session.timeout.ms", "1800000", TypeInt, "largest consumer session timeout"},
 	{"group.initial.rebalance.delay.ms", "3000", TypeInt, "delay before the first rebalance of a new group"},
+	{"group.consumer.session.timeout.ms", "45000", TypeInt, "session timeout of KIP-848 consumer group members"},
+	{"group.consumer.heartbeat.interval.ms", "5000", TypeInt, "heartbeat interval given to KIP-848 consumer group members"},
+	{"offsets.retention.check.interval.ms", "600000", TypeLong, "how often expired committed offsets are removed"},
+	{"offset.metadata.max.bytes", "4096", TypeInt, "largest metadata string of a committed offset"},
 }
 
 // BrokerConfig is the broker's static configuration: Kafka's names, from

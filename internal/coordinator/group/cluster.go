@@ -37,10 +37,14 @@ func ClusterConfig(c *cluster.Cluster, logger *slog.Logger) Config {
 			}
 			return out
 		},
-		Logger:                logger,
-		InitialRebalanceDelay: bc.Millis("group.initial.rebalance.delay.ms"),
-		MinSessionTimeout:     bc.Millis("group.min.session.timeout.ms"),
-		MaxSessionTimeout:     bc.Millis("group.max.session.timeout.ms"),
-		OffsetsRetention:      time.Duration(bc.Int("offsets.retention.minutes")) * time.Minute,
+		Logger:                    logger,
+		InitialRebalanceDelay:     bc.Millis("group.initial.rebalance.delay.ms"),
+		MinSessionTimeout:         bc.Millis("group.min.session.timeout.ms"),
+		MaxSessionTimeout:         bc.Millis("group.max.session.timeout.ms"),
+		OffsetsRetention:          time.Duration(bc.Int("offsets.retention.minutes")) * time.Minute,
+		RetentionCheckInterval:    bc.Millis("offsets.retention.check.interval.ms"),
+		MaxMetadataBytes:          int(bc.Int("offset.metadata.max.bytes")),
+		ConsumerSessionTimeout:    bc.Millis("group.consumer.session.timeout.ms"),
+		ConsumerHeartbeatInterval: bc.Millis("group.consumer.heartbeat.interval.ms"),
 	}
 }

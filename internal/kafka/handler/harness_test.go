@@ -45,18 +45,7 @@ func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *tes
 		dir = t.TempDir()
 	}
 	withDelay := map[string]string{"group.initial.rebalance.delay.ms": "0"}
-	// KIP-848 group timeouts, under Kafka's names, which the broker
-	// config does not know yet: given to the coordinator directly.
-	consumerGroup := map[string]time.Duration{}
 	for k, v := range props {
-		if k == "group.consumer.session.timeout.ms" || k == "group.consumer.heartbeat.interval.ms" {
-			ms, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("%s=%q", k, v)
-			}
-			consumerGroup[k] = time.Duration(ms) * time.Millisecond
-			continue
-		}
 		withDelay[k] = v
 	}
 	props = withDelay
@@ -74,10 +63,7 @@ func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *tes
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
-	gcfg := group.ClusterConfig(c, nil)
-	gcfg.ConsumerSessionTimeout = consumerGroup["group.consumer.session.timeout.ms"]
-	gcfg.ConsumerHeartbeatInterval = consumerGroup["group.consumer.heartbeat.interval.ms"]
-	groups, err := group.Open(gcfg)
+	groups, err := group.Open(group.ClusterConfig(c, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
