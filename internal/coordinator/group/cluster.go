@@ -30,10 +30,11 @@ func ClusterConfig(c *cluster.Cluster, logger *slog.Logger) Config {
 		},
 		Topics: func() map[string]int32 {
 			out := map[string]int32{}
+			// Internal topics included: Kafka's broker-side regex
+			// resolution does not skip them (a pattern naming
+			// __consumer_offsets gets it), and franz-go's suite checks it.
 			for _, t := range c.Topics() {
-				if !t.Internal {
-					out[t.Name] = t.Partitions
-				}
+				out[t.Name] = t.Partitions
 			}
 			return out
 		},

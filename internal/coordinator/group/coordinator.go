@@ -64,7 +64,8 @@ type Config struct {
 	NewMemberID func(prefix string) string
 
 	// Topics returns the topics KIP-848 members may subscribe to, with
-	// their partition counts (internal topics left out). Nil: none.
+	// their partition counts (internal topics included, as Kafka's regex
+	// resolution does). Nil: none.
 	Topics func() map[string]int32
 	// ConsumerSessionTimeout and ConsumerHeartbeatInterval are Kafka's
 	// group.consumer.session.timeout.ms (45 s) and

@@ -61,8 +61,8 @@ func simMember(ctx context.Context, c *Coordinator, name string, rng *rand.Rand,
 				assign[m] = append(assign[m], []byte(strconv.Itoa(p)+",")...)
 			}
 		}
-		sr, _ := c.SyncGroup(SyncRequest{Group: "sim", MemberID: memberID, Generation: jr.Generation, Assignments: assign}).Wait(ctx)
-		if sr.Err != nil {
+		sr, werr := c.SyncGroup(SyncRequest{Group: "sim", MemberID: memberID, Generation: jr.Generation, Assignments: assign}).Wait(ctx)
+		if werr != nil || sr.Err != nil {
 			continue
 		}
 		var owned []int32
@@ -91,8 +91,8 @@ func simMember(ctx context.Context, c *Coordinator, name string, rng *rand.Rand,
 				for _, p := range owned {
 					req.Offsets = append(req.Offsets, CommitOffset{Topic: "t", Partition: p, Offset: int64(r), LeaderEpoch: -1, Timestamp: -1})
 				}
-				cr, _ := c.CommitOffsets(req).Wait(ctx)
-				if cr.Err == nil {
+				cr, werr := c.CommitOffsets(req).Wait(ctx)
+				if werr == nil && cr.Err == nil { // werr: the simulation ended first
 					l.mu.Lock()
 					for i, p := range owned {
 						if cr.Errs[i] == nil {
@@ -259,7 +259,7 @@ func TestSimulatedConsumers848(t *testing.T) {
 					for _, tp := range held {
 						cr.Offsets = append(cr.Offsets, CommitOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: 1, LeaderEpoch: -1, Timestamp: -1})
 					}
-					if res, _ := c.CommitOffsets(cr).Wait(ctx); res.Err == nil {
+					if res, werr := c.CommitOffsets(cr).Wait(ctx); werr == nil && res.Err == nil {
 						mu.Lock()
 						commits++
 						mu.Unlock()
