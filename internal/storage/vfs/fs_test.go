@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -421,5 +422,23 @@ func TestDefaultBasics(t *testing.T) {
 	}
 	if _, err := Default.Stat(sub); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Stat(removed) = %v; want ErrNotExist", err)
+	}
+}
+
+// Sync racing with Close (a partition deleted while a producer waits for
+// fsync) is an error, never a data race on the descriptor (go test -race).
+func TestSyncConcurrentWithClose(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		f, err := Default.Create(filepath.Join(t.TempDir(), "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("x"))
+		done := make(chan error, 1)
+		go func() { done <- f.Sync() }()
+		f.Close()
+		if err := <-done; err != nil && !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("sync during close: %v", err)
+		}
 	}
 }
