@@ -214,6 +214,19 @@ func (c *connFlags) admin(ctx context.Context) (*kadm.Client, func(), error) {
 	return adm, cl.Close, nil
 }
 
+// adminFor is what every admin command starts with: a context that Ctrl-C
+// cancels and an admin client; done closes the client and releases the
+// context.
+func (c *connFlags) adminFor(cmd *cobra.Command) (context.Context, *kadm.Client, func(), error) {
+	ctx, cancel := signalContext(cmd)
+	adm, closeClient, err := c.admin(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, adm, func() { closeClient(); cancel() }, nil
+}
+
 // explain turns an error into one readable line, naming the brokers.
 func (c *connFlags) explain(err error) error {
 	return explain(err, c.with(errContext{}))

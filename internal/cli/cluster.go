@@ -74,9 +74,7 @@ JSON: {"cluster_id","controller","topics",
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}

@@ -55,9 +55,7 @@ JSON: [{"group","state","protocol_type","coordinator"}].`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
@@ -143,9 +141,7 @@ A current_offset of -1 means nothing is committed.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
@@ -237,9 +233,7 @@ func groupDeleteCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}

@@ -123,9 +123,7 @@ func runReset(cmd *cobra.Command, args []string, conn *connFlags, rf *resetFlags
 		}
 		millis = t.UnixMilli()
 	}
-	ctx, cancel := signalContext(cmd)
-	defer cancel()
-	adm, done, err := conn.admin(ctx)
+	ctx, adm, done, err := conn.adminFor(cmd)
 	if err != nil {
 		return err
 	}

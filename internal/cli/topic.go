@@ -74,9 +74,7 @@ the cluster's defaults (num.partitions, default.replication.factor) apply.`,
 			for _, kv := range pairs {
 				cfg[kv[0]] = kadm.StringPtr(kv[1])
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
@@ -146,9 +144,7 @@ JSON: [{"topic","id","partitions","replication_factor","internal"}].`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
@@ -202,9 +198,7 @@ func topicDeleteCmd(conn *connFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
@@ -256,9 +250,7 @@ partitions moves where new records of a key land.`,
 			if (total > 0) == (add > 0) {
 				return usageErr("give either --partitions N (the new total) or --add N (how many to add), with N at least 1")
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}

@@ -67,9 +67,7 @@ A size the cluster does not report is -1; a sensitive value is null.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
@@ -299,9 +297,7 @@ as kafka-configs.sh --add-config takes them (--add-config and
 			if len(alters) == 0 {
 				return usageErr("nothing to change: give --set name=value, --delete name, --append or --subtract")
 			}
-			ctx, cancel := signalContext(cmd)
-			defer cancel()
-			adm, done, err := conn.admin(ctx)
+			ctx, adm, done, err := conn.adminFor(cmd)
 			if err != nil {
 				return err
 			}
