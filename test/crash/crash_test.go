@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/cli"
@@ -112,11 +111,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-type loc struct {
-	partition int32
-	offset    int64
-}
-
 func TestKillDuringAcksAllProduce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash cycles take a while")
@@ -133,14 +127,7 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	b := startBroker(t, dir, addr)
 	ctx := context.Background()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
+	createTopic(t, addr, topic, partitions)
 
 	var mu sync.Mutex
 	acked := map[string]loc{} // value -> where the broker said it is
@@ -195,57 +182,9 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	wg.Wait()
 	defer b.stop(t)
 
+	stored := readBack(t, addr, topic)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(acked) == 0 {
-		t.Fatal("no record was acknowledged")
-	}
-	// Read everything back.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	stored := map[string]loc{}
-	var read int64
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for read < total {
-		fs := cl.PollFetches(rctx)
-		if rctx.Err() != nil {
-			t.Fatalf("read %d of %d records", read, total)
-		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			read++
-			v := string(r.Value)
-			if prev, dup := stored[v]; dup {
-				t.Errorf("value %s stored twice: partition %d offset %d and partition %d offset %d", v, prev.partition, prev.offset, r.Partition, r.Offset)
-			}
-			stored[v] = loc{r.Partition, r.Offset}
-		})
-	}
-	var lost, moved int
-	for v, at := range acked {
-		got, ok := stored[v]
-		switch {
-		case !ok:
-			lost++
-			if lost <= 5 {
-				t.Errorf("acknowledged %s (partition %d offset %d) is gone", v, at.partition, at.offset)
-			}
-		case got != at:
-			moved++
-			if moved <= 5 {
-				t.Errorf("acknowledged %s at partition %d offset %d is now at partition %d offset %d", v, at.partition, at.offset, got.partition, got.offset)
-			}
-		}
-	}
+	lost, moved := checkAcked(t, acked, stored)
 	t.Logf("%d kills: %d records acknowledged, %d stored, %d sends failed; %d lost, %d moved", cycles, len(acked), len(stored), failed, lost, moved)
 }

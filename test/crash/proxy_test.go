@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/broker"
@@ -125,14 +124,7 @@ func TestLostResponsesNoDuplicates(t *testing.T) {
 
 	ctx := context.Background()
 	const producers, partitions, topic = 8, 4, "lossy"
-	adm, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
+	createTopic(t, b.KafkaAddr().String(), topic, partitions)
 
 	var mu sync.Mutex
 	acked := map[string]loc{}
@@ -185,39 +177,11 @@ func TestLostResponsesNoDuplicates(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	stored := map[string]loc{}
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for int64(len(stored)) < total {
-		fs := cl.PollFetches(rctx)
-		if rctx.Err() != nil {
-			t.Fatalf("read %d of %d records", len(stored), total)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if prev, dup := stored[string(r.Value)]; dup {
-				t.Fatalf("%s stored twice: %v and {%d %d}", r.Value, prev, r.Partition, r.Offset)
-			}
-			stored[string(r.Value)] = loc{r.Partition, r.Offset}
-		})
-	}
+	stored := readBack(t, b.KafkaAddr().String(), topic)
 	mu.Lock()
 	defer mu.Unlock()
-	for v, at := range acked {
-		if got, ok := stored[v]; !ok || got != at {
-			t.Fatalf("acknowledged %s at %v, stored at %v (found %v)", v, at, got, ok)
-		}
+	if lost, moved := checkAcked(t, acked, stored); lost+moved > 0 {
+		t.Fatalf("%d acknowledged records lost, %d moved", lost, moved)
 	}
 	proxy.mu.Lock()
 	cuts := proxy.cuts
