@@ -167,15 +167,7 @@ A current_offset of -1 means nothing is committed.`,
 				}
 				descs = append(descs, describeGroup(l))
 			}
-			out := cmd.OutOrStdout()
-			if output == outJSON {
-				return writeJSON(out, descs)
-			}
-			for i, d := range descs {
-				blankLine(out, i)
-				printGroupDescription(out, d)
-			}
-			return nil
+			return writeDescriptions(cmd.OutOrStdout(), output, descs, printGroupDescription)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&flagGroups, "group", "g", nil, "group to describe (repeatable; same as the arguments)")

@@ -124,3 +124,16 @@ func offsetCell(o int64) string {
 	}
 	return strconv.FormatInt(o, 10)
 }
+
+// writeDescriptions writes describe output: one JSON array, or each
+// description printed as a block, blocks separated by a blank line.
+func writeDescriptions[T any](out io.Writer, output string, descs []T, print func(io.Writer, T)) error {
+	if output == outJSON {
+		return writeJSON(out, descs)
+	}
+	for i, d := range descs {
+		blankLine(out, i)
+		print(out, d)
+	}
+	return nil
+}

@@ -120,15 +120,7 @@ A size the cluster does not report is -1; a sensitive value is null.`,
 				}
 				descs = append(descs, d)
 			}
-			out := cmd.OutOrStdout()
-			if output == outJSON {
-				return writeJSON(out, descs)
-			}
-			for i, d := range descs {
-				blankLine(out, i)
-				printTopicDescription(out, d)
-			}
-			return nil
+			return writeDescriptions(cmd.OutOrStdout(), output, descs, printTopicDescription)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&flagTopics, "topic", "t", nil, "topic to describe (repeatable; same as the arguments)")
