@@ -24,57 +24,19 @@ KAFKA_BROKER, KAFKA_TOPIC, COMPAT_COUNT, COMPAT_TIMEOUT_MS. Prints one JSON
 summary line on stdout and exits non-zero on any failure.
 """
 
-import json
-import os
 import signal
 import sys
 import time
 
+from common import (COUNT, STARTED, SUMMARY, TIMEOUT_S, Mismatch, broker_and_topic,
+                    expect_equal, finish, on_deadline, remaining)
+
 CLIENT = "confluent-kafka-python-group"
 PARTITIONS = 4
-
-
-def env_int(name, default):
-    try:
-        n = int(os.environ.get(name, ""))
-        return n if n > 0 else default
-    except ValueError:
-        return default
-
-
-BROKER = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KAFKA_BROKER", "127.0.0.1:9092")
-TOPIC = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("KAFKA_TOPIC", "compat-python-group-%d" % time.time())
+BROKER, TOPIC = broker_and_topic("compat-python-group")
 PHASE = sys.argv[3] if len(sys.argv) > 3 else "split"
-COUNT = env_int("COMPAT_COUNT", 20)
-TIMEOUT_S = env_int("COMPAT_TIMEOUT_MS", 60000) / 1000.0
-STARTED = time.monotonic()
 GROUP = "compat-python-group-" + TOPIC
-
-
-def finish(ok, **fields):
-    summary = {"client": CLIENT, "ok": ok, "broker": BROKER, "topic": TOPIC, "phase": PHASE, "group": GROUP,
-               "elapsed_ms": int((time.monotonic() - STARTED) * 1000)}
-    summary.update(fields)
-    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-    os._exit(0 if ok else 1)
-
-
-class Mismatch(Exception):
-    pass
-
-
-def expect_equal(what, got, want):
-    if got != want:
-        raise Mismatch("%s: got %r, want %r" % (what, got, want))
-
-
-def remaining():
-    return max(0.1, TIMEOUT_S - (time.monotonic() - STARTED))
-
-
-def on_deadline(signum, frame):
-    finish(False, error="timed out after %d ms" % (TIMEOUT_S * 1000))
+SUMMARY.update(client=CLIENT, broker=BROKER, topic=TOPIC, phase=PHASE, group=GROUP)
 
 
 def produce(Producer, common, label):

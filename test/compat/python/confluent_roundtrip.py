@@ -17,56 +17,17 @@ codec), COMPAT_TIMEOUT_MS (hard deadline). Prints one JSON summary line on
 stdout and exits non-zero on any failure.
 """
 
-import json
-import os
 import signal
 import sys
 import time
 
+from common import (COUNT, STARTED, SUMMARY, TIMEOUT_S, Mismatch, broker_and_topic,
+                    expect_equal, finish, on_deadline, remaining)
+
 CLIENT = "confluent-kafka-python"
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
-
-
-def env_int(name, default):
-    try:
-        n = int(os.environ.get(name, ""))
-        return n if n > 0 else default
-    except ValueError:
-        return default
-
-
-BROKER = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KAFKA_BROKER", "127.0.0.1:9092")
-TOPIC = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("KAFKA_TOPIC", "compat-python-%d" % time.time())
-COUNT = env_int("COMPAT_COUNT", 20)
-TIMEOUT_S = env_int("COMPAT_TIMEOUT_MS", 60000) / 1000.0
-STARTED = time.monotonic()
-
-
-def finish(ok, **fields):
-    summary = {"client": CLIENT, "ok": ok, "broker": BROKER, "topic": TOPIC,
-               "elapsed_ms": int((time.monotonic() - STARTED) * 1000)}
-    summary.update(fields)
-    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-    # os._exit: librdkafka threads must not keep a failed run alive.
-    os._exit(0 if ok else 1)
-
-
-class Mismatch(Exception):
-    pass
-
-
-def expect_equal(what, got, want):
-    if got != want:
-        raise Mismatch("%s: got %r, want %r" % (what, got, want))
-
-
-def remaining():
-    return max(0.1, TIMEOUT_S - (time.monotonic() - STARTED))
-
-
-def on_deadline(signum, frame):
-    finish(False, error="timed out after %d ms" % (TIMEOUT_S * 1000))
+BROKER, TOPIC = broker_and_topic("compat-python")
+SUMMARY.update(client=CLIENT, broker=BROKER, topic=TOPIC)
 
 
 def records_for(codec, first, base_ts):
