@@ -26,3 +26,8 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// kmsg v1.15.0 with two decoding fixes (tagged-field loops and array
+// allocations bounded by the bytes actually parsed); see
+// third_party/kmsg/PATCHES.md. Drop when upstream has both.
+replace github.com/twmb/franz-go/pkg/kmsg => ./third_party/kmsg

@@ -94,20 +94,13 @@
 //   - IdleTimeout (default 10 min): a connection that has moved no bytes for
 //     that long, while no Finish is running, is closed.
 //
-// Known limit, inherited from kmsg v1.15.0 (found by FuzzRequestFrame): in a
-// flexible-version body, kmsg's tagged-field loops run once per field the
-// count claims even after its reader ran out of data, about 14ns each. A
-// 44-byte frame whose last tagged-field count is 2^32-1 therefore holds its
-// connection's reader goroutine for about a minute of CPU
-// (TestKnownKmsgTagSpin). The request header's tagged fields are parsed here,
-// with the count checked against the bytes left; the body's cannot be found
-// without kmsg's schema, and no byte-pattern check is possible without
-// rejecting real requests (-1 in a fixed-width field looks like a huge
-// count). The fix belongs in kmsg: stop the loop once the reader failed, or
-// bound the count by the bytes left. Until then, MaxConnectionsPerIP bounds
-// how many such frames one address can have in progress.
-//
-// Also from kmsg: arrays are allocated as count*elementSize with the count
-// bounded by the bytes left, so a decoded request may take a small multiple
-// of its frame size in memory; MaxRequestBytes bounds both.
+// Decoding is kmsg's, from the patched v1.15.0 in third_party/kmsg (see its
+// PATCHES.md): upstream kept looping over a forged tagged-field count after
+// its input ended (a 44-byte frame cost a minute of CPU) and allocated
+// arrays at their claimed length before reading an element (a 100 MiB frame
+// could allocate GiBs). FuzzRequestFrame found the first; the second was
+// seen reading the decoder for the same fault class. With the patch a
+// decode stops at the first failed read and allocates in proportion to what
+// it parsed (TestTaggedFieldCountBeyondFrame,
+// TestArrayCountBeyondParsedData).
 package server
