@@ -33,15 +33,21 @@ func (r *Report) Markdown() string {
 			// A figure with several comparisons keeps one row: each of
 			// its cells holds one line per comparison.
 			var ratios, versus, goals []string
-			cs := f.Comparisons()
-			for _, c := range cs {
+			anyGoal := false
+			for _, c := range f.Comparisons() {
 				g := c.goalText()
-				if g == "" && len(cs) > 1 {
-					g = "–"
-				}
+				anyGoal = anyGoal || g != ""
 				ratios = append(ratios, formatRatio(c.Ratio)+"x")
 				versus = append(versus, cell(c.Versus))
 				goals = append(goals, g)
+			}
+			if !anyGoal {
+				goals = nil
+			}
+			for i, g := range goals {
+				if g == "" {
+					goals[i] = "–" // keeps the lines of the cells aligned
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				f.Scenario, f.Name, formatValue(f.Value), f.Unit, strings.Join(ratios, "<br>"), strings.Join(versus, "<br>"), strings.Join(goals, "<br>"), cell(f.Note))

@@ -202,3 +202,23 @@ func TestFigureLine(t *testing.T) {
 		t.Errorf("small value: %q", got)
 	}
 }
+
+// A figure with several comparisons keeps one table row, one line per
+// comparison in each cell; a row without goals leaves its goal cell empty.
+func TestMarkdownComparisons(t *testing.T) {
+	s := Scenario{Name: "produce-x", About: "a"}
+	rep := &Report{Results: []Result{{Scenario: s, Figures: []Figure{
+		{Scenario: s.Name, Name: "strom", Value: 400, Unit: "MB/s", Versus: "kfake", Ratio: 1.2, Goal: AtLeast,
+			Also: []Comparison{{Versus: "loopback TCP 3000 MB/s", Ratio: 0.133}, {Versus: "nats", Ratio: 2, Goal: AtLeast, Target: 3}}},
+		{Scenario: s.Name, Name: "strom", Value: 400000, Unit: "records/s", Versus: "kfake", Ratio: 1.2, Also: []Comparison{{Versus: "nats", Ratio: 2}}},
+	}}}}
+	md := rep.Markdown()
+	for _, row := range []string{
+		"| produce-x | strom | 400.0 | MB/s | 1.20x<br>0.13x<br>2.00x | kfake<br>loopback TCP 3000 MB/s<br>nats | >= 1x: ok<br>–<br>>= 3x: missed |  |\n",
+		"| produce-x | strom | 400000 | records/s | 1.20x<br>2.00x | kfake<br>nats |  |  |\n",
+	} {
+		if !strings.Contains(md, row) {
+			t.Errorf("no row %q in\n%s", row, md)
+		}
+	}
+}
