@@ -1,24 +1,36 @@
 // Package bench is Strom's benchmark harness: named scenarios, each of
-// which runs brokers as processes of their own, drives them with franz-go
-// configured the way a user configures it, and reports every figure beside
-// what it should be judged against: a peer measured in the same run (kfake,
-// a raw loopback TCP copy) or a stated limit (30 MiB of idle RSS).
+// which runs brokers as processes of their own, drives them with the client
+// of their protocol (franz-go, nats.go) configured the way a user configures
+// it, and reports every figure beside what it should be judged against: a
+// peer measured in the same run (kfake, NATS JetStream), a physical limit
+// measured in the same run (the disk's sequential write, group fsync,
+// append+fsync latency, loopback TCP) or a stated limit (30 MiB of idle
+// RSS). A headline figure carries a comparison with its limit and with each
+// peer, each with its own target.
 // cmd/strombench is the command line (`make bench`); results/ keeps one
 // markdown file per day, a section per recorded run.
 //
 // Processes. Strom is built from this tree and run as `strom serve`, kfake
-// as cmd/kfakeserver, each on a free 127.0.0.1 port with a data directory
-// of its own, so the client's CPU and the broker's are apart as in real
-// use and both can be read from /proc (utime+stime, VmRSS). The client runs
-// in the harness's own process. A Server is ready when it has answered an
-// ApiVersions and a Metadata request on a fresh connection; the time from
-// exec to then is its start-up time.
+// as cmd/kfakeserver, nats-server (JetStream, file storage) as
+// cmd/natsserver, each on a free 127.0.0.1 port with a data directory of its
+// own, so the client's CPU and the broker's are apart as in real use and both
+// can be read from /proc (utime+stime, VmRSS). The client runs in the
+// harness's own process. A Server is ready when its Kind's probe succeeds
+// (a Kafka broker: an ApiVersions and a Metadata request answered on a fresh
+// connection; NATS: a nats.go connection and a JetStream AccountInfo); the
+// time from exec to then is its start-up time.
+//
+// Limits. The physical limits are measured once per run, where the brokers
+// keep their data, by the limits scenario (first in the table) or else by
+// the first scenario that needs one, and kept in the run's state
+// (runState) for the scenarios after it.
 //
 // Growing. A scenario is an entry in the scenarios table (scenario.go)
-// whose Run reports Figures through its Env; workloads (produceSpec,
-// consumeAll, loopbackCopy) and brokers (Env.Start of a Kind) are shared,
-// so a new scenario (acks=all with 16 producers, 1000 partitions) is mostly
-// a new spec, and a new peer (NATS JetStream) a new Kind, its Program in
+// whose Run, in a file of its own, reports Figures through its Env;
+// workloads (produceSpec and its natsSpec, consumeAll, loopbackCopy) and
+// brokers (Env.Start of a Kind) are shared, so a new produce scenario is
+// mostly a producePlan (a spec, its peers and limits with their targets),
+// and a new peer a new Kind (arguments, Protocol, Ready), its Program in
 // Config, and a client for its protocol.
 //
 // Concurrency: a run executes its scenarios one after another, never two

@@ -15,15 +15,27 @@ const (
 	// NoGoal: the ratio, if any, is context (Strom against the loopback
 	// copy, the broker's CPU against kfake's).
 	NoGoal Goal = iota
-	// AtLeast: met when Ratio >= 1 (throughput against a peer).
+	// AtLeast: met when Ratio >= Target (throughput against a peer).
 	AtLeast
-	// AtMost: met when Ratio <= 1 (memory or time against a limit).
+	// AtMost: met when Ratio <= Target (memory or time against a limit).
 	AtMost
 )
 
+// Comparison is a figure set against one thing: a peer measured in the same
+// run, or a limit (measured, or stated by the issue). Ratio is the figure's
+// value divided by that one's.
+type Comparison struct {
+	Versus string
+	Ratio  float64
+	Goal   Goal
+	Target float64 // the ratio the goal is about; 0 means 1
+}
+
 // Figure is one measured number. Versus names what Value is compared with
 // (a peer measured in the same run, or a limit) and Ratio is Value divided
-// by that; both are empty for a figure that stands alone.
+// by that, Goal and Target what the ratio should be; all are empty for a
+// figure that stands alone. Also holds further comparisons: a headline
+// figure is set against its limit and against every peer.
 type Figure struct {
 	Scenario string
 	Name     string // what was measured: "strom", "kfake broker CPU"
@@ -32,42 +44,80 @@ type Figure struct {
 	Versus   string
 	Ratio    float64
 	Goal     Goal
+	Target   float64 // 0 means 1
+	Also     []Comparison
 	Note     string // how it was measured or what else was seen, short
 }
 
-// Verdict is "ok" or "missed" for a figure with a goal, else "".
-func (f Figure) Verdict() string {
+// Comparisons is every comparison of the figure, the first one first.
+func (f Figure) Comparisons() []Comparison {
+	var cs []Comparison
+	if f.Versus != "" {
+		cs = append(cs, Comparison{Versus: f.Versus, Ratio: f.Ratio, Goal: f.Goal, Target: f.Target})
+	}
+	return append(cs, f.Also...)
+}
+
+// Verdict is "ok" or "missed" for a comparison with a goal, else "".
+func (c Comparison) Verdict() string {
+	t := c.target()
 	switch {
-	case f.Goal == NoGoal || f.Versus == "":
+	case c.Goal == NoGoal || c.Versus == "":
 		return ""
-	case f.Goal == AtLeast && f.Ratio >= 1, f.Goal == AtMost && f.Ratio <= 1:
+	case c.Goal == AtLeast && c.Ratio >= t, c.Goal == AtMost && c.Ratio <= t:
 		return "ok"
 	default:
 		return "missed"
 	}
 }
 
-// goalText is the goal as written in reports: ">= 1x: ok".
-func (f Figure) goalText() string {
-	v := f.Verdict()
+func (c Comparison) target() float64 {
+	if c.Target == 0 {
+		return 1
+	}
+	return c.Target
+}
+
+// goalText is the goal as written in reports: ">= 3x: ok".
+func (c Comparison) goalText() string {
+	v := c.Verdict()
 	if v == "" {
 		return ""
 	}
 	op := ">="
-	if f.Goal == AtMost {
+	if c.Goal == AtMost {
 		op = "<="
 	}
-	return op + " 1x: " + v
+	return op + " " + strconv.FormatFloat(c.target(), 'f', -1, 64) + "x: " + v
+}
+
+// Verdict is "missed" when any comparison with a goal misses it, "ok" when
+// every one with a goal meets it, and "" when none has a goal.
+func (f Figure) Verdict() string {
+	v := ""
+	for _, c := range f.Comparisons() {
+		switch c.Verdict() {
+		case "missed":
+			return "missed"
+		case "ok":
+			v = "ok"
+		}
+	}
+	return v
 }
 
 // String is the figure as one line: scenario, name, value and unit, then
-// the ratio and what it is against, the goal, and the note.
+// each ratio with what it is against and its goal, and the note.
 func (f Figure) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-18s %-22s %12s %-10s", f.Scenario, f.Name, formatValue(f.Value), f.Unit)
-	if f.Versus != "" {
-		fmt.Fprintf(&b, " %7sx %s", formatRatio(f.Ratio), f.Versus)
-		if g := f.goalText(); g != "" {
+	fmt.Fprintf(&b, "%-18s %-26s %12s %-10s", f.Scenario, f.Name, formatValue(f.Value), f.Unit)
+	for i, c := range f.Comparisons() {
+		if i == 0 {
+			fmt.Fprintf(&b, " %7sx %s", formatRatio(c.Ratio), c.Versus)
+		} else {
+			fmt.Fprintf(&b, ", %sx %s", formatRatio(c.Ratio), c.Versus)
+		}
+		if g := c.goalText(); g != "" {
 			fmt.Fprintf(&b, " (%s)", g)
 		}
 	}

@@ -100,10 +100,12 @@ func loadAverage(ctx context.Context) string {
 	return "unknown"
 }
 
-// clientVersions names the franz-go modules of the module at root: the
-// client the harness drives every broker with, and kfake, the peer.
+// clientVersions names the client and peer modules of the module at root:
+// franz-go, the client the harness drives every Kafka broker with; kfake,
+// a peer; nats-server and nats.go, the NATS peer and its client.
 func clientVersions(ctx context.Context, root string) string {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Path}} {{.Version}}", "github.com/twmb/franz-go", "github.com/twmb/franz-go/pkg/kfake")
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Path}} {{.Version}}",
+		"github.com/twmb/franz-go", "github.com/twmb/franz-go/pkg/kfake", "github.com/nats-io/nats-server/v2", "github.com/nats-io/nats.go")
 	cmd.Dir = root
 	b, err := cmd.Output()
 	if err != nil {

@@ -24,20 +24,36 @@ type Program struct {
 }
 
 // Kind is a broker implementation: how to start it on an address with a
-// data directory.
+// data directory, which protocol its clients speak, and how to tell that it
+// serves.
 type Kind struct {
-	Name string
-	Args func(addr, dataDir string) []string
+	Name     string
+	Args     func(addr, dataDir string) []string
+	Protocol Protocol
+	// Ready returns nil once the broker at addr answers a client's first
+	// requests, each attempt within timeout: the end of its start-up.
+	Ready func(addr string, timeout time.Duration) error
 }
+
+// Protocol is what a broker's clients speak; workloads pick their client
+// by it.
+type Protocol int
+
+const (
+	// Kafka brokers are driven with franz-go (kgo, kadm).
+	Kafka Protocol = iota
+	// NATS servers are driven with nats.go and its jetstream package.
+	NATS
+)
 
 var (
 	// Strom is `strom serve` with the HTTP listener off and clients sent
 	// back to the exact address it listens on.
-	Strom = Kind{Name: "strom", Args: func(addr, dataDir string) []string {
+	Strom = Kind{Name: "strom", Protocol: Kafka, Ready: probe, Args: func(addr, dataDir string) []string {
 		return []string{"serve", "--data-dir", dataDir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", "-"}
 	}}
 	// Kfake is cmd/kfakeserver: franz-go's fake broker, in memory.
-	Kfake = Kind{Name: "kfake", Args: func(addr, _ string) []string {
+	Kfake = Kind{Name: "kfake", Protocol: Kafka, Ready: probe, Args: func(addr, _ string) []string {
 		_, port, _ := net.SplitHostPort(addr)
 		return []string{"-port", port}
 	}}
@@ -54,12 +70,13 @@ const (
 // Server is a broker under test, running as a process of its own.
 type Server struct {
 	Name    string
-	Addr    string // its Kafka listener, 127.0.0.1:port
+	Addr    string // its client listener, 127.0.0.1:port
 	DataDir string
-	// Ready is the time from exec to the first answered ApiVersions and
-	// Metadata round trip.
+	// Ready is the time from exec to its Kind's first successful Ready
+	// probe (for a Kafka broker, an answered ApiVersions and Metadata).
 	Ready time.Duration
 
+	kind    Kind
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{} // closed when the process has been waited for
@@ -83,7 +100,7 @@ func startServer(ctx context.Context, kind Kind, prog Program, dataDir, logPath 
 	cmd := exec.Command(prog.Path, kind.Args(addr, dataDir)...)
 	cmd.Env = append(os.Environ(), prog.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	s := &Server{Name: kind.Name, Addr: addr, DataDir: dataDir, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	s := &Server{Name: kind.Name, kind: kind, Addr: addr, DataDir: dataDir, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", kind.Name, prog.Path, err)
@@ -103,7 +120,7 @@ func startServer(ctx context.Context, kind Kind, prog Program, dataDir, logPath 
 func (s *Server) waitReady(ctx context.Context, start time.Time) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		err := probe(s.Addr, time.Second)
+		err := s.kind.Ready(s.Addr, time.Second)
 		if err == nil {
 			s.Ready = time.Since(start)
 			return nil

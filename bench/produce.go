@@ -1,41 +1,109 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
-// runProduce measures spec against Strom and kfake, Rounds times each, each
-// time on a freshly started broker, alternating which goes first so that
-// drifting load on the machine favours neither; the median round of each is
-// reported. The disk's raw sequential write, measured where Strom keeps its
-// data, is the limit Strom's durability puts on it.
-func runProduce(ctx context.Context, e *Env, spec produceSpec) error {
+// producePlan is a produce scenario: one workload, run on Strom and on
+// each peer, and what Strom's figures are judged against.
+type producePlan struct {
+	Spec produceSpec // Kafka brokers run it as is, NATS ones as Spec.nats
+	// Headline is the unit whose figure carries the goals: "MB/s" or
+	// "records/s". The figure in the other unit is shown against the same
+	// peers, as context.
+	Headline string
+	Peers    []peerGoal
+	Limits   []limitGoal
+	// Durability says, for the notes, when each broker acknowledges.
+	Durability string
+}
+
+// peerGoal is a peer broker and the ratio Strom's headline must reach
+// against it.
+type peerGoal struct {
+	Kind   Kind
+	Goal   Goal
+	Target float64
+}
+
+// limitGoal is a limit that Strom's figure in Unit is divided by: Limit
+// returns its value in that unit and the name it is reported under,
+// measuring it (once per run) if needed.
+type limitGoal struct {
+	Unit   string
+	Limit  func(ctx context.Context, e *Env) (value float64, versus string, err error)
+	Goal   Goal
+	Target float64
+}
+
+// Limits as limitGoal.Limit, in the units of produce figures.
+func seqWriteMBps(_ context.Context, e *Env) (float64, string, error) {
+	bps, err := e.seqWriteLimit()
+	return bps / MB, fmt.Sprintf("disk seq write %s MB/s", formatValue(bps/MB)), err
+}
+
+func groupSyncMBps(_ context.Context, e *Env) (float64, string, error) {
+	s, err := e.groupSyncLimit()
+	return s.BytesPerSec() / MB, fmt.Sprintf("group fsync %s MB/s", formatValue(s.BytesPerSec()/MB)), err
+}
+
+func loopbackMBps(ctx context.Context, e *Env) (float64, string, error) {
+	bps, err := e.loopbackLimit(ctx)
+	return bps / MB, fmt.Sprintf("loopback TCP %s MB/s", formatValue(bps/MB)), err
+}
+
+// statedLimit is a limit the issue states rather than one measured.
+func statedLimit(v float64, versus string) func(context.Context, *Env) (float64, string, error) {
+	return func(context.Context, *Env) (float64, string, error) { return v, versus, nil }
+}
+
+// runProduce measures the plan's workload on Strom and on each peer, Rounds
+// times each, each time on a freshly started broker, rotating which goes
+// first so that drifting load on the machine favours none; the median round
+// of each is reported. The limits are taken before any broker runs.
+func runProduce(ctx context.Context, e *Env, plan producePlan) error {
 	cfg := e.Config()
-	e.Notef("Workload: %s.", spec.describe())
-	e.Notef("Each measurement: a broker started on an empty data dir, the topic created, %v of warm-up, then %v timed from the first send to the last acknowledgement (after Flush); %d round(s) per broker, alternating which goes first; the median round by MB/s is reported.",
-		cfg.Warmup, cfg.Duration, cfg.Rounds)
-	e.Notef("Strom answers acks=1 once the batch is written to its log file (in the page cache: it survives a crash of the broker; fsync follows Kafka's flush.ms/flush.messages defaults, off); kfake keeps records in its process's memory only.")
-
-	disk, err := vfs.MeasureSequentialWrite(e.Dir(), cfg.DiskBytes, 1<<20)
-	if err != nil {
-		return fmt.Errorf("disk: %w", err)
+	e.Notef("Workload (Kafka): %s.", plan.Spec.describe())
+	for _, p := range plan.Peers {
+		if p.Kind.Protocol == NATS {
+			e.Notef("Workload (NATS JetStream): %s. Mapping: %s", plan.Spec.nats(cfg.NatsPending).describe(), natsMapping)
+			break
+		}
 	}
-	e.Logf("disk sequential write: %.0f MB/s", disk/MB)
+	e.Notef("Each measurement: a broker started on an empty data dir, the topic (or streams) created, %v of warm-up, then %v timed from the first send to the last acknowledgement; %d round(s) per broker, rotating which goes first; the median round by %s is reported. Only acknowledged records count.",
+		cfg.Warmup, cfg.Duration, cfg.Rounds, plan.Headline)
+	if plan.Durability != "" {
+		e.Notef("%s", plan.Durability)
+	}
 
+	type limit struct {
+		limitGoal
+		value  float64
+		versus string
+	}
+	limits := make([]limit, len(plan.Limits))
+	for i, l := range plan.Limits {
+		v, versus, err := l.Limit(ctx, e)
+		if err != nil {
+			return err
+		}
+		limits[i] = limit{l, v, versus}
+	}
+
+	kinds := []Kind{Strom}
+	for _, p := range plan.Peers {
+		kinds = append(kinds, p.Kind)
+	}
 	runs := map[string][]throughput{}
 	for round := range cfg.Rounds {
-		order := []Kind{Strom, Kfake}
-		if round%2 == 1 {
-			slices.Reverse(order)
-		}
-		for _, k := range order {
-			t, err := produceOnce(ctx, e, k, spec)
+		for i := range kinds {
+			k := kinds[(round+i)%len(kinds)]
+			t, err := produceOnce(ctx, e, k, plan.Spec)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, k.Name, err)
 			}
@@ -44,21 +112,64 @@ func runProduce(ctx context.Context, e *Env, spec produceSpec) error {
 			runs[k.Name] = append(runs[k.Name], t)
 		}
 	}
-	s, sAll := medianMBps(runs[Strom.Name])
-	f, fAll := medianMBps(runs[Kfake.Name])
-	e.Figure(Figure{Name: "strom", Value: s.MBps(), Unit: "MB/s", Versus: "kfake", Ratio: s.MBps() / f.MBps(), Goal: AtLeast,
-		Note: fmt.Sprintf("%.0f%% of the disk's sequential write; rounds %s", 100*s.MBps()/(disk/MB), sAll)})
-	e.Figure(Figure{Name: "strom", Value: s.RecordsPerSec(), Unit: "records/s", Versus: "kfake", Ratio: s.RecordsPerSec() / f.RecordsPerSec(), Goal: AtLeast})
-	e.Figure(Figure{Name: "kfake", Value: f.MBps(), Unit: "MB/s", Note: "rounds " + fAll})
-	e.Figure(Figure{Name: "kfake", Value: f.RecordsPerSec(), Unit: "records/s"})
-	e.Figure(Figure{Name: "disk seq write", Value: disk / MB, Unit: "MB/s",
-		Note: fmt.Sprintf("vfs.MeasureSequentialWrite: %s in 1 MiB writes, one fdatasync", FormatSize(cfg.DiskBytes))})
-	costFigures(e, "strom", s)
-	costFigures(e, "kfake", f)
+
+	med := map[string]throughput{}
+	all := map[string]string{}
+	for _, k := range kinds {
+		med[k.Name], all[k.Name] = median(runs[k.Name], plan.Headline)
+	}
+	s := med[Strom.Name]
+	for _, unit := range []string{"MB/s", "records/s"} {
+		value := func(t throughput) float64 { return t.in(unit) }
+		headline := unit == plan.Headline
+		f := Figure{Name: "strom", Value: value(s), Unit: unit}
+		if headline {
+			f.Note = "rounds " + all[Strom.Name]
+		}
+		for _, p := range plan.Peers {
+			c := Comparison{Versus: p.Kind.Name, Ratio: value(s) / value(med[p.Kind.Name])}
+			if headline {
+				c.Goal, c.Target = p.Goal, p.Target
+			}
+			f.Also = append(f.Also, c)
+		}
+		for _, l := range limits {
+			if l.Unit == unit {
+				f.Also = append(f.Also, Comparison{Versus: l.versus, Ratio: value(s) / l.value, Goal: l.Goal, Target: l.Target})
+			}
+		}
+		e.Figure(firstComparison(f))
+	}
+	for _, p := range plan.Peers {
+		t := med[p.Kind.Name]
+		for _, unit := range []string{"MB/s", "records/s"} {
+			f := Figure{Name: p.Kind.Name, Value: t.in(unit), Unit: unit}
+			if unit == plan.Headline {
+				f.Note = "rounds " + all[p.Kind.Name]
+			}
+			e.Figure(f)
+		}
+	}
+	for _, k := range kinds {
+		costFigures(e, k.Name, med[k.Name])
+	}
 	return nil
 }
 
-// produceOnce runs one timed produce against a new broker of kind k.
+// firstComparison moves the first of f.Also into f's own Versus, Ratio,
+// Goal and Target.
+func firstComparison(f Figure) Figure {
+	if len(f.Also) == 0 {
+		return f
+	}
+	c := f.Also[0]
+	f.Versus, f.Ratio, f.Goal, f.Target = c.Versus, c.Ratio, c.Goal, c.Target
+	f.Also = f.Also[1:]
+	return f
+}
+
+// produceOnce runs one timed produce against a new broker of kind k, with
+// the client of its protocol.
 func produceOnce(ctx context.Context, e *Env, k Kind, spec produceSpec) (throughput, error) {
 	cfg := e.Config()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Warmup+cfg.Duration+2*time.Minute)
@@ -67,7 +178,15 @@ func produceOnce(ctx context.Context, e *Env, k Kind, spec produceSpec) (through
 	if err != nil {
 		return throughput{}, err
 	}
-	t, err := produceTimed(ctx, srv, "bench-produce", spec, cfg.Warmup, cfg.Duration)
+	var t throughput
+	switch k.Protocol {
+	case Kafka:
+		t, err = produceTimed(ctx, srv, "bench-produce", spec, cfg.Warmup, cfg.Duration)
+	case NATS:
+		t, err = natsPublishTimed(ctx, srv, spec.nats(cfg.NatsPending), cfg.Warmup, cfg.Duration)
+	default:
+		err = fmt.Errorf("no produce workload for protocol %d", k.Protocol)
+	}
 	if err != nil {
 		return throughput{}, err
 	}
@@ -82,22 +201,15 @@ func costFigures(e *Env, broker string, t throughput) {
 	e.Figure(Figure{Name: broker + " broker peak RSS", Value: float64(t.BrokerPeakRSS) / MiB, Unit: "MiB", Note: "VmHWM since the broker started"})
 }
 
-// medianMBps returns the measurement with the median MB/s (the lower of
-// the two middle ones for an even count) and every round's MB/s, as text.
-func medianMBps(ts []throughput) (throughput, string) {
+// median returns the measurement with the median figure in unit (the
+// lower of the two middle ones for an even count) and every round's figure,
+// as text.
+func median(ts []throughput, unit string) (throughput, string) {
 	all := make([]string, len(ts))
 	for i, t := range ts {
-		all[i] = fmt.Sprintf("%.1f", t.MBps())
+		all[i] = formatValue(t.in(unit))
 	}
 	sorted := slices.Clone(ts)
-	slices.SortFunc(sorted, func(a, b throughput) int {
-		switch {
-		case a.MBps() < b.MBps():
-			return -1
-		case a.MBps() > b.MBps():
-			return 1
-		}
-		return 0
-	})
-	return sorted[(len(sorted)-1)/2], strings.Join(all, ", ") + " MB/s"
+	slices.SortFunc(sorted, func(a, b throughput) int { return cmp.Compare(a.in(unit), b.in(unit)) })
+	return sorted[(len(sorted)-1)/2], strings.Join(all, ", ") + " " + unit
 }

@@ -22,20 +22,35 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- Data dir disk: %s\n", orUnknown(r.Machine.DataDisk))
 	fmt.Fprintf(&b, "- Client and peer: %s\n", r.Clients)
 	fmt.Fprintf(&b, "- Load (`uptime`): before: %s; after: %s\n", r.LoadBefore, r.LoadAfter)
-	fmt.Fprintf(&b, "- Settings: -size %s, -duration %v, -warmup %v, -rounds %d, -runs %d, -settle %v, disk measurement %s\n",
-		FormatSize(c.Size), c.Duration, c.Warmup, c.Rounds, c.Runs, c.Settle, FormatSize(c.DiskBytes))
+	fmt.Fprintf(&b, "- Settings: -size %s, -duration %v, -warmup %v, -rounds %d, -runs %d, -settle %v, disk measurement %s, -syncs %d, -nats-pending %d\n",
+		FormatSize(c.Size), c.Duration, c.Warmup, c.Rounds, c.Runs, c.Settle, FormatSize(c.DiskBytes), c.Syncs, c.NatsPending)
 	fmt.Fprintf(&b, "- Took: %v\n\n", r.Elapsed.Round(time.Second))
 
 	b.WriteString("| scenario | figure | value | unit | ratio | against | goal | note |\n")
 	b.WriteString("|---|---|---:|---|---:|---|---|---|\n")
 	for _, res := range r.Results {
 		for _, f := range res.Figures {
-			ratio := ""
-			if f.Versus != "" {
-				ratio = formatRatio(f.Ratio) + "x"
+			// A figure with several comparisons keeps one row: each of
+			// its cells holds one line per comparison.
+			var ratios, versus, goals []string
+			anyGoal := false
+			for _, c := range f.Comparisons() {
+				g := c.goalText()
+				anyGoal = anyGoal || g != ""
+				ratios = append(ratios, formatRatio(c.Ratio)+"x")
+				versus = append(versus, cell(c.Versus))
+				goals = append(goals, g)
+			}
+			if !anyGoal {
+				goals = nil
+			}
+			for i, g := range goals {
+				if g == "" {
+					goals[i] = "–" // keeps the lines of the cells aligned
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				f.Scenario, f.Name, formatValue(f.Value), f.Unit, ratio, f.Versus, f.goalText(), cell(f.Note))
+				f.Scenario, f.Name, formatValue(f.Value), f.Unit, strings.Join(ratios, "<br>"), strings.Join(versus, "<br>"), strings.Join(goals, "<br>"), cell(f.Note))
 		}
 		if res.Err != nil {
 			fmt.Fprintf(&b, "| %s | FAILED |  |  |  |  |  | %s |\n", res.Scenario.Name, cell(res.Err.Error()))

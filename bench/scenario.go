@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Scenario is one named benchmark. Run reports its figures and notes
@@ -27,11 +25,24 @@ type Scenario struct {
 // scenarios is every scenario, in the order "all" runs them.
 var scenarios = []Scenario{
 	{
+		Name:  "limits",
+		About: "this machine's limits, measured first for the scenarios after it: disk sequential write, group fsync (64 KiB per fdatasync), 4 KiB append+fdatasync latency, loopback TCP",
+		Run:   runLimitsScenario,
+	},
+	{
 		Name:  "produce-1k-acks1",
-		About: "one franz-go producer, 1 KiB records, acks=1, 8 partitions: Strom against kfake, same client and workload",
-		Run: func(ctx context.Context, e *Env) error {
-			return runProduce(ctx, e, produceSpec{RecordBytes: 1024, Partitions: 8, Acks: kgo.LeaderAck(), Producers: 1})
-		},
+		About: "4 franz-go producers, 1 KiB records, acks=1, 8 partitions: Strom against kfake, NATS JetStream async publish (default sync) and the disk's sequential write",
+		Run:   runProduce1kAcks1,
+	},
+	{
+		Name:  "produce-1k-acksall",
+		About: "16 idempotent franz-go producers, 1 KiB records, acks=all (fsynced, group commit), 8 partitions: Strom against group-fsync bandwidth and NATS JetStream fsyncing every write",
+		Run:   runProduce1kAcksAll,
+	},
+	{
+		Name:  "produce-100b",
+		About: "4 franz-go producers, 100-byte records, acks=1, batched, 8 partitions: Strom's records/s against 1,000,000, kfake alongside",
+		Run:   runProduce100b,
 	},
 	{
 		Name:  "consume-catchup",
@@ -98,10 +109,15 @@ type Config struct {
 	Runs      int           // startup: broker starts timed; the median is reported
 	Settle    time.Duration // idle-rss: time from serving to reading VmRSS
 	DiskBytes int64         // written by the raw disk measurement
+	Syncs     int           // limits: appends+fdatasync timed, for group fsync and for sync latency
+	// NatsPending is each NATS producer's async publish window
+	// (jetstream.WithPublishAsyncMaxPending): messages unacknowledged.
+	NatsPending int
 
-	// Strom and Kfake are the brokers run; an empty Path builds them from
-	// Root (cmd/strom, bench/cmd/kfakeserver) into Dir.
-	Strom, Kfake Program
+	// Strom, Kfake and Nats are the brokers run; an empty Path builds them
+	// from Root (cmd/strom, bench/cmd/kfakeserver, bench/cmd/natsserver)
+	// into Dir, natsserver only when a scenario first starts it.
+	Strom, Kfake, Nats Program
 
 	// Out receives figure lines and progress (lines starting with "#").
 	Out io.Writer
@@ -117,6 +133,9 @@ func DefaultConfig() Config {
 		Runs:      7,
 		Settle:    2 * time.Second,
 		DiskBytes: 512 * MiB,
+		Syncs:     1000,
+		// nats.go's own default.
+		NatsPending: 4000,
 	}
 }
 
@@ -131,6 +150,10 @@ func SmokeConfig() Config {
 		Runs:      3,
 		Settle:    200 * time.Millisecond,
 		DiskBytes: 16 * MiB,
+		Syncs:     20,
+		// After its last publish a producer waits for the whole window:
+		// nats-fsync acknowledges a few thousand a second, less under -race.
+		NatsPending: 64,
 	}
 }
 
@@ -140,8 +163,8 @@ func (c Config) validate() error {
 		return errors.New("sizes must be positive")
 	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0:
 		return errors.New("durations must be positive")
-	case c.Rounds <= 0, c.Runs <= 0:
-		return errors.New("rounds and runs must be positive")
+	case c.Rounds <= 0, c.Runs <= 0, c.Syncs <= 0, c.NatsPending <= 0:
+		return errors.New("rounds, runs, syncs and the NATS window must be positive")
 	}
 	return nil
 }
@@ -223,12 +246,13 @@ func Run(ctx context.Context, cfg Config, list []Scenario) (*Report, error) {
 			return nil, err
 		}
 	}
+	state := &runState{}
 	for _, s := range list {
 		if ctx.Err() != nil {
 			break
 		}
 		res := Result{Scenario: s}
-		e := &Env{cfg: rep.Config, res: &res, dir: filepath.Join(dir, s.Name)}
+		e := &Env{cfg: rep.Config, res: &res, dir: filepath.Join(dir, s.Name), run: state}
 		began := time.Now()
 		fmt.Fprintf(cfg.Out, "# %s: %s\n", s.Name, s.About)
 		if err := os.MkdirAll(e.dir, 0o755); err != nil {
@@ -278,6 +302,7 @@ type Env struct {
 	dir     string
 	seq     int
 	running []*Server // started and not yet stopped
+	run     *runState // shared by the run's scenarios
 }
 
 // Config is the run's configuration.
@@ -311,6 +336,11 @@ func (e *Env) Start(ctx context.Context, kind Kind) (*Server, error) {
 		prog = e.cfg.Strom
 	case Kfake.Name:
 		prog = e.cfg.Kfake
+	case NatsJS.Name, NatsJSFsync.Name:
+		var err error
+		if prog, err = e.natsProgram(ctx); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("no program configured for broker %q", kind.Name)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,12 +11,13 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/bench/internal/kfakeserver"
+	"github.com/stromhq/strom/bench/internal/natsserver"
 	"github.com/stromhq/strom/internal/cli"
 )
 
-// roleEnv makes this test binary act as a broker: building cmd/strom and
-// kfakeserver from a cold cache takes longer than the whole smoke test may,
-// and the test binary already holds both. The harness execs it exactly as
+// roleEnv makes this test binary act as a broker: building cmd/strom,
+// kfakeserver and natsserver from a cold cache takes longer than the whole
+// smoke test may, and the test binary already holds all three. The harness execs it exactly as
 // it execs the real binaries.
 const roleEnv = "STROMBENCH_TEST_ROLE"
 
@@ -25,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	case "kfake":
 		os.Exit(kfakeserver.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	case "nats":
+		os.Exit(natsserver.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -45,8 +49,9 @@ func TestSmoke(t *testing.T) {
 	gorace := "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	cfg.Strom = Program{Path: self, Env: []string{roleEnv + "=strom", gorace}}
 	cfg.Kfake = Program{Path: self, Env: []string{roleEnv + "=kfake", gorace}}
+	cfg.Nats = Program{Path: self, Env: []string{roleEnv + "=nats", gorace}}
 	cfg.Out = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, cfg, Scenarios())
 	t.Logf("output:\n%s", out.String())
@@ -57,41 +62,74 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := map[string][]string{ // scenario: figures with a ratio
-		"produce-1k-acks1": {"strom MB/s", "strom records/s"},
-		"consume-catchup":  {"strom MB/s"},
-		"idle-rss":         {"strom idle RSS MiB"},
-		"startup":          {"strom start to serving ms"},
+	// scenario: figure ("name unit"): what it must be compared with, in
+	// order, by the start of each comparison's Versus.
+	want := map[string]map[string][]string{
+		"limits": {"disk seq write MB/s": nil, "group fsync MB/s": nil, "4KiB append+sync p50 ms": nil, "4KiB append+sync p99 ms": nil, "loopback TCP MB/s": nil},
+		"produce-1k-acks1": {
+			"strom MB/s":      {"kfake", "nats", "disk seq write ", "loopback TCP "},
+			"strom records/s": {"kfake", "nats"},
+			"nats MB/s":       nil,
+		},
+		"produce-1k-acksall": {"strom MB/s": {"nats-fsync", "group fsync "}, "nats-fsync MB/s": nil},
+		"produce-100b":       {"strom records/s": {"kfake", "target 1M records/s"}, "strom MB/s": {"kfake", "loopback TCP "}},
+		"consume-catchup":    {"strom MB/s": {"loopback TCP"}},
+		"idle-rss":           {"strom idle RSS MiB": {"limit 30 MiB"}},
+		"startup":            {"strom start to serving ms": {"limit 100 ms"}},
 	}
+	limits := map[string]float64{} // name: value, from the limits scenario
 	for _, res := range rep.Results {
 		name := res.Scenario.Name
 		if len(res.Figures) == 0 {
 			t.Errorf("%s: no figures", name)
 		}
-		withRatio := map[string]bool{}
+		got := map[string][]string{}
 		for _, f := range res.Figures {
 			if f.Value <= 0 && !strings.Contains(f.Name, "CPU") {
 				t.Errorf("%s: %s = %v %s", name, f.Name, f.Value, f.Unit)
 			}
-			if f.Versus != "" {
-				if f.Ratio <= 0 {
-					t.Errorf("%s: %s ratio %v against %s", name, f.Name, f.Ratio, f.Versus)
-				}
-				withRatio[f.Name+" "+f.Unit] = true
+			if name == "limits" {
+				limits[f.Name] = f.Value
+			} else if _, ok := limits[f.Name]; ok {
+				t.Errorf("%s: measured %s again after the limits scenario", name, f.Name)
 			}
+			var versus []string
+			for _, c := range f.Comparisons() {
+				if c.Ratio <= 0 || math.IsInf(c.Ratio, 0) || math.IsNaN(c.Ratio) {
+					t.Errorf("%s: %s ratio %v against %s", name, f.Name, c.Ratio, c.Versus)
+				}
+				versus = append(versus, c.Versus)
+			}
+			got[f.Name+" "+f.Unit] = versus
 			if !strings.Contains(out.String(), f.String()) {
 				t.Errorf("%s: line %q not printed", name, f)
 			}
 		}
-		for _, w := range want[name] {
-			if !withRatio[w] {
-				t.Errorf("%s: no figure %q with a ratio", name, w)
+		for fig, wantVersus := range want[name] {
+			versus, ok := got[fig]
+			if !ok {
+				t.Errorf("%s: no figure %q", name, fig)
+				continue
+			}
+			if len(versus) != len(wantVersus) {
+				t.Errorf("%s: %s against %q, want %q", name, fig, versus, wantVersus)
+				continue
+			}
+			for i, v := range wantVersus {
+				if !strings.HasPrefix(versus[i], v) {
+					t.Errorf("%s: %s against %q, want %q", name, fig, versus, wantVersus)
+					break
+				}
 			}
 		}
 		delete(want, name)
 	}
 	for name := range want {
 		t.Errorf("scenario %s did not run", name)
+	}
+	// The produce scenarios are judged against the limits measured first.
+	if v, ok := limits["disk seq write"]; !ok || !strings.Contains(out.String(), "disk seq write "+formatValue(v)+" MB/s") {
+		t.Errorf("no figure against the disk seq write limit of %v MB/s measured by the limits scenario", v)
 	}
 
 	rep.Command = "strombench -smoke"
@@ -103,7 +141,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"# Strom benchmark results", "Command: `strombench -smoke`", "Commit: ", "cores", "Client and peer: github.com/twmb/franz-go v", "Load (`uptime`)", "| produce-1k-acks1 | strom | "} {
+	for _, s := range []string{"# Strom benchmark results", "Command: `strombench -smoke`", "Commit: ", "cores", "Client and peer: github.com/twmb/franz-go v", "github.com/nats-io/nats-server/v2 v", "Load (`uptime`)", "| produce-1k-acks1 | strom | ", "x<br>", "Mapping: JetStream has no partitions"} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("results file lacks %q:\n%s", s, b)
 		}
@@ -134,8 +172,23 @@ func TestParseSize(t *testing.T) {
 
 func TestFigureLine(t *testing.T) {
 	f := Figure{Scenario: "produce-1k-acks1", Name: "strom", Value: 212.345, Unit: "MB/s", Versus: "kfake", Ratio: 1.1234, Goal: AtLeast, Note: "n"}
-	if got, want := f.String(), "produce-1k-acks1   strom                         212.3 MB/s          1.12x kfake (>= 1x: ok)  # n"; got != want {
+	if got, want := f.String(), "produce-1k-acks1   strom                             212.3 MB/s          1.12x kfake (>= 1x: ok)  # n"; got != want {
 		t.Errorf("line\n got %q\nwant %q", got, want)
+	}
+	many := f
+	many.Also = []Comparison{{Versus: "nats", Ratio: 2.5, Goal: AtLeast, Target: 3}, {Versus: "disk seq write 900 MB/s", Ratio: 0.236, Goal: AtLeast, Target: 0.6}, {Versus: "loopback TCP", Ratio: 0.05}}
+	if got, want := many.String(), "produce-1k-acks1   strom                             212.3 MB/s          1.12x kfake (>= 1x: ok), 2.50x nats (>= 3x: missed), 0.24x disk seq write 900 MB/s (>= 0.6x: missed), 0.05x loopback TCP  # n"; got != want {
+		t.Errorf("line\n got %q\nwant %q", got, want)
+	}
+	if many.Verdict() != "missed" {
+		t.Errorf("one comparison missed, verdict %q", many.Verdict())
+	}
+	many.Also[0].Ratio, many.Also[1].Ratio = 3, 0.6
+	if many.Verdict() != "ok" {
+		t.Errorf("every goal met, verdict %q", many.Verdict())
+	}
+	if got := (Figure{Versus: "loopback TCP", Ratio: 0.1}).Verdict(); got != "" {
+		t.Errorf("no goal, verdict %q", got)
 	}
 	f.Ratio = 0.9
 	if f.Verdict() != "missed" {
@@ -147,5 +200,25 @@ func TestFigureLine(t *testing.T) {
 	}
 	if got := (Figure{Scenario: "s", Name: "n", Value: 0.01234, Unit: "s"}).String(); !strings.Contains(got, "0.0123 s") {
 		t.Errorf("small value: %q", got)
+	}
+}
+
+// A figure with several comparisons keeps one table row, one line per
+// comparison in each cell; a row without goals leaves its goal cell empty.
+func TestMarkdownComparisons(t *testing.T) {
+	s := Scenario{Name: "produce-x", About: "a"}
+	rep := &Report{Results: []Result{{Scenario: s, Figures: []Figure{
+		{Scenario: s.Name, Name: "strom", Value: 400, Unit: "MB/s", Versus: "kfake", Ratio: 1.2, Goal: AtLeast,
+			Also: []Comparison{{Versus: "loopback TCP 3000 MB/s", Ratio: 0.133}, {Versus: "nats", Ratio: 2, Goal: AtLeast, Target: 3}}},
+		{Scenario: s.Name, Name: "strom", Value: 400000, Unit: "records/s", Versus: "kfake", Ratio: 1.2, Also: []Comparison{{Versus: "nats", Ratio: 2}}},
+	}}}}
+	md := rep.Markdown()
+	for _, row := range []string{
+		"| produce-x | strom | 400.0 | MB/s | 1.20x<br>0.13x<br>2.00x | kfake<br>loopback TCP 3000 MB/s<br>nats | >= 1x: ok<br>–<br>>= 3x: missed |  |\n",
+		"| produce-x | strom | 400000 | records/s | 1.20x<br>2.00x | kfake<br>nats |  |  |\n",
+	} {
+		if !strings.Contains(md, row) {
+			t.Errorf("no row %q in\n%s", row, md)
+		}
 	}
 }

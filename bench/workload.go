@@ -21,6 +21,9 @@ type produceSpec struct {
 	Partitions  int32 // of the topic the workload creates
 	Acks        kgo.Acks
 	Producers   int // each a client of its own, producing from its own goroutine
+	// DefaultLinger leaves kgo's linger at its default (10ms), as a user
+	// who sets only acks has it; otherwise produceLinger.
+	DefaultLinger bool
 }
 
 // Producer settings a user tuning franz-go for throughput would choose.
@@ -45,8 +48,12 @@ func (s produceSpec) describe() string {
 	if s.Acks != kgo.AllISRAcks() {
 		idem = "DisableIdempotentWrite with the default of 1 produce request in flight per broker"
 	}
-	return fmt.Sprintf("%d-byte values, no key, %d partitions, acks=%s, %d producer(s); kgo: ProducerLinger(%v), ProducerBatchMaxBytes(%s), MaxBufferedRecords(%d), no compression, %s, default partitioner",
-		s.RecordBytes, s.Partitions, acks, s.Producers, produceLinger, FormatSize(produceBatchMaxBytes), s.maxBuffered(), idem)
+	linger := fmt.Sprintf("ProducerLinger(%v)", produceLinger)
+	if s.DefaultLinger {
+		linger = "default linger (10ms)"
+	}
+	return fmt.Sprintf("%d-byte values, no key, %d partitions, acks=%s, %d producer(s); kgo: %s, ProducerBatchMaxBytes(%s), MaxBufferedRecords(%d), no compression, %s, default partitioner",
+		s.RecordBytes, s.Partitions, acks, s.Producers, linger, FormatSize(produceBatchMaxBytes), s.maxBuffered(), idem)
 }
 
 func (s produceSpec) maxBuffered() int { return max(1, produceBufferBytes/s.RecordBytes) }
@@ -57,13 +64,15 @@ func (s produceSpec) clientOpts(addr, topic string) []kgo.Opt {
 		kgo.SeedBrokers(addr),
 		kgo.ClientID("strombench"),
 		kgo.DefaultProduceTopic(topic),
-		kgo.ProducerLinger(produceLinger),
 		kgo.ProducerBatchMaxBytes(produceBatchMaxBytes),
 		kgo.MaxBufferedRecords(s.maxBuffered()),
 		// The values are incompressible; compressing them would only move
 		// client CPU around.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.RequiredAcks(s.Acks),
+	}
+	if !s.DefaultLinger {
+		opts = append(opts, kgo.ProducerLinger(produceLinger))
 	}
 	if s.Acks != kgo.AllISRAcks() {
 		opts = append(opts, kgo.DisableIdempotentWrite())
@@ -81,6 +90,14 @@ type throughput struct {
 
 func (t throughput) MBps() float64          { return float64(t.Bytes) / MB / t.Elapsed.Seconds() }
 func (t throughput) RecordsPerSec() float64 { return float64(t.Records) / t.Elapsed.Seconds() }
+
+// in is the throughput in unit, "MB/s" or "records/s".
+func (t throughput) in(unit string) float64 {
+	if unit == "records/s" {
+		return t.RecordsPerSec()
+	}
+	return t.MBps()
+}
 
 // cpuNote describes a CPU time: as cores used over the measurement and as
 // CPU per megabyte moved.

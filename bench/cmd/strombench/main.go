@@ -6,8 +6,9 @@
 //	strombench -smoke                            # seconds: does everything work?
 //	strombench -list
 //
-// Run it from the repository (it builds cmd/strom and bench/cmd/kfakeserver
-// from there); `make bench` does.
+// Run it from the repository (it builds cmd/strom, bench/cmd/kfakeserver
+// and, for the scenarios with a NATS peer, bench/cmd/natsserver from there);
+// `make bench` does.
 package main
 
 import (
@@ -44,10 +45,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		runs     = fl.Int("runs", def.Runs, "startup: broker starts timed; the median is reported")
 		settle   = fl.Duration("settle", def.Settle, "idle-rss: wait from serving to reading the RSS")
 		disk     = fl.String("disk-bytes", bench.FormatSize(def.DiskBytes), "bytes written by the raw disk measurement")
+		syncs    = fl.Int("syncs", def.Syncs, "limits: appends+fdatasync timed for the group fsync and the sync latency limits")
 		dir      = fl.String("dir", "", "where to make the run's directory of binaries, data dirs and logs (default: the system's temporary directory)")
 		keep     = fl.Bool("keep", false, "keep the run's directory (binaries, broker logs) after the run")
 		strom    = fl.String("strom", "", "strom binary to run (default: built from this tree)")
 		kfake    = fl.String("kfake", "", "kfakeserver binary to run (default: built from this tree)")
+		natsWin  = fl.Int("nats-pending", def.NatsPending, "NATS peers: each producer's async publish window (WithPublishAsyncMaxPending)")
+		nats     = fl.String("nats", "", "natsserver binary to run (default: built from this tree when a scenario needs it)")
 		results  = fl.String("results", "", `directory of the results files (default: bench/results of the repository; "-": do not record)`)
 	)
 	fl.Usage = func() {
@@ -93,18 +97,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for name, apply := range map[string]func(){
-		"duration": func() { cfg.Duration = *duration },
-		"warmup":   func() { cfg.Warmup = *warmup },
-		"rounds":   func() { cfg.Rounds = *rounds },
-		"runs":     func() { cfg.Runs = *runs },
-		"settle":   func() { cfg.Settle = *settle },
+		"duration":     func() { cfg.Duration = *duration },
+		"warmup":       func() { cfg.Warmup = *warmup },
+		"rounds":       func() { cfg.Rounds = *rounds },
+		"runs":         func() { cfg.Runs = *runs },
+		"settle":       func() { cfg.Settle = *settle },
+		"syncs":        func() { cfg.Syncs = *syncs },
+		"nats-pending": func() { cfg.NatsPending = *natsWin },
 	} {
 		if set[name] || !*smoke {
 			apply()
 		}
 	}
 	cfg.Dir, cfg.Keep = *dir, *keep
-	cfg.Strom.Path, cfg.Kfake.Path = absOrEmpty(*strom), absOrEmpty(*kfake)
+	cfg.Strom.Path, cfg.Kfake.Path, cfg.Nats.Path = absOrEmpty(*strom), absOrEmpty(*kfake), absOrEmpty(*nats)
 	cfg.Out = stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
