@@ -223,6 +223,7 @@ func (c *conn) readFailed(err error) {
 func (c *conn) writeLoop() {
 	bw := bufio.NewWriterSize(activityWriter{c}, writeBufSize)
 	var buf []byte
+	var splice splicer
 	broken := false
 	fail := func(err error, msg string, level slog.Level) {
 		if !broken {
@@ -278,6 +279,17 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		resp.SetVersion(q.version)
+		if bufs := splice.encode(q.corr, resp); bufs != nil {
+			// A fetch with large records: they go to the socket from
+			// the buffers the log read them into, in one writev.
+			flush()
+			if !broken {
+				if err := c.writeBuffers(bufs); err != nil {
+					fail(err, "write failed", slog.LevelDebug)
+				}
+			}
+			continue
+		}
 		if h := sizeHint(resp); h > cap(buf) {
 			// Encode a large response into a buffer of its size at once:
 			// growing by doubling copied a fetch's records about twice.
@@ -318,6 +330,17 @@ func (r activityReader) Read(p []byte) (int, error) {
 		r.c.touch()
 	}
 	return n, err
+}
+
+// writeBuffers writes bufs with one vectored write where the connection
+// supports it, counting the bytes and marking the connection active.
+func (c *conn) writeBuffers(bufs net.Buffers) error {
+	n, err := bufs.WriteTo(c.nc)
+	if n > 0 {
+		c.s.stats.bytesOut.Add(uint64(n))
+		c.touch()
+	}
+	return err
 }
 
 // activityWriter counts bytes written and marks the connection active.

@@ -16,6 +16,15 @@
 //	conn.writeLoop (per conn)    the writer: for each queued Reply in order, call
 //	                             Finish, encode, write; flush when the queue is empty
 //
+// Fetch responses whose partitions carry 16 KiB of records or more are not
+// copied into an encode buffer: kmsg encodes the response with a marker in
+// place of each such partition's records, the encoding is cut at the
+// markers, and the pieces and the records (in the buffers the log read them
+// into) go out in one writev (splice.go). The bytes are kmsg's encoding
+// exactly (TestSpliceMatchesPlainEncoding, every version); only the records'
+// length prefixes are written here. Before, the copy and the fresh 8 MiB
+// encode buffer per fetch were 17% of the broker's CPU in a catch-up read.
+//
 // Handle runs on the reader, so the side effects of a connection's requests
 // happen in the order they arrived. Finish runs on the writer, in request
 // order, after every earlier reply of the connection was written; the queue
