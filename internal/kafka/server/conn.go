@@ -138,7 +138,7 @@ func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(activityReader{c}, readBufSize)
 	var sizeBuf [4]byte
 	for !s.draining.Load() {
-		frame, err := readFrame(br, &sizeBuf, s.cfg.MaxRequestBytes)
+		frame, err := readFrame(br, &sizeBuf, s.cfg.MaxRequestBytes, &s.frames)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -158,6 +158,9 @@ func (c *conn) readLoop() {
 		s.stats.request(req.Key)
 
 		reply, err := s.h.Handle(c.ctx, req)
+		if req.Key == produceKey {
+			s.frames.put(frame) // dead once Handle returns (framepool.go)
+		}
 		if err != nil {
 			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", req.Key, "err", err)...)
 			return

@@ -43,7 +43,10 @@ func (e *VersionError) Is(target error) bool { return target == ErrUnsupportedVe
 
 // apiVersionsKey is the key of ApiVersions, the one request answered even at
 // a version the server cannot parse.
-const apiVersionsKey = 18
+const (
+	produceKey     = 0
+	apiVersionsKey = 18
+)
 
 // headerMin is the fixed part of every request header: api key (2), api
 // version (2), correlation id (4).
@@ -175,8 +178,9 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 // readFrame reads one size-prefixed frame. The size is checked against max
 // before anything is allocated, and the buffer then grows with the bytes that
 // actually arrive, so a client that claims a large frame and sends little
-// costs little memory. It returns the frame without its prefix.
-func readFrame(r io.Reader, sizeBuf *[4]byte, max int32) ([]byte, error) {
+// costs little memory; a buffer kept in pool (nil: none) is used instead when
+// one is large enough. It returns the frame without its prefix.
+func readFrame(r io.Reader, sizeBuf *[4]byte, max int32, pool *framePool) ([]byte, error) {
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 		return nil, err
 	}
@@ -185,14 +189,22 @@ func readFrame(r io.Reader, sizeBuf *[4]byte, max int32) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameSize, size, max)
 	}
 	const firstChunk = 64 << 10
-	buf := make([]byte, 0, min(int(size), firstChunk))
+	var buf []byte
+	if pool != nil {
+		buf = pool.get(int(size))
+	}
+	if buf == nil {
+		buf = make([]byte, 0, min(int(size), firstChunk))
+	}
 	for len(buf) < int(size) {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(int(size), 2*cap(buf)))
+			// Doubling from 64 KiB ends at the power of two above
+			// size, the capacity class a pooled frame is served from.
+			grown := make([]byte, len(buf), 2*cap(buf))
 			copy(grown, buf)
 			buf = grown
 		}
-		n, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), int(size))])
 		buf = buf[:len(buf)+n]
 		if err != nil {
 			if errors.Is(err, io.EOF) {

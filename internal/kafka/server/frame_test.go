@@ -169,7 +169,7 @@ func TestReadFrameAllocation(t *testing.T) {
 
 	for _, size := range []uint32{1<<31 - 1, 1 << 31, 0xffffffff, limit + 1} {
 		var err error
-		if n := allocated(func() { _, err = readFrame(prefix(size), &sb, limit) }); n > 4<<10 {
+		if n := allocated(func() { _, err = readFrame(prefix(size), &sb, limit, nil) }); n > 4<<10 {
 			t.Errorf("size %#x: allocated %d bytes", size, n)
 		}
 		if !errors.Is(err, ErrFrameSize) {
@@ -179,7 +179,7 @@ func TestReadFrameAllocation(t *testing.T) {
 
 	// A frame at the limit that never arrives costs the first chunk only.
 	var err error
-	if n := allocated(func() { _, err = readFrame(prefix(limit, 1, 2, 3), &sb, limit) }); n > 1<<20 {
+	if n := allocated(func() { _, err = readFrame(prefix(limit, 1, 2, 3), &sb, limit, nil) }); n > 1<<20 {
 		t.Errorf("claimed %d bytes, sent 3: allocated %d", limit, n)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -192,14 +192,14 @@ func TestReadFrameAllocation(t *testing.T) {
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	got, err := readFrame(io.MultiReader(prefix(uint32(len(want))), bytes.NewReader(want)), &sb, limit)
+	got, err := readFrame(io.MultiReader(prefix(uint32(len(want))), bytes.NewReader(want)), &sb, limit, nil)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("large frame: err %v, equal %v", err, bytes.Equal(got, want))
 	}
-	if got, err := readFrame(prefix(0), &sb, limit); err != nil || len(got) != 0 {
+	if got, err := readFrame(prefix(0), &sb, limit, nil); err != nil || len(got) != 0 {
 		t.Fatalf("empty frame: %v %d", err, len(got))
 	}
-	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), &sb, limit); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), &sb, limit, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut prefix: %v", err)
 	}
 }

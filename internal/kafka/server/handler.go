@@ -61,6 +61,12 @@ type Reply struct {
 // the connection (after the replies already queued are written) and the
 // Reply returned with it is ignored; a panic does the same and is logged
 // with its stack.
+//
+// The bytes of a Produce request (its records, and every []byte the decoded
+// request holds) are reused for another frame as soon as Handle returns: a
+// handler must write or copy what it needs before then, and neither its
+// Reply nor its Finish may refer to them. Race-detector builds overwrite the
+// frame at that moment, so tests catch a use after Handle.
 type Handler interface {
 	Handle(ctx context.Context, req *Request) (Reply, error)
 	// APIVersions returns the version range supported for every API key,
