@@ -46,7 +46,7 @@ func TestSmoke(t *testing.T) {
 	cfg.Strom = Program{Path: self, Env: []string{roleEnv + "=strom", gorace}}
 	cfg.Kfake = Program{Path: self, Env: []string{roleEnv + "=kfake", gorace}}
 	cfg.Out = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, cfg, Scenarios())
 	t.Logf("output:\n%s", out.String())
@@ -58,10 +58,16 @@ func TestSmoke(t *testing.T) {
 	}
 
 	want := map[string][]string{ // scenario: figures with a ratio
-		"produce-1k-acks1": {"strom MB/s", "strom records/s"},
-		"consume-catchup":  {"strom MB/s"},
-		"idle-rss":         {"strom idle RSS MiB"},
-		"startup":          {"strom start to serving ms"},
+		"produce-1k-acks1":       {"strom MB/s", "strom records/s"},
+		"consume-catchup":        {"strom MB/s"},
+		"idle-rss":               {"strom idle RSS MiB"},
+		"startup":                {"strom start to serving ms"},
+		"latency-acks1":          {"strom e2e p99 ms", "strom produce p99 ms", "strom rate records/s", "kfake rate records/s"},
+		"latency-acksall":        {"strom e2e p99 ms", "strom produce p99 ms"},
+		"idle-1000-partitions":   {"strom RSS MiB"},
+		"partitions-10k":         {"strom create s", "strom metadata p99 ms"},
+		"restart-100-partitions": {"strom restart ms"},
+		"backlog-rss":            {"strom RSS peak MiB"},
 	}
 	for _, res := range rep.Results {
 		name := res.Scenario.Name
