@@ -74,7 +74,9 @@ func runBacklogRSS(ctx context.Context, e *Env) error {
 	if hwmAfter > hwmBefore {
 		peak = max(peak, hwmAfter)
 	}
-	e.Notef("VmRSS during the read, MiB: %s.", rssSeries(samples, 24))
+	series := rssSeries(samples, 24)
+	e.Logf("VmRSS during the read, MiB: %s", series)
+	e.Notef("VmRSS during the read, MiB: %s.", series)
 	mib := func(b int64) float64 { return float64(b) / MiB }
 	e.Figure(Figure{Name: "strom RSS peak", Value: mib(peak), Unit: "MiB", Versus: fmt.Sprintf("before + %s", FormatSize(backlogGrowthLimit)), Ratio: float64(peak) / float64(before+backlogGrowthLimit), Goal: AtMost,
 		Note: fmt.Sprintf("%+.1f MiB over %.1f MiB before, reading %s; %d samples", mib(peak-before), mib(before), FormatSize(f.Bytes), len(samples))})

@@ -312,8 +312,11 @@ func runLatency(ctx context.Context, e *Env, spec latencySpec, lim latencyLimits
 	e.Figure(Figure{Name: "kfake produce p99", Value: ms(f.Produce.q(0.99)), Unit: "ms", Note: f.Produce.summary()})
 	for _, k := range []string{Strom.Name, Kfake.Name} {
 		r := res[k]
-		e.Figure(Figure{Name: k + " rate", Value: r.rate(), Unit: "records/s", Versus: "rate asked", Ratio: r.rate() / float64(spec.Rate),
-			Note: fmt.Sprintf("at most %d records sent in one %v tick", r.MaxGroup, latencyTick)})
+		note := fmt.Sprintf("at most %d records sent in one %v tick", r.MaxGroup, latencyTick)
+		if lag := time.Duration(r.MaxGroup) * time.Second / time.Duration(spec.Rate); lag > 10*latencyTick {
+			note += fmt.Sprintf(": the pacer fell %v behind (Produce blocked on kgo's full buffer, or the harness starved); the records due meanwhile were sent late and that wait is not in the quantiles", lag.Round(time.Millisecond))
+		}
+		e.Figure(Figure{Name: k + " rate", Value: r.rate(), Unit: "records/s", Versus: "rate asked", Ratio: r.rate() / float64(spec.Rate), Note: note})
 	}
 	costFigures(e, "strom", s.Cost)
 	costFigures(e, "kfake", f.Cost)

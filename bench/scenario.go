@@ -65,7 +65,7 @@ var scenarios = []Scenario{
 	},
 	{
 		Name:  "partitions-10k",
-		About: "creating -partitions partitions through CreateTopics (limit 10 s), then all-topics Metadata latency (p99 limit 20 ms)",
+		About: "creating -create-partitions partitions through CreateTopics (limit 10 s), then all-topics Metadata latency (p99 limit 20 ms)",
 		Run:   runPartitions10k,
 	},
 	{

@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rate     = fl.Int("latency-rate", def.LatencyRate, "latency-*: records per second, 1 KiB each, for -warmup then -duration")
 		idleP    = fl.Int("idle-partitions", def.IdlePartitions, "idle-1000-partitions: partitions created, 100 per topic")
 		idleC    = fl.Int("idle-conns", def.IdleConns, "idle-1000-partitions: client connections held open")
-		manyP    = fl.Int("partitions", def.ManyPartitions, "partitions-10k: partitions created, 100 per topic")
+		manyP    = fl.Int("create-partitions", def.ManyPartitions, "partitions-10k: partitions created, 100 per topic")
 		metaReqs = fl.Int("metadata-requests", def.MetadataRequests, "partitions-10k: all-topics Metadata requests timed")
 		restart  = fl.String("restart-size", bench.FormatSize(def.RestartSize), "restart-100-partitions: bytes written to 100 partitions before the restarts (needs that much free disk)")
 		backlog  = fl.String("backlog-size", "", "backlog-rss: bytes behind the consumer (default: -restart-size, and then the same data is read, written once)")
@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"latency-rate":      func() { cfg.LatencyRate = *rate },
 		"idle-partitions":   func() { cfg.IdlePartitions = *idleP },
 		"idle-conns":        func() { cfg.IdleConns = *idleC },
-		"partitions":        func() { cfg.ManyPartitions = *manyP },
+		"create-partitions": func() { cfg.ManyPartitions = *manyP },
 		"metadata-requests": func() { cfg.MetadataRequests = *metaReqs },
 	} {
 		if set[name] || !*smoke {
