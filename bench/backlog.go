@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,6 +53,12 @@ func runBacklogRSS(ctx context.Context, e *Env) error {
 	before, hwmBefore, err := s.RSS()
 	if err != nil {
 		return err
+	}
+	// A backlog the page cache cannot hold is read from the disk, at the
+	// disk's pace: say so beside the figures.
+	if avail, err := memAvailable(); err == nil {
+		e.Logf("MemAvailable before the read: %.1f GiB for a %s backlog", float64(avail)/GiB, FormatSize(f.Bytes))
+		e.Notef("MemAvailable before the read: %.1f GiB (the page cache can hold what is available), for a %s backlog.", float64(avail)/GiB, FormatSize(f.Bytes))
 	}
 	sampler := sampleRSS(ctx, s.Pid(), rssEvery)
 	read, err := consumeAll(ctx, s, f.Topic, f.Records)
@@ -144,4 +153,23 @@ func rssSeries(samples []int64, n int) string {
 		out = append(out, fmt.Sprintf("%.0f", float64(samples[len(samples)-1])/MiB))
 	}
 	return fmt.Sprintf("%s (every %v)", strings.Join(out, ", "), time.Duration(step)*rssEvery)
+}
+
+// memAvailable is MemAvailable from /proc/meminfo: memory the kernel can
+// give without swapping, page cache included.
+func memAvailable() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024, err
+			}
+		}
+	}
+	return 0, errors.New("/proc/meminfo: no MemAvailable in kB")
 }
