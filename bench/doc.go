@@ -25,6 +25,19 @@
 // the first scenario that needs one, and kept in the run's state
 // (runState) for the scenarios after it.
 //
+// Data that outlives a broker. Env.Stop removes a broker's data dir;
+// Env.StopKeepingData keeps it and Env.Restart execs the same program on it
+// again. A large filled log (filledLog: 1 KiB records in 100 partitions) is
+// written once per run and size, in the run's directory, and shared by the
+// scenarios that need one (restart-100-partitions, backlog-rss); its
+// manifest exists only while no broker runs on it and its data is
+// complete.
+//
+// Latency. latency-* pace a producer at a fixed rate (the records due,
+// every millisecond) with each record's send time in its value, read from
+// the harness's monotonic clock, and a consumer that was waiting for them;
+// quantiles are by nearest rank over every record sent after the warm-up.
+//
 // Growing. A scenario is an entry in the scenarios table (scenario.go)
 // whose Run, in a file of its own, reports Figures through its Env;
 // workloads (produceSpec and its natsSpec, consumeAll, loopbackCopy) and

@@ -76,7 +76,8 @@ type Server struct {
 	// probe (for a Kafka broker, an answered ApiVersions and Metadata).
 	Ready time.Duration
 
-	kind    Kind
+	kind    Kind // how it was started: Env.Restart starts it again so
+	prog    Program
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{} // closed when the process has been waited for
@@ -100,7 +101,7 @@ func startServer(ctx context.Context, kind Kind, prog Program, dataDir, logPath 
 	cmd := exec.Command(prog.Path, kind.Args(addr, dataDir)...)
 	cmd.Env = append(os.Environ(), prog.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	s := &Server{Name: kind.Name, kind: kind, Addr: addr, DataDir: dataDir, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	s := &Server{Name: kind.Name, Addr: addr, DataDir: dataDir, kind: kind, prog: prog, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", kind.Name, prog.Path, err)

@@ -59,6 +59,36 @@ var scenarios = []Scenario{
 		About: "exec of strom serve to its first ApiVersions+Metadata answer, empty data dir, median: against a 100 ms limit",
 		Run:   runStartup,
 	},
+	{
+		Name:  "latency-acks1",
+		About: "end-to-end and produce latency at a steady -latency-rate of 1 KiB records, acks=1, 8 partitions: Strom against 5 ms / 3 ms p99 limits, kfake beside it",
+		Run:   runLatencyAcks1,
+	},
+	{
+		Name:  "latency-acksall",
+		About: "latency-acks1 at acks=all: against this disk's 4 KiB append+fdatasync p99 plus 3 ms (produce) and 5 ms (end-to-end)",
+		Run:   runLatencyAcksAll,
+	},
+	{
+		Name:  "idle-1000-partitions",
+		About: "resident memory of strom serve holding -idle-partitions partitions and -idle-conns open client connections, idle: against a 150 MiB limit",
+		Run:   runIdlePartitions,
+	},
+	{
+		Name:  "partitions-10k",
+		About: "creating -create-partitions partitions through CreateTopics (limit 10 s), then all-topics Metadata latency (p99 limit 20 ms)",
+		Run:   runPartitions10k,
+	},
+	{
+		Name:  "restart-100-partitions",
+		About: "exec of strom serve to serving again on -restart-size bytes in 100 partitions after a clean stop, median, end offsets checked: against a 1 s limit",
+		Run:   runRestart,
+	},
+	{
+		Name:  "backlog-rss",
+		About: "resident memory of strom serve while one consumer reads a -backlog-size backlog from the start: peak within 64 MiB of before the read",
+		Run:   runBacklogRSS,
+	},
 }
 
 // Scenarios returns every scenario, in the order "all" runs them.
@@ -114,6 +144,15 @@ type Config struct {
 	// (jetstream.WithPublishAsyncMaxPending): messages unacknowledged.
 	NatsPending int
 
+	LatencyRate      int   // latency-*: records per second, 1 KiB each, for Warmup then Duration
+	IdlePartitions   int   // idle-1000-partitions: partitions created, 100 per topic
+	IdleConns        int   // idle-1000-partitions: client connections held open
+	ManyPartitions   int   // partitions-10k: partitions created, 100 per topic
+	MetadataRequests int   // partitions-10k: all-topics Metadata requests timed
+	RestartSize      int64 // restart-100-partitions: bytes in 100 partitions before the restarts
+	// BacklogSize is what backlog-rss's consumer reads; 0 is RestartSize,
+	// and then both read the same data, written once.
+	BacklogSize int64
 	// Strom, Kfake and Nats are the brokers run; an empty Path builds them
 	// from Root (cmd/strom, bench/cmd/kfakeserver, bench/cmd/natsserver)
 	// into Dir, natsserver only when a scenario first starts it.
@@ -123,19 +162,25 @@ type Config struct {
 	Out io.Writer
 }
 
-// DefaultConfig is the size of `make bench`: a few minutes on 2 cores.
+// DefaultConfig is the size of `make bench`: within 15 minutes on 2 cores,
+// 10 GiB of disk.
 func DefaultConfig() Config {
 	return Config{
-		Size:      1 * GiB,
-		Duration:  10 * time.Second,
-		Warmup:    2 * time.Second,
-		Rounds:    3,
-		Runs:      7,
-		Settle:    2 * time.Second,
-		DiskBytes: 512 * MiB,
-		Syncs:     1000,
-		// nats.go's own default.
-		NatsPending: 4000,
+		Size:             1 * GiB,
+		Duration:         10 * time.Second,
+		Warmup:           2 * time.Second,
+		Rounds:           3,
+		Runs:             7,
+		Settle:           2 * time.Second,
+		DiskBytes:        512 * MiB,
+		Syncs:            1000,
+		NatsPending:      4000, // nats.go's own default
+		LatencyRate:      20000,
+		IdlePartitions:   1000,
+		IdleConns:        100,
+		ManyPartitions:   10000,
+		MetadataRequests: 200,
+		RestartSize:      10 * GiB,
 	}
 }
 
@@ -154,13 +199,22 @@ func SmokeConfig() Config {
 		// After its last publish a producer waits for the whole window:
 		// nats-fsync acknowledges a few thousand a second, less under -race.
 		NatsPending: 64,
+
+		LatencyRate:      2000,
+		IdlePartitions:   50,
+		IdleConns:        10,
+		ManyPartitions:   300,
+		MetadataRequests: 20,
+		RestartSize:      8 * MiB,
 	}
 }
 
 func (c Config) validate() error {
 	switch {
-	case c.Size <= 0, c.DiskBytes <= 0:
+	case c.Size <= 0, c.DiskBytes <= 0, c.RestartSize < KiB, c.BacklogSize < 0:
 		return errors.New("sizes must be positive")
+	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0:
+		return errors.New("rates and counts must be positive")
 	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0:
 		return errors.New("durations must be positive")
 	case c.Rounds <= 0, c.Runs <= 0, c.Syncs <= 0, c.NatsPending <= 0:

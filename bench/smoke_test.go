@@ -76,6 +76,13 @@ func TestSmoke(t *testing.T) {
 		"consume-catchup":    {"strom MB/s": {"loopback TCP"}},
 		"idle-rss":           {"strom idle RSS MiB": {"limit 30 MiB"}},
 		"startup":            {"strom start to serving ms": {"limit 100 ms"}},
+		// "": compared with something, whatever it is.
+		"latency-acks1":          {"strom e2e p99 ms": {""}, "strom produce p99 ms": {""}, "strom rate records/s": {""}, "kfake rate records/s": {""}},
+		"latency-acksall":        {"strom e2e p99 ms": {""}, "strom produce p99 ms": {""}},
+		"idle-1000-partitions":   {"strom RSS MiB": {""}},
+		"partitions-10k":         {"strom create s": {""}, "strom metadata p99 ms": {""}},
+		"restart-100-partitions": {"strom restart ms": {""}},
+		"backlog-rss":            {"strom RSS peak MiB": {""}},
 	}
 	limits := map[string]float64{} // name: value, from the limits scenario
 	for _, res := range rep.Results {
@@ -109,6 +116,12 @@ func TestSmoke(t *testing.T) {
 			versus, ok := got[fig]
 			if !ok {
 				t.Errorf("%s: no figure %q", name, fig)
+				continue
+			}
+			if len(wantVersus) == 1 && wantVersus[0] == "" {
+				if len(versus) == 0 {
+					t.Errorf("%s: %s is compared with nothing", name, fig)
+				}
 				continue
 			}
 			if len(versus) != len(wantVersus) {

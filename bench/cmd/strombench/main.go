@@ -46,6 +46,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		settle   = fl.Duration("settle", def.Settle, "idle-rss: wait from serving to reading the RSS")
 		disk     = fl.String("disk-bytes", bench.FormatSize(def.DiskBytes), "bytes written by the raw disk measurement")
 		syncs    = fl.Int("syncs", def.Syncs, "limits: appends+fdatasync timed for the group fsync and the sync latency limits")
+		rate     = fl.Int("latency-rate", def.LatencyRate, "latency-*: records per second, 1 KiB each, for -warmup then -duration")
+		idleP    = fl.Int("idle-partitions", def.IdlePartitions, "idle-1000-partitions: partitions created, 100 per topic")
+		idleC    = fl.Int("idle-conns", def.IdleConns, "idle-1000-partitions: client connections held open")
+		manyP    = fl.Int("create-partitions", def.ManyPartitions, "partitions-10k: partitions created, 100 per topic")
+		metaReqs = fl.Int("metadata-requests", def.MetadataRequests, "partitions-10k: all-topics Metadata requests timed")
+		restart  = fl.String("restart-size", bench.FormatSize(def.RestartSize), "restart-100-partitions: bytes written to 100 partitions before the restarts (needs that much free disk)")
+		backlog  = fl.String("backlog-size", "", "backlog-rss: bytes behind the consumer (default: -restart-size, and then the same data is read, written once)")
 		dir      = fl.String("dir", "", "where to make the run's directory of binaries, data dirs and logs (default: the system's temporary directory)")
 		keep     = fl.Bool("keep", false, "keep the run's directory (binaries, broker logs) after the run")
 		strom    = fl.String("strom", "", "strom binary to run (default: built from this tree)")
@@ -67,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *list {
 		for _, s := range bench.Scenarios() {
-			fmt.Fprintf(stdout, "%-18s %s\n", s.Name, s.About)
+			fmt.Fprintf(stdout, "%-22s %s\n", s.Name, s.About)
 		}
 		return 0
 	}
@@ -96,14 +103,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if set["restart-size"] || !*smoke {
+		if cfg.RestartSize, err = bench.ParseSize(*restart); err != nil {
+			fmt.Fprintln(stderr, "strombench: -restart-size:", err)
+			return 2
+		}
+	}
+	if *backlog != "" {
+		if cfg.BacklogSize, err = bench.ParseSize(*backlog); err != nil {
+			fmt.Fprintln(stderr, "strombench: -backlog-size:", err)
+			return 2
+		}
+	}
 	for name, apply := range map[string]func(){
-		"duration":     func() { cfg.Duration = *duration },
-		"warmup":       func() { cfg.Warmup = *warmup },
-		"rounds":       func() { cfg.Rounds = *rounds },
-		"runs":         func() { cfg.Runs = *runs },
-		"settle":       func() { cfg.Settle = *settle },
-		"syncs":        func() { cfg.Syncs = *syncs },
-		"nats-pending": func() { cfg.NatsPending = *natsWin },
+		"duration":          func() { cfg.Duration = *duration },
+		"warmup":            func() { cfg.Warmup = *warmup },
+		"rounds":            func() { cfg.Rounds = *rounds },
+		"runs":              func() { cfg.Runs = *runs },
+		"settle":            func() { cfg.Settle = *settle },
+		"syncs":             func() { cfg.Syncs = *syncs },
+		"nats-pending":      func() { cfg.NatsPending = *natsWin },
+		"latency-rate":      func() { cfg.LatencyRate = *rate },
+		"idle-partitions":   func() { cfg.IdlePartitions = *idleP },
+		"idle-conns":        func() { cfg.IdleConns = *idleC },
+		"create-partitions": func() { cfg.ManyPartitions = *manyP },
+		"metadata-requests": func() { cfg.MetadataRequests = *metaReqs },
 	} {
 		if set[name] || !*smoke {
 			apply()
