@@ -38,7 +38,9 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 
 	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
 	if all {
-		for _, t := range h.c.Topics() {
+		topics := h.c.Topics()
+		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
+		for _, t := range topics {
 			resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
 		}
 		return now(resp)
@@ -95,14 +97,20 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32) kmsg.MetadataRespo
 	mt.Topic = &name
 	mt.TopicID = t.ID
 	mt.IsInternal = t.Internal
-	for i := int32(0); i < t.Partitions; i++ {
-		p := kmsg.NewMetadataResponseTopicPartition()
-		p.Partition = i
+	// One broker: every partition's replica set and ISR is that broker, so
+	// they share one slice (the encoder only reads it), and the partitions
+	// are allocated at once: with 10,000 partitions, growing the slice and
+	// two small slices per partition were most of a Metadata request.
+	self := []int32{node}
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
+	for i := range mt.Partitions {
+		p := &mt.Partitions[i]
+		p.Default()
+		p.Partition = int32(i)
 		p.Leader = node
 		p.LeaderEpoch = 0
-		p.Replicas = []int32{node}
-		p.ISR = []int32{node}
-		mt.Partitions = append(mt.Partitions, p)
+		p.Replicas = self
+		p.ISR = self
 	}
 	return mt
 }
