@@ -23,12 +23,14 @@
 //   - Entries are sorted: relative offsets and file positions strictly
 //     increase in the offset index; timestamps strictly increase and relative
 //     offsets never decrease in the time index.
-//   - An index may be preallocated (zero-filled up to its maximum size) while
-//     its segment is active, and is trimmed to its entries when the segment
-//     rolls or the log closes. On load, the valid entries are the longest
-//     sorted prefix; a zero entry at index 0 maps the base offset to position
-//     0 (or timestamp 0 to the base offset), which is always true, so
-//     zero-fill never yields a wrong answer, only a less precise one.
+//   - An index file holds only entries, never preallocated space. Every
+//     entry is kept in memory; no file descriptor is held between
+//     operations. A sealed index is read once. An active index writes the
+//     entries its file lacks when it is synced (the log's flush) or sealed
+//     (roll, clean shutdown), so its file may be missing or lag behind;
+//     after an unclean stop recovery rebuilds it from the data. On load, the
+//     valid entries are the longest sorted prefix (a file preallocated by
+//     an older Strom ends in zeros, which are cut at the next write).
 //   - An index is a hint: every answer is a lower bound that the reader
 //     confirms by scanning batches forward. The log rebuilds a segment's
 //     indexes from its data whenever they are missing or fail Verify.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"sort"
 	"sync"
 
@@ -24,8 +25,11 @@ const (
 	timeEntrySize   = 12
 )
 
-// file is what both indexes share: a file of fixed-size entries, kept in
-// memory, preallocated on disk while writable.
+// file is what both indexes share: a file of fixed-size entries, all of
+// them kept in memory. No file descriptor is held between operations: a
+// sealed index is read once and closed, and an active one writes its new
+// entries when it is synced or sealed (open, write, sync, close), so that
+// 10,000 partitions hold one descriptor each (their .log), not three.
 type file struct {
 	fs        vfs.FS
 	path      string
@@ -33,10 +37,14 @@ type file struct {
 	maxBytes  int64
 
 	mu     sync.RWMutex
-	f      vfs.File // nil once closed
-	buf    []byte   // valid entries
-	writes bool     // opened for appends (preallocated)
-	dirty  bool     // entries appended since the last Sync
+	buf    []byte // valid entries
+	writes bool   // accepts appends (the active segment's)
+	closed bool
+	// onDisk is how many bytes of buf the file holds; fileLen is the file's
+	// length as last seen or left (-1: there is no file yet). The file is
+	// behind buf when onDisk < len(buf) or fileLen != onDisk.
+	onDisk  int
+	fileLen int64
 }
 
 func openFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bool, valid func(prev, cur []byte) bool) (*file, error) {
@@ -44,29 +52,24 @@ func openFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bo
 	if maxBytes < int64(entrySize) {
 		maxBytes = int64(entrySize)
 	}
-	x := &file{fs: fs, path: path, entrySize: entrySize, maxBytes: maxBytes, writes: writable}
-	var f vfs.File
-	var err error
-	if writable {
-		f, err = fs.OpenReadWrite(path)
-	} else {
-		f, err = fs.Open(path)
+	x := &file{fs: fs, path: path, entrySize: entrySize, maxBytes: maxBytes, writes: writable, fileLen: -1}
+	f, err := fs.Open(path)
+	if errors.Is(err, iofs.ErrNotExist) && writable {
+		return x, nil // a new active index: the file is made at its first sync
 	}
 	if err != nil {
 		return nil, fmt.Errorf("index %s: open: %w", path, err)
 	}
+	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("index %s: size: %w", path, err)
 	}
-	if size > maxBytes && writable {
-		size = maxBytes
-	}
+	x.fileLen = size
+	size = min(size, maxBytes)
 	size -= size % int64(entrySize)
 	raw := make([]byte, size)
 	if _, err := f.ReadAt(raw, 0); err != nil && !errors.Is(err, io.EOF) {
-		f.Close()
 		return nil, fmt.Errorf("index %s: read: %w", path, err)
 	}
 	n := 0
@@ -81,20 +84,7 @@ func openFile(fs vfs.FS, path string, entrySize int, maxBytes int64, writable bo
 		n = i + entrySize
 	}
 	x.buf = raw[:n:n]
-	x.f = f
-	if writable {
-		// Zero everything past the valid entries so that stale bytes from
-		// an older life of the file can never be read as entries, and
-		// preallocate up to the maximum.
-		if err := f.Truncate(int64(n)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("index %s: truncate: %w", path, err)
-		}
-		if err := f.Truncate(maxBytes); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("index %s: preallocate: %w", path, err)
-		}
-	}
+	x.onDisk = n
 	return x, nil
 }
 
@@ -106,25 +96,22 @@ func (x *file) entries() int {
 
 func (x *file) full() bool { return int64(len(x.buf)+x.entrySize) > x.maxBytes }
 
-// appendEntry writes one entry; mu must not be held.
+// appendEntry adds one entry in memory; mu must not be held.
 func (x *file) appendEntry(e []byte) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.f == nil || !x.writes {
+	if x.closed || !x.writes {
 		return fmt.Errorf("index %s: append to a read-only or closed index", x.path)
 	}
 	if x.full() {
 		return ErrFull
 	}
-	if _, err := x.f.WriteAt(e, int64(len(x.buf))); err != nil {
-		return fmt.Errorf("index %s: write: %w", x.path, err)
-	}
 	x.buf = append(x.buf, e...)
-	x.dirty = true
 	return nil
 }
 
-// truncateEntries keeps the first n entries.
+// truncateEntries keeps the first n entries; the file follows at the next
+// sync or seal.
 func (x *file) truncateEntries(n int) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -132,16 +119,39 @@ func (x *file) truncateEntries(n int) error {
 		return nil
 	}
 	x.buf = x.buf[:n*x.entrySize]
-	if x.f != nil && x.writes {
-		// Zero the dropped entries on disk: truncate down, then re-extend.
-		if err := x.f.Truncate(int64(len(x.buf))); err != nil {
-			return fmt.Errorf("index %s: truncate: %w", x.path, err)
-		}
-		if err := x.f.Truncate(x.maxBytes); err != nil {
-			return fmt.Errorf("index %s: preallocate: %w", x.path, err)
-		}
-		x.dirty = true
+	x.onDisk = min(x.onDisk, len(x.buf))
+	return nil
+}
+
+// writeLocked brings the file up to buf: it writes the entries the file
+// lacks, cuts anything after them (stale entries, or the zeros of a file
+// preallocated by an earlier version) and syncs. mu must be held.
+func (x *file) writeLocked() error {
+	if x.onDisk == len(x.buf) && x.fileLen == int64(len(x.buf)) {
+		return nil
 	}
+	f, err := x.fs.OpenReadWrite(x.path)
+	if err != nil {
+		return fmt.Errorf("index %s: open: %w", x.path, err)
+	}
+	if x.onDisk < len(x.buf) {
+		if _, err := f.WriteAt(x.buf[x.onDisk:], int64(x.onDisk)); err != nil {
+			f.Close()
+			return fmt.Errorf("index %s: write: %w", x.path, err)
+		}
+	}
+	if err := f.Truncate(int64(len(x.buf))); err != nil {
+		f.Close()
+		return fmt.Errorf("index %s: truncate: %w", x.path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("index %s: sync: %w", x.path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("index %s: close: %w", x.path, err)
+	}
+	x.onDisk, x.fileLen = len(x.buf), int64(len(x.buf))
 	return nil
 }
 
@@ -149,44 +159,34 @@ func (x *file) truncateEntries(n int) error {
 func (x *file) sync() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.f == nil || !x.dirty {
+	if x.closed || !x.writes {
 		return nil
 	}
-	if err := x.f.Sync(); err != nil {
-		return fmt.Errorf("index %s: sync: %w", x.path, err)
-	}
-	x.dirty = false
-	return nil
+	return x.writeLocked()
 }
 
-// seal trims the preallocated file to its entries, syncs it and makes the
-// index read-only.
+// seal writes and syncs the entries, leaving a file of exactly them, and
+// makes the index read-only.
 func (x *file) seal() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.f == nil || !x.writes {
+	if x.closed || !x.writes {
 		return nil
 	}
-	if err := x.f.Truncate(int64(len(x.buf))); err != nil {
-		return fmt.Errorf("index %s: trim: %w", x.path, err)
-	}
-	if err := x.f.Sync(); err != nil {
-		return fmt.Errorf("index %s: sync: %w", x.path, err)
+	if err := x.writeLocked(); err != nil {
+		return err
 	}
 	x.writes = false
-	x.dirty = false
 	return nil
 }
 
+// close ends appends. Entries not yet synced are not written: an index is a
+// hint, and recovery rebuilds the active segment's from the data.
 func (x *file) close() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.f == nil {
-		return nil
-	}
-	err := x.f.Close()
-	x.f = nil
-	return err
+	x.closed = true
+	return nil
 }
 
 // search returns the index of the last entry for which before(entry) is

@@ -34,10 +34,16 @@ func TestOffsetIndexAppendLookupReload(t *testing.T) {
 			t.Errorf("lookup %d: %+v, want %d@%d", c.off, e, c.wantOff, c.wantPos)
 		}
 	}
-	// Preallocated on disk while writable.
+	// Appends stay in memory until a sync: no file (and no descriptor) yet.
+	if _, err := mem.Stat("/d/0.index"); err == nil {
+		t.Fatal("an active index made its file before its first sync")
+	}
+	if err := x.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	b, _ := mem.ReadFile("/d/0.index")
 	if len(b) != 80 {
-		t.Fatalf("preallocated size %d, want 80", len(b))
+		t.Fatalf("synced size %d, want 80 (10 entries)", len(b))
 	}
 	if err := x.TruncateAfterPosition(5000); err != nil {
 		t.Fatal(err)
