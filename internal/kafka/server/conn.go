@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/bufpool"
 )
 
 const (
@@ -138,7 +140,7 @@ func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(activityReader{c}, readBufSize)
 	var sizeBuf [4]byte
 	for !s.draining.Load() {
-		frame, err := readFrame(br, &sizeBuf, s.cfg.MaxRequestBytes, &s.frames)
+		frame, err := readFrame(br, &sizeBuf, s.cfg.MaxRequestBytes, true)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -159,7 +161,7 @@ func (c *conn) readLoop() {
 
 		reply, err := s.h.Handle(c.ctx, req)
 		if req.Key == produceKey {
-			s.frames.put(frame) // dead once Handle returns (framepool.go)
+			bufpool.Put(frame) // dead once Handle returns (see Handler)
 		}
 		if err != nil {
 			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", req.Key, "err", err)...)
@@ -291,6 +293,7 @@ func (c *conn) writeLoop() {
 					fail(err, "write failed", slog.LevelDebug)
 				}
 			}
+			splice.release()
 			continue
 		}
 		if h := sizeHint(resp); h > cap(buf) {

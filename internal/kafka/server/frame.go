@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/bufpool"
 )
 
 // Errors returned by ParseRequest and the frame reader. Every one of them
@@ -178,9 +180,9 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 // readFrame reads one size-prefixed frame. The size is checked against max
 // before anything is allocated, and the buffer then grows with the bytes that
 // actually arrive, so a client that claims a large frame and sends little
-// costs little memory; a buffer kept in pool (nil: none) is used instead when
-// one is large enough. It returns the frame without its prefix.
-func readFrame(r io.Reader, sizeBuf *[4]byte, max int32, pool *framePool) ([]byte, error) {
+// costs little memory; with reuse, a buffer kept in bufpool is used instead
+// when there is one for the size. It returns the frame without its prefix.
+func readFrame(r io.Reader, sizeBuf *[4]byte, max int32, reuse bool) ([]byte, error) {
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 		return nil, err
 	}
@@ -190,8 +192,8 @@ func readFrame(r io.Reader, sizeBuf *[4]byte, max int32, pool *framePool) ([]byt
 	}
 	const firstChunk = 64 << 10
 	var buf []byte
-	if pool != nil {
-		buf = pool.get(int(size))
+	if reuse {
+		buf = bufpool.Reuse(int(size))[:0]
 	}
 	if buf == nil {
 		buf = make([]byte, 0, min(int(size), firstChunk))
@@ -199,7 +201,7 @@ func readFrame(r io.Reader, sizeBuf *[4]byte, max int32, pool *framePool) ([]byt
 	for len(buf) < int(size) {
 		if len(buf) == cap(buf) {
 			// Doubling from 64 KiB ends at the power of two above
-			// size, the capacity class a pooled frame is served from.
+			// size: the capacity class bufpool keeps it in.
 			grown := make([]byte, len(buf), 2*cap(buf))
 			copy(grown, buf)
 			buf = grown

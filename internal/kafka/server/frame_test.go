@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/bufpool"
 )
 
 // allVersions serves every key and version the codec knows.
@@ -169,7 +171,7 @@ func TestReadFrameAllocation(t *testing.T) {
 
 	for _, size := range []uint32{1<<31 - 1, 1 << 31, 0xffffffff, limit + 1} {
 		var err error
-		if n := allocated(func() { _, err = readFrame(prefix(size), &sb, limit, nil) }); n > 4<<10 {
+		if n := allocated(func() { _, err = readFrame(prefix(size), &sb, limit, false) }); n > 4<<10 {
 			t.Errorf("size %#x: allocated %d bytes", size, n)
 		}
 		if !errors.Is(err, ErrFrameSize) {
@@ -179,7 +181,7 @@ func TestReadFrameAllocation(t *testing.T) {
 
 	// A frame at the limit that never arrives costs the first chunk only.
 	var err error
-	if n := allocated(func() { _, err = readFrame(prefix(limit, 1, 2, 3), &sb, limit, nil) }); n > 1<<20 {
+	if n := allocated(func() { _, err = readFrame(prefix(limit, 1, 2, 3), &sb, limit, false) }); n > 1<<20 {
 		t.Errorf("claimed %d bytes, sent 3: allocated %d", limit, n)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -192,14 +194,14 @@ func TestReadFrameAllocation(t *testing.T) {
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	got, err := readFrame(io.MultiReader(prefix(uint32(len(want))), bytes.NewReader(want)), &sb, limit, nil)
+	got, err := readFrame(io.MultiReader(prefix(uint32(len(want))), bytes.NewReader(want)), &sb, limit, false)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("large frame: err %v, equal %v", err, bytes.Equal(got, want))
 	}
-	if got, err := readFrame(prefix(0), &sb, limit, nil); err != nil || len(got) != 0 {
+	if got, err := readFrame(prefix(0), &sb, limit, false); err != nil || len(got) != 0 {
 		t.Fatalf("empty frame: %v %d", err, len(got))
 	}
-	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), &sb, limit, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), &sb, limit, false); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut prefix: %v", err)
 	}
 }
@@ -249,5 +251,22 @@ func TestUnsupportedApiVersionsLayout(t *testing.T) {
 	}
 	if resp.ErrorCode != 35 || len(resp.ApiKeys) != len(testVersions) {
 		t.Fatalf("got %+v", resp)
+	}
+}
+
+// TestReadFrameReuse: frames read with reuse land in kept buffers when
+// there are some, and a kept buffer larger than the frame never reads into
+// the next one.
+func TestReadFrameReuse(t *testing.T) {
+	want := bytes.Repeat([]byte("x"), 100<<10)
+	framed := append([]byte{0, 1, 0x90, 0}, want...)
+	r := bytes.NewReader(bytes.Repeat(framed, 4))
+	var sb [4]byte
+	for range 4 {
+		got, err := readFrame(r, &sb, 1<<30, true)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("readFrame: %v, %d bytes", err, len(got))
+		}
+		bufpool.Put(got)
 	}
 }

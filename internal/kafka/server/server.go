@@ -40,7 +40,6 @@ type Server struct {
 	ranges   []versionRange
 	apiKeys  []kmsg.ApiVersionsResponseApiKey
 	versions func(key int16) (min, max int16, ok bool)
-	frames   framePool // produce frames given back after Handle
 
 	// hardCtx is the parent of every connection's context; it is
 	// cancelled when Shutdown's context expires.

@@ -7,6 +7,8 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/bufpool"
 )
 
 // spliceMinBytes is the smallest record payload sent from its own buffer
@@ -78,6 +80,17 @@ func (s *splicer) encode(corr int32, resp kmsg.Response) net.Buffers {
 		}
 	}
 	return s.cut(resp.IsFlexible())
+}
+
+// release gives the records of the last spliced response to bufpool, for
+// the log's next reads; they have been written (or the connection failed)
+// and the response is dropped after this.
+func (s *splicer) release() {
+	for i, span := range s.spans {
+		bufpool.Put(span)
+		s.spans[i] = nil
+	}
+	s.spans = s.spans[:0]
 }
 
 // cut splits head at each marker, replacing the marker and its length

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stromhq/strom/internal/bufpool"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/index"
 	"github.com/stromhq/strom/internal/storage/vfs"
@@ -491,10 +492,14 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 	if end-pos < record.BatchHeaderSize && minOne {
 		end = min(size, pos+record.BatchHeaderSize)
 	}
-	buf := make([]byte, end-pos)
-	if _, err := s.log.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
+	// A reused buffer (bufpool: the Kafka server gives fetch buffers back
+	// once written) holds stale bytes: only what ReadAt returned counts.
+	buf := bufpool.Get(int(end - pos))
+	nr, err := s.log.ReadAt(buf, pos)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 	}
+	buf = buf[:nr]
 	// Keep whole batches only.
 	var n int
 	for n < len(buf) {
