@@ -37,7 +37,7 @@ type committer struct {
 func startCommitter(t *testing.T, addr, topic, group string) *committer {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
-		kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond), kgo.MetadataMinAge(50*time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }))
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +113,13 @@ func (c *committer) ackedPartitions() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.acked)
+}
+
+// commitCount returns the partition commits acknowledged so far.
+func (c *committer) commitCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commits
 }
 
 // counts returns the partition commits acknowledged and failed so far.

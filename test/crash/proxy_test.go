@@ -43,6 +43,7 @@ type lossyProxy struct {
 
 	// fwd is read-held while a response is written to a client; freeze
 	// write-locks it, so that once frozen is set no response is on its way.
+	// frozen and gen change with mu held too.
 	fwd    sync.RWMutex
 	frozen atomic.Bool
 	gen    atomic.Int64 // connections of an older generation forward nothing
@@ -55,7 +56,8 @@ type lossyProxy struct {
 	conns  map[*proxyConn]struct{}
 	resets int
 	drops  int
-	shut   bool // close has begun: no new connection
+	shut   bool          // close has begun: no new connection
+	wake   chan struct{} // closed by thaw: connections waiting while frozen go on
 }
 
 // proxyConn is one forwarded connection.
@@ -95,28 +97,49 @@ func (p *lossyProxy) serve() {
 		if err != nil {
 			return
 		}
+		p.connect(c)
+	}
+}
+
+// connect links a client connection to the broker. While the proxy is
+// frozen it waits, as a client's SYNs to a host without power go
+// unanswered until the host is back: closing it instead would look to
+// franz-go like a broker that wants TLS, an error it does not retry.
+func (p *lossyProxy) connect(c net.Conn) {
+	for {
 		p.mu.Lock()
-		target, gen := p.target, p.gen.Load()
+		shut, frozen, wake, target, gen := p.shut, p.frozen.Load(), p.wake, p.target, p.gen.Load()
 		p.mu.Unlock()
-		if p.frozen.Load() {
-			c.Close() // the power is off: nobody answers
+		if shut {
+			c.Close()
+			return
+		}
+		if frozen {
+			select {
+			case <-wake:
+			case <-p.closed:
+				c.Close()
+				return
+			}
 			continue
 		}
 		b, err := net.Dial("tcp", target)
-		if err != nil {
-			c.Close()
+		p.mu.Lock()
+		if p.shut || p.frozen.Load() || p.gen.Load() != gen {
+			// Frozen while dialing: b may lead to the broker that lost
+			// power. Wait for the next one.
+			p.mu.Unlock()
+			if err == nil {
+				b.Close()
+			}
 			continue
 		}
-		pc := &proxyConn{client: c, broker: b, gen: gen}
-		p.mu.Lock()
-		if p.shut || p.gen.Load() != gen || p.frozen.Load() {
-			// Frozen (and maybe thawed) while dialing: this connection
-			// may lead to the broker that lost power.
+		if err != nil {
 			p.mu.Unlock()
 			c.Close()
-			b.Close()
-			continue
+			return
 		}
+		pc := &proxyConn{client: c, broker: b, gen: gen}
 		if p.maxDelay > 0 {
 			switch p.rng.IntN(3) {
 			case 0:
@@ -138,6 +161,7 @@ func (p *lossyProxy) serve() {
 		}
 		go func() { defer done(); p.requests(pc) }()
 		go func() { defer done(); p.responses(pc) }()
+		return
 	}
 }
 
@@ -263,11 +287,14 @@ func (p *lossyProxy) drop() {
 }
 
 // freeze stops every response: when it returns, no response will reach a
-// client until thaw, and every connection is reset.
+// client until thaw, every connection is reset, and new ones wait.
 func (p *lossyProxy) freeze() {
 	p.fwd.Lock()
+	p.mu.Lock()
 	p.frozen.Store(true)
 	p.gen.Add(1)
+	p.wake = make(chan struct{})
+	p.mu.Unlock()
 	p.fwd.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -276,12 +303,13 @@ func (p *lossyProxy) freeze() {
 	}
 }
 
-// thaw forwards new connections to target.
+// thaw forwards connections, the waiting ones too, to target.
 func (p *lossyProxy) thaw(target string) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.target = target
-	p.mu.Unlock()
 	p.frozen.Store(false)
+	close(p.wake)
 }
 
 // counts returns the resets, drops, held chunks and swallowed responses.
