@@ -142,6 +142,7 @@ func (c *committer) check(t *testing.T, adm *kadm.Client) (checked, unacked int)
 	select {
 	case c.pauses <- resume:
 	case <-time.After(60 * time.Second):
+		dumpGoroutines(t)
 		t.Fatal("the committer did not pause within 60 s")
 	}
 	var fetched kadm.OffsetResponses
@@ -158,6 +159,7 @@ func (c *committer) check(t *testing.T, adm *kadm.Client) (checked, unacked int)
 			break
 		}
 		if time.Now().After(deadline) {
+			dumpGoroutines(t)
 			t.Fatalf("offset fetch: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling the broker until it answers
@@ -219,6 +221,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			dumpGoroutines(t)
 			t.Fatalf("%s: not within %v", what, d)
 		}
 		time.Sleep(10 * time.Millisecond) // polling, with a deadline

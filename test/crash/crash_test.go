@@ -1,11 +1,22 @@
-// Package crash kills a real broker process with SIGKILL while idempotent
-// producers write to it with acks=all, restarts it, and checks what a
-// broker must never do: lose an acknowledged record, store a record twice,
-// or move a record to another offset.
+// Package crash breaks a broker the ways production does and checks what
+// a broker must never do: lose an acknowledged record or commit, store a
+// record twice, or move a record to another offset.
 //
-// The broker is this test binary re-executed as `strom serve` (see
-// TestMain), so no separate build is needed. STROM_CRASH_CYCLES sets the
-// number of kills (default 20; `make crash` runs 1,000).
+//   - TestKillDuringAcksAllProduce and TestKillDuringOffsetCommits kill a
+//     real broker process with SIGKILL under idempotent acks=all producers
+//     and a committing consumer group member, and restart it. The broker
+//     is this test binary re-executed as `strom serve` (see TestMain), so
+//     no separate build is needed.
+//   - TestLostResponsesNoDuplicates and
+//     TestDelayedAndDroppedResponsesNoDuplicates put a proxy between the
+//     producers and the broker that resets, delays and black-holes
+//     connections, so that retried requests meet their first writes.
+//   - TestPowerLossAtRandomPoints runs the broker in-process on a
+//     vfs.MemFS and restarts it on what a power loss would leave.
+//
+// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES and STROM_POWERLOSS_CUTS
+// set the number of kills and cuts (defaults 20, 8 and 20; `make crash`
+// runs 1,000, 200 and 1,000).
 package crash
 
 import (

@@ -87,10 +87,13 @@ func (c powerCut) options(rng *rand.Rand, unsynced, kept *int) vfs.CrashOptions 
 // clients carry on through the proxy. After every cut, every partition
 // ends at or past its last acknowledged record and every committed offset
 // is the last acknowledged commit (or a later unacknowledged one); at the
-// end every acknowledged record is read back once, at its offset.
+// end of a round every acknowledged record is read back once, at its
+// offset.
 //
-// STROM_POWERLOSS_CUTS sets the number of cuts (default 20);
-// STROM_POWERLOSS_SEED fixes the random choices (not the scheduling).
+// STROM_POWERLOSS_CUTS sets the number of cuts (default 20), made in rounds
+// of at most 100 on a fresh filesystem each, so that memory stays bounded
+// (every cut copies the whole filesystem); STROM_POWERLOSS_SEED fixes the
+// random choices (not the scheduling).
 func TestPowerLossAtRandomPoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("power cuts take a while")
@@ -105,7 +108,41 @@ func TestPowerLossAtRandomPoints(t *testing.T) {
 	}
 	t.Logf("STROM_POWERLOSS_SEED=%d", seed)
 	rng := rand.New(rand.NewPCG(seed, 19))
+	const perRound = 100
+	var st powerStats
+	for done, round := 0, 1; done < cuts && !t.Failed(); round++ {
+		n := min(perRound, cuts-done)
+		powerRound(t, rng, n, &st)
+		done += n
+		if cuts > perRound {
+			t.Logf("round %d: %d cuts so far, %d records and %d partition commits acknowledged", round, done, st.acked, st.commits)
+		}
+	}
+	t.Logf("%d power cuts (%d %v, %d %v, %d %v; %d with no record or commit acknowledged since the previous one); %d unsynced bytes met, %d kept",
+		st.cuts, st.kinds[keepSynced], keepSynced, st.kinds[keepEverything], keepEverything, st.kinds[keepPrefixes], keepPrefixes,
+		st.idle, st.unsynced, st.kept)
+	t.Logf("producers: %d records acknowledged, %d stored, %d sends failed; %d stored twice, %d lost, %d moved; %d unacknowledged records survived cuts",
+		st.acked, st.stored, st.failed, st.dups, st.lost, st.moved, st.extra)
+	t.Logf("committer: %d partition commits acknowledged, %d failed; %d committed offsets checked after cuts, %d of them a commit whose answer was lost",
+		st.commits, st.commitFailures, st.checked, st.unacked)
+	if st.idle > st.cuts/2 {
+		t.Errorf("%d of %d cuts found the clients stalled", st.idle, st.cuts)
+	}
+}
 
+// powerStats adds up the rounds of TestPowerLossAtRandomPoints.
+type powerStats struct {
+	readout
+	cuts, idle, extra, unsynced, kept int
+	kinds                             [3]int
+	commits, commitFailures           int
+	checked, unacked                  int
+}
+
+// powerRound makes cuts power cuts under a fresh broker, filesystem and
+// clients, verifies everything acknowledged, and adds to st.
+func powerRound(t *testing.T, rng *rand.Rand, cuts int, st *powerStats) {
+	t.Helper()
 	const producers, partitions, topic, group = 8, 4, "power", "power-commits"
 	mem := vfs.NewMem()
 	proxy := newLossyProxy(t, 0)
@@ -120,16 +157,21 @@ func TestPowerLossAtRandomPoints(t *testing.T) {
 	createTopic(t, b.KafkaAddr().String(), topic, partitions)
 
 	// At most 2 records a millisecond each: the MemFS holds everything and
-	// every cut copies it, so the long form must not grow without bound.
-	// After a cut the clients refresh their metadata at once, not after
-	// franz-go's default 5 s: every cut would otherwise stall them.
+	// every cut copies it. After a cut the clients refresh their metadata
+	// at once, not after franz-go's default 5 s: every cut would otherwise
+	// stall them.
 	ps := startProducers(t, produceConfig{addr: proxy.addr(), topic: topic, prefix: "w", n: producers, pace: 2,
 		opts: []kgo.Opt{kgo.MetadataMinAge(50 * time.Millisecond)}})
 	c := startCommitter(t, proxy.addr(), topic, group)
+	stopped := false
+	defer func() { // on a failure too, before the broker stops
+		if !stopped {
+			c.stop()
+			ps.stop()
+		}
+	}()
 	waitUntil(t, 30*time.Second, "a commit of every partition acknowledged", func() bool { return c.ackedPartitions() == partitions })
 
-	var checked, unacked, extra, unsynced, kept, idle int
-	kinds := map[powerCut]int{}
 	lastAcked, lastCommits := 0, 0
 	for i := 0; i < cuts; i++ {
 		time.Sleep(time.Duration(50+rng.IntN(350)) * time.Millisecond) // the cut lands at a random moment
@@ -138,41 +180,40 @@ func TestPowerLossAtRandomPoints(t *testing.T) {
 		// A cut that found the clients stalled tests little: count them.
 		nAcked, nCommits := ps.ackedCount(), c.commitCount()
 		if nAcked == lastAcked || nCommits == lastCommits {
-			idle++
+			st.idle++
 		}
 		lastAcked, lastCommits = nAcked, nCommits
-		kind := powerCut(i % 3)
-		kinds[kind]++
-		image := mem.Crash(kind.options(rng, &unsynced, &kept))
+		kind := powerCut(st.cuts % 3)
+		st.kinds[kind]++
+		st.cuts++
+		image := mem.Crash(kind.options(rng, &st.unsynced, &st.kept))
 		shutdown(t, b) // the old broker, on the filesystem that lost power
 		b, mem = nil, image
-		label := fmt.Sprintf("cut %d (%v)", i+1, kind)
+		label := fmt.Sprintf("cut %d (%v)", st.cuts, kind)
 		b = startOnMem(t, mem, proxy.addr(), label)
 		proxy.thaw(b.KafkaAddr().String())
 		// Clients find the broker through the proxy: check once it
 		// forwards again (end offsets only grow).
-		extra += checkEnds(t, b.KafkaAddr().String(), topic, ends, label)
+		st.extra += checkEnds(t, b.KafkaAddr().String(), topic, ends, label)
 		n, u := checkCommits(t, c, b.KafkaAddr().String())
-		checked, unacked = checked+n, unacked+u
+		st.checked, st.unacked = st.checked+n, st.unacked+u
 		if t.Failed() {
 			break
-		}
-		if (i+1)%50 == 0 {
-			t.Logf("%d cuts, %d records acknowledged", i+1, ps.ackedCount())
 		}
 	}
 	c.stop()
 	ps.stop()
+	stopped = true
 	r := ps.verify(t, b.KafkaAddr().String())
+	st.acked += r.acked
+	st.stored += r.stored
+	st.failed += r.failed
+	st.dups += r.dups
+	st.lost += r.lost
+	st.moved += r.moved
 	commits, failures := c.counts()
-	t.Logf("%d power cuts (%d %v, %d %v, %d %v; %d with no record or commit acknowledged since the previous one); %d unsynced bytes met, %d kept",
-		cuts, kinds[keepSynced], keepSynced, kinds[keepEverything], keepEverything, kinds[keepPrefixes], keepPrefixes, idle, unsynced, kept)
-	t.Logf("producers: %v; %d unacknowledged records survived cuts", r, extra)
-	t.Logf("committer: %d partition commits acknowledged, %d failed; %d committed offsets checked after cuts, %d of them a commit whose answer was lost",
-		commits, failures, checked, unacked)
-	if idle > cuts/2 {
-		t.Errorf("%d of %d cuts found the clients stalled", idle, cuts)
-	}
+	st.commits += commits
+	st.commitFailures += failures
 }
 
 // checkEnds checks that every partition of topic ends at or past ends (the
@@ -192,6 +233,7 @@ func checkEnds(t *testing.T, addr, topic string, ends map[int32]int64, label str
 		err = listed.Error()
 	}
 	if err != nil {
+		dumpGoroutines(t)
 		t.Fatalf("%s: list end offsets: %v", label, err)
 	}
 	for p, want := range ends {

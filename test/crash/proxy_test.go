@@ -291,9 +291,10 @@ func (p *lossyProxy) drop() {
 func (p *lossyProxy) freeze() {
 	p.fwd.Lock()
 	p.mu.Lock()
-	p.frozen.Store(true)
+	if !p.frozen.Swap(true) {
+		p.wake = make(chan struct{})
+	}
 	p.gen.Add(1)
-	p.wake = make(chan struct{})
 	p.mu.Unlock()
 	p.fwd.Unlock()
 	p.mu.Lock()
@@ -308,8 +309,9 @@ func (p *lossyProxy) thaw(target string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.target = target
-	p.frozen.Store(false)
-	close(p.wake)
+	if p.frozen.Swap(false) {
+		close(p.wake)
+	}
 }
 
 // counts returns the resets, drops, held chunks and swallowed responses.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
@@ -242,4 +243,22 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
+}
+
+// dumpGoroutines writes every goroutine's stack to a file when something
+// the test waits for does not happen, and logs where: a hang in the broker
+// is found from its stacks.
+func dumpGoroutines(t *testing.T) {
+	t.Helper()
+	f, err := os.CreateTemp("", "strom-crash-goroutines-*.txt")
+	if err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 2); err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	t.Logf("goroutines dumped to %s", f.Name())
 }
