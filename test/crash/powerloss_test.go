@@ -186,6 +186,10 @@ func powerRound(t *testing.T, rng *rand.Rand, cuts int, st *powerStats) {
 		kind := powerCut(st.cuts % 3)
 		st.kinds[kind]++
 		st.cuts++
+		// The disk goes up to 2 ms after the network: writes finish whose
+		// answers no client will see (a commit stored but not
+		// acknowledged, a batch its producer retries).
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 		image := mem.Crash(kind.options(rng, &st.unsynced, &st.kept))
 		shutdown(t, b) // the old broker, on the filesystem that lost power
 		b, mem = nil, image
