@@ -122,14 +122,15 @@ type producers struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex
-	acked  map[string]loc // value -> where the broker said it is
-	failed int
+	mu       sync.Mutex
+	acked    map[string]loc // value -> where the broker said it is
+	failed   int
+	failures map[string]int // error text -> sends that failed with it
 }
 
 func startProducers(t *testing.T, cfg produceConfig) *producers {
 	t.Helper()
-	ps := &producers{t: t, cfg: cfg, quit: make(chan struct{}), acked: map[string]loc{}}
+	ps := &producers{t: t, cfg: cfg, quit: make(chan struct{}), acked: map[string]loc{}, failures: map[string]int{}}
 	for i := 0; i < cfg.n; i++ {
 		opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.addr), kgo.DefaultProduceTopic(cfg.topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is on by default
@@ -167,6 +168,7 @@ func (ps *producers) run(cl *kgo.Client, i int) {
 			defer ps.mu.Unlock()
 			if err != nil {
 				ps.failed++
+				ps.failures[err.Error()]++
 				if !ps.cfg.failuresOK {
 					ps.t.Errorf("produce %s: %v", r.Value, err)
 				}
@@ -226,6 +228,9 @@ func (ps *producers) verify(t *testing.T, addr string) readout {
 	r := readout{acked: len(ps.acked), stored: len(st), dups: dups, failed: ps.failed}
 	if r.lost, r.moved = checkAcked(t, ps.acked, st); r.lost+r.moved > 0 {
 		t.Errorf("%d acknowledged records lost, %d moved", r.lost, r.moved)
+	}
+	for msg, n := range ps.failures {
+		t.Logf("%d sends failed (never acknowledged, so free to be lost): %s", n, msg)
 	}
 	return r
 }
