@@ -123,11 +123,16 @@ fuzz:
 		done; \
 	done
 
-# crash: the long form of the kill -9 test (test/crash): 1,000 SIGKILLs of
-# a broker under 16 idempotent acks=all producers; make test runs 20.
-CRASH_CYCLES ?= 1000
+# crash: the long forms of the crash tests (test/crash): 1,000 SIGKILLs of a
+# broker under 16 idempotent acks=all producers, 200 SIGKILLs under consumer
+# offset commits, and 1,000 power cuts of an in-process broker on an
+# in-memory filesystem; make test runs 20, 8 and 20.
+CRASH_CYCLES        ?= 1000
+CRASH_COMMIT_CYCLES ?= 200
+POWERLOSS_CUTS      ?= 1000
 crash:
-	STROM_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 120m -run TestKillDuringAcksAllProduce ./test/crash
+	STROM_CRASH_CYCLES=$(CRASH_CYCLES) STROM_CRASH_COMMIT_CYCLES=$(CRASH_COMMIT_CYCLES) STROM_POWERLOSS_CUTS=$(POWERLOSS_CUTS) \
+		$(GO) test -count=1 -v -timeout 180m -run 'TestKillDuringAcksAllProduce|TestKillDuringOffsetCommits|TestPowerLossAtRandomPoints' ./test/crash
 
 # bench: the benchmark harness (bench/): Strom against kfake, a loopback TCP
 # copy and the issue's limits, each broker in a process of its own; prints

@@ -33,6 +33,7 @@ import (
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // Config configures a broker. Zero values take the embedded defaults.
@@ -44,6 +45,12 @@ type Config struct {
 	// Props are broker configs under their Kafka names (from --config).
 	Props  map[string]string
 	Logger *slog.Logger
+	// FS holds the data directory: every file under DataDir is opened
+	// through it (logs, indexes, checkpoints, the metadata store, producer
+	// snapshots, __consumer_offsets). Nil is the operating system's. Tests
+	// pass a vfs.MemFS to cut power at a chosen moment; DescribeLogDirs
+	// still asks the OS for the disk's size (-1 when the path is not there).
+	FS vfs.FS
 }
 
 // Broker is a running single-node broker.
@@ -82,7 +89,7 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger}
-	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, Broker: bc, Logger: cfg.Logger})
+	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, FS: cfg.FS, Broker: bc, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -2,16 +2,22 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 func start(t *testing.T, dir string) *Broker {
@@ -93,5 +99,71 @@ func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `strom_partition_log_end_offset{partition="0",topic="restart"}`) {
 		t.Fatalf("metrics lack the partition gauges:\n%.2000s", body)
+	}
+}
+
+// A broker given an FS keeps every file of its data directory there:
+// nothing appears on the operating system's disk, and a restart on the same
+// FS finds the topic, its records and the group's committed offset.
+func TestDataDirOnGivenFS(t *testing.T) {
+	mem := vfs.NewMem()
+	dir := filepath.Join(t.TempDir(), "on-mem")
+	startMem := func() *Broker {
+		b, err := Start(Config{DataDir: dir, FS: mem, KafkaAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ctx := context.Background()
+	b := startMem()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()), kgo.DefaultProduceTopic("mem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "mem"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	offsets := kadm.Offsets{}
+	offsets.Add(kadm.Offset{Topic: "mem", Partition: 0, At: 1, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, "g", offsets); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	stop(t, b)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the data directory is on the OS's disk: %v", err)
+	}
+	for _, name := range []string{"mem-0", "__consumer_offsets-0", "__strom_metadata", "recovery-point-checkpoint"} {
+		if _, err := mem.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("not on the given FS: %v", err)
+		}
+	}
+
+	b = startMem()
+	defer stop(t, b)
+	cl, err = kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm = kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("mem", 0); o.Offset != 2 {
+		t.Fatalf("end offset after restart: %d, want 2", o.Offset)
+	}
+	fetched, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := fetched.Lookup("mem", 0); o.At != 1 {
+		t.Fatalf("committed offset after restart: %d, want 1", o.At)
 	}
 }

@@ -2,6 +2,11 @@ package crash
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +34,10 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 }
 
 // readBack reads every record of topic from the start (up to the end
-// offsets listed first) and returns where each value is stored; a value
-// stored twice is an error.
-func readBack(t *testing.T, addr, topic string) map[string]loc {
+// offsets listed first) and returns where each value is stored, and how
+// many values were stored more than once (each an error, the first few
+// in detail).
+func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -46,7 +52,7 @@ func readBack(t *testing.T, addr, topic string) map[string]loc {
 	}
 	var total, read int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	stored := map[string]loc{}
+	stored = map[string]loc{}
 	for read < total {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -57,12 +63,17 @@ func readBack(t *testing.T, addr, topic string) map[string]loc {
 			read++
 			v := string(r.Value)
 			if prev, dup := stored[v]; dup {
-				t.Errorf("value %s stored twice: partition %d offset %d and partition %d offset %d", v, prev.partition, prev.offset, r.Partition, r.Offset)
+				if dups++; dups <= 5 {
+					t.Errorf("value %s stored twice: partition %d offset %d and partition %d offset %d", v, prev.partition, prev.offset, r.Partition, r.Offset)
+				}
 			}
 			stored[v] = loc{r.Partition, r.Offset}
 		})
 	}
-	return stored
+	if dups > 0 {
+		t.Errorf("%d values stored more than once", dups)
+	}
+	return stored, dups
 }
 
 // checkAcked reports every acknowledged value that is not stored where its
@@ -88,4 +99,171 @@ func checkAcked(t *testing.T, acked, stored map[string]loc) (lost, moved int) {
 		}
 	}
 	return lost, moved
+}
+
+// produceConfig describes a set of producers.
+type produceConfig struct {
+	addr, topic string
+	prefix      string // values are "<prefix><producer>-<seq>"
+	n           int    // producers
+	pace        int    // records between 1 ms pauses
+	// failuresOK counts a failed send instead of failing the test (the
+	// broker is being killed).
+	failuresOK bool
+	opts       []kgo.Opt
+}
+
+// producers are idempotent acks=all franz-go clients writing unique values,
+// each recording where the broker said it stored every acknowledged one.
+// They run until stop.
+type producers struct {
+	t    *testing.T
+	cfg  produceConfig
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	acked    map[string]loc // value -> where the broker said it is
+	failed   int
+	failures map[string]int // error text -> sends that failed with it
+}
+
+func startProducers(t *testing.T, cfg produceConfig) *producers {
+	t.Helper()
+	ps := &producers{t: t, cfg: cfg, quit: make(chan struct{}), acked: map[string]loc{}, failures: map[string]int{}}
+	for i := 0; i < cfg.n; i++ {
+		opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.addr), kgo.DefaultProduceTopic(cfg.topic),
+			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is on by default
+			kgo.ProducerLinger(time.Millisecond),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond })}, cfg.opts...)
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps.wg.Add(1)
+		go ps.run(cl, i)
+	}
+	return ps
+}
+
+func (ps *producers) run(cl *kgo.Client, i int) {
+	defer ps.wg.Done()
+	defer cl.Close()
+	ctx := context.Background()
+	for seq := 0; ; seq++ {
+		select {
+		case <-ps.quit:
+			fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			if err := cl.Flush(fctx); err != nil && !ps.cfg.failuresOK {
+				ps.t.Errorf("flush: %v", err)
+			}
+			return
+		default:
+		}
+		v := fmt.Sprintf("%s%02d-%07d", ps.cfg.prefix, i, seq)
+		// Bounded in flight: Produce waits when the client's buffer is full.
+		cl.Produce(ctx, &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
+			ps.mu.Lock()
+			defer ps.mu.Unlock()
+			if err != nil {
+				ps.failed++
+				ps.failures[err.Error()]++
+				if !ps.cfg.failuresOK {
+					ps.t.Errorf("produce %s: %v", r.Value, err)
+				}
+				return
+			}
+			ps.acked[string(r.Value)] = loc{r.Partition, r.Offset}
+		})
+		if seq%ps.cfg.pace == ps.cfg.pace-1 {
+			time.Sleep(time.Millisecond) // pacing the load, not waiting for state
+		}
+	}
+}
+
+// stop makes every producer flush what it has buffered and waits for them.
+func (ps *producers) stop() {
+	close(ps.quit)
+	ps.wg.Wait()
+}
+
+// ackedEnds returns, per partition, the offset after the highest
+// acknowledged record so far.
+func (ps *producers) ackedEnds() map[int32]int64 {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ends := map[int32]int64{}
+	for _, at := range ps.acked {
+		ends[at.partition] = max(ends[at.partition], at.offset+1)
+	}
+	return ends
+}
+
+// ackedCount returns how many records were acknowledged so far.
+func (ps *producers) ackedCount() int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(ps.acked)
+}
+
+// readout is what verify found.
+type readout struct {
+	acked, stored             int // records acknowledged, distinct values stored
+	dups, lost, moved, failed int
+}
+
+func (r readout) String() string {
+	return fmt.Sprintf("%d records acknowledged, %d stored, %d sends failed; %d stored twice, %d lost, %d moved",
+		r.acked, r.stored, r.failed, r.dups, r.lost, r.moved)
+}
+
+// verify reads topic back through addr and checks every acknowledged
+// record: stored once, where its acknowledgement said.
+func (ps *producers) verify(t *testing.T, addr string) readout {
+	t.Helper()
+	st, dups := readBack(t, addr, ps.cfg.topic)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	r := readout{acked: len(ps.acked), stored: len(st), dups: dups, failed: ps.failed}
+	if r.lost, r.moved = checkAcked(t, ps.acked, st); r.lost+r.moved > 0 {
+		t.Errorf("%d acknowledged records lost, %d moved", r.lost, r.moved)
+	}
+	for msg, n := range ps.failures {
+		t.Logf("%d sends failed (never acknowledged, so free to be lost): %s", n, msg)
+	}
+	return r
+}
+
+// envInt returns the positive integer in the environment variable name, or
+// def when it is unset.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
+}
+
+// dumpGoroutines writes every goroutine's stack to a file when something
+// the test waits for does not happen, and logs where: a hang in the broker
+// is found from its stacks.
+func dumpGoroutines(t *testing.T) {
+	t.Helper()
+	f, err := os.CreateTemp("", "strom-crash-goroutines-*.txt")
+	if err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 2); err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	t.Logf("goroutines dumped to %s", f.Name())
 }

@@ -67,13 +67,8 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if _, err := fsys.Stat(path); err != nil {
-		if err := fsys.MkdirAll(path); err != nil {
-			return nil, fmt.Errorf("data dir %s: %w", path, err)
-		}
-		if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-			return nil, fmt.Errorf("data dir %s: sync parent: %w", path, err)
-		}
+	if err := mkdirDurable(fsys, path); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", path, err)
 	}
 	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{}}
 	if _, err := fsys.Stat(filepath.Join(path, cleanMarker)); err == nil {
@@ -104,6 +99,38 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 		}
 	}
 	return d, nil
+}
+
+// mkdirDurable creates path and every missing parent, and makes each new
+// entry durable by syncing the directory that holds it: a data directory
+// whose own parent was created but never synced is lost, with every
+// acknowledged record in it, by a power failure.
+func mkdirDurable(fsys vfs.FS, path string) error {
+	path = filepath.Clean(path)
+	var missing []string // path first, then its missing parents
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := fsys.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(path); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return fmt.Errorf("sync %s: %w", filepath.Dir(missing[i]), err)
+		}
+	}
+	return nil
 }
 
 // Path returns the directory's path.

@@ -101,6 +101,51 @@ func TestCleanAndUncleanRestart(t *testing.T) {
 	d2.Close()
 }
 
+// A data directory created with its parents survives a power loss: each new
+// directory's entry is made durable, not only the last one's.
+func TestNewNestedDirSurvivesPowerLoss(t *testing.T) {
+	mem := vfs.NewMem()
+	if err := mem.MkdirAll("/srv"); err != nil { // exists, and durable
+		t.Fatal(err)
+	}
+	if err := mem.SyncDir("/"); err != nil {
+		t.Fatal(err)
+	}
+	const path = "/srv/strom/node-1/data"
+	d, err := Open(mem, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Partition{Topic: "t", Partition: 0}
+	l, err := d.OpenLog(p, log.Config{IndexMaxBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Append(oneBatch(t, "acknowledged"), log.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	crashed := mem.Crash(vfs.CrashOptions{})
+	d.Close()
+	if _, err := crashed.Stat(path); err != nil {
+		t.Fatalf("the data directory is gone after a power loss: %v", err)
+	}
+	d, err = Open(crashed, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if l, err = d.OpenLog(p, log.Config{IndexMaxBytes: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	if l.EndOffset() != 1 {
+		t.Fatalf("after the power loss: end offset %d, want 1", l.EndOffset())
+	}
+}
+
 func TestParsePartitionDir(t *testing.T) {
 	for name, want := range map[string]Partition{"a-0": {Topic: "a", Partition: 0}, "my-topic-12": {Topic: "my-topic", Partition: 12}} {
 		if p, ok := ParsePartitionDir(name); !ok || p != want {
