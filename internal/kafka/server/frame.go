@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -172,36 +173,59 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 	return 0, nil, false
 }
 
-// readFrame reads one size-prefixed frame. The size is checked against max
-// before anything is allocated, and the buffer then grows with the bytes that
-// actually arrive, so a client that claims a large frame and sends little
-// costs little memory. It returns the frame without its prefix.
-func readFrame(r io.Reader, sizeBuf *[4]byte, max int32) ([]byte, error) {
+// minFrameChunk is the smallest piece a frame buffer starts or grows by.
+const minFrameChunk = 1 << 10
+
+// readFrame reads one size-prefixed frame and returns it without its prefix.
+// The size is checked against limit before anything is allocated. The buffer
+// then grows with the bytes that actually arrive: it starts at what r has
+// buffered (at least minFrameChunk) and at most doubles, and only once a byte
+// it has no room for is there. So a client that claims a large frame and
+// sends little costs little memory, and a frame's buffer is never more than
+// twice what its client sent (plus minFrameChunk). reserve, if not nil, is
+// called with the size of each growth before it is allocated; its error ends
+// the read.
+func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n int) error) ([]byte, error) {
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 		return nil, err
 	}
-	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 0 || size > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameSize, size, max)
+	size := int(int32(binary.BigEndian.Uint32(sizeBuf[:])))
+	if size < 0 || size > int(limit) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameSize, size, limit)
 	}
-	const firstChunk = 64 << 10
-	buf := make([]byte, 0, min(int(size), firstChunk))
-	for len(buf) < int(size) {
+	var buf []byte
+	for len(buf) < size {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(int(size), 2*cap(buf)))
+			if r.Buffered() == 0 {
+				if _, err := r.Peek(1); err != nil {
+					return nil, unexpectedEOF(err)
+				}
+			}
+			n := min(size, max(2*cap(buf), len(buf)+r.Buffered(), minFrameChunk))
+			if reserve != nil {
+				if err := reserve(n - cap(buf)); err != nil {
+					return nil, err
+				}
+			}
+			grown := make([]byte, len(buf), n)
 			copy(grown, buf)
 			buf = grown
 		}
 		n, err := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, unexpectedEOF(err)
 		}
 	}
 	return buf, nil
+}
+
+// unexpectedEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // sizeHint estimates the encoded size of responses that carry bulk data
