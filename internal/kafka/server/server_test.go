@@ -279,10 +279,24 @@ func TestHandlerPanic(t *testing.T) {
 	if got := ts.Stats().Panics; got != 2 {
 		t.Errorf("Panics = %d", got)
 	}
-	logs := ts.logs.String()
-	for _, want := range []string{"boom in handle", "boom in finish", "level=ERROR", "runtime/debug.Stack"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
+	// Each panic is one error record holding the value and the stack of
+	// the goroutine at the panic, down to the function that panicked (the
+	// handler's closures here), not only where it was recovered.
+	logs := strings.Split(ts.logs.String(), "\n")
+	for _, want := range []struct{ value, frame string }{
+		{"boom in handle", "server.TestHandlerPanic.func1("},
+		{"boom in finish", "server.TestHandlerPanic.func1.1("},
+	} {
+		var line string
+		for _, l := range logs {
+			if strings.Contains(l, want.value) {
+				line = l
+			}
+		}
+		for _, part := range []string{"level=ERROR", "closing connection", "stack=", "runtime/debug.Stack", want.frame} {
+			if !strings.Contains(line, part) {
+				t.Errorf("log record of %q lacks %q:\n%s", want.value, part, line)
+			}
 		}
 	}
 }
