@@ -206,6 +206,11 @@ func (b *Broker) HTTPAddr() net.Addr {
 	return b.httpLn.Addr()
 }
 
+// KafkaStats returns the Kafka listener's counters: connections, protocol
+// errors, panics, the request budget (for tests and tools in this process;
+// /metrics exports the same).
+func (b *Broker) KafkaStats() server.Stats { return b.kafka.Stats() }
+
 // Cluster exposes the broker's state (for the console and tests).
 func (b *Broker) Cluster() *cluster.Cluster { return b.cluster }
 

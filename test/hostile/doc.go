@@ -12,4 +12,11 @@
 //     10,000 client sockets and 10,000 server sockets each fit in their
 //     process's open-file limit. STROM_HOSTILE_IDLE sets the number of idle
 //     connections (default 10,000).
+//   - TestLiveSocketFuzz runs an in-process broker, so its heap can be
+//     sampled. STROM_LIVE_FUZZ_DURATION sets how long the fuzzers send
+//     (default 12s). Flexible-version frames are fuzzed in full when kmsg
+//     decodes a forged tagged-field count in bounded time, which the test
+//     checks at its start; with kmsg v1.15.0, which loops up to a minute
+//     on one, the mutator first neutralises such counts (and nothing else).
+//     STROM_LIVE_FUZZ_FLEXIBLE=1 forces full mutation, =0 the taming.
 package hostile
