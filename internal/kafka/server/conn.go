@@ -105,13 +105,39 @@ func (c *conn) serve() {
 	go func() {
 		defer close(writerDone)
 		c.writeLoop()
+		c.setReadDeadline(time.Now()) // ends watchWhileDraining
 	}()
 	c.readLoop()
 	close(c.replies)
+	c.watchWhileDraining()
 	<-writerDone
 	c.abort()
 	c.s.unregister(c)
 	c.s.connWG.Done()
+}
+
+// watchWhileDraining reads and discards what the client still sends while
+// the writer drains the replies of a connection that stopped reading, so
+// that a client leaving meanwhile is noticed: abort then cancels the Finish
+// calls still waiting for it. Without this, a JoinGroup queued before a bad
+// frame waited out its rebalance timeout (a client may ask for weeks) with
+// nobody at the other end, holding the connection. It returns when the
+// writer is done (which sets a read deadline in the past), at Shutdown's
+// deadline, or when the socket fails.
+func (c *conn) watchWhileDraining() {
+	var discard [512]byte
+	r := activityReader{c}
+	for {
+		_, err := r.Read(discard[:])
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			c.abort() // EOF, reset, or already closed
+		}
+		return
+	}
 }
 
 // abort closes the socket and cancels the connection's context, which

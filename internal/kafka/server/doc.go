@@ -34,7 +34,9 @@
 //
 //   - Gracefully: the reader stops (bad frame, Handle error or panic,
 //     Shutdown), the writer writes every reply already queued and flushes,
-//     then the socket is closed.
+//     then the socket is closed. Meanwhile the reader discards what the
+//     client still sends, only to notice it leaving: then the connection is
+//     aborted, so a Finish waiting for it (a JoinGroup's rebalance) ends.
 //   - Abruptly (abort): the socket is closed at once and the context
 //     cancelled (client EOF or read error, write error, Finish panic, idle
 //     timeout, request read timeout, Shutdown deadline); the writer drains
