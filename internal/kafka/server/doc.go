@@ -111,15 +111,16 @@
 //     request bytes they keep past Handle (Request.Msg). Decoding may take a
 //     small multiple of the frame (see below), replies queued for the
 //     writer are bounded per connection by MaxInFlight, not by the budget.
-//   - RequestReadTimeout (default 30s): once a frame's first byte arrived,
-//     the whole frame must arrive within it, or the connection is closed.
-//     Time spent waiting for the budget does not count. Bytes that trickle
-//     in keep a connection from looking idle, so without this a client
-//     sending a byte now and then (slow loris) would hold its connection,
-//     and its frame's share of the budget, forever. Waiting for a frame to
-//     start is idleness, left to IdleTimeout. The deadline is put on the
-//     socket only when a frame needs another read, so a frame that arrived
-//     whole costs no syscall for it.
+//   - RequestReadTimeout (default 30s; the broker's
+//     socket.request.read.timeout.ms, Strom's own): once a frame's first
+//     byte arrived, the whole frame must arrive within it, or the
+//     connection is closed. Time spent waiting for the budget does not
+//     count. Bytes that trickle in keep a connection from looking idle, so
+//     without this a client sending a byte now and then (slow loris) would
+//     hold its connection, and its frame's share of the budget, forever.
+//     Waiting for a frame to start is idleness, left to IdleTimeout. The
+//     deadline is put on the socket only when a frame needs another read,
+//     so a frame that arrived whole costs no syscall for it.
 //   - MaxInFlight (default 100): replies queued per connection before the
 //     reader stops reading.
 //   - MaxConnections, MaxConnectionsPerIP (default unlimited): an excess
