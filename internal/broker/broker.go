@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -88,6 +89,11 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	scfg, err := kafkaServerConfig(bc)
+	if err != nil {
+		return nil, err
+	}
+	scfg.Logger = cfg.Logger
 	b := &Broker{cfg: cfg, log: cfg.Logger}
 	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, FS: cfg.FS, Broker: bc, Logger: cfg.Logger})
 	if err != nil {
@@ -114,13 +120,7 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups})
 	b.handler = h
-	b.kafka = server.New(server.Config{
-		MaxRequestBytes:     int32(bc.Int("socket.request.max.bytes")),
-		MaxConnections:      int(bc.Int("max.connections")),
-		MaxConnectionsPerIP: int(bc.Int("max.connections.per.ip")),
-		IdleTimeout:         bc.Millis("connections.max.idle.ms"),
-		Logger:              cfg.Logger,
-	}, h)
+	b.kafka = server.New(scfg, h)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -144,6 +144,33 @@ func Start(cfg Config) (*Broker, error) {
 		}()
 	}
 	return b, nil
+}
+
+// kafkaServerConfig maps the broker settings to the Kafka listener's limits,
+// refusing combinations the listener cannot honour.
+func kafkaServerConfig(bc *metadata.BrokerConfig) (server.Config, error) {
+	maxRequest := bc.Int("socket.request.max.bytes")
+	if maxRequest < 1 || maxRequest > math.MaxInt32 {
+		return server.Config{}, fmt.Errorf("%w: socket.request.max.bytes=%d: want 1 to %d", metadata.ErrInvalidConfig, maxRequest, math.MaxInt32)
+	}
+	// A request of the maximum size must fit in the budget.
+	queued := bc.Int("queued.max.request.bytes")
+	if queued != -1 && queued < maxRequest {
+		return server.Config{}, fmt.Errorf("%w: queued.max.request.bytes=%d: want -1 (no limit) or at least socket.request.max.bytes (%d)",
+			metadata.ErrInvalidConfig, queued, maxRequest)
+	}
+	readTimeout := bc.Millis("socket.request.read.timeout.ms")
+	if readTimeout <= 0 {
+		readTimeout = -1 // none
+	}
+	return server.Config{
+		MaxRequestBytes:       int32(maxRequest),
+		MaxQueuedRequestBytes: queued, // -1: the listener's "no limit"
+		RequestReadTimeout:    readTimeout,
+		MaxConnections:        int(bc.Int("max.connections")),
+		MaxConnectionsPerIP:   int(bc.Int("max.connections.per.ip")),
+		IdleTimeout:           bc.Millis("connections.max.idle.ms"),
+	}, nil
 }
 
 func (b *Broker) recordErr(err error) {
@@ -185,6 +212,11 @@ func (b *Broker) HTTPAddr() net.Addr {
 	}
 	return b.httpLn.Addr()
 }
+
+// KafkaStats returns the Kafka listener's counters: connections, protocol
+// errors, panics, the request budget (for tests and tools in this process;
+// /metrics exports the same).
+func (b *Broker) KafkaStats() server.Stats { return b.kafka.Stats() }
 
 // Cluster exposes the broker's state (for the console and tests).
 func (b *Broker) Cluster() *cluster.Cluster { return b.cluster }

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -99,6 +100,49 @@ func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `strom_partition_log_end_offset{partition="0",topic="restart"}`) {
 		t.Fatalf("metrics lack the partition gauges:\n%.2000s", body)
+	}
+	if !strings.Contains(string(body), "strom_request_bytes_queued_limit 1.048576e+08") {
+		t.Fatalf("metrics lack the request budget:\n%.2000s", body)
+	}
+}
+
+// The request budget must hold a request of the maximum size; -1 lifts it.
+func TestKafkaServerConfig(t *testing.T) {
+	tests := []struct {
+		props   map[string]string
+		queued  int64
+		timeout time.Duration
+		wantErr bool
+	}{
+		{props: nil, queued: 100 << 20, timeout: 30 * time.Second},
+		{props: map[string]string{"queued.max.request.bytes": "-1", "socket.request.read.timeout.ms": "-1"}, queued: -1, timeout: -1},
+		{props: map[string]string{"queued.max.request.bytes": "1048576", "socket.request.max.bytes": "1048576", "socket.request.read.timeout.ms": "500"},
+			queued: 1 << 20, timeout: 500 * time.Millisecond},
+		{props: map[string]string{"socket.request.max.bytes": "209715200"}, wantErr: true},
+		{props: map[string]string{"queued.max.request.bytes": "0"}, wantErr: true},
+		{props: map[string]string{"queued.max.request.bytes": "-2"}, wantErr: true},
+		{props: map[string]string{"socket.request.max.bytes": "0"}, wantErr: true},
+		{props: map[string]string{"socket.request.max.bytes": "2147483648", "queued.max.request.bytes": "-1"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		bc, err := metadata.NewBrokerConfig(tt.props)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := kafkaServerConfig(bc)
+		if tt.wantErr {
+			if !errors.Is(err, metadata.ErrInvalidConfig) {
+				t.Errorf("%v: err %v, want invalid config", tt.props, err)
+			}
+			continue
+		}
+		if err != nil || got.MaxQueuedRequestBytes != tt.queued || got.RequestReadTimeout != tt.timeout {
+			t.Errorf("%v: %+v %v", tt.props, got, err)
+		}
+	}
+	if _, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "-",
+		Props: map[string]string{"queued.max.request.bytes": "1"}, Logger: slog.New(slog.DiscardHandler)}); !errors.Is(err, metadata.ErrInvalidConfig) {
+		t.Fatalf("Start with a budget below the largest request: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ type collector struct {
 	b *Broker
 
 	conns, accepted, refused, protoErrs, panics, bytesIn, bytesOut, requests *prometheus.Desc
+	readTimeouts, queuedBytes, queuedLimit, budgetWaiting, budgetWaits       *prometheus.Desc
 	logEnd, logStart, logSize                                                *prometheus.Desc
 }
 
@@ -21,23 +22,29 @@ func newCollector(b *Broker) *collector {
 		return prometheus.NewDesc("strom_"+name, help, labels, nil)
 	}
 	return &collector{
-		b:         b,
-		conns:     d("connections_open", "Open Kafka connections."),
-		accepted:  d("connections_accepted_total", "Kafka connections accepted."),
-		refused:   d("connections_refused_total", "Kafka connections refused by connection limits."),
-		protoErrs: d("protocol_errors_total", "Connections closed for malformed requests."),
-		panics:    d("handler_panics_total", "Panics recovered in request handlers."),
-		bytesIn:   d("network_received_bytes_total", "Bytes read from Kafka connections."),
-		bytesOut:  d("network_sent_bytes_total", "Bytes written to Kafka connections."),
-		requests:  d("requests_total", "Kafka requests by API.", "api"),
-		logEnd:    d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
-		logStart:  d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
-		logSize:   d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+		b:             b,
+		conns:         d("connections_open", "Open Kafka connections."),
+		accepted:      d("connections_accepted_total", "Kafka connections accepted."),
+		refused:       d("connections_refused_total", "Kafka connections refused by connection limits."),
+		protoErrs:     d("protocol_errors_total", "Connections closed for malformed requests."),
+		panics:        d("handler_panics_total", "Panics recovered in request handlers."),
+		bytesIn:       d("network_received_bytes_total", "Bytes read from Kafka connections."),
+		bytesOut:      d("network_sent_bytes_total", "Bytes written to Kafka connections."),
+		requests:      d("requests_total", "Kafka requests by API.", "api"),
+		readTimeouts:  d("request_read_timeouts_total", "Connections closed for a request not received within socket.request.read.timeout.ms."),
+		queuedBytes:   d("request_bytes_queued", "Request bytes held now across connections (being read or handled)."),
+		queuedLimit:   d("request_bytes_queued_limit", "queued.max.request.bytes; 0 when unlimited."),
+		budgetWaiting: d("request_budget_waiting", "Connections whose reader waits for request budget now."),
+		budgetWaits:   d("request_budget_waits_total", "Times a reader waited for request budget."),
+		logEnd:        d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
+		logStart:      d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
+		logSize:       d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests, c.logEnd, c.logStart, c.logSize} {
+	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests,
+		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize} {
 		ch <- d
 	}
 }
@@ -51,6 +58,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(st.Panics))
 	ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.CounterValue, float64(st.BytesIn))
 	ch <- prometheus.MustNewConstMetric(c.bytesOut, prometheus.CounterValue, float64(st.BytesOut))
+	ch <- prometheus.MustNewConstMetric(c.readTimeouts, prometheus.CounterValue, float64(st.RequestReadTimeouts))
+	ch <- prometheus.MustNewConstMetric(c.queuedBytes, prometheus.GaugeValue, float64(st.QueuedRequestBytes))
+	ch <- prometheus.MustNewConstMetric(c.queuedLimit, prometheus.GaugeValue, float64(st.QueuedRequestBytesLimit))
+	ch <- prometheus.MustNewConstMetric(c.budgetWaiting, prometheus.GaugeValue, float64(st.RequestBudgetWaiting))
+	ch <- prometheus.MustNewConstMetric(c.budgetWaits, prometheus.CounterValue, float64(st.RequestBudgetWaits))
 	for key, n := range st.Requests {
 		name := kmsg.NameForKey(key)
 		if name == "" {

@@ -52,6 +52,10 @@ type Cluster struct {
 	mu    sync.RWMutex
 	parts map[logdir.Partition]*partition.Partition
 
+	// growMu serialises the changes that add partitions, so that two
+	// concurrent requests cannot both pass max.broker.partitions.
+	growMu sync.Mutex
+
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
 
@@ -264,7 +268,12 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 		if _, ok := c.store.Topic(name); ok {
 			return t, fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
 		}
-		return t, nil
+		return t, c.checkPartitionLimit(name, partitions)
+	}
+	c.growMu.Lock()
+	defer c.growMu.Unlock()
+	if err := c.checkPartitionLimit(name, partitions); err != nil {
+		return t, err
 	}
 	t, err := c.store.CreateTopic(t)
 	if err != nil {
@@ -277,6 +286,30 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 	}
 	c.cfg.Logger.Info("created topic", "topic", name, "partitions", t.Partitions)
 	return t, nil
+}
+
+// checkPartitionLimit refuses adding n partitions to topic when the broker
+// would then hold more than max.broker.partitions. Each partition keeps a
+// file open and takes a moment to create, so without a bound one
+// CreateTopics request asking for 2^31-1 partitions holds its connection
+// for days, runs the process out of file descriptors, and makes every
+// Metadata answer enormous. The internal offsets topic is never refused.
+// growMu must be held for the check to stay true until the partitions
+// exist.
+func (c *Cluster) checkPartitionLimit(topic string, n int32) error {
+	limit := c.cfg.Broker.Int("max.broker.partitions")
+	if limit < 0 || topic == OffsetsTopic {
+		return nil
+	}
+	var have int64
+	for _, t := range c.store.Topics() {
+		have += int64(t.Partitions)
+	}
+	if have+int64(n) > limit {
+		return fmt.Errorf("%w: %d more partitions would make %d on this broker; max.broker.partitions is %d",
+			metadata.ErrInvalidPartitions, n, have+int64(n), limit)
+	}
+	return nil
 }
 
 // DeleteTopic removes a topic and its data.
@@ -318,8 +351,10 @@ func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) 
 	if count <= t.Partitions {
 		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", metadata.ErrInvalidPartitions, name, t.Partitions)
 	}
-	if validateOnly {
-		return nil
+	c.growMu.Lock()
+	defer c.growMu.Unlock()
+	if err := c.checkPartitionLimit(name, count-t.Partitions); err != nil || validateOnly {
+		return err
 	}
 	if err := c.store.SetPartitions(name, count); err != nil {
 		return err

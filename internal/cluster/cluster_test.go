@@ -88,3 +88,40 @@ func TestOrphanPartitionRemoved(t *testing.T) {
 		t.Fatal("orphan partition directory kept")
 	}
 }
+
+// max.broker.partitions bounds what CreateTopics and CreatePartitions may
+// add, validate-only included; the internal offsets topic is never refused.
+func TestPartitionLimit(t *testing.T) {
+	bc, err := metadata.NewBrokerConfig(map[string]string{"max.broker.partitions": "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(Config{DataDir: "/data", FS: vfs.NewMem(), Broker: bc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CreateTopic("a", 3, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, validateOnly := range []bool{true, false} {
+		if _, err := c.CreateTopic("b", 3, nil, validateOnly); !errors.Is(err, metadata.ErrInvalidPartitions) {
+			t.Fatalf("6 partitions of 5 (validate only %v): %v", validateOnly, err)
+		}
+		if err := c.CreatePartitions("a", 6, validateOnly); !errors.Is(err, metadata.ErrInvalidPartitions) {
+			t.Fatalf("grow to 6 of 5 (validate only %v): %v", validateOnly, err)
+		}
+	}
+	if _, ok := c.Topic("b"); ok {
+		t.Fatal("refused topic created")
+	}
+	if _, err := c.CreateTopic("b", 1_000_000_000, nil, false); !errors.Is(err, metadata.ErrInvalidPartitions) {
+		t.Fatalf("a billion partitions: %v", err)
+	}
+	if err := c.CreatePartitions("a", 5, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.OffsetsPartition(true); err != nil {
+		t.Fatalf("offsets topic past the limit: %v", err)
+	}
+}

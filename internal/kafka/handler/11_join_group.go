@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"time"
@@ -62,13 +63,16 @@ func handleJoinGroup(h *Handler, _ context.Context, req *server.Request) (server
 		jr.RebalanceTimeout = jr.SessionTimeout
 	}
 	for _, p := range r.Protocols {
-		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
+		// Copied: the group keeps it for the member's life, and the
+		// request's bytes would pin the whole frame (server.Request).
+		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
 	}
 	call := h.groups.JoinGroup(jr)
+	memberID := r.MemberID // not r: the wait may be long, the request need not live that long
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
 		res, err := call.Wait(ctx)
 		if err != nil {
-			res = group.JoinResult{Err: err, MemberID: r.MemberID, Generation: -1}
+			res = group.JoinResult{Err: err, MemberID: memberID, Generation: -1}
 		}
 		resp.ErrorCode = errorCode(res.Err)
 		resp.MemberID = res.MemberID

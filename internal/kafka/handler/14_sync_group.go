@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,7 +42,9 @@ func handleSyncGroup(h *Handler, _ context.Context, req *server.Request) (server
 	if len(r.GroupAssignment) > 0 {
 		sr.Assignments = make(map[string][]byte, len(r.GroupAssignment))
 		for _, a := range r.GroupAssignment {
-			sr.Assignments[a.MemberID] = a.MemberAssignment
+			// Copied: the group keeps it, and the request's bytes
+			// would pin the whole frame (server.Request).
+			sr.Assignments[a.MemberID] = bytes.Clone(a.MemberAssignment)
 		}
 	}
 	call := h.groups.SyncGroup(sr)

@@ -14,6 +14,17 @@ const (
 	// DefaultMaxInFlight is the number of replies queued per connection
 	// before its reader stops reading.
 	DefaultMaxInFlight = 100
+	// DefaultMaxQueuedRequestBytes bounds the request bytes held across
+	// all connections. Kafka's queued.max.request.bytes defaults to no
+	// limit; ours is one maximum-size request's worth, so a broker's
+	// request buffers stay within a few hundred MiB whatever its clients
+	// do (see the budget type for the exact bound).
+	DefaultMaxQueuedRequestBytes int64 = 100 << 20
+	// DefaultRequestReadTimeout is the time a request may take to arrive
+	// once its first byte has: Kafka clients give up on a request after
+	// request.timeout.ms, 30s by default, sending included, so a frame
+	// still incomplete by then has no client waiting for its answer.
+	DefaultRequestReadTimeout = 30 * time.Second
 )
 
 // Config holds the listener's limits. The zero value is usable: New fills
@@ -39,6 +50,21 @@ type Config struct {
 	// faster than its replies complete or than it reads them). Zero or
 	// negative means DefaultMaxInFlight.
 	MaxInFlight int
+	// MaxQueuedRequestBytes bounds the bytes of request frames held at once
+	// across all connections, from the allocation of a frame's buffer
+	// until its request is handled (Kafka's queued.max.request.bytes).
+	// When it is spent, readers stop reading their sockets until
+	// requests complete. It is raised to MaxRequestBytes if below, so
+	// that a request of the maximum size fits. Zero means
+	// DefaultMaxQueuedRequestBytes; negative means no limit.
+	MaxQueuedRequestBytes int64
+	// RequestReadTimeout closes a connection whose request frame is not
+	// complete this long after its first byte arrived (time spent waiting
+	// for MaxQueuedRequestBytes excluded), so a client that trickles bytes
+	// cannot hold its connection, and the frame's share of the budget,
+	// forever: bytes arriving keep IdleTimeout from firing. Zero means
+	// DefaultRequestReadTimeout; negative disables it.
+	RequestReadTimeout time.Duration
 	// Logger receives connection events. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -58,6 +84,18 @@ func (c Config) withDefaults() Config {
 		c.IdleTimeout = DefaultIdleTimeout
 	case c.IdleTimeout < 0:
 		c.IdleTimeout = 0
+	}
+	switch {
+	case c.MaxQueuedRequestBytes == 0:
+		c.MaxQueuedRequestBytes = max(DefaultMaxQueuedRequestBytes, int64(c.MaxRequestBytes))
+	case c.MaxQueuedRequestBytes > 0:
+		c.MaxQueuedRequestBytes = max(c.MaxQueuedRequestBytes, int64(c.MaxRequestBytes))
+	}
+	switch {
+	case c.RequestReadTimeout == 0:
+		c.RequestReadTimeout = DefaultRequestReadTimeout
+	case c.RequestReadTimeout < 0:
+		c.RequestReadTimeout = 0
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight

@@ -46,9 +46,31 @@ type conn struct {
 	replies chan queued
 
 	// lastActive is when bytes last moved or a Finish returned (Server.now
-	// clock); inFinish is set while Finish runs. Both feed idle().
-	lastActive atomic.Int64
-	inFinish   atomic.Bool
+	// clock); inFinish is set while Finish runs, inBudgetWait while the
+	// reader waits for request budget. They feed idle().
+	lastActive   atomic.Int64
+	inFinish     atomic.Bool
+	inBudgetWait atomic.Bool
+
+	// charge is the request budget held by the frame being read or
+	// handled; the reader gives it back once Handle returns.
+	charge charge
+	// readStop is closed when reading must stop (Shutdown, abort), so a
+	// reader waiting for budget gives up.
+	readStop     chan struct{}
+	readStopOnce sync.Once
+	// dl serialises changes of the socket's read deadline between the
+	// reader (a frame's deadline) and Shutdown (a deadline in the past,
+	// which must win).
+	dl struct {
+		sync.Mutex
+		stopped bool
+	}
+	// frameDeadline is when the frame being read must be complete (zero
+	// between frames, or with no RequestReadTimeout); deadlineSet says
+	// the socket has it. The reader goroutine alone uses them.
+	frameDeadline time.Time
+	deadlineSet   bool
 }
 
 // queued is a reply waiting for the writer, with what it needs from the
@@ -70,7 +92,8 @@ func newConn(s *Server, nc net.Conn, ip string) *conn {
 			RemoteAddr: nc.RemoteAddr(),
 			LocalAddr:  nc.LocalAddr(),
 		},
-		replies: make(chan queued, s.cfg.MaxInFlight),
+		replies:  make(chan queued, s.cfg.MaxInFlight),
+		readStop: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.hardCtx)
 	c.lastActive.Store(s.now())
@@ -84,13 +107,39 @@ func (c *conn) serve() {
 	go func() {
 		defer close(writerDone)
 		c.writeLoop()
+		c.setReadDeadline(time.Now()) // ends watchWhileDraining
 	}()
 	c.readLoop()
 	close(c.replies)
+	c.watchWhileDraining()
 	<-writerDone
 	c.abort()
 	c.s.unregister(c)
 	c.s.connWG.Done()
+}
+
+// watchWhileDraining reads and discards what the client still sends while
+// the writer drains the replies of a connection that stopped reading, so
+// that a client leaving meanwhile is noticed: abort then cancels the Finish
+// calls still waiting for it. Without this, a JoinGroup queued before a bad
+// frame waited out its rebalance timeout (a client may ask for weeks) with
+// nobody at the other end, holding the connection. It returns when the
+// writer is done (which sets a read deadline in the past), at Shutdown's
+// deadline, or when the socket fails.
+func (c *conn) watchWhileDraining() {
+	var discard [512]byte
+	r := activityReader{c}
+	for {
+		_, err := r.Read(discard[:])
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			c.abort() // EOF, reset, or already closed
+		}
+		return
+	}
 }
 
 // abort closes the socket and cancels the connection's context, which
@@ -100,19 +149,35 @@ func (c *conn) abort() {
 	c.abortOnce.Do(func() {
 		c.cancel()
 		c.nc.Close()
+		c.readStopOnce.Do(func() { close(c.readStop) })
 	})
 }
 
-// stopReading makes a blocked or future read fail at once, so the reader
-// stops at the next frame boundary during Shutdown while the writer goes on.
+// stopReading makes a blocked or future read fail at once, and a wait for
+// request budget end, so the reader stops at the next frame boundary during
+// Shutdown while the writer goes on.
 func (c *conn) stopReading() {
+	c.dl.Lock()
+	c.dl.stopped = true
 	c.nc.SetReadDeadline(time.Now())
+	c.dl.Unlock()
+	c.readStopOnce.Do(func() { close(c.readStop) })
+}
+
+// setReadDeadline sets the socket's read deadline unless stopReading was
+// called, whose deadline in the past then stays.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if !c.dl.stopped {
+		c.nc.SetReadDeadline(t)
+	}
 }
 
 func (c *conn) touch() { c.lastActive.Store(c.s.now()) }
 
 func (c *conn) idle(now int64) bool {
-	return !c.inFinish.Load() && now-c.lastActive.Load() >= int64(c.s.cfg.IdleTimeout)
+	return !c.inFinish.Load() && !c.inBudgetWait.Load() && now-c.lastActive.Load() >= int64(c.s.cfg.IdleTimeout)
 }
 
 func (c *conn) logAttrs(extra ...any) []any {
@@ -131,22 +196,25 @@ func (c *conn) logPanic(where string, v any) {
 // drains. It returns without closing the socket: the writer still has
 // replies to write.
 func (c *conn) readLoop() {
+	s := c.s
 	defer func() {
+		s.budget.release(&c.charge)
 		if v := recover(); v != nil {
 			c.logPanic("Handle", v)
 		}
 	}()
-	s := c.s
 	br := bufio.NewReaderSize(activityReader{c}, readBufSize)
 	var sizeBuf [4]byte
 	for !s.draining.Load() {
-		frame, err := readFrame(br, &sizeBuf, s.cfg.MaxRequestBytes, true)
+		frame, err := c.readRequest(br, &sizeBuf)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		req, err := ParseRequest(frame, s.versions)
+		frame = nil
 		if err != nil {
+			s.budget.release(&c.charge)
 			if q, ok := c.apiVersionsFallback(req, err); ok {
 				s.stats.request(apiVersionsKey)
 				c.replies <- q
@@ -160,23 +228,74 @@ func (c *conn) readLoop() {
 		s.stats.request(req.Key)
 
 		reply, err := s.h.Handle(c.ctx, req)
+		// The server is done with the frame: a produce's records are
+		// appended, and handlers copy the bytes they keep (Request.Msg).
+		// Holding the budget until the reply is written instead would let
+		// replies that wait for other requests (a fetch long poll waiting
+		// for a produce, a JoinGroup for the other members) hold the
+		// budget those requests need.
+		s.budget.release(&c.charge)
 		if req.Key == produceKey {
 			bufpool.Put(frame) // dead once Handle returns (see Handler)
 		}
+		q := queued{corr: req.CorrelationID, key: req.Key, version: req.Version, reply: reply}
+		req = nil // nothing of the frame stays reachable from this goroutine while it waits below
 		if err != nil {
-			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", req.Key, "err", err)...)
+			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", q.key, "err", err)...)
 			return
 		}
 		if reply.Response == nil && reply.Finish == nil && !reply.NoResponse {
 			s.log.Error("kafka server: handler returned an empty reply; closing connection",
-				c.logAttrs("key", req.Key, "version", req.Version)...)
+				c.logAttrs("key", q.key, "version", q.version)...)
 			return
 		}
 		// Blocks when MaxInFlight replies are queued: back-pressure.
 		// The writer always drains, even after a failure, so this
 		// cannot block forever.
-		c.replies <- queued{corr: req.CorrelationID, key: req.Key, version: req.Version, reply: reply}
+		c.replies <- q
 	}
+}
+
+// readRequest reads one request frame. Waiting for a frame's first byte is
+// idleness, left to IdleTimeout; from that byte on, the frame must be
+// complete within RequestReadTimeout. The frame's buffer is charged to the
+// server's request budget as it grows.
+func (c *conn) readRequest(br *bufio.Reader, sizeBuf *[4]byte) ([]byte, error) {
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	if t := c.s.cfg.RequestReadTimeout; t > 0 {
+		// activityReader puts it on the socket if the frame needs
+		// another read: a frame already buffered costs no syscall.
+		c.frameDeadline = time.Now().Add(t)
+	}
+	defer func() {
+		if c.deadlineSet {
+			c.setReadDeadline(time.Time{})
+			c.deadlineSet = false
+		}
+		c.frameDeadline = time.Time{}
+	}()
+	return readFrame(br, sizeBuf, c.s.cfg.MaxRequestBytes, c.reserve, true)
+}
+
+// reserve charges n more bytes of the current frame to the request budget,
+// waiting while it is spent. The wait does not count against the frame's
+// read timeout: the client was not slow, the server was full.
+func (c *conn) reserve(n int) error {
+	c.inBudgetWait.Store(true)
+	waited, err := c.s.budget.acquire(&c.charge, int64(n), c.readStop)
+	c.inBudgetWait.Store(false)
+	if waited > 0 {
+		c.touch()
+		if !c.frameDeadline.IsZero() {
+			c.frameDeadline = c.frameDeadline.Add(waited)
+			if c.deadlineSet {
+				c.setReadDeadline(c.frameDeadline)
+			}
+		}
+	}
+	return err
 }
 
 // apiVersionsFallback turns an ApiVersions request at a version above ours
@@ -198,9 +317,10 @@ func (c *conn) apiVersionsFallback(req *Request, err error) (queued, bool) {
 
 // readFailed handles the end of reading. A bad size prefix or a read cut by
 // Shutdown ends the connection gracefully, writing what is queued; anything
-// else means the client is gone or the socket broke, so the connection is
-// aborted at once, cancelling the context of pending Finish calls (Kafka
-// clients never half-close).
+// else means the client is gone, too slow to send a frame
+// (RequestReadTimeout) or the socket broke, so the connection is aborted at
+// once, cancelling the context of pending Finish calls (Kafka clients never
+// half-close).
 func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
@@ -211,8 +331,16 @@ func (c *conn) readFailed(err error) {
 				c.logAttrs("err", err, "suppressed_since_last", suppressed)...)
 		}
 		return
-	case errors.As(err, &ne) && ne.Timeout() && c.s.draining.Load():
+	case (errors.Is(err, errReadStopped) || errors.As(err, &ne) && ne.Timeout()) && c.s.draining.Load():
 		return // Shutdown interrupted the read.
+	case errors.Is(err, errReadStopped):
+		// The connection was aborted while waiting for budget.
+	case errors.As(err, &ne) && ne.Timeout():
+		c.s.stats.readTimeouts.Add(1)
+		if ok, suppressed := c.s.readTimeoutLog.allow(time.Now()); ok {
+			c.s.log.Warn("kafka server: request not received within the read timeout; closing connection",
+				c.logAttrs("timeout", c.s.cfg.RequestReadTimeout, "suppressed_since_last", suppressed)...)
+		}
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		// The client closed, or we did.
 	default:
@@ -330,6 +458,10 @@ func (c *conn) finish(f func(context.Context) kmsg.Response) (resp kmsg.Response
 type activityReader struct{ c *conn }
 
 func (r activityReader) Read(p []byte) (int, error) {
+	if c := r.c; !c.frameDeadline.IsZero() && !c.deadlineSet {
+		c.setReadDeadline(c.frameDeadline)
+		c.deadlineSet = true
+	}
 	n, err := r.c.nc.Read(p)
 	if n > 0 {
 		r.c.s.stats.bytesIn.Add(uint64(n))

@@ -9,8 +9,9 @@
 //	Serve (caller's goroutine)   accept loop; returns when Shutdown closes the listener
 //	sweepIdle (one per Server)   closes idle connections; started by the first Serve,
 //	                             stops when Shutdown starts
-//	conn.serve (per connection)  the reader: read frame, ParseRequest, Handler.Handle,
-//	                             queue the Reply. It owns the connection: when it stops
+//	conn.serve (per connection)  the reader: read frame (charging it to the request
+//	                             budget), ParseRequest, Handler.Handle, give the budget
+//	                             back, queue the Reply. It owns the connection: when it stops
 //	                             it closes the queue, waits for the writer, closes the
 //	                             socket and unregisters the connection
 //	conn.writeLoop (per conn)    the writer: for each queued Reply in order, call
@@ -42,15 +43,18 @@
 //
 //   - Gracefully: the reader stops (bad frame, Handle error or panic,
 //     Shutdown), the writer writes every reply already queued and flushes,
-//     then the socket is closed.
+//     then the socket is closed. Meanwhile the reader discards what the
+//     client still sends, only to notice it leaving: then the connection is
+//     aborted, so a Finish waiting for it (a JoinGroup's rebalance) ends.
 //   - Abruptly (abort): the socket is closed at once and the context
 //     cancelled (client EOF or read error, write error, Finish panic, idle
-//     timeout, Shutdown deadline); the writer drains the queue without
-//     writing. Kafka clients never half-close, and work for a client that
-//     left is wasted.
+//     timeout, request read timeout, Shutdown deadline); the writer drains
+//     the queue without writing. Kafka clients never half-close, and work
+//     for a client that left is wasted.
 //
-// Shutdown sets a read deadline in the past on every connection, so readers
-// stop at the next frame boundary: a request whose frame was fully read is
+// Shutdown sets a read deadline in the past on every connection (and ends
+// their waits for the request budget), so readers stop at the next frame
+// boundary: a request whose frame was fully read is
 // handled and answered, one not yet read is not. A panic in Handle or Finish
 // is recovered, logged at error level with its stack, and closes only that
 // connection.
@@ -91,17 +95,49 @@
 //
 // # Limits
 //
-//   - MaxRequestBytes (default 100 MiB): a size prefix above it, or negative,
-//     closes the connection before anything is allocated; below it, the frame
-//     buffer grows with the bytes that arrive (starting at 64 KiB, doubling),
-//     so a client that claims a large frame and sends little costs little.
+//   - MaxRequestBytes (default 100 MiB, socket.request.max.bytes): a size
+//     prefix above it, or negative, closes the connection before anything is
+//     allocated; below it, the frame buffer grows with the bytes that arrive
+//     (starting at what has arrived, at least 1 KiB, and at most doubling once
+//     more bytes are there), so a client that claims a large frame and sends
+//     little costs little: a buffer is never more than twice what its client
+//     sent, plus 1 KiB.
+//   - MaxQueuedRequestBytes (default 100 MiB, queued.max.request.bytes; raised
+//     to MaxRequestBytes if below): the request budget, shared by all
+//     connections. A reader charges each growth of its frame buffer before
+//     allocating it and gives the whole charge back when Handle returns.
+//     When the budget is spent, readers wait without reading their sockets,
+//     so TCP holds the clients back and the heap does not grow. So that
+//     half-read frames waiting for each other's budget cannot wedge, one
+//     frame at a time may read past the limit (the first waiter, when none
+//     is): request buffers total at most MaxQueuedRequestBytes +
+//     MaxRequestBytes, and some frame can always finish. Waiters are served
+//     in order. The budget is not held until the reply is written: by then
+//     the server no longer needs the frame (a produce's records were
+//     appended in Handle), and replies that wait for other requests (a fetch
+//     long poll for a produce, a JoinGroup for the other members) would hold
+//     the budget those requests need. Handlers must therefore copy the
+//     request bytes they keep past Handle (Request.Msg). Decoding may take a
+//     small multiple of the frame (see below), replies queued for the
+//     writer are bounded per connection by MaxInFlight, not by the budget.
+//   - RequestReadTimeout (default 30s; the broker's
+//     socket.request.read.timeout.ms, Strom's own): once a frame's first
+//     byte arrived, the whole frame must arrive within it, or the
+//     connection is closed. Time spent waiting for the budget does not
+//     count. Bytes that trickle in keep a connection from looking idle, so
+//     without this a client sending a byte now and then (slow loris) would
+//     hold its connection, and its frame's share of the budget, forever.
+//     Waiting for a frame to start is idleness, left to IdleTimeout. The
+//     deadline is put on the socket only when a frame needs another read,
+//     so a frame that arrived whole costs no syscall for it.
 //   - MaxInFlight (default 100): replies queued per connection before the
 //     reader stops reading.
 //   - MaxConnections, MaxConnectionsPerIP (default unlimited): an excess
 //     connection is closed as soon as it is accepted; the refusal is logged at
 //     warn level at most once every 10 seconds.
 //   - IdleTimeout (default 10 min): a connection that has moved no bytes for
-//     that long, while no Finish is running, is closed.
+//     that long, while no Finish is running and its reader is not waiting
+//     for the budget, is closed.
 //
 // Decoding is kmsg's, from the patched v1.15.0 in third_party/kmsg (see its
 // PATCHES.md): upstream kept looping over a forged tagged-field count after

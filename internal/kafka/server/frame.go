@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -177,45 +178,73 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 	return 0, nil, false
 }
 
-// readFrame reads one size-prefixed frame. The size is checked against max
-// before anything is allocated, and the buffer then grows with the bytes that
-// actually arrive, so a client that claims a large frame and sends little
-// costs little memory; with reuse, a buffer kept in bufpool is used instead
-// when there is one for the size. It returns the frame without its prefix.
-func readFrame(r io.Reader, sizeBuf *[4]byte, max int32, reuse bool) ([]byte, error) {
+// minFrameChunk is the smallest piece a frame buffer starts or grows by.
+const minFrameChunk = 1 << 10
+
+// readFrame reads one size-prefixed frame and returns it without its prefix.
+// The size is checked against limit before anything is allocated. The frame
+// is then charged (reserve) and given room as its bytes actually arrive: it
+// starts at what r has buffered (at least minFrameChunk) and at most
+// doubles, and only once a byte it has no room for is there. So a client
+// that claims a large frame and sends little costs little memory and budget:
+// a frame is never charged more than twice what its client sent (plus
+// minFrameChunk). reserve, if not nil, is called with each growth before it
+// is allocated; its error ends the read. With reuse, a buffer kept in bufpool
+// for the frame's size holds it (charged all the same as the bytes arrive),
+// and a frame that reaches its full size without one is allocated at its
+// bufpool capacity class, so that it can be kept when given back.
+func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n int) error, reuse bool) ([]byte, error) {
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 		return nil, err
 	}
-	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 0 || size > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameSize, size, max)
+	size := int(int32(binary.BigEndian.Uint32(sizeBuf[:])))
+	if size < 0 || size > int(limit) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameSize, size, limit)
 	}
-	const firstChunk = 64 << 10
 	var buf []byte
 	if reuse {
-		buf = bufpool.Reuse(int(size))[:0]
+		buf = bufpool.Reuse(size)[:0]
 	}
-	if buf == nil {
-		buf = make([]byte, 0, min(int(size), firstChunk))
-	}
-	for len(buf) < int(size) {
-		if len(buf) == cap(buf) {
-			// Doubling from 64 KiB ends at the power of two above
-			// size: the capacity class bufpool keeps it in.
-			grown := make([]byte, len(buf), 2*cap(buf))
-			copy(grown, buf)
-			buf = grown
+	room := 0 // bytes charged and readable into buf: buf[len(buf):room]
+	for len(buf) < size {
+		if len(buf) == room {
+			if r.Buffered() == 0 {
+				if _, err := r.Peek(1); err != nil {
+					return nil, unexpectedEOF(err)
+				}
+			}
+			n := min(size, max(2*room, len(buf)+r.Buffered(), minFrameChunk))
+			if reserve != nil {
+				if err := reserve(n - room); err != nil {
+					return nil, err
+				}
+			}
+			if n > cap(buf) {
+				c := n
+				if reuse && n == size && size >= bufpool.MinSize {
+					c = bufpool.RoundUp(size)
+				}
+				grown := make([]byte, len(buf), c)
+				copy(grown, buf)
+				buf = grown
+			}
+			room = n
 		}
-		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), int(size))])
+		n, err := io.ReadFull(r, buf[len(buf):room])
 		buf = buf[:len(buf)+n]
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, unexpectedEOF(err)
 		}
 	}
 	return buf, nil
+}
+
+// unexpectedEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // sizeHint estimates the encoded size of responses that carry bulk data

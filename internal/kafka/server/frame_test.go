@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 	"runtime"
 	"testing"
+	"testing/iotest"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -154,10 +156,11 @@ func TestParseRequest(t *testing.T) {
 }
 
 // TestReadFrameAllocation checks that a size prefix is checked before any
-// allocation, and that an accepted size is only allocated as bytes arrive.
+// allocation, that an accepted size is only allocated as bytes arrive, and
+// that every allocation is reserved first.
 func TestReadFrameAllocation(t *testing.T) {
-	prefix := func(size uint32, rest ...byte) io.Reader {
-		return bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, size), rest...))
+	prefix := func(size uint32, rest ...byte) *bufio.Reader {
+		return bufio.NewReader(bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, size), rest...)))
 	}
 	allocated := func(f func()) uint64 {
 		var before, after runtime.MemStats
@@ -171,7 +174,8 @@ func TestReadFrameAllocation(t *testing.T) {
 
 	for _, size := range []uint32{1<<31 - 1, 1 << 31, 0xffffffff, limit + 1} {
 		var err error
-		if n := allocated(func() { _, err = readFrame(prefix(size), &sb, limit, false) }); n > 4<<10 {
+		r := prefix(size)
+		if n := allocated(func() { _, err = readFrame(r, &sb, limit, nil, false) }); n > 1<<10 {
 			t.Errorf("size %#x: allocated %d bytes", size, n)
 		}
 		if !errors.Is(err, ErrFrameSize) {
@@ -179,29 +183,46 @@ func TestReadFrameAllocation(t *testing.T) {
 		}
 	}
 
-	// A frame at the limit that never arrives costs the first chunk only.
+	// A frame at the limit that never arrives costs the first chunk only,
+	// and that is all that is reserved.
 	var err error
-	if n := allocated(func() { _, err = readFrame(prefix(limit, 1, 2, 3), &sb, limit, false) }); n > 1<<20 {
+	var reserved int
+	reserve := func(n int) error { reserved += n; return nil }
+	r := prefix(limit, 1, 2, 3)
+	if n := allocated(func() { _, err = readFrame(r, &sb, limit, reserve, false) }); n > 4<<10 {
 		t.Errorf("claimed %d bytes, sent 3: allocated %d", limit, n)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("err = %v, want unexpected EOF", err)
 	}
+	if reserved != minFrameChunk {
+		t.Errorf("claimed %d bytes, sent 3: reserved %d, want %d", limit, reserved, minFrameChunk)
+	}
 
 	// Growth keeps the content; a frame split across many reads and
-	// chunks comes back whole.
+	// chunks comes back whole, with no more reserved than its capacity.
 	want := make([]byte, 300<<10+7)
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	got, err := readFrame(io.MultiReader(prefix(uint32(len(want))), bytes.NewReader(want)), &sb, limit, false)
+	reserved = 0
+	r = bufio.NewReader(io.MultiReader(bytes.NewReader(binary.BigEndian.AppendUint32(nil, uint32(len(want)))), iotest.HalfReader(bytes.NewReader(want))))
+	got, err := readFrame(r, &sb, limit, reserve, false)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("large frame: err %v, equal %v", err, bytes.Equal(got, want))
 	}
-	if got, err := readFrame(prefix(0), &sb, limit, false); err != nil || len(got) != 0 {
+	if reserved != cap(got) || cap(got) != len(want) {
+		t.Fatalf("large frame: reserved %d for a buffer of %d, frame %d", reserved, cap(got), len(want))
+	}
+	// A refused reservation ends the read before allocating.
+	refuse := errors.New("no budget")
+	if _, err := readFrame(prefix(10, 1, 2), &sb, limit, func(int) error { return refuse }, false); !errors.Is(err, refuse) {
+		t.Fatalf("refused reservation: %v", err)
+	}
+	if got, err := readFrame(prefix(0), &sb, limit, nil, false); err != nil || len(got) != 0 {
 		t.Fatalf("empty frame: %v %d", err, len(got))
 	}
-	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), &sb, limit, false); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := readFrame(bufio.NewReader(bytes.NewReader([]byte{0, 0})), &sb, limit, nil, false); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut prefix: %v", err)
 	}
 }
@@ -260,13 +281,18 @@ func TestUnsupportedApiVersionsLayout(t *testing.T) {
 func TestReadFrameReuse(t *testing.T) {
 	want := bytes.Repeat([]byte("x"), 100<<10)
 	framed := append([]byte{0, 1, 0x90, 0}, want...)
-	r := bytes.NewReader(bytes.Repeat(framed, 4))
+	r := bufio.NewReader(bytes.NewReader(bytes.Repeat(framed, 4)))
 	var sb [4]byte
+	var reserved int
 	for range 4 {
-		got, err := readFrame(r, &sb, 1<<30, true)
+		got, err := readFrame(r, &sb, 1<<30, func(n int) error { reserved += n; return nil }, true)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("readFrame: %v, %d bytes", err, len(got))
 		}
 		bufpool.Put(got)
+	}
+	// Reused or not, every frame was charged in full, and only once.
+	if reserved != 4*len(want) {
+		t.Fatalf("reserved %d bytes for 4 frames of %d", reserved, len(want))
 	}
 }

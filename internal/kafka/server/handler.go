@@ -19,6 +19,10 @@ type Request struct {
 	// Msg is the decoded request body (Msg.Key() == Key, Msg.GetVersion() == Version).
 	// Its byte-slice fields (records, member metadata) alias the frame
 	// buffer, which the server allocates per request and never reuses.
+	// The frame counts against Config.MaxQueuedRequestBytes only until
+	// Handle returns: a handler that keeps such a slice longer (in a
+	// Finish, in its own state) must copy it, or it keeps the whole frame
+	// alive outside the budget.
 	Msg kmsg.Request
 	// Conn describes the connection the request arrived on.
 	Conn ConnInfo

@@ -67,10 +67,14 @@ type Server struct {
 	// bgWG counts the idle sweeper.
 	bgWG sync.WaitGroup
 
-	nextID     atomic.Uint64
-	stats      counters
-	refusedLog limiter
-	oversize   limiter
+	// budget bounds the request bytes held across connections.
+	budget *budget
+
+	nextID         atomic.Uint64
+	stats          counters
+	refusedLog     limiter
+	oversize       limiter
+	readTimeoutLog limiter
 }
 
 // New returns a server that passes requests to h. It reads h.APIVersions
@@ -84,6 +88,7 @@ func New(cfg Config, h Handler) *Server {
 		log:     cfg.Logger,
 		epoch:   time.Now(),
 		closing: make(chan struct{}),
+		budget:  newBudget(cfg.MaxQueuedRequestBytes),
 	}
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.mu.conns = make(map[*conn]struct{})

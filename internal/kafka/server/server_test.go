@@ -279,10 +279,24 @@ func TestHandlerPanic(t *testing.T) {
 	if got := ts.Stats().Panics; got != 2 {
 		t.Errorf("Panics = %d", got)
 	}
-	logs := ts.logs.String()
-	for _, want := range []string{"boom in handle", "boom in finish", "level=ERROR", "runtime/debug.Stack"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
+	// Each panic is one error record holding the value and the stack of
+	// the goroutine at the panic, down to the function that panicked (the
+	// handler's closures here), not only where it was recovered.
+	logs := strings.Split(ts.logs.String(), "\n")
+	for _, want := range []struct{ value, frame string }{
+		{"boom in handle", "server.TestHandlerPanic.func1("},
+		{"boom in finish", "server.TestHandlerPanic.func1.1("},
+	} {
+		var line string
+		for _, l := range logs {
+			if strings.Contains(l, want.value) {
+				line = l
+			}
+		}
+		for _, part := range []string{"level=ERROR", "closing connection", "stack=", "runtime/debug.Stack", want.frame} {
+			if !strings.Contains(line, part) {
+				t.Errorf("log record of %q lacks %q:\n%s", want.value, part, line)
+			}
 		}
 	}
 }
@@ -454,4 +468,66 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("IdleClosedConnections = %d", got)
 	}
 	busy.expectClosed() // idle again now
+}
+
+// TestRequestReadTimeout: a frame that does not arrive whole within the read
+// timeout closes its connection, whether its client stalls or trickles
+// bytes (which keeps it from looking idle); a connection between frames is
+// left to the idle timeout, and a frame sent in pieces within the timeout is
+// answered.
+func TestRequestReadTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	ts := startServer(t, Config{RequestReadTimeout: timeout}, nil)
+	idle := dial(t, ts.addr)
+	idle.roundTrip(0)
+
+	hb := frame(kmsg.NewRequestFormatter(kmsg.FormatterClientID("a-client-id-that-takes-a-while")), heartbeat(1), 4, 1)
+
+	t.Run("stalled", func(t *testing.T) {
+		c := dial(t, ts.addr)
+		start := time.Now()
+		c.write(hb[:7])
+		c.expectClosed()
+		if d := time.Since(start); d < timeout {
+			t.Fatalf("closed after %v, before the timeout", d)
+		}
+	})
+	t.Run("trickle", func(t *testing.T) {
+		c := dial(t, ts.addr)
+		start := time.Now()
+		tick := time.NewTicker(timeout / 15)
+		defer tick.Stop()
+		var err error
+		for i := 0; err == nil && time.Since(start) < 10*time.Second; i = (i + 1) % len(hb) {
+			// One byte at a time, repeating the frame: it never ends
+			// within the timeout.
+			c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, err = c.conn.Write(hb[i : i+1])
+			<-tick.C
+		}
+		if err == nil {
+			t.Fatal("trickling connection still open after 10s")
+		}
+		if d := time.Since(start); d < timeout {
+			t.Fatalf("closed after %v, before the timeout", d)
+		}
+	})
+	t.Run("pieces within the timeout", func(t *testing.T) {
+		c := dial(t, ts.addr)
+		c.write(hb[:10])
+		time.Sleep(timeout / 3) // the client pausing mid-frame, not a wait for state
+		c.write(hb[10:])
+		resp := kmsg.NewPtrHeartbeatResponse()
+		resp.SetVersion(4)
+		if corr := c.recv(resp); corr != 1 {
+			t.Fatalf("corr %d", corr)
+		}
+	})
+	idle.roundTrip(2) // idle far longer than the read timeout, still open
+	if got := ts.Stats().RequestReadTimeouts; got != 2 {
+		t.Fatalf("RequestReadTimeouts = %d, want 2", got)
+	}
+	if n := strings.Count(ts.logs.String(), "read timeout"); n != 1 {
+		t.Errorf("read timeout logged %d times, want 1 (rate limited)", n)
+	}
 }

@@ -225,3 +225,30 @@ func TestFinishCalledAfterClientLeaves(t *testing.T) {
 		t.Fatalf("Finish called %d times for %d replies", calls.Load(), n)
 	}
 }
+
+// TestClientLeavesWhileClosingGracefully: after a bad frame the connection
+// stops reading and writes the replies already queued; if the client leaves
+// meanwhile, a Finish still waiting for it is cancelled and the connection
+// goes, instead of waiting for as long as the Finish would.
+func TestClientLeavesWhileClosingGracefully(t *testing.T) {
+	waiting := make(chan struct{})
+	h := &fakeHandler{handle: func(ctx context.Context, req *Request) (*Reply, error) {
+		hb, ok := req.Msg.(*kmsg.HeartbeatRequest)
+		if !ok {
+			return nil, nil
+		}
+		return &Reply{Finish: func(ctx context.Context) kmsg.Response {
+			close(waiting)
+			<-ctx.Done() // a JoinGroup waiting out a long rebalance timeout
+			return hb.ResponseKind()
+		}}, nil
+	}}
+	ts := startServer(t, Config{}, h)
+	c := dial(t, ts.addr)
+	c.write(append(frame(c.f, heartbeat(1), 4, 1), sized(header(999, 0, 2))...)) // then an unknown key
+	<-waiting
+	eventually(t, "bad frame seen", func() bool { return ts.Stats().ProtocolErrors == 1 })
+	c.write([]byte("more bytes from a client that has not read the news"))
+	c.conn.Close()
+	eventually(t, "connection gone", func() bool { return ts.Stats().OpenConnections == 0 })
+}

@@ -23,8 +23,20 @@ type Stats struct {
 	ProtocolErrors uint64
 	// Panics counts panics recovered in Handle or Finish.
 	Panics uint64
+	// RequestReadTimeouts counts connections closed because a request
+	// frame was not complete within RequestReadTimeout.
+	RequestReadTimeouts uint64
 	// BytesIn and BytesOut count bytes read from and written to sockets.
 	BytesIn, BytesOut uint64
+	// QueuedRequestBytes is the request bytes held now across all
+	// connections (frames being read or handled), and
+	// QueuedRequestBytesLimit its bound, MaxQueuedRequestBytes (0: none).
+	// The sum may pass the limit by one frame (see MaxQueuedRequestBytes).
+	QueuedRequestBytes, QueuedRequestBytesLimit int64
+	// RequestBudgetWaiting is the number of readers waiting for request
+	// budget now; RequestBudgetWaits counts every such wait.
+	RequestBudgetWaiting int64
+	RequestBudgetWaits   uint64
 	// Requests counts parsed requests by API key (keys never seen are
 	// absent), including ApiVersions requests answered with
 	// UNSUPPORTED_VERSION.
@@ -33,15 +45,16 @@ type Stats struct {
 
 // counters are the live values behind Stats.
 type counters struct {
-	open       atomic.Int64
-	accepted   atomic.Uint64
-	refused    atomic.Uint64
-	idleClosed atomic.Uint64
-	protocol   atomic.Uint64
-	panics     atomic.Uint64
-	bytesIn    atomic.Uint64
-	bytesOut   atomic.Uint64
-	requests   []atomic.Uint64 // indexed by api key; sized by New
+	open         atomic.Int64
+	accepted     atomic.Uint64
+	refused      atomic.Uint64
+	idleClosed   atomic.Uint64
+	protocol     atomic.Uint64
+	panics       atomic.Uint64
+	readTimeouts atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	requests     []atomic.Uint64 // indexed by api key; sized by New
 }
 
 func (c *counters) request(key int16) {
@@ -59,9 +72,16 @@ func (s *Server) Stats() Stats {
 		IdleClosedConnections: s.stats.idleClosed.Load(),
 		ProtocolErrors:        s.stats.protocol.Load(),
 		Panics:                s.stats.panics.Load(),
+		RequestReadTimeouts:   s.stats.readTimeouts.Load(),
 		BytesIn:               s.stats.bytesIn.Load(),
 		BytesOut:              s.stats.bytesOut.Load(),
+		QueuedRequestBytes:    s.budget.used.Load(),
+		RequestBudgetWaiting:  s.budget.waiting.Load(),
+		RequestBudgetWaits:    s.budget.waits.Load(),
 		Requests:              make(map[int16]uint64),
+	}
+	if s.budget.limit > 0 {
+		st.QueuedRequestBytesLimit = s.budget.limit
 	}
 	for k := range s.stats.requests {
 		if n := s.stats.requests[k].Load(); n > 0 {

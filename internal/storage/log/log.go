@@ -531,11 +531,15 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 			err := l.syncActive()
 			l.dur.Lock()
 			l.dur.syncing = false
-			if err != nil && l.dur.err == nil {
+			closed := errors.Is(err, ErrClosed)
+			if err != nil && !closed && l.dur.err == nil {
 				l.dur.err = fmt.Errorf("%w: %v", ErrFailed, err)
 			}
 			close(done)
 			l.dur.Unlock()
+			if closed {
+				return err // deleted: nothing will ever be durable
+			}
 			continue
 		}
 		done := l.dur.done
@@ -552,6 +556,12 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 // the end offset observed before the fsync.
 func (l *Log) syncActive() error {
 	l.segMu.RLock()
+	if len(l.segs) == 0 {
+		// Deleted (a topic deletion) while a producer or the snapshot
+		// loop was about to wait for an fsync.
+		l.segMu.RUnlock()
+		return ErrClosed
+	}
 	active := l.segs[len(l.segs)-1]
 	target := active.NextOffset()
 	l.segMu.RUnlock()

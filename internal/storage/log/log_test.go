@@ -499,3 +499,26 @@ func TestLogAppendTime(t *testing.T) {
 		t.Fatal("base offset not 0")
 	}
 }
+
+// A wait for durability on a log deleted meanwhile (its topic deleted while
+// an acks=all produce or the snapshot loop waits) returns ErrClosed; the
+// fuzzer of test/hostile found it indexing the segments the deletion had
+// emptied, which took the broker down.
+func TestWaitDurableAfterDelete(t *testing.T) {
+	l := openLog(t, vfs.Default, t.TempDir(), Config{}, State{})
+	res, err := l.Append(batch(t, "d", 3, 1), AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.DurableOffset() > res.LastOffset {
+		t.Fatal("durable before any fsync")
+	}
+	if err := l.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first waiter runs the fsync, a later one too
+		if err := l.WaitDurable(context.Background(), res.LastOffset); !errors.Is(err, ErrClosed) {
+			t.Fatalf("WaitDurable after Delete: %v, want ErrClosed", err)
+		}
+	}
+}
