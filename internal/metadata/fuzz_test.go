@@ -1,0 +1,70 @@
+package metadata
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// FuzzStoreFile feeds arbitrary bytes to OpenStore as the metadata file it
+// reads at start-up, raw or wrapped in a valid header and checksum (so that
+// the JSON inside is explored too). It must never panic; a store it opens
+// must answer consistently.
+func FuzzStoreFile(f *testing.F) {
+	valid := encodeStore(storeFile{NextProducerID: 7, Topics: []Topic{{Name: "orders", Partitions: 3, Configs: map[string]string{"retention.ms": "1000"}}}})
+	f.Add(valid, false)
+	f.Add(valid[14:], true)
+	f.Add([]byte(`{"topics":[{"name":"","partitions":-1}],"next_producer_id":-5}`), true)
+	f.Add([]byte(`{"topics":null}`), true)
+	f.Add([]byte("STMD"), false)
+	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
+		if wrap {
+			hdr := []byte("STMD")
+			hdr = binary.BigEndian.AppendUint16(hdr, 1)
+			hdr = binary.BigEndian.AppendUint32(hdr, crc32.Checksum(data, castagnoli))
+			hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(data)))
+			data = append(hdr, data...)
+		}
+		mem := vfs.NewMem()
+		if err := mem.MkdirAll("/d"); err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.WriteFile(filepath.Join("/d", "__strom_metadata"), data); err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenStore(mem, "/d")
+		if err != nil {
+			return
+		}
+		for _, tp := range s.Topics() {
+			if got, ok := s.Topic(tp.Name); !ok || got.Name != tp.Name {
+				t.Fatalf("topic %q listed but not found", tp.Name)
+			}
+		}
+	})
+}
+
+// FuzzParseProperties feeds arbitrary text to ParseProperties, the reader
+// of `strom serve --config` files. It must never panic, and every pair it
+// returns has a non-empty, trimmed key without a separator.
+func FuzzParseProperties(f *testing.F) {
+	f.Add("# broker\nlog.retention.hours=168\nsocket.request.max.bytes: 104857600\n! comment\n\n")
+	f.Add("=value\n")
+	f.Add("key\n")
+	f.Add(strings.Repeat("k", 70000) + "=v\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		props, err := ParseProperties(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		for k := range props {
+			if k == "" || k != strings.TrimSpace(k) || strings.ContainsAny(k, "=:") {
+				t.Fatalf("key %q from %q", k, text)
+			}
+		}
+	})
+}
