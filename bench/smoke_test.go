@@ -73,7 +73,7 @@ func TestSmoke(t *testing.T) {
 		},
 		"produce-1k-acksall": {"strom MB/s": {"nats-fsync", "group fsync "}, "nats-fsync MB/s": nil},
 		"produce-100b":       {"strom records/s": {"kfake", "target 1M records/s"}, "strom MB/s": {"kfake", "loopback TCP "}},
-		"consume-catchup":    {"strom MB/s": {"loopback TCP"}},
+		"consume-catchup":    {"strom MB/s": {"loopback TCP"}, "strom raw fetch MB/s": {"loopback TCP"}},
 		"idle-rss":           {"strom idle RSS MiB": {"limit 30 MiB"}},
 		"startup":            {"strom start to serving ms": {"limit 100 ms"}},
 		// "": compared with something, whatever it is.
