@@ -224,6 +224,9 @@ func (p *publisher) failed() error {
 // reset forgets what has been acknowledged so far (after a warm-up).
 func (p *publisher) reset() { p.acked.Store(0); p.bytes.Store(0) }
 
+func (p *publisher) runUntil(ctx context.Context, until time.Time) error { return p.run(ctx, until) }
+func (p *publisher) counts() (int64, int64)                              { return p.acked.Load(), p.bytes.Load() }
+
 // natsPublishTimed is produceTimed for a NATS server: it creates the
 // streams, has spec.Producers publishers publish for warmup, then for d, and
 // reports the second part only, from the first publish to the last
@@ -241,38 +244,5 @@ func natsPublishTimed(ctx context.Context, srv *Server, spec natsSpec, warmup, d
 		defer p.nc.Close()
 		ps[i] = p
 	}
-	each := func(until time.Time) error {
-		errs := make([]error, len(ps))
-		var wg sync.WaitGroup
-		for i, p := range ps {
-			wg.Go(func() { errs[i] = p.run(ctx, until) })
-		}
-		wg.Wait()
-		return errors.Join(errs...)
-	}
-	if err := each(time.Now().Add(warmup)); err != nil {
-		return throughput{}, fmt.Errorf("warm-up: %w", err)
-	}
-	for _, p := range ps {
-		p.reset()
-	}
-	m, err := startCPU(srv)
-	if err != nil {
-		return throughput{}, err
-	}
-	if err := each(time.Now().Add(d)); err != nil {
-		return throughput{}, err
-	}
-	var t throughput
-	if t.Elapsed, t.ClientCPU, t.Broker, err = m.stop(); err != nil {
-		return throughput{}, err
-	}
-	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
-		return throughput{}, err
-	}
-	for _, p := range ps {
-		t.Records += p.acked.Load()
-		t.Bytes += p.bytes.Load()
-	}
-	return t, nil
+	return timedRun(ctx, srv, ps, warmup, d)
 }

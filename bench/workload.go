@@ -199,11 +199,29 @@ func produceTimed(ctx context.Context, srv *Server, topic string, spec produceSp
 		defer p.cl.Close()
 		ps[i] = p
 	}
+	return timedRun(ctx, srv, ps, warmup, d)
+}
+
+// timedClient is one load generator of a timed run: a Kafka producer or a
+// NATS publisher.
+type timedClient interface {
+	runUntil(ctx context.Context, until time.Time) error
+	reset()
+	counts() (records, bytes int64)
+}
+
+func (p *producer) runUntil(ctx context.Context, until time.Time) error { return p.run(ctx, until, -1) }
+func (p *producer) counts() (int64, int64)                              { return p.acked.Load(), p.bytes.Load() }
+
+// timedRun runs every client for warmup, forgets what they did, then runs
+// them again for d while the CPU of the harness and of srv is metered, and
+// reports that second part.
+func timedRun[C timedClient](ctx context.Context, srv *Server, cs []C, warmup, d time.Duration) (throughput, error) {
 	each := func(until time.Time) error {
-		errs := make([]error, len(ps))
+		errs := make([]error, len(cs))
 		var wg sync.WaitGroup
-		for i, p := range ps {
-			wg.Go(func() { errs[i] = p.run(ctx, until, -1) })
+		for i, c := range cs {
+			wg.Go(func() { errs[i] = c.runUntil(ctx, until) })
 		}
 		wg.Wait()
 		return errors.Join(errs...)
@@ -211,8 +229,8 @@ func produceTimed(ctx context.Context, srv *Server, topic string, spec produceSp
 	if err := each(time.Now().Add(warmup)); err != nil {
 		return throughput{}, fmt.Errorf("warm-up: %w", err)
 	}
-	for _, p := range ps {
-		p.reset()
+	for _, c := range cs {
+		c.reset()
 	}
 	m, err := startCPU(srv)
 	if err != nil {
@@ -228,9 +246,10 @@ func produceTimed(ctx context.Context, srv *Server, topic string, spec produceSp
 	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
 		return throughput{}, err
 	}
-	for _, p := range ps {
-		t.Records += p.acked.Load()
-		t.Bytes += p.bytes.Load()
+	for _, c := range cs {
+		records, bytes := c.counts()
+		t.Records += records
+		t.Bytes += bytes
 	}
 	return t, nil
 }

@@ -20,7 +20,6 @@
 package crash
 
 import (
-	"context"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -31,23 +30,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/stromhq/strom/internal/cli"
+	"github.com/stromhq/strom/test/internal/childbroker"
 )
 
 const childEnv = "STROM_CRASH_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		// The broker process: strom serve with the arguments after "--".
-		args := os.Args[1:]
-		for i, a := range args {
-			if a == "--" {
-				args = args[i+1:]
-				break
-			}
-		}
-		os.Exit(cli.Main(context.Background(), args, os.Stdout, os.Stderr))
-	}
+	childbroker.ServeIfChild(childEnv) // the broker process: strom serve
 	os.Exit(m.Run())
 }
 

@@ -2,7 +2,6 @@ package hostile
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,23 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stromhq/strom/internal/cli"
+	"github.com/stromhq/strom/test/internal/childbroker"
 )
 
 const childEnv = "STROM_HOSTILE_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		// The broker process: strom serve with the arguments after "--".
-		args := os.Args[1:]
-		for i, a := range args {
-			if a == "--" {
-				args = args[i+1:]
-				break
-			}
-		}
-		os.Exit(cli.Main(context.Background(), args, os.Stdout, os.Stderr))
-	}
+	childbroker.ServeIfChild(childEnv) // the broker process: strom serve
 	os.Exit(m.Run())
 }
 
