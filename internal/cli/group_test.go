@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // sortedLines sorts the lines of out, for output whose order across
@@ -153,7 +155,7 @@ func TestGroupActiveMember(t *testing.T) {
 		c.ok(t, strings.NewReader("x\ny\n"), "produce", "live")
 		cmd := exec.Command(strom(t), "consume", "live", "--group", "watchers", "--from-beginning", "--client-id", "watcher-1")
 		cmd.Env = append(cleanEnv(), "GORACE=atexit_sleep_ms=0", "STROM_BROKERS="+c.addr)
-		var stdout, stderr syncBuffer
+		var stdout, stderr testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 const (
@@ -68,7 +69,7 @@ func TestLiveSocketFuzz(t *testing.T) {
 		tame = true
 	}
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	b, err := broker.Start(broker.Config{
 		DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "-",
 		Props: map[string]string{
@@ -285,22 +286,4 @@ func total(m map[int16]uint64) (n uint64) {
 		n += v
 	}
 	return n
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,11 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // testVersions is what the fake handler serves.
@@ -67,30 +67,12 @@ func (h *fakeHandler) Handle(ctx context.Context, req *Request) (Reply, error) {
 	return Reply{}, errors.New("fake handler: unexpected request")
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	*Server
 	addr    string
 	served  chan error // Serve's result
 	handler *fakeHandler
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 }
 
 // startServer serves h on 127.0.0.1:0 and shuts the server down at the end
@@ -100,7 +82,7 @@ func startServer(t testing.TB, cfg Config, h *fakeHandler) *testServer {
 	if h == nil {
 		h = &fakeHandler{}
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

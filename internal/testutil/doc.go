@@ -1,0 +1,3 @@
+// Package testutil holds small helpers that tests in several packages need;
+// nothing outside tests imports it.
+package testutil
