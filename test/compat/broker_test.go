@@ -33,13 +33,21 @@ const brokerLogsEnv = "COMPAT_BROKER_LOGS"
 type brokerOption func(*brokerConfig)
 
 type brokerConfig struct {
-	logs bool
+	logs       bool
+	advertised string
 }
 
 // withBrokerLogs sends the broker's warnings and errors to t.Log, for
 // debugging a failing client.
 func withBrokerLogs() brokerOption {
 	return func(c *brokerConfig) { c.logs = true }
+}
+
+// withAdvertisedAddr makes the broker advertise addr in Metadata and
+// FindCoordinator instead of its own listener, so that clients bootstrapped
+// through a proxy at addr keep using it (capture_test.go records them).
+func withAdvertisedAddr(addr string) brokerOption {
+	return func(c *brokerConfig) { c.advertised = addr }
 }
 
 // startBroker starts a single-broker cluster listening on 127.0.0.1 on a
@@ -72,13 +80,17 @@ func startRestartableBroker(t *testing.T, opts ...brokerOption) (addr string, re
 	if cfg.logs {
 		logger = slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	advertised := cfg.advertised
+	if advertised == "" {
+		// Advertise the address the clients bootstrap from.
+		advertised = "127.0.0.1:0"
+	}
 	dir := t.TempDir()
 	start := func(kafkaAddr string) *broker.Broker {
 		b, err := broker.Start(broker.Config{
-			DataDir:   dir,
-			KafkaAddr: kafkaAddr,
-			// Advertise the address the clients bootstrap from.
-			AdvertisedAddr: "127.0.0.1:0",
+			DataDir:        dir,
+			KafkaAddr:      kafkaAddr,
+			AdvertisedAddr: advertised,
 			HTTPAddr:       "-",
 			Logger:         logger,
 			// A new group's first rebalance need not wait Kafka's 3 s for
