@@ -2,10 +2,12 @@ package crash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,28 +41,45 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 // in detail).
 func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	listCtx, cancelList := context.WithTimeout(context.Background(), time.Minute)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(listCtx, topic)
+	cancelList()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total, read int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	stored = map[string]loc{}
+	// A long run stores tens of millions of records and a loaded machine
+	// reads them slowly, so the deadline is on progress, not on the total:
+	// the read fails when no record arrives for readStall.
+	const readStall = time.Minute
+	next := map[int32]int64{}
 	for read < total {
+		ctx, cancel := context.WithTimeout(context.Background(), readStall)
 		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records", read, total)
+		stalled := ctx.Err() != nil && fs.NumRecords() == 0
+		cancel()
+		if stalled {
+			var progress []string
+			ends.Each(func(o kadm.ListedOffset) {
+				progress = append(progress, fmt.Sprintf("p%d %d/%d", o.Partition, next[o.Partition], o.Offset))
+			})
+			t.Fatalf("read %d of %d records, none for %v (%s)", read, total, readStall, strings.Join(progress, ", "))
 		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("fetch: %v", err)
+			}
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			read++
+			next[r.Partition] = r.Offset + 1
 			v := string(r.Value)
 			if prev, dup := stored[v]; dup {
 				if dups++; dups <= 5 {
