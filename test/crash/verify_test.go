@@ -60,6 +60,16 @@ func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int
 	// the read fails when no record arrives for readStall.
 	const readStall = time.Minute
 	next := map[int32]int64{}
+	// Offsets increase with each producer's sequence: a producer's values
+	// are "<prefix><producer>-<seq>", and within one partition a later
+	// sequence number must sit at a higher offset (idempotence keeps order
+	// through retries), across every restart.
+	type stream struct {
+		producer  string
+		partition int32
+	}
+	lastSeq := map[stream]int{}
+	reordered := 0
 	for read < total {
 		ctx, cancel := context.WithTimeout(context.Background(), readStall)
 		fs := cl.PollFetches(ctx)
@@ -87,10 +97,26 @@ func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int
 				}
 			}
 			stored[v] = loc{r.Partition, r.Offset}
+			if cut := strings.LastIndexByte(v, '-'); cut > 0 {
+				seq, err := strconv.Atoi(v[cut+1:])
+				if err != nil {
+					return
+				}
+				s := stream{v[:cut], r.Partition}
+				if last, ok := lastSeq[s]; ok && seq < last {
+					if reordered++; reordered <= 5 {
+						t.Errorf("partition %d offset %d holds %s after sequence %d of the same producer", r.Partition, r.Offset, v, last)
+					}
+				}
+				lastSeq[s] = max(lastSeq[s], seq)
+			}
 		})
 	}
 	if dups > 0 {
 		t.Errorf("%d values stored more than once", dups)
+	}
+	if reordered > 0 {
+		t.Errorf("%d values stored after a later value of their producer", reordered)
 	}
 	return stored, dups
 }
