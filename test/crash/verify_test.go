@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,53 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// valueKey names a produced value "<producer>-<seq>" in 8 bytes: the
+// producer's interned number above, its sequence number below. A
+// 1,000-kill run holds some 60 million of them twice (acknowledged and
+// read back); as strings the checker needed most of the machine's 24 GiB.
+type valueKey uint64
+
+// producerNames interns the "<prefix><NN>" part of values.
+var producerNames struct {
+	sync.Mutex
+	ids   map[string]uint32
+	names []string
+}
+
+// keyOf returns the key of a value written by startProducers; ok is false
+// for any other value.
+func keyOf(v []byte) (k valueKey, ok bool) {
+	cut := bytes.LastIndexByte(v, '-')
+	if cut <= 0 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(v[cut+1:]), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	producerNames.Lock()
+	defer producerNames.Unlock()
+	id, found := producerNames.ids[string(v[:cut])]
+	if !found {
+		if producerNames.ids == nil {
+			producerNames.ids = map[string]uint32{}
+		}
+		id = uint32(len(producerNames.names))
+		producerNames.names = append(producerNames.names, string(v[:cut]))
+		producerNames.ids[string(v[:cut])] = id
+	}
+	return valueKey(uint64(id)<<32 | seq), true
+}
+
+func (k valueKey) producer() uint32 { return uint32(k >> 32) }
+func (k valueKey) seq() uint32      { return uint32(k) }
+
+func (k valueKey) String() string {
+	producerNames.Lock()
+	defer producerNames.Unlock()
+	return fmt.Sprintf("%s-%07d", producerNames.names[k.producer()], k.seq())
+}
 
 // loc is where a record is stored.
 type loc struct {
@@ -39,7 +87,7 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 // offsets listed first) and returns where each value is stored, and how
 // many values were stored more than once (each an error, the first few
 // in detail).
-func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int) {
+func readBack(t *testing.T, addr, topic string) (stored map[valueKey]loc, dups int) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -54,21 +102,20 @@ func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int
 	}
 	var total, read int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	stored = map[string]loc{}
+	stored = map[valueKey]loc{}
 	// A long run stores tens of millions of records and a loaded machine
 	// reads them slowly, so the deadline is on progress, not on the total:
 	// the read fails when no record arrives for readStall.
 	const readStall = time.Minute
 	next := map[int32]int64{}
-	// Offsets increase with each producer's sequence: a producer's values
-	// are "<prefix><producer>-<seq>", and within one partition a later
-	// sequence number must sit at a higher offset (idempotence keeps order
-	// through retries), across every restart.
+	// Offsets increase with each producer's sequence: within one partition
+	// a later sequence number must sit at a higher offset (idempotence
+	// keeps order through retries), across every restart.
 	type stream struct {
-		producer  string
+		producer  uint32
 		partition int32
 	}
-	lastSeq := map[stream]int{}
+	lastSeq := map[stream]uint32{}
 	reordered := 0
 	for read < total {
 		ctx, cancel := context.WithTimeout(context.Background(), readStall)
@@ -90,26 +137,23 @@ func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int
 		fs.EachRecord(func(r *kgo.Record) {
 			read++
 			next[r.Partition] = r.Offset + 1
-			v := string(r.Value)
+			v, ok := keyOf(r.Value)
+			if !ok {
+				t.Fatalf("partition %d offset %d holds %q, not a value of the test's producers", r.Partition, r.Offset, r.Value)
+			}
 			if prev, dup := stored[v]; dup {
 				if dups++; dups <= 5 {
 					t.Errorf("value %s stored twice: partition %d offset %d and partition %d offset %d", v, prev.partition, prev.offset, r.Partition, r.Offset)
 				}
 			}
 			stored[v] = loc{r.Partition, r.Offset}
-			if cut := strings.LastIndexByte(v, '-'); cut > 0 {
-				seq, err := strconv.Atoi(v[cut+1:])
-				if err != nil {
-					return
+			s := stream{v.producer(), r.Partition}
+			if last, ok := lastSeq[s]; ok && v.seq() < last {
+				if reordered++; reordered <= 5 {
+					t.Errorf("partition %d offset %d holds %s after sequence %d of the same producer", r.Partition, r.Offset, v, last)
 				}
-				s := stream{v[:cut], r.Partition}
-				if last, ok := lastSeq[s]; ok && seq < last {
-					if reordered++; reordered <= 5 {
-						t.Errorf("partition %d offset %d holds %s after sequence %d of the same producer", r.Partition, r.Offset, v, last)
-					}
-				}
-				lastSeq[s] = max(lastSeq[s], seq)
 			}
+			lastSeq[s] = max(lastSeq[s], v.seq())
 		})
 	}
 	if dups > 0 {
@@ -123,7 +167,7 @@ func readBack(t *testing.T, addr, topic string) (stored map[string]loc, dups int
 
 // checkAcked reports every acknowledged value that is not stored where its
 // acknowledgement said (the first few of each kind in detail).
-func checkAcked(t *testing.T, acked, stored map[string]loc) (lost, moved int) {
+func checkAcked(t *testing.T, acked, stored map[valueKey]loc) (lost, moved int) {
 	t.Helper()
 	if len(acked) == 0 {
 		t.Fatal("no record was acknowledged")
@@ -168,14 +212,14 @@ type producers struct {
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex
-	acked    map[string]loc // value -> where the broker said it is
+	acked    map[valueKey]loc // value -> where the broker said it is
 	failed   int
 	failures map[string]int // error text -> sends that failed with it
 }
 
 func startProducers(t *testing.T, cfg produceConfig) *producers {
 	t.Helper()
-	ps := &producers{t: t, cfg: cfg, quit: make(chan struct{}), acked: map[string]loc{}, failures: map[string]int{}}
+	ps := &producers{t: t, cfg: cfg, quit: make(chan struct{}), acked: map[valueKey]loc{}, failures: map[string]int{}}
 	for i := 0; i < cfg.n; i++ {
 		opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.addr), kgo.DefaultProduceTopic(cfg.topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is on by default
@@ -219,7 +263,12 @@ func (ps *producers) run(cl *kgo.Client, i int) {
 				}
 				return
 			}
-			ps.acked[string(r.Value)] = loc{r.Partition, r.Offset}
+			k, ok := keyOf(r.Value)
+			if !ok {
+				ps.t.Errorf("acknowledged value %q is not one this producer writes", r.Value)
+				return
+			}
+			ps.acked[k] = loc{r.Partition, r.Offset}
 		})
 		if seq%ps.cfg.pace == ps.cfg.pace-1 {
 			time.Sleep(time.Millisecond) // pacing the load, not waiting for state
