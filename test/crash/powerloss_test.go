@@ -79,9 +79,11 @@ func (c powerCut) options(rng *rand.Rand, unsynced, kept *int) vfs.CrashOptions 
 // paths: an in-process broker (listener, handlers, group coordinator,
 // cluster) on a vfs.MemFS, eight idempotent acks=all producers and a
 // consumer group member committing, all through a proxy. At a cut the
-// proxy stops every response first (so a client is told nothing the
-// broker said after the cut), then the filesystem a power loss would leave
-// is taken: only fsynced data and durable directory entries, plus, in
+// proxy stops every response (so a client is told nothing the broker said
+// after the cut) and the filesystem a power loss would leave is taken: in
+// half the cuts 0-2 ms after the proxy stops, in the other half at the
+// instant of a file write, before its fsync, the proxy stopping at that
+// same instant. The image holds only fsynced data and durable directory entries, plus, in
 // every third cut, all unsynced bytes, and in another third a random
 // prefix of each file's. A new broker starts on it, must start, and the
 // clients carry on through the proxy. After every cut, every partition
@@ -118,9 +120,9 @@ func TestPowerLossAtRandomPoints(t *testing.T) {
 			t.Logf("round %d: %d cuts so far, %d records and %d partition commits acknowledged", round, done, st.acked, st.commits)
 		}
 	}
-	t.Logf("%d power cuts (%d %v, %d %v, %d %v; %d with no record or commit acknowledged since the previous one); %d unsynced bytes met, %d kept",
+	t.Logf("%d power cuts (%d %v, %d %v, %d %v; %d at a file write before its fsync; %d with no record or commit acknowledged since the previous one); %d unsynced bytes met, %d kept",
 		st.cuts, st.kinds[keepSynced], keepSynced, st.kinds[keepEverything], keepEverything, st.kinds[keepPrefixes], keepPrefixes,
-		st.idle, st.unsynced, st.kept)
+		st.atWrite, st.idle, st.unsynced, st.kept)
 	t.Logf("producers: %d records acknowledged, %d stored, %d sends failed; %d stored twice, %d lost, %d moved; %d unacknowledged records survived cuts",
 		st.acked, st.stored, st.failed, st.dups, st.lost, st.moved, st.extra)
 	t.Logf("committer: %d partition commits acknowledged, %d failed; %d committed offsets checked after cuts, %d of them a commit whose answer was lost",
@@ -134,6 +136,7 @@ func TestPowerLossAtRandomPoints(t *testing.T) {
 type powerStats struct {
 	readout
 	cuts, idle, extra, unsynced, kept int
+	atWrite                           int // cuts at a file write
 	kinds                             [3]int
 	commits, commitFailures           int
 	checked, unacked                  int
@@ -175,7 +178,34 @@ func powerRound(t *testing.T, rng *rand.Rand, cuts int, st *powerStats) {
 	lastAcked, lastCommits := 0, 0
 	for i := 0; i < cuts; i++ {
 		time.Sleep(time.Duration(50+rng.IntN(350)) * time.Millisecond) // the cut lands at a random moment
-		proxy.freeze()
+		kind := powerCut(st.cuts % 3)
+		st.kinds[kind]++
+		st.cuts++
+		opts := kind.options(rng, &st.unsynced, &st.kept)
+		var image *vfs.MemFS
+		if rng.IntN(2) == 0 {
+			// Half the cuts land right after one of the next 16 file
+			// writes, before its fsync, so that they find unsynced bytes:
+			// the proxy stops at that instant, with the MemFS locked, so
+			// no client hears of a sync the image lacks. rng is not used
+			// here until the cut is taken: the options use it on the
+			// writer's goroutine.
+			fired := make(chan struct{})
+			cut := mem.CrashAtWrite(1+rng.IntN(16), opts, func() { proxy.freeze(); close(fired) })
+			select {
+			case <-fired:
+				st.atWrite++
+			case <-time.After(100 * time.Millisecond): // no writes: cut now
+			}
+			image = cut()
+		} else {
+			// The others: the disk goes up to 2 ms after the network, so
+			// writes finish whose answers no client will see (a commit
+			// stored but not acknowledged, a batch its producer retries).
+			proxy.freeze()
+			time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+			image = mem.Crash(opts)
+		}
 		ends := ps.ackedEnds() // every acknowledgement a client could have seen
 		// A cut that found the clients stalled tests little: count them.
 		nAcked, nCommits := ps.ackedCount(), c.commitCount()
@@ -183,14 +213,6 @@ func powerRound(t *testing.T, rng *rand.Rand, cuts int, st *powerStats) {
 			st.idle++
 		}
 		lastAcked, lastCommits = nAcked, nCommits
-		kind := powerCut(st.cuts % 3)
-		st.kinds[kind]++
-		st.cuts++
-		// The disk goes up to 2 ms after the network: writes finish whose
-		// answers no client will see (a commit stored but not
-		// acknowledged, a batch its producer retries).
-		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
-		image := mem.Crash(kind.options(rng, &st.unsynced, &st.kept))
 		shutdown(t, b) // the old broker, on the filesystem that lost power
 		b, mem = nil, image
 		label := fmt.Sprintf("cut %d (%v)", st.cuts, kind)

@@ -45,7 +45,17 @@ type MemFS struct {
 	mu struct {
 		sync.Mutex
 		root *memNode
+		cut  *armedCut // a crash armed by CrashAtWrite, or nil
 	}
+}
+
+// armedCut is a power cut waiting for a write: after writesLeft more file
+// writes it takes the crash image. Guarded by MemFS.mu.
+type armedCut struct {
+	writesLeft int
+	opts       CrashOptions
+	atCut      func() // or nil
+	image      *MemFS // taken, or nil
 }
 
 // memNode is a file or a directory (an inode). A node is linked under at most
@@ -110,6 +120,60 @@ func KeepAll(name string, unsynced int) int { return unsynced }
 func (m *MemFS) Crash(opts CrashOptions) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.crashLocked(opts)
+}
+
+// CrashAtWrite arms a power cut at the k-th file write (Write or WriteAt)
+// from now, k >= 1: right after that write lands and before it returns, the
+// image Crash(opts) would give is taken, so the cut finds the written bytes
+// not yet synced. The returned cut gives that image, or, if fewer than k
+// writes came meanwhile, disarms and takes it at once. atCut, if not nil,
+// runs just before the image is taken (a test stops its network there, so
+// that no client hears of a sync the image lacks). atCut and
+// opts.KeepUnsyncedPrefix run on the writing goroutine with the MemFS
+// locked and must not call it; cut's return orders them before the
+// caller's next step. One cut is armed at a time: arming again replaces an
+// untaken one.
+func (m *MemFS) CrashAtWrite(k int, opts CrashOptions, atCut func()) (cut func() *MemFS) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := &armedCut{writesLeft: max(k, 1), opts: opts, atCut: atCut}
+	m.mu.cut = a
+	return func() *MemFS {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.mu.cut == a {
+			m.mu.cut = nil
+		}
+		if a.image == nil {
+			a.take(m)
+		}
+		return a.image
+	}
+}
+
+// take runs atCut and takes the image. m.mu must be held.
+func (a *armedCut) take(m *MemFS) {
+	if a.atCut != nil {
+		a.atCut()
+	}
+	a.image = m.crashLocked(a.opts)
+}
+
+// wroteLocked counts a write towards an armed cut. m.mu must be held.
+func (m *MemFS) wroteLocked() {
+	a := m.mu.cut
+	if a == nil {
+		return
+	}
+	if a.writesLeft--; a.writesLeft == 0 {
+		m.mu.cut = nil
+		a.take(m)
+	}
+}
+
+// crashLocked is Crash with m.mu held.
+func (m *MemFS) crashLocked(opts CrashOptions) *MemFS {
 	out := NewMem()
 	seen := map[*memNode]bool{}
 	var copyDir func(from, to *memNode, dirPath string)
@@ -665,6 +729,7 @@ func (f *memFile) writeAtLocked(p []byte, off int64) (int, error) {
 		return 0, f.pathErr("write", syscall.EFBIG)
 	}
 	f.n.writeAt(p, int(off))
+	f.fs.wroteLocked()
 	return len(p), nil
 }
 

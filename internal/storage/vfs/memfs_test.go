@@ -82,6 +82,54 @@ func TestCrashKeepsSyncedDropsUnsynced(t *testing.T) {
 	wantFile(t, m, "/d/log", "abcdef")
 }
 
+func TestCrashAtWrite(t *testing.T) {
+	m := newDurableDir(t, "/d")
+	f, err := m.Create("/d/log")
+	mustOK(t, err)
+	mustOK(t, m.SyncDir("/d"))
+	f.Write([]byte("abc"))
+	mustOK(t, f.Sync())
+
+	// The cut lands on the second write, before its sync: the image has
+	// what was synced plus the two writes' bytes, and nothing after.
+	cuts := 0
+	cut := m.CrashAtWrite(2, CrashOptions{KeepUnsyncedPrefix: KeepAll}, func() { cuts++ })
+	f.Write([]byte("de"))
+	if cuts != 0 {
+		t.Fatal("the cut came at the first write")
+	}
+	f.WriteAt([]byte("fg"), 5)
+	if cuts != 1 {
+		t.Fatal("no cut at the second write")
+	}
+	mustOK(t, f.Sync())
+	f.WriteAt([]byte("hi"), 7)
+	image := cut()
+	wantFile(t, image, "/d/log", "abcdefg")
+	if again := cut(); again != image || cuts != 1 {
+		t.Fatal("a second call of cut took a new image")
+	}
+	wantFile(t, m.CrashAtWrite(1, CrashOptions{}, nil)(), "/d/log", "abcdefg") // "hi" unsynced, dropped
+
+	// Too few writes: cut disarms and takes the image at once.
+	cut = m.CrashAtWrite(5, CrashOptions{KeepUnsyncedPrefix: KeepAll}, func() { cuts++ })
+	f.WriteAt([]byte("j"), 9)
+	wantFile(t, cut(), "/d/log", "abcdefghij")
+	f.WriteAt([]byte("k"), 10) // disarmed: no image taken, nothing panics
+	if cuts != 2 {
+		t.Fatalf("atCut ran %d times; want 2", cuts)
+	}
+	wantFile(t, m, "/d/log", "abcdefghijk")
+
+	// Arming again replaces an untaken cut.
+	first := m.CrashAtWrite(1, CrashOptions{KeepUnsyncedPrefix: KeepAll}, nil)
+	second := m.CrashAtWrite(2, CrashOptions{KeepUnsyncedPrefix: KeepAll}, nil)
+	f.WriteAt([]byte("l"), 11)
+	f.WriteAt([]byte("m"), 12)
+	wantFile(t, second(), "/d/log", "abcdefghijklm")
+	wantFile(t, first(), "/d/log", "abcdefghijklm") // taken when called
+}
+
 // TestCrashAtEveryByte is the shape of a recovery test: crash with every
 // possible prefix of the last, unsynced write surviving.
 func TestCrashAtEveryByte(t *testing.T) {
