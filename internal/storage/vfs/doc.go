@@ -59,6 +59,11 @@
 //     data is always a prefix. Use MemFS.Mutate on the crashed filesystem to
 //     corrupt bytes anywhere.
 //
+// A cut at a random time tends to miss the moment between a write and its
+// fsync; CrashAtWrite arms a cut at the k-th file write from now, taken
+// right after that write lands (with a hook run first, under the same lock,
+// where a test stops its network).
+//
 // Crash and Snapshot copy everything: files still open on the old MemFS keep
 // working on it and never reach the new one.
 //
