@@ -43,6 +43,19 @@ func wantMissing(t *testing.T, m *MemFS, name string) {
 	}
 }
 
+// newSyncedLog returns a MemFS with a durable file /d/log holding synced,
+// open for writing.
+func newSyncedLog(t *testing.T, synced string) (*MemFS, File) {
+	t.Helper()
+	m := newDurableDir(t, "/d")
+	f, err := m.Create("/d/log")
+	mustOK(t, err)
+	mustOK(t, m.SyncDir("/d"))
+	f.Write([]byte(synced))
+	mustOK(t, f.Sync())
+	return m, f
+}
+
 func keepN(n int) CrashOptions {
 	return CrashOptions{KeepUnsyncedPrefix: func(string, int) int { return n }}
 }
@@ -55,12 +68,7 @@ func mustOK(t *testing.T, err error) {
 }
 
 func TestCrashKeepsSyncedDropsUnsynced(t *testing.T) {
-	m := newDurableDir(t, "/d")
-	f, err := m.Create("/d/log")
-	mustOK(t, err)
-	mustOK(t, m.SyncDir("/d"))
-	f.Write([]byte("abc"))
-	mustOK(t, f.Sync())
+	m, f := newSyncedLog(t, "abc")
 	f.Write([]byte("def"))
 
 	wantFile(t, m.Crash(CrashOptions{}), "/d/log", "abc")
@@ -83,12 +91,7 @@ func TestCrashKeepsSyncedDropsUnsynced(t *testing.T) {
 }
 
 func TestCrashAtWrite(t *testing.T) {
-	m := newDurableDir(t, "/d")
-	f, err := m.Create("/d/log")
-	mustOK(t, err)
-	mustOK(t, m.SyncDir("/d"))
-	f.Write([]byte("abc"))
-	mustOK(t, f.Sync())
+	m, f := newSyncedLog(t, "abc")
 
 	// The cut lands on the second write, before its sync: the image has
 	// what was synced plus the two writes' bytes, and nothing after.
@@ -133,12 +136,7 @@ func TestCrashAtWrite(t *testing.T) {
 // TestCrashAtEveryByte is the shape of a recovery test: crash with every
 // possible prefix of the last, unsynced write surviving.
 func TestCrashAtEveryByte(t *testing.T) {
-	m := newDurableDir(t, "/d")
-	f, err := m.Create("/d/log")
-	mustOK(t, err)
-	mustOK(t, m.SyncDir("/d"))
-	f.Write([]byte("batch1;"))
-	mustOK(t, f.Sync())
+	m, f := newSyncedLog(t, "batch1;")
 	last := "batch2;"
 	f.Write([]byte(last))
 	for k := 0; k <= len(last); k++ {
