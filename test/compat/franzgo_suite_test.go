@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +53,26 @@ func TestFranzGoSuite(t *testing.T) {
 	start := time.Now()
 	out, err = cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("franz-go's kgo suite against Strom failed after %v: %v\n%s", time.Since(start).Round(time.Second), err, lastLines(string(out), 60))
+		t.Fatalf("franz-go's kgo suite against Strom failed after %v: %v\nfailures:\n%s\nlast lines:\n%s",
+			time.Since(start).Round(time.Second), err, failureLines(string(out), 100), lastLines(string(out), 30))
 	}
 	t.Logf("franz-go's kgo suite passed against Strom in %v", time.Since(start).Round(time.Second))
 }
+
+// failureLines returns up to n lines of the suite's output that say what
+// failed: test results, assertion messages (file.go:line:) and panics. The
+// suite logs every client step, so the last lines alone rarely show it.
+func failureLines(s string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if failureLine.MatchString(l) && len(keep) < n {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+var failureLine = regexp.MustCompile(`--- FAIL|^\s*\S+_test\.go:\d+:|^\s*\S+\.go:\d+: |panic:|timed out`)
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
