@@ -8,10 +8,10 @@ import (
 )
 
 // ClusterConfig is the Config of the coordinator of cluster c: the
-// partition of its offsets topic (__consumer_offsets, created at the
-// first group FindCoordinator or on first write), its topics and high watermarks, and the broker's group settings
-// under their Kafka names. The caller also registers TopicDeleted with
-// c.OnTopicDeleted.
+// partition of its offsets topic (__consumer_offsets, created at the first
+// group FindCoordinator or on first write), its topics and high
+// watermarks, and the broker's group settings under their Kafka names. The
+// caller also registers TopicDeleted with c.OnTopicDeleted.
 func ClusterConfig(c *cluster.Cluster, logger *slog.Logger) Config {
 	bc := c.Broker()
 	return Config{

@@ -99,9 +99,8 @@
 //
 // __consumer_offsets is an internal topic of one partition, created by the
 // cluster at the first group FindCoordinator or the first write
-// (retention.ms=-1: only the coordinator
-// removes data from it). Its records are keyed; a null value (tombstone)
-// deletes the key. Strings are uint16-length UTF-8, byte arrays
+// (retention.ms=-1: only the coordinator removes data from it). Its
+// records are keyed; a null value (tombstone) deletes the key. Strings are uint16-length UTF-8, byte arrays
 // int32-length; integers are big-endian. Every value starts with its
 // version (0).
 //
