@@ -83,9 +83,9 @@ func (c powerCut) options(rng *rand.Rand, unsynced, kept *int) vfs.CrashOptions 
 // after the cut) and the filesystem a power loss would leave is taken: in
 // half the cuts 0-2 ms after the proxy stops, in the other half at the
 // instant of a file write, before its fsync, the proxy stopping at that
-// same instant. The image holds only fsynced data and durable directory entries, plus, in
-// every third cut, all unsynced bytes, and in another third a random
-// prefix of each file's. A new broker starts on it, must start, and the
+// same instant. The image holds only fsynced data and durable directory
+// entries, plus, in every third cut, all unsynced bytes, and in another
+// third a random prefix of each file's. A new broker starts on it, must start, and the
 // clients carry on through the proxy. After every cut, every partition
 // ends at or past its last acknowledged record and every committed offset
 // is the last acknowledged commit (or a later unacknowledged one); at the
