@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/test/internal/childbroker"
 )
 
 // committer is a consumer group member that commits what it consumed,
@@ -240,7 +242,7 @@ func TestKillDuringOffsetCommits(t *testing.T) {
 	}
 	cycles := envInt(t, "STROM_CRASH_COMMIT_CYCLES", 8)
 	const partitions, topic, group = 4, "commits", "crash-commits"
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), childbroker.FreeAddr(t)
 	b := startBroker(t, dir, addr)
 	createTopic(t, addr, topic, partitions)
 	ps := startProducers(t, produceConfig{addr: addr, topic: topic, prefix: "c", n: 2, pace: 16, failuresOK: true,
@@ -257,7 +259,7 @@ func TestKillDuringOffsetCommits(t *testing.T) {
 	var checked, unacked int
 	for i := 0; i < cycles; i++ {
 		time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond) // the kill lands at a random moment
-		b.kill(t)
+		b.Kill(t)
 		b = startBroker(t, dir, addr)
 		n, u := c.check(t, adm)
 		checked, unacked = checked+n, unacked+u
@@ -268,7 +270,7 @@ func TestKillDuringOffsetCommits(t *testing.T) {
 	c.stop()
 	ps.stop()
 	admCl.Close()
-	defer b.stop(t)
+	defer b.Stop(t)
 	r := ps.verify(t, addr)
 	commits, failures := c.counts()
 	t.Logf("%d kills: %d partition commits acknowledged, %d failed; %d committed offsets checked after restarts, %d of them a commit whose answer was lost; producers: %v",

@@ -21,10 +21,7 @@ package crash
 
 import (
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,72 +37,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// brokerProc is one run of the broker process.
-type brokerProc struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startBroker(t *testing.T, dir, addr string) *brokerProc {
+// startBroker starts the broker process on dir, listening on addr.
+func startBroker(t *testing.T, dir, addr string) *childbroker.Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "serve",
+	return childbroker.Start(t, childEnv, []string{addr},
 		"--data-dir", dir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", "-", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stdout = nil
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &brokerProc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return p
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("broker exited while starting: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker not listening after 30s: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a port, not waiting for state
-	}
-}
-
-func (p *brokerProc) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-}
-
-func (p *brokerProc) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Errorf("broker exit after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		p.kill(t)
-		t.Error("broker did not stop within 60s of SIGTERM")
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestKillDuringAcksAllProduce(t *testing.T) {
@@ -114,7 +50,7 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	}
 	cycles := envInt(t, "STROM_CRASH_CYCLES", 20)
 	const producers, partitions, topic = 16, 8, "crash"
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), childbroker.FreeAddr(t)
 	b := startBroker(t, dir, addr)
 	createTopic(t, addr, topic, partitions)
 
@@ -123,11 +59,11 @@ func TestKillDuringAcksAllProduce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for c := 0; c < cycles; c++ {
 		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond) // let them write: the kill lands at a random moment
-		b.kill(t)
+		b.Kill(t)
 		b = startBroker(t, dir, addr)
 	}
 	ps.stop()
-	defer b.stop(t)
+	defer b.Stop(t)
 
 	t.Logf("%d kills: %v", cycles, ps.verify(t, addr))
 }

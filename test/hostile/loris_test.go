@@ -141,7 +141,7 @@ func TestIdleConnectionsAndSlowLoris(t *testing.T) {
 			t.Fatalf("idle connection %d after the slow loris: %v", i, err)
 		}
 	}
-	b.alive(t)
+	b.Alive(t)
 
 	baseP50, baseP99 := pct(base, 50), pct(base, 99)
 	hostP50, hostP99 := pct(hostile, 50), pct(hostile, 99)
