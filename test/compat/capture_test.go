@@ -70,8 +70,8 @@ func TestCaptureFuzzSeeds(t *testing.T) {
 	}{
 		{"kcat", captureKcat},
 		{"confluent-python", captureConfluentPython},
-		{"kafkajs", captureKafkaJS},
-		{"kafka-node", captureKafkaNode},
+		{"kafkajs", captureNode("kafkajs", "kafkajs")},
+		{"kafka-node", captureNode("kafka-node", "kafkanode")},
 		{"franz-go", captureFranzGo},
 	} {
 		t.Run(c.client, func(t *testing.T) {
@@ -307,24 +307,18 @@ func captureConfluentPython(t *testing.T, p *recordingProxy) {
 	runScriptArgs(t, python, "python/confluent_group.py", p.addr(), topic, "resume")
 }
 
-// captureKafkaJS runs the KafkaJS scripts of TestNodeKafkaJS and
-// TestNodeKafkaJSGroup.
-func captureKafkaJS(t *testing.T, p *recordingProxy) {
-	node, roundtrip := nodeScript(t, "kafkajs_roundtrip.js", "kafkajs")
-	_, group := nodeScript(t, "kafkajs_group.js", "kafkajs")
-	defer p.record("kafkajs")()
-	runScript(t, node, roundtrip, p.addr(), uniqueTopic("capture-kafkajs"))
-	runScript(t, node, group, p.addr(), uniqueTopic("capture-kafkajs-group"))
-}
-
-// captureKafkaNode runs the kafka-node scripts of TestNodeKafkaNode and
-// TestNodeKafkaNodeGroup.
-func captureKafkaNode(t *testing.T, p *recordingProxy) {
-	node, roundtrip := nodeScript(t, "kafkanode_roundtrip.js", "kafka-node")
-	_, group := nodeScript(t, "kafkanode_group.js", "kafka-node")
-	defer p.record("kafka-node")()
-	runScript(t, node, roundtrip, p.addr(), uniqueTopic("capture-kafkanode"))
-	runScript(t, node, group, p.addr(), uniqueTopic("capture-kafkanode-group"))
+// captureNode returns a capture that runs the Node client's roundtrip and
+// group scripts (those of TestNodeKafkaJS and TestNodeKafkaJSGroup, or of
+// the kafka-node ones): script names are <prefix>_roundtrip.js and
+// <prefix>_group.js.
+func captureNode(pkg, prefix string) func(*testing.T, *recordingProxy) {
+	return func(t *testing.T, p *recordingProxy) {
+		node, roundtrip := nodeScript(t, prefix+"_roundtrip.js", pkg)
+		_, group := nodeScript(t, prefix+"_group.js", pkg)
+		defer p.record(pkg)()
+		runScript(t, node, roundtrip, p.addr(), uniqueTopic("capture-"+prefix))
+		runScript(t, node, group, p.addr(), uniqueTopic("capture-"+prefix+"-group"))
+	}
 }
 
 // captureFranzGo drives franz-go: kadm's topic, config, offset and group
