@@ -3,12 +3,19 @@
 // the two checkpoint files, and the clean-shutdown marker.
 //
 //	<data dir>/
+//	  .lock                        flock(2)ed by the process that has the directory open; holds its pid
 //	  .strom-clean-shutdown        present only between a clean Close and the next Open
 //	  recovery-point-checkpoint    per partition: offsets below are fsynced
 //	  log-start-offset-checkpoint  per partition: the first readable offset
 //	  <topic>-<partition>/         one partition log (see package log)
 //
 // Invariants:
+//   - One process at a time: Open takes an exclusive lock on .lock before
+//     it reads or writes anything else in the directory, and Close releases
+//     it after its last write (the clean marker), so a second broker on the
+//     same directory fails at once, naming the holder's pid, even while the
+//     first is still shutting down. The kernel drops the lock when its
+//     process dies, so a kill -9 leaves nothing stale behind.
 //   - The marker is removed (and the removal made durable) when the
 //     directory is opened, so a crash at any later moment is seen as unclean
 //     on the next start, and the logs after their recovery points are
@@ -25,7 +32,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"log/slog"
 	"path/filepath"
 	"strconv"
@@ -39,6 +48,7 @@ import (
 )
 
 const (
+	lockFile           = ".lock"
 	cleanMarker        = ".strom-clean-shutdown"
 	recoveryCheckpoint = "recovery-point-checkpoint"
 	startCheckpoint    = "log-start-offset-checkpoint"
@@ -52,6 +62,7 @@ type Dir struct {
 	fs     vfs.FS
 	path   string
 	logger *slog.Logger
+	lock   io.Closer // the data dir's lock, released last by Close
 
 	mu       sync.Mutex
 	clean    bool // the previous shutdown was clean
@@ -70,11 +81,24 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 	if err := mkdirDurable(fsys, path); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", path, err)
 	}
-	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{}}
+	lock, err := fsys.Lock(filepath.Join(path, lockFile), []byte(fmt.Sprintf("pid %d\n", os.Getpid())))
+	if err != nil {
+		var held *vfs.LockedError
+		if errors.As(err, &held) {
+			return nil, &InUseError{Path: path, Holder: orUnknown(held.Holder)}
+		}
+		return nil, fmt.Errorf("data dir %s: lock: %w", path, err)
+	}
+	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*log.Log{}}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	if _, err := fsys.Stat(filepath.Join(path, cleanMarker)); err == nil {
 		d.clean = true
 	}
-	var err error
 	d.recovery, err = checkpoint.Read(fsys, filepath.Join(path, recoveryCheckpoint))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -98,7 +122,32 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 			return nil, fmt.Errorf("data dir %s: sync: %w", path, err)
 		}
 	}
+	ok = true
 	return d, nil
+}
+
+// ErrInUse is what Open's *InUseError wraps: another process holds the
+// directory.
+var ErrInUse = errors.New("data dir in use")
+
+// InUseError says which process holds a data directory.
+type InUseError struct {
+	Path   string
+	Holder string // "pid N" as the holder wrote it, or "pid unknown"
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("data dir %s is in use by another Strom process (%s); stop it first or choose another data dir", e.Path, e.Holder)
+}
+
+// Unwrap makes errors.Is(err, ErrInUse) true.
+func (e *InUseError) Unwrap() error { return ErrInUse }
+
+func orUnknown(holder string) string {
+	if holder == "" {
+		return "pid unknown"
+	}
+	return holder
 }
 
 // mkdirDurable creates path and every missing parent, and makes each new
@@ -311,7 +360,8 @@ func (d *Dir) openLogs() []*log.Log {
 }
 
 // Close closes every log, writes the checkpoints and, when all of that
-// succeeded, the clean-shutdown marker.
+// succeeded, the clean-shutdown marker; then, whatever happened, it
+// releases the directory's lock.
 func (d *Dir) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -319,6 +369,16 @@ func (d *Dir) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.mu.Unlock()
+	err := d.close()
+	if lerr := d.lock.Close(); err == nil && lerr != nil {
+		err = fmt.Errorf("data dir %s: unlock: %w", d.path, lerr)
+	}
+	return err
+}
+
+func (d *Dir) close() error {
+	d.mu.Lock()
 	logs := make([]*log.Log, 0, len(d.logs))
 	for _, l := range d.logs {
 		logs = append(logs, l)
