@@ -304,3 +304,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	return first
 }
+
+// RebuildMetadata writes a new metadata file for a data directory that
+// lost its own, from its partition directories (see
+// cluster.RebuildMetadata); `strom storage rebuild-metadata` runs it.
+func RebuildMetadata(dataDir string, logger *slog.Logger) (cluster.RebuildReport, error) {
+	return cluster.RebuildMetadata(nil, dataDir, logger)
+}

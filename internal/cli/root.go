@@ -47,7 +47,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(withDemo(newServeCmd()), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), &cobra.Command{
+	root.AddCommand(withDemo(newServeCmd()), newStorageCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

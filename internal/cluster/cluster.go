@@ -5,12 +5,18 @@
 // format or error codes.
 //
 // Invariants:
-//   - Every topic in the metadata store has all its partitions open; a
-//     partition directory on disk without a topic (a deletion interrupted by
-//     a crash) is removed at start.
-//   - Topic creation persists the metadata before the partitions' logs are
-//     created; deletion removes the metadata first, then the logs, so a crash
-//     in between leaves only orphans that the next start removes.
+//   - Every topic in the metadata store has all its partitions open.
+//   - Data is deleted only on a durable record of its deletion. Deleting a
+//     topic replaces it in the metadata file by a tombstone (name and id) in
+//     one atomic rewrite, then removes its directories. At start, a
+//     partition directory that no topic claims is removed only when a
+//     tombstone names it (by the topic id in its partition.metadata) or it
+//     holds no record; any other is set aside as <dir>.<random>-stray, never
+//     deleted.
+//   - A data directory with partition directories holding records but no
+//     metadata file (a bad restore, a copy that skipped it) does not start: ErrNoMetadata
+//     says how to rebuild the file from the directories (RebuildMetadata,
+//     `strom storage rebuild-metadata`).
 //
 // Concurrency: methods are safe for concurrent use. Run is started by Open
 // and stopped by Close.
@@ -90,23 +96,13 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
-	for _, t := range store.Topics() {
-		for i := int32(0); i < t.Partitions; i++ {
-			if err := c.openPartition(t, i); err != nil {
-				c.closeAll()
-				return nil, err
-			}
-		}
-	}
-	existing, err := dir.Existing()
-	if err != nil {
+	if err := c.sortOutDirectories(); err != nil {
 		c.closeAll()
 		return nil, err
 	}
-	for _, p := range existing {
-		if _, ok := c.parts[p]; !ok {
-			cfg.Logger.Warn("removing partition directory of a deleted topic", "partition", dir.PartitionDir(p))
-			if err := dir.DeleteLog(p); err != nil {
+	for _, t := range store.Topics() {
+		for i := int32(0); i < t.Partitions; i++ {
+			if err := c.openPartition(t, i); err != nil {
 				c.closeAll()
 				return nil, err
 			}
@@ -131,11 +127,21 @@ func Open(cfg Config) (*Cluster, error) {
 
 func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
 	key := logdir.Partition{Topic: t.Name, Partition: i}
+	if id, ok := c.dir.TopicIDOf(key); ok && metadata.TopicID(id) != t.ID {
+		// Another topic of this name left it: a deletion whose removal
+		// failed, or a restored copy.
+		if err := c.removeOrSetAside(key, c.tombstoned(key.Topic, id, true)); err != nil {
+			return err
+		}
+	}
 	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
 	lc.Now = c.cfg.Now
 	l, err := c.dir.OpenLog(key, lc)
 	if err != nil {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
+	}
+	if err := c.dir.MarkTopicID(key, t.ID); err != nil {
+		return err
 	}
 	p, err := partition.Open(t.Name, i, l, partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
 	if err != nil {
@@ -331,6 +337,9 @@ func (c *Cluster) DeleteTopic(name string) error {
 		if err := c.dir.DeleteLog(logdir.Partition{Topic: name, Partition: i}); err != nil && first == nil {
 			first = err
 		}
+	}
+	if first == nil {
+		c.store.ForgetDeleted(t.ID)
 	}
 	c.cfg.Logger.Info("deleted topic", "topic", name)
 	c.hooksMu.Lock()

@@ -74,8 +74,8 @@ func TestTopicsLifecycleAndRestart(t *testing.T) {
 	c.Close()
 }
 
-// A partition directory without a topic (a delete cut short by a crash) is
-// removed at start.
+// A partition directory that no topic claims and that holds no record (a
+// creation cut short by a crash) is removed at start.
 func TestOrphanPartitionRemoved(t *testing.T) {
 	mem := vfs.NewMem()
 	c := open(t, mem)

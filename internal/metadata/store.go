@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -79,23 +80,41 @@ func ValidTopicName(name string) error {
 //	+--------+-------------+-------------+------------+----------------+
 //	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
 //	+--------+-------------+-------------+------------+----------------+
+//
+// A deleted topic leaves a tombstone (its name and id) in the file, written
+// in the same atomic rewrite that removes the topic: the durable record
+// that its partition directories may be removed. Without a tombstone a
+// directory that no topic claims is never deleted (package cluster sets it
+// aside).
 type Store struct {
-	fs   vfs.FS
-	path string
+	fs    vfs.FS
+	path  string
+	found bool // the file existed when the store was opened
 
 	mu      sync.RWMutex
 	topics  map[string]*Topic
+	deleted []DeletedTopic
 	nextPID int64
 }
 
-type storeFile struct {
-	Topics         []Topic `json:"topics"`
-	NextProducerID int64   `json:"next_producer_id"`
+// DeletedTopic is the tombstone of a deleted topic.
+type DeletedTopic struct {
+	Name string  `json:"name"`
+	ID   TopicID `json:"id"`
 }
+
+type storeFile struct {
+	Topics         []Topic        `json:"topics"`
+	Deleted        []DeletedTopic `json:"deleted_topics,omitempty"`
+	NextProducerID int64          `json:"next_producer_id"`
+}
+
+// FileName is the metadata file's name in the data directory.
+const FileName = "__strom_metadata"
 
 // OpenStore loads (or starts) the metadata file in dir.
 func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
-	s := &Store{fs: fsys, path: filepath.Join(dir, "__strom_metadata"), topics: map[string]*Topic{}}
+	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}}
 	f, err := fsys.Open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -104,6 +123,7 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	defer f.Close()
+	s.found = true
 	size, err := f.Size()
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -123,8 +143,80 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		t := sf.Topics[i]
 		s.topics[t.Name] = &t
 	}
+	s.deleted = sf.Deleted
 	s.nextPID = sf.NextProducerID
 	return s, nil
+}
+
+// Found reports whether the metadata file existed when the store was
+// opened (a new data directory has none).
+func (s *Store) Found() bool { return s.found }
+
+// ErrStoreExists is returned by CreateStore when the file is there.
+var ErrStoreExists = errors.New("metadata file exists")
+
+// CreateStore writes a new metadata file in dir holding topics (ids kept
+// as given) and the producer id counter at nextPID, for rebuilding a lost
+// file from what the partition directories say. It refuses to replace an
+// existing file.
+func CreateStore(fsys vfs.FS, dir string, topics []Topic, nextPID int64) (*Store, error) {
+	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}, nextPID: nextPID}
+	if _, err := fsys.Stat(s.path); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrStoreExists, s.path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	for _, t := range topics {
+		if err := ValidTopicName(t.Name); err != nil {
+			return nil, err
+		}
+		if _, dup := s.topics[t.Name]; dup || t.Partitions <= 0 {
+			return nil, fmt.Errorf("metadata: topic %q given twice or with %d partitions", t.Name, t.Partitions)
+		}
+		c := t.clone()
+		s.topics[t.Name] = &c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.persistLocked(); err != nil {
+		return nil, err
+	}
+	s.found = true
+	return s, nil
+}
+
+// Deleted returns the tombstones of deleted topics whose directories may
+// still be on disk.
+func (s *Store) Deleted() []DeletedTopic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]DeletedTopic(nil), s.deleted...)
+}
+
+// ForgetDeleted drops the tombstone of topic id once its directories are
+// gone (durably). Only memory changes: the next rewrite of the file leaves
+// it out, and a tombstone that outlives its directories is harmless.
+func (s *Store) ForgetDeleted(id TopicID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = slices.DeleteFunc(s.deleted, func(d DeletedTopic) bool { return d.ID == id })
+}
+
+// ForgetAllDeleted drops every tombstone and rewrites the file if there
+// were any: at start, once no directory of a deleted topic is left.
+func (s *Store) ForgetAllDeleted() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.deleted) == 0 {
+		return nil
+	}
+	old := s.deleted
+	s.deleted = nil
+	if err := s.persistLocked(); err != nil {
+		s.deleted = old
+		return err
+	}
+	return nil
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -157,7 +249,7 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // persistLocked writes the file atomically; mu must be held.
 func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID}
+	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted}
 	for _, t := range s.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}
@@ -247,7 +339,7 @@ func (s *Store) CreateTopic(t Topic) (Topic, error) {
 	return t.clone(), nil
 }
 
-// DeleteTopic removes a topic.
+// DeleteTopic removes a topic and leaves its tombstone.
 func (s *Store) DeleteTopic(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,8 +348,10 @@ func (s *Store) DeleteTopic(name string) error {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
 	delete(s.topics, name)
+	s.deleted = append(s.deleted, DeletedTopic{Name: name, ID: t.ID})
 	if err := s.persistLocked(); err != nil {
 		s.topics[name] = t
+		s.deleted = s.deleted[:len(s.deleted)-1]
 		return err
 	}
 	return nil
