@@ -139,4 +139,3 @@ func (d *Dir) SetAside(p Partition) (string, error) {
 	}
 	return to, nil
 }
-
