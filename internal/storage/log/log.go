@@ -442,13 +442,11 @@ func (l *Log) AppendValidated(data []byte, hdrs []record.BatchHeader, opts Appen
 	if l.config().FlushMessages > 0 && l.unflushed >= l.config().FlushMessages {
 		if err := l.flushLocked(); errors.Is(err, ErrFailed) {
 			return res, err
-		} else if err != nil {
-			// The data is written and fsynced; only an index file is
-			// behind (an index is a hint, written again at the next
-			// flush or seal). Failing the append would make the
-			// producer write it twice.
-			l.errCounts[kindIndex(err)].Add(1)
 		}
+		// Any other error: the data is written and fsynced, only an
+		// index file is behind (a hint, written again at the next flush
+		// or seal; the log is marked Degraded). Failing the append
+		// would make the producer write it twice.
 	}
 	return res, nil
 }
@@ -635,7 +633,7 @@ func (l *Log) flushLocked() error {
 	active := l.segs[len(l.segs)-1]
 	l.segMu.RUnlock()
 	if err := active.SyncIndexes(); err != nil {
-		return err
+		return l.transient("flush", err)
 	}
 	l.unflushed = 0
 	l.lastFlush = l.config().Now()
