@@ -153,29 +153,57 @@ func (c *Cluster) snapshotLoop(ctx context.Context, every time.Duration) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	failing := false // log when snapshots start and stop failing, not every round
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.snapshotAll()
+			n, err := c.snapshotAll()
+			if n > 0 && !failing {
+				c.cfg.Logger.Error("producer state snapshots failing; retrying every interval", "partitions", n, "err", err)
+			} else if n == 0 && failing {
+				c.cfg.Logger.Info("producer state snapshots written again")
+			}
+			failing = n > 0
 		}
 	}
 }
 
-func (c *Cluster) snapshotAll() {
+// snapshotAll snapshots every partition's producer state, returning how
+// many failed and the first error.
+func (c *Cluster) snapshotAll() (int, error) {
 	c.mu.RLock()
 	ps := make([]*partition.Partition, 0, len(c.parts))
 	for _, p := range c.parts {
 		ps = append(ps, p)
 	}
 	c.mu.RUnlock()
+	var n int
+	var first error
 	for _, p := range ps {
 		if err := p.Snapshot(); err != nil {
-			c.cfg.Logger.Error("producer state snapshot failed", "err", err)
+			if n == 0 {
+				first = err
+			}
+			n++
 		}
 	}
+	return n, first
 }
+
+// PartitionHealth describes a partition whose storage is not Healthy (see
+// package log: Degraded takes no writes for now and retries, Failed takes
+// none until a restart).
+type PartitionHealth = logdir.PartitionHealth
+
+// UnhealthyPartitions returns the partitions whose storage is Degraded or
+// Failed, sorted; usually none.
+func (c *Cluster) UnhealthyPartitions() []PartitionHealth { return c.dir.Unhealthy() }
+
+// StorageErrors returns the storage errors met since start, by kind
+// (log.ErrorKind).
+func (c *Cluster) StorageErrors() map[string]int64 { return c.dir.StorageErrors() }
 
 // Broker returns the broker's static configuration.
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }

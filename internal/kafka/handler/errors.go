@@ -29,7 +29,11 @@ var errorTable = []struct {
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{log.ErrBatchTooLarge, kerr.MessageTooLarge},
 	{log.ErrEmptyAppend, kerr.InvalidRecord},
+	// Both storage errors are KAFKA_STORAGE_ERROR, retriable for clients:
+	// a full disk (ErrStorage) clears when space returns, a failed fsync
+	// (ErrFailed) when the broker restarts and recovers the log.
 	{log.ErrFailed, kerr.KafkaStorageError},
+	{log.ErrStorage, kerr.KafkaStorageError},
 	{log.ErrClosed, kerr.NotLeaderForPartition},
 	{segment.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrCorrupt, kerr.CorruptMessage},
