@@ -194,8 +194,10 @@ func TestDiskFull(t *testing.T) {
 	b := startOn(t, vfs.WithErrors(mem, d), &logs)
 	addr := b.KafkaAddr().String()
 	ctx := context.Background()
+	// franz-go refreshes metadata before retrying a KAFKA_STORAGE_ERROR,
+	// at most every MetadataMinAge (5 s by default): shortened here.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("full"),
-		kgo.ProducerLinger(0))
+		kgo.ProducerLinger(0), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
