@@ -11,6 +11,9 @@
 //   - Topic creation persists the metadata before the partitions' logs are
 //     created; deletion removes the metadata first, then the logs, so a crash
 //     in between leaves only orphans that the next start removes.
+//   - Opening needs no free space (package logdir); a partition that cannot
+//     write is still opened and served for reads, and UnhealthyPartitions
+//     says which (Degraded: retried; Failed: until a restart).
 //
 // Concurrency: methods are safe for concurrent use. Run is started by Open
 // and stopped by Close.
