@@ -25,7 +25,8 @@ import (
 //     restart recovers it) is answered as Kafka answers a partition whose
 //     replica sits on an offline log dir: this broker in OfflineReplicas
 //     (v5+) and out of the ISR, and KAFKA_STORAGE_ERROR (retriable: clients
-//     hold their records and refresh metadata). It stays led by this
+//     hold their records and refresh metadata; NOT_LEADER_FOR_PARTITION
+//     before v5, which lacks the code). It stays led by this
 //     broker, which still serves its reads. A Degraded partition (disk
 //     full) is listed as usual: its produces answer KAFKA_STORAGE_ERROR and
 //     succeed again once there is room.
@@ -51,7 +52,7 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 		topics := h.c.Topics()
 		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, h.topicMetadata(t, node, failed[t.Name]))
+			resp.Topics = append(resp.Topics, h.topicMetadata(t, node, req.Version, failed[t.Name]))
 		}
 		return now(resp)
 	}
@@ -96,7 +97,7 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, h.topicMetadata(t, node, failed[t.Name]))
+		resp.Topics = append(resp.Topics, h.topicMetadata(t, node, req.Version, failed[t.Name]))
 	}
 	return now(resp)
 }
@@ -119,7 +120,7 @@ func (h *Handler) failedPartitions() map[string]map[int32]bool {
 	return out
 }
 
-func (h *Handler) topicMetadata(t metadata.Topic, node int32, failed map[int32]bool) kmsg.MetadataResponseTopic {
+func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, failed map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -140,7 +141,7 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32, failed map[int32]b
 		p.Replicas = self
 		p.ISR = self
 		if failed[int32(i)] {
-			p.ErrorCode = kerr.KafkaStorageError.Code
+			p.ErrorCode = storageErrorFor(kerr.KafkaStorageError.Code, version >= 5)
 			p.ISR = []int32{}
 			p.OfflineReplicas = self
 		}

@@ -91,6 +91,17 @@ func errorCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
+// KAFKA_STORAGE_ERROR came with KIP-112 (Produce v4, Fetch v6, Metadata
+// v5); older clients do not know the code, and Kafka answers them
+// NOT_LEADER_FOR_PARTITION instead, which they retry after a metadata
+// refresh.
+func storageErrorFor(code int16, known bool) int16 {
+	if code == kerr.KafkaStorageError.Code && !known {
+		return kerr.NotLeaderForPartition.Code
+	}
+	return code
+}
+
 // errorMessage is the text for responses that carry one: nil when there is
 // no error.
 func errorMessage(err error) *string {

@@ -22,6 +22,16 @@ func TestStorageErrorCodes(t *testing.T) {
 			t.Errorf("%v: %v, want KAFKA_STORAGE_ERROR", err, kerr.ErrorForCode(got))
 		}
 	}
+	// Clients older than KIP-112 get the code they know.
+	if got := storageErrorFor(kerr.KafkaStorageError.Code, false); got != kerr.NotLeaderForPartition.Code {
+		t.Errorf("for an old version: %v", kerr.ErrorForCode(got))
+	}
+	if got := storageErrorFor(kerr.KafkaStorageError.Code, true); got != kerr.KafkaStorageError.Code {
+		t.Errorf("for a new version: %v", kerr.ErrorForCode(got))
+	}
+	if got := storageErrorFor(kerr.CorruptMessage.Code, false); got != kerr.CorruptMessage.Code {
+		t.Errorf("other codes changed: %v", kerr.ErrorForCode(got))
+	}
 	if !kerr.KafkaStorageError.Retriable {
 		t.Fatal("KAFKA_STORAGE_ERROR is not retriable for franz-go")
 	}
