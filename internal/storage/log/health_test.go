@@ -241,6 +241,20 @@ func TestOpenOnFullDisk(t *testing.T) {
 	if h, err := l2.Health(); h != Degraded || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("health %v (%v), want degraded by ENOSPC", h, err)
 	}
+	// The sealed segments' index files, half written, are gone: a clean
+	// start would trust a partial one (a time index short of its last
+	// entry makes a segment look older to retention).
+	names, _ := dead.List("/d")
+	active := fmt.Sprintf("%020d.", 10) // the last segment's base
+	sealedIndexes := 0
+	for _, n := range names {
+		if strings.HasSuffix(n, "index") && !strings.HasPrefix(n, active) {
+			sealedIndexes++
+		}
+	}
+	if sealedIndexes != 0 {
+		t.Fatalf("%d index files of sealed segments left after failed writes: %v", sealedIndexes, names)
+	}
 	if got := readAll(t, l2); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("reads on a full disk: got %v, want %v", got, want)
 	}

@@ -71,6 +71,9 @@ func (s *Segment) Recover(minBase int64) (int64, error) {
 	s.size.Store(valid)
 	if s.sealed.Load() {
 		if err := s.sealIndexes(); err != nil {
+			if errors.Is(err, ErrIndexWrite) {
+				s.dropIndexFiles()
+			}
 			return cut, err
 		}
 	} else if err := s.SyncIndexes(); err != nil {

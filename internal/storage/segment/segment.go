@@ -305,12 +305,26 @@ func (s *Segment) rebuildIndexesLocked() error {
 	if _, err := s.scanAndIndex(0, false); err != nil {
 		return err
 	}
-	if err := s.sealIndexes(); err != nil && !errors.Is(err, ErrIndexWrite) {
-		return err
+	if err := s.sealIndexes(); err != nil {
+		if !errors.Is(err, ErrIndexWrite) {
+			return err
+		}
+		// On a full disk the rebuilt entries stay in memory only: reads
+		// are served from them, and the next start rebuilds the files.
+		s.dropIndexFiles()
 	}
-	// On a full disk the rebuilt entries stay in memory only: reads are
-	// served from them, and the next start rebuilds the files again.
 	return nil
+}
+
+// dropIndexFiles removes the index files of a sealed segment whose final
+// write failed (best effort: removing needs no free space). A file left
+// with part of its entries would be trusted at the next clean start, and a
+// time index short of its last entry makes the segment look older than it
+// is to retention. Without files, the next start rebuilds them.
+func (s *Segment) dropIndexFiles() {
+	_, offPath, timePath := FileNames(s.dir, s.base)
+	_ = s.fs.Remove(offPath)
+	_ = s.fs.Remove(timePath)
 }
 
 // Base returns the segment's base offset.
