@@ -34,6 +34,7 @@ import (
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -230,10 +231,7 @@ func (b *Broker) httpHandler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newCollector(b))
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", b.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Go's profiler, for finding where a broker spends its time
 	// (go tool pprof http://host:8080/debug/pprof/profile).
@@ -251,6 +249,33 @@ func (b *Broker) httpHandler() http.Handler {
 	b.console = con
 	mux.Handle("/", con.Handler())
 	return mux
+}
+
+// healthz answers the health check. 200 "ok" when every partition's
+// storage is healthy. 503 "failed" when any partition's log failed (an
+// fsync error: it takes no writes until the broker restarts and recovers
+// it), so that an orchestrator restarts the broker. 200 "degraded" when
+// partitions cannot write for now (a full disk, no file descriptors): a
+// restart would not help, reads are served and producers get a retriable
+// error, so a load balancer should keep the broker, and alerting should
+// watch strom_partitions{state="degraded"}. Each not-ok partition follows,
+// one per line: "<topic>-<partition> <state> <kind>: <error>".
+func (b *Broker) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	un := b.cluster.UnhealthyPartitions()
+	status, word := http.StatusOK, "ok"
+	for _, ph := range un {
+		if ph.Health == log.Failed {
+			status, word = http.StatusServiceUnavailable, "failed"
+			break
+		}
+		word = "degraded"
+	}
+	w.WriteHeader(status)
+	fmt.Fprintln(w, word)
+	for _, ph := range un {
+		fmt.Fprintf(w, "%s-%d %s %s: %v\n", ph.Topic, ph.Partition.Partition, ph.Health, log.ErrorKind(ph.Err), ph.Err)
+	}
 }
 
 // dialAddr is an address this process can dial to reach a listener:

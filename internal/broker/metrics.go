@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/storage/log"
 )
 
 // collector exposes the broker's counters to Prometheus at scrape time, so
@@ -15,6 +17,7 @@ type collector struct {
 	conns, accepted, refused, protoErrs, panics, bytesIn, bytesOut, requests *prometheus.Desc
 	readTimeouts, queuedBytes, queuedLimit, budgetWaiting, budgetWaits       *prometheus.Desc
 	logEnd, logStart, logSize                                                *prometheus.Desc
+	partitions, storageErrors                                                *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -39,12 +42,16 @@ func newCollector(b *Broker) *collector {
 		logEnd:        d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
 		logStart:      d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
 		logSize:       d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+		partitions: d("partitions", "Partitions by storage state: ok; degraded (writes fail for now, e.g. a full disk, "+
+			"and are retried; reads served); failed (an fsync failed: no writes until a restart).", "state"),
+		storageErrors: d("storage_errors_total", "Storage errors met by partition logs, by cause "+
+			"(enospc, emfile, eperm, erofs, eio, other).", "kind"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests,
-		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize} {
+		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize, c.partitions, c.storageErrors} {
 		ch <- d
 	}
 }
@@ -69,6 +76,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			name = strconv.Itoa(int(key))
 		}
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), name)
+	}
+	states := map[log.Health]int{}
+	for _, ph := range c.b.cluster.UnhealthyPartitions() {
+		states[ph.Health]++
+	}
+	total := 0
+	for _, t := range c.b.cluster.Topics() {
+		total += int(t.Partitions)
+	}
+	states[log.Healthy] = max(total-states[log.Degraded]-states[log.Failed], 0)
+	for _, h := range []log.Health{log.Healthy, log.Degraded, log.Failed} {
+		ch <- prometheus.MustNewConstMetric(c.partitions, prometheus.GaugeValue, float64(states[h]), h.String())
+	}
+	errs := c.b.cluster.StorageErrors()
+	for _, k := range log.ErrorKinds {
+		ch <- prometheus.MustNewConstMetric(c.storageErrors, prometheus.CounterValue, float64(errs[k]), k)
 	}
 	for _, t := range c.b.cluster.Topics() {
 		for _, p := range c.b.cluster.Partitions(t.Name) {

@@ -17,6 +17,9 @@
 //     metadata file (a bad restore, a copy that skipped it) does not start: ErrNoMetadata
 //     says how to rebuild the file from the directories (RebuildMetadata,
 //     `strom storage rebuild-metadata`).
+//   - Opening needs no free space (package logdir); a partition that cannot
+//     write is still opened and served for reads, and UnhealthyPartitions
+//     says which (Degraded: retried; Failed: until a restart).
 //
 // Concurrency: methods are safe for concurrent use. Run is started by Open
 // and stopped by Close.
@@ -141,7 +144,9 @@ func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
 	}
 	if err := c.dir.MarkTopicID(key, t.ID); err != nil {
-		return err
+		// A hint for later starts, not data: a full disk must not keep
+		// the partition from opening.
+		c.cfg.Logger.Warn("cannot write the partition's topic id", "partition", c.dir.PartitionDir(key), "err", err)
 	}
 	p, err := partition.Open(t.Name, i, l, partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
 	if err != nil {
@@ -159,29 +164,57 @@ func (c *Cluster) snapshotLoop(ctx context.Context, every time.Duration) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	failing := false // log when snapshots start and stop failing, not every round
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.snapshotAll()
+			n, err := c.snapshotAll()
+			if n > 0 && !failing {
+				c.cfg.Logger.Error("producer state snapshots failing; retrying every interval", "partitions", n, "err", err)
+			} else if n == 0 && failing {
+				c.cfg.Logger.Info("producer state snapshots written again")
+			}
+			failing = n > 0
 		}
 	}
 }
 
-func (c *Cluster) snapshotAll() {
+// snapshotAll snapshots every partition's producer state, returning how
+// many failed and the first error.
+func (c *Cluster) snapshotAll() (int, error) {
 	c.mu.RLock()
 	ps := make([]*partition.Partition, 0, len(c.parts))
 	for _, p := range c.parts {
 		ps = append(ps, p)
 	}
 	c.mu.RUnlock()
+	var n int
+	var first error
 	for _, p := range ps {
 		if err := p.Snapshot(); err != nil {
-			c.cfg.Logger.Error("producer state snapshot failed", "err", err)
+			if n == 0 {
+				first = err
+			}
+			n++
 		}
 	}
+	return n, first
 }
+
+// PartitionHealth describes a partition whose storage is not Healthy (see
+// package log: Degraded takes no writes for now and retries, Failed takes
+// none until a restart).
+type PartitionHealth = logdir.PartitionHealth
+
+// UnhealthyPartitions returns the partitions whose storage is Degraded or
+// Failed, sorted; usually none.
+func (c *Cluster) UnhealthyPartitions() []PartitionHealth { return c.dir.Unhealthy() }
+
+// StorageErrors returns the storage errors met since start, by kind
+// (log.ErrorKind).
+func (c *Cluster) StorageErrors() map[string]int64 { return c.dir.StorageErrors() }
 
 // Broker returns the broker's static configuration.
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }

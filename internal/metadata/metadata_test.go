@@ -104,3 +104,39 @@ func TestResolveAndLogConfig(t *testing.T) {
 		t.Fatal("a line without = accepted")
 	}
 }
+
+// A topic creation that fails on a full disk leaves the previous file and
+// no half-written temporary file (it would only hold space).
+func TestStoreFullDiskLeavesNoTempFile(t *testing.T) {
+	mem := vfs.NewMem()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	full := false
+	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite && full {
+			return &vfs.PartialWrite{N: 4}
+		}
+		return nil
+	}))
+	s, err := OpenStore(fsys, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTopic(Topic{Name: "kept", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	full = true
+	if _, err := s.CreateTopic(Topic{Name: "refused", Partitions: 1}); err == nil {
+		t.Fatal("topic created on a full disk")
+	}
+	if _, err := mem.Stat("/d/__strom_metadata.tmp"); err == nil {
+		t.Fatal("a failed write left __strom_metadata.tmp")
+	}
+	s2, err := OpenStore(mem, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s2.Topic("kept"); !ok {
+		t.Fatal("the previous metadata file was lost")
+	}
+}

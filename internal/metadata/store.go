@@ -259,16 +259,21 @@ func (s *Store) persistLocked() error {
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
+	// On failure the temporary file goes (best effort): on a full disk a
+	// half-written one would only hold space.
 	if _, err := f.Write(encodeStore(sf)); err != nil {
 		f.Close()
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("metadata: write: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("metadata: sync: %w", err)
 	}
 	f.Close()
 	if err := s.fs.Rename(tmp, s.path); err != nil {
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("metadata: rename: %w", err)
 	}
 	return s.fs.SyncDir(filepath.Dir(s.path))

@@ -270,6 +270,10 @@ func (p *Partition) Snapshot() error {
 	if err == nil {
 		err = p.fs.Rename(tmp, path)
 	}
+	if err != nil && f != nil {
+		// A half-written snapshot (a full disk) would only hold space.
+		_ = p.fs.Remove(tmp)
+	}
 	if err == nil {
 		err = p.fs.SyncDir(p.log.Dir())
 	}

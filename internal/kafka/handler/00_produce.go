@@ -54,6 +54,9 @@ import (
 //     INVALID_PRODUCER_EPOCH, transactional batches INVALID_TXN_STATE until
 //     transactions exist (see errors.go).
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
+//   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
+//     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
+//     lacks the code (as Kafka does).
 //
 // Version notes: v1 throttle time; v2 LogAppendTime; v3 transactional id and
 // record batches; v5 LogStartOffset; v7 zstd; v8 per-partition ErrorMessage
@@ -104,7 +107,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			}
 			if err != nil {
 				failed = true
-				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				sp.ErrorCode, sp.ErrorMessage = storageErrorFor(errorCode(err), req.Version >= 4), errorMessage(err)
 				sp.BaseOffset = -1
 				st.Partitions = append(st.Partitions, sp)
 				continue
@@ -140,7 +143,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		for i, err := range waitDurable(ctx, waits) {
 			if err != nil {
 				sp := &resp.Topics[waits[i].ti].Partitions[waits[i].pi]
-				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				sp.ErrorCode, sp.ErrorMessage = storageErrorFor(errorCode(err), req.Version >= 4), errorMessage(err)
 			}
 		}
 		return resp

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/log"
 )
 
 // Metadata: the broker list (this broker, at its advertised address) and
@@ -20,6 +21,15 @@ import (
 //     the request allows it (always before v4, AllowAutoTopicCreation from
 //     v4), with num.partitions partitions; otherwise
 //     UNKNOWN_TOPIC_OR_PARTITION. An invalid name is INVALID_TOPIC_EXCEPTION.
+//   - A partition whose log failed (an fsync error: no writes until a
+//     restart recovers it) is answered as Kafka answers a partition whose
+//     replica sits on an offline log dir: this broker in OfflineReplicas
+//     (v5+) and out of the ISR, and KAFKA_STORAGE_ERROR (retriable: clients
+//     hold their records and refresh metadata; NOT_LEADER_FOR_PARTITION
+//     before v5, which lacks the code). It stays led by this
+//     broker, which still serves its reads. A Degraded partition (disk
+//     full) is listed as usual: its produces answer KAFKA_STORAGE_ERROR and
+//     succeed again once there is room.
 //
 // Version notes: v1 controller id and internal flag; v2 cluster id; v7
 // leader epoch; v9+ flexible; v10 topic ids (a topic may be asked for by id
@@ -36,12 +46,13 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	resp.ClusterID = &h.cfg.ClusterID
 	resp.ControllerID = node
 
+	failed := h.failedPartitions()
 	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
 	if all {
 		topics := h.c.Topics()
 		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
+			resp.Topics = append(resp.Topics, h.topicMetadata(t, node, req.Version, failed[t.Name]))
 		}
 		return now(resp)
 	}
@@ -86,12 +97,30 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
+		resp.Topics = append(resp.Topics, h.topicMetadata(t, node, req.Version, failed[t.Name]))
 	}
 	return now(resp)
 }
 
-func (h *Handler) topicMetadata(t metadata.Topic, node int32) kmsg.MetadataResponseTopic {
+// failedPartitions returns the Failed partitions by topic (usually none).
+func (h *Handler) failedPartitions() map[string]map[int32]bool {
+	var out map[string]map[int32]bool
+	for _, ph := range h.c.UnhealthyPartitions() {
+		if ph.Health != log.Failed {
+			continue
+		}
+		if out == nil {
+			out = map[string]map[int32]bool{}
+		}
+		if out[ph.Topic] == nil {
+			out[ph.Topic] = map[int32]bool{}
+		}
+		out[ph.Topic][ph.Partition.Partition] = true
+	}
+	return out
+}
+
+func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, failed map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -111,6 +140,11 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32) kmsg.MetadataRespo
 		p.LeaderEpoch = 0
 		p.Replicas = self
 		p.ISR = self
+		if failed[int32(i)] {
+			p.ErrorCode = storageErrorFor(kerr.KafkaStorageError.Code, version >= 5)
+			p.ISR = []int32{}
+			p.OfflineReplicas = self
+		}
 	}
 	return mt
 }

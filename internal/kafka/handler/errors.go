@@ -29,7 +29,11 @@ var errorTable = []struct {
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{log.ErrBatchTooLarge, kerr.MessageTooLarge},
 	{log.ErrEmptyAppend, kerr.InvalidRecord},
+	// Both storage errors are KAFKA_STORAGE_ERROR, retriable for clients:
+	// a full disk (ErrStorage) clears when space returns, a failed fsync
+	// (ErrFailed) when the broker restarts and recovers the log.
 	{log.ErrFailed, kerr.KafkaStorageError},
+	{log.ErrStorage, kerr.KafkaStorageError},
 	{log.ErrClosed, kerr.NotLeaderForPartition},
 	{segment.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrCorrupt, kerr.CorruptMessage},
@@ -85,6 +89,17 @@ func errorCode(err error) int16 {
 		}
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// KAFKA_STORAGE_ERROR came with KIP-112 (Produce v4, Fetch v6, Metadata
+// v5); older clients do not know the code, and Kafka answers them
+// NOT_LEADER_FOR_PARTITION instead, which they retry after a metadata
+// refresh.
+func storageErrorFor(code int16, known bool) int16 {
+	if code == kerr.KafkaStorageError.Code && !known {
+		return kerr.NotLeaderForPartition.Code
+	}
+	return code
 }
 
 // errorMessage is the text for responses that carry one: nil when there is

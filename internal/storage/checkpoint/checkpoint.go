@@ -119,29 +119,41 @@ func Decode(b []byte) (map[Partition]int64, error) {
 	return out, nil
 }
 
-// Write atomically replaces the file at path with entries.
+// Write atomically replaces the file at path with entries. When it fails
+// before the rename, the temporary file is removed (best effort): on a full
+// disk a half-written one would only hold space.
 func Write(fs vfs.FS, path string, entries map[Partition]int64) error {
 	tmp := path + ".tmp"
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if _, err := f.Write(Encode(entries)); err != nil {
-		f.Close()
-		return fmt.Errorf("checkpoint %s: write: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("checkpoint %s: sync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("checkpoint %s: close: %w", path, err)
+	if err := writeSync(f, Encode(entries)); err != nil {
+		_ = fs.Remove(tmp)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := fs.Rename(tmp, path); err != nil {
+		_ = fs.Remove(tmp)
 		return fmt.Errorf("checkpoint %s: rename: %w", path, err)
 	}
 	if err := fs.SyncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("checkpoint %s: sync dir: %w", path, err)
+	}
+	return nil
+}
+
+// writeSync writes b to f, syncs and closes it.
+func writeSync(f vfs.File, b []byte) error {
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
 	}
 	return nil
 }

@@ -23,6 +23,18 @@
 //     no segment data.
 //   - Checkpoints are written atomically (package checkpoint) by Checkpoint,
 //     periodically by Run, and on Close before the marker.
+//   - Every file Strom writes under the directory is written whole to a
+//     "<name>.tmp", fsynced and renamed (checkpoints, the metadata store,
+//     producer snapshots), so no .tmp file ever holds the only copy of
+//     anything. Open removes the empty ones a crash leaves (and the logs'
+//     probe files); a non-empty one is left in place and logged, and is
+//     replaced by the next write of its file.
+//   - Opening needs no free space: on a full disk logs open Degraded (see
+//     package log) and checkpoint writes fail until space returns.
+//   - Each log's Health change is logged once (not once per failed append),
+//     and Unhealthy lists the partitions not Healthy. Run probes the
+//     Degraded ones, so a partition nobody writes to turns Healthy again
+//     once the disk has room.
 //
 // Concurrency: all methods are safe for concurrent use; Run is owned by the
 // caller, which stops it by cancelling its context.
@@ -37,6 +49,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +84,23 @@ type Dir struct {
 	logs     map[Partition]*log.Log
 	closed   bool
 	ckptMu   sync.Mutex // serializes checkpoint writes
+
+	// hmu guards the health view, updated by the logs' health hooks
+	// (which may run with a log's append lock held: never call a log
+	// with hmu held).
+	hmu       sync.Mutex
+	unhealthy map[Partition]PartitionHealth
+	// deletedErrs keeps the storage error counts of deleted logs, so
+	// that StorageErrors never goes backwards.
+	deletedErrs map[string]int64
+}
+
+// PartitionHealth is a partition whose log is not Healthy.
+type PartitionHealth struct {
+	Partition
+	Health log.Health
+	Err    error     // what made it so
+	Since  time.Time // when it changed
 }
 
 // Open opens the data directory at path, creating it if needed.
@@ -89,7 +119,8 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 		}
 		return nil, fmt.Errorf("data dir %s: lock: %w", path, err)
 	}
-	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*log.Log{}}
+	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*log.Log{},
+		unhealthy: map[Partition]PartitionHealth{}, deletedErrs: map[string]int64{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -122,8 +153,53 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 			return nil, fmt.Errorf("data dir %s: sync: %w", path, err)
 		}
 	}
+	d.removeTempFiles()
 	ok = true
 	return d, nil
+}
+
+// removeTempFiles removes the empty "*.tmp" files (and log probe files) a
+// crash left in the data directory and the partition directories. Removals
+// need no free space; they are not made durable (a removal lost to a power
+// cut is redone at the next start).
+func (d *Dir) removeTempFiles() {
+	dirs := []string{d.path}
+	if names, err := d.fs.List(d.path); err == nil {
+		for _, n := range names {
+			if _, ok := ParsePartitionDir(n); ok {
+				dirs = append(dirs, filepath.Join(d.path, n))
+			}
+		}
+	}
+	removed := 0
+	for _, dir := range dirs {
+		names, err := d.fs.List(dir)
+		if err != nil {
+			continue // not a directory, or unreadable: Open will say
+		}
+		for _, n := range names {
+			if !strings.HasSuffix(n, ".tmp") {
+				continue
+			}
+			p := filepath.Join(dir, n)
+			fi, err := d.fs.Stat(p)
+			if err != nil || fi.IsDir() {
+				continue
+			}
+			if fi.Size() != 0 && n != log.ProbeFile {
+				d.logger.Warn("leaving a non-empty temporary file; the next write of its file replaces it", "file", p, "bytes", fi.Size())
+				continue
+			}
+			if err := d.fs.Remove(p); err != nil {
+				d.logger.Warn("cannot remove a leftover temporary file", "file", p, "err", err)
+				continue
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		d.logger.Info("removed leftover temporary files", "files", removed)
+	}
 }
 
 // ErrInUse is what Open's *InUseError wraps: another process holds the
@@ -241,7 +317,68 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 		return nil, err
 	}
 	d.logs[p] = l
+	l.OnHealthChange(func(h log.Health, err error) { d.healthChanged(p, h, err) })
+	if h, err := l.Health(); h != log.Healthy {
+		d.healthChanged(p, h, err)
+	}
 	return l, nil
+}
+
+// healthChanged records and logs one change of a log's health.
+func (d *Dir) healthChanged(p Partition, h log.Health, err error) {
+	d.hmu.Lock()
+	if h == log.Healthy {
+		delete(d.unhealthy, p)
+	} else {
+		d.unhealthy[p] = PartitionHealth{Partition: p, Health: h, Err: err, Since: time.Now()}
+	}
+	d.hmu.Unlock()
+	name := p.Topic + "-" + strconv.Itoa(int(p.Partition))
+	switch h {
+	case log.Healthy:
+		d.logger.Info("partition storage writable again", "partition", name)
+	case log.Degraded:
+		d.logger.Warn("partition storage degraded: writes fail and are retried, reads are served",
+			"partition", name, "kind", log.ErrorKind(err), "err", err)
+	case log.Failed:
+		d.logger.Error("partition storage failed: writes refused until the broker restarts and recovers the log, reads are served",
+			"partition", name, "kind", log.ErrorKind(err), "err", err)
+	}
+}
+
+// Unhealthy returns the partitions whose logs are not Healthy, sorted.
+func (d *Dir) Unhealthy() []PartitionHealth {
+	d.hmu.Lock()
+	out := make([]PartitionHealth, 0, len(d.unhealthy))
+	for _, ph := range d.unhealthy {
+		out = append(out, ph)
+	}
+	d.hmu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition.Partition < out[j].Partition.Partition
+	})
+	return out
+}
+
+// StorageErrors returns the storage errors met by the directory's logs
+// since it was opened, by log.ErrorKind (deleted logs included).
+func (d *Dir) StorageErrors() map[string]int64 {
+	logs := d.openLogs()
+	d.hmu.Lock()
+	out := make(map[string]int64, len(d.deletedErrs))
+	for k, n := range d.deletedErrs {
+		out[k] += n
+	}
+	d.hmu.Unlock()
+	for _, l := range logs {
+		for k, n := range l.StorageErrors() {
+			out[k] += n
+		}
+	}
+	return out
 }
 
 // Log returns an open log, if any.
@@ -261,6 +398,13 @@ func (d *Dir) DeleteLog(p Partition) error {
 	delete(d.starts, p)
 	d.mu.Unlock()
 	if ok {
+		errs := l.StorageErrors()
+		d.hmu.Lock()
+		for k, n := range errs {
+			d.deletedErrs[k] += n
+		}
+		delete(d.unhealthy, p)
+		d.hmu.Unlock()
 		if err := l.Delete(); err != nil {
 			return err
 		}
@@ -293,6 +437,7 @@ type Intervals struct {
 	Checkpoint time.Duration // log.flush.offset.checkpoint.interval.ms (60 s)
 	Retention  time.Duration // log.retention.check.interval.ms (5 min)
 	Flush      time.Duration // how often flush.ms is checked (1 s)
+	Probe      time.Duration // how often Degraded logs are probed (5 s)
 }
 
 // Run does the directory's periodic work until ctx is done: checkpoints,
@@ -307,31 +452,58 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 	if iv.Flush <= 0 {
 		iv.Flush = time.Second
 	}
+	if iv.Probe <= 0 {
+		iv.Probe = 5 * time.Second
+	}
 	if now == nil {
 		now = time.Now
 	}
 	ck := time.NewTicker(iv.Checkpoint)
 	rt := time.NewTicker(iv.Retention)
 	fl := time.NewTicker(iv.Flush)
+	pr := time.NewTicker(iv.Probe)
 	defer ck.Stop()
 	defer rt.Stop()
 	defer fl.Stop()
+	defer pr.Stop()
+	ckptFailing := false // log the first failure and the recovery only
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ck.C:
-			if err := d.Checkpoint(); err != nil {
-				d.logger.Error("checkpoint failed", "err", err)
+			err := d.Checkpoint()
+			if err != nil && !ckptFailing {
+				d.logger.Error("checkpoint failed; retrying every interval", "kind", log.ErrorKind(err), "err", err)
+			} else if err == nil && ckptFailing {
+				d.logger.Info("checkpoint written again")
 			}
+			ckptFailing = err != nil
 		case <-rt.C:
 			d.ApplyRetention(now())
 		case <-fl.C:
 			for _, l := range d.openLogs() {
-				if err := l.FlushIfDue(now()); err != nil && !errors.Is(err, log.ErrClosed) {
+				err := l.FlushIfDue(now())
+				// Storage errors are logged once, as health changes.
+				if err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, log.ErrFailed) {
 					d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
 				}
 			}
+		case <-pr.C:
+			d.ProbeDegraded()
+		}
+	}
+}
+
+// ProbeDegraded probes every Degraded log (log.Probe): those that can
+// write again turn Healthy. Run calls it periodically.
+func (d *Dir) ProbeDegraded() {
+	for _, ph := range d.Unhealthy() {
+		if ph.Health != log.Degraded {
+			continue
+		}
+		if l, ok := d.Log(ph.Partition); ok {
+			_ = l.Probe() // a failure leaves it Degraded: nothing new to say
 		}
 	}
 }

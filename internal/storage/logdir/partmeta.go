@@ -58,26 +58,22 @@ func parsePartitionMetadata(s string) ([16]byte, bool) {
 	return id, true
 }
 
-// MarkTopicID writes id into p's directory unless it is there already. The
-// file is written to a temporary name and renamed, but not fsynced: after a
-// power cut it may be missing, which only makes the directory look like one
-// written before this file existed.
+// MarkTopicID writes id into p's directory unless it is there already.
+// The file is written in place and not fsynced: after a crash it may be
+// missing or torn, which TopicIDOf reads as no id (a directory written
+// before this file existed), and the next open writes it again.
 func (d *Dir) MarkTopicID(p Partition, id [16]byte) error {
 	if have, ok := d.TopicIDOf(p); ok && have == id {
 		return nil
 	}
 	path := filepath.Join(d.PartitionDir(p), partitionMetadataFile)
-	tmp := path + ".tmp"
-	f, err := d.fs.Create(tmp)
+	f, err := d.fs.Create(path)
 	if err != nil {
 		return fmt.Errorf("partition %s: %w", d.PartitionDir(p), err)
 	}
 	_, err = f.Write([]byte("version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"))
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = d.fs.Rename(tmp, path)
 	}
 	if err != nil {
 		return fmt.Errorf("partition %s: %s: %w", d.PartitionDir(p), partitionMetadataFile, err)

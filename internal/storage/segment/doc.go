@@ -21,7 +21,9 @@
 //     inconsistent). The active segment's indexes are preallocated.
 //   - Recover re-validates every batch (header, bounds, CRC-32C, increasing
 //     offsets), truncates at the first bad byte and rebuilds the indexes;
-//     it fails only on I/O errors, never on bad data.
+//     it fails only on I/O errors, never on bad data. Failing to write an
+//     index file (ErrIndexWrite) leaves a usable segment with its indexes
+//     in memory; a failed fsync of the data is ErrSync.
 //
 // Concurrency: one appender (the log's writer) calls Append, Seal and
 // Recover; Read, FindTimestamp and the getters may run concurrently with

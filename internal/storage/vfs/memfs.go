@@ -249,7 +249,7 @@ func (m *MemFS) Snapshot() *MemFS {
 		}
 		return c
 	}
-	out := &MemFS{}
+	out := NewMem() // a process's view after a kill -9: no lock held
 	out.mu.root = clone(m.mu.root)
 	// A link to a node the walk did not reach (an unlinked subtree) becomes
 	// nil: nothing in the copy can refer to it.
