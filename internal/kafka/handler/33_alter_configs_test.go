@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/record"
 )
 
 // admAlterLegacy sends one legacy AlterConfigs for a topic.
