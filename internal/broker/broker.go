@@ -100,7 +100,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.groups, err = group.Open(group.ClusterConfig(b.cluster, cfg.Logger))
+	b.groups, err = group.Open(group.ConfigFor(b.cluster, cfg.Logger))
 	if err != nil {
 		b.cluster.Close()
 		return nil, fmt.Errorf("group coordinator: %w", err)

@@ -96,10 +96,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.b.cluster.Topics() {
 		for _, p := range c.b.cluster.Partitions(t.Name) {
 			idx := strconv.Itoa(int(p.Index))
-			l := p.Log()
-			ch <- prometheus.MustNewConstMetric(c.logEnd, prometheus.GaugeValue, float64(l.EndOffset()), t.Name, idx)
-			ch <- prometheus.MustNewConstMetric(c.logStart, prometheus.GaugeValue, float64(l.StartOffset()), t.Name, idx)
-			ch <- prometheus.MustNewConstMetric(c.logSize, prometheus.GaugeValue, float64(l.Size()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logEnd, prometheus.GaugeValue, float64(p.EndOffset()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logStart, prometheus.GaugeValue, float64(p.StartOffset()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logSize, prometheus.GaugeValue, float64(p.Size()), t.Name, idx)
 		}
 	}
 }

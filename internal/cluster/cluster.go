@@ -433,7 +433,7 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 	lc.Now = c.cfg.Now
 	for i := int32(0); i < t.Partitions; i++ {
 		if p, err := c.Partition(name, i); err == nil {
-			p.Log().SetConfig(lc)
+			p.SetConfig(lc)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -26,7 +27,7 @@ func appendValue(t *testing.T, c *Cluster, topic string, part int32, v string, p
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Append(b); err != nil {
+	if _, err := p.Append(b, partition.AppendRules{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -33,11 +33,11 @@ func TestDiskFullKeepsProducerStateAndNoTempFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Append(idemBatch(t, 7, 0, 0, 2)); err != nil {
+	if _, err := p.Append(idemBatch(t, 7, 0, 0, 2), AppendRules{}); err != nil {
 		t.Fatal(err)
 	}
 	full.Store(true)
-	if _, err := p.Append(idemBatch(t, 7, 0, 2, 2)); !errors.Is(err, log.ErrStorage) {
+	if _, err := p.Append(idemBatch(t, 7, 0, 2, 2), AppendRules{}); !errors.Is(err, log.ErrStorage) {
 		t.Fatalf("append on a full disk: %v, want ErrStorage", err)
 	}
 	if err := p.Snapshot(); err == nil {
@@ -50,7 +50,7 @@ func TestDiskFullKeepsProducerStateAndNoTempFile(t *testing.T) {
 		}
 	}
 	full.Store(false)
-	res, err := p.Append(idemBatch(t, 7, 0, 2, 2))
+	res, err := p.Append(idemBatch(t, 7, 0, 2, 2), AppendRules{})
 	if err != nil || res.Duplicate || res.BaseOffset != 2 {
 		t.Fatalf("retry after space returned: %+v %v", res, err)
 	}

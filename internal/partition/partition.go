@@ -31,6 +31,9 @@ type Partition struct {
 	producers map[int64]*producer
 	dirty     bool  // producer state changed since the last snapshot
 	snapEnd   int64 // log end offset the last snapshot covered (-1: none)
+
+	wmu     sync.Mutex // guards waiters; taken after mu (Append notifies under mu), never before
+	waiters map[*Waiter]struct{}
 }
 
 // Options configure Open.
@@ -79,9 +82,6 @@ func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, erro
 	return p, nil
 }
 
-// Log returns the partition's log.
-func (p *Partition) Log() *log.Log { return p.log }
-
 // HighWatermark is the offset up to which consumers may read. With a single
 // replica it is the log end offset.
 func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
@@ -103,11 +103,14 @@ type AppendResult struct {
 }
 
 // Append validates and writes the batches in data (v2, possibly several),
-// applying the idempotent producer checks. It returns when the data is
-// written; WaitDurable waits for fsync.
-func (p *Partition) Append(data []byte) (AppendResult, error) {
+// applying rules and the idempotent producer checks. It returns when the
+// data is written (and readable); WaitDurable waits for fsync.
+func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error) {
 	hdrs, err := p.log.Validate(data)
 	if err != nil {
+		return AppendResult{}, err
+	}
+	if err := rules.check(hdrs); err != nil {
 		return AppendResult{}, err
 	}
 	p.mu.Lock()
@@ -135,6 +138,7 @@ func (p *Partition) Append(data []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	p.notify()
 	now := p.now().UnixMilli()
 	for _, h := range res.Batches {
 		if h.ProducerID < 0 {

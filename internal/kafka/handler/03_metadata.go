@@ -9,7 +9,7 @@ import (
 
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/partition"
 )
 
 // Metadata: the broker list (this broker, at its advertised address) and
@@ -106,7 +106,7 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 func (h *Handler) failedPartitions() map[string]map[int32]bool {
 	var out map[string]map[int32]bool
 	for _, ph := range h.c.UnhealthyPartitions() {
-		if ph.Health != log.Failed {
+		if ph.Health != partition.Failed {
 			continue
 		}
 		if out == nil {

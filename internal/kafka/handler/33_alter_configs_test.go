@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
 )
 
 // admAlterLegacy sends one legacy AlterConfigs for a topic.
@@ -73,7 +73,7 @@ func TestAlterConfigsLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Append(admBatch(t, 1, 5000)); !errors.Is(err, log.ErrBatchTooLarge) {
+	if _, err := p.Append(admBatch(t, 1, 5000), partition.AppendRules{}); !errors.Is(err, partition.ErrBatchTooLarge) {
 		t.Fatalf("append above max.message.bytes: %v", err)
 	}
 
@@ -128,7 +128,7 @@ func TestAlterConfigsLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Append(admBatch(t, 1, 5000)); !errors.Is(err, log.ErrBatchTooLarge) {
+	if _, err := p.Append(admBatch(t, 1, 5000), partition.AppendRules{}); !errors.Is(err, partition.ErrBatchTooLarge) {
 		t.Fatalf("append above max.message.bytes after restart: %v", err)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
-	"github.com/stromhq/strom/internal/storage/segment"
 )
 
 // errorTable maps domain errors to Kafka error codes, most specific first.
@@ -26,16 +24,16 @@ var errorTable = []struct {
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
-	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
-	{log.ErrBatchTooLarge, kerr.MessageTooLarge},
-	{log.ErrEmptyAppend, kerr.InvalidRecord},
+	{partition.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{partition.ErrBatchTooLarge, kerr.MessageTooLarge},
+	{partition.ErrEmptyAppend, kerr.InvalidRecord},
 	// Both storage errors are KAFKA_STORAGE_ERROR, retriable for clients:
 	// a full disk (ErrStorage) clears when space returns, a failed fsync
 	// (ErrFailed) when the broker restarts and recovers the log.
-	{log.ErrFailed, kerr.KafkaStorageError},
-	{log.ErrStorage, kerr.KafkaStorageError},
-	{log.ErrClosed, kerr.NotLeaderForPartition},
-	{segment.ErrCorrupt, kerr.CorruptMessage},
+	{partition.ErrFailed, kerr.KafkaStorageError},
+	{partition.ErrStorage, kerr.KafkaStorageError},
+	{partition.ErrClosed, kerr.NotLeaderForPartition},
+	{partition.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrShortBuffer, kerr.CorruptMessage},
 	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
