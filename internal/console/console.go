@@ -53,6 +53,13 @@ type Config struct {
 	// send state-changing requests and open streams; the console's own
 	// origin always is.
 	AllowedOrigins []string
+	// ListenAddr is the address the handler is served on; its host, when
+	// a name, is one the console answers to (see HostGuard).
+	ListenAddr string
+	// AllowedHosts are the other host names the Host header may carry
+	// (see HostGuard; "*" allows any, which is unsafe). Every request,
+	// reads included, with another Host is refused with 403.
+	AllowedHosts []string
 }
 
 func (c *Config) defaults() {
@@ -96,6 +103,7 @@ type Console struct {
 	metrics *metrics
 	stats   *sampler
 	part    *partitioner
+	hosts   *HostGuard
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -126,7 +134,7 @@ func New(cfg Config) (*Console, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("console: no seed brokers")
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, part: &partitioner{}}
+	c := &Console{cfg: cfg, log: cfg.Logger, part: &partitioner{}, hosts: NewHostGuard(cfg.ListenAddr, cfg.AllowedHosts)}
 	// No RecordDeliveryTimeout: kgo measures it from the record's
 	// timestamp, which a request may set in the past. Each record carries
 	// its request's context instead.
@@ -164,7 +172,8 @@ func (c *Console) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 
 // Handler is the console's HTTP handler: the front end at /, the API
 // under /api and /v3. Mount it at the root of a mux; it answers 404 for
-// paths it does not know.
+// paths it does not know, and 403 to a Host it does not answer to (see
+// HostGuard).
 func (c *Console) Handler() http.Handler { return c.handler }
 
 // Close ends every stream and background goroutine and closes the Kafka
@@ -242,7 +251,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("/api/", unknown)
 	mux.HandleFunc("/v3/", unknown)
 	mux.Handle("/", assetHandler())
-	return mux
+	return c.hosts.Wrap(mux)
 }
 
 // api wraps an endpoint: closed check, origin check for state-changing

@@ -10,6 +10,7 @@
 // It never imports the broker's packages (internal/lint keeps that wall).
 //
 // Files: console.go (Config, Console, the route table, middleware),
+// hosts.go (HostGuard: the Host check against DNS rebinding),
 // errors.go (the one place Kafka errors become HTTP statuses),
 // records.go (record <-> JSON), cluster.go, topics.go, messages.go (pages
 // of records), produce.go (HTTP produce, Confluent v3 shape), stream.go
@@ -28,6 +29,13 @@
 // fetch goroutine stops fetching until there is room (overflow=block).
 // Either way a slow browser never grows the server's memory. Close ends
 // every stream and the sampler; after Close the handler answers 503.
+//
+// Who may ask: every request whose Host header is not localhost, an IP
+// address, the listen address's name or a configured name gets 403
+// host_not_allowed, reads included (HostGuard: a DNS-rebinding page is
+// same-origin with itself and could read the answers). On top of that,
+// state-changing requests and streams from a page of another Origin are
+// refused (CSRF). There is no login.
 //
 // Errors: a user's mistake (bad JSON, unknown topic, offset out of range,
 // oversize record, bad filter) is a 4xx with a JSON body
