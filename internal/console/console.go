@@ -21,6 +21,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// DefaultMaxBodyBytes is the request body limit when Config leaves it 0.
+const DefaultMaxBodyBytes = 8 << 20
+
 // Config configures a Console. Zero values take the defaults in brackets.
 type Config struct {
 	// Brokers are the seed brokers, host:port. Required.
@@ -60,6 +63,11 @@ type Config struct {
 	// (see HostGuard; "*" allows any, which is unsafe). Every request,
 	// reads included, with another Host is refused with 403.
 	AllowedHosts []string
+	// MaxProduceBytes bounds the body bytes of the produce requests being
+	// handled at once, across the console [32 MiB]; -1 for no limit.
+	// Otherwise at least MaxBodyBytes. A request waits for its share,
+	// at most RequestTimeout, then gets 503 with Retry-After.
+	MaxProduceBytes int64
 }
 
 func (c *Config) defaults() {
@@ -70,7 +78,7 @@ func (c *Config) defaults() {
 		c.RequestTimeout = 15 * time.Second
 	}
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 8 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 64
@@ -90,6 +98,9 @@ func (c *Config) defaults() {
 	if c.SampleHistory <= 0 {
 		c.SampleHistory = 450
 	}
+	if c.MaxProduceBytes == 0 {
+		c.MaxProduceBytes = 32 << 20
+	}
 }
 
 // Console serves the API and the web front end. Create it with New, mount
@@ -104,6 +115,8 @@ type Console struct {
 	stats   *sampler
 	part    *partitioner
 	hosts   *HostGuard
+	// produceBudget bounds the bytes of produce bodies held at once.
+	produceBudget *byteBudget
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -134,7 +147,11 @@ func New(cfg Config) (*Console, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("console: no seed brokers")
 	}
+	if cfg.MaxProduceBytes != -1 && cfg.MaxProduceBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("console: produce budget %d bytes: want -1 (no limit) or at least the body limit (%d)", cfg.MaxProduceBytes, cfg.MaxBodyBytes)
+	}
 	c := &Console{cfg: cfg, log: cfg.Logger, part: &partitioner{}, hosts: NewHostGuard(cfg.ListenAddr, cfg.AllowedHosts)}
+	c.produceBudget = newByteBudget(cfg.MaxProduceBytes)
 	// No RecordDeliveryTimeout: kgo measures it from the record's
 	// timestamp, which a request may set in the past. Each record carries
 	// its request's context instead.
