@@ -356,6 +356,11 @@ func TestFailedPartitionIsVisible(t *testing.T) {
 	if !strings.Contains(body, "broken-1 failed eio:") {
 		t.Fatalf("healthz does not name the failed partition:\n%s", body)
 	}
+	// Another Host (a DNS-rebinding page, or a probe by a name the
+	// broker was not given) gets the state, not the partitions.
+	if code, body := get(t, b, "/healthz", "evil.example"); code != http.StatusServiceUnavailable || body != "failed\n" {
+		t.Fatalf("healthz with Host evil.example: %d %q, want 503 \"failed\" alone", code, body)
+	}
 	if v := metricValue(t, b, `strom_partitions{state="failed"}`); v != 1 {
 		t.Fatalf("failed partitions %v, want 1", v)
 	}

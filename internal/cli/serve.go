@@ -35,7 +35,11 @@ func newServeCmd() *cobra.Command {
 		Long: `Run a single-node Kafka-compatible broker.
 
 With no flags it keeps its data in ./data, speaks Kafka on :9092 (advertised
-to clients as localhost:9092) and serves health and metrics on :8080.
+to clients as localhost:9092) and serves the console, the HTTP API, health
+and metrics on 127.0.0.1:8080, this machine only: the console has no login.
+--http-addr :8080 opens it to the network; it then answers to localhost, IP
+addresses and the names given with --http-allowed-hosts (403 otherwise, a
+guard against DNS rebinding).
 Every flag can also be set with an environment variable: --data-dir is
 STROM_DATA_DIR, --kafka-addr is STROM_KAFKA_ADDR, and so on.
 
@@ -44,7 +48,8 @@ style file (--config) or one at a time (--set), for example
 log.retention.ms, num.partitions, auto.create.topics.enable.`,
 		Example: `  strom serve
   strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
-  strom serve --config server.properties --set num.partitions=3`,
+  strom serve --config server.properties --set num.partitions=3
+  strom serve --http-addr :8080 --http-allowed-hosts strom.internal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -104,11 +109,26 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 	f.StringVar(&cfg.DataDir, "data-dir", envOr("data-dir", "data"), "directory for partition logs and metadata")
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", envOr("kafka-addr", ":9092"), "Kafka protocol listener")
 	f.StringVar(&cfg.AdvertisedAddr, "advertised-addr", envOr("advertised-addr", ""), "host:port given to clients (default localhost:<kafka port>)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", envOr("http-addr", ":8080"), `console, health and metrics listener ("-" to disable)`)
+	f.StringVar(&cfg.HTTPAddr, "http-addr", envOr("http-addr", broker.DefaultHTTPAddr), `console, health and metrics listener (":8080" for every interface, "-" to disable)`)
+	f.StringSliceVar(&cfg.HTTPAllowedHosts, "http-allowed-hosts", envList("http-allowed-hosts"),
+		`host names the HTTP listener answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
+	f.BoolVar(&cfg.Pprof, "pprof", envOr("pprof", "") == "true", "serve Go's profiler at /debug/pprof/ on the HTTP listener (env STROM_PPROF=true)")
 	f.StringVar(&configFile, "config", envOr("config", ""), "server.properties-style file of broker and default topic configs")
 	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
 	f.StringVar(&logLevel, "log-level", envOr("log-level", "info"), "debug, info, warn or error")
 	return cmd
+}
+
+// envList returns the comma-separated STROM_* environment variable for a
+// flag, or nothing.
+func envList(name string) []string {
+	var out []string
+	for _, v := range strings.Split(envOr(name, ""), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func advertisedFor(cfg broker.Config, b *broker.Broker) string {

@@ -32,6 +32,9 @@ var brokerSettings = []BrokerSetting{
 	{"queued.max.request.bytes", "104857600", TypeLong, "request bytes held across all connections before readers stop reading; -1 for no limit, else at least socket.request.max.bytes (Kafka's default is -1)"},
 	{"socket.request.read.timeout.ms", "30000", TypeLong, "Strom only: time a request may take to arrive once its first byte has; -1 for no limit"},
 	{"max.broker.partitions", "20000", TypeInt, "Strom only: most partitions this broker holds (each keeps one file open per segment); creating more is INVALID_PARTITIONS; -1 for no limit"},
+	{"http.allowed.hosts", "", TypeList, "Strom only: host names (comma-separated) the console, HTTP API, /metrics and /debug/pprof answer to, besides localhost, IP addresses and the --http-addr host; others get 403 (the guard against DNS rebinding); * allows any (unsafe)"},
+	{"http.pprof.enable", "false", TypeBoolean, "Strom only: serve Go's profiler at /debug/pprof/ on the HTTP listener (as --pprof)"},
+	{"http.produce.max.inflight.bytes", "33554432", TypeLong, "Strom only: body bytes of HTTP produce requests handled at once; a request waits for its share (at most the request timeout, then 503); -1 for no limit, else at least the 8 MiB body limit"},
 	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},
 	{"log.flush.offset.checkpoint.interval.ms", "60000", TypeLong, "how often recovery points are checkpointed"},
 	{"log.retention.hours", "168", TypeInt, "retention.ms in hours (log.retention.ms wins)"},
@@ -164,6 +167,18 @@ func (b *BrokerConfig) Static(name string) (string, bool) {
 func (b *BrokerConfig) Int(name string) int64 {
 	n, _ := strconv.ParseInt(b.value(name), 10, 64)
 	return n
+}
+
+// List returns a list setting's comma-separated items, trimmed, without
+// empty ones.
+func (b *BrokerConfig) List(name string) []string {
+	var out []string
+	for _, v := range strings.Split(b.value(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Bool returns a boolean broker setting.
