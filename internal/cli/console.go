@@ -88,7 +88,7 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
-			fmt.Fprintf(cmd.OutOrStdout(), "strom: console for %s on http://%s (API reference at /api)\n", conn.brokers, displayAddr(ln.Addr().String()))
+			fmt.Fprintf(cmd.OutOrStdout(), "strom: console for %s on http://%s (API reference at /api)\n", conn.brokers, DisplayAddr(ln.Addr().String()))
 			select {
 			case <-ctx.Done():
 			case err = <-errc:
@@ -104,8 +104,8 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 		},
 	}
 	conn.register(cmd.Flags())
-	cmd.Flags().StringVar(&httpAddr, "http-addr", envOr("http-addr", "127.0.0.1:8080"), `where to serve the console and API (":8080" for every interface; env STROM_HTTP_ADDR)`)
-	cmd.Flags().StringSliceVar(&hosts, "http-allowed-hosts", envList("http-allowed-hosts"),
+	cmd.Flags().StringVar(&httpAddr, "http-addr", EnvOr("http-addr", "127.0.0.1:8080"), `where to serve the console and API (":8080" for every interface; env STROM_HTTP_ADDR)`)
+	cmd.Flags().StringSliceVar(&hosts, "http-allowed-hosts", EnvList("http-allowed-hosts"),
 		`host names the console answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
 	cmd.Flags().StringArrayVar(&origins, "allow-origin", nil, "another origin (scheme://host:port) allowed to change things and open streams (repeatable)")
 	return kafkaCommand(cmd)

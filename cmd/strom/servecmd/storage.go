@@ -1,4 +1,4 @@
-package cli
+package servecmd
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/cli"
 )
 
 // newStorageCmd groups the commands that work on a data directory while
@@ -57,7 +58,7 @@ metadata file is never replaced.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", envOr("data-dir", "data"), "the broker's data directory")
+	cmd.Flags().StringVar(&dataDir, "data-dir", cli.EnvOr("data-dir", "data"), "the broker's data directory")
 	return cmd
 }
 

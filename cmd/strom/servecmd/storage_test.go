@@ -1,4 +1,4 @@
-package cli
+package servecmd
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/cli"
 )
 
 // TestStorageRebuildMetadata: the command the refused start points at
@@ -31,7 +32,7 @@ func TestStorageRebuildMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := Main(context.Background(), []string{"storage", "rebuild-metadata", "--data-dir", dir}, &out, &errOut); code != 0 {
+	if code := cli.Main(context.Background(), []string{"storage", "rebuild-metadata", "--data-dir", dir}, &out, &errOut, Commands()...); code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), "topic sensors: 2 partitions") {
@@ -39,7 +40,7 @@ func TestStorageRebuildMetadata(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	if code := Main(context.Background(), []string{"storage", "rebuild-metadata", "--data-dir", dir}, &out, &errOut); code == 0 ||
+	if code := cli.Main(context.Background(), []string{"storage", "rebuild-metadata", "--data-dir", dir}, &out, &errOut, Commands()...); code == 0 ||
 		!strings.Contains(errOut.String(), "exists") {
 		t.Fatalf("a second rebuild: exit %d, %q; want a refusal", code, errOut.String())
 	}
