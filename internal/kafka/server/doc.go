@@ -145,12 +145,13 @@
 //     that long, while no Finish is running and its reader is not waiting
 //     for the budget, is closed.
 //
-// Decoding is kmsg's, from the patched v1.15.0 in third_party/kmsg (see its
-// PATCHES.md): upstream kept looping over a forged tagged-field count after
-// its input ended (a 44-byte frame cost a minute of CPU) and allocated
-// arrays at their claimed length before reading an element (a 100 MiB frame
-// could allocate GiBs). FuzzRequestFrame found the first; the second was
-// seen reading the decoder for the same fault class. With the patch a
+// Decoding is kmsg's, from the patched v1.15.1 in third_party/kmsg (see its
+// PATCHES.md). kmsg v1.15.0 kept looping over a forged tagged-field count
+// after its input ended (a 44-byte frame cost a minute of CPU; found by
+// FuzzRequestFrame, fixed upstream in v1.15.1) and allocated arrays at their
+// claimed length before reading an element. v1.15.1 bounds a count by the
+// bytes left, but still allocates up to 32 times the frame for a Produce
+// (3.2 GiB for 100 MiB); the patch grows arrays as elements are parsed, so a
 // decode stops at the first failed read and allocates in proportion to what
 // it parsed (TestTaggedFieldCountBeyondFrame,
 // TestArrayCountBeyondParsedData).
