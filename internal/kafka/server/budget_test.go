@@ -349,7 +349,10 @@ func TestBudgetBoundsHeap(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range perConn {
-					if _, _, err := c.readFrame(); err != nil {
+					// 64 MiB of frames to read first: under -race
+					// on a loaded machine that took more than
+					// readFrame's 5 s.
+					if _, _, err := c.readFrameWithin(30 * time.Second); err != nil {
 						errs <- err
 						return
 					}
