@@ -56,6 +56,14 @@ type Cluster struct {
 	// concurrent requests cannot both pass max.broker.partitions.
 	growMu sync.Mutex
 
+	// configMu orders config changes against partition opening: a change
+	// (topic overrides, dynamic broker configs) holds it to store the new
+	// values and push them to the open logs; openPartition holds it for
+	// reading from resolving its log's config until the partition is
+	// registered, so no partition opens with a config a change missed.
+	// Lock order: configMu before mu.
+	configMu sync.RWMutex
+
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
 
@@ -90,6 +98,7 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c.loadDynamicConfigs()
 	for _, t := range store.Topics() {
 		for i := int32(0); i < t.Partitions; i++ {
 			if err := c.openPartition(t, i); err != nil {
@@ -130,6 +139,11 @@ func Open(cfg Config) (*Cluster, error) {
 }
 
 func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
+	c.configMu.RLock()
+	defer c.configMu.RUnlock()
+	if cur, ok := c.store.Topic(t.Name); ok {
+		t.Configs = cur.Configs // a change may have come since t was read
+	}
 	key := logdir.Partition{Topic: t.Name, Partition: i}
 	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
 	lc.Now = c.cfg.Now
@@ -177,7 +191,8 @@ func (c *Cluster) snapshotAll() {
 	}
 }
 
-// Broker returns the broker's static configuration.
+// Broker returns the broker's configuration: static, with the dynamic
+// configs (SetBrokerConfigs) above it.
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
 
 // NodeID is this broker's id.
@@ -384,16 +399,13 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 	if validateOnly {
 		return nil
 	}
+	c.configMu.Lock()
+	defer c.configMu.Unlock()
 	if err := c.store.SetConfigs(name, cfg); err != nil {
 		return err
 	}
-	lc := metadata.LogConfig(metadata.Resolve(cfg, c.cfg.Broker))
-	lc.Now = c.cfg.Now
-	for i := int32(0); i < t.Partitions; i++ {
-		if p, err := c.Partition(name, i); err == nil {
-			p.Log().SetConfig(lc)
-		}
-	}
+	t.Configs = cfg
+	c.applyLogConfigLocked(t)
 	return nil
 }
 

@@ -34,9 +34,11 @@ type Source int8
 
 // Kafka's config sources.
 const (
-	SourceTopic        Source = 1 // DYNAMIC_TOPIC_CONFIG
-	SourceStaticBroker Source = 4 // STATIC_BROKER_CONFIG (--config file)
-	SourceDefault      Source = 5 // DEFAULT_CONFIG
+	SourceTopic                Source = 1 // DYNAMIC_TOPIC_CONFIG
+	SourceDynamicBroker        Source = 2 // DYNAMIC_BROKER_CONFIG (AlterConfigs on this broker's id)
+	SourceDynamicDefaultBroker Source = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG (AlterConfigs on "")
+	SourceStaticBroker         Source = 4 // STATIC_BROKER_CONFIG (--config file)
+	SourceDefault              Source = 5 // DEFAULT_CONFIG
 )
 
 // TopicConfig describes one topic-level config.
@@ -159,13 +161,14 @@ type ConfigValue struct {
 }
 
 // Resolve returns every topic config's value for a topic with overrides,
-// falling back to the broker's static configs, then to Kafka's defaults.
+// falling back to the broker's configs (dynamic, then static), then to
+// Kafka's defaults.
 func Resolve(overrides map[string]string, broker *BrokerConfig) []ConfigValue {
 	out := make([]ConfigValue, 0, len(topicConfigs))
 	for _, c := range TopicConfigs() {
 		v := ConfigValue{TopicConfig: c, Value: c.Default, Source: SourceDefault}
-		if bv, ok := broker.topicDefault(c); ok {
-			v.Value, v.Source = bv, SourceStaticBroker
+		if bv, src, ok := broker.topicDefault(c); ok {
+			v.Value, v.Source = bv, src
 		}
 		if ov, ok := overrides[c.Name]; ok {
 			v.Value, v.Source = ov, SourceTopic

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -73,8 +74,10 @@ func ValidTopicName(name string) error {
 	return nil
 }
 
-// Store keeps topics and the producer id counter, persisted in one file
-// (<dir>/__strom_metadata) rewritten atomically on every change:
+// Store keeps topics, the producer id counter and the dynamic broker
+// configs, persisted in one file (<dir>/__strom_metadata) rewritten
+// atomically on every change (the JSON payload's broker_configs, keyed by
+// broker resource name, is absent from files written before it existed):
 //
 //	+--------+-------------+-------------+------------+----------------+
 //	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
@@ -86,11 +89,15 @@ type Store struct {
 	mu      sync.RWMutex
 	topics  map[string]*Topic
 	nextPID int64
+	// brokerConfigs are the dynamic broker configs by broker resource
+	// name: a node id, or "" for the cluster-wide defaults.
+	brokerConfigs map[string]map[string]string
 }
 
 type storeFile struct {
-	Topics         []Topic `json:"topics"`
-	NextProducerID int64   `json:"next_producer_id"`
+	Topics         []Topic                      `json:"topics"`
+	NextProducerID int64                        `json:"next_producer_id"`
+	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 // OpenStore loads (or starts) the metadata file in dir.
@@ -124,6 +131,7 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		s.topics[t.Name] = &t
 	}
 	s.nextPID = sf.NextProducerID
+	s.brokerConfigs = sf.BrokerConfigs
 	return s, nil
 }
 
@@ -157,7 +165,7 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // persistLocked writes the file atomically; mu must be held.
 func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID}
+	sf := storeFile{NextProducerID: s.nextPID, BrokerConfigs: s.brokerConfigs}
 	for _, t := range s.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}
@@ -318,4 +326,41 @@ func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
 		return 0, err
 	}
 	return first, nil
+}
+
+// BrokerConfigs returns a copy of the dynamic broker configs set on a
+// broker resource: a node id, or "" for the cluster-wide defaults.
+func (s *Store) BrokerConfigs(resource string) map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.brokerConfigs[resource])
+}
+
+// SetBrokerConfigs replaces the dynamic broker configs of a broker resource
+// (validated: only dynamic broker configs).
+func (s *Store) SetBrokerConfigs(resource string, cfg map[string]string) error {
+	for k, v := range cfg {
+		if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.brokerConfigs[resource]
+	if s.brokerConfigs == nil {
+		s.brokerConfigs = map[string]map[string]string{}
+	}
+	if len(cfg) == 0 {
+		delete(s.brokerConfigs, resource)
+	} else {
+		s.brokerConfigs[resource] = maps.Clone(cfg)
+	}
+	if err := s.persistLocked(); err != nil {
+		delete(s.brokerConfigs, resource)
+		if had {
+			s.brokerConfigs[resource] = old
+		}
+		return err
+	}
+	return nil
 }
