@@ -52,7 +52,9 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	ctx := admCtx(t)
 	admCreate(t, adm, "dyn", 1, nil)
 	admCreate(t, adm, "own", 1, map[string]*string{"max.message.bytes": kadm.StringPtr("9000")})
-	set := func(k, v string) kadm.AlterConfig { return kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)} }
+	set := func(k, v string) kadm.AlterConfig {
+		return kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)}
+	}
 	alter := func(cs []kadm.AlterConfig, brokers ...int32) {
 		t.Helper()
 		rs, err := adm.AlterBrokerConfigs(ctx, cs, brokers...)
