@@ -131,6 +131,13 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		s.topics[t.Name] = &t
 	}
 	s.nextPID = sf.NextProducerID
+	for res, cfg := range sf.BrokerConfigs {
+		for k, v := range cfg {
+			if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+				return nil, fmt.Errorf("metadata %s: %w: broker %q: %v", s.path, ErrCorrupt, res, err)
+			}
+		}
+	}
 	s.brokerConfigs = sf.BrokerConfigs
 	return s, nil
 }
