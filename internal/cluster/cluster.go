@@ -11,6 +11,9 @@
 //   - Topic creation persists the metadata before the partitions' logs are
 //     created; deletion removes the metadata first, then the logs, so a crash
 //     in between leaves only orphans that the next start removes.
+//   - A config change (topic overrides, dynamic broker configs) is persisted
+//     before it is pushed to the open logs, and a partition that opens
+//     meanwhile gets the new values (configMu).
 //
 // Concurrency: methods are safe for concurrent use. Run is started by Open
 // and stopped by Close.
