@@ -124,6 +124,21 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		t.Fatalf("after a restart, 5000 bytes under message.max.bytes 3000: %v", err)
 	}
 
+	// APPEND and SUBTRACT work on list configs, from the current value;
+	// the result is validated like a SET.
+	appendOp := kadm.AlterConfig{Op: kadm.AppendConfig, Name: "log.cleanup.policy", Value: kadm.StringPtr("delete")}
+	alter([]kadm.AlterConfig{appendOp}, 0)
+	checkConfig(t, admConfigs(t, adm, "dyn"), "cleanup.policy", "delete", srcDynBroker)
+	subtract := kadm.AlterConfig{Op: kadm.SubtractConfig, Name: "log.cleanup.policy", Value: kadm.StringPtr("delete")}
+	if rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{subtract}, 0); err != nil || !errors.Is(rs[0].Err, kerr.InvalidRequest) {
+		t.Fatalf("an empty cleanup.policy: %v %+v", err, rs)
+	}
+	notList := kadm.AlterConfig{Op: kadm.AppendConfig, Name: "log.retention.ms", Value: kadm.StringPtr("1")}
+	if rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{notList}, 0); err != nil || !errors.Is(rs[0].Err, kerr.InvalidRequest) {
+		t.Fatalf("APPEND to a config that is not a list: %v %+v", err, rs)
+	}
+	alter([]kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "log.cleanup.policy"}}, 0)
+
 	// DELETE returns to the static value or the default.
 	del := func(k string) kadm.AlterConfig { return kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k} }
 	alter([]kadm.AlterConfig{del("message.max.bytes")})
