@@ -72,12 +72,14 @@ func compressZstd(dst, src []byte) []byte {
 // larger than many small batches, and than a small cap. The window itself
 // costs nothing here: DecodeAll decodes into dst, which is the history.
 //
-// The room comes from zstdOutputBound: the declared content size, or a
-// bound from the block headers, which is tight for the full 128 KiB blocks
-// encoders write, but 128 times the output for a frame of 1 KiB blocks. So
-// the first attempt gets the bound only up to zstdFirstRoom or 16 times the
-// input, and decoding restarts with twice the room (at most the bound or
-// the cap) when it runs out: at most about twice the work of one pass.
+// The room comes from zstdOutputBound. When the size is known (declared
+// content sizes, raw and RLE blocks) it is the room, as before: a declared
+// size is believed up to the cap. Otherwise the bound from the block
+// headers is tight for the full 128 KiB blocks encoders write, but 128
+// times the output for a frame of 1 KiB blocks, so the first attempt gets
+// it only up to zstdFirstRoom or 16 times the input, and decoding restarts
+// with twice the room (at most the bound or the cap) when it runs out: at
+// most about twice the work of one pass.
 //
 // Running out of room must be recognised without the decoder's help: when a
 // compressed block does not fit, klauspost/compress fails with a plain error
@@ -87,12 +89,15 @@ func compressZstd(dst, src []byte) []byte {
 // a failure with less than one block of room left counts as running out; a
 // failure with more is corruption.
 func decompressZstd(src []byte, maxSize int) ([]byte, error) {
-	bound, maxBlock, err := zstdOutputBound(src, maxSize)
+	bound, exact, maxBlock, err := zstdOutputBound(src, maxSize)
 	if err != nil {
 		return nil, err
 	}
 	top := min(bound, maxSize+1)
-	room := min(top, max(zstdFirstRoom, 16*len(src)))
+	room := top
+	if !exact {
+		room = min(top, max(zstdFirstRoom, 16*len(src)))
+	}
 	d := zstdDecoders.Get().(*zstd.Decoder)
 	defer zstdDecoders.Put(d)
 	for {
@@ -120,21 +125,23 @@ func decompressZstd(src []byte, maxSize int) ([]byte, error) {
 
 // zstdOutputBound walks the frames of src and returns an upper bound of the
 // decompressed size: the declared content size of frames that have one,
-// else the sum of their blocks' bounds. It stops with ErrTooLarge once the
-// bound exceeds maxSize only if that much is certain (declared sizes, raw
-// and RLE blocks), and returns the largest block maximum it met. Malformed
-// framing is ErrCorrupt; the blocks' content is left to the decoder.
-func zstdOutputBound(src []byte, maxSize int) (bound, maxBlock int, err error) {
+// else the sum of their blocks' bounds; exact when that is the size of any
+// valid payload (no compressed block in a frame without a content size).
+// It stops with ErrTooLarge once the bound exceeds maxSize only if that
+// much is certain (declared sizes, raw and RLE blocks), and returns the
+// largest block maximum it met. Malformed framing is ErrCorrupt; the
+// blocks' content is left to the decoder.
+func zstdOutputBound(src []byte, maxSize int) (bound int, exact bool, maxBlock int, err error) {
 	sure := 0 // output certain to be produced, if the payload is valid
 	for len(src) > 0 {
 		var fh zstd.Header
 		rest, err := fh.DecodeAndStrip(src)
 		if err != nil {
-			return 0, 0, fmt.Errorf("frame header: %w: %w", ErrCorrupt, err)
+			return 0, false, 0, fmt.Errorf("frame header: %w: %w", ErrCorrupt, err)
 		}
 		if fh.Skippable {
 			if uint64(fh.SkippableSize) > uint64(len(rest)) {
-				return 0, 0, fmt.Errorf("skippable frame of %d bytes, %d left: %w", fh.SkippableSize, len(rest), ErrCorrupt)
+				return 0, false, 0, fmt.Errorf("skippable frame of %d bytes, %d left: %w", fh.SkippableSize, len(rest), ErrCorrupt)
 			}
 			src = rest[fh.SkippableSize:]
 			continue
@@ -148,7 +155,7 @@ func zstdOutputBound(src []byte, maxSize int) (bound, maxBlock int, err error) {
 		frameBound, frameSure := 0, 0
 		for last := false; !last; {
 			if len(rest) < 3 {
-				return 0, 0, fmt.Errorf("truncated block header: %w", ErrCorrupt)
+				return 0, false, 0, fmt.Errorf("truncated block header: %w", ErrCorrupt)
 			}
 			bh := uint32(rest[0]) | uint32(rest[1])<<8 | uint32(rest[2])<<16
 			rest = rest[3:]
@@ -166,27 +173,27 @@ func zstdOutputBound(src []byte, maxSize int) (bound, maxBlock int, err error) {
 			case zstdBlockCompr:
 				frameBound += blockMax
 			default:
-				return 0, 0, fmt.Errorf("reserved block type: %w", ErrCorrupt)
+				return 0, false, 0, fmt.Errorf("reserved block type: %w", ErrCorrupt)
 			}
 			if data > len(rest) {
-				return 0, 0, fmt.Errorf("block of %d bytes, %d left: %w", data, len(rest), ErrCorrupt)
+				return 0, false, 0, fmt.Errorf("block of %d bytes, %d left: %w", data, len(rest), ErrCorrupt)
 			}
 			rest = rest[data:]
 			// Both sums stay small: a block is at most 2^21 bytes and
 			// the loop stops once the sure part passes the cap.
 			if frameSure > maxSize-sure {
-				return 0, 0, errTooLarge(maxSize)
+				return 0, false, 0, errTooLarge(maxSize)
 			}
 		}
 		if fh.HasCheckSum {
 			if len(rest) < zstdChecksumLen {
-				return 0, 0, fmt.Errorf("truncated content checksum: %w", ErrCorrupt)
+				return 0, false, 0, fmt.Errorf("truncated content checksum: %w", ErrCorrupt)
 			}
 			rest = rest[zstdChecksumLen:]
 		}
 		if fh.HasFCS {
 			if fh.FrameContentSize > uint64(maxSize-sure) {
-				return 0, 0, errTooLarge(maxSize)
+				return 0, false, 0, errTooLarge(maxSize)
 			}
 			frameSure = int(fh.FrameContentSize)
 			frameBound = frameSure
@@ -195,5 +202,5 @@ func zstdOutputBound(src []byte, maxSize int) (bound, maxBlock int, err error) {
 		bound = min(bound+frameBound, maxSize+1) // past the cap, the amount no longer matters
 		src = rest
 	}
-	return bound, maxBlock, nil
+	return bound, sure == bound, maxBlock, nil
 }
