@@ -76,23 +76,26 @@ type dynamicLayers struct {
 // topic configs (log.retention.ms, message.max.bytes, ...), which Kafka's
 // DynamicLogConfig makes dynamic too and which Strom applies to every open
 // log at once, as it applies a topic's overrides. Only the main synonym:
-// log.retention.hours and log.retention.minutes stay static, as in Kafka.
-// Every other broker config is read once at start.
+// log.retention.hours and log.retention.minutes stay static, as in Kafka;
+// so does log.message.format.version, which Kafka 3.x excludes
+// (DynamicLogConfig.ExcludedConfigs). Every other broker config is read
+// once at start.
 func IsDynamicBrokerConfig(name string) bool {
 	_, ok := topicConfigByBroker(name)
-	return ok
+	return ok && name != "log.message.format.version"
 }
 
 // IsBrokerConfig reports whether Strom knows name as a broker config.
 func IsBrokerConfig(name string) bool {
-	_, ok := brokerSettingByName(name)
-	return ok || IsDynamicBrokerConfig(name)
+	_, setting := brokerSettingByName(name)
+	_, synonym := topicConfigByBroker(name)
+	return setting || synonym
 }
 
 // ValidateDynamicBrokerConfig checks one dynamic broker config's value.
 func ValidateDynamicBrokerConfig(name, value string) error {
 	tc, ok := topicConfigByBroker(name)
-	if !ok {
+	if !ok || !IsDynamicBrokerConfig(name) {
 		return fmt.Errorf("%w: %q cannot be updated dynamically", ErrInvalidConfig, name)
 	}
 	if err := tc.validate(value); err != nil {

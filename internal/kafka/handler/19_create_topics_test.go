@@ -217,6 +217,12 @@ func TestMessageFormatVersionIgnored(t *testing.T) {
 		t.Fatalf("a value that is no version: %v %+v", err, rs)
 	}
 
+	// Its broker synonym is static, as Kafka 3.x keeps it.
+	brs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.message.format.version", Value: kadm.StringPtr("2.8")}})
+	if err != nil || !errors.Is(brs[0].Err, kerr.InvalidRequest) || !strings.Contains(brs[0].ErrMessage, "[log.message.format.version]") {
+		t.Fatalf("log.message.format.version on the broker: %v %+v", err, brs)
+	}
+
 	// Ignored: a v2 batch is stored as it came, whatever the topic says.
 	p, err := b.Cluster.Partition("mfv", 0)
 	if err != nil {
