@@ -20,6 +20,9 @@
 //   - Opening needs no free space (package logdir); a partition that cannot
 //     write is still opened and served for reads, and UnhealthyPartitions
 //     says which (Degraded: retried; Failed: until a restart).
+//   - A config change (topic overrides, dynamic broker configs) is persisted
+//     before it is pushed to the open logs, and a partition that opens
+//     meanwhile gets the new values (configMu).
 //
 // Concurrency: methods are safe for concurrent use. Run is started by Open
 // and stopped by Close.
@@ -65,6 +68,14 @@ type Cluster struct {
 	// concurrent requests cannot both pass max.broker.partitions.
 	growMu sync.Mutex
 
+	// configMu orders config changes against partition opening: a change
+	// (topic overrides, dynamic broker configs) holds it to store the new
+	// values and push them to the open logs; openPartition holds it for
+	// reading from resolving its log's config until the partition is
+	// registered, so no partition opens with a config a change missed.
+	// Lock order: configMu before mu.
+	configMu sync.RWMutex
+
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
 
@@ -99,6 +110,7 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c.loadDynamicConfigs()
 	if err := c.sortOutDirectories(); err != nil {
 		c.closeAll()
 		return nil, err
@@ -129,6 +141,11 @@ func Open(cfg Config) (*Cluster, error) {
 }
 
 func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
+	c.configMu.RLock()
+	defer c.configMu.RUnlock()
+	if cur, ok := c.store.Topic(t.Name); ok {
+		t.Configs = cur.Configs // a change may have come since t was read
+	}
 	key := logdir.Partition{Topic: t.Name, Partition: i}
 	if id, ok := c.dir.TopicIDOf(key); ok && metadata.TopicID(id) != t.ID {
 		// Another topic of this name left it: a deletion whose removal
@@ -216,7 +233,8 @@ func (c *Cluster) UnhealthyPartitions() []PartitionHealth { return c.dir.Unhealt
 // (log.ErrorKind).
 func (c *Cluster) StorageErrors() map[string]int64 { return c.dir.StorageErrors() }
 
-// Broker returns the broker's static configuration.
+// Broker returns the broker's configuration: static, with the dynamic
+// configs (SetBrokerConfigs) above it.
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
 
 // NodeID is this broker's id.
@@ -426,16 +444,13 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 	if validateOnly {
 		return nil
 	}
+	c.configMu.Lock()
+	defer c.configMu.Unlock()
 	if err := c.store.SetConfigs(name, cfg); err != nil {
 		return err
 	}
-	lc := metadata.LogConfig(metadata.Resolve(cfg, c.cfg.Broker))
-	lc.Now = c.cfg.Now
-	for i := int32(0); i < t.Partitions; i++ {
-		if p, err := c.Partition(name, i); err == nil {
-			p.SetConfig(lc)
-		}
-	}
+	t.Configs = cfg
+	c.applyLogConfigLocked(t)
 	return nil
 }
 

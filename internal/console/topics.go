@@ -361,7 +361,8 @@ func (c *Console) getTopicConfigs(w http.ResponseWriter, r *http.Request) error 
 		src := strings.ToLower(strings.TrimSuffix(cf.Source.String(), "_CONFIG"))
 		out = append(out, configJSON{
 			Name: cf.Key, Value: cf.Value, Source: src, Sensitive: cf.Sensitive,
-			Default: cf.Source.String() == "DEFAULT_CONFIG" || cf.Source.String() == "STATIC_BROKER_CONFIG",
+			// Not set on the topic: the broker's (static or dynamic) or Kafka's.
+			Default: cf.Source != kmsg.ConfigSourceDynamicTopicConfig,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

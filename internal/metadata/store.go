@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -74,8 +75,10 @@ func ValidTopicName(name string) error {
 	return nil
 }
 
-// Store keeps topics and the producer id counter, persisted in one file
-// (<dir>/__strom_metadata) rewritten atomically on every change:
+// Store keeps topics, the producer id counter and the dynamic broker
+// configs, persisted in one file (<dir>/__strom_metadata) rewritten
+// atomically on every change (the JSON payload's broker_configs, keyed by
+// broker resource name, is absent from files written before it existed):
 //
 //	+--------+-------------+-------------+------------+----------------+
 //	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
@@ -95,6 +98,9 @@ type Store struct {
 	topics  map[string]*Topic
 	deleted []DeletedTopic
 	nextPID int64
+	// brokerConfigs are the dynamic broker configs by broker resource
+	// name: a node id, or "" for the cluster-wide defaults.
+	brokerConfigs map[string]map[string]string
 }
 
 // DeletedTopic is the tombstone of a deleted topic.
@@ -104,9 +110,10 @@ type DeletedTopic struct {
 }
 
 type storeFile struct {
-	Topics         []Topic        `json:"topics"`
-	Deleted        []DeletedTopic `json:"deleted_topics,omitempty"`
-	NextProducerID int64          `json:"next_producer_id"`
+	Topics         []Topic                      `json:"topics"`
+	Deleted        []DeletedTopic               `json:"deleted_topics,omitempty"`
+	NextProducerID int64                        `json:"next_producer_id"`
+	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -145,6 +152,14 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 	}
 	s.deleted = sf.Deleted
 	s.nextPID = sf.NextProducerID
+	for res, cfg := range sf.BrokerConfigs {
+		for k, v := range cfg {
+			if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+				return nil, fmt.Errorf("metadata %s: %w: broker %q: %v", s.path, ErrCorrupt, res, err)
+			}
+		}
+	}
+	s.brokerConfigs = sf.BrokerConfigs
 	return s, nil
 }
 
@@ -249,7 +264,7 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // persistLocked writes the file atomically; mu must be held.
 func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted}
+	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs}
 	for _, t := range s.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}
@@ -417,4 +432,41 @@ func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
 		return 0, err
 	}
 	return first, nil
+}
+
+// BrokerConfigs returns a copy of the dynamic broker configs set on a
+// broker resource: a node id, or "" for the cluster-wide defaults.
+func (s *Store) BrokerConfigs(resource string) map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.brokerConfigs[resource])
+}
+
+// SetBrokerConfigs replaces the dynamic broker configs of a broker resource
+// (validated: only dynamic broker configs).
+func (s *Store) SetBrokerConfigs(resource string, cfg map[string]string) error {
+	for k, v := range cfg {
+		if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.brokerConfigs[resource]
+	if s.brokerConfigs == nil {
+		s.brokerConfigs = map[string]map[string]string{}
+	}
+	if len(cfg) == 0 {
+		delete(s.brokerConfigs, resource)
+	} else {
+		s.brokerConfigs[resource] = maps.Clone(cfg)
+	}
+	if err := s.persistLocked(); err != nil {
+		delete(s.brokerConfigs, resource)
+		if had {
+			s.brokerConfigs[resource] = old
+		}
+		return err
+	}
+	return nil
 }

@@ -30,11 +30,35 @@ import (
 //     broker, which still serves its reads. A Degraded partition (disk
 //     full) is listed as usual: its produces answer KAFKA_STORAGE_ERROR and
 //     succeed again once there is room.
+//   - Authorized operations, when asked for, are those of a Kafka broker
+//     without an authorizer: every operation that applies to a topic (for
+//     every topic in the response) and to the cluster. Not asked for, they
+//     are INT32_MIN, as in Kafka.
 //
 // Version notes: v1 controller id and internal flag; v2 cluster id; v7
-// leader epoch; v9+ flexible; v10 topic ids (a topic may be asked for by id
-// alone); v8-10 authorized operations (-2147483648: not requested).
+// leader epoch; v8+ topic authorized operations, v8-10 cluster authorized
+// operations (removed in v11: DescribeCluster has them); v9+ flexible; v10
+// topic ids (a topic may be asked for by id alone).
 func init() { register(3, 0, 13, handleMetadata) }
+
+// topicOperations are the ACL operations of the TOPIC resource (Kafka's
+// AclEntry.supportedOperations), as an authorized-operations bit field: what
+// Kafka answers without an authorizer.
+var topicOperations = aclBits(
+	kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
+	kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter,
+	kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
+)
+
+// aclBits sets bit op for each op, the encoding of KIP-430's authorized
+// operations fields.
+func aclBits(ops ...kmsg.ACLOperation) int32 {
+	var bits int32
+	for _, op := range ops {
+		bits |= 1 << op
+	}
+	return bits
+}
 
 func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
 	r := req.Msg.(*kmsg.MetadataRequest)
@@ -46,17 +70,30 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	resp.ClusterID = &h.cfg.ClusterID
 	resp.ControllerID = node
 
-	failed := h.failedPartitions()
-	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
+	if r.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = clusterOperations
+	}
+	h.metadataTopics(req.Version, r, resp, node, h.failedPartitions())
+	if r.IncludeTopicAuthorizedOperations && req.Version >= 8 {
+		for i := range resp.Topics {
+			resp.Topics[i].AuthorizedOperations = topicOperations
+		}
+	}
+	return now(resp)
+}
+
+// metadataTopics fills resp.Topics: every topic, or those asked for.
+func (h *Handler) metadataTopics(version int16, r *kmsg.MetadataRequest, resp *kmsg.MetadataResponse, node int32, failed map[string]map[int32]bool) {
+	all := r.Topics == nil || (version == 0 && len(r.Topics) == 0)
 	if all {
 		topics := h.c.Topics()
 		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, h.topicMetadata(t, node, req.Version, failed[t.Name]))
+			resp.Topics = append(resp.Topics, h.topicMetadata(t, node, version, failed[t.Name]))
 		}
-		return now(resp)
+		return
 	}
-	autoCreate := h.c.Broker().Bool("auto.create.topics.enable") && (req.Version < 4 || r.AllowAutoTopicCreation)
+	autoCreate := h.c.Broker().Bool("auto.create.topics.enable") && (version < 4 || r.AllowAutoTopicCreation)
 	for _, rt := range r.Topics {
 		var t metadata.Topic
 		var ok bool
@@ -97,9 +134,8 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, h.topicMetadata(t, node, req.Version, failed[t.Name]))
+		resp.Topics = append(resp.Topics, h.topicMetadata(t, node, version, failed[t.Name]))
 	}
-	return now(resp)
 }
 
 // failedPartitions returns the Failed partitions by topic (usually none).
