@@ -75,6 +75,10 @@ type Cluster struct {
 	// registered, so no partition opens with a config a change missed.
 	// Lock order: configMu before mu.
 	configMu sync.RWMutex
+	// settings holds each topic's *metadata.TopicSettings, swapped whole
+	// (under configMu) when its configs or the dynamic broker configs
+	// change, removed when the topic is deleted.
+	settings sync.Map
 
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
@@ -129,13 +133,13 @@ func Open(cfg Config) (*Cluster, error) {
 	go func() {
 		defer c.done.Done()
 		dir.Run(ctx, logdir.Intervals{
-			Checkpoint: cfg.Broker.Millis("log.flush.offset.checkpoint.interval.ms"),
-			Retention:  cfg.Broker.Millis("log.retention.check.interval.ms"),
+			Checkpoint: cfg.Broker.Settings().LogFlushOffsetCheckpointInterval,
+			Retention:  cfg.Broker.Settings().LogRetentionCheckInterval,
 		}, cfg.Now)
 	}()
 	go func() {
 		defer c.done.Done()
-		c.snapshotLoop(ctx, cfg.Broker.Millis("log.flush.offset.checkpoint.interval.ms"))
+		c.snapshotLoop(ctx, cfg.Broker.Settings().LogFlushOffsetCheckpointInterval)
 	}()
 	return c, nil
 }
@@ -154,9 +158,11 @@ func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
 			return err
 		}
 	}
-	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
-	lc.Now = c.cfg.Now
-	l, err := c.dir.OpenLog(key, lc)
+	// Resolved afresh: a topic created under the name of a deleted one
+	// must not inherit its settings.
+	s := c.resolveSettings(t)
+	c.settings.Store(t.Name, s)
+	l, err := c.dir.OpenLog(key, s.Log)
 	if err != nil {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
 	}
@@ -238,7 +244,7 @@ func (c *Cluster) StorageErrors() map[string]int64 { return c.dir.StorageErrors(
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
 
 // NodeID is this broker's id.
-func (c *Cluster) NodeID() int32 { return int32(c.cfg.Broker.Int("node.id")) }
+func (c *Cluster) NodeID() int32 { return c.cfg.Broker.Settings().NodeID }
 
 // DataDir is the data directory's path (DescribeLogDirs reports it).
 func (c *Cluster) DataDir() string { return c.dir.Path() }
@@ -297,7 +303,7 @@ func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
 // internal, with its own configs.
 func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
 	if partitions == -1 {
-		partitions = int32(c.cfg.Broker.Int("num.partitions"))
+		partitions = c.cfg.Broker.Settings().NumPartitions
 	}
 	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs}
 	if name == OffsetsTopic {
@@ -354,7 +360,7 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 // growMu must be held for the check to stay true until the partitions
 // exist.
 func (c *Cluster) checkPartitionLimit(topic string, n int32) error {
-	limit := c.cfg.Broker.Int("max.broker.partitions")
+	limit := c.cfg.Broker.Settings().MaxBrokerPartitions
 	if limit < 0 || topic == OffsetsTopic {
 		return nil
 	}
@@ -378,6 +384,7 @@ func (c *Cluster) DeleteTopic(name string) error {
 	if err := c.store.DeleteTopic(name); err != nil {
 		return err
 	}
+	c.settings.Delete(name)
 	c.mu.Lock()
 	for i := int32(0); i < t.Partitions; i++ {
 		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
@@ -450,7 +457,7 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 		return err
 	}
 	t.Configs = cfg
-	c.applyLogConfigLocked(t)
+	c.applySettingsLocked(t)
 	return nil
 }
 
