@@ -1,12 +1,14 @@
 package partition
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -191,4 +193,10 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 	if reads != before {
 		t.Fatalf("partition open read the log %d times", reads-before)
 	}
+}
+
+// encodeSnapshot returns a snapshot file's content, as Snapshot writes it.
+func encodeSnapshot(s snapshot) []byte {
+	payload, _ := json.Marshal(s)
+	return atomicfile.Encode(snapshotMagic, snapshotVersion, payload)
 }
