@@ -183,6 +183,30 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	return l, nil
 }
 
+// Create makes a new, empty log in dir, which must not exist yet. Unlike
+// Open it does not sync dir's parent: the new directory's entry there is
+// durable only once the caller syncs it (logdir does, once for all the logs
+// of a creation). Everything inside dir is durable on return.
+func Create(fs vfs.FS, dir string, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if err := fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("log %s: mkdir: %w", dir, err)
+	}
+	segCfg := segment.Config{IndexIntervalBytes: cfg.IndexIntervalBytes, IndexMaxBytes: cfg.IndexMaxBytes}
+	s, err := segment.Create(fs, dir, 0, segCfg, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("log %s: %w", dir, err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("log %s: sync dir: %w", dir, err)
+	}
+	l := &Log{fs: fs, dir: dir, lastFlush: cfg.Now(), segs: []*segment.Segment{s}}
+	l.cfgp.Store(&cfg)
+	l.sig.ch = make(chan struct{})
+	return l, nil
+}
+
 func (l *Log) listSegments() ([]int64, error) {
 	names, err := l.fs.List(l.dir)
 	if err != nil {

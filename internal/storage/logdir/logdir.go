@@ -62,8 +62,22 @@ type Dir struct {
 	ckptMu   sync.Mutex // serializes checkpoint writes
 }
 
+// Options configure OpenWith.
+type Options struct {
+	Logger *slog.Logger // slog.Default() when nil
+	// CachedFiles bounds how many sealed segments' files stay open for
+	// reads, across all the directory's logs (default 1024).
+	CachedFiles int
+}
+
 // Open opens the data directory at path, creating it if needed.
 func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
+	return OpenWith(fsys, path, Options{Logger: logger})
+}
+
+// OpenWith is Open with options.
+func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -195,6 +209,75 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 	return l, nil
 }
 
+// CreateLogs creates new, empty logs for ps (cfgs[i] for ps[i]), workers
+// at a time: each new directory is synced by its own worker, and
+// concurrent syncs share the filesystem's journal commits, while the data
+// directory is synced once at the end. Whatever a directory of a new
+// log's name held (the leftover of a deletion cut short) is removed first:
+// a new partition never inherits an old one's records. It returns each
+// log, or why it could not be created; a log returned is open and in the
+// directory (DeleteLogs removes it). The caller makes sure that nobody
+// else opens ps meanwhile. The goroutines end before it returns.
+func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, workers int) ([]*log.Log, []error) {
+	logs := make([]*log.Log, len(ps))
+	errs := make([]error, len(ps))
+	d.mu.Lock()
+	closed := d.closed
+	for i, p := range ps {
+		if _, ok := d.logs[p]; ok {
+			errs[i] = fmt.Errorf("data dir %s: create %s: %w", d.path, d.PartitionDir(p), fs.ErrExist)
+		}
+	}
+	d.mu.Unlock()
+	if closed {
+		for i := range errs {
+			errs[i] = log.ErrClosed
+		}
+		return logs, errs
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(min(workers, len(ps)), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				dir := d.PartitionDir(ps[i])
+				if err := d.fs.RemoveAll(dir); err != nil {
+					errs[i] = fmt.Errorf("data dir %s: clear %s: %w", d.path, dir, err)
+					continue
+				}
+				logs[i], errs[i] = log.Create(d.fs, dir, cfgs[i])
+			}
+		}()
+	}
+	for i := range ps {
+		if errs[i] == nil {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	var syncErr error
+	if err := d.fs.SyncDir(d.path); err != nil {
+		syncErr = fmt.Errorf("data dir %s: sync: %w", d.path, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, p := range ps {
+		if logs[i] == nil {
+			continue
+		}
+		if syncErr != nil && errs[i] == nil {
+			errs[i] = syncErr
+		}
+		delete(d.recovery, p)
+		delete(d.starts, p)
+		d.logs[p] = logs[i] // DeleteLogs finds it there
+	}
+	return logs, errs
+}
+
 // Log returns an open log, if any.
 func (d *Dir) Log(p Partition) (*log.Log, bool) {
 	d.mu.Lock()
@@ -205,20 +288,38 @@ func (d *Dir) Log(p Partition) (*log.Log, bool) {
 
 // DeleteLog closes a partition's log and removes its directory.
 func (d *Dir) DeleteLog(p Partition) error {
+	return d.DeleteLogs([]Partition{p})
+}
+
+// DeleteLogs closes partitions' logs and removes their directories, then
+// syncs the data directory once. The first error is returned; the others
+// are still tried.
+func (d *Dir) DeleteLogs(ps []Partition) error {
 	d.mu.Lock()
-	l, ok := d.logs[p]
-	delete(d.logs, p)
-	delete(d.recovery, p)
-	delete(d.starts, p)
-	d.mu.Unlock()
-	if ok {
-		if err := l.Delete(); err != nil {
-			return err
-		}
-	} else if err := d.fs.RemoveAll(d.PartitionDir(p)); err != nil {
-		return fmt.Errorf("data dir %s: %w", d.path, err)
+	logs := make([]*log.Log, len(ps))
+	for i, p := range ps {
+		logs[i] = d.logs[p]
+		delete(d.logs, p)
+		delete(d.recovery, p)
+		delete(d.starts, p)
 	}
-	return d.fs.SyncDir(d.path)
+	d.mu.Unlock()
+	var first error
+	for i, p := range ps {
+		var err error
+		if logs[i] != nil {
+			err = logs[i].Delete()
+		} else if rerr := d.fs.RemoveAll(d.PartitionDir(p)); rerr != nil {
+			err = fmt.Errorf("data dir %s: %w", d.path, rerr)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := d.fs.SyncDir(d.path); err != nil && first == nil {
+		first = err
+	}
+	return first
 }
 
 // Checkpoint writes both checkpoint files from the open logs.
