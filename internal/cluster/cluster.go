@@ -1,19 +1,3 @@
-// Package cluster is the broker's state on one node: the topic metadata
-// store, the partitions (each a log plus producer state) in the data
-// directory, and producer id allocation. The protocol handlers and the
-// console's in-process paths call it; it knows nothing of Kafka's wire
-// format or error codes.
-//
-// Invariants:
-//   - Every topic in the metadata store has all its partitions open; a
-//     partition directory on disk without a topic (a deletion interrupted by
-//     a crash) is removed at start.
-//   - Topic creation persists the metadata before the partitions' logs are
-//     created; deletion removes the metadata first, then the logs, so a crash
-//     in between leaves only orphans that the next start removes.
-//
-// Concurrency: methods are safe for concurrent use. Run is started by Open
-// and stopped by Close.
 package cluster
 
 import (
@@ -41,19 +25,24 @@ type Config struct {
 	Broker  *metadata.BrokerConfig
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// FileLimit is the process's open-file limit (RLIMIT_NOFILE, soft),
+	// from which MaxPartitions and the size of the sealed-segment
+	// descriptor cache are derived (see FileBudget); 0 bounds nothing.
+	FileLimit int64
 }
 
 // Cluster is the single-node broker state.
 type Cluster struct {
-	cfg   Config
-	dir   *logdir.Dir
-	store *metadata.Store
+	cfg    Config
+	budget FileBudget
+	dir    *logdir.Dir
+	store  *metadata.Store
 
 	mu    sync.RWMutex
 	parts map[logdir.Partition]*partition.Partition
 
 	// growMu serialises the changes that add partitions, so that two
-	// concurrent requests cannot both pass max.broker.partitions.
+	// concurrent requests cannot both pass MaxPartitions.
 	growMu sync.Mutex
 
 	pidMu          sync.Mutex
@@ -80,7 +69,8 @@ func Open(cfg Config) (*Cluster, error) {
 	if cfg.Broker == nil {
 		cfg.Broker, _ = metadata.NewBrokerConfig(nil)
 	}
-	dir, err := logdir.Open(cfg.FS, cfg.DataDir, cfg.Logger)
+	budget := NewFileBudget(cfg.FileLimit, cfg.Broker.Int("max.connections"))
+	dir, err := logdir.OpenWith(cfg.FS, cfg.DataDir, logdir.Options{Logger: cfg.Logger, CachedFiles: budget.Cache})
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +79,12 @@ func Open(cfg Config) (*Cluster, error) {
 		dir.Close()
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c := &Cluster{cfg: cfg, budget: budget, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	if n, limit := c.partitionCount(), c.MaxPartitions(); limit >= 0 && n > limit {
+		cfg.Logger.Warn("the data directory holds more partitions than this broker may create; opening them all, creating none",
+			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Int("max.broker.partitions"),
+			"open_file_limit", budget.Limit)
+	}
 	for _, t := range store.Topics() {
 		for i := int32(0); i < t.Partitions; i++ {
 			if err := c.openPartition(t, i); err != nil {
@@ -235,83 +230,6 @@ func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
 	c.hooksMu.Unlock()
 }
 
-// CreateTopic validates and creates a topic with its partitions. With
-// validateOnly nothing is created. The offsets topic is always created
-// internal, with its own configs.
-func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
-	if partitions == -1 {
-		partitions = int32(c.cfg.Broker.Int("num.partitions"))
-	}
-	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs}
-	if name == OffsetsTopic {
-		t.Internal = true
-		t.Configs = map[string]string{}
-		for k, v := range configs {
-			t.Configs[k] = v
-		}
-		for k, v := range offsetsTopicConfigs {
-			t.Configs[k] = v
-		}
-	}
-	if validateOnly {
-		if err := metadata.ValidTopicName(name); err != nil {
-			return t, err
-		}
-		if partitions <= 0 {
-			return t, fmt.Errorf("%w: %d", metadata.ErrInvalidPartitions, partitions)
-		}
-		for k, v := range configs {
-			if err := metadata.ValidateTopicConfig(k, v); err != nil {
-				return t, err
-			}
-		}
-		if _, ok := c.store.Topic(name); ok {
-			return t, fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
-		}
-		return t, c.checkPartitionLimit(name, partitions)
-	}
-	c.growMu.Lock()
-	defer c.growMu.Unlock()
-	if err := c.checkPartitionLimit(name, partitions); err != nil {
-		return t, err
-	}
-	t, err := c.store.CreateTopic(t)
-	if err != nil {
-		return t, err
-	}
-	for i := int32(0); i < t.Partitions; i++ {
-		if err := c.openPartition(t, i); err != nil {
-			return t, err
-		}
-	}
-	c.cfg.Logger.Info("created topic", "topic", name, "partitions", t.Partitions)
-	return t, nil
-}
-
-// checkPartitionLimit refuses adding n partitions to topic when the broker
-// would then hold more than max.broker.partitions. Each partition keeps a
-// file open and takes a moment to create, so without a bound one
-// CreateTopics request asking for 2^31-1 partitions holds its connection
-// for days, runs the process out of file descriptors, and makes every
-// Metadata answer enormous. The internal offsets topic is never refused.
-// growMu must be held for the check to stay true until the partitions
-// exist.
-func (c *Cluster) checkPartitionLimit(topic string, n int32) error {
-	limit := c.cfg.Broker.Int("max.broker.partitions")
-	if limit < 0 || topic == OffsetsTopic {
-		return nil
-	}
-	var have int64
-	for _, t := range c.store.Topics() {
-		have += int64(t.Partitions)
-	}
-	if have+int64(n) > limit {
-		return fmt.Errorf("%w: %d more partitions would make %d on this broker; max.broker.partitions is %d",
-			metadata.ErrInvalidPartitions, n, have+int64(n), limit)
-	}
-	return nil
-}
-
 // DeleteTopic removes a topic and its data.
 func (c *Cluster) DeleteTopic(name string) error {
 	t, ok := c.store.Topic(name)
@@ -326,12 +244,7 @@ func (c *Cluster) DeleteTopic(name string) error {
 		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
 	}
 	c.mu.Unlock()
-	var first error
-	for i := int32(0); i < t.Partitions; i++ {
-		if err := c.dir.DeleteLog(logdir.Partition{Topic: name, Partition: i}); err != nil && first == nil {
-			first = err
-		}
-	}
+	first := c.dir.DeleteLogs(partitionKeys(name, 0, t.Partitions))
 	c.cfg.Logger.Info("deleted topic", "topic", name)
 	c.hooksMu.Lock()
 	hooks := append([]func(string){}, c.onTopicDeleted...)
@@ -340,33 +253,6 @@ func (c *Cluster) DeleteTopic(name string) error {
 		fn(name)
 	}
 	return first
-}
-
-// CreatePartitions grows a topic to count partitions.
-func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) error {
-	t, ok := c.store.Topic(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
-	}
-	if count <= t.Partitions {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", metadata.ErrInvalidPartitions, name, t.Partitions)
-	}
-	c.growMu.Lock()
-	defer c.growMu.Unlock()
-	if err := c.checkPartitionLimit(name, count-t.Partitions); err != nil || validateOnly {
-		return err
-	}
-	if err := c.store.SetPartitions(name, count); err != nil {
-		return err
-	}
-	old := t.Partitions
-	t.Partitions = count
-	for i := old; i < count; i++ {
-		if err := c.openPartition(t, i); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // SetTopicConfigs replaces a topic's config overrides and applies them to

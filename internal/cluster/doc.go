@@ -1,0 +1,36 @@
+// Package cluster is the broker's state on one node: the topic metadata
+// store, the partitions (each a log plus producer state) in the data
+// directory, and producer id allocation. The protocol handlers and the
+// console's in-process paths call it; it knows nothing of Kafka's wire
+// format or error codes.
+//
+// Invariants:
+//   - Every topic in the metadata store has all its partitions open; a
+//     partition directory on disk without a topic (a creation or a deletion
+//     interrupted by a crash) is removed at start.
+//   - Creation (CreateTopics, CreatePartitions) is all or nothing per topic:
+//     every check is made first, then the new partitions' logs are created
+//     (directories made durable), then the metadata is written once for the
+//     whole request, and only then are the partitions visible. If a log
+//     cannot be created (out of descriptors, disk full) or the metadata
+//     write fails, the logs this request created are closed and removed and
+//     the metadata is left as it was. Crash order: logs before metadata, so
+//     a crash in between leaves directories of partitions no topic has,
+//     which nobody could have written to (they were never visible) and the
+//     next start removes; a crash after the metadata write finds every log
+//     in place. A directory already on disk under a new partition's name
+//     is such a leftover and is cleared before the log is created, so a new
+//     partition never inherits old records.
+//   - Deletion removes the metadata first, then the logs, so a crash in
+//     between likewise leaves only orphans that the next start removes.
+//   - The broker holds at most MaxPartitions partitions: the smaller of
+//     max.broker.partitions and what the open-file limit (Config.FileLimit)
+//     leaves after room for connections, the sealed-segment descriptor
+//     cache and transient files, at one descriptor per idle partition (its
+//     active segment). Start-up opens every partition the metadata names,
+//     even past that bound (a data directory from a larger limit), and only
+//     warns.
+//
+// Concurrency: methods are safe for concurrent use. growMu serialises the
+// changes that add partitions. Run is started by Open and stopped by Close.
+package cluster
