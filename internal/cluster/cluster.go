@@ -80,6 +80,10 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, budget: budget, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	if budget.Limit > 0 {
+		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
+			"connections", budget.Connections, "cached_segment_files", budget.Cache, "transient", budget.Transient)
+	}
 	if n, limit := c.partitionCount(), c.MaxPartitions(); limit >= 0 && n > limit {
 		cfg.Logger.Warn("the data directory holds more partitions than this broker may create; opening them all, creating none",
 			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Int("max.broker.partitions"),
