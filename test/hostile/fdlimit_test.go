@@ -31,7 +31,9 @@ const childNofile = 400
 //     topic that passes that check but runs out of descriptors half way
 //     (a real EMFILE) is not created at all: no metadata, no directory;
 //   - once the clients go, the broker accepts connections and creates
-//     topics again, stops cleanly, and starts again on its data.
+//     topics again, stops cleanly, and starts again on its data, although
+//     that data has more segments than the limit has descriptors (sealed
+//     segments hold none), and serves the old records.
 func TestOpenFileLimit(t *testing.T) {
 	t.Setenv(nofileEnv, strconv.Itoa(childNofile))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -85,8 +87,31 @@ func TestOpenFileLimit(t *testing.T) {
 	if md := metadataOf(t, ctx, cl2, "doomed"); md.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("failed topic in metadata: code %d, %d partitions", md.ErrorCode, len(md.Partitions))
 	}
-	if r := createTopic(t, ctx, cl2, "fits", 20); r.ErrorCode != 0 {
+	// Tiny segments: one record each, so 20 partitions of 30 records make
+	// 600 segments, more than the 400 descriptors.
+	if r := createTopic(t, ctx, cl2, "fits", 20, "segment.bytes", "1024"); r.ErrorCode != 0 {
 		t.Fatalf("create after the failure: code %d, %s", r.ErrorCode, msg(r))
+	}
+	const perPartition = 30
+	prod, err := kgo.NewClient(kgo.SeedBrokers(b.kafkaAddr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(1000), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := []byte(strings.Repeat("v", 800))
+	var recs []*kgo.Record
+	for p := range int32(20) {
+		for range perPartition {
+			recs = append(recs, &kgo.Record{Topic: "fits", Partition: p, Value: value})
+		}
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	prod.Close()
+	segs, _ := filepath.Glob(filepath.Join(dataDir, "fits-*", "*.log"))
+	if len(segs) <= childNofile {
+		t.Fatalf("%d segments, want more than %d", len(segs), childNofile)
 	}
 	cl.Close()
 	cl2.Close()
@@ -99,6 +124,25 @@ func TestOpenFileLimit(t *testing.T) {
 	}
 	if md := metadataOf(t, ctx, cl3, "doomed"); md.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("failed topic after restart: code %d", md.ErrorCode)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(b.kafkaAddr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"fits": {0: kgo.NewOffset().AtStart(), 19: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := 0
+	for got < 2*perPartition {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("fetch after restart (%d records so far): %v", got, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) != len(value) {
+				t.Fatalf("record at %d-%d has %d bytes", r.Partition, r.Offset, len(r.Value))
+			}
+			got++
+		})
 	}
 }
 
@@ -122,11 +166,17 @@ func newClient(t *testing.T, addr string) *kgo.Client {
 	return cl
 }
 
-func createTopic(t *testing.T, ctx context.Context, cl *kgo.Client, name string, partitions int32) kmsg.CreateTopicsResponseTopic {
+// createTopic sends one CreateTopics; configs are name, value pairs.
+func createTopic(t *testing.T, ctx context.Context, cl *kgo.Client, name string, partitions int32, configs ...string) kmsg.CreateTopicsResponseTopic {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
+	for i := 0; i+1 < len(configs); i += 2 {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = configs[i], kmsg.StringPtr(configs[i+1])
+		rt.Configs = append(rt.Configs, c)
+	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {

@@ -31,6 +31,8 @@
 //   - Recovery (Open without State.Clean) re-validates every segment from
 //     the one holding the recovery point, truncates at the first bad byte and
 //     drops any later segments; it never refuses to start on bad data.
+//   - Only the active segment keeps a descriptor open; sealed segments are
+//     read through Config.Files, the data directory's descriptor cache.
 //   - An fsync error is sticky (ErrFailed): the log stops accepting writes,
 //     since after a failed fsync the kernel may have dropped the dirty pages.
 //

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/segment"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -55,6 +56,14 @@ type Config struct {
 	SkipVerifyOnRead bool
 	// Now is the clock (time.Now by default); tests inject their own.
 	Now func() time.Time
+	// Files is not a topic config: the data directory's cache of sealed
+	// segments' descriptors (nil: a sealed segment opens its file for each
+	// read). Read by Open and Create; SetConfig keeps the log's.
+	Files *fdcache.Cache
+}
+
+func (c Config) segmentConfig() segment.Config {
+	return segment.Config{IndexIntervalBytes: c.IndexIntervalBytes, IndexMaxBytes: c.IndexMaxBytes, Files: c.Files}
 }
 
 func (c Config) withDefaults() Config {
@@ -149,7 +158,7 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	segCfg := segment.Config{IndexIntervalBytes: cfg.IndexIntervalBytes, IndexMaxBytes: cfg.IndexMaxBytes}
+	segCfg := cfg.segmentConfig()
 	if len(bases) == 0 {
 		base := max(st.LogStartOffset, 0)
 		s, err := segment.Create(fs, dir, base, segCfg, cfg.Now())
@@ -192,7 +201,7 @@ func Create(fs vfs.FS, dir string, cfg Config) (*Log, error) {
 	if err := fs.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("log %s: mkdir: %w", dir, err)
 	}
-	segCfg := segment.Config{IndexIntervalBytes: cfg.IndexIntervalBytes, IndexMaxBytes: cfg.IndexMaxBytes}
+	segCfg := cfg.segmentConfig()
 	s, err := segment.Create(fs, dir, 0, segCfg, cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
@@ -291,6 +300,7 @@ func (l *Log) config() *Config { return l.cfgp.Load() }
 // Segment and index sizes apply to segments created from now on.
 func (l *Log) SetConfig(cfg Config) {
 	cfg = cfg.withDefaults()
+	cfg.Files = l.config().Files
 	l.cfgp.Store(&cfg)
 }
 
@@ -476,7 +486,7 @@ func (l *Log) rollLocked(now time.Time) error {
 		l.setFailure(err)
 		return fmt.Errorf("log %s: roll: %w", l.dir, err)
 	}
-	s, err := segment.Create(l.fs, l.dir, end, segment.Config{IndexIntervalBytes: l.config().IndexIntervalBytes, IndexMaxBytes: l.config().IndexMaxBytes}, now)
+	s, err := segment.Create(l.fs, l.dir, end, l.config().segmentConfig(), now)
 	if err != nil {
 		return fmt.Errorf("log %s: roll: %w", l.dir, err)
 	}

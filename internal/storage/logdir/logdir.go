@@ -16,6 +16,13 @@
 //     no segment data.
 //   - Checkpoints are written atomically (package checkpoint) by Checkpoint,
 //     periodically by Run, and on Close before the marker.
+//   - The directory owns one bounded cache of sealed segments' descriptors
+//     (package fdcache, Options.CachedFiles) shared by all its logs, so the
+//     descriptors held are one per log plus the cache, whatever the number
+//     of segments.
+//   - CreateLogs never reuses what a directory of a new log's name holds,
+//     and makes the new directories durable (each one, then the data
+//     directory once) before it returns.
 //
 // Concurrency: all methods are safe for concurrent use; Run is owned by the
 // caller, which stops it by cancelling its context.
@@ -34,6 +41,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/storage/checkpoint"
+	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -58,6 +66,7 @@ type Dir struct {
 	recovery map[Partition]int64
 	starts   map[Partition]int64
 	logs     map[Partition]*log.Log
+	files    *fdcache.Cache // sealed segments' descriptors, shared by the logs
 	closed   bool
 	ckptMu   sync.Mutex // serializes checkpoint writes
 }
@@ -84,7 +93,10 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 	if err := mkdirDurable(fsys, path); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", path, err)
 	}
-	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{}}
+	if opts.CachedFiles <= 0 {
+		opts.CachedFiles = 1024
+	}
+	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{}, files: fdcache.New(fsys, opts.CachedFiles)}
 	if _, err := fsys.Stat(filepath.Join(path, cleanMarker)); err == nil {
 		d.clean = true
 	}
@@ -201,6 +213,7 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 	}
 	rp, ok := d.recovery[p]
 	st := log.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok}
+	cfg.Files = d.files
 	l, err := log.Open(d.fs, d.PartitionDir(p), cfg, st)
 	if err != nil {
 		return nil, err
@@ -247,7 +260,9 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, workers int) ([]*log
 					errs[i] = fmt.Errorf("data dir %s: clear %s: %w", d.path, dir, err)
 					continue
 				}
-				logs[i], errs[i] = log.Create(d.fs, dir, cfgs[i])
+				cfg := cfgs[i]
+				cfg.Files = d.files
+				logs[i], errs[i] = log.Create(d.fs, dir, cfg)
 			}
 		}()
 	}
@@ -277,6 +292,9 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, workers int) ([]*log
 	}
 	return logs, errs
 }
+
+// CachedFiles reports the sealed-segment descriptor cache's counters.
+func (d *Dir) CachedFiles() fdcache.Stats { return d.files.Stats() }
 
 // Log returns an open log, if any.
 func (d *Dir) Log(p Partition) (*log.Log, bool) {
@@ -431,6 +449,7 @@ func (d *Dir) Close() error {
 			first = err
 		}
 	}
+	d.files.Close()
 	if err := d.Checkpoint(); err != nil && first == nil {
 		first = err
 	}
