@@ -70,7 +70,7 @@ func Open(cfg Config) (*Cluster, error) {
 		cfg.Broker, _ = metadata.NewBrokerConfig(nil)
 	}
 	budget := NewFileBudget(cfg.FileLimit, cfg.Broker.Int("max.connections"))
-	dir, err := logdir.OpenWith(cfg.FS, cfg.DataDir, logdir.Options{Logger: cfg.Logger, CachedFiles: budget.Cache})
+	dir, err := logdir.OpenWith(cfg.FS, cfg.DataDir, logdir.Options{Logger: cfg.Logger, CachedFiles: budget.Cache, Workers: budget.Workers})
 	if err != nil {
 		return nil, err
 	}

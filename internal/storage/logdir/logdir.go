@@ -67,6 +67,7 @@ type Dir struct {
 	starts   map[Partition]int64
 	logs     map[Partition]*log.Log
 	files    *fdcache.Cache // sealed segments' descriptors, shared by the logs
+	workers  int            // logs closed at once
 	closed   bool
 	ckptMu   sync.Mutex // serializes checkpoint writes
 }
@@ -77,6 +78,10 @@ type Options struct {
 	// CachedFiles bounds how many sealed segments' files stay open for
 	// reads, across all the directory's logs (default 1024).
 	CachedFiles int
+	// Workers is how many logs Close closes at once (default 16): closing
+	// seals the active segment, fsyncs included, and concurrent fsyncs
+	// share the filesystem's journal commits.
+	Workers int
 }
 
 // Open opens the data directory at path, creating it if needed.
@@ -96,7 +101,11 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 	if opts.CachedFiles <= 0 {
 		opts.CachedFiles = 1024
 	}
-	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{}, files: fdcache.New(fsys, opts.CachedFiles)}
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{},
+		files: fdcache.New(fsys, opts.CachedFiles), workers: opts.Workers}
 	if _, err := fsys.Stat(filepath.Join(path, cleanMarker)); err == nil {
 		d.clean = true
 	}
@@ -443,12 +452,7 @@ func (d *Dir) Close() error {
 		logs = append(logs, l)
 	}
 	d.mu.Unlock()
-	var first error
-	for _, l := range logs {
-		if err := l.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
+	first := closeLogs(logs, d.workers)
 	d.files.Close()
 	if err := d.Checkpoint(); err != nil && first == nil {
 		first = err
@@ -466,4 +470,37 @@ func (d *Dir) Close() error {
 	}
 	f.Close()
 	return d.fs.SyncDir(d.path)
+}
+
+// closeLogs closes logs, workers at a time, and returns the first error.
+// The goroutines end before it returns.
+func closeLogs(logs []*log.Log, workers int) error {
+	next := make(chan *log.Log)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range max(min(workers, len(logs)), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range next {
+				if err := l.Close(); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for _, l := range logs {
+		next <- l
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
