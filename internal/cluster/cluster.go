@@ -236,20 +236,12 @@ func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
 
 // DeleteTopic removes a topic and its data.
 func (c *Cluster) DeleteTopic(name string) error {
-	t, ok := c.store.Topic(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
-	}
-	if err := c.store.DeleteTopic(name); err != nil {
+	first, err := c.deleteTopic(name)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	for i := int32(0); i < t.Partitions; i++ {
-		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
-	}
-	c.mu.Unlock()
-	first := c.dir.DeleteLogs(partitionKeys(name, 0, t.Partitions))
 	c.cfg.Logger.Info("deleted topic", "topic", name)
+	// The hooks run without growMu: they may create the offsets topic.
 	c.hooksMu.Lock()
 	hooks := append([]func(string){}, c.onTopicDeleted...)
 	c.hooksMu.Unlock()
@@ -257,6 +249,29 @@ func (c *Cluster) DeleteTopic(name string) error {
 		fn(name)
 	}
 	return first
+}
+
+// deleteTopic removes the topic from the metadata, then its partitions and
+// their logs; the error is the logs' removal's (the next start removes
+// what is left), or why nothing was done.
+func (c *Cluster) deleteTopic(name string) (logsErr, err error) {
+	// Not in the middle of a CreatePartitions of the same topic, which
+	// would publish partitions of a deleted topic.
+	c.growMu.Lock()
+	defer c.growMu.Unlock()
+	t, ok := c.store.Topic(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
+	}
+	if err := c.store.DeleteTopic(name); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	for i := int32(0); i < t.Partitions; i++ {
+		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
+	}
+	c.mu.Unlock()
+	return c.dir.DeleteLogs(partitionKeys(name, 0, t.Partitions)), nil
 }
 
 // SetTopicConfigs replaces a topic's config overrides and applies them to

@@ -20,7 +20,11 @@
 //     next start removes; a crash after the metadata write finds every log
 //     in place. A directory already on disk under a new partition's name
 //     is such a leftover and is cleared before the log is created, so a new
-//     partition never inherits old records.
+//     partition never inherits old records. (One corner: when the metadata
+//     file was renamed into place but syncing its directory failed, the
+//     request fails and its logs are removed, yet a restart may find the
+//     topic; its partitions then start empty. Nothing acknowledged is
+//     lost either way.)
 //   - Deletion removes the metadata first, then the logs, so a crash in
 //     between likewise leaves only orphans that the next start removes.
 //   - The broker holds at most MaxPartitions partitions: the smaller of
@@ -32,5 +36,8 @@
 //     warns.
 //
 // Concurrency: methods are safe for concurrent use. growMu serialises the
-// changes that add partitions. Run is started by Open and stopped by Close.
+// changes that add or remove topics and partitions (so that concurrent
+// requests cannot both pass MaxPartitions); creation runs its workers
+// under it and they end before it returns. The background loops are
+// started by Open and stopped by Close.
 package cluster

@@ -31,7 +31,7 @@ var brokerSettings = []BrokerSetting{
 	{"max.connections.per.ip", "2147483647", TypeInt, "connection limit per client address"},
 	{"queued.max.request.bytes", "104857600", TypeLong, "request bytes held across all connections before readers stop reading; -1 for no limit, else at least socket.request.max.bytes (Kafka's default is -1)"},
 	{"socket.request.read.timeout.ms", "30000", TypeLong, "Strom only: time a request may take to arrive once its first byte has; -1 for no limit"},
-	{"max.broker.partitions", "20000", TypeInt, "Strom only: most partitions this broker holds (each keeps one file open per segment); creating more is INVALID_PARTITIONS; -1 for no limit"},
+	{"max.broker.partitions", "20000", TypeInt, "Strom only: most partitions this broker holds; the open-file limit may bound them lower (each idle partition keeps one file open); creating more is INVALID_PARTITIONS; -1 for no limit"},
 	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},
 	{"log.flush.offset.checkpoint.interval.ms", "60000", TypeLong, "how often recovery points are checkpointed"},
 	{"log.retention.hours", "168", TypeInt, "retention.ms in hours (log.retention.ms wins)"},

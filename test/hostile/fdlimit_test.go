@@ -56,6 +56,7 @@ func TestOpenFileLimit(t *testing.T) {
 		t.Fatalf("partition limit %d under %d descriptors", maxParts, childNofile)
 	}
 	assertNoTopicDirs(t, dataDir, "huge")
+	t.Logf("%d descriptors: at most %d partitions", childNofile, maxParts)
 
 	// Idle clients take more than the room kept for connections, so that
 	// maxParts partitions no longer fit: the creation hits EMFILE.
@@ -113,6 +114,7 @@ func TestOpenFileLimit(t *testing.T) {
 	if len(segs) <= childNofile {
 		t.Fatalf("%d segments, want more than %d", len(segs), childNofile)
 	}
+	t.Logf("%d segments in 20 partitions", len(segs))
 	cl.Close()
 	cl2.Close()
 	b.Stop(t)
