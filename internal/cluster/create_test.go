@@ -244,3 +244,28 @@ func TestPartitionLimitFromFileLimit(t *testing.T) {
 		t.Fatal("no limit must bound nothing")
 	}
 }
+
+// A data directory with more partitions than the open-file limit now
+// leaves room for (made under a larger limit) still opens whole; only new
+// partitions are refused.
+func TestStartWithMorePartitionsThanTheLimit(t *testing.T) {
+	mem := vfs.NewMem()
+	c := openWith(t, mem, Config{})
+	if _, err := c.CreateTopic("wide", 120, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openWith(t, mem, Config{FileLimit: 256})
+	defer c.Close()
+	if max := c.MaxPartitions(); max >= 120 {
+		t.Fatalf("MaxPartitions %d, want below 120 for this test", max)
+	}
+	if got := len(c.Partitions("wide")); got != 120 {
+		t.Fatalf("%d of 120 partitions open", got)
+	}
+	if _, err := c.CreateTopic("more", 1, nil, false); !errors.Is(err, metadata.ErrInvalidPartitions) {
+		t.Fatalf("creation past the limit: %v", err)
+	}
+}
