@@ -15,6 +15,7 @@ type collector struct {
 	conns, accepted, refused, protoErrs, panics, bytesIn, bytesOut, requests *prometheus.Desc
 	readTimeouts, queuedBytes, queuedLimit, budgetWaiting, budgetWaits       *prometheus.Desc
 	logEnd, logStart, logSize                                                *prometheus.Desc
+	fileLimit, maxPartitions, cachedFiles, cacheOpens, cacheEvictions        *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -22,29 +23,35 @@ func newCollector(b *Broker) *collector {
 		return prometheus.NewDesc("strom_"+name, help, labels, nil)
 	}
 	return &collector{
-		b:             b,
-		conns:         d("connections_open", "Open Kafka connections."),
-		accepted:      d("connections_accepted_total", "Kafka connections accepted."),
-		refused:       d("connections_refused_total", "Kafka connections refused by connection limits."),
-		protoErrs:     d("protocol_errors_total", "Connections closed for malformed requests."),
-		panics:        d("handler_panics_total", "Panics recovered in request handlers."),
-		bytesIn:       d("network_received_bytes_total", "Bytes read from Kafka connections."),
-		bytesOut:      d("network_sent_bytes_total", "Bytes written to Kafka connections."),
-		requests:      d("requests_total", "Kafka requests by API.", "api"),
-		readTimeouts:  d("request_read_timeouts_total", "Connections closed for a request not received within socket.request.read.timeout.ms."),
-		queuedBytes:   d("request_bytes_queued", "Request bytes held now across connections (being read or handled)."),
-		queuedLimit:   d("request_bytes_queued_limit", "queued.max.request.bytes; 0 when unlimited."),
-		budgetWaiting: d("request_budget_waiting", "Connections whose reader waits for request budget now."),
-		budgetWaits:   d("request_budget_waits_total", "Times a reader waited for request budget."),
-		logEnd:        d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
-		logStart:      d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
-		logSize:       d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+		b:              b,
+		conns:          d("connections_open", "Open Kafka connections."),
+		accepted:       d("connections_accepted_total", "Kafka connections accepted."),
+		refused:        d("connections_refused_total", "Kafka connections refused by connection limits."),
+		protoErrs:      d("protocol_errors_total", "Connections closed for malformed requests."),
+		panics:         d("handler_panics_total", "Panics recovered in request handlers."),
+		bytesIn:        d("network_received_bytes_total", "Bytes read from Kafka connections."),
+		bytesOut:       d("network_sent_bytes_total", "Bytes written to Kafka connections."),
+		requests:       d("requests_total", "Kafka requests by API.", "api"),
+		readTimeouts:   d("request_read_timeouts_total", "Connections closed for a request not received within socket.request.read.timeout.ms."),
+		queuedBytes:    d("request_bytes_queued", "Request bytes held now across connections (being read or handled)."),
+		queuedLimit:    d("request_bytes_queued_limit", "queued.max.request.bytes; 0 when unlimited."),
+		budgetWaiting:  d("request_budget_waiting", "Connections whose reader waits for request budget now."),
+		budgetWaits:    d("request_budget_waits_total", "Times a reader waited for request budget."),
+		logEnd:         d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
+		logStart:       d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
+		logSize:        d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+		fileLimit:      d("open_file_limit", "The process's open-file limit (RLIMIT_NOFILE) after raising it; 0 when unknown."),
+		maxPartitions:  d("partitions_max", "Most partitions this broker may hold: max.broker.partitions or what the open-file limit leaves, the smaller; -1 for no bound."),
+		cachedFiles:    d("segment_files_cached", "Sealed segments' files open in the descriptor cache now."),
+		cacheOpens:     d("segment_file_opens_total", "Sealed segments' files opened by the descriptor cache."),
+		cacheEvictions: d("segment_file_evictions_total", "Idle sealed segments' files closed to keep the descriptor cache within its bound."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests,
-		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize} {
+		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize,
+		c.fileLimit, c.maxPartitions, c.cachedFiles, c.cacheOpens, c.cacheEvictions} {
 		ch <- d
 	}
 }
@@ -70,6 +77,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), name)
 	}
+	ch <- prometheus.MustNewConstMetric(c.fileLimit, prometheus.GaugeValue, float64(c.b.cluster.FileBudget().Limit))
+	ch <- prometheus.MustNewConstMetric(c.maxPartitions, prometheus.GaugeValue, float64(c.b.cluster.MaxPartitions()))
+	fc := c.b.cluster.CachedFiles()
+	ch <- prometheus.MustNewConstMetric(c.cachedFiles, prometheus.GaugeValue, float64(fc.Open))
+	ch <- prometheus.MustNewConstMetric(c.cacheOpens, prometheus.CounterValue, float64(fc.Opens))
+	ch <- prometheus.MustNewConstMetric(c.cacheEvictions, prometheus.CounterValue, float64(fc.Evictions))
 	for _, t := range c.b.cluster.Topics() {
 		for _, p := range c.b.cluster.Partitions(t.Name) {
 			idx := strconv.Itoa(int(p.Index))

@@ -1,5 +1,13 @@
 package cluster
 
+import "github.com/stromhq/strom/internal/storage/fdcache"
+
+// FileBudget returns how the open-file limit is shared.
+func (c *Cluster) FileBudget() FileBudget { return c.budget }
+
+// CachedFiles reports the sealed-segment descriptor cache's counters.
+func (c *Cluster) CachedFiles() fdcache.Stats { return c.dir.CachedFiles() }
+
 // FileBudget shares the process's open-file limit (RLIMIT_NOFILE) between
 // what holds descriptors: client connections, the descriptor cache of
 // sealed segments, files opened for a moment, and the partitions, each of
