@@ -39,7 +39,7 @@ NPM_ENV       = $(if $(wildcard $(NODE_PREFIX)/include/node/node.h),npm_config_n
 SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300
 
-.PHONY: build run deps apt-deps node-deps web vet test fuzz crash bench bench-go
+.PHONY: build run deps apt-deps node-deps web vet verify-kmsg test fuzz crash bench bench-go
 
 # build: the broker binary.
 build:
@@ -98,9 +98,16 @@ web: $(WEB_STAMP)
 vet:
 	$(GO) vet ./...
 
-# test: what CI runs. Installs deps, vets, then runs every test with the race
-# detector; go test prints one summary line per package.
-test: deps vet
+# verify-kmsg: third_party/kmsg must be upstream kmsg at the version go.mod
+# requires plus third_party/kmsg-patch.pl, nothing else (see its PATCHES.md).
+# Downloads that version through the Go module proxy, patches a copy, diffs.
+verify-kmsg:
+	GO=$(GO) bash third_party/kmsg-verify.sh
+
+# test: what CI runs. Installs deps, vets, checks the kmsg copy, then runs
+# every test with the race detector; go test prints one summary line per
+# package.
+test: deps vet verify-kmsg
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # fuzz: run every Fuzz target of every package for FUZZTIME each. Targets are

@@ -11,10 +11,10 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
-	github.com/twmb/franz-go v1.22.2
-	github.com/twmb/franz-go/pkg/kadm v1.19.0
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kadm v1.20.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
-	github.com/twmb/franz-go/pkg/kmsg v1.15.0
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 )
 
 require (
@@ -37,7 +37,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// kmsg v1.15.0 with two decoding fixes (tagged-field loops and array
-// allocations bounded by the bytes actually parsed); see
-// third_party/kmsg/PATCHES.md. Drop when upstream has both.
+// kmsg v1.15.1 with one decoding fix (array allocations bounded by the
+// elements actually parsed), checked by make verify-kmsg; see
+// third_party/kmsg/PATCHES.md. Drop when upstream has it.
 replace github.com/twmb/franz-go/pkg/kmsg => ./third_party/kmsg

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stromhq/strom/bench/internal/kfakeserver"
 	"github.com/stromhq/strom/bench/internal/natsserver"
+	"github.com/stromhq/strom/cmd/strom/servecmd"
 	"github.com/stromhq/strom/internal/cli"
 )
 
@@ -24,7 +25,7 @@ const roleEnv = "STROMBENCH_TEST_ROLE"
 func TestMain(m *testing.M) {
 	switch os.Getenv(roleEnv) {
 	case "strom":
-		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr, servecmd.Commands()...))
 	case "kfake":
 		os.Exit(kfakeserver.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	case "nats":

@@ -6,9 +6,10 @@ import (
 	"context"
 	"os"
 
+	"github.com/stromhq/strom/cmd/strom/servecmd"
 	"github.com/stromhq/strom/internal/cli"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr, servecmd.Commands()...))
 }

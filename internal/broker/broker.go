@@ -9,6 +9,12 @@
 // answer in-flight requests → HTTP → group coordinator → cluster close (logs
 // sealed, checkpoints and the clean-shutdown marker written). Every
 // goroutine started here is stopped by Shutdown.
+//
+// The HTTP listener is on loopback (127.0.0.1:8080) unless configured: the
+// console has no login. Whatever its address, /metrics, the console and
+// the profiler answer only to the broker's own names (console.HostGuard,
+// against DNS rebinding); /healthz answers anyone. The profiler is off
+// unless --pprof or http.pprof.enable turns it on.
 package broker
 
 import (
@@ -20,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -34,15 +41,29 @@ import (
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
+
+// DefaultHTTPAddr is the HTTP listener's address when none is given: the
+// console has no login, so it is reachable from this machine only until
+// an operator opens it up (--http-addr :8080).
+const DefaultHTTPAddr = "127.0.0.1:8080"
 
 // Config configures a broker. Zero values take the embedded defaults.
 type Config struct {
 	DataDir        string // ./data
 	KafkaAddr      string // :9092
 	AdvertisedAddr string // localhost:<kafka port>
-	HTTPAddr       string // :8080; "-" disables the HTTP listener
+	// HTTPAddr is the console, API, health and metrics listener:
+	// 127.0.0.1:8080 (loopback only) when empty; "-" disables it.
+	HTTPAddr string
+	// HTTPAllowedHosts are host names, besides localhost, IP addresses and
+	// HTTPAddr's host, that the HTTP listener answers to (the guard against
+	// DNS rebinding, see console.HostGuard); added to http.allowed.hosts.
+	HTTPAllowedHosts []string
+	// Pprof serves Go's profiler at /debug/pprof/ (or http.pprof.enable).
+	Pprof bool
 	// Props are broker configs under their Kafka names (from --config).
 	Props  map[string]string
 	Logger *slog.Logger
@@ -57,6 +78,7 @@ type Config struct {
 // Broker is a running single-node broker.
 type Broker struct {
 	cfg     Config
+	bc      *metadata.BrokerConfig
 	log     *slog.Logger
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
@@ -80,7 +102,7 @@ func Start(cfg Config) (*Broker, error) {
 		cfg.KafkaAddr = ":9092"
 	}
 	if cfg.HTTPAddr == "" {
-		cfg.HTTPAddr = ":8080"
+		cfg.HTTPAddr = DefaultHTTPAddr
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -93,8 +115,12 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := bc.Int("http.produce.max.inflight.bytes"); n != -1 && n < console.DefaultMaxBodyBytes {
+		return nil, fmt.Errorf("%w: http.produce.max.inflight.bytes=%d: want -1 (no limit) or at least the HTTP body limit (%d)",
+			metadata.ErrInvalidConfig, n, console.DefaultMaxBodyBytes)
+	}
 	scfg.Logger = cfg.Logger
-	b := &Broker{cfg: cfg, log: cfg.Logger}
+	b := &Broker{cfg: cfg, log: cfg.Logger, bc: bc}
 	files, err := raiseFileLimit()
 	if err != nil {
 		cfg.Logger.Warn("open-file limit unknown; partitions are bounded by max.broker.partitions alone", "err", err)
@@ -103,7 +129,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.groups, err = group.Open(group.ClusterConfig(b.cluster, cfg.Logger))
+	b.groups, err = group.Open(group.ConfigFor(b.cluster, cfg.Logger))
 	if err != nil {
 		b.cluster.Close()
 		return nil, fmt.Errorf("group coordinator: %w", err)
@@ -229,25 +255,48 @@ func (b *Broker) Cluster() *cluster.Cluster { return b.cluster }
 // states, committed offsets, lag).
 func (b *Broker) Groups() *group.Coordinator { return b.groups }
 
+// httpHandler serves /healthz to anyone (the partitions it names only to
+// the broker's own names), and /metrics, the profiler (when on) and the
+// console only to requests whose Host is one this broker answers to
+// (console.HostGuard): a DNS-rebinding page must not read group lag, heap
+// profiles or messages. Probes that dial by any name keep working.
 func (b *Broker) httpHandler() http.Handler {
+	hosts := append(slices.Clone(b.cfg.HTTPAllowedHosts), b.bc.List("http.allowed.hosts")...)
+	// The configured address, not the bound one: its host is the name
+	// an operator gave (the bound one is always an address).
+	guard := console.NewHostGuard(b.cfg.HTTPAddr, hosts)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newCollector(b))
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { b.healthz(w, r, guard.Allowed(r.Host)) })
+	mux.Handle("GET /metrics", guard.Wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	// Go's profiler, for finding where a broker spends its time
-	// (go tool pprof http://host:8080/debug/pprof/profile).
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// (go tool pprof http://127.0.0.1:8080/debug/pprof/profile). Off
+	// unless asked for: stacks and heap profiles show what the broker
+	// holds, records included.
+	if b.cfg.Pprof || b.bc.Bool("http.pprof.enable") {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", guard.Wrap(pp))
+	} else {
+		mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "404 the profiler is off: start the broker with --pprof (or http.pprof.enable=true)", http.StatusNotFound)
+		})
+	}
 	// The console is a Kafka client of this broker, through its own
 	// listener, like any other client.
-	con, err := console.New(console.Config{Brokers: []string{dialAddr(b.kafkaLn.Addr())}, Registerer: reg, Logger: b.log})
+	con, err := console.New(console.Config{
+		Brokers:         []string{dialAddr(b.kafkaLn.Addr())},
+		Registerer:      reg,
+		Logger:          b.log,
+		ListenAddr:      b.cfg.HTTPAddr,
+		AllowedHosts:    hosts,
+		MaxProduceBytes: b.bc.Int("http.produce.max.inflight.bytes"),
+	})
 	if err != nil {
 		b.log.Error("console disabled", "err", err)
 		return mux
@@ -255,6 +304,39 @@ func (b *Broker) httpHandler() http.Handler {
 	b.console = con
 	mux.Handle("/", con.Handler())
 	return mux
+}
+
+// healthz answers the health check. 200 "ok" when every partition's
+// storage is healthy. 503 "failed" when any partition's log failed (an
+// fsync error: it takes no writes until the broker restarts and recovers
+// it), so that an orchestrator restarts the broker. 200 "degraded" when
+// partitions cannot write for now (a full disk, no file descriptors): a
+// restart would not help, reads are served and producers get a retriable
+// error, so a load balancer should keep the broker, and alerting should
+// watch strom_partitions{state="degraded"}. Each not-ok partition follows,
+// one per line: "<topic>-<partition> <state> <kind>: <error>", when
+// detail is set: the Host is one the broker answers to (console.HostGuard).
+// Any other Host gets the status and the word only, so that probes by any
+// name work and a DNS-rebinding page learns no topic names.
+func (b *Broker) healthz(w http.ResponseWriter, _ *http.Request, detail bool) {
+	w.Header().Set("Content-Type", "text/plain")
+	un := b.cluster.UnhealthyPartitions()
+	status, word := http.StatusOK, "ok"
+	for _, ph := range un {
+		if ph.Health == log.Failed {
+			status, word = http.StatusServiceUnavailable, "failed"
+			break
+		}
+		word = "degraded"
+	}
+	w.WriteHeader(status)
+	fmt.Fprintln(w, word)
+	if !detail {
+		return
+	}
+	for _, ph := range un {
+		fmt.Fprintf(w, "%s-%d %s %s: %v\n", ph.Topic, ph.Partition.Partition, ph.Health, log.ErrorKind(ph.Err), ph.Err)
+	}
 }
 
 // dialAddr is an address this process can dial to reach a listener:
@@ -307,4 +389,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		first = b.errs[0]
 	}
 	return first
+}
+
+// RebuildMetadata writes a new metadata file for a data directory that
+// lost its own, from its partition directories (see
+// cluster.RebuildMetadata); `strom storage rebuild-metadata` runs it.
+func RebuildMetadata(dataDir string, logger *slog.Logger) (cluster.RebuildReport, error) {
+	return cluster.RebuildMetadata(nil, dataDir, logger)
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/storage/log"
 )
 
 // collector exposes the broker's counters to Prometheus at scrape time, so
@@ -15,6 +17,7 @@ type collector struct {
 	conns, accepted, refused, protoErrs, panics, bytesIn, bytesOut, requests *prometheus.Desc
 	readTimeouts, queuedBytes, queuedLimit, budgetWaiting, budgetWaits       *prometheus.Desc
 	logEnd, logStart, logSize                                                *prometheus.Desc
+	partitions, storageErrors                                                *prometheus.Desc
 	fileLimit, maxPartitions, cachedFiles, cacheOpens, cacheEvictions        *prometheus.Desc
 }
 
@@ -23,23 +26,27 @@ func newCollector(b *Broker) *collector {
 		return prometheus.NewDesc("strom_"+name, help, labels, nil)
 	}
 	return &collector{
-		b:              b,
-		conns:          d("connections_open", "Open Kafka connections."),
-		accepted:       d("connections_accepted_total", "Kafka connections accepted."),
-		refused:        d("connections_refused_total", "Kafka connections refused by connection limits."),
-		protoErrs:      d("protocol_errors_total", "Connections closed for malformed requests."),
-		panics:         d("handler_panics_total", "Panics recovered in request handlers."),
-		bytesIn:        d("network_received_bytes_total", "Bytes read from Kafka connections."),
-		bytesOut:       d("network_sent_bytes_total", "Bytes written to Kafka connections."),
-		requests:       d("requests_total", "Kafka requests by API.", "api"),
-		readTimeouts:   d("request_read_timeouts_total", "Connections closed for a request not received within socket.request.read.timeout.ms."),
-		queuedBytes:    d("request_bytes_queued", "Request bytes held now across connections (being read or handled)."),
-		queuedLimit:    d("request_bytes_queued_limit", "queued.max.request.bytes; 0 when unlimited."),
-		budgetWaiting:  d("request_budget_waiting", "Connections whose reader waits for request budget now."),
-		budgetWaits:    d("request_budget_waits_total", "Times a reader waited for request budget."),
-		logEnd:         d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
-		logStart:       d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
-		logSize:        d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+		b:             b,
+		conns:         d("connections_open", "Open Kafka connections."),
+		accepted:      d("connections_accepted_total", "Kafka connections accepted."),
+		refused:       d("connections_refused_total", "Kafka connections refused by connection limits."),
+		protoErrs:     d("protocol_errors_total", "Connections closed for malformed requests."),
+		panics:        d("handler_panics_total", "Panics recovered in request handlers."),
+		bytesIn:       d("network_received_bytes_total", "Bytes read from Kafka connections."),
+		bytesOut:      d("network_sent_bytes_total", "Bytes written to Kafka connections."),
+		requests:      d("requests_total", "Kafka requests by API.", "api"),
+		readTimeouts:  d("request_read_timeouts_total", "Connections closed for a request not received within socket.request.read.timeout.ms."),
+		queuedBytes:   d("request_bytes_queued", "Request bytes held now across connections (being read or handled)."),
+		queuedLimit:   d("request_bytes_queued_limit", "queued.max.request.bytes; 0 when unlimited."),
+		budgetWaiting: d("request_budget_waiting", "Connections whose reader waits for request budget now."),
+		budgetWaits:   d("request_budget_waits_total", "Times a reader waited for request budget."),
+		logEnd:        d("partition_log_end_offset", "Log end offset (high watermark).", "topic", "partition"),
+		logStart:      d("partition_log_start_offset", "Log start offset.", "topic", "partition"),
+		logSize:       d("partition_size_bytes", "Bytes on disk.", "topic", "partition"),
+		partitions: d("partitions", "Partitions by storage state: ok; degraded (writes fail for now, e.g. a full disk, "+
+			"and are retried; reads served); failed (an fsync failed: no writes until a restart).", "state"),
+		storageErrors: d("storage_errors_total", "Storage errors met by partition logs, by cause "+
+			"(enospc, emfile, eperm, erofs, eio, other).", "kind"),
 		fileLimit:      d("open_file_limit", "The process's open-file limit (RLIMIT_NOFILE) after raising it; 0 when unknown."),
 		maxPartitions:  d("partitions_max", "Most partitions this broker may hold: max.broker.partitions or what the open-file limit leaves, the smaller; -1 for no bound."),
 		cachedFiles:    d("segment_files_cached", "Sealed segments' files open in the descriptor cache now."),
@@ -50,7 +57,7 @@ func newCollector(b *Broker) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests,
-		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize,
+		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize, c.partitions, c.storageErrors,
 		c.fileLimit, c.maxPartitions, c.cachedFiles, c.cacheOpens, c.cacheEvictions} {
 		ch <- d
 	}
@@ -77,6 +84,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), name)
 	}
+	states := map[log.Health]int{}
+	for _, ph := range c.b.cluster.UnhealthyPartitions() {
+		states[ph.Health]++
+	}
+	total := 0
+	for _, t := range c.b.cluster.Topics() {
+		total += int(t.Partitions)
+	}
+	states[log.Healthy] = max(total-states[log.Degraded]-states[log.Failed], 0)
+	for _, h := range []log.Health{log.Healthy, log.Degraded, log.Failed} {
+		ch <- prometheus.MustNewConstMetric(c.partitions, prometheus.GaugeValue, float64(states[h]), h.String())
+	}
+	errs := c.b.cluster.StorageErrors()
+	for _, k := range log.ErrorKinds {
+		ch <- prometheus.MustNewConstMetric(c.storageErrors, prometheus.CounterValue, float64(errs[k]), k)
+	}
 	ch <- prometheus.MustNewConstMetric(c.fileLimit, prometheus.GaugeValue, float64(c.b.cluster.FileBudget().Limit))
 	ch <- prometheus.MustNewConstMetric(c.maxPartitions, prometheus.GaugeValue, float64(c.b.cluster.MaxPartitions()))
 	fc := c.b.cluster.CachedFiles()
@@ -86,10 +109,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.b.cluster.Topics() {
 		for _, p := range c.b.cluster.Partitions(t.Name) {
 			idx := strconv.Itoa(int(p.Index))
-			l := p.Log()
-			ch <- prometheus.MustNewConstMetric(c.logEnd, prometheus.GaugeValue, float64(l.EndOffset()), t.Name, idx)
-			ch <- prometheus.MustNewConstMetric(c.logStart, prometheus.GaugeValue, float64(l.StartOffset()), t.Name, idx)
-			ch <- prometheus.MustNewConstMetric(c.logSize, prometheus.GaugeValue, float64(l.Size()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logEnd, prometheus.GaugeValue, float64(p.EndOffset()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logStart, prometheus.GaugeValue, float64(p.StartOffset()), t.Name, idx)
+			ch <- prometheus.MustNewConstMetric(c.logSize, prometheus.GaugeValue, float64(p.Size()), t.Name, idx)
 		}
 	}
 }

@@ -11,6 +11,9 @@
 //     can hold a slice of it: Put is called by the Kafka server after a
 //     produce frame's Handle returned and after a fetch response was written,
 //     never by storage or handlers.
+//   - The Kafka server takes a buffer for a request frame only once the
+//     whole frame is charged to its request budget, so no frame holds a
+//     kept buffer the budget does not count.
 //   - A buffer obtained here may be a fresh allocation or a reused one; its
 //     bytes are unspecified until written (Get zeroes nothing).
 //   - Buffers are kept by capacity class (powers of two, 64 KiB to 64 MiB);

@@ -46,17 +46,17 @@ type connFlags struct {
 }
 
 func (c *connFlags) register(f *pflag.FlagSet) {
-	f.StringVarP(&c.brokers, "brokers", "b", envOr("brokers", defaultBrokers),
+	f.StringVarP(&c.brokers, "brokers", "b", EnvOr("brokers", defaultBrokers),
 		"comma-separated host:port list of brokers to bootstrap from (env STROM_BROKERS; also --bootstrap-server, --broker-list)")
 	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to keep retrying a request (or a record's delivery) before failing")
 	f.StringVar(&c.clientID, "client-id", "strom", "client id sent to the brokers")
-	f.BoolVar(&c.tls, "tls", envOr("tls", "") == "true", "connect with TLS (env STROM_TLS=true)")
-	f.StringVar(&c.tlsCA, "tls-ca", envOr("tls-ca", ""), "PEM file of CA certificates to trust (implies --tls)")
-	f.StringVar(&c.tlsCert, "tls-cert", envOr("tls-cert", ""), "PEM client certificate for mutual TLS (implies --tls)")
-	f.StringVar(&c.tlsKey, "tls-key", envOr("tls-key", ""), "PEM client key for mutual TLS")
+	f.BoolVar(&c.tls, "tls", EnvOr("tls", "") == "true", "connect with TLS (env STROM_TLS=true)")
+	f.StringVar(&c.tlsCA, "tls-ca", EnvOr("tls-ca", ""), "PEM file of CA certificates to trust (implies --tls)")
+	f.StringVar(&c.tlsCert, "tls-cert", EnvOr("tls-cert", ""), "PEM client certificate for mutual TLS (implies --tls)")
+	f.StringVar(&c.tlsKey, "tls-key", EnvOr("tls-key", ""), "PEM client key for mutual TLS")
 	f.BoolVar(&c.tlsSkipVerify, "tls-skip-verify", false, "do not verify the brokers' certificates (testing only)")
-	f.StringVar(&c.saslMechanism, "sasl-mechanism", envOr("sasl-mechanism", ""), "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env STROM_SASL_MECHANISM)")
-	f.StringVar(&c.saslUser, "sasl-user", envOr("sasl-user", ""), "SASL user name (env STROM_SASL_USER)")
+	f.StringVar(&c.saslMechanism, "sasl-mechanism", EnvOr("sasl-mechanism", ""), "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env STROM_SASL_MECHANISM)")
+	f.StringVar(&c.saslUser, "sasl-user", EnvOr("sasl-user", ""), "SASL user name (env STROM_SASL_USER)")
 	f.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (better: env STROM_SASL_PASSWORD, which keeps it out of ps)")
 	f.StringVar(&c.zookeeper, "zookeeper", "", "not used: Strom and Kafka 3+ are reached through --brokers")
 	f.MarkHidden("zookeeper")

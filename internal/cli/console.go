@@ -23,7 +23,7 @@ import (
 func newConsoleCmd() *cobra.Command {
 	conn := &connFlags{}
 	var httpAddr string
-	var origins []string
+	var origins, hosts []string
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console and HTTP API for any Kafka cluster",
@@ -33,7 +33,9 @@ consumer groups, produce over HTTP) for a Kafka-compatible cluster.
 The console talks to the cluster as an ordinary Kafka client, so it works
 with Apache Kafka and Redpanda as well as Strom. strom serve already serves
 it for its own broker on --http-addr; use this command for other clusters.
-The API reference is at /api.`,
+The API reference is at /api. It listens on 127.0.0.1:8080 unless told
+otherwise (--http-addr :8080 for every interface), and answers only to
+localhost, IP addresses and the names given with --http-allowed-hosts.`,
 		Example: `  strom console --brokers localhost:9092
   strom console --brokers kafka1:9092,kafka2:9092 --http-addr 127.0.0.1:9000
   strom console --brokers kafka:9093 --tls --sasl-mechanism SCRAM-SHA-512 --sasl-user admin`,
@@ -64,6 +66,8 @@ The API reference is at /api.`,
 				Registerer:     reg,
 				Logger:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 				AllowedOrigins: origins,
+				ListenAddr:     httpAddr,
+				AllowedHosts:   hosts,
 			})
 			if err != nil {
 				return err
@@ -73,17 +77,18 @@ The API reference is at /api.`,
 				w.Header().Set("Content-Type", "text/plain")
 				fmt.Fprintln(w, "ok")
 			})
-			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			// /metrics names groups and topics: the console's Host guard.
+			mux.Handle("GET /metrics", console.NewHostGuard(httpAddr, hosts).Wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 			mux.Handle("/", con.Handler())
 			ln, err := net.Listen("tcp", httpAddr)
 			if err != nil {
 				con.Close(context.Background())
-				return &problem{msg: fmt.Sprintf("--http-addr %s: %v", httpAddr, err), hint: "pick a free address, e.g. --http-addr :9000"}
+				return &problem{msg: fmt.Sprintf("--http-addr %s: %v", httpAddr, err), hint: "pick a free address, e.g. --http-addr 127.0.0.1:9000"}
 			}
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
-			fmt.Fprintf(cmd.OutOrStdout(), "strom: console for %s on http://%s (API reference at /api)\n", conn.brokers, displayAddr(ln.Addr().String()))
+			fmt.Fprintf(cmd.OutOrStdout(), "strom: console for %s on http://%s (API reference at /api)\n", conn.brokers, DisplayAddr(ln.Addr().String()))
 			select {
 			case <-ctx.Done():
 			case err = <-errc:
@@ -99,7 +104,9 @@ The API reference is at /api.`,
 		},
 	}
 	conn.register(cmd.Flags())
-	cmd.Flags().StringVar(&httpAddr, "http-addr", envOr("http-addr", ":8080"), "where to serve the console and API (env STROM_HTTP_ADDR)")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", EnvOr("http-addr", "127.0.0.1:8080"), `where to serve the console and API (":8080" for every interface; env STROM_HTTP_ADDR)`)
+	cmd.Flags().StringSliceVar(&hosts, "http-allowed-hosts", EnvList("http-allowed-hosts"),
+		`host names the console answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
 	cmd.Flags().StringArrayVar(&origins, "allow-origin", nil, "another origin (scheme://host:port) allowed to change things and open streams (repeatable)")
 	return kafkaCommand(cmd)
 }

@@ -55,10 +55,10 @@ func TestConsumeJSONAndTimestamps(t *testing.T) {
 			&kgo.Record{Topic: "j", Key: []byte{0x80}, Value: []byte("héllo ✓ \u2028"), Timestamp: time.UnixMilli(4000),
 				Headers: []kgo.RecordHeader{{Key: "bin", Value: []byte{0, 1, 0xfe}}, {Key: "nul"}, {Key: "bin", Value: []byte("dup")}}},
 		)
-		want := `{"topic":"j","partition":0,"offset":0,"timestamp":1000,"key":"k","value":"v","headers":{"h":"x"}}
-{"topic":"j","partition":0,"offset":1,"timestamp":2000,"key":null,"value":"/wAB","value_encoding":"base64","headers":{}}
-{"topic":"j","partition":0,"offset":2,"timestamp":3000,"key":"quote\"\n\u0001","value":null,"headers":{}}
-{"topic":"j","partition":0,"offset":3,"timestamp":4000,"key":"gA==","key_encoding":"base64","value":"héllo ✓ \u2028","headers":{"bin":"AAH+","nul":null,"bin":"dup"},"headers_encoding":{"bin":"base64"}}
+		want := `{"topic":"j","partition":0,"offset":0,"timestamp":1000,"key":"k","key_encoding":"text","value":"v","value_encoding":"text","headers":[{"key":"h","value":"x"}],"size":2}
+{"topic":"j","partition":0,"offset":1,"timestamp":2000,"key":null,"value":"/wAB","value_encoding":"base64","headers":[],"size":3}
+{"topic":"j","partition":0,"offset":2,"timestamp":3000,"key":"quote\"\n\u0001","key_encoding":"text","value":null,"headers":[],"size":8}
+{"topic":"j","partition":0,"offset":3,"timestamp":4000,"key":"gA==","key_encoding":"base64","value":"héllo ✓ \u2028","value_encoding":"text","headers":[{"key":"bin","value_base64":"AAH+"},{"key":"nul","value":null},{"key":"bin","value":"dup"}],"size":15}
 `
 		same(t, "json", c.ok(t, nil, "consume", "j", "--from-beginning", "--exit", "--format", "json"), want)
 		same(t, "timestamps", c.ok(t, nil, "consume", "j", "--from-beginning", "-e", "-f", `%o %T %K %S\n`), "0 1000 1 1\n1 2000 -1 3\n2 3000 8 -1\n3 4000 1 14\n")

@@ -71,12 +71,12 @@ in bursts, so its lag moves on the Consumer groups page.`,
 	return kafkaCommand(cmd)
 }
 
-// withDemo adds --demo to serve: the generator runs in the same process,
+// WithDemo adds --demo to serve: the generator runs in the same process,
 // as a Kafka client of the broker's own listener, once it is up.
-func withDemo(serve *cobra.Command) *cobra.Command {
+func WithDemo(serve *cobra.Command) *cobra.Command {
 	var demo bool
 	var rate float64
-	serve.Flags().BoolVar(&demo, "demo", envOr("demo", "") == "true", "also write demo sensor readings to streaming-data (see strom demo; env STROM_DEMO=true)")
+	serve.Flags().BoolVar(&demo, "demo", EnvOr("demo", "") == "true", "also write demo sensor readings to streaming-data (see strom demo; env STROM_DEMO=true)")
 	serve.Flags().Float64Var(&rate, "demo-rate", 5, "readings per second with --demo")
 	run := serve.RunE
 	serve.RunE = func(cmd *cobra.Command, args []string) error {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -21,15 +20,17 @@ const formatHelp = `A format is text with tokens, as in kcat:
 and the escapes \n \r \t \\. A null key or value prints as nothing and
 has length -1.
 
---format json prints one JSON object per line:
+--format json prints one JSON object per line, the same as the console's
+HTTP API:
 
   {"topic":"t","partition":0,"offset":42,"timestamp":1700000000000,
-   "key":"k","value":"v","headers":{"h":"x"}}
+   "key":"k","key_encoding":"text","value":{"temp":21.5},
+   "value_encoding":"json","headers":[{"key":"h","value":"x"}],"size":14}
 
-A key, value or header value that is not valid UTF-8 is base64 and
-flagged: "key_encoding":"base64", "value_encoding":"base64", or
-"headers_encoding":{"h":"base64"}. A null key or value is null. A header
-repeated on a record appears repeatedly in the object, in record order.`
+A key or value that is valid JSON is embedded as JSON ("json"), other
+UTF-8 text is a string ("text"), anything else base64 ("base64"); a null
+key or value is null. Headers are a list, in record order; a header value
+that is not UTF-8 is "value_base64".`
 
 // Format is a compiled output format: literal text and record fields.
 // The zero value is not usable; use ParseFormat.
@@ -101,13 +102,10 @@ func ParseFormat(s string) (*Format, error) {
 	return f, nil
 }
 
-// JSON reports whether this is the JSON format.
-func (f *Format) JSON() bool { return f.json }
-
 // Append renders r after dst and returns the extended slice.
 func (f *Format) Append(dst []byte, r *kgo.Record) []byte {
 	if f.json {
-		return appendRecordJSON(dst, r)
+		return append(jsonenc.AppendRecord(dst, r), '\n')
 	}
 	for _, p := range f.parts {
 		switch p.field {
@@ -148,80 +146,4 @@ func appendLen(dst, b []byte) []byte {
 		return append(dst, "-1"...)
 	}
 	return strconv.AppendInt(dst, int64(len(b)), 10)
-}
-
-// appendRecordJSON writes one record as a JSON object and a newline. It
-// is hand-written rather than encoding/json because consume prints
-// millions of these, and because the key order is part of the contract.
-func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
-	dst = append(dst, `{"topic":`...)
-	dst = jsonenc.AppendString(dst, r.Topic)
-	dst = append(dst, `,"partition":`...)
-	dst = strconv.AppendInt(dst, int64(r.Partition), 10)
-	dst = append(dst, `,"offset":`...)
-	dst = strconv.AppendInt(dst, r.Offset, 10)
-	dst = append(dst, `,"timestamp":`...)
-	dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
-	dst = appendJSONBytes(dst, "key", r.Key)
-	dst = appendJSONBytes(dst, "value", r.Value)
-	dst = append(dst, `,"headers":{`...)
-	var binary bool
-	for i, h := range r.Headers {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = jsonenc.AppendString(dst, h.Key)
-		dst = append(dst, ':')
-		switch {
-		case h.Value == nil:
-			dst = append(dst, "null"...)
-		case utf8.Valid(h.Value):
-			dst = jsonenc.AppendString(dst, h.Value)
-		default:
-			binary = true
-			dst = appendBase64(dst, h.Value)
-		}
-	}
-	dst = append(dst, '}')
-	if binary {
-		dst = append(dst, `,"headers_encoding":{`...)
-		first := true
-		for _, h := range r.Headers {
-			if h.Value == nil || utf8.Valid(h.Value) {
-				continue
-			}
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = jsonenc.AppendString(dst, h.Key)
-			dst = append(dst, `:"base64"`...)
-		}
-		dst = append(dst, '}')
-	}
-	return append(dst, "}\n"...)
-}
-
-// appendJSONBytes writes `,"name":value` with value a string, base64 with
-// a "name_encoding" member, or null.
-func appendJSONBytes(dst []byte, name string, b []byte) []byte {
-	dst = append(dst, ',', '"')
-	dst = append(dst, name...)
-	dst = append(dst, '"', ':')
-	switch {
-	case b == nil:
-		return append(dst, "null"...)
-	case utf8.Valid(b):
-		return jsonenc.AppendString(dst, b)
-	}
-	dst = appendBase64(dst, b)
-	dst = append(dst, ',', '"')
-	dst = append(dst, name...)
-	return append(dst, `_encoding":"base64"`...)
-}
-
-func appendBase64(dst, b []byte) []byte {
-	dst = append(dst, '"')
-	dst = base64.StdEncoding.AppendEncode(dst, b)
-	return append(dst, '"')
 }

@@ -31,7 +31,7 @@ func TestFormat(t *testing.T) {
 		{`plain`, "plain"},
 		{``, ""},
 		{`héllo %k`, "héllo user-1"},
-		{"json", `{"topic":"orders","partition":3,"offset":42,"timestamp":1700000000123,"key":"user-1","value":"{\"n\":1}","headers":{"a":"1","b":"x=y"}}` + "\n"},
+		{"json", `{"topic":"orders","partition":3,"offset":42,"timestamp":1700000000123,"key":"user-1","key_encoding":"text","value":{"n":1},"value_encoding":"json","headers":[{"key":"a","value":"1"},{"key":"b","value":"x=y"}],"size":13}` + "\n"},
 	} {
 		f, err := ParseFormat(tc.format)
 		if err != nil {
@@ -96,53 +96,75 @@ func FuzzFormat(f *testing.F) {
 			t.Fatalf("Append lost what was before it")
 		}
 		out = out[len("prefix"):]
-		if !p.JSON() {
+		if !p.json {
 			return
 		}
 		if !bytes.HasSuffix(out, []byte("}\n")) || bytes.Count(out, []byte("\n")) != 1 {
 			t.Fatalf("json: not one line: %q", out)
 		}
 		var got struct {
-			Topic           string            `json:"topic"`
-			Partition       int32             `json:"partition"`
-			Offset          int64             `json:"offset"`
-			Timestamp       int64             `json:"timestamp"`
-			Key             *string           `json:"key"`
-			KeyEncoding     string            `json:"key_encoding"`
-			Value           *string           `json:"value"`
-			ValueEncoding   string            `json:"value_encoding"`
-			Headers         map[string]any    `json:"headers"`
-			HeadersEncoding map[string]string `json:"headers_encoding"`
+			Topic         string          `json:"topic"`
+			Partition     int32           `json:"partition"`
+			Offset        int64           `json:"offset"`
+			Timestamp     int64           `json:"timestamp"`
+			Key           json.RawMessage `json:"key"`
+			KeyEncoding   string          `json:"key_encoding"`
+			Value         json.RawMessage `json:"value"`
+			ValueEncoding string          `json:"value_encoding"`
+			Headers       []struct {
+				Key         string  `json:"key"`
+				Value       *string `json:"value"`
+				ValueBase64 *string `json:"value_base64"`
+			} `json:"headers"`
+			Size int `json:"size"`
 		}
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatalf("json: %v: %q", err, out)
 		}
-		if got.Topic != "t" || got.Partition != 1 || got.Offset != 7 || got.Timestamp != 99 {
+		if got.Topic != "t" || got.Partition != 1 || got.Offset != 7 || got.Timestamp != 99 || got.Size != len(key)+len(value) {
 			t.Fatalf("json: wrong fields: %q", out)
 		}
-		decode := func(what string, s *string, enc string, want []byte) {
+		decode := func(what string, raw json.RawMessage, enc string, want []byte) {
+			var s string
 			switch {
-			case want == nil && s == nil:
-			case want == nil || s == nil:
+			case want == nil && string(raw) == "null" && enc == "":
+			case want == nil || string(raw) == "null":
 				t.Fatalf("json %s: null mismatch: %q", what, out)
-			case enc == "base64":
-				b, err := base64.StdEncoding.DecodeString(*s)
-				if err != nil || !bytes.Equal(b, want) {
-					t.Fatalf("json %s: base64 %q does not decode to %q", what, *s, want)
+			case enc == "json":
+				var c bytes.Buffer
+				if json.Compact(&c, want) != nil || !bytes.Equal(c.Bytes(), raw) {
+					t.Fatalf("json %s: %s is not the compacted %q", what, raw, want)
 				}
-			case enc != "" || !utf8.Valid(want) || *s != string(want):
-				t.Fatalf("json %s: %q (encoding %q), want %q", what, *s, enc, want)
+			case json.Unmarshal(raw, &s) != nil:
+				t.Fatalf("json %s: %s is not a string (encoding %q)", what, raw, enc)
+			case enc == "base64":
+				if b, err := base64.StdEncoding.DecodeString(s); err != nil || !bytes.Equal(b, want) {
+					t.Fatalf("json %s: base64 %q does not decode to %q", what, s, want)
+				}
+			case enc != "text" || s != string(want):
+				t.Fatalf("json %s: %q (encoding %q), want %q", what, s, enc, want)
 			}
 		}
 		decode("key", got.Key, got.KeyEncoding, key)
 		decode("value", got.Value, got.ValueEncoding, value)
-		if utf8.ValidString(hkey) {
-			hv, _ := got.Headers[hkey].(string)
-			var hp *string
-			if got.Headers[hkey] != nil {
-				hp = &hv
+		if len(got.Headers) != 1 {
+			t.Fatalf("json: %d headers: %q", len(got.Headers), out)
+		}
+		h := got.Headers[0]
+		switch {
+		case utf8.ValidString(hkey) && h.Key != hkey:
+			t.Fatalf("json header key %q, want %q", h.Key, hkey)
+		case hval == nil && (h.Value != nil || h.ValueBase64 != nil):
+			t.Fatalf("json: a null header value is not null: %q", out)
+		case hval != nil && utf8.Valid(hval) && (h.Value == nil || *h.Value != string(hval)):
+			t.Fatalf("json: header value %v, want %q", h.Value, hval)
+		case hval != nil && !utf8.Valid(hval):
+			if h.ValueBase64 == nil {
+				t.Fatalf("json: a binary header value has no value_base64: %q", out)
 			}
-			decode("header", hp, got.HeadersEncoding[hkey], hval)
+			if b, err := base64.StdEncoding.DecodeString(*h.ValueBase64); err != nil || !bytes.Equal(b, hval) {
+				t.Fatalf("json: header value_base64 does not decode to %q: %q", hval, out)
+			}
 		}
 	})
 }

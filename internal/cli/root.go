@@ -1,6 +1,8 @@
-// Package cli is the strom command line: one file per command. Commands
-// other than serve speak the Kafka protocol through franz-go, so they work
-// against any Kafka-compatible cluster; only serve imports the broker.
+// Package cli is the strom command line: one file per command. Every
+// command here speaks the Kafka protocol through franz-go, so it works
+// against any Kafka-compatible cluster; this package imports nothing of
+// the broker. The commands that run a broker on this machine (serve,
+// storage) are cmd/strom/servecmd's, added to the root by Main's caller.
 //
 // The Kafka client commands (topic, produce, consume, group, cluster):
 // client.go (--brokers, TLS, SASL; the kgo and kadm clients and the
@@ -39,15 +41,17 @@ func version() string {
 	return "dev"
 }
 
-// NewRoot returns the root command.
-func NewRoot() *cobra.Command {
+// NewRoot returns the root command with extra commands added (cmd/strom
+// adds serve and storage).
+func NewRoot(extra ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "strom",
 		Short:         "Strom: a Kafka-compatible streaming platform in one binary",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(withDemo(newServeCmd()), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), &cobra.Command{
+	root.AddCommand(extra...)
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
@@ -56,9 +60,10 @@ func NewRoot() *cobra.Command {
 	return root
 }
 
-// Main runs the command line and returns the process exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := NewRoot()
+// Main runs the command line, with extra commands, and returns the process
+// exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...*cobra.Command) int {
+	root := NewRoot(extra...)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -41,9 +41,18 @@ type Cluster struct {
 	mu    sync.RWMutex
 	parts map[logdir.Partition]*partition.Partition
 
-	// growMu serialises the changes that add partitions, so that two
-	// concurrent requests cannot both pass MaxPartitions.
+	// growMu serialises the changes that add or remove topics and
+	// partitions, so that two concurrent requests cannot both pass
+	// MaxPartitions.
 	growMu sync.Mutex
+
+	// configMu orders config changes against partition opening: a change
+	// (topic overrides, dynamic broker configs) holds it to store the new
+	// values and push them to the open logs; openPartition holds it for
+	// reading from resolving its log's config until the partition is
+	// registered, so no partition opens with a config a change missed.
+	// Lock order: configMu before mu.
+	configMu sync.RWMutex
 
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
@@ -80,6 +89,7 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, budget: budget, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c.loadDynamicConfigs()
 	if budget.Limit > 0 {
 		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
 			"connections", budget.Connections, "cached_segment_files", budget.Cache, "transient", budget.Transient)
@@ -89,23 +99,13 @@ func Open(cfg Config) (*Cluster, error) {
 			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Int("max.broker.partitions"),
 			"open_file_limit", budget.Limit)
 	}
-	for _, t := range store.Topics() {
-		for i := int32(0); i < t.Partitions; i++ {
-			if err := c.openPartition(t, i); err != nil {
-				c.closeAll()
-				return nil, err
-			}
-		}
-	}
-	existing, err := dir.Existing()
-	if err != nil {
+	if err := c.sortOutDirectories(); err != nil {
 		c.closeAll()
 		return nil, err
 	}
-	for _, p := range existing {
-		if _, ok := c.parts[p]; !ok {
-			cfg.Logger.Warn("removing partition directory of a deleted topic", "partition", dir.PartitionDir(p))
-			if err := dir.DeleteLog(p); err != nil {
+	for _, t := range store.Topics() {
+		for i := int32(0); i < t.Partitions; i++ {
+			if err := c.openPartition(t, i); err != nil {
 				c.closeAll()
 				return nil, err
 			}
@@ -129,12 +129,29 @@ func Open(cfg Config) (*Cluster, error) {
 }
 
 func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
+	c.configMu.RLock()
+	defer c.configMu.RUnlock()
+	if cur, ok := c.store.Topic(t.Name); ok {
+		t.Configs = cur.Configs // a change may have come since t was read
+	}
 	key := logdir.Partition{Topic: t.Name, Partition: i}
+	if id, ok := c.dir.TopicIDOf(key); ok && metadata.TopicID(id) != t.ID {
+		// Another topic of this name left it: a deletion whose removal
+		// failed, or a restored copy.
+		if err := c.removeOrSetAside(key, c.tombstoned(key.Topic, id, true)); err != nil {
+			return err
+		}
+	}
 	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
 	lc.Now = c.cfg.Now
 	l, err := c.dir.OpenLog(key, lc)
 	if err != nil {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
+	}
+	if err := c.dir.MarkTopicID(key, t.ID); err != nil {
+		// A hint for later starts, not data: a full disk must not keep
+		// the partition from opening.
+		c.cfg.Logger.Warn("cannot write the partition's topic id", "partition", c.dir.PartitionDir(key), "err", err)
 	}
 	p, err := partition.Open(t.Name, i, l, partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
 	if err != nil {
@@ -152,31 +169,60 @@ func (c *Cluster) snapshotLoop(ctx context.Context, every time.Duration) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	failing := false // log when snapshots start and stop failing, not every round
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.snapshotAll()
+			n, err := c.snapshotAll()
+			if n > 0 && !failing {
+				c.cfg.Logger.Error("producer state snapshots failing; retrying every interval", "partitions", n, "err", err)
+			} else if n == 0 && failing {
+				c.cfg.Logger.Info("producer state snapshots written again")
+			}
+			failing = n > 0
 		}
 	}
 }
 
-func (c *Cluster) snapshotAll() {
+// snapshotAll snapshots every partition's producer state, returning how
+// many failed and the first error.
+func (c *Cluster) snapshotAll() (int, error) {
 	c.mu.RLock()
 	ps := make([]*partition.Partition, 0, len(c.parts))
 	for _, p := range c.parts {
 		ps = append(ps, p)
 	}
 	c.mu.RUnlock()
+	var n int
+	var first error
 	for _, p := range ps {
 		if err := p.Snapshot(); err != nil {
-			c.cfg.Logger.Error("producer state snapshot failed", "err", err)
+			if n == 0 {
+				first = err
+			}
+			n++
 		}
 	}
+	return n, first
 }
 
-// Broker returns the broker's static configuration.
+// PartitionHealth describes a partition whose storage is not Healthy (see
+// package log: Degraded takes no writes for now and retries, Failed takes
+// none until a restart).
+type PartitionHealth = logdir.PartitionHealth
+
+// UnhealthyPartitions returns the partitions whose storage is Degraded or
+// Failed, sorted; usually none.
+func (c *Cluster) UnhealthyPartitions() []PartitionHealth { return c.dir.Unhealthy() }
+
+// StorageErrors returns the storage errors met since start, by kind
+// (log.ErrorKind).
+func (c *Cluster) StorageErrors() map[string]int64 { return c.dir.StorageErrors() }
+
+// Broker returns the broker's configuration: static, with the dynamic
+// configs (SetBrokerConfigs) above it.
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
 
 // NodeID is this broker's id.
@@ -251,9 +297,10 @@ func (c *Cluster) DeleteTopic(name string) error {
 	return first
 }
 
-// deleteTopic removes the topic from the metadata, then its partitions and
-// their logs; the error is the logs' removal's (the next start removes
-// what is left), or why nothing was done.
+// deleteTopic replaces the topic by its tombstone in the metadata, then
+// removes its partitions and their logs (and the tombstone once they are
+// gone); the first error is the logs' removal's (the next start removes
+// what is left), the second why nothing was done.
 func (c *Cluster) deleteTopic(name string) (logsErr, err error) {
 	// Not in the middle of a CreatePartitions of the same topic, which
 	// would publish partitions of a deleted topic.
@@ -271,7 +318,11 @@ func (c *Cluster) deleteTopic(name string) (logsErr, err error) {
 		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
 	}
 	c.mu.Unlock()
-	return c.dir.DeleteLogs(partitionKeys(name, 0, t.Partitions)), nil
+	first := c.dir.DeleteLogs(partitionKeys(name, 0, t.Partitions))
+	if first == nil {
+		c.store.ForgetDeleted(t.ID)
+	}
+	return first, nil
 }
 
 // SetTopicConfigs replaces a topic's config overrides and applies them to
@@ -289,16 +340,13 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 	if validateOnly {
 		return nil
 	}
+	c.configMu.Lock()
+	defer c.configMu.Unlock()
 	if err := c.store.SetConfigs(name, cfg); err != nil {
 		return err
 	}
-	lc := metadata.LogConfig(metadata.Resolve(cfg, c.cfg.Broker))
-	lc.Now = c.cfg.Now
-	for i := int32(0); i < t.Partitions; i++ {
-		if p, err := c.Partition(name, i); err == nil {
-			p.Log().SetConfig(lc)
-		}
-	}
+	t.Configs = cfg
+	c.applyLogConfigLocked(t)
 	return nil
 }
 

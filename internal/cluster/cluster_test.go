@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -39,7 +40,7 @@ func TestTopicsLifecycleAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []record.Record{{Value: []byte("x")}})
-	if _, err := p.Append(b); err != nil {
+	if _, err := p.Append(b, partition.AppendRules{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Partition("events", 2); !errors.Is(err, ErrUnknownPartition) {
@@ -74,8 +75,8 @@ func TestTopicsLifecycleAndRestart(t *testing.T) {
 	c.Close()
 }
 
-// A partition directory without a topic (a delete cut short by a crash) is
-// removed at start.
+// A partition directory that no topic claims and that holds no record (a
+// creation cut short by a crash) is removed at start.
 func TestOrphanPartitionRemoved(t *testing.T) {
 	mem := vfs.NewMem()
 	c := open(t, mem)

@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -42,6 +45,10 @@ func (c *Cluster) CreateTopics(specs []TopicSpec, validateOnly bool) []CreateRes
 	res := make([]CreateResult, len(specs))
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
+	// No config change slips between resolving the new logs' configs and
+	// publishing them (see configMu).
+	c.configMu.RLock()
+	defer c.configMu.RUnlock()
 	have := c.partitionCount()
 	inRequest := make(map[string]bool, len(specs))
 	var ok []int // indexes of specs that passed every check
@@ -62,6 +69,10 @@ func (c *Cluster) CreateTopics(specs []TopicSpec, validateOnly bool) []CreateRes
 	}
 	if validateOnly || len(ok) == 0 {
 		return res
+	}
+	// The ids are chosen now: each new directory records its topic's.
+	for _, i := range ok {
+		rand.Read(res[i].Topic.ID[:]) // never fails: Go crashes the program instead
 	}
 
 	// Create every partition's log, then keep the topics whose partitions
@@ -155,6 +166,8 @@ func (c *Cluster) checkNewTopic(t metadata.Topic, inRequest map[string]bool) err
 func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) error {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
+	c.configMu.RLock()
+	defer c.configMu.RUnlock()
 	t, ok := c.store.Topic(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
@@ -190,6 +203,9 @@ type newPartition struct {
 	index int32
 	part  *partition.Partition
 	err   error
+	// notOurs: the directory under this name was there before and is
+	// not this request's to remove.
+	notOurs bool
 }
 
 // newPartitions lists the partitions of t from index from on.
@@ -202,14 +218,30 @@ func (c *Cluster) newPartitions(t metadata.Topic, from int32) []newPartition {
 }
 
 // openNew creates the jobs' partitions: their logs (Workers at a time),
-// then their producer state (none yet).
+// then their producer state (none yet). A directory already under a new
+// partition's name is first removed or set aside (removeOrSetAside).
 func (c *Cluster) openNew(jobs []newPartition) {
 	keys := make([]logdir.Partition, len(jobs))
 	cfgs := make([]log.Config, len(jobs))
+	ids := make([][16]byte, len(jobs))
+	existing := map[logdir.Partition]bool{}
+	if ps, err := c.dir.Existing(); err == nil {
+		for _, p := range ps {
+			existing[p] = true
+		}
+	}
 	var lc log.Config
 	var of *metadata.Topic
 	for k, j := range jobs {
 		keys[k] = logdir.Partition{Topic: j.topic.Name, Partition: j.index}
+		ids[k] = j.topic.ID
+		if existing[keys[k]] {
+			id, hasID := c.dir.TopicIDOf(keys[k])
+			if err := c.removeOrSetAside(keys[k], c.tombstoned(keys[k].Topic, id, hasID)); err != nil {
+				jobs[k].err = fmt.Errorf("partition %d: a directory of that name is in the way: %w", j.index, err)
+				jobs[k].notOurs = true
+			}
+		}
 		if j.topic != of {
 			of = j.topic
 			lc = metadata.LogConfig(metadata.Resolve(j.topic.Configs, c.cfg.Broker))
@@ -217,11 +249,15 @@ func (c *Cluster) openNew(jobs []newPartition) {
 		}
 		cfgs[k] = lc
 	}
-	logs, errs := c.dir.CreateLogs(keys, cfgs, c.budget.Workers)
+	logs, errs := c.dir.CreateLogs(keys, cfgs, ids, c.budget.Workers)
 	for k := range jobs {
 		j := &jobs[k]
+		if j.err != nil {
+			continue
+		}
 		if errs[k] != nil {
 			j.err = fmt.Errorf("partition %d: %w", j.index, errs[k])
+			j.notOurs = errors.Is(errs[k], fs.ErrExist)
 			continue
 		}
 		j.part, j.err = partition.Open(j.topic.Name, j.index, logs[k], partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
@@ -237,7 +273,7 @@ func (c *Cluster) openNew(jobs []newPartition) {
 func (c *Cluster) discard(jobs []newPartition, drop func(newPartition) bool) {
 	keys := make([]logdir.Partition, 0, len(jobs))
 	for _, j := range jobs {
-		if drop(j) {
+		if drop(j) && !j.notOurs {
 			keys = append(keys, logdir.Partition{Topic: j.topic.Name, Partition: j.index})
 		}
 	}

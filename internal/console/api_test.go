@@ -378,6 +378,16 @@ func TestProduceMistakes(t *testing.T) {
 	e.wantStatus("POST", path, `not json`, 400, "bad_json")
 	e.wantStatus("POST", path, ``, 400, "bad_json")
 	e.wantStatus("POST", path, `{"records":[]}`, 400, "bad_json")
+	e.wantStatus("POST", path, `{"records":null}`, 400, "bad_json")
+	e.wantStatus("POST", path, `{"records":{"value":1}}`, 400, "bad_json")
+	e.wantStatus("POST", path, `{"records":[1]}`, 400, "bad_json")
+	e.wantStatus("POST", path, `{"records":[{"value":1}],"extra":1}`, 400, "bad_json")
+	e.wantStatus("POST", path, `{"records":[{"value":1}]} {}`, 400, "bad_json")
+	e.wantStatus("POST", path, `[{"value":1}]`, 400, "bad_json")
+	e.wantStatus("POST", path, `{"records":[{"value":1},{"partition":"x"}]}`, 400, "bad_json")
+	// One record over the limit: refused, nothing produced.
+	over := `{"records":[` + strings.Repeat(`{"value":1},`, 10000) + `{"value":1}]}`
+	e.wantStatus("POST", path, over, 400, "too_many_records")
 	e.wantStatus("POST", path, `{"records":[{"value":1,"vaule":2}]}`, 400, "bad_json")
 	e.wantStatus("POST", path, `{"records":[{"value":"a","value_base64":"YQ=="}]}`, 400, "bad_record")
 	e.wantStatus("POST", path, `{"records":[{"value_base64":"***"}]}`, 400, "bad_record")

@@ -36,7 +36,7 @@ func (c *Console) apiIndex(w http.ResponseWriter, r *http.Request) error {
 	for _, rt := range rs {
 		b.WriteString(`<tr><td class="m">` + rt.method + `</td><td><code>` + html.EscapeString(rt.path) + `</code></td><td>` + html.EscapeString(rt.summary) + `</td></tr>`)
 	}
-	b.WriteString(`<tr><td class="m">GET</td><td><code>/metrics</code></td><td>Prometheus metrics (broker and console)</td></tr><tr><td class="m">GET</td><td><code>/healthz</code></td><td>Liveness: 200 "ok"</td></tr></table></body></html>`)
+	b.WriteString(`<tr><td class="m">GET</td><td><code>/metrics</code></td><td>Prometheus metrics (broker and console)</td></tr><tr><td class="m">GET</td><td><code>/healthz</code></td><td>Health: 200 "ok"; 200 "degraded" when partitions cannot write for now (disk full); 503 "failed" when a partition's log failed (restart to recover); not-ok partitions listed one per line</td></tr></table></body></html>`)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.Write([]byte(b.String()))

@@ -21,6 +21,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// DefaultMaxBodyBytes is the request body limit when Config leaves it 0.
+const DefaultMaxBodyBytes = 8 << 20
+
 // Config configures a Console. Zero values take the defaults in brackets.
 type Config struct {
 	// Brokers are the seed brokers, host:port. Required.
@@ -53,6 +56,18 @@ type Config struct {
 	// send state-changing requests and open streams; the console's own
 	// origin always is.
 	AllowedOrigins []string
+	// ListenAddr is the address the handler is served on; its host, when
+	// a name, is one the console answers to (see HostGuard).
+	ListenAddr string
+	// AllowedHosts are the other host names the Host header may carry
+	// (see HostGuard; "*" allows any, which is unsafe). Every request,
+	// reads included, with another Host is refused with 403.
+	AllowedHosts []string
+	// MaxProduceBytes bounds the body bytes of the produce requests being
+	// handled at once, across the console [32 MiB]; -1 for no limit.
+	// Otherwise at least MaxBodyBytes. A request waits for its share,
+	// at most RequestTimeout, then gets 503 with Retry-After.
+	MaxProduceBytes int64
 }
 
 func (c *Config) defaults() {
@@ -63,7 +78,7 @@ func (c *Config) defaults() {
 		c.RequestTimeout = 15 * time.Second
 	}
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 8 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 64
@@ -83,6 +98,9 @@ func (c *Config) defaults() {
 	if c.SampleHistory <= 0 {
 		c.SampleHistory = 450
 	}
+	if c.MaxProduceBytes == 0 {
+		c.MaxProduceBytes = 32 << 20
+	}
 }
 
 // Console serves the API and the web front end. Create it with New, mount
@@ -96,6 +114,9 @@ type Console struct {
 	metrics *metrics
 	stats   *sampler
 	part    *partitioner
+	hosts   *HostGuard
+	// produceBudget bounds the bytes of produce bodies held at once.
+	produceBudget *byteBudget
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -126,7 +147,11 @@ func New(cfg Config) (*Console, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("console: no seed brokers")
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, part: &partitioner{}}
+	if cfg.MaxProduceBytes != -1 && cfg.MaxProduceBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("console: produce budget %d bytes: want -1 (no limit) or at least the body limit (%d)", cfg.MaxProduceBytes, cfg.MaxBodyBytes)
+	}
+	c := &Console{cfg: cfg, log: cfg.Logger, part: &partitioner{}, hosts: NewHostGuard(cfg.ListenAddr, cfg.AllowedHosts)}
+	c.produceBudget = newByteBudget(cfg.MaxProduceBytes)
 	// No RecordDeliveryTimeout: kgo measures it from the record's
 	// timestamp, which a request may set in the past. Each record carries
 	// its request's context instead.
@@ -164,7 +189,8 @@ func (c *Console) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 
 // Handler is the console's HTTP handler: the front end at /, the API
 // under /api and /v3. Mount it at the root of a mux; it answers 404 for
-// paths it does not know.
+// paths it does not know, and 403 to a Host it does not answer to (see
+// HostGuard).
 func (c *Console) Handler() http.Handler { return c.handler }
 
 // Close ends every stream and background goroutine and closes the Kafka
@@ -242,7 +268,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("/api/", unknown)
 	mux.HandleFunc("/v3/", unknown)
 	mux.Handle("/", assetHandler())
-	return mux
+	return c.hosts.Wrap(mux)
 }
 
 // api wraps an endpoint: closed check, origin check for state-changing

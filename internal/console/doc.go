@@ -10,9 +10,11 @@
 // It never imports the broker's packages (internal/lint keeps that wall).
 //
 // Files: console.go (Config, Console, the route table, middleware),
+// hosts.go (HostGuard: the Host check against DNS rebinding),
 // errors.go (the one place Kafka errors become HTTP statuses),
 // records.go (record <-> JSON), cluster.go, topics.go, messages.go (pages
-// of records), produce.go (HTTP produce, Confluent v3 shape), stream.go
+// of records), produce.go (HTTP produce), produce_v3.go (Confluent REST
+// Proxy v3's shape), budget.go (the produce byte budget), stream.go
 // (WebSocket and SSE), filter.go (server-side record filters), stats.go
 // (the in-process history of throughput and lag), groups.go, metrics.go,
 // assets.go (the embedded bundle), apidoc.go (GET /api), demo.go (the
@@ -26,8 +28,21 @@
 // when the client cannot keep up, either the oldest queued records are
 // dropped and counted (overflow=drop, the default for live views) or the
 // fetch goroutine stops fetching until there is room (overflow=block).
-// Either way a slow browser never grows the server's memory. Close ends
+// Either way a slow browser never grows the server's memory. HTTP
+// produce is bounded the same way: a request takes its body's share of
+// the console-wide produce budget (MaxProduceBytes) before it reads the
+// body, waiting in line (at most RequestTimeout, then 503 with
+// Retry-After), and decodes the records one at a time, stopping at the
+// 10,000-record limit, so a body of tiny records never becomes hundreds
+// of megabytes of parsed values. Close ends
 // every stream and the sampler; after Close the handler answers 503.
+//
+// Who may ask: every request whose Host header is not localhost, an IP
+// address, the listen address's name or a configured name gets 403
+// host_not_allowed, reads included (HostGuard: a DNS-rebinding page is
+// same-origin with itself and could read the answers). On top of that,
+// state-changing requests and streams from a page of another Origin are
+// refused (CSRF). There is no login.
 //
 // Errors: a user's mistake (bad JSON, unknown topic, offset out of range,
 // oversize record, bad filter) is a 4xx with a JSON body

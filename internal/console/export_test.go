@@ -29,3 +29,16 @@ func (c *Console) StreamsAdmitted() int {
 	defer c.life.Unlock()
 	return c.life.streams
 }
+
+// ProduceBudget returns the produce bytes held now and the most held at
+// once so far.
+func (c *Console) ProduceBudget() (used, peak int64) {
+	used, peak, _ = c.produceBudget.stats()
+	return used, peak
+}
+
+// ProduceWaiting returns the produce requests waiting for budget.
+func (c *Console) ProduceWaiting() int {
+	_, _, n := c.produceBudget.stats()
+	return n
+}

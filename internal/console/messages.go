@@ -331,7 +331,7 @@ func (c *Console) getMessages(w http.ResponseWriter, r *http.Request) error {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		body = appendRecord(body, rec)
+		body = jsonenc.AppendRecord(body, rec)
 	}
 	body = append(body, `],"partitions":`...)
 	pj, _ := json.Marshal(page.partitions)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,10 +31,6 @@ type produceRecord struct {
 	Partition *int32          `json:"partition"`
 	// Timestamp in unix milliseconds; the broker's time when absent.
 	Timestamp *int64 `json:"timestamp"`
-}
-
-type produceReq struct {
-	Records []produceRecord `json:"records"`
 }
 
 // deliveryJSON is one record's delivery report.
@@ -80,45 +77,25 @@ func (p *topicPartitioner) OnNewBatch() {
 }
 
 func (c *Console) produce(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return bodyError(err)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/vnd.kafka") {
-		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: fmt.Sprintf("Content-Type %q: send application/json", ct)}
-	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		if len(bytes.TrimSpace(body)) == 0 {
-			return badRequest("bad_json", `request body is empty: send {"records":[{"value":...}]}`)
-		}
-		return bodyError(err)
-	}
-	if _, ok := probe["records"]; !ok {
-		// Confluent REST Proxy v3: one record, v3 reply.
-		return c.produceV3Body(w, r, body)
-	}
-	var req produceReq
-	if err := strictUnmarshal(body, &req); err != nil {
+	if err := checkContentType(r); err != nil {
 		return err
 	}
-	switch {
-	case len(req.Records) == 0:
-		return badRequest("bad_json", "records is empty: send at least one record")
-	case len(req.Records) > maxProduceRecords:
-		return badRequest("too_many_records", "%d records in one request; the limit is %d", len(req.Records), maxProduceRecords)
-	}
-	recs := make([]*kgo.Record, len(req.Records))
-	for i, pr := range req.Records {
-		rec, err := pr.toRecord()
-		if err != nil {
-			return badRequest("bad_record", "records[%d]: %s", i, err)
-		}
-		recs[i] = rec
-	}
-	topic := r.PathValue("topic")
 	ctx, cancel := c.requestCtx(r)
 	defer cancel()
+	body, release, err := c.readProduceBody(ctx, w, r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	recs, err := decodeRecords(body)
+	if errors.Is(err, errNotBatch) {
+		// Confluent REST Proxy v3: one record, v3 reply.
+		return c.produceV3Body(ctx, w, r, body)
+	}
+	if err != nil {
+		return err
+	}
+	topic := r.PathValue("topic")
 	reports, status, err := c.produceRecords(ctx, topic, recs)
 	if err != nil {
 		return err
@@ -134,6 +111,156 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, reply)
 	return nil
+}
+
+func checkContentType(r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/vnd.kafka") {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type", Msg: fmt.Sprintf("Content-Type %q: send application/json", ct)}
+	}
+	return nil
+}
+
+// readProduceBody reads a produce request's body, charged to the
+// console's produce budget: first the whole share (Content-Length, or
+// MaxBodyBytes for a chunked body, trimmed to its size once read), waiting
+// while the budget is spent, then the bytes. The caller calls release once
+// nothing built from the body is needed any more. A request that waits
+// past its context gets 503 with Retry-After.
+func (c *Console) readProduceBody(ctx context.Context, w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	limit := c.cfg.MaxBodyBytes
+	n := r.ContentLength
+	if n > limit {
+		return nil, nil, bodyError(&http.MaxBytesError{Limit: limit})
+	}
+	if n < 0 {
+		n = limit
+	}
+	if err := c.produceBudget.acquire(ctx, n); err != nil {
+		if c.ctx.Err() != nil {
+			return nil, nil, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Msg: "the console is shutting down"}
+		}
+		w.Header().Set("Retry-After", "1")
+		return nil, nil, &apiError{Status: http.StatusServiceUnavailable, Code: "produce_busy",
+			Msg: fmt.Sprintf("too many produce requests in flight (%d bytes at once at most); try again", c.cfg.MaxProduceBytes)}
+	}
+	held := n
+	release = func() { c.produceBudget.release(held) }
+	if r.ContentLength >= 0 {
+		// Exactly the announced size: the server's body reader stops there.
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(r.Body)
+	}
+	if err != nil {
+		release()
+		return nil, nil, bodyError(err)
+	}
+	if int64(len(body)) < held {
+		c.produceBudget.release(held - int64(len(body)))
+		held = int64(len(body))
+	}
+	return body, release, nil
+}
+
+// errNotBatch: the body is a JSON object without "records", so it is one
+// record in Confluent REST Proxy v3's shape.
+var errNotBatch = errors.New("not a batch of records")
+
+// decodeRecords decodes {"records":[...]} one record at a time, building
+// each Kafka record as it goes and stopping at the first mistake or at
+// record maxProduceRecords+1: a body of a million tiny records costs no
+// more than the limit's worth of records. Other top-level fields are an
+// error; an object without "records" is errNotBatch.
+func decodeRecords(body []byte) ([]*kgo.Record, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badRequest("bad_json", `request body is empty: send {"records":[{"value":...}]}`)
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	t, err := d.Token()
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if t != json.Delim('{') {
+		return nil, badRequest("bad_json", `request body: want a JSON object {"records":[...]}`)
+	}
+	var recs []*kgo.Record
+	batch, other := false, ""
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, bodyError(err)
+		}
+		if key, _ := t.(string); key == "records" {
+			batch = true
+			if recs, err = decodeRecordArray(d); err != nil {
+				return nil, err
+			}
+			continue
+		} else if other == "" {
+			other = key
+		}
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return nil, bodyError(err)
+		}
+	}
+	if _, err := d.Token(); err != nil { // the closing brace
+		return nil, bodyError(err)
+	}
+	switch {
+	case !batch:
+		return nil, errNotBatch
+	case other != "":
+		return nil, badRequest("bad_json", "request body: unknown field %q (beside records)", other)
+	case d.More():
+		return nil, badRequest("bad_json", "request body: more than one JSON value")
+	case len(recs) == 0:
+		return nil, badRequest("bad_json", "records is empty: send at least one record")
+	}
+	return recs, nil
+}
+
+// decodeRecordArray decodes the value of "records": null or an array of
+// at most maxProduceRecords records.
+func decodeRecordArray(d *json.Decoder) ([]*kgo.Record, error) {
+	t, err := d.Token()
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if t == nil {
+		return nil, nil
+	}
+	if t != json.Delim('[') {
+		return nil, badRequest("bad_json", "records: want an array of records, got %v", t)
+	}
+	var recs []*kgo.Record
+	for i := 0; d.More(); i++ {
+		if i == maxProduceRecords {
+			return nil, badRequest("too_many_records", "more than %d records in one request; the limit is %d: send them in several requests", maxProduceRecords, maxProduceRecords)
+		}
+		var pr produceRecord
+		if err := d.Decode(&pr); err != nil {
+			if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+				field := fmt.Sprintf("records[%d]", i)
+				if te.Field != "" {
+					field += "." + te.Field
+				}
+				return nil, badRequest("bad_json", "%s: want %s, got %s", field, te.Type, te.Value)
+			}
+			return nil, bodyError(err)
+		}
+		rec, err := pr.toRecord()
+		if err != nil {
+			return nil, badRequest("bad_record", "records[%d]: %s", i, err)
+		}
+		recs = append(recs, rec)
+	}
+	if _, err := d.Token(); err != nil { // the closing bracket
+		return nil, bodyError(err)
+	}
+	return recs, nil
 }
 
 // produceRecords checks the topic and partitions, produces recs and
@@ -299,155 +426,4 @@ func strictUnmarshal(b []byte, v any) error {
 		return badRequest("bad_json", "request body: more than one JSON value")
 	}
 	return nil
-}
-
-// Confluent REST Proxy v3 (POST /v3/clusters/{cluster}/topics/{topic}/records):
-//
-//	{"partition_id":0,"headers":[{"name":"h","value":"<base64>"}],
-//	 "key":{"type":"STRING","data":"k"},"value":{"type":"JSON","data":{"a":1}},
-//	 "timestamp":"2024-05-01T12:00:00Z"}
-//
-// Types: BINARY (data is base64), JSON (data is any JSON, stored as its
-// text; the default), STRING. Schema-registry formats are refused.
-type v3Data struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-	// Schema registry fields, refused with a clear error.
-	SchemaID      *int    `json:"schema_id"`
-	SchemaVersion *int    `json:"schema_version"`
-	Subject       *string `json:"subject"`
-}
-
-type v3Record struct {
-	PartitionID *int32 `json:"partition_id"`
-	Headers     []struct {
-		Name  string  `json:"name"`
-		Value *string `json:"value"`
-	} `json:"headers"`
-	Key       *v3Data `json:"key"`
-	Value     *v3Data `json:"value"`
-	Timestamp *string `json:"timestamp"`
-}
-
-func (d *v3Data) bytes(name string) ([]byte, string, error) {
-	if d == nil {
-		return nil, "", nil
-	}
-	if d.SchemaID != nil || d.SchemaVersion != nil || d.Subject != nil {
-		return nil, "", fmt.Errorf("%s: schema registry formats are not supported; use type BINARY, JSON or STRING", name)
-	}
-	raw := bytes.TrimSpace(d.Data)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, strings.ToUpper(d.Type), nil
-	}
-	switch t := strings.ToUpper(d.Type); t {
-	case "BINARY":
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, "", fmt.Errorf("%s.data: BINARY data must be a base64 string", name)
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, "", fmt.Errorf("%s.data: %v", name, err)
-		}
-		return b, t, nil
-	case "STRING":
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, "", fmt.Errorf("%s.data: STRING data must be a JSON string", name)
-		}
-		return []byte(s), t, nil
-	case "", "JSON":
-		var buf bytes.Buffer
-		json.Compact(&buf, raw) // raw is valid: it was decoded
-		return buf.Bytes(), "JSON", nil
-	default:
-		return nil, "", fmt.Errorf("%s.type %q: want BINARY, JSON or STRING", name, d.Type)
-	}
-}
-
-func (c *Console) produceV3(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeV3Error(w, httpError(bodyError(err)))
-		return nil
-	}
-	return c.produceV3Body(w, r, body)
-}
-
-func (c *Console) produceV3Body(w http.ResponseWriter, r *http.Request, body []byte) error {
-	var vr v3Record
-	if err := strictUnmarshal(body, &vr); err != nil {
-		writeV3Error(w, httpError(err))
-		return nil
-	}
-	rec := &kgo.Record{}
-	var keyType, valueType string
-	var err error
-	if rec.Key, keyType, err = vr.Key.bytes("key"); err == nil {
-		rec.Value, valueType, err = vr.Value.bytes("value")
-	}
-	if err != nil {
-		writeV3Error(w, badRequest("bad_record", "%s", err))
-		return nil
-	}
-	for i, h := range vr.Headers {
-		var v []byte
-		if h.Value != nil {
-			if v, err = base64.StdEncoding.DecodeString(*h.Value); err != nil {
-				writeV3Error(w, badRequest("bad_record", "headers[%d].value: want base64: %v", i, err))
-				return nil
-			}
-		}
-		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Name, Value: v})
-	}
-	if vr.PartitionID != nil {
-		if *vr.PartitionID < 0 {
-			writeV3Error(w, badRequest("bad_partition", "partition_id %d: want 0 or more", *vr.PartitionID))
-			return nil
-		}
-		rec.Partition = *vr.PartitionID
-		rec.Context = context.WithValue(context.Background(), explicitPartition{}, true)
-	}
-	if vr.Timestamp != nil {
-		t, err := time.Parse(time.RFC3339Nano, *vr.Timestamp)
-		if err != nil {
-			writeV3Error(w, badRequest("bad_timestamp", "timestamp %q: want RFC 3339", *vr.Timestamp))
-			return nil
-		}
-		rec.Timestamp = t
-	}
-	topic := r.PathValue("topic")
-	ctx, cancel := c.requestCtx(r)
-	defer cancel()
-	reports, status, err := c.produceRecords(ctx, topic, []*kgo.Record{rec})
-	if err != nil {
-		writeV3Error(w, httpError(err))
-		return nil
-	}
-	if reports[0].Error != "" {
-		writeV3Error(w, &apiError{Status: status, Code: reports[0].Code, Msg: reports[0].Error})
-		return nil
-	}
-	out := map[string]any{
-		"error_code":   http.StatusOK,
-		"cluster_id":   r.PathValue("cluster"),
-		"topic_name":   topic,
-		"partition_id": *reports[0].Partition,
-		"offset":       *reports[0].Offset,
-		"timestamp":    time.UnixMilli(*reports[0].Timestamp).UTC().Format(time.RFC3339Nano),
-	}
-	if vr.Key != nil {
-		out["key"] = map[string]any{"type": keyType, "size": len(rec.Key)}
-	}
-	if vr.Value != nil {
-		out["value"] = map[string]any{"type": valueType, "size": len(rec.Value)}
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// writeV3Error writes an error in REST Proxy v3's shape.
-func writeV3Error(w http.ResponseWriter, ae *apiError) {
-	writeJSON(w, ae.Status, map[string]any{"error_code": ae.Status, "message": ae.Msg, "code": ae.Code})
 }

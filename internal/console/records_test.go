@@ -21,7 +21,7 @@ func TestAppendRecord(t *testing.T) {
 			{Key: "nil"},
 		},
 	}
-	got := string(appendRecord(nil, rec))
+	got := string(jsonenc.AppendRecord(nil, rec))
 	want := `{"topic":"t","partition":2,"offset":7,"timestamp":1700000000123,"key":"s3","key_encoding":"text","value":{"a":[1,2],"s":"x"},"value_encoding":"json","headers":[{"key":"text","value":"v\n\"q\""},{"key":"bin","value_base64":"/wA="},{"key":"nil","value":null}],"size":31}`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
@@ -37,7 +37,7 @@ func TestAppendRecord(t *testing.T) {
 		{[]byte("ünï\tcode"), `"value":"ünï\tcode","value_encoding":"text"`},
 		{[]byte{0xc3, 0x28}, `"value":"wyg=","value_encoding":"base64"`},
 	} {
-		out := appendRecord(nil, &kgo.Record{Value: tt.value})
+		out := jsonenc.AppendRecord(nil, &kgo.Record{Value: tt.value})
 		if !json.Valid(out) {
 			t.Errorf("%q: invalid JSON %s", tt.value, out)
 		}
@@ -104,7 +104,7 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Add([]byte("k"), []byte(`{"a":1}`), "h", []byte("v"))
 	f.Add([]byte{}, []byte("\n{\n}\n"), "", []byte{0xff})
 	f.Fuzz(func(t *testing.T, key, value []byte, hk string, hv []byte) {
-		out := appendRecord(nil, &kgo.Record{Topic: "t", Key: key, Value: value, Headers: []kgo.RecordHeader{{Key: hk, Value: hv}}})
+		out := jsonenc.AppendRecord(nil, &kgo.Record{Topic: "t", Key: key, Value: value, Headers: []kgo.RecordHeader{{Key: hk, Value: hv}}})
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON: %s", out)
 		}

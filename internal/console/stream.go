@@ -368,7 +368,7 @@ func (c *Console) fetchLoop(ctx context.Context, cl *kgo.Client, s *stream) erro
 			if !s.flt.match(r) {
 				continue
 			}
-			buf = appendRecord(buf[:0], r)
+			buf = jsonenc.AppendRecord(buf[:0], r)
 			msg := append([]byte(nil), buf...)
 			for !s.push(msg) {
 				select {

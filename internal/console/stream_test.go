@@ -278,7 +278,7 @@ func TestStreamSlowReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET /api/v1/topics/%s/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n", topic)
+	fmt.Fprintf(conn, "GET /api/v1/topics/%s/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", topic)
 	eventually(t, 5*time.Second, func() error {
 		if len(e.con.OpenStreams()) != 1 {
 			return fmt.Errorf("stream not open yet")

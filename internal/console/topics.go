@@ -23,15 +23,19 @@ type topicJSON struct {
 }
 
 type partitionJSON struct {
-	Partition   int32   `json:"partition"`
-	Leader      int32   `json:"leader"`
-	Replicas    []int32 `json:"replicas"`
-	ISR         []int32 `json:"isr"`
-	StartOffset int64   `json:"start_offset"`
-	EndOffset   int64   `json:"end_offset"`
-	Records     int64   `json:"records"`
-	SizeBytes   *int64  `json:"size_bytes"`
-	Error       string  `json:"error,omitempty"`
+	Partition int32   `json:"partition"`
+	Leader    int32   `json:"leader"`
+	Replicas  []int32 `json:"replicas"`
+	ISR       []int32 `json:"isr"`
+	// OfflineReplicas are the replicas whose log failed (Metadata's
+	// offline replicas): the partition takes no writes until that broker
+	// restarts; Error then says KAFKA_STORAGE_ERROR.
+	OfflineReplicas []int32 `json:"offline_replicas"`
+	StartOffset     int64   `json:"start_offset"`
+	EndOffset       int64   `json:"end_offset"`
+	Records         int64   `json:"records"`
+	SizeBytes       *int64  `json:"size_bytes"`
+	Error           string  `json:"error,omitempty"`
 }
 
 type topicDetailJSON struct {
@@ -46,10 +50,14 @@ func (c *Console) topicOffsets(ctx context.Context, names []string) (starts, end
 	if len(names) == 0 {
 		return nil, nil, nil, nil
 	}
-	if starts, err = c.adm.ListStartOffsets(ctx, names...); err != nil {
+	// Shard errors leave the other partitions listed: a partition whose
+	// log failed (KAFKA_STORAGE_ERROR in Metadata) must not blank the
+	// page; it shows its error instead of offsets.
+	var shardErrs *kadm.ShardErrors
+	if starts, err = c.adm.ListStartOffsets(ctx, names...); err != nil && (!errors.As(err, &shardErrs) || starts == nil) {
 		return nil, nil, nil, err
 	}
-	if ends, err = c.adm.ListEndOffsets(ctx, names...); err != nil {
+	if ends, err = c.adm.ListEndOffsets(ctx, names...); err != nil && (!errors.As(err, &shardErrs) || ends == nil) {
 		return nil, nil, nil, err
 	}
 	// A nil set describes every partition; a set of bare topic names would
@@ -189,7 +197,8 @@ func (c *Console) getTopic(w http.ResponseWriter, r *http.Request) error {
 	}
 	var total int64
 	for _, pd := range td.Partitions.Sorted() {
-		pj := partitionJSON{Partition: pd.Partition, Leader: pd.Leader, Replicas: nonNil(pd.Replicas), ISR: nonNil(pd.ISR)}
+		pj := partitionJSON{Partition: pd.Partition, Leader: pd.Leader, Replicas: nonNil(pd.Replicas), ISR: nonNil(pd.ISR),
+			OfflineReplicas: nonNil(pd.OfflineReplicas)}
 		if pd.Err != nil {
 			pj.Error = pd.Err.Error()
 		}
@@ -352,7 +361,8 @@ func (c *Console) getTopicConfigs(w http.ResponseWriter, r *http.Request) error 
 		src := strings.ToLower(strings.TrimSuffix(cf.Source.String(), "_CONFIG"))
 		out = append(out, configJSON{
 			Name: cf.Key, Value: cf.Value, Source: src, Sensitive: cf.Sensitive,
-			Default: cf.Source.String() == "DEFAULT_CONFIG" || cf.Source.String() == "STATIC_BROKER_CONFIG",
+			// Not set on the topic: the broker's (static or dynamic) or Kafka's.
+			Default: cf.Source != kmsg.ConfigSourceDynamicTopicConfig,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -8,6 +8,7 @@
 //
 // A coordinator sits between the protocol handlers (internal/kafka/handler),
 // which translate requests into its calls and its domain errors into Kafka
-// error codes, and the cluster state (internal/cluster, internal/partition),
-// whose logs it writes to. It never imports kerr or touches a socket.
+// error codes, and the partitions it writes to (internal/partition), which
+// the broker hands it (group.Topics). It never imports kerr, the storage
+// packages or the cluster state, and never touches a socket.
 package coordinator

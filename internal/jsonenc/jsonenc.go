@@ -1,4 +1,5 @@
-// Package jsonenc appends JSON strings to byte slices without reflection,
+// Package jsonenc appends JSON strings, and records as the CLI and the
+// console show them (AppendRecord), to byte slices without reflection,
 // for the hot paths that print records as JSON (strom consume -f json, the
 // console's streams and pages).
 //

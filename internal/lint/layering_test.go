@@ -1,5 +1,5 @@
 // Package lint holds tests that keep the architecture honest: which
-// packages may import which (docs/DESIGN.md, "Walls").
+// packages may depend on which (docs/DESIGN.md, "Walls").
 package lint
 
 import (
@@ -10,52 +10,81 @@ import (
 
 const module = "github.com/stromhq/strom/"
 
-// rules: a package (prefix match under the module) must not import any of
-// the listed packages (prefix match), directly.
-var rules = []struct {
+// The broker's layers, top to bottom: server → handlers → coordinators →
+// partition → (raft) → storage → record. Each wall says what a package
+// (prefix match under the module) must not depend on (prefix match):
+// transitively, through any chain of imports, unless direct is set, when
+// only its own imports count (a wall the layer above it needs to cross).
+var walls = []struct {
 	pkg       string
 	forbidden []string
+	direct    bool
 	why       string
 }{
-	{"internal/storage", []string{"github.com/twmb/franz-go", "net", module + "internal/kafka", module + "internal/partition", module + "internal/cluster", module + "internal/broker"},
-		"storage knows nothing of the protocol or the network"},
-	{"internal/record", []string{"github.com/twmb/franz-go", "net", module + "internal/storage", module + "internal/kafka"},
-		"record is the bottom of the storage stack"},
-	{"internal/partition", []string{"github.com/twmb/franz-go", "net", module + "internal/kafka", module + "internal/cluster"},
-		"partitions are storage-side domain code"},
-	{"internal/cluster", []string{"github.com/twmb/franz-go/pkg/kerr", "net", module + "internal/kafka"},
-		"Kafka error codes live only in the handlers"},
-	{"internal/coordinator", []string{"github.com/twmb/franz-go", "net", module + "internal/kafka", module + "internal/broker"},
-		"coordinators are protocol-free: handlers translate kmsg to their calls"},
-	{"internal/console", []string{module + "internal/broker", module + "internal/cluster", module + "internal/kafka", module + "internal/storage", module + "internal/coordinator", module + "internal/partition"},
-		"the console is a Kafka client, not a back door into the broker"},
-	{"internal/metadata", []string{"github.com/twmb/franz-go", "net", module + "internal/kafka"},
+	{"internal/record", []string{"net", "github.com/twmb/franz-go", "go.etcd.io/raft", module + "internal/storage", module + "internal/kafka"}, false,
+		"record is the bottom of the storage stack: bytes in, bytes out"},
+	{"internal/storage", []string{"net", "github.com/twmb/franz-go", "go.etcd.io/raft", module + "internal/kafka", module + "internal/partition",
+		module + "internal/cluster", module + "internal/broker", module + "internal/coordinator", module + "internal/metadata"}, false,
+		"storage knows no protocol, socket, raft or anything above it"},
+	{"internal/partition", []string{"net", "github.com/twmb/franz-go", module + "internal/kafka", module + "internal/cluster",
+		module + "internal/coordinator", module + "internal/metadata"}, false,
+		"a partition is its log and producer state, below every protocol"},
+	{"internal/metadata", []string{"net", "github.com/twmb/franz-go", module + "internal/kafka", module + "internal/cluster",
+		module + "internal/coordinator"}, false,
 		"metadata is protocol-free"},
-	{"internal/kafka/handler", []string{"net", module + "internal/broker", module + "internal/cli"},
-		"handlers do not touch sockets"},
-	{"internal/cli", []string{module + "internal/kafka", module + "internal/storage", module + "internal/cluster"},
-		"the CLI is a Kafka client; only serve reaches the broker"},
+	{"internal/cluster", []string{"net", "github.com/twmb/franz-go", module + "internal/kafka", module + "internal/coordinator",
+		module + "internal/broker"}, false,
+		"the broker's state knows no protocol; Kafka error codes live only in the handlers"},
+	{"internal/coordinator", []string{"net", "github.com/twmb/franz-go", module + "internal/kafka", module + "internal/broker",
+		module + "internal/cluster"}, false,
+		"coordinators are protocol-free, and know partitions, not the broker's state"},
+	{"internal/coordinator", []string{module + "internal/storage"}, true,
+		"coordinators write through the partition, which the broker hands them"},
+	{"internal/kafka/handler", []string{module + "internal/broker", module + "internal/cli", module + "internal/console", module + "cmd"}, false,
+		"handlers sit below the composition root"},
+	{"internal/kafka/handler", []string{"net", module + "internal/storage"}, true,
+		"only kafka/server touches sockets (handlers get its Request); handlers reach a log only through its partition"},
+	{"internal/console", []string{module + "internal/broker", module + "internal/cluster", module + "internal/kafka", module + "internal/storage",
+		module + "internal/coordinator", module + "internal/partition", module + "internal/metadata", module + "cmd"}, false,
+		"the console is a Kafka client, not a back door into the broker"},
+	{"internal/cli", []string{module + "internal/broker", module + "internal/kafka", module + "internal/storage", module + "internal/cluster",
+		module + "internal/coordinator", module + "internal/partition", module + "internal/metadata", module + "cmd"}, false,
+		"the CLI is a Kafka client; the commands that run a broker are cmd/strom/servecmd's"},
 }
 
 func TestLayering(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}:{{join .Imports \" \"}}", module+"...").Output()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}|{{join .Imports \" \"}}|{{join .Deps \" \"}}", module+"...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
+	checked := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, imports, _ := strings.Cut(line, ":")
-		rel := strings.TrimPrefix(pkg, module)
-		for _, r := range rules {
-			if !strings.HasPrefix(rel, r.pkg) {
+		parts := strings.SplitN(line, "|", 3)
+		if len(parts) != 3 {
+			t.Fatalf("go list line %q", line)
+		}
+		rel := strings.TrimPrefix(parts[0], module)
+		for _, w := range walls {
+			if rel != w.pkg && !strings.HasPrefix(rel, w.pkg+"/") {
 				continue
 			}
-			for _, imp := range strings.Fields(imports) {
-				for _, f := range r.forbidden {
-					if imp == f || strings.HasPrefix(imp, f+"/") {
-						t.Errorf("%s imports %s: %s", rel, imp, r.why)
+			checked[w.pkg]++
+			deps := parts[2]
+			if w.direct {
+				deps = parts[1]
+			}
+			for _, dep := range strings.Fields(deps) {
+				for _, f := range w.forbidden {
+					if dep == f || strings.HasPrefix(dep, f+"/") {
+						t.Errorf("%s depends on %s: %s", rel, dep, w.why)
 					}
 				}
 			}
+		}
+	}
+	for _, w := range walls {
+		if checked[w.pkg] == 0 {
+			t.Errorf("no package matches %s: a wall that guards nothing", w.pkg)
 		}
 	}
 }

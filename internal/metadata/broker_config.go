@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,9 @@ var brokerSettings = []BrokerSetting{
 	{"queued.max.request.bytes", "104857600", TypeLong, "request bytes held across all connections before readers stop reading; -1 for no limit, else at least socket.request.max.bytes (Kafka's default is -1)"},
 	{"socket.request.read.timeout.ms", "30000", TypeLong, "Strom only: time a request may take to arrive once its first byte has; -1 for no limit"},
 	{"max.broker.partitions", "20000", TypeInt, "Strom only: most partitions this broker holds; the open-file limit may bound them lower (each idle partition keeps one file open); creating more is INVALID_PARTITIONS; -1 for no limit"},
+	{"http.allowed.hosts", "", TypeList, "Strom only: host names (comma-separated) the console, HTTP API, /metrics and /debug/pprof answer to, besides localhost, IP addresses and the --http-addr host; others get 403 (the guard against DNS rebinding); * allows any (unsafe)"},
+	{"http.pprof.enable", "false", TypeBoolean, "Strom only: serve Go's profiler at /debug/pprof/ on the HTTP listener (as --pprof)"},
+	{"http.produce.max.inflight.bytes", "33554432", TypeLong, "Strom only: body bytes of HTTP produce requests handled at once; a request waits for its share (at most the request timeout, then 503); -1 for no limit, else at least the 8 MiB body limit"},
 	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},
 	{"log.flush.offset.checkpoint.interval.ms", "60000", TypeLong, "how often recovery points are checkpointed"},
 	{"log.retention.hours", "168", TypeInt, "retention.ms in hours (log.retention.ms wins)"},
@@ -48,10 +52,95 @@ var brokerSettings = []BrokerSetting{
 	{"offset.metadata.max.bytes", "4096", TypeInt, "largest metadata string of a committed offset"},
 }
 
-// BrokerConfig is the broker's static configuration: Kafka's names, from
-// the --config file (server.properties format) and flags.
+// BrokerConfig is the broker's configuration under Kafka's names: the
+// static values of the --config file (server.properties format) and flags,
+// and above them the dynamic ones set at run time by AlterConfigs on the
+// broker resource (see SetDynamic), in Kafka's order: this broker's own
+// dynamic value, then the cluster-wide dynamic default, then the static
+// value, then the default.
+//
+// Safe for concurrent use once the broker runs: the static values are only
+// written (Set) while flags are parsed, the dynamic layers are swapped
+// whole.
 type BrokerConfig struct {
 	values map[string]string
+	dyn    atomic.Pointer[dynamicLayers]
+}
+
+// dynamicLayers are the dynamic broker configs; the maps are never modified
+// once stored.
+type dynamicLayers struct {
+	broker  map[string]string // set on this broker's id
+	cluster map[string]string // set on "", the cluster-wide default
+}
+
+// IsDynamicBrokerConfig reports whether name may be changed at run time by
+// AlterConfigs on the broker resource. Those are the broker synonyms of the
+// topic configs (log.retention.ms, message.max.bytes, ...), which Kafka's
+// DynamicLogConfig makes dynamic too and which Strom applies to every open
+// log at once, as it applies a topic's overrides. Only the main synonym:
+// log.retention.hours and log.retention.minutes stay static, as in Kafka;
+// so does log.message.format.version, which Kafka 3.x excludes
+// (DynamicLogConfig.ExcludedConfigs). Every other broker config is read
+// once at start.
+func IsDynamicBrokerConfig(name string) bool {
+	_, ok := topicConfigByBroker(name)
+	return ok && name != "log.message.format.version"
+}
+
+// IsBrokerConfig reports whether Strom knows name as a broker config.
+func IsBrokerConfig(name string) bool {
+	_, setting := brokerSettingByName(name)
+	_, synonym := topicConfigByBroker(name)
+	return setting || synonym
+}
+
+// ValidateDynamicBrokerConfig checks one dynamic broker config's value.
+func ValidateDynamicBrokerConfig(name, value string) error {
+	tc, ok := topicConfigByBroker(name)
+	if !ok || !IsDynamicBrokerConfig(name) {
+		return fmt.Errorf("%w: %q cannot be updated dynamically", ErrInvalidConfig, name)
+	}
+	if err := tc.validate(value); err != nil {
+		return fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, name, value, err)
+	}
+	return nil
+}
+
+// SetDynamic replaces the dynamic configs: those set on this broker and the
+// cluster-wide defaults. The caller validated them and gives up the maps.
+func (b *BrokerConfig) SetDynamic(broker, cluster map[string]string) {
+	b.dyn.Store(&dynamicLayers{broker: broker, cluster: cluster})
+}
+
+// Dynamic returns the dynamic value of name on this broker (perBroker) or
+// as the cluster-wide default, and whether it is set.
+func (b *BrokerConfig) Dynamic(name string, perBroker bool) (string, bool) {
+	if b == nil {
+		return "", false
+	}
+	d := b.dyn.Load()
+	if d == nil {
+		return "", false
+	}
+	m := d.cluster
+	if perBroker {
+		m = d.broker
+	}
+	v, ok := m[name]
+	return v, ok
+}
+
+// dynamic returns name's dynamic value with its source, this broker's
+// first.
+func (b *BrokerConfig) dynamic(name string) (string, Source, bool) {
+	if v, ok := b.Dynamic(name, true); ok {
+		return v, SourceDynamicBroker, true
+	}
+	if v, ok := b.Dynamic(name, false); ok {
+		return v, SourceDynamicDefaultBroker, true
+	}
+	return "", 0, false
 }
 
 // ParseProperties reads Java properties (key=value or key: value lines,
@@ -139,6 +228,9 @@ func (b *BrokerConfig) Set(name, value string) error {
 
 // value returns a broker setting's value or its default.
 func (b *BrokerConfig) value(name string) string {
+	if v, _, ok := b.dynamic(name); ok {
+		return v
+	}
 	if b != nil {
 		if v, ok := b.values[name]; ok {
 			return v
@@ -166,6 +258,18 @@ func (b *BrokerConfig) Int(name string) int64 {
 	return n
 }
 
+// List returns a list setting's comma-separated items, trimmed, without
+// empty ones.
+func (b *BrokerConfig) List(name string) []string {
+	var out []string
+	for _, v := range strings.Split(b.value(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // Bool returns a boolean broker setting.
 func (b *BrokerConfig) Bool(name string) bool { return b.value(name) == "true" }
 
@@ -174,32 +278,36 @@ func (b *BrokerConfig) Millis(name string) time.Duration {
 	return time.Duration(b.Int(name)) * time.Millisecond
 }
 
-// topicDefault returns the broker's static value for a topic config, if the
-// file set it (log.retention.ms, or its hours/minutes forms, ...).
-func (b *BrokerConfig) topicDefault(c TopicConfig) (string, bool) {
+// topicDefault returns the broker's value for a topic config and its
+// source, if one is set: dynamic (log.retention.ms set by AlterConfigs),
+// else static (log.retention.ms, or its hours/minutes forms, in the file).
+func (b *BrokerConfig) topicDefault(c TopicConfig) (string, Source, bool) {
 	if b == nil {
-		return "", false
+		return "", 0, false
+	}
+	if v, src, ok := b.dynamic(c.Broker); ok {
+		return v, src, true
 	}
 	if v, ok := b.values[c.Broker]; ok {
-		return v, true
+		return v, SourceStaticBroker, true
 	}
 	switch c.Name {
 	case "retention.ms":
 		if v, ok := b.values["log.retention.minutes"]; ok {
 			n, _ := strconv.ParseInt(v, 10, 64)
-			return strconv.FormatInt(n*60_000, 10), true
+			return strconv.FormatInt(n*60_000, 10), SourceStaticBroker, true
 		}
 		if v, ok := b.values["log.retention.hours"]; ok {
 			n, _ := strconv.ParseInt(v, 10, 64)
-			return strconv.FormatInt(n*3_600_000, 10), true
+			return strconv.FormatInt(n*3_600_000, 10), SourceStaticBroker, true
 		}
 	case "segment.ms":
 		if v, ok := b.values["log.roll.hours"]; ok {
 			n, _ := strconv.ParseInt(v, 10, 64)
-			return strconv.FormatInt(n*3_600_000, 10), true
+			return strconv.FormatInt(n*3_600_000, 10), SourceStaticBroker, true
 		}
 	}
-	return "", false
+	return "", 0, false
 }
 
 // BrokerValues returns every broker config with its value and source, for
@@ -215,10 +323,25 @@ func (b *BrokerConfig) BrokerValues() []ConfigValue {
 	}
 	for _, c := range topicConfigs {
 		v := ConfigValue{TopicConfig: TopicConfig{Name: c.Broker, Default: c.Default, Type: c.Type, Doc: c.Doc}, Value: c.Default, Source: SourceDefault}
-		if bv, ok := b.topicDefault(c); ok {
-			v.Value, v.Source = bv, SourceStaticBroker
+		if bv, src, ok := b.topicDefault(c); ok {
+			v.Value, v.Source = bv, src
 		}
 		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ClusterDefaultValues returns the cluster-wide dynamic defaults, for
+// DescribeConfigs on the broker resource "": only those that are set, as
+// Kafka answers.
+func (b *BrokerConfig) ClusterDefaultValues() []ConfigValue {
+	var out []ConfigValue
+	for _, c := range topicConfigs {
+		if v, ok := b.Dynamic(c.Broker, false); ok {
+			out = append(out, ConfigValue{TopicConfig: TopicConfig{Name: c.Broker, Default: c.Default, Type: c.Type, Doc: c.Doc},
+				Value: v, Source: SourceDynamicDefaultBroker})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -34,9 +34,11 @@ type Source int8
 
 // Kafka's config sources.
 const (
-	SourceTopic        Source = 1 // DYNAMIC_TOPIC_CONFIG
-	SourceStaticBroker Source = 4 // STATIC_BROKER_CONFIG (--config file)
-	SourceDefault      Source = 5 // DEFAULT_CONFIG
+	SourceTopic                Source = 1 // DYNAMIC_TOPIC_CONFIG
+	SourceDynamicBroker        Source = 2 // DYNAMIC_BROKER_CONFIG (AlterConfigs on this broker's id)
+	SourceDynamicDefaultBroker Source = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG (AlterConfigs on "")
+	SourceStaticBroker         Source = 4 // STATIC_BROKER_CONFIG (--config file)
+	SourceDefault              Source = 5 // DEFAULT_CONFIG
 )
 
 // TopicConfig describes one topic-level config.
@@ -81,6 +83,30 @@ func ratio(v string) error {
 	return nil
 }
 
+// kafkaVersion accepts the forms of Kafka's MetadataVersion strings:
+// "2.8", "0.10.2", "3.0-IV1", "0.10.0-IV1".
+func kafkaVersion(v string) error {
+	base, iv, hasIV := strings.Cut(v, "-IV")
+	parts := strings.Split(base, ".")
+	ok := len(parts) >= 2 && len(parts) <= 4
+	for _, p := range parts {
+		ok = ok && digits(p)
+	}
+	if !ok || hasIV && !digits(iv) {
+		return fmt.Errorf("not a Kafka version (like 2.8 or 3.0-IV1)")
+	}
+	return nil
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func boolean(v string) error {
 	if v != "true" && v != "false" {
 		return fmt.Errorf("must be true or false")
@@ -113,6 +139,10 @@ var topicConfigs = []TopicConfig{
 	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", TypeDouble, "compaction (not implemented yet)", ratio},
 	{"file.delete.delay.ms", "log.segment.delete.delay.ms", "60000", TypeLong, "segments are deleted at once in Strom", intRange(0, maxLong)},
 	{"preallocate", "log.preallocate", "false", TypeBoolean, "preallocate segment files (not used)", boolean},
+	// Deprecated in Kafka 3.x and ignored from inter.broker.protocol.version
+	// 3.0 on (KIP-724); Kafka 3.x still accepts it, so clients written for
+	// it (librdkafka's test 0092) set it. Accepted, stored, shown, ignored.
+	{"message.format.version", "log.message.format.version", "3.0-IV1", TypeString, "ignored (deprecated in Kafka 3.x, removed in 4.0): every batch is stored as the producer sent it", kafkaVersion},
 }
 
 var topicConfigByName = func() map[string]*TopicConfig {
@@ -159,13 +189,14 @@ type ConfigValue struct {
 }
 
 // Resolve returns every topic config's value for a topic with overrides,
-// falling back to the broker's static configs, then to Kafka's defaults.
+// falling back to the broker's configs (dynamic, then static), then to
+// Kafka's defaults.
 func Resolve(overrides map[string]string, broker *BrokerConfig) []ConfigValue {
 	out := make([]ConfigValue, 0, len(topicConfigs))
 	for _, c := range TopicConfigs() {
 		v := ConfigValue{TopicConfig: c, Value: c.Default, Source: SourceDefault}
-		if bv, ok := broker.topicDefault(c); ok {
-			v.Value, v.Source = bv, SourceStaticBroker
+		if bv, src, ok := broker.topicDefault(c); ok {
+			v.Value, v.Source = bv, src
 		}
 		if ov, ok := overrides[c.Name]; ok {
 			v.Value, v.Source = ov, SourceTopic

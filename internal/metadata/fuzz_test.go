@@ -20,6 +20,8 @@ func FuzzStoreFile(f *testing.F) {
 	f.Add(valid[14:], true)
 	f.Add([]byte(`{"topics":[{"name":"","partitions":-1}],"next_producer_id":-5}`), true)
 	f.Add([]byte(`{"topics":null}`), true)
+	f.Add(encodeStore(storeFile{BrokerConfigs: map[string]map[string]string{"": {"log.retention.ms": "5"}, "0": {"message.max.bytes": "9"}}}), false)
+	f.Add([]byte(`{"broker_configs":{"0":{"log.retention.ms":"x","num.partitions":"2"},"":null}}`), true)
 	f.Add([]byte("STMD"), false)
 	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
 		if wrap {
@@ -43,6 +45,14 @@ func FuzzStoreFile(f *testing.F) {
 		for _, tp := range s.Topics() {
 			if got, ok := s.Topic(tp.Name); !ok || got.Name != tp.Name {
 				t.Fatalf("topic %q listed but not found", tp.Name)
+			}
+		}
+		// Loaded dynamic broker configs are valid ones.
+		for res := range s.brokerConfigs {
+			for k, v := range s.BrokerConfigs(res) {
+				if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+					t.Fatalf("broker %q: loaded %s=%q: %v", res, k, v, err)
+				}
 			}
 		}
 	})

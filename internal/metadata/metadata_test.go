@@ -104,3 +104,92 @@ func TestResolveAndLogConfig(t *testing.T) {
 		t.Fatal("a line without = accepted")
 	}
 }
+
+// A topic creation that fails on a full disk leaves the previous file and
+// no half-written temporary file (it would only hold space).
+func TestStoreFullDiskLeavesNoTempFile(t *testing.T) {
+	mem := vfs.NewMem()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	full := false
+	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite && full {
+			return &vfs.PartialWrite{N: 4}
+		}
+		return nil
+	}))
+	s, err := OpenStore(fsys, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTopic(Topic{Name: "kept", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	full = true
+	if _, err := s.CreateTopic(Topic{Name: "refused", Partitions: 1}); err == nil {
+		t.Fatal("topic created on a full disk")
+	}
+	if _, err := mem.Stat("/d/__strom_metadata.tmp"); err == nil {
+		t.Fatal("a failed write left __strom_metadata.tmp")
+	}
+	s2, err := OpenStore(mem, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s2.Topic("kept"); !ok {
+		t.Fatal("the previous metadata file was lost")
+	}
+}
+
+// Dynamic broker configs are validated, survive a power loss once set, and
+// layer over the static ones in Kafka's order.
+func TestDynamicBrokerConfigsStoreAndResolve(t *testing.T) {
+	mem := vfs.NewMem()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	s, err := OpenStore(mem, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]string{{"log.retention.ms": "soon"}, {"num.partitions": "2"}, {"log.retention.hours": "1"}, {"no.such": "1"}} {
+		if err := s.SetBrokerConfigs("0", bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("%v: %v", bad, err)
+		}
+	}
+	if err := s.SetBrokerConfigs("", map[string]string{"log.retention.ms": "5000", "message.max.bytes": "3000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetBrokerConfigs("0", map[string]string{"log.retention.ms": "7000"}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenStore(mem.Crash(vfs.CrashOptions{}), "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := NewBrokerConfig(map[string]string{"log.retention.ms": "9000", "log.segment.bytes": "100000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.SetDynamic(s2.BrokerConfigs("0"), s2.BrokerConfigs(""))
+	want := map[string]struct {
+		v   string
+		src Source
+	}{
+		"retention.ms":      {"7000", SourceDynamicBroker},
+		"max.message.bytes": {"3000", SourceDynamicDefaultBroker},
+		"segment.bytes":     {"100000", SourceStaticBroker},
+		"retention.bytes":   {"-1", SourceDefault},
+	}
+	for _, v := range Resolve(map[string]string{"segment.ms": "1"}, bc) {
+		if w, ok := want[v.Name]; ok && (v.Value != w.v || v.Source != w.src) {
+			t.Errorf("%s = %q from %d, want %q from %d", v.Name, v.Value, v.Source, w.v, w.src)
+		}
+	}
+	if lc := LogConfig(Resolve(nil, bc)); lc.RetentionMs != 7*time.Second || lc.MaxBatchBytes != 3000 {
+		t.Fatalf("log config %+v", lc)
+	}
+	// Removing a resource's last config removes the resource.
+	if err := s2.SetBrokerConfigs("0", nil); err != nil || s2.BrokerConfigs("0") != nil {
+		t.Fatalf("cleared: %v %v", err, s2.BrokerConfigs("0"))
+	}
+}

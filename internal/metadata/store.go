@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -73,29 +75,53 @@ func ValidTopicName(name string) error {
 	return nil
 }
 
-// Store keeps topics and the producer id counter, persisted in one file
-// (<dir>/__strom_metadata) rewritten atomically on every change:
+// Store keeps topics, the producer id counter and the dynamic broker
+// configs, persisted in one file (<dir>/__strom_metadata) rewritten
+// atomically on every change (the JSON payload's broker_configs, keyed by
+// broker resource name, is absent from files written before it existed):
 //
 //	+--------+-------------+-------------+------------+----------------+
 //	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
 //	+--------+-------------+-------------+------------+----------------+
+//
+// A deleted topic leaves a tombstone (its name and id) in the file, written
+// in the same atomic rewrite that removes the topic: the durable record
+// that its partition directories may be removed. Without a tombstone a
+// directory that no topic claims is never deleted (package cluster sets it
+// aside).
 type Store struct {
-	fs   vfs.FS
-	path string
+	fs    vfs.FS
+	path  string
+	found bool // the file existed when the store was opened
 
 	mu      sync.RWMutex
 	topics  map[string]*Topic
+	deleted []DeletedTopic
 	nextPID int64
+	// brokerConfigs are the dynamic broker configs by broker resource
+	// name: a node id, or "" for the cluster-wide defaults.
+	brokerConfigs map[string]map[string]string
+}
+
+// DeletedTopic is the tombstone of a deleted topic.
+type DeletedTopic struct {
+	Name string  `json:"name"`
+	ID   TopicID `json:"id"`
 }
 
 type storeFile struct {
-	Topics         []Topic `json:"topics"`
-	NextProducerID int64   `json:"next_producer_id"`
+	Topics         []Topic                      `json:"topics"`
+	Deleted        []DeletedTopic               `json:"deleted_topics,omitempty"`
+	NextProducerID int64                        `json:"next_producer_id"`
+	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
 }
+
+// FileName is the metadata file's name in the data directory.
+const FileName = "__strom_metadata"
 
 // OpenStore loads (or starts) the metadata file in dir.
 func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
-	s := &Store{fs: fsys, path: filepath.Join(dir, "__strom_metadata"), topics: map[string]*Topic{}}
+	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}}
 	f, err := fsys.Open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -104,6 +130,7 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	defer f.Close()
+	s.found = true
 	size, err := f.Size()
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -123,8 +150,88 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		t := sf.Topics[i]
 		s.topics[t.Name] = &t
 	}
+	s.deleted = sf.Deleted
 	s.nextPID = sf.NextProducerID
+	for res, cfg := range sf.BrokerConfigs {
+		for k, v := range cfg {
+			if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+				return nil, fmt.Errorf("metadata %s: %w: broker %q: %v", s.path, ErrCorrupt, res, err)
+			}
+		}
+	}
+	s.brokerConfigs = sf.BrokerConfigs
 	return s, nil
+}
+
+// Found reports whether the metadata file existed when the store was
+// opened (a new data directory has none).
+func (s *Store) Found() bool { return s.found }
+
+// ErrStoreExists is returned by CreateStore when the file is there.
+var ErrStoreExists = errors.New("metadata file exists")
+
+// CreateStore writes a new metadata file in dir holding topics (ids kept
+// as given) and the producer id counter at nextPID, for rebuilding a lost
+// file from what the partition directories say. It refuses to replace an
+// existing file.
+func CreateStore(fsys vfs.FS, dir string, topics []Topic, nextPID int64) (*Store, error) {
+	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}, nextPID: nextPID}
+	if _, err := fsys.Stat(s.path); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrStoreExists, s.path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	for _, t := range topics {
+		if err := ValidTopicName(t.Name); err != nil {
+			return nil, err
+		}
+		if _, dup := s.topics[t.Name]; dup || t.Partitions <= 0 {
+			return nil, fmt.Errorf("metadata: topic %q given twice or with %d partitions", t.Name, t.Partitions)
+		}
+		c := t.clone()
+		s.topics[t.Name] = &c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.persistLocked(); err != nil {
+		return nil, err
+	}
+	s.found = true
+	return s, nil
+}
+
+// Deleted returns the tombstones of deleted topics whose directories may
+// still be on disk.
+func (s *Store) Deleted() []DeletedTopic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]DeletedTopic(nil), s.deleted...)
+}
+
+// ForgetDeleted drops the tombstone of topic id once its directories are
+// gone (durably). Only memory changes: the next rewrite of the file leaves
+// it out, and a tombstone that outlives its directories is harmless.
+func (s *Store) ForgetDeleted(id TopicID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = slices.DeleteFunc(s.deleted, func(d DeletedTopic) bool { return d.ID == id })
+}
+
+// ForgetAllDeleted drops every tombstone and rewrites the file if there
+// were any: at start, once no directory of a deleted topic is left.
+func (s *Store) ForgetAllDeleted() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.deleted) == 0 {
+		return nil
+	}
+	old := s.deleted
+	s.deleted = nil
+	if err := s.persistLocked(); err != nil {
+		s.deleted = old
+		return err
+	}
+	return nil
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -157,7 +264,7 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // persistLocked writes the file atomically; mu must be held.
 func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID}
+	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs}
 	for _, t := range s.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}
@@ -167,16 +274,21 @@ func (s *Store) persistLocked() error {
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
+	// On failure the temporary file goes (best effort): on a full disk a
+	// half-written one would only hold space.
 	if _, err := f.Write(encodeStore(sf)); err != nil {
 		f.Close()
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("metadata: write: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("metadata: sync: %w", err)
 	}
 	f.Close()
 	if err := s.fs.Rename(tmp, s.path); err != nil {
+		_ = s.fs.Remove(tmp)
 		return fmt.Errorf("metadata: rename: %w", err)
 	}
 	return s.fs.SyncDir(filepath.Dir(s.path))
@@ -226,8 +338,8 @@ func (s *Store) CreateTopic(t Topic) (Topic, error) {
 	return out[0], nil
 }
 
-// CreateTopics validates and stores new topics, giving each a random id,
-// with one write of the file: all of them are stored or, on any error,
+// CreateTopics validates and stores new topics, giving each without an id
+// a random one, with one write of the file: all of them are stored or, on any error,
 // none. A name given twice is ErrTopicExists.
 func (s *Store) CreateTopics(ts []Topic) ([]Topic, error) {
 	for _, t := range ts {
@@ -258,9 +370,11 @@ func (s *Store) CreateTopics(ts []Topic) ([]Topic, error) {
 			return nil, fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
 		}
 		t = t.clone()
-		if _, err := rand.Read(t.ID[:]); err != nil {
-			undo()
-			return nil, err
+		if t.ID == (TopicID{}) {
+			if _, err := rand.Read(t.ID[:]); err != nil {
+				undo()
+				return nil, err
+			}
 		}
 		s.topics[t.Name] = &t
 		added = append(added, t.Name)
@@ -273,7 +387,7 @@ func (s *Store) CreateTopics(ts []Topic) ([]Topic, error) {
 	return out, nil
 }
 
-// DeleteTopic removes a topic.
+// DeleteTopic removes a topic and leaves its tombstone.
 func (s *Store) DeleteTopic(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,8 +396,10 @@ func (s *Store) DeleteTopic(name string) error {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
 	delete(s.topics, name)
+	s.deleted = append(s.deleted, DeletedTopic{Name: name, ID: t.ID})
 	if err := s.persistLocked(); err != nil {
 		s.topics[name] = t
+		s.deleted = s.deleted[:len(s.deleted)-1]
 		return err
 	}
 	return nil
@@ -344,4 +460,41 @@ func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
 		return 0, err
 	}
 	return first, nil
+}
+
+// BrokerConfigs returns a copy of the dynamic broker configs set on a
+// broker resource: a node id, or "" for the cluster-wide defaults.
+func (s *Store) BrokerConfigs(resource string) map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.brokerConfigs[resource])
+}
+
+// SetBrokerConfigs replaces the dynamic broker configs of a broker resource
+// (validated: only dynamic broker configs).
+func (s *Store) SetBrokerConfigs(resource string, cfg map[string]string) error {
+	for k, v := range cfg {
+		if err := ValidateDynamicBrokerConfig(k, v); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.brokerConfigs[resource]
+	if s.brokerConfigs == nil {
+		s.brokerConfigs = map[string]map[string]string{}
+	}
+	if len(cfg) == 0 {
+		delete(s.brokerConfigs, resource)
+	} else {
+		s.brokerConfigs[resource] = maps.Clone(cfg)
+	}
+	if err := s.persistLocked(); err != nil {
+		delete(s.brokerConfigs, resource)
+		if had {
+			s.brokerConfigs[resource] = old
+		}
+		return err
+	}
+	return nil
 }

@@ -3,6 +3,14 @@
 // write to it, so that a retried batch is answered with the offsets it got
 // the first time instead of being written twice.
 //
+// The partition is the only door to its log: handlers and coordinators
+// append, read, wait for new data (Waiter), ask for its offsets (start,
+// high watermark, last stable, durable) and delete records through it, and
+// see its errors (ErrOffsetOutOfRange, ErrFailed, ...), never the storage
+// packages. That is what lets a partition become a replica of a raft
+// group without its callers changing: the high watermark then follows the
+// commit index, and Waiters are woken when it moves.
+//
 // Idempotence (Kafka's ProducerStateManager semantics): for each producer id
 // the partition keeps the current epoch and its last 5 batches (first and
 // last sequence, first and last offset). A batch is
@@ -18,5 +26,7 @@
 // the batches after it (all of them when there is no snapshot).
 //
 // Concurrency: Append holds the partition's mutex across the checks and the
-// log append, so checks and offsets agree; reads go to the log directly.
+// log append, so checks and offsets agree; reads go to the log without it.
+// A Waiter is registered under its own small lock (wmu), which Append takes
+// after the partition's mutex, to wake long polls.
 package partition

@@ -2,17 +2,16 @@ package partition
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -31,6 +30,9 @@ type Partition struct {
 	producers map[int64]*producer
 	dirty     bool  // producer state changed since the last snapshot
 	snapEnd   int64 // log end offset the last snapshot covered (-1: none)
+
+	wmu     sync.Mutex // guards waiters; taken after mu (Append notifies under mu), never before
+	waiters map[*Waiter]struct{}
 }
 
 // Options configure Open.
@@ -85,9 +87,6 @@ func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, erro
 	return p, nil
 }
 
-// Log returns the partition's log.
-func (p *Partition) Log() *log.Log { return p.log }
-
 // HighWatermark is the offset up to which consumers may read. With a single
 // replica it is the log end offset.
 func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
@@ -109,11 +108,14 @@ type AppendResult struct {
 }
 
 // Append validates and writes the batches in data (v2, possibly several),
-// applying the idempotent producer checks. It returns when the data is
-// written; WaitDurable waits for fsync.
-func (p *Partition) Append(data []byte) (AppendResult, error) {
+// applying rules and the idempotent producer checks. It returns when the
+// data is written (and readable); WaitDurable waits for fsync.
+func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error) {
 	hdrs, err := p.log.Validate(data)
 	if err != nil {
+		return AppendResult{}, err
+	}
+	if err := rules.check(hdrs); err != nil {
 		return AppendResult{}, err
 	}
 	p.mu.Lock()
@@ -141,6 +143,7 @@ func (p *Partition) Append(data []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	p.notify()
 	now := p.now().UnixMilli()
 	for _, h := range res.Batches {
 		if h.ProducerID < 0 {
@@ -162,51 +165,45 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 	return p.log.WaitDurable(ctx, offset)
 }
 
-// snapshot file: <partition dir>/producer-state.snapshot
-//
-//	+--------+-------------+-------------+------------+--------------+
-//	| "STPS" | version (2) | CRC-32C (4) | length (4) | JSON payload |
-//	+--------+-------------+-------------+------------+--------------+
+// snapshot file: <partition dir>/producer-state.snapshot, a JSON payload
+// under package atomicfile's header with magic "STPS", version 1.
 type snapshot struct {
 	Offset    int64               `json:"offset"` // state covers batches below it
 	Producers map[int64]*producer `json:"producers"`
 }
 
-const snapshotName = "producer-state.snapshot"
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+const (
+	snapshotName    = "producer-state.snapshot"
+	snapshotMagic   = "STPS"
+	snapshotVersion = 1
+)
 
 // errBadSnapshot marks an unreadable snapshot; Open then rebuilds from the
 // log.
 var errBadSnapshot = errors.New("partition: bad producer snapshot")
 
 func (p *Partition) readSnapshot() (snapshot, error) {
-	var s snapshot
-	path := filepath.Join(p.log.Dir(), snapshotName)
-	f, err := p.fs.Open(path)
+	v, payload, err := atomicfile.Read(p.fs, filepath.Join(p.log.Dir(), snapshotName), snapshotMagic, 64<<20)
 	if err != nil {
-		return s, err
+		return snapshot{}, err
 	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil || size < 14 || size > 64<<20 {
-		return s, errBadSnapshot
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return s, err
-	}
-	return decodeSnapshot(b)
+	return decodeSnapshotPayload(v, payload)
 }
 
 func decodeSnapshot(b []byte) (snapshot, error) {
+	v, payload, err := atomicfile.Decode(b, snapshotMagic)
+	if err != nil {
+		return snapshot{}, errBadSnapshot
+	}
+	return decodeSnapshotPayload(v, payload)
+}
+
+func decodeSnapshotPayload(v uint16, payload []byte) (snapshot, error) {
 	var s snapshot
-	if len(b) < 14 || string(b[:4]) != "STPS" || binary.BigEndian.Uint16(b[4:]) != 1 ||
-		int(binary.BigEndian.Uint32(b[10:])) != len(b)-14 ||
-		crc32.Checksum(b[14:], castagnoli) != binary.BigEndian.Uint32(b[6:]) {
+	if v != snapshotVersion {
 		return s, errBadSnapshot
 	}
-	if err := json.Unmarshal(b[14:], &s); err != nil {
+	if err := json.Unmarshal(payload, &s); err != nil {
 		return s, errBadSnapshot
 	}
 	for pid, pr := range s.Producers {
@@ -219,11 +216,7 @@ func decodeSnapshot(b []byte) (snapshot, error) {
 
 func encodeSnapshot(s snapshot) []byte {
 	payload, _ := json.Marshal(s)
-	out := []byte("STPS")
-	out = binary.BigEndian.AppendUint16(out, 1)
-	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(payload, castagnoli))
-	out = binary.BigEndian.AppendUint32(out, uint32(len(payload)))
-	return append(out, payload...)
+	return atomicfile.Encode(snapshotMagic, snapshotVersion, payload)
 }
 
 // producerExpiry is Kafka's producer.id.expiration.ms default.
@@ -260,24 +253,9 @@ func (p *Partition) Snapshot() error {
 	if s.Offset > 0 {
 		err = p.log.WaitDurable(context.Background(), s.Offset-1)
 	}
-	path := filepath.Join(p.log.Dir(), snapshotName)
-	tmp := path + ".tmp"
-	var f vfs.File
 	if err == nil {
-		f, err = p.fs.Create(tmp)
-	}
-	if err == nil {
-		_, err = f.Write(encodeSnapshot(s))
-		if err == nil {
-			err = f.Sync()
-		}
-		f.Close()
-	}
-	if err == nil {
-		err = p.fs.Rename(tmp, path)
-	}
-	if err == nil {
-		err = p.fs.SyncDir(p.log.Dir())
+		payload, _ := json.Marshal(s)
+		err = atomicfile.Write(p.fs, filepath.Join(p.log.Dir(), snapshotName), snapshotMagic, snapshotVersion, payload)
 	}
 	if err != nil {
 		p.mu.Lock()

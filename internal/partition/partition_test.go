@@ -40,52 +40,52 @@ func openPartition(t *testing.T, mem *vfs.MemFS, st log.State) *Partition {
 func TestIdempotence(t *testing.T) {
 	mem := vfs.NewMem()
 	p := openPartition(t, mem, log.State{})
-	r1, err := p.Append(idemBatch(t, 7, 0, 0, 3))
+	r1, err := p.Append(idemBatch(t, 7, 0, 0, 3), AppendRules{})
 	if err != nil || r1.BaseOffset != 0 {
 		t.Fatalf("first: %+v %v", r1, err)
 	}
-	r2, err := p.Append(idemBatch(t, 7, 0, 3, 2))
+	r2, err := p.Append(idemBatch(t, 7, 0, 3, 2), AppendRules{})
 	if err != nil || r2.BaseOffset != 3 {
 		t.Fatalf("second: %+v %v", r2, err)
 	}
 	// A retry of either cached batch gets its original offsets, no write.
-	dup, err := p.Append(idemBatch(t, 7, 0, 0, 3))
+	dup, err := p.Append(idemBatch(t, 7, 0, 0, 3), AppendRules{})
 	if err != nil || !dup.Duplicate || dup.BaseOffset != 0 || dup.LastOffset != 2 {
 		t.Fatalf("retry of first: %+v %v", dup, err)
 	}
 	if p.HighWatermark() != 5 {
 		t.Fatalf("retry was written: end %d", p.HighWatermark())
 	}
-	if _, err := p.Append(idemBatch(t, 7, 0, 9, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := p.Append(idemBatch(t, 7, 0, 9, 1), AppendRules{}); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("gap: %v", err)
 	}
 	// A bumped epoch restarts at 0; the old epoch is fenced after it.
-	if _, err := p.Append(idemBatch(t, 7, 1, 4, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := p.Append(idemBatch(t, 7, 1, 4, 1), AppendRules{}); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("new epoch not at 0: %v", err)
 	}
-	if _, err := p.Append(idemBatch(t, 7, 1, 0, 1)); err != nil {
+	if _, err := p.Append(idemBatch(t, 7, 1, 0, 1), AppendRules{}); err != nil {
 		t.Fatalf("new epoch at 0: %v", err)
 	}
-	if _, err := p.Append(idemBatch(t, 7, 0, 5, 1)); !errors.Is(err, ErrProducerFenced) {
+	if _, err := p.Append(idemBatch(t, 7, 0, 5, 1), AppendRules{}); !errors.Is(err, ErrProducerFenced) {
 		t.Fatalf("old epoch: %v", err)
 	}
 	// Producers without ids are not checked.
 	for i := 0; i < 3; i++ {
-		if _, err := p.Append(idemBatch(t, -1, -1, -1, 1)); err != nil {
+		if _, err := p.Append(idemBatch(t, -1, -1, -1, 1), AppendRules{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Sequences beyond the 5 cached batches are no longer duplicates but
 	// out of order.
 	for s := int32(1); s <= 6; s++ {
-		if _, err := p.Append(idemBatch(t, 7, 1, s, 1)); err != nil {
+		if _, err := p.Append(idemBatch(t, 7, 1, s, 1), AppendRules{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := p.Append(idemBatch(t, 7, 1, 1, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := p.Append(idemBatch(t, 7, 1, 1, 1), AppendRules{}); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("retry outside the window: %v", err)
 	}
-	if d, err := p.Append(idemBatch(t, 7, 1, 4, 1)); err != nil || !d.Duplicate {
+	if d, err := p.Append(idemBatch(t, 7, 1, 4, 1), AppendRules{}); err != nil || !d.Duplicate {
 		t.Fatalf("retry inside the window: %+v %v", d, err)
 	}
 }
@@ -100,7 +100,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 		mem.SyncDir("/") // the data dir exists and is durable
 		p := openPartition(t, mem, log.State{})
 		for s := int32(0); s < 10; s += 2 {
-			if _, err := p.Append(idemBatch(t, 42, 3, s, 2)); err != nil {
+			if _, err := p.Append(idemBatch(t, 42, 3, s, 2), AppendRules{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -108,23 +108,23 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 			if err := p.Snapshot(); err != nil {
 				t.Fatal(err)
 			}
-			p.Log().Close()
+			p.log.Close()
 		} else {
-			p.Log().Flush()
+			p.log.Flush()
 			mem = mem.Crash(vfs.CrashOptions{})
 		}
 		p = openPartition(t, mem, log.State{Clean: clean})
-		d, err := p.Append(idemBatch(t, 42, 3, 8, 2))
+		d, err := p.Append(idemBatch(t, 42, 3, 8, 2), AppendRules{})
 		if err != nil || !d.Duplicate || d.BaseOffset != 8 {
 			t.Fatalf("clean=%v: retry after restart: %+v %v", clean, d, err)
 		}
-		if _, err := p.Append(idemBatch(t, 42, 3, 11, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		if _, err := p.Append(idemBatch(t, 42, 3, 11, 1), AppendRules{}); !errors.Is(err, ErrOutOfOrderSequence) {
 			t.Fatalf("clean=%v: gap after restart: %v", clean, err)
 		}
-		if r, err := p.Append(idemBatch(t, 42, 3, 10, 1)); err != nil || r.BaseOffset != 10 {
+		if r, err := p.Append(idemBatch(t, 42, 3, 10, 1), AppendRules{}); err != nil || r.BaseOffset != 10 {
 			t.Fatalf("clean=%v: next after restart: %+v %v", clean, r, err)
 		}
-		p.Log().Close()
+		p.log.Close()
 	}
 }
 
@@ -164,14 +164,14 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 	mem := vfs.NewMem()
 	p := openPartition(t, mem, log.State{})
 	for i := 0; i < 20; i++ {
-		if _, err := p.Append(idemBatch(t, -1, -1, -1, 2)); err != nil {
+		if _, err := p.Append(idemBatch(t, -1, -1, -1, 2), AppendRules{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := p.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	p.Log().Close()
+	p.log.Close()
 	var reads int
 	counting := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
 		if op == vfs.OpRead && strings.HasSuffix(name, ".log") {
@@ -200,14 +200,13 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 func TestNewPartitionWritesNoSnapshot(t *testing.T) {
 	mem := vfs.NewMem()
 	p := openPartition(t, mem, log.State{})
-	defer p.Log().Close()
 	if err := p.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := mem.Stat("/d/t-0/" + snapshotName); err == nil {
 		t.Fatal("snapshot written for an empty partition")
 	}
-	if _, err := p.Append(idemBatch(t, 7, 0, 0, 1)); err != nil {
+	if _, err := p.Append(idemBatch(t, 7, 0, 0, 1), AppendRules{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Snapshot(); err != nil {

@@ -118,3 +118,22 @@ func BenchmarkConvertMessageSet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecompressZstdStream decodes 1 MiB frames without a content size
+// (a streaming encoder's), in full 128 KiB blocks and in 1 KiB blocks, whose
+// bound is 128 times the output.
+func BenchmarkDecompressZstdStream(b *testing.B) {
+	in := compressible(1 << 20)
+	for _, flush := range []int{0, 1 << 10} {
+		frame := zstdStream(b, in, flush)
+		b.Run(fmt.Sprintf("flush=%d", flush), func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decompress(CodecZstd, frame, 64<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Codec is a compression codec: bits 0-2 of the batch (or message)
@@ -74,8 +73,11 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 // as soon as the output would exceed maxSize bytes: whatever the input
 // claims, memory use is bounded by about twice maxSize (the output buffer
 // as it grows) plus each codec's small fixed state (a 32 KiB window for
-// gzip). Snappy and LZ4 learn the exact output size before allocating.
-// Malformed input gives ErrCorrupt.
+// gzip). Snappy and LZ4 learn the exact output size before allocating;
+// zstd learns it from the frame header when declared, else an upper bound
+// from the block headers (within 128 KiB per block). Input of several
+// frames (gzip members, LZ4, zstd and xerial streams) decodes as their
+// concatenation. Malformed input gives ErrCorrupt.
 //
 // Snappy accepts a raw block as well as xerial framing; LZ4 accepts a frame
 // whose header checksum was computed the broken way of Kafka's v0 messages
@@ -197,6 +199,10 @@ func compressGzip(dst, src []byte) ([]byte, error) {
 	return g.aw.b, nil
 }
 
+// gzipMaxRatio is deflate's largest expansion: a 258-byte match costs at
+// least two bits.
+const gzipMaxRatio = 1032
+
 func decompressGzip(src []byte, maxSize int) ([]byte, error) {
 	g := gzipReaders.Get().(*gzipReader)
 	defer gzipReaders.Put(g)
@@ -212,78 +218,11 @@ func decompressGzip(src []byte, maxSize int) ([]byte, error) {
 		return nil, err
 	}
 	// ISIZE, the last four bytes, is the size mod 2^32 of the last member: a
-	// hint only.
+	// hint only, and believed only as far as deflate can expand (at most
+	// 1032:1), so a forged one cannot make a tiny payload allocate the cap.
 	hint := 0
 	if len(src) >= 4 {
-		hint = int(binary.LittleEndian.Uint32(src[len(src)-4:]))
+		hint = min(int(binary.LittleEndian.Uint32(src[len(src)-4:])), gzipMaxRatio*len(src))
 	}
 	return readCapped(g.zr, maxSize, hint)
-}
-
-// --- zstd ---
-
-var (
-	zstdEncoders = sync.Pool{New: func() any {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
-		if err != nil {
-			panic(err) // constant options
-		}
-		return e
-	}}
-	zstdDecoders = sync.Pool{New: func() any {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecodeAllCapLimit(true))
-		if err != nil {
-			panic(err) // constant options
-		}
-		return d
-	}}
-)
-
-func compressZstd(dst, src []byte) []byte {
-	e := zstdEncoders.Get().(*zstd.Encoder)
-	defer zstdEncoders.Put(e)
-	return e.EncodeAll(src, dst)
-}
-
-// decompressZstd bounds the output with the decoder's cap limit: DecodeAll
-// never writes more than cap(dst) bytes. The limit is not expressed through
-// WithDecoderMaxMemory because the decoder also caps the frame's window size
-// by it, and Java producers write streaming frames declaring a window (2 MiB
-// and more at the default level) larger than many small batches, and than
-// a small cap. The window itself costs nothing here: DecodeAll decodes into
-// dst.
-//
-// Without a declared content size the output size is unknown, so decoding
-// starts with a guess and restarts with twice the room, up to maxSize+1
-// bytes, each time the room runs out: at most twice the work of a single
-// pass, and never more memory than the cap.
-func decompressZstd(src []byte, maxSize int) ([]byte, error) {
-	limit := maxSize + 1
-	size := min(limit, max(8*len(src), 64<<10))
-	var fh zstd.Header
-	if fh.Decode(src) == nil && fh.HasFCS {
-		if fh.FrameContentSize > uint64(maxSize) {
-			return nil, errTooLarge(maxSize)
-		}
-		size = int(fh.FrameContentSize)
-	}
-	d := zstdDecoders.Get().(*zstd.Decoder)
-	defer zstdDecoders.Put(d)
-	for {
-		out, err := d.DecodeAll(src, make([]byte, 0, size))
-		switch {
-		case errors.Is(err, zstd.ErrDecoderSizeExceeded):
-			if size >= limit {
-				return nil, errTooLarge(maxSize)
-			}
-			size = min(limit, max(2*size, 64<<10))
-			continue
-		case err != nil:
-			return nil, err
-		case len(out) > maxSize:
-			return nil, errTooLarge(maxSize)
-		}
-		return out, nil
-	}
 }

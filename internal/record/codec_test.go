@@ -421,3 +421,156 @@ func TestDecompressConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// zstdStream compresses in with a streaming encoder that writes its header
+// before it has seen the input, so the frame declares no content size, as
+// librdkafka with a shared libzstd and the Java client write them. flushEvery
+// > 0 ends a block after that many bytes (many small blocks).
+func zstdStream(t testing.TB, in []byte, flushEvery int, opts ...zstd.EOption) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := zstd.NewWriter(&buf, append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := flushEvery
+	if step <= 0 {
+		step = max(len(in)/3, 1)
+	}
+	for rest := in; len(rest) > 0; {
+		n := min(step, len(rest))
+		w.Write(rest[:n])
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var fh zstd.Header
+	if err := fh.Decode(buf.Bytes()); err != nil || fh.HasFCS {
+		t.Fatalf("test frame: FCS %v, %v", fh.HasFCS, err)
+	}
+	return buf.Bytes()
+}
+
+// Issue 15 item 9: zstd frames without a content size decompressing to more
+// than 64 KiB were refused as corrupt ("output bigger than max block size")
+// because decoding started with 64 KiB of room and only grew it on
+// ErrDecoderSizeExceeded, which klauspost/compress does not return when a
+// compressed block does not fit.
+func TestZstdWithoutContentSize(t *testing.T) {
+	for _, n := range []int{1 << 10, 64 << 10, 65 << 10, 100 << 10, 256 << 10, 300 << 10, 1 << 20} {
+		for kind, in := range map[string][]byte{"compressible": compressible(n), "random": randomBytes(n, uint64(n))} {
+			t.Run(fmt.Sprintf("%s/%d", kind, n), func(t *testing.T) {
+				frame := zstdStream(t, in, 0)
+				out, err := Decompress(CodecZstd, frame, len(in))
+				if err != nil || !bytes.Equal(out, in) {
+					t.Fatalf("%d-byte frame: %d bytes out, %v", len(frame), len(out), err)
+				}
+				if _, err := Decompress(CodecZstd, frame, len(in)-1); !errors.Is(err, ErrTooLarge) {
+					t.Fatalf("cap one below the size: %v", err)
+				}
+				if _, err := Decompress(CodecZstd, frame[:len(frame)-3], len(in)); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("truncated: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// A frame of many small blocks bounds its output far above the cap (each
+// compressed block may hold up to 128 KiB) and must still decode when the
+// actual output fits; when it does not, the error is ErrTooLarge, and a
+// corrupt block with room to spare is ErrCorrupt.
+func TestZstdSmallBlocks(t *testing.T) {
+	in := compressible(1 << 20)
+	frame := zstdStream(t, in, 1<<10) // 1,024 blocks: a bound of 128 MiB
+	out, err := Decompress(CodecZstd, frame, 2<<20)
+	if err != nil || !bytes.Equal(out, in) {
+		t.Fatalf("small blocks: %d bytes out, %v", len(out), err)
+	}
+	if out, err := Decompress(CodecZstd, frame, len(in)); err != nil || len(out) != len(in) {
+		t.Fatalf("cap equal to the size: %v", err)
+	}
+	// The loose bound is not what gets allocated under a large cap.
+	if alloc := allocated(func() { _, err = Decompress(CodecZstd, frame, 64<<20) }); err != nil || alloc > 4<<20 {
+		t.Fatalf("1 MiB of small blocks under a 64 MiB cap: %d bytes allocated, %v", alloc, err)
+	}
+	if _, err := Decompress(CodecZstd, frame, len(in)-1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("cap one below the size: %v", err)
+	}
+	big := zstdStream(t, compressible(3<<20), 0) // full 128 KiB blocks
+	if _, err := Decompress(CodecZstd, big, 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("3 MiB under a 1 MiB cap: %v", err)
+	}
+	// More than the first attempt's room: decoding restarts with more.
+	in3 := compressible(3 << 20)
+	small3 := zstdStream(t, in3, 1<<10)
+	if out, err := Decompress(CodecZstd, small3, 64<<20); err != nil || !bytes.Equal(out, in3) {
+		t.Fatalf("3 MiB of small blocks: %d bytes out, %v", len(out), err)
+	}
+	if _, err := Decompress(CodecZstd, small3, 2<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("3 MiB of small blocks under a 2 MiB cap: %v", err)
+	}
+	// Flip a byte in the middle of the first block's data.
+	bad := bytes.Clone(frame)
+	bad[12] ^= 0xFF
+	if _, err := Decompress(CodecZstd, bad, 2<<20); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt block: %v", err)
+	}
+}
+
+// Concatenated frames (with and without content size) and skippable frames
+// decode as one payload, as zstd-jni's stream does for Kafka.
+func TestZstdMultiFrame(t *testing.T) {
+	a, b := compressible(200<<10), randomBytes(70<<10, 5)
+	sized, _ := Compress(CodecZstd, nil, a)
+	skippable := append([]byte{0x5A, 0x2A, 0x4D, 0x18, 3, 0, 0, 0}, "abc"...)
+	payload := append(append(append(bytes.Clone(sized), skippable...), zstdStream(t, b, 0)...), sized...)
+	want := append(append(bytes.Clone(a), b...), a...)
+	out, err := Decompress(CodecZstd, payload, len(want))
+	if err != nil || !bytes.Equal(out, want) {
+		t.Fatalf("three frames: %d bytes out, %v", len(out), err)
+	}
+	if _, err := Decompress(CodecZstd, payload, len(want)-1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("cap one below the size: %v", err)
+	}
+	for name, bad := range map[string][]byte{
+		"trailing bytes":     append(bytes.Clone(sized), 1, 2),
+		"skippable past end": append(bytes.Clone(sized), 0x50, 0x2A, 0x4D, 0x18, 9, 0, 0, 0, 1),
+		"reserved block":     {0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00, 0x07, 0x00, 0x00},
+	} {
+		if _, err := Decompress(CodecZstd, bad, 1<<20); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// Every codec decodes input made of several frames (gzip members, LZ4
+// frames, xerial streams, zstd frames) as their concatenation, and a gzip
+// trailer's size field is a hint that cannot make a tiny payload allocate
+// the cap.
+func TestCodecsConcatenated(t *testing.T) {
+	a, b := compressible(150<<10), randomBytes(10<<10, 2)
+	want := append(bytes.Clone(a), b...)
+	for _, c := range allCodecs[1:] {
+		ca, _ := Compress(c, nil, a)
+		cb, _ := Compress(c, nil, b)
+		out, err := Decompress(c, append(ca, cb...), len(want))
+		if err != nil || !bytes.Equal(out, want) {
+			t.Errorf("%s: %d bytes out, %v", c, len(out), err)
+		}
+	}
+	tiny, _ := Compress(CodecGzip, nil, []byte("x"))
+	binary.LittleEndian.PutUint32(tiny[len(tiny)-4:], 60<<20) // forged ISIZE
+	var err error
+	alloc := allocated(func() { _, err = Decompress(CodecGzip, tiny, 64<<20) })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("forged ISIZE: %v", err)
+	}
+	if alloc > 1<<20 {
+		t.Fatalf("a %d-byte gzip payload claiming 60 MiB allocated %d bytes", len(tiny), alloc)
+	}
+}

@@ -232,3 +232,54 @@ func appendWrapper(dst []byte, magic int8, offset int64, attrs int8, ts int64, c
 	binary.BigEndian.PutUint32(dst[start+12:], crc32.ChecksumIEEE(dst[start+16:]))
 	return dst, nil
 }
+
+// ToBatches returns the v2 record batches a produce request's records
+// stand for: b itself when it holds batches (magic 2), or, when
+// messageSets is set (Produce v0-v2), the v0/v1 message set converted by
+// ConvertMessageSet into one buffer. Empty input, or a message set where
+// only batches are allowed, is ErrInvalidRecord.
+func ToBatches(b []byte, messageSets bool, maxDecompressed int) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: no records", ErrInvalidRecord)
+	}
+	magic, err := PeekMagic(b)
+	if err != nil {
+		return nil, err
+	}
+	if magic == MagicV2 {
+		return b, nil
+	}
+	if !messageSets {
+		return nil, fmt.Errorf("%w: record batches (magic 2) required, got magic %d", ErrInvalidRecord, magic)
+	}
+	batches, err := ConvertMessageSet(b, maxDecompressed)
+	if err != nil || len(batches) == 1 {
+		if err != nil {
+			return nil, err
+		}
+		return batches[0], nil
+	}
+	n := 0
+	for _, bb := range batches {
+		n += len(bb)
+	}
+	out := make([]byte, 0, n)
+	for _, bb := range batches {
+		out = append(out, bb...)
+	}
+	return out, nil
+}
+
+// TrimMessageSet drops the leading entries of a down-converted message set
+// that end before offset (a compressed wrapper's offset is its last inner
+// message's), so that an old client's fetch starts at what it asked for.
+func TrimMessageSet(ms []byte, offset int64) []byte {
+	for len(ms) >= 12 {
+		size := int64(binary.BigEndian.Uint32(ms[8:]))
+		if int64(binary.BigEndian.Uint64(ms)) >= offset || 12+size > int64(len(ms)) {
+			break
+		}
+		ms = ms[12+size:]
+	}
+	return ms
+}

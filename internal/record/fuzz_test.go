@@ -117,6 +117,11 @@ func decompressSeeds(t testing.TB) [][]byte {
 		append([]byte{byte(CodecZstd)}, zstdRLEBomb(2<<20)...),
 		append([]byte{byte(CodecSnappy)}, snappyClaimBomb()...),
 		append([]byte{byte(CodecSnappy)}, xerialClaimBomb(2)...),
+		// Frames without a content size (issue 15 item 9): one of
+		// 100 KiB, one of small blocks, and a frame pair.
+		append([]byte{byte(CodecZstd)}, zstdStream(t, compressible(100<<10), 0)...),
+		append([]byte{byte(CodecZstd)}, zstdStream(t, compressible(20<<10), 1<<10)...),
+		append(append([]byte{byte(CodecZstd)}, zstdStream(t, []byte("abc"), 0)...), zstdStream(t, randomBytes(200, 1), 0)...),
 	)
 }
 

@@ -12,6 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const url = process.env.STROM_URL;
+// The same console by name: the broker listens on 127.0.0.1, and both
+// names must work.
+const localURL = url.replace('//127.0.0.1:', '//localhost:');
+// evil.example resolves to the broker too (--host-resolver-rules below):
+// a DNS-rebinding page, which the console must refuse.
+const evilURL = url.replace('//127.0.0.1:', '//evil.example:');
 const artifacts = process.env.ARTIFACTS;
 const expectGroups = process.env.EXPECT_GROUPS === '1';
 const topic = 'browser-orders';
@@ -20,7 +26,8 @@ const profile = mkdtempSync(join(tmpdir(), 'strom-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--host-resolver-rules=MAP evil.example 127.0.0.1'],
   viewport: { width: 1280, height: 860 },
 });
 context.setDefaultTimeout(15000);
@@ -138,20 +145,29 @@ try {
     await shot('05-groups.png');
   }
 
-  begin('a phone-sized screen');
+  begin('a phone-sized screen, the console at http://localhost');
   const phone = await context.newPage();
   watch(phone, 'phone');
   await phone.setViewportSize({ width: 390, height: 844 });
-  await phone.goto(url + '/#/topics/streaming-data/live');
+  await phone.goto(localURL + '/#/topics/streaming-data/live');
   await phone.locator('#live-status', { hasText: 'Live' }).waitFor();
   await phone.waitForFunction(() => Number(document.querySelector('#live-chart .chart')?.dataset.points) >= 3, null, { timeout: 20000 });
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
   await shot('06-phone-live.png', phone);
-  await phone.goto(url + '/#/');
+  await phone.goto(localURL + '/#/');
   await phone.locator('.stat-label', { hasText: 'Brokers' }).waitFor();
   await shot('07-phone-overview.png', phone);
   await phone.close();
+
+  begin('a page on another name that resolves to the broker is refused');
+  const evil = await context.newPage();
+  for (const path of ['/', '/api/v1/topics']) {
+    const resp = await evil.goto(evilURL + path);
+    assert.equal(resp.status(), 403, `${evilURL}${path}: status ${resp.status()}`);
+    assert.match(await resp.text(), /host_not_allowed/);
+  }
+  await evil.close();
 
   begin('no errors in the browser');
   assert.deepEqual(problems, []);

@@ -52,3 +52,17 @@ func TestPythonConfluent(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonConfluentAdmin drives confluent-kafka-python's AdminClient on
+// the configs of issue 15 items 11 and 12 (python/confluent_admin.py): a
+// topic created with message.format.version, a dynamic broker config set
+// and read back with its source, a static one refused by name.
+func TestPythonConfluentAdmin(t *testing.T) {
+	t.Parallel()
+	python := requireTool(t, debianPython)
+	if r := runClient(t, "", python, "-c", "import confluent_kafka"); r.err != nil {
+		missing(t, "python3-confluent-kafka is not importable by "+debianPython+": "+tail(r.stderr, 300))
+	}
+	addr := startBroker(t)
+	runScript(t, python, "python/confluent_admin.py", addr, uniqueTopic("python-admin"))
+}

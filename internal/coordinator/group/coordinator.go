@@ -263,12 +263,14 @@ func memoryLog() func(bool) (*partition.Partition, error) {
 func (c *Coordinator) newGroup(id string) *group {
 	g := &group{
 		id: id, c: c,
-		mb:        mailbox{wg: &c.actors},
-		members:   map[string]*member{},
-		pending:   map[string]*gtimer{},
-		instances: map[string]string{},
-		offsets:   map[TopicPartition]committed{},
-		since:     c.clock.Now(),
+		mb: mailbox{wg: &c.actors},
+		classicGroup: classicGroup{
+			members:   map[string]*member{},
+			pending:   map[string]*gtimer{},
+			instances: map[string]string{},
+		},
+		offsets: map[TopicPartition]committed{},
+		since:   c.clock.Now(),
 	}
 	g.publish()
 	return g

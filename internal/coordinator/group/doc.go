@@ -8,6 +8,12 @@
 // calls on a Coordinator and its domain errors (errors.go) into Kafka error
 // codes; this package knows neither kmsg nor kerr.
 //
+// Files: group.go is what both protocols share (the actor's state, timers,
+// lifecycle); classic.go the classic protocol; consumer.go KIP-848's
+// heartbeat and reconciliation, assign.go its server-side assignors,
+// consumer_records.go how such a group is stored and described;
+// offsets.go committed offsets; records.go and store.go the offsets log.
+//
 // # Concurrency
 //
 // Each group is an actor (franz-go kfake's habit): its state is read and

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
 )
 
 // kv is one record of the offsets log; a nil value is a tombstone.
@@ -55,9 +54,8 @@ func (s *store) load(apply func(key, value []byte)) error {
 	defer s.mu.Unlock()
 	s.p = p
 	s.live = map[string][]byte{}
-	l := p.Log()
-	for off := l.StartOffset(); off < l.EndOffset(); {
-		res, err := l.Read(off, 1<<20, true)
+	for off := p.StartOffset(); off < p.EndOffset(); {
+		res, err := p.Read(off, 1<<20, true)
 		if err != nil {
 			return fmt.Errorf("offsets log: read at %d: %w", off, err)
 		}
@@ -150,11 +148,11 @@ func (s *store) appendLocked(recs []kv) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
 	}
-	res, err := s.p.Append(batch)
+	res, err := s.p.Append(batch, partition.AppendRules{})
 	switch {
-	case errors.Is(err, log.ErrBatchTooLarge):
+	case errors.Is(err, partition.ErrBatchTooLarge):
 		return 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
-	case errors.Is(err, log.ErrClosed):
+	case errors.Is(err, partition.ErrClosed):
 		return 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 	case err != nil:
 		return 0, fmt.Errorf("%w: offsets log: %v", ErrCoordinatorNotAvailable, err)
@@ -181,7 +179,7 @@ func (s *store) needsCompaction() bool {
 	if s.p == nil || s.compacting || s.compactBytes <= 0 {
 		return false
 	}
-	size := s.p.Log().Size()
+	size := s.p.Size()
 	if size < s.compactBytes || s.liveBytes*2 > size {
 		return false
 	}
@@ -207,12 +205,11 @@ func (s *store) compact(ctx context.Context) error {
 	}()
 	s.mu.Lock()
 	p := s.p
-	l := p.Log()
-	if err := l.Roll(); err != nil {
+	if err := p.Roll(); err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("offsets log: compaction: roll: %w", err)
 	}
-	first := l.EndOffset()
+	first := p.EndOffset()
 	keys := make([]string, 0, len(s.live))
 	for k := range s.live {
 		keys = append(keys, k)
@@ -251,8 +248,8 @@ func (s *store) compact(ctx context.Context) error {
 			return fmt.Errorf("offsets log: compaction: %w", err)
 		}
 	}
-	before := l.Size()
-	if err := l.AdvanceStartOffset(first); err != nil {
+	before := p.Size()
+	if _, err := p.DeleteRecords(first); err != nil {
 		return fmt.Errorf("offsets log: compaction: advance start: %w", err)
 	}
 	if s.checkpoint != nil {
@@ -260,6 +257,6 @@ func (s *store) compact(ctx context.Context) error {
 			return fmt.Errorf("offsets log: compaction: checkpoint: %w", err)
 		}
 	}
-	s.log.Info("compacted the offsets log", "live_records", len(keys), "start_offset", first, "bytes_before", before, "bytes_after", l.Size())
+	s.log.Info("compacted the offsets log", "live_records", len(keys), "start_offset", first, "bytes_before", before, "bytes_after", p.Size())
 	return nil
 }

@@ -54,6 +54,9 @@ import (
 //     INVALID_PRODUCER_EPOCH, transactional batches INVALID_TXN_STATE until
 //     transactions exist (see errors.go).
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
+//   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
+//     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
+//     lacks the code (as Kafka does).
 //
 // Version notes: v1 throttle time; v2 LogAppendTime; v3 transactional id and
 // record batches; v5 LogStartOffset; v7 zstd; v8 per-partition ErrorMessage
@@ -62,10 +65,6 @@ import (
 // transactions v2 (KIP-890), neither applies to a single node without
 // transactions; v13 topics by id.
 func init() { register(0, 0, 13, handleProduce) }
-
-// maxDecompressedBytes caps the decompressed size of one message set wrapper
-// or batch converted by the handlers (the log's own default cap).
-const maxDecompressedBytes = 64 << 20
 
 // durableWait is an acks=-1 partition waiting for fsync.
 type durableWait struct {
@@ -104,14 +103,14 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			}
 			if err != nil {
 				failed = true
-				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				sp.ErrorCode, sp.ErrorMessage = storageErrorFor(errorCode(err), req.Version >= 4), errorMessage(err)
 				sp.BaseOffset = -1
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
 			sp.BaseOffset = res.BaseOffset
 			sp.LogAppendTime = res.LogAppendTime
-			sp.LogStartOffset = p.Log().StartOffset()
+			sp.LogStartOffset = p.StartOffset()
 			if r.Acks == -1 {
 				waits = append(waits, durableWait{p: p, offset: res.LastOffset, ti: ti, pi: pi})
 			}
@@ -140,7 +139,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		for i, err := range waitDurable(ctx, waits) {
 			if err != nil {
 				sp := &resp.Topics[waits[i].ti].Partitions[waits[i].pi]
-				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				sp.ErrorCode, sp.ErrorMessage = storageErrorFor(errorCode(err), req.Version >= 4), errorMessage(err)
 			}
 		}
 		return resp
@@ -162,7 +161,7 @@ func waitDurable(ctx context.Context, waits []durableWait) []error {
 	done := make(chan result, len(waits))
 	pending := map[int]bool{}
 	for i, w := range waits {
-		if w.p.Log().DurableOffset() > w.offset {
+		if w.p.DurableOffset() > w.offset {
 			continue
 		}
 		pending[i] = true
@@ -190,10 +189,6 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	if err != nil {
 		return nil, res, err
 	}
-	data, err := produceData(req.Version, rp.Records)
-	if err != nil {
-		return nil, res, err
-	}
 	switch {
 	case acks != -1 && acks != 0 && acks != 1:
 		return nil, res, fmt.Errorf("acks must be -1, 0 or 1, got %d: %w", acks, kerr.InvalidRequiredAcks)
@@ -202,86 +197,11 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	case acks == -1 && minISR > 1:
 		return nil, res, fmt.Errorf("min.insync.replicas=%d but this broker is the only replica: %w", minISR, kerr.NotEnoughReplicas)
 	}
-	res, err = p.Append(data)
+	// v0-2 carry message sets; v3+ exactly one v2 batch; zstd from v7.
+	data, err := record.ToBatches(rp.Records, req.Version < 3, maxDecompressedBytes)
+	if err != nil {
+		return nil, res, err
+	}
+	res, err = p.Append(data, partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true})
 	return p, res, err
-}
-
-// produceData checks a partition's records as Kafka does for the request
-// version and returns the v2 batches to append.
-func produceData(version int16, b []byte) ([]byte, error) {
-	magic, err := record.PeekMagic(b)
-	if err != nil {
-		if len(b) == 0 {
-			return nil, fmt.Errorf("no records: %w", kerr.InvalidRecord)
-		}
-		return nil, err
-	}
-	if magic != record.MagicV2 {
-		if version >= 3 {
-			return nil, fmt.Errorf("produce v%d must carry record batches (magic 2), not magic %d: %w", version, magic, kerr.InvalidRecord)
-		}
-		batches, err := record.ConvertMessageSet(b, maxDecompressedBytes)
-		if err != nil {
-			return nil, err
-		}
-		if len(batches) == 1 {
-			return batches[0], nil
-		}
-		n := 0
-		for _, bb := range batches {
-			n += len(bb)
-		}
-		out := make([]byte, 0, n)
-		for _, bb := range batches {
-			out = append(out, bb...)
-		}
-		return out, nil
-	}
-	for off, i := 0, 0; off < len(b); i++ {
-		bh, err := record.ReadBatchHeader(b[off:])
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case i == 1 && version >= 3:
-			return nil, fmt.Errorf("produce v%d must carry exactly one record batch per partition: %w", version, kerr.InvalidRecord)
-		case bh.IsControl():
-			return nil, fmt.Errorf("clients may not write control batches: %w", kerr.InvalidRecord)
-		case bh.Codec() == record.CodecZstd && version < 7:
-			return nil, fmt.Errorf("zstd needs produce v7+, got v%d: %w", version, kerr.UnsupportedCompressionType)
-		}
-		off += bh.Size() // a size past the end is caught by the log's validation
-	}
-	return b, nil
-}
-
-// requestTopic finds a topic named in a request, by id for versions that
-// use ids: the error is UNKNOWN_TOPIC_ID or UNKNOWN_TOPIC_OR_PARTITION.
-func (h *Handler) requestTopic(byID bool, name string, id [16]byte) (metadata.Topic, error) {
-	if byID {
-		t, ok := h.c.TopicByID(metadata.TopicID(id))
-		if !ok {
-			return t, fmt.Errorf("topic id %s: %w", metadata.TopicID(id), kerr.UnknownTopicID)
-		}
-		return t, nil
-	}
-	t, ok := h.c.Topic(name)
-	if !ok {
-		return t, fmt.Errorf("topic %q: %w", name, kerr.UnknownTopicOrPartition)
-	}
-	return t, nil
-}
-
-// topicConfig returns one resolved config of a topic.
-func (h *Handler) topicConfig(topic, name string) (string, bool) {
-	vals, err := h.c.TopicConfigs(topic)
-	if err != nil {
-		return "", false
-	}
-	for _, v := range vals {
-		if v.Name == name {
-			return v.Value, true
-		}
-	}
-	return "", false
 }

@@ -2,9 +2,7 @@ package handler
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,9 +29,10 @@ import (
 //     (consumers reset on it; kafka-node relies on it). Errored partitions
 //     carry -1 for their offsets, as Kafka's do.
 //   - Long poll: when fewer than MinBytes were read, no partition errored and
-//     MaxWaitMillis > 0, the reply waits (in Reply.Finish) on the logs'
-//     Changed channels, the deadline and the connection's context, and
-//     re-reads when woken: no polling, no goroutines. A partition error or
+//     MaxWaitMillis > 0, the reply waits (in Reply.Finish) on one
+//     partition.Waiter watching every partition of the fetch, the deadline
+//     and the connection's context, and re-reads when woken: no polling, no
+//     goroutines. A partition error or
 //     enough bytes answer at once, as Kafka's fetch purgatory does.
 //   - Fetch sessions (KIP-227) are not kept: every request is a full fetch.
 //     Epoch 0 (new session) and -1 (no session) get SessionID 0 and a full
@@ -94,21 +93,37 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 		return now(resp)
 	}
 	f := h.newFetch(req.Version, r, resp)
-	changed := f.changed()
 	if n := f.read(); f.errored || n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(f.parts) == 0 {
 		return now(resp)
 	}
 	deadline := arrived.Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+		// Watch first, then read again: a change after that read wakes
+		// the wait below, one before it is in what the read returns.
+		w := partition.NewWaiter()
+		defer w.Stop()
+		for i := range f.parts {
+			w.Watch(f.parts[i].p)
+		}
+		if n := f.read(); f.errored || n >= int(r.MinBytes) {
+			return resp
+		}
 		timer := time.NewTimer(time.Until(deadline))
 		defer timer.Stop()
-		for waitChanged(ctx, h.stopping, timer.C, changed) {
-			changed = f.changed() // before reading: an append after the read wakes us
+		for {
+			select {
+			case <-ctx.Done():
+				return resp
+			case <-h.stopping:
+				return resp
+			case <-timer.C:
+				return resp
+			case <-w.C():
+			}
 			if n := f.read(); f.errored || n >= int(r.MinBytes) {
-				break
+				return resp
 			}
 		}
-		return resp
 	}}, nil
 }
 
@@ -172,16 +187,6 @@ func setFetchError(sp *kmsg.FetchResponseTopicPartition, err error) {
 	sp.RecordBatches = []byte{}
 }
 
-// changed returns the partitions' change channels; take them before a read
-// so that an append after it cannot be missed.
-func (f *fetch) changed() []<-chan struct{} {
-	chs := make([]<-chan struct{}, len(f.parts))
-	for i := range f.parts {
-		chs[i] = f.parts[i].p.Log().Changed()
-	}
-	return chs
-}
-
 // read (re)reads every readable partition into the response and returns
 // the bytes read from the logs; a read error sets f.errored.
 func (f *fetch) read() int {
@@ -190,7 +195,7 @@ func (f *fetch) read() int {
 		fp := &f.parts[i]
 		sp := &f.resp.Topics[fp.ti].Partitions[fp.pi]
 		sp.ErrorCode, sp.RecordBatches = 0, []byte{}
-		rr, err := fp.p.Log().Read(fp.offset, max(0, min(int(fp.maxBytes), limit)), minOne)
+		rr, err := fp.p.Read(fp.offset, max(0, min(int(fp.maxBytes), limit)), minOne)
 		if err != nil {
 			setFetchError(sp, err)
 			f.errored = true
@@ -214,37 +219,9 @@ func (f *fetch) read() int {
 				f.errored = true
 				continue
 			}
-			data = trimMessageSet(ms, fp.offset)
+			data = record.TrimMessageSet(ms, fp.offset)
 		}
 		sp.RecordBatches = data
 	}
 	return total
-}
-
-// waitChanged blocks until one of chs is closed (true), or the timer fires,
-// ctx is done or the broker is stopping (false).
-func waitChanged(ctx context.Context, stopping <-chan struct{}, timer <-chan time.Time, chs []<-chan struct{}) bool {
-	cases := make([]reflect.SelectCase, 0, len(chs)+3)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stopping)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer)})
-	for _, ch := range chs {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
-	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 3
-}
-
-// trimMessageSet drops the leading entries of a down-converted message set
-// that end before offset (a wrapper's offset is its last inner message's).
-func trimMessageSet(ms []byte, offset int64) []byte {
-	for len(ms) >= 12 {
-		size := int64(binary.BigEndian.Uint32(ms[8:]))
-		if int64(binary.BigEndian.Uint64(ms)) >= offset || 12+size > int64(len(ms)) {
-			break
-		}
-		ms = ms[12+size:]
-	}
-	return ms
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
 )
 
@@ -155,7 +156,7 @@ func TestFetchLongPoll(t *testing.T) {
 	}
 
 	done := finish(context.Background(), handle(60_000))
-	if _, err := p.Append(dpBatch(t, record.CodecNone, -1, -1, -1, "appended")); err != nil {
+	if _, err := p.Append(dpBatch(t, record.CodecNone, -1, -1, -1, "appended"), partition.AppendRules{}); err != nil {
 		t.Fatal(err)
 	}
 	if resp := within(done, "an append"); len(resp.Topics[0].Partitions[0].RecordBatches) == 0 {

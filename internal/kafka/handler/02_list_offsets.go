@@ -97,10 +97,9 @@ func handleListOffsets(h *Handler, _ context.Context, req *server.Request) (serv
 
 // listOffset answers one partition: offset, timestamp and leader epoch.
 func listOffset(p *partition.Partition, ts int64, readCommitted bool) (int64, int64, int32, error) {
-	l := p.Log()
 	switch ts {
 	case -2, -4: // earliest, earliest local
-		return l.StartOffset(), record.NoTimestamp, p.LeaderEpoch(), nil
+		return p.StartOffset(), record.NoTimestamp, p.LeaderEpoch(), nil
 	case -1: // latest
 		if readCommitted {
 			return p.LastStableOffset(), record.NoTimestamp, p.LeaderEpoch(), nil
@@ -109,13 +108,13 @@ func listOffset(p *partition.Partition, ts int64, readCommitted bool) (int64, in
 	case -5: // latest tiered: nothing is tiered
 		return -1, record.NoTimestamp, -1, nil
 	case -3: // max timestamp
-		res, err := l.MaxTimestamp()
+		res, err := p.MaxTimestamp()
 		if err != nil || !res.Found {
 			return -1, record.NoTimestamp, -1, err
 		}
 		return res.Offset, res.Timestamp, p.LeaderEpoch(), nil
 	}
-	res, err := l.OffsetForTimestamp(ts)
+	res, err := p.OffsetForTimestamp(ts)
 	if err != nil || !res.Found {
 		return -1, record.NoTimestamp, -1, err
 	}
@@ -131,18 +130,17 @@ func listOffset(p *partition.Partition, ts int64, readCommitted bool) (int64, in
 // lists, newest first, at most maxNum candidates starting from the newest one
 // whose time is <= ts (-1: the newest; -2: the oldest).
 func legacyOffsetsBefore(p *partition.Partition, ts int64, maxNum int32, now time.Time) []int64 {
-	l := p.Log()
-	segs := l.Segments()
+	segs := p.Segments()
 	type cand struct {
 		offset int64
 		ms     int64
 	}
 	cands := make([]cand, 0, len(segs)+1)
 	for _, s := range segs {
-		cands = append(cands, cand{max(s.Base, l.StartOffset()), s.Modified.UnixMilli()})
+		cands = append(cands, cand{max(s.Base, p.StartOffset()), s.Modified.UnixMilli()})
 	}
 	if n := len(segs); n > 0 && segs[n-1].Size > 0 {
-		cands = append(cands, cand{l.EndOffset(), now.UnixMilli()})
+		cands = append(cands, cand{p.EndOffset(), now.UnixMilli()})
 	}
 	start := -1
 	switch ts {

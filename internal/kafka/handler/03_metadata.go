@@ -9,6 +9,7 @@ import (
 
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
 )
 
 // Metadata: the broker list (this broker, at its advertised address) and
@@ -20,11 +21,44 @@ import (
 //     the request allows it (always before v4, AllowAutoTopicCreation from
 //     v4), with num.partitions partitions; otherwise
 //     UNKNOWN_TOPIC_OR_PARTITION. An invalid name is INVALID_TOPIC_EXCEPTION.
+//   - A partition whose log failed (an fsync error: no writes until a
+//     restart recovers it) is answered as Kafka answers a partition whose
+//     replica sits on an offline log dir: this broker in OfflineReplicas
+//     (v5+) and out of the ISR, and KAFKA_STORAGE_ERROR (retriable: clients
+//     hold their records and refresh metadata; NOT_LEADER_FOR_PARTITION
+//     before v5, which lacks the code). It stays led by this
+//     broker, which still serves its reads. A Degraded partition (disk
+//     full) is listed as usual: its produces answer KAFKA_STORAGE_ERROR and
+//     succeed again once there is room.
+//   - Authorized operations, when asked for, are those of a Kafka broker
+//     without an authorizer: every operation that applies to a topic (for
+//     every topic in the response) and to the cluster. Not asked for, they
+//     are INT32_MIN, as in Kafka.
 //
 // Version notes: v1 controller id and internal flag; v2 cluster id; v7
-// leader epoch; v9+ flexible; v10 topic ids (a topic may be asked for by id
-// alone); v8-10 authorized operations (-2147483648: not requested).
+// leader epoch; v8+ topic authorized operations, v8-10 cluster authorized
+// operations (removed in v11: DescribeCluster has them); v9+ flexible; v10
+// topic ids (a topic may be asked for by id alone).
 func init() { register(3, 0, 13, handleMetadata) }
+
+// topicOperations are the ACL operations of the TOPIC resource (Kafka's
+// AclEntry.supportedOperations), as an authorized-operations bit field: what
+// Kafka answers without an authorizer.
+var topicOperations = aclBits(
+	kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
+	kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter,
+	kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
+)
+
+// aclBits sets bit op for each op, the encoding of KIP-430's authorized
+// operations fields.
+func aclBits(ops ...kmsg.ACLOperation) int32 {
+	var bits int32
+	for _, op := range ops {
+		bits |= 1 << op
+	}
+	return bits
+}
 
 func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
 	r := req.Msg.(*kmsg.MetadataRequest)
@@ -36,16 +70,30 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	resp.ClusterID = &h.cfg.ClusterID
 	resp.ControllerID = node
 
-	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
+	if r.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = clusterOperations
+	}
+	h.metadataTopics(req.Version, r, resp, node, h.failedPartitions())
+	if r.IncludeTopicAuthorizedOperations && req.Version >= 8 {
+		for i := range resp.Topics {
+			resp.Topics[i].AuthorizedOperations = topicOperations
+		}
+	}
+	return now(resp)
+}
+
+// metadataTopics fills resp.Topics: every topic, or those asked for.
+func (h *Handler) metadataTopics(version int16, r *kmsg.MetadataRequest, resp *kmsg.MetadataResponse, node int32, failed map[string]map[int32]bool) {
+	all := r.Topics == nil || (version == 0 && len(r.Topics) == 0)
 	if all {
 		topics := h.c.Topics()
 		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(topics))
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
+			resp.Topics = append(resp.Topics, h.topicMetadata(t, node, version, failed[t.Name]))
 		}
-		return now(resp)
+		return
 	}
-	autoCreate := h.c.Broker().Bool("auto.create.topics.enable") && (req.Version < 4 || r.AllowAutoTopicCreation)
+	autoCreate := h.c.Broker().Bool("auto.create.topics.enable") && (version < 4 || r.AllowAutoTopicCreation)
 	for _, rt := range r.Topics {
 		var t metadata.Topic
 		var ok bool
@@ -86,12 +134,29 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, h.topicMetadata(t, node))
+		resp.Topics = append(resp.Topics, h.topicMetadata(t, node, version, failed[t.Name]))
 	}
-	return now(resp)
 }
 
-func (h *Handler) topicMetadata(t metadata.Topic, node int32) kmsg.MetadataResponseTopic {
+// failedPartitions returns the Failed partitions by topic (usually none).
+func (h *Handler) failedPartitions() map[string]map[int32]bool {
+	var out map[string]map[int32]bool
+	for _, ph := range h.c.UnhealthyPartitions() {
+		if ph.Health != partition.Failed {
+			continue
+		}
+		if out == nil {
+			out = map[string]map[int32]bool{}
+		}
+		if out[ph.Topic] == nil {
+			out[ph.Topic] = map[int32]bool{}
+		}
+		out[ph.Topic][ph.Partition.Partition] = true
+	}
+	return out
+}
+
+func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, failed map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -111,6 +176,11 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32) kmsg.MetadataRespo
 		p.LeaderEpoch = 0
 		p.Replicas = self
 		p.ISR = self
+		if failed[int32(i)] {
+			p.ErrorCode = storageErrorFor(kerr.KafkaStorageError.Code, version >= 5)
+			p.ISR = []int32{}
+			p.OfflineReplicas = self
+		}
 	}
 	return mt
 }

@@ -2,10 +2,13 @@ package handler
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func TestMetadataAutoCreateAndIDs(t *testing.T) {
@@ -56,5 +59,56 @@ func TestMetadataAutoCreateAndIDs(t *testing.T) {
 	}
 	if len(b.Cluster.Topics()) != 1 {
 		t.Fatalf("topics %v", b.Cluster.Topics())
+	}
+}
+
+// Issue 15 item 10: asked for, the authorized operations are what Kafka
+// answers without an authorizer (librdkafka's test 0081 checks them); not
+// asked for, INT32_MIN.
+func TestMetadataAuthorizedOperations(t *testing.T) {
+	b := startBroker(t, "", nil)
+	ctx := context.Background()
+	if _, err := b.Cluster.CreateTopic("ops", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	// READ WRITE CREATE DELETE ALTER DESCRIBE DESCRIBE_CONFIGS ALTER_CONFIGS
+	const wantTopic = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	// CREATE ALTER DESCRIBE CLUSTER_ACTION DESCRIBE_CONFIGS ALTER_CONFIGS IDEMPOTENT_WRITE
+	const wantCluster = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+	for v := int16(8); v <= 13; v++ {
+		versions := kversion.Stable()
+		versions.SetMaxKeyVersion(3, v) // kgo sends its highest version otherwise
+		cl := b.client(t, kgo.MaxVersions(versions))
+		for _, ask := range []bool{false, true} {
+			req := kmsg.NewPtrMetadataRequest()
+			req.IncludeTopicAuthorizedOperations, req.IncludeClusterAuthorizedOperations = ask, ask
+			for _, n := range []string{"ops", "missing"} {
+				rt := kmsg.NewMetadataRequestTopic()
+				rt.Topic = kmsg.StringPtr(n)
+				req.Topics = append(req.Topics, rt)
+			}
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Version != v {
+				t.Fatalf("sent v%d, want v%d", resp.Version, v)
+			}
+			topic, cluster := int32(math.MinInt32), int32(math.MinInt32)
+			if ask {
+				topic = wantTopic
+				if v <= 10 {
+					cluster = wantCluster
+				}
+			}
+			if v <= 10 && resp.AuthorizedOperations != cluster {
+				t.Errorf("v%d asked %v: cluster operations %d, want %d", v, ask, resp.AuthorizedOperations, cluster)
+			}
+			for _, rt := range resp.Topics {
+				if rt.AuthorizedOperations != topic {
+					t.Errorf("v%d asked %v: topic %s operations %d, want %d", v, ask, *rt.Topic, rt.AuthorizedOperations, topic)
+				}
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stromhq/strom/internal/partition"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -245,5 +246,49 @@ func TestCreateTopicsOneMetadataWriteAndAtomic(t *testing.T) {
 	b = startBrokerFS(t, "/data", "127.0.0.1:0", nil, mem)
 	if got := len(b.Cluster.Topics()); got != 200 {
 		t.Fatalf("%d topics after restart, want 200", got)
+	}
+}
+
+// Issue 15 item 12: message.format.version (deprecated in Kafka 3.x, which
+// ignores it from inter.broker.protocol.version 3.0 on) is accepted on
+// CreateTopics and AlterConfigs, shown by DescribeConfigs as Kafka 3.x
+// shows it, and has no effect on what is stored (librdkafka test 0092).
+func TestMessageFormatVersionIgnored(t *testing.T) {
+	b := startBroker(t, "", nil)
+	adm := b.admin(t)
+	ctx := admCtx(t)
+	if r := admCreate(t, adm, "mfv", 1, map[string]*string{"message.format.version": kadm.StringPtr("0.10.0")}); r.Err != nil {
+		t.Fatalf("create with message.format.version: %v %s", r.Err, r.ErrMessage)
+	}
+	checkConfig(t, admConfigs(t, adm, "mfv"), "message.format.version", "0.10.0", srcTopic,
+		synonymWant{"message.format.version", "0.10.0", srcTopic}, synonymWant{"log.message.format.version", "3.0-IV1", srcDefault})
+	admCreate(t, adm, "plain", 1, nil)
+	checkConfig(t, admConfigs(t, adm, "plain"), "message.format.version", "3.0-IV1", srcDefault)
+
+	for _, v := range []string{"2.8", "3.0-IV1", "0.10.2"} {
+		rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "message.format.version", Value: kadm.StringPtr(v)}}, "plain")
+		if err != nil || rs[0].Err != nil {
+			t.Fatalf("alter to %s: %v %+v", v, err, rs)
+		}
+		checkConfig(t, admConfigs(t, adm, "plain"), "message.format.version", v, srcTopic)
+	}
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "message.format.version", Value: kadm.StringPtr("banana")}}, "plain")
+	if err != nil || !errors.Is(rs[0].Err, kerr.InvalidConfig) {
+		t.Fatalf("a value that is no version: %v %+v", err, rs)
+	}
+
+	// Its broker synonym is static, as Kafka 3.x keeps it.
+	brs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.message.format.version", Value: kadm.StringPtr("2.8")}})
+	if err != nil || !errors.Is(brs[0].Err, kerr.InvalidRequest) || !strings.Contains(brs[0].ErrMessage, "[log.message.format.version]") {
+		t.Fatalf("log.message.format.version on the broker: %v %+v", err, brs)
+	}
+
+	// Ignored: a v2 batch is stored as it came, whatever the topic says.
+	p, err := b.Cluster.Partition("mfv", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Append(admBatch(t, 3, 10), partition.AppendRules{}); err != nil {
+		t.Fatalf("append to a topic with message.format.version 0.10.0: %v", err)
 	}
 }

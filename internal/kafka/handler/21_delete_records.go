@@ -49,13 +49,13 @@ func handleDeleteRecords(h *Handler, _ context.Context, req *server.Request) (se
 				if off < 0 || off > hw {
 					err = fmt.Errorf("offset %d outside [0, high watermark %d]: %w", rp.Offset, hw, kerr.OffsetOutOfRange)
 				} else {
-					err = p.Log().AdvanceStartOffset(off)
+					sp.LowWatermark, err = p.DeleteRecords(off)
 				}
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
+				sp.LowWatermark = -1
 			} else {
-				sp.LowWatermark = p.Log().StartOffset()
 				advanced = append(advanced, moved{ti, pi})
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -25,7 +25,7 @@ func TestDeleteRecords(t *testing.T) {
 		}
 	}
 	p, _ := b.Cluster.Partition("dr", 0)
-	segs := p.Log().NumSegments()
+	segs := p.NumSegments()
 
 	adm := b.admin(t)
 	del := func(offset int64) kadm.DeleteRecordsResponse {
@@ -45,8 +45,8 @@ func TestDeleteRecords(t *testing.T) {
 	if r := del(40); r.Err != nil || r.LowWatermark != 40 {
 		t.Fatalf("delete to 40: %+v", r)
 	}
-	if p.Log().NumSegments() >= segs {
-		t.Errorf("no segment deleted: %d before, %d after", segs, p.Log().NumSegments())
+	if p.NumSegments() >= segs {
+		t.Errorf("no segment deleted: %d before, %d after", segs, p.NumSegments())
 	}
 	if r := del(10); r.Err != nil || r.LowWatermark != 40 {
 		t.Fatalf("delete below the start: %+v", r)

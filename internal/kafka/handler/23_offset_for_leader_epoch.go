@@ -52,9 +52,9 @@ func handleOffsetForLeaderEpoch(h *Handler, _ context.Context, req *server.Reque
 			case rp.LeaderEpoch == -1 || rp.LeaderEpoch > ours: // undefined, or newer than any we know
 				sp.LeaderEpoch, sp.EndOffset = -1, -1
 			case rp.LeaderEpoch == ours:
-				sp.LeaderEpoch, sp.EndOffset = ours, p.Log().EndOffset()
+				sp.LeaderEpoch, sp.EndOffset = ours, p.EndOffset()
 			default: // older than the only epoch we know: where that one starts
-				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, p.Log().StartOffset()
+				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, p.StartOffset()
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

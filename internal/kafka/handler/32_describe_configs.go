@@ -17,21 +17,25 @@ import (
 // Behavior:
 //   - TOPIC (2): every topic config, defaults included (librdkafka and the
 //     Java admin expect them, see notes/compat.md), each resolved as topic
-//     override (DYNAMIC_TOPIC_CONFIG), else the broker's --config file
-//     (STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG). Topic
-//     configs are never read-only. An invalid name is
-//     INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
+//     override (DYNAMIC_TOPIC_CONFIG), else the broker's dynamic value
+//     (DYNAMIC_BROKER_CONFIG, then DYNAMIC_DEFAULT_BROKER_CONFIG), else the
+//     broker's --config file (STATIC_BROKER_CONFIG), else Kafka's default
+//     (DEFAULT_CONFIG). Topic configs are never read-only. An invalid name
+//     is INVALID_TOPIC_EXCEPTION, an unknown topic
+//     UNKNOWN_TOPIC_OR_PARTITION.
 //   - BROKER (4) named by this node's id: every broker config Strom reads,
-//     all read-only (static: set in the --config file). The empty name is
-//     Kafka's cluster-wide dynamic defaults, which Strom never has: an empty
-//     list, as Kafka answers on a cluster without them. Another broker id,
+//     with its source in the same order; read-only unless dynamic (the
+//     topic configs' broker synonyms, see broker_configs.go). The empty
+//     name is the cluster-wide dynamic defaults: only those that are set
+//     (an empty list when none is), as Kafka answers. Another broker id,
 //     or a name that is not a number, is INVALID_REQUEST.
 //   - BROKER_LOGGER (8) and any other type: INVALID_REQUEST with a message.
 //   - ConfigNames null or empty asks for every config; otherwise only the
 //     named ones, unknown names skipped (as Kafka does).
 //   - Synonyms (when asked) list every source in precedence order: the
-//     topic override, then each broker config set in the --config file that
-//     feeds it (log.retention.ms, then log.retention.minutes and
+//     topic override, then the broker's dynamic values (this broker's, then
+//     the cluster default), then each broker config set in the --config
+//     file that feeds it (log.retention.ms, then log.retention.minutes and
 //     log.retention.hours for retention.ms), then the default, named by the
 //     broker synonym. The first synonym's source is the config's source.
 //   - Nothing is sensitive.
@@ -117,13 +121,24 @@ func (h *Handler) describeTopicConfigs(topic string, o describeOpts) ([]kmsg.Des
 }
 
 func (h *Handler) describeBrokerConfigs(name string, o describeOpts) ([]kmsg.DescribeConfigsResponseResourceConfig, error) {
+	out := []kmsg.DescribeConfigsResponseResourceConfig{}
 	if name == "" {
-		return []kmsg.DescribeConfigsResponseResourceConfig{}, nil
+		for _, v := range h.c.Broker().ClusterDefaultValues() {
+			if !o.wants(v.Name) {
+				continue
+			}
+			c := describedConfig(v, o)
+			if o.synonyms {
+				c.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{
+					synonym(v.Name, kmsg.StringPtr(v.Value), metadata.SourceDynamicDefaultBroker)}
+			}
+			out = append(out, c)
+		}
+		return out, nil
 	}
 	if err := h.checkBrokerName(name); err != nil {
 		return nil, err
 	}
-	out := []kmsg.DescribeConfigsResponseResourceConfig{}
 	for _, v := range h.c.Broker().BrokerValues() {
 		if !o.wants(v.Name) {
 			continue
@@ -132,7 +147,7 @@ func (h *Handler) describeBrokerConfigs(name string, o describeOpts) ([]kmsg.Des
 		if v.Value == "" && v.Source == metadata.SourceDefault {
 			c.Value = nil // Kafka's "no value" (log.retention.minutes)
 		}
-		c.ReadOnly = true
+		c.ReadOnly = !metadata.IsDynamicBrokerConfig(v.Name)
 		c.IsDefault = v.Source == metadata.SourceDefault
 		if o.synonyms {
 			c.ConfigSynonyms = h.brokerSynonyms(v.Name, v.Default)
@@ -155,10 +170,11 @@ func describedConfig(v metadata.ConfigValue, o describeOpts) kmsg.DescribeConfig
 	return c
 }
 
-// brokerSynonyms lists the --config file's values for a broker config and
-// the configs it derives from, then its default (when it has one).
+// brokerSynonyms lists a broker config's dynamic values, then the --config
+// file's values for it and the configs it derives from, then its default
+// (when it has one).
 func (h *Handler) brokerSynonyms(name, def string) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
-	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	out := h.dynamicSynonyms(name)
 	bc := h.c.Broker()
 	for _, n := range append([]string{name}, derivedBrokerSynonyms[name]...) {
 		if v, ok := bc.Static(n); ok {

@@ -12,7 +12,7 @@ import (
 )
 
 // AlterConfigs (the legacy form): replaces a topic's whole set of config
-// overrides with the request's.
+// overrides, or a broker resource's dynamic configs, with the request's.
 //
 // Behavior:
 //   - TOPIC: the listed configs become the topic's overrides; every other
@@ -22,9 +22,9 @@ import (
 //     named twice is INVALID_REQUEST. An unknown topic is
 //     UNKNOWN_TOPIC_OR_PARTITION. The change is persisted and applied to
 //     the topic's open logs before the answer.
-//   - BROKER: Strom's broker configs are static, read from the --config
-//     file at start: every broker resource is refused with INVALID_REQUEST
-//     and a message saying so (a wrong broker id says that instead).
+//   - BROKER (this broker's id, or "" for the cluster-wide default): the
+//     listed configs replace the resource's dynamic broker configs (see
+//     broker_configs.go: which are dynamic, how the others are refused).
 //   - Other resource types: INVALID_REQUEST. A resource named twice in one
 //     request is INVALID_REQUEST for each of its entries, as Kafka does.
 //   - ValidateOnly runs every check and changes nothing.
@@ -56,6 +56,8 @@ func handleAlterConfigs(h *Handler, _ context.Context, req *server.Request) (ser
 		st.ResourceType, st.ResourceName = rr.ResourceType, rr.ResourceName
 		err := h.alterResource(times, rr.ResourceType, rr.ResourceName, func() error {
 			return h.replaceTopicConfigs(rr, r.ValidateOnly)
+		}, func() error {
+			return h.replaceBrokerConfigs(rr, r.ValidateOnly)
 		})
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
@@ -67,16 +69,16 @@ func handleAlterConfigs(h *Handler, _ context.Context, req *server.Request) (ser
 
 // alterResource decides one resource of an AlterConfigs or
 // IncrementalAlterConfigs request: a resource named twice is refused, a
-// topic goes to alterTopic, broker configs are static, other types are not
+// topic goes to alterTopic, a broker to alterBroker, other types are not
 // served.
-func (h *Handler) alterResource(times map[configResource]int, t kmsg.ConfigResourceType, name string, alterTopic func() error) error {
+func (h *Handler) alterResource(times map[configResource]int, t kmsg.ConfigResourceType, name string, alterTopic, alterBroker func() error) error {
 	switch {
 	case times[configResource{t, name}] > 1:
 		return duplicateResource(t, name)
 	case t == kmsg.ConfigResourceTypeTopic:
 		return alterTopic()
 	case t == kmsg.ConfigResourceTypeBroker:
-		return h.refuseBrokerAlter(name)
+		return alterBroker()
 	default:
 		return unsupportedResource(t)
 	}
@@ -100,18 +102,6 @@ func (h *Handler) replaceTopicConfigs(rr *kmsg.AlterConfigsRequestResource, vali
 	configAlterMu.Lock()
 	defer configAlterMu.Unlock()
 	return h.c.SetTopicConfigs(rr.ResourceName, cfg, validateOnly)
-}
-
-// refuseBrokerAlter answers every broker resource of an alter: Strom has no
-// dynamic broker configs.
-func (h *Handler) refuseBrokerAlter(name string) error {
-	if name != "" {
-		if err := h.checkBrokerName(name); err != nil {
-			return err
-		}
-	}
-	return adminFail(kerr.InvalidRequest,
-		"Strom's broker configs are static: set them in the --config file (or flags) and restart the broker")
 }
 
 func duplicateResource(t kmsg.ConfigResourceType, name string) error {

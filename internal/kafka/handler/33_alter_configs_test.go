@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
 )
 
 // admAlterLegacy sends one legacy AlterConfigs for a topic.
@@ -73,7 +73,7 @@ func TestAlterConfigsLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Append(admBatch(t, 1, 5000)); !errors.Is(err, log.ErrBatchTooLarge) {
+	if _, err := p.Append(admBatch(t, 1, 5000), partition.AppendRules{}); !errors.Is(err, partition.ErrBatchTooLarge) {
 		t.Fatalf("append above max.message.bytes: %v", err)
 	}
 
@@ -93,8 +93,13 @@ func TestAlterConfigsLegacy(t *testing.T) {
 		{"unknown config", false, kmsg.ConfigResourceTypeTopic, "legacy", []string{"nope", "1"}, kerr.InvalidConfig.Code, "nope"},
 		{"twice", false, kmsg.ConfigResourceTypeTopic, "legacy", []string{"retention.ms", "1", "retention.ms", "2"}, kerr.InvalidRequest.Code, "more than once"},
 		{"unknown topic", false, kmsg.ConfigResourceTypeTopic, "nowhere", []string{"retention.ms", "1"}, kerr.UnknownTopicOrPartition.Code, "nowhere"},
-		{"broker", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.retention.ms", "1"}, kerr.InvalidRequest.Code, "--config"},
-		{"default broker", false, kmsg.ConfigResourceTypeBroker, "", []string{"log.retention.ms", "1"}, kerr.InvalidRequest.Code, "--config"},
+		{"static broker config", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.retention.ms", "1", "num.partitions", "2", "log.retention.hours", "1"}, kerr.InvalidRequest.Code,
+			"Cannot update these configs dynamically: [log.retention.hours, num.partitions]"},
+		{"static default broker config", false, kmsg.ConfigResourceTypeBroker, "", []string{"auto.create.topics.enable", "false"}, kerr.InvalidRequest.Code,
+			"Cannot update these configs dynamically: [auto.create.topics.enable]"},
+		{"broker config Strom lacks", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.cleaner.threads", "2"}, kerr.InvalidConfig.Code, "[log.cleaner.threads]"},
+		{"bad broker value", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.retention.ms", "soon"}, kerr.InvalidRequest.Code, "log.retention.ms"},
+		{"broker validate only", true, kmsg.ConfigResourceTypeBroker, "0", []string{"log.retention.ms", "1"}, 0, ""},
 		{"other broker", false, kmsg.ConfigResourceTypeBroker, "3", nil, kerr.InvalidRequest.Code, "expected 0"},
 		{"broker logger", false, kmsg.ConfigResourceTypeBrokerLogger, "0", nil, kerr.InvalidRequest.Code, "BROKER_LOGGER"},
 	} {
@@ -128,7 +133,7 @@ func TestAlterConfigsLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Append(admBatch(t, 1, 5000)); !errors.Is(err, log.ErrBatchTooLarge) {
+	if _, err := p.Append(admBatch(t, 1, 5000), partition.AppendRules{}); !errors.Is(err, partition.ErrBatchTooLarge) {
 		t.Fatalf("append above max.message.bytes after restart: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ func appendLogDirTopic(dst []kmsg.DescribeLogDirsResponseDirTopic, name string, 
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 		dp.Partition = p.Index
-		dp.Size = p.Log().Size()
+		dp.Size = p.Size()
 		t.Partitions = append(t.Partitions, dp)
 	}
 	if len(t.Partitions) == 0 {

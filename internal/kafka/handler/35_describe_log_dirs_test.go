@@ -92,7 +92,7 @@ func mustPartitionSize(t *testing.T, b *testBroker, topic string, index int32) i
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Log().Size()
+	return p.Size()
 }
 
 func TestDescribeLogDirsNullAndEmpty(t *testing.T) {

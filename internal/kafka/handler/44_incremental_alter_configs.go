@@ -13,8 +13,8 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 )
 
-// IncrementalAlterConfigs: edits a topic's config overrides one config at a
-// time.
+// IncrementalAlterConfigs: edits a topic's config overrides, or a broker
+// resource's dynamic configs, one config at a time.
 //
 // Behavior:
 //   - TOPIC: the operations apply in order to the topic's overrides: SET (0)
@@ -29,8 +29,9 @@ import (
 //     whole (INVALID_CONFIG with a message) before anything changes. A
 //     config named twice in one resource is INVALID_REQUEST. An unknown
 //     topic is UNKNOWN_TOPIC_OR_PARTITION.
-//   - BROKER: refused, INVALID_REQUEST: broker configs are static (see
-//     33_alter_configs.go). Other types: INVALID_REQUEST. A resource named
+//   - BROKER (this broker's id, or "" for the cluster-wide default): the
+//     same operations on the resource's dynamic broker configs (see
+//     broker_configs.go). Other types: INVALID_REQUEST. A resource named
 //     twice is INVALID_REQUEST for each of its entries.
 //   - ValidateOnly runs every check and changes nothing.
 //
@@ -50,6 +51,8 @@ func handleIncrementalAlterConfigs(h *Handler, _ context.Context, req *server.Re
 		st.ResourceType, st.ResourceName = rr.ResourceType, rr.ResourceName
 		err := h.alterResource(times, rr.ResourceType, rr.ResourceName, func() error {
 			return h.editTopicConfigs(rr, r.ValidateOnly)
+		}, func() error {
+			return h.editBrokerConfigs(rr, r.ValidateOnly)
 		})
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)

@@ -92,9 +92,9 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	if err != nil || !errors.Is(unknown[0].Err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("unknown topic: %v %+v", err, unknown)
 	}
-	br, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{set("log.retention.ms", "1")}, 0)
-	if err != nil || !errors.Is(br[0].Err, kerr.InvalidRequest) || !strings.Contains(br[0].ErrMessage, "--config") {
-		t.Fatalf("broker: %v %+v", err, br)
+	br, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{set("num.partitions", "3")}, 0)
+	if err != nil || !errors.Is(br[0].Err, kerr.InvalidRequest) || !strings.Contains(br[0].ErrMessage, "Cannot update these configs dynamically: [num.partitions]") {
+		t.Fatalf("static broker config: %v %+v", err, br)
 	}
 
 	check := func(cs map[string]kadm.Config) {

@@ -27,17 +27,11 @@ func init() { register(60, 0, 2, handleDescribeCluster) }
 
 // clusterOperations are the ACL operations of the CLUSTER resource (Kafka's
 // AclEntry.supportedOperations), as an authorized-operations bit field.
-var clusterOperations = func() int32 {
-	var bits int32
-	for _, op := range []kmsg.ACLOperation{
-		kmsg.ACLOperationAlter, kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction,
-		kmsg.ACLOperationDescribe, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
-		kmsg.ACLOperationIdempotentWrite,
-	} {
-		bits |= 1 << op
-	}
-	return bits
-}()
+var clusterOperations = aclBits(
+	kmsg.ACLOperationAlter, kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction,
+	kmsg.ACLOperationDescribe, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
+	kmsg.ACLOperationIdempotentWrite,
+)
 
 const (
 	endpointBrokers     = 1

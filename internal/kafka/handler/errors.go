@@ -11,8 +11,6 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
-	"github.com/stromhq/strom/internal/storage/segment"
 )
 
 // errorTable maps domain errors to Kafka error codes, most specific first.
@@ -26,12 +24,16 @@ var errorTable = []struct {
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
-	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
-	{log.ErrBatchTooLarge, kerr.MessageTooLarge},
-	{log.ErrEmptyAppend, kerr.InvalidRecord},
-	{log.ErrFailed, kerr.KafkaStorageError},
-	{log.ErrClosed, kerr.NotLeaderForPartition},
-	{segment.ErrCorrupt, kerr.CorruptMessage},
+	{partition.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{partition.ErrBatchTooLarge, kerr.MessageTooLarge},
+	{partition.ErrEmptyAppend, kerr.InvalidRecord},
+	// Both storage errors are KAFKA_STORAGE_ERROR, retriable for clients:
+	// a full disk (ErrStorage) clears when space returns, a failed fsync
+	// (ErrFailed) when the broker restarts and recovers the log.
+	{partition.ErrFailed, kerr.KafkaStorageError},
+	{partition.ErrStorage, kerr.KafkaStorageError},
+	{partition.ErrClosed, kerr.NotLeaderForPartition},
+	{partition.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrShortBuffer, kerr.CorruptMessage},
 	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
@@ -85,6 +87,17 @@ func errorCode(err error) int16 {
 		}
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// KAFKA_STORAGE_ERROR came with KIP-112 (Produce v4, Fetch v6, Metadata
+// v5); older clients do not know the code, and Kafka answers them
+// NOT_LEADER_FOR_PARTITION instead, which they retry after a metadata
+// refresh.
+func storageErrorFor(code int16, known bool) int16 {
+	if code == kerr.KafkaStorageError.Code && !known {
+		return kerr.NotLeaderForPartition.Code
+	}
+	return code
 }
 
 // errorMessage is the text for responses that carry one: nil when there is

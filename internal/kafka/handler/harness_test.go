@@ -71,7 +71,7 @@ func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
-	groups, err := group.Open(group.ClusterConfig(c, nil))
+	groups, err := group.Open(group.ConfigFor(c, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,8 +212,8 @@ func (c *conn) readLoop() {
 			return
 		}
 		req, err := ParseRequest(frame, s.versions)
-		frame = nil
 		if err != nil {
+			frame = nil
 			s.budget.release(&c.charge)
 			if q, ok := c.apiVersionsFallback(req, err); ok {
 				s.stats.request(apiVersionsKey)
@@ -236,10 +236,15 @@ func (c *conn) readLoop() {
 		// budget those requests need.
 		s.budget.release(&c.charge)
 		if req.Key == produceKey {
-			bufpool.Put(frame) // dead once Handle returns (see Handler)
+			// Handlers write or copy a produce's bytes before
+			// returning (see Handler), so the frame can hold the
+			// next one; race builds poison it here to prove that.
+			bufpool.Put(frame)
 		}
 		q := queued{corr: req.CorrelationID, key: req.Key, version: req.Version, reply: reply}
-		req = nil // nothing of the frame stays reachable from this goroutine while it waits below
+		// Nothing of the frame stays reachable from this goroutine
+		// while it waits below: it is in bufpool or garbage.
+		frame, req = nil, nil
 		if err != nil {
 			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", q.key, "err", err)...)
 			return

@@ -100,8 +100,10 @@
 //     allocated; below it, the frame buffer grows with the bytes that arrive
 //     (starting at what has arrived, at least 1 KiB, and at most doubling once
 //     more bytes are there), so a client that claims a large frame and sends
-//     little costs little: a buffer is never more than twice what its client
-//     sent, plus 1 KiB.
+//     little costs little: a buffer is never charged more than twice what
+//     its client sent, plus 1 KiB. Its last growth, to the whole frame, is
+//     a power-of-two buffer from internal/bufpool (so at most twice the
+//     frame); a Produce frame goes back there when Handle returns.
 //   - MaxQueuedRequestBytes (default 100 MiB, queued.max.request.bytes; raised
 //     to MaxRequestBytes if below): the request budget, shared by all
 //     connections. A reader charges each growth of its frame buffer before
@@ -117,7 +119,11 @@
 //     appended in Handle), and replies that wait for other requests (a fetch
 //     long poll for a produce, a JoinGroup for the other members) would hold
 //     the budget those requests need. Handlers must therefore copy the
-//     request bytes they keep past Handle (Request.Msg). Decoding may take a
+//     request bytes they keep past Handle (Request.Msg). A frame takes a
+//     buffer kept in bufpool only once it is charged in full, so kept
+//     buffers are never held outside the budget by a frame being read;
+//     idle in bufpool they are at most what frames held at once, until
+//     two garbage collections free them. Decoding may take a
 //     small multiple of the frame (see below), replies queued for the
 //     writer are bounded per connection by MaxInFlight, not by the budget.
 //   - RequestReadTimeout (default 30s; the broker's
@@ -139,12 +145,13 @@
 //     that long, while no Finish is running and its reader is not waiting
 //     for the budget, is closed.
 //
-// Decoding is kmsg's, from the patched v1.15.0 in third_party/kmsg (see its
-// PATCHES.md): upstream kept looping over a forged tagged-field count after
-// its input ended (a 44-byte frame cost a minute of CPU) and allocated
-// arrays at their claimed length before reading an element (a 100 MiB frame
-// could allocate GiBs). FuzzRequestFrame found the first; the second was
-// seen reading the decoder for the same fault class. With the patch a
+// Decoding is kmsg's, from the patched v1.15.1 in third_party/kmsg (see its
+// PATCHES.md). kmsg v1.15.0 kept looping over a forged tagged-field count
+// after its input ended (a 44-byte frame cost a minute of CPU; found by
+// FuzzRequestFrame, fixed upstream in v1.15.1) and allocated arrays at their
+// claimed length before reading an element. v1.15.1 bounds a count by the
+// bytes left, but still allocates up to 32 times the frame for a Produce
+// (3.2 GiB for 100 MiB); the patch grows arrays as elements are parsed, so a
 // decode stops at the first failed read and allocates in proportion to what
 // it parsed (TestTaggedFieldCountBeyondFrame,
 // TestArrayCountBeyondParsedData).

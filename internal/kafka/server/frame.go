@@ -189,10 +189,14 @@ const minFrameChunk = 1 << 10
 // that claims a large frame and sends little costs little memory and budget:
 // a frame is never charged more than twice what its client sent (plus
 // minFrameChunk). reserve, if not nil, is called with each growth before it
-// is allocated; its error ends the read. With reuse, a buffer kept in bufpool
-// for the frame's size holds it (charged all the same as the bytes arrive),
-// and a frame that reaches its full size without one is allocated at its
-// bufpool capacity class, so that it can be kept when given back.
+// is allocated; its error ends the read. With reuse, the last growth, to the
+// frame's full size, takes a buffer kept in bufpool, or allocates one at its
+// bufpool capacity class so that it can be kept when given back: at most
+// twice the frame's charge, as before. Only then, with the whole frame
+// charged: a kept buffer taken at the frame's start was held outside the
+// budget while the frame waited for bytes or budget, and 64 readers held 64
+// of them (TestBudgetBoundsHeap). The smaller buffers before it are left to
+// the garbage collector, so bufpool keeps only buffers of whole frames.
 func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n int) error, reuse bool) ([]byte, error) {
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 		return nil, err
@@ -202,9 +206,6 @@ func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n in
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameSize, size, limit)
 	}
 	var buf []byte
-	if reuse {
-		buf = bufpool.Reuse(size)[:0]
-	}
 	room := 0 // bytes charged and readable into buf: buf[len(buf):room]
 	for len(buf) < size {
 		if len(buf) == room {
@@ -220,11 +221,17 @@ func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n in
 				}
 			}
 			if n > cap(buf) {
-				c := n
-				if reuse && n == size && size >= bufpool.MinSize {
-					c = bufpool.RoundUp(size)
+				var grown []byte
+				if reuse && n == size {
+					// The whole frame is charged now, and only
+					// now may it take a kept buffer: one taken
+					// at its start would be held outside the
+					// budget while the frame waits for bytes
+					// or budget.
+					grown = bufpool.Get(size)[:len(buf)]
+				} else {
+					grown = make([]byte, len(buf), n)
 				}
-				grown := make([]byte, len(buf), c)
 				copy(grown, buf)
 				buf = grown
 			}

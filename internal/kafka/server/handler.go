@@ -18,11 +18,11 @@ type Request struct {
 	ClientID string
 	// Msg is the decoded request body (Msg.Key() == Key, Msg.GetVersion() == Version).
 	// Its byte-slice fields (records, member metadata) alias the frame
-	// buffer, which the server allocates per request and never reuses.
-	// The frame counts against Config.MaxQueuedRequestBytes only until
-	// Handle returns: a handler that keeps such a slice longer (in a
+	// buffer. The frame counts against Config.MaxQueuedRequestBytes only
+	// until Handle returns: a handler that keeps such a slice longer (in a
 	// Finish, in its own state) must copy it, or it keeps the whole frame
-	// alive outside the budget.
+	// alive outside the budget; and a Produce frame is then read into
+	// again (see Handler).
 	Msg kmsg.Request
 	// Conn describes the connection the request arrived on.
 	Conn ConnInfo
@@ -67,10 +67,11 @@ type Reply struct {
 // with its stack.
 //
 // The bytes of a Produce request (its records, and every []byte the decoded
-// request holds) are reused for another frame as soon as Handle returns: a
-// handler must write or copy what it needs before then, and neither its
-// Reply nor its Finish may refer to them. Race-detector builds overwrite the
-// frame at that moment, so tests catch a use after Handle.
+// request holds) are reused for another frame as soon as Handle returns
+// (internal/bufpool, for frames of 64 KiB and more): a handler must write or
+// copy what it needs before then, and neither its Reply nor its Finish may
+// refer to them. Race-detector builds overwrite the frame at that moment, so
+// tests catch a use after Handle (handler's TestProduceFromRecycledFrames).
 type Handler interface {
 	Handle(ctx context.Context, req *Request) (Reply, error)
 	// APIVersions returns the version range supported for every API key,

@@ -146,8 +146,14 @@ func (c *rawClient) send(req kmsg.Request, v int16, corr int32) {
 }
 
 // readFrame reads one response frame: its correlation id and what follows.
+// It fails after 5 s.
 func (c *rawClient) readFrame() (int32, []byte, error) {
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return c.readFrameWithin(5 * time.Second)
+}
+
+// readFrameWithin is readFrame with a deadline of its own.
+func (c *rawClient) readFrameWithin(d time.Duration) (int32, []byte, error) {
+	c.conn.SetReadDeadline(time.Now().Add(d))
 	var size [4]byte
 	if _, err := io.ReadFull(c.conn, size[:]); err != nil {
 		return 0, nil, err

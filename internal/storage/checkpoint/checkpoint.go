@@ -12,20 +12,18 @@
 //	|   topic length (2) | topic bytes | partition (4) | offset (8) |
 //	+----------------------------------------------------------+
 //
-// Writes are atomic: the new content goes to <name>.tmp, which is fsynced,
-// renamed over <name>, and the directory is fsynced. A reader sees the old
-// file or the new one, never a mix; a file that fails its checks is
-// ErrCorrupt, and the caller falls back to full recovery.
+// The header is package atomicfile's, which also writes the file: a reader
+// sees the old file or the new one, never a mix; a file that fails its
+// checks is ErrCorrupt, and the caller falls back to full recovery.
 package checkpoint
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"path/filepath"
 	"sort"
 
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -33,12 +31,9 @@ import (
 var ErrCorrupt = errors.New("checkpoint: corrupt file")
 
 const (
-	magic      = "STCK"
-	version    = 1
-	headerSize = 4 + 2 + 4 + 4
+	magic   = "STCK"
+	version = 1
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Partition names one partition of a topic.
 type Partition struct {
@@ -48,6 +43,10 @@ type Partition struct {
 
 // Encode returns the file content for entries, sorted for stable output.
 func Encode(entries map[Partition]int64) []byte {
+	return atomicfile.Encode(magic, version, encodePayload(entries))
+}
+
+func encodePayload(entries map[Partition]int64) []byte {
 	keys := make([]Partition, 0, len(entries))
 	for k := range entries {
 		keys = append(keys, k)
@@ -65,31 +64,22 @@ func Encode(entries map[Partition]int64) []byte {
 		payload = binary.BigEndian.AppendUint32(payload, uint32(k.Partition))
 		payload = binary.BigEndian.AppendUint64(payload, uint64(entries[k]))
 	}
-	out := make([]byte, 0, headerSize+len(payload))
-	out = append(out, magic...)
-	out = binary.BigEndian.AppendUint16(out, version)
-	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(payload, castagnoli))
-	out = binary.BigEndian.AppendUint32(out, uint32(len(payload)))
-	return append(out, payload...)
+	return payload
 }
 
 // Decode parses file content. It never panics and never allocates more than
 // the input's size.
 func Decode(b []byte) (map[Partition]int64, error) {
-	if len(b) < headerSize || string(b[:4]) != magic {
-		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
+	v, payload, err := atomicfile.Decode(b, magic)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != version {
+	return decodePayload(v, payload)
+}
+
+func decodePayload(v uint16, payload []byte) (map[Partition]int64, error) {
+	if v != version {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
-	}
-	sum := binary.BigEndian.Uint32(b[6:])
-	n := binary.BigEndian.Uint32(b[10:])
-	payload := b[headerSize:]
-	if uint64(n) != uint64(len(payload)) {
-		return nil, fmt.Errorf("%w: length %d, have %d", ErrCorrupt, n, len(payload))
-	}
-	if crc32.Checksum(payload, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	if len(payload) < 4 {
 		return nil, fmt.Errorf("%w: short payload", ErrCorrupt)
@@ -119,29 +109,11 @@ func Decode(b []byte) (map[Partition]int64, error) {
 	return out, nil
 }
 
-// Write atomically replaces the file at path with entries.
+// Write atomically replaces the file at path with entries (package
+// atomicfile).
 func Write(fs vfs.FS, path string, entries map[Partition]int64) error {
-	tmp := path + ".tmp"
-	f, err := fs.Create(tmp)
-	if err != nil {
+	if err := atomicfile.Write(fs, path, magic, version, encodePayload(entries)); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if _, err := f.Write(Encode(entries)); err != nil {
-		f.Close()
-		return fmt.Errorf("checkpoint %s: write: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("checkpoint %s: sync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("checkpoint %s: close: %w", path, err)
-	}
-	if err := fs.Rename(tmp, path); err != nil {
-		return fmt.Errorf("checkpoint %s: rename: %w", path, err)
-	}
-	if err := fs.SyncDir(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("checkpoint %s: sync dir: %w", path, err)
 	}
 	return nil
 }
@@ -149,23 +121,14 @@ func Write(fs vfs.FS, path string, entries map[Partition]int64) error {
 // Read returns the entries of the file at path. A missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
 func Read(fs vfs.FS, path string) (map[Partition]int64, error) {
-	f, err := fs.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	v, payload, err := atomicfile.Read(fs, path, magic, 1<<30)
+	if errors.Is(err, atomicfile.ErrCorrupt) {
+		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	var m map[Partition]int64
+	if err == nil {
+		m, err = decodePayload(v, payload)
 	}
-	if size > 1<<30 {
-		return nil, fmt.Errorf("checkpoint %s: %w: %d bytes", path, ErrCorrupt, size)
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && size > 0 {
-		return nil, fmt.Errorf("checkpoint %s: read: %w", path, err)
-	}
-	m, err := Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}

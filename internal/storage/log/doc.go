@@ -33,8 +33,19 @@
 //     drops any later segments; it never refuses to start on bad data.
 //   - Only the active segment keeps a descriptor open; sealed segments are
 //     read through Config.Files, the data directory's descriptor cache.
-//   - An fsync error is sticky (ErrFailed): the log stops accepting writes,
-//     since after a failed fsync the kernel may have dropped the dirty pages.
+//   - Storage errors come in two kinds. A failed fsync of segment data is
+//     sticky (ErrFailed, Health Failed): the log stops accepting writes
+//     until reopened, since after a failed fsync the kernel may have dropped
+//     the dirty pages. Everything else on the write path — ENOSPC on a
+//     write (the half-written batch is truncated away), EMFILE, EPERM or
+//     ENOSPC while sealing a segment's indexes, creating the next segment
+//     or syncing the directory during a roll — is transient (ErrStorage,
+//     Health Degraded): that append fails, nothing acknowledged is lost,
+//     and the next append retries (a half-done roll is finished). The
+//     first append that succeeds, or a Probe, makes the log Healthy.
+//   - Opening never needs to write: when recovery cannot write rebuilt
+//     index files (a full disk after a crash), the indexes stay in memory
+//     and the log opens Degraded, serving reads. An index is a hint.
 //
 // Concurrency: appendMu serializes writers (Append, roll, retention, close);
 // segMu guards the segment list, held for reading by readers during a read

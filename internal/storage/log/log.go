@@ -27,9 +27,10 @@ var (
 	ErrOffsetOutOfRange = errors.New("log: offset out of range")
 	ErrBatchTooLarge    = errors.New("log: batch larger than max.message.bytes")
 	ErrEmptyAppend      = errors.New("log: nothing to append")
-	// ErrFailed means an fsync failed: whether earlier writes reached the
-	// disk is unknown, so the log refuses further work until reopened
-	// (and recovered) — the lesson of PostgreSQL's fsyncgate.
+	// ErrFailed means an fsync of the data failed: whether earlier writes
+	// reached the disk is unknown, so the log refuses further writes until
+	// reopened (and recovered) — the lesson of PostgreSQL's fsyncgate. It
+	// is the only sticky error; see ErrStorage for the transient ones.
 	ErrFailed = errors.New("log: failed after an fsync error; reopen to recover")
 	ErrClosed = errors.New("log: closed")
 )
@@ -130,6 +131,17 @@ type Log struct {
 		done    chan struct{} // closed when the running sync finishes
 		err     error         // sticky fsync failure
 	}
+
+	// hl is the log's Health (health.go); healthNow mirrors hl.state for a
+	// lock-free check on every append.
+	hl struct {
+		sync.Mutex
+		state Health
+		err   error
+		hook  func(Health, error)
+	}
+	healthNow atomic.Int32
+	errCounts [len(ErrorKinds)]atomic.Int64
 
 	sig struct {
 		sync.Mutex
@@ -267,7 +279,12 @@ func (l *Log) openSegments(bases []int64, segCfg segment.Config, st State) error
 			minBase = l.segs[i-1].NextOffset()
 		}
 		cut, err := s.Recover(minBase)
-		if err != nil {
+		if errors.Is(err, segment.ErrIndexWrite) {
+			// A full disk must not keep the broker from starting: the
+			// segment serves reads from its in-memory indexes, and the
+			// log starts Degraded (appends retry, Probe clears it).
+			l.noteError(err, Degraded)
+		} else if err != nil {
 			return fmt.Errorf("log %s: recover: %w", l.dir, err)
 		}
 		if cut > 0 && !active {
@@ -448,16 +465,22 @@ func (l *Log) AppendValidated(data []byte, hdrs []record.BatchHeader, opts Appen
 	}
 	active := l.segs[len(l.segs)-1]
 	if err := active.Append(data, hdrs); err != nil {
-		return AppendResult{}, fmt.Errorf("log %s: %w", l.dir, err)
+		// The segment truncated whatever part of the batch was written.
+		return AppendResult{}, l.transient("append", err)
 	}
 	res.LastOffset = next - 1
 	l.end.Store(next)
 	l.unflushed += records
 	l.signal()
+	l.noteOK()
 	if l.config().FlushMessages > 0 && l.unflushed >= l.config().FlushMessages {
-		if err := l.flushLocked(); err != nil {
+		if err := l.flushLocked(); errors.Is(err, ErrFailed) {
 			return res, err
 		}
+		// Any other error: the data is written and fsynced, only an
+		// index file is behind (a hint, written again at the next flush
+		// or seal; the log is marked Degraded). Failing the append
+		// would make the producer write it twice.
 	}
 	return res, nil
 }
@@ -466,6 +489,11 @@ func (l *Log) AppendValidated(data []byte, hdrs []record.BatchHeader, opts Appen
 // appendMu must be held.
 func (l *Log) maybeRollLocked(size, offsets int64, now time.Time) error {
 	active := l.segs[len(l.segs)-1]
+	if active.Sealed() {
+		// An earlier roll sealed it but could not create the next
+		// segment: finish that roll.
+		return l.rollLocked(now)
+	}
 	if active.Size() == 0 {
 		return nil
 	}
@@ -479,26 +507,33 @@ func (l *Log) maybeRollLocked(size, offsets int64, now time.Time) error {
 	return l.rollLocked(now)
 }
 
+// rollLocked seals the active segment and starts the next one. Only a
+// failed fsync of the old segment's data is sticky (ErrFailed); failing to
+// write its indexes, or to create, open or make durable the new segment's
+// files (EMFILE, ENOSPC, EPERM...), is ErrStorage: the old segment stays
+// the last one (sealed or not), and the next append redoes the roll.
 func (l *Log) rollLocked(now time.Time) error {
 	active := l.segs[len(l.segs)-1]
 	end := l.end.Load()
 	if err := active.Seal(); err != nil {
-		l.setFailure(err)
-		return fmt.Errorf("log %s: roll: %w", l.dir, err)
+		return l.classify("roll", err)
 	}
+	// Sealing synced the old segment: everything before end is durable.
+	advance(&l.durableEnd, end)
 	s, err := segment.Create(l.fs, l.dir, end, l.config().segmentConfig(), now)
 	if err != nil {
-		return fmt.Errorf("log %s: roll: %w", l.dir, err)
+		return l.transient("roll", err)
 	}
+	// Only the new, empty file's entry is at stake here: the old segment's
+	// data was fsynced by Seal and its entry made durable when it was
+	// created. So a failed directory sync is transient too.
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		s.Delete()
-		return fmt.Errorf("log %s: roll: sync dir: %w", l.dir, err)
+		return l.transient("roll: sync dir", err)
 	}
 	l.segMu.Lock()
 	l.segs = append(l.segs, s)
 	l.segMu.Unlock()
-	// Sealing synced the old segment: everything before end is durable.
-	advance(&l.durableEnd, end)
 	return nil
 }
 
@@ -537,6 +572,7 @@ func (l *Log) setFailure(err error) {
 		l.dur.err = fmt.Errorf("%w: %v", ErrFailed, err)
 	}
 	l.dur.Unlock()
+	l.noteError(err, Failed)
 }
 
 // WaitDurable returns once every offset <= offset is fsynced. Concurrent
@@ -566,11 +602,15 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 			l.dur.Lock()
 			l.dur.syncing = false
 			closed := errors.Is(err, ErrClosed)
-			if err != nil && !closed && l.dur.err == nil {
+			failed := err != nil && !closed && l.dur.err == nil
+			if failed {
 				l.dur.err = fmt.Errorf("%w: %v", ErrFailed, err)
 			}
 			close(done)
 			l.dur.Unlock()
+			if failed {
+				l.noteError(err, Failed)
+			}
 			if closed {
 				return err // deleted: nothing will ever be durable
 			}
@@ -627,7 +667,7 @@ func (l *Log) flushLocked() error {
 	active := l.segs[len(l.segs)-1]
 	l.segMu.RUnlock()
 	if err := active.SyncIndexes(); err != nil {
-		return err
+		return l.transient("flush", err)
 	}
 	l.unflushed = 0
 	l.lastFlush = l.config().Now()

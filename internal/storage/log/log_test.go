@@ -439,8 +439,11 @@ func TestDiskFullOnAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	fail.Store(true)
-	if _, err := l.Append(batch(t, "b", 2, 1), AppendOptions{}); err == nil {
-		t.Fatal("append on a full disk succeeded")
+	if _, err := l.Append(batch(t, "b", 2, 1), AppendOptions{}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append on a full disk: %v, want ErrStorage (retriable)", err)
+	}
+	if h, _ := l.Health(); h != Degraded {
+		t.Fatalf("health %v on a full disk, want degraded", h)
 	}
 	if l.EndOffset() != 2 {
 		t.Fatalf("end %d after failed append", l.EndOffset())

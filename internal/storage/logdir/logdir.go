@@ -3,12 +3,19 @@
 // the two checkpoint files, and the clean-shutdown marker.
 //
 //	<data dir>/
+//	  .lock                        flock(2)ed by the process that has the directory open; holds its pid
 //	  .strom-clean-shutdown        present only between a clean Close and the next Open
 //	  recovery-point-checkpoint    per partition: offsets below are fsynced
 //	  log-start-offset-checkpoint  per partition: the first readable offset
 //	  <topic>-<partition>/         one partition log (see package log)
 //
 // Invariants:
+//   - One process at a time: Open takes an exclusive lock on .lock before
+//     it reads or writes anything else in the directory, and Close releases
+//     it after its last write (the clean marker), so a second broker on the
+//     same directory fails at once, naming the holder's pid, even while the
+//     first is still shutting down. The kernel drops the lock when its
+//     process dies, so a kill -9 leaves nothing stale behind.
 //   - The marker is removed (and the removal made durable) when the
 //     directory is opened, so a crash at any later moment is seen as unclean
 //     on the next start, and the logs after their recovery points are
@@ -20,9 +27,21 @@
 //     (package fdcache, Options.CachedFiles) shared by all its logs, so the
 //     descriptors held are one per log plus the cache, whatever the number
 //     of segments.
-//   - CreateLogs never reuses what a directory of a new log's name holds,
+//   - CreateLogs never touches what a directory of a new log's name holds,
 //     and makes the new directories durable (each one, then the data
 //     directory once) before it returns.
+//   - Every file Strom writes under the directory is written whole to a
+//     "<name>.tmp", fsynced and renamed (checkpoints, the metadata store,
+//     producer snapshots), so no .tmp file ever holds the only copy of
+//     anything. Open removes the empty ones a crash leaves (and the logs'
+//     probe files); a non-empty one is left in place and logged, and is
+//     replaced by the next write of its file.
+//   - Opening needs no free space: on a full disk logs open Degraded (see
+//     package log) and checkpoint writes fail until space returns.
+//   - Each log's Health change is logged once (not once per failed append),
+//     and Unhealthy lists the partitions not Healthy. Run probes the
+//     Degraded ones, so a partition nobody writes to turns Healthy again
+//     once the disk has room.
 //
 // Concurrency: all methods are safe for concurrent use; Run is owned by the
 // caller, which stops it by cancelling its context.
@@ -32,9 +51,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +69,7 @@ import (
 )
 
 const (
+	lockFile           = ".lock"
 	cleanMarker        = ".strom-clean-shutdown"
 	recoveryCheckpoint = "recovery-point-checkpoint"
 	startCheckpoint    = "log-start-offset-checkpoint"
@@ -60,6 +83,7 @@ type Dir struct {
 	fs     vfs.FS
 	path   string
 	logger *slog.Logger
+	lock   io.Closer // the data dir's lock, released last by Close
 
 	mu       sync.Mutex
 	clean    bool // the previous shutdown was clean
@@ -70,6 +94,23 @@ type Dir struct {
 	workers  int            // logs closed at once
 	closed   bool
 	ckptMu   sync.Mutex // serializes checkpoint writes
+
+	// hmu guards the health view, updated by the logs' health hooks
+	// (which may run with a log's append lock held: never call a log
+	// with hmu held).
+	hmu       sync.Mutex
+	unhealthy map[Partition]PartitionHealth
+	// deletedErrs keeps the storage error counts of deleted logs, so
+	// that StorageErrors never goes backwards.
+	deletedErrs map[string]int64
+}
+
+// PartitionHealth is a partition whose log is not Healthy.
+type PartitionHealth struct {
+	Partition
+	Health log.Health
+	Err    error     // what made it so
+	Since  time.Time // when it changed
 }
 
 // Options configure OpenWith.
@@ -98,18 +139,32 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 	if err := mkdirDurable(fsys, path); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", path, err)
 	}
+	lock, err := fsys.Lock(filepath.Join(path, lockFile), []byte(fmt.Sprintf("pid %d\n", os.Getpid())))
+	if err != nil {
+		var held *vfs.LockedError
+		if errors.As(err, &held) {
+			return nil, &InUseError{Path: path, Holder: orUnknown(held.Holder)}
+		}
+		return nil, fmt.Errorf("data dir %s: lock: %w", path, err)
+	}
 	if opts.CachedFiles <= 0 {
 		opts.CachedFiles = 1024
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
-	d := &Dir{fs: fsys, path: path, logger: logger, logs: map[Partition]*log.Log{},
+	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*log.Log{},
+		unhealthy: map[Partition]PartitionHealth{}, deletedErrs: map[string]int64{},
 		files: fdcache.New(fsys, opts.CachedFiles), workers: opts.Workers}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	if _, err := fsys.Stat(filepath.Join(path, cleanMarker)); err == nil {
 		d.clean = true
 	}
-	var err error
 	d.recovery, err = checkpoint.Read(fsys, filepath.Join(path, recoveryCheckpoint))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -133,7 +188,77 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 			return nil, fmt.Errorf("data dir %s: sync: %w", path, err)
 		}
 	}
+	d.removeTempFiles()
+	ok = true
 	return d, nil
+}
+
+// removeTempFiles removes the empty "*.tmp" files (and log probe files) a
+// crash left in the data directory and the partition directories. Removals
+// need no free space; they are not made durable (a removal lost to a power
+// cut is redone at the next start).
+func (d *Dir) removeTempFiles() {
+	dirs := []string{d.path}
+	if names, err := d.fs.List(d.path); err == nil {
+		for _, n := range names {
+			if _, ok := ParsePartitionDir(n); ok {
+				dirs = append(dirs, filepath.Join(d.path, n))
+			}
+		}
+	}
+	removed := 0
+	for _, dir := range dirs {
+		names, err := d.fs.List(dir)
+		if err != nil {
+			continue // not a directory, or unreadable: Open will say
+		}
+		for _, n := range names {
+			if !strings.HasSuffix(n, ".tmp") {
+				continue
+			}
+			p := filepath.Join(dir, n)
+			fi, err := d.fs.Stat(p)
+			if err != nil || fi.IsDir() {
+				continue
+			}
+			if fi.Size() != 0 && n != log.ProbeFile {
+				d.logger.Warn("leaving a non-empty temporary file; the next write of its file replaces it", "file", p, "bytes", fi.Size())
+				continue
+			}
+			if err := d.fs.Remove(p); err != nil {
+				d.logger.Warn("cannot remove a leftover temporary file", "file", p, "err", err)
+				continue
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		d.logger.Info("removed leftover temporary files", "files", removed)
+	}
+}
+
+// ErrInUse is what Open's *InUseError wraps: another process holds the
+// directory.
+var ErrInUse = errors.New("data dir in use")
+
+// InUseError says which process holds a data directory.
+type InUseError struct {
+	Path   string
+	Holder string // "pid N" as the holder wrote it, or "pid unknown"
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("data dir %s is in use by another Strom process (%s); stop it first or choose another data dir", e.Path, e.Holder)
+}
+
+// Unwrap makes errors.Is(err, ErrInUse) true.
+func (e *InUseError) Unwrap() error { return ErrInUse }
+
+func orUnknown(holder string) string {
+	if holder == "" {
+		return "pid unknown"
+	}
+	return holder
 }
 
 // mkdirDurable creates path and every missing parent, and makes each new
@@ -228,19 +353,24 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 		return nil, err
 	}
 	d.logs[p] = l
+	l.OnHealthChange(func(h log.Health, err error) { d.healthChanged(p, h, err) })
+	if h, err := l.Health(); h != log.Healthy {
+		d.healthChanged(p, h, err)
+	}
 	return l, nil
 }
 
-// CreateLogs creates new, empty logs for ps (cfgs[i] for ps[i]), workers
-// at a time: each new directory is synced by its own worker, and
-// concurrent syncs share the filesystem's journal commits, while the data
-// directory is synced once at the end. Whatever a directory of a new
-// log's name held (the leftover of a deletion cut short) is removed first:
-// a new partition never inherits an old one's records. It returns each
-// log, or why it could not be created; a log returned is open and in the
-// directory (DeleteLogs removes it). The caller makes sure that nobody
-// else opens ps meanwhile. The goroutines end before it returns.
-func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, workers int) ([]*log.Log, []error) {
+// CreateLogs creates new, empty logs for ps (cfgs[i] for ps[i], with
+// topic id ids[i] in partition.metadata), workers at a time: each new
+// directory is synced by its own worker, and concurrent syncs share the
+// filesystem's journal commits, while the data directory is synced once
+// at the end. A directory already there is not touched: that partition
+// fails with fs.ErrExist (the caller removes or sets aside leftovers
+// first). It returns each log, or why it could not be created; a log
+// returned is open and in the directory (DeleteLogs removes it). The
+// caller makes sure that nobody else opens ps meanwhile. The goroutines
+// end before it returns.
+func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, workers int) ([]*log.Log, []error) {
 	logs := make([]*log.Log, len(ps))
 	errs := make([]error, len(ps))
 	d.mu.Lock()
@@ -265,13 +395,19 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, workers int) ([]*log
 			defer wg.Done()
 			for i := range next {
 				dir := d.PartitionDir(ps[i])
-				if err := d.fs.RemoveAll(dir); err != nil {
-					errs[i] = fmt.Errorf("data dir %s: clear %s: %w", d.path, dir, err)
+				if _, err := d.fs.Stat(dir); err == nil {
+					errs[i] = fmt.Errorf("data dir %s: create %s: %w", d.path, dir, fs.ErrExist)
 					continue
 				}
 				cfg := cfgs[i]
 				cfg.Files = d.files
-				logs[i], errs[i] = log.Create(d.fs, dir, cfg)
+				if logs[i], errs[i] = log.Create(d.fs, dir, cfg); errs[i] != nil {
+					continue
+				}
+				if err := d.MarkTopicID(ps[i], ids[i]); err != nil {
+					// A hint for later starts, not data (see MarkTopicID).
+					d.logger.Warn("cannot write the partition's topic id", "partition", dir, "err", err)
+				}
 			}
 		}()
 	}
@@ -298,12 +434,70 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, workers int) ([]*log
 		delete(d.recovery, p)
 		delete(d.starts, p)
 		d.logs[p] = logs[i] // DeleteLogs finds it there
+		logs[i].OnHealthChange(func(h log.Health, err error) { d.healthChanged(p, h, err) })
 	}
 	return logs, errs
 }
 
 // CachedFiles reports the sealed-segment descriptor cache's counters.
 func (d *Dir) CachedFiles() fdcache.Stats { return d.files.Stats() }
+
+// healthChanged records and logs one change of a log's health.
+func (d *Dir) healthChanged(p Partition, h log.Health, err error) {
+	d.hmu.Lock()
+	if h == log.Healthy {
+		delete(d.unhealthy, p)
+	} else {
+		d.unhealthy[p] = PartitionHealth{Partition: p, Health: h, Err: err, Since: time.Now()}
+	}
+	d.hmu.Unlock()
+	name := p.Topic + "-" + strconv.Itoa(int(p.Partition))
+	switch h {
+	case log.Healthy:
+		d.logger.Info("partition storage writable again", "partition", name)
+	case log.Degraded:
+		d.logger.Warn("partition storage degraded: writes fail and are retried, reads are served",
+			"partition", name, "kind", log.ErrorKind(err), "err", err)
+	case log.Failed:
+		d.logger.Error("partition storage failed: writes refused until the broker restarts and recovers the log, reads are served",
+			"partition", name, "kind", log.ErrorKind(err), "err", err)
+	}
+}
+
+// Unhealthy returns the partitions whose logs are not Healthy, sorted.
+func (d *Dir) Unhealthy() []PartitionHealth {
+	d.hmu.Lock()
+	out := make([]PartitionHealth, 0, len(d.unhealthy))
+	for _, ph := range d.unhealthy {
+		out = append(out, ph)
+	}
+	d.hmu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition.Partition < out[j].Partition.Partition
+	})
+	return out
+}
+
+// StorageErrors returns the storage errors met by the directory's logs
+// since it was opened, by log.ErrorKind (deleted logs included).
+func (d *Dir) StorageErrors() map[string]int64 {
+	logs := d.openLogs()
+	d.hmu.Lock()
+	out := make(map[string]int64, len(d.deletedErrs))
+	for k, n := range d.deletedErrs {
+		out[k] += n
+	}
+	d.hmu.Unlock()
+	for _, l := range logs {
+		for k, n := range l.StorageErrors() {
+			out[k] += n
+		}
+	}
+	return out
+}
 
 // Log returns an open log, if any.
 func (d *Dir) Log(p Partition) (*log.Log, bool) {
@@ -334,8 +528,15 @@ func (d *Dir) DeleteLogs(ps []Partition) error {
 	var first error
 	for i, p := range ps {
 		var err error
-		if logs[i] != nil {
-			err = logs[i].Delete()
+		if l := logs[i]; l != nil {
+			errs := l.StorageErrors()
+			d.hmu.Lock()
+			for k, n := range errs {
+				d.deletedErrs[k] += n
+			}
+			delete(d.unhealthy, p)
+			d.hmu.Unlock()
+			err = l.Delete()
 		} else if rerr := d.fs.RemoveAll(d.PartitionDir(p)); rerr != nil {
 			err = fmt.Errorf("data dir %s: %w", d.path, rerr)
 		}
@@ -372,6 +573,7 @@ type Intervals struct {
 	Checkpoint time.Duration // log.flush.offset.checkpoint.interval.ms (60 s)
 	Retention  time.Duration // log.retention.check.interval.ms (5 min)
 	Flush      time.Duration // how often flush.ms is checked (1 s)
+	Probe      time.Duration // how often Degraded logs are probed (5 s)
 }
 
 // Run does the directory's periodic work until ctx is done: checkpoints,
@@ -386,31 +588,58 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 	if iv.Flush <= 0 {
 		iv.Flush = time.Second
 	}
+	if iv.Probe <= 0 {
+		iv.Probe = 5 * time.Second
+	}
 	if now == nil {
 		now = time.Now
 	}
 	ck := time.NewTicker(iv.Checkpoint)
 	rt := time.NewTicker(iv.Retention)
 	fl := time.NewTicker(iv.Flush)
+	pr := time.NewTicker(iv.Probe)
 	defer ck.Stop()
 	defer rt.Stop()
 	defer fl.Stop()
+	defer pr.Stop()
+	ckptFailing := false // log the first failure and the recovery only
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ck.C:
-			if err := d.Checkpoint(); err != nil {
-				d.logger.Error("checkpoint failed", "err", err)
+			err := d.Checkpoint()
+			if err != nil && !ckptFailing {
+				d.logger.Error("checkpoint failed; retrying every interval", "kind", log.ErrorKind(err), "err", err)
+			} else if err == nil && ckptFailing {
+				d.logger.Info("checkpoint written again")
 			}
+			ckptFailing = err != nil
 		case <-rt.C:
 			d.ApplyRetention(now())
 		case <-fl.C:
 			for _, l := range d.openLogs() {
-				if err := l.FlushIfDue(now()); err != nil && !errors.Is(err, log.ErrClosed) {
+				err := l.FlushIfDue(now())
+				// Storage errors are logged once, as health changes.
+				if err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, log.ErrFailed) {
 					d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
 				}
 			}
+		case <-pr.C:
+			d.ProbeDegraded()
+		}
+	}
+}
+
+// ProbeDegraded probes every Degraded log (log.Probe): those that can
+// write again turn Healthy. Run calls it periodically.
+func (d *Dir) ProbeDegraded() {
+	for _, ph := range d.Unhealthy() {
+		if ph.Health != log.Degraded {
+			continue
+		}
+		if l, ok := d.Log(ph.Partition); ok {
+			_ = l.Probe() // a failure leaves it Degraded: nothing new to say
 		}
 	}
 }
@@ -439,7 +668,8 @@ func (d *Dir) openLogs() []*log.Log {
 }
 
 // Close closes every log, writes the checkpoints and, when all of that
-// succeeded, the clean-shutdown marker.
+// succeeded, the clean-shutdown marker; then, whatever happened, it
+// releases the directory's lock.
 func (d *Dir) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -447,6 +677,16 @@ func (d *Dir) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.mu.Unlock()
+	err := d.close()
+	if lerr := d.lock.Close(); err == nil && lerr != nil {
+		err = fmt.Errorf("data dir %s: unlock: %w", d.path, lerr)
+	}
+	return err
+}
+
+func (d *Dir) close() error {
+	d.mu.Lock()
 	logs := make([]*log.Log, 0, len(d.logs))
 	for _, l := range d.logs {
 		logs = append(logs, l)

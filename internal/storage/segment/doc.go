@@ -27,7 +27,9 @@
 //     descriptor however many segments it has.
 //   - Recover re-validates every batch (header, bounds, CRC-32C, increasing
 //     offsets), truncates at the first bad byte and rebuilds the indexes;
-//     it fails only on I/O errors, never on bad data.
+//     it fails only on I/O errors, never on bad data. Failing to write an
+//     index file (ErrIndexWrite) leaves a usable segment with its indexes
+//     in memory; a failed fsync of the data is ErrSync.
 //
 // Concurrency: one appender (the log's writer) calls Append, Seal and
 // Recover; Read, FindTimestamp, Sync and the getters may run concurrently

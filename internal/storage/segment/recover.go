@@ -18,6 +18,9 @@ var errNotExist = fs.ErrNotExist
 // least). The log is truncated at the first byte that fails, both indexes
 // are rebuilt from the valid batches, and the number of bytes cut is
 // returned. Recover never fails because of bad data, only on I/O errors.
+// When only the index files could not be written (a full disk at start),
+// the segment is recovered and usable with its indexes in memory, and the
+// error returned wraps ErrIndexWrite: the caller may go on.
 func (s *Segment) Recover(minBase int64) (int64, error) {
 	if minBase < s.base {
 		minBase = s.base
@@ -66,16 +69,19 @@ func (s *Segment) Recover(minBase int64) (int64, error) {
 			return 0, fmt.Errorf("segment %020d: truncate to %d: %w", s.base, valid, err)
 		}
 		if err := f.Sync(); err != nil {
-			return 0, fmt.Errorf("segment %020d: sync: %w", s.base, err)
+			return 0, fmt.Errorf("segment %020d: %w: %w", s.base, ErrSync, err)
 		}
 	}
 	s.size.Store(valid)
 	if s.sealed.Load() {
 		if err := s.sealIndexes(); err != nil {
-			return 0, err
+			if errors.Is(err, ErrIndexWrite) {
+				s.dropIndexFiles()
+			}
+			return cut, err
 		}
 	} else if err := s.SyncIndexes(); err != nil {
-		return 0, err
+		return cut, err
 	}
 	return cut, nil
 }

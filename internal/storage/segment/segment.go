@@ -32,6 +32,18 @@ type Config struct {
 // ErrCorrupt is returned when a batch read from the file fails its checks.
 var ErrCorrupt = errors.New("segment: corrupt data")
 
+// ErrSync marks a failed fsync of the segment's data: whether the pages
+// written since the last good fsync reached the disk is unknown (the kernel
+// may have dropped them), so the log must stop and be recovered.
+var ErrSync = errors.New("segment: fsync of the data failed")
+
+// ErrIndexWrite marks a failure to write an index file (disk full, too many
+// open files, a permission). The entries stay in memory and the segment
+// serves reads and appends; the file is written at the next sync or seal,
+// or rebuilt from the data at the next start. Nothing acknowledged is at
+// risk: an index is a hint.
+var ErrIndexWrite = errors.New("segment: index file not written")
+
 // FileNames returns the log, offset index and time index paths of the segment
 // with the given base offset in dir.
 func FileNames(dir string, base int64) (log, offsetIndex, timeIndex string) {
@@ -159,7 +171,7 @@ func Open(fs vfs.FS, dir string, base int64, cfg Config, opts OpenOptions) (*Seg
 	if err := s.checkIndexes(); err != nil || s.scanTail() != nil {
 		// Inconsistent indexes or a damaged tail although the files were
 		// to be trusted: rebuild from the data rather than refuse to start.
-		if _, rerr := s.Recover(0); rerr != nil {
+		if _, rerr := s.Recover(0); rerr != nil && !errors.Is(rerr, ErrIndexWrite) {
 			s.Close()
 			return nil, rerr
 		}
@@ -314,9 +326,25 @@ func (s *Segment) rebuildIndexesLocked() error {
 		return err
 	}
 	if err := s.sealIndexes(); err != nil {
-		return err
+		if !errors.Is(err, ErrIndexWrite) {
+			return err
+		}
+		// On a full disk the rebuilt entries stay in memory only: reads
+		// are served from them, and the next start rebuilds the files.
+		s.dropIndexFiles()
 	}
 	return nil
+}
+
+// dropIndexFiles removes the index files of a sealed segment whose final
+// write failed (best effort: removing needs no free space). A file left
+// with part of its entries would be trusted at the next clean start, and a
+// time index short of its last entry makes the segment look older than it
+// is to retention. Without files, the next start rebuilds them.
+func (s *Segment) dropIndexFiles() {
+	_, offPath, timePath := FileNames(s.dir, s.base)
+	_ = s.fs.Remove(offPath)
+	_ = s.fs.Remove(timePath)
 }
 
 // Base returns the segment's base offset.
@@ -409,22 +437,29 @@ func (s *Segment) Sync() error {
 		return nil // sealed: synced then
 	}
 	if err := s.log.Sync(); err != nil {
-		return fmt.Errorf("segment %020d: sync: %w", s.base, err)
+		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrSync, err)
 	}
 	return nil
 }
 
-// SyncIndexes makes the index entries durable.
+// SyncIndexes makes the index entries durable. A failure wraps
+// ErrIndexWrite.
 func (s *Segment) SyncIndexes() error {
 	if s.offIdx == nil {
 		return nil
 	}
 	if err := s.offIdx.Sync(); err != nil {
-		return err
+		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrIndexWrite, err)
 	}
-	return s.timeIdx.Sync()
+	if err := s.timeIdx.Sync(); err != nil {
+		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrIndexWrite, err)
+	}
+	return nil
 }
 
+// sealIndexes adds the final time entry and writes both index files; a
+// write failure wraps ErrIndexWrite and leaves the indexes writable, so a
+// later call retries (the final time entry is not added twice).
 func (s *Segment) sealIndexes() error {
 	if s.maxTimestamp != record.NoTimestamp {
 		// A final time entry so that the sealed segment's largest
@@ -434,19 +469,24 @@ func (s *Segment) sealIndexes() error {
 		}
 	}
 	if err := s.offIdx.Seal(); err != nil {
-		return err
+		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrIndexWrite, err)
 	}
-	return s.timeIdx.Seal()
+	if err := s.timeIdx.Seal(); err != nil {
+		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrIndexWrite, err)
+	}
+	return nil
 }
 
 // Seal makes the segment read-only: the indexes are trimmed to their entries
-// and everything is synced. Used on roll and on clean shutdown.
+// and everything is synced. Used on roll and on clean shutdown. A failed
+// fsync of the data wraps ErrSync; a failed index write wraps ErrIndexWrite
+// and leaves the segment active (synced), so Seal can be retried.
 func (s *Segment) Seal() error {
 	if s.sealed.Load() {
 		return nil
 	}
 	if err := s.log.Sync(); err != nil {
-		return fmt.Errorf("segment %020d: sync: %w", s.base, err)
+		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrSync, err)
 	}
 	s.idxMu.Lock()
 	err := s.sealIndexes()

@@ -3,6 +3,7 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -230,6 +231,12 @@ func (e *errorFS) SyncDir(dir string) error {
 		return err
 	}
 	return e.fs.SyncDir(dir)
+}
+
+// Lock passes through: the lock file is not data, and a failed lock is
+// tested against the real ones.
+func (e *errorFS) Lock(name string, owner []byte) (io.Closer, error) {
+	return e.fs.Lock(name, owner)
 }
 
 type errorFile struct {

@@ -44,8 +44,9 @@ var errNegativeOffset = errors.New("negative offset")
 type MemFS struct {
 	mu struct {
 		sync.Mutex
-		root *memNode
-		cut  *armedCut // a crash armed by CrashAtWrite, or nil
+		root  *memNode
+		cut   *armedCut       // a crash armed by CrashAtWrite, or nil
+		locks map[string]bool // paths held by Lock; a Crash image has none
 	}
 }
 
@@ -92,6 +93,7 @@ func newMemDir() *memNode {
 func NewMem() *MemFS {
 	m := &MemFS{}
 	m.mu.root = newMemDir()
+	m.mu.locks = map[string]bool{}
 	return m
 }
 
@@ -247,7 +249,7 @@ func (m *MemFS) Snapshot() *MemFS {
 		}
 		return c
 	}
-	out := &MemFS{}
+	out := NewMem() // a process's view after a kill -9: no lock held
 	out.mu.root = clone(m.mu.root)
 	// A link to a node the walk did not reach (an unlinked subtree) becomes
 	// nil: nothing in the copy can refer to it.
@@ -802,3 +804,55 @@ var (
 	_ FS   = (*MemFS)(nil)
 	_ File = (*memFile)(nil)
 )
+
+// Lock is an in-memory exclusive lock on name, the file created as by
+// OpenReadWrite with owner written into it. A Crash image starts with no
+// lock held, as a restarted machine does.
+func (m *MemFS) Lock(name string, owner []byte) (io.Closer, error) {
+	f, err := m.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	key := filepath.Clean(name)
+	m.mu.Lock()
+	held := m.mu.locks[key]
+	if !held {
+		m.mu.locks[key] = true
+	}
+	m.mu.Unlock()
+	if held {
+		defer f.Close()
+		return nil, &LockedError{Name: name, Holder: holderOf(f)}
+	}
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt(owner, 0)
+	}
+	if err != nil {
+		m.unlock(key)
+		f.Close()
+		return nil, err
+	}
+	return &memLock{m: m, key: key, f: f}, nil
+}
+
+func (m *MemFS) unlock(key string) {
+	m.mu.Lock()
+	delete(m.mu.locks, key)
+	m.mu.Unlock()
+}
+
+type memLock struct {
+	m    *MemFS
+	key  string
+	f    File
+	once sync.Once
+}
+
+func (l *memLock) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.m.unlock(l.key)
+		err = l.f.Close()
+	})
+	return err
+}

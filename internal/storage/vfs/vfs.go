@@ -49,6 +49,12 @@ type FS interface {
 	Stat(name string) (os.FileInfo, error)
 	// SyncDir makes the directory's entries (creates, renames, removes) durable.
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on name (creating the file), without
+	// waiting, and writes owner into it to name the holder; the lock is held
+	// until the returned Closer is closed or the process ends. A lock held
+	// by someone else is a *LockedError (errors.Is ErrLocked) that quotes
+	// what its holder wrote.
+	Lock(name string, owner []byte) (io.Closer, error)
 }
 
 // Default is the operating system's filesystem.

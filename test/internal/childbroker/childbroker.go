@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/stromhq/strom/cmd/strom/servecmd"
 	"github.com/stromhq/strom/internal/cli"
 )
 
@@ -21,5 +22,5 @@ func ServeIfChild(env string) {
 			break
 		}
 	}
-	os.Exit(cli.Main(context.Background(), args, os.Stdout, os.Stderr))
+	os.Exit(cli.Main(context.Background(), args, os.Stdout, os.Stderr, servecmd.Commands()...))
 }

@@ -1,11 +1,13 @@
-package cli
+package servecmd
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -13,16 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/cli"
 	"github.com/stromhq/strom/internal/metadata"
 )
-
-// envOr returns the STROM_* environment variable for a flag, or def.
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
-		return v
-	}
-	return def
-}
 
 func newServeCmd() *cobra.Command {
 	var cfg broker.Config
@@ -35,7 +30,11 @@ func newServeCmd() *cobra.Command {
 		Long: `Run a single-node Kafka-compatible broker.
 
 With no flags it keeps its data in ./data, speaks Kafka on :9092 (advertised
-to clients as localhost:9092) and serves health and metrics on :8080.
+to clients as localhost:9092) and serves the console, the HTTP API, health
+and metrics on 127.0.0.1:8080, this machine only: the console has no login.
+--http-addr :8080 opens it to the network; it then answers to localhost, IP
+addresses and the names given with --http-allowed-hosts (403 otherwise, a
+guard against DNS rebinding).
 Every flag can also be set with an environment variable: --data-dir is
 STROM_DATA_DIR, --kafka-addr is STROM_KAFKA_ADDR, and so on.
 
@@ -44,7 +43,8 @@ style file (--config) or one at a time (--set), for example
 log.retention.ms, num.partitions, auto.create.topics.enable.`,
 		Example: `  strom serve
   strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
-  strom serve --config server.properties --set num.partitions=3`,
+  strom serve --config server.properties --set num.partitions=3
+  strom serve --http-addr :8080 --http-allowed-hosts strom.internal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -85,7 +85,7 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "strom: kafka listening on %s (advertised as %s), data in %s\n", b.KafkaAddr(), advertisedFor(cfg, b), cfg.DataDir)
 			if a := b.HTTPAddr(); a != nil {
-				fmt.Fprintf(out, "strom: console, health and metrics on http://%s\n", displayAddr(a.String()))
+				fmt.Fprintf(out, "strom: console, health and metrics on http://%s\n", cli.DisplayAddr(a.String()))
 			}
 			logger.Debug("started", "took", time.Since(start))
 			<-ctx.Done()
@@ -101,13 +101,16 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", envOr("data-dir", "data"), "directory for partition logs and metadata")
-	f.StringVar(&cfg.KafkaAddr, "kafka-addr", envOr("kafka-addr", ":9092"), "Kafka protocol listener")
-	f.StringVar(&cfg.AdvertisedAddr, "advertised-addr", envOr("advertised-addr", ""), "host:port given to clients (default localhost:<kafka port>)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", envOr("http-addr", ":8080"), `console, health and metrics listener ("-" to disable)`)
-	f.StringVar(&configFile, "config", envOr("config", ""), "server.properties-style file of broker and default topic configs")
+	f.StringVar(&cfg.DataDir, "data-dir", cli.EnvOr("data-dir", "data"), "directory for partition logs and metadata")
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", cli.EnvOr("kafka-addr", ":9092"), "Kafka protocol listener")
+	f.StringVar(&cfg.AdvertisedAddr, "advertised-addr", cli.EnvOr("advertised-addr", ""), "host:port given to clients (default localhost:<kafka port>)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", cli.EnvOr("http-addr", broker.DefaultHTTPAddr), `console, health and metrics listener (":8080" for every interface, "-" to disable)`)
+	f.StringSliceVar(&cfg.HTTPAllowedHosts, "http-allowed-hosts", cli.EnvList("http-allowed-hosts"),
+		`host names the HTTP listener answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
+	f.BoolVar(&cfg.Pprof, "pprof", cli.EnvOr("pprof", "") == "true", "serve Go's profiler at /debug/pprof/ on the HTTP listener (env STROM_PPROF=true)")
+	f.StringVar(&configFile, "config", cli.EnvOr("config", ""), "server.properties-style file of broker and default topic configs")
 	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
-	f.StringVar(&logLevel, "log-level", envOr("log-level", "info"), "debug, info, warn or error")
+	f.StringVar(&logLevel, "log-level", cli.EnvOr("log-level", "info"), "debug, info, warn or error")
 	return cmd
 }
 
@@ -115,17 +118,5 @@ func advertisedFor(cfg broker.Config, b *broker.Broker) string {
 	if cfg.AdvertisedAddr != "" {
 		return cfg.AdvertisedAddr
 	}
-	return "localhost:" + portOf(b.KafkaAddr().String())
-}
-
-func portOf(addr string) string {
-	i := strings.LastIndexByte(addr, ':')
-	return addr[i+1:]
-}
-
-func displayAddr(addr string) string {
-	if strings.HasPrefix(addr, "[::]:") || strings.HasPrefix(addr, "0.0.0.0:") {
-		return "localhost:" + portOf(addr)
-	}
-	return addr
+	return "localhost:" + strconv.Itoa(b.KafkaAddr().(*net.TCPAddr).Port)
 }

@@ -4,15 +4,32 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
 )
 
-// ClusterConfig is the Config of the coordinator of cluster c: the
-// partition of its offsets topic (__consumer_offsets, created at the first
-// group FindCoordinator or on first write), its topics and high
-// watermarks, and the broker's group settings under their Kafka names. The
-// caller also registers TopicDeleted with c.OnTopicDeleted.
-func ClusterConfig(c *cluster.Cluster, logger *slog.Logger) Config {
+// Topics is what the coordinator needs of the broker's topics and
+// partitions. The broker's cluster state has it; the broker wires the two
+// (this package does not know that one).
+type Topics interface {
+	// OffsetsPartition returns the offsets topic's partition, creating
+	// the topic when create is set; (nil, nil) when it does not exist.
+	OffsetsPartition(create bool) (*partition.Partition, error)
+	// Checkpoint persists log start offsets (after a compaction).
+	Checkpoint() error
+	Topic(name string) (metadata.Topic, bool)
+	Topics() []metadata.Topic
+	Partition(topic string, index int32) (*partition.Partition, error)
+	// Broker is the broker's configuration (the group settings).
+	Broker() *metadata.BrokerConfig
+}
+
+// ConfigFor is the Config of the coordinator of c: the partition of its
+// offsets topic (__consumer_offsets, created at the first group
+// FindCoordinator or on first write), its topics and high watermarks, and
+// the broker's group settings under their Kafka names. The caller also
+// registers TopicDeleted for topic deletions.
+func ConfigFor(c Topics, logger *slog.Logger) Config {
 	bc := c.Broker()
 	return Config{
 		OffsetsLog: c.OffsetsPartition,

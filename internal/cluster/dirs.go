@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/logdir"
+)
+
+// ErrNoMetadata is returned by Open for a data directory that holds
+// partition directories but no metadata file.
+var ErrNoMetadata = errors.New("metadata file missing")
+
+// sortOutDirectories matches the partition directories on disk with the
+// metadata before any log is opened: a directory of a live topic is left
+// for openPartition; one a tombstone names, or one holding no record, is
+// removed; any other is set aside. A data directory with partition
+// directories that hold records and no metadata file is refused as a whole.
+func (c *Cluster) sortOutDirectories() error {
+	existing, err := c.dir.Existing()
+	if err != nil {
+		return err
+	}
+	if !c.store.Found() {
+		var withRecords []logdir.Partition
+		for _, p := range existing {
+			holds, err := c.dir.HoldsRecords(p)
+			if err != nil {
+				return err
+			}
+			if holds {
+				withRecords = append(withRecords, p)
+			}
+		}
+		if len(withRecords) > 0 {
+			return fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no %s; refusing to start, so that nothing is deleted. "+
+				"Restore the file, or rebuild it from the directories with `strom storage rebuild-metadata --data-dir %s` "+
+				"(topic configs are not recovered; see docs/RELIABILITY.md)",
+				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, c.dir.Path())
+		}
+	}
+	live := map[logdir.Partition]metadata.TopicID{}
+	for _, t := range c.store.Topics() {
+		for i := int32(0); i < t.Partitions; i++ {
+			live[logdir.Partition{Topic: t.Name, Partition: i}] = t.ID
+		}
+	}
+	for _, p := range existing {
+		id, hasID := c.dir.TopicIDOf(p)
+		liveID, isLive := live[p]
+		if isLive && (!hasID || metadata.TopicID(id) == liveID) {
+			continue
+		}
+		if err := c.removeOrSetAside(p, c.tombstoned(p.Topic, id, hasID)); err != nil {
+			return err
+		}
+	}
+	// Every directory a tombstone named is gone now.
+	return c.store.ForgetAllDeleted()
+}
+
+// tombstoned reports whether a tombstone names the directory of p's topic
+// with id. A directory written before partition.metadata existed has no
+// id (hasID false): its name is all there is.
+func (c *Cluster) tombstoned(topic string, id [16]byte, hasID bool) bool {
+	for _, d := range c.store.Deleted() {
+		if d.Name == topic && (!hasID || d.ID == metadata.TopicID(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeOrSetAside removes p's directory if its topic was deleted or it
+// holds no record, and otherwise renames it aside.
+func (c *Cluster) removeOrSetAside(p logdir.Partition, deleted bool) error {
+	holds, err := c.dir.HoldsRecords(p)
+	if err != nil {
+		return err
+	}
+	if deleted || !holds {
+		why := "of a deleted topic"
+		if !deleted {
+			why = "with no records, claimed by no topic (a creation a crash interrupted)"
+		}
+		c.cfg.Logger.Info("removing partition directory "+why, "partition", c.dir.PartitionDir(p))
+		return c.dir.DeleteLog(p)
+	}
+	to, err := c.dir.SetAside(p)
+	if err != nil {
+		return err
+	}
+	c.cfg.Logger.Warn("set aside a partition directory no topic claims; its data is kept, nothing reads it",
+		"partition", c.dir.PartitionDir(p), "now", to)
+	return nil
+}

@@ -1,0 +1,60 @@
+package partition
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// On a full disk an idempotent producer's batch fails with ErrStorage and
+// changes no producer state, so its retry once space returns is written
+// (not OUT_OF_ORDER_SEQUENCE, not a false duplicate); a snapshot that
+// fails leaves no half-written temporary file behind.
+func TestDiskFullKeepsProducerStateAndNoTempFile(t *testing.T) {
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite && full.Load() {
+			return &vfs.PartialWrite{N: 6}
+		}
+		return nil
+	}))
+	l, err := log.Open(fsys, "/d/t-0", log.Config{IndexMaxBytes: 4096}, log.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := Open("t", 0, l, Options{FS: fsys, Now: func() time.Time { return time.UnixMilli(1e12) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Append(idemBatch(t, 7, 0, 0, 2), AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+	full.Store(true)
+	if _, err := p.Append(idemBatch(t, 7, 0, 2, 2), AppendRules{}); !errors.Is(err, log.ErrStorage) {
+		t.Fatalf("append on a full disk: %v, want ErrStorage", err)
+	}
+	if err := p.Snapshot(); err == nil {
+		t.Fatal("snapshot on a full disk succeeded")
+	}
+	names, _ := mem.List("/d/t-0")
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tmp") {
+			t.Fatalf("a failed snapshot left %s (%v)", n, names)
+		}
+	}
+	full.Store(false)
+	res, err := p.Append(idemBatch(t, 7, 0, 2, 2), AppendRules{})
+	if err != nil || res.Duplicate || res.BaseOffset != 2 {
+		t.Fatalf("retry after space returned: %+v %v", res, err)
+	}
+	if err := p.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+}

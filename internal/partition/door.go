@@ -1,0 +1,143 @@
+package partition
+
+import (
+	"fmt"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/segment"
+)
+
+// The partition's errors, as its callers see them: the handlers map these,
+// and only these, of the storage layer's errors to Kafka codes. They are
+// the storage layer's own values, so errors.Is matches whichever layer
+// wrapped them.
+var (
+	// ErrOffsetOutOfRange: a read below the start or past the end.
+	ErrOffsetOutOfRange = log.ErrOffsetOutOfRange
+	// ErrBatchTooLarge: a batch over the topic's max.message.bytes.
+	ErrBatchTooLarge = log.ErrBatchTooLarge
+	// ErrEmptyAppend: an append of no batch.
+	ErrEmptyAppend = log.ErrEmptyAppend
+	// ErrFailed: the log stopped taking writes (an fsync failed); a restart
+	// recovers it.
+	ErrFailed = log.ErrFailed
+	// ErrStorage: a write failed for now (a full disk, no descriptors);
+	// nothing acknowledged is lost and a later append retries.
+	ErrStorage = log.ErrStorage
+	// ErrClosed: the partition was closed or deleted meanwhile.
+	ErrClosed = log.ErrClosed
+	// ErrCorrupt: stored data failed its checksum on a read.
+	ErrCorrupt = segment.ErrCorrupt
+)
+
+// Health is whether the partition's storage takes writes: Healthy,
+// Degraded (not for now: a full disk; retried) or Failed (an fsync
+// failed; until a restart).
+type Health = log.Health
+
+// The states of Health.
+const (
+	Healthy  = log.Healthy
+	Degraded = log.Degraded
+	Failed   = log.Failed
+)
+
+// Config is a partition's log settings (from its topic's configs).
+type Config = log.Config
+
+// ReadResult is what Read returns: whole batches from the requested
+// offset, and the log's bounds when it was read.
+type ReadResult = log.ReadResult
+
+// TimestampResult answers an offset-for-timestamp lookup.
+type TimestampResult = log.TimestampResult
+
+// StartOffset is the first readable offset (Kafka's log start offset).
+func (p *Partition) StartOffset() int64 { return p.log.StartOffset() }
+
+// EndOffset is the offset the next record gets (the log end offset).
+func (p *Partition) EndOffset() int64 { return p.log.EndOffset() }
+
+// DurableOffset is the offset below which every record is fsynced.
+func (p *Partition) DurableOffset() int64 { return p.log.DurableOffset() }
+
+// Size is the bytes the partition's segments take.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
+// NumSegments is how many segment files the log has.
+func (p *Partition) NumSegments() int { return p.log.NumSegments() }
+
+// Dir is the partition's directory.
+func (p *Partition) Dir() string { return p.log.Dir() }
+
+// SetConfig applies changed topic configs to the log.
+func (p *Partition) SetConfig(cfg Config) { p.log.SetConfig(cfg) }
+
+// Read returns whole batches from offset, at most maxBytes of them but at
+// least one when minOne is set (KIP-74), never past the high watermark.
+func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.log.Read(offset, maxBytes, minOne)
+}
+
+// WalkHeaders calls fn with the header of every batch from the one holding
+// from, in offset order, until fn returns false.
+func (p *Partition) WalkHeaders(from int64, fn func(h record.BatchHeader) bool) error {
+	return p.log.WalkHeaders(from, fn)
+}
+
+// OffsetForTimestamp is the earliest offset with a timestamp >= ts.
+func (p *Partition) OffsetForTimestamp(ts int64) (TimestampResult, error) {
+	return p.log.OffsetForTimestamp(ts)
+}
+
+// MaxTimestamp is the offset and timestamp of the record with the largest
+// timestamp (ListOffsets' MAX_TIMESTAMP).
+func (p *Partition) MaxTimestamp() (TimestampResult, error) { return p.log.MaxTimestamp() }
+
+// DeleteRecords moves the start offset up to offset (Kafka's DeleteRecords;
+// whole segments below it are removed) and returns the new start. An
+// offset past the high watermark is ErrOffsetOutOfRange.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	if err := p.log.AdvanceStartOffset(offset); err != nil {
+		return 0, err
+	}
+	p.notify()
+	return p.log.StartOffset(), nil
+}
+
+// SegmentInfo describes one segment file.
+type SegmentInfo = log.SegmentInfo
+
+// Segments describes the log's segments, oldest first (ListOffsets v0
+// answers from their base offsets and file times).
+func (p *Partition) Segments() []SegmentInfo { return p.log.Segments() }
+
+// Roll seals the active segment and starts a new one at the end offset.
+func (p *Partition) Roll() error { return p.log.Roll() }
+
+// AppendRules are the checks a produce request's version asks of its data
+// beyond the log's own validation (Kafka's ProduceRequest.validateRecords).
+type AppendRules struct {
+	// OneBatch: exactly one batch (produce v3+).
+	OneBatch bool
+	// NoZstd: zstd is refused (produce before v7).
+	NoZstd bool
+	// NoControl: control batches are refused (they are the broker's own).
+	NoControl bool
+}
+
+func (r AppendRules) check(hdrs []record.BatchHeader) error {
+	if r.OneBatch && len(hdrs) != 1 {
+		return fmt.Errorf("%w: %d record batches; exactly one per partition is allowed", record.ErrInvalidRecord, len(hdrs))
+	}
+	for _, h := range hdrs {
+		switch {
+		case r.NoControl && h.IsControl():
+			return fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
+		case r.NoZstd && h.Codec() == record.CodecZstd:
+			return fmt.Errorf("%w: zstd needs produce v7 or later", record.ErrUnsupportedCodec)
+		}
+	}
+	return nil
+}
