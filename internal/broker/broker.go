@@ -115,7 +115,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := bc.Int("http.produce.max.inflight.bytes"); n != -1 && n < console.DefaultMaxBodyBytes {
+	if n := bc.Settings().HTTPProduceMaxInflightBytes; n != -1 && n < console.DefaultMaxBodyBytes {
 		return nil, fmt.Errorf("%w: http.produce.max.inflight.bytes=%d: want -1 (no limit) or at least the HTTP body limit (%d)",
 			metadata.ErrInvalidConfig, n, console.DefaultMaxBodyBytes)
 	}
@@ -179,17 +179,18 @@ func Start(cfg Config) (*Broker, error) {
 // kafkaServerConfig maps the broker settings to the Kafka listener's limits,
 // refusing combinations the listener cannot honour.
 func kafkaServerConfig(bc *metadata.BrokerConfig) (server.Config, error) {
-	maxRequest := bc.Int("socket.request.max.bytes")
+	bs := bc.Settings()
+	maxRequest := bs.SocketRequestMaxBytes
 	if maxRequest < 1 || maxRequest > math.MaxInt32 {
 		return server.Config{}, fmt.Errorf("%w: socket.request.max.bytes=%d: want 1 to %d", metadata.ErrInvalidConfig, maxRequest, math.MaxInt32)
 	}
 	// A request of the maximum size must fit in the budget.
-	queued := bc.Int("queued.max.request.bytes")
+	queued := bs.QueuedMaxRequestBytes
 	if queued != -1 && queued < maxRequest {
 		return server.Config{}, fmt.Errorf("%w: queued.max.request.bytes=%d: want -1 (no limit) or at least socket.request.max.bytes (%d)",
 			metadata.ErrInvalidConfig, queued, maxRequest)
 	}
-	readTimeout := bc.Millis("socket.request.read.timeout.ms")
+	readTimeout := bs.SocketRequestReadTimeout
 	if readTimeout <= 0 {
 		readTimeout = -1 // none
 	}
@@ -197,9 +198,9 @@ func kafkaServerConfig(bc *metadata.BrokerConfig) (server.Config, error) {
 		MaxRequestBytes:       int32(maxRequest),
 		MaxQueuedRequestBytes: queued, // -1: the listener's "no limit"
 		RequestReadTimeout:    readTimeout,
-		MaxConnections:        int(bc.Int("max.connections")),
-		MaxConnectionsPerIP:   int(bc.Int("max.connections.per.ip")),
-		IdleTimeout:           bc.Millis("connections.max.idle.ms"),
+		MaxConnections:        bs.MaxConnections,
+		MaxConnectionsPerIP:   bs.MaxConnectionsPerIP,
+		IdleTimeout:           bs.ConnectionsMaxIdle,
 	}, nil
 }
 
@@ -261,7 +262,7 @@ func (b *Broker) Groups() *group.Coordinator { return b.groups }
 // (console.HostGuard): a DNS-rebinding page must not read group lag, heap
 // profiles or messages. Probes that dial by any name keep working.
 func (b *Broker) httpHandler() http.Handler {
-	hosts := append(slices.Clone(b.cfg.HTTPAllowedHosts), b.bc.List("http.allowed.hosts")...)
+	hosts := append(slices.Clone(b.cfg.HTTPAllowedHosts), b.bc.Settings().HTTPAllowedHosts...)
 	// The configured address, not the bound one: its host is the name
 	// an operator gave (the bound one is always an address).
 	guard := console.NewHostGuard(b.cfg.HTTPAddr, hosts)
@@ -275,7 +276,7 @@ func (b *Broker) httpHandler() http.Handler {
 	// (go tool pprof http://127.0.0.1:8080/debug/pprof/profile). Off
 	// unless asked for: stacks and heap profiles show what the broker
 	// holds, records included.
-	if b.cfg.Pprof || b.bc.Bool("http.pprof.enable") {
+	if b.cfg.Pprof || b.bc.Settings().HTTPPprof {
 		pp := http.NewServeMux()
 		pp.HandleFunc("/debug/pprof/", pprof.Index)
 		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -295,7 +296,7 @@ func (b *Broker) httpHandler() http.Handler {
 		Logger:          b.log,
 		ListenAddr:      b.cfg.HTTPAddr,
 		AllowedHosts:    hosts,
-		MaxProduceBytes: b.bc.Int("http.produce.max.inflight.bytes"),
+		MaxProduceBytes: b.bc.Settings().HTTPProduceMaxInflightBytes,
 	})
 	if err != nil {
 		b.log.Error("console disabled", "err", err)

@@ -30,7 +30,7 @@ func (c *Cluster) SetBrokerConfigs(resource string, cfg map[string]string, valid
 	}
 	c.loadDynamicConfigs()
 	for _, t := range c.store.Topics() {
-		c.applyLogConfigLocked(t)
+		c.applySettingsLocked(t)
 	}
 	return nil
 }
@@ -48,12 +48,37 @@ func (c *Cluster) loadDynamicConfigs() {
 	c.cfg.Broker.SetDynamic(c.store.BrokerConfigs(node), c.store.BrokerConfigs(""))
 }
 
-// applyLogConfigLocked pushes t's resolved config to its open logs;
-// configMu must be held for writing.
-func (c *Cluster) applyLogConfigLocked(t metadata.Topic) {
-	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
-	lc.Now = c.cfg.Now
+// applySettingsLocked resolves t's settings again, swaps them in for the
+// request path and pushes their log part to t's open logs; configMu must
+// be held for writing.
+func (c *Cluster) applySettingsLocked(t metadata.Topic) {
+	s := c.resolveSettings(t)
+	c.settings.Store(t.Name, s)
 	for _, p := range c.Partitions(t.Name) {
-		p.SetConfig(lc)
+		p.SetConfig(s.Log)
 	}
+}
+
+// resolveSettings resolves t's settings with the broker's clock.
+func (c *Cluster) resolveSettings(t metadata.Topic) *metadata.TopicSettings {
+	s := metadata.ResolveTopic(t.Configs, c.cfg.Broker)
+	s.Log.Now = c.cfg.Now
+	return s
+}
+
+// TopicSettings returns a topic's resolved, typed settings, or nil for a
+// topic this broker does not have. The value is shared and never changes:
+// a config change swaps in a new one.
+func (c *Cluster) TopicSettings(topic string) *metadata.TopicSettings {
+	if s, ok := c.settings.Load(topic); ok {
+		return s.(*metadata.TopicSettings)
+	}
+	t, ok := c.store.Topic(topic)
+	if !ok {
+		return nil
+	}
+	c.configMu.RLock()
+	defer c.configMu.RUnlock()
+	s, _ := c.settings.LoadOrStore(topic, c.resolveSettings(t))
+	return s.(*metadata.TopicSettings)
 }

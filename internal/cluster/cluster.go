@@ -53,6 +53,10 @@ type Cluster struct {
 	// registered, so no partition opens with a config a change missed.
 	// Lock order: configMu before mu.
 	configMu sync.RWMutex
+	// settings holds each topic's *metadata.TopicSettings, swapped whole
+	// (under configMu) when its configs or the dynamic broker configs
+	// change, removed when the topic is deleted.
+	settings sync.Map
 
 	pidMu          sync.Mutex
 	pidNext, pidHi int64
@@ -78,7 +82,7 @@ func Open(cfg Config) (*Cluster, error) {
 	if cfg.Broker == nil {
 		cfg.Broker, _ = metadata.NewBrokerConfig(nil)
 	}
-	budget := NewFileBudget(cfg.FileLimit, cfg.Broker.Int("max.connections"))
+	budget := NewFileBudget(cfg.FileLimit, int64(cfg.Broker.Settings().MaxConnections))
 	dir, err := logdir.OpenWith(cfg.FS, cfg.DataDir, logdir.Options{Logger: cfg.Logger, CachedFiles: budget.Cache, Workers: budget.Workers})
 	if err != nil {
 		return nil, err
@@ -96,7 +100,7 @@ func Open(cfg Config) (*Cluster, error) {
 	}
 	if n, limit := c.partitionCount(), c.MaxPartitions(); limit >= 0 && n > limit {
 		cfg.Logger.Warn("the data directory holds more partitions than this broker may create; opening them all, creating none",
-			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Int("max.broker.partitions"),
+			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Settings().MaxBrokerPartitions,
 			"open_file_limit", budget.Limit)
 	}
 	if err := c.sortOutDirectories(); err != nil {
@@ -117,13 +121,13 @@ func Open(cfg Config) (*Cluster, error) {
 	go func() {
 		defer c.done.Done()
 		dir.Run(ctx, logdir.Intervals{
-			Checkpoint: cfg.Broker.Millis("log.flush.offset.checkpoint.interval.ms"),
-			Retention:  cfg.Broker.Millis("log.retention.check.interval.ms"),
+			Checkpoint: cfg.Broker.Settings().LogFlushOffsetCheckpointInterval,
+			Retention:  cfg.Broker.Settings().LogRetentionCheckInterval,
 		}, cfg.Now)
 	}()
 	go func() {
 		defer c.done.Done()
-		c.snapshotLoop(ctx, cfg.Broker.Millis("log.flush.offset.checkpoint.interval.ms"))
+		c.snapshotLoop(ctx, cfg.Broker.Settings().LogFlushOffsetCheckpointInterval)
 	}()
 	return c, nil
 }
@@ -142,9 +146,11 @@ func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
 			return err
 		}
 	}
-	lc := metadata.LogConfig(metadata.Resolve(t.Configs, c.cfg.Broker))
-	lc.Now = c.cfg.Now
-	l, err := c.dir.OpenLog(key, lc)
+	// Resolved afresh: a topic created under the name of a deleted one
+	// must not inherit its settings.
+	s := c.resolveSettings(t)
+	c.settings.Store(t.Name, s)
+	l, err := c.dir.OpenLog(key, s.Log)
 	if err != nil {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
 	}
@@ -226,7 +232,7 @@ func (c *Cluster) StorageErrors() map[string]int64 { return c.dir.StorageErrors(
 func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
 
 // NodeID is this broker's id.
-func (c *Cluster) NodeID() int32 { return int32(c.cfg.Broker.Int("node.id")) }
+func (c *Cluster) NodeID() int32 { return c.cfg.Broker.Settings().NodeID }
 
 // DataDir is the data directory's path (DescribeLogDirs reports it).
 func (c *Cluster) DataDir() string { return c.dir.Path() }
@@ -313,6 +319,7 @@ func (c *Cluster) deleteTopic(name string) (logsErr, err error) {
 	if err := c.store.DeleteTopic(name); err != nil {
 		return nil, err
 	}
+	c.settings.Delete(name)
 	c.mu.Lock()
 	for i := int32(0); i < t.Partitions; i++ {
 		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
@@ -346,7 +353,7 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 		return err
 	}
 	t.Configs = cfg
-	c.applyLogConfigLocked(t)
+	c.applySettingsLocked(t)
 	return nil
 }
 

@@ -126,7 +126,7 @@ func (c *Cluster) CreateTopics(specs []TopicSpec, validateOnly bool) []CreateRes
 // the offsets topic's own settings applied.
 func (c *Cluster) newTopic(sp TopicSpec) metadata.Topic {
 	if sp.Partitions == -1 {
-		sp.Partitions = int32(c.cfg.Broker.Int("num.partitions"))
+		sp.Partitions = c.cfg.Broker.Settings().NumPartitions
 	}
 	t := metadata.Topic{Name: sp.Name, Partitions: sp.Partitions, Configs: sp.Configs}
 	if sp.Name == OffsetsTopic {
@@ -205,7 +205,8 @@ type newPartition struct {
 	err   error
 	// notOurs: the directory under this name was there before and is
 	// not this request's to remove.
-	notOurs bool
+	notOurs  bool
+	settings *metadata.TopicSettings // the topic's, stored at publish
 }
 
 // newPartitions lists the partitions of t from index from on.
@@ -230,7 +231,7 @@ func (c *Cluster) openNew(jobs []newPartition) {
 			existing[p] = true
 		}
 	}
-	var lc log.Config
+	var st *metadata.TopicSettings
 	var of *metadata.Topic
 	for k, j := range jobs {
 		keys[k] = logdir.Partition{Topic: j.topic.Name, Partition: j.index}
@@ -243,11 +244,12 @@ func (c *Cluster) openNew(jobs []newPartition) {
 			}
 		}
 		if j.topic != of {
-			of = j.topic
-			lc = metadata.LogConfig(metadata.Resolve(j.topic.Configs, c.cfg.Broker))
-			lc.Now = c.cfg.Now
+			// Resolved afresh: a topic created under the name of a
+			// deleted one must not inherit its settings.
+			of, st = j.topic, c.resolveSettings(*j.topic)
 		}
-		cfgs[k] = lc
+		jobs[k].settings = st
+		cfgs[k] = st.Log
 	}
 	logs, errs := c.dir.CreateLogs(keys, cfgs, ids, c.budget.Workers)
 	for k := range jobs {
@@ -292,6 +294,7 @@ func (c *Cluster) publish(jobs []newPartition, keep func(newPartition) bool) {
 		if !keep(j) {
 			continue
 		}
+		c.settings.Store(j.topic.Name, j.settings)
 		c.parts[logdir.Partition{Topic: j.topic.Name, Partition: j.index}] = j.part
 	}
 }
@@ -309,7 +312,7 @@ func (c *Cluster) partitionCount() int64 {
 // of max.broker.partitions (-1: no bound) and what the open-file limit
 // leaves (see FileBudget); -1 when neither bounds it.
 func (c *Cluster) MaxPartitions() int64 {
-	limit := c.cfg.Broker.Int("max.broker.partitions")
+	limit := c.cfg.Broker.Settings().MaxBrokerPartitions
 	if fd := c.budget.Partitions; fd >= 0 && (limit < 0 || fd < limit) {
 		return fd
 	}
@@ -329,7 +332,7 @@ func (c *Cluster) checkPartitionLimit(topic string, have int64, n int32) error {
 	if limit < 0 || topic == OffsetsTopic || have+int64(n) <= limit {
 		return nil
 	}
-	why := fmt.Sprintf("max.broker.partitions is %d", c.cfg.Broker.Int("max.broker.partitions"))
+	why := fmt.Sprintf("max.broker.partitions is %d", c.cfg.Broker.Settings().MaxBrokerPartitions)
 	if limit == c.budget.Partitions {
 		why = fmt.Sprintf("the open-file limit of %d descriptors leaves room for %d partitions "+
 			"(%d kept for connections, %d for cached segment files, %d for other files); "+

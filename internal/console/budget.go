@@ -97,11 +97,3 @@ func (b *byteBudget) serveLocked() {
 		b.mu.waiters = b.mu.waiters[1:]
 	}
 }
-
-// stats returns the bytes held now, the most held at once so far, and the
-// requests waiting.
-func (b *byteBudget) stats() (used, peak int64, waiting int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.mu.used, b.mu.peak, len(b.mu.waiters)
-}

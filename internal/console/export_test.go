@@ -42,3 +42,28 @@ func (c *Console) ProduceWaiting() int {
 	_, _, n := c.produceBudget.stats()
 	return n
 }
+
+func (s *stream) stats() streamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return streamStats{Queued: s.mu.n, MaxQueued: s.mu.maxQueued, MaxBytes: s.mu.maxBytes, Dropped: s.mu.total, Sent: s.mu.sent}
+}
+
+// openStreams returns the stats of the streams open now (for tests).
+func (c *Console) openStreams() []streamStats {
+	c.life.Lock()
+	defer c.life.Unlock()
+	var out []streamStats
+	for s := range c.life.open {
+		out = append(out, s.stats())
+	}
+	return out
+}
+
+// stats returns the bytes held now, the most held at once so far, and the
+// requests waiting.
+func (b *byteBudget) stats() (used, peak int64, waiting int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.mu.used, b.mu.peak, len(b.mu.waiters)
+}

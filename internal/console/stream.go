@@ -149,12 +149,6 @@ type streamStats struct {
 	Dropped, Sent               int64
 }
 
-func (s *stream) stats() streamStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return streamStats{Queued: s.mu.n, MaxQueued: s.mu.maxQueued, MaxBytes: s.mu.maxBytes, Dropped: s.mu.total, Sent: s.mu.sent}
-}
-
 // transport writes messages to one client.
 type transport interface {
 	// send writes one message; kind is "" for a record.
@@ -484,17 +478,6 @@ func (c *Console) trackStream(s *stream, open bool) {
 	} else {
 		delete(c.life.open, s)
 	}
-}
-
-// openStreams returns the stats of the streams open now (for tests).
-func (c *Console) openStreams() []streamStats {
-	c.life.Lock()
-	defer c.life.Unlock()
-	var out []streamStats
-	for s := range c.life.open {
-		out = append(out, s.stats())
-	}
-	return out
 }
 
 func wantsSSE(r *http.Request) bool {

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // BrokerSetting describes one broker-level config Strom reads.
@@ -63,8 +62,9 @@ var brokerSettings = []BrokerSetting{
 // written (Set) while flags are parsed, the dynamic layers are swapped
 // whole.
 type BrokerConfig struct {
-	values map[string]string
-	dyn    atomic.Pointer[dynamicLayers]
+	values   map[string]string
+	settings *BrokerSettings // resolved from values by NewBrokerConfig and Set
+	dyn      atomic.Pointer[dynamicLayers]
 }
 
 // dynamicLayers are the dynamic broker configs; the maps are never modified
@@ -183,6 +183,11 @@ func NewBrokerConfig(props map[string]string) (*BrokerConfig, error) {
 		}
 		b.values[k] = v
 	}
+	s, err := b.resolveSettings()
+	if err != nil {
+		return nil, err
+	}
+	b.settings = &s
 	return b, nil
 }
 
@@ -223,6 +228,12 @@ func (b *BrokerConfig) Set(name, value string) error {
 		return err
 	}
 	b.values[name] = nb.values[name]
+	s, err := b.resolveSettings()
+	if err != nil {
+		delete(b.values, name)
+		return err
+	}
+	b.settings = &s
 	return nil
 }
 
@@ -252,15 +263,9 @@ func (b *BrokerConfig) Static(name string) (string, bool) {
 	return v, ok
 }
 
-// Int returns an integer broker setting.
-func (b *BrokerConfig) Int(name string) int64 {
-	n, _ := strconv.ParseInt(b.value(name), 10, 64)
-	return n
-}
-
-// List returns a list setting's comma-separated items, trimmed, without
-// empty ones.
-func (b *BrokerConfig) List(name string) []string {
+// list returns a list setting's comma-separated items, trimmed, without
+// empty ones. Code outside this package reads Settings' typed fields.
+func (b *BrokerConfig) list(name string) []string {
 	var out []string
 	for _, v := range strings.Split(b.value(name), ",") {
 		if v = strings.TrimSpace(v); v != "" {
@@ -268,14 +273,6 @@ func (b *BrokerConfig) List(name string) []string {
 		}
 	}
 	return out
-}
-
-// Bool returns a boolean broker setting.
-func (b *BrokerConfig) Bool(name string) bool { return b.value(name) == "true" }
-
-// Millis returns a millisecond setting as a duration.
-func (b *BrokerConfig) Millis(name string) time.Duration {
-	return time.Duration(b.Int(name)) * time.Millisecond
 }
 
 // topicDefault returns the broker's value for a topic config and its

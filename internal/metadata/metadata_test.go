@@ -69,8 +69,8 @@ func TestResolveAndLogConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bc.Int("num.partitions") != 3 || !bc.Bool("auto.create.topics.enable") {
-		t.Fatalf("broker values: %d %v", bc.Int("num.partitions"), bc.Bool("auto.create.topics.enable"))
+	if s := bc.Settings(); s.NumPartitions != 3 || !s.AutoCreateTopics {
+		t.Fatalf("broker values: %d %v", s.NumPartitions, s.AutoCreateTopics)
 	}
 	vals := Resolve(map[string]string{"segment.bytes": "2048"}, bc)
 	find := func(n string) ConfigValue {

@@ -183,24 +183,18 @@ const (
 var errBadSnapshot = errors.New("partition: bad producer snapshot")
 
 func (p *Partition) readSnapshot() (snapshot, error) {
-	v, payload, err := atomicfile.Read(p.fs, filepath.Join(p.log.Dir(), snapshotName), snapshotMagic, 64<<20)
+	b, err := atomicfile.ReadBytes(p.fs, filepath.Join(p.log.Dir(), snapshotName), 64<<20)
 	if err != nil {
 		return snapshot{}, err
 	}
-	return decodeSnapshotPayload(v, payload)
+	return decodeSnapshot(b)
 }
 
+// decodeSnapshot parses a snapshot file (fuzzed by FuzzDecodeSnapshot).
 func decodeSnapshot(b []byte) (snapshot, error) {
-	v, payload, err := atomicfile.Decode(b, snapshotMagic)
-	if err != nil {
-		return snapshot{}, errBadSnapshot
-	}
-	return decodeSnapshotPayload(v, payload)
-}
-
-func decodeSnapshotPayload(v uint16, payload []byte) (snapshot, error) {
 	var s snapshot
-	if v != snapshotVersion {
+	v, payload, err := atomicfile.Decode(b, snapshotMagic)
+	if err != nil || v != snapshotVersion {
 		return s, errBadSnapshot
 	}
 	if err := json.Unmarshal(payload, &s); err != nil {
@@ -212,11 +206,6 @@ func decodeSnapshotPayload(v uint16, payload []byte) (snapshot, error) {
 		}
 	}
 	return s, nil
-}
-
-func encodeSnapshot(s snapshot) []byte {
-	payload, _ := json.Marshal(s)
-	return atomicfile.Encode(snapshotMagic, snapshotVersion, payload)
 }
 
 // producerExpiry is Kafka's producer.id.expiration.ms default.

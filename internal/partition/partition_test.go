@@ -1,12 +1,14 @@
 package partition
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -215,4 +217,10 @@ func TestNewPartitionWritesNoSnapshot(t *testing.T) {
 	if _, err := mem.Stat("/d/t-0/" + snapshotName); err != nil {
 		t.Fatalf("no snapshot after an append: %v", err)
 	}
+}
+
+// encodeSnapshot returns a snapshot file's content, as Snapshot writes it.
+func encodeSnapshot(s snapshot) []byte {
+	payload, _ := json.Marshal(s)
+	return atomicfile.Encode(snapshotMagic, snapshotVersion, payload)
 }

@@ -69,24 +69,8 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 	return dst, c.unsupported()
 }
 
-// Decompress returns the decompressed form of src, failing with ErrTooLarge
-// as soon as the output would exceed maxSize bytes: whatever the input
-// claims, memory use is bounded by about twice maxSize (the output buffer
-// as it grows) plus each codec's small fixed state (a 32 KiB window for
-// gzip). Snappy and LZ4 learn the exact output size before allocating;
-// zstd learns it from the frame header when declared, else an upper bound
-// from the block headers (within 128 KiB per block). Input of several
-// frames (gzip members, LZ4, zstd and xerial streams) decodes as their
-// concatenation. Malformed input gives ErrCorrupt.
-//
-// Snappy accepts a raw block as well as xerial framing; LZ4 accepts a frame
-// whose header checksum was computed the broken way of Kafka's v0 messages
-// (KAFKA-3160). CodecNone returns src itself.
-func Decompress(c Codec, src []byte, maxSize int) ([]byte, error) {
-	return decompress(c, src, maxSize, false)
-}
-
-// decompress is Decompress; anyLZ4HeaderChecksum makes LZ4 ignore the frame
+// decompress decompresses src with codec c into at most maxSize bytes
+// (ErrTooLarge past it); anyLZ4HeaderChecksum makes LZ4 ignore the frame
 // header checksum altogether, as Kafka does for magic v0 message sets.
 func decompress(c Codec, src []byte, maxSize int, anyLZ4HeaderChecksum bool) ([]byte, error) {
 	maxSize = min(max(maxSize, 0), math.MaxInt-1) // maxSize+1 must not overflow

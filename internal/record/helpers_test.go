@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -118,4 +119,56 @@ func randomBytes(n int, seed uint64) []byte {
 		b[i] = byte(rng.Uint32())
 	}
 	return b
+}
+
+// Test oracles: decoders the tests compare the production paths with.
+
+// Decompress returns the decompressed form of src, failing with ErrTooLarge
+// as soon as the output would exceed maxSize bytes: whatever the input
+// claims, memory use is bounded by about twice maxSize (the output buffer
+// as it grows) plus each codec's small fixed state (a 32 KiB window for
+// gzip). Snappy and LZ4 learn the exact output size before allocating;
+// zstd learns it from the frame header when declared, else an upper bound
+// from the block headers (within 128 KiB per block). Input of several
+// frames (gzip members, LZ4, zstd and xerial streams) decodes as their
+// concatenation. Malformed input gives ErrCorrupt.
+//
+// Snappy accepts a raw block as well as xerial framing; LZ4 accepts a frame
+// whose header checksum was computed the broken way of Kafka's v0 messages
+// (KAFKA-3160). CodecNone returns src itself.
+func Decompress(c Codec, src []byte, maxSize int) ([]byte, error) {
+	return decompress(c, src, maxSize, false)
+}
+
+// ParseMessageSet decodes a v0/v1 message set, replacing each compressed
+// wrapper message by its inner messages (decompressed with at most
+// maxDecompressed bytes each) with absolute offsets, as Kafka's
+// AbstractLegacyRecordBatch computes them: the inner offsets of a v1 wrapper
+// are relative and the wrapper carries the absolute offset of the last one;
+// those of a v0 wrapper are absolute (and so are v1 inner offsets if the
+// wrapper's offset is below the last of them). Inner messages of a LogAppendTime
+// wrapper take its timestamp. A partial message at the end of b (a fetch
+// response cut at its byte limit) is ignored.
+func ParseMessageSet(b []byte, maxDecompressed int) ([]Message, error) {
+	var out []Message
+	for len(b) > 0 {
+		m, n, err := readMessage(b)
+		if errors.Is(err, ErrShortBuffer) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		b = b[n:]
+		if m.Codec() == CodecNone {
+			out = append(out, m)
+			continue
+		}
+		inner, err := expandWrapper(&m, maxDecompressed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inner...)
+	}
+	return out, nil
 }

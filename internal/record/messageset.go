@@ -77,39 +77,6 @@ func readMessage(b []byte) (Message, int, error) {
 	return m, logOverhead + int(size), nil
 }
 
-// ParseMessageSet decodes a v0/v1 message set, replacing each compressed
-// wrapper message by its inner messages (decompressed with at most
-// maxDecompressed bytes each) with absolute offsets, as Kafka's
-// AbstractLegacyRecordBatch computes them: the inner offsets of a v1 wrapper
-// are relative and the wrapper carries the absolute offset of the last one;
-// those of a v0 wrapper are absolute (and so are v1 inner offsets if the
-// wrapper's offset is below the last of them). Inner messages of a LogAppendTime
-// wrapper take its timestamp. A partial message at the end of b (a fetch
-// response cut at its byte limit) is ignored.
-func ParseMessageSet(b []byte, maxDecompressed int) ([]Message, error) {
-	var out []Message
-	for len(b) > 0 {
-		m, n, err := readMessage(b)
-		if errors.Is(err, ErrShortBuffer) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
-		if m.Codec() == CodecNone {
-			out = append(out, m)
-			continue
-		}
-		inner, err := expandWrapper(&m, maxDecompressed)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inner...)
-	}
-	return out, nil
-}
-
 // expandWrapper decompresses a wrapper message and returns its inner
 // messages with absolute offsets. Inner messages must be complete, have the
 // wrapper's magic and no compression of their own, and there must be at

@@ -57,14 +57,6 @@ func (r *reader) int8() int8 {
 	return int8(s[0])
 }
 
-func (r *reader) int16() int16 {
-	s := r.span(2)
-	if s == nil {
-		return 0
-	}
-	return int16(binary.BigEndian.Uint16(s))
-}
-
 func (r *reader) uint32() uint32 {
 	s := r.span(4)
 	if s == nil {

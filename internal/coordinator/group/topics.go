@@ -2,7 +2,6 @@ package group
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -30,7 +29,7 @@ type Topics interface {
 // the broker's group settings under their Kafka names. The caller also
 // registers TopicDeleted for topic deletions.
 func ConfigFor(c Topics, logger *slog.Logger) Config {
-	bc := c.Broker()
+	bs := c.Broker().Settings()
 	return Config{
 		OffsetsLog: c.OffsetsPartition,
 		Checkpoint: c.Checkpoint,
@@ -56,13 +55,13 @@ func ConfigFor(c Topics, logger *slog.Logger) Config {
 			return out
 		},
 		Logger:                    logger,
-		InitialRebalanceDelay:     bc.Millis("group.initial.rebalance.delay.ms"),
-		MinSessionTimeout:         bc.Millis("group.min.session.timeout.ms"),
-		MaxSessionTimeout:         bc.Millis("group.max.session.timeout.ms"),
-		OffsetsRetention:          time.Duration(bc.Int("offsets.retention.minutes")) * time.Minute,
-		RetentionCheckInterval:    bc.Millis("offsets.retention.check.interval.ms"),
-		MaxMetadataBytes:          int(bc.Int("offset.metadata.max.bytes")),
-		ConsumerSessionTimeout:    bc.Millis("group.consumer.session.timeout.ms"),
-		ConsumerHeartbeatInterval: bc.Millis("group.consumer.heartbeat.interval.ms"),
+		InitialRebalanceDelay:     bs.GroupInitialRebalanceDelay,
+		MinSessionTimeout:         bs.GroupMinSessionTimeout,
+		MaxSessionTimeout:         bs.GroupMaxSessionTimeout,
+		OffsetsRetention:          bs.OffsetsRetention,
+		RetentionCheckInterval:    bs.OffsetsRetentionCheckInterval,
+		MaxMetadataBytes:          bs.OffsetMetadataMaxBytes,
+		ConsumerSessionTimeout:    bs.GroupConsumerSessionTimeout,
+		ConsumerHeartbeatInterval: bs.GroupConsumerHeartbeatInterval,
 	}
 }

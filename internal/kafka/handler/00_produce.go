@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -87,8 +86,8 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		t, topicErr := h.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
 		minISR := int64(1)
 		if topicErr == nil && r.Acks == -1 {
-			if v, ok := h.topicConfig(t.Name, "min.insync.replicas"); ok {
-				minISR, _ = strconv.ParseInt(v, 10, 64)
+			if ts := h.c.TopicSettings(t.Name); ts != nil {
+				minISR = ts.MinInsyncReplicas
 			}
 		}
 		for pi := range rt.Partitions {

@@ -146,7 +146,7 @@ func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.Fetch
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t, topicErr := h.requestTopic(version >= 13, rt.Topic, rt.TopicID)
 		if topicErr == nil && magic != record.MagicV2 {
-			if v, ok := h.topicConfig(t.Name, "message.downconversion.enable"); ok && v == "false" {
+			if ts := h.c.TopicSettings(t.Name); ts != nil && !ts.DownconversionEnable {
 				topicErr = fmt.Errorf("topic %q has message.downconversion.enable=false; fetch v%d needs it: %w", t.Name, version, kerr.UnsupportedVersion)
 			}
 		}

@@ -93,7 +93,7 @@ func (h *Handler) metadataTopics(version int16, r *kmsg.MetadataRequest, resp *k
 		}
 		return
 	}
-	autoCreate := h.c.Broker().Bool("auto.create.topics.enable") && (version < 4 || r.AllowAutoTopicCreation)
+	autoCreate := h.c.Broker().Settings().AutoCreateTopics && (version < 4 || r.AllowAutoTopicCreation)
 	for _, rt := range r.Topics {
 		var t metadata.Topic
 		var ok bool

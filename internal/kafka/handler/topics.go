@@ -30,17 +30,3 @@ func (h *Handler) requestTopic(byID bool, name string, id [16]byte) (metadata.To
 	}
 	return t, nil
 }
-
-// topicConfig returns one resolved config of a topic.
-func (h *Handler) topicConfig(topic, name string) (string, bool) {
-	vals, err := h.c.TopicConfigs(topic)
-	if err != nil {
-		return "", false
-	}
-	for _, v := range vals {
-		if v.Name == name {
-			return v.Value, true
-		}
-	}
-	return "", false
-}

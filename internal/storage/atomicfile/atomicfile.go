@@ -75,27 +75,36 @@ func Write(fs vfs.FS, path, magic string, version uint16, payload []byte) error 
 	return fs.SyncDir(filepath.Dir(path))
 }
 
-// Read reads and decodes the file at path, refusing one larger than
-// maxSize (as corrupt) before reading it. A missing file is an error that
-// satisfies errors.Is(err, fs.ErrNotExist).
+// Read reads and decodes the file at path (ReadBytes, then Decode).
 func Read(fs vfs.FS, path, magic string, maxSize int64) (uint16, []byte, error) {
-	f, err := fs.Open(path)
+	b, err := ReadBytes(fs, path, maxSize)
 	if err != nil {
 		return 0, nil, err
+	}
+	return Decode(b, magic)
+}
+
+// ReadBytes reads the whole file at path, refusing one larger than maxSize
+// (as corrupt) before reading it, for a caller that decodes it itself. A
+// missing file is an error that satisfies errors.Is(err, fs.ErrNotExist).
+func ReadBytes(fs vfs.FS, path string, maxSize int64) ([]byte, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if size > maxSize {
-		return 0, nil, fmt.Errorf("%w: %d bytes, at most %d expected", ErrCorrupt, size, maxSize)
+		return nil, fmt.Errorf("%w: %d bytes, at most %d expected", ErrCorrupt, size, maxSize)
 	}
 	b := make([]byte, size)
 	if size > 0 {
 		if _, err := f.ReadAt(b, 0); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 	}
-	return Decode(b, magic)
+	return b, nil
 }

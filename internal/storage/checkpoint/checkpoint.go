@@ -41,11 +41,7 @@ type Partition struct {
 	Partition int32
 }
 
-// Encode returns the file content for entries, sorted for stable output.
-func Encode(entries map[Partition]int64) []byte {
-	return atomicfile.Encode(magic, version, encodePayload(entries))
-}
-
+// encodePayload lays out entries, sorted for stable output.
 func encodePayload(entries map[Partition]int64) []byte {
 	keys := make([]Partition, 0, len(entries))
 	for k := range entries {
@@ -121,13 +117,13 @@ func Write(fs vfs.FS, path string, entries map[Partition]int64) error {
 // Read returns the entries of the file at path. A missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
 func Read(fs vfs.FS, path string) (map[Partition]int64, error) {
-	v, payload, err := atomicfile.Read(fs, path, magic, 1<<30)
+	b, err := atomicfile.ReadBytes(fs, path, 1<<30)
 	if errors.Is(err, atomicfile.ErrCorrupt) {
 		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	var m map[Partition]int64
 	if err == nil {
-		m, err = decodePayload(v, payload)
+		m, err = Decode(b)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)

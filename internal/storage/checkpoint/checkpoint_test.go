@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -71,4 +72,9 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Encode returns the file content for entries, as Write writes it.
+func Encode(entries map[Partition]int64) []byte {
+	return atomicfile.Encode(magic, version, encodePayload(entries))
 }

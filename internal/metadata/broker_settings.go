@@ -1,0 +1,128 @@
+package metadata
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+)
+
+// BrokerSettings are the broker's own settings, typed and resolved once at
+// start: code reads fields, so a misspelt name is a compile error, and a
+// setting without a field (or a field naming no setting) fails
+// TestBrokerSettingsCoverEverySetting. The `config` tag names the Kafka
+// setting; durations are milliseconds, except where the tag says
+// "minutes". Topic defaults (log.retention.ms, ...) are not here: they are
+// resolved per topic (Resolve, TopicSettings), with their dynamic values.
+type BrokerSettings struct {
+	NodeID                   int32 `config:"node.id"`
+	NumPartitions            int32 `config:"num.partitions"`
+	DefaultReplicationFactor int16 `config:"default.replication.factor"`
+	AutoCreateTopics         bool  `config:"auto.create.topics.enable"`
+
+	SocketRequestMaxBytes    int64         `config:"socket.request.max.bytes"`
+	ConnectionsMaxIdle       time.Duration `config:"connections.max.idle.ms"`
+	MaxConnections           int           `config:"max.connections"`
+	MaxConnectionsPerIP      int           `config:"max.connections.per.ip"`
+	QueuedMaxRequestBytes    int64         `config:"queued.max.request.bytes"`
+	SocketRequestReadTimeout time.Duration `config:"socket.request.read.timeout.ms"`
+	MaxBrokerPartitions      int64         `config:"max.broker.partitions"`
+
+	HTTPAllowedHosts            []string `config:"http.allowed.hosts"`
+	HTTPPprof                   bool     `config:"http.pprof.enable"`
+	HTTPProduceMaxInflightBytes int64    `config:"http.produce.max.inflight.bytes"`
+
+	LogRetentionCheckInterval        time.Duration `config:"log.retention.check.interval.ms"`
+	LogFlushOffsetCheckpointInterval time.Duration `config:"log.flush.offset.checkpoint.interval.ms"`
+
+	TransactionMaxTimeout time.Duration `config:"transaction.max.timeout.ms"`
+
+	GroupMinSessionTimeout         time.Duration `config:"group.min.session.timeout.ms"`
+	GroupMaxSessionTimeout         time.Duration `config:"group.max.session.timeout.ms"`
+	GroupInitialRebalanceDelay     time.Duration `config:"group.initial.rebalance.delay.ms"`
+	GroupConsumerSessionTimeout    time.Duration `config:"group.consumer.session.timeout.ms"`
+	GroupConsumerHeartbeatInterval time.Duration `config:"group.consumer.heartbeat.interval.ms"`
+	OffsetsRetention               time.Duration `config:"offsets.retention.minutes,minutes"`
+	OffsetsRetentionCheckInterval  time.Duration `config:"offsets.retention.check.interval.ms"`
+	OffsetMetadataMaxBytes         int           `config:"offset.metadata.max.bytes"`
+}
+
+// topicSynonymSettings are broker settings that only derive topic defaults
+// (log.retention.ms's hours and minutes forms): Resolve reads them.
+var topicSynonymSettings = map[string]bool{"log.retention.hours": true, "log.retention.minutes": true, "log.roll.hours": true}
+
+// Settings returns the broker's typed settings, resolved by
+// NewBrokerConfig (a nil BrokerConfig has the defaults).
+func (b *BrokerConfig) Settings() BrokerSettings {
+	if b == nil || b.settings == nil {
+		s, err := b.resolveSettings()
+		if err != nil {
+			panic(err) // the defaults always resolve: TestBrokerSettingsCoverEverySetting
+		}
+		return s
+	}
+	return *b.settings
+}
+
+// resolveSettings fills a BrokerSettings from the values. They were
+// validated by NewBrokerConfig; an error is a value out of its field's
+// range, or a field's tag or type that does not fit its setting (a bug the
+// tests catch).
+func (b *BrokerConfig) resolveSettings() (BrokerSettings, error) {
+	var s BrokerSettings
+	v := reflect.ValueOf(&s).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name, unit := splitTag(t.Field(i).Tag.Get("config"))
+		if _, ok := brokerSettingByName(name); !ok {
+			return s, fmt.Errorf("metadata: BrokerSettings.%s names no broker setting %q", t.Field(i).Name, name)
+		}
+		f := v.Field(i)
+		raw := b.value(name)
+		switch f.Interface().(type) {
+		case bool:
+			f.SetBool(raw == "true")
+		case []string:
+			f.Set(reflect.ValueOf(b.list(name)))
+		case time.Duration:
+			n, err := parseSettingInt(name, raw)
+			if err != nil {
+				return s, err
+			}
+			d := time.Millisecond
+			if unit == "minutes" {
+				d = time.Minute
+			}
+			f.SetInt(n * int64(d))
+		case int, int16, int32, int64:
+			n, err := parseSettingInt(name, raw)
+			if err != nil {
+				return s, err
+			}
+			if f.OverflowInt(n) {
+				return s, fmt.Errorf("%w: %s=%d is out of range", ErrInvalidConfig, name, n)
+			}
+			f.SetInt(n)
+		default:
+			return s, fmt.Errorf("metadata: BrokerSettings.%s has a type Settings cannot fill", t.Field(i).Name)
+		}
+	}
+	return s, nil
+}
+
+func splitTag(tag string) (name, unit string) {
+	for i := 0; i < len(tag); i++ {
+		if tag[i] == ',' {
+			return tag[:i], tag[i+1:]
+		}
+	}
+	return tag, ""
+}
+
+func parseSettingInt(name, raw string) (int64, error) {
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s=%q: not an integer", ErrInvalidConfig, name, raw)
+	}
+	return n, nil
+}
