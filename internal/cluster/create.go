@@ -225,18 +225,14 @@ func (c *Cluster) openNew(jobs []newPartition) {
 	keys := make([]logdir.Partition, len(jobs))
 	cfgs := make([]log.Config, len(jobs))
 	ids := make([][16]byte, len(jobs))
-	existing := map[logdir.Partition]bool{}
-	if ps, err := c.dir.Existing(); err == nil {
-		for _, p := range ps {
-			existing[p] = true
-		}
-	}
 	var st *metadata.TopicSettings
 	var of *metadata.Topic
 	for k, j := range jobs {
 		keys[k] = logdir.Partition{Topic: j.topic.Name, Partition: j.index}
 		ids[k] = j.topic.ID
-		if existing[keys[k]] {
+		// One stat per new partition, not a listing of the data directory:
+		// creating topics one request at a time must stay linear.
+		if _, err := c.cfg.FS.Stat(c.dir.PartitionDir(keys[k])); err == nil {
 			id, hasID := c.dir.TopicIDOf(keys[k])
 			if err := c.removeOrSetAside(keys[k], c.tombstoned(keys[k].Topic, id, hasID)); err != nil {
 				jobs[k].err = fmt.Errorf("partition %d: a directory of that name is in the way: %w", j.index, err)
@@ -255,6 +251,9 @@ func (c *Cluster) openNew(jobs []newPartition) {
 	for k := range jobs {
 		j := &jobs[k]
 		if j.err != nil {
+			if logs[k] != nil {
+				j.notOurs = false // the way cleared after all: discard removes it
+			}
 			continue
 		}
 		if errs[k] != nil {
@@ -300,13 +299,7 @@ func (c *Cluster) publish(jobs []newPartition, keep func(newPartition) bool) {
 }
 
 // partitionCount is the number of partitions the broker holds.
-func (c *Cluster) partitionCount() int64 {
-	var n int64
-	for _, t := range c.store.Topics() {
-		n += int64(t.Partitions)
-	}
-	return n
-}
+func (c *Cluster) partitionCount() int64 { return c.store.PartitionCount() }
 
 // MaxPartitions is the most partitions the broker may hold: the smaller
 // of max.broker.partitions (-1: no bound) and what the open-file limit

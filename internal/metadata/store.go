@@ -306,6 +306,18 @@ func (s *Store) Topics() []Topic {
 	return out
 }
 
+// PartitionCount is the number of partitions of all topics (without
+// copying them, as Topics does).
+func (s *Store) PartitionCount() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	for _, t := range s.topics {
+		n += int64(t.Partitions)
+	}
+	return n
+}
+
 // Topic returns a copy of one topic.
 func (s *Store) Topic(name string) (Topic, bool) {
 	s.mu.RLock()
