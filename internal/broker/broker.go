@@ -121,7 +121,11 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	scfg.Logger = cfg.Logger
 	b := &Broker{cfg: cfg, log: cfg.Logger, bc: bc}
-	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, FS: cfg.FS, Broker: bc, Logger: cfg.Logger})
+	files, err := raiseFileLimit()
+	if err != nil {
+		cfg.Logger.Warn("open-file limit unknown; partitions are bounded by max.broker.partitions alone", "err", err)
+	}
+	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, FS: cfg.FS, Broker: bc, Logger: cfg.Logger, FileLimit: files})
 	if err != nil {
 		return nil, err
 	}

@@ -104,6 +104,9 @@ func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
 	if !strings.Contains(string(body), "strom_request_bytes_queued_limit 1.048576e+08") {
 		t.Fatalf("metrics lack the request budget:\n%.2000s", body)
 	}
+	if !strings.Contains(string(body), "strom_partitions_max ") || !strings.Contains(string(body), "strom_segment_files_cached ") {
+		t.Fatalf("metrics lack the descriptor budget:\n%.2000s", body)
+	}
 }
 
 // The request budget must hold a request of the maximum size; -1 lifts it.

@@ -18,6 +18,7 @@ type collector struct {
 	readTimeouts, queuedBytes, queuedLimit, budgetWaiting, budgetWaits       *prometheus.Desc
 	logEnd, logStart, logSize                                                *prometheus.Desc
 	partitions, storageErrors                                                *prometheus.Desc
+	fileLimit, maxPartitions, cachedFiles, cacheOpens, cacheEvictions        *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -46,12 +47,18 @@ func newCollector(b *Broker) *collector {
 			"and are retried; reads served); failed (an fsync failed: no writes until a restart).", "state"),
 		storageErrors: d("storage_errors_total", "Storage errors met by partition logs, by cause "+
 			"(enospc, emfile, eperm, erofs, eio, other).", "kind"),
+		fileLimit:      d("open_file_limit", "The process's open-file limit (RLIMIT_NOFILE) after raising it; 0 when unknown."),
+		maxPartitions:  d("partitions_max", "Most partitions this broker may hold: max.broker.partitions or what the open-file limit leaves, the smaller; -1 for no bound."),
+		cachedFiles:    d("segment_files_cached", "Sealed segments' files open in the descriptor cache now."),
+		cacheOpens:     d("segment_file_opens_total", "Sealed segments' files opened by the descriptor cache."),
+		cacheEvictions: d("segment_file_evictions_total", "Idle sealed segments' files closed to keep the descriptor cache within its bound."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.accepted, c.refused, c.protoErrs, c.panics, c.bytesIn, c.bytesOut, c.requests,
-		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize, c.partitions, c.storageErrors} {
+		c.readTimeouts, c.queuedBytes, c.queuedLimit, c.budgetWaiting, c.budgetWaits, c.logEnd, c.logStart, c.logSize, c.partitions, c.storageErrors,
+		c.fileLimit, c.maxPartitions, c.cachedFiles, c.cacheOpens, c.cacheEvictions} {
 		ch <- d
 	}
 }
@@ -93,6 +100,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range log.ErrorKinds {
 		ch <- prometheus.MustNewConstMetric(c.storageErrors, prometheus.CounterValue, float64(errs[k]), k)
 	}
+	ch <- prometheus.MustNewConstMetric(c.fileLimit, prometheus.GaugeValue, float64(c.b.cluster.FileBudget().Limit))
+	ch <- prometheus.MustNewConstMetric(c.maxPartitions, prometheus.GaugeValue, float64(c.b.cluster.MaxPartitions()))
+	fc := c.b.cluster.CachedFiles()
+	ch <- prometheus.MustNewConstMetric(c.cachedFiles, prometheus.GaugeValue, float64(fc.Open))
+	ch <- prometheus.MustNewConstMetric(c.cacheOpens, prometheus.CounterValue, float64(fc.Opens))
+	ch <- prometheus.MustNewConstMetric(c.cacheEvictions, prometheus.CounterValue, float64(fc.Evictions))
 	for _, t := range c.b.cluster.Topics() {
 		for _, p := range c.b.cluster.Partitions(t.Name) {
 			idx := strconv.Itoa(int(p.Index))

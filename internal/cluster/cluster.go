@@ -1,31 +1,3 @@
-// Package cluster is the broker's state on one node: the topic metadata
-// store, the partitions (each a log plus producer state) in the data
-// directory, and producer id allocation. The protocol handlers and the
-// console's in-process paths call it; it knows nothing of Kafka's wire
-// format or error codes.
-//
-// Invariants:
-//   - Every topic in the metadata store has all its partitions open.
-//   - Data is deleted only on a durable record of its deletion. Deleting a
-//     topic replaces it in the metadata file by a tombstone (name and id) in
-//     one atomic rewrite, then removes its directories. At start, a
-//     partition directory that no topic claims is removed only when a
-//     tombstone names it (by the topic id in its partition.metadata) or it
-//     holds no record; any other is set aside as <dir>.<random>-stray, never
-//     deleted.
-//   - A data directory with partition directories holding records but no
-//     metadata file (a bad restore, a copy that skipped it) does not start: ErrNoMetadata
-//     says how to rebuild the file from the directories (RebuildMetadata,
-//     `strom storage rebuild-metadata`).
-//   - Opening needs no free space (package logdir); a partition that cannot
-//     write is still opened and served for reads, and UnhealthyPartitions
-//     says which (Degraded: retried; Failed: until a restart).
-//   - A config change (topic overrides, dynamic broker configs) is persisted
-//     before it is pushed to the open logs, and a partition that opens
-//     meanwhile gets the new values (configMu).
-//
-// Concurrency: methods are safe for concurrent use. Run is started by Open
-// and stopped by Close.
 package cluster
 
 import (
@@ -53,19 +25,25 @@ type Config struct {
 	Broker  *metadata.BrokerConfig
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// FileLimit is the process's open-file limit (RLIMIT_NOFILE, soft),
+	// from which MaxPartitions and the size of the sealed-segment
+	// descriptor cache are derived (see FileBudget); 0 bounds nothing.
+	FileLimit int64
 }
 
 // Cluster is the single-node broker state.
 type Cluster struct {
-	cfg   Config
-	dir   *logdir.Dir
-	store *metadata.Store
+	cfg    Config
+	budget FileBudget
+	dir    *logdir.Dir
+	store  *metadata.Store
 
 	mu    sync.RWMutex
 	parts map[logdir.Partition]*partition.Partition
 
-	// growMu serialises the changes that add partitions, so that two
-	// concurrent requests cannot both pass max.broker.partitions.
+	// growMu serialises the changes that add or remove topics and
+	// partitions, so that two concurrent requests cannot both pass
+	// MaxPartitions.
 	growMu sync.Mutex
 
 	// configMu orders config changes against partition opening: a change
@@ -104,7 +82,8 @@ func Open(cfg Config) (*Cluster, error) {
 	if cfg.Broker == nil {
 		cfg.Broker, _ = metadata.NewBrokerConfig(nil)
 	}
-	dir, err := logdir.Open(cfg.FS, cfg.DataDir, cfg.Logger)
+	budget := NewFileBudget(cfg.FileLimit, int64(cfg.Broker.Settings().MaxConnections))
+	dir, err := logdir.OpenWith(cfg.FS, cfg.DataDir, logdir.Options{Logger: cfg.Logger, CachedFiles: budget.Cache, Workers: budget.Workers})
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +92,17 @@ func Open(cfg Config) (*Cluster, error) {
 		dir.Close()
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c := &Cluster{cfg: cfg, budget: budget, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
 	c.loadDynamicConfigs()
+	if budget.Limit > 0 {
+		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
+			"connections", budget.Connections, "cached_segment_files", budget.Cache, "transient", budget.Transient)
+	}
+	if n, limit := c.partitionCount(), c.MaxPartitions(); limit >= 0 && n > limit {
+		cfg.Logger.Warn("the data directory holds more partitions than this broker may create; opening them all, creating none",
+			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Settings().MaxBrokerPartitions,
+			"open_file_limit", budget.Limit)
+	}
 	if err := c.sortOutDirectories(); err != nil {
 		c.closeAll()
 		return nil, err
@@ -298,108 +286,14 @@ func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
 	c.hooksMu.Unlock()
 }
 
-// CreateTopic validates and creates a topic with its partitions. With
-// validateOnly nothing is created. The offsets topic is always created
-// internal, with its own configs.
-func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
-	if partitions == -1 {
-		partitions = c.cfg.Broker.Settings().NumPartitions
-	}
-	t := metadata.Topic{Name: name, Partitions: partitions, Configs: configs}
-	if name == OffsetsTopic {
-		t.Internal = true
-		t.Configs = map[string]string{}
-		for k, v := range configs {
-			t.Configs[k] = v
-		}
-		for k, v := range offsetsTopicConfigs {
-			t.Configs[k] = v
-		}
-	}
-	if validateOnly {
-		if err := metadata.ValidTopicName(name); err != nil {
-			return t, err
-		}
-		if partitions <= 0 {
-			return t, fmt.Errorf("%w: %d", metadata.ErrInvalidPartitions, partitions)
-		}
-		for k, v := range configs {
-			if err := metadata.ValidateTopicConfig(k, v); err != nil {
-				return t, err
-			}
-		}
-		if _, ok := c.store.Topic(name); ok {
-			return t, fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
-		}
-		return t, c.checkPartitionLimit(name, partitions)
-	}
-	c.growMu.Lock()
-	defer c.growMu.Unlock()
-	if err := c.checkPartitionLimit(name, partitions); err != nil {
-		return t, err
-	}
-	t, err := c.store.CreateTopic(t)
-	if err != nil {
-		return t, err
-	}
-	for i := int32(0); i < t.Partitions; i++ {
-		if err := c.openPartition(t, i); err != nil {
-			return t, err
-		}
-	}
-	c.cfg.Logger.Info("created topic", "topic", name, "partitions", t.Partitions)
-	return t, nil
-}
-
-// checkPartitionLimit refuses adding n partitions to topic when the broker
-// would then hold more than max.broker.partitions. Each partition keeps a
-// file open and takes a moment to create, so without a bound one
-// CreateTopics request asking for 2^31-1 partitions holds its connection
-// for days, runs the process out of file descriptors, and makes every
-// Metadata answer enormous. The internal offsets topic is never refused.
-// growMu must be held for the check to stay true until the partitions
-// exist.
-func (c *Cluster) checkPartitionLimit(topic string, n int32) error {
-	limit := c.cfg.Broker.Settings().MaxBrokerPartitions
-	if limit < 0 || topic == OffsetsTopic {
-		return nil
-	}
-	var have int64
-	for _, t := range c.store.Topics() {
-		have += int64(t.Partitions)
-	}
-	if have+int64(n) > limit {
-		return fmt.Errorf("%w: %d more partitions would make %d on this broker; max.broker.partitions is %d",
-			metadata.ErrInvalidPartitions, n, have+int64(n), limit)
-	}
-	return nil
-}
-
 // DeleteTopic removes a topic and its data.
 func (c *Cluster) DeleteTopic(name string) error {
-	t, ok := c.store.Topic(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
-	}
-	if err := c.store.DeleteTopic(name); err != nil {
+	first, err := c.deleteTopic(name)
+	if err != nil {
 		return err
 	}
-	c.settings.Delete(name)
-	c.mu.Lock()
-	for i := int32(0); i < t.Partitions; i++ {
-		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
-	}
-	c.mu.Unlock()
-	var first error
-	for i := int32(0); i < t.Partitions; i++ {
-		if err := c.dir.DeleteLog(logdir.Partition{Topic: name, Partition: i}); err != nil && first == nil {
-			first = err
-		}
-	}
-	if first == nil {
-		c.store.ForgetDeleted(t.ID)
-	}
 	c.cfg.Logger.Info("deleted topic", "topic", name)
+	// The hooks run without growMu: they may create the offsets topic.
 	c.hooksMu.Lock()
 	hooks := append([]func(string){}, c.onTopicDeleted...)
 	c.hooksMu.Unlock()
@@ -409,31 +303,33 @@ func (c *Cluster) DeleteTopic(name string) error {
 	return first
 }
 
-// CreatePartitions grows a topic to count partitions.
-func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) error {
-	t, ok := c.store.Topic(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
-	}
-	if count <= t.Partitions {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", metadata.ErrInvalidPartitions, name, t.Partitions)
-	}
+// deleteTopic replaces the topic by its tombstone in the metadata, then
+// removes its partitions and their logs (and the tombstone once they are
+// gone); the first error is the logs' removal's (the next start removes
+// what is left), the second why nothing was done.
+func (c *Cluster) deleteTopic(name string) (logsErr, err error) {
+	// Not in the middle of a CreatePartitions of the same topic, which
+	// would publish partitions of a deleted topic.
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
-	if err := c.checkPartitionLimit(name, count-t.Partitions); err != nil || validateOnly {
-		return err
+	t, ok := c.store.Topic(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
 	}
-	if err := c.store.SetPartitions(name, count); err != nil {
-		return err
+	if err := c.store.DeleteTopic(name); err != nil {
+		return nil, err
 	}
-	old := t.Partitions
-	t.Partitions = count
-	for i := old; i < count; i++ {
-		if err := c.openPartition(t, i); err != nil {
-			return err
-		}
+	c.settings.Delete(name)
+	c.mu.Lock()
+	for i := int32(0); i < t.Partitions; i++ {
+		delete(c.parts, logdir.Partition{Topic: name, Partition: i})
 	}
-	return nil
+	c.mu.Unlock()
+	first := c.dir.DeleteLogs(partitionKeys(name, 0, t.Partitions))
+	if first == nil {
+		c.store.ForgetDeleted(t.ID)
+	}
+	return first, nil
 }
 
 // SetTopicConfigs replaces a topic's config overrides and applies them to

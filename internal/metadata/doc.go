@@ -6,7 +6,8 @@
 //
 // Invariants:
 //   - Every change is persisted (atomic rewrite of __strom_metadata, see
-//     Store) before it is visible to callers.
+//     Store) before it is visible to callers; CreateTopics stores a batch
+//     of topics with one rewrite, all of them or none.
 //   - Topic names follow Kafka's rules; partition counts only grow.
 //   - A deleted topic leaves a tombstone (name, id) in the same rewrite
 //     that removes it: the only record that allows its directories to be

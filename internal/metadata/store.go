@@ -306,6 +306,18 @@ func (s *Store) Topics() []Topic {
 	return out
 }
 
+// PartitionCount is the number of partitions of all topics (without
+// copying them, as Topics does).
+func (s *Store) PartitionCount() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	for _, t := range s.topics {
+		n += int64(t.Partitions)
+	}
+	return n
+}
+
 // Topic returns a copy of one topic.
 func (s *Store) Topic(name string) (Topic, bool) {
 	s.mu.RLock()
@@ -331,32 +343,60 @@ func (s *Store) TopicByID(id TopicID) (Topic, bool) {
 
 // CreateTopic validates and stores a new topic, giving it a random id.
 func (s *Store) CreateTopic(t Topic) (Topic, error) {
-	if err := ValidTopicName(t.Name); err != nil {
+	out, err := s.CreateTopics([]Topic{t})
+	if err != nil {
 		return Topic{}, err
 	}
-	if t.Partitions <= 0 {
-		return Topic{}, fmt.Errorf("%w: %d", ErrInvalidPartitions, t.Partitions)
-	}
-	for k, v := range t.Configs {
-		if err := ValidateTopicConfig(k, v); err != nil {
-			return Topic{}, err
+	return out[0], nil
+}
+
+// CreateTopics validates and stores new topics, giving each without an id
+// a random one, with one write of the file: all of them are stored or, on any error,
+// none. A name given twice is ErrTopicExists.
+func (s *Store) CreateTopics(ts []Topic) ([]Topic, error) {
+	for _, t := range ts {
+		if err := ValidTopicName(t.Name); err != nil {
+			return nil, err
+		}
+		if t.Partitions <= 0 {
+			return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, t.Partitions)
+		}
+		for k, v := range t.Configs {
+			if err := ValidateTopicConfig(k, v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.topics[t.Name]; ok {
-		return Topic{}, fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
+	out := make([]Topic, len(ts))
+	added := make([]string, 0, len(ts))
+	undo := func() {
+		for _, name := range added {
+			delete(s.topics, name)
+		}
 	}
-	t = t.clone()
-	if _, err := rand.Read(t.ID[:]); err != nil {
-		return Topic{}, err
+	for i, t := range ts {
+		if _, ok := s.topics[t.Name]; ok {
+			undo()
+			return nil, fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
+		}
+		t = t.clone()
+		if t.ID == (TopicID{}) {
+			if _, err := rand.Read(t.ID[:]); err != nil {
+				undo()
+				return nil, err
+			}
+		}
+		s.topics[t.Name] = &t
+		added = append(added, t.Name)
+		out[i] = t.clone()
 	}
-	s.topics[t.Name] = &t
 	if err := s.persistLocked(); err != nil {
-		delete(s.topics, t.Name)
-		return Topic{}, err
+		undo()
+		return nil, err
 	}
-	return t.clone(), nil
+	return out, nil
 }
 
 // DeleteTopic removes a topic and leaves its tombstone.

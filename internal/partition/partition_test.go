@@ -195,6 +195,30 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 	}
 }
 
+// A new, empty partition owes no producer snapshot: a start reads nothing
+// without one, and writing one (two fsyncs) for each of 10,000 new
+// partitions made the first clean stop after their creation take 23 s.
+// Once records arrive, the snapshot is due again.
+func TestNewPartitionWritesNoSnapshot(t *testing.T) {
+	mem := vfs.NewMem()
+	p := openPartition(t, mem, log.State{})
+	if err := p.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat("/d/t-0/" + snapshotName); err == nil {
+		t.Fatal("snapshot written for an empty partition")
+	}
+	if _, err := p.Append(idemBatch(t, 7, 0, 0, 1), AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat("/d/t-0/" + snapshotName); err != nil {
+		t.Fatalf("no snapshot after an append: %v", err)
+	}
+}
+
 // encodeSnapshot returns a snapshot file's content, as Snapshot writes it.
 func encodeSnapshot(s snapshot) []byte {
 	payload, _ := json.Marshal(s)

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 )
@@ -48,7 +49,15 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 	for _, rt := range r.Topics {
 		times[rt.Topic]++
 	}
+	// Every topic is checked first, then the cluster creates all those that
+	// passed in one go (one metadata write for the whole request).
+	folded := map[string]string{} // existing and accepted names, '.' as '_' -> name
+	for _, t := range h.c.Topics() {
+		folded[strings.ReplaceAll(t.Name, ".", "_")] = t.Name
+	}
 	answered := map[string]bool{}
+	var specs []cluster.TopicSpec
+	var specAt []int // index in resp.Topics of each spec's answer
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		if answered[rt.Topic] {
@@ -57,18 +66,29 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 		answered[rt.Topic] = true
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
+		var err error
 		if n := times[rt.Topic]; n > 1 {
-			err := adminFail(kerr.InvalidRequest, "the request names topic %q %d times", rt.Topic, n)
-			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
-			resp.Topics = append(resp.Topics, st)
-			continue
+			err = adminFail(kerr.InvalidRequest, "the request names topic %q %d times", rt.Topic, n)
+		} else {
+			var sp cluster.TopicSpec
+			if sp, err = h.checkTopic(rt, folded); err == nil {
+				folded[strings.ReplaceAll(sp.Name, ".", "_")] = sp.Name
+				specs = append(specs, sp)
+				specAt = append(specAt, len(resp.Topics))
+			}
 		}
-		t, err := h.createTopic(rt, req.Version >= 1 && r.ValidateOnly)
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
-			resp.Topics = append(resp.Topics, st)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	for k, res := range h.c.CreateTopics(specs, req.Version >= 1 && r.ValidateOnly) {
+		st := &resp.Topics[specAt[k]]
+		if res.Err != nil {
+			st.ErrorCode, st.ErrorMessage = adminCode(res.Err), errorMessage(res.Err)
 			continue
 		}
+		t := res.Topic
 		st.TopicID = t.ID
 		st.NumPartitions = t.Partitions
 		st.ReplicationFactor = 1
@@ -79,75 +99,71 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 			c.Source = int8(v.Source)
 			st.Configs = append(st.Configs, c)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	return now(resp)
 }
 
-// createTopic checks one requested topic and creates it (or, with
-// validateOnly, returns what would be created).
-func (h *Handler) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (metadata.Topic, error) {
+// checkTopic checks one requested topic against the existing ones (folded
+// maps names with '.' as '_' to the names) and returns what to create.
+func (h *Handler) checkTopic(rt *kmsg.CreateTopicsRequestTopic, folded map[string]string) (cluster.TopicSpec, error) {
 	name := rt.Topic
 	if err := metadata.ValidTopicName(name); err != nil {
-		return metadata.Topic{}, err
+		return cluster.TopicSpec{}, err
 	}
-	folded := strings.ReplaceAll(name, ".", "_")
-	for _, t := range h.c.Topics() {
-		if t.Name == name {
-			return metadata.Topic{}, fmt.Errorf("%w: topic %q already exists", metadata.ErrTopicExists, name)
+	if other, ok := folded[strings.ReplaceAll(name, ".", "_")]; ok {
+		if other == name {
+			return cluster.TopicSpec{}, fmt.Errorf("%w: topic %q already exists", metadata.ErrTopicExists, name)
 		}
-		if strings.ReplaceAll(t.Name, ".", "_") == folded {
-			return metadata.Topic{}, fmt.Errorf("%w: topic %q collides with existing topic %q ('.' and '_' are the same in metric names)",
-				metadata.ErrInvalidTopic, name, t.Name)
-		}
+		return cluster.TopicSpec{}, fmt.Errorf("%w: topic %q collides with existing topic %q ('.' and '_' are the same in metric names)",
+			metadata.ErrInvalidTopic, name, other)
 	}
 
 	partitions := rt.NumPartitions
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
-			return metadata.Topic{}, adminFail(kerr.InvalidRequest,
+			return cluster.TopicSpec{}, adminFail(kerr.InvalidRequest,
 				"numPartitions and replicationFactor must be -1 when replicaAssignment is set")
 		}
 		seen := make([]bool, len(rt.ReplicaAssignment))
 		for _, a := range rt.ReplicaAssignment {
 			if a.Partition < 0 || int(a.Partition) >= len(seen) || seen[a.Partition] {
-				return metadata.Topic{}, adminFail(kerr.InvalidReplicaAssignment,
+				return cluster.TopicSpec{}, adminFail(kerr.InvalidReplicaAssignment,
 					"partitions in a replica assignment must be numbered 0 to %d, each once; got partition %d",
 					len(seen)-1, a.Partition)
 			}
 			seen[a.Partition] = true
 			if err := h.checkReplicas(a.Replicas); err != nil {
-				return metadata.Topic{}, err
+				return cluster.TopicSpec{}, err
 			}
 		}
 		partitions = int32(len(rt.ReplicaAssignment))
 	} else {
 		if partitions == 0 || partitions < -1 {
-			return metadata.Topic{}, fmt.Errorf("%w: number of partitions must be larger than 0, or -1 to use the default (num.partitions); got %d",
+			return cluster.TopicSpec{}, fmt.Errorf("%w: number of partitions must be larger than 0, or -1 to use the default (num.partitions); got %d",
 				metadata.ErrInvalidPartitions, partitions)
 		}
 		if err := checkReplicationFactor(rt.ReplicationFactor); err != nil {
-			return metadata.Topic{}, err
+			return cluster.TopicSpec{}, err
 		}
 	}
 
 	var configs map[string]string
 	for _, c := range rt.Configs {
 		if c.Value == nil {
-			return metadata.Topic{}, fmt.Errorf("%w: null value for config %q", metadata.ErrInvalidConfig, c.Name)
+			return cluster.TopicSpec{}, fmt.Errorf("%w: null value for config %q", metadata.ErrInvalidConfig, c.Name)
 		}
 		if _, dup := configs[c.Name]; dup {
-			return metadata.Topic{}, adminFail(kerr.InvalidRequest, "config %q is given twice", c.Name)
+			return cluster.TopicSpec{}, adminFail(kerr.InvalidRequest, "config %q is given twice", c.Name)
 		}
 		if err := metadata.ValidateTopicConfig(c.Name, *c.Value); err != nil {
-			return metadata.Topic{}, err
+			return cluster.TopicSpec{}, err
 		}
 		if configs == nil {
 			configs = map[string]string{}
 		}
 		configs[c.Name] = *c.Value
 	}
-	return h.c.CreateTopic(name, partitions, configs, validateOnly)
+	return cluster.TopicSpec{Name: name, Partitions: partitions, Configs: configs}, nil
 }
 
 // checkReplicationFactor accepts -1 (the default) and 1: there is one broker.

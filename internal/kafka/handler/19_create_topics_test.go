@@ -3,7 +3,10 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // admCtx bounds every wait of an admin test.
@@ -187,6 +192,60 @@ func TestCreateTopicsRaw(t *testing.T) {
 	}
 	if tp, ok := b.Cluster.Topic("assigned"); !ok || tp.Partitions != 2 {
 		t.Fatalf("assigned: %+v %v", tp, ok)
+	}
+}
+
+// One CreateTopics request writes the metadata once whatever its number of
+// topics, and a topic whose partitions cannot all be created (EMFILE) is
+// answered with an error and not created at all, while the others are;
+// new connections are still served, and the broker restarts on the data.
+func TestCreateTopicsOneMetadataWriteAndAtomic(t *testing.T) {
+	mem := vfs.NewMem()
+	var metaWrites atomic.Int64
+	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
+		if op == vfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
+			metaWrites.Add(1)
+		}
+		if op == vfs.OpCreate && strings.Contains(name, "/doomed-3/") {
+			return syscall.EMFILE
+		}
+		return nil
+	}))
+	b := startBrokerFS(t, "/data", "127.0.0.1:0", nil, fsys)
+	cl := b.client(t)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	for i := range 200 {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprintf("many-%03d", i), 1, 1
+		req.Topics = append(req.Topics, rt)
+	}
+	doomed := kmsg.NewCreateTopicsRequestTopic()
+	doomed.Topic, doomed.NumPartitions, doomed.ReplicationFactor = "doomed", 6, 1
+	req.Topics = append(req.Topics, doomed)
+	before := metaWrites.Load()
+	resp := admRaw[*kmsg.CreateTopicsResponse](t, cl, req)
+	if n := metaWrites.Load() - before; n != 1 {
+		t.Fatalf("one CreateTopics of %d topics wrote the metadata %d times, want 1", len(req.Topics), n)
+	}
+	for _, st := range resp.Topics {
+		if (st.ErrorCode != 0) != (st.Topic == "doomed") {
+			t.Fatalf("%s: code %d %v", st.Topic, st.ErrorCode, st.ErrorMessage)
+		}
+	}
+	if _, ok := b.Cluster.Topic("doomed"); ok {
+		t.Fatal("half-created topic in the metadata")
+	}
+	if _, err := mem.Stat("/data/doomed-0"); err == nil {
+		t.Fatal("directory of the failed topic left")
+	}
+	// A new connection is served.
+	if m := admMetadata(t, b.client(t), "many-199"); m.ErrorCode != 0 || len(m.Partitions) != 1 {
+		t.Fatalf("metadata after the failed creation: %+v", m)
+	}
+	b.Stop(t)
+	b = startBrokerFS(t, "/data", "127.0.0.1:0", nil, mem)
+	if got := len(b.Cluster.Topics()); got != 200 {
+		t.Fatalf("%d topics after restart, want 200", got)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // testBroker is a real broker on a loopback port: cluster + handler +
@@ -41,6 +42,13 @@ func startBroker(t *testing.T, dir string, props map[string]string) *testBroker 
 // back on the address its clients know).
 func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *testBroker {
 	t.Helper()
+	return startBrokerFS(t, dir, addr, props, nil)
+}
+
+// startBrokerFS is startBrokerAt with the data directory on fsys (nil: the
+// operating system's).
+func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys vfs.FS) *testBroker {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -53,7 +61,7 @@ func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cluster.Open(cluster.Config{DataDir: dir, Broker: bc})
+	c, err := cluster.Open(cluster.Config{DataDir: dir, Broker: bc, FS: fsys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@
 //   - Recovery (Open without State.Clean) re-validates every segment from
 //     the one holding the recovery point, truncates at the first bad byte and
 //     drops any later segments; it never refuses to start on bad data.
+//   - Only the active segment keeps a descriptor open; sealed segments are
+//     read through Config.Files, the data directory's descriptor cache.
 //   - Storage errors come in two kinds. A failed fsync of segment data is
 //     sticky (ErrFailed, Health Failed): the log stops accepting writes
 //     until reopened, since after a failed fsync the kernel may have dropped

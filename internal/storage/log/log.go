@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/segment"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -56,6 +57,14 @@ type Config struct {
 	SkipVerifyOnRead bool
 	// Now is the clock (time.Now by default); tests inject their own.
 	Now func() time.Time
+	// Files is not a topic config: the data directory's cache of sealed
+	// segments' descriptors (nil: a sealed segment opens its file for each
+	// read). Read by Open and Create; SetConfig keeps the log's.
+	Files *fdcache.Cache
+}
+
+func (c Config) segmentConfig() segment.Config {
+	return segment.Config{IndexIntervalBytes: c.IndexIntervalBytes, IndexMaxBytes: c.IndexMaxBytes, Files: c.Files}
 }
 
 func (c Config) withDefaults() Config {
@@ -161,7 +170,7 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	segCfg := segment.Config{IndexIntervalBytes: cfg.IndexIntervalBytes, IndexMaxBytes: cfg.IndexMaxBytes}
+	segCfg := cfg.segmentConfig()
 	if len(bases) == 0 {
 		base := max(st.LogStartOffset, 0)
 		s, err := segment.Create(fs, dir, base, segCfg, cfg.Now())
@@ -192,6 +201,30 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 		}
 		l.durableEnd.Store(l.end.Load())
 	}
+	return l, nil
+}
+
+// Create makes a new, empty log in dir, which must not exist yet. Unlike
+// Open it does not sync dir's parent: the new directory's entry there is
+// durable only once the caller syncs it (logdir does, once for all the logs
+// of a creation). Everything inside dir is durable on return.
+func Create(fs vfs.FS, dir string, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if err := fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("log %s: mkdir: %w", dir, err)
+	}
+	segCfg := cfg.segmentConfig()
+	s, err := segment.Create(fs, dir, 0, segCfg, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("log %s: %w", dir, err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("log %s: sync dir: %w", dir, err)
+	}
+	l := &Log{fs: fs, dir: dir, lastFlush: cfg.Now(), segs: []*segment.Segment{s}}
+	l.cfgp.Store(&cfg)
+	l.sig.ch = make(chan struct{})
 	return l, nil
 }
 
@@ -284,6 +317,7 @@ func (l *Log) config() *Config { return l.cfgp.Load() }
 // Segment and index sizes apply to segments created from now on.
 func (l *Log) SetConfig(cfg Config) {
 	cfg = cfg.withDefaults()
+	cfg.Files = l.config().Files
 	l.cfgp.Store(&cfg)
 }
 
@@ -486,7 +520,7 @@ func (l *Log) rollLocked(now time.Time) error {
 	}
 	// Sealing synced the old segment: everything before end is durable.
 	advance(&l.durableEnd, end)
-	s, err := segment.Create(l.fs, l.dir, end, segment.Config{IndexIntervalBytes: l.config().IndexIntervalBytes, IndexMaxBytes: l.config().IndexMaxBytes}, now)
+	s, err := segment.Create(l.fs, l.dir, end, l.config().segmentConfig(), now)
 	if err != nil {
 		return l.transient("roll", err)
 	}

@@ -23,6 +23,13 @@
 //     no segment data.
 //   - Checkpoints are written atomically (package checkpoint) by Checkpoint,
 //     periodically by Run, and on Close before the marker.
+//   - The directory owns one bounded cache of sealed segments' descriptors
+//     (package fdcache, Options.CachedFiles) shared by all its logs, so the
+//     descriptors held are one per log plus the cache, whatever the number
+//     of segments.
+//   - CreateLogs never touches what a directory of a new log's name holds,
+//     and makes the new directories durable (each one, then the data
+//     directory once) before it returns.
 //   - Every file Strom writes under the directory is written whole to a
 //     "<name>.tmp", fsynced and renamed (checkpoints, the metadata store,
 //     producer snapshots), so no .tmp file ever holds the only copy of
@@ -56,6 +63,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/storage/checkpoint"
+	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -82,6 +90,8 @@ type Dir struct {
 	recovery map[Partition]int64
 	starts   map[Partition]int64
 	logs     map[Partition]*log.Log
+	files    *fdcache.Cache // sealed segments' descriptors, shared by the logs
+	workers  int            // logs closed at once
 	closed   bool
 	ckptMu   sync.Mutex // serializes checkpoint writes
 
@@ -103,8 +113,26 @@ type PartitionHealth struct {
 	Since  time.Time // when it changed
 }
 
+// Options configure OpenWith.
+type Options struct {
+	Logger *slog.Logger // slog.Default() when nil
+	// CachedFiles bounds how many sealed segments' files stay open for
+	// reads, across all the directory's logs (default 1024).
+	CachedFiles int
+	// Workers is how many logs Close closes at once (default 16): closing
+	// seals the active segment, fsyncs included, and concurrent fsyncs
+	// share the filesystem's journal commits.
+	Workers int
+}
+
 // Open opens the data directory at path, creating it if needed.
 func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
+	return OpenWith(fsys, path, Options{Logger: logger})
+}
+
+// OpenWith is Open with options.
+func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -119,8 +147,15 @@ func Open(fsys vfs.FS, path string, logger *slog.Logger) (*Dir, error) {
 		}
 		return nil, fmt.Errorf("data dir %s: lock: %w", path, err)
 	}
+	if opts.CachedFiles <= 0 {
+		opts.CachedFiles = 1024
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
 	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*log.Log{},
-		unhealthy: map[Partition]PartitionHealth{}, deletedErrs: map[string]int64{}}
+		unhealthy: map[Partition]PartitionHealth{}, deletedErrs: map[string]int64{},
+		files: fdcache.New(fsys, opts.CachedFiles), workers: opts.Workers}
 	ok := false
 	defer func() {
 		if !ok {
@@ -312,6 +347,7 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 	}
 	rp, ok := d.recovery[p]
 	st := log.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok}
+	cfg.Files = d.files
 	l, err := log.Open(d.fs, d.PartitionDir(p), cfg, st)
 	if err != nil {
 		return nil, err
@@ -323,6 +359,88 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 	}
 	return l, nil
 }
+
+// CreateLogs creates new, empty logs for ps (cfgs[i] for ps[i], with
+// topic id ids[i] in partition.metadata), workers at a time: each new
+// directory is synced by its own worker, and concurrent syncs share the
+// filesystem's journal commits, while the data directory is synced once
+// at the end. A directory already there is not touched: that partition
+// fails with fs.ErrExist (the caller removes or sets aside leftovers
+// first). It returns each log, or why it could not be created; a log
+// returned is open and in the directory (DeleteLogs removes it). The
+// caller makes sure that nobody else opens ps meanwhile. The goroutines
+// end before it returns.
+func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, workers int) ([]*log.Log, []error) {
+	logs := make([]*log.Log, len(ps))
+	errs := make([]error, len(ps))
+	d.mu.Lock()
+	closed := d.closed
+	for i, p := range ps {
+		if _, ok := d.logs[p]; ok {
+			errs[i] = fmt.Errorf("data dir %s: create %s: %w", d.path, d.PartitionDir(p), fs.ErrExist)
+		}
+	}
+	d.mu.Unlock()
+	if closed {
+		for i := range errs {
+			errs[i] = log.ErrClosed
+		}
+		return logs, errs
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(min(workers, len(ps)), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				dir := d.PartitionDir(ps[i])
+				if _, err := d.fs.Stat(dir); err == nil {
+					errs[i] = fmt.Errorf("data dir %s: create %s: %w", d.path, dir, fs.ErrExist)
+					continue
+				}
+				cfg := cfgs[i]
+				cfg.Files = d.files
+				if logs[i], errs[i] = log.Create(d.fs, dir, cfg); errs[i] != nil {
+					continue
+				}
+				if err := d.MarkTopicID(ps[i], ids[i]); err != nil {
+					// A hint for later starts, not data (see MarkTopicID).
+					d.logger.Warn("cannot write the partition's topic id", "partition", dir, "err", err)
+				}
+			}
+		}()
+	}
+	for i := range ps {
+		if errs[i] == nil {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	var syncErr error
+	if err := d.fs.SyncDir(d.path); err != nil {
+		syncErr = fmt.Errorf("data dir %s: sync: %w", d.path, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, p := range ps {
+		if logs[i] == nil {
+			continue
+		}
+		if syncErr != nil && errs[i] == nil {
+			errs[i] = syncErr
+		}
+		delete(d.recovery, p)
+		delete(d.starts, p)
+		d.logs[p] = logs[i] // DeleteLogs finds it there
+		logs[i].OnHealthChange(func(h log.Health, err error) { d.healthChanged(p, h, err) })
+	}
+	return logs, errs
+}
+
+// CachedFiles reports the sealed-segment descriptor cache's counters.
+func (d *Dir) CachedFiles() fdcache.Stats { return d.files.Stats() }
 
 // healthChanged records and logs one change of a log's health.
 func (d *Dir) healthChanged(p Partition, h log.Health, err error) {
@@ -391,27 +509,45 @@ func (d *Dir) Log(p Partition) (*log.Log, bool) {
 
 // DeleteLog closes a partition's log and removes its directory.
 func (d *Dir) DeleteLog(p Partition) error {
+	return d.DeleteLogs([]Partition{p})
+}
+
+// DeleteLogs closes partitions' logs and removes their directories, then
+// syncs the data directory once. The first error is returned; the others
+// are still tried.
+func (d *Dir) DeleteLogs(ps []Partition) error {
 	d.mu.Lock()
-	l, ok := d.logs[p]
-	delete(d.logs, p)
-	delete(d.recovery, p)
-	delete(d.starts, p)
-	d.mu.Unlock()
-	if ok {
-		errs := l.StorageErrors()
-		d.hmu.Lock()
-		for k, n := range errs {
-			d.deletedErrs[k] += n
-		}
-		delete(d.unhealthy, p)
-		d.hmu.Unlock()
-		if err := l.Delete(); err != nil {
-			return err
-		}
-	} else if err := d.fs.RemoveAll(d.PartitionDir(p)); err != nil {
-		return fmt.Errorf("data dir %s: %w", d.path, err)
+	logs := make([]*log.Log, len(ps))
+	for i, p := range ps {
+		logs[i] = d.logs[p]
+		delete(d.logs, p)
+		delete(d.recovery, p)
+		delete(d.starts, p)
 	}
-	return d.fs.SyncDir(d.path)
+	d.mu.Unlock()
+	var first error
+	for i, p := range ps {
+		var err error
+		if l := logs[i]; l != nil {
+			errs := l.StorageErrors()
+			d.hmu.Lock()
+			for k, n := range errs {
+				d.deletedErrs[k] += n
+			}
+			delete(d.unhealthy, p)
+			d.hmu.Unlock()
+			err = l.Delete()
+		} else if rerr := d.fs.RemoveAll(d.PartitionDir(p)); rerr != nil {
+			err = fmt.Errorf("data dir %s: %w", d.path, rerr)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := d.fs.SyncDir(d.path); err != nil && first == nil {
+		first = err
+	}
+	return first
 }
 
 // Checkpoint writes both checkpoint files from the open logs.
@@ -556,12 +692,8 @@ func (d *Dir) close() error {
 		logs = append(logs, l)
 	}
 	d.mu.Unlock()
-	var first error
-	for _, l := range logs {
-		if err := l.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
+	first := closeLogs(logs, d.workers)
+	d.files.Close()
 	if err := d.Checkpoint(); err != nil && first == nil {
 		first = err
 	}
@@ -578,4 +710,37 @@ func (d *Dir) close() error {
 	}
 	f.Close()
 	return d.fs.SyncDir(d.path)
+}
+
+// closeLogs closes logs, workers at a time, and returns the first error.
+// The goroutines end before it returns.
+func closeLogs(logs []*log.Log, workers int) error {
+	next := make(chan *log.Log)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range max(min(workers, len(logs)), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range next {
+				if err := l.Close(); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for _, l := range logs {
+		next <- l
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }

@@ -19,6 +19,12 @@
 //   - A sealed segment is read-only; its indexes are trimmed, synced, and
 //     loaded lazily on first read (rebuilt from the data if missing or
 //     inconsistent). The active segment's indexes are preallocated.
+//   - Only the active segment holds a descriptor of its own (its writer).
+//     A sealed segment's .log is opened on demand for reads through
+//     Config.Files, the data directory's bounded descriptor cache (package
+//     fdcache); Close and Delete forget it there. Index files are read
+//     whole and hold no descriptor either, so an idle partition costs one
+//     descriptor however many segments it has.
 //   - Recover re-validates every batch (header, bounds, CRC-32C, increasing
 //     offsets), truncates at the first bad byte and rebuilds the indexes;
 //     it fails only on I/O errors, never on bad data. Failing to write an
@@ -26,7 +32,9 @@
 //     in memory; a failed fsync of the data is ErrSync.
 //
 // Concurrency: one appender (the log's writer) calls Append, Seal and
-// Recover; Read, FindTimestamp and the getters may run concurrently with
-// Append. Closing or deleting a segment is the log's job, done only when
+// Recover; Read, FindTimestamp, Sync and the getters may run concurrently
+// with Append. Readers of the active segment hold fileMu for reading while
+// they use its file, and Seal takes it for writing to close the writer, so
+// no read ever sees its file closed. Closing or deleting a segment is the log's job, done only when
 // no reader holds it.
 package segment

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 var errNotExist = fs.ErrNotExist
@@ -40,31 +41,34 @@ func (s *Segment) Recover(minBase int64) (int64, error) {
 	if err := s.openIndexes(true); err != nil {
 		return 0, err
 	}
-	fileSize, err := s.log.Size()
+	// A sealed segment holds no descriptor: open one for the recovery.
+	f := s.log
+	if f == nil {
+		logPath, _, _ := FileNames(s.dir, s.base)
+		if s.cfg.Files != nil {
+			s.cfg.Files.Forget(logPath) // about to be truncated
+		}
+		var err error
+		if f, err = s.fs.OpenReadWrite(logPath); err != nil {
+			return 0, fmt.Errorf("segment %020d: open to recover: %w", s.base, err)
+		}
+		defer f.Close()
+	}
+	fileSize, err := f.Size()
 	if err != nil {
 		return 0, fmt.Errorf("segment %020d: size: %w", s.base, err)
 	}
 	s.size.Store(fileSize)
-	valid, err := s.scanAndIndex(minBase, true)
+	valid, err := s.scanAndIndex(f, minBase, true)
 	if err != nil {
 		return 0, err
 	}
 	cut := fileSize - valid
 	if cut > 0 {
-		if s.sealed.Load() {
-			// A sealed segment was opened read-only; reopen to truncate.
-			logPath, _, _ := FileNames(s.dir, s.base)
-			f, err := s.fs.OpenReadWrite(logPath)
-			if err != nil {
-				return 0, fmt.Errorf("segment %020d: reopen to truncate: %w", s.base, err)
-			}
-			s.log.Close()
-			s.log = f
-		}
-		if err := s.log.Truncate(valid); err != nil {
+		if err := f.Truncate(valid); err != nil {
 			return 0, fmt.Errorf("segment %020d: truncate to %d: %w", s.base, valid, err)
 		}
-		if err := s.log.Sync(); err != nil {
+		if err := f.Sync(); err != nil {
 			return 0, fmt.Errorf("segment %020d: %w: %w", s.base, ErrSync, err)
 		}
 	}
@@ -85,7 +89,7 @@ func (s *Segment) Recover(minBase int64) (int64, error) {
 // scanAndIndex walks the batches from position 0, adding index entries, and
 // returns the position just past the last valid batch. With verify, each
 // batch's CRC is checked and offsets must increase from minBase.
-func (s *Segment) scanAndIndex(minBase int64, verify bool) (int64, error) {
+func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify bool) (int64, error) {
 	size := s.size.Load()
 	s.bytesSinceIndex = 0
 	s.maxTimestamp, s.maxTsOffset = record.NoTimestamp, s.base
@@ -98,7 +102,7 @@ func (s *Segment) scanAndIndex(minBase int64, verify bool) (int64, error) {
 			break
 		}
 		var hdr [record.BatchHeaderSize]byte
-		if _, err := s.log.ReadAt(hdr[:], pos); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := f.ReadAt(hdr[:], pos); err != nil && !errors.Is(err, io.EOF) {
 			return 0, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 		}
 		h, err := record.ReadBatchHeader(hdr[:])
@@ -113,7 +117,7 @@ func (s *Segment) scanAndIndex(minBase int64, verify bool) (int64, error) {
 				buf = make([]byte, h.Size())
 			}
 			b := buf[:h.Size()]
-			if _, err := s.log.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+			if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
 				return 0, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 			}
 			if _, err := record.CheckCRC(b); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stromhq/strom/internal/bufpool"
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/index"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -23,6 +24,9 @@ type Config struct {
 	// IndexMaxBytes is segment.index.bytes: the maximum (preallocated) size
 	// of an index file.
 	IndexMaxBytes int64
+	// Files holds the descriptors of sealed segments, which keep none of
+	// their own; nil opens the file for each read.
+	Files *fdcache.Cache
 }
 
 // ErrCorrupt is returned when a batch read from the file fails its checks.
@@ -53,7 +57,12 @@ type Segment struct {
 	dir  string
 	base int64
 	cfg  Config
-	log  vfs.File
+
+	// fileMu guards log, the active segment's file (read-write); nil once
+	// sealed, when reads go through cfg.Files. Readers hold fileMu for
+	// reading while they use log, so that Seal never closes it under them.
+	fileMu sync.RWMutex
+	log    vfs.File
 
 	// size is the number of bytes of whole batches in the file; readers
 	// never look past it, so a batch becomes visible only once fully
@@ -118,28 +127,28 @@ type OpenOptions struct {
 // the files after an unclean shutdown.
 func Open(fs vfs.FS, dir string, base int64, cfg Config, opts OpenOptions) (*Segment, error) {
 	logPath, _, _ := FileNames(dir, base)
-	var f vfs.File
-	var err error
-	if opts.Active {
-		f, err = fs.OpenReadWrite(logPath)
-	} else {
-		f, err = fs.Open(logPath)
-	}
+	fi, err := fs.Stat(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("segment %020d: open: %w", base, err)
 	}
-	size, err := f.Size()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("segment %020d: size: %w", base, err)
-	}
-	s := &Segment{fs: fs, dir: dir, base: base, cfg: cfg, log: f, created: opts.Created,
+	s := &Segment{fs: fs, dir: dir, base: base, cfg: cfg, created: opts.Created,
 		maxTimestamp: record.NoTimestamp, maxTsOffset: base}
+	size := fi.Size()
+	if opts.Active {
+		// Only the active segment holds a descriptor of its own.
+		f, err := fs.OpenReadWrite(logPath)
+		if err != nil {
+			return nil, fmt.Errorf("segment %020d: open: %w", base, err)
+		}
+		if size, err = f.Size(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("segment %020d: size: %w", base, err)
+		}
+		s.log = f
+	}
 	s.sealed.Store(!opts.Active)
 	if s.created.IsZero() {
-		if fi, err := fs.Stat(logPath); err == nil {
-			s.created = fi.ModTime()
-		}
+		s.created = fi.ModTime()
 	}
 	s.size.Store(size)
 	s.nextOffset.Store(base)
@@ -152,7 +161,7 @@ func Open(fs vfs.FS, dir string, base int64, cfg Config, opts OpenOptions) (*Seg
 	}
 	if opts.Active {
 		if err := s.openIndexes(true); err != nil {
-			f.Close()
+			s.log.Close()
 			return nil, err
 		}
 		if last, ok := s.timeIdx.Last(); ok {
@@ -190,6 +199,11 @@ func (s *Segment) scanTail() error {
 // reading the file in large chunks, until fn returns false. A header that
 // does not parse or a batch that overruns the file is ErrCorrupt.
 func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64) bool) error {
+	f, release, err := s.reader()
+	if err != nil {
+		return err
+	}
+	defer release()
 	size := s.size.Load()
 	const chunk = 64 << 10
 	buf := make([]byte, 0, chunk)
@@ -201,7 +215,7 @@ func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64
 		if bufAt < 0 || pos < bufAt || pos+record.BatchHeaderSize > bufAt+int64(len(buf)) {
 			n := min(int64(chunk), size-pos)
 			buf = buf[:n]
-			if _, err := s.log.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
+			if _, err := f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 			}
 			bufAt = pos
@@ -302,7 +316,13 @@ func (s *Segment) rebuildIndexesLocked() error {
 	if err := s.openIndexes(true); err != nil {
 		return err
 	}
-	if _, err := s.scanAndIndex(0, false); err != nil {
+	f, release, err := s.reader()
+	if err != nil {
+		return err
+	}
+	_, err = s.scanAndIndex(f, 0, false)
+	release()
+	if err != nil {
 		return err
 	}
 	if err := s.sealIndexes(); err != nil {
@@ -411,8 +431,10 @@ func (s *Segment) indexBatch(h record.BatchHeader, pos int64) error {
 // Sync makes the data written so far durable. A sealed segment was synced
 // when it was sealed.
 func (s *Segment) Sync() error {
-	if s.sealed.Load() {
-		return nil
+	s.fileMu.RLock()
+	defer s.fileMu.RUnlock()
+	if s.log == nil {
+		return nil // sealed: synced then
 	}
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("segment %020d: %w: %w", s.base, ErrSync, err)
@@ -473,15 +495,32 @@ func (s *Segment) Seal() error {
 		return err
 	}
 	s.sealed.Store(true)
+	// From now on reads go through the shared descriptor cache.
+	s.fileMu.Lock()
+	f := s.log
+	s.log = nil
+	s.fileMu.Unlock()
+	f.Close() // synced above: nothing to report
 	return nil
 }
 
 // Sealed reports whether the segment is read-only.
 func (s *Segment) Sealed() bool { return s.sealed.Load() }
 
-// Close closes the files without syncing them.
+// Close closes the files without syncing them, the cached descriptor
+// included.
 func (s *Segment) Close() error {
-	err := s.log.Close()
+	s.fileMu.Lock()
+	var err error
+	if s.log != nil {
+		err = s.log.Close()
+		s.log = nil
+	}
+	s.fileMu.Unlock()
+	if s.cfg.Files != nil {
+		logPath, _, _ := FileNames(s.dir, s.base)
+		s.cfg.Files.Forget(logPath)
+	}
 	s.idxMu.Lock()
 	if s.offIdx != nil {
 		s.offIdx.Close()
@@ -504,6 +543,30 @@ func (s *Segment) Delete() error {
 	return first
 }
 
+// reader returns the file to read the segment's data from, and the
+// function to call when done: the active segment's own file, or a sealed
+// one's from the descriptor cache.
+func (s *Segment) reader() (vfs.File, func(), error) {
+	s.fileMu.RLock()
+	if s.log != nil {
+		return s.log, s.fileMu.RUnlock, nil
+	}
+	s.fileMu.RUnlock()
+	logPath, _, _ := FileNames(s.dir, s.base)
+	if s.cfg.Files == nil {
+		f, err := s.fs.Open(logPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("segment %020d: open: %w", s.base, err)
+		}
+		return f, func() { f.Close() }, nil
+	}
+	f, release, err := s.cfg.Files.Acquire(logPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("segment %020d: %w", s.base, err)
+	}
+	return f, release, nil
+}
+
 // ensureIndexes is for readers of sealed segments.
 func (s *Segment) ensureIndexes() error {
 	if s.sealed.Load() {
@@ -520,8 +583,13 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 	if err := s.ensureIndexes(); err != nil {
 		return nil, err
 	}
+	f, release, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	size := s.size.Load()
-	pos, err := s.findBatch(offset, size)
+	pos, err := s.findBatch(f, offset, size)
 	if err != nil || pos < 0 {
 		return nil, err
 	}
@@ -535,7 +603,7 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 	// A reused buffer (bufpool: the Kafka server gives fetch buffers back
 	// once written) holds stale bytes: only what ReadAt returned counts.
 	buf := bufpool.Get(int(end - pos))
-	nr, err := s.log.ReadAt(buf, pos)
+	nr, err := f.ReadAt(buf, pos)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 	}
@@ -555,7 +623,7 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 			if n == 0 && minOne && pos+int64(bs) <= size {
 				// The first batch is larger than maxBytes: return it whole.
 				whole := make([]byte, bs)
-				if _, err := s.log.ReadAt(whole, pos); err != nil && !errors.Is(err, io.EOF) {
+				if _, err := f.ReadAt(whole, pos); err != nil && !errors.Is(err, io.EOF) {
 					return nil, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 				}
 				buf = whole
@@ -580,14 +648,14 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 
 // findBatch returns the position of the first batch whose last offset is >=
 // offset, or -1 if there is none below size.
-func (s *Segment) findBatch(offset int64, size int64) (int64, error) {
+func (s *Segment) findBatch(f vfs.File, offset int64, size int64) (int64, error) {
 	pos := int64(0)
 	if s.offIdx != nil {
 		pos = s.offIdx.Lookup(offset).Position
 	}
 	var hdr [record.BatchHeaderSize]byte
 	for pos < size {
-		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+		if _, err := f.ReadAt(hdr[:], pos); err != nil {
 			return 0, fmt.Errorf("segment %020d: read header at %d: %w", s.base, pos, err)
 		}
 		h, err := record.ReadBatchHeader(hdr[:])
@@ -608,6 +676,11 @@ func (s *Segment) FindTimestamp(ts int64) ([]byte, error) {
 	if err := s.ensureIndexes(); err != nil {
 		return nil, err
 	}
+	f, release, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	start := s.base
 	if e, ok := s.timeIdx.Lookup(ts); ok {
 		start = e.Offset
@@ -616,7 +689,7 @@ func (s *Segment) FindTimestamp(ts int64) ([]byte, error) {
 	size := s.size.Load()
 	var hdr [record.BatchHeaderSize]byte
 	for pos < size {
-		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+		if _, err := f.ReadAt(hdr[:], pos); err != nil {
 			return nil, fmt.Errorf("segment %020d: read header at %d: %w", s.base, pos, err)
 		}
 		h, err := record.ReadBatchHeader(hdr[:])
@@ -625,7 +698,7 @@ func (s *Segment) FindTimestamp(ts int64) ([]byte, error) {
 		}
 		if h.MaxTimestamp >= ts {
 			buf := make([]byte, h.Size())
-			if _, err := s.log.ReadAt(buf, pos); err != nil {
+			if _, err := f.ReadAt(buf, pos); err != nil {
 				return nil, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
 			}
 			if _, err := record.CheckCRC(buf); err != nil {

@@ -1,0 +1,56 @@
+// Package cluster is the broker's state on one node: the topic metadata
+// store, the partitions (each a log plus producer state) in the data
+// directory, and producer id allocation. The protocol handlers and the
+// console's in-process paths call it; it knows nothing of Kafka's wire
+// format or error codes.
+//
+// Invariants:
+//   - Every topic in the metadata store has all its partitions open.
+//   - Data is deleted only on a durable record of its deletion. Deleting a
+//     topic replaces it in the metadata file by a tombstone (name and id) in
+//     one atomic rewrite, then removes its directories. At start, a
+//     partition directory that no topic claims is removed only when a
+//     tombstone names it (by the topic id in its partition.metadata) or it
+//     holds no record; any other is set aside as <dir>.<random>-stray, never
+//     deleted.
+//   - Creation (CreateTopics, CreatePartitions) is all or nothing per topic:
+//     every check is made first, then the new partitions' logs are created
+//     (directories made durable, each with its topic's id, chosen up front,
+//     in partition.metadata), then the metadata is written once for the
+//     whole request, and only then are the partitions visible. If a log
+//     cannot be created (out of descriptors, disk full) or the metadata
+//     write fails, the logs this request created are closed and removed and
+//     the metadata is left as it was. Crash order: logs before metadata, so
+//     a crash in between leaves directories no topic claims, which hold no
+//     record (they were never visible) and the next start removes; a crash
+//     after the metadata write finds every log in place. A directory
+//     already on disk under a new partition's name is removed or set aside
+//     by the rule above before the log is created, so a new partition never
+//     inherits old records. (One corner: when the metadata file was renamed
+//     into place but syncing its directory failed, the request fails and
+//     its logs are removed, yet a restart may find the topic; its
+//     partitions then start empty. Nothing acknowledged is lost either way.)
+//   - The broker holds at most MaxPartitions partitions: the smaller of
+//     max.broker.partitions and what the open-file limit (Config.FileLimit)
+//     leaves after room for connections, the sealed-segment descriptor
+//     cache and transient files, at one descriptor per idle partition (its
+//     active segment). Start-up opens every partition the metadata names,
+//     even past that bound (a data directory from a larger limit), and only
+//     warns.
+//   - A data directory with partition directories holding records but no
+//     metadata file (a bad restore, a copy that skipped it) does not start: ErrNoMetadata
+//     says how to rebuild the file from the directories (RebuildMetadata,
+//     `strom storage rebuild-metadata`).
+//   - Opening needs no free space (package logdir); a partition that cannot
+//     write is still opened and served for reads, and UnhealthyPartitions
+//     says which (Degraded: retried; Failed: until a restart).
+//   - A config change (topic overrides, dynamic broker configs) is persisted
+//     before it is pushed to the open logs, and a partition that opens
+//     meanwhile gets the new values (configMu).
+//
+// Concurrency: methods are safe for concurrent use. growMu serialises the
+// changes that add or remove topics and partitions (so that concurrent
+// requests cannot both pass MaxPartitions); creation runs its workers
+// under it and they end before it returns. The background loops are
+// started by Open and stopped by Close.
+package cluster
