@@ -1,12 +1,11 @@
 package metadata
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -25,11 +24,7 @@ func FuzzStoreFile(f *testing.F) {
 	f.Add([]byte("STMD"), false)
 	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
 		if wrap {
-			hdr := []byte("STMD")
-			hdr = binary.BigEndian.AppendUint16(hdr, 1)
-			hdr = binary.BigEndian.AppendUint32(hdr, crc32.Checksum(data, castagnoli))
-			hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(data)))
-			data = append(hdr, data...)
+			data = atomicfile.Encode(storeMagic, storeVersion, data)
 		}
 		mem := vfs.NewMem()
 		if err := mem.MkdirAll("/d"); err != nil {

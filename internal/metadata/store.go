@@ -2,12 +2,10 @@ package metadata
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"maps"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -78,7 +77,8 @@ func ValidTopicName(name string) error {
 // Store keeps topics, the producer id counter and the dynamic broker
 // configs, persisted in one file (<dir>/__strom_metadata) rewritten
 // atomically on every change (the JSON payload's broker_configs, keyed by
-// broker resource name, is absent from files written before it existed):
+// broker resource name, is absent from files written before it existed),
+// under package atomicfile's header:
 //
 //	+--------+-------------+-------------+------------+----------------+
 //	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
@@ -122,24 +122,15 @@ const FileName = "__strom_metadata"
 // OpenStore loads (or starts) the metadata file in dir.
 func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}}
-	f, err := fsys.Open(s.path)
+	b, err := atomicfile.ReadBytes(fsys, s.path, 256<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	defer f.Close()
 	s.found = true
-	size, err := f.Size()
+	if errors.Is(err, atomicfile.ErrCorrupt) {
+		return nil, fmt.Errorf("metadata %s: %w: %v", s.path, ErrCorrupt, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	if size > 256<<20 {
-		return nil, fmt.Errorf("metadata: %w: %d bytes", ErrCorrupt, size)
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && size > 0 {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	sf, err := decodeStore(b)
@@ -234,29 +225,28 @@ func (s *Store) ForgetAllDeleted() error {
 	return nil
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+const (
+	storeMagic   = "STMD"
+	storeVersion = 1
+)
 
 func encodeStore(sf storeFile) []byte {
 	payload, _ := json.Marshal(sf)
-	out := []byte("STMD")
-	out = binary.BigEndian.AppendUint16(out, 1)
-	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(payload, castagnoli))
-	out = binary.BigEndian.AppendUint32(out, uint32(len(payload)))
-	return append(out, payload...)
+	return atomicfile.Encode(storeMagic, storeVersion, payload)
 }
 
+// decodeStore parses the metadata file (FuzzStoreFile reaches it through
+// OpenStore).
 func decodeStore(b []byte) (storeFile, error) {
 	var sf storeFile
-	if len(b) < 14 || string(b[:4]) != "STMD" || binary.BigEndian.Uint16(b[4:]) != 1 {
-		return sf, fmt.Errorf("%w: bad header", ErrCorrupt)
+	v, payload, err := atomicfile.Decode(b, storeMagic)
+	if err != nil {
+		return sf, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if int(binary.BigEndian.Uint32(b[10:])) != len(b)-14 {
-		return sf, fmt.Errorf("%w: bad length", ErrCorrupt)
+	if v != storeVersion {
+		return sf, fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
-	if crc32.Checksum(b[14:], castagnoli) != binary.BigEndian.Uint32(b[6:]) {
-		return sf, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
-	}
-	if err := json.Unmarshal(b[14:], &sf); err != nil {
+	if err := json.Unmarshal(payload, &sf); err != nil {
 		return sf, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return sf, nil
@@ -269,29 +259,11 @@ func (s *Store) persistLocked() error {
 		sf.Topics = append(sf.Topics, *t)
 	}
 	sort.Slice(sf.Topics, func(i, j int) bool { return sf.Topics[i].Name < sf.Topics[j].Name })
-	tmp := s.path + ".tmp"
-	f, err := s.fs.Create(tmp)
-	if err != nil {
+	payload, _ := json.Marshal(sf)
+	if err := atomicfile.Write(s.fs, s.path, storeMagic, storeVersion, payload); err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
-	// On failure the temporary file goes (best effort): on a full disk a
-	// half-written one would only hold space.
-	if _, err := f.Write(encodeStore(sf)); err != nil {
-		f.Close()
-		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("metadata: write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("metadata: sync: %w", err)
-	}
-	f.Close()
-	if err := s.fs.Rename(tmp, s.path); err != nil {
-		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("metadata: rename: %w", err)
-	}
-	return s.fs.SyncDir(filepath.Dir(s.path))
+	return nil
 }
 
 // Topics returns copies of all topics sorted by name.

@@ -75,14 +75,6 @@ func Write(fs vfs.FS, path, magic string, version uint16, payload []byte) error 
 	return fs.SyncDir(filepath.Dir(path))
 }
 
-// Read reads and decodes the file at path (ReadBytes, then Decode).
-func Read(fs vfs.FS, path, magic string, maxSize int64) (uint16, []byte, error) {
-	b, err := ReadBytes(fs, path, maxSize)
-	if err != nil {
-		return 0, nil, err
-	}
-	return Decode(b, magic)
-}
 
 // ReadBytes reads the whole file at path, refusing one larger than maxSize
 // (as corrupt) before reading it, for a caller that decodes it itself. A

@@ -80,3 +80,13 @@ func TestFailedWriteKeepsOldFile(t *testing.T) {
 		t.Fatalf("after a power cut: %q %v", p, err)
 	}
 }
+
+// Read reads and decodes the file at path, as the callers of ReadBytes
+// and Decode do.
+func Read(fs vfs.FS, path, magic string, maxSize int64) (uint16, []byte, error) {
+	b, err := ReadBytes(fs, path, maxSize)
+	if err != nil {
+		return 0, nil, err
+	}
+	return Decode(b, magic)
+}

@@ -12,8 +12,10 @@
 // renames it over <name> and fsyncs the directory, so a reader (after a
 // crash too) sees the old file or the new one, never a mix; a failed write
 // removes its temporary file, which on a full disk would only hold space.
-// Read checks the magic, the length and the checksum and hands back the
-// version and payload: any mismatch is ErrCorrupt, and the caller decides
-// what a corrupt file means (full recovery, refusing to start, ...).
-// Decode never panics and allocates nothing: the payload is a sub-slice.
+// ReadBytes reads a file whole (bounded), and Decode checks the magic,
+// the length and the checksum and hands back the version and payload: any
+// mismatch is ErrCorrupt, and the caller decides what a corrupt file means
+// (full recovery, refusing to start, ...). Each caller decodes through one
+// function of its own that its fuzz target exercises. Decode never panics
+// and allocates nothing: the payload is a sub-slice.
 package atomicfile
