@@ -41,7 +41,7 @@ import (
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -324,7 +324,7 @@ func (b *Broker) healthz(w http.ResponseWriter, _ *http.Request, detail bool) {
 	un := b.cluster.UnhealthyPartitions()
 	status, word := http.StatusOK, "ok"
 	for _, ph := range un {
-		if ph.Health == log.Failed {
+		if ph.Health == seglog.Failed {
 			status, word = http.StatusServiceUnavailable, "failed"
 			break
 		}
@@ -336,7 +336,7 @@ func (b *Broker) healthz(w http.ResponseWriter, _ *http.Request, detail bool) {
 		return
 	}
 	for _, ph := range un {
-		fmt.Fprintf(w, "%s-%d %s %s: %v\n", ph.Topic, ph.Partition.Partition, ph.Health, log.ErrorKind(ph.Err), ph.Err)
+		fmt.Fprintf(w, "%s-%d %s %s: %v\n", ph.Topic, ph.Partition.Partition, ph.Health, seglog.ErrorKind(ph.Err), ph.Err)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // collector exposes the broker's counters to Prometheus at scrape time, so
@@ -84,7 +84,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), name)
 	}
-	states := map[log.Health]int{}
+	states := map[seglog.Health]int{}
 	for _, ph := range c.b.cluster.UnhealthyPartitions() {
 		states[ph.Health]++
 	}
@@ -92,12 +92,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.b.cluster.Topics() {
 		total += int(t.Partitions)
 	}
-	states[log.Healthy] = max(total-states[log.Degraded]-states[log.Failed], 0)
-	for _, h := range []log.Health{log.Healthy, log.Degraded, log.Failed} {
+	states[seglog.Healthy] = max(total-states[seglog.Degraded]-states[seglog.Failed], 0)
+	for _, h := range []seglog.Health{seglog.Healthy, seglog.Degraded, seglog.Failed} {
 		ch <- prometheus.MustNewConstMetric(c.partitions, prometheus.GaugeValue, float64(states[h]), h.String())
 	}
 	errs := c.b.cluster.StorageErrors()
-	for _, k := range log.ErrorKinds {
+	for _, k := range seglog.ErrorKinds {
 		ch <- prometheus.MustNewConstMetric(c.storageErrors, prometheus.CounterValue, float64(errs[k]), k)
 	}
 	ch <- prometheus.MustNewConstMetric(c.fileLimit, prometheus.GaugeValue, float64(c.b.cluster.FileBudget().Limit))

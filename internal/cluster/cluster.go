@@ -215,7 +215,7 @@ func (c *Cluster) snapshotAll() (int, error) {
 }
 
 // PartitionHealth describes a partition whose storage is not Healthy (see
-// package log: Degraded takes no writes for now and retries, Failed takes
+// package seglog: Degraded takes no writes for now and retries, Failed takes
 // none until a restart).
 type PartitionHealth = logdir.PartitionHealth
 

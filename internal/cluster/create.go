@@ -8,8 +8,8 @@ import (
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
-	"github.com/stromhq/strom/internal/storage/log"
 	"github.com/stromhq/strom/internal/storage/logdir"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // TopicSpec is one topic to create.
@@ -223,7 +223,7 @@ func (c *Cluster) newPartitions(t metadata.Topic, from int32) []newPartition {
 // partition's name is first removed or set aside (removeOrSetAside).
 func (c *Cluster) openNew(jobs []newPartition) {
 	keys := make([]logdir.Partition, len(jobs))
-	cfgs := make([]log.Config, len(jobs))
+	cfgs := make([]seglog.Config, len(jobs))
 	ids := make([][16]byte, len(jobs))
 	var st *metadata.TopicSettings
 	var of *metadata.Topic

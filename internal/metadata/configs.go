@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // ErrInvalidConfig is returned for an unknown config name or a bad value.
@@ -207,7 +207,7 @@ func Resolve(overrides map[string]string, broker *BrokerConfig) []ConfigValue {
 }
 
 // LogConfig turns resolved configs into the partition log's settings.
-func LogConfig(vals []ConfigValue) log.Config {
+func LogConfig(vals []ConfigValue) seglog.Config {
 	get := func(name string) int64 {
 		for _, v := range vals {
 			if v.Name == name {
@@ -235,7 +235,7 @@ func LogConfig(vals []ConfigValue) log.Config {
 		}
 		return time.Duration(n) * time.Millisecond
 	}
-	cfg := log.Config{
+	cfg := seglog.Config{
 		SegmentBytes:       get("segment.bytes"),
 		SegmentMs:          ms("segment.ms"),
 		IndexIntervalBytes: get("index.interval.bytes"),

@@ -3,7 +3,7 @@ package metadata
 import (
 	"strconv"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // TopicSettings are one topic's configs resolved (topic override, then the
@@ -14,7 +14,7 @@ import (
 type TopicSettings struct {
 	// Log is the partition log's settings (retention, segments, batch
 	// size, timestamps, flushes).
-	Log log.Config
+	Log seglog.Config
 	// MinInsyncReplicas is min.insync.replicas: acks=all needs that many
 	// replicas in sync.
 	MinInsyncReplicas int64

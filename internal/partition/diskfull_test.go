@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -24,7 +24,7 @@ func TestDiskFullKeepsProducerStateAndNoTempFile(t *testing.T) {
 		}
 		return nil
 	}))
-	l, err := log.Open(fsys, "/d/t-0", log.Config{IndexMaxBytes: 4096}, log.State{})
+	l, err := seglog.Open(fsys, "/d/t-0", seglog.Config{IndexMaxBytes: 4096}, seglog.State{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestDiskFullKeepsProducerStateAndNoTempFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	full.Store(true)
-	if _, err := p.Append(idemBatch(t, 7, 0, 2, 2), AppendRules{}); !errors.Is(err, log.ErrStorage) {
+	if _, err := p.Append(idemBatch(t, 7, 0, 2, 2), AppendRules{}); !errors.Is(err, seglog.ErrStorage) {
 		t.Fatalf("append on a full disk: %v, want ErrStorage", err)
 	}
 	if err := p.Snapshot(); err == nil {

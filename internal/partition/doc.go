@@ -1,5 +1,5 @@
 // Package partition is one partition as the broker sees it: the log
-// (package storage/log) plus the state of the idempotent producers that
+// (package storage/seglog) plus the state of the idempotent producers that
 // write to it, so that a retried batch is answered with the offsets it got
 // the first time instead of being written twice.
 //

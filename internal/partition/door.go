@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/segment"
 )
 
@@ -14,19 +14,19 @@ import (
 // wrapped them.
 var (
 	// ErrOffsetOutOfRange: a read below the start or past the end.
-	ErrOffsetOutOfRange = log.ErrOffsetOutOfRange
+	ErrOffsetOutOfRange = seglog.ErrOffsetOutOfRange
 	// ErrBatchTooLarge: a batch over the topic's max.message.bytes.
-	ErrBatchTooLarge = log.ErrBatchTooLarge
+	ErrBatchTooLarge = seglog.ErrBatchTooLarge
 	// ErrEmptyAppend: an append of no batch.
-	ErrEmptyAppend = log.ErrEmptyAppend
+	ErrEmptyAppend = seglog.ErrEmptyAppend
 	// ErrFailed: the log stopped taking writes (an fsync failed); a restart
 	// recovers it.
-	ErrFailed = log.ErrFailed
+	ErrFailed = seglog.ErrFailed
 	// ErrStorage: a write failed for now (a full disk, no descriptors);
 	// nothing acknowledged is lost and a later append retries.
-	ErrStorage = log.ErrStorage
+	ErrStorage = seglog.ErrStorage
 	// ErrClosed: the partition was closed or deleted meanwhile.
-	ErrClosed = log.ErrClosed
+	ErrClosed = seglog.ErrClosed
 	// ErrCorrupt: stored data failed its checksum on a read.
 	ErrCorrupt = segment.ErrCorrupt
 )
@@ -34,24 +34,24 @@ var (
 // Health is whether the partition's storage takes writes: Healthy,
 // Degraded (not for now: a full disk; retried) or Failed (an fsync
 // failed; until a restart).
-type Health = log.Health
+type Health = seglog.Health
 
 // The states of Health.
 const (
-	Healthy  = log.Healthy
-	Degraded = log.Degraded
-	Failed   = log.Failed
+	Healthy  = seglog.Healthy
+	Degraded = seglog.Degraded
+	Failed   = seglog.Failed
 )
 
 // Config is a partition's log settings (from its topic's configs).
-type Config = log.Config
+type Config = seglog.Config
 
 // ReadResult is what Read returns: whole batches from the requested
 // offset, and the log's bounds when it was read.
-type ReadResult = log.ReadResult
+type ReadResult = seglog.ReadResult
 
 // TimestampResult answers an offset-for-timestamp lookup.
-type TimestampResult = log.TimestampResult
+type TimestampResult = seglog.TimestampResult
 
 // StartOffset is the first readable offset (Kafka's log start offset).
 func (p *Partition) StartOffset() int64 { return p.log.StartOffset() }
@@ -107,7 +107,7 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 }
 
 // SegmentInfo describes one segment file.
-type SegmentInfo = log.SegmentInfo
+type SegmentInfo = seglog.SegmentInfo
 
 // Segments describes the log's segments, oldest first (ListOffsets v0
 // answers from their base offsets and file times).

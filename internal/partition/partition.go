@@ -12,7 +12,7 @@ import (
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -22,7 +22,7 @@ type Partition struct {
 	Topic string
 	Index int32
 
-	log *log.Log
+	log *seglog.Log
 	fs  vfs.FS
 	now func() time.Time
 
@@ -44,7 +44,7 @@ type Options struct {
 // Open wraps an open log and rebuilds the producer state: from the snapshot
 // written at the last checkpoint or clean shutdown, then from the headers of
 // any batches after it.
-func Open(topic string, index int32, l *log.Log, opts Options) (*Partition, error) {
+func Open(topic string, index int32, l *seglog.Log, opts Options) (*Partition, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.Default
 	}
@@ -139,7 +139,7 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 			return AppendResult{BaseOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: record.NoTimestamp, Duplicate: true}, nil
 		}
 	}
-	res, err := p.log.AppendValidated(data, hdrs, log.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
+	res, err := p.log.AppendValidated(data, hdrs, seglog.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
 	if err != nil {
 		return AppendResult{}, err
 	}

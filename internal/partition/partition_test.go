@@ -9,7 +9,7 @@ import (
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -26,9 +26,9 @@ func idemBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
 	return b
 }
 
-func openPartition(t *testing.T, mem *vfs.MemFS, st log.State) *Partition {
+func openPartition(t *testing.T, mem *vfs.MemFS, st seglog.State) *Partition {
 	t.Helper()
-	l, err := log.Open(mem, "/d/t-0", log.Config{IndexMaxBytes: 4096}, st)
+	l, err := seglog.Open(mem, "/d/t-0", seglog.Config{IndexMaxBytes: 4096}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func openPartition(t *testing.T, mem *vfs.MemFS, st log.State) *Partition {
 
 func TestIdempotence(t *testing.T) {
 	mem := vfs.NewMem()
-	p := openPartition(t, mem, log.State{})
+	p := openPartition(t, mem, seglog.State{})
 	r1, err := p.Append(idemBatch(t, 7, 0, 0, 3), AppendRules{})
 	if err != nil || r1.BaseOffset != 0 {
 		t.Fatalf("first: %+v %v", r1, err)
@@ -100,7 +100,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 		mem := vfs.NewMem()
 		mem.MkdirAll("/d")
 		mem.SyncDir("/") // the data dir exists and is durable
-		p := openPartition(t, mem, log.State{})
+		p := openPartition(t, mem, seglog.State{})
 		for s := int32(0); s < 10; s += 2 {
 			if _, err := p.Append(idemBatch(t, 42, 3, s, 2), AppendRules{}); err != nil {
 				t.Fatal(err)
@@ -115,7 +115,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 			p.log.Flush()
 			mem = mem.Crash(vfs.CrashOptions{})
 		}
-		p = openPartition(t, mem, log.State{Clean: clean})
+		p = openPartition(t, mem, seglog.State{Clean: clean})
 		d, err := p.Append(idemBatch(t, 42, 3, 8, 2), AppendRules{})
 		if err != nil || !d.Duplicate || d.BaseOffset != 8 {
 			t.Fatalf("clean=%v: retry after restart: %+v %v", clean, d, err)
@@ -164,7 +164,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 // batch headers, even when no producer ever used idempotence.
 func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 	mem := vfs.NewMem()
-	p := openPartition(t, mem, log.State{})
+	p := openPartition(t, mem, seglog.State{})
 	for i := 0; i < 20; i++ {
 		if _, err := p.Append(idemBatch(t, -1, -1, -1, 2), AppendRules{}); err != nil {
 			t.Fatal(err)
@@ -181,7 +181,7 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 		}
 		return nil
 	}))
-	l, err := log.Open(counting, "/d/t-0", log.Config{IndexMaxBytes: 4096}, log.State{Clean: true})
+	l, err := seglog.Open(counting, "/d/t-0", seglog.Config{IndexMaxBytes: 4096}, seglog.State{Clean: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 // Once records arrive, the snapshot is due again.
 func TestNewPartitionWritesNoSnapshot(t *testing.T) {
 	mem := vfs.NewMem()
-	p := openPartition(t, mem, log.State{})
+	p := openPartition(t, mem, seglog.State{})
 	if err := p.Snapshot(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/partition"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -161,7 +161,7 @@ type harness struct {
 	mem     *vfs.MemFS
 	cfg     Config
 	c       *Coordinator
-	l       *log.Log
+	l       *seglog.Log
 	p       *partition.Partition
 	ids     map[string]int
 	clients map[string]*client
@@ -181,11 +181,11 @@ func (h *harness) openLog(create bool) (*partition.Partition, error) {
 	if _, err := h.mem.Stat(logDir); err != nil && !create {
 		return nil, nil
 	}
-	return h.openLogAt(log.State{})
+	return h.openLogAt(seglog.State{})
 }
 
-func (h *harness) openLogAt(st log.State) (*partition.Partition, error) {
-	l, err := log.Open(h.mem, logDir, log.Config{SegmentBytes: 1 << 20, RetentionMs: -1, IndexMaxBytes: 64 << 10}, st)
+func (h *harness) openLogAt(st seglog.State) (*partition.Partition, error) {
+	l, err := seglog.Open(h.mem, logDir, seglog.Config{SegmentBytes: 1 << 20, RetentionMs: -1, IndexMaxBytes: 64 << 10}, st)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (h *harness) run(cmd string) string {
 		out = h.open(kv)
 	case "restart":
 		h.close()
-		if _, err := h.openLogAt(log.State{Clean: true, RecoveryPoint: 1 << 62}); err != nil {
+		if _, err := h.openLogAt(seglog.State{Clean: true, RecoveryPoint: 1 << 62}); err != nil {
 			return fmt.Sprintf("reopen log: %v\n", err)
 		}
 		out = h.reopen()
@@ -348,7 +348,7 @@ func (h *harness) run(cmd string) string {
 		h.mem = h.mem.Crash(vfs.CrashOptions{})
 		h.close()
 		if _, err := h.mem.Stat(logDir); err == nil {
-			if _, err := h.openLogAt(log.State{}); err != nil {
+			if _, err := h.openLogAt(seglog.State{}); err != nil {
 				return fmt.Sprintf("reopen log: %v\n", err)
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/partition"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -21,7 +21,7 @@ func memCoordinator(t *testing.T, mem *vfs.MemFS, compact int64) (*Coordinator, 
 
 // memCoordinatorLog is memCoordinator that also returns the offsets log
 // (nil until the first write).
-func memCoordinatorLog(t *testing.T, mem *vfs.MemFS, compact int64) (*Coordinator, func() *log.Log, func()) {
+func memCoordinatorLog(t *testing.T, mem *vfs.MemFS, compact int64) (*Coordinator, func() *seglog.Log, func()) {
 	return memCoordinatorWith(t, mem, func(cfg *Config) { cfg.CompactBytes = compact })
 }
 
@@ -31,9 +31,9 @@ func memCoordinatorCfg(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (*
 	return c, closeC
 }
 
-func memCoordinatorWith(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (*Coordinator, func() *log.Log, func()) {
+func memCoordinatorWith(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (*Coordinator, func() *seglog.Log, func()) {
 	t.Helper()
-	var l *log.Log
+	var l *seglog.Log
 	var p *partition.Partition
 	open := func(create bool) (*partition.Partition, error) {
 		if p != nil {
@@ -43,7 +43,7 @@ func memCoordinatorWith(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (
 			return nil, nil
 		}
 		var err error
-		if l, err = log.Open(mem, logDir, log.Config{SegmentBytes: 4 << 10, RetentionMs: -1, IndexMaxBytes: 4 << 10}, log.State{}); err != nil {
+		if l, err = seglog.Open(mem, logDir, seglog.Config{SegmentBytes: 4 << 10, RetentionMs: -1, IndexMaxBytes: 4 << 10}, seglog.State{}); err != nil {
 			return nil, err
 		}
 		p, err = partition.Open("__consumer_offsets", 0, l, partition.Options{FS: mem})
@@ -55,7 +55,7 @@ func memCoordinatorWith(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, func() *log.Log { return l }, func() {
+	return c, func() *seglog.Log { return l }, func() {
 		c.Close()
 		if l != nil {
 			l.Close()

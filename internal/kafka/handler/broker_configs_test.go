@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/partition"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 var (
@@ -75,7 +75,7 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	alter([]kadm.AlterConfig{set("message.max.bytes", "3000")})
 	checkConfig(t, admConfigs(t, adm, "dyn"), "max.message.bytes", "3000", srcDynDefault,
 		synonymWant{"message.max.bytes", "3000", srcDynDefault}, synonymWant{"message.max.bytes", "1048588", srcDefault})
-	if err := appendErr(t, part("dyn"), 5000); !errors.Is(err, log.ErrBatchTooLarge) {
+	if err := appendErr(t, part("dyn"), 5000); !errors.Is(err, seglog.ErrBatchTooLarge) {
 		t.Fatalf("5000 bytes under a dynamic message.max.bytes of 3000: %v", err)
 	}
 	if err := appendErr(t, part("own"), 5000); err != nil {
@@ -120,7 +120,7 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	cs := admConfigs(t, adm, "dyn")
 	checkConfig(t, cs, "max.message.bytes", "3000", srcDynDefault)
 	checkConfig(t, cs, "retention.ms", "2000000", srcDynBroker)
-	if err := appendErr(t, part("dyn"), 5000); !errors.Is(err, log.ErrBatchTooLarge) {
+	if err := appendErr(t, part("dyn"), 5000); !errors.Is(err, seglog.ErrBatchTooLarge) {
 		t.Fatalf("after a restart, 5000 bytes under message.max.bytes 3000: %v", err)
 	}
 

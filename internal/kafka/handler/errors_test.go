@@ -7,16 +7,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // Storage errors reach producers as KAFKA_STORAGE_ERROR, which clients
 // retry; a full disk used to be UNKNOWN_SERVER_ERROR.
 func TestStorageErrorCodes(t *testing.T) {
 	for _, err := range []error{
-		fmt.Errorf("log /d: append: %w: %w", log.ErrStorage, syscall.ENOSPC),
-		fmt.Errorf("log /d: roll: %w: %w", log.ErrStorage, syscall.EMFILE),
-		fmt.Errorf("log /d: %w: sync: %v", log.ErrFailed, syscall.EIO),
+		fmt.Errorf("log /d: append: %w: %w", seglog.ErrStorage, syscall.ENOSPC),
+		fmt.Errorf("log /d: roll: %w: %w", seglog.ErrStorage, syscall.EMFILE),
+		fmt.Errorf("log /d: %w: sync: %v", seglog.ErrFailed, syscall.EIO),
 	} {
 		if got := errorCode(err); got != kerr.KafkaStorageError.Code {
 			t.Errorf("%v: %v, want KAFKA_STORAGE_ERROR", err, kerr.ErrorForCode(got))

@@ -75,7 +75,6 @@ func Write(fs vfs.FS, path, magic string, version uint16, payload []byte) error 
 	return fs.SyncDir(filepath.Dir(path))
 }
 
-
 // ReadBytes reads the whole file at path, refusing one larger than maxSize
 // (as corrupt) before reading it, for a caller that decodes it itself. A
 // missing file is an error that satisfies errors.Is(err, fs.ErrNotExist).

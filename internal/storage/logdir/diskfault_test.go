@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -57,7 +57,7 @@ func TestRemovesEmptyTempFiles(t *testing.T) {
 		"/data/recovery-point-checkpoint.tmp":     "",
 		"/data/__strom_metadata.tmp":              "half a metadata file",
 		"/data/t-0/producer-state.snapshot.tmp":   "",
-		"/data/t-0/" + log.ProbeFile:              strings.Repeat("x", 4096),
+		"/data/t-0/" + seglog.ProbeFile:           strings.Repeat("x", 4096),
 		"/data/t-0/00000000000000000000.log":      "",
 		"/data/not-a-partition/leftover.tmp":      "",
 		"/data/__consumer_offsets-0/x.tmp":        "",
@@ -79,7 +79,7 @@ func TestRemovesEmptyTempFiles(t *testing.T) {
 	gone := map[string]bool{
 		"/data/recovery-point-checkpoint.tmp":   true,
 		"/data/t-0/producer-state.snapshot.tmp": true,
-		"/data/t-0/" + log.ProbeFile:            true,
+		"/data/t-0/" + seglog.ProbeFile:         true,
 		"/data/__consumer_offsets-0/x.tmp":      true,
 	}
 	for p := range files {
@@ -106,16 +106,16 @@ func TestHealthChangesLoggedOnce(t *testing.T) {
 	}
 	defer d.Close()
 	p := Partition{Topic: "orders", Partition: 3}
-	l, err := d.OpenLog(p, log.Config{})
+	l, err := d.OpenLog(p, seglog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Append(oneBatch(t, "kept"), log.AppendOptions{}); err != nil {
+	if _, err := l.Append(oneBatch(t, "kept"), seglog.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	disk.on.Store(true)
 	for i := 0; i < 5; i++ {
-		if _, err := l.Append(oneBatch(t, fmt.Sprint(i)), log.AppendOptions{}); !errors.Is(err, log.ErrStorage) {
+		if _, err := l.Append(oneBatch(t, fmt.Sprint(i)), seglog.AppendOptions{}); !errors.Is(err, seglog.ErrStorage) {
 			t.Fatalf("append on a full disk: %v", err)
 		}
 	}
@@ -123,7 +123,7 @@ func TestHealthChangesLoggedOnce(t *testing.T) {
 		t.Fatalf("%d degraded lines for 5 failed appends, want 1:\n%s", n, out.b.String())
 	}
 	un := d.Unhealthy()
-	if len(un) != 1 || un[0].Partition != p || un[0].Health != log.Degraded || !errors.Is(un[0].Err, syscall.ENOSPC) {
+	if len(un) != 1 || un[0].Partition != p || un[0].Health != seglog.Degraded || !errors.Is(un[0].Err, syscall.ENOSPC) {
 		t.Fatalf("unhealthy %+v", un)
 	}
 	if got := d.StorageErrors()["enospc"]; got != 5 {
@@ -161,14 +161,14 @@ func TestOpenOnFullDiskAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := []Partition{{Topic: "a", Partition: 0}, {Topic: "b", Partition: 1}}
-	cfg := log.Config{SegmentBytes: 1, IndexIntervalBytes: 1}
+	cfg := seglog.Config{SegmentBytes: 1, IndexIntervalBytes: 1}
 	for _, p := range parts {
 		l, err := d.OpenLog(p, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 4; i++ {
-			res, err := l.Append(oneBatch(t, fmt.Sprint(i)), log.AppendOptions{})
+			res, err := l.Append(oneBatch(t, fmt.Sprint(i)), seglog.AppendOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +200,7 @@ func TestOpenOnFullDiskAfterCrash(t *testing.T) {
 		if err != nil || len(res.Data) == 0 {
 			t.Fatalf("%v: read on a full disk: %v", p, err)
 		}
-		if _, err := l.Append(oneBatch(t, "x"), log.AppendOptions{}); !errors.Is(err, log.ErrStorage) {
+		if _, err := l.Append(oneBatch(t, "x"), seglog.AppendOptions{}); !errors.Is(err, seglog.ErrStorage) {
 			t.Fatalf("%v: append on a full disk: %v", p, err)
 		}
 	}
@@ -219,7 +219,7 @@ func TestOpenOnFullDiskAfterCrash(t *testing.T) {
 	disk.on.Store(false)
 	for _, p := range parts {
 		l, _ := d2.Log(p)
-		if res, err := l.Append(oneBatch(t, "y"), log.AppendOptions{}); err != nil || res.FirstOffset != 4 {
+		if res, err := l.Append(oneBatch(t, "y"), seglog.AppendOptions{}); err != nil || res.FirstOffset != 4 {
 			t.Fatalf("%v: append after space returned: %+v %v", p, res, err)
 		}
 	}

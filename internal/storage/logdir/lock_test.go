@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -31,7 +31,7 @@ func TestSecondOpenRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := first.OpenLog(Partition{Topic: "t", Partition: 0}, log.Config{IndexMaxBytes: 4096}); err != nil {
+			if _, err := first.OpenLog(Partition{Topic: "t", Partition: 0}, seglog.Config{IndexMaxBytes: 4096}); err != nil {
 				t.Fatal(err)
 			}
 			before, err := tc.fs.List(tc.path)

@@ -7,7 +7,7 @@
 //	  .strom-clean-shutdown        present only between a clean Close and the next Open
 //	  recovery-point-checkpoint    per partition: offsets below are fsynced
 //	  log-start-offset-checkpoint  per partition: the first readable offset
-//	  <topic>-<partition>/         one partition log (see package log)
+//	  <topic>-<partition>/         one partition log (see package seglog)
 //
 // Invariants:
 //   - One process at a time: Open takes an exclusive lock on .lock before
@@ -37,7 +37,7 @@
 //     probe files); a non-empty one is left in place and logged, and is
 //     replaced by the next write of its file.
 //   - Opening needs no free space: on a full disk logs open Degraded (see
-//     package log) and checkpoint writes fail until space returns.
+//     package seglog) and checkpoint writes fail until space returns.
 //   - Each log's Health change is logged once (not once per failed append),
 //     and Unhealthy lists the partitions not Healthy. Run probes the
 //     Degraded ones, so a partition nobody writes to turns Healthy again
@@ -64,7 +64,7 @@ import (
 
 	"github.com/stromhq/strom/internal/storage/checkpoint"
 	"github.com/stromhq/strom/internal/storage/fdcache"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -89,7 +89,7 @@ type Dir struct {
 	clean    bool // the previous shutdown was clean
 	recovery map[Partition]int64
 	starts   map[Partition]int64
-	logs     map[Partition]*log.Log
+	logs     map[Partition]*seglog.Log
 	files    *fdcache.Cache // sealed segments' descriptors, shared by the logs
 	workers  int            // logs closed at once
 	closed   bool
@@ -108,7 +108,7 @@ type Dir struct {
 // PartitionHealth is a partition whose log is not Healthy.
 type PartitionHealth struct {
 	Partition
-	Health log.Health
+	Health seglog.Health
 	Err    error     // what made it so
 	Since  time.Time // when it changed
 }
@@ -153,7 +153,7 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
-	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*log.Log{},
+	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*seglog.Log{},
 		unhealthy: map[Partition]PartitionHealth{}, deletedErrs: map[string]int64{},
 		files: fdcache.New(fsys, opts.CachedFiles), workers: opts.Workers}
 	ok := false
@@ -221,7 +221,7 @@ func (d *Dir) removeTempFiles() {
 			if err != nil || fi.IsDir() {
 				continue
 			}
-			if fi.Size() != 0 && n != log.ProbeFile {
+			if fi.Size() != 0 && n != seglog.ProbeFile {
 				d.logger.Warn("leaving a non-empty temporary file; the next write of its file replaces it", "file", p, "bytes", fi.Size())
 				continue
 			}
@@ -336,25 +336,25 @@ func (d *Dir) Existing() ([]Partition, error) {
 }
 
 // OpenLog opens (creating if needed) the log of p with cfg.
-func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
+func (d *Dir) OpenLog(p Partition, cfg seglog.Config) (*seglog.Log, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, log.ErrClosed
+		return nil, seglog.ErrClosed
 	}
 	if l, ok := d.logs[p]; ok {
 		return l, nil
 	}
 	rp, ok := d.recovery[p]
-	st := log.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok}
+	st := seglog.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok}
 	cfg.Files = d.files
-	l, err := log.Open(d.fs, d.PartitionDir(p), cfg, st)
+	l, err := seglog.Open(d.fs, d.PartitionDir(p), cfg, st)
 	if err != nil {
 		return nil, err
 	}
 	d.logs[p] = l
-	l.OnHealthChange(func(h log.Health, err error) { d.healthChanged(p, h, err) })
-	if h, err := l.Health(); h != log.Healthy {
+	l.OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
+	if h, err := l.Health(); h != seglog.Healthy {
 		d.healthChanged(p, h, err)
 	}
 	return l, nil
@@ -370,8 +370,8 @@ func (d *Dir) OpenLog(p Partition, cfg log.Config) (*log.Log, error) {
 // returned is open and in the directory (DeleteLogs removes it). The
 // caller makes sure that nobody else opens ps meanwhile. The goroutines
 // end before it returns.
-func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, workers int) ([]*log.Log, []error) {
-	logs := make([]*log.Log, len(ps))
+func (d *Dir) CreateLogs(ps []Partition, cfgs []seglog.Config, ids [][16]byte, workers int) ([]*seglog.Log, []error) {
+	logs := make([]*seglog.Log, len(ps))
 	errs := make([]error, len(ps))
 	d.mu.Lock()
 	closed := d.closed
@@ -383,7 +383,7 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, work
 	d.mu.Unlock()
 	if closed {
 		for i := range errs {
-			errs[i] = log.ErrClosed
+			errs[i] = seglog.ErrClosed
 		}
 		return logs, errs
 	}
@@ -401,7 +401,7 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, work
 				}
 				cfg := cfgs[i]
 				cfg.Files = d.files
-				if logs[i], errs[i] = log.Create(d.fs, dir, cfg); errs[i] != nil {
+				if logs[i], errs[i] = seglog.Create(d.fs, dir, cfg); errs[i] != nil {
 					continue
 				}
 				if err := d.MarkTopicID(ps[i], ids[i]); err != nil {
@@ -434,7 +434,7 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, work
 		delete(d.recovery, p)
 		delete(d.starts, p)
 		d.logs[p] = logs[i] // DeleteLogs finds it there
-		logs[i].OnHealthChange(func(h log.Health, err error) { d.healthChanged(p, h, err) })
+		logs[i].OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
 	}
 	return logs, errs
 }
@@ -443,9 +443,9 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []log.Config, ids [][16]byte, work
 func (d *Dir) CachedFiles() fdcache.Stats { return d.files.Stats() }
 
 // healthChanged records and logs one change of a log's health.
-func (d *Dir) healthChanged(p Partition, h log.Health, err error) {
+func (d *Dir) healthChanged(p Partition, h seglog.Health, err error) {
 	d.hmu.Lock()
-	if h == log.Healthy {
+	if h == seglog.Healthy {
 		delete(d.unhealthy, p)
 	} else {
 		d.unhealthy[p] = PartitionHealth{Partition: p, Health: h, Err: err, Since: time.Now()}
@@ -453,14 +453,14 @@ func (d *Dir) healthChanged(p Partition, h log.Health, err error) {
 	d.hmu.Unlock()
 	name := p.Topic + "-" + strconv.Itoa(int(p.Partition))
 	switch h {
-	case log.Healthy:
+	case seglog.Healthy:
 		d.logger.Info("partition storage writable again", "partition", name)
-	case log.Degraded:
+	case seglog.Degraded:
 		d.logger.Warn("partition storage degraded: writes fail and are retried, reads are served",
-			"partition", name, "kind", log.ErrorKind(err), "err", err)
-	case log.Failed:
+			"partition", name, "kind", seglog.ErrorKind(err), "err", err)
+	case seglog.Failed:
 		d.logger.Error("partition storage failed: writes refused until the broker restarts and recovers the log, reads are served",
-			"partition", name, "kind", log.ErrorKind(err), "err", err)
+			"partition", name, "kind", seglog.ErrorKind(err), "err", err)
 	}
 }
 
@@ -482,7 +482,7 @@ func (d *Dir) Unhealthy() []PartitionHealth {
 }
 
 // StorageErrors returns the storage errors met by the directory's logs
-// since it was opened, by log.ErrorKind (deleted logs included).
+// since it was opened, by seglog.ErrorKind (deleted logs included).
 func (d *Dir) StorageErrors() map[string]int64 {
 	logs := d.openLogs()
 	d.hmu.Lock()
@@ -500,7 +500,7 @@ func (d *Dir) StorageErrors() map[string]int64 {
 }
 
 // Log returns an open log, if any.
-func (d *Dir) Log(p Partition) (*log.Log, bool) {
+func (d *Dir) Log(p Partition) (*seglog.Log, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l, ok := d.logs[p]
@@ -517,7 +517,7 @@ func (d *Dir) DeleteLog(p Partition) error {
 // are still tried.
 func (d *Dir) DeleteLogs(ps []Partition) error {
 	d.mu.Lock()
-	logs := make([]*log.Log, len(ps))
+	logs := make([]*seglog.Log, len(ps))
 	for i, p := range ps {
 		logs[i] = d.logs[p]
 		delete(d.logs, p)
@@ -610,7 +610,7 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 		case <-ck.C:
 			err := d.Checkpoint()
 			if err != nil && !ckptFailing {
-				d.logger.Error("checkpoint failed; retrying every interval", "kind", log.ErrorKind(err), "err", err)
+				d.logger.Error("checkpoint failed; retrying every interval", "kind", seglog.ErrorKind(err), "err", err)
 			} else if err == nil && ckptFailing {
 				d.logger.Info("checkpoint written again")
 			}
@@ -621,7 +621,7 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 			for _, l := range d.openLogs() {
 				err := l.FlushIfDue(now())
 				// Storage errors are logged once, as health changes.
-				if err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, log.ErrFailed) {
+				if err != nil && !errors.Is(err, seglog.ErrClosed) && !errors.Is(err, seglog.ErrStorage) && !errors.Is(err, seglog.ErrFailed) {
 					d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
 				}
 			}
@@ -631,11 +631,11 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 	}
 }
 
-// ProbeDegraded probes every Degraded log (log.Probe): those that can
+// ProbeDegraded probes every Degraded log (seglog.Probe): those that can
 // write again turn Healthy. Run calls it periodically.
 func (d *Dir) ProbeDegraded() {
 	for _, ph := range d.Unhealthy() {
-		if ph.Health != log.Degraded {
+		if ph.Health != seglog.Degraded {
 			continue
 		}
 		if l, ok := d.Log(ph.Partition); ok {
@@ -648,7 +648,7 @@ func (d *Dir) ProbeDegraded() {
 func (d *Dir) ApplyRetention(now time.Time) {
 	for _, l := range d.openLogs() {
 		res, err := l.ApplyRetention(now)
-		if err != nil && !errors.Is(err, log.ErrClosed) {
+		if err != nil && !errors.Is(err, seglog.ErrClosed) {
 			d.logger.Error("retention failed", "dir", l.Dir(), "err", err)
 		}
 		if res.Segments > 0 {
@@ -657,10 +657,10 @@ func (d *Dir) ApplyRetention(now time.Time) {
 	}
 }
 
-func (d *Dir) openLogs() []*log.Log {
+func (d *Dir) openLogs() []*seglog.Log {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]*log.Log, 0, len(d.logs))
+	out := make([]*seglog.Log, 0, len(d.logs))
 	for _, l := range d.logs {
 		out = append(out, l)
 	}
@@ -687,7 +687,7 @@ func (d *Dir) Close() error {
 
 func (d *Dir) close() error {
 	d.mu.Lock()
-	logs := make([]*log.Log, 0, len(d.logs))
+	logs := make([]*seglog.Log, 0, len(d.logs))
 	for _, l := range d.logs {
 		logs = append(logs, l)
 	}
@@ -714,8 +714,8 @@ func (d *Dir) close() error {
 
 // closeLogs closes logs, workers at a time, and returns the first error.
 // The goroutines end before it returns.
-func closeLogs(logs []*log.Log, workers int) error {
-	next := make(chan *log.Log)
+func closeLogs(logs []*seglog.Log, workers int) error {
+	next := make(chan *seglog.Log)
 	errs := make(chan error, 1)
 	var wg sync.WaitGroup
 	for range max(min(workers, len(logs)), 1) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/log"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -31,12 +31,12 @@ func TestCleanAndUncleanRestart(t *testing.T) {
 	}
 	parts := []Partition{{Topic: "orders", Partition: 0}, {Topic: "orders", Partition: 1}, {Topic: "my-topic-v2", Partition: 12}}
 	for _, p := range parts {
-		l, err := d.OpenLog(p, log.Config{IndexMaxBytes: 4096})
+		l, err := d.OpenLog(p, seglog.Config{IndexMaxBytes: 4096})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 5; i++ {
-			res, err := l.Append(oneBatch(t, fmt.Sprint(i)), log.AppendOptions{})
+			res, err := l.Append(oneBatch(t, fmt.Sprint(i)), seglog.AppendOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestCleanAndUncleanRestart(t *testing.T) {
 		t.Fatalf("existing partitions %v %v", got, err)
 	}
 	for _, p := range parts {
-		l, err := d.OpenLog(p, log.Config{IndexMaxBytes: 4096})
+		l, err := d.OpenLog(p, seglog.Config{IndexMaxBytes: 4096})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestCleanAndUncleanRestart(t *testing.T) {
 	if d2.WasClean() {
 		t.Fatal("crash seen as a clean shutdown")
 	}
-	l2, err := d2.OpenLog(parts[0], log.Config{IndexMaxBytes: 4096})
+	l2, err := d2.OpenLog(parts[0], seglog.Config{IndexMaxBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +117,11 @@ func TestNewNestedDirSurvivesPowerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := Partition{Topic: "t", Partition: 0}
-	l, err := d.OpenLog(p, log.Config{IndexMaxBytes: 4096})
+	l, err := d.OpenLog(p, seglog.Config{IndexMaxBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := l.Append(oneBatch(t, "acknowledged"), log.AppendOptions{})
+	res, err := l.Append(oneBatch(t, "acknowledged"), seglog.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestNewNestedDirSurvivesPowerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if l, err = d.OpenLog(p, log.Config{IndexMaxBytes: 4096}); err != nil {
+	if l, err = d.OpenLog(p, seglog.Config{IndexMaxBytes: 4096}); err != nil {
 		t.Fatal(err)
 	}
 	if l.EndOffset() != 1 {

@@ -1,4 +1,4 @@
-package log
+package seglog
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // append+fdatasync loop): the ceiling of durable appends without group
 // commit.
 //
-//	go test -run=^$ -bench=. -benchtime=3s ./internal/storage/log/
+//	go test -run=^$ -bench=. -benchtime=3s ./internal/storage/seglog/
 //
 // STROM_BENCH_DIR picks the directory (default: the OS temp dir).
 

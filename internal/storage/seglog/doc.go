@@ -1,4 +1,4 @@
-// Package log is one partition's durable log: an ordered set of segments
+// Package seglog is one partition's durable log: an ordered set of segments
 // (package segment) in the partition's directory, with a single writer,
 // concurrent readers, group-committed fsyncs, crash recovery and retention.
 //
@@ -52,4 +52,4 @@
 // and for writing only while the list changes, so reads do not block
 // appends. WaitDurable runs the fsync on one waiter's goroutine while the
 // others wait for it (group commit); no goroutine is started by this package.
-package log
+package seglog
