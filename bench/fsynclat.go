@@ -17,7 +17,7 @@ import (
 // does, so each fdatasync also carries the file's new size. It is removed
 // at the end.
 //
-// vfs.MeasureAppendSync measures the same thing but returns only the mean;
+// diskbench.MeasureAppendSync measures the same thing but returns only the mean;
 // a latency target needs the tail.
 func syncLatencies(dir string, size, n int, d time.Duration) (latencies, error) {
 	path := filepath.Join(dir, "strombench-fsync")

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/diskbench"
 )
 
 // runState is what the scenarios of one run share: the physical limits,
@@ -20,8 +20,8 @@ type runState struct {
 // of. Zero: not measured yet.
 type runLimits struct {
 	seqWrite  float64 // bytes/s: DiskBytes in 1 MiB writes, one fdatasync
-	groupSync vfs.AppendSyncs
-	syncLat   vfs.AppendSyncs
+	groupSync diskbench.AppendSyncs
+	syncLat   diskbench.AppendSyncs
 	loopback  float64 // bytes/s: Size through a 127.0.0.1 TCP connection
 }
 
@@ -71,10 +71,10 @@ func (e *Env) seqWriteLimit() (float64, error) {
 // groupSyncLimit is appends of groupSyncBytes each followed by fdatasync:
 // the ceiling of a log that makes every acknowledged write durable first
 // (acks=all) and shares each fsync among that many bytes.
-func (e *Env) groupSyncLimit() (vfs.AppendSyncs, error) {
+func (e *Env) groupSyncLimit() (diskbench.AppendSyncs, error) {
 	if e.run.limits.groupSync.Times == nil {
 		if err := e.measureGroupSync(); err != nil {
-			return vfs.AppendSyncs{}, err
+			return diskbench.AppendSyncs{}, err
 		}
 	}
 	return e.run.limits.groupSync, nil
@@ -82,10 +82,10 @@ func (e *Env) groupSyncLimit() (vfs.AppendSyncs, error) {
 
 // syncLatencyLimit is appends of syncLatencyBytes each followed by
 // fdatasync, timed one by one: the floor of an acks=all produce's latency.
-func (e *Env) syncLatencyLimit() (vfs.AppendSyncs, error) {
+func (e *Env) syncLatencyLimit() (diskbench.AppendSyncs, error) {
 	if e.run.limits.syncLat.Times == nil {
 		if err := e.measureSyncLatency(); err != nil {
-			return vfs.AppendSyncs{}, err
+			return diskbench.AppendSyncs{}, err
 		}
 	}
 	return e.run.limits.syncLat, nil
@@ -104,35 +104,35 @@ func (e *Env) loopbackLimit(ctx context.Context) (float64, error) {
 
 func (e *Env) measureSeqWrite() error {
 	n := e.cfg.DiskBytes
-	bps, err := vfs.MeasureSequentialWrite(e.Dir(), n, 1<<20)
+	bps, err := diskbench.MeasureSequentialWrite(e.Dir(), n, 1<<20)
 	if err != nil {
 		return fmt.Errorf("disk sequential write: %w", err)
 	}
 	e.run.limits.seqWrite = bps
 	e.Figure(Figure{Name: "disk seq write", Value: bps / MB, Unit: "MB/s",
-		Note: fmt.Sprintf("vfs.MeasureSequentialWrite: %s in 1 MiB writes, one fdatasync", FormatSize(n))})
+		Note: fmt.Sprintf("diskbench.MeasureSequentialWrite: %s in 1 MiB writes, one fdatasync", FormatSize(n))})
 	return nil
 }
 
 func (e *Env) measureGroupSync() error {
-	s, err := vfs.MeasureAppendSyncs(e.Dir(), e.cfg.Syncs, groupSyncBytes)
+	s, err := diskbench.MeasureAppendSyncs(e.Dir(), e.cfg.Syncs, groupSyncBytes)
 	if err != nil {
 		return fmt.Errorf("group fsync: %w", err)
 	}
 	e.run.limits.groupSync = s
 	e.Figure(Figure{Name: "group fsync", Value: s.BytesPerSec() / MB, Unit: "MB/s",
-		Note: fmt.Sprintf("vfs.MeasureAppendSyncs: %d appends of %s, each followed by fdatasync; %.0f syncs/s, p50 %s, p99 %s",
+		Note: fmt.Sprintf("diskbench.MeasureAppendSyncs: %d appends of %s, each followed by fdatasync; %.0f syncs/s, p50 %s, p99 %s",
 			len(s.Times), FormatSize(groupSyncBytes), s.PerSec(), fmtMs(s.Percentile(0.5)), fmtMs(s.Percentile(0.99)))})
 	return nil
 }
 
 func (e *Env) measureSyncLatency() error {
-	s, err := vfs.MeasureAppendSyncs(e.Dir(), e.cfg.Syncs, syncLatencyBytes)
+	s, err := diskbench.MeasureAppendSyncs(e.Dir(), e.cfg.Syncs, syncLatencyBytes)
 	if err != nil {
 		return fmt.Errorf("sync latency: %w", err)
 	}
 	e.run.limits.syncLat = s
-	note := fmt.Sprintf("vfs.MeasureAppendSyncs: %d appends of %s, each followed by fdatasync, each timed; mean %s, max %s",
+	note := fmt.Sprintf("diskbench.MeasureAppendSyncs: %d appends of %s, each followed by fdatasync, each timed; mean %s, max %s",
 		len(s.Times), FormatSize(syncLatencyBytes), fmtMs(s.Mean()), fmtMs(s.Times[len(s.Times)-1]))
 	e.Figure(Figure{Name: "4KiB append+sync p50", Value: ms(s.Percentile(0.5)), Unit: "ms", Note: note})
 	e.Figure(Figure{Name: "4KiB append+sync p99", Value: ms(s.Percentile(0.99)), Unit: "ms"})

@@ -70,7 +70,7 @@ type Config struct {
 	// FS holds the data directory: every file under DataDir is opened
 	// through it (logs, indexes, checkpoints, the metadata store, producer
 	// snapshots, __consumer_offsets). Nil is the operating system's. Tests
-	// pass a vfs.MemFS to cut power at a chosen moment; DescribeLogDirs
+	// pass a memfs.FS to cut power at a chosen moment; DescribeLogDirs
 	// still asks the OS for the disk's size (-1 when the path is not there).
 	FS vfs.FS
 }

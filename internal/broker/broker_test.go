@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/metadata"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func start(t *testing.T, dir string) *Broker {
@@ -153,7 +153,7 @@ func TestKafkaServerConfig(t *testing.T) {
 // nothing appears on the operating system's disk, and a restart on the same
 // FS finds the topic, its records and the group's committed offset.
 func TestDataDirOnGivenFS(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	dir := filepath.Join(t.TempDir(), "on-mem")
 	startMem := func() *Broker {
 		b, err := Start(Config{DataDir: dir, FS: mem, KafkaAddr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler)})

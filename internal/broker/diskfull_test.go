@@ -24,6 +24,8 @@ import (
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // disk is the data directory's filesystem as the tests break it: full
@@ -35,11 +37,11 @@ type disk struct {
 	failSyncs atomic.Value // string: a path substring whose .log syncs fail
 }
 
-func (d *disk) MaybeError(op vfs.Op, name string) error {
-	if op == vfs.OpWrite && d.full.Load() {
-		return &vfs.PartialWrite{N: 9}
+func (d *disk) MaybeError(op errorfs.Op, name string) error {
+	if op == errorfs.OpWrite && d.full.Load() {
+		return &errorfs.PartialWrite{N: 9}
 	}
-	if sub, _ := d.failSyncs.Load().(string); sub != "" && op == vfs.OpSync && strings.Contains(name, sub) && strings.HasSuffix(name, ".log") {
+	if sub, _ := d.failSyncs.Load().(string); sub != "" && op == errorfs.OpSync && strings.Contains(name, sub) && strings.HasSuffix(name, ".log") {
 		return syscall.EIO
 	}
 	return nil
@@ -188,10 +190,10 @@ func metricValue(t *testing.T, b *Broker, series string) float64 {
 // broker dies (kill -9) with the disk full: it starts again, read-only
 // until space returns.
 func TestDiskFull(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	d := &disk{}
 	var logs syncBuffer
-	b := startOn(t, vfs.WithErrors(mem, d), &logs)
+	b := startOn(t, errorfs.Wrap(mem, d), &logs)
 	addr := b.KafkaAddr().String()
 	ctx := context.Background()
 	// franz-go refreshes metadata before retrying a KAFKA_STORAGE_ERROR,
@@ -280,7 +282,7 @@ func TestDiskFull(t *testing.T) {
 	d2 := &disk{}
 	d2.full.Store(true)
 	var logs2 syncBuffer
-	b2 := startOn(t, vfs.WithErrors(dead, d2), &logs2)
+	b2 := startOn(t, errorfs.Wrap(dead, d2), &logs2)
 	defer b2.Shutdown(context.Background())
 	addr = b2.KafkaAddr().String()
 	body = waitHealth(t, b2, "degraded") // recovery could not write the indexes
@@ -317,7 +319,7 @@ func TestDiskFull(t *testing.T) {
 func TestFailedPartitionIsVisible(t *testing.T) {
 	d := &disk{}
 	var logs syncBuffer
-	b := startOn(t, vfs.WithErrors(vfs.NewMem(), d), &logs)
+	b := startOn(t, errorfs.Wrap(memfs.New(), d), &logs)
 	defer b.Shutdown(context.Background())
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()))
 	if err != nil {

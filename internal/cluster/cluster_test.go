@@ -9,6 +9,7 @@ import (
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func open(t *testing.T, fs vfs.FS) *Cluster {
@@ -21,7 +22,7 @@ func open(t *testing.T, fs vfs.FS) *Cluster {
 }
 
 func TestTopicsLifecycleAndRestart(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	c := open(t, mem)
 	if _, err := c.CreateTopic("events", 2, map[string]string{"retention.ms": "60000"}, false); err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestTopicsLifecycleAndRestart(t *testing.T) {
 // A partition directory that no topic claims and that holds no record (a
 // creation cut short by a crash) is removed at start.
 func TestOrphanPartitionRemoved(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	c := open(t, mem)
 	c.Close()
 	mem.MkdirAll("/data/ghost-0")
@@ -97,7 +98,7 @@ func TestPartitionLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(Config{DataDir: "/data", FS: vfs.NewMem(), Broker: bc, Logger: slog.New(slog.DiscardHandler)})
+	c, err := Open(Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,18 +13,20 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // switchInjector fails the operations fail picks while armed.
 type switchInjector struct {
 	armed atomic.Bool
-	fail  func(op vfs.Op, name string) error
+	fail  func(op errorfs.Op, name string) error
 	// metaWrites counts the metadata file's rewrites (its renames).
 	metaWrites atomic.Int64
 }
 
-func (s *switchInjector) MaybeError(op vfs.Op, name string) error {
-	if op == vfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
+func (s *switchInjector) MaybeError(op errorfs.Op, name string) error {
+	if op == errorfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
 		s.metaWrites.Add(1)
 	}
 	if s.armed.Load() && s.fail != nil {
@@ -44,7 +46,7 @@ func openWith(t *testing.T, fs vfs.FS, cfg Config) *Cluster {
 }
 
 // partitionDirs lists the data directory's partition directories.
-func partitionDirs(t *testing.T, mem *vfs.MemFS) []string {
+func partitionDirs(t *testing.T, mem *memfs.FS) []string {
 	t.Helper()
 	names, err := mem.List("/data")
 	if err != nil {
@@ -63,7 +65,7 @@ func partitionDirs(t *testing.T, mem *vfs.MemFS) []string {
 // per topic (10,000 topics took 90 s when each rewrote the whole file).
 func TestCreateTopicsWritesMetadataOnce(t *testing.T) {
 	inj := &switchInjector{}
-	c := openWith(t, vfs.WithErrors(vfs.NewMem(), inj), Config{})
+	c := openWith(t, errorfs.Wrap(memfs.New(), inj), Config{})
 	defer c.Close()
 	var specs []TopicSpec
 	for i := range 500 {
@@ -91,14 +93,14 @@ func TestCreateTopicsWritesMetadataOnce(t *testing.T) {
 // nothing open; the other topics of the request are created, and the
 // broker restarts on the data directory.
 func TestCreateTopicsAllOrNothingOnEMFILE(t *testing.T) {
-	mem := vfs.NewMem()
-	inj := &switchInjector{fail: func(op vfs.Op, name string) error {
-		if op == vfs.OpCreate && strings.Contains(name, "/bad-7/") {
+	mem := memfs.New()
+	inj := &switchInjector{fail: func(op errorfs.Op, name string) error {
+		if op == errorfs.OpCreate && strings.Contains(name, "/bad-7/") {
 			return syscall.EMFILE
 		}
 		return nil
 	}}
-	c := openWith(t, vfs.WithErrors(mem, inj), Config{})
+	c := openWith(t, errorfs.Wrap(mem, inj), Config{})
 	if _, err := c.CreateTopic("before", 2, nil, false); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +140,8 @@ func TestCreateTopicsAllOrNothingOnEMFILE(t *testing.T) {
 	if _, err := c.CreateTopic("grow", 2, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	inj.fail = func(op vfs.Op, name string) error {
-		if op == vfs.OpCreate && strings.Contains(name, "/grow-5/") {
+	inj.fail = func(op errorfs.Op, name string) error {
+		if op == errorfs.OpCreate && strings.Contains(name, "/grow-5/") {
 			return syscall.EMFILE
 		}
 		return nil
@@ -173,14 +175,14 @@ func TestCreateTopicsAllOrNothingOnEMFILE(t *testing.T) {
 // When the metadata cannot be written, the logs created for the request
 // are removed again.
 func TestCreateTopicsMetadataWriteFails(t *testing.T) {
-	mem := vfs.NewMem()
-	inj := &switchInjector{fail: func(op vfs.Op, name string) error {
-		if op == vfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
+	mem := memfs.New()
+	inj := &switchInjector{fail: func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
 			return syscall.ENOSPC
 		}
 		return nil
 	}}
-	c := openWith(t, vfs.WithErrors(mem, inj), Config{})
+	c := openWith(t, errorfs.Wrap(mem, inj), Config{})
 	defer c.Close()
 	inj.armed.Store(true)
 	res := c.CreateTopics([]TopicSpec{{Name: "x", Partitions: 4}, {Name: "y", Partitions: 1}}, false)
@@ -201,7 +203,7 @@ func TestCreateTopicsMetadataWriteFails(t *testing.T) {
 // tombstone accounts for, is set aside, never deleted: the new partition
 // does not inherit its records, and they are kept.
 func TestCreateSetsAsideLeftoverDirectory(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	c := openWith(t, mem, Config{})
 	defer c.Close()
 	batch, _ := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
@@ -232,7 +234,7 @@ func TestCreateSetsAsideLeftoverDirectory(t *testing.T) {
 // kept for connections, cached segment files and transient files, and a
 // creation past what is left is INVALID_PARTITIONS naming the limit.
 func TestPartitionLimitFromFileLimit(t *testing.T) {
-	c := openWith(t, vfs.NewMem(), Config{FileLimit: 256})
+	c := openWith(t, memfs.New(), Config{FileLimit: 256})
 	defer c.Close()
 	max := c.MaxPartitions()
 	if max <= 0 || max >= 256 {
@@ -258,7 +260,7 @@ func TestPartitionLimitFromFileLimit(t *testing.T) {
 // leaves room for (made under a larger limit) still opens whole; only new
 // partitions are refused.
 func TestStartWithMorePartitionsThanTheLimit(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	c := openWith(t, mem, Config{})
 	if _, err := c.CreateTopic("wide", 120, nil, false); err != nil {
 		t.Fatal(err)
@@ -284,15 +286,15 @@ func TestStartWithMorePartitionsThanTheLimit(t *testing.T) {
 // removal of the logs) leaves directories no topic claims, which hold no
 // record and which the next start removes.
 func TestCreationCutBeforeMetadataLeavesNothing(t *testing.T) {
-	mem := vfs.NewMem()
-	inj := &switchInjector{fail: func(op vfs.Op, name string) error {
-		if op == vfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") ||
-			op == vfs.OpRemove && strings.Contains(name, "/data/cut-") {
+	mem := memfs.New()
+	inj := &switchInjector{fail: func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") ||
+			op == errorfs.OpRemove && strings.Contains(name, "/data/cut-") {
 			return syscall.EIO
 		}
 		return nil
 	}}
-	c := openWith(t, vfs.WithErrors(mem, inj), Config{})
+	c := openWith(t, errorfs.Wrap(mem, inj), Config{})
 	inj.armed.Store(true)
 	if r := c.CreateTopics([]TopicSpec{{Name: "cut", Partitions: 3}}, false); r[0].Err == nil {
 		t.Fatal("creation succeeded without its metadata")

@@ -10,7 +10,8 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func appendValue(t *testing.T, c *Cluster, topic string, part int32, v string, pid int64) {
@@ -37,7 +38,7 @@ func appendValue(t *testing.T, c *Cluster, topic string, part int32, v string, p
 // as a deleted topic's); RebuildMetadata brings every topic back under its
 // id, with its records, and producer ids are not handed out again.
 func TestMissingMetadataRefusesStart(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	c := open(t, mem)
 	orders, err := c.CreateTopic("orders", 3, map[string]string{"retention.ms": "60000"}, false)
 	if err != nil {
@@ -99,7 +100,7 @@ func TestMissingMetadataRefusesStart(t *testing.T) {
 // topic and no tombstone claims is renamed aside, never deleted; one with
 // no records is removed.
 func TestUnknownDirectorySetAside(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	c := open(t, mem)
 	if _, err := c.CreateTopic("keep", 1, nil, false); err != nil {
 		t.Fatal(err)
@@ -151,11 +152,11 @@ func TestUnknownDirectorySetAside(t *testing.T) {
 // the tombstone, which is then dropped; a topic of the same name created
 // meanwhile starts empty.
 func TestInterruptedDeleteFinishedAtStart(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	failRemove := false
-	efs := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if failRemove && op == vfs.OpRemove && strings.Contains(name, "gone-") {
-			return vfs.ErrInjected
+	efs := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if failRemove && op == errorfs.OpRemove && strings.Contains(name, "gone-") {
+			return errorfs.ErrInjected
 		}
 		return nil
 	}))

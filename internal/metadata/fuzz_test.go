@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/storage/atomicfile"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // FuzzStoreFile feeds arbitrary bytes to OpenStore as the metadata file it
@@ -26,7 +26,7 @@ func FuzzStoreFile(f *testing.F) {
 		if wrap {
 			data = atomicfile.Encode(storeMagic, storeVersion, data)
 		}
-		mem := vfs.NewMem()
+		mem := memfs.New()
 		if err := mem.MkdirAll("/d"); err != nil {
 			t.Fatal(err)
 		}

@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func TestStorePersistsAndRejectsDamage(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	mem.SyncDir("/")
 	s, err := OpenStore(mem, "/d")
@@ -41,7 +42,7 @@ func TestStorePersistsAndRejectsDamage(t *testing.T) {
 		t.Fatalf("producer id blocks %d then %d", a, b)
 	}
 	// A power loss after these calls keeps all of them.
-	crashed := mem.Crash(vfs.CrashOptions{})
+	crashed := mem.Crash(memfs.CrashOptions{})
 	s2, err := OpenStore(crashed, "/d")
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +109,13 @@ func TestResolveAndLogConfig(t *testing.T) {
 // A topic creation that fails on a full disk leaves the previous file and
 // no half-written temporary file (it would only hold space).
 func TestStoreFullDiskLeavesNoTempFile(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	mem.SyncDir("/")
 	full := false
-	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpWrite && full {
-			return &vfs.PartialWrite{N: 4}
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpWrite && full {
+			return &errorfs.PartialWrite{N: 4}
 		}
 		return nil
 	}))
@@ -144,7 +145,7 @@ func TestStoreFullDiskLeavesNoTempFile(t *testing.T) {
 // Dynamic broker configs are validated, survive a power loss once set, and
 // layer over the static ones in Kafka's order.
 func TestDynamicBrokerConfigsStoreAndResolve(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	mem.SyncDir("/")
 	s, err := OpenStore(mem, "/d")
@@ -162,7 +163,7 @@ func TestDynamicBrokerConfigsStoreAndResolve(t *testing.T) {
 	if err := s.SetBrokerConfigs("0", map[string]string{"log.retention.ms": "7000"}); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := OpenStore(mem.Crash(vfs.CrashOptions{}), "/d")
+	s2, err := OpenStore(mem.Crash(memfs.CrashOptions{}), "/d")
 	if err != nil {
 		t.Fatal(err)
 	}

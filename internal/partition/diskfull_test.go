@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // On a full disk an idempotent producer's batch fails with ErrStorage and
@@ -16,11 +17,11 @@ import (
 // (not OUT_OF_ORDER_SEQUENCE, not a false duplicate); a snapshot that
 // fails leaves no half-written temporary file behind.
 func TestDiskFullKeepsProducerStateAndNoTempFile(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	var full atomic.Bool
-	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpWrite && full.Load() {
-			return &vfs.PartialWrite{N: 6}
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpWrite && full.Load() {
+			return &errorfs.PartialWrite{N: 6}
 		}
 		return nil
 	}))

@@ -10,7 +10,8 @@ import (
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func idemBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
@@ -26,7 +27,7 @@ func idemBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
 	return b
 }
 
-func openPartition(t *testing.T, mem *vfs.MemFS, st seglog.State) *Partition {
+func openPartition(t *testing.T, mem *memfs.FS, st seglog.State) *Partition {
 	t.Helper()
 	l, err := seglog.Open(mem, "/d/t-0", seglog.Config{IndexMaxBytes: 4096}, st)
 	if err != nil {
@@ -40,7 +41,7 @@ func openPartition(t *testing.T, mem *vfs.MemFS, st seglog.State) *Partition {
 }
 
 func TestIdempotence(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	p := openPartition(t, mem, seglog.State{})
 	r1, err := p.Append(idemBatch(t, 7, 0, 0, 3), AppendRules{})
 	if err != nil || r1.BaseOffset != 0 {
@@ -97,7 +98,7 @@ func TestIdempotence(t *testing.T) {
 // with their original offsets.
 func TestProducerStateSurvivesRestart(t *testing.T) {
 	for _, clean := range []bool{true, false} {
-		mem := vfs.NewMem()
+		mem := memfs.New()
 		mem.MkdirAll("/d")
 		mem.SyncDir("/") // the data dir exists and is durable
 		p := openPartition(t, mem, seglog.State{})
@@ -113,7 +114,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 			p.log.Close()
 		} else {
 			p.log.Flush()
-			mem = mem.Crash(vfs.CrashOptions{})
+			mem = mem.Crash(memfs.CrashOptions{})
 		}
 		p = openPartition(t, mem, seglog.State{Clean: clean})
 		d, err := p.Append(idemBatch(t, 42, 3, 8, 2), AppendRules{})
@@ -163,7 +164,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 // After a clean restart with a snapshot, opening the partition reads no
 // batch headers, even when no producer ever used idempotence.
 func TestCleanOpenSkipsHeaderScan(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	p := openPartition(t, mem, seglog.State{})
 	for i := 0; i < 20; i++ {
 		if _, err := p.Append(idemBatch(t, -1, -1, -1, 2), AppendRules{}); err != nil {
@@ -175,8 +176,8 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 	}
 	p.log.Close()
 	var reads int
-	counting := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpRead && strings.HasSuffix(name, ".log") {
+	counting := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRead && strings.HasSuffix(name, ".log") {
 			reads++
 		}
 		return nil
@@ -200,7 +201,7 @@ func TestCleanOpenSkipsHeaderScan(t *testing.T) {
 // partitions made the first clean stop after their creation take 23 s.
 // Once records arrive, the snapshot is due again.
 func TestNewPartitionWritesNoSnapshot(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	p := openPartition(t, mem, seglog.State{})
 	if err := p.Snapshot(); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@
 //     producers and the broker that resets, delays and black-holes
 //     connections, so that retried requests meet their first writes.
 //   - TestPowerLossAtRandomPoints runs the broker in-process on a
-//     vfs.MemFS and restarts it on what a power loss would leave.
+//     memfs.FS and restarts it on what a power loss would leave.
 //
 // STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES and STROM_POWERLOSS_CUTS
 // set the number of kills and cuts (defaults 20, 8 and 20; `make crash`

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stromhq/strom/internal/broker"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // memDataDir is where the power-loss test keeps its data, on a MemFS: a
@@ -60,8 +61,8 @@ func (c powerCut) String() string {
 // options returns the MemFS crash options of the cut, adding the unsynced
 // bytes it met and kept to *unsynced and *kept; rng is used with the MemFS
 // locked, from this goroutine only.
-func (c powerCut) options(rng *rand.Rand, unsynced, kept *int) vfs.CrashOptions {
-	return vfs.CrashOptions{KeepUnsyncedPrefix: func(_ string, n int) int {
+func (c powerCut) options(rng *rand.Rand, unsynced, kept *int) memfs.CrashOptions {
+	return memfs.CrashOptions{KeepUnsyncedPrefix: func(_ string, n int) int {
 		k := 0
 		switch c {
 		case keepEverything:
@@ -77,7 +78,7 @@ func (c powerCut) options(rng *rand.Rand, unsynced, kept *int) vfs.CrashOptions 
 
 // The power goes out at random moments under the real produce and commit
 // paths: an in-process broker (listener, handlers, group coordinator,
-// cluster) on a vfs.MemFS, eight idempotent acks=all producers and a
+// cluster) on a memfs.FS, eight idempotent acks=all producers and a
 // consumer group member committing, all through a proxy. At a cut the
 // proxy stops every response (so a client is told nothing the broker said
 // after the cut) and the filesystem a power loss would leave is taken: in
@@ -147,7 +148,7 @@ type powerStats struct {
 func powerRound(t *testing.T, rng *rand.Rand, cuts int, st *powerStats) {
 	t.Helper()
 	const producers, partitions, topic, group = 8, 4, "power", "power-commits"
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	proxy := newLossyProxy(t, 0)
 	defer proxy.close()
 	b := startOnMem(t, mem, proxy.addr(), "first start")
@@ -182,7 +183,7 @@ func powerRound(t *testing.T, rng *rand.Rand, cuts int, st *powerStats) {
 		st.kinds[kind]++
 		st.cuts++
 		opts := kind.options(rng, &st.unsynced, &st.kept)
-		var image *vfs.MemFS
+		var image *memfs.FS
 		if rng.IntN(2) == 0 {
 			// Half the cuts land right after one of the next 16 file
 			// writes, before its fsync, so that they find unsynced bytes:

@@ -18,7 +18,7 @@ import (
 
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // The coordinator's state machine is tested by scripts in testdata/*.txt,
@@ -113,7 +113,7 @@ func parseScript(t *testing.T, path string) []scriptEntry {
 }
 
 func runScript(t *testing.T, path string) {
-	h := &harness{t: t, mem: vfs.NewMem(), clients: map[string]*client{}, topics: nil}
+	h := &harness{t: t, mem: memfs.New(), clients: map[string]*client{}, topics: nil}
 	// The data directory, durable as logdir would have made it.
 	if err := h.mem.MkdirAll("/data"); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ type pending struct {
 
 type harness struct {
 	t       *testing.T
-	mem     *vfs.MemFS
+	mem     *memfs.FS
 	cfg     Config
 	c       *Coordinator
 	l       *seglog.Log
@@ -345,7 +345,7 @@ func (h *harness) run(cmd string) string {
 		}
 		out = h.reopen()
 	case "crash":
-		h.mem = h.mem.Crash(vfs.CrashOptions{})
+		h.mem = h.mem.Crash(memfs.CrashOptions{})
 		h.close()
 		if _, err := h.mem.Stat(logDir); err == nil {
 			if _, err := h.openLogAt(seglog.State{}); err != nil {

@@ -10,28 +10,28 @@ import (
 
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // memCoordinator opens a coordinator whose offsets log lives in mem.
-func memCoordinator(t *testing.T, mem *vfs.MemFS, compact int64) (*Coordinator, func()) {
+func memCoordinator(t *testing.T, mem *memfs.FS, compact int64) (*Coordinator, func()) {
 	c, _, closeC := memCoordinatorLog(t, mem, compact)
 	return c, closeC
 }
 
 // memCoordinatorLog is memCoordinator that also returns the offsets log
 // (nil until the first write).
-func memCoordinatorLog(t *testing.T, mem *vfs.MemFS, compact int64) (*Coordinator, func() *seglog.Log, func()) {
+func memCoordinatorLog(t *testing.T, mem *memfs.FS, compact int64) (*Coordinator, func() *seglog.Log, func()) {
 	return memCoordinatorWith(t, mem, func(cfg *Config) { cfg.CompactBytes = compact })
 }
 
 // memCoordinatorCfg is memCoordinator with a configuration hook.
-func memCoordinatorCfg(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (*Coordinator, func()) {
+func memCoordinatorCfg(t *testing.T, mem *memfs.FS, configure func(*Config)) (*Coordinator, func()) {
 	c, _, closeC := memCoordinatorWith(t, mem, configure)
 	return c, closeC
 }
 
-func memCoordinatorWith(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (*Coordinator, func() *seglog.Log, func()) {
+func memCoordinatorWith(t *testing.T, mem *memfs.FS, configure func(*Config)) (*Coordinator, func() *seglog.Log, func()) {
 	t.Helper()
 	var l *seglog.Log
 	var p *partition.Partition
@@ -63,8 +63,8 @@ func memCoordinatorWith(t *testing.T, mem *vfs.MemFS, configure func(*Config)) (
 	}
 }
 
-func newMemFS(t *testing.T) *vfs.MemFS {
-	mem := vfs.NewMem()
+func newMemFS(t *testing.T) *memfs.FS {
+	mem := memfs.New()
 	if err := mem.MkdirAll("/data"); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestCrashKeepsAcknowledgedCommits(t *testing.T) {
 		}
 		images++
 		keep := rng.Float64()
-		img := mem.Crash(vfs.CrashOptions{KeepUnsyncedPrefix: func(_ string, n int) int { return int(float64(n) * keep) }})
+		img := mem.Crash(memfs.CrashOptions{KeepUnsyncedPrefix: func(_ string, n int) int { return int(float64(n) * keep) }})
 		checkImage(t, img, acked)
 	}
 	if images < 5 {
@@ -133,10 +133,10 @@ func TestCrashKeepsAcknowledgedCommits(t *testing.T) {
 	}
 	t.Logf("%d crash images; log start %d, end %d", images, logOf().StartOffset(), logOf().EndOffset())
 	closeC()
-	checkImage(t, mem.Crash(vfs.CrashOptions{}), acked)
+	checkImage(t, mem.Crash(memfs.CrashOptions{}), acked)
 }
 
-func checkImage(t *testing.T, img *vfs.MemFS, acked map[string]map[TopicPartition]int64) {
+func checkImage(t *testing.T, img *memfs.FS, acked map[string]map[TopicPartition]int64) {
 	t.Helper()
 	c, closeC := memCoordinator(t, img, -1)
 	defer closeC()

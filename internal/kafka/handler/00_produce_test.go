@@ -24,6 +24,7 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 )
 
 // dpConn speaks the protocol at exactly the versions a test asks for (kgo
@@ -465,8 +466,8 @@ func TestProduceAcksAllTimeout(t *testing.T) {
 	release := make(chan struct{})
 	var unstall sync.Once
 	diskBack := func() { unstall.Do(func() { stall.Store(false); close(release) }) }
-	fsys := vfs.WithErrors(vfs.Default, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpSync && stall.Load() && strings.HasSuffix(name, ".log") {
+	fsys := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpSync && stall.Load() && strings.HasSuffix(name, ".log") {
 			<-release // a disk that does not answer
 		}
 		return nil

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // admCtx bounds every wait of an admin test.
@@ -200,13 +200,13 @@ func TestCreateTopicsRaw(t *testing.T) {
 // answered with an error and not created at all, while the others are;
 // new connections are still served, and the broker restarts on the data.
 func TestCreateTopicsOneMetadataWriteAndAtomic(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	var metaWrites atomic.Int64
-	fsys := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRename && strings.HasSuffix(name, "__strom_metadata.tmp") {
 			metaWrites.Add(1)
 		}
-		if op == vfs.OpCreate && strings.Contains(name, "/doomed-3/") {
+		if op == errorfs.OpCreate && strings.Contains(name, "/doomed-3/") {
 			return syscall.EMFILE
 		}
 		return nil

@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func TestRoundTripAndCorruption(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	if _, _, err := Read(mem, "/d/f", "TEST", 1<<20); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
@@ -52,15 +54,15 @@ func flip(b []byte, i int) []byte {
 // file as it was and no temporary file behind; a power cut after a
 // successful Write keeps the new content.
 func TestFailedWriteKeepsOldFile(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	mem.SyncDir("/")
 	if err := Write(mem, "/d/f", "TEST", 1, []byte("old")); err != nil {
 		t.Fatal(err)
 	}
-	full := vfs.WithErrors(mem, vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpWrite {
-			return &vfs.PartialWrite{N: 3, Err: vfs.ErrInjected}
+	full := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpWrite {
+			return &errorfs.PartialWrite{N: 3, Err: errorfs.ErrInjected}
 		}
 		return nil
 	}))
@@ -76,7 +78,7 @@ func TestFailedWriteKeepsOldFile(t *testing.T) {
 	if err := Write(mem, "/d/f", "TEST", 1, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
-	if _, p, err := Read(mem.Crash(vfs.CrashOptions{}), "/d/f", "TEST", 1<<20); err != nil || string(p) != "new" {
+	if _, p, err := Read(mem.Crash(memfs.CrashOptions{}), "/d/f", "TEST", 1<<20); err != nil || string(p) != "new" {
 		t.Fatalf("after a power cut: %q %v", p, err)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/storage/atomicfile"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func TestWriteReadAtomic(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	mem.SyncDir("/")
 	if _, err := Read(mem, "/d/ck"); !errors.Is(err, fs.ErrNotExist) {
@@ -29,7 +29,7 @@ func TestWriteReadAtomic(t *testing.T) {
 	if err := Write(mem, "/d/ck", b); err != nil {
 		t.Fatal(err)
 	}
-	crashed := mem.Crash(vfs.CrashOptions{})
+	crashed := mem.Crash(memfs.CrashOptions{})
 	got, err = Read(crashed, "/d/ck")
 	if err != nil || len(got) != 1 || got[Partition{"t", 0}] != 11 {
 		t.Fatalf("after crash %v %v", got, err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // countingFS counts the files open at once through it.
@@ -44,7 +45,7 @@ func (f *countedFile) Close() error {
 
 func setup(t *testing.T, n int) *countingFS {
 	t.Helper()
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	for i := range n {
 		if err := mem.WriteFile(fmt.Sprintf("/d/%d", i), []byte(fmt.Sprint(i))); err != nil {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func TestOffsetIndexAppendLookupReload(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	x, err := OpenOffsetIndex(mem, "/d/0.index", 100, 80, true)
 	if err != nil {
@@ -69,7 +69,7 @@ func TestOffsetIndexAppendLookupReload(t *testing.T) {
 }
 
 func TestIndexLoadKeepsSortedPrefix(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	var raw []byte
 	for _, e := range [][2]uint32{{1, 10}, {2, 20}, {3, 30}, {0, 0}, {0, 0}, {9, 90}} {
@@ -97,7 +97,7 @@ func TestIndexLoadKeepsSortedPrefix(t *testing.T) {
 }
 
 func TestTimeIndex(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/d")
 	x, err := OpenTimeIndex(mem, "/d/0.timeindex", 1000, 1200, true)
 	if err != nil {
@@ -139,7 +139,7 @@ func FuzzLoadIndex(f *testing.F) {
 	f.Add(make([]byte, 24))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		mem := vfs.NewMem()
+		mem := memfs.New()
 		mem.MkdirAll("/d")
 		mem.WriteFile("/d/i", data)
 		mem.WriteFile("/d/t", data)

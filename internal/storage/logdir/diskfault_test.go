@@ -13,7 +13,8 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // fullDisk fails every write while on, after storing part of it, with
@@ -21,9 +22,9 @@ import (
 // and renaming files still work.
 type fullDisk struct{ on atomic.Bool }
 
-func (f *fullDisk) MaybeError(op vfs.Op, name string) error {
-	if op == vfs.OpWrite && f.on.Load() {
-		return &vfs.PartialWrite{N: 5}
+func (f *fullDisk) MaybeError(op errorfs.Op, name string) error {
+	if op == errorfs.OpWrite && f.on.Load() {
+		return &errorfs.PartialWrite{N: 5}
 	}
 	return nil
 }
@@ -52,7 +53,7 @@ func (l *lockedBuffer) count(s string) int {
 // the writer of its file knows what it is (none holds the only copy of
 // anything: writes are temp, fsync, rename).
 func TestRemovesEmptyTempFiles(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	files := map[string]string{
 		"/data/recovery-point-checkpoint.tmp":     "",
 		"/data/__strom_metadata.tmp":              "half a metadata file",
@@ -100,7 +101,7 @@ func TestRemovesEmptyTempFiles(t *testing.T) {
 func TestHealthChangesLoggedOnce(t *testing.T) {
 	var out lockedBuffer
 	disk := &fullDisk{}
-	d, err := Open(vfs.WithErrors(vfs.NewMem(), disk), "/data", slog.New(slog.NewTextHandler(&out, nil)))
+	d, err := Open(errorfs.Wrap(memfs.New(), disk), "/data", slog.New(slog.NewTextHandler(&out, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestHealthChangesLoggedOnce(t *testing.T) {
 // Degraded, serves reads, fails appends with ErrStorage; checkpoints fail
 // without leaving temporary files; writes resume once space returns.
 func TestOpenOnFullDiskAfterCrash(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	d, err := Open(mem, "/data", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestOpenOnFullDiskAfterCrash(t *testing.T) {
 
 	disk := &fullDisk{}
 	disk.on.Store(true)
-	fsys := vfs.WithErrors(dead, disk)
+	fsys := errorfs.Wrap(dead, disk)
 	d2, err := Open(fsys, "/data", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("open on a full disk: %v", err)

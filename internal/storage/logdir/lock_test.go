@@ -10,6 +10,7 @@ import (
 
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // TestSecondOpenRefused: while one Dir has the data directory open, a
@@ -24,7 +25,7 @@ func TestSecondOpenRefused(t *testing.T) {
 		path string
 	}{
 		{"os", vfs.Default, filepath.Join(t.TempDir(), "data")},
-		{"mem", vfs.NewMem(), "/data"},
+		{"mem", memfs.New(), "/data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			first, err := Open(tc.fs, tc.path, nil)
@@ -71,13 +72,13 @@ func TestSecondOpenRefused(t *testing.T) {
 // TestCrashImageIsUnlocked: a power cut (a MemFS crash image) leaves no
 // lock behind, as the kernel drops flock locks of a dead process.
 func TestCrashImageIsUnlocked(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	d, err := Open(mem, "/data", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	img := mem.Crash(vfs.CrashOptions{})
+	img := mem.Crash(memfs.CrashOptions{})
 	d2, err := Open(img, "/data", nil)
 	if err != nil {
 		t.Fatalf("open after a power cut: %v", err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func oneBatch(t *testing.T, v string) []byte {
@@ -21,7 +21,7 @@ func oneBatch(t *testing.T, v string) []byte {
 }
 
 func TestCleanAndUncleanRestart(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	d, err := Open(mem, "/data", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestCleanAndUncleanRestart(t *testing.T) {
 	}
 	// Power loss without a clean close: the marker is gone, recovery runs,
 	// and the checkpointed start offset holds.
-	crashed := mem.Crash(vfs.CrashOptions{})
+	crashed := mem.Crash(memfs.CrashOptions{})
 	d2, err := Open(crashed, "/data", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestCleanAndUncleanRestart(t *testing.T) {
 // A data directory created with its parents survives a power loss: each new
 // directory's entry is made durable, not only the last one's.
 func TestNewNestedDirSurvivesPowerLoss(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	if err := mem.MkdirAll("/srv"); err != nil { // exists, and durable
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestNewNestedDirSurvivesPowerLoss(t *testing.T) {
 	if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
 		t.Fatal(err)
 	}
-	crashed := mem.Crash(vfs.CrashOptions{})
+	crashed := mem.Crash(memfs.CrashOptions{})
 	d.Close()
 	if _, err := crashed.Stat(path); err != nil {
 		t.Fatalf("the data directory is gone after a power loss: %v", err)

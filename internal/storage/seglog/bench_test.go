@@ -8,6 +8,7 @@ import (
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/diskbench"
 )
 
 // Benchmarks report MB/s (b.SetBytes) and, as extra metrics, the ratio to
@@ -43,11 +44,11 @@ type rawLimits struct {
 
 func measureRaw(b *testing.B, dir string) rawLimits {
 	b.Helper()
-	bps, err := vfs.MeasureSequentialWrite(dir, 1<<30, 1<<20)
+	bps, err := diskbench.MeasureSequentialWrite(dir, 1<<30, 1<<20)
 	if err != nil {
 		b.Fatal(err)
 	}
-	perSec, _, err := vfs.MeasureAppendSync(dir, 500, 4096)
+	perSec, _, err := diskbench.MeasureAppendSync(dir, 500, 4096)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stromhq/strom/internal/storage/segment"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // crashFixture writes batches to an in-memory log: the first ones fsynced,
@@ -19,7 +20,7 @@ import (
 // values by offset, the batches' end offsets and byte sizes, and the
 // durable offset.
 type crashFixture struct {
-	mem       *vfs.MemFS
+	mem       *memfs.FS
 	values    map[int64]string
 	ends      []int64 // offset after each batch
 	sizes     []int   // bytes of each batch
@@ -30,7 +31,7 @@ type crashFixture struct {
 
 func newCrashFixture(t *testing.T, synced, unsynced int) *crashFixture {
 	t.Helper()
-	f := &crashFixture{mem: vfs.NewMem(), values: map[int64]string{}}
+	f := &crashFixture{mem: memfs.New(), values: map[int64]string{}}
 	cfg := crashCfg
 	l := openLog(t, f.mem, "/d", cfg, State{})
 	for i := 0; i < synced+unsynced; i++ {
@@ -127,7 +128,7 @@ func TestCrashAtEveryByte(t *testing.T) {
 		tail += s
 	}
 	for keep := 0; keep <= tail; keep++ {
-		crashed := f.mem.Crash(vfs.CrashOptions{KeepUnsyncedPrefix: func(name string, n int) int {
+		crashed := f.mem.Crash(memfs.CrashOptions{KeepUnsyncedPrefix: func(name string, n int) int {
 			if name == f.activeLog {
 				return min(keep, n)
 			}
@@ -136,7 +137,7 @@ func TestCrashAtEveryByte(t *testing.T) {
 		f.check(t, crashed, f.endAfterBytes(synced, keep), fmt.Sprintf("keep %d", keep))
 	}
 	// Losing everything unsynced, indexes included.
-	f.check(t, f.mem.Crash(vfs.CrashOptions{}), f.durable, "drop unsynced")
+	f.check(t, f.mem.Crash(memfs.CrashOptions{}), f.durable, "drop unsynced")
 }
 
 // TestCrashCorruptTail damages the unsynced tail of the active segment as a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // fdFS tracks the files open through it, as descriptors would be.
@@ -22,7 +23,7 @@ type fdFile struct {
 	fs *fdFS
 }
 
-func newFDFS() *fdFS { return &fdFS{FS: vfs.NewMem(), open: map[*fdFile]string{}} }
+func newFDFS() *fdFS { return &fdFS{FS: memfs.New(), open: map[*fdFile]string{}} }
 
 func (c *fdFS) track(f vfs.File, err error) (vfs.File, error) {
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // switchFS fails the operations its predicate picks while it is on: a disk
@@ -18,10 +20,10 @@ import (
 // descriptors for a while.
 type switchFS struct {
 	on   atomic.Bool
-	fail func(op vfs.Op, name string) error
+	fail func(op errorfs.Op, name string) error
 }
 
-func (s *switchFS) MaybeError(op vfs.Op, name string) error {
+func (s *switchFS) MaybeError(op errorfs.Op, name string) error {
 	if !s.on.Load() {
 		return nil
 	}
@@ -49,11 +51,11 @@ func (h *healthLog) String() string {
 
 // fullDisk fails every write with ENOSPC after storing part of it, and the
 // creation of files: what a filesystem with no free block does.
-func fullDisk(op vfs.Op, name string) error {
+func fullDisk(op errorfs.Op, name string) error {
 	switch op {
-	case vfs.OpWrite:
-		return &vfs.PartialWrite{N: 7}
-	case vfs.OpCreate:
+	case errorfs.OpWrite:
+		return &errorfs.PartialWrite{N: 7}
+	case errorfs.OpCreate:
 		return syscall.ENOSPC
 	}
 	return nil
@@ -69,26 +71,26 @@ func fullDisk(op vfs.Op, name string) error {
 func TestRollFailureIsTransient(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		op   vfs.Op
+		op   errorfs.Op
 		file string // a substring of the failing path
 		err  error
 	}{
-		{"seal: index open EMFILE", vfs.OpOpen, ".index", syscall.EMFILE},
-		{"seal: time index write ENOSPC", vfs.OpWrite, ".timeindex", &vfs.PartialWrite{N: 3}},
-		{"new segment create EMFILE", vfs.OpCreate, ".log", syscall.EMFILE},
-		{"new segment create EPERM", vfs.OpCreate, ".log", syscall.EPERM},
-		{"stale index remove EPERM", vfs.OpRemove, ".index", syscall.EPERM},
-		{"directory sync EIO", vfs.OpSyncDir, "/d", syscall.EIO},
+		{"seal: index open EMFILE", errorfs.OpOpen, ".index", syscall.EMFILE},
+		{"seal: time index write ENOSPC", errorfs.OpWrite, ".timeindex", &errorfs.PartialWrite{N: 3}},
+		{"new segment create EMFILE", errorfs.OpCreate, ".log", syscall.EMFILE},
+		{"new segment create EPERM", errorfs.OpCreate, ".log", syscall.EPERM},
+		{"stale index remove EPERM", errorfs.OpRemove, ".index", syscall.EPERM},
+		{"directory sync EIO", errorfs.OpSyncDir, "/d", syscall.EIO},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sw := &switchFS{fail: func(op vfs.Op, name string) error {
+			sw := &switchFS{fail: func(op errorfs.Op, name string) error {
 				if op == tc.op && strings.Contains(name, tc.file) {
 					return tc.err
 				}
 				return nil
 			}}
-			mem := vfs.NewMem()
-			fsys := vfs.WithErrors(mem, sw)
+			mem := memfs.New()
+			fsys := errorfs.Wrap(mem, sw)
 			l := openLog(t, fsys, "/d", Config{SegmentBytes: 1}, State{})
 			var hl healthLog
 			l.OnHealthChange(hl.hook)
@@ -164,13 +166,13 @@ func TestRollFailureIsTransient(t *testing.T) {
 func TestFsyncFailureIsSticky(t *testing.T) {
 	for _, during := range []string{"wait durable", "roll"} {
 		t.Run(during, func(t *testing.T) {
-			sw := &switchFS{fail: func(op vfs.Op, name string) error {
-				if op == vfs.OpSync && strings.HasSuffix(name, ".log") {
+			sw := &switchFS{fail: func(op errorfs.Op, name string) error {
+				if op == errorfs.OpSync && strings.HasSuffix(name, ".log") {
 					return syscall.EIO
 				}
 				return nil
 			}}
-			l := openLog(t, vfs.WithErrors(vfs.NewMem(), sw), "/d", Config{SegmentBytes: 1}, State{})
+			l := openLog(t, errorfs.Wrap(memfs.New(), sw), "/d", Config{SegmentBytes: 1}, State{})
 			defer l.Close()
 			var hl healthLog
 			l.OnHealthChange(hl.hook)
@@ -210,7 +212,7 @@ func TestFsyncFailureIsSticky(t *testing.T) {
 // Degraded, serves reads from in-memory indexes, refuses appends with
 // ErrStorage, and takes them again once space returns (Probe or append).
 func TestOpenOnFullDisk(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	cfg := Config{SegmentBytes: 1, IndexIntervalBytes: 1}
 	l := openLog(t, mem, "/d", cfg, State{})
 	want := map[int64]string{}
@@ -233,7 +235,7 @@ func TestOpenOnFullDisk(t *testing.T) {
 
 	sw := &switchFS{fail: fullDisk}
 	sw.on.Store(true)
-	l2, err := Open(vfs.WithErrors(dead, sw), "/d", cfg, State{})
+	l2, err := Open(errorfs.Wrap(dead, sw), "/d", cfg, State{})
 	if err != nil {
 		t.Fatalf("open on a full disk: %v", err)
 	}
@@ -285,7 +287,7 @@ func TestOpenOnFullDisk(t *testing.T) {
 // is rebuilt on first read; on a full disk the rebuilt entries serve reads
 // from memory instead of failing the read.
 func TestIndexRebuildOnFullDisk(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	cfg := Config{SegmentBytes: 1, IndexIntervalBytes: 1}
 	l := openLog(t, mem, "/d", cfg, State{})
 	for i := 0; i < 4; i++ {
@@ -304,7 +306,7 @@ func TestIndexRebuildOnFullDisk(t *testing.T) {
 	}
 	sw := &switchFS{fail: fullDisk}
 	sw.on.Store(true)
-	l2 := openLog(t, vfs.WithErrors(mem, sw), "/d", cfg, State{Clean: true, RecoveryPoint: 8})
+	l2 := openLog(t, errorfs.Wrap(mem, sw), "/d", cfg, State{Clean: true, RecoveryPoint: 8})
 	defer l2.Close()
 	if got := readAll(t, l2); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)

@@ -16,6 +16,8 @@ import (
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/segment"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // batch builds one uncompressed v2 batch of n records whose values are
@@ -312,7 +314,7 @@ type countingFS struct {
 	counts map[string]int
 }
 
-func (c *countingFS) MaybeError(op vfs.Op, name string) error {
+func (c *countingFS) MaybeError(op errorfs.Op, name string) error {
 	c.mu.Lock()
 	c.counts[op.String()+filepath.Ext(name)]++
 	c.mu.Unlock()
@@ -337,7 +339,7 @@ func TestCleanOpenReadsNoData(t *testing.T) {
 	end, segs := l.EndOffset(), l.NumSegments()
 	l.Close()
 	c := &countingFS{counts: map[string]int{}}
-	l = openLog(t, vfs.WithErrors(vfs.Default, c), dir, cfg, State{Clean: true, RecoveryPoint: end})
+	l = openLog(t, errorfs.Wrap(vfs.Default, c), dir, cfg, State{Clean: true, RecoveryPoint: end})
 	defer l.Close()
 	if l.EndOffset() != end {
 		t.Fatalf("end %d, want %d", l.EndOffset(), end)
@@ -351,7 +353,7 @@ func TestCleanOpenReadsNoData(t *testing.T) {
 
 func TestGroupCommit(t *testing.T) {
 	c := &countingFS{counts: map[string]int{}}
-	l := openLog(t, vfs.WithErrors(vfs.Default, c), t.TempDir(), Config{}, State{})
+	l := openLog(t, errorfs.Wrap(vfs.Default, c), t.TempDir(), Config{}, State{})
 	defer l.Close()
 	const writers, each = 16, 50
 	var wg sync.WaitGroup
@@ -389,7 +391,7 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestCorruptionDetectedOnRead(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	l := openLog(t, mem, "/d", Config{}, State{})
 	for i := 0; i < 10; i++ {
 		if _, err := l.Append(batch(t, "c", 3, 1), AppendOptions{}); err != nil {
@@ -425,15 +427,15 @@ func TestCorruptionDetectedOnRead(t *testing.T) {
 }
 
 func TestDiskFullOnAppend(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	var fail atomic.Bool
-	inj := vfs.InjectorFunc(func(op vfs.Op, name string) error {
-		if op == vfs.OpWrite && strings.HasSuffix(name, ".log") && fail.Load() {
-			return &vfs.PartialWrite{N: 10}
+	inj := errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpWrite && strings.HasSuffix(name, ".log") && fail.Load() {
+			return &errorfs.PartialWrite{N: 10}
 		}
 		return nil
 	})
-	l := openLog(t, vfs.WithErrors(mem, inj), "/d", Config{}, State{})
+	l := openLog(t, errorfs.Wrap(mem, inj), "/d", Config{}, State{})
 	defer l.Close()
 	if _, err := l.Append(batch(t, "a", 2, 1), AppendOptions{}); err != nil {
 		t.Fatal(err)

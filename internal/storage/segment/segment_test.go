@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 func appendBatches(t *testing.T, s *Segment, from int64, n int) int64 {
@@ -35,7 +35,7 @@ func appendBatches(t *testing.T, s *Segment, from int64, n int) int64 {
 func TestSealedIndexesRebuilt(t *testing.T) {
 	for _, damage := range []string{"missing", "past-the-end"} {
 		t.Run(damage, func(t *testing.T) {
-			mem := vfs.NewMem()
+			mem := memfs.New()
 			mem.MkdirAll("/p")
 			cfg := Config{IndexIntervalBytes: 100, IndexMaxBytes: 4096}
 			s, err := Create(mem, "/p", 50, cfg, time.Now())
@@ -83,7 +83,7 @@ func TestSealedIndexesRebuilt(t *testing.T) {
 }
 
 func TestReadMinOneAndLimits(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := memfs.New()
 	mem.MkdirAll("/p")
 	s, err := Create(mem, "/p", 0, Config{IndexIntervalBytes: 4096, IndexMaxBytes: 4096}, time.Now())
 	if err != nil {

@@ -8,71 +8,17 @@
 //     survives a crash; data written after it may be lost, in whole or in part
 //     (a prefix of it may survive).
 //   - Create, Rename and Remove are durable only after SyncDir on the parent.
+//   - Lock takes an exclusive lock that its process holds until it closes it
+//     or dies (flock on the OS); a held lock is a *LockedError naming the
+//     holder.
 //   - Implementations are safe for concurrent use by multiple goroutines, with
 //     at most one goroutine writing a given File at a time.
 //
-// # Implementations
-//
 // Default is the operating system's filesystem; File.Sync is fdatasync on
-// Linux.
-//
-// MemFS (NewMem) is an in-memory filesystem for crash tests. Its operations
-// return the same errors as the OS's (*fs.PathError wrapping a syscall.Errno,
-// *os.LinkError for Rename), checked by running the same scripts against both.
-//
-// WithErrors wraps any FS with an Injector that fails chosen operations: the
-// n-th sync, the first create of a segment, a write that stores a prefix and
-// then fails with ENOSPC (PartialWrite). A failed operation is not performed.
-//
-// # The crash model of MemFS
-//
-// MemFS keeps, for every file, its content as written and its content as of
-// the last successful Sync; for every directory, its entries and its durable
-// entries as of the last SyncDir on it. Crash returns a new MemFS with what a
-// power loss would leave:
-//
-//   - The tree is what the durable entries reach from the root. A file or
-//     directory whose entry was never made durable is gone, even if its data
-//     was synced; an unsynced remove or rename is undone. A new directory
-//     needs SyncDir on its parent like a new file does; the root is always
-//     durable.
-//   - A file holds the bytes it had at its last Sync, overlaid with a prefix
-//     of what was written since, chosen by CrashOptions.KeepUnsyncedPrefix
-//     (none by default). Unsynced changes count from the lowest offset
-//     written or truncated since the Sync, and are taken to reach the disk in
-//     offset order. An unsynced truncation is undone, so a file never
-//     shrinks in a crash unless the truncation was synced.
-//
-// Deliberate simplifications, where a real filesystem has more outcomes:
-//
-//   - Directory operations not yet made durable are always lost, all of them;
-//     Crash never keeps some and drops others, though a journaling filesystem
-//     often commits them early. Snapshot is the other extreme: everything as
-//     written survives, as when only the process dies.
-//   - A rename is atomic: SyncDir on either its source or its target directory
-//     makes it durable, and the file then durably has its current name. A file
-//     is never durably under two names, or lost between them.
-//   - File.Sync does not make the file's own directory entry durable (a
-//     journaling filesystem often does, as a side effect of its journal
-//     commit; POSIX does not promise it).
-//   - Writes are not torn out of order: the surviving part of the unsynced
-//     data is always a prefix. Use MemFS.Mutate on the crashed filesystem to
-//     corrupt bytes anywhere.
-//
-// A cut at a random time tends to miss the moment between a write and its
-// fsync; CrashAtWrite arms a cut at the k-th file write from now, taken
-// right after that write lands (with a hook run first, under the same lock,
-// where a test stops its network).
-//
-// Crash and Snapshot copy everything: files still open on the old MemFS keep
-// working on it and never reach the new one.
-//
-// # Raw disk limits
-//
-// MeasureSequentialWrite, MeasureAppendSync and MeasureAppendSyncs (each
-// durable append timed, for percentiles, and the bandwidth of a log that syncs
-// every so many bytes) measure the disk itself, with the same calls Default
-// makes, so storage benchmarks can report their figures against the physical
-// limits measured in the same run (see also the BenchmarkRaw* benchmarks,
-// which honour $STROM_BENCH_DIR).
+// Linux. The test filesystems live in their own packages, so no production
+// binary carries them (pebble's vfs/errorfs shape): memfs, an in-memory
+// filesystem with a crash model, whose operations return the same errors as
+// the OS's, checked by running the same scripts against both; errorfs,
+// which wraps any FS with an Injector that fails chosen operations; and
+// diskbench, which measures the disk itself for the benchmarks.
 package vfs

@@ -1,4 +1,4 @@
-package vfs
+package errorfs
 
 import (
 	"errors"
@@ -8,6 +8,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // TestErrorFSOpNames checks which Op each method reports, and with which
@@ -22,7 +25,7 @@ func TestErrorFSOpNames(t *testing.T) {
 		name string
 	}
 	var calls []call
-	efs := WithErrors(m, InjectorFunc(func(op Op, name string) error {
+	efs := Wrap(m, InjectorFunc(func(op Op, name string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		calls = append(calls, call{op, name})
@@ -91,7 +94,7 @@ func TestErrorFSOpNames(t *testing.T) {
 
 func TestErrorOnce(t *testing.T) {
 	m := newDurableDir(t, "/d")
-	efs := WithErrors(m, ErrorOnce(OpCreate, "segment", nil))
+	efs := Wrap(m, ErrorOnce(OpCreate, "segment", nil))
 	_, err := efs.Create("/d/other")
 	mustOK(t, err)
 	if _, err := efs.Create("/d/segment-1"); !errors.Is(err, ErrInjected) {
@@ -105,7 +108,7 @@ func TestErrorOnce(t *testing.T) {
 	mustOK(t, err)
 
 	custom := errors.New("boom")
-	efs = WithErrors(m, ErrorOnce(OpSyncDir, "", custom))
+	efs = Wrap(m, ErrorOnce(OpSyncDir, "", custom))
 	if err := efs.SyncDir("/d"); !errors.Is(err, custom) {
 		t.Fatalf("SyncDir = %v; want %v", err, custom)
 	}
@@ -114,7 +117,7 @@ func TestErrorOnce(t *testing.T) {
 
 func TestErrorAfter(t *testing.T) {
 	m := newDurableDir(t, "/d")
-	efs := WithErrors(m, ErrorAfter(2, OpSync, syscall.EIO))
+	efs := Wrap(m, ErrorAfter(2, OpSync, syscall.EIO))
 	f, err := efs.Create("/d/f")
 	mustOK(t, err)
 	mustOK(t, efs.SyncDir("/d"))
@@ -129,12 +132,12 @@ func TestErrorAfter(t *testing.T) {
 		}
 	}
 	// A failed Sync made nothing durable: a crash keeps the first two bytes.
-	wantFile(t, m.Crash(CrashOptions{}), "/d/f", "01")
+	wantFile(t, m.Crash(memfs.CrashOptions{}), "/d/f", "01")
 }
 
 func TestPartialWrite(t *testing.T) {
 	m := newDurableDir(t, "/d")
-	efs := WithErrors(m, ErrorOnce(OpWrite, "log", &PartialWrite{N: 3}))
+	efs := Wrap(m, ErrorOnce(OpWrite, "log", &PartialWrite{N: 3}))
 	f, err := efs.Create("/d/log")
 	mustOK(t, err)
 	n, err := f.Write([]byte("hello"))
@@ -150,7 +153,7 @@ func TestPartialWrite(t *testing.T) {
 	mustOK(t, err)
 	wantFile(t, m, "/d/log", "hel!")
 
-	efs = WithErrors(m, ErrorOnce(OpWrite, "", &PartialWrite{N: 100, Err: syscall.EIO}))
+	efs = Wrap(m, ErrorOnce(OpWrite, "", &PartialWrite{N: 100, Err: syscall.EIO}))
 	f, err = efs.OpenReadWrite("/d/log")
 	mustOK(t, err)
 	if n, err := f.WriteAt([]byte("XY"), 1); n != 2 || !errors.Is(err, syscall.EIO) {
@@ -163,7 +166,7 @@ func TestPartialWrite(t *testing.T) {
 // zero-length PartialWrite, on the OS filesystem.
 func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
-	efs := WithErrors(Default, ErrorAfter(1, OpWrite, &PartialWrite{}))
+	efs := Wrap(vfs.Default, ErrorAfter(1, OpWrite, &PartialWrite{}))
 	f, err := efs.Create(filepath.Join(dir, "f"))
 	mustOK(t, err)
 	defer f.Close()
@@ -174,7 +177,7 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("Write = %d, %v; want 0, ENOSPC", n, err)
 		}
 	}
-	b, err := readAll(Default, filepath.Join(dir, "f"))
+	b, err := os.ReadFile(filepath.Join(dir, "f"))
 	if err != nil || string(b) != "ok" {
 		t.Fatalf("content %q, %v; want ok", b, err)
 	}
@@ -186,5 +189,35 @@ func TestDiskFull(t *testing.T) {
 func TestOpString(t *testing.T) {
 	if OpSyncDir.String() != "syncdir" || Op(99).String() != "Op(99)" {
 		t.Fatalf("Op strings: %s %s", OpSyncDir, Op(99))
+	}
+}
+
+func newDurableDir(t *testing.T, dir string) *memfs.FS {
+	t.Helper()
+	m := memfs.New()
+	mustOK(t, m.MkdirAll(dir))
+	mustOK(t, m.SyncDir("/"))
+	return m
+}
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantFile and wantMissing check m's current content.
+func wantFile(t *testing.T, m *memfs.FS, name, want string) {
+	t.Helper()
+	if got, err := m.ReadFile(name); err != nil || string(got) != want {
+		t.Fatalf("ReadFile(%s) = %q, %v; want %q", name, got, err, want)
+	}
+}
+
+func wantMissing(t *testing.T, m *memfs.FS, name string) {
+	t.Helper()
+	if _, err := m.Stat(name); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Stat(%s) = %v; want ErrNotExist", name, err)
 	}
 }

@@ -1,6 +1,8 @@
-package vfs
+package memfs
 
 import (
+	"github.com/stromhq/strom/internal/storage/vfs"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,10 +12,10 @@ import (
 	"testing"
 )
 
-// newDurableDir returns a MemFS whose directory dir exists durably.
-func newDurableDir(t *testing.T, dir string) *MemFS {
+// newDurableDir returns a FS whose directory dir exists durably.
+func newDurableDir(t *testing.T, dir string) *FS {
 	t.Helper()
-	m := NewMem()
+	m := New()
 	if err := m.MkdirAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,7 @@ func newDurableDir(t *testing.T, dir string) *MemFS {
 }
 
 // wantFile fails unless name holds exactly want in m.
-func wantFile(t *testing.T, m *MemFS, name, want string) {
+func wantFile(t *testing.T, m *FS, name, want string) {
 	t.Helper()
 	got, err := m.ReadFile(name)
 	if err != nil {
@@ -36,16 +38,16 @@ func wantFile(t *testing.T, m *MemFS, name, want string) {
 }
 
 // wantMissing fails unless name does not exist in m.
-func wantMissing(t *testing.T, m *MemFS, name string) {
+func wantMissing(t *testing.T, m *FS, name string) {
 	t.Helper()
 	if _, err := m.Stat(name); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Stat(%s) = %v; want ErrNotExist", name, err)
 	}
 }
 
-// newSyncedLog returns a MemFS with a durable file /d/log holding synced,
+// newSyncedLog returns a FS with a durable file /d/log holding synced,
 // open for writing.
-func newSyncedLog(t *testing.T, synced string) (*MemFS, File) {
+func newSyncedLog(t *testing.T, synced string) (*FS, vfs.File) {
 	t.Helper()
 	m := newDurableDir(t, "/d")
 	f, err := m.Create("/d/log")
@@ -189,7 +191,7 @@ func TestCrashUndoesCreateWithoutSyncDir(t *testing.T) {
 }
 
 func TestCrashNewDirectoryNeedsParentSync(t *testing.T) {
-	m := NewMem()
+	m := New()
 	mustOK(t, m.MkdirAll("/data/topic-0"))
 	writeFile(t, m, "/data/topic-0/00.log", "x")
 	mustOK(t, m.SyncDir("/data/topic-0"))
@@ -233,7 +235,7 @@ func TestCrashRenameOfDurableFileReverts(t *testing.T) {
 func TestCrashRenameAcrossDirectoriesIsAtomic(t *testing.T) {
 	for _, synced := range []string{"/src", "/dst"} {
 		t.Run(synced, func(t *testing.T) {
-			m := NewMem()
+			m := New()
 			mustOK(t, m.MkdirAll("/src"))
 			mustOK(t, m.MkdirAll("/dst"))
 			mustOK(t, m.SyncDir("/"))
@@ -336,7 +338,7 @@ func TestMutateAndWriteFile(t *testing.T) {
 }
 
 func TestMemPaths(t *testing.T) {
-	m := NewMem()
+	m := New()
 	mustOK(t, m.MkdirAll("a/b"))
 	mustOK(t, m.WriteFile("/a/b/../b/f", []byte("x")))
 	wantFile(t, m, "a/b/f", "x")

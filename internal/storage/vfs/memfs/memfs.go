@@ -1,6 +1,8 @@
-package vfs
+package memfs
 
 import (
+	"github.com/stromhq/strom/internal/storage/vfs"
+
 	"errors"
 	"io"
 	"io/fs"
@@ -14,13 +16,13 @@ import (
 	"time"
 )
 
-// maxMemFileSize bounds a MemFS file so that a bad offset fails with EFBIG
+// maxMemFileSize bounds a FS file so that a bad offset fails with EFBIG
 // instead of exhausting the test's memory.
 const maxMemFileSize = 1 << 34
 
 var errNegativeOffset = errors.New("negative offset")
 
-// MemFS is an in-memory FS that models durability, for crash tests.
+// FS is an in-memory FS that models durability, for crash tests.
 //
 // For every file it keeps two contents: as written, and as of the last
 // successful File.Sync. For every directory it keeps two sets of entries: the
@@ -39,9 +41,9 @@ var errNegativeOffset = errors.New("negative offset")
 // with EISDIR (the OS opens it and fails on read), directory sizes are 0, and
 // ModTime is always the zero time.
 //
-// A MemFS is safe for concurrent use. One mutex guards everything, files
+// A FS is safe for concurrent use. One mutex guards everything, files
 // included: tests want determinism and a consistent Crash, not parallelism.
-type MemFS struct {
+type FS struct {
 	mu struct {
 		sync.Mutex
 		root  *memNode
@@ -51,17 +53,17 @@ type MemFS struct {
 }
 
 // armedCut is a power cut waiting for a write: after writesLeft more file
-// writes it takes the crash image. Guarded by MemFS.mu.
+// writes it takes the crash image. Guarded by FS.mu.
 type armedCut struct {
 	writesLeft int
 	opts       CrashOptions
 	atCut      func() // or nil
-	image      *MemFS // taken, or nil
+	image      *FS    // taken, or nil
 }
 
 // memNode is a file or a directory (an inode). A node is linked under at most
 // one current name and at most one durable name, which may differ while a
-// rename or a remove is not yet durable. All fields are guarded by MemFS.mu.
+// rename or a remove is not yet durable. All fields are guarded by FS.mu.
 type memNode struct {
 	isDir bool
 
@@ -89,9 +91,9 @@ func newMemDir() *memNode {
 	return &memNode{isDir: true, children: map[string]*memNode{}, durable: map[string]*memNode{}}
 }
 
-// NewMem returns an empty in-memory filesystem holding only the root directory.
-func NewMem() *MemFS {
-	m := &MemFS{}
+// New returns an empty in-memory filesystem holding only the root directory.
+func New() *FS {
+	m := &FS{}
 	m.mu.root = newMemDir()
 	m.mu.locks = map[string]bool{}
 	return m
@@ -102,8 +104,8 @@ type CrashOptions struct {
 	// KeepUnsyncedPrefix returns how many of the unsynced bytes of the file
 	// at name (its path in the crashed filesystem) to keep, from 0 to
 	// unsynced; other values are clamped. It is called only for files with
-	// unsynced bytes, depth first with names sorted, with the MemFS locked:
-	// it must not call the MemFS. Nil keeps none.
+	// unsynced bytes, depth first with names sorted, with the FS locked:
+	// it must not call the FS. Nil keeps none.
 	KeepUnsyncedPrefix func(name string, unsynced int) int
 }
 
@@ -111,7 +113,7 @@ type CrashOptions struct {
 // happened to write back everything before the power went out.
 func KeepAll(name string, unsynced int) int { return unsynced }
 
-// Crash returns a new MemFS holding what a power loss now would leave on disk.
+// Crash returns a new FS holding what a power loss now would leave on disk.
 // m itself is unchanged and stays usable; files open on m do not affect the
 // result. In the result everything is durable.
 //
@@ -119,7 +121,7 @@ func KeepAll(name string, unsynced int) int { return unsynced }
 // the root: an unsynced create disappears, an unsynced remove or rename is
 // undone. Each surviving file holds its synced content plus, per opts, a
 // prefix of its unsynced changes (see the package documentation).
-func (m *MemFS) Crash(opts CrashOptions) *MemFS {
+func (m *FS) Crash(opts CrashOptions) *FS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.crashLocked(opts)
@@ -132,16 +134,16 @@ func (m *MemFS) Crash(opts CrashOptions) *MemFS {
 // writes came meanwhile, disarms and takes it at once. atCut, if not nil,
 // runs just before the image is taken (a test stops its network there, so
 // that no client hears of a sync the image lacks). atCut and
-// opts.KeepUnsyncedPrefix run on the writing goroutine with the MemFS
+// opts.KeepUnsyncedPrefix run on the writing goroutine with the FS
 // locked and must not call it; cut's return orders them before the
 // caller's next step. One cut is armed at a time: arming again replaces an
 // untaken one.
-func (m *MemFS) CrashAtWrite(k int, opts CrashOptions, atCut func()) (cut func() *MemFS) {
+func (m *FS) CrashAtWrite(k int, opts CrashOptions, atCut func()) (cut func() *FS) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := &armedCut{writesLeft: max(k, 1), opts: opts, atCut: atCut}
 	m.mu.cut = a
-	return func() *MemFS {
+	return func() *FS {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.mu.cut == a {
@@ -155,7 +157,7 @@ func (m *MemFS) CrashAtWrite(k int, opts CrashOptions, atCut func()) (cut func()
 }
 
 // take runs atCut and takes the image. m.mu must be held.
-func (a *armedCut) take(m *MemFS) {
+func (a *armedCut) take(m *FS) {
 	if a.atCut != nil {
 		a.atCut()
 	}
@@ -163,7 +165,7 @@ func (a *armedCut) take(m *MemFS) {
 }
 
 // wroteLocked counts a write towards an armed cut. m.mu must be held.
-func (m *MemFS) wroteLocked() {
+func (m *FS) wroteLocked() {
 	a := m.mu.cut
 	if a == nil {
 		return
@@ -175,8 +177,8 @@ func (m *MemFS) wroteLocked() {
 }
 
 // crashLocked is Crash with m.mu held.
-func (m *MemFS) crashLocked(opts CrashOptions) *MemFS {
-	out := NewMem()
+func (m *FS) crashLocked(opts CrashOptions) *FS {
+	out := New()
 	seen := map[*memNode]bool{}
 	var copyDir func(from, to *memNode, dirPath string)
 	copyDir = func(from, to *memNode, dirPath string) {
@@ -221,10 +223,10 @@ func (n *memNode) crashContent(name string, keepFn func(string, int) int) []byte
 }
 
 // Snapshot returns a deep copy of m with everything as written, as a process
-// crash without power loss leaves it: the new MemFS still tells synced from
+// crash without power loss leaves it: the new FS still tells synced from
 // unsynced data and durable from pending directory entries, so it can Crash
 // later. Files open on m are not carried over and do not affect the copy.
-func (m *MemFS) Snapshot() *MemFS {
+func (m *FS) Snapshot() *FS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	memo := map[*memNode]*memNode{}
@@ -249,7 +251,7 @@ func (m *MemFS) Snapshot() *MemFS {
 		}
 		return c
 	}
-	out := NewMem() // a process's view after a kill -9: no lock held
+	out := New() // a process's view after a kill -9: no lock held
 	out.mu.root = clone(m.mu.root)
 	// A link to a node the walk did not reach (an unlinked subtree) becomes
 	// nil: nothing in the copy can refer to it.
@@ -266,7 +268,7 @@ func (m *MemFS) Snapshot() *MemFS {
 
 // ReadFile returns the current content of the file name (as written, synced
 // or not).
-func (m *MemFS) ReadFile(name string) ([]byte, error) {
+func (m *FS) ReadFile(name string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(name)
@@ -282,7 +284,7 @@ func (m *MemFS) ReadFile(name string) ([]byte, error) {
 // WriteFile creates or replaces the file name with data, durably: as if it
 // was written, synced and its directory synced. The parent directory must
 // exist; its own entry in its parent is not made durable.
-func (m *MemFS) WriteFile(name string, data []byte) error {
+func (m *FS) WriteFile(name string, data []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	dir, base, err := m.parentLocked(name)
@@ -305,9 +307,9 @@ func (m *MemFS) WriteFile(name string, data []byte) error {
 // Mutate replaces the content of the file name with fn(content), both as
 // written and as synced, as if the disk itself changed: use it to corrupt or
 // truncate a file behind the program's back, typically on the result of
-// Crash. fn receives a copy it may modify and return. It runs with the MemFS
+// Crash. fn receives a copy it may modify and return. It runs with the FS
 // locked and must not call it.
-func (m *MemFS) Mutate(name string, fn func([]byte) []byte) error {
+func (m *FS) Mutate(name string, fn func([]byte) []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(name)
@@ -323,15 +325,15 @@ func (m *MemFS) Mutate(name string, fn func([]byte) []byte) error {
 }
 
 // Create implements FS.
-func (m *MemFS) Create(name string) (File, error) { return m.open(name, true, true, false) }
+func (m *FS) Create(name string) (vfs.File, error) { return m.open(name, true, true, false) }
 
 // Open implements FS. Unlike the OS, opening a directory fails with EISDIR.
-func (m *MemFS) Open(name string) (File, error) { return m.open(name, false, false, true) }
+func (m *FS) Open(name string) (vfs.File, error) { return m.open(name, false, false, true) }
 
 // OpenReadWrite implements FS.
-func (m *MemFS) OpenReadWrite(name string) (File, error) { return m.open(name, true, false, false) }
+func (m *FS) OpenReadWrite(name string) (vfs.File, error) { return m.open(name, true, false, false) }
 
-func (m *MemFS) open(name string, create, truncate, readOnly bool) (File, error) {
+func (m *FS) open(name string, create, truncate, readOnly bool) (vfs.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	dir, base, err := m.parentLocked(name)
@@ -360,7 +362,7 @@ func (m *MemFS) open(name string, create, truncate, readOnly bool) (File, error)
 }
 
 // Remove implements FS.
-func (m *MemFS) Remove(name string) error {
+func (m *FS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	dir, base, err := m.parentLocked(name)
@@ -382,7 +384,7 @@ func (m *MemFS) Remove(name string) error {
 }
 
 // RemoveAll implements FS. Like os.RemoveAll, a missing name is not an error.
-func (m *MemFS) RemoveAll(name string) error {
+func (m *FS) RemoveAll(name string) error {
 	if name == "" {
 		return nil
 	}
@@ -408,7 +410,7 @@ func (m *MemFS) RemoveAll(name string) error {
 
 // Rename implements FS. Like os.Rename, it refuses an existing directory as
 // newname (EEXIST), even an empty one.
-func (m *MemFS) Rename(oldname, newname string) error {
+func (m *FS) Rename(oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lerr := func(err error) error {
@@ -459,7 +461,7 @@ func (m *MemFS) Rename(oldname, newname string) error {
 
 // MkdirAll implements FS. New directories are not durable until SyncDir on
 // their parent.
-func (m *MemFS) MkdirAll(dir string) error {
+func (m *FS) MkdirAll(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	parts := splitPath(dir)
@@ -482,7 +484,7 @@ func (m *MemFS) MkdirAll(dir string) error {
 }
 
 // List implements FS.
-func (m *MemFS) List(dir string) ([]string, error) {
+func (m *FS) List(dir string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(dir)
@@ -496,7 +498,7 @@ func (m *MemFS) List(dir string) ([]string, error) {
 }
 
 // Stat implements FS.
-func (m *MemFS) Stat(name string) (os.FileInfo, error) {
+func (m *FS) Stat(name string) (os.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(name)
@@ -509,7 +511,7 @@ func (m *MemFS) Stat(name string) (os.FileInfo, error) {
 // SyncDir implements FS: it makes durable every create, remove and rename in
 // dir since the last SyncDir on it. As on the OS, SyncDir of a regular file
 // syncs the file's data.
-func (m *MemFS) SyncDir(dir string) error {
+func (m *FS) SyncDir(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(dir)
@@ -559,7 +561,7 @@ func splitPath(name string) []string {
 
 // lookupLocked returns the node at name, or ENOENT or ENOTDIR. m.mu must be
 // held.
-func (m *MemFS) lookupLocked(name string) (*memNode, error) {
+func (m *FS) lookupLocked(name string) (*memNode, error) {
 	if name == "" {
 		return nil, syscall.ENOENT
 	}
@@ -577,7 +579,7 @@ func (m *MemFS) lookupLocked(name string) (*memNode, error) {
 
 // parentLocked returns the directory that holds name's last component, and
 // that component; for the root it returns the root and "". m.mu must be held.
-func (m *MemFS) parentLocked(name string) (dir *memNode, base string, err error) {
+func (m *FS) parentLocked(name string) (dir *memNode, base string, err error) {
 	if name == "" {
 		return nil, "", syscall.ENOENT
 	}
@@ -665,10 +667,10 @@ func (n *memNode) writeAt(p []byte, off int) {
 	copy(n.data[off:], p)
 }
 
-// memFile is an open MemFS file. Its fields, like its node, are guarded by
+// memFile is an open FS file. Its fields, like its node, are guarded by
 // fs.mu.
 type memFile struct {
-	fs       *MemFS
+	fs       *FS
 	n        *memNode
 	name     string
 	readOnly bool
@@ -801,14 +803,14 @@ func (fi memFileInfo) Mode() fs.FileMode {
 }
 
 var (
-	_ FS   = (*MemFS)(nil)
-	_ File = (*memFile)(nil)
+	_ vfs.FS   = (*FS)(nil)
+	_ vfs.File = (*memFile)(nil)
 )
 
 // Lock is an in-memory exclusive lock on name, the file created as by
 // OpenReadWrite with owner written into it. A Crash image starts with no
 // lock held, as a restarted machine does.
-func (m *MemFS) Lock(name string, owner []byte) (io.Closer, error) {
+func (m *FS) Lock(name string, owner []byte) (io.Closer, error) {
 	f, err := m.OpenReadWrite(name)
 	if err != nil {
 		return nil, err
@@ -822,7 +824,7 @@ func (m *MemFS) Lock(name string, owner []byte) (io.Closer, error) {
 	m.mu.Unlock()
 	if held {
 		defer f.Close()
-		return nil, &LockedError{Name: name, Holder: holderOf(f)}
+		return nil, &vfs.LockedError{Name: name, Holder: holderOf(f)}
 	}
 	if err := f.Truncate(0); err == nil {
 		_, err = f.WriteAt(owner, 0)
@@ -835,16 +837,16 @@ func (m *MemFS) Lock(name string, owner []byte) (io.Closer, error) {
 	return &memLock{m: m, key: key, f: f}, nil
 }
 
-func (m *MemFS) unlock(key string) {
+func (m *FS) unlock(key string) {
 	m.mu.Lock()
 	delete(m.mu.locks, key)
 	m.mu.Unlock()
 }
 
 type memLock struct {
-	m    *MemFS
+	m    *FS
 	key  string
-	f    File
+	f    vfs.File
 	once sync.Once
 }
 
@@ -855,4 +857,13 @@ func (l *memLock) Close() error {
 		err = l.f.Close()
 	})
 	return err
+}
+
+// holderOf reads what a lock's holder wrote into the lock file: the first
+// line, at most 256 bytes of it.
+func holderOf(f io.ReaderAt) string {
+	b := make([]byte, 256)
+	n, _ := f.ReadAt(b, 0)
+	s, _, _ := strings.Cut(string(b[:n]), "\n")
+	return strings.TrimSpace(s)
 }

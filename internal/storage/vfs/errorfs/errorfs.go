@@ -1,6 +1,8 @@
-package vfs
+package errorfs
 
 import (
+	"github.com/stromhq/strom/internal/storage/vfs"
+
 	"errors"
 	"fmt"
 	"io"
@@ -12,25 +14,25 @@ import (
 )
 
 // ErrInjected is the error injectors return when they are given none.
-var ErrInjected = errors.New("vfs: injected error")
+var ErrInjected = errors.New("errorfs: injected error")
 
 // Op is a kind of filesystem operation, as seen by an Injector.
 type Op int
 
-// The operations an Injector can fail. File methods report the file's Name.
+// The operations an Injector can fail. vfs.File methods report the file's Name.
 const (
-	OpCreate   Op = iota // FS.Create
-	OpOpen               // FS.Open, FS.OpenReadWrite
-	OpRead               // File.ReadAt
-	OpWrite              // File.Write, File.WriteAt
-	OpSync               // File.Sync
-	OpTruncate           // File.Truncate
-	OpRemove             // FS.Remove, FS.RemoveAll
-	OpRename             // FS.Rename; the name is the old name
-	OpList               // FS.List
-	OpStat               // FS.Stat, File.Size
-	OpSyncDir            // FS.SyncDir
-	OpMkdir              // FS.MkdirAll
+	OpCreate   Op = iota // vfs.FS.Create
+	OpOpen               // vfs.FS.Open, vfs.FS.OpenReadWrite
+	OpRead               // vfs.File.ReadAt
+	OpWrite              // vfs.File.Write, vfs.File.WriteAt
+	OpSync               // vfs.File.Sync
+	OpTruncate           // vfs.File.Truncate
+	OpRemove             // vfs.FS.Remove, vfs.FS.RemoveAll
+	OpRename             // vfs.FS.Rename; the name is the old name
+	OpList               // vfs.FS.List
+	OpStat               // vfs.FS.Stat, vfs.File.Size
+	OpSyncDir            // vfs.FS.SyncDir
+	OpMkdir              // vfs.FS.MkdirAll
 )
 
 var opNames = [...]string{
@@ -139,13 +141,13 @@ func (i *afterInjector) MaybeError(op Op, name string) error {
 	return i.err
 }
 
-// WithErrors returns fsys with errors injected by inj. An injected error
+// Wrap returns fsys with errors injected by inj. An injected error
 // comes back wrapped like the OS's errors (*fs.PathError, *os.LinkError for
 // Rename), so errors.Is sees both it and the injector's error.
-func WithErrors(fsys FS, inj Injector) FS { return &errorFS{fs: fsys, inj: inj} }
+func Wrap(fsys vfs.FS, inj Injector) vfs.FS { return &errorFS{fs: fsys, inj: inj} }
 
 type errorFS struct {
-	fs  FS
+	fs  vfs.FS
 	inj Injector
 }
 
@@ -156,28 +158,28 @@ func (e *errorFS) check(op Op, name string) error {
 	return nil
 }
 
-func (e *errorFS) wrap(f File, err error) (File, error) {
+func (e *errorFS) wrap(f vfs.File, err error) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
 	return &errorFile{f: f, inj: e.inj}, nil
 }
 
-func (e *errorFS) Create(name string) (File, error) {
+func (e *errorFS) Create(name string) (vfs.File, error) {
 	if err := e.check(OpCreate, name); err != nil {
 		return nil, err
 	}
 	return e.wrap(e.fs.Create(name))
 }
 
-func (e *errorFS) Open(name string) (File, error) {
+func (e *errorFS) Open(name string) (vfs.File, error) {
 	if err := e.check(OpOpen, name); err != nil {
 		return nil, err
 	}
 	return e.wrap(e.fs.Open(name))
 }
 
-func (e *errorFS) OpenReadWrite(name string) (File, error) {
+func (e *errorFS) OpenReadWrite(name string) (vfs.File, error) {
 	if err := e.check(OpOpen, name); err != nil {
 		return nil, err
 	}
@@ -240,7 +242,7 @@ func (e *errorFS) Lock(name string, owner []byte) (io.Closer, error) {
 }
 
 type errorFile struct {
-	f   File
+	f   vfs.File
 	inj Injector
 }
 

@@ -1,4 +1,4 @@
-package vfs
+package diskbench
 
 import (
 	"errors"
@@ -7,10 +7,12 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // The raw measurements below give the physical limits of the disk under dir,
-// through the same OS calls Default uses (write, fdatasync), so benchmarks of
+// through the same OS calls vfs.Default uses (write, fdatasync), so benchmarks of
 // the log can report themselves as a fraction of what the disk can do in the
 // same run. They create one temporary file in dir and remove it.
 
@@ -123,14 +125,21 @@ func rawBenchData(n int) []byte {
 }
 
 // rawTempFile creates a new file in dir through the OS, returning it as a
-// File whose Sync is fdatasync, and a function that closes and removes it.
-func rawTempFile(dir, pattern string) (File, func() error, error) {
+// vfs.File whose Sync is fdatasync, and a function that closes and removes it.
+func rawTempFile(dir, pattern string) (vfs.File, func() error, error) {
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, nil, err
 	}
-	cleanup := func() error {
-		return errors.Join(f.Close(), os.Remove(f.Name()))
+	name := f.Name()
+	f.Close()
+	vf, err := vfs.Default.OpenReadWrite(name)
+	if err != nil {
+		os.Remove(name)
+		return nil, nil, err
 	}
-	return osFile{f}, cleanup, nil
+	cleanup := func() error {
+		return errors.Join(vf.Close(), os.Remove(name))
+	}
+	return vf, cleanup, nil
 }

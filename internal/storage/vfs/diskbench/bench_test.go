@@ -1,6 +1,8 @@
-package vfs
+package diskbench
 
 import (
+	"github.com/stromhq/strom/internal/storage/vfs"
+
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,14 +14,14 @@ import (
 // STROM_BENCH_DIR at the disk the broker's data lives on when they differ (a
 // tmpfs /tmp makes fsync free and the figures meaningless).
 
-func benchFile(b *testing.B) File {
+func benchFile(b *testing.B) vfs.File {
 	b.Helper()
 	dir, err := os.MkdirTemp(os.Getenv("STROM_BENCH_DIR"), "strom-vfs-bench-")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
-	f, err := Default.Create(filepath.Join(dir, "raw"))
+	f, err := vfs.Default.Create(filepath.Join(dir, "raw"))
 	if err != nil {
 		b.Fatal(err)
 	}
