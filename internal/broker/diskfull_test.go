@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	"github.com/stromhq/strom/internal/storage/vfs"
 	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // disk is the data directory's filesystem as the tests break it: full
@@ -45,24 +44,6 @@ func (d *disk) MaybeError(op errorfs.Op, name string) error {
 		return syscall.EIO
 	}
 	return nil
-}
-
-// syncBuffer collects the broker's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startOn(t *testing.T, fsys vfs.FS, logs io.Writer) *Broker {
@@ -192,7 +173,7 @@ func metricValue(t *testing.T, b *Broker, series string) float64 {
 func TestDiskFull(t *testing.T) {
 	mem := memfs.New()
 	d := &disk{}
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	b := startOn(t, errorfs.Wrap(mem, d), &logs)
 	addr := b.KafkaAddr().String()
 	ctx := context.Background()
@@ -281,7 +262,7 @@ func TestDiskFull(t *testing.T) {
 
 	d2 := &disk{}
 	d2.full.Store(true)
-	var logs2 syncBuffer
+	var logs2 testutil.SyncBuffer
 	b2 := startOn(t, errorfs.Wrap(dead, d2), &logs2)
 	defer b2.Shutdown(context.Background())
 	addr = b2.KafkaAddr().String()
@@ -318,7 +299,7 @@ func TestDiskFull(t *testing.T) {
 // dir. Before, none of this showed: /healthz said ok.
 func TestFailedPartitionIsVisible(t *testing.T) {
 	d := &disk{}
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	b := startOn(t, errorfs.Wrap(memfs.New(), d), &logs)
 	defer b.Shutdown(context.Background())
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()))

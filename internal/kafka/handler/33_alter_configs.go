@@ -88,20 +88,31 @@ func (h *Handler) replaceTopicConfigs(rr *kmsg.AlterConfigsRequestResource, vali
 	if err := metadata.ValidTopicName(rr.ResourceName); err != nil {
 		return err
 	}
+	cfg, err := alterConfigsMap(rr.Configs)
+	if err != nil {
+		return err
+	}
+	configAlterMu.Lock()
+	defer configAlterMu.Unlock()
+	return h.c.SetTopicConfigs(rr.ResourceName, cfg, validateOnly)
+}
+
+// alterConfigsMap is AlterConfigs' list of a resource's configs as the
+// overrides that replace the old ones (a null value leaves the config
+// unset); a config named twice is INVALID_REQUEST.
+func alterConfigsMap(configs []kmsg.AlterConfigsRequestResourceConfig) (map[string]string, error) {
 	seen := map[string]bool{}
 	cfg := map[string]string{}
-	for _, c := range rr.Configs {
+	for _, c := range configs {
 		if seen[c.Name] {
-			return duplicateConfig(c.Name)
+			return nil, duplicateConfig(c.Name)
 		}
 		seen[c.Name] = true
 		if c.Value != nil {
 			cfg[c.Name] = *c.Value
 		}
 	}
-	configAlterMu.Lock()
-	defer configAlterMu.Unlock()
-	return h.c.SetTopicConfigs(rr.ResourceName, cfg, validateOnly)
+	return cfg, nil
 }
 
 func duplicateResource(t kmsg.ConfigResourceType, name string) error {

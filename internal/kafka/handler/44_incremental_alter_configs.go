@@ -67,14 +67,9 @@ func (h *Handler) editTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResour
 	if err := metadata.ValidTopicName(name); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for _, c := range rr.Configs {
-		if seen[c.Name] {
-			return duplicateConfig(c.Name)
-		}
-		seen[c.Name] = true
+	if _, err := incrementalNames(rr.Configs); err != nil {
+		return err
 	}
-
 	configAlterMu.Lock()
 	defer configAlterMu.Unlock()
 	t, ok := h.c.Topic(name)
@@ -86,7 +81,48 @@ func (h *Handler) editTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResour
 		cfg = map[string]string{}
 	}
 	resolved := metadata.Resolve(t.Configs, h.c.Broker())
-	for _, c := range rr.Configs {
+	current := func(name string) (string, bool, error) {
+		def, ok := metadata.LookupTopicConfig(name)
+		if !ok {
+			return "", false, fmt.Errorf("%w: unknown topic config %q", metadata.ErrInvalidConfig, name)
+		}
+		for _, v := range resolved {
+			if v.Name == name {
+				return v.Value, def.Type == metadata.TypeList, nil
+			}
+		}
+		return "", def.Type == metadata.TypeList, nil
+	}
+	if err := applyIncremental(cfg, rr.Configs, current); err != nil {
+		return err
+	}
+	return h.c.SetTopicConfigs(name, cfg, validateOnly)
+}
+
+// incrementalNames checks that no config is named twice, and returns the
+// names that are set (not deleted).
+func incrementalNames(configs []kmsg.IncrementalAlterConfigsRequestResourceConfig) ([]string, error) {
+	seen := map[string]bool{}
+	var changed []string
+	for _, c := range configs {
+		if seen[c.Name] {
+			return nil, duplicateConfig(c.Name)
+		}
+		seen[c.Name] = true
+		if c.Op != kmsg.IncrementalAlterConfigOpDelete {
+			changed = append(changed, c.Name)
+		}
+	}
+	return changed, nil
+}
+
+// applyIncremental applies IncrementalAlterConfigs' operations to cfg, a
+// resource's overrides: SET, DELETE, and APPEND/SUBTRACT on list configs,
+// which start from the override or, without one, the current value that
+// current gives (with whether the config is a list).
+func applyIncremental(cfg map[string]string, configs []kmsg.IncrementalAlterConfigsRequestResourceConfig,
+	current func(name string) (value string, isList bool, err error)) error {
+	for _, c := range configs {
 		switch c.Op {
 		case kmsg.IncrementalAlterConfigOpSet:
 			if c.Value == nil {
@@ -96,23 +132,18 @@ func (h *Handler) editTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResour
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(cfg, c.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			def, ok := metadata.LookupTopicConfig(c.Name)
-			if !ok {
-				return fmt.Errorf("%w: unknown topic config %q", metadata.ErrInvalidConfig, c.Name)
+			cur, isList, err := current(c.Name)
+			if err != nil {
+				return err
 			}
-			if def.Type != metadata.TypeList {
+			if !isList {
 				return adminFail(kerr.InvalidRequest, "config value %s is not allowed for config key %s: it is not a list", c.Op, c.Name)
 			}
 			if c.Value == nil {
 				return adminFail(kerr.InvalidRequest, "%s of config %q has a null value", c.Op, c.Name)
 			}
-			cur, set := cfg[c.Name]
-			if !set {
-				for _, v := range resolved {
-					if v.Name == c.Name {
-						cur = v.Value
-					}
-				}
+			if v, set := cfg[c.Name]; set {
+				cur = v
 			}
 			if c.Op == kmsg.IncrementalAlterConfigOpAppend {
 				cfg[c.Name] = appendListItems(cur, *c.Value)
@@ -123,7 +154,7 @@ func (h *Handler) editTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResour
 			return adminFail(kerr.InvalidRequest, "unknown operation %d on config %q", int8(c.Op), c.Name)
 		}
 	}
-	return h.c.SetTopicConfigs(name, cfg, validateOnly)
+	return nil
 }
 
 // listItems splits a list config's value: comma-separated, spaces trimmed,

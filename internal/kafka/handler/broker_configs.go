@@ -87,16 +87,9 @@ func (h *Handler) replaceBrokerConfigs(rr *kmsg.AlterConfigsRequestResource, val
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	cfg := map[string]string{}
-	for _, c := range rr.Configs {
-		if seen[c.Name] {
-			return duplicateConfig(c.Name)
-		}
-		seen[c.Name] = true
-		if c.Value != nil {
-			cfg[c.Name] = *c.Value
-		}
+	cfg, err := alterConfigsMap(rr.Configs)
+	if err != nil {
+		return err
 	}
 	if err := checkDynamicNames(slices.Collect(maps.Keys(cfg))); err != nil {
 		return err
@@ -113,55 +106,25 @@ func (h *Handler) editBrokerConfigs(rr *kmsg.IncrementalAlterConfigsRequestResou
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	var changed []string
-	for _, c := range rr.Configs {
-		if seen[c.Name] {
-			return duplicateConfig(c.Name)
-		}
-		seen[c.Name] = true
-		if c.Op != kmsg.IncrementalAlterConfigOpDelete {
-			changed = append(changed, c.Name)
-		}
+	changed, err := incrementalNames(rr.Configs)
+	if err != nil {
+		return err
 	}
 	if err := checkDynamicNames(changed); err != nil {
 		return err
 	}
-
 	configAlterMu.Lock()
 	defer configAlterMu.Unlock()
 	cfg := h.c.BrokerConfigs(key)
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
-	for _, c := range rr.Configs {
-		switch c.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			if c.Value == nil {
-				return adminFail(kerr.InvalidRequest, "SET of config %q has a null value", c.Name)
-			}
-			cfg[c.Name] = *c.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(cfg, c.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if c.Value == nil {
-				return adminFail(kerr.InvalidRequest, "%s of config %q has a null value", c.Op, c.Name)
-			}
-			cur, ok := cfg[c.Name]
-			if !ok {
-				cur, ok = h.brokerValue(c.Name)
-			}
-			if !ok || !isListConfig(c.Name) {
-				return adminFail(kerr.InvalidRequest, "config value %s is not allowed for config key %s: it is not a list", c.Op, c.Name)
-			}
-			if c.Op == kmsg.IncrementalAlterConfigOpAppend {
-				cfg[c.Name] = appendListItems(cur, *c.Value)
-			} else {
-				cfg[c.Name] = subtractListItems(cur, *c.Value)
-			}
-		default:
-			return adminFail(kerr.InvalidRequest, "unknown operation %d on config %q", int8(c.Op), c.Name)
-		}
+	current := func(name string) (string, bool, error) {
+		v, ok := h.brokerValue(name)
+		return v, ok && isListConfig(name), nil
+	}
+	if err := applyIncremental(cfg, rr.Configs, current); err != nil {
+		return err
 	}
 	return h.setBrokerConfigs(key, cfg, validateOnly)
 }

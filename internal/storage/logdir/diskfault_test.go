@@ -1,13 +1,11 @@
 package logdir
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // fullDisk fails every write while on, after storing part of it, with
@@ -27,24 +26,6 @@ func (f *fullDisk) MaybeError(op errorfs.Op, name string) error {
 		return &errorfs.PartialWrite{N: 5}
 	}
 	return nil
-}
-
-// lockedBuffer is a log sink that tests read while the directory writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
 }
 
 // TestRemovesEmptyTempFiles: the empty *.tmp files a crash leaves (a
@@ -99,7 +80,7 @@ func TestRemovesEmptyTempFiles(t *testing.T) {
 // Unhealthy and counted by kind; the periodic probe makes it writable
 // again once space returns, with one more line.
 func TestHealthChangesLoggedOnce(t *testing.T) {
-	var out lockedBuffer
+	var out testutil.SyncBuffer
 	disk := &fullDisk{}
 	d, err := Open(errorfs.Wrap(memfs.New(), disk), "/data", slog.New(slog.NewTextHandler(&out, nil)))
 	if err != nil {
@@ -120,8 +101,8 @@ func TestHealthChangesLoggedOnce(t *testing.T) {
 			t.Fatalf("append on a full disk: %v", err)
 		}
 	}
-	if n := out.count("partition storage degraded"); n != 1 {
-		t.Fatalf("%d degraded lines for 5 failed appends, want 1:\n%s", n, out.b.String())
+	if n := strings.Count(out.String(), "partition storage degraded"); n != 1 {
+		t.Fatalf("%d degraded lines for 5 failed appends, want 1:\n%s", n, out.String())
 	}
 	un := d.Unhealthy()
 	if len(un) != 1 || un[0].Partition != p || un[0].Health != seglog.Degraded || !errors.Is(un[0].Err, syscall.ENOSPC) {
@@ -139,8 +120,8 @@ func TestHealthChangesLoggedOnce(t *testing.T) {
 	if un := d.Unhealthy(); len(un) != 0 {
 		t.Fatalf("unhealthy after space returned: %+v", un)
 	}
-	if n := out.count("partition storage writable again"); n != 1 {
-		t.Fatalf("%d recovery lines, want 1:\n%s", n, out.b.String())
+	if n := strings.Count(out.String(), "partition storage writable again"); n != 1 {
+		t.Fatalf("%d recovery lines, want 1:\n%s", n, out.String())
 	}
 	// Deleting the log keeps its errors counted.
 	if err := d.DeleteLog(p); err != nil {
