@@ -41,6 +41,7 @@ import (
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/logdir"
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -398,3 +399,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 func RebuildMetadata(dataDir string, logger *slog.Logger) (cluster.RebuildReport, error) {
 	return cluster.RebuildMetadata(nil, dataDir, logger)
 }
+
+// Format formats a data directory for a cluster and node.id, as
+// `kafka-storage.sh format` does (`strom storage format`); see
+// logdir.Format.
+func Format(dataDir, clusterID string, nodeID int32, ignoreFormatted bool) (logdir.Meta, error) {
+	return logdir.Format(vfs.Default, dataDir, clusterID, nodeID, ignoreFormatted)
+}
+
+// RandomClusterID returns a new cluster id (`strom storage random-uuid`).
+func RandomClusterID() string { return logdir.RandomUUID() }

@@ -36,6 +36,7 @@ type Cluster struct {
 	cfg    Config
 	budget FileBudget
 	dir    *logdir.Dir
+	meta   logdir.Meta // the data dir's identity (meta.properties)
 	store  *metadata.Store
 
 	mu    sync.RWMutex
@@ -87,12 +88,17 @@ func Open(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	meta, err := dir.Identify(cfg.Broker.Settings().NodeID, "")
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
 	store, err := metadata.OpenStore(cfg.FS, cfg.DataDir)
 	if err != nil {
 		dir.Close()
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, budget: budget, dir: dir, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{}}
 	c.loadDynamicConfigs()
 	if budget.Limit > 0 {
 		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
@@ -233,6 +239,10 @@ func (c *Cluster) Broker() *metadata.BrokerConfig { return c.cfg.Broker }
 
 // NodeID is this broker's id.
 func (c *Cluster) NodeID() int32 { return c.cfg.Broker.Settings().NodeID }
+
+// ClusterID is the cluster id the data directory was formatted with
+// (meta.properties; the first start formats it with a random one).
+func (c *Cluster) ClusterID() string { return c.meta.ClusterID }
 
 // DataDir is the data directory's path (DescribeLogDirs reports it).
 func (c *Cluster) DataDir() string { return c.dir.Path() }

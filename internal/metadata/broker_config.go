@@ -49,6 +49,33 @@ var brokerSettings = []BrokerSetting{
 	{"group.consumer.heartbeat.interval.ms", "5000", TypeInt, "heartbeat interval given to KIP-848 consumer group members"},
 	{"offsets.retention.check.interval.ms", "600000", TypeLong, "how often expired committed offsets are removed"},
 	{"offset.metadata.max.bytes", "4096", TypeInt, "largest metadata string of a committed offset"},
+
+	// KRaft's node layout, under Kafka's names, so that the tutorials'
+	// server.properties files work (see NodeLayout).
+	{"process.roles", "broker,controller", TypeList, "broker, controller, or both (a node of Strom is both today)"},
+	{"controller.quorum.voters", "", TypeList, "the metadata quorum, id@host:port,...; empty: this node alone"},
+	{"controller.listener.names", "CONTROLLER", TypeList, "the listeners (names in listeners) that controllers speak on"},
+	{"listeners", "", TypeList, "NAME://host:port,...: the client listener (PLAINTEXT) and the controller's; empty: --kafka-addr"},
+	{"advertised.listeners", "", TypeList, "NAME://host:port,...: the client listener's address given to clients; empty: --advertised-addr"},
+	{"inter.broker.listener.name", "PLAINTEXT", TypeString, "the listener brokers use between them"},
+	{"listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", TypeList,
+		"NAME:PROTOCOL,...: the security protocol of each listener name"},
+	{"log.dirs", "", TypeList, "the data directory (one; Strom keeps one per node); empty: log.dir"},
+	{"log.dir", "", TypeString, "the data directory when log.dirs is empty; empty: --data-dir"},
+	{"broker.rack", "", TypeString, "this broker's rack, reported in Metadata"},
+
+	// Kafka settings of its thread pools and socket buffers, present in its
+	// stock server.properties: accepted (and type-checked) so those files
+	// start, with no effect: Strom has a goroutine per connection, no pools,
+	// and leaves socket buffers to the kernel's autotuning.
+	{"num.network.threads", "3", TypeInt, "accepted, no effect (no network thread pool)"},
+	{"num.io.threads", "8", TypeInt, "accepted, no effect (no I/O thread pool)"},
+	{"num.recovery.threads.per.data.dir", "1", TypeInt, "accepted, no effect (recovery opens partitions with its own bounded workers)"},
+	{"socket.send.buffer.bytes", "102400", TypeInt, "accepted, no effect (the kernel sizes socket buffers)"},
+	{"socket.receive.buffer.bytes", "102400", TypeInt, "accepted, no effect (the kernel sizes socket buffers)"},
+	{"offsets.topic.replication.factor", "3", TypeShort, "replicas of __consumer_offsets, capped by the brokers alive (1 on a single node)"},
+	{"transaction.state.log.replication.factor", "3", TypeShort, "accepted; transactions are not implemented yet"},
+	{"transaction.state.log.min.isr", "2", TypeInt, "accepted; transactions are not implemented yet"},
 }
 
 // BrokerConfig is the broker's configuration under Kafka's names: the

@@ -45,6 +45,26 @@ type BrokerSettings struct {
 	OffsetsRetention               time.Duration `config:"offsets.retention.minutes,minutes"`
 	OffsetsRetentionCheckInterval  time.Duration `config:"offsets.retention.check.interval.ms"`
 	OffsetMetadataMaxBytes         int           `config:"offset.metadata.max.bytes"`
+
+	ProcessRoles                []string `config:"process.roles"`
+	ControllerQuorumVoters      []string `config:"controller.quorum.voters"`
+	ControllerListenerNames     []string `config:"controller.listener.names"`
+	Listeners                   []string `config:"listeners"`
+	AdvertisedListeners         []string `config:"advertised.listeners"`
+	InterBrokerListenerName     string   `config:"inter.broker.listener.name"`
+	ListenerSecurityProtocolMap []string `config:"listener.security.protocol.map"`
+	LogDirs                     []string `config:"log.dirs"`
+	LogDir                      string   `config:"log.dir"`
+	BrokerRack                  string   `config:"broker.rack"`
+
+	NumNetworkThreads                    int   `config:"num.network.threads"`
+	NumIOThreads                         int   `config:"num.io.threads"`
+	NumRecoveryThreadsPerDataDir         int   `config:"num.recovery.threads.per.data.dir"`
+	SocketSendBufferBytes                int   `config:"socket.send.buffer.bytes"`
+	SocketReceiveBufferBytes             int   `config:"socket.receive.buffer.bytes"`
+	OffsetsTopicReplicationFactor        int16 `config:"offsets.topic.replication.factor"`
+	TransactionStateLogReplicationFactor int16 `config:"transaction.state.log.replication.factor"`
+	TransactionStateLogMinISR            int   `config:"transaction.state.log.min.isr"`
 }
 
 // topicSynonymSettings are broker settings that only derive topic defaults
@@ -82,6 +102,8 @@ func (b *BrokerConfig) resolveSettings() (BrokerSettings, error) {
 		switch f.Interface().(type) {
 		case bool:
 			f.SetBool(raw == "true")
+		case string:
+			f.SetString(raw)
 		case []string:
 			f.Set(reflect.ValueOf(b.list(name)))
 		case time.Duration:

@@ -40,7 +40,11 @@ STROM_DATA_DIR, --kafka-addr is STROM_KAFKA_ADDR, and so on.
 
 Broker and default topic settings use Kafka's names, in a server.properties
 style file (--config) or one at a time (--set), for example
-log.retention.ms, num.partitions, auto.create.topics.enable.`,
+log.retention.ms, num.partitions, auto.create.topics.enable. A KRaft file
+(process.roles, node.id, controller.quorum.voters, listeners,
+advertised.listeners, log.dirs, ...) sets the Kafka listener, the advertised
+address and the data directory, unless the flags for them are given; a node
+of Strom is broker and controller at once, alone in its quorum for now.`,
 		Example: `  strom serve
   strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
   strom serve --config server.properties --set num.partitions=3
@@ -52,24 +56,12 @@ log.retention.ms, num.partitions, auto.create.topics.enable.`,
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			props := map[string]string{}
-			if configFile != "" {
-				f, err := os.Open(configFile)
-				if err != nil {
-					return fmt.Errorf("--config: %w", err)
-				}
-				props, err = metadata.ParseProperties(f)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("--config %s: %w", configFile, err)
-				}
+			props, err := loadProps(configFile, sets)
+			if err != nil {
+				return err
 			}
-			for _, s := range sets {
-				k, v, ok := strings.Cut(s, "=")
-				if !ok {
-					return fmt.Errorf("--set %q: want name=value", s)
-				}
-				props[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			if err := applyLayout(cmd, &cfg, props, configFile); err != nil {
+				return err
 			}
 			cfg.Props = props
 			cfg.Logger = logger
@@ -119,4 +111,64 @@ func advertisedFor(cfg broker.Config, b *broker.Broker) string {
 		return cfg.AdvertisedAddr
 	}
 	return "localhost:" + strconv.Itoa(b.KafkaAddr().(*net.TCPAddr).Port)
+}
+
+// loadProps reads the --config file and the --set pairs (which win).
+func loadProps(configFile string, sets []string) (map[string]string, error) {
+	props := map[string]string{}
+	if configFile != "" {
+		f, err := os.Open(configFile)
+		if err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+		props, err = metadata.ParseProperties(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--config %s: %w", configFile, err)
+		}
+	}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("--set %q: want name=value", s)
+		}
+		props[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return props, nil
+}
+
+// applyLayout takes the Kafka listener, advertised address and data
+// directory from the KRaft settings (listeners, advertised.listeners,
+// log.dirs) where the flags for them (or their STROM_* variables) were not
+// given, and refuses a file
+// that names a node Strom cannot be.
+func applyLayout(cmd *cobra.Command, cfg *broker.Config, props map[string]string, configFile string) error {
+	bc, err := metadata.NewBrokerConfig(props)
+	if err != nil {
+		return fmt.Errorf("%s: %w", orFlags(configFile), err)
+	}
+	l, err := bc.Layout()
+	if err != nil {
+		return fmt.Errorf("%s: %w", orFlags(configFile), err)
+	}
+	set := func(flag string, dst *string, v string) {
+		given := cmd.Flags().Changed(flag)
+		if _, env := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))); env {
+			given = true
+		}
+		if v != "" && !given {
+			*dst = v
+		}
+	}
+	set("kafka-addr", &cfg.KafkaAddr, l.KafkaAddr)
+	set("advertised-addr", &cfg.AdvertisedAddr, l.AdvertisedAddr)
+	set("data-dir", &cfg.DataDir, l.DataDir)
+	return nil
+}
+
+func orFlags(configFile string) string {
+	if configFile == "" {
+		return "--set"
+	}
+	return "--config " + configFile
 }

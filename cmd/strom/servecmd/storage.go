@@ -9,6 +9,7 @@ import (
 
 	"github.com/stromhq/strom/internal/broker"
 	"github.com/stromhq/strom/internal/cli"
+	"github.com/stromhq/strom/internal/metadata"
 )
 
 // newStorageCmd groups the commands that work on a data directory while
@@ -18,7 +19,67 @@ func newStorageCmd() *cobra.Command {
 		Use:   "storage",
 		Short: "Work on a broker's data directory while the broker is stopped",
 	}
-	cmd.AddCommand(newRebuildMetadataCmd())
+	cmd.AddCommand(newRebuildMetadataCmd(), newRandomUUIDCmd(), newFormatCmd())
+	return cmd
+}
+
+func newRandomUUIDCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "random-uuid",
+		Short: "Print a new cluster id (for storage format -t)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), broker.RandomClusterID())
+			return nil
+		},
+	}
+}
+
+func newFormatCmd() *cobra.Command {
+	var clusterID, configFile, dataDir string
+	var sets []string
+	var ignore bool
+	cmd := &cobra.Command{
+		Use:   "format",
+		Short: "Format a data directory for a cluster id and node.id, as kafka-storage.sh format does",
+		Long: `Write meta.properties (cluster.id, node.id) into the data directory that the
+config's log.dirs names (or --data-dir). A node refuses to start on a data
+directory of another node.id, and formatting one already formatted is refused
+unless --ignore-formatted finds the same identity. Formatting is optional:
+the first start of strom serve formats a new directory with a random id.`,
+		Example: `  strom storage random-uuid
+  strom storage format -t iKDSfyiITuqsq1u8b9hEQQ -c server1.properties`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if clusterID == "" {
+				return fmt.Errorf("-t/--cluster-id is required (strom storage random-uuid makes one)")
+			}
+			props, err := loadProps(configFile, sets)
+			if err != nil {
+				return err
+			}
+			cfg := broker.Config{DataDir: dataDir}
+			if err := applyLayout(cmd, &cfg, props, configFile); err != nil {
+				return err
+			}
+			bc, err := metadata.NewBrokerConfig(props)
+			if err != nil {
+				return err
+			}
+			m, err := broker.Format(cfg.DataDir, clusterID, bc.Settings().NodeID, ignore)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "formatted %s: cluster.id %s, node.id %d\n", cfg.DataDir, m.ClusterID, m.NodeID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&clusterID, "cluster-id", "t", "", "the cluster id (22 characters, from strom storage random-uuid)")
+	f.StringVarP(&configFile, "config", "c", "", "the node's server.properties (node.id, log.dirs)")
+	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
+	f.StringVar(&dataDir, "data-dir", cli.EnvOr("data-dir", "data"), "the data directory, when the config names none")
+	f.BoolVarP(&ignore, "ignore-formatted", "g", false, "accept a directory already formatted with the same identity")
 	return cmd
 }
 

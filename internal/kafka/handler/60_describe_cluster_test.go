@@ -17,7 +17,7 @@ func TestDescribeCluster(t *testing.T) {
 
 	req := kmsg.NewPtrDescribeClusterRequest()
 	resp := admRaw[*kmsg.DescribeClusterResponse](t, cl, req)
-	if resp.ErrorCode != 0 || resp.ClusterID != "strom-single-node" || resp.ControllerID != 0 || resp.EndpointType != 1 {
+	if resp.ErrorCode != 0 || resp.ClusterID != b.Cluster.ClusterID() || len(resp.ClusterID) != 22 || resp.ControllerID != 0 || resp.EndpointType != 1 {
 		t.Fatalf("cluster: %+v", resp)
 	}
 	if resp.ClusterAuthorizedOperations != math.MinInt32 {

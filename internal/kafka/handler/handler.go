@@ -21,7 +21,8 @@ type Config struct {
 	// and FindCoordinator.
 	AdvertisedHost string
 	AdvertisedPort int32
-	// ClusterID is returned in Metadata and DescribeCluster.
+	// ClusterID is returned in Metadata and DescribeCluster (default: the
+	// cluster id the data directory was formatted with).
 	ClusterID string
 	Logger    *slog.Logger
 	// Groups is the group coordinator; without one the group APIs answer
@@ -47,7 +48,7 @@ func New(c *cluster.Cluster, cfg Config) *Handler {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.ClusterID == "" {
-		cfg.ClusterID = "strom-single-node"
+		cfg.ClusterID = c.ClusterID()
 	}
 	return &Handler{c: c, cfg: cfg, log: cfg.Logger, groups: cfg.Groups, stopping: make(chan struct{})}
 }

@@ -53,12 +53,18 @@ func Decode(b []byte, magic string) (uint16, []byte, error) {
 
 // Write atomically replaces the file at path with the encoded payload.
 func Write(fs vfs.FS, path, magic string, version uint16, payload []byte) error {
+	return WriteBytes(fs, path, Encode(magic, version, payload))
+}
+
+// WriteBytes atomically replaces the file at path with content as it is,
+// for a file whose format is someone else's (Kafka's meta.properties).
+func WriteBytes(fs vfs.FS, path string, content []byte) error {
 	tmp := path + ".tmp"
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(Encode(magic, version, payload))
+	_, err = f.Write(content)
 	if err == nil {
 		err = f.Sync()
 	}

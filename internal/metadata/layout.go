@@ -1,0 +1,164 @@
+package metadata
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// NodeLayout is what the KRaft settings of a server.properties (the
+// tutorials' files: process.roles, node.id, controller.quorum.voters,
+// listeners, advertised.listeners, controller.listener.names,
+// listener.security.protocol.map, log.dirs) say about this node, checked.
+// Empty fields mean the file did not say: the flags' values stand.
+type NodeLayout struct {
+	// KafkaAddr is the client listener's host:port (listeners' entry that
+	// is not a controller listener).
+	KafkaAddr string
+	// AdvertisedAddr is that listener's advertised host:port.
+	AdvertisedAddr string
+	// ControllerAddr is the controller listener's host:port.
+	ControllerAddr string
+	// DataDir is log.dirs (one directory), else log.dir.
+	DataDir string
+	// Voters are controller.quorum.voters.
+	Voters []Voter
+}
+
+// Voter is one entry of controller.quorum.voters.
+type Voter struct {
+	ID   int32
+	Addr string // host:port
+}
+
+// ErrNotYet marks a layout Strom understands but cannot run yet.
+var ErrNotYet = fmt.Errorf("%w: not supported yet", ErrInvalidConfig)
+
+// Layout checks the KRaft settings and returns the node layout they
+// describe. A file for a node Strom cannot be yet (a broker-only or
+// controller-only node, a quorum of several voters, an SSL or SASL
+// listener) is refused with ErrNotYet and a message naming the setting,
+// never started as something else.
+func (b *BrokerConfig) Layout() (NodeLayout, error) {
+	s := b.Settings()
+	var l NodeLayout
+	roles := map[string]bool{}
+	for _, r := range s.ProcessRoles {
+		if r != "broker" && r != "controller" {
+			return l, fmt.Errorf("%w: process.roles=%s: %q is not broker or controller", ErrInvalidConfig, strings.Join(s.ProcessRoles, ","), r)
+		}
+		roles[r] = true
+	}
+	if !roles["broker"] || !roles["controller"] {
+		return l, fmt.Errorf("%w: process.roles=%s: a Strom node is broker and controller at once (process.roles=broker,controller); separate brokers and controllers come with the cluster",
+			ErrNotYet, strings.Join(s.ProcessRoles, ","))
+	}
+	protocols := map[string]string{}
+	for _, e := range s.ListenerSecurityProtocolMap {
+		name, proto, ok := strings.Cut(e, ":")
+		if !ok || name == "" {
+			return l, fmt.Errorf("%w: listener.security.protocol.map entry %q: want NAME:PROTOCOL", ErrInvalidConfig, e)
+		}
+		switch proto {
+		case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
+		default:
+			return l, fmt.Errorf("%w: listener.security.protocol.map entry %q: %s is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", ErrInvalidConfig, e, proto)
+		}
+		protocols[strings.ToUpper(name)] = proto
+	}
+	listeners, err := parseListeners("listeners", s.Listeners, protocols)
+	if err != nil {
+		return l, err
+	}
+	advertised, err := parseListeners("advertised.listeners", s.AdvertisedListeners, protocols)
+	if err != nil {
+		return l, err
+	}
+	isController := func(name string) bool {
+		return slices.ContainsFunc(s.ControllerListenerNames, func(c string) bool { return strings.EqualFold(c, name) })
+	}
+	for _, ln := range listeners {
+		if isController(ln.name) {
+			if l.ControllerAddr != "" {
+				return l, fmt.Errorf("%w: listeners has two controller listeners", ErrNotYet)
+			}
+			l.ControllerAddr = ln.addr
+			continue
+		}
+		if l.KafkaAddr != "" {
+			return l, fmt.Errorf("%w: listeners=%s: one client listener per node", ErrNotYet, strings.Join(s.Listeners, ","))
+		}
+		if ln.proto != "PLAINTEXT" {
+			return l, fmt.Errorf("%w: listener %s is %s: Strom's listeners are PLAINTEXT until TLS and SASL land", ErrNotYet, ln.name, ln.proto)
+		}
+		l.KafkaAddr = ln.addr
+		for _, a := range advertised {
+			if a.name == ln.name {
+				l.AdvertisedAddr = a.addr
+			}
+		}
+	}
+	for _, a := range advertised {
+		if !slices.ContainsFunc(listeners, func(x listener) bool { return x.name == a.name }) && len(listeners) > 0 {
+			return l, fmt.Errorf("%w: advertised.listeners names %s, which listeners does not", ErrInvalidConfig, a.name)
+		}
+	}
+	if len(s.LogDirs) > 1 {
+		return l, fmt.Errorf("%w: log.dirs=%s: one data directory per node", ErrNotYet, strings.Join(s.LogDirs, ","))
+	}
+	if len(s.LogDirs) == 1 {
+		l.DataDir = s.LogDirs[0]
+	} else {
+		l.DataDir = s.LogDir
+	}
+	for _, v := range s.ControllerQuorumVoters {
+		idText, addr, ok := strings.Cut(v, "@")
+		id, err := strconv.ParseInt(idText, 10, 32)
+		if !ok || err != nil || id < 0 {
+			return l, fmt.Errorf("%w: controller.quorum.voters entry %q: want id@host:port", ErrInvalidConfig, v)
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return l, fmt.Errorf("%w: controller.quorum.voters entry %q: want id@host:port", ErrInvalidConfig, v)
+		}
+		if slices.ContainsFunc(l.Voters, func(x Voter) bool { return x.ID == int32(id) }) {
+			return l, fmt.Errorf("%w: controller.quorum.voters names node %d twice", ErrInvalidConfig, id)
+		}
+		l.Voters = append(l.Voters, Voter{ID: int32(id), Addr: addr})
+	}
+	if len(l.Voters) > 0 && !slices.ContainsFunc(l.Voters, func(x Voter) bool { return x.ID == s.NodeID }) {
+		return l, fmt.Errorf("%w: node.id=%d is not in controller.quorum.voters=%s, but this node is a controller",
+			ErrInvalidConfig, s.NodeID, strings.Join(s.ControllerQuorumVoters, ","))
+	}
+	if len(l.Voters) > 1 {
+		return l, fmt.Errorf("%w: controller.quorum.voters=%s: a quorum of %d nodes; Strom runs one node today (a multi-node cluster on etcd raft is the next work). Run one node: controller.quorum.voters=%d@<host>:<port>, or leave it out",
+			ErrNotYet, strings.Join(s.ControllerQuorumVoters, ","), len(l.Voters), s.NodeID)
+	}
+	return l, nil
+}
+
+type listener struct{ name, proto, addr string }
+
+func parseListeners(key string, entries []string, protocols map[string]string) ([]listener, error) {
+	var out []listener
+	for _, e := range entries {
+		name, rest, ok := strings.Cut(e, "://")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%w: %s entry %q: want NAME://host:port", ErrInvalidConfig, key, e)
+		}
+		name = strings.ToUpper(name)
+		if _, port, err := net.SplitHostPort(rest); err != nil || port == "" {
+			return nil, fmt.Errorf("%w: %s entry %q: want NAME://host:port", ErrInvalidConfig, key, e)
+		}
+		proto, ok := protocols[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s entry %q: listener name %s is not in listener.security.protocol.map", ErrInvalidConfig, key, e, name)
+		}
+		if slices.ContainsFunc(out, func(x listener) bool { return x.name == name }) {
+			return nil, fmt.Errorf("%w: %s names %s twice", ErrInvalidConfig, key, name)
+		}
+		out = append(out, listener{name: name, proto: proto, addr: rest})
+	}
+	return out, nil
+}

@@ -1,0 +1,80 @@
+package metadata
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func layoutOf(t *testing.T, props map[string]string) (NodeLayout, error) {
+	t.Helper()
+	bc, err := NewBrokerConfig(props)
+	if err != nil {
+		return NodeLayout{}, err
+	}
+	return bc.Layout()
+}
+
+// TestLayoutTutorialFile: a server.properties as the KRaft tutorial writes
+// it, for one node, starts with its listeners and log dir.
+func TestLayoutTutorialFile(t *testing.T) {
+	f, err := os.Open("testdata/kraft-server1.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	props, err := ParseProperties(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := layoutOf(t, props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := NodeLayout{KafkaAddr: ":9092", AdvertisedAddr: "localhost:9092", ControllerAddr: ":19092",
+		DataDir: "/tmp/server1/kraft-combined-logs", Voters: []Voter{{ID: 1, Addr: "localhost:19092"}}}
+	if l.KafkaAddr != want.KafkaAddr || l.AdvertisedAddr != want.AdvertisedAddr || l.ControllerAddr != want.ControllerAddr ||
+		l.DataDir != want.DataDir || len(l.Voters) != 1 || l.Voters[0] != want.Voters[0] {
+		t.Fatalf("layout %+v, want %+v", l, want)
+	}
+}
+
+// TestLayoutRefusals: what Strom cannot be yet is refused naming the
+// setting, and mistakes are refused as invalid.
+func TestLayoutRefusals(t *testing.T) {
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{"node.id": "1", "listeners": "PLAINTEXT://:9092,CONTROLLER://:19092", "controller.quorum.voters": "1@localhost:19092"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		props   map[string]string
+		notYet  bool
+		mention string
+	}{
+		{"three voters", base("controller.quorum.voters", "1@localhost:19092,2@localhost:19093,3@localhost:19094"), true, "quorum of 3"},
+		{"broker only", base("process.roles", "broker"), true, "process.roles"},
+		{"controller only", base("process.roles", "controller"), true, "process.roles"},
+		{"ssl listener", base("listeners", "SSL://:9093,CONTROLLER://:19092"), true, "SSL"},
+		{"two log dirs", base("log.dirs", "/a,/b"), true, "log.dirs"},
+		{"bad role", base("process.roles", "broker,zookeeper"), false, "zookeeper"},
+		{"bad voter", base("controller.quorum.voters", "one@localhost:19092"), false, "controller.quorum.voters"},
+		{"voter without port", base("controller.quorum.voters", "1@localhost"), false, "controller.quorum.voters"},
+		{"node not a voter", base("node.id", "4"), false, "node.id=4"},
+		{"unmapped listener", base("listeners", "EXTERNAL://:9092"), false, "EXTERNAL"},
+		{"advertised unknown listener", base("advertised.listeners", "EXTERNAL://h:1", "listener.security.protocol.map", "EXTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"), false, "EXTERNAL"},
+		{"misspelt key", base("controller.quorum.voter", "1@h:1"), false, "controller.quorum.voter"},
+	} {
+		_, err := layoutOf(t, tc.props)
+		if err == nil || errors.Is(err, ErrNotYet) != tc.notYet || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("%s: %v; want an error mentioning %q (not yet: %v)", tc.name, err, tc.mention, tc.notYet)
+		}
+	}
+	if _, err := layoutOf(t, map[string]string{}); err != nil {
+		t.Fatalf("no KRaft settings at all: %v", err)
+	}
+}
