@@ -36,7 +36,7 @@ func (c *Cluster) sortOutDirectories() error {
 		if len(withRecords) > 0 {
 			return fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no %s; refusing to start, so that nothing is deleted. "+
 				"Restore the file, or rebuild it from the directories with `strom storage rebuild-metadata --data-dir %s` "+
-				"(topic configs are not recovered; see docs/RELIABILITY.md)",
+				"(topic configs are not recovered)",
 				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, c.dir.Path())
 		}
 	}

@@ -77,7 +77,8 @@ func (d *Dir) readMeta() (Meta, bool, error) {
 	}
 	m, err := parseMeta(b)
 	if err != nil {
-		return Meta{}, false, fmt.Errorf("data dir %s: %s: %w", d.path, metaFile, err)
+		return Meta{}, false, fmt.Errorf("data dir %s: %s: %w; restore the file, or remove it and the next start writes a new one (with a new cluster id)",
+			d.path, metaFile, err)
 	}
 	return m, true, nil
 }
