@@ -188,8 +188,12 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("bad_overflow", "overflow=%s: want drop or block", q.Get("overflow"))
 	}
+	maxBacklog, err := c.parseMaxBacklog(q.Get("max_backlog"))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := c.requestCtx(r)
-	offsets, err := c.streamOffsets(ctx, topic, q, from)
+	offsets, err := c.streamOffsets(ctx, topic, q, from, maxBacklog)
 	cancel()
 	if err != nil {
 		return err
@@ -276,7 +280,13 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 // streamOffsets resolves the start position of each partition to an exact
 // offset now, so that "latest" means the records produced after the
 // stream was opened (the ready message), not after kgo's first fetch.
-func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values, from position) (map[int32]kgo.Offset, error) {
+//
+// maxBacklog > 0 bounds the records before the end of the partitions that
+// the stream starts with: a live view asks for no more than its queue
+// holds, so that a slow client does not drop the start of its history
+// (dropping the oldest queued records would leave whole partitions
+// without their history: the fetches return one partition after another).
+func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values, from position, maxBacklog int64) (map[int32]kgo.Offset, error) {
 	td, err := c.topicDetail(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -308,6 +318,7 @@ func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values,
 		}
 	}
 	out := make(map[int32]kgo.Offset, len(parts))
+	starts := make(map[int32]int64, len(parts))
 	for _, p := range parts {
 		rg := ranges[p]
 		var at int64
@@ -324,9 +335,57 @@ func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values,
 			}
 			at = from.offset
 		}
+		starts[p] = at
+	}
+	if maxBacklog > 0 {
+		ends := make(map[int32]int64, len(parts))
+		for _, p := range parts {
+			ends[p] = ranges[p].end
+		}
+		starts = capBacklog(starts, ends, maxBacklog)
+	}
+	for p, at := range starts {
 		out[p] = kgo.NewOffset().At(at)
 	}
 	return out, nil
+}
+
+// capBacklog raises the start offsets so that at most n records lie between
+// them and the ends, sharing n between the partitions in proportion to
+// their backlogs (so that, with partitions written at similar rates, every
+// partition keeps about the same span of time).
+func capBacklog(starts, ends map[int32]int64, n int64) map[int32]int64 {
+	var total int64
+	for p, at := range starts {
+		total += max(0, ends[p]-at)
+	}
+	if total <= n {
+		return starts
+	}
+	out := make(map[int32]int64, len(starts))
+	for p, at := range starts {
+		b := max(0, ends[p]-at)
+		// b*n/total without overflow for any int64 offsets.
+		keep := int64(float64(b) / float64(total) * float64(n))
+		out[p] = max(at, ends[p]-keep)
+	}
+	return out
+}
+
+// parseMaxBacklog reads max_backlog: a number of records, or "queue" for
+// what the stream's queue holds.
+func (c *Console) parseMaxBacklog(s string) (int64, error) {
+	switch s {
+	case "":
+		return 0, nil
+	case "queue":
+		return int64(c.cfg.StreamQueueRecords), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, badRequest("bad_max_backlog", "max_backlog=%s: want a positive number of records, or queue", s)
+	}
+	return n, nil
 }
 
 func (c *Console) fetchLoop(ctx context.Context, cl *kgo.Client, s *stream) error {
