@@ -430,5 +430,7 @@ func (cf *consumeFlags) outputFormat(formatChanged bool) (*Format, error) {
 	if err != nil {
 		return nil, usageErr("--format: %v", err)
 	}
+	// Kafka's console consumer prints a null key or value as null.
+	f.kafkaNulls = len(cf.properties) > 0
 	return f, nil
 }
