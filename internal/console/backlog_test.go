@@ -2,6 +2,7 @@ package console
 
 import (
 	"maps"
+	"slices"
 	"testing"
 )
 
@@ -35,5 +36,22 @@ func TestCapBacklog(t *testing.T) {
 		if total > tt.n {
 			t.Errorf("%d: %d records of backlog, more than %d", i, total, tt.n)
 		}
+	}
+}
+
+// TestBusiestSkipsDeleted (issue 23): the overview's legend kept deleted
+// topics, whose history was still in the samples.
+func TestBusiestSkipsDeleted(t *testing.T) {
+	samples := []sample{
+		{t: 1, rates: map[string]float64{"gone": 100, "a": 1, "b": 2}},
+		{t: 2, rates: map[string]float64{"gone": 100, "a": 1, "b": 2}},
+		{t: 3, rates: map[string]float64{"a": 1, "b": 2}},
+	}
+	got := busiest(samples, func(sm sample) map[string]float64 { return sm.rates })
+	if want := []string{"b", "a"}; !slices.Equal(got, want) {
+		t.Errorf("busiest = %v, want %v", got, want)
+	}
+	if got := busiest(nil, func(sm sample) map[string]float64 { return sm.rates }); len(got) != 0 {
+		t.Errorf("no samples: %v", got)
 	}
 }

@@ -115,7 +115,9 @@ export class TimeChart {
         y: this.opts.zero ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } : {},
       },
       axes: [
-        { stroke: '#64748b', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#e2e8f0' } },
+        // space: at least this many pixels between x labels, so that
+        // date-and-time labels do not run into each other.
+        { stroke: '#64748b', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#e2e8f0' }, space: 90 },
         { stroke: '#64748b', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#e2e8f0' }, size: 56 },
       ],
     }, this.data, this.el);
