@@ -62,16 +62,22 @@ type stream struct {
 		sent       int64
 		fetchErr   error
 		fetchEnded bool
+		lastSent   time.Time // the ready message, or the last records
 	}
 	maxItems, maxBytes int
-	notify             chan struct{} // to the writer: records or an error
-	room               chan struct{} // to the fetcher (block): room again
+	// client is the remote address's host, for the per-client limit;
+	// evict ends the stream (admission, streamadmit.go).
+	client string
+	evict  context.CancelFunc
+	notify chan struct{} // to the writer: records or an error
+	room   chan struct{} // to the fetcher (block): room again
 }
 
 func newStream(topic string, flt *filter, block bool, maxItems, maxBytes int) *stream {
 	s := &stream{topic: topic, flt: flt, block: block, maxItems: maxItems, maxBytes: maxBytes,
 		notify: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	s.mu.items = make([][]byte, maxItems)
+	s.mu.lastSent = time.Now()
 	return s
 }
 
@@ -198,10 +204,16 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := c.acquireStream(); err != nil {
+	// The stream ends when the client goes, the console closes, the
+	// fetch goroutine fails, or a newer stream takes its place (evict).
+	sctx, scancel := context.WithCancel(r.Context())
+	defer scancel()
+	s := newStream(topic, flt, block, c.cfg.StreamQueueRecords, c.cfg.StreamQueueBytes)
+	s.client, s.evict = clientOf(r), scancel
+	if err := c.acquireStream(s); err != nil {
 		return err
 	}
-	defer c.releaseStream()
+	defer c.releaseStream(s)
 
 	cl, err := kgo.NewClient(c.clientOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
@@ -230,17 +242,12 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 		}
 		t = &wsTransport{conn: conn, timeout: c.cfg.StreamWriteTimeout}
 	}
-	// The stream ends when the client goes, the console closes, or the
-	// fetch goroutine fails.
-	sctx, scancel := context.WithCancel(r.Context())
-	defer scancel()
 	stop := context.AfterFunc(c.ctx, scancel)
 	defer stop()
 	if wt, ok := t.(*wsTransport); ok {
 		sctx = wt.conn.CloseRead(sctx)
 	}
 
-	s := newStream(topic, flt, block, c.cfg.StreamQueueRecords, c.cfg.StreamQueueBytes)
 	c.trackStream(s, true)
 	defer c.trackStream(s, false)
 	c.metrics.streams.Inc()
@@ -271,9 +278,12 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 		s.endFetch(c.fetchLoop(sctx, cl, s))
 	}()
 	werr := c.writeLoop(sctx, t, s)
+	// Close before cancelling sctx: the WebSocket's CloseRead drops the
+	// connection without a close frame once its context ends, and the
+	// client must see why (1008 with the reason, or 1001 when idle).
+	t.close(werr)
 	scancel()
 	<-fetchDone
-	t.close(werr)
 	return nil
 }
 
@@ -455,6 +465,8 @@ func (c *Console) topicGone(ctx context.Context, topic string) error {
 func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
+	idle := time.NewTimer(c.cfg.StreamIdleTimeout)
+	defer idle.Stop()
 	var batch [][]byte
 	for {
 		select {
@@ -465,6 +477,10 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 				return err
 			}
 			continue
+		case <-idle.C:
+			// Nothing to send for a long while: give the slot back; a
+			// client that still wants the stream reconnects.
+			return errStreamIdle
 		case <-s.notify:
 		}
 		var tk taken
@@ -485,7 +501,9 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 		if len(batch) > 0 {
 			s.mu.Lock()
 			s.mu.sent += int64(len(batch))
+			s.mu.lastSent = time.Now()
 			s.mu.Unlock()
+			idle.Reset(c.cfg.StreamIdleTimeout)
 			c.metrics.sent.Add(float64(len(batch)))
 		}
 		if tk.fetchEnded {
@@ -506,30 +524,6 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 			return err
 		}
 	}
-}
-
-// acquireStream admits a stream if fewer than MaxStreams are open and the
-// console is not closing; Close waits for admitted streams to end.
-func (c *Console) acquireStream() error {
-	c.life.Lock()
-	defer c.life.Unlock()
-	if c.life.closing {
-		return context.Canceled
-	}
-	if c.life.streams >= c.cfg.MaxStreams {
-		return &apiError{Status: http.StatusServiceUnavailable, Code: "too_many_streams",
-			Msg: fmt.Sprintf("%d streams are open, the most this console serves; close one and retry", c.cfg.MaxStreams)}
-	}
-	c.life.streams++
-	c.wg.Add(1)
-	return nil
-}
-
-func (c *Console) releaseStream() {
-	c.life.Lock()
-	c.life.streams--
-	c.life.Unlock()
-	c.wg.Done()
 }
 
 func (c *Console) trackStream(s *stream, open bool) {
@@ -612,6 +606,11 @@ func (t *wsTransport) ping(ctx context.Context) error {
 func (t *wsTransport) close(err error) {
 	if err == nil {
 		t.conn.Close(websocket.StatusNormalClosure, "")
+		return
+	}
+	if errors.Is(err, errStreamIdle) {
+		// Going away, not a policy violation: the client may reconnect.
+		t.conn.Close(websocket.StatusGoingAway, "idle")
 		return
 	}
 	if ae := httpError(err); ae.Status < 500 {
