@@ -18,7 +18,10 @@
 //     back to the last whole batch.
 //   - A sealed segment is read-only; its indexes are trimmed, synced, and
 //     loaded lazily on first read (rebuilt from the data if missing or
-//     inconsistent). The active segment's indexes are preallocated.
+//     inconsistent). The active segment's index entries are kept in memory
+//     and written to their files (never preallocated) by SyncIndexes (a
+//     log flush) and when the segment is sealed (roll, clean shutdown), so
+//     while it is active its .index and .timeindex may be missing or short.
 //   - Recover re-validates every batch (header, bounds, CRC-32C, increasing
 //     offsets), truncates at the first bad byte and rebuilds the indexes;
 //     it fails only on I/O errors, never on bad data. Failing to write an
