@@ -6,7 +6,8 @@
 //
 // The Kafka client commands (topic, produce, consume, group, cluster):
 // client.go (--brokers, TLS, SASL; the kgo and kadm clients and the
-// reachability check), topic.go and topic_describe.go, produce.go and
+// reachability check), profile.go (the config file's profiles, -X client
+// properties, and strom profile), topic.go and topic_describe.go, produce.go and
 // produce_opts.go, consume.go, group.go and group_reset.go, cluster.go,
 // format.go (the --format parser and the JSON record encoder), output.go
 // (tables and JSON for --output), errors.go (every error as one line: what
@@ -89,7 +90,7 @@ func NewRoot(extra ...*cobra.Command) *cobra.Command {
 	}
 	root.SetVersionTemplate("strom {{.Version}}\n")
 	root.AddCommand(extra...)
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), &cobra.Command{
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
