@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -82,8 +83,17 @@ func transient(err error) bool {
 		errors.As(err, &eofErr), errors.As(err, &netErr):
 		return true
 	case errors.As(err, &kErr):
-		return kErr.Retriable || errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) ||
-			errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID)
+		// What a restarting broker or a re-forming group answers; not
+		// every retriable code: a deleted topic (UNKNOWN_TOPIC_OR_PARTITION,
+		// retriable in Kafka's table) still ends the consumer.
+		return slices.Contains(restartCodes, kErr)
 	}
 	return false
+}
+
+var restartCodes = []*kerr.Error{
+	kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress, kerr.NotCoordinator,
+	kerr.RebalanceInProgress, kerr.UnknownMemberID, kerr.IllegalGeneration,
+	kerr.NotLeaderForPartition, kerr.LeaderNotAvailable, kerr.RequestTimedOut,
+	kerr.NetworkException, kerr.KafkaStorageError, kerr.BrokerNotAvailable,
 }
