@@ -49,6 +49,9 @@ type connFlags struct {
 	fs          *pflag.FlagSet // where the flags above are registered
 	resolved    bool           // resolve has run (profile.go)
 	profileName string         // the profile in use, if any
+	// brokersExplicit: --brokers came from the command line, -X or
+	// STROM_BROKERS, not from the profile.
+	brokersExplicit bool
 }
 
 func (c *connFlags) register(f *pflag.FlagSet) {
@@ -247,6 +250,14 @@ func (c *connFlags) explain(err error) error {
 // with fills in what the connection flags know for explaining an error.
 func (c *connFlags) with(ec errContext) errContext {
 	ec.brokers, ec.sasl = c.brokers, c.saslMechanism != ""
+	if f := c.fs.Lookup("brokers"); f == nil || !f.Changed || c.profileName == "" {
+		return ec
+	}
+	// The profile set --brokers (resolve marks what it sets as changed);
+	// unless the command line or -X did, which resolve leaves alone.
+	if !c.brokersExplicit {
+		ec.profile = c.profileName
+	}
 	return ec
 }
 

@@ -56,6 +56,8 @@ type errContext struct {
 	msg     string // the broker's own error message, if it sent one
 	// deleting: the topic was to be deleted, so "create it" is no hint.
 	deleting bool
+	// profile: the config file's profile the connection flags came from.
+	profile string
 }
 
 // explain turns err into a *problem. Errors that are already problems pass
@@ -86,7 +88,10 @@ func explain(err error, ec errContext) error {
 
 func describe(err error, ec errContext) *problem {
 	reach := func(why string) string { return cannotReach(ec.brokers, why) }
-	const setBrokers = "(set --brokers or STROM_BROKERS)"
+	setBrokers := "(set --brokers or STROM_BROKERS)"
+	if ec.profile != "" {
+		setBrokers = fmt.Sprintf("(the brokers of profile %q; set --brokers or STROM_BROKERS, or see \"strom profile list\")", ec.profile)
+	}
 	var (
 		dnsErr  *net.DNSError
 		netErr  net.Error

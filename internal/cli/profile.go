@@ -216,6 +216,8 @@ func (c *connFlags) resolve() error {
 		explicit[flag] = true
 	}
 
+	_, brokersEnv := os.LookupEnv("STROM_BROKERS")
+	c.brokersExplicit = explicit["brokers"] || brokersEnv
 	cf, err := loadConfig()
 	if err != nil {
 		return err

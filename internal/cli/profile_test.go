@@ -31,7 +31,7 @@ func TestProfiles(t *testing.T) {
 		}
 		return r.stdout
 	}
-	const unreachable = "strom: cannot reach broker 127.0.0.1:1: connection refused"
+	const unreachable = "strom: cannot reach broker 127.0.0.1:1: connection refused — is a broker running? (the brokers of profile \"bad\"; set --brokers or STROM_BROKERS, or see \"strom profile list\")\n"
 
 	// The current profile gives the brokers.
 	if out := okOut(run(env, "topic", "list")); !strings.Contains(out, "profiled") {
