@@ -8,8 +8,9 @@ package cli
 // environment variable; the profile (--profile, STROM_PROFILE, or the
 // file's "current"); the built-in default.
 //
-// The config file is $STROM_CONFIG, or strom/config under the user's
-// config directory (~/.config/strom/config). It is plain text:
+// The config file is $STROM_CLI_CONFIG, or strom/config under the user's
+// config directory (~/.config/strom/config). Not $STROM_CONFIG: that is
+// serve's --config, a server.properties file. It is plain text:
 //
 //	# comments start with # or ;
 //	current = prod
@@ -76,12 +77,12 @@ type configFile struct {
 
 // configPath is where the config file is, whether or not it exists.
 func configPath() (string, error) {
-	if p := os.Getenv("STROM_CONFIG"); p != "" {
+	if p := os.Getenv("STROM_CLI_CONFIG"); p != "" {
 		return p, nil
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("no config directory (set STROM_CONFIG): %w", err)
+		return "", fmt.Errorf("no config directory (set STROM_CLI_CONFIG): %w", err)
 	}
 	return filepath.Join(dir, "strom", "config"), nil
 }
@@ -272,7 +273,7 @@ commands use the current profile for every connection flag not given on the
 command line, with -X or in a STROM_* variable; --profile NAME (or
 STROM_PROFILE) picks another for one command.
 
-The profiles live in $STROM_CONFIG, or ~/.config/strom/config:
+The profiles live in $STROM_CLI_CONFIG, or ~/.config/strom/config:
 
   current = prod
 

@@ -19,7 +19,7 @@ func TestProfiles(t *testing.T) {
 		"\nclient-id = from-profile\n\n[profile bad]\nbrokers = 127.0.0.1:1\ntimeout = 2s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"STROM_CONFIG=" + conf}
+	env := []string{"STROM_CLI_CONFIG=" + conf}
 	run := func(env []string, args ...string) result {
 		t.Helper()
 		return runStrom(t, env, nil, args...)
@@ -63,7 +63,7 @@ func TestProfiles(t *testing.T) {
 	}
 	badConf := filepath.Join(dir, "bad")
 	os.WriteFile(badConf, []byte("[profile x]\nbrokerz = a:1\n"), 0o600)
-	if r := run([]string{"STROM_CONFIG=" + badConf}, "topic", "list"); r.code != 1 || !strings.Contains(r.stderr, "line 2: unknown key \"brokerz\"") {
+	if r := run([]string{"STROM_CLI_CONFIG=" + badConf}, "topic", "list"); r.code != 1 || !strings.Contains(r.stderr, "line 2: unknown key \"brokerz\"") {
 		t.Errorf("bad key: exit %d, stderr %q", r.code, r.stderr)
 	}
 
