@@ -68,10 +68,11 @@ export function live(page: Page, panel: HTMLElement, name: string): void {
     ws?.close();
     const q = new URLSearchParams();
     q.set('from', mode === 'recent' ? '@' + (Date.now() - windowSecs * 1000) : mode);
-    // History only as much as the stream's queue holds: more would be
-    // dropped, oldest first, which takes whole partitions' history (the
-    // server fetches one partition after another).
-    if (mode !== 'latest') q.set('max_backlog', 'queue');
+    // The last two minutes only as much as the stream's queue holds: more
+    // would be dropped, oldest first, which takes whole partitions'
+    // history (the server fetches one partition after another). "From the
+    // beginning" means it, and takes what the queue keeps.
+    if (mode === 'recent') q.set('max_backlog', 'queue');
     if (where.value.trim()) q.set('where', where.value.trim());
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
     const sock = new WebSocket(`${proto}://${location.host}/api/v1/topics/${enc(name)}/stream?${q}`);
