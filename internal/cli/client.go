@@ -42,7 +42,16 @@ type connFlags struct {
 	saslMechanism string
 	saslUser      string
 	saslPassword  string
-	zookeeper     string // accepted only to explain that it is not needed
+	zookeeper     string   // accepted only to explain that it is not needed
+	profile       string   // --profile: the config file's profile to use
+	xprops        []string // -X key=value client properties
+
+	fs          *pflag.FlagSet // where the flags above are registered
+	resolved    bool           // resolve has run (profile.go)
+	profileName string         // the profile in use, if any
+	// brokersExplicit: --brokers came from the command line, -X or
+	// STROM_BROKERS, not from the profile.
+	brokersExplicit bool
 }
 
 func (c *connFlags) register(f *pflag.FlagSet) {
@@ -59,6 +68,9 @@ func (c *connFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&c.saslUser, "sasl-user", EnvOr("sasl-user", ""), "SASL user name (env STROM_SASL_USER)")
 	f.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (better: env STROM_SASL_PASSWORD, which keeps it out of ps)")
 	f.StringVar(&c.zookeeper, "zookeeper", "", "not used: Strom and Kafka 3+ are reached through --brokers")
+	f.StringVar(&c.profile, "profile", EnvOr("profile", ""), "connection profile from the config file (env STROM_PROFILE; see strom profile)")
+	f.StringArrayVarP(&c.xprops, "client-property", "X", nil, "Kafka client property key=value, as kcat takes it: bootstrap.servers, security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ... (repeatable)")
+	c.fs = f
 	f.MarkHidden("zookeeper")
 }
 
@@ -92,6 +104,9 @@ func (c *connFlags) opts() ([]kgo.Opt, error) {
 			msg:  "--zookeeper is not used: clients talk to the brokers directly",
 			hint: "pass the broker's Kafka address instead, e.g. --bootstrap-server localhost:9092",
 		}
+	}
+	if err := c.resolve(); err != nil {
+		return nil, err
 	}
 	seeds, err := c.seeds()
 	if err != nil {
@@ -235,6 +250,14 @@ func (c *connFlags) explain(err error) error {
 // with fills in what the connection flags know for explaining an error.
 func (c *connFlags) with(ec errContext) errContext {
 	ec.brokers, ec.sasl = c.brokers, c.saslMechanism != ""
+	if f := c.fs.Lookup("brokers"); f == nil || !f.Changed || c.profileName == "" {
+		return ec
+	}
+	// The profile set --brokers (resolve marks what it sets as changed);
+	// unless the command line or -X did, which resolve leaves alone.
+	if !c.brokersExplicit {
+		ec.profile = c.profileName
+	}
 	return ec
 }
 

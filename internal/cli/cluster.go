@@ -68,7 +68,7 @@ JSON: {"cluster_id","controller","topics",
   "api_versions":[{"broker","apis":[{"key","name","min","max"}]}]}`,
 		Example: `  strom cluster info
   strom cluster info --bootstrap-server localhost:9092
-  strom cluster info -o json | jq '.brokers[].host'`,
+  strom cluster info --output json | jq '.brokers[].host'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {

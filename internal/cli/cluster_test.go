@@ -15,7 +15,7 @@ func TestClusterInfo(t *testing.T) {
 		c.ok(t, nil, "topic", "create", "a", "-p", "1")
 		c.ok(t, nil, "topic", "create", "b", "-p", "1")
 		same(t, "info", c.ok(t, nil, "cluster", "info"), wantClusterInfo(t, c.admin(t), 2))
-		same(t, "info json", c.ok(t, nil, "cluster", "info", "-o", "json"), wantClusterInfoJSON(t, c.admin(t), 2))
+		same(t, "info json", c.ok(t, nil, "cluster", "info", "--output", "json"), wantClusterInfoJSON(t, c.admin(t), 2))
 	})
 	t.Run("kfake with three brokers", func(t *testing.T) {
 		t.Parallel()

@@ -217,7 +217,8 @@ func runConsume(cmd *cobra.Command, args []string, conn *connFlags, cf *consumeF
 		return nil // every partition is already at its end
 	}
 
-	opts = append(opts, kgo.KeepControlRecords(), kgo.FetchMaxWait(time.Second))
+	note := &waitNote{w: cmd.ErrOrStderr(), conn: conn}
+	opts = append(opts, kgo.KeepControlRecords(), kgo.FetchMaxWait(time.Second), kgo.WithHooks(note))
 	if cf.group != "" {
 		opts = append(opts, kgo.ConsumerGroup(cf.group), kgo.ConsumeTopics(topics...),
 			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks())
@@ -247,6 +248,11 @@ func runConsume(cmd *cobra.Command, args []string, conn *connFlags, cf *consumeF
 			}
 			if dl, ok := errors.AsType[*kgo.ErrDataLoss](err); ok {
 				fmt.Fprintf(cmd.ErrOrStderr(), "strom: note: %s [%d]: records lost (retention or truncation); continuing at offset %d\n", dl.Topic, dl.Partition, dl.ResetTo)
+				return
+			}
+			if transient(err) {
+				// kgo retries (the group rejoins) with backoff: wait.
+				note.failed("", err)
 				return
 			}
 			if ferr == nil {
@@ -424,5 +430,7 @@ func (cf *consumeFlags) outputFormat(formatChanged bool) (*Format, error) {
 	if err != nil {
 		return nil, usageErr("--format: %v", err)
 	}
+	// Kafka's console consumer prints a null key or value as null.
+	f.kafkaNulls = len(cf.properties) > 0
 	return f, nil
 }

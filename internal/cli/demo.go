@@ -56,8 +56,10 @@ in bursts, so its lag moves on the Consumer groups page.`,
 			}
 			cl.Close()
 			cfg.ClientOpts = opts
-			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			fmt.Fprintf(cmd.OutOrStdout(), "strom: writing %g readings/s to %s on %s; Ctrl-C stops\n", cfg.Rate, cfg.Topic, conn.brokers)
+			// The line below is the announcement; the generator's own
+			// (at info, for serve --demo's log) would say it again.
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			fmt.Fprintf(cmd.OutOrStdout(), "strom: writing %g readings/s from %d sensors to %s on %s; Ctrl-C stops\n", cfg.Rate, cfg.Sensors, cfg.Topic, conn.brokers)
 			return console.RunDemo(ctx, cfg)
 		},
 	}

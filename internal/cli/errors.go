@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -53,6 +54,10 @@ type errContext struct {
 	topic   string
 	group   string
 	msg     string // the broker's own error message, if it sent one
+	// deleting: the topic was to be deleted, so "create it" is no hint.
+	deleting bool
+	// profile: the config file's profile the connection flags came from.
+	profile string
 }
 
 // explain turns err into a *problem. Errors that are already problems pass
@@ -83,7 +88,10 @@ func explain(err error, ec errContext) error {
 
 func describe(err error, ec errContext) *problem {
 	reach := func(why string) string { return cannotReach(ec.brokers, why) }
-	const setBrokers = "(set --brokers or STROM_BROKERS)"
+	setBrokers := "(set --brokers or STROM_BROKERS)"
+	if ec.profile != "" {
+		setBrokers = fmt.Sprintf("(the brokers of profile %q; set --brokers or STROM_BROKERS, or see \"strom profile list\")", ec.profile)
+	}
 	var (
 		dnsErr  *net.DNSError
 		netErr  net.Error
@@ -149,6 +157,9 @@ func kafkaProblem(e *kerr.Error, ec errContext) *problem {
 		if ec.topic == "" {
 			return &problem{msg: "topic or partition does not exist", hint: `see "strom topic list"`}
 		}
+		if ec.deleting {
+			return &problem{msg: topic("topic %q does not exist"), hint: `see "strom topic list" (--if-exists ignores a missing topic)`}
+		}
 		return &problem{msg: topic("topic %q does not exist"), hint: topic(`create it with "strom topic create %s", or see "strom topic list"`)}
 	case kerr.TopicAlreadyExists:
 		return &problem{msg: topic("topic %q already exists"), hint: "pass --if-not-exists to ignore this"}
@@ -167,6 +178,12 @@ func kafkaProblem(e *kerr.Error, ec errContext) *problem {
 	case kerr.UnsupportedSaslMechanism, kerr.IllegalSaslState:
 		return &problem{msg: "the broker does not accept this SASL mechanism", hint: "try another --sasl-mechanism"}
 	case kerr.InvalidReplicationFactor:
+		// Kafka's message (and Strom's): "Replication factor: 3 larger
+		// than available brokers: 1." Said once, in our words.
+		if m := rfBrokersRE.FindStringSubmatch(ec.msg); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			return &problem{msg: fmt.Sprintf("replication factor %s is more than the %s of the cluster", m[1], plural(n, "broker")), hint: fmt.Sprintf(`give --replication-factor %d or less (see "strom cluster info")`, n)}
+		}
 		return &problem{msg: "invalid replication factor", hint: `it cannot exceed the number of brokers (see "strom cluster info")`, detail: true}
 	case kerr.InvalidPartitions:
 		return &problem{msg: "invalid partition count", hint: "partitions can only be added, never removed", detail: true}
@@ -222,6 +239,10 @@ func flagError(cmd *cobra.Command, err error) error {
 		}
 		return &problem{msg: fmt.Sprintf("%s %q: want %s", name, m[1], want), hint: help, err: err}
 	}
+	if strings.HasPrefix(msg, "unknown shorthand flag: 'o'") && cmd.Flags().Lookup("output") != nil {
+		// -o is one thing in strom, as in kcat: consume's start offset.
+		return &problem{msg: "unknown flag -o", hint: "-o is consume's start offset (as in kcat); the output format is --output json", err: err}
+	}
 	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
 		for _, c := range append(cmd.Commands(), siblings(cmd)...) {
 			if c.Name() == name {
@@ -234,6 +255,16 @@ func flagError(cmd *cobra.Command, err error) error {
 }
 
 var badValueRE = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: `)
+
+var rfBrokersRE = regexp.MustCompile(`(?i)replication factor:? (\d+) larger than available brokers:? (\d+)`)
+
+// plural is "1 partition", "3 partitions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
 
 func siblings(cmd *cobra.Command) []*cobra.Command {
 	if cmd.HasParent() {

@@ -175,6 +175,10 @@ func TestExplain(t *testing.T) {
 		{kerr.UnknownTopicOrPartition, errContext{topic: "t"}, `topic "t" does not exist — create it with "strom topic create t", or see "strom topic list"`},
 		{kerr.InvalidConfig, errContext{msg: "invalid config: retention.ms: not a number"}, "invalid config: retention.ms: not a number — check the names and values given with --config or --set"},
 		{kerr.InvalidReplicationFactor, errContext{msg: "3 > 1 brokers"}, `invalid replication factor: 3 > 1 brokers — it cannot exceed the number of brokers (see "strom cluster info")`},
+		// Kafka's (and Strom's) message, said once (issue 23).
+		{kerr.InvalidReplicationFactor, errContext{msg: "Replication factor: 3 larger than available brokers: 1."}, `replication factor 3 is more than the 1 broker of the cluster — give --replication-factor 1 or less (see "strom cluster info")`},
+		{kerr.InvalidReplicationFactor, errContext{msg: "replication factor: 5 larger than available brokers: 3"}, `replication factor 5 is more than the 3 brokers of the cluster — give --replication-factor 3 or less (see "strom cluster info")`},
+		{kerr.UnknownTopicOrPartition, errContext{topic: "t", deleting: true}, `topic "t" does not exist — see "strom topic list" (--if-exists ignores a missing topic)`},
 		{kerr.TopicAlreadyExists, errContext{topic: "t", msg: "topic already exists"}, `topic "t" already exists — pass --if-not-exists to ignore this`},
 		{kerr.SaslAuthenticationFailed, errContext{}, "authentication failed — check --sasl-user, --sasl-password and --sasl-mechanism"},
 		{kerr.OffsetMetadataTooLarge, errContext{}, "offset metadata too large (The metadata field of the offset request was too large)"},

@@ -17,7 +17,8 @@ const formatHelp = `A format is text with tokens, as in kcat:
   %T  timestamp (ms)   %K  key length         %S  value length (also %V)
   %%  a literal %
 
-and the escapes \n \r \t \\. A null key or value prints as nothing and
+and the escapes \n \r \t \\. A null key or value prints as nothing (as "null"
+with Kafka's --property print.*, as its console consumer does) and
 has length -1.
 
 --format json prints one JSON object per line, the same as the console's
@@ -37,6 +38,9 @@ that is not UTF-8 is "value_base64".`
 type Format struct {
 	parts []formatPart
 	json  bool
+	// kafkaNulls prints a null key or value as "null", as Kafka's console
+	// consumer does (--property print.*); kcat's tokens print nothing.
+	kafkaNulls bool
 }
 
 type formatPart struct {
@@ -118,9 +122,9 @@ func (f *Format) Append(dst []byte, r *kgo.Record) []byte {
 		case 'o':
 			dst = strconv.AppendInt(dst, r.Offset, 10)
 		case 'k':
-			dst = append(dst, r.Key...)
+			dst = f.appendBytes(dst, r.Key)
 		case 'v', 's':
-			dst = append(dst, r.Value...)
+			dst = f.appendBytes(dst, r.Value)
 		case 'h':
 			for i, h := range r.Headers {
 				if i > 0 {
@@ -139,6 +143,13 @@ func (f *Format) Append(dst []byte, r *kgo.Record) []byte {
 		}
 	}
 	return dst
+}
+
+func (f *Format) appendBytes(dst, b []byte) []byte {
+	if b == nil && f.kafkaNulls {
+		return append(dst, "null"...)
+	}
+	return append(dst, b...)
 }
 
 func appendLen(dst, b []byte) []byte {

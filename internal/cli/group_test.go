@@ -43,7 +43,7 @@ func TestGroups(t *testing.T) {
 		same(t, "group consume", sortedLines(c.ok(t, nil, "consume", "g1", "--group", "billing", "--from-beginning", "--exit", "-f", `%p:%o:%v\n`)),
 			"0:0:a\n0:1:b\n0:2:c\n1:0:d\n1:1:e\n")
 		same(t, "list", c.ok(t, nil, "group", "list"), renderTable(row("GROUP", "STATE", "PROTOCOL-TYPE"), row("billing", "Empty", "consumer")))
-		same(t, "list json", c.ok(t, nil, "group", "list", "-o", "json"),
+		same(t, "list json", c.ok(t, nil, "group", "list", "--output", "json"),
 			"[\n  {\n    \"group\": \"billing\",\n    \"state\": \"Empty\",\n    \"protocol_type\": \"consumer\",\n    \"coordinator\": 0\n  }\n]\n")
 		same(t, "describe", c.ok(t, nil, "group", "describe", "billing"), groupTable(
 			row("billing", "g1", 0, 3, 3, 0, "-", "-", "-"),
@@ -53,7 +53,7 @@ func TestGroups(t *testing.T) {
 		same(t, "describe with lag", c.ok(t, nil, "group", "describe", "--group", "billing"), groupTable(
 			row("billing", "g1", 0, 3, 5, 2, "-", "-", "-"),
 			row("billing", "g1", 1, 2, 2, 0, "-", "-", "-"))+"\nTotal lag: 2  State: Empty  Members: 0\n")
-		same(t, "describe json", c.ok(t, nil, "group", "describe", "billing", "-o", "json"), `[
+		same(t, "describe json", c.ok(t, nil, "group", "describe", "billing", "--output", "json"), `[
   {
     "group": "billing",
     "state": "Empty",
@@ -102,7 +102,7 @@ func TestGroups(t *testing.T) {
 			row("billing", "g1", 1, 0, 2, 2, "-", "-", "-"))+"\nTotal lag: 7  State: Empty  Members: 0\n")
 		c.ok(t, nil, "group", "reset-offsets", "--group", "billing", "--topic", "g1:0", "--shift-by", "2", "--execute")
 		c.ok(t, nil, "group", "reset-offsets", "billing", "--topic", "g1:1", "--to-offset", "99", "--execute")
-		same(t, "shift and clamp", c.ok(t, nil, "group", "reset-offsets", "billing", "--all-topics", "--to-datetime", "2000", "-o", "json"), `{
+		same(t, "shift and clamp", c.ok(t, nil, "group", "reset-offsets", "billing", "--all-topics", "--to-datetime", "2000", "--output", "json"), `{
   "group": "billing",
   "executed": false,
   "partitions": [

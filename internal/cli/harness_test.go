@@ -151,7 +151,9 @@ func runStrom(t testing.TB, env []string, in io.Reader, args ...string) result {
 	cmd := exec.CommandContext(ctx, strom(t), args...)
 	// The race runtime sleeps a second before a clean exit, to let
 	// goroutines report; our commands have stopped theirs by then.
-	cmd.Env = append(append(cleanEnv(), "GORACE=atexit_sleep_ms=0"), env...)
+	// No profile of the machine's user (~/.config/strom/config) applies;
+	// a test's own STROM_CLI_CONFIG, later in the list, wins.
+	cmd.Env = append(append(cleanEnv(), "GORACE=atexit_sleep_ms=0", "STROM_CLI_CONFIG="+filepath.Join(os.TempDir(), "strom-cli-test-no-config")), env...)
 	cmd.Stdin = in
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

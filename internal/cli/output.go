@@ -22,7 +22,8 @@ const (
 )
 
 func addOutputFlag(cmd *cobra.Command, v *string) {
-	cmd.Flags().StringVarP(v, "output", "o", outTable, "output format: table or json")
+	// No -o: in strom, as in kcat, -o is consume's start offset.
+	cmd.Flags().StringVar(v, "output", outTable, "output format: table or json")
 }
 
 func checkOutput(v string) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -216,6 +217,7 @@ func runProduce(cmd *cobra.Command, args []string, conn *connFlags, pf *produceF
 		produced int64
 		failed   int64
 		firstErr error
+		bigSize  int // bytes of key and value of the largest record refused as too large
 		buf      []byte
 		out      = cmd.OutOrStdout()
 	)
@@ -226,6 +228,9 @@ func runProduce(cmd *cobra.Command, args []string, conn *connFlags, pf *produceF
 			failed++
 			if firstErr == nil {
 				firstErr = err
+			}
+			if tooLarge(err) {
+				bigSize = max(bigSize, len(r.Key)+len(r.Value))
 			}
 			return
 		}
@@ -280,6 +285,9 @@ loop:
 		if errors.Is(firstErr, kerr.ClusterAuthorizationFailed) {
 			// The one cluster permission a producer needs.
 			p = &problem{msg: "not authorized to produce idempotently", hint: "ask for the IdempotentWrite ACL on the cluster, or produce with --acks 1"}
+		}
+		if tooLarge(firstErr) {
+			p = tooLargeProblem(conn, lp.topic, bigSize)
 		}
 		return &problem{msg: fmt.Sprintf("%d of %d records failed: %s", failed, sent, p.msg), hint: p.hint, err: firstErr}
 	}
@@ -357,4 +365,39 @@ func readLine(br *bufio.Reader, delim byte, maxLine int, long *[]byte) ([]byte, 
 		}
 		return frag, err
 	}
+}
+
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// tooLargeProblem says what was too large for what limit: the topic's
+// max.message.bytes, looked up now (the error code does not carry it).
+func tooLargeProblem(conn *connFlags, topic string, size int) *problem {
+	p := &problem{msg: "record too large for the topic", hint: "raise the topic's max.message.bytes, or send smaller records"}
+	if size > 0 {
+		p.msg = fmt.Sprintf("a record of %d bytes is too large for topic %s", size, topic)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), conn.timeout)
+	defer cancel()
+	cl, err := conn.client(ctx)
+	if err != nil {
+		return p
+	}
+	defer cl.Close()
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return p
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return p
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" && c.Value != nil {
+			p.msg += fmt.Sprintf(": its max.message.bytes is %s (a batch of records, with its headers, must fit)", *c.Value)
+			p.hint = fmt.Sprintf(`raise it ("strom topic alter-config %s --set max.message.bytes=N"), or send smaller records`, topic)
+		}
+	}
+	return p
 }

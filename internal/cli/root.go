@@ -6,7 +6,8 @@
 //
 // The Kafka client commands (topic, produce, consume, group, cluster):
 // client.go (--brokers, TLS, SASL; the kgo and kadm clients and the
-// reachability check), topic.go and topic_describe.go, produce.go and
+// reachability check), profile.go (the config file's profiles, -X client
+// properties, and strom profile), topic.go and topic_describe.go, produce.go and
 // produce_opts.go, consume.go, group.go and group_reset.go, cluster.go,
 // format.go (the --format parser and the JSON record encoder), output.go
 // (tables and JSON for --output), errors.go (every error as one line: what
@@ -14,8 +15,9 @@
 //
 // Conventions: results go to stdout, notes and errors to stderr; a command
 // that fails exits 1 after printing "strom: <problem>"; every listing
-// takes --output table|json, with snake_case JSON keys documented in its
-// --help; Kafka's own flag spellings (--bootstrap-server, --topic,
+// takes --output table|json (no -o: -o is consume's start offset, as in
+// kcat), with snake_case JSON keys documented in its --help; consume waits
+// out an unreachable cluster (wait.go), saying so on stderr; Kafka's own flag spellings (--bootstrap-server, --topic,
 // --partitions, --max-messages, ...) are accepted as aliases.
 package cli
 
@@ -23,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -41,6 +44,40 @@ func version() string {
 	return "dev"
 }
 
+// versionLine is what strom --version and strom version print after
+// "strom ": the module version, the VCS revision and time the binary was
+// built from (with "modified" for uncommitted changes), and the Go
+// toolchain and platform.
+func versionLine() string {
+	s := version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, at, modified string
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				rev = kv.Value
+			case "vcs.time":
+				at = kv.Value
+			case "vcs.modified":
+				if kv.Value == "true" {
+					modified = " modified"
+				}
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			s += " (revision " + rev + modified
+			if at != "" {
+				s += ", " + at
+			}
+			s += ")"
+		}
+	}
+	return s + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
 // NewRoot returns the root command with extra commands added (cmd/strom
 // adds serve and storage).
 func NewRoot(extra ...*cobra.Command) *cobra.Command {
@@ -49,13 +86,15 @@ func NewRoot(extra ...*cobra.Command) *cobra.Command {
 		Short:         "Strom: a Kafka-compatible streaming platform in one binary",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	root.SetVersionTemplate("strom {{.Version}}\n")
 	root.AddCommand(extra...)
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), &cobra.Command{
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "strom", version()) },
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "strom", versionLine()) },
 	})
 	return root
 }

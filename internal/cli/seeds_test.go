@@ -25,7 +25,7 @@ func TestSeedWorkflow(t *testing.T) {
 		}
 		// kafka-topics.sh --create --replication-factor 1 --partitions 1 --topic test1
 		same(t, "create", run("", "topic", "create", "--replication-factor", "1", "--partitions", "1", "--topic", "test1"),
-			"created topic test1: 1 partitions, replication factor 1\n")
+			"created topic test1: 1 partition, replication factor 1\n")
 		// kafka-topics.sh --create --topic kraft-test --partitions 3 --replication-factor 1
 		same(t, "create", run("", "topic", "create", "--topic", "kraft-test", "--partitions", "3", "--replication-factor", "1"),
 			"created topic kraft-test: 3 partitions, replication factor 1\n")

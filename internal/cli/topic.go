@@ -98,7 +98,7 @@ the cluster's defaults (num.partitions, default.replication.factor) apply.`,
 				case r.Err != nil:
 					fails.add(explain(r.Err, errContext{topic: t, msg: r.ErrMessage}))
 				case r.NumPartitions > 0 && r.ReplicationFactor > 0:
-					fmt.Fprintf(out, "%s topic %s: %d partitions, replication factor %d\n", verb, t, r.NumPartitions, r.ReplicationFactor)
+					fmt.Fprintf(out, "%s topic %s: %s, replication factor %d\n", verb, t, plural(int(r.NumPartitions), "partition"), r.ReplicationFactor)
 				default:
 					fmt.Fprintf(out, "%s topic %s\n", verb, t)
 				}
@@ -110,6 +110,10 @@ the cluster's defaults (num.partitions, default.replication.factor) apply.`,
 	f.StringArrayVarP(&flagTopics, "topic", "t", nil, "topic to create (repeatable; same as the arguments)")
 	f.Int32VarP(&partitions, "partitions", "p", -1, "number of partitions (default: the cluster's num.partitions)")
 	f.Int16VarP(&rf, "replication-factor", "r", -1, "copies of each partition (default: the cluster's default.replication.factor)")
+	// -1 means "the cluster's default", which the usage says; shown as
+	// a zero value, --help prints no second "(default -1)".
+	f.Lookup("partitions").DefValue = "0"
+	f.Lookup("replication-factor").DefValue = "0"
 	f.StringArrayVarP(&configs, "config", "c", nil, "topic config name=value (repeatable), e.g. retention.ms=86400000")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	f.BoolVar(&dryRun, "dry-run", false, "only validate the request; create nothing")
@@ -216,7 +220,7 @@ func topicDeleteCmd(conn *connFlags) *cobra.Command {
 				case errors.Is(r.Err, kerr.UnknownTopicOrPartition) && ifExists:
 					fmt.Fprintf(out, "topic %s does not exist\n", t)
 				case r.Err != nil:
-					fails.add(explain(r.Err, errContext{topic: t, msg: r.ErrMessage}))
+					fails.add(explain(r.Err, errContext{topic: t, msg: r.ErrMessage, deleting: true}))
 				default:
 					fmt.Fprintf(out, "deleted topic %s\n", t)
 				}
@@ -291,7 +295,7 @@ partitions moves where new records of a key land.`,
 				if dryRun {
 					fmt.Fprintf(out, "would add %d partitions to topic %s (%d → %d)\n", want-have, t, have, want)
 				} else {
-					fmt.Fprintf(out, "added %d partitions to topic %s (%d → %d)\n", want-have, t, have, want)
+					fmt.Fprintf(out, "added %s to topic %s (%d → %d)\n", plural(int(want-have), "partition"), t, have, want)
 				}
 			}
 			return fails.err()

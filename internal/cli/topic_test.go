@@ -19,7 +19,7 @@ func TestTopicLifecycle(t *testing.T) {
 		same(t, "create --if-not-exists", c.ok(t, nil, "topic", "create", "orders", "--if-not-exists", "-p", "2"), "topic orders already exists\n")
 		// kafka-topics.sh spellings, and --bootstrap-server instead of the environment.
 		r := runStrom(t, nil, nil, "topic", "create", "--topic", "events", "--partitions", "1", "--replication-factor", "1", "--bootstrap-server", c.addr)
-		same(t, "create with Kafka's flags", r.stdout+r.stderr, "created topic events: 1 partitions, replication factor 1\n")
+		same(t, "create with Kafka's flags", r.stdout+r.stderr, "created topic events: 1 partition, replication factor 1\n")
 
 		adm := c.admin(t)
 		tds, err := adm.ListTopics(context.Background())
@@ -30,7 +30,7 @@ func TestTopicLifecycle(t *testing.T) {
 			row("TOPIC", "PARTITIONS", "REPLICATION-FACTOR"),
 			row("events", 1, 1),
 			row("orders", 2, 1)))
-		same(t, "list json", c.ok(t, nil, "topic", "list", "-o", "json"), fmt.Sprintf(`[
+		same(t, "list json", c.ok(t, nil, "topic", "list", "--output", "json"), fmt.Sprintf(`[
   {
     "topic": "events",
     "id": %q,
@@ -64,7 +64,7 @@ func TestTopicLifecycle(t *testing.T) {
 		checkConfig(t, adm, "orders", "retention.ms", "", false)
 
 		same(t, "add-partitions total", c.ok(t, nil, "topic", "add-partitions", "orders", "--partitions", "4"), "added 2 partitions to topic orders (2 → 4)\n")
-		same(t, "add-partitions add", c.ok(t, nil, "topic", "add-partitions", "orders", "--add", "1"), "added 1 partitions to topic orders (4 → 5)\n")
+		same(t, "add-partitions add", c.ok(t, nil, "topic", "add-partitions", "orders", "--add", "1"), "added 1 partition to topic orders (4 → 5)\n")
 		c.fails(t, nil, "strom: topic \"orders\" already has 5 partitions — partitions can only be added; give a larger --partitions\n",
 			"topic", "add-partitions", "orders", "--partitions", "3")
 		same(t, "partitions after adding", c.ok(t, nil, "topic", "list"), renderTable(
@@ -73,11 +73,12 @@ func TestTopicLifecycle(t *testing.T) {
 			row("orders", 5, 1)))
 
 		same(t, "delete", c.ok(t, nil, "topic", "delete", "orders", "events"), "deleted topic orders\ndeleted topic events\n")
-		c.fails(t, nil, "strom: topic \"orders\" does not exist — create it with \"strom topic create orders\", or see \"strom topic list\"\n",
+		// Deleting a missing topic does not suggest creating it (issue 23).
+		c.fails(t, nil, "strom: topic \"orders\" does not exist — see \"strom topic list\" (--if-exists ignores a missing topic)\n",
 			"topic", "delete", "orders")
 		same(t, "delete --if-exists", c.ok(t, nil, "topic", "delete", "orders", "--if-exists"), "topic orders does not exist\n")
 		same(t, "list after delete", c.ok(t, nil, "topic", "list"), "TOPIC  PARTITIONS  REPLICATION-FACTOR\n")
-		same(t, "list json after delete", c.ok(t, nil, "topic", "list", "-o", "json"), "[]\n")
+		same(t, "list json after delete", c.ok(t, nil, "topic", "list", "--output", "json"), "[]\n")
 	})
 }
 
@@ -91,7 +92,7 @@ func TestTopicErrors(t *testing.T) {
 		c.fails(t, nil, "strom: --partitions \"abc\": want a whole number — see \"strom topic create --help\"\n", "topic", "create", "x", "--partitions", "abc")
 		c.fails(t, nil, "strom: --partitions 0: want at least 1\n", "topic", "create", "x", "--partitions", "0")
 		c.fails(t, nil, "strom: --config \"retention.ms\": want name=value, e.g. --config retention.ms=86400000\n", "topic", "create", "x", "--config", "retention.ms")
-		c.fails(t, nil, "strom: --output \"yaml\": want table or json\n", "topic", "list", "-o", "yaml")
+		c.fails(t, nil, "strom: --output \"yaml\": want table or json\n", "topic", "list", "--output", "yaml")
 		c.fails(t, nil, "strom: unknown flag --list — did you mean \"strom topic list\"?\n", "topic", "--list")
 		c.fails(t, nil, "strom: unknown command \"lst\" for \"strom topic\" — see \"strom topic --help\"\n", "topic", "lst")
 		c.fails(t, nil, "strom: give either --partitions N (the new total) or --add N (how many to add), with N at least 1\n", "topic", "add-partitions", "x")
@@ -108,7 +109,8 @@ func TestTopicErrors(t *testing.T) {
 			}
 		}
 		r := c.run(t, nil, "topic", "create", "x", "-p", "1", "-r", "9")
-		if r.code != 1 || !strings.HasPrefix(r.stderr, "strom: invalid replication factor") || strings.Count(r.stderr, "\n") != 1 {
+		// Strom's message is Kafka's, which the CLI rephrases; kfake's is its own.
+		if r.code != 1 || !strings.HasPrefix(r.stderr, "strom: invalid replication factor") && !strings.HasPrefix(r.stderr, "strom: replication factor 9 is more than the 1 broker") || strings.Count(r.stderr, "\n") != 1 {
 			t.Fatalf("replication factor: exit %d, stderr %q", r.code, r.stderr)
 		}
 	})

@@ -39,8 +39,15 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBodyBytes bounds a request body [8 MiB].
 	MaxBodyBytes int64
-	// MaxStreams bounds the live streams open at once [64].
-	MaxStreams int
+	// MaxStreams bounds the live streams open at once [64], and
+	// MaxStreamsPerClient those from one remote address [16]. At either
+	// limit a new stream replaces the one idle longest, if it has been
+	// idle StreamEvictIdle [30s]; StreamIdleTimeout ends a stream that
+	// has sent nothing for that long [10m] (streamadmit.go).
+	MaxStreams          int
+	MaxStreamsPerClient int
+	StreamEvictIdle     time.Duration
+	StreamIdleTimeout   time.Duration
 	// StreamQueueRecords and StreamQueueBytes bound each stream's queue
 	// between Kafka and the client [512 records, 4 MiB].
 	StreamQueueRecords int
@@ -82,6 +89,15 @@ func (c *Config) defaults() {
 	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 64
+	}
+	if c.MaxStreamsPerClient <= 0 {
+		c.MaxStreamsPerClient = 16
+	}
+	if c.StreamEvictIdle <= 0 {
+		c.StreamEvictIdle = 30 * time.Second
+	}
+	if c.StreamIdleTimeout <= 0 {
+		c.StreamIdleTimeout = 10 * time.Minute
 	}
 	if c.StreamQueueRecords <= 0 {
 		c.StreamQueueRecords = 512
@@ -134,9 +150,10 @@ type Console struct {
 	// only while closing is false.
 	life struct {
 		sync.Mutex
-		closing bool
-		streams int // streams admitted, at most cfg.MaxStreams
-		open    map[*stream]struct{}
+		closing  bool
+		streams  int // streams admitted, at most cfg.MaxStreams
+		admitted map[*stream]struct{}
+		open     map[*stream]struct{}
 	}
 }
 

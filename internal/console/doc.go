@@ -15,7 +15,10 @@
 // records.go (record <-> JSON), cluster.go, topics.go, messages.go (pages
 // of records), produce.go (HTTP produce), produce_v3.go (Confluent REST
 // Proxy v3's shape), budget.go (the produce byte budget), stream.go
-// (WebSocket and SSE), filter.go (server-side record filters), stats.go
+// (WebSocket and SSE), streamadmit.go (stream limits per console and per
+// client, idle streams evicted and timed out), filter.go and filterexpr.go
+// (server-side record filters; where expressions with and/or/not, read by
+// a recursive-descent parser), stats.go
 // (the in-process history of throughput and lag), groups.go, metrics.go,
 // assets.go (the embedded bundle), apidoc.go (GET /api), demo.go (the
 // sensor generator behind `strom demo`).

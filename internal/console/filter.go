@@ -16,9 +16,10 @@ import (
 //	key=K             the key is exactly K
 //	key_prefix=P      the key starts with P
 //	header=NAME=V     a header NAME has the value V (repeatable)
-//	where=PATH OP LIT a predicate on the JSON value (repeatable)
+//	where=EXPR        predicates on the JSON value (repeatable)
 //
-// PATH is a dotted path into the value (sensor, reading.temp, items.0.id;
+// EXPR is predicates PATH OP LIT joined by and, or, not and parentheses
+// (grammar in filterexpr.go). PATH is a dotted path into the value (sensor, reading.temp, items.0.id;
 // "." alone is the whole value). OP is one of == != > >= < <= and ~
 // (the string contains). LIT is a JSON literal (21.5, "s3", true, null)
 // or a bare word, taken as a string. A value that is not JSON, or lacks
@@ -27,7 +28,7 @@ type filter struct {
 	key       *string
 	keyPrefix *string
 	headers   []headerEq
-	where     []predicate
+	where     []expr
 	// Text is the filter as given, for logs and replies.
 	text string
 }
@@ -66,11 +67,11 @@ func parseFilter(q url.Values) (*filter, error) {
 		text = append(text, "header="+h)
 	}
 	for _, w := range q["where"] {
-		p, err := parsePredicate(w)
+		e, err := parseWhere(w)
 		if err != nil {
 			return nil, err
 		}
-		f.where = append(f.where, p)
+		f.where = append(f.where, e)
 		text = append(text, "where="+w)
 	}
 	if len(text) == 0 {
@@ -78,79 +79,6 @@ func parseFilter(q url.Values) (*filter, error) {
 	}
 	f.text = strings.Join(text, "&")
 	return f, nil
-}
-
-func parsePredicate(s string) (predicate, error) {
-	bad := func(why string) error {
-		return badRequest("bad_filter", "where %q: %s (want PATH OP VALUE, e.g. where=value > 21.5 or where=sensor == \"s3\")", s, why)
-	}
-	i, op := -1, ""
-	for _, o := range ops {
-		if j := strings.Index(s, o); j >= 0 && (i < 0 || j < i || j == i && len(o) > len(op)) {
-			i, op = j, o
-		}
-	}
-	if i < 0 {
-		return predicate{}, bad("no operator, one of == != > >= < <= ~")
-	}
-	path := strings.TrimSpace(s[:i])
-	lit := strings.TrimSpace(s[i+len(op):])
-	if path == "" {
-		return predicate{}, bad("no field before the operator")
-	}
-	for _, c := range path {
-		if !(c == '.' || c == '_' || c == '-' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return predicate{}, bad("the field may hold letters, digits and . _ - $ only")
-		}
-	}
-	if lit == "" {
-		return predicate{}, bad("no value after the operator")
-	}
-	p := predicate{op: op}
-	if path != "." {
-		p.path = strings.Split(strings.Trim(path, "."), ".")
-	}
-	var v any
-	d := json.NewDecoder(strings.NewReader(lit))
-	d.UseNumber()
-	if err := d.Decode(&v); err == nil && !d.More() {
-		switch v := v.(type) {
-		case json.Number:
-			if op == "~" {
-				// "contains" compares text: ~ 3 looks for the digit.
-				p.lit = lit
-				break
-			}
-			f, err := v.Float64()
-			if err != nil {
-				return predicate{}, bad("the number is out of range")
-			}
-			p.lit = f
-		case string, bool, nil:
-			p.lit = v
-		default:
-			return predicate{}, bad("compare with a number, a string, true, false or null, not an object or array")
-		}
-	} else {
-		if strings.ContainsAny(lit, "\"{}[]") {
-			return predicate{}, bad("the value is not a valid JSON literal")
-		}
-		if strings.ContainsAny(lit[:1], "=!<>~") {
-			return predicate{}, bad("unknown operator")
-		}
-		p.lit = lit
-	}
-	switch p.lit.(type) {
-	case bool, nil:
-		if op != "==" && op != "!=" {
-			return predicate{}, bad("true, false and null compare with == and != only")
-		}
-	case float64:
-		if op == "~" {
-			return predicate{}, bad("~ (contains) needs a string")
-		}
-	}
-	return p, nil
 }
 
 // match reports whether r passes the filter. A nil filter passes all.
@@ -185,8 +113,8 @@ func (f *filter) match(r *kgo.Record) bool {
 	if r.Value == nil || d.Decode(&doc) != nil {
 		return false
 	}
-	for _, p := range f.where {
-		if !p.eval(doc) {
+	for _, e := range f.where {
+		if !e.eval(doc) {
 			return false
 		}
 	}

@@ -16,6 +16,7 @@ type metrics struct {
 	streams  prometheus.Gauge
 	sent     prometheus.Counter
 	dropped  prometheus.Counter
+	evicted  prometheus.Counter
 	produced prometheus.Counter
 }
 
@@ -29,10 +30,11 @@ func newMetrics(c *Console, reg prometheus.Registerer) *metrics {
 		streams:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "strom_console_streams_open", Help: "Live topic streams (WebSocket and SSE) open now."}),
 		sent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "strom_console_stream_records_sent_total", Help: "Records sent to stream clients."}),
 		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strom_console_stream_records_dropped_total", Help: "Records dropped because a stream client could not keep up."}),
+		evicted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strom_console_streams_evicted_total", Help: "Idle live streams closed to admit a new one at the console's or a client's limit."}),
 		produced: prometheus.NewCounter(prometheus.CounterOpts{Name: "strom_console_produced_records_total", Help: "Records produced through the HTTP API."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.streams, m.sent, m.dropped, m.produced, &lagCollector{c: c})
+		reg.MustRegister(m.requests, m.streams, m.sent, m.dropped, m.evicted, m.produced, &lagCollector{c: c})
 	}
 	return m
 }

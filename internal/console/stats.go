@@ -244,12 +244,20 @@ func (c *Console) getStats(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// busiest returns the names with the largest sums, at most maxSeries.
+// busiest returns the names with the largest sums, at most maxSeries,
+// among those in the latest sample: a topic or group deleted since has no
+// line (its history would keep it in the overview's legend).
 func busiest(samples []sample, of func(sample) map[string]float64) []string {
+	if len(samples) == 0 {
+		return nil
+	}
+	current := of(samples[len(samples)-1])
 	sums := map[string]float64{}
 	for _, sm := range samples {
 		for k, v := range of(sm) {
-			sums[k] += v
+			if _, ok := current[k]; ok {
+				sums[k] += v
+			}
 		}
 	}
 	names := make([]string, 0, len(sums))

@@ -62,16 +62,22 @@ type stream struct {
 		sent       int64
 		fetchErr   error
 		fetchEnded bool
+		lastSent   time.Time // the ready message, or the last records
 	}
 	maxItems, maxBytes int
-	notify             chan struct{} // to the writer: records or an error
-	room               chan struct{} // to the fetcher (block): room again
+	// client is the remote address's host, for the per-client limit;
+	// evict ends the stream (admission, streamadmit.go).
+	client string
+	evict  context.CancelFunc
+	notify chan struct{} // to the writer: records or an error
+	room   chan struct{} // to the fetcher (block): room again
 }
 
 func newStream(topic string, flt *filter, block bool, maxItems, maxBytes int) *stream {
 	s := &stream{topic: topic, flt: flt, block: block, maxItems: maxItems, maxBytes: maxBytes,
 		notify: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	s.mu.items = make([][]byte, maxItems)
+	s.mu.lastSent = time.Now()
 	return s
 }
 
@@ -182,16 +188,26 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("bad_overflow", "overflow=%s: want drop or block", q.Get("overflow"))
 	}
+	maxBacklog, err := c.parseMaxBacklog(q.Get("max_backlog"))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := c.requestCtx(r)
-	offsets, err := c.streamOffsets(ctx, topic, q, from)
+	offsets, err := c.streamOffsets(ctx, topic, q, from, maxBacklog)
 	cancel()
 	if err != nil {
 		return err
 	}
-	if err := c.acquireStream(); err != nil {
+	// The stream ends when the client goes, the console closes, the
+	// fetch goroutine fails, or a newer stream takes its place (evict).
+	sctx, scancel := context.WithCancel(r.Context())
+	defer scancel()
+	s := newStream(topic, flt, block, c.cfg.StreamQueueRecords, c.cfg.StreamQueueBytes)
+	s.client, s.evict = clientOf(r), scancel
+	if err := c.acquireStream(s); err != nil {
 		return err
 	}
-	defer c.releaseStream()
+	defer c.releaseStream(s)
 
 	cl, err := kgo.NewClient(c.clientOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
@@ -220,17 +236,12 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 		}
 		t = &wsTransport{conn: conn, timeout: c.cfg.StreamWriteTimeout}
 	}
-	// The stream ends when the client goes, the console closes, or the
-	// fetch goroutine fails.
-	sctx, scancel := context.WithCancel(r.Context())
-	defer scancel()
 	stop := context.AfterFunc(c.ctx, scancel)
 	defer stop()
 	if wt, ok := t.(*wsTransport); ok {
 		sctx = wt.conn.CloseRead(sctx)
 	}
 
-	s := newStream(topic, flt, block, c.cfg.StreamQueueRecords, c.cfg.StreamQueueBytes)
 	c.trackStream(s, true)
 	defer c.trackStream(s, false)
 	c.metrics.streams.Inc()
@@ -261,16 +272,25 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 		s.endFetch(c.fetchLoop(sctx, cl, s))
 	}()
 	werr := c.writeLoop(sctx, t, s)
+	// Close before cancelling sctx: the WebSocket's CloseRead drops the
+	// connection without a close frame once its context ends, and the
+	// client must see why (1008 with the reason, or 1001 when idle).
+	t.close(werr)
 	scancel()
 	<-fetchDone
-	t.close(werr)
 	return nil
 }
 
 // streamOffsets resolves the start position of each partition to an exact
 // offset now, so that "latest" means the records produced after the
 // stream was opened (the ready message), not after kgo's first fetch.
-func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values, from position) (map[int32]kgo.Offset, error) {
+//
+// maxBacklog > 0 bounds the records before the end of the partitions that
+// the stream starts with: a live view asks for no more than its queue
+// holds, so that a slow client does not drop the start of its history
+// (dropping the oldest queued records would leave whole partitions
+// without their history: the fetches return one partition after another).
+func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values, from position, maxBacklog int64) (map[int32]kgo.Offset, error) {
 	td, err := c.topicDetail(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -302,6 +322,7 @@ func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values,
 		}
 	}
 	out := make(map[int32]kgo.Offset, len(parts))
+	starts := make(map[int32]int64, len(parts))
 	for _, p := range parts {
 		rg := ranges[p]
 		var at int64
@@ -318,9 +339,57 @@ func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values,
 			}
 			at = from.offset
 		}
+		starts[p] = at
+	}
+	if maxBacklog > 0 {
+		ends := make(map[int32]int64, len(parts))
+		for _, p := range parts {
+			ends[p] = ranges[p].end
+		}
+		starts = capBacklog(starts, ends, maxBacklog)
+	}
+	for p, at := range starts {
 		out[p] = kgo.NewOffset().At(at)
 	}
 	return out, nil
+}
+
+// capBacklog raises the start offsets so that at most n records lie between
+// them and the ends, sharing n between the partitions in proportion to
+// their backlogs (so that, with partitions written at similar rates, every
+// partition keeps about the same span of time).
+func capBacklog(starts, ends map[int32]int64, n int64) map[int32]int64 {
+	var total int64
+	for p, at := range starts {
+		total += max(0, ends[p]-at)
+	}
+	if total <= n {
+		return starts
+	}
+	out := make(map[int32]int64, len(starts))
+	for p, at := range starts {
+		b := max(0, ends[p]-at)
+		// b*n/total without overflow for any int64 offsets.
+		keep := int64(float64(b) / float64(total) * float64(n))
+		out[p] = max(at, ends[p]-keep)
+	}
+	return out
+}
+
+// parseMaxBacklog reads max_backlog: a number of records, or "queue" for
+// what the stream's queue holds.
+func (c *Console) parseMaxBacklog(s string) (int64, error) {
+	switch s {
+	case "":
+		return 0, nil
+	case "queue":
+		return int64(c.cfg.StreamQueueRecords), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, badRequest("bad_max_backlog", "max_backlog=%s: want a positive number of records, or queue", s)
+	}
+	return n, nil
 }
 
 func (c *Console) fetchLoop(ctx context.Context, cl *kgo.Client, s *stream) error {
@@ -390,6 +459,8 @@ func (c *Console) topicGone(ctx context.Context, topic string) error {
 func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
+	idle := time.NewTimer(c.cfg.StreamIdleTimeout)
+	defer idle.Stop()
 	var batch [][]byte
 	for {
 		select {
@@ -400,6 +471,10 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 				return err
 			}
 			continue
+		case <-idle.C:
+			// Nothing to send for a long while: give the slot back; a
+			// client that still wants the stream reconnects.
+			return errStreamIdle
 		case <-s.notify:
 		}
 		var tk taken
@@ -420,7 +495,9 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 		if len(batch) > 0 {
 			s.mu.Lock()
 			s.mu.sent += int64(len(batch))
+			s.mu.lastSent = time.Now()
 			s.mu.Unlock()
+			idle.Reset(c.cfg.StreamIdleTimeout)
 			c.metrics.sent.Add(float64(len(batch)))
 		}
 		if tk.fetchEnded {
@@ -441,30 +518,6 @@ func (c *Console) writeLoop(ctx context.Context, t transport, s *stream) error {
 			return err
 		}
 	}
-}
-
-// acquireStream admits a stream if fewer than MaxStreams are open and the
-// console is not closing; Close waits for admitted streams to end.
-func (c *Console) acquireStream() error {
-	c.life.Lock()
-	defer c.life.Unlock()
-	if c.life.closing {
-		return context.Canceled
-	}
-	if c.life.streams >= c.cfg.MaxStreams {
-		return &apiError{Status: http.StatusServiceUnavailable, Code: "too_many_streams",
-			Msg: fmt.Sprintf("%d streams are open, the most this console serves; close one and retry", c.cfg.MaxStreams)}
-	}
-	c.life.streams++
-	c.wg.Add(1)
-	return nil
-}
-
-func (c *Console) releaseStream() {
-	c.life.Lock()
-	c.life.streams--
-	c.life.Unlock()
-	c.wg.Done()
 }
 
 func (c *Console) trackStream(s *stream, open bool) {
@@ -536,6 +589,11 @@ func (t *wsTransport) ping(ctx context.Context) error {
 func (t *wsTransport) close(err error) {
 	if err == nil {
 		t.conn.Close(websocket.StatusNormalClosure, "")
+		return
+	}
+	if errors.Is(err, errStreamIdle) {
+		// Going away, not a policy violation: the client may reconnect.
+		t.conn.Close(websocket.StatusGoingAway, "idle")
 		return
 	}
 	if ae := httpError(err); ae.Status < 500 {

@@ -139,6 +139,11 @@ try {
     console.log('lag per partition:', lags.join(', '));
     assert.equal(lags.length, 3, 'one lag row per partition of streaming-data');
     assert.ok(lags.every((l) => l >= 0), 'every lag is known');
+    // Lag bars are on a fixed log scale: a small lag is a short bar, not
+    // a full one because it is the largest (issue 23).
+    const widths = await page.locator('#group-lag tr[data-lag] .bar-fill').evaluateAll((els) => els.map((e) => Number(e.dataset.width)));
+    lags.forEach((l, i) => assert.ok(Math.abs(widths[i] - Math.min(100, (Math.log10(1 + l) / 6) * 100)) < 0.2, `lag ${l}: bar ${widths[i]}% wide`));
+    if (Math.max(...lags) < 1000) assert.ok(Math.max(...widths) < 51, `lags ${lags} under 1000 drawn up to ${Math.max(...widths)}%`);
     await page.locator('#group-total-lag').waitFor();
     await shot('05-group.png');
   } else {
@@ -154,6 +159,9 @@ try {
   await phone.waitForFunction(() => Number(document.querySelector('#live-chart .chart')?.dataset.points) >= 3, null, { timeout: 20000 });
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+  // Every tab is in view, none scrolled out of the row (issue 23).
+  const tabRights = await phone.locator('.tabs .tab').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().right));
+  assert.ok(tabRights.length >= 4 && tabRights.every((r) => r <= 390), `tabs end at ${tabRights.map(Math.round)}, past 390 px`);
   await shot('06-phone-live.png', phone);
   await phone.goto(localURL + '/#/');
   await phone.locator('.stat-label', { hasText: 'Brokers' }).waitFor();

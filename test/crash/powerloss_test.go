@@ -25,7 +25,7 @@ const memDataDir = "/var/lib/strom/data"
 
 // memProps make the in-memory broker roll segments, write checkpoints and
 // producer snapshots often (so cuts land in the middle of them), and keep
-// its preallocated indexes small (every cut copies the whole filesystem).
+// its indexes small (every cut copies the whole filesystem).
 var memProps = map[string]string{
 	"log.segment.bytes":                       "131072",
 	"log.index.size.max.bytes":                "16384",

@@ -58,6 +58,14 @@ export class TimeChart {
     for (const col of ys) for (const v of col) if (v !== null && v !== undefined) points++;
     this.el.dataset.points = String(points);
     this.el.dataset.lastX = xs.length ? String(xs[xs.length - 1]) : '';
+    // For tests: whether x ascends (uPlot assumes it), and the points
+    // given per series; drawn() adds what uPlot drew.
+    let sorted = true;
+    for (let i = 1; i < xs.length && sorted; i++) sorted = xs[i - 1] <= xs[i];
+    this.el.dataset.sorted = sorted ? '1' : '0';
+    const given: Record<string, number> = {};
+    labels.forEach((l, i) => { given[l] = ys[i].filter((v) => v !== null && v !== undefined).length; });
+    this.el.dataset.given = JSON.stringify(given);
     // Fewer than two x values make no line, and uPlot would pick a
     // meaningless time range: show a placeholder instead.
     const waiting = xs.length < 2;
@@ -100,16 +108,37 @@ export class TimeChart {
       height: this.height(),
       series,
       legend: { show: true, live: true },
+      hooks: { draw: [(u) => this.drawn(u)] },
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       scales: {
         x: { time: true },
         y: this.opts.zero ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } : {},
       },
       axes: [
-        { stroke: '#64748b', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#e2e8f0' } },
+        // space: at least this many pixels between x labels, so that
+        // date-and-time labels do not run into each other.
+        { stroke: '#64748b', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#e2e8f0' }, space: 90 },
         { stroke: '#64748b', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#e2e8f0' }, size: 56 },
       ],
     }, this.data, this.el);
+  }
+
+  // drawn records, for tests, the points of each series that uPlot drew:
+  // inside the index window it drew and the x scale's range.
+  private drawn(u: uPlot): void {
+    const xs = u.data[0];
+    const lo = u.scales.x.min ?? -Infinity;
+    const hi = u.scales.x.max ?? Infinity;
+    const out: Record<string, number> = {};
+    u.series.forEach((s, i) => {
+      if (i === 0) return;
+      const col = u.data[i];
+      const [i0, i1] = s.idxs ?? [0, xs.length - 1];
+      let n = 0;
+      for (let j = i0; j <= i1; j++) if (col[j] !== null && col[j] !== undefined && xs[j] >= lo && xs[j] <= hi) n++;
+      out[String(s.label)] = n;
+    });
+    this.el.dataset.drawn = JSON.stringify(out);
   }
 
   destroy(): void {

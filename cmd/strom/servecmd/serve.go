@@ -23,18 +23,22 @@ func newServeCmd() *cobra.Command {
 	var cfg broker.Config
 	var configFile string
 	var sets []string
-	var logLevel string
+	var logLevel, logFormat string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run a broker: Kafka protocol on --kafka-addr, console and metrics on --http-addr",
-		Long: `Run a single-node Kafka-compatible broker.
+		Short: "Run a broker: Kafka protocol on --kafka-addr, the web console and metrics on --http-addr",
+		Long: `Run a single-node Kafka-compatible broker, with its web console.
 
 With no flags it keeps its data in ./data, speaks Kafka on :9092 (advertised
-to clients as localhost:9092) and serves the console, the HTTP API, health
-and metrics on 127.0.0.1:8080, this machine only: the console has no login.
+to clients as localhost:9092) and serves the web console (open
+http://127.0.0.1:8080: topics, messages, consumer groups, a live chart), the
+HTTP API, health and metrics on 127.0.0.1:8080, this machine only: the
+console has no login.
 --http-addr :8080 opens it to the network; it then answers to localhost, IP
 addresses and the names given with --http-allowed-hosts (403 otherwise, a
 guard against DNS rebinding).
+Logs go to stderr, one slog record a line: key=value text, or JSON with
+--log-format json.
 Every flag can also be set with an environment variable: --data-dir is
 STROM_DATA_DIR, --kafka-addr is STROM_KAFKA_ADDR, and so on.
 
@@ -55,7 +59,18 @@ of Strom is broker and controller at once, alone in its quorum for now.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			// Every line the broker writes is one of these records, in one
+			// format, so that a log collector can parse them all.
+			hopts := &slog.HandlerOptions{Level: level}
+			var logger *slog.Logger
+			switch logFormat {
+			case "text":
+				logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), hopts))
+			case "json":
+				logger = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), hopts))
+			default:
+				return fmt.Errorf("--log-format %q: want text or json", logFormat)
+			}
 			props, err := loadProps(configFile, sets)
 			if err != nil {
 				return err
@@ -74,21 +89,20 @@ of Strom is broker and controller at once, alone in its quorum for now.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "strom: kafka listening on %s (advertised as %s), data in %s\n", b.KafkaAddr(), advertisedFor(cfg, b), cfg.DataDir)
+			logger.Info("kafka listening", "addr", b.KafkaAddr().String(), "advertised", advertisedFor(cfg, b), "data_dir", cfg.DataDir)
 			if a := b.HTTPAddr(); a != nil {
-				fmt.Fprintf(out, "strom: console, health and metrics on http://%s\n", cli.DisplayAddr(a.String()))
+				logger.Info("web console, health and metrics", "url", "http://"+cli.DisplayAddr(a.String()))
 			}
 			logger.Debug("started", "took", time.Since(start))
 			<-ctx.Done()
 			stop()
-			fmt.Fprintln(out, "strom: shutting down")
+			logger.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := b.Shutdown(sctx); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
-			fmt.Fprintln(out, "strom: stopped cleanly")
+			logger.Info("stopped cleanly")
 			return nil
 		},
 	}
@@ -96,13 +110,14 @@ of Strom is broker and controller at once, alone in its quorum for now.`,
 	f.StringVar(&cfg.DataDir, "data-dir", cli.EnvOr("data-dir", "data"), "directory for partition logs and metadata")
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", cli.EnvOr("kafka-addr", ":9092"), "Kafka protocol listener")
 	f.StringVar(&cfg.AdvertisedAddr, "advertised-addr", cli.EnvOr("advertised-addr", ""), "host:port given to clients (default localhost:<kafka port>)")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", cli.EnvOr("http-addr", broker.DefaultHTTPAddr), `console, health and metrics listener (":8080" for every interface, "-" to disable)`)
+	f.StringVar(&cfg.HTTPAddr, "http-addr", cli.EnvOr("http-addr", broker.DefaultHTTPAddr), `web console, HTTP API, health and metrics listener (":8080" for every interface, "-" to disable)`)
 	f.StringSliceVar(&cfg.HTTPAllowedHosts, "http-allowed-hosts", cli.EnvList("http-allowed-hosts"),
 		`host names the HTTP listener answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
 	f.BoolVar(&cfg.Pprof, "pprof", cli.EnvOr("pprof", "") == "true", "serve Go's profiler at /debug/pprof/ on the HTTP listener (env STROM_PPROF=true)")
 	f.StringVar(&configFile, "config", cli.EnvOr("config", ""), "server.properties-style file of broker and default topic configs")
 	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
 	f.StringVar(&logLevel, "log-level", cli.EnvOr("log-level", "info"), "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", cli.EnvOr("log-format", "text"), "text (key=value) or json, one record a line on stderr")
 	return cmd
 }
 

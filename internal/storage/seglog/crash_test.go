@@ -239,5 +239,5 @@ func TestCrashCorruptTail(t *testing.T) {
 		trials, modes[0], modes[1], modes[2], modes[3], time.Since(start).Round(time.Millisecond), seed)
 }
 
-// Small preallocated indexes keep the in-memory filesystem cheap to copy.
+// Small indexes keep the in-memory filesystem cheap to copy.
 var crashCfg = Config{SegmentBytes: 2048, IndexIntervalBytes: 200, IndexMaxBytes: 4096}

@@ -8,7 +8,9 @@
 //	  00000000000000000000.log        batches with offsets [0, 1234)
 //	  00000000000000000000.index      sparse offset -> position (sealed: trimmed)
 //	  00000000000000000000.timeindex  sparse timestamp -> offset
-//	  00000000000000001234.log        the active segment (indexes preallocated)
+//	  00000000000000001234.log        the active segment: its indexes in memory,
+//	                                  their files written at flush, roll or clean
+//	                                  shutdown (so absent or short while it runs)
 //	  ...
 //
 // Offsets. Three offsets describe the log (Redpanda's segment keeps the same

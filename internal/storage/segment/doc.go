@@ -18,7 +18,10 @@
 //     back to the last whole batch.
 //   - A sealed segment is read-only; its indexes are trimmed, synced, and
 //     loaded lazily on first read (rebuilt from the data if missing or
-//     inconsistent). The active segment's indexes are preallocated.
+//     inconsistent). The active segment's index entries are kept in memory
+//     and written to their files (never preallocated) by SyncIndexes (a
+//     log flush) and when the segment is sealed (roll, clean shutdown), so
+//     while it is active its .index and .timeindex may be missing or short.
 //   - Only the active segment holds a descriptor of its own (its writer).
 //     A sealed segment's .log is opened on demand for reads through
 //     Config.Files, the data directory's bounded descriptor cache (package

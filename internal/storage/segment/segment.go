@@ -21,8 +21,8 @@ type Config struct {
 	// IndexIntervalBytes is index.interval.bytes: an index entry is added
 	// once at least this many bytes were appended since the last entry.
 	IndexIntervalBytes int64
-	// IndexMaxBytes is segment.index.bytes: the maximum (preallocated) size
-	// of an index file.
+	// IndexMaxBytes is segment.index.bytes: the maximum size (entries, never
+	// preallocated) of an index file; a full index rolls the segment.
 	IndexMaxBytes int64
 	// Files holds the descriptors of sealed segments, which keep none of
 	// their own; nil opens the file for each read.
@@ -107,7 +107,8 @@ func Create(fs vfs.FS, dir string, base int64, cfg Config, now time.Time) (*Segm
 
 // OpenOptions says how much to trust the files of an existing segment.
 type OpenOptions struct {
-	// Active opens the segment for appends (indexes preallocated).
+	// Active opens the segment for appends (indexes in memory, written at
+	// SyncIndexes and Seal).
 	Active bool
 	// NextOffset, when >= 0, is the known end of the segment (the base of
 	// the following segment); when < 0 the end is found by scanning the

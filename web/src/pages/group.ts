@@ -44,7 +44,6 @@ export function group(page: Page, name: string): void {
       h('span', { class: 'chip' }, h('span', { class: 'chip-label' }, 'Members'), h('b', null, num(g.members))),
       h('span', { class: 'chip' }, h('span', { class: 'chip-label' }, 'Total lag'), h('b', { id: 'group-total-lag' }, g.lag === null ? 'unknown' : num(g.lag))),
       h('span', { class: 'chip' }, h('span', { class: 'chip-label' }, 'Coordinator'), h('b', null, String(g.coordinator))));
-    const maxLag = Math.max(1, ...g.partitions.map((p) => p.lag));
     clear(lagTable, g.partitions.length === 0
       ? h('p', { class: 'muted' }, 'This group has no committed offsets yet.')
       : table([
@@ -53,7 +52,7 @@ export function group(page: Page, name: string): void {
         { title: 'Committed', num: true, cell: (p) => (p.committed < 0 ? '–' : num(p.committed)) },
         { title: 'End offset', num: true, cell: (p) => num(p.end_offset) },
         { title: 'Lag', num: true, cell: (p) => (p.lag < 0 ? h('span', { class: 'muted', title: p.error ?? '' }, 'unknown') : num(p.lag)) },
-        { title: '', cls: 'bar-cell', cell: (p) => h('div', { class: 'bar' }, h('div', { class: 'bar-fill', style: `width:${Math.max(0, (p.lag / maxLag) * 100).toFixed(1)}%` })) },
+        { title: 'Lag, log scale', cls: 'bar-cell', cell: (p) => lagBar(p.lag) },
         { title: 'Client', cell: (p) => p.client_id || '–' },
       ], g.partitions, { rowAttrs: (p) => ({ 'data-lag': p.lag }) }));
     clear(members, g.member_list.length === 0
@@ -124,4 +123,14 @@ function resetForm(host: HTMLElement, name: string, g: Group, topics: string[]):
     if (window.confirm(`Reset the offsets of “${name}” on ${topic.value}?`)) run(false);
   });
   clear(host, form);
+}
+
+// lagBar draws a lag on a fixed log scale, 1 to a million records, so
+// that a lag of 5 is a sliver (it was a full red bar when it was the
+// largest): green under 100 records, amber under 10,000, red above.
+export function lagBar(lag: number): HTMLElement {
+  const width = lag <= 0 ? 0 : Math.min(100, (Math.log10(1 + lag) / 6) * 100);
+  const tone = lag < 100 ? 'lag-low' : lag < 10000 ? 'lag-mid' : 'lag-high';
+  return h('div', { class: 'bar', title: lag < 0 ? 'unknown' : `${lag} records behind` },
+    h('div', { class: 'bar-fill ' + tone, style: `width:${width.toFixed(1)}%`, 'data-width': width.toFixed(1) }));
 }

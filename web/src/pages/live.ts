@@ -49,6 +49,10 @@ export function live(page: Page, panel: HTMLElement, name: string): void {
   let userPicked = false;
   const fields = new Set<string>();
   let points: Point[] = [];
+  // unsorted: points holds a point older than one before it; uPlot needs
+  // x ascending, so draw sorts first (a stable sort: equal times keep
+  // their arrival order).
+  let unsorted = false;
   const perSecond = new Map<number, number>();
   let latestT = 0;
   const newest: KRecord[] = [];
@@ -64,6 +68,11 @@ export function live(page: Page, panel: HTMLElement, name: string): void {
     ws?.close();
     const q = new URLSearchParams();
     q.set('from', mode === 'recent' ? '@' + (Date.now() - windowSecs * 1000) : mode);
+    // The last two minutes only as much as the stream's queue holds: more
+    // would be dropped, oldest first, which takes whole partitions'
+    // history (the server fetches one partition after another). "From the
+    // beginning" means it, and takes what the queue keeps.
+    if (mode === 'recent') q.set('max_backlog', 'queue');
     if (where.value.trim()) q.set('where', where.value.trim());
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
     const sock = new WebSocket(`${proto}://${location.host}/api/v1/topics/${enc(name)}/stream?${q}`);
@@ -118,7 +127,11 @@ export function live(page: Page, panel: HTMLElement, name: string): void {
       for (const f of [fieldSel.value]) {
         if (!f) continue;
         const v = pick(r.value, f);
-        if (v !== null) points.push({ t, key: r.key === null || r.key === undefined ? '(no key)' : String(r.key), v });
+        if (v === null) continue;
+        // Partitions arrive one after another, each in time order but not
+        // with each other: note when a point is older than the last one.
+        if (points.length > 0 && t < points[points.length - 1].t) unsorted = true;
+        points.push({ t, key: r.key === null || r.key === undefined ? '(no key)' : String(r.key), v });
       }
     }
     newest.unshift(r);
@@ -130,6 +143,10 @@ export function live(page: Page, panel: HTMLElement, name: string): void {
     if (!dirty || !page.alive) return;
     dirty = false;
     const lo = latestT - windowSecs;
+    if (unsorted) {
+      points.sort((a, b) => a.t - b.t);
+      unsorted = false;
+    }
     points = points.filter((p) => p.t >= lo).slice(-maxPoints);
     for (const s of perSecond.keys()) if (s < lo - 1) perSecond.delete(s);
     counters.textContent = `${num(received)} received` + (dropped ? ` · ${num(dropped)} dropped (browser too slow)` : '');

@@ -8,7 +8,7 @@ import { h, clear, card, spinner, errorBox, empty, field, select, time, num } fr
 export function messages(page: Page, panel: HTMLElement, name: string, detail: () => TopicDetail | null): void {
   const partition = select([['', 'All partitions']], '', { class: 'input', name: 'partition' });
   const start = select([['newest', 'Newest first'], ['oldest', 'Oldest first'], ['offset', 'From offset'], ['time', 'From time']], 'newest', { class: 'input', name: 'start' });
-  const offset = h('input', { class: 'input', name: 'offset', type: 'number', min: 0, placeholder: '0', hidden: true });
+  const offset = h('input', { class: 'input', name: 'offset', type: 'number', min: 0, placeholder: 'offset', hidden: true });
   const when = h('input', { class: 'input', name: 'time', type: 'datetime-local', step: 1, hidden: true });
   const limit = select([['20', '20'], ['50', '50'], ['100', '100'], ['500', '500']], '50', { class: 'input', name: 'limit' });
   const fmt = select([['auto', 'Auto'], ['json', 'JSON'], ['text', 'Text'], ['hex', 'Hex']], 'auto', { class: 'input', name: 'format' });

@@ -167,8 +167,8 @@ function produce(panel: HTMLElement, name: string, detail: () => TopicDetail | n
 function configs(page: Page, panel: HTMLElement, name: string): void {
   const list = h('div', null, spinner());
   const showAll = h('input', { type: 'checkbox' });
-  const cname = h('input', { class: 'input', placeholder: 'retention.ms', autocomplete: 'off', 'aria-label': 'Config name' });
-  const cvalue = h('input', { class: 'input', placeholder: '86400000', autocomplete: 'off', 'aria-label': 'Config value' });
+  const cname = h('input', { class: 'input', placeholder: 'name, e.g. retention.ms', autocomplete: 'off', 'aria-label': 'Config name' });
+  const cvalue = h('input', { class: 'input', placeholder: 'value, e.g. 86400000', autocomplete: 'off', 'aria-label': 'Config value' });
   const msg = h('div', { class: 'form-msg', role: 'status' });
   const setForm = h('form', { class: 'inline-form' }, cname, cvalue, h('button', { class: 'btn', type: 'submit' }, 'Set'), msg);
   clear(panel, card(null,

@@ -44,7 +44,7 @@ export function topics(page: Page): void {
 }
 
 function createForm(): HTMLElement {
-  const name = h('input', { class: 'input', name: 'name', required: true, placeholder: 'orders', autocomplete: 'off', pattern: '[A-Za-z0-9._\\-]+', maxlength: 249 });
+  const name = h('input', { class: 'input', name: 'name', required: true, placeholder: 'e.g. orders', autocomplete: 'off', pattern: '[A-Za-z0-9._\\-]+', maxlength: 249 });
   const parts = h('input', { class: 'input', name: 'partitions', type: 'number', min: 1, max: 10000, value: 3 });
   const retention = h('select', { class: 'input', name: 'retention' },
     h('option', { value: '' }, 'Cluster default'),
