@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,7 +118,7 @@ func (b *BrokerConfig) Layout() (NodeLayout, error) {
 		if !ok || err != nil || id < 0 {
 			return l, fmt.Errorf("%w: controller.quorum.voters entry %q: want id@host:port", ErrInvalidConfig, v)
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		if !validHostPort(addr) {
 			return l, fmt.Errorf("%w: controller.quorum.voters entry %q: want id@host:port", ErrInvalidConfig, v)
 		}
 		if slices.ContainsFunc(l.Voters, func(x Voter) bool { return x.ID == int32(id) }) {
@@ -148,7 +147,7 @@ func parseListeners(key string, entries []string, protocols map[string]string) (
 			return nil, fmt.Errorf("%w: %s entry %q: want NAME://host:port", ErrInvalidConfig, key, e)
 		}
 		name = strings.ToUpper(name)
-		if _, port, err := net.SplitHostPort(rest); err != nil || port == "" {
+		if !validHostPort(rest) {
 			return nil, fmt.Errorf("%w: %s entry %q: want NAME://host:port", ErrInvalidConfig, key, e)
 		}
 		proto, ok := protocols[name]
@@ -161,4 +160,20 @@ func parseListeners(key string, entries []string, protocols map[string]string) (
 		out = append(out, listener{name: name, proto: proto, addr: rest})
 	}
 	return out, nil
+}
+
+// validHostPort reports whether addr is host:port with a port of 1 to 65535
+// (host may be empty, a name, an IPv4 address or a bracketed IPv6 one).
+// Metadata checks the form only; it opens no socket and imports no net.
+func validHostPort(addr string) bool {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return false
+	}
+	host, port := addr[:i], addr[i+1:]
+	if strings.ContainsRune(host, ':') && !(strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")) {
+		return false // an IPv6 address needs brackets
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == port
 }

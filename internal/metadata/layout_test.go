@@ -64,6 +64,9 @@ func TestLayoutRefusals(t *testing.T) {
 		{"bad role", base("process.roles", "broker,zookeeper"), false, "zookeeper"},
 		{"bad voter", base("controller.quorum.voters", "one@localhost:19092"), false, "controller.quorum.voters"},
 		{"voter without port", base("controller.quorum.voters", "1@localhost"), false, "controller.quorum.voters"},
+		{"voter port out of range", base("controller.quorum.voters", "1@localhost:70000"), false, "controller.quorum.voters"},
+		{"listener without port", base("listeners", "PLAINTEXT://localhost,CONTROLLER://:19092"), false, "listeners"},
+		{"unbracketed ipv6", base("listeners", "PLAINTEXT://::1:9092,CONTROLLER://:19092"), false, "listeners"},
 		{"node not a voter", base("node.id", "4"), false, "node.id=4"},
 		{"unmapped listener", base("listeners", "EXTERNAL://:9092"), false, "EXTERNAL"},
 		{"advertised unknown listener", base("advertised.listeners", "EXTERNAL://h:1", "listener.security.protocol.map", "EXTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"), false, "EXTERNAL"},
@@ -73,6 +76,9 @@ func TestLayoutRefusals(t *testing.T) {
 		if err == nil || errors.Is(err, ErrNotYet) != tc.notYet || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("%s: %v; want an error mentioning %q (not yet: %v)", tc.name, err, tc.mention, tc.notYet)
 		}
+	}
+	if l, err := layoutOf(t, base("listeners", "PLAINTEXT://[::1]:9092,CONTROLLER://:19092")); err != nil || l.KafkaAddr != "[::1]:9092" {
+		t.Fatalf("bracketed ipv6: %+v %v", l, err)
 	}
 	if _, err := layoutOf(t, map[string]string{}); err != nil {
 		t.Fatalf("no KRaft settings at all: %v", err)
