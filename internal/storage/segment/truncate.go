@@ -33,7 +33,12 @@ func (s *Segment) findCut(offset int64) (cutPoint, error) {
 	if err := s.ensureIndexes(); err != nil {
 		return cutPoint{}, err
 	}
-	e := s.offIdx.Lookup(offset)
+	// Scan from the last indexed batch before the cut: the time index
+	// entries kept (offsets below the cut) then hold the largest timestamp
+	// up to and including that batch, and the scan sees every later one.
+	// (The entry of the cut batch itself may be the one that recorded the
+	// earlier batches' maximum, with the cut batch's offset.)
+	e := s.offIdx.Lookup(offset - 1)
 	c := cutPoint{pos: -1, maxTs: record.NoTimestamp}
 	err := s.walkHeaders(e.Position, func(h record.BatchHeader, pos int64) bool {
 		if h.BaseOffset >= offset {
@@ -105,8 +110,8 @@ func (s *Segment) TruncateTo(offset int64) error {
 	if err := s.timeIdx.TruncateAfterOffset(offset); err != nil {
 		return fmt.Errorf("segment %020d: %w", s.base, err)
 	}
-	// The time entries left cover every batch before the indexed one the
-	// scan started at (and some after it); the scan covered the rest.
+	// The time entries left cover every batch up to the indexed one the
+	// scan started at (and maybe some after it); the scan covered the rest.
 	maxTs, maxTsOff := c.maxTs, c.maxTsOff
 	if last, ok := s.timeIdx.Last(); ok && (last.Timestamp > maxTs || last.Timestamp == maxTs && last.Offset < maxTsOff) {
 		maxTs, maxTsOff = last.Timestamp, last.Offset
