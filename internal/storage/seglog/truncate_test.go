@@ -2,14 +2,17 @@ package seglog
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/fdcache"
 	"github.com/stromhq/strom/internal/storage/vfs"
 	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
@@ -428,4 +431,78 @@ func TestWaitDurableTruncated(t *testing.T) {
 	if err := f.l.WaitDurable(ctx, res.FirstOffset-1); err != nil {
 		t.Fatalf("wait for a kept offset: %v", err)
 	}
+}
+
+// An fsync that a WaitDurable started before a truncation must not move
+// the durable offset past the new end when it finishes: TruncateTo waits
+// for it (it takes the fsync slot).
+func TestTruncateWaitsForRunningFsync(t *testing.T) {
+	mem := memfs.New()
+	var block atomic.Bool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpSync && strings.HasSuffix(name, ".log") && block.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}))
+	f := newTruncFixture(t, fsys, truncCfg)
+	defer f.l.Close()
+	res, err := f.l.Append(batch(t, "tail", 3, 1), AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block.Store(true)
+	waited := make(chan error, 1)
+	go func() { waited <- f.l.WaitDurable(context.Background(), res.LastOffset) }()
+	<-entered // the fsync runs, with the old end as its target
+	truncated := make(chan error, 1)
+	go func() { truncated <- f.l.TruncateTo(res.FirstOffset) }()
+	// Give a truncation that does not wait the time to finish (it
+	// would, in well under the deadline); one that waits never does.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for f.l.EndOffset() != res.FirstOffset && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-waited; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if err := <-truncated; err != nil {
+		t.Fatal(err)
+	}
+	if d, e := f.l.DurableOffset(), f.l.EndOffset(); d != e || e != res.FirstOffset {
+		t.Fatalf("durable %d, end %d: want both %d", d, e, res.FirstOffset)
+	}
+}
+
+// A damaged intent file stops Open rather than being guessed at; one
+// naming an offset at or past the end (recovery cut more) is just removed.
+func TestTruncateIntentAtOpen(t *testing.T) {
+	mem := memfs.New()
+	f := newTruncFixture(t, mem, truncCfg)
+	end := f.l.EndOffset()
+	f.l.Close()
+	intent := "/d/" + TruncateIntentFile
+	if err := mem.WriteFile(intent, []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(mem, "/d", truncCfg, State{Clean: true}); err == nil {
+		t.Fatal("opened with a damaged intent file")
+	}
+	var payload [8]byte
+	binary.BigEndian.PutUint64(payload[:], uint64(end+5))
+	if err := atomicfile.Write(mem, intent, truncateMagic, truncateVersion, payload[:]); err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, mem, "/d", truncCfg, State{Clean: true})
+	if l.EndOffset() != end {
+		t.Fatalf("end %d, want %d", l.EndOffset(), end)
+	}
+	if _, err := mem.Stat(intent); err == nil {
+		t.Fatal("intent file left")
+	}
+	l.Close()
 }
