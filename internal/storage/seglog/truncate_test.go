@@ -292,12 +292,39 @@ func TestTruncateCrashAtEveryStep(t *testing.T) {
 		if len(images) < 8 {
 			t.Fatalf("target %d: only %d steps: %v", target, len(images)/2, ops)
 		}
-		sawOld, sawNew := false, false
+		sawOld, sawNew, nested := false, false, 0
 		for i, img := range images {
 			label := fmt.Sprintf("target %d, crash before %s", target, ops[i])
+			_, statErr := img.Stat("/d/" + TruncateIntentFile)
+			hasIntent := statErr == nil
+			if hasIntent && i%4 == 0 {
+				// The Open that finishes the truncation is cut too, at
+				// each of its steps (from every other step of the
+				// truncation, to keep the test short): the truncation
+				// stays decided.
+				for j, again := range crashSteps(t, img.Snapshot(), func(fsys vfs.FS) {
+					if l, err := Open(fsys, "/d", truncCfg, State{RecoveryPoint: f.durable}); err == nil {
+						l.Close()
+					}
+				}) {
+					l, err := Open(again, "/d", truncCfg, State{RecoveryPoint: f.durable})
+					if err != nil {
+						t.Fatalf("%s, then at step %d of the reopen: %v", label, j, err)
+					}
+					if l.EndOffset() != target {
+						t.Fatalf("%s, then at step %d of the reopen: end %d, want %d", label, j, l.EndOffset(), target)
+					}
+					f.checkKept(t, l, target, label+", cut again")
+					l.Close()
+					nested++
+				}
+			}
 			l, err := Open(img, "/d", truncCfg, State{RecoveryPoint: f.durable})
 			if err != nil {
 				t.Fatalf("%s: reopen: %v", label, err)
+			}
+			if hasIntent && l.EndOffset() != target {
+				t.Fatalf("%s: the intent is durable, yet end %d, want %d", label, l.EndOffset(), target)
 			}
 			switch l.EndOffset() {
 			case oldEnd:
@@ -323,9 +350,10 @@ func TestTruncateCrashAtEveryStep(t *testing.T) {
 			}
 			l.Close()
 		}
-		if !sawOld || !sawNew {
-			t.Fatalf("target %d: crashes gave old tail %v, new tail %v: both expected", target, sawOld, sawNew)
+		if !sawOld || !sawNew || nested == 0 {
+			t.Fatalf("target %d: crashes gave old tail %v, new tail %v, %d cuts while finishing: all expected", target, sawOld, sawNew, nested)
 		}
+		t.Logf("target %d: %d cuts during the truncation, %d during the Open that finished it", target, len(images), nested)
 		f.l.Close()
 	}
 }
@@ -505,4 +533,24 @@ func TestTruncateIntentAtOpen(t *testing.T) {
 		t.Fatal("intent file left")
 	}
 	l.Close()
+}
+
+// crashSteps runs run on mem and returns the images a power cut would
+// leave before each file operation that changes something (keeping none,
+// then all, of the unsynced bytes), and at the end.
+func crashSteps(t *testing.T, mem *memfs.FS, run func(vfs.FS)) []*memfs.FS {
+	t.Helper()
+	var mu sync.Mutex
+	var images []*memfs.FS
+	run(errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		switch op {
+		case errorfs.OpRead, errorfs.OpList, errorfs.OpStat, errorfs.OpOpen:
+			return nil
+		}
+		mu.Lock()
+		images = append(images, mem.Crash(memfs.CrashOptions{}), mem.Crash(memfs.CrashOptions{KeepUnsyncedPrefix: memfs.KeepAll}))
+		mu.Unlock()
+		return nil
+	})))
+	return append(images, mem.Crash(memfs.CrashOptions{}))
 }
