@@ -14,6 +14,7 @@ import (
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/fdcache"
+	"github.com/stromhq/strom/internal/storage/segment"
 	"github.com/stromhq/strom/internal/storage/vfs"
 	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
@@ -172,10 +173,18 @@ func TestTruncateTo(t *testing.T) {
 			// No descriptor of a deleted segment is held, by the cache
 			// or anyone; the cut segment has its writer only.
 			_, names := fsys.openLogFiles()
+			cutPath, _, _ := segment.FileNames("/d", active.Base())
+			writers := 0
 			for _, n := range names {
 				if _, err := mem.Stat(n); err != nil {
 					t.Fatalf("descriptor of a deleted segment still open: %s", n)
 				}
+				if n == cutPath {
+					writers++
+				}
+			}
+			if writers != 1 {
+				t.Fatalf("%d descriptors of the cut segment open, want 1 (its writer; the cache's forgotten): %v", writers, names)
 			}
 			if _, err := mem.Stat("/d/" + TruncateIntentFile); err == nil {
 				t.Fatal("intent file left behind")
