@@ -25,8 +25,18 @@
 // covers) atomically, and Open loads the snapshot and replays the headers of
 // the batches after it (all of them when there is no snapshot).
 //
+// Truncation (TruncateTo, for a raft follower whose uncommitted tail
+// conflicts with the leader's) cuts the log at a batch boundary and
+// rebuilds the producer state from what remains, as Open does: from the
+// snapshot when it covers only kept batches, else from the log start (the
+// cost: every batch header of the partition read once). A snapshot that
+// covers removed batches is deleted first, durably, so a crash cannot
+// bring it back.
+//
 // Concurrency: Append holds the partition's mutex across the checks and the
 // log append, so checks and offsets agree; reads go to the log without it.
-// A Waiter is registered under its own small lock (wmu), which Append takes
-// after the partition's mutex, to wake long polls.
+// Snapshot and TruncateTo also hold snapMu (taken before the mutex), so a
+// snapshot file write never crosses a truncation. A Waiter is registered
+// under its own small lock (wmu), which Append and TruncateTo take after
+// the partition's mutex, to wake long polls. Lock order: snapMu, mu, wmu.
 package partition

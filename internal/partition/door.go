@@ -29,6 +29,10 @@ var (
 	ErrClosed = seglog.ErrClosed
 	// ErrCorrupt: stored data failed its checksum on a read.
 	ErrCorrupt = segment.ErrCorrupt
+	// ErrNotBatchBoundary: TruncateTo was given an offset inside a batch.
+	ErrNotBatchBoundary = seglog.ErrNotBatchBoundary
+	// ErrTruncated: WaitDurable waited for an offset TruncateTo removed.
+	ErrTruncated = seglog.ErrTruncated
 )
 
 // Health is whether the partition's storage takes writes: Healthy,

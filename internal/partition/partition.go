@@ -26,6 +26,10 @@ type Partition struct {
 	fs  vfs.FS
 	now func() time.Time
 
+	// snapMu serializes Snapshot (whose file write runs without mu) with
+	// TruncateTo, which must not see a snapshot of removed batches
+	// written after it; taken before mu.
+	snapMu    sync.Mutex
 	mu        sync.Mutex // serializes appends with the producer checks
 	producers map[int64]*producer
 	dirty     bool  // producer state changed since the last snapshot
@@ -51,7 +55,20 @@ func Open(topic string, index int32, l *seglog.Log, opts Options) (*Partition, e
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Partition{Topic: topic, Index: index, log: l, fs: opts.FS, now: opts.Now, producers: map[int64]*producer{}, snapEnd: -1}
+	p := &Partition{Topic: topic, Index: index, log: l, fs: opts.FS, now: opts.Now}
+	if err := p.loadProducers(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// loadProducers builds the producer state from scratch: from the snapshot
+// when it covers a prefix of the log, then from the headers of the batches
+// after it (all of them without one). Open and TruncateTo call it; p.mu
+// must be held, or p not yet shared.
+func (p *Partition) loadProducers() error {
+	l := p.log
+	p.producers, p.snapEnd, p.dirty = map[int64]*producer{}, -1, false
 	from := l.StartOffset()
 	snap, err := p.readSnapshot()
 	if err == nil && snap.Offset >= from && snap.Offset <= l.EndOffset() {
@@ -76,7 +93,7 @@ func Open(topic string, index int32, l *seglog.Log, opts Options) (*Partition, e
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("partition %s-%d: producer state: %w", topic, index, err)
+		return fmt.Errorf("partition %s-%d: producer state: %w", p.Topic, p.Index, err)
 	}
 	if p.snapEnd < 0 && len(p.producers) == 0 && l.StartOffset() == l.EndOffset() {
 		// An empty log (a new partition): a start reads nothing without a
@@ -84,7 +101,7 @@ func Open(topic string, index int32, l *seglog.Log, opts Options) (*Partition, e
 		// spares a new partition two fsyncs at the next checkpoint or stop.
 		p.snapEnd = l.EndOffset()
 	}
-	return p, nil
+	return nil
 }
 
 // HighWatermark is the offset up to which consumers may read. With a single
@@ -216,6 +233,8 @@ const producerExpiry = 24 * time.Hour
 // producers: the next start then reads no batch headers), dropping
 // producers idle for longer than a day.
 func (p *Partition) Snapshot() error {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
 	p.mu.Lock()
 	if !p.dirty && p.snapEnd == p.log.EndOffset() {
 		p.mu.Unlock()
@@ -255,6 +274,68 @@ func (p *Partition) Snapshot() error {
 			return nil // the partition was deleted meanwhile
 		}
 		return fmt.Errorf("partition %s-%d: snapshot: %w", p.Topic, p.Index, err)
+	}
+	return nil
+}
+
+// TruncateTo removes every batch whose base offset is >= offset (see
+// seglog's Log.TruncateTo: a batch boundary, at or above the start offset;
+// durable on return) and rebuilds the idempotent producer state from what
+// remains, so that a retry of a removed batch is never answered as a
+// duplicate with the offsets it no longer has: it is appended again, or
+// refused as out of order. Waiters are woken.
+//
+// Cost: the state is rebuilt as Open builds it, from the producer snapshot
+// when it covers only kept batches (it is written at checkpoints, so the
+// replay reads about a checkpoint interval of batch headers), otherwise
+// from the log start: a read of every batch header of the partition
+// (walked in 64 KiB chunks, so about the whole log once), with appends to
+// the partition waiting. A snapshot that covers removed batches is deleted
+// (durably) before the log is cut, so no crash can bring it back to
+// describe batches that are gone.
+func (p *Partition) TruncateTo(offset int64) error {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if offset >= p.log.EndOffset() || offset < p.log.StartOffset() {
+		return p.log.TruncateTo(offset) // a no-op, or the log's refusal
+	}
+	// (An offset inside a batch is refused only below, after this: the
+	// snapshot is then rewritten at the next checkpoint.)
+	if p.snapEnd < 0 || p.snapEnd > offset {
+		if err := p.removeSnapshot(); err != nil {
+			return err
+		}
+	}
+	terr := p.log.TruncateTo(offset)
+	if terr != nil && (!errors.Is(terr, ErrFailed) || p.log.EndOffset() != offset) {
+		return terr // nothing was removed
+	}
+	// Removed batches' producers are rebuilt even when the truncation
+	// failed halfway (the log is then Failed, but still read).
+	if err := p.loadProducers(); err != nil && terr == nil {
+		terr = err
+	}
+	p.dirty = true
+	p.notify()
+	return terr
+}
+
+// removeSnapshot deletes the producer snapshot file durably; p.mu held.
+func (p *Partition) removeSnapshot() error {
+	path := filepath.Join(p.log.Dir(), snapshotName)
+	err := p.fs.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		p.snapEnd = -1
+		return nil
+	}
+	if err == nil {
+		p.snapEnd = -1
+		err = p.fs.SyncDir(p.log.Dir())
+	}
+	if err != nil {
+		return fmt.Errorf("partition %s-%d: remove producer snapshot: %w", p.Topic, p.Index, err)
 	}
 	return nil
 }

@@ -421,3 +421,19 @@ func (x *TimeIndex) Full() bool {
 func (x *TimeIndex) Sync() error  { return x.file.sync() }
 func (x *TimeIndex) Seal() error  { return x.file.seal() }
 func (x *TimeIndex) Close() error { return x.file.close() }
+
+// unseal makes a sealed file accept appends again.
+func (x *file) unseal() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.closed {
+		x.writes = true
+	}
+}
+
+// Unseal makes a sealed offset index writable again: its segment was
+// truncated and is the active one once more.
+func (x *OffsetIndex) Unseal() { x.file.unseal() }
+
+// Unseal makes a sealed time index writable again (see OffsetIndex.Unseal).
+func (x *TimeIndex) Unseal() { x.file.unseal() }

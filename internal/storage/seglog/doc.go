@@ -49,9 +49,39 @@
 //     index files (a full disk after a crash), the indexes stay in memory
 //     and the log opens Degraded, serving reads. An index is a hint.
 //
-// Concurrency: appendMu serializes writers (Append, roll, retention, close);
-// segMu guards the segment list, held for reading by readers during a read
-// and for writing only while the list changes, so reads do not block
+// Truncation (TruncateTo, the groundwork of a raft follower overwriting a
+// conflicting uncommitted tail) removes every batch from a batch boundary
+// on. It is made durable before it returns, in this order, so that a crash
+// at any point leaves either every old batch or exactly the kept ones:
+//  1. validate (offset within [start, end], a batch's base offset);
+//  2. write the intent file (TruncateIntentFile: the offset, under package
+//     atomicfile's header; temp, fsync, rename, directory fsync): the
+//     commit point. Before it nothing has changed;
+//  3. under segMu held for writing (readers wait): cut the segment holding
+//     offset at that batch (ftruncate, fsync), trim and rewrite its
+//     indexes, reopen it for writing if it was sealed; drop the later
+//     segments from the list; end and durable offsets become offset;
+//  4. delete the later segments' files (forgetting their cached
+//     descriptors), newest first, then fsync the directory;
+//  5. remove the intent file and fsync the directory.
+//
+// Open that finds the intent file recovers every segment from the one
+// holding its offset (whatever the checkpointed recovery point says: a cut
+// sealed segment is shorter than the next segment's base implies), then
+// redoes steps 3 to 5, which are idempotent. A failure after step 2 makes
+// the log Failed: the intent is durable, so nothing may be appended until
+// a reopen has finished the truncation. A WaitDurable for a removed offset
+// returns ErrTruncated (a caller that waits after a truncation and a
+// re-append past its offset cannot tell; the raft layer acknowledges by
+// commit index, not through it).
+//
+// Concurrency: appendMu serializes writers (Append, roll, retention,
+// truncation, close); segMu guards the segment list, held for reading by
+// readers during a read and for writing only while the list changes (and,
+// for a truncation, while the cut segment is cut), so reads do not block
 // appends. WaitDurable runs the fsync on one waiter's goroutine while the
-// others wait for it (group commit); no goroutine is started by this package.
+// others wait for it (group commit); TruncateTo takes that fsync slot
+// itself, so no fsync started before it moves the durable offset past the
+// new end. Lock order: appendMu, then the fsync slot, then segMu. No
+// goroutine is started by this package.
 package seglog

@@ -170,6 +170,16 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A truncation a crash interrupted is finished below; recovery must
+	// first read every segment from the one it cut.
+	trunc, hasTrunc, err := l.readTruncateIntent()
+	if err != nil {
+		return nil, err
+	}
+	if hasTrunc {
+		st.Clean = false
+		st.RecoveryPoint = min(st.RecoveryPoint, trunc)
+	}
 	segCfg := cfg.segmentConfig()
 	if len(bases) == 0 {
 		base := max(st.LogStartOffset, 0)
@@ -188,8 +198,16 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 		}
 		return nil, err
 	}
+	l.end.Store(l.segs[len(l.segs)-1].NextOffset())
+	if hasTrunc {
+		if err := l.finishTruncate(trunc); err != nil {
+			for _, s := range l.segs {
+				s.Close()
+			}
+			return nil, err
+		}
+	}
 	last := l.segs[len(l.segs)-1]
-	l.end.Store(last.NextOffset())
 	l.start.Store(min(max(st.LogStartOffset, l.segs[0].Base()), l.end.Load()))
 	if st.Clean {
 		l.durableEnd.Store(l.end.Load())
@@ -582,6 +600,11 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 	for {
 		if l.durableEnd.Load() > offset {
 			return nil
+		}
+		// Callers wait for offsets they appended, below the end offset;
+		// only TruncateTo can take them away.
+		if offset >= l.end.Load() {
+			return fmt.Errorf("log %s: wait for offset %d, end %d: %w", l.dir, offset, l.end.Load(), ErrTruncated)
 		}
 		l.dur.Lock()
 		if l.dur.err != nil {

@@ -33,10 +33,13 @@
 //     it fails only on I/O errors, never on bad data. Failing to write an
 //     index file (ErrIndexWrite) leaves a usable segment with its indexes
 //     in memory; a failed fsync of the data is ErrSync.
+//   - TruncateTo cuts the segment at a batch boundary (never inside a
+//     batch: ErrNotBatchBoundary), fsyncs the file before anything in
+//     memory changes, and makes a sealed segment active again.
 //
-// Concurrency: one appender (the log's writer) calls Append, Seal and
-// Recover; Read, FindTimestamp, Sync and the getters may run concurrently
-// with Append. Readers of the active segment hold fileMu for reading while
+// Concurrency: one appender (the log's writer) calls Append, Seal,
+// TruncateTo and Recover (TruncateTo with no reader on the segment); Read,
+// FindTimestamp, Sync and the getters may run concurrently with Append. Readers of the active segment hold fileMu for reading while
 // they use its file, and Seal takes it for writing to close the writer, so
 // no read ever sees its file closed. Closing or deleting a segment is the log's job, done only when
 // no reader holds it.
