@@ -57,7 +57,12 @@ func (c *Cluster) sortOutDirectories() error {
 		}
 	}
 	// Every directory a tombstone named is gone now.
-	return c.store.ForgetAllDeleted()
+	// Dropping the tombstones rewrites the metadata file; on a full disk
+	// that fails, and keeping them is harmless: the start goes on.
+	if err := c.store.ForgetAllDeleted(); err != nil {
+		c.cfg.Logger.Warn("cannot drop the tombstones of deleted topics from the metadata file; kept for the next start", "err", err)
+	}
+	return nil
 }
 
 // tombstoned reports whether a tombstone names the directory of p's topic

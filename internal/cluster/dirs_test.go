@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stromhq/strom/internal/metadata"
@@ -194,4 +195,46 @@ func TestInterruptedDeleteFinishedAtStart(t *testing.T) {
 		t.Fatalf("tombstones left: %v", c.store.Deleted())
 	}
 	c.Close()
+}
+
+// TestTombstonesOnFullDisk: a start that finishes a deletion from its
+// tombstone but cannot rewrite the metadata file (a full disk) still
+// starts, and drops the tombstone at a later start.
+func TestTombstonesOnFullDisk(t *testing.T) {
+	mem := memfs.New()
+	failRemove, full := false, false
+	efs := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		switch {
+		case failRemove && op == errorfs.OpRemove && strings.Contains(name, "gone-"):
+			return errorfs.ErrInjected
+		case full && op == errorfs.OpWrite && strings.HasSuffix(name, metadata.FileName+".tmp"):
+			return &errorfs.PartialWrite{N: 0, Err: syscall.ENOSPC}
+		}
+		return nil
+	}))
+	c := open(t, efs)
+	if _, err := c.CreateTopic("gone", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	failRemove = true
+	if err := c.DeleteTopic("gone"); err == nil {
+		t.Fatal("delete with failing removes succeeded")
+	}
+	failRemove = false
+	c.Close()
+	full = true
+	c = open(t, efs) // fails the test if the start fails
+	if _, err := mem.Stat("/data/gone-0"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("gone-0 kept: %v", err)
+	}
+	if len(c.store.Deleted()) == 0 {
+		t.Fatal("the tombstone was dropped although the file could not be written")
+	}
+	c.Close()
+	full = false
+	c = open(t, efs)
+	defer c.Close()
+	if len(c.store.Deleted()) != 0 {
+		t.Fatalf("tombstones left once the disk has room: %v", c.store.Deleted())
+	}
 }
