@@ -89,7 +89,12 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	meta, err := dir.Identify(cfg.Broker.Settings().NodeID, "")
-	if err != nil {
+	if errors.Is(err, logdir.ErrMetaWrite) {
+		// A full disk at the first start of a directory written before
+		// meta.properties existed: serve (reads) under an identity the next
+		// start with room writes down.
+		cfg.Logger.Warn("cannot write meta.properties; the cluster id holds for this run only", "err", err)
+	} else if err != nil {
 		dir.Close()
 		return nil, err
 	}

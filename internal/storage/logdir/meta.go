@@ -44,6 +44,9 @@ var (
 	ErrBadUUID = errors.New("not a Kafka UUID")
 	// ErrFormatted: Format found the directory formatted already.
 	ErrFormatted = errors.New("data dir already formatted")
+	// ErrMetaWrite: Identify could not write a new meta.properties (a full
+	// disk); the identity it returns holds for this run only.
+	ErrMetaWrite = errors.New("meta.properties not written")
 )
 
 // RandomUUID returns a new random UUID in Kafka's text form, as
@@ -150,7 +153,10 @@ func (d *Dir) Identify(nodeID int32, clusterID string) (Meta, error) {
 		return Meta{}, err
 	}
 	m = Meta{ClusterID: clusterID, NodeID: nodeID, DirectoryID: RandomUUID()}
-	return m, d.writeMeta(m)
+	if err := d.writeMeta(m); err != nil {
+		return m, fmt.Errorf("%w: %w", ErrMetaWrite, err)
+	}
+	return m, nil
 }
 
 // Format formats the data directory at path for clusterID and nodeID, as

@@ -3,8 +3,10 @@ package logdir
 import (
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
@@ -65,5 +67,30 @@ func TestFormat(t *testing.T) {
 	defer d.Close()
 	if _, err := d.Identify(3, ""); err == nil {
 		t.Fatal("a meta.properties of an unknown version was accepted")
+	}
+}
+
+// TestIdentifyOnFullDisk: a directory without meta.properties on a full
+// disk gets an identity for the run, marked ErrMetaWrite, and keeps no
+// temporary file.
+func TestIdentifyOnFullDisk(t *testing.T) {
+	mem := memfs.New()
+	full := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpWrite && strings.Contains(name, "meta.properties") {
+			return &errorfs.PartialWrite{N: 3, Err: syscall.ENOSPC}
+		}
+		return nil
+	}))
+	d, err := Open(full, "/data", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m, err := d.Identify(1, "")
+	if !errors.Is(err, ErrMetaWrite) || CheckUUID(m.ClusterID) != nil {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if _, err := mem.Stat("/data/meta.properties.tmp"); err == nil {
+		t.Fatal("a temporary file was left")
 	}
 }
