@@ -31,14 +31,14 @@ func (osFS) Lock(name string, owner []byte) (io.Closer, error) {
 		}
 		return nil, &os.PathError{Op: "flock", Path: name, Err: err}
 	}
-	if err := writeOwner(f, owner); err != nil {
-		f.Close()
-		return nil, err
-	}
+	// The owner only names the holder in another process's error; a full
+	// disk that refuses those few bytes must not refuse the lock.
+	_ = writeOwner(f, owner)
 	return f, nil
 }
 
-// writeOwner replaces the lock file's content with owner. It is not synced:
+// writeOwner replaces the lock file's content with owner, best effort. It
+// is not synced:
 // it only names the holder for an error message, and the lock itself lives
 // in the kernel, not in the file.
 func writeOwner(f *os.File, owner []byte) error {
