@@ -84,3 +84,26 @@ func TestLayoutRefusals(t *testing.T) {
 		t.Fatalf("no KRaft settings at all: %v", err)
 	}
 }
+
+// FuzzLayout feeds arbitrary KRaft values (from a server.properties anyone
+// writes) to Layout: it never panics, and a layout it accepts names a
+// client listener only in the host:port form and at most one voter.
+func FuzzLayout(f *testing.F) {
+	f.Add("PLAINTEXT://:9092,CONTROLLER://:19092", "PLAINTEXT://localhost:9092", "1@localhost:19092", "broker,controller", "1")
+	f.Add("SSL://[::1]:9093", "", "1@h:1,2@h:2", "broker", "2")
+	f.Add("x://", "y", "@", ",", "-1")
+	f.Fuzz(func(t *testing.T, listeners, advertised, voters, roles, node string) {
+		bc, err := NewBrokerConfig(map[string]string{"listeners": listeners, "advertised.listeners": advertised,
+			"controller.quorum.voters": voters, "process.roles": roles, "node.id": node})
+		if err != nil {
+			return
+		}
+		l, err := bc.Layout()
+		if err != nil {
+			return
+		}
+		if l.KafkaAddr != "" && !validHostPort(l.KafkaAddr) || len(l.Voters) > 1 {
+			t.Fatalf("accepted %+v", l)
+		}
+	})
+}

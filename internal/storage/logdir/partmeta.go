@@ -71,7 +71,7 @@ func (d *Dir) MarkTopicID(p Partition, id [16]byte) error {
 	if err != nil {
 		return fmt.Errorf("partition %s: %w", d.PartitionDir(p), err)
 	}
-	_, err = f.Write([]byte("version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"))
+	_, err = f.Write([]byte(partitionMetadata(id)))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -79,6 +79,11 @@ func (d *Dir) MarkTopicID(p Partition, id [16]byte) error {
 		return fmt.Errorf("partition %s: %s: %w", d.PartitionDir(p), partitionMetadataFile, err)
 	}
 	return nil
+}
+
+// partitionMetadata is the content of a partition.metadata file for id.
+func partitionMetadata(id [16]byte) string {
+	return "version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"
 }
 
 // HoldsRecords reports whether p's directory has a non-empty segment file:
