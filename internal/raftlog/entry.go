@@ -17,12 +17,12 @@ import (
 // event; the conf-change types are Strom's, outside Kafka's range (0..6 in
 // Kafka 3.9), so a Kafka client sees an unknown control type and skips it.
 const (
-	ControlLeaderChange   int16 = 2
-	ControlConfChange     int16 = 0x5301
-	ControlConfChangeV2   int16 = 0x5302
-	controlKeyVersion     int16 = 0
-	maxTerm                     = math.MaxInt32
-	maxDecompressedBatch        = 64 << 20
+	ControlLeaderChange  int16 = 2
+	ControlConfChange    int16 = 0x5301
+	ControlConfChangeV2  int16 = 0x5302
+	controlKeyVersion    int16 = 0
+	maxTerm                    = math.MaxInt32
+	maxDecompressedBatch       = 64 << 20
 )
 
 // ErrBadEntry: an entry this package cannot store (a normal entry whose
