@@ -42,7 +42,8 @@
 // fsync, rename, directory fsync) holds raft's HardState and ConfState
 // (protobuf), and the anchor: the raft index and the offset of the log's
 // first batch, and the term of the entry before it (raft's Term(FirstIndex-1)).
-// Without the file the anchor is index 1 at the log start offset.
+// The first Open writes the file, with the anchor at index 1 and the log
+// start offset, so that a start moved later around this package is caught.
 //
 // # Invariants and contracts
 //

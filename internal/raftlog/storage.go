@@ -46,7 +46,7 @@ var _ raft.Storage = (*Storage)(nil)
 
 // Open returns the raft storage of log, reading StateFile from the log's
 // directory (none: an empty raft state whose first index, 1, is the log's
-// first batch) and rebuilding the translator from the batch headers. A
+// first batch, written to a new StateFile at once) and rebuilding the translator from the batch headers. A
 // start offset move that a crash interrupted (StateFile written, segments
 // not yet trimmed) is finished here.
 func Open(fsys vfs.FS, log *seglog.Log) (*Storage, error) {
@@ -56,8 +56,13 @@ func Open(fsys vfs.FS, log *seglog.Log) (*Storage, error) {
 		return nil, err
 	}
 	if !ok {
+		// The anchor is written at once: a start moved later around
+		// this package must be detected, not taken for index 1.
 		p.an = anchor{index: 1, offset: log.StartOffset()}
 		p.cs = &raftpb.ConfState{}
+		if err := writeState(fsys, log.Dir(), p); err != nil {
+			return nil, err
+		}
 	}
 	switch start := log.StartOffset(); {
 	case start > p.an.offset:

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // fill appends n entries from index first with term term: client batches of
@@ -195,5 +196,62 @@ func TestHardStatePersisted(t *testing.T) {
 	hs, cs, _ = s2.InitialState()
 	if !proto.Equal(hs, want) || len(cs.GetVoters()) != 3 {
 		t.Fatalf("after crash: %v %v", hs, cs)
+	}
+}
+
+func TestAppendRefusesWhatItCannotStore(t *testing.T) {
+	s, _, _ := newStorage(t)
+	fill(t, s, 1, 3, 1)
+	if err := s.Append([]*raftpb.Entry{normal(4, 1, []byte("not a batch"))}); !errors.Is(err, ErrBadEntry) {
+		t.Fatalf("non-batch data: %v, want ErrBadEntry", err)
+	}
+	if err := s.Append([]*raftpb.Entry{normal(4, 1<<31, nil)}); !errors.Is(err, ErrBadEntry) {
+		t.Fatalf("term past int32: %v, want ErrBadEntry", err)
+	}
+	if err := s.Append([]*raftpb.Entry{normal(6, 1, nil)}); !errors.Is(err, ErrGap) {
+		t.Fatalf("gap: %v, want ErrGap", err)
+	}
+	if li, _ := s.LastIndex(); li != 3 {
+		t.Fatalf("LastIndex %d after refused appends, want 3", li)
+	}
+	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) {
+		t.Fatalf("Snapshot: %v", err)
+	}
+}
+
+// The start moved around the raft storage (seglog's own retention) leaves
+// the first batch's index unknown: Open refuses rather than guess.
+func TestOpenRefusesStartMovedAround(t *testing.T) {
+	s, l, fs := newStorage(t)
+	fill(t, s, 1, 10, 1)
+	off, _ := s.OffsetOf(5)
+	if err := l.AdvanceStartOffset(off); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l2, err := seglog.Open(fs, testDir, testCfg, seglog.State{LogStartOffset: off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if _, err := Open(fs, l2); !errors.Is(err, ErrStartMoved) {
+		t.Fatalf("Open: %v, want ErrStartMoved", err)
+	}
+}
+
+// AdvanceStart at an offset inside a batch is refused.
+func TestAdvanceStartNeedsABatchBoundary(t *testing.T) {
+	s, _, _ := newStorage(t)
+	fill(t, s, 1, 6, 1)
+	off, _ := s.OffsetOf(3) // entry 3 holds 1+3%3 = 1 record; entry 2 holds 3
+	off2, _ := s.OffsetOf(2)
+	if off-off2 < 2 {
+		t.Fatalf("entry 2 holds %d records, the case needs more", off-off2)
+	}
+	if err := s.AdvanceStart(off2 + 1); !errors.Is(err, seglog.ErrNotBatchBoundary) {
+		t.Fatalf("AdvanceStart inside a batch: %v", err)
+	}
+	if fi, _ := s.FirstIndex(); fi != 1 {
+		t.Fatalf("FirstIndex %d after a refused move", fi)
 	}
 }
