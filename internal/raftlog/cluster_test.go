@@ -25,20 +25,22 @@ type testNode struct {
 }
 
 // handleReady persists, sends and applies one Ready the way the broker will:
-// hard state and entries durable before the messages leave.
+// entries, then hard state, durable before the messages leave.
 func (n *testNode) handleReady(t *testing.T, out *[]*raftpb.Message) bool {
 	t.Helper()
 	if !n.rn.HasReady() {
 		return false
 	}
 	rd := n.rn.Ready()
+	// Entries before the hard state: a commit index on disk must never
+	// point past the entries on disk.
+	if err := n.st.Append(rd.Entries); err != nil {
+		t.Fatal(err)
+	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := n.st.SetHardState(rd.HardState); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := n.st.Append(rd.Entries); err != nil {
-		t.Fatal(err)
 	}
 	*out = append(*out, rd.Messages...)
 	for _, e := range rd.CommittedEntries {

@@ -50,14 +50,17 @@
 //   - Durability: Append returns once its entries are fsynced
 //     (seglog.WaitDurable on the last one), and SetHardState/SetConfState
 //     once the file is; a Ready's messages may be sent as soon as they
-//     return. There is no separate Sync.
+//     return. There is no separate Sync. Call Append before SetHardState
+//     for the same Ready: the two are separate files, and a commit index
+//     on disk must not point past the entries on disk after a crash.
 //   - Append with a first index <= LastIndex cuts the log tail first with
 //     seglog.TruncateTo at that entry's offset (durable on return);
 //     entries below FirstIndex are skipped; a gap after LastIndex is ErrGap.
 //   - Entries(lo, hi, maxSize): at least one entry, then as many as fit in
 //     maxSize (proto.Size of each); ErrCompacted below FirstIndex,
 //     ErrUnavailable past LastIndex+1. The slice, the entries and their
-//     Data are freshly read from the segments and owned by the caller.
+//     Data are freshly read from the segments (buffers that are never
+//     given back to bufpool) and owned by the caller.
 //   - Term(FirstIndex-1) is the anchor's term; lower is ErrCompacted,
 //     past LastIndex ErrUnavailable.
 //   - Snapshot always answers raft.ErrSnapshotTemporarilyUnavailable:
