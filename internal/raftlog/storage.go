@@ -342,10 +342,12 @@ func (s *Storage) AdvanceStart(offset int64) error {
 	if err := s.saveLocked(p); err != nil {
 		return err
 	}
+	// The anchor is durable: the translator follows it even if seglog's
+	// move fails below (Open would finish that move).
+	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
+	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
 	if err := s.log.AdvanceStartOffset(offset); err != nil {
 		return fmt.Errorf("raftlog %s: advance log start to %d: %w", s.log.Dir(), offset, err)
 	}
-	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
-	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
 	return nil
 }

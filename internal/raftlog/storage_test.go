@@ -3,6 +3,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // fill appends n entries from index first with term term: client batches of
@@ -254,4 +257,38 @@ func TestAdvanceStartNeedsABatchBoundary(t *testing.T) {
 	if fi, _ := s.FirstIndex(); fi != 1 {
 		t.Fatalf("FirstIndex %d after a refused move", fi)
 	}
+}
+
+// A start move whose segment deletion fails after the anchor is durable
+// leaves the translator on the new anchor (FirstIndex and the offsets
+// agree with what a reopen gives), and the reopen finishes the move.
+func TestAdvanceStartFailedDeleteKeepsTranslatorOnAnchor(t *testing.T) {
+	mem := memfs.New()
+	if err := mem.MkdirAll("/p"); err != nil {
+		t.Fatal(err)
+	}
+	failRemove := false
+	fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
+		if failRemove && op == errorfs.OpRemove && strings.HasSuffix(name, ".log") {
+			return errors.New("injected remove failure")
+		}
+		return nil
+	}))
+	s, l := openStorage(t, fsys)
+	defer l.Close()
+	model := fill(t, s, 1, 20, 1)
+	if l.NumSegments() < 3 {
+		t.Fatalf("%d segments", l.NumSegments())
+	}
+	off, _ := s.OffsetOf(15)
+	failRemove = true
+	if err := s.AdvanceStart(off); err == nil {
+		t.Fatal("AdvanceStart: no error with segment removal failing")
+	}
+	failRemove = false
+	checkContract(t, s, 15, 1, model[14:])
+	l.Close()
+	s2, l2 := openStorage(t, fsys)
+	defer l2.Close()
+	checkContract(t, s2, 15, 1, model[14:])
 }
