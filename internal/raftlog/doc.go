@@ -71,6 +71,7 @@
 //     DeleteRecords, at a batch boundary): the new anchor is written first,
 //     then seglog.AdvanceStartOffset; Open finishes a move a crash
 //     interrupted. A log whose start moved past the anchor some other way
-//     (seglog.ApplyRetention called directly) fails Open with ErrStartMoved.
+//     (seglog.ApplyRetention called directly) fails Open with ErrStartMoved;
+//     one that ends before the anchor (entries lost) with ErrLostEntries.
 //   - One mutex serializes every method, segment reads included.
 package raftlog

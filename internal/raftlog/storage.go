@@ -21,6 +21,10 @@ var (
 	// records, so the raft index of its first batch is unknown (the start
 	// was moved around this package, not through AdvanceStart).
 	ErrStartMoved = errors.New("raftlog: log start moved without the raft storage")
+	// ErrLostEntries: the log ends before the anchor's offset: batches
+	// raft had durably were lost (a damaged disk), so its indexes cannot
+	// be trusted.
+	ErrLostEntries = errors.New("raftlog: log lost entries below the anchor")
 	// ErrGap: Append was given entries that do not follow the last index.
 	ErrGap = errors.New("raftlog: entries leave a gap after the last index")
 )
@@ -65,6 +69,8 @@ func Open(fsys vfs.FS, log *seglog.Log) (*Storage, error) {
 		}
 	}
 	switch start := log.StartOffset(); {
+	case log.EndOffset() < p.an.offset:
+		return nil, fmt.Errorf("raftlog %s: log ends at %d, before the anchor %d: %w", log.Dir(), log.EndOffset(), p.an.offset, ErrLostEntries)
 	case start > p.an.offset:
 		return nil, fmt.Errorf("raftlog %s: log start %d, anchor %d: %w", log.Dir(), start, p.an.offset, ErrStartMoved)
 	case start < p.an.offset:

@@ -292,3 +292,21 @@ func TestAdvanceStartFailedDeleteKeepsTranslatorOnAnchor(t *testing.T) {
 	defer l2.Close()
 	checkContract(t, s2, 15, 1, model[14:])
 }
+
+// A log that ends before the anchor (batches lost under the raft state) is
+// refused at Open instead of giving indexes that point nowhere.
+func TestOpenRefusesLogEndingBeforeAnchor(t *testing.T) {
+	s, l, fs := newStorage(t)
+	fill(t, s, 1, 5, 1)
+	p := s.mu.st
+	p.an = anchor{index: 9, offset: l.EndOffset() + 10, prevTerm: 1}
+	if err := writeState(fs, testDir, p); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l2 := openLog(t, fs)
+	defer l2.Close()
+	if _, err := Open(fs, l2); !errors.Is(err, ErrLostEntries) {
+		t.Fatalf("Open: %v, want ErrLostEntries", err)
+	}
+}
