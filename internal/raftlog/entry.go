@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -27,7 +28,7 @@ const (
 
 // ErrBadEntry: an entry this package cannot store (a normal entry whose
 // Data is not one valid v2 batch, a term beyond int32, an unknown type).
-var ErrBadEntry = fmt.Errorf("raftlog: entry cannot be stored")
+var ErrBadEntry = errors.New("raftlog: entry cannot be stored")
 
 // encodeEntry returns the batch that stores e. The batch's base offset and
 // PartitionLeaderEpoch are set by the log's append. A normal entry's Data is
