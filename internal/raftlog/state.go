@@ -1,0 +1,132 @@
+package raftlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/storage/atomicfile"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// StateFile is the file in the partition directory holding raft's hard
+// state, the configuration and the anchor (see the package doc).
+const StateFile = "raft-state"
+
+const (
+	stateMagic   = "STRS"
+	stateVersion = 1
+	maxStateSize = 1 << 20
+)
+
+// anchor ties the translator to the log: the batch at offset is the entry
+// of raft index index, and the entry before it had term prevTerm.
+type anchor struct {
+	index    uint64
+	offset   int64
+	prevTerm uint64
+}
+
+// persisted is the content of StateFile.
+type persisted struct {
+	hs *raftpb.HardState // nil: none persisted
+	cs *raftpb.ConfState // never nil
+	an anchor
+}
+
+// encode lays the state out as
+//
+//	| u32 len | HardState (protobuf) | u32 len | ConfState (protobuf) |
+//	| u64 anchor index | i64 anchor offset | u64 anchor prev term |
+func (p persisted) encode() ([]byte, error) {
+	hs, err := proto.Marshal(p.hs)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := proto.Marshal(p.cs)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 8+len(hs)+len(cs)+24)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(hs)))
+	b = append(b, hs...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(cs)))
+	b = append(b, cs...)
+	b = binary.BigEndian.AppendUint64(b, p.an.index)
+	b = binary.BigEndian.AppendUint64(b, uint64(p.an.offset))
+	b = binary.BigEndian.AppendUint64(b, p.an.prevTerm)
+	return b, nil
+}
+
+func decodeState(b []byte) (persisted, error) {
+	var p persisted
+	part := func() ([]byte, bool) {
+		if len(b) < 4 {
+			return nil, false
+		}
+		n := binary.BigEndian.Uint32(b)
+		if uint64(n) > uint64(len(b)-4) {
+			return nil, false
+		}
+		v := b[4 : 4+n]
+		b = b[4+n:]
+		return v, true
+	}
+	hs, ok1 := part()
+	cs, ok2 := part()
+	if !ok1 || !ok2 || len(b) != 24 {
+		return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
+	}
+	p.hs, p.cs = &raftpb.HardState{}, &raftpb.ConfState{}
+	if err := proto.Unmarshal(hs, p.hs); err != nil {
+		return p, fmt.Errorf("%w: hard state: %v", atomicfile.ErrCorrupt, err)
+	}
+	if err := proto.Unmarshal(cs, p.cs); err != nil {
+		return p, fmt.Errorf("%w: conf state: %v", atomicfile.ErrCorrupt, err)
+	}
+	p.an.index = binary.BigEndian.Uint64(b)
+	p.an.offset = int64(binary.BigEndian.Uint64(b[8:]))
+	p.an.prevTerm = binary.BigEndian.Uint64(b[16:])
+	if p.an.index == 0 || p.an.offset < 0 {
+		return p, fmt.Errorf("%w: anchor index %d offset %d", atomicfile.ErrCorrupt, p.an.index, p.an.offset)
+	}
+	return p, nil
+}
+
+// readState reads StateFile in dir; ok is false when there is none.
+func readState(fsys vfs.FS, dir string) (p persisted, ok bool, err error) {
+	b, err := atomicfile.ReadBytes(fsys, filepath.Join(dir, StateFile), maxStateSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("raftlog %s: read state: %w", dir, err)
+	}
+	_, payload, err := atomicfile.Decode(b, stateMagic)
+	if err != nil {
+		return p, false, fmt.Errorf("raftlog %s: state: %w", dir, err)
+	}
+	p, err = decodeState(payload)
+	if err != nil {
+		return p, false, fmt.Errorf("raftlog %s: state: %w", dir, err)
+	}
+	return p, true, nil
+}
+
+// writeState replaces StateFile durably (temp file, fsync, rename, fsync
+// of the directory).
+func writeState(fsys vfs.FS, dir string, p persisted) error {
+	payload, err := p.encode()
+	if err != nil {
+		return fmt.Errorf("raftlog %s: encode state: %w", dir, err)
+	}
+	if err := atomicfile.Write(fsys, filepath.Join(dir, StateFile), stateMagic, stateVersion, payload); err != nil {
+		return fmt.Errorf("raftlog %s: write state: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,359 @@
+package raftlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+var (
+	// ErrStartMoved: the log's start offset is past the anchor StateFile
+	// records, so the raft index of its first batch is unknown (the start
+	// was moved around this package, not through AdvanceStart).
+	ErrStartMoved = errors.New("raftlog: log start moved without the raft storage")
+	// ErrLostEntries: the log ends before the anchor's offset: batches
+	// raft had durably were lost (a damaged disk), so its indexes cannot
+	// be trusted.
+	ErrLostEntries = errors.New("raftlog: log lost entries below the anchor")
+	// ErrGap: Append was given entries that do not follow the last index.
+	ErrGap = errors.New("raftlog: entries leave a gap after the last index")
+)
+
+// Storage is raft.Storage over one partition's segment log. It is safe for
+// concurrent use; one mutex serializes every method (reads included, whose
+// segment reads run under it).
+type Storage struct {
+	fs  vfs.FS
+	log *seglog.Log
+
+	mu struct {
+		sync.Mutex
+		st persisted // hard state, conf state, anchor as on disk
+		// offs[k] is the base offset and terms[k] the term of the
+		// entry of index st.an.index+k.
+		offs  []int64
+		terms []int32
+	}
+}
+
+var _ raft.Storage = (*Storage)(nil)
+
+// Open returns the raft storage of log, reading StateFile from the log's
+// directory (none: an empty raft state whose first index, 1, is the log's
+// first batch, written to a new StateFile at once) and rebuilding the translator from the batch headers. A
+// start offset move that a crash interrupted (StateFile written, segments
+// not yet trimmed) is finished here.
+func Open(fsys vfs.FS, log *seglog.Log) (*Storage, error) {
+	s := &Storage{fs: fsys, log: log}
+	p, ok, err := readState(fsys, log.Dir())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		// The anchor is written at once: a start moved later around
+		// this package must be detected, not taken for index 1.
+		p.an = anchor{index: 1, offset: log.StartOffset()}
+		p.cs = &raftpb.ConfState{}
+		if err := writeState(fsys, log.Dir(), p); err != nil {
+			return nil, err
+		}
+	}
+	switch start := log.StartOffset(); {
+	case log.EndOffset() < p.an.offset:
+		return nil, fmt.Errorf("raftlog %s: log ends at %d, before the anchor %d: %w", log.Dir(), log.EndOffset(), p.an.offset, ErrLostEntries)
+	case start > p.an.offset:
+		return nil, fmt.Errorf("raftlog %s: log start %d, anchor %d: %w", log.Dir(), start, p.an.offset, ErrStartMoved)
+	case start < p.an.offset:
+		if err := log.AdvanceStartOffset(p.an.offset); err != nil {
+			return nil, fmt.Errorf("raftlog %s: finish start move to %d: %w", log.Dir(), p.an.offset, err)
+		}
+	}
+	s.mu.st = p
+	if err := s.rebuildLocked(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// rebuildLocked refills the translator from the anchor's offset on; mu
+// must be held (or s not yet shared).
+func (s *Storage) rebuildLocked() error {
+	s.mu.offs, s.mu.terms = s.mu.offs[:0], s.mu.terms[:0]
+	from := s.mu.st.an.offset
+	var bad error
+	err := s.log.WalkHeaders(from, func(h record.BatchHeader) bool {
+		if h.BaseOffset < from {
+			bad = fmt.Errorf("raftlog %s: anchor offset %d inside the batch at %d: %w", s.log.Dir(), from, h.BaseOffset, seglog.ErrNotBatchBoundary)
+			return false
+		}
+		s.mu.offs = append(s.mu.offs, h.BaseOffset)
+		s.mu.terms = append(s.mu.terms, h.PartitionLeaderEpoch)
+		return true
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return fmt.Errorf("raftlog %s: rebuild translator: %w", s.log.Dir(), err)
+	}
+	return nil
+}
+
+// InitialState implements raft.Storage.
+// The states returned are copies.
+func (s *Storage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hs *raftpb.HardState
+	if s.mu.st.hs != nil {
+		hs = proto.CloneOf(s.mu.st.hs)
+	}
+	return hs, proto.CloneOf(s.mu.st.cs), nil
+}
+
+// SetHardState persists hs (fsynced on return), as raft requires before
+// the messages of the same Ready are sent.
+func (s *Storage) SetHardState(hs *raftpb.HardState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mu.st
+	p.hs = proto.CloneOf(hs)
+	return s.saveLocked(p)
+}
+
+// SetConfState persists cs (fsynced on return), once an applied
+// configuration change produced it.
+func (s *Storage) SetConfState(cs *raftpb.ConfState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mu.st
+	p.cs = proto.CloneOf(raftpb.EnsureConfState(cs))
+	return s.saveLocked(p)
+}
+
+func (s *Storage) saveLocked(p persisted) error {
+	if err := writeState(s.fs, s.log.Dir(), p); err != nil {
+		return err
+	}
+	s.mu.st = p
+	return nil
+}
+
+// FirstIndex implements raft.Storage: the index of the log's first batch.
+func (s *Storage) FirstIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.st.an.index, nil
+}
+
+// LastIndex implements raft.Storage.
+func (s *Storage) LastIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastLocked(), nil
+}
+
+func (s *Storage) lastLocked() uint64 {
+	return s.mu.st.an.index + uint64(len(s.mu.offs)) - 1
+}
+
+// Term implements raft.Storage: the batch's PartitionLeaderEpoch, or, for
+// FirstIndex-1, the term the anchor kept.
+func (s *Storage) Term(i uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.mu.st.an.index
+	switch {
+	case i+1 == first:
+		return s.mu.st.an.prevTerm, nil
+	case i < first:
+		return 0, raft.ErrCompacted
+	case i > s.lastLocked():
+		return 0, raft.ErrUnavailable
+	}
+	return uint64(s.mu.terms[i-first]), nil
+}
+
+// Entries implements raft.Storage: entries [lo, hi), at least one, then as
+// many as fit in maxSize bytes (raftpb.Entry.Size). The entries and their
+// Data are freshly read and owned by the caller.
+func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.mu.st.an.index
+	if lo < first {
+		return nil, raft.ErrCompacted
+	}
+	if hi > s.lastLocked()+1 || lo > hi {
+		return nil, fmt.Errorf("raftlog %s: entries [%d, %d) past last index %d: %w", s.log.Dir(), lo, hi, s.lastLocked(), raft.ErrUnavailable)
+	}
+	var out []*raftpb.Entry
+	var size uint64
+	for i := lo; i < hi; {
+		budget := min(maxSize-min(size, maxSize), 1<<20)
+		res, err := s.log.Read(s.mu.offs[i-first], int(max(budget, 1)), true)
+		if err != nil {
+			return nil, fmt.Errorf("raftlog %s: entry %d at offset %d: %w", s.log.Dir(), i, s.mu.offs[i-first], err)
+		}
+		if len(res.Data) == 0 {
+			return nil, fmt.Errorf("raftlog %s: entry %d at offset %d: nothing read: %w", s.log.Dir(), i, s.mu.offs[i-first], raft.ErrUnavailable)
+		}
+		for data := res.Data; len(data) > 0 && i < hi; i++ {
+			h, err := record.ReadBatchHeader(data)
+			if err != nil || h.Size() > len(data) {
+				return nil, fmt.Errorf("raftlog %s: entry %d: bad batch: %w", s.log.Dir(), i, record.ErrCorrupt)
+			}
+			if h.BaseOffset != s.mu.offs[i-first] {
+				return nil, fmt.Errorf("raftlog %s: entry %d: batch at %d, translator says %d: %w", s.log.Dir(), i, h.BaseOffset, s.mu.offs[i-first], record.ErrCorrupt)
+			}
+			e, err := decodeEntry(i, data[:h.Size():h.Size()])
+			if err != nil {
+				return nil, fmt.Errorf("raftlog %s: %w", s.log.Dir(), err)
+			}
+			size += uint64(proto.Size(e))
+			if len(out) > 0 && size > maxSize {
+				return out, nil
+			}
+			out = append(out, e)
+			data = data[h.Size():]
+		}
+	}
+	return out, nil
+}
+
+// Snapshot implements raft.Storage. Snapshots (log start offset and
+// producer state) are not built yet: it always answers
+// raft.ErrSnapshotTemporarilyUnavailable, so a leader keeps retrying a
+// follower that fell behind FirstIndex instead of sending it a wrong one.
+func (s *Storage) Snapshot() (*raftpb.Snapshot, error) {
+	return nil, raft.ErrSnapshotTemporarilyUnavailable
+}
+
+// Append stores entries, one batch each. When the first one's index is at
+// or below LastIndex, the log's tail from that index on is cut first
+// (seglog.TruncateTo); entries below FirstIndex are skipped. The entries
+// are fsynced when Append returns (it waits for WaitDurable), so a Ready's
+// entries may be followed by its messages at once.
+func (s *Storage) Append(entries []*raftpb.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.mu.st.an.index
+	if last := entries[len(entries)-1].GetIndex(); last < first {
+		return nil
+	}
+	if entries[0].GetIndex() < first {
+		entries = entries[first-entries[0].GetIndex():]
+	}
+	next := entries[0].GetIndex()
+	switch last := s.lastLocked(); {
+	case next > last+1:
+		return fmt.Errorf("raftlog %s: append at %d after last %d: %w", s.log.Dir(), next, last, ErrGap)
+	case next <= last:
+		k := next - first
+		if err := s.log.TruncateTo(s.mu.offs[k]); err != nil {
+			return fmt.Errorf("raftlog %s: cut tail from index %d: %w", s.log.Dir(), next, err)
+		}
+		s.mu.offs, s.mu.terms = s.mu.offs[:k], s.mu.terms[:k]
+	}
+	lastOffset := int64(-1)
+	for _, e := range entries {
+		b, err := encodeEntry(e)
+		if err != nil {
+			return fmt.Errorf("raftlog %s: %w", s.log.Dir(), err)
+		}
+		res, err := s.log.Append(b, seglog.AppendOptions{LeaderEpoch: int32(e.GetTerm())})
+		if err != nil {
+			return fmt.Errorf("raftlog %s: append entry %d: %w", s.log.Dir(), e.GetIndex(), err)
+		}
+		if len(res.Batches) != 1 {
+			return fmt.Errorf("raftlog %s: entry %d became %d batches: %w", s.log.Dir(), e.GetIndex(), len(res.Batches), ErrBadEntry)
+		}
+		s.mu.offs = append(s.mu.offs, res.FirstOffset)
+		s.mu.terms = append(s.mu.terms, int32(e.GetTerm()))
+		lastOffset = res.LastOffset
+	}
+	if err := s.log.WaitDurable(context.Background(), lastOffset); err != nil {
+		return fmt.Errorf("raftlog %s: fsync entries: %w", s.log.Dir(), err)
+	}
+	return nil
+}
+
+// OffsetOf returns the log offset of the batch holding entry index, or the
+// log end offset for LastIndex+1; false outside [FirstIndex, LastIndex+1].
+func (s *Storage) OffsetOf(index uint64) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offsetOfLocked(index)
+}
+
+func (s *Storage) offsetOfLocked(index uint64) (int64, bool) {
+	first := s.mu.st.an.index
+	switch {
+	case index < first || index > s.lastLocked()+1:
+		return 0, false
+	case index == s.lastLocked()+1:
+		return s.log.EndOffset(), true
+	}
+	return s.mu.offs[index-first], true
+}
+
+// IndexOf returns the index of the entry whose batch holds offset (a record
+// inside a batch maps to that batch's entry); false when offset is outside
+// the log.
+func (s *Storage) IndexOf(offset int64) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	offs := s.mu.offs
+	k := sort.Search(len(offs), func(k int) bool { return offs[k] > offset }) - 1
+	if k < 0 || offset >= s.log.EndOffset() {
+		return 0, false
+	}
+	return s.mu.st.an.index + uint64(k), true
+}
+
+// AdvanceStart moves the log start to offset, which must be the base offset
+// of a batch (an entry) or the log end offset, as retention and
+// DeleteRecords will: FirstIndex becomes that entry's index. The new anchor
+// is made durable first, then seglog's start moves; Open finishes a move a
+// crash cut in between. Moving backwards is a no-op.
+func (s *Storage) AdvanceStart(offset int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if offset <= s.mu.st.an.offset {
+		return nil
+	}
+	first := s.mu.st.an.index
+	k := sort.Search(len(s.mu.offs), func(k int) bool { return s.mu.offs[k] >= offset })
+	if offset != s.log.EndOffset() && (k == len(s.mu.offs) || s.mu.offs[k] != offset) {
+		return fmt.Errorf("raftlog %s: advance start to %d: %w", s.log.Dir(), offset, seglog.ErrNotBatchBoundary)
+	}
+	if k == 0 {
+		return nil
+	}
+	p := s.mu.st
+	p.an = anchor{index: first + uint64(k), offset: offset, prevTerm: uint64(s.mu.terms[k-1])}
+	if err := s.saveLocked(p); err != nil {
+		return err
+	}
+	// The anchor is durable: the translator follows it even if seglog's
+	// move fails below (Open would finish that move).
+	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
+	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
+	if err := s.log.AdvanceStartOffset(offset); err != nil {
+		return fmt.Errorf("raftlog %s: advance log start to %d: %w", s.log.Dir(), offset, err)
+	}
+	return nil
+}
