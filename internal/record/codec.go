@@ -71,8 +71,9 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 
 // decompress decompresses src with codec c into at most maxSize bytes
 // (ErrTooLarge past it); anyLZ4HeaderChecksum makes LZ4 ignore the frame
-// header checksum altogether, as Kafka does for magic v0 message sets.
-func decompress(c Codec, src []byte, maxSize int, anyLZ4HeaderChecksum bool) ([]byte, error) {
+// header checksum altogether, as Kafka does for magic v0 message sets. The
+// output is written into buffers from ob (see outBuf; nil: a fresh buffer).
+func decompress(c Codec, src []byte, maxSize int, anyLZ4HeaderChecksum bool, ob *outBuf) ([]byte, error) {
 	maxSize = min(max(maxSize, 0), math.MaxInt-1) // maxSize+1 must not overflow
 	var out []byte
 	var err error
@@ -83,13 +84,13 @@ func decompress(c Codec, src []byte, maxSize int, anyLZ4HeaderChecksum bool) ([]
 		}
 		return src, nil
 	case CodecGzip:
-		out, err = decompressGzip(src, maxSize)
+		out, err = decompressGzip(src, maxSize, ob)
 	case CodecSnappy:
-		out, err = decompressSnappy(src, maxSize)
+		out, err = decompressSnappy(src, maxSize, ob)
 	case CodecLZ4:
-		out, err = decompressLZ4(src, maxSize, anyLZ4HeaderChecksum)
+		out, err = decompressLZ4(src, maxSize, anyLZ4HeaderChecksum, ob)
 	case CodecZstd:
-		out, err = decompressZstd(src, maxSize)
+		out, err = decompressZstd(src, maxSize, ob)
 	default:
 		return nil, c.unsupported()
 	}
@@ -110,18 +111,18 @@ func errTooLarge(maxSize int) error {
 // readCapped reads r to EOF into a buffer that never grows past maxSize+1
 // bytes: reading one byte more than allowed is how the overflow is detected.
 // hint is the expected size, if the format declares one; it is only trusted
-// up to the cap.
-func readCapped(r io.Reader, maxSize, hint int) ([]byte, error) {
+// up to the cap. Buffers come from ob.
+func readCapped(r io.Reader, maxSize, hint int, ob *outBuf) ([]byte, error) {
 	limit := maxSize + 1
-	buf := make([]byte, 0, min(max(hint, 512), limit))
+	buf := ob.get(min(max(hint, 512), limit))
+	buf = buf[:0:min(cap(buf), limit)]
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) >= limit {
 				return nil, errTooLarge(maxSize)
 			}
-			grown := make([]byte, len(buf), min(2*cap(buf), limit))
-			copy(grown, buf)
-			buf = grown
+			buf = ob.grow(buf, min(2*cap(buf), limit))
+			buf = buf[:len(buf):min(cap(buf), limit)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -187,7 +188,7 @@ func compressGzip(dst, src []byte) ([]byte, error) {
 // least two bits.
 const gzipMaxRatio = 1032
 
-func decompressGzip(src []byte, maxSize int) ([]byte, error) {
+func decompressGzip(src []byte, maxSize int, ob *outBuf) ([]byte, error) {
 	g := gzipReaders.Get().(*gzipReader)
 	defer gzipReaders.Put(g)
 	g.br.Reset(src)
@@ -208,5 +209,5 @@ func decompressGzip(src []byte, maxSize int) ([]byte, error) {
 	if len(src) >= 4 {
 		hint = min(int(binary.LittleEndian.Uint32(src[len(src)-4:])), gzipMaxRatio*len(src))
 	}
-	return readCapped(g.zr, maxSize, hint)
+	return readCapped(g.zr, maxSize, hint, ob)
 }

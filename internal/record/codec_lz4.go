@@ -88,7 +88,7 @@ func compressLZ4(dst, src []byte) ([]byte, error) {
 // them to learn the output size, so that a bomb fails before anything is
 // allocated; the second decodes every block straight into one buffer of
 // exactly that size.
-func decompressLZ4(src []byte, maxSize int, anyHeaderChecksum bool) ([]byte, error) {
+func decompressLZ4(src []byte, maxSize int, anyHeaderChecksum bool, ob *outBuf) ([]byte, error) {
 	total, err := walkLZ4(src, maxSize, anyHeaderChecksum, func(data []byte, stored, _ bool) (int, error) {
 		if stored {
 			return len(data), nil
@@ -102,7 +102,7 @@ func decompressLZ4(src []byte, maxSize int, anyHeaderChecksum bool) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, total)
+	out := ob.get(total)[:0:total]
 	_, err = walkLZ4(src, maxSize, anyHeaderChecksum, func(data []byte, stored, dependent bool) (int, error) {
 		if stored {
 			out = append(out, data...)

@@ -49,7 +49,7 @@ func compressXerial(dst, src []byte) []byte {
 	return dst
 }
 
-func decompressSnappy(src []byte, maxSize int) ([]byte, error) {
+func decompressSnappy(src []byte, maxSize int, ob *outBuf) ([]byte, error) {
 	if !bytes.HasPrefix(src, xerialMagic) || len(src) < xerialHeaderSize {
 		n, err := snappy.DecodedLen(src)
 		if err != nil {
@@ -58,7 +58,7 @@ func decompressSnappy(src []byte, maxSize int) ([]byte, error) {
 		if n > maxSize {
 			return nil, errTooLarge(maxSize)
 		}
-		return snappy.DecodeStrict(nil, src)
+		return snappy.DecodeStrict(ob.get(n)[:n], src)
 	}
 	// Two passes: sum the declared sizes of the chunks (a varint at the
 	// start of each block) and check them against the cap, then allocate
@@ -78,7 +78,7 @@ func decompressSnappy(src []byte, maxSize int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, total)
+	out := ob.get(total)[:0:total]
 	err = walkXerial(src, func(block []byte) error {
 		d, err := snappy.DecodeStrict(out[len(out):cap(out)], block)
 		if err != nil {

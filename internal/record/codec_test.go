@@ -172,7 +172,7 @@ func TestLZ4Frames(t *testing.T) {
 	if _, err := Decompress(CodecLZ4, wrong, len(in)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("wrong header checksum: %v", err)
 	}
-	if out, err := decompress(CodecLZ4, wrong, len(in), true); err != nil || !bytes.Equal(out, in) {
+	if out, err := decompress(CodecLZ4, wrong, len(in), true, nil); err != nil || !bytes.Equal(out, in) {
 		t.Fatalf("v0 ignores the header checksum: %v", err)
 	}
 	// A frame written with pierrec's defaults (4 MiB blocks, checksums) as

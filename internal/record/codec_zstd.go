@@ -88,7 +88,7 @@ func compressZstd(dst, src []byte) []byte {
 // was refused). DecodeAll returns the blocks decoded before the failure, so
 // a failure with less than one block of room left counts as running out; a
 // failure with more is corruption.
-func decompressZstd(src []byte, maxSize int) ([]byte, error) {
+func decompressZstd(src []byte, maxSize int, ob *outBuf) ([]byte, error) {
 	bound, exact, maxBlock, err := zstdOutputBound(src, maxSize)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func decompressZstd(src []byte, maxSize int) ([]byte, error) {
 	d := zstdDecoders.Get().(*zstd.Decoder)
 	defer zstdDecoders.Put(d)
 	for {
-		out, err := d.DecodeAll(src, make([]byte, 0, room))
+		out, err := d.DecodeAll(src, ob.get(room)[:0:room])
 		if err == nil {
 			if len(out) > maxSize {
 				return nil, errTooLarge(maxSize)

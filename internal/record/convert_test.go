@@ -357,7 +357,7 @@ func TestDownConvertWrapperLayout(t *testing.T) {
 		if correct != (magic == MagicV1) {
 			t.Fatalf("v%d: header checksum correct=%v", magic, correct)
 		}
-		data, err := decompress(CodecLZ4, w.Value, testMax, true)
+		data, err := decompress(CodecLZ4, w.Value, testMax, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

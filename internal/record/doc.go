@@ -112,9 +112,16 @@
 //     the bytes can hold, and decompression stops at the caller's limit
 //     (maxDecompressed) whatever size the payload claims.
 //   - Decoded keys, values and header values alias the input (or a buffer
-//     decompressed for the call); nothing is retained by the package.
+//     decompressed for the call); nothing of the caller's is retained by
+//     the package.
 //   - All functions are safe for concurrent use; the codecs keep pooled
 //     encoders and decoders.
+//   - ValidateBatch decompresses into scratch buffers pooled by power-of-two
+//     size class (scratch.go, 4 KiB to 8 MiB) and gives them back before it
+//     returns: a buffer is never handed out while in use, and none leaves
+//     the package. Functions whose output the caller keeps (Records, the
+//     conversions) decompress into fresh buffers. A pooled buffer is sliced
+//     to the size the payload was checked for, so it lifts no cap.
 //
 // # Errors
 //

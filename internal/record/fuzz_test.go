@@ -297,6 +297,14 @@ func FuzzDecompress(f *testing.F) {
 		if err == nil && len(out) > fuzzMax {
 			t.Fatalf("%d bytes out, cap %d", len(out), fuzzMax)
 		}
+		// Into pooled scratch buffers (ValidateBatch's path), reused from
+		// earlier inputs: the same output and the same verdict.
+		var ob outBuf
+		pooled, perr := decompress(c, data, fuzzMax, false, &ob)
+		if (perr == nil) != (err == nil) || !bytes.Equal(pooled, out) {
+			t.Fatalf("pooled: %d bytes, %v; fresh: %d bytes, %v", len(pooled), perr, len(out), err)
+		}
+		ob.release()
 		if !c.valid() {
 			return
 		}

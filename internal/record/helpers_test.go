@@ -136,5 +136,5 @@ func randomBytes(n int, seed uint64) []byte {
 // whose header checksum was computed the broken way of Kafka's v0 messages
 // (KAFKA-3160). CodecNone returns src itself.
 func Decompress(c Codec, src []byte, maxSize int) ([]byte, error) {
-	return decompress(c, src, maxSize, false)
+	return decompress(c, src, maxSize, false, nil)
 }

@@ -124,7 +124,7 @@ func expandWrapper(w *Message, maxDecompressed int) ([]Message, error) {
 	if w.Value == nil {
 		return nil, fmt.Errorf("record: wrapper message at offset %d: null value: %w", w.Offset, ErrInvalidRecord)
 	}
-	data, err := decompress(c, w.Value, maxDecompressed, w.Magic == MagicV0)
+	data, err := decompress(c, w.Value, maxDecompressed, w.Magic == MagicV0, nil)
 	if err != nil {
 		return nil, fmt.Errorf("record: wrapper message at offset %d: %w", w.Offset, err)
 	}

@@ -58,7 +58,7 @@ func decodeBatchRecords(h BatchHeader, b []byte, maxDecompressed int, recs []Rec
 		return nil, fmt.Errorf("record: batch at offset %d: record count %d, last offset delta %d: %w",
 			h.BaseOffset, h.NumRecords, h.LastOffsetDelta, ErrInvalidRecord)
 	}
-	body, err := batchBody(h, b, maxDecompressed)
+	body, err := batchBody(h, b, maxDecompressed, nil)
 	if err != nil {
 		return nil, err
 	}
