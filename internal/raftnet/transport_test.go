@@ -304,7 +304,11 @@ func TestOtherClusterRefused(t *testing.T) {
 		BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond})
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
+	deadline := time.Now().Add(20 * time.Second)
 	for i := uint64(1); b.Stats().Refused < 2; i++ { // refused, and refused again after the redial
+		if time.Now().After(deadline) {
+			t.Fatalf("not refused twice: %+v, %d delivered", b.Stats(), b.in.count())
+		}
 		a.Send(1, msg(0, 1, i, nil))
 		<-tick.C
 	}
