@@ -1,0 +1,142 @@
+package raftnet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Frame kinds (the first byte of a frame's body).
+const (
+	kindHello byte = 1
+	kindBatch byte = 2
+)
+
+const (
+	frameHeader  = 8  // size uint32 + crc uint32
+	entryHeader  = 12 // group uint64 + length uint32
+	batchMinBody = 5  // kind + count
+	helloMinBody = 7  // kind + node int32 + cluster length uint16
+	// DefaultMaxFrame bounds a frame's size field (CRC and body), checked
+	// before the body is allocated.
+	DefaultMaxFrame = 16 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBadFrame is a frame that does not decode: wrong size, CRC, kind or
+// an entry that overruns the frame. The connection carrying it is closed.
+var ErrBadFrame = errors.New("raftnet: bad frame")
+
+// entry is one raft message of one group, its bytes as proto.Marshal wrote
+// them. In a decoded frame Msg aliases the frame's buffer.
+type entry struct {
+	Group uint64
+	Msg   []byte
+}
+
+// hello is the first frame on every connection.
+type hello struct {
+	Node    int32
+	Cluster string
+}
+
+// appendHello appends the frame of h to dst.
+func appendHello(dst []byte, h hello) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, kindHello)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(h.Node))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(h.Cluster)))
+	dst = append(dst, h.Cluster...)
+	return sealFrame(dst, start)
+}
+
+// appendBatch appends the frame of es to dst.
+func appendBatch(dst []byte, es []entry) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, kindBatch)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(es)))
+	for _, e := range es {
+		dst = binary.BigEndian.AppendUint64(dst, e.Group)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(e.Msg)))
+		dst = append(dst, e.Msg...)
+	}
+	return sealFrame(dst, start)
+}
+
+// sealFrame fills the size and CRC of the frame that starts at start.
+func sealFrame(dst []byte, start int) []byte {
+	f := dst[start:]
+	binary.BigEndian.PutUint32(f[0:4], uint32(len(f)-4))
+	binary.BigEndian.PutUint32(f[4:8], crc32.Checksum(f[frameHeader:], castagnoli))
+	return dst
+}
+
+// readFrame reads one frame from r and returns its body (kind onwards),
+// after checking the size against max before allocating and the CRC.
+func readFrame(r io.Reader, max int) ([]byte, error) {
+	var hdr [frameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(hdr[0:4])
+	if size < 4+1 || uint64(size) > uint64(max) {
+		return nil, fmt.Errorf("%w: size %d outside [5, %d]", ErrBadFrame, size, max)
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if got, want := crc32.Checksum(body, castagnoli), binary.BigEndian.Uint32(hdr[4:8]); got != want {
+		return nil, fmt.Errorf("%w: crc %08x, header says %08x", ErrBadFrame, got, want)
+	}
+	return body, nil
+}
+
+// decodeHello decodes a hello frame's body.
+func decodeHello(body []byte) (hello, error) {
+	if len(body) < helloMinBody || body[0] != kindHello {
+		return hello{}, fmt.Errorf("%w: not a hello", ErrBadFrame)
+	}
+	n := int(binary.BigEndian.Uint16(body[5:7]))
+	if len(body) != helloMinBody+n {
+		return hello{}, fmt.Errorf("%w: hello of %d bytes names a cluster id of %d", ErrBadFrame, len(body), n)
+	}
+	return hello{Node: int32(binary.BigEndian.Uint32(body[1:5])), Cluster: string(body[7:])}, nil
+}
+
+// decodeBatch decodes a batch frame's body. The entries alias body. The
+// count is checked against the bytes left before the slice is allocated.
+func decodeBatch(body []byte) ([]entry, error) {
+	if len(body) < batchMinBody || body[0] != kindBatch {
+		return nil, fmt.Errorf("%w: not a batch", ErrBadFrame)
+	}
+	count := uint64(binary.BigEndian.Uint32(body[1:5]))
+	rest := body[batchMinBody:]
+	if count*entryHeader > uint64(len(rest)) {
+		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrBadFrame, count, len(rest))
+	}
+	es := make([]entry, 0, count)
+	for i := uint64(0); i < count; i++ {
+		if len(rest) < entryHeader {
+			return nil, fmt.Errorf("%w: entry %d truncated", ErrBadFrame, i)
+		}
+		g := binary.BigEndian.Uint64(rest[0:8])
+		n := uint64(binary.BigEndian.Uint32(rest[8:12]))
+		rest = rest[entryHeader:]
+		if n > uint64(len(rest)) {
+			return nil, fmt.Errorf("%w: entry %d of %d bytes, %d left", ErrBadFrame, i, n, len(rest))
+		}
+		es = append(es, entry{Group: g, Msg: rest[:n:n]})
+		rest = rest[n:]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the last entry", ErrBadFrame, len(rest))
+	}
+	return es, nil
+}

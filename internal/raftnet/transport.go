@@ -1,0 +1,393 @@
+package raftnet
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Config configures a Transport. NodeID, Listener and Deliver are required.
+type Config struct {
+	NodeID    int32  // this node's id (node.id; its raft id is NodeID+1)
+	ClusterID string // sent in the hello; a peer with another is refused
+	Listener  net.Listener
+	// Peers maps node ids (not raft ids) to their CONTROLLER address.
+	Peers map[int32]string
+	// Deliver is called from a connection's reader goroutine, in the order
+	// the sender sent, for every message received. It must not keep the
+	// message's caller-visible state beyond its own use and must return:
+	// Close waits for it, and while it runs that connection reads nothing.
+	Deliver func(group uint64, m *raftpb.Message)
+
+	QueueSize    int           // messages queued per peer before drops; default 4096
+	MaxFrame     int           // largest frame sent or accepted; default DefaultMaxFrame
+	DialTimeout  time.Duration // default 2s
+	WriteTimeout time.Duration // deadline of one frame's write; default 5s
+	HelloTimeout time.Duration // an accepted connection's hello must arrive within; default 5s
+	BackoffMin   time.Duration // first redial wait; default 10ms
+	BackoffMax   time.Duration // cap of the doubling redial wait; default 1s
+	Logger       *slog.Logger  // default slog.Default()
+}
+
+// Stats are counters since New.
+type Stats struct {
+	Sent      uint64 // messages written to a connection
+	Dropped   uint64 // messages dropped: queue full, unknown peer, or lost with a failed write
+	Delivered uint64 // messages received and handed to Deliver
+	Dials     uint64 // connections established (hello written)
+	Refused   uint64 // accepted connections refused: bad hello or another cluster
+	BadFrames uint64 // accepted connections closed on a frame that did not decode
+}
+
+// Transport carries raft messages of many groups between nodes. See the
+// package doc for its goroutines and invariants.
+type Transport struct {
+	cfg    Config
+	log    *slog.Logger
+	peers  map[int32]*peer
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		conns  map[net.Conn]struct{} // accepted connections, closed by Close
+		closed bool
+	}
+
+	sent, dropped, delivered, dials, refused, badFrames atomic.Uint64
+}
+
+type queued struct {
+	group uint64
+	msg   []byte
+}
+
+type peer struct {
+	node  int32
+	addr  string
+	queue chan queued
+}
+
+// New starts a Transport: the accept loop on cfg.Listener and one writer
+// goroutine per peer. It owns the listener from now on.
+func New(cfg Config) (*Transport, error) {
+	if cfg.Listener == nil || cfg.Deliver == nil {
+		return nil, errors.New("raftnet: Config needs a Listener and Deliver")
+	}
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("raftnet: node id %d < 0", cfg.NodeID)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4096
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	def(&cfg.DialTimeout, 2*time.Second)
+	def(&cfg.WriteTimeout, 5*time.Second)
+	def(&cfg.HelloTimeout, 5*time.Second)
+	def(&cfg.BackoffMin, 10*time.Millisecond)
+	def(&cfg.BackoffMax, time.Second)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}}
+	t.mu.conns = map[net.Conn]struct{}{}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	for id, addr := range cfg.Peers {
+		if id == cfg.NodeID {
+			continue
+		}
+		p := &peer{node: id, addr: addr, queue: make(chan queued, cfg.QueueSize)}
+		t.peers[id] = p
+		t.wg.Add(1)
+		go t.writeLoop(p)
+	}
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// Send queues m for the node whose raft id is m.To (node id m.To-1) and
+// returns at once: the message is dropped (and counted) when that peer's
+// queue is full, the peer is unknown, or the transport is closed. m is
+// marshalled before Send returns; the caller may reuse it.
+func (t *Transport) Send(group uint64, m *raftpb.Message) {
+	p := t.peers[int32(m.GetTo()-1)]
+	if p == nil || m.GetTo() == 0 || t.ctx.Err() != nil {
+		t.dropped.Add(1)
+		return
+	}
+	b, err := proto.Marshal(m)
+	if err != nil || len(b)+frameHeader+batchMinBody+entryHeader > t.cfg.MaxFrame {
+		t.dropped.Add(1)
+		return
+	}
+	select {
+	case p.queue <- queued{group: group, msg: b}:
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// Stats returns the counters.
+func (t *Transport) Stats() Stats {
+	return Stats{Sent: t.sent.Load(), Dropped: t.dropped.Load(), Delivered: t.delivered.Load(),
+		Dials: t.dials.Load(), Refused: t.refused.Load(), BadFrames: t.badFrames.Load()}
+}
+
+// Addr is the listener's address.
+func (t *Transport) Addr() net.Addr { return t.cfg.Listener.Addr() }
+
+// Close stops every goroutine (accept loop, writers, readers) and waits
+// for them; queued messages are dropped. It waits for a running Deliver.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.mu.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.closed = true
+	for c := range t.mu.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.cancel()
+	err := t.cfg.Listener.Close()
+	t.wg.Wait()
+	return err
+}
+
+// acceptLoop accepts connections until Close, with a capped back-off on
+// temporary errors, and starts a reader per connection.
+func (t *Transport) acceptLoop() {
+	defer t.wg.Done()
+	var wait time.Duration
+	for {
+		c, err := t.cfg.Listener.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			wait = nextBackoff(wait, t.cfg.BackoffMin, t.cfg.BackoffMax)
+			t.log.Warn("raftnet: accept", "err", err, "retry_in", wait)
+			if !t.sleep(wait) {
+				return
+			}
+			continue
+		}
+		wait = 0
+		t.mu.Lock()
+		if t.mu.closed {
+			t.mu.Unlock()
+			c.Close()
+			return
+		}
+		t.mu.conns[c] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.readLoop(c)
+	}
+}
+
+// readLoop reads the hello, then frames, delivering every message, until
+// the connection fails, a frame is bad, or Close.
+func (t *Transport) readLoop(c net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		delete(t.mu.conns, c)
+		t.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	c.SetReadDeadline(time.Now().Add(t.cfg.HelloTimeout))
+	body, err := readFrame(r, t.cfg.MaxFrame)
+	if err != nil {
+		t.refused.Add(1)
+		t.log.Warn("raftnet: connection closed before a hello", "remote", c.RemoteAddr(), "err", err)
+		return
+	}
+	h, err := decodeHello(body)
+	if err != nil {
+		t.refused.Add(1)
+		t.log.Warn("raftnet: refused a connection", "remote", c.RemoteAddr(), "err", err)
+		return
+	}
+	if h.Cluster != t.cfg.ClusterID {
+		t.refused.Add(1)
+		t.log.Error("raftnet: refused a peer of another cluster", "remote", c.RemoteAddr(),
+			"peer_node", h.Node, "peer_cluster", h.Cluster, "cluster", t.cfg.ClusterID)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	for {
+		body, err := readFrame(r, t.cfg.MaxFrame)
+		if err != nil {
+			if errors.Is(err, ErrBadFrame) {
+				t.badFrames.Add(1)
+				t.log.Warn("raftnet: closing a connection", "peer_node", h.Node, "err", err)
+			}
+			return
+		}
+		es, err := decodeBatch(body)
+		if err != nil {
+			t.badFrames.Add(1)
+			t.log.Warn("raftnet: closing a connection", "peer_node", h.Node, "err", err)
+			return
+		}
+		for _, e := range es {
+			m := &raftpb.Message{}
+			if err := proto.Unmarshal(e.Msg, m); err != nil {
+				t.badFrames.Add(1)
+				t.log.Warn("raftnet: closing a connection: bad message", "peer_node", h.Node, "group", e.Group, "err", err)
+				return
+			}
+			t.delivered.Add(1)
+			t.cfg.Deliver(e.Group, m)
+		}
+	}
+}
+
+// writeLoop owns p's outgoing connection: dial with capped back-off, hello,
+// then write what is queued, batched into frames, each with a deadline.
+func (t *Transport) writeLoop(p *peer) {
+	defer t.wg.Done()
+	var (
+		c    net.Conn
+		wait time.Duration
+		buf  []byte
+		es   []entry
+	)
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	// Close interrupts a blocked write by closing the connection.
+	var cmu sync.Mutex
+	stop := context.AfterFunc(t.ctx, func() {
+		cmu.Lock()
+		if c != nil {
+			c.Close()
+		}
+		cmu.Unlock()
+	})
+	defer stop()
+	setConn := func(nc net.Conn) {
+		cmu.Lock()
+		if c != nil {
+			c.Close()
+		}
+		c = nc
+		cmu.Unlock()
+	}
+	for t.ctx.Err() == nil {
+		if c == nil {
+			nc, err := t.dial(p)
+			if err != nil {
+				if t.ctx.Err() != nil {
+					return
+				}
+				wait = nextBackoff(wait, t.cfg.BackoffMin, t.cfg.BackoffMax)
+				t.log.Debug("raftnet: dial", "peer_node", p.node, "addr", p.addr, "err", err, "retry_in", wait)
+				if !t.sleep(wait) {
+					return
+				}
+				continue
+			}
+			wait = 0
+			setConn(nc)
+			if t.ctx.Err() != nil {
+				return
+			}
+		}
+		var first queued
+		select {
+		case <-t.ctx.Done():
+			return
+		case first = <-p.queue:
+		}
+		// Batch what is queued now, up to one frame.
+		es = append(es[:0], entry{Group: first.group, Msg: first.msg})
+		size := frameHeader + batchMinBody + entryHeader + len(first.msg)
+	drain:
+		for {
+			select {
+			case q := <-p.queue:
+				es = append(es, entry{Group: q.group, Msg: q.msg})
+				size += entryHeader + len(q.msg)
+				if size+entryHeader+4096 > t.cfg.MaxFrame || len(es) >= 4096 {
+					break drain
+				}
+			default:
+				break drain
+			}
+		}
+		buf = appendBatch(buf[:0], es)
+		c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+		if _, err := c.Write(buf); err != nil {
+			t.dropped.Add(uint64(len(es)))
+			if t.ctx.Err() == nil {
+				t.log.Warn("raftnet: write failed, redialling", "peer_node", p.node, "err", err, "lost", len(es))
+			}
+			setConn(nil)
+			continue
+		}
+		t.sent.Add(uint64(len(es)))
+		clear(es) // drop references to sent messages
+	}
+}
+
+// dial connects to p and writes the hello.
+func (t *Transport) dial(p *peer) (net.Conn, error) {
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, fmt.Errorf("raftnet: dial node %d at %s: %w", p.node, p.addr, err)
+	}
+	c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+	if _, err := c.Write(appendHello(nil, hello{Node: t.cfg.NodeID, Cluster: t.cfg.ClusterID})); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raftnet: hello to node %d: %w", p.node, err)
+	}
+	t.dials.Add(1)
+	return c, nil
+}
+
+// sleep waits d or until Close; false means closed.
+func (t *Transport) sleep(d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-t.ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+func nextBackoff(cur, min, max time.Duration) time.Duration {
+	if cur < min {
+		return min
+	}
+	if cur*2 > max {
+		return max
+	}
+	return cur * 2
+}
