@@ -60,10 +60,11 @@ func require(t *testing.T, what string, err error) {
 	t.Skipf("%s: %v; run `make deps`", what, err)
 }
 
-func TestConsoleInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test skipped with -short")
-	}
+// startBrowserBroker checks that node, Chromium and playwright-core are
+// there (a failure in CI, a skip elsewhere) and starts a broker with its
+// console on loopback, shut down at the test's end.
+func startBrowserBroker(t *testing.T) (node string, b *broker.Broker) {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	require(t, "node", err)
 	_, err = os.Stat(chromiumPath())
@@ -71,20 +72,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	_, err = os.Stat(filepath.Join("node_modules", "playwright-core", "package.json"))
 	require(t, "playwright-core in test/browser/node_modules", err)
 
-	b, err := broker.Start(broker.Config{
+	b, err = broker.Start(broker.Config{
 		DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", AdvertisedAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := b.Shutdown(ctx); err != nil {
 			t.Errorf("broker shutdown: %v", err)
 		}
-	}()
+	})
+	return node, b
+}
+
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped with -short")
+	}
+	node, b := startBrowserBroker(t)
 
 	// The demo generator, as `strom serve --demo` runs it.
 	ctx, stopDemo := context.WithCancel(context.Background())

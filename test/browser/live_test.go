@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/stromhq/strom/internal/broker"
 )
 
 // TestLiveChartThrottled (issue 23) opens the live chart of a topic with
@@ -31,27 +28,7 @@ func TestLiveChartThrottled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped with -short")
 	}
-	node, err := exec.LookPath("node")
-	require(t, "node", err)
-	_, err = os.Stat(chromiumPath())
-	require(t, "chromium", err)
-	_, err = os.Stat(filepath.Join("node_modules", "playwright-core", "package.json"))
-	require(t, "playwright-core in test/browser/node_modules", err)
-
-	b, err := broker.Start(broker.Config{
-		DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", AdvertisedAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Errorf("broker shutdown: %v", err)
-		}
-	}()
+	node, b := startBrowserBroker(t)
 
 	const topic, records, keys = "sensors", 600, 6
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
