@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stromhq/strom/internal/testutil"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -278,26 +279,9 @@ func TestSlowPeer(t *testing.T) {
 	unblock()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestOtherClusterRefused(t *testing.T) {
 	noLeak(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	lnB := listen(t, "")
 	b := start(t, Config{NodeID: 1, ClusterID: "blue", Listener: lnB, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	a := start(t, Config{NodeID: 0, ClusterID: "green", Listener: listen(t, ""), Peers: map[int32]string{1: lnB.Addr().String()},

@@ -1,32 +1,15 @@
 package servecmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/stromhq/strom/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeLogsOneFormat (issue 23): everything serve writes, from start
 // to a clean stop, demo included, is one slog record a line in the format
@@ -35,7 +18,7 @@ func (s *syncBuffer) String() string {
 func TestServeLogsOneFormat(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			// --demo needs a fixed port: take a free one.
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
