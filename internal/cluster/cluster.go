@@ -119,8 +119,12 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	for _, t := range store.Topics() {
+		// Resolved once per topic, afresh: a topic created under the name
+		// of a deleted one must not inherit its settings.
+		st := c.resolveSettings(t)
+		c.settings.Store(t.Name, st)
 		for i := int32(0); i < t.Partitions; i++ {
-			if err := c.openPartition(t, i); err != nil {
+			if err := c.openPartition(t, i, st); err != nil {
 				c.closeAll()
 				return nil, err
 			}
@@ -143,29 +147,22 @@ func Open(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) openPartition(t metadata.Topic, i int32) error {
-	c.configMu.RLock()
-	defer c.configMu.RUnlock()
-	if cur, ok := c.store.Topic(t.Name); ok {
-		t.Configs = cur.Configs // a change may have come since t was read
-	}
+func (c *Cluster) openPartition(t metadata.Topic, i int32, s *metadata.TopicSettings) error {
 	key := logdir.Partition{Topic: t.Name, Partition: i}
-	if id, ok := c.dir.TopicIDOf(key); ok && metadata.TopicID(id) != t.ID {
+	id, hasID := c.dir.TopicIDOf(key)
+	if hasID && metadata.TopicID(id) != t.ID {
 		// Another topic of this name left it: a deletion whose removal
 		// failed, or a restored copy.
 		if err := c.removeOrSetAside(key, c.tombstoned(key.Topic, id, true)); err != nil {
 			return err
 		}
+		hasID = false
 	}
-	// Resolved afresh: a topic created under the name of a deleted one
-	// must not inherit its settings.
-	s := c.resolveSettings(t)
-	c.settings.Store(t.Name, s)
 	l, err := c.dir.OpenLog(key, s.Log)
 	if err != nil {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
 	}
-	if err := c.dir.MarkTopicID(key, t.ID); err != nil {
+	if err := c.dir.WriteTopicID(key, t.ID, hasID); err != nil {
 		// A hint for later starts, not data: a full disk must not keep
 		// the partition from opening.
 		c.cfg.Logger.Warn("cannot write the partition's topic id", "partition", c.dir.PartitionDir(key), "err", err)

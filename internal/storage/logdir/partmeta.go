@@ -63,7 +63,14 @@ func parsePartitionMetadata(s string) ([16]byte, bool) {
 // missing or torn, which TopicIDOf reads as no id (a directory written
 // before this file existed), and the next open writes it again.
 func (d *Dir) MarkTopicID(p Partition, id [16]byte) error {
-	if have, ok := d.TopicIDOf(p); ok && have == id {
+	have, ok := d.TopicIDOf(p)
+	return d.WriteTopicID(p, id, ok && have == id)
+}
+
+// WriteTopicID is MarkTopicID for a caller that read the directory's id
+// already: it writes id unless present says the directory has it.
+func (d *Dir) WriteTopicID(p Partition, id [16]byte, present bool) error {
+	if present {
 		return nil
 	}
 	path := filepath.Join(d.PartitionDir(p), partitionMetadataFile)
