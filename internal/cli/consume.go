@@ -242,6 +242,7 @@ func runConsume(cmd *cobra.Command, args []string, conn *connFlags, cf *consumeF
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			break
 		}
+		waiting := false
 		fs.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
@@ -253,6 +254,7 @@ func runConsume(cmd *cobra.Command, args []string, conn *connFlags, cf *consumeF
 			if transient(err) {
 				// kgo retries (the group rejoins) with backoff: wait.
 				note.failed("", err)
+				waiting = true
 				return
 			}
 			if ferr == nil {
@@ -261,6 +263,11 @@ func runConsume(cmd *cobra.Command, args []string, conn *connFlags, cf *consumeF
 		})
 		if ferr != nil {
 			break
+		}
+		if !waiting && fs.NumRecords() > 0 {
+			// An error code (a rebalance, a leader moving) ends without a
+			// new connection: records flowing again end the wait.
+			note.recovered()
 		}
 		for it := fs.RecordIter(); !it.Done() && !stop; {
 			r := it.Next()

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/broker"
@@ -181,5 +184,24 @@ func TestConsumeSurvivesRestart(t *testing.T) {
 			}
 			t.Logf("stderr:\n%s", stderr.text())
 		})
+	}
+}
+
+// TestWaitNoteEndsWithoutReconnect: a wait begun by an error code (a
+// rebalance: no new connection follows) ends when records flow again, so
+// that a later outage is announced too. Before, the note stayed "down"
+// after the first rebalance and every later outage went unsaid.
+func TestWaitNoteEndsWithoutReconnect(t *testing.T) {
+	var out bytes.Buffer
+	n := &waitNote{w: &out, conn: &connFlags{fs: pflag.NewFlagSet("t", pflag.ContinueOnError)}}
+	n.failed("", kerr.RebalanceInProgress)
+	n.failed("", kerr.RebalanceInProgress)
+	n.recovered()
+	n.failed("", kerr.NotLeaderForPartition)
+	if got := strings.Count(out.String(), "waiting for the cluster"); got != 2 {
+		t.Fatalf("%d waiting lines, want 2 (one per outage):\n%s", got, out.String())
+	}
+	if got := strings.Count(out.String(), "connected again"); got != 1 {
+		t.Fatalf("%d recovery lines, want 1:\n%s", got, out.String())
 	}
 }

@@ -41,6 +41,11 @@ func (n *waitNote) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ n
 		n.failed(net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err)
 		return
 	}
+	n.recovered()
+}
+
+// recovered ends a noted outage, if any, with one line.
+func (n *waitNote) recovered() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.down {
