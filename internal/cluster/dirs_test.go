@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -236,5 +237,44 @@ func TestTombstonesOnFullDisk(t *testing.T) {
 	defer c.Close()
 	if len(c.store.Deleted()) != 0 {
 		t.Fatalf("tombstones left once the disk has room: %v", c.store.Deleted())
+	}
+}
+
+// TestRebuildWithTwoIDsKeepsEveryPartition: directories of one topic name
+// that carry two topic ids (a restored copy of an older topic beside the
+// newer one) get one new id from the rebuild, written into every one of
+// them, so the next start opens them all. Before, the directories kept
+// their old ids and the start set every partition aside as -stray.
+func TestRebuildWithTwoIDsKeepsEveryPartition(t *testing.T) {
+	mem := memfs.New()
+	c := open(t, mem)
+	if _, err := c.CreateTopic("mixed", 2, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	appendValue(t, c, "mixed", 0, "zero", -1)
+	appendValue(t, c, "mixed", 1, "one", -1)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// partition 1 carries another topic's id, as a restore can leave it.
+	if err := mem.WriteFile("/data/mixed-1/partition.metadata", []byte("version: 0\ntopic_id: AAECAwQFBgcICQoLDA0ODw\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Remove("/data/" + metadata.FileName); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RebuildMetadata(mem, "/data", slog.New(slog.DiscardHandler))
+	if err != nil || len(rep.NewIDs) != 1 {
+		t.Fatalf("rebuild: %+v %v", rep, err)
+	}
+	c = open(t, mem)
+	defer c.Close()
+	for i, want := range []int64{1, 1} {
+		if p, _ := c.Partition("mixed", int32(i)); p == nil || p.HighWatermark() != want {
+			t.Fatalf("mixed-%d after the rebuild and a restart lost its record", i)
+		}
+	}
+	if names, _ := mem.List("/data"); slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "-stray") }) {
+		t.Fatalf("a partition was set aside: %v", names)
 	}
 }

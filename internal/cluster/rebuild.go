@@ -98,6 +98,13 @@ func RebuildMetadata(fsys vfs.FS, dataDir string, logger *slog.Logger) (RebuildR
 				return rep, err
 			}
 			rep.NewIDs = append(rep.NewIDs, name)
+			// Every directory takes the new id: one still naming an old id
+			// would be set aside at the next start as another topic's.
+			for _, p := range byTopic[name] {
+				if err := dir.WriteTopicID(p, t.ID, false); err != nil {
+					return rep, err
+				}
+			}
 		}
 		if int(t.Partitions) != len(byTopic[name]) {
 			rep.Gaps = append(rep.Gaps, name)
