@@ -102,7 +102,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			}
 			if err != nil {
 				failed = true
-				sp.ErrorCode, sp.ErrorMessage = storageErrorFor(errorCode(err), req.Version >= 4), errorMessage(err)
+				sp.ErrorCode, sp.ErrorMessage = errorCodeFor(err, req.Version >= 4), errorMessage(err)
 				sp.BaseOffset = -1
 				st.Partitions = append(st.Partitions, sp)
 				continue
@@ -138,7 +138,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		for i, err := range waitDurable(ctx, waits) {
 			if err != nil {
 				sp := &resp.Topics[waits[i].ti].Partitions[waits[i].pi]
-				sp.ErrorCode, sp.ErrorMessage = storageErrorFor(errorCode(err), req.Version >= 4), errorMessage(err)
+				sp.ErrorCode, sp.ErrorMessage = errorCodeFor(err, req.Version >= 4), errorMessage(err)
 			}
 		}
 		return resp

@@ -81,6 +81,7 @@ type fetch struct {
 	parts         []fetchPart
 	maxBytes      int
 	readCommitted bool
+	storageKnown  bool // the version knows KAFKA_STORAGE_ERROR (v6+)
 	errored       bool // a partition failed before reading: answer at once
 }
 
@@ -130,7 +131,7 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 // newFetch resolves the request's partitions and lays out the response:
 // partitions that cannot be read get their error now.
 func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
-	f := &fetch{resp: resp, maxBytes: fetchMaxBytes, readCommitted: r.IsolationLevel == 1}
+	f := &fetch{resp: resp, maxBytes: fetchMaxBytes, readCommitted: r.IsolationLevel == 1, storageKnown: version >= 6}
 	if version >= 3 {
 		f.maxBytes = min(int(max(r.MaxBytes, 0)), fetchMaxBytes)
 	}
@@ -169,7 +170,7 @@ func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.Fetch
 				err = leaderEpochError(rp.CurrentLeaderEpoch, p.LeaderEpoch())
 			}
 			if err != nil {
-				setFetchError(&sp, err)
+				f.setError(&sp, err)
 				f.errored = true
 			} else {
 				f.parts = append(f.parts, fetchPart{p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, magic: magic, ti: ti, pi: pi})
@@ -181,8 +182,8 @@ func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.Fetch
 	return f
 }
 
-func setFetchError(sp *kmsg.FetchResponseTopicPartition, err error) {
-	sp.ErrorCode = errorCode(err)
+func (f *fetch) setError(sp *kmsg.FetchResponseTopicPartition, err error) {
+	sp.ErrorCode = errorCodeFor(err, f.storageKnown)
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 	sp.RecordBatches = []byte{}
 }
@@ -197,7 +198,7 @@ func (f *fetch) read() int {
 		sp.ErrorCode, sp.RecordBatches = 0, []byte{}
 		rr, err := fp.p.Read(fp.offset, max(0, min(int(fp.maxBytes), limit)), minOne)
 		if err != nil {
-			setFetchError(sp, err)
+			f.setError(sp, err)
 			f.errored = true
 			continue
 		}
@@ -215,7 +216,7 @@ func (f *fetch) read() int {
 		if fp.magic != record.MagicV2 {
 			ms, err := record.DownConvert(data, fp.magic, maxDecompressedBytes)
 			if err != nil {
-				setFetchError(sp, err)
+				f.setError(sp, err)
 				f.errored = true
 				continue
 			}

@@ -100,6 +100,13 @@ func storageErrorFor(code int16, known bool) int16 {
 	return code
 }
 
+// errorCodeFor is errorCode for a response whose version may predate
+// KAFKA_STORAGE_ERROR (storageKnown false): the one place a handler turns
+// a partition's error into its code.
+func errorCodeFor(err error, storageKnown bool) int16 {
+	return storageErrorFor(errorCode(err), storageKnown)
+}
+
 // errorMessage is the text for responses that carry one: nil when there is
 // no error.
 func errorMessage(err error) *string {

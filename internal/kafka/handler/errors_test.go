@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/storage/seglog"
 )
@@ -34,5 +35,24 @@ func TestStorageErrorCodes(t *testing.T) {
 	}
 	if !kerr.KafkaStorageError.Retriable {
 		t.Fatal("KAFKA_STORAGE_ERROR is not retriable for franz-go")
+	}
+}
+
+// TestFetchStorageErrorForOldVersions: a fetch below v6 (before KIP-112)
+// gets NOT_LEADER_FOR_PARTITION for a storage error, as produce below v4
+// and metadata below v5 do; before, fetch passed code 56 to clients that
+// do not know it.
+func TestFetchStorageErrorForOldVersions(t *testing.T) {
+	err := fmt.Errorf("log /d: read: %w: %w", seglog.ErrStorage, syscall.EIO)
+	for _, tc := range []struct {
+		known bool
+		want  int16
+	}{{false, kerr.NotLeaderForPartition.Code}, {true, kerr.KafkaStorageError.Code}} {
+		f := &fetch{storageKnown: tc.known}
+		var sp kmsg.FetchResponseTopicPartition
+		f.setError(&sp, err)
+		if sp.ErrorCode != tc.want || sp.HighWatermark != -1 {
+			t.Errorf("storage known %v: code %d hw %d, want %d", tc.known, sp.ErrorCode, sp.HighWatermark, tc.want)
+		}
 	}
 }
