@@ -122,7 +122,7 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	scfg.Logger = cfg.Logger
 	b := &Broker{cfg: cfg, log: cfg.Logger, bc: bc}
-	files, err := raiseFileLimit()
+	files, err := openFileLimit()
 	if err != nil {
 		cfg.Logger.Warn("open-file limit unknown; partitions are bounded by max.broker.partitions alone", "err", err)
 	}

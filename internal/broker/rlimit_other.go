@@ -2,5 +2,5 @@
 
 package broker
 
-// raiseFileLimit knows no open-file limit here: nothing is derived from it.
-func raiseFileLimit() (int64, error) { return 0, nil }
+// openFileLimit knows no open-file limit here: nothing is derived from it.
+func openFileLimit() (int64, error) { return 0, nil }

@@ -23,7 +23,7 @@ import (
 const childNofile = 400
 
 // TestOpenFileLimit runs a broker process under a hard open-file limit of
-// 400 (soft 100, which the broker raises) and checks the case of a
+// 400 (Go's runtime raises the soft limit to it at start) and checks the case of a
 // CreateTopics that runs out of descriptors:
 //   - a topic with more partitions than the limit leaves room for is
 //     refused up front (INVALID_PARTITIONS, naming ulimit -n);

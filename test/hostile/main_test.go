@@ -15,14 +15,14 @@ import (
 
 const childEnv = "STROM_HOSTILE_CHILD"
 
-// nofileEnv, set in a child broker's environment, is the hard open-file
-// limit it runs under (its soft limit starts lower, at a quarter of that,
-// so that the broker's own raise to the hard limit is exercised).
+// nofileEnv, set in a child broker's environment, is the open-file limit
+// it runs under, soft and hard, as Go's runtime leaves a process started
+// under `ulimit -Hn N` (it raises the soft limit to the hard one at start).
 const nofileEnv = "STROM_HOSTILE_CHILD_NOFILE"
 
 func TestMain(m *testing.M) {
 	if n, err := strconv.ParseUint(os.Getenv(nofileEnv), 10, 64); err == nil && os.Getenv(childEnv) == "1" {
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n / 4, Max: n}); err != nil {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
 			fmt.Fprintln(os.Stderr, "setrlimit:", err)
 			os.Exit(2)
 		}
