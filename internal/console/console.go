@@ -151,8 +151,7 @@ type Console struct {
 	life struct {
 		sync.Mutex
 		closing  bool
-		streams  int // streams admitted, at most cfg.MaxStreams
-		admitted map[*stream]struct{}
+		admitted map[*stream]struct{} // at most cfg.MaxStreams
 		open     map[*stream]struct{}
 	}
 }

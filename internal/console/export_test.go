@@ -27,7 +27,7 @@ func (c *Console) Brokers() []string { return c.cfg.Brokers }
 func (c *Console) StreamsAdmitted() int {
 	c.life.Lock()
 	defer c.life.Unlock()
-	return c.life.streams
+	return len(c.life.admitted)
 }
 
 // ProduceBudget returns the produce bytes held now and the most held at

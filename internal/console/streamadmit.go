@@ -69,14 +69,13 @@ func (c *Console) acquireStream(s *stream) error {
 			return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_streams",
 				Msg: fmt.Sprintf("%d streams are open from %s, the most one client may have; close one and retry", mine, s.client)}
 		}
-	case c.life.streams >= c.cfg.MaxStreams:
+	case len(c.life.admitted) >= c.cfg.MaxStreams:
 		if !c.evictLocked(func(*stream) bool { return true }) {
 			return &apiError{Status: http.StatusServiceUnavailable, Code: "too_many_streams",
 				Msg: fmt.Sprintf("%d streams are open, the most this console serves; close one and retry", c.cfg.MaxStreams)}
 		}
 	}
 	c.life.admitted[s] = struct{}{}
-	c.life.streams++
 	c.wg.Add(1)
 	return nil
 }
@@ -98,7 +97,6 @@ func (c *Console) evictLocked(among func(*stream) bool) bool {
 		return false
 	}
 	delete(c.life.admitted, victim)
-	c.life.streams--
 	c.metrics.evicted.Inc()
 	victim.evict()
 	return true
@@ -106,10 +104,7 @@ func (c *Console) evictLocked(among func(*stream) bool) bool {
 
 func (c *Console) releaseStream(s *stream) {
 	c.life.Lock()
-	if _, ok := c.life.admitted[s]; ok {
-		delete(c.life.admitted, s)
-		c.life.streams--
-	}
+	delete(c.life.admitted, s)
 	c.life.Unlock()
 	c.wg.Done()
 }

@@ -253,10 +253,10 @@ func ToBatches(b []byte, messageSets bool, maxDecompressed int) ([]byte, error) 
 		return nil, fmt.Errorf("%w: record batches (magic 2) required, got magic %d", ErrInvalidRecord, magic)
 	}
 	batches, err := ConvertMessageSet(b, maxDecompressed)
-	if err != nil || len(batches) == 1 {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if len(batches) == 1 {
 		return batches[0], nil
 	}
 	n := 0
