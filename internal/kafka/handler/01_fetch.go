@@ -99,15 +99,18 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 	}
 	deadline := arrived.Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
-		// Watch first, then read again: a change after that read wakes
-		// the wait below, one before it is in what the read returns.
+		// Watch first, then look again: a change after the look wakes the
+		// wait below; one between the first read and the Watch moved a
+		// partition's offsets, and only then is it read again.
 		w := partition.NewWaiter()
 		defer w.Stop()
 		for i := range f.parts {
 			w.Watch(f.parts[i].p)
 		}
-		if n := f.read(); f.errored || n >= int(r.MinBytes) {
-			return resp
+		if f.moved() {
+			if n := f.read(); f.errored || n >= int(r.MinBytes) {
+				return resp
+			}
 		}
 		timer := time.NewTimer(time.Until(deadline))
 		defer timer.Stop()
@@ -186,6 +189,20 @@ func (f *fetch) setError(sp *kmsg.FetchResponseTopicPartition, err error) {
 	sp.ErrorCode = errorCodeFor(err, f.storageKnown)
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 	sp.RecordBatches = []byte{}
+}
+
+// moved reports whether a partition's high watermark or log start offset
+// differs from what the last read put in the response: whether a read now
+// could find something else.
+func (f *fetch) moved() bool {
+	for i := range f.parts {
+		fp := &f.parts[i]
+		sp := &f.resp.Topics[fp.ti].Partitions[fp.pi]
+		if fp.p.HighWatermark() != sp.HighWatermark || fp.p.StartOffset() != sp.LogStartOffset {
+			return true
+		}
+	}
+	return false
 }
 
 // read (re)reads every readable partition into the response and returns
