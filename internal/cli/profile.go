@@ -365,9 +365,41 @@ func (cf *configFile) setCurrent(name string) error {
 	if !done {
 		out = "current = " + name + "\n" + out
 	}
-	tmp := cf.path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(out), 0o600); err != nil {
+	return replaceFile(cf.path, []byte(out))
+}
+
+// replaceFile replaces the file at path (through a symbolic link, as
+// dotfile managers keep it) with content: a temporary file of its own in
+// the same directory, synced, renamed over it; removed if anything fails.
+// A crash leaves the old file or the new one, and two commands at once
+// never share a temporary file.
+func replaceFile(path string, content []byte) error {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".strom-config-*.tmp")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, cf.path)
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }

@@ -78,3 +78,36 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("profile use rewrote more than the current line:\n%s", b)
 	}
 }
+
+// TestProfileUseKeepsLinkAndLeavesNoTemp: `strom profile use` rewrites the
+// file a symbolic link points at (the link stays), keeps its mode, and
+// leaves no temporary file; before, it replaced the link by a plain file
+// and wrote a fixed path+".tmp" that two commands at once shared.
+func TestProfileUseKeepsLinkAndLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "dotfiles-config")
+	if err := os.WriteFile(real, []byte("current = a\n\n[profile a]\nbrokers = h:1\n\n[profile b]\nbrokers = h:2\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "config")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceFile(link, []byte("current = b\n")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi, err)
+	}
+	b, err := os.ReadFile(real)
+	if err != nil || string(b) != "current = b\n" {
+		t.Fatalf("content %q %v", b, err)
+	}
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	names, _ := os.ReadDir(dir)
+	if len(names) != 2 {
+		t.Fatalf("files left: %v", names)
+	}
+}
