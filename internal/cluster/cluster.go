@@ -114,7 +114,8 @@ func Open(cfg Config) (*Cluster, error) {
 			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Settings().MaxBrokerPartitions,
 			"open_file_limit", budget.Limit)
 	}
-	if err := c.sortOutDirectories(); err != nil {
+	stamped, err := c.sortOutDirectories()
+	if err != nil {
 		c.closeAll()
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func Open(cfg Config) (*Cluster, error) {
 		st := c.resolveSettings(t)
 		c.settings.Store(t.Name, st)
 		for i := int32(0); i < t.Partitions; i++ {
-			if err := c.openPartition(t, i, st); err != nil {
+			if err := c.openPartition(t, i, st, stamped[logdir.Partition{Topic: t.Name, Partition: i}]); err != nil {
 				c.closeAll()
 				return nil, err
 			}
@@ -147,22 +148,16 @@ func Open(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) openPartition(t metadata.Topic, i int32, s *metadata.TopicSettings) error {
+// openPartition opens partition i of t at start, after
+// sortOutDirectories: a directory of another topic's id is gone by then,
+// and stamped says this one names t already (else its id is written).
+func (c *Cluster) openPartition(t metadata.Topic, i int32, s *metadata.TopicSettings, stamped bool) error {
 	key := logdir.Partition{Topic: t.Name, Partition: i}
-	id, hasID := c.dir.TopicIDOf(key)
-	if hasID && metadata.TopicID(id) != t.ID {
-		// Another topic of this name left it: a deletion whose removal
-		// failed, or a restored copy.
-		if err := c.removeOrSetAside(key, c.tombstoned(key.Topic, id, true)); err != nil {
-			return err
-		}
-		hasID = false
-	}
 	l, err := c.dir.OpenLog(key, s.Log)
 	if err != nil {
 		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
 	}
-	if err := c.dir.WriteTopicID(key, t.ID, hasID); err != nil {
+	if err := c.dir.WriteTopicID(key, t.ID, stamped); err != nil {
 		// A hint for later starts, not data: a full disk must not keep
 		// the partition from opening.
 		c.cfg.Logger.Warn("cannot write the partition's topic id", "partition", c.dir.PartitionDir(key), "err", err)

@@ -17,24 +17,26 @@ var ErrNoMetadata = errors.New("metadata file missing")
 // for openPartition; one a tombstone names, or one holding no record, is
 // removed; any other is set aside. A data directory with partition
 // directories that hold records and no metadata file is refused as a whole.
-func (c *Cluster) sortOutDirectories() error {
+// It returns the live partitions whose partition.metadata names their
+// topic already, which openPartition then neither reads nor writes.
+func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err error) {
 	existing, err := c.dir.Existing()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !c.store.Found() {
 		var withRecords []logdir.Partition
 		for _, p := range existing {
 			holds, err := c.dir.HoldsRecords(p)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if holds {
 				withRecords = append(withRecords, p)
 			}
 		}
 		if len(withRecords) > 0 {
-			return fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no %s; refusing to start, so that nothing is deleted. "+
+			return nil, fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no %s; refusing to start, so that nothing is deleted. "+
 				"Restore the file, or rebuild it from the directories with `strom storage rebuild-metadata --data-dir %s` "+
 				"(topic configs are not recovered)",
 				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, c.dir.Path())
@@ -46,14 +48,16 @@ func (c *Cluster) sortOutDirectories() error {
 			live[logdir.Partition{Topic: t.Name, Partition: i}] = t.ID
 		}
 	}
+	stamped = map[logdir.Partition]bool{}
 	for _, p := range existing {
 		id, hasID := c.dir.TopicIDOf(p)
 		liveID, isLive := live[p]
 		if isLive && (!hasID || metadata.TopicID(id) == liveID) {
+			stamped[p] = hasID
 			continue
 		}
 		if err := c.removeOrSetAside(p, c.tombstoned(p.Topic, id, hasID)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// Every directory a tombstone named is gone now.
@@ -62,7 +66,7 @@ func (c *Cluster) sortOutDirectories() error {
 	if err := c.store.ForgetAllDeleted(); err != nil {
 		c.cfg.Logger.Warn("cannot drop the tombstones of deleted topics from the metadata file; kept for the next start", "err", err)
 	}
-	return nil
+	return stamped, nil
 }
 
 // tombstoned reports whether a tombstone names the directory of p's topic
