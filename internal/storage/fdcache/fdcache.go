@@ -18,6 +18,9 @@ type Cache struct {
 		files map[string]*entry
 		idle  list.List // of *entry with refs == 0, least recently used first
 		stats Stats
+		// forgets counts Forget calls, so that a file opened without the
+		// lock is not cached when a Forget may have come meanwhile.
+		forgets uint64
 	}
 }
 
@@ -53,58 +56,96 @@ func (c *Cache) Max() int { return c.max }
 // file stays open. The caller must not close the file.
 func (c *Cache) Acquire(path string) (vfs.File, func(), error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.mu.files[path]
-	if ok {
-		c.mu.stats.Hits++
-		if e.refs == 0 {
-			c.mu.idle.Remove(e.idle)
-			e.idle = nil
-		}
-	} else {
-		// Make room first: the open below needs a descriptor.
-		c.evictLocked(c.max - 1)
-		f, err := c.fs.Open(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("fdcache: %w", err)
-		}
-		e = &entry{path: path, f: f}
-		c.mu.files[path] = e
-		c.mu.stats.Opens++
+	if e, ok := c.mu.files[path]; ok {
+		c.hitLocked(e)
+		c.mu.Unlock()
+		return e.f, func() { c.release(e) }, nil
+	}
+	// Make room first: the open below needs a descriptor. The files
+	// evicted are closed, and the new one opened, without the lock, so
+	// that readers of other segments never wait on this one's syscalls.
+	evicted := c.evictLocked(c.max - 1)
+	gen := c.mu.forgets
+	c.mu.Unlock()
+	closeAll(evicted)
+	f, err := c.fs.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fdcache: %w", err)
+	}
+	c.mu.Lock()
+	if e, ok := c.mu.files[path]; ok {
+		// Another reader opened it meanwhile: use theirs.
+		c.hitLocked(e)
+		c.mu.Unlock()
+		f.Close()
+		return e.f, func() { c.release(e) }, nil
+	}
+	e := &entry{path: path, f: f, refs: 1}
+	if c.mu.forgets != gen {
+		// A Forget came while the file was being opened: it may be this
+		// path's, whose file is being deleted or replaced. Serve this read
+		// and close the file at its release; never cache it.
+		e.gone = true
+		c.mu.Unlock()
+		return f, func() { c.release(e) }, nil
+	}
+	c.mu.files[path] = e
+	c.mu.stats.Opens++
+	c.mu.Unlock()
+	return f, func() { c.release(e) }, nil
+}
+
+// hitLocked takes one more reference to an open file; mu must be held.
+func (c *Cache) hitLocked(e *entry) {
+	c.mu.stats.Hits++
+	if e.refs == 0 {
+		c.mu.idle.Remove(e.idle)
+		e.idle = nil
 	}
 	e.refs++
-	return e.f, func() { c.release(e) }, nil
+}
+
+func closeAll(files []vfs.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 func (c *Cache) release(e *entry) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e.refs--
 	if e.refs > 0 {
+		c.mu.Unlock()
 		return
 	}
 	if e.gone {
+		c.mu.Unlock()
 		e.f.Close()
 		return
 	}
 	e.idle = c.mu.idle.PushBack(e)
-	c.evictLocked(c.max)
+	evicted := c.evictLocked(c.max)
+	c.mu.Unlock()
+	closeAll(evicted)
 }
 
-// evictLocked closes the least recently used idle files until at most
-// keep files are open (or none is idle); mu must be held.
-func (c *Cache) evictLocked(keep int) {
+// evictLocked takes the least recently used idle files out of the cache
+// until at most keep files are open (or none is idle), and returns them
+// for the caller to close once it has let go of mu; mu must be held.
+func (c *Cache) evictLocked(keep int) []vfs.File {
+	var out []vfs.File
 	for len(c.mu.files) > keep {
 		front := c.mu.idle.Front()
 		if front == nil {
-			return
+			break
 		}
 		e := c.mu.idle.Remove(front).(*entry)
 		e.idle = nil
 		delete(c.mu.files, e.path)
-		e.f.Close()
+		out = append(out, e.f)
 		c.mu.stats.Evictions++
 	}
+	return out
 }
 
 // Forget drops path from the cache: its file is closed now, or when the
@@ -113,6 +154,7 @@ func (c *Cache) evictLocked(keep int) {
 func (c *Cache) Forget(path string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.mu.forgets++
 	e, ok := c.mu.files[path]
 	if !ok {
 		return

@@ -164,3 +164,39 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d open after Close", n)
 	}
 }
+
+// hookFS runs during before each Open returns, as a Forget racing with a
+// reader's open would.
+type hookFS struct {
+	*countingFS
+	during func(name string)
+}
+
+func (h *hookFS) Open(name string) (vfs.File, error) {
+	f, err := h.countingFS.Open(name)
+	if h.during != nil {
+		h.during(name)
+	}
+	return f, err
+}
+
+// TestForgetDuringOpen: a path forgotten while a reader opens it (the
+// segment is being deleted or replaced) serves that read, and its file is
+// never cached: the next Acquire opens the path afresh and the old file is
+// closed at its release.
+func TestForgetDuringOpen(t *testing.T) {
+	cfs := setup(t, 2)
+	var c *Cache
+	h := &hookFS{countingFS: cfs}
+	c = New(h, 4)
+	h.during = func(name string) { c.Forget(name) }
+	read(t, c, 0)
+	h.during = nil
+	if st := c.Stats(); st.Open != 0 || cfs.open.Load() != 0 {
+		t.Fatalf("a file opened during a Forget was cached: %+v, %d open", st, cfs.open.Load())
+	}
+	read(t, c, 0)
+	if st := c.Stats(); st.Open != 1 || st.Opens != 1 {
+		t.Fatalf("after: %+v", st)
+	}
+}
