@@ -28,6 +28,7 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,11 @@ type Config struct {
 	DataDir        string // ./data
 	KafkaAddr      string // :9092
 	AdvertisedAddr string // localhost:<kafka port>
+	// Listeners, when set, are the Kafka listeners (from listeners and
+	// listener.security.protocol.map), each PLAINTEXT, SSL,
+	// SASL_PLAINTEXT or SASL_SSL; KafkaAddr and AdvertisedAddr are then
+	// unused. Empty: one PLAINTEXT listener on KafkaAddr.
+	Listeners []metadata.Listener
 	// HTTPAddr is the console, API, health and metrics listener:
 	// 127.0.0.1:8080 (loopback only) when empty; "-" disables it.
 	HTTPAddr string
@@ -85,7 +91,9 @@ type Broker struct {
 	groups  *group.Coordinator
 	kafka   *server.Server
 	handler *handler.Handler
-	kafkaLn net.Listener
+	kafkaLn net.Listener // the first of lns
+	lns     []net.Listener
+	specs   []metadata.Listener // lns[i] serves specs[i]
 	httpSrv *http.Server
 	httpLn  net.Listener
 	console *console.Console // nil when HTTP is disabled
@@ -136,29 +144,51 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
-	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
-	if err != nil {
-		b.groups.Close()
-		b.cluster.Close()
-		return nil, fmt.Errorf("kafka listener: %w", err)
+	if len(cfg.Listeners) == 0 {
+		cfg.Listeners = []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: cfg.KafkaAddr, Advertised: cfg.AdvertisedAddr}}
 	}
-	host, port, err := advertised(cfg.AdvertisedAddr, b.kafkaLn.Addr())
+	b.specs = cfg.Listeners
+	sec, err := newSecurity(bc, cfg.Listeners, cfg.Logger)
 	if err != nil {
-		b.kafkaLn.Close()
 		b.groups.Close()
 		b.cluster.Close()
 		return nil, err
 	}
-	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups})
+	endpoints := map[string]handler.Endpoint{}
+	for _, spec := range cfg.Listeners {
+		ln, err := net.Listen("tcp", spec.Addr)
+		if err == nil {
+			var host string
+			var port int32
+			host, port, err = advertised(spec.Advertised, ln.Addr())
+			endpoints[spec.Name] = handler.Endpoint{Host: host, Port: port}
+			b.lns = append(b.lns, ln)
+		}
+		if err != nil {
+			for _, ln := range b.lns {
+				ln.Close()
+			}
+			b.groups.Close()
+			b.cluster.Close()
+			return nil, fmt.Errorf("kafka listener %s: %w", spec.Name, err)
+		}
+	}
+	b.kafkaLn = b.lns[0]
+	first := endpoints[cfg.Listeners[0].Name]
+	h := handler.New(b.cluster, handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
+		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay})
 	b.handler = h
 	b.kafka = server.New(scfg, h)
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		if err := b.kafka.Serve(b.kafkaLn); err != nil && !errors.Is(err, server.ErrServerClosed) {
-			b.recordErr(fmt.Errorf("kafka listener: %w", err))
-		}
-	}()
+	for i, ln := range b.lns {
+		l := sec.listener(cfg.Listeners[i])
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.kafka.ServeListener(ln, l); err != nil && !errors.Is(err, server.ErrServerClosed) {
+				b.recordErr(fmt.Errorf("kafka listener %s: %w", l.Name, err))
+			}
+		}()
+	}
 	if cfg.HTTPAddr != "-" {
 		b.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -234,8 +264,18 @@ func advertised(addr string, ln net.Addr) (string, int32, error) {
 	return host, int32(n), nil
 }
 
-// KafkaAddr is the Kafka listener's address.
+// KafkaAddr is the first Kafka listener's address.
 func (b *Broker) KafkaAddr() net.Addr { return b.kafkaLn.Addr() }
+
+// ListenerAddr is the address of the Kafka listener named name, or nil.
+func (b *Broker) ListenerAddr(name string) net.Addr {
+	for i, spec := range b.specs {
+		if strings.EqualFold(spec.Name, name) {
+			return b.lns[i].Addr()
+		}
+	}
+	return nil
+}
 
 // HTTPAddr is the HTTP listener's address (nil when disabled).
 func (b *Broker) HTTPAddr() net.Addr {
@@ -290,9 +330,15 @@ func (b *Broker) httpHandler() http.Handler {
 		})
 	}
 	// The console is a Kafka client of this broker, through its own
-	// listener, like any other client.
+	// listener, like any other client: a PLAINTEXT one, until it logs in
+	// with credentials of its own.
+	plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
+	if plain < 0 {
+		b.log.Warn("console disabled: it needs a PLAINTEXT listener (it has no login yet)")
+		return mux
+	}
 	con, err := console.New(console.Config{
-		Brokers:         []string{dialAddr(b.kafkaLn.Addr())},
+		Brokers:         []string{dialAddr(b.lns[plain].Addr())},
 		Registerer:      reg,
 		Logger:          b.log,
 		ListenAddr:      b.cfg.HTTPAddr,

@@ -82,3 +82,12 @@ func (c *Cluster) TopicSettings(topic string) *metadata.TopicSettings {
 	s, _ := c.settings.LoadOrStore(topic, c.resolveSettings(t))
 	return s.(*metadata.TopicSettings)
 }
+
+// Security is the security metadata's snapshot (SCRAM credentials), read
+// without a lock.
+func (c *Cluster) Security() *metadata.Security { return c.store.Security() }
+
+// AlterScram changes SCRAM credentials (see metadata.Store.AlterScram).
+func (c *Cluster) AlterScram(alts []metadata.ScramAlteration) ([]error, error) {
+	return c.store.AlterScram(alts)
+}

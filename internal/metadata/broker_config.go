@@ -64,6 +64,27 @@ var brokerSettings = []BrokerSetting{
 	{"log.dir", "", TypeString, "the data directory when log.dirs is empty; empty: --data-dir"},
 	{"broker.rack", "", TypeString, "this broker's rack, reported in Metadata"},
 
+	// Security (docs/SECURITY.md). TLS material is PEM only
+	// (ssl.keystore.type=PEM): a file with the key and the certificate
+	// chain (ssl.keystore.location), or both inline as Kafka has them
+	// (ssl.keystore.certificate.chain and ssl.keystore.key); the files are
+	// re-read when they change. Per-listener prefixes
+	// (listener.name.<name>.ssl...) are not read: every TLS listener shares
+	// these.
+	{"ssl.keystore.type", "PEM", TypeString, "PEM only"},
+	{"ssl.keystore.location", "", TypeString, "PEM file holding the private key and the certificate chain of TLS listeners; re-read when it changes"},
+	{"ssl.keystore.certificate.chain", "", TypePassword, "the certificate chain in PEM, inline (instead of ssl.keystore.location)"},
+	{"ssl.keystore.key", "", TypePassword, "the private key in PEM, inline (with ssl.keystore.certificate.chain)"},
+	{"ssl.key.password", "", TypePassword, "not supported: the PEM key must not be encrypted"},
+	{"ssl.truststore.type", "PEM", TypeString, "PEM only"},
+	{"ssl.truststore.location", "", TypeString, "PEM file of the CA certificates client certificates are checked against; re-read when it changes"},
+	{"ssl.truststore.certificates", "", TypePassword, "CA certificates in PEM, inline (instead of ssl.truststore.location)"},
+	{"ssl.client.auth", "none", TypeString, "required, requested or none: whether TLS listeners ask clients for a certificate"},
+	{"ssl.principal.mapping.rules", "DEFAULT", TypeString, "rules mapping a client certificate's subject to a principal name: RULE:pattern/replacement/[LU], ..., DEFAULT"},
+	{"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", TypeList, "TLS versions accepted (TLSv1.2, TLSv1.3)"},
+	{"sasl.enabled.mechanisms", "GSSAPI", TypeList, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and is dropped)"},
+	{"connection.failed.authentication.delay.ms", "100", TypeInt, "delay before a failed authentication is answered and the connection closed"},
+
 	// Kafka settings of its thread pools and socket buffers, present in its
 	// stock server.properties: accepted (and type-checked) so those files
 	// start, with no effect: Strom has a goroutine per connection, no pools,
@@ -228,6 +249,13 @@ func checkType(t ConfigType, v string) error {
 		return boolean(v)
 	}
 	return nil
+}
+
+// IsSensitiveConfig reports whether name is a PASSWORD config, whose value
+// is never shown.
+func IsSensitiveConfig(name string) bool {
+	s, ok := brokerSettingByName(name)
+	return ok && s.Type == TypePassword
 }
 
 func brokerSettingByName(name string) (BrokerSetting, bool) {

@@ -57,6 +57,20 @@ type BrokerSettings struct {
 	LogDir                      string   `config:"log.dir"`
 	BrokerRack                  string   `config:"broker.rack"`
 
+	SSLKeystoreType             string        `config:"ssl.keystore.type"`
+	SSLKeystoreLocation         string        `config:"ssl.keystore.location"`
+	SSLKeystoreCertificateChain string        `config:"ssl.keystore.certificate.chain"`
+	SSLKeystoreKey              string        `config:"ssl.keystore.key"`
+	SSLKeyPassword              string        `config:"ssl.key.password"`
+	SSLTruststoreType           string        `config:"ssl.truststore.type"`
+	SSLTruststoreLocation       string        `config:"ssl.truststore.location"`
+	SSLTruststoreCertificates   string        `config:"ssl.truststore.certificates"`
+	SSLClientAuth               string        `config:"ssl.client.auth"`
+	SSLPrincipalMappingRules    string        `config:"ssl.principal.mapping.rules"`
+	SSLEnabledProtocols         []string      `config:"ssl.enabled.protocols"`
+	SASLEnabledMechanisms       []string      `config:"sasl.enabled.mechanisms"`
+	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
+
 	NumNetworkThreads                    int   `config:"num.network.threads"`
 	NumIOThreads                         int   `config:"num.io.threads"`
 	NumRecoveryThreadsPerDataDir         int   `config:"num.recovery.threads.per.data.dir"`

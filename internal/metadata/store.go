@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
@@ -74,8 +75,10 @@ func ValidTopicName(name string) error {
 	return nil
 }
 
-// Store keeps topics, the producer id counter and the dynamic broker
-// configs, persisted in one file (<dir>/__strom_metadata) rewritten
+// Store keeps topics, the producer id counter, the dynamic broker
+// configs and the SCRAM credentials (scram_credentials: salt, StoredKey,
+// ServerKey, iterations per user and mechanism; Security is their
+// lock-free snapshot), persisted in one file (<dir>/__strom_metadata) rewritten
 // atomically on every change (the JSON payload's broker_configs, keyed by
 // broker resource name, is absent from files written before it existed),
 // under package atomicfile's header:
@@ -101,6 +104,12 @@ type Store struct {
 	// brokerConfigs are the dynamic broker configs by broker resource
 	// name: a node id, or "" for the cluster-wide defaults.
 	brokerConfigs map[string]map[string]string
+	// scram are the SCRAM credentials, user -> mechanism -> credential;
+	// replaced whole by AlterScram, never modified in place (the
+	// security snapshot shares them).
+	scram map[string]map[string]ScramCredential
+	// security is the snapshot request paths read without mu.
+	security atomic.Pointer[Security]
 }
 
 // DeletedTopic is the tombstone of a deleted topic.
@@ -114,6 +123,9 @@ type storeFile struct {
 	Deleted        []DeletedTopic               `json:"deleted_topics,omitempty"`
 	NextProducerID int64                        `json:"next_producer_id"`
 	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
+	// ScramCredentials: user -> mechanism -> credential (absent before
+	// issue 21).
+	ScramCredentials map[string]map[string]ScramCredential `json:"scram_credentials,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -151,6 +163,15 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		}
 	}
 	s.brokerConfigs = sf.BrokerConfigs
+	for user, m := range sf.ScramCredentials {
+		for mech, c := range m {
+			if err := checkScramAlteration(ScramAlteration{User: user, Mechanism: mech, Credential: c}); err != nil {
+				return nil, fmt.Errorf("metadata %s: %w: scram credential: %v", s.path, ErrCorrupt, err)
+			}
+		}
+	}
+	s.scram = sf.ScramCredentials
+	s.publishSecurityLocked()
 	return s, nil
 }
 
@@ -254,7 +275,7 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // persistLocked writes the file atomically; mu must be held.
 func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs}
+	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs, ScramCredentials: s.scram}
 	for _, t := range s.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}

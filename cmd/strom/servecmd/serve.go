@@ -89,7 +89,14 @@ of Strom is broker and controller at once, alone in its quorum for now.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("kafka listening", "addr", b.KafkaAddr().String(), "advertised", advertisedFor(cfg, b), "data_dir", cfg.DataDir)
+			if len(cfg.Listeners) > 1 || len(cfg.Listeners) == 1 && cfg.Listeners[0].Protocol != "PLAINTEXT" {
+				for _, l := range cfg.Listeners {
+					logger.Info("kafka listening", "listener", l.Name, "protocol", l.Protocol, "addr", b.ListenerAddr(l.Name).String(), "advertised", l.Advertised)
+				}
+				logger.Info("data directory", "data_dir", cfg.DataDir)
+			} else {
+				logger.Info("kafka listening", "addr", b.KafkaAddr().String(), "advertised", advertisedFor(cfg, b), "data_dir", cfg.DataDir)
+			}
 			if a := b.HTTPAddr(); a != nil {
 				logger.Info("web console, health and metrics", "url", "http://"+cli.DisplayAddr(a.String()))
 			}
@@ -166,13 +173,22 @@ func applyLayout(cmd *cobra.Command, cfg *broker.Config, props map[string]string
 	if err != nil {
 		return fmt.Errorf("%s: %w", orFlags(configFile), err)
 	}
+	given := func(flag string) bool {
+		_, env := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_")))
+		return env || cmd.Flags().Changed(flag)
+	}
 	set := func(flag string, dst *string, v string) {
-		given := cmd.Flags().Changed(flag)
-		if _, env := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))); env {
-			given = true
-		}
-		if v != "" && !given {
+		if v != "" && !given(flag) {
 			*dst = v
+		}
+	}
+	if given("kafka-addr") {
+		// The flag names one PLAINTEXT listener and wins over the file's.
+		cfg.Listeners = nil
+	} else {
+		cfg.Listeners = l.Listeners
+		if given("advertised-addr") && len(cfg.Listeners) > 0 {
+			cfg.Listeners[0].Advertised = cfg.AdvertisedAddr
 		}
 	}
 	set("kafka-addr", &cfg.KafkaAddr, l.KafkaAddr)

@@ -65,7 +65,8 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	node := h.c.NodeID()
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+	b.NodeID = node
+	b.Host, b.Port = h.endpoint(req)
 	resp.Brokers = []kmsg.MetadataResponseBroker{b}
 	resp.ClusterID = &h.cfg.ClusterID
 	resp.ControllerID = node

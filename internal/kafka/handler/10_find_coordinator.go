@@ -51,7 +51,8 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = answer(r.CoordinatorKey)
 		if resp.ErrorCode == 0 {
-			resp.NodeID, resp.Host, resp.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+			resp.NodeID = node
+			resp.Host, resp.Port = h.endpoint(req)
 		} else {
 			resp.NodeID, resp.Port = -1, -1
 		}
@@ -62,7 +63,8 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 		c.Key = key
 		c.ErrorCode, c.ErrorMessage = answer(key)
 		if c.ErrorCode == 0 {
-			c.NodeID, c.Host, c.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+			c.NodeID = node
+			c.Host, c.Port = h.endpoint(req)
 		} else {
 			c.NodeID, c.Port = -1, -1
 		}

@@ -52,7 +52,8 @@ func handleDescribeCluster(h *Handler, _ context.Context, req *server.Request) (
 	}
 	node := h.c.NodeID()
 	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+	b.NodeID = node
+	b.Host, b.Port = h.endpoint(req)
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
 	resp.ClusterID = h.cfg.ClusterID
 	resp.ControllerID = node

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -21,6 +22,16 @@ type Config struct {
 	// and FindCoordinator.
 	AdvertisedHost string
 	AdvertisedPort int32
+	// Listeners are the advertised endpoints by listener name: a client
+	// is given the address of the listener it connected to (as Kafka
+	// does), else AdvertisedHost and AdvertisedPort.
+	Listeners map[string]Endpoint
+	// SASLMechanisms are the mechanisms SASL listeners offer (of
+	// auth.Mechanisms, from sasl.enabled.mechanisms).
+	SASLMechanisms []string
+	// FailedAuthDelay delays the answer to a failed SASL authentication
+	// (connection.failed.authentication.delay.ms).
+	FailedAuthDelay time.Duration
 	// ClusterID is returned in Metadata and DescribeCluster (default: the
 	// cluster id the data directory was formatted with).
 	ClusterID string
@@ -28,6 +39,20 @@ type Config struct {
 	// Groups is the group coordinator; without one the group APIs answer
 	// COORDINATOR_NOT_AVAILABLE.
 	Groups *group.Coordinator
+}
+
+// Endpoint is an advertised host and port.
+type Endpoint struct {
+	Host string
+	Port int32
+}
+
+// endpoint is the advertised address of the listener req arrived on.
+func (h *Handler) endpoint(req *server.Request) (string, int32) {
+	if e, ok := h.cfg.Listeners[req.Conn.Listener]; ok {
+		return e.Host, e.Port
+	}
+	return h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
 }
 
 // Handler answers Kafka requests from the cluster state. It implements

@@ -1,0 +1,349 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/testutil"
+)
+
+// secured is a broker with every kind of listener, made by the test with
+// its own CA.
+type secured struct {
+	b      *Broker
+	ca     *testutil.CA
+	dir    string // where the PEM files are
+	server testutil.Leaf
+}
+
+func startSecured(t *testing.T, clientAuth string, extra map[string]string) *secured {
+	t.Helper()
+	s := &secured{ca: testutil.NewCA(t, "strom test CA"), dir: t.TempDir()}
+	s.server = s.ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	props := map[string]string{
+		"ssl.keystore.location":                     testutil.WriteFile(t, s.dir, "server.pem", s.server.CertPEM, s.server.KeyPEM),
+		"ssl.truststore.location":                   testutil.WriteFile(t, s.dir, "ca.pem", s.ca.PEM),
+		"ssl.client.auth":                           clientAuth,
+		"sasl.enabled.mechanisms":                   "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"ssl.principal.mapping.rules":               "RULE:^CN=(.*?),O=strom$/$1/L,DEFAULT",
+		"connection.failed.authentication.delay.ms": "50",
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	var err error
+	s.b, err = Start(Config{
+		DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler), Props: props,
+		Listeners: []metadata.Listener{
+			{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: "127.0.0.1:0"},
+			{Name: "SSL", Protocol: "SSL", Addr: "127.0.0.1:0"},
+			{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"},
+			{Name: "SASL_SSL", Protocol: "SASL_SSL", Addr: "127.0.0.1:0"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, s.b) })
+	return s
+}
+
+func (s *secured) addr(name string) string { return s.b.ListenerAddr(name).String() }
+
+// roundTrip produces a record to a new topic and reads it back with opts,
+// returning the first error.
+func roundTrip(t *testing.T, seed string, topic string, opts ...kgo.Opt) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	opts = append([]kgo.Opt{kgo.SeedBrokers(seed), kgo.ConsumeTopics(topic), kgo.AllowAutoTopicCreation(),
+		kgo.RetryTimeout(3 * time.Second), kgo.RequestRetries(1)}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v-" + topic)}).FirstErr(); err != nil {
+		return err
+	}
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return err
+		}
+		var got []string
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		if len(got) > 0 {
+			if got[0] != "v-"+topic {
+				t.Fatalf("read %q", got)
+			}
+			return nil
+		}
+	}
+}
+
+// firstRequest sends one Metadata request for topic "refused" with opts
+// and returns its error.
+func firstRequest(t *testing.T, seed string, opts ...kgo.Opt) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seed), kgo.RequestRetries(0)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("refused")
+	req.Topics = append(req.Topics, rt)
+	_, err = req.RequestWith(ctx, cl)
+	return err
+}
+
+func addUser(t *testing.T, s *secured, user, password string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr("PLAINTEXT")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	res, err := kadm.NewClient(cl).AlterUserSCRAMs(context.Background(), nil, []kadm.UpsertSCRAM{
+		{User: user, Mechanism: kadm.ScramSha256, Iterations: 4096, Password: password},
+		{User: user, Mechanism: kadm.ScramSha512, Iterations: 8192, Password: password},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("alter scram %s: %v", r.User, r.Err)
+		}
+	}
+}
+
+// TestSecuredListeners: one broker serves PLAINTEXT, SSL, SASL_PLAINTEXT
+// and SASL_SSL at once, each client is given its own listener's address
+// (a TLS client sent to the PLAINTEXT port would fail), and franz-go
+// produces and consumes over each with every mechanism.
+func TestSecuredListeners(t *testing.T) {
+	s := startSecured(t, "requested", nil)
+	addUser(t, s, "alice", "alice-secret")
+	tlsCfg := testutil.ClientTLS(s.ca, nil)
+	for _, tc := range []struct {
+		name     string
+		listener string
+		opts     []kgo.Opt
+	}{
+		{"plaintext", "PLAINTEXT", nil},
+		{"ssl", "SSL", []kgo.Opt{kgo.DialTLSConfig(tlsCfg)}},
+		{"sasl plain", "SASL_PLAINTEXT", []kgo.Opt{kgo.SASL(plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism())}},
+		{"sasl scram-256", "SASL_PLAINTEXT", []kgo.Opt{kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism())}},
+		{"sasl scram-512", "SASL_PLAINTEXT", []kgo.Opt{kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism())}},
+		{"sasl_ssl scram-512", "SASL_SSL", []kgo.Opt{kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism())}},
+		{"sasl_ssl plain", "SASL_SSL", []kgo.Opt{kgo.DialTLSConfig(tlsCfg), kgo.SASL(plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism())}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := roundTrip(t, s.addr(tc.listener), strings.ReplaceAll(tc.name, " ", "-"), tc.opts...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestSASLRefusals: a wrong password, an unknown user and an unoffered
+// mechanism are refused with SASL_AUTHENTICATION_FAILED (the same answer
+// for the first two) or UNSUPPORTED_SASL_MECHANISM, and see no topic.
+func TestSASLRefusals(t *testing.T) {
+	s := startSecured(t, "none", map[string]string{"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512"})
+	addUser(t, s, "alice", "alice-secret")
+	for _, tc := range []struct {
+		name string
+		mech sasl.Mechanism
+		want error
+	}{
+		{"plain wrong password", plain.Auth{User: "alice", Pass: "nope"}.AsMechanism(), kerr.SaslAuthenticationFailed},
+		{"plain unknown user", plain.Auth{User: "mallory", Pass: "alice-secret"}.AsMechanism(), kerr.SaslAuthenticationFailed},
+		{"scram wrong password", scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism(), kerr.SaslAuthenticationFailed},
+		{"scram unknown user", scram.Auth{User: "mallory", Pass: "x"}.AsSha512Mechanism(), kerr.SaslAuthenticationFailed},
+		{"mechanism not offered", scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism(), kerr.UnsupportedSaslMechanism},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			err := firstRequest(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(tc.mech))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if tc.want == kerr.SaslAuthenticationFailed && time.Since(start) < 50*time.Millisecond {
+				t.Fatalf("refused after %v, before connection.failed.authentication.delay.ms", time.Since(start))
+			}
+		})
+	}
+	if _, ok := s.b.Cluster().Topic("refused"); ok {
+		t.Fatal("a refused client created a topic")
+	}
+}
+
+// rawRequest writes one request frame (header v1) on nc.
+func rawRequest(t *testing.T, nc net.Conn, req kmsg.Request, corr int32) {
+	t.Helper()
+	body := req.AppendTo(nil)
+	var b []byte
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint16(b, 0xffff) // null client id
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = append(b, body...)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectClosed reads until the broker closes nc, failing if it answers.
+func expectClosed(t *testing.T, nc net.Conn) {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, nc)
+	if n != 0 || err != nil {
+		t.Fatalf("read %d bytes, %v; want the connection closed with no answer", n, err)
+	}
+}
+
+// TestRequestBeforeSASLClosesConnection: a client that skips SASL on a
+// SASL listener and sends Produce or Metadata gets no answer, the
+// connection closes, and the server counts it; ApiVersions is served.
+func TestRequestBeforeSASLClosesConnection(t *testing.T) {
+	s := startSecured(t, "none", nil)
+	for _, req := range []kmsg.Request{
+		func() kmsg.Request { r := kmsg.NewPtrMetadataRequest(); r.SetVersion(4); return r }(),
+		func() kmsg.Request {
+			r := kmsg.NewPtrProduceRequest()
+			r.SetVersion(3)
+			r.Acks, r.TimeoutMillis = 1, 1000
+			return r
+		}(),
+	} {
+		before := s.b.KafkaStats().Unauthenticated
+		nc, err := net.Dial("tcp", s.addr("SASL_PLAINTEXT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		av := kmsg.NewPtrApiVersionsRequest()
+		rawRequest(t, nc, av, 1)
+		br := bufio.NewReader(nc)
+		var size [4]byte
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(br, size[:]); err != nil {
+			t.Fatalf("ApiVersions before SASL: %v", err)
+		}
+		if _, err := io.CopyN(io.Discard, br, int64(binary.BigEndian.Uint32(size[:]))); err != nil {
+			t.Fatal(err)
+		}
+		rawRequest(t, nc, req, 2)
+		expectClosed(t, nc)
+		nc.Close()
+		if got := s.b.KafkaStats().Unauthenticated; got != before+1 {
+			t.Fatalf("key %d: unauthenticated closes %d, want %d", req.Key(), got, before+1)
+		}
+	}
+}
+
+// TestTLSRefusals: plaintext to a TLS port, a client certificate from
+// another CA, an expired one and none at all where one is required are all
+// refused at the handshake and counted; a good certificate is served.
+func TestTLSRefusals(t *testing.T) {
+	s := startSecured(t, "required", nil)
+	good := s.ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "alice", Organization: []string{"strom"}}})
+	expired := s.ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "old"}, NotAfter: time.Now().Add(-time.Hour)})
+	other := testutil.NewCA(t, "another CA")
+	foreign := other.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "alice", Organization: []string{"strom"}}})
+
+	if err := roundTrip(t, s.addr("SSL"), "mtls-ok", kgo.DialTLSConfig(testutil.ClientTLS(s.ca, &good.TLS))); err != nil {
+		t.Fatalf("good certificate: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		cert *tls.Certificate
+	}{{"no certificate", nil}, {"expired", &expired.TLS}, {"other CA", &foreign.TLS}} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.b.KafkaStats().TLSHandshakeFailures
+			if err := firstRequest(t, s.addr("SSL"), kgo.DialTLSConfig(testutil.ClientTLS(s.ca, tc.cert))); err == nil {
+				t.Fatal("served")
+			}
+			if s.b.KafkaStats().TLSHandshakeFailures <= before {
+				t.Fatal("handshake failure not counted")
+			}
+		})
+	}
+	t.Run("plaintext to TLS port", func(t *testing.T) {
+		before := s.b.KafkaStats().TLSHandshakeFailures
+		nc, err := net.Dial("tcp", s.addr("SSL"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		rawRequest(t, nc, kmsg.NewPtrMetadataRequest(), 1)
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(nc)
+		if len(b) > 0 && b[0] != 0x15 { // at most a TLS alert record
+			t.Fatalf("answered %q", b)
+		}
+		if s.b.KafkaStats().TLSHandshakeFailures <= before {
+			t.Fatal("handshake failure not counted")
+		}
+	})
+	if _, ok := s.b.Cluster().Topic("refused"); ok {
+		t.Fatal("a refused client created a topic")
+	}
+}
+
+// TestCertificateReload: the keystore file replaced by one from a new CA
+// is served to new connections without a restart.
+func TestCertificateReload(t *testing.T) {
+	s := startSecured(t, "none", nil)
+	if err := roundTrip(t, s.addr("SSL"), "before", kgo.DialTLSConfig(testutil.ClientTLS(s.ca, nil))); err != nil {
+		t.Fatal(err)
+	}
+	ca2 := testutil.NewCA(t, "renewed CA")
+	leaf := ca2.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	testutil.WriteFile(t, s.dir, "server.pem", leaf.CertPEM, leaf.KeyPEM)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		nc, err := tls.Dial("tcp", s.addr("SSL"), testutil.ClientTLS(ca2, nil))
+		if err == nil {
+			nc.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("renewed certificate not served: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // poll: the files are checked once a second
+	}
+	if err := roundTrip(t, s.addr("SSL"), "after", kgo.DialTLSConfig(testutil.ClientTLS(ca2, nil))); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,169 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Errors of security metadata.
+var (
+	ErrUnknownScramUser     = errors.New("no such SCRAM credential")
+	ErrUnacceptableCred     = errors.New("unacceptable SCRAM credential")
+	ErrUnsupportedMechanism = errors.New("unsupported SCRAM mechanism")
+)
+
+// SCRAM mechanisms whose credentials the store keeps, and Kafka's bounds on
+// their iteration counts (KIP-554).
+const (
+	ScramSHA256        = "SCRAM-SHA-256"
+	ScramSHA512        = "SCRAM-SHA-512"
+	MinScramIterations = 4096
+	MaxScramIterations = 16384
+)
+
+// ScramCredential is one user's credential for one mechanism: salt,
+// iteration count and the keys derived from the salted password (RFC
+// 5802). The password is never stored.
+type ScramCredential struct {
+	Salt       []byte `json:"salt"`
+	StoredKey  []byte `json:"stored_key"`
+	ServerKey  []byte `json:"server_key"`
+	Iterations int    `json:"iterations"`
+}
+
+// ScramAlteration is one change of AlterScram: an upsert of Credential, or
+// a deletion.
+type ScramAlteration struct {
+	User       string
+	Mechanism  string
+	Delete     bool
+	Credential ScramCredential
+}
+
+// Security is an immutable snapshot of the security metadata (SCRAM
+// credentials): request paths read it without a lock; every change stores a
+// new one (Store.Security).
+type Security struct {
+	scram map[string]map[string]ScramCredential // user -> mechanism -> credential
+}
+
+// ScramCredential returns user's credential for mechanism.
+func (s *Security) ScramCredential(user, mechanism string) (ScramCredential, bool) {
+	c, ok := s.scram[user][mechanism]
+	return c, ok
+}
+
+// ScramUsers lists the users with a SCRAM credential, sorted.
+func (s *Security) ScramUsers() []string {
+	return slices.Sorted(maps.Keys(s.scram))
+}
+
+// ScramMechanisms lists user's mechanisms with their iteration counts.
+func (s *Security) ScramMechanisms(user string) map[string]int {
+	out := map[string]int{}
+	for m, c := range s.scram[user] {
+		out[m] = c.Iterations
+	}
+	return out
+}
+
+// validScramMechanism reports whether the store keeps credentials for m.
+func validScramMechanism(m string) bool { return m == ScramSHA256 || m == ScramSHA512 }
+
+func checkScramAlteration(a ScramAlteration) error {
+	if a.User == "" {
+		return fmt.Errorf("%w: empty user name", ErrUnacceptableCred)
+	}
+	if !validScramMechanism(a.Mechanism) {
+		return fmt.Errorf("%w: %q", ErrUnsupportedMechanism, a.Mechanism)
+	}
+	if a.Delete {
+		return nil
+	}
+	c := a.Credential
+	if c.Iterations < MinScramIterations || c.Iterations > MaxScramIterations {
+		return fmt.Errorf("%w: %d iterations: want %d to %d", ErrUnacceptableCred, c.Iterations, MinScramIterations, MaxScramIterations)
+	}
+	if len(c.Salt) == 0 || len(c.StoredKey) == 0 || len(c.ServerKey) == 0 {
+		return fmt.Errorf("%w: empty salt or key", ErrUnacceptableCred)
+	}
+	return nil
+}
+
+// Security returns the current security snapshot (never nil). It takes no
+// lock.
+func (s *Store) Security() *Security {
+	if p := s.security.Load(); p != nil {
+		return p
+	}
+	return &Security{}
+}
+
+// AlterScram validates, persists and applies SCRAM credential changes, as
+// AlterUserScramCredentials asks. A user's changes are applied together or
+// not at all: errs[i] says why alts[i] was refused (ErrUnacceptableCred,
+// ErrUnsupportedMechanism, ErrUnknownScramUser for a deletion of nothing)
+// and then every other change of that user is refused too, with the same
+// error. The accepted changes are written in one rewrite of the file and
+// only then visible. A failed write refuses them all with err. In a
+// cluster this becomes one record of the metadata log.
+func (s *Store) AlterScram(alts []ScramAlteration) (errs []error, err error) {
+	errs = make([]error, len(alts))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	failed := map[string]error{}
+	for i, a := range alts {
+		errs[i] = checkScramAlteration(a)
+		if errs[i] == nil && a.Delete {
+			if _, ok := s.scram[a.User][a.Mechanism]; !ok {
+				errs[i] = fmt.Errorf("%w: %s %s", ErrUnknownScramUser, a.User, a.Mechanism)
+			}
+		}
+		if errs[i] != nil && failed[a.User] == nil {
+			failed[a.User] = errs[i]
+		}
+	}
+	next := make(map[string]map[string]ScramCredential, len(s.scram))
+	for u, m := range s.scram {
+		next[u] = maps.Clone(m)
+	}
+	changed := false
+	for i, a := range alts {
+		if f := failed[a.User]; f != nil {
+			errs[i] = f
+			continue
+		}
+		if a.Delete {
+			delete(next[a.User], a.Mechanism)
+			if len(next[a.User]) == 0 {
+				delete(next, a.User)
+			}
+		} else {
+			if next[a.User] == nil {
+				next[a.User] = map[string]ScramCredential{}
+			}
+			next[a.User][a.Mechanism] = a.Credential
+		}
+		changed = true
+	}
+	if !changed {
+		return errs, nil
+	}
+	old := s.scram
+	s.scram = next
+	if err := s.persistLocked(); err != nil {
+		s.scram = old
+		return errs, err
+	}
+	s.publishSecurityLocked()
+	return errs, nil
+}
+
+// publishSecurityLocked stores a new snapshot of the security metadata; mu
+// must be held (for writing). The maps given to the snapshot are never
+// modified after: AlterScram builds new ones.
+func (s *Store) publishSecurityLocked() {
+	s.security.Store(&Security{scram: s.scram})
+}
