@@ -347,3 +347,142 @@ func TestCertificateReload(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// readFrame reads one size-prefixed frame from br.
+func readFrame(t *testing.T, nc net.Conn, br *bufio.Reader) []byte {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var size [4]byte
+	if _, err := io.ReadFull(br, size[:]); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(br, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSASLUnframedV0: the flow of old clients, SaslHandshake v0 then the
+// bare PLAIN token, is answered with a bare (empty) token, and the
+// connection is then served; a bad bare token closes it with no answer.
+func TestSASLUnframedV0(t *testing.T) {
+	s := startSecured(t, "none", nil)
+	addUser(t, s, "alice", "alice-secret")
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{{"alice-secret", true}, {"wrong", false}} {
+		nc, err := net.Dial("tcp", s.addr("SASL_PLAINTEXT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(nc)
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.SetVersion(0)
+		hs.Mechanism = "PLAIN"
+		rawRequest(t, nc, hs, 1)
+		resp := kmsg.NewPtrSASLHandshakeResponse()
+		resp.SetVersion(0)
+		if err := resp.ReadFrom(readFrame(t, nc, br)[4:]); err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("handshake: %v %d", err, resp.ErrorCode)
+		}
+		tok := []byte("\x00alice\x00" + tc.password)
+		if _, err := nc.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(tok))), tok...)); err != nil {
+			t.Fatal(err)
+		}
+		if !tc.ok {
+			expectClosed(t, nc)
+			nc.Close()
+			continue
+		}
+		if b := readFrame(t, nc, br); len(b) != 0 {
+			t.Fatalf("bare answer %q, want empty", b)
+		}
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(4)
+		rawRequest(t, nc, md, 2)
+		if b := readFrame(t, nc, br); binary.BigEndian.Uint32(b) != 2 {
+			t.Fatalf("metadata after v0 authentication: correlation %d", binary.BigEndian.Uint32(b))
+		}
+		nc.Close()
+	}
+}
+
+// TestSASLHandshakeOnPlaintextListener: ILLEGAL_SASL_STATE, as Kafka.
+func TestSASLHandshakeOnPlaintextListener(t *testing.T) {
+	s := startSecured(t, "none", nil)
+	err := firstRequest(t, s.addr("PLAINTEXT"), kgo.SASL(plain.Auth{User: "a", Pass: "b"}.AsMechanism()))
+	if !errors.Is(err, kerr.IllegalSaslState) {
+		t.Fatalf("err %v, want ILLEGAL_SASL_STATE", err)
+	}
+}
+
+// TestScramCredentialAdmin: AlterUserScramCredentials and
+// DescribeUserScramCredentials answer Kafka's per-user codes (KIP-554) and
+// never show a salt or key.
+func TestScramCredentialAdmin(t *testing.T) {
+	s := startSecured(t, "none", nil)
+	addUser(t, s, "alice", "alice-secret")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr("PLAINTEXT")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	up := func(name string, mech int8, iters int32) kmsg.AlterUserSCRAMCredentialsRequestUpsertion {
+		u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		u.Name, u.Mechanism, u.Iterations, u.Salt, u.SaltedPassword = name, mech, iters, []byte("salt"), []byte("salted")
+		return u
+	}
+	del := func(name string, mech int8) kmsg.AlterUserSCRAMCredentialsRequestDeletion {
+		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+		d.Name, d.Mechanism = name, mech
+		return d
+	}
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	req.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{
+		up("bob", 1, 4096), up("dup", 1, 4096), up("dup", 1, 4096), up("few", 2, 10), up("mech", 9, 4096), up("", 1, 4096),
+	}
+	req.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{del("ghost", 1)}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int16{"bob": 0, "dup": kerr.DuplicateResource.Code, "few": kerr.UnacceptableCredential.Code,
+		"mech": kerr.UnsupportedSaslMechanism.Code, "": kerr.UnacceptableCredential.Code, "ghost": kerr.ResourceNotFound.Code}
+	if len(resp.Results) != len(want) {
+		t.Fatalf("results %+v", resp.Results)
+	}
+	for _, r := range resp.Results {
+		if c, ok := want[r.User]; !ok || c != r.ErrorCode {
+			t.Errorf("user %q: code %d, want %d", r.User, r.ErrorCode, c)
+		}
+	}
+	dreq := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	dresp, err := dreq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for _, r := range dresp.Results {
+		users = append(users, r.User)
+		if r.User == "alice" && (len(r.CredentialInfos) != 2 || r.CredentialInfos[0].Iterations != 4096 || r.CredentialInfos[1].Iterations != 8192) {
+			t.Errorf("alice: %+v", r.CredentialInfos)
+		}
+	}
+	if strings.Join(users, ",") != "alice,bob" {
+		t.Fatalf("described users %v, want alice,bob", users)
+	}
+	for _, n := range []string{"ghost", "alice", "alice"} {
+		u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+		u.Name = n
+		dreq.Users = append(dreq.Users, u)
+	}
+	if dresp, err = dreq.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	if len(dresp.Results) != 2 || dresp.Results[0].ErrorCode != kerr.ResourceNotFound.Code || dresp.Results[1].ErrorCode != kerr.DuplicateResource.Code {
+		t.Fatalf("named describe: %+v", dresp.Results)
+	}
+}

@@ -1,0 +1,100 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+)
+
+type oneUser struct{ c map[string]ScramCredential }
+
+func (o oneUser) ScramCredential(user, mech string) (ScramCredential, bool) {
+	if user != "alice" {
+		return ScramCredential{}, false
+	}
+	c, ok := o.c[mech]
+	return c, ok
+}
+
+func creds(t testing.TB) oneUser {
+	o := oneUser{c: map[string]ScramCredential{}}
+	for _, m := range []string{ScramSHA256, ScramSHA512} {
+		c, err := Derive(m, []byte("secret"), []byte("0123456789abcdef"), 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.c[m] = c
+	}
+	return o
+}
+
+// FuzzParsePlain: any PLAIN message is split or refused, never a panic;
+// an accepted one has a user and a password without NUL.
+func FuzzParsePlain(f *testing.F) {
+	f.Add([]byte("\x00alice\x00secret"))
+	f.Add([]byte("alice\x00alice\x00secret"))
+	f.Add([]byte("\x00\x00"))
+	f.Add([]byte("a\x00b\x00c\x00d"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		_, user, pass, err := ParsePlain(msg)
+		if err != nil {
+			return
+		}
+		if user == "" || pass == "" || strings.ContainsRune(user, 0) || strings.ContainsRune(pass, 0) {
+			t.Fatalf("accepted %q: user %q pass %q", msg, user, pass)
+		}
+	})
+}
+
+// FuzzScramServer feeds arbitrary client messages to a SCRAM exchange (the
+// client-first and client-final parsers of xdg-go/scram behind ours): it
+// never panics and never succeeds without the password.
+func FuzzScramServer(f *testing.F) {
+	f.Add([]byte("n,,n=alice,r=abcdef"), []byte("c=biws,r=abcdef,p=AAAA"), false)
+	f.Add([]byte("n,a=bob,n=alice,r=x"), []byte("c=biws,r=x,p="), true)
+	f.Add([]byte("y,,n=alice,r=r"), []byte(""), false)
+	f.Add([]byte("p=tls-unique,,n=alice,r=r"), []byte("c=,r=,p=,e=x"), true)
+	o := creds(f)
+	f.Fuzz(func(t *testing.T, first, final []byte, sha512 bool) {
+		mech := ScramSHA256
+		if sha512 {
+			mech = ScramSHA512
+		}
+		x, err := NewExchange(mech, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, done, err := x.Step(first)
+		if err != nil || done {
+			if done {
+				t.Fatalf("done after the first message %q", first)
+			}
+			return
+		}
+		if _, done, err = x.Step(final); done && err == nil {
+			t.Fatalf("authenticated without the password: %q %q", first, final)
+		}
+	})
+}
+
+// TestPlainAndScram: the right password passes, a wrong one and an unknown
+// user fail the same way, and PLAIN finds the SCRAM credential.
+func TestPlainAndScram(t *testing.T) {
+	o := creds(t)
+	for _, tc := range []struct {
+		msg string
+		ok  bool
+	}{{"\x00alice\x00secret", true}, {"alice\x00alice\x00secret", true}, {"\x00alice\x00nope", false},
+		{"\x00bob\x00secret", false}, {"bob\x00alice\x00secret", false}} {
+		x, _ := NewExchange(PLAIN, o)
+		_, done, err := x.Step([]byte(tc.msg))
+		if done != tc.ok || (err == nil) != tc.ok {
+			t.Errorf("%q: done %v err %v", tc.msg, done, err)
+		}
+		if tc.ok && x.Principal() != "User:alice" {
+			t.Errorf("principal %q", x.Principal())
+		}
+	}
+	if _, err := NewExchange("GSSAPI", o); err == nil {
+		t.Fatal("GSSAPI accepted")
+	}
+}
