@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -96,5 +97,28 @@ func TestPlainAndScram(t *testing.T) {
 	}
 	if _, err := NewExchange("GSSAPI", o); err == nil {
 		t.Fatal("GSSAPI accepted")
+	}
+}
+
+// TestParseScramArg: Kafka's --add-scram forms parse; a credential made
+// from a password logs in with that password.
+func TestParseScramArg(t *testing.T) {
+	user, mech, c, err := ParseScramArg(`SCRAM-SHA-512=[name=alice,password="alice-secret",iterations=8192]`)
+	if err != nil || user != "alice" || mech != ScramSHA512 || c.Iterations != 8192 || len(c.Salt) != 24 {
+		t.Fatalf("%q %q %+v %v", user, mech, c, err)
+	}
+	x, _ := NewExchange(PLAIN, oneUser{c: map[string]ScramCredential{ScramSHA512: c}})
+	if _, done, err := x.Step([]byte("\x00alice\x00alice-secret")); !done || err != nil {
+		t.Fatalf("login with the --add-scram password: %v", err)
+	}
+	if _, _, c, err := ParseScramArg(`SCRAM-SHA-256=[name=bob,salt="c2FsdA==",saltedpassword="c2FsdGVk"]`); err != nil || c.Iterations != 4096 || string(c.Salt) != "salt" {
+		t.Fatalf("salted form: %+v %v", c, err)
+	}
+	for _, bad := range []string{"", "SCRAM-SHA-256", "SCRAM-SHA-1=[name=a,password=b]", "SCRAM-SHA-256=[password=b]",
+		"SCRAM-SHA-256=[name=a]", "SCRAM-SHA-256=[name=a,password=b,iterations=10]", "SCRAM-SHA-256=[name=a,password=b,salt=c2FsdA==,saltedpassword=eA==]",
+		"SCRAM-SHA-256=[name=a,name=b,password=c]"} {
+		if _, _, _, err := ParseScramArg(bad); !errors.Is(err, ErrBadScramArg) {
+			t.Errorf("%q: %v, want ErrBadScramArg", bad, err)
+		}
 	}
 }

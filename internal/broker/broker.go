@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/console"
 	"github.com/stromhq/strom/internal/coordinator/group"
@@ -451,6 +452,41 @@ func RebuildMetadata(dataDir string, logger *slog.Logger) (cluster.RebuildReport
 // logdir.Format.
 func Format(dataDir, clusterID string, nodeID int32, ignoreFormatted bool) (logdir.Meta, error) {
 	return logdir.Format(vfs.Default, dataDir, clusterID, nodeID, ignoreFormatted)
+}
+
+// AddScram stores SCRAM credentials given as kafka-storage.sh format's
+// --add-scram values (auth.ParseScramArg) in the metadata store of a
+// stopped broker's data directory, in one rewrite: the way to have a first
+// administrator before any SASL listener is up.
+func AddScram(dataDir string, args []string) ([]string, error) {
+	var alts []metadata.ScramAlteration
+	var added []string
+	for _, a := range args {
+		user, mech, c, err := auth.ParseScramArg(a)
+		if err != nil {
+			return nil, err
+		}
+		alts = append(alts, metadata.ScramAlteration{User: user, Mechanism: mech,
+			Credential: metadata.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: c.Iterations}})
+		added = append(added, user+" ("+mech+")")
+	}
+	if len(alts) == 0 {
+		return nil, nil
+	}
+	store, err := metadata.OpenStore(vfs.Default, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := store.AlterScram(alts)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range errs {
+		if e != nil {
+			return nil, fmt.Errorf("--add-scram %s: %w", args[i], e)
+		}
+	}
+	return added, nil
 }
 
 // RandomClusterID returns a new cluster id (`strom storage random-uuid`).

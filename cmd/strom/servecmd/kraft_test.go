@@ -10,8 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/cli"
 	"github.com/stromhq/strom/internal/storage/logdir"
 )
@@ -126,5 +133,46 @@ func TestStorageFormat(t *testing.T) {
 	defer b.Shutdown(context.Background())
 	if got := b.Cluster().ClusterID(); got != id {
 		t.Fatalf("cluster id %q, want the formatted %q", got, id)
+	}
+}
+
+// TestStorageFormatAddScram: format --add-scram stores a user who then
+// logs in on a SASL_PLAINTEXT listener, with SCRAM and with PLAIN; a bad
+// value is refused before anything is written.
+func TestStorageFormatAddScram(t *testing.T) {
+	_, id := run("storage", "random-uuid")
+	id = strings.TrimSpace(id)
+	dir := filepath.Join(t.TempDir(), "logs")
+	file := serverProperties(t, 1, "1@localhost:19191", dir)
+	if code, out := run("storage", "format", "-t", id, "-c", file, "--add-scram", "SCRAM-SHA-256=[name=admin]"); code == 0 || !strings.Contains(out, "add-scram") {
+		t.Fatalf("bad --add-scram: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the refused format touched %s: %v", dir, err)
+	}
+	code, out := run("storage", "format", "-t", id, "-c", file,
+		"--add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret]", "-S", "SCRAM-SHA-256=[name=admin,password=admin-secret,iterations=8192]")
+	if code != 0 || !strings.Contains(out, "added SCRAM user admin (SCRAM-SHA-512)") {
+		t.Fatalf("format: exit %d: %s", code, out)
+	}
+	b, err := broker.Start(broker.Config{DataDir: dir, HTTPAddr: "-", Props: map[string]string{"node.id": "1", "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512"},
+		Listeners: []metadata.Listener{{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"}},
+		Logger:    slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	for _, m := range []sasl.Mechanism{scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism(), plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism()} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()), kgo.SASL(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = cl.Ping(ctx)
+		cancel()
+		cl.Close()
+		if err != nil {
+			t.Fatalf("%s login of the formatted user: %v", m.Name(), err)
+		}
 	}
 }
