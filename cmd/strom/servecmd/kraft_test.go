@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/stromhq/strom/internal/broker"
-	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/cli"
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/logdir"
 )
 
