@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/auth"
+	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/tlsconf"
@@ -17,6 +19,7 @@ type security struct {
 	tls        *tlsconf.Source       // nil without a TLS listener
 	mapper     *auth.PrincipalMapper // ssl.principal.mapping.rules
 	mechanisms []string              // SASL mechanisms Strom serves, of sasl.enabled.mechanisms
+	acls       handler.ACLConfig     // authorizer.class.name, super.users, ...
 }
 
 // newSecurity checks the security settings against the listeners: a TLS
@@ -33,6 +36,13 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 	}
 	if s.SSLKeyPassword != "" {
 		return nil, fmt.Errorf("%w: ssl.key.password: encrypted PEM keys are not supported; give the key unencrypted (file mode 0600)", metadata.ErrInvalidConfig)
+	}
+	switch {
+	case slices.Contains(handler.StandardAuthorizerNames, s.AuthorizerClassName):
+		sec.acls = handler.ACLConfig{Enabled: true, SuperUsers: acl.ParseSuperUsers(s.SuperUsers), AllowEveryoneIfNoACL: s.AllowEveryoneIfNoACLFound}
+	case s.AuthorizerClassName != "":
+		return nil, fmt.Errorf("%w: authorizer.class.name=%s: Strom's authorizer is Kafka's StandardAuthorizer (%s)",
+			metadata.ErrInvalidConfig, s.AuthorizerClassName, handler.StandardAuthorizerNames[0])
 	}
 	for _, m := range s.SASLEnabledMechanisms {
 		if slices.Contains(auth.Mechanisms, m) {

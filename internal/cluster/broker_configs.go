@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/stromhq/strom/internal/acl"
 	"strconv"
 
 	"github.com/stromhq/strom/internal/metadata"
@@ -91,3 +92,9 @@ func (c *Cluster) Security() *metadata.Security { return c.store.Security() }
 func (c *Cluster) AlterScram(alts []metadata.ScramAlteration) ([]error, error) {
 	return c.store.AlterScram(alts)
 }
+
+// CreateACLs stores ACL bindings (see metadata.Store.CreateACLs).
+func (c *Cluster) CreateACLs(bs []acl.Binding) ([]error, error) { return c.store.CreateACLs(bs) }
+
+// DeleteACLs removes the bindings filters select (metadata.Store.DeleteACLs).
+func (c *Cluster) DeleteACLs(fs []acl.Filter) ([][]acl.Binding, error) { return c.store.DeleteACLs(fs) }

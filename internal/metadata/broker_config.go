@@ -83,6 +83,9 @@ var brokerSettings = []BrokerSetting{
 	{"ssl.principal.mapping.rules", "DEFAULT", TypeString, "rules mapping a client certificate's subject to a principal name: RULE:pattern/replacement/[LU], ..., DEFAULT"},
 	{"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", TypeList, "TLS versions accepted (TLSv1.2, TLSv1.3)"},
 	{"sasl.enabled.mechanisms", "GSSAPI", TypeList, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and is dropped)"},
+	{"authorizer.class.name", "", TypeString, "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) turns ACLs on; empty: no authorization"},
+	{"super.users", "", TypeString, "principals allowed everything, separated by semicolons: User:admin;User:ops"},
+	{"allow.everyone.if.no.acl.found", "false", TypeBoolean, "with ACLs on, allow a resource no ACL names to everyone"},
 	{"connection.failed.authentication.delay.ms", "100", TypeInt, "delay before a failed authentication is answered and the connection closed"},
 
 	// Kafka settings of its thread pools and socket buffers, present in its

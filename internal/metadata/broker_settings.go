@@ -70,6 +70,9 @@ type BrokerSettings struct {
 	SSLEnabledProtocols         []string      `config:"ssl.enabled.protocols"`
 	SASLEnabledMechanisms       []string      `config:"sasl.enabled.mechanisms"`
 	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
+	AuthorizerClassName         string        `config:"authorizer.class.name"`
+	SuperUsers                  string        `config:"super.users"`
+	AllowEveryoneIfNoACLFound   bool          `config:"allow.everyone.if.no.acl.found"`
 
 	NumNetworkThreads                    int   `config:"num.network.threads"`
 	NumIOThreads                         int   `config:"num.io.threads"`

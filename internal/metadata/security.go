@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/stromhq/strom/internal/acl"
 )
 
 // Errors of security metadata.
@@ -47,7 +49,12 @@ type ScramAlteration struct {
 // new one (Store.Security).
 type Security struct {
 	scram map[string]map[string]ScramCredential // user -> mechanism -> credential
+	acls  []acl.Binding                         // never modified: changes build a new slice
 }
+
+// ACLs returns the ACL bindings. The slice is shared: callers must not
+// modify it.
+func (s *Security) ACLs() []acl.Binding { return s.acls }
 
 // ScramCredential returns user's credential for mechanism.
 func (s *Security) ScramCredential(user, mechanism string) (ScramCredential, bool) {
@@ -165,5 +172,69 @@ func (s *Store) AlterScram(alts []ScramAlteration) (errs []error, err error) {
 // must be held (for writing). The maps given to the snapshot are never
 // modified after: AlterScram builds new ones.
 func (s *Store) publishSecurityLocked() {
-	s.security.Store(&Security{scram: s.scram})
+	s.security.Store(&Security{scram: s.scram, acls: s.acls})
+}
+
+// CreateACLs validates, persists and applies new ACL bindings (CreateAcls):
+// errs[i] is acl.ErrInvalid (wrapped) for a binding that cannot be stored;
+// a binding already stored is accepted and kept once. The valid ones are
+// written in one rewrite, then visible. A failed write refuses all with
+// err.
+func (s *Store) CreateACLs(bs []acl.Binding) (errs []error, err error) {
+	errs = make([]error, len(bs))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := slices.Clone(s.acls)
+	for i, b := range bs {
+		if errs[i] = b.Validate(); errs[i] != nil {
+			continue
+		}
+		if !slices.Contains(next, b) {
+			next = append(next, b)
+		}
+	}
+	if len(next) == len(s.acls) {
+		return errs, nil
+	}
+	old := s.acls
+	s.acls = next
+	if err := s.persistLocked(); err != nil {
+		s.acls = old
+		return errs, err
+	}
+	s.publishSecurityLocked()
+	return errs, nil
+}
+
+// DeleteACLs removes the bindings each filter selects (DeleteAcls) and
+// returns them per filter (a binding two filters select is listed for
+// both), after one rewrite of the file.
+func (s *Store) DeleteACLs(fs []acl.Filter) (deleted [][]acl.Binding, err error) {
+	deleted = make([][]acl.Binding, len(fs))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next []acl.Binding
+	for _, b := range s.acls {
+		hit := false
+		for i, f := range fs {
+			if f.Matches(b) {
+				deleted[i] = append(deleted[i], b)
+				hit = true
+			}
+		}
+		if !hit {
+			next = append(next, b)
+		}
+	}
+	if len(next) == len(s.acls) {
+		return deleted, nil
+	}
+	old := s.acls
+	s.acls = next
+	if err := s.persistLocked(); err != nil {
+		s.acls = old
+		return make([][]acl.Binding, len(fs)), err
+	}
+	s.publishSecurityLocked()
+	return deleted, nil
 }

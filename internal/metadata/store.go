@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -108,6 +109,8 @@ type Store struct {
 	// replaced whole by AlterScram, never modified in place (the
 	// security snapshot shares them).
 	scram map[string]map[string]ScramCredential
+	// acls are the ACL bindings; replaced whole, never modified in place.
+	acls []acl.Binding
 	// security is the snapshot request paths read without mu.
 	security atomic.Pointer[Security]
 }
@@ -126,6 +129,8 @@ type storeFile struct {
 	// ScramCredentials: user -> mechanism -> credential (absent before
 	// issue 21).
 	ScramCredentials map[string]map[string]ScramCredential `json:"scram_credentials,omitempty"`
+	// ACLs are the ACL bindings (absent before issue 21).
+	ACLs []acl.Binding `json:"acls,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -171,6 +176,12 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 		}
 	}
 	s.scram = sf.ScramCredentials
+	for _, b := range sf.ACLs {
+		if err := b.Validate(); err != nil {
+			return nil, fmt.Errorf("metadata %s: %w: %v", s.path, ErrCorrupt, err)
+		}
+	}
+	s.acls = sf.ACLs
 	s.publishSecurityLocked()
 	return s, nil
 }
@@ -275,7 +286,7 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // persistLocked writes the file atomically; mu must be held.
 func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs, ScramCredentials: s.scram}
+	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs, ScramCredentials: s.scram, ACLs: s.acls}
 	for _, t := range s.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}

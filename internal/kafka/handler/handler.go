@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -32,6 +33,8 @@ type Config struct {
 	// FailedAuthDelay delays the answer to a failed SASL authentication
 	// (connection.failed.authentication.delay.ms).
 	FailedAuthDelay time.Duration
+	// ACLs turns authorization on (authz.go).
+	ACLs ACLConfig
 	// ClusterID is returned in Metadata and DescribeCluster (default: the
 	// cluster id the data directory was formatted with).
 	ClusterID string
@@ -62,6 +65,8 @@ type Handler struct {
 	cfg    Config
 	log    *slog.Logger
 	groups *group.Coordinator
+
+	authz atomic.Pointer[authzCache]
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
 	stopOnce sync.Once
@@ -133,7 +138,15 @@ func (h *Handler) Handle(ctx context.Context, req *server.Request) (server.Reply
 	if !ok {
 		return server.Reply{}, fmt.Errorf("api key %d not served", req.Key)
 	}
-	return a.fn(h, ctx, req)
+	if !h.cfg.ACLs.Enabled {
+		return a.fn(h, ctx, req)
+	}
+	deny, f := h.gate(req)
+	if deny != nil {
+		return now(deny)
+	}
+	reply, err := a.fn(h, ctx, req)
+	return withFix(reply, f), err
 }
 
 // now replies with a ready response.

@@ -97,6 +97,7 @@ func newConn(s *Server, nc net.Conn, ip string, l *Listener) *conn {
 			ID:         s.nextID.Add(1),
 			RemoteAddr: nc.RemoteAddr(),
 			LocalAddr:  nc.LocalAddr(),
+			RemoteIP:   ip,
 			Listener:   l.Name,
 			Session:    session,
 		},

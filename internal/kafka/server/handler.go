@@ -37,6 +37,8 @@ type ConnInfo struct {
 	ID         uint64
 	RemoteAddr net.Addr
 	LocalAddr  net.Addr
+	// RemoteIP is the client's address without port (the host of ACLs).
+	RemoteIP string
 	// Listener is the name of the listener the connection arrived on.
 	Listener string
 	// Session is the connection's security state (never nil for a
