@@ -143,3 +143,39 @@ func ClientTLS(ca *CA, cert *tls.Certificate) *tls.Config {
 	}
 	return c
 }
+
+// CertPool is a CA read back from its PEM file.
+type CertPool struct{ pool *x509.CertPool }
+
+// NewCertPoolFromFile reads CA certificates from a PEM file.
+func NewCertPoolFromFile(t testing.TB, path string) CertPool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		t.Fatalf("%s holds no certificate", path)
+	}
+	return CertPool{p}
+}
+
+// Client is a client configuration trusting the pool, with cert if given.
+func (c CertPool) Client(cert *tls.Certificate) *tls.Config {
+	cfg := &tls.Config{RootCAs: c.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return cfg
+}
+
+// LoadKeyPair reads a certificate and key from PEM files.
+func LoadKeyPair(t testing.TB, cert, key string) tls.Certificate {
+	t.Helper()
+	c, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
