@@ -23,6 +23,12 @@
 //     and live in the same store file as the topics; every other broker
 //     config is static, read once at start.
 //
+//   - SCRAM credentials and ACL bindings are validated, persisted, then
+//     published as a new immutable Security snapshot (one Store method per
+//     change: AlterScram, CreateACLs, DeleteACLs); readers take the
+//     snapshot without a lock and never see a change before it is durable.
+//     A user's SCRAM changes apply together or not at all.
+//
 // Later, in a replicated cluster, this state moves into a Raft log; the
 // Store's methods are the operations that log will carry.
 package metadata
