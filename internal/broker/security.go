@@ -14,23 +14,25 @@ import (
 )
 
 // security is what the listeners need to secure connections, built once at
-// start from the ssl.* and sasl.* settings.
+// start from the ssl.*, sasl.* and authorizer settings. Each listener may
+// override the ssl.* settings and sasl.enabled.mechanisms with Kafka's
+// listener.name.<listener>.<setting>.
 type security struct {
-	tls        *tlsconf.Source       // nil without a TLS listener
-	mapper     *auth.PrincipalMapper // ssl.principal.mapping.rules
-	mechanisms []string              // SASL mechanisms Strom serves, of sasl.enabled.mechanisms
-	acls       handler.ACLConfig     // authorizer.class.name, super.users, ...
+	listeners  map[string]listenerSecurity
+	mechanisms map[string][]string // by listener: SASL mechanisms Strom serves
+	acls       handler.ACLConfig
+}
+
+type listenerSecurity struct {
+	tls    *tlsconf.Source       // nil without TLS
+	mapper *auth.PrincipalMapper // ssl.principal.mapping.rules
 }
 
 // newSecurity checks the security settings against the listeners: a TLS
 // listener needs a keystore, a SASL listener a mechanism Strom serves.
 func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *slog.Logger) (*security, error) {
 	s := bc.Settings()
-	sec := &security{}
-	var err error
-	if sec.mapper, err = auth.ParseMappingRules(s.SSLPrincipalMappingRules); err != nil {
-		return nil, fmt.Errorf("%w: %v", metadata.ErrInvalidConfig, err)
-	}
+	sec := &security{listeners: map[string]listenerSecurity{}, mechanisms: map[string][]string{}}
 	if s.SSLKeystoreType != "PEM" || s.SSLTruststoreType != "PEM" {
 		return nil, fmt.Errorf("%w: ssl.keystore.type=%s ssl.truststore.type=%s: Strom reads PEM only", metadata.ErrInvalidConfig, s.SSLKeystoreType, s.SSLTruststoreType)
 	}
@@ -44,30 +46,41 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 		return nil, fmt.Errorf("%w: authorizer.class.name=%s: Strom's authorizer is Kafka's StandardAuthorizer (%s)",
 			metadata.ErrInvalidConfig, s.AuthorizerClassName, handler.StandardAuthorizerNames[0])
 	}
-	for _, m := range s.SASLEnabledMechanisms {
-		if slices.Contains(auth.Mechanisms, m) {
-			sec.mechanisms = append(sec.mechanisms, m)
-		}
-	}
 	for _, l := range listeners {
-		if l.TLS() && sec.tls == nil {
-			sec.tls, err = tlsconf.New(tlsconf.Settings{
-				KeystoreLocation:   s.SSLKeystoreLocation,
-				CertificateChain:   s.SSLKeystoreCertificateChain,
-				Key:                s.SSLKeystoreKey,
-				TruststoreLocation: s.SSLTruststoreLocation,
-				TruststorePEM:      s.SSLTruststoreCertificates,
-				ClientAuth:         s.SSLClientAuth,
-				EnabledProtocols:   s.SSLEnabledProtocols,
+		v := func(setting string) string { return bc.ListenerValue(l.Name, setting) }
+		var ls listenerSecurity
+		var err error
+		if ls.mapper, err = auth.ParseMappingRules(v("ssl.principal.mapping.rules")); err != nil {
+			return nil, fmt.Errorf("%w: listener %s: %v", metadata.ErrInvalidConfig, l.Name, err)
+		}
+		if l.TLS() {
+			ls.tls, err = tlsconf.New(tlsconf.Settings{
+				KeystoreLocation:   v("ssl.keystore.location"),
+				CertificateChain:   v("ssl.keystore.certificate.chain"),
+				Key:                v("ssl.keystore.key"),
+				TruststoreLocation: v("ssl.truststore.location"),
+				TruststorePEM:      v("ssl.truststore.certificates"),
+				ClientAuth:         v("ssl.client.auth"),
+				EnabledProtocols:   bc.ListenerList(l.Name, "ssl.enabled.protocols"),
 				Logger:             log,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("%w: listener %s: %v", metadata.ErrInvalidConfig, l.Name, err)
 			}
 		}
-		if l.SASL() && len(sec.mechanisms) == 0 {
+		sec.listeners[l.Name] = ls
+		if !l.SASL() {
+			continue
+		}
+		enabled := bc.ListenerList(l.Name, "sasl.enabled.mechanisms")
+		for _, m := range enabled {
+			if slices.Contains(auth.Mechanisms, m) {
+				sec.mechanisms[l.Name] = append(sec.mechanisms[l.Name], m)
+			}
+		}
+		if len(sec.mechanisms[l.Name]) == 0 {
 			return nil, fmt.Errorf("%w: listener %s is %s but sasl.enabled.mechanisms=%v names none Strom serves (%v)",
-				metadata.ErrInvalidConfig, l.Name, l.Protocol, s.SASLEnabledMechanisms, auth.Mechanisms)
+				metadata.ErrInvalidConfig, l.Name, l.Protocol, enabled, auth.Mechanisms)
 		}
 	}
 	return sec, nil
@@ -76,9 +89,9 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 // listener is the server's view of one listener.
 func (sec *security) listener(l metadata.Listener) server.Listener {
 	out := server.Listener{Name: l.Name, SASL: l.SASL()}
-	if l.TLS() {
-		out.TLS = sec.tls.ServerConfig()
-		out.CertPrincipal = sec.mapper.CertPrincipal
+	if ls := sec.listeners[l.Name]; ls.tls != nil {
+		out.TLS = ls.tls.ServerConfig()
+		out.CertPrincipal = ls.mapper.CertPrincipal
 	}
 	return out
 }

@@ -68,9 +68,9 @@ var brokerSettings = []BrokerSetting{
 	// (ssl.keystore.type=PEM): a file with the key and the certificate
 	// chain (ssl.keystore.location), or both inline as Kafka has them
 	// (ssl.keystore.certificate.chain and ssl.keystore.key); the files are
-	// re-read when they change. Per-listener prefixes
-	// (listener.name.<name>.ssl...) are not read: every TLS listener shares
-	// these.
+	// re-read when they change. A listener overrides the ssl.* settings
+	// and sasl.enabled.mechanisms with listener.name.<listener>.<setting>
+	// (ListenerValue).
 	{"ssl.keystore.type", "PEM", TypeString, "PEM only"},
 	{"ssl.keystore.location", "", TypeString, "PEM file holding the private key and the certificate chain of TLS listeners; re-read when it changes"},
 	{"ssl.keystore.certificate.chain", "", TypePassword, "the certificate chain in PEM, inline (instead of ssl.keystore.location)"},
@@ -229,6 +229,11 @@ func NewBrokerConfig(props map[string]string) (*BrokerConfig, error) {
 			if err := tc.validate(v); err != nil {
 				return nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k, v, err)
 			}
+		} else if _, setting, ok := splitListenerSetting(k); ok {
+			s, _ := brokerSettingByName(setting)
+			if err := checkType(s.Type, v); err != nil {
+				return nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k, v, err)
+			}
 		} else {
 			return nil, fmt.Errorf("%w: unknown broker config %q", ErrInvalidConfig, k)
 		}
@@ -254,9 +259,58 @@ func checkType(t ConfigType, v string) error {
 	return nil
 }
 
+// listenerSettings are the settings a listener may override with Kafka's
+// listener.name.<listener>.<setting> prefix.
+var listenerSettings = map[string]bool{
+	"ssl.keystore.location": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
+	"ssl.truststore.location": true, "ssl.truststore.certificates": true, "ssl.client.auth": true,
+	"ssl.principal.mapping.rules": true, "ssl.enabled.protocols": true, "sasl.enabled.mechanisms": true,
+}
+
+// splitListenerSetting splits listener.name.<listener>.<setting> for the
+// settings a listener may override.
+func splitListenerSetting(k string) (listener, setting string, ok bool) {
+	rest, ok := strings.CutPrefix(k, "listener.name.")
+	if !ok {
+		return "", "", false
+	}
+	listener, setting, ok = strings.Cut(rest, ".")
+	if !ok || listener == "" || !listenerSettings[setting] {
+		return "", "", false
+	}
+	return listener, setting, true
+}
+
+// ListenerValue is setting's value for one listener: its
+// listener.name.<listener, lower case>.<setting> override when given (as
+// Kafka's per-listener configs), else the broker's value. Only the ssl.*
+// settings and sasl.enabled.mechanisms may be overridden.
+func (b *BrokerConfig) ListenerValue(listener, setting string) string {
+	if b != nil {
+		if v, ok := b.values["listener.name."+strings.ToLower(listener)+"."+setting]; ok {
+			return v
+		}
+	}
+	return b.value(setting)
+}
+
+// ListenerList is ListenerValue split at commas.
+func (b *BrokerConfig) ListenerList(listener, setting string) []string {
+	var out []string
+	for _, v := range strings.Split(b.ListenerValue(listener, setting), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // IsSensitiveConfig reports whether name is a PASSWORD config, whose value
 // is never shown.
 func IsSensitiveConfig(name string) bool {
+	if _, setting, ok := splitListenerSetting(name); ok {
+		name = setting
+	}
 	s, ok := brokerSettingByName(name)
 	return ok && s.Type == TypePassword
 }

@@ -33,13 +33,14 @@ func init() { register(17, 0, 1, handleSASLHandshake) }
 func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
 	r := req.Msg.(*kmsg.SASLHandshakeRequest)
 	resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
-	resp.SupportedMechanisms = h.cfg.SASLMechanisms
+	offered := h.cfg.SASLMechanisms[req.Conn.Listener]
+	resp.SupportedMechanisms = offered
 	sess := req.Conn.Session
 	if sess == nil || !sess.SASL() || sess.IsAuthenticated() || sess.Exchange() != nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
-	if !slices.Contains(h.cfg.SASLMechanisms, r.Mechanism) {
+	if !slices.Contains(offered, r.Mechanism) {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}

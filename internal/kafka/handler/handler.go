@@ -27,9 +27,10 @@ type Config struct {
 	// is given the address of the listener it connected to (as Kafka
 	// does), else AdvertisedHost and AdvertisedPort.
 	Listeners map[string]Endpoint
-	// SASLMechanisms are the mechanisms SASL listeners offer (of
-	// auth.Mechanisms, from sasl.enabled.mechanisms).
-	SASLMechanisms []string
+	// SASLMechanisms are the mechanisms each SASL listener offers, by
+	// listener name (of auth.Mechanisms, from sasl.enabled.mechanisms or
+	// its listener.name.<listener>. override).
+	SASLMechanisms map[string][]string
 	// FailedAuthDelay delays the answer to a failed SASL authentication
 	// (connection.failed.authentication.delay.ms).
 	FailedAuthDelay time.Duration
