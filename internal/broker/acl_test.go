@@ -261,6 +261,27 @@ func TestACLsPerAPI(t *testing.T) {
 	if got := metaTopics(alice); len(got) != 1 || got["alice-t"] != 0 {
 		t.Errorf("alice's metadata lists %v, want only alice-t", got)
 	}
+	// KIP-430: alice's authorized operations on her topic are READ,
+	// WRITE and the DESCRIBE they imply; on the cluster none
+	// (DescribeCluster).
+	mreq := kmsg.NewPtrMetadataRequest()
+	mreq.IncludeTopicAuthorizedOperations = true
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("alice-t")
+	mreq.Topics = append(mreq.Topics, mt)
+	mresp, err := mreq.RequestWith(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := mresp.Topics[0].AuthorizedOperations; ops != 1<<3|1<<4|1<<8 {
+		t.Errorf("alice's authorized operations on alice-t: %b, want 100011000", ops)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	dcr, err := dc.RequestWith(ctx, alice)
+	if err != nil || dcr.ClusterAuthorizedOperations != 0 {
+		t.Errorf("alice's cluster authorized operations: %b %v, want 0", dcr.ClusterAuthorizedOperations, err)
+	}
 	if got := metaTopics(bob); len(got) != 0 {
 		t.Errorf("bob's metadata lists %v, want nothing", got)
 	}

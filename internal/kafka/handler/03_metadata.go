@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -43,7 +44,8 @@ func init() { register(3, 0, 13, handleMetadata) }
 
 // topicOperations are the ACL operations of the TOPIC resource (Kafka's
 // AclEntry.supportedOperations), as an authorized-operations bit field: what
-// Kafka answers without an authorizer.
+// Kafka answers without an authorizer; with one, those the principal is
+// allowed (authorizedOps).
 var topicOperations = aclBits(
 	kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
 	kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter,
@@ -72,12 +74,16 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	resp.ControllerID = node
 
 	if r.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
-		resp.AuthorizedOperations = clusterOperations
+		resp.AuthorizedOperations = h.authorizedOps(req, acl.ResourceCluster, acl.ClusterName, clusterOperations)
 	}
 	h.metadataTopics(req.Version, r, resp, node, h.failedPartitions())
 	if r.IncludeTopicAuthorizedOperations && req.Version >= 8 {
 		for i := range resp.Topics {
-			resp.Topics[i].AuthorizedOperations = topicOperations
+			name := ""
+			if resp.Topics[i].Topic != nil {
+				name = *resp.Topics[i].Topic
+			}
+			resp.Topics[i].AuthorizedOperations = h.authorizedOps(req, acl.ResourceTopic, name, topicOperations)
 		}
 	}
 	return now(resp)

@@ -65,3 +65,20 @@ func (h *Handler) allowedAnyTopic(req *server.Request, op acl.Operation) bool {
 	}
 	return h.authorizer().AnyAllowed(principalOf(req), req.Conn.RemoteIP, op, acl.ResourceTopic)
 }
+
+// authorizedOps is the authorized-operations bit field of a resource for
+// req's principal: of the operations in all (the resource type's), those
+// the authorizer allows; all itself without an authorizer (Kafka answers
+// the same then).
+func (h *Handler) authorizedOps(req *server.Request, typ acl.ResourceType, name string, all int32) int32 {
+	if !h.cfg.ACLs.Enabled {
+		return all
+	}
+	var bits int32
+	for op := acl.OpRead; op <= acl.OpIdempotentWrite; op++ {
+		if all&(1<<op) != 0 && h.allowed(req, op, typ, name) {
+			bits |= 1 << op
+		}
+	}
+	return bits
+}
