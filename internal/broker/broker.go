@@ -177,7 +177,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.kafkaLn = b.lns[0]
 	first := endpoints[cfg.Listeners[0].Name]
 	h := handler.New(b.cluster, handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
-		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay,
+		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
 		ACLs: sec.acls})
 	b.handler = h
 	b.kafka = server.New(scfg, h)

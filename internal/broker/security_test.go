@@ -523,3 +523,67 @@ func TestPerListenerSettings(t *testing.T) {
 		t.Fatalf("a listener override of a setting listeners do not have: %v", err)
 	}
 }
+
+// TestReauthentication (KIP-368): with connections.max.reauth.ms, a
+// franz-go client that re-authenticates keeps producing past the session
+// lifetime, and a client that does not is closed at its first request
+// after the session ended.
+func TestReauthentication(t *testing.T) {
+	s := startSecured(t, "none", map[string]string{"connections.max.reauth.ms": "500"})
+	addUser(t, s, "alice", "alice-secret")
+
+	// The raw client: SaslHandshake v1 and SaslAuthenticate v1 with PLAIN.
+	nc, err := net.Dial("tcp", s.addr("SASL_PLAINTEXT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = "PLAIN"
+	rawRequest(t, nc, hs, 1)
+	readFrame(t, nc, br)
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.SetVersion(1)
+	au.SASLAuthBytes = []byte("\x00alice\x00alice-secret")
+	rawRequest(t, nc, au, 2)
+	aresp := kmsg.NewPtrSASLAuthenticateResponse()
+	aresp.SetVersion(1)
+	if err := aresp.ReadFrom(readFrame(t, nc, br)[4:]); err != nil || aresp.ErrorCode != 0 || aresp.SessionLifetimeMillis != 500 {
+		t.Fatalf("authenticate: %v code %d lifetime %d, want 0 and 500", err, aresp.ErrorCode, aresp.SessionLifetimeMillis)
+	}
+	authenticated := time.Now()
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(4)
+	rawRequest(t, nc, md, 3)
+	readFrame(t, nc, br) // served within the session
+
+	// franz-go re-authenticates on its own and keeps producing.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr("SASL_PLAINTEXT")), kgo.AllowAutoTopicCreation(),
+		kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	closedBefore := s.b.KafkaStats().Unauthenticated
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "reauth", Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatalf("producing across re-authentication: %v", err)
+		}
+	}
+	if n := s.b.KafkaStats().Unauthenticated - closedBefore; n != 0 {
+		t.Fatalf("%d of franz-go's connections were closed for an expired session: it did not re-authenticate", n)
+	}
+
+	// The raw client never re-authenticated: its session is over.
+	time.Sleep(time.Until(authenticated.Add(600 * time.Millisecond))) // the session's lifetime itself
+	before := s.b.KafkaStats().Unauthenticated
+	rawRequest(t, nc, md, 4)
+	expectClosed(t, nc)
+	if s.b.KafkaStats().Unauthenticated != before+1 {
+		t.Fatal("the expired session's close was not counted")
+	}
+}

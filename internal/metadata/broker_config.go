@@ -86,6 +86,7 @@ var brokerSettings = []BrokerSetting{
 	{"authorizer.class.name", "", TypeString, "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) turns ACLs on; empty: no authorization"},
 	{"super.users", "", TypeString, "principals allowed everything, separated by semicolons: User:admin;User:ops"},
 	{"allow.everyone.if.no.acl.found", "false", TypeBoolean, "with ACLs on, allow a resource no ACL names to everyone"},
+	{"connections.max.reauth.ms", "0", TypeLong, "SASL sessions last this long; clients (SaslAuthenticate v1+) re-authenticate before, else the connection closes at its next request (KIP-368); 0: forever"},
 	{"connection.failed.authentication.delay.ms", "100", TypeInt, "delay before a failed authentication is answered and the connection closed"},
 
 	// Kafka settings of its thread pools and socket buffers, present in its

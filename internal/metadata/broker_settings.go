@@ -70,6 +70,7 @@ type BrokerSettings struct {
 	SSLEnabledProtocols         []string      `config:"ssl.enabled.protocols"`
 	SASLEnabledMechanisms       []string      `config:"sasl.enabled.mechanisms"`
 	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
+	ConnectionsMaxReauth        time.Duration `config:"connections.max.reauth.ms"`
 	AuthorizerClassName         string        `config:"authorizer.class.name"`
 	SuperUsers                  string        `config:"super.users"`
 	AllowEveryoneIfNoACLFound   bool          `config:"allow.everyone.if.no.acl.found"`

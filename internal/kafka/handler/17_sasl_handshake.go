@@ -17,8 +17,10 @@ import (
 //
 // Behavior:
 //   - On a listener without SASL, or once the connection authenticated (or
-//     began an exchange), ILLEGAL_SASL_STATE, and the connection closes
-//     (Kafka has no re-authentication here; KIP-368 is not served).
+//     began an exchange), ILLEGAL_SASL_STATE, and the connection closes;
+//     except KIP-368's re-authentication: with connections.max.reauth.ms
+//     set, an authenticated connection may run a new exchange (v1), which
+//     must prove the same principal.
 //   - A mechanism the listener does not offer (sasl.enabled.mechanisms, of
 //     PLAIN, SCRAM-SHA-256, SCRAM-SHA-512): UNSUPPORTED_SASL_MECHANISM with
 //     the offered list, and the connection closes, as Kafka's authenticator.
@@ -36,7 +38,8 @@ func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (se
 	offered := h.cfg.SASLMechanisms[req.Conn.Listener]
 	resp.SupportedMechanisms = offered
 	sess := req.Conn.Session
-	if sess == nil || !sess.SASL() || sess.IsAuthenticated() || sess.Exchange() != nil {
+	reauth := sess != nil && sess.IsAuthenticated() && h.cfg.Reauth > 0 && req.Version >= 1
+	if sess == nil || !sess.SASL() || sess.IsAuthenticated() && !reauth || sess.Exchange() != nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
@@ -49,7 +52,7 @@ func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (se
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
-	sess.SetExchange(saslExchange{Exchange: x, mechanism: r.Mechanism})
+	sess.SetExchange(saslExchange{Exchange: x, mechanism: r.Mechanism, reauth: reauth})
 	if req.Version == 0 {
 		sess.ExpectRawToken()
 	}
@@ -61,6 +64,7 @@ func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (se
 type saslExchange struct {
 	auth.Exchange
 	mechanism string
+	reauth    bool // KIP-368: the connection is authenticated already
 }
 
 // scramCredentials shows the metadata snapshot's credentials to package

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,8 +24,10 @@ import (
 //   - Without a handshake first, or after success: ILLEGAL_SASL_STATE, and
 //     the connection closes.
 //
-// Version notes: v1 SessionLifetimeMillis (0: no re-authentication
-// deadline, connections.max.reauth.ms is not served); v2 flexible. The bare
+// Version notes: v1 SessionLifetimeMillis: connections.max.reauth.ms (0:
+// none); the session then ends at that deadline unless the client
+// re-authenticates (KIP-368; the server closes a connection whose session
+// ended at its next other request); v2 flexible. The bare
 // token of SaslHandshake v0 arrives here as a v0 request with Raw set: its
 // answer is written bare, and a failure closes the connection without one
 // (as Kafka does).
@@ -36,8 +39,9 @@ func handleSASLAuthenticate(h *Handler, _ context.Context, req *server.Request) 
 	sess := req.Conn.Session
 	var x saslExchange
 	ok := false
-	if sess != nil && !sess.IsAuthenticated() {
+	if sess != nil {
 		x, ok = sess.Exchange().(saslExchange)
+		ok = ok && (!sess.IsAuthenticated() || x.reauth)
 	}
 	if !ok {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
@@ -45,6 +49,9 @@ func handleSASLAuthenticate(h *Handler, _ context.Context, req *server.Request) 
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
 	answer, done, err := x.Step(r.SASLAuthBytes)
+	if err == nil && done && x.reauth && x.Principal() != sess.Principal() {
+		err = errors.New("re-authentication as another principal") // KIP-368 forbids it
+	}
 	if err != nil {
 		sess.SetExchange(nil)
 		h.log.Info("sasl: authentication failed; closing connection", "listener", req.Conn.Listener,
@@ -75,6 +82,12 @@ func handleSASLAuthenticate(h *Handler, _ context.Context, req *server.Request) 
 	}
 	if done {
 		sess.Authenticated(x.Principal())
+		if h.cfg.Reauth > 0 {
+			sess.SetExpiry(time.Now().Add(h.cfg.Reauth))
+			if req.Version >= 1 {
+				resp.SessionLifetimeMillis = h.cfg.Reauth.Milliseconds()
+			}
+		}
 		h.log.Debug("sasl: authenticated", "listener", req.Conn.Listener, "remote", req.Conn.RemoteAddr,
 			"mechanism", x.mechanism, "principal", x.Principal())
 	}

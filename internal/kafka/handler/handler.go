@@ -34,6 +34,9 @@ type Config struct {
 	// FailedAuthDelay delays the answer to a failed SASL authentication
 	// (connection.failed.authentication.delay.ms).
 	FailedAuthDelay time.Duration
+	// Reauth is connections.max.reauth.ms: the SASL session's lifetime,
+	// told to clients in SaslAuthenticate v1+ (KIP-368); 0: forever.
+	Reauth time.Duration
 	// ACLs turns authorization on (authz.go).
 	ACLs ACLConfig
 	// ClusterID is returned in Metadata and DescribeCluster (default: the

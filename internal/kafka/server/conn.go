@@ -249,13 +249,13 @@ func (c *conn) readLoop() {
 		}
 		req.Conn = c.info
 		s.stats.request(req.Key)
-		if !c.session.IsAuthenticated() && !allowedBeforeAuth(req.Key) {
+		if !allowedBeforeAuth(req.Key) && (!c.session.IsAuthenticated() || c.session.expired(time.Now())) {
 			// Kafka closes such a connection: nothing is served, not
 			// even an error naming a topic, before authentication.
 			s.budget.release(&c.charge)
 			s.stats.unauthenticated.Add(1)
 			if ok, suppressed := s.unauthLog.allow(time.Now()); ok {
-				s.log.Info("kafka server: request before SASL authentication; closing connection",
+				s.log.Info("kafka server: request before SASL authentication, or after its session expired; closing connection",
 					c.logAttrs("listener", c.l.Name, "key", req.Key, "suppressed_since_last", suppressed)...)
 			}
 			return

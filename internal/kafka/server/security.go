@@ -63,6 +63,7 @@ type Session struct {
 
 	principal     atomic.Pointer[string]
 	authenticated atomic.Bool
+	expiry        atomic.Int64 // unix nanoseconds the SASL session ends; 0: never (KIP-368)
 
 	exchange any
 	rawNext  bool // the next frame is a bare SASL token (SaslHandshake v0)
@@ -100,6 +101,24 @@ func (s *Session) Authenticated(principal string) {
 	s.principal.Store(&principal)
 	s.authenticated.Store(true)
 	s.exchange = nil
+}
+
+// SetExpiry ends the SASL session at t (KIP-368's
+// connections.max.reauth.ms): from then on, a request other than
+// SaslHandshake and SaslAuthenticate closes the connection, unless the
+// client re-authenticated before (a later SetExpiry). Zero t: never.
+func (s *Session) SetExpiry(t time.Time) {
+	if t.IsZero() {
+		s.expiry.Store(0)
+		return
+	}
+	s.expiry.Store(t.UnixNano())
+}
+
+// expired reports whether the SASL session ended before now.
+func (s *Session) expired(now time.Time) bool {
+	e := s.expiry.Load()
+	return e != 0 && now.UnixNano() > e
 }
 
 // SetExchange keeps the handler's SASL exchange (mechanism state) between
