@@ -1,7 +1,8 @@
 // Package auth authenticates Kafka clients: principals from client
 // certificates (Kafka's ssl.principal.mapping.rules), and the SASL
 // exchanges PLAIN and SCRAM-SHA-256/512 (xdg-go/scram's server) against
-// stored SCRAM credentials, plus the derivation of those credentials from a
+// stored SCRAM credentials, OAUTHBEARER (a JWT checked by golang-jwt against
+// a JWKS file), plus the derivation of those credentials from a
 // password (--add-scram) or a salted password (AlterUserScramCredentials).
 //
 // It is pure: no sockets (package kafka/server runs the TLS handshake and

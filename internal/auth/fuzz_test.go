@@ -60,7 +60,7 @@ func FuzzScramServer(f *testing.F) {
 		if sha512 {
 			mech = ScramSHA512
 		}
-		x, err := NewExchange(mech, o)
+		x, err := NewExchange(mech, o, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestPlainAndScram(t *testing.T) {
 		ok  bool
 	}{{"\x00alice\x00secret", true}, {"alice\x00alice\x00secret", true}, {"\x00alice\x00nope", false},
 		{"\x00bob\x00secret", false}, {"bob\x00alice\x00secret", false}} {
-		x, _ := NewExchange(PLAIN, o)
+		x, _ := NewExchange(PLAIN, o, nil)
 		_, done, err := x.Step([]byte(tc.msg))
 		if done != tc.ok || (err == nil) != tc.ok {
 			t.Errorf("%q: done %v err %v", tc.msg, done, err)
@@ -95,7 +95,7 @@ func TestPlainAndScram(t *testing.T) {
 			t.Errorf("principal %q", x.Principal())
 		}
 	}
-	if _, err := NewExchange("GSSAPI", o); err == nil {
+	if _, err := NewExchange("GSSAPI", o, nil); err == nil {
 		t.Fatal("GSSAPI accepted")
 	}
 }
@@ -107,7 +107,7 @@ func TestParseScramArg(t *testing.T) {
 	if err != nil || user != "alice" || mech != ScramSHA512 || c.Iterations != 8192 || len(c.Salt) != 24 {
 		t.Fatalf("%q %q %+v %v", user, mech, c, err)
 	}
-	x, _ := NewExchange(PLAIN, oneUser{c: map[string]ScramCredential{ScramSHA512: c}})
+	x, _ := NewExchange(PLAIN, oneUser{c: map[string]ScramCredential{ScramSHA512: c}}, nil)
 	if _, done, err := x.Step([]byte("\x00alice\x00alice-secret")); !done || err != nil {
 		t.Fatalf("login with the --add-scram password: %v", err)
 	}
@@ -121,4 +121,19 @@ func TestParseScramArg(t *testing.T) {
 			t.Errorf("%q: %v, want ErrBadScramArg", bad, err)
 		}
 	}
+}
+
+// FuzzParseOAuthBearer: any OAUTHBEARER client message is split or
+// refused, never a panic; a token is returned only from auth=Bearer.
+func FuzzParseOAuthBearer(f *testing.F) {
+	f.Add([]byte("n,,\x01auth=Bearer abc.def.ghi\x01\x01"))
+	f.Add([]byte("n,a=user,\x01host=x\x01auth=bearer t\x01\x01"))
+	f.Add([]byte("y,,\x01\x01"))
+	f.Add([]byte("n,,\x01auth=Basic x\x01\x01"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		tok, err := ParseOAuthBearer(msg)
+		if err == nil && (tok == "" || !strings.Contains(string(msg), tok)) {
+			t.Fatalf("%q gave token %q", msg, tok)
+		}
+	})
 }

@@ -22,8 +22,8 @@ const (
 )
 
 // Mechanisms are the SASL mechanisms Strom serves, in sasl.enabled.mechanisms
-// spelling.
-var Mechanisms = []string{PLAIN, ScramSHA256, ScramSHA512}
+// spelling (OAUTHBEARER only with a JWKS configured).
+var Mechanisms = []string{PLAIN, ScramSHA256, ScramSHA512, OAUTHBEARER}
 
 // SCRAM iteration bounds (KIP-554: Kafka refuses fewer than the
 // mechanism's minimum, 4096, and more than 16384).
@@ -65,9 +65,15 @@ type Exchange interface {
 	Principal() string
 }
 
-// NewExchange starts an exchange of mechanism against creds.
-func NewExchange(mechanism string, creds Credentials) (Exchange, error) {
+// NewExchange starts an exchange of mechanism against creds (PLAIN,
+// SCRAM) or oauth (OAUTHBEARER; nil refuses it).
+func NewExchange(mechanism string, creds Credentials, oauth *OAuthValidator) (Exchange, error) {
 	switch mechanism {
+	case OAUTHBEARER:
+		if oauth == nil {
+			return nil, fmt.Errorf("%w: OAUTHBEARER without a JWKS", ErrUnsupportedMechanism)
+		}
+		return &oauthExchange{v: oauth}, nil
 	case PLAIN:
 		return &plainExchange{creds: creds}, nil
 	case ScramSHA256, ScramSHA512:

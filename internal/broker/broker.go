@@ -178,7 +178,7 @@ func Start(cfg Config) (*Broker, error) {
 	first := endpoints[cfg.Listeners[0].Name]
 	h := handler.New(b.cluster, handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
 		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
-		ACLs: sec.acls})
+		ACLs: sec.acls, OAuth: sec.oauth})
 	b.handler = h
 	b.kafka = server.New(scfg, h)
 	for i, ln := range b.lns {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/auth"
@@ -21,6 +23,7 @@ type security struct {
 	listeners  map[string]listenerSecurity
 	mechanisms map[string][]string // by listener: SASL mechanisms Strom serves
 	acls       handler.ACLConfig
+	oauth      *auth.OAuthValidator // nil without sasl.oauthbearer.jwks.endpoint.url
 }
 
 type listenerSecurity struct {
@@ -45,6 +48,19 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 	case s.AuthorizerClassName != "":
 		return nil, fmt.Errorf("%w: authorizer.class.name=%s: Strom's authorizer is Kafka's StandardAuthorizer (%s)",
 			metadata.ErrInvalidConfig, s.AuthorizerClassName, handler.StandardAuthorizerNames[0])
+	}
+	if u := s.OAuthJWKSURL; u != "" {
+		path, isFile := strings.CutPrefix(u, "file://")
+		if !isFile && strings.Contains(u, "://") {
+			return nil, fmt.Errorf("%w: sasl.oauthbearer.jwks.endpoint.url=%s: only a file is supported yet (a path or file:// URL)", metadata.ErrInvalidConfig, u)
+		}
+		v, err := auth.LoadJWKS(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: sasl.oauthbearer.jwks.endpoint.url: %v", metadata.ErrInvalidConfig, err)
+		}
+		v.Issuer, v.Audience, v.SubClaim = s.OAuthExpectedIssuer, s.OAuthExpectedAudience, s.OAuthSubClaim
+		v.ClockSkew = time.Duration(s.OAuthClockSkewSeconds) * time.Second
+		sec.oauth = v
 	}
 	for _, l := range listeners {
 		v := func(setting string) string { return bc.ListenerValue(l.Name, setting) }
@@ -74,6 +90,9 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 		}
 		enabled := bc.ListenerList(l.Name, "sasl.enabled.mechanisms")
 		for _, m := range enabled {
+			if m == auth.OAUTHBEARER && sec.oauth == nil {
+				return nil, fmt.Errorf("%w: listener %s enables OAUTHBEARER without sasl.oauthbearer.jwks.endpoint.url", metadata.ErrInvalidConfig, l.Name)
+			}
 			if slices.Contains(auth.Mechanisms, m) {
 				sec.mechanisms[l.Name] = append(sec.mechanisms[l.Name], m)
 			}

@@ -86,6 +86,11 @@ var brokerSettings = []BrokerSetting{
 	{"authorizer.class.name", "", TypeString, "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) turns ACLs on; empty: no authorization"},
 	{"super.users", "", TypeString, "principals allowed everything, separated by semicolons: User:admin;User:ops"},
 	{"allow.everyone.if.no.acl.found", "false", TypeBoolean, "with ACLs on, allow a resource no ACL names to everyone"},
+	{"sasl.oauthbearer.jwks.endpoint.url", "", TypeString, "OAUTHBEARER: the JWKS whose keys sign tokens, a file (path or file:// URL; an https URL is not supported yet), read at start"},
+	{"sasl.oauthbearer.expected.audience", "", TypeList, "OAUTHBEARER: a token's aud must hold one of these (empty: not checked)"},
+	{"sasl.oauthbearer.expected.issuer", "", TypeString, "OAUTHBEARER: a token's iss must be this (empty: not checked)"},
+	{"sasl.oauthbearer.sub.claim.name", "sub", TypeString, "OAUTHBEARER: the claim naming the principal"},
+	{"sasl.oauthbearer.clock.skew.seconds", "30", TypeInt, "OAUTHBEARER: leeway for exp and nbf"},
 	{"connections.max.reauth.ms", "0", TypeLong, "SASL sessions last this long; clients (SaslAuthenticate v1+) re-authenticate before, else the connection closes at its next request (KIP-368); 0: forever"},
 	{"connection.failed.authentication.delay.ms", "100", TypeInt, "delay before a failed authentication is answered and the connection closed"},
 

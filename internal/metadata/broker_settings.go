@@ -71,6 +71,11 @@ type BrokerSettings struct {
 	SASLEnabledMechanisms       []string      `config:"sasl.enabled.mechanisms"`
 	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
 	ConnectionsMaxReauth        time.Duration `config:"connections.max.reauth.ms"`
+	OAuthJWKSURL                string        `config:"sasl.oauthbearer.jwks.endpoint.url"`
+	OAuthExpectedAudience       []string      `config:"sasl.oauthbearer.expected.audience"`
+	OAuthExpectedIssuer         string        `config:"sasl.oauthbearer.expected.issuer"`
+	OAuthSubClaim               string        `config:"sasl.oauthbearer.sub.claim.name"`
+	OAuthClockSkewSeconds       int           `config:"sasl.oauthbearer.clock.skew.seconds"`
 	AuthorizerClassName         string        `config:"authorizer.class.name"`
 	SuperUsers                  string        `config:"super.users"`
 	AllowEveryoneIfNoACLFound   bool          `config:"allow.everyone.if.no.acl.found"`

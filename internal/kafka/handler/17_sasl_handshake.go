@@ -47,7 +47,7 @@ func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (se
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
-	x, err := auth.NewExchange(r.Mechanism, scramCredentials{h.c.Security()})
+	x, err := auth.NewExchange(r.Mechanism, scramCredentials{h.c.Security()}, h.cfg.OAuth)
 	if err != nil { // a mechanism offered but not built: a bug
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil

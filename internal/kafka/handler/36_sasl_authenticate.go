@@ -83,9 +83,15 @@ func handleSASLAuthenticate(h *Handler, _ context.Context, req *server.Request) 
 	if done {
 		sess.Authenticated(x.Principal())
 		if h.cfg.Reauth > 0 {
-			sess.SetExpiry(time.Now().Add(h.cfg.Reauth))
+			// The session ends at connections.max.reauth.ms, or when
+			// an OAUTHBEARER token expires if sooner (as Kafka).
+			end := time.Now().Add(h.cfg.Reauth)
+			if e, ok := x.Exchange.(interface{ Expiry() time.Time }); ok && !e.Expiry().IsZero() && e.Expiry().Before(end) {
+				end = e.Expiry()
+			}
+			sess.SetExpiry(end)
 			if req.Version >= 1 {
-				resp.SessionLifetimeMillis = h.cfg.Reauth.Milliseconds()
+				resp.SessionLifetimeMillis = max(time.Until(end).Milliseconds(), 1)
 			}
 		}
 		h.log.Debug("sasl: authenticated", "listener", req.Conn.Listener, "remote", req.Conn.RemoteAddr,

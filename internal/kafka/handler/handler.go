@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
@@ -34,6 +35,8 @@ type Config struct {
 	// FailedAuthDelay delays the answer to a failed SASL authentication
 	// (connection.failed.authentication.delay.ms).
 	FailedAuthDelay time.Duration
+	// OAuth validates OAUTHBEARER tokens; nil when no JWKS is set.
+	OAuth *auth.OAuthValidator
 	// Reauth is connections.max.reauth.ms: the SASL session's lifetime,
 	// told to clients in SaslAuthenticate v1+ (KIP-368); 0: forever.
 	Reauth time.Duration
