@@ -302,6 +302,43 @@ func TestACLsPerAPI(t *testing.T) {
 	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("alice commits: %v", err)
 	}
+	// OffsetFetch of alice's group by bob: refused; by alice: her topic
+	// only, and a named topic she may not describe refused.
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Group = "alice-g"
+	ofr, err := of.RequestWith(ctx, bob)
+	if errCode(err) != gaf && (err != nil || ofr.ErrorCode != gaf && (len(ofr.Groups) == 0 || ofr.Groups[0].ErrorCode != gaf)) {
+		t.Errorf("bob's OffsetFetch of alice-g: %v %+v, want GROUP_AUTHORIZATION_FAILED", err, ofr)
+	}
+	of = kmsg.NewPtrOffsetFetchRequest()
+	of.Group = "alice-g"
+	ofg := kmsg.NewOffsetFetchRequestGroup()
+	ofg.Group = "alice-g"
+	for _, name := range []string{"alice-t", "secret"} {
+		ot := kmsg.NewOffsetFetchRequestTopic()
+		ot.Topic, ot.Partitions = name, []int32{0}
+		of.Topics = append(of.Topics, ot)
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = name, []int32{0}
+		ofg.Topics = append(ofg.Topics, gt)
+	}
+	of.Groups = append(of.Groups, ofg)
+	if ofr, err = of.RequestWith(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int16{}
+	for _, tp := range ofr.Topics {
+		codes[tp.Topic] = tp.Partitions[0].ErrorCode
+	}
+	for _, g := range ofr.Groups {
+		for _, tp := range g.Topics {
+			codes[tp.Topic] = tp.Partitions[0].ErrorCode
+		}
+	}
+	if codes["alice-t"] != 0 || codes["secret"] != taf {
+		t.Errorf("alice's OffsetFetch codes %v, want alice-t 0 and secret TOPIC_AUTHORIZATION_FAILED", codes)
+	}
+
 	list := func(cl *kgo.Client) []string {
 		resp, err := kmsg.NewPtrListGroupsRequest().RequestWith(ctx, cl)
 		if err != nil {

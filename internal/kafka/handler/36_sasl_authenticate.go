@@ -85,13 +85,13 @@ func handleSASLAuthenticate(h *Handler, _ context.Context, req *server.Request) 
 		if h.cfg.Reauth > 0 {
 			// The session ends at connections.max.reauth.ms, or when
 			// an OAUTHBEARER token expires if sooner (as Kafka).
-			end := time.Now().Add(h.cfg.Reauth)
-			if e, ok := x.Exchange.(interface{ Expiry() time.Time }); ok && !e.Expiry().IsZero() && e.Expiry().Before(end) {
-				end = e.Expiry()
+			lifetime := h.cfg.Reauth
+			if e, ok := x.Exchange.(interface{ Expiry() time.Time }); ok && !e.Expiry().IsZero() {
+				lifetime = min(lifetime, max(time.Until(e.Expiry()), time.Millisecond))
 			}
-			sess.SetExpiry(end)
+			sess.SetExpiry(time.Now().Add(lifetime))
 			if req.Version >= 1 {
-				resp.SessionLifetimeMillis = max(time.Until(end).Milliseconds(), 1)
+				resp.SessionLifetimeMillis = lifetime.Milliseconds()
 			}
 		}
 		h.log.Debug("sasl: authenticated", "listener", req.Conn.Listener, "remote", req.Conn.RemoteAddr,

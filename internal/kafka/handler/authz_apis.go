@@ -25,13 +25,15 @@ import (
 //	Metadata                 DESCRIBE topic (all-topics lists only those);
 //	                         auto-create: CREATE cluster or topic
 //	OffsetCommit             READ group, READ topic
-//	OffsetFetch              DESCRIBE group
+//	OffsetFetch              DESCRIBE group; DESCRIBE topic (others hidden,
+//	                         or TOPIC_AUTHORIZATION_FAILED when named)
 //	FindCoordinator          DESCRIBE group / transactional id
 //	JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ConsumerGroupHeartbeat
 //	                         READ group
 //	DescribeGroups, ConsumerGroupDescribe   DESCRIBE group
 //	ListGroups               DESCRIBE cluster, else only groups with DESCRIBE
-//	DeleteGroups             DELETE group;  OffsetDelete: DELETE group
+//	DeleteGroups             DELETE group;  OffsetDelete: DELETE group,
+//	                         READ topic
 //	CreateTopics             CREATE cluster or topic
 //	DeleteTopics, DeleteRecords   DELETE topic
 //	CreatePartitions         ALTER topic
@@ -268,7 +270,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 				resp.ErrorCode = groupCode
 				return resp, nil
 			}
-			return nil, nil
+			return nil, h.offsetFetchTopics(req)
 		}
 		var denied []string
 		kept := r.Groups[:0]
@@ -280,10 +282,8 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 			kept = append(kept, g)
 		}
 		r.Groups = kept
-		if len(denied) == 0 {
-			return nil, nil
-		}
-		if len(kept) == 0 {
+		topics := h.offsetFetchTopics(req)
+		if len(kept) == 0 && len(denied) > 0 {
 			resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 			for _, g := range denied {
 				rg := kmsg.NewOffsetFetchResponseGroup()
@@ -293,6 +293,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 			return resp, nil
 		}
 		return nil, func(resp kmsg.Response) {
+			topics(resp)
 			or := resp.(*kmsg.OffsetFetchResponse)
 			for _, g := range denied {
 				rg := kmsg.NewOffsetFetchResponseGroup()
@@ -371,6 +372,32 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 			resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
 			resp.ErrorCode = groupCode
 			return resp, nil
+		}
+		var denied []kmsg.OffsetDeleteRequestTopic
+		kept := r.Topics[:0]
+		for _, t := range r.Topics {
+			if !topicOK(acl.OpRead, t.Topic) {
+				denied = append(denied, t)
+				continue
+			}
+			kept = append(kept, t)
+		}
+		r.Topics = kept
+		if len(denied) == 0 {
+			return nil, nil
+		}
+		return nil, func(resp kmsg.Response) {
+			or := resp.(*kmsg.OffsetDeleteResponse)
+			for _, t := range denied {
+				rt := kmsg.NewOffsetDeleteResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p.Partition, topicCode
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				or.Topics = append(or.Topics, rt)
+			}
 		}
 
 	case *kmsg.DescribeGroupsRequest:
@@ -506,4 +533,62 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 		return h.gateAdmin(req)
 	}
 	return nil, nil
+}
+
+// offsetFetchTopics hides the committed offsets of topics the principal may
+// not describe: dropped from an all-topics answer, TOPIC_AUTHORIZATION_FAILED
+// for a topic the request named (OffsetFetch has no side effect, so the
+// answer is filtered after the handler).
+func (h *Handler) offsetFetchTopics(req *server.Request) fix {
+	ok := func(name string, id [16]byte) bool {
+		name = h.topicName(name, id)
+		return name == "" || h.allowed(req, acl.OpDescribe, acl.ResourceTopic, name)
+	}
+	code := kerr.TopicAuthorizationFailed.Code
+	// What the request named, taken now: the fix may run after Handle,
+	// when the request is no longer to be touched.
+	r := req.Msg.(*kmsg.OffsetFetchRequest)
+	v0Named, version := r.Topics != nil, req.Version
+	groupNamed := map[string]bool{}
+	for _, rg := range r.Groups {
+		groupNamed[rg.Group] = rg.Topics != nil
+	}
+	return func(resp kmsg.Response) {
+		or := resp.(*kmsg.OffsetFetchResponse)
+		if version < 8 {
+			named := v0Named
+			kept := or.Topics[:0]
+			for _, t := range or.Topics {
+				if !ok(t.Topic, [16]byte{}) {
+					if !named {
+						continue
+					}
+					for i := range t.Partitions {
+						t.Partitions[i].Offset, t.Partitions[i].Metadata, t.Partitions[i].ErrorCode = -1, nil, code
+					}
+				}
+				kept = append(kept, t)
+			}
+			or.Topics = kept
+			return
+		}
+		for gi := range or.Groups {
+			g := &or.Groups[gi]
+			named, listed := groupNamed[g.Group]
+			named = named || !listed
+			kept := g.Topics[:0]
+			for _, t := range g.Topics {
+				if !ok(t.Topic, t.TopicID) {
+					if !named {
+						continue
+					}
+					for i := range t.Partitions {
+						t.Partitions[i].Offset, t.Partitions[i].Metadata, t.Partitions[i].ErrorCode = -1, nil, code
+					}
+				}
+				kept = append(kept, t)
+			}
+			g.Topics = kept
+		}
+	}
 }
