@@ -30,6 +30,7 @@ import (
 // its own CA.
 type secured struct {
 	b      *Broker
+	logs   *testutil.SyncBuffer // the broker's log, info and above
 	ca     *testutil.CA
 	dir    string // where the PEM files are
 	server testutil.Leaf
@@ -51,8 +52,9 @@ func startSecured(t *testing.T, clientAuth string, extra map[string]string) *sec
 		props[k] = v
 	}
 	var err error
+	s.logs = &testutil.SyncBuffer{}
 	s.b, err = Start(Config{
-		DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler), Props: props,
+		DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.NewTextHandler(s.logs, nil)), Props: props,
 		Listeners: []metadata.Listener{
 			{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: "127.0.0.1:0"},
 			{Name: "SSL", Protocol: "SSL", Addr: "127.0.0.1:0"},
@@ -585,5 +587,65 @@ func TestReauthentication(t *testing.T) {
 	expectClosed(t, nc)
 	if s.b.KafkaStats().Unauthenticated != before+1 {
 		t.Fatal("the expired session's close was not counted")
+	}
+}
+
+// TestRefusalsLogOneLine: each refused client (wrong password, plaintext on
+// a TLS port, a request before SASL) leaves one log line naming what
+// happened, no stack, no password.
+func TestRefusalsLogOneLine(t *testing.T) {
+	s := startSecured(t, "none", nil)
+	addUser(t, s, "alice", "alice-secret")
+	firstRequest(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(plain.Auth{User: "alice", Pass: "wrong-password-42"}.AsMechanism()))
+	nc, err := net.Dial("tcp", s.addr("SSL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawRequest(t, nc, kmsg.NewPtrMetadataRequest(), 1)
+	expectClosedOrAlert(t, nc)
+	nc.Close()
+	nc, err = net.Dial("tcp", s.addr("SASL_PLAINTEXT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawRequest(t, nc, kmsg.NewPtrMetadataRequest(), 1)
+	expectClosed(t, nc)
+	nc.Close()
+	want := []string{"sasl: authentication failed", "TLS handshake failed", "request before SASL authentication"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		logs := s.logs.String()
+		n := 0
+		for _, w := range want {
+			if strings.Count(logs, w) == 1 {
+				n++
+			}
+		}
+		if n == len(want) {
+			if strings.Contains(logs, "goroutine ") || strings.Contains(logs, "panic") || strings.Contains(logs, "wrong-password-42") {
+				t.Fatalf("a stack, a panic or the password in the log:\n%s", logs)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+				if !strings.HasPrefix(line, "time=") {
+					t.Fatalf("a log record over several lines: %q", line)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want one line each of %q in:\n%s", want, logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// expectClosedOrAlert reads until the broker closes nc: at most a TLS
+// alert comes back, never a Kafka answer.
+func expectClosedOrAlert(t *testing.T, nc net.Conn) {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, _ := io.ReadAll(nc)
+	if len(b) > 0 && b[0] != 0x15 {
+		t.Fatalf("answered %q", b)
 	}
 }
