@@ -649,3 +649,49 @@ func expectClosedOrAlert(t *testing.T, nc net.Conn) {
 		t.Fatalf("answered %q", b)
 	}
 }
+
+// TestKeysAreSensitive: a key given inline (ssl.keystore.key, a PASSWORD
+// config) is described as sensitive with no value, nor in its synonyms.
+func TestKeysAreSensitive(t *testing.T) {
+	ca := testutil.NewCA(t, "ca")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	b, err := Start(Config{DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
+		Props: map[string]string{"ssl.keystore.certificate.chain": string(leaf.CertPEM), "ssl.keystore.key": string(leaf.KeyPEM)},
+		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: "127.0.0.1:0"}, {Name: "SSL", Protocol: "SSL", Addr: "127.0.0.1:0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, b)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.ListenerAddr("PLAINTEXT").String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.IncludeSynonyms = true
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "0"
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range resp.Resources[0].Configs {
+		if c.Name != "ssl.keystore.key" && c.Name != "ssl.keystore.certificate.chain" {
+			continue
+		}
+		found = true
+		if c.Value != nil || !c.IsSensitive {
+			t.Errorf("%s: value shown or not sensitive", c.Name)
+		}
+		for _, syn := range c.ConfigSynonyms {
+			if syn.Value != nil {
+				t.Errorf("%s: synonym %s shows a value", c.Name, syn.Name)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("ssl.keystore.key not described")
+	}
+}
