@@ -46,9 +46,12 @@ Broker and default topic settings use Kafka's names, in a server.properties
 style file (--config) or one at a time (--set), for example
 log.retention.ms, num.partitions, auto.create.topics.enable. A KRaft file
 (process.roles, node.id, controller.quorum.voters, listeners,
-advertised.listeners, log.dirs, ...) sets the Kafka listener, the advertised
-address and the data directory, unless the flags for them are given; a node
-of Strom is broker and controller at once, alone in its quorum for now.`,
+advertised.listeners, log.dirs, ...) sets the Kafka listeners, their
+advertised addresses and the data directory, unless the flags for them are
+given; a node of Strom is broker and controller at once, alone in its quorum
+for now. Listeners may be SSL, SASL_PLAINTEXT or SASL_SSL
+(listener.security.protocol.map, ssl.keystore.location, sasl.enabled.mechanisms),
+with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 		Example: `  strom serve
   strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
   strom serve --config server.properties --set num.partitions=3
