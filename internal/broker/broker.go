@@ -19,6 +19,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,7 @@ import (
 	"github.com/stromhq/strom/internal/storage/logdir"
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/tlsconf"
 )
 
 // DefaultHTTPAddr is the HTTP listener's address when none is given: the
@@ -196,6 +198,19 @@ func Start(cfg Config) (*Broker, error) {
 		if err != nil {
 			b.Shutdown(context.Background())
 			return nil, fmt.Errorf("http listener: %w", err)
+		}
+		if bs := bc.Settings(); bs.HTTPSSL {
+			// The Kafka listeners' certificate, without their client
+			// certificate demand (browsers have none).
+			src, err := tlsconf.New(tlsconf.Settings{KeystoreLocation: bs.SSLKeystoreLocation, CertificateChain: bs.SSLKeystoreCertificateChain,
+				Key: bs.SSLKeystoreKey, EnabledProtocols: bs.SSLEnabledProtocols, Logger: cfg.Logger})
+			if err != nil {
+				b.httpLn.Close()
+				b.httpLn = nil
+				b.Shutdown(context.Background())
+				return nil, fmt.Errorf("%w: http.ssl.enable: %v", metadata.ErrInvalidConfig, err)
+			}
+			b.httpLn = tls.NewListener(b.httpLn, src.ServerConfig())
 		}
 		b.httpSrv = &http.Server{Handler: b.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		b.wg.Add(1)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -656,7 +657,7 @@ func TestKeysAreSensitive(t *testing.T) {
 	ca := testutil.NewCA(t, "ca")
 	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
 	b, err := Start(Config{DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
-		Props: map[string]string{"ssl.keystore.certificate.chain": string(leaf.CertPEM), "ssl.keystore.key": string(leaf.KeyPEM)},
+		Props:     map[string]string{"ssl.keystore.certificate.chain": string(leaf.CertPEM), "ssl.keystore.key": string(leaf.KeyPEM)},
 		Listeners: []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: "127.0.0.1:0"}, {Name: "SSL", Protocol: "SSL", Addr: "127.0.0.1:0"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -693,5 +694,39 @@ func TestKeysAreSensitive(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("ssl.keystore.key not described")
+	}
+}
+
+// TestHTTPOverTLS: http.ssl.enable serves /healthz (and the console) over
+// HTTPS with the Kafka listeners' certificate; plain HTTP gets nothing.
+func TestHTTPOverTLS(t *testing.T) {
+	ca := testutil.NewCA(t, "http CA")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	b, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		Props: map[string]string{"http.ssl.enable": "true",
+			"ssl.keystore.location": testutil.WriteFile(t, t.TempDir(), "server.pem", leaf.CertPEM, leaf.KeyPEM)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, b)
+	url := "://" + b.HTTPAddr().String() + "/healthz"
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: testutil.ClientTLS(ca, nil)}, Timeout: 10 * time.Second}
+	resp, err := cl.Get("https" + url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("https /healthz: %d", resp.StatusCode)
+	}
+	if resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http" + url); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP served on the HTTPS listener")
+		}
+	}
+	if _, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		Props: map[string]string{"http.ssl.enable": "true"}}); !errors.Is(err, metadata.ErrInvalidConfig) {
+		t.Fatalf("http.ssl.enable without a keystore: %v", err)
 	}
 }

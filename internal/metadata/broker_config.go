@@ -33,6 +33,7 @@ var brokerSettings = []BrokerSetting{
 	{"socket.request.read.timeout.ms", "30000", TypeLong, "Strom only: time a request may take to arrive once its first byte has; -1 for no limit"},
 	{"max.broker.partitions", "20000", TypeInt, "Strom only: most partitions this broker holds; the open-file limit may bound them lower (each idle partition keeps one file open); creating more is INVALID_PARTITIONS; -1 for no limit"},
 	{"http.allowed.hosts", "", TypeList, "Strom only: host names (comma-separated) the console, HTTP API, /metrics and /debug/pprof answer to, besides localhost, IP addresses and the --http-addr host; others get 403 (the guard against DNS rebinding); * allows any (unsafe)"},
+	{"http.ssl.enable", "false", TypeBoolean, "Strom only: serve the console, HTTP API, health and metrics over HTTPS with the ssl.keystore.* certificate (re-read when it changes; no client certificates asked)"},
 	{"http.pprof.enable", "false", TypeBoolean, "Strom only: serve Go's profiler at /debug/pprof/ on the HTTP listener (as --pprof)"},
 	{"http.produce.max.inflight.bytes", "33554432", TypeLong, "Strom only: body bytes of HTTP produce requests handled at once; a request waits for its share (at most the request timeout, then 503); -1 for no limit, else at least the 8 MiB body limit"},
 	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},

@@ -30,6 +30,7 @@ type BrokerSettings struct {
 
 	HTTPAllowedHosts            []string `config:"http.allowed.hosts"`
 	HTTPPprof                   bool     `config:"http.pprof.enable"`
+	HTTPSSL                     bool     `config:"http.ssl.enable"`
 	HTTPProduceMaxInflightBytes int64    `config:"http.produce.max.inflight.bytes"`
 
 	LogRetentionCheckInterval        time.Duration `config:"log.retention.check.interval.ms"`
