@@ -29,6 +29,22 @@ type Config struct {
 	// from which MaxPartitions and the size of the sealed-segment
 	// descriptor cache are derived (see FileBudget); 0 bounds nothing.
 	FileLimit int64
+	// ClusterID, when set, is the cluster this node belongs to: a data
+	// directory formatted for another is refused, an unformatted one is
+	// formatted with it. Empty: FreshClusterID, or a random id, at the
+	// first start.
+	ClusterID string
+	// FreshClusterID formats a new data directory when ClusterID is empty
+	// (a cluster's nodes derive it from their common voters).
+	FreshClusterID string
+	// OpenMetadata, when set, makes this node one of a cluster: Open calls
+	// it once the data directory is locked and identified, and it returns
+	// the replicated metadata store, caught up with what the quorum had
+	// committed on this node. The node holds the partitions whose replicas
+	// name it. Nil: a single node with its own metadata file.
+	OpenMetadata func(clusterID string) (*metadata.Store, error)
+	// Quorum tells a cluster node who leads the metadata quorum.
+	Quorum Quorum
 }
 
 // Cluster is the single-node broker state.
@@ -65,6 +81,12 @@ type Cluster struct {
 	hooksMu        sync.Mutex
 	onTopicDeleted []func(topic string)
 
+	// A cluster node's reconciler (replicated.go): its wake-up, and what
+	// it last applied (touched by the reconciler only, under growMu).
+	reconcileWake  chan struct{}
+	appliedConfigs map[string]appliedConfig
+	appliedDyn     [2]map[string]string
+
 	stop context.CancelFunc
 	done sync.WaitGroup
 }
@@ -88,7 +110,12 @@ func Open(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := dir.Identify(cfg.Broker.Settings().NodeID, "")
+	var meta logdir.Meta
+	if cfg.ClusterID != "" {
+		meta, err = dir.Identify(cfg.Broker.Settings().NodeID, cfg.ClusterID)
+	} else {
+		meta, err = dir.IdentifyOr(cfg.Broker.Settings().NodeID, cfg.FreshClusterID)
+	}
 	if errors.Is(err, logdir.ErrMetaWrite) {
 		// A full disk at the first start of a directory written before
 		// meta.properties existed: serve (reads) under an identity the next
@@ -98,12 +125,18 @@ func Open(cfg Config) (*Cluster, error) {
 		dir.Close()
 		return nil, err
 	}
-	store, err := metadata.OpenStore(cfg.FS, cfg.DataDir)
+	var store *metadata.Store
+	if cfg.OpenMetadata != nil {
+		store, err = cfg.OpenMetadata(meta.ClusterID)
+	} else {
+		store, err = metadata.OpenStore(cfg.FS, cfg.DataDir)
+	}
 	if err != nil {
 		dir.Close()
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{},
+		appliedConfigs: map[string]appliedConfig{}}
 	c.loadDynamicConfigs()
 	if budget.Limit > 0 {
 		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
@@ -125,6 +158,9 @@ func Open(cfg Config) (*Cluster, error) {
 		st := c.resolveSettings(t)
 		c.settings.Store(t.Name, st)
 		for i := int32(0); i < t.Partitions; i++ {
+			if !c.ours(&t, i) {
+				continue
+			}
 			if err := c.openPartition(t, i, st, stamped[logdir.Partition{Topic: t.Name, Partition: i}]); err != nil {
 				c.closeAll()
 				return nil, err
@@ -145,6 +181,10 @@ func Open(cfg Config) (*Cluster, error) {
 		defer c.done.Done()
 		c.snapshotLoop(ctx, cfg.Broker.Settings().LogFlushOffsetCheckpointInterval)
 	}()
+	if store.Replicated() {
+		c.reconcile()
+		c.startReconciler(ctx)
+	}
 	return c, nil
 }
 
@@ -295,6 +335,16 @@ func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
 
 // DeleteTopic removes a topic and its data.
 func (c *Cluster) DeleteTopic(name string) error {
+	if c.Replicated() {
+		// Every node removes its partitions (and runs the hooks) when
+		// the record applies.
+		if err := c.store.DeleteTopic(name); err != nil {
+			return err
+		}
+		c.cfg.Logger.Info("deleted topic", "topic", name)
+		c.wakeReconciler()
+		return nil
+	}
 	first, err := c.deleteTopic(name)
 	if err != nil {
 		return err
@@ -354,6 +404,14 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 	if validateOnly {
 		return nil
 	}
+	if c.Replicated() {
+		// Applied by every node's reconciler.
+		if err := c.store.SetConfigs(name, cfg); err != nil {
+			return err
+		}
+		c.reconcile()
+		return nil
+	}
 	c.configMu.Lock()
 	defer c.configMu.Unlock()
 	if err := c.store.SetConfigs(name, cfg); err != nil {
@@ -381,10 +439,17 @@ func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, er
 	if ok {
 		return p, nil
 	}
-	if _, ok := c.store.Topic(topic); !ok {
+	t, ok := c.store.Topic(topic)
+	if !ok {
 		return nil, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, topic)
 	}
-	return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, index)
+	if index < 0 || index >= t.Partitions {
+		return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, index)
+	}
+	if lead := c.Leader(&t, index); lead != c.NodeID() && lead >= 0 {
+		return nil, fmt.Errorf("%w: %s-%d is led by broker %d", ErrNotLeader, topic, index, lead)
+	}
+	return nil, fmt.Errorf("%w: %s-%d", ErrLeaderNotAvailable, topic, index)
 }
 
 // Partitions returns the open partitions of a topic in index order.

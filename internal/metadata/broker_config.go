@@ -63,6 +63,8 @@ var brokerSettings = []BrokerSetting{
 	{"log.dirs", "", TypeList, "the data directory (one; Strom keeps one per node); empty: log.dir"},
 	{"log.dir", "", TypeString, "the data directory when log.dirs is empty; empty: --data-dir"},
 	{"broker.rack", "", TypeString, "this broker's rack, reported in Metadata"},
+	{"broker.session.timeout.ms", "9000", TypeInt, "a broker the metadata quorum's leader has not heard from for this long is fenced"},
+	{"broker.heartbeat.interval.ms", "2000", TypeInt, "how often the quorum's leader checks the brokers' sessions"},
 
 	// Kafka settings of its thread pools and socket buffers, present in its
 	// stock server.properties: accepted (and type-checked) so those files

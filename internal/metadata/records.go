@@ -291,14 +291,32 @@ func (s *Store) Restore(_ uint64, data []byte) error {
 	return nil
 }
 
+// Commit makes one record durable and applied (Import's records).
+func (s *Store) Commit(r Record) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	_, err := s.commit(r)
+	return err
+}
+
 // Import returns the records that rebuild a local store's state in a new
 // metadata log: the migration of a single node's __strom_metadata into a
-// cluster's quorum at its first start.
-func (s *Store) Import() []Record {
+// cluster's quorum at its first start, every partition placed on node
+// (where its data is). One record per topic, so that a topic the quorum
+// has already (a retried migration) does not stop the others.
+func (s *Store) Import(node int32) []Record {
 	sf := func() storeFile { s.mu.RLock(); defer s.mu.RUnlock(); return s.fileLocked() }()
 	var out []Record
-	if len(sf.Topics) > 0 {
-		out = append(out, Record{Type: RecCreateTopics, Topics: sf.Topics})
+	for _, t := range sf.Topics {
+		t = t.clone()
+		if t.Replicas == nil {
+			t.Replicas = make([][]int32, t.Partitions)
+			for i := range t.Replicas {
+				t.Replicas[i] = []int32{node}
+			}
+		}
+		out = append(out, Record{Type: RecCreateTopics, Topics: []Topic{t}})
 	}
 	if sf.NextProducerID > 0 {
 		out = append(out, Record{Type: RecAllocateProducerIDs, Count: sf.NextProducerID})

@@ -2,11 +2,13 @@ package handler
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
 )
 
 // FindCoordinator: on a single node this broker coordinates every group and
@@ -32,6 +34,7 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	r := req.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	node := h.c.NodeID()
+	coordinator := metadata.BrokerInfo{ID: node, Host: h.cfg.AdvertisedHost, Port: h.cfg.AdvertisedPort}
 	offsetsReady := false // the offsets topic exists, for group keys
 	answer := func(key string) (int16, *string) {
 		if r.CoordinatorType != 0 && r.CoordinatorType != 1 {
@@ -41,9 +44,17 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 			return kerr.InvalidGroupID.Code, kmsg.StringPtr("empty coordinator key")
 		}
 		if r.CoordinatorType == 0 && !offsetsReady {
-			if _, err := h.c.OffsetsPartition(true); err != nil {
-				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("creating the offsets topic: " + err.Error())
+			// In a cluster the coordinator is the leader of the offsets
+			// topic's partition, wherever it is.
+			lead, err := h.c.OffsetsLeader()
+			if err != nil {
+				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("the offsets topic: " + err.Error())
 			}
+			b, ok := h.broker(lead)
+			if !ok {
+				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr(fmt.Sprintf("the offsets topic's leader, broker %d, is not available", lead))
+			}
+			coordinator = b
 			offsetsReady = true
 		}
 		return 0, nil
@@ -51,7 +62,7 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = answer(r.CoordinatorKey)
 		if resp.ErrorCode == 0 {
-			resp.NodeID, resp.Host, resp.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+			resp.NodeID, resp.Host, resp.Port = coordinator.ID, coordinator.Host, coordinator.Port
 		} else {
 			resp.NodeID, resp.Port = -1, -1
 		}
@@ -62,7 +73,7 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 		c.Key = key
 		c.ErrorCode, c.ErrorMessage = answer(key)
 		if c.ErrorCode == 0 {
-			c.NodeID, c.Host, c.Port = node, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+			c.NodeID, c.Host, c.Port = coordinator.ID, coordinator.Host, coordinator.Port
 		} else {
 			c.NodeID, c.Port = -1, -1
 		}

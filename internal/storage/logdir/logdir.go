@@ -318,6 +318,9 @@ func ParsePartitionDir(name string) (Partition, bool) {
 }
 
 // Existing lists the partitions that have a directory on disk.
+//
+// The metadata quorum's directory (ClusterMetadataDir) is not a partition
+// of a topic and is never listed.
 func (d *Dir) Existing() ([]Partition, error) {
 	names, err := d.fs.List(d.path)
 	if err != nil {
@@ -328,12 +331,20 @@ func (d *Dir) Existing() ([]Partition, error) {
 		if fi, err := d.fs.Stat(filepath.Join(d.path, n)); err != nil || !fi.IsDir() {
 			continue
 		}
+		if n == ClusterMetadataDir {
+			continue
+		}
 		if p, ok := ParsePartitionDir(n); ok {
 			out = append(out, p)
 		}
 	}
 	return out, nil
 }
+
+// ClusterMetadataDir is the directory of a cluster node's metadata log
+// (the quorum's raft group, as KRaft's __cluster_metadata-0): in the data
+// directory, but no topic's.
+const ClusterMetadataDir = "__cluster_metadata-0"
 
 // OpenLog opens (creating if needed) the log of p with cfg.
 func (d *Dir) OpenLog(p Partition, cfg seglog.Config) (*seglog.Log, error) {
