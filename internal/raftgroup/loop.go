@@ -20,8 +20,8 @@ type loopState struct {
 	pending   map[uint64]*proposal // this incarnation's proposals by sequence
 	byIndex   map[uint64][]uint64  // index -> sequences of ours seen appended there
 	applied   uint64
-	snapIndex uint64             // index of the newest snapshot on disk (0: none)
-	snapDue   uint64             // applied index at which the next snapshot is taken
+	snapIndex uint64            // index of the newest snapshot on disk (0: none)
+	snapDue   uint64            // applied index at which the next snapshot is taken
 	confState *raftpb.ConfState // as of applied
 }
 
