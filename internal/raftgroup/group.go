@@ -165,7 +165,11 @@ type Status struct {
 	Voters        []uint64
 	// Match is each voter's match index; only the leader knows it (nil on
 	// others).
-	Match           map[uint64]uint64
+	Match map[uint64]uint64
+	// Active, on the leader, says which voters it heard from within the
+	// last election timeout (raft's RecentActive, which CheckQuorum
+	// resets every election timeout); nil on others.
+	Active          map[uint64]bool
 	DroppedMessages uint64 // messages Step dropped (inbox full)
 	Err             error  // the failure that stopped the group, if any
 }

@@ -480,8 +480,10 @@ func (g *Group) statusLocked() Status {
 	st.LastIndex, _ = g.st.LastIndex()
 	if rs.RaftState == raft.StateLeader {
 		st.Match = map[uint64]uint64{}
+		st.Active = map[uint64]bool{}
 		for id, pr := range rs.Progress {
 			st.Match[id] = pr.Match
+			st.Active[id] = pr.RecentActive || id == g.cfg.ID
 		}
 	}
 	return st

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/test/internal/childbroker"
 )
@@ -116,6 +117,18 @@ func (c *testCluster) admin(addr string) *kadm.Client {
 	}
 	c.t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
+}
+
+// direct is a connection to the broker at addr alone (kadm spreads its
+// requests over every broker it knows, the dead one included).
+func (c *testCluster) direct(addr string) *kgo.Broker {
+	c.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl.SeedBrokers()[0]
 }
 
 // waitFor polls f until it returns nil, failing the test with its last
@@ -278,13 +291,16 @@ func TestClusterControllerFailover(t *testing.T) {
 		}
 	}
 	oadm := c.admin(others[0].kafka)
+	direct := c.direct(others[0].kafka)
 	took := waitFor(t, 20*time.Second, "a new controller", func() error {
-		md, err := oadm.Metadata(ctx)
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		resp, err := direct.Request(ctx, kmsg.NewPtrMetadataRequest())
 		if err != nil {
 			return err
 		}
-		if md.Controller < 0 || md.Controller == old {
-			return fmt.Errorf("controller %d", md.Controller)
+		if ctl := resp.(*kmsg.MetadataResponse).ControllerID; ctl < 0 || ctl == old {
+			return fmt.Errorf("controller %d", ctl)
 		}
 		return nil
 	})
