@@ -78,8 +78,12 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 	var group *raftgroup.Group
 	ready := make(chan struct{})
 	q.store = metadata.NewReplicatedStore(proposer{&group, ready}, 0)
+	// The hello names the cluster and its voters: a node formatted for
+	// another cluster, or given another controller.quorum.voters, is
+	// refused by its peers (nodes bootstrapped with different voters
+	// would split the quorum silently: see raftgroup's doc).
 	q.tr, err = raftnet.New(raftnet.Config{
-		NodeID: q.node, ClusterID: clusterID, Listener: ln, Peers: peers, Logger: q.log,
+		NodeID: q.node, ClusterID: clusterID + "/" + clusterIDFor(q.voters), Listener: ln, Peers: peers, Logger: q.log,
 		Deliver: func(g uint64, m *raftpb.Message) {
 			if g != metadataGroup {
 				return
