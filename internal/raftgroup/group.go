@@ -146,6 +146,10 @@ var (
 	ErrResultLost = errors.New("raftgroup: proposal overtaken by a snapshot; its outcome is unknown")
 	// ErrTooLarge: a payload over Config.MaxPayload.
 	ErrTooLarge = errors.New("raftgroup: payload too large")
+	// ErrPanicked: the group's goroutine panicked (raft found a broken
+	// invariant, such as a log that lost acknowledged entries, or the
+	// state machine did) and the group stopped.
+	ErrPanicked = errors.New("raftgroup: panicked")
 	// ErrSnapshotBehindLog: the group's snapshot ends before its log
 	// starts, so the entries between were lost; the group refuses to start.
 	ErrSnapshotBehindLog = errors.New("raftgroup: snapshot ends before the log starts")

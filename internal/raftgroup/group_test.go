@@ -287,3 +287,72 @@ func TestProposalErrors(t *testing.T) {
 		}
 	})
 }
+
+// An empty directory bootstraps with Voters (none: an error); a directory
+// with a log ignores them, keeping the configuration its log holds.
+func TestBootstrapOnlyWhenEmpty(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		lead := c.leader()
+		c.mustPropose(lead, "x")
+		c.converged()
+		fol := c.follower(lead)
+		c.stop(fol)
+		c.modify = func(cfg *Config) { cfg.Voters = []uint64{fol, 7, 8} } // a different list
+		c.start(fol)
+		c.converged()
+		if st := c.nodes[fol].g.Status(); !slices.Equal(st.Voters, []uint64{1, 2, 3}) {
+			t.Fatalf("restarted with other voters: configuration %v, want [1 2 3]", st.Voters)
+		}
+		nd := &testNode{id: 9, fs: c.nodes[fol].fs, sm: &testSM{}}
+		cfg := c.config(nd)
+		cfg.Dir, cfg.Voters = "/data/other-group", nil
+		if _, err := Start(cfg); err == nil {
+			t.Fatal("an empty directory without voters started")
+		}
+	})
+}
+
+// A group of one elects itself and commits alone.
+func TestSingleVoter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 1, nil)
+		if lead := c.leader(); lead != 1 {
+			t.Fatalf("leader %d", lead)
+		}
+		c.mustPropose(1, "solo")
+		c.stop(1)
+		c.start(1)
+		c.leader()
+		c.mustPropose(1, "again")
+		if got := c.converged(); !slices.Equal(got, []string{"solo", "again"}) {
+			t.Fatalf("applied %v", got)
+		}
+	})
+}
+
+// TransferLeadership hands leadership to the voter named; WaitLeader
+// returns once a leader is known.
+func TestTransferLeadership(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		waited := make(chan error, 1)
+		go func() { waited <- c.nodes[2].g.WaitLeader(context.Background()) }()
+		lead := c.leader()
+		if err := <-waited; err != nil {
+			t.Fatal(err)
+		}
+		to := c.follower(lead)
+		done := make(chan error, 1)
+		go func() { done <- c.nodes[lead].g.TransferLeadership(context.Background(), to) }()
+		c.until(100, "transfer unfinished", func() bool { return len(done) == 1 })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := c.leader(); got != to {
+			t.Fatalf("leader %d after a transfer to %d", got, to)
+		}
+		c.mustPropose(lead, "after-transfer")
+		c.converged()
+	})
+}

@@ -3,6 +3,7 @@ package raftgroup
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -63,7 +64,7 @@ func (g *Group) open() error {
 	}
 	g.snapDue = g.applied + g.cfg.SnapshotEntries
 	st.SetSnapshotSource(g.snapshotSource)
-	rn, err := raft.NewRawNode(&raft.Config{
+	rn, err := newRawNode(&raft.Config{
 		ID:                        c.ID,
 		ElectionTick:              c.ElectionTicks,
 		HeartbeatTick:             c.HeartbeatTicks,
@@ -96,6 +97,19 @@ func (g *Group) open() error {
 		c.Logger.Info("raft group bootstrapped", "voters", c.Voters)
 	}
 	return nil
+}
+
+// newRawNode is raft.NewRawNode with its panics (a hard state whose commit
+// is outside the log, an applied index past it: state raft cannot start
+// from) turned into an error, so a damaged directory fails Start instead
+// of the process.
+func newRawNode(cfg *raft.Config) (rn *raft.RawNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("raft refuses the group's state: %v: %w", r, ErrPanicked)
+		}
+	}()
+	return raft.NewRawNode(cfg)
 }
 
 // reconcile finishes what a crash may have cut between writing the
@@ -145,6 +159,16 @@ func (g *Group) snapshotSource() (*raftpb.Snapshot, error) {
 // every Ready, until Stop or a storage failure.
 func (g *Group) run() {
 	defer g.shutdown()
+	defer func() {
+		// raft panics on a broken invariant (a log that lost entries it
+		// had acknowledged); so may a state machine. The group stops, the
+		// process lives on (Err says why).
+		if r := recover(); r != nil {
+			err := fmt.Errorf("raftgroup %d: %w: %v", g.cfg.Group, ErrPanicked, r)
+			g.errv.Store(&err)
+			g.cfg.Logger.Error("raft group stopped by a panic", "err", err, "stack", string(debug.Stack()))
+		}
+	}()
 	tick := g.cfg.Tick
 	if tick == nil {
 		t := time.NewTicker(g.cfg.TickInterval)
