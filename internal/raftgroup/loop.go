@@ -24,6 +24,9 @@ type loopState struct {
 	snapIndex uint64            // index of the newest snapshot on disk (0: none)
 	snapDue   uint64            // applied index at which the next snapshot is taken
 	confState *raftpb.ConfState // as of applied
+	// savedHS is the hard state on disk; commitDirty a newer one that
+	// differs only by its commit index, not written yet (saveHardState).
+	savedHS, commitDirty *raftpb.HardState
 }
 
 // drainMax bounds the inputs taken without blocking before a Ready is
@@ -63,6 +66,9 @@ func (g *Group) open() error {
 		return fmt.Errorf("raftgroup %d: log starts at index %d and there is no snapshot: %w", c.Group, first, ErrSnapshotBehindLog)
 	}
 	g.snapDue = g.applied + g.cfg.SnapshotEntries
+	if hs, _, _ := st.InitialState(); hs != nil {
+		g.savedHS = hs
+	}
 	st.SetSnapshotSource(g.snapshotSource)
 	rn, err := newRawNode(&raft.Config{
 		ID:                        c.ID,
@@ -180,7 +186,11 @@ func (g *Group) run() {
 		case <-g.stopc:
 			return
 		case <-tick:
-			g.tick()
+			if err := g.tick(); err != nil {
+				g.errv.Store(&err)
+				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
+				return
+			}
 		case m := <-g.inbox:
 			g.step(m)
 		case p := <-g.propc:
@@ -212,6 +222,11 @@ func (g *Group) run() {
 // shutdown answers every pending proposal, closes the log and marks the
 // group done.
 func (g *Group) shutdown() {
+	if g.Err() == nil {
+		if err := g.flushCommit(); err != nil {
+			g.cfg.Logger.Warn("raft group: write the commit index at stop", "err", err)
+		}
+	}
 	err := g.stoppedErr()
 	for seq, p := range g.pending {
 		p.res <- result{err: err}
@@ -224,15 +239,21 @@ func (g *Group) shutdown() {
 	close(g.done)
 }
 
-func (g *Group) tick() {
+func (g *Group) tick() error {
 	g.rn.Tick()
 	g.ticks++
+	if g.ticks%g.cfg.ElectionTicks == 0 {
+		if err := g.flushCommit(); err != nil {
+			return err
+		}
+	}
 	for seq, p := range g.pending {
 		if g.ticks >= p.deadline {
 			p.res <- result{err: fmt.Errorf("raftgroup %d: after %d ticks: %w", g.cfg.Group, g.cfg.ProposalTimeoutTicks, ErrProposalTimeout)}
 			g.forget(seq, p)
 		}
 	}
+	return nil
 }
 
 func (g *Group) forget(seq uint64, p *proposal) {
@@ -291,16 +312,19 @@ func (g *Group) handleReady() error {
 		if err := g.st.InstallSnapshot(rd.Snapshot.GetMetadata()); err != nil {
 			return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
 		}
+		// It raised the commit on disk to the snapshot's index.
+		g.savedHS, _, _ = g.st.InitialState()
+		if g.commitDirty.GetCommit() <= g.savedHS.GetCommit() {
+			g.commitDirty = nil
+		}
 	}
 	// Entries before the hard state: a commit index on disk must never
 	// point past the entries on disk.
 	if err := g.st.Append(rd.Entries); err != nil {
 		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		if err := g.st.SetHardState(rd.HardState); err != nil {
-			return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
-		}
+	if err := g.saveHardState(rd.HardState); err != nil {
+		return err
 	}
 	g.notePending(rd.Entries)
 	g.send(rd.Messages)
@@ -324,6 +348,46 @@ func (g *Group) handleReady() error {
 	}
 	g.rn.Advance(rd)
 	g.maybeSnapshot()
+	return nil
+}
+
+// saveHardState makes a new term or vote durable at once (raft's safety
+// rests on them: a node must never vote twice in a term); a change of the
+// commit index alone is kept in memory and written later (flushCommit:
+// before a compaction, every ElectionTicks ticks, at Stop), which saves
+// two fsyncs (the atomic file's) on every commit's path. A commit index on
+// disk that lags is safe: raft learns the commit again from the leader,
+// and Start raises it to the snapshot's index.
+func (g *Group) saveHardState(hs *raftpb.HardState) error {
+	if raft.IsEmptyHardState(hs) {
+		return nil
+	}
+	if g.savedHS != nil && hs.GetTerm() == g.savedHS.GetTerm() && hs.GetVote() == g.savedHS.GetVote() {
+		if hs.GetCommit() > g.savedHS.GetCommit() {
+			g.commitDirty = proto.CloneOf(hs)
+		}
+		return nil
+	}
+	if err := g.st.SetHardState(hs); err != nil {
+		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
+	}
+	g.savedHS, g.commitDirty = proto.CloneOf(hs), nil
+	return nil
+}
+
+// flushCommit writes a commit index kept in memory by saveHardState.
+func (g *Group) flushCommit() error {
+	if g.commitDirty == nil {
+		return nil
+	}
+	if g.commitDirty.GetCommit() <= g.savedHS.GetCommit() {
+		g.commitDirty = nil // never lower what is on disk
+		return nil
+	}
+	if err := g.st.SetHardState(g.commitDirty); err != nil {
+		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
+	}
+	g.savedHS, g.commitDirty = g.commitDirty, nil
 	return nil
 }
 
@@ -475,6 +539,11 @@ func (g *Group) snapshot(idx uint64) error {
 		return err
 	}
 	g.snapIndex = idx
+	// raft refuses to start with a commit index on disk below the log's
+	// first index - 1.
+	if err := g.flushCommit(); err != nil {
+		return err
+	}
 	first := uint64(1)
 	if idx+1 > g.cfg.KeepEntries {
 		first = idx + 1 - g.cfg.KeepEntries
