@@ -92,6 +92,9 @@ func benchPropose(b *testing.B, disk bool, par int) {
 // benchSM counts what it applies.
 type benchSM struct{ n uint64 }
 
-func (s *benchSM) Apply(uint64, []byte) any         { s.n++; return s.n }
-func (s *benchSM) Snapshot() ([]byte, error)        { return fmt.Appendf(nil, "%d", s.n), nil }
-func (s *benchSM) Restore(_ uint64, d []byte) error { _, err := fmt.Sscanf(string(d), "%d", &s.n); return err }
+func (s *benchSM) Apply(uint64, []byte) any  { s.n++; return s.n }
+func (s *benchSM) Snapshot() ([]byte, error) { return fmt.Appendf(nil, "%d", s.n), nil }
+func (s *benchSM) Restore(_ uint64, d []byte) error {
+	_, err := fmt.Sscanf(string(d), "%d", &s.n)
+	return err
+}

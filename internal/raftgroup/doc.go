@@ -68,13 +68,15 @@
 //     fsyncs in a row to two), and a commit index on disk that lags is
 //     safe (raft learns it again from the leader; Start raises it to the
 //     snapshot's index). It is never written lower than what is on disk;
-////  3. only then the messages, through Config.Send (a MsgSnap is reported
-//     to raft as sent: if it is lost, the follower rejects the next append
-//     and raft sends it again);
-//  4. the snapshot restored into the state machine, then the committed
-//     entries applied (proposals to the state machine, configuration
-//     changes to raft and raftlog's conf state);
-//  5. Advance; then a snapshot when SnapshotEntries more were applied.
+//
+// //  3. only then the messages, through Config.Send (a MsgSnap is reported
+//
+//	   to raft as sent: if it is lost, the follower rejects the next append
+//	   and raft sends it again);
+//	4. the snapshot restored into the state machine, then the committed
+//	   entries applied (proposals to the state machine, configuration
+//	   changes to raft and raftlog's conf state);
+//	5. Advance; then a snapshot when SnapshotEntries more were applied.
 //
 // Stop closes the stop channel and waits for the goroutine, which answers
 // every pending proposal with ErrStopped and closes the log. A storage
