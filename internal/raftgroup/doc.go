@@ -64,19 +64,18 @@
 //     past the entries on disk. A hard state that differs only by its
 //     commit index is kept in memory and written before a compaction,
 //     every ElectionTicks ticks and at Stop: that saves the atomic file's
-//     two fsyncs on every commit's path (a 3-node commit went from six
-//     fsyncs in a row to two), and a commit index on disk that lags is
+//     two fsyncs on every commit's path (one sequential proposer through
+//     3 nodes on a shared disk: 161 -> 841 proposals/s,
+//     BenchmarkPropose3Nodes), and a commit index on disk that lags is
 //     safe (raft learns it again from the leader; Start raises it to the
 //     snapshot's index). It is never written lower than what is on disk;
-//
-// //  3. only then the messages, through Config.Send (a MsgSnap is reported
-//
-//	   to raft as sent: if it is lost, the follower rejects the next append
-//	   and raft sends it again);
-//	4. the snapshot restored into the state machine, then the committed
-//	   entries applied (proposals to the state machine, configuration
-//	   changes to raft and raftlog's conf state);
-//	5. Advance; then a snapshot when SnapshotEntries more were applied.
+//  3. only then the messages, through Config.Send (a MsgSnap is reported
+//     to raft as sent: if it is lost, the follower rejects the next append
+//     and raft sends it again);
+//  4. the snapshot restored into the state machine, then the committed
+//     entries applied (proposals to the state machine, configuration
+//     changes to raft and raftlog's conf state);
+//  5. Advance; then a snapshot when SnapshotEntries more were applied.
 //
 // Stop closes the stop channel and waits for the goroutine, which answers
 // every pending proposal with ErrStopped and closes the log. A storage
@@ -93,7 +92,10 @@
 // entries so that a follower a little behind catches up from the log.
 // raftlog's Snapshot answers from that file (raftlog.SetSnapshotSource),
 // so raft sends it to a follower behind the log's first index. A follower
-// that gets one installs it as in step 1 and restores it.
+// that gets one installs it as in step 1 and restores it. A snapshot
+// travels whole in one MsgSnap: over internal/raftnet it must fit its
+// MaxFrame (16 MiB by default), which bounds the state machine's snapshot
+// until snapshots are sent in chunks.
 //
 // At Start the snapshot file, if any, is reconciled with the log (a crash
 // may have cut between them): a snapshot the log does not contain at its

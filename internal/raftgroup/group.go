@@ -19,9 +19,10 @@ import (
 )
 
 // StateMachine is what a group replicates. Its methods are called on the
-// group's goroutine only, one at a time. Apply must be deterministic: every
-// node applies the same payloads in the same order and must reach the same
-// state.
+// group's goroutine only, one at a time, so they must not call the Group's
+// waiting methods (Propose, Status, TransferLeadership: they would wait for
+// themselves). Apply must be deterministic: every node applies the same
+// payloads in the same order and must reach the same state.
 type StateMachine interface {
 	// Apply applies one committed proposal's payload at index; its result
 	// goes to the Propose waiting for it on this node (if any). The payload
