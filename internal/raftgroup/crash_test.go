@@ -262,3 +262,35 @@ func TestPowerCutFollowerAcknowledgesOnlyDurable(t *testing.T) {
 		})
 	}
 }
+
+// A power cut at each file write of a first Start (the bootstrap: its
+// conf-change entries, then its hard state) leaves a directory that
+// starts, elects and commits. (A cut between the entries and the hard
+// state left a group with no voters, which never elected.)
+func TestPowerCutDuringBootstrap(t *testing.T) {
+	for k := 1; k <= 12; k++ {
+		t.Run(fmt.Sprintf("write%d", k), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &cluster{t: t, net: &memNet{groups: map[uint64]*Group{}, cut: map[[2]uint64]bool{}}, nodes: map[uint64]*testNode{}, ids: []uint64{1}}
+				fs := memfs.New()
+				if err := fs.MkdirAll("/data"); err != nil {
+					t.Fatal(err)
+				}
+				if err := fs.SyncDir("/"); err != nil {
+					t.Fatal(err)
+				}
+				c.nodes[1] = &testNode{id: 1, fs: fs}
+				cut := fs.CrashAtWrite(k, memfs.CrashOptions{KeepUnsyncedPrefix: memfs.KeepAll}, nil)
+				c.start(1)
+				synctest.Wait()
+				image := cut()
+				c.stop(1)
+				c.nodes[1].fs = image
+				c.start(1)
+				defer c.stop(1)
+				c.leader()
+				c.mustPropose(1, "x")
+			})
+		})
+	}
+}

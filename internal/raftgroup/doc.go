@@ -48,7 +48,8 @@
 // # The goroutine and its stop
 //
 // One goroutine per group owns the RawNode and everything in loopState.
-// It selects on: Stop's channel, the tick (a time.Ticker of TickInterval,
+// It handles any Ready first (a bootstrap's entries are there before any
+// input), then selects on: Stop's channel, the tick (a time.Ticker of TickInterval,
 // or Config.Tick), the inbox (Step's messages, bounded by InboxSize; Step
 // drops and counts what does not fit), proposals, and requests (Status,
 // TransferLeadership run as functions on it). After each input it takes
@@ -112,8 +113,12 @@
 // An empty directory (no entry, no hard state, no snapshot) bootstraps
 // with Config.Voters (RawNode.Bootstrap: one conf-change entry per voter,
 // committed at term 1); a directory with anything in it ignores Voters,
-// and the configuration is what its log and snapshot say. Every node of a
-// group must bootstrap with the same voters: raft takes the bootstrap
+// and the configuration is what its log and snapshot say. Bootstrap's
+// first Ready is the only one that appends entries with no hard state on
+// disk yet: a crash between the two leaves the conf-change entries
+// without their commit, which Start restores (term 1, commit = the last
+// entry), or the group would have no voters. Every node of a group must
+// bootstrap with the same voters: raft takes the bootstrap
 // entries as committed everywhere, so nodes that bootstrapped different
 // sets hold different entries at the same indexes with the same term,
 // which raft's log matching never repairs — each side may elect its own

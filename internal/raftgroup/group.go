@@ -151,6 +151,9 @@ var (
 	// invariant, such as a log that lost acknowledged entries, or the
 	// state machine did) and the group stopped.
 	ErrPanicked = errors.New("raftgroup: panicked")
+	// ErrDamaged: the group directory holds a state no crash of this
+	// package leaves (entries past a bootstrap's with no hard state).
+	ErrDamaged = errors.New("raftgroup: group directory damaged")
 	// ErrSnapshotBehindLog: the group's snapshot ends before its log
 	// starts, so the entries between were lost; the group refuses to start.
 	ErrSnapshotBehindLog = errors.New("raftgroup: snapshot ends before the log starts")

@@ -66,6 +66,20 @@ func (g *Group) open() error {
 		return fmt.Errorf("raftgroup %d: log starts at index %d and there is no snapshot: %w", c.Group, first, ErrSnapshotBehindLog)
 	}
 	g.snapDue = g.applied + g.cfg.SnapshotEntries
+	if hs, _, _ := st.InitialState(); raft.IsEmptyHardState(hs) && last > 0 && !hasSnap {
+		// Only Bootstrap's first Ready appends entries with no hard
+		// state yet (every later Ready has one on disk before): a crash
+		// came between its entries and its hard state. Its entries are
+		// committed by construction; without the commit raft would not
+		// apply them and the group would have no voters.
+		if t, err := st.Term(last); err != nil || t != 1 {
+			return fmt.Errorf("raftgroup %d: entries up to %d (term %d) and no hard state: %w", c.Group, last, t, ErrDamaged)
+		}
+		if err := st.SetHardState(&raftpb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(last)}); err != nil {
+			return fmt.Errorf("raftgroup %d: finish the bootstrap: %w", c.Group, err)
+		}
+		c.Logger.Info("raft group: finished a bootstrap a crash interrupted", "entries", last)
+	}
 	if hs, _, _ := st.InitialState(); hs != nil {
 		g.savedHS = hs
 	}
@@ -182,6 +196,14 @@ func (g *Group) run() {
 		tick = t.C
 	}
 	for {
+		// Ready first: a bootstrap's entries are there before any input.
+		for g.rn.HasReady() {
+			if err := g.handleReady(); err != nil {
+				g.errv.Store(&err)
+				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
+				return
+			}
+		}
 		select {
 		case <-g.stopc:
 			return
@@ -207,13 +229,6 @@ func (g *Group) run() {
 				g.propose(p)
 			default:
 				break drain
-			}
-		}
-		for g.rn.HasReady() {
-			if err := g.handleReady(); err != nil {
-				g.errv.Store(&err)
-				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
-				return
 			}
 		}
 	}
