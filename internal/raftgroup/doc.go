@@ -93,7 +93,10 @@
 // entries so that a follower a little behind catches up from the log.
 // raftlog's Snapshot answers from that file (raftlog.SetSnapshotSource),
 // so raft sends it to a follower behind the log's first index. A follower
-// that gets one installs it as in step 1 and restores it. A snapshot
+// that gets one installs it as in step 1 and restores it. The snapshot
+// is taken and written on the group's goroutine, which meanwhile neither
+// ticks nor sends heartbeats: a state machine whose snapshot takes longer
+// than an election timeout costs its node the leadership. A snapshot
 // travels whole in one MsgSnap: over internal/raftnet it must fit its
 // MaxFrame (16 MiB by default), which bounds the state machine's snapshot
 // until snapshots are sent in chunks.

@@ -90,6 +90,13 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Dir == "" || c.FS == nil || c.SM == nil || c.Send == nil:
 		return c, errors.New("raftgroup: Config needs Dir, FS, SM and Send")
 	}
+	seen := map[uint64]bool{}
+	for _, v := range c.Voters {
+		if v == 0 || seen[v] {
+			return c, fmt.Errorf("raftgroup: Config.Voters %v: ids must be non-zero and distinct", c.Voters)
+		}
+		seen[v] = true
+	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = 100 * time.Millisecond
 	}

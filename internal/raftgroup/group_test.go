@@ -7,6 +7,10 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // Three and five groups elect a leader; proposals from the leader and from
@@ -355,4 +359,70 @@ func TestTransferLeadership(t *testing.T) {
 		c.mustPropose(lead, "after-transfer")
 		c.converged()
 	})
+}
+
+// A compacted group whose snapshot file is gone, or damaged, does not
+// start (its log no longer holds what the snapshot did); nothing is
+// written meanwhile, so restoring the file lets it start again.
+func TestStartRefusesMissingOrDamagedSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries = 5; cfg.KeepEntries = 1 })
+		lead := c.leader()
+		for i := 0; i < 12; i++ {
+			c.mustPropose(lead, fmt.Sprintf("p%d", i))
+		}
+		c.converged()
+		id := c.follower(lead)
+		nd := c.nodes[id]
+		if st := nd.g.Status(); st.FirstIndex <= 1 {
+			t.Fatalf("not compacted: %+v", st)
+		}
+		c.stop(id)
+		cfg := c.config(nd)
+		path := cfg.Dir + "/" + SnapshotFile
+		good, err := nd.fs.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.fs.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		cfg.SM = &testSM{}
+		if _, err := Start(cfg); !errors.Is(err, ErrSnapshotBehindLog) {
+			t.Fatalf("start without the snapshot: %v", err)
+		}
+		bad := append([]byte(nil), good...)
+		bad[len(bad)-1] ^= 0xff
+		if err := nd.fs.WriteFile(path, bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Start(cfg); err == nil {
+			t.Fatal("started on a damaged snapshot")
+		}
+		if err := nd.fs.WriteFile(path, good); err != nil {
+			t.Fatal(err)
+		}
+		c.start(id)
+		if got := c.converged(); len(got) != 12 {
+			t.Fatalf("applied %d after the snapshot came back, want 12", len(got))
+		}
+	})
+}
+
+func TestConfigRefused(t *testing.T) {
+	base := Config{ID: 1, Dir: "/g", FS: memfs.New(), SM: &testSM{}, Send: func([]*raftpb.Message) {}}
+	for name, mod := range map[string]func(*Config){
+		"id 0":                  func(c *Config) { c.ID = 0 },
+		"no dir":                func(c *Config) { c.Dir = "" },
+		"no send":               func(c *Config) { c.Send = nil },
+		"voter 0":               func(c *Config) { c.Voters = []uint64{1, 0} },
+		"duplicate voter":       func(c *Config) { c.Voters = []uint64{1, 2, 1} },
+		"heartbeat >= election": func(c *Config) { c.ElectionTicks, c.HeartbeatTicks = 3, 3 },
+	} {
+		cfg := base
+		mod(&cfg)
+		if _, err := Start(cfg); err == nil {
+			t.Errorf("%s: started", name)
+		}
+	}
 }
