@@ -182,6 +182,7 @@ type Status struct {
 	// others).
 	Match           map[uint64]uint64
 	DroppedMessages uint64 // messages Step dropped (inbox full)
+	LeaderChanges   uint64 // times this node learned of a new leader since Start
 	Err             error  // the failure that stopped the group, if any
 }
 
@@ -201,10 +202,11 @@ type Group struct {
 	done   chan struct{}
 	stopMu sync.Once
 
-	leader  atomic.Uint64
-	dropped atomic.Uint64
-	errv    atomic.Pointer[error]
-	changed struct {
+	leader        atomic.Uint64
+	leaderChanges atomic.Uint64
+	dropped       atomic.Uint64
+	errv          atomic.Pointer[error]
+	changed       struct {
 		sync.Mutex
 		ch chan struct{} // closed and replaced when the leader changes
 	}
@@ -325,6 +327,9 @@ func (g *Group) setLeader(id uint64) {
 	if g.leader.Swap(id) == id {
 		return
 	}
+	if id != 0 {
+		g.leaderChanges.Add(1)
+	}
 	g.changed.Lock()
 	close(g.changed.ch)
 	g.changed.ch = make(chan struct{})
@@ -368,7 +373,7 @@ func (g *Group) TransferLeadership(ctx context.Context, to uint64) error {
 func (g *Group) Status() Status {
 	var st Status
 	if err := g.do(context.Background(), func() { st = g.statusLocked() }); err != nil {
-		st = Status{Group: g.cfg.Group, ID: g.cfg.ID, Leader: g.Leader(), DroppedMessages: g.dropped.Load(), Err: g.Err()}
+		st = Status{Group: g.cfg.Group, ID: g.cfg.ID, Leader: g.Leader(), DroppedMessages: g.dropped.Load(), LeaderChanges: g.leaderChanges.Load(), Err: g.Err()}
 	}
 	return st
 }

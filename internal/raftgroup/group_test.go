@@ -81,6 +81,9 @@ func TestLeaderStopsNewLeaderTakesOver(t *testing.T) {
 		if lead == old {
 			t.Fatalf("stopped node %d still leader", old)
 		}
+		if st := c.nodes[lead].g.Status(); st.LeaderChanges < 2 || st.Term < 2 {
+			t.Fatalf("after a new election: %+v", st)
+		}
 		c.mustPropose(lead, "after-leader")
 		c.mustPropose(c.follower(lead, old), "after-follower")
 		got := c.converged()

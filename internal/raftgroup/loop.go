@@ -583,6 +583,7 @@ func (g *Group) statusLocked() Status {
 		SnapshotIndex:   g.snapIndex,
 		Voters:          append([]uint64(nil), g.confState.GetVoters()...),
 		DroppedMessages: g.dropped.Load(),
+		LeaderChanges:   g.leaderChanges.Load(),
 	}
 	st.FirstIndex, _ = g.st.FirstIndex()
 	st.LastIndex, _ = g.st.LastIndex()
