@@ -403,8 +403,17 @@ func (g *Group) do(ctx context.Context, f func()) error {
 	case <-g.done:
 		return g.stoppedErr()
 	}
-	<-ran // the goroutine runs f as soon as it takes it
-	return nil
+	select {
+	case <-ran: // the goroutine runs f as soon as it takes it
+		return nil
+	case <-g.done: // f panicked, or the group failed right after it ran
+		select {
+		case <-ran:
+			return nil
+		default:
+			return g.stoppedErr()
+		}
+	}
 }
 
 // Stop ends the group's goroutine and closes its log; pending proposals

@@ -429,3 +429,31 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// A panic on the group's goroutine (here the state machine's) stops that
+// group with ErrPanicked, answers its waiting proposal, and leaves the
+// process and the other groups running.
+func TestPanicStopsOnlyTheGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		lead := c.leader()
+		c.mustPropose(lead, "fine")
+		fol := c.follower(lead)
+		c.nodes[fol].sm.mu.Lock()
+		c.nodes[fol].sm.bad = "panic on next apply"
+		c.nodes[fol].sm.mu.Unlock()
+		out := make(chan proposeResult, 1)
+		c.proposeAsync(fol, "boom", out)
+		synctest.Wait()
+		r := <-out
+		if !errors.Is(r.err, ErrStopped) || !errors.Is(c.nodes[fol].g.Err(), ErrPanicked) {
+			t.Fatalf("proposal on the panicking node: %v; group error %v", r.err, c.nodes[fol].g.Err())
+		}
+		if st := c.nodes[fol].g.Status(); !errors.Is(st.Err, ErrPanicked) {
+			t.Fatalf("status of the stopped group: %+v", st)
+		}
+		c.net.set(fol, nil)
+		c.nodes[fol].g = nil
+		c.mustPropose(lead, "still-working")
+	})
+}

@@ -36,6 +36,9 @@ type smState struct {
 func (s *testSM) Apply(index uint64, payload []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.bad == "panic on next apply" {
+		panic("test state machine: asked to panic")
+	}
 	if index <= s.last && s.bad == "" {
 		s.bad = fmt.Sprintf("applied index %d after %d", index, s.last)
 	}
