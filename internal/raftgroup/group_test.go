@@ -457,3 +457,18 @@ func TestPanicStopsOnlyTheGroup(t *testing.T) {
 		c.mustPropose(lead, "still-working")
 	})
 }
+
+// A request that panics on the goroutine (do is how Status and
+// TransferLeadership run there) returns instead of waiting forever.
+func TestRequestPanicReturns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 1, nil)
+		g := c.nodes[1].g
+		if err := g.do(context.Background(), func() { panic("request") }); !errors.Is(err, ErrStopped) {
+			t.Fatalf("do after a panic: %v", err)
+		}
+		if !errors.Is(g.Err(), ErrPanicked) {
+			t.Fatalf("group error %v", g.Err())
+		}
+	})
+}
