@@ -11,7 +11,9 @@
 // Start opens the group's directory and starts its goroutine; Propose
 // replicates a payload and waits for the state machine's result on this
 // node; Step takes a message from the transport; Leader, WaitLeader,
-// Status and TransferLeadership observe and steer; Stop ends it.
+// Status and TransferLeadership observe and steer; Stop ends it, and
+// Done and Err tell a group that ended by itself (a storage failure, a
+// panic).
 //
 // # Proposals and their framing
 //

@@ -45,7 +45,7 @@ type Config struct {
 	// directory; a directory that holds a log or a snapshot ignores them.
 	// Every node must bootstrap the same set (see the package doc).
 	Voters []uint64
-	Dir    string // the group's directory (segments, raft-state, snapshot)
+	Dir    string // the group's directory (segments, raft-state, snapshot); its parent must exist durably
 	FS     vfs.FS
 	SM     StateMachine
 	// Send hands messages to the transport. It is called on the group's
@@ -378,7 +378,12 @@ func (g *Group) Status() Status {
 	return st
 }
 
-// Err returns the storage failure that stopped the group, or nil.
+// Done is closed once the group's goroutine has ended: after Stop, or a
+// failure (Err says which).
+func (g *Group) Done() <-chan struct{} { return g.done }
+
+// Err returns the failure (storage, or a panic) that stopped the group,
+// or nil.
 func (g *Group) Err() error {
 	if p := g.errv.Load(); p != nil {
 		return *p

@@ -467,6 +467,7 @@ func TestRequestPanicReturns(t *testing.T) {
 		if err := g.do(context.Background(), func() { panic("request") }); !errors.Is(err, ErrStopped) {
 			t.Fatalf("do after a panic: %v", err)
 		}
+		<-g.Done()
 		if !errors.Is(g.Err(), ErrPanicked) {
 			t.Fatalf("group error %v", g.Err())
 		}
