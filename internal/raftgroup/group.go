@@ -358,9 +358,11 @@ func (g *Group) waitLeader(ctx context.Context, ok func(uint64) bool) error {
 	}
 }
 
-// TransferLeadership asks the leader (this node must be it) to hand
-// leadership to voter to, and waits until this node sees to as the leader.
-// On a node that is not the leader it does nothing but wait.
+// TransferLeadership asks the leader to hand leadership to voter to (from
+// any node: a follower forwards the request to the leader it knows) and
+// waits until this node sees to as the leader, or the context ends (raft
+// gives up a transfer the target does not take within an election
+// timeout). The leader drops proposals while a transfer is under way.
 func (g *Group) TransferLeadership(ctx context.Context, to uint64) error {
 	if err := g.do(ctx, func() { g.rn.TransferLeader(to) }); err != nil {
 		return err
