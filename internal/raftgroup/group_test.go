@@ -320,17 +320,22 @@ func TestBootstrapOnlyWhenEmpty(t *testing.T) {
 	})
 }
 
-// A group of one elects itself and commits alone.
+// A group of one elects itself at Start, without waiting for an election
+// timeout (no tick given here), and commits alone; again after a restart.
 func TestSingleVoter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 1, nil)
-		if lead := c.leader(); lead != 1 {
-			t.Fatalf("leader %d", lead)
+		synctest.Wait()
+		if lead := c.nodes[1].g.Leader(); lead != 1 {
+			t.Fatalf("leader %d at start, want 1 at once", lead)
 		}
 		c.mustPropose(1, "solo")
 		c.stop(1)
 		c.start(1)
-		c.leader()
+		synctest.Wait()
+		if lead := c.nodes[1].g.Leader(); lead != 1 {
+			t.Fatalf("leader %d after a restart, want 1 at once", lead)
+		}
 		c.mustPropose(1, "again")
 		if got := c.converged(); !slices.Equal(got, []string{"solo", "again"}) {
 			t.Fatalf("applied %v", got)

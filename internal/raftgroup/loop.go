@@ -27,6 +27,12 @@ type loopState struct {
 	// savedHS is the hard state on disk; commitDirty a newer one that
 	// differs only by its commit index, not written yet (saveHardState).
 	savedHS, commitDirty *raftpb.HardState
+	answers              []answer // results of this Ready's own proposals, sent once the commit is durable
+}
+
+type answer struct {
+	p *proposal
+	v any
 }
 
 // drainMax bounds the inputs taken without blocking before a Ready is
@@ -119,6 +125,21 @@ func (g *Group) open() error {
 	return nil
 }
 
+// campaignAlone makes this node campaign at once when it is the group's
+// only voter: it need not wait an election timeout (1-2 s by default) to
+// lead, so a single node serves as soon as it started. Called once the
+// committed entries are applied (raft refuses to campaign with
+// configuration changes committed and not applied, as a bootstrap's are).
+func (g *Group) campaignAlone() {
+	ids := g.rn.Status().Config.Voters.IDs()
+	if _, me := ids[g.cfg.ID]; len(ids) != 1 || !me {
+		return
+	}
+	if err := g.rn.Campaign(); err != nil {
+		g.cfg.Logger.Warn("raft group: campaign of its only voter", "err", err)
+	}
+}
+
 // newRawNode is raft.NewRawNode with its panics (a hard state whose commit
 // is outside the log, an applied index past it: state raft cannot start
 // from) turned into an error, so a damaged directory fails Start instead
@@ -195,7 +216,7 @@ func (g *Group) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	for {
+	for started := false; ; {
 		// Ready first: a bootstrap's entries are there before any input.
 		for g.rn.HasReady() {
 			if err := g.handleReady(); err != nil {
@@ -203,6 +224,11 @@ func (g *Group) run() {
 				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
 				return
 			}
+		}
+		if !started {
+			started = true
+			g.campaignAlone()
+			continue
 		}
 		select {
 		case <-g.stopc:
@@ -361,6 +387,18 @@ func (g *Group) handleReady() error {
 			return err
 		}
 	}
+	if len(g.answers) > 0 {
+		// What this node acknowledges it must replay at a restart before
+		// any election: the commit index on disk must cover it.
+		if err := g.flushCommit(); err != nil {
+			return err
+		}
+		for i, a := range g.answers {
+			a.p.res <- result{v: a.v}
+			g.answers[i] = answer{}
+		}
+		g.answers = g.answers[:0]
+	}
 	g.rn.Advance(rd)
 	g.maybeSnapshot()
 	return nil
@@ -369,10 +407,11 @@ func (g *Group) handleReady() error {
 // saveHardState makes a new term or vote durable at once (raft's safety
 // rests on them: a node must never vote twice in a term); a change of the
 // commit index alone is kept in memory and written later (flushCommit:
-// before a compaction, every ElectionTicks ticks, at Stop), which saves
-// two fsyncs (the atomic file's) on every commit's path. A commit index on
-// disk that lags is safe: raft learns the commit again from the leader,
-// and Start raises it to the snapshot's index.
+// before this node answers a proposal of its own, before a compaction,
+// every ElectionTicks ticks, at Stop), which saves two fsyncs (the atomic
+// file's) on the followers' path of every commit. A commit index on disk
+// that lags is safe: raft learns the commit again from the leader, and
+// Start raises it to the snapshot's index.
 func (g *Group) saveHardState(hs *raftpb.HardState) error {
 	if raft.IsEmptyHardState(hs) {
 		return nil
@@ -480,7 +519,9 @@ func (g *Group) apply(e *raftpb.Entry) error {
 		if id.node == g.cfg.ID && id.incarnation == g.incarnation {
 			mine = id.seq
 			if p := g.pending[id.seq]; p != nil {
-				p.res <- result{v: v}
+				// Answered once the commit index covering it is on
+				// disk (handleReady).
+				g.answers = append(g.answers, answer{p, v})
 				g.forget(id.seq, p)
 			}
 		}
