@@ -100,9 +100,15 @@ type Broker struct {
 	httpSrv *http.Server
 	httpLn  net.Listener
 	console *console.Console // nil when HTTP is disabled
-	wg      sync.WaitGroup
-	serveMu sync.Mutex
-	errs    []error
+	// quorum is a cluster node's metadata quorum (nil on a single node);
+	// stopBackground ends its registration and fencing loops, whose
+	// goroutines bg counts.
+	quorum         *quorum
+	stopBackground context.CancelFunc
+	bg             sync.WaitGroup
+	wg             sync.WaitGroup
+	serveMu        sync.Mutex
+	errs           []error
 }
 
 // Start opens the data directory and starts serving.
@@ -137,8 +143,38 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		cfg.Logger.Warn("open-file limit unknown; partitions are bounded by max.broker.partitions alone", "err", err)
 	}
-	b.cluster, err = cluster.Open(cluster.Config{DataDir: cfg.DataDir, FS: cfg.FS, Broker: bc, Logger: cfg.Logger, FileLimit: files})
+	ccfg := cluster.Config{DataDir: cfg.DataDir, FS: cfg.FS, Broker: bc, Logger: cfg.Logger, FileLimit: files}
+	layout, err := bc.Layout()
 	if err != nil {
+		return nil, err
+	}
+	if len(layout.Voters) > 1 {
+		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr}
+		ccfg.FreshClusterID = clusterIDFor(layout.Voters)
+		ccfg.Quorum = b.quorum
+		fsys := cfg.FS
+		if fsys == nil {
+			fsys = vfs.Default
+		}
+		ccfg.OpenMetadata = func(clusterID string) (*metadata.Store, error) {
+			store, err := b.quorum.open(fsys, cfg.DataDir, clusterID)
+			if err != nil {
+				return nil, err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := b.quorum.migrate(ctx, fsys, cfg.DataDir); err != nil {
+				b.quorum.close()
+				return nil, err
+			}
+			return store, nil
+		}
+	}
+	b.cluster, err = cluster.Open(ccfg)
+	if err != nil {
+		if b.quorum != nil {
+			b.quorum.close()
+		}
 		return nil, err
 	}
 	b.groups, err = group.Open(group.ConfigFor(b.cluster, cfg.Logger))
@@ -182,6 +218,13 @@ func Start(cfg Config) (*Broker, error) {
 		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
 		ACLs: sec.acls, OAuth: sec.oauth})
 	b.handler = h
+	if b.quorum != nil {
+		// A cluster's brokers register one address: the first
+		// listener's (its other listeners are served to the clients that
+		// connect to them, but not advertised for other brokers).
+		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
+			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID()})
+	}
 	b.kafka = server.New(scfg, h)
 	for i, ln := range b.lns {
 		l := sec.listener(cfg.Listeners[i])
@@ -442,8 +485,15 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	b.wg.Wait()
+	if b.stopBackground != nil {
+		b.stopBackground()
+		b.bg.Wait()
+	}
 	if err := b.groups.Close(); err != nil && first == nil {
 		first = err
+	}
+	if b.quorum != nil {
+		b.quorum.close()
 	}
 	if err := b.cluster.Close(); err != nil && first == nil {
 		first = err
@@ -454,6 +504,38 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		first = b.errs[0]
 	}
 	return first
+}
+
+// startClusterLoops starts a cluster node's background work: registering
+// this broker with the quorum (retried until it is committed), and the
+// fencing of brokers whose sessions lapse while this node leads the
+// quorum. Shutdown stops both.
+func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopBackground = cancel
+	b.bg.Add(2)
+	go func() {
+		defer b.bg.Done()
+		wait := 100 * time.Millisecond
+		for {
+			err := b.cluster.Register(self)
+			if err == nil {
+				b.log.Info("broker registered", "node", self.ID, "host", self.Host, "port", self.Port, "rack", self.Rack)
+				return
+			}
+			b.log.Debug("registering with the metadata quorum; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+	}()
+	go func() {
+		defer b.bg.Done()
+		b.cluster.RunFencing(ctx)
+	}()
 }
 
 // RebuildMetadata writes a new metadata file for a data directory that

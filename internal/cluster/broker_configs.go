@@ -24,6 +24,13 @@ func (c *Cluster) SetBrokerConfigs(resource string, cfg map[string]string, valid
 	if validateOnly {
 		return nil
 	}
+	if c.Replicated() {
+		if err := c.store.SetBrokerConfigs(resource, cfg); err != nil {
+			return err
+		}
+		c.reconcile()
+		return nil
+	}
 	c.configMu.Lock()
 	defer c.configMu.Unlock()
 	if err := c.store.SetBrokerConfigs(resource, cfg); err != nil {

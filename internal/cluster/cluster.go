@@ -29,6 +29,22 @@ type Config struct {
 	// from which MaxPartitions and the size of the sealed-segment
 	// descriptor cache are derived (see FileBudget); 0 bounds nothing.
 	FileLimit int64
+	// ClusterID, when set, is the cluster this node belongs to: a data
+	// directory formatted for another is refused, an unformatted one is
+	// formatted with it. Empty: FreshClusterID, or a random id, at the
+	// first start.
+	ClusterID string
+	// FreshClusterID formats a new data directory when ClusterID is empty
+	// (a cluster's nodes derive it from their common voters).
+	FreshClusterID string
+	// OpenMetadata, when set, makes this node one of a cluster: Open calls
+	// it once the data directory is locked and identified, and it returns
+	// the replicated metadata store, caught up with what the quorum had
+	// committed on this node. The node holds the partitions whose replicas
+	// name it. Nil: a single node with its own metadata file.
+	OpenMetadata func(clusterID string) (*metadata.Store, error)
+	// Quorum tells a cluster node who leads the metadata quorum.
+	Quorum Quorum
 }
 
 // Cluster is the single-node broker state.
@@ -65,6 +81,12 @@ type Cluster struct {
 	hooksMu        sync.Mutex
 	onTopicDeleted []func(topic string)
 
+	// A cluster node's reconciler (replicated.go): its wake-up, and what
+	// it last applied (touched by the reconciler only, under growMu).
+	reconcileWake  chan struct{}
+	appliedConfigs map[string]appliedConfig
+	appliedDyn     [2]map[string]string
+
 	stop context.CancelFunc
 	done sync.WaitGroup
 }
@@ -88,7 +110,12 @@ func Open(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := dir.Identify(cfg.Broker.Settings().NodeID, "")
+	var meta logdir.Meta
+	if cfg.ClusterID != "" {
+		meta, err = dir.Identify(cfg.Broker.Settings().NodeID, cfg.ClusterID)
+	} else {
+		meta, err = dir.IdentifyOr(cfg.Broker.Settings().NodeID, cfg.FreshClusterID)
+	}
 	if errors.Is(err, logdir.ErrMetaWrite) {
 		// A full disk at the first start of a directory written before
 		// meta.properties existed: serve (reads) under an identity the next
@@ -98,12 +125,18 @@ func Open(cfg Config) (*Cluster, error) {
 		dir.Close()
 		return nil, err
 	}
-	store, err := metadata.OpenStore(cfg.FS, cfg.DataDir)
+	var store *metadata.Store
+	if cfg.OpenMetadata != nil {
+		store, err = cfg.OpenMetadata(meta.ClusterID)
+	} else {
+		store, err = metadata.OpenStore(cfg.FS, cfg.DataDir)
+	}
 	if err != nil {
 		dir.Close()
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{}}
+	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{},
+		appliedConfigs: map[string]appliedConfig{}}
 	c.loadDynamicConfigs()
 	if budget.Limit > 0 {
 		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
@@ -119,16 +152,17 @@ func Open(cfg Config) (*Cluster, error) {
 		c.closeAll()
 		return nil, err
 	}
-	for _, t := range store.Topics() {
-		// Resolved once per topic, afresh: a topic created under the name
-		// of a deleted one must not inherit its settings.
-		st := c.resolveSettings(t)
-		c.settings.Store(t.Name, st)
-		for i := int32(0); i < t.Partitions; i++ {
-			if err := c.openPartition(t, i, st, stamped[logdir.Partition{Topic: t.Name, Partition: i}]); err != nil {
-				c.closeAll()
-				return nil, err
-			}
+	if err := c.openAll(store.Topics(), stamped); err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	dir.Recovered()
+	if !dir.WasClean() {
+		// Recovery made every log durable to its end: say so now, so
+		// that a kill before the first periodic checkpoint does not
+		// recover the same data again.
+		if err := dir.Checkpoint(); err != nil {
+			cfg.Logger.Warn("cannot write the checkpoints after recovery; retrying every interval", "err", err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -143,9 +177,73 @@ func Open(cfg Config) (*Cluster, error) {
 	}()
 	go func() {
 		defer c.done.Done()
-		c.snapshotLoop(ctx, cfg.Broker.Settings().LogFlushOffsetCheckpointInterval)
+		// Producer snapshots make their partition durable first: every
+		// minute at most (the recovery points, cheap, are checkpointed
+		// every second by default).
+		c.snapshotLoop(ctx, max(cfg.Broker.Settings().LogFlushOffsetCheckpointInterval, time.Minute))
 	}()
+	if store.Replicated() {
+		c.reconcile()
+		c.startReconciler(ctx)
+	}
 	return c, nil
+}
+
+// openAll opens every partition of topics that is this node's, Workers at
+// a time: after a crash each log re-validates what its recovery point does
+// not cover, and logs recover independently, so a restart takes about the
+// time of the largest share rather than the sum. The first error stops it.
+func (c *Cluster) openAll(topics []metadata.Topic, stamped map[logdir.Partition]bool) error {
+	type job struct {
+		t  *metadata.Topic
+		i  int32
+		st *metadata.TopicSettings
+	}
+	jobs := make(chan job)
+	errs := make(chan error, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range max(c.budget.Workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := c.openPartition(*j.t, j.i, j.st, stamped[logdir.Partition{Topic: j.t.Name, Partition: j.i}]); err != nil {
+					select {
+					case errs <- err:
+						close(stop)
+					default:
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for k := range topics {
+		t := &topics[k]
+		// Resolved once per topic, afresh: a topic created under the name
+		// of a deleted one must not inherit its settings.
+		st := c.resolveSettings(*t)
+		c.settings.Store(t.Name, st)
+		for i := int32(0); i < t.Partitions; i++ {
+			if !c.ours(t, i) {
+				continue
+			}
+			select {
+			case jobs <- job{t, i, st}:
+			case <-stop:
+				break feed
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
 
 // openPartition opens partition i of t at start, after
@@ -295,6 +393,16 @@ func (c *Cluster) OnTopicDeleted(fn func(topic string)) {
 
 // DeleteTopic removes a topic and its data.
 func (c *Cluster) DeleteTopic(name string) error {
+	if c.Replicated() {
+		// Every node removes its partitions (and runs the hooks) when
+		// the record applies.
+		if err := c.store.DeleteTopic(name); err != nil {
+			return err
+		}
+		c.cfg.Logger.Info("deleted topic", "topic", name)
+		c.wakeReconciler()
+		return nil
+	}
 	first, err := c.deleteTopic(name)
 	if err != nil {
 		return err
@@ -354,6 +462,14 @@ func (c *Cluster) SetTopicConfigs(name string, cfg map[string]string, validateOn
 	if validateOnly {
 		return nil
 	}
+	if c.Replicated() {
+		// Applied by every node's reconciler.
+		if err := c.store.SetConfigs(name, cfg); err != nil {
+			return err
+		}
+		c.reconcile()
+		return nil
+	}
 	c.configMu.Lock()
 	defer c.configMu.Unlock()
 	if err := c.store.SetConfigs(name, cfg); err != nil {
@@ -381,10 +497,17 @@ func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, er
 	if ok {
 		return p, nil
 	}
-	if _, ok := c.store.Topic(topic); !ok {
+	t, ok := c.store.Topic(topic)
+	if !ok {
 		return nil, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, topic)
 	}
-	return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, index)
+	if index < 0 || index >= t.Partitions {
+		return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, index)
+	}
+	if lead := c.Leader(&t, index); lead != c.NodeID() && lead >= 0 {
+		return nil, fmt.Errorf("%w: %s-%d is led by broker %d", ErrNotLeader, topic, index, lead)
+	}
+	return nil, fmt.Errorf("%w: %s-%d", ErrLeaderNotAvailable, topic, index)
 }
 
 // Partitions returns the open partitions of a topic in index order.

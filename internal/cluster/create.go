@@ -18,6 +18,12 @@ type TopicSpec struct {
 	// Partitions is the partition count; -1 takes num.partitions.
 	Partitions int32
 	Configs    map[string]string
+	// ReplicationFactor is the replicas per partition in a cluster; 0 or
+	// -1 takes default.replication.factor. A single node holds one.
+	ReplicationFactor int16
+	// Assignment, in a cluster, is a manual placement: each partition's
+	// replicas (checked by the caller against the live brokers).
+	Assignment [][]int32
 }
 
 // CreateResult is the outcome of one TopicSpec: the topic as created (or,
@@ -68,6 +74,10 @@ func (c *Cluster) CreateTopics(specs []TopicSpec, validateOnly bool) []CreateRes
 		ok = append(ok, i)
 	}
 	if validateOnly || len(ok) == 0 {
+		return res
+	}
+	if c.Replicated() {
+		c.createReplicated(res, specs, ok)
 		return res
 	}
 	// The ids are chosen now: each new directory records its topic's.
@@ -147,6 +157,9 @@ func (c *Cluster) checkNewTopic(t metadata.Topic, inRequest map[string]bool) err
 	if err := metadata.ValidTopicName(t.Name); err != nil {
 		return err
 	}
+	if t.Name+"-0" == logdir.ClusterMetadataDir {
+		return fmt.Errorf("%w: %q is the metadata log's name", metadata.ErrInvalidTopic, t.Name)
+	}
 	if t.Partitions <= 0 {
 		return fmt.Errorf("%w: %d", metadata.ErrInvalidPartitions, t.Partitions)
 	}
@@ -177,6 +190,22 @@ func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) 
 	}
 	if err := c.checkPartitionLimit(name, c.partitionCount(), count-t.Partitions); err != nil || validateOnly {
 		return err
+	}
+	if c.Replicated() {
+		rf := int16(1)
+		if len(t.Replicas) > 0 {
+			rf = int16(len(t.Replicas[0]))
+		}
+		replicas, err := c.placement(count-t.Partitions, rf)
+		if err != nil {
+			return err
+		}
+		if err := c.store.SetPartitions(name, count, replicas...); err != nil {
+			return err
+		}
+		c.cfg.Logger.Info("created partitions", "topic", name, "partitions", count)
+		c.wakeReconciler()
+		return nil
 	}
 	old := t.Partitions
 	t.Partitions = count

@@ -45,6 +45,9 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 	live := map[logdir.Partition]metadata.TopicID{}
 	for _, t := range c.store.Topics() {
 		for i := int32(0); i < t.Partitions; i++ {
+			if !c.ours(&t, i) {
+				continue
+			}
 			live[logdir.Partition{Topic: t.Name, Partition: i}] = t.ID
 		}
 	}

@@ -37,7 +37,7 @@ var brokerSettings = []BrokerSetting{
 	{"http.pprof.enable", "false", TypeBoolean, "Strom only: serve Go's profiler at /debug/pprof/ on the HTTP listener (as --pprof)"},
 	{"http.produce.max.inflight.bytes", "33554432", TypeLong, "Strom only: body bytes of HTTP produce requests handled at once; a request waits for its share (at most the request timeout, then 503); -1 for no limit, else at least the 8 MiB body limit"},
 	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},
-	{"log.flush.offset.checkpoint.interval.ms", "60000", TypeLong, "how often recovery points are checkpointed"},
+	{"log.flush.offset.checkpoint.interval.ms", "1000", TypeLong, "how often recovery points are checkpointed, when they moved (Kafka: 60000); a restart after a crash re-validates what they do not cover"},
 	{"log.retention.hours", "168", TypeInt, "retention.ms in hours (log.retention.ms wins)"},
 	{"log.retention.minutes", "", TypeInt, "retention.ms in minutes (log.retention.ms wins)"},
 	{"log.roll.hours", "168", TypeInt, "segment.ms in hours (log.roll.ms wins)"},
@@ -64,6 +64,8 @@ var brokerSettings = []BrokerSetting{
 	{"log.dirs", "", TypeList, "the data directory (one; Strom keeps one per node); empty: log.dir"},
 	{"log.dir", "", TypeString, "the data directory when log.dirs is empty; empty: --data-dir"},
 	{"broker.rack", "", TypeString, "this broker's rack, reported in Metadata"},
+	{"broker.session.timeout.ms", "9000", TypeInt, "a broker the metadata quorum's leader has not heard from for this long is fenced"},
+	{"broker.heartbeat.interval.ms", "2000", TypeInt, "how often the quorum's leader checks the brokers' sessions"},
 
 	// Security (docs/SECURITY.md). TLS material is PEM only
 	// (ssl.keystore.type=PEM): a file with the key and the certificate

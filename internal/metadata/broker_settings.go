@@ -47,16 +47,18 @@ type BrokerSettings struct {
 	OffsetsRetentionCheckInterval  time.Duration `config:"offsets.retention.check.interval.ms"`
 	OffsetMetadataMaxBytes         int           `config:"offset.metadata.max.bytes"`
 
-	ProcessRoles                []string `config:"process.roles"`
-	ControllerQuorumVoters      []string `config:"controller.quorum.voters"`
-	ControllerListenerNames     []string `config:"controller.listener.names"`
-	Listeners                   []string `config:"listeners"`
-	AdvertisedListeners         []string `config:"advertised.listeners"`
-	InterBrokerListenerName     string   `config:"inter.broker.listener.name"`
-	ListenerSecurityProtocolMap []string `config:"listener.security.protocol.map"`
-	LogDirs                     []string `config:"log.dirs"`
-	LogDir                      string   `config:"log.dir"`
-	BrokerRack                  string   `config:"broker.rack"`
+	ProcessRoles                []string      `config:"process.roles"`
+	ControllerQuorumVoters      []string      `config:"controller.quorum.voters"`
+	ControllerListenerNames     []string      `config:"controller.listener.names"`
+	Listeners                   []string      `config:"listeners"`
+	AdvertisedListeners         []string      `config:"advertised.listeners"`
+	InterBrokerListenerName     string        `config:"inter.broker.listener.name"`
+	ListenerSecurityProtocolMap []string      `config:"listener.security.protocol.map"`
+	LogDirs                     []string      `config:"log.dirs"`
+	LogDir                      string        `config:"log.dir"`
+	BrokerRack                  string        `config:"broker.rack"`
+	BrokerSessionTimeout        time.Duration `config:"broker.session.timeout.ms"`
+	BrokerHeartbeatInterval     time.Duration `config:"broker.heartbeat.interval.ms"`
 
 	SSLKeystoreType             string        `config:"ssl.keystore.type"`
 	SSLKeystoreLocation         string        `config:"ssl.keystore.location"`

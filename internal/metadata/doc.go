@@ -29,9 +29,9 @@
 //     and live in the same store file as the topics; every other broker
 //     config is static, read once at start.
 //
-//   - SCRAM credentials and ACL bindings are validated, persisted, then
-//     published as a new immutable Security snapshot (one Store method per
-//     change: AlterScram, CreateACLs, DeleteACLs); readers take the
+//   - SCRAM credentials and ACL bindings change by records (alter_scram,
+//     create_acls, delete_acls) checked item by item when applied, then
+//     are published as a new immutable Security snapshot; readers take the
 //     snapshot without a lock and never see a change before it is durable.
 //     A user's SCRAM changes apply together or not at all.
 //

@@ -43,7 +43,7 @@ func FuzzStoreFile(f *testing.F) {
 			}
 		}
 		// Loaded dynamic broker configs are valid ones.
-		for res := range s.brokerConfigs {
+		for res := range s.st.brokerConfigs {
 			for k, v := range s.BrokerConfigs(res) {
 				if err := ValidateDynamicBrokerConfig(k, v); err != nil {
 					t.Fatalf("broker %q: loaded %s=%q: %v", res, k, v, err)

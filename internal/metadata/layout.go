@@ -57,8 +57,9 @@ var ErrNotYet = fmt.Errorf("%w: not supported yet", ErrInvalidConfig)
 
 // Layout checks the KRaft settings and returns the node layout they
 // describe. A file for a node Strom cannot be yet (a broker-only or
-// controller-only node, a quorum of several voters) is refused with ErrNotYet and a message naming the setting,
-// never started as something else.
+// controller-only node) is refused with ErrNotYet and a message naming the
+// setting, never started as something else. Several voters make a cluster,
+// whose nodes need a controller listener.
 func (b *BrokerConfig) Layout() (NodeLayout, error) {
 	s := b.Settings()
 	var l NodeLayout
@@ -148,8 +149,18 @@ func (b *BrokerConfig) Layout() (NodeLayout, error) {
 			ErrInvalidConfig, s.NodeID, strings.Join(s.ControllerQuorumVoters, ","))
 	}
 	if len(l.Voters) > 1 {
-		return l, fmt.Errorf("%w: controller.quorum.voters=%s: a quorum of %d nodes; Strom runs one node today (a multi-node cluster on etcd raft is the next work). Run one node: controller.quorum.voters=%d@<host>:<port>, or leave it out",
-			ErrNotYet, strings.Join(s.ControllerQuorumVoters, ","), len(l.Voters), s.NodeID)
+		// A node of a cluster: its controller listener is where its peers
+		// reach it, so it must be given, on the port its voter entry names.
+		if l.ControllerAddr == "" {
+			return l, fmt.Errorf("%w: controller.quorum.voters names %d nodes but listeners has no controller listener (controller.listener.names=%s); add e.g. CONTROLLER://:9093",
+				ErrInvalidConfig, len(l.Voters), strings.Join(s.ControllerListenerNames, ","))
+		}
+		for _, v := range l.Voters {
+			if v.ID == s.NodeID && portOf(v.Addr) != portOf(l.ControllerAddr) {
+				return l, fmt.Errorf("%w: controller.quorum.voters gives node %d the address %s, but its controller listener is %s",
+					ErrInvalidConfig, v.ID, v.Addr, l.ControllerAddr)
+			}
+		}
 	}
 	return l, nil
 }
@@ -178,6 +189,8 @@ func parseListeners(key string, entries []string, protocols map[string]string) (
 	}
 	return out, nil
 }
+
+func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 // validHostPort reports whether addr is host:port with a port of 1 to 65535
 // (host may be empty, a name, an IPv4 address or a bracketed IPv6 one).

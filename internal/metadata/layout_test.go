@@ -56,7 +56,8 @@ func TestLayoutRefusals(t *testing.T) {
 		notYet  bool
 		mention string
 	}{
-		{"three voters", base("controller.quorum.voters", "1@localhost:19092,2@localhost:19093,3@localhost:19094"), true, "quorum of 3"},
+		{"three voters, no controller listener", base("listeners", "PLAINTEXT://:9092", "controller.quorum.voters", "1@localhost:19092,2@localhost:19093,3@localhost:19094"), false, "no controller listener"},
+		{"own voter on another port", base("controller.quorum.voters", "1@localhost:29092,2@localhost:19093,3@localhost:19094"), false, "node 1 the address localhost:29092"},
 		{"broker only", base("process.roles", "broker"), true, "process.roles"},
 		{"controller only", base("process.roles", "controller"), true, "process.roles"},
 		{"two log dirs", base("log.dirs", "/a,/b"), true, "log.dirs"},
@@ -81,6 +82,10 @@ func TestLayoutRefusals(t *testing.T) {
 	}
 	if _, err := layoutOf(t, map[string]string{}); err != nil {
 		t.Fatalf("no KRaft settings at all: %v", err)
+	}
+	l, err := layoutOf(t, base("controller.quorum.voters", "1@localhost:19092,2@localhost:19093,3@localhost:19094"))
+	if err != nil || len(l.Voters) != 3 || l.ControllerAddr != ":19092" {
+		t.Fatalf("three voters: %+v %v", l, err)
 	}
 }
 
@@ -122,7 +127,8 @@ func TestLayoutSecuredListeners(t *testing.T) {
 
 // FuzzLayout feeds arbitrary KRaft values (from a server.properties anyone
 // writes) to Layout: it never panics, and a layout it accepts names a
-// client listener only in the host:port form and at most one voter.
+// client listener only in the host:port form, and a controller listener
+// whenever it has several voters.
 func FuzzLayout(f *testing.F) {
 	f.Add("PLAINTEXT://:9092,CONTROLLER://:19092", "PLAINTEXT://localhost:9092", "1@localhost:19092", "broker,controller", "1")
 	f.Add("SSL://[::1]:9093", "", "1@h:1,2@h:2", "broker", "2")
@@ -137,7 +143,7 @@ func FuzzLayout(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if l.KafkaAddr != "" && !validHostPort(l.KafkaAddr) || len(l.Voters) > 1 {
+		if l.KafkaAddr != "" && !validHostPort(l.KafkaAddr) || len(l.Voters) > 1 && l.ControllerAddr == "" {
 			t.Fatalf("accepted %+v", l)
 		}
 	})

@@ -38,10 +38,10 @@ type ScramCredential struct {
 // ScramAlteration is one change of AlterScram: an upsert of Credential, or
 // a deletion.
 type ScramAlteration struct {
-	User       string
-	Mechanism  string
-	Delete     bool
-	Credential ScramCredential
+	User       string          `json:"user"`
+	Mechanism  string          `json:"mechanism"`
+	Delete     bool            `json:"delete,omitempty"`
+	Credential ScramCredential `json:"credential,omitzero"`
 }
 
 // Security is an immutable snapshot of the security metadata (SCRAM
@@ -109,22 +109,30 @@ func (s *Store) Security() *Security {
 }
 
 // AlterScram validates, persists and applies SCRAM credential changes, as
-// AlterUserScramCredentials asks. A user's changes are applied together or
-// not at all: errs[i] says why alts[i] was refused (ErrUnacceptableCred,
-// ErrUnsupportedMechanism, ErrUnknownScramUser for a deletion of nothing)
-// and then every other change of that user is refused too, with the same
-// error. The accepted changes are written in one rewrite of the file and
-// only then visible. A failed write refuses them all with err. In a
-// cluster this becomes one record of the metadata log.
+// AlterUserScramCredentials asks, as one record (RecAlterScram). A user's
+// changes are applied together or not at all: errs[i] says why alts[i] was
+// refused (ErrUnacceptableCred, ErrUnsupportedMechanism,
+// ErrUnknownScramUser for a deletion of nothing) and then every other
+// change of that user is refused too, with the same error. The accepted
+// changes are durable (the local file, or the metadata quorum) before they
+// are visible. A failed commit refuses them all with err.
 func (s *Store) AlterScram(alts []ScramAlteration) (errs []error, err error) {
-	errs = make([]error, len(alts))
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	v, err := s.commit(Record{Type: RecAlterScram, Scram: alts})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]error), nil
+}
+
+// applyScramLocked applies a RecAlterScram record to st; mu must be held.
+// It returns the per-alteration errors (see AlterScram).
+func applyScramLocked(st *state, alts []ScramAlteration) []error {
+	errs := make([]error, len(alts))
 	failed := map[string]error{}
 	for i, a := range alts {
 		errs[i] = checkScramAlteration(a)
 		if errs[i] == nil && a.Delete {
-			if _, ok := s.scram[a.User][a.Mechanism]; !ok {
+			if _, ok := st.scram[a.User][a.Mechanism]; !ok {
 				errs[i] = fmt.Errorf("%w: %s %s", ErrUnknownScramUser, a.User, a.Mechanism)
 			}
 		}
@@ -132,11 +140,10 @@ func (s *Store) AlterScram(alts []ScramAlteration) (errs []error, err error) {
 			failed[a.User] = errs[i]
 		}
 	}
-	next := make(map[string]map[string]ScramCredential, len(s.scram))
-	for u, m := range s.scram {
+	next := make(map[string]map[string]ScramCredential, len(st.scram))
+	for u, m := range st.scram {
 		next[u] = maps.Clone(m)
 	}
-	changed := false
 	for i, a := range alts {
 		if f := failed[a.User]; f != nil {
 			errs[i] = f
@@ -147,44 +154,39 @@ func (s *Store) AlterScram(alts []ScramAlteration) (errs []error, err error) {
 			if len(next[a.User]) == 0 {
 				delete(next, a.User)
 			}
-		} else {
-			if next[a.User] == nil {
-				next[a.User] = map[string]ScramCredential{}
-			}
-			next[a.User][a.Mechanism] = a.Credential
+			continue
 		}
-		changed = true
+		if next[a.User] == nil {
+			next[a.User] = map[string]ScramCredential{}
+		}
+		next[a.User][a.Mechanism] = a.Credential
 	}
-	if !changed {
-		return errs, nil
-	}
-	old := s.scram
-	s.scram = next
-	if err := s.persistLocked(); err != nil {
-		s.scram = old
-		return errs, err
-	}
-	s.publishSecurityLocked()
-	return errs, nil
+	st.scram = next
+	return errs
 }
 
 // publishSecurityLocked stores a new snapshot of the security metadata; mu
 // must be held (for writing). The maps given to the snapshot are never
-// modified after: AlterScram builds new ones.
+// modified after: records build new ones.
 func (s *Store) publishSecurityLocked() {
-	s.security.Store(&Security{scram: s.scram, acls: s.acls})
+	s.security.Store(&Security{scram: s.st.scram, acls: s.st.acls})
 }
 
-// CreateACLs validates, persists and applies new ACL bindings (CreateAcls):
-// errs[i] is acl.ErrInvalid (wrapped) for a binding that cannot be stored;
-// a binding already stored is accepted and kept once. The valid ones are
-// written in one rewrite, then visible. A failed write refuses all with
-// err.
+// CreateACLs validates, persists and applies new ACL bindings (CreateAcls)
+// as one record (RecCreateACLs): errs[i] is acl.ErrInvalid (wrapped) for a
+// binding that cannot be stored; a binding already stored is accepted and
+// kept once. A failed commit refuses all with err.
 func (s *Store) CreateACLs(bs []acl.Binding) (errs []error, err error) {
-	errs = make([]error, len(bs))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := slices.Clone(s.acls)
+	v, err := s.commit(Record{Type: RecCreateACLs, ACLs: bs})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]error), nil
+}
+
+func applyCreateACLsLocked(st *state, bs []acl.Binding) []error {
+	errs := make([]error, len(bs))
+	next := slices.Clone(st.acls)
 	for i, b := range bs {
 		if errs[i] = b.Validate(); errs[i] != nil {
 			continue
@@ -193,28 +195,25 @@ func (s *Store) CreateACLs(bs []acl.Binding) (errs []error, err error) {
 			next = append(next, b)
 		}
 	}
-	if len(next) == len(s.acls) {
-		return errs, nil
-	}
-	old := s.acls
-	s.acls = next
-	if err := s.persistLocked(); err != nil {
-		s.acls = old
-		return errs, err
-	}
-	s.publishSecurityLocked()
-	return errs, nil
+	st.acls = next
+	return errs
 }
 
-// DeleteACLs removes the bindings each filter selects (DeleteAcls) and
-// returns them per filter (a binding two filters select is listed for
-// both), after one rewrite of the file.
+// DeleteACLs removes the bindings each filter selects (DeleteAcls) as one
+// record (RecDeleteACLs) and returns them per filter (a binding two filters
+// select is listed for both).
 func (s *Store) DeleteACLs(fs []acl.Filter) (deleted [][]acl.Binding, err error) {
-	deleted = make([][]acl.Binding, len(fs))
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	v, err := s.commit(Record{Type: RecDeleteACLs, Filters: fs})
+	if err != nil {
+		return make([][]acl.Binding, len(fs)), err
+	}
+	return v.([][]acl.Binding), nil
+}
+
+func applyDeleteACLsLocked(st *state, fs []acl.Filter) [][]acl.Binding {
+	deleted := make([][]acl.Binding, len(fs))
 	var next []acl.Binding
-	for _, b := range s.acls {
+	for _, b := range st.acls {
 		hit := false
 		for i, f := range fs {
 			if f.Matches(b) {
@@ -226,15 +225,6 @@ func (s *Store) DeleteACLs(fs []acl.Filter) (deleted [][]acl.Binding, err error)
 			next = append(next, b)
 		}
 	}
-	if len(next) == len(s.acls) {
-		return deleted, nil
-	}
-	old := s.acls
-	s.acls = next
-	if err := s.persistLocked(); err != nil {
-		s.acls = old
-		return make([][]acl.Binding, len(fs)), err
-	}
-	s.publishSecurityLocked()
-	return deleted, nil
+	st.acls = next
+	return deleted
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
@@ -51,13 +52,23 @@ type Topic struct {
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	Internal   bool              `json:"internal,omitempty"`
+	// Replicas are each partition's replicas (node ids), the preferred
+	// leader first, in a cluster; nil on a single node, where every
+	// partition is this node's.
+	Replicas [][]int32 `json:"replicas,omitempty"`
 }
 
 func (t Topic) clone() Topic {
 	c := t
-	c.Configs = make(map[string]string, len(t.Configs))
-	for k, v := range t.Configs {
-		c.Configs[k] = v
+	c.Configs = maps.Clone(t.Configs)
+	if c.Configs == nil {
+		c.Configs = map[string]string{}
+	}
+	if t.Replicas != nil {
+		c.Replicas = make([][]int32, len(t.Replicas))
+		for i, r := range t.Replicas {
+			c.Replicas[i] = slices.Clone(r)
+		}
 	}
 	return c
 }
@@ -76,43 +87,77 @@ func ValidTopicName(name string) error {
 	return nil
 }
 
-// Store keeps topics, the producer id counter, the dynamic broker
-// configs and the SCRAM credentials (scram_credentials: salt, StoredKey,
-// ServerKey, iterations per user and mechanism; Security is their
-// lock-free snapshot), persisted in one file (<dir>/__strom_metadata) rewritten
-// atomically on every change (the JSON payload's broker_configs, keyed by
-// broker resource name, is absent from files written before it existed),
-// under package atomicfile's header:
+// Store keeps the cluster's metadata: topics (with their replicas in a
+// cluster), tombstones of deleted topics, the producer id counter, the
+// dynamic broker configs, the SCRAM credentials (salt, StoredKey,
+// ServerKey, iterations per user and mechanism), the ACL bindings and, in
+// a cluster, the registered brokers. Security is a lock-free snapshot of
+// the credentials and ACLs, published after each change. Every
+// change is a Record applied by one function (applyLocked), in one of two
+// modes:
 //
-//	+--------+-------------+-------------+------------+----------------+
-//	| "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
-//	+--------+-------------+-------------+------------+----------------+
+//   - Local (OpenStore, a single node): a change is applied, then the
+//     whole state is rewritten atomically to <dir>/__strom_metadata under
+//     package atomicfile's header; if the write fails the change is undone.
 //
-// A deleted topic leaves a tombstone (its name and id) in the file, written
-// in the same atomic rewrite that removes the topic: the durable record
-// that its partition directories may be removed. Without a tombstone a
-// directory that no topic claims is never deleted (package cluster sets it
-// aside).
+//     +--------+-------------+-------------+------------+----------------+
+//     | "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
+//     +--------+-------------+-------------+------------+----------------+
+//
+//   - Replicated (NewReplicatedStore, a node of a cluster): a change is
+//     proposed to the metadata quorum (a raft group) and applied on every
+//     node when committed, through Apply; the raft log and its snapshots
+//     (Snapshot/Restore: the same JSON payload) are what is durable.
+//
+// A deleted topic leaves a tombstone (its name and id), written in the same
+// change that removes the topic: the durable record that its partition
+// directories may be removed. Without a tombstone a directory that no topic
+// claims is never deleted (package cluster sets it aside).
 type Store struct {
 	fs    vfs.FS
-	path  string
-	found bool // the file existed when the store was opened
+	path  string // "" when replicated
+	found bool   // the file existed when the store was opened
 
-	mu      sync.RWMutex
+	// proposer commits records in replicated mode (nil: local mode).
+	proposer Proposer
+	timeout  time.Duration
+
+	mu sync.RWMutex
+	st state
+	// security is the snapshot of st's credentials and ACLs that request
+	// paths read without mu; published under mu after each change.
+	security atomic.Pointer[Security]
+
+	obsMu     sync.Mutex
+	observers []func(Record)
+}
+
+// state is the metadata the records change. Records replace map entries
+// (copy on write), never change a *Topic in place, so a shallow copy of
+// the maps is a snapshot (local mode undoes a failed write with one).
+type state struct {
 	topics  map[string]*Topic
 	deleted []DeletedTopic
 	nextPID int64
 	// brokerConfigs are the dynamic broker configs by broker resource
 	// name: a node id, or "" for the cluster-wide defaults.
 	brokerConfigs map[string]map[string]string
+	brokers       map[int32]BrokerInfo
 	// scram are the SCRAM credentials, user -> mechanism -> credential;
-	// replaced whole by AlterScram, never modified in place (the
-	// security snapshot shares them).
+	// replaced whole by a record, never modified in place (the security
+	// snapshot shares them).
 	scram map[string]map[string]ScramCredential
 	// acls are the ACL bindings; replaced whole, never modified in place.
 	acls []acl.Binding
-	// security is the snapshot request paths read without mu.
-	security atomic.Pointer[Security]
+}
+
+func (st state) shallowCopy() state {
+	c := st
+	c.topics = maps.Clone(st.topics)
+	c.deleted = slices.Clone(st.deleted)
+	c.brokerConfigs = maps.Clone(st.brokerConfigs)
+	c.brokers = maps.Clone(st.brokers)
+	return c
 }
 
 // DeletedTopic is the tombstone of a deleted topic.
@@ -126,6 +171,7 @@ type storeFile struct {
 	Deleted        []DeletedTopic               `json:"deleted_topics,omitempty"`
 	NextProducerID int64                        `json:"next_producer_id"`
 	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
+	Brokers        []BrokerInfo                 `json:"brokers,omitempty"`
 	// ScramCredentials: user -> mechanism -> credential (absent before
 	// issue 21).
 	ScramCredentials map[string]map[string]ScramCredential `json:"scram_credentials,omitempty"`
@@ -136,9 +182,10 @@ type storeFile struct {
 // FileName is the metadata file's name in the data directory.
 const FileName = "__strom_metadata"
 
-// OpenStore loads (or starts) the metadata file in dir.
+// OpenStore loads (or starts) the metadata file in dir: a local store.
 func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
-	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}}
+	s := newStore()
+	s.fs, s.path = fsys, filepath.Join(dir, FileName)
 	b, err := atomicfile.ReadBytes(fsys, s.path, 256<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -154,36 +201,56 @@ func OpenStore(fsys vfs.FS, dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata %s: %w", s.path, err)
 	}
+	if err := s.load(sf); err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", s.path, err)
+	}
+	return s, nil
+}
+
+func newStore() *Store {
+	return &Store{st: state{topics: map[string]*Topic{}}, timeout: 30 * time.Second}
+}
+
+// load replaces the state by a decoded file or snapshot.
+func (s *Store) load(sf storeFile) error {
+	st := state{topics: map[string]*Topic{}, deleted: sf.Deleted, nextPID: sf.NextProducerID}
 	for i := range sf.Topics {
 		t := sf.Topics[i]
-		s.topics[t.Name] = &t
+		st.topics[t.Name] = &t
 	}
-	s.deleted = sf.Deleted
-	s.nextPID = sf.NextProducerID
 	for res, cfg := range sf.BrokerConfigs {
 		for k, v := range cfg {
 			if err := ValidateDynamicBrokerConfig(k, v); err != nil {
-				return nil, fmt.Errorf("metadata %s: %w: broker %q: %v", s.path, ErrCorrupt, res, err)
+				return fmt.Errorf("%w: broker %q: %v", ErrCorrupt, res, err)
 			}
 		}
 	}
-	s.brokerConfigs = sf.BrokerConfigs
+	st.brokerConfigs = sf.BrokerConfigs
+	for _, b := range sf.Brokers {
+		if st.brokers == nil {
+			st.brokers = map[int32]BrokerInfo{}
+		}
+		st.brokers[b.ID] = b
+	}
 	for user, m := range sf.ScramCredentials {
 		for mech, c := range m {
 			if err := checkScramAlteration(ScramAlteration{User: user, Mechanism: mech, Credential: c}); err != nil {
-				return nil, fmt.Errorf("metadata %s: %w: scram credential: %v", s.path, ErrCorrupt, err)
+				return fmt.Errorf("%w: scram credential: %v", ErrCorrupt, err)
 			}
 		}
 	}
-	s.scram = sf.ScramCredentials
+	st.scram = sf.ScramCredentials
 	for _, b := range sf.ACLs {
 		if err := b.Validate(); err != nil {
-			return nil, fmt.Errorf("metadata %s: %w: %v", s.path, ErrCorrupt, err)
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 	}
-	s.acls = sf.ACLs
+	st.acls = sf.ACLs
+	s.mu.Lock()
+	s.st = st
 	s.publishSecurityLocked()
-	return s, nil
+	s.mu.Unlock()
+	return nil
 }
 
 // Found reports whether the metadata file existed when the store was
@@ -198,7 +265,9 @@ var ErrStoreExists = errors.New("metadata file exists")
 // file from what the partition directories say. It refuses to replace an
 // existing file.
 func CreateStore(fsys vfs.FS, dir string, topics []Topic, nextPID int64) (*Store, error) {
-	s := &Store{fs: fsys, path: filepath.Join(dir, FileName), topics: map[string]*Topic{}, nextPID: nextPID}
+	s := newStore()
+	s.fs, s.path = fsys, filepath.Join(dir, FileName)
+	s.st.nextPID = nextPID
 	if _, err := fsys.Stat(s.path); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrStoreExists, s.path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -208,11 +277,11 @@ func CreateStore(fsys vfs.FS, dir string, topics []Topic, nextPID int64) (*Store
 		if err := ValidTopicName(t.Name); err != nil {
 			return nil, err
 		}
-		if _, dup := s.topics[t.Name]; dup || t.Partitions <= 0 {
+		if _, dup := s.st.topics[t.Name]; dup || t.Partitions <= 0 {
 			return nil, fmt.Errorf("metadata: topic %q given twice or with %d partitions", t.Name, t.Partitions)
 		}
 		c := t.clone()
-		s.topics[t.Name] = &c
+		s.st.topics[t.Name] = &c
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -228,30 +297,38 @@ func CreateStore(fsys vfs.FS, dir string, topics []Topic, nextPID int64) (*Store
 func (s *Store) Deleted() []DeletedTopic {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return append([]DeletedTopic(nil), s.deleted...)
+	return append([]DeletedTopic(nil), s.st.deleted...)
 }
 
 // ForgetDeleted drops the tombstone of topic id once its directories are
-// gone (durably). Only memory changes: the next rewrite of the file leaves
-// it out, and a tombstone that outlives its directories is harmless.
+// gone (durably). In local mode only memory changes: the next rewrite of
+// the file leaves it out, and a tombstone that outlives its directories is
+// harmless. In a cluster tombstones stay (other nodes may still hold the
+// directories); snapshots carry them.
 func (s *Store) ForgetDeleted(id TopicID) {
+	if s.proposer != nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deleted = slices.DeleteFunc(s.deleted, func(d DeletedTopic) bool { return d.ID == id })
+	s.st.deleted = slices.DeleteFunc(s.st.deleted, func(d DeletedTopic) bool { return d.ID == id })
 }
 
 // ForgetAllDeleted drops every tombstone and rewrites the file if there
 // were any: at start, once no directory of a deleted topic is left.
 func (s *Store) ForgetAllDeleted() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.deleted) == 0 {
+	if s.proposer != nil {
 		return nil
 	}
-	old := s.deleted
-	s.deleted = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.st.deleted) == 0 {
+		return nil
+	}
+	old := s.st.deleted
+	s.st.deleted = nil
 	if err := s.persistLocked(); err != nil {
-		s.deleted = old
+		s.st.deleted = old
 		return err
 	}
 	return nil
@@ -284,14 +361,24 @@ func decodeStore(b []byte) (storeFile, error) {
 	return sf, nil
 }
 
-// persistLocked writes the file atomically; mu must be held.
-func (s *Store) persistLocked() error {
-	sf := storeFile{NextProducerID: s.nextPID, Deleted: s.deleted, BrokerConfigs: s.brokerConfigs, ScramCredentials: s.scram, ACLs: s.acls}
-	for _, t := range s.topics {
+// fileLocked is the state as the file and snapshots hold it; mu must be held.
+func (s *Store) fileLocked() storeFile {
+	sf := storeFile{NextProducerID: s.st.nextPID, Deleted: s.st.deleted, BrokerConfigs: s.st.brokerConfigs,
+		ScramCredentials: s.st.scram, ACLs: s.st.acls}
+	for _, t := range s.st.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}
 	sort.Slice(sf.Topics, func(i, j int) bool { return sf.Topics[i].Name < sf.Topics[j].Name })
-	payload, _ := json.Marshal(sf)
+	for _, b := range s.st.brokers {
+		sf.Brokers = append(sf.Brokers, b)
+	}
+	sort.Slice(sf.Brokers, func(i, j int) bool { return sf.Brokers[i].ID < sf.Brokers[j].ID })
+	return sf
+}
+
+// persistLocked writes the file atomically; mu must be held.
+func (s *Store) persistLocked() error {
+	payload, _ := json.Marshal(s.fileLocked())
 	if err := atomicfile.Write(s.fs, s.path, storeMagic, storeVersion, payload); err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
@@ -302,8 +389,8 @@ func (s *Store) persistLocked() error {
 func (s *Store) Topics() []Topic {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Topic, 0, len(s.topics))
-	for _, t := range s.topics {
+	out := make([]Topic, 0, len(s.st.topics))
+	for _, t := range s.st.topics {
 		out = append(out, t.clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -316,7 +403,7 @@ func (s *Store) PartitionCount() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var n int64
-	for _, t := range s.topics {
+	for _, t := range s.st.topics {
 		n += int64(t.Partitions)
 	}
 	return n
@@ -326,7 +413,7 @@ func (s *Store) PartitionCount() int64 {
 func (s *Store) Topic(name string) (Topic, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	t, ok := s.topics[name]
+	t, ok := s.st.topics[name]
 	if !ok {
 		return Topic{}, false
 	}
@@ -337,7 +424,7 @@ func (s *Store) Topic(name string) (Topic, bool) {
 func (s *Store) TopicByID(id TopicID) (Topic, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, t := range s.topics {
+	for _, t := range s.st.topics {
 		if t.ID == id {
 			return t.clone(), true
 		}
@@ -355,127 +442,65 @@ func (s *Store) CreateTopic(t Topic) (Topic, error) {
 }
 
 // CreateTopics validates and stores new topics, giving each without an id
-// a random one, with one write of the file: all of them are stored or, on any error,
+// a random one, in one change: all of them are stored or, on any error,
 // none. A name given twice is ErrTopicExists.
 func (s *Store) CreateTopics(ts []Topic) ([]Topic, error) {
-	for _, t := range ts {
-		if err := ValidTopicName(t.Name); err != nil {
-			return nil, err
-		}
-		if t.Partitions <= 0 {
-			return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, t.Partitions)
-		}
-		for k, v := range t.Configs {
-			if err := ValidateTopicConfig(k, v); err != nil {
-				return nil, err
-			}
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Topic, len(ts))
-	added := make([]string, 0, len(ts))
-	undo := func() {
-		for _, name := range added {
-			delete(s.topics, name)
-		}
-	}
+	rec := Record{Type: RecCreateTopics, Topics: make([]Topic, len(ts))}
 	for i, t := range ts {
-		if _, ok := s.topics[t.Name]; ok {
-			undo()
-			return nil, fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
-		}
 		t = t.clone()
 		if t.ID == (TopicID{}) {
 			if _, err := rand.Read(t.ID[:]); err != nil {
-				undo()
 				return nil, err
 			}
 		}
-		s.topics[t.Name] = &t
-		added = append(added, t.Name)
-		out[i] = t.clone()
+		rec.Topics[i] = t
 	}
-	if err := s.persistLocked(); err != nil {
-		undo()
+	if err := rec.validate(); err != nil {
 		return nil, err
+	}
+	if _, err := s.commit(rec); err != nil {
+		return nil, err
+	}
+	out := make([]Topic, len(rec.Topics))
+	for i, t := range rec.Topics {
+		out[i] = t.clone()
 	}
 	return out, nil
 }
 
 // DeleteTopic removes a topic and leaves its tombstone.
 func (s *Store) DeleteTopic(name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.topics[name]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
-	}
-	delete(s.topics, name)
-	s.deleted = append(s.deleted, DeletedTopic{Name: name, ID: t.ID})
-	if err := s.persistLocked(); err != nil {
-		s.topics[name] = t
-		s.deleted = s.deleted[:len(s.deleted)-1]
-		return err
-	}
-	return nil
+	_, err := s.commit(Record{Type: RecDeleteTopic, Name: name})
+	return err
 }
 
-// SetPartitions grows a topic to n partitions.
-func (s *Store) SetPartitions(name string, n int32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.topics[name]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
-	}
-	if n <= t.Partitions {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", ErrInvalidPartitions, name, t.Partitions)
-	}
-	old := t.Partitions
-	t.Partitions = n
-	if err := s.persistLocked(); err != nil {
-		t.Partitions = old
-		return err
-	}
-	return nil
+// SetPartitions grows a topic to n partitions; in a cluster, replicas are
+// the new partitions' replicas.
+func (s *Store) SetPartitions(name string, n int32, replicas ...[]int32) error {
+	_, err := s.commit(Record{Type: RecSetPartitions, Name: name, Partitions: n, Replicas: replicas})
+	return err
 }
 
 // SetConfigs replaces a topic's config overrides (validated).
 func (s *Store) SetConfigs(name string, cfg map[string]string) error {
-	for k, v := range cfg {
-		if err := ValidateTopicConfig(k, v); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.topics[name]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
-	}
-	old := t.Configs
-	t.Configs = cfg
-	if err := s.persistLocked(); err != nil {
-		t.Configs = old
+	rec := Record{Type: RecSetTopicConfigs, Name: name, Configs: cfg}
+	if err := rec.validate(); err != nil {
 		return err
 	}
-	return nil
+	_, err := s.commit(rec)
+	return err
 }
 
 // AllocateProducerIDs reserves n consecutive producer ids and returns the
-// first. The counter is persisted before the ids are handed out, so an id is
-// never given twice, across restarts too.
+// first. The counter is durable (file rewritten, or committed by the
+// quorum) before the ids are handed out, so an id is never given twice,
+// across restarts and nodes too.
 func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	first := s.nextPID
-	s.nextPID += n
-	if err := s.persistLocked(); err != nil {
-		s.nextPID = first
+	v, err := s.commit(Record{Type: RecAllocateProducerIDs, Count: n})
+	if err != nil {
 		return 0, err
 	}
-	return first, nil
+	return v.(int64), nil
 }
 
 // BrokerConfigs returns a copy of the dynamic broker configs set on a
@@ -483,34 +508,16 @@ func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
 func (s *Store) BrokerConfigs(resource string) map[string]string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return maps.Clone(s.brokerConfigs[resource])
+	return maps.Clone(s.st.brokerConfigs[resource])
 }
 
 // SetBrokerConfigs replaces the dynamic broker configs of a broker resource
 // (validated: only dynamic broker configs).
 func (s *Store) SetBrokerConfigs(resource string, cfg map[string]string) error {
-	for k, v := range cfg {
-		if err := ValidateDynamicBrokerConfig(k, v); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, had := s.brokerConfigs[resource]
-	if s.brokerConfigs == nil {
-		s.brokerConfigs = map[string]map[string]string{}
-	}
-	if len(cfg) == 0 {
-		delete(s.brokerConfigs, resource)
-	} else {
-		s.brokerConfigs[resource] = maps.Clone(cfg)
-	}
-	if err := s.persistLocked(); err != nil {
-		delete(s.brokerConfigs, resource)
-		if had {
-			s.brokerConfigs[resource] = old
-		}
+	rec := Record{Type: RecSetBrokerConfigs, Resource: resource, Configs: cfg}
+	if err := rec.validate(); err != nil {
 		return err
 	}
-	return nil
+	_, err := s.commit(rec)
+	return err
 }

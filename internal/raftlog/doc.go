@@ -64,9 +64,20 @@
 //     given back to bufpool) and owned by the caller.
 //   - Term(FirstIndex-1) is the anchor's term; lower is ErrCompacted,
 //     past LastIndex ErrUnavailable.
-//   - Snapshot always answers raft.ErrSnapshotTemporarilyUnavailable:
-//     snapshots that carry the log start offset and the producer state
-//     come later, so a follower behind FirstIndex waits instead.
+//   - Snapshot answers what the owner's SnapshotSource supplies (a raft
+//     group's state machine snapshot, internal/raftgroup; a partition's
+//     own, with its log start offset and producer state, later), and
+//     raft.ErrSnapshotTemporarilyUnavailable without one, when it fails or
+//     when its snapshot is older than FirstIndex-1 (raft panics on any
+//     other error, and would loop on such a snapshot).
+//   - InstallSnapshot (a follower given a snapshot) discards every entry:
+//     the anchor moves to the snapshot's index + 1 at the log end offset,
+//     with its term, its conf state and a commit of at least its index,
+//     in one write of StateFile (the commit point); then seglog's start
+//     moves to the end, which Open finishes if a crash cut in between.
+//     The caller makes the snapshot's data durable before.
+//   - Compact(first) moves FirstIndex to first through AdvanceStart, once
+//     the owner's snapshot covers the entries below.
 //   - The log start moves only through AdvanceStart (retention and
 //     DeleteRecords, at a batch boundary): the new anchor is written first,
 //     then seglog.AdvanceStartOffset; Open finishes a move a crash

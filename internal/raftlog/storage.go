@@ -43,6 +43,7 @@ type Storage struct {
 		// entry of index st.an.index+k.
 		offs  []int64
 		terms []int32
+		snap  SnapshotSource // what Snapshot answers (snapshot.go); nil: none
 	}
 }
 
@@ -229,14 +230,6 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 		}
 	}
 	return out, nil
-}
-
-// Snapshot implements raft.Storage. Snapshots (log start offset and
-// producer state) are not built yet: it always answers
-// raft.ErrSnapshotTemporarilyUnavailable, so a leader keeps retrying a
-// follower that fell behind FirstIndex instead of sending it a wrong one.
-func (s *Storage) Snapshot() (*raftpb.Snapshot, error) {
-	return nil, raft.ErrSnapshotTemporarilyUnavailable
 }
 
 // Append stores entries, one batch each. When the first one's index is at

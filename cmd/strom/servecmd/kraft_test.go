@@ -86,20 +86,6 @@ func TestKRaftFileSetsListenersAndDataDir(t *testing.T) {
 	}
 }
 
-// TestTutorialThreeNodeFileRefused: the tutorial's three-voter files are
-// refused with a message that says why, before anything is touched.
-func TestTutorialThreeNodeFileRefused(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "logs")
-	file := serverProperties(t, 1, "1@localhost:19191,2@localhost:19192,3@localhost:19193", dir)
-	code, out := run("serve", "--config", file, "--http-addr", "-")
-	if code == 0 || !strings.Contains(out, "controller.quorum.voters") || !strings.Contains(out, "quorum of 3") {
-		t.Fatalf("exit %d: %s", code, out)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("the refused start touched %s: %v", dir, err)
-	}
-}
-
 // TestStorageFormat: random-uuid, then format as the tutorial does; a
 // second format is refused; a broker of another node.id refuses the
 // directory; the broker reports the formatted cluster id.

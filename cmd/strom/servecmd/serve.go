@@ -24,6 +24,7 @@ func newServeCmd() *cobra.Command {
 	var configFile string
 	var sets []string
 	var logLevel, logFormat string
+	var nodeID, voters, controllerAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a broker: Kafka protocol on --kafka-addr, the web console and metrics on --http-addr",
@@ -48,14 +49,18 @@ log.retention.ms, num.partitions, auto.create.topics.enable. A KRaft file
 (process.roles, node.id, controller.quorum.voters, listeners,
 advertised.listeners, log.dirs, ...) sets the Kafka listeners, their
 advertised addresses and the data directory, unless the flags for them are
-given; a node of Strom is broker and controller at once, alone in its quorum
-for now. Listeners may be SSL, SASL_PLAINTEXT or SASL_SSL
+given; a node of Strom is broker and controller at once. Several voters make
+a cluster: its nodes replicate the metadata (topics, placement, configs,
+brokers, SCRAM users, ACLs) through raft; each partition lives on one broker
+until partitions replicate. Listeners may be SSL, SASL_PLAINTEXT or SASL_SSL
 (listener.security.protocol.map, ssl.keystore.location, sasl.enabled.mechanisms),
 with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 		Example: `  strom serve
   strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
   strom serve --config server.properties --set num.partitions=3
-  strom serve --http-addr :8080 --http-allowed-hosts strom.internal`,
+  strom serve --http-addr :8080 --http-allowed-hosts strom.internal
+  strom serve --node-id 1 --controller-quorum-voters 1@localhost:9093,2@localhost:9193,3@localhost:9293 \
+    --controller-addr localhost:9093 --kafka-addr :9092 --data-dir data1 --http-addr -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
@@ -77,6 +82,19 @@ with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 			props, err := loadProps(configFile, sets)
 			if err != nil {
 				return err
+			}
+			// The cluster flags are the KRaft settings under other names.
+			if nodeID != "" {
+				props["node.id"] = nodeID
+			}
+			if voters != "" {
+				props["controller.quorum.voters"] = voters
+			}
+			if controllerAddr != "" {
+				if props["listeners"] != "" {
+					return fmt.Errorf("--controller-addr: the config file sets listeners; add CONTROLLER://%s there instead", controllerAddr)
+				}
+				props["listeners"] = "PLAINTEXT://" + cfg.KafkaAddr + ",CONTROLLER://" + controllerAddr
 			}
 			if err := applyLayout(cmd, &cfg, props, configFile); err != nil {
 				return err
@@ -127,6 +145,10 @@ with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 	f.StringVar(&configFile, "config", cli.EnvOr("config", ""), "server.properties-style file of broker and default topic configs")
 	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
 	f.StringVar(&logLevel, "log-level", cli.EnvOr("log-level", "info"), "debug, info, warn or error")
+	f.StringVar(&nodeID, "node-id", cli.EnvOr("node-id", ""), "node.id: this node's id in its cluster (default 1)")
+	f.StringVar(&voters, "controller-quorum-voters", cli.EnvOr("controller-quorum-voters", ""),
+		"controller.quorum.voters: the cluster's nodes, id@host:port of their controller listeners (e.g. 1@localhost:9093,2@localhost:9193,3@localhost:9293)")
+	f.StringVar(&controllerAddr, "controller-addr", cli.EnvOr("controller-addr", ""), "this node's controller listener (host:port) in a cluster, where its peers reach it")
 	f.StringVar(&logFormat, "log-format", cli.EnvOr("log-format", "text"), "text (key=value) or json, one record a line on stderr")
 	return cmd
 }

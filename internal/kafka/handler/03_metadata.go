@@ -66,12 +66,13 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	r := req.Msg.(*kmsg.MetadataRequest)
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	node := h.c.NodeID()
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID = node
-	b.Host, b.Port = h.endpoint(req)
-	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	for _, bi := range h.brokers(req) {
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = bi.ID, bi.Host, bi.Port, rackOrNil(bi.Rack)
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	resp.ClusterID = &h.cfg.ClusterID
-	resp.ControllerID = node
+	resp.ControllerID = h.c.ControllerID()
 
 	if r.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
 		resp.AuthorizedOperations = h.authorizedOps(req, acl.ResourceCluster, acl.ClusterName, clusterOperations)
@@ -163,6 +164,38 @@ func (h *Handler) failedPartitions() map[string]map[int32]bool {
 	return out
 }
 
+// brokers lists the live brokers clients may use: this one alone at its
+// advertised address on a single node, every unfenced registered broker in
+// a cluster.
+//
+// A single node gives each client the advertised address of the listener
+// it connected to (several listeners, issue 21); a cluster's brokers are
+// registered with one address each.
+func (h *Handler) brokers(req *server.Request) []metadata.BrokerInfo {
+	if !h.c.Replicated() {
+		host, port := h.endpoint(req)
+		return []metadata.BrokerInfo{{ID: h.c.NodeID(), Host: host, Port: port, Rack: h.c.Broker().Settings().BrokerRack}}
+	}
+	return h.c.Brokers()
+}
+
+// broker returns a live broker's registration (ok false: none such).
+func (h *Handler) broker(req *server.Request, id int32) (metadata.BrokerInfo, bool) {
+	for _, b := range h.brokers(req) {
+		if b.ID == id {
+			return b, true
+		}
+	}
+	return metadata.BrokerInfo{}, false
+}
+
+func rackOrNil(rack string) *string {
+	if rack == "" {
+		return nil
+	}
+	return &rack
+}
+
 func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, failed map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
@@ -175,6 +208,32 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, fai
 	// two small slices per partition were most of a Metadata request.
 	self := []int32{node}
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
+	if t.Replicas != nil {
+		// A cluster: each partition on the brokers its replicas name. Until
+		// partitions replicate, a partition has one replica, its leader
+		// while that broker is live.
+		for i := range mt.Partitions {
+			p := &mt.Partitions[i]
+			p.Default()
+			p.Partition = int32(i)
+			p.Leader = h.c.Leader(&t, int32(i))
+			p.LeaderEpoch = 0
+			p.Replicas = t.Replicas[i]
+			p.ISR = []int32{}
+			p.OfflineReplicas = []int32{}
+			switch {
+			case p.Leader < 0:
+				p.ErrorCode = kerr.LeaderNotAvailable.Code
+				p.OfflineReplicas = t.Replicas[i]
+			case p.Leader == node && failed[int32(i)]:
+				p.ErrorCode = storageErrorFor(kerr.KafkaStorageError.Code, version >= 5)
+				p.OfflineReplicas = self
+			default:
+				p.ISR = []int32{p.Leader}
+			}
+		}
+		return mt
+	}
 	for i := range mt.Partitions {
 		p := &mt.Partitions[i]
 		p.Default()

@@ -2,11 +2,13 @@ package handler
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
 )
 
 // FindCoordinator: on a single node this broker coordinates every group and
@@ -32,6 +34,8 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	r := req.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	node := h.c.NodeID()
+	host, port := h.endpoint(req) // this node, at the client's listener
+	coordinator := metadata.BrokerInfo{ID: node, Host: host, Port: port}
 	offsetsReady := false // the offsets topic exists, for group keys
 	answer := func(key string) (int16, *string) {
 		if r.CoordinatorType != 0 && r.CoordinatorType != 1 {
@@ -41,9 +45,17 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 			return kerr.InvalidGroupID.Code, kmsg.StringPtr("empty coordinator key")
 		}
 		if r.CoordinatorType == 0 && !offsetsReady {
-			if _, err := h.c.OffsetsPartition(true); err != nil {
-				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("creating the offsets topic: " + err.Error())
+			// In a cluster the coordinator is the leader of the offsets
+			// topic's partition, wherever it is.
+			lead, err := h.c.OffsetsLeader()
+			if err != nil {
+				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("the offsets topic: " + err.Error())
 			}
+			b, ok := h.broker(req, lead)
+			if !ok {
+				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr(fmt.Sprintf("the offsets topic's leader, broker %d, is not available", lead))
+			}
+			coordinator = b
 			offsetsReady = true
 		}
 		return 0, nil
@@ -51,8 +63,7 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = answer(r.CoordinatorKey)
 		if resp.ErrorCode == 0 {
-			resp.NodeID = node
-			resp.Host, resp.Port = h.endpoint(req)
+			resp.NodeID, resp.Host, resp.Port = coordinator.ID, coordinator.Host, coordinator.Port
 		} else {
 			resp.NodeID, resp.Port = -1, -1
 		}
@@ -63,8 +74,7 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 		c.Key = key
 		c.ErrorCode, c.ErrorMessage = answer(key)
 		if c.ErrorCode == 0 {
-			c.NodeID = node
-			c.Host, c.Port = h.endpoint(req)
+			c.NodeID, c.Host, c.Port = coordinator.ID, coordinator.Host, coordinator.Port
 		} else {
 			c.NodeID, c.Port = -1, -1
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -92,6 +93,9 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 		st.TopicID = t.ID
 		st.NumPartitions = t.Partitions
 		st.ReplicationFactor = 1
+		if len(t.Replicas) > 0 {
+			st.ReplicationFactor = int16(len(t.Replicas[0]))
+		}
 		for _, v := range metadata.Resolve(t.Configs, h.c.Broker()) {
 			c := kmsg.NewCreateTopicsResponseTopicConfig()
 			c.Name = v.Name
@@ -119,6 +123,7 @@ func (h *Handler) checkTopic(rt *kmsg.CreateTopicsRequestTopic, folded map[strin
 	}
 
 	partitions := rt.NumPartitions
+	var assignment [][]int32
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return cluster.TopicSpec{}, adminFail(kerr.InvalidRequest,
@@ -137,12 +142,18 @@ func (h *Handler) checkTopic(rt *kmsg.CreateTopicsRequestTopic, folded map[strin
 			}
 		}
 		partitions = int32(len(rt.ReplicaAssignment))
+		if h.c.Replicated() {
+			assignment = make([][]int32, partitions)
+			for _, a := range rt.ReplicaAssignment {
+				assignment[a.Partition] = slices.Clone(a.Replicas)
+			}
+		}
 	} else {
 		if partitions == 0 || partitions < -1 {
 			return cluster.TopicSpec{}, fmt.Errorf("%w: number of partitions must be larger than 0, or -1 to use the default (num.partitions); got %d",
 				metadata.ErrInvalidPartitions, partitions)
 		}
-		if err := checkReplicationFactor(rt.ReplicationFactor); err != nil {
+		if err := h.checkReplicationFactor(rt.ReplicationFactor); err != nil {
 			return cluster.TopicSpec{}, err
 		}
 	}
@@ -163,13 +174,15 @@ func (h *Handler) checkTopic(rt *kmsg.CreateTopicsRequestTopic, folded map[strin
 		}
 		configs[c.Name] = *c.Value
 	}
-	return cluster.TopicSpec{Name: name, Partitions: partitions, Configs: configs}, nil
+	return cluster.TopicSpec{Name: name, Partitions: partitions, Configs: configs, ReplicationFactor: rt.ReplicationFactor, Assignment: assignment}, nil
 }
 
-// checkReplicationFactor accepts -1 (the default) and 1: there is one broker.
-func checkReplicationFactor(rf int16) error {
+// checkReplicationFactor accepts -1 (the default) and 1 on a single node;
+// in a cluster any positive factor goes on to placement, which knows the
+// live brokers.
+func (h *Handler) checkReplicationFactor(rf int16) error {
 	switch {
-	case rf == -1 || rf == 1:
+	case rf == -1 || rf == 1 || (rf > 1 && h.c.Replicated()):
 		return nil
 	case rf > 1:
 		return adminFail(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: 1", rf)
@@ -182,6 +195,18 @@ func checkReplicationFactor(rf int16) error {
 // checkReplicas accepts a manual replica list only if it is this node
 // alone: a single-node cluster cannot place a replica anywhere else.
 func (h *Handler) checkReplicas(replicas []int32) error {
+	if h.c.Replicated() {
+		if len(replicas) != 1 {
+			return adminFail(kerr.InvalidReplicaAssignment,
+				"replicas %v: this Strom cluster places each partition on one broker (replication is not built yet)", replicas)
+		}
+		for _, b := range h.c.Brokers() {
+			if b.ID == replicas[0] {
+				return nil
+			}
+		}
+		return adminFail(kerr.InvalidReplicaAssignment, "replicas %v: broker %d is not a live broker of the cluster", replicas, replicas[0])
+	}
 	node := h.c.NodeID()
 	if len(replicas) != 1 || replicas[0] != node {
 		return adminFail(kerr.InvalidReplicaAssignment,

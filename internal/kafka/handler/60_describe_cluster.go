@@ -51,13 +51,17 @@ func handleDescribeCluster(h *Handler, _ context.Context, req *server.Request) (
 		resp.ErrorCode, resp.ErrorMessage = code.Code, &msg
 		return now(resp)
 	}
-	node := h.c.NodeID()
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID = node
-	b.Host, b.Port = h.endpoint(req)
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	live := h.brokers(req)
+	if h.c.Replicated() && req.Version >= 2 && r.IncludeFencedBrokers {
+		live = h.c.AllBrokers()
+	}
+	for _, bi := range live {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack, b.IsFenced = bi.ID, bi.Host, bi.Port, rackOrNil(bi.Rack), bi.Fenced
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	resp.ClusterID = h.cfg.ClusterID
-	resp.ControllerID = node
+	resp.ControllerID = h.c.ControllerID()
 	if r.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = h.authorizedOps(req, acl.ResourceCluster, acl.ClusterName, clusterOperations)
 	}

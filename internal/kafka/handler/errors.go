@@ -20,6 +20,10 @@ var errorTable = []struct {
 }{
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{cluster.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
+	{cluster.ErrNotLeader, kerr.NotLeaderForPartition},
+	{cluster.ErrLeaderNotAvailable, kerr.LeaderNotAvailable},
+	{metadata.ErrNoQuorum, kerr.RequestTimedOut},
+	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},

@@ -133,6 +133,18 @@ func (d *Dir) writeMeta(m Meta) error {
 // before Strom kept meta.properties) is formatted now, under clusterID or,
 // when that is empty, a new random one.
 func (d *Dir) Identify(nodeID int32, clusterID string) (Meta, error) {
+	return d.identify(nodeID, clusterID, clusterID)
+}
+
+// IdentifyOr is Identify for a node whose cluster id is not given: a
+// formatted directory keeps its own, a new one is formatted with fresh
+// (a cluster's nodes derive the same id from their common configuration,
+// so that formatting stays optional).
+func (d *Dir) IdentifyOr(nodeID int32, fresh string) (Meta, error) {
+	return d.identify(nodeID, "", fresh)
+}
+
+func (d *Dir) identify(nodeID int32, clusterID, fresh string) (Meta, error) {
 	m, ok, err := d.readMeta()
 	if err != nil {
 		return Meta{}, err
@@ -147,6 +159,7 @@ func (d *Dir) Identify(nodeID int32, clusterID string) (Meta, error) {
 		}
 		return m, nil
 	}
+	clusterID = fresh
 	if clusterID == "" {
 		clusterID = RandomUUID()
 	} else if err := CheckUUID(clusterID); err != nil {

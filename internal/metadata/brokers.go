@@ -1,0 +1,62 @@
+package metadata
+
+import (
+	"errors"
+	"sort"
+)
+
+// ErrUnknownBroker is returned for a node id no broker registered.
+var ErrUnknownBroker = errors.New("unknown broker")
+
+// BrokerInfo is a broker's registration in a cluster: where clients reach
+// it, its rack, and whether the controller fenced it (its session timed
+// out: it gets no new replicas and clients are not sent to it).
+type BrokerInfo struct {
+	ID   int32  `json:"id"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	Rack string `json:"rack,omitempty"`
+	// ControllerAddr is its raft listener (host:port).
+	ControllerAddr string `json:"controller_addr,omitempty"`
+	// Incarnation is a random id per process start, so a retried
+	// registration is told from a restart.
+	Incarnation string `json:"incarnation"`
+	Fenced      bool   `json:"fenced,omitempty"`
+}
+
+// RegisterBroker records (or refreshes) a broker's registration; it
+// unfences the broker.
+func (s *Store) RegisterBroker(b BrokerInfo) error {
+	_, err := s.commit(Record{Type: RecRegisterBroker, Broker: &b})
+	return err
+}
+
+// FenceBroker fences or unfences a registered broker.
+func (s *Store) FenceBroker(id int32, fenced bool) error {
+	_, err := s.commit(Record{Type: RecFenceBroker, Broker: &BrokerInfo{ID: id}, Fenced: fenced})
+	return err
+}
+
+// Brokers returns the registered brokers by id.
+func (s *Store) Brokers() []BrokerInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]BrokerInfo, 0, len(s.st.brokers))
+	for _, b := range s.st.brokers {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Broker returns one registered broker.
+func (s *Store) Broker(id int32) (BrokerInfo, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, ok := s.st.brokers[id]
+	return b, ok
+}
+
+// Replicated reports whether the store is a cluster node's (changes go
+// through the metadata quorum).
+func (s *Store) Replicated() bool { return s.proposer != nil }
