@@ -55,6 +55,9 @@ type Config struct {
 	LogAppendTime bool
 	// SkipVerifyOnRead turns off the CRC check of every batch served.
 	SkipVerifyOnRead bool
+	// Compaction is cleanup.policy's compact half and its settings (the
+	// cleaner reads them; see package cleaner).
+	Compaction Compaction
 	// Now is the clock (time.Now by default); tests inject their own.
 	Now func() time.Time
 	// Files is not a topic config: the data directory's cache of sealed
@@ -166,6 +169,9 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	l := &Log{fs: fs, dir: dir, lastFlush: cfg.Now()}
 	l.cfgp.Store(&cfg)
 	l.sig.ch = make(chan struct{})
+	if err := l.recoverSwaps(); err != nil {
+		return nil, err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return nil, err
