@@ -79,14 +79,18 @@ type Progress struct {
 // replication the offset every replica has, and with transactions the
 // last stable offset).
 func (c *Cleaner) Progress(l *seglog.Log, bound int64) (Progress, error) {
+	return Inspect(c.fs, l, bound, c.opts.Now())
+}
+
+// Inspect is Progress for callers without a Cleaner (schedulers, views).
+func Inspect(fsys vfs.FS, l *seglog.Log, bound int64, now time.Time) (Progress, error) {
 	var p Progress
 	segs, err := l.SealedSegments()
 	if err != nil {
 		return p, err
 	}
 	cmp := l.Compaction()
-	now := c.opts.Now()
-	firstDirty, err := ReadCheckpoint(c.fs, l.Dir())
+	firstDirty, err := ReadCheckpoint(fsys, l.Dir())
 	if err != nil {
 		return p, err
 	}

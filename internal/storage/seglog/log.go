@@ -430,6 +430,9 @@ func (l *Log) Validate(data []byte) ([]record.BatchHeader, error) {
 		if _, err := record.ValidateBatch(data[off:off+size], l.config().MaxDecompressedBytes); err != nil {
 			return nil, fmt.Errorf("log %s: batch %d: %w", l.dir, len(hdrs), err)
 		}
+		if err := l.checkKeys(data[off : off+size]); err != nil {
+			return nil, fmt.Errorf("log %s: batch %d: %w", l.dir, len(hdrs), err)
+		}
 		hdrs = append(hdrs, h)
 		off += size
 	}
