@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
@@ -73,6 +74,16 @@ func intRange(lo, hi int64) func(string) error {
 		}
 		return nil
 	}
+}
+
+func gzipLevel(v string) error {
+	if v == "-1" {
+		return nil
+	}
+	if err := intRange(1, 9)(v); err != nil {
+		return fmt.Errorf("must be -1 or in [1, 9]")
+	}
+	return nil
 }
 
 // cleanupPolicy accepts a non-empty list of delete and compact, each once.
@@ -160,7 +171,10 @@ var topicConfigs = []TopicConfig{
 	{"max.message.bytes", "message.max.bytes", "1048588", TypeInt, "largest record batch accepted", intRange(0, math.MaxInt32)},
 	{"message.timestamp.type", "log.message.timestamp.type", "CreateTime", TypeString, "CreateTime or LogAppendTime", oneOf("CreateTime", "LogAppendTime")},
 	{"min.insync.replicas", "min.insync.replicas", "1", TypeInt, "replicas that must have a record for acks=all", intRange(1, math.MaxInt32)},
-	{"compression.type", "compression.type", "producer", TypeString, "keep the producer's codec (other values are not implemented yet)", oneOf("producer")},
+	{"compression.type", "compression.type", "producer", TypeString, "the codec batches are stored with: producer keeps the producer's; uncompressed, gzip, snappy, lz4 or zstd recompress a batch sent with another", oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
+	{"compression.gzip.level", "compression.gzip.level", "-1", TypeInt, "gzip level when the broker recompresses (1-9, -1 the default)", gzipLevel},
+	{"compression.lz4.level", "compression.lz4.level", "9", TypeInt, "lz4 level when the broker recompresses (1-17; accepted, Strom's LZ4 writer has one speed)", intRange(1, 17)},
+	{"compression.zstd.level", "compression.zstd.level", "3", TypeInt, "zstd level when the broker recompresses (-131072-22)", intRange(-131072, 22)},
 	{"message.downconversion.enable", "log.message.downconversion.enable", "true", TypeBoolean, "serve old fetch versions by converting batches", boolean},
 	{"unclean.leader.election.enable", "unclean.leader.election.enable", "false", TypeBoolean, "single node: no effect", boolean},
 	{"delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", TypeLong, "compaction: how long a tombstone is kept after the cleaning pass that first found it the latest value of its key", intRange(0, maxLong)},
@@ -279,6 +293,7 @@ func LogConfig(vals []ConfigValue) seglog.Config {
 		cfg.SegmentMs = time.Duration(math.MaxInt64)
 	}
 	cfg.Compaction = compactionConfig(str)
+	cfg.Compression = compressionConfig(str("compression.type"), get)
 	if cfg.Compaction.Enabled && !cfg.Compaction.AlsoDelete {
 		// compact alone: segments are never deleted by age or size.
 		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
@@ -301,6 +316,26 @@ func LogConfig(vals []ConfigValue) seglog.Config {
 		cfg.IndexIntervalBytes = 1 // an entry per batch
 	}
 	return cfg
+}
+
+// compressionConfig reads compression.type and the level of its codec.
+func compressionConfig(typ string, get func(string) int64) seglog.Compression {
+	codecs := map[string]record.Codec{"uncompressed": record.CodecNone, "gzip": record.CodecGzip,
+		"snappy": record.CodecSnappy, "lz4": record.CodecLZ4, "zstd": record.CodecZstd}
+	c, ok := codecs[typ]
+	if !ok {
+		return seglog.Compression{} // producer
+	}
+	out := seglog.Compression{Recompress: true, Codec: c}
+	switch c {
+	case record.CodecGzip:
+		out.Level = int(get("compression.gzip.level"))
+	case record.CodecLZ4:
+		out.Level = int(get("compression.lz4.level"))
+	case record.CodecZstd:
+		out.Level = int(get("compression.zstd.level"))
+	}
+	return out
 }
 
 // compactionConfig reads the cleaner's topic configs.

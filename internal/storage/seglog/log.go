@@ -58,6 +58,8 @@ type Config struct {
 	// Compaction is cleanup.policy's compact half and its settings (the
 	// cleaner reads them; see package cleaner).
 	Compaction Compaction
+	// Compression is compression.type (Recompress).
+	Compression Compression
 	// Now is the clock (time.Now by default); tests inject their own.
 	Now func() time.Time
 	// Files is not a topic config: the data directory's cache of sealed
@@ -446,6 +448,9 @@ func (l *Log) Validate(data []byte) ([]record.BatchHeader, error) {
 func (l *Log) Append(data []byte, opts AppendOptions) (AppendResult, error) {
 	hdrs, err := l.Validate(data)
 	if err != nil {
+		return AppendResult{}, err
+	}
+	if data, hdrs, err = l.Recompress(data, hdrs); err != nil {
 		return AppendResult{}, err
 	}
 	return l.AppendValidated(data, hdrs, opts)

@@ -1,19 +1,20 @@
 'use strict';
-// kafka-node reading a compacted topic: the log has offset gaps where the
-// cleaner removed records (and batches that start before the offset asked
-// for). kafka-node only speaks Fetch v0, so the broker down-converts the
-// cleaned batches to MessageSet v0, keeping each record's offset. The
-// script reads partition 0 from offset 0 up to the high watermark with a
-// plain Consumer and lists every record it got; the Go test compares the
+// kafka-node reading what the broker stores differently from what was
+// produced: a compacted topic (offset gaps where the cleaner removed
+// records) or a zstd topic (which MessageSet v0 cannot carry: the broker
+// down-converts it to gzip). kafka-node only speaks Fetch v0, so the broker
+// down-converts every batch to MessageSet v0, keeping each record's offset.
+// The script reads partition 0 from offset 0 up to the high watermark with
+// a plain Consumer and lists every record it got; the Go tests compare the
 // list with what franz-go reads.
 //
-// Usage: node kafkanode_compacted.js <broker> <topic>
+// Usage: node kafkanode_read.js <broker> <topic>
 
 const kafka = require('kafka-node');
 const { run, expect } = require('./common');
 
 run('kafka-node', async ({ broker, topic }) => {
-  const client = new kafka.KafkaClient({ kafkaHost: broker, clientId: 'strom-compat-kafka-node-compacted', requestTimeout: 10000 });
+  const client = new kafka.KafkaClient({ kafkaHost: broker, clientId: 'strom-compat-kafka-node-read', requestTimeout: 10000 });
   const consumer = new kafka.Consumer(client, [{ topic, partition: 0, offset: 0 }], {
     autoCommit: false,
     fetchMaxWaitMs: 100,
