@@ -335,6 +335,7 @@ func TestMemoryBound(t *testing.T) {
 		t.Fatalf("%d passes for %d keys with room for %d", passes, 2*keys, c.MapCapacity())
 	}
 	got := w.check(t, l)
+	t.Logf("%d records of %d keys, map capacity %d: %d passes; %d bytes of %d left", 2*keys, keys, c.MapCapacity(), passes, l.Size(), before)
 	if len(got) != keys || l.Size() > before/2+before/10 {
 		t.Fatalf("%d records left (want %d), %d bytes of %d", len(got), keys, l.Size(), before)
 	}
