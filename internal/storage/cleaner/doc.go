@@ -49,9 +49,11 @@
 //
 // # Memory
 //
-// The key map is one slice allocated when the Cleaner is made: 24 bytes a
-// slot (a 128-bit hash from two maphash seeds, and an offset), filled to
-// 90%. A pass holds one batch's records at a time besides it. The
+// The key map is one slice: 24 bytes a slot (a 128-bit hash from two
+// maphash seeds, and an offset), filled to 90%. It is sized for each pass
+// from the dirty bytes (a key per 16 bytes at most), grows up to the dedupe
+// buffer and never past it, and is kept for the next pass: a broker whose
+// compacted logs are small never takes the whole buffer. A pass holds one batch's records at a time besides it. The
 // producer table (last batch per producer id) grows with the number of
 // producers, not keys.
 //

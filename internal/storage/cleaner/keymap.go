@@ -14,33 +14,45 @@ const entrySize = 24
 const loadFactor = 0.9
 
 // keyMap maps keys, by a 128-bit hash, to the last offset seen for them. Its
-// memory is one slice allocated up front (the dedupe buffer): it never
-// grows, so Put fails once the map holds its capacity and the pass stops
-// there. Two keys with the same 128-bit hash are taken as one (as Kafka's
+// memory is one slice, sized for a pass from what the pass may need and
+// never past the dedupe buffer: put fails once the map holds its capacity
+// and the pass stops there. Two keys with the same 128-bit hash are taken as one (as Kafka's
 // MD5-based map does); two maphash seeds make that as unlikely as a
 // random 128-bit collision. Not safe for concurrent use: each cleaner
 // worker owns one.
 type keyMap struct {
 	slots    []byte
 	n        int // slots
+	maxSlots int // the buffer's
 	used     int
 	capacity int // used may not exceed it
 	seed1    maphash.Seed
 	seed2    maphash.Seed
 }
 
-// newKeyMap makes a map in bufferBytes of memory (at least one slot).
+// newKeyMap makes a map of at most bufferBytes of memory (at least two
+// slots). The memory is taken by reset, as a pass needs it.
 func newKeyMap(bufferBytes int64) *keyMap {
-	n := max(int(bufferBytes/entrySize), 2)
-	return &keyMap{slots: make([]byte, n*entrySize), n: n, capacity: max(int(float64(n)*loadFactor), 1),
-		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	return &keyMap{maxSlots: max(int(bufferBytes/entrySize), 2), seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
 }
 
-// reset empties the map for the next pass, keeping its memory.
-func (m *keyMap) reset() {
-	clear(m.slots)
+// reset empties the map for a pass that may map up to keys keys: the map
+// grows to fit them (never past the buffer; it never shrinks), so a small
+// log does not cost the whole dedupe buffer. An estimate too low only
+// makes the pass partial.
+func (m *keyMap) reset(keys int) {
+	want := min(max(int(float64(keys)/loadFactor)+1, minSlots), m.maxSlots)
+	if want > m.n {
+		m.slots, m.n = make([]byte, want*entrySize), want
+	} else {
+		clear(m.slots)
+	}
+	m.capacity = max(int(float64(m.n)*loadFactor), 1)
 	m.used = 0
 }
+
+// minSlots is the smallest map a pass gets (24 KiB).
+const minSlots = 1024
 
 func (m *keyMap) hash(key []byte) (uint64, uint64) {
 	h1 := maphash.Bytes(m.seed1, key)

@@ -57,8 +57,13 @@ func New(fsys vfs.FS, opts Options) *Cleaner {
 	return &Cleaner{fs: fsys, keys: newKeyMap(opts.DedupeBufferBytes), opts: opts}
 }
 
-// MapCapacity is how many distinct keys one pass can hold.
-func (c *Cleaner) MapCapacity() int { return c.keys.capacity }
+// MapCapacity is how many distinct keys one pass can hold at most.
+func (c *Cleaner) MapCapacity() int { return max(int(float64(c.keys.maxSlots)*loadFactor), 1) }
+
+// bytesPerKey sizes a pass's key map from its dirty bytes: a record costs
+// at least this many bytes of log (a few bytes of key and value, the
+// record's own fields, a share of its batch header).
+const bytesPerKey = 16
 
 // Progress is a log's state as the cleaner sees it.
 type Progress struct {
@@ -187,7 +192,7 @@ func (c *Cleaner) Clean(ctx context.Context, l *seglog.Log, bound int64) (Result
 // p.FirstDirty to the end of the cleanable segments or the first key that
 // does not fit (res.MapEnd, res.Partial).
 func (c *Cleaner) buildMap(ctx context.Context, l *seglog.Log, p Progress, res *Result) error {
-	c.keys.reset()
+	c.keys.reset(int(min(p.DirtyBytes/bytesPerKey, math.MaxInt32)))
 	res.MapEnd = p.cleanable[len(p.cleanable)-1].End
 	maxDecomp := l.MaxDecompressedBytes()
 	for _, s := range p.cleanable {
