@@ -3,6 +3,7 @@ package logdir
 import (
 	"context"
 	"errors"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,7 @@ func (d *Dir) StartCleaner(opts CleanerOptions) {
 		t := time.NewTicker(opts.Backoff)
 		defer t.Stop()
 		for {
+			d.rollLagging()
 			for _, p := range d.dueLogs() {
 				select {
 				case <-ctx.Done():
@@ -136,6 +138,22 @@ func (d *Dir) stopCleaner() {
 	if cancel != nil {
 		cancel()
 		c.wg.Wait()
+	}
+}
+
+// rollLagging rolls the active segment of every compacted log whose
+// max.compaction.lag.ms has passed since the segment was created, so that
+// the cleaner may clean it (it never touches the active segment).
+func (d *Dir) rollLagging() {
+	now := d.cln.opts.Now()
+	for _, l := range d.openLogs() {
+		cmp := l.Compaction()
+		if !cmp.Enabled || cmp.MaxLag <= 0 || cmp.MaxLag == time.Duration(math.MaxInt64) {
+			continue
+		}
+		if _, err := l.RollIfOlder(now.Add(-cmp.MaxLag)); err != nil && !errors.Is(err, seglog.ErrClosed) {
+			d.logger.Warn("roll for max.compaction.lag.ms failed", "dir", l.Dir(), "err", err)
+		}
 	}
 }
 

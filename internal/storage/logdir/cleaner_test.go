@@ -70,3 +70,56 @@ func TestCleanerRunsInBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMaxCompactionLagRolls: updates that sit in the active segment of a
+// quiet compacted log are rolled out of it once max.compaction.lag.ms has
+// passed since the segment began, and then cleaned (the cleaner never
+// touches the active segment).
+func TestMaxCompactionLagRolls(t *testing.T) {
+	mem := memfs.New()
+	d, err := Open(mem, "/data", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	start := time.Now()
+	cfg := seglog.Config{Now: func() time.Time { return start }, Compaction: seglog.Compaction{Enabled: true, MinCleanableRatio: 0.5, DeleteRetention: time.Hour, MaxLag: time.Hour}}
+	l, err := d.OpenLog(Partition{Topic: "quiet", Partition: 0}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		b, _ := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: start.UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+			[]record.Record{{Key: []byte("k"), Value: []byte(fmt.Sprint(i))}})
+		if _, err := l.Append(b, seglog.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.StartCleaner(CleanerOptions{Backoff: time.Millisecond, Now: func() time.Time { return start.Add(2 * time.Hour) }})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st := d.CleanerStates(); l.NumSegments() == 2 && len(st) == 1 && st[0].Passes > 0 && !st[0].Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not rolled and cleaned: %d segments, %+v", l.NumSegments(), d.CleanerStates())
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+	res, err := l.Read(0, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, recs, err := record.Records(res.Data[:mustHeaderSize(t, res.Data)], 1<<20)
+	if err != nil || len(recs) != 1 || string(recs[0].Value) != "9" || h.BaseOffset != 9 {
+		t.Fatalf("after cleaning: batch at %d, %d records, %v", h.BaseOffset, len(recs), err)
+	}
+}
+
+func mustHeaderSize(t *testing.T, b []byte) int {
+	h, err := record.ReadBatchHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Size()
+}

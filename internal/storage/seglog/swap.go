@@ -310,3 +310,20 @@ func (l *Log) SegmentBytes() int64 { return l.config().SegmentBytes }
 
 // MaxDecompressedBytes returns the cap on one batch's decompressed size.
 func (l *Log) MaxDecompressedBytes() int { return l.config().MaxDecompressedBytes }
+
+// RollIfOlder rolls the active segment when it holds data and was created
+// before t. max.compaction.lag.ms needs it: only sealed segments are
+// cleaned, so a quiet compacted log would otherwise keep its updates
+// uncompacted until segment.ms. It reports whether it rolled.
+func (l *Log) RollIfOlder(t time.Time) (bool, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return false, ErrClosed
+	}
+	active := l.segs[len(l.segs)-1]
+	if active.Size() == 0 || !active.Created().Before(t) {
+		return false, nil
+	}
+	return true, l.rollLocked(l.config().Now())
+}
