@@ -430,3 +430,51 @@ func TestCrashAtEverySwapStep(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundAndMinLag: nothing at or past the bound the caller gives is
+// cleaned, nor a segment newer than min.compaction.lag.ms; timestamps in
+// the future do not stall cleaning when there is no lag.
+func TestBoundAndMinLag(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_000_000)}
+	mem := memfs.New()
+	cfg := logConfig(clk, time.Minute)
+	l, err := seglog.Create(mem, dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	w := newWritten()
+	rng := rand.New(rand.NewSource(3))
+	for i := 0; i < 4; i++ {
+		// Timestamps an hour ahead of the cleaner's clock.
+		w.appendRecs(t, l, rng, 4, 2, clk.t.Add(time.Hour).UnixMilli(), -1)
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, _ := l.SealedSegments()
+	c := New(mem, Options{Now: clk.now})
+	// A bound inside the second segment: only the first may be cleaned.
+	res, err := c.Clean(context.Background(), l, segs[1].Base+1)
+	if err != nil || res.SegmentsIn != 1 || res.MapEnd != segs[0].End {
+		t.Fatalf("bounded pass: %+v %v", res, err)
+	}
+	after, _ := l.SealedSegments()
+	for i := 1; i < len(segs); i++ {
+		if after[i] != segs[i] {
+			t.Fatalf("segment %d changed past the bound: %+v -> %+v", i, segs[i], after[i])
+		}
+	}
+	// With min.compaction.lag.ms, those future timestamps keep them all.
+	cfg.Compaction.MinLag = time.Minute
+	l.SetConfig(cfg)
+	if res, err := c.Clean(context.Background(), l, l.EndOffset()); err != nil || res.SegmentsIn != 0 {
+		t.Fatalf("pass within min.compaction.lag.ms: %+v %v", res, err)
+	}
+	cfg.Compaction.MinLag = 0
+	l.SetConfig(cfg)
+	if res, err := c.Clean(context.Background(), l, l.EndOffset()); err != nil || res.SegmentsIn != 4 {
+		t.Fatalf("pass without lag: %+v %v", res, err)
+	}
+	w.check(t, l)
+}

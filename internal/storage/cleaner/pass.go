@@ -105,7 +105,9 @@ func Inspect(fsys vfs.FS, l *seglog.Log, bound int64, now time.Time) (Progress, 
 	p.FirstDirty = firstDirty
 	var oldestDirty time.Time
 	for _, s := range segs {
-		if s.End > bound || segTime(s).After(now.Add(-cmp.MinLag)) {
+		// Without min.compaction.lag.ms, timestamps do not matter (a
+		// producer's clock ahead of ours must not stall cleaning).
+		if s.End > bound || cmp.MinLag > 0 && segTime(s).After(now.Add(-cmp.MinLag)) {
 			break
 		}
 		p.cleanable = append(p.cleanable, s)
