@@ -5,7 +5,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -477,4 +481,85 @@ func TestBoundAndMinLag(t *testing.T) {
 		t.Fatalf("pass without lag: %+v %v", res, err)
 	}
 	w.check(t, l)
+}
+
+// TestMemoryBoundLarge is the memory test at a size chosen with
+// STROM_CLEANER_KEYS (skipped without it; the figure is 10
+// million): that many distinct keys, each written twice, on the real
+// filesystem, cleaned with a 16 MiB dedupe buffer. The Go heap in use,
+// sampled every 10 ms during the passes, must stay under the buffer plus
+// 48 MiB (a pass holds one read chunk, one batch's records and the
+// producer table besides the map).
+func TestMemoryBoundLarge(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("STROM_CLEANER_KEYS"))
+	if n <= 0 {
+		t.Skip("set STROM_CLEANER_KEYS to run it")
+	}
+	const buffer = 16 << 20
+	clk := &clock{t: time.UnixMilli(1_000_000)}
+	cfg := logConfig(clk, time.Minute)
+	cfg.SegmentBytes = 64 << 20
+	l, err := seglog.Create(vfs.Default, filepath.Join(t.TempDir(), "t-0"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	recs := make([]record.Record, 1000)
+	var buf []byte
+	for round := 0; round < 2; round++ {
+		for k := 0; k < n; k += len(recs) {
+			for i := range recs {
+				recs[i] = record.Record{OffsetDelta: int32(i), Key: fmt.Appendf(recs[i].Key[:0], "key-%09d", k+i), Value: []byte{byte(round)}}
+			}
+			buf, err = record.AppendBatch(buf[:0], record.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Append(buf, seglog.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			top = max(top, ms.HeapInuse)
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	c := New(vfs.Default, Options{DedupeBufferBytes: buffer, Now: clk.now})
+	before, passes, start := l.Size(), 0, time.Now()
+	for ; ; passes++ {
+		res, err := c.Clean(context.Background(), l, l.EndOffset())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.MapEnd == 0 {
+			break
+		}
+	}
+	close(stop)
+	top := <-peak
+	t.Logf("%d keys twice (%d MiB of log) cleaned with a %d MiB buffer in %d passes, %v; log now %d MiB; heap in use: %d MiB before, %d MiB at most during",
+		n, before>>20, buffer>>20, passes, time.Since(start).Round(time.Millisecond), l.Size()>>20, base.HeapInuse>>20, top>>20)
+	if top > base.HeapInuse+buffer+48<<20 {
+		t.Fatalf("heap in use peaked at %d MiB, over %d MiB + the 16 MiB buffer + 48 MiB", top>>20, base.HeapInuse>>20)
+	}
 }
