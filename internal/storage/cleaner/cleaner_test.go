@@ -563,3 +563,62 @@ func TestMemoryBoundLarge(t *testing.T) {
 		t.Fatalf("heap in use peaked at %d MiB, over %d MiB + the 16 MiB buffer + 48 MiB", top>>20, base.HeapInuse>>20)
 	}
 }
+
+// TestCrashAtEveryWriteOfAPass: a power cut at each file write of a
+// cleaning pass (the cleaned segments, the rebuilt indexes, the
+// checkpoint), keeping none, half or all of the unsynced bytes, leaves a
+// log that reopens with every key's latest value, and that cleans again.
+func TestCrashAtEveryWriteOfAPass(t *testing.T) {
+	keeps := map[string]func(string, int) int{
+		"none": nil, "half": func(_ string, n int) int { return n / 2 }, "all": memfs.KeepAll,
+	}
+	for name, keep := range keeps {
+		t.Run(name, func(t *testing.T) {
+			cuts := 0
+			for k := 1; ; k++ {
+				rng := rand.New(rand.NewSource(7))
+				clk := &clock{t: time.UnixMilli(1_000_000)}
+				mem := memfs.New()
+				cfg := logConfig(clk, time.Minute)
+				l, err := seglog.Create(mem, dir, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mem.SyncDir("/data")
+				mem.SyncDir("/")
+				w := newWritten()
+				for i := 0; i < 40; i++ {
+					w.appendRecs(t, l, rng, 3, 8, clk.t.UnixMilli(), -1)
+				}
+				if err := l.Roll(); err != nil {
+					t.Fatal(err)
+				}
+				// atCut runs at the k-th write, or when cut is called if
+				// the pass made fewer writes.
+				reached, passDone := false, false
+				cut := mem.CrashAtWrite(k, memfs.CrashOptions{KeepUnsyncedPrefix: keep}, func() { reached = !passDone })
+				if _, err := New(mem, Options{Now: clk.now}).Clean(context.Background(), l, l.EndOffset()); err != nil {
+					t.Fatal(err)
+				}
+				passDone = true
+				img := cut()
+				l.Close()
+				if !reached {
+					break // the pass made fewer than k writes
+				}
+				cuts++
+				l2 := reopen(t, img, cfg)
+				w.check(t, l2)
+				if _, err := New(img, Options{Now: clk.now}).Clean(context.Background(), l2, l2.EndOffset()); err != nil {
+					t.Fatalf("cut at write %d: clean after recovery: %v", k, err)
+				}
+				w.check(t, l2)
+				l2.Close()
+			}
+			if cuts < 3 {
+				t.Fatalf("only %d cuts", cuts)
+			}
+			t.Logf("%d cuts", cuts)
+		})
+	}
+}
