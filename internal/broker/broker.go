@@ -369,7 +369,7 @@ func (b *Broker) httpHandler() http.Handler {
 	guard := console.NewHostGuard(b.cfg.HTTPAddr, hosts)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(newCollector(b))
+	reg.MustRegister(newCollector(b), newCleanerCollector(b))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { b.healthz(w, r, guard.Allowed(r.Host)) })
 	mux.Handle("GET /metrics", guard.Wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))

@@ -53,6 +53,10 @@ func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 4, 1, nil, "restart"); err != nil {
 		t.Fatal(err)
 	}
+	// A compacted topic, for the cleaner's gauges.
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "latest"); err != nil {
+		t.Fatal(err)
+	}
 	const n = 4000
 	for i := 0; i < n; i++ {
 		cl.Produce(ctx, &kgo.Record{Topic: "restart", Key: []byte(fmt.Sprint(i % 17)), Value: []byte(fmt.Sprint(i))}, func(_ *kgo.Record, err error) {
@@ -106,6 +110,10 @@ func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
 	}
 	if !strings.Contains(string(body), "strom_partitions_max ") || !strings.Contains(string(body), "strom_segment_files_cached ") {
 		t.Fatalf("metrics lack the descriptor budget:\n%.2000s", body)
+	}
+	if !strings.Contains(string(body), "strom_log_cleaner_passes_total ") ||
+		!strings.Contains(string(body), `strom_partition_cleaner_dirty_ratio{partition="0",topic="latest"}`) {
+		t.Fatalf("metrics lack the log cleaner:\n%s", body)
 	}
 }
 

@@ -33,7 +33,7 @@ spellings (--topic, --partitions, --replication-factor, --config,
 	}
 	conn.register(cmd.PersistentFlags())
 	cmd.AddCommand(topicCreateCmd(conn), topicListCmd(conn), topicDescribeCmd(conn),
-		topicAlterConfigCmd(conn), topicAddPartitionsCmd(conn), topicDeleteCmd(conn))
+		topicAlterConfigCmd(conn), topicAddPartitionsCmd(conn), topicDeleteCmd(conn), topicCleanerCmd())
 	return kafkaCommand(cmd)
 }
 

@@ -69,6 +69,15 @@ func (c *Cluster) applySettingsLocked(t metadata.Topic) {
 
 // resolveSettings resolves t's settings with the broker's clock.
 func (c *Cluster) resolveSettings(t metadata.Topic) *metadata.TopicSettings {
+	if _, set := t.Configs["cleanup.policy"]; t.Name == OffsetsTopic && !set {
+		// An offsets topic created before the log cleaner existed has no
+		// cleanup.policy override: it is compacted all the same.
+		cfgs := map[string]string{"cleanup.policy": offsetsTopicConfigs["cleanup.policy"]}
+		for k, v := range t.Configs {
+			cfgs[k] = v
+		}
+		t.Configs = cfgs
+	}
 	s := metadata.ResolveTopic(t.Configs, c.cfg.Broker)
 	s.Log.Now = c.cfg.Now
 	return s

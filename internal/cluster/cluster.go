@@ -165,6 +165,11 @@ func Open(cfg Config) (*Cluster, error) {
 			cfg.Logger.Warn("cannot write the checkpoints after recovery; retrying every interval", "err", err)
 		}
 	}
+	if bs := cfg.Broker.Settings(); bs.LogCleanerEnable {
+		// Owned by the directory: its Close stops the workers.
+		dir.StartCleaner(logdir.CleanerOptions{Threads: bs.LogCleanerThreads, DedupeBufferBytes: bs.LogCleanerDedupeBuffer,
+			IOMaxBytesPerSecond: bs.LogCleanerIOMaxBytesPerS, Backoff: bs.LogCleanerBackoff, Now: cfg.Now})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
 	c.done.Add(2)
@@ -355,13 +360,13 @@ func (c *Cluster) TopicByID(id metadata.TopicID) (metadata.Topic, bool) { return
 // committed offsets and group metadata.
 const OffsetsTopic = "__consumer_offsets"
 
-// offsetsTopicConfigs are the offsets topic's overrides: its records are
-// never deleted by age or size (the coordinator compacts the log itself),
-// segments of 100 MiB (Kafka's offsets.topic.segment.bytes), and batches up
-// to 10 MiB (a large group's metadata with its assignments).
+// offsetsTopicConfigs are the offsets topic's overrides, Kafka's: the log
+// cleaner keeps the latest record of every key (cleanup.policy=compact;
+// records are never deleted by age or size), segments of 100 MiB (Kafka's
+// offsets.topic.segment.bytes), and batches up to 10 MiB (a large group's
+// metadata with its assignments).
 var offsetsTopicConfigs = map[string]string{
-	"retention.ms":      "-1",
-	"retention.bytes":   "-1",
+	"cleanup.policy":    "compact",
 	"segment.bytes":     "104857600",
 	"max.message.bytes": "10485760",
 }

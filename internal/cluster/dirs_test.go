@@ -87,7 +87,7 @@ func TestMissingMetadataRefusesStart(t *testing.T) {
 	if !ok || got.ID != orders.ID || got.Partitions != 3 {
 		t.Fatalf("orders after rebuild: %+v (had id %s)", got, orders.ID)
 	}
-	if off, ok := c.Topic(OffsetsTopic); !ok || !off.Internal || off.Configs["retention.ms"] != "-1" {
+	if off, ok := c.Topic(OffsetsTopic); !ok || !off.Internal || off.Configs["cleanup.policy"] != "compact" {
 		t.Fatalf("offsets topic after rebuild: %+v", off)
 	}
 	if p, _ := c.Partition("orders", 2); p == nil || p.HighWatermark() != 1 {

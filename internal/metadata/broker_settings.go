@@ -36,6 +36,12 @@ type BrokerSettings struct {
 	LogRetentionCheckInterval        time.Duration `config:"log.retention.check.interval.ms"`
 	LogFlushOffsetCheckpointInterval time.Duration `config:"log.flush.offset.checkpoint.interval.ms"`
 
+	LogCleanerEnable         bool          `config:"log.cleaner.enable"`
+	LogCleanerThreads        int           `config:"log.cleaner.threads"`
+	LogCleanerDedupeBuffer   int64         `config:"log.cleaner.dedupe.buffer.size"`
+	LogCleanerIOMaxBytesPerS float64       `config:"log.cleaner.io.max.bytes.per.second"`
+	LogCleanerBackoff        time.Duration `config:"log.cleaner.backoff.ms"`
+
 	TransactionMaxTimeout time.Duration `config:"transaction.max.timeout.ms"`
 
 	GroupMinSessionTimeout         time.Duration `config:"group.min.session.timeout.ms"`
@@ -132,6 +138,12 @@ func (b *BrokerConfig) resolveSettings() (BrokerSettings, error) {
 			f.SetString(raw)
 		case []string:
 			f.Set(reflect.ValueOf(b.list(name)))
+		case float64:
+			x, err := strconv.ParseFloat(raw, 64)
+			if err != nil {
+				return s, fmt.Errorf("%w: %s=%q: not a number", ErrInvalidConfig, name, raw)
+			}
+			f.SetFloat(x)
 		case time.Duration:
 			n, err := parseSettingInt(name, raw)
 			if err != nil {

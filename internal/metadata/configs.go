@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
@@ -78,6 +79,45 @@ func intRange(lo, hi int64) func(string) error {
 	}
 }
 
+func gzipLevel(v string) error {
+	if v == "-1" {
+		return nil
+	}
+	if err := intRange(1, 9)(v); err != nil {
+		return fmt.Errorf("must be -1 or in [1, 9]")
+	}
+	return nil
+}
+
+// cleanupPolicy accepts a non-empty list of delete and compact, each once.
+func cleanupPolicy(v string) error {
+	seen := map[string]bool{}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item != "delete" && item != "compact" {
+			return fmt.Errorf("must be delete, compact or compact,delete")
+		}
+		if seen[item] {
+			return fmt.Errorf("%s listed twice", item)
+		}
+		seen[item] = true
+	}
+	return nil
+}
+
+// CleanupPolicy parses a validated cleanup.policy into its two flags.
+func CleanupPolicy(v string) (compact, del bool) {
+	for _, item := range strings.Split(v, ",") {
+		switch strings.TrimSpace(item) {
+		case "compact":
+			compact = true
+		case "delete":
+			del = true
+		}
+	}
+	return compact, del
+}
+
 func ratio(v string) error {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f < 0 || f > 1 {
@@ -121,8 +161,8 @@ const maxLong = math.MaxInt64
 
 // topicConfigs lists the topic configs Strom knows, with Kafka's defaults.
 var topicConfigs = []TopicConfig{
-	{"cleanup.policy", "log.cleanup.policy", "delete", TypeList, "delete old segments (delete); compaction is not implemented yet",
-		oneOf("delete")},
+	{"cleanup.policy", "log.cleanup.policy", "delete", TypeList, "delete old segments (delete), keep the latest record per key (compact), or both (compact,delete)",
+		cleanupPolicy},
 	{"retention.ms", "log.retention.ms", "604800000", TypeLong, "how long to keep a segment after its newest record; -1 forever", intRange(-1, maxLong)},
 	{"retention.bytes", "log.retention.bytes", "-1", TypeLong, "size above which the oldest segments are deleted; -1 unlimited", intRange(-1, maxLong)},
 	{"segment.bytes", "log.segment.bytes", "1073741824", TypeInt, "segment file size before rolling", intRange(14, math.MaxInt32)},
@@ -134,12 +174,16 @@ var topicConfigs = []TopicConfig{
 	{"max.message.bytes", "message.max.bytes", "1048588", TypeInt, "largest record batch accepted", intRange(0, math.MaxInt32)},
 	{"message.timestamp.type", "log.message.timestamp.type", "CreateTime", TypeString, "CreateTime or LogAppendTime", oneOf("CreateTime", "LogAppendTime")},
 	{"min.insync.replicas", "min.insync.replicas", "1", TypeInt, "replicas that must have a record for acks=all", intRange(1, math.MaxInt32)},
-	{"compression.type", "compression.type", "producer", TypeString, "keep the producer's codec (other values are not implemented yet)", oneOf("producer")},
+	{"compression.type", "compression.type", "producer", TypeString, "the codec batches are stored with: producer keeps the producer's; uncompressed, gzip, snappy, lz4 or zstd recompress a batch sent with another", oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
+	{"compression.gzip.level", "compression.gzip.level", "-1", TypeInt, "gzip level when the broker recompresses (1-9, -1 the default)", gzipLevel},
+	{"compression.lz4.level", "compression.lz4.level", "9", TypeInt, "lz4 level when the broker recompresses (1-17; accepted, Strom's LZ4 writer has one speed)", intRange(1, 17)},
+	{"compression.zstd.level", "compression.zstd.level", "3", TypeInt, "zstd level when the broker recompresses (-131072-22)", intRange(-131072, 22)},
 	{"message.downconversion.enable", "log.message.downconversion.enable", "true", TypeBoolean, "serve old fetch versions by converting batches", boolean},
 	{"unclean.leader.election.enable", "unclean.leader.election.enable", "false", TypeBoolean, "single node: no effect", boolean},
-	{"delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", TypeLong, "compaction: tombstone retention (compaction not implemented yet)", intRange(0, maxLong)},
-	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", TypeLong, "compaction (not implemented yet)", intRange(0, maxLong)},
-	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", TypeDouble, "compaction (not implemented yet)", ratio},
+	{"delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", TypeLong, "compaction: how long a tombstone is kept after the cleaning pass that first found it the latest value of its key", intRange(0, maxLong)},
+	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", TypeLong, "compaction: a record stays uncompacted at least this long", intRange(0, maxLong)},
+	{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", "9223372036854775807", TypeLong, "compaction: a log whose oldest dirty segment is older than this is cleaned whatever its dirty ratio", intRange(1, maxLong)},
+	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", TypeDouble, "compaction: clean a log once this share of its cleanable bytes is dirty (not yet cleaned)", ratio},
 	{"file.delete.delay.ms", "log.segment.delete.delay.ms", "60000", TypeLong, "segments are deleted at once in Strom", intRange(0, maxLong)},
 	{"preallocate", "log.preallocate", "false", TypeBoolean, "preallocate segment files (not used)", boolean},
 	// Deprecated in Kafka 3.x and ignored from inter.broker.protocol.version
@@ -251,6 +295,12 @@ func LogConfig(vals []ConfigValue) seglog.Config {
 	if cfg.SegmentMs == 0 {
 		cfg.SegmentMs = time.Duration(math.MaxInt64)
 	}
+	cfg.Compaction = compactionConfig(str)
+	cfg.Compression = compressionConfig(str("compression.type"), get)
+	if cfg.Compaction.Enabled && !cfg.Compaction.AlsoDelete {
+		// compact alone: segments are never deleted by age or size.
+		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
+	}
 	if cfg.RetentionMs == 0 {
 		// retention.ms=0 in Kafka deletes at once; a log needs a positive
 		// duration, so use the smallest.
@@ -269,4 +319,44 @@ func LogConfig(vals []ConfigValue) seglog.Config {
 		cfg.IndexIntervalBytes = 1 // an entry per batch
 	}
 	return cfg
+}
+
+// compressionConfig reads compression.type and the level of its codec.
+func compressionConfig(typ string, get func(string) int64) seglog.Compression {
+	codecs := map[string]record.Codec{"uncompressed": record.CodecNone, "gzip": record.CodecGzip,
+		"snappy": record.CodecSnappy, "lz4": record.CodecLZ4, "zstd": record.CodecZstd}
+	c, ok := codecs[typ]
+	if !ok {
+		return seglog.Compression{} // producer
+	}
+	out := seglog.Compression{Recompress: true, Codec: c}
+	switch c {
+	case record.CodecGzip:
+		out.Level = int(get("compression.gzip.level"))
+	case record.CodecLZ4:
+		out.Level = int(get("compression.lz4.level"))
+	case record.CodecZstd:
+		out.Level = int(get("compression.zstd.level"))
+	}
+	return out
+}
+
+// compactionConfig reads the cleaner's topic configs.
+func compactionConfig(str func(string) string) seglog.Compaction {
+	// Durations saturate: a huge value (max.compaction.lag.ms's default)
+	// means never, not zero.
+	ms := func(name string) time.Duration {
+		n, _ := strconv.ParseInt(str(name), 10, 64)
+		if n > math.MaxInt64/int64(time.Millisecond) {
+			return time.Duration(math.MaxInt64)
+		}
+		return time.Duration(max(n, 0)) * time.Millisecond
+	}
+	var c seglog.Compaction
+	c.Enabled, c.AlsoDelete = CleanupPolicy(str("cleanup.policy"))
+	c.MinCleanableRatio, _ = strconv.ParseFloat(str("min.cleanable.dirty.ratio"), 64)
+	c.MinLag = ms("min.compaction.lag.ms")
+	c.MaxLag = ms("max.compaction.lag.ms")
+	c.DeleteRetention = ms("delete.retention.ms")
+	return c
 }

@@ -19,6 +19,8 @@ var (
 	ErrBatchTooLarge = seglog.ErrBatchTooLarge
 	// ErrEmptyAppend: an append of no batch.
 	ErrEmptyAppend = seglog.ErrEmptyAppend
+	// ErrMissingKey: a record without a key for a compacted topic.
+	ErrMissingKey = seglog.ErrMissingKey
 	// ErrFailed: the log stopped taking writes (an fsync failed); a restart
 	// recovers it.
 	ErrFailed = seglog.ErrFailed

@@ -132,6 +132,10 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 	if err != nil {
 		return AppendResult{}, err
 	}
+	// compression.type other than producer: rebuilt here, off the lock.
+	if data, hdrs, err = p.log.Recompress(data, hdrs); err != nil {
+		return AppendResult{}, err
+	}
 	if err := rules.check(hdrs); err != nil {
 		return AppendResult{}, err
 	}

@@ -130,10 +130,12 @@ func convertMessages(msgs []Message, c Codec, logAppendTime bool, appendTime int
 //     relative in v1 (the wrapper carries the last absolute offset) and
 //     absolute in v0. LZ4 in v0 gets Kafka's broken header checksum
 //     (KAFKA-3160), which the clients of that era verify.
-//   - zstd cannot be expressed in v0/v1: DownConvert fails with
-//     ErrUnsupportedCodec, which the handler answers with
-//     UNSUPPORTED_COMPRESSION_TYPE, as Kafka does. Converting it uncompressed
-//     instead would silently change what the consumer measures and pays for.
+//   - zstd cannot be expressed in v0/v1: a zstd batch becomes a gzip
+//     wrapper, a codec every client of those versions knows. Kafka answers
+//     UNSUPPORTED_COMPRESSION_TYPE instead; Strom recompresses, so that a
+//     topic with compression.type=zstd stays readable by the old clients
+//     (kafka-node) the tutorials use. gzip, not none: the consumer still
+//     gets compressed data, as the topic promised.
 //   - Headers are dropped; v1 messages take the record timestamps (with the
 //     LogAppendTime type when the batch has it), v0 messages have none.
 //
@@ -169,7 +171,7 @@ func DownConvert(batches []byte, magic int8, maxDecompressed int) ([]byte, error
 		}
 		c := h.Codec()
 		if c == CodecZstd {
-			return nil, fmt.Errorf("record: batch at offset %d: magic %d cannot carry %w", h.BaseOffset, magic, c.unsupported())
+			c = CodecGzip // v0/v1 cannot carry zstd
 		}
 		recs, err = decodeBatchRecords(h, b, maxDecompressed, recs[:0])
 		if err != nil {

@@ -380,11 +380,40 @@ func TestDownConvertWrapperLayout(t *testing.T) {
 	}
 }
 
-func TestDownConvertErrors(t *testing.T) {
-	zs := mustBatch(t, defaultSpec(CodecZstd), genRecords(2, false, 1))
-	if _, err := DownConvert(zs, MagicV1, testMax); !errors.Is(err, ErrUnsupportedCodec) {
-		t.Errorf("zstd: %v", err)
+// TestDownConvertZstdToGzip: a zstd batch, which magic v0/v1 cannot
+// carry, is down-converted to a gzip wrapper holding the same records at
+// the same offsets (a zstd topic stays readable by Fetch v0-v3 clients).
+func TestDownConvertZstdToGzip(t *testing.T) {
+	recs := genRecords(3, false, 1)
+	zs := mustBatch(t, defaultSpec(CodecZstd), recs)
+	plain := mustBatch(t, defaultSpec(CodecNone), recs)
+	for _, magic := range []int8{MagicV0, MagicV1} {
+		ms, err := DownConvert(zs, magic, testMax)
+		if err != nil {
+			t.Fatalf("v%d: %v", magic, err)
+		}
+		m, _, err := readMessage(ms)
+		if err != nil || m.Codec() != CodecGzip {
+			t.Fatalf("v%d: wrapper %+v %v, want gzip", magic, m, err)
+		}
+		want, err := DownConvert(plain, magic, testMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err1 := ParseMessageSet(ms, testMax)
+		exp, err2 := ParseMessageSet(want, testMax)
+		if err1 != nil || err2 != nil || len(got) != len(exp) || len(got) != len(recs) {
+			t.Fatalf("v%d: %d messages (%v), want %d (%v)", magic, len(got), err1, len(exp), err2)
+		}
+		for i := range got {
+			if got[i].Offset != exp[i].Offset || string(got[i].Key) != string(exp[i].Key) || string(got[i].Value) != string(exp[i].Value) || got[i].Timestamp != exp[i].Timestamp {
+				t.Fatalf("v%d: message %d = %+v, want %+v", magic, i, got[i], exp[i])
+			}
+		}
 	}
+}
+
+func TestDownConvertErrors(t *testing.T) {
 	ok := mustBatch(t, defaultSpec(CodecNone), genRecords(2, false, 1))
 	if _, err := DownConvert(ok, 2, testMax); !errors.Is(err, ErrUnsupportedMagic) {
 		t.Errorf("magic 2 target: %v", err)

@@ -148,10 +148,13 @@ type BatchSpec struct {
 	BaseOffset           int64
 	PartitionLeaderEpoch int32 // -1 when unknown
 	Codec                Codec
-	LogAppendTime        bool
-	Transactional        bool
-	Control              bool
-	BaseTimestamp        int64
+	// CompressionLevel is the codec's level (KIP-390); DefaultLevel (0)
+	// is the codec's default.
+	CompressionLevel int
+	LogAppendTime    bool
+	Transactional    bool
+	Control          bool
+	BaseTimestamp    int64
 	// AppendTime is the MaxTimestamp of a LogAppendTime batch (the time the
 	// broker appended it); it is ignored otherwise.
 	AppendTime    int64
@@ -201,7 +204,7 @@ func AppendBatch(dst []byte, spec BatchSpec, records []Record) ([]byte, error) {
 		sp := scratchPool.Get().(*[]byte)
 		raw := appendRecords((*sp)[:0], records)
 		var err error
-		dst, err = Compress(spec.Codec, dst, raw)
+		dst, err = compressAt(spec.Codec, spec.CompressionLevel, dst, raw)
 		if cap(raw) <= maxPooledScratch {
 			*sp = raw
 			scratchPool.Put(sp)

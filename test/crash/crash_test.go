@@ -13,10 +13,12 @@
 //     connections, so that retried requests meet their first writes.
 //   - TestPowerLossAtRandomPoints runs the broker in-process on a
 //     memfs.FS and restarts it on what a power loss would leave.
+//   - TestKillDuringCompaction kills the broker while the log cleaner
+//     compacts a topic being updated, and checks every key's latest value.
 //
-// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES and STROM_POWERLOSS_CUTS
-// set the number of kills and cuts (defaults 20, 8 and 20; `make crash`
-// runs 1,000, 200 and 1,000).
+// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES, STROM_CRASH_COMPACT_CYCLES
+// and STROM_POWERLOSS_CUTS set the number of kills and cuts (defaults 20, 8,
+// 8 and 20; `make crash` runs 1,000, 200, the default and 1,000).
 package crash
 
 import (

@@ -29,9 +29,6 @@ type Config struct {
 	// (nil, nil) if the topic does not exist yet. It is called at Open and
 	// again on the first write. Nil keeps everything in memory (tests).
 	OffsetsLog func(create bool) (*partition.Partition, error)
-	// Checkpoint persists the log start offsets after compaction moved the
-	// offsets log's start (optional).
-	Checkpoint func() error
 	// TopicExists reports whether a topic exists; the retention check
 	// removes the offsets of topics that no longer do. Nil: never.
 	TopicExists func(topic string) bool
@@ -56,9 +53,6 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MaxMetadataBytes is offset.metadata.max.bytes (4096).
 	MaxMetadataBytes int
-	// CompactBytes is the offsets log size from which snapshot compaction
-	// runs, if at most half of it is live (64 MiB). Negative: never.
-	CompactBytes int64
 	// NewMemberID makes a member id from a client id (or an instance id
 	// for static members); Kafka's "<client id>-<UUID>" by default.
 	NewMemberID func(prefix string) string
@@ -98,9 +92,6 @@ func (cfg *Config) defaults() {
 	}
 	if cfg.MaxMetadataBytes <= 0 {
 		cfg.MaxMetadataBytes = 4096
-	}
-	if cfg.CompactBytes == 0 {
-		cfg.CompactBytes = 64 << 20
 	}
 	if cfg.ConsumerSessionTimeout <= 0 {
 		cfg.ConsumerSessionTimeout = 45 * time.Second
@@ -142,7 +133,7 @@ type Coordinator struct {
 	ctx     context.Context // cancelled by Close: fsync waits give up
 	cancel  context.CancelFunc
 	actors  sync.WaitGroup // mailbox runners
-	workers sync.WaitGroup // fsync waiters, compaction
+	workers sync.WaitGroup // fsync waiters
 	ticker  Timer
 }
 
@@ -157,15 +148,14 @@ func Open(cfg Config) (*Coordinator, error) {
 		open = memoryLog()
 	}
 	c.store = &store{
-		open: open, compactBytes: cfg.CompactBytes, maxDecomp: 64 << 20, log: cfg.Logger,
-		now: func() int64 { return c.clock.Now().UnixMilli() }, checkpoint: cfg.Checkpoint,
+		open: open, maxDecomp: 64 << 20, log: cfg.Logger,
+		now: func() int64 { return c.clock.Now().UnixMilli() },
 	}
 	if err := c.load(); err != nil {
 		c.cancel()
 		return nil, err
 	}
 	c.scheduleRetention()
-	c.maybeCompact()
 	return c, nil
 }
 
@@ -389,24 +379,6 @@ func (c *Coordinator) goWorker(fn func()) bool {
 		fn()
 	}()
 	return true
-}
-
-// maybeCompact starts a snapshot compaction of the offsets log when it is
-// due.
-func (c *Coordinator) maybeCompact() {
-	if !c.store.needsCompaction() {
-		return
-	}
-	started := c.goWorker(func() {
-		if err := c.store.compact(c.ctx); err != nil {
-			c.log.Error("offsets log compaction failed", "err", err)
-		}
-	})
-	if !started {
-		c.store.mu.Lock()
-		c.store.compacting = false
-		c.store.mu.Unlock()
-	}
 }
 
 // scheduleRetention arms the next offset-expiry pass.

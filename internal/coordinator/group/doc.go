@@ -159,14 +159,11 @@
 // group; undecodable records are skipped with a warning. Listeners start
 // after it, so nothing is ever answered COORDINATOR_LOAD_IN_PROGRESS.
 //
-// Snapshot compaction (Strom has no log cleaner): once the log is at least
-// Config.CompactBytes (64 MiB) and at most half of it is live, the
-// coordinator rolls the log, appends the live table (the latest value of
-// every key, kept in memory beside the state) at the head of the new
-// segment, waits until it is durable, and advances the log start offset
-// to its first record, which deletes every older segment. Appends go on
-// meanwhile and land after the snapshot. A crash at any step leaves a log
-// whose replay gives the same state.
+// Compaction: the offsets topic has cleanup.policy=compact, so the log
+// cleaner (package storage/cleaner, run by the log directory) keeps the
+// latest record of every key and, after delete.retention.ms, drops the
+// tombstones of deleted offsets and groups. Replay reads across the offset
+// gaps and empty batches it leaves; the coordinator does nothing special.
 //
 // Expiry (offsets.retention.minutes, checked every 10 minutes, KIP-211): a
 // group with members keeps its offsets, except a Stable consumer group's

@@ -39,7 +39,6 @@ func (g *group) persist(recs []kv, then func(err error)) {
 	started := g.c.goWorker(func() {
 		err := wait(g.c.ctx, p, last)
 		g.mb.post(func() { finish(err) })
-		g.c.maybeCompact()
 	})
 	if !started {
 		finish(ErrNotCoordinator)

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/storage/cleaner"
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
@@ -170,6 +172,9 @@ type harness struct {
 	counts  map[string]int32 // partition counts (KIP-848 subscriptions)
 	calls   []*pending
 	seq     int
+	// segBytes is the offsets log's segment.bytes (open compact=N): the
+	// log is compacted, and the clean command runs a cleaner pass.
+	segBytes int64
 }
 
 const logDir = "/data/__consumer_offsets-0"
@@ -185,7 +190,12 @@ func (h *harness) openLog(create bool) (*partition.Partition, error) {
 }
 
 func (h *harness) openLogAt(st seglog.State) (*partition.Partition, error) {
-	l, err := seglog.Open(h.mem, logDir, seglog.Config{SegmentBytes: 1 << 20, RetentionMs: -1, IndexMaxBytes: 64 << 10}, st)
+	cfg := seglog.Config{SegmentBytes: 1 << 20, RetentionMs: -1, IndexMaxBytes: 64 << 10}
+	if h.segBytes > 0 {
+		cfg.SegmentBytes = h.segBytes
+		cfg.Compaction = seglog.Compaction{Enabled: true, DeleteRetention: time.Hour, MaxLag: 1 << 62}
+	}
+	l, err := seglog.Open(h.mem, logDir, cfg, st)
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +247,7 @@ func (h *harness) open(args map[string]string) string {
 		case "check":
 			h.cfg.RetentionCheckInterval = dur(h.t, v)
 		case "compact":
-			n, _ := strconv.ParseInt(v, 10, 64)
-			h.cfg.CompactBytes = n
+			h.segBytes, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
 	return h.reopen()
@@ -499,6 +508,17 @@ func (h *harness) run(cmd string) string {
 			}
 			return fmt.Sprintf("cdescribe %s: %s epoch=%d target=%d assignor=%s members=[%s]", d.Group, d.State, d.Epoch, d.AssignmentEpoch, d.Assignor, strings.Join(ms, " "))
 		})
+	case "clean":
+		// Roll the offsets log and run one log cleaner pass on it.
+		synctest.Wait()
+		if err := h.l.Roll(); err != nil {
+			h.t.Fatal(err)
+		}
+		res, err := cleaner.New(h.mem, cleaner.Options{}).Clean(context.Background(), h.l, h.l.EndOffset())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out = fmt.Sprintf("clean: segments=%d removed=%d\n", res.SegmentsIn, res.Removed)
 	case "log":
 		// The offsets log: its start and end offsets and segment count.
 		synctest.Wait()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 
 	"github.com/stromhq/strom/internal/partition"
@@ -18,30 +17,25 @@ type kv struct {
 }
 
 // store is the coordinator's side of the offsets log (the one partition of
-// __consumer_offsets). It appends records, replays them at start, and keeps
-// the live table (latest value of every key) that snapshot compaction
-// rewrites. Its methods are safe for concurrent use; mu serializes appends
-// with compaction.
+// __consumer_offsets). It appends records and replays them at start; the
+// log cleaner compacts the log (the topic has cleanup.policy=compact), and
+// replay handles what it leaves: offset gaps and empty batches. Its
+// methods are safe for concurrent use; mu serializes appends.
 type store struct {
-	open         func(create bool) (*partition.Partition, error)
-	compactBytes int64
-	maxDecomp    int
-	log          *slog.Logger
-	now          func() int64 // unix ms, for batch timestamps
-	checkpoint   func() error
+	open      func(create bool) (*partition.Partition, error)
+	maxDecomp int
+	log       *slog.Logger
+	now       func() int64 // unix ms, for batch timestamps
 
-	mu         sync.Mutex
-	p          *partition.Partition // nil until the log exists
-	live       map[string][]byte
-	liveBytes  int64
-	compacting bool
+	mu sync.Mutex
+	p  *partition.Partition // nil until the log exists
 }
 
 // errNoLog is returned by load when the offsets log does not exist yet.
 var errNoLog = errors.New("group: no offsets log yet")
 
 // load replays the whole log from its start, calling apply for every record
-// in log order, and fills the live table.
+// in log order.
 func (s *store) load(apply func(key, value []byte)) error {
 	p, err := s.open(false)
 	if err != nil {
@@ -53,7 +47,6 @@ func (s *store) load(apply func(key, value []byte)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.p = p
-	s.live = map[string][]byte{}
 	for off := p.StartOffset(); off < p.EndOffset(); {
 		res, err := p.Read(off, 1<<20, true)
 		if err != nil {
@@ -86,26 +79,12 @@ func (s *store) load(apply func(key, value []byte)) error {
 				if h.BaseOffset+int64(r.OffsetDelta) < off {
 					continue
 				}
-				s.setLiveLocked(r.Key, r.Value)
 				apply(r.Key, r.Value)
 			}
 			off = next
 		}
 	}
 	return nil
-}
-
-func (s *store) setLiveLocked(key, value []byte) {
-	k := string(key)
-	if old, ok := s.live[k]; ok {
-		s.liveBytes -= int64(len(k) + len(old))
-	}
-	if value == nil {
-		delete(s.live, k)
-		return
-	}
-	s.live[k] = value
-	s.liveBytes += int64(len(k) + len(value))
 }
 
 // append writes recs as one batch and returns the log, and the offset to
@@ -122,16 +101,10 @@ func (s *store) append(recs []kv) (*partition.Partition, int64, error) {
 			return nil, 0, nil // in memory only: nothing to persist
 		}
 		s.p = p
-		if s.live == nil {
-			s.live = map[string][]byte{}
-		}
 	}
 	last, err := s.appendLocked(recs)
 	if err != nil {
 		return nil, 0, err
-	}
-	for _, r := range recs {
-		s.setLiveLocked(r.key, r.value)
 	}
 	return s.p, last, nil
 }
@@ -168,95 +141,5 @@ func wait(ctx context.Context, p *partition.Partition, offset int64) error {
 		}
 		return fmt.Errorf("%w: offsets log: %v", ErrCoordinatorNotAvailable, err)
 	}
-	return nil
-}
-
-// needsCompaction reports whether the log has grown past the threshold
-// with at most half of it live, and claims the compaction if so.
-func (s *store) needsCompaction() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.p == nil || s.compacting || s.compactBytes <= 0 {
-		return false
-	}
-	size := s.p.Size()
-	if size < s.compactBytes || s.liveBytes*2 > size {
-		return false
-	}
-	s.compacting = true
-	return true
-}
-
-// compactBatchBytes bounds the batches a compaction writes.
-const compactBatchBytes = 512 << 10
-
-// compact is snapshot compaction: roll the log, append the live table as
-// fresh records at the head of a new segment, wait until they are durable,
-// then move the log start offset to the first of them, which deletes every
-// older segment. Appends wait only while the snapshot is written (not for
-// its fsync); what they add lands after the snapshot and wins on replay.
-// A crash at any step leaves a log whose replay gives the same state: the
-// old records, the snapshot (same values), then the rest.
-func (s *store) compact(ctx context.Context) error {
-	defer func() {
-		s.mu.Lock()
-		s.compacting = false
-		s.mu.Unlock()
-	}()
-	s.mu.Lock()
-	p := s.p
-	if err := p.Roll(); err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("offsets log: compaction: roll: %w", err)
-	}
-	first := p.EndOffset()
-	keys := make([]string, 0, len(s.live))
-	for k := range s.live {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	last := first - 1
-	var recs []kv
-	size := 0
-	flush := func() error {
-		if len(recs) == 0 {
-			return nil
-		}
-		off, err := s.appendLocked(recs)
-		recs, size = recs[:0], 0
-		last = off
-		return err
-	}
-	for _, k := range keys {
-		v := s.live[k]
-		if size+len(k)+len(v) > compactBatchBytes {
-			if err := flush(); err != nil {
-				s.mu.Unlock()
-				return fmt.Errorf("offsets log: compaction: %w", err)
-			}
-		}
-		recs = append(recs, kv{key: []byte(k), value: v})
-		size += len(k) + len(v) + 16
-	}
-	if err := flush(); err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("offsets log: compaction: %w", err)
-	}
-	s.mu.Unlock()
-	if last >= first {
-		if err := wait(ctx, p, last); err != nil {
-			return fmt.Errorf("offsets log: compaction: %w", err)
-		}
-	}
-	before := p.Size()
-	if _, err := p.DeleteRecords(first); err != nil {
-		return fmt.Errorf("offsets log: compaction: advance start: %w", err)
-	}
-	if s.checkpoint != nil {
-		if err := s.checkpoint(); err != nil {
-			return fmt.Errorf("offsets log: compaction: checkpoint: %w", err)
-		}
-	}
-	s.log.Info("compacted the offsets log", "live_records", len(keys), "start_offset", first, "bytes_before", before, "bytes_after", p.Size())
 	return nil
 }

@@ -14,8 +14,6 @@ type Topics interface {
 	// OffsetsPartition returns the offsets topic's partition, creating
 	// the topic when create is set; (nil, nil) when it does not exist.
 	OffsetsPartition(create bool) (*partition.Partition, error)
-	// Checkpoint persists log start offsets (after a compaction).
-	Checkpoint() error
 	Topic(name string) (metadata.Topic, bool)
 	Topics() []metadata.Topic
 	Partition(topic string, index int32) (*partition.Partition, error)
@@ -32,7 +30,6 @@ func ConfigFor(c Topics, logger *slog.Logger) Config {
 	bs := c.Broker().Settings()
 	return Config{
 		OffsetsLog: c.OffsetsPartition,
-		Checkpoint: c.Checkpoint,
 		TopicExists: func(topic string) bool {
 			_, ok := c.Topic(topic)
 			return ok

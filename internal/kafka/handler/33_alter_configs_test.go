@@ -97,7 +97,7 @@ func TestAlterConfigsLegacy(t *testing.T) {
 			"Cannot update these configs dynamically: [log.retention.hours, num.partitions]"},
 		{"static default broker config", false, kmsg.ConfigResourceTypeBroker, "", []string{"auto.create.topics.enable", "false"}, kerr.InvalidRequest.Code,
 			"Cannot update these configs dynamically: [auto.create.topics.enable]"},
-		{"broker config Strom lacks", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.cleaner.threads", "2"}, kerr.InvalidConfig.Code, "[log.cleaner.threads]"},
+		{"broker config Strom lacks", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.cleaner.io.buffer.load.factor", "0.8"}, kerr.InvalidConfig.Code, "[log.cleaner.io.buffer.load.factor]"},
 		{"bad broker value", false, kmsg.ConfigResourceTypeBroker, "0", []string{"log.retention.ms", "soon"}, kerr.InvalidRequest.Code, "log.retention.ms"},
 		{"broker validate only", true, kmsg.ConfigResourceTypeBroker, "0", []string{"log.retention.ms", "1"}, 0, ""},
 		{"other broker", false, kmsg.ConfigResourceTypeBroker, "3", nil, kerr.InvalidRequest.Code, "expected 0"},

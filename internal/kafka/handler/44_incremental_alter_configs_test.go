@@ -70,7 +70,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"append unsupported item", kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")}, kerr.InvalidConfig, "cleanup.policy"},
+		{"append unsupported item", kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kadm.StringPtr("shred")}, kerr.InvalidConfig, "cleanup.policy"},
 		{"subtract to empty", kadm.AlterConfig{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: kadm.StringPtr("delete")}, kerr.InvalidConfig, "cleanup.policy"},
 		{"append to a non-list", kadm.AlterConfig{Op: kadm.AppendConfig, Name: "retention.ms", Value: kadm.StringPtr("1")}, kerr.InvalidRequest, "not a list"},
 		{"append unknown", kadm.AlterConfig{Op: kadm.AppendConfig, Name: "nope", Value: kadm.StringPtr("1")}, kerr.InvalidConfig, "nope"},

@@ -31,6 +31,7 @@ var errorTable = []struct {
 	{partition.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{partition.ErrBatchTooLarge, kerr.MessageTooLarge},
 	{partition.ErrEmptyAppend, kerr.InvalidRecord},
+	{partition.ErrMissingKey, kerr.InvalidRecord},
 	// Both storage errors are KAFKA_STORAGE_ERROR, retriable for clients:
 	// a full disk (ErrStorage) clears when space returns, a failed fsync
 	// (ErrFailed) when the broker restarts and recovers the log.

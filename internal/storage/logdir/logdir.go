@@ -124,6 +124,8 @@ type Dir struct {
 	// deletedErrs keeps the storage error counts of deleted logs, so
 	// that StorageErrors never goes backwards.
 	deletedErrs map[string]int64
+
+	cln cleanerRun // the log cleaner (cleaner.go)
 }
 
 // PartitionHealth is a partition whose log is not Healthy.
@@ -784,6 +786,7 @@ func (d *Dir) Close() error {
 	}
 	d.closed = true
 	d.mu.Unlock()
+	d.stopCleaner()
 	err := d.close()
 	if lerr := d.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("data dir %s: unlock: %w", d.path, lerr)

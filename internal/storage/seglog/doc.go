@@ -75,6 +75,28 @@
 // re-append past its offset cannot tell; the raft layer acknowledges by
 // commit index, not through it).
 //
+// Replacing segments (ReplaceSegments, the log cleaner's swap) turns the
+// sealed segments [base, end) into one segment based at base whose data the
+// caller writes (whole batches, offsets kept, gaps allowed). File states, in
+// order, and what Open does when a crash leaves each:
+//
+//	<base>-<end>.log.cleaned   written, fsynced     removed (no commit yet)
+//	<base>-<end>.log.swap      renamed, dir synced  COMMIT: Open deletes every
+//	                                                segment file based in
+//	                                                [base, end), renames the
+//	                                                swap to <base>.log
+//	old segments' files        deleted              (same)
+//	<base>.log                 renamed, dir synced  done; indexes rebuilt from
+//	                                                the data when absent
+//
+// The range in the name tells recovery which old segments go, without
+// anything else to trust. The data is written without appendMu; the renames
+// run under appendMu (and segMu for the list), after checking that the
+// segments are the ones that were read (ErrSegmentsChanged otherwise). A
+// failure after the commit makes the log Failed until a reopen finishes it.
+// A sealed segment's end offset is the next segment's base, so the gaps a
+// cleaned segment has at its end are never mistaken for a short segment.
+//
 // Concurrency: appendMu serializes writers (Append, roll, retention,
 // truncation, close); segMu guards the segment list, held for reading by
 // readers during a read and for writing only while the list changes (and,

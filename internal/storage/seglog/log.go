@@ -55,6 +55,11 @@ type Config struct {
 	LogAppendTime bool
 	// SkipVerifyOnRead turns off the CRC check of every batch served.
 	SkipVerifyOnRead bool
+	// Compaction is cleanup.policy's compact half and its settings (the
+	// cleaner reads them; see package cleaner).
+	Compaction Compaction
+	// Compression is compression.type (Recompress).
+	Compression Compression
 	// Now is the clock (time.Now by default); tests inject their own.
 	Now func() time.Time
 	// Files is not a topic config: the data directory's cache of sealed
@@ -174,6 +179,9 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	l := &Log{fs: fs, dir: dir, lastFlush: cfg.Now()}
 	l.cfgp.Store(&cfg)
 	l.sig.ch = make(chan struct{})
+	if err := l.recoverSwaps(); err != nil {
+		return nil, err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return nil, err
@@ -436,6 +444,9 @@ func (l *Log) Validate(data []byte) ([]record.BatchHeader, error) {
 		if _, err := record.ValidateBatch(data[off:off+size], l.config().MaxDecompressedBytes); err != nil {
 			return nil, fmt.Errorf("log %s: batch %d: %w", l.dir, len(hdrs), err)
 		}
+		if err := l.checkKeys(data[off : off+size]); err != nil {
+			return nil, fmt.Errorf("log %s: batch %d: %w", l.dir, len(hdrs), err)
+		}
 		hdrs = append(hdrs, h)
 		off += size
 	}
@@ -449,6 +460,9 @@ func (l *Log) Validate(data []byte) ([]record.BatchHeader, error) {
 func (l *Log) Append(data []byte, opts AppendOptions) (AppendResult, error) {
 	hdrs, err := l.Validate(data)
 	if err != nil {
+		return AppendResult{}, err
+	}
+	if data, hdrs, err = l.Recompress(data, hdrs); err != nil {
 		return AppendResult{}, err
 	}
 	return l.AppendValidated(data, hdrs, opts)

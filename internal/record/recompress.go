@@ -1,0 +1,94 @@
+package record
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec levels (KIP-390): compression.gzip.level (1-9, -1 the default),
+// compression.lz4.level (1-17, 9 the default), compression.zstd.level
+// (-131072-22, 3 the default). DefaultLevel is what a zero
+// BatchSpec.CompressionLevel means: the codec's default.
+const DefaultLevel = 0
+
+// compressAt is Compress at a codec level. gzip and zstd honour it; snappy
+// has none, and the LZ4 frame writer here has one speed (the level is
+// accepted and ignored).
+func compressAt(c Codec, level int, dst, src []byte) ([]byte, error) {
+	switch {
+	case level == DefaultLevel, c == CodecGzip && level == gzip.DefaultCompression, c == CodecZstd && level == 3:
+		return Compress(c, dst, src)
+	case c == CodecGzip:
+		p, _ := gzipLevelWriters.LoadOrStore(level, &sync.Pool{New: func() any {
+			w, err := gzip.NewWriterLevel(nil, level)
+			if err != nil {
+				return err
+			}
+			return &gzipWriter{w: w}
+		}})
+		g, ok := p.(*sync.Pool).Get().(*gzipWriter)
+		if !ok {
+			return dst, fmt.Errorf("record: gzip level %d: %w", level, ErrInvalidRecord)
+		}
+		defer p.(*sync.Pool).Put(g)
+		g.aw.b = dst
+		defer func() { g.aw.b = nil }()
+		g.w.Reset(&g.aw)
+		if _, err := g.w.Write(src); err != nil {
+			return dst, err
+		}
+		if err := g.w.Close(); err != nil {
+			return dst, err
+		}
+		return g.aw.b, nil
+	case c == CodecZstd:
+		p, _ := zstdLevelEncoders.LoadOrStore(level, &sync.Pool{New: func() any {
+			e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)))
+			if err != nil {
+				panic(err) // every level maps to one of the encoder's speeds
+			}
+			return e
+		}})
+		e := p.(*sync.Pool).Get().(*zstd.Encoder)
+		defer p.(*sync.Pool).Put(e)
+		return e.EncodeAll(src, dst), nil
+	}
+	return Compress(c, dst, src)
+}
+
+var gzipLevelWriters, zstdLevelEncoders sync.Map // level -> *sync.Pool
+
+// Recompress returns batch b (one whole, validated v2 batch) rebuilt with
+// codec c at level, as Kafka's LogValidator does when a topic's
+// compression.type differs from the producer's codec: the records, their
+// offset and timestamp deltas and headers, the producer id, epoch and base
+// sequence, the transactional and control flags and the timestamp type
+// are kept. The result is a new slice.
+func Recompress(b []byte, c Codec, level int, maxDecompressed int) ([]byte, BatchHeader, error) {
+	h, recs, err := Records(b, maxDecompressed)
+	if err != nil {
+		return nil, h, err
+	}
+	out, err := AppendBatch(make([]byte, 0, len(b)), BatchSpec{
+		BaseOffset:           h.BaseOffset,
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
+		Codec:                c,
+		CompressionLevel:     level,
+		LogAppendTime:        h.LogAppendTime(),
+		Transactional:        h.IsTransactional(),
+		Control:              h.IsControl(),
+		BaseTimestamp:        h.BaseTimestamp,
+		AppendTime:           h.MaxTimestamp,
+		ProducerID:           h.ProducerID,
+		ProducerEpoch:        h.ProducerEpoch,
+		BaseSequence:         h.BaseSequence,
+	}, recs)
+	if err != nil {
+		return nil, h, fmt.Errorf("record: recompress batch at offset %d to %s: %w", h.BaseOffset, c, err)
+	}
+	nh, err := ReadBatchHeader(out)
+	return out, nh, err
+}

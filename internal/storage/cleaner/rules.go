@@ -1,0 +1,49 @@
+package cleaner
+
+import "github.com/stromhq/strom/internal/record"
+
+// verdict is what the cleaner does with one record.
+type verdict int8
+
+const (
+	keep    verdict = iota
+	discard         // superseded, keyless, or a tombstone past its horizon
+)
+
+// recordContext is what decides a record's fate besides the record.
+type recordContext struct {
+	batch  record.BatchHeader
+	offset int64
+	keys   *keyMap
+	now    int64 // Unix milliseconds
+}
+
+// retain holds every rule of which records a cleaning removes, in one
+// place (transaction markers and aborted records are to be added here):
+//   - control batches are kept whole (transactions are not cleaned yet);
+//   - a record without a key is removed (Kafka's cleaner does the same;
+//     produce refuses them on compacted topics);
+//   - a record is removed when the key map holds a later offset for its
+//     key (the map only holds offsets below the pass's map end, so what
+//     lies past it is never superseded);
+//   - a tombstone (null value) is removed once its batch's delete horizon
+//     has passed; the horizon is set by the pass that first keeps it while
+//     its key is in the map (see pass.go), so every older value of the key
+//     was removed by then.
+func retain(c *recordContext, r *record.Record) verdict {
+	if c.batch.IsControl() {
+		return keep
+	}
+	if r.Key == nil {
+		return discard
+	}
+	if latest := c.keys.get(r.Key); latest > c.offset {
+		return discard
+	}
+	if r.Value == nil {
+		if h, ok := c.batch.DeleteHorizon(); ok && h <= c.now {
+			return discard
+		}
+	}
+	return keep
+}
