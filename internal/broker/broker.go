@@ -185,7 +185,11 @@ func Start(cfg Config) (*Broker, error) {
 		b.cluster.Close()
 		return nil, err
 	}
-	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups})
+	hcfg := handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups}
+	if b.quorum != nil {
+		hcfg.Quorum = b.quorum
+	}
+	h := handler.New(b.cluster, hcfg)
 	b.handler = h
 	if b.quorum != nil {
 		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: host, Port: port, Rack: bc.Settings().BrokerRack,

@@ -169,7 +169,16 @@ type Status struct {
 	// Active, on the leader, says which voters it heard from within the
 	// last election timeout (raft's RecentActive, which CheckQuorum
 	// resets every election timeout); nil on others.
-	Active          map[uint64]bool
+	Active map[uint64]bool
+	// LastContact and CaughtUp, on the leader, say when each voter last
+	// answered an append or heartbeat, and when it last did so with its
+	// log as long as the leader's (the leader itself: now); a voter not
+	// heard from since this node became leader is absent. nil on others.
+	LastContact, CaughtUp map[uint64]time.Time
+	// LeaderChanges counts the times this node learned of a new leader
+	// since Start (each time the leader it knows goes from none or
+	// another node to a node).
+	LeaderChanges   uint64
 	DroppedMessages uint64 // messages Step dropped (inbox full)
 	Err             error  // the failure that stopped the group, if any
 }
@@ -190,10 +199,11 @@ type Group struct {
 	done   chan struct{}
 	stopMu sync.Once
 
-	leader  atomic.Uint64
-	dropped atomic.Uint64
-	errv    atomic.Pointer[error]
-	changed struct {
+	leader        atomic.Uint64
+	leaderChanges atomic.Uint64
+	dropped       atomic.Uint64
+	errv          atomic.Pointer[error]
+	changed       struct {
 		sync.Mutex
 		ch chan struct{} // closed and replaced when the leader changes
 	}
@@ -314,6 +324,9 @@ func (g *Group) setLeader(id uint64) {
 	if g.leader.Swap(id) == id {
 		return
 	}
+	if id != 0 {
+		g.leaderChanges.Add(1)
+	}
 	g.changed.Lock()
 	close(g.changed.ch)
 	g.changed.ch = make(chan struct{})
@@ -357,7 +370,8 @@ func (g *Group) TransferLeadership(ctx context.Context, to uint64) error {
 func (g *Group) Status() Status {
 	var st Status
 	if err := g.do(context.Background(), func() { st = g.statusLocked() }); err != nil {
-		st = Status{Group: g.cfg.Group, ID: g.cfg.ID, Leader: g.Leader(), DroppedMessages: g.dropped.Load(), Err: g.Err()}
+		st = Status{Group: g.cfg.Group, ID: g.cfg.ID, Leader: g.Leader(), LeaderChanges: g.leaderChanges.Load(),
+			DroppedMessages: g.dropped.Load(), Err: g.Err()}
 	}
 	return st
 }

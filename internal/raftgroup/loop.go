@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stromhq/strom/internal/raftlog"
@@ -23,6 +24,10 @@ type loopState struct {
 	snapIndex uint64            // index of the newest snapshot on disk (0: none)
 	snapDue   uint64            // applied index at which the next snapshot is taken
 	confState *raftpb.ConfState // as of applied
+	// On the leader, per voter: when it last answered an append or a
+	// heartbeat (lastContact) and when it last did so with its log
+	// matching the leader's (caughtUp); reset when leadership is lost.
+	lastContact, caughtUp map[uint64]time.Time
 }
 
 // drainMax bounds the inputs taken without blocking before a Ready is
@@ -235,7 +240,31 @@ func (g *Group) step(m *raftpb.Message) {
 	}
 	if err := g.rn.Step(m); err != nil {
 		g.cfg.Logger.Debug("raft group: message refused", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+		return
 	}
+	if t := m.GetType(); t == raftpb.MessageType_MsgAppResp || t == raftpb.MessageType_MsgHeartbeatResp {
+		g.noteContact(m.GetFrom())
+	}
+}
+
+// noteContact records, on the leader, that voter from answered now, and
+// whether its log matches the leader's (Kafka's last fetch and last
+// caught-up times of DescribeQuorum).
+func (g *Group) noteContact(from uint64) {
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	now := time.Now()
+	if g.lastContact == nil {
+		g.lastContact, g.caughtUp = map[uint64]time.Time{}, map[uint64]time.Time{}
+	}
+	g.lastContact[from] = now
+	last, _ := g.st.LastIndex()
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == from && pr.Match >= last {
+			g.caughtUp[from] = now
+		}
+	})
 }
 
 func (g *Group) propose(p *proposal) {
@@ -257,6 +286,9 @@ func (g *Group) handleReady() error {
 	if rd.SoftState != nil && rd.SoftState.Lead != g.Leader() {
 		g.cfg.Logger.Info("raft group leader", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		g.setLeader(rd.SoftState.Lead)
+		if rd.SoftState.RaftState != raft.StateLeader {
+			g.lastContact, g.caughtUp = nil, nil
+		}
 	}
 	hasSnap := !raft.IsEmptySnap(rd.Snapshot)
 	if hasSnap {
@@ -485,6 +517,16 @@ func (g *Group) statusLocked() Status {
 			st.Match[id] = pr.Match
 			st.Active[id] = pr.RecentActive || id == g.cfg.ID
 		}
+		now := time.Now()
+		st.LastContact = map[uint64]time.Time{g.cfg.ID: now}
+		st.CaughtUp = map[uint64]time.Time{g.cfg.ID: now}
+		for id, t := range g.lastContact {
+			st.LastContact[id] = t
+		}
+		for id, t := range g.caughtUp {
+			st.CaughtUp[id] = t
+		}
 	}
+	st.LeaderChanges = g.leaderChanges.Load()
 	return st
 }

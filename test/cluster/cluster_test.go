@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 type node struct {
 	id          int32
 	kafka, ctrl string // loopback host:port of its listeners
+	http        string // its HTTP listener (metrics)
 	file        string // its server.properties
 	proc        *childbroker.Proc
 }
@@ -56,7 +57,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 	c := &testCluster{t: t}
 	var voters []string
 	for i := 1; i <= n; i++ {
-		nd := &node{id: int32(i), kafka: childbroker.FreeAddr(t), ctrl: childbroker.FreeAddr(t)}
+		nd := &node{id: int32(i), kafka: childbroker.FreeAddr(t), ctrl: childbroker.FreeAddr(t), http: childbroker.FreeAddr(t)}
 		c.nodes = append(c.nodes, nd)
 		voters = append(voters, fmt.Sprintf("%d@%s", i, nd.ctrl))
 	}
@@ -98,7 +99,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 func (c *testCluster) start(nd *node) {
 	c.t.Helper()
-	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl}, "--config", nd.file, "--http-addr", "-", "--log-level", "warn")
+	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl, nd.http}, "--config", nd.file, "--http-addr", nd.http, "--log-level", "warn")
 }
 
 func (c *testCluster) seeds() []string {

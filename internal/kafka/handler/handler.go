@@ -28,6 +28,9 @@ type Config struct {
 	// Groups is the group coordinator; without one the group APIs answer
 	// COORDINATOR_NOT_AVAILABLE.
 	Groups *group.Coordinator
+	// Quorum describes the metadata quorum (DescribeQuorum); nil on a
+	// single node.
+	Quorum QuorumSource
 }
 
 // Handler answers Kafka requests from the cluster state. It implements
