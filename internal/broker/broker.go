@@ -444,6 +444,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return first
 }
 
+// registerWarnAfter and registerWarnEvery pace the warning of a node that
+// cannot register (no quorum leader).
+const (
+	registerWarnAfter = 5 * time.Second
+	registerWarnEvery = 15 * time.Second
+)
+
 // startClusterLoops starts a cluster node's background work: registering
 // this broker with the quorum (retried until it is committed), and the
 // fencing of brokers whose sessions lapse while this node leads the
@@ -455,6 +462,7 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 	go func() {
 		defer b.bg.Done()
 		wait := 100 * time.Millisecond
+		start, warned := time.Now(), time.Time{}
 		for {
 			err := b.cluster.Register(self)
 			if err == nil {
@@ -462,6 +470,17 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 				return
 			}
 			b.log.Debug("registering with the metadata quorum; retrying", "err", err)
+			// Unreachable controllers, another cluster id or another
+			// voters list (both refused by the peers, which log it) look
+			// alike from here: say so, every registerWarnEvery.
+			if since := time.Since(start); since >= registerWarnAfter && time.Since(warned) >= registerWarnEvery {
+				warned = time.Now()
+				b.log.Warn("cannot register with the metadata quorum: no quorum leader reachable; check that a majority of "+
+					"controller.quorum.voters are running and reachable on their controller listeners, and were formatted "+
+					"with this node's cluster.id and given the same controller.quorum.voters (peers log refusals)",
+					"node", self.ID, "voters", b.bc.Settings().ControllerQuorumVoters, "cluster_id", b.cluster.ClusterID(),
+					"waiting", since.Truncate(time.Second), "err", err)
+			}
 			select {
 			case <-ctx.Done():
 				return

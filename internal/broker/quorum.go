@@ -74,7 +74,7 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 	}
 	ln, err := net.Listen("tcp", q.addr)
 	if err != nil {
-		return nil, fmt.Errorf("controller listener: %w", err)
+		return nil, fmt.Errorf("controller listener of node.id=%d: %w (is a node with the same node.id already running?)", q.node, err)
 	}
 	var group *raftgroup.Group
 	ready := make(chan struct{})
