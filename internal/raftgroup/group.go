@@ -141,6 +141,11 @@ var (
 	// The proposal may still be applied later (its forwarding may have
 	// been lost, or the quorum is unreachable): its outcome is unknown.
 	ErrProposalTimeout = errors.New("raftgroup: proposal timed out; its outcome is unknown")
+	// ErrLeaderLost: the leader this node forwarded the proposal to was
+	// lost (none known, or another elected) before the proposal showed
+	// in this node's log. Its outcome is unknown, as after a timeout (the
+	// old leader may have replicated it before it went), but known sooner.
+	ErrLeaderLost = errors.New("raftgroup: the leader was lost before the proposal reached this node's log; its outcome is unknown")
 	// ErrResultLost: this node learned the state that may include the
 	// proposal from a snapshot, so it cannot tell whether it was applied.
 	ErrResultLost = errors.New("raftgroup: proposal overtaken by a snapshot; its outcome is unknown")

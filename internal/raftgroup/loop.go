@@ -283,6 +283,9 @@ func (g *Group) propose(p *proposal) {
 // snapshot taken when due.
 func (g *Group) handleReady() error {
 	rd := g.rn.Ready()
+	// A leader lost (to none or another): proposals forwarded to it and
+	// not seen in this node's log are answered once this Ready is applied.
+	leaderLost := rd.SoftState != nil && g.Leader() != 0 && rd.SoftState.Lead != g.Leader()
 	if rd.SoftState != nil && rd.SoftState.Lead != g.Leader() {
 		g.cfg.Logger.Info("raft group leader", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		g.setLeader(rd.SoftState.Lead)
@@ -330,9 +333,28 @@ func (g *Group) handleReady() error {
 			return err
 		}
 	}
+	if leaderLost {
+		g.failForwarded()
+	}
 	g.rn.Advance(rd)
 	g.maybeSnapshot()
 	return nil
+}
+
+// failForwarded answers ErrLeaderLost to the pending proposals this node
+// never saw in its log: raft forwarded them to a leader that is gone, so
+// they are lost unless that leader replicated them before it went. Waiting
+// for ProposalTimeoutTicks would tell nothing more, and the caller (and
+// everything it holds) would wait for nothing; the outcome stays unknown,
+// as after a timeout. Proposals seen appended here are settled by the
+// entry committed at their index (apply).
+func (g *Group) failForwarded() {
+	for seq, p := range g.pending {
+		if len(p.indexes) == 0 {
+			p.res <- result{err: fmt.Errorf("raftgroup %d: %w", g.cfg.Group, ErrLeaderLost)}
+			g.forget(seq, p)
+		}
+	}
 }
 
 // send hands the messages to the transport and tells raft a snapshot was

@@ -1,6 +1,7 @@
 package raftgroup
 
 import (
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -47,4 +48,50 @@ func TestStatusVoterTimes(t *testing.T) {
 			t.Fatalf("stopped follower's match %d, leader's last %d", st.Match[down], st.LastIndex)
 		}
 	})
+}
+
+// A follower's proposal forwarded to a leader that then dies (the
+// forwarded message lost) is answered ErrLeaderLost once the follower sees
+// the leader gone, long before ProposalTimeoutTicks; the follower's next
+// proposal, at the new leader, is applied.
+func TestForwardedProposalLeaderLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		lead := c.leader()
+		fol := c.follower(lead)
+		c.mustPropose(fol, "before")
+		// The follower's messages to the leader are lost; the leader's
+		// heartbeats still reach it, so it keeps the leader it knows.
+		c.net.mu.Lock()
+		c.net.cut[[2]uint64{fol, lead}] = true
+		c.net.mu.Unlock()
+		out := make(chan proposeResult, 1)
+		c.proposeAsync(fol, "lost", out)
+		c.tick()
+		c.stop(lead)
+		ticks := 0
+		var r proposeResult
+		c.until(cfgProposalTimeout(c)-1, "the forwarded proposal answered before its timeout", func() bool {
+			ticks++
+			select {
+			case r = <-out:
+				return true
+			default:
+				return false
+			}
+		})
+		if !errors.Is(r.err, ErrLeaderLost) {
+			t.Fatalf("after %d ticks: %v, %v; want ErrLeaderLost", ticks, r.v, r.err)
+		}
+		c.net.heal()
+		c.leader()
+		c.mustPropose(fol, "after")
+	})
+}
+
+// cfgProposalTimeout is the group's ProposalTimeoutTicks with the
+// harness's defaults.
+func cfgProposalTimeout(c *cluster) int {
+	cfg, _ := c.config(c.nodes[c.ids[0]]).withDefaults()
+	return cfg.ProposalTimeoutTicks
 }
