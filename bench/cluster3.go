@@ -154,10 +154,12 @@ func runCluster3(ctx context.Context, e *Env) error {
 
 	// Topic creations through the quorum.
 	topics := cfg.ClusterTopics
-	e.Notef("Topic creations: %d CreateTopics requests of one topic (one partition, replication factor 1) each, %d in flight, sent round robin to the three nodes directly (any node proposes to the quorum; each answer waits until the creation is committed and applied on that node); one metadata record per topic.", topics, clusterCreateWorkers)
+	e.Notef("Topic creations: %d CreateTopics requests of one topic (one partition, replication factor 1) each, %d in flight, each worker on its own connection to one node, the workers spread over the three nodes (any node proposes to the quorum; each answer waits until the creation is committed and applied on that node); one metadata record per topic.", topics, clusterCreateWorkers)
+	// One connection per worker: a connection's requests are answered in
+	// order, so workers sharing one would wait for each other's commits.
 	var bs []*kgo.Broker
-	for _, n := range nodes {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(n.srv.Addr))
+	for w := 0; w < clusterCreateWorkers; w++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(nodes[w%len(nodes)].srv.Addr))
 		if err != nil {
 			return err
 		}
@@ -170,6 +172,7 @@ func runCluster3(ctx context.Context, e *Env) error {
 	start := time.Now()
 	for w := 0; w < clusterCreateWorkers; w++ {
 		wg.Add(1)
+		b := bs[w]
 		go func() {
 			defer wg.Done()
 			for {
@@ -178,7 +181,7 @@ func runCluster3(ctx context.Context, e *Env) error {
 					return
 				}
 				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				err := createOne(rctx, bs[i%len(bs)], fmt.Sprintf("quorum-%04d", i))
+				err := createOne(rctx, b, fmt.Sprintf("quorum-%04d", i))
 				cancel()
 				if err != nil {
 					errs <- fmt.Errorf("create quorum-%04d: %w", i, err)
