@@ -41,7 +41,7 @@ func (p *directProposer) Propose(ctx context.Context, payload []byte) (any, erro
 
 type leaderQuorum struct{ id int32 }
 
-func (q leaderQuorum) Leader() int32           { return q.id }
+func (q leaderQuorum) Leader() int32          { return q.id }
 func (q leaderQuorum) Active() map[int32]bool { return nil }
 
 // A cluster node's CreateTopics whose commit waits (no quorum leader yet,
