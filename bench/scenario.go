@@ -90,6 +90,11 @@ var scenarios = []Scenario{
 		Run:   runRestart,
 	},
 	{
+		Name:  "restart-after-kill",
+		About: "exec of strom serve to serving again after SIGKILL of a broker that just wrote -restart-size bytes in 100 partitions (acks=1), end offsets checked: against a 1 s limit",
+		Run:   runRestartAfterKill,
+	},
+	{
 		Name:  "backlog-rss",
 		About: "resident memory of strom serve while one consumer reads a -backlog-size backlog from the start: peak within 64 MiB of before the read",
 		Run:   runBacklogRSS,

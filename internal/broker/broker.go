@@ -19,6 +19,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/console"
 	"github.com/stromhq/strom/internal/coordinator/group"
@@ -44,6 +47,7 @@ import (
 	"github.com/stromhq/strom/internal/storage/logdir"
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/tlsconf"
 )
 
 // DefaultHTTPAddr is the HTTP listener's address when none is given: the
@@ -56,6 +60,11 @@ type Config struct {
 	DataDir        string // ./data
 	KafkaAddr      string // :9092
 	AdvertisedAddr string // localhost:<kafka port>
+	// Listeners, when set, are the Kafka listeners (from listeners and
+	// listener.security.protocol.map), each PLAINTEXT, SSL,
+	// SASL_PLAINTEXT or SASL_SSL; KafkaAddr and AdvertisedAddr are then
+	// unused. Empty: one PLAINTEXT listener on KafkaAddr.
+	Listeners []metadata.Listener
 	// HTTPAddr is the console, API, health and metrics listener:
 	// 127.0.0.1:8080 (loopback only) when empty; "-" disables it.
 	HTTPAddr string
@@ -85,7 +94,9 @@ type Broker struct {
 	groups  *group.Coordinator
 	kafka   *server.Server
 	handler *handler.Handler
-	kafkaLn net.Listener
+	kafkaLn net.Listener // the first of lns
+	lns     []net.Listener
+	specs   []metadata.Listener // lns[i] serves specs[i]
 	httpSrv *http.Server
 	httpLn  net.Listener
 	console *console.Console // nil when HTTP is disabled
@@ -172,42 +183,81 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
-	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
-	if err != nil {
-		b.groups.Close()
-		b.cluster.Close()
-		return nil, fmt.Errorf("kafka listener: %w", err)
+	if len(cfg.Listeners) == 0 {
+		cfg.Listeners = []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: cfg.KafkaAddr, Advertised: cfg.AdvertisedAddr}}
 	}
-	host, port, err := advertised(cfg.AdvertisedAddr, b.kafkaLn.Addr())
+	b.specs = cfg.Listeners
+	sec, err := newSecurity(bc, cfg.Listeners, cfg.Logger)
 	if err != nil {
-		b.kafkaLn.Close()
 		b.groups.Close()
 		b.cluster.Close()
 		return nil, err
 	}
-	hcfg := handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups}
+	endpoints := map[string]handler.Endpoint{}
+	for _, spec := range cfg.Listeners {
+		ln, err := net.Listen("tcp", spec.Addr)
+		if err == nil {
+			var host string
+			var port int32
+			host, port, err = advertised(spec.Advertised, ln.Addr())
+			endpoints[spec.Name] = handler.Endpoint{Host: host, Port: port}
+			b.lns = append(b.lns, ln)
+		}
+		if err != nil {
+			for _, ln := range b.lns {
+				ln.Close()
+			}
+			b.groups.Close()
+			b.cluster.Close()
+			return nil, fmt.Errorf("kafka listener %s: %w", spec.Name, err)
+		}
+	}
+	b.kafkaLn = b.lns[0]
+	first := endpoints[cfg.Listeners[0].Name]
+	hcfg := handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
+		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
+		ACLs: sec.acls, OAuth: sec.oauth}
 	if b.quorum != nil {
 		hcfg.Quorum = b.quorum
 	}
 	h := handler.New(b.cluster, hcfg)
 	b.handler = h
 	if b.quorum != nil {
-		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: host, Port: port, Rack: bc.Settings().BrokerRack,
+		// A cluster's brokers register one address: the first
+		// listener's (its other listeners are served to the clients that
+		// connect to them, but not advertised for other brokers).
+		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
 			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID()})
 	}
 	b.kafka = server.New(scfg, h)
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		if err := b.kafka.Serve(b.kafkaLn); err != nil && !errors.Is(err, server.ErrServerClosed) {
-			b.recordErr(fmt.Errorf("kafka listener: %w", err))
-		}
-	}()
+	for i, ln := range b.lns {
+		l := sec.listener(cfg.Listeners[i])
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.kafka.ServeListener(ln, l); err != nil && !errors.Is(err, server.ErrServerClosed) {
+				b.recordErr(fmt.Errorf("kafka listener %s: %w", l.Name, err))
+			}
+		}()
+	}
 	if cfg.HTTPAddr != "-" {
 		b.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			b.Shutdown(context.Background())
 			return nil, fmt.Errorf("http listener: %w", err)
+		}
+		if bs := bc.Settings(); bs.HTTPSSL {
+			// The Kafka listeners' certificate, without their client
+			// certificate demand (browsers have none).
+			src, err := tlsconf.New(tlsconf.Settings{KeystoreLocation: bs.SSLKeystoreLocation, CertificateChain: bs.SSLKeystoreCertificateChain,
+				Key: bs.SSLKeystoreKey, EnabledProtocols: bs.SSLEnabledProtocols, Logger: cfg.Logger})
+			if err != nil {
+				b.httpLn.Close()
+				b.httpLn = nil
+				b.Shutdown(context.Background())
+				return nil, fmt.Errorf("%w: http.ssl.enable: %v", metadata.ErrInvalidConfig, err)
+			}
+			b.httpLn = tls.NewListener(b.httpLn, src.ServerConfig())
 		}
 		b.httpSrv = &http.Server{Handler: b.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		b.wg.Add(1)
@@ -278,8 +328,18 @@ func advertised(addr string, ln net.Addr) (string, int32, error) {
 	return host, int32(n), nil
 }
 
-// KafkaAddr is the Kafka listener's address.
+// KafkaAddr is the first Kafka listener's address.
 func (b *Broker) KafkaAddr() net.Addr { return b.kafkaLn.Addr() }
+
+// ListenerAddr is the address of the Kafka listener named name, or nil.
+func (b *Broker) ListenerAddr(name string) net.Addr {
+	for i, spec := range b.specs {
+		if strings.EqualFold(spec.Name, name) {
+			return b.lns[i].Addr()
+		}
+	}
+	return nil
+}
 
 // HTTPAddr is the HTTP listener's address (nil when disabled).
 func (b *Broker) HTTPAddr() net.Addr {
@@ -334,9 +394,15 @@ func (b *Broker) httpHandler() http.Handler {
 		})
 	}
 	// The console is a Kafka client of this broker, through its own
-	// listener, like any other client.
+	// listener, like any other client: a PLAINTEXT one, until it logs in
+	// with credentials of its own.
+	plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
+	if plain < 0 {
+		b.log.Warn("console disabled: it needs a PLAINTEXT listener (it has no login yet)")
+		return mux
+	}
 	con, err := console.New(console.Config{
-		Brokers:         []string{dialAddr(b.kafkaLn.Addr())},
+		Brokers:         []string{dialAddr(b.lns[plain].Addr())},
 		Registerer:      reg,
 		Logger:          b.log,
 		ListenAddr:      b.cfg.HTTPAddr,
@@ -507,6 +573,41 @@ func RebuildMetadata(dataDir string, logger *slog.Logger) (cluster.RebuildReport
 // logdir.Format.
 func Format(dataDir, clusterID string, nodeID int32, ignoreFormatted bool) (logdir.Meta, error) {
 	return logdir.Format(vfs.Default, dataDir, clusterID, nodeID, ignoreFormatted)
+}
+
+// AddScram stores SCRAM credentials given as kafka-storage.sh format's
+// --add-scram values (auth.ParseScramArg) in the metadata store of a
+// stopped broker's data directory, in one rewrite: the way to have a first
+// administrator before any SASL listener is up.
+func AddScram(dataDir string, args []string) ([]string, error) {
+	var alts []metadata.ScramAlteration
+	var added []string
+	for _, a := range args {
+		user, mech, c, err := auth.ParseScramArg(a)
+		if err != nil {
+			return nil, err
+		}
+		alts = append(alts, metadata.ScramAlteration{User: user, Mechanism: mech,
+			Credential: metadata.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: c.Iterations}})
+		added = append(added, user+" ("+mech+")")
+	}
+	if len(alts) == 0 {
+		return nil, nil
+	}
+	store, err := metadata.OpenStore(vfs.Default, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := store.AlterScram(alts)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range errs {
+		if e != nil {
+			return nil, fmt.Errorf("--add-scram %s: %w", args[i], e)
+		}
+	}
+	return added, nil
 }
 
 // RandomClusterID returns a new cluster id (`strom storage random-uuid`).

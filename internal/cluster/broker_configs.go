@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/stromhq/strom/internal/acl"
 	"strconv"
 
 	"github.com/stromhq/strom/internal/metadata"
@@ -89,3 +90,18 @@ func (c *Cluster) TopicSettings(topic string) *metadata.TopicSettings {
 	s, _ := c.settings.LoadOrStore(topic, c.resolveSettings(t))
 	return s.(*metadata.TopicSettings)
 }
+
+// Security is the security metadata's snapshot (SCRAM credentials), read
+// without a lock.
+func (c *Cluster) Security() *metadata.Security { return c.store.Security() }
+
+// AlterScram changes SCRAM credentials (see metadata.Store.AlterScram).
+func (c *Cluster) AlterScram(alts []metadata.ScramAlteration) ([]error, error) {
+	return c.store.AlterScram(alts)
+}
+
+// CreateACLs stores ACL bindings (see metadata.Store.CreateACLs).
+func (c *Cluster) CreateACLs(bs []acl.Binding) ([]error, error) { return c.store.CreateACLs(bs) }
+
+// DeleteACLs removes the bindings filters select (metadata.Store.DeleteACLs).
+func (c *Cluster) DeleteACLs(fs []acl.Filter) ([][]acl.Binding, error) { return c.store.DeleteACLs(fs) }

@@ -152,19 +152,17 @@ func Open(cfg Config) (*Cluster, error) {
 		c.closeAll()
 		return nil, err
 	}
-	for _, t := range store.Topics() {
-		// Resolved once per topic, afresh: a topic created under the name
-		// of a deleted one must not inherit its settings.
-		st := c.resolveSettings(t)
-		c.settings.Store(t.Name, st)
-		for i := int32(0); i < t.Partitions; i++ {
-			if !c.ours(&t, i) {
-				continue
-			}
-			if err := c.openPartition(t, i, st, stamped[logdir.Partition{Topic: t.Name, Partition: i}]); err != nil {
-				c.closeAll()
-				return nil, err
-			}
+	if err := c.openAll(store.Topics(), stamped); err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	dir.Recovered()
+	if !dir.WasClean() {
+		// Recovery made every log durable to its end: say so now, so
+		// that a kill before the first periodic checkpoint does not
+		// recover the same data again.
+		if err := dir.Checkpoint(); err != nil {
+			cfg.Logger.Warn("cannot write the checkpoints after recovery; retrying every interval", "err", err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,13 +177,73 @@ func Open(cfg Config) (*Cluster, error) {
 	}()
 	go func() {
 		defer c.done.Done()
-		c.snapshotLoop(ctx, cfg.Broker.Settings().LogFlushOffsetCheckpointInterval)
+		// Producer snapshots make their partition durable first: every
+		// minute at most (the recovery points, cheap, are checkpointed
+		// every second by default).
+		c.snapshotLoop(ctx, max(cfg.Broker.Settings().LogFlushOffsetCheckpointInterval, time.Minute))
 	}()
 	if store.Replicated() {
 		c.reconcile()
 		c.startReconciler(ctx)
 	}
 	return c, nil
+}
+
+// openAll opens every partition of topics that is this node's, Workers at
+// a time: after a crash each log re-validates what its recovery point does
+// not cover, and logs recover independently, so a restart takes about the
+// time of the largest share rather than the sum. The first error stops it.
+func (c *Cluster) openAll(topics []metadata.Topic, stamped map[logdir.Partition]bool) error {
+	type job struct {
+		t  *metadata.Topic
+		i  int32
+		st *metadata.TopicSettings
+	}
+	jobs := make(chan job)
+	errs := make(chan error, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range max(c.budget.Workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := c.openPartition(*j.t, j.i, j.st, stamped[logdir.Partition{Topic: j.t.Name, Partition: j.i}]); err != nil {
+					select {
+					case errs <- err:
+						close(stop)
+					default:
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for k := range topics {
+		t := &topics[k]
+		// Resolved once per topic, afresh: a topic created under the name
+		// of a deleted one must not inherit its settings.
+		st := c.resolveSettings(*t)
+		c.settings.Store(t.Name, st)
+		for i := int32(0); i < t.Partitions; i++ {
+			if !c.ours(t, i) {
+				continue
+			}
+			select {
+			case jobs <- job{t, i, st}:
+			case <-stop:
+				break feed
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
 
 // openPartition opens partition i of t at start, after

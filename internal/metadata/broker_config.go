@@ -33,10 +33,11 @@ var brokerSettings = []BrokerSetting{
 	{"socket.request.read.timeout.ms", "30000", TypeLong, "Strom only: time a request may take to arrive once its first byte has; -1 for no limit"},
 	{"max.broker.partitions", "20000", TypeInt, "Strom only: most partitions this broker holds; the open-file limit may bound them lower (each idle partition keeps one file open); creating more is INVALID_PARTITIONS; -1 for no limit"},
 	{"http.allowed.hosts", "", TypeList, "Strom only: host names (comma-separated) the console, HTTP API, /metrics and /debug/pprof answer to, besides localhost, IP addresses and the --http-addr host; others get 403 (the guard against DNS rebinding); * allows any (unsafe)"},
+	{"http.ssl.enable", "false", TypeBoolean, "Strom only: serve the console, HTTP API, health and metrics over HTTPS with the ssl.keystore.* certificate (re-read when it changes; no client certificates asked)"},
 	{"http.pprof.enable", "false", TypeBoolean, "Strom only: serve Go's profiler at /debug/pprof/ on the HTTP listener (as --pprof)"},
 	{"http.produce.max.inflight.bytes", "33554432", TypeLong, "Strom only: body bytes of HTTP produce requests handled at once; a request waits for its share (at most the request timeout, then 503); -1 for no limit, else at least the 8 MiB body limit"},
 	{"log.retention.check.interval.ms", "300000", TypeLong, "how often retention runs"},
-	{"log.flush.offset.checkpoint.interval.ms", "60000", TypeLong, "how often recovery points are checkpointed"},
+	{"log.flush.offset.checkpoint.interval.ms", "1000", TypeLong, "how often recovery points are checkpointed, when they moved (Kafka: 60000); a restart after a crash re-validates what they do not cover"},
 	{"log.retention.hours", "168", TypeInt, "retention.ms in hours (log.retention.ms wins)"},
 	{"log.retention.minutes", "", TypeInt, "retention.ms in minutes (log.retention.ms wins)"},
 	{"log.roll.hours", "168", TypeInt, "segment.ms in hours (log.roll.ms wins)"},
@@ -55,8 +56,8 @@ var brokerSettings = []BrokerSetting{
 	{"process.roles", "broker,controller", TypeList, "broker, controller, or both (a node of Strom is both today)"},
 	{"controller.quorum.voters", "", TypeList, "the metadata quorum, id@host:port,...; empty: this node alone"},
 	{"controller.listener.names", "CONTROLLER", TypeList, "the listeners (names in listeners) that controllers speak on"},
-	{"listeners", "", TypeList, "NAME://host:port,...: the client listener (PLAINTEXT) and the controller's; empty: --kafka-addr"},
-	{"advertised.listeners", "", TypeList, "NAME://host:port,...: the client listener's address given to clients; empty: --advertised-addr"},
+	{"listeners", "", TypeList, "NAME://host:port,...: the client listeners (each PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL by listener.security.protocol.map) and the controller's; empty: --kafka-addr"},
+	{"advertised.listeners", "", TypeList, "NAME://host:port,...: each client listener's address given to its clients; empty: --advertised-addr"},
 	{"inter.broker.listener.name", "PLAINTEXT", TypeString, "the listener brokers use between them"},
 	{"listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", TypeList,
 		"NAME:PROTOCOL,...: the security protocol of each listener name"},
@@ -65,6 +66,36 @@ var brokerSettings = []BrokerSetting{
 	{"broker.rack", "", TypeString, "this broker's rack, reported in Metadata"},
 	{"broker.session.timeout.ms", "9000", TypeInt, "a broker the metadata quorum's leader has not heard from for this long is fenced"},
 	{"broker.heartbeat.interval.ms", "2000", TypeInt, "how often the quorum's leader checks the brokers' sessions"},
+
+	// Security (docs/SECURITY.md). TLS material is PEM only
+	// (ssl.keystore.type=PEM): a file with the key and the certificate
+	// chain (ssl.keystore.location), or both inline as Kafka has them
+	// (ssl.keystore.certificate.chain and ssl.keystore.key); the files are
+	// re-read when they change. A listener overrides the ssl.* settings
+	// and sasl.enabled.mechanisms with listener.name.<listener>.<setting>
+	// (ListenerValue).
+	{"ssl.keystore.type", "PEM", TypeString, "PEM only"},
+	{"ssl.keystore.location", "", TypeString, "PEM file holding the private key and the certificate chain of TLS listeners; re-read when it changes"},
+	{"ssl.keystore.certificate.chain", "", TypePassword, "the certificate chain in PEM, inline (instead of ssl.keystore.location)"},
+	{"ssl.keystore.key", "", TypePassword, "the private key in PEM, inline (with ssl.keystore.certificate.chain)"},
+	{"ssl.key.password", "", TypePassword, "not supported: the PEM key must not be encrypted"},
+	{"ssl.truststore.type", "PEM", TypeString, "PEM only"},
+	{"ssl.truststore.location", "", TypeString, "PEM file of the CA certificates client certificates are checked against; re-read when it changes"},
+	{"ssl.truststore.certificates", "", TypePassword, "CA certificates in PEM, inline (instead of ssl.truststore.location)"},
+	{"ssl.client.auth", "none", TypeString, "required, requested or none: whether TLS listeners ask clients for a certificate"},
+	{"ssl.principal.mapping.rules", "DEFAULT", TypeString, "rules mapping a client certificate's subject to a principal name: RULE:pattern/replacement/[LU], ..., DEFAULT"},
+	{"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", TypeList, "TLS versions accepted (TLSv1.2, TLSv1.3)"},
+	{"sasl.enabled.mechanisms", "GSSAPI", TypeList, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and is dropped)"},
+	{"authorizer.class.name", "", TypeString, "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) turns ACLs on; empty: no authorization"},
+	{"super.users", "", TypeString, "principals allowed everything, separated by semicolons: User:admin;User:ops"},
+	{"allow.everyone.if.no.acl.found", "false", TypeBoolean, "with ACLs on, allow a resource no ACL names to everyone"},
+	{"sasl.oauthbearer.jwks.endpoint.url", "", TypeString, "OAUTHBEARER: the JWKS whose keys sign tokens, a file (path or file:// URL; an https URL is not supported yet), read at start"},
+	{"sasl.oauthbearer.expected.audience", "", TypeList, "OAUTHBEARER: a token's aud must hold one of these (empty: not checked)"},
+	{"sasl.oauthbearer.expected.issuer", "", TypeString, "OAUTHBEARER: a token's iss must be this (empty: not checked)"},
+	{"sasl.oauthbearer.sub.claim.name", "sub", TypeString, "OAUTHBEARER: the claim naming the principal"},
+	{"sasl.oauthbearer.clock.skew.seconds", "30", TypeInt, "OAUTHBEARER: leeway for exp and nbf"},
+	{"connections.max.reauth.ms", "0", TypeLong, "SASL sessions last this long; clients (SaslAuthenticate v1+) re-authenticate before, else the connection closes at its next request (KIP-368); 0: forever"},
+	{"connection.failed.authentication.delay.ms", "100", TypeInt, "delay before a failed authentication is answered and the connection closed"},
 
 	// Kafka settings of its thread pools and socket buffers, present in its
 	// stock server.properties: accepted (and type-checked) so those files
@@ -207,6 +238,11 @@ func NewBrokerConfig(props map[string]string) (*BrokerConfig, error) {
 			if err := tc.validate(v); err != nil {
 				return nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k, v, err)
 			}
+		} else if _, setting, ok := splitListenerSetting(k); ok {
+			s, _ := brokerSettingByName(setting)
+			if err := checkType(s.Type, v); err != nil {
+				return nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, k, v, err)
+			}
 		} else {
 			return nil, fmt.Errorf("%w: unknown broker config %q", ErrInvalidConfig, k)
 		}
@@ -230,6 +266,62 @@ func checkType(t ConfigType, v string) error {
 		return boolean(v)
 	}
 	return nil
+}
+
+// listenerSettings are the settings a listener may override with Kafka's
+// listener.name.<listener>.<setting> prefix.
+var listenerSettings = map[string]bool{
+	"ssl.keystore.location": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
+	"ssl.truststore.location": true, "ssl.truststore.certificates": true, "ssl.client.auth": true,
+	"ssl.principal.mapping.rules": true, "ssl.enabled.protocols": true, "sasl.enabled.mechanisms": true,
+}
+
+// splitListenerSetting splits listener.name.<listener>.<setting> for the
+// settings a listener may override.
+func splitListenerSetting(k string) (listener, setting string, ok bool) {
+	rest, ok := strings.CutPrefix(k, "listener.name.")
+	if !ok {
+		return "", "", false
+	}
+	listener, setting, ok = strings.Cut(rest, ".")
+	if !ok || listener == "" || !listenerSettings[setting] {
+		return "", "", false
+	}
+	return listener, setting, true
+}
+
+// ListenerValue is setting's value for one listener: its
+// listener.name.<listener, lower case>.<setting> override when given (as
+// Kafka's per-listener configs), else the broker's value. Only the ssl.*
+// settings and sasl.enabled.mechanisms may be overridden.
+func (b *BrokerConfig) ListenerValue(listener, setting string) string {
+	if b != nil {
+		if v, ok := b.values["listener.name."+strings.ToLower(listener)+"."+setting]; ok {
+			return v
+		}
+	}
+	return b.value(setting)
+}
+
+// ListenerList is ListenerValue split at commas.
+func (b *BrokerConfig) ListenerList(listener, setting string) []string {
+	var out []string
+	for _, v := range strings.Split(b.ListenerValue(listener, setting), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// IsSensitiveConfig reports whether name is a PASSWORD config, whose value
+// is never shown.
+func IsSensitiveConfig(name string) bool {
+	if _, setting, ok := splitListenerSetting(name); ok {
+		name = setting
+	}
+	s, ok := brokerSettingByName(name)
+	return ok && s.Type == TypePassword
 }
 
 func brokerSettingByName(name string) (BrokerSetting, bool) {

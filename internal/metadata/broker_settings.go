@@ -30,6 +30,7 @@ type BrokerSettings struct {
 
 	HTTPAllowedHosts            []string `config:"http.allowed.hosts"`
 	HTTPPprof                   bool     `config:"http.pprof.enable"`
+	HTTPSSL                     bool     `config:"http.ssl.enable"`
 	HTTPProduceMaxInflightBytes int64    `config:"http.produce.max.inflight.bytes"`
 
 	LogRetentionCheckInterval        time.Duration `config:"log.retention.check.interval.ms"`
@@ -58,6 +59,29 @@ type BrokerSettings struct {
 	BrokerRack                  string        `config:"broker.rack"`
 	BrokerSessionTimeout        time.Duration `config:"broker.session.timeout.ms"`
 	BrokerHeartbeatInterval     time.Duration `config:"broker.heartbeat.interval.ms"`
+
+	SSLKeystoreType             string        `config:"ssl.keystore.type"`
+	SSLKeystoreLocation         string        `config:"ssl.keystore.location"`
+	SSLKeystoreCertificateChain string        `config:"ssl.keystore.certificate.chain"`
+	SSLKeystoreKey              string        `config:"ssl.keystore.key"`
+	SSLKeyPassword              string        `config:"ssl.key.password"`
+	SSLTruststoreType           string        `config:"ssl.truststore.type"`
+	SSLTruststoreLocation       string        `config:"ssl.truststore.location"`
+	SSLTruststoreCertificates   string        `config:"ssl.truststore.certificates"`
+	SSLClientAuth               string        `config:"ssl.client.auth"`
+	SSLPrincipalMappingRules    string        `config:"ssl.principal.mapping.rules"`
+	SSLEnabledProtocols         []string      `config:"ssl.enabled.protocols"`
+	SASLEnabledMechanisms       []string      `config:"sasl.enabled.mechanisms"`
+	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
+	ConnectionsMaxReauth        time.Duration `config:"connections.max.reauth.ms"`
+	OAuthJWKSURL                string        `config:"sasl.oauthbearer.jwks.endpoint.url"`
+	OAuthExpectedAudience       []string      `config:"sasl.oauthbearer.expected.audience"`
+	OAuthExpectedIssuer         string        `config:"sasl.oauthbearer.expected.issuer"`
+	OAuthSubClaim               string        `config:"sasl.oauthbearer.sub.claim.name"`
+	OAuthClockSkewSeconds       int           `config:"sasl.oauthbearer.clock.skew.seconds"`
+	AuthorizerClassName         string        `config:"authorizer.class.name"`
+	SuperUsers                  string        `config:"super.users"`
+	AllowEveryoneIfNoACLFound   bool          `config:"allow.everyone.if.no.acl.found"`
 
 	NumNetworkThreads                    int   `config:"num.network.threads"`
 	NumIOThreads                         int   `config:"num.io.threads"`

@@ -27,6 +27,9 @@ const (
 	TypeLong    ConfigType = 5
 	TypeDouble  ConfigType = 6
 	TypeList    ConfigType = 7
+	// TypePassword values are never shown: DescribeConfigs marks them
+	// sensitive and returns no value.
+	TypePassword ConfigType = 9
 )
 
 // Source says where a config's value came from (DescribeConfigs ConfigSource).

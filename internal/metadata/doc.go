@@ -5,23 +5,35 @@
 // retention.ms, ...).
 //
 // Invariants:
+//
 //   - Every change is persisted (atomic rewrite of __strom_metadata, see
 //     Store) before it is visible to callers; CreateTopics stores a batch
 //     of topics with one rewrite, all of them or none.
+//
 //   - Topic names follow Kafka's rules; partition counts only grow.
+//
 //   - A deleted topic leaves a tombstone (name, id) in the same rewrite
 //     that removes it: the only record that allows its directories to be
 //     deleted. Tombstones are dropped once the directories are gone.
+//
 //   - Found tells a new data directory (no file yet) from one whose file
 //     was lost; CreateStore rebuilds a lost file and never replaces one.
+//
 //   - Config values stored for a topic were validated against their
 //     definition; resolution order is topic override, then the broker's
 //     dynamic config (this broker's, then the cluster-wide default), then
 //     its static config, then Kafka's default.
+//
 //   - Dynamic broker configs (set by AlterConfigs on the broker resource)
 //     are only the topic configs' broker synonyms, validated like them,
 //     and live in the same store file as the topics; every other broker
 //     config is static, read once at start.
+//
+//   - SCRAM credentials and ACL bindings change by records (alter_scram,
+//     create_acls, delete_acls) checked item by item when applied, then
+//     are published as a new immutable Security snapshot; readers take the
+//     snapshot without a lock and never see a change before it is durable.
+//     A user's SCRAM changes apply together or not at all.
 //
 // Later, in a replicated cluster, this state moves into a Raft log; the
 // Store's methods are the operations that log will carry.

@@ -13,11 +13,14 @@ import (
 // listener.security.protocol.map, log.dirs) say about this node, checked.
 // Empty fields mean the file did not say: the flags' values stand.
 type NodeLayout struct {
-	// KafkaAddr is the client listener's host:port (listeners' entry that
-	// is not a controller listener).
+	// KafkaAddr is the first client listener's host:port (listeners'
+	// first entry that is not a controller listener).
 	KafkaAddr string
 	// AdvertisedAddr is that listener's advertised host:port.
 	AdvertisedAddr string
+	// Listeners are every client listener, in the order of listeners,
+	// each with its security protocol (listener.security.protocol.map).
+	Listeners []Listener
 	// ControllerAddr is the controller listener's host:port.
 	ControllerAddr string
 	// DataDir is log.dirs (one directory), else log.dir.
@@ -25,6 +28,23 @@ type NodeLayout struct {
 	// Voters are controller.quorum.voters.
 	Voters []Voter
 }
+
+// Listener is one client listener of listeners.
+type Listener struct {
+	Name     string // upper case, as listener.security.protocol.map has it
+	Protocol string // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+	Addr     string // host:port to bind
+	// Advertised is advertised.listeners' host:port for Name, "" if it
+	// has none.
+	Advertised string
+}
+
+// TLS reports whether the listener speaks TLS (SSL, SASL_SSL).
+func (l Listener) TLS() bool { return l.Protocol == "SSL" || l.Protocol == "SASL_SSL" }
+
+// SASL reports whether clients authenticate with SASL (SASL_PLAINTEXT,
+// SASL_SSL).
+func (l Listener) SASL() bool { return l.Protocol == "SASL_PLAINTEXT" || l.Protocol == "SASL_SSL" }
 
 // Voter is one entry of controller.quorum.voters.
 type Voter struct {
@@ -37,9 +57,9 @@ var ErrNotYet = fmt.Errorf("%w: not supported yet", ErrInvalidConfig)
 
 // Layout checks the KRaft settings and returns the node layout they
 // describe. A file for a node Strom cannot be yet (a broker-only or
-// controller-only node, an SSL or SASL listener) is refused with ErrNotYet
-// and a message naming the setting, never started as something else.
-// Several voters make a cluster, whose nodes need a controller listener.
+// controller-only node) is refused with ErrNotYet and a message naming the
+// setting, never started as something else. Several voters make a cluster,
+// whose nodes need a controller listener.
 func (b *BrokerConfig) Layout() (NodeLayout, error) {
 	s := b.Settings()
 	var l NodeLayout
@@ -86,18 +106,16 @@ func (b *BrokerConfig) Layout() (NodeLayout, error) {
 			l.ControllerAddr = ln.addr
 			continue
 		}
-		if l.KafkaAddr != "" {
-			return l, fmt.Errorf("%w: listeners=%s: one client listener per node", ErrNotYet, strings.Join(s.Listeners, ","))
-		}
-		if ln.proto != "PLAINTEXT" {
-			return l, fmt.Errorf("%w: listener %s is %s: Strom's listeners are PLAINTEXT until TLS and SASL land", ErrNotYet, ln.name, ln.proto)
-		}
-		l.KafkaAddr = ln.addr
+		cl := Listener{Name: ln.name, Protocol: ln.proto, Addr: ln.addr}
 		for _, a := range advertised {
 			if a.name == ln.name {
-				l.AdvertisedAddr = a.addr
+				cl.Advertised = a.addr
 			}
 		}
+		if l.KafkaAddr == "" {
+			l.KafkaAddr, l.AdvertisedAddr = cl.Addr, cl.Advertised
+		}
+		l.Listeners = append(l.Listeners, cl)
 	}
 	for _, a := range advertised {
 		if !slices.ContainsFunc(listeners, func(x listener) bool { return x.name == a.name }) && len(listeners) > 0 {

@@ -60,7 +60,6 @@ func TestLayoutRefusals(t *testing.T) {
 		{"own voter on another port", base("controller.quorum.voters", "1@localhost:29092,2@localhost:19093,3@localhost:19094"), false, "node 1 the address localhost:29092"},
 		{"broker only", base("process.roles", "broker"), true, "process.roles"},
 		{"controller only", base("process.roles", "controller"), true, "process.roles"},
-		{"ssl listener", base("listeners", "SSL://:9093,CONTROLLER://:19092"), true, "SSL"},
 		{"two log dirs", base("log.dirs", "/a,/b"), true, "log.dirs"},
 		{"bad role", base("process.roles", "broker,zookeeper"), false, "zookeeper"},
 		{"bad voter", base("controller.quorum.voters", "one@localhost:19092"), false, "controller.quorum.voters"},
@@ -87,6 +86,42 @@ func TestLayoutRefusals(t *testing.T) {
 	l, err := layoutOf(t, base("controller.quorum.voters", "1@localhost:19092,2@localhost:19093,3@localhost:19094"))
 	if err != nil || len(l.Voters) != 3 || l.ControllerAddr != ":19092" {
 		t.Fatalf("three voters: %+v %v", l, err)
+	}
+}
+
+// TestLayoutSecuredListeners: several client listeners at once, each with
+// its protocol and advertised address (refused with ErrNotYet before TLS
+// and SASL).
+func TestLayoutSecuredListeners(t *testing.T) {
+	l, err := layoutOf(t, map[string]string{
+		"node.id":                        "1",
+		"controller.quorum.voters":       "1@localhost:19092",
+		"listeners":                      "PLAINTEXT://:9092,SSL://:9093,SASL_SSL://:9094,INTERNAL://:9095,CONTROLLER://:19092",
+		"advertised.listeners":           "PLAINTEXT://a:9092,SASL_SSL://b:9094",
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Listener{
+		{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: ":9092", Advertised: "a:9092"},
+		{Name: "SSL", Protocol: "SSL", Addr: ":9093"},
+		{Name: "SASL_SSL", Protocol: "SASL_SSL", Addr: ":9094", Advertised: "b:9094"},
+		{Name: "INTERNAL", Protocol: "SASL_PLAINTEXT", Addr: ":9095"},
+	}
+	if len(l.Listeners) != len(want) {
+		t.Fatalf("listeners %+v, want %+v", l.Listeners, want)
+	}
+	for i := range want {
+		if l.Listeners[i] != want[i] {
+			t.Errorf("listener %d: %+v, want %+v", i, l.Listeners[i], want[i])
+		}
+	}
+	if l.KafkaAddr != ":9092" || l.AdvertisedAddr != "a:9092" || l.ControllerAddr != ":19092" {
+		t.Errorf("first listener %q/%q, controller %q", l.KafkaAddr, l.AdvertisedAddr, l.ControllerAddr)
+	}
+	if !l.Listeners[2].TLS() || !l.Listeners[2].SASL() || l.Listeners[1].SASL() || l.Listeners[3].TLS() {
+		t.Errorf("TLS/SASL of %+v", l.Listeners)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/stromhq/strom/internal/acl"
 )
 
 // RecordType names a kind of metadata change.
@@ -24,6 +26,9 @@ const (
 	RecSetBrokerConfigs    RecordType = "set_broker_configs"    // Resource, Configs
 	RecRegisterBroker      RecordType = "register_broker"       // Broker
 	RecFenceBroker         RecordType = "fence_broker"          // Broker.ID, Fenced
+	RecAlterScram          RecordType = "alter_scram"           // Scram; result: []error, one per alteration
+	RecCreateACLs          RecordType = "create_acls"           // ACLs; result: []error, one per binding
+	RecDeleteACLs          RecordType = "delete_acls"           // Filters; result: [][]acl.Binding deleted per filter
 )
 
 // Record is one change of the metadata: the unit the metadata log carries
@@ -41,6 +46,9 @@ type Record struct {
 	Count      int64             `json:"count,omitempty"`
 	Broker     *BrokerInfo       `json:"broker,omitempty"`
 	Fenced     bool              `json:"fenced,omitempty"`
+	Scram      []ScramAlteration `json:"scram,omitempty"`
+	ACLs       []acl.Binding     `json:"acls,omitempty"`
+	Filters    []acl.Filter      `json:"filters,omitempty"`
 }
 
 // Proposer commits a record's bytes through the metadata quorum and returns
@@ -89,7 +97,8 @@ func (r Record) validate() error {
 				return err
 			}
 		}
-	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker:
+	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker,
+		RecAlterScram, RecCreateACLs, RecDeleteACLs: // checked item by item when applied
 	case RecRegisterBroker:
 		if r.Broker == nil {
 			return fmt.Errorf("%w: register_broker without a broker", ErrCorrupt)
@@ -181,6 +190,12 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		}
 		bs[b.ID] = b
 		st.brokers = bs
+	case RecAlterScram:
+		return applyScramLocked(st, r.Scram), nil
+	case RecCreateACLs:
+		return applyCreateACLsLocked(st, r.ACLs), nil
+	case RecDeleteACLs:
+		return applyDeleteACLsLocked(st, r.Filters), nil
 	case RecFenceBroker:
 		b, ok := st.brokers[r.Broker.ID]
 		if !ok {
@@ -223,6 +238,8 @@ func (s *Store) commit(r Record) (any, error) {
 	if err == nil {
 		if err = s.persistLocked(); err != nil {
 			s.st = before
+		} else {
+			s.publishSecurityLocked()
 		}
 	}
 	s.mu.Unlock()
@@ -262,6 +279,9 @@ func (s *Store) Apply(index uint64, payload []byte) any {
 	}
 	s.mu.Lock()
 	v, err := s.applyLocked(r)
+	if err == nil {
+		s.publishSecurityLocked()
+	}
 	s.mu.Unlock()
 	if err == nil {
 		s.notify(r)
@@ -323,6 +343,18 @@ func (s *Store) Import(node int32) []Record {
 	}
 	for res, cfg := range sf.BrokerConfigs {
 		out = append(out, Record{Type: RecSetBrokerConfigs, Resource: res, Configs: cfg})
+	}
+	var scram []ScramAlteration
+	for user, m := range sf.ScramCredentials {
+		for mech, c := range m {
+			scram = append(scram, ScramAlteration{User: user, Mechanism: mech, Credential: c})
+		}
+	}
+	if len(scram) > 0 {
+		out = append(out, Record{Type: RecAlterScram, Scram: scram})
+	}
+	if len(sf.ACLs) > 0 {
+		out = append(out, Record{Type: RecCreateACLs, ACLs: sf.ACLs})
 	}
 	return out
 }

@@ -12,8 +12,10 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -87,7 +89,10 @@ func ValidTopicName(name string) error {
 
 // Store keeps the cluster's metadata: topics (with their replicas in a
 // cluster), tombstones of deleted topics, the producer id counter, the
-// dynamic broker configs and, in a cluster, the registered brokers. Every
+// dynamic broker configs, the SCRAM credentials (salt, StoredKey,
+// ServerKey, iterations per user and mechanism), the ACL bindings and, in
+// a cluster, the registered brokers. Security is a lock-free snapshot of
+// the credentials and ACLs, published after each change. Every
 // change is a Record applied by one function (applyLocked), in one of two
 // modes:
 //
@@ -119,6 +124,9 @@ type Store struct {
 
 	mu sync.RWMutex
 	st state
+	// security is the snapshot of st's credentials and ACLs that request
+	// paths read without mu; published under mu after each change.
+	security atomic.Pointer[Security]
 
 	obsMu     sync.Mutex
 	observers []func(Record)
@@ -135,6 +143,12 @@ type state struct {
 	// name: a node id, or "" for the cluster-wide defaults.
 	brokerConfigs map[string]map[string]string
 	brokers       map[int32]BrokerInfo
+	// scram are the SCRAM credentials, user -> mechanism -> credential;
+	// replaced whole by a record, never modified in place (the security
+	// snapshot shares them).
+	scram map[string]map[string]ScramCredential
+	// acls are the ACL bindings; replaced whole, never modified in place.
+	acls []acl.Binding
 }
 
 func (st state) shallowCopy() state {
@@ -158,6 +172,11 @@ type storeFile struct {
 	NextProducerID int64                        `json:"next_producer_id"`
 	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
 	Brokers        []BrokerInfo                 `json:"brokers,omitempty"`
+	// ScramCredentials: user -> mechanism -> credential (absent before
+	// issue 21).
+	ScramCredentials map[string]map[string]ScramCredential `json:"scram_credentials,omitempty"`
+	// ACLs are the ACL bindings (absent before issue 21).
+	ACLs []acl.Binding `json:"acls,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -213,8 +232,23 @@ func (s *Store) load(sf storeFile) error {
 		}
 		st.brokers[b.ID] = b
 	}
+	for user, m := range sf.ScramCredentials {
+		for mech, c := range m {
+			if err := checkScramAlteration(ScramAlteration{User: user, Mechanism: mech, Credential: c}); err != nil {
+				return fmt.Errorf("%w: scram credential: %v", ErrCorrupt, err)
+			}
+		}
+	}
+	st.scram = sf.ScramCredentials
+	for _, b := range sf.ACLs {
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	st.acls = sf.ACLs
 	s.mu.Lock()
 	s.st = st
+	s.publishSecurityLocked()
 	s.mu.Unlock()
 	return nil
 }
@@ -329,7 +363,8 @@ func decodeStore(b []byte) (storeFile, error) {
 
 // fileLocked is the state as the file and snapshots hold it; mu must be held.
 func (s *Store) fileLocked() storeFile {
-	sf := storeFile{NextProducerID: s.st.nextPID, Deleted: s.st.deleted, BrokerConfigs: s.st.brokerConfigs}
+	sf := storeFile{NextProducerID: s.st.nextPID, Deleted: s.st.deleted, BrokerConfigs: s.st.brokerConfigs,
+		ScramCredentials: s.st.scram, ACLs: s.st.acls}
 	for _, t := range s.st.topics {
 		sf.Topics = append(sf.Topics, *t)
 	}

@@ -11,7 +11,9 @@
 // Start opens the group's directory and starts its goroutine; Propose
 // replicates a payload and waits for the state machine's result on this
 // node; Step takes a message from the transport; Leader, WaitLeader,
-// Status and TransferLeadership observe and steer; Stop ends it.
+// Status and TransferLeadership observe and steer; Stop ends it, and
+// Done and Err tell a group that ended by itself (a storage failure, a
+// panic).
 //
 // # Proposals and their framing
 //
@@ -53,7 +55,10 @@
 // # The goroutine and its stop
 //
 // One goroutine per group owns the RawNode and everything in loopState.
-// It selects on: Stop's channel, the tick (a time.Ticker of TickInterval,
+// It handles any Ready first (a bootstrap's entries are there before any
+// input); once the committed entries are applied, a node that is its
+// group's only voter campaigns at once instead of waiting an election
+// timeout (a single node leads within its Start). Then it selects on: Stop's channel, the tick (a time.Ticker of TickInterval,
 // or Config.Tick), the inbox (Step's messages, bounded by InboxSize; Step
 // drops and counts what does not fit), proposals, and requests (Status,
 // TransferLeadership run as functions on it). After each input it takes
@@ -64,8 +69,17 @@
 //  1. a snapshot from the leader: written to SnapshotFile, then
 //     raftlog.InstallSnapshot resets the log to start after it;
 //  2. the entries appended (raftlog.Append returns once they are
-//     fsynced), then the hard state (fsynced): entries first, so that a
-//     commit index on disk never points past the entries on disk;
+//     fsynced), then the hard state (fsynced) when its term or vote
+//     changed: entries first, so that a commit index on disk never points
+//     past the entries on disk. A hard state that differs only by its
+//     commit index is kept in memory and written before this node answers
+//     a proposal of its own (so what it acknowledged it applies again at
+//     a restart, before any election), before a compaction, every
+//     ElectionTicks ticks and at Stop: that takes the atomic file's two
+//     fsyncs off the followers' path of every commit. A commit index on
+//     disk that lags is safe (raft learns it again from the leader; Start
+//     raises it to the snapshot's index), and is never written lower than
+//     what is on disk;
 //  3. only then the messages, through Config.Send (a MsgSnap is reported
 //     to raft as sent: if it is lost, the follower rejects the next append
 //     and raft sends it again);
@@ -89,7 +103,13 @@
 // entries so that a follower a little behind catches up from the log.
 // raftlog's Snapshot answers from that file (raftlog.SetSnapshotSource),
 // so raft sends it to a follower behind the log's first index. A follower
-// that gets one installs it as in step 1 and restores it.
+// that gets one installs it as in step 1 and restores it. The snapshot
+// is taken and written on the group's goroutine, which meanwhile neither
+// ticks nor sends heartbeats: a state machine whose snapshot takes longer
+// than an election timeout costs its node the leadership. A snapshot
+// travels whole in one MsgSnap: over internal/raftnet it must fit its
+// MaxFrame (16 MiB by default), which bounds the state machine's snapshot
+// until snapshots are sent in chunks.
 //
 // At Start the snapshot file, if any, is reconciled with the log (a crash
 // may have cut between them): a snapshot the log does not contain at its
@@ -106,8 +126,12 @@
 // An empty directory (no entry, no hard state, no snapshot) bootstraps
 // with Config.Voters (RawNode.Bootstrap: one conf-change entry per voter,
 // committed at term 1); a directory with anything in it ignores Voters,
-// and the configuration is what its log and snapshot say. Every node of a
-// group must bootstrap with the same voters: raft takes the bootstrap
+// and the configuration is what its log and snapshot say. Bootstrap's
+// first Ready is the only one that appends entries with no hard state on
+// disk yet: a crash between the two leaves the conf-change entries
+// without their commit, which Start restores (term 1, commit = the last
+// entry), or the group would have no voters. Every node of a group must
+// bootstrap with the same voters: raft takes the bootstrap
 // entries as committed everywhere, so nodes that bootstrapped different
 // sets hold different entries at the same indexes with the same term,
 // which raft's log matching never repairs — each side may elect its own

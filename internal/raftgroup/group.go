@@ -19,9 +19,10 @@ import (
 )
 
 // StateMachine is what a group replicates. Its methods are called on the
-// group's goroutine only, one at a time. Apply must be deterministic: every
-// node applies the same payloads in the same order and must reach the same
-// state.
+// group's goroutine only, one at a time, so they must not call the Group's
+// waiting methods (Propose, Status, TransferLeadership: they would wait for
+// themselves). Apply must be deterministic: every node applies the same
+// payloads in the same order and must reach the same state.
 type StateMachine interface {
 	// Apply applies one committed proposal's payload at index; its result
 	// goes to the Propose waiting for it on this node (if any). The payload
@@ -44,7 +45,7 @@ type Config struct {
 	// directory; a directory that holds a log or a snapshot ignores them.
 	// Every node must bootstrap the same set (see the package doc).
 	Voters []uint64
-	Dir    string // the group's directory (segments, raft-state, snapshot)
+	Dir    string // the group's directory (segments, raft-state, snapshot); its parent must exist durably
 	FS     vfs.FS
 	SM     StateMachine
 	// Send hands messages to the transport. It is called on the group's
@@ -88,6 +89,13 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("raftgroup: Config.ID is 0 (raft ids are node.id + 1)")
 	case c.Dir == "" || c.FS == nil || c.SM == nil || c.Send == nil:
 		return c, errors.New("raftgroup: Config needs Dir, FS, SM and Send")
+	}
+	seen := map[uint64]bool{}
+	for _, v := range c.Voters {
+		if v == 0 || seen[v] {
+			return c, fmt.Errorf("raftgroup: Config.Voters %v: ids must be non-zero and distinct", c.Voters)
+		}
+		seen[v] = true
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = 100 * time.Millisecond
@@ -151,6 +159,13 @@ var (
 	ErrResultLost = errors.New("raftgroup: proposal overtaken by a snapshot; its outcome is unknown")
 	// ErrTooLarge: a payload over Config.MaxPayload.
 	ErrTooLarge = errors.New("raftgroup: payload too large")
+	// ErrPanicked: the group's goroutine panicked (raft found a broken
+	// invariant, such as a log that lost acknowledged entries, or the
+	// state machine did) and the group stopped.
+	ErrPanicked = errors.New("raftgroup: panicked")
+	// ErrDamaged: the group directory holds a state no crash of this
+	// package leaves (entries past a bootstrap's with no hard state).
+	ErrDamaged = errors.New("raftgroup: group directory damaged")
 	// ErrSnapshotBehindLog: the group's snapshot ends before its log
 	// starts, so the entries between were lost; the group refuses to start.
 	ErrSnapshotBehindLog = errors.New("raftgroup: snapshot ends before the log starts")
@@ -180,12 +195,9 @@ type Status struct {
 	// log as long as the leader's (the leader itself: now); a voter not
 	// heard from since this node became leader is absent. nil on others.
 	LastContact, CaughtUp map[uint64]time.Time
-	// LeaderChanges counts the times this node learned of a new leader
-	// since Start (each time the leader it knows goes from none or
-	// another node to a node).
-	LeaderChanges   uint64
-	DroppedMessages uint64 // messages Step dropped (inbox full)
-	Err             error  // the failure that stopped the group, if any
+	DroppedMessages       uint64 // messages Step dropped (inbox full)
+	LeaderChanges         uint64 // times this node learned of a new leader since Start
+	Err                   error  // the failure that stopped the group, if any
 }
 
 // Group runs one raft group on this node: one goroutine drives its
@@ -360,9 +372,11 @@ func (g *Group) waitLeader(ctx context.Context, ok func(uint64) bool) error {
 	}
 }
 
-// TransferLeadership asks the leader (this node must be it) to hand
-// leadership to voter to, and waits until this node sees to as the leader.
-// On a node that is not the leader it does nothing but wait.
+// TransferLeadership asks the leader to hand leadership to voter to (from
+// any node: a follower forwards the request to the leader it knows) and
+// waits until this node sees to as the leader, or the context ends (raft
+// gives up a transfer the target does not take within an election
+// timeout). The leader drops proposals while a transfer is under way.
 func (g *Group) TransferLeadership(ctx context.Context, to uint64) error {
 	if err := g.do(ctx, func() { g.rn.TransferLeader(to) }); err != nil {
 		return err
@@ -375,13 +389,17 @@ func (g *Group) TransferLeadership(ctx context.Context, to uint64) error {
 func (g *Group) Status() Status {
 	var st Status
 	if err := g.do(context.Background(), func() { st = g.statusLocked() }); err != nil {
-		st = Status{Group: g.cfg.Group, ID: g.cfg.ID, Leader: g.Leader(), LeaderChanges: g.leaderChanges.Load(),
-			DroppedMessages: g.dropped.Load(), Err: g.Err()}
+		st = Status{Group: g.cfg.Group, ID: g.cfg.ID, Leader: g.Leader(), DroppedMessages: g.dropped.Load(), LeaderChanges: g.leaderChanges.Load(), Err: g.Err()}
 	}
 	return st
 }
 
-// Err returns the storage failure that stopped the group, or nil.
+// Done is closed once the group's goroutine has ended: after Stop, or a
+// failure (Err says which).
+func (g *Group) Done() <-chan struct{} { return g.done }
+
+// Err returns the failure (storage, or a panic) that stopped the group,
+// or nil.
 func (g *Group) Err() error {
 	if p := g.errv.Load(); p != nil {
 		return *p
@@ -406,8 +424,17 @@ func (g *Group) do(ctx context.Context, f func()) error {
 	case <-g.done:
 		return g.stoppedErr()
 	}
-	<-ran // the goroutine runs f as soon as it takes it
-	return nil
+	select {
+	case <-ran: // the goroutine runs f as soon as it takes it
+		return nil
+	case <-g.done: // f panicked, or the group failed right after it ran
+		select {
+		case <-ran:
+			return nil
+		default:
+			return g.stoppedErr()
+		}
+	}
 }
 
 // Stop ends the group's goroutine and closes its log; pending proposals

@@ -7,6 +7,10 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // Three and five groups elect a leader; proposals from the leader and from
@@ -76,6 +80,9 @@ func TestLeaderStopsNewLeaderTakesOver(t *testing.T) {
 		lead := c.leader()
 		if lead == old {
 			t.Fatalf("stopped node %d still leader", old)
+		}
+		if st := c.nodes[lead].g.Status(); st.LeaderChanges < 2 || st.Term < 2 {
+			t.Fatalf("after a new election: %+v", st)
 		}
 		c.mustPropose(lead, "after-leader")
 		c.mustPropose(c.follower(lead, old), "after-follower")
@@ -284,6 +291,190 @@ func TestProposalErrors(t *testing.T) {
 		}
 		if _, err := c.nodes[lead].g.Propose(context.Background(), make([]byte, 2<<20)); !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("2 MiB payload: %v", err)
+		}
+	})
+}
+
+// An empty directory bootstraps with Voters (none: an error); a directory
+// with a log ignores them, keeping the configuration its log holds.
+func TestBootstrapOnlyWhenEmpty(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		lead := c.leader()
+		c.mustPropose(lead, "x")
+		c.converged()
+		fol := c.follower(lead)
+		c.stop(fol)
+		c.modify = func(cfg *Config) { cfg.Voters = []uint64{fol, 7, 8} } // a different list
+		c.start(fol)
+		c.converged()
+		if st := c.nodes[fol].g.Status(); !slices.Equal(st.Voters, []uint64{1, 2, 3}) {
+			t.Fatalf("restarted with other voters: configuration %v, want [1 2 3]", st.Voters)
+		}
+		nd := &testNode{id: 9, fs: c.nodes[fol].fs, sm: &testSM{}}
+		cfg := c.config(nd)
+		cfg.Dir, cfg.Voters = "/data/other-group", nil
+		if _, err := Start(cfg); err == nil {
+			t.Fatal("an empty directory without voters started")
+		}
+	})
+}
+
+// A group of one elects itself at Start, without waiting for an election
+// timeout (no tick given here), and commits alone; again after a restart.
+func TestSingleVoter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 1, nil)
+		synctest.Wait()
+		if lead := c.nodes[1].g.Leader(); lead != 1 {
+			t.Fatalf("leader %d at start, want 1 at once", lead)
+		}
+		c.mustPropose(1, "solo")
+		c.stop(1)
+		c.start(1)
+		synctest.Wait()
+		if lead := c.nodes[1].g.Leader(); lead != 1 {
+			t.Fatalf("leader %d after a restart, want 1 at once", lead)
+		}
+		c.mustPropose(1, "again")
+		if got := c.converged(); !slices.Equal(got, []string{"solo", "again"}) {
+			t.Fatalf("applied %v", got)
+		}
+	})
+}
+
+// TransferLeadership hands leadership to the voter named; WaitLeader
+// returns once a leader is known.
+func TestTransferLeadership(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		waited := make(chan error, 1)
+		go func() { waited <- c.nodes[2].g.WaitLeader(context.Background()) }()
+		lead := c.leader()
+		if err := <-waited; err != nil {
+			t.Fatal(err)
+		}
+		to := c.follower(lead)
+		done := make(chan error, 1)
+		go func() { done <- c.nodes[lead].g.TransferLeadership(context.Background(), to) }()
+		c.until(100, "transfer unfinished", func() bool { return len(done) == 1 })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := c.leader(); got != to {
+			t.Fatalf("leader %d after a transfer to %d", got, to)
+		}
+		c.mustPropose(lead, "after-transfer")
+		c.converged()
+	})
+}
+
+// A compacted group whose snapshot file is gone, or damaged, does not
+// start (its log no longer holds what the snapshot did); nothing is
+// written meanwhile, so restoring the file lets it start again.
+func TestStartRefusesMissingOrDamagedSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries = 5; cfg.KeepEntries = 1 })
+		lead := c.leader()
+		for i := 0; i < 12; i++ {
+			c.mustPropose(lead, fmt.Sprintf("p%d", i))
+		}
+		c.converged()
+		id := c.follower(lead)
+		nd := c.nodes[id]
+		if st := nd.g.Status(); st.FirstIndex <= 1 {
+			t.Fatalf("not compacted: %+v", st)
+		}
+		c.stop(id)
+		cfg := c.config(nd)
+		path := cfg.Dir + "/" + SnapshotFile
+		good, err := nd.fs.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.fs.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		cfg.SM = &testSM{}
+		if _, err := Start(cfg); !errors.Is(err, ErrSnapshotBehindLog) {
+			t.Fatalf("start without the snapshot: %v", err)
+		}
+		bad := append([]byte(nil), good...)
+		bad[len(bad)-1] ^= 0xff
+		if err := nd.fs.WriteFile(path, bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Start(cfg); err == nil {
+			t.Fatal("started on a damaged snapshot")
+		}
+		if err := nd.fs.WriteFile(path, good); err != nil {
+			t.Fatal(err)
+		}
+		c.start(id)
+		if got := c.converged(); len(got) != 12 {
+			t.Fatalf("applied %d after the snapshot came back, want 12", len(got))
+		}
+	})
+}
+
+func TestConfigRefused(t *testing.T) {
+	base := Config{ID: 1, Dir: "/g", FS: memfs.New(), SM: &testSM{}, Send: func([]*raftpb.Message) {}}
+	for name, mod := range map[string]func(*Config){
+		"id 0":                  func(c *Config) { c.ID = 0 },
+		"no dir":                func(c *Config) { c.Dir = "" },
+		"no send":               func(c *Config) { c.Send = nil },
+		"voter 0":               func(c *Config) { c.Voters = []uint64{1, 0} },
+		"duplicate voter":       func(c *Config) { c.Voters = []uint64{1, 2, 1} },
+		"heartbeat >= election": func(c *Config) { c.ElectionTicks, c.HeartbeatTicks = 3, 3 },
+	} {
+		cfg := base
+		mod(&cfg)
+		if _, err := Start(cfg); err == nil {
+			t.Errorf("%s: started", name)
+		}
+	}
+}
+
+// A panic on the group's goroutine (here the state machine's) stops that
+// group with ErrPanicked, answers its waiting proposal, and leaves the
+// process and the other groups running.
+func TestPanicStopsOnlyTheGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		lead := c.leader()
+		c.mustPropose(lead, "fine")
+		fol := c.follower(lead)
+		c.nodes[fol].sm.mu.Lock()
+		c.nodes[fol].sm.bad = "panic on next apply"
+		c.nodes[fol].sm.mu.Unlock()
+		out := make(chan proposeResult, 1)
+		c.proposeAsync(fol, "boom", out)
+		synctest.Wait()
+		r := <-out
+		if !errors.Is(r.err, ErrStopped) || !errors.Is(c.nodes[fol].g.Err(), ErrPanicked) {
+			t.Fatalf("proposal on the panicking node: %v; group error %v", r.err, c.nodes[fol].g.Err())
+		}
+		if st := c.nodes[fol].g.Status(); !errors.Is(st.Err, ErrPanicked) {
+			t.Fatalf("status of the stopped group: %+v", st)
+		}
+		c.net.set(fol, nil)
+		c.nodes[fol].g = nil
+		c.mustPropose(lead, "still-working")
+	})
+}
+
+// A request that panics on the goroutine (do is how Status and
+// TransferLeadership run there) returns instead of waiting forever.
+func TestRequestPanicReturns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 1, nil)
+		g := c.nodes[1].g
+		if err := g.do(context.Background(), func() { panic("request") }); !errors.Is(err, ErrStopped) {
+			t.Fatalf("do after a panic: %v", err)
+		}
+		<-g.Done()
+		if !errors.Is(g.Err(), ErrPanicked) {
+			t.Fatalf("group error %v", g.Err())
 		}
 	})
 }

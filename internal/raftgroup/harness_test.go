@@ -36,6 +36,9 @@ type smState struct {
 func (s *testSM) Apply(index uint64, payload []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.bad == "panic on next apply" {
+		panic("test state machine: asked to panic")
+	}
 	if index <= s.last && s.bad == "" {
 		s.bad = fmt.Sprintf("applied index %d after %d", index, s.last)
 	}
@@ -147,7 +150,16 @@ func newCluster(t *testing.T, n int, modify func(*Config)) *cluster {
 		c.ids = append(c.ids, uint64(i))
 	}
 	for _, id := range c.ids {
-		c.nodes[id] = &testNode{id: id, fs: memfs.New()}
+		fs := memfs.New()
+		// The group's parent directory exists durably, as the data
+		// directory does for the broker.
+		if err := fs.MkdirAll("/data"); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.SyncDir("/"); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[id] = &testNode{id: id, fs: fs}
 		c.start(id)
 	}
 	t.Cleanup(func() {

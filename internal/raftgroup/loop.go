@@ -3,6 +3,7 @@ package raftgroup
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -28,6 +29,15 @@ type loopState struct {
 	// heartbeat (lastContact) and when it last did so with its log
 	// matching the leader's (caughtUp); reset when leadership is lost.
 	lastContact, caughtUp map[uint64]time.Time
+	// savedHS is the hard state on disk; commitDirty a newer one that
+	// differs only by its commit index, not written yet (saveHardState).
+	savedHS, commitDirty *raftpb.HardState
+	answers              []answer // results of this Ready's own proposals, sent once the commit is durable
+}
+
+type answer struct {
+	p *proposal
+	v any
 }
 
 // drainMax bounds the inputs taken without blocking before a Ready is
@@ -67,8 +77,25 @@ func (g *Group) open() error {
 		return fmt.Errorf("raftgroup %d: log starts at index %d and there is no snapshot: %w", c.Group, first, ErrSnapshotBehindLog)
 	}
 	g.snapDue = g.applied + g.cfg.SnapshotEntries
+	if hs, _, _ := st.InitialState(); raft.IsEmptyHardState(hs) && last > 0 && !hasSnap {
+		// Only Bootstrap's first Ready appends entries with no hard
+		// state yet (every later Ready has one on disk before): a crash
+		// came between its entries and its hard state. Its entries are
+		// committed by construction; without the commit raft would not
+		// apply them and the group would have no voters.
+		if t, err := st.Term(last); err != nil || t != 1 {
+			return fmt.Errorf("raftgroup %d: entries up to %d (term %d) and no hard state: %w", c.Group, last, t, ErrDamaged)
+		}
+		if err := st.SetHardState(&raftpb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(last)}); err != nil {
+			return fmt.Errorf("raftgroup %d: finish the bootstrap: %w", c.Group, err)
+		}
+		c.Logger.Info("raft group: finished a bootstrap a crash interrupted", "entries", last)
+	}
+	if hs, _, _ := st.InitialState(); hs != nil {
+		g.savedHS = hs
+	}
 	st.SetSnapshotSource(g.snapshotSource)
-	rn, err := raft.NewRawNode(&raft.Config{
+	rn, err := newRawNode(&raft.Config{
 		ID:                        c.ID,
 		ElectionTick:              c.ElectionTicks,
 		HeartbeatTick:             c.HeartbeatTicks,
@@ -101,6 +128,34 @@ func (g *Group) open() error {
 		c.Logger.Info("raft group bootstrapped", "voters", c.Voters)
 	}
 	return nil
+}
+
+// campaignAlone makes this node campaign at once when it is the group's
+// only voter: it need not wait an election timeout (1-2 s by default) to
+// lead, so a single node serves as soon as it started. Called once the
+// committed entries are applied (raft refuses to campaign with
+// configuration changes committed and not applied, as a bootstrap's are).
+func (g *Group) campaignAlone() {
+	ids := g.rn.Status().Config.Voters.IDs()
+	if _, me := ids[g.cfg.ID]; len(ids) != 1 || !me {
+		return
+	}
+	if err := g.rn.Campaign(); err != nil {
+		g.cfg.Logger.Warn("raft group: campaign of its only voter", "err", err)
+	}
+}
+
+// newRawNode is raft.NewRawNode with its panics (a hard state whose commit
+// is outside the log, an applied index past it: state raft cannot start
+// from) turned into an error, so a damaged directory fails Start instead
+// of the process.
+func newRawNode(cfg *raft.Config) (rn *raft.RawNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("raft refuses the group's state: %v: %w", r, ErrPanicked)
+		}
+	}()
+	return raft.NewRawNode(cfg)
 }
 
 // reconcile finishes what a crash may have cut between writing the
@@ -150,18 +205,45 @@ func (g *Group) snapshotSource() (*raftpb.Snapshot, error) {
 // every Ready, until Stop or a storage failure.
 func (g *Group) run() {
 	defer g.shutdown()
+	defer func() {
+		// raft panics on a broken invariant (a log that lost entries it
+		// had acknowledged); so may a state machine. The group stops, the
+		// process lives on (Err says why).
+		if r := recover(); r != nil {
+			err := fmt.Errorf("raftgroup %d: %w: %v", g.cfg.Group, ErrPanicked, r)
+			g.errv.Store(&err)
+			g.cfg.Logger.Error("raft group stopped by a panic", "err", err, "stack", string(debug.Stack()))
+		}
+	}()
 	tick := g.cfg.Tick
 	if tick == nil {
 		t := time.NewTicker(g.cfg.TickInterval)
 		defer t.Stop()
 		tick = t.C
 	}
-	for {
+	for started := false; ; {
+		// Ready first: a bootstrap's entries are there before any input.
+		for g.rn.HasReady() {
+			if err := g.handleReady(); err != nil {
+				g.errv.Store(&err)
+				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
+				return
+			}
+		}
+		if !started {
+			started = true
+			g.campaignAlone()
+			continue
+		}
 		select {
 		case <-g.stopc:
 			return
 		case <-tick:
-			g.tick()
+			if err := g.tick(); err != nil {
+				g.errv.Store(&err)
+				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
+				return
+			}
 		case m := <-g.inbox:
 			g.step(m)
 		case p := <-g.propc:
@@ -180,19 +262,17 @@ func (g *Group) run() {
 				break drain
 			}
 		}
-		for g.rn.HasReady() {
-			if err := g.handleReady(); err != nil {
-				g.errv.Store(&err)
-				g.cfg.Logger.Error("raft group stopped by a storage failure", "err", err)
-				return
-			}
-		}
 	}
 }
 
 // shutdown answers every pending proposal, closes the log and marks the
 // group done.
 func (g *Group) shutdown() {
+	if g.Err() == nil {
+		if err := g.flushCommit(); err != nil {
+			g.cfg.Logger.Warn("raft group: write the commit index at stop", "err", err)
+		}
+	}
 	err := g.stoppedErr()
 	for seq, p := range g.pending {
 		p.res <- result{err: err}
@@ -205,15 +285,21 @@ func (g *Group) shutdown() {
 	close(g.done)
 }
 
-func (g *Group) tick() {
+func (g *Group) tick() error {
 	g.rn.Tick()
 	g.ticks++
+	if g.ticks%g.cfg.ElectionTicks == 0 {
+		if err := g.flushCommit(); err != nil {
+			return err
+		}
+	}
 	for seq, p := range g.pending {
 		if g.ticks >= p.deadline {
 			p.res <- result{err: fmt.Errorf("raftgroup %d: after %d ticks: %w", g.cfg.Group, g.cfg.ProposalTimeoutTicks, ErrProposalTimeout)}
 			g.forget(seq, p)
 		}
 	}
+	return nil
 }
 
 func (g *Group) forget(seq uint64, p *proposal) {
@@ -302,16 +388,19 @@ func (g *Group) handleReady() error {
 		if err := g.st.InstallSnapshot(rd.Snapshot.GetMetadata()); err != nil {
 			return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
 		}
+		// It raised the commit on disk to the snapshot's index.
+		g.savedHS, _, _ = g.st.InitialState()
+		if g.commitDirty.GetCommit() <= g.savedHS.GetCommit() {
+			g.commitDirty = nil
+		}
 	}
 	// Entries before the hard state: a commit index on disk must never
 	// point past the entries on disk.
 	if err := g.st.Append(rd.Entries); err != nil {
 		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
 	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		if err := g.st.SetHardState(rd.HardState); err != nil {
-			return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
-		}
+	if err := g.saveHardState(rd.HardState); err != nil {
+		return err
 	}
 	g.notePending(rd.Entries)
 	g.send(rd.Messages)
@@ -332,6 +421,18 @@ func (g *Group) handleReady() error {
 		if err := g.apply(e); err != nil {
 			return err
 		}
+	}
+	if len(g.answers) > 0 {
+		// What this node acknowledges it must replay at a restart before
+		// any election: the commit index on disk must cover it.
+		if err := g.flushCommit(); err != nil {
+			return err
+		}
+		for i, a := range g.answers {
+			a.p.res <- result{v: a.v}
+			g.answers[i] = answer{}
+		}
+		g.answers = g.answers[:0]
 	}
 	if leaderLost {
 		g.failForwarded()
@@ -355,6 +456,47 @@ func (g *Group) failForwarded() {
 			g.forget(seq, p)
 		}
 	}
+}
+
+// saveHardState makes a new term or vote durable at once (raft's safety
+// rests on them: a node must never vote twice in a term); a change of the
+// commit index alone is kept in memory and written later (flushCommit:
+// before this node answers a proposal of its own, before a compaction,
+// every ElectionTicks ticks, at Stop), which saves two fsyncs (the atomic
+// file's) on the followers' path of every commit. A commit index on disk
+// that lags is safe: raft learns the commit again from the leader, and
+// Start raises it to the snapshot's index.
+func (g *Group) saveHardState(hs *raftpb.HardState) error {
+	if raft.IsEmptyHardState(hs) {
+		return nil
+	}
+	if g.savedHS != nil && hs.GetTerm() == g.savedHS.GetTerm() && hs.GetVote() == g.savedHS.GetVote() {
+		if hs.GetCommit() > g.savedHS.GetCommit() {
+			g.commitDirty = proto.CloneOf(hs)
+		}
+		return nil
+	}
+	if err := g.st.SetHardState(hs); err != nil {
+		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
+	}
+	g.savedHS, g.commitDirty = proto.CloneOf(hs), nil
+	return nil
+}
+
+// flushCommit writes a commit index kept in memory by saveHardState.
+func (g *Group) flushCommit() error {
+	if g.commitDirty == nil {
+		return nil
+	}
+	if g.commitDirty.GetCommit() <= g.savedHS.GetCommit() {
+		g.commitDirty = nil // never lower what is on disk
+		return nil
+	}
+	if err := g.st.SetHardState(g.commitDirty); err != nil {
+		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
+	}
+	g.savedHS, g.commitDirty = g.commitDirty, nil
+	return nil
 }
 
 // send hands the messages to the transport and tells raft a snapshot was
@@ -431,7 +573,9 @@ func (g *Group) apply(e *raftpb.Entry) error {
 		if id.node == g.cfg.ID && id.incarnation == g.incarnation {
 			mine = id.seq
 			if p := g.pending[id.seq]; p != nil {
-				p.res <- result{v: v}
+				// Answered once the commit index covering it is on
+				// disk (handleReady).
+				g.answers = append(g.answers, answer{p, v})
 				g.forget(id.seq, p)
 			}
 		}
@@ -505,6 +649,11 @@ func (g *Group) snapshot(idx uint64) error {
 		return err
 	}
 	g.snapIndex = idx
+	// raft refuses to start with a commit index on disk below the log's
+	// first index - 1.
+	if err := g.flushCommit(); err != nil {
+		return err
+	}
 	first := uint64(1)
 	if idx+1 > g.cfg.KeepEntries {
 		first = idx + 1 - g.cfg.KeepEntries
@@ -529,6 +678,7 @@ func (g *Group) statusLocked() Status {
 		SnapshotIndex:   g.snapIndex,
 		Voters:          append([]uint64(nil), g.confState.GetVoters()...),
 		DroppedMessages: g.dropped.Load(),
+		LeaderChanges:   g.leaderChanges.Load(),
 	}
 	st.FirstIndex, _ = g.st.FirstIndex()
 	st.LastIndex, _ = g.st.LastIndex()
@@ -549,6 +699,5 @@ func (g *Group) statusLocked() Status {
 			st.CaughtUp[id] = t
 		}
 	}
-	st.LeaderChanges = g.leaderChanges.Load()
 	return st
 }

@@ -151,8 +151,7 @@ func TestCrashDuringInstallSnapshot(t *testing.T) {
 			if err := s.InstallSnapshot(snapMeta(50, 2, 1)); err != nil {
 				t.Fatal(err)
 			}
-			s2, l2 := reopenCrashed(t, cut())
-			_ = l2
+			s2, _ := reopenCrashed(t, cut())
 			if fi, _ := s2.FirstIndex(); fi == 1 {
 				checkContract(t, s2, 1, 0, ents)
 			} else {

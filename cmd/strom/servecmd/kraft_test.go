@@ -3,6 +3,7 @@ package servecmd
 import (
 	"bytes"
 	"context"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +11,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/stromhq/strom/internal/broker"
 	"github.com/stromhq/strom/internal/cli"
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/logdir"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // serverProperties writes a tutorial-style KRaft file for node id.
@@ -112,5 +122,106 @@ func TestStorageFormat(t *testing.T) {
 	defer b.Shutdown(context.Background())
 	if got := b.Cluster().ClusterID(); got != id {
 		t.Fatalf("cluster id %q, want the formatted %q", got, id)
+	}
+}
+
+// TestStorageFormatAddScram: format --add-scram stores a user who then
+// logs in on a SASL_PLAINTEXT listener, with SCRAM and with PLAIN; a bad
+// value is refused before anything is written.
+func TestStorageFormatAddScram(t *testing.T) {
+	_, id := run("storage", "random-uuid")
+	id = strings.TrimSpace(id)
+	dir := filepath.Join(t.TempDir(), "logs")
+	file := serverProperties(t, 1, "1@localhost:19191", dir)
+	if code, out := run("storage", "format", "-t", id, "-c", file, "--add-scram", "SCRAM-SHA-256=[name=admin]"); code == 0 || !strings.Contains(out, "add-scram") {
+		t.Fatalf("bad --add-scram: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the refused format touched %s: %v", dir, err)
+	}
+	code, out := run("storage", "format", "-t", id, "-c", file,
+		"--add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret]", "-S", "SCRAM-SHA-256=[name=admin,password=admin-secret,iterations=8192]")
+	if code != 0 || !strings.Contains(out, "added SCRAM user admin (SCRAM-SHA-512)") {
+		t.Fatalf("format: exit %d: %s", code, out)
+	}
+	b, err := broker.Start(broker.Config{DataDir: dir, HTTPAddr: "-", Props: map[string]string{"node.id": "1", "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512"},
+		Listeners: []metadata.Listener{{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"}},
+		Logger:    slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	for _, m := range []sasl.Mechanism{scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism(), plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism()} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()), kgo.SASL(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = cl.Ping(ctx)
+		cancel()
+		cl.Close()
+		if err != nil {
+			t.Fatalf("%s login of the formatted user: %v", m.Name(), err)
+		}
+	}
+}
+
+// TestReadmeSecuredBroker: the README's secured server.properties starts a
+// broker (its paths and ports replaced by the test's) whose SASL_SSL
+// listener takes the admin formatted with --add-scram, with ACLs on.
+func TestReadmeSecuredBroker(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "### A secured broker")
+	if i < 0 {
+		t.Fatal("README has no secured broker section")
+	}
+	block := s[i:]
+	block = block[strings.Index(block, "```\n")+4:]
+	block = block[:strings.Index(block, "```")]
+	props, err := metadata.ParseProperties(strings.NewReader(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := testutil.NewCA(t, "readme CA")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	props["ssl.keystore.location"] = testutil.WriteFile(t, t.TempDir(), "server.pem", leaf.CertPEM, leaf.KeyPEM)
+	bc, err := metadata.NewBrokerConfig(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := bc.Layout() // the README's listeners, as written
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Listeners) != 1 || l.Listeners[0].Protocol != "SASL_SSL" {
+		t.Fatalf("README listeners %+v", l.Listeners)
+	}
+	l.Listeners[0].Addr, l.Listeners[0].Advertised = "127.0.0.1:0", "" // a free port, advertised as bound
+	dir := t.TempDir()
+	if _, err := broker.AddScram(dir, []string{"SCRAM-SHA-512=[name=admin,password=admin-secret]"}); err != nil {
+		t.Fatal(err)
+	}
+	br, err := broker.Start(broker.Config{DataDir: dir, HTTPAddr: "-", Props: props, Listeners: l.Listeners, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Shutdown(context.Background())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(br.KafkaAddr().String()), kgo.DialTLSConfig(testutil.ClientTLS(ca, nil)),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType, req.ResourcePatternType, req.Operation, req.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("admin's DescribeAcls over the README's listener: %v %+v", err, resp)
 	}
 }

@@ -47,12 +47,14 @@ Broker and default topic settings use Kafka's names, in a server.properties
 style file (--config) or one at a time (--set), for example
 log.retention.ms, num.partitions, auto.create.topics.enable. A KRaft file
 (process.roles, node.id, controller.quorum.voters, listeners,
-advertised.listeners, log.dirs, ...) sets the Kafka listener, the advertised
-address and the data directory, unless the flags for them are given; a node
-of Strom is broker and controller at once. Several voters make a cluster:
-its nodes replicate the metadata (topics, placement, configs, brokers)
-through raft; each partition lives on one broker until partitions
-replicate.`,
+advertised.listeners, log.dirs, ...) sets the Kafka listeners, their
+advertised addresses and the data directory, unless the flags for them are
+given; a node of Strom is broker and controller at once. Several voters make
+a cluster: its nodes replicate the metadata (topics, placement, configs,
+brokers, SCRAM users, ACLs) through raft; each partition lives on one broker
+until partitions replicate. Listeners may be SSL, SASL_PLAINTEXT or SASL_SSL
+(listener.security.protocol.map, ssl.keystore.location, sasl.enabled.mechanisms),
+with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 		Example: `  strom serve
   strom serve --data-dir /var/lib/strom --kafka-addr :19092 --advertised-addr broker1:19092
   strom serve --config server.properties --set num.partitions=3
@@ -108,7 +110,14 @@ replicate.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("kafka listening", "addr", b.KafkaAddr().String(), "advertised", advertisedFor(cfg, b), "data_dir", cfg.DataDir)
+			if len(cfg.Listeners) > 1 || len(cfg.Listeners) == 1 && cfg.Listeners[0].Protocol != "PLAINTEXT" {
+				for _, l := range cfg.Listeners {
+					logger.Info("kafka listening", "listener", l.Name, "protocol", l.Protocol, "addr", b.ListenerAddr(l.Name).String(), "advertised", l.Advertised)
+				}
+				logger.Info("data directory", "data_dir", cfg.DataDir)
+			} else {
+				logger.Info("kafka listening", "addr", b.KafkaAddr().String(), "advertised", advertisedFor(cfg, b), "data_dir", cfg.DataDir)
+			}
 			if a := b.HTTPAddr(); a != nil {
 				logger.Info("web console, health and metrics", "url", "http://"+cli.DisplayAddr(a.String()))
 			}
@@ -189,13 +198,22 @@ func applyLayout(cmd *cobra.Command, cfg *broker.Config, props map[string]string
 	if err != nil {
 		return fmt.Errorf("%s: %w", orFlags(configFile), err)
 	}
+	given := func(flag string) bool {
+		_, env := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_")))
+		return env || cmd.Flags().Changed(flag)
+	}
 	set := func(flag string, dst *string, v string) {
-		given := cmd.Flags().Changed(flag)
-		if _, env := os.LookupEnv("STROM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))); env {
-			given = true
-		}
-		if v != "" && !given {
+		if v != "" && !given(flag) {
 			*dst = v
+		}
+	}
+	if given("kafka-addr") {
+		// The flag names one PLAINTEXT listener and wins over the file's.
+		cfg.Listeners = nil
+	} else {
+		cfg.Listeners = l.Listeners
+		if given("advertised-addr") && len(cfg.Listeners) > 0 {
+			cfg.Listeners[0].Advertised = cfg.AdvertisedAddr
 		}
 	}
 	set("kafka-addr", &cfg.KafkaAddr, l.KafkaAddr)

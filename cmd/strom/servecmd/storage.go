@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/broker"
 	"github.com/stromhq/strom/internal/cli"
 	"github.com/stromhq/strom/internal/metadata"
@@ -39,6 +40,7 @@ func newFormatCmd() *cobra.Command {
 	var clusterID, configFile, dataDir string
 	var sets []string
 	var ignore bool
+	var scram []string
 	cmd := &cobra.Command{
 		Use:   "format",
 		Short: "Format a data directory for a cluster id and node.id, as kafka-storage.sh format does",
@@ -46,9 +48,16 @@ func newFormatCmd() *cobra.Command {
 config's log.dirs names (or --data-dir). A node refuses to start on a data
 directory of another node.id, and formatting one already formatted is refused
 unless --ignore-formatted finds the same identity. Formatting is optional:
-the first start of strom serve formats a new directory with a random id.`,
+the first start of strom serve formats a new directory with a random id.
+
+--add-scram stores SCRAM users (who log in with SCRAM-SHA-256/512 and PLAIN)
+before the first start, as Kafka's tool does: the first administrator of a
+broker whose only listeners need SASL. The password is salted here; only
+the salt and derived keys are written.`,
 		Example: `  strom storage random-uuid
-  strom storage format -t iKDSfyiITuqsq1u8b9hEQQ -c server1.properties`,
+  strom storage format -t iKDSfyiITuqsq1u8b9hEQQ -c server1.properties
+  strom storage format -t iKDSfyiITuqsq1u8b9hEQQ -c server1.properties \
+      --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if clusterID == "" {
@@ -66,11 +75,23 @@ the first start of strom serve formats a new directory with a random id.`,
 			if err != nil {
 				return err
 			}
+			for _, a := range scram { // before anything is written
+				if _, _, _, err := auth.ParseScramArg(a); err != nil {
+					return err
+				}
+			}
 			m, err := broker.Format(cfg.DataDir, clusterID, bc.Settings().NodeID, ignore)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "formatted %s: cluster.id %s, node.id %d\n", cfg.DataDir, m.ClusterID, m.NodeID)
+			added, err := broker.AddScram(cfg.DataDir, scram)
+			if err != nil {
+				return err
+			}
+			for _, a := range added {
+				fmt.Fprintf(cmd.OutOrStdout(), "added SCRAM user %s\n", a)
+			}
 			return nil
 		},
 	}
@@ -79,6 +100,7 @@ the first start of strom serve formats a new directory with a random id.`,
 	f.StringVarP(&configFile, "config", "c", "", "the node's server.properties (node.id, log.dirs)")
 	f.StringArrayVar(&sets, "set", nil, "one broker config, name=value (repeatable)")
 	f.StringVar(&dataDir, "data-dir", cli.EnvOr("data-dir", "data"), "the data directory, when the config names none")
+	f.StringArrayVarP(&scram, "add-scram", "S", nil, `a SCRAM user: 'SCRAM-SHA-256=[name=alice,password=secret]' (or iterations=, salt=, saltedpassword=; repeatable)`)
 	f.BoolVarP(&ignore, "ignore-formatted", "g", false, "accept a directory already formatted with the same identity")
 	return cmd
 }

@@ -106,7 +106,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 				failed = true
 				sp.ErrorCode, sp.ErrorMessage = errorCodeFor(err, req.Version >= 4), errorMessage(err)
 				sp.BaseOffset = -1
-				if b, epoch, ok := h.leaderHint(t, rp.Partition, err); ok && req.Version >= 10 {
+				if b, epoch, ok := h.leaderHint(req, t, rp.Partition, err); ok && req.Version >= 10 {
 					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.ID, epoch
 					leaders.add(b)
 				}

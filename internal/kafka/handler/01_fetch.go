@@ -96,7 +96,7 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return now(resp)
 	}
-	f := h.newFetch(req.Version, r, resp)
+	f := h.newFetch(req, r, resp)
 	if n := f.read(); f.errored || n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(f.parts) == 0 {
 		return now(resp)
 	}
@@ -136,7 +136,8 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 
 // newFetch resolves the request's partitions and lays out the response:
 // partitions that cannot be read get their error now.
-func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
+func (h *Handler) newFetch(req *server.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
+	version := req.Version
 	f := &fetch{resp: resp, maxBytes: fetchMaxBytes, readCommitted: r.IsolationLevel == 1, storageKnown: version >= 6}
 	if version >= 3 {
 		f.maxBytes = min(int(max(r.MaxBytes, 0)), fetchMaxBytes)
@@ -178,7 +179,7 @@ func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.Fetch
 			if err != nil {
 				f.setError(&sp, err)
 				f.errored = true
-				if b, epoch, ok := h.leaderHint(t, rp.Partition, err); ok && version >= 12 {
+				if b, epoch, ok := h.leaderHint(req, t, rp.Partition, err); ok && version >= 12 {
 					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.ID, epoch
 					if version >= 16 {
 						f.leaders.add(b)

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -43,7 +44,8 @@ func init() { register(3, 0, 13, handleMetadata) }
 
 // topicOperations are the ACL operations of the TOPIC resource (Kafka's
 // AclEntry.supportedOperations), as an authorized-operations bit field: what
-// Kafka answers without an authorizer.
+// Kafka answers without an authorizer; with one, those the principal is
+// allowed (authorizedOps).
 var topicOperations = aclBits(
 	kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
 	kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter,
@@ -64,7 +66,7 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	r := req.Msg.(*kmsg.MetadataRequest)
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	node := h.c.NodeID()
-	for _, bi := range h.brokers() {
+	for _, bi := range h.brokers(req) {
 		b := kmsg.NewMetadataResponseBroker()
 		b.NodeID, b.Host, b.Port, b.Rack = bi.ID, bi.Host, bi.Port, rackOrNil(bi.Rack)
 		resp.Brokers = append(resp.Brokers, b)
@@ -73,12 +75,16 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	resp.ControllerID = h.c.ControllerID()
 
 	if r.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
-		resp.AuthorizedOperations = clusterOperations
+		resp.AuthorizedOperations = h.authorizedOps(req, acl.ResourceCluster, acl.ClusterName, clusterOperations)
 	}
 	h.metadataTopics(req.Version, r, resp, node, h.failedPartitions())
 	if r.IncludeTopicAuthorizedOperations && req.Version >= 8 {
 		for i := range resp.Topics {
-			resp.Topics[i].AuthorizedOperations = topicOperations
+			name := ""
+			if resp.Topics[i].Topic != nil {
+				name = *resp.Topics[i].Topic
+			}
+			resp.Topics[i].AuthorizedOperations = h.authorizedOps(req, acl.ResourceTopic, name, topicOperations)
 		}
 	}
 	return now(resp)
@@ -161,16 +167,21 @@ func (h *Handler) failedPartitions() map[string]map[int32]bool {
 // brokers lists the live brokers clients may use: this one alone at its
 // advertised address on a single node, every unfenced registered broker in
 // a cluster.
-func (h *Handler) brokers() []metadata.BrokerInfo {
+//
+// A single node gives each client the advertised address of the listener
+// it connected to (several listeners, issue 21); a cluster's brokers are
+// registered with one address each.
+func (h *Handler) brokers(req *server.Request) []metadata.BrokerInfo {
 	if !h.c.Replicated() {
-		return []metadata.BrokerInfo{{ID: h.c.NodeID(), Host: h.cfg.AdvertisedHost, Port: h.cfg.AdvertisedPort, Rack: h.c.Broker().Settings().BrokerRack}}
+		host, port := h.endpoint(req)
+		return []metadata.BrokerInfo{{ID: h.c.NodeID(), Host: host, Port: port, Rack: h.c.Broker().Settings().BrokerRack}}
 	}
 	return h.c.Brokers()
 }
 
 // broker returns a live broker's registration (ok false: none such).
-func (h *Handler) broker(id int32) (metadata.BrokerInfo, bool) {
-	for _, b := range h.brokers() {
+func (h *Handler) broker(req *server.Request, id int32) (metadata.BrokerInfo, bool) {
+	for _, b := range h.brokers(req) {
 		if b.ID == id {
 			return b, true
 		}

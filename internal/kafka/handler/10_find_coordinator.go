@@ -34,7 +34,8 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	r := req.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	node := h.c.NodeID()
-	coordinator := metadata.BrokerInfo{ID: node, Host: h.cfg.AdvertisedHost, Port: h.cfg.AdvertisedPort}
+	host, port := h.endpoint(req) // this node, at the client's listener
+	coordinator := metadata.BrokerInfo{ID: node, Host: host, Port: port}
 	offsetsReady := false // the offsets topic exists, for group keys
 	answer := func(key string) (int16, *string) {
 		if r.CoordinatorType != 0 && r.CoordinatorType != 1 {
@@ -50,7 +51,7 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 			if err != nil {
 				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("the offsets topic: " + err.Error())
 			}
-			b, ok := h.broker(lead)
+			b, ok := h.broker(req, lead)
 			if !ok {
 				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr(fmt.Sprintf("the offsets topic's leader, broker %d, is not available", lead))
 			}

@@ -38,7 +38,7 @@ import (
 //     file that feeds it (log.retention.ms, then log.retention.minutes and
 //     log.retention.hours for retention.ms), then the default, named by the
 //     broker synonym. The first synonym's source is the config's source.
-//   - Nothing is sensitive.
+//   - PASSWORD configs (ssl.keystore.key, ...) are sensitive: no value.
 //
 // Version notes: v0 has IsDefault (true when the value is not set on the
 // resource itself) instead of a source; v1 ConfigSource and synonyms; v2
@@ -167,6 +167,11 @@ func describedConfig(v metadata.ConfigValue, o describeOpts) kmsg.DescribeConfig
 	if o.docs {
 		c.Documentation = kmsg.StringPtr(v.Doc)
 	}
+	if v.Type == metadata.TypePassword {
+		// Keys and inline certificates are never shown, as Kafka's
+		// PASSWORD configs.
+		c.Value, c.IsSensitive = nil, true
+	}
 	return c
 }
 
@@ -178,7 +183,11 @@ func (h *Handler) brokerSynonyms(name, def string) []kmsg.DescribeConfigsRespons
 	bc := h.c.Broker()
 	for _, n := range append([]string{name}, derivedBrokerSynonyms[name]...) {
 		if v, ok := bc.Static(n); ok {
-			out = append(out, synonym(n, kmsg.StringPtr(v), metadata.SourceStaticBroker))
+			val := kmsg.StringPtr(v)
+			if metadata.IsSensitiveConfig(n) {
+				val = nil
+			}
+			out = append(out, synonym(n, val, metadata.SourceStaticBroker))
 		}
 	}
 	if def != "" {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/kafka/server"
 )
 
@@ -15,8 +16,8 @@ import (
 //
 // Behavior:
 //   - ClusterAuthorizedOperations is -2147483648 (not computed) unless
-//     asked for; then every operation the CLUSTER resource has, since Strom
-//     has no authorizer (Kafka without one answers the same).
+//     asked for; then the CLUSTER operations the principal is allowed
+//     (every one without an authorizer, as Kafka answers).
 //   - v1+: EndpointType 1 (brokers) is served. 2 (controllers) is
 //     MISMATCHED_ENDPOINT_TYPE, any other value UNSUPPORTED_ENDPOINT_TYPE,
 //     each with Kafka's message: this is a broker endpoint.
@@ -50,7 +51,7 @@ func handleDescribeCluster(h *Handler, _ context.Context, req *server.Request) (
 		resp.ErrorCode, resp.ErrorMessage = code.Code, &msg
 		return now(resp)
 	}
-	live := h.brokers()
+	live := h.brokers(req)
 	if h.c.Replicated() && req.Version >= 2 && r.IncludeFencedBrokers {
 		live = h.c.AllBrokers()
 	}
@@ -62,7 +63,7 @@ func handleDescribeCluster(h *Handler, _ context.Context, req *server.Request) (
 	resp.ClusterID = h.cfg.ClusterID
 	resp.ControllerID = h.c.ControllerID()
 	if r.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterOperations
+		resp.ClusterAuthorizedOperations = h.authorizedOps(req, acl.ResourceCluster, acl.ClusterName, clusterOperations)
 	}
 	return now(resp)
 }

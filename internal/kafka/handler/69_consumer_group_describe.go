@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
 )
@@ -54,7 +55,7 @@ func handleConsumerGroupDescribe(h *Handler, _ context.Context, req *server.Requ
 			if d.Err == nil {
 				rg.State, rg.Epoch, rg.AssignmentEpoch, rg.AssignorName = d.State, d.Epoch, d.AssignmentEpoch, d.Assignor
 				if r.IncludeAuthorizedOperations {
-					rg.AuthorizedOperations = groupOperations
+					rg.AuthorizedOperations = h.authorizedOps(req, acl.ResourceGroup, rg.Group, groupOperations)
 				}
 				for _, m := range d.Members {
 					rm := kmsg.NewConsumerGroupDescribeResponseGroupMember()

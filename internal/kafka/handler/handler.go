@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
@@ -21,6 +24,24 @@ type Config struct {
 	// and FindCoordinator.
 	AdvertisedHost string
 	AdvertisedPort int32
+	// Listeners are the advertised endpoints by listener name: a client
+	// is given the address of the listener it connected to (as Kafka
+	// does), else AdvertisedHost and AdvertisedPort.
+	Listeners map[string]Endpoint
+	// SASLMechanisms are the mechanisms each SASL listener offers, by
+	// listener name (of auth.Mechanisms, from sasl.enabled.mechanisms or
+	// its listener.name.<listener>. override).
+	SASLMechanisms map[string][]string
+	// FailedAuthDelay delays the answer to a failed SASL authentication
+	// (connection.failed.authentication.delay.ms).
+	FailedAuthDelay time.Duration
+	// OAuth validates OAUTHBEARER tokens; nil when no JWKS is set.
+	OAuth *auth.OAuthValidator
+	// Reauth is connections.max.reauth.ms: the SASL session's lifetime,
+	// told to clients in SaslAuthenticate v1+ (KIP-368); 0: forever.
+	Reauth time.Duration
+	// ACLs turns authorization on (authz.go).
+	ACLs ACLConfig
 	// ClusterID is returned in Metadata and DescribeCluster (default: the
 	// cluster id the data directory was formatted with).
 	ClusterID string
@@ -33,6 +54,20 @@ type Config struct {
 	Quorum QuorumSource
 }
 
+// Endpoint is an advertised host and port.
+type Endpoint struct {
+	Host string
+	Port int32
+}
+
+// endpoint is the advertised address of the listener req arrived on.
+func (h *Handler) endpoint(req *server.Request) (string, int32) {
+	if e, ok := h.cfg.Listeners[req.Conn.Listener]; ok {
+		return e.Host, e.Port
+	}
+	return h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+}
+
 // Handler answers Kafka requests from the cluster state. It implements
 // server.Handler.
 type Handler struct {
@@ -40,6 +75,8 @@ type Handler struct {
 	cfg    Config
 	log    *slog.Logger
 	groups *group.Coordinator
+
+	authz atomic.Pointer[authzCache]
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
 	stopOnce sync.Once
@@ -111,7 +148,15 @@ func (h *Handler) Handle(ctx context.Context, req *server.Request) (server.Reply
 	if !ok {
 		return server.Reply{}, fmt.Errorf("api key %d not served", req.Key)
 	}
-	return a.fn(h, ctx, req)
+	if !h.cfg.ACLs.Enabled {
+		return a.fn(h, ctx, req)
+	}
+	deny, f := h.gate(req)
+	if deny != nil {
+		return now(deny)
+	}
+	reply, err := a.fn(h, ctx, req)
+	return withFix(reply, f), err
 }
 
 // now replies with a ready response.

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 )
 
@@ -15,9 +16,9 @@ import (
 // client goes to the right broker without a Metadata round trip.
 
 // leaderHint is a partition's current leader as the cluster's metadata
-// has it: the same leader and epoch Metadata answers (ok false: none
-// live, so nothing to hint).
-func (h *Handler) leaderHint(t metadata.Topic, partition int32, err error) (leader metadata.BrokerInfo, epoch int32, ok bool) {
+// has it: the same leader and epoch Metadata answers, at the address of
+// the listener req came in on (ok false: none live, so nothing to hint).
+func (h *Handler) leaderHint(req *server.Request, t metadata.Topic, partition int32, err error) (leader metadata.BrokerInfo, epoch int32, ok bool) {
 	if !errors.Is(err, cluster.ErrNotLeader) {
 		return leader, 0, false
 	}
@@ -25,7 +26,7 @@ func (h *Handler) leaderHint(t metadata.Topic, partition int32, err error) (lead
 	if id < 0 || id == h.c.NodeID() {
 		return leader, 0, false
 	}
-	b, ok := h.broker(id)
+	b, ok := h.broker(req, id)
 	// Epoch: Metadata's LeaderEpoch for a partition of the cluster (0
 	// until partitions have their own raft groups, issue 18).
 	return b, 0, ok

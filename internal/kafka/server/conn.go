@@ -30,10 +30,12 @@ const (
 // starts the writer, and when it stops reading it closes replies, waits for
 // the writer to drain them, and closes the socket.
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	ip   string
-	info ConnInfo
+	s       *Server
+	nc      net.Conn // a *tls.Conn on TLS listeners
+	ip      string
+	info    ConnInfo
+	l       *Listener
+	session *Session
 
 	// ctx is given to Handle and Finish; it is cancelled by abort, which
 	// also runs when the server force-closes.
@@ -79,18 +81,25 @@ type queued struct {
 	corr    int32
 	key     int16
 	version int16 // the response version: the request's version
+	raw     bool  // a bare SASL token answer: size prefix and bytes only
 	reply   Reply
 }
 
-func newConn(s *Server, nc net.Conn, ip string) *conn {
+func newConn(s *Server, nc net.Conn, ip string, l *Listener) *conn {
+	session := newSession(l)
 	c := &conn{
-		s:  s,
-		nc: nc,
-		ip: ip,
+		s:       s,
+		nc:      nc,
+		ip:      ip,
+		l:       l,
+		session: session,
 		info: ConnInfo{
 			ID:         s.nextID.Add(1),
 			RemoteAddr: nc.RemoteAddr(),
 			LocalAddr:  nc.LocalAddr(),
+			RemoteIP:   ip,
+			Listener:   l.Name,
+			Session:    session,
 		},
 		replies:  make(chan queued, s.cfg.MaxInFlight),
 		readStop: make(chan struct{}),
@@ -103,6 +112,12 @@ func newConn(s *Server, nc net.Conn, ip string) *conn {
 // serve runs the connection on its own goroutine until the reader stops and
 // the writer has drained every queued reply.
 func (c *conn) serve() {
+	if !c.handshake() {
+		c.abort()
+		c.s.unregister(c)
+		c.s.connWG.Done()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -211,6 +226,14 @@ func (c *conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
+		if c.session.rawNext {
+			// After SaslHandshake v0 the client sends its token bare.
+			c.session.rawNext = false
+			if !c.handleRawToken(frame) {
+				return
+			}
+			continue
+		}
 		req, err := ParseRequest(frame, s.versions)
 		if err != nil {
 			frame = nil
@@ -226,6 +249,17 @@ func (c *conn) readLoop() {
 		}
 		req.Conn = c.info
 		s.stats.request(req.Key)
+		if !allowedBeforeAuth(req.Key) && (!c.session.IsAuthenticated() || c.session.expired(time.Now())) {
+			// Kafka closes such a connection: nothing is served, not
+			// even an error naming a topic, before authentication.
+			s.budget.release(&c.charge)
+			s.stats.unauthenticated.Add(1)
+			if ok, suppressed := s.unauthLog.allow(time.Now()); ok {
+				s.log.Info("kafka server: request before SASL authentication, or after its session expired; closing connection",
+					c.logAttrs("listener", c.l.Name, "key", req.Key, "suppressed_since_last", suppressed)...)
+			}
+			return
+		}
 
 		reply, err := s.h.Handle(c.ctx, req)
 		// The server is done with the frame: a produce's records are
@@ -258,7 +292,29 @@ func (c *conn) readLoop() {
 		// The writer always drains, even after a failure, so this
 		// cannot block forever.
 		c.replies <- q
+		if q.reply.CloseAfter {
+			return
+		}
 	}
+}
+
+// handleRawToken hands a bare SASL token (the frame after SaslHandshake v0)
+// to the handler as a SaslAuthenticate v0 request and queues its answer,
+// to be written bare. It reports whether reading goes on.
+func (c *conn) handleRawToken(frame []byte) bool {
+	s := c.s
+	msg := kmsg.NewPtrSASLAuthenticateRequest()
+	msg.SASLAuthBytes = append([]byte(nil), frame...)
+	s.budget.release(&c.charge)
+	req := &Request{Key: saslAuthenticateKey, Version: 0, Msg: msg, Conn: c.info, Raw: true}
+	s.stats.request(req.Key)
+	reply, err := s.h.Handle(c.ctx, req)
+	if err != nil {
+		s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", req.Key, "err", err)...)
+		return false
+	}
+	c.replies <- queued{key: saslAuthenticateKey, raw: true, reply: reply}
+	return !reply.CloseAfter
 }
 
 // readRequest reads one request frame. Waiting for a frame's first byte is
@@ -417,6 +473,13 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		resp.SetVersion(q.version)
+		if q.raw {
+			buf = appendRawToken(buf[:0], resp)
+			if _, err := bw.Write(buf); err != nil {
+				fail(err, "write failed", slog.LevelDebug)
+			}
+			continue
+		}
 		if bufs := splice.encode(q.corr, resp); bufs != nil {
 			// A fetch with large records: they go to the socket from
 			// the buffers the log read them into, in one writev.

@@ -59,6 +59,22 @@
 // is recovered, logged at error level with its stack, and closes only that
 // connection.
 //
+// # Security
+//
+// ServeListener serves one listener of Kafka's listener.security.protocol.map:
+// with Listener.TLS the accepted socket is wrapped in crypto/tls and the
+// handshake runs first on the connection's goroutine (bounded by
+// HandshakeTimeout; a failure closes it, is counted and logged on one line
+// at most every 10 s); with Listener.SASL only ApiVersions, SaslHandshake
+// and SaslAuthenticate are handed to the handler until it calls
+// Session.Authenticated, and any other request closes the connection
+// unanswered. After SaslHandshake v0 (Session.ExpectRawToken) the next
+// frames are bare SASL tokens: each is given to Handle as a SaslAuthenticate
+// v0 request with Request.Raw set, and its answer is written as a size and
+// the token only. Reply.CloseAfter closes the connection once that reply
+// is written (a failed authentication). Every request carries the
+// connection's Session (listener, principal) in ConnInfo.
+//
 // # Framing
 //
 // Every request and response is a frame: a big-endian int32 size, then size

@@ -291,6 +291,17 @@ func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
 	return dst
 }
 
+// appendRawToken frames a SaslAuthenticate answer for the unframed SASL
+// flow: a size prefix and the token, no response header.
+func appendRawToken(dst []byte, resp kmsg.Response) []byte {
+	var tok []byte
+	if r, ok := resp.(*kmsg.SASLAuthenticateResponse); ok {
+		tok = r.SASLAuthBytes
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(tok)))
+	return append(dst, tok...)
+}
+
 // unsupportedApiVersions is the answer to an ApiVersions request at a version
 // above ours: UNSUPPORTED_VERSION (35) in the v0 layout, listing every range
 // we serve so the client can retry at a version we know (KIP-511). It must be

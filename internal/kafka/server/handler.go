@@ -26,6 +26,10 @@ type Request struct {
 	Msg kmsg.Request
 	// Conn describes the connection the request arrived on.
 	Conn ConnInfo
+	// Raw marks a bare SASL token read after SaslHandshake v0, given as a
+	// SaslAuthenticate v0 request (CorrelationID is meaningless): its
+	// answer's SASLAuthBytes are written bare.
+	Raw bool
 }
 
 // ConnInfo identifies a client connection.
@@ -33,6 +37,13 @@ type ConnInfo struct {
 	ID         uint64
 	RemoteAddr net.Addr
 	LocalAddr  net.Addr
+	// RemoteIP is the client's address without port (the host of ACLs).
+	RemoteIP string
+	// Listener is the name of the listener the connection arrived on.
+	Listener string
+	// Session is the connection's security state (never nil for a
+	// connection the server accepted).
+	Session *Session
 }
 
 // Reply is a handler's answer to one request. Exactly one of the forms is used:
@@ -55,6 +66,9 @@ type Reply struct {
 	Response   kmsg.Response
 	Finish     func(ctx context.Context) kmsg.Response
 	NoResponse bool
+	// CloseAfter stops reading: this reply (and the ones before it) are
+	// written, then the connection closes (a failed SASL authentication).
+	CloseAfter bool
 }
 
 // Handler processes requests. Handle is called on the connection's reader

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,8 @@ type Server struct {
 	refusedLog     limiter
 	oversize       limiter
 	readTimeoutLog limiter
+	tlsLog         limiter
+	unauthLog      limiter
 }
 
 // New returns a server that passes requests to h. It reads h.APIVersions
@@ -140,12 +143,20 @@ func (s *Server) Addr() net.Addr {
 	return s.mu.listeners[0].Addr()
 }
 
-// Serve accepts connections on ln until Shutdown, then returns
-// ErrServerClosed; any other accept error that is not temporary is returned
-// as is. Temporary errors (out of file descriptors, an aborted handshake) are
-// retried after a back-off that doubles from 5ms to 1s. Serve closes ln when
-// it returns. It may be called for several listeners.
+// Serve accepts PLAINTEXT connections on ln: ServeListener with a listener
+// named PLAINTEXT, neither TLS nor SASL.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServeListener(ln, Listener{Name: "PLAINTEXT"})
+}
+
+// ServeListener accepts connections on ln until Shutdown, secured as l
+// says, then returns ErrServerClosed; any other accept error that is not
+// temporary is returned as is. Temporary errors (out of file descriptors,
+// an aborted handshake) are retried after a back-off that doubles from 5ms
+// to 1s. It closes ln when it returns. It may be called for several
+// listeners at once, each with its own l. A TLS handshake runs on the
+// connection's own goroutine, never in the accept loop.
+func (s *Server) ServeListener(ln net.Listener, l Listener) error {
 	if !s.trackListener(ln) {
 		ln.Close()
 		return ErrServerClosed
@@ -174,7 +185,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		s.accept(nc)
+		s.accept(nc, &l)
 	}
 }
 
@@ -222,7 +233,7 @@ func (s *Server) untrackListener(ln net.Listener) {
 }
 
 // accept admits nc or refuses it by closing it at once.
-func (s *Server) accept(nc net.Conn) {
+func (s *Server) accept(nc net.Conn, l *Listener) {
 	s.stats.accepted.Add(1)
 	ip := remoteIP(nc.RemoteAddr())
 
@@ -249,7 +260,11 @@ func (s *Server) accept(nc net.Conn) {
 		}
 		return
 	}
-	c := newConn(s, nc, ip)
+	if l.TLS != nil {
+		// No I/O yet: the handshake runs on the connection's goroutine.
+		nc = tls.Server(nc, l.TLS)
+	}
+	c := newConn(s, nc, ip, l)
 	s.mu.conns[c] = struct{}{}
 	s.mu.perIP[ip]++
 	s.connWG.Add(1)

@@ -26,6 +26,12 @@ type Stats struct {
 	// RequestReadTimeouts counts connections closed because a request
 	// frame was not complete within RequestReadTimeout.
 	RequestReadTimeouts uint64
+	// TLSHandshakeFailures counts connections closed because their TLS
+	// handshake failed (no TLS, an unknown CA, an expired certificate).
+	TLSHandshakeFailures uint64
+	// Unauthenticated counts connections closed for a request other than
+	// ApiVersions and SASL before SASL authentication.
+	Unauthenticated uint64
 	// BytesIn and BytesOut count bytes read from and written to sockets.
 	BytesIn, BytesOut uint64
 	// QueuedRequestBytes is the request bytes held now across all
@@ -45,16 +51,18 @@ type Stats struct {
 
 // counters are the live values behind Stats.
 type counters struct {
-	open         atomic.Int64
-	accepted     atomic.Uint64
-	refused      atomic.Uint64
-	idleClosed   atomic.Uint64
-	protocol     atomic.Uint64
-	panics       atomic.Uint64
-	readTimeouts atomic.Uint64
-	bytesIn      atomic.Uint64
-	bytesOut     atomic.Uint64
-	requests     []atomic.Uint64 // indexed by api key; sized by New
+	open            atomic.Int64
+	accepted        atomic.Uint64
+	refused         atomic.Uint64
+	idleClosed      atomic.Uint64
+	protocol        atomic.Uint64
+	panics          atomic.Uint64
+	readTimeouts    atomic.Uint64
+	tlsFailed       atomic.Uint64
+	unauthenticated atomic.Uint64
+	bytesIn         atomic.Uint64
+	bytesOut        atomic.Uint64
+	requests        []atomic.Uint64 // indexed by api key; sized by New
 }
 
 func (c *counters) request(key int16) {
@@ -73,6 +81,8 @@ func (s *Server) Stats() Stats {
 		ProtocolErrors:        s.stats.protocol.Load(),
 		Panics:                s.stats.panics.Load(),
 		RequestReadTimeouts:   s.stats.readTimeouts.Load(),
+		TLSHandshakeFailures:  s.stats.tlsFailed.Load(),
+		Unauthenticated:       s.stats.unauthenticated.Load(),
 		BytesIn:               s.stats.bytesIn.Load(),
 		BytesOut:              s.stats.bytesOut.Load(),
 		QueuedRequestBytes:    s.budget.used.Load(),

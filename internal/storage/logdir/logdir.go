@@ -5,6 +5,7 @@
 //	<data dir>/
 //	  .lock                        flock(2)ed by the process that has the directory open; holds its pid
 //	  .strom-clean-shutdown        present only between a clean Close and the next Open
+//	  .strom-boot                  the machine's boot id when the last start finished recovering
 //	  recovery-point-checkpoint    per partition: offsets below are fsynced
 //	  log-start-offset-checkpoint  per partition: the first readable offset
 //	  <topic>-<partition>/         one partition log (see package seglog)
@@ -20,7 +21,15 @@
 //     directory is opened, so a crash at any later moment is seen as unclean
 //     on the next start, and the logs after their recovery points are
 //     re-validated. With the marker, nothing is scanned: a clean start reads
-//     no segment data.
+//     no segment data. Without it, but in the same boot of the machine as
+//     the previous process (.strom-boot, written by Recovered once a start
+//     has recovered its logs), a kill -9 left every completed write in the
+//     page cache, and recovery walks batch headers (a torn last batch is
+//     cut) instead of checking every CRC (seglog.State.TrustCache). Another
+//     boot id, or none, means a power loss or OS crash may have torn or
+//     lost unsynced pages anywhere: every byte is validated. .strom-boot is
+//     written in place, not through a temp file: a torn or stale one only
+//     makes the next recovery the full one.
 //   - Checkpoints are written atomically (package checkpoint) by Checkpoint,
 //     periodically by Run, and on Close before the marker.
 //   - The directory owns one bounded cache of sealed segments' descriptors
@@ -54,6 +63,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -70,6 +80,7 @@ import (
 
 const (
 	lockFile           = ".lock"
+	bootFile           = ".strom-boot"
 	cleanMarker        = ".strom-clean-shutdown"
 	recoveryCheckpoint = "recovery-point-checkpoint"
 	startCheckpoint    = "log-start-offset-checkpoint"
@@ -90,10 +101,20 @@ type Dir struct {
 	recovery map[Partition]int64
 	starts   map[Partition]int64
 	logs     map[Partition]*seglog.Log
+	opening  map[Partition]chan struct{} // OpenLog calls in progress, closed when done
+	// bootID is this boot's (vfs.BootID); sameBoot: the previous process
+	// recovered and wrote in this same boot (.strom-boot), so after a kill
+	// its writes are in the page cache (seglog.State.TrustCache).
+	bootID   string
+	sameBoot bool
 	files    *fdcache.Cache // sealed segments' descriptors, shared by the logs
 	workers  int            // logs closed at once
 	closed   bool
 	ckptMu   sync.Mutex // serializes checkpoint writes
+	// What the last checkpoint wrote (under ckptMu), so that an unchanged
+	// one is not written again.
+	ckptWritten         bool
+	ckptRec, ckptStarts map[Partition]int64
 
 	// hmu guards the health view, updated by the logs' health hooks
 	// (which may run with a log's append lock held: never call a log
@@ -188,9 +209,47 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 			return nil, fmt.Errorf("data dir %s: sync: %w", path, err)
 		}
 	}
+	if d.bootID = vfs.BootID(fsys); d.bootID != "" && !d.clean {
+		d.sameBoot = readBootFile(fsys, filepath.Join(path, bootFile)) == d.bootID
+	}
 	d.removeTempFiles()
 	ok = true
 	return d, nil
+}
+
+// readBootFile returns the boot id Recovered wrote, or "".
+func readBootFile(fsys vfs.FS, name string) string {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var b [64]byte
+	n, _ := f.ReadAt(b[:], 0)
+	return strings.TrimSpace(string(b[:n]))
+}
+
+// Recovered says the logs the caller opened at start are recovered: it
+// records this boot's id in .strom-boot, so that after a kill -9 the next
+// start knows the page cache still holds what this process writes (see
+// seglog.State.TrustCache) and walks batch headers instead of validating
+// every byte. Written only now, so that data of an earlier boot that this
+// start had to validate is never trusted by a start that follows a crash
+// during that validation. Best effort: a file that is missing or stale
+// only makes the next recovery the full one.
+func (d *Dir) Recovered() {
+	if d.bootID == "" {
+		return
+	}
+	f, err := d.fs.Create(filepath.Join(d.path, bootFile))
+	if err != nil {
+		d.logger.Warn("cannot record the boot id; the next recovery after a crash validates every byte", "err", err)
+		return
+	}
+	if _, err := f.Write([]byte(d.bootID + "\n")); err != nil {
+		d.logger.Warn("cannot record the boot id; the next recovery after a crash validates every byte", "err", err)
+	}
+	f.Close()
 }
 
 // removeTempFiles removes the empty "*.tmp" files (and log probe files) a
@@ -346,29 +405,56 @@ func (d *Dir) Existing() ([]Partition, error) {
 // directory, but no topic's.
 const ClusterMetadataDir = "__cluster_metadata-0"
 
-// OpenLog opens (creating if needed) the log of p with cfg.
+// OpenLog opens (creating if needed) the log of p with cfg. Logs open
+// concurrently (recovery after a crash re-validates data, and logs recover
+// independently); two calls for the same p share one open.
 func (d *Dir) OpenLog(p Partition, cfg seglog.Config) (*seglog.Log, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, seglog.ErrClosed
-	}
-	if l, ok := d.logs[p]; ok {
+	for {
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return nil, seglog.ErrClosed
+		}
+		if l, ok := d.logs[p]; ok {
+			d.mu.Unlock()
+			return l, nil
+		}
+		if ch, ok := d.opening[p]; ok {
+			d.mu.Unlock()
+			<-ch
+			continue
+		}
+		ch := make(chan struct{})
+		if d.opening == nil {
+			d.opening = map[Partition]chan struct{}{}
+		}
+		d.opening[p] = ch
+		rp, ok := d.recovery[p]
+		st := seglog.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok, TrustCache: d.sameBoot}
+		cfg.Files = d.files
+		d.mu.Unlock()
+
+		l, err := seglog.Open(d.fs, d.PartitionDir(p), cfg, st)
+
+		d.mu.Lock()
+		delete(d.opening, p)
+		close(ch)
+		if err == nil && d.closed {
+			l.Close()
+			err = seglog.ErrClosed
+		}
+		if err != nil {
+			d.mu.Unlock()
+			return nil, err
+		}
+		d.logs[p] = l
+		l.OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
+		if h, err := l.Health(); h != seglog.Healthy {
+			d.healthChanged(p, h, err)
+		}
+		d.mu.Unlock()
 		return l, nil
 	}
-	rp, ok := d.recovery[p]
-	st := seglog.State{RecoveryPoint: rp, LogStartOffset: d.starts[p], Clean: d.clean && ok}
-	cfg.Files = d.files
-	l, err := seglog.Open(d.fs, d.PartitionDir(p), cfg, st)
-	if err != nil {
-		return nil, err
-	}
-	d.logs[p] = l
-	l.OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
-	if h, err := l.Health(); h != seglog.Healthy {
-		d.healthChanged(p, h, err)
-	}
-	return l, nil
 }
 
 // CreateLogs creates new, empty logs for ps (cfgs[i] for ps[i], with
@@ -573,15 +659,24 @@ func (d *Dir) Checkpoint() error {
 		starts[p] = l.StartOffset()
 	}
 	d.mu.Unlock()
+	// Unchanged since the last write: nothing to do (Run checkpoints every
+	// second, and an idle broker should not fsync for nothing).
+	if d.ckptWritten && maps.Equal(rec, d.ckptRec) && maps.Equal(starts, d.ckptStarts) {
+		return nil
+	}
 	if err := checkpoint.Write(d.fs, filepath.Join(d.path, recoveryCheckpoint), rec); err != nil {
 		return err
 	}
-	return checkpoint.Write(d.fs, filepath.Join(d.path, startCheckpoint), starts)
+	if err := checkpoint.Write(d.fs, filepath.Join(d.path, startCheckpoint), starts); err != nil {
+		return err
+	}
+	d.ckptWritten, d.ckptRec, d.ckptStarts = true, rec, starts
+	return nil
 }
 
 // Intervals for Run; zero values take Kafka's defaults.
 type Intervals struct {
-	Checkpoint time.Duration // log.flush.offset.checkpoint.interval.ms (60 s)
+	Checkpoint time.Duration // log.flush.offset.checkpoint.interval.ms (Strom: 1 s)
 	Retention  time.Duration // log.retention.check.interval.ms (5 min)
 	Flush      time.Duration // how often flush.ms is checked (1 s)
 	Probe      time.Duration // how often Degraded logs are probed (5 s)

@@ -106,6 +106,14 @@ type State struct {
 	// Clean says the previous process closed the log cleanly, so its files
 	// are trusted without scanning.
 	Clean bool
+	// TrustCache says the previous process was killed (not Clean) while
+	// the machine kept running since it wrote the log (same boot): the
+	// page cache then holds every write that completed, so recovery walks
+	// batch headers (sizes, offsets) to rebuild the indexes and cut a
+	// write torn by the kill, without reading record data or computing
+	// CRCs. After a power loss or an OS crash (another boot) recovery
+	// validates every batch.
+	TrustCache bool
 }
 
 // Log is one partition's log: a sequence of segments in a directory.
@@ -296,7 +304,11 @@ func (l *Log) openSegments(bases []int64, segCfg segment.Config, st State) error
 		if i > 0 {
 			minBase = l.segs[i-1].NextOffset()
 		}
-		cut, err := s.Recover(minBase)
+		recover := s.Recover
+		if st.TrustCache {
+			recover = s.RecoverTrusted
+		}
+		cut, err := recover(minBase)
 		if errors.Is(err, segment.ErrIndexWrite) {
 			// A full disk must not keep the broker from starting: the
 			// segment serves reads from its in-memory indexes, and the

@@ -22,6 +22,21 @@ var errNotExist = fs.ErrNotExist
 // the segment is recovered and usable with its indexes in memory, and the
 // error returned wraps ErrIndexWrite: the caller may go on.
 func (s *Segment) Recover(minBase int64) (int64, error) {
+	return s.recover(minBase, true)
+}
+
+// RecoverTrusted is Recover for a segment whose bytes are known to be what
+// the broker wrote, except possibly for a torn tail: the previous process
+// was killed but the machine kept running, so the page cache holds every
+// completed write (see seglog.State.TrustCache). It checks every batch's
+// header, that it lies wholly inside the file and that offsets increase,
+// but reads no record data and computes no CRC: a write torn by the kill
+// is a batch cut short at the end of the file, which those checks find.
+func (s *Segment) RecoverTrusted(minBase int64) (int64, error) {
+	return s.recover(minBase, false)
+}
+
+func (s *Segment) recover(minBase int64, verifyCRC bool) (int64, error) {
 	if minBase < s.base {
 		minBase = s.base
 	}
@@ -59,7 +74,7 @@ func (s *Segment) Recover(minBase int64) (int64, error) {
 		return 0, fmt.Errorf("segment %020d: size: %w", s.base, err)
 	}
 	s.size.Store(fileSize)
-	valid, err := s.scanAndIndex(f, minBase, true)
+	valid, err := s.scanAndIndex(f, minBase, true, verifyCRC)
 	if err != nil {
 		return 0, err
 	}
@@ -87,9 +102,10 @@ func (s *Segment) Recover(minBase int64) (int64, error) {
 }
 
 // scanAndIndex walks the batches from position 0, adding index entries, and
-// returns the position just past the last valid batch. With verify, each
-// batch's CRC is checked and offsets must increase from minBase.
-func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify bool) (int64, error) {
+// returns the position just past the last valid batch. With verify,
+// offsets must increase from minBase; with verifyCRC too, each batch's CRC
+// is checked (its whole bytes read).
+func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify, verifyCRC bool) (int64, error) {
 	size := s.size.Load()
 	s.bytesSinceIndex = 0
 	s.maxTimestamp, s.maxTsOffset = record.NoTimestamp, s.base
@@ -113,6 +129,8 @@ func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify bool) (int64, e
 			if h.BaseOffset < next || h.LastOffsetDelta < 0 || h.LastOffset()-s.base > 0xFFFFFFFF {
 				break
 			}
+		}
+		if verifyCRC {
 			if cap(buf) < h.Size() {
 				buf = make([]byte, h.Size())
 			}

@@ -321,7 +321,7 @@ func (s *Segment) rebuildIndexesLocked() error {
 	if err != nil {
 		return err
 	}
-	_, err = s.scanAndIndex(f, 0, false)
+	_, err = s.scanAndIndex(f, 0, false, false)
 	release()
 	if err != nil {
 		return err

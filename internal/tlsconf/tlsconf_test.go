@@ -1,0 +1,75 @@
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509/pkix"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/stromhq/strom/internal/testutil"
+)
+
+// TestSettingsRefused: settings that cannot make a server configuration are
+// refused at start with ErrConfig, naming the setting.
+func TestSettingsRefused(t *testing.T) {
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "ca")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	ks := testutil.WriteFile(t, dir, "server.pem", leaf.CertPEM, leaf.KeyPEM)
+	ts := testutil.WriteFile(t, dir, "ca.pem", ca.PEM)
+	for name, s := range map[string]Settings{
+		"no keystore":          {},
+		"both keystores":       {KeystoreLocation: ks, CertificateChain: string(leaf.CertPEM), Key: string(leaf.KeyPEM)},
+		"missing file":         {KeystoreLocation: dir + "/nope.pem"},
+		"key only":             {KeystoreLocation: testutil.WriteFile(t, dir, "key.pem", leaf.KeyPEM)},
+		"required without CAs": {KeystoreLocation: ks, ClientAuth: "required"},
+		"bad client auth":      {KeystoreLocation: ks, TruststoreLocation: ts, ClientAuth: "sometimes"},
+		"bad protocol":         {KeystoreLocation: ks, EnabledProtocols: []string{"TLSv1.0"}},
+		"empty truststore":     {KeystoreLocation: ks, TruststoreLocation: testutil.WriteFile(t, dir, "empty.pem", []byte("x"))},
+	} {
+		if _, err := New(s); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+	src, err := New(Settings{CertificateChain: string(leaf.CertPEM), Key: string(leaf.KeyPEM), TruststorePEM: string(ca.PEM),
+		ClientAuth: "requested", EnabledProtocols: []string{"TLSv1.3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := src.Current(); c.ClientAuth != tls.VerifyClientCertIfGiven || c.MinVersion != tls.VersionTLS13 || c.ClientCAs == nil {
+		t.Fatalf("config %+v", c)
+	}
+}
+
+// TestReloadKeepsOldOnBadFile: a keystore rewritten with garbage keeps the
+// loaded certificate; a good rewrite replaces it.
+func TestReloadKeepsOldOnBadFile(t *testing.T) {
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "ca")
+	a := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "a"}, Server: true})
+	b := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "b"}, Server: true})
+	ks := testutil.WriteFile(t, dir, "server.pem", a.CertPEM, a.KeyPEM)
+	src, err := New(Settings{KeystoreLocation: ks, CheckInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := func() string {
+		cfg, err := src.ServerConfig().GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(cfg.Certificates[0].Leaf.Subject.CommonName)
+	}
+	if got := cn(); got != "a" {
+		t.Fatalf("serving %q", got)
+	}
+	testutil.WriteFile(t, dir, "server.pem", []byte("-----BEGIN garbage"))
+	if got := cn(); got != "a" {
+		t.Fatalf("after a bad rewrite serving %q, want a", got)
+	}
+	testutil.WriteFile(t, dir, "server.pem", b.CertPEM, b.KeyPEM)
+	if got := cn(); got != "b" {
+		t.Fatalf("after a good rewrite serving %q, want b", got)
+	}
+}
