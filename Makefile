@@ -39,7 +39,7 @@ NPM_ENV       = $(if $(wildcard $(NODE_PREFIX)/include/node/node.h),npm_config_n
 SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300
 
-.PHONY: build run deps apt-deps node-deps web vet verify-kmsg test fuzz crash bench bench-go
+.PHONY: build run cluster deps apt-deps node-deps web vet verify-kmsg test fuzz crash bench bench-go
 
 # build: the broker binary.
 build:
@@ -49,6 +49,25 @@ build:
 # generator, so that http://localhost:8080 shows a live chart at once.
 run: build
 	./$(BIN) serve --demo
+
+# cluster: build, then start a three-node cluster on this machine in the
+# foreground, from config/cluster/server{1,2,3}.properties: Kafka on
+# localhost:9092/9192/9292, controllers on 9093/9193/9293, data in
+# ./data-cluster/N, node 1's console on http://127.0.0.1:8080 (the others'
+# off). Ctrl-C stops all three: the terminal sends it to every node, each
+# shuts down cleanly, and make waits for them (a SIGTERM to the recipe's
+# shell is passed on to them; a node that exits alone leaves the others
+# running).
+cluster: build
+	@mkdir -p data-cluster
+	@echo "cluster: nodes 1-3 on localhost:9092,localhost:9192,localhost:9292; console http://127.0.0.1:8080; Ctrl-C stops"
+	@pids=(); \
+	trap '' INT; \
+	trap 'kill -TERM "$${pids[@]}" 2>/dev/null || true' TERM; \
+	./$(BIN) serve --config config/cluster/server1.properties --http-addr 127.0.0.1:8080 & pids+=($$!); \
+	./$(BIN) serve --config config/cluster/server2.properties --http-addr - & pids+=($$!); \
+	./$(BIN) serve --config config/cluster/server3.properties --http-addr - & pids+=($$!); \
+	while [ -n "$$(jobs -pr)" ]; do wait || true; done; echo "cluster: stopped"
 
 # deps: install what the tests need; well under a second when everything
 # is already there.

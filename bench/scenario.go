@@ -80,6 +80,11 @@ var scenarios = []Scenario{
 		Run:   runPartitions10k,
 	},
 	{
+		Name:  "cluster-3",
+		About: "three strom nodes on this machine as one cluster: -cluster-topics topic creations through the metadata quorum (records/s), all-topics Metadata p99 with -create-partitions partitions on the 3 nodes (limit 20 ms), controller failover (kill -9 to the next accepted metadata change, median of -runs)",
+		Run:   runCluster3,
+	},
+	{
 		Name:  "restart-100-partitions",
 		About: "exec of strom serve to serving again on -restart-size bytes in 100 partitions after a clean stop, median, end offsets checked: against a 1 s limit",
 		Run:   runRestart,
@@ -153,7 +158,8 @@ type Config struct {
 	IdlePartitions   int   // idle-1000-partitions: partitions created, 100 per topic
 	IdleConns        int   // idle-1000-partitions: client connections held open
 	ManyPartitions   int   // partitions-10k: partitions created, 100 per topic
-	MetadataRequests int   // partitions-10k: all-topics Metadata requests timed
+	MetadataRequests int   // partitions-10k, cluster-3: all-topics Metadata requests timed
+	ClusterTopics    int   // cluster-3: topics created through the quorum, one per request
 	RestartSize      int64 // restart-100-partitions: bytes in 100 partitions before the restarts
 	// BacklogSize is what backlog-rss's consumer reads; 0 is RestartSize,
 	// and then both read the same data, written once.
@@ -185,6 +191,7 @@ func DefaultConfig() Config {
 		IdleConns:        100,
 		ManyPartitions:   10000,
 		MetadataRequests: 200,
+		ClusterTopics:    1000,
 		RestartSize:      10 * GiB,
 	}
 }
@@ -210,6 +217,7 @@ func SmokeConfig() Config {
 		IdleConns:        10,
 		ManyPartitions:   300,
 		MetadataRequests: 20,
+		ClusterTopics:    30,
 		RestartSize:      8 * MiB,
 	}
 }
@@ -218,7 +226,7 @@ func (c Config) validate() error {
 	switch {
 	case c.Size <= 0, c.DiskBytes <= 0, c.RestartSize < KiB, c.BacklogSize < 0:
 		return errors.New("sizes must be positive")
-	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0:
+	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0, c.ClusterTopics <= 0:
 		return errors.New("rates and counts must be positive")
 	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0:
 		return errors.New("durations must be positive")

@@ -214,9 +214,13 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	b.kafkaLn = b.lns[0]
 	first := endpoints[cfg.Listeners[0].Name]
-	h := handler.New(b.cluster, handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
+	hcfg := handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
 		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
-		ACLs: sec.acls, OAuth: sec.oauth})
+		ACLs: sec.acls, OAuth: sec.oauth}
+	if b.quorum != nil {
+		hcfg.Quorum = b.quorum
+	}
+	h := handler.New(b.cluster, hcfg)
 	b.handler = h
 	if b.quorum != nil {
 		// A cluster's brokers register one address: the first
@@ -506,6 +510,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return first
 }
 
+// registerWarnAfter and registerWarnEvery pace the warning of a node that
+// cannot register (no quorum leader).
+const (
+	registerWarnAfter = 5 * time.Second
+	registerWarnEvery = 15 * time.Second
+)
+
 // startClusterLoops starts a cluster node's background work: registering
 // this broker with the quorum (retried until it is committed), and the
 // fencing of brokers whose sessions lapse while this node leads the
@@ -517,6 +528,7 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 	go func() {
 		defer b.bg.Done()
 		wait := 100 * time.Millisecond
+		start, warned := time.Now(), time.Time{}
 		for {
 			err := b.cluster.Register(self)
 			if err == nil {
@@ -524,6 +536,17 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 				return
 			}
 			b.log.Debug("registering with the metadata quorum; retrying", "err", err)
+			// Unreachable controllers, another cluster id or another
+			// voters list (both refused by the peers, which log it) look
+			// alike from here: say so, every registerWarnEvery.
+			if since := time.Since(start); since >= registerWarnAfter && time.Since(warned) >= registerWarnEvery {
+				warned = time.Now()
+				b.log.Warn("cannot register with the metadata quorum: no quorum leader reachable; check that a majority of "+
+					"controller.quorum.voters are running and reachable on their controller listeners, and were formatted "+
+					"with this node's cluster.id and given the same controller.quorum.voters (peers log refusals)",
+					"node", self.ID, "voters", b.bc.Settings().ControllerQuorumVoters, "cluster_id", b.cluster.ClusterID(),
+					"waiting", since.Truncate(time.Second), "err", err)
+			}
 			select {
 			case <-ctx.Done():
 				return

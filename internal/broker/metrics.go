@@ -19,6 +19,10 @@ type collector struct {
 	logEnd, logStart, logSize                                                *prometheus.Desc
 	partitions, storageErrors                                                *prometheus.Desc
 	fileLimit, maxPartitions, cachedFiles, cacheOpens, cacheEvictions        *prometheus.Desc
+	// a cluster node's metadata quorum and brokers (quorumMetrics has the
+	// proposal latency histogram)
+	quorumLeader, quorumLeaderChanges, quorumTerm, quorumCommit, quorumApplied *prometheus.Desc
+	quorumProposals, quorumVoterLag, brokers                                   *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -52,6 +56,15 @@ func newCollector(b *Broker) *collector {
 		cachedFiles:    d("segment_files_cached", "Sealed segments' files open in the descriptor cache now."),
 		cacheOpens:     d("segment_file_opens_total", "Sealed segments' files opened by the descriptor cache."),
 		cacheEvictions: d("segment_file_evictions_total", "Idle sealed segments' files closed to keep the descriptor cache within its bound."),
+
+		quorumLeader:        d("quorum_is_leader", "1 while this node leads the metadata quorum (is the active controller), else 0."),
+		quorumLeaderChanges: d("quorum_leader_changes_total", "Times this node learned of a new metadata quorum leader since it started."),
+		quorumTerm:          d("quorum_term", "The metadata quorum's raft term (the leader epoch) as this node knows it."),
+		quorumCommit:        d("quorum_commit_index", "The metadata log's commit index on this node (the quorum's high watermark)."),
+		quorumApplied:       d("quorum_applied_index", "The metadata log's index applied to this node's metadata image."),
+		quorumProposals:     d("quorum_proposals_total", "Metadata changes proposed on this node, by result (ok: committed and applied; failed: dropped, timed out or stopped).", "result"),
+		quorumVoterLag:      d("quorum_voter_lag_entries", "On the quorum leader: entries each voter's log is behind the leader's.", "voter"),
+		brokers:             d("brokers", "Brokers registered in the cluster's metadata, by state (live, fenced).", "state"),
 	}
 }
 
@@ -61,6 +74,47 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.fileLimit, c.maxPartitions, c.cachedFiles, c.cacheOpens, c.cacheEvictions} {
 		ch <- d
 	}
+	if q := c.b.quorum; q != nil {
+		for _, d := range []*prometheus.Desc{c.quorumLeader, c.quorumLeaderChanges, c.quorumTerm, c.quorumCommit, c.quorumApplied,
+			c.quorumProposals, c.quorumVoterLag, c.brokers} {
+			ch <- d
+		}
+		q.metrics.latency.Describe(ch)
+	}
+}
+
+// collectQuorum reports a cluster node's metadata quorum and brokers.
+func (c *collector) collectQuorum(ch chan<- prometheus.Metric, q *quorum) {
+	st := q.group.Status()
+	leader := 0.0
+	if st.State == "StateLeader" {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.quorumLeader, prometheus.GaugeValue, leader)
+	ch <- prometheus.MustNewConstMetric(c.quorumLeaderChanges, prometheus.CounterValue, float64(st.LeaderChanges))
+	ch <- prometheus.MustNewConstMetric(c.quorumTerm, prometheus.GaugeValue, float64(st.Term))
+	ch <- prometheus.MustNewConstMetric(c.quorumCommit, prometheus.GaugeValue, float64(st.Commit))
+	ch <- prometheus.MustNewConstMetric(c.quorumApplied, prometheus.GaugeValue, float64(st.Applied))
+	ch <- prometheus.MustNewConstMetric(c.quorumProposals, prometheus.CounterValue, float64(q.metrics.ok.Load()), "ok")
+	ch <- prometheus.MustNewConstMetric(c.quorumProposals, prometheus.CounterValue, float64(q.metrics.failed.Load()), "failed")
+	for id, m := range st.Match {
+		lag := float64(0)
+		if st.LastIndex > m {
+			lag = float64(st.LastIndex - m)
+		}
+		ch <- prometheus.MustNewConstMetric(c.quorumVoterLag, prometheus.GaugeValue, lag, strconv.FormatUint(id-1, 10))
+	}
+	q.metrics.latency.Collect(ch)
+	var live, fenced int
+	for _, b := range c.b.cluster.AllBrokers() {
+		if b.Fenced {
+			fenced++
+		} else {
+			live++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.brokers, prometheus.GaugeValue, float64(live), "live")
+	ch <- prometheus.MustNewConstMetric(c.brokers, prometheus.GaugeValue, float64(fenced), "fenced")
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -106,6 +160,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.cachedFiles, prometheus.GaugeValue, float64(fc.Open))
 	ch <- prometheus.MustNewConstMetric(c.cacheOpens, prometheus.CounterValue, float64(fc.Opens))
 	ch <- prometheus.MustNewConstMetric(c.cacheEvictions, prometheus.CounterValue, float64(fc.Evictions))
+	if q := c.b.quorum; q != nil {
+		c.collectQuorum(ch, q)
+	}
 	for _, t := range c.b.cluster.Topics() {
 		for _, p := range c.b.cluster.Partitions(t.Name) {
 			idx := strconv.Itoa(int(p.Index))

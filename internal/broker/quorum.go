@@ -38,9 +38,10 @@ type quorum struct {
 	voters []metadata.Voter
 	addr   string // the controller listener
 
-	store *metadata.Store
-	group *raftgroup.Group
-	tr    *raftnet.Transport
+	store   *metadata.Store
+	group   *raftgroup.Group
+	tr      *raftnet.Transport
+	metrics *quorumMetrics // set by open
 }
 
 // clusterIDFor derives a cluster id from the voters, so that the nodes of
@@ -73,11 +74,12 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 	}
 	ln, err := net.Listen("tcp", q.addr)
 	if err != nil {
-		return nil, fmt.Errorf("controller listener: %w", err)
+		return nil, fmt.Errorf("controller listener of node.id=%d: %w (is a node with the same node.id already running?)", q.node, err)
 	}
 	var group *raftgroup.Group
 	ready := make(chan struct{})
-	q.store = metadata.NewReplicatedStore(proposer{&group, ready}, 0)
+	q.metrics = newQuorumMetrics()
+	q.store = metadata.NewReplicatedStore(proposer{&group, ready, q.metrics}, 0)
 	// The hello names the cluster and its voters: a node formatted for
 	// another cluster, or given another controller.quorum.voters, is
 	// refused by its peers (nodes bootstrapped with different voters
@@ -201,8 +203,9 @@ func (q *quorum) Active() map[int32]bool {
 
 // proposer hands the store's records to the raft group once it runs.
 type proposer struct {
-	g     **raftgroup.Group
-	ready <-chan struct{}
+	g       **raftgroup.Group
+	ready   <-chan struct{}
+	metrics *quorumMetrics
 }
 
 func (p proposer) Propose(ctx context.Context, payload []byte) (any, error) {
@@ -211,5 +214,8 @@ func (p proposer) Propose(ctx context.Context, payload []byte) (any, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return (*p.g).Propose(ctx, payload)
+	start := time.Now()
+	v, err := (*p.g).Propose(ctx, payload)
+	p.metrics.observe(start, err)
+	return v, err
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -32,6 +33,11 @@ type clusterInfo struct {
 	Topics      int                 `json:"topics"`
 	Brokers     []brokerInfo        `json:"brokers"`
 	APIVersions []brokerAPIVersions `json:"api_versions"`
+	// Quorum is the metadata quorum of a cluster (nil: a single node, or
+	// a broker without DescribeQuorum).
+	Quorum *quorumInfo `json:"quorum,omitempty"`
+	// QuorumError says why the quorum could not be described.
+	QuorumError string `json:"quorum_error,omitempty"`
 }
 
 type brokerInfo struct {
@@ -61,11 +67,16 @@ func clusterInfoCmd(conn *connFlags) *cobra.Command {
 		Short: "Show the cluster id, controller, brokers, topic count and API versions",
 		Long: `Show the cluster id, its controller, every broker with its advertised
 address and rack, how many (non-internal) topics it holds, and the
-request versions each broker serves.
+request versions each broker serves; in a cluster, the metadata quorum:
+its leader (the active controller), epoch and high watermark, and each
+voter's log end, lag and last contact with the leader (DescribeQuorum).
 
 JSON: {"cluster_id","controller","topics",
   "brokers":[{"id","host","port","rack"}],
-  "api_versions":[{"broker","apis":[{"key","name","min","max"}]}]}`,
+  "api_versions":[{"broker","apis":[{"key","name","min","max"}]}],
+  "quorum":{"leader","epoch","high_watermark",
+    "voters":[{"id","log_end","lag","last_fetch_ms","last_caught_up_ms"}]}}
+("quorum" only in a cluster; "quorum_error" when it could not be read)`,
 		Example: `  strom cluster info
   strom cluster info --bootstrap-server localhost:9092
   strom cluster info --output json | jq '.brokers[].host'`,
@@ -74,11 +85,15 @@ JSON: {"cluster_id","controller","topics",
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			ctx, adm, done, err := conn.adminFor(cmd)
+			ctx, cancel := signalContext(cmd)
+			defer cancel()
+			cl, err := conn.client(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer cl.Close()
+			adm := kadm.NewClient(cl)
+			adm.SetTimeoutMillis(int32(conn.timeout / time.Millisecond))
 			m, err := adm.Metadata(ctx)
 			if err != nil {
 				return conn.explain(err)
@@ -97,15 +112,39 @@ JSON: {"cluster_id","controller","topics",
 			for _, v := range versions.Sorted() {
 				info.APIVersions = append(info.APIVersions, apiVersionsOf(v))
 			}
+			if servesQuorum(versions, m.Controller) {
+				q, ok, err := describeQuorum(ctx, cl, m.Controller)
+				switch {
+				case err != nil:
+					info.QuorumError = explain(err, conn.with(errContext{})).Error()
+				case ok:
+					info.Quorum = &q
+				}
+			}
 			if output == outJSON {
 				return writeJSON(cmd.OutOrStdout(), info)
 			}
 			printClusterInfo(cmd.OutOrStdout(), info)
+			if info.Quorum != nil {
+				printQuorum(cmd.OutOrStdout(), *info.Quorum, time.Now())
+			} else if info.QuorumError != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nMetadata quorum:  %s\n", info.QuorumError)
+			}
 			return nil
 		},
 	}
 	addOutputFlag(cmd, &output)
 	return cmd
+}
+
+// servesQuorum reports whether the controller serves DescribeQuorum.
+func servesQuorum(versions kadm.BrokersApiVersions, controller int32) bool {
+	v, ok := versions[controller]
+	if !ok || v.Err != nil {
+		return false
+	}
+	_, ok = v.KeyMaxVersion(55)
+	return ok
 }
 
 func apiVersionsOf(v kadm.BrokerApiVersions) brokerAPIVersions {

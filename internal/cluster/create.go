@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -50,11 +51,11 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 func (c *Cluster) CreateTopics(specs []TopicSpec, validateOnly bool) []CreateResult {
 	res := make([]CreateResult, len(specs))
 	c.growMu.Lock()
-	defer c.growMu.Unlock()
 	// No config change slips between resolving the new logs' configs and
 	// publishing them (see configMu).
 	c.configMu.RLock()
-	defer c.configMu.RUnlock()
+	unlock := sync.OnceFunc(func() { c.configMu.RUnlock(); c.growMu.Unlock() })
+	defer unlock()
 	have := c.partitionCount()
 	inRequest := make(map[string]bool, len(specs))
 	var ok []int // indexes of specs that passed every check
@@ -77,6 +78,11 @@ func (c *Cluster) CreateTopics(specs []TopicSpec, validateOnly bool) []CreateRes
 		return res
 	}
 	if c.Replicated() {
+		// The commit may wait for a quorum leader (an election, a
+		// partition): it holds no lock that other creations or the
+		// reconciler need. Logs are made when the record applies, and
+		// the state machine refuses a name taken meanwhile.
+		unlock()
 		c.createReplicated(res, specs, ok)
 		return res
 	}

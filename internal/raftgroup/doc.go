@@ -40,6 +40,11 @@
 //   - the proposer saw its entry appended at index i and another entry is
 //     committed at i (a leader change cut it): ErrProposalDropped when i
 //     is applied;
+//   - forwarded to a leader that this node then sees lost (no leader, or
+//     another), without having seen the entry in its own log:
+//     ErrLeaderLost when that Ready is applied, the outcome unknown (the
+//     old leader may have replicated it) — a killed leader costs its
+//     followers' callers an election, not ProposalTimeoutTicks;
 //   - not applied within ProposalTimeoutTicks (the forwarded message was
 //     lost, the quorum is unreachable): ErrProposalTimeout, the outcome
 //     unknown (it may still commit);

@@ -149,6 +149,11 @@ var (
 	// The proposal may still be applied later (its forwarding may have
 	// been lost, or the quorum is unreachable): its outcome is unknown.
 	ErrProposalTimeout = errors.New("raftgroup: proposal timed out; its outcome is unknown")
+	// ErrLeaderLost: the leader this node forwarded the proposal to was
+	// lost (none known, or another elected) before the proposal showed
+	// in this node's log. Its outcome is unknown, as after a timeout (the
+	// old leader may have replicated it before it went), but known sooner.
+	ErrLeaderLost = errors.New("raftgroup: the leader was lost before the proposal reached this node's log; its outcome is unknown")
 	// ErrResultLost: this node learned the state that may include the
 	// proposal from a snapshot, so it cannot tell whether it was applied.
 	ErrResultLost = errors.New("raftgroup: proposal overtaken by a snapshot; its outcome is unknown")
@@ -184,10 +189,15 @@ type Status struct {
 	// Active, on the leader, says which voters it heard from within the
 	// last election timeout (raft's RecentActive, which CheckQuorum
 	// resets every election timeout); nil on others.
-	Active          map[uint64]bool
-	DroppedMessages uint64 // messages Step dropped (inbox full)
-	LeaderChanges   uint64 // times this node learned of a new leader since Start
-	Err             error  // the failure that stopped the group, if any
+	Active map[uint64]bool
+	// LastContact and CaughtUp, on the leader, say when each voter last
+	// answered an append or heartbeat, and when it last did so with its
+	// log as long as the leader's (the leader itself: now); a voter not
+	// heard from since this node became leader is absent. nil on others.
+	LastContact, CaughtUp map[uint64]time.Time
+	DroppedMessages       uint64 // messages Step dropped (inbox full)
+	LeaderChanges         uint64 // times this node learned of a new leader since Start
+	Err                   error  // the failure that stopped the group, if any
 }
 
 // Group runs one raft group on this node: one goroutine drives its

@@ -236,13 +236,13 @@ func TestPartitionedMinority(t *testing.T) {
 		}
 
 		// 2. Proposals on a minority fail (no leader there: dropped; or
-		// forwarded to a leader that cannot commit: timed out), and the
-		// minority applies nothing.
+		// forwarded to a leader that cannot commit: timed out, or lost
+		// when that leader steps down), and the minority applies nothing.
 		minority, majority = split(lead)
 		lead = newLeader(minority, majority)
 		for _, id := range minority {
 			v, err := c.propose(id, fmt.Sprintf("minority-%d", id))
-			if !errors.Is(err, ErrProposalDropped) && !errors.Is(err, ErrProposalTimeout) {
+			if !errors.Is(err, ErrProposalDropped) && !errors.Is(err, ErrProposalTimeout) && !errors.Is(err, ErrLeaderLost) {
 				t.Fatalf("proposal on minority node %d: %v, %v", id, v, err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stromhq/strom/internal/raftlog"
@@ -24,6 +25,10 @@ type loopState struct {
 	snapIndex uint64            // index of the newest snapshot on disk (0: none)
 	snapDue   uint64            // applied index at which the next snapshot is taken
 	confState *raftpb.ConfState // as of applied
+	// On the leader, per voter: when it last answered an append or a
+	// heartbeat (lastContact) and when it last did so with its log
+	// matching the leader's (caughtUp); reset when leadership is lost.
+	lastContact, caughtUp map[uint64]time.Time
 	// savedHS is the hard state on disk; commitDirty a newer one that
 	// differs only by its commit index, not written yet (saveHardState).
 	savedHS, commitDirty *raftpb.HardState
@@ -321,7 +326,31 @@ func (g *Group) step(m *raftpb.Message) {
 	}
 	if err := g.rn.Step(m); err != nil {
 		g.cfg.Logger.Debug("raft group: message refused", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+		return
 	}
+	if t := m.GetType(); t == raftpb.MessageType_MsgAppResp || t == raftpb.MessageType_MsgHeartbeatResp {
+		g.noteContact(m.GetFrom())
+	}
+}
+
+// noteContact records, on the leader, that voter from answered now, and
+// whether its log matches the leader's (Kafka's last fetch and last
+// caught-up times of DescribeQuorum).
+func (g *Group) noteContact(from uint64) {
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	now := time.Now()
+	if g.lastContact == nil {
+		g.lastContact, g.caughtUp = map[uint64]time.Time{}, map[uint64]time.Time{}
+	}
+	g.lastContact[from] = now
+	last, _ := g.st.LastIndex()
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == from && pr.Match >= last {
+			g.caughtUp[from] = now
+		}
+	})
 }
 
 func (g *Group) propose(p *proposal) {
@@ -340,9 +369,15 @@ func (g *Group) propose(p *proposal) {
 // snapshot taken when due.
 func (g *Group) handleReady() error {
 	rd := g.rn.Ready()
+	// A leader lost (to none or another): proposals forwarded to it and
+	// not seen in this node's log are answered once this Ready is applied.
+	leaderLost := rd.SoftState != nil && g.Leader() != 0 && rd.SoftState.Lead != g.Leader()
 	if rd.SoftState != nil && rd.SoftState.Lead != g.Leader() {
 		g.cfg.Logger.Info("raft group leader", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		g.setLeader(rd.SoftState.Lead)
+		if rd.SoftState.RaftState != raft.StateLeader {
+			g.lastContact, g.caughtUp = nil, nil
+		}
 	}
 	hasSnap := !raft.IsEmptySnap(rd.Snapshot)
 	if hasSnap {
@@ -399,9 +434,28 @@ func (g *Group) handleReady() error {
 		}
 		g.answers = g.answers[:0]
 	}
+	if leaderLost {
+		g.failForwarded()
+	}
 	g.rn.Advance(rd)
 	g.maybeSnapshot()
 	return nil
+}
+
+// failForwarded answers ErrLeaderLost to the pending proposals this node
+// never saw in its log: raft forwarded them to a leader that is gone, so
+// they are lost unless that leader replicated them before it went. Waiting
+// for ProposalTimeoutTicks would tell nothing more, and the caller (and
+// everything it holds) would wait for nothing; the outcome stays unknown,
+// as after a timeout. Proposals seen appended here are settled by the
+// entry committed at their index (apply).
+func (g *Group) failForwarded() {
+	for seq, p := range g.pending {
+		if len(p.indexes) == 0 {
+			p.res <- result{err: fmt.Errorf("raftgroup %d: %w", g.cfg.Group, ErrLeaderLost)}
+			g.forget(seq, p)
+		}
+	}
 }
 
 // saveHardState makes a new term or vote durable at once (raft's safety
@@ -634,6 +688,15 @@ func (g *Group) statusLocked() Status {
 		for id, pr := range rs.Progress {
 			st.Match[id] = pr.Match
 			st.Active[id] = pr.RecentActive || id == g.cfg.ID
+		}
+		now := time.Now()
+		st.LastContact = map[uint64]time.Time{g.cfg.ID: now}
+		st.CaughtUp = map[uint64]time.Time{g.cfg.ID: now}
+		for id, t := range g.lastContact {
+			st.LastContact[id] = t
+		}
+		for id, t := range g.caughtUp {
+			st.CaughtUp[id] = t
 		}
 	}
 	return st

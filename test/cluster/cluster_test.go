@@ -38,13 +38,17 @@ func TestMain(m *testing.M) {
 type node struct {
 	id          int32
 	kafka, ctrl string // loopback host:port of its listeners
+	http        string // its HTTP listener (metrics)
 	file        string // its server.properties
+	dir         string // its log.dirs
 	proc        *childbroker.Proc
 }
 
 type testCluster struct {
-	t     *testing.T
-	nodes []*node
+	t      *testing.T
+	root   string // the files' directory
+	voters string // controller.quorum.voters
+	nodes  []*node
 }
 
 // startCluster writes n server.properties files as the tutorial does
@@ -53,16 +57,28 @@ type testCluster struct {
 // timeout so that fencing shows within the test, and starts every node.
 func startCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t}
+	c := writeCluster(t, n)
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	return c
+}
+
+// writeCluster writes the n nodes' files as startCluster does, and starts
+// none.
+func writeCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, root: t.TempDir()}
 	var voters []string
 	for i := 1; i <= n; i++ {
-		nd := &node{id: int32(i), kafka: childbroker.FreeAddr(t), ctrl: childbroker.FreeAddr(t)}
+		nd := &node{id: int32(i), kafka: childbroker.FreeAddr(t), ctrl: childbroker.FreeAddr(t), http: childbroker.FreeAddr(t)}
 		c.nodes = append(c.nodes, nd)
 		voters = append(voters, fmt.Sprintf("%d@%s", i, nd.ctrl))
 	}
-	root := t.TempDir()
 	for _, nd := range c.nodes {
-		nd.file = filepath.Join(root, fmt.Sprintf("server%d.properties", nd.id))
+		nd.file = filepath.Join(c.root, fmt.Sprintf("server%d.properties", nd.id))
+		nd.dir = filepath.Join(c.root, fmt.Sprintf("kraft-combined-logs-%d", nd.id))
+		c.voters = strings.Join(voters, ",")
 		props := strings.Join([]string{
 			"# a node of the tutorial's three-broker cluster, ports on loopback",
 			"process.roles=broker,controller",
@@ -73,7 +89,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 			"controller.listener.names=CONTROLLER",
 			"inter.broker.listener.name=PLAINTEXT",
 			"listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-			"log.dirs=" + filepath.Join(root, fmt.Sprintf("kraft-combined-logs-%d", nd.id)),
+			"log.dirs=" + nd.dir,
 			"num.partitions=3",
 			"broker.session.timeout.ms=1500",
 			"broker.heartbeat.interval.ms=300",
@@ -82,9 +98,6 @@ func startCluster(t *testing.T, n int) *testCluster {
 		if err := os.WriteFile(nd.file, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, nd := range c.nodes {
-		c.start(nd)
 	}
 	t.Cleanup(func() {
 		for _, nd := range c.nodes {
@@ -98,7 +111,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 func (c *testCluster) start(nd *node) {
 	c.t.Helper()
-	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl}, "--config", nd.file, "--http-addr", "-", "--log-level", "warn")
+	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl, nd.http}, "--config", nd.file, "--http-addr", nd.http, "--log-level", "warn")
 }
 
 func (c *testCluster) seeds() []string {

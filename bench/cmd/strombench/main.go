@@ -50,7 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		idleP    = fl.Int("idle-partitions", def.IdlePartitions, "idle-1000-partitions: partitions created, 100 per topic")
 		idleC    = fl.Int("idle-conns", def.IdleConns, "idle-1000-partitions: client connections held open")
 		manyP    = fl.Int("create-partitions", def.ManyPartitions, "partitions-10k: partitions created, 100 per topic")
-		metaReqs = fl.Int("metadata-requests", def.MetadataRequests, "partitions-10k: all-topics Metadata requests timed")
+		metaReqs = fl.Int("metadata-requests", def.MetadataRequests, "partitions-10k, cluster-3: all-topics Metadata requests timed")
+		clTopics = fl.Int("cluster-topics", def.ClusterTopics, "cluster-3: topics created through the metadata quorum, one per CreateTopics")
 		restart  = fl.String("restart-size", bench.FormatSize(def.RestartSize), "restart-100-partitions: bytes written to 100 partitions before the restarts (needs that much free disk)")
 		backlog  = fl.String("backlog-size", "", "backlog-rss: bytes behind the consumer (default: -restart-size, and then the same data is read, written once)")
 		dir      = fl.String("dir", "", "where to make the run's directory of binaries, data dirs and logs (default: the system's temporary directory)")
@@ -128,6 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"idle-conns":        func() { cfg.IdleConns = *idleC },
 		"create-partitions": func() { cfg.ManyPartitions = *manyP },
 		"metadata-requests": func() { cfg.MetadataRequests = *metaReqs },
+		"cluster-topics":    func() { cfg.ClusterTopics = *clTopics },
 	} {
 		if set[name] || !*smoke {
 			apply()

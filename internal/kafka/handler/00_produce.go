@@ -60,9 +60,10 @@ import (
 // Version notes: v1 throttle time; v2 LogAppendTime; v3 transactional id and
 // record batches; v5 LogStartOffset; v7 zstd; v8 per-partition ErrorMessage
 // (ErrorRecords never set: a batch is accepted or rejected whole); v9+
-// flexible; v10-12 only add fields for other leaders (KIP-951) and
-// transactions v2 (KIP-890), neither applies to a single node without
-// transactions; v13 topics by id.
+// flexible; v10 KIP-951: NOT_LEADER_OR_FOLLOWER names the partition's
+// current leader (CurrentLeader) and its endpoint (NodeEndpoints) when
+// another live broker leads it (leaders.go); v11-12 transactions v2
+// (KIP-890), which do not apply without transactions; v13 topics by id.
 func init() { register(0, 0, 13, handleProduce) }
 
 // durableWait is an acks=-1 partition waiting for fsync.
@@ -77,8 +78,9 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	arrived := time.Now()
 	var (
-		waits  []durableWait
-		failed bool
+		waits   []durableWait
+		failed  bool
+		leaders endpoints // KIP-951's NodeEndpoints
 	)
 	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -104,6 +106,10 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 				failed = true
 				sp.ErrorCode, sp.ErrorMessage = errorCodeFor(err, req.Version >= 4), errorMessage(err)
 				sp.BaseOffset = -1
+				if b, epoch, ok := h.leaderHint(req, t, rp.Partition, err); ok && req.Version >= 10 {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.ID, epoch
+					leaders.add(b)
+				}
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
@@ -116,6 +122,11 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	for _, b := range leaders {
+		nb := kmsg.NewProduceResponseBroker()
+		nb.NodeID, nb.Host, nb.Port, nb.Rack = b.ID, b.Host, b.Port, rackOrNil(b.Rack)
+		resp.Brokers = append(resp.Brokers, nb)
 	}
 	switch {
 	case r.Acks == 0 && failed:

@@ -56,7 +56,9 @@ import (
 //
 // Version notes: v1 throttle; v3 MaxBytes; v4 isolation level, LSO, aborted
 // transactions, record batches; v5 LogStartOffset; v7 sessions; v9 current
-// leader epoch; v11 rack, PreferredReadReplica (-1); v12+ flexible; v13
+// leader epoch; v11 rack, PreferredReadReplica (-1); v12+ flexible, and
+// KIP-951's CurrentLeader on NOT_LEADER_OR_FOLLOWER (NodeEndpoints from
+// v16; leaders.go); v13
 // topics by id (unknown: UNKNOWN_TOPIC_ID); v15-18 only change
 // replica-fetch fields (ReplicaState, ReplicaDirectoryID, HighWatermark
 // tags), ignored: a single node has no followers.
@@ -81,8 +83,9 @@ type fetch struct {
 	parts         []fetchPart
 	maxBytes      int
 	readCommitted bool
-	storageKnown  bool // the version knows KAFKA_STORAGE_ERROR (v6+)
-	errored       bool // a partition failed before reading: answer at once
+	storageKnown  bool      // the version knows KAFKA_STORAGE_ERROR (v6+)
+	errored       bool      // a partition failed before reading: answer at once
+	leaders       endpoints // KIP-951's NodeEndpoints (v16+)
 }
 
 func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -93,7 +96,7 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return now(resp)
 	}
-	f := h.newFetch(req.Version, r, resp)
+	f := h.newFetch(req, r, resp)
 	if n := f.read(); f.errored || n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(f.parts) == 0 {
 		return now(resp)
 	}
@@ -133,7 +136,8 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 
 // newFetch resolves the request's partitions and lays out the response:
 // partitions that cannot be read get their error now.
-func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
+func (h *Handler) newFetch(req *server.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
+	version := req.Version
 	f := &fetch{resp: resp, maxBytes: fetchMaxBytes, readCommitted: r.IsolationLevel == 1, storageKnown: version >= 6}
 	if version >= 3 {
 		f.maxBytes = min(int(max(r.MaxBytes, 0)), fetchMaxBytes)
@@ -175,12 +179,23 @@ func (h *Handler) newFetch(version int16, r *kmsg.FetchRequest, resp *kmsg.Fetch
 			if err != nil {
 				f.setError(&sp, err)
 				f.errored = true
+				if b, epoch, ok := h.leaderHint(req, t, rp.Partition, err); ok && version >= 12 {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.ID, epoch
+					if version >= 16 {
+						f.leaders.add(b)
+					}
+				}
 			} else {
 				f.parts = append(f.parts, fetchPart{p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, magic: magic, ti: ti, pi: pi})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	for _, b := range f.leaders {
+		nb := kmsg.NewFetchResponseBroker()
+		nb.NodeID, nb.Host, nb.Port, nb.Rack = b.ID, b.Host, b.Port, rackOrNil(b.Rack)
+		resp.Brokers = append(resp.Brokers, nb)
 	}
 	return f
 }

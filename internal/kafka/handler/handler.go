@@ -49,6 +49,9 @@ type Config struct {
 	// Groups is the group coordinator; without one the group APIs answer
 	// COORDINATOR_NOT_AVAILABLE.
 	Groups *group.Coordinator
+	// Quorum describes the metadata quorum (DescribeQuorum); nil on a
+	// single node.
+	Quorum QuorumSource
 }
 
 // Endpoint is an advertised host and port.

@@ -1,6 +1,8 @@
 package childbroker
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,55 @@ type Proc struct {
 	cmd      *exec.Cmd
 	done     chan error // Wait's result, put back by whoever reads it
 	stopOnce sync.Once
+	out      *syncBuffer // a copy of its standard error (its log)
+}
+
+// syncBuffer is a bytes.Buffer safe for the child's writer and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Output returns what the process wrote to its standard error so far
+// (its log lines), which also goes to the test's.
+func (p *Proc) Output() string { return p.out.String() }
+
+// Run runs `strom serveArgs...` (a serve expected to fail, or any other
+// command) as a child to its end, within timeout (then it is killed and
+// the test fails), and returns its standard output and error together and
+// its exit error.
+func Run(t testing.TB, env string, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), env+"=1")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, io.MultiWriter(os.Stderr, out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("strom %v still running after %v:\n%s", args, timeout, out.String())
+		return "", nil
+	}
 }
 
 // Start re-executes the test binary with env=1 as `strom serve serveArgs...`
@@ -25,11 +76,12 @@ func Start(t testing.TB, env string, listeners []string, serveArgs ...string) *P
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "serve"}, serveArgs...)...)
 	cmd.Env = append(os.Environ(), env+"=1")
-	cmd.Stderr = os.Stderr
+	out := &syncBuffer{}
+	cmd.Stderr = io.MultiWriter(os.Stderr, out)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{cmd: cmd, done: make(chan error, 1)}
+	p := &Proc{cmd: cmd, done: make(chan error, 1), out: out}
 	go func() { p.done <- cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, addr := range listeners {
