@@ -38,6 +38,7 @@ import (
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/console"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
@@ -83,6 +84,7 @@ type Broker struct {
 	log     *slog.Logger
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
+	txns    *txn.Coordinator
 	kafka   *server.Server
 	handler *handler.Handler
 	kafkaLn net.Listener
@@ -136,8 +138,15 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
+	b.txns, err = txn.Open(txn.ConfigFor(b.cluster, b.groups, cfg.Logger))
+	if err != nil {
+		b.groups.Close()
+		b.cluster.Close()
+		return nil, fmt.Errorf("transaction coordinator: %w", err)
+	}
 	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
+		b.txns.Close()
 		b.groups.Close()
 		b.cluster.Close()
 		return nil, fmt.Errorf("kafka listener: %w", err)
@@ -145,11 +154,12 @@ func Start(cfg Config) (*Broker, error) {
 	host, port, err := advertised(cfg.AdvertisedAddr, b.kafkaLn.Addr())
 	if err != nil {
 		b.kafkaLn.Close()
+		b.txns.Close()
 		b.groups.Close()
 		b.cluster.Close()
 		return nil, err
 	}
-	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups})
+	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups, Txns: b.txns})
 	b.handler = h
 	b.kafka = server.New(scfg, h)
 	b.wg.Add(1)
@@ -379,6 +389,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	b.wg.Wait()
+	// The transaction coordinator first: its completions commit offsets
+	// through the group coordinator.
+	if err := b.txns.Close(); err != nil && first == nil {
+		first = err
+	}
 	if err := b.groups.Close(); err != nil && first == nil {
 		first = err
 	}

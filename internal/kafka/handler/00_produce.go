@@ -50,8 +50,15 @@ import (
 //   - A retried idempotent batch (same producer, epoch and sequences as one
 //     of the producer's last 5) is a success with its original offsets.
 //     Sequence gaps are OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs
-//     INVALID_PRODUCER_EPOCH, transactional batches INVALID_TXN_STATE until
-//     transactions exist (see errors.go).
+//     INVALID_PRODUCER_EPOCH.
+//   - Transactional batches (KIP-890 part 1): a producer's first batch of a
+//     transaction on a partition is accepted only if the transaction
+//     coordinator confirms, in process and under the partition's lock,
+//     that its ongoing transaction at that epoch includes the partition
+//     (AddPartitionsToTxn came first); otherwise INVALID_TXN_STATE
+//     (PRODUCER_FENCED when a newer epoch exists). So a delayed write from
+//     a transaction that has ended cannot open a new one, and a marker can
+//     never land between the check and the append.
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
 //   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
 //     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
@@ -61,8 +68,8 @@ import (
 // record batches; v5 LogStartOffset; v7 zstd; v8 per-partition ErrorMessage
 // (ErrorRecords never set: a batch is accepted or rejected whole); v9+
 // flexible; v10-12 only add fields for other leaders (KIP-951) and
-// transactions v2 (KIP-890), neither applies to a single node without
-// transactions; v13 topics by id.
+// transactions v2 (KIP-890 part 2, not advertised), neither applies here;
+// v13 topics by id.
 func init() { register(0, 0, 13, handleProduce) }
 
 // durableWait is an acks=-1 partition waiting for fsync.
@@ -201,6 +208,11 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	if err != nil {
 		return nil, res, err
 	}
-	res, err = p.Append(data, partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true})
+	rules := partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true}
+	if h.txns != nil {
+		topic, index := t.Name, rp.Partition
+		rules.VerifyTxn = func(pid int64, epoch int16) error { return h.txns.Verify(pid, epoch, topic, index) }
+	}
+	res, err = p.Append(data, rules)
 	return p, res, err
 }

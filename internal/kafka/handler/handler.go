@@ -11,6 +11,7 @@ import (
 
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 )
 
@@ -28,6 +29,10 @@ type Config struct {
 	// Groups is the group coordinator; without one the group APIs answer
 	// COORDINATOR_NOT_AVAILABLE.
 	Groups *group.Coordinator
+	// Txns is the transaction coordinator; without one the transaction
+	// APIs answer COORDINATOR_NOT_AVAILABLE and transactional ids are
+	// refused.
+	Txns *txn.Coordinator
 }
 
 // Handler answers Kafka requests from the cluster state. It implements
@@ -37,6 +42,7 @@ type Handler struct {
 	cfg    Config
 	log    *slog.Logger
 	groups *group.Coordinator
+	txns   *txn.Coordinator
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
 	stopOnce sync.Once
@@ -50,7 +56,7 @@ func New(c *cluster.Cluster, cfg Config) *Handler {
 	if cfg.ClusterID == "" {
 		cfg.ClusterID = c.ClusterID()
 	}
-	return &Handler{c: c, cfg: cfg, log: cfg.Logger, groups: cfg.Groups, stopping: make(chan struct{})}
+	return &Handler{c: c, cfg: cfg, log: cfg.Logger, groups: cfg.Groups, txns: cfg.Txns, stopping: make(chan struct{})}
 }
 
 // Stop makes waiting fetches answer now with what they have, and waiting

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/vfs"
@@ -24,6 +25,7 @@ type testBroker struct {
 	Addr    string
 	Cluster *cluster.Cluster
 	Groups  *group.Coordinator
+	Txns    *txn.Coordinator
 	dir     string
 	srv     *server.Server
 	h       *Handler
@@ -76,9 +78,13 @@ func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys
 		t.Fatal(err)
 	}
 	c.OnTopicDeleted(groups.TopicDeleted)
-	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups})
+	txns, err := txn.Open(txn.ConfigFor(c, groups, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups, Txns: txns})
 	srv := server.New(server.Config{}, h)
-	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
+	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, Txns: txns, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
 	go func() { b.done <- srv.Serve(ln) }()
 	t.Cleanup(func() { b.Stop(t) })
 	return b
@@ -97,6 +103,9 @@ func (b *testBroker) Stop(t *testing.T) {
 	}
 	if err := <-b.done; !errors.Is(err, server.ErrServerClosed) {
 		t.Errorf("serve: %v", err)
+	}
+	if err := b.Txns.Close(); err != nil {
+		t.Errorf("close txns: %v", err)
 	}
 	if err := b.Groups.Close(); err != nil {
 		t.Errorf("close groups: %v", err)

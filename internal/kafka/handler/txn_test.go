@@ -1,0 +1,422 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/record"
+)
+
+func createTopics(t *testing.T, b *testBroker, partitions int32, names ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := b.admin(t).CreateTopics(ctx, partitions, 1, nil, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+var readAllNonce int
+
+// readAll reads every record of topic with the given isolation and
+// returns the values, sorted. To know where the end is it first appends a
+// plain (non-transactional) sentinel record to each partition and reads
+// until it has seen all of them: everything before a sentinel has then
+// been read and filtered by the client.
+func readAll(t *testing.T, b *testBroker, topic string, committed bool) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tp, ok := b.Cluster.Topic(topic)
+	if !ok {
+		t.Fatalf("no topic %s", topic)
+	}
+	readAllNonce++
+	sentinel := fmt.Sprintf("__end__%d", readAllNonce)
+	prod := b.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range tp.Partitions {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(sentinel), Partition: p}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl := b.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ends := map[int32]bool{}
+	var vals []string
+	for len(ends) < int(tp.Partitions) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("reading %s: sentinels of %v seen, %d values so far", topic, ends, len(vals))
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			switch {
+			case v == sentinel:
+				ends[r.Partition] = true
+			case strings.HasPrefix(v, "__end__"):
+			default:
+				vals = append(vals, v)
+			}
+		})
+	}
+	sort.Strings(vals)
+	return vals
+}
+
+// TestTxnCommitAbortIsolation: a transactional producer commits one
+// transaction and aborts the next across two partitions; read_committed
+// sees only the committed records, read_uncommitted all of them; while a
+// transaction is open the last stable offset stays at its first offset.
+func TestTxnCommitAbortIsolation(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 2, "tx")
+	ctx := context.Background()
+	cl := b.client(t, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("tx"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce := func(prefix string) {
+		for i := range 6 {
+			r := &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i)), Partition: int32(i % 2)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce("c")
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce("a")
+	// Open: the LSO is the first offset of the open transaction (after
+	// 3 records and a marker on each partition).
+	p0, err := b.Cluster.Partition("tx", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lso, hw := p0.LastStableOffset(), p0.HighWatermark(); lso != 4 || hw != 7 {
+		t.Fatalf("open transaction: LSO %d HW %d, want 4 and 7", lso, hw)
+	}
+	lso, err := b.admin(t).ListCommittedOffsets(ctx, "tx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := lso.Lookup("tx", 0); o.Offset != 4 {
+		t.Fatalf("ListOffsets read_committed during an open transaction: %+v, want 4", o)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	if lso, hw := p0.LastStableOffset(), p0.HighWatermark(); lso != hw || hw != 8 { // 3 + marker + 3 + marker
+		t.Fatalf("after the abort: LSO %d HW %d, want 8 and 8", lso, hw)
+	}
+	committed := readAll(t, b, "tx", true)
+	want := []string{"c-0", "c-1", "c-2", "c-3", "c-4", "c-5"}
+	if fmt.Sprint(committed) != fmt.Sprint(want) {
+		t.Fatalf("read_committed: %v, want %v", committed, want)
+	}
+	if all := readAll(t, b, "tx", false); len(all) != 12 { // the sentinels of the read before are skipped
+		t.Fatalf("read_uncommitted: %d records %v, want 12", len(all), all)
+	}
+	// The aborted index survives a restart.
+	b.Stop(t)
+	b2 := startBroker(t, b.dir, nil)
+	if got := readAll(t, b2, "tx", true); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("read_committed after restart: %v", got)
+	}
+}
+
+// TestTxnFencing: a second producer with the same transactional id fences
+// the first: the first's commit fails, its records are aborted and never
+// visible read_committed, and its later produce is refused.
+func TestTxnFencing(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 1, "fence")
+	ctx := context.Background()
+	opts := []kgo.Opt{kgo.TransactionalID("same"), kgo.DefaultProduceTopic("fence")}
+	old := b.client(t, opts...)
+	if err := old.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.ProduceSync(ctx, kgo.StringRecord("zombie")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	young := b.client(t, opts...)
+	if err := young.BeginTransaction(); err != nil { // InitProducerId: fences old
+		t.Fatal(err)
+	}
+	if err := young.ProduceSync(ctx, kgo.StringRecord("young")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := young.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	err := old.ProduceSync(ctx, kgo.StringRecord("zombie-late")).FirstErr()
+	if err == nil {
+		t.Fatal("the fenced producer's produce succeeded")
+	}
+	if err := old.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the fenced producer committed")
+	}
+	if got := readAll(t, b, "fence", true); fmt.Sprint(got) != "[young]" {
+		t.Fatalf("read_committed: %v, want [young]", got)
+	}
+}
+
+// TestTxnUnverifiedProduceRefused (KIP-890 part 1): a transactional batch
+// to a partition its producer never added to a transaction, or sent after
+// the transaction ended, is refused and not written.
+func TestTxnUnverifiedProduceRefused(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 2, "zomb")
+	dc := dpDial(t, b.Addr)
+	ctx := context.Background()
+	init := kmsg.NewPtrInitProducerIDRequest()
+	id := "z"
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir := dpDo[*kmsg.InitProducerIDResponse](dc, init)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("init: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "zomb", Partitions: []int32{0}}}
+	if ar := dpDo[*kmsg.AddPartitionsToTxnResponse](dc, add); ar.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("add: %v", kerr.ErrorForCode(ar.Topics[0].Partitions[0].ErrorCode))
+	}
+	seq := int32(0)
+	produce := func(part int32) int16 {
+		batch := txnBatch(t, ir.ProducerID, ir.ProducerEpoch, seq, "v")
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 9, -1, 5000, &id
+		tp := kmsg.NewProduceRequestTopic()
+		tp.Topic = "zomb"
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Partition, pp.Records = part, batch
+		tp.Partitions = append(tp.Partitions, pp)
+		req.Topics = append(req.Topics, tp)
+		resp := dpDo[*kmsg.ProduceResponse](dc, req)
+		code := resp.Topics[0].Partitions[0].ErrorCode
+		if code == 0 {
+			seq++
+		}
+		return code
+	}
+	if code := produce(1); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("produce to a partition not added: %v", kerr.ErrorForCode(code))
+	}
+	if code := produce(0); code != 0 {
+		t.Fatalf("produce to the added partition: %v", kerr.ErrorForCode(code))
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, ir.ProducerID, ir.ProducerEpoch, true
+	if er := dpDo[*kmsg.EndTxnResponse](dc, end); er.ErrorCode != 0 {
+		t.Fatalf("end: %v", kerr.ErrorForCode(er.ErrorCode))
+	}
+	// A late write of the ended transaction: refused, nothing written.
+	p0, _ := b.Cluster.Partition("zomb", 0)
+	hw := p0.HighWatermark()
+	if code := produce(0); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("late produce after the end: %v", kerr.ErrorForCode(code))
+	}
+	if p0.HighWatermark() != hw || p0.LastStableOffset() != hw {
+		t.Fatalf("late produce moved the log: HW %d -> %d, LSO %d", hw, p0.HighWatermark(), p0.LastStableOffset())
+	}
+	_ = ctx
+}
+
+// TestTxnTimeoutAborts: a producer that stops inside a transaction is
+// aborted once transaction.timeout.ms passes, so the LSO moves on, and its
+// epoch is bumped (its commit is refused).
+func TestTxnTimeoutAborts(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 1, "slow")
+	ctx := context.Background()
+	cl := b.client(t, kgo.TransactionalID("slow"), kgo.DefaultProduceTopic("slow"), kgo.TransactionTimeout(300*time.Millisecond))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("stuck")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := b.Cluster.Partition("slow", 0)
+	if p.LastStableOffset() != 0 {
+		t.Fatalf("LSO %d during the transaction", p.LastStableOffset())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.LastStableOffset() != p.HighWatermark() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed-out transaction never aborted: LSO %d HW %d", p.LastStableOffset(), p.HighWatermark())
+		}
+		b.Txns.CheckTimeouts()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("commit after the timeout abort succeeded")
+	}
+	if got := readAll(t, b, "slow", true); len(got) != 0 {
+		t.Fatalf("read_committed: %v", got)
+	}
+}
+
+// TestGroupTransactSessionExactlyOnce: franz-go's consume-transform-produce
+// pipeline (GroupTransactSession) between two topics, two members sharing
+// the input, one of them replaced halfway: the output read
+// read_committed holds every input record exactly once.
+func TestGroupTransactSessionExactlyOnce(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 3, "in", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 3000
+	prod := b.client(t, kgo.DefaultProduceTopic("in"))
+	for i := range n {
+		prod.Produce(ctx, kgo.StringRecord(strconv.Itoa(i)), func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := 0
+	worker := func(name string, stop <-chan struct{}) error {
+		s, err := kgo.NewGroupTransactSession(
+			kgo.SeedBrokers(b.Addr), kgo.TransactionalID(name), kgo.DefaultProduceTopic("out"),
+			kgo.ConsumerGroup("etl"), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		for {
+			select {
+			case <-stop:
+				return nil
+			case <-ctx.Done():
+				return nil
+			default:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			fs := s.PollFetches(pctx)
+			pcancel()
+			if err := s.Begin(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			var recs []*kgo.Record
+			fs.EachRecord(func(r *kgo.Record) {
+				recs = append(recs, &kgo.Record{Value: append([]byte("out-"), r.Value...)})
+			})
+			for _, r := range recs {
+				s.Produce(ctx, r, nil)
+			}
+			committed, err := s.End(ctx, kgo.TryCommit)
+			if err != nil {
+				return fmt.Errorf("end: %w", err)
+			}
+			if committed {
+				mu.Lock()
+				seen += len(recs)
+				mu.Unlock()
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	stopA, stopB, stopC := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	run := func(name string, stop chan struct{}) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := worker(name, stop); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	run("etl-a", stopA)
+	run("etl-b", stopB)
+	progress := func(target int) {
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			mu.Lock()
+			s := seen
+			mu.Unlock()
+			if s >= target {
+				return
+			}
+			select {
+			case err := <-errs:
+				t.Fatal(err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pipeline stuck at %d of %d", s, target)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	progress(n / 3)
+	close(stopB) // one member leaves mid-stream; another takes its place
+	run("etl-c", stopC)
+	progress(n)
+	close(stopA)
+	close(stopC)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	out := readAll(t, b, "out", true)
+	count := map[string]int{}
+	for _, v := range out {
+		count[v]++
+	}
+	for i := range n {
+		if c := count["out-"+strconv.Itoa(i)]; c != 1 {
+			t.Fatalf("input %d is in the output %d times (%d output records)", i, c, len(out))
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("%d output records, want %d", len(out), n)
+	}
+}
+
+// txnBatch is a transactional batch of one record.
+func txnBatch(t *testing.T, pid int64, epoch int16, seq int32, value string) []byte {
+	t.Helper()
+	b, err := record.AppendBatch(nil, record.BatchSpec{
+		PartitionLeaderEpoch: -1, Transactional: true, BaseTimestamp: time.Now().UnixMilli(),
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq,
+	}, []record.Record{{Value: []byte(value)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
