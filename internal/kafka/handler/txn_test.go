@@ -127,6 +127,26 @@ func TestTxnCommitAbortIsolation(t *testing.T) {
 	if o, _ := lso.Lookup("tx", 0); o.Offset != 4 {
 		t.Fatalf("ListOffsets read_committed during an open transaction: %+v, want 4", o)
 	}
+	// A read_committed fetch stops at the LSO: nothing of the open
+	// transaction; read_uncommitted gets it.
+	for _, iso := range []int8{1, 0} {
+		fr := kmsg.NewPtrFetchRequest()
+		fr.Version, fr.IsolationLevel, fr.MaxBytes, fr.SessionEpoch = 11, iso, 1<<20, -1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "tx"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = 0, 4, 1<<20
+		ft.Partitions = append(ft.Partitions, fp)
+		fr.Topics = append(fr.Topics, ft)
+		resp := dpDo[*kmsg.FetchResponse](dpDial(t, b.Addr), fr)
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 || sp.LastStableOffset != 4 || sp.HighWatermark != 7 {
+			t.Fatalf("fetch isolation %d: error %d, LSO %d, HW %d", iso, sp.ErrorCode, sp.LastStableOffset, sp.HighWatermark)
+		}
+		if got := len(sp.RecordBatches) > 0; got != (iso == 0) {
+			t.Fatalf("fetch isolation %d at the LSO: %d bytes of batches", iso, len(sp.RecordBatches))
+		}
+	}
 	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
@@ -419,4 +439,110 @@ func txnBatch(t *testing.T, pid int64, epoch int16, seq int32, value string) []b
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestTxnOffsetCommitChecks: TxnOffsetCommit v3+ checks the member and
+// generation (KIP-447) before the offsets join the transaction; the
+// offsets reach the group only when the transaction commits. Also
+// AddPartitionsToTxn v4 VerifyOnly.
+func TestTxnOffsetCommitChecks(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 1, "src")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// A live member in group "live".
+	member := b.client(t, kgo.ConsumerGroup("live"), kgo.ConsumeTopics("src"))
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		member.PollFetches(pctx) // joins
+		pcancel()
+		d, err := b.admin(t).DescribeGroups(ctx, "live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := d["live"]; g.State == "Stable" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the member never joined")
+		}
+	}
+	dc := dpDial(t, b.Addr)
+	id := "oc"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir := dpDo[*kmsg.InitProducerIDResponse](dc, init)
+	for _, g := range []string{"live", "new"} {
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.Version = 3
+		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, ir.ProducerID, ir.ProducerEpoch, g
+		if r := dpDo[*kmsg.AddOffsetsToTxnResponse](dc, ao); r.ErrorCode != 0 {
+			t.Fatalf("add offsets %s: %v", g, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	commit := func(group, memberID string, gen int32) int16 {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = 3
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, group, ir.ProducerID, ir.ProducerEpoch
+		req.MemberID, req.Generation = memberID, gen
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "src"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 7
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return dpDo[*kmsg.TxnOffsetCommitResponse](dc, req).Topics[0].Partitions[0].ErrorCode
+	}
+	if code := commit("live", "zombie", 1); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("unknown member: %v", kerr.ErrorForCode(code))
+	}
+	if code := commit("new", "m", 3); code != kerr.IllegalGeneration.Code {
+		t.Fatalf("generation of a group that does not exist: %v", kerr.ErrorForCode(code))
+	}
+	if code := commit("new", "", -1); code != 0 {
+		t.Fatalf("a commit without member (pre-KIP-447): %v", kerr.ErrorForCode(code))
+	}
+	if code := commit("unadded", "", -1); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("a group not added: %v", kerr.ErrorForCode(code))
+	}
+	fetched := func() int64 {
+		os, err := b.admin(t).FetchOffsets(ctx, "new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := os.Lookup("src", 0)
+		if !ok {
+			return -1
+		}
+		return o.At
+	}
+	if at := fetched(); at != -1 {
+		t.Fatalf("offset visible before the commit: %d", at)
+	}
+	// v4 VerifyOnly: nothing added yet.
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 4
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, ir.ProducerID, ir.ProducerEpoch, true
+	tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "src", Partitions: []int32{0}}}
+	add.Transactions = append(add.Transactions, tx)
+	if r := dpDo[*kmsg.AddPartitionsToTxnResponse](dc, add); r.Transactions[0].Topics[0].Partitions[0].ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("verify-only of a partition not added: %+v", r)
+	}
+	add.Transactions[0].VerifyOnly = false
+	if r := dpDo[*kmsg.AddPartitionsToTxnResponse](dc, add); r.Transactions[0].Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("v4 add: %+v", r)
+	}
+	add.Transactions[0].VerifyOnly = true
+	if r := dpDo[*kmsg.AddPartitionsToTxnResponse](dc, add); r.Transactions[0].Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("verify-only after the add: %+v", r)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, ir.ProducerID, ir.ProducerEpoch, true
+	if er := dpDo[*kmsg.EndTxnResponse](dc, end); er.ErrorCode != 0 {
+		t.Fatalf("end: %v", kerr.ErrorForCode(er.ErrorCode))
+	}
+	if at := fetched(); at != 7 {
+		t.Fatalf("offset after the commit: %d, want 7", at)
+	}
 }
