@@ -282,4 +282,3 @@ func TestPowerCutAtEveryWrite(t *testing.T) {
 		r.close()
 	}
 }
-
