@@ -90,7 +90,7 @@ func NewRoot(extra ...*cobra.Command) *cobra.Command {
 	}
 	root.SetVersionTemplate("strom {{.Version}}\n")
 	root.AddCommand(extra...)
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newTransactionsCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -544,5 +545,78 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	}
 	if at := fetched(); at != 7 {
 		t.Fatalf("offset after the commit: %d, want 7", at)
+	}
+}
+
+// TestTxnAdminAPIs: ListTransactions, DescribeTransactions and
+// DescribeProducers show an open transaction (as kafka-transactions.sh
+// does), and WriteTxnMarkers with the producer's id and epoch aborts it
+// on its partition, so a hanging transaction can be ended by hand.
+func TestTxnAdminAPIs(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 2, "adm")
+	ctx := context.Background()
+	cl := b.client(t, kgo.TransactionalID("hang"), kgo.DefaultProduceTopic("adm"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x"), Partition: 1}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := b.admin(t)
+	lt, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := lt["hang"]; !ok || l.State != "Ongoing" || len(lt) != 1 {
+		t.Fatalf("list: %+v", lt)
+	}
+	if lt, _ := adm.ListTransactions(ctx, nil, []string{"CompleteCommit"}); len(lt) != 0 {
+		t.Fatalf("list CompleteCommit: %+v", lt)
+	}
+	dt, err := adm.DescribeTransactions(ctx, "hang", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dt["hang"]
+	_, in := d.Topics["adm"][1]
+	if !in || d.Err != nil || d.State != "Ongoing" || d.StartTimestamp <= 0 || len(d.Topics) != 1 || len(d.Topics["adm"]) != 1 {
+		t.Fatalf("describe: %+v", d)
+	}
+	if dt["nope"].Err == nil {
+		t.Fatalf("describe unknown: %+v", dt["nope"])
+	}
+	dp, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"adm": {1: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *kadm.DescribedProducer
+	dp.EachProducer(func(p kadm.DescribedProducer) {
+		if p.ProducerID == d.ProducerID {
+			found = &p
+		}
+	})
+	if found == nil || found.CurrentTxnStartOffset != 0 || found.ProducerEpoch != d.ProducerEpoch {
+		t.Fatalf("describe producers: %+v (want producer %d)", found, d.ProducerID)
+	}
+	// Abort it on the partition by hand.
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = found.ProducerID, found.ProducerEpoch, false, found.CoordinatorEpoch
+	m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "adm", Partitions: []int32{1}}}
+	req.Markers = append(req.Markers, m)
+	resp, err := req.RequestWith(ctx, b.client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Markers[0].Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("write markers: %v", kerr.ErrorForCode(code))
+	}
+	p1, _ := b.Cluster.Partition("adm", 1)
+	if p1.LastStableOffset() != p1.HighWatermark() {
+		t.Fatalf("after the manual abort: LSO %d HW %d", p1.LastStableOffset(), p1.HighWatermark())
+	}
+	if ab := p1.AbortedTxns(0, 10); len(ab) != 1 || ab[0].ProducerID != found.ProducerID {
+		t.Fatalf("aborted index: %+v", ab)
 	}
 }
