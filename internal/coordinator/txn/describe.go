@@ -59,3 +59,27 @@ func (c *Coordinator) List(states []State, pids []int64) []Description {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// PendingOffsets returns the partitions of group that have offsets in a
+// transaction not yet complete (sent by TxnOffsetCommit, not yet applied
+// or dropped): an OffsetFetch that requires stable offsets (KIP-447) must
+// not answer them yet.
+func (c *Coordinator) PendingOffsets(group string) map[TopicPartition]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out map[TopicPartition]bool
+	for _, t := range c.txns {
+		if s := t.cur.State; s != Ongoing && s != PrepareCommit {
+			continue
+		}
+		for _, o := range t.cur.Offsets {
+			if o.Group == group {
+				if out == nil {
+					out = map[TopicPartition]bool{}
+				}
+				out[TopicPartition{o.Topic, o.Partition}] = true
+			}
+		}
+	}
+	return out
+}

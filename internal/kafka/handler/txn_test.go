@@ -444,8 +444,9 @@ func txnBatch(t *testing.T, pid int64, epoch int16, seq int32, value string) []b
 
 // TestTxnOffsetCommitChecks: TxnOffsetCommit v3+ checks the member and
 // generation (KIP-447) before the offsets join the transaction; the
-// offsets reach the group only when the transaction commits. Also
-// AddPartitionsToTxn v4 VerifyOnly.
+// offsets reach the group only when the transaction commits, and until
+// then an OffsetFetch requiring stable offsets answers
+// UNSTABLE_OFFSET_COMMIT. Also AddPartitionsToTxn v4 VerifyOnly.
 func TestTxnOffsetCommitChecks(t *testing.T) {
 	b := startBroker(t, "", nil)
 	createTopics(t, b, 1, "src")
@@ -520,6 +521,25 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	if at := fetched(); at != -1 {
 		t.Fatalf("offset visible before the commit: %d", at)
 	}
+	stable := func(version int16) int16 {
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Version, of.RequireStable = version, true
+		if version >= 8 {
+			g := kmsg.NewOffsetFetchRequestGroup()
+			g.Group = "new"
+			g.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: "src", Partitions: []int32{0}}}
+			of.Groups = append(of.Groups, g)
+			return dpDo[*kmsg.OffsetFetchResponse](dc, of).Groups[0].Topics[0].Partitions[0].ErrorCode
+		}
+		of.Group = "new"
+		of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "src", Partitions: []int32{0}}}
+		return dpDo[*kmsg.OffsetFetchResponse](dc, of).Topics[0].Partitions[0].ErrorCode
+	}
+	for _, v := range []int16{7, 8} {
+		if code := stable(v); code != kerr.UnstableOffsetCommit.Code {
+			t.Fatalf("OffsetFetch v%d require_stable with a pending transactional commit: %v", v, kerr.ErrorForCode(code))
+		}
+	}
 	// v4 VerifyOnly: nothing added yet.
 	add := kmsg.NewPtrAddPartitionsToTxnRequest()
 	add.Version = 4
@@ -545,6 +565,9 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	}
 	if at := fetched(); at != 7 {
 		t.Fatalf("offset after the commit: %d, want 7", at)
+	}
+	if code := stable(8); code != 0 {
+		t.Fatalf("require_stable after the commit: %v", kerr.ErrorForCode(code))
 	}
 }
 
