@@ -66,6 +66,12 @@ type Config struct {
 	// unfinished completions retried (Kafka's
 	// transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s).
 	CheckInterval time.Duration
+	// CompactBytes is the log size from which the coordinator compacts
+	// the log when at most half of it is live (compact.go; default 64
+	// MiB, -1: never).
+	CompactBytes int64
+	// Checkpoint persists log start offsets (after a compaction).
+	Checkpoint func() error
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -80,8 +86,11 @@ type Coordinator struct {
 	txns map[string]*txn // by transactional id
 	pids map[int64]*txn  // by current producer id
 
-	smu sync.Mutex // serializes appends to the log; guards p
-	p   *partition.Partition
+	smu       sync.Mutex // serializes appends to the log; guards p, live, liveBytes
+	p         *partition.Partition
+	live      map[string][]byte // latest value of every key (compact.go)
+	liveBytes int64
+	compactCh chan struct{} // asks the loop for a compaction
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -115,13 +124,17 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CompactBytes == 0 {
+		cfg.CompactBytes = 64 << 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Log == nil {
 		cfg.Log = func(bool) (*partition.Partition, error) { return nil, nil }
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{}}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{},
+		live: map[string][]byte{}, compactCh: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := c.load(); err != nil {
 		c.cancel()
@@ -160,6 +173,10 @@ func (c *Coordinator) loop() {
 			return
 		case <-tick.C:
 			c.CheckTimeouts()
+		case <-c.compactCh:
+			if err := c.compact(c.ctx); err != nil {
+				c.log.Warn("transaction log: compaction failed", "err", err)
+			}
 		}
 	}
 }
@@ -228,6 +245,7 @@ func (c *Coordinator) load() error {
 }
 
 func (c *Coordinator) apply(key, value []byte) {
+	c.noteLiveLocked(key, value)
 	id, err := decodeKey(key)
 	if err != nil {
 		c.log.Warn("transaction log: skipping record", "err", err)
@@ -291,29 +309,42 @@ func (c *Coordinator) persist(ctx context.Context, key, value []byte) error {
 		c.p = p
 	}
 	p := c.p
-	batch, err := rec.AppendBatch(nil, rec.BatchSpec{
-		PartitionLeaderEpoch: -1, BaseTimestamp: c.cfg.Now().UnixMilli(),
-		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-	}, []rec.Record{{Key: key, Value: value}})
-	if err != nil {
-		c.smu.Unlock()
-		return fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, err)
+	last, err := c.appendLocked(key, value)
+	if err == nil {
+		c.noteLiveLocked(key, value)
+		c.maybeCompactLocked()
 	}
-	res, err := p.Append(batch, partition.AppendRules{})
 	c.smu.Unlock()
-	switch {
-	case errors.Is(err, partition.ErrClosed):
-		return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
-	case err != nil:
-		return fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
+	if err != nil {
+		return err
 	}
-	if err := p.WaitDurable(ctx, res.LastOffset); err != nil {
+	if err := p.WaitDurable(ctx, last); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 		}
 		return fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
 	}
 	return nil
+}
+
+// appendLocked appends one record as one batch and returns its offset;
+// smu held, c.p set.
+func (c *Coordinator) appendLocked(key, value []byte) (int64, error) {
+	batch, err := rec.AppendBatch(nil, rec.BatchSpec{
+		PartitionLeaderEpoch: -1, BaseTimestamp: c.cfg.Now().UnixMilli(),
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+	}, []rec.Record{{Key: key, Value: value}})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, err)
+	}
+	res, err := c.p.Append(batch, partition.AppendRules{})
+	switch {
+	case errors.Is(err, partition.ErrClosed):
+		return 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+	case err != nil:
+		return 0, fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
+	}
+	return res.LastOffset, nil
 }
 
 // CheckTimeouts aborts every ongoing transaction older than its timeout

@@ -282,3 +282,46 @@ func TestPowerCutAtEveryWrite(t *testing.T) {
 		r.close()
 	}
 }
+
+// TestCompaction: with a small threshold the log is compacted while
+// transactions run (its start moves, its size stays bounded), and a
+// restart on the compacted log, after a power cut, gives the same state.
+func TestCompaction(t *testing.T) {
+	fs := memfs.New()
+	e := newEnvWith(t, fs, func(c *Config) { c.CompactBytes = 8 << 10 })
+	ids := []string{"a", "b", "c"}
+	pids := map[string]int64{}
+	for _, id := range ids {
+		pids[id], _, _ = e.c.InitProducerID(ctx, id, time.Minute, -1, -1)
+	}
+	for round := range 100 {
+		for _, id := range ids {
+			if _, err := e.c.AddPartitions(ctx, id, pids[id], 0, []TopicPartition{tp0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.c.EndTxn(ctx, id, pids[id], 0, round%2 == 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	log := e.parts["ts-0"]
+	deadline := time.Now().Add(10 * time.Second)
+	for log.StartOffset() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("never compacted: %d bytes", log.Size())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if log.Size() > 64<<10 {
+		t.Fatalf("log of %d bytes after compaction (900 records written)", log.Size())
+	}
+	want := e.c.List(nil, nil)
+	e.close()
+	r := newEnv(t, fs.Crash(memfs.CrashOptions{}))
+	if got := r.c.List(nil, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after restart:\n%v\nwant\n%v", got, want)
+	}
+	if want[0].State != CompleteAbort {
+		t.Fatalf("last state: %+v", want[0])
+	}
+}

@@ -93,6 +93,10 @@
 //	+---------------------------------------------------------------------------+
 //
 // The latest record of a key is its state. Loading replays the log from
-// its start; undecodable records are skipped with a warning. The log is
-// not compacted yet: it grows by about three records per transaction.
+// its start; undecodable records are skipped with a warning. The log grows
+// by about three records per transaction; snapshot compaction
+// (compact.go, as the group coordinator's) rewrites the live records at
+// the head of a new segment and moves the log start past the rest once
+// the log passes Config.CompactBytes with at most half of it live. The
+// timeout loop's goroutine runs it.
 package txn

@@ -32,6 +32,12 @@ var dataParts = []string{"d-0", "d-1"}
 
 func newEnv(t *testing.T, fs *memfs.FS) *env {
 	t.Helper()
+	return newEnvWith(t, fs, nil)
+}
+
+// newEnvWith is newEnv with the coordinator's config changed by adjust.
+func newEnvWith(t *testing.T, fs *memfs.FS, adjust func(*Config)) *env {
+	t.Helper()
 	e := &env{t: t, fs: fs, parts: map[string]*partition.Partition{}, now: time.UnixMilli(1e12), committed: map[string][]PendingOffset{}, nextPID: 1000}
 	for _, name := range append([]string{"ts-0"}, dataParts...) {
 		l, err := seglog.Open(fs, "/d/"+name, seglog.Config{IndexMaxBytes: 4096}, seglog.State{})
@@ -51,7 +57,11 @@ func newEnv(t *testing.T, fs *memfs.FS) *env {
 			t.Fatal(err)
 		}
 	}
-	c, err := Open(e.config())
+	cfg := e.config()
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	c, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

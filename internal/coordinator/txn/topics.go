@@ -18,6 +18,8 @@ type Topics interface {
 	TxnStatePartition(create bool) (*partition.Partition, error)
 	Partition(topic string, index int32) (*partition.Partition, error)
 	AllocateProducerID() (int64, error)
+	// Checkpoint persists log start offsets (after a compaction).
+	Checkpoint() error
 	Broker() *metadata.BrokerConfig
 }
 
@@ -32,6 +34,7 @@ func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config 
 			return p, err == nil
 		},
 		AllocateProducerID: c.AllocateProducerID,
+		Checkpoint:         c.Checkpoint,
 		CommitOffsets: func(ctx context.Context, groupID string, offsets []PendingOffset) error {
 			cos := make([]group.CommitOffset, len(offsets))
 			for i, o := range offsets {
