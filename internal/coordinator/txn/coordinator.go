@@ -293,29 +293,23 @@ func (c *Coordinator) write(ctx context.Context, t *txn, r record) error {
 	return nil
 }
 
+// writeNoWait is write without waiting for the fsync: for records whose
+// loss a restart repairs (a completion: the restart completes again).
+func (c *Coordinator) writeNoWait(t *txn, r record) error {
+	r.UpdateMs = c.cfg.Now().UnixMilli()
+	if _, _, err := c.appendRecord(txnKey(t.id), encodeRecord(r)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.setLocked(t, r)
+	c.mu.Unlock()
+	return nil
+}
+
 // persist appends one record and waits until it is durable.
 func (c *Coordinator) persist(ctx context.Context, key, value []byte) error {
-	c.smu.Lock()
-	if c.p == nil {
-		p, err := c.cfg.Log(true)
-		if err != nil {
-			c.smu.Unlock()
-			return fmt.Errorf("%w: create the transaction log: %v", ErrCoordinatorNotAvailable, err)
-		}
-		if p == nil {
-			c.smu.Unlock()
-			return nil // in memory only
-		}
-		c.p = p
-	}
-	p := c.p
-	last, err := c.appendLocked(key, value)
-	if err == nil {
-		c.noteLiveLocked(key, value)
-		c.maybeCompactLocked()
-	}
-	c.smu.Unlock()
-	if err != nil {
+	p, last, err := c.appendRecord(key, value)
+	if err != nil || p == nil {
 		return err
 	}
 	if err := p.WaitDurable(ctx, last); err != nil {
@@ -325,6 +319,31 @@ func (c *Coordinator) persist(ctx context.Context, key, value []byte) error {
 		return fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
 	}
 	return nil
+}
+
+// appendRecord appends one record (creating the log if needed) and
+// returns the log and the record's offset; a nil log means nothing is
+// persisted (no log configured).
+func (c *Coordinator) appendRecord(key, value []byte) (*partition.Partition, int64, error) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if c.p == nil {
+		p, err := c.cfg.Log(true)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: create the transaction log: %v", ErrCoordinatorNotAvailable, err)
+		}
+		if p == nil {
+			return nil, 0, nil // in memory only
+		}
+		c.p = p
+	}
+	last, err := c.appendLocked(key, value)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.noteLiveLocked(key, value)
+	c.maybeCompactLocked()
+	return c.p, last, nil
 }
 
 // appendLocked appends one record as one batch and returns its offset;

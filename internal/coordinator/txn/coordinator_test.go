@@ -245,7 +245,9 @@ func TestPowerCutAtEveryWrite(t *testing.T) {
 			}
 			r := newEnv(t, image)
 			for i := range 2 {
-				if n, m := r.outcome(i); n != 1 || m != "C" {
+				// The completion record is not waited for, so the
+				// restart may complete again: a second COMMIT marker.
+				if n, m := r.outcome(i); n != 1 || strings.Trim(m, "C") != "" || m == "" {
 					t.Fatalf("uncut run: partition %d: %d records, markers %q", i, n, m)
 				}
 			}

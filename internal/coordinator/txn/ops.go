@@ -374,14 +374,30 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 		}
 		waits = append(waits, wait{tp, res.Offset})
 	}
+	// The partitions fsync their own files in parallel.
+	errs := make(chan error, len(waits))
 	for _, w := range waits {
-		p, ok := c.cfg.Partition(w.tp.Topic, w.tp.Partition)
-		if !ok {
-			continue
+		go func() {
+			p, ok := c.cfg.Partition(w.tp.Topic, w.tp.Partition)
+			if !ok {
+				errs <- nil
+				return
+			}
+			if err := p.WaitDurable(ctx, w.off); err != nil {
+				errs <- fmt.Errorf("marker to %s-%d: %w", w.tp.Topic, w.tp.Partition, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	var werr error
+	for range waits {
+		if err := <-errs; err != nil && werr == nil {
+			werr = err
 		}
-		if err := p.WaitDurable(ctx, w.off); err != nil {
-			return fmt.Errorf("marker to %s-%d: %w", w.tp.Topic, w.tp.Partition, err)
-		}
+	}
+	if werr != nil {
+		return werr
 	}
 	if commit && len(r.Offsets) > 0 {
 		if c.cfg.CommitOffsets == nil {
@@ -404,5 +420,8 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 	}
 	r.StartMs = -1
 	r.Partitions, r.Groups, r.Offsets = nil, nil, nil
-	return c.write(ctx, t, r)
+	// Not waited for: until it is durable a restart finds Prepare* and
+	// completes again (nothing changes), and every later record of this
+	// id, waited for, is behind it in the log.
+	return c.writeNoWait(t, r)
 }

@@ -35,21 +35,21 @@ type testBroker struct {
 // startBroker starts a broker on a fresh data dir (or dir, if given) with
 // optional broker configs. group.initial.rebalance.delay.ms is 0 unless
 // props set it, so that group tests need not wait Kafka's 3 s.
-func startBroker(t *testing.T, dir string, props map[string]string) *testBroker {
+func startBroker(t testing.TB, dir string, props map[string]string) *testBroker {
 	t.Helper()
 	return startBrokerAt(t, dir, "127.0.0.1:0", props)
 }
 
 // startBrokerAt is startBroker listening on addr (a restarted broker comes
 // back on the address its clients know).
-func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *testBroker {
+func startBrokerAt(t testing.TB, dir, addr string, props map[string]string) *testBroker {
 	t.Helper()
 	return startBrokerFS(t, dir, addr, props, nil)
 }
 
 // startBrokerFS is startBrokerAt with the data directory on fsys (nil: the
 // operating system's).
-func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys vfs.FS) *testBroker {
+func startBrokerFS(t testing.TB, dir, addr string, props map[string]string, fsys vfs.FS) *testBroker {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -91,7 +91,7 @@ func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys
 }
 
 // Stop shuts the broker down cleanly (idempotent).
-func (b *testBroker) Stop(t *testing.T) {
+func (b *testBroker) Stop(t testing.TB) {
 	if b.srv == nil {
 		return
 	}
@@ -117,7 +117,7 @@ func (b *testBroker) Stop(t *testing.T) {
 }
 
 // client returns a franz-go client for the broker, closed at cleanup.
-func (b *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+func (b *testBroker) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
 	if err != nil {
@@ -127,6 +127,6 @@ func (b *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-func (b *testBroker) admin(t *testing.T) *kadm.Client {
+func (b *testBroker) admin(t testing.TB) *kadm.Client {
 	return kadm.NewClient(b.client(t))
 }
