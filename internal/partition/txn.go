@@ -40,11 +40,12 @@ type MarkerResult struct {
 
 // LastStableOffset is the offset below which every transaction is decided
 // (Kafka's LSO): the first offset of the oldest ongoing transaction, or
-// the high watermark when none is ongoing. read_committed consumers read
-// below it.
+// the high watermark when none is ongoing; never below the log start (a
+// DeleteRecords past an open transaction's first batch leaves nothing
+// below the start to wait for). read_committed consumers read below it.
 func (p *Partition) LastStableOffset() int64 {
 	if f := p.firstUnstable.Load(); f >= 0 {
-		return min(f, p.HighWatermark())
+		return min(max(f, p.StartOffset()), p.HighWatermark())
 	}
 	return p.HighWatermark()
 }

@@ -643,3 +643,60 @@ func TestTxnAdminAPIs(t *testing.T) {
 		t.Fatalf("aborted index: %+v", ab)
 	}
 }
+
+// TestTxnSurvivesBrokerRestart: a transaction open across a broker
+// restart is still open after it (its records invisible read_committed,
+// the LSO at its first offset); a new instance of the producer fences and
+// aborts it everywhere, and the committed transaction before it stays
+// committed.
+func TestTxnSurvivesBrokerRestart(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 2, "rs")
+	ctx := context.Background()
+	opts := []kgo.Opt{kgo.TransactionalID("rs-tx"), kgo.DefaultProduceTopic("rs"), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	cl := b.client(t, opts...)
+	txn := func(prefix string) {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, p)), Partition: p}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	txn("committed")
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	txn("open")
+	cl.Close()
+	b.Stop(t)
+
+	b2 := startBroker(t, b.dir, nil)
+	for p := range int32(2) {
+		part, _ := b2.Cluster.Partition("rs", p)
+		if part.LastStableOffset() != 2 || part.HighWatermark() != 3 {
+			t.Fatalf("partition %d after restart: LSO %d HW %d, want 2 and 3", p, part.LastStableOffset(), part.HighWatermark())
+		}
+	}
+	if d, ok := b2.Txns.Describe("rs-tx"); !ok || d.State.String() != "Ongoing" || len(d.Partitions) != 2 {
+		t.Fatalf("coordinator after restart: %+v", d)
+	}
+	cl2 := b2.client(t, opts...)
+	if err := cl2.BeginTransaction(); err != nil { // InitProducerId: fences and aborts
+		t.Fatal(err)
+	}
+	if err := cl2.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(2) {
+		part, _ := b2.Cluster.Partition("rs", p)
+		if part.LastStableOffset() != part.HighWatermark() {
+			t.Fatalf("partition %d after the fence: LSO %d HW %d", p, part.LastStableOffset(), part.HighWatermark())
+		}
+	}
+	if got := readAll(t, b2, "rs", true); fmt.Sprint(got) != "[committed-0 committed-1]" {
+		t.Fatalf("read_committed: %v", got)
+	}
+}
