@@ -180,8 +180,15 @@ func (p *Partition) applyMarkerLocked(h record.BatchHeader, commit bool) {
 	delete(p.txns, h.ProducerID)
 	p.updateUnstableLocked()
 	if !commit {
+		// The LSO right after the marker: the oldest transaction still
+		// open, or the offset after the marker (as a replay of the log
+		// computes it too, whatever came after).
+		lso := h.LastOffset() + 1
+		if f := p.firstUnstable.Load(); f >= 0 && f < lso {
+			lso = f
+		}
 		p.amu.Lock()
-		p.aborted = append(p.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: p.LastStableOffset()})
+		p.aborted = append(p.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
 		p.amu.Unlock()
 	}
 }

@@ -1,0 +1,119 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
+)
+
+func txnBatch(t *testing.T, pid int64, epoch int16, seq int32) []byte {
+	t.Helper()
+	b, err := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: 1, Transactional: true, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq},
+		[]record.Record{{Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var verified = AppendRules{VerifyTxn: func(int64, int16) error { return nil }}
+
+// txnState is what a partition knows of transactions, for comparisons.
+func txnState(p *Partition) string {
+	return fmt.Sprintf("lso=%d hw=%d aborted=%v", p.LastStableOffset(), p.HighWatermark(), p.AbortedTxns(0, p.HighWatermark()))
+}
+
+// TestTxnStateRebuilt: open transactions (the LSO) and aborted ones are
+// the same after a crash (rebuilt from the log alone, markers read back),
+// after a clean restart (from the snapshot), and a truncation that removes
+// a marker reopens its transaction.
+func TestTxnStateRebuilt(t *testing.T) {
+	mem := memfs.New()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	p := openPartition(t, mem, seglog.State{})
+	if _, err := p.Append(txnBatch(t, 1, 0, 0), AppendRules{}); !errors.Is(err, ErrTxnNotVerified) {
+		t.Fatalf("unverified transactional batch: %v", err)
+	}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(p.Append(txnBatch(t, 1, 0, 0), verified))      // 0: pid 1 opens
+	must(p.Append(txnBatch(t, 2, 0, 0), verified))      // 1: pid 2 opens
+	must(p.Append(txnBatch(t, 1, 0, 1), AppendRules{})) // 2: pid 1, open: no verification needed
+	if got := txnState(p); got != "lso=0 hw=3 aborted=[]" {
+		t.Fatal(got)
+	}
+	must(p.AppendMarker(1, 0, false, 0)) // 3: pid 1 aborted
+	if got := p.LastStableOffset(); got != 1 {
+		t.Fatalf("LSO %d after the abort, want pid 2's first offset 1", got)
+	}
+	must(p.AppendMarker(2, 0, true, 0))            // 4: pid 2 committed
+	must(p.Append(txnBatch(t, 1, 0, 2), verified)) // 5: pid 1 opens again
+	want := "lso=5 hw=6 aborted=[{1 0 3 1}]"
+	if got := txnState(p); got != want {
+		t.Fatalf("live: %s, want %s", got, want)
+	}
+	// A marker at an older epoch than the producer's is refused.
+	must(p.AppendMarker(1, 1, false, 0)) // 6: pid 1 fenced at epoch 1: aborted
+	if _, err := p.AppendMarker(1, 0, true, 0); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("stale marker: %v", err)
+	}
+	if _, err := p.Append(txnBatch(t, 1, 0, 3), verified); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("fenced producer's batch: %v", err)
+	}
+	want = "lso=7 hw=7 aborted=[{1 0 3 1} {1 5 6 7}]"
+	if got := txnState(p); got != want {
+		t.Fatalf("live: %s, want %s", got, want)
+	}
+	// Read committed: whole batches below the LSO.
+	must(p.Append(txnBatch(t, 3, 0, 0), verified)) // 7: pid 3 opens
+	rr, err := p.ReadCommitted(0, 1<<20, true)
+	if err != nil || lastOffset(t, rr.Data) != 6 {
+		t.Fatalf("read committed: last offset %d %v", lastOffset(t, rr.Data), err)
+	}
+	want = "lso=7 hw=8 aborted=[{1 0 3 1} {1 5 6 7}]"
+
+	p.log.Flush()
+	crashed := mem.Crash(memfs.CrashOptions{})
+	if err := p.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	p.log.Close()
+	for name, fs := range map[string]*memfs.FS{"crash (from the log)": crashed, "clean (from the snapshot)": mem} {
+		q := openPartition(t, fs, seglog.State{Clean: fs == mem})
+		if got := txnState(q); got != want {
+			t.Fatalf("%s: %s, want %s", name, got, want)
+		}
+		if fs == mem {
+			// Cut at pid 2's commit marker: its transaction is open again.
+			if err := q.TruncateTo(4); err != nil {
+				t.Fatal(err)
+			}
+			if got := txnState(q); got != "lso=1 hw=4 aborted=[{1 0 3 1}]" {
+				t.Fatalf("after truncation: %s", got)
+			}
+		}
+		q.log.Close()
+	}
+}
+
+func lastOffset(t *testing.T, data []byte) int64 {
+	last := int64(-1)
+	for len(data) > 0 {
+		h, err := record.ReadBatchHeader(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = h.LastOffset()
+		data = data[h.Size():]
+	}
+	return last
+}
