@@ -1,5 +1,7 @@
 package group
 
+import "fmt"
+
 // Transactional offset commits (TxnOffsetCommit). The transaction
 // coordinator keeps a transaction's offsets in its own log until the
 // transaction ends; the group coordinator checks the committer when they
@@ -12,11 +14,25 @@ package group
 // its epoch). Unlike OffsetCommit, a group completing a rebalance is no
 // reason to refuse: the offsets are applied only at the commit. A group
 // that does not exist is ErrIllegalGeneration for a member.
+//
+// The offsets' metadata is checked against offset.metadata.max.bytes here,
+// not when the transaction commits: a commit must then be able to apply
+// them (ErrOffsetMetadataTooLarge).
 func (c *Coordinator) ValidateTxnCommit(req CommitRequest) *Call[error] {
 	call := newCall[error]()
 	if err := validGroupID(req.Group); err != nil {
 		call.reply(err)
 		return call
+	}
+	for _, o := range req.Offsets {
+		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
+			call.reply(fmt.Errorf("%w: %d bytes (offset.metadata.max.bytes %d)", ErrOffsetMetadataTooLarge, len(o.Metadata), c.cfg.MaxMetadataBytes))
+			return call
+		}
+		if len(o.Topic) > maxString {
+			call.reply(fmt.Errorf("%w: topic name of %d bytes", ErrInvalidRequest, len(o.Topic)))
+			return call
+		}
 	}
 	if req.Generation < 0 && req.MemberID == "" && req.InstanceID == "" {
 		call.reply(nil)

@@ -25,8 +25,9 @@ import (
 //     must have come first (INVALID_TXN_STATE otherwise).
 //   - Every partition gets the request's error: the commit is all or
 //     nothing, as the transaction is.
-//   - The offsets' metadata is limited by offset.metadata.max.bytes when
-//     applied, as OffsetCommit's is.
+//   - Metadata over offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE
+//     for the whole request, checked now: a committed transaction must be
+//     able to apply its offsets.
 //
 // Version notes: v1 is v0; v2 leader epochs; v3 generation, member and
 // instance ids (KIP-447) and PRODUCER_FENCED; v3+ flexible; v4 is v3
@@ -55,6 +56,7 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 		return now(answer(kerr.CoordinatorNotAvailable))
 	}
 	var offsets []txn.PendingOffset
+	check := group.CommitRequest{Group: r.Group, Generation: -1}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
 			o := txn.PendingOffset{Group: r.Group, Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset, LeaderEpoch: -1}
@@ -65,9 +67,9 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 				o.Metadata = *rp.Metadata
 			}
 			offsets = append(offsets, o)
+			check.Offsets = append(check.Offsets, group.CommitOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Metadata: o.Metadata})
 		}
 	}
-	check := group.CommitRequest{Group: r.Group, Generation: -1}
 	if req.Version >= 3 {
 		check.Generation, check.MemberID = r.Generation, r.MemberID
 		if r.InstanceID != nil {

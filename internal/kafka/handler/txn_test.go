@@ -504,6 +504,14 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	if code := commit("new", "", -1); code != 0 {
 		t.Fatalf("a commit without member (pre-KIP-447): %v", kerr.ErrorForCode(code))
 	}
+	big := kmsg.NewPtrTxnOffsetCommitRequest()
+	big.Version = 3
+	big.TransactionalID, big.Group, big.ProducerID, big.ProducerEpoch, big.Generation = id, "new", ir.ProducerID, ir.ProducerEpoch, -1
+	meta := strings.Repeat("m", 5000) // offset.metadata.max.bytes is 4096
+	big.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "src", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, Metadata: &meta}}}}
+	if code := dpDo[*kmsg.TxnOffsetCommitResponse](dc, big).Topics[0].Partitions[0].ErrorCode; code != kerr.OffsetMetadataTooLarge.Code {
+		t.Fatalf("metadata too large: %v", kerr.ErrorForCode(code))
+	}
 	if code := commit("unadded", "", -1); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("a group not added: %v", kerr.ErrorForCode(code))
 	}
