@@ -35,7 +35,8 @@ type BrokerSettings struct {
 	LogRetentionCheckInterval        time.Duration `config:"log.retention.check.interval.ms"`
 	LogFlushOffsetCheckpointInterval time.Duration `config:"log.flush.offset.checkpoint.interval.ms"`
 
-	TransactionMaxTimeout time.Duration `config:"transaction.max.timeout.ms"`
+	TransactionMaxTimeout            time.Duration `config:"transaction.max.timeout.ms"`
+	TransactionAbortTimedOutInterval time.Duration `config:"transaction.abort.timed.out.transaction.cleanup.interval.ms"`
 
 	GroupMinSessionTimeout         time.Duration `config:"group.min.session.timeout.ms"`
 	GroupMaxSessionTimeout         time.Duration `config:"group.max.session.timeout.ms"`

@@ -24,8 +24,9 @@ type Topics interface {
 }
 
 // ConfigFor is the Config of the coordinator of c: its log, the data
-// partitions, producer ids, transaction.max.timeout.ms, and groups, which
-// takes a committed transaction's offsets.
+// partitions, producer ids, transaction.max.timeout.ms and
+// transaction.abort.timed.out.transaction.cleanup.interval.ms, and groups,
+// which takes a committed transaction's offsets.
 func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config {
 	return Config{
 		Log: c.TxnStatePartition,
@@ -46,7 +47,8 @@ func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config 
 			}
 			return errors.Join(append([]error{res.Err}, res.Errs...)...)
 		},
-		MaxTimeout: c.Broker().Settings().TransactionMaxTimeout,
-		Logger:     logger,
+		MaxTimeout:    c.Broker().Settings().TransactionMaxTimeout,
+		CheckInterval: c.Broker().Settings().TransactionAbortTimedOutInterval,
+		Logger:        logger,
 	}
 }

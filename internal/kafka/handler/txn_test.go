@@ -272,9 +272,10 @@ func TestTxnUnverifiedProduceRefused(t *testing.T) {
 
 // TestTxnTimeoutAborts: a producer that stops inside a transaction is
 // aborted once transaction.timeout.ms passes, so the LSO moves on, and its
-// epoch is bumped (its commit is refused).
+// epoch is bumped (its commit is refused). The coordinator's own check
+// runs every transaction.abort.timed.out.transaction.cleanup.interval.ms.
 func TestTxnTimeoutAborts(t *testing.T) {
-	b := startBroker(t, "", nil)
+	b := startBroker(t, "", map[string]string{"transaction.abort.timed.out.transaction.cleanup.interval.ms": "50"})
 	createTopics(t, b, 1, "slow")
 	ctx := context.Background()
 	cl := b.client(t, kgo.TransactionalID("slow"), kgo.DefaultProduceTopic("slow"), kgo.TransactionTimeout(300*time.Millisecond))
@@ -293,7 +294,6 @@ func TestTxnTimeoutAborts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed-out transaction never aborted: LSO %d HW %d", p.LastStableOffset(), p.HighWatermark())
 		}
-		b.Txns.CheckTimeouts()
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
