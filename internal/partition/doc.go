@@ -34,10 +34,11 @@
 // or the high watermark; ReadCommitted stops below it.
 //
 // The state survives restarts: Snapshot writes it (with the log offset it
-// covers) atomically, with the open transactions and the aborted ones whose
-// markers are at or above the log start, and Open loads the snapshot and
-// replays the headers of the batches after it (all of them when there is
-// no snapshot; a marker's type is read from its control record).
+// covers) atomically, with the open transactions (the aborted ones go to
+// Kafka's <base>.txnindex files, txnindex.go), and Open loads the snapshot
+// and the index entries below its offset, and replays the headers of the
+// batches after it (all of them when there is no snapshot or an index
+// file is unreadable; a marker's type is read from its control record).
 //
 // Truncation (TruncateTo, for a raft follower whose uncommitted tail
 // conflicts with the leader's) cuts the log at a batch boundary and

@@ -46,6 +46,9 @@ type Partition struct {
 	firstUnstable atomic.Int64
 	amu           sync.RWMutex // guards aborted; taken after mu
 	aborted       []AbortedTxn // by marker offset
+	// txnFiles is the content of each <base>.txnindex file as last
+	// written or read (txnindex.go); guarded by snapMu.
+	txnFiles map[int64][]byte
 }
 
 // Options configure Open.
@@ -86,18 +89,23 @@ func (p *Partition) loadProducers() error {
 	from := l.StartOffset()
 	snap, err := p.readSnapshot()
 	if err == nil && snap.Offset >= from && snap.Offset <= l.EndOffset() {
-		for pid, pr := range snap.Producers {
-			p.producers[pid] = pr
+		if aborted, ok := p.loadTxnIndexes(from, snap.Offset); ok {
+			for pid, pr := range snap.Producers {
+				p.producers[pid] = pr
+			}
+			for pid, first := range snap.Txns {
+				p.txns[pid] = first
+			}
+			p.updateUnstableLocked()
+			p.amu.Lock()
+			p.aborted = aborted
+			p.amu.Unlock()
+			from = snap.Offset
+			p.snapEnd = snap.Offset
 		}
-		for pid, first := range snap.Txns {
-			p.txns[pid] = first
-		}
-		p.updateUnstableLocked()
-		p.amu.Lock()
-		p.aborted = append(p.aborted, snap.Aborted...)
-		p.amu.Unlock()
-		from = snap.Offset
-		p.snapEnd = snap.Offset
+	}
+	if p.txnFiles == nil {
+		p.txnFiles = map[int64][]byte{}
 	}
 	now := p.now().UnixMilli()
 	var txnHdrs []record.BatchHeader
@@ -219,10 +227,9 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 type snapshot struct {
 	Offset    int64               `json:"offset"` // state covers batches below it
 	Producers map[int64]*producer `json:"producers"`
-	// Txns is the first offset of each ongoing transaction, Aborted the
-	// aborted transactions whose markers are at or above the log start.
-	Txns    map[int64]int64 `json:"txns,omitempty"`
-	Aborted []AbortedTxn    `json:"aborted,omitempty"`
+	// Txns is the first offset of each ongoing transaction. (The aborted
+	// ones are in the <base>.txnindex files: txnindex.go.)
+	Txns map[int64]int64 `json:"txns,omitempty"`
 }
 
 const (
@@ -295,7 +302,7 @@ func (p *Partition) Snapshot() error {
 	}
 	p.pruneAbortedLocked()
 	p.amu.RLock()
-	s.Aborted = append([]AbortedTxn(nil), p.aborted...)
+	aborted := append([]AbortedTxn(nil), p.aborted...)
 	p.amu.RUnlock()
 	p.dirty = false
 	prevEnd := p.snapEnd
@@ -306,6 +313,11 @@ func (p *Partition) Snapshot() error {
 	var err error
 	if s.Offset > 0 {
 		err = p.log.WaitDurable(context.Background(), s.Offset-1)
+	}
+	if err == nil {
+		// The index files first: the snapshot's offset tells the next
+		// Open which of their entries to trust.
+		err = p.writeTxnIndexes(aborted)
 	}
 	if err == nil {
 		payload, _ := json.Marshal(s)

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/segment"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
@@ -87,10 +89,32 @@ func TestTxnStateRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.log.Close()
-	for name, fs := range map[string]*memfs.FS{"crash (from the log)": crashed, "clean (from the snapshot)": mem} {
-		q := openPartition(t, fs, seglog.State{Clean: fs == mem})
+	// Kafka's layout: the aborted transactions of segment 0, 34 bytes each.
+	idx, err := atomicfile.ReadBytes(mem, "/d/t-0/00000000000000000000.txnindex", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, err := segment.ParseTxnIndex(idx); err != nil || fmt.Sprint(es) != "[{1 0 3 1} {1 5 6 7}]" {
+		t.Fatalf("txnindex: %v %v", es, err)
+	}
+	// A damaged index file: the state comes from the log instead.
+	damaged := mem.Crash(memfs.CrashOptions{KeepUnsyncedPrefix: memfs.KeepAll})
+	f, err := damaged.Create("/d/t-0/00000000000000000000.txnindex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(idx[:40])
+	f.Sync()
+	f.Close()
+	for name, fs := range map[string]*memfs.FS{"crash (from the log)": crashed, "clean (from the snapshot)": mem, "damaged txnindex": damaged} {
+		q := openPartition(t, fs, seglog.State{Clean: fs != crashed})
 		if got := txnState(q); got != want {
 			t.Fatalf("%s: %s, want %s", name, got, want)
+		}
+		// Clean: from the snapshot and the index files; damaged: the
+		// snapshot is not used, everything replayed.
+		if usedSnap := q.snapEnd == 8; usedSnap != (fs == mem) {
+			t.Fatalf("%s: snapshot used: %v (snapEnd %d)", name, usedSnap, q.snapEnd)
 		}
 		if fs == mem {
 			// Cut at pid 2's commit marker: its transaction is open again.
