@@ -118,6 +118,9 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v := bc.Settings().TransactionVersion; v < 0 || v > 2 {
+		return nil, fmt.Errorf("%w: transaction.version=%d: want 0 to 2", metadata.ErrInvalidConfig, v)
+	}
 	if n := bc.Settings().HTTPProduceMaxInflightBytes; n != -1 && n < console.DefaultMaxBodyBytes {
 		return nil, fmt.Errorf("%w: http.produce.max.inflight.bytes=%d: want -1 (no limit) or at least the HTTP body limit (%d)",
 			metadata.ErrInvalidConfig, n, console.DefaultMaxBodyBytes)
@@ -159,7 +162,8 @@ func Start(cfg Config) (*Broker, error) {
 		b.cluster.Close()
 		return nil, err
 	}
-	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups, Txns: b.txns})
+	h := handler.New(b.cluster, handler.Config{AdvertisedHost: host, AdvertisedPort: port, Logger: cfg.Logger, Groups: b.groups, Txns: b.txns,
+		TransactionVersion: bc.Settings().TransactionVersion})
 	b.handler = h
 	b.kafka = server.New(scfg, h)
 	b.wg.Add(1)

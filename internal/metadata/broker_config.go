@@ -42,6 +42,7 @@ var brokerSettings = []BrokerSetting{
 	{"log.roll.hours", "168", TypeInt, "segment.ms in hours (log.roll.ms wins)"},
 	{"offsets.retention.minutes", "10080", TypeInt, "how long committed offsets of an empty group are kept"},
 	{"transaction.max.timeout.ms", "900000", TypeInt, "largest transaction timeout a producer may ask for"},
+	{"transaction.version", "2", TypeShort, "the transaction.version feature clients see: 2 is KIP-890 part 2 (Produce v12+ and TxnOffsetCommit v5+ add their partition or group themselves, EndTxn v5+ bumps the epoch at every end); 1 keeps clients to AddPartitionsToTxn and one epoch per producer session (KIP-890 part 1 applies to both)"},
 	{"transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000", TypeInt, "how often transactions past their timeout are aborted (and unfinished ones completed)"},
 	{"group.min.session.timeout.ms", "6000", TypeInt, "smallest consumer session timeout"},
 	{"group.max.session.timeout.ms", "1800000", TypeInt, "largest consumer session timeout"},

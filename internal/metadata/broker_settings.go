@@ -37,6 +37,7 @@ type BrokerSettings struct {
 
 	TransactionMaxTimeout            time.Duration `config:"transaction.max.timeout.ms"`
 	TransactionAbortTimedOutInterval time.Duration `config:"transaction.abort.timed.out.transaction.cleanup.interval.ms"`
+	TransactionVersion               int16         `config:"transaction.version"`
 
 	GroupMinSessionTimeout         time.Duration `config:"group.min.session.timeout.ms"`
 	GroupMaxSessionTimeout         time.Duration `config:"group.max.session.timeout.ms"`

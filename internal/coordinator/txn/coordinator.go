@@ -109,6 +109,8 @@ type txn struct {
 	// prevEpoch is the epoch a timeout abort bumped away from (-1: none):
 	// a request still at it is INVALID_PRODUCER_EPOCH, not fenced.
 	prevEpoch int16
+	// ended is the last end of a transactions-v2 EndTxn (tv2.go); t.op.
+	ended *endedTxn
 }
 
 // Open replays the transaction log (if it exists), finishes every

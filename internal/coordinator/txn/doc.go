@@ -62,6 +62,12 @@
 // offsets are committed again). An Ongoing transaction found at start
 // goes on, and is aborted at its timeout if its producer is gone.
 //
+// Transactions v2 (KIP-890 part 2, tv2.go): Produce v12+ and
+// TxnOffsetCommit v5+ add their partition or group themselves
+// (AddPartitionImplicit, CommitOffsets with addGroup), and EndTxnBump (EndTxn
+// v5+) ends the transaction at the next epoch, so every transaction has an
+// epoch of its own and a late write of an ended one is fenced.
+//
 // Fencing: InitProducerId on an id bumps its epoch (an Ongoing
 // transaction is first aborted with markers at the new epoch, so the
 // partitions refuse the old instance's late batches). Requests at an older

@@ -270,13 +270,25 @@ func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoc
 // (TxnOffsetCommit, after the group coordinator checked the member); they
 // are applied to the group when the transaction commits, dropped when it
 // aborts.
-func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []PendingOffset) error {
+//
+// With addGroup (TxnOffsetCommit v5+, transactions v2) the group joins the
+// transaction here, which starts if none is ongoing.
+func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []PendingOffset, addGroup bool) error {
 	t, err := c.lookup(id, pid, epoch)
 	if err != nil {
 		return err
 	}
 	defer t.op.Unlock()
 	r := t.cur
+	if addGroup {
+		if r, err = c.begin(ctx, t); err != nil {
+			return err
+		}
+		if !slices.Contains(r.Groups, group) {
+			r.Groups = append(slices.Clone(r.Groups), group)
+			slices.Sort(r.Groups)
+		}
+	}
 	if r.State != Ongoing || !slices.Contains(r.Groups, group) {
 		return fmt.Errorf("%w: group %q (AddOffsetsToTxn first)", ErrInvalidTxnState, group)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -59,6 +60,11 @@ import (
 //     (PRODUCER_FENCED when a newer epoch exists). So a delayed write from
 //     a transaction that has ended cannot open a new one, and a marker can
 //     never land between the check and the append.
+//   - Transactions v2 (KIP-890 part 2, transaction.version=2, Produce
+//     v12+ with a transactional id): the produce adds its partition to the
+//     transaction itself (the coordinator's state durable first; the
+//     connection's reader waits for that one fsync, the first produce to
+//     a partition per transaction), instead of AddPartitionsToTxn.
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
 //   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
 //     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
@@ -208,6 +214,9 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	if err != nil {
 		return nil, res, err
 	}
+	if err := h.addImplicitly(req, t.Name, rp.Partition, data); err != nil {
+		return nil, res, err
+	}
 	rules := partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true}
 	if h.txns != nil {
 		topic, index := t.Name, rp.Partition
@@ -215,4 +224,20 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	}
 	res, err = p.Append(data, rules)
 	return p, res, err
+}
+
+// addImplicitly adds a transactional produce's partition to its
+// transaction under transactions v2 (Produce v12+, transaction.version 2).
+func (h *Handler) addImplicitly(req *server.Request, topic string, index int32, data []byte) error {
+	r := req.Msg.(*kmsg.ProduceRequest)
+	if req.Version < 12 || h.cfg.TransactionVersion < 2 || h.txns == nil || r.TransactionID == nil || len(data) < record.BatchHeaderSize {
+		return nil
+	}
+	bh, err := record.ReadBatchHeader(data)
+	if err != nil || !bh.IsTransactional() || bh.ProducerID < 0 {
+		return nil // the append refuses what is wrong
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(r.TimeoutMillis, 1000))*time.Millisecond)
+	defer cancel()
+	return h.txns.AddPartitionImplicit(ctx, *r.TransactionID, bh.ProducerID, bh.ProducerEpoch, txn.TopicPartition{Topic: topic, Partition: index})
 }

@@ -30,9 +30,9 @@ import (
 //     otherwise) and writes nothing. This broker verifies in process.
 //
 // Version notes: v1 is v0; v2 PRODUCER_FENCED; v3+ flexible; v4 batched
-// transactions and VerifyOnly, top-level error code; v5 (KIP-890
-// TRANSACTION_ABORTABLE) is not served.
-func init() { register(24, 0, 4, handleAddPartitionsToTxn) }
+// transactions and VerifyOnly, top-level error code; v5 is v4 (it allows
+// TRANSACTION_ABORTABLE, which is never returned).
+func init() { register(24, 0, 5, handleAddPartitionsToTxn) }
 
 func handleAddPartitionsToTxn(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
 	r := req.Msg.(*kmsg.AddPartitionsToTxnRequest)

@@ -26,9 +26,12 @@ import (
 //     INVALID_PRODUCER_EPOCH (KAFKA-20785).
 //
 // Version notes: v1 is v0; v2 PRODUCER_FENCED; v3+ flexible; v4 is v3
-// (KIP-890 TRANSACTION_ABORTABLE is not returned). v5 (KIP-890 part 2:
-// the epoch bumped at every end and returned) is not served.
-func init() { register(26, 0, 4, handleEndTxn) }
+// (KIP-890 TRANSACTION_ABORTABLE is not returned); v5 (KIP-890 part 2,
+// transactions v2): the end bumps the producer epoch (the markers carry
+// the new one) and the answer gives the producer id and epoch to use
+// next; a retry of that end at the old epoch gets the same answer; an
+// abort with nothing ongoing bumps the epoch too.
+func init() { register(26, 0, 5, handleEndTxn) }
 
 func handleEndTxn(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
 	r := req.Msg.(*kmsg.EndTxnRequest)
@@ -39,6 +42,14 @@ func handleEndTxn(h *Handler, _ context.Context, req *server.Request) (server.Re
 		return now(resp)
 	}
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+		if req.Version >= 5 {
+			pid, epoch, err := h.txns.EndTxnBump(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit)
+			resp.ErrorCode = errorCode(err)
+			if err == nil {
+				resp.ProducerID, resp.ProducerEpoch = pid, epoch
+			}
+			return resp
+		}
 		err := h.txns.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit)
 		resp.ErrorCode = fencedFor(errorCode(err), req.Version >= 2)
 		return resp

@@ -31,9 +31,10 @@ import (
 //
 // Version notes: v1 is v0; v2 leader epochs; v3 generation, member and
 // instance ids (KIP-447) and PRODUCER_FENCED; v3+ flexible; v4 is v3
-// (KIP-890 TRANSACTION_ABORTABLE is not returned). v5-6 (transactions v2,
-// topic ids) are not served.
-func init() { register(28, 0, 4, handleTxnOffsetCommit) }
+// (KIP-890 TRANSACTION_ABORTABLE is not returned); v5 (transactions v2):
+// the group joins the transaction here, no AddOffsetsToTxn needed. v6
+// (topic ids) is not served.
+func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
 	r := req.Msg.(*kmsg.TxnOffsetCommitRequest)
@@ -83,7 +84,7 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 			err = verr
 		}
 		if err == nil {
-			err = h.txns.CommitOffsets(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets)
+			err = h.txns.CommitOffsets(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets, req.Version >= 5)
 		}
 		return answer(err)
 	}}, nil

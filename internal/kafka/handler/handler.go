@@ -33,6 +33,9 @@ type Config struct {
 	// APIs answer COORDINATOR_NOT_AVAILABLE and transactional ids are
 	// refused.
 	Txns *txn.Coordinator
+	// TransactionVersion is the transaction.version feature advertised in
+	// ApiVersions: 2 enables transactions v2 (KIP-890 part 2).
+	TransactionVersion int16
 }
 
 // Handler answers Kafka requests from the cluster state. It implements

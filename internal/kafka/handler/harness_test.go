@@ -82,7 +82,7 @@ func startBrokerFS(t testing.TB, dir, addr string, props map[string]string, fsys
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups, Txns: txns})
+	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups, Txns: txns, TransactionVersion: bc.Settings().TransactionVersion})
 	srv := server.New(server.Config{}, h)
 	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, Txns: txns, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
 	go func() { b.done <- srv.Serve(ln) }()

@@ -154,6 +154,11 @@ func TestTxnCommitAbortIsolation(t *testing.T) {
 	if lso, hw := p0.LastStableOffset(), p0.HighWatermark(); lso != hw || hw != 8 { // 3 + marker + 3 + marker
 		t.Fatalf("after the abort: LSO %d HW %d, want 8 and 8", lso, hw)
 	}
+	// franz-go sees transaction.version 2: every end bumped the epoch
+	// (KIP-890 part 2).
+	if d, _ := b.Txns.Describe("tx-1"); d.Epoch != 2 {
+		t.Fatalf("epoch after two transactions under transactions v2: %d, want 2", d.Epoch)
+	}
 	committed := readAll(t, b, "tx", true)
 	want := []string{"c-0", "c-1", "c-2", "c-3", "c-4", "c-5"}
 	if fmt.Sprint(committed) != fmt.Sprint(want) {
@@ -307,9 +312,19 @@ func TestTxnTimeoutAborts(t *testing.T) {
 // TestGroupTransactSessionExactlyOnce: franz-go's consume-transform-produce
 // pipeline (GroupTransactSession) between two topics, two members sharing
 // the input, one of them replaced halfway: the output read
-// read_committed holds every input record exactly once.
+// read_committed holds every input record exactly once. Under
+// transactions v1 (AddPartitionsToTxn, AddOffsetsToTxn) and v2 (implicit
+// adds, an epoch bump at every end).
 func TestGroupTransactSessionExactlyOnce(t *testing.T) {
-	b := startBroker(t, "", nil)
+	for _, tv := range []string{"1", "2"} {
+		t.Run("transaction.version="+tv, func(t *testing.T) {
+			groupTransactSessionExactlyOnce(t, tv)
+		})
+	}
+}
+
+func groupTransactSessionExactlyOnce(t *testing.T, tv string) {
+	b := startBroker(t, "", map[string]string{"transaction.version": tv})
 	createTopics(t, b, 3, "in", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -413,6 +428,15 @@ func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	// Under transactions v2 every end bumped its producer's epoch.
+	bumped := false
+	for _, id := range []string{"etl-a", "etl-b", "etl-c"} {
+		d, _ := b.Txns.Describe(id)
+		bumped = bumped || d.Epoch > 0
+	}
+	if tv == "2" && !bumped {
+		t.Fatal("transaction.version 2: no producer's epoch moved")
 	}
 	out := readAll(t, b, "out", true)
 	count := map[string]int{}
@@ -705,6 +729,76 @@ func TestTxnSurvivesBrokerRestart(t *testing.T) {
 		}
 	}
 	if got := readAll(t, b2, "rs", true); fmt.Sprint(got) != "[committed-0 committed-1]" {
+		t.Fatalf("read_committed: %v", got)
+	}
+}
+
+// TestTxnV2EpochBumpRefusesLateWrite (KIP-890 part 2): Produce v12 adds
+// its partition itself; EndTxn v5 bumps the epoch and says so (a retry of
+// it at the old epoch gets the same answer); a produce delayed from the
+// ended transaction, at the old epoch, is refused and can join no later
+// transaction, whatever the partition.
+func TestTxnV2EpochBumpRefusesLateWrite(t *testing.T) {
+	b := startBroker(t, "", nil)
+	createTopics(t, b, 2, "v2")
+	dc := dpDial(t, b.Addr)
+	id := "v2-tx"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version = 5
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	init.ProducerID, init.ProducerEpoch = -1, -1
+	ir := dpDo[*kmsg.InitProducerIDResponse](dc, init)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("init: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	produce := func(part int32, epoch int16, seq int32) int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 12, -1, 5000, &id
+		tp := kmsg.NewProduceRequestTopic()
+		tp.Topic = "v2"
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Partition, pp.Records = part, txnBatch(t, ir.ProducerID, epoch, seq, "v")
+		tp.Partitions = append(tp.Partitions, pp)
+		req.Topics = append(req.Topics, tp)
+		return dpDo[*kmsg.ProduceResponse](dc, req).Topics[0].Partitions[0].ErrorCode
+	}
+	e0 := ir.ProducerEpoch
+	if code := produce(0, e0, 0); code != 0 { // no AddPartitionsToTxn
+		t.Fatalf("produce v12: %v", kerr.ErrorForCode(code))
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version = 5
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, ir.ProducerID, e0, true
+	er := dpDo[*kmsg.EndTxnResponse](dc, end)
+	if er.ErrorCode != 0 || er.ProducerID != ir.ProducerID || er.ProducerEpoch != e0+1 {
+		t.Fatalf("end v5: %v, producer %d epoch %d", kerr.ErrorForCode(er.ErrorCode), er.ProducerID, er.ProducerEpoch)
+	}
+	if again := dpDo[*kmsg.EndTxnResponse](dc, end); again.ErrorCode != 0 || again.ProducerEpoch != e0+1 {
+		t.Fatalf("retried end v5: %v, epoch %d", kerr.ErrorForCode(again.ErrorCode), again.ProducerEpoch)
+	}
+	// The next transaction, at the new epoch, on partition 1.
+	if code := produce(1, e0+1, 0); code != 0 {
+		t.Fatalf("next transaction: %v", kerr.ErrorForCode(code))
+	}
+	p0, _ := b.Cluster.Partition("v2", 0)
+	p1, _ := b.Cluster.Partition("v2", 1)
+	hw0, hw1 := p0.HighWatermark(), p1.HighWatermark()
+	// Delayed writes of the ended transaction (old epoch), to its own
+	// partition and to the one the new transaction uses: both refused.
+	for part, want := range map[int32][]int16{0: {kerr.InvalidProducerEpoch.Code, kerr.ProducerFenced.Code}, 1: {kerr.InvalidProducerEpoch.Code, kerr.ProducerFenced.Code}} {
+		code := produce(part, e0, 1)
+		if code != want[0] && code != want[1] {
+			t.Fatalf("late write to partition %d: %v", part, kerr.ErrorForCode(code))
+		}
+	}
+	if p0.HighWatermark() != hw0 || p1.HighWatermark() != hw1 {
+		t.Fatalf("late writes landed: HW %d->%d, %d->%d", hw0, p0.HighWatermark(), hw1, p1.HighWatermark())
+	}
+	end.ProducerEpoch = e0 + 1
+	if er := dpDo[*kmsg.EndTxnResponse](dc, end); er.ErrorCode != 0 || er.ProducerEpoch != e0+2 {
+		t.Fatalf("second end: %v, epoch %d", kerr.ErrorForCode(er.ErrorCode), er.ProducerEpoch)
+	}
+	if got := readAll(t, b, "v2", true); fmt.Sprint(got) != "[v v]" {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
