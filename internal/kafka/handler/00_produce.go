@@ -61,10 +61,11 @@ import (
 //     a transaction that has ended cannot open a new one, and a marker can
 //     never land between the check and the append.
 //   - Transactions v2 (KIP-890 part 2, transaction.version=2, Produce
-//     v12+ with a transactional id): the produce adds its partition to the
-//     transaction itself (the coordinator's state durable first; the
-//     connection's reader waits for that one fsync, the first produce to
-//     a partition per transaction), instead of AddPartitionsToTxn.
+//     v12+ with a transactional id): the produce adds its partitions to
+//     the transaction itself, instead of AddPartitionsToTxn: one
+//     coordinator write for all the request's partitions new to the
+//     transaction, durable before the append (the connection's reader
+//     waits for that fsync; nothing is written when none is new).
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
 //   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
 //     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
@@ -93,6 +94,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		waits  []durableWait
 		failed bool
 	)
+	added := h.addImplicitly(req)
 	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -111,7 +113,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			var p *partition.Partition
 			var res partition.AppendResult
 			if err == nil {
-				p, res, err = h.produceTo(req, r.Acks, minISR, t, rp)
+				p, res, err = h.produceTo(req, r.Acks, minISR, t, rp, added)
 			}
 			if err != nil {
 				failed = true
@@ -195,7 +197,7 @@ func waitDurable(ctx context.Context, waits []durableWait) []error {
 }
 
 // produceTo validates and appends one partition's records.
-func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition) (*partition.Partition, partition.AppendResult, error) {
+func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition, added map[txn.TopicPartition]error) (*partition.Partition, partition.AppendResult, error) {
 	var res partition.AppendResult
 	p, err := h.c.Partition(t.Name, rp.Partition)
 	if err != nil {
@@ -214,7 +216,7 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	if err != nil {
 		return nil, res, err
 	}
-	if err := h.addImplicitly(req, t.Name, rp.Partition, data); err != nil {
+	if err := added[txn.TopicPartition{Topic: t.Name, Partition: rp.Partition}]; err != nil {
 		return nil, res, err
 	}
 	rules := partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true}
@@ -226,18 +228,48 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	return p, res, err
 }
 
-// addImplicitly adds a transactional produce's partition to its
-// transaction under transactions v2 (Produce v12+, transaction.version 2).
-func (h *Handler) addImplicitly(req *server.Request, topic string, index int32, data []byte) error {
+// addImplicitly adds the partitions of a transactional produce to their
+// transaction under transactions v2 (Produce v12+, transaction.version
+// 2), all in one coordinator write (one fsync) per request, and returns
+// the error of each partition it could not add.
+func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]error {
 	r := req.Msg.(*kmsg.ProduceRequest)
-	if req.Version < 12 || h.cfg.TransactionVersion < 2 || h.txns == nil || r.TransactionID == nil || len(data) < record.BatchHeaderSize {
+	if req.Version < 12 || h.cfg.TransactionVersion < 2 || h.txns == nil || r.TransactionID == nil {
 		return nil
 	}
-	bh, err := record.ReadBatchHeader(data)
-	if err != nil || !bh.IsTransactional() || bh.ProducerID < 0 {
-		return nil // the append refuses what is wrong
+	var parts []txn.TopicPartition
+	pid, epoch := int64(-1), int16(-1)
+	for _, rt := range r.Topics {
+		t, err := h.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		if err != nil {
+			continue // the partitions get the topic's error
+		}
+		for _, rp := range rt.Partitions {
+			bh, err := record.ReadBatchHeader(rp.Records)
+			if err != nil || !bh.IsTransactional() || bh.ProducerID < 0 {
+				continue // the append refuses what is wrong
+			}
+			if pid >= 0 && (bh.ProducerID != pid || bh.ProducerEpoch != epoch) {
+				continue // one producer per request; the append's verification refuses the rest
+			}
+			pid, epoch = bh.ProducerID, bh.ProducerEpoch
+			parts = append(parts, txn.TopicPartition{Topic: t.Name, Partition: rp.Partition})
+		}
+	}
+	if len(parts) == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(r.TimeoutMillis, 1000))*time.Millisecond)
 	defer cancel()
-	return h.txns.AddPartitionImplicit(ctx, *r.TransactionID, bh.ProducerID, bh.ProducerEpoch, txn.TopicPartition{Topic: topic, Partition: index})
+	errs, err := h.txns.AddPartitions(ctx, *r.TransactionID, pid, epoch, parts)
+	out := map[txn.TopicPartition]error{}
+	for i, tp := range parts {
+		switch {
+		case err != nil:
+			out[tp] = err
+		case errs[i] != nil:
+			out[tp] = errs[i]
+		}
+	}
+	return out
 }
