@@ -96,3 +96,54 @@ func BenchmarkTxnThroughput(b *testing.B) {
 	b.ReportMetric(idem/float64(b.N), "idem-MB/s")
 	b.ReportMetric(tx/idem, "ratio")
 }
+
+// BenchmarkReadCommitted: a franz-go consumer reading 64 MiB of 1 KiB
+// records written in 1 MiB transactions (every fourth aborted) from the
+// start, read_committed against read_uncommitted, in the same run.
+//
+//	go test -run '^$' -bench ReadCommitted -benchtime 2x ./internal/kafka/handler/
+func BenchmarkReadCommitted(b *testing.B) {
+	tb := startBroker(b, "", nil)
+	ctx := context.Background()
+	if _, err := tb.admin(b).CreateTopics(ctx, 8, 1, nil, "rc"); err != nil {
+		b.Fatal(err)
+	}
+	const total, perTxn = 64 << 20, 1 << 20
+	value := make([]byte, 1024)
+	cl := tb.client(b, kgo.TransactionalID("bench-rc"), kgo.DefaultProduceTopic("rc"))
+	for i := 0; i*perTxn < total; i++ {
+		if err := cl.BeginTransaction(); err != nil {
+			b.Fatal(err)
+		}
+		for n := 0; n < perTxn; n += len(value) {
+			cl.Produce(ctx, &kgo.Record{Value: value}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(i%4 != 3)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	read := func(iso kgo.IsolationLevel, want int) float64 {
+		c := tb.client(b, kgo.ConsumeTopics("rc"), kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		defer c.Close()
+		start := time.Now()
+		bytes := 0
+		for n := 0; n < want; {
+			fs := c.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) { n++; bytes += len(r.Value) })
+		}
+		return float64(bytes) / (1 << 20) / time.Since(start).Seconds()
+	}
+	records := total / len(value)
+	b.ResetTimer()
+	var rc, ru float64
+	for range b.N {
+		ru += read(kgo.ReadUncommitted(), records)
+		rc += read(kgo.ReadCommitted(), records*3/4)
+	}
+	b.ReportMetric(rc/float64(b.N), "committed-MB/s")
+	b.ReportMetric(ru/float64(b.N), "uncommitted-MB/s")
+	b.ReportMetric(rc/ru, "ratio")
+}
