@@ -13,10 +13,13 @@
 //     connections, so that retried requests meet their first writes.
 //   - TestPowerLossAtRandomPoints runs the broker in-process on a
 //     memfs.FS and restarts it on what a power loss would leave.
+//   - TestKillDuringTransactions kills the broker process under franz-go
+//     consume-transform-produce pipelines (GroupTransactSession) and
+//     checks the output holds every input record exactly once.
 //
-// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES and STROM_POWERLOSS_CUTS
-// set the number of kills and cuts (defaults 20, 8 and 20; `make crash`
-// runs 1,000, 200 and 1,000).
+// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES, STROM_CRASH_TXN_CYCLES and
+// STROM_POWERLOSS_CUTS set the number of kills and cuts (defaults 20, 8, 6
+// and 20; `make crash` runs 1,000, 200, 50 and 1,000).
 package crash
 
 import (
