@@ -51,11 +51,14 @@
 //	                         (InitProducerId or the next AddPartitions: a new transaction)
 //
 // Every transition is one record, appended and fsynced before it takes
-// effect in memory and before the request is answered. Once Prepare* is
-// durable the outcome is decided: the markers (a COMMIT or ABORT control
-// batch with the producer's epoch, through partition.AppendMarker) go to
-// every partition of the transaction and are fsynced, a commit's offsets
-// are applied through the group coordinator, and Complete* is written. A
+// effect in memory and before the request is answered, except the last:
+// once Prepare* is durable the outcome is decided, the markers (a COMMIT
+// or ABORT control batch with the producer's epoch, through
+// partition.AppendMarker) go to every partition of the transaction and are
+// fsynced (the partitions in parallel), a commit's offsets are applied
+// through the group coordinator, and Complete* is appended without waiting
+// for its fsync: until it is durable a restart finds Prepare* and
+// completes again, and every later record of the id is behind it. A
 // crash at any step leaves Prepare* in the log; Open finishes it before
 // the listeners start (markers and offsets may then be written twice,
 // which changes nothing: a second marker ends no transaction, the same
