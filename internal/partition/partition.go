@@ -193,8 +193,13 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 			return AppendResult{}, err
 		}
 	}
+	// A transaction's first batch holds the last stable offset back from
+	// before it is readable: once the log's end moves, a read_committed
+	// fetch must not find it below the LSO (txn.go).
+	opened := p.openTxnsLocked(hdrs)
 	res, err := p.log.AppendValidated(data, hdrs, seglog.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
 	if err != nil {
+		p.closeTxnsLocked(opened)
 		return AppendResult{}, err
 	}
 	p.notify()
@@ -210,9 +215,6 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 		}
 		pr.update(h, now)
 		p.dirty = true
-		if h.IsTransactional() {
-			p.beginTxnLocked(h)
-		}
 	}
 	return AppendResult{BaseOffset: res.FirstOffset, LastOffset: res.LastOffset, LogAppendTime: res.LogAppendTime}, nil
 }

@@ -177,29 +177,67 @@ func (p *Partition) applyMarkerLocked(h record.BatchHeader, commit bool) {
 	if !ok {
 		return
 	}
-	delete(p.txns, h.ProducerID)
-	p.updateUnstableLocked()
 	if !commit {
-		// The LSO right after the marker: the oldest transaction still
-		// open, or the offset after the marker (as a replay of the log
-		// computes it too, whatever came after).
+		// The aborted entry goes in before the last stable offset moves
+		// past the transaction: a read_committed fetch that can read its
+		// records must find them in AbortedTxns. Its LSO is the one right
+		// after the marker: the oldest transaction still open, or the
+		// offset after the marker (as a replay of the log computes it,
+		// whatever came after).
 		lso := h.LastOffset() + 1
-		if f := p.firstUnstable.Load(); f >= 0 && f < lso {
-			lso = f
+		for pid, f := range p.txns {
+			if pid != h.ProducerID && f < lso {
+				lso = f
+			}
 		}
 		p.amu.Lock()
 		p.aborted = append(p.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
 		p.amu.Unlock()
 	}
+	delete(p.txns, h.ProducerID)
+	p.updateUnstableLocked()
 }
 
-// beginTxnLocked notes a transactional data batch; p.mu held.
+// beginTxnLocked notes a transactional data batch (replay); p.mu held.
 func (p *Partition) beginTxnLocked(h record.BatchHeader) {
 	if _, ok := p.txns[h.ProducerID]; ok {
 		return
 	}
 	p.txns[h.ProducerID] = h.BaseOffset
 	p.updateUnstableLocked()
+}
+
+// openTxnsLocked opens the transactions whose first batch is among hdrs,
+// about to be appended at the log's end, before they are appended: the
+// last stable offset must stop at such a batch from the moment readers
+// can see it. It returns the producers it opened, for closeTxnsLocked if
+// the append fails. p.mu held (so the log's end cannot move meanwhile).
+func (p *Partition) openTxnsLocked(hdrs []record.BatchHeader) []int64 {
+	var opened []int64
+	next := p.log.EndOffset()
+	for _, h := range hdrs {
+		if h.IsTransactional() && !h.IsControl() {
+			if _, ok := p.txns[h.ProducerID]; !ok {
+				p.txns[h.ProducerID] = next
+				opened = append(opened, h.ProducerID)
+			}
+		}
+		next += int64(h.LastOffsetDelta) + 1
+	}
+	if len(opened) > 0 {
+		p.updateUnstableLocked()
+	}
+	return opened
+}
+
+// closeTxnsLocked undoes openTxnsLocked after a failed append; p.mu held.
+func (p *Partition) closeTxnsLocked(opened []int64) {
+	for _, pid := range opened {
+		delete(p.txns, pid)
+	}
+	if len(opened) > 0 {
+		p.updateUnstableLocked()
+	}
 }
 
 func (p *Partition) updateUnstableLocked() {
