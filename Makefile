@@ -151,14 +151,17 @@ fuzz:
 
 # crash: the long forms of the crash tests (test/crash): 1,000 SIGKILLs of a
 # broker under 16 idempotent acks=all producers, 200 SIGKILLs under consumer
-# offset commits, and 1,000 power cuts of an in-process broker on an
-# in-memory filesystem; make test runs 20, 8 and 20.
+# offset commits, 50 under transactional pipelines, and 1,000 power cuts of
+# an in-process broker on an in-memory filesystem; make test runs 20, 8, 6
+# and 20.
 CRASH_CYCLES        ?= 1000
 CRASH_COMMIT_CYCLES ?= 200
+CRASH_TXN_CYCLES    ?= 50
 POWERLOSS_CUTS      ?= 1000
 crash:
-	STROM_CRASH_CYCLES=$(CRASH_CYCLES) STROM_CRASH_COMMIT_CYCLES=$(CRASH_COMMIT_CYCLES) STROM_POWERLOSS_CUTS=$(POWERLOSS_CUTS) \
-		$(GO) test -count=1 -v -timeout 180m -run 'TestKillDuringAcksAllProduce|TestKillDuringOffsetCommits|TestPowerLossAtRandomPoints' ./test/crash
+	STROM_CRASH_CYCLES=$(CRASH_CYCLES) STROM_CRASH_COMMIT_CYCLES=$(CRASH_COMMIT_CYCLES) STROM_CRASH_TXN_CYCLES=$(CRASH_TXN_CYCLES) \
+		STROM_POWERLOSS_CUTS=$(POWERLOSS_CUTS) \
+		$(GO) test -count=1 -v -timeout 180m -run 'TestKillDuringAcksAllProduce|TestKillDuringOffsetCommits|TestKillDuringTransactions|TestPowerLossAtRandomPoints' ./test/crash
 
 # bench: the benchmark harness (bench/): Strom against kfake, a loopback TCP
 # copy and the issue's limits, each broker in a process of its own; prints

@@ -41,6 +41,7 @@ import (
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/console"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
@@ -92,6 +93,7 @@ type Broker struct {
 	log     *slog.Logger
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
+	txns    *txn.Coordinator
 	kafka   *server.Server
 	handler *handler.Handler
 	kafkaLn net.Listener // the first of lns
@@ -132,6 +134,9 @@ func Start(cfg Config) (*Broker, error) {
 	scfg, err := kafkaServerConfig(bc)
 	if err != nil {
 		return nil, err
+	}
+	if v := bc.Settings().TransactionVersion; v < 0 || v > 2 {
+		return nil, fmt.Errorf("%w: transaction.version=%d: want 0 to 2", metadata.ErrInvalidConfig, v)
 	}
 	if n := bc.Settings().HTTPProduceMaxInflightBytes; n != -1 && n < console.DefaultMaxBodyBytes {
 		return nil, fmt.Errorf("%w: http.produce.max.inflight.bytes=%d: want -1 (no limit) or at least the HTTP body limit (%d)",
@@ -183,12 +188,19 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
+	b.txns, err = txn.Open(txn.ConfigFor(b.cluster, b.groups, cfg.Logger))
+	if err != nil {
+		b.groups.Close()
+		b.cluster.Close()
+		return nil, fmt.Errorf("transaction coordinator: %w", err)
+	}
 	if len(cfg.Listeners) == 0 {
 		cfg.Listeners = []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: cfg.KafkaAddr, Advertised: cfg.AdvertisedAddr}}
 	}
 	b.specs = cfg.Listeners
 	sec, err := newSecurity(bc, cfg.Listeners, cfg.Logger)
 	if err != nil {
+		b.txns.Close()
 		b.groups.Close()
 		b.cluster.Close()
 		return nil, err
@@ -207,6 +219,7 @@ func Start(cfg Config) (*Broker, error) {
 			for _, ln := range b.lns {
 				ln.Close()
 			}
+			b.txns.Close()
 			b.groups.Close()
 			b.cluster.Close()
 			return nil, fmt.Errorf("kafka listener %s: %w", spec.Name, err)
@@ -215,7 +228,8 @@ func Start(cfg Config) (*Broker, error) {
 	b.kafkaLn = b.lns[0]
 	first := endpoints[cfg.Listeners[0].Name]
 	hcfg := handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
-		Logger: cfg.Logger, Groups: b.groups, SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
+		Logger: cfg.Logger, Groups: b.groups, Txns: b.txns, TransactionVersion: bc.Settings().TransactionVersion,
+		SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
 		ACLs: sec.acls, OAuth: sec.oauth}
 	if b.quorum != nil {
 		hcfg.Quorum = b.quorum
@@ -492,6 +506,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.stopBackground != nil {
 		b.stopBackground()
 		b.bg.Wait()
+	}
+	// The transaction coordinator first: its completions commit offsets
+	// through the group coordinator.
+	if err := b.txns.Close(); err != nil && first == nil {
+		first = err
 	}
 	if err := b.groups.Close(); err != nil && first == nil {
 		first = err

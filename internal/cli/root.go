@@ -4,11 +4,14 @@
 // the broker. The commands that run a broker on this machine (serve,
 // storage) are cmd/strom/servecmd's, added to the root by Main's caller.
 //
-// The Kafka client commands (topic, produce, consume, group, cluster):
+// The Kafka client commands (topic, produce, consume, group, transactions,
+// cluster):
 // client.go (--brokers, TLS, SASL; the kgo and kadm clients and the
 // reachability check), profile.go (the config file's profiles, -X client
 // properties, and strom profile), topic.go and topic_describe.go, produce.go and
-// produce_opts.go, consume.go, group.go and group_reset.go, cluster.go,
+// produce_opts.go, consume.go, group.go and group_reset.go, transactions.go
+// (list, describe, describe-producers, abort: kafka-transactions.sh's
+// jobs), cluster.go,
 // format.go (the --format parser and the JSON record encoder), output.go
 // (tables and JSON for --output), errors.go (every error as one line: what
 // went wrong, " — ", what to try), args.go (shared argument parsing).
@@ -90,7 +93,7 @@ func NewRoot(extra ...*cobra.Command) *cobra.Command {
 	}
 	root.SetVersionTemplate("strom {{.Version}}\n")
 	root.AddCommand(extra...)
-	root.AddCommand(newTopicCmd(), newUserCmd(), newACLCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
+	root.AddCommand(newTopicCmd(), newUserCmd(), newACLCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newTransactionsCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

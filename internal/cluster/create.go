@@ -145,13 +145,13 @@ func (c *Cluster) newTopic(sp TopicSpec) metadata.Topic {
 		sp.Partitions = c.cfg.Broker.Settings().NumPartitions
 	}
 	t := metadata.Topic{Name: sp.Name, Partitions: sp.Partitions, Configs: sp.Configs}
-	if sp.Name == OffsetsTopic {
+	if internal, ok := internalTopicConfigs(sp.Name); ok {
 		t.Internal = true
 		t.Configs = map[string]string{}
 		for k, v := range sp.Configs {
 			t.Configs[k] = v
 		}
-		for k, v := range offsetsTopicConfigs {
+		for k, v := range internal {
 			t.Configs[k] = v
 		}
 	}
@@ -357,7 +357,7 @@ func (c *Cluster) MaxPartitions() int64 {
 // exist.
 func (c *Cluster) checkPartitionLimit(topic string, have int64, n int32) error {
 	limit := c.MaxPartitions()
-	if limit < 0 || topic == OffsetsTopic || have+int64(n) <= limit {
+	if _, internal := internalTopicConfigs(topic); limit < 0 || internal || have+int64(n) <= limit {
 		return nil
 	}
 	why := fmt.Sprintf("max.broker.partitions is %d", c.cfg.Broker.Settings().MaxBrokerPartitions)

@@ -109,9 +109,9 @@ func RebuildMetadata(fsys vfs.FS, dataDir string, logger *slog.Logger) (RebuildR
 		if int(t.Partitions) != len(byTopic[name]) {
 			rep.Gaps = append(rep.Gaps, name)
 		}
-		if name == OffsetsTopic {
+		if internal, ok := internalTopicConfigs(name); ok {
 			t.Internal = true
-			t.Configs = offsetsTopicConfigs
+			t.Configs = internal
 		}
 		rep.Topics = append(rep.Topics, t)
 	}

@@ -4,7 +4,10 @@
 //   - group/  consumer groups: membership, rebalances (the classic
 //     JoinGroup/SyncGroup protocol) and committed offsets, persisted in the
 //     internal topic __consumer_offsets.
-//   - txn/    (later) producer ids and transactions.
+//   - txn/    transactions: producer ids and epochs of transactional ids,
+//     the transaction state machine persisted in the internal topic
+//     __transaction_state, the markers that end a transaction, and the
+//     offsets a transaction commits (applied through group/).
 //
 // A coordinator sits between the protocol handlers (internal/kafka/handler),
 // which translate requests into its calls and its domain errors into Kafka

@@ -48,6 +48,8 @@ var brokerSettings = []BrokerSetting{
 	{"log.cleaner.backoff.ms", "15000", TypeLong, "how often the cleaner looks for a log to clean"},
 	{"offsets.retention.minutes", "10080", TypeInt, "how long committed offsets of an empty group are kept"},
 	{"transaction.max.timeout.ms", "900000", TypeInt, "largest transaction timeout a producer may ask for"},
+	{"transaction.version", "2", TypeShort, "the transaction.version feature clients see: 2 is KIP-890 part 2 (Produce v12+ and TxnOffsetCommit v5+ add their partition or group themselves, EndTxn v5+ bumps the epoch at every end); 1 keeps clients to AddPartitionsToTxn and one epoch per producer session (KIP-890 part 1 applies to both)"},
+	{"transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000", TypeInt, "how often transactions past their timeout are aborted (and unfinished ones completed)"},
 	{"group.min.session.timeout.ms", "6000", TypeInt, "smallest consumer session timeout"},
 	{"group.max.session.timeout.ms", "1800000", TypeInt, "largest consumer session timeout"},
 	{"group.initial.rebalance.delay.ms", "3000", TypeInt, "delay before the first rebalance of a new group"},
@@ -112,8 +114,8 @@ var brokerSettings = []BrokerSetting{
 	{"socket.send.buffer.bytes", "102400", TypeInt, "accepted, no effect (the kernel sizes socket buffers)"},
 	{"socket.receive.buffer.bytes", "102400", TypeInt, "accepted, no effect (the kernel sizes socket buffers)"},
 	{"offsets.topic.replication.factor", "3", TypeShort, "replicas of __consumer_offsets, capped by the brokers alive (1 on a single node)"},
-	{"transaction.state.log.replication.factor", "3", TypeShort, "accepted; transactions are not implemented yet"},
-	{"transaction.state.log.min.isr", "2", TypeInt, "accepted; transactions are not implemented yet"},
+	{"transaction.state.log.replication.factor", "3", TypeShort, "replicas of __transaction_state, capped by the brokers alive (1 on a single node)"},
+	{"transaction.state.log.min.isr", "2", TypeInt, "accepted; no effect on a single node (__transaction_state has one replica)"},
 }
 
 // BrokerConfig is the broker's configuration under Kafka's names: the

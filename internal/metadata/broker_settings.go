@@ -42,7 +42,9 @@ type BrokerSettings struct {
 	LogCleanerIOMaxBytesPerS float64       `config:"log.cleaner.io.max.bytes.per.second"`
 	LogCleanerBackoff        time.Duration `config:"log.cleaner.backoff.ms"`
 
-	TransactionMaxTimeout time.Duration `config:"transaction.max.timeout.ms"`
+	TransactionMaxTimeout            time.Duration `config:"transaction.max.timeout.ms"`
+	TransactionAbortTimedOutInterval time.Duration `config:"transaction.abort.timed.out.transaction.cleanup.interval.ms"`
+	TransactionVersion               int16         `config:"transaction.version"`
 
 	GroupMinSessionTimeout         time.Duration `config:"group.min.session.timeout.ms"`
 	GroupMaxSessionTimeout         time.Duration `config:"group.max.session.timeout.ms"`

@@ -21,9 +21,24 @@
 //     a bumped epoch, or from an unknown producer (KIP-360);
 //   - out of order otherwise, and fenced when its epoch is older.
 //
+// Transactions (txn.go): a transactional batch opens its producer's
+// transaction on the partition (its first offset is kept), after the
+// transaction coordinator confirms the partition belongs to the
+// producer's ongoing transaction (AppendRules.VerifyTxn, KIP-890 part 1;
+// asked under the partition's lock, so no marker can land between the
+// check and the append). A marker (AppendMarker: a control batch, COMMIT
+// or ABORT, written only by the coordinator or WriteTxnMarkers) closes it;
+// an abort is added to the aborted-transaction list (Kafka's .txnindex
+// entry: producer, first offset, marker offset, last stable offset). The
+// last stable offset is the first offset of the oldest open transaction,
+// or the high watermark; ReadCommitted stops below it.
+//
 // The state survives restarts: Snapshot writes it (with the log offset it
-// covers) atomically, and Open loads the snapshot and replays the headers of
-// the batches after it (all of them when there is no snapshot).
+// covers) atomically, with the open transactions (the aborted ones go to
+// Kafka's <base>.txnindex files, txnindex.go), and Open loads the snapshot
+// and the index entries below its offset, and replays the headers of the
+// batches after it (all of them when there is no snapshot or an index
+// file is unreadable; a marker's type is read from its control record).
 //
 // Truncation (TruncateTo, for a raft follower whose uncommitted tail
 // conflicts with the leader's) cuts the log at a batch boundary and
@@ -38,5 +53,9 @@
 // Snapshot and TruncateTo also hold snapMu (taken before the mutex), so a
 // snapshot file write never crosses a truncation. A Waiter is registered
 // under its own small lock (wmu), which Append and TruncateTo take after
-// the partition's mutex, to wake long polls. Lock order: snapMu, mu, wmu.
+// the partition's mutex, to wake long polls. The aborted list has its own
+// read-write lock (amu) so read_committed fetches do not wait on appends;
+// the last stable offset is read without a lock. Lock order: snapMu, mu,
+// then wmu or amu; VerifyTxn runs under mu and takes only the transaction
+// coordinator's own mutex.
 package partition

@@ -131,6 +131,13 @@ type AppendRules struct {
 	NoZstd bool
 	// NoControl: control batches are refused (they are the broker's own).
 	NoControl bool
+	// VerifyTxn asks the transaction coordinator whether producer pid at
+	// epoch has an ongoing transaction that includes this partition; it
+	// is called, under the partition's lock, for a transactional batch
+	// of a producer with no transaction open here yet (KIP-890 part 1).
+	// Nil refuses such batches (ErrTxnNotVerified). It must not call
+	// back into this partition.
+	VerifyTxn func(pid int64, epoch int16) error
 }
 
 func (r AppendRules) check(hdrs []record.BatchHeader) error {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stromhq/strom/internal/record"
@@ -37,6 +38,17 @@ type Partition struct {
 
 	wmu     sync.Mutex // guards waiters; taken after mu (Append notifies under mu), never before
 	waiters map[*Waiter]struct{}
+
+	// Transactions (txn.go): txns is the first offset of each producer's
+	// ongoing transaction, guarded by mu; firstUnstable is the smallest of
+	// them (-1: none), read without a lock for the last stable offset.
+	txns          map[int64]int64
+	firstUnstable atomic.Int64
+	amu           sync.RWMutex // guards aborted; taken after mu
+	aborted       []AbortedTxn // by marker offset
+	// txnFiles is the content of each <base>.txnindex file as last
+	// written or read (txnindex.go); guarded by snapMu.
+	txnFiles map[int64][]byte
 }
 
 // Options configure Open.
@@ -69,18 +81,42 @@ func Open(topic string, index int32, l *seglog.Log, opts Options) (*Partition, e
 func (p *Partition) loadProducers() error {
 	l := p.log
 	p.producers, p.snapEnd, p.dirty = map[int64]*producer{}, -1, false
+	p.txns = map[int64]int64{}
+	p.firstUnstable.Store(-1)
+	p.amu.Lock()
+	p.aborted = nil
+	p.amu.Unlock()
 	from := l.StartOffset()
 	snap, err := p.readSnapshot()
 	if err == nil && snap.Offset >= from && snap.Offset <= l.EndOffset() {
-		for pid, pr := range snap.Producers {
-			p.producers[pid] = pr
+		if aborted, ok := p.loadTxnIndexes(from, snap.Offset); ok {
+			for pid, pr := range snap.Producers {
+				p.producers[pid] = pr
+			}
+			for pid, first := range snap.Txns {
+				p.txns[pid] = first
+			}
+			p.updateUnstableLocked()
+			p.amu.Lock()
+			p.aborted = aborted
+			p.amu.Unlock()
+			from = snap.Offset
+			p.snapEnd = snap.Offset
 		}
-		from = snap.Offset
-		p.snapEnd = snap.Offset
+	}
+	if p.txnFiles == nil {
+		p.txnFiles = map[int64][]byte{}
 	}
 	now := p.now().UnixMilli()
+	var txnHdrs []record.BatchHeader
 	err = l.WalkHeaders(from, func(h record.BatchHeader) bool {
-		if h.LastOffset() < from || h.ProducerID < 0 || h.IsControl() {
+		if h.LastOffset() < from || h.ProducerID < 0 {
+			return true
+		}
+		if h.IsTransactional() {
+			txnHdrs = append(txnHdrs, h)
+		}
+		if h.IsControl() {
 			return true
 		}
 		pr := p.producers[h.ProducerID]
@@ -95,6 +131,7 @@ func (p *Partition) loadProducers() error {
 	if err != nil {
 		return fmt.Errorf("partition %s-%d: producer state: %w", p.Topic, p.Index, err)
 	}
+	p.replayTxns(txnHdrs)
 	if p.snapEnd < 0 && len(p.producers) == 0 && l.StartOffset() == l.EndOffset() {
 		// An empty log (a new partition): a start reads nothing without a
 		// snapshot too, so none is due until something is appended. This
@@ -107,9 +144,6 @@ func (p *Partition) loadProducers() error {
 // HighWatermark is the offset up to which consumers may read. With a single
 // replica it is the log end offset.
 func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
-
-// LastStableOffset equals the high watermark until transactions exist.
-func (p *Partition) LastStableOffset() int64 { return p.log.EndOffset() }
 
 // LeaderEpoch is the partition's leader epoch (always 0 on a single node).
 func (p *Partition) LeaderEpoch() int32 { return 0 }
@@ -143,10 +177,10 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 	defer p.mu.Unlock()
 	// Producer checks against the state as it would be after each batch.
 	for i, h := range hdrs {
-		if h.IsTransactional() {
-			return AppendResult{}, ErrTransactional
-		}
 		if h.ProducerID < 0 {
+			if h.IsTransactional() {
+				return AppendResult{}, fmt.Errorf("%w: a transactional batch without a producer id", record.ErrInvalidRecord)
+			}
 			continue
 		}
 		dup, isDup, err := p.producers[h.ProducerID].check(h)
@@ -159,9 +193,17 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 			}
 			return AppendResult{BaseOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: record.NoTimestamp, Duplicate: true}, nil
 		}
+		if err := p.verifyTxnLocked(h, rules); err != nil {
+			return AppendResult{}, err
+		}
 	}
+	// A transaction's first batch holds the last stable offset back from
+	// before it is readable: once the log's end moves, a read_committed
+	// fetch must not find it below the LSO (txn.go).
+	opened := p.openTxnsLocked(hdrs)
 	res, err := p.log.AppendValidated(data, hdrs, seglog.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
 	if err != nil {
+		p.closeTxnsLocked(opened)
 		return AppendResult{}, err
 	}
 	p.notify()
@@ -191,6 +233,9 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 type snapshot struct {
 	Offset    int64               `json:"offset"` // state covers batches below it
 	Producers map[int64]*producer `json:"producers"`
+	// Txns is the first offset of each ongoing transaction. (The aborted
+	// ones are in the <base>.txnindex files: txnindex.go.)
+	Txns map[int64]int64 `json:"txns,omitempty"`
 }
 
 const (
@@ -255,6 +300,16 @@ func (p *Partition) Snapshot() error {
 		c.Batches = append([]batchMeta(nil), pr.Batches...)
 		s.Producers[pid] = &c
 	}
+	if len(p.txns) > 0 {
+		s.Txns = make(map[int64]int64, len(p.txns))
+		for pid, first := range p.txns {
+			s.Txns[pid] = first
+		}
+	}
+	p.pruneAbortedLocked()
+	p.amu.RLock()
+	aborted := append([]AbortedTxn(nil), p.aborted...)
+	p.amu.RUnlock()
 	p.dirty = false
 	prevEnd := p.snapEnd
 	p.snapEnd = s.Offset
@@ -264,6 +319,11 @@ func (p *Partition) Snapshot() error {
 	var err error
 	if s.Offset > 0 {
 		err = p.log.WaitDurable(context.Background(), s.Offset-1)
+	}
+	if err == nil {
+		// The index files first: the snapshot's offset tells the next
+		// Open which of their entries to trust.
+		err = p.writeTxnIndexes(aborted)
 	}
 	if err == nil {
 		payload, _ := json.Marshal(s)

@@ -10,11 +10,10 @@ import (
 
 // Errors of the idempotent producer checks. The handlers map them to
 // OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH and
-// INVALID_TXN_STATE / TRANSACTIONAL_ID_NOT_FOUND.
+// (with ErrTxnNotVerified, txn.go) INVALID_TXN_STATE.
 var (
 	ErrOutOfOrderSequence = errors.New("partition: out of order sequence number")
 	ErrProducerFenced     = errors.New("partition: producer epoch is older than the current one")
-	ErrTransactional      = errors.New("partition: transactional batches are not supported yet")
 )
 
 // cachedBatches is how many recent batches per producer are remembered to

@@ -76,3 +76,17 @@ func TestNodeKafkaNode(t *testing.T) {
 	}
 	compareRecords(t, readPartition(t, addr, topic, s.Produced), s.Records)
 }
+
+// TestNodeKafkaJSTxn runs KafkaJS's transactional producer
+// (node/kafkajs_txn.js): commit, abort, sendOffsets; its read_committed
+// consumer sees only committed records, a readUncommitted one all.
+func TestNodeKafkaJSTxn(t *testing.T) {
+	t.Parallel()
+	skipWithoutGroups(t)
+	node, script := nodeScript(t, "kafkajs_txn.js", "kafkajs")
+	addr := startBroker(t)
+	s := runScript(t, node, script, addr, uniqueTopic("kafkajs-txn"))
+	if s.Produced == 0 || s.Consumed != s.Produced*2/3 {
+		t.Fatalf("produced %d, read_committed %d", s.Produced, s.Consumed)
+	}
+}

@@ -66,3 +66,23 @@ func TestPythonConfluentAdmin(t *testing.T) {
 	addr := startBroker(t)
 	runScript(t, python, "python/confluent_admin.py", addr, uniqueTopic("python-admin"))
 }
+
+// TestPythonConfluentTxn runs confluent-kafka-python's transactional
+// producer (python/confluent_txn.py): a committed and an aborted
+// transaction over two partitions, then consume-transform-produce with
+// send_offsets_to_transaction; read_committed consumers see only committed
+// records, read_uncommitted ones all, and the group's offsets are those
+// the transaction committed.
+func TestPythonConfluentTxn(t *testing.T) {
+	t.Parallel()
+	skipWithoutGroups(t)
+	python := requireTool(t, debianPython)
+	if r := runClient(t, "", python, "-c", "import confluent_kafka"); r.err != nil {
+		missing(t, "python3-confluent-kafka is not importable by "+debianPython+": "+tail(r.stderr, 300))
+	}
+	addr := startBroker(t)
+	s := runScript(t, python, "python/confluent_txn.py", addr, uniqueTopic("python-txn"))
+	if s.Produced == 0 || s.Consumed != s.Produced*2/3 {
+		t.Fatalf("produced %d, read_committed %d", s.Produced, s.Consumed)
+	}
+}

@@ -15,10 +15,14 @@
 //     memfs.FS and restarts it on what a power loss would leave.
 //   - TestKillDuringCompaction kills the broker while the log cleaner
 //     compacts a topic being updated, and checks every key's latest value.
+//   - TestKillDuringTransactions kills the broker process under franz-go
+//     consume-transform-produce pipelines (GroupTransactSession) and
+//     checks the output holds every input record exactly once.
 //
-// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES, STROM_CRASH_COMPACT_CYCLES
-// and STROM_POWERLOSS_CUTS set the number of kills and cuts (defaults 20, 8,
-// 8 and 20; `make crash` runs 1,000, 200, the default and 1,000).
+// STROM_CRASH_CYCLES, STROM_CRASH_COMMIT_CYCLES, STROM_CRASH_COMPACT_CYCLES,
+// STROM_CRASH_TXN_CYCLES and STROM_POWERLOSS_CUTS set the number of kills
+// and cuts (defaults 20, 8, 8, 6 and 20; `make crash` runs 1,000, 200, the
+// default, 50 and 1,000).
 package crash
 
 import (

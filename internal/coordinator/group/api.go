@@ -159,6 +159,11 @@ type CommitRequest struct {
 	// Version is the OffsetCommit version (0: unknown). Members of KIP-848
 	// groups must commit with v9+, whose Generation is their member epoch.
 	Version int16
+
+	// txnApply marks the commit of a committed transaction's offsets
+	// (CommitTxnOffsets): already checked at TxnOffsetCommit, applied
+	// whoever is in the group now.
+	txnApply bool
 }
 
 // CommitResult answers an OffsetCommit: Err for the whole request, else one

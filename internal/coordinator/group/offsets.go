@@ -77,7 +77,7 @@ func (g *group) afterPersists(fn func()) {
 // group is empty and the commit comes from outside group management
 // (generation < 0); otherwise a member of the current generation.
 func (g *group) validateCommit(req CommitRequest) (*member, error) {
-	if req.Generation < 0 && g.state == Empty {
+	if req.txnApply || req.Generation < 0 && g.state == Empty {
 		return nil, nil
 	}
 	if g.cg != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
@@ -50,8 +51,21 @@ import (
 //   - A retried idempotent batch (same producer, epoch and sequences as one
 //     of the producer's last 5) is a success with its original offsets.
 //     Sequence gaps are OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs
-//     INVALID_PRODUCER_EPOCH, transactional batches INVALID_TXN_STATE until
-//     transactions exist (see errors.go).
+//     INVALID_PRODUCER_EPOCH.
+//   - Transactional batches (KIP-890 part 1): a producer's first batch of a
+//     transaction on a partition is accepted only if the transaction
+//     coordinator confirms, in process and under the partition's lock,
+//     that its ongoing transaction at that epoch includes the partition
+//     (AddPartitionsToTxn came first); otherwise INVALID_TXN_STATE
+//     (PRODUCER_FENCED when a newer epoch exists). So a delayed write from
+//     a transaction that has ended cannot open a new one, and a marker can
+//     never land between the check and the append.
+//   - Transactions v2 (KIP-890 part 2, transaction.version=2, Produce
+//     v12+ with a transactional id): the produce adds its partitions to
+//     the transaction itself, instead of AddPartitionsToTxn: one
+//     coordinator write for all the request's partitions new to the
+//     transaction, durable before the append (the connection's reader
+//     waits for that fsync; nothing is written when none is new).
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
 //   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
 //     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
@@ -63,7 +77,8 @@ import (
 // flexible; v10 KIP-951: NOT_LEADER_OR_FOLLOWER names the partition's
 // current leader (CurrentLeader) and its endpoint (NodeEndpoints) when
 // another live broker leads it (leaders.go); v11-12 transactions v2
-// (KIP-890), which do not apply without transactions; v13 topics by id.
+// (KIP-890 part 2: a transactional produce adds its partition to the
+// transaction); v13 topics by id.
 func init() { register(0, 0, 13, handleProduce) }
 
 // durableWait is an acks=-1 partition waiting for fsync.
@@ -82,6 +97,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		failed  bool
 		leaders endpoints // KIP-951's NodeEndpoints
 	)
+	added := h.addImplicitly(req)
 	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -100,7 +116,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			var p *partition.Partition
 			var res partition.AppendResult
 			if err == nil {
-				p, res, err = h.produceTo(req, r.Acks, minISR, t, rp)
+				p, res, err = h.produceTo(req, r.Acks, minISR, t, rp, added)
 			}
 			if err != nil {
 				failed = true
@@ -193,7 +209,7 @@ func waitDurable(ctx context.Context, waits []durableWait) []error {
 }
 
 // produceTo validates and appends one partition's records.
-func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition) (*partition.Partition, partition.AppendResult, error) {
+func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition, added map[txn.TopicPartition]error) (*partition.Partition, partition.AppendResult, error) {
 	var res partition.AppendResult
 	p, err := h.c.Partition(t.Name, rp.Partition)
 	if err != nil {
@@ -212,6 +228,60 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	if err != nil {
 		return nil, res, err
 	}
-	res, err = p.Append(data, partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true})
+	if err := added[txn.TopicPartition{Topic: t.Name, Partition: rp.Partition}]; err != nil {
+		return nil, res, err
+	}
+	rules := partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true}
+	if h.txns != nil {
+		topic, index := t.Name, rp.Partition
+		rules.VerifyTxn = func(pid int64, epoch int16) error { return h.txns.Verify(pid, epoch, topic, index) }
+	}
+	res, err = p.Append(data, rules)
 	return p, res, err
+}
+
+// addImplicitly adds the partitions of a transactional produce to their
+// transaction under transactions v2 (Produce v12+, transaction.version
+// 2), all in one coordinator write (one fsync) per request, and returns
+// the error of each partition it could not add.
+func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]error {
+	r := req.Msg.(*kmsg.ProduceRequest)
+	if req.Version < 12 || h.cfg.TransactionVersion < 2 || h.txns == nil || r.TransactionID == nil {
+		return nil
+	}
+	var parts []txn.TopicPartition
+	pid, epoch := int64(-1), int16(-1)
+	for _, rt := range r.Topics {
+		t, err := h.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		if err != nil {
+			continue // the partitions get the topic's error
+		}
+		for _, rp := range rt.Partitions {
+			bh, err := record.ReadBatchHeader(rp.Records)
+			if err != nil || !bh.IsTransactional() || bh.ProducerID < 0 {
+				continue // the append refuses what is wrong
+			}
+			if pid >= 0 && (bh.ProducerID != pid || bh.ProducerEpoch != epoch) {
+				continue // one producer per request; the append's verification refuses the rest
+			}
+			pid, epoch = bh.ProducerID, bh.ProducerEpoch
+			parts = append(parts, txn.TopicPartition{Topic: t.Name, Partition: rp.Partition})
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(r.TimeoutMillis, 1000))*time.Millisecond)
+	defer cancel()
+	errs, err := h.txns.AddPartitions(ctx, *r.TransactionID, pid, epoch, parts)
+	out := map[txn.TopicPartition]error{}
+	for i, tp := range parts {
+		switch {
+		case err != nil:
+			out[tp] = err
+		case errs[i] != nil:
+			out[tp] = errs[i]
+		}
+	}
+	return out
 }

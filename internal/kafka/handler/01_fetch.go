@@ -42,9 +42,17 @@ import (
 //     cannot have: FETCH_SESSION_ID_NOT_FOUND at the top level, as Kafka
 //     answers for an evicted session. ForgottenTopics is ignored, as Kafka
 //     ignores it in a full fetch.
-//   - read_committed reads up to the last stable offset, which equals the
-//     high watermark until transactions exist; AbortedTransactions is then
-//     an empty list (null for read_uncommitted, as Kafka sends it).
+//   - read_committed (v4+) returns only batches that start below the last
+//     stable offset (the first offset of the oldest ongoing transaction),
+//     and lists in AbortedTransactions every aborted transaction that may
+//     hold records of the returned range (producer id, first offset), from
+//     the partition's aborted-transaction index, so clients drop them and
+//     the markers; an empty list when there is none (null for
+//     read_uncommitted, as Kafka sends it). Control batches are returned
+//     like any batch (clients skip them).
+//   - v0-3 have no isolation level: they read uncommitted, as in Kafka.
+//     Down-conversion drops the control batches, so such consumers see
+//     every record, of aborted transactions too.
 //   - v0-3 answer in message sets: batches are down-converted to magic 0
 //     (v0-1) or 1 (v2-3) by record.DownConvert, and messages before the
 //     fetch offset are dropped, as Kafka's down-conversion does. zstd cannot
@@ -228,7 +236,12 @@ func (f *fetch) read() int {
 		fp := &f.parts[i]
 		sp := &f.resp.Topics[fp.ti].Partitions[fp.pi]
 		sp.ErrorCode, sp.RecordBatches = 0, []byte{}
-		rr, err := fp.p.Read(fp.offset, max(0, min(int(fp.maxBytes), limit)), minOne)
+		read := fp.p.Read
+		if f.readCommitted {
+			read = fp.p.ReadCommitted
+			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		rr, err := read(fp.offset, max(0, min(int(fp.maxBytes), limit)), minOne)
 		if err != nil {
 			f.setError(sp, err)
 			f.errored = true
@@ -245,6 +258,13 @@ func (f *fetch) read() int {
 		minOne = false
 		limit -= len(data)
 		total += len(data)
+		if f.readCommitted {
+			for _, a := range fp.p.AbortedTxns(fp.offset, lastOffset(data)) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+			}
+		}
 		if fp.magic != record.MagicV2 {
 			ms, err := record.DownConvert(data, fp.magic, maxDecompressedBytes)
 			if err != nil {
@@ -257,4 +277,18 @@ func (f *fetch) read() int {
 		sp.RecordBatches = data
 	}
 	return total
+}
+
+// lastOffset is the last offset of the whole batches in data.
+func lastOffset(data []byte) int64 {
+	last := int64(-1)
+	for len(data) > 0 {
+		h, err := record.ReadBatchHeader(data)
+		if err != nil || h.Size() > len(data) {
+			break
+		}
+		last = h.LastOffset()
+		data = data[h.Size():]
+	}
+	return last
 }

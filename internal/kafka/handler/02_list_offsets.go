@@ -20,8 +20,9 @@ import (
 //   - -2 (earliest) and -4 (earliest local: there is no tiered storage, so
 //     the same): the log start offset.
 //   - -1 (latest): the high watermark, or the last stable offset for
-//     read_committed (equal until transactions exist); leader epoch is the
-//     current one.
+//     read_committed (the first offset of the oldest ongoing transaction);
+//     leader epoch is the current one. A timestamp search for
+//     read_committed finds nothing at or past the last stable offset.
 //   - -3 (max timestamp, KIP-734): the first record with the largest
 //     timestamp and that timestamp; -1/-1 for an empty log.
 //   - -5 (latest tiered, KIP-1005): nothing is tiered, so offset -1 and

@@ -3,9 +3,11 @@ package handler
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 )
 
@@ -25,8 +27,11 @@ import (
 //     partition before v2, at the top from v2, per group from v8.
 //
 // Version notes: v2 null topics and top-level error; v3 throttle; v5
-// leader epoch; v6+ flexible; v7 require-stable (no transactions yet, so
-// nothing is ever unstable); v8 several groups; v9 member id and epoch:
+// leader epoch; v6+ flexible; v7 require-stable (KIP-447): a partition
+// with offsets in a transaction not yet complete (TxnOffsetCommit sent,
+// EndTxn not done) answers UNSTABLE_OFFSET_COMMIT (retriable), offset -1,
+// so a consumer taking over the partition waits for the transaction
+// instead of starting from an offset about to change; v8 several groups; v9 member id and epoch:
 // for a KIP-848 group the member must be in it at that epoch
 // (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); classic groups do not check.
 // v10 (topic ids) is not served.
@@ -56,6 +61,7 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 				resp.ErrorCode = code
 			}
 			offsets := res.Offsets
+			pending := h.pendingOffsets(r.Group, req.Version >= 7 && r.RequireStable)
 			if res.Err != nil {
 				if req.Version >= 2 {
 					return resp
@@ -70,6 +76,8 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = o.Partition, o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
 					if res.Err != nil {
 						rp.ErrorCode = code
+					} else if pending[txn.TopicPartition{Topic: o.Topic, Partition: o.Partition}] {
+						rp.ErrorCode, rp.Offset, rp.LeaderEpoch = kerr.UnstableOffsetCommit.Code, -1, -1
 					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
@@ -105,12 +113,16 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 			rg.Group = r.Groups[i].Group
 			rg.ErrorCode = errorCode(res.Err)
 			if res.Err == nil {
+				pending := h.pendingOffsets(rg.Group, r.RequireStable)
 				for _, t := range groupByTopic(res.Offsets) {
 					rt := kmsg.NewOffsetFetchResponseGroupTopic()
 					rt.Topic = t[0].Topic
 					for _, o := range t {
 						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 						rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = o.Partition, o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
+						if pending[txn.TopicPartition{Topic: o.Topic, Partition: o.Partition}] {
+							rp.ErrorCode, rp.Offset, rp.LeaderEpoch = kerr.UnstableOffsetCommit.Code, -1, -1
+						}
 						rt.Partitions = append(rt.Partitions, rp)
 					}
 					rg.Topics = append(rg.Topics, rt)
@@ -120,6 +132,15 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 		}
 		return resp
 	}}, nil
+}
+
+// pendingOffsets is the group's partitions with transactional offsets not
+// yet complete, when the request requires stable offsets.
+func (h *Handler) pendingOffsets(group string, requireStable bool) map[txn.TopicPartition]bool {
+	if !requireStable || h.txns == nil {
+		return nil
+	}
+	return h.txns.PendingOffsets(group)
 }
 
 func (h *Handler) fetchOffsets(id string, tps []group.TopicPartition) *group.Call[group.FetchResult] {

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -9,7 +10,8 @@ import (
 	"github.com/stromhq/strom/internal/kafka/server"
 )
 
-// InitProducerId: a producer id and epoch for an idempotent producer.
+// InitProducerId: a producer id and epoch for an idempotent or
+// transactional producer.
 //
 // Behavior:
 //   - A null TransactionalID gets a new producer id (never handed out
@@ -19,17 +21,27 @@ import (
 //     coordinator does for non-transactional producers, the old id is not
 //     bumped but replaced, which resets its sequences just as well.
 //     Naming only one of the two (-1 for the other) is INVALID_REQUEST.
-//   - Transactions are not implemented yet, and a transactional id must not
-//     get an id that only looks transactional. It is answered
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the one error that every
-//     client treats as fatal at once (kgo: non-retriable; Java: fatal;
-//     librdkafka: fatal, where any other code is retried forever), so the
-//     application fails clearly instead of hanging. An empty transactional
-//     id is INVALID_REQUEST, as in Kafka.
+//   - A transactional id goes to the transaction coordinator
+//     (txn.Coordinator.InitProducerID): the first call gets a producer id
+//     at epoch 0, every later one the next epoch, which fences the older
+//     instance (PRODUCER_FENCED for it from then on; INVALID_PRODUCER_EPOCH
+//     before v4); its ongoing transaction is aborted first. The answer
+//     waits (in Reply.Finish) until the new state is durable.
+//     TransactionTimeoutMillis above transaction.max.timeout.ms (or not
+//     positive) is INVALID_TRANSACTION_TIMEOUT. An empty transactional id
+//     is INVALID_REQUEST, as in Kafka.
+//   - In a cluster a transactional id is refused with
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED (fatal for clients, not retried)
+//     and a log line: the coordinator writes markers and checks
+//     transactional writes in process, so it needs every partition of a
+//     transaction on its own broker; the requests between brokers that
+//     lift that (WriteTxnMarkers, AddPartitionsToTxn verification) are not
+//     built.
 //
 // Version notes: v1 is v0 (throttle behaviour); v2+ flexible; v3 ProducerID
-// and ProducerEpoch in the request (KIP-360); v4 is v3 (PRODUCER_FENCED may
-// be returned); v5 is v4 (KIP-890 transactions v2, not served).
+// and ProducerEpoch in the request (KIP-360); v4 PRODUCER_FENCED may be
+// returned; v5 is v4 (KIP-890 transactions v2 is not advertised as a
+// feature, so clients keep to its first part).
 func init() { register(22, 0, 5, handleInitProducerID) }
 
 func handleInitProducerID(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -40,14 +52,37 @@ func handleInitProducerID(h *Handler, _ context.Context, req *server.Request) (s
 	case r.TransactionalID != nil && *r.TransactionalID == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return now(resp)
-	case r.TransactionalID != nil:
-		h.log.Info("rejecting a transactional producer: transactions are not supported yet",
-			"transactional_id", *r.TransactionalID, "client_id", req.ClientID, "remote", req.Conn.RemoteAddr)
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return now(resp)
 	case req.Version >= 3 && (r.ProducerID == -1) != (r.ProducerEpoch == -1):
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return now(resp)
+	case r.TransactionalID != nil && h.c.Replicated():
+		// The coordinator writes markers and verifies transactional
+		// writes in process only: across brokers it would need
+		// WriteTxnMarkers and AddPartitionsToTxn between them, which are
+		// not built. Refused, not accepted and left hanging.
+		h.log.Warn("transactions are not supported in a cluster yet (a single node only); refusing a transactional producer",
+			"transactional_id", *r.TransactionalID, "client_id", req.ClientID)
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return now(resp)
+	case r.TransactionalID != nil && h.txns == nil:
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return now(resp)
+	case r.TransactionalID != nil:
+		id := *r.TransactionalID
+		pid, epoch := int64(-1), int16(-1)
+		if req.Version >= 3 {
+			pid, epoch = r.ProducerID, r.ProducerEpoch
+		}
+		timeout := time.Duration(r.TransactionTimeoutMillis) * time.Millisecond
+		return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+			p, e, err := h.txns.InitProducerID(ctx, id, timeout, pid, epoch)
+			if err != nil {
+				resp.ErrorCode = fencedFor(errorCode(err), req.Version >= 4)
+				return resp
+			}
+			resp.ProducerID, resp.ProducerEpoch = p, e
+			return resp
+		}}, nil
 	}
 	id, err := h.c.AllocateProducerID()
 	if err != nil {

@@ -33,8 +33,20 @@ func TestInitProducerID(t *testing.T) {
 		t.Fatalf("id without epoch: %+v", r)
 	}
 	txn, empty := "my-txn", ""
-	if r := ask(4, &txn, -1, -1); r.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code || r.ProducerID != -1 {
-		t.Fatalf("transactional id: %+v", r)
+	first := ask(4, &txn, -1, -1)
+	if first.ErrorCode != 0 || first.ProducerID < 0 || first.ProducerEpoch != 0 || seen[first.ProducerID] {
+		t.Fatalf("transactional id: %+v", first)
+	}
+	// Again: the same id, the next epoch (fencing the first instance).
+	if r := ask(4, &txn, -1, -1); r.ErrorCode != 0 || r.ProducerID != first.ProducerID || r.ProducerEpoch != 1 {
+		t.Fatalf("transactional id again: %+v", r)
+	}
+	// KIP-360 with a stale epoch: fenced.
+	if r := ask(4, &txn, first.ProducerID, 0); r.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("stale epoch: %+v", r)
+	}
+	if r := ask(3, &txn, first.ProducerID, 0); r.ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("stale epoch v3: %+v", r)
 	}
 	if r := ask(1, &empty, -1, -1); r.ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("empty transactional id: %+v", r)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
@@ -47,7 +48,21 @@ var errorTable = []struct {
 	{record.ErrUnsupportedCodec, kerr.UnsupportedCompressionType},
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrProducerFenced, kerr.InvalidProducerEpoch},
-	{partition.ErrTransactional, kerr.InvalidTxnState},
+	// A produce refused by the coordinator's verification says why when
+	// the producer is fenced; otherwise INVALID_TXN_STATE.
+	{txn.ErrProducerFenced, kerr.ProducerFenced},
+	{txn.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{partition.ErrTxnNotVerified, kerr.InvalidTxnState},
+	{txn.ErrInvalidTxnID, kerr.InvalidRequest},
+	{txn.ErrUnknownTxnID, kerr.InvalidProducerIDMapping},
+	{txn.ErrProducerIDMismatch, kerr.InvalidProducerIDMapping},
+	{txn.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
+	{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout},
+	{txn.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
+	{txn.ErrNotInTxn, kerr.InvalidTxnState},
+	{txn.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
+	{txn.ErrNotCoordinator, kerr.NotCoordinator},
 	{group.ErrInvalidGroupID, kerr.InvalidGroupID},
 	{group.ErrUnknownMemberID, kerr.UnknownMemberID},
 	{group.ErrIllegalGeneration, kerr.IllegalGeneration},
@@ -110,6 +125,17 @@ func storageErrorFor(code int16, known bool) int16 {
 // a partition's error into its code.
 func errorCodeFor(err error, storageKnown bool) int16 {
 	return storageErrorFor(errorCode(err), storageKnown)
+}
+
+// fencedFor is code for a transaction API whose version may predate
+// PRODUCER_FENCED (KIP-588: InitProducerId v4, AddPartitionsToTxn,
+// AddOffsetsToTxn and EndTxn v2, TxnOffsetCommit v3); older clients get
+// INVALID_PRODUCER_EPOCH, as Kafka answers them.
+func fencedFor(code int16, known bool) int16 {
+	if code == kerr.ProducerFenced.Code && !known {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }
 
 // errorMessage is the text for responses that carry one: nil when there is

@@ -14,6 +14,7 @@ import (
 	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 )
 
@@ -52,6 +53,13 @@ type Config struct {
 	// Quorum describes the metadata quorum (DescribeQuorum); nil on a
 	// single node.
 	Quorum QuorumSource
+	// Txns is the transaction coordinator; without one the transaction
+	// APIs answer COORDINATOR_NOT_AVAILABLE and transactional ids are
+	// refused.
+	Txns *txn.Coordinator
+	// TransactionVersion is the transaction.version feature advertised in
+	// ApiVersions: 2 enables transactions v2 (KIP-890 part 2).
+	TransactionVersion int16
 }
 
 // Endpoint is an advertised host and port.
@@ -75,6 +83,7 @@ type Handler struct {
 	cfg    Config
 	log    *slog.Logger
 	groups *group.Coordinator
+	txns   *txn.Coordinator
 
 	authz atomic.Pointer[authzCache]
 
@@ -90,7 +99,7 @@ func New(c *cluster.Cluster, cfg Config) *Handler {
 	if cfg.ClusterID == "" {
 		cfg.ClusterID = c.ClusterID()
 	}
-	return &Handler{c: c, cfg: cfg, log: cfg.Logger, groups: cfg.Groups, stopping: make(chan struct{})}
+	return &Handler{c: c, cfg: cfg, log: cfg.Logger, groups: cfg.Groups, txns: cfg.Txns, stopping: make(chan struct{})}
 }
 
 // Stop makes waiting fetches answer now with what they have, and waiting

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/vfs"
@@ -24,6 +25,7 @@ type testBroker struct {
 	Addr    string
 	Cluster *cluster.Cluster
 	Groups  *group.Coordinator
+	Txns    *txn.Coordinator
 	dir     string
 	srv     *server.Server
 	h       *Handler
@@ -33,21 +35,21 @@ type testBroker struct {
 // startBroker starts a broker on a fresh data dir (or dir, if given) with
 // optional broker configs. group.initial.rebalance.delay.ms is 0 unless
 // props set it, so that group tests need not wait Kafka's 3 s.
-func startBroker(t *testing.T, dir string, props map[string]string) *testBroker {
+func startBroker(t testing.TB, dir string, props map[string]string) *testBroker {
 	t.Helper()
 	return startBrokerAt(t, dir, "127.0.0.1:0", props)
 }
 
 // startBrokerAt is startBroker listening on addr (a restarted broker comes
 // back on the address its clients know).
-func startBrokerAt(t *testing.T, dir, addr string, props map[string]string) *testBroker {
+func startBrokerAt(t testing.TB, dir, addr string, props map[string]string) *testBroker {
 	t.Helper()
 	return startBrokerFS(t, dir, addr, props, nil)
 }
 
 // startBrokerFS is startBrokerAt with the data directory on fsys (nil: the
 // operating system's).
-func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys vfs.FS) *testBroker {
+func startBrokerFS(t testing.TB, dir, addr string, props map[string]string, fsys vfs.FS) *testBroker {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -76,16 +78,20 @@ func startBrokerFS(t *testing.T, dir, addr string, props map[string]string, fsys
 		t.Fatal(err)
 	}
 	c.OnTopicDeleted(groups.TopicDeleted)
-	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups})
+	txns, err := txn.Open(txn.ConfigFor(c, groups, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups, Txns: txns, TransactionVersion: bc.Settings().TransactionVersion})
 	srv := server.New(server.Config{}, h)
-	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
+	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, Txns: txns, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
 	go func() { b.done <- srv.Serve(ln) }()
 	t.Cleanup(func() { b.Stop(t) })
 	return b
 }
 
 // Stop shuts the broker down cleanly (idempotent).
-func (b *testBroker) Stop(t *testing.T) {
+func (b *testBroker) Stop(t testing.TB) {
 	if b.srv == nil {
 		return
 	}
@@ -98,6 +104,9 @@ func (b *testBroker) Stop(t *testing.T) {
 	if err := <-b.done; !errors.Is(err, server.ErrServerClosed) {
 		t.Errorf("serve: %v", err)
 	}
+	if err := b.Txns.Close(); err != nil {
+		t.Errorf("close txns: %v", err)
+	}
 	if err := b.Groups.Close(); err != nil {
 		t.Errorf("close groups: %v", err)
 	}
@@ -108,7 +117,7 @@ func (b *testBroker) Stop(t *testing.T) {
 }
 
 // client returns a franz-go client for the broker, closed at cleanup.
-func (b *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+func (b *testBroker) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
 	if err != nil {
@@ -118,6 +127,6 @@ func (b *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-func (b *testBroker) admin(t *testing.T) *kadm.Client {
+func (b *testBroker) admin(t testing.TB) *kadm.Client {
 	return kadm.NewClient(b.client(t))
 }

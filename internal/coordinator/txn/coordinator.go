@@ -1,0 +1,409 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stromhq/strom/internal/partition"
+	rec "github.com/stromhq/strom/internal/record"
+)
+
+// State is a transaction's state, named as Kafka names it in
+// DescribeTransactions and ListTransactions.
+type State int8
+
+// The states of a transaction (see doc.go for the transitions).
+const (
+	Empty State = iota
+	Ongoing
+	PrepareCommit
+	PrepareAbort
+	CompleteCommit
+	CompleteAbort
+)
+
+var stateNames = [...]string{"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort"}
+
+func (s State) String() string {
+	if s.valid() {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", int8(s))
+}
+
+func (s State) valid() bool { return s >= Empty && s <= CompleteAbort }
+
+// ParseState is the inverse of String.
+func ParseState(s string) (State, bool) {
+	for i, n := range stateNames {
+		if n == s {
+			return State(i), true
+		}
+	}
+	return 0, false
+}
+
+// Config is what the coordinator needs of the broker.
+type Config struct {
+	// Log returns the transaction log's partition (partition 0 of
+	// __transaction_state), creating the topic when create is set; (nil,
+	// nil) when it does not exist. Nil: nothing is persisted (tests).
+	Log func(create bool) (*partition.Partition, error)
+	// Partition returns a data partition; false when it does not exist.
+	Partition func(topic string, index int32) (*partition.Partition, bool)
+	// AllocateProducerID hands out a producer id never used before.
+	AllocateProducerID func() (int64, error)
+	// CommitOffsets applies a committed transaction's offsets to a group
+	// (through the group coordinator) and returns once they are durable.
+	CommitOffsets func(ctx context.Context, group string, offsets []PendingOffset) error
+	// MaxTimeout is transaction.max.timeout.ms (default 15 minutes).
+	MaxTimeout time.Duration
+	// CheckInterval is how often timed-out transactions are aborted and
+	// unfinished completions retried (Kafka's
+	// transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s).
+	CheckInterval time.Duration
+	// CompactBytes is the log size from which the coordinator compacts
+	// the log when at most half of it is live (compact.go; default 64
+	// MiB, -1: never).
+	CompactBytes int64
+	// Checkpoint persists log start offsets (after a compaction).
+	Checkpoint func() error
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Coordinator is the transaction coordinator of this broker.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex      // guards txns, pids and every txn's cur
+	txns map[string]*txn // by transactional id
+	pids map[int64]*txn  // by current producer id
+
+	smu       sync.Mutex // serializes appends to the log; guards p, live, liveBytes
+	p         *partition.Partition
+	live      map[string][]byte // latest value of every key (compact.go)
+	liveBytes int64
+	compactCh chan struct{} // asks the loop for a compaction
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the timeout loop
+}
+
+// txn is one transactional id. op serializes the operations on it (held
+// across the log writes and the markers, so a transaction's steps never
+// interleave); cur is its state, written with both op and the
+// coordinator's mu held, so the op holder reads it freely and others
+// (Verify, Describe) under mu.
+type txn struct {
+	id  string
+	op  sync.Mutex
+	cur record
+	// prevEpoch is the epoch a timeout abort bumped away from (-1: none):
+	// a request still at it is INVALID_PRODUCER_EPOCH, not fenced.
+	prevEpoch int16
+	// ended is the last end of a transactions-v2 EndTxn (tv2.go); t.op.
+	ended *endedTxn
+}
+
+// Open replays the transaction log (if it exists), finishes every
+// transaction that was preparing its commit or abort, and starts the
+// timeout checks.
+func Open(cfg Config) (*Coordinator, error) {
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 15 * time.Minute
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CompactBytes == 0 {
+		cfg.CompactBytes = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Log == nil {
+		cfg.Log = func(bool) (*partition.Partition, error) { return nil, nil }
+	}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{},
+		live: map[string][]byte{}, compactCh: make(chan struct{}, 1)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if err := c.load(); err != nil {
+		c.cancel()
+		return nil, err
+	}
+	for _, t := range c.snapshot() {
+		if s := t.cur.State; s == PrepareCommit || s == PrepareAbort {
+			t.op.Lock()
+			err := c.complete(c.ctx, t)
+			t.op.Unlock()
+			if err != nil {
+				c.log.Warn("transaction: completing after restart failed; retried later", "transactional_id", t.id, "err", err)
+			}
+		}
+	}
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+// Close stops the timeout checks and waits for them; operations in flight
+// give up their waits with ErrNotCoordinator.
+func (c *Coordinator) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+func (c *Coordinator) loop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(c.cfg.CheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+			c.CheckTimeouts()
+		case <-c.compactCh:
+			if err := c.compact(c.ctx); err != nil {
+				c.log.Warn("transaction log: compaction failed", "err", err)
+			}
+		}
+	}
+}
+
+// snapshot lists the transactional ids.
+func (c *Coordinator) snapshot() []*txn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*txn, 0, len(c.txns))
+	for _, t := range c.txns {
+		out = append(out, t)
+	}
+	return out
+}
+
+// load rebuilds the state from the log: the latest record of every id.
+func (c *Coordinator) load() error {
+	p, err := c.cfg.Log(false)
+	if err != nil {
+		return fmt.Errorf("transaction log: %w", err)
+	}
+	if p == nil {
+		return nil
+	}
+	c.p = p
+	start := time.Now()
+	n := 0
+	for off := p.StartOffset(); off < p.EndOffset(); {
+		res, err := p.Read(off, 1<<20, true)
+		if err != nil {
+			return fmt.Errorf("transaction log: read at %d: %w", off, err)
+		}
+		if len(res.Data) == 0 {
+			break
+		}
+		for b := res.Data; len(b) > 0; {
+			h, err := rec.ReadBatchHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return fmt.Errorf("transaction log: batch at %d: %w", off, errors.Join(err, rec.ErrCorrupt))
+			}
+			batch := b[:h.Size()]
+			b = b[h.Size():]
+			next := h.LastOffset() + 1
+			if next <= off || h.IsControl() {
+				off = max(off, next)
+				continue
+			}
+			_, recs, err := rec.Records(batch, 64<<20)
+			if err != nil {
+				c.log.Warn("transaction log: skipping undecodable batch", "offset", h.BaseOffset, "err", err)
+				off = next
+				continue
+			}
+			for _, r := range recs {
+				if h.BaseOffset+int64(r.OffsetDelta) < off {
+					continue
+				}
+				n++
+				c.apply(r.Key, r.Value)
+			}
+			off = next
+		}
+	}
+	c.log.Info("loaded transactions", "transactional_ids", len(c.txns), "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (c *Coordinator) apply(key, value []byte) {
+	c.noteLiveLocked(key, value)
+	id, err := decodeKey(key)
+	if err != nil {
+		c.log.Warn("transaction log: skipping record", "err", err)
+		return
+	}
+	if value == nil {
+		if t := c.txns[id]; t != nil {
+			delete(c.pids, t.cur.ProducerID)
+			delete(c.txns, id)
+		}
+		return
+	}
+	r, err := decodeRecord(value)
+	if err != nil {
+		c.log.Warn("transaction log: skipping record", "transactional_id", id, "err", err)
+		return
+	}
+	t := c.txns[id]
+	if t == nil {
+		t = &txn{id: id, prevEpoch: -1, cur: record{ProducerID: -1}}
+		c.txns[id] = t
+	}
+	c.setLocked(t, r)
+}
+
+// setLocked installs t's new state; c.mu held (or c not yet shared).
+func (c *Coordinator) setLocked(t *txn, r record) {
+	if old := t.cur.ProducerID; old != r.ProducerID && old >= 0 && c.pids[old] == t {
+		delete(c.pids, old)
+	}
+	t.cur = r
+	c.pids[r.ProducerID] = t
+}
+
+// write makes r t's state: appended to the log as one batch, durable,
+// then installed. t.op held.
+func (c *Coordinator) write(ctx context.Context, t *txn, r record) error {
+	r.UpdateMs = c.cfg.Now().UnixMilli()
+	if err := c.persist(ctx, txnKey(t.id), encodeRecord(r)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.setLocked(t, r)
+	c.mu.Unlock()
+	return nil
+}
+
+// writeNoWait is write without waiting for the fsync: for records whose
+// loss a restart repairs (a completion: the restart completes again).
+func (c *Coordinator) writeNoWait(t *txn, r record) error {
+	r.UpdateMs = c.cfg.Now().UnixMilli()
+	if _, _, err := c.appendRecord(txnKey(t.id), encodeRecord(r)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.setLocked(t, r)
+	c.mu.Unlock()
+	return nil
+}
+
+// persist appends one record and waits until it is durable.
+func (c *Coordinator) persist(ctx context.Context, key, value []byte) error {
+	p, last, err := c.appendRecord(key, value)
+	if err != nil || p == nil {
+		return err
+	}
+	if err := p.WaitDurable(ctx, last); err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+		}
+		return fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
+	}
+	return nil
+}
+
+// appendRecord appends one record (creating the log if needed) and
+// returns the log and the record's offset; a nil log means nothing is
+// persisted (no log configured).
+func (c *Coordinator) appendRecord(key, value []byte) (*partition.Partition, int64, error) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if c.p == nil {
+		p, err := c.cfg.Log(true)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: create the transaction log: %v", ErrCoordinatorNotAvailable, err)
+		}
+		if p == nil {
+			return nil, 0, nil // in memory only
+		}
+		c.p = p
+	}
+	last, err := c.appendLocked(key, value)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.noteLiveLocked(key, value)
+	c.maybeCompactLocked()
+	return c.p, last, nil
+}
+
+// appendLocked appends one record as one batch and returns its offset;
+// smu held, c.p set.
+func (c *Coordinator) appendLocked(key, value []byte) (int64, error) {
+	batch, err := rec.AppendBatch(nil, rec.BatchSpec{
+		PartitionLeaderEpoch: -1, BaseTimestamp: c.cfg.Now().UnixMilli(),
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+	}, []rec.Record{{Key: key, Value: value}})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, err)
+	}
+	res, err := c.p.Append(batch, partition.AppendRules{})
+	switch {
+	case errors.Is(err, partition.ErrClosed):
+		return 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+	case err != nil:
+		return 0, fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
+	}
+	return res.LastOffset, nil
+}
+
+// CheckTimeouts aborts every ongoing transaction older than its timeout
+// (bumping the producer's epoch, so the stopped producer is fenced) and
+// retries completions that failed. The loop calls it every CheckInterval.
+func (c *Coordinator) CheckTimeouts() {
+	now := c.cfg.Now().UnixMilli()
+	for _, t := range c.snapshot() {
+		c.mu.Lock()
+		r := t.cur
+		c.mu.Unlock()
+		switch {
+		case r.State == Ongoing && r.StartMs >= 0 && now-r.StartMs > int64(r.TimeoutMs):
+			c.abortTimedOut(t, now)
+		case r.State == PrepareCommit || r.State == PrepareAbort:
+			t.op.Lock()
+			if err := c.complete(c.ctx, t); err != nil {
+				c.log.Warn("transaction: completion failed; retried later", "transactional_id", t.id, "err", err)
+			}
+			t.op.Unlock()
+		}
+	}
+}
+
+func (c *Coordinator) abortTimedOut(t *txn, now int64) {
+	t.op.Lock()
+	defer t.op.Unlock()
+	r := t.cur
+	if r.State != Ongoing || now-r.StartMs <= int64(r.TimeoutMs) {
+		return
+	}
+	c.log.Info("aborting a timed-out transaction", "transactional_id", t.id, "producer_id", r.ProducerID, "epoch", r.Epoch)
+	old := r.Epoch
+	if err := c.end(c.ctx, t, false, true); err != nil {
+		c.log.Warn("transaction: timeout abort failed; retried later", "transactional_id", t.id, "err", err)
+		return
+	}
+	c.mu.Lock()
+	t.prevEpoch = old
+	c.mu.Unlock()
+}

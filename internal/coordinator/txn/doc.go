@@ -1,0 +1,111 @@
+// Package txn is Strom's transaction coordinator: producer ids and epochs
+// of transactional producers, their transactions across partitions and
+// consumer-group offsets, and the markers that end them, kept durable in
+// the internal topic __transaction_state. On a single node this broker
+// coordinates every transactional id.
+//
+// The protocol handlers (internal/kafka/handler) translate
+// InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
+// EndTxn, DescribeTransactions and ListTransactions into calls on a
+// Coordinator and its domain errors (errors.go) into Kafka codes; this
+// package knows neither kmsg nor kerr. Partitions ask Verify before a
+// producer's first transactional write (KIP-890 part 1).
+//
+// # Concurrency
+//
+// Each transactional id has an op lock that serializes its operations:
+// a request holds it across its log append, the fsync wait, the markers
+// and the completion, so the steps of one transaction never interleave
+// and no state machine code needs another lock. (A mailbox actor as in
+// package group would give the same order; requests here always wait for
+// an fsync before answering and never need timers of their own, so a
+// lock held by the waiting handler goroutine is the smaller mechanism.)
+// The state itself (cur) is replaced only by the op holder, under the
+// coordinator's mutex, so Verify, Describe and List read it under that
+// mutex alone: a partition may call Verify while holding its own lock even
+// while the op holder is writing a marker to it (which takes that lock).
+// Lock order: a txn's op, then a partition's lock, then the coordinator's
+// mutex; the coordinator's mutex is never held across I/O.
+//
+// One goroutine, owned by the Coordinator and stopped by Close, checks
+// every CheckInterval for transactions past their timeout and for
+// completions that failed, and finishes them.
+//
+// # The state machine
+//
+//	        InitProducerId                 AddPartitionsToTxn /
+//	+-------+  (epoch+1) +---------+       AddOffsetsToTxn      +---------+
+//	| Empty | ---------> |  Empty  | -------------------------> | Ongoing |
+//	+-------+            +---------+                            +---------+
+//	                       ^     ^                     EndTxn     |     | EndTxn(abort), timeout
+//	                       |     |                    (commit)    |     | or a new InitProducerId
+//	                       |     |                                v     v  (epoch+1: fenced)
+//	                       |     |                 +---------------+   +--------------+
+//	                       |     |                 | PrepareCommit |   | PrepareAbort |
+//	                       |     |                 +---------------+   +--------------+
+//	                       |     |   markers + offsets     |                   | markers
+//	                       |     |                         v                   v
+//	                       |     |                +----------------+   +---------------+
+//	                       |     +--------------- | CompleteCommit |   | CompleteAbort |
+//	                       +--------------------- +----------------+   +---------------+
+//	                         (InitProducerId or the next AddPartitions: a new transaction)
+//
+// Every transition is one record, appended and fsynced before it takes
+// effect in memory and before the request is answered, except the last:
+// once Prepare* is durable the outcome is decided, the markers (a COMMIT
+// or ABORT control batch with the producer's epoch, through
+// partition.AppendMarker) go to every partition of the transaction and are
+// fsynced (the partitions in parallel), a commit's offsets are applied
+// through the group coordinator, and Complete* is appended without waiting
+// for its fsync: until it is durable a restart finds Prepare* and
+// completes again, and every later record of the id is behind it. A
+// crash at any step leaves Prepare* in the log; Open finishes it before
+// the listeners start (markers and offsets may then be written twice,
+// which changes nothing: a second marker ends no transaction, the same
+// offsets are committed again). An Ongoing transaction found at start
+// goes on, and is aborted at its timeout if its producer is gone.
+//
+// Transactions v2 (KIP-890 part 2, tv2.go): Produce v12+ and
+// TxnOffsetCommit v5+ add their partition or group themselves
+// (AddPartitionImplicit, CommitOffsets with addGroup), and EndTxnBump (EndTxn
+// v5+) ends the transaction at the next epoch, so every transaction has an
+// epoch of its own and a late write of an ended one is fenced.
+//
+// Fencing: InitProducerId on an id bumps its epoch (an Ongoing
+// transaction is first aborted with markers at the new epoch, so the
+// partitions refuse the old instance's late batches). Requests at an older
+// epoch get ErrProducerFenced; at the epoch a timeout abort bumped away,
+// ErrInvalidProducerEpoch (KAFKA-20785). An epoch about to overflow moves
+// the id to a new producer id at epoch 0 (KAFKA-18660).
+//
+// # The transaction log
+//
+// __transaction_state is an internal topic of one partition, created at
+// the first InitProducerId with a transactional id (retention.ms=-1).
+// Keys and values are big-endian; strings are uint16-length UTF-8.
+//
+//	key
+//	+----------+----------------+
+//	| type=0   | transactional  |
+//	| int16    | id str         |
+//	+----------+----------------+
+//
+//	value (version 0)
+//	+---------+-------------+-------+------------+-------+----------+-----------+
+//	| version | producer id | epoch | timeout ms | state | start ms | update ms |
+//	| int16   | int64       | int16 | int32      | int8  | int64    | int64     |
+//	+---------+-------------+-------+------------+-------+----------+-----------+
+//	| partitions: int32 count, (topic str, partition int32)...                  |
+//	| groups: int32 count, group str...                                         |
+//	| offsets: int32 count, (group str, topic str, partition int32,             |
+//	|          offset int64, leader epoch int32, metadata str)...               |
+//	+---------------------------------------------------------------------------+
+//
+// The latest record of a key is its state. Loading replays the log from
+// its start; undecodable records are skipped with a warning. The log grows
+// by about three records per transaction; snapshot compaction
+// (compact.go, as the group coordinator's) rewrites the live records at
+// the head of a new segment and moves the log start past the rest once
+// the log passes Config.CompactBytes with at most half of it live. The
+// timeout loop's goroutine runs it.
+package txn

@@ -1,0 +1,54 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/stromhq/strom/internal/coordinator/group"
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
+)
+
+// Topics is what the coordinator needs of the broker's topics and
+// partitions. The broker's cluster state has it.
+type Topics interface {
+	// TxnStatePartition returns the transaction log's partition, creating
+	// the topic when create is set; (nil, nil) when it does not exist.
+	TxnStatePartition(create bool) (*partition.Partition, error)
+	Partition(topic string, index int32) (*partition.Partition, error)
+	AllocateProducerID() (int64, error)
+	// Checkpoint persists log start offsets (after a compaction).
+	Checkpoint() error
+	Broker() *metadata.BrokerConfig
+}
+
+// ConfigFor is the Config of the coordinator of c: its log, the data
+// partitions, producer ids, transaction.max.timeout.ms and
+// transaction.abort.timed.out.transaction.cleanup.interval.ms, and groups,
+// which takes a committed transaction's offsets.
+func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config {
+	return Config{
+		Log: c.TxnStatePartition,
+		Partition: func(topic string, index int32) (*partition.Partition, bool) {
+			p, err := c.Partition(topic, index)
+			return p, err == nil
+		},
+		AllocateProducerID: c.AllocateProducerID,
+		Checkpoint:         c.Checkpoint,
+		CommitOffsets: func(ctx context.Context, groupID string, offsets []PendingOffset) error {
+			cos := make([]group.CommitOffset, len(offsets))
+			for i, o := range offsets {
+				cos[i] = group.CommitOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
+			}
+			res, err := groups.CommitTxnOffsets(groupID, cos).Wait(ctx)
+			if err != nil {
+				return err
+			}
+			return errors.Join(append([]error{res.Err}, res.Errs...)...)
+		},
+		MaxTimeout:    c.Broker().Settings().TransactionMaxTimeout,
+		CheckInterval: c.Broker().Settings().TransactionAbortTimedOutInterval,
+		Logger:        logger,
+	}
+}

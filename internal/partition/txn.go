@@ -1,0 +1,329 @@
+package partition
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/seglog"
+)
+
+// ErrTxnNotVerified: a transactional batch from a producer with no ongoing
+// transaction on this partition that the transaction coordinator did not
+// confirm (KIP-890 part 1). The handlers map it to INVALID_TXN_STATE.
+var ErrTxnNotVerified = errors.New("partition: transactional batch for a partition not in the producer's ongoing transaction")
+
+// AbortedTxn is one aborted transaction on this partition, in Kafka's
+// aborted-transaction index terms: the producer, the offset of its first
+// batch here, the offset of its abort marker, and the last stable offset
+// when the marker was written.
+type AbortedTxn struct {
+	ProducerID       int64 `json:"pid"`
+	FirstOffset      int64 `json:"first"`
+	LastOffset       int64 `json:"last"`
+	LastStableOffset int64 `json:"lso"`
+}
+
+// Control record types (Kafka's ControlRecordType): the key of the one
+// record of a control batch is (version int16 = 0, type int16).
+const (
+	controlAbort  = 0
+	controlCommit = 1
+)
+
+// MarkerResult describes an appended transaction marker.
+type MarkerResult struct {
+	Offset int64
+}
+
+// LastStableOffset is the offset below which every transaction is decided
+// (Kafka's LSO): the first offset of the oldest ongoing transaction, or
+// the high watermark when none is ongoing; never below the log start (a
+// DeleteRecords past an open transaction's first batch leaves nothing
+// below the start to wait for). read_committed consumers read below it.
+func (p *Partition) LastStableOffset() int64 {
+	if f := p.firstUnstable.Load(); f >= 0 {
+		return min(max(f, p.StartOffset()), p.HighWatermark())
+	}
+	return p.HighWatermark()
+}
+
+// ReadCommitted is Read for a read_committed consumer: whole batches from
+// offset that start below the last stable offset.
+func (p *Partition) ReadCommitted(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	lso := p.LastStableOffset()
+	rr, err := p.log.Read(offset, maxBytes, minOne)
+	if err != nil {
+		return rr, err
+	}
+	b := rr.Data
+	n := 0
+	for n < len(b) {
+		h, err := record.ReadBatchHeader(b[n:])
+		if err != nil || h.Size() > len(b)-n || h.BaseOffset >= lso {
+			break
+		}
+		n += h.Size()
+	}
+	rr.Data = b[:n]
+	return rr, nil
+}
+
+// AbortedTxns returns the aborted transactions that may hold records in
+// [from, to]: those whose marker is at or after from and whose first
+// batch is at or before to, ordered by marker offset.
+func (p *Partition) AbortedTxns(from, to int64) []AbortedTxn {
+	p.amu.RLock()
+	defer p.amu.RUnlock()
+	i := sort.Search(len(p.aborted), func(i int) bool { return p.aborted[i].LastOffset >= from })
+	var out []AbortedTxn
+	for _, a := range p.aborted[i:] {
+		if a.FirstOffset <= to {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// OngoingTxn is a producer's open transaction on this partition.
+type OngoingTxn struct {
+	ProducerID  int64
+	Epoch       int16
+	FirstOffset int64
+}
+
+// ProducerState is one producer's state as DescribeProducers shows it.
+type ProducerState struct {
+	ProducerID    int64
+	Epoch         int16
+	LastSequence  int32
+	LastTimestamp int64
+	TxnStart      int64 // first offset of its ongoing transaction, or -1
+}
+
+// Producers describes the producers this partition knows, by id.
+func (p *Partition) Producers() []ProducerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerState, 0, len(p.producers))
+	for pid, pr := range p.producers {
+		s := ProducerState{ProducerID: pid, Epoch: pr.Epoch, LastSequence: -1, LastTimestamp: -1, TxnStart: -1}
+		if n := len(pr.Batches); n > 0 {
+			s.LastSequence, s.LastTimestamp = pr.Batches[n-1].LastSeq, pr.Batches[n-1].Timestamp
+		}
+		if f, ok := p.txns[pid]; ok {
+			s.TxnStart = f
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ProducerID < out[j].ProducerID })
+	return out
+}
+
+// AppendMarker writes a transaction marker (a control batch of one record:
+// COMMIT or ABORT, with the coordinator's epoch) for producer pid at
+// epoch, ending its transaction on this partition: the last stable offset
+// moves past it, and an abort is added to the aborted-transaction index.
+// Only the transaction coordinator calls it. A marker for a producer with
+// no ongoing transaction here is still written (Kafka writes one to every
+// partition of the transaction). An epoch older than the producer's is
+// ErrProducerFenced; a newer one becomes the producer's epoch.
+func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (MarkerResult, error) {
+	typ := int16(controlAbort)
+	if commit {
+		typ = controlCommit
+	}
+	key := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, 0), uint16(typ))
+	val := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(nil, 0), uint32(coordinatorEpoch))
+	batch, err := record.AppendBatch(nil, record.BatchSpec{
+		PartitionLeaderEpoch: -1, Transactional: true, Control: true,
+		BaseTimestamp: p.now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
+	}, []record.Record{{Key: key, Value: val}})
+	if err != nil {
+		return MarkerResult{}, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
+	}
+	hdrs, err := p.log.Validate(batch)
+	if err != nil {
+		return MarkerResult{}, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr := p.producers[pid]; pr != nil && epoch < pr.Epoch {
+		return MarkerResult{}, fmt.Errorf("%w: marker epoch %d < %d", ErrProducerFenced, epoch, pr.Epoch)
+	}
+	res, err := p.log.AppendValidated(batch, hdrs, seglog.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
+	if err != nil {
+		return MarkerResult{}, err
+	}
+	p.applyMarkerLocked(res.Batches[0], commit)
+	p.dirty = true
+	p.notify()
+	return MarkerResult{Offset: res.LastOffset}, nil
+}
+
+// applyMarkerLocked ends pid's transaction at the marker h; p.mu held.
+func (p *Partition) applyMarkerLocked(h record.BatchHeader, commit bool) {
+	pr := p.producers[h.ProducerID]
+	if pr == nil {
+		pr = &producer{Epoch: h.ProducerEpoch}
+		p.producers[h.ProducerID] = pr
+	}
+	if h.ProducerEpoch > pr.Epoch {
+		pr.Epoch, pr.Batches = h.ProducerEpoch, pr.Batches[:0]
+	}
+	first, ok := p.txns[h.ProducerID]
+	if !ok {
+		return
+	}
+	if !commit {
+		// The aborted entry goes in before the last stable offset moves
+		// past the transaction: a read_committed fetch that can read its
+		// records must find them in AbortedTxns. Its LSO is the one right
+		// after the marker: the oldest transaction still open, or the
+		// offset after the marker (as a replay of the log computes it,
+		// whatever came after).
+		lso := h.LastOffset() + 1
+		for pid, f := range p.txns {
+			if pid != h.ProducerID && f < lso {
+				lso = f
+			}
+		}
+		p.amu.Lock()
+		p.aborted = append(p.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
+		p.amu.Unlock()
+	}
+	delete(p.txns, h.ProducerID)
+	p.updateUnstableLocked()
+}
+
+// beginTxnLocked notes a transactional data batch (replay); p.mu held.
+func (p *Partition) beginTxnLocked(h record.BatchHeader) {
+	if _, ok := p.txns[h.ProducerID]; ok {
+		return
+	}
+	p.txns[h.ProducerID] = h.BaseOffset
+	p.updateUnstableLocked()
+}
+
+// openTxnsLocked opens the transactions whose first batch is among hdrs,
+// about to be appended at the log's end, before they are appended: the
+// last stable offset must stop at such a batch from the moment readers
+// can see it. It returns the producers it opened, for closeTxnsLocked if
+// the append fails. p.mu held (so the log's end cannot move meanwhile).
+func (p *Partition) openTxnsLocked(hdrs []record.BatchHeader) []int64 {
+	var opened []int64
+	next := p.log.EndOffset()
+	for _, h := range hdrs {
+		if h.IsTransactional() && !h.IsControl() {
+			if _, ok := p.txns[h.ProducerID]; !ok {
+				p.txns[h.ProducerID] = next
+				opened = append(opened, h.ProducerID)
+			}
+		}
+		next += int64(h.LastOffsetDelta) + 1
+	}
+	if len(opened) > 0 {
+		p.updateUnstableLocked()
+	}
+	return opened
+}
+
+// closeTxnsLocked undoes openTxnsLocked after a failed append; p.mu held.
+func (p *Partition) closeTxnsLocked(opened []int64) {
+	for _, pid := range opened {
+		delete(p.txns, pid)
+	}
+	if len(opened) > 0 {
+		p.updateUnstableLocked()
+	}
+}
+
+func (p *Partition) updateUnstableLocked() {
+	first := int64(-1)
+	for _, f := range p.txns {
+		if first < 0 || f < first {
+			first = f
+		}
+	}
+	p.firstUnstable.Store(first)
+}
+
+// verifyTxnLocked checks the transactional batches of an append: a
+// producer that has no ongoing transaction here must be confirmed by the
+// coordinator (KIP-890 part 1), so that a late write from a transaction
+// that has ended cannot open a new one. p.mu held: a marker cannot land
+// between the check and the append.
+func (p *Partition) verifyTxnLocked(h record.BatchHeader, rules AppendRules) error {
+	if !h.IsTransactional() {
+		return nil
+	}
+	if h.ProducerID < 0 {
+		return fmt.Errorf("%w: a transactional batch without a producer id", record.ErrInvalidRecord)
+	}
+	if _, ok := p.txns[h.ProducerID]; ok {
+		return nil
+	}
+	if rules.VerifyTxn == nil {
+		return fmt.Errorf("%w: producer %d", ErrTxnNotVerified, h.ProducerID)
+	}
+	if err := rules.VerifyTxn(h.ProducerID, h.ProducerEpoch); err != nil {
+		return fmt.Errorf("%w: producer %d epoch %d: %w", ErrTxnNotVerified, h.ProducerID, h.ProducerEpoch, err)
+	}
+	return nil
+}
+
+// controlType reads the type of the control batch at offset (the key of
+// its one record); ok is false when it cannot be read.
+func (p *Partition) controlType(h record.BatchHeader) (int16, bool) {
+	rr, err := p.log.Read(h.BaseOffset, h.Size(), true)
+	if err != nil || len(rr.Data) < h.Size() {
+		return 0, false
+	}
+	b := rr.Data
+	for len(b) > 0 {
+		bh, err := record.ReadBatchHeader(b)
+		if err != nil || bh.Size() > len(b) {
+			return 0, false
+		}
+		if bh.BaseOffset == h.BaseOffset {
+			_, recs, err := record.Records(b[:bh.Size()], 1<<20)
+			if err != nil || len(recs) == 0 || len(recs[0].Key) < 4 {
+				return 0, false
+			}
+			return int16(binary.BigEndian.Uint16(recs[0].Key[2:])), true
+		}
+		b = b[bh.Size():]
+	}
+	return 0, false
+}
+
+// replayTxns applies the transactional batches and markers among hdrs (in
+// log order) to the transaction state; loadProducers calls it after its
+// walk, with p.mu held or p not yet shared.
+func (p *Partition) replayTxns(hdrs []record.BatchHeader) {
+	for _, h := range hdrs {
+		if !h.IsControl() {
+			p.beginTxnLocked(h)
+			continue
+		}
+		typ, ok := p.controlType(h)
+		if !ok || (typ != controlAbort && typ != controlCommit) {
+			continue // another control type (raft's), or unreadable
+		}
+		p.applyMarkerLocked(h, typ == controlCommit)
+	}
+}
+
+// pruneAbortedLocked forgets aborted transactions wholly below the log
+// start; p.mu held.
+func (p *Partition) pruneAbortedLocked() {
+	start := p.log.StartOffset()
+	p.amu.Lock()
+	i := sort.Search(len(p.aborted), func(i int) bool { return p.aborted[i].LastOffset >= start })
+	if i > 0 {
+		p.aborted = append([]AbortedTxn(nil), p.aborted[i:]...)
+	}
+	p.amu.Unlock()
+}
