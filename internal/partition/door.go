@@ -81,7 +81,24 @@ func (p *Partition) SetConfig(cfg Config) { p.log.SetConfig(cfg) }
 // Read returns whole batches from offset, at most maxBytes of them but at
 // least one when minOne is set (KIP-74), never past the high watermark.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
-	return p.log.Read(offset, maxBytes, minOne)
+	rs := p.repl.Load()
+	if rs == nil {
+		return p.log.Read(offset, maxBytes, minOne)
+	}
+	hw, _ := rs.state()
+	if end := p.log.EndOffset(); offset > end || offset < p.log.StartOffset() {
+		return ReadResult{EndOffset: hw, StartOffset: p.log.StartOffset()}, fmt.Errorf("partition %s-%d: offset %d outside [%d, %d]: %w", p.Topic, p.Index, offset, p.log.StartOffset(), end, ErrOffsetOutOfRange)
+	}
+	if offset >= hw {
+		// Between the high watermark and the log end: nothing readable yet.
+		return ReadResult{EndOffset: hw, StartOffset: p.log.StartOffset()}, nil
+	}
+	res, err := p.log.Read(offset, maxBytes, minOne)
+	if err != nil {
+		return res, err
+	}
+	res.EndOffset = hw
+	return capRead(res, hw), nil
 }
 
 // WalkHeaders calls fn with the header of every batch from the one holding
