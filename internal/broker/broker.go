@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/console"
@@ -141,6 +142,8 @@ func Start(cfg Config) (*Broker, error) {
 		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr}
 		ccfg.FreshClusterID = clusterIDFor(layout.Voters)
 		ccfg.Quorum = b.quorum
+		q := b.quorum
+		ccfg.RaftSend = func(g uint64, m *raftpb.Message) { q.tr.Send(g, m) }
 		fsys := cfg.FS
 		if fsys == nil {
 			fsys = vfs.Default
@@ -165,6 +168,9 @@ func Start(cfg Config) (*Broker, error) {
 			b.quorum.close()
 		}
 		return nil, err
+	}
+	if b.quorum != nil {
+		b.quorum.partitions.Store(b.cluster)
 	}
 	b.groups, err = group.Open(group.ConfigFor(b.cluster, cfg.Logger))
 	if err != nil {

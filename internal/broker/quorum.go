@@ -13,10 +13,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/raftgroup"
 	"github.com/stromhq/strom/internal/raftnet"
@@ -41,6 +43,9 @@ type quorum struct {
 	store *metadata.Store
 	group *raftgroup.Group
 	tr    *raftnet.Transport
+	// partitions takes the messages of every other group (the replicated
+	// partitions' raft groups) once the cluster is open.
+	partitions atomic.Pointer[cluster.Cluster]
 }
 
 // clusterIDFor derives a cluster id from the voters, so that the nodes of
@@ -86,6 +91,9 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 		NodeID: q.node, ClusterID: clusterID + "/" + clusterIDFor(q.voters), Listener: ln, Peers: peers, Logger: q.log,
 		Deliver: func(g uint64, m *raftpb.Message) {
 			if g != metadataGroup {
+				if c := q.partitions.Load(); c != nil {
+					c.StepReplica(g, m)
+				}
 				return
 			}
 			select {

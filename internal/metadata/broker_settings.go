@@ -58,6 +58,7 @@ type BrokerSettings struct {
 	BrokerRack                  string        `config:"broker.rack"`
 	BrokerSessionTimeout        time.Duration `config:"broker.session.timeout.ms"`
 	BrokerHeartbeatInterval     time.Duration `config:"broker.heartbeat.interval.ms"`
+	ReplicaLagTimeMax           time.Duration `config:"replica.lag.time.max.ms"`
 
 	NumNetworkThreads                    int   `config:"num.network.threads"`
 	NumIOThreads                         int   `config:"num.io.threads"`

@@ -24,6 +24,7 @@ const (
 	RecSetBrokerConfigs    RecordType = "set_broker_configs"    // Resource, Configs
 	RecRegisterBroker      RecordType = "register_broker"       // Broker
 	RecFenceBroker         RecordType = "fence_broker"          // Broker.ID, Fenced
+	RecPartitionLeader     RecordType = "partition_leader"      // Leader (leaders.go)
 )
 
 // Record is one change of the metadata: the unit the metadata log carries
@@ -41,6 +42,7 @@ type Record struct {
 	Count      int64             `json:"count,omitempty"`
 	Broker     *BrokerInfo       `json:"broker,omitempty"`
 	Fenced     bool              `json:"fenced,omitempty"`
+	Leader     *PartitionLeader  `json:"leader,omitempty"`
 }
 
 // Proposer commits a record's bytes through the metadata quorum and returns
@@ -89,6 +91,10 @@ func (r Record) validate() error {
 				return err
 			}
 		}
+	case RecPartitionLeader:
+		if r.Leader == nil {
+			return fmt.Errorf("metadata: %s record without a leader", r.Type)
+		}
 	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker:
 	case RecRegisterBroker:
 		if r.Broker == nil {
@@ -126,6 +132,7 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		}
 		delete(st.topics, r.Name)
 		st.deleted = append(st.deleted, DeletedTopic{Name: r.Name, ID: t.ID})
+		st.dropLeaders(r.Name)
 	case RecSetPartitions:
 		t, ok := st.topics[r.Name]
 		if !ok {
@@ -193,6 +200,8 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		bs := maps.Clone(st.brokers)
 		bs[b.ID] = b
 		st.brokers = bs
+	case RecPartitionLeader:
+		return nil, st.applyLeader(*r.Leader)
 	}
 	return nil, nil
 }

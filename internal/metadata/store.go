@@ -135,6 +135,9 @@ type state struct {
 	// name: a node id, or "" for the cluster-wide defaults.
 	brokerConfigs map[string]map[string]string
 	brokers       map[int32]BrokerInfo
+	// leaders are the replicated partitions' leaders as their raft
+	// groups reported them (leaders.go).
+	leaders map[leaderKey]PartitionLeader
 }
 
 func (st state) shallowCopy() state {
@@ -143,6 +146,7 @@ func (st state) shallowCopy() state {
 	c.deleted = slices.Clone(st.deleted)
 	c.brokerConfigs = maps.Clone(st.brokerConfigs)
 	c.brokers = maps.Clone(st.brokers)
+	c.leaders = maps.Clone(st.leaders)
 	return c
 }
 
@@ -158,6 +162,7 @@ type storeFile struct {
 	NextProducerID int64                        `json:"next_producer_id"`
 	BrokerConfigs  map[string]map[string]string `json:"broker_configs,omitempty"`
 	Brokers        []BrokerInfo                 `json:"brokers,omitempty"`
+	Leaders        []PartitionLeader            `json:"partition_leaders,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -212,6 +217,12 @@ func (s *Store) load(sf storeFile) error {
 			st.brokers = map[int32]BrokerInfo{}
 		}
 		st.brokers[b.ID] = b
+	}
+	for _, l := range sf.Leaders {
+		if st.leaders == nil {
+			st.leaders = map[leaderKey]PartitionLeader{}
+		}
+		st.leaders[leaderKey{l.Topic, l.Partition}] = l
 	}
 	s.mu.Lock()
 	s.st = st
@@ -338,6 +349,13 @@ func (s *Store) fileLocked() storeFile {
 		sf.Brokers = append(sf.Brokers, b)
 	}
 	sort.Slice(sf.Brokers, func(i, j int) bool { return sf.Brokers[i].ID < sf.Brokers[j].ID })
+	for _, l := range s.st.leaders {
+		sf.Leaders = append(sf.Leaders, l)
+	}
+	sort.Slice(sf.Leaders, func(i, j int) bool {
+		a, b := sf.Leaders[i], sf.Leaders[j]
+		return a.Topic < b.Topic || (a.Topic == b.Topic && a.Partition < b.Partition)
+	})
 	return sf
 }
 
