@@ -75,8 +75,15 @@ func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 // Dir is the partition's directory.
 func (p *Partition) Dir() string { return p.log.Dir() }
 
-// SetConfig applies changed topic configs to the log.
-func (p *Partition) SetConfig(cfg Config) { p.log.SetConfig(cfg) }
+// SetConfig applies changed topic configs to the log. A replicated
+// partition keeps no retention: its start may move only through raft's
+// storage (raftlog.AdvanceStart), which retention does not use yet.
+func (p *Partition) SetConfig(cfg Config) {
+	if p.repl.Load() != nil {
+		cfg = noRetention(cfg)
+	}
+	p.log.SetConfig(cfg)
+}
 
 // Read returns whole batches from offset, at most maxBytes of them but at
 // least one when minOne is set (KIP-74), never past the high watermark.
@@ -120,6 +127,9 @@ func (p *Partition) MaxTimestamp() (TimestampResult, error) { return p.log.MaxTi
 // whole segments below it are removed) and returns the new start. An
 // offset past the high watermark is ErrOffsetOutOfRange.
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	if p.repl.Load() != nil {
+		return 0, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotReplicatedYet)
+	}
 	if err := p.log.AdvanceStartOffset(offset); err != nil {
 		return 0, err
 	}

@@ -18,7 +18,19 @@ var (
 	// ErrNotEnoughReplicas: acks=all with fewer in-sync replicas than
 	// min.insync.replicas.
 	ErrNotEnoughReplicas = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
+	// ErrNotReplicatedYet: an operation a replicated partition does not
+	// support yet (DeleteRecords: the log start must move through raft).
+	ErrNotReplicatedYet = errors.New("partition: not supported on a replicated partition yet")
 )
+
+// noRetention turns retention off: a replicated partition's log start
+// must move through raft's storage (the anchor in raft-state first),
+// which retention does not do yet; seglog's own retention would make the
+// next open fail (raftlog.ErrStartMoved).
+func noRetention(cfg Config) Config {
+	cfg.RetentionMs, cfg.RetentionBytes = -1, 0
+	return cfg
+}
 
 // Replicator is what a replicated partition hands its writes to: the raft
 // group of its replicas (internal/replica). The partition keeps the checks
@@ -63,6 +75,7 @@ func (p *Partition) Replicated() bool { return p.repl.Load() != nil }
 // it. Called once, before the partition is shared.
 func (p *Partition) SetReplicator(r Replicator, hw int64) {
 	p.repl.Store(&replState{r: r, hw: hw, moved: make(chan struct{})})
+	p.log.SetConfig(noRetention(p.log.Config()))
 }
 
 // Log is the partition's segment log, for its replicator only (raft's

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,14 +73,17 @@ type node struct {
 }
 
 type group struct {
-	t     *testing.T
-	net   *memNet
-	nodes map[uint64]*node
-	ids   []uint64
+	t      *testing.T
+	modify func(*Config)
+	net    *memNet
+	nodes  map[uint64]*node
+	ids    []uint64
 }
 
-func newGroup(t *testing.T, n int) *group {
-	g := &group{t: t, net: &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}}, nodes: map[uint64]*node{}}
+func newGroup(t *testing.T, n int) *group { return newGroupWith(t, n, nil) }
+
+func newGroupWith(t *testing.T, n int, modify func(*Config)) *group {
+	g := &group{t: t, modify: modify, net: &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}}, nodes: map[uint64]*node{}}
 	for i := 1; i <= n; i++ {
 		g.ids = append(g.ids, uint64(i))
 	}
@@ -108,7 +113,11 @@ func (g *group) start(nd *node) {
 		g.t.Fatal(err)
 	}
 	nd.tick = make(chan time.Time, 1)
-	r, err := Start(p, Config{Group: 1, ID: nd.id, Voters: g.ids, FS: nd.fs, Send: g.net.sender(nd.id), Tick: nd.tick, Logger: quiet})
+	cfg := Config{Group: 1, ID: nd.id, Voters: g.ids, FS: nd.fs, Send: g.net.sender(nd.id), Tick: nd.tick, Logger: quiet}
+	if g.modify != nil {
+		g.modify(&cfg)
+	}
+	r, err := Start(p, cfg)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -366,4 +375,98 @@ func TestLeaderChangeCutsTailAndRebuildsProducers(t *testing.T) {
 	if r.Duplicate || r.BaseOffset <= y.LastOffset {
 		t.Fatalf("retry of the cut batch answered %+v", r)
 	}
+}
+
+// restart stops a node's replica and log and opens them again from its
+// files (a clean restart).
+func (g *group) restart(id uint64) {
+	g.t.Helper()
+	nd := g.nodes[id]
+	g.net.mu.Lock()
+	delete(g.net.reps, id)
+	g.net.mu.Unlock()
+	nd.r.Stop()
+	if err := nd.p.Log().Close(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.start(nd)
+}
+
+// Retention must not move a replica's log start behind raft's back: the
+// next open would find the start past raft's anchor (ErrStartMoved).
+func TestRetentionOffAndRestart(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	var last partition.AppendResult
+	var err error
+	for i := range 100 {
+		if last, err = l.Append(batch(t, 7, int32(i*4), 4, strings.Repeat("r", 100)), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.waitFor("commit everywhere", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.HighWatermark() <= last.LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+	f := g.nodes[3].p
+	if f.NumSegments() < 3 {
+		t.Fatalf("%d segments", f.NumSegments())
+	}
+	f.SetConfig(partition.Config{SegmentBytes: 4096, RetentionMs: time.Millisecond})
+	if _, err := f.Log().ApplyRetention(time.Now().Add(365 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if f.StartOffset() != 0 {
+		t.Fatalf("retention moved a replica's start to %d", f.StartOffset())
+	}
+	if _, err := f.DeleteRecords(10); !errors.Is(err, partition.ErrNotReplicatedYet) {
+		t.Fatalf("DeleteRecords on a replica: %v", err)
+	}
+	g.restart(3)
+	g.restart(2)
+	res, err := l.Append(batch(t, 7, 400, 1, "after"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("the restarted followers to catch up", func() bool {
+		return g.nodes[2].p.HighWatermark() > res.LastOffset && g.nodes[3].p.HighWatermark() > res.LastOffset
+	})
+	want := serve(t, l, res.LastOffset+1)
+	for _, id := range []uint64{2, 3} {
+		if !bytes.Equal(serve(t, g.nodes[id].p, res.LastOffset+1), want) {
+			t.Fatalf("restarted replica %d differs", id)
+		}
+	}
+}
+
+// A follower cut off for longer than LagTime leaves the ISR and comes
+// back once it catches up.
+func TestISRFollowsLag(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	g := newGroupWith(t, 3, func(c *Config) { c.Now, c.LagTime = clock, 30*time.Second })
+	g.elect(1)
+	l := g.nodes[1].p
+	g.waitFor("a full ISR", func() bool { return l.InSyncReplicas() == 3 })
+	g.net.isolate(3, g.ids)
+	for i := range 5 {
+		if _, err := l.Append(batch(t, 7, int32(i), 1, "a"), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+		advance(10 * time.Second)
+		g.tickAll()
+	}
+	g.waitFor("the cut-off follower out of the ISR", func() bool { return l.InSyncReplicas() == 2 })
+	if isr := g.nodes[1].r.Status().ISR; !slices.Equal(isr, []uint64{1, 2}) {
+		t.Fatalf("ISR %v", isr)
+	}
+	g.net.heal()
+	g.waitFor("the follower back in the ISR", func() bool { return l.InSyncReplicas() == 3 })
 }

@@ -30,6 +30,7 @@ var errorTable = []struct {
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
 	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{partition.ErrNotReplicatedYet, kerr.PolicyViolation},
 	// A batch a leader change cut away: retriable, the idempotent
 	// producer's retry goes to the new leader.
 	{partition.ErrTruncated, kerr.NotLeaderForPartition},
