@@ -180,8 +180,12 @@ func (r *Replica) handleReady() error {
 			r.epoch.Store(-1)
 			r.inSync.Store(0)
 		} else {
+			// A new leader counts a follower in sync once its match
+			// index reaches this leader's log end as of now (raft's
+			// progress starts unknown; a dead replica never gets in).
 			clear(r.caughtUp)
 			r.caughtUp[r.cfg.ID] = r.cfg.Now()
+			r.lastSeen, _ = r.st.LastIndex()
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {

@@ -469,4 +469,16 @@ func TestISRFollowsLag(t *testing.T) {
 	}
 	g.net.heal()
 	g.waitFor("the follower back in the ISR", func() bool { return l.InSyncReplicas() == 3 })
+
+	// A new leader does not count a replica it never heard from: 3 is
+	// cut off again and leadership moves to 2.
+	g.net.isolate(3, g.ids)
+	g.elect(2)
+	for range 20 {
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+	if isr := g.nodes[2].r.Status().ISR; !slices.Equal(isr, []uint64{1, 2}) {
+		t.Fatalf("the new leader's ISR %v includes a replica it never heard from", isr)
+	}
 }
