@@ -60,10 +60,13 @@ type replState struct {
 	mu    sync.Mutex
 	hw    int64
 	moved chan struct{} // closed and replaced when hw moves or the log is cut
-	// propMu serializes proposals: the producer checks of the next batch
-	// must see the previous one in the producer state (it is updated
-	// when the entry reaches the log, Appended).
-	propMu sync.Mutex
+	// pidMu serializes the proposals of one idempotent producer (striped
+	// by producer id): the sequence check of its next batch must see the
+	// previous one in the producer state, which is updated when the entry
+	// reaches the log (Appended). Batches of other producers, and those
+	// without a producer id, are proposed concurrently and share the
+	// leader's fsyncs.
+	pidMu [64]sync.Mutex
 }
 
 // Replicated reports whether the partition is a replica of a raft group.
@@ -156,8 +159,11 @@ func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.B
 	if h.IsTransactional() {
 		return AppendResult{}, ErrTransactional
 	}
-	rs.propMu.Lock()
-	defer rs.propMu.Unlock()
+	if h.ProducerID >= 0 {
+		mu := &rs.pidMu[uint64(h.ProducerID)%uint64(len(rs.pidMu))]
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	if rs.r.LeaderEpoch() < 0 {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
 	}

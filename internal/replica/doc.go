@@ -34,10 +34,11 @@
 // batch of its term (raft's log matching: same index and term, same
 // entry), and fails with ErrTruncated when a leader change replaced it.
 //
-// Proposals are serialized per partition (the partition's propMu held
-// from the producer check to the local append), so the producer check of
-// the next batch sees the previous one: one fsync per produce request on
-// the leader, not shared between producers (a cost to lift later).
+// The proposals of one idempotent producer are serialized (the
+// partition's lock for that producer id held from the sequence check to
+// the local append), so the check of its next batch sees the previous
+// one; other producers' batches are proposed concurrently and the
+// goroutine takes up to 512 of them into one Ready: one append, one fsync.
 //
 // # The Ready loop (one goroutine per replica, owner: Start/Stop)
 //
