@@ -404,6 +404,15 @@ func dialAddr(a net.Addr) string {
 // closes the cluster cleanly. It returns the first error met.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var first error
+	if b.quorum != nil && b.cluster != nil {
+		// While the transport and the metadata quorum still run: the
+		// partitions this broker leads get another leader, so a rolling
+		// restart shows clients a leader change, not an outage.
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b.cluster.HandOverLeadership(hctx)
+		b.quorum.handOver(hctx)
+		cancel()
+	}
 	// The console first: its streams are clients of the Kafka listener,
 	// and SSE streams would hold the HTTP server's Shutdown open.
 	if b.console != nil {

@@ -186,6 +186,33 @@ func (q *quorum) close() {
 	}
 }
 
+// handOver, on the quorum's leader, transfers leadership to the voter
+// with the highest match index and waits for it (until ctx ends), so
+// that a SIGTERM of the active controller does not leave proposals
+// forwarded to a stopped node until they time out.
+func (q *quorum) handOver(ctx context.Context) {
+	if q.group == nil {
+		return
+	}
+	self := uint64(q.node) + 1
+	st := q.group.Status()
+	if st.Leader != self {
+		return
+	}
+	var best, match uint64
+	for id, m := range st.Match {
+		if id != self && st.Active[id] && m >= match {
+			best, match = id, m
+		}
+	}
+	if best == 0 {
+		return
+	}
+	if err := q.group.TransferLeadership(ctx, best); err != nil {
+		q.log.Warn("stopping while leading the metadata quorum", "err", err)
+	}
+}
+
 // Leader is the quorum leader's node id (-1: none known).
 func (q *quorum) Leader() int32 {
 	if q.group == nil {

@@ -81,10 +81,11 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 				send(g, m)
 			}
 		},
-		LagTime:  c.cfg.Broker.Settings().ReplicaLagTimeMax,
-		Now:      c.cfg.Now,
-		OnChange: func(v replica.Leadership) { h.view.Store(&v) },
-		Logger:   c.cfg.Logger,
+		Preferred: voters[0],
+		LagTime:   c.cfg.Broker.Settings().ReplicaLagTimeMax,
+		Now:       c.cfg.Now,
+		OnChange:  func(v replica.Leadership) { h.view.Store(&v) },
+		Logger:    c.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -191,11 +192,67 @@ func (c *Cluster) publishLeaders(ctx context.Context, every time.Duration) {
 				have.Epoch == want.Epoch && have.TopicID == want.TopicID && slices.Equal(have.ISR, want.ISR) {
 				continue
 			}
-			if err := c.store.SetPartitionLeader(want); err != nil {
+			if err := c.store.SetPartitionLeader(want, time.Second); err != nil {
 				c.cfg.Logger.Warn("cannot record a partition's leader; retrying", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)
 				continue
 			}
 			c.cfg.Logger.Info("partition leader", "topic", h.key.Topic, "partition", h.key.Partition, "epoch", want.Epoch, "isr", want.ISR)
+		}
+	}
+}
+
+// HandOverLeadership asks each partition this node leads to transfer
+// leadership to its most caught-up follower, and waits (until ctx ends)
+// for the followers to take over: the broker calls it at SIGTERM, before
+// its transport and listeners stop. Partitions it does not lead, or whose
+// followers are all unreachable, are left as they are.
+func (c *Cluster) HandOverLeadership(ctx context.Context) {
+	self := uint64(c.NodeID()) + 1
+	c.reps.mu.RLock()
+	hs := make([]*hosted, 0, len(c.reps.groups))
+	for _, h := range c.reps.groups {
+		hs = append(hs, h)
+	}
+	c.reps.mu.RUnlock()
+	var moving []*hosted
+	for _, h := range hs {
+		if h.r.Leader() != self {
+			continue
+		}
+		st := h.r.Status()
+		var best, match uint64
+		for id, m := range st.Match {
+			if id != self && slices.Contains(st.ISR, id) && m >= match {
+				best, match = id, m
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		h.r.TransferLeadership(best)
+		moving = append(moving, h)
+	}
+	if len(moving) == 0 {
+		return
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		left := 0
+		for _, h := range moving {
+			if h.r.Leader() == self {
+				left++
+			}
+		}
+		if left == 0 {
+			c.cfg.Logger.Info("handed over the leadership of this broker's partitions", "partitions", len(moving))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.cfg.Logger.Warn("stopping while still leading partitions", "partitions", left)
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 )
 
 // PartitionLeader is a replicated partition's leadership as its raft
@@ -66,9 +67,15 @@ func (st *state) dropLeaders(topic string) {
 	}
 }
 
-// SetPartitionLeader commits a replicated partition's leadership.
-func (s *Store) SetPartitionLeader(l PartitionLeader) error {
-	_, err := s.commit(Record{Type: RecPartitionLeader, Leader: &l})
+// SetPartitionLeader commits a replicated partition's leadership, waiting
+// at most timeout (0: the store's) for the quorum: the caller retries,
+// and a proposal lost with a dead quorum leader must not hold up the
+// report of a partition's new leader for raft's proposal timeout.
+func (s *Store) SetPartitionLeader(l PartitionLeader, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = s.timeout
+	}
+	_, err := s.commitWithin(Record{Type: RecPartitionLeader, Leader: &l}, timeout)
 	return err
 }
 

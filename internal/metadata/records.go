@@ -208,13 +208,16 @@ func (s *Store) applyLocked(r Record) (any, error) {
 
 // commit makes a record durable and applied, in the store's mode, and
 // returns its value.
-func (s *Store) commit(r Record) (any, error) {
+func (s *Store) commit(r Record) (any, error) { return s.commitWithin(r, s.timeout) }
+
+// commitWithin is commit with its own bound on a replicated store's wait.
+func (s *Store) commitWithin(r Record, timeout time.Duration) (any, error) {
 	if s.proposer != nil {
 		payload, err := json.Marshal(r)
 		if err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		v, err := s.proposer.Propose(ctx, payload)
 		if err != nil {

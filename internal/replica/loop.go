@@ -27,9 +27,11 @@ type loopState struct {
 	commit   uint64
 	view     Leadership // as last reported to OnChange
 
-	caughtUp map[uint64]time.Time // on the leader: when each voter last reached lastSeen
-	lastSeen uint64               // the leader's last index at the previous tick
-	isLeader bool
+	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
+	lastSeen  uint64               // the leader's last index at the previous tick
+	isLeader  bool
+	ticks     int // ticks since Start
+	balanceAt int // on the leader: the tick from which it may hand over to the preferred replica
 }
 
 // drainMax bounds the inputs taken before a Ready, so that many proposals
@@ -103,6 +105,7 @@ func (r *Replica) run() {
 		case <-r.stopc:
 			return
 		case <-tick:
+			r.ticks++
 			r.rn.Tick()
 			r.trackISR()
 		case m := <-r.inbox:
@@ -186,6 +189,7 @@ func (r *Replica) handleReady() error {
 			clear(r.caughtUp)
 			r.caughtUp[r.cfg.ID] = r.cfg.Now()
 			r.lastSeen, _ = r.st.LastIndex()
+			r.balanceAt = r.ticks + balanceDelayTicks
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -313,6 +317,7 @@ func (r *Replica) trackISR() {
 	now := r.cfg.Now()
 	target := r.lastSeen
 	n := int32(0)
+	preferredCaughtUp := false
 	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
 		if typ != raft.ProgressTypePeer {
 			return
@@ -320,13 +325,27 @@ func (r *Replica) trackISR() {
 		if id == r.cfg.ID || pr.Match >= target {
 			r.caughtUp[id] = now
 		}
+		if id == r.cfg.Preferred && pr.Match >= target && target > 0 {
+			preferredCaughtUp = true
+		}
 		if t, ok := r.caughtUp[id]; ok && now.Sub(t) <= r.cfg.LagTime {
 			n++
 		}
 	})
 	r.lastSeen, _ = r.st.LastIndex()
 	r.inSync.Store(n)
+	if preferredCaughtUp && r.cfg.Preferred != r.cfg.ID && r.ticks >= r.balanceAt {
+		r.cfg.Logger.Info("handing leadership to the preferred replica", "to", r.cfg.Preferred)
+		r.rn.TransferLeader(r.cfg.Preferred)
+		r.balanceAt = r.ticks + balanceDelayTicks
+	}
 }
+
+// balanceDelayTicks: a leader hands over to the preferred replica no
+// sooner than this many ticks after it took over or last tried (10 s at
+// the default tick), so a replica that just came back is caught up and a
+// failing one does not bounce leadership.
+const balanceDelayTicks = 100
 
 // isrLocked is the ISR as of the last tick (leader only), sorted.
 func (r *Replica) isrLocked() []uint64 {

@@ -36,6 +36,11 @@ type Config struct {
 	HeartbeatTicks int           // 1
 	// Tick, when set, replaces the ticker (tests drive time with it).
 	Tick <-chan time.Time
+	// Preferred is the raft id of the preferred leader (the topic's first
+	// replica; 0: none). A leader that is not it hands leadership over
+	// once it is caught up, so leaders spread over the brokers as the
+	// placement spread the first replicas (Kafka's preferred leader).
+	Preferred uint64
 	// LagTime is replica.lag.time.max.ms: a voter whose match index has
 	// not reached the leader's log end of a tick within it leaves the ISR
 	// (30 s).

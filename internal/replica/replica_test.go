@@ -535,3 +535,25 @@ func TestConcurrentProducers(t *testing.T) {
 		}
 	}
 }
+
+// A leader that is not the preferred replica hands over to it once it is
+// caught up, no sooner than balanceDelayTicks after taking over.
+func TestPreferredLeaderTakesOver(t *testing.T) {
+	g := newGroupWith(t, 3, func(c *Config) { c.Preferred = 3 })
+	g.elect(1)
+	l := g.nodes[1].p
+	if _, err := l.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+	for range balanceDelayTicks / 2 {
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+	if g.nodes[1].p.LeaderEpoch() < 0 {
+		t.Fatal("leadership moved before the delay")
+	}
+	g.waitFor("the preferred replica to lead", func() bool { return g.nodes[3].p.LeaderEpoch() >= 0 })
+	if _, err := g.nodes[3].p.Append(batch(t, 7, 1, 1, "b"), partition.AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+}
