@@ -79,6 +79,17 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 	if v := os.Getenv("STROM_REPL_KILLS"); v != "" {
 		kills, _ = strconv.Atoi(v)
 	}
+	// franz-go refreshes metadata at most every 5 s by default, which
+	// bounds how soon a producer finds a new leader;
+	// STROM_REPL_METADATA_MIN_AGE (a duration) sets it.
+	metadataMinAge := 5 * time.Second
+	if v := os.Getenv("STROM_REPL_METADATA_MIN_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		metadataMinAge = d
+	}
 	c := startCluster(t, 3)
 	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
 	ctx := context.Background()
@@ -96,7 +107,7 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 	for prod := range producers {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(50), kgo.ProducerLinger(0),
-			kgo.RetryTimeout(2*time.Minute))
+			kgo.RetryTimeout(2*time.Minute), kgo.MetadataMinAge(metadataMinAge))
 		if err != nil {
 			t.Fatal(err)
 		}
