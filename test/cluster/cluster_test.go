@@ -77,6 +77,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 			"num.partitions=3",
 			"broker.session.timeout.ms=1500",
 			"broker.heartbeat.interval.ms=300",
+			"replica.lag.time.max.ms=2000",
 			"",
 		}, "\n")
 		if err := os.WriteFile(nd.file, []byte(props), 0o644); err != nil {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/record"
@@ -329,4 +331,60 @@ func replicaLog(t *testing.T, dir string, hw int64) []byte {
 		}
 	}
 	return slices.Clip(out)
+}
+
+// TestMinInsyncReplicas: a topic with min.insync.replicas=3 takes acks=all
+// writes while all three replicas are in sync; with a follower killed it
+// refuses them with NOT_ENOUGH_REPLICAS once the follower has left the
+// ISR (replica.lag.time.max.ms=2000 here), acks=1 still works, and acks=all
+// works again once the follower is back.
+func TestMinInsyncReplicas(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	ctx := context.Background()
+	adm := c.admin(c.nodes[0].kafka)
+	const topic = "strict"
+	three := "3"
+	if r, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &three}, topic); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	lead := c.waitLeader(adm, topic, 3, -1)
+	produceOne := func(acks kgo.Acks) error {
+		opts := []kgo.Opt{kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(acks),
+			kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(5 * time.Second), kgo.MetadataMinAge(250 * time.Millisecond)}
+		if acks != kgo.AllISRAcks() {
+			opts = append(opts, kgo.DisableIdempotentWrite())
+		}
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return cl.ProduceSync(pctx, &kgo.Record{Value: []byte("v")}).FirstErr()
+	}
+	if err := produceOne(kgo.AllISRAcks()); err != nil {
+		t.Fatalf("acks=all with a full ISR: %v", err)
+	}
+	var follower *node
+	for _, nd := range c.nodes {
+		if nd.id != lead {
+			follower = nd
+			break
+		}
+	}
+	follower.proc.Kill(t)
+	waitFor(t, 30*time.Second, "NOT_ENOUGH_REPLICAS for acks=all", func() error {
+		err := produceOne(kgo.AllISRAcks())
+		if errors.Is(err, kerr.NotEnoughReplicas) {
+			return nil
+		}
+		return fmt.Errorf("acks=all with a follower down: %v", err)
+	})
+	if err := produceOne(kgo.LeaderAck()); err != nil {
+		t.Fatalf("acks=1 with a follower down: %v", err)
+	}
+	c.start(follower)
+	waitFor(t, 60*time.Second, "acks=all again", func() error { return produceOne(kgo.AllISRAcks()) })
 }
