@@ -60,6 +60,9 @@ type replState struct {
 	mu    sync.Mutex
 	hw    int64
 	moved chan struct{} // closed and replaced when hw moves or the log is cut
+	// stopped: the replicator ended (the broker stops, the partition is
+	// removed); waits for commit end with ErrNotLeader.
+	stopped bool
 	// pidMu serializes the proposals of one idempotent producer (striped
 	// by producer id): the sequence check of its next batch must see the
 	// previous one in the producer state, which is updated when the entry
@@ -130,6 +133,21 @@ func (p *Partition) Appended(from int64) error {
 	return nil
 }
 
+// ReplicatorStopped tells the partition its replicator ended: a wait for
+// commit fails at once (ErrNotLeader, so the client retries elsewhere)
+// instead of running into its deadline.
+func (p *Partition) ReplicatorStopped() {
+	rs := p.repl.Load()
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	rs.stopped = true
+	close(rs.moved)
+	rs.moved = make(chan struct{})
+	rs.mu.Unlock()
+}
+
 // wakeCut wakes WaitCommitted calls after a truncation (their batch may be
 // gone).
 func (p *Partition) wakeCut() {
@@ -147,6 +165,12 @@ func (rs *replState) state() (int64, <-chan struct{}) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.hw, rs.moved
+}
+
+func (rs *replState) isStopped() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.stopped
 }
 
 // appendReplicated is Append on a replica: the checks, then the proposal.
@@ -207,6 +231,9 @@ func (p *Partition) WaitCommitted(ctx context.Context, lastOffset int64, epoch i
 		}
 		if hw > lastOffset {
 			return nil
+		}
+		if rs.isStopped() {
+			return fmt.Errorf("partition %s-%d: replication stopped before offset %d was committed: %w", p.Topic, p.Index, lastOffset, ErrNotLeader)
 		}
 		select {
 		case <-moved:

@@ -146,6 +146,7 @@ func (r *Replica) shutdown() {
 	r.leader.Store(0)
 	r.epoch.Store(-1)
 	r.inSync.Store(0)
+	r.p.ReplicatorStopped()
 	close(r.done)
 }
 

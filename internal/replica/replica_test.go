@@ -557,3 +557,27 @@ func TestPreferredLeaderTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An acks=all wait ends when the replica stops (the broker shuts down)
+// rather than at its deadline.
+func TestWaitCommittedEndsAtStop(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	g.net.isolate(1, g.ids)
+	res, err := l.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.WaitCommitted(context.Background(), res.LastOffset, res.LeaderEpoch) }()
+	g.nodes[1].r.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, partition.ErrNotLeader) {
+			t.Fatalf("wait after stop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acks=all wait outlived the replica")
+	}
+}
