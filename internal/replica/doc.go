@@ -67,6 +67,13 @@
 // within Config.LagTime (replica.lag.time.max.ms), the leader itself
 // always. OnChange reports the view (leader, epoch, ISR) when it changes.
 //
+// # Leadership moves
+//
+// Config.Preferred (the topic's first replica): a leader that is not it
+// transfers leadership to it once it has caught up, no sooner than
+// balanceDelayTicks after taking over or last trying. TransferLeadership
+// serves the broker's hand-over at SIGTERM (internal/cluster).
+//
 // # Bootstrap
 //
 // An empty partition (no entry, no hard state) bootstraps with
