@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
@@ -23,12 +24,18 @@ var (
 	ErrNotReplicatedYet = errors.New("partition: not supported on a replicated partition yet")
 )
 
-// noRetention turns retention off: a replicated partition's log start
-// must move through raft's storage (the anchor in raft-state first),
-// which retention does not do yet; seglog's own retention would make the
-// next open fail (raftlog.ErrStartMoved).
-func noRetention(cfg Config) Config {
+// replicaLogConfig is the log config of a replica, from the topic's:
+//   - no retention: a replicated partition's log start must move through
+//     raft's storage (the anchor in raft-state first), which retention
+//     does not do yet; seglog's own retention would make the next open
+//     fail (raftlog.ErrStartMoved);
+//   - no LogAppendTime stamping by the log: every replica would stamp its
+//     own clock into the same entry and the copies would differ; the
+//     leader stamps the batch before proposing it (appendTime).
+func (rs *replState) logConfig(cfg Config) Config {
+	rs.appendTime.Store(cfg.LogAppendTime)
 	cfg.RetentionMs, cfg.RetentionBytes = -1, 0
+	cfg.LogAppendTime = false
 	return cfg
 }
 
@@ -60,6 +67,8 @@ type replState struct {
 	mu    sync.Mutex
 	hw    int64
 	moved chan struct{} // closed and replaced when hw moves or the log is cut
+	// appendTime: the topic uses LogAppendTime (the leader stamps).
+	appendTime atomic.Bool
 	// stopped: the replicator ended (the broker stops, the partition is
 	// removed); waits for commit end with ErrNotLeader.
 	stopped bool
@@ -80,8 +89,9 @@ func (p *Partition) Replicated() bool { return p.repl.Load() != nil }
 // translated, at first), reads stop there, and WaitCommitted waits for
 // it. Called once, before the partition is shared.
 func (p *Partition) SetReplicator(r Replicator, hw int64) {
-	p.repl.Store(&replState{r: r, hw: hw, moved: make(chan struct{})})
-	p.log.SetConfig(noRetention(p.log.Config()))
+	rs := &replState{r: r, hw: hw, moved: make(chan struct{})}
+	p.log.SetConfig(rs.logConfig(p.log.Config()))
+	p.repl.Store(rs)
 }
 
 // Log is the partition's segment log, for its replicator only (raft's
@@ -206,11 +216,17 @@ func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.B
 			return AppendResult{BaseOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: record.NoTimestamp, Duplicate: true, LeaderEpoch: term}, nil
 		}
 	}
+	appendTime := record.NoTimestamp
+	if rs.appendTime.Load() {
+		// Stamped once, here, so that every replica stores the same bytes.
+		appendTime = p.now().UnixMilli()
+		record.SetLogAppendTime(data, appendTime)
+	}
 	first, last, term, err := rs.r.Propose(data)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
 	}
-	return AppendResult{BaseOffset: first, LastOffset: last, LogAppendTime: record.NoTimestamp, LeaderEpoch: term}, nil
+	return AppendResult{BaseOffset: first, LastOffset: last, LogAppendTime: appendTime, LeaderEpoch: term}, nil
 }
 
 // WaitCommitted returns once the batch ending at lastOffset, appended in

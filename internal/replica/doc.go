@@ -59,6 +59,10 @@
 // log start waits (retention on replicated partitions is therefore off
 // until snapshots carry the log start and producer state).
 //
+// A topic with message.timestamp.type=LogAppendTime is stamped by the
+// leader's partition before the proposal; the replicas' logs do not stamp
+// (partition.SetReplicator turns it off), so every copy is the same bytes.
+//
 // # Kafka's view
 //
 // Leader epoch = the term the leader committed an entry in; high

@@ -581,3 +581,38 @@ func TestWaitCommittedEndsAtStop(t *testing.T) {
 		t.Fatal("the acks=all wait outlived the replica")
 	}
 }
+
+// A LogAppendTime topic: the leader stamps the batch once, so every
+// replica stores the same bytes (each log stamping its own clock made the
+// copies differ).
+func TestLogAppendTimeSameOnEveryReplica(t *testing.T) {
+	g := newGroup(t, 3)
+	for _, nd := range g.nodes {
+		// Each replica's clock is different.
+		nd.p.SetConfig(partition.Config{SegmentBytes: 4096, RetentionMs: -1, LogAppendTime: true,
+			Now: func() time.Time { return time.UnixMilli(int64(1e12) + int64(nd.id)*1000) }})
+	}
+	g.elect(1)
+	l := g.nodes[1].p
+	res, err := l.Append(batch(t, 7, 0, 2, "t"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LogAppendTime == record.NoTimestamp {
+		t.Fatal("no log append time in the result")
+	}
+	g.waitFor("commit everywhere", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.HighWatermark() <= res.LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+	want := serve(t, l, res.LastOffset+1)
+	for _, id := range []uint64{2, 3} {
+		if got := serve(t, g.nodes[id].p, res.LastOffset+1); !bytes.Equal(got, want) {
+			t.Fatalf("replica %d stores other bytes than the leader", id)
+		}
+	}
+}
