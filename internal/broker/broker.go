@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
@@ -157,6 +158,8 @@ func Start(cfg Config) (*Broker, error) {
 		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr}
 		ccfg.FreshClusterID = clusterIDFor(layout.Voters)
 		ccfg.Quorum = b.quorum
+		q := b.quorum
+		ccfg.RaftSend = func(g uint64, m *raftpb.Message) { q.tr.Send(g, m) }
 		fsys := cfg.FS
 		if fsys == nil {
 			fsys = vfs.Default
@@ -181,6 +184,9 @@ func Start(cfg Config) (*Broker, error) {
 			b.quorum.close()
 		}
 		return nil, err
+	}
+	if b.quorum != nil {
+		b.quorum.partitions.Store(b.cluster)
 	}
 	b.groups, err = group.Open(group.ConfigFor(b.cluster, cfg.Logger))
 	if err != nil {
@@ -482,6 +488,15 @@ func dialAddr(a net.Addr) string {
 // closes the cluster cleanly. It returns the first error met.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var first error
+	if b.quorum != nil && b.cluster != nil {
+		// While the transport and the metadata quorum still run: the
+		// partitions this broker leads get another leader, so a rolling
+		// restart shows clients a leader change, not an outage.
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b.cluster.HandOverLeadership(hctx)
+		b.quorum.handOver(hctx)
+		cancel()
+	}
 	// The console first: its streams are clients of the Kafka listener,
 	// and SSE streams would hold the HTTP server's Shutdown open.
 	if b.console != nil {

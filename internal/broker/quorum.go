@@ -13,10 +13,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/raftgroup"
 	"github.com/stromhq/strom/internal/raftnet"
@@ -42,6 +44,9 @@ type quorum struct {
 	group   *raftgroup.Group
 	tr      *raftnet.Transport
 	metrics *quorumMetrics // set by open
+	// partitions takes the messages of every other group (the replicated
+	// partitions' raft groups) once the cluster is open.
+	partitions atomic.Pointer[cluster.Cluster]
 }
 
 // clusterIDFor derives a cluster id from the voters, so that the nodes of
@@ -88,6 +93,9 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 		NodeID: q.node, ClusterID: clusterID + "/" + clusterIDFor(q.voters), Listener: ln, Peers: peers, Logger: q.log,
 		Deliver: func(g uint64, m *raftpb.Message) {
 			if g != metadataGroup {
+				if c := q.partitions.Load(); c != nil {
+					c.StepReplica(g, m)
+				}
 				return
 			}
 			select {
@@ -177,6 +185,33 @@ func (q *quorum) close() {
 	}
 	if q.tr != nil {
 		q.tr.Close()
+	}
+}
+
+// handOver, on the quorum's leader, transfers leadership to the voter
+// with the highest match index and waits for it (until ctx ends), so
+// that a SIGTERM of the active controller does not leave proposals
+// forwarded to a stopped node until they time out.
+func (q *quorum) handOver(ctx context.Context) {
+	if q.group == nil {
+		return
+	}
+	self := uint64(q.node) + 1
+	st := q.group.Status()
+	if st.Leader != self {
+		return
+	}
+	var best, match uint64
+	for id, m := range st.Match {
+		if id != self && st.Active[id] && m >= match {
+			best, match = id, m
+		}
+	}
+	if best == 0 {
+		return
+	}
+	if err := q.group.TransferLeadership(ctx, best); err != nil {
+		q.log.Warn("stopping while leading the metadata quorum", "err", err)
 	}
 }
 

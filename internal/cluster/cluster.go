@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/storage/logdir"
@@ -45,6 +47,10 @@ type Config struct {
 	OpenMetadata func(clusterID string) (*metadata.Store, error)
 	// Quorum tells a cluster node who leads the metadata quorum.
 	Quorum Quorum
+	// RaftSend sends a raft message of a partition's group (replicas.go)
+	// to its node; nil on a single node, whose partitions have one
+	// replica. It must not block.
+	RaftSend func(group uint64, m *raftpb.Message)
 }
 
 // Cluster is the single-node broker state.
@@ -86,6 +92,9 @@ type Cluster struct {
 	reconcileWake  chan struct{}
 	appliedConfigs map[string]appliedConfig
 	appliedDyn     [2]map[string]string
+
+	// reps are the raft groups of this node's replicated partitions.
+	reps replicaSet
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -190,6 +199,11 @@ func Open(cfg Config) (*Cluster, error) {
 	if store.Replicated() {
 		c.reconcile()
 		c.startReconciler(ctx)
+		c.done.Add(1)
+		go func() {
+			defer c.done.Done()
+			c.publishLeaders(ctx, 200*time.Millisecond)
+		}()
 	}
 	return c, nil
 }
@@ -268,6 +282,9 @@ func (c *Cluster) openPartition(t metadata.Topic, i int32, s *metadata.TopicSett
 	p, err := partition.Open(t.Name, i, l, partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
 	if err != nil {
 		return err
+	}
+	if err := c.startReplica(&t, i, p); err != nil {
+		return fmt.Errorf("open %s-%d: %w", t.Name, i, err)
 	}
 	c.mu.Lock()
 	c.parts[key] = p
@@ -499,6 +516,16 @@ func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, er
 	c.mu.RLock()
 	p, ok := c.parts[logdir.Partition{Topic: topic, Partition: index}]
 	c.mu.RUnlock()
+	if ok && p.Replicated() && p.LeaderEpoch() < 0 {
+		// A follower (or a leader that has not committed in its term
+		// yet): clients go to the leader.
+		if t, ok := c.store.Topic(topic); ok {
+			if lead := c.PartitionLeader(&t, index).Leader; lead >= 0 && lead != c.NodeID() {
+				return nil, fmt.Errorf("%w: %s-%d is led by broker %d", ErrNotLeader, topic, index, lead)
+			}
+		}
+		return nil, fmt.Errorf("%w: %s-%d: this replica does not lead", ErrNotLeader, topic, index)
+	}
 	if ok {
 		return p, nil
 	}
@@ -509,7 +536,7 @@ func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, er
 	if index < 0 || index >= t.Partitions {
 		return nil, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, index)
 	}
-	if lead := c.Leader(&t, index); lead != c.NodeID() && lead >= 0 {
+	if lead := c.PartitionLeader(&t, index).Leader; lead != c.NodeID() && lead >= 0 {
 		return nil, fmt.Errorf("%w: %s-%d is led by broker %d", ErrNotLeader, topic, index, lead)
 	}
 	return nil, fmt.Errorf("%w: %s-%d", ErrLeaderNotAvailable, topic, index)
@@ -553,6 +580,7 @@ func (c *Cluster) AllocateProducerID() (int64, error) {
 func (c *Cluster) Checkpoint() error { return c.dir.Checkpoint() }
 
 func (c *Cluster) closeAll() {
+	c.stopReplicas(nil)
 	c.dir.Close()
 }
 
@@ -563,6 +591,7 @@ func (c *Cluster) Close() error {
 		c.stop()
 		c.done.Wait()
 	}
+	c.stopReplicas(nil)
 	c.snapshotAll()
 	return c.dir.Close()
 }

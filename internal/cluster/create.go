@@ -297,6 +297,9 @@ func (c *Cluster) openNew(jobs []newPartition) {
 			continue
 		}
 		j.part, j.err = partition.Open(j.topic.Name, j.index, logs[k], partition.Options{FS: c.cfg.FS, Now: c.cfg.Now})
+		if j.err == nil {
+			j.err = c.startReplica(j.topic, j.index, j.part)
+		}
 		if j.err != nil {
 			j.err = fmt.Errorf("partition %d: %w", j.index, j.err)
 		}
@@ -313,6 +316,7 @@ func (c *Cluster) discard(jobs []newPartition, drop func(newPartition) bool) {
 			keys = append(keys, logdir.Partition{Topic: j.topic.Name, Partition: j.index})
 		}
 	}
+	c.stopReplicas(keys)
 	if err := c.dir.DeleteLogs(keys); err != nil {
 		c.cfg.Logger.Error("removing the logs of a failed creation", "err", err,
 			"note", "the next start removes what is left")

@@ -74,11 +74,16 @@ func (c *Cluster) ControllerID() int32 {
 	return c.cfg.Quorum.Leader()
 }
 
-// Leader returns the leader of partition i of t: its first replica while
-// that broker is live, -1 otherwise; this node on a single node.
+// Leader returns the leader of partition i of t: for a replicated
+// partition its raft group's leader as recorded in the metadata
+// (PartitionLeader); for one of one replica that broker while it is live,
+// -1 otherwise; this node on a single node.
 func (c *Cluster) Leader(t *metadata.Topic, i int32) int32 {
 	if t.Replicas == nil {
 		return c.NodeID()
+	}
+	if replicatedPartition(t, i) {
+		return c.PartitionLeader(t, i).Leader
 	}
 	if int(i) >= len(t.Replicas) || len(t.Replicas[i]) == 0 {
 		return -1
@@ -106,11 +111,8 @@ func (c *Cluster) placement(n int32, rf int16) ([][]int32, error) {
 	if len(live) == 0 {
 		return nil, fmt.Errorf("%w: no live broker registered yet", metadata.ErrInvalidReplicationFactor)
 	}
-	if rf > 1 {
-		// Until each partition's replicas form a raft group (issue 18),
-		// a second replica would be a copy nobody writes: refuse it
-		// rather than report replicas that hold nothing.
-		return nil, fmt.Errorf("%w: %d: this Strom cluster places each partition on one broker; replication (a raft group per partition) is not built yet, use --replication-factor 1", metadata.ErrInvalidReplicationFactor, rf)
+	if rf > 1 && c.cfg.RaftSend == nil {
+		return nil, fmt.Errorf("%w: %d: this node has no raft transport for partition groups", metadata.ErrInvalidReplicationFactor, rf)
 	}
 	start, _ := rand.Int(rand.Reader, big.NewInt(int64(len(live))))
 	return metadata.AssignReplicas(live, n, rf, int(start.Int64()))
@@ -248,6 +250,7 @@ func (c *Cluster) reconcile() {
 			delete(c.parts, k)
 		}
 		c.mu.Unlock()
+		c.stopReplicas(gone)
 		if err := c.dir.DeleteLogs(gone); err != nil {
 			c.cfg.Logger.Error("removing the logs of deleted partitions", "err", err, "note", "the next start removes what is left")
 		}

@@ -67,6 +67,7 @@ type BrokerSettings struct {
 	BrokerRack                  string        `config:"broker.rack"`
 	BrokerSessionTimeout        time.Duration `config:"broker.session.timeout.ms"`
 	BrokerHeartbeatInterval     time.Duration `config:"broker.heartbeat.interval.ms"`
+	ReplicaLagTimeMax           time.Duration `config:"replica.lag.time.max.ms"`
 
 	SSLKeystoreType             string        `config:"ssl.keystore.type"`
 	SSLKeystoreLocation         string        `config:"ssl.keystore.location"`

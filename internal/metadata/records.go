@@ -29,6 +29,7 @@ const (
 	RecAlterScram          RecordType = "alter_scram"           // Scram; result: []error, one per alteration
 	RecCreateACLs          RecordType = "create_acls"           // ACLs; result: []error, one per binding
 	RecDeleteACLs          RecordType = "delete_acls"           // Filters; result: [][]acl.Binding deleted per filter
+	RecPartitionLeader     RecordType = "partition_leader"      // Leader (leaders.go)
 )
 
 // Record is one change of the metadata: the unit the metadata log carries
@@ -49,6 +50,7 @@ type Record struct {
 	Scram      []ScramAlteration `json:"scram,omitempty"`
 	ACLs       []acl.Binding     `json:"acls,omitempty"`
 	Filters    []acl.Filter      `json:"filters,omitempty"`
+	Leader     *PartitionLeader  `json:"leader,omitempty"`
 }
 
 // Proposer commits a record's bytes through the metadata quorum and returns
@@ -97,6 +99,10 @@ func (r Record) validate() error {
 				return err
 			}
 		}
+	case RecPartitionLeader:
+		if r.Leader == nil {
+			return fmt.Errorf("metadata: %s record without a leader", r.Type)
+		}
 	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker,
 		RecAlterScram, RecCreateACLs, RecDeleteACLs: // checked item by item when applied
 	case RecRegisterBroker:
@@ -135,6 +141,7 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		}
 		delete(st.topics, r.Name)
 		st.deleted = append(st.deleted, DeletedTopic{Name: r.Name, ID: t.ID})
+		st.dropLeaders(r.Name)
 	case RecSetPartitions:
 		t, ok := st.topics[r.Name]
 		if !ok {
@@ -208,19 +215,24 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		bs := maps.Clone(st.brokers)
 		bs[b.ID] = b
 		st.brokers = bs
+	case RecPartitionLeader:
+		return nil, st.applyLeader(*r.Leader)
 	}
 	return nil, nil
 }
 
 // commit makes a record durable and applied, in the store's mode, and
 // returns its value.
-func (s *Store) commit(r Record) (any, error) {
+func (s *Store) commit(r Record) (any, error) { return s.commitWithin(r, s.timeout) }
+
+// commitWithin is commit with its own bound on a replicated store's wait.
+func (s *Store) commitWithin(r Record, timeout time.Duration) (any, error) {
 	if s.proposer != nil {
 		payload, err := json.Marshal(r)
 		if err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		v, err := s.proposer.Propose(ctx, payload)
 		if err != nil {

@@ -149,6 +149,9 @@ type state struct {
 	scram map[string]map[string]ScramCredential
 	// acls are the ACL bindings; replaced whole, never modified in place.
 	acls []acl.Binding
+	// leaders are the replicated partitions' leaders as their raft
+	// groups reported them (leaders.go).
+	leaders map[leaderKey]PartitionLeader
 }
 
 func (st state) shallowCopy() state {
@@ -157,6 +160,7 @@ func (st state) shallowCopy() state {
 	c.deleted = slices.Clone(st.deleted)
 	c.brokerConfigs = maps.Clone(st.brokerConfigs)
 	c.brokers = maps.Clone(st.brokers)
+	c.leaders = maps.Clone(st.leaders)
 	return c
 }
 
@@ -176,7 +180,8 @@ type storeFile struct {
 	// issue 21).
 	ScramCredentials map[string]map[string]ScramCredential `json:"scram_credentials,omitempty"`
 	// ACLs are the ACL bindings (absent before issue 21).
-	ACLs []acl.Binding `json:"acls,omitempty"`
+	ACLs    []acl.Binding     `json:"acls,omitempty"`
+	Leaders []PartitionLeader `json:"partition_leaders,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -246,6 +251,12 @@ func (s *Store) load(sf storeFile) error {
 		}
 	}
 	st.acls = sf.ACLs
+	for _, l := range sf.Leaders {
+		if st.leaders == nil {
+			st.leaders = map[leaderKey]PartitionLeader{}
+		}
+		st.leaders[leaderKey{l.Topic, l.Partition}] = l
+	}
 	s.mu.Lock()
 	s.st = st
 	s.publishSecurityLocked()
@@ -373,6 +384,13 @@ func (s *Store) fileLocked() storeFile {
 		sf.Brokers = append(sf.Brokers, b)
 	}
 	sort.Slice(sf.Brokers, func(i, j int) bool { return sf.Brokers[i].ID < sf.Brokers[j].ID })
+	for _, l := range s.st.leaders {
+		sf.Leaders = append(sf.Leaders, l)
+	}
+	sort.Slice(sf.Leaders, func(i, j int) bool {
+		a, b := sf.Leaders[i], sf.Leaders[j]
+		return a.Topic < b.Topic || (a.Topic == b.Topic && a.Partition < b.Partition)
+	})
 	return sf
 }
 

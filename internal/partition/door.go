@@ -77,13 +77,38 @@ func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 // Dir is the partition's directory.
 func (p *Partition) Dir() string { return p.log.Dir() }
 
-// SetConfig applies changed topic configs to the log.
-func (p *Partition) SetConfig(cfg Config) { p.log.SetConfig(cfg) }
+// SetConfig applies changed topic configs to the log. A replicated
+// partition keeps no retention (its start may move only through raft's
+// storage, raftlog.AdvanceStart, which retention does not use yet), and
+// its leader stamps LogAppendTime before proposing (replicated.go).
+func (p *Partition) SetConfig(cfg Config) {
+	if rs := p.repl.Load(); rs != nil {
+		cfg = rs.logConfig(cfg)
+	}
+	p.log.SetConfig(cfg)
+}
 
 // Read returns whole batches from offset, at most maxBytes of them but at
 // least one when minOne is set (KIP-74), never past the high watermark.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
-	return p.log.Read(offset, maxBytes, minOne)
+	rs := p.repl.Load()
+	if rs == nil {
+		return p.log.Read(offset, maxBytes, minOne)
+	}
+	hw, _ := rs.state()
+	if end := p.log.EndOffset(); offset > end || offset < p.log.StartOffset() {
+		return ReadResult{EndOffset: hw, StartOffset: p.log.StartOffset()}, fmt.Errorf("partition %s-%d: offset %d outside [%d, %d]: %w", p.Topic, p.Index, offset, p.log.StartOffset(), end, ErrOffsetOutOfRange)
+	}
+	if offset >= hw {
+		// Between the high watermark and the log end: nothing readable yet.
+		return ReadResult{EndOffset: hw, StartOffset: p.log.StartOffset()}, nil
+	}
+	res, err := p.log.Read(offset, maxBytes, minOne)
+	if err != nil {
+		return res, err
+	}
+	res.EndOffset = hw
+	return capRead(res, hw), nil
 }
 
 // WalkHeaders calls fn with the header of every batch from the one holding
@@ -105,6 +130,9 @@ func (p *Partition) MaxTimestamp() (TimestampResult, error) { return p.log.MaxTi
 // whole segments below it are removed) and returns the new start. An
 // offset past the high watermark is ErrOffsetOutOfRange.
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	if p.repl.Load() != nil {
+		return 0, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotReplicatedYet)
+	}
 	if err := p.log.AdvanceStartOffset(offset); err != nil {
 		return 0, err
 	}

@@ -49,6 +49,9 @@ type Partition struct {
 	// txnFiles is the content of each <base>.txnindex file as last
 	// written or read (txnindex.go); guarded by snapMu.
 	txnFiles map[int64][]byte
+	// repl is set on a replica of a raft group (replicated.go), nil on a
+	// single replica.
+	repl atomic.Pointer[replState]
 }
 
 // Options configure Open.
@@ -142,11 +145,25 @@ func (p *Partition) loadProducers() error {
 }
 
 // HighWatermark is the offset up to which consumers may read. With a single
-// replica it is the log end offset.
-func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
+// replica it is the log end offset; on a replica of a raft group, the
+// commit index translated to an offset.
+func (p *Partition) HighWatermark() int64 {
+	if rs := p.repl.Load(); rs != nil {
+		hw, _ := rs.state()
+		return hw
+	}
+	return p.log.EndOffset()
+}
 
-// LeaderEpoch is the partition's leader epoch (always 0 on a single node).
-func (p *Partition) LeaderEpoch() int32 { return 0 }
+// LeaderEpoch is the partition's leader epoch: always 0 on a single
+// replica; on a replica of a raft group the term its leader committed an
+// entry in, -1 on a replica that does not lead.
+func (p *Partition) LeaderEpoch() int32 {
+	if rs := p.repl.Load(); rs != nil {
+		return rs.r.LeaderEpoch()
+	}
+	return 0
+}
 
 // AppendResult describes a produce to this partition.
 type AppendResult struct {
@@ -156,6 +173,9 @@ type AppendResult struct {
 	// Duplicate is set when the batch was a retry of one already written:
 	// the offsets are those of the original.
 	Duplicate bool
+	// LeaderEpoch is the raft term the batch was appended in on a
+	// replicated partition (WaitCommitted checks it), 0 otherwise.
+	LeaderEpoch int32
 }
 
 // Append validates and writes the batches in data (v2, possibly several),
@@ -172,6 +192,9 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 	}
 	if err := rules.check(hdrs); err != nil {
 		return AppendResult{}, err
+	}
+	if rs := p.repl.Load(); rs != nil {
+		return p.appendReplicated(rs, data, hdrs)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -383,6 +406,7 @@ func (p *Partition) TruncateTo(offset int64) error {
 	}
 	p.dirty = true
 	p.notify()
+	p.wakeCut()
 	return terr
 }
 

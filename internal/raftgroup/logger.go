@@ -43,3 +43,22 @@ func (r raftLogger) Panicf(format string, v ...any) {
 	r.log(slog.LevelError, s)
 	panic(s)
 }
+
+// RaftLogger returns etcd raft's Logger over l, as the groups of this
+// package use it; internal/replica's partition groups share it.
+func RaftLogger(l *slog.Logger) interface {
+	Debug(v ...any)
+	Debugf(format string, v ...any)
+	Error(v ...any)
+	Errorf(format string, v ...any)
+	Info(v ...any)
+	Infof(format string, v ...any)
+	Warning(v ...any)
+	Warningf(format string, v ...any)
+	Fatal(v ...any)
+	Fatalf(format string, v ...any)
+	Panic(v ...any)
+	Panicf(format string, v ...any)
+} {
+	return raftLogger{l}
+}

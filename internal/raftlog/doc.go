@@ -2,7 +2,8 @@
 // partition's segment log (internal/storage/seglog): the segment files are
 // the raft log, there is no second copy of the data (issue 18). It sits
 // between the partition and storage; it imports storage, record and raft,
-// nothing above, and is not wired into the broker yet.
+// nothing above; raftgroup (the metadata quorum) and replica (replicated
+// partitions) run on it.
 //
 // # Entries are batches
 //

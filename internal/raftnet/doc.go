@@ -1,7 +1,7 @@
 // Package raftnet carries raft messages between nodes (issue 17's
 // transport on the CONTROLLER listener): plain framing over TCP, messages
 // of many raft groups batched into one frame, no gRPC. It imports raft's
-// message type and nothing of the broker, and is not wired into it yet.
+// message type and nothing of the broker, which wires it (broker/quorum.go).
 //
 // # Ids
 //

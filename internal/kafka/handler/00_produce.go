@@ -47,6 +47,12 @@ import (
 //     Kafka). TimeoutMillis <= 0 waits for the fsync without a deadline.
 //     A topic with min.insync.replicas > 1 is NOT_ENOUGH_REPLICAS (one
 //     replica here), nothing written.
+//   - A replicated partition (a raft group, internal/replica): acks=1 is
+//     answered at the leader's append (fsynced there; a leader change can
+//     cut it, as in Kafka), acks=-1 at commit (fsynced on a majority;
+//     Partition.WaitCommitted), NOT_LEADER_OR_FOLLOWER when a leader change
+//     cut the batch or this broker does not lead, NOT_ENOUGH_REPLICAS when
+//     the ISR is smaller than min.insync.replicas (checked before writing).
 //   - Any other acks value is INVALID_REQUIRED_ACKS, nothing written.
 //   - A retried idempotent batch (same producer, epoch and sequences as one
 //     of the producer's last 5) is a success with its original offsets.
@@ -85,7 +91,8 @@ func init() { register(0, 0, 13, handleProduce) }
 type durableWait struct {
 	p      *partition.Partition
 	offset int64
-	ti, pi int // where its answer is in the response
+	epoch  int32 // the leader epoch it was appended in (replicated partitions)
+	ti, pi int   // where its answer is in the response
 }
 
 func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -133,7 +140,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = p.StartOffset()
 			if r.Acks == -1 {
-				waits = append(waits, durableWait{p: p, offset: res.LastOffset, ti: ti, pi: pi})
+				waits = append(waits, durableWait{p: p, offset: res.LastOffset, epoch: res.LeaderEpoch, ti: ti, pi: pi})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -187,11 +194,11 @@ func waitDurable(ctx context.Context, waits []durableWait) []error {
 	done := make(chan result, len(waits))
 	pending := map[int]bool{}
 	for i, w := range waits {
-		if w.p.DurableOffset() > w.offset {
+		if !w.p.Replicated() && w.p.DurableOffset() > w.offset {
 			continue
 		}
 		pending[i] = true
-		go func() { done <- result{i, w.p.WaitDurable(ctx, w.offset)} }()
+		go func() { done <- result{i, w.p.WaitCommitted(ctx, w.offset, w.epoch)} }()
 	}
 	for len(pending) > 0 {
 		select {
@@ -220,7 +227,9 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 		return nil, res, fmt.Errorf("acks must be -1, 0 or 1, got %d: %w", acks, kerr.InvalidRequiredAcks)
 	case t.Internal && req.ClientID != "__admin_client":
 		return nil, res, fmt.Errorf("%q is an internal topic: %w", t.Name, kerr.InvalidTopicException)
-	case acks == -1 && minISR > 1:
+	case acks == -1 && p.Replicated() && int64(p.InSyncReplicas()) < minISR:
+		return nil, res, fmt.Errorf("min.insync.replicas=%d, %d in sync: %w", minISR, p.InSyncReplicas(), kerr.NotEnoughReplicas)
+	case acks == -1 && !p.Replicated() && minISR > 1:
 		return nil, res, fmt.Errorf("min.insync.replicas=%d but this broker is the only replica: %w", minISR, kerr.NotEnoughReplicas)
 	}
 	// v0-2 carry message sets; v3+ exactly one v2 batch; zstd from v7.

@@ -209,15 +209,16 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, fai
 	self := []int32{node}
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
 	if t.Replicas != nil {
-		// A cluster: each partition on the brokers its replicas name. Until
-		// partitions replicate, a partition has one replica, its leader
-		// while that broker is live.
+		// A cluster: each partition on the brokers its replicas name; the
+		// leader, its epoch and the ISR are what the partition's raft
+		// leader recorded (one replica: that broker while it is live).
 		for i := range mt.Partitions {
 			p := &mt.Partitions[i]
 			p.Default()
 			p.Partition = int32(i)
-			p.Leader = h.c.Leader(&t, int32(i))
-			p.LeaderEpoch = 0
+			li := h.c.PartitionLeader(&t, int32(i))
+			p.Leader = li.Leader
+			p.LeaderEpoch = max(li.Epoch, 0)
 			p.Replicas = t.Replicas[i]
 			p.ISR = []int32{}
 			p.OfflineReplicas = []int32{}
@@ -229,7 +230,7 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, fai
 				p.ErrorCode = storageErrorFor(kerr.KafkaStorageError.Code, version >= 5)
 				p.OfflineReplicas = self
 			default:
-				p.ISR = []int32{p.Leader}
+				p.ISR = li.ISR
 			}
 		}
 		return mt

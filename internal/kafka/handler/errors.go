@@ -29,6 +29,12 @@ var errorTable = []struct {
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
+	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
+	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{partition.ErrNotReplicatedYet, kerr.PolicyViolation},
+	// A batch a leader change cut away: retriable, the idempotent
+	// producer's retry goes to the new leader.
+	{partition.ErrTruncated, kerr.NotLeaderForPartition},
 	{partition.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{partition.ErrBatchTooLarge, kerr.MessageTooLarge},
 	{partition.ErrEmptyAppend, kerr.InvalidRecord},

@@ -359,6 +359,9 @@ func (l *Log) SetConfig(cfg Config) {
 	l.cfgp.Store(&cfg)
 }
 
+// Config returns the log's current settings.
+func (l *Log) Config() Config { return *l.config() }
+
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
 

@@ -1,0 +1,258 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/replica"
+	"github.com/stromhq/strom/internal/storage/logdir"
+)
+
+// Replicated partitions (issue 18): a partition of a topic with more than
+// one replica runs a raft group of its replicas (internal/replica) over
+// its own log. The broker routes raft messages of every group but 0 (the
+// metadata quorum) to StepReplica, and Config.RaftSend sends this node's.
+// A partition of one replica skips raft: it is what a single node runs.
+
+// GroupID is the raft group id of partition i of the topic with id: a
+// hash of both, never 0 (the metadata quorum's). Every node derives the
+// same id from the metadata.
+func GroupID(id metadata.TopicID, i int32) uint64 {
+	var b [20]byte
+	copy(b[:], id[:])
+	binary.BigEndian.PutUint32(b[16:], uint32(i))
+	sum := sha256.Sum256(b[:])
+	g := binary.BigEndian.Uint64(sum[:8])
+	if g == 0 {
+		g = 1
+	}
+	return g
+}
+
+// replicaSet is the raft groups this node runs, by group id.
+type replicaSet struct {
+	mu     sync.RWMutex
+	groups map[uint64]*hosted
+}
+
+type hosted struct {
+	key   logdir.Partition
+	topic metadata.TopicID
+	r     *replica.Replica
+	view  atomic.Pointer[replica.Leadership]
+}
+
+// replicated reports whether partition i of t has replicas on several
+// nodes (a raft group).
+func replicatedPartition(t *metadata.Topic, i int32) bool {
+	return t.Replicas != nil && int(i) < len(t.Replicas) && len(t.Replicas[i]) > 1
+}
+
+// startReplica makes p (partition i of t, not yet shared) a replica of
+// its raft group; a no-op for a partition of one replica.
+func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partition) error {
+	if !replicatedPartition(t, i) {
+		return nil
+	}
+	if c.cfg.RaftSend == nil {
+		return fmt.Errorf("%s-%d has %d replicas but this node has no raft transport", t.Name, i, len(t.Replicas[i]))
+	}
+	g := GroupID(t.ID, i)
+	voters := make([]uint64, len(t.Replicas[i]))
+	for k, id := range t.Replicas[i] {
+		voters[k] = uint64(id) + 1
+	}
+	h := &hosted{key: logdir.Partition{Topic: t.Name, Partition: i}, topic: t.ID}
+	send := c.cfg.RaftSend
+	r, err := replica.Start(p, replica.Config{
+		Group: g, ID: uint64(c.NodeID()) + 1, Voters: voters, FS: c.cfg.FS,
+		Send: func(msgs []*raftpb.Message) {
+			for _, m := range msgs {
+				send(g, m)
+			}
+		},
+		Preferred: voters[0],
+		LagTime:   c.cfg.Broker.Settings().ReplicaLagTimeMax,
+		Now:       c.cfg.Now,
+		OnChange:  func(v replica.Leadership) { h.view.Store(&v) },
+		Logger:    c.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	h.r = r
+	c.reps.mu.Lock()
+	if c.reps.groups == nil {
+		c.reps.groups = map[uint64]*hosted{}
+	}
+	c.reps.groups[g] = h
+	c.reps.mu.Unlock()
+	return nil
+}
+
+// stopReplicas stops the raft groups of the given partitions (all when
+// keys is nil), before their logs close.
+func (c *Cluster) stopReplicas(keys []logdir.Partition) {
+	c.reps.mu.Lock()
+	var stop []*hosted
+	for g, h := range c.reps.groups {
+		if keys == nil || slices.Contains(keys, h.key) {
+			stop = append(stop, h)
+			delete(c.reps.groups, g)
+		}
+	}
+	c.reps.mu.Unlock()
+	for _, h := range stop {
+		h.r.Stop()
+	}
+}
+
+// StepReplica hands a raft message of partition group g to its replica
+// here (dropped when this node has none: raft retries).
+func (c *Cluster) StepReplica(g uint64, m *raftpb.Message) {
+	c.reps.mu.RLock()
+	h := c.reps.groups[g]
+	c.reps.mu.RUnlock()
+	if h != nil {
+		h.r.Step(m)
+	}
+}
+
+// LeaderInfo is a partition's leadership as clients see it.
+type LeaderInfo struct {
+	Leader int32 // node id, -1 when none is known or it is fenced
+	Epoch  int32
+	ISR    []int32
+}
+
+// PartitionLeader returns the leader, leader epoch and ISR of partition i
+// of t: for a replicated partition what its raft leader recorded in the
+// metadata; otherwise the partition's broker (Leader).
+func (c *Cluster) PartitionLeader(t *metadata.Topic, i int32) LeaderInfo {
+	if !replicatedPartition(t, i) {
+		l := c.Leader(t, i)
+		li := LeaderInfo{Leader: l, ISR: []int32{}}
+		if l >= 0 {
+			li.ISR = []int32{l}
+		}
+		return li
+	}
+	pl, ok := c.store.PartitionLeader(t.Name, i)
+	if !ok || pl.TopicID != t.ID {
+		return LeaderInfo{Leader: -1, Epoch: -1, ISR: []int32{}}
+	}
+	li := LeaderInfo{Leader: pl.Leader, Epoch: pl.Epoch, ISR: pl.ISR}
+	if b, ok := c.store.Broker(pl.Leader); !ok || b.Fenced {
+		li.Leader = -1
+	}
+	return li
+}
+
+// publishLeaders runs until ctx ends: every interval it records in the
+// metadata the leadership of each partition this node leads (leader,
+// epoch, ISR) when the metadata says otherwise. Level-triggered, so a
+// record lost to a quorum change is sent again; the interval bounds how
+// often an ISR that flaps is written.
+func (c *Cluster) publishLeaders(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.reps.mu.RLock()
+		hs := make([]*hosted, 0, len(c.reps.groups))
+		for _, h := range c.reps.groups {
+			hs = append(hs, h)
+		}
+		c.reps.mu.RUnlock()
+		for _, h := range hs {
+			v := h.view.Load()
+			if v == nil || v.Epoch < 0 || v.Leader != uint64(c.NodeID())+1 {
+				continue
+			}
+			want := metadata.PartitionLeader{Topic: h.key.Topic, TopicID: h.topic, Partition: h.key.Partition,
+				Leader: c.NodeID(), Epoch: v.Epoch}
+			for _, id := range v.ISR {
+				want.ISR = append(want.ISR, int32(id)-1)
+			}
+			if have, ok := c.store.PartitionLeader(h.key.Topic, h.key.Partition); ok && have.Leader == want.Leader &&
+				have.Epoch == want.Epoch && have.TopicID == want.TopicID && slices.Equal(have.ISR, want.ISR) {
+				continue
+			}
+			if err := c.store.SetPartitionLeader(want, time.Second); err != nil {
+				c.cfg.Logger.Warn("cannot record a partition's leader; retrying", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)
+				continue
+			}
+			c.cfg.Logger.Info("partition leader", "topic", h.key.Topic, "partition", h.key.Partition, "epoch", want.Epoch, "isr", want.ISR)
+		}
+	}
+}
+
+// HandOverLeadership asks each partition this node leads to transfer
+// leadership to its most caught-up follower, and waits (until ctx ends)
+// for the followers to take over: the broker calls it at SIGTERM, before
+// its transport and listeners stop. Partitions it does not lead, or whose
+// followers are all unreachable, are left as they are.
+func (c *Cluster) HandOverLeadership(ctx context.Context) {
+	self := uint64(c.NodeID()) + 1
+	c.reps.mu.RLock()
+	hs := make([]*hosted, 0, len(c.reps.groups))
+	for _, h := range c.reps.groups {
+		hs = append(hs, h)
+	}
+	c.reps.mu.RUnlock()
+	var moving []*hosted
+	for _, h := range hs {
+		if h.r.Leader() != self {
+			continue
+		}
+		st := h.r.Status()
+		var best, match uint64
+		for id, m := range st.Match {
+			if id != self && slices.Contains(st.ISR, id) && m >= match {
+				best, match = id, m
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		h.r.TransferLeadership(best)
+		moving = append(moving, h)
+	}
+	if len(moving) == 0 {
+		return
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		left := 0
+		for _, h := range moving {
+			if h.r.Leader() == self {
+				left++
+			}
+		}
+		if left == 0 {
+			c.cfg.Logger.Info("handed over the leadership of this broker's partitions", "partitions", len(moving))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.cfg.Logger.Warn("stopping while still leading partitions", "partitions", left)
+			return
+		case <-t.C:
+		}
+	}
+}

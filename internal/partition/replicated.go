@@ -1,0 +1,291 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/seglog"
+)
+
+// Errors of a replicated partition (a raft group's replica).
+var (
+	// ErrNotLeader: this replica is not its group's leader (or has not yet
+	// committed an entry in its term), so it takes no writes.
+	ErrNotLeader = errors.New("partition: this replica is not the leader")
+	// ErrNotEnoughReplicas: acks=all with fewer in-sync replicas than
+	// min.insync.replicas.
+	ErrNotEnoughReplicas = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
+	// ErrNotReplicatedYet: an operation a replicated partition does not
+	// support yet (DeleteRecords: the log start must move through raft).
+	ErrNotReplicatedYet = errors.New("partition: not supported on a replicated partition yet")
+)
+
+// replicaLogConfig is the log config of a replica, from the topic's:
+//   - no retention: a replicated partition's log start must move through
+//     raft's storage (the anchor in raft-state first), which retention
+//     does not do yet; seglog's own retention would make the next open
+//     fail (raftlog.ErrStartMoved);
+//   - no LogAppendTime stamping by the log: every replica would stamp its
+//     own clock into the same entry and the copies would differ; the
+//     leader stamps the batch before proposing it (appendTime);
+//   - no compaction and no recompression: the segments are the raft log,
+//     one batch per entry, so the cleaner removing batches (or each
+//     replica rewriting a batch on its own) would change raft's entries
+//     under it; both wait for cleaning bounded by what every replica has
+//     and for recompression by the leader before proposing.
+func (rs *replState) logConfig(cfg Config) Config {
+	rs.appendTime.Store(cfg.LogAppendTime)
+	cfg.RetentionMs, cfg.RetentionBytes = -1, 0
+	cfg.LogAppendTime = false
+	cfg.Compaction = seglog.Compaction{}
+	cfg.Compression = seglog.Compression{}
+	return cfg
+}
+
+// Replicator is what a replicated partition hands its writes to: the raft
+// group of its replicas (internal/replica). The partition keeps the checks
+// (validation, produce rules, idempotent sequences) and the Kafka view;
+// the replicator orders batches.
+type Replicator interface {
+	// Propose replicates one validated batch (data, one v2 batch) and
+	// returns once this replica, which must be the leader, has appended it
+	// to its log: its offsets and the raft term it was appended in.
+	// ErrNotLeader when this replica does not lead.
+	Propose(data []byte) (first, last int64, term int32, err error)
+	// TermAt is the raft term of the batch holding offset, false when the
+	// log does not hold it.
+	TermAt(offset int64) (int32, bool)
+	// LeaderEpoch is the term this replica leads in once it committed an
+	// entry in it, -1 when it does not lead.
+	LeaderEpoch() int32
+	// InSync is how many voters are in sync (the ISR's size), known on the
+	// leader only (0 elsewhere).
+	InSync() int
+}
+
+// replState is a replicated partition's: its replicator, the high
+// watermark (the commit index, translated) and what waits for it to move.
+type replState struct {
+	r     Replicator
+	mu    sync.Mutex
+	hw    int64
+	moved chan struct{} // closed and replaced when hw moves or the log is cut
+	// appendTime: the topic uses LogAppendTime (the leader stamps).
+	appendTime atomic.Bool
+	// stopped: the replicator ended (the broker stops, the partition is
+	// removed); waits for commit end with ErrNotLeader.
+	stopped bool
+	// pidMu serializes the proposals of one idempotent producer (striped
+	// by producer id): the sequence check of its next batch must see the
+	// previous one in the producer state, which is updated when the entry
+	// reaches the log (Appended). Batches of other producers, and those
+	// without a producer id, are proposed concurrently and share the
+	// leader's fsyncs.
+	pidMu [64]sync.Mutex
+}
+
+// Replicated reports whether the partition is a replica of a raft group.
+func (p *Partition) Replicated() bool { return p.repl.Load() != nil }
+
+// SetReplicator makes p a replica: from now on Append proposes through r,
+// the high watermark is what SetHighWatermark says (hw, the commit index
+// translated, at first), reads stop there, and WaitCommitted waits for
+// it. Called once, before the partition is shared.
+func (p *Partition) SetReplicator(r Replicator, hw int64) {
+	rs := &replState{r: r, hw: hw, moved: make(chan struct{})}
+	p.log.SetConfig(rs.logConfig(p.log.Config()))
+	p.repl.Store(rs)
+}
+
+// Log is the partition's segment log, for its replicator only (raft's
+// storage is built over it; internal/replica): every other caller goes
+// through the partition.
+func (p *Partition) Log() *seglog.Log { return p.log }
+
+// SetHighWatermark moves the high watermark of a replicated partition
+// (the replicator calls it when the commit index moves); it never moves
+// back.
+func (p *Partition) SetHighWatermark(hw int64) {
+	rs := p.repl.Load()
+	rs.mu.Lock()
+	if hw <= rs.hw {
+		rs.mu.Unlock()
+		return
+	}
+	rs.hw = hw
+	close(rs.moved)
+	rs.moved = make(chan struct{})
+	rs.mu.Unlock()
+	p.notify()
+}
+
+// Appended tells the partition that batches from offset on were appended
+// to its log by its replicator (on the leader its own proposals, on a
+// follower the leader's): their idempotent producer state is recorded, so
+// every replica rebuilds the state from the batches in its log.
+func (p *Partition) Appended(from int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now().UnixMilli()
+	err := p.log.WalkHeaders(from, func(h record.BatchHeader) bool {
+		if h.BaseOffset < from || h.ProducerID < 0 || h.IsControl() {
+			return true
+		}
+		pr := p.producers[h.ProducerID]
+		if pr == nil {
+			pr = &producer{Epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = pr
+		}
+		pr.update(h, now)
+		p.dirty = true
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("partition %s-%d: producer state after append at %d: %w", p.Topic, p.Index, from, err)
+	}
+	return nil
+}
+
+// ReplicatorStopped tells the partition its replicator ended: a wait for
+// commit fails at once (ErrNotLeader, so the client retries elsewhere)
+// instead of running into its deadline.
+func (p *Partition) ReplicatorStopped() {
+	rs := p.repl.Load()
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	rs.stopped = true
+	close(rs.moved)
+	rs.moved = make(chan struct{})
+	rs.mu.Unlock()
+}
+
+// wakeCut wakes WaitCommitted calls after a truncation (their batch may be
+// gone).
+func (p *Partition) wakeCut() {
+	rs := p.repl.Load()
+	if rs == nil {
+		return
+	}
+	rs.mu.Lock()
+	close(rs.moved)
+	rs.moved = make(chan struct{})
+	rs.mu.Unlock()
+}
+
+func (rs *replState) state() (int64, <-chan struct{}) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.hw, rs.moved
+}
+
+func (rs *replState) isStopped() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.stopped
+}
+
+// appendReplicated is Append on a replica: the checks, then the proposal.
+func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.BatchHeader) (AppendResult, error) {
+	if len(hdrs) != 1 {
+		// One entry is one batch: the client's batch is the entry.
+		return AppendResult{}, fmt.Errorf("%w: %d record batches; a replicated partition takes one per produce", record.ErrInvalidRecord, len(hdrs))
+	}
+	h := hdrs[0]
+	if h.IsTransactional() {
+		return AppendResult{}, fmt.Errorf("%w: transactional batches (transactions run on a single node only)", ErrNotReplicatedYet)
+	}
+	if h.ProducerID >= 0 {
+		mu := &rs.pidMu[uint64(h.ProducerID)%uint64(len(rs.pidMu))]
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	if rs.r.LeaderEpoch() < 0 {
+		return AppendResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
+	}
+	if h.ProducerID >= 0 {
+		p.mu.Lock()
+		dup, isDup, err := p.producers[h.ProducerID].check(h)
+		p.mu.Unlock()
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if isDup {
+			term, ok := rs.r.TermAt(dup.LastOffset)
+			if !ok {
+				return AppendResult{}, fmt.Errorf("partition %s-%d: duplicate of a batch no longer in the log: %w", p.Topic, p.Index, ErrTruncated)
+			}
+			return AppendResult{BaseOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: record.NoTimestamp, Duplicate: true, LeaderEpoch: term}, nil
+		}
+	}
+	appendTime := record.NoTimestamp
+	if rs.appendTime.Load() {
+		// Stamped once, here, so that every replica stores the same bytes.
+		appendTime = p.now().UnixMilli()
+		record.SetLogAppendTime(data, appendTime)
+	}
+	first, last, term, err := rs.r.Propose(data)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
+	}
+	return AppendResult{BaseOffset: first, LastOffset: last, LogAppendTime: appendTime, LeaderEpoch: term}, nil
+}
+
+// WaitCommitted returns once the batch ending at lastOffset, appended in
+// leader epoch epoch (AppendResult's), is below the high watermark: on a
+// replica, committed (fsynced on a majority); on a single node, fsynced.
+// ErrTruncated when a leader change replaced it (another batch, of
+// another term, now holds the offset).
+func (p *Partition) WaitCommitted(ctx context.Context, lastOffset int64, epoch int32) error {
+	rs := p.repl.Load()
+	if rs == nil {
+		return p.WaitDurable(ctx, lastOffset)
+	}
+	for {
+		hw, moved := rs.state()
+		term, ok := rs.r.TermAt(lastOffset)
+		if !ok || term != epoch {
+			return fmt.Errorf("partition %s-%d: offset %d of epoch %d: %w", p.Topic, p.Index, lastOffset, epoch, ErrTruncated)
+		}
+		if hw > lastOffset {
+			return nil
+		}
+		if rs.isStopped() {
+			return fmt.Errorf("partition %s-%d: replication stopped before offset %d was committed: %w", p.Topic, p.Index, lastOffset, ErrNotLeader)
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("partition %s-%d: wait for commit of %d: %w", p.Topic, p.Index, lastOffset, ctx.Err())
+		}
+	}
+}
+
+// InSyncReplicas is the ISR's size on a replicated partition's leader (0
+// on a follower), 1 on a single replica.
+func (p *Partition) InSyncReplicas() int {
+	if rs := p.repl.Load(); rs != nil {
+		return rs.r.InSync()
+	}
+	return 1
+}
+
+// capRead cuts a read at the high watermark: only whole batches below it.
+func capRead(res ReadResult, hw int64) ReadResult {
+	data := res.Data
+	off := 0
+	for off < len(data) {
+		h, err := record.ReadBatchHeader(data[off:])
+		if err != nil || h.BaseOffset >= hw || h.Size() > len(data)-off {
+			break
+		}
+		off += h.Size()
+	}
+	res.Data = data[:off]
+	return res
+}

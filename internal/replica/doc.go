@@ -1,0 +1,88 @@
+// Package replica runs the raft group (go.etcd.io/raft/v3) of one
+// replicated partition on this node (issue 18): the partition's segment
+// files are the raft log (internal/raftlog over the partition's seglog),
+// so the data is on disk once. It imports partition, raftlog and raftgroup
+// (for its raft logger), never a socket: the broker routes messages
+// between Step and Config.Send (internal/raftnet).
+//
+// # Why not internal/raftgroup
+//
+// raftgroup frames each proposal in its own batch (proposer id and
+// sequence in the record key) and applies committed entries to a state
+// machine: right for metadata, wrong for client data, whose batch must be
+// the entry itself (one copy, the bytes a consumer reads). This package is
+// a separate runner with another proposal-tracking scheme and reuses
+// raftgroup's raft logger only; raftgroup is unchanged but for exporting
+// that logger (RaftLogger).
+//
+// # Proposals
+//
+// Only the leader takes writes (raft's DisableProposalForwarding: a
+// follower answers partition.ErrNotLeader, which clients see as
+// NOT_LEADER_OR_FOLLOWER), and only once it has committed an entry in its
+// term (its LeaderEpoch is that term; -1 before). The partition validates
+// and checks the idempotent sequences, then Propose hands the batch (a
+// copy: raft keeps it until every follower has it) to the goroutine,
+// which proposes it. raft clones proposed entries, so a proposal is
+// tracked by the index raft gives it: the log's last index after the
+// previous Ready plus the proposals raft took since. When the entry is in
+// a Ready and appended (fsynced) here, its bytes are compared with the
+// proposal's and Propose returns its offsets and term (acks=1 answers
+// then); a proposal that raft dropped, or whose index another entry took,
+// fails with ErrNotLeader. acks=all waits in partition.WaitCommitted for
+// the high watermark to pass the batch while its offset still holds a
+// batch of its term (raft's log matching: same index and term, same
+// entry), and fails with ErrTruncated when a leader change replaced it.
+//
+// The proposals of one idempotent producer are serialized (the
+// partition's lock for that producer id held from the sequence check to
+// the local append), so the check of its next batch sees the previous
+// one; other producers' batches are proposed concurrently and the
+// goroutine takes up to 512 of them into one Ready: one append, one fsync.
+//
+// # The Ready loop (one goroutine per replica, owner: Start/Stop)
+//
+//  1. A conflicting uncommitted tail (entries at or below the last index)
+//     is cut through partition.TruncateTo, which rebuilds the producer
+//     state from what remains; then raftlog.Append writes the entries
+//     (fsynced), and partition.Appended records their producers: every
+//     replica's producer state is what the batches in its log say.
+//  2. The hard state (fsynced), then the messages sent.
+//  3. Committed conf changes applied (raft and raftlog's conf state).
+//  4. Advance; the high watermark set to the commit index translated
+//     (the offset after the last committed batch): reads (Fetch,
+//     ListOffsets latest) stop there.
+//
+// A storage failure stops the goroutine (Err says why); pending proposals
+// fail. Snapshots are not built: raftlog answers
+// ErrSnapshotTemporarilyUnavailable, so a follower behind the leader's
+// log start waits (retention on replicated partitions is therefore off
+// until snapshots carry the log start and producer state).
+//
+// A topic with message.timestamp.type=LogAppendTime is stamped by the
+// leader's partition before the proposal; the replicas' logs do not stamp
+// (partition.SetReplicator turns it off), so every copy is the same bytes.
+//
+// # Kafka's view
+//
+// Leader epoch = the term the leader committed an entry in; high
+// watermark = the commit index translated; ISR (on the leader) = the
+// voters whose match index reached the leader's last index of a tick
+// within Config.LagTime (replica.lag.time.max.ms), the leader itself
+// always. OnChange reports the view (leader, epoch, ISR) when it changes.
+//
+// # Leadership moves
+//
+// Config.Preferred (the topic's first replica): a leader that is not it
+// transfers leadership to it once it has caught up, no sooner than
+// balanceDelayTicks after taking over or last trying. TransferLeadership
+// serves the broker's hand-over at SIGTERM (internal/cluster).
+//
+// # Bootstrap
+//
+// An empty partition (no entry, no hard state) bootstraps with
+// Config.Voters, the topic's replicas, which every replica is given alike
+// from the metadata; the conf changes are control batches at the first
+// offsets, skipped by clients. A partition that holds data but no raft
+// state (an RF=1 partition) cannot become a group in place: Start fails.
+package replica

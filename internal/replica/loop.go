@@ -1,0 +1,398 @@
+package replica
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/raftlog"
+)
+
+// loopState is owned by the goroutine (and Start before it exists).
+type loopState struct {
+	rn *raft.RawNode
+	// pending: this leader's proposals by the index raft gave them (raft
+	// clones a proposed entry, so the index is the handle): the log's
+	// last index after the previous Ready plus the proposals since.
+	pending  map[uint64]*proposal
+	lastIdx  uint64 // raft's last index as of the end of the last Ready
+	proposed uint64 // proposals raft took since then
+	commit   uint64
+	view     Leadership // as last reported to OnChange
+
+	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
+	lastSeen  uint64               // the leader's last index at the previous tick
+	isLeader  bool
+	ticks     int // ticks since Start
+	balanceAt int // on the leader: the tick from which it may hand over to the preferred replica
+}
+
+// drainMax bounds the inputs taken before a Ready, so that many proposals
+// and messages share one append (one fsync).
+const drainMax = 512
+
+// open builds raft's storage over the partition's log and the RawNode,
+// bootstrapping an empty partition; it returns the high watermark.
+func (r *Replica) open() (int64, error) {
+	l := r.p.Log()
+	st, err := raftlog.Open(r.cfg.FS, l)
+	if err != nil {
+		return 0, fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+	}
+	r.st = st
+	r.pending = map[uint64]*proposal{}
+	r.caughtUp = map[uint64]time.Time{}
+	hs, cs, _ := st.InitialState()
+	last, _ := st.LastIndex()
+	first, _ := st.FirstIndex()
+	applied := hs.GetCommit()
+	if len(cs.GetVoters()) == 0 && applied > 0 {
+		// A crash between the commit of the bootstrap's conf changes
+		// and their conf state: replay them.
+		applied = first - 1
+	}
+	rn, err := raft.NewRawNode(r.raftConfig(applied))
+	if err != nil {
+		return 0, fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+	}
+	r.rn = rn
+	if last == 0 && raft.IsEmptyHardState(hs) {
+		if l.EndOffset() != l.StartOffset() {
+			return 0, fmt.Errorf("replica %s-%d: the log holds data but no raft state: a partition of one replica cannot become a raft group in place", r.p.Topic, r.p.Index)
+		}
+		if len(r.cfg.Voters) == 0 {
+			return 0, fmt.Errorf("replica %s-%d: empty partition and no voters to bootstrap with", r.p.Topic, r.p.Index)
+		}
+		peers := make([]raft.Peer, len(r.cfg.Voters))
+		for i, id := range r.cfg.Voters {
+			peers[i] = raft.Peer{ID: id}
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			return 0, fmt.Errorf("replica %s-%d: bootstrap: %w", r.p.Topic, r.p.Index, err)
+		}
+	}
+	r.commit = hs.GetCommit()
+	r.lastIdx = last
+	return r.hwLocked(), nil
+}
+
+// hwLocked is the commit index translated: the offset after the last
+// committed batch.
+func (r *Replica) hwLocked() int64 {
+	if off, ok := r.st.OffsetOf(r.commit + 1); ok {
+		return off
+	}
+	return r.p.Log().StartOffset()
+}
+
+func (r *Replica) run() {
+	defer r.shutdown()
+	tick := r.cfg.Tick
+	if tick == nil {
+		t := time.NewTicker(r.cfg.TickInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-r.stopc:
+			return
+		case <-tick:
+			r.ticks++
+			r.rn.Tick()
+			r.trackISR()
+		case m := <-r.inbox:
+			r.step(m)
+		case pr := <-r.propc:
+			r.propose(pr)
+		case f := <-r.reqc:
+			f()
+		}
+	drain:
+		for i := 0; i < drainMax; i++ {
+			select {
+			case m := <-r.inbox:
+				r.step(m)
+			case pr := <-r.propc:
+				r.propose(pr)
+			default:
+				break drain
+			}
+		}
+		for r.rn.HasReady() {
+			if err := r.handleReady(); err != nil {
+				r.errv.Store(&err)
+				r.cfg.Logger.Error("partition replica stopped by a storage failure", "err", err)
+				return
+			}
+		}
+		r.report()
+	}
+}
+
+func (r *Replica) shutdown() {
+	err := r.stoppedErr()
+	for k, pr := range r.pending {
+		pr.res <- appended{err: err}
+		delete(r.pending, k)
+	}
+	r.leader.Store(0)
+	r.epoch.Store(-1)
+	r.inSync.Store(0)
+	r.p.ReplicatorStopped()
+	close(r.done)
+}
+
+func (r *Replica) step(m *raftpb.Message) {
+	if m.GetTo() != r.cfg.ID {
+		return
+	}
+	if err := r.rn.Step(m); err != nil {
+		r.cfg.Logger.Debug("partition replica: message refused", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+	}
+}
+
+func (r *Replica) propose(pr *proposal) {
+	if r.epoch.Load() < 0 {
+		pr.res <- appended{err: partition.ErrNotLeader}
+		return
+	}
+	if err := r.rn.Propose(pr.data); err != nil {
+		pr.res <- appended{err: fmt.Errorf("%w: %w", partition.ErrNotLeader, err)}
+		return
+	}
+	r.proposed++
+	r.pending[r.lastIdx+r.proposed] = pr
+}
+
+// handleReady persists (a cut of a conflicting tail through the
+// partition, so its producer state is rebuilt; the entries; the hard
+// state), then sends, applies conf changes and moves the high watermark.
+func (r *Replica) handleReady() error {
+	rd := r.rn.Ready()
+	if rd.SoftState != nil {
+		r.leader.Store(rd.SoftState.Lead)
+		r.isLeader = rd.SoftState.RaftState == raft.StateLeader
+		if !r.isLeader {
+			r.epoch.Store(-1)
+			r.inSync.Store(0)
+		} else {
+			// A new leader counts a follower in sync once its match
+			// index reaches this leader's log end as of now (raft's
+			// progress starts unknown; a dead replica never gets in).
+			clear(r.caughtUp)
+			r.caughtUp[r.cfg.ID] = r.cfg.Now()
+			r.lastSeen, _ = r.st.LastIndex()
+			r.balanceAt = r.ticks + balanceDelayTicks
+		}
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		// Partition snapshots (log start offset and producer state) are
+		// not built: raftlog answers ErrSnapshotTemporarilyUnavailable,
+		// so no leader sends one.
+		return fmt.Errorf("replica %s-%d: a snapshot arrived, which partitions do not take yet", r.p.Topic, r.p.Index)
+	}
+	if len(rd.Entries) > 0 {
+		firstIdx := rd.Entries[0].GetIndex()
+		if last, _ := r.st.LastIndex(); firstIdx <= last {
+			// A conflicting uncommitted tail: cut through the
+			// partition, which rebuilds its producer state.
+			off, ok := r.st.OffsetOf(firstIdx)
+			if ok {
+				if err := r.p.TruncateTo(off); err != nil {
+					return fmt.Errorf("replica %s-%d: cut the tail at index %d (offset %d): %w", r.p.Topic, r.p.Index, firstIdx, off, err)
+				}
+				r.cfg.Logger.Info("partition replica cut an uncommitted tail", "index", firstIdx, "offset", off)
+			}
+		}
+		if err := r.st.Append(rd.Entries); err != nil {
+			return fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+		}
+		if from, ok := r.st.OffsetOf(firstIdx); ok {
+			if err := r.p.Appended(from); err != nil {
+				return err
+			}
+		}
+		r.answer(rd.Entries)
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := r.st.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+		}
+		if c := rd.HardState.GetCommit(); c > r.commit {
+			r.commit = c
+		}
+	}
+	if len(rd.Messages) > 0 {
+		r.cfg.Send(rd.Messages)
+	}
+	for _, e := range rd.CommittedEntries {
+		var cc raftpb.ConfChangeI
+		switch e.GetType() {
+		case raftpb.EntryConfChange:
+			var c raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &c); err != nil {
+				return fmt.Errorf("replica %s-%d: conf change at %d: %w", r.p.Topic, r.p.Index, e.GetIndex(), err)
+			}
+			cc = &c
+		case raftpb.EntryConfChangeV2:
+			var c raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &c); err != nil {
+				return fmt.Errorf("replica %s-%d: conf change at %d: %w", r.p.Topic, r.p.Index, e.GetIndex(), err)
+			}
+			cc = &c
+		default:
+			continue
+		}
+		cs := r.rn.ApplyConfChange(cc)
+		if err := r.st.SetConfState(cs); err != nil {
+			return fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+		}
+	}
+	r.rn.Advance(rd)
+	// Ready hands over every unstable entry: raft's log is ours now.
+	r.lastIdx, _ = r.st.LastIndex()
+	r.proposed = 0
+	for idx, pr := range r.pending {
+		if idx > r.lastIdx {
+			// Not appended (a leader change dropped it from raft's
+			// unstable log before a Ready).
+			pr.res <- appended{err: fmt.Errorf("%w: proposal dropped by a leader change", partition.ErrNotLeader)}
+			delete(r.pending, idx)
+		}
+	}
+	r.p.SetHighWatermark(r.hwLocked())
+	if r.isLeader && r.epoch.Load() < 0 {
+		// The leader epoch is a term the leader committed an entry in
+		// (its empty entry, at the latest): from then on its commit
+		// index, hence the high watermark, is the group's.
+		term := r.rn.BasicStatus().GetTerm()
+		if t, err := r.st.Term(r.commit); err == nil && t == term {
+			r.epoch.Store(int32(term))
+		}
+	}
+	return nil
+}
+
+// answer gives each of this leader's proposals appended in ents its
+// offsets and term.
+func (r *Replica) answer(ents []*raftpb.Entry) {
+	if len(r.pending) == 0 {
+		return
+	}
+	for _, e := range ents {
+		pr := r.pending[e.GetIndex()]
+		if pr == nil {
+			continue
+		}
+		delete(r.pending, e.GetIndex())
+		if !bytes.Equal(e.GetData(), pr.data) {
+			// Another entry took the index (leadership moved between
+			// the proposal and this Ready).
+			pr.res <- appended{err: fmt.Errorf("%w: entry %d taken by another", partition.ErrNotLeader, e.GetIndex())}
+			continue
+		}
+		first, ok1 := r.st.OffsetOf(e.GetIndex())
+		next, ok2 := r.st.OffsetOf(e.GetIndex() + 1)
+		if !ok1 || !ok2 {
+			pr.res <- appended{err: fmt.Errorf("%w: entry %d left the log", partition.ErrNotLeader, e.GetIndex())}
+			continue
+		}
+		pr.res <- appended{first: first, last: next - 1, term: int32(e.GetTerm())}
+	}
+}
+
+// trackISR, on each tick of the leader, notes which voters reached the
+// leader's last index of the previous tick, and publishes the ISR size.
+func (r *Replica) trackISR() {
+	if !r.isLeader {
+		return
+	}
+	now := r.cfg.Now()
+	target := r.lastSeen
+	n := int32(0)
+	preferredCaughtUp := false
+	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if typ != raft.ProgressTypePeer {
+			return
+		}
+		if id == r.cfg.ID || pr.Match >= target {
+			r.caughtUp[id] = now
+		}
+		if id == r.cfg.Preferred && pr.Match >= target && target > 0 {
+			preferredCaughtUp = true
+		}
+		if t, ok := r.caughtUp[id]; ok && now.Sub(t) <= r.cfg.LagTime {
+			n++
+		}
+	})
+	r.lastSeen, _ = r.st.LastIndex()
+	r.inSync.Store(n)
+	if preferredCaughtUp && r.cfg.Preferred != r.cfg.ID && r.ticks >= r.balanceAt {
+		r.cfg.Logger.Info("handing leadership to the preferred replica", "to", r.cfg.Preferred)
+		r.rn.TransferLeader(r.cfg.Preferred)
+		r.balanceAt = r.ticks + balanceDelayTicks
+	}
+}
+
+// balanceDelayTicks: a leader hands over to the preferred replica no
+// sooner than this many ticks after it took over or last tried (10 s at
+// the default tick), so a replica that just came back is caught up and a
+// failing one does not bounce leadership.
+const balanceDelayTicks = 100
+
+// isrLocked is the ISR as of the last tick (leader only), sorted.
+func (r *Replica) isrLocked() []uint64 {
+	if !r.isLeader {
+		return nil
+	}
+	now := r.cfg.Now()
+	var out []uint64
+	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, _ tracker.Progress) {
+		if typ != raft.ProgressTypePeer {
+			return
+		}
+		if t, ok := r.caughtUp[id]; ok && now.Sub(t) <= r.cfg.LagTime {
+			out = append(out, id)
+		}
+	})
+	slices.Sort(out)
+	return out
+}
+
+// report calls OnChange when the view changed.
+func (r *Replica) report() {
+	if r.cfg.OnChange == nil {
+		return
+	}
+	v := Leadership{Leader: r.leader.Load(), Epoch: r.epoch.Load(), ISR: r.isrLocked()}
+	if v.Equal(r.view) {
+		return
+	}
+	r.view = v
+	r.cfg.OnChange(v)
+}
+
+func (r *Replica) statusLocked() Status {
+	bs := r.rn.BasicStatus()
+	s := Status{
+		Leadership:    Leadership{Leader: bs.Lead, Epoch: r.epoch.Load(), ISR: r.isrLocked()},
+		State:         bs.RaftState.String(),
+		Term:          bs.GetTerm(),
+		Commit:        r.commit,
+		HighWatermark: r.p.HighWatermark(),
+	}
+	s.LastIndex, _ = r.st.LastIndex()
+	if r.isLeader {
+		s.Match = map[uint64]uint64{}
+		r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) { s.Match[id] = pr.Match })
+	}
+	return s
+}

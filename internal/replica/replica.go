@@ -1,0 +1,293 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/raftgroup"
+	"github.com/stromhq/strom/internal/raftlog"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// Config configures a Replica. ID, FS and Send are required.
+type Config struct {
+	Group uint64 // the group id (GroupID of the topic id and partition)
+	ID    uint64 // this node's raft id (node.id + 1)
+	// Voters bootstrap an empty partition (the topic's replicas, as raft
+	// ids); every replica must be given the same list. A partition with a
+	// raft log ignores them.
+	Voters []uint64
+	FS     vfs.FS
+	// Send hands messages to the transport; called on the goroutine, it
+	// must not block.
+	Send func(msgs []*raftpb.Message)
+
+	TickInterval   time.Duration // 100ms
+	ElectionTicks  int           // 10
+	HeartbeatTicks int           // 1
+	// Tick, when set, replaces the ticker (tests drive time with it).
+	Tick <-chan time.Time
+	// Preferred is the raft id of the preferred leader (the topic's first
+	// replica; 0: none). A leader that is not it hands leadership over
+	// once it is caught up, so leaders spread over the brokers as the
+	// placement spread the first replicas (Kafka's preferred leader).
+	Preferred uint64
+	// LagTime is replica.lag.time.max.ms: a voter whose match index has
+	// not reached the leader's log end of a tick within it leaves the ISR
+	// (30 s).
+	LagTime time.Duration
+	Now     func() time.Time
+	// OnChange, when set, is called on the goroutine (it must not block)
+	// when this replica's view of leadership changes: the leader, its
+	// epoch, or (on the leader) the ISR.
+	OnChange func(Leadership)
+	Logger   *slog.Logger
+}
+
+// Leadership is a replica's view of its group: the leader's raft id (0:
+// unknown), the leader epoch (the term the leader committed an entry in;
+// -1 until then), and on the leader the in-sync voters (raft ids, sorted).
+type Leadership struct {
+	Leader uint64
+	Epoch  int32
+	ISR    []uint64
+}
+
+// Equal reports whether two views are the same.
+func (l Leadership) Equal(o Leadership) bool {
+	return l.Leader == o.Leader && l.Epoch == o.Epoch && slices.Equal(l.ISR, o.ISR)
+}
+
+// ErrStopped: the replica stopped before the proposal was appended.
+var ErrStopped = errors.New("replica: stopped")
+
+// Replica runs the raft group of one replicated partition on this node.
+type Replica struct {
+	cfg Config
+	p   *partition.Partition
+	st  *raftlog.Storage
+
+	inbox chan *raftpb.Message
+	propc chan *proposal
+	reqc  chan func()
+	stopc chan struct{}
+	done  chan struct{}
+	stop  sync.Once
+
+	leader  atomic.Uint64
+	epoch   atomic.Int32 // LeaderEpoch: -1 unless this replica leads with a committed entry in its term
+	inSync  atomic.Int32
+	dropped atomic.Uint64
+	errv    atomic.Pointer[error]
+
+	loopState
+}
+
+type appended struct {
+	first, last int64
+	term        int32
+	err         error
+}
+
+type proposal struct {
+	data []byte
+	res  chan appended // buffered(1)
+}
+
+// Start opens raft's storage over p's log, bootstraps an empty partition
+// with cfg.Voters, makes p a replica (SetReplicator) and starts the
+// goroutine. Stop ends it; p stays open (its owner closes it).
+func Start(p *partition.Partition, cfg Config) (*Replica, error) {
+	if cfg.ID == 0 || cfg.FS == nil || cfg.Send == nil {
+		return nil, errors.New("replica: Config needs ID, FS and Send")
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.LagTime <= 0 {
+		cfg.LagTime = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("topic", p.Topic, "partition", p.Index, "raft_group", cfg.Group, "raft_id", cfg.ID)
+	r := &Replica{
+		cfg:   cfg,
+		p:     p,
+		inbox: make(chan *raftpb.Message, 4096),
+		propc: make(chan *proposal, 256),
+		reqc:  make(chan func()),
+		stopc: make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	r.epoch.Store(-1)
+	hw, err := r.open()
+	if err != nil {
+		return nil, err
+	}
+	p.SetReplicator(r, hw)
+	go r.run()
+	return r, nil
+}
+
+// Propose implements partition.Replicator: it returns once the batch is
+// in this leader's log (fsynced here).
+func (r *Replica) Propose(data []byte) (first, last int64, term int32, err error) {
+	// raft keeps the entry's Data until every follower has it (the
+	// transport encodes later): a copy of its own, not the request's.
+	pr := &proposal{data: append([]byte(nil), data...), res: make(chan appended, 1)}
+	select {
+	case r.propc <- pr:
+	case <-r.done:
+		return 0, 0, 0, r.stoppedErr()
+	}
+	select {
+	case a := <-pr.res:
+		return a.first, a.last, a.term, a.err
+	case <-r.done:
+		select {
+		case a := <-pr.res:
+			return a.first, a.last, a.term, a.err
+		default:
+			return 0, 0, 0, r.stoppedErr()
+		}
+	}
+}
+
+// TermAt implements partition.Replicator.
+func (r *Replica) TermAt(offset int64) (int32, bool) {
+	idx, ok := r.st.IndexOf(offset)
+	if !ok {
+		return 0, false
+	}
+	t, err := r.st.Term(idx)
+	if err != nil {
+		return 0, false
+	}
+	return int32(t), true
+}
+
+// LeaderEpoch implements partition.Replicator.
+func (r *Replica) LeaderEpoch() int32 { return r.epoch.Load() }
+
+// InSync implements partition.Replicator.
+func (r *Replica) InSync() int { return int(r.inSync.Load()) }
+
+// Leader is the leader's raft id as this replica last learned it (0:
+// unknown).
+func (r *Replica) Leader() uint64 { return r.leader.Load() }
+
+// Step hands a message from the transport; it never blocks (a full inbox
+// drops it: raft retries).
+func (r *Replica) Step(m *raftpb.Message) {
+	select {
+	case r.inbox <- m:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// Status is a replica's state.
+type Status struct {
+	Leadership
+	State           string
+	Term, Commit    uint64
+	LastIndex       uint64
+	HighWatermark   int64
+	Match           map[uint64]uint64 // on the leader
+	DroppedMessages uint64
+	Err             error
+}
+
+// Status returns the replica's state (Err only after it stopped).
+func (r *Replica) Status() Status {
+	var s Status
+	if !r.do(func() { s = r.statusLocked() }) {
+		s = Status{Leadership: Leadership{Leader: r.Leader(), Epoch: -1}, Err: r.Err()}
+	}
+	s.DroppedMessages = r.dropped.Load()
+	return s
+}
+
+// TransferLeadership asks raft (on the leader) to hand leadership to
+// voter to; it returns at once.
+func (r *Replica) TransferLeadership(to uint64) { r.do(func() { r.rn.TransferLeader(to) }) }
+
+// Campaign makes this replica start an election now (tests, and a
+// preferred leader taking its place back).
+func (r *Replica) Campaign() { r.do(func() { _ = r.rn.Campaign() }) }
+
+// Err is the storage failure that stopped the replica, nil otherwise.
+func (r *Replica) Err() error {
+	if e := r.errv.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (r *Replica) stoppedErr() error {
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("%w: %w: %w", partition.ErrNotLeader, ErrStopped, err)
+	}
+	return fmt.Errorf("%w: %w", partition.ErrNotLeader, ErrStopped)
+}
+
+// do runs f on the goroutine; false when it has stopped.
+func (r *Replica) do(f func()) bool {
+	ran := make(chan struct{})
+	select {
+	case r.reqc <- func() { f(); close(ran) }:
+	case <-r.done:
+		return false
+	}
+	<-ran
+	return true
+}
+
+// Stop ends the goroutine (pending proposals fail with ErrStopped); the
+// partition stays open. It may be called more than once.
+func (r *Replica) Stop() {
+	r.stop.Do(func() { close(r.stopc) })
+	<-r.done
+}
+
+var _ partition.Replicator = (*Replica)(nil)
+
+// raftConfig is etcd raft's configuration for a partition group.
+func (r *Replica) raftConfig(applied uint64) *raft.Config {
+	return &raft.Config{
+		ID:                        r.cfg.ID,
+		ElectionTick:              r.cfg.ElectionTicks,
+		HeartbeatTick:             r.cfg.HeartbeatTicks,
+		Storage:                   r.st,
+		Applied:                   applied,
+		MaxSizePerMsg:             1 << 20,
+		MaxInflightMsgs:           256,
+		MaxUncommittedEntriesSize: 64 << 20,
+		MaxCommittedSizePerReady:  4 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		// Clients write to the leader only (NOT_LEADER_OR_FOLLOWER
+		// elsewhere), and a proposal is tracked by this node's Ready.
+		DisableProposalForwarding: true,
+		Logger:                    raftgroup.RaftLogger(r.cfg.Logger),
+	}
+}

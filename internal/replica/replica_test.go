@@ -1,0 +1,618 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// memNet delivers a copy of each message (as a wire would) unless the
+// link is cut.
+type memNet struct {
+	mu   sync.Mutex
+	reps map[uint64]*Replica
+	cut  map[[2]uint64]bool
+	sent int
+}
+
+func (n *memNet) sender(from uint64) func([]*raftpb.Message) {
+	return func(msgs []*raftpb.Message) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, m := range msgs {
+			n.sent++
+			if n.cut[[2]uint64{from, m.GetTo()}] {
+				continue
+			}
+			if r := n.reps[m.GetTo()]; r != nil {
+				r.Step(proto.CloneOf(m))
+			}
+		}
+	}
+}
+
+func (n *memNet) isolate(id uint64, ids []uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range ids {
+		if o != id {
+			n.cut[[2]uint64{id, o}], n.cut[[2]uint64{o, id}] = true, true
+		}
+	}
+}
+
+func (n *memNet) heal() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut = map[[2]uint64]bool{}
+}
+
+type node struct {
+	id   uint64
+	fs   *memfs.FS
+	p    *partition.Partition
+	r    *Replica
+	tick chan time.Time
+}
+
+type group struct {
+	t      *testing.T
+	modify func(*Config)
+	net    *memNet
+	nodes  map[uint64]*node
+	ids    []uint64
+}
+
+func newGroup(t *testing.T, n int) *group { return newGroupWith(t, n, nil) }
+
+func newGroupWith(t *testing.T, n int, modify func(*Config)) *group {
+	g := &group{t: t, modify: modify, net: &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}}, nodes: map[uint64]*node{}}
+	for i := 1; i <= n; i++ {
+		g.ids = append(g.ids, uint64(i))
+	}
+	for _, id := range g.ids {
+		nd := &node{id: id, fs: memfs.New()}
+		g.nodes[id] = nd
+		g.start(nd)
+	}
+	t.Cleanup(func() {
+		for _, nd := range g.nodes {
+			if nd.r != nil {
+				nd.r.Stop()
+				nd.p.Log().Close()
+			}
+		}
+	})
+	return g
+}
+
+func (g *group) start(nd *node) {
+	l, err := seglog.Open(nd.fs, "/d/t-0", seglog.Config{SegmentBytes: 4096, RetentionMs: -1}, seglog.State{})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	p, err := partition.Open("t", 0, l, partition.Options{FS: nd.fs})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	nd.tick = make(chan time.Time, 1)
+	cfg := Config{Group: 1, ID: nd.id, Voters: g.ids, FS: nd.fs, Send: g.net.sender(nd.id), Tick: nd.tick, Logger: quiet}
+	if g.modify != nil {
+		g.modify(&cfg)
+	}
+	r, err := Start(p, cfg)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	nd.p, nd.r = p, r
+	g.net.mu.Lock()
+	g.net.reps[nd.id] = r
+	g.net.mu.Unlock()
+}
+
+func (g *group) tickAll() {
+	for _, nd := range g.nodes {
+		select {
+		case nd.tick <- time.Now():
+		default:
+		}
+	}
+}
+
+// waitFor ticks every node until cond holds, failing after a deadline.
+func (g *group) waitFor(what string, cond func() bool) {
+	g.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			g.t.Fatalf("timed out waiting for %s", what)
+		}
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// elect makes id the leader with a confirmed epoch.
+func (g *group) elect(id uint64) {
+	g.t.Helper()
+	nd := g.nodes[id]
+	g.waitFor("a leader", func() bool {
+		if nd.p.LeaderEpoch() >= 0 {
+			return true
+		}
+		for _, o := range g.nodes {
+			if o.id != id && o.p.LeaderEpoch() >= 0 {
+				// A live leader holds its lease (CheckQuorum): it
+				// hands over.
+				o.r.TransferLeadership(id)
+				return false
+			}
+		}
+		nd.r.Campaign()
+		return false
+	})
+}
+
+func batch(t *testing.T, pid int64, seq int32, n int, val string) []byte {
+	t.Helper()
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{OffsetDelta: int32(i), Value: []byte(val)}
+	}
+	b, err := record.AppendBatch(nil, record.BatchSpec{BaseTimestamp: 1, ProducerID: pid, ProducerEpoch: 0, BaseSequence: seq}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// serve is what a replica's log holds below its high watermark, data
+// batches only, with offsets.
+func serve(t *testing.T, p *partition.Partition, upTo int64) []byte {
+	t.Helper()
+	var out []byte
+	for off := p.StartOffset(); off < upTo; {
+		res, err := p.Log().Read(off, 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Data) == 0 {
+			break
+		}
+		for b := res.Data; len(b) > 0; {
+			h, err := record.ReadBatchHeader(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.BaseOffset >= upTo {
+				return out
+			}
+			out = append(out, b[:h.Size()]...)
+			off = h.LastOffset() + 1
+			b = b[h.Size():]
+		}
+	}
+	return out
+}
+
+func TestElectAppendCommit(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	var last int64
+	for i := range 20 {
+		res, err := l.Append(batch(t, 7, int32(i*2), 2, "a"), partition.AppendRules{})
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if res.LeaderEpoch != l.LeaderEpoch() {
+			t.Fatalf("appended in epoch %d, leader epoch %d", res.LeaderEpoch, l.LeaderEpoch())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		done := make(chan error, 1)
+		go func() { done <- l.WaitCommitted(ctx, res.LastOffset, res.LeaderEpoch) }()
+		var err2 error
+		g.waitFor("commit", func() bool {
+			select {
+			case err2 = <-done:
+				return true
+			default:
+				return false
+			}
+		})
+		cancel()
+		if err2 != nil {
+			t.Fatalf("commit %d: %v", i, err2)
+		}
+		if l.HighWatermark() <= res.LastOffset {
+			t.Fatalf("committed but hw %d <= %d", l.HighWatermark(), res.LastOffset)
+		}
+		last = res.LastOffset
+	}
+	// A retry of the last batch is answered with its offsets.
+	dup, err := l.Append(batch(t, 7, 38, 2, "a"), partition.AppendRules{})
+	if err != nil || !dup.Duplicate || dup.LastOffset != last {
+		t.Fatalf("retry: %+v %v", dup, err)
+	}
+	// Followers take no writes.
+	if _, err := g.nodes[2].p.Append(batch(t, 9, 0, 1, "b"), partition.AppendRules{}); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("append on a follower: %v", err)
+	}
+	// Every replica holds the same batches at the same offsets.
+	g.waitFor("followers' high watermarks", func() bool {
+		return g.nodes[2].p.HighWatermark() > last && g.nodes[3].p.HighWatermark() > last
+	})
+	want := serve(t, l, last+1)
+	for _, id := range []uint64{2, 3} {
+		if got := serve(t, g.nodes[id].p, last+1); !bytes.Equal(got, want) {
+			t.Fatalf("replica %d differs from the leader (%d vs %d bytes)", id, len(got), len(want))
+		}
+	}
+	if st := g.nodes[1].r.Status(); len(st.ISR) != 3 || g.nodes[1].p.InSyncReplicas() != 3 {
+		t.Fatalf("ISR %v, in sync %d", st.ISR, g.nodes[1].p.InSyncReplicas())
+	}
+}
+
+func TestHighWatermarkStopsAtCommit(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	first, err := l.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("commit", func() bool { return l.HighWatermark() > first.LastOffset })
+	hw := l.HighWatermark()
+	g.net.isolate(1, g.ids)
+	// acks=1: appended on the leader only, never committed.
+	res, err := l.Append(batch(t, 7, 1, 1, "b"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.EndOffset() <= res.LastOffset {
+		t.Fatalf("end %d", l.EndOffset())
+	}
+	for range 50 {
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+	if l.HighWatermark() != hw {
+		t.Fatalf("hw moved to %d without a majority (was %d)", l.HighWatermark(), hw)
+	}
+	rr, err := l.Read(hw, 1<<20, true)
+	if err != nil || len(rr.Data) != 0 {
+		t.Fatalf("read at the high watermark returned %d bytes, %v", len(rr.Data), err)
+	}
+	rr, err = l.Read(first.BaseOffset, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := record.ReadBatchHeader(rr.Data); err != nil || h.BaseOffset+int64(h.NumRecords) > hw || h.Size() != len(rr.Data) {
+		t.Fatalf("read past the high watermark: %d bytes", len(rr.Data))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := l.WaitCommitted(ctx, res.LastOffset, res.LeaderEpoch); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an uncommitted batch: %v", err)
+	}
+}
+
+func TestLeaderChangeCutsTailAndRebuildsProducers(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	old := g.nodes[1].p
+	a, err := old.Append(batch(t, 7, 0, 3, "a"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("commit everywhere", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.HighWatermark() <= a.LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+	// The leader is cut off and takes a batch it cannot commit.
+	g.net.isolate(1, g.ids)
+	x, err := old.Append(batch(t, 7, 3, 2, "x"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The others elect 2, which takes other batches.
+	g.elect(2)
+	nl := g.nodes[2].p
+	var y partition.AppendResult
+	for i := range 3 {
+		if y, err = nl.Append(batch(t, 8, int32(i), 1, "y"), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.waitFor("commit on the new leader", func() bool { return nl.HighWatermark() > y.LastOffset })
+	g.net.heal()
+	g.waitFor("the old leader to follow and catch up", func() bool {
+		return old.HighWatermark() > y.LastOffset && old.LeaderEpoch() < 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := old.WaitCommitted(ctx, x.LastOffset, x.LeaderEpoch); !errors.Is(err, partition.ErrTruncated) {
+		t.Fatalf("the cut batch's acks=all wait: %v", err)
+	}
+	want := serve(t, nl, y.LastOffset+1)
+	for _, id := range []uint64{1, 3} {
+		if got := serve(t, g.nodes[id].p, y.LastOffset+1); !bytes.Equal(got, want) {
+			t.Fatalf("replica %d differs from the leader after the cut", id)
+		}
+	}
+	if bytes.Contains(serve(t, old, old.EndOffset()), []byte("x")) {
+		t.Fatal("the cut batch is still in the old leader's log")
+	}
+	// The old leader leads again: the producer state it rebuilt after
+	// the cut does not know the cut batch, so its retry is written, not
+	// answered with offsets that now hold other records.
+	g.elect(1)
+	r, err := old.Append(batch(t, 7, 3, 2, "x"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Duplicate || r.BaseOffset <= y.LastOffset {
+		t.Fatalf("retry of the cut batch answered %+v", r)
+	}
+}
+
+// restart stops a node's replica and log and opens them again from its
+// files (a clean restart).
+func (g *group) restart(id uint64) {
+	g.t.Helper()
+	nd := g.nodes[id]
+	g.net.mu.Lock()
+	delete(g.net.reps, id)
+	g.net.mu.Unlock()
+	nd.r.Stop()
+	if err := nd.p.Log().Close(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.start(nd)
+}
+
+// Retention must not move a replica's log start behind raft's back: the
+// next open would find the start past raft's anchor (ErrStartMoved).
+func TestRetentionOffAndRestart(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	var last partition.AppendResult
+	var err error
+	for i := range 100 {
+		if last, err = l.Append(batch(t, 7, int32(i*4), 4, strings.Repeat("r", 100)), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.waitFor("commit everywhere", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.HighWatermark() <= last.LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+	f := g.nodes[3].p
+	if f.NumSegments() < 3 {
+		t.Fatalf("%d segments", f.NumSegments())
+	}
+	f.SetConfig(partition.Config{SegmentBytes: 4096, RetentionMs: time.Millisecond})
+	if _, err := f.Log().ApplyRetention(time.Now().Add(365 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if f.StartOffset() != 0 {
+		t.Fatalf("retention moved a replica's start to %d", f.StartOffset())
+	}
+	if _, err := f.DeleteRecords(10); !errors.Is(err, partition.ErrNotReplicatedYet) {
+		t.Fatalf("DeleteRecords on a replica: %v", err)
+	}
+	g.restart(3)
+	g.restart(2)
+	res, err := l.Append(batch(t, 7, 400, 1, "after"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("the restarted followers to catch up", func() bool {
+		return g.nodes[2].p.HighWatermark() > res.LastOffset && g.nodes[3].p.HighWatermark() > res.LastOffset
+	})
+	want := serve(t, l, res.LastOffset+1)
+	for _, id := range []uint64{2, 3} {
+		if !bytes.Equal(serve(t, g.nodes[id].p, res.LastOffset+1), want) {
+			t.Fatalf("restarted replica %d differs", id)
+		}
+	}
+}
+
+// A follower cut off for longer than LagTime leaves the ISR and comes
+// back once it catches up.
+func TestISRFollowsLag(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	g := newGroupWith(t, 3, func(c *Config) { c.Now, c.LagTime = clock, 30*time.Second })
+	g.elect(1)
+	l := g.nodes[1].p
+	g.waitFor("a full ISR", func() bool { return l.InSyncReplicas() == 3 })
+	g.net.isolate(3, g.ids)
+	for i := range 5 {
+		if _, err := l.Append(batch(t, 7, int32(i), 1, "a"), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+		advance(10 * time.Second)
+		g.tickAll()
+	}
+	g.waitFor("the cut-off follower out of the ISR", func() bool { return l.InSyncReplicas() == 2 })
+	if isr := g.nodes[1].r.Status().ISR; !slices.Equal(isr, []uint64{1, 2}) {
+		t.Fatalf("ISR %v", isr)
+	}
+	g.net.heal()
+	g.waitFor("the follower back in the ISR", func() bool { return l.InSyncReplicas() == 3 })
+
+	// A new leader does not count a replica it never heard from: 3 is
+	// cut off again and leadership moves to 2.
+	g.net.isolate(3, g.ids)
+	g.elect(2)
+	for range 20 {
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+	if isr := g.nodes[2].r.Status().ISR; !slices.Equal(isr, []uint64{1, 2}) {
+		t.Fatalf("the new leader's ISR %v includes a replica it never heard from", isr)
+	}
+}
+
+// Producers append concurrently (their batches share the leader's
+// fsyncs); each producer's batches keep their order and none is refused.
+func TestConcurrentProducers(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	const producers, batches = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	lasts := make([]int64, producers)
+	for pid := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prev := int64(-1)
+			for i := range batches {
+				res, err := l.Append(batch(t, int64(100+pid), int32(i*2), 2, "c"), partition.AppendRules{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if res.BaseOffset <= prev {
+					errs <- fmt.Errorf("producer %d: batch %d at %d after %d", pid, i, res.BaseOffset, prev)
+					return
+				}
+				prev = res.LastOffset
+			}
+			lasts[pid] = prev
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	end := slices.Max(lasts)
+	g.waitFor("commit everywhere", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.HighWatermark() <= end {
+				return false
+			}
+		}
+		return true
+	})
+	want := serve(t, l, end+1)
+	for _, id := range []uint64{2, 3} {
+		if !bytes.Equal(serve(t, g.nodes[id].p, end+1), want) {
+			t.Fatalf("replica %d differs", id)
+		}
+	}
+}
+
+// A leader that is not the preferred replica hands over to it once it is
+// caught up, no sooner than balanceDelayTicks after taking over.
+func TestPreferredLeaderTakesOver(t *testing.T) {
+	g := newGroupWith(t, 3, func(c *Config) { c.Preferred = 3 })
+	g.elect(1)
+	l := g.nodes[1].p
+	if _, err := l.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+	for range balanceDelayTicks / 2 {
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+	if g.nodes[1].p.LeaderEpoch() < 0 {
+		t.Fatal("leadership moved before the delay")
+	}
+	g.waitFor("the preferred replica to lead", func() bool { return g.nodes[3].p.LeaderEpoch() >= 0 })
+	if _, err := g.nodes[3].p.Append(batch(t, 7, 1, 1, "b"), partition.AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An acks=all wait ends when the replica stops (the broker shuts down)
+// rather than at its deadline.
+func TestWaitCommittedEndsAtStop(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	g.net.isolate(1, g.ids)
+	res, err := l.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.WaitCommitted(context.Background(), res.LastOffset, res.LeaderEpoch) }()
+	g.nodes[1].r.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, partition.ErrNotLeader) {
+			t.Fatalf("wait after stop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acks=all wait outlived the replica")
+	}
+}
+
+// A LogAppendTime topic: the leader stamps the batch once, so every
+// replica stores the same bytes (each log stamping its own clock made the
+// copies differ).
+func TestLogAppendTimeSameOnEveryReplica(t *testing.T) {
+	g := newGroup(t, 3)
+	for _, nd := range g.nodes {
+		// Each replica's clock is different.
+		nd.p.SetConfig(partition.Config{SegmentBytes: 4096, RetentionMs: -1, LogAppendTime: true,
+			Now: func() time.Time { return time.UnixMilli(int64(1e12) + int64(nd.id)*1000) }})
+	}
+	g.elect(1)
+	l := g.nodes[1].p
+	res, err := l.Append(batch(t, 7, 0, 2, "t"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LogAppendTime == record.NoTimestamp {
+		t.Fatal("no log append time in the result")
+	}
+	g.waitFor("commit everywhere", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.HighWatermark() <= res.LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+	want := serve(t, l, res.LastOffset+1)
+	for _, id := range []uint64{2, 3} {
+		if got := serve(t, g.nodes[id].p, res.LastOffset+1); !bytes.Equal(got, want) {
+			t.Fatalf("replica %d stores other bytes than the leader", id)
+		}
+	}
+}
