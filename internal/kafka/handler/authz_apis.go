@@ -136,15 +136,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.FetchRequest:
 		var denied []kmsg.FetchRequestTopic
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !topicOK(acl.OpRead, h.topicName(t.Topic, t.TopicID)) {
-				denied = append(denied, t)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		r.Topics, denied = keep(r.Topics, func(t kmsg.FetchRequestTopic) bool { return topicOK(acl.OpRead, h.topicName(t.Topic, t.TopicID)) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -164,15 +156,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.ListOffsetsRequest:
 		var denied []kmsg.ListOffsetsRequestTopic
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !topicOK(acl.OpDescribe, t.Topic) {
-				denied = append(denied, t)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		r.Topics, denied = keep(r.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return topicOK(acl.OpDescribe, t.Topic) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -192,15 +176,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.OffsetForLeaderEpochRequest:
 		var denied []kmsg.OffsetForLeaderEpochRequestTopic
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !topicOK(acl.OpDescribe, t.Topic) {
-				denied = append(denied, t)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		r.Topics, denied = keep(r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return topicOK(acl.OpDescribe, t.Topic) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -237,15 +213,9 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 			return resp, nil
 		}
 		var denied []kmsg.OffsetCommitRequestTopic
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !topicOK(acl.OpRead, h.topicName(t.Topic, t.TopicID)) {
-				denied = append(denied, t)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		r.Topics, denied = keep(r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
+			return topicOK(acl.OpRead, h.topicName(t.Topic, t.TopicID))
+		})
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -316,15 +286,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 			return nil, nil
 		}
 		var denied []string
-		kept := r.CoordinatorKeys[:0]
-		for _, k := range r.CoordinatorKeys {
-			if !h.allowed(req, acl.OpDescribe, typ, k) {
-				denied = append(denied, k)
-				continue
-			}
-			kept = append(kept, k)
-		}
-		r.CoordinatorKeys = kept
+		r.CoordinatorKeys, denied = keep(r.CoordinatorKeys, func(k string) bool { return h.allowed(req, acl.OpDescribe, typ, k) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -374,15 +336,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 			return resp, nil
 		}
 		var denied []kmsg.OffsetDeleteRequestTopic
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !topicOK(acl.OpRead, t.Topic) {
-				denied = append(denied, t)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		r.Topics, denied = keep(r.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool { return topicOK(acl.OpRead, t.Topic) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -402,15 +356,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.DescribeGroupsRequest:
 		var denied []string
-		kept := r.Groups[:0]
-		for _, g := range r.Groups {
-			if !groupOK(acl.OpDescribe, g) {
-				denied = append(denied, g)
-				continue
-			}
-			kept = append(kept, g)
-		}
-		r.Groups = kept
+		r.Groups, denied = keep(r.Groups, func(g string) bool { return groupOK(acl.OpDescribe, g) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -424,15 +370,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 		}
 	case *kmsg.ConsumerGroupDescribeRequest:
 		var denied []string
-		kept := r.Groups[:0]
-		for _, g := range r.Groups {
-			if !groupOK(acl.OpDescribe, g) {
-				denied = append(denied, g)
-				continue
-			}
-			kept = append(kept, g)
-		}
-		r.Groups = kept
+		r.Groups, denied = keep(r.Groups, func(g string) bool { return groupOK(acl.OpDescribe, g) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -462,15 +400,7 @@ func (h *Handler) gate(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.DeleteGroupsRequest:
 		var denied []string
-		kept := r.Groups[:0]
-		for _, g := range r.Groups {
-			if !groupOK(acl.OpDelete, g) {
-				denied = append(denied, g)
-				continue
-			}
-			kept = append(kept, g)
-		}
-		r.Groups = kept
+		r.Groups, denied = keep(r.Groups, func(g string) bool { return groupOK(acl.OpDelete, g) })
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -591,4 +521,18 @@ func (h *Handler) offsetFetchTopics(req *server.Request) fix {
 			g.Topics = kept
 		}
 	}
+}
+
+// keep splits items into those ok passes, kept in place (the request is
+// answered for them), and the refused rest, answered after the handler.
+func keep[T any](items []T, ok func(T) bool) (kept, refused []T) {
+	kept = items[:0]
+	for _, it := range items {
+		if ok(it) {
+			kept = append(kept, it)
+		} else {
+			refused = append(refused, it)
+		}
+	}
+	return kept, refused
 }
