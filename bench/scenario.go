@@ -95,6 +95,11 @@ var scenarios = []Scenario{
 		Run:   runRestartAfterKill,
 	},
 	{
+		Name:  "compaction",
+		About: "the log cleaner on -size bytes of 1 KiB keyed records with 10% live keys, MB/s read from its own counters, as a ratio of the disk reading and writing the same bytes",
+		Run:   runCompaction,
+	},
+	{
 		Name:  "backlog-rss",
 		About: "resident memory of strom serve while one consumer reads a -backlog-size backlog from the start: peak within 64 MiB of before the read",
 		Run:   runBacklogRSS,
