@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestClusterTransactions: transactions across brokers. Three nodes, an
+// input and an output topic of three one-replica partitions each (so
+// placed on the three brokers), and a franz-go GroupTransactSession
+// pipeline between them: the transaction coordinator (the leader of
+// __transaction_state-0, which every broker's FindCoordinator names)
+// writes markers to the partitions other brokers lead, and they ask it to
+// verify the first transactional write of each transaction (KIP-890
+// part 1). The output read with read_committed holds each input exactly
+// once. On main the cluster refused the transactional producer.
+func TestClusterTransactions(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, topic := range []string{"txin", "txout"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		c.waitLed(c.nodes[0].kafka, topic, 3)
+	}
+	const n = 300
+	produce(t, c.seeds(), "txin", "in", n)
+
+	// Every broker names the same coordinator: __transaction_state-0's
+	// leader.
+	coord := int32(-1)
+	for _, nd := range c.nodes {
+		waitFor(t, 30*time.Second, "FindCoordinator(transaction) at "+nd.kafka, func() error {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorType, req.CoordinatorKeys = 1, []string{"etl"}
+			resp, err := req.RequestWith(ctx, c.direct(nd.kafka))
+			if err != nil {
+				return err
+			}
+			if len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != 0 {
+				return fmt.Errorf("%+v", resp.Coordinators)
+			}
+			if id := resp.Coordinators[0].NodeID; coord >= 0 && id != coord {
+				t.Fatalf("broker at %s names coordinator %d, another named %d", nd.kafka, id, coord)
+			} else {
+				coord = id
+			}
+			return nil
+		})
+	}
+	md, err := adm.Metadata(ctx, "__transaction_state", "txout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lead := md.Topics["__transaction_state"].Partitions[0].Leader; lead != coord {
+		t.Fatalf("coordinator %d, __transaction_state-0 led by %d", coord, lead)
+	}
+	remote := 0
+	for _, p := range md.Topics["txout"].Partitions {
+		if p.Leader != coord {
+			remote++
+		}
+	}
+	if remote == 0 {
+		t.Fatalf("every output partition is on the coordinator's broker %d: nothing crosses brokers", coord)
+	}
+	t.Logf("coordinator: broker %d; %d of 3 output partitions on other brokers", coord, remote)
+
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n)
+	got := consumeCommitted(t, c.seeds(), "txout", n)
+	for i := range n {
+		if !got[fmt.Sprintf("out-in-%d", i)] {
+			t.Fatalf("input in-%d has no output", i)
+		}
+	}
+}
+
+// runPipeline copies topic in to topic out (value "out-" + the input's)
+// in transactions of a GroupTransactSession until n inputs were committed.
+func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out string, n int) {
+	t.Helper()
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(id),
+		kgo.ConsumerGroup(id+"-group"), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.TransactionTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done, txns, aborts := 0, 0, 0
+	for done < n {
+		fs := sess.PollRecords(ctx, 10) // many small transactions
+		if ctx.Err() != nil {
+			t.Fatalf("pipeline: %d of %d committed: %v", done, n, ctx.Err())
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		batch := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			batch++
+			sess.Produce(ctx, &kgo.Record{Topic: out, Value: []byte("out-" + string(r.Value))}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Logf("transactional produce: %v", err)
+				}
+			})
+		})
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		switch {
+		case err != nil:
+			t.Logf("end of transaction: %v", err)
+			aborts++
+		case committed:
+			done += batch
+			txns++
+		default:
+			aborts++
+		}
+	}
+	t.Logf("pipeline: %d inputs in %d committed transactions, %d aborted or failed", done, txns, aborts)
+}
+
+// consumeCommitted reads topic with read_committed from the start until
+// want records came, and fails on a record read twice; then it reads on
+// for a moment to catch extra ones.
+func consumeCommitted(t *testing.T, seeds []string, topic string, want int) map[string]bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := poll(t, cl, want, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		if !strings.HasPrefix(string(r.Value), "out-") || got[string(r.Value)] {
+			t.Fatalf("record %q read twice or unexpected", r.Value)
+		}
+		t.Fatalf("extra record %q", r.Value)
+	})
+	return got
+}
