@@ -17,6 +17,7 @@ import (
 
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/txn"
+	"github.com/stromhq/strom/internal/partition"
 )
 
 // txnPeer is a cluster broker's client to the other brokers for
@@ -207,9 +208,14 @@ func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, p
 	tr.Topics = append(tr.Topics, tt)
 	req.Transactions = append(req.Transactions, tr)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(coordinator)))
+	moved := func(code int16) bool {
+		return code == kerr.NotCoordinator.Code || code == kerr.CoordinatorNotAvailable.Code || code == kerr.CoordinatorLoadInProgress.Code
+	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("verify with broker %d: %w", coordinator, err)
+		return fmt.Errorf("%w: ask broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, err)
+	case moved(resp.ErrorCode):
+		return fmt.Errorf("%w: broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, kerr.ErrorForCode(resp.ErrorCode))
 	case resp.Version < 4:
 		return fmt.Errorf("verify with broker %d: it answered AddPartitionsToTxn v%d, which cannot verify", coordinator, resp.Version)
 	case resp.ErrorCode != 0:
@@ -219,6 +225,9 @@ func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, p
 		for _, rtt := range rt.Topics {
 			for _, rp := range rtt.Partitions {
 				if rtt.Topic == topic && rp.Partition == index {
+					if moved(rp.ErrorCode) {
+						return fmt.Errorf("%w: broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, kerr.ErrorForCode(rp.ErrorCode))
+					}
 					if rp.ErrorCode != 0 {
 						return fmt.Errorf("verify with broker %d: %w", coordinator, kerr.ErrorForCode(rp.ErrorCode))
 					}

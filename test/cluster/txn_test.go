@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -75,7 +76,7 @@ func TestClusterTransactions(t *testing.T) {
 	}
 	t.Logf("coordinator: broker %d; %d of 3 output partitions on other brokers", coord, remote)
 
-	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n)
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n, nil)
 	got := consumeCommitted(t, c.seeds(), "txout", n)
 	for i := range n {
 		if !got[fmt.Sprintf("out-in-%d", i)] {
@@ -85,8 +86,10 @@ func TestClusterTransactions(t *testing.T) {
 }
 
 // runPipeline copies topic in to topic out (value "out-" + the input's)
-// in transactions of a GroupTransactSession until n inputs were committed.
-func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out string, n int) {
+// in transactions of a GroupTransactSession until n inputs were committed;
+// mid is called (if set) in each transaction, once its records are handed
+// to the producer and before its end, with the inputs committed so far.
+func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out string, n int, mid func(done int)) {
 	t.Helper()
 	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(id),
 		kgo.ConsumerGroup(id+"-group"), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -110,15 +113,20 @@ func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out 
 			t.Fatalf("begin: %v", err)
 		}
 		batch := 0
+		// franz-go commits what succeeded if asked to: a failed produce
+		// must turn the commit into an abort (its own example's way).
+		failed := kgo.AbortingFirstErrPromise(sess.Client())
 		fs.EachRecord(func(r *kgo.Record) {
 			batch++
-			sess.Produce(ctx, &kgo.Record{Topic: out, Value: []byte("out-" + string(r.Value))}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					t.Logf("transactional produce: %v", err)
-				}
-			})
+			sess.Produce(ctx, &kgo.Record{Topic: out, Value: []byte("out-" + string(r.Value))}, failed.Promise())
 		})
-		committed, err := sess.End(ctx, kgo.TryCommit)
+		if mid != nil {
+			mid(done) // the transaction's records are produced or in flight
+		}
+		if err := failed.Err(); err != nil {
+			t.Logf("transactional produce: %v", err)
+		}
+		committed, err := sess.End(ctx, failed.Err() == nil)
 		switch {
 		case err != nil:
 			t.Logf("end of transaction: %v", err)
@@ -154,4 +162,64 @@ func consumeCommitted(t *testing.T, seeds []string, topic string, want int) map[
 		t.Fatalf("extra record %q", r.Value)
 	})
 	return got
+}
+
+// TestClusterTransactionsSurviveKill: the pipeline of
+// TestClusterTransactions with a kill -9 of a broker that leads input and
+// output partitions (not the coordinator) after a third of the inputs, and
+// of the coordinator's broker after two thirds, each in the middle of a
+// transaction (its records produced or in flight, its end not asked) and
+// restarted a second later: markers to a dead broker are retried until it is back, and the
+// restarted coordinator finishes what it had decided from its log. The
+// output read with read_committed still holds each input exactly once.
+func TestClusterTransactionsSurviveKill(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, topic := range []string{"txin", "txout"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		c.waitLed(c.nodes[0].kafka, topic, 3)
+	}
+	const n = 600
+	produce(t, c.seeds(), "txin", "in", n)
+	coord := int32(-1)
+	waitFor(t, 30*time.Second, "the transaction coordinator", func() error {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType, req.CoordinatorKeys = 1, []string{"etl"}
+		resp, err := req.RequestWith(ctx, c.direct(c.nodes[0].kafka))
+		if err != nil {
+			return err
+		}
+		if resp.Coordinators[0].ErrorCode != 0 {
+			return kerr.ErrorForCode(resp.Coordinators[0].ErrorCode)
+		}
+		coord = resp.Coordinators[0].NodeID
+		return nil
+	})
+	other := c.nodes[coord%3] // a broker that is not the coordinator
+	kills := []*node{other, c.nodes[coord-1]}
+	next := 0
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n, func(done int) {
+		if next < len(kills) && done >= (next+1)*n/3 {
+			victim := kills[next]
+			next++
+			t.Logf("kill -9 broker %d after %d inputs", victim.id, done)
+			victim.proc.Kill(t)
+			time.Sleep(time.Second) // the broker stays down while the pipeline runs on
+			c.start(victim)
+		}
+	})
+	if next != len(kills) {
+		t.Fatalf("%d of %d kills done", next, len(kills))
+	}
+	got := consumeCommitted(t, c.seeds(), "txout", n)
+	for i := range n {
+		if !got[fmt.Sprintf("out-in-%d", i)] {
+			t.Fatalf("input in-%d has no output", i)
+		}
+	}
 }

@@ -267,7 +267,7 @@ func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string,
 	lead, err := h.c.TxnStateLeader()
 	switch {
 	case err != nil:
-		return fmt.Errorf("the transaction coordinator: %w", err)
+		return fmt.Errorf("%w: the transaction coordinator: %v", partition.ErrTxnVerifyUnavailable, err)
 	case lead == h.c.NodeID():
 		return h.txns.Verify(pid, epoch, topic, index)
 	case h.cfg.TxnPeer == nil || txnID == nil:

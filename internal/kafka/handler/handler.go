@@ -73,7 +73,8 @@ type TxnPeer interface {
 	// producer pid at epoch has an ongoing transaction txnID that includes
 	// the partition (AddPartitionsToTxn v4+ VerifyOnly): nil when it has,
 	// else an error saying why (the coordinator's Kafka error when it
-	// answered).
+	// answered), wrapping partition.ErrTxnVerifyUnavailable when no
+	// answer came or the coordinator moved (the producer retries).
 	Verify(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, topic string, index int32) error
 }
 
