@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/record"
 )
 
 // TestClusterTransactions: transactions across brokers. Three nodes, an
@@ -221,5 +223,86 @@ func TestClusterTransactionsSurviveKill(t *testing.T) {
 		if !got[fmt.Sprintf("out-in-%d", i)] {
 			t.Fatalf("input in-%d has no output", i)
 		}
+	}
+}
+
+// TestClusterTxnVerifyAcrossBrokers: KIP-890 part 1 when the partition's
+// broker is not the coordinator's. A producer with an ongoing transaction
+// on one partition sends a transactional batch straight to another
+// partition, led by another broker, that it never added: that broker asks
+// the coordinator, which says no, so the batch is refused
+// (INVALID_TXN_STATE) and nothing is written. A verification that let
+// everything through would fail here, not in the pipeline tests.
+func TestClusterTxnVerifyAcrossBrokers(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "tv"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitLed(c.nodes[0].kafka, "tv", 3)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("tv-id"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.Metadata(ctx, "tv", "__transaction_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord := md.Topics["__transaction_state"].Partitions[0].Leader
+	var added, target int32 = -1, -1 // partitions: one in the transaction, one on another broker than the coordinator
+	for i := range int32(3) {
+		if p := md.Topics["tv"].Partitions[i]; p.Leader != coord && target < 0 {
+			target = i
+		} else if added < 0 {
+			added = i
+		}
+	}
+	if target < 0 || added < 0 {
+		t.Fatalf("no partition off the coordinator's broker %d: %+v", coord, md.Topics["tv"].Partitions)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tv", Partition: added, Value: []byte("in")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := record.AppendBatch(nil, record.BatchSpec{PartitionLeaderEpoch: -1, Transactional: true, BaseTimestamp: time.Now().UnixMilli(),
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: 0}, []record.Record{{Value: []byte("sneaked")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 9, -1, 10000, kmsg.StringPtr("tv-id")
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = "tv", md.Topics["tv"].ID // the client picks the version: v13+ names topics by id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = target, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	leader := c.nodes[md.Topics["tv"].Partitions[target].Leader-1].kafka
+	resp, err := req.RequestWith(ctx, c.direct(leader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
+		t.Fatalf("unadded partition %d (coordinator %d, leader at %s): %v, want INVALID_TXN_STATE", target, coord, leader, kerr.ErrorForCode(code))
+	}
+	ends, err := adm.ListEndOffsets(ctx, "tv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("tv", target); o.Offset != 0 {
+		t.Fatalf("tv-%d end offset %d after the refused batch, want 0", target, o.Offset)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
 	}
 }
