@@ -95,6 +95,7 @@ type Broker struct {
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
+	txnPeer *txnPeer // a cluster's inter-broker client for transactions; nil on a single node
 	kafka   *server.Server
 	handler *handler.Handler
 	kafkaLn net.Listener // the first of lns
@@ -194,7 +195,23 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
-	b.txns, err = txn.Open(txn.ConfigFor(b.cluster, b.groups, cfg.Logger))
+	tcfg := txn.ConfigFor(b.cluster, b.groups, cfg.Logger)
+	tv := bc.Settings().TransactionVersion
+	if b.quorum != nil {
+		// Transactions in a cluster: markers to other brokers and
+		// verification by the coordinator's broker go through an
+		// inter-broker client, which speaks PLAINTEXT without credentials
+		// to the brokers' first listener; with anything else there it is
+		// not made and transactional producers are refused (handler 22).
+		if bc.Settings().AuthorizerClassName == "" && (len(cfg.Listeners) == 0 || cfg.Listeners[0].Protocol == "PLAINTEXT") {
+			b.txnPeer = newTxnPeer(b.cluster, bc.Settings().NodeID, cfg.Logger)
+			tcfg.Markers = b.txnPeer
+		}
+		// Transactions v2 adds partitions from Produce, which needs the
+		// coordinator in process: a cluster keeps to v1 for now.
+		tv = min(tv, 1)
+	}
+	b.txns, err = txn.Open(tcfg)
 	if err != nil {
 		b.groups.Close()
 		b.cluster.Close()
@@ -234,11 +251,14 @@ func Start(cfg Config) (*Broker, error) {
 	b.kafkaLn = b.lns[0]
 	first := endpoints[cfg.Listeners[0].Name]
 	hcfg := handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
-		Logger: cfg.Logger, Groups: b.groups, Txns: b.txns, TransactionVersion: bc.Settings().TransactionVersion,
+		Logger: cfg.Logger, Groups: b.groups, Txns: b.txns, TransactionVersion: tv,
 		SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
 		ACLs: sec.acls, OAuth: sec.oauth}
 	if b.quorum != nil {
 		hcfg.Quorum = b.quorum
+	}
+	if b.txnPeer != nil {
+		hcfg.TxnPeer = b.txnPeer
 	}
 	h := handler.New(b.cluster, hcfg)
 	b.handler = h
@@ -526,6 +546,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	// through the group coordinator.
 	if err := b.txns.Close(); err != nil && first == nil {
 		first = err
+	}
+	if b.txnPeer != nil {
+		b.txnPeer.close()
 	}
 	if err := b.groups.Close(); err != nil && first == nil {
 		first = err

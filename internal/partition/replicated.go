@@ -198,7 +198,7 @@ func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.B
 	}
 	h := hdrs[0]
 	if h.IsTransactional() {
-		return AppendResult{}, fmt.Errorf("%w: transactional batches (transactions run on a single node only)", ErrNotReplicatedYet)
+		return AppendResult{}, fmt.Errorf("%w: transactional batches (transactions run on partitions of replication factor 1 only: the replicas do not track the last stable offset yet)", ErrNotReplicatedYet)
 	}
 	if h.ProducerID >= 0 {
 		mu := &rs.pidMu[uint64(h.ProducerID)%uint64(len(rs.pidMu))]

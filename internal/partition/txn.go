@@ -15,6 +15,13 @@ import (
 // confirm (KIP-890 part 1). The handlers map it to INVALID_TXN_STATE.
 var ErrTxnNotVerified = errors.New("partition: transactional batch for a partition not in the producer's ongoing transaction")
 
+// ErrTxnVerifyUnavailable: the transaction coordinator could not be asked
+// (on another broker that is down or moving); a VerifyTxn error wrapping
+// it is returned as it is, not as ErrTxnNotVerified, so the producer
+// retries instead of aborting. The handlers map it to NOT_ENOUGH_REPLICAS,
+// as Kafka does for the same case.
+var ErrTxnVerifyUnavailable = errors.New("partition: the transaction coordinator could not verify the write")
+
 // AbortedTxn is one aborted transaction on this partition, in Kafka's
 // aborted-transaction index terms: the producer, the offset of its first
 // batch here, the offset of its abort marker, and the last stable offset
@@ -268,7 +275,9 @@ func (p *Partition) verifyTxnLocked(h record.BatchHeader, rules AppendRules) err
 	if rules.VerifyTxn == nil {
 		return fmt.Errorf("%w: producer %d", ErrTxnNotVerified, h.ProducerID)
 	}
-	if err := rules.VerifyTxn(h.ProducerID, h.ProducerEpoch); err != nil {
+	if err := rules.VerifyTxn(h.ProducerID, h.ProducerEpoch); errors.Is(err, ErrTxnVerifyUnavailable) {
+		return fmt.Errorf("producer %d epoch %d: %w", h.ProducerID, h.ProducerEpoch, err)
+	} else if err != nil {
 		return fmt.Errorf("%w: producer %d epoch %d: %w", ErrTxnNotVerified, h.ProducerID, h.ProducerEpoch, err)
 	}
 	return nil

@@ -218,3 +218,22 @@ func TestReadCommittedNeverShowsOpenOrUncoveredData(t *testing.T) {
 	}
 	t.Logf("%d reads, %d batches checked", reads, checked)
 }
+
+// TestTxnVerifyUnavailableIsRetriable: a coordinator that could not be
+// asked (another broker, down) is not a refusal: the error says so, so the
+// handler answers a retriable code instead of INVALID_TXN_STATE, which
+// makes the producer abort its transaction.
+func TestTxnVerifyUnavailableIsRetriable(t *testing.T) {
+	mem := memfs.New()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	p := openPartition(t, mem, seglog.State{})
+	down := AppendRules{VerifyTxn: func(int64, int16) error { return fmt.Errorf("%w: broker 2 is down", ErrTxnVerifyUnavailable) }}
+	_, err := p.Append(txnBatch(t, 1, 0, 0), down)
+	if !errors.Is(err, ErrTxnVerifyUnavailable) || errors.Is(err, ErrTxnNotVerified) {
+		t.Fatalf("append with the coordinator unreachable: %v; want ErrTxnVerifyUnavailable only", err)
+	}
+	if p.HighWatermark() != 0 || p.LastStableOffset() != 0 {
+		t.Fatalf("nothing may be appended: %s", txnState(p))
+	}
+}

@@ -112,7 +112,7 @@ func writeCluster(t *testing.T, n int) *testCluster {
 
 func (c *testCluster) start(nd *node) {
 	c.t.Helper()
-	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl, nd.http}, "--config", nd.file, "--http-addr", nd.http, "--log-level", "warn")
+	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl, nd.http}, "--config", nd.file, "--http-addr", nd.http, "--log-level", logLevel())
 }
 
 func (c *testCluster) seeds() []string {
@@ -426,4 +426,12 @@ func poll(t *testing.T, cl *kgo.Client, want int, commit bool) map[string]bool {
 		}
 	}
 	return got
+}
+
+// logLevel is the brokers' log level: warn, or STROM_TEST_LOG_LEVEL.
+func logLevel() string {
+	if l := os.Getenv("STROM_TEST_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "warn"
 }

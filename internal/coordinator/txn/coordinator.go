@@ -53,8 +53,22 @@ type Config struct {
 	// __transaction_state), creating the topic when create is set; (nil,
 	// nil) when it does not exist. Nil: nothing is persisted (tests).
 	Log func(create bool) (*partition.Partition, error)
-	// Partition returns a data partition; false when it does not exist.
+	// Partition returns a data partition this broker leads; false when it
+	// does not exist or another broker leads it.
 	Partition func(topic string, index int32) (*partition.Partition, bool)
+	// Exists reports whether a partition exists anywhere in the cluster
+	// (nil: where Partition finds it). A partition that exists but that
+	// Partition does not return gets its markers through Markers.
+	Exists func(topic string, index int32) bool
+	// Markers writes the markers of partitions led by other brokers; nil
+	// on a single node (a transaction with such a partition then cannot
+	// complete, and is retried).
+	Markers MarkerSender
+	// Coordinates returns nil when this broker is the transaction
+	// coordinator (it leads the transaction log), else why not: wrapping
+	// ErrNotCoordinator (another broker is) or ErrCoordinatorNotAvailable.
+	// Nil: always this broker.
+	Coordinates func() error
 	// AllocateProducerID hands out a producer id never used before.
 	AllocateProducerID func() (int64, error)
 	// CommitOffsets applies a committed transaction's offsets to a group
@@ -75,6 +89,18 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// MarkerSender writes transaction markers to partitions that other
+// brokers lead (the broker's implementation sends WriteTxnMarkers to
+// their leaders); the coordinator itself knows no protocol.
+type MarkerSender interface {
+	// WriteMarkers writes a COMMIT (commit) or ABORT marker of producer
+	// pid at epoch to every partition of parts on its leader, retrying
+	// what fails until each is acknowledged durable or ctx ends, and
+	// returns nil only when every one is. A partition deleted meanwhile
+	// counts as written (nothing is left to end). parts is not kept.
+	WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, parts []TopicPartition) error
 }
 
 // Coordinator is the transaction coordinator of this broker.
@@ -134,6 +160,13 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = func(bool) (*partition.Partition, error) { return nil, nil }
+	}
+	if cfg.Exists == nil {
+		part := cfg.Partition
+		cfg.Exists = func(topic string, index int32) bool { _, ok := part(topic, index); return ok }
+	}
+	if cfg.Coordinates == nil {
+		cfg.Coordinates = func() error { return nil }
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{},
 		live: map[string][]byte{}, compactCh: make(chan struct{}, 1)}

@@ -2,7 +2,15 @@
 // of transactional producers, their transactions across partitions and
 // consumer-group offsets, and the markers that end them, kept durable in
 // the internal topic __transaction_state. On a single node this broker
-// coordinates every transactional id.
+// coordinates every transactional id; in a cluster the broker that leads
+// __transaction_state-0 does (Config.Coordinates), and the others'
+// coordinators refuse with ErrNotCoordinator.
+//
+// Partitions other brokers lead get their markers through a MarkerSender
+// the broker provides (WriteTxnMarkers to their leaders): this package
+// opens no socket and speaks no protocol. A transaction completes only
+// when every marker, local and remote, is acknowledged durable; until
+// then it stays Prepare* and the loop retries the completion.
 //
 // The protocol handlers (internal/kafka/handler) translate
 // InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,

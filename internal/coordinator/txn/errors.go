@@ -37,6 +37,7 @@ var (
 	ErrNotInTxn = errors.New("txn: not part of the ongoing transaction")
 	// ErrCoordinatorNotAvailable: the transaction log cannot be written.
 	ErrCoordinatorNotAvailable = errors.New("txn: coordinator not available")
-	// ErrNotCoordinator: the coordinator is closing.
-	ErrNotCoordinator = errors.New("txn: not the coordinator (closing)")
+	// ErrNotCoordinator: this broker is not the coordinator (another
+	// leads the transaction log), or it is closing.
+	ErrNotCoordinator = errors.New("txn: not the coordinator")
 )

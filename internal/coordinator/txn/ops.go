@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/stromhq/strom/internal/partition"
 )
 
 // coordinatorEpoch is written into markers. A single coordinator never
@@ -28,6 +30,9 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 	}
 	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
 		return -1, -1, fmt.Errorf("%w: %v (transaction.max.timeout.ms is %v)", ErrInvalidTimeout, timeout, c.cfg.MaxTimeout)
+	}
+	if err := c.cfg.Coordinates(); err != nil {
+		return -1, -1, err
 	}
 	c.mu.Lock()
 	t := c.txns[id]
@@ -116,6 +121,9 @@ func (c *Coordinator) lookup(id string, pid int64, epoch int16) (*txn, error) {
 	if id == "" {
 		return nil, ErrInvalidTxnID
 	}
+	if err := c.cfg.Coordinates(); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	t := c.txns[id]
 	c.mu.Unlock()
@@ -170,7 +178,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 	errs := make([]error, len(parts))
 	unknown := false
 	for i, tp := range parts {
-		if _, ok := c.cfg.Partition(tp.Topic, tp.Partition); !ok {
+		if !c.cfg.Exists(tp.Topic, tp.Partition) {
 			errs[i], unknown = fmt.Errorf("%w: %s-%d", ErrUnknownPartition, tp.Topic, tp.Partition), true
 		}
 	}
@@ -205,6 +213,12 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 // epoch.
 func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []TopicPartition) []error {
 	errs := make([]error, len(parts))
+	if err := c.cfg.Coordinates(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.txns[id]
@@ -371,39 +385,51 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 	r := t.cur
 	commit := r.State == PrepareCommit
 	type wait struct {
+		p   *partition.Partition
 		tp  TopicPartition
 		off int64
 	}
 	var waits []wait
+	var remote []TopicPartition
 	for _, tp := range r.Partitions {
 		p, ok := c.cfg.Partition(tp.Topic, tp.Partition)
 		if !ok {
-			continue // deleted since: nothing left to mark
+			if c.cfg.Exists(tp.Topic, tp.Partition) {
+				remote = append(remote, tp) // led by another broker
+			}
+			continue // or deleted since: nothing left to mark
 		}
 		res, err := p.AppendMarker(r.ProducerID, r.Epoch, commit, coordinatorEpoch)
 		if err != nil {
 			return fmt.Errorf("marker to %s-%d: %w", tp.Topic, tp.Partition, err)
 		}
-		waits = append(waits, wait{tp, res.Offset})
+		waits = append(waits, wait{p, tp, res.Offset})
 	}
-	// The partitions fsync their own files in parallel.
-	errs := make(chan error, len(waits))
+	// The partitions fsync their own files in parallel, and the other
+	// brokers write theirs meanwhile.
+	errs := make(chan error, len(waits)+1)
 	for _, w := range waits {
 		go func() {
-			p, ok := c.cfg.Partition(w.tp.Topic, w.tp.Partition)
-			if !ok {
-				errs <- nil
-				return
-			}
-			if err := p.WaitDurable(ctx, w.off); err != nil {
+			if err := w.p.WaitDurable(ctx, w.off); err != nil {
 				errs <- fmt.Errorf("marker to %s-%d: %w", w.tp.Topic, w.tp.Partition, err)
 				return
 			}
 			errs <- nil
 		}()
 	}
+	n := len(waits)
+	if len(remote) > 0 {
+		n++
+		go func() {
+			if c.cfg.Markers == nil {
+				errs <- fmt.Errorf("markers to %d partitions led by other brokers: no marker sender", len(remote))
+				return
+			}
+			errs <- c.cfg.Markers.WriteMarkers(ctx, r.ProducerID, r.Epoch, commit, coordinatorEpoch, remote)
+		}()
+	}
 	var werr error
-	for range waits {
+	for range n {
 		if err := <-errs; err != nil && werr == nil {
 			werr = err
 		}

@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/stromhq/strom/internal/coordinator/group"
@@ -17,6 +18,12 @@ type Topics interface {
 	// the topic when create is set; (nil, nil) when it does not exist.
 	TxnStatePartition(create bool) (*partition.Partition, error)
 	Partition(topic string, index int32) (*partition.Partition, error)
+	// PartitionExists: the partition exists, on whichever broker.
+	PartitionExists(topic string, index int32) bool
+	// TxnStateLeader is the broker that leads the transaction log (the
+	// topic created if it does not exist yet).
+	TxnStateLeader() (int32, error)
+	NodeID() int32
 	AllocateProducerID() (int64, error)
 	// Checkpoint persists log start offsets (after a compaction).
 	Checkpoint() error
@@ -33,6 +40,17 @@ func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config 
 		Partition: func(topic string, index int32) (*partition.Partition, bool) {
 			p, err := c.Partition(topic, index)
 			return p, err == nil
+		},
+		Exists: c.PartitionExists,
+		Coordinates: func() error {
+			lead, err := c.TxnStateLeader()
+			switch {
+			case err != nil:
+				return fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, err)
+			case lead != c.NodeID():
+				return fmt.Errorf("%w: broker %d leads the transaction log", ErrNotCoordinator, lead)
+			}
+			return nil
 		},
 		AllocateProducerID: c.AllocateProducerID,
 		Checkpoint:         c.Checkpoint,

@@ -243,10 +243,39 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	rules := partition.AppendRules{OneBatch: req.Version >= 3, NoZstd: req.Version < 7, NoControl: true}
 	if h.txns != nil {
 		topic, index := t.Name, rp.Partition
-		rules.VerifyTxn = func(pid int64, epoch int16) error { return h.txns.Verify(pid, epoch, topic, index) }
+		txnID := req.Msg.(*kmsg.ProduceRequest).TransactionID
+		rules.VerifyTxn = func(pid int64, epoch int16) error { return h.verifyTxn(txnID, pid, epoch, topic, index) }
 	}
 	res, err = p.Append(data, rules)
 	return p, res, err
+}
+
+// verifyTimeout bounds a verification asked of the coordinator on another
+// broker: the partition's lock is held meanwhile.
+const verifyTimeout = 5 * time.Second
+
+// verifyTxn asks the transaction coordinator whether producer pid at
+// epoch has an ongoing transaction that includes the partition (KIP-890
+// part 1): in process when this broker coordinates, else the coordinator's
+// broker through TxnPeer. The partition calls it under its lock, so no
+// marker lands between the answer and the append, wherever the
+// coordinator is: the marker's WriteTxnMarkers waits for the same lock.
+func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string, index int32) error {
+	if !h.c.Replicated() {
+		return h.txns.Verify(pid, epoch, topic, index)
+	}
+	lead, err := h.c.TxnStateLeader()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: the transaction coordinator: %v", partition.ErrTxnVerifyUnavailable, err)
+	case lead == h.c.NodeID():
+		return h.txns.Verify(pid, epoch, topic, index)
+	case h.cfg.TxnPeer == nil || txnID == nil:
+		return fmt.Errorf("the transaction coordinator is broker %d and this broker cannot ask it", lead)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+	defer cancel()
+	return h.cfg.TxnPeer.Verify(ctx, lead, *txnID, pid, epoch, topic, index)
 }
 
 // addImplicitly adds the partitions of a transactional produce to their

@@ -11,12 +11,13 @@ import (
 	"github.com/stromhq/strom/internal/metadata"
 )
 
-// FindCoordinator: on a single node this broker coordinates every group and
-// every transactional id, so the answer is always this broker.
+// FindCoordinator: the broker that coordinates a group (the leader of
+// __consumer_offsets-0) or a transactional id (the leader of
+// __transaction_state-0); on a single node, this broker.
 //
 // Behavior:
-//   - Key type 0 (group) and 1 (transaction) are answered with this node;
-//     any other key type is INVALID_REQUEST.
+//   - Key type 0 (group) and 1 (transaction) are answered with that
+//     leader; any other key type is INVALID_REQUEST.
 //   - An empty key is INVALID_GROUP_ID. (Clients such as
 //     confluent-kafka-python 1.7 look up their group's coordinator even when
 //     they only assign() partitions.)
@@ -24,7 +25,8 @@ import (
 //     not exist yet, as Kafka does on the first lookup of a group's
 //     coordinator: clients and tools see it in Metadata from then on, not
 //     only after the first commit. If that fails, the group keys are
-//     COORDINATOR_NOT_AVAILABLE (retriable).
+//     COORDINATOR_NOT_AVAILABLE (retriable). A transaction key creates
+//     __transaction_state the same way (one partition, one replica).
 //
 // Version notes: v1 key type, throttle and error message; v3+ flexible; v4+
 // batched keys (Coordinators array) instead of one key.
@@ -36,7 +38,10 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 	node := h.c.NodeID()
 	host, port := h.endpoint(req) // this node, at the client's listener
 	coordinator := metadata.BrokerInfo{ID: node, Host: host, Port: port}
-	offsetsReady := false // the offsets topic exists, for group keys
+	// The coordinator of each key type, found once per request: the
+	// leader of __consumer_offsets-0 for groups, of __transaction_state-0
+	// for transactional ids.
+	found := false
 	answer := func(key string) (int16, *string) {
 		if r.CoordinatorType != 0 && r.CoordinatorType != 1 {
 			return kerr.InvalidRequest.Code, kmsg.StringPtr("coordinator type must be 0 (group) or 1 (transaction)")
@@ -44,19 +49,23 @@ func handleFindCoordinator(h *Handler, _ context.Context, req *server.Request) (
 		if key == "" {
 			return kerr.InvalidGroupID.Code, kmsg.StringPtr("empty coordinator key")
 		}
-		if r.CoordinatorType == 0 && !offsetsReady {
-			// In a cluster the coordinator is the leader of the offsets
+		if !found {
+			// In a cluster the coordinator is the leader of the internal
 			// topic's partition, wherever it is.
-			lead, err := h.c.OffsetsLeader()
+			leader, topic := h.c.OffsetsLeader, "the offsets topic"
+			if r.CoordinatorType == 1 {
+				leader, topic = h.c.TxnStateLeader, "the transaction state topic"
+			}
+			lead, err := leader()
 			if err != nil {
-				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr("the offsets topic: " + err.Error())
+				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr(topic + ": " + err.Error())
 			}
 			b, ok := h.broker(req, lead)
 			if !ok {
-				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr(fmt.Sprintf("the offsets topic's leader, broker %d, is not available", lead))
+				return kerr.CoordinatorNotAvailable.Code, kmsg.StringPtr(fmt.Sprintf("%s's leader, broker %d, is not available", topic, lead))
 			}
 			coordinator = b
-			offsetsReady = true
+			found = true
 		}
 		return 0, nil
 	}

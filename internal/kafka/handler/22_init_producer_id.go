@@ -30,13 +30,14 @@ import (
 //     TransactionTimeoutMillis above transaction.max.timeout.ms (or not
 //     positive) is INVALID_TRANSACTION_TIMEOUT. An empty transactional id
 //     is INVALID_REQUEST, as in Kafka.
-//   - In a cluster a transactional id is refused with
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED (fatal for clients, not retried)
-//     and a log line: the coordinator writes markers and checks
-//     transactional writes in process, so it needs every partition of a
-//     transaction on its own broker; the requests between brokers that
-//     lift that (WriteTxnMarkers, AddPartitionsToTxn verification) are not
-//     built.
+//   - In a cluster the coordinator is the leader of __transaction_state-0
+//     (another broker answers NOT_COORDINATOR); it sends markers to the
+//     partitions other brokers lead with WriteTxnMarkers, and they ask it
+//     to verify transactional writes (AddPartitionsToTxn VerifyOnly),
+//     through the broker's inter-broker client (Config.TxnPeer). A broker
+//     without one (its first listener is not PLAINTEXT, or ACLs are on)
+//     refuses a transactional id with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+//     (fatal for clients, not retried) and a log line.
 //
 // Version notes: v1 is v0 (throttle behaviour); v2+ flexible; v3 ProducerID
 // and ProducerEpoch in the request (KIP-360); v4 PRODUCER_FENCED may be
@@ -55,12 +56,11 @@ func handleInitProducerID(h *Handler, _ context.Context, req *server.Request) (s
 	case req.Version >= 3 && (r.ProducerID == -1) != (r.ProducerEpoch == -1):
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return now(resp)
-	case r.TransactionalID != nil && h.c.Replicated():
-		// The coordinator writes markers and verifies transactional
-		// writes in process only: across brokers it would need
-		// WriteTxnMarkers and AddPartitionsToTxn between them, which are
-		// not built. Refused, not accepted and left hanging.
-		h.log.Warn("transactions are not supported in a cluster yet (a single node only); refusing a transactional producer",
+	case r.TransactionalID != nil && h.c.Replicated() && h.cfg.TxnPeer == nil:
+		// Without a client to the other brokers the coordinator cannot
+		// write markers to their partitions nor they ask it to verify a
+		// write. Refused, not accepted and left hanging.
+		h.log.Warn("this broker has no inter-broker client for transactions (its first listener is not PLAINTEXT, or ACLs are on); refusing a transactional producer",
 			"transactional_id", *r.TransactionalID, "client_id", req.ClientID)
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return now(resp)

@@ -10,11 +10,12 @@ import (
 )
 
 // WriteTxnMarkers: writes COMMIT or ABORT markers for producers to
-// partitions. Kafka's coordinator sends it to partition leaders; here the
-// coordinator writes its markers in process, so this serves the admin
-// side: kafka-transactions.sh abort (and `strom transactions abort`) end a
-// hanging transaction on a partition by sending an ABORT marker with the
-// producer id and epoch DescribeProducers shows.
+// partitions. In a cluster the transaction coordinator sends it to the
+// leaders of its transactions' partitions on other brokers (the broker's
+// txnPeer; its own partitions it marks in process); it also serves the
+// admin side: kafka-transactions.sh abort (and `strom transactions abort`)
+// end a hanging transaction on a partition by sending an ABORT marker with
+// the producer id and epoch DescribeProducers shows.
 //
 // Behavior: each partition gets its marker (partition.AppendMarker), then
 // the answer waits (in Reply.Finish) until every marker is durable. An

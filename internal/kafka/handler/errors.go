@@ -59,6 +59,7 @@ var errorTable = []struct {
 	{txn.ErrProducerFenced, kerr.ProducerFenced},
 	{txn.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{partition.ErrTxnNotVerified, kerr.InvalidTxnState},
+	{partition.ErrTxnVerifyUnavailable, kerr.NotEnoughReplicas},
 	{txn.ErrInvalidTxnID, kerr.InvalidRequest},
 	{txn.ErrUnknownTxnID, kerr.InvalidProducerIDMapping},
 	{txn.ErrProducerIDMismatch, kerr.InvalidProducerIDMapping},

@@ -57,9 +57,25 @@ type Config struct {
 	// APIs answer COORDINATOR_NOT_AVAILABLE and transactional ids are
 	// refused.
 	Txns *txn.Coordinator
+	// TxnPeer reaches the transaction coordinator on another broker of a
+	// cluster; nil on a single node. Without it a cluster refuses
+	// transactional producers.
+	TxnPeer TxnPeer
 	// TransactionVersion is the transaction.version feature advertised in
 	// ApiVersions: 2 enables transactions v2 (KIP-890 part 2).
 	TransactionVersion int16
+}
+
+// TxnPeer is what the handlers need of other brokers for transactions in
+// a cluster (the broker's inter-broker client).
+type TxnPeer interface {
+	// Verify asks the transaction coordinator, broker coordinator, whether
+	// producer pid at epoch has an ongoing transaction txnID that includes
+	// the partition (AddPartitionsToTxn v4+ VerifyOnly): nil when it has,
+	// else an error saying why (the coordinator's Kafka error when it
+	// answered), wrapping partition.ErrTxnVerifyUnavailable when no
+	// answer came or the coordinator moved (the producer retries).
+	Verify(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, topic string, index int32) error
 }
 
 // Endpoint is an advertised host and port.

@@ -1,0 +1,240 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/cluster"
+	"github.com/stromhq/strom/internal/coordinator/txn"
+	"github.com/stromhq/strom/internal/partition"
+)
+
+// txnPeer is a cluster broker's client to the other brokers for
+// transactions: it writes the transaction coordinator's markers to the
+// partitions other brokers lead (WriteTxnMarkers, txn.MarkerSender) and
+// asks the coordinator's broker to verify a transactional write to a
+// partition led here (AddPartitionsToTxn v4+ VerifyOnly,
+// handler.TxnPeer). The coordinator and the handlers stay free of
+// sockets; this is the only place they meet the network.
+//
+// Two franz-go clients, so that the two kinds never share a connection:
+// a marker waits for a partition's lock, which a verification holds
+// while it asks the coordinator's broker; with one connection per pair of
+// brokers, a verification queued behind such a marker on a broker that
+// answers a connection's requests in order could wait for itself.
+//
+// The clients are made at first use (the brokers' addresses are known
+// from the metadata by then) and closed by close, after the coordinator
+// that uses them.
+type txnPeer struct {
+	cluster *cluster.Cluster
+	log     *slog.Logger
+	self    int32
+
+	mu      sync.Mutex
+	markers *kgo.Client
+	verify  *kgo.Client
+	closed  bool
+}
+
+func newTxnPeer(c *cluster.Cluster, self int32, log *slog.Logger) *txnPeer {
+	return &txnPeer{cluster: c, log: log, self: self}
+}
+
+// clients returns the two clients, made from the live brokers' addresses
+// the first time.
+func (p *txnPeer) clients() (markers, verify *kgo.Client, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, nil, errors.New("inter-broker client closed")
+	}
+	if p.markers != nil {
+		return p.markers, p.verify, nil
+	}
+	var seeds []string
+	for _, b := range p.cluster.Brokers() {
+		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+	}
+	if len(seeds) == 0 {
+		return nil, nil, errors.New("no broker registered yet")
+	}
+	mk := func(role string) (*kgo.Client, error) {
+		return kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID(fmt.Sprintf("strom-broker-%d-%s", p.self, role)))
+	}
+	if p.markers, err = mk("txn-markers"); err != nil {
+		return nil, nil, err
+	}
+	if p.verify, err = mk("txn-verify"); err != nil {
+		p.markers.Close()
+		p.markers = nil
+		return nil, nil, err
+	}
+	return p.markers, p.verify, nil
+}
+
+func (p *txnPeer) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.markers != nil {
+		p.markers.Close()
+		p.verify.Close()
+	}
+}
+
+// leaderOf is the broker that leads a partition; ok is false when the
+// partition no longer exists.
+func (p *txnPeer) leaderOf(tp txn.TopicPartition) (lead int32, ok bool) {
+	t, ok := p.cluster.Topic(tp.Topic)
+	if !ok || tp.Partition < 0 || tp.Partition >= t.Partitions {
+		return -1, false
+	}
+	return p.cluster.Leader(&t, tp.Partition), true
+}
+
+// WriteMarkers implements txn.MarkerSender: one WriteTxnMarkers per
+// leader, the partitions that were not acknowledged sent again (to their
+// leader at that time) with a capped back-off until every one is, or ctx
+// ends.
+func (p *txnPeer) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, parts []txn.TopicPartition) error {
+	pending := slices.Clone(parts)
+	backoff := 20 * time.Millisecond
+	var last error
+	for {
+		byLeader := map[int32][]txn.TopicPartition{}
+		var next []txn.TopicPartition
+		for _, tp := range pending {
+			lead, ok := p.leaderOf(tp)
+			switch {
+			case !ok: // deleted: nothing left to end
+			case lead < 0:
+				next = append(next, tp)
+				last = fmt.Errorf("%s-%d has no leader", tp.Topic, tp.Partition)
+			default:
+				byLeader[lead] = append(byLeader[lead], tp)
+			}
+		}
+		for lead, tps := range byLeader {
+			failed, err := p.sendMarkers(ctx, lead, pid, epoch, commit, coordinatorEpoch, tps)
+			if err != nil {
+				last = err
+			}
+			next = append(next, failed...)
+		}
+		pending = next
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("markers to %d partitions not acknowledged (%v): %w", len(pending), last, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// sendMarkers sends one WriteTxnMarkers to lead and returns the
+// partitions it did not acknowledge.
+func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []txn.TopicPartition) ([]txn.TopicPartition, error) {
+	cl, _, err := p.clients()
+	if err != nil {
+		return tps, err
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = pid, epoch, commit, coordinatorEpoch
+	for _, tp := range tps {
+		i := slices.IndexFunc(m.Topics, func(t kmsg.WriteTxnMarkersRequestMarkerTopic) bool { return t.Topic == tp.Topic })
+		if i < 0 {
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic = tp.Topic
+			m.Topics = append(m.Topics, t)
+			i = len(m.Topics) - 1
+		}
+		m.Topics[i].Partitions = append(m.Topics[i].Partitions, tp.Partition)
+	}
+	req.Markers = append(req.Markers, m)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(lead)))
+	if err != nil {
+		return tps, fmt.Errorf("WriteTxnMarkers to broker %d: %w", lead, err)
+	}
+	acked := map[txn.TopicPartition]bool{}
+	var firstErr error
+	for _, rm := range resp.Markers {
+		for _, rt := range rm.Topics {
+			for _, rp := range rt.Partitions {
+				tp := txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+				if rp.ErrorCode == 0 {
+					acked[tp] = true
+				} else if firstErr == nil {
+					firstErr = fmt.Errorf("WriteTxnMarkers to broker %d: %s-%d: %w", lead, tp.Topic, tp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+				}
+			}
+		}
+	}
+	var failed []txn.TopicPartition
+	for _, tp := range tps {
+		if !acked[tp] {
+			failed = append(failed, tp)
+		}
+	}
+	return failed, firstErr
+}
+
+// Verify implements handler.TxnPeer.
+func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, topic string, index int32) error {
+	_, cl, err := p.clients()
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, pid, epoch, true
+	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	tt.Topic, tt.Partitions = topic, []int32{index}
+	tr.Topics = append(tr.Topics, tt)
+	req.Transactions = append(req.Transactions, tr)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(coordinator)))
+	moved := func(code int16) bool {
+		return code == kerr.NotCoordinator.Code || code == kerr.CoordinatorNotAvailable.Code || code == kerr.CoordinatorLoadInProgress.Code
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: ask broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, err)
+	case moved(resp.ErrorCode):
+		return fmt.Errorf("%w: broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, kerr.ErrorForCode(resp.ErrorCode))
+	case resp.Version < 4:
+		return fmt.Errorf("verify with broker %d: it answered AddPartitionsToTxn v%d, which cannot verify", coordinator, resp.Version)
+	case resp.ErrorCode != 0:
+		return fmt.Errorf("verify with broker %d: %w", coordinator, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	for _, rt := range resp.Transactions {
+		for _, rtt := range rt.Topics {
+			for _, rp := range rtt.Partitions {
+				if rtt.Topic == topic && rp.Partition == index {
+					if moved(rp.ErrorCode) {
+						return fmt.Errorf("%w: broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, kerr.ErrorForCode(rp.ErrorCode))
+					}
+					if rp.ErrorCode != 0 {
+						return fmt.Errorf("verify with broker %d: %w", coordinator, kerr.ErrorForCode(rp.ErrorCode))
+					}
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("verify with broker %d: no answer for %s-%d", coordinator, topic, index)
+}

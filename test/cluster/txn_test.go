@@ -1,0 +1,308 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stromhq/strom/internal/record"
+)
+
+// TestClusterTransactions: transactions across brokers. Three nodes, an
+// input and an output topic of three one-replica partitions each (so
+// placed on the three brokers), and a franz-go GroupTransactSession
+// pipeline between them: the transaction coordinator (the leader of
+// __transaction_state-0, which every broker's FindCoordinator names)
+// writes markers to the partitions other brokers lead, and they ask it to
+// verify the first transactional write of each transaction (KIP-890
+// part 1). The output read with read_committed holds each input exactly
+// once. On main the cluster refused the transactional producer.
+func TestClusterTransactions(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, topic := range []string{"txin", "txout"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		c.waitLed(c.nodes[0].kafka, topic, 3)
+	}
+	const n = 300
+	produce(t, c.seeds(), "txin", "in", n)
+
+	// Every broker names the same coordinator: __transaction_state-0's
+	// leader.
+	coord := int32(-1)
+	for _, nd := range c.nodes {
+		waitFor(t, 30*time.Second, "FindCoordinator(transaction) at "+nd.kafka, func() error {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorType, req.CoordinatorKeys = 1, []string{"etl"}
+			resp, err := req.RequestWith(ctx, c.direct(nd.kafka))
+			if err != nil {
+				return err
+			}
+			if len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != 0 {
+				return fmt.Errorf("%+v", resp.Coordinators)
+			}
+			if id := resp.Coordinators[0].NodeID; coord >= 0 && id != coord {
+				t.Fatalf("broker at %s names coordinator %d, another named %d", nd.kafka, id, coord)
+			} else {
+				coord = id
+			}
+			return nil
+		})
+	}
+	md, err := adm.Metadata(ctx, "__transaction_state", "txout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lead := md.Topics["__transaction_state"].Partitions[0].Leader; lead != coord {
+		t.Fatalf("coordinator %d, __transaction_state-0 led by %d", coord, lead)
+	}
+	remote := 0
+	for _, p := range md.Topics["txout"].Partitions {
+		if p.Leader != coord {
+			remote++
+		}
+	}
+	if remote == 0 {
+		t.Fatalf("every output partition is on the coordinator's broker %d: nothing crosses brokers", coord)
+	}
+	t.Logf("coordinator: broker %d; %d of 3 output partitions on other brokers", coord, remote)
+
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n, nil)
+	got := consumeCommitted(t, c.seeds(), "txout", n)
+	for i := range n {
+		if !got[fmt.Sprintf("out-in-%d", i)] {
+			t.Fatalf("input in-%d has no output", i)
+		}
+	}
+}
+
+// runPipeline copies topic in to topic out (value "out-" + the input's)
+// in transactions of a GroupTransactSession until n inputs were committed;
+// mid is called (if set) in each transaction, once its records are handed
+// to the producer and before its end, with the inputs committed so far.
+func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out string, n int, mid func(done int)) {
+	t.Helper()
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(id),
+		kgo.ConsumerGroup(id+"-group"), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.TransactionTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done, txns, aborts := 0, 0, 0
+	for done < n {
+		fs := sess.PollRecords(ctx, 10) // many small transactions
+		if ctx.Err() != nil {
+			t.Fatalf("pipeline: %d of %d committed: %v", done, n, ctx.Err())
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		batch := 0
+		// franz-go commits what succeeded if asked to: a failed produce
+		// must turn the commit into an abort (its own example's way).
+		failed := kgo.AbortingFirstErrPromise(sess.Client())
+		fs.EachRecord(func(r *kgo.Record) {
+			batch++
+			sess.Produce(ctx, &kgo.Record{Topic: out, Value: []byte("out-" + string(r.Value))}, failed.Promise())
+		})
+		if mid != nil {
+			mid(done) // the transaction's records are produced or in flight
+		}
+		if err := failed.Err(); err != nil {
+			t.Logf("transactional produce: %v", err)
+		}
+		committed, err := sess.End(ctx, failed.Err() == nil)
+		switch {
+		case err != nil:
+			t.Logf("end of transaction: %v", err)
+			aborts++
+		case committed:
+			done += batch
+			txns++
+		default:
+			aborts++
+		}
+	}
+	t.Logf("pipeline: %d inputs in %d committed transactions, %d aborted or failed", done, txns, aborts)
+}
+
+// consumeCommitted reads topic with read_committed from the start until
+// want records came, and fails on a record read twice; then it reads on
+// for a moment to catch extra ones.
+func consumeCommitted(t *testing.T, seeds []string, topic string, want int) map[string]bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := poll(t, cl, want, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		if !strings.HasPrefix(string(r.Value), "out-") || got[string(r.Value)] {
+			t.Fatalf("record %q read twice or unexpected", r.Value)
+		}
+		t.Fatalf("extra record %q", r.Value)
+	})
+	return got
+}
+
+// TestClusterTransactionsSurviveKill: the pipeline of
+// TestClusterTransactions with a kill -9 of a broker that leads input and
+// output partitions (not the coordinator) after a third of the inputs, and
+// of the coordinator's broker after two thirds, each in the middle of a
+// transaction (its records produced or in flight, its end not asked) and
+// restarted a second later: markers to a dead broker are retried until it is back, and the
+// restarted coordinator finishes what it had decided from its log. The
+// output read with read_committed still holds each input exactly once.
+func TestClusterTransactionsSurviveKill(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, topic := range []string{"txin", "txout"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		c.waitLed(c.nodes[0].kafka, topic, 3)
+	}
+	const n = 600
+	produce(t, c.seeds(), "txin", "in", n)
+	coord := int32(-1)
+	waitFor(t, 30*time.Second, "the transaction coordinator", func() error {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType, req.CoordinatorKeys = 1, []string{"etl"}
+		resp, err := req.RequestWith(ctx, c.direct(c.nodes[0].kafka))
+		if err != nil {
+			return err
+		}
+		if resp.Coordinators[0].ErrorCode != 0 {
+			return kerr.ErrorForCode(resp.Coordinators[0].ErrorCode)
+		}
+		coord = resp.Coordinators[0].NodeID
+		return nil
+	})
+	other := c.nodes[coord%3] // a broker that is not the coordinator
+	kills := []*node{other, c.nodes[coord-1]}
+	next := 0
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n, func(done int) {
+		if next < len(kills) && done >= (next+1)*n/3 {
+			victim := kills[next]
+			next++
+			t.Logf("kill -9 broker %d after %d inputs", victim.id, done)
+			victim.proc.Kill(t)
+			time.Sleep(time.Second) // the broker stays down while the pipeline runs on
+			c.start(victim)
+		}
+	})
+	if next != len(kills) {
+		t.Fatalf("%d of %d kills done", next, len(kills))
+	}
+	got := consumeCommitted(t, c.seeds(), "txout", n)
+	for i := range n {
+		if !got[fmt.Sprintf("out-in-%d", i)] {
+			t.Fatalf("input in-%d has no output", i)
+		}
+	}
+}
+
+// TestClusterTxnVerifyAcrossBrokers: KIP-890 part 1 when the partition's
+// broker is not the coordinator's. A producer with an ongoing transaction
+// on one partition sends a transactional batch straight to another
+// partition, led by another broker, that it never added: that broker asks
+// the coordinator, which says no, so the batch is refused
+// (INVALID_TXN_STATE) and nothing is written. A verification that let
+// everything through would fail here, not in the pipeline tests.
+func TestClusterTxnVerifyAcrossBrokers(t *testing.T) {
+	c := startCluster(t, 3)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "tv"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitLed(c.nodes[0].kafka, "tv", 3)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("tv-id"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.Metadata(ctx, "tv", "__transaction_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord := md.Topics["__transaction_state"].Partitions[0].Leader
+	var added, target int32 = -1, -1 // partitions: one in the transaction, one on another broker than the coordinator
+	for i := range int32(3) {
+		if p := md.Topics["tv"].Partitions[i]; p.Leader != coord && target < 0 {
+			target = i
+		} else if added < 0 {
+			added = i
+		}
+	}
+	if target < 0 || added < 0 {
+		t.Fatalf("no partition off the coordinator's broker %d: %+v", coord, md.Topics["tv"].Partitions)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tv", Partition: added, Value: []byte("in")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := record.AppendBatch(nil, record.BatchSpec{PartitionLeaderEpoch: -1, Transactional: true, BaseTimestamp: time.Now().UnixMilli(),
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: 0}, []record.Record{{Value: []byte("sneaked")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 9, -1, 10000, kmsg.StringPtr("tv-id")
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = "tv", md.Topics["tv"].ID // the client picks the version: v13+ names topics by id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = target, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	leader := c.nodes[md.Topics["tv"].Partitions[target].Leader-1].kafka
+	resp, err := req.RequestWith(ctx, c.direct(leader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
+		t.Fatalf("unadded partition %d (coordinator %d, leader at %s): %v, want INVALID_TXN_STATE", target, coord, leader, kerr.ErrorForCode(code))
+	}
+	ends, err := adm.ListEndOffsets(ctx, "tv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("tv", target); o.Offset != 0 {
+		t.Fatalf("tv-%d end offset %d after the refused batch, want 0", target, o.Offset)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+}
