@@ -11,7 +11,8 @@
 // goroutine started here is stopped by Shutdown.
 //
 // The HTTP listener is on loopback (127.0.0.1:8080) unless configured: the
-// console has no login. Whatever its address, /metrics, the console and
+// console has a login only when the broker has a SASL_PLAINTEXT listener
+// (it logs users in through it). Whatever its address, /metrics, the console and
 // the profiler answer only to the broker's own names (console.HostGuard,
 // against DNS rebinding); /healthz answers anyone. The profiler is off
 // unless --pprof or http.pprof.enable turns it on.
@@ -52,9 +53,9 @@ import (
 	"github.com/stromhq/strom/internal/tlsconf"
 )
 
-// DefaultHTTPAddr is the HTTP listener's address when none is given: the
-// console has no login, so it is reachable from this machine only until
-// an operator opens it up (--http-addr :8080).
+// DefaultHTTPAddr is the HTTP listener's address when none is given:
+// without a SASL listener the console has no login, so it is reachable
+// from this machine only until an operator opens it up (--http-addr :8080).
 const DefaultHTTPAddr = "127.0.0.1:8080"
 
 // Config configures a broker. Zero values take the embedded defaults.
@@ -100,9 +101,12 @@ type Broker struct {
 	kafkaLn net.Listener // the first of lns
 	lns     []net.Listener
 	specs   []metadata.Listener // lns[i] serves specs[i]
-	httpSrv *http.Server
-	httpLn  net.Listener
-	console *console.Console // nil when HTTP is disabled
+	// saslMechs are the SASL mechanisms each SASL listener serves, by
+	// listener name (the console logs users in through one).
+	saslMechs map[string][]string
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	console   *console.Console // nil when HTTP is disabled
 	// quorum is a cluster node's metadata quorum (nil on a single node);
 	// stopBackground ends its registration and fencing loops, whose
 	// goroutines bg counts.
@@ -211,6 +215,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.cluster.Close()
 		return nil, err
 	}
+	b.saslMechs = sec.mechanisms
 	endpoints := map[string]handler.Endpoint{}
 	for _, spec := range cfg.Listeners {
 		ln, err := net.Listen("tcp", spec.Addr)
@@ -414,21 +419,31 @@ func (b *Broker) httpHandler() http.Handler {
 		})
 	}
 	// The console is a Kafka client of this broker, through its own
-	// listener, like any other client: a PLAINTEXT one, until it logs in
-	// with credentials of its own.
-	plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
-	if plain < 0 {
-		b.log.Warn("console disabled: it needs a PLAINTEXT listener (it has no login yet)")
-		return mux
-	}
-	con, err := console.New(console.Config{
-		Brokers:         []string{dialAddr(b.lns[plain].Addr())},
+	// listener, like any other client. With a SASL listener it has a
+	// login: each user's calls go through that listener authenticated as
+	// the user, so the broker's ACLs decide. Without one, it is open and
+	// connects as ANONYMOUS over PLAINTEXT, as before.
+	ccfg := console.Config{
 		Registerer:      reg,
 		Logger:          b.log,
 		ListenAddr:      b.cfg.HTTPAddr,
 		AllowedHosts:    hosts,
 		MaxProduceBytes: b.bc.Settings().HTTPProduceMaxInflightBytes,
-	})
+	}
+	if i, mech := b.consoleLoginListener(); i >= 0 {
+		ccfg.Brokers = []string{dialAddr(b.lns[i].Addr())}
+		ccfg.Login = &console.Login{Mechanism: mech, SecureCookie: b.bc.Settings().HTTPSSL}
+		b.log.Info("console login on: users log in with their SASL credentials", "listener", b.specs[i].Name, "mechanism", mech)
+	} else {
+		plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
+		if plain < 0 {
+			b.log.Warn("console disabled: it needs a SASL_PLAINTEXT listener with PLAIN or SCRAM (for its login) or a PLAINTEXT one (open, no login)")
+			return mux
+		}
+		ccfg.Brokers = []string{dialAddr(b.lns[plain].Addr())}
+		b.log.Warn("console open without login: the broker has no SASL_PLAINTEXT listener; anyone who reaches the HTTP listener acts as User:ANONYMOUS", "http", b.cfg.HTTPAddr)
+	}
+	con, err := console.New(ccfg)
 	if err != nil {
 		b.log.Error("console disabled", "err", err)
 		return mux
@@ -436,6 +451,29 @@ func (b *Broker) httpHandler() http.Handler {
 	b.console = con
 	mux.Handle("/", con.Handler())
 	return mux
+}
+
+// consoleLogin prefers, in this order, the mechanisms the console logs
+// users in with: SCRAM first (the password never crosses the wire).
+var consoleLogin = []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}
+
+// consoleLoginListener is the listener (an index of specs) and mechanism
+// the console logs users in through: the first SASL_PLAINTEXT listener
+// serving one of consoleLogin's mechanisms, or -1. SASL_SSL is not used:
+// the console would have to check the broker's own certificate against a
+// name it was not issued for (its loopback address).
+func (b *Broker) consoleLoginListener() (int, string) {
+	for i, l := range b.specs {
+		if l.Protocol != "SASL_PLAINTEXT" {
+			continue
+		}
+		for _, m := range consoleLogin {
+			if slices.Contains(b.saslMechs[l.Name], m) {
+				return i, m
+			}
+		}
+	}
+	return -1, ""
 }
 
 // healthz answers the health check. 200 "ok" when every partition's
