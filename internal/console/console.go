@@ -207,6 +207,8 @@ func New(cfg Config) (*Console, error) {
 	// would let in: no background sampling (the history stays empty).
 	if cfg.Login == nil {
 		c.stats.start()
+	} else {
+		c.startSweeper()
 	}
 	return c, nil
 }

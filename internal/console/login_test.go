@@ -320,6 +320,13 @@ func TestLoginExpiry(t *testing.T) {
 	if n := con.Sessions(); n != 1 {
 		t.Fatalf("%d sessions, want 1", n)
 	}
+	// The sweeper ends it without any request asking.
+	eventually(t, 10*time.Second, func() error {
+		if n := con.Sessions(); n != 0 {
+			return fmt.Errorf("%d sessions after the TTL, want 0", n)
+		}
+		return nil
+	})
 	eventually(t, 10*time.Second, func() error {
 		if st, _, _ := b.do("GET", "/api/v1/topics", nil); st != http.StatusUnauthorized {
 			return fmt.Errorf("status %d after the session's TTL, want 401", st)

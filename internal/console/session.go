@@ -264,6 +264,31 @@ func (s *sessions) add(x *session, max, perUser int) error {
 
 var errTooManySessions = &apiError{Status: http.StatusServiceUnavailable, Code: "too_many_sessions", Msg: "the console has as many sessions open as it allows: try again later"}
 
+// startSweeper ends expired sessions and tokens in the background (their
+// Kafka clients hold connections) at least every sweepEvery; lookups and
+// logins also drop the expired ones they meet. The goroutine is the
+// console's: Close stops it (c.ctx) and waits for it (c.wg).
+func (c *Console) startSweeper() {
+	every := min(c.cfg.Login.SessionTTL/4, time.Minute)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.ctx.Done():
+				return
+			case now := <-t.C:
+				c.sessions.mu.Lock()
+				gone := c.sessions.expiredLocked(now)
+				c.sessions.mu.Unlock()
+				endAll(gone)
+			}
+		}
+	}()
+}
+
 // lookup returns the live session whose secret is secret, or nil.
 func (s *sessions) lookup(secret string, now time.Time) *session {
 	if secret == "" {
