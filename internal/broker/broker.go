@@ -11,8 +11,8 @@
 // goroutine started here is stopped by Shutdown.
 //
 // The HTTP listener is on loopback (127.0.0.1:8080) unless configured: the
-// console has a login only when the broker has a SASL_PLAINTEXT listener
-// (it logs users in through it). Whatever its address, /metrics, the console and
+// console has a login only when the broker has a SASL listener with SCRAM or
+// PLAIN (it logs users in through it). Whatever its address, /metrics, the console and
 // the profiler answer only to the broker's own names (console.HostGuard,
 // against DNS rebinding); /healthz answers anyone. The profiler is off
 // unless --pprof or http.pprof.enable turns it on.
@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/stromhq/strom/internal/auth"
@@ -101,12 +102,12 @@ type Broker struct {
 	kafkaLn net.Listener // the first of lns
 	lns     []net.Listener
 	specs   []metadata.Listener // lns[i] serves specs[i]
-	// saslMechs are the SASL mechanisms each SASL listener serves, by
-	// listener name (the console logs users in through one).
-	saslMechs map[string][]string
-	httpSrv   *http.Server
-	httpLn    net.Listener
-	console   *console.Console // nil when HTTP is disabled
+	// sec is the listeners' security (the console logs users in through
+	// a SASL listener).
+	sec     *security
+	httpSrv *http.Server
+	httpLn  net.Listener
+	console *console.Console // nil when HTTP is disabled
 	// quorum is a cluster node's metadata quorum (nil on a single node);
 	// stopBackground ends its registration and fencing loops, whose
 	// goroutines bg counts.
@@ -215,7 +216,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.cluster.Close()
 		return nil, err
 	}
-	b.saslMechs = sec.mechanisms
+	b.sec = sec
 	endpoints := map[string]handler.Endpoint{}
 	for _, spec := range cfg.Listeners {
 		ln, err := net.Listen("tcp", spec.Addr)
@@ -430,18 +431,19 @@ func (b *Broker) httpHandler() http.Handler {
 		AllowedHosts:    hosts,
 		MaxProduceBytes: b.bc.Settings().HTTPProduceMaxInflightBytes,
 	}
-	if i, mech := b.consoleLoginListener(); i >= 0 {
+	if i, mech, opts := b.consoleLoginListener(); i >= 0 {
 		ccfg.Brokers = []string{dialAddr(b.lns[i].Addr())}
+		ccfg.ClientOpts = opts
 		ccfg.Login = &console.Login{Mechanism: mech, SecureCookie: b.bc.Settings().HTTPSSL}
 		b.log.Info("console login on: users log in with their SASL credentials", "listener", b.specs[i].Name, "mechanism", mech)
 	} else {
 		plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
 		if plain < 0 {
-			b.log.Warn("console disabled: it needs a SASL_PLAINTEXT listener with PLAIN or SCRAM (for its login) or a PLAINTEXT one (open, no login)")
+			b.log.Warn("console disabled: it needs a SASL_PLAINTEXT or SASL_SSL listener (without required client certificates) with PLAIN or SCRAM, for its login, or a PLAINTEXT one (open, no login)")
 			return mux
 		}
 		ccfg.Brokers = []string{dialAddr(b.lns[plain].Addr())}
-		b.log.Warn("console open without login: the broker has no SASL_PLAINTEXT listener; anyone who reaches the HTTP listener acts as User:ANONYMOUS", "http", b.cfg.HTTPAddr)
+		b.log.Warn("console open without login: the broker has no SASL listener the console can log users in through; anyone who reaches the HTTP listener acts as User:ANONYMOUS", "http", b.cfg.HTTPAddr)
 	}
 	con, err := console.New(ccfg)
 	if err != nil {
@@ -455,25 +457,39 @@ func (b *Broker) httpHandler() http.Handler {
 
 // consoleLogin prefers, in this order, the mechanisms the console logs
 // users in with: SCRAM first (the password never crosses the wire).
+// SASL_PLAINTEXT is preferred to SASL_SSL: the console's connections are
+// to its own broker on loopback.
 var consoleLogin = []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}
 
-// consoleLoginListener is the listener (an index of specs) and mechanism
-// the console logs users in through: the first SASL_PLAINTEXT listener
-// serving one of consoleLogin's mechanisms, or -1. SASL_SSL is not used:
-// the console would have to check the broker's own certificate against a
-// name it was not issued for (its loopback address).
-func (b *Broker) consoleLoginListener() (int, string) {
-	for i, l := range b.specs {
-		if l.Protocol != "SASL_PLAINTEXT" {
-			continue
-		}
-		for _, m := range consoleLogin {
-			if slices.Contains(b.saslMechs[l.Name], m) {
-				return i, m
+// consoleLoginListener is the listener (an index of specs), mechanism and
+// extra client options the console logs users in through: the first
+// SASL_PLAINTEXT listener serving one of consoleLogin's mechanisms, else
+// the first such SASL_SSL one that does not require client certificates
+// (the console has none), dialed with a client configuration pinned to
+// the listener's own certificate (it dials a loopback address the
+// certificate need not name); -1 if none.
+func (b *Broker) consoleLoginListener() (int, string, []kgo.Opt) {
+	for _, proto := range []string{"SASL_PLAINTEXT", "SASL_SSL"} {
+		for i, l := range b.specs {
+			if l.Protocol != proto {
+				continue
+			}
+			var opts []kgo.Opt
+			if l.TLS() {
+				src := b.sec.listeners[l.Name].tls
+				if src == nil || src.Current().ClientAuth == tls.RequireAndVerifyClientCert {
+					continue
+				}
+				opts = append(opts, kgo.DialTLSConfig(src.SelfClientConfig()))
+			}
+			for _, m := range consoleLogin {
+				if slices.Contains(b.sec.mechanisms[l.Name], m) {
+					return i, m, opts
+				}
 			}
 		}
 	}
-	return -1, ""
+	return -1, "", nil
 }
 
 // healthz answers the health check. 200 "ok" when every partition's

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // get sends a GET to the broker's HTTP listener with the given Host
@@ -153,6 +155,40 @@ func TestConsoleLoginWithSASL(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("login with password %q: %d, want %d", pw, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestConsoleLoginOverSASLSSL: with only a SASL_SSL listener, whose
+// certificate names another host than the loopback address the console
+// dials, the console logs users in through it (pinned to the listener's
+// own certificate), where it used to be disabled.
+func TestConsoleLoginOverSASLSSL(t *testing.T) {
+	dir, certs := t.TempDir(), t.TempDir()
+	ca := testutil.NewCA(t, "console CA")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "kafka.example.com"}, Server: true})
+	if _, err := AddScram(dir, []string{"SCRAM-SHA-512=[name=alice,password=alice-pw]"}); err != nil {
+		t.Fatal(err)
+	}
+	b := startHTTP(t, Config{DataDir: dir,
+		Props: map[string]string{
+			"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+			"ssl.keystore.location":   testutil.WriteFile(t, certs, "server.pem", leaf.CertPEM, leaf.KeyPEM),
+		},
+		Listeners: []metadata.Listener{{Name: "SASL_SSL", Protocol: "SASL_SSL", Addr: "127.0.0.1:0"}},
+	})
+	if b.console == nil {
+		t.Fatal("no console with a SASL_SSL listener")
+	}
+	for pw, want := range map[string]int{"wrong": http.StatusUnauthorized, "alice-pw": http.StatusOK} {
+		resp, err := http.Post("http://"+b.HTTPAddr().String()+"/api/v1/login", "application/json",
+			strings.NewReader(`{"user":"alice","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("login over SASL_SSL with password %q: %d, want %d", pw, resp.StatusCode, want)
 		}
 	}
 }
