@@ -142,7 +142,9 @@ func recordsIn(starts, ends kadm.ListedOffsets, topic string, p int32) int64 {
 // deleted a moment ago shows as it is now.
 func (c *Console) freshTopics(ctx context.Context, topics ...string) (kadm.TopicDetails, error) {
 	req := kmsg.NewPtrMetadataRequest()
-	req.IncludeTopicAuthorizedOperations = true
+	// What the user may do, for a topic's own page only: the broker
+	// checks every operation for every topic it lists.
+	req.IncludeTopicAuthorizedOperations = len(topics) == 1
 	for _, t := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(t)
