@@ -11,7 +11,8 @@
 // goroutine started here is stopped by Shutdown.
 //
 // The HTTP listener is on loopback (127.0.0.1:8080) unless configured: the
-// console has no login. Whatever its address, /metrics, the console and
+// console has a login only when the broker has a SASL listener with SCRAM or
+// PLAIN (it logs users in through it). Whatever its address, /metrics, the console and
 // the profiler answer only to the broker's own names (console.HostGuard,
 // against DNS rebinding); /healthz answers anyone. The profiler is off
 // unless --pprof or http.pprof.enable turns it on.
@@ -36,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/stromhq/strom/internal/auth"
@@ -52,9 +54,9 @@ import (
 	"github.com/stromhq/strom/internal/tlsconf"
 )
 
-// DefaultHTTPAddr is the HTTP listener's address when none is given: the
-// console has no login, so it is reachable from this machine only until
-// an operator opens it up (--http-addr :8080).
+// DefaultHTTPAddr is the HTTP listener's address when none is given:
+// without a SASL listener the console has no login, so it is reachable
+// from this machine only until an operator opens it up (--http-addr :8080).
 const DefaultHTTPAddr = "127.0.0.1:8080"
 
 // Config configures a broker. Zero values take the embedded defaults.
@@ -101,6 +103,9 @@ type Broker struct {
 	kafkaLn net.Listener // the first of lns
 	lns     []net.Listener
 	specs   []metadata.Listener // lns[i] serves specs[i]
+	// sec is the listeners' security (the console logs users in through
+	// a SASL listener).
+	sec     *security
 	httpSrv *http.Server
 	httpLn  net.Listener
 	console *console.Console // nil when HTTP is disabled
@@ -228,6 +233,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.cluster.Close()
 		return nil, err
 	}
+	b.sec = sec
 	endpoints := map[string]handler.Endpoint{}
 	for _, spec := range cfg.Listeners {
 		ln, err := net.Listen("tcp", spec.Addr)
@@ -434,21 +440,32 @@ func (b *Broker) httpHandler() http.Handler {
 		})
 	}
 	// The console is a Kafka client of this broker, through its own
-	// listener, like any other client: a PLAINTEXT one, until it logs in
-	// with credentials of its own.
-	plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
-	if plain < 0 {
-		b.log.Warn("console disabled: it needs a PLAINTEXT listener (it has no login yet)")
-		return mux
-	}
-	con, err := console.New(console.Config{
-		Brokers:         []string{dialAddr(b.lns[plain].Addr())},
+	// listener, like any other client. With a SASL listener it has a
+	// login: each user's calls go through that listener authenticated as
+	// the user, so the broker's ACLs decide. Without one, it is open and
+	// connects as ANONYMOUS over PLAINTEXT, as before.
+	ccfg := console.Config{
 		Registerer:      reg,
 		Logger:          b.log,
 		ListenAddr:      b.cfg.HTTPAddr,
 		AllowedHosts:    hosts,
 		MaxProduceBytes: b.bc.Settings().HTTPProduceMaxInflightBytes,
-	})
+	}
+	if i, mech, opts := b.consoleLoginListener(); i >= 0 {
+		ccfg.Brokers = []string{dialAddr(b.lns[i].Addr())}
+		ccfg.ClientOpts = opts
+		ccfg.Login = &console.Login{Mechanism: mech, SecureCookie: b.bc.Settings().HTTPSSL}
+		b.log.Info("console login on: users log in with their SASL credentials", "listener", b.specs[i].Name, "mechanism", mech)
+	} else {
+		plain := slices.IndexFunc(b.specs, func(l metadata.Listener) bool { return l.Protocol == "PLAINTEXT" })
+		if plain < 0 {
+			b.log.Warn("console disabled: it needs a SASL_PLAINTEXT or SASL_SSL listener (without required client certificates) with PLAIN or SCRAM, for its login, or a PLAINTEXT one (open, no login)")
+			return mux
+		}
+		ccfg.Brokers = []string{dialAddr(b.lns[plain].Addr())}
+		b.log.Warn("console open without login: the broker has no SASL listener the console can log users in through; anyone who reaches the HTTP listener acts as User:ANONYMOUS", "http", b.cfg.HTTPAddr)
+	}
+	con, err := console.New(ccfg)
 	if err != nil {
 		b.log.Error("console disabled", "err", err)
 		return mux
@@ -456,6 +473,43 @@ func (b *Broker) httpHandler() http.Handler {
 	b.console = con
 	mux.Handle("/", con.Handler())
 	return mux
+}
+
+// consoleLogin prefers, in this order, the mechanisms the console logs
+// users in with: SCRAM first (the password never crosses the wire).
+// SASL_PLAINTEXT is preferred to SASL_SSL: the console's connections are
+// to its own broker on loopback.
+var consoleLogin = []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}
+
+// consoleLoginListener is the listener (an index of specs), mechanism and
+// extra client options the console logs users in through: the first
+// SASL_PLAINTEXT listener serving one of consoleLogin's mechanisms, else
+// the first such SASL_SSL one that does not require client certificates
+// (the console has none), dialed with a client configuration pinned to
+// the listener's own certificate (it dials a loopback address the
+// certificate need not name); -1 if none.
+func (b *Broker) consoleLoginListener() (int, string, []kgo.Opt) {
+	for _, proto := range []string{"SASL_PLAINTEXT", "SASL_SSL"} {
+		for i, l := range b.specs {
+			if l.Protocol != proto {
+				continue
+			}
+			var opts []kgo.Opt
+			if l.TLS() {
+				src := b.sec.listeners[l.Name].tls
+				if src == nil || src.Current().ClientAuth == tls.RequireAndVerifyClientCert {
+					continue
+				}
+				opts = append(opts, kgo.DialTLSConfig(src.SelfClientConfig()))
+			}
+			for _, m := range consoleLogin {
+				if slices.Contains(b.sec.mechanisms[l.Name], m) {
+					return i, m, opts
+				}
+			}
+		}
+	}
+	return -1, "", nil
 }
 
 // healthz answers the health check. 200 "ok" when every partition's

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // get sends a GET to the broker's HTTP listener with the given Host
@@ -34,7 +36,10 @@ func get(t *testing.T, b *Broker, path, host string) (int, string) {
 
 func startHTTP(t *testing.T, cfg Config) *Broker {
 	t.Helper()
-	cfg.DataDir, cfg.KafkaAddr, cfg.HTTPAddr, cfg.Logger = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	cfg.KafkaAddr, cfg.HTTPAddr, cfg.Logger = "127.0.0.1:0", "127.0.0.1:0", slog.New(slog.DiscardHandler)
 	b, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,5 +113,82 @@ func TestHTTPProduceBudgetConfig(t *testing.T) {
 	}
 	if b := startHTTP(t, Config{Props: map[string]string{"http.produce.max.inflight.bytes": "-1"}}); b.console == nil {
 		t.Fatal("no console with http.produce.max.inflight.bytes=-1")
+	}
+}
+
+// TestConsoleLoginWithSASL: a broker with a SASL_PLAINTEXT listener (and
+// no PLAINTEXT one) serves its console with a login through that
+// listener, where it used to disable the console; a broker with only
+// PLAINTEXT keeps it open.
+func TestConsoleLoginWithSASL(t *testing.T) {
+	open := startHTTP(t, Config{})
+	if st, body := get(t, open, "/api/v1/session", ""); st != http.StatusOK || !strings.Contains(body, `"login_required":false`) {
+		t.Errorf("PLAINTEXT only: session %d %s, want an open console", st, body)
+	}
+	if st, _ := get(t, open, "/api/v1/topics", ""); st != http.StatusOK {
+		t.Errorf("PLAINTEXT only: topics %d, want 200 without login", st)
+	}
+
+	dir := t.TempDir()
+	if _, err := AddScram(dir, []string{"SCRAM-SHA-256=[name=alice,password=alice-pw]"}); err != nil {
+		t.Fatal(err)
+	}
+	b := startHTTP(t, Config{DataDir: dir,
+		Props:     map[string]string{"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256"},
+		Listeners: []metadata.Listener{{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"}},
+	})
+	if b.console == nil {
+		t.Fatal("no console with a SASL_PLAINTEXT listener")
+	}
+	if st, body := get(t, b, "/api/v1/session", ""); st != http.StatusOK || !strings.Contains(body, `"login_required":true`) {
+		t.Errorf("SASL: session %d %s, want login required", st, body)
+	}
+	if st, _ := get(t, b, "/api/v1/topics", ""); st != http.StatusUnauthorized {
+		t.Errorf("SASL: topics without login %d, want 401", st)
+	}
+	for pw, want := range map[string]int{"wrong": http.StatusUnauthorized, "alice-pw": http.StatusOK} {
+		resp, err := http.Post("http://"+b.HTTPAddr().String()+"/api/v1/login", "application/json",
+			strings.NewReader(`{"user":"alice","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("login with password %q: %d, want %d", pw, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestConsoleLoginOverSASLSSL: with only a SASL_SSL listener, whose
+// certificate names another host than the loopback address the console
+// dials, the console logs users in through it (pinned to the listener's
+// own certificate), where it used to be disabled.
+func TestConsoleLoginOverSASLSSL(t *testing.T) {
+	dir, certs := t.TempDir(), t.TempDir()
+	ca := testutil.NewCA(t, "console CA")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "kafka.example.com"}, Server: true})
+	if _, err := AddScram(dir, []string{"SCRAM-SHA-512=[name=alice,password=alice-pw]"}); err != nil {
+		t.Fatal(err)
+	}
+	b := startHTTP(t, Config{DataDir: dir,
+		Props: map[string]string{
+			"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+			"ssl.keystore.location":   testutil.WriteFile(t, certs, "server.pem", leaf.CertPEM, leaf.KeyPEM),
+		},
+		Listeners: []metadata.Listener{{Name: "SASL_SSL", Protocol: "SASL_SSL", Addr: "127.0.0.1:0"}},
+	})
+	if b.console == nil {
+		t.Fatal("no console with a SASL_SSL listener")
+	}
+	for pw, want := range map[string]int{"wrong": http.StatusUnauthorized, "alice-pw": http.StatusOK} {
+		resp, err := http.Post("http://"+b.HTTPAddr().String()+"/api/v1/login", "application/json",
+			strings.NewReader(`{"user":"alice","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("login over SASL_SSL with password %q: %d, want %d", pw, resp.StatusCode, want)
+		}
 	}
 }

@@ -33,7 +33,7 @@ type clusterJSON struct {
 func (c *Console) getCluster(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := c.requestCtx(r)
 	defer cancel()
-	md, err := c.adm.BrokerMetadata(ctx)
+	md, err := c.admin(ctx).BrokerMetadata(ctx)
 	if err != nil {
 		return err
 	}
@@ -52,11 +52,11 @@ func (c *Console) getCluster(w http.ResponseWriter, r *http.Request) error {
 		names = append(names, t.Topic)
 	}
 	if len(names) > 0 {
-		starts, err := c.adm.ListStartOffsets(ctx, names...)
+		starts, err := c.admin(ctx).ListStartOffsets(ctx, names...)
 		if err != nil {
 			return err
 		}
-		ends, err := c.adm.ListEndOffsets(ctx, names...)
+		ends, err := c.admin(ctx).ListEndOffsets(ctx, names...)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func (c *Console) getCluster(w http.ResponseWriter, r *http.Request) error {
 func (c *Console) getBrokers(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := c.requestCtx(r)
 	defer cancel()
-	bs, err := c.adm.ListBrokers(ctx)
+	bs, err := c.admin(ctx).ListBrokers(ctx)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -75,6 +74,12 @@ type Config struct {
 	// Otherwise at least MaxBodyBytes. A request waits for its share,
 	// at most RequestTimeout, then gets 503 with Retry-After.
 	MaxProduceBytes int64
+	// Login, when set, requires a login (or an API token) for every API
+	// call, and makes each call to Kafka as the logged-in user (SASL with
+	// the user's password, see session.go); Brokers must then be a SASL
+	// listener. Nil: the console is open and talks to Kafka with
+	// ClientOpts alone (the broker's ANONYMOUS over PLAINTEXT).
+	Login *Login
 }
 
 func (c *Config) defaults() {
@@ -117,20 +122,30 @@ func (c *Config) defaults() {
 	if c.MaxProduceBytes == 0 {
 		c.MaxProduceBytes = 32 << 20
 	}
+	if c.Login != nil {
+		l := *c.Login
+		l.defaults()
+		c.Login = &l
+	}
 }
 
 // Console serves the API and the web front end. Create it with New, mount
 // Handler, and Close it before the Kafka cluster it talks to goes away.
 type Console struct {
-	cfg     Config
-	log     *slog.Logger
-	cl      *kgo.Client // admin requests and producing
-	adm     *kadm.Client
-	handler http.Handler
-	metrics *metrics
-	stats   *sampler
-	part    *partitioner
-	hosts   *HostGuard
+	cfg Config
+	log *slog.Logger
+	// self is the console's own Kafka identity (ClientOpts alone): every
+	// request's without Login, the sampler's. Under Login requests run as
+	// their session's principal instead (session.go).
+	self     *principal
+	sessions sessions
+	// loginSlots holds a token per login being checked (session.go).
+	loginSlots chan struct{}
+	handler    http.Handler
+	metrics    *metrics
+	stats      *sampler
+	part       *partitioner
+	hosts      *HostGuard
 	// produceBudget bounds the bytes of produce bodies held at once.
 	produceBudget *byteBudget
 
@@ -166,26 +181,35 @@ func New(cfg Config) (*Console, error) {
 	if cfg.MaxProduceBytes != -1 && cfg.MaxProduceBytes < cfg.MaxBodyBytes {
 		return nil, fmt.Errorf("console: produce budget %d bytes: want -1 (no limit) or at least the body limit (%d)", cfg.MaxProduceBytes, cfg.MaxBodyBytes)
 	}
+	if cfg.Login != nil {
+		if _, err := cfg.Login.mechanism("", ""); err != nil {
+			return nil, err
+		}
+	}
 	c := &Console{cfg: cfg, log: cfg.Logger, part: &partitioner{}, hosts: NewHostGuard(cfg.ListenAddr, cfg.AllowedHosts)}
+	c.sessions.mu.byKey = map[[32]byte]*session{}
+	c.loginSlots = make(chan struct{}, maxLoginsInFlight)
 	c.produceBudget = newByteBudget(cfg.MaxProduceBytes)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	// No RecordDeliveryTimeout: kgo measures it from the record's
 	// timestamp, which a request may set in the past. Each record carries
 	// its request's context instead.
-	cl, err := kgo.NewClient(c.clientOpts(
-		kgo.RecordPartitioner(c.part),
-		kgo.ProducerLinger(0),
-	)...)
+	self, err := c.newPrincipal("", nil)
 	if err != nil {
-		return nil, fmt.Errorf("console: kafka client: %w", err)
+		c.cancel()
+		return nil, err
 	}
-	c.cl = cl
-	c.adm = kadm.NewClient(cl)
-	c.adm.SetTimeoutMillis(int32(cfg.RequestTimeout / time.Millisecond))
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.self = self
 	c.metrics = newMetrics(c, cfg.Registerer)
 	c.stats = newSampler(c)
 	c.handler = c.routes()
-	c.stats.start()
+	// Under Login the console has no identity of its own the broker
+	// would let in: no background sampling (the history stays empty).
+	if cfg.Login == nil {
+		c.stats.start()
+	} else {
+		c.startSweeper()
+	}
 	return c, nil
 }
 
@@ -227,7 +251,9 @@ func (c *Console) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("console: close: %w", ctx.Err())
 	}
-	c.cl.Close()
+	c.sessions.remove(func(*session) bool { return true })
+	c.self.end()
+	c.self.cl.Close()
 	return err
 }
 
@@ -256,7 +282,21 @@ func (c *Console) apiRoutes() []route {
 		{"POST", "/api/v1/groups/{group}/reset", `Reset an empty group's offsets: {"topic":"t","partitions":[0],"to":"earliest|latest|<offset>|@<unix ms>","dry_run":false}`, c.resetGroup},
 		{"GET", "/api/v1/stats", "Records per second per topic and lag per group over the last minutes (in-process history): ?topic=&group=", c.getStats},
 		{"POST", "/v3/clusters/{cluster}/topics/{topic}/records", "Produce one record in Confluent REST Proxy v3's shape", c.produceV3},
+		{"GET", "/api/v1/session", "Whether the console needs a login, and who is logged in (with the CSRF token to send in X-CSRF-Token)", c.getSession},
+		{"POST", "/api/v1/login", `Log in: {"user":"alice","password":"..."}; the broker checks the password (SASL); sets the session cookie`, c.login},
+		{"POST", "/api/v1/logout", "Log out: ends the session and its Kafka client", c.logout},
+		{"POST", "/api/v1/tokens", `Create an API token for scripts (Authorization: Bearer <token>), as the logged-in user: {"name":"sensor-1","ttl_seconds":86400}; the token is shown once`, c.createToken},
+		{"GET", "/api/v1/tokens", "The logged-in user's API tokens (never the secrets)", c.listTokens},
+		{"DELETE", "/api/v1/tokens/{id}", "Revoke an API token", c.deleteToken},
 	}
+}
+
+// publicRoutes answer without a login: how to log in, and the API's
+// index. Everything else under Login needs a session or a token.
+var publicRoutes = map[string]bool{
+	"GET /api/v1/session": true,
+	"POST /api/v1/login":  true,
+	"GET /api":            true,
 }
 
 func (c *Console) routes() http.Handler {
@@ -309,10 +349,24 @@ func (c *Console) api(name string, h func(http.ResponseWriter, *http.Request) er
 			writeError(sw, &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Msg: "the console is shutting down"})
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !c.sameOrigin(r) {
+		changes := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if changes && !c.sameOrigin(r) {
 			writeError(sw, &apiError{Status: http.StatusForbidden, Code: "cross_origin",
 				Msg: fmt.Sprintf("cross-origin %s from %s refused (add it to the allowed origins)", r.Method, r.Header.Get("Origin"))})
 			return
+		}
+		if c.cfg.Login != nil && !publicRoutes[name] {
+			x := c.authRequest(r)
+			if x == nil {
+				writeError(sw, &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Msg: "log in first (POST /api/v1/login), or send an API token (Authorization: Bearer ...)"})
+				return
+			}
+			if changes && !csrfOK(x, r) {
+				writeError(sw, &apiError{Status: http.StatusForbidden, Code: "csrf",
+					Msg: fmt.Sprintf("%s without this session's CSRF token (%s header) refused", r.Method, csrfHeader)})
+				return
+			}
+			r = withSession(r, x)
 		}
 		r.Body = http.MaxBytesReader(sw, r.Body, c.cfg.MaxBodyBytes)
 		if err := h(sw, r); err != nil {
@@ -372,10 +426,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // requestCtx is the context of an API request's Kafka work: the request's
-// own, bounded by RequestTimeout and ended by Close.
+// own, bounded by RequestTimeout and ended by Close or by the end of the
+// session it runs as (logout, expiry).
 func (c *Console) requestCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.RequestTimeout)
-	stop := context.AfterFunc(c.ctx, cancel)
+	stop := context.AfterFunc(c.who(ctx).ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }
 

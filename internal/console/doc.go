@@ -21,7 +21,8 @@
 // a recursive-descent parser), stats.go
 // (the in-process history of throughput and lag), groups.go, metrics.go,
 // assets.go (the embedded bundle), apidoc.go (GET /api), demo.go (the
-// sensor generator behind `strom demo`).
+// sensor generator behind `strom demo`), session.go (Login: sessions,
+// the principal each request runs as, CSRF), tokens.go (API tokens).
 //
 // Concurrency: a Console is safe for concurrent use by the HTTP server. It
 // owns one shared kgo client for admin requests and producing; each page
@@ -45,7 +46,26 @@
 // host_not_allowed, reads included (HostGuard: a DNS-rebinding page is
 // same-origin with itself and could read the answers). On top of that,
 // state-changing requests and streams from a page of another Origin are
-// refused (CSRF). There is no login.
+// refused (CSRF).
+//
+// Login (Config.Login, session.go): without it the console is open and
+// every request talks to Kafka through the console's own client (the
+// broker's User:ANONYMOUS over PLAINTEXT). With it, every API call but
+// GET /api, GET /api/v1/session and POST /api/v1/login needs a session
+// cookie or an API token, and runs as that user: a login is checked by
+// authenticating to the broker with SASL (PLAIN or SCRAM) as the user,
+// and the session keeps that authenticated Kafka client, so the broker's
+// ACLs decide every call and the console holds no authorization logic.
+// Invariants: a session's client is closed exactly once, when the session
+// ends (logout, expiry, eviction, Close), and its requests and streams end
+// with it; sessions and tokens are found by the SHA-256 of their secret,
+// never kept in clear; at most MaxSessions clients exist, at most
+// maxLoginsInFlight logins are checked at once. A state-changing call
+// made with a cookie must carry the session's CSRF token (X-CSRF-Token),
+// besides the Origin check; a Bearer token needs none (a browser never
+// sends it on its own). Under Login the console has no identity of its
+// own the broker would accept, so the throughput sampler and the lag
+// metrics are off.
 //
 // Errors: a user's mistake (bad JSON, unknown topic, offset out of range,
 // oversize record, bad filter) is a 4xx with a JSON body

@@ -73,6 +73,9 @@ var kafkaStatus = []struct {
 	{kerr.UnknownMemberID, http.StatusConflict, "group_not_empty"},
 	{kerr.IllegalGeneration, http.StatusConflict, "group_not_empty"},
 	{kerr.RebalanceInProgress, http.StatusConflict, "group_rebalancing"},
+	// A session whose user's password changed or who was deleted: the
+	// broker refuses its client's re-authentication; log in again.
+	{kerr.SaslAuthenticationFailed, http.StatusUnauthorized, "unauthenticated"},
 	{kerr.TopicAuthorizationFailed, http.StatusForbidden, "not_authorized"},
 	{kerr.GroupAuthorizationFailed, http.StatusForbidden, "not_authorized"},
 	{kerr.ClusterAuthorizationFailed, http.StatusForbidden, "not_authorized"},

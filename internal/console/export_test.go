@@ -67,3 +67,8 @@ func (b *byteBudget) stats() (used, peak int64, waiting int) {
 	defer b.mu.Unlock()
 	return b.mu.used, b.mu.peak, len(b.mu.waiters)
 }
+
+// Sessions returns how many sessions and API tokens are live.
+func (c *Console) Sessions() int {
+	return len(c.sessions.list(func(*session) bool { return true }))
+}

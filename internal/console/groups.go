@@ -79,13 +79,13 @@ func (c *Console) listGroups(w http.ResponseWriter, r *http.Request) error {
 	if err := c.requireGroups(ctx); err != nil {
 		return err
 	}
-	listed, err := c.adm.ListGroups(ctx)
+	listed, err := c.admin(ctx).ListGroups(ctx)
 	if err != nil {
 		return err
 	}
 	out := []groupSummaryJSON{}
 	if len(listed) > 0 {
-		lags, err := c.adm.Lag(ctx, listed.Groups()...)
+		lags, err := c.admin(ctx).Lag(ctx, listed.Groups()...)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (c *Console) groupLag(ctx context.Context, group string) (kadm.DescribedGro
 	if err := c.requireGroups(ctx); err != nil {
 		return kadm.DescribedGroupLag{}, err
 	}
-	lags, err := c.adm.Lag(ctx, group)
+	lags, err := c.admin(ctx).Lag(ctx, group)
 	if err != nil {
 		return kadm.DescribedGroupLag{}, err
 	}
@@ -186,7 +186,7 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := c.requireGroups(ctx); err != nil {
 		return err
 	}
-	described, err := c.adm.DescribeGroups(ctx, group)
+	described, err := c.admin(ctx).DescribeGroups(ctx, group)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusConflict, Code: "group_not_empty",
 			Msg: "consumer group " + quote(group) + " has " + strconv.Itoa(len(d.Members)) + " active members; stop its consumers before resetting its offsets"}
 	}
-	committed, err := c.adm.FetchOffsets(ctx, group)
+	committed, err := c.admin(ctx).FetchOffsets(ctx, group)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) error {
 		}
 		var listed kadm.ListedOffsets
 		if to.kind == posTime {
-			if listed, err = c.adm.ListOffsetsAfterMilli(ctx, to.millis, topic); err != nil {
+			if listed, err = c.admin(ctx).ListOffsetsAfterMilli(ctx, to.millis, topic); err != nil {
 				return err
 			}
 		}
@@ -273,7 +273,7 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) error {
 		return out[i].Partition < out[j].Partition
 	})
 	if !req.DryRun {
-		resps, err := c.adm.CommitOffsets(ctx, group, offsets)
+		resps, err := c.admin(ctx).CommitOffsets(ctx, group, offsets)
 		if err != nil {
 			return err
 		}

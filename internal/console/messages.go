@@ -60,11 +60,11 @@ type offsetRange struct{ start, end int64 }
 
 // partitionRanges lists the readable range of each partition of topic.
 func (c *Console) partitionRanges(ctx context.Context, topic string, parts []int32) (map[int32]offsetRange, error) {
-	starts, err := c.adm.ListStartOffsets(ctx, topic)
+	starts, err := c.admin(ctx).ListStartOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	ends, err := c.adm.ListEndOffsets(ctx, topic)
+	ends, err := c.admin(ctx).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (c *Console) readRanges(ctx context.Context, topic string, ranges map[int32
 	if len(offs) == 0 {
 		return out, nil
 	}
-	cl, err := kgo.NewClient(c.clientOpts(
+	cl, err := kgo.NewClient(c.userOpts(ctx,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
 		// Control records count towards reaching `to`, then are dropped.
 		kgo.KeepControlRecords(),
@@ -293,7 +293,7 @@ func (c *Console) getMessages(w http.ResponseWriter, r *http.Request) error {
 		if order == "newest" {
 			at++ // newest first from T: the records at or before T
 		}
-		listed, err := c.adm.ListOffsetsAfterMilli(ctx, at, topic)
+		listed, err := c.admin(ctx).ListOffsetsAfterMilli(ctx, at, topic)
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,8 @@ func (l *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
 
 func (l *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	c := l.c
-	if c.closed.Load() {
+	// Under Login the console has no identity of its own to ask with.
+	if c.closed.Load() || c.cfg.Login != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
@@ -65,11 +66,11 @@ func (l *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.requireGroups(ctx) != nil {
 		return
 	}
-	listed, err := c.adm.ListGroups(ctx)
+	listed, err := c.admin(ctx).ListGroups(ctx)
 	if err != nil || len(listed) == 0 {
 		return
 	}
-	lags, err := c.adm.Lag(ctx, listed.Groups()...)
+	lags, err := c.admin(ctx).Lag(ctx, listed.Groups()...)
 	if err != nil {
 		return
 	}

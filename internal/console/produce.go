@@ -287,7 +287,7 @@ func (c *Console) produceRecords(ctx context.Context, topic string, recs []*kgo.
 	for i, rec := range recs {
 		index[rec] = i
 	}
-	results := c.cl.ProduceSync(ctx, recs...)
+	results := c.client(ctx).ProduceSync(ctx, recs...)
 	reports := make([]deliveryJSON, len(results))
 	ok, firstErr := 0, (*apiError)(nil)
 	slices.SortFunc(results, func(a, b kgo.ProduceResult) int { return index[a.Record] - index[b.Record] })

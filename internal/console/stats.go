@@ -67,7 +67,7 @@ func (s *sampler) sample() {
 	ctx, cancel := context.WithTimeout(c.ctx, max(2*c.cfg.SampleInterval, 5*time.Second))
 	defer cancel()
 	now := time.Now()
-	ends, err := c.adm.ListEndOffsets(ctx)
+	ends, err := c.admin(ctx).ListEndOffsets(ctx)
 	if err != nil {
 		c.log.Debug("console: sample end offsets", "err", err)
 		return
@@ -120,14 +120,14 @@ func (c *Console) groupLagTotals(ctx context.Context) (map[string]int64, error) 
 	if err := c.requireGroups(ctx); err != nil {
 		return nil, err
 	}
-	listed, err := c.adm.ListGroups(ctx)
+	listed, err := c.admin(ctx).ListGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(listed) == 0 {
 		return map[string]int64{}, nil
 	}
-	lags, err := c.adm.Lag(ctx, listed.Groups()...)
+	lags, err := c.admin(ctx).Lag(ctx, listed.Groups()...)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (c *Console) requireGroups(ctx context.Context) error {
 		}
 		return nil
 	}
-	vs, err := c.adm.ApiVersions(ctx)
+	vs, err := c.admin(ctx).ApiVersions(ctx)
 	if err != nil {
 		return err
 	}

@@ -199,9 +199,12 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// The stream ends when the client goes, the console closes, the
-	// fetch goroutine fails, or a newer stream takes its place (evict).
+	// fetch goroutine fails, a newer stream takes its place (evict), or
+	// its session ends.
 	sctx, scancel := context.WithCancel(r.Context())
 	defer scancel()
+	// A stream of a session that ends (logout, expiry) ends with it.
+	defer context.AfterFunc(c.who(sctx).ctx, scancel)()
 	s := newStream(topic, flt, block, c.cfg.StreamQueueRecords, c.cfg.StreamQueueBytes)
 	s.client, s.evict = clientOf(r), scancel
 	if err := c.acquireStream(s); err != nil {
@@ -209,7 +212,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer c.releaseStream(s)
 
-	cl, err := kgo.NewClient(c.clientOpts(
+	cl, err := kgo.NewClient(c.userOpts(sctx,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchMaxBytes(streamFetchBytes),
 		kgo.FetchMaxPartitionBytes(streamFetchBytes),
@@ -308,7 +311,7 @@ func (c *Console) streamOffsets(ctx context.Context, topic string, q url.Values,
 	}
 	var listed map[int32]int64
 	if from.kind == posTime {
-		lo, err := c.adm.ListOffsetsAfterMilli(ctx, from.millis, topic)
+		lo, err := c.admin(ctx).ListOffsetsAfterMilli(ctx, from.millis, topic)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -42,6 +43,10 @@ type topicDetailJSON struct {
 	topicJSON
 	ID               string          `json:"id"`
 	PartitionsDetail []partitionJSON `json:"partition_details"`
+	// AuthorizedOperations are what the request's user may do with the
+	// topic, as the broker answers (KIP-430): the front end hides what
+	// the broker would refuse. Absent when the broker does not say.
+	AuthorizedOperations []string `json:"authorized_operations,omitempty"`
 }
 
 // topicOffsets lists start and end offsets and, when the cluster answers
@@ -54,10 +59,10 @@ func (c *Console) topicOffsets(ctx context.Context, names []string) (starts, end
 	// log failed (KAFKA_STORAGE_ERROR in Metadata) must not blank the
 	// page; it shows its error instead of offsets.
 	var shardErrs *kadm.ShardErrors
-	if starts, err = c.adm.ListStartOffsets(ctx, names...); err != nil && (!errors.As(err, &shardErrs) || starts == nil) {
+	if starts, err = c.admin(ctx).ListStartOffsets(ctx, names...); err != nil && (!errors.As(err, &shardErrs) || starts == nil) {
 		return nil, nil, nil, err
 	}
-	if ends, err = c.adm.ListEndOffsets(ctx, names...); err != nil && (!errors.As(err, &shardErrs) || ends == nil) {
+	if ends, err = c.admin(ctx).ListEndOffsets(ctx, names...); err != nil && (!errors.As(err, &shardErrs) || ends == nil) {
 		return nil, nil, nil, err
 	}
 	// A nil set describes every partition; a set of bare topic names would
@@ -66,7 +71,7 @@ func (c *Console) topicOffsets(ctx context.Context, names []string) (starts, end
 	for _, n := range names {
 		want[n] = true
 	}
-	if dirs, derr := c.adm.DescribeAllLogDirs(ctx, nil); derr == nil {
+	if dirs, derr := c.admin(ctx).DescribeAllLogDirs(ctx, nil); derr == nil {
 		sizes = map[string]map[int32]int64{}
 		dirs.Each(func(d kadm.DescribedLogDir) {
 			d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
@@ -137,12 +142,15 @@ func recordsIn(starts, ends kadm.ListedOffsets, topic string, p int32) int64 {
 // deleted a moment ago shows as it is now.
 func (c *Console) freshTopics(ctx context.Context, topics ...string) (kadm.TopicDetails, error) {
 	req := kmsg.NewPtrMetadataRequest()
+	// What the user may do, for a topic's own page only: the broker
+	// checks every operation for every topic it lists.
+	req.IncludeTopicAuthorizedOperations = len(topics) == 1
 	for _, t := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(t)
 		req.Topics = append(req.Topics, rt)
 	}
-	resp, err := req.RequestWith(ctx, c.cl)
+	resp, err := req.RequestWith(ctx, c.client(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +160,9 @@ func (c *Console) freshTopics(ctx context.Context, topics ...string) (kadm.Topic
 			continue
 		}
 		td := kadm.TopicDetail{Topic: *t.Topic, ID: kadm.TopicID(t.TopicID), IsInternal: t.IsInternal, Partitions: kadm.PartitionDetails{}, Err: kerr.ErrorForCode(t.ErrorCode)}
+		if t.AuthorizedOperations != math.MinInt32 { // not told
+			td.AuthorizedOperations = kadm.DecodeACLOperations(t.AuthorizedOperations)
+		}
 		for _, p := range t.Partitions {
 			td.Partitions[p.Partition] = kadm.PartitionDetail{
 				Topic: *t.Topic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
@@ -221,6 +232,9 @@ func (c *Console) getTopic(w http.ResponseWriter, r *http.Request) error {
 		out.SizeBytes = &total
 	}
 	out.RecordsPerSec = c.stats.topicRate(topic)
+	for _, op := range td.AuthorizedOperations {
+		out.AuthorizedOperations = append(out.AuthorizedOperations, op.String())
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -289,7 +303,7 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := c.requestCtx(r)
 	defer cancel()
-	resp, err := c.adm.CreateTopic(ctx, parts, rf, configs, req.Name)
+	resp, err := c.admin(ctx).CreateTopic(ctx, parts, rf, configs, req.Name)
 	if err == nil {
 		err = resp.Err
 	}
@@ -319,7 +333,7 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) error {
 	if _, err := c.topicDetail(ctx, topic); err != nil {
 		return err
 	}
-	resp, err := c.adm.DeleteTopic(ctx, topic)
+	resp, err := c.admin(ctx).DeleteTopic(ctx, topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -345,7 +359,7 @@ func (c *Console) getTopicConfigs(w http.ResponseWriter, r *http.Request) error 
 	if _, err := c.topicDetail(ctx, topic); err != nil {
 		return err
 	}
-	rcs, err := c.adm.DescribeTopicConfigs(ctx, topic)
+	rcs, err := c.admin(ctx).DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		return err
 	}
@@ -405,7 +419,7 @@ func (c *Console) patchTopicConfigs(w http.ResponseWriter, r *http.Request) erro
 	if _, err := c.topicDetail(ctx, topic); err != nil {
 		return err
 	}
-	resps, err := c.adm.AlterTopicConfigs(ctx, alters, topic)
+	resps, err := c.admin(ctx).AlterTopicConfigs(ctx, alters, topic)
 	if err != nil {
 		return err
 	}

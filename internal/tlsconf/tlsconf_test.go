@@ -5,7 +5,9 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/stromhq/strom/internal/testutil"
 )
@@ -71,5 +73,56 @@ func TestReloadKeepsOldOnBadFile(t *testing.T) {
 	testutil.WriteFile(t, dir, "server.pem", b.CertPEM, b.KeyPEM)
 	if got := cn(); got != "b" {
 		t.Fatalf("after a good rewrite serving %q, want b", got)
+	}
+}
+
+// TestSelfClientConfig: the pinned client configuration completes a
+// handshake with its own Source's server over an address the certificate
+// does not name, and refuses a server with another certificate, even one
+// of the same CA for the same name.
+func TestSelfClientConfig(t *testing.T) {
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "ca")
+	mine := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "kafka.example.com"}, Server: true})
+	other := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "kafka.example.com"}, Server: true})
+	src, err := New(Settings{KeystoreLocation: testutil.WriteFile(t, dir, "mine.pem", mine.CertPEM, mine.KeyPEM), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imposter, err := New(Settings{KeystoreLocation: testutil.WriteFile(t, dir, "other.pem", other.CertPEM, other.KeyPEM), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handshake := func(server *Source) error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			tls.Server(c, server.ServerConfig()).Handshake()
+		}()
+		defer func() { <-done }()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return tls.Client(c, src.SelfClientConfig()).Handshake()
+	}
+	if err := handshake(src); err != nil {
+		t.Errorf("own certificate: %v", err)
+	}
+	if err := handshake(imposter); !errors.Is(err, ErrNotSelf) {
+		t.Errorf("another certificate: %v, want ErrNotSelf", err)
 	}
 }

@@ -60,10 +60,9 @@ func require(t *testing.T, what string, err error) {
 	t.Skipf("%s: %v; run `make deps`", what, err)
 }
 
-// startBrowserBroker checks that node, Chromium and playwright-core are
-// there (a failure in CI, a skip elsewhere) and starts a broker with its
-// console on loopback, shut down at the test's end.
-func startBrowserBroker(t *testing.T) (node string, b *broker.Broker) {
+// requireBrowser checks that node, Chromium and playwright-core are there
+// (a failure in CI, a skip elsewhere) and returns node's path.
+func requireBrowser(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	require(t, "node", err)
@@ -71,8 +70,16 @@ func startBrowserBroker(t *testing.T) (node string, b *broker.Broker) {
 	require(t, "chromium", err)
 	_, err = os.Stat(filepath.Join("node_modules", "playwright-core", "package.json"))
 	require(t, "playwright-core in test/browser/node_modules", err)
+	return node
+}
 
-	b, err = broker.Start(broker.Config{
+// startBrowserBroker checks that node, Chromium and playwright-core are
+// there (a failure in CI, a skip elsewhere) and starts a broker with its
+// console on loopback, shut down at the test's end.
+func startBrowserBroker(t *testing.T) (node string, b *broker.Broker) {
+	t.Helper()
+	node = requireBrowser(t)
+	b, err := broker.Start(broker.Config{
 		DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", AdvertisedAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.DiscardHandler),
 	})

@@ -7,8 +7,26 @@ export class ApiError extends Error {
   }
 }
 
+// The session's CSRF token (from the login reply or GET /api/v1/session),
+// sent on every state-changing call; none on a console without login.
+let csrf = '';
+export function setCsrf(token: string): void {
+  csrf = token;
+}
+
+// Called when the server says the session is gone (logged out elsewhere,
+// expired): the shell shows the login form again.
+let unauthorized: (() => void) | null = null;
+export function onUnauthorized(fn: () => void): void {
+  unauthorized = fn;
+}
+
+export interface Session { login_required: boolean; user?: string; csrf_token?: string; expires?: number }
+
 export async function api<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
+  const method = (init.method ?? 'GET').toUpperCase();
+  if (csrf && method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = csrf;
   let body = init.body;
   if (init.json !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -28,6 +46,7 @@ export async function api<T>(path: string, init: RequestInit & { json?: unknown 
   } catch {
     // Not JSON: keep the text for the error.
   }
+  if (res.status === 401 && data?.code === 'unauthenticated' && unauthorized) unauthorized();
   if (!res.ok && res.status !== 207) {
     const msg = data?.error ?? data?.message ?? (text.trim() || res.statusText);
     throw new ApiError(msg, res.status, data?.code ?? 'http_' + res.status);
@@ -49,7 +68,11 @@ export interface PartitionInfo {
   partition: number; leader: number; replicas: number[]; isr: number[];
   start_offset: number; end_offset: number; records: number; size_bytes: number | null; error?: string;
 }
-export interface TopicDetail extends Topic { id: string; partition_details: PartitionInfo[] }
+export interface TopicDetail extends Topic {
+  id: string; partition_details: PartitionInfo[];
+  // What the user may do with the topic, as the broker says (absent when it does not).
+  authorized_operations?: string[];
+}
 export interface Header { key: string; value?: string | null; value_base64?: string }
 export type Encoding = 'json' | 'text' | 'base64';
 export interface KRecord {

@@ -6,7 +6,7 @@ import { topics } from './pages/topics';
 import { topic } from './pages/topic';
 import { groups } from './pages/groups';
 import { group } from './pages/group';
-import { api, Cluster } from './api';
+import { api, ApiError, Cluster, Session, setCsrf, onUnauthorized } from './api';
 
 const nav: [string, string, RegExp][] = [
   ['#/', 'Overview', /^#?\/?$/],
@@ -36,7 +36,7 @@ function logo(): SVGSVGElement {
   return svg;
 }
 
-function shell(): { view: HTMLElement; links: HTMLAnchorElement[]; status: HTMLElement } {
+function shell(user: string | undefined): { view: HTMLElement; links: HTMLAnchorElement[]; status: HTMLElement } {
   // "Consumer groups" is "Groups" on a phone's top bar.
   const links = nav.map(([href, text]) => h('a', { href, class: 'nav-link' },
     text.startsWith('Consumer ') ? [h('span', { class: 'long' }, 'Consumer groups'), h('span', { class: 'short' }, 'Groups')] : text));
@@ -48,12 +48,16 @@ function shell(): { view: HTMLElement; links: HTMLAnchorElement[]; status: HTMLE
     h('aside', { class: 'side' },
       h('a', { class: 'brand', href: '#/' }, logo(), h('span', null, 'Strom')),
       h('nav', { class: 'nav', 'aria-label': 'Main' }, links, h('a', { class: 'nav-link nav-ext', href: '/api', target: '_blank', rel: 'noopener' }, 'HTTP API ↗')),
+      user ? h('div', { class: 'side-user' }, h('span', { class: 'side-user-name', title: 'Logged in as ' + user }, user),
+        h('button', { class: 'btn side-logout', type: 'button', onclick: logout }, 'Log out')) : null,
       status),
     view);
   return { view, links, status };
 }
 
-const { view, links, status } = shell();
+let view: HTMLElement;
+let links: HTMLAnchorElement[];
+let status: HTMLElement;
 let current: Page | null = null;
 
 function route(): void {
@@ -73,6 +77,10 @@ function route(): void {
 
 // The sidebar's connection status, refreshed in the background.
 async function heartbeat(): Promise<void> {
+  if (!status?.isConnected) {
+    window.setTimeout(heartbeat, 10000); // the login form is up
+    return;
+  }
   try {
     const c = await api<Cluster>('/api/v1/cluster');
     status.className = 'side-status ok';
@@ -85,6 +93,74 @@ async function heartbeat(): Promise<void> {
   window.setTimeout(heartbeat, 10000);
 }
 
-window.addEventListener('hashchange', route);
-route();
-heartbeat();
+async function logout(): Promise<void> {
+  try {
+    await api('/api/v1/logout', { method: 'POST' });
+  } catch {
+    // Gone already: show the login form anyway.
+  }
+  location.reload();
+}
+
+// loginForm replaces the console with the login form; a good login starts
+// the console. The broker checks the password (the console logs in to it
+// as the user).
+function loginForm(): void {
+  const app = document.getElementById('app')!;
+  if (app.className === 'login') return; // already up
+  current?.dispose();
+  current = null;
+  const user = h('input', { class: 'input', name: 'user', autocomplete: 'username', required: true });
+  const pass = h('input', { class: 'input', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const msg = h('p', { class: 'login-error', role: 'alert' });
+  const form = h('form', { class: 'card login-card', 'aria-label': 'Log in' },
+    h('div', { class: 'brand login-brand' }, logo(), h('span', null, 'Strom')),
+    h('h1', { class: 'page-title' }, 'Log in'),
+    h('p', { class: 'muted' }, 'Use your Kafka user name and password: the broker checks them, and its ACLs decide what you can see and do.'),
+    h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'User'), user),
+    h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Password'), pass),
+    msg,
+    h('button', { class: 'btn btn-primary', type: 'submit' }, 'Log in'));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    try {
+      const s = await api<Session>('/api/v1/login', { method: 'POST', json: { user: user.value, password: pass.value } });
+      pass.value = '';
+      start(s);
+    } catch (e) {
+      msg.textContent = e instanceof ApiError && e.status === 401 ? 'Wrong user name or password.' : (e as Error).message;
+    }
+  });
+  app.className = 'login';
+  app.replaceChildren(form);
+  document.title = 'Log in · Strom';
+  user.focus();
+}
+
+let started = false;
+
+function start(s: Session): void {
+  setCsrf(s.csrf_token ?? '');
+  ({ view, links, status } = shell(s.user));
+  route();
+  if (!started) {
+    started = true;
+    window.addEventListener('hashchange', () => { if (view?.isConnected) route(); });
+    heartbeat();
+  }
+}
+
+async function boot(): Promise<void> {
+  let s: Session = { login_required: false };
+  try {
+    s = await api<Session>('/api/v1/session');
+  } catch {
+    // An older console without the endpoint: open.
+  }
+  if (s.login_required) onUnauthorized(loginForm);
+  if (s.login_required && !s.user) loginForm();
+  else start(s);
+}
+
+boot();

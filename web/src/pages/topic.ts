@@ -14,7 +14,8 @@ const tabs: [string, string][] = [
 
 export function topic(page: Page, name: string, tab: string): void {
   if (!tabs.some(([t]) => t === tab)) tab = 'messages';
-  const del = h('button', { class: 'btn btn-danger', type: 'button' }, 'Delete topic');
+  // Hidden until the broker says this user may delete the topic.
+  const del = h('button', { class: 'btn btn-danger', type: 'button', hidden: true }, 'Delete topic');
   del.addEventListener('click', async () => {
     if (!window.confirm(`Delete topic “${name}” and all its records? This cannot be undone.`)) return;
     try {
@@ -37,6 +38,8 @@ export function topic(page: Page, name: string, tab: string): void {
     try {
       detail = await api<TopicDetail>('/api/v1/topics/' + enc(name));
       if (!page.alive) return;
+      const ops = detail.authorized_operations;
+      del.hidden = !(ops === undefined || ops.includes('DELETE') || ops.includes('ALL'));
       clear(sub,
         chip('Partitions', num(detail.partitions)),
         chip('Records', num(detail.records)),
