@@ -82,8 +82,8 @@ func (e *Env) measureParallelSync() error {
 	}
 	e.run.limits.parallel = p
 	e.Figure(Figure{Name: "parallel group fsync", Value: p.BytesPerSec() / MB, Unit: "MB/s",
-		Note: fmt.Sprintf("%s over %d files at once, each appended in %s writes back to back while a syncer per file fdatasyncs what was appended during its previous sync (%d syncs, %s per sync on average); bytes count once synced: the ceiling of acks=all on %d partitions",
-			FormatSize(p.Bytes), p.Files, FormatSize(int64(p.Batch)), p.Syncs, FormatSize(p.Bytes/max(1, p.Syncs)), p.Files)})
+		Note: fmt.Sprintf("%s over %d files at once, each appended in %s writes back to back while a syncer per file fdatasyncs what was appended during its previous sync (%d syncs, %.1f MiB per sync on average); bytes count once synced: the ceiling of acks=all on %d partitions",
+			FormatSize(p.Bytes), p.Files, FormatSize(int64(p.Batch)), p.Syncs, float64(p.Bytes)/float64(max(1, p.Syncs))/MiB, p.Files)})
 	return nil
 }
 
