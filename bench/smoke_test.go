@@ -77,7 +77,7 @@ func TestSmoke(t *testing.T) {
 		"produce-1k-lz4":     {"strom MB/s": {"kfake", "loopback TCP "}, "strom broker allocs allocs/MB": nil},
 		"produce-1k-zstd":    {"strom MB/s": {"kfake", "loopback TCP "}, "strom broker allocs allocs/MB": nil},
 		"produce-100b":       {"strom records/s": {"kfake", "target 1M records/s"}, "strom MB/s": {"kfake", "loopback TCP "}},
-		"consume-catchup":    {"strom MB/s": {"loopback TCP"}, "strom raw fetch MB/s": {"loopback TCP"}},
+		"consume-catchup":    {"strom MB/s": {"loopback TCP"}, "strom raw fetch MB/s": {"loopback TCP"}, "strom raw fetch broker allocs allocs/MB": nil},
 		"idle-rss":           {"strom idle RSS MiB": {"limit 30 MiB"}},
 		"startup":            {"strom start to serving ms": {"limit 100 ms"}},
 		// "": compared with something, whatever it is.
