@@ -3,8 +3,9 @@
 // of their protocol (franz-go, nats.go) configured the way a user configures
 // it, and reports every figure beside what it should be judged against: a
 // peer measured in the same run (kfake, NATS JetStream), a physical limit
-// measured in the same run (the disk's sequential write, group fsync,
-// append+fsync latency, loopback TCP) or a stated limit (30 MiB of idle
+// measured in the same run (the disk's sequential write, group fsync on
+// one file and on eight at once as Strom writes them, append+fsync
+// latency, loopback TCP) or a stated limit (30 MiB of idle
 // RSS). A headline figure carries a comparison with its limit and with each
 // peer, each with its own target.
 // cmd/strombench is the command line (`make bench`); results/ keeps one
@@ -34,9 +35,18 @@
 // complete.
 //
 // Latency. latency-* pace a producer at a fixed rate (the records due,
-// every millisecond) with each record's send time in its value, read from
-// the harness's monotonic clock, and a consumer that was waiting for them;
-// quantiles are by nearest rank over every record sent after the warm-up.
+// every millisecond) with each record's scheduled send time (record i at
+// i/rate on the harness's monotonic clock) in its value, so that a pacer or
+// client falling behind shows as latency, and a consumer that was waiting
+// for them; Strom and kfake run Rounds times each, rotating which goes
+// first, and quantiles (p50, p99, p99.9) are by nearest rank over every
+// record of every round sent after the warm-up.
+//
+// Payloads. Every produced record has a value of its own, from a pool of
+// poolValues values generated once per run (payload.go): pseudo-random
+// bytes, or JSON sensor reports that compress like telemetry; a producer
+// may compress its batches (Codec). StromMetered runs Strom with its HTTP
+// listener so that a scenario reads its allocation counters from /metrics.
 //
 // Growing. A scenario is an entry in the scenarios table (scenario.go)
 // whose Run, in a file of its own, reports Figures through its Env;

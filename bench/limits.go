@@ -23,7 +23,12 @@ type runLimits struct {
 	groupSync diskbench.AppendSyncs
 	syncLat   diskbench.AppendSyncs
 	loopback  float64 // bytes/s: Size through a 127.0.0.1 TCP connection
+	parallel  parallelSync
 }
+
+// parallelSyncFiles is the files of the parallel group fsync limit: the
+// partitions of the acks=all produce scenario.
+const parallelSyncFiles = 8
 
 const (
 	// loopbackTries is how many loopback copies are timed; the fastest
@@ -53,7 +58,33 @@ func runLimitsScenario(ctx context.Context, e *Env) error {
 	if err := e.measureSyncLatency(); err != nil {
 		return err
 	}
+	if err := e.measureParallelSync(); err != nil {
+		return err
+	}
 	return e.measureLoopback(ctx)
+}
+
+// parallelSyncLimit is the acks=all ceiling measured as Strom writes:
+// parallelSyncFiles files at once, 1 MiB appends, group fsync per file.
+func (e *Env) parallelSyncLimit() (parallelSync, error) {
+	if e.run.limits.parallel.Elapsed == 0 {
+		if err := e.measureParallelSync(); err != nil {
+			return parallelSync{}, err
+		}
+	}
+	return e.run.limits.parallel, nil
+}
+
+func (e *Env) measureParallelSync() error {
+	p, err := measureParallelSync(e.Dir(), parallelSyncFiles, produceBatchMaxBytes, e.cfg.DiskBytes)
+	if err != nil {
+		return fmt.Errorf("parallel group fsync: %w", err)
+	}
+	e.run.limits.parallel = p
+	e.Figure(Figure{Name: "parallel group fsync", Value: p.BytesPerSec() / MB, Unit: "MB/s",
+		Note: fmt.Sprintf("%s over %d files at once, each appended in %s writes back to back while a syncer per file fdatasyncs what was appended during its previous sync (%d syncs, %.1f MiB per sync on average); bytes count once synced: the ceiling of acks=all on %d partitions",
+			FormatSize(p.Bytes), p.Files, FormatSize(int64(p.Batch)), p.Syncs, float64(p.Bytes)/float64(max(1, p.Syncs))/MiB, p.Files)})
+	return nil
 }
 
 // seqWriteLimit is the disk's sequential write bandwidth in bytes/s, with

@@ -87,6 +87,7 @@ type natsSpec struct {
 	Streams     int // one per partition, subject bench.<i> in stream bench-<i>
 	Producers   int // each a connection and a JetStream context of its own
 	MaxPending  int // jetstream.WithPublishAsyncMaxPending
+	Payload     Payload
 }
 
 // natsMapping is how a Kafka produce workload maps onto JetStream, for the
@@ -97,13 +98,13 @@ const natsMapping = "JetStream has no partitions: each Kafka partition is a stre
 	"The same on both sides: payload size, number of producers (each a connection of its own), and counting only acknowledged messages, payload bytes for MB/s."
 
 func (s produceSpec) nats(maxPending int) natsSpec {
-	return natsSpec{RecordBytes: s.RecordBytes, Streams: int(s.Partitions), Producers: s.Producers, MaxPending: maxPending}
+	return natsSpec{RecordBytes: s.RecordBytes, Streams: int(s.Partitions), Producers: s.Producers, MaxPending: maxPending, Payload: s.Payload}
 }
 
 // describe is the spec and the client settings, for the notes of a report.
 func (s natsSpec) describe() string {
-	return fmt.Sprintf("%d-byte payloads, no headers, %d file-storage streams of one subject each (R1, limits retention), %d producer(s), each a nats.go connection with jetstream.PublishAsync, WithPublishAsyncMaxPending(%d), publishing to the streams in turn, one message at a time",
-		s.RecordBytes, s.Streams, s.Producers, s.MaxPending)
+	return fmt.Sprintf("%d-byte payloads of %s (a fresh one per message, from the same pool as the Kafka producers'), no headers, %d file-storage streams of one subject each (R1, limits retention), %d producer(s), each a nats.go connection with jetstream.PublishAsync, WithPublishAsyncMaxPending(%d), publishing to the streams in turn, one message at a time",
+		s.RecordBytes, s.Payload, s.Streams, s.Producers, s.MaxPending)
 }
 
 func natsSubject(i int) string { return "bench." + strconv.Itoa(i) }
@@ -138,7 +139,8 @@ func createStreams(ctx context.Context, srv *Server, spec natsSpec) error {
 type publisher struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	value    []byte
+	values   [][]byte // shared, read only
+	nextVal  int
 	subjects []string
 	next     int          // the subject of the next message, in turn
 	acked    atomic.Int64 // messages
@@ -147,8 +149,9 @@ type publisher struct {
 	err      error // the first failed publish
 }
 
-func newPublisher(spec natsSpec, addr string) (*publisher, error) {
-	p := &publisher{value: pseudoRandom(spec.RecordBytes, 1)}
+func newPublisher(spec natsSpec, addr string, i int) (*publisher, error) {
+	vs := values(spec.Payload, spec.RecordBytes)
+	p := &publisher{values: vs, nextVal: i * len(vs) / max(1, spec.Producers)}
 	for i := range spec.Streams {
 		p.subjects = append(p.subjects, natsSubject(i))
 	}
@@ -185,7 +188,7 @@ func (p *publisher) run(ctx context.Context, until time.Time) error {
 		if err := p.failed(); err != nil {
 			return err
 		}
-		_, err := p.js.PublishAsync(p.subjects[p.next], p.value)
+		_, err := p.js.PublishAsync(p.subjects[p.next], p.values[p.nextVal])
 		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			// The window stayed full for nats.go's stall wait: nothing
 			// was sent; send it again, as a user would.
@@ -198,6 +201,7 @@ func (p *publisher) run(ctx context.Context, until time.Time) error {
 			return err
 		}
 		p.next = (p.next + 1) % len(p.subjects)
+		p.nextVal = (p.nextVal + 1) % len(p.values)
 	}
 	select {
 	case <-p.js.PublishAsyncComplete():
@@ -237,7 +241,7 @@ func natsPublishTimed(ctx context.Context, srv *Server, spec natsSpec, warmup, d
 	}
 	ps := make([]*publisher, spec.Producers)
 	for i := range ps {
-		p, err := newPublisher(spec, srv.Addr)
+		p, err := newPublisher(spec, srv.Addr, i)
 		if err != nil {
 			return throughput{}, err
 		}

@@ -279,19 +279,26 @@ func selfCPU() (time.Duration, error) { return procCPU(os.Getpid()) }
 
 // cpuMeter measures the CPU time the client (this process) and a broker
 // use between start and stop.
+//
+// A broker with metrics (StromMetered) has its allocation counters read
+// too, at start and at stop (brokerAllocs).
 type cpuMeter struct {
 	srv              *Server
 	client0, broker0 time.Duration
 	start            time.Time
+	allocs0          goAllocs
+	metered          bool
+	allocs           goAllocs // since start, once stopped
 }
 
 func startCPU(srv *Server) (*cpuMeter, error) {
 	m := &cpuMeter{srv: srv}
-	var err1, err2 error
+	var err0, err1, err2 error
+	m.allocs0, m.metered, err0 = readAllocs(context.Background(), srv)
 	m.client0, err1 = selfCPU()
 	m.broker0, err2 = srv.CPU()
 	m.start = time.Now()
-	return m, errors.Join(err1, err2)
+	return m, errors.Join(err0, err1, err2)
 }
 
 // stop returns the wall time and the client's and broker's CPU time since
@@ -300,5 +307,15 @@ func (m *cpuMeter) stop() (wall, client, broker time.Duration, err error) {
 	wall = time.Since(m.start)
 	c, err1 := selfCPU()
 	b, err2 := m.srv.CPU()
-	return wall, c - m.client0, b - m.broker0, errors.Join(err1, err2)
+	var err0 error
+	if m.metered {
+		var a goAllocs
+		a, _, err0 = readAllocs(context.Background(), m.srv)
+		m.allocs = goAllocs{Objects: a.Objects - m.allocs0.Objects, Bytes: a.Bytes - m.allocs0.Bytes}
+	}
+	return wall, c - m.client0, b - m.broker0, errors.Join(err0, err1, err2)
 }
+
+// brokerAllocs is what the broker allocated between start and stop, for a
+// broker with metrics; ok is false for others.
+func (m *cpuMeter) brokerAllocs() (a goAllocs, ok bool) { return m.allocs, m.metered }

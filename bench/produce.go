@@ -21,6 +21,9 @@ type producePlan struct {
 	Limits   []limitGoal
 	// Durability says, for the notes, when each broker acknowledges.
 	Durability string
+	// Metered runs Strom with its HTTP listener (StromMetered) and reports
+	// its allocations per MB from /metrics.
+	Metered bool
 }
 
 // peerGoal is a peer broker and the ratio Strom's headline must reach
@@ -50,6 +53,11 @@ func seqWriteMBps(_ context.Context, e *Env) (float64, string, error) {
 func groupSyncMBps(_ context.Context, e *Env) (float64, string, error) {
 	s, err := e.groupSyncLimit()
 	return s.BytesPerSec() / MB, fmt.Sprintf("group fsync %s MB/s", formatValue(s.BytesPerSec()/MB)), err
+}
+
+func parallelSyncMBps(_ context.Context, e *Env) (float64, string, error) {
+	p, err := e.parallelSyncLimit()
+	return p.BytesPerSec() / MB, fmt.Sprintf("parallel group fsync %s MB/s", formatValue(p.BytesPerSec()/MB)), err
 }
 
 func loopbackMBps(ctx context.Context, e *Env) (float64, string, error) {
@@ -96,6 +104,10 @@ func runProduce(ctx context.Context, e *Env, plan producePlan) error {
 	}
 
 	kinds := []Kind{Strom}
+	if plan.Metered {
+		kinds[0] = StromMetered
+		e.Notef("Strom runs with its HTTP listener on (for /metrics: allocation counters read at the start and end of the timed window); the console it also serves is not opened.")
+	}
 	for _, p := range plan.Peers {
 		kinds = append(kinds, p.Kind)
 	}
@@ -145,7 +157,9 @@ func runProduce(ctx context.Context, e *Env, plan producePlan) error {
 		for _, unit := range []string{"MB/s", "records/s"} {
 			f := Figure{Name: p.Kind.Name, Value: t.in(unit), Unit: unit}
 			if unit == plan.Headline {
-				f.Note = "rounds " + all[p.Kind.Name]
+				// Beside the figure: kfake keeps every record in its heap,
+				// so its figure drifts with the length of the run.
+				f.Note = fmt.Sprintf("rounds %s; peak RSS %.0f MiB after %v", all[p.Kind.Name], float64(t.BrokerPeakRSS)/MiB, cfg.Warmup+cfg.Duration)
 			}
 			e.Figure(f)
 		}
@@ -199,6 +213,12 @@ func costFigures(e *Env, broker string, t throughput) {
 	e.Figure(Figure{Name: broker + " broker CPU", Value: t.Broker.Seconds(), Unit: "s", Note: t.cpuNote(t.Broker)})
 	e.Figure(Figure{Name: broker + " client CPU", Value: t.ClientCPU.Seconds(), Unit: "s", Note: t.cpuNote(t.ClientCPU)})
 	e.Figure(Figure{Name: broker + " broker peak RSS", Value: float64(t.BrokerPeakRSS) / MiB, Unit: "MiB", Note: "VmHWM since the broker started"})
+	if t.AllocsKnown && t.Bytes > 0 {
+		mb := float64(t.Bytes) / MB
+		e.Figure(Figure{Name: broker + " broker allocs", Value: t.BrokerAllocs.Objects / mb, Unit: "allocs/MB",
+			Note: fmt.Sprintf("%.0f heap objects, %s allocated (%.2f bytes per byte moved) over the window, from the broker's /metrics (go_memstats_mallocs_total, go_memstats_alloc_bytes_total)",
+				t.BrokerAllocs.Objects, FormatSize(int64(t.BrokerAllocs.Bytes)), t.BrokerAllocs.Bytes/float64(t.Bytes))})
+	}
 }
 
 // median returns the measurement with the median figure in unit (the

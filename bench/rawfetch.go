@@ -97,6 +97,7 @@ func rawFetchAll(ctx context.Context, srv *Server, topic string, partitions int3
 	if t.Elapsed, t.ClientCPU, t.Broker, err = m.stop(); err != nil {
 		return throughput{}, err
 	}
+	t.BrokerAllocs, t.AllocsKnown = m.brokerAllocs()
 	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
 		return throughput{}, err
 	}

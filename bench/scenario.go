@@ -26,7 +26,7 @@ type Scenario struct {
 var scenarios = []Scenario{
 	{
 		Name:  "limits",
-		About: "this machine's limits, measured first for the scenarios after it: disk sequential write, group fsync (64 KiB per fdatasync), 4 KiB append+fdatasync latency, loopback TCP",
+		About: "this machine's limits, measured first for the scenarios after it: disk sequential write, group fsync (64 KiB per fdatasync), 4 KiB append+fdatasync latency, parallel group fsync (8 files, 1 MiB appends), loopback TCP",
 		Run:   runLimitsScenario,
 	},
 	{
@@ -36,8 +36,23 @@ var scenarios = []Scenario{
 	},
 	{
 		Name:  "produce-1k-acksall",
-		About: "16 idempotent franz-go producers, 1 KiB records, acks=all (fsynced, group commit), 8 partitions: Strom against group-fsync bandwidth and NATS JetStream fsyncing every write",
+		About: "16 idempotent franz-go producers, 1 KiB records, acks=all (fsynced, group commit), 8 partitions: Strom against parallel group-fsync bandwidth, NATS JetStream fsyncing every write and NATS on its default sync interval",
 		Run:   runProduce1kAcksAll,
+	},
+	{
+		Name:  "produce-1k-snappy",
+		About: "4 franz-go producers, 1 KiB JSON records compressed with snappy (franz-go's default), acks=1, 8 partitions: Strom against kfake, broker CPU and allocations per MB",
+		Run:   runProduce1kSnappy,
+	},
+	{
+		Name:  "produce-1k-lz4",
+		About: "produce-1k-snappy with lz4",
+		Run:   runProduce1kLZ4,
+	},
+	{
+		Name:  "produce-1k-zstd",
+		About: "produce-1k-snappy with zstd",
+		Run:   runProduce1kZstd,
 	},
 	{
 		Name:  "produce-100b",

@@ -52,7 +52,7 @@ func TestSmoke(t *testing.T) {
 	cfg.Kfake = Program{Path: self, Env: []string{roleEnv + "=kfake", gorace}}
 	cfg.Nats = Program{Path: self, Env: []string{roleEnv + "=nats", gorace}}
 	cfg.Out = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, cfg, Scenarios())
 	t.Logf("output:\n%s", out.String())
@@ -66,19 +66,22 @@ func TestSmoke(t *testing.T) {
 	// scenario: figure ("name unit"): what it must be compared with, in
 	// order, by the start of each comparison's Versus.
 	want := map[string]map[string][]string{
-		"limits": {"disk seq write MB/s": nil, "group fsync MB/s": nil, "4KiB append+sync p50 ms": nil, "4KiB append+sync p99 ms": nil, "loopback TCP MB/s": nil},
+		"limits": {"disk seq write MB/s": nil, "group fsync MB/s": nil, "4KiB append+sync p50 ms": nil, "4KiB append+sync p99 ms": nil, "parallel group fsync MB/s": nil, "loopback TCP MB/s": nil},
 		"produce-1k-acks1": {
 			"strom MB/s":      {"kfake", "nats", "disk seq write ", "loopback TCP "},
 			"strom records/s": {"kfake", "nats"},
 			"nats MB/s":       nil,
 		},
-		"produce-1k-acksall": {"strom MB/s": {"nats-fsync", "group fsync "}, "nats-fsync MB/s": nil},
+		"produce-1k-acksall": {"strom MB/s": {"nats-fsync", "nats", "parallel group fsync ", "group fsync "}, "nats-fsync MB/s": nil, "nats MB/s": nil},
+		"produce-1k-snappy":  {"strom MB/s": {"kfake", "loopback TCP "}, "kfake MB/s": nil, "strom broker allocs allocs/MB": nil},
+		"produce-1k-lz4":     {"strom MB/s": {"kfake", "loopback TCP "}, "strom broker allocs allocs/MB": nil},
+		"produce-1k-zstd":    {"strom MB/s": {"kfake", "loopback TCP "}, "strom broker allocs allocs/MB": nil},
 		"produce-100b":       {"strom records/s": {"kfake", "target 1M records/s"}, "strom MB/s": {"kfake", "loopback TCP "}},
-		"consume-catchup":    {"strom MB/s": {"loopback TCP"}, "strom raw fetch MB/s": {"loopback TCP"}},
+		"consume-catchup":    {"strom MB/s": {"loopback TCP"}, "strom raw fetch MB/s": {"loopback TCP"}, "strom raw fetch broker allocs allocs/MB": nil},
 		"idle-rss":           {"strom idle RSS MiB": {"limit 30 MiB"}},
 		"startup":            {"strom start to serving ms": {"limit 100 ms"}},
 		// "": compared with something, whatever it is.
-		"latency-acks1":          {"strom e2e p99 ms": {""}, "strom produce p99 ms": {""}, "strom rate records/s": {""}, "kfake rate records/s": {""}},
+		"latency-acks1":          {"strom e2e p99 ms": {""}, "strom produce p99 ms": {""}, "strom e2e p99.9 ms": nil, "strom produce p99.9 ms": nil, "strom rate records/s": {""}, "kfake rate records/s": {""}},
 		"latency-acksall":        {"strom e2e p99 ms": {""}, "strom produce p99 ms": {""}},
 		"idle-1000-partitions":   {"strom RSS MiB": {""}},
 		"partitions-10k":         {"strom create s": {""}, "strom metadata p99 ms": {""}},

@@ -24,6 +24,10 @@ type produceSpec struct {
 	// DefaultLinger leaves kgo's linger at its default (10ms), as a user
 	// who sets only acks has it; otherwise produceLinger.
 	DefaultLinger bool
+	// Payload is what the values hold, each record's its own; Codec the
+	// batch compression ("" is none).
+	Payload Payload
+	Codec   Codec
 }
 
 // Producer settings a user tuning franz-go for throughput would choose.
@@ -52,23 +56,29 @@ func (s produceSpec) describe() string {
 	if s.DefaultLinger {
 		linger = "default linger (10ms)"
 	}
-	return fmt.Sprintf("%d-byte values, no key, %d partitions, acks=%s, %d producer(s); kgo: %s, ProducerBatchMaxBytes(%s), MaxBufferedRecords(%d), no compression, %s, default partitioner",
-		s.RecordBytes, s.Partitions, acks, s.Producers, linger, FormatSize(produceBatchMaxBytes), s.maxBuffered(), idem)
+	codec := "no compression"
+	if s.Codec != "" && s.Codec != NoCodec {
+		codec = string(s.Codec) + " compression"
+	}
+	return fmt.Sprintf("%d-byte values of %s (a fresh one per record, from a pool of %d generated once per run), no key, %d partitions, acks=%s, %d producer(s); kgo: %s, ProducerBatchMaxBytes(%s), MaxBufferedRecords(%d), %s, %s, default partitioner",
+		s.RecordBytes, s.Payload, poolValues, s.Partitions, acks, s.Producers, linger, FormatSize(produceBatchMaxBytes), s.maxBuffered(), codec, idem)
 }
 
 func (s produceSpec) maxBuffered() int { return max(1, produceBufferBytes/s.RecordBytes) }
 
 // clientOpts are the producer's options against addr.
-func (s produceSpec) clientOpts(addr, topic string) []kgo.Opt {
+func (s produceSpec) clientOpts(addr, topic string) ([]kgo.Opt, error) {
+	codec, err := s.Codec.kgo()
+	if err != nil {
+		return nil, err
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ClientID("strombench"),
 		kgo.DefaultProduceTopic(topic),
 		kgo.ProducerBatchMaxBytes(produceBatchMaxBytes),
 		kgo.MaxBufferedRecords(s.maxBuffered()),
-		// The values are incompressible; compressing them would only move
-		// client CPU around.
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchCompression(codec),
 		kgo.RequiredAcks(s.Acks),
 	}
 	if !s.DefaultLinger {
@@ -77,7 +87,7 @@ func (s produceSpec) clientOpts(addr, topic string) []kgo.Opt {
 	if s.Acks != kgo.AllISRAcks() {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
-	return opts
+	return opts, nil
 }
 
 // throughput is what a timed workload moved and what it cost.
@@ -86,6 +96,10 @@ type throughput struct {
 	Elapsed           time.Duration // first send (or fetch) to last acknowledgement (or record)
 	ClientCPU, Broker time.Duration // CPU time of the harness process and of the broker
 	BrokerPeakRSS     int64         // VmHWM of the broker at the end: its peak since it started
+	// BrokerAllocs is what the broker's Go runtime allocated over Elapsed,
+	// when AllocsKnown (a broker with metrics: StromMetered).
+	BrokerAllocs goAllocs
+	AllocsKnown  bool
 }
 
 func (t throughput) MBps() float64          { return float64(t.Bytes) / MB / t.Elapsed.Seconds() }
@@ -125,21 +139,30 @@ func createTopic(ctx context.Context, addr, topic string, partitions int32) erro
 // producer is one client of a produce workload, counting what the broker
 // acknowledged.
 type producer struct {
-	cl    *kgo.Client
-	value []byte
-	acked atomic.Int64 // records
-	bytes atomic.Int64
-	mu    sync.Mutex
-	err   error // the first failed record
-	done  func(*kgo.Record, error)
+	cl     *kgo.Client
+	values [][]byte     // shared with the run's other producers, read only
+	next   int          // the index in values of the next record's value
+	acked  atomic.Int64 // records
+	bytes  atomic.Int64
+	mu     sync.Mutex
+	err    error // the first failed record
+	done   func(*kgo.Record, error)
 }
 
-func newProducer(spec produceSpec, addr, topic string) (*producer, error) {
-	cl, err := kgo.NewClient(spec.clientOpts(addr, topic)...)
+// newProducer is the i-th producer of a workload: it starts at its own
+// place in the value pool, so that producers do not send the same values
+// at the same time.
+func newProducer(spec produceSpec, addr, topic string, i int) (*producer, error) {
+	opts, err := spec.clientOpts(addr, topic)
 	if err != nil {
 		return nil, err
 	}
-	p := &producer{cl: cl, value: pseudoRandom(spec.RecordBytes, 1)}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	vs := values(spec.Payload, spec.RecordBytes)
+	p := &producer{cl: cl, values: vs, next: i * len(vs) / max(1, spec.Producers)}
 	p.done = func(r *kgo.Record, err error) {
 		if err != nil {
 			p.mu.Lock()
@@ -165,8 +188,10 @@ func (p *producer) run(ctx context.Context, until time.Time, n int64) error {
 		if err := p.failed(); err != nil {
 			break
 		}
-		// The value is shared: kgo never modifies it.
-		p.cl.Produce(ctx, &kgo.Record{Value: p.value}, p.done)
+		// The values are shared: kgo never modifies them.
+		v := p.values[p.next]
+		p.next = (p.next + 1) % len(p.values)
+		p.cl.Produce(ctx, &kgo.Record{Value: v}, p.done)
 	}
 	if err := p.cl.Flush(ctx); err != nil {
 		return err
@@ -192,7 +217,7 @@ func produceTimed(ctx context.Context, srv *Server, topic string, spec produceSp
 	}
 	ps := make([]*producer, spec.Producers)
 	for i := range ps {
-		p, err := newProducer(spec, srv.Addr, topic)
+		p, err := newProducer(spec, srv.Addr, topic, i)
 		if err != nil {
 			return throughput{}, err
 		}
@@ -243,6 +268,7 @@ func timedRun[C timedClient](ctx context.Context, srv *Server, cs []C, warmup, d
 	if t.Elapsed, t.ClientCPU, t.Broker, err = m.stop(); err != nil {
 		return throughput{}, err
 	}
+	t.BrokerAllocs, t.AllocsKnown = m.brokerAllocs()
 	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
 		return throughput{}, err
 	}
@@ -260,7 +286,7 @@ func fill(ctx context.Context, srv *Server, topic string, spec produceSpec, n in
 	if err := createTopic(ctx, srv.Addr, topic, spec.Partitions); err != nil {
 		return throughput{}, err
 	}
-	p, err := newProducer(spec, srv.Addr, topic)
+	p, err := newProducer(spec, srv.Addr, topic, 0)
 	if err != nil {
 		return throughput{}, err
 	}
@@ -324,6 +350,7 @@ func consumeAll(ctx context.Context, srv *Server, topic string, records int64) (
 	if t.Elapsed, t.ClientCPU, t.Broker, err = m.stop(); err != nil {
 		return throughput{}, err
 	}
+	t.BrokerAllocs, t.AllocsKnown = m.brokerAllocs()
 	if _, t.BrokerPeakRSS, err = srv.RSS(); err != nil {
 		return throughput{}, err
 	}

@@ -117,7 +117,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 // BenchmarkDownConvert converts 1 MiB of log (64 batches of 16 records of
 // 1 KiB) to a v1 message set, as a Fetch v2 from an old consumer does.
 func BenchmarkDownConvert(b *testing.B) {
-	for _, c := range []Codec{CodecNone, CodecLZ4, CodecGzip} {
+	for _, c := range []Codec{CodecNone, CodecLZ4, CodecGzip, CodecZstd} {
 		var log []byte
 		for i := range 64 {
 			spec := defaultSpec(c)
@@ -167,5 +167,34 @@ func BenchmarkDecompressZstdStream(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// recompressCases are the codec changes of compression.type that the
+// recompression tests and benchmarks run: franz-go's default snappy to a
+// topic's zstd, and each other codec to another.
+var recompressCases = []struct{ from, to Codec }{
+	{CodecSnappy, CodecZstd}, {CodecZstd, CodecLZ4}, {CodecLZ4, CodecGzip}, {CodecGzip, CodecSnappy}, {CodecNone, CodecZstd},
+}
+
+// BenchmarkRecompressCodecs is a topic's compression.type rebuilding a produced
+// batch of 16 or 256 records of 1 KiB with another codec (seglog.Recompress
+// calls it per batch). One op is one batch; the result is a new slice, so
+// one allocation per batch is its floor.
+func BenchmarkRecompressCodecs(b *testing.B) {
+	for _, n := range []int{16, 256} {
+		recs := benchRecords(n)
+		for _, tc := range recompressCases {
+			batch := mustBatch(b, defaultSpec(tc.from), recs)
+			b.Run(fmt.Sprintf("%s-%s/%dKiB", tc.from, tc.to, n), func(b *testing.B) {
+				b.SetBytes(int64(n) << 10)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, err := Recompress(batch, tc.to, DefaultLevel, 1<<20); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -146,10 +146,11 @@ func DownConvert(batches []byte, magic int8, maxDecompressed int) ([]byte, error
 		return nil, fmt.Errorf("record: down-convert to magic %d: %w", magic, ErrUnsupportedMagic)
 	}
 	out := make([]byte, 0, len(batches)+len(batches)/4)
-	var (
-		inner []byte
-		recs  []Record // reused across batches
-	)
+	// The records of one batch at a time, their decompressed body and the
+	// inner message set of its wrapper, in pooled buffers: a call allocates
+	// its result and nothing in proportion to the batches it converts.
+	sc := getRecordScratch()
+	defer sc.put()
 	for len(batches) > 0 {
 		h, err := ReadBatchHeader(batches)
 		if errors.Is(err, ErrShortBuffer) {
@@ -173,7 +174,8 @@ func DownConvert(batches []byte, magic int8, maxDecompressed int) ([]byte, error
 		if c == CodecZstd {
 			c = CodecGzip // v0/v1 cannot carry zstd
 		}
-		recs, err = decodeBatchRecords(h, b, maxDecompressed, recs[:0])
+		recs, err := decodeBatchRecords(h, b, maxDecompressed, sc.recs[:0], &sc.ob)
+		sc.recs = recs
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +193,7 @@ func DownConvert(batches []byte, magic int8, maxDecompressed int) ([]byte, error
 			}
 			continue
 		}
-		inner = inner[:0]
+		inner := sc.inner[:0]
 		maxTs := int64(math.MinInt64)
 		for i := range recs {
 			r := &recs[i]
@@ -203,6 +205,7 @@ func DownConvert(batches []byte, magic int8, maxDecompressed int) ([]byte, error
 			maxTs = max(maxTs, ts)
 			inner = appendMessage(inner, magic, off, attrs, ts, r.Key, r.Value)
 		}
+		sc.inner = inner
 		last := h.BaseOffset + int64(recs[len(recs)-1].OffsetDelta)
 		if out, err = appendWrapper(out, magic, last, attrs, maxTs, c, inner); err != nil {
 			return nil, fmt.Errorf("record: batch at offset %d: %w", h.BaseOffset, err)

@@ -119,9 +119,13 @@
 //   - ValidateBatch decompresses into scratch buffers pooled by power-of-two
 //     size class (scratch.go, 4 KiB to 8 MiB) and gives them back before it
 //     returns: a buffer is never handed out while in use, and none leaves
-//     the package. Functions whose output the caller keeps (Records, the
-//     conversions) decompress into fresh buffers. A pooled buffer is sliced
-//     to the size the payload was checked for, so it lifts no cap.
+//     the package. Recompress and DownConvert do the same with a pooled
+//     recordScratch (the decompressed body, the decoded records, the inner
+//     message set), given back before they return: they allocate their
+//     result and nothing else in proportion to the batches (issue 22).
+//     Functions whose decoded records the caller keeps (Records,
+//     ConvertMessageSet) decompress into fresh buffers. A pooled buffer is
+//     sliced to the size the payload was checked for, so it lifts no cap.
 //
 // # Errors
 //

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -66,13 +67,31 @@ var gzipLevelWriters, zstdLevelEncoders sync.Map // level -> *sync.Pool
 // compression.type differs from the producer's codec: the records, their
 // offset and timestamp deltas and headers, the producer id, epoch and base
 // sequence, the transactional and control flags and the timestamp type
-// are kept. The result is a new slice.
+// are kept. The result is a new slice of exactly its size; everything else
+// (the decompressed records, their encoding, the compressed output before
+// it is sized) is in pooled buffers, so a stream of batches allocates about
+// one result per batch (TestRecompressAllocatesOnlyItsResult).
 func Recompress(b []byte, c Codec, level int, maxDecompressed int) ([]byte, BatchHeader, error) {
-	h, recs, err := Records(b, maxDecompressed)
+	h, err := CheckCRC(b)
 	if err != nil {
 		return nil, h, err
 	}
-	out, err := AppendBatch(make([]byte, 0, len(b)), BatchSpec{
+	sc := getRecordScratch()
+	defer sc.put()
+	if sc.recs, err = decodeBatchRecords(h, b, maxDecompressed, sc.recs[:0], &sc.ob); err != nil {
+		return nil, h, err
+	}
+	// Room for the records uncompressed plus the worst expansion of every
+	// codec (snappy's n/6 is the largest), so that the pooled buffer's size
+	// class is right the first time and never grows.
+	raw := 0
+	for i := range sc.recs {
+		size, _ := recordBodySize(&sc.recs[i])
+		raw += size + binary.MaxVarintLen32
+	}
+	tmp := getScratch(BatchHeaderSize + raw + raw/6 + 1024)
+	defer func() { putScratch(tmp) }()
+	tmp, err = AppendBatch(tmp, BatchSpec{
 		BaseOffset:           h.BaseOffset,
 		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
 		Codec:                c,
@@ -85,10 +104,11 @@ func Recompress(b []byte, c Codec, level int, maxDecompressed int) ([]byte, Batc
 		ProducerID:           h.ProducerID,
 		ProducerEpoch:        h.ProducerEpoch,
 		BaseSequence:         h.BaseSequence,
-	}, recs)
+	}, sc.recs)
 	if err != nil {
 		return nil, h, fmt.Errorf("record: recompress batch at offset %d to %s: %w", h.BaseOffset, c, err)
 	}
+	out := append(make([]byte, 0, len(tmp)), tmp...)
 	nh, err := ReadBatchHeader(out)
 	return out, nh, err
 }

@@ -47,18 +47,20 @@ func Records(b []byte, maxDecompressed int) (BatchHeader, []Record, error) {
 	if err != nil {
 		return h, nil, err
 	}
-	recs, err := decodeBatchRecords(h, b, maxDecompressed, nil)
+	recs, err := decodeBatchRecords(h, b, maxDecompressed, nil, nil)
 	return h, recs, err
 }
 
 // decodeBatchRecords appends to recs the records of a batch whose size and
-// CRC have been checked.
-func decodeBatchRecords(h BatchHeader, b []byte, maxDecompressed int, recs []Record) ([]Record, error) {
+// CRC have been checked. A compressed batch is decompressed into a buffer
+// from ob (nil: a fresh one the records may keep; otherwise the records
+// alias ob's buffer and are valid until ob is used again or released).
+func decodeBatchRecords(h BatchHeader, b []byte, maxDecompressed int, recs []Record, ob *outBuf) ([]Record, error) {
 	if h.NumRecords < 0 || h.LastOffsetDelta < 0 {
 		return nil, fmt.Errorf("record: batch at offset %d: record count %d, last offset delta %d: %w",
 			h.BaseOffset, h.NumRecords, h.LastOffsetDelta, ErrInvalidRecord)
 	}
-	body, err := batchBody(h, b, maxDecompressed, nil)
+	body, err := batchBody(h, b, maxDecompressed, ob)
 	if err != nil {
 		return nil, err
 	}

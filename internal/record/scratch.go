@@ -99,3 +99,38 @@ func (o *outBuf) release() {
 	putScratch(o.full)
 	o.full = nil
 }
+
+// recordScratch is what Recompress and DownConvert decode batches into:
+// the decompressed body (an outBuf, pooled by size class), the decoded
+// records, and DownConvert's inner message set, reused from batch to batch
+// and, through recordScratches, from call to call, so that rebuilding a
+// batch allocates nothing proportional to it but its result (issue 22).
+type recordScratch struct {
+	ob    outBuf
+	recs  []Record // alias ob's buffer or the batch until put
+	inner []byte
+}
+
+// maxPooledRecords bounds the records slice kept in a pooled scratch (a
+// batch of tiny records could leave a huge one behind).
+const maxPooledRecords = 64 << 10
+
+var recordScratches = sync.Pool{New: func() any { return new(recordScratch) }}
+
+func getRecordScratch() *recordScratch { return recordScratches.Get().(*recordScratch) }
+
+// put gives the buffers back. The records are cleared first: they point
+// into batches and decompressed bodies the pool must not keep alive.
+func (s *recordScratch) put() {
+	s.ob.release()
+	clear(s.recs)
+	s.recs = s.recs[:0]
+	if cap(s.recs) > maxPooledRecords {
+		s.recs = nil
+	}
+	if cap(s.inner) > maxPooledScratch {
+		s.inner = nil
+	}
+	s.inner = s.inner[:0]
+	recordScratches.Put(s)
+}

@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -81,4 +82,85 @@ func setNumRecords(b []byte, n, lastDelta int32) {
 	b[offNumRecords], b[offNumRecords+1], b[offNumRecords+2], b[offNumRecords+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 	b[offLastOffsetDelta], b[offLastOffsetDelta+1], b[offLastOffsetDelta+2], b[offLastOffsetDelta+3] = byte(lastDelta>>24), byte(lastDelta>>16), byte(lastDelta>>8), byte(lastDelta)
 	fixCRC(b)
+}
+
+// allocsPer counts the allocations and bytes per call of f over runs
+// calls, after one to warm the pools, with the GC off and on one P
+// meanwhile: a GC empties sync.Pools (this package's and the codecs', such
+// as zstd's encoders with their 8 MiB windows), and an item Put on one P
+// can be missed by a Get on another; their refill is noise, not the
+// per-batch cost measured.
+func allocsPer(t *testing.T, runs int, f func() []byte) (allocs, bytes float64, kept int) {
+	t.Helper()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		kept = cap(f())
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(runs), float64(after.TotalAlloc-before.TotalAlloc) / float64(runs), kept
+}
+
+// TestRecompressAllocatesOnlyItsResult is issue 22's third item for
+// compression.type: rebuilding a batch with another codec allocates its
+// result and nothing else in proportion to the batch (before: the
+// decompressed records, the records slice and an output sized like the
+// input, grown when the new codec compressed less).
+func TestRecompressAllocatesOnlyItsResult(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
+	for _, n := range []int{16, 256} {
+		recs := benchRecords(n)
+		for _, tc := range recompressCases {
+			batch := mustBatch(t, defaultSpec(tc.from), recs)
+			allocs, bytes, kept := allocsPer(t, 100, func() []byte {
+				out, _, err := Recompress(batch, tc.to, DefaultLevel, 1<<20)
+				if err != nil {
+					t.Fatalf("%s to %s: %v", tc.from, tc.to, err)
+				}
+				return out
+			})
+			t.Logf("%s to %s, %d records of 1 KiB: %.2f allocations, %.0f bytes per batch, result %d bytes", tc.from, tc.to, n, allocs, bytes, kept)
+			// The result's allocation is rounded up to whole 8 KiB pages.
+			if allocs > 1.5 || bytes > float64(kept)+8192 {
+				t.Errorf("%s to %s, %d records: %.2f allocations and %.0f bytes per batch for a result of %d bytes; want one allocation, the result's", tc.from, tc.to, n, allocs, bytes, kept)
+			}
+		}
+	}
+}
+
+// TestDownConvertAllocatesOnlyItsResult is the same for the
+// down-conversion of compressed batches for old fetches (a zstd batch
+// becomes gzip): a call allocates its result, not a decompressed buffer
+// per batch.
+func TestDownConvertAllocatesOnlyItsResult(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
+	for _, c := range []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		var log []byte
+		for i := range 64 {
+			spec := defaultSpec(c)
+			spec.BaseOffset = int64(i * 16)
+			log = append(log, mustBatch(t, spec, benchRecords(16))...)
+		}
+		allocs, bytes, kept := allocsPer(t, 20, func() []byte {
+			out, err := DownConvert(log, MagicV1, 1<<20)
+			if err != nil {
+				t.Fatalf("%s: %v", c, err)
+			}
+			return out
+		})
+		t.Logf("%s: %d bytes of batches: %.1f allocations, %.0f bytes per call, result's capacity %d", c, len(log), allocs, bytes, kept)
+		// The result may grow by appends (what it outgrew is garbage), and
+		// a few small objects are allowed; a decompressed buffer per
+		// batch (64 x 16 KiB) is not.
+		if bytes > 2*float64(kept)+16<<10 {
+			t.Errorf("%s: %.0f bytes allocated per call for a result of capacity %d", c, bytes, kept)
+		}
+	}
 }
