@@ -222,17 +222,22 @@ func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n in
 			}
 			if n > cap(buf) {
 				var grown []byte
-				if reuse && n == size {
-					// The whole frame is charged now, and only
-					// now may it take a kept buffer: one taken
-					// at its start would be held outside the
-					// budget while the frame waits for bytes
-					// or budget.
-					grown = bufpool.Get(size)[:len(buf)]
+				if reuse {
+					// Each growth is charged before it is taken,
+					// so a kept buffer of that size is within the
+					// budget (one of the whole frame taken at its
+					// start would be held outside it while the
+					// frame waits for bytes or budget); the one
+					// it replaces goes back to the pool, so a
+					// large Produce frame allocates nothing in
+					// steady state, not one buffer per doubling.
+					grown = bufpool.Get(n)[:len(buf)]
+					copy(grown, buf)
+					bufpool.Put(buf)
 				} else {
 					grown = make([]byte, len(buf), n)
+					copy(grown, buf)
 				}
-				copy(grown, buf)
 				buf = grown
 			}
 			room = n
