@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,6 +193,29 @@ func TestGroupOffsetsSurviveCoordinatorKill(t *testing.T) {
 		}
 	}
 	sadm := c.admin(survivors[0])
+	// The new coordinator serves the group's offsets, all of them. A fresh
+	// client each time, as an admin tool run again: one client keeps the
+	// coordinator it found and, when that one is dead, redials it for a
+	// long time (FindCoordinator may name the dead leader until its
+	// successor's leadership reaches the metadata or it is fenced).
+	served := waitFor(t, 60*time.Second, "the group's offsets at the new coordinator", func() error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(survivors...))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		got, err := committedOffsets(kadm.NewClient(cl), group, topic)
+		if err != nil {
+			return err
+		}
+		for p, o := range before {
+			if got[p] != o {
+				return fmt.Errorf("partition %d: %d committed, %d before the kill", p, got[p], o)
+			}
+		}
+		return nil
+	})
+	t.Logf("kill -9 of coordinator %d to its offsets served by the new one: %v", lead, served.Round(time.Millisecond))
 
 	// The member goes on, through the new coordinator.
 	a.consume(90*time.Second, func() bool { return len(a.seen) >= total/2 })
