@@ -4,7 +4,8 @@
 // reverse order.
 //
 // Start order: cluster (recovery happens here) → group coordinator (replays
-// __consumer_offsets) → Kafka listener → HTTP.
+// __consumer_offsets; in a cluster it replays whenever this broker takes
+// the lead of its partition, see group/follow.go) → Kafka listener → HTTP.
 // Shutdown order: stop accepting (waiting joins and syncs answer at once) →
 // answer in-flight requests → HTTP → group coordinator → cluster close (logs
 // sealed, checkpoints and the clean-shutdown marker written). Every

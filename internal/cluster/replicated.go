@@ -161,22 +161,31 @@ func (c *Cluster) createReplicated(res []CreateResult, specs []TopicSpec, ok []i
 
 // defaultRF is the replication factor of a topic created without one:
 // default.replication.factor, and for the offsets topic
-// offsets.topic.replication.factor capped by the live brokers (as Kafka's
-// auto-created internal topics).
+// offsets.topic.replication.factor (offsetsRF).
 func (c *Cluster) defaultRF(topic string) int16 {
 	rf := c.cfg.Broker.Settings().DefaultReplicationFactor
 	if topic == OffsetsTopic {
-		rf = c.cfg.Broker.Settings().OffsetsTopicReplicationFactor
-		if n := int16(len(c.Brokers())); rf > n {
-			rf = n
-		}
-		// One replica until partitions replicate (see placement).
-		rf = 1
+		rf = c.offsetsRF()
 	}
 	if rf < 1 {
 		rf = 1
 	}
 	return rf
+}
+
+// offsetsRF is the offsets topic's replication factor in a cluster:
+// offsets.topic.replication.factor capped by the size of the cluster (the
+// brokers registered, and the controller voters, every one of which is a
+// broker too), so that a cluster of two still gets its offsets topic with
+// the default of 3. It is not capped by the brokers alive at the moment:
+// Kafka's rule is that the internal topic's creation fails until enough
+// brokers are up (FindCoordinator answers COORDINATOR_NOT_AVAILABLE and
+// the client retries), and a cluster whose first group arrived while one
+// node was up would otherwise keep a single copy of its offsets forever.
+func (c *Cluster) offsetsRF() int16 {
+	s := c.cfg.Broker.Settings()
+	size := max(len(c.store.Brokers()), len(s.ControllerQuorumVoters))
+	return min(s.OffsetsTopicReplicationFactor, int16(min(size, 1<<14)))
 }
 
 // startReconciler starts the goroutine that makes this node's partitions

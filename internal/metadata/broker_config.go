@@ -114,7 +114,7 @@ var brokerSettings = []BrokerSetting{
 	{"num.recovery.threads.per.data.dir", "1", TypeInt, "accepted, no effect (recovery opens partitions with its own bounded workers)"},
 	{"socket.send.buffer.bytes", "102400", TypeInt, "accepted, no effect (the kernel sizes socket buffers)"},
 	{"socket.receive.buffer.bytes", "102400", TypeInt, "accepted, no effect (the kernel sizes socket buffers)"},
-	{"offsets.topic.replication.factor", "3", TypeShort, "replicas of __consumer_offsets, capped by the brokers alive (1 on a single node)"},
+	{"offsets.topic.replication.factor", "3", TypeShort, "replicas of __consumer_offsets, capped by the cluster's size (1 on a single node); not created while fewer brokers are alive"},
 	{"transaction.state.log.replication.factor", "3", TypeShort, "replicas of __transaction_state, capped by the brokers alive (1 on a single node)"},
 	{"transaction.state.log.min.isr", "2", TypeInt, "accepted; no effect on a single node (__transaction_state has one replica)"},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -264,6 +265,39 @@ func (p *Partition) WaitCommitted(ctx context.Context, lastOffset int64, epoch i
 			return fmt.Errorf("partition %s-%d: wait for commit of %d: %w", p.Topic, p.Index, lastOffset, ctx.Err())
 		}
 	}
+}
+
+// EpochEnd answers OffsetForLeaderEpoch for an epoch older than the
+// current one on a replicated partition, as Kafka's
+// LeaderEpochFileCache.endOffsetFor: the start offset of the first batch
+// of a later epoch, with the latest epoch at or below the one asked (the
+// one asked when the log holds none that old); (-1, -1) when no later
+// epoch is in the log. A batch's leader epoch is the raft term it was
+// appended in, and terms never decrease along a raft log, so a binary
+// search over offsets with the replicator's TermAt finds it. ok is false
+// on a single copy (one epoch, 0).
+func (p *Partition) EpochEnd(epoch int32) (int32, int64, bool) {
+	rs := p.repl.Load()
+	if rs == nil {
+		return 0, 0, false
+	}
+	start, end := p.log.StartOffset(), p.log.EndOffset()
+	n := sort.Search(int(end-start), func(k int) bool {
+		t, ok := rs.r.TermAt(start + int64(k))
+		return !ok || t > epoch
+	})
+	first := start + int64(n)
+	if first >= end {
+		return -1, -1, true
+	}
+	if first == start {
+		return epoch, first, true
+	}
+	floor, ok := rs.r.TermAt(first - 1)
+	if !ok {
+		floor = epoch
+	}
+	return floor, first, true
 }
 
 // InSyncReplicas is the ISR's size on a replicated partition's leader (0

@@ -55,9 +55,9 @@ type testCluster struct {
 // (process.roles=broker,controller, node.id, controller.quorum.voters,
 // listeners, advertised.listeners, log.dirs), with a short broker session
 // timeout so that fencing shows within the test, and starts every node.
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
-	c := writeCluster(t, n)
+	c := writeCluster(t, n, extra...)
 	for _, nd := range c.nodes {
 		c.start(nd)
 	}
@@ -66,7 +66,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 // writeCluster writes the n nodes' files as startCluster does, and starts
 // none.
-func writeCluster(t *testing.T, n int) *testCluster {
+func writeCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, root: t.TempDir()}
 	var voters []string
@@ -94,6 +94,7 @@ func writeCluster(t *testing.T, n int) *testCluster {
 			"broker.session.timeout.ms=1500",
 			"broker.heartbeat.interval.ms=300",
 			"replica.lag.time.max.ms=2000",
+			strings.Join(extra, "\n"),
 			"",
 		}, "\n")
 		if err := os.WriteFile(nd.file, []byte(props), 0o644); err != nil {

@@ -24,6 +24,18 @@ const maxString = 65535
 
 // Config configures Open. Zero values take Kafka's defaults.
 type Config struct {
+	// FollowLeader makes the coordinator serve only while this broker leads
+	// the offsets partition (a cluster's): OffsetsLog(false) returns it
+	// when this broker leads it, nil otherwise (its LeaderEpoch tells the
+	// leadership of a replicated one). On taking the leadership the
+	// coordinator replays the log up to the high watermark before
+	// answering (ErrCoordinatorLoading meanwhile); on losing it it drops
+	// its groups and answers ErrNotCoordinator (follow.go). The topic is
+	// never created from here: FindCoordinator creates it.
+	FollowLeader bool
+	// LeaderPoll is how often the leadership is checked when following
+	// (50 ms); a request that finds the epoch moved also triggers a check.
+	LeaderPoll time.Duration
 	// OffsetsLog returns the partition of the internal offsets topic,
 	// creating the topic when create is set; with create unset it returns
 	// (nil, nil) if the topic does not exist yet. It is called at Open and
@@ -90,6 +102,9 @@ func (cfg *Config) defaults() {
 	if cfg.RetentionCheckInterval <= 0 {
 		cfg.RetentionCheckInterval = 10 * time.Minute
 	}
+	if cfg.LeaderPoll <= 0 {
+		cfg.LeaderPoll = 50 * time.Millisecond
+	}
 	if cfg.MaxMetadataBytes <= 0 {
 		cfg.MaxMetadataBytes = 4096
 	}
@@ -130,10 +145,20 @@ type Coordinator struct {
 	closing  bool
 	stopping bool // StopWaiting was called: joins and syncs answer at once
 
+	// Following the leader (follow.go): guarded by mu.
+	serving      bool                 // groups are loaded for the leadership below
+	loading      bool                 // a leadership is being loaded
+	servingP     *partition.Partition // the offsets partition served
+	servingEpoch int32                // its leader epoch at load
+	term         context.Context      // of the leadership served (c.ctx when not following)
+	endTerm      context.CancelFunc
+
 	ctx     context.Context // cancelled by Close: fsync waits give up
 	cancel  context.CancelFunc
 	actors  sync.WaitGroup // mailbox runners
 	workers sync.WaitGroup // fsync waiters
+	watcher sync.WaitGroup // the leadership watcher (follow.go)
+	wake    chan struct{}  // asks the watcher to check now
 	ticker  Timer
 }
 
@@ -147,11 +172,18 @@ func Open(cfg Config) (*Coordinator, error) {
 	if open == nil {
 		open = memoryLog()
 	}
+	c.term, c.endTerm = c.ctx, func() {}
 	c.store = &store{
-		open: open, maxDecomp: 64 << 20, log: cfg.Logger,
+		open: open, follow: cfg.FollowLeader, maxDecomp: 64 << 20, log: cfg.Logger,
 		now: func() int64 { return c.clock.Now().UnixMilli() },
 	}
-	if err := c.load(); err != nil {
+	if cfg.FollowLeader {
+		if cfg.OffsetsLog == nil {
+			c.cancel()
+			return nil, errors.New("group coordinator: FollowLeader needs OffsetsLog")
+		}
+		c.startWatcher()
+	} else if err := c.load(); err != nil {
 		c.cancel()
 		return nil, err
 	}
@@ -159,8 +191,22 @@ func Open(cfg Config) (*Coordinator, error) {
 	return c, nil
 }
 
-// load rebuilds the groups from the offsets log.
+// load rebuilds the groups from the offsets log (not following: at Open).
 func (c *Coordinator) load() error {
+	groups, err := c.rebuild(c.store.load)
+	if errors.Is(err, errNoLog) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.groups = groups
+	return nil
+}
+
+// rebuild makes the groups that replaying a log gives: replay calls apply
+// for every record in log order.
+func (c *Coordinator) rebuild(replay func(apply func(key, value []byte)) error) (map[string]*group, error) {
 	type loading struct {
 		meta     *groupRecord    // a classic group's metadata
 		consumer *consumerRecord // or a KIP-848 group's
@@ -177,7 +223,7 @@ func (c *Coordinator) load() error {
 	}
 	start := time.Now()
 	n := 0
-	err := c.store.load(func(key, value []byte) {
+	err := replay(func(key, value []byte) {
 		n++
 		k, err := decodeKey(key)
 		if err != nil {
@@ -223,12 +269,10 @@ func (c *Coordinator) load() error {
 			l.meta, l.consumer = &g, nil
 		}
 	})
-	if errors.Is(err, errNoLog) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return nil, err
 	}
+	groups := map[string]*group{}
 	for id, l := range state {
 		if l.meta == nil && l.consumer == nil && len(l.offsets) == 0 {
 			continue
@@ -238,10 +282,10 @@ func (c *Coordinator) load() error {
 		if l.consumer != nil {
 			g.restoreConsumer(l.consumer)
 		}
-		c.groups[id] = g
+		groups[id] = g
 	}
-	c.log.Info("loaded consumer groups", "groups", len(c.groups), "records", n, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	c.log.Info("loaded consumer groups", "groups", len(groups), "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return groups, nil
 }
 
 // memoryLog is the OffsetsLog of a coordinator without one: nothing is
@@ -282,6 +326,7 @@ func (c *Coordinator) Close() error {
 		c.ticker.Stop()
 	}
 	c.mu.Unlock()
+	c.stopWatcher()
 	// Let fsync waits finish (their closures still run on the groups).
 	c.workers.Wait()
 	for _, g := range groups {
@@ -346,6 +391,10 @@ func (c *Coordinator) dispatch(id string, create bool, fn func(g *group)) error 
 		if c.closing {
 			c.mu.Unlock()
 			return ErrNotCoordinator
+		}
+		if err := c.notServingLocked(); err != nil {
+			c.mu.Unlock()
+			return err
 		}
 		g := c.groups[id]
 		if g == nil {
@@ -430,11 +479,17 @@ type GroupListing struct {
 	Type string
 }
 
-// ListGroups lists every group, sorted by id. The states are a snapshot
+// ListGroups lists every group, sorted by id (none while following a
+// leader elsewhere). The states are a snapshot
 // each group publishes after every change, so listing never waits on a
 // group.
 func (c *Coordinator) ListGroups() []GroupListing {
 	c.mu.Lock()
+	if c.notServingLocked() != nil {
+		// Following the leader: only the coordinator lists its groups.
+		c.mu.Unlock()
+		return []GroupListing{}
+	}
 	groups := c.sortedGroupsLocked()
 	c.mu.Unlock()
 	out := make([]GroupListing, 0, len(groups))

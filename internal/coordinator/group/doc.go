@@ -2,7 +2,9 @@
 // rebalances (Kafka's classic JoinGroup/SyncGroup protocol, and the
 // next-generation protocol of KIP-848 with server-side assignment) and
 // committed offsets, kept durable in the internal topic __consumer_offsets.
-// On a single node this broker coordinates every group.
+// On a single node this broker coordinates every group; in a cluster the
+// coordinator is the leader of __consumer_offsets-0 (Config.FollowLeader,
+// follow.go, "Following the leader" below).
 //
 // The protocol handlers (internal/kafka/handler) translate requests into
 // calls on a Coordinator and its domain errors (errors.go) into Kafka error
@@ -33,6 +35,10 @@
 // rebalance. Nothing in an actor blocks: appends to the offsets log are
 // quick, and the fsync is waited for by a worker goroutine that posts the
 // result back.
+//
+// Following a leader, one more goroutine, the leadership watcher, is owned
+// by the Coordinator and stopped by Close; it swaps the map of groups
+// under the mutex (follow.go).
 //
 // The Clock is injectable; tests run timeouts and offset retention in fake
 // time (testing/synctest) with scripted scenarios (testdata/*.txt, see
@@ -104,7 +110,7 @@
 // # The offsets log
 //
 // __consumer_offsets is an internal topic of one partition, created by the
-// cluster at the first group FindCoordinator or the first write
+// cluster at the first group FindCoordinator or (single node) the first write
 // (retention.ms=-1: only the coordinator removes data from it). Its
 // records are keyed; a null value (tombstone) deletes the key. Strings are uint16-length UTF-8, byte arrays
 // int32-length; integers are big-endian. Every value starts with its
@@ -157,13 +163,38 @@
 //
 // Loading: Open replays the log from its start offset and rebuilds every
 // group; undecodable records are skipped with a warning. Listeners start
-// after it, so nothing is ever answered COORDINATOR_LOAD_IN_PROGRESS.
+// after it, so on a single node nothing is ever answered
+// COORDINATOR_LOAD_IN_PROGRESS.
+//
+// # Following the leader (a cluster)
+//
+// In a cluster __consumer_offsets has offsets.topic.replication.factor
+// replicas (a raft group, internal/replica) and the coordinator serves only
+// while its broker leads partition 0. Invariants:
+//   - groups are loaded in one leader epoch (a raft term in which this
+//     leader committed an entry, so the high watermark covers everything an
+//     earlier leader committed) by replaying the log to the high watermark,
+//     before any request is served (COORDINATOR_LOAD_IN_PROGRESS meanwhile);
+//   - no request is handed to a group when the partition's leader epoch is
+//     not the one the groups were loaded in (NOT_COORDINATOR, and the
+//     watcher is woken), and no append is accepted in another epoch: a
+//     broker that lost and won the lead between two checks never answers
+//     from what it had before;
+//   - a change answers once raft committed it (Partition.WaitCommitted:
+//     fsynced on a majority), so what a new leader replays holds every
+//     acknowledged commit; a cut or an ended leadership answers
+//     NOT_COORDINATOR and the client retries at the new coordinator;
+//   - losing the lead drops every group (pending joins and syncs answer
+//     NOT_COORDINATOR, waits for commits are cancelled).
 //
 // Compaction: the offsets topic has cleanup.policy=compact, so the log
 // cleaner (package storage/cleaner, run by the log directory) keeps the
 // latest record of every key and, after delete.retention.ms, drops the
 // tombstones of deleted offsets and groups. Replay reads across the offset
 // gaps and empty batches it leaves; the coordinator does nothing special.
+// A replicated offsets partition is not compacted (the segments are the
+// raft log: see partition.replicaLogConfig): it keeps every commit, and
+// a new leader replays them all.
 //
 // Expiry (offsets.retention.minutes, checked every 10 minutes, KIP-211): a
 // group with members keeps its offsets, except a Stable consumer group's

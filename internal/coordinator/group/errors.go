@@ -44,8 +44,10 @@ var (
 	// ErrCoordinatorNotAvailable: the offsets log failed or the group died
 	// while the request waited; the client retries.
 	ErrCoordinatorNotAvailable = errors.New("group: coordinator not available")
-	// ErrNotCoordinator: the coordinator is shutting down.
-	ErrNotCoordinator = errors.New("group: not coordinator (shutting down)")
+	// ErrNotCoordinator: this broker does not coordinate the group (it
+	// does not lead the offsets partition, or the coordinator is shutting
+	// down); the client finds the coordinator again.
+	ErrNotCoordinator = errors.New("group: not coordinator")
 	// ErrCoordinatorLoading: the offsets log is still being replayed.
 	ErrCoordinatorLoading = errors.New("group: coordinator loading")
 	// ErrUnsupportedAssignor: a KIP-848 member asked for a server assignor

@@ -31,13 +31,14 @@ func (g *group) persist(recs []kv, then func(err error)) {
 		op.done, op.err = true, err
 		g.drainPersists()
 	}
-	p, last, err := g.c.store.append(recs)
+	p, last, epoch, err := g.c.store.append(recs)
 	if err != nil || p == nil {
 		finish(err)
 		return
 	}
+	ctx := g.c.termContext()
 	started := g.c.goWorker(func() {
-		err := wait(g.c.ctx, p, last)
+		err := wait(ctx, p, last, epoch)
 		g.mb.post(func() { finish(err) })
 	})
 	if !started {

@@ -21,14 +21,22 @@ type kv struct {
 // log cleaner compacts the log (the topic has cleanup.policy=compact), and
 // replay handles what it leaves: offset gaps and empty batches. Its
 // methods are safe for concurrent use; mu serializes appends.
+//
+// Following the leader (Config.FollowLeader), the store writes only while
+// the coordinator serves a leadership of the partition (serve): p is that
+// partition and epoch the leader epoch it was loaded in; an append in any
+// other epoch fails with ErrNotCoordinator, so a commit never applies to
+// groups loaded in an earlier leadership.
 type store struct {
 	open      func(create bool) (*partition.Partition, error)
+	follow    bool
 	maxDecomp int
 	log       *slog.Logger
 	now       func() int64 // unix ms, for batch timestamps
 
-	mu sync.Mutex
-	p  *partition.Partition // nil until the log exists
+	mu    sync.Mutex
+	p     *partition.Partition // nil until the log exists (following: while not serving)
+	epoch int32                // following: the leader epoch served
 }
 
 // errNoLog is returned by load when the offsets log does not exist yet.
@@ -47,6 +55,21 @@ func (s *store) load(apply func(key, value []byte)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.p = p
+	return replay(p, s.maxDecomp, s.log, apply)
+}
+
+// serve makes the store write to p in leader epoch epoch (following the
+// leader); a nil p stops writes.
+func (s *store) serve(p *partition.Partition, epoch int32) {
+	s.mu.Lock()
+	s.p, s.epoch = p, epoch
+	s.mu.Unlock()
+}
+
+// replay reads p from its start to its high watermark (on a replica: what
+// is committed; everything on a single copy) and calls apply for every
+// record in log order.
+func replay(p *partition.Partition, maxDecomp int, log *slog.Logger, apply func(key, value []byte)) error {
 	for off := p.StartOffset(); off < p.EndOffset(); {
 		res, err := p.Read(off, 1<<20, true)
 		if err != nil {
@@ -67,11 +90,11 @@ func (s *store) load(apply func(key, value []byte)) error {
 				off = max(off, next)
 				continue
 			}
-			_, recs, err := record.Records(batch, s.maxDecomp)
+			_, recs, err := record.Records(batch, maxDecomp)
 			if err != nil {
 				// The log's own recovery validated every batch; a batch that
 				// still fails is skipped, not fatal.
-				s.log.Warn("offsets log: skipping undecodable batch", "offset", h.BaseOffset, "err", err)
+				log.Warn("offsets log: skipping undecodable batch", "offset", h.BaseOffset, "err", err)
 				off = next
 				continue
 			}
@@ -87,29 +110,37 @@ func (s *store) load(apply func(key, value []byte)) error {
 	return nil
 }
 
-// append writes recs as one batch and returns the log, and the offset to
-// wait on for durability.
-func (s *store) append(recs []kv) (*partition.Partition, int64, error) {
+// append writes recs as one batch and returns the log, the offset to wait
+// on and the leader epoch it was written in (for WaitCommitted).
+func (s *store) append(recs []kv) (*partition.Partition, int64, int32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.follow {
+		if s.p == nil {
+			return nil, 0, 0, fmt.Errorf("%w: this broker does not lead the offsets partition", ErrNotCoordinator)
+		}
+		if e := s.p.LeaderEpoch(); e != s.epoch {
+			return nil, 0, 0, fmt.Errorf("%w: the offsets partition's leader epoch is %d, groups were loaded in %d", ErrNotCoordinator, e, s.epoch)
+		}
+	}
 	if s.p == nil {
 		p, err := s.open(true)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: create the offsets log: %v", ErrCoordinatorNotAvailable, err)
+			return nil, 0, 0, fmt.Errorf("%w: create the offsets log: %v", ErrCoordinatorNotAvailable, err)
 		}
 		if p == nil {
-			return nil, 0, nil // in memory only: nothing to persist
+			return nil, 0, 0, nil // in memory only: nothing to persist
 		}
 		s.p = p
 	}
-	last, err := s.appendLocked(recs)
+	last, epoch, err := s.appendLocked(recs)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	return s.p, last, nil
+	return s.p, last, epoch, nil
 }
 
-func (s *store) appendLocked(recs []kv) (int64, error) {
+func (s *store) appendLocked(recs []kv) (int64, int32, error) {
 	rs := make([]record.Record, len(recs))
 	for i, r := range recs {
 		rs[i] = record.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
@@ -119,27 +150,40 @@ func (s *store) appendLocked(recs []kv) (int64, error) {
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
 	}, rs)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
+		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
 	}
 	res, err := s.p.Append(batch, partition.AppendRules{})
 	switch {
 	case errors.Is(err, partition.ErrBatchTooLarge):
-		return 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
-	case errors.Is(err, partition.ErrClosed):
-		return 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, partition.ErrNotLeader):
+		return 0, 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 	case err != nil:
-		return 0, fmt.Errorf("%w: offsets log: %v", ErrCoordinatorNotAvailable, err)
+		return 0, 0, fmt.Errorf("%w: offsets log: %v", ErrCoordinatorNotAvailable, err)
 	}
-	return res.LastOffset, nil
+	if s.follow && s.p.Replicated() && res.LeaderEpoch != s.epoch {
+		// Leadership was lost and won again since the groups were loaded:
+		// what another leader wrote in between is not in memory. The
+		// batch may still commit; the client retries at the coordinator
+		// the new load makes.
+		return 0, 0, fmt.Errorf("%w: appended in leader epoch %d, groups were loaded in %d", ErrNotCoordinator, res.LeaderEpoch, s.epoch)
+	}
+	return res.LastOffset, res.LeaderEpoch, nil
 }
 
-// wait returns once offset is durable in p.
-func wait(ctx context.Context, p *partition.Partition, offset int64) error {
-	if err := p.WaitDurable(ctx, offset); err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
-		}
+// wait returns once offset, appended in leader epoch epoch, is committed
+// in p: fsynced on a single copy, fsynced on a majority of a replicated
+// partition (acks=all). A leader change that cut it, or a replica that
+// stopped, is ErrNotCoordinator: the client finds the new coordinator.
+func wait(ctx context.Context, p *partition.Partition, offset int64, epoch int32) error {
+	err := p.WaitCommitted(ctx, offset, epoch)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, partition.ErrTruncated), errors.Is(err, partition.ErrNotLeader):
+		return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+	default:
 		return fmt.Errorf("%w: offsets log: %v", ErrCoordinatorNotAvailable, err)
 	}
-	return nil
 }

@@ -19,17 +19,22 @@ type Topics interface {
 	Partition(topic string, index int32) (*partition.Partition, error)
 	// Broker is the broker's configuration (the group settings).
 	Broker() *metadata.BrokerConfig
+	// Replicated reports whether the broker is a node of a cluster: then
+	// the coordinator follows the offsets partition's leader.
+	Replicated() bool
 }
 
 // ConfigFor is the Config of the coordinator of c: the partition of its
 // offsets topic (__consumer_offsets, created at the first group
 // FindCoordinator or on first write), its topics and high watermarks, and
-// the broker's group settings under their Kafka names. The caller also
+// the broker's group settings under their Kafka names; in a cluster it
+// follows the leader of the offsets partition. The caller also
 // registers TopicDeleted for topic deletions.
 func ConfigFor(c Topics, logger *slog.Logger) Config {
 	bs := c.Broker().Settings()
 	return Config{
-		OffsetsLog: c.OffsetsPartition,
+		OffsetsLog:   c.OffsetsPartition,
+		FollowLeader: c.Replicated(),
 		TopicExists: func(topic string) bool {
 			_, ok := c.Topic(topic)
 			return ok

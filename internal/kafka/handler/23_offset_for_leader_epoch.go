@@ -21,6 +21,13 @@ import (
 //   - any other (older) epoch: that epoch with the start offset of the
 //     first epoch after it (epoch 0: the log start offset).
 //
+// A replicated partition (a raft group) has had many epochs, one per term
+// whose leader wrote batches: an older epoch's end is where the first batch
+// of a later term starts in the log (Partition.EpochEnd), so a consumer
+// resuming from an offset committed under an earlier leader sees no
+// truncation where there was none (answering the log start made franz-go
+// rewind to it).
+//
 // CurrentLeaderEpoch (v2+) other than ours is FENCED_LEADER_EPOCH (older)
 // or UNKNOWN_LEADER_EPOCH (newer); negative means not given. Unknown topics
 // and partitions are UNKNOWN_TOPIC_OR_PARTITION.
@@ -53,8 +60,14 @@ func handleOffsetForLeaderEpoch(h *Handler, _ context.Context, req *server.Reque
 				sp.LeaderEpoch, sp.EndOffset = -1, -1
 			case rp.LeaderEpoch == ours:
 				sp.LeaderEpoch, sp.EndOffset = ours, p.EndOffset()
-			default: // older than the only epoch we know: where that one starts
-				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, p.StartOffset()
+			default: // older than ours
+				if e, end, ok := p.EpochEnd(rp.LeaderEpoch); ok {
+					// A replica of a raft group: from the terms in its log.
+					sp.LeaderEpoch, sp.EndOffset = e, end
+				} else {
+					// A single copy has one epoch: where that one starts.
+					sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, p.StartOffset()
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
