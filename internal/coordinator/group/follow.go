@@ -186,6 +186,9 @@ func (c *Coordinator) takeOver(p *partition.Partition, epoch int32) {
 	c.groups = groups
 	c.serving, c.servingP, c.servingEpoch = true, p, epoch
 	c.term, c.endTerm = context.WithCancel(c.ctx)
+	// Counted under mu: once it is released, requests add groups to the
+	// map being served.
+	n := len(groups)
 	c.mu.Unlock()
-	c.log.Info("leading the offsets partition: coordinating its consumer groups", "groups", len(groups), "epoch", epoch)
+	c.log.Info("leading the offsets partition: coordinating its consumer groups", "groups", n, "epoch", epoch)
 }
