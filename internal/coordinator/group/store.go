@@ -66,46 +66,13 @@ func (s *store) serve(p *partition.Partition, epoch int32) {
 	s.mu.Unlock()
 }
 
-// replay reads p from its start to its high watermark (on a replica: what
-// is committed; everything on a single copy) and calls apply for every
-// record in log order.
+// replay applies every record of the offsets log p (partition.Replay).
 func replay(p *partition.Partition, maxDecomp int, log *slog.Logger, apply func(key, value []byte)) error {
-	for off := p.StartOffset(); off < p.EndOffset(); {
-		res, err := p.Read(off, 1<<20, true)
-		if err != nil {
-			return fmt.Errorf("offsets log: read at %d: %w", off, err)
-		}
-		if len(res.Data) == 0 {
-			break
-		}
-		for b := res.Data; len(b) > 0; {
-			h, err := record.ReadBatchHeader(b)
-			if err != nil || h.Size() > len(b) {
-				return fmt.Errorf("offsets log: batch at %d: %w", off, errors.Join(err, record.ErrCorrupt))
-			}
-			batch := b[:h.Size()]
-			b = b[h.Size():]
-			next := h.LastOffset() + 1
-			if next <= off || h.IsControl() {
-				off = max(off, next)
-				continue
-			}
-			_, recs, err := record.Records(batch, maxDecomp)
-			if err != nil {
-				// The log's own recovery validated every batch; a batch that
-				// still fails is skipped, not fatal.
-				log.Warn("offsets log: skipping undecodable batch", "offset", h.BaseOffset, "err", err)
-				off = next
-				continue
-			}
-			for _, r := range recs {
-				if h.BaseOffset+int64(r.OffsetDelta) < off {
-					continue
-				}
-				apply(r.Key, r.Value)
-			}
-			off = next
-		}
+	err := p.Replay(maxDecomp, func(offset int64, err error) {
+		log.Warn("offsets log: skipping undecodable batch", "offset", offset, "err", err)
+	}, apply)
+	if err != nil {
+		return fmt.Errorf("offsets log: %w", err)
 	}
 	return nil
 }

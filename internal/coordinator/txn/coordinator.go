@@ -239,41 +239,14 @@ func (c *Coordinator) load() error {
 	c.p = p
 	start := time.Now()
 	n := 0
-	for off := p.StartOffset(); off < p.EndOffset(); {
-		res, err := p.Read(off, 1<<20, true)
-		if err != nil {
-			return fmt.Errorf("transaction log: read at %d: %w", off, err)
-		}
-		if len(res.Data) == 0 {
-			break
-		}
-		for b := res.Data; len(b) > 0; {
-			h, err := rec.ReadBatchHeader(b)
-			if err != nil || h.Size() > len(b) {
-				return fmt.Errorf("transaction log: batch at %d: %w", off, errors.Join(err, rec.ErrCorrupt))
-			}
-			batch := b[:h.Size()]
-			b = b[h.Size():]
-			next := h.LastOffset() + 1
-			if next <= off || h.IsControl() {
-				off = max(off, next)
-				continue
-			}
-			_, recs, err := rec.Records(batch, 64<<20)
-			if err != nil {
-				c.log.Warn("transaction log: skipping undecodable batch", "offset", h.BaseOffset, "err", err)
-				off = next
-				continue
-			}
-			for _, r := range recs {
-				if h.BaseOffset+int64(r.OffsetDelta) < off {
-					continue
-				}
-				n++
-				c.apply(r.Key, r.Value)
-			}
-			off = next
-		}
+	err = p.Replay(64<<20, func(offset int64, err error) {
+		c.log.Warn("transaction log: skipping undecodable batch", "offset", offset, "err", err)
+	}, func(key, value []byte) {
+		n++
+		c.apply(key, value)
+	})
+	if err != nil {
+		return fmt.Errorf("transaction log: %w", err)
 	}
 	c.log.Info("loaded transactions", "transactional_ids", len(c.txns), "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
