@@ -196,16 +196,23 @@ func (c *Cluster) startReconciler(ctx context.Context) {
 	c.done.Add(1)
 	go func() {
 		defer c.done.Done()
-		tick := time.NewTicker(time.Second) // retries what failed (a full disk)
-		defer tick.Stop()
+		// A pass that could not open or create a partition (a full disk,
+		// no descriptors) is retried a second later; otherwise the loop
+		// waits for the next applied record, so an idle cluster does not
+		// copy its whole image every second.
+		retry := time.NewTimer(time.Second)
+		retry.Stop()
+		defer retry.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-c.reconcileWake:
-			case <-tick.C:
+			case <-retry.C:
 			}
-			c.reconcile()
+			if c.reconcile() {
+				retry.Reset(time.Second)
+			}
 		}
 	}()
 }
@@ -226,7 +233,9 @@ func (c *Cluster) wakeReconciler() {
 // applies changed topic and broker configs. It is level-triggered: it
 // compares the whole metadata with the node, so a missed wake-up or a
 // failure is made up at the next call.
-func (c *Cluster) reconcile() {
+//
+// It reports whether something failed and should be tried again.
+func (c *Cluster) reconcile() (retry bool) {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	topics := c.store.Topics()
@@ -315,6 +324,7 @@ func (c *Cluster) reconcile() {
 					// Ours from before a restart: open it as it is.
 					if err := c.openPartition(t, i, c.TopicSettings(t.Name), hasID); err != nil {
 						c.cfg.Logger.Error("cannot open a partition assigned to this broker; retrying", "partition", key, "err", err)
+						retry = true
 					}
 					continue
 				}
@@ -323,7 +333,7 @@ func (c *Cluster) reconcile() {
 		}
 	}
 	if len(jobs) == 0 {
-		return
+		return retry
 	}
 	c.openNew(jobs)
 	var failed []newPartition
@@ -337,6 +347,7 @@ func (c *Cluster) reconcile() {
 		c.discard(failed, func(j newPartition) bool { return j.err != nil })
 	}
 	c.publish(jobs, func(j newPartition) bool { return j.err == nil })
+	return retry || len(failed) > 0
 }
 
 // appliedConfig is what the reconciler last applied for a topic.
