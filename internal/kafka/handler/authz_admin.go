@@ -86,24 +86,18 @@ func (h *Handler) gateAdmin(req *server.Request) (deny kmsg.Response, f fix) {
 		if h.allowedCluster(req, acl.OpCreate) {
 			return nil, nil
 		}
-		var denied []string
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !h.allowed(req, acl.OpCreate, acl.ResourceTopic, t.Topic) {
-				denied = append(denied, t.Topic)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		var denied []kmsg.CreateTopicsRequestTopic
+		r.Topics, denied = keep(r.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+			return h.allowed(req, acl.OpCreate, acl.ResourceTopic, t.Topic)
+		})
 		if len(denied) == 0 {
 			return nil, nil
 		}
 		return nil, func(resp kmsg.Response) {
 			cr := resp.(*kmsg.CreateTopicsResponse)
-			for _, name := range denied {
+			for _, d := range denied {
 				t := kmsg.NewCreateTopicsResponseTopic()
-				t.Topic, t.ErrorCode, t.NumPartitions, t.ReplicationFactor = name, topicCode, -1, -1
+				t.Topic, t.ErrorCode, t.NumPartitions, t.ReplicationFactor = d.Topic, topicCode, -1, -1
 				cr.Topics = append(cr.Topics, t)
 			}
 		}
@@ -147,15 +141,9 @@ func (h *Handler) gateAdmin(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.DeleteRecordsRequest:
 		var denied []kmsg.DeleteRecordsRequestTopic
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !h.allowed(req, acl.OpDelete, acl.ResourceTopic, t.Topic) {
-				denied = append(denied, t)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		r.Topics, denied = keep(r.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
+			return h.allowed(req, acl.OpDelete, acl.ResourceTopic, t.Topic)
+		})
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -174,24 +162,18 @@ func (h *Handler) gateAdmin(req *server.Request) (deny kmsg.Response, f fix) {
 		}
 
 	case *kmsg.CreatePartitionsRequest:
-		var denied []string
-		kept := r.Topics[:0]
-		for _, t := range r.Topics {
-			if !h.allowed(req, acl.OpAlter, acl.ResourceTopic, t.Topic) {
-				denied = append(denied, t.Topic)
-				continue
-			}
-			kept = append(kept, t)
-		}
-		r.Topics = kept
+		var denied []kmsg.CreatePartitionsRequestTopic
+		r.Topics, denied = keep(r.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
+			return h.allowed(req, acl.OpAlter, acl.ResourceTopic, t.Topic)
+		})
 		if len(denied) == 0 {
 			return nil, nil
 		}
 		return nil, func(resp kmsg.Response) {
 			cr := resp.(*kmsg.CreatePartitionsResponse)
-			for _, name := range denied {
+			for _, d := range denied {
 				t := kmsg.NewCreatePartitionsResponseTopic()
-				t.Topic, t.ErrorCode = name, topicCode
+				t.Topic, t.ErrorCode = d.Topic, topicCode
 				cr.Topics = append(cr.Topics, t)
 			}
 		}
@@ -226,17 +208,12 @@ func (h *Handler) gateAdmin(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.AlterConfigsRequest:
 		var denied []kmsg.AlterConfigsResponseResource
-		kept := r.Resources[:0]
-		for _, c := range r.Resources {
-			if code := h.configCode(req, acl.OpAlterConfigs, c.ResourceType, c.ResourceName); code != 0 {
-				d := kmsg.NewAlterConfigsResponseResource()
-				d.ResourceType, d.ResourceName, d.ErrorCode = c.ResourceType, c.ResourceName, code
-				denied = append(denied, d)
-				continue
-			}
-			kept = append(kept, c)
-		}
-		r.Resources = kept
+		r.Resources, denied = sift(r.Resources, func(c kmsg.AlterConfigsRequestResource) (d kmsg.AlterConfigsResponseResource, refused bool) {
+			code := h.configCode(req, acl.OpAlterConfigs, c.ResourceType, c.ResourceName)
+			d = kmsg.NewAlterConfigsResponseResource()
+			d.ResourceType, d.ResourceName, d.ErrorCode = c.ResourceType, c.ResourceName, code
+			return d, code != 0
+		})
 		if len(denied) == 0 {
 			return nil, nil
 		}
@@ -247,17 +224,12 @@ func (h *Handler) gateAdmin(req *server.Request) (deny kmsg.Response, f fix) {
 
 	case *kmsg.IncrementalAlterConfigsRequest:
 		var denied []kmsg.IncrementalAlterConfigsResponseResource
-		kept := r.Resources[:0]
-		for _, c := range r.Resources {
-			if code := h.configCode(req, acl.OpAlterConfigs, c.ResourceType, c.ResourceName); code != 0 {
-				d := kmsg.NewIncrementalAlterConfigsResponseResource()
-				d.ResourceType, d.ResourceName, d.ErrorCode = c.ResourceType, c.ResourceName, code
-				denied = append(denied, d)
-				continue
-			}
-			kept = append(kept, c)
-		}
-		r.Resources = kept
+		r.Resources, denied = sift(r.Resources, func(c kmsg.IncrementalAlterConfigsRequestResource) (d kmsg.IncrementalAlterConfigsResponseResource, refused bool) {
+			code := h.configCode(req, acl.OpAlterConfigs, c.ResourceType, c.ResourceName)
+			d = kmsg.NewIncrementalAlterConfigsResponseResource()
+			d.ResourceType, d.ResourceName, d.ErrorCode = c.ResourceType, c.ResourceName, code
+			return d, code != 0
+		})
 		if len(denied) == 0 {
 			return nil, nil
 		}

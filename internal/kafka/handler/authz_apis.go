@@ -536,3 +536,17 @@ func keep[T any](items []T, ok func(T) bool) (kept, refused []T) {
 	}
 	return kept, refused
 }
+
+// sift is keep for requests answered with something built from each
+// refused item: refuse says whether to refuse it and what to answer.
+func sift[T, D any](items []T, refuse func(T) (D, bool)) (kept []T, refused []D) {
+	kept = items[:0]
+	for _, it := range items {
+		if d, no := refuse(it); no {
+			refused = append(refused, d)
+		} else {
+			kept = append(kept, it)
+		}
+	}
+	return kept, refused
+}
