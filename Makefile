@@ -17,7 +17,7 @@ FUZZTIME ?= 60s
 # Debian packages the compatibility tests (test/compat) and the browser
 # test (test/browser) drive. Debian's confluent-kafka loads only under
 # Debian's own interpreter, not a pyenv one.
-APT_PACKAGES := kcat python3-confluent-kafka chromium
+APT_PACKAGES := kcat python3-confluent-kafka chromium iproute2
 DEB_PYTHON   := /usr/bin/python3
 NODE_DIR     := test/compat/node
 # npm ci writes this file last, so it marks a complete install of the lock.
@@ -79,6 +79,7 @@ deps: apt-deps node-deps
 apt-deps:
 	@missing=""; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	$(DEB_PYTHON) -c 'import confluent_kafka' >/dev/null 2>&1 || missing="$$missing python3-confluent-kafka"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \

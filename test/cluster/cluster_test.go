@@ -41,6 +41,7 @@ type node struct {
 	http        string // its HTTP listener (metrics)
 	file        string // its server.properties
 	dir         string // its log.dirs
+	netns       string // its network namespace (a netLab's), or "" for the test's
 	proc        *childbroker.Proc
 }
 
@@ -49,6 +50,7 @@ type testCluster struct {
 	root   string // the files' directory
 	voters string // controller.quorum.voters
 	nodes  []*node
+	lab    *netLab // the network the nodes are on, nil for loopback
 }
 
 // startCluster writes n server.properties files as the tutorial does
@@ -68,10 +70,33 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 // none.
 func writeCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, root: t.TempDir()}
+	return writeClusterIn(t, nil, n, extra...)
+}
+
+// startClusterIn is startCluster with node i in lab's namespace i, on its
+// address there (ports 9092, 9093 and 8080 as in the tutorial).
+func startClusterIn(t *testing.T, lab *netLab, n int, extra ...string) *testCluster {
+	t.Helper()
+	c := writeClusterIn(t, lab, n, extra...)
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	return c
+}
+
+// writeClusterIn writes the files on loopback ports, or on lab's addresses
+// when lab is not nil.
+func writeClusterIn(t *testing.T, lab *netLab, n int, extra ...string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, root: t.TempDir(), lab: lab}
 	var voters []string
 	for i := 1; i <= n; i++ {
-		nd := &node{id: int32(i), kafka: childbroker.FreeAddr(t), ctrl: childbroker.FreeAddr(t), http: childbroker.FreeAddr(t)}
+		nd := &node{id: int32(i)}
+		if lab != nil {
+			nd.kafka, nd.ctrl, nd.http, nd.netns = lab.addr(i, 9092), lab.addr(i, 9093), lab.addr(i, 8080), lab.ns[i-1]
+		} else {
+			nd.kafka, nd.ctrl, nd.http = childbroker.FreeAddr(t), childbroker.FreeAddr(t), childbroker.FreeAddr(t)
+		}
 		c.nodes = append(c.nodes, nd)
 		voters = append(voters, fmt.Sprintf("%d@%s", i, nd.ctrl))
 	}
@@ -113,7 +138,7 @@ func writeCluster(t *testing.T, n int, extra ...string) *testCluster {
 
 func (c *testCluster) start(nd *node) {
 	c.t.Helper()
-	nd.proc = childbroker.Start(c.t, childEnv, []string{nd.kafka, nd.ctrl, nd.http}, "--config", nd.file, "--http-addr", nd.http, "--log-level", logLevel())
+	nd.proc = childbroker.StartIn(c.t, nd.netns, childEnv, []string{nd.kafka, nd.ctrl, nd.http}, "--config", nd.file, "--http-addr", nd.http, "--log-level", logLevel())
 }
 
 func (c *testCluster) seeds() []string {

@@ -1,15 +1,12 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,44 +117,8 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 	}
 	c.waitLeader(adm, topic, 3, -1)
 
-	const producers = 4
-	got := &acked{vals: map[int][]string{}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for prod := range producers {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(50), kgo.ProducerLinger(0),
-			kgo.RetryTimeout(2*time.Minute), kgo.MetadataMinAge(metadataMinAge))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cl.Close()
-			for seq := 0; ; seq++ {
-				select {
-				case <-stop:
-					cl.Flush(context.Background())
-					return
-				default:
-				}
-				v := fmt.Sprintf("%d-%07d", prod, seq)
-				cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
-					if err == nil {
-						got.add(prod, v)
-					}
-				})
-			}
-		}()
-	}
-	waitFor(t, 30*time.Second, "first acknowledgements", func() error {
-		if !got.since(time.Time{}) {
-			return fmt.Errorf("none yet")
-		}
-		return nil
-	})
-
+	load := c.startLoad(topic, 4, metadataMinAge)
+	got := load.got
 	var failovers []time.Duration
 	for k := range kills {
 		lead := c.waitLeader(adm, topic, 3, -1)
@@ -218,112 +179,8 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 	c.start(victim)
 	c.waitLeader(oadm, topic, 3, -1)
 
-	close(stop)
-	wg.Wait()
-
-	// Every acknowledged record is read back once, in producer order.
-	lead = c.waitLeader(adm, topic, 3, -1)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil || ends.Error() != nil {
-		t.Fatalf("end offsets: %v %v", err, ends.Error())
-	}
-	end, _ := ends.Lookup(topic, 0)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	at := map[string]int64{}
-	var order []string
-	// The log may end with control batches (a new leader's entry), which
-	// the consumer skips: it reads until a poll brings nothing more; the
-	// read is compared with the replicas' files below.
-	deadline := time.Now().Add(2 * time.Minute)
-	for next, idle := int64(0), 0; next < end.Offset && idle < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("read up to %d of %d", next, end.Offset)
-		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		if fs.NumRecords() == 0 {
-			idle++
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v := string(r.Value)
-			if prev, ok := at[v]; ok {
-				t.Errorf("%s at offsets %d and %d", v, prev, r.Offset)
-			}
-			at[v] = r.Offset
-			order = append(order, v)
-			next = r.Offset + 1
-		})
-	}
-	total := 0
-	got.mu.Lock()
-	for prod, vals := range got.vals {
-		prev := int64(-1)
-		for _, v := range vals {
-			off, ok := at[v]
-			if !ok {
-				t.Errorf("producer %d: acknowledged %s was lost", prod, v)
-				continue
-			}
-			if off <= prev {
-				t.Errorf("producer %d: %s at %d after an earlier record at %d", prod, v, off, prev)
-			}
-			prev = off
-		}
-		total += len(vals)
-	}
-	got.mu.Unlock()
-	// Per producer, everything read (acknowledged or not) is in order.
-	last := map[string]string{}
-	for _, v := range order {
-		p, _, _ := strings.Cut(v, "-")
-		if v <= last[p] {
-			t.Errorf("producer %s: %s read after %s", p, v, last[p])
-		}
-		last[p] = v
-	}
-	t.Logf("%d records acknowledged, %d read, high watermark %d, leader %d", total, len(order), end.Offset, lead)
-
-	// Every replica holds the same batches up to the high watermark.
-	for _, nd := range c.nodes {
-		nd.proc.Stop(t)
-	}
-	var want []byte
-	for i, nd := range c.nodes {
-		data := replicaLog(t, filepath.Join(filepath.Dir(nd.file), fmt.Sprintf("kraft-combined-logs-%d", nd.id), topic+"-0"), end.Offset)
-		if i == 0 {
-			want = data
-			continue
-		}
-		if !bytes.Equal(data, want) {
-			t.Fatalf("replica on broker %d differs from broker 1's below the high watermark (%d vs %d bytes)", nd.id, len(data), len(want))
-		}
-	}
-	// The consumer read exactly the data records of the log.
-	var stored []string
-	for b := want; len(b) > 0; {
-		h0, err := record.ReadBatchHeader(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, recs, err := record.Records(b[:h0.Size()], 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !h.IsControl() {
-			for _, r := range recs {
-				stored = append(stored, string(r.Value))
-			}
-		}
-		b = b[h.Size():]
-	}
-	if !slices.Equal(stored, order) {
-		t.Fatalf("the consumer read %d records, the replicas hold %d", len(order), len(stored))
-	}
+	load.finish()
+	c.checkReplicated(topic, got)
 }
 
 // replicaLog reads a stopped broker's partition directory: its batches

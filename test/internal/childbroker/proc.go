@@ -77,7 +77,20 @@ func Run(t testing.TB, env string, timeout time.Duration, args ...string) (strin
 // stops it with Stop or Kill.
 func Start(t testing.TB, env string, listeners []string, serveArgs ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "serve"}, serveArgs...)...)
+	return StartIn(t, "", env, listeners, serveArgs...)
+}
+
+// StartIn is Start inside the network namespace netns (`ip netns exec`,
+// which execs the broker in place: the process, its pid and its signals are
+// the broker's), or in the test's own when netns is empty. The listeners
+// must be reachable from the test's namespace.
+func StartIn(t testing.TB, netns, env string, listeners []string, serveArgs ...string) *Proc {
+	t.Helper()
+	args := append([]string{"-test.run=^$", "--", "serve"}, serveArgs...)
+	cmd := exec.Command(os.Args[0], args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, os.Args[0]}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), env+"=1")
 	out := &syncBuffer{}
 	cmd.Stderr = io.MultiWriter(os.Stderr, out)
@@ -128,6 +141,23 @@ func (p *Proc) Alive(t testing.TB) {
 // Pid is the process id.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
+// Pause stops the process with SIGSTOP (a zombie: its sockets stay open,
+// nothing answers); Resume continues it with SIGCONT.
+func (p *Proc) Pause(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Resume continues a paused process.
+func (p *Proc) Resume(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Kill sends SIGKILL and waits for the process to end; a later Stop does
 // nothing.
 func (p *Proc) Kill(t testing.TB) {
@@ -146,6 +176,7 @@ func (p *Proc) Stop(t testing.TB) {
 	t.Helper()
 	p.stopOnce.Do(func() {
 		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Process.Signal(syscall.SIGCONT) // a paused process handles the SIGTERM once continued
 		select {
 		case err := <-p.done:
 			p.done <- err
