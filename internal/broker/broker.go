@@ -119,6 +119,10 @@ type Broker struct {
 	wg             sync.WaitGroup
 	serveMu        sync.Mutex
 	errs           []error
+	// failed is closed, with failure set, when the broker cannot go on
+	// (its metadata log stopped by a storage failure): see Failed.
+	failed  chan struct{}
+	failure error
 }
 
 // Start opens the data directory and starts serving.
@@ -151,7 +155,7 @@ func Start(cfg Config) (*Broker, error) {
 			metadata.ErrInvalidConfig, n, console.DefaultMaxBodyBytes)
 	}
 	scfg.Logger = cfg.Logger
-	b := &Broker{cfg: cfg, log: cfg.Logger, bc: bc}
+	b := &Broker{cfg: cfg, log: cfg.Logger, bc: bc, failed: make(chan struct{})}
 	files, err := openFileLimit()
 	if err != nil {
 		cfg.Logger.Warn("open-file limit unknown; partitions are bounded by max.broker.partitions alone", "err", err)
@@ -559,6 +563,23 @@ func dialAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
+// Failed is closed when the broker cannot go on and should be shut down:
+// its metadata log stopped on a storage failure (a full or failing disk),
+// so its view of the cluster would only grow stale. Kafka's brokers stop
+// when their metadata log directory fails; `strom serve` does too. Failure
+// says why, once Failed is closed.
+func (b *Broker) Failed() <-chan struct{} { return b.failed }
+
+// Failure is the reason Failed was closed (nil before).
+func (b *Broker) Failure() error {
+	select {
+	case <-b.failed:
+		return b.failure
+	default:
+		return nil
+	}
+}
+
 // Shutdown stops the listeners, answers the requests already read, and
 // closes the cluster cleanly. It returns the first error met.
 func (b *Broker) Shutdown(ctx context.Context) error {
@@ -636,7 +657,19 @@ const (
 func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stopBackground = cancel
-	b.bg.Add(2)
+	b.bg.Add(3)
+	go func() {
+		defer b.bg.Done()
+		group := b.quorum.group
+		select {
+		case <-ctx.Done():
+		case <-group.Done():
+			if err := group.Err(); err != nil {
+				b.failure = fmt.Errorf("the metadata log stopped: %w", err)
+				close(b.failed)
+			}
+		}
+	}()
 	go func() {
 		defer b.bg.Done()
 		wait := 100 * time.Millisecond

@@ -182,7 +182,11 @@ func (c *Cluster) checkNewTopic(t metadata.Topic, inRequest map[string]bool) err
 
 // CreatePartitions grows a topic to count partitions: all the new
 // partitions are created, or none (see CreateTopics).
-func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) error {
+//
+// In a cluster, assignment (one replica list per new partition, as the
+// handler checked them) replaces the placement when given; it must have
+// the topic's replication factor.
+func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool, assignment ...[]int32) error {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	c.configMu.RLock()
@@ -202,9 +206,19 @@ func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool) 
 		if len(t.Replicas) > 0 {
 			rf = int16(len(t.Replicas[0]))
 		}
-		replicas, err := c.placement(count-t.Partitions, rf)
-		if err != nil {
-			return err
+		replicas := assignment
+		if len(replicas) == 0 {
+			var err error
+			if replicas, err = c.placement(count-t.Partitions, rf); err != nil {
+				return err
+			}
+		} else if int32(len(replicas)) != count-t.Partitions {
+			return fmt.Errorf("%w: %d replica lists for %d new partitions", metadata.ErrInvalidReplicaAssignment, len(replicas), count-t.Partitions)
+		}
+		for _, r := range replicas {
+			if len(r) != int(rf) {
+				return fmt.Errorf("%w: replicas %v for a topic of replication factor %d", metadata.ErrInvalidReplicaAssignment, r, rf)
+			}
 		}
 		if err := c.store.SetPartitions(name, count, replicas...); err != nil {
 			return err

@@ -10,6 +10,10 @@ import (
 // brokers that can hold a replica.
 var ErrInvalidReplicationFactor = errors.New("invalid replication factor")
 
+// ErrInvalidReplicaAssignment is a manual replica list that cannot be used:
+// unknown or repeated brokers, or lists of different lengths.
+var ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
+
 // PlacementBroker is a broker that can hold replicas: its id and rack ("" for
 // none).
 type PlacementBroker struct {

@@ -122,13 +122,22 @@ with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 				logger.Info("web console, health and metrics", "url", "http://"+cli.DisplayAddr(a.String()))
 			}
 			logger.Debug("started", "took", time.Since(start))
-			<-ctx.Done()
+			var failure error
+			select {
+			case <-ctx.Done():
+			case <-b.Failed():
+				failure = b.Failure()
+				logger.Error("stopping: this broker cannot go on", "err", failure)
+			}
 			stop()
 			logger.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := b.Shutdown(sctx); err != nil {
+			if err := b.Shutdown(sctx); err != nil && failure == nil {
 				return fmt.Errorf("shutdown: %w", err)
+			}
+			if failure != nil {
+				return failure
 			}
 			logger.Info("stopped cleanly")
 			return nil

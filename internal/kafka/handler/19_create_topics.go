@@ -137,7 +137,7 @@ func (h *Handler) checkTopic(rt *kmsg.CreateTopicsRequestTopic, folded map[strin
 					len(seen)-1, a.Partition)
 			}
 			seen[a.Partition] = true
-			if err := h.checkReplicas(a.Replicas); err != nil {
+			if err := h.checkReplicas(a.Replicas, len(rt.ReplicaAssignment[0].Replicas)); err != nil {
 				return cluster.TopicSpec{}, err
 			}
 		}
@@ -192,20 +192,25 @@ func (h *Handler) checkReplicationFactor(rf int16) error {
 	}
 }
 
-// checkReplicas accepts a manual replica list only if it is this node
-// alone: a single-node cluster cannot place a replica anywhere else.
-func (h *Handler) checkReplicas(replicas []int32) error {
+// checkReplicas checks a manual replica list. In a cluster: distinct live
+// brokers, rf of them when rf > 0 (every partition of a topic has the same
+// replication factor). A single node can only place a replica on itself.
+func (h *Handler) checkReplicas(replicas []int32, rf int) error {
 	if h.c.Replicated() {
-		if len(replicas) != 1 {
+		if len(replicas) == 0 || (rf > 0 && len(replicas) != rf) {
 			return adminFail(kerr.InvalidReplicaAssignment,
-				"replicas %v: this Strom cluster places each partition on one broker (replication is not built yet)", replicas)
+				"replicas %v: every partition needs the same number of replicas, at least one (here %d)", replicas, max(rf, 1))
 		}
-		for _, b := range h.c.Brokers() {
-			if b.ID == replicas[0] {
-				return nil
+		live := h.c.Brokers()
+		for i, id := range replicas {
+			if slices.Contains(replicas[:i], id) {
+				return adminFail(kerr.InvalidReplicaAssignment, "replicas %v: broker %d is listed twice", replicas, id)
+			}
+			if !slices.ContainsFunc(live, func(b metadata.BrokerInfo) bool { return b.ID == id }) {
+				return adminFail(kerr.InvalidReplicaAssignment, "replicas %v: broker %d is not a live broker of the cluster", replicas, id)
 			}
 		}
-		return adminFail(kerr.InvalidReplicaAssignment, "replicas %v: broker %d is not a live broker of the cluster", replicas, replicas[0])
+		return nil
 	}
 	node := h.c.NodeID()
 	if len(replicas) != 1 || replicas[0] != node {

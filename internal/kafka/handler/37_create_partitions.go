@@ -70,16 +70,25 @@ func (h *Handler) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, valida
 	case rt.Count == t.Partitions:
 		return fmt.Errorf("%w: topic already has %d partitions", metadata.ErrInvalidPartitions, t.Partitions)
 	}
+	var assignment [][]int32
 	if rt.Assignment != nil {
 		if add := int64(rt.Count) - int64(t.Partitions); int64(len(rt.Assignment)) != add {
 			return adminFail(kerr.InvalidReplicaAssignment,
 				"increasing the number of partitions by %d but %d assignments provided", add, len(rt.Assignment))
 		}
+		rf := 1
+		if len(t.Replicas) > 0 {
+			rf = len(t.Replicas[0])
+		}
 		for _, a := range rt.Assignment {
-			if err := h.checkReplicas(a.Replicas); err != nil {
+			if err := h.checkReplicas(a.Replicas, rf); err != nil {
 				return err
 			}
+			assignment = append(assignment, a.Replicas)
 		}
 	}
-	return h.c.CreatePartitions(rt.Topic, rt.Count, validateOnly)
+	if !h.c.Replicated() {
+		assignment = nil // a single node has checked they name it alone
+	}
+	return h.c.CreatePartitions(rt.Topic, rt.Count, validateOnly, assignment...)
 }

@@ -25,6 +25,7 @@ var errorTable = []struct {
 	{cluster.ErrLeaderNotAvailable, kerr.LeaderNotAvailable},
 	{metadata.ErrNoQuorum, kerr.RequestTimedOut},
 	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+	{metadata.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},

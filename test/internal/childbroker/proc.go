@@ -130,6 +130,9 @@ func (p *Proc) exited() (bool, error) {
 	}
 }
 
+// Exited reports whether the process has exited, and its exit error.
+func (p *Proc) Exited() (bool, error) { return p.exited() }
+
 // Alive fails the test if the process has exited.
 func (p *Proc) Alive(t testing.TB) {
 	t.Helper()
