@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/record"
 )
 
-// load is a set of idempotent acks=all franz-go producers writing to
-// partition 0 of a topic (values "<producer>-<seq>") until finish, and
-// what they were acknowledged.
+// load is a set of idempotent acks=all franz-go producers writing to a
+// topic (values "<producer>-<seq>", keyed by the producer so that each
+// stays in one partition) until finish, and what they were acknowledged.
 type load struct {
 	got  *acked
 	stop chan struct{}
@@ -28,6 +30,14 @@ type load struct {
 // for a first acknowledgement. metadataMinAge bounds how soon a producer
 // looks for a new leader.
 func (c *testCluster) startLoad(topic string, producers int, metadataMinAge time.Duration) *load {
+	c.t.Helper()
+	return c.startPacedLoad(topic, producers, 0, metadataMinAge)
+}
+
+// startPacedLoad is startLoad with each producer held to perSec records a
+// second (0: as fast as acknowledgements allow), so that a long run's
+// bookkeeping stays bounded.
+func (c *testCluster) startPacedLoad(topic string, producers, perSec int, metadataMinAge time.Duration) *load {
 	c.t.Helper()
 	l := &load{got: &acked{vals: map[int][]string{}}, stop: make(chan struct{})}
 	for prod := range producers {
@@ -41,15 +51,31 @@ func (c *testCluster) startLoad(topic string, producers int, metadataMinAge time
 		go func() {
 			defer l.wg.Done()
 			defer cl.Close()
+			start := time.Now()
 			for seq := 0; ; seq++ {
-				select {
-				case <-l.stop:
-					cl.Flush(context.Background())
-					return
-				default:
+				var pace <-chan time.Time // nil: no pacing, the default case runs
+				if perSec > 0 {
+					if wait := time.Until(start.Add(time.Duration(seq) * time.Second / time.Duration(perSec))); wait > 0 {
+						pace = time.After(wait)
+					}
+				}
+				if pace == nil {
+					select {
+					case <-l.stop:
+						cl.Flush(context.Background())
+						return
+					default:
+					}
+				} else {
+					select {
+					case <-l.stop:
+						cl.Flush(context.Background())
+						return
+					case <-pace:
+					}
 				}
 				v := fmt.Sprintf("%d-%07d", prod, seq)
-				cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
+				cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(prod)), Value: []byte(v)}, func(_ *kgo.Record, err error) {
 					if err == nil {
 						l.got.add(prod, v)
 					}
@@ -73,117 +99,143 @@ func (l *load) finish() {
 }
 
 // checkReplicated is the checker of the fault tests, run once the faults
-// are over and every broker is up: every acknowledged record of partition 0
-// of topic is read back exactly once, at one offset, in its producer's
-// order; then it stops every broker and checks that every replica's log
-// holds the same batches at the same offsets up to the high watermark, and
-// that those are exactly what the consumer read.
+// are over and every broker is up: every acknowledged record of topic is
+// read back exactly once, at one offset of one partition, in its
+// producer's order (a producer's values are "<producer>-<seq>", all in one
+// partition); then it stops every broker and checks, per partition, that
+// every replica's log holds the same batches at the same offsets up to the
+// high watermark, and that those are exactly what the consumer read.
 func (c *testCluster) checkReplicated(topic string, got *acked) {
 	t := c.t
 	t.Helper()
 	ctx := context.Background()
 	adm := c.admin(c.nodes[0].kafka)
-	// Every acknowledged record is read back once, in producer order.
-	lead := c.waitLeader(adm, topic, 3, -1)
+	var md kadm.Metadata
+	waitFor(t, time.Minute, "every partition of "+topic+" led with a full ISR", func() error {
+		var err error
+		if md, err = adm.Metadata(ctx, topic); err != nil {
+			return err
+		}
+		for _, p := range md.Topics[topic].Partitions {
+			if p.Leader < 1 || len(p.ISR) < len(p.Replicas) {
+				return fmt.Errorf("partition %d: leader %d, ISR %v of %v", p.Partition, p.Leader, p.ISR, p.Replicas)
+			}
+		}
+		return nil
+	})
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil || ends.Error() != nil {
 		t.Fatalf("end offsets: %v %v", err, ends.Error())
 	}
-	end, _ := ends.Lookup(topic, 0)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		t.Fatal(err)
+	type at struct {
+		partition int32
+		offset    int64
 	}
-	defer cl.Close()
-	at := map[string]int64{}
-	var order []string
-	// The log may end with control batches (a new leader's entry), which
-	// the consumer skips: it reads until a poll brings nothing more; the
-	// read is compared with the replicas' files below.
-	deadline := time.Now().Add(2 * time.Minute)
-	for next, idle := int64(0), 0; next < end.Offset && idle < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("read up to %d of %d", next, end.Offset)
+	where := map[string]at{}
+	order := map[int32][]string{} // per partition, what the consumer read
+	read := 0
+	for p := range int32(len(md.Topics[topic].Partitions)) {
+		end, _ := ends.Lookup(topic, p)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}))
+		if err != nil {
+			t.Fatal(err)
 		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		if fs.NumRecords() == 0 {
-			idle++
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v := string(r.Value)
-			if prev, ok := at[v]; ok {
-				t.Errorf("%s at offsets %d and %d", v, prev, r.Offset)
+		// The log may end with control batches (a new leader's entry),
+		// which the consumer skips: it reads until a poll brings nothing
+		// more; the read is compared with the replicas' files below.
+		deadline := time.Now().Add(2 * time.Minute)
+		for next, idle := int64(0), 0; next < end.Offset && idle < 3; {
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d: read up to %d of %d", p, next, end.Offset)
 			}
-			at[v] = r.Offset
-			order = append(order, v)
-			next = r.Offset + 1
-		})
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			fs := cl.PollFetches(pctx)
+			cancel()
+			if fs.NumRecords() == 0 {
+				idle++
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				v := string(r.Value)
+				if prev, ok := where[v]; ok {
+					t.Errorf("%s at partition %d offset %d and partition %d offset %d", v, prev.partition, prev.offset, p, r.Offset)
+				}
+				where[v] = at{p, r.Offset}
+				order[p] = append(order[p], v)
+				next = r.Offset + 1
+				read++
+			})
+		}
+		cl.Close()
 	}
 	total := 0
 	got.mu.Lock()
 	for prod, vals := range got.vals {
-		prev := int64(-1)
+		prev := at{-1, -1}
 		for _, v := range vals {
-			off, ok := at[v]
+			w, ok := where[v]
 			if !ok {
 				t.Errorf("producer %d: acknowledged %s was lost", prod, v)
 				continue
 			}
-			if off <= prev {
-				t.Errorf("producer %d: %s at %d after an earlier record at %d", prod, v, off, prev)
+			if prev.partition >= 0 && (w.partition != prev.partition || w.offset <= prev.offset) {
+				t.Errorf("producer %d: %s at %d/%d after an earlier record at %d/%d", prod, v, w.partition, w.offset, prev.partition, prev.offset)
 			}
-			prev = off
+			prev = w
 		}
 		total += len(vals)
 	}
 	got.mu.Unlock()
 	// Per producer, everything read (acknowledged or not) is in order.
-	last := map[string]string{}
-	for _, v := range order {
-		p, _, _ := strings.Cut(v, "-")
-		if v <= last[p] {
-			t.Errorf("producer %s: %s read after %s", p, v, last[p])
+	for _, vals := range order {
+		last := map[string]string{}
+		for _, v := range vals {
+			p, _, _ := strings.Cut(v, "-")
+			if v <= last[p] {
+				t.Errorf("producer %s: %s read after %s", p, v, last[p])
+			}
+			last[p] = v
 		}
-		last[p] = v
 	}
-	t.Logf("%d records acknowledged, %d read, high watermark %d, leader %d", total, len(order), end.Offset, lead)
+	t.Logf("%d records acknowledged, %d read from %d partitions", total, read, len(order))
 
 	// Every replica holds the same batches up to the high watermark.
 	for _, nd := range c.nodes {
 		nd.proc.Stop(t)
 	}
-	var want []byte
-	for i, nd := range c.nodes {
-		data := replicaLog(t, filepath.Join(nd.dir, topic+"-0"), end.Offset)
-		if i == 0 {
-			want = data
-			continue
-		}
-		if !bytes.Equal(data, want) {
-			t.Fatalf("replica on broker %d differs from broker 1's below the high watermark (%d vs %d bytes)", nd.id, len(data), len(want))
-		}
-	}
-	// The consumer read exactly the data records of the log.
-	var stored []string
-	for b := want; len(b) > 0; {
-		h0, err := record.ReadBatchHeader(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, recs, err := record.Records(b[:h0.Size()], 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !h.IsControl() {
-			for _, r := range recs {
-				stored = append(stored, string(r.Value))
+	for p, pm := range md.Topics[topic].Partitions {
+		end, _ := ends.Lookup(topic, p)
+		var want []byte
+		for i, id := range pm.Replicas {
+			data := replicaLog(t, filepath.Join(c.nodes[id-1].dir, fmt.Sprintf("%s-%d", topic, p)), end.Offset)
+			if i == 0 {
+				want = data
+				continue
+			}
+			if !bytes.Equal(data, want) {
+				t.Fatalf("partition %d: the replica on broker %d differs from broker %d's below the high watermark %d (%d vs %d bytes)",
+					p, id, pm.Replicas[0], end.Offset, len(data), len(want))
 			}
 		}
-		b = b[h.Size():]
-	}
-	if !slices.Equal(stored, order) {
-		t.Fatalf("the consumer read %d records, the replicas hold %d", len(order), len(stored))
+		// The consumer read exactly the data records of the log.
+		var stored []string
+		for b := want; len(b) > 0; {
+			h0, err := record.ReadBatchHeader(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, recs, err := record.Records(b[:h0.Size()], 64<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !h.IsControl() {
+				for _, r := range recs {
+					stored = append(stored, string(r.Value))
+				}
+			}
+			b = b[h.Size():]
+		}
+		if !slices.Equal(stored, order[p]) {
+			t.Fatalf("partition %d: the consumer read %d records, the replicas hold %d", p, len(order[p]), len(stored))
+		}
 	}
 }
