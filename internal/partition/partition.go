@@ -194,7 +194,7 @@ func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error)
 		return AppendResult{}, err
 	}
 	if rs := p.repl.Load(); rs != nil {
-		return p.appendReplicated(rs, data, hdrs)
+		return p.appendReplicated(rs, data, hdrs, rules)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

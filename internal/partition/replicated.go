@@ -128,12 +128,24 @@ func (p *Partition) SetHighWatermark(hw int64) {
 // to its log by its replicator (on the leader its own proposals, on a
 // follower the leader's): their idempotent producer state is recorded, so
 // every replica rebuilds the state from the batches in its log.
+//
+// Transactions too: a transactional batch opens its producer's
+// transaction here (the last stable offset stops at it), a COMMIT or
+// ABORT marker ends it (an abort goes into the aborted-transaction list),
+// in log order, as a restart's replay of the log would.
 func (p *Partition) Appended(from int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now().UnixMilli()
+	var txnHdrs []record.BatchHeader
 	err := p.log.WalkHeaders(from, func(h record.BatchHeader) bool {
-		if h.BaseOffset < from || h.ProducerID < 0 || h.IsControl() {
+		if h.BaseOffset < from || h.ProducerID < 0 {
+			return true
+		}
+		if h.IsTransactional() {
+			txnHdrs = append(txnHdrs, h)
+		}
+		if h.IsControl() {
 			return true
 		}
 		pr := p.producers[h.ProducerID]
@@ -147,6 +159,10 @@ func (p *Partition) Appended(from int64) error {
 	})
 	if err != nil {
 		return fmt.Errorf("partition %s-%d: producer state after append at %d: %w", p.Topic, p.Index, from, err)
+	}
+	if len(txnHdrs) > 0 {
+		p.replayTxns(txnHdrs)
+		p.dirty = true
 	}
 	return nil
 }
@@ -192,17 +208,26 @@ func (rs *replState) isStopped() bool {
 }
 
 // appendReplicated is Append on a replica: the checks, then the proposal.
-func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.BatchHeader) (AppendResult, error) {
+//
+// A transactional batch is checked as on a single copy (KIP-890's
+// verification when its producer has no transaction open here); the
+// transaction opens on every replica when the batch reaches its log
+// (Appended), before the high watermark can pass it, so the last stable
+// offset holds read_committed readers back from the start. The producer's
+// lock (pidMu) is held from the check to the local append, and markers
+// take it too (AppendMarker): a marker cannot land between a batch's check
+// and its append.
+func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.BatchHeader, rules AppendRules) (AppendResult, error) {
 	if len(hdrs) != 1 {
 		// One entry is one batch: the client's batch is the entry.
 		return AppendResult{}, fmt.Errorf("%w: %d record batches; a replicated partition takes one per produce", record.ErrInvalidRecord, len(hdrs))
 	}
 	h := hdrs[0]
-	if h.IsTransactional() {
-		return AppendResult{}, fmt.Errorf("%w: transactional batches (transactions run on partitions of replication factor 1 only: the replicas do not track the last stable offset yet)", ErrNotReplicatedYet)
+	if h.IsTransactional() && h.ProducerID < 0 {
+		return AppendResult{}, fmt.Errorf("%w: a transactional batch without a producer id", record.ErrInvalidRecord)
 	}
 	if h.ProducerID >= 0 {
-		mu := &rs.pidMu[uint64(h.ProducerID)%uint64(len(rs.pidMu))]
+		mu := rs.pidLock(h.ProducerID)
 		mu.Lock()
 		defer mu.Unlock()
 	}
@@ -212,6 +237,9 @@ func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.B
 	if h.ProducerID >= 0 {
 		p.mu.Lock()
 		dup, isDup, err := p.producers[h.ProducerID].check(h)
+		if err == nil && !isDup {
+			err = p.verifyTxnLocked(h, rules)
+		}
 		p.mu.Unlock()
 		if err != nil {
 			return AppendResult{}, err
@@ -235,6 +263,41 @@ func (p *Partition) appendReplicated(rs *replState, data []byte, hdrs []record.B
 		return AppendResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
 	}
 	return AppendResult{BaseOffset: first, LastOffset: last, LogAppendTime: appendTime, LeaderEpoch: term}, nil
+}
+
+// pidLock is the lock that serializes the proposals of producer pid.
+func (rs *replState) pidLock(pid int64) *sync.Mutex {
+	return &rs.pidMu[uint64(pid)%uint64(len(rs.pidMu))]
+}
+
+// appendMarkerReplicated is AppendMarker on a replica: the leader proposes
+// the marker batch and returns once it is in its own log, where Appended
+// ends the transaction; every replica does the same when the marker
+// reaches its log. The caller waits for commit (WaitCommitted with the
+// result's epoch).
+func (p *Partition) appendMarkerReplicated(rs *replState, pid int64, epoch int16, batch []byte) (MarkerResult, error) {
+	mu := rs.pidLock(pid)
+	mu.Lock()
+	defer mu.Unlock()
+	if rs.r.LeaderEpoch() < 0 {
+		return MarkerResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
+	}
+	p.mu.Lock()
+	pr := p.producers[pid]
+	fenced := pr != nil && epoch < pr.Epoch
+	var cur int16
+	if pr != nil {
+		cur = pr.Epoch
+	}
+	p.mu.Unlock()
+	if fenced {
+		return MarkerResult{}, fmt.Errorf("%w: marker epoch %d < %d", ErrProducerFenced, epoch, cur)
+	}
+	_, last, term, err := rs.r.Propose(batch)
+	if err != nil {
+		return MarkerResult{}, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
+	}
+	return MarkerResult{Offset: last, LeaderEpoch: term}, nil
 }
 
 // WaitCommitted returns once the batch ending at lastOffset, appended in

@@ -40,9 +40,12 @@ const (
 	controlCommit = 1
 )
 
-// MarkerResult describes an appended transaction marker.
+// MarkerResult describes an appended transaction marker: its offset,
+// and on a replicated partition the raft term it was appended in (0 on a
+// single copy), for WaitCommitted.
 type MarkerResult struct {
-	Offset int64
+	Offset      int64
+	LeaderEpoch int32
 }
 
 // LastStableOffset is the offset below which every transaction is decided
@@ -136,7 +139,9 @@ func (p *Partition) Producers() []ProducerState {
 // Only the transaction coordinator calls it. A marker for a producer with
 // no ongoing transaction here is still written (Kafka writes one to every
 // partition of the transaction). An epoch older than the producer's is
-// ErrProducerFenced; a newer one becomes the producer's epoch.
+// ErrProducerFenced; a newer one becomes the producer's epoch. The marker
+// is durable (on a replica: committed) once WaitCommitted with the
+// result's offset and epoch returns.
 func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (MarkerResult, error) {
 	typ := int16(controlAbort)
 	if commit {
@@ -150,6 +155,9 @@ func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinato
 	}, []record.Record{{Key: key, Value: val}})
 	if err != nil {
 		return MarkerResult{}, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
+	}
+	if rs := p.repl.Load(); rs != nil {
+		return p.appendMarkerReplicated(rs, pid, epoch, batch)
 	}
 	hdrs, err := p.log.Validate(batch)
 	if err != nil {

@@ -385,9 +385,10 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 	r := t.cur
 	commit := r.State == PrepareCommit
 	type wait struct {
-		p   *partition.Partition
-		tp  TopicPartition
-		off int64
+		p     *partition.Partition
+		tp    TopicPartition
+		off   int64
+		epoch int32
 	}
 	var waits []wait
 	var remote []TopicPartition
@@ -403,14 +404,14 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 		if err != nil {
 			return fmt.Errorf("marker to %s-%d: %w", tp.Topic, tp.Partition, err)
 		}
-		waits = append(waits, wait{p, tp, res.Offset})
+		waits = append(waits, wait{p, tp, res.Offset, res.LeaderEpoch})
 	}
 	// The partitions fsync their own files in parallel, and the other
 	// brokers write theirs meanwhile.
 	errs := make(chan error, len(waits)+1)
 	for _, w := range waits {
 		go func() {
-			if err := w.p.WaitDurable(ctx, w.off); err != nil {
+			if err := w.p.WaitCommitted(ctx, w.off, w.epoch); err != nil {
 				errs <- fmt.Errorf("marker to %s-%d: %w", w.tp.Topic, w.tp.Partition, err)
 				return
 			}

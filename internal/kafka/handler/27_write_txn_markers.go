@@ -33,6 +33,7 @@ func handleWriteTxnMarkers(h *Handler, _ context.Context, req *server.Request) (
 	type written struct {
 		p          *partition.Partition
 		off        int64
+		epoch      int32
 		mi, ti, pi int
 	}
 	var waits []written
@@ -53,7 +54,7 @@ func handleWriteTxnMarkers(h *Handler, _ context.Context, req *server.Request) (
 				if err != nil {
 					sp.ErrorCode = errorCode(err)
 				} else {
-					waits = append(waits, written{p, res.Offset, mi, ti, pi})
+					waits = append(waits, written{p, res.Offset, res.LeaderEpoch, mi, ti, pi})
 				}
 				st.Partitions = append(st.Partitions, sp)
 			}
@@ -66,7 +67,7 @@ func handleWriteTxnMarkers(h *Handler, _ context.Context, req *server.Request) (
 	}
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
 		for _, w := range waits {
-			if err := w.p.WaitDurable(ctx, w.off); err != nil {
+			if err := w.p.WaitCommitted(ctx, w.off, w.epoch); err != nil {
 				resp.Markers[w.mi].Topics[w.ti].Partitions[w.pi].ErrorCode = errorCode(err)
 			}
 		}
