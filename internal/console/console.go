@@ -267,10 +267,11 @@ type route struct {
 func (c *Console) apiRoutes() []route {
 	return []route{
 		{"GET", "/api/v1/cluster", "Cluster overview: id, controller, brokers, topic and partition counts, records per second now", c.getCluster},
+		{"GET", "/api/v1/cluster/status", "Brokers (which is the controller), the metadata quorum (DescribeQuorum: leader, epoch, each voter's log end and lag), under-replicated and offline partitions", c.getClusterStatus},
 		{"GET", "/api/v1/brokers", "Brokers with host, port and rack", c.getBrokers},
 		{"GET", "/api/v1/topics", "Topics with partitions, record counts, sizes and records per second", c.listTopics},
 		{"POST", "/api/v1/topics", `Create a topic: {"name":"t","partitions":3,"replication_factor":1,"configs":{"retention.ms":"86400000"}}`, c.createTopic},
-		{"GET", "/api/v1/topics/{topic}", "Describe a topic: partitions with leader, replicas, start and end offsets, sizes", c.getTopic},
+		{"GET", "/api/v1/topics/{topic}", "Describe a topic: partitions with leader, leader epoch, replicas, in-sync and offline replicas, start and end offsets, sizes", c.getTopic},
 		{"DELETE", "/api/v1/topics/{topic}", "Delete a topic", c.deleteTopic},
 		{"GET", "/api/v1/topics/{topic}/configs", "A topic's configs with their values and sources", c.getTopicConfigs},
 		{"PATCH", "/api/v1/topics/{topic}/configs", `Change configs: {"set":{"retention.ms":"3600000"},"delete":["cleanup.policy"]}`, c.patchTopicConfigs},

@@ -14,6 +14,7 @@ type (
 	DeliveryJSON      = deliveryJSON
 	StatsJSON         = statsJSON
 	StreamStats       = streamStats
+	ClusterStatusJSON = clusterStatusJSON
 )
 
 // OpenStreams returns the queue stats of the streams open now.

@@ -60,16 +60,32 @@ export interface Cluster {
   topics: number; partitions: number; records: number; records_per_sec: number | null;
   groups_supported: boolean;
 }
+export interface QuorumReplica {
+  id: number; log_end_offset: number; lag: number; last_fetch_ms: number | null; last_caught_up_ms: number | null;
+}
+export interface Quorum {
+  available: boolean; message?: string; error?: string;
+  leader: number; epoch: number; high_watermark: number; voters: QuorumReplica[] | null; observers: QuorumReplica[] | null;
+}
+export interface PartitionState {
+  topic: string; internal: boolean; partition: number; leader: number; leader_epoch: number;
+  replicas: number[]; isr: number[]; offline_replicas: number[]; error?: string;
+}
+export interface ClusterStatus {
+  cluster_id: string; controller: number; brokers: (Broker & { controller: boolean })[]; missing_brokers: number[];
+  quorum: Quorum; topics: number; partitions: number; under_replicated: PartitionState[]; offline: PartitionState[];
+}
 export interface Topic {
   name: string; internal: boolean; partitions: number; replication_factor: number;
   records: number; size_bytes: number | null; records_per_sec: number | null;
 }
 export interface PartitionInfo {
-  partition: number; leader: number; replicas: number[]; isr: number[];
+  partition: number; leader: number; leader_epoch: number; replicas: number[]; isr: number[];
+  offline_replicas: number[]; under_replicated: boolean;
   start_offset: number; end_offset: number; records: number; size_bytes: number | null; error?: string;
 }
 export interface TopicDetail extends Topic {
-  id: string; partition_details: PartitionInfo[];
+  id: string; partition_details: PartitionInfo[]; under_replicated: number; offline: number;
   // What the user may do with the topic, as the broker says (absent when it does not).
   authorized_operations?: string[];
 }

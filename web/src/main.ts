@@ -6,10 +6,12 @@ import { topics } from './pages/topics';
 import { topic } from './pages/topic';
 import { groups } from './pages/groups';
 import { group } from './pages/group';
+import { cluster } from './pages/cluster';
 import { api, ApiError, Cluster, Session, setCsrf, onUnauthorized } from './api';
 
 const nav: [string, string, RegExp][] = [
   ['#/', 'Overview', /^#?\/?$/],
+  ['#/cluster', 'Cluster', /^#\/cluster/],
   ['#/topics', 'Topics', /^#\/topics/],
   ['#/groups', 'Consumer groups', /^#\/groups/],
 ];
@@ -72,6 +74,7 @@ function route(): void {
   else if (parts[0] === 'topics') topics(page);
   else if (parts[0] === 'groups' && parts[1]) group(page, parts[1]);
   else if (parts[0] === 'groups') groups(page);
+  else if (parts[0] === 'cluster') cluster(page);
   else overview(page);
 }
 

@@ -57,6 +57,11 @@ export function card(title: Child, ...body: Child[]): HTMLElement {
   return h('section', { class: 'card' }, title ? h('h2', { class: 'card-title' }, title) : null, ...body);
 }
 
+// A figure with its label, for the rows of figures atop a page.
+export function stat(label: string, value: string, cls = ''): HTMLElement {
+  return h('div', { class: 'stat ' + cls }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
+}
+
 export function badge(text: string, tone = ''): HTMLElement {
   return h('span', { class: 'badge' + (tone ? ' badge-' + tone : '') }, text);
 }
