@@ -80,7 +80,7 @@ func TestPartitionStates(t *testing.T) {
 			1: {Partition: 1, Leader: 2, LeaderEpoch: 4, Replicas: []int32{2, 3, 4}, ISR: []int32{2}},
 			2: {Partition: 2, Leader: -1, Replicas: []int32{4}, ISR: []int32{}, OfflineReplicas: []int32{4}, Err: kerr.LeaderNotAvailable},
 		}},
-		"a": {Topic: "a", IsInternal: true, Partitions: kadm.PartitionDetails{0: {Partition: 0, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}},
+		"a":    {Topic: "a", IsInternal: true, Partitions: kadm.PartitionDetails{0: {Partition: 0, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}},
 		"gone": {Topic: "gone", Err: kerr.UnknownTopicOrPartition},
 	}
 	out := clusterStatusJSON{Brokers: []brokerStatusJSON{{brokerJSON: brokerJSON{ID: 1}}, {brokerJSON: brokerJSON{ID: 2}}, {brokerJSON: brokerJSON{ID: 3}}}}

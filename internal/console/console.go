@@ -278,6 +278,8 @@ func (c *Console) apiRoutes() []route {
 		{"GET", "/api/v1/topics/{topic}/messages", "A page of records: ?partition=&offset=|timestamp=&order=newest|oldest&limit= plus filters", c.getMessages},
 		{"POST", "/api/v1/topics/{topic}/records", `Produce: {"records":[{"key":"k","value":{"a":1},"headers":{"h":"v"},"partition":0}]} or one Confluent v3 record`, c.produce},
 		{"GET", "/api/v1/topics/{topic}/stream", "Live records over WebSocket, or SSE with Accept: text/event-stream: ?from=latest|earliest|<offset>|@<unix ms>&partition=&overflow=drop|block plus filters", c.stream},
+		{"GET", "/api/v1/topics/{topic}/producers", "Producers writing to each partition (DescribeProducers): producer id and epoch, last sequence and time, the open transaction's first offset", c.getTopicProducers},
+		{"GET", "/api/v1/transactions", "Transactions (ListTransactions + DescribeTransactions): ?state=open (default: Ongoing, PrepareCommit, PrepareAbort)|all|<State,...>; producer id and epoch, state, start, duration, partitions", c.listTransactions},
 		{"GET", "/api/v1/groups", "Consumer groups with state, members and total lag", c.listGroups},
 		{"GET", "/api/v1/groups/{group}", "Describe a group: members and lag per partition", c.getGroup},
 		{"POST", "/api/v1/groups/{group}/reset", `Reset an empty group's offsets: {"topic":"t","partitions":[0],"to":"earliest|latest|<offset>|@<unix ms>","dry_run":false}`, c.resetGroup},

@@ -5,16 +5,20 @@ package console
 // broker and the broker imports this package.
 
 type (
-	ClusterJSON       = clusterJSON
-	BrokerJSON        = brokerJSON
-	TopicJSON         = topicJSON
-	TopicDetailJSON   = topicDetailJSON
-	ConfigJSON        = configJSON
-	PagePartitionJSON = pagePartitionJSON
-	DeliveryJSON      = deliveryJSON
-	StatsJSON         = statsJSON
-	StreamStats       = streamStats
-	ClusterStatusJSON = clusterStatusJSON
+	ClusterJSON        = clusterJSON
+	BrokerJSON         = brokerJSON
+	TopicJSON          = topicJSON
+	TopicDetailJSON    = topicDetailJSON
+	ConfigJSON         = configJSON
+	PagePartitionJSON  = pagePartitionJSON
+	DeliveryJSON       = deliveryJSON
+	StatsJSON          = statsJSON
+	StreamStats        = streamStats
+	ClusterStatusJSON  = clusterStatusJSON
+	TransactionsJSON   = transactionsJSON
+	TransactionJSON    = transactionJSON
+	TopicProducersJSON = topicProducersJSON
+	ProducerJSON       = producerJSON
 )
 
 // OpenStreams returns the queue stats of the streams open now.

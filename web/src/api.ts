@@ -121,4 +121,19 @@ export interface Stats {
 }
 export interface Delivery { partition?: number; offset?: number; timestamp?: number; error?: string; code?: string }
 
+export interface Transaction {
+  transactional_id: string; coordinator: number; state: string; producer_id: number; producer_epoch: number;
+  timeout_ms: number; start_ms: number | null; duration_ms: number | null;
+  partitions: { topic: string; partitions: number[] }[]; error?: string;
+}
+export interface Transactions { states: string[]; transactions: Transaction[]; errors?: string[] }
+export interface Producer {
+  producer_id: number; producer_epoch: number; last_sequence: number; last_timestamp_ms: number;
+  coordinator_epoch: number; txn_start_offset: number | null;
+}
+export interface TopicProducers {
+  topic: string;
+  partitions: { partition: number; leader: number; producers: Producer[]; error?: string }[];
+}
+
 export const enc = encodeURIComponent;

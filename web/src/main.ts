@@ -7,6 +7,7 @@ import { topic } from './pages/topic';
 import { groups } from './pages/groups';
 import { group } from './pages/group';
 import { cluster } from './pages/cluster';
+import { transactions } from './pages/transactions';
 import { api, ApiError, Cluster, Session, setCsrf, onUnauthorized } from './api';
 
 const nav: [string, string, RegExp][] = [
@@ -14,6 +15,7 @@ const nav: [string, string, RegExp][] = [
   ['#/cluster', 'Cluster', /^#\/cluster/],
   ['#/topics', 'Topics', /^#\/topics/],
   ['#/groups', 'Consumer groups', /^#\/groups/],
+  ['#/transactions', 'Transactions', /^#\/transactions/],
 ];
 
 function logo(): SVGSVGElement {
@@ -75,6 +77,7 @@ function route(): void {
   else if (parts[0] === 'groups' && parts[1]) group(page, parts[1]);
   else if (parts[0] === 'groups') groups(page);
   else if (parts[0] === 'cluster') cluster(page);
+  else if (parts[0] === 'transactions') transactions(page);
   else overview(page);
 }
 

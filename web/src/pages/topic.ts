@@ -3,6 +3,7 @@ import { Page } from '../page';
 import { h, clear, card, table, num, rate, bytes, spinner, errorBox, field, toast, badge, select } from '../ui';
 import { messages } from './messages';
 import { live } from './live';
+import { partitionsTab } from './partitions';
 
 const tabs: [string, string][] = [
   ['messages', 'Messages'],
@@ -34,6 +35,8 @@ export function topic(page: Page, name: string, tab: string): void {
   page.body.append(tabBar, panel);
 
   let detail: TopicDetail | null = null;
+  // The Partitions tab, laid out before the first poll.
+  const updatePartitions = tab === 'partitions' ? partitionsTab(page, panel, name) : null;
   const refresh = page.poll(async () => {
     try {
       detail = await api<TopicDetail>('/api/v1/topics/' + enc(name));
@@ -47,7 +50,7 @@ export function topic(page: Page, name: string, tab: string): void {
         chip('Rate', rate(detail.records_per_sec)),
         detail.under_replicated ? h('a', { href: `#/topics/${enc(name)}/partitions`, class: 'chip chip-warn' }, h('span', { class: 'chip-label' }, 'Under-replicated'), h('b', null, num(detail.under_replicated))) : null,
         detail.offline ? h('a', { href: `#/topics/${enc(name)}/partitions`, class: 'chip chip-bad' }, h('span', { class: 'chip-label' }, 'Offline'), h('b', null, num(detail.offline))) : null);
-      if (tab === 'partitions') renderPartitions(panel, detail);
+      updatePartitions?.(detail);
     } catch (e) {
       if (!page.alive) return;
       if (e instanceof ApiError && e.status === 404) {
@@ -71,8 +74,7 @@ export function topic(page: Page, name: string, tab: string): void {
       produce(panel, name, () => detail, refresh);
       break;
     case 'partitions':
-      clear(panel, spinner());
-      break;
+      break; // partitionsTab, above
     case 'configs':
       configs(page, panel, name);
       break;
@@ -81,30 +83,6 @@ export function topic(page: Page, name: string, tab: string): void {
 
 function chip(label: string, value: string): HTMLElement {
   return h('span', { class: 'chip' }, h('span', { class: 'chip-label' }, label), h('b', null, value));
-}
-
-function renderPartitions(panel: HTMLElement, d: TopicDetail): void {
-  const ids = (xs: number[]) => (xs.length ? xs.join(', ') : '–');
-  const note = d.offline || d.under_replicated
-    ? h('p', { class: 'alert alert-error', role: 'alert', id: 'replication-note' },
-      [d.offline ? `${d.offline} partition${d.offline > 1 ? 's have' : ' has'} no leader (offline). ` : '',
-        d.under_replicated ? `${d.under_replicated} partition${d.under_replicated > 1 ? 's are' : ' is'} under-replicated (fewer replicas in sync than assigned).` : ''])
-    : null;
-  clear(panel, card(null, note, table([
-    { title: 'Partition', num: true, cell: (p) => String(p.partition) },
-    { title: 'Leader', num: true, cell: (p) => (p.leader >= 0 ? String(p.leader) : badge('none', 'bad')) },
-    { title: 'Leader epoch', num: true, cell: (p) => (p.leader_epoch >= 0 ? String(p.leader_epoch) : '–') },
-    { title: 'Replicas', cell: (p) => ids(p.replicas) },
-    { title: 'In sync', cell: (p) => [ids(p.isr), p.under_replicated ? [' ', badge('under-replicated', 'warn')] : null] },
-    { title: 'Offline replicas', cell: (p) => ids(p.offline_replicas) },
-    { title: 'Start offset', num: true, cell: (p) => num(p.start_offset) },
-    { title: 'End offset', num: true, cell: (p) => num(p.end_offset) },
-    { title: 'Records', num: true, cell: (p) => num(p.records) },
-    { title: 'Size', num: true, cell: (p) => bytes(p.size_bytes) },
-    { title: '', cell: (p) => (p.error ? badge(p.error, 'bad') : null) },
-  ], d.partition_details, {
-    rowAttrs: (p) => ({ 'data-partition': String(p.partition), class: p.leader < 0 ? 'row-bad' : p.under_replicated ? 'row-warn' : null }),
-  })));
 }
 
 function produce(panel: HTMLElement, name: string, detail: () => TopicDetail | null, refresh: () => void): void {
