@@ -19,6 +19,7 @@ type (
 	TransactionJSON    = transactionJSON
 	TopicProducersJSON = topicProducersJSON
 	ProducerJSON       = producerJSON
+	TopicCleanerJSON   = topicCleanerJSON
 )
 
 // OpenStreams returns the queue stats of the streams open now.

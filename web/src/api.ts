@@ -136,4 +136,13 @@ export interface TopicProducers {
   partitions: { partition: number; leader: number; producers: Producer[]; error?: string }[];
 }
 
+export interface CleanerPartition {
+  partition: number; reported: boolean; dirty_ratio: number; dirty_bytes: number;
+  last_clean_ms: number | null; last_clean_seconds: number;
+}
+export interface TopicCleaner {
+  topic: string; compacted: boolean; cleanup_policy: string; min_cleanable_dirty_ratio: number | null;
+  available: boolean; message?: string; partitions: CleanerPartition[];
+}
+
 export const enc = encodeURIComponent;

@@ -2,19 +2,25 @@
 // the producers writing to each partition (DescribeProducers) and, for a
 // compacted topic, the log cleaner's state. The topic page's poll calls
 // the returned update with each fresh description.
-import { api, ApiError, TopicDetail, TopicProducers, enc } from '../api';
+import { api, ApiError, TopicCleaner, TopicDetail, TopicProducers, enc } from '../api';
 import { Page } from '../page';
-import { h, clear, card, table, num, bytes, spinner, errorBox, badge, time, ago } from '../ui';
+import { h, clear, card, table, num, bytes, spinner, errorBox, badge, time, ago, duration } from '../ui';
 
 export function partitionsTab(page: Page, panel: HTMLElement, name: string): (d: TopicDetail) => void {
   const replication = h('div', { id: 'partition-replication' }, spinner());
   const producers = h('div', { id: 'partition-producers' }, spinner());
+  // Shown only for a compacted topic.
+  const cleaner = h('div', { id: 'partition-cleaner' });
+  const cleanerCard = card('Compaction', cleaner);
+  cleanerCard.hidden = true;
   clear(panel,
     card('Replication', replication),
+    cleanerCard,
     card('Producers', producers));
   return (d: TopicDetail) => {
     renderReplication(replication, d);
     loadProducers(page, producers, name);
+    loadCleaner(page, cleanerCard, cleaner, name);
   };
 }
 
@@ -67,4 +73,35 @@ async function loadProducers(page: Page, el: HTMLElement, name: string): Promise
       { title: 'Open transaction from', num: true, cell: (x) => (x.pr?.txn_start_offset != null ? badge('offset ' + num(x.pr.txn_start_offset), 'warn') : '–') },
       { title: '', cell: (x) => (x.p.error ? badge(x.p.error, 'bad') : null) },
     ], rows, { rowAttrs: (x) => ({ 'data-producer': x.pr ? String(x.pr.producer_id) : null }) }));
+}
+
+async function loadCleaner(page: Page, host: HTMLElement, el: HTMLElement, name: string): Promise<void> {
+  let c: TopicCleaner;
+  try {
+    c = await api<TopicCleaner>(`/api/v1/topics/${enc(name)}/cleaner`);
+  } catch (e) {
+    if (page.alive) {
+      host.hidden = false;
+      clear(el, errorBox('Could not read the log cleaner\'s state', e));
+    }
+    return;
+  }
+  if (!page.alive) return;
+  host.hidden = !c.compacted;
+  if (!c.compacted) return;
+  const trigger = c.min_cleanable_dirty_ratio;
+  const head = h('p', { class: 'muted small' },
+    `cleanup.policy=${c.cleanup_policy}. A partition is cleaned once its dirty ratio (the share of its cleanable bytes not cleaned yet) reaches `,
+    trigger === null ? 'min.cleanable.dirty.ratio' : h('b', null, String(trigger)), '.');
+  if (!c.available) {
+    clear(el, head, h('p', { class: 'muted', id: 'cleaner-message' }, c.message ?? 'The log cleaner\'s state is not available.'));
+    return;
+  }
+  clear(el, head, table([
+    { title: 'Partition', num: true, cell: (p) => String(p.partition) },
+    { title: 'Dirty ratio', num: true, cell: (p) => (p.reported ? [p.dirty_ratio.toFixed(2), trigger !== null && p.dirty_ratio >= trigger ? [' ', badge('due', 'warn')] : null] : '–') },
+    { title: 'Dirty', num: true, cell: (p) => (p.reported ? bytes(p.dirty_bytes) : '–') },
+    { title: 'Last cleaned', cell: (p) => (!p.reported ? 'not on this broker' : p.last_clean_ms === null ? 'never (since the broker started)' : h('span', { title: time(p.last_clean_ms) }, ago(p.last_clean_ms))) },
+    { title: 'Took', num: true, cell: (p) => (p.reported && p.last_clean_ms !== null ? duration(p.last_clean_seconds * 1000) : '–') },
+  ], c.partitions, { rowAttrs: (p) => ({ 'data-cleaner-partition': String(p.partition) }) }));
 }
