@@ -10,12 +10,13 @@ import { cluster } from './pages/cluster';
 import { transactions } from './pages/transactions';
 import { api, ApiError, Cluster, Session, setCsrf, onUnauthorized } from './api';
 
-const nav: [string, string, RegExp][] = [
+// [href, label, route pattern, shorter label for a phone's top bar]
+const nav: [string, string, RegExp, string?][] = [
   ['#/', 'Overview', /^#?\/?$/],
   ['#/cluster', 'Cluster', /^#\/cluster/],
   ['#/topics', 'Topics', /^#\/topics/],
-  ['#/groups', 'Consumer groups', /^#\/groups/],
-  ['#/transactions', 'Transactions', /^#\/transactions/],
+  ['#/groups', 'Consumer groups', /^#\/groups/, 'Groups'],
+  ['#/transactions', 'Transactions', /^#\/transactions/, 'Txns'],
 ];
 
 function logo(): SVGSVGElement {
@@ -41,9 +42,9 @@ function logo(): SVGSVGElement {
 }
 
 function shell(user: string | undefined): { view: HTMLElement; links: HTMLAnchorElement[]; status: HTMLElement } {
-  // "Consumer groups" is "Groups" on a phone's top bar.
-  const links = nav.map(([href, text]) => h('a', { href, class: 'nav-link' },
-    text.startsWith('Consumer ') ? [h('span', { class: 'long' }, 'Consumer groups'), h('span', { class: 'short' }, 'Groups')] : text));
+  // A long label has a shorter one on a phone's top bar.
+  const links = nav.map(([href, text, , short]) => h('a', { href, class: 'nav-link' },
+    short ? [h('span', { class: 'long' }, text), h('span', { class: 'short' }, short)] : text));
   const status = h('div', { class: 'side-status' }, h('span', { class: 'dot' }), 'Connecting…');
   const view = h('main', { class: 'main', id: 'view' });
   const app = document.getElementById('app')!;
