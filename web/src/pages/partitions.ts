@@ -97,11 +97,14 @@ async function loadCleaner(page: Page, host: HTMLElement, el: HTMLElement, name:
     clear(el, head, h('p', { class: 'muted', id: 'cleaner-message' }, c.message ?? 'The log cleaner\'s state is not available.'));
     return;
   }
-  clear(el, head, table([
+  const unreported = c.partitions.some((p) => !p.reported)
+    ? h('p', { class: 'muted small' }, 'The broker the console reads reports no cleaner state for the partitions marked “not reported”: their log is on another broker, or they are replicated (replicated partitions are not compacted yet).')
+    : null;
+  clear(el, head, unreported, table([
     { title: 'Partition', num: true, cell: (p) => String(p.partition) },
     { title: 'Dirty ratio', num: true, cell: (p) => (p.reported ? [p.dirty_ratio.toFixed(2), trigger !== null && p.dirty_ratio >= trigger ? [' ', badge('due', 'warn')] : null] : '–') },
     { title: 'Dirty', num: true, cell: (p) => (p.reported ? bytes(p.dirty_bytes) : '–') },
-    { title: 'Last cleaned', cell: (p) => (!p.reported ? 'not on this broker' : p.last_clean_ms === null ? 'never (since the broker started)' : h('span', { title: time(p.last_clean_ms) }, ago(p.last_clean_ms))) },
+    { title: 'Last cleaned', cell: (p) => (!p.reported ? 'not reported' : p.last_clean_ms === null ? 'never (since the broker started)' : h('span', { title: time(p.last_clean_ms) }, ago(p.last_clean_ms))) },
     { title: 'Took', num: true, cell: (p) => (p.reported && p.last_clean_ms !== null ? duration(p.last_clean_seconds * 1000) : '–') },
   ], c.partitions, { rowAttrs: (p) => ({ 'data-cleaner-partition': String(p.partition) }) }));
 }
