@@ -424,7 +424,13 @@ func (b *Broker) httpHandler() http.Handler {
 	guard := console.NewHostGuard(b.cfg.HTTPAddr, hosts)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(newCollector(b), newCleanerCollector(b))
+	cleaner := newCleanerCollector(b)
+	reg.MustRegister(newCollector(b), cleaner)
+	// The console reads the cleaner's gauges as /metrics shows them (the
+	// protocol has no request for them), from a registry of their own, so
+	// that reading them gathers nothing else.
+	cleanerReg := prometheus.NewRegistry()
+	cleanerReg.MustRegister(cleaner)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { b.healthz(w, r, guard.Allowed(r.Host)) })
 	mux.Handle("GET /metrics", guard.Wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
@@ -455,6 +461,7 @@ func (b *Broker) httpHandler() http.Handler {
 		ListenAddr:      b.cfg.HTTPAddr,
 		AllowedHosts:    hosts,
 		MaxProduceBytes: b.bc.Settings().HTTPProduceMaxInflightBytes,
+		Metrics:         console.MetricsGatherer(cleanerReg),
 	}
 	if i, mech, opts := b.consoleLoginListener(); i >= 0 {
 		ccfg.Brokers = []string{dialAddr(b.lns[i].Addr())}

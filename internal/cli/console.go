@@ -22,7 +22,7 @@ import (
 // like every command but serve.
 func newConsoleCmd() *cobra.Command {
 	conn := &connFlags{}
-	var httpAddr string
+	var httpAddr, metricsURL string
 	var origins, hosts []string
 	cmd := &cobra.Command{
 		Use:   "console",
@@ -38,6 +38,7 @@ otherwise (--http-addr :8080 for every interface), and answers only to
 localhost, IP addresses and the names given with --http-allowed-hosts.`,
 		Example: `  strom console --brokers localhost:9092
   strom console --brokers kafka1:9092,kafka2:9092 --http-addr 127.0.0.1:9000
+  strom console --brokers strom1:9092 --metrics-url http://strom1:8080/metrics
   strom console --brokers kafka:9093 --tls --sasl-mechanism SCRAM-SHA-512 --sasl-user admin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,7 +61,12 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			var metrics console.MetricsSource
+			if metricsURL != "" {
+				metrics = console.MetricsURL(metricsURL, nil)
+			}
 			con, err := console.New(console.Config{
+				Metrics:        metrics,
 				Brokers:        seeds,
 				ClientOpts:     opts,
 				Registerer:     reg,
@@ -107,6 +113,7 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 	cmd.Flags().StringVar(&httpAddr, "http-addr", EnvOr("http-addr", "127.0.0.1:8080"), `where to serve the console and API (":8080" for every interface; env STROM_HTTP_ADDR)`)
 	cmd.Flags().StringSliceVar(&hosts, "http-allowed-hosts", EnvList("http-allowed-hosts"),
 		`host names the console answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
+	cmd.Flags().StringVar(&metricsURL, "metrics-url", "", "a Strom broker's /metrics (its --http-addr), for the log cleaner's state on compacted topics' pages; the Kafka protocol has no request for it")
 	cmd.Flags().StringArrayVar(&origins, "allow-origin", nil, "another origin (scheme://host:port) allowed to change things and open streams (repeatable)")
 	return kafkaCommand(cmd)
 }

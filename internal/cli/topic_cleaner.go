@@ -1,18 +1,14 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stromhq/strom/internal/cleanermetrics"
 )
 
 // cleanerRow is one compacted partition as `strom topic cleaner` shows it.
@@ -50,21 +46,17 @@ JSON: [{"topic","partition","dirty_ratio","dirty_bytes","last_clean","last_clean
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+			parts, err := cleanermetrics.Fetch(ctx, nil, metricsURL)
 			if err != nil {
-				return fmt.Errorf("--metrics-url %q: %w", metricsURL, err)
+				return fmt.Errorf("%w (is --metrics-url the HTTP listener of strom serve?)", err)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("read the broker's metrics (is --metrics-url the HTTP listener of strom serve?): %w", err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("read the broker's metrics at %s: %s", metricsURL, resp.Status)
-			}
-			rows, err := parseCleanerMetrics(resp.Body)
-			if err != nil {
-				return err
+			rows := make([]cleanerRow, 0, len(parts))
+			for _, p := range parts {
+				r := cleanerRow{Topic: p.Topic, Partition: p.Partition, DirtyRatio: p.DirtyRatio, DirtyBytes: p.DirtyBytes, LastDuration: p.LastDuration.Seconds()}
+				if !p.LastClean.IsZero() {
+					r.LastClean = p.LastClean.Format(time.RFC3339)
+				}
+				rows = append(rows, r)
 			}
 			if len(args) > 0 {
 				want := map[string]bool{}
@@ -96,69 +88,4 @@ JSON: [{"topic","partition","dirty_ratio","dirty_bytes","last_clean","last_clean
 	addOutputFlag(cmd, &output)
 	cmd.Flags().StringVar(&metricsURL, "metrics-url", "http://127.0.0.1:8080/metrics", "the broker's metrics (strom serve's --http-addr, path /metrics)")
 	return cmd
-}
-
-// metricLine is one sample of the Prometheus text format: name, labels,
-// value. Topic names cannot hold quotes or backslashes, so label values
-// need no unescaping.
-var metricLine = regexp.MustCompile(`^(strom_partition_cleaner_[a-z_]+)\{([^}]*)\} (\S+)$`)
-var labelPair = regexp.MustCompile(`(\w+)="([^"]*)"`)
-
-// parseCleanerMetrics picks the per-partition cleaner gauges out of a
-// /metrics page, sorted by topic and partition.
-func parseCleanerMetrics(r io.Reader) ([]cleanerRow, error) {
-	type key struct {
-		topic string
-		part  int32
-	}
-	rows := map[key]*cleanerRow{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		m := metricLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		labels := map[string]string{}
-		for _, kv := range labelPair.FindAllStringSubmatch(m[2], -1) {
-			labels[kv[1]] = kv[2]
-		}
-		p, err := strconv.ParseInt(labels["partition"], 10, 32)
-		v, verr := strconv.ParseFloat(m[3], 64)
-		if err != nil || verr != nil || labels["topic"] == "" {
-			return nil, fmt.Errorf("metrics: unreadable line %q", sc.Text())
-		}
-		k := key{labels["topic"], int32(p)}
-		row := rows[k]
-		if row == nil {
-			row = &cleanerRow{Topic: k.topic, Partition: k.part}
-			rows[k] = row
-		}
-		switch strings.TrimPrefix(m[1], "strom_partition_cleaner_") {
-		case "dirty_ratio":
-			row.DirtyRatio = v
-		case "dirty_bytes":
-			row.DirtyBytes = int64(v)
-		case "last_clean_timestamp_seconds":
-			if v > 0 {
-				row.LastClean = time.UnixMilli(int64(v * 1000)).UTC().Format(time.RFC3339)
-			}
-		case "last_clean_duration_seconds":
-			row.LastDuration = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	out := make([]cleanerRow, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, *r)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
-	return out, nil
 }

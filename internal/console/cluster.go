@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"sort"
 
@@ -52,12 +53,15 @@ func (c *Console) getCluster(w http.ResponseWriter, r *http.Request) error {
 		names = append(names, t.Topic)
 	}
 	if len(names) > 0 {
+		// A partition without a leader (an election, a broker down) is
+		// left out of the count rather than failing the overview.
+		var shardErrs *kadm.ShardErrors
 		starts, err := c.admin(ctx).ListStartOffsets(ctx, names...)
-		if err != nil {
+		if err != nil && (!errors.As(err, &shardErrs) || starts == nil) {
 			return err
 		}
 		ends, err := c.admin(ctx).ListEndOffsets(ctx, names...)
-		if err != nil {
+		if err != nil && (!errors.As(err, &shardErrs) || ends == nil) {
 			return err
 		}
 		ends.Each(func(e kadm.ListedOffset) {

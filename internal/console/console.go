@@ -74,6 +74,13 @@ type Config struct {
 	// Otherwise at least MaxBodyBytes. A request waits for its share,
 	// at most RequestTimeout, then gets 503 with Retry-After.
 	MaxProduceBytes int64
+	// Metrics reads the broker's Prometheus metrics, for what the Kafka
+	// protocol has no request for: the log cleaner's state of compacted
+	// partitions (cleaner.go). Nil: the compaction view says it has none.
+	// MetricsURL reads a broker's /metrics as `strom topic cleaner` does;
+	// a broker that runs the console hands it MetricsGatherer of its
+	// registry.
+	Metrics MetricsSource
 	// Login, when set, requires a login (or an API token) for every API
 	// call, and makes each call to Kafka as the logged-in user (SASL with
 	// the user's password, see session.go); Brokers must then be a SASL
@@ -267,16 +274,20 @@ type route struct {
 func (c *Console) apiRoutes() []route {
 	return []route{
 		{"GET", "/api/v1/cluster", "Cluster overview: id, controller, brokers, topic and partition counts, records per second now", c.getCluster},
+		{"GET", "/api/v1/cluster/status", "Brokers (which is the controller), the metadata quorum (DescribeQuorum: leader, epoch, each voter's log end and lag), under-replicated and offline partitions", c.getClusterStatus},
 		{"GET", "/api/v1/brokers", "Brokers with host, port and rack", c.getBrokers},
 		{"GET", "/api/v1/topics", "Topics with partitions, record counts, sizes and records per second", c.listTopics},
 		{"POST", "/api/v1/topics", `Create a topic: {"name":"t","partitions":3,"replication_factor":1,"configs":{"retention.ms":"86400000"}}`, c.createTopic},
-		{"GET", "/api/v1/topics/{topic}", "Describe a topic: partitions with leader, replicas, start and end offsets, sizes", c.getTopic},
+		{"GET", "/api/v1/topics/{topic}", "Describe a topic: partitions with leader, leader epoch, replicas, in-sync and offline replicas, start and end offsets, sizes", c.getTopic},
 		{"DELETE", "/api/v1/topics/{topic}", "Delete a topic", c.deleteTopic},
 		{"GET", "/api/v1/topics/{topic}/configs", "A topic's configs with their values and sources", c.getTopicConfigs},
 		{"PATCH", "/api/v1/topics/{topic}/configs", `Change configs: {"set":{"retention.ms":"3600000"},"delete":["cleanup.policy"]}`, c.patchTopicConfigs},
 		{"GET", "/api/v1/topics/{topic}/messages", "A page of records: ?partition=&offset=|timestamp=&order=newest|oldest&limit= plus filters", c.getMessages},
 		{"POST", "/api/v1/topics/{topic}/records", `Produce: {"records":[{"key":"k","value":{"a":1},"headers":{"h":"v"},"partition":0}]} or one Confluent v3 record`, c.produce},
 		{"GET", "/api/v1/topics/{topic}/stream", "Live records over WebSocket, or SSE with Accept: text/event-stream: ?from=latest|earliest|<offset>|@<unix ms>&partition=&overflow=drop|block plus filters", c.stream},
+		{"GET", "/api/v1/topics/{topic}/cleaner", "A compacted topic's log cleaner state per partition (dirty ratio, dirty bytes, last clean time and duration), read from the broker's metrics", c.getTopicCleaner},
+		{"GET", "/api/v1/topics/{topic}/producers", "Producers writing to each partition (DescribeProducers): producer id and epoch, last sequence and time, the open transaction's first offset", c.getTopicProducers},
+		{"GET", "/api/v1/transactions", "Transactions (ListTransactions + DescribeTransactions): ?state=open (default: Ongoing, PrepareCommit, PrepareAbort)|all|<State,...>; producer id and epoch, state, start, duration, partitions", c.listTransactions},
 		{"GET", "/api/v1/groups", "Consumer groups with state, members and total lag", c.listGroups},
 		{"GET", "/api/v1/groups/{group}", "Describe a group: members and lag per partition", c.getGroup},
 		{"POST", "/api/v1/groups/{group}/reset", `Reset an empty group's offsets: {"topic":"t","partitions":[0],"to":"earliest|latest|<offset>|@<unix ms>","dry_run":false}`, c.resetGroup},

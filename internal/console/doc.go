@@ -12,7 +12,11 @@
 // Files: console.go (Config, Console, the route table, middleware),
 // hosts.go (HostGuard: the Host check against DNS rebinding),
 // errors.go (the one place Kafka errors become HTTP statuses),
-// records.go (record <-> JSON), cluster.go, topics.go, messages.go (pages
+// records.go (record <-> JSON), cluster.go, clusterstatus.go (the cluster
+// page: brokers, the metadata quorum from DescribeQuorum, under-replicated
+// and offline partitions), transactions.go (ListTransactions +
+// DescribeTransactions, DescribeProducers), cleaner.go (a compacted
+// topic's cleaner state, read from the broker's metrics), topics.go, messages.go (pages
 // of records), produce.go (HTTP produce), produce_v3.go (Confluent REST
 // Proxy v3's shape), budget.go (the produce byte budget), stream.go
 // (WebSocket and SSE), streamadmit.go (stream limits per console and per
@@ -66,6 +70,15 @@
 // sends it on its own). Under Login the console has no identity of its
 // own the broker would accept, so the throughput sampler and the lag
 // metrics are off.
+//
+// Metrics the protocol has no request for (the log cleaner's state) come
+// from Config.Metrics: the text of a broker's /metrics, through MetricsURL
+// (`strom console --metrics-url`, as `strom topic cleaner` reads it) or
+// MetricsGatherer (the broker that serves the console hands it a registry
+// of the cleaner's gauges), parsed by internal/cleanermetrics. Nothing
+// else is read outside the Kafka protocol. In a cluster those are the
+// metrics of one broker: partitions whose logs it does not hold show as
+// not reported.
 //
 // Errors: a user's mistake (bad JSON, unknown topic, offset out of range,
 // oversize record, bad filter) is a 4xx with a JSON body

@@ -5,15 +5,21 @@ package console
 // broker and the broker imports this package.
 
 type (
-	ClusterJSON       = clusterJSON
-	BrokerJSON        = brokerJSON
-	TopicJSON         = topicJSON
-	TopicDetailJSON   = topicDetailJSON
-	ConfigJSON        = configJSON
-	PagePartitionJSON = pagePartitionJSON
-	DeliveryJSON      = deliveryJSON
-	StatsJSON         = statsJSON
-	StreamStats       = streamStats
+	ClusterJSON        = clusterJSON
+	BrokerJSON         = brokerJSON
+	TopicJSON          = topicJSON
+	TopicDetailJSON    = topicDetailJSON
+	ConfigJSON         = configJSON
+	PagePartitionJSON  = pagePartitionJSON
+	DeliveryJSON       = deliveryJSON
+	StatsJSON          = statsJSON
+	StreamStats        = streamStats
+	ClusterStatusJSON  = clusterStatusJSON
+	TransactionsJSON   = transactionsJSON
+	TransactionJSON    = transactionJSON
+	TopicProducersJSON = topicProducersJSON
+	ProducerJSON       = producerJSON
+	TopicCleanerJSON   = topicCleanerJSON
 )
 
 // OpenStreams returns the queue stats of the streams open now.

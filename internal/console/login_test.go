@@ -224,6 +224,13 @@ func TestLoginACLs(t *testing.T) {
 		t.Errorf("reader's operations on orders: %v, want [READ DESCRIBE]", ops)
 	}
 
+	// The cluster, transactions and producers views run as the reader too.
+	if st := reader.want("GET", "/api/v1/cluster/status", nil, http.StatusOK, ""); len(st["brokers"].([]any)) != 1 {
+		t.Errorf("reader's cluster status: %v", st)
+	}
+	reader.want("GET", "/api/v1/transactions", nil, http.StatusOK, "")
+	reader.want("GET", "/api/v1/topics/orders/producers", nil, http.StatusOK, "")
+
 	admin := &browser{t: t, url: url}
 	admin.login("admin", "admin-pw")
 	admin.want("POST", "/api/v1/topics", map[string]any{"name": "made-by-admin", "partitions": 1}, http.StatusCreated, "")

@@ -24,10 +24,16 @@ type topicJSON struct {
 }
 
 type partitionJSON struct {
-	Partition int32   `json:"partition"`
-	Leader    int32   `json:"leader"`
-	Replicas  []int32 `json:"replicas"`
-	ISR       []int32 `json:"isr"`
+	Partition int32 `json:"partition"`
+	// Leader is -1 when the partition has no leader (offline).
+	Leader int32 `json:"leader"`
+	// LeaderEpoch is bumped by every change of leader (-1 when the
+	// broker does not say).
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+	// UnderReplicated: fewer replicas in sync than assigned.
+	UnderReplicated bool `json:"under_replicated"`
 	// OfflineReplicas are the replicas whose log failed (Metadata's
 	// offline replicas): the partition takes no writes until that broker
 	// restarts; Error then says KAFKA_STORAGE_ERROR.
@@ -43,6 +49,10 @@ type topicDetailJSON struct {
 	topicJSON
 	ID               string          `json:"id"`
 	PartitionsDetail []partitionJSON `json:"partition_details"`
+	// UnderReplicated and Offline count the partitions with fewer
+	// replicas in sync than assigned, and those without a leader.
+	UnderReplicated int `json:"under_replicated"`
+	Offline         int `json:"offline"`
 	// AuthorizedOperations are what the request's user may do with the
 	// topic, as the broker answers (KIP-430): the front end hides what
 	// the broker would refuse. Absent when the broker does not say.
@@ -208,8 +218,14 @@ func (c *Console) getTopic(w http.ResponseWriter, r *http.Request) error {
 	}
 	var total int64
 	for _, pd := range td.Partitions.Sorted() {
-		pj := partitionJSON{Partition: pd.Partition, Leader: pd.Leader, Replicas: nonNil(pd.Replicas), ISR: nonNil(pd.ISR),
-			OfflineReplicas: nonNil(pd.OfflineReplicas)}
+		pj := partitionJSON{Partition: pd.Partition, Leader: pd.Leader, LeaderEpoch: pd.LeaderEpoch, Replicas: nonNil(pd.Replicas), ISR: nonNil(pd.ISR),
+			OfflineReplicas: nonNil(pd.OfflineReplicas), UnderReplicated: underReplicated(pd)}
+		if pj.UnderReplicated {
+			out.UnderReplicated++
+		}
+		if pd.Leader < 0 {
+			out.Offline++
+		}
 		if pd.Err != nil {
 			pj.Error = pd.Err.Error()
 		}

@@ -64,6 +64,15 @@ try {
   await page.locator('#view .chart:not(.chart-waiting)').first().waitFor({ timeout: 20000 });
   await shot('01-overview.png');
 
+  begin('a single node: the cluster page has one broker, the controller, and says there is no quorum');
+  await page.getByRole('link', { name: 'Cluster', exact: true }).click();
+  await page.locator('#cluster-brokers tr[data-broker]').first().waitFor();
+  assert.equal(await page.locator('#cluster-brokers tr[data-broker]').count(), 1);
+  await page.locator('#cluster-brokers .badge', { hasText: 'controller' }).waitFor();
+  await page.locator('#quorum-message', { hasText: 'single node' }).waitFor();
+  await page.locator('#cluster-partitions', { hasText: 'fully replicated' }).waitFor();
+  await shot('01b-cluster-single.png');
+
   begin('create a topic from the form');
   await page.getByRole('link', { name: 'Topics', exact: true }).click();
   await page.locator('#new-topic').click();

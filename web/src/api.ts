@@ -60,16 +60,32 @@ export interface Cluster {
   topics: number; partitions: number; records: number; records_per_sec: number | null;
   groups_supported: boolean;
 }
+export interface QuorumReplica {
+  id: number; log_end_offset: number; lag: number; last_fetch_ms: number | null; last_caught_up_ms: number | null;
+}
+export interface Quorum {
+  available: boolean; message?: string; error?: string;
+  leader: number; epoch: number; high_watermark: number; voters: QuorumReplica[] | null; observers: QuorumReplica[] | null;
+}
+export interface PartitionState {
+  topic: string; internal: boolean; partition: number; leader: number; leader_epoch: number;
+  replicas: number[]; isr: number[]; offline_replicas: number[]; error?: string;
+}
+export interface ClusterStatus {
+  cluster_id: string; controller: number; brokers: (Broker & { controller: boolean })[]; missing_brokers: number[];
+  quorum: Quorum; topics: number; partitions: number; under_replicated: PartitionState[]; offline: PartitionState[];
+}
 export interface Topic {
   name: string; internal: boolean; partitions: number; replication_factor: number;
   records: number; size_bytes: number | null; records_per_sec: number | null;
 }
 export interface PartitionInfo {
-  partition: number; leader: number; replicas: number[]; isr: number[];
+  partition: number; leader: number; leader_epoch: number; replicas: number[]; isr: number[];
+  offline_replicas: number[]; under_replicated: boolean;
   start_offset: number; end_offset: number; records: number; size_bytes: number | null; error?: string;
 }
 export interface TopicDetail extends Topic {
-  id: string; partition_details: PartitionInfo[];
+  id: string; partition_details: PartitionInfo[]; under_replicated: number; offline: number;
   // What the user may do with the topic, as the broker says (absent when it does not).
   authorized_operations?: string[];
 }
@@ -104,5 +120,29 @@ export interface Stats {
   topics: Record<string, (number | null)[]>; groups: Record<string, (number | null)[]>; groups_error?: string;
 }
 export interface Delivery { partition?: number; offset?: number; timestamp?: number; error?: string; code?: string }
+
+export interface Transaction {
+  transactional_id: string; coordinator: number; state: string; producer_id: number; producer_epoch: number;
+  timeout_ms: number; start_ms: number | null; duration_ms: number | null;
+  partitions: { topic: string; partitions: number[] }[]; error?: string;
+}
+export interface Transactions { states: string[]; transactions: Transaction[]; errors?: string[] }
+export interface Producer {
+  producer_id: number; producer_epoch: number; last_sequence: number; last_timestamp_ms: number;
+  coordinator_epoch: number; txn_start_offset: number | null;
+}
+export interface TopicProducers {
+  topic: string;
+  partitions: { partition: number; leader: number; producers: Producer[]; error?: string }[];
+}
+
+export interface CleanerPartition {
+  partition: number; reported: boolean; dirty_ratio: number; dirty_bytes: number;
+  last_clean_ms: number | null; last_clean_seconds: number;
+}
+export interface TopicCleaner {
+  topic: string; compacted: boolean; cleanup_policy: string; min_cleanable_dirty_ratio: number | null;
+  available: boolean; message?: string; partitions: CleanerPartition[];
+}
 
 export const enc = encodeURIComponent;

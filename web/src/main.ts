@@ -6,12 +6,17 @@ import { topics } from './pages/topics';
 import { topic } from './pages/topic';
 import { groups } from './pages/groups';
 import { group } from './pages/group';
+import { cluster } from './pages/cluster';
+import { transactions } from './pages/transactions';
 import { api, ApiError, Cluster, Session, setCsrf, onUnauthorized } from './api';
 
-const nav: [string, string, RegExp][] = [
+// [href, label, route pattern, shorter label for a phone's top bar]
+const nav: [string, string, RegExp, string?][] = [
   ['#/', 'Overview', /^#?\/?$/],
+  ['#/cluster', 'Cluster', /^#\/cluster/],
   ['#/topics', 'Topics', /^#\/topics/],
-  ['#/groups', 'Consumer groups', /^#\/groups/],
+  ['#/groups', 'Consumer groups', /^#\/groups/, 'Groups'],
+  ['#/transactions', 'Transactions', /^#\/transactions/, 'Txns'],
 ];
 
 function logo(): SVGSVGElement {
@@ -37,9 +42,9 @@ function logo(): SVGSVGElement {
 }
 
 function shell(user: string | undefined): { view: HTMLElement; links: HTMLAnchorElement[]; status: HTMLElement } {
-  // "Consumer groups" is "Groups" on a phone's top bar.
-  const links = nav.map(([href, text]) => h('a', { href, class: 'nav-link' },
-    text.startsWith('Consumer ') ? [h('span', { class: 'long' }, 'Consumer groups'), h('span', { class: 'short' }, 'Groups')] : text));
+  // A long label has a shorter one on a phone's top bar.
+  const links = nav.map(([href, text, , short]) => h('a', { href, class: 'nav-link' },
+    short ? [h('span', { class: 'long' }, text), h('span', { class: 'short' }, short)] : text));
   const status = h('div', { class: 'side-status' }, h('span', { class: 'dot' }), 'Connecting…');
   const view = h('main', { class: 'main', id: 'view' });
   const app = document.getElementById('app')!;
@@ -72,6 +77,8 @@ function route(): void {
   else if (parts[0] === 'topics') topics(page);
   else if (parts[0] === 'groups' && parts[1]) group(page, parts[1]);
   else if (parts[0] === 'groups') groups(page);
+  else if (parts[0] === 'cluster') cluster(page);
+  else if (parts[0] === 'transactions') transactions(page);
   else overview(page);
 }
 

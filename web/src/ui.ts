@@ -57,6 +57,11 @@ export function card(title: Child, ...body: Child[]): HTMLElement {
   return h('section', { class: 'card' }, title ? h('h2', { class: 'card-title' }, title) : null, ...body);
 }
 
+// A figure with its label, for the rows of figures atop a page.
+export function stat(label: string, value: string, cls = ''): HTMLElement {
+  return h('div', { class: 'stat ' + cls }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
+}
+
 export function badge(text: string, tone = ''): HTMLElement {
   return h('span', { class: 'badge' + (tone ? ' badge-' + tone : '') }, text);
 }
@@ -117,6 +122,15 @@ export function time(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+// A length of time: 850 ms, 12.5 s, 4 min 10 s, 2 h 5 min.
+export function duration(ms: number): string {
+  if (ms < 1000) return Math.round(ms) + ' ms';
+  if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + ' s';
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 export function ago(ms: number): string {

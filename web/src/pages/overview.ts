@@ -1,7 +1,7 @@
 import { api, Cluster, Stats, Topic, enc } from '../api';
 import { TimeChart } from '../charts';
 import { Page } from '../page';
-import { h, clear, card, table, num, rate, bytes, spinner, errorBox, empty, link, badge } from '../ui';
+import { h, clear, card, table, num, rate, bytes, spinner, errorBox, empty, link, badge, stat } from '../ui';
 
 export function overview(page: Page): void {
   page.title('Overview', { sub: 'Brokers, topics and throughput of the cluster, refreshed every few seconds.' });
@@ -66,8 +66,4 @@ export function overview(page: Page): void {
         : `Last ${Math.round((s.t[s.t.length - 1] - s.t[0]) / 60000) || 1} min, sampled every ${s.interval_ms / 1000} s in the console (no Prometheus needed).`;
     }
   }, 3000);
-}
-
-function stat(label: string, value: string, cls = ''): HTMLElement {
-  return h('div', { class: 'stat ' + cls }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
 }

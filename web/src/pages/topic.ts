@@ -3,6 +3,7 @@ import { Page } from '../page';
 import { h, clear, card, table, num, rate, bytes, spinner, errorBox, field, toast, badge, select } from '../ui';
 import { messages } from './messages';
 import { live } from './live';
+import { partitionsTab } from './partitions';
 
 const tabs: [string, string][] = [
   ['messages', 'Messages'],
@@ -34,6 +35,8 @@ export function topic(page: Page, name: string, tab: string): void {
   page.body.append(tabBar, panel);
 
   let detail: TopicDetail | null = null;
+  // The Partitions tab, laid out before the first poll.
+  const updatePartitions = tab === 'partitions' ? partitionsTab(page, panel, name) : null;
   const refresh = page.poll(async () => {
     try {
       detail = await api<TopicDetail>('/api/v1/topics/' + enc(name));
@@ -44,8 +47,10 @@ export function topic(page: Page, name: string, tab: string): void {
         chip('Partitions', num(detail.partitions)),
         chip('Records', num(detail.records)),
         chip('Size', bytes(detail.size_bytes)),
-        chip('Rate', rate(detail.records_per_sec)));
-      if (tab === 'partitions') renderPartitions(panel, detail);
+        chip('Rate', rate(detail.records_per_sec)),
+        detail.under_replicated ? h('a', { href: `#/topics/${enc(name)}/partitions`, class: 'chip chip-warn' }, h('span', { class: 'chip-label' }, 'Under-replicated'), h('b', null, num(detail.under_replicated))) : null,
+        detail.offline ? h('a', { href: `#/topics/${enc(name)}/partitions`, class: 'chip chip-bad' }, h('span', { class: 'chip-label' }, 'Offline'), h('b', null, num(detail.offline))) : null);
+      updatePartitions?.(detail);
     } catch (e) {
       if (!page.alive) return;
       if (e instanceof ApiError && e.status === 404) {
@@ -69,8 +74,7 @@ export function topic(page: Page, name: string, tab: string): void {
       produce(panel, name, () => detail, refresh);
       break;
     case 'partitions':
-      clear(panel, spinner());
-      break;
+      break; // partitionsTab, above
     case 'configs':
       configs(page, panel, name);
       break;
@@ -79,20 +83,6 @@ export function topic(page: Page, name: string, tab: string): void {
 
 function chip(label: string, value: string): HTMLElement {
   return h('span', { class: 'chip' }, h('span', { class: 'chip-label' }, label), h('b', null, value));
-}
-
-function renderPartitions(panel: HTMLElement, d: TopicDetail): void {
-  clear(panel, card(null, table([
-    { title: 'Partition', num: true, cell: (p) => String(p.partition) },
-    { title: 'Leader', num: true, cell: (p) => String(p.leader) },
-    { title: 'Replicas', cell: (p) => p.replicas.join(', ') },
-    { title: 'In sync', cell: (p) => p.isr.join(', ') },
-    { title: 'Start offset', num: true, cell: (p) => num(p.start_offset) },
-    { title: 'End offset', num: true, cell: (p) => num(p.end_offset) },
-    { title: 'Records', num: true, cell: (p) => num(p.records) },
-    { title: 'Size', num: true, cell: (p) => bytes(p.size_bytes) },
-    { title: '', cell: (p) => (p.error ? badge(p.error, 'bad') : null) },
-  ], d.partition_details)));
 }
 
 function produce(panel: HTMLElement, name: string, detail: () => TopicDetail | null, refresh: () => void): void {
