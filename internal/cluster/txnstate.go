@@ -22,29 +22,54 @@ func internalTopicConfigs(name string) (map[string]string, bool) {
 	return nil, false
 }
 
-// createTxnState creates the transaction state topic: one partition, and
-// in a cluster one replica, on the broker of __consumer_offsets-0 (created
-// first if needed). The coordinator reads its log once, at start, and
-// does not follow a leader that moves (a raft group's would), so the log
-// stays on the broker it was placed on (as the offsets topic does today,
-// defaultRF). It is placed with the offsets because a transaction's
-// offsets go through both coordinators in process: TxnOffsetCommit is
-// checked by the group coordinator, then kept in the transaction's
-// record, and a commit applies them through the group coordinator.
+// createTxnState creates the transaction state topic, of one partition.
+// In a cluster:
+//   - with a replicated offsets topic (offsets.topic.replication.factor
+//     above 1, the default): transaction.state.log.replication.factor
+//     replicas (default 3) capped by the size of the cluster, as offsetsRF
+//     caps the offsets topic's; its replicas form a raft group and the
+//     coordinator follows its leader (coordinator/txn follow.go);
+//   - with an offsets topic of one replica: one replica, on the broker of
+//     __consumer_offsets-0 (created first if needed), because a
+//     transaction's offsets go through both coordinators in process
+//     (TxnOffsetCommit is checked by the group coordinator, kept in the
+//     transaction's record, and applied through it at the commit), which
+//     AddOffsetsToTxn allows only then.
 func (c *Cluster) createTxnState() error {
 	spec := TopicSpec{Name: TxnStateTopic, Partitions: 1, ReplicationFactor: 1}
 	if c.Replicated() {
-		lead, err := c.OffsetsLeader()
-		if err != nil {
-			return fmt.Errorf("place %s with %s: %w", TxnStateTopic, OffsetsTopic, err)
+		if rf := c.txnStateRF(); rf > 1 && c.offsetsReplicated() {
+			spec.ReplicationFactor = rf
+		} else {
+			lead, err := c.OffsetsLeader()
+			if err != nil {
+				return fmt.Errorf("place %s with %s: %w", TxnStateTopic, OffsetsTopic, err)
+			}
+			spec.Assignment = [][]int32{{lead}}
 		}
-		spec.Assignment = [][]int32{{lead}}
 	}
 	r := c.CreateTopics([]TopicSpec{spec}, false)[0]
 	if r.Err != nil && !errors.Is(r.Err, metadata.ErrTopicExists) {
 		return r.Err
 	}
 	return nil
+}
+
+// txnStateRF is transaction.state.log.replication.factor capped by the
+// size of the cluster (as offsetsRF).
+func (c *Cluster) txnStateRF() int16 {
+	s := c.cfg.Broker.Settings()
+	size := max(len(c.store.Brokers()), len(s.ControllerQuorumVoters))
+	return max(1, min(s.TransactionStateLogReplicationFactor, int16(min(size, 1<<14))))
+}
+
+// offsetsReplicated reports whether the offsets topic has, or will be
+// created with, more than one replica.
+func (c *Cluster) offsetsReplicated() bool {
+	if t, ok := c.store.Topic(OffsetsTopic); ok {
+		return len(t.Replicas) > 0 && len(t.Replicas[0]) > 1
+	}
+	return c.offsetsRF() > 1
 }
 
 // TxnStatePartition returns partition 0 of the transaction state topic,

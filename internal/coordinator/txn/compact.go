@@ -30,8 +30,8 @@ func (c *Coordinator) noteLiveLocked(key, value []byte) {
 // maybeCompact asks the loop for a compaction when the log has grown past
 // the threshold with at most half of it live; smu held.
 func (c *Coordinator) maybeCompactLocked() {
-	if c.p == nil || c.cfg.CompactBytes <= 0 {
-		return
+	if c.p == nil || c.cfg.CompactBytes <= 0 || c.p.Replicated() {
+		return // a replicated log is raft's: no rewrite under it (follow.go)
 	}
 	size := c.p.Size()
 	if size < c.cfg.CompactBytes || c.liveBytes*2 > size {
@@ -63,7 +63,7 @@ func (c *Coordinator) compact(ctx context.Context) error {
 	sort.Strings(keys)
 	last := int64(-1)
 	for _, k := range keys {
-		off, err := c.appendLocked([]byte(k), c.live[k])
+		off, _, err := c.appendLocked([]byte(k), c.live[k])
 		if err != nil {
 			c.smu.Unlock()
 			return fmt.Errorf("transaction log: compaction: %w", err)

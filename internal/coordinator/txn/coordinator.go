@@ -86,6 +86,13 @@ type Config struct {
 	CompactBytes int64
 	// Checkpoint persists log start offsets (after a compaction).
 	Checkpoint func() error
+	// FollowLeader makes the coordinator serve only while this broker
+	// leads the transaction log, loading it each time it takes the lead
+	// (a cluster, where the log may be a raft group: follow.go).
+	FollowLeader bool
+	// LeaderPoll is how often the leadership is checked when following
+	// (default 50 ms).
+	LeaderPoll time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -117,6 +124,10 @@ type Coordinator struct {
 	live      map[string][]byte // latest value of every key (compact.go)
 	liveBytes int64
 	compactCh chan struct{} // asks the loop for a compaction
+	// loaded is the transaction log's leader epoch the state was loaded
+	// in when following (-1: none); guarded by mu (written with smu too).
+	loaded int32
+	leadCh chan struct{} // asks the loop to check the leadership now
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -168,9 +179,18 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Coordinates == nil {
 		cfg.Coordinates = func() error { return nil }
 	}
+	if cfg.LeaderPoll <= 0 {
+		cfg.LeaderPoll = 50 * time.Millisecond
+	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{},
-		live: map[string][]byte{}, compactCh: make(chan struct{}, 1)}
+		live: map[string][]byte{}, compactCh: make(chan struct{}, 1), loaded: -1, leadCh: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if cfg.FollowLeader {
+		// The loop loads the log when this broker leads it (follow.go).
+		c.wg.Add(1)
+		go c.loop()
+		return c, nil
+	}
 	if err := c.load(); err != nil {
 		c.cancel()
 		return nil, err
@@ -202,10 +222,21 @@ func (c *Coordinator) loop() {
 	defer c.wg.Done()
 	tick := time.NewTicker(c.cfg.CheckInterval)
 	defer tick.Stop()
+	var lead <-chan time.Time // nil unless following
+	if c.cfg.FollowLeader {
+		t := time.NewTicker(c.cfg.LeaderPoll)
+		defer t.Stop()
+		lead = t.C
+		c.checkLeadership()
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
+		case <-lead:
+			c.checkLeadership()
+		case <-c.leadCh:
+			c.checkLeadership()
 		case <-tick.C:
 			c.CheckTimeouts()
 		case <-c.compactCh:
@@ -305,7 +336,7 @@ func (c *Coordinator) write(ctx context.Context, t *txn, r record) error {
 // loss a restart repairs (a completion: the restart completes again).
 func (c *Coordinator) writeNoWait(t *txn, r record) error {
 	r.UpdateMs = c.cfg.Now().UnixMilli()
-	if _, _, err := c.appendRecord(txnKey(t.id), encodeRecord(r)); err != nil {
+	if _, _, _, err := c.appendRecord(txnKey(t.id), encodeRecord(r)); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -314,13 +345,14 @@ func (c *Coordinator) writeNoWait(t *txn, r record) error {
 	return nil
 }
 
-// persist appends one record and waits until it is durable.
+// persist appends one record and waits until it is durable (on a
+// replicated log: committed).
 func (c *Coordinator) persist(ctx context.Context, key, value []byte) error {
-	p, last, err := c.appendRecord(key, value)
+	p, last, epoch, err := c.appendRecord(key, value)
 	if err != nil || p == nil {
 		return err
 	}
-	if err := p.WaitDurable(ctx, last); err != nil {
+	if err := p.WaitCommitted(ctx, last, epoch); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 		}
@@ -330,48 +362,62 @@ func (c *Coordinator) persist(ctx context.Context, key, value []byte) error {
 }
 
 // appendRecord appends one record (creating the log if needed) and
-// returns the log and the record's offset; a nil log means nothing is
-// persisted (no log configured).
-func (c *Coordinator) appendRecord(key, value []byte) (*partition.Partition, int64, error) {
+// returns the log, the record's offset and the leader epoch it was
+// appended in; a nil log means nothing is persisted (no log configured).
+// When following, the log is the one loaded, and a record that lands in
+// another leader epoch is ErrNotCoordinator.
+func (c *Coordinator) appendRecord(key, value []byte) (*partition.Partition, int64, int32, error) {
 	c.smu.Lock()
 	defer c.smu.Unlock()
 	if c.p == nil {
+		if c.cfg.FollowLeader {
+			return nil, 0, 0, fmt.Errorf("%w: the transaction log is not loaded", ErrCoordinatorLoading)
+		}
 		p, err := c.cfg.Log(true)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: create the transaction log: %v", ErrCoordinatorNotAvailable, err)
+			return nil, 0, 0, fmt.Errorf("%w: create the transaction log: %v", ErrCoordinatorNotAvailable, err)
 		}
 		if p == nil {
-			return nil, 0, nil // in memory only
+			return nil, 0, 0, nil // in memory only
 		}
 		c.p = p
 	}
-	last, err := c.appendLocked(key, value)
+	last, epoch, err := c.appendLocked(key, value)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
+	}
+	if c.cfg.FollowLeader {
+		c.mu.Lock()
+		loaded := c.loaded
+		c.mu.Unlock()
+		if c.p.Replicated() && epoch != loaded {
+			c.wakeLeadership()
+			return nil, 0, 0, fmt.Errorf("%w: the transaction log moved to leader epoch %d (loaded in %d)", ErrNotCoordinator, epoch, loaded)
+		}
 	}
 	c.noteLiveLocked(key, value)
 	c.maybeCompactLocked()
-	return c.p, last, nil
+	return c.p, last, epoch, nil
 }
 
-// appendLocked appends one record as one batch and returns its offset;
-// smu held, c.p set.
-func (c *Coordinator) appendLocked(key, value []byte) (int64, error) {
+// appendLocked appends one record as one batch and returns its offset and
+// leader epoch; smu held, c.p set.
+func (c *Coordinator) appendLocked(key, value []byte) (int64, int32, error) {
 	batch, err := rec.AppendBatch(nil, rec.BatchSpec{
 		PartitionLeaderEpoch: -1, BaseTimestamp: c.cfg.Now().UnixMilli(),
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
 	}, []rec.Record{{Key: key, Value: value}})
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, err)
+		return 0, 0, fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, err)
 	}
 	res, err := c.p.Append(batch, partition.AppendRules{})
 	switch {
-	case errors.Is(err, partition.ErrClosed):
-		return 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, partition.ErrNotLeader):
+		return 0, 0, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 	case err != nil:
-		return 0, fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
+		return 0, 0, fmt.Errorf("%w: transaction log: %v", ErrCoordinatorNotAvailable, err)
 	}
-	return res.LastOffset, nil
+	return res.LastOffset, res.LeaderEpoch, nil
 }
 
 // CheckTimeouts aborts every ongoing transaction older than its timeout

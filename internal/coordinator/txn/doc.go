@@ -4,7 +4,12 @@
 // the internal topic __transaction_state. On a single node this broker
 // coordinates every transactional id; in a cluster the broker that leads
 // __transaction_state-0 does (Config.Coordinates), and the others'
-// coordinators refuse with ErrNotCoordinator.
+// coordinators refuse with ErrNotCoordinator. There the log is a raft
+// group of transaction.state.log.replication.factor replicas (one, placed
+// with __consumer_offsets-0, when the offsets topic has one), and the
+// coordinator follows its leader (Config.FollowLeader, follow.go): it
+// loads the log when its broker takes the lead and drops it when it
+// loses it.
 //
 // Partitions other brokers lead get their markers through a MarkerSender
 // the broker provides (WriteTxnMarkers to their leaders): this package

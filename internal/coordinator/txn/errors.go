@@ -37,6 +37,9 @@ var (
 	ErrNotInTxn = errors.New("txn: not part of the ongoing transaction")
 	// ErrCoordinatorNotAvailable: the transaction log cannot be written.
 	ErrCoordinatorNotAvailable = errors.New("txn: coordinator not available")
+	// ErrCoordinatorLoading: this broker leads the transaction log but has
+	// not loaded it yet (it just took the lead); the client retries.
+	ErrCoordinatorLoading = errors.New("txn: coordinator loading the transaction log")
 	// ErrNotCoordinator: this broker is not the coordinator (another
 	// leads the transaction log), or it is closing.
 	ErrNotCoordinator = errors.New("txn: not the coordinator")

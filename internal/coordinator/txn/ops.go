@@ -31,7 +31,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
 		return -1, -1, fmt.Errorf("%w: %v (transaction.max.timeout.ms is %v)", ErrInvalidTimeout, timeout, c.cfg.MaxTimeout)
 	}
-	if err := c.cfg.Coordinates(); err != nil {
+	if err := c.coordinates(); err != nil {
 		return -1, -1, err
 	}
 	c.mu.Lock()
@@ -121,7 +121,7 @@ func (c *Coordinator) lookup(id string, pid int64, epoch int16) (*txn, error) {
 	if id == "" {
 		return nil, ErrInvalidTxnID
 	}
-	if err := c.cfg.Coordinates(); err != nil {
+	if err := c.coordinates(); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -213,7 +213,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 // epoch.
 func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []TopicPartition) []error {
 	errs := make([]error, len(parts))
-	if err := c.cfg.Coordinates(); err != nil {
+	if err := c.coordinates(); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
@@ -233,9 +233,17 @@ func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts 
 // a producer's first transactional write to it). It takes only the
 // coordinator's mutex, never a transaction's op lock, so a partition may
 // call it while holding its own lock even as markers are being written.
+//
+// When following, a coordinator that has not loaded the log in its leader
+// epoch answers ErrCoordinatorLoading (the write is retried), not that the
+// partition is not in the transaction.
 func (c *Coordinator) Verify(pid int64, epoch int16, topic string, index int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cfg.FollowLeader && (c.p == nil || c.loaded < 0 || c.p.LeaderEpoch() != c.loaded) {
+		c.wakeLeadership()
+		return fmt.Errorf("%w: verify producer %d", ErrCoordinatorLoading, pid)
+	}
 	return c.verifyLocked(c.pids[pid], pid, epoch, TopicPartition{topic, index})
 }
 

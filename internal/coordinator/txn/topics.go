@@ -28,6 +28,9 @@ type Topics interface {
 	// Checkpoint persists log start offsets (after a compaction).
 	Checkpoint() error
 	Broker() *metadata.BrokerConfig
+	// Replicated reports a cluster (the transaction log may then be a
+	// raft group whose leader moves: the coordinator follows it).
+	Replicated() bool
 }
 
 // ConfigFor is the Config of the coordinator of c: its log, the data
@@ -65,6 +68,7 @@ func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config 
 			}
 			return errors.Join(append([]error{res.Err}, res.Errs...)...)
 		},
+		FollowLeader:  c.Replicated(),
 		MaxTimeout:    c.Broker().Settings().TransactionMaxTimeout,
 		CheckInterval: c.Broker().Settings().TransactionAbortTimedOutInterval,
 		Logger:        logger,

@@ -269,7 +269,11 @@ func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string,
 	case err != nil:
 		return fmt.Errorf("%w: the transaction coordinator: %v", partition.ErrTxnVerifyUnavailable, err)
 	case lead == h.c.NodeID():
-		return h.txns.Verify(pid, epoch, topic, index)
+		err := h.txns.Verify(pid, epoch, topic, index)
+		if errors.Is(err, txn.ErrCoordinatorLoading) {
+			return fmt.Errorf("%w: %v", partition.ErrTxnVerifyUnavailable, err)
+		}
+		return err
 	case h.cfg.TxnPeer == nil || txnID == nil:
 		return fmt.Errorf("the transaction coordinator is broker %d and this broker cannot ask it", lead)
 	}

@@ -71,6 +71,7 @@ var errorTable = []struct {
 	{txn.ErrNotInTxn, kerr.InvalidTxnState},
 	{txn.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
 	{txn.ErrNotCoordinator, kerr.NotCoordinator},
+	{txn.ErrCoordinatorLoading, kerr.CoordinatorLoadInProgress},
 	{group.ErrInvalidGroupID, kerr.InvalidGroupID},
 	{group.ErrUnknownMemberID, kerr.UnknownMemberID},
 	{group.ErrIllegalGeneration, kerr.IllegalGeneration},
