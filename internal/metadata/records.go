@@ -30,6 +30,9 @@ const (
 	RecCreateACLs          RecordType = "create_acls"           // ACLs; result: []error, one per binding
 	RecDeleteACLs          RecordType = "delete_acls"           // Filters; result: [][]acl.Binding deleted per filter
 	RecPartitionLeader     RecordType = "partition_leader"      // Leader (leaders.go)
+	RecReassign            RecordType = "reassign_partition"    // Reassign (reassign.go)
+	RecReassignDone        RecordType = "reassign_done"         // Reassign: the target the raft group reached
+	RecElectPreferred      RecordType = "elect_preferred"       // Elect: a request to the partition's leader
 )
 
 // Record is one change of the metadata: the unit the metadata log carries
@@ -51,6 +54,8 @@ type Record struct {
 	ACLs       []acl.Binding     `json:"acls,omitempty"`
 	Filters    []acl.Filter      `json:"filters,omitempty"`
 	Leader     *PartitionLeader  `json:"leader,omitempty"`
+	Reassign   *ReassignChange   `json:"reassign,omitempty"`
+	Elect      *ElectPreferred   `json:"elect,omitempty"`
 }
 
 // Proposer commits a record's bytes through the metadata quorum and returns
@@ -102,6 +107,14 @@ func (r Record) validate() error {
 	case RecPartitionLeader:
 		if r.Leader == nil {
 			return fmt.Errorf("metadata: %s record without a leader", r.Type)
+		}
+	case RecReassign, RecReassignDone:
+		if r.Reassign == nil {
+			return fmt.Errorf("metadata: %s record without a partition", r.Type)
+		}
+	case RecElectPreferred:
+		if r.Elect == nil {
+			return fmt.Errorf("metadata: %s record without a partition", r.Type)
 		}
 	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker,
 		RecAlterScram, RecCreateACLs, RecDeleteACLs: // checked item by item when applied
@@ -217,6 +230,12 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		st.brokers = bs
 	case RecPartitionLeader:
 		return nil, st.applyLeader(*r.Leader)
+	case RecReassign:
+		return nil, st.applyReassign(*r.Reassign)
+	case RecReassignDone:
+		return nil, st.applyReassignDone(*r.Reassign)
+	case RecElectPreferred:
+		return nil, st.checkElect(*r.Elect)
 	}
 	return nil, nil
 }

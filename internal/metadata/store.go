@@ -56,6 +56,16 @@ type Topic struct {
 	// leader first, in a cluster; nil on a single node, where every
 	// partition is this node's.
 	Replicas [][]int32 `json:"replicas,omitempty"`
+	// Reassigning are the partitions whose replicas are being changed
+	// (reassign.go): while one is, its Replicas are the target followed by
+	// the original replicas that are not in it, as Kafka shows them.
+	Reassigning map[int32]Reassignment `json:"reassigning,omitempty"`
+	// Reconfigured are the partitions whose raft membership a reassignment
+	// may have changed since creation: a replica of one that starts with
+	// an empty log joins its group (the leader sends it the log) instead
+	// of bootstrapping with Replicas, which no longer are the voters the
+	// log's first entries name.
+	Reconfigured []int32 `json:"reconfigured,omitempty"`
 }
 
 func (t Topic) clone() Topic {
@@ -70,6 +80,13 @@ func (t Topic) clone() Topic {
 			c.Replicas[i] = slices.Clone(r)
 		}
 	}
+	if t.Reassigning != nil {
+		c.Reassigning = make(map[int32]Reassignment, len(t.Reassigning))
+		for i, r := range t.Reassigning {
+			c.Reassigning[i] = r.clone()
+		}
+	}
+	c.Reconfigured = slices.Clone(t.Reconfigured)
 	return c
 }
 

@@ -63,7 +63,11 @@ func (r *Replica) open() (int64, error) {
 		return 0, fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
 	}
 	r.rn = rn
-	if last == 0 && raft.IsEmptyHardState(hs) {
+	if last == 0 && raft.IsEmptyHardState(hs) && r.cfg.Join {
+		if l.EndOffset() != l.StartOffset() {
+			return 0, fmt.Errorf("replica %s-%d: the log holds data but no raft state: it cannot join a raft group", r.p.Topic, r.p.Index)
+		}
+	} else if last == 0 && raft.IsEmptyHardState(hs) {
 		if l.EndOffset() != l.StartOffset() {
 			return 0, fmt.Errorf("replica %s-%d: the log holds data but no raft state: a partition of one replica cannot become a raft group in place", r.p.Topic, r.p.Index)
 		}

@@ -26,7 +26,13 @@ type Config struct {
 	// ids); every replica must be given the same list. A partition with a
 	// raft log ignores them.
 	Voters []uint64
-	FS     vfs.FS
+	// Join: an empty partition does not bootstrap but waits, with no
+	// configuration, for its group's leader to add it and send it the log
+	// from the first entry (a replica a reassignment adds, or one of a
+	// partition whose voters are no longer Voters). Ignored when the
+	// partition has a raft log.
+	Join bool
+	FS   vfs.FS
 	// Send hands messages to the transport; called on the goroutine, it
 	// must not block.
 	Send func(msgs []*raftpb.Message)
@@ -90,6 +96,7 @@ type Replica struct {
 	errv    atomic.Pointer[error]
 
 	loopState
+	members membership // owned by the goroutine (membership.go)
 }
 
 type appended struct {

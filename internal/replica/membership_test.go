@@ -1,0 +1,264 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/record"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
+)
+
+// join starts node id with an empty log that joins the group (Config.Join)
+// instead of bootstrapping.
+func (g *group) join(id uint64) *node {
+	g.t.Helper()
+	nd := &node{id: id, fs: memfs.New()}
+	g.nodes[id] = nd
+	prev := g.modify
+	g.modify = func(c *Config) {
+		if prev != nil {
+			prev(c)
+		}
+		c.Voters, c.Join = nil, true
+	}
+	g.start(nd)
+	g.modify = prev
+	return nd
+}
+
+// reconfigure calls Reconfigure on every replica (the leader acts) and
+// reports whether the leader says the target is reached.
+func (g *group) reconfigure(nodes []*node, target []uint64) (Membership, bool) {
+	g.t.Helper()
+	for _, nd := range nodes {
+		m, err := nd.r.Reconfigure(target)
+		if err != nil {
+			g.t.Fatalf("reconfigure on %d: %v", nd.id, err)
+		}
+		if m.Leader {
+			return m, m.Done
+		}
+	}
+	return Membership{}, false
+}
+
+// producer appends numbered single-record batches of one idempotent
+// producer to whichever replica leads, retrying a batch (same sequence)
+// until it is committed, and keeps what was acknowledged.
+type producer struct {
+	t     *testing.T
+	nodes []*node
+	mu    sync.Mutex
+	acked []string
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func (p *producer) run() {
+	defer close(p.done)
+	for seq := int32(0); ; seq++ {
+		val := fmt.Sprintf("v%05d", seq)
+		for {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			var lead *partition.Partition
+			for _, nd := range p.nodes {
+				if nd.p.LeaderEpoch() >= 0 {
+					lead = nd.p
+				}
+			}
+			if lead == nil {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			res, err := lead.Append(batch(p.t, 7, seq, 1, val), partition.AppendRules{})
+			if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				err = lead.WaitCommitted(ctx, res.LastOffset, res.LeaderEpoch)
+				cancel()
+			}
+			if err == nil {
+				p.mu.Lock()
+				p.acked = append(p.acked, val)
+				p.mu.Unlock()
+				break
+			}
+			if !errors.Is(err, partition.ErrNotLeader) && !errors.Is(err, partition.ErrTruncated) && !errors.Is(err, context.DeadlineExceeded) {
+				p.t.Errorf("append %s: %v", val, err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func (p *producer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.acked)
+}
+
+// values are the record values of a replica's data batches below upTo.
+func values(t *testing.T, p *partition.Partition, upTo int64) []string {
+	t.Helper()
+	var out []string
+	for b := serve(t, p, upTo); len(b) > 0; {
+		h, err := record.ReadBatchHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := b[:h.Size()]
+		b = b[h.Size():]
+		if h.IsControl() {
+			continue // raft's own entries: conf changes, a leader's empty entry
+		}
+		_, recs, err := record.Records(batch, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			out = append(out, string(r.Value))
+		}
+	}
+	return out
+}
+
+// TestReassignUnderWrites moves a group from voters {1,2,3} to {2,3,4}
+// while a producer writes: 4 joins empty as a learner, catches up from
+// the first entry, the joint change promotes it and removes 1, whose
+// leadership moves to a new voter; every acknowledged record is on 4,
+// once, in order.
+func TestReassignUnderWrites(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	n4 := g.join(4)
+	all := []*node{g.nodes[1], g.nodes[2], g.nodes[3], n4}
+	pr := &producer{t: t, nodes: all, stop: make(chan struct{}), done: make(chan struct{})}
+	go pr.run()
+	g.waitFor("records before the change", func() bool { return pr.count() >= 20 })
+
+	target := []uint64{2, 3, 4}
+	var steps []string
+	g.waitFor("the reassignment", func() bool {
+		m, done := g.reconfigure(all, target)
+		if m.Step != "" {
+			steps = append(steps, m.Step)
+		}
+		return done
+	})
+	before := pr.count()
+	g.waitFor("records after the change", func() bool { return pr.count() >= before+20 })
+	close(pr.stop)
+	g.waitFor("the producer to stop", func() bool {
+		select {
+		case <-pr.done:
+			return true
+		default:
+			return false
+		}
+	})
+	t.Logf("steps: %q; %d records acknowledged", steps, pr.count())
+	for _, want := range []string{"add learner 4", "enter the joint configuration [1 2 3] -> [2 3 4]", "leave the joint configuration"} {
+		if !slices.Contains(steps, want) {
+			t.Errorf("no step %q in %q", want, steps)
+		}
+	}
+
+	var lead *node
+	for _, nd := range all {
+		if nd.p.LeaderEpoch() >= 0 {
+			lead = nd
+		}
+	}
+	if lead == nil || lead.id == 1 {
+		t.Fatalf("leader after the change: %v", lead)
+	}
+	m, _ := g.reconfigure(all, target)
+	if !slices.Equal(m.Voters, target) || len(m.Outgoing) != 0 || len(m.Learners) != 0 {
+		t.Fatalf("configuration %+v", m)
+	}
+	// The removed voter is out: the group commits without it.
+	g.nodes[1].r.Stop()
+	hw := lead.p.HighWatermark()
+	g.waitFor("4 at the leader's high watermark", func() bool { return n4.p.HighWatermark() >= hw })
+	got := values(t, n4.p, hw)
+	// Every acknowledged record, once, in order; at most one more: a
+	// batch committed whose acknowledgement the stop cut short.
+	if len(got) > len(pr.acked)+1 || !slices.Equal(got[:min(len(got), len(pr.acked))], pr.acked) {
+		i := firstDiff(got, pr.acked)
+		t.Fatalf("replica 4 holds %d records, %d acknowledged (first difference at %d: %q vs %q)", len(got), len(pr.acked), i, got[i:min(i+3, len(got))], pr.acked[i:min(i+3, len(pr.acked))])
+	}
+	if want := serve(t, lead.p, hw); !bytes.Equal(serve(t, n4.p, hw), want) {
+		t.Fatal("replica 4's batches differ from the leader's")
+	}
+	// A write after 1 stopped still commits on {2,3,4}.
+	res, err := lead.p.Append(batch(t, 8, 0, 1, "after"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("a commit without 1", func() bool { return lead.p.HighWatermark() > res.LastOffset })
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestReassignCancelledBeforeSwitch: a learner added for a target is
+// removed when the target goes back to the voters, which never changed.
+func TestReassignCancelledBeforeSwitch(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	n4 := g.join(4)
+	all := []*node{g.nodes[1], g.nodes[2], g.nodes[3], n4}
+	g.net.isolate(4, []uint64{1, 2, 3}) // 4 never catches up: no switch
+	g.waitFor("learner 4 added", func() bool {
+		m, _ := g.reconfigure(all, []uint64{2, 3, 4})
+		return slices.Contains(m.Learners, 4)
+	})
+	for range 30 {
+		g.tickAll()
+		m, _ := g.reconfigure(all, []uint64{2, 3, 4})
+		if !slices.Equal(m.Voters, []uint64{1, 2, 3}) || len(m.Outgoing) != 0 {
+			t.Fatalf("voters switched with a learner that is not caught up: %+v", m)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	g.waitFor("the cancel", func() bool {
+		_, done := g.reconfigure(all, []uint64{1, 2, 3})
+		return done
+	})
+	m, _ := g.reconfigure(all, []uint64{1, 2, 3})
+	if !slices.Equal(m.Voters, []uint64{1, 2, 3}) || len(m.Learners) != 0 {
+		t.Fatalf("after the cancel: %+v", m)
+	}
+}
+
+// TestJoinWithoutLeaderWaits: a replica that joins waits, empty and with
+// no configuration, until a leader adds it (it never campaigns).
+func TestJoinWithoutLeaderWaits(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	n4 := g.join(4)
+	for range 30 {
+		g.tickAll()
+		time.Sleep(time.Millisecond)
+	}
+	if st := n4.r.Status(); st.State != "StateFollower" || st.LastIndex != 0 {
+		t.Fatalf("a joined replica not yet added: %+v", st)
+	}
+}
