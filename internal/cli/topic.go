@@ -29,11 +29,14 @@ spellings (--topic, --partitions, --replication-factor, --config,
   strom topic describe orders
   strom topic alter-config orders --set retention.ms=86400000
   strom topic add-partitions orders --partitions 6
+  strom topic reassign move.json
+  strom topic elect-leaders --topic orders
   strom topic delete orders`,
 	}
 	conn.register(cmd.PersistentFlags())
 	cmd.AddCommand(topicCreateCmd(conn), topicListCmd(conn), topicDescribeCmd(conn),
-		topicAlterConfigCmd(conn), topicAddPartitionsCmd(conn), topicDeleteCmd(conn), topicCleanerCmd())
+		topicAlterConfigCmd(conn), topicAddPartitionsCmd(conn), topicDeleteCmd(conn), topicCleanerCmd(),
+		topicElectLeadersCmd(conn), topicReassignCmd(conn))
 	return kafkaCommand(cmd)
 }
 

@@ -95,6 +95,9 @@ type Cluster struct {
 
 	// reps are the raft groups of this node's replicated partitions.
 	reps replicaSet
+	// elect carries preferred-leader requests from the metadata to the
+	// membership loop (reassign.go).
+	elect chan metadata.ElectPreferred
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -204,6 +207,7 @@ func Open(cfg Config) (*Cluster, error) {
 			defer c.done.Done()
 			c.publishLeaders(ctx, 200*time.Millisecond)
 		}()
+		c.startMembership(ctx, 200*time.Millisecond)
 	}
 	return c, nil
 }

@@ -50,6 +50,9 @@ type hosted struct {
 	topic metadata.TopicID
 	r     *replica.Replica
 	view  atomic.Pointer[replica.Leadership]
+	// preferred is the preferred leader (raft id) last given to r; owned
+	// by the membership loop (reassign.go).
+	preferred uint64
 }
 
 // replicated reports whether partition i of t has replicas on several
@@ -72,7 +75,8 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 	for k, id := range t.Replicas[i] {
 		voters[k] = uint64(id) + 1
 	}
-	h := &hosted{key: logdir.Partition{Topic: t.Name, Partition: i}, topic: t.ID}
+	settings := c.cfg.Broker.Settings()
+	h := &hosted{key: logdir.Partition{Topic: t.Name, Partition: i}, topic: t.ID, preferred: preferredOf(settings.AutoLeaderRebalanceEnable, t, i)}
 	send := c.cfg.RaftSend
 	r, err := replica.Start(p, replica.Config{
 		Group: g, ID: uint64(c.NodeID()) + 1, Voters: voters, FS: c.cfg.FS,
@@ -81,8 +85,9 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 				send(g, m)
 			}
 		},
-		Preferred: voters[0],
-		LagTime:   c.cfg.Broker.Settings().ReplicaLagTimeMax,
+		Preferred: h.preferred,
+		Join:      slices.Contains(t.Reconfigured, i),
+		LagTime:   settings.ReplicaLagTimeMax,
 		Now:       c.cfg.Now,
 		OnChange:  func(v replica.Leadership) { h.view.Store(&v) },
 		Logger:    c.cfg.Logger,

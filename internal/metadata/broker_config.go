@@ -73,6 +73,7 @@ var brokerSettings = []BrokerSetting{
 	{"broker.rack", "", TypeString, "this broker's rack, reported in Metadata"},
 	{"broker.session.timeout.ms", "9000", TypeInt, "a broker the metadata quorum's leader has not heard from for this long is fenced"},
 	{"broker.heartbeat.interval.ms", "2000", TypeInt, "how often the quorum's leader checks the brokers' sessions"},
+	{"auto.leader.rebalance.enable", "true", TypeBoolean, "a partition's leader hands leadership to its preferred replica (the first) once that one has caught up; false: only an ElectLeaders request (strom topic elect-leaders) moves it"},
 	{"replica.lag.time.max.ms", "30000", TypeInt, "a follower whose raft match index has not caught up with the leader within this long leaves the ISR"},
 
 	// Security (docs/SECURITY.md). TLS material is PEM only

@@ -68,6 +68,7 @@ type BrokerSettings struct {
 	BrokerSessionTimeout        time.Duration `config:"broker.session.timeout.ms"`
 	BrokerHeartbeatInterval     time.Duration `config:"broker.heartbeat.interval.ms"`
 	ReplicaLagTimeMax           time.Duration `config:"replica.lag.time.max.ms"`
+	AutoLeaderRebalanceEnable   bool          `config:"auto.leader.rebalance.enable"`
 
 	SSLKeystoreType             string        `config:"ssl.keystore.type"`
 	SSLKeystoreLocation         string        `config:"ssl.keystore.location"`

@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/stromhq/strom/internal/metadata"
+)
+
+// Reassignments and preferred-leader elections (issues 17 and 18).
+//
+// A reassignment is a metadata record (metadata/reassign.go): the
+// controller (the metadata quorum) holds the target, every node applies
+// it, and the reconciler opens a replica on each node the union of old and
+// new replicas names; a new one joins its raft group empty
+// (replica.Config.Join). The membership loop below, on the node whose
+// replica leads, steps the group towards the target
+// (replica.Reconfigure: learners, one joint change, leave joint) and
+// records the end (RecReassignDone) once the leader applied the target
+// configuration; the reconciler then stops and deletes the replicas of
+// the nodes left out.
+//
+// A preferred-leader election is a metadata record too, which changes no
+// state: the node whose replica leads sees it applied and transfers
+// leadership to the preferred replica; the caller waits until the
+// metadata names the new leader.
+
+// Errors of leader elections.
+var (
+	// ErrElectionNotNeeded: the preferred replica leads already.
+	ErrElectionNotNeeded = errors.New("election not needed")
+	// ErrPreferredLeaderNotAvailable: the preferred replica is fenced or
+	// not in the ISR.
+	ErrPreferredLeaderNotAvailable = errors.New("preferred leader not available")
+)
+
+// preferredOf is the raft id of the preferred leader of partition i (its
+// first replica), 0 when auto.leader.rebalance.enable is off: the replica
+// then never hands over by itself (ElectPreferred still does).
+// auto is auto.leader.rebalance.enable (a static setting).
+func preferredOf(auto bool, t *metadata.Topic, i int32) uint64 {
+	if !auto || int(i) >= len(t.Replicas) || len(t.Replicas[i]) == 0 {
+		return 0
+	}
+	return uint64(t.Replicas[i][0]) + 1
+}
+
+// ReassignmentInfo is a partition's reassignment in progress.
+type ReassignmentInfo struct {
+	Topic     string
+	Partition int32
+	Replicas  []int32 // the union: target first, then the replicas it drops
+	Adding    []int32
+	Removing  []int32
+}
+
+// Reassign sets the target replicas of partition i of topic (nil:
+// cancel the reassignment in progress).
+func (c *Cluster) Reassign(topic string, i int32, target []int32) error {
+	if !c.Replicated() {
+		return fmt.Errorf("%w: a single node has no other broker to move replicas to", metadata.ErrInvalidReassignment)
+	}
+	t, ok := c.store.Topic(topic)
+	if !ok {
+		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, topic)
+	}
+	if i < 0 || i >= t.Partitions {
+		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, i)
+	}
+	if target != nil && c.cfg.RaftSend == nil {
+		return fmt.Errorf("%w: this node has no raft transport for partition groups", metadata.ErrInvalidReassignment)
+	}
+	if err := c.store.Reassign(metadata.ReassignChange{Topic: topic, TopicID: t.ID, Partition: i, Target: target}); err != nil {
+		return err
+	}
+	c.cfg.Logger.Info("partition reassignment", "topic", topic, "partition", i, "target", target, "cancel", target == nil)
+	c.wakeReconciler()
+	return nil
+}
+
+// Reassignments lists the reassignments in progress, of the given
+// partitions (topic -> partitions; nil: all).
+func (c *Cluster) Reassignments(only map[string][]int32) []ReassignmentInfo {
+	var out []ReassignmentInfo
+	for _, t := range c.store.Topics() {
+		want, named := only[t.Name]
+		if only != nil && !named {
+			continue
+		}
+		for i := int32(0); i < t.Partitions; i++ {
+			r, ok := t.Reassigning[i]
+			if !ok || (only != nil && !slices.Contains(want, i)) {
+				continue
+			}
+			out = append(out, ReassignmentInfo{Topic: t.Name, Partition: i, Replicas: slices.Clone(t.Replicas[i]),
+				Adding: r.Adding(), Removing: r.Removing()})
+		}
+	}
+	return out
+}
+
+// ElectPreferred makes the preferred replica (the first) of partition i
+// of topic its leader, waiting until the metadata says so or ctx ends.
+// ErrElectionNotNeeded when it leads already; ErrPreferredLeaderNotAvailable
+// when it is fenced or out of the ISR (raft would not elect a replica
+// that misses committed entries).
+func (c *Cluster) ElectPreferred(ctx context.Context, topic string, i int32) error {
+	t, ok := c.store.Topic(topic)
+	if !ok {
+		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, topic)
+	}
+	if i < 0 || i >= t.Partitions {
+		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, i)
+	}
+	if !replicatedPartition(&t, i) {
+		// One replica (or a single node): it is the preferred one.
+		if c.Leader(&t, i) < 0 {
+			return fmt.Errorf("%w: %s-%d: its only replica is not alive", ErrPreferredLeaderNotAvailable, topic, i)
+		}
+		return fmt.Errorf("%w: %s-%d has one replica, which leads", ErrElectionNotNeeded, topic, i)
+	}
+	pref := t.Replicas[i][0]
+	li := c.PartitionLeader(&t, i)
+	switch {
+	case li.Leader == pref:
+		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, leads it", ErrElectionNotNeeded, pref, topic, i)
+	case !slices.Contains(li.ISR, pref):
+		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, is not in the ISR %v", ErrPreferredLeaderNotAvailable, pref, topic, i, li.ISR)
+	case li.Leader < 0:
+		return fmt.Errorf("%w: %s-%d has no leader to hand over", ErrLeaderNotAvailable, topic, i)
+	}
+	if b, ok := c.store.Broker(pref); !ok || b.Fenced {
+		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, is fenced", ErrPreferredLeaderNotAvailable, pref, topic, i)
+	}
+	if err := c.store.RequestPreferredLeader(metadata.ElectPreferred{Topic: topic, TopicID: t.ID, Partition: i, Leader: pref}); err != nil {
+		return err
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if l := c.PartitionLeader(&t, i); l.Leader == pref {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s-%d: waiting for broker %d to lead: %w", topic, i, pref, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// startMembership starts the loop that drives reassignments and
+// preferred-leader requests on this node's replicas; Close stops it.
+func (c *Cluster) startMembership(ctx context.Context, every time.Duration) {
+	c.elect = make(chan metadata.ElectPreferred, 256)
+	c.store.OnChange(func(r metadata.Record) {
+		if r.Type != metadata.RecElectPreferred || r.Elect == nil {
+			return
+		}
+		select {
+		case c.elect <- *r.Elect:
+		default:
+			c.cfg.Logger.Warn("too many preferred-leader requests at once; dropped one (the caller times out and may retry)", "topic", r.Elect.Topic, "partition", r.Elect.Partition)
+		}
+	})
+	c.done.Add(1)
+	go func() {
+		defer c.done.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-c.elect:
+				c.handOverTo(e)
+			case <-t.C:
+				c.driveMembership()
+			}
+		}
+	}()
+}
+
+func (c *Cluster) hostedReplicas() []*hosted {
+	c.reps.mu.RLock()
+	defer c.reps.mu.RUnlock()
+	hs := make([]*hosted, 0, len(c.reps.groups))
+	for _, h := range c.reps.groups {
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// handOverTo transfers the leadership of e's partition to e.Leader when a
+// replica here leads it.
+func (c *Cluster) handOverTo(e metadata.ElectPreferred) {
+	self := uint64(c.NodeID()) + 1
+	for _, h := range c.hostedReplicas() {
+		if h.key.Topic != e.Topic || h.key.Partition != e.Partition || h.topic != e.TopicID || h.r.Leader() != self {
+			continue
+		}
+		if to := uint64(e.Leader) + 1; to != self {
+			c.cfg.Logger.Info("handing leadership to the preferred replica on request", "topic", e.Topic, "partition", e.Partition, "to", e.Leader)
+			h.r.TransferLeadership(to)
+		}
+	}
+}
+
+// driveMembership, for each replica here: gives it its preferred leader
+// when that changed, and when it leads a partition that is reassigning,
+// takes the next membership step and records the end.
+func (c *Cluster) driveMembership() {
+	self := uint64(c.NodeID()) + 1
+	auto := c.cfg.Broker.Settings().AutoLeaderRebalanceEnable
+	for _, h := range c.hostedReplicas() {
+		t, ok := c.store.Topic(h.key.Topic)
+		i := h.key.Partition
+		if !ok || t.ID != h.topic || int(i) >= len(t.Replicas) {
+			continue
+		}
+		if p := preferredOf(auto, &t, i); p != h.preferred {
+			h.r.SetPreferred(p)
+			h.preferred = p
+		}
+		ra, moving := t.Reassigning[i]
+		if !moving || h.r.Leader() != self {
+			continue
+		}
+		target := make([]uint64, len(ra.Target))
+		for k, id := range ra.Target {
+			target[k] = uint64(id) + 1
+		}
+		m, err := h.r.Reconfigure(target)
+		if err != nil {
+			c.cfg.Logger.Warn("partition membership change", "topic", h.key.Topic, "partition", i, "err", err)
+			continue
+		}
+		if m.Step != "" {
+			c.cfg.Logger.Info("partition membership change", "topic", h.key.Topic, "partition", i, "step", m.Step)
+		}
+		if !m.Done {
+			continue
+		}
+		done := metadata.ReassignChange{Topic: t.Name, TopicID: t.ID, Partition: i, Target: ra.Target}
+		if err := c.store.ReassignDone(done, time.Second); err != nil {
+			c.cfg.Logger.Warn("cannot record a finished reassignment; retrying", "topic", t.Name, "partition", i, "err", err)
+			continue
+		}
+		c.cfg.Logger.Info("partition reassignment finished", "topic", t.Name, "partition", i, "replicas", ra.Target)
+	}
+}

@@ -1,0 +1,285 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stromhq/strom/cmd/strom/servecmd"
+	"github.com/stromhq/strom/internal/cli"
+)
+
+// runStrom runs the strom CLI in process and returns its output.
+func runStrom(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := cli.Main(context.Background(), args, &out, &errOut, servecmd.Commands()...); code != 0 {
+		return out.String(), fmt.Errorf("strom %s: exit %d: %s", strings.Join(args, " "), code, errOut.String())
+	}
+	return out.String(), nil
+}
+
+// partition0 is partition 0 of topic as the metadata shows it.
+func partition0(adm *kadm.Client, topic string) (kadm.PartitionDetail, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return kadm.PartitionDetail{}, err
+	}
+	p, ok := md.Topics[topic].Partitions[0]
+	if !ok {
+		return kadm.PartitionDetail{}, errors.New("no partition 0")
+	}
+	return p, p.Err
+}
+
+// TestReassignUnderLoad is issues 17/18's membership change: 4 brokers, an
+// RF=3 partition written by idempotent acks=all producers all along, is
+// reassigned (`strom topic reassign`, Kafka's JSON) to a set that takes in
+// the 4th broker and drops one old replica. The reassignment completes
+// (ListPartitionReassignments empty, the metadata's replicas the target),
+// the dropped broker deletes its copy, every acknowledged record is read
+// once from the new replicas with the dropped broker killed; then a change
+// of the preferred replica and `strom topic elect-leaders` move the
+// leader to it (auto.leader.rebalance.enable=false, so nothing else does).
+func TestReassignUnderLoad(t *testing.T) {
+	c := startCluster(t, 4, "auto.leader.rebalance.enable=false")
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3, 4})
+	ctx := context.Background()
+	adm := c.admin(c.nodes[0].kafka)
+	const topic = "moving"
+	if r, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil || r.Err != nil {
+		t.Fatalf("create rf 3: %v %v", err, r.Err)
+	}
+	c.waitLeader(adm, topic, 3, -1)
+	p, err := partition0(adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := p.Replicas
+	var added int32
+	for _, nd := range c.nodes {
+		if !slices.Contains(orig, nd.id) {
+			added = nd.id
+		}
+	}
+	removed := orig[0]
+	target := []int32{added, orig[1], orig[2]}
+	t.Logf("replicas %v: moving to %v (adding %d, removing %d)", orig, target, added, removed)
+
+	got := &acked{vals: map[int][]string{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for prod := range 2 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(50), kgo.ProducerLinger(0),
+			kgo.RetryTimeout(2*time.Minute), kgo.MetadataMinAge(250*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					cl.Flush(context.Background())
+					return
+				default:
+				}
+				v := fmt.Sprintf("%d-%07d", prod, seq)
+				cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
+					if err == nil {
+						got.add(prod, v)
+					}
+				})
+			}
+		}()
+	}
+	waitFor(t, 30*time.Second, "first acknowledgements", func() error {
+		if got.count < 1 || !got.since(time.Time{}) {
+			return errors.New("none yet")
+		}
+		return nil
+	})
+
+	plan := map[string]any{"version": 1, "partitions": []map[string]any{{"topic": topic, "partition": 0, "replicas": target}}}
+	b, _ := json.Marshal(plan)
+	file := filepath.Join(t.TempDir(), "move.json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broker := c.nodes[int(added)-1].kafka // a broker that holds no replica yet
+	started := time.Now()
+	out, err := runStrom(t, "topic", "reassign", file, "--brokers", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", out)
+	sawProgress := false
+	waitFor(t, 2*time.Minute, "the reassignment to complete", func() error {
+		l, err := adm.ListPartitionReassignments(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if r, ok := l[topic][0]; ok {
+			if !slices.Equal(r.AddingReplicas, []int32{added}) || !slices.Equal(r.RemovingReplicas, []int32{removed}) {
+				t.Errorf("in progress: %+v", r)
+			}
+			sawProgress = true
+			return fmt.Errorf("in progress: replicas %v", r.Replicas)
+		}
+		p, err := partition0(adm, topic)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(p.Replicas, target) {
+			return fmt.Errorf("replicas %v", p.Replicas)
+		}
+		return nil
+	})
+	took := time.Since(started)
+	out, err = runStrom(t, "topic", "reassign", "--verify", file, "--brokers", c.nodes[0].kafka)
+	if err != nil || !strings.Contains(out, "is completed") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	t.Logf("reassignment completed in %v under load (seen in progress: %v), %d records acknowledged so far", took, sawProgress, got.count)
+	// The dropped broker deletes its copy.
+	gone := filepath.Join(c.nodes[removed-1].dir, topic+"-0")
+	waitFor(t, 30*time.Second, "the removed replica's directory to go", func() error {
+		if _, err := os.Stat(gone); err == nil {
+			return fmt.Errorf("%s still there", gone)
+		}
+		return nil
+	})
+	after := time.Now()
+	waitFor(t, 30*time.Second, "acknowledgements after the change", func() error {
+		if !got.since(after.Add(time.Second)) {
+			return errors.New("none since")
+		}
+		return nil
+	})
+
+	// A new preferred replica (the same set, another order) and
+	// ElectLeaders moves the leader to it.
+	lead := c.waitLeader(adm, topic, 3, -1)
+	var pref int32
+	for _, id := range target {
+		if id != lead {
+			pref = id
+			break
+		}
+	}
+	order := append([]int32{pref}, slices.DeleteFunc(slices.Clone(target), func(id int32) bool { return id == pref })...)
+	plan["partitions"] = []map[string]any{{"topic": topic, "partition": 0, "replicas": order}}
+	b, _ = json.Marshal(plan)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runStrom(t, "topic", "reassign", file, "--brokers", c.nodes[0].kafka); err != nil {
+		t.Fatalf("reorder: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "the new order in the metadata", func() error {
+		p, err := partition0(adm, topic)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(p.Replicas, order) {
+			return fmt.Errorf("replicas %v", p.Replicas)
+		}
+		if p.Leader == pref {
+			return fmt.Errorf("broker %d leads already: nothing to elect", pref)
+		}
+		return nil
+	})
+	elected := time.Now()
+	out, err = runStrom(t, "topic", "elect-leaders", "--topic", topic, "--partition", "0", "--brokers", c.nodes[int(removed)-1].kafka)
+	if err != nil || !strings.Contains(out, "Successfully completed leader election (PREFERRED) for partitions "+topic+"-0") {
+		t.Fatalf("elect-leaders: %v\n%s", err, out)
+	}
+	p, err = partition0(adm, topic)
+	if err != nil || p.Leader != pref {
+		t.Fatalf("after the election: leader %d, want %d (%v)", p.Leader, pref, err)
+	}
+	t.Logf("ElectLeaders: broker %d leads instead of %d, answered in %v", pref, lead, time.Since(elected))
+	out, err = runStrom(t, "topic", "elect-leaders", "--topic", topic, "--brokers", c.nodes[0].kafka)
+	if err != nil || !strings.Contains(out, "Valid replica already elected for partitions "+topic+"-0") {
+		t.Fatalf("elect-leaders again: %v\n%s", err, out)
+	}
+
+	close(stop)
+	wg.Wait()
+
+	// With the removed broker killed, every acknowledged record is read
+	// back once, in each producer's order, from the new replicas.
+	c.nodes[removed-1].proc.Kill(t)
+	var seeds []string
+	for _, id := range target {
+		seeds = append(seeds, c.nodes[id-1].kafka)
+	}
+	sadm := c.admin(seeds[0])
+	ends, err := sadm.ListEndOffsets(ctx, topic)
+	if err != nil || ends.Error() != nil {
+		t.Fatalf("end offsets: %v %v", err, ends.Error())
+	}
+	end, _ := ends.Lookup(topic, 0)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	at := map[string]int64{}
+	deadline := time.Now().Add(2 * time.Minute)
+	for next, idle := int64(0), 0; next < end.Offset && idle < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("read up to %d of %d", next, end.Offset)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if fs.NumRecords() == 0 {
+			idle++
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if prev, ok := at[v]; ok {
+				t.Errorf("%s at offsets %d and %d", v, prev, r.Offset)
+			}
+			at[v] = r.Offset
+			next = r.Offset + 1
+		})
+	}
+	total := 0
+	got.mu.Lock()
+	for prod, vals := range got.vals {
+		prev := int64(-1)
+		for _, v := range vals {
+			off, ok := at[v]
+			if !ok {
+				t.Errorf("producer %d: acknowledged %s was lost", prod, v)
+				continue
+			}
+			if off <= prev {
+				t.Errorf("producer %d: %s at %d after an earlier record at %d", prod, v, off, prev)
+			}
+			prev = off
+		}
+		total += len(vals)
+	}
+	got.mu.Unlock()
+	t.Logf("%d records acknowledged, %d read from brokers %v, high watermark %d", total, len(at), target, end.Offset)
+}
