@@ -35,6 +35,12 @@
 //     snapshot without a lock and never see a change before it is durable.
 //     A user's SCRAM changes apply together or not at all.
 //
+//   - A partition under reassignment (reassign.go) lists as its replicas
+//     the union of its target and of the replicas it had, until its raft
+//     group's leader records that the group reached the target
+//     (reassign_done, applied only for the target in force): no node
+//     drops a copy the group may still count as a voter.
+//
 // Later, in a replicated cluster, this state moves into a Raft log; the
 // Store's methods are the operations that log will carry.
 package metadata

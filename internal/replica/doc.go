@@ -85,4 +85,22 @@
 // from the metadata; the conf changes are control batches at the first
 // offsets, skipped by clients. A partition that holds data but no raft
 // state (an RF=1 partition) cannot become a group in place: Start fails.
+// With Config.Join an empty partition does not bootstrap: it waits, with
+// no configuration (it never campaigns), until its group's leader adds it
+// and sends it the log from the first entry; package cluster sets it for
+// every partition a reassignment may have reconfigured, whose first
+// entries no longer name the topic's replicas.
+//
+// # Membership changes (membership.go)
+//
+// Reconfigure, called on the leader, takes one step towards a target set
+// of voters: add each new replica as a learner, then, when every learner's
+// match index has reached the commit index, one joint change (explicit
+// transition) promoting them and removing the dropped voters, then leave
+// the joint configuration, after handing leadership to a new voter when
+// the leader is being dropped. One change at a time, each proposed only
+// once the previous one is applied here; a conf change takes an index
+// like a batch, so the proposals' index tracking counts it. Done is
+// reported once the applied configuration is the target with no learner.
+// SetPreferred changes Config.Preferred on the goroutine.
 package replica

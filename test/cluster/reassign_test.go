@@ -111,7 +111,7 @@ func TestReassignUnderLoad(t *testing.T) {
 		}()
 	}
 	waitFor(t, 30*time.Second, "first acknowledgements", func() error {
-		if got.count < 1 || !got.since(time.Time{}) {
+		if !got.since(time.Time{}) {
 			return errors.New("none yet")
 		}
 		return nil
@@ -157,7 +157,10 @@ func TestReassignUnderLoad(t *testing.T) {
 	if err != nil || !strings.Contains(out, "is completed") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
-	t.Logf("reassignment completed in %v under load (seen in progress: %v), %d records acknowledged so far", took, sawProgress, got.count)
+	got.mu.Lock()
+	n := got.count
+	got.mu.Unlock()
+	t.Logf("reassignment completed in %v under load (seen in progress: %v), %d records acknowledged so far", took, sawProgress, n)
 	// The dropped broker deletes its copy.
 	gone := filepath.Join(c.nodes[removed-1].dir, topic+"-0")
 	waitFor(t, 30*time.Second, "the removed replica's directory to go", func() error {
@@ -211,11 +214,22 @@ func TestReassignUnderLoad(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Successfully completed leader election (PREFERRED) for partitions "+topic+"-0") {
 		t.Fatalf("elect-leaders: %v\n%s", err, out)
 	}
-	p, err = partition0(adm, topic)
-	if err != nil || p.Leader != pref {
-		t.Fatalf("after the election: leader %d, want %d (%v)", p.Leader, pref, err)
-	}
-	t.Logf("ElectLeaders: broker %d leads instead of %d, answered in %v", pref, lead, time.Since(elected))
+	answered := time.Since(elected)
+	// The answering broker saw the new leader in its metadata; the others
+	// apply the same record a moment later.
+	waitFor(t, 10*time.Second, "every broker to name the preferred leader", func() error {
+		for _, id := range target {
+			p, err := partition0(c.admin(c.nodes[id-1].kafka), topic)
+			if err != nil {
+				return err
+			}
+			if p.Leader != pref {
+				return fmt.Errorf("broker %d names leader %d", id, p.Leader)
+			}
+		}
+		return nil
+	})
+	t.Logf("ElectLeaders: broker %d leads instead of %d, answered in %v", pref, lead, answered)
 	out, err = runStrom(t, "topic", "elect-leaders", "--topic", topic, "--brokers", c.nodes[0].kafka)
 	if err != nil || !strings.Contains(out, "Valid replica already elected for partitions "+topic+"-0") {
 		t.Fatalf("elect-leaders again: %v\n%s", err, out)
