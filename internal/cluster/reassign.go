@@ -61,6 +61,9 @@ type ReassignmentInfo struct {
 // cancel the reassignment in progress).
 func (c *Cluster) Reassign(topic string, i int32, target []int32) error {
 	if !c.Replicated() {
+		if target == nil {
+			return fmt.Errorf("%w: %s-%d (a single node never reassigns)", metadata.ErrNoReassignment, topic, i)
+		}
 		return fmt.Errorf("%w: a single node has no other broker to move replicas to", metadata.ErrInvalidReassignment)
 	}
 	t, ok := c.store.Topic(topic)

@@ -262,3 +262,113 @@ func TestJoinWithoutLeaderWaits(t *testing.T) {
 		t.Fatalf("a joined replica not yet added: %+v", st)
 	}
 }
+
+// reassign drives the group to target and returns its leader.
+func (g *group) reassign(nodes []*node, target []uint64) *node {
+	g.t.Helper()
+	g.waitFor(fmt.Sprintf("the group at %v", target), func() bool {
+		_, done := g.reconfigure(nodes, target)
+		return done
+	})
+	for _, nd := range nodes {
+		if nd.p.LeaderEpoch() >= 0 {
+			return nd
+		}
+	}
+	g.t.Fatal("no leader")
+	return nil
+}
+
+// TestReassignBackAfterSwitch: a cancel after the voters switched is one
+// more change: 1, dropped and stale, comes back as a learner, catches up,
+// and the group returns to {1,2,3} with every committed batch on 1.
+func TestReassignBackAfterSwitch(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	n4 := g.join(4)
+	all := []*node{g.nodes[1], g.nodes[2], g.nodes[3], n4}
+	lead := g.reassign(all, []uint64{2, 3, 4})
+	// Written while 1 is out of the group: 1 misses them.
+	var last int64
+	for i := range 10 {
+		res, err := lead.p.Append(batch(t, 9, int32(i), 1, "while-out"), partition.AppendRules{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.LastOffset
+	}
+	g.waitFor("the writes committed", func() bool { return lead.p.HighWatermark() > last })
+	lead = g.reassign(all, []uint64{1, 2, 3})
+	m, _ := g.reconfigure(all, []uint64{1, 2, 3})
+	if !slices.Equal(m.Voters, []uint64{1, 2, 3}) || len(m.Learners) != 0 {
+		t.Fatalf("back: %+v", m)
+	}
+	hw := lead.p.HighWatermark()
+	g.waitFor("1 caught up", func() bool { return g.nodes[1].p.HighWatermark() >= hw })
+	if !bytes.Equal(serve(t, g.nodes[1].p, hw), serve(t, lead.p, hw)) {
+		t.Fatal("replica 1 differs from the leader after coming back")
+	}
+}
+
+// TestReconfiguredReplicaRejoinsEmpty: after {1,2,3} -> {2,3,4}, replica 4
+// loses its disk. Joining (what package cluster does for a reconfigured
+// partition) it gets the log from the leader, identical; bootstrapping with
+// the topic's replicas {2,3,4} instead writes its own conf entries at the
+// indexes and term of the group's first entries, which raft's log
+// matching then takes for the same entries: the copy differs for good.
+func TestReconfiguredReplicaRejoinsEmpty(t *testing.T) {
+	for _, join := range []bool{true, false} {
+		t.Run(fmt.Sprintf("join=%v", join), func(t *testing.T) {
+			g := newGroup(t, 3)
+			g.elect(1)
+			n4 := g.join(4)
+			all := []*node{g.nodes[1], g.nodes[2], g.nodes[3], n4}
+			lead := g.reassign(all, []uint64{2, 3, 4})
+			for i := range 5 {
+				if _, err := lead.p.Append(batch(t, 9, int32(i), 1, "x"), partition.AppendRules{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g.nodes[1].r.Stop()
+			// Replica 4's disk is lost.
+			n4.r.Stop()
+			n4.p.Log().Close()
+			g.net.mu.Lock()
+			delete(g.net.reps, 4)
+			g.net.mu.Unlock()
+			if join {
+				n4 = g.join(4)
+			} else {
+				n4 = &node{id: 4, fs: memfs.New()}
+				g.nodes[4] = n4
+				prev := g.modify
+				g.modify = func(c *Config) { c.Voters = []uint64{2, 3, 4} }
+				g.start(n4)
+				g.modify = prev
+			}
+			var leader *node
+			g.waitFor("a leader", func() bool {
+				for _, id := range []uint64{2, 3} {
+					if g.nodes[id].p.LeaderEpoch() >= 0 {
+						leader = g.nodes[id]
+						return true
+					}
+				}
+				return false
+			})
+			res, err := leader.p.Append(batch(t, 10, 0, 1, "after"), partition.AppendRules{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hw := res.LastOffset + 1
+			g.waitFor("4 caught up", func() bool { return n4.p.HighWatermark() >= hw })
+			same := bytes.Equal(serve(t, n4.p, hw), serve(t, leader.p, hw))
+			if join && !same {
+				t.Fatal("a replica that joined differs from the leader")
+			}
+			if !join && same {
+				t.Fatal("a bootstrap with other voters gave the same log: the reason for Join is gone")
+			}
+		})
+	}
+}
