@@ -27,10 +27,14 @@ type partitionDescription struct {
 	Replicas        []int32 `json:"replicas"`
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas"`
-	LogStartOffset  int64   `json:"log_start_offset"`
-	LogEndOffset    int64   `json:"log_end_offset"`
-	SizeBytes       int64   `json:"size_bytes"` // -1: unknown
-	Error           string  `json:"error,omitempty"`
+	// Adding and removing replicas of a reassignment in progress
+	// (ListPartitionReassignments), as kafka-topics.sh --describe shows.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+	LogStartOffset   int64   `json:"log_start_offset"`
+	LogEndOffset     int64   `json:"log_end_offset"`
+	SizeBytes        int64   `json:"size_bytes"` // -1: unknown
+	Error            string  `json:"error,omitempty"`
 }
 
 type configEntry struct {
@@ -53,6 +57,7 @@ topic, DEFAULT_CONFIG is the cluster's default, ...).
 
 JSON: [{"topic","id","internal","replication_factor",
   "partitions":[{"partition","leader","replicas","isr","offline_replicas",
+                 "adding_replicas","removing_replicas" (while reassigning),
                  "log_start_offset","log_end_offset","size_bytes"}],
   "configs":[{"name","value","source","sensitive"}]}]
 A size the cluster does not report is -1; a sensitive value is null.`,
@@ -91,7 +96,7 @@ A size the cluster does not report is -1; a sensitive value is null.`,
 			for _, t := range topics {
 				set.Add(t, sortedPartitions(tds[t])...)
 			}
-			missing, err := missingAPIs(ctx, adm, 35, 32)
+			missing, err := missingAPIs(ctx, adm, 35, 32, 46)
 			if err != nil {
 				return conn.explain(err)
 			}
@@ -109,9 +114,21 @@ A size the cluster does not report is -1; a sensitive value is null.`,
 				note("configs", err)
 				cfgs = nil
 			}
+			var moving kadm.ListPartitionReassignmentsResponses
+			if !slices.Contains(missing, apiName(46)) {
+				if moving, err = adm.ListPartitionReassignments(ctx, set); err != nil {
+					note("reassignments", err)
+					moving = nil
+				}
+			}
 			var descs []topicDescription
 			for _, t := range topics {
 				d := describeTopic(tds[t], starts, ends, dirs)
+				for i := range d.Partitions {
+					if m, ok := moving[t][d.Partitions[i].Partition]; ok {
+						d.Partitions[i].AddingReplicas, d.Partitions[i].RemovingReplicas = nonNil(m.AddingReplicas), nonNil(m.RemovingReplicas)
+					}
+				}
 				if rc, err := cfgs.On(t, nil); err == nil {
 					if rc.Err != nil {
 						note("configs of "+t, explain(rc.Err, errContext{topic: t, msg: rc.ErrMessage}))
@@ -213,6 +230,12 @@ func printTopicDescription(w io.Writer, d topicDescription) {
 			offsetCell(p.LogStartOffset), offsetCell(p.LogEndOffset), humanBytes(p.SizeBytes))
 	}
 	t.write(w)
+	for _, p := range d.Partitions {
+		if p.AddingReplicas != nil || p.RemovingReplicas != nil {
+			fmt.Fprintf(w, "partition %d is being reassigned: adding replicas %s, removing replicas %s\n",
+				p.Partition, int32List(p.AddingReplicas), int32List(p.RemovingReplicas))
+		}
+	}
 	if len(d.Configs) == 0 {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -98,6 +99,9 @@ type Cluster struct {
 	// elect carries preferred-leader requests from the metadata to the
 	// membership loop (reassign.go).
 	elect chan metadata.ElectPreferred
+	// membershipDirty: a reassignment record applied or a replica
+	// started since the membership loop last looked at the metadata.
+	membershipDirty atomic.Bool
 
 	stop context.CancelFunc
 	done sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/replica"
 )
 
 // Reassignments and preferred-leader elections (issues 17 and 18).
@@ -157,16 +158,28 @@ func (c *Cluster) ElectPreferred(ctx context.Context, topic string, i int32) err
 
 // startMembership starts the loop that drives reassignments and
 // preferred-leader requests on this node's replicas; Close stops it.
+//
+// It reads the metadata only when a reassignment record was applied (or a
+// snapshot restored, or a replica started here): it then gives each
+// replica its preferred leader and notes the replicas of partitions that
+// are reassigning; every tick it steps only those, so an idle node copies
+// nothing.
 func (c *Cluster) startMembership(ctx context.Context, every time.Duration) {
 	c.elect = make(chan metadata.ElectPreferred, 256)
+	c.membershipDirty.Store(true)
 	c.store.OnChange(func(r metadata.Record) {
-		if r.Type != metadata.RecElectPreferred || r.Elect == nil {
-			return
-		}
-		select {
-		case c.elect <- *r.Elect:
-		default:
-			c.cfg.Logger.Warn("too many preferred-leader requests at once; dropped one (the caller times out and may retry)", "topic", r.Elect.Topic, "partition", r.Elect.Partition)
+		switch r.Type {
+		case metadata.RecReassign, metadata.RecReassignDone, "":
+			c.membershipDirty.Store(true)
+		case metadata.RecElectPreferred:
+			if r.Elect == nil {
+				return
+			}
+			select {
+			case c.elect <- *r.Elect:
+			default:
+				c.cfg.Logger.Warn("too many preferred-leader requests at once; dropped one (the caller times out and may retry)", "topic", r.Elect.Topic, "partition", r.Elect.Partition)
+			}
 		}
 	})
 	c.done.Add(1)
@@ -174,6 +187,7 @@ func (c *Cluster) startMembership(ctx context.Context, every time.Duration) {
 		defer c.done.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
+		var moving []reassigning
 		for {
 			select {
 			case <-ctx.Done():
@@ -181,10 +195,22 @@ func (c *Cluster) startMembership(ctx context.Context, every time.Duration) {
 			case e := <-c.elect:
 				c.handOverTo(e)
 			case <-t.C:
-				c.driveMembership()
+				if c.membershipDirty.Swap(false) {
+					moving = c.refreshMembership()
+				}
+				for _, m := range moving {
+					c.stepReassignment(m)
+				}
 			}
 		}
 	}()
+}
+
+// reassigning is a replica here of a partition being reassigned.
+type reassigning struct {
+	h      *hosted
+	topic  metadata.TopicID
+	target []int32
 }
 
 func (c *Cluster) hostedReplicas() []*hosted {
@@ -212,46 +238,61 @@ func (c *Cluster) handOverTo(e metadata.ElectPreferred) {
 	}
 }
 
-// driveMembership, for each replica here: gives it its preferred leader
-// when that changed, and when it leads a partition that is reassigning,
-// takes the next membership step and records the end.
-func (c *Cluster) driveMembership() {
-	self := uint64(c.NodeID()) + 1
+// refreshMembership gives each replica here its preferred leader when it
+// changed, and returns those of partitions being reassigned.
+func (c *Cluster) refreshMembership() []reassigning {
 	auto := c.cfg.Broker.Settings().AutoLeaderRebalanceEnable
+	topics := c.store.Topics()
+	byName := make(map[string]*metadata.Topic, len(topics))
+	for i := range topics {
+		byName[topics[i].Name] = &topics[i]
+	}
+	var out []reassigning
 	for _, h := range c.hostedReplicas() {
-		t, ok := c.store.Topic(h.key.Topic)
+		t, ok := byName[h.key.Topic]
 		i := h.key.Partition
 		if !ok || t.ID != h.topic || int(i) >= len(t.Replicas) {
 			continue
 		}
-		if p := preferredOf(auto, &t, i); p != h.preferred {
+		if p := preferredOf(auto, t, i); p != h.preferred {
 			h.r.SetPreferred(p)
 			h.preferred = p
 		}
-		ra, moving := t.Reassigning[i]
-		if !moving || h.r.Leader() != self {
-			continue
+		if ra, ok := t.Reassigning[i]; ok {
+			out = append(out, reassigning{h: h, topic: t.ID, target: ra.Target})
 		}
-		target := make([]uint64, len(ra.Target))
-		for k, id := range ra.Target {
-			target[k] = uint64(id) + 1
-		}
-		m, err := h.r.Reconfigure(target)
-		if err != nil {
-			c.cfg.Logger.Warn("partition membership change", "topic", h.key.Topic, "partition", i, "err", err)
-			continue
-		}
-		if m.Step != "" {
-			c.cfg.Logger.Info("partition membership change", "topic", h.key.Topic, "partition", i, "step", m.Step)
-		}
-		if !m.Done {
-			continue
-		}
-		done := metadata.ReassignChange{Topic: t.Name, TopicID: t.ID, Partition: i, Target: ra.Target}
-		if err := c.store.ReassignDone(done, time.Second); err != nil {
-			c.cfg.Logger.Warn("cannot record a finished reassignment; retrying", "topic", t.Name, "partition", i, "err", err)
-			continue
-		}
-		c.cfg.Logger.Info("partition reassignment finished", "topic", t.Name, "partition", i, "replicas", ra.Target)
 	}
+	return out
+}
+
+// stepReassignment, when this node's replica leads the partition, takes
+// its next membership step and records the end.
+func (c *Cluster) stepReassignment(m reassigning) {
+	h := m.h
+	if h.r.Leader() != uint64(c.NodeID())+1 {
+		return
+	}
+	target := make([]uint64, len(m.target))
+	for k, id := range m.target {
+		target[k] = uint64(id) + 1
+	}
+	st, err := h.r.Reconfigure(target)
+	if err != nil {
+		if !errors.Is(err, replica.ErrStopped) {
+			c.cfg.Logger.Warn("partition membership change", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)
+		}
+		return
+	}
+	if st.Step != "" {
+		c.cfg.Logger.Info("partition membership change", "topic", h.key.Topic, "partition", h.key.Partition, "step", st.Step)
+	}
+	if !st.Done {
+		return
+	}
+	done := metadata.ReassignChange{Topic: h.key.Topic, TopicID: m.topic, Partition: h.key.Partition, Target: m.target}
+	if err := c.store.ReassignDone(done, time.Second); err != nil {
+		c.cfg.Logger.Warn("cannot record a finished reassignment; retrying", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)
+		return
+	}
+	c.cfg.Logger.Info("partition reassignment finished", "topic", h.key.Topic, "partition", h.key.Partition, "replicas", m.target)
 }

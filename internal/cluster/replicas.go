@@ -102,6 +102,7 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 	}
 	c.reps.groups[g] = h
 	c.reps.mu.Unlock()
+	c.membershipDirty.Store(true)
 	return nil
 }
 
