@@ -44,6 +44,9 @@ import (
 //	DescribeLogDirs          DESCRIBE cluster
 //	Describe/CreateAcls...   in their own files (DESCRIBE / ALTER cluster)
 //	Describe/AlterUserScramCredentials   DESCRIBE / ALTER cluster
+//	ElectLeaders, AlterPartitionReassignments   ALTER cluster (in their
+//	                         own files); ListPartitionReassignments
+//	                         DESCRIBE cluster
 //	ApiVersions, SASL, DescribeCluster   none
 
 type fix func(kmsg.Response)
