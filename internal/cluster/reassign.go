@@ -65,7 +65,7 @@ func (c *Cluster) Reassign(topic string, i int32, target []int32) error {
 		if target == nil {
 			return fmt.Errorf("%w: %s-%d (a single node never reassigns)", metadata.ErrNoReassignment, topic, i)
 		}
-		return fmt.Errorf("%w: a single node has no other broker to move replicas to", metadata.ErrInvalidReassignment)
+		return fmt.Errorf("%w: a single node has no other broker to move replicas to", metadata.ErrInvalidReplicaAssignment)
 	}
 	t, ok := c.store.Topic(topic)
 	if !ok {
@@ -75,7 +75,7 @@ func (c *Cluster) Reassign(topic string, i int32, target []int32) error {
 		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, i)
 	}
 	if target != nil && c.cfg.RaftSend == nil {
-		return fmt.Errorf("%w: this node has no raft transport for partition groups", metadata.ErrInvalidReassignment)
+		return fmt.Errorf("%w: this node has no raft transport for partition groups", metadata.ErrInvalidReplicaAssignment)
 	}
 	if err := c.store.Reassign(metadata.ReassignChange{Topic: topic, TopicID: t.ID, Partition: i, Target: target}); err != nil {
 		return err

@@ -30,11 +30,10 @@ import (
 // Partitions of one replica are not raft groups (their logs carry no raft
 // state), so reassigning from or to a single replica is refused.
 
-// Errors of reassignments.
+// Errors of reassignments (and ErrInvalidReplicaAssignment, placement.go:
+// a target with duplicates, an unknown broker, a single replica, or a
+// topic of a single node).
 var (
-	// ErrInvalidReassignment: a target that cannot be (duplicates, an
-	// unknown broker, a single replica, a topic of a single node).
-	ErrInvalidReassignment = errors.New("invalid replica assignment")
 	// ErrNoReassignment: a cancel of a partition that is not reassigning.
 	ErrNoReassignment = errors.New("no reassignment in progress")
 )
@@ -106,7 +105,7 @@ func (st *state) partitionOf(topic string, id TopicID, p int32) (*Topic, error) 
 		return nil, fmt.Errorf("%w: %s-%d (the topic has %d partitions)", ErrUnknownTopic, topic, p, t.Partitions)
 	}
 	if t.Replicas == nil || int(p) >= len(t.Replicas) {
-		return nil, fmt.Errorf("%w: topic %q has no replica lists (a single node)", ErrInvalidReassignment, topic)
+		return nil, fmt.Errorf("%w: topic %q has no replica lists (a single node)", ErrInvalidReplicaAssignment, topic)
 	}
 	return t, nil
 }
@@ -130,7 +129,7 @@ func (st *state) applyReassign(c ReassignChange) error {
 			return fmt.Errorf("%s-%d: %w", c.Topic, p, err)
 		}
 		if len(now) < 2 {
-			return fmt.Errorf("%w: %s-%d has one replica, which is not a raft group: its log cannot be copied to another broker by a membership change", ErrInvalidReassignment, c.Topic, p)
+			return fmt.Errorf("%w: %s-%d has one replica, which is not a raft group: its log cannot be copied to another broker by a membership change", ErrInvalidReplicaAssignment, c.Topic, p)
 		}
 		target = c.Target
 	}
@@ -165,14 +164,14 @@ func (st *state) applyReassign(c ReassignChange) error {
 // checkTarget accepts two or more distinct registered brokers.
 func (st *state) checkTarget(target []int32) error {
 	if len(target) < 2 {
-		return fmt.Errorf("%w: %v: a partition of one replica is not a raft group; reassign to two replicas or more", ErrInvalidReassignment, target)
+		return fmt.Errorf("%w: %v: a partition of one replica is not a raft group; reassign to two replicas or more", ErrInvalidReplicaAssignment, target)
 	}
 	for i, id := range target {
 		if slices.Contains(target[:i], id) {
-			return fmt.Errorf("%w: %v names broker %d twice", ErrInvalidReassignment, target, id)
+			return fmt.Errorf("%w: %v names broker %d twice", ErrInvalidReplicaAssignment, target, id)
 		}
 		if _, ok := st.brokers[id]; !ok {
-			return fmt.Errorf("%w: %v: broker %d is not registered", ErrInvalidReassignment, target, id)
+			return fmt.Errorf("%w: %v: broker %d is not registered", ErrInvalidReplicaAssignment, target, id)
 		}
 	}
 	return nil

@@ -113,7 +113,7 @@ func TestReassignRecords(t *testing.T) {
 		{0, []int32{1, 9}},    // unknown broker
 		{2, []int32{4, 1}},    // from one replica
 	} {
-		if err := apply(RecReassign, c.p, c.target); !errors.Is(err, ErrInvalidReassignment) {
+		if err := apply(RecReassign, c.p, c.target); !errors.Is(err, ErrInvalidReplicaAssignment) {
 			t.Errorf("reassign %d to %v: %v", c.p, c.target, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -35,6 +36,8 @@ type membership struct {
 	// proposed: no other is proposed before it is applied (raft allows
 	// one pending change).
 	confIdx uint64
+	// lost counts heartbeats dropped by lostData (any goroutine).
+	lost atomic.Uint64
 }
 
 // Membership is a group's configuration as Reconfigure saw it (raft ids,
@@ -169,4 +172,30 @@ func (r *Replica) proposeConf(cc *raftpb.ConfChangeV2) error {
 	r.proposed++
 	r.members.confIdx = r.lastIdx + r.proposed
 	return nil
+}
+
+// lostData drops a heartbeat whose commit index is past this replica's
+// log, logging why. The leader sends a follower min(its match index, the
+// commit index), and a follower acknowledges only what it has persisted,
+// so such a heartbeat means this replica lost entries it had acknowledged
+// (a wiped or replaced disk under a node id still in the group): raft
+// would panic (commitTo out of range) and take the broker down. Dropped,
+// the replica stays out of the group's way (the leader takes its
+// rejections of older entries as stale) and the group goes on with the
+// other voters. The repair is a membership change: reassign the
+// partition without this broker, then with it again; it is then added
+// as a new learner and copies the log.
+func (r *Replica) lostData(m *raftpb.Message) bool {
+	if m.GetType() != raftpb.MsgHeartbeat || m.GetCommit() == 0 {
+		return false
+	}
+	last, err := r.st.LastIndex()
+	if err != nil || m.GetCommit() <= last {
+		return false
+	}
+	if r.members.lost.Add(1)%600 == 1 {
+		r.cfg.Logger.Error("partition replica lost entries it had acknowledged (its log ends before what the leader knows it stored): ignored by the group until it is reassigned away and back",
+			"leader", m.GetFrom(), "leader_commit", m.GetCommit(), "last_index", last)
+	}
+	return true
 }

@@ -310,13 +310,52 @@ func TestReassignBackAfterSwitch(t *testing.T) {
 	}
 }
 
-// TestReconfiguredReplicaRejoinsEmpty: after {1,2,3} -> {2,3,4}, replica 4
-// loses its disk. Joining (what package cluster does for a reconfigured
-// partition) it gets the log from the leader, identical; bootstrapping with
-// the topic's replicas {2,3,4} instead writes its own conf entries at the
-// indexes and term of the group's first entries, which raft's log
-// matching then takes for the same entries: the copy differs for good.
-func TestReconfiguredReplicaRejoinsEmpty(t *testing.T) {
+// wipe stops node id and starts it again on an empty disk, joining
+// (Config.Join) or bootstrapping with voters.
+func (g *group) wipe(id uint64, join bool, voters []uint64) *node {
+	g.t.Helper()
+	old := g.nodes[id]
+	old.r.Stop()
+	old.p.Log().Close()
+	g.net.mu.Lock()
+	delete(g.net.reps, id)
+	g.net.mu.Unlock()
+	if join {
+		return g.join(id)
+	}
+	nd := &node{id: id, fs: memfs.New()}
+	g.nodes[id] = nd
+	prev := g.modify
+	g.modify = func(c *Config) { c.Voters = voters }
+	g.start(nd)
+	g.modify = prev
+	return nd
+}
+
+// leaderOf waits for a leader among nodes.
+func (g *group) leaderOf(nodes []*node) *node {
+	g.t.Helper()
+	var lead *node
+	g.waitFor("a leader", func() bool {
+		for _, nd := range nodes {
+			if nd.p.LeaderEpoch() >= 0 {
+				lead = nd
+				return true
+			}
+		}
+		return false
+	})
+	return lead
+}
+
+// TestReaddedReplicaJoinsEmpty: {1,2,3} -> {2,3,4}, then 4 is dropped
+// ({2,3}) and its copy deleted, then added back. Joining (what package
+// cluster does for a reconfigured partition) it is a new learner and gets
+// the log from the leader, identical; bootstrapping with the topic's
+// replicas {2,3,4} instead writes its own conf entries at the indexes and
+// term of the group's first entries, which raft's log matching then takes
+// for the same entries: the copy differs for good.
+func TestReaddedReplicaJoinsEmpty(t *testing.T) {
 	for _, join := range []bool{true, false} {
 		t.Run(fmt.Sprintf("join=%v", join), func(t *testing.T) {
 			g := newGroup(t, 3)
@@ -329,45 +368,68 @@ func TestReconfiguredReplicaRejoinsEmpty(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			g.nodes[1].r.Stop()
-			// Replica 4's disk is lost.
-			n4.r.Stop()
-			n4.p.Log().Close()
-			g.net.mu.Lock()
-			delete(g.net.reps, 4)
-			g.net.mu.Unlock()
-			if join {
-				n4 = g.join(4)
-			} else {
-				n4 = &node{id: 4, fs: memfs.New()}
-				g.nodes[4] = n4
-				prev := g.modify
-				g.modify = func(c *Config) { c.Voters = []uint64{2, 3, 4} }
-				g.start(n4)
-				g.modify = prev
-			}
-			var leader *node
-			g.waitFor("a leader", func() bool {
-				for _, id := range []uint64{2, 3} {
-					if g.nodes[id].p.LeaderEpoch() >= 0 {
-						leader = g.nodes[id]
-						return true
-					}
-				}
-				return false
-			})
-			res, err := leader.p.Append(batch(t, 10, 0, 1, "after"), partition.AppendRules{})
+			g.reassign(all, []uint64{2, 3})
+			n4 = g.wipe(4, join, []uint64{2, 3, 4})
+			all = []*node{g.nodes[2], g.nodes[3], n4}
+			lead = g.reassign(all, []uint64{2, 3, 4})
+			res, err := lead.p.Append(batch(t, 10, 0, 1, "after"), partition.AppendRules{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			hw := res.LastOffset + 1
 			g.waitFor("4 caught up", func() bool { return n4.p.HighWatermark() >= hw })
-			same := bytes.Equal(serve(t, n4.p, hw), serve(t, leader.p, hw))
+			same := bytes.Equal(serve(t, n4.p, hw), serve(t, lead.p, hw))
 			if join && !same {
 				t.Fatal("a replica that joined differs from the leader")
 			}
 			if !join && same {
 				t.Fatal("a bootstrap with other voters gave the same log: the reason for Join is gone")
+			}
+		})
+	}
+}
+
+// TestWipedMemberIgnoredUntilReassigned: a voter whose disk is lost comes
+// back under its id (bootstrapping, as a partition never reassigned does,
+// or joining). The leader's heartbeats carry a commit index past its empty
+// log, which made raft panic (commitTo out of range) and would take the
+// broker down; the replica drops them, stays up, and the group commits on
+// the other two. Reassigned away and back, it copies the log again.
+func TestWipedMemberIgnoredUntilReassigned(t *testing.T) {
+	for _, join := range []bool{false, true} {
+		t.Run(fmt.Sprintf("join=%v", join), func(t *testing.T) {
+			g := newGroup(t, 3)
+			g.elect(1)
+			lead := g.nodes[1]
+			var last int64
+			for i := range 12 {
+				res, err := lead.p.Append(batch(t, 9, int32(i), 1, "x"), partition.AppendRules{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = res.LastOffset
+			}
+			g.waitFor("3 has the batches", func() bool { return g.nodes[3].p.HighWatermark() > last })
+			n3 := g.wipe(3, join, []uint64{1, 2, 3})
+			g.waitFor("heartbeats to the wiped replica", func() bool { return n3.r.members.lost.Load() >= 3 })
+			if err := n3.r.Err(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := lead.p.Append(batch(t, 9, 12, 1, "y"), partition.AppendRules{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.waitFor("a commit without 3", func() bool { return lead.p.HighWatermark() > res.LastOffset })
+
+			all := []*node{g.nodes[1], g.nodes[2], n3}
+			g.reassign(all, []uint64{1, 2})
+			n3 = g.wipe(3, true, nil)
+			all = []*node{g.nodes[1], g.nodes[2], n3}
+			lead = g.reassign(all, []uint64{1, 2, 3})
+			hw := lead.p.HighWatermark()
+			g.waitFor("3 caught up", func() bool { return n3.p.HighWatermark() >= hw })
+			if !bytes.Equal(serve(t, n3.p, hw), serve(t, lead.p, hw)) {
+				t.Fatal("replica 3 differs from the leader after it was added back")
 			}
 		})
 	}

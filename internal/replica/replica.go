@@ -205,6 +205,9 @@ func (r *Replica) Leader() uint64 { return r.leader.Load() }
 // Step hands a message from the transport; it never blocks (a full inbox
 // drops it: raft retries).
 func (r *Replica) Step(m *raftpb.Message) {
+	if r.lostData(m) {
+		return
+	}
 	select {
 	case r.inbox <- m:
 	default:

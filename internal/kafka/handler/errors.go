@@ -26,7 +26,6 @@ var errorTable = []struct {
 	{metadata.ErrNoQuorum, kerr.RequestTimedOut},
 	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
 	{metadata.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
-	{metadata.ErrInvalidReassignment, kerr.InvalidReplicaAssignment},
 	{metadata.ErrNoReassignment, kerr.NoReassignmentInProgress},
 	{cluster.ErrElectionNotNeeded, kerr.ElectionNotNeeded},
 	{cluster.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
