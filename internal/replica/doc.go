@@ -103,4 +103,10 @@
 // like a batch, so the proposals' index tracking counts it. Done is
 // reported once the applied configuration is the target with no learner.
 // SetPreferred changes Config.Preferred on the goroutine.
+//
+// A heartbeat whose commit index is past this replica's persisted log
+// (Step, lostData) means the replica lost entries it had acknowledged (a
+// wiped disk under a node id still in the group); raft would panic on it,
+// so it is dropped and logged: the group goes on without this replica
+// until a reassignment removes it and adds it back as a new learner.
 package replica
