@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -45,6 +46,30 @@ func partition0(adm *kadm.Client, topic string) (kadm.PartitionDetail, error) {
 		return kadm.PartitionDetail{}, errors.New("no partition 0")
 	}
 	return p, p.Err
+}
+
+// directPartition0 is partition 0 of topic as the broker behind b
+// answers Metadata now.
+func directPartition0(ctx context.Context, b *kgo.Broker, topic string) (kmsg.MetadataResponseTopicPartition, error) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := b.Request(rctx, req)
+	if err != nil {
+		return kmsg.MetadataResponseTopicPartition{}, err
+	}
+	md := resp.(*kmsg.MetadataResponse)
+	if len(md.Topics) != 1 || len(md.Topics[0].Partitions) != 1 {
+		return kmsg.MetadataResponseTopicPartition{}, fmt.Errorf("metadata %+v", md.Topics)
+	}
+	p := md.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return p, err
+	}
+	return p, nil
 }
 
 // TestReassignUnderLoad is issues 17/18's membership change: 4 brokers, an
@@ -158,22 +183,12 @@ func TestReassignUnderLoad(t *testing.T) {
 		t.Logf("in progress: replicas %v, adding %v, removing %v", r.Replicas, r.AddingReplicas, r.RemovingReplicas)
 	}
 	waitFor(t, 2*time.Minute, "the reassignment to complete", func() error {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		req := kmsg.NewPtrMetadataRequest()
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(topic)
-		req.Topics = append(req.Topics, rt)
-		resp, err := direct.Request(rctx, req)
+		p, err := directPartition0(ctx, direct, topic)
 		if err != nil {
 			return err
 		}
-		md := resp.(*kmsg.MetadataResponse)
-		if len(md.Topics) != 1 || len(md.Topics[0].Partitions) != 1 {
-			return fmt.Errorf("metadata %+v", md.Topics)
-		}
-		if r := md.Topics[0].Partitions[0].Replicas; !slices.Equal(r, target) {
-			return fmt.Errorf("replicas %v", r)
+		if !slices.Equal(p.Replicas, target) {
+			return fmt.Errorf("replicas %v", p.Replicas)
 		}
 		return nil
 	})
@@ -207,7 +222,20 @@ func TestReassignUnderLoad(t *testing.T) {
 
 	// A new preferred replica (the same set, another order) and
 	// ElectLeaders moves the leader to it.
-	lead := c.waitLeader(adm, topic, 3, -1)
+	// Asked of one broker directly: a kadm client may answer from
+	// metadata it cached (franz-go's MetadataMinAge).
+	var lead int32
+	waitFor(t, 30*time.Second, "a leader among the new replicas with a full ISR", func() error {
+		p, err := directPartition0(ctx, direct, topic)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(target, p.Leader) || len(p.ISR) != 3 {
+			return fmt.Errorf("leader %d, ISR %v", p.Leader, p.ISR)
+		}
+		lead = p.Leader
+		return nil
+	})
 	var pref int32
 	for _, id := range target {
 		if id != lead {
@@ -225,7 +253,7 @@ func TestReassignUnderLoad(t *testing.T) {
 		t.Fatalf("reorder: %v\n%s", err, out)
 	}
 	waitFor(t, 30*time.Second, "the new order in the metadata", func() error {
-		p, err := partition0(adm, topic)
+		p, err := directPartition0(ctx, direct, topic)
 		if err != nil {
 			return err
 		}
@@ -262,6 +290,44 @@ func TestReassignUnderLoad(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Valid replica already elected for partitions "+topic+"-0") {
 		t.Fatalf("elect-leaders again: %v\n%s", err, out)
 	}
+
+	// Raising the replication factor is a reassignment with more
+	// replicas: the dropped broker comes back, empty (its directory was
+	// deleted), joins the group and catches up under load; then it is
+	// dropped again.
+	reassignTo := func(replicas []int32) time.Duration {
+		t.Helper()
+		plan["partitions"] = []map[string]any{{"topic": topic, "partition": 0, "replicas": replicas}}
+		b, _ := json.Marshal(plan)
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if out, err := runStrom(t, "topic", "reassign", file, "--brokers", c.nodes[0].kafka); err != nil {
+			t.Fatalf("reassign to %v: %v\n%s", replicas, err, out)
+		}
+		waitFor(t, 2*time.Minute, fmt.Sprintf("replicas %v", replicas), func() error {
+			p, err := directPartition0(ctx, direct, topic)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(p.Replicas, replicas) || len(p.ISR) != len(replicas) {
+				return fmt.Errorf("replicas %v, ISR %v", p.Replicas, p.ISR)
+			}
+			return nil
+		})
+		return time.Since(start)
+	}
+	four := append(slices.Clone(order), removed)
+	took4 := reassignTo(four)
+	took3 := reassignTo(order)
+	waitFor(t, 30*time.Second, "the dropped replica's directory to go again", func() error {
+		if _, err := os.Stat(gone); err == nil {
+			return fmt.Errorf("%s still there", gone)
+		}
+		return nil
+	})
+	t.Logf("replication factor 3 -> 4 (broker %d back, empty) in %v, 4 -> 3 in %v (to the replicas and a full ISR in one broker's Metadata)", removed, took4, took3)
 
 	close(stop)
 	wg.Wait()
@@ -324,4 +390,22 @@ func TestReassignUnderLoad(t *testing.T) {
 	}
 	got.mu.Unlock()
 	t.Logf("%d records acknowledged, %d read from brokers %v, high watermark %d", total, len(at), target, end.Offset)
+
+	// The preferred replica down: ElectLeaders cannot make it leader.
+	c.start(c.nodes[removed-1])
+	c.waitBrokers(seeds[0], []int32{1, 2, 3, 4})
+	c.nodes[pref-1].proc.Kill(t)
+	var alive string
+	for _, id := range order {
+		if id != pref {
+			alive = c.nodes[id-1].kafka
+			break
+		}
+	}
+	c.waitLeader(c.admin(alive), topic, 2, pref)
+	out, err = runStrom(t, "topic", "elect-leaders", "--topic", topic, "--brokers", alive)
+	if err == nil || !strings.Contains(err.Error(), "PREFERRED_LEADER_NOT_AVAILABLE") {
+		t.Fatalf("elect-leaders with the preferred replica down: %v\n%s", err, out)
+	}
+	t.Logf("with broker %d down: %v", pref, err)
 }
