@@ -434,3 +434,37 @@ func TestWipedMemberIgnoredUntilReassigned(t *testing.T) {
 		})
 	}
 }
+
+// TestReplaceDeadVoter: voter 3 is down for good; {1,2,3} -> {1,2,4}
+// goes through (the joint configuration's old half has its majority in 1
+// and 2) and the group commits on {1,2,4}.
+func TestReplaceDeadVoter(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	lead := g.nodes[1]
+	for i := range 5 {
+		if _, err := lead.p.Append(batch(t, 9, int32(i), 1, "x"), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.nodes[3].r.Stop()
+	n4 := g.join(4)
+	all := []*node{g.nodes[1], g.nodes[2], n4}
+	lead = g.reassign(all, []uint64{1, 2, 4})
+	// One old voter more down: the other two of {1,2,4} are a majority.
+	if lead != g.nodes[2] {
+		g.nodes[2].r.Stop()
+	} else {
+		g.nodes[1].r.Stop()
+	}
+	res, err := lead.p.Append(batch(t, 9, 5, 1, "y"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("a commit on the leader and 4", func() bool { return lead.p.HighWatermark() > res.LastOffset })
+	hw := lead.p.HighWatermark()
+	g.waitFor("4 at the high watermark", func() bool { return n4.p.HighWatermark() >= hw })
+	if !bytes.Equal(serve(t, n4.p, hw), serve(t, lead.p, hw)) {
+		t.Fatal("replica 4 differs from the leader")
+	}
+}
