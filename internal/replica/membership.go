@@ -36,6 +36,10 @@ type membership struct {
 	// proposed: no other is proposed before it is applied (raft allows
 	// one pending change).
 	confIdx uint64
+	// confTerm is the term confIdx was proposed in: a later leadership
+	// (of this replica or another) may have cut that entry, and raft
+	// guards a new leader's pending change itself.
+	confTerm uint64
 	// lost counts heartbeats dropped by lostData (any goroutine).
 	lost atomic.Uint64
 }
@@ -99,7 +103,7 @@ func (r *Replica) reconfigure(target []uint64) (Membership, error) {
 	if len(want) == 0 {
 		return m, fmt.Errorf("replica %s-%d: an empty target", r.p.Topic, r.p.Index)
 	}
-	if st.Applied < r.members.confIdx {
+	if st.GetTerm() == r.members.confTerm && st.Applied < r.members.confIdx {
 		return m, nil // the previous change is not applied yet
 	}
 	if len(m.Outgoing) > 0 {
@@ -171,6 +175,7 @@ func (r *Replica) proposeConf(cc *raftpb.ConfChangeV2) error {
 	}
 	r.proposed++
 	r.members.confIdx = r.lastIdx + r.proposed
+	r.members.confTerm = r.rn.BasicStatus().GetTerm()
 	return nil
 }
 

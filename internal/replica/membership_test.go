@@ -468,3 +468,37 @@ func TestReplaceDeadVoter(t *testing.T) {
 		t.Fatal("replica 4 differs from the leader")
 	}
 }
+
+// TestConfChangeCutByLeaderChange: a leader cut off proposes a conf change
+// past five uncommitted batches; a new leader cuts that tail, and when
+// the first leader leads again (in a later term, its log now shorter,
+// nothing written) its next step is not held back by the cut change's
+// index, which the log may not reach for a long time on an idle
+// partition.
+func TestConfChangeCutByLeaderChange(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	g.net.isolate(1, g.ids)
+	for i := range 5 {
+		if _, err := g.nodes[1].p.Append(batch(t, 9, int32(i), 1, "cut"), partition.AppendRules{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := g.nodes[1].r.Reconfigure([]uint64{1, 2, 3, 4})
+	if err != nil || m.Step != "add learner 4" {
+		t.Fatalf("%+v %v", m, err)
+	}
+	g.waitFor("a leader among 2 and 3", func() bool {
+		return g.nodes[2].p.LeaderEpoch() >= 0 || g.nodes[3].p.LeaderEpoch() >= 0
+	})
+	g.net.heal()
+	g.waitFor("1 to step down", func() bool { return g.nodes[1].p.LeaderEpoch() < 0 })
+	g.elect(1)
+	g.waitFor("learner 4 added by the leader of the new term", func() bool {
+		m, err := g.nodes[1].r.Reconfigure([]uint64{1, 2, 3, 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(m.Learners, 4)
+	})
+}
