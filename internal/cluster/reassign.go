@@ -159,8 +159,8 @@ func (c *Cluster) ElectPreferred(ctx context.Context, topic string, i int32) err
 // startMembership starts the loop that drives reassignments and
 // preferred-leader requests on this node's replicas; Close stops it.
 //
-// It reads the metadata only when a reassignment record was applied (or a
-// snapshot restored, or a replica started here): it then gives each
+// It reads the metadata only when a reassignment record or a topic's
+// deletion was applied (or a snapshot restored, or a replica started here): it then gives each
 // replica its preferred leader and notes the replicas of partitions that
 // are reassigning; every tick it steps only those, so an idle node copies
 // nothing.
@@ -169,7 +169,7 @@ func (c *Cluster) startMembership(ctx context.Context, every time.Duration) {
 	c.membershipDirty.Store(true)
 	c.store.OnChange(func(r metadata.Record) {
 		switch r.Type {
-		case metadata.RecReassign, metadata.RecReassignDone, "":
+		case metadata.RecReassign, metadata.RecReassignDone, metadata.RecDeleteTopic, "":
 			c.membershipDirty.Store(true)
 		case metadata.RecElectPreferred:
 			if r.Elect == nil {
