@@ -329,12 +329,47 @@ func TestReassignUnderLoad(t *testing.T) {
 	})
 	t.Logf("replication factor 3 -> 4 (broker %d back, empty) in %v, 4 -> 3 in %v (to the replicas and a full ISR in one broker's Metadata)", removed, took4, took3)
 
+	// Cancel: the dropped broker killed, a reassignment adding it again
+	// cannot finish (its learner never catches up, so the voters never
+	// switch); --cancel takes the partition back to its replicas.
+	c.nodes[removed-1].proc.Kill(t)
+	plan["partitions"] = []map[string]any{{"topic": topic, "partition": 0, "replicas": four}}
+	b, _ = json.Marshal(plan)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runStrom(t, "topic", "reassign", file, "--brokers", c.nodes[0].kafka); err != nil {
+		t.Fatalf("reassign to a dead broker: %v\n%s", err, out)
+	}
+	if out, err := runStrom(t, "topic", "reassign", "--verify", file, "--brokers", c.nodes[0].kafka); err != nil || !strings.Contains(out, "still in progress") {
+		t.Fatalf("verify while stuck: %v\n%s", err, out)
+	}
+	out, err = runStrom(t, "topic", "reassign", "--cancel", file, "--brokers", c.nodes[0].kafka)
+	if err != nil || !strings.Contains(out, "cancelled the reassignment of "+topic+"-0") {
+		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "the cancel to end", func() error {
+		p, err := directPartition0(ctx, direct, topic)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(p.Replicas, order) {
+			return fmt.Errorf("replicas %v", p.Replicas)
+		}
+		if l := list(); len(l.Topics) != 0 {
+			return fmt.Errorf("still listed: %+v", l.Topics)
+		}
+		return nil
+	})
+	if out, err := runStrom(t, "topic", "reassign", "--cancel", file, "--brokers", c.nodes[0].kafka); err == nil || !strings.Contains(err.Error(), "no reassignment in progress") {
+		t.Fatalf("a second cancel: %v\n%s", err, out)
+	}
+
 	close(stop)
 	wg.Wait()
 
 	// With the removed broker killed, every acknowledged record is read
 	// back once, in each producer's order, from the new replicas.
-	c.nodes[removed-1].proc.Kill(t)
 	var seeds []string
 	for _, id := range target {
 		seeds = append(seeds, c.nodes[id-1].kafka)
