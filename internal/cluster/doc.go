@@ -44,6 +44,12 @@
 //   - Opening needs no free space (package logdir); a partition that cannot
 //     write is still opened and served for reads, and UnhealthyPartitions
 //     says which (Degraded: retried; Failed: until a restart).
+//   - In a cluster a node deletes its replica of a partition only once the
+//     metadata no longer lists it: during a reassignment the partition's
+//     replicas are the union of old and new, until its raft group's leader
+//     records that the group reached the target (reassign.go). A replica a
+//     reassignment added, or one of a partition it reconfigured, starts
+//     empty by joining its group, never by bootstrapping.
 //   - A config change (topic overrides, dynamic broker configs) is persisted
 //     before it is pushed to the open logs, and a partition that opens
 //     meanwhile gets the new values (configMu).
