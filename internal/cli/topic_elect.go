@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -14,11 +16,11 @@ import (
 // topicElectLeadersCmd is `strom topic elect-leaders`:
 // kafka-leader-election.sh over ElectLeaders.
 func topicElectLeadersCmd(conn *connFlags) *cobra.Command {
-	var topic, electionType string
+	var topic, electionType, jsonFile string
 	var partition int32
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "elect-leaders (--topic TOPIC [--partition N] | --all-topic-partitions)",
+		Use:   "elect-leaders (--topic TOPIC [--partition N] | --path-to-json-file FILE | --all-topic-partitions)",
 		Short: "Move partitions' leadership back to their preferred replica",
 		Long: `Elect leaders as kafka-leader-election.sh does. PREFERRED (the default) makes
 each partition's preferred replica (its first) the leader when it is alive
@@ -29,6 +31,7 @@ only a replica holding every committed record, as soon as a majority of its
 replicas is up) and needs no election for one with a leader.`,
 		Example: `  strom topic elect-leaders --topic orders
   strom topic elect-leaders --topic orders --partition 0
+  strom topic elect-leaders --path-to-json-file partitions.json
   strom topic elect-leaders --all-topic-partitions`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 && topic == "" {
@@ -36,8 +39,8 @@ replicas is up) and needs no election for one with a leader.`,
 			} else if len(args) > 0 {
 				return usageErr("give the topic once, as an argument or with --topic")
 			}
-			if all == (topic != "") {
-				return usageErr("give --topic TOPIC (with --partition N for one partition) or --all-topic-partitions")
+			if btoi(all)+btoi(topic != "")+btoi(jsonFile != "") != 1 {
+				return usageErr("give --topic TOPIC (with --partition N for one partition), --path-to-json-file FILE or --all-topic-partitions")
 			}
 			how := kadm.ElectPreferredReplica
 			switch strings.ToUpper(electionType) {
@@ -53,7 +56,11 @@ replicas is up) and needs no election for one with a leader.`,
 			}
 			defer done()
 			var set kadm.TopicsSet
-			if !all {
+			if jsonFile != "" {
+				if set, err = readElectionFile(jsonFile); err != nil {
+					return err
+				}
+			} else if !all {
 				set = kadm.TopicsSet{}
 				if cmd.Flags().Changed("partition") {
 					set.Add(topic, partition)
@@ -127,5 +134,34 @@ replicas is up) and needs no election for one with a leader.`,
 	f.Int32Var(&partition, "partition", 0, "one partition of --topic (default: all of its partitions)")
 	f.BoolVar(&all, "all-topic-partitions", false, "every partition of every topic")
 	f.StringVar(&electionType, "election-type", "PREFERRED", "PREFERRED or UNCLEAN")
+	f.StringVar(&jsonFile, "path-to-json-file", "", `the partitions, as kafka-leader-election.sh takes them: {"partitions":[{"topic":"t","partition":0}]}`)
 	return cmd
+}
+
+// readElectionFile reads kafka-leader-election.sh's --path-to-json-file.
+func readElectionFile(path string) (kadm.TopicsSet, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErr("read the partitions file: %v", err)
+	}
+	var f struct {
+		Partitions []struct {
+			Topic     string `json:"topic"`
+			Partition *int32 `json:"partition"`
+		} `json:"partitions"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, usageErr(`%s: not a partitions JSON ({"partitions":[{"topic":"t","partition":0}]}): %v`, path, err)
+	}
+	set := kadm.TopicsSet{}
+	for _, p := range f.Partitions {
+		if p.Topic == "" || p.Partition == nil {
+			return nil, usageErr("%s: every entry needs a topic and a partition", path)
+		}
+		set.Add(p.Topic, *p.Partition)
+	}
+	if len(set) == 0 {
+		return nil, usageErr("%s: no partitions", path)
+	}
+	return set, nil
 }
