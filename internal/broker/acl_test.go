@@ -335,6 +335,40 @@ func TestACLsPerAPI(t *testing.T) {
 			}
 			return raw.(*kmsg.DescribeLogDirsResponse).ErrorCode
 		}, caf},
+		{"alice elects leaders", func() int16 {
+			req := kmsg.NewPtrElectLeadersRequest()
+			req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "alice-t", Partitions: []int32{0}}}
+			raw, err := alice.Broker(0).Request(ctx, req)
+			if err != nil {
+				return errCode(err)
+			}
+			resp := raw.(*kmsg.ElectLeadersResponse)
+			if resp.ErrorCode != resp.Topics[0].Partitions[0].ErrorCode {
+				return -1
+			}
+			return resp.ErrorCode
+		}, caf},
+		{"alice reassigns partitions", func() int16 {
+			req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+			req.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: "alice-t",
+				Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0}}}}
+			raw, err := alice.Broker(0).Request(ctx, req)
+			if err != nil {
+				return errCode(err)
+			}
+			resp := raw.(*kmsg.AlterPartitionAssignmentsResponse)
+			if resp.ErrorCode != resp.Topics[0].Partitions[0].ErrorCode {
+				return -1
+			}
+			return resp.ErrorCode
+		}, caf},
+		{"alice lists reassignments", func() int16 {
+			raw, err := alice.Broker(0).Request(ctx, kmsg.NewPtrListPartitionReassignmentsRequest())
+			if err != nil {
+				return errCode(err)
+			}
+			return raw.(*kmsg.ListPartitionReassignmentsResponse).ErrorCode
+		}, caf},
 		{"bob describes alice's group", func() int16 {
 			req := kmsg.NewPtrDescribeGroupsRequest()
 			req.Groups = []string{"alice-g"}
