@@ -39,9 +39,9 @@ var (
 )
 
 // preferredOf is the raft id of the preferred leader of partition i (its
-// first replica), 0 when auto.leader.rebalance.enable is off: the replica
-// then never hands over by itself (ElectPreferred still does).
-// auto is auto.leader.rebalance.enable (a static setting).
+// first replica), 0 when auto (auto.leader.rebalance.enable, a static
+// setting) is off: the replica then never hands over by itself
+// (ElectPreferred still moves it).
 func preferredOf(auto bool, t *metadata.Topic, i int32) uint64 {
 	if !auto || int(i) >= len(t.Replicas) || len(t.Replicas[i]) == 0 {
 		return 0
