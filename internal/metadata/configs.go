@@ -176,7 +176,7 @@ var topicConfigs = []TopicConfig{
 	{"min.insync.replicas", "min.insync.replicas", "1", TypeInt, "replicas that must have a record for acks=all", intRange(1, math.MaxInt32)},
 	{"compression.type", "compression.type", "producer", TypeString, "the codec batches are stored with: producer keeps the producer's; uncompressed, gzip, snappy, lz4 or zstd recompress a batch sent with another", oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
 	{"compression.gzip.level", "compression.gzip.level", "-1", TypeInt, "gzip level when the broker recompresses (1-9, -1 the default)", gzipLevel},
-	{"compression.lz4.level", "compression.lz4.level", "9", TypeInt, "lz4 level when the broker recompresses (1-17; accepted, Strom's LZ4 writer has one speed)", intRange(1, 17)},
+	{"compression.lz4.level", "compression.lz4.level", "9", TypeInt, "lz4 level when the broker recompresses (1-17: the fast compressor at 9, the high-compression one at others, as Kafka)", intRange(1, 17)},
 	{"compression.zstd.level", "compression.zstd.level", "3", TypeInt, "zstd level when the broker recompresses (-131072-22)", intRange(-131072, 22)},
 	{"message.downconversion.enable", "log.message.downconversion.enable", "true", TypeBoolean, "serve old fetch versions by converting batches", boolean},
 	{"unclean.leader.election.enable", "unclean.leader.election.enable", "false", TypeBoolean, "single node: no effect", boolean},

@@ -55,12 +55,43 @@ var lz4Compressors = sync.Pool{New: func() any { return new(lz4.Compressor) }}
 // compressLZ4 writes one frame of independent 64 KiB blocks without
 // checksums or content size, the frame KafkaLZ4BlockOutputStream writes.
 func compressLZ4(dst, src []byte) ([]byte, error) {
+	c := lz4Compressors.Get().(*lz4.Compressor)
+	defer lz4Compressors.Put(c)
+	return lz4Frame(dst, src, c)
+}
+
+// lz4DefaultLevel is compression.lz4.level's default; Kafka compresses
+// with lz4-java's fast compressor at it and with its high-compression one
+// at any other level, as compressLZ4Level does.
+const lz4DefaultLevel = 9
+
+// compressLZ4Level is compressLZ4 at compression.lz4.level (1-17): the
+// fast compressor at the default (9), else pierrec's high-compression
+// compressor, whose search depths 1-9 take Kafka's levels two by two (1-2
+// the shallowest, 17 the deepest).
+func compressLZ4Level(dst, src []byte, level int) ([]byte, error) {
+	if level == lz4DefaultLevel {
+		return compressLZ4(dst, src)
+	}
+	depth := min(max((level+1)/2, 1), 9)
+	p, _ := lz4HCCompressors.LoadOrStore(depth, &sync.Pool{New: func() any {
+		return &lz4.CompressorHC{Level: lz4.Level1 << (depth - 1)}
+	}})
+	c := p.(*sync.Pool).Get().(*lz4.CompressorHC)
+	defer p.(*sync.Pool).Put(c)
+	return lz4Frame(dst, src, c)
+}
+
+var lz4HCCompressors sync.Map // search depth 1-9 -> *sync.Pool of *lz4.CompressorHC
+
+// lz4Frame appends one LZ4 frame of src, its blocks compressed by c.
+func lz4Frame(dst, src []byte, c interface {
+	CompressBlock(src, dst []byte) (int, error)
+}) ([]byte, error) {
 	dst = binary.LittleEndian.AppendUint32(dst, lz4FrameMagic)
 	desc := []byte{lz4FlagVersion | lz4FlagIndep, 4 << 4}
 	dst = append(dst, desc...)
 	dst = append(dst, lz4HeaderChecksum(desc))
-	c := lz4Compressors.Get().(*lz4.Compressor)
-	defer lz4Compressors.Put(c)
 	for len(src) > 0 {
 		n := min(len(src), lz4WriteBlock)
 		at := len(dst)

@@ -15,9 +15,8 @@ import (
 // BatchSpec.CompressionLevel means: the codec's default.
 const DefaultLevel = 0
 
-// compressAt is Compress at a codec level. gzip and zstd honour it; snappy
-// has none, and the LZ4 frame writer here has one speed (the level is
-// accepted and ignored).
+// compressAt is Compress at a codec level. gzip, lz4 and zstd honour it;
+// snappy has none.
 func compressAt(c Codec, level int, dst, src []byte) ([]byte, error) {
 	switch {
 	case level == DefaultLevel, c == CodecGzip && level == gzip.DefaultCompression, c == CodecZstd && level == 3:
@@ -45,6 +44,8 @@ func compressAt(c Codec, level int, dst, src []byte) ([]byte, error) {
 			return dst, err
 		}
 		return g.aw.b, nil
+	case c == CodecLZ4:
+		return compressLZ4Level(dst, src, level)
 	case c == CodecZstd:
 		p, _ := zstdLevelEncoders.LoadOrStore(level, &sync.Pool{New: func() any {
 			e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)))
