@@ -204,6 +204,11 @@ func Open(cfg Config) (*Cluster, error) {
 			defer c.done.Done()
 			c.publishLeaders(ctx, 200*time.Millisecond)
 		}()
+		c.done.Add(1)
+		go func() {
+			defer c.done.Done()
+			c.replicaRetention(ctx, cfg.Broker.Settings().LogRetentionCheckInterval)
+		}()
 	}
 	return c, nil
 }

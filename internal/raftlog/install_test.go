@@ -164,25 +164,27 @@ func TestInstallSnapshotAtCrashAtEveryStep(t *testing.T) {
 func TestAdvanceStartAppliedConfRule(t *testing.T) {
 	s, _, _ := newStorage(t)
 	fill(t, s, 1, 20, 1) // conf changes at 7 and 14
-	cs := &raftpb.ConfState{Voters: []uint64{1, 2, 3}}
+	if err := s.SetConfState(&raftpb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, ok := s.SnapshotMeta(); ok {
 		t.Fatal("SnapshotMeta with FirstIndex 1")
 	}
 	off10, _ := s.OffsetOf(10)
-	if moved, err := s.AdvanceStartApplied(off10, 20, cs); moved || !errors.Is(err, ErrConfAboveStart) {
+	if moved, err := s.AdvanceStartApplied(off10, 20); moved || !errors.Is(err, ErrConfAboveStart) {
 		t.Fatalf("start to 10 with a conf change at 14 applied: %v %v", moved, err)
 	}
 	// Not applied yet: the conf change at 14 does not count, the start
 	// may not pass the applied index either.
-	if moved, err := s.AdvanceStartApplied(off10, 12, cs); !moved || err != nil {
+	if moved, err := s.AdvanceStartApplied(off10, 12); !moved || err != nil {
 		t.Fatalf("start to 10, applied 12: %v %v", moved, err)
 	}
 	off18, _ := s.OffsetOf(18)
-	if moved, err := s.AdvanceStartApplied(off18, 12, cs); moved || !errors.Is(err, ErrNotApplied) {
+	if moved, err := s.AdvanceStartApplied(off18, 12); moved || !errors.Is(err, ErrNotApplied) {
 		t.Fatalf("start past applied: %v %v", moved, err)
 	}
 	off15, _ := s.OffsetOf(15)
-	if moved, err := s.AdvanceStartApplied(off15, 20, cs); !moved || err != nil {
+	if moved, err := s.AdvanceStartApplied(off15, 20); !moved || err != nil {
 		t.Fatalf("start to 15 past the last conf change: %v %v", moved, err)
 	}
 	meta, at, ok := s.SnapshotMeta()

@@ -144,12 +144,13 @@ var ErrNotApplied = errors.New("raftlog: start past the applied index")
 // snapshot's configuration right: the new first index k must be at most
 // applied+1 (never discard what is not applied; ErrNotApplied), and no
 // conf-change entry may lie in [k, applied] (ErrConfAboveStart), so that
-// the configuration as of k-1 is the applied one, cs, which is recorded
+// the configuration as of k-1 is the applied one (SetConfState's, which
+// the owner calls for every conf change it applies), which is recorded
 // with the anchor. So the start never stops between a conf change and the
 // applied index: retention waits until it can move past the change (the
 // disk may then hold up to the segments that reach past the change more
 // than retention asks). It reports whether the start moved.
-func (s *Storage) AdvanceStartApplied(offset int64, applied uint64, cs *raftpb.ConfState) (bool, error) {
+func (s *Storage) AdvanceStartApplied(offset int64, applied uint64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if offset <= s.mu.st.an.offset {
@@ -164,7 +165,7 @@ func (s *Storage) AdvanceStartApplied(offset int64, applied uint64, cs *raftpb.C
 	if c < len(s.mu.confs) && s.mu.confs[c] <= applied {
 		return false, fmt.Errorf("raftlog %s: advance start to %d (index %d): conf change at %d, applied %d: %w", s.log.Dir(), offset, idx, s.mu.confs[c], applied, ErrConfAboveStart)
 	}
-	return s.advanceStartLocked(offset, proto.CloneOf(raftpb.EnsureConfState(cs)))
+	return s.advanceStartLocked(offset, proto.CloneOf(s.mu.st.cs))
 }
 
 // SnapshotMeta is the metadata of a partition's snapshot: index
