@@ -3,8 +3,8 @@ package cluster
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"

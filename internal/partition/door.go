@@ -78,9 +78,10 @@ func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 func (p *Partition) Dir() string { return p.log.Dir() }
 
 // SetConfig applies changed topic configs to the log. A replicated
-// partition keeps no retention (its start may move only through raft's
-// storage, raftlog.AdvanceStart, which retention does not use yet), and
-// its leader stamps LogAppendTime before proposing (replicated.go).
+// partition's log keeps no retention of its own (its start may move only
+// through raft's storage: the replicator asks RetentionOffset and moves
+// it), and its leader stamps LogAppendTime before proposing
+// (replicated.go).
 func (p *Partition) SetConfig(cfg Config) {
 	if rs := p.repl.Load(); rs != nil {
 		cfg = rs.logConfig(cfg)
