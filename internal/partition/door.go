@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/stromhq/strom/internal/record"
@@ -129,10 +130,28 @@ func (p *Partition) MaxTimestamp() (TimestampResult, error) { return p.log.MaxTi
 
 // DeleteRecords moves the start offset up to offset (Kafka's DeleteRecords;
 // whole segments below it are removed) and returns the new start. An
-// offset past the high watermark is ErrOffsetOutOfRange.
+// offset past the high watermark is ErrOffsetOutOfRange. On a replica the
+// move goes through the raft group (StartMover): every replica applies it
+// at commit, the leader answers once it has, and the start moves by whole
+// batches (to the base of the batch holding offset: raft's first entry is
+// a batch), so the new start may be below offset.
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
-	if p.repl.Load() != nil {
-		return 0, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotReplicatedYet)
+	if rs := p.repl.Load(); rs != nil {
+		m, ok := rs.r.(StartMover)
+		if !ok {
+			return 0, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotReplicatedYet)
+		}
+		if hw, _ := rs.state(); offset > hw || offset < 0 {
+			return 0, fmt.Errorf("partition %s-%d: delete records to %d past the high watermark %d: %w", p.Topic, p.Index, offset, hw, ErrOffsetOutOfRange)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deleteRecordsTimeout)
+		defer cancel()
+		start, err := m.MoveStart(ctx, offset)
+		p.notify()
+		if err != nil {
+			return 0, fmt.Errorf("partition %s-%d: delete records to %d: %w", p.Topic, p.Index, offset, err)
+		}
+		return start, nil
 	}
 	if err := p.log.AdvanceStartOffset(offset); err != nil {
 		return 0, err

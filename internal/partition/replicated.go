@@ -22,9 +22,30 @@ var (
 	// min.insync.replicas.
 	ErrNotEnoughReplicas = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
 	// ErrNotReplicatedYet: an operation a replicated partition does not
-	// support yet (DeleteRecords: the log start must move through raft).
+	// support yet (transactions; DeleteRecords with a replicator that
+	// cannot move the start).
 	ErrNotReplicatedYet = errors.New("partition: not supported on a replicated partition yet")
+	// ErrStartBlocked: DeleteRecords on a replica could not move the log
+	// start there now: a configuration change of the raft group lies
+	// between it and the applied index (the snapshot's configuration
+	// must be the one as of the start). A later call, once the start may
+	// pass the change, succeeds.
+	ErrStartBlocked = errors.New("partition: the log start cannot move below a configuration change yet")
 )
+
+// StartMover is what a Replicator that can move the log start through
+// its group implements (internal/replica): DeleteRecords on a replica.
+type StartMover interface {
+	// MoveStart replicates "the log start is offset" (offset at most the
+	// high watermark) and returns the start once this replica, the
+	// leader, has applied it: the base offset of the batch holding offset
+	// or more (the start moves by whole batches, never past offset).
+	// ErrNotLeader on a follower, ErrStartBlocked when the group refused.
+	MoveStart(ctx context.Context, offset int64) (int64, error)
+}
+
+// deleteRecordsTimeout bounds a replica's DeleteRecords: one commit.
+const deleteRecordsTimeout = 30 * time.Second
 
 // replicaLogConfig is the log config of a replica, from the topic's:
 //   - no retention in the log: a replicated partition's log start must

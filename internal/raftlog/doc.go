@@ -21,6 +21,9 @@
 //	                             the same event, and every client skips it)
 //	EntryConfChange              0x5301        the entry's Data
 //	EntryConfChangeV2            0x5302        the entry's Data
+//	normal, Data a control batch 0x5303        int64 new log start offset
+//	  (a replicated partition's  (written by internal/replica, stored as
+//	  DeleteRecords)             client data: Data is the batch)
 //
 // The conf-change types are Strom's own, far from Kafka's (0..6 in Kafka
 // 3.9) so that a future Kafka type never collides; clients skip control

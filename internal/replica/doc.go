@@ -84,9 +84,13 @@
 // holding the change are due). Each replica decides alone from its own
 // segments, as Kafka's replicas do; a follower's start may lag or lead
 // the leader's, and only a follower behind the leader's start needs a
-// snapshot. DeleteRecords stays refused on replicas (ErrNotReplicatedYet):
-// it must move the start on every replica alike, so it has to be a raft
-// entry applied at commit, not built yet. Compaction stays off too: the
+// snapshot. DeleteRecords (deleterecords.go) must move the start on every
+// replica alike, so it is a raft entry: the leader proposes a control
+// batch of type raftlog.ControlStartOffset (the base offset of the batch
+// holding the requested offset), every replica applies it at commit with
+// AdvanceStartApplied at the entry's own index (the same log, the same
+// decision), and the leader answers once it applied it. Compaction stays
+// off: the
 // cleaner removes batches, which are raft entries; it would need cleaning
 // bounded by what every replica has applied, the same cleaned bytes on
 // every replica (a deterministic cleaner run at the same point, or the

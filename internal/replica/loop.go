@@ -248,6 +248,9 @@ func (r *Replica) handleReady() error {
 			}
 			cc = &c
 		default:
+			if err := r.applyCommitted(e); err != nil {
+				return err
+			}
 			continue
 		}
 		cs := r.rn.ApplyConfChange(cc)

@@ -128,3 +128,66 @@ func TestFollowerBehindRetentionGetsSnapshot(t *testing.T) {
 		t.Fatalf("retry after a restart: %+v %v", dup, err)
 	}
 }
+
+// DeleteRecords on a replicated partition is a raft entry: the leader
+// answers once it applied it, every replica moves its start to the same
+// batch boundary (the batch holding the offset), the move survives a
+// restart, and a follower refuses the call. It was refused on every
+// replica before (ErrNotReplicatedYet).
+func TestDeleteRecordsThroughRaft(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	l := g.nodes[1].p
+	var res []partition.AppendResult
+	for i := range 30 {
+		r, err := l.Append(batch(t, 7, int32(i*3), 3, strings.Repeat("d", 200)), partition.AppendRules{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	last := res[len(res)-1]
+	g.commitAll(last.LastOffset, 1, 2, 3)
+	if _, err := g.nodes[2].p.DeleteRecords(res[10].BaseOffset); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("DeleteRecords on a follower: %v", err)
+	}
+	if _, err := l.DeleteRecords(l.HighWatermark() + 1); !errors.Is(err, partition.ErrOffsetOutOfRange) {
+		t.Fatalf("DeleteRecords past the high watermark: %v", err)
+	}
+	// An offset inside batch 12: the start moves to its base.
+	want := res[12].BaseOffset
+	start, err := l.DeleteRecords(want + 1)
+	if err != nil || start != want {
+		t.Fatalf("DeleteRecords: start %d %v, want %d", start, err, want)
+	}
+	g.waitFor("every replica's start moved", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.StartOffset() != want {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := l.Read(want-1, 1<<20, true); !errors.Is(err, partition.ErrOffsetOutOfRange) {
+		t.Fatalf("read below the new start: %v", err)
+	}
+	// The whole log up to the high watermark, then a restart.
+	hw := l.HighWatermark()
+	if start, err := l.DeleteRecords(hw); err != nil || start < res[29].BaseOffset {
+		t.Fatalf("DeleteRecords to the high watermark %d: %d %v", hw, start, err)
+	}
+	g.restart(3)
+	g.waitFor("the restarted replica's start", func() bool { return g.nodes[3].p.StartOffset() == l.StartOffset() })
+	r, err := l.Append(batch(t, 7, 90, 1, "after"), partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.commitAll(r.LastOffset, 1, 2, 3)
+	from := l.StartOffset()
+	want2 := serve(t, l, r.LastOffset+1)
+	for _, id := range []uint64{2, 3} {
+		if g.nodes[id].p.StartOffset() != from || !bytes.Equal(serve(t, g.nodes[id].p, r.LastOffset+1), want2) {
+			t.Fatalf("replica %d: start %d (leader %d) or batches differ", id, g.nodes[id].p.StartOffset(), from)
+		}
+	}
+}

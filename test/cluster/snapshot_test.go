@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/record"
@@ -77,7 +78,8 @@ func replicaBatches(t *testing.T, dir string, hw int64) (map[int64][]byte, int64
 // gets a snapshot, restarts its log at the leader's log start, rejoins the
 // ISR, and afterwards the three replicas hold identical batches from the
 // common start up to the high watermark; the leader's disk stays bounded
-// by retention. Before partition snapshots, retention was off on replicated
+// by retention; DeleteRecords moves every replica's start. Before
+// partition snapshots, retention was off on replicated
 // partitions (their disk grew forever) and such a follower could never
 // catch up.
 func TestFollowerCatchesUpBySnapshot(t *testing.T) {
@@ -178,19 +180,50 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	hw := e.Offset
 	// Every replica's log reaches the high watermark before the brokers
 	// stop (partition_log_end_offset is each replica's own log end).
-	endRe := regexp.MustCompile(`(?m)^strom_partition_log_end_offset\{partition="0",topic="` + topic + `"\} (\S+)$`)
+	metric := func(nd *node, name string) (int64, error) {
+		re := regexp.MustCompile(`(?m)^strom_` + name + `\{partition="0",topic="` + topic + `"\} (\S+)$`)
+		m := re.FindSubmatch(scrape(t, nd.http))
+		if m == nil {
+			return 0, fmt.Errorf("broker %d: no %s", nd.id, name)
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		return int64(v), err
+	}
 	waitFor(t, 30*time.Second, "every replica's log at the high watermark", func() error {
 		for _, nd := range c.nodes {
-			m := endRe.FindSubmatch(scrape(t, nd.http))
-			if m == nil {
-				return fmt.Errorf("broker %d: no log end metric", nd.id)
-			}
-			if v, _ := strconv.ParseFloat(string(m[1]), 64); int64(v) < hw {
-				return fmt.Errorf("broker %d: log end %v < %d", nd.id, v, hw)
+			if v, err := metric(nd, "partition_log_end_offset"); err != nil || v < hw {
+				return fmt.Errorf("broker %d: log end %d < %d (%v)", nd.id, v, hw, err)
 			}
 		}
 		return nil
 	})
+	// DeleteRecords goes through raft: every replica's start moves (to
+	// the base of the batch holding the offset).
+	starts, err := oadm.ListStartOffsets(ctx, topic)
+	if err != nil || starts.Error() != nil {
+		t.Fatalf("start offsets: %v %v", err, starts.Error())
+	}
+	s0, _ := starts.Lookup(topic, 0)
+	to := s0.Offset + 60 // past the first batch of the retained log
+	var dr kadm.Offsets
+	dr.AddOffset(topic, 0, to, -1)
+	drs, err := oadm.DeleteRecords(ctx, dr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := drs.Lookup(topic, 0)
+	if d.Err != nil || d.LowWatermark > to || d.LowWatermark <= s0.Offset {
+		t.Fatalf("DeleteRecords to %d: low watermark %d, %v (start was %d)", to, d.LowWatermark, d.Err, s0.Offset)
+	}
+	waitFor(t, 30*time.Second, "every replica's start at the deleted offset", func() error {
+		for _, nd := range c.nodes {
+			if v, err := metric(nd, "partition_log_start_offset"); err != nil || v < d.LowWatermark {
+				return fmt.Errorf("broker %d: log start %d < %d (%v)", nd.id, v, d.LowWatermark, err)
+			}
+		}
+		return nil
+	})
+	t.Logf("DeleteRecords to %d (start %d): low watermark %d on the three replicas", to, s0.Offset, d.LowWatermark)
 	for _, nd := range c.nodes {
 		nd.proc.Stop(t)
 	}
