@@ -24,7 +24,7 @@ import (
 //
 //	| u8 version (1) | i64 log start offset X | u32 producer count N |
 //	N times:
-//	  | i64 producer id | i16 epoch | i64 last seen (ms) | u8 batch count B (<= 5) |
+//	  | i64 producer id | i16 epoch | i64 last seen (ms) | u8 batch count B (0..5) |
 //	  B times, oldest first, each wholly below X:
 //	    | i32 first seq | i32 last seq | i64 first offset | i64 last offset | i64 timestamp |
 //
@@ -48,10 +48,17 @@ const resetName = "producer-state.reset"
 
 // ReplicaSnapshot encodes the partition's snapshot for a log starting at
 // start (a batch boundary, the raft storage's anchor): the producer state
-// as of start. It is the current state with each producer's cached
-// batches at or above start left out (the follower gets those batches as
-// entries and records them again), and the producers left with none left
-// out too.
+// as of start, as far as the follower needs it. It is the current state
+// with each producer's cached batches at or above start left out: the
+// follower gets those batches as entries and records them again
+// (Appended), which brings its state to this one: the cached batches are
+// the producer's last ones in its epoch, so those below start come first.
+// A producer whose cached batches all lie at or above start is kept with
+// its epoch and none: it may have had older batches below start, which
+// the cache no longer knows; its epoch fences them, as here. (That epoch
+// may come from a batch not committed yet; if a leader change drops it,
+// the follower fences the older epoch where the new leader's rebuilt
+// state would not: a refusal, never a duplicate.)
 func (p *Partition) ReplicaSnapshot(start int64) []byte {
 	p.mu.Lock()
 	prods := make(map[int64]*producer, len(p.producers))
@@ -60,16 +67,14 @@ func (p *Partition) ReplicaSnapshot(start int64) []byte {
 		for k < len(pr.Batches) && pr.Batches[k].LastOffset < start {
 			k++
 		}
-		if k > 0 {
-			prods[pid] = &producer{Epoch: pr.Epoch, LastSeen: pr.LastSeen, Batches: append([]batchMeta(nil), pr.Batches[:k]...)}
-		}
+		prods[pid] = &producer{Epoch: pr.Epoch, LastSeen: pr.LastSeen, Batches: append([]batchMeta(nil), pr.Batches[:k]...)}
 	}
 	p.mu.Unlock()
 	return encodeReplicaSnapshot(start, prods)
 }
 
 // encodeReplicaSnapshot lays out a snapshot (see the layout above); each
-// producer must have 1 to 5 batches.
+// producer has at most 5 batches.
 func encodeReplicaSnapshot(start int64, prods map[int64]*producer) []byte {
 	b := make([]byte, 0, replicaSnapshotHeader+len(prods)*(replicaProducerSize+cachedBatches*replicaBatchSize))
 	b = append(b, replicaSnapshotVersion)
@@ -124,7 +129,7 @@ func decodeReplicaSnapshot(b []byte) (int64, map[int64]*producer, error) {
 		if pid < 0 || prods[pid] != nil {
 			return bad("negative or repeated producer id")
 		}
-		if k == 0 || k > cachedBatches || len(b) < k*replicaBatchSize {
+		if k > cachedBatches || len(b) < k*replicaBatchSize {
 			return bad("batch count")
 		}
 		prev := int64(-1)

@@ -13,6 +13,7 @@ func sampleProducers() map[int64]*producer {
 	return map[int64]*producer{
 		7:       {Epoch: 2, LastSeen: 1700, Batches: []batchMeta{{FirstSeq: 0, LastSeq: 4, FirstOffset: 10, LastOffset: 14, Timestamp: -1}, {FirstSeq: 5, LastSeq: 5, FirstOffset: 20, LastOffset: 20, Timestamp: 99}}},
 		1 << 40: {Epoch: 0, LastSeen: 3, Batches: []batchMeta{{FirstSeq: 2147483647, LastSeq: 2147483647, FirstOffset: 0, LastOffset: 0}}},
+		11:      {Epoch: 3, LastSeen: 5}, // every cached batch at or above the start
 	}
 }
 

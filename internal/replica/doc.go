@@ -67,8 +67,8 @@
 //
 // A partition's snapshot is the log start offset X and the idempotent
 // producer state as of X (partition.ReplicaSnapshot: each producer's
-// cached batches below X; the follower records the ones from X again as
-// it appends them), with raft metadata index FirstIndex-1, the anchor's
+// epoch and cached batches below X; the follower records the ones from X
+// again as it appends them), with raft metadata index FirstIndex-1, the anchor's
 // term and the configuration recorded with the anchor. The leader builds
 // it when raft asks (a follower behind its FirstIndex), on the goroutine.
 //
