@@ -47,7 +47,10 @@
 //     state from what remains; then raftlog.Append writes the entries
 //     (fsynced), and partition.Appended records their producers: every
 //     replica's producer state is what the batches in its log say.
-//  2. The hard state (fsynced), then the messages sent.
+//  2. The hard state (fsynced), then the messages sent (a snapshot among
+//     them reported to raft as sent, as raftgroup does: otherwise a
+//     MsgSnap lost on the way, or a follower that crashed while
+//     installing it, would leave that follower paused for good).
 //  3. Committed conf changes applied (raft and raftlog's conf state).
 //  4. Advance; the high watermark set to the commit index translated
 //     (the offset after the last committed batch): reads (Fetch,

@@ -231,6 +231,7 @@ func (r *Replica) handleReady() error {
 	}
 	if len(rd.Messages) > 0 {
 		r.cfg.Send(rd.Messages)
+		r.reportSnapshots(rd.Messages)
 	}
 	for _, e := range rd.CommittedEntries {
 		var cc raftpb.ConfChangeI

@@ -62,3 +62,19 @@ func (r *Replica) installSnapshot(snap *raftpb.Snapshot) error {
 		"index", meta.GetIndex(), "term", meta.GetTerm(), "log_start_offset", start)
 	return nil
 }
+
+// reportSnapshots tells raft that the snapshots among msgs were sent, as
+// soon as they are handed to the transport (which cannot say whether they
+// arrived). Without it the leader keeps that follower's progress paused in
+// StateSnapshot until the follower acknowledges the snapshot: a MsgSnap
+// lost on the way, or a follower that crashed while installing it, left the
+// follower behind for good. Reported as finished, raft probes the follower
+// after the snapshot's index; a follower that lacks it rejects the probe
+// and gets the snapshot again.
+func (r *Replica) reportSnapshots(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgSnap {
+			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+		}
+	}
+}

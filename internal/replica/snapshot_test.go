@@ -3,11 +3,13 @@ package replica
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // commitAll waits until every listed replica's high watermark passes off.
@@ -37,6 +39,99 @@ func (g *group) stop(id uint64) {
 	}
 }
 
+// behind is a group whose follower 3 was stopped while the leader wrote
+// and retention on 1 and 2 moved their log start past its end.
+type behind struct {
+	g          *group
+	x          int64 // the leader's log start
+	stoppedEnd int64 // follower 3's log end when it stopped
+	last       partition.AppendResult
+	seq        map[int64]int32
+	val        string
+}
+
+func setupBehind(t *testing.T) *behind {
+	t.Helper()
+	b := &behind{g: newGroup(t, 3), seq: map[int64]int32{}, val: strings.Repeat("r", 100)}
+	g := b.g
+	for _, nd := range g.nodes {
+		nd.p.SetConfig(partition.Config{SegmentBytes: 4096, RetentionMs: -1, RetentionBytes: 8192})
+	}
+	g.elect(1)
+	l := g.nodes[1].p
+	produce := func(pid int64, n int) partition.AppendResult {
+		t.Helper()
+		var res partition.AppendResult
+		for range n {
+			var err error
+			if res, err = l.Append(batch(t, pid, b.seq[pid], 4, b.val), partition.AppendRules{}); err != nil {
+				t.Fatal(err)
+			}
+			b.seq[pid] += 4
+		}
+		return res
+	}
+	first := produce(7, 10)
+	g.commitAll(first.LastOffset, 1, 2, 3)
+	g.stop(3)
+	b.stoppedEnd = g.nodes[3].p.EndOffset()
+	// Producer 9 writes only while 3 is down, and retention removes its
+	// batches: 3 can learn of it from the snapshot alone.
+	produce(9, 3)
+	produce(7, 80)
+	b.last = produce(7, 1)
+	g.commitAll(b.last.LastOffset, 1, 2)
+	for _, id := range []uint64{1, 2} {
+		start, err := g.nodes[id].r.ApplyRetention(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if start <= b.stoppedEnd {
+			t.Fatalf("replica %d: retention moved the start to %d, not past the stopped follower's end %d", id, start, b.stoppedEnd)
+		}
+	}
+	b.x = l.StartOffset()
+	if l.Size() > 8192+2*4096 {
+		t.Fatalf("the leader holds %d bytes with retention.bytes 8192", l.Size())
+	}
+	return b
+}
+
+// checkCaughtUp waits for follower 3 to catch up and checks its log
+// starts at the leader's start and holds the leader's batches.
+func (b *behind) checkCaughtUp(t *testing.T) {
+	t.Helper()
+	g, l, f := b.g, b.g.nodes[1].p, b.g.nodes[3].p
+	g.commitAll(b.last.LastOffset, 3)
+	if f.StartOffset() != b.x {
+		t.Fatalf("the follower's log starts at %d, the leader's at %d", f.StartOffset(), b.x)
+	}
+	hw := l.HighWatermark()
+	g.waitFor("the follower's high watermark", func() bool { return f.HighWatermark() >= hw })
+	want := serve(t, l, hw)
+	if got := serve(t, f, hw); !bytes.Equal(got, want) || len(want) == 0 {
+		t.Fatalf("the follower holds %d bytes from %d, the leader %d", len(got), b.x, len(want))
+	}
+}
+
+// checkFailover makes 3 the leader: a retry of producer 7's last batch
+// gets its original offsets, and producer 9 (known from the snapshot
+// alone) keeps its sequence.
+func (b *behind) checkFailover(t *testing.T) {
+	t.Helper()
+	b.g.elect(3)
+	f := b.g.nodes[3].p
+	dup, err := f.Append(batch(t, 7, b.seq[7]-4, 4, b.val), partition.AppendRules{})
+	if err != nil || !dup.Duplicate || dup.BaseOffset != b.last.BaseOffset || dup.LastOffset != b.last.LastOffset {
+		t.Fatalf("retry on the new leader: %+v %v, want the original offsets %d-%d", dup, err, b.last.BaseOffset, b.last.LastOffset)
+	}
+	// A gap in producer 9's sequence is refused (an unknown producer
+	// would be taken at any sequence).
+	if _, err := f.Append(batch(t, 9, b.seq[9]+8, 1, b.val), partition.AppendRules{}); !errors.Is(err, partition.ErrOutOfOrderSequence) {
+		t.Fatalf("producer 9 out of order on the new leader: %v", err)
+	}
+}
+
 // A follower stopped while the leader writes and retention deletes the
 // segments it would need comes back behind the leader's log start: it
 // gets a snapshot (the log start offset and the producer state), restarts
@@ -47,85 +142,63 @@ func (g *group) stop(id uint64) {
 // partition snapshots, the follower could never catch up (raftlog answered
 // ErrSnapshotTemporarilyUnavailable) and retention was off.
 func TestFollowerBehindRetentionGetsSnapshot(t *testing.T) {
-	g := newGroup(t, 3)
-	for _, nd := range g.nodes {
-		nd.p.SetConfig(partition.Config{SegmentBytes: 4096, RetentionMs: -1, RetentionBytes: 8192})
-	}
-	g.elect(1)
-	l := g.nodes[1].p
-	val := strings.Repeat("r", 100)
-	seq := map[int64]int32{}
-	produce := func(pid int64, n int) partition.AppendResult {
-		t.Helper()
-		var res partition.AppendResult
-		for range n {
-			var err error
-			if res, err = l.Append(batch(t, pid, seq[pid], 4, val), partition.AppendRules{}); err != nil {
-				t.Fatal(err)
-			}
-			seq[pid] += 4
-		}
-		return res
-	}
-	first := produce(7, 10)
-	g.commitAll(first.LastOffset, 1, 2, 3)
-	g.stop(3)
-	stoppedEnd := g.nodes[3].p.EndOffset()
-
-	// Producer 9 writes only while 3 is down, and retention removes its
-	// batches: 3 can learn of it from the snapshot alone.
-	produce(9, 3)
-	produce(7, 80)
-	last := produce(7, 1)
-	g.commitAll(last.LastOffset, 1, 2)
-	for _, id := range []uint64{1, 2} {
-		start, err := g.nodes[id].r.ApplyRetention(time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if start <= stoppedEnd {
-			t.Fatalf("replica %d: retention moved the start to %d, not past the stopped follower's end %d", id, start, stoppedEnd)
-		}
-	}
-	x := l.StartOffset()
-	if l.Size() > 8192+2*4096 {
-		t.Fatalf("the leader holds %d bytes with retention.bytes 8192", l.Size())
-	}
-
+	b := setupBehind(t)
+	g := b.g
 	g.start(g.nodes[3])
-	f := g.nodes[3].p
-	g.commitAll(last.LastOffset, 3)
-	if f.StartOffset() != x {
-		t.Fatalf("the follower's log starts at %d, the leader's at %d", f.StartOffset(), x)
-	}
-	hw := l.HighWatermark()
-	g.waitFor("the follower's high watermark", func() bool { return f.HighWatermark() >= hw })
-	want := serve(t, l, hw)
-	if got := serve(t, f, hw); !bytes.Equal(got, want) || len(want) == 0 {
-		t.Fatalf("the follower holds %d bytes from %d, the leader %d", len(got), x, len(want))
-	}
-
-	// Fail over to 3.
-	g.elect(3)
-	dup, err := f.Append(batch(t, 7, seq[7]-4, 4, val), partition.AppendRules{})
-	if err != nil || !dup.Duplicate || dup.BaseOffset != last.BaseOffset || dup.LastOffset != last.LastOffset {
-		t.Fatalf("retry on the new leader: %+v %v, want the original offsets %d-%d", dup, err, last.BaseOffset, last.LastOffset)
-	}
-	// Producer 9's state came with the snapshot: a gap in its sequence is
-	// refused (an unknown producer would be taken at any sequence).
-	if _, err := f.Append(batch(t, 9, seq[9]+8, 1, val), partition.AppendRules{}); !errors.Is(err, partition.ErrOutOfOrderSequence) {
-		t.Fatalf("producer 9 out of order on the new leader: %v", err)
-	}
-	if _, err := f.Append(batch(t, 9, seq[9], 1, val), partition.AppendRules{}); err != nil {
+	b.checkCaughtUp(t)
+	b.checkFailover(t)
+	if _, err := g.nodes[3].p.Append(batch(t, 9, b.seq[9], 1, b.val), partition.AppendRules{}); err != nil {
 		t.Fatalf("producer 9 in order on the new leader: %v", err)
 	}
-
 	// A restart of the follower keeps the installed state.
 	g.restart(2)
 	g.restart(3)
 	g.elect(3)
-	if dup, err := g.nodes[3].p.Append(batch(t, 7, seq[7]-4, 4, val), partition.AppendRules{}); err != nil || !dup.Duplicate || dup.BaseOffset != last.BaseOffset {
+	if dup, err := g.nodes[3].p.Append(batch(t, 7, b.seq[7]-4, 4, b.val), partition.AppendRules{}); err != nil || !dup.Duplicate || dup.BaseOffset != b.last.BaseOffset {
 		t.Fatalf("retry after a restart: %+v %v", dup, err)
+	}
+}
+
+// A power cut of the follower at each of its first file writes after it
+// comes back (so at every step of the snapshot install: the producer state
+// put aside, raft's state with the reset pending, the log reset, the state
+// taken, the flag cleared, then the first entries): restarted from the cut
+// image, it ends caught up with the leader's batches at the leader's
+// offsets and the leader's producer state.
+func TestFollowerSnapshotInstallPowerCut(t *testing.T) {
+	cuts := 14
+	if testing.Short() {
+		cuts = 4
+	}
+	for k := 1; k <= cuts; k++ {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			b := setupBehind(t)
+			g, nd := b.g, b.g.nodes[3]
+			// The harness never synced the root: make /d durable, or
+			// every image would lose the whole log.
+			if err := nd.fs.SyncDir("/"); err != nil {
+				t.Fatal(err)
+			}
+			// At the cut the node dies: nothing it sends after it may
+			// reach the others (its acknowledgements would claim what
+			// the image lacks).
+			cut := nd.fs.CrashAtWrite(k, memfs.CrashOptions{}, func() { g.net.isolate(3, g.ids) })
+			g.start(nd)
+			g.waitFor("the cut", func() bool {
+				g.net.mu.Lock()
+				defer g.net.mu.Unlock()
+				return g.net.cut[[2]uint64{3, 1}]
+			})
+			img := cut()
+			g.stop(3)
+			g.net.heal()
+			names, _ := img.List("/d/t-0")
+			t.Logf("image at write %d: %v", k, names)
+			nd.fs = img
+			g.start(nd)
+			b.checkCaughtUp(t)
+			b.checkFailover(t)
+		})
 	}
 }
 
