@@ -222,3 +222,48 @@ func TestConfIndexesRebuilt(t *testing.T) {
 		t.Fatalf("confs after reopen: %v, want %v", s2.mu.confs, want)
 	}
 }
+
+// The state file's version 2 keeps the reset flag and the anchor's conf
+// state (unknown, empty and set are three different things); version 1
+// files (no flags, no anchor conf state) still read.
+func TestStateFileVersions(t *testing.T) {
+	base := persisted{
+		hs: &raftpb.HardState{Term: proto.Uint64(3), Commit: proto.Uint64(9)},
+		cs: &raftpb.ConfState{Voters: []uint64{1, 2, 3}},
+		an: anchor{index: 10, offset: 500, prevTerm: 2},
+	}
+	for _, c := range []struct {
+		name  string
+		reset bool
+		acs   *raftpb.ConfState
+	}{
+		{"unknown", false, nil},
+		{"empty", true, &raftpb.ConfState{}},
+		{"set", false, &raftpb.ConfState{Voters: []uint64{1, 2}, Learners: []uint64{4}}},
+	} {
+		p := base
+		p.reset, p.acs = c.reset, c.acs
+		b, err := p.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeState(stateVersion, b)
+		if err != nil || got.reset != c.reset || (got.acs == nil) != (c.acs == nil) || (c.acs != nil && !proto.Equal(got.acs, c.acs)) ||
+			got.an != p.an || !proto.Equal(got.cs, p.cs) {
+			t.Fatalf("%s: %+v %v", c.name, got, err)
+		}
+	}
+	p := base
+	b, _ := p.encode()
+	v1 := b[:len(b)-5] // flags byte and the 0xffffffff length of an unknown anchor conf state
+	got, err := decodeState(1, v1)
+	if err != nil || got.reset || got.acs != nil || got.an != base.an {
+		t.Fatalf("version 1: %+v %v", got, err)
+	}
+	if _, err := decodeState(2, v1); err == nil {
+		t.Fatal("a version 1 layout read as version 2")
+	}
+	if _, err := decodeState(1, b); err == nil {
+		t.Fatal("a version 2 layout read as version 1")
+	}
+}

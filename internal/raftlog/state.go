@@ -77,22 +77,16 @@ func (p persisted) encode() ([]byte, error) {
 		flags |= flagReset
 	}
 	b = append(b, flags)
-	var acs []byte
-	if p.acs != nil {
-		if acs, err = proto.Marshal(p.acs); err != nil {
-			return nil, err
-		}
-		if len(acs) == 0 {
-			acs = []byte{} // an empty conf state is still known: see decode
-		}
-	}
 	if p.acs == nil {
-		b = binary.BigEndian.AppendUint32(b, 0xffffffff)
-	} else {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(acs)))
-		b = append(b, acs...)
+		// Unknown; an empty conf state (length 0) is a known one.
+		return binary.BigEndian.AppendUint32(b, 0xffffffff), nil
 	}
-	return b, nil
+	acs, err := proto.Marshal(p.acs)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(acs)))
+	return append(b, acs...), nil
 }
 
 func decodeState(version uint16, b []byte) (persisted, error) {
