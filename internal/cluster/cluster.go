@@ -212,6 +212,11 @@ func Open(cfg Config) (*Cluster, error) {
 			c.publishLeaders(ctx, 200*time.Millisecond)
 		}()
 		c.startMembership(ctx, 200*time.Millisecond)
+		c.done.Add(1)
+		go func() {
+			defer c.done.Done()
+			c.replicaRetention(ctx, cfg.Broker.Settings().LogRetentionCheckInterval)
+		}()
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -259,6 +260,42 @@ func (c *Cluster) HandOverLeadership(ctx context.Context) {
 			c.cfg.Logger.Warn("stopping while still leading partitions", "partitions", left)
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// replicaRetention runs until ctx ends: every interval
+// (log.retention.check.interval.ms) it applies the topic retention of
+// each replicated partition hosted here (replica.ApplyRetention), as
+// logdir's pass does for the others; their logs keep no retention of
+// their own, since the start must move through raft's storage.
+func (c *Cluster) replicaRetention(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.applyReplicaRetention(c.cfg.Now())
+	}
+}
+
+// applyReplicaRetention is one pass of replicaRetention.
+func (c *Cluster) applyReplicaRetention(now time.Time) {
+	c.reps.mu.RLock()
+	hs := make([]*hosted, 0, len(c.reps.groups))
+	for _, h := range c.reps.groups {
+		hs = append(hs, h)
+	}
+	c.reps.mu.RUnlock()
+	for _, h := range hs {
+		if _, err := h.r.ApplyRetention(now); err != nil && !errors.Is(err, replica.ErrStopped) {
+			c.cfg.Logger.Error("retention failed", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)
 		}
 	}
 }

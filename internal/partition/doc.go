@@ -48,6 +48,16 @@
 // covers removed batches is deleted first, durably, so a crash cannot
 // bring it back.
 //
+// A replicated partition's raft snapshot (replsnap.go) is its log start
+// offset and the producer state as of it, in a versioned binary layout
+// drawn there (fuzzed); a follower puts the state aside durably
+// (PrepareReset, producer-state.reset), and once raft's storage restarted
+// the log empty at the offset, FinishReset renames it into place as the
+// producer snapshot and reloads from it. Its log keeps no retention of
+// its own: RetentionOffset tells the replicator where the topic's
+// retention would move the start, and the replicator moves it through
+// raft's storage.
+//
 // Concurrency: Append holds the partition's mutex across the checks and the
 // log append, so checks and offsets agree; reads go to the log without it.
 // Snapshot and TruncateTo also hold snapMu (taken before the mutex), so a

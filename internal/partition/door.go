@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/stromhq/strom/internal/record"
@@ -78,9 +79,10 @@ func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 func (p *Partition) Dir() string { return p.log.Dir() }
 
 // SetConfig applies changed topic configs to the log. A replicated
-// partition keeps no retention (its start may move only through raft's
-// storage, raftlog.AdvanceStart, which retention does not use yet), and
-// its leader stamps LogAppendTime before proposing (replicated.go).
+// partition's log keeps no retention of its own (its start may move only
+// through raft's storage: the replicator asks RetentionOffset and moves
+// it), and its leader stamps LogAppendTime before proposing
+// (replicated.go).
 func (p *Partition) SetConfig(cfg Config) {
 	if rs := p.repl.Load(); rs != nil {
 		cfg = rs.logConfig(cfg)
@@ -128,10 +130,28 @@ func (p *Partition) MaxTimestamp() (TimestampResult, error) { return p.log.MaxTi
 
 // DeleteRecords moves the start offset up to offset (Kafka's DeleteRecords;
 // whole segments below it are removed) and returns the new start. An
-// offset past the high watermark is ErrOffsetOutOfRange.
+// offset past the high watermark is ErrOffsetOutOfRange. On a replica the
+// move goes through the raft group (StartMover): every replica applies it
+// at commit, the leader answers once it has, and the start moves by whole
+// batches (to the base of the batch holding offset: raft's first entry is
+// a batch), so the new start may be below offset.
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
-	if p.repl.Load() != nil {
-		return 0, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotReplicatedYet)
+	if rs := p.repl.Load(); rs != nil {
+		m, ok := rs.r.(StartMover)
+		if !ok {
+			return 0, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotReplicatedYet)
+		}
+		if hw, _ := rs.state(); offset > hw || offset < 0 {
+			return 0, fmt.Errorf("partition %s-%d: delete records to %d past the high watermark %d: %w", p.Topic, p.Index, offset, hw, ErrOffsetOutOfRange)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deleteRecordsTimeout)
+		defer cancel()
+		start, err := m.MoveStart(ctx, offset)
+		p.notify()
+		if err != nil {
+			return 0, fmt.Errorf("partition %s-%d: delete records to %d: %w", p.Topic, p.Index, offset, err)
+		}
+		return start, nil
 	}
 	if err := p.log.AdvanceStartOffset(offset); err != nil {
 		return 0, err

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
@@ -21,15 +22,38 @@ var (
 	// min.insync.replicas.
 	ErrNotEnoughReplicas = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
 	// ErrNotReplicatedYet: an operation a replicated partition does not
-	// support yet (DeleteRecords: the log start must move through raft).
+	// support yet (transactions; DeleteRecords with a replicator that
+	// cannot move the start).
 	ErrNotReplicatedYet = errors.New("partition: not supported on a replicated partition yet")
+	// ErrStartBlocked: DeleteRecords on a replica could not move the log
+	// start there now: a configuration change of the raft group lies
+	// between it and the applied index (the snapshot's configuration
+	// must be the one as of the start). A later call, once the start may
+	// pass the change, succeeds.
+	ErrStartBlocked = errors.New("partition: the log start cannot move below a configuration change yet")
 )
 
+// StartMover is what a Replicator that can move the log start through
+// its group implements (internal/replica): DeleteRecords on a replica.
+type StartMover interface {
+	// MoveStart replicates "the log start is offset" (offset at most the
+	// high watermark) and returns the start once this replica, the
+	// leader, has applied it: the base offset of the batch holding offset
+	// or more (the start moves by whole batches, never past offset).
+	// ErrNotLeader on a follower, ErrStartBlocked when the group refused.
+	MoveStart(ctx context.Context, offset int64) (int64, error)
+}
+
+// deleteRecordsTimeout bounds a replica's DeleteRecords: one commit.
+const deleteRecordsTimeout = 30 * time.Second
+
 // replicaLogConfig is the log config of a replica, from the topic's:
-//   - no retention: a replicated partition's log start must move through
-//     raft's storage (the anchor in raft-state first), which retention
-//     does not do yet; seglog's own retention would make the next open
-//     fail (raftlog.ErrStartMoved);
+//   - no retention in the log: a replicated partition's log start must
+//     move through raft's storage (the anchor in raft-state first), and
+//     seglog's own retention would make the next open fail
+//     (raftlog.ErrStartMoved). The topic's retention is kept here instead:
+//     the replica asks RetentionOffset where to move the start, and moves
+//     it through raftlog below its applied index (internal/replica);
 //   - no LogAppendTime stamping by the log: every replica would stamp its
 //     own clock into the same entry and the copies would differ; the
 //     leader stamps the batch before proposing it (appendTime);
@@ -40,6 +64,12 @@ var (
 //     and for recompression by the leader before proposing.
 func (rs *replState) logConfig(cfg Config) Config {
 	rs.appendTime.Store(cfg.LogAppendTime)
+	ms := cfg.RetentionMs
+	if ms == 0 {
+		ms = 7 * 24 * time.Hour // retention.ms's default, as seglog's
+	}
+	rs.retentionMs.Store(int64(ms))
+	rs.retentionBytes.Store(cfg.RetentionBytes)
 	cfg.RetentionMs, cfg.RetentionBytes = -1, 0
 	cfg.LogAppendTime = false
 	cfg.Compaction = seglog.Compaction{}
@@ -77,6 +107,9 @@ type replState struct {
 	moved chan struct{} // closed and replaced when hw moves or the log is cut
 	// appendTime: the topic uses LogAppendTime (the leader stamps).
 	appendTime atomic.Bool
+	// retentionMs and retentionBytes are the topic's retention (its log
+	// keeps none of its own): RetentionOffset reads them.
+	retentionMs, retentionBytes atomic.Int64
 	// stopped: the replicator ended (the broker stops, the partition is
 	// removed); waits for commit end with ErrNotLeader.
 	stopped bool
@@ -386,3 +419,25 @@ func capRead(res ReadResult, hw int64) ReadResult {
 	res.Data = data[:off]
 	return res
 }
+
+// RetentionOffset is, on a replicated partition, where the topic's
+// retention (retention.ms, retention.bytes) would move the log start: the
+// base offset of the first segment it would keep (seglog.RetentionOffset).
+// Its replicator moves the start there (or less far); the partition's own
+// log deletes nothing by itself. ok is false on a single replica, whose
+// log applies retention itself.
+func (p *Partition) RetentionOffset(now time.Time) (offset int64, ok bool, err error) {
+	rs := p.repl.Load()
+	if rs == nil {
+		return 0, false, nil
+	}
+	off, err := p.log.RetentionOffset(now, time.Duration(rs.retentionMs.Load()), rs.retentionBytes.Load())
+	if err != nil {
+		return 0, true, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
+	}
+	return off, true, nil
+}
+
+// StartMoved wakes the partition's waiters after its replicator moved the
+// log start (a fetch below it now answers OFFSET_OUT_OF_RANGE).
+func (p *Partition) StartMoved() { p.notify() }

@@ -21,6 +21,9 @@
 //	                             the same event, and every client skips it)
 //	EntryConfChange              0x5301        the entry's Data
 //	EntryConfChangeV2            0x5302        the entry's Data
+//	normal, Data a control batch 0x5303        int64 new log start offset
+//	  (a replicated partition's  (written by internal/replica, stored as
+//	  DeleteRecords)             client data: Data is the batch)
 //
 // The conf-change types are Strom's own, far from Kafka's (0..6 in Kafka
 // 3.9) so that a future Kafka type never collides; clients skip control
@@ -41,11 +44,20 @@
 // # What is on disk
 //
 // Besides the segments, StateFile ("raft-state", an atomicfile: temp file,
-// fsync, rename, directory fsync) holds raft's HardState and ConfState
-// (protobuf), and the anchor: the raft index and the offset of the log's
-// first batch, and the term of the entry before it (raft's Term(FirstIndex-1)).
-// The first Open writes the file, with the anchor at index 1 and the log
-// start offset, so that a start moved later around this package is caught.
+// fsync, rename, directory fsync; version 2) holds raft's HardState and
+// ConfState (protobuf), and the anchor: the raft index and the offset of the
+// log's first batch, and the term of the entry before it (raft's
+// Term(FirstIndex-1)); then a flags byte (1: a snapshot install's log reset
+// is pending) and the configuration as of the anchor (protobuf; length
+// 0xffffffff when unknown):
+//
+//	| u32 len | HardState | u32 len | ConfState |
+//	| u64 anchor index | i64 anchor offset | u64 anchor prev term |
+//	| u8 flags | u32 len | anchor ConfState |
+//
+// Version 1 (read still) ends after the prev term. The first Open writes
+// the file, with the anchor at index 1 and the log start offset, so that a
+// start moved later around this package is caught.
 //
 // # Invariants and contracts
 //
@@ -67,7 +79,8 @@
 //     past LastIndex ErrUnavailable.
 //   - Snapshot answers what the owner's SnapshotSource supplies (a raft
 //     group's state machine snapshot, internal/raftgroup; a partition's
-//     own, with its log start offset and producer state, later), and
+//     own, with its log start offset and producer state, internal/replica,
+//     whose metadata is SnapshotMeta's), and
 //     raft.ErrSnapshotTemporarilyUnavailable without one, when it fails or
 //     when its snapshot is older than FirstIndex-1 (raft panics on any
 //     other error, and would loop on such a snapshot).
@@ -76,7 +89,31 @@
 //     with its term, its conf state and a commit of at least its index,
 //     in one write of StateFile (the commit point); then seglog's start
 //     moves to the end, which Open finishes if a crash cut in between.
-//     The caller makes the snapshot's data durable before.
+//     The caller makes the snapshot's data durable before. This is
+//     raftgroup's, whose offsets mean nothing to its state machine.
+//   - InstallSnapshotAt (a partition follower): the log restarts empty at
+//     the leader's log start offset instead (seglog.ResetAt, Kafka's
+//     truncateFullyAndStartAt), above or below this log's end, so every
+//     replica holds the same batches at the same offsets. The new anchor,
+//     conf state, commit and a "reset pending" flag are one write of
+//     StateFile (the commit point); then the log is reset,
+//     Options.AfterReset runs (the partition takes the snapshot's producer
+//     state) and the flag is cleared. OpenWith finds the flag after a
+//     crash and redoes the reset (idempotent: nothing is appended while it
+//     is set) and AfterReset.
+//   - The configuration a partition snapshot carries is the one as of its
+//     index (FirstIndex-1), never a later one: raft applies the conf-change
+//     entries after the snapshot on top of it, and a joint change applied
+//     twice panics. The storage keeps the indexes of the conf-change
+//     entries in the log (found among the control batches at Open, noted
+//     by Append, cut with a tail), and AdvanceStartApplied, the partition's
+//     way to move the start, refuses a new first index k past applied+1
+//     (ErrNotApplied) or with a conf change in [k, applied]
+//     (ErrConfAboveStart), and records the applied conf state with the
+//     anchor: so the start never stops between a conf change and the
+//     applied index, and retention waits until it can move past one.
+//     SnapshotMeta has no snapshot (false) when the anchor's configuration
+//     is unknown (the start moved through plain AdvanceStart).
 //   - Compact(first) moves FirstIndex to first through AdvanceStart, once
 //     the owner's snapshot covers the entries below.
 //   - The log start moves only through AdvanceStart (retention and

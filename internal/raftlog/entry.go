@@ -18,9 +18,15 @@ import (
 // event; the conf-change types are Strom's, outside Kafka's range (0..6 in
 // Kafka 3.9), so a Kafka client sees an unknown control type and skips it.
 const (
-	ControlLeaderChange  int16 = 2
-	ControlConfChange    int16 = 0x5301
-	ControlConfChangeV2  int16 = 0x5302
+	ControlLeaderChange int16 = 2
+	ControlConfChange   int16 = 0x5301
+	ControlConfChangeV2 int16 = 0x5302
+	// ControlStartOffset is a replicated partition's DeleteRecords: a
+	// normal entry whose Data is a control batch of one record of this
+	// type, value the new log start offset (int64), applied by every
+	// replica at commit (internal/replica). To this package it is client
+	// data: stored and returned as the batch.
+	ControlStartOffset   int16 = 0x5303
 	controlKeyVersion    int16 = 0
 	maxTerm                    = math.MaxInt32
 	maxDecompressedBatch       = 64 << 20

@@ -1,11 +1,15 @@
 package raftlog
 
 import (
+	"errors"
 	"fmt"
+	"sort"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
 // SnapshotSource supplies the snapshot raft sends to a follower behind
@@ -121,5 +125,132 @@ func (s *Storage) Compact(first uint64) error {
 	if err := s.AdvanceStart(off); err != nil {
 		return fmt.Errorf("raftlog %s: compact to %d: %w", s.log.Dir(), first, err)
 	}
+	return nil
+}
+
+// ErrConfAboveStart: AdvanceStartApplied refused to move the start because
+// a conf-change entry lies between the new start and the applied index:
+// the configuration as of the new anchor is not the applied one, and a
+// snapshot claiming it would make a follower apply that change twice.
+var ErrConfAboveStart = errors.New("raftlog: a conf change lies above the new start")
+
+// ErrNotApplied: AdvanceStartApplied was asked to discard entries that are
+// not applied yet.
+var ErrNotApplied = errors.New("raftlog: start past the applied index")
+
+// AdvanceStartApplied is AdvanceStart for an owner whose state machine is
+// the log itself (a partition: its snapshot is the log start offset and
+// the producer state, internal/replica). The rule that keeps the
+// snapshot's configuration right: the new first index k must be at most
+// applied+1 (never discard what is not applied; ErrNotApplied), and no
+// conf-change entry may lie in [k, applied] (ErrConfAboveStart), so that
+// the configuration as of k-1 is the applied one (SetConfState's, which
+// the owner calls for every conf change it applies), which is recorded
+// with the anchor. So the start never stops between a conf change and the
+// applied index: retention waits until it can move past the change (the
+// disk may then hold up to the segments that reach past the change more
+// than retention asks). It reports whether the start moved.
+func (s *Storage) AdvanceStartApplied(offset int64, applied uint64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if offset <= s.mu.st.an.offset {
+		return false, nil
+	}
+	k := sort.Search(len(s.mu.offs), func(k int) bool { return s.mu.offs[k] >= offset })
+	idx := s.mu.st.an.index + uint64(k) // the new first index
+	if idx > applied+1 {
+		return false, fmt.Errorf("raftlog %s: advance start to %d (index %d), applied %d: %w", s.log.Dir(), offset, idx, applied, ErrNotApplied)
+	}
+	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= idx })
+	if c < len(s.mu.confs) && s.mu.confs[c] <= applied {
+		return false, fmt.Errorf("raftlog %s: advance start to %d (index %d): conf change at %d, applied %d: %w", s.log.Dir(), offset, idx, s.mu.confs[c], applied, ErrConfAboveStart)
+	}
+	return s.advanceStartLocked(offset, proto.CloneOf(s.mu.st.cs))
+}
+
+// SnapshotMeta is the metadata of a partition's snapshot: index
+// FirstIndex-1, the anchor's term and the configuration recorded with
+// the anchor; false when there is nothing to snapshot (FirstIndex 1) or
+// the anchor's configuration is unknown (the start moved some other way).
+func (s *Storage) SnapshotMeta() (*raftpb.SnapshotMetadata, int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	an := s.mu.st.an
+	if an.index <= 1 || s.mu.st.acs == nil {
+		return nil, 0, false
+	}
+	return &raftpb.SnapshotMetadata{
+		Index:     proto.Uint64(an.index - 1),
+		Term:      proto.Uint64(an.prevTerm),
+		ConfState: proto.CloneOf(s.mu.st.acs),
+	}, an.offset, true
+}
+
+// InstallSnapshotAt is InstallSnapshot for a partition: the log restarts
+// empty at offset, the leader's log start offset (seglog.ResetAt; Kafka's
+// truncateFullyAndStartAt), which may lie above or below this log's end,
+// so that every replica holds the same batches at the same offsets.
+// Crash-safe by the anchor's rule: the new state (anchor at offset,
+// FirstIndex meta's index + 1, conf state meta's, commit at least index)
+// is written with a "reset pending" mark in one atomic file, the commit
+// point; then the log is reset, Options.AfterReset runs, and the mark is
+// cleared. OpenWith finishes an install a crash cut after the commit
+// point. The caller makes what AfterReset needs durable before (the
+// snapshot's data). A snapshot at or below FirstIndex-1 is
+// ErrSnapshotOutOfDate and changes nothing.
+func (s *Storage) InstallSnapshotAt(meta *raftpb.SnapshotMetadata, offset int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	index, term := meta.GetIndex(), meta.GetTerm()
+	if index == 0 || index+1 <= s.mu.st.an.index {
+		return fmt.Errorf("raftlog %s: install snapshot at %d, first index %d: %w", s.log.Dir(), index, s.mu.st.an.index, ErrSnapshotOutOfDate)
+	}
+	if term > maxTerm {
+		return fmt.Errorf("raftlog %s: install snapshot: term %d > int32: %w", s.log.Dir(), term, ErrBadEntry)
+	}
+	if offset < 0 {
+		return fmt.Errorf("raftlog %s: install snapshot at offset %d: %w", s.log.Dir(), offset, seglog.ErrOffsetOutOfRange)
+	}
+	p := s.mu.st
+	p.an = anchor{index: index + 1, offset: offset, prevTerm: term}
+	p.cs = proto.CloneOf(raftpb.EnsureConfState(meta.GetConfState()))
+	p.acs = proto.CloneOf(p.cs)
+	hs := &raftpb.HardState{}
+	if p.hs != nil {
+		hs = proto.CloneOf(p.hs)
+	}
+	if hs.GetCommit() < index {
+		hs.Commit = proto.Uint64(index)
+	}
+	p.hs = hs
+	p.reset = true
+	if err := s.saveLocked(p); err != nil {
+		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
+	}
+	s.mu.offs, s.mu.terms, s.mu.confs = s.mu.offs[:0], s.mu.terms[:0], s.mu.confs[:0]
+	if err := s.finishResetLocked(&s.mu.st); err != nil {
+		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
+	}
+	return nil
+}
+
+// finishResetLocked restarts the log empty at p's anchor offset, runs
+// AfterReset and clears p's reset mark durably (p is s.mu.st, or the state
+// Open read); mu must be held, or s not yet shared.
+func (s *Storage) finishResetLocked(p *persisted) error {
+	if err := s.log.ResetAt(p.an.offset); err != nil {
+		return fmt.Errorf("raftlog %s: restart the log at %d: %w", s.log.Dir(), p.an.offset, err)
+	}
+	if s.afterReset != nil {
+		if err := s.afterReset(p.an.offset); err != nil {
+			return fmt.Errorf("raftlog %s: after the reset at %d: %w", s.log.Dir(), p.an.offset, err)
+		}
+	}
+	done := *p
+	done.reset = false
+	if err := writeState(s.fs, s.log.Dir(), done); err != nil {
+		return err
+	}
+	*p = done
 	return nil
 }

@@ -20,7 +20,7 @@ const StateFile = "raft-state"
 
 const (
 	stateMagic   = "STRS"
-	stateVersion = 1
+	stateVersion = 2 // 1: without the flags and the anchor's conf state
 	maxStateSize = 1 << 20
 )
 
@@ -37,12 +37,24 @@ type persisted struct {
 	hs *raftpb.HardState // nil: none persisted
 	cs *raftpb.ConfState // never nil
 	an anchor
+	// reset: a snapshot install decided to restart the log empty at the
+	// anchor's offset and has not finished (Open finishes it).
+	reset bool
+	// acs is the configuration as of the anchor (index FirstIndex-1),
+	// what a partition's snapshot carries; nil when unknown (the start
+	// never moved through AdvanceStartApplied or InstallSnapshotAt).
+	acs *raftpb.ConfState
 }
 
-// encode lays the state out as
+const flagReset = 1
+
+// encode lays the state out as (version 2)
 //
 //	| u32 len | HardState (protobuf) | u32 len | ConfState (protobuf) |
 //	| u64 anchor index | i64 anchor offset | u64 anchor prev term |
+//	| u8 flags (1: reset pending) | u32 len | anchor ConfState (protobuf; len 0: unknown) |
+//
+// Version 1 ends after the prev term (no flags, no anchor conf state).
 func (p persisted) encode() ([]byte, error) {
 	hs, err := proto.Marshal(p.hs)
 	if err != nil {
@@ -60,10 +72,24 @@ func (p persisted) encode() ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, p.an.index)
 	b = binary.BigEndian.AppendUint64(b, uint64(p.an.offset))
 	b = binary.BigEndian.AppendUint64(b, p.an.prevTerm)
-	return b, nil
+	var flags byte
+	if p.reset {
+		flags |= flagReset
+	}
+	b = append(b, flags)
+	if p.acs == nil {
+		// Unknown; an empty conf state (length 0) is a known one.
+		return binary.BigEndian.AppendUint32(b, 0xffffffff), nil
+	}
+	acs, err := proto.Marshal(p.acs)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(acs)))
+	return append(b, acs...), nil
 }
 
-func decodeState(b []byte) (persisted, error) {
+func decodeState(version uint16, b []byte) (persisted, error) {
 	var p persisted
 	part := func() ([]byte, bool) {
 		if len(b) < 4 {
@@ -79,8 +105,29 @@ func decodeState(b []byte) (persisted, error) {
 	}
 	hs, ok1 := part()
 	cs, ok2 := part()
-	if !ok1 || !ok2 || len(b) != 24 {
+	if !ok1 || !ok2 || len(b) < 24 || (version == 1 && len(b) != 24) {
 		return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
+	}
+	rest := b[24:]
+	b = b[:24]
+	if version >= 2 {
+		if len(rest) < 5 {
+			return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
+		}
+		p.reset = rest[0]&flagReset != 0
+		n := binary.BigEndian.Uint32(rest[1:])
+		rest = rest[5:]
+		if n != 0xffffffff {
+			if uint64(n) != uint64(len(rest)) {
+				return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
+			}
+			p.acs = &raftpb.ConfState{}
+			if err := proto.Unmarshal(rest, p.acs); err != nil {
+				return p, fmt.Errorf("%w: anchor conf state: %v", atomicfile.ErrCorrupt, err)
+			}
+		} else if len(rest) != 0 {
+			return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
+		}
 	}
 	p.hs, p.cs = &raftpb.HardState{}, &raftpb.ConfState{}
 	if err := proto.Unmarshal(hs, p.hs); err != nil {
@@ -107,11 +154,14 @@ func readState(fsys vfs.FS, dir string) (p persisted, ok bool, err error) {
 	if err != nil {
 		return p, false, fmt.Errorf("raftlog %s: read state: %w", dir, err)
 	}
-	_, payload, err := atomicfile.Decode(b, stateMagic)
+	v, payload, err := atomicfile.Decode(b, stateMagic)
 	if err != nil {
 		return p, false, fmt.Errorf("raftlog %s: state: %w", dir, err)
 	}
-	p, err = decodeState(payload)
+	if v < 1 || v > stateVersion {
+		return p, false, fmt.Errorf("raftlog %s: state version %d: %w", dir, v, atomicfile.ErrCorrupt)
+	}
+	p, err = decodeState(v, payload)
 	if err != nil {
 		return p, false, fmt.Errorf("raftlog %s: state: %w", dir, err)
 	}

@@ -43,8 +43,22 @@ type Storage struct {
 		// entry of index st.an.index+k.
 		offs  []int64
 		terms []int32
+		// confs are the indexes of the conf-change entries in the log,
+		// ascending (the partition's start-move rule: snapshot.go).
+		confs []uint64
 		snap  SnapshotSource // what Snapshot answers (snapshot.go); nil: none
 	}
+	afterReset func(offset int64) error // Options.AfterReset
+}
+
+// Options configure OpenWith.
+type Options struct {
+	// AfterReset, when set, is called after the log was restarted empty at
+	// offset by a snapshot install (InstallSnapshotAt, or Open finishing
+	// one a crash interrupted), before the install is marked done: the
+	// owner finishes its own part there (a partition takes the producer
+	// state the snapshot carried). It must be idempotent.
+	AfterReset func(offset int64) error
 }
 
 var _ raft.Storage = (*Storage)(nil)
@@ -55,10 +69,23 @@ var _ raft.Storage = (*Storage)(nil)
 // start offset move that a crash interrupted (StateFile written, segments
 // not yet trimmed) is finished here.
 func Open(fsys vfs.FS, log *seglog.Log) (*Storage, error) {
-	s := &Storage{fs: fsys, log: log}
+	return OpenWith(fsys, log, Options{})
+}
+
+// OpenWith is Open with options. A snapshot install a crash interrupted
+// (StateFile says a reset is pending) is finished first: the log is
+// restarted empty at the anchor's offset (seglog.ResetAt, idempotent),
+// AfterReset runs, and the pending mark is cleared.
+func OpenWith(fsys vfs.FS, log *seglog.Log, opts Options) (*Storage, error) {
+	s := &Storage{fs: fsys, log: log, afterReset: opts.AfterReset}
 	p, ok, err := readState(fsys, log.Dir())
 	if err != nil {
 		return nil, err
+	}
+	if ok && p.reset {
+		if err := s.finishResetLocked(&p); err != nil {
+			return nil, err
+		}
 	}
 	if !ok {
 		// The anchor is written at once: a start moved later around
@@ -89,13 +116,17 @@ func Open(fsys vfs.FS, log *seglog.Log) (*Storage, error) {
 // rebuildLocked refills the translator from the anchor's offset on; mu
 // must be held (or s not yet shared).
 func (s *Storage) rebuildLocked() error {
-	s.mu.offs, s.mu.terms = s.mu.offs[:0], s.mu.terms[:0]
+	s.mu.offs, s.mu.terms, s.mu.confs = s.mu.offs[:0], s.mu.terms[:0], s.mu.confs[:0]
 	from := s.mu.st.an.offset
 	var bad error
+	var controls []int // positions of one-record control batches
 	err := s.log.WalkHeaders(from, func(h record.BatchHeader) bool {
 		if h.BaseOffset < from {
 			bad = fmt.Errorf("raftlog %s: anchor offset %d inside the batch at %d: %w", s.log.Dir(), from, h.BaseOffset, seglog.ErrNotBatchBoundary)
 			return false
+		}
+		if h.IsControl() && h.NumRecords == 1 {
+			controls = append(controls, len(s.mu.offs))
 		}
 		s.mu.offs = append(s.mu.offs, h.BaseOffset)
 		s.mu.terms = append(s.mu.terms, h.PartitionLeaderEpoch)
@@ -107,7 +138,31 @@ func (s *Storage) rebuildLocked() error {
 	if err != nil {
 		return fmt.Errorf("raftlog %s: rebuild translator: %w", s.log.Dir(), err)
 	}
+	// Conf changes are among the control batches (one per leader change
+	// and per conf change: few), whose one record says which they are.
+	for _, k := range controls {
+		idx := s.mu.st.an.index + uint64(k)
+		res, err := s.log.Read(s.mu.offs[k], 1, true)
+		if err != nil {
+			return fmt.Errorf("raftlog %s: rebuild translator: entry %d: %w", s.log.Dir(), idx, err)
+		}
+		h, err := record.ReadBatchHeader(res.Data)
+		if err != nil || h.Size() > len(res.Data) {
+			return fmt.Errorf("raftlog %s: rebuild translator: entry %d: %w", s.log.Dir(), idx, record.ErrCorrupt)
+		}
+		e, err := decodeEntry(idx, res.Data[:h.Size()])
+		if err != nil {
+			return fmt.Errorf("raftlog %s: rebuild translator: %w", s.log.Dir(), err)
+		}
+		if isConf(e) {
+			s.mu.confs = append(s.mu.confs, idx)
+		}
+	}
 	return nil
+}
+
+func isConf(e *raftpb.Entry) bool {
+	return e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2
 }
 
 // InitialState implements raft.Storage.
@@ -260,6 +315,7 @@ func (s *Storage) Append(entries []*raftpb.Entry) error {
 			return fmt.Errorf("raftlog %s: cut tail from index %d: %w", s.log.Dir(), next, err)
 		}
 		s.mu.offs, s.mu.terms = s.mu.offs[:k], s.mu.terms[:k]
+		s.dropConfsFromLocked(next)
 	}
 	lastOffset := int64(-1)
 	for _, e := range entries {
@@ -276,6 +332,9 @@ func (s *Storage) Append(entries []*raftpb.Entry) error {
 		}
 		s.mu.offs = append(s.mu.offs, res.FirstOffset)
 		s.mu.terms = append(s.mu.terms, int32(e.GetTerm()))
+		if isConf(e) {
+			s.mu.confs = append(s.mu.confs, e.GetIndex())
+		}
 		lastOffset = res.LastOffset
 	}
 	if err := s.log.WaitDurable(context.Background(), lastOffset); err != nil {
@@ -325,28 +384,46 @@ func (s *Storage) IndexOf(offset int64) (uint64, bool) {
 func (s *Storage) AdvanceStart(offset int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, err := s.advanceStartLocked(offset, nil)
+	return err
+}
+
+// advanceStartLocked is AdvanceStart, recording acs as the configuration
+// as of the new anchor (nil: unknown); mu must be held. It reports
+// whether the start moved.
+func (s *Storage) advanceStartLocked(offset int64, acs *raftpb.ConfState) (bool, error) {
 	if offset <= s.mu.st.an.offset {
-		return nil
+		return false, nil
 	}
 	first := s.mu.st.an.index
 	k := sort.Search(len(s.mu.offs), func(k int) bool { return s.mu.offs[k] >= offset })
 	if offset != s.log.EndOffset() && (k == len(s.mu.offs) || s.mu.offs[k] != offset) {
-		return fmt.Errorf("raftlog %s: advance start to %d: %w", s.log.Dir(), offset, seglog.ErrNotBatchBoundary)
+		return false, fmt.Errorf("raftlog %s: advance start to %d: %w", s.log.Dir(), offset, seglog.ErrNotBatchBoundary)
 	}
 	if k == 0 {
-		return nil
+		return false, nil
 	}
 	p := s.mu.st
 	p.an = anchor{index: first + uint64(k), offset: offset, prevTerm: uint64(s.mu.terms[k-1])}
+	p.acs = acs
 	if err := s.saveLocked(p); err != nil {
-		return err
+		return false, err
 	}
 	// The anchor is durable: the translator follows it even if seglog's
 	// move fails below (Open would finish that move).
 	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
 	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
+	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= p.an.index })
+	s.mu.confs = append(s.mu.confs[:0], s.mu.confs[c:]...)
 	if err := s.log.AdvanceStartOffset(offset); err != nil {
-		return fmt.Errorf("raftlog %s: advance log start to %d: %w", s.log.Dir(), offset, err)
+		return true, fmt.Errorf("raftlog %s: advance log start to %d: %w", s.log.Dir(), offset, err)
 	}
-	return nil
+	return true, nil
+}
+
+// dropConfsFromLocked forgets the conf-change entries at or above index (a
+// cut tail); mu must be held.
+func (s *Storage) dropConfsFromLocked(index uint64) {
+	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= index })
+	s.mu.confs = s.mu.confs[:c]
 }

@@ -47,17 +47,57 @@
 //     state from what remains; then raftlog.Append writes the entries
 //     (fsynced), and partition.Appended records their producers: every
 //     replica's producer state is what the batches in its log say.
-//  2. The hard state (fsynced), then the messages sent.
+//  2. The hard state (fsynced), then the messages sent (a snapshot among
+//     them reported to raft as sent, as raftgroup does: otherwise a
+//     MsgSnap lost on the way, or a follower that crashed while
+//     installing it, would leave that follower paused for good).
 //  3. Committed conf changes applied (raft and raftlog's conf state).
 //  4. Advance; the high watermark set to the commit index translated
 //     (the offset after the last committed batch): reads (Fetch,
 //     ListOffsets latest) stop there.
 //
+// A leader's snapshot in a Ready (snapshot.go) is installed before its
+// entries: the producer state it carries is put aside durably
+// (partition.PrepareReset), raftlog.InstallSnapshotAt commits to the reset
+// and restarts the log empty at the snapshot's log start offset, the
+// partition takes the state (FinishReset, also run when a restart
+// finishes an install a crash cut), and the entries from there follow.
+//
 // A storage failure stops the goroutine (Err says why); pending proposals
-// fail. Snapshots are not built: raftlog answers
-// ErrSnapshotTemporarilyUnavailable, so a follower behind the leader's
-// log start waits (retention on replicated partitions is therefore off
-// until snapshots carry the log start and producer state).
+// fail.
+//
+// # Snapshots and retention
+//
+// A partition's snapshot is the log start offset X and the idempotent
+// producer state as of X (partition.ReplicaSnapshot: each producer's
+// epoch and cached batches below X; the follower records the ones from X
+// again as it appends them), with raft metadata index FirstIndex-1, the anchor's
+// term and the configuration recorded with the anchor. The leader builds
+// it when raft asks (a follower behind its FirstIndex), on the goroutine.
+//
+// Retention (retention.go): the log keeps none of its own (partition's
+// replica log config); ApplyRetention, which the cluster calls every
+// log.retention.check.interval.ms, asks the partition where the topic's
+// retention would move the start (partition.RetentionOffset) and moves it
+// on the goroutine with raftlog.AdvanceStartApplied: the anchor first,
+// never past the applied index, never to a point with a conf change
+// between it and the applied index (the snapshot's configuration must be
+// the one as of its index; retention then waits to move past the change,
+// so the disk may hold more than retention asks until the segments
+// holding the change are due). Each replica decides alone from its own
+// segments, as Kafka's replicas do; a follower's start may lag or lead
+// the leader's, and only a follower behind the leader's start needs a
+// snapshot. DeleteRecords (deleterecords.go) must move the start on every
+// replica alike, so it is a raft entry: the leader proposes a control
+// batch of type raftlog.ControlStartOffset (the base offset of the batch
+// holding the requested offset), every replica applies it at commit with
+// AdvanceStartApplied at the entry's own index (the same log, the same
+// decision), and the leader answers once it applied it. Compaction stays
+// off: the
+// cleaner removes batches, which are raft entries; it would need cleaning
+// bounded by what every replica has applied, the same cleaned bytes on
+// every replica (a deterministic cleaner run at the same point, or the
+// leader's result shipped), and the translator rebuilt over the gaps.
 //
 // A topic with message.timestamp.type=LogAppendTime is stamped by the
 // leader's partition before the proposal; the replicas' logs do not stamp

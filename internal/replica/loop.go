@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stromhq/strom/internal/partition"
-	"github.com/stromhq/strom/internal/raftlog"
 )
 
 // loopState is owned by the goroutine (and Start before it exists).
@@ -42,7 +41,7 @@ const drainMax = 512
 // bootstrapping an empty partition; it returns the high watermark.
 func (r *Replica) open() (int64, error) {
 	l := r.p.Log()
-	st, err := raftlog.Open(r.cfg.FS, l)
+	st, err := r.openStorage(l)
 	if err != nil {
 		return 0, fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
 	}
@@ -198,10 +197,10 @@ func (r *Replica) handleReady() error {
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		// Partition snapshots (log start offset and producer state) are
-		// not built: raftlog answers ErrSnapshotTemporarilyUnavailable,
-		// so no leader sends one.
-		return fmt.Errorf("replica %s-%d: a snapshot arrived, which partitions do not take yet", r.p.Topic, r.p.Index)
+		// Before the entries: they follow the snapshot (snapshot.go).
+		if err := r.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
 	}
 	if len(rd.Entries) > 0 {
 		firstIdx := rd.Entries[0].GetIndex()
@@ -236,6 +235,7 @@ func (r *Replica) handleReady() error {
 	}
 	if len(rd.Messages) > 0 {
 		r.cfg.Send(rd.Messages)
+		r.reportSnapshots(rd.Messages)
 	}
 	for _, e := range rd.CommittedEntries {
 		var cc raftpb.ConfChangeI
@@ -253,6 +253,9 @@ func (r *Replica) handleReady() error {
 			}
 			cc = &c
 		default:
+			if err := r.applyCommitted(e); err != nil {
+				return err
+			}
 			continue
 		}
 		cs := r.rn.ApplyConfChange(cc)

@@ -425,8 +425,8 @@ func TestRetentionOffAndRestart(t *testing.T) {
 	if f.StartOffset() != 0 {
 		t.Fatalf("retention moved a replica's start to %d", f.StartOffset())
 	}
-	if _, err := f.DeleteRecords(10); !errors.Is(err, partition.ErrNotReplicatedYet) {
-		t.Fatalf("DeleteRecords on a replica: %v", err)
+	if _, err := f.DeleteRecords(10); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("DeleteRecords on a follower: %v", err)
 	}
 	g.restart(3)
 	g.restart(2)

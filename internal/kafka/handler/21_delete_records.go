@@ -23,7 +23,13 @@ import (
 //     the reader) before answering, so an acknowledged delete survives a
 //     crash. A failed checkpoint answers the advanced partitions
 //     KAFKA_STORAGE_ERROR (LowWatermark -1): in memory the start has moved.
-//   - TimeoutMillis is ignored: there are no replicas to wait for.
+//   - On a replicated partition the move is a raft entry every replica
+//     applies at commit (internal/replica); the leader answers once it
+//     applied it (on the reader goroutine, up to 30 s; TimeoutMillis is
+//     ignored), a follower NOT_LEADER_OR_FOLLOWER. The start moves by
+//     whole batches there: LowWatermark is the base of the batch holding
+//     the offset. POLICY_VIOLATION when a configuration change of the
+//     group lies above the new start (retry later).
 //
 // Version notes: v1 is v0 (throttle behaviour); v2+ flexible.
 func init() { register(21, 0, 2, handleDeleteRecords) }

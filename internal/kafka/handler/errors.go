@@ -36,6 +36,7 @@ var errorTable = []struct {
 	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{partition.ErrNotReplicatedYet, kerr.PolicyViolation},
+	{partition.ErrStartBlocked, kerr.PolicyViolation},
 	// A batch a leader change cut away: retriable, the idempotent
 	// producer's retry goes to the new leader.
 	{partition.ErrTruncated, kerr.NotLeaderForPartition},

@@ -75,6 +75,18 @@
 // re-append past its offset cannot tell; the raft layer acknowledges by
 // commit index, not through it).
 //
+// Resetting (ResetAt, Kafka's truncateFullyAndStartAt: a raft follower
+// given a snapshot restarts its log at the leader's log start) discards
+// every batch and leaves one empty segment at the given offset, above or
+// below the old end. A reset-intent file (the offset) is its commit point:
+// written first (temp, fsync, rename, directory fsync); then, under segMu
+// held for writing, every segment's files are deleted and the empty one
+// created, the directory fsynced, the intent removed. Open that finds the
+// intent deletes every segment file (and a truncation intent: the reset
+// supersedes it) and creates the empty segment; so a crash leaves the old
+// log whole or the new empty one (TestResetAtCrashAtEveryStep). A failure
+// after the intent makes the log Failed until a reopen finishes it.
+//
 // Replacing segments (ReplaceSegments, the log cleaner's swap) turns the
 // sealed segments [base, end) into one segment based at base whose data the
 // caller writes (whole batches, offsets kept, gaps allowed). File states, in

@@ -186,6 +186,19 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A reset a crash interrupted (reset.go): every old segment goes, the
+	// log restarts empty at the reset's offset.
+	reset, hasReset, err := l.readResetIntent()
+	if err != nil {
+		return nil, err
+	}
+	if hasReset {
+		if err := l.finishReset(bases); err != nil {
+			return nil, err
+		}
+		bases = nil
+		st = State{RecoveryPoint: reset, LogStartOffset: reset}
+	}
 	// A truncation a crash interrupted is finished below; recovery must
 	// first read every segment from the one it cut.
 	trunc, hasTrunc, err := l.readTruncateIntent()
@@ -208,6 +221,12 @@ func Open(fs vfs.FS, dir string, cfg Config, st State) (*Log, error) {
 			return nil, fmt.Errorf("log %s: sync dir: %w", dir, err)
 		}
 		l.segs = []*segment.Segment{s}
+		if hasReset {
+			if err := l.removeResetIntent(); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 	} else if err := l.openSegments(bases, segCfg, st); err != nil {
 		for _, s := range l.segs {
 			s.Close()

@@ -124,3 +124,44 @@ func (l *Log) deleteSegmentsLocked(pred func(s *segment.Segment, total int64) bo
 	}
 	return res, firstErr
 }
+
+// RetentionOffset is where ApplyRetention with retentionMs and
+// retentionBytes (Kafka's meanings; <= 0: off) would move the start: the
+// base offset of the first segment it would keep, or the start offset
+// when it would delete none. Nothing is deleted: a replicated partition's
+// log keeps no retention of its own, its start moves through raft's
+// storage (the anchor first), and it asks here how far to move it.
+func (l *Log) RetentionOffset(now time.Time, retentionMs time.Duration, retentionBytes int64) (int64, error) {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	var total int64
+	for _, s := range l.segs {
+		total += s.Size()
+	}
+	k := 0
+	if retentionMs > 0 {
+		limit := now.Add(-retentionMs).UnixMilli()
+		for ; k < len(l.segs)-1; k++ {
+			ts, err := l.segs[k].MaxTimestamp()
+			if err != nil {
+				return 0, fmt.Errorf("log %s: retention: %w", l.dir, err)
+			}
+			if ts < 0 {
+				ts = l.segs[k].Created().UnixMilli()
+			}
+			if ts >= limit {
+				break
+			}
+			total -= l.segs[k].Size()
+		}
+	}
+	if retentionBytes > 0 {
+		for ; k < len(l.segs)-1 && total-l.segs[k].Size() >= retentionBytes; k++ {
+			total -= l.segs[k].Size()
+		}
+	}
+	if len(l.segs) == 0 {
+		return l.start.Load(), nil
+	}
+	return max(l.segs[k].Base(), l.start.Load()), nil
+}
