@@ -36,6 +36,15 @@ type Config struct {
 	HeartbeatTicks int           // 1
 	// Tick, when set, replaces the ticker (tests drive time with it).
 	Tick <-chan time.Time
+	// Ticker, when set (and Tick is not), ticks this replica with the
+	// node's other replicas while it is awake; otherwise it runs a
+	// time.Ticker of its own.
+	Ticker *Ticker
+	// Live, when set, reports whether the node of a raft id is up (not
+	// fenced, reachable): a leader quiesces with a member that is down
+	// and behind (CockroachDB does the same with node liveness). Called
+	// on the goroutine; it must not block.
+	Live func(raftID uint64) bool
 	// Preferred is the raft id of the preferred leader (the topic's first
 	// replica; 0: none). A leader that is not it hands leadership over
 	// once it is caught up, so leaders spread over the brokers as the
@@ -90,6 +99,7 @@ type Replica struct {
 	errv    atomic.Pointer[error]
 
 	loopState
+	quiesceState
 }
 
 type appended struct {
@@ -138,6 +148,8 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	r.wakec = make(chan struct{}, 1)
+	r.tickc = make(chan time.Time, 1)
 	r.epoch.Store(-1)
 	hw, err := r.open()
 	if err != nil {
@@ -214,6 +226,10 @@ type Status struct {
 	HighWatermark   int64
 	Match           map[uint64]uint64 // on the leader
 	DroppedMessages uint64
+	// Quiesced: the group is idle and this replica does not tick;
+	// Quiesces and Wakes count the changes since Start.
+	Quiesced        bool
+	Quiesces, Wakes uint64
 	Err             error
 }
 
@@ -224,16 +240,19 @@ func (r *Replica) Status() Status {
 		s = Status{Leadership: Leadership{Leader: r.Leader(), Epoch: -1}, Err: r.Err()}
 	}
 	s.DroppedMessages = r.dropped.Load()
+	s.Quiesced, s.Quiesces, s.Wakes = r.Quiesced(), r.quiesces.Load(), r.wakes.Load()
 	return s
 }
 
 // TransferLeadership asks raft (on the leader) to hand leadership to
 // voter to; it returns at once.
-func (r *Replica) TransferLeadership(to uint64) { r.do(func() { r.rn.TransferLeader(to) }) }
+func (r *Replica) TransferLeadership(to uint64) {
+	r.do(func() { r.wake(); r.rn.TransferLeader(to) })
+}
 
 // Campaign makes this replica start an election now (tests, and a
 // preferred leader taking its place back).
-func (r *Replica) Campaign() { r.do(func() { _ = r.rn.Campaign() }) }
+func (r *Replica) Campaign() { r.do(func() { r.wake(); _ = r.rn.Campaign() }) }
 
 // Err is the storage failure that stopped the replica, nil otherwise.
 func (r *Replica) Err() error {
