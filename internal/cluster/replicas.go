@@ -85,6 +85,8 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 		LagTime:   c.cfg.Broker.Settings().ReplicaLagTimeMax,
 		Now:       c.cfg.Now,
 		OnChange:  func(v replica.Leadership) { h.view.Store(&v) },
+		Ticker:    c.replicaTicker(),
+		Live:      c.nodeLive,
 		Logger:    c.cfg.Logger,
 	})
 	if err != nil {
