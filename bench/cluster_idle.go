@@ -49,7 +49,7 @@ func runClusterIdleRF3(ctx context.Context, e *Env) error {
 		return err
 	}
 	b := mcl.SeedBrokers()[0]
-	deadline := time.Now().Add(2 * visibleTimeout)
+	deadline := time.Now().Add(5 * visibleTimeout)
 	for {
 		resp, err := b.Request(ctx, kmsg.NewPtrMetadataRequest())
 		if err != nil {
@@ -60,7 +60,7 @@ func runClusterIdleRF3(ctx context.Context, e *Env) error {
 			break
 		} else if time.Now().After(deadline) {
 			mcl.Close()
-			return fmt.Errorf("node 1 lists %d of %d partitions led after %v", n, ts.Partitions, 2*visibleTimeout)
+			return fmt.Errorf("node 1 lists %d of %d partitions led after %v", n, ts.Partitions, 5*visibleTimeout)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the cluster's state
 	}
