@@ -23,7 +23,10 @@ import (
 // timeout; a quiesced leader that lost a majority wakes so CheckQuorum
 // steps it down. Level-triggered, so a replica that quiesced after the node
 // went down is woken at the next pass; an awake replica costs an atomic
-// load. Leaders also consult the view (Config.Live) so a group quiesces with
+// load. When a node is back (down at the last pass, up now), the quiesced
+// leaders here with a replica on it wake (Replica.NodesUp) and heartbeat
+// it within a tick, so a restarted broker's replicas find their leaders
+// before their election timeouts and do not all PreVote. Leaders also consult the view (Config.Live) so a group quiesces with
 // a member down and behind.
 
 // livenessInterval is how often the view is refreshed and applied.
@@ -93,11 +96,17 @@ func (c *Cluster) watchLiveness(ctx context.Context, every time.Duration) {
 			}
 		}
 		c.live.down.Store(&down)
+		back := map[int32]bool{}
+		for n := range prev {
+			if !down[n] {
+				back[n] = true
+			}
+		}
 		if !maps.Equal(prev, down) {
 			c.cfg.Logger.Info("raft liveness: nodes down", "down", keys(down))
 			prev = down
 		}
-		if len(down) == 0 {
+		if len(down) == 0 && len(back) == 0 {
 			continue
 		}
 		c.reps.mu.RLock()
@@ -108,13 +117,19 @@ func (c *Cluster) watchLiveness(ctx context.Context, every time.Duration) {
 		c.reps.mu.RUnlock()
 		woke := 0
 		isDown := func(raftID uint64) bool { return down[int32(raftID)-1] }
+		isBack := func(raftID uint64) bool { return back[int32(raftID)-1] }
 		for _, h := range hs {
-			if h.r.NodesDown(isDown) {
+			if len(down) > 0 && h.r.NodesDown(isDown) {
+				woke++
+			}
+			// A node back (restarted): the leaders here with a replica
+			// on it heartbeat it now rather than wait for its PreVote.
+			if len(back) > 0 && h.r.NodesUp(isBack) {
 				woke++
 			}
 		}
 		if woke > 0 {
-			c.cfg.Logger.Info("raft liveness: woke quiesced partition replicas", "replicas", woke, "down", keys(down))
+			c.cfg.Logger.Info("raft liveness: woke quiesced partition replicas", "replicas", woke, "down", keys(down), "back", keys(back))
 		}
 	}
 }

@@ -101,6 +101,30 @@ func (r *Replica) NodesDown(down func(raftID uint64) bool) bool {
 	return false
 }
 
+// NodesUp is NodesDown's counterpart, called by the cluster for the nodes
+// that were down and are back (up reports them by raft id): a quiesced
+// leader with a member there wakes, so its next tick heartbeats that
+// member's replica (restarted: awake, with no leader known) within a tick,
+// before the replica's election timeout runs out and it campaigns. So a
+// broker's restart does not turn into a PreVote from each of its
+// replicas. It returns whether it woke the replica.
+func (r *Replica) NodesUp(up func(raftID uint64) bool) bool {
+	if !r.isQuiesced.Load() || r.leader.Load() != r.cfg.ID {
+		return false
+	}
+	vs := r.qVoters.Load()
+	if vs == nil {
+		return false
+	}
+	for _, id := range *vs {
+		if id != r.cfg.ID && up(id) {
+			r.Unquiesce()
+			return true
+		}
+	}
+	return false
+}
+
 // onTick is a tick on the goroutine: nothing while quiesced; a leader
 // with nothing left to do quiesces instead of ticking.
 func (r *Replica) onTick() {

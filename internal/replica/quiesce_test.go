@@ -241,3 +241,51 @@ func TestTickerTicksAwakeReplicasOnly(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A replica restarted behind a quiesced leader is caught up within a few
+// ticks when the leader is told its node is back (NodesUp): the leader
+// heartbeats it before its election timeout, so it never campaigns (no
+// PreVote from each replica of a restarted broker) and the term stays.
+func TestRestartedReplicaFindsQuiescedLeader(t *testing.T) {
+	var dead3 atomic.Bool
+	g := newGroupWith(t, 3, func(c *Config) { c.Live = func(id uint64) bool { return id != 3 || !dead3.Load() } })
+	g.elect(1)
+	g.appendCommitted(1, batch(t, 7, 0, 1, "a"))
+	g.waitFor("the group quiesced", g.allQuiesced)
+
+	nd3 := g.nodes[3]
+	g.net.isolate(3, g.ids)
+	nd3.r.Stop()
+	nd3.p.Log().Close()
+	nd3.r = nil
+	dead3.Store(true)
+	delete(g.nodes, 3)
+	res := g.appendCommitted(1, batch(t, 7, 1, 1, "b"))
+	g.waitFor("quiesced with 3 down and behind", g.allQuiesced)
+	term := g.nodes[1].r.Status().Term
+
+	g.net.heal()
+	g.start(nd3)
+	g.nodes[3] = nd3
+	dead3.Store(false)
+	if !g.nodes[1].r.NodesUp(func(id uint64) bool { return id == 3 }) {
+		t.Fatal("the quiesced leader did not wake for its member's node back")
+	}
+	ticks := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for nd3.p.HighWatermark() <= res.LastOffset {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted replica is not caught up: %+v", nd3.r.Status())
+		}
+		g.tickAll()
+		ticks++
+		time.Sleep(2 * time.Millisecond)
+	}
+	if ticks >= 10 { // ElectionTicks: it would have campaigned by then
+		t.Fatalf("caught up after %d ticks", ticks)
+	}
+	if st := nd3.r.Status(); st.Term != term || st.Leader != 1 {
+		t.Fatalf("restarted replica: term %d (was %d), leader %d", st.Term, term, st.Leader)
+	}
+	g.waitFor("all quiesced again", g.allQuiesced)
+}
