@@ -112,7 +112,10 @@
 // grow with nothing written).
 //
 // Liveness: a quiesced follower does not campaign, so a leader that dies
-// quiesced must be reported. The cluster (internal/cluster/liveness.go)
+// quiesced must be reported. A leader's replica that stops while its node
+// lives on (Stop, a storage failure) sends each member a plain heartbeat
+// as it goes (leaving), which wakes them. A node that dies must be
+// reported by the caller. The cluster (internal/cluster/liveness.go)
 // calls NodesDown for every replica while some node is fenced by the
 // metadata quorum or has no raftnet connection to this node; a quiesced
 // follower whose leader is down wakes and, after its randomized election

@@ -134,6 +134,7 @@ func (r *Replica) run() {
 }
 
 func (r *Replica) shutdown() {
+	r.leaving() // quiesce.go
 	err := r.stoppedErr()
 	for k, pr := range r.pending {
 		pr.res <- appended{err: err}

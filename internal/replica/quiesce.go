@@ -125,6 +125,30 @@ func (r *Replica) NodesUp(up func(raftID uint64) bool) bool {
 	return false
 }
 
+// leaving runs as the goroutine ends (Stop, or a storage failure): a
+// leader sends each member a plain heartbeat (what raft itself sends, with
+// no commit news), which wakes a quiesced follower. Its broker may well
+// live on, connected, so no liveness signal would wake them; awake, they
+// elect a new leader once their election timeout passes with no word.
+func (r *Replica) leaving() {
+	if !r.isLeader {
+		return
+	}
+	bs := r.rn.BasicStatus()
+	var msgs []*raftpb.Message
+	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, _ tracker.Progress) {
+		if id != r.cfg.ID {
+			msgs = append(msgs, &raftpb.Message{
+				Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(id), From: proto.Uint64(r.cfg.ID),
+				Term: proto.Uint64(bs.GetTerm()), Commit: proto.Uint64(0),
+			})
+		}
+	})
+	if len(msgs) > 0 {
+		r.cfg.Send(msgs)
+	}
+}
+
 // onTick is a tick on the goroutine: nothing while quiesced; a leader
 // with nothing left to do quiesces instead of ticking.
 func (r *Replica) onTick() {

@@ -289,3 +289,21 @@ func TestRestartedReplicaFindsQuiescedLeader(t *testing.T) {
 	}
 	g.waitFor("all quiesced again", g.allQuiesced)
 }
+
+// A leader's replica that stops while its broker lives on (a storage
+// failure, a partition moved away) wakes its quiesced followers on the
+// way out: no liveness signal would, the node being up and connected.
+func TestStoppedLeaderWakesQuiescedFollowers(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	g.appendCommitted(1, batch(t, 7, 0, 1, "a"))
+	g.waitFor("the group quiesced", g.allQuiesced)
+	old := g.nodes[1]
+	old.r.Stop()
+	old.p.Log().Close()
+	old.r = nil
+	delete(g.nodes, 1)
+	g.waitFor("a new leader without NodesDown", func() bool {
+		return g.nodes[2].p.LeaderEpoch() >= 0 || g.nodes[3].p.LeaderEpoch() >= 0
+	})
+}
