@@ -49,7 +49,10 @@ func runClusterIdleRF3(ctx context.Context, e *Env) error {
 		return err
 	}
 	b := mcl.SeedBrokers()[0]
-	deadline := time.Now().Add(5 * visibleTimeout)
+	// Each partition's leader is recorded through the metadata quorum,
+	// one record at a time per node: 10,000 take minutes here.
+	wait := max(5*visibleTimeout, time.Duration(ts.Partitions)*60*time.Millisecond)
+	deadline := time.Now().Add(wait)
 	for {
 		resp, err := b.Request(ctx, kmsg.NewPtrMetadataRequest())
 		if err != nil {
@@ -60,7 +63,7 @@ func runClusterIdleRF3(ctx context.Context, e *Env) error {
 			break
 		} else if time.Now().After(deadline) {
 			mcl.Close()
-			return fmt.Errorf("node 1 lists %d of %d partitions led after %v", n, ts.Partitions, 5*visibleTimeout)
+			return fmt.Errorf("node 1 lists %d of %d partitions led after %v", n, ts.Partitions, wait)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the cluster's state
 	}

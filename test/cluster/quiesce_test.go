@@ -123,4 +123,21 @@ func TestQuiescedPartitionsFailOver(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The victim restarts: its replicas catch up (the leaders that
+	// quiesced without them wake when its node is back) and the whole
+	// cluster quiesces again, every partition led.
+	c.start(victim)
+	c.waitBrokers(survivors[0].kafka, []int32{1, 2, 3})
+	restarted := time.Now()
+	waitFor(t, 90*time.Second, "every replica quiesced after the restart", func() error {
+		for _, nd := range c.nodes {
+			if n := quiescedReplicas(t, nd.http); n != partitions {
+				return fmt.Errorf("node %d: %d of %d quiesced", nd.id, n, partitions)
+			}
+		}
+		return nil
+	})
+	t.Logf("node %d restarted: every replica quiesced again after %v", victim.id, time.Since(restarted).Round(time.Millisecond))
+	c.waitLed(victim.kafka, topic, partitions)
 }
