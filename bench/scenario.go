@@ -100,6 +100,11 @@ var scenarios = []Scenario{
 		Run:   runCluster3,
 	},
 	{
+		Name:  "cluster-idle-rf3",
+		About: "three strom nodes as one cluster holding -idle-rf3-partitions idle partitions of replication factor 3: CPU of each broker over -idle-window, as % of a core (goal < 5%)",
+		Run:   runClusterIdleRF3,
+	},
+	{
 		Name:  "restart-100-partitions",
 		About: "exec of strom serve to serving again on -restart-size bytes in 100 partitions after a clean stop, median, end offsets checked: against a 1 s limit",
 		Run:   runRestart,
@@ -174,13 +179,17 @@ type Config struct {
 	// (jetstream.WithPublishAsyncMaxPending): messages unacknowledged.
 	NatsPending int
 
-	LatencyRate      int   // latency-*: records per second, 1 KiB each, for Warmup then Duration
-	IdlePartitions   int   // idle-1000-partitions: partitions created, 100 per topic
-	IdleConns        int   // idle-1000-partitions: client connections held open
-	ManyPartitions   int   // partitions-10k: partitions created, 100 per topic
-	MetadataRequests int   // partitions-10k, cluster-3: all-topics Metadata requests timed
-	ClusterTopics    int   // cluster-3: topics created through the quorum, one per request
-	RestartSize      int64 // restart-100-partitions: bytes in 100 partitions before the restarts
+	LatencyRate      int // latency-*: records per second, 1 KiB each, for Warmup then Duration
+	IdlePartitions   int // idle-1000-partitions: partitions created, 100 per topic
+	IdleConns        int // idle-1000-partitions: client connections held open
+	ManyPartitions   int // partitions-10k: partitions created, 100 per topic
+	MetadataRequests int // partitions-10k, cluster-3: all-topics Metadata requests timed
+	ClusterTopics    int // cluster-3: topics created through the quorum, one per request
+	IdleReplicated   int // cluster-idle-rf3: partitions of replication factor 3 created, 100 per topic
+	// IdleWindow is cluster-idle-rf3's measurement: each broker's CPU
+	// time over it, once the partitions are led and settled.
+	IdleWindow  time.Duration
+	RestartSize int64 // restart-100-partitions: bytes in 100 partitions before the restarts
 	// BacklogSize is what backlog-rss's consumer reads; 0 is RestartSize,
 	// and then both read the same data, written once.
 	BacklogSize int64
@@ -212,6 +221,8 @@ func DefaultConfig() Config {
 		ManyPartitions:   10000,
 		MetadataRequests: 200,
 		ClusterTopics:    1000,
+		IdleReplicated:   1000,
+		IdleWindow:       20 * time.Second,
 		RestartSize:      10 * GiB,
 	}
 }
@@ -238,6 +249,8 @@ func SmokeConfig() Config {
 		ManyPartitions:   300,
 		MetadataRequests: 20,
 		ClusterTopics:    30,
+		IdleReplicated:   30,
+		IdleWindow:       2 * time.Second,
 		RestartSize:      8 * MiB,
 	}
 }
@@ -246,9 +259,9 @@ func (c Config) validate() error {
 	switch {
 	case c.Size <= 0, c.DiskBytes <= 0, c.RestartSize < KiB, c.BacklogSize < 0:
 		return errors.New("sizes must be positive")
-	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0, c.ClusterTopics <= 0:
+	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0, c.ClusterTopics <= 0, c.IdleReplicated <= 0:
 		return errors.New("rates and counts must be positive")
-	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0:
+	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0, c.IdleWindow <= 0:
 		return errors.New("durations must be positive")
 	case c.Rounds <= 0, c.Runs <= 0, c.Syncs <= 0, c.NatsPending <= 0:
 		return errors.New("rounds, runs, syncs and the NATS window must be positive")

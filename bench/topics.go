@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -25,7 +27,10 @@ const (
 type topicSet struct {
 	Prefix     string
 	Partitions int
+	RF         int16 // replication factor; 0 is 1
 }
+
+func (ts topicSet) rf() int16 { return max(ts.RF, 1) }
 
 func (ts topicSet) topics() (names []string, partitions []int32) {
 	for i, left := 0, ts.Partitions; left > 0; i++ {
@@ -39,8 +44,8 @@ func (ts topicSet) topics() (names []string, partitions []int32) {
 
 func (ts topicSet) describe() string {
 	names, _ := ts.topics()
-	return fmt.Sprintf("%d partitions as %d topics of up to %d (%s-000 ...), replication factor 1, created %d topics to a CreateTopics request (kadm.CreateTopics), one request at a time",
-		ts.Partitions, len(names), partitionsPerTopic, ts.Prefix, topicsPerRequest)
+	return fmt.Sprintf("%d partitions as %d topics of up to %d (%s-000 ...), replication factor %d, created %d topics to a CreateTopics request (kadm.CreateTopics), one request at a time",
+		ts.Partitions, len(names), partitionsPerTopic, ts.Prefix, ts.rf(), topicsPerRequest)
 }
 
 // create creates the set's topics through adm, topicsPerRequest at a time,
@@ -56,9 +61,17 @@ func (ts topicSet) create(ctx context.Context, adm *kadm.Client, after func(crea
 		for j < len(names) && j-i < topicsPerRequest && partitions[j] == partitions[i] {
 			j++
 		}
-		resp, err := adm.CreateTopics(ctx, partitions[i], 1, nil, names[i:j]...)
+		resp, err := adm.CreateTopics(ctx, partitions[i], ts.rf(), nil, names[i:j]...)
 		if err == nil {
-			err = resp.Error()
+			for _, r := range resp {
+				// A request retried by the client after its answer
+				// was late finds its own topics: the prefix is this
+				// run's, on an empty data dir.
+				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+					err = r.Err
+					break
+				}
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("create topics %s..%s: %w", names[i], names[j-1], err)

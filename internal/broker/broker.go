@@ -171,6 +171,8 @@ func Start(cfg Config) (*Broker, error) {
 		ccfg.Quorum = b.quorum
 		q := b.quorum
 		ccfg.RaftSend = func(g uint64, m *raftpb.Message) { q.tr.Send(g, m) }
+		// Set before the cluster's liveness loop starts (OpenMetadata).
+		ccfg.PeerConnected = func(n int32) bool { return q.tr != nil && q.tr.Connected(n) }
 		fsys := cfg.FS
 		if fsys == nil {
 			fsys = vfs.Default

@@ -23,6 +23,7 @@ type collector struct {
 	// proposal latency histogram)
 	quorumLeader, quorumLeaderChanges, quorumTerm, quorumCommit, quorumApplied *prometheus.Desc
 	quorumProposals, quorumVoterLag, brokers                                   *prometheus.Desc
+	replicas                                                                   *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -65,6 +66,7 @@ func newCollector(b *Broker) *collector {
 		quorumProposals:     d("quorum_proposals_total", "Metadata changes proposed on this node, by result (ok: committed and applied; failed: dropped, timed out or stopped).", "result"),
 		quorumVoterLag:      d("quorum_voter_lag_entries", "On the quorum leader: entries each voter's log is behind the leader's.", "voter"),
 		brokers:             d("brokers", "Brokers registered in the cluster's metadata, by state (live, fenced).", "state"),
+		replicas:            d("partition_replicas", "Raft replicas of replicated partitions on this node, by state (quiesced: idle, not ticking; awake).", "state"),
 	}
 }
 
@@ -76,7 +78,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if q := c.b.quorum; q != nil {
 		for _, d := range []*prometheus.Desc{c.quorumLeader, c.quorumLeaderChanges, c.quorumTerm, c.quorumCommit, c.quorumApplied,
-			c.quorumProposals, c.quorumVoterLag, c.brokers} {
+			c.quorumProposals, c.quorumVoterLag, c.brokers, c.replicas} {
 			ch <- d
 		}
 		q.metrics.latency.Describe(ch)
@@ -115,6 +117,9 @@ func (c *collector) collectQuorum(ch chan<- prometheus.Metric, q *quorum) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.brokers, prometheus.GaugeValue, float64(live), "live")
 	ch <- prometheus.MustNewConstMetric(c.brokers, prometheus.GaugeValue, float64(fenced), "fenced")
+	quiesced, awake := c.b.cluster.ReplicaCounts()
+	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(quiesced), "quiesced")
+	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(awake), "awake")
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {

@@ -52,6 +52,10 @@ type Config struct {
 	// to its node; nil on a single node, whose partitions have one
 	// replica. It must not block.
 	RaftSend func(group uint64, m *raftpb.Message)
+	// PeerConnected reports whether node has a raft transport connection
+	// to this one (liveness.go: a quiesced group's followers wake when
+	// their leader's node has none). Nil: only fencing counts.
+	PeerConnected func(node int32) bool
 }
 
 // Cluster is the single-node broker state.
@@ -102,6 +106,7 @@ type Cluster struct {
 	// membershipDirty: a reassignment record applied or a replica
 	// started since the membership loop last looked at the metadata.
 	membershipDirty atomic.Bool
+	live            liveness // liveness.go: nodes down, and the replicas' ticker
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -216,6 +221,11 @@ func Open(cfg Config) (*Cluster, error) {
 		go func() {
 			defer c.done.Done()
 			c.replicaRetention(ctx, cfg.Broker.Settings().LogRetentionCheckInterval)
+		}()
+		c.done.Add(1)
+		go func() {
+			defer c.done.Done()
+			c.watchLiveness(ctx, livenessInterval)
 		}()
 	}
 	return c, nil
@@ -605,6 +615,7 @@ func (c *Cluster) Close() error {
 		c.done.Wait()
 	}
 	c.stopReplicas(nil)
+	c.stopReplicaTicker()
 	c.snapshotAll()
 	return c.dir.Close()
 }

@@ -58,5 +58,8 @@
 // changes that add or remove topics and partitions (so that concurrent
 // requests cannot both pass MaxPartitions); creation runs its workers
 // under it and they end before it returns. The background loops are
-// started by Open and stopped by Close.
+// started by Open and stopped by Close; among them, on a cluster node, the
+// liveness loop (liveness.go) that wakes quiesced partition groups whose
+// leader's node is fenced or has lost its raft connection, and the one
+// replica.Ticker that ticks the awake groups (stopped after the replicas).
 package cluster

@@ -54,6 +54,9 @@ type hosted struct {
 	// preferred is the preferred leader (raft id) last given to r; owned
 	// by the membership loop (reassign.go).
 	preferred uint64
+	// checked is the view publishLeaders last found recorded (or had
+	// nothing to record for); only its goroutine touches it.
+	checked *replica.Leadership
 }
 
 // replicated reports whether partition i of t has replicas on several
@@ -91,6 +94,8 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 		LagTime:   settings.ReplicaLagTimeMax,
 		Now:       c.cfg.Now,
 		OnChange:  func(v replica.Leadership) { h.view.Store(&v) },
+		Ticker:    c.replicaTicker(),
+		Live:      c.nodeLive,
 		Logger:    c.cfg.Logger,
 	})
 	if err != nil {
@@ -169,16 +174,20 @@ func (c *Cluster) PartitionLeader(t *metadata.Topic, i int32) LeaderInfo {
 // metadata the leadership of each partition this node leads (leader,
 // epoch, ISR) when the metadata says otherwise. Level-triggered, so a
 // record lost to a quorum change is sent again; the interval bounds how
-// often an ISR that flaps is written.
+// often an ISR that flaps is written. A pass looks only at the views that
+// changed since they were last found recorded, and every
+// publishFullPasses-th pass at all of them: with 10,000 idle partitions a
+// full look five times a second was a third of an idle broker's CPU.
 func (c *Cluster) publishLeaders(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	for pass := 1; ; pass++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		full := pass%publishFullPasses == 0
 		c.reps.mu.RLock()
 		hs := make([]*hosted, 0, len(c.reps.groups))
 		for _, h := range c.reps.groups {
@@ -187,7 +196,11 @@ func (c *Cluster) publishLeaders(ctx context.Context, every time.Duration) {
 		c.reps.mu.RUnlock()
 		for _, h := range hs {
 			v := h.view.Load()
+			if v == h.checked && !full {
+				continue
+			}
 			if v == nil || v.Epoch < 0 || v.Leader != uint64(c.NodeID())+1 {
+				h.checked = v
 				continue
 			}
 			want := metadata.PartitionLeader{Topic: h.key.Topic, TopicID: h.topic, Partition: h.key.Partition,
@@ -197,16 +210,23 @@ func (c *Cluster) publishLeaders(ctx context.Context, every time.Duration) {
 			}
 			if have, ok := c.store.PartitionLeader(h.key.Topic, h.key.Partition); ok && have.Leader == want.Leader &&
 				have.Epoch == want.Epoch && have.TopicID == want.TopicID && slices.Equal(have.ISR, want.ISR) {
+				h.checked = v
 				continue
 			}
 			if err := c.store.SetPartitionLeader(want, time.Second); err != nil {
 				c.cfg.Logger.Warn("cannot record a partition's leader; retrying", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)
 				continue
 			}
+			// Checked at the next pass: a record of an older epoch is
+			// skipped on apply, so the store says whether this one held.
 			c.cfg.Logger.Info("partition leader", "topic", h.key.Topic, "partition", h.key.Partition, "epoch", want.Epoch, "isr", want.ISR)
 		}
 	}
 }
+
+// publishFullPasses: every this many passes (10 s at 200 ms) publishLeaders
+// compares every view with the metadata, changed or not.
+const publishFullPasses = 50
 
 // HandOverLeadership asks each partition this node leads to transfer
 // leadership to its most caught-up follower, and waits (until ctx ends)

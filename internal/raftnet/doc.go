@@ -55,6 +55,19 @@
 //     frame) and writes it with a WriteTimeout deadline; on a failed write
 //     it counts the frame's messages dropped and redials. Close cancels
 //     its context and closes its connection.
+//   - a watcher per dialled connection (watchClose): reads it (the peer
+//     never writes on it) until it fails, and then tells the writer,
+//     which redials at once rather than at its next write. So a peer that
+//     restarted sees this node connected again even when no message is
+//     due (quiesced groups send none). Ends when its connection closes.
+//
+// # Liveness
+//
+// Connected(node) reports whether node has a connection to this one open
+// (dialled in, hello read). A live peer keeps one; a killed one loses it
+// at once (its kernel closes the socket); a hung one keeps it (the
+// metadata quorum's fencing covers that). internal/cluster wakes the
+// quiesced raft groups whose leader is on a node not connected.
 //
 // Close waits for all of them (tests check no goroutine is left).
 //

@@ -61,6 +61,7 @@ type Transport struct {
 	mu struct {
 		sync.Mutex
 		conns  map[net.Conn]struct{} // accepted connections, closed by Close
+		from   map[int32]int         // accepted connections past their hello, by peer node
 		closed bool
 	}
 
@@ -108,6 +109,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}}
 	t.mu.conns = map[net.Conn]struct{}{}
+	t.mu.from = map[int32]int{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for id, addr := range cfg.Peers {
 		if id == cfg.NodeID {
@@ -143,6 +145,17 @@ func (t *Transport) Send(group uint64, m *raftpb.Message) {
 	default:
 		t.dropped.Add(1)
 	}
+}
+
+// Connected reports whether node has a connection to this one open (its
+// writer dialled in and sent its hello): a live peer keeps one, and a peer
+// whose process died loses it at once (its kernel closes the socket). A
+// hung peer keeps its connection: the metadata quorum's fencing covers
+// that. internal/cluster uses it as a liveness signal for quiesced groups.
+func (t *Transport) Connected(node int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mu.from[node] > 0
 }
 
 // Stats returns the counters.
@@ -236,6 +249,16 @@ func (t *Transport) readLoop(c net.Conn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
+	t.mu.Lock()
+	t.mu.from[h.Node]++
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.mu.from[h.Node]--; t.mu.from[h.Node] <= 0 {
+			delete(t.mu.from, h.Node)
+		}
+		t.mu.Unlock()
+	}()
 	for {
 		body, err := readFrame(r, t.cfg.MaxFrame)
 		if err != nil {
@@ -297,6 +320,12 @@ func (t *Transport) writeLoop(p *peer) {
 		c = nc
 		cmu.Unlock()
 	}
+	// lost is closed when the peer closes c: the peer never writes on
+	// it, so a read returns only then. The writer redials at once rather
+	// than at its next write, so the peer (restarted, or its accept side
+	// reset) sees this node connected again (Connected) even while no
+	// raft message is due, as when every group between them is quiesced.
+	var lost chan struct{}
 	for t.ctx.Err() == nil {
 		if c == nil {
 			nc, err := t.dial(p)
@@ -316,11 +345,18 @@ func (t *Transport) writeLoop(p *peer) {
 			if t.ctx.Err() != nil {
 				return
 			}
+			lost = make(chan struct{})
+			t.wg.Add(1)
+			go t.watchClose(nc, lost)
 		}
 		var first queued
 		select {
 		case <-t.ctx.Done():
 			return
+		case <-lost:
+			t.log.Debug("raftnet: peer closed the connection, redialling", "peer_node", p.node)
+			setConn(nil)
+			continue
 		case first = <-p.queue:
 		}
 		// Batch what is queued now, up to one frame.
@@ -351,6 +387,20 @@ func (t *Transport) writeLoop(p *peer) {
 		}
 		t.sent.Add(uint64(len(es)))
 		clear(es) // drop references to sent messages
+	}
+}
+
+// watchClose reads c until it fails (the peer closed it, or the writer or
+// Close did), then closes lost. Owner: the writer that dialled c, which
+// closes c when it is done with it; Close waits for it.
+func (t *Transport) watchClose(c net.Conn, lost chan struct{}) {
+	defer t.wg.Done()
+	defer close(lost)
+	var b [512]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return
+		}
 	}
 }
 

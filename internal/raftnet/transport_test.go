@@ -380,3 +380,29 @@ func TestSendDrops(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// Connected follows a peer's process: true once it dialled in, false as
+// soon as it is gone, and true again after it restarts, with no message
+// sent either way (the writer notices its connection closed and redials).
+func TestConnectedFollowsPeer(t *testing.T) {
+	noLeak(t)
+	lnA, lnB := listen(t, ""), listen(t, "")
+	addrA, addrB := lnA.Addr().String(), lnB.Addr().String()
+	fast := func(c Config) Config {
+		c.ClusterID, c.BackoffMin, c.BackoffMax = "c", time.Millisecond, 20*time.Millisecond
+		return c
+	}
+	a := start(t, fast(Config{NodeID: 0, Listener: lnA, Peers: map[int32]string{1: addrB}}))
+	b := start(t, fast(Config{NodeID: 1, Listener: lnB, Peers: map[int32]string{0: addrA}}))
+	waitFor(t, "both connected", func() bool { return a.Connected(1) && b.Connected(0) })
+	if a.Connected(2) {
+		t.Fatal("connected to a node that does not exist")
+	}
+	b.Close()
+	waitFor(t, "a to see b gone", func() bool { return !a.Connected(1) })
+	b2 := start(t, fast(Config{NodeID: 1, Listener: listen(t, addrB), Peers: map[int32]string{0: addrA}}))
+	waitFor(t, "a and the restarted b connected both ways", func() bool { return a.Connected(1) && b2.Connected(0) })
+	if s := a.Stats(); s.Sent != 0 || s.Dials < 2 {
+		t.Fatalf("a: %+v, want a redial and nothing sent", s)
+	}
+}

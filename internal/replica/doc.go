@@ -42,6 +42,9 @@
 //
 // # The Ready loop (one goroutine per replica, owner: Start/Stop)
 //
+// Ticks come from Config.Tick (tests), the node's Ticker, or a ticker of
+// the replica's own; a quiesced replica takes none (Quiescence, below).
+//
 //  1. A conflicting uncommitted tail (entries at or below the last index)
 //     is cut through partition.TruncateTo, which rebuilds the producer
 //     state from what remains; then raftlog.Append writes the entries
@@ -117,6 +120,60 @@
 // transfers leadership to it once it has caught up, no sooner than
 // balanceDelayTicks after taking over or last trying. TransferLeadership
 // serves the broker's hand-over at SIGTERM (internal/cluster).
+//
+// # Quiescence (quiesce.go, ticker.go)
+//
+// An idle group stops ticking, as CockroachDB's quiesced ranges: no
+// heartbeats, no election timer, no CPU. At a tick, a leader quiesces
+// when nothing is pending: no proposal queued or unanswered, no Ready,
+// no leadership transfer, commit = applied = last index, every member
+// replicating with match = last index (a member Config.Live says is down
+// may be behind), a majority recently active (raft's RecentActive), no
+// hand-over to the preferred replica due, and an election timeout passed
+// since it last woke. It then sends each caught-up member one last
+// heartbeat, built here (raft has no quiescence): MsgHeartbeat of its
+// term with commit = last index and a marker Context (quiesceCtx), and
+// stops calling Tick. A follower that steps that heartbeat from its
+// leader in its term quiesces too. Why a marked heartbeat rather than a
+// message type of our own: it goes through raft as any heartbeat does, so
+// the follower takes the commit index (its high watermark moves) and
+// resets its election timer, and the transport needs nothing new. Its
+// Context starts with 8 zero bytes because a leader reads a heartbeat
+// response's Context as a read-index ack (a uint64, max-merged): zero
+// leaves that unchanged.
+//
+// A quiesced replica wakes (ticks again) on: a proposal; a
+// TransferLeadership or Campaign; any message but a quiesce heartbeat or,
+// on a leader, a heartbeat response (the answers to its last
+// heartbeats); and Unquiesce/NodesDown. Messages drive commits without
+// ticks, so a conf change or an append that reaches a quiesced group is
+// replicated and wakes every replica it touches. While quiesced, a
+// leader's ISR is the members caught up when it quiesced (no lag can
+// grow with nothing written).
+//
+// Liveness: a quiesced follower does not campaign, so a leader that dies
+// quiesced must be reported. A leader's replica that stops while its node
+// lives on (Stop, a storage failure) sends each member a plain heartbeat
+// as it goes (leaving), which wakes them. A node that dies must be
+// reported by the caller. The cluster (internal/cluster/liveness.go)
+// calls NodesDown for every replica while some node is fenced by the
+// metadata quorum or has no raftnet connection to this node; a quiesced
+// follower whose leader is down wakes and, after its randomized election
+// timeout, campaigns (PreVote, then the vote). A quiesced leader that
+// lost a majority wakes too, so CheckQuorum steps it down. A wake that
+// was not needed (the leader is alive) costs one PreVote round: the
+// leader wakes on the PreVote and ignores it (its lease, CheckQuorum),
+// the other follower ignores it too, and the leader's next heartbeat
+// makes the candidate a follower again; it quiesces them all again an
+// election timeout later. A quiesced leader does not tick, so CheckQuorum
+// does not step it down; PreVote keeps a woken follower from disrupting
+// a live leader. Both are on (raftConfig).
+//
+// Ticks: Config.Ticker is one time.Ticker per node ticking the awake
+// replicas only; a quiesced replica is off its list (a time.Ticker per
+// replica would wake 10,000 goroutines ten times a second). raft draws
+// each replica's election timeout at random in [ElectionTicks,
+// 2*ElectionTicks), which staggers elections after a broker restart.
 //
 // # Bootstrap
 //

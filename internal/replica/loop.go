@@ -97,20 +97,16 @@ func (r *Replica) hwLocked() int64 {
 
 func (r *Replica) run() {
 	defer r.shutdown()
-	tick := r.cfg.Tick
-	if tick == nil {
-		t := time.NewTicker(r.cfg.TickInterval)
-		defer t.Stop()
-		tick = t.C
-	}
+	tick, stopTicks := r.tickSource()
+	defer stopTicks()
 	for {
 		select {
 		case <-r.stopc:
 			return
 		case <-tick:
-			r.ticks++
-			r.rn.Tick()
-			r.trackISR()
+			r.onTick() // quiesce.go
+		case <-r.wakec:
+			r.wake()
 		case m := <-r.inbox:
 			r.step(m)
 		case pr := <-r.propc:
@@ -141,6 +137,7 @@ func (r *Replica) run() {
 }
 
 func (r *Replica) shutdown() {
+	r.leaving() // quiesce.go
 	err := r.stoppedErr()
 	for k, pr := range r.pending {
 		pr.res <- appended{err: err}
@@ -154,15 +151,19 @@ func (r *Replica) shutdown() {
 }
 
 func (r *Replica) step(m *raftpb.Message) {
-	if m.GetTo() != r.cfg.ID {
+	if m.GetTo() != r.cfg.ID || r.lostData(m) {
 		return
 	}
+	qh := r.beforeStep(m)
 	if err := r.rn.Step(m); err != nil {
 		r.cfg.Logger.Debug("partition replica: message refused", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+	} else if qh {
+		r.afterQuiesceHeartbeat(m)
 	}
 }
 
 func (r *Replica) propose(pr *proposal) {
+	r.wake()
 	if r.epoch.Load() < 0 {
 		pr.res <- appended{err: partition.ErrNotLeader}
 		return
@@ -366,7 +367,7 @@ func (r *Replica) isrLocked() []uint64 {
 		if typ != raft.ProgressTypePeer {
 			return
 		}
-		if t, ok := r.caughtUp[id]; ok && now.Sub(t) <= r.cfg.LagTime {
+		if t, ok := r.caughtUp[id]; ok && (r.quiesced || now.Sub(t) <= r.cfg.LagTime) {
 			out = append(out, id)
 		}
 	})

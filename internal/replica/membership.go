@@ -63,7 +63,11 @@ type Membership struct {
 func (r *Replica) Reconfigure(target []uint64) (Membership, error) {
 	var m Membership
 	var err error
-	if !r.do(func() { m, err = r.reconfigure(target) }) {
+	if !r.do(func() {
+		if m, err = r.reconfigure(target); m.Step != "" {
+			r.wake() // a quiesced leader ticks again while its configuration changes
+		}
+	}) {
 		return Membership{}, r.stoppedErr()
 	}
 	return m, err
@@ -71,7 +75,14 @@ func (r *Replica) Reconfigure(target []uint64) (Membership, error) {
 
 // SetPreferred changes the preferred leader (0: none, the automatic
 // hand-over off).
-func (r *Replica) SetPreferred(id uint64) { r.do(func() { r.cfg.Preferred = id }) }
+func (r *Replica) SetPreferred(id uint64) {
+	r.do(func() {
+		if r.cfg.Preferred != id {
+			r.wake() // a quiesced leader looks at its hand-over again
+		}
+		r.cfg.Preferred = id
+	})
+}
 
 func sortedKeys[V any](ms ...map[uint64]V) []uint64 {
 	var out []uint64

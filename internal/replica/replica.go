@@ -42,6 +42,15 @@ type Config struct {
 	HeartbeatTicks int           // 1
 	// Tick, when set, replaces the ticker (tests drive time with it).
 	Tick <-chan time.Time
+	// Ticker, when set (and Tick is not), ticks this replica with the
+	// node's other replicas while it is awake; otherwise it runs a
+	// time.Ticker of its own.
+	Ticker *Ticker
+	// Live, when set, reports whether the node of a raft id is up (not
+	// fenced, reachable): a leader quiesces with a member that is down
+	// and behind (CockroachDB does the same with node liveness). Called
+	// on the goroutine; it must not block.
+	Live func(raftID uint64) bool
 	// Preferred is the raft id of the preferred leader (the topic's first
 	// replica; 0: none). A leader that is not it hands leadership over
 	// once it is caught up, so leaders spread over the brokers as the
@@ -97,6 +106,7 @@ type Replica struct {
 
 	loopState
 	members membership // owned by the goroutine (membership.go)
+	quiesceState
 }
 
 type appended struct {
@@ -145,6 +155,8 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	r.wakec = make(chan struct{}, 1)
+	r.tickc = make(chan time.Time, 1)
 	r.epoch.Store(-1)
 	hw, err := r.open()
 	if err != nil {
@@ -203,11 +215,10 @@ func (r *Replica) InSync() int { return int(r.inSync.Load()) }
 func (r *Replica) Leader() uint64 { return r.leader.Load() }
 
 // Step hands a message from the transport; it never blocks (a full inbox
-// drops it: raft retries).
+// drops it: raft retries). It takes no lock either: it runs on a
+// transport connection's reader, which reads nothing else meanwhile, so
+// every check of a message is made by the replica's goroutine (step).
 func (r *Replica) Step(m *raftpb.Message) {
-	if r.lostData(m) {
-		return
-	}
 	select {
 	case r.inbox <- m:
 	default:
@@ -224,6 +235,10 @@ type Status struct {
 	HighWatermark   int64
 	Match           map[uint64]uint64 // on the leader
 	DroppedMessages uint64
+	// Quiesced: the group is idle and this replica does not tick;
+	// Quiesces and Wakes count the changes since Start.
+	Quiesced        bool
+	Quiesces, Wakes uint64
 	Err             error
 }
 
@@ -234,16 +249,19 @@ func (r *Replica) Status() Status {
 		s = Status{Leadership: Leadership{Leader: r.Leader(), Epoch: -1}, Err: r.Err()}
 	}
 	s.DroppedMessages = r.dropped.Load()
+	s.Quiesced, s.Quiesces, s.Wakes = r.Quiesced(), r.quiesces.Load(), r.wakes.Load()
 	return s
 }
 
 // TransferLeadership asks raft (on the leader) to hand leadership to
 // voter to; it returns at once.
-func (r *Replica) TransferLeadership(to uint64) { r.do(func() { r.rn.TransferLeader(to) }) }
+func (r *Replica) TransferLeadership(to uint64) {
+	r.do(func() { r.wake(); r.rn.TransferLeader(to) })
+}
 
 // Campaign makes this replica start an election now (tests, and a
 // preferred leader taking its place back).
-func (r *Replica) Campaign() { r.do(func() { _ = r.rn.Campaign() }) }
+func (r *Replica) Campaign() { r.do(func() { r.wake(); _ = r.rn.Campaign() }) }
 
 // Err is the storage failure that stopped the replica, nil otherwise.
 func (r *Replica) Err() error {

@@ -52,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		manyP    = fl.Int("create-partitions", def.ManyPartitions, "partitions-10k: partitions created, 100 per topic")
 		metaReqs = fl.Int("metadata-requests", def.MetadataRequests, "partitions-10k, cluster-3: all-topics Metadata requests timed")
 		clTopics = fl.Int("cluster-topics", def.ClusterTopics, "cluster-3: topics created through the metadata quorum, one per CreateTopics")
+		idleRF3  = fl.Int("idle-rf3-partitions", def.IdleReplicated, "cluster-idle-rf3: partitions of replication factor 3 created, 100 per topic")
+		idleWin  = fl.Duration("idle-window", def.IdleWindow, "cluster-idle-rf3: the window each broker's CPU time is measured over")
 		restart  = fl.String("restart-size", bench.FormatSize(def.RestartSize), "restart-100-partitions: bytes written to 100 partitions before the restarts (needs that much free disk)")
 		backlog  = fl.String("backlog-size", "", "backlog-rss: bytes behind the consumer (default: -restart-size, and then the same data is read, written once)")
 		dir      = fl.String("dir", "", "where to make the run's directory of binaries, data dirs and logs (default: the system's temporary directory)")
@@ -117,19 +119,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for name, apply := range map[string]func(){
-		"duration":          func() { cfg.Duration = *duration },
-		"warmup":            func() { cfg.Warmup = *warmup },
-		"rounds":            func() { cfg.Rounds = *rounds },
-		"runs":              func() { cfg.Runs = *runs },
-		"settle":            func() { cfg.Settle = *settle },
-		"syncs":             func() { cfg.Syncs = *syncs },
-		"nats-pending":      func() { cfg.NatsPending = *natsWin },
-		"latency-rate":      func() { cfg.LatencyRate = *rate },
-		"idle-partitions":   func() { cfg.IdlePartitions = *idleP },
-		"idle-conns":        func() { cfg.IdleConns = *idleC },
-		"create-partitions": func() { cfg.ManyPartitions = *manyP },
-		"metadata-requests": func() { cfg.MetadataRequests = *metaReqs },
-		"cluster-topics":    func() { cfg.ClusterTopics = *clTopics },
+		"duration":            func() { cfg.Duration = *duration },
+		"warmup":              func() { cfg.Warmup = *warmup },
+		"rounds":              func() { cfg.Rounds = *rounds },
+		"runs":                func() { cfg.Runs = *runs },
+		"settle":              func() { cfg.Settle = *settle },
+		"syncs":               func() { cfg.Syncs = *syncs },
+		"nats-pending":        func() { cfg.NatsPending = *natsWin },
+		"latency-rate":        func() { cfg.LatencyRate = *rate },
+		"idle-partitions":     func() { cfg.IdlePartitions = *idleP },
+		"idle-conns":          func() { cfg.IdleConns = *idleC },
+		"create-partitions":   func() { cfg.ManyPartitions = *manyP },
+		"metadata-requests":   func() { cfg.MetadataRequests = *metaReqs },
+		"cluster-topics":      func() { cfg.ClusterTopics = *clTopics },
+		"idle-rf3-partitions": func() { cfg.IdleReplicated = *idleRF3 },
+		"idle-window":         func() { cfg.IdleWindow = *idleWin },
 	} {
 		if set[name] || !*smoke {
 			apply()
