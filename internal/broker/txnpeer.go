@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,6 +42,9 @@ type txnPeer struct {
 	cluster *cluster.Cluster
 	log     *slog.Logger
 	self    int32
+	ib      *interBroker // the listener, TLS and SASL of the peers
+
+	lastAuthWarn atomic.Int64 // unix nanos of the last authorization warning
 
 	mu      sync.Mutex
 	markers *kgo.Client
@@ -48,8 +52,33 @@ type txnPeer struct {
 	closed  bool
 }
 
-func newTxnPeer(c *cluster.Cluster, self int32, log *slog.Logger) *txnPeer {
-	return &txnPeer{cluster: c, log: log, self: self}
+func newTxnPeer(c *cluster.Cluster, self int32, ib *interBroker, log *slog.Logger) *txnPeer {
+	return &txnPeer{cluster: c, log: log, self: self, ib: ib}
+}
+
+// authWarnEvery spaces the warnings about a peer refusing this broker.
+const authWarnEvery = 10 * time.Second
+
+// warnIfRefused logs, at most every authWarnEvery, that a peer refused
+// this broker's credentials or authorization: retried markers and refused
+// verifications would otherwise only show as transactions that do not end.
+func (p *txnPeer) warnIfRefused(peer int32, err error) {
+	var why string
+	switch {
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		why = "not authorized: the peers need this broker's principal in super.users or allowed CLUSTER_ACTION on the cluster"
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+		why = "authentication refused: check the inter-broker JAAS credentials and sasl.mechanism.inter.broker.protocol"
+	default:
+		return
+	}
+	now := time.Now().UnixNano()
+	last := p.lastAuthWarn.Load()
+	if now-last < int64(authWarnEvery) || !p.lastAuthWarn.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("inter-broker client refused by a peer; transactions touching it cannot end or be verified", "peer", peer,
+		"client", p.ib.String(), "principal", p.ib.principal(), "why", why, "err", err)
 }
 
 // clients returns the two clients, made from the live brokers' addresses
@@ -71,7 +100,8 @@ func (p *txnPeer) clients() (markers, verify *kgo.Client, err error) {
 		return nil, nil, errors.New("no broker registered yet")
 	}
 	mk := func(role string) (*kgo.Client, error) {
-		return kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID(fmt.Sprintf("strom-broker-%d-%s", p.self, role)))
+		opts := append(p.ib.opts(), kgo.SeedBrokers(seeds...), kgo.ClientID(fmt.Sprintf("strom-broker-%d-%s", p.self, role)))
+		return kgo.NewClient(opts...)
 	}
 	if p.markers, err = mk("txn-markers"); err != nil {
 		return nil, nil, err
@@ -169,6 +199,7 @@ func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch 
 	req.Markers = append(req.Markers, m)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(lead)))
 	if err != nil {
+		p.warnIfRefused(lead, err)
 		return tps, fmt.Errorf("WriteTxnMarkers to broker %d: %w", lead, err)
 	}
 	acked := map[txn.TopicPartition]bool{}
@@ -185,6 +216,7 @@ func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch 
 			}
 		}
 	}
+	p.warnIfRefused(lead, firstErr)
 	var failed []txn.TopicPartition
 	for _, tp := range tps {
 		if !acked[tp] {
@@ -208,6 +240,11 @@ func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, p
 	tr.Topics = append(tr.Topics, tt)
 	req.Transactions = append(req.Transactions, tr)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(coordinator)))
+	if err != nil {
+		p.warnIfRefused(coordinator, err)
+	} else {
+		p.warnIfRefused(coordinator, kerr.ErrorForCode(resp.ErrorCode))
+	}
 	moved := func(code int16) bool {
 		return code == kerr.NotCoordinator.Code || code == kerr.CoordinatorNotAvailable.Code || code == kerr.CoordinatorLoadInProgress.Code
 	}
