@@ -56,6 +56,20 @@ func newTxnPeer(c *cluster.Cluster, self int32, ib *interBroker, log *slog.Logge
 	return &txnPeer{cluster: c, log: log, self: self, ib: ib}
 }
 
+// refusal says why err is a peer refusing this broker ("" when it is
+// not): its authorization (CLUSTER_ACTION) or its SASL login.
+func refusal(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return "not authorized: the peers need this broker's principal in super.users or allowed CLUSTER_ACTION on the cluster"
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return "authentication refused: check the inter-broker JAAS credentials and sasl.mechanism.inter.broker.protocol"
+	}
+	return ""
+}
+
 // authWarnEvery spaces the warnings about a peer refusing this broker.
 const authWarnEvery = 10 * time.Second
 
@@ -63,13 +77,8 @@ const authWarnEvery = 10 * time.Second
 // this broker's credentials or authorization: retried markers and refused
 // verifications would otherwise only show as transactions that do not end.
 func (p *txnPeer) warnIfRefused(peer int32, err error) {
-	var why string
-	switch {
-	case errors.Is(err, kerr.ClusterAuthorizationFailed):
-		why = "not authorized: the peers need this broker's principal in super.users or allowed CLUSTER_ACTION on the cluster"
-	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
-		why = "authentication refused: check the inter-broker JAAS credentials and sasl.mechanism.inter.broker.protocol"
-	default:
+	why := refusal(err)
+	if why == "" {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -137,12 +146,17 @@ func (p *txnPeer) leaderOf(tp txn.TopicPartition) (lead int32, ok bool) {
 // WriteMarkers implements txn.MarkerSender: one WriteTxnMarkers per
 // leader, the partitions that were not acknowledged sent again (to their
 // leader at that time) with a capped back-off until every one is, or ctx
-// ends.
+// ends. A peer that refuses this broker (authorization, SASL) is not
+// waited for: the error returns after that round, so EndTxn answers (its
+// outcome is decided once prepared) and the coordinator's timeout loop
+// completes the transaction later, when the peer accepts; the refusal is
+// logged (warnIfRefused).
 func (p *txnPeer) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, parts []txn.TopicPartition) error {
 	pending := slices.Clone(parts)
 	backoff := 20 * time.Millisecond
 	var last error
 	for {
+		var refused error
 		byLeader := map[int32][]txn.TopicPartition{}
 		var next []txn.TopicPartition
 		for _, tp := range pending {
@@ -160,12 +174,18 @@ func (p *txnPeer) WriteMarkers(ctx context.Context, pid int64, epoch int16, comm
 			failed, err := p.sendMarkers(ctx, lead, pid, epoch, commit, coordinatorEpoch, tps)
 			if err != nil {
 				last = err
+				if refusal(err) != "" {
+					refused = err
+				}
 			}
 			next = append(next, failed...)
 		}
 		pending = next
 		if len(pending) == 0 {
 			return nil
+		}
+		if refused != nil {
+			return fmt.Errorf("markers to %d partitions not acknowledged, a broker refused this one: %w", len(pending), refused)
 		}
 		select {
 		case <-ctx.Done():
