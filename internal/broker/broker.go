@@ -286,11 +286,17 @@ func Start(cfg Config) (*Broker, error) {
 	h := handler.New(b.cluster, hcfg)
 	b.handler = h
 	if b.quorum != nil {
-		// A cluster's brokers register one address: the first
-		// listener's (its other listeners are served to the clients that
-		// connect to them, but not advertised for other brokers).
+		// A cluster's brokers register every listener's advertised
+		// address (Kafka's BrokerRegistration endpoints): a client is
+		// given each broker's address on the listener it connected to,
+		// and the inter-broker client dials inter.broker.listener.name's.
+		var eps []metadata.Endpoint
+		for _, spec := range cfg.Listeners {
+			e := endpoints[spec.Name]
+			eps = append(eps, metadata.Endpoint{Listener: spec.Name, Host: e.Host, Port: e.Port})
+		}
 		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
-			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID()})
+			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps})
 	}
 	b.kafka = server.New(scfg, h)
 	for i, ln := range b.lns {

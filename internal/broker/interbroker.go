@@ -31,10 +31,11 @@ var errNoInterBroker = errors.New("no inter-broker client")
 // that listener's truststore and presents its keystore's certificate when
 // asked (mTLS).
 //
-// The brokers of a cluster register one address each, their first
-// listener's (metadata.BrokerInfo), and peers are dialed there: the
-// inter-broker listener must be the first of listeners. Peers are assumed
-// configured alike (the same listener name, protocol and mechanisms).
+// The brokers of a cluster register every listener's advertised address
+// (metadata.BrokerInfo.Endpoints): peers are dialed at their endpoint of
+// this listener, and the Metadata they answer on it names the others'
+// endpoints of it too. Peers are assumed configured alike (the same
+// listener name, protocol and mechanisms).
 type interBroker struct {
 	listener  metadata.Listener
 	mechanism string // "" without SASL
@@ -53,12 +54,8 @@ func newInterBroker(bc *metadata.BrokerConfig, listeners []metadata.Listener) (*
 	for _, l := range listeners {
 		names = append(names, l.Name)
 	}
-	switch {
-	case i < 0:
+	if i < 0 {
 		return nil, fmt.Errorf("%w: inter.broker.listener.name=%s names none of the listeners (%s)", errNoInterBroker, s.InterBrokerListenerName, strings.Join(names, ", "))
-	case i > 0:
-		return nil, fmt.Errorf("%w: inter.broker.listener.name=%s is not the first of the listeners (%s): a cluster's brokers register their first listener's address only, so that is where peers are dialed",
-			errNoInterBroker, s.InterBrokerListenerName, strings.Join(names, ", "))
 	}
 	ib := &interBroker{listener: listeners[i]}
 	l := ib.listener

@@ -71,8 +71,8 @@ func TestInterBrokerSettings(t *testing.T) {
 
 		{name: "no such listener", props: nil, listeners: one("SASL_PLAINTEXT", "SASL_PLAINTEXT"),
 			wantErr: "inter.broker.listener.name=PLAINTEXT names none of the listeners (SASL_PLAINTEXT)"},
-		{name: "not the first listener", props: map[string]string{"inter.broker.listener.name": "B"},
-			listeners: append(one("A", "PLAINTEXT"), one("B", "PLAINTEXT")...), wantErr: "is not the first of the listeners"},
+		{name: "not the first listener", props: with(sasl("SCRAM-SHA-256", "sasl.jaas.config", scramJAAS), "inter.broker.listener.name", "B"),
+			listeners: append(one("A", "PLAINTEXT"), one("B", "SASL_PLAINTEXT")...), wantMech: "SCRAM-SHA-256"},
 		{name: "GSSAPI default", props: map[string]string{"inter.broker.listener.name": "SASL_PLAINTEXT", "sasl.enabled.mechanisms": "PLAIN"},
 			listeners: one("SASL_PLAINTEXT", "SASL_PLAINTEXT"), wantErr: "sasl.mechanism.inter.broker.protocol=GSSAPI"},
 		{name: "OAUTHBEARER", props: sasl("OAUTHBEARER", "sasl.jaas.config", scramJAAS), listeners: one("SASL_PLAINTEXT", "SASL_PLAINTEXT"),

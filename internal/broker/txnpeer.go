@@ -103,7 +103,11 @@ func (p *txnPeer) clients() (markers, verify *kgo.Client, err error) {
 	}
 	var seeds []string
 	for _, b := range p.cluster.Brokers() {
-		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+		host, port, ok := b.Endpoint(p.ib.listener.Name)
+		if !ok { // registered before endpoints were: its first listener
+			host, port = b.Host, b.Port
+		}
+		seeds = append(seeds, net.JoinHostPort(host, strconv.Itoa(int(port))))
 	}
 	if len(seeds) == 0 {
 		return nil, nil, errors.New("no broker registered yet")

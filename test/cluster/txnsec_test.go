@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/test/internal/childbroker"
 )
 
 // startSASLCluster starts three nodes whose only client listener is
@@ -198,6 +200,99 @@ func TestClusterTxnSASLBrokerNotAllowed(t *testing.T) {
 	for _, nd := range c.nodes {
 		if !strings.Contains(nd.proc.Output(), "inter-broker principal is not in super.users") {
 			t.Fatalf("node %d did not warn at start that User:broker is not a super user", nd.id)
+		}
+	}
+}
+
+// TestClusterTxnInternalListener: inter.broker.listener.name names a
+// second listener, INTERNAL (SASL_PLAINTEXT, SCRAM-SHA-256 as the broker),
+// beside the clients' PLAINTEXT one. The brokers register every
+// listener's address: Metadata asked on INTERNAL names each broker's
+// INTERNAL address, on PLAINTEXT its PLAINTEXT one, and the inter-broker
+// client dials INTERNAL. The transactional pipeline over PLAINTEXT
+// completes exactly once. On main brokers registered their first
+// listener's address only, and Metadata on INTERNAL named PLAINTEXT ports.
+func TestClusterTxnInternalListener(t *testing.T) {
+	c := writeCluster(t, 3, "offsets.topic.replication.factor=1",
+		"sasl.enabled.mechanisms=SCRAM-SHA-256",
+		"sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256",
+		`listener.name.internal.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-pw";`)
+	internal := map[int32]string{}
+	for _, nd := range c.nodes {
+		internal[nd.id] = childbroker.FreeAddr(t)
+		b, err := os.ReadFile(nd.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.NewReplacer("listeners=PLAINTEXT://"+nd.kafka, "listeners=PLAINTEXT://"+nd.kafka+",INTERNAL://"+internal[nd.id],
+			"inter.broker.listener.name=PLAINTEXT", "inter.broker.listener.name=INTERNAL",
+			"CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT").Replace(string(b))
+		if err := os.WriteFile(nd.file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(c.nodes[2].dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.AddScram(c.nodes[2].dir, []string{"SCRAM-SHA-256=[name=broker,password=broker-pw]"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+
+	// Metadata on each listener names the brokers' addresses on it.
+	asBroker := kgo.SASL(scram.Auth{User: "broker", Pass: "broker-pw"}.AsSha256Mechanism())
+	for _, side := range []struct {
+		seed string
+		opts []kgo.Opt
+		want func(nd *node) string
+	}{
+		{internal[1], []kgo.Opt{asBroker}, func(nd *node) string { return internal[nd.id] }},
+		{c.nodes[0].kafka, nil, func(nd *node) string { return nd.kafka }},
+	} {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(side.seed)}, side.opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "Metadata at "+side.seed+" names the brokers on its listener", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+			if err != nil {
+				return err
+			}
+			at := map[int32]string{}
+			for _, b := range md.Brokers {
+				at[b.NodeID] = fmt.Sprintf("%s:%d", b.Host, b.Port)
+			}
+			for _, nd := range c.nodes {
+				if at[nd.id] != side.want(nd) {
+					return fmt.Errorf("broker %d at %q, want %s", nd.id, at[nd.id], side.want(nd))
+				}
+			}
+			return nil
+		})
+		cl.Close()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := c.admin(c.nodes[0].kafka)
+	for _, topic := range []string{"txin", "txout"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		c.waitLed(c.nodes[0].kafka, topic, 3)
+	}
+	const n = 100
+	produce(t, c.seeds(), "txin", "in", n)
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n, nil)
+	got := consumeCommitted(t, c.seeds(), "txout", n)
+	for i := range n {
+		if !got[fmt.Sprintf("out-in-%d", i)] {
+			t.Fatalf("input in-%d has no output", i)
 		}
 	}
 }
