@@ -188,6 +188,9 @@ func TestInterBrokerClientConnects(t *testing.T) {
 			if c.wantErr != (err != nil) {
 				t.Fatalf("ApiVersions over %s %s: %v (want an error: %v)", c.listener, c.mech, err, c.wantErr)
 			}
+			if c.wantErr && refusal(err) == "" {
+				t.Fatalf("a refused login is not logged as a refusal: %v", err)
+			}
 		})
 	}
 }
