@@ -296,3 +296,44 @@ func TestClusterTxnInternalListener(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterTxnRefusedWithReason: settings that cannot make the
+// inter-broker client (here Kafka's default
+// sasl.mechanism.inter.broker.protocol, GSSAPI, on a SASL listener) keep
+// transactions refused: InitProducerId with a transactional id answers
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED at once (fatal for the client, not
+// retried), and the brokers log the reason at start and at the refusal.
+func TestClusterTxnRefusedWithReason(t *testing.T) {
+	c := startSASLCluster(t, "sasl.mechanism.inter.broker.protocol=GSSAPI")
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("refused")}, c.clientOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = cl.BeginTransaction()
+	if err == nil {
+		// franz-go asks InitProducerId at the first produce.
+		err = cl.ProduceSync(ctx, &kgo.Record{Topic: "any", Value: []byte("v")}).FirstErr()
+	}
+	if err == nil || !strings.Contains(err.Error(), "TRANSACTIONAL_ID_AUTHORIZATION_FAILED") || ctx.Err() != nil {
+		t.Fatalf("transactional producer: %v after %v; want TRANSACTIONAL_ID_AUTHORIZATION_FAILED at once", err, time.Since(start))
+	}
+	t.Logf("refused after %v: %v", time.Since(start), err)
+	const reason = "sasl.mechanism.inter.broker.protocol=GSSAPI"
+	waitFor(t, 10*time.Second, "the refusal's reason logged", func() error {
+		for _, nd := range c.nodes {
+			if strings.Contains(nd.proc.Output(), "refusing a transactional producer") && strings.Contains(nd.proc.Output(), reason) {
+				return nil
+			}
+		}
+		return errors.New("no log line")
+	})
+	for _, nd := range c.nodes {
+		if !strings.Contains(nd.proc.Output(), "transactions are refused in this cluster") {
+			t.Fatalf("node %d did not log at start why transactions are refused", nd.id)
+		}
+	}
+}
