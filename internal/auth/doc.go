@@ -4,6 +4,8 @@
 // stored SCRAM credentials, OAUTHBEARER (a JWT checked by golang-jwt against
 // a JWKS file), plus the derivation of those credentials from a
 // password (--add-scram) or a salted password (AlterUserScramCredentials).
+// It also parses Kafka's JAAS login (sasl.jaas.config, ParseJAAS): the
+// broker's own credentials as a client of its peers.
 //
 // It is pure: no sockets (package kafka/server runs the TLS handshake and
 // frames SASL tokens), no protocol codes (the handlers map ErrAuthFailed to
@@ -19,6 +21,7 @@
 //     the answer never tells an unknown user from a wrong password.
 //   - An Exchange is used by one connection's reader goroutine at a time;
 //     Credentials must be safe for concurrent use.
+//   - ParseJAAS's errors name the option, never its value (a password).
 //   - Parsers of client input (ParsePlain, the SCRAM messages behind
 //     Exchange.Step, ParseScramArg) return errors, never panic
 //     (FuzzParsePlain, FuzzScramServer).

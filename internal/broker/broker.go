@@ -41,6 +41,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/stromhq/strom/internal/acl"
 	"github.com/stromhq/strom/internal/auth"
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/console"
@@ -99,11 +100,13 @@ type Broker struct {
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
 	txnPeer *txnPeer // a cluster's inter-broker client for transactions; nil on a single node
-	kafka   *server.Server
-	handler *handler.Handler
-	kafkaLn net.Listener // the first of lns
-	lns     []net.Listener
-	specs   []metadata.Listener // lns[i] serves specs[i]
+	// noTxnPeer is why a cluster node has no txnPeer ("" when it has).
+	noTxnPeer string
+	kafka     *server.Server
+	handler   *handler.Handler
+	kafkaLn   net.Listener // the first of lns
+	lns       []net.Listener
+	specs     []metadata.Listener // lns[i] serves specs[i]
 	// sec is the listeners' security (the console logs users in through
 	// a SASL listener).
 	sec     *security
@@ -212,12 +215,22 @@ func Start(cfg Config) (*Broker, error) {
 	if b.quorum != nil {
 		// Transactions in a cluster: markers to other brokers and
 		// verification by the coordinator's broker go through an
-		// inter-broker client, which speaks PLAINTEXT without credentials
-		// to the brokers' first listener; with anything else there it is
-		// not made and transactional producers are refused (handler 22).
-		if bc.Settings().AuthorizerClassName == "" && (len(cfg.Listeners) == 0 || cfg.Listeners[0].Protocol == "PLAINTEXT") {
-			b.txnPeer = newTxnPeer(b.cluster, bc.Settings().NodeID, cfg.Logger)
+		// inter-broker client on inter.broker.listener.name, with that
+		// listener's TLS and SASL (interbroker.go). When the settings
+		// cannot make one, transactional producers are refused with the
+		// reason (handler 22), never accepted and left hanging.
+		ib, err := newInterBroker(bc, listenersOrDefault(cfg))
+		if err != nil {
+			b.noTxnPeer = err.Error()
+			cfg.Logger.Warn("transactions are refused in this cluster: the inter-broker client cannot be made", "err", err)
+		} else {
+			b.txnPeer = newTxnPeer(b.cluster, bc.Settings().NodeID, ib, cfg.Logger)
 			tcfg.Markers = b.txnPeer
+			cfg.Logger.Info("inter-broker client for transactions", "client", ib.String())
+			if s := bc.Settings(); s.AuthorizerClassName != "" && !slices.Contains(acl.ParseSuperUsers(s.SuperUsers), ib.principal()) {
+				cfg.Logger.Warn("ACLs are on and the inter-broker principal is not in super.users: it needs CLUSTER_ACTION on the cluster (WriteTxnMarkers, AddPartitionsToTxn verification), or transactions across brokers fail",
+					"principal", ib.principal())
+			}
 		}
 		// Transactions v2 adds partitions from Produce, which needs the
 		// coordinator in process: a cluster keeps to v1 for now.
@@ -229,9 +242,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.cluster.Close()
 		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}
-	if len(cfg.Listeners) == 0 {
-		cfg.Listeners = []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: cfg.KafkaAddr, Advertised: cfg.AdvertisedAddr}}
-	}
+	cfg.Listeners = listenersOrDefault(cfg)
 	b.specs = cfg.Listeners
 	sec, err := newSecurity(bc, cfg.Listeners, cfg.Logger)
 	if err != nil {
@@ -273,14 +284,21 @@ func Start(cfg Config) (*Broker, error) {
 	if b.txnPeer != nil {
 		hcfg.TxnPeer = b.txnPeer
 	}
+	hcfg.NoTxnPeer = b.noTxnPeer
 	h := handler.New(b.cluster, hcfg)
 	b.handler = h
 	if b.quorum != nil {
-		// A cluster's brokers register one address: the first
-		// listener's (its other listeners are served to the clients that
-		// connect to them, but not advertised for other brokers).
+		// A cluster's brokers register every listener's advertised
+		// address (Kafka's BrokerRegistration endpoints): a client is
+		// given each broker's address on the listener it connected to,
+		// and the inter-broker client dials inter.broker.listener.name's.
+		var eps []metadata.Endpoint
+		for _, spec := range cfg.Listeners {
+			e := endpoints[spec.Name]
+			eps = append(eps, metadata.Endpoint{Listener: spec.Name, Host: e.Host, Port: e.Port})
+		}
 		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
-			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID()})
+			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps})
 	}
 	b.kafka = server.New(scfg, h)
 	for i, ln := range b.lns {
@@ -322,6 +340,15 @@ func Start(cfg Config) (*Broker, error) {
 		}()
 	}
 	return b, nil
+}
+
+// listenersOrDefault is cfg.Listeners, or one PLAINTEXT listener on
+// KafkaAddr when none is configured.
+func listenersOrDefault(cfg Config) []metadata.Listener {
+	if len(cfg.Listeners) == 0 {
+		return []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: cfg.KafkaAddr, Advertised: cfg.AdvertisedAddr}}
+	}
+	return cfg.Listeners
 }
 
 // kafkaServerConfig maps the broker settings to the Kafka listener's limits,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,6 +42,9 @@ type txnPeer struct {
 	cluster *cluster.Cluster
 	log     *slog.Logger
 	self    int32
+	ib      *interBroker // the listener, TLS and SASL of the peers
+
+	lastAuthWarn atomic.Int64 // unix nanos of the last authorization warning
 
 	mu      sync.Mutex
 	markers *kgo.Client
@@ -48,8 +52,42 @@ type txnPeer struct {
 	closed  bool
 }
 
-func newTxnPeer(c *cluster.Cluster, self int32, log *slog.Logger) *txnPeer {
-	return &txnPeer{cluster: c, log: log, self: self}
+func newTxnPeer(c *cluster.Cluster, self int32, ib *interBroker, log *slog.Logger) *txnPeer {
+	return &txnPeer{cluster: c, log: log, self: self, ib: ib}
+}
+
+// refusal says why err is a peer refusing this broker ("" when it is
+// not): its authorization (CLUSTER_ACTION) or its SASL login.
+func refusal(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return "not authorized: the peers need this broker's principal in super.users or allowed CLUSTER_ACTION on the cluster"
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return "authentication refused: check the inter-broker JAAS credentials and sasl.mechanism.inter.broker.protocol"
+	}
+	return ""
+}
+
+// authWarnEvery spaces the warnings about a peer refusing this broker.
+const authWarnEvery = 10 * time.Second
+
+// warnIfRefused logs, at most every authWarnEvery, that a peer refused
+// this broker's credentials or authorization: retried markers and refused
+// verifications would otherwise only show as transactions that do not end.
+func (p *txnPeer) warnIfRefused(peer int32, err error) {
+	why := refusal(err)
+	if why == "" {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := p.lastAuthWarn.Load()
+	if now-last < int64(authWarnEvery) || !p.lastAuthWarn.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("inter-broker client refused by a peer; transactions touching it cannot end or be verified", "peer", peer,
+		"client", p.ib.String(), "principal", p.ib.principal(), "why", why, "err", err)
 }
 
 // clients returns the two clients, made from the live brokers' addresses
@@ -65,13 +103,18 @@ func (p *txnPeer) clients() (markers, verify *kgo.Client, err error) {
 	}
 	var seeds []string
 	for _, b := range p.cluster.Brokers() {
-		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+		host, port, ok := b.Endpoint(p.ib.listener.Name)
+		if !ok { // registered before endpoints were: its first listener
+			host, port = b.Host, b.Port
+		}
+		seeds = append(seeds, net.JoinHostPort(host, strconv.Itoa(int(port))))
 	}
 	if len(seeds) == 0 {
 		return nil, nil, errors.New("no broker registered yet")
 	}
 	mk := func(role string) (*kgo.Client, error) {
-		return kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID(fmt.Sprintf("strom-broker-%d-%s", p.self, role)))
+		opts := append(p.ib.opts(), kgo.SeedBrokers(seeds...), kgo.ClientID(fmt.Sprintf("strom-broker-%d-%s", p.self, role)))
+		return kgo.NewClient(opts...)
 	}
 	if p.markers, err = mk("txn-markers"); err != nil {
 		return nil, nil, err
@@ -107,12 +150,17 @@ func (p *txnPeer) leaderOf(tp txn.TopicPartition) (lead int32, ok bool) {
 // WriteMarkers implements txn.MarkerSender: one WriteTxnMarkers per
 // leader, the partitions that were not acknowledged sent again (to their
 // leader at that time) with a capped back-off until every one is, or ctx
-// ends.
+// ends. A peer that refuses this broker (authorization, SASL) is not
+// waited for: the error returns after that round, so EndTxn answers (its
+// outcome is decided once prepared) and the coordinator's timeout loop
+// completes the transaction later, when the peer accepts; the refusal is
+// logged (warnIfRefused).
 func (p *txnPeer) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, parts []txn.TopicPartition) error {
 	pending := slices.Clone(parts)
 	backoff := 20 * time.Millisecond
 	var last error
 	for {
+		var refused error
 		byLeader := map[int32][]txn.TopicPartition{}
 		var next []txn.TopicPartition
 		for _, tp := range pending {
@@ -130,12 +178,18 @@ func (p *txnPeer) WriteMarkers(ctx context.Context, pid int64, epoch int16, comm
 			failed, err := p.sendMarkers(ctx, lead, pid, epoch, commit, coordinatorEpoch, tps)
 			if err != nil {
 				last = err
+				if refusal(err) != "" {
+					refused = err
+				}
 			}
 			next = append(next, failed...)
 		}
 		pending = next
 		if len(pending) == 0 {
 			return nil
+		}
+		if refused != nil {
+			return fmt.Errorf("markers to %d partitions not acknowledged, a broker refused this one: %w", len(pending), refused)
 		}
 		select {
 		case <-ctx.Done():
@@ -169,6 +223,7 @@ func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch 
 	req.Markers = append(req.Markers, m)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(lead)))
 	if err != nil {
+		p.warnIfRefused(lead, err)
 		return tps, fmt.Errorf("WriteTxnMarkers to broker %d: %w", lead, err)
 	}
 	acked := map[txn.TopicPartition]bool{}
@@ -185,6 +240,7 @@ func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch 
 			}
 		}
 	}
+	p.warnIfRefused(lead, firstErr)
 	var failed []txn.TopicPartition
 	for _, tp := range tps {
 		if !acked[tp] {
@@ -208,6 +264,11 @@ func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, p
 	tr.Topics = append(tr.Topics, tt)
 	req.Transactions = append(req.Transactions, tr)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(coordinator)))
+	if err != nil {
+		p.warnIfRefused(coordinator, err)
+	} else {
+		p.warnIfRefused(coordinator, kerr.ErrorForCode(resp.ErrorCode))
+	}
 	moved := func(code int16) bool {
 		return code == kerr.NotCoordinator.Code || code == kerr.CoordinatorNotAvailable.Code || code == kerr.CoordinatorLoadInProgress.Code
 	}

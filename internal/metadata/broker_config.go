@@ -95,6 +95,8 @@ var brokerSettings = []BrokerSetting{
 	{"ssl.principal.mapping.rules", "DEFAULT", TypeString, "rules mapping a client certificate's subject to a principal name: RULE:pattern/replacement/[LU], ..., DEFAULT"},
 	{"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", TypeList, "TLS versions accepted (TLSv1.2, TLSv1.3)"},
 	{"sasl.enabled.mechanisms", "GSSAPI", TypeList, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and is dropped)"},
+	{"sasl.mechanism.inter.broker.protocol", "GSSAPI", TypeString, "the SASL mechanism brokers authenticate to each other with when inter.broker.listener.name is a SASL listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not supported: transactions in a cluster are then refused)"},
+	{"sasl.jaas.config", "", TypePassword, "the broker's own credentials for the inter-broker client, as a JAAS login (PlainLoginModule or ScramLoginModule required username=\"...\" password=\"...\";); listener.name.<listener>.<mechanism>.sasl.jaas.config wins"},
 	{"authorizer.class.name", "", TypeString, "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) turns ACLs on; empty: no authorization"},
 	{"super.users", "", TypeString, "principals allowed everything, separated by semicolons: User:admin;User:ops"},
 	{"allow.everyone.if.no.acl.found", "false", TypeBoolean, "with ACLs on, allow a resource no ACL names to everyone"},
@@ -285,18 +287,44 @@ var listenerSettings = map[string]bool{
 	"ssl.principal.mapping.rules": true, "ssl.enabled.protocols": true, "sasl.enabled.mechanisms": true,
 }
 
+// jaasMechanisms are the SASL mechanisms (lower case) of Kafka's
+// listener.name.<listener>.<mechanism>.sasl.jaas.config.
+var jaasMechanisms = map[string]bool{"plain": true, "scram-sha-256": true, "scram-sha-512": true, "gssapi": true, "oauthbearer": true}
+
 // splitListenerSetting splits listener.name.<listener>.<setting> for the
-// settings a listener may override.
+// settings a listener may override. Kafka's per-mechanism JAAS config,
+// listener.name.<listener>.<mechanism>.sasl.jaas.config, is the setting
+// sasl.jaas.config.
 func splitListenerSetting(k string) (listener, setting string, ok bool) {
 	rest, ok := strings.CutPrefix(k, "listener.name.")
 	if !ok {
 		return "", "", false
 	}
 	listener, setting, ok = strings.Cut(rest, ".")
+	if mech, jaas, isJAAS := strings.Cut(setting, "."); ok && isJAAS && jaasMechanisms[mech] && jaas == "sasl.jaas.config" {
+		return listener, jaas, listener != ""
+	}
 	if !ok || listener == "" || !listenerSettings[setting] {
 		return "", "", false
 	}
 	return listener, setting, true
+}
+
+// ListenerJAAS is the JAAS login the broker uses as a client of listener
+// with a SASL mechanism: listener.name.<listener>.<mechanism>.sasl.jaas.config
+// (both lower case), else sasl.jaas.config. key names the setting the
+// value came from (for errors); "" and "" when neither is set.
+func (b *BrokerConfig) ListenerJAAS(listener, mechanism string) (value, key string) {
+	key = "listener.name." + strings.ToLower(listener) + "." + strings.ToLower(mechanism) + ".sasl.jaas.config"
+	if b != nil {
+		if v, ok := b.values[key]; ok {
+			return v, key
+		}
+		if v, ok := b.values["sasl.jaas.config"]; ok {
+			return v, "sasl.jaas.config"
+		}
+	}
+	return "", ""
 }
 
 // ListenerValue is setting's value for one listener: its

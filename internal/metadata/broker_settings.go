@@ -89,6 +89,8 @@ type BrokerSettings struct {
 	OAuthExpectedIssuer         string        `config:"sasl.oauthbearer.expected.issuer"`
 	OAuthSubClaim               string        `config:"sasl.oauthbearer.sub.claim.name"`
 	OAuthClockSkewSeconds       int           `config:"sasl.oauthbearer.clock.skew.seconds"`
+	SASLMechanismInterBroker    string        `config:"sasl.mechanism.inter.broker.protocol"`
+	SASLJAASConfig              string        `config:"sasl.jaas.config"`
 	AuthorizerClassName         string        `config:"authorizer.class.name"`
 	SuperUsers                  string        `config:"super.users"`
 	AllowEveryoneIfNoACLFound   bool          `config:"allow.everyone.if.no.acl.found"`

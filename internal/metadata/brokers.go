@@ -22,6 +22,28 @@ type BrokerInfo struct {
 	// registration is told from a restart.
 	Incarnation string `json:"incarnation"`
 	Fenced      bool   `json:"fenced,omitempty"`
+	// Endpoints are every client listener's advertised address, as
+	// Kafka's BrokerRegistration has them; Host and Port are the first
+	// one's. Empty in a registration made before they were recorded.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+}
+
+// Endpoint is one listener's advertised address.
+type Endpoint struct {
+	Listener string `json:"listener"` // its name, upper case
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+}
+
+// Endpoint is the advertised address of the broker's listener (ok false
+// when the registration names no such listener).
+func (b BrokerInfo) Endpoint(listener string) (host string, port int32, ok bool) {
+	for _, e := range b.Endpoints {
+		if e.Listener == listener {
+			return e.Host, e.Port, true
+		}
+	}
+	return "", 0, false
 }
 
 // RegisterBroker records (or refreshes) a broker's registration; it

@@ -67,10 +67,13 @@ type Leaf struct {
 
 // LeafOptions shape a leaf certificate.
 type LeafOptions struct {
-	Subject  pkix.Name
-	Server   bool          // for localhost and 127.0.0.1, server auth
-	NotAfter time.Time     // zero: a day from now
-	Validity time.Duration // unused when NotAfter is set
+	Subject pkix.Name
+	Server  bool // for localhost and 127.0.0.1, server auth
+	// ClientToo adds client auth to a Server certificate (a broker's
+	// certificate that its inter-broker client also presents, mTLS).
+	ClientToo bool
+	NotAfter  time.Time     // zero: a day from now
+	Validity  time.Duration // unused when NotAfter is set
 }
 
 // Issue signs a leaf certificate.
@@ -94,6 +97,9 @@ func (ca *CA) Issue(t testing.TB, o LeafOptions) Leaf {
 	}
 	if o.Server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		if o.ClientToo {
+			tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+		}
 		tmpl.DNSNames = []string{"localhost"}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
 	}

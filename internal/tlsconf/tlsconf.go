@@ -124,6 +124,29 @@ func (src *Source) SelfClientConfig() *tls.Config {
 	}
 }
 
+// PeerClientConfig is a client configuration for dialing another
+// broker's listener configured like this one (the inter-broker client):
+// the server's chain is checked against this Source's truststore (the
+// system's CAs without one) and its name against the address dialed; the
+// keystore's certificate is presented when the peer asks for one (mTLS),
+// the current one at each handshake, so renewals apply. The truststore is
+// the one loaded when this is called.
+func (src *Source) PeerClientConfig() *tls.Config {
+	cur := src.Current()
+	return &tls.Config{
+		MinVersion: cur.MinVersion,
+		MaxVersion: cur.MaxVersion,
+		RootCAs:    cur.ClientCAs,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			src.maybeReload()
+			if c := src.Current().Certificates; len(c) > 0 {
+				return &c[0], nil
+			}
+			return &tls.Certificate{}, nil
+		},
+	}
+}
+
 // ErrNotSelf: the peer's certificate is not the one this Source serves.
 var ErrNotSelf = errors.New("tls: the peer's certificate is not this listener's own")
 

@@ -51,6 +51,9 @@ type testCluster struct {
 	voters string // controller.quorum.voters
 	nodes  []*node
 	lab    *netLab // the network the nodes are on, nil for loopback
+	// clientOpts are added to the test's clients of the cluster (admin,
+	// direct): SASL for a cluster whose listener needs it.
+	clientOpts []kgo.Opt
 }
 
 // startCluster writes n server.properties files as the tutorial does
@@ -151,7 +154,7 @@ func (c *testCluster) seeds() []string {
 
 func (c *testCluster) admin(addr string) *kadm.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, c.clientOpts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -163,7 +166,7 @@ func (c *testCluster) admin(addr string) *kadm.Client {
 // requests over every broker it knows, the dead one included).
 func (c *testCluster) direct(addr string) *kgo.Broker {
 	c.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, c.clientOpts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -385,10 +388,10 @@ func TestClusterControllerFailover(t *testing.T) {
 }
 
 // produce writes n records (values prefix-0 ...) with acks=all, idempotent,
-// failing the test on any error.
-func produce(t *testing.T, seeds []string, topic, prefix string, n int) {
+// failing the test on any error; opts are added to the client's.
+func produce(t *testing.T, seeds []string, topic, prefix string, n int, opts ...kgo.Opt) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

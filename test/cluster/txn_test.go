@@ -91,12 +91,12 @@ func TestClusterTransactions(t *testing.T) {
 // in transactions of a GroupTransactSession until n inputs were committed;
 // mid is called (if set) in each transaction, once its records are handed
 // to the producer and before its end, with the inputs committed so far.
-func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out string, n int, mid func(done int)) {
+func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out string, n int, mid func(done int), opts ...kgo.Opt) {
 	t.Helper()
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(id),
-		kgo.ConsumerGroup(id+"-group"), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.TransactionalID(id),
+		kgo.ConsumerGroup(id + "-group"), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.TransactionTimeout(20*time.Second))
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.TransactionTimeout(20 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +146,10 @@ func runPipeline(t *testing.T, ctx context.Context, seeds []string, id, in, out 
 // consumeCommitted reads topic with read_committed from the start until
 // want records came, and fails on a record read twice; then it reads on
 // for a moment to catch extra ones.
-func consumeCommitted(t *testing.T, seeds []string, topic string, want int) map[string]bool {
+func consumeCommitted(t *testing.T, seeds []string, topic string, want int, opts ...kgo.Opt) map[string]bool {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,15 +168,23 @@ func (h *Handler) failedPartitions() map[string]map[int32]bool {
 // advertised address on a single node, every unfenced registered broker in
 // a cluster.
 //
-// A single node gives each client the advertised address of the listener
-// it connected to (several listeners, issue 21); a cluster's brokers are
-// registered with one address each.
+// Each client is given the advertised address of the listener it
+// connected to (several listeners, issue 21): in a cluster, each broker's
+// registered endpoint of that listener (metadata.BrokerInfo.Endpoints),
+// else its first listener's address (a broker without that listener, or
+// registered before endpoints were recorded).
 func (h *Handler) brokers(req *server.Request) []metadata.BrokerInfo {
 	if !h.c.Replicated() {
 		host, port := h.endpoint(req)
 		return []metadata.BrokerInfo{{ID: h.c.NodeID(), Host: host, Port: port, Rack: h.c.Broker().Settings().BrokerRack}}
 	}
-	return h.c.Brokers()
+	bs := h.c.Brokers()
+	for i := range bs {
+		if host, port, ok := bs[i].Endpoint(req.Conn.Listener); ok {
+			bs[i].Host, bs[i].Port = host, port
+		}
+	}
+	return bs
 }
 
 // broker returns a live broker's registration (ok false: none such).

@@ -34,10 +34,12 @@ import (
 //     (another broker answers NOT_COORDINATOR); it sends markers to the
 //     partitions other brokers lead with WriteTxnMarkers, and they ask it
 //     to verify transactional writes (AddPartitionsToTxn VerifyOnly),
-//     through the broker's inter-broker client (Config.TxnPeer). A broker
-//     without one (its first listener is not PLAINTEXT, or ACLs are on)
-//     refuses a transactional id with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-//     (fatal for clients, not retried) and a log line.
+//     through the broker's inter-broker client (Config.TxnPeer, on
+//     inter.broker.listener.name with its TLS and SASL). A broker
+//     without one (settings that cannot make it, e.g. GSSAPI asked or no
+//     JAAS credentials) refuses a transactional id with
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED (fatal for clients, not
+//     retried) and a log line with the reason (Config.NoTxnPeer).
 //
 // Version notes: v1 is v0 (throttle behaviour); v2+ flexible; v3 ProducerID
 // and ProducerEpoch in the request (KIP-360); v4 PRODUCER_FENCED may be
@@ -60,8 +62,8 @@ func handleInitProducerID(h *Handler, _ context.Context, req *server.Request) (s
 		// Without a client to the other brokers the coordinator cannot
 		// write markers to their partitions nor they ask it to verify a
 		// write. Refused, not accepted and left hanging.
-		h.log.Warn("this broker has no inter-broker client for transactions (its first listener is not PLAINTEXT, or ACLs are on); refusing a transactional producer",
-			"transactional_id", *r.TransactionalID, "client_id", req.ClientID)
+		h.log.Warn("this broker has no inter-broker client for transactions; refusing a transactional producer",
+			"transactional_id", *r.TransactionalID, "client_id", req.ClientID, "reason", h.cfg.NoTxnPeer)
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return now(resp)
 	case r.TransactionalID != nil && h.txns == nil:

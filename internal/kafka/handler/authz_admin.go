@@ -238,7 +238,7 @@ func (h *Handler) gateAdmin(req *server.Request) (deny kmsg.Response, f fix) {
 			ar.Resources = append(ar.Resources, denied...)
 		}
 	}
-	return nil, nil
+	return h.gateTxn(req)
 }
 
 // configCode is the error for a config resource the principal may not

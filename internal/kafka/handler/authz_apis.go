@@ -44,6 +44,9 @@ import (
 //	DescribeLogDirs          DESCRIBE cluster
 //	Describe/CreateAcls...   in their own files (DESCRIBE / ALTER cluster)
 //	Describe/AlterUserScramCredentials   DESCRIBE / ALTER cluster
+//	AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
+//	WriteTxnMarkers          authz_txn.go (transactional id, group, topic;
+//	                         CLUSTER_ACTION for the brokers' requests)
 //	ElectLeaders, AlterPartitionReassignments   ALTER cluster (in their
 //	                         own files); ListPartitionReassignments
 //	                         DESCRIBE cluster

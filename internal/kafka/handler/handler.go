@@ -61,6 +61,9 @@ type Config struct {
 	// cluster; nil on a single node. Without it a cluster refuses
 	// transactional producers.
 	TxnPeer TxnPeer
+	// NoTxnPeer says why a cluster broker has no TxnPeer (logged when a
+	// transactional producer is refused).
+	NoTxnPeer string
 	// TransactionVersion is the transaction.version feature advertised in
 	// ApiVersions: 2 enables transactions v2 (KIP-890 part 2).
 	TransactionVersion int16
