@@ -27,6 +27,7 @@ type loopState struct {
 	view     Leadership // as last reported to OnChange
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
+	heard     map[uint64]time.Time // when each member last sent this replica a message
 	lastSeen  uint64               // the leader's last index at the previous tick
 	isLeader  bool
 	ticks     int // ticks since Start
@@ -48,6 +49,7 @@ func (r *Replica) open() (int64, error) {
 	r.st = st
 	r.pending = map[uint64]*proposal{}
 	r.caughtUp = map[uint64]time.Time{}
+	r.heard = map[uint64]time.Time{}
 	hs, cs, _ := st.InitialState()
 	last, _ := st.LastIndex()
 	first, _ := st.FirstIndex()
@@ -154,6 +156,7 @@ func (r *Replica) step(m *raftpb.Message) {
 	if m.GetTo() != r.cfg.ID || r.lostData(m) {
 		return
 	}
+	r.heard[m.GetFrom()] = r.cfg.Now()
 	qh := r.beforeStep(m)
 	if err := r.rn.Step(m); err != nil {
 		r.cfg.Logger.Debug("partition replica: message refused", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
@@ -318,7 +321,10 @@ func (r *Replica) answer(ents []*raftpb.Entry) {
 }
 
 // trackISR, on each tick of the leader, notes which voters reached the
-// leader's last index of the previous tick, and publishes the ISR size.
+// leader's last index of the previous tick and were heard from within
+// the lag time (as Kafka drops a follower that stops fetching: on an idle
+// partition a dead follower's match index still equals the log end), and
+// publishes the ISR size.
 func (r *Replica) trackISR() {
 	if !r.isLeader {
 		return
@@ -331,7 +337,7 @@ func (r *Replica) trackISR() {
 		if typ != raft.ProgressTypePeer {
 			return
 		}
-		if id == r.cfg.ID || pr.Match >= target {
+		if id == r.cfg.ID || pr.Match >= target && now.Sub(r.heard[id]) <= r.cfg.LagTime {
 			r.caughtUp[id] = now
 		}
 		if id == r.cfg.Preferred && pr.Match >= target && target > 0 {

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,9 @@ type quiesceState struct {
 	// quiesced (nil on a follower): NodesDown wakes a quiesced leader
 	// that lost most of them, so CheckQuorum can step it down.
 	qVoters atomic.Pointer[[]uint64]
+	// qISR are the members a quiesced leader keeps in its ISR (caughtUp
+	// as it quiesced), for NodesDown, which runs on another goroutine.
+	qISR atomic.Pointer[[]uint64]
 	// wokeAt is r.ticks at the last wake: a leader stays awake an
 	// election timeout after it, so CheckQuorum gets a pass (a leader
 	// woken because its followers are unreachable steps down rather than
@@ -88,13 +92,19 @@ func (r *Replica) NodesDown(down func(raftID uint64) bool) bool {
 	if vs == nil {
 		return false
 	}
-	n := 0
+	// A member down that this leader still counts in the ISR wakes it
+	// too: it quiesces again (an election timeout on) without it, so the
+	// ISR drops the dead member as Kafka's would.
+	n, inISR := 0, false
 	for _, id := range *vs {
 		if id != r.cfg.ID && down(id) {
 			n++
+			if isr := r.qISR.Load(); isr != nil && slices.Contains(*isr, id) {
+				inISR = true
+			}
 		}
 	}
-	if 2*n >= len(*vs) {
+	if 2*n >= len(*vs) || inISR {
 		r.Unquiesce()
 		return true
 	}
@@ -219,13 +229,14 @@ func (r *Replica) maybeQuiesce() bool {
 		if id == r.cfg.ID {
 			return
 		}
+		if r.cfg.Live != nil && !r.cfg.Live(id) {
+			// Down: it gets no quiesce heartbeat, is not in the ISR
+			// kept while quiesced (matched or not: a dead follower of an
+			// idle partition is matched), and catches up when it is
+			// back (NodesUp, or its PreVote, wakes this leader).
+			return
+		}
 		if pr.Match != last || pr.State != tracker.StateReplicate {
-			if r.cfg.Live != nil && !r.cfg.Live(id) {
-				// Down: it gets no quiesce heartbeat and catches up
-				// when it is back (a restarted replica's election
-				// timeout sends a PreVote, which wakes this leader).
-				return
-			}
 			idle = false
 		}
 		caughtUp = append(caughtUp, id)
@@ -254,6 +265,7 @@ func (r *Replica) maybeQuiesce() bool {
 		r.caughtUp[id] = now
 	}
 	r.inSync.Store(int32(len(r.caughtUp)))
+	r.qISR.Store(&caughtUp)
 	r.qVoters.Store(&members)
 	r.setQuiesced(true)
 	if len(msgs) > 0 {

@@ -307,3 +307,60 @@ func TestStoppedLeaderWakesQuiescedFollowers(t *testing.T) {
 		return g.nodes[2].p.LeaderEpoch() >= 0 || g.nodes[3].p.LeaderEpoch() >= 0
 	})
 }
+
+// TestDeadFollowerLeavesISR: a follower's node dies while its partition is
+// idle. Its match index still equals the log end, so a match-only ISR
+// kept it in forever (a quiesced leader kept its ISR as it quiesced, an
+// awake one saw it matched at every tick): min.insync.replicas counted a
+// dead replica. The leader, told the node is down (NodesDown), wakes and
+// drops it from the ISR; with the node back it returns to the ISR.
+func TestDeadFollowerLeavesISR(t *testing.T) {
+	var dead3 atomic.Bool
+	g := newGroupWith(t, 3, func(c *Config) {
+		c.Live = func(id uint64) bool { return id != 3 || !dead3.Load() }
+		c.LagTime = 50 * time.Millisecond
+	})
+	g.elect(1)
+	g.appendCommitted(1, batch(t, 7, 0, 1, "a"))
+	g.waitFor("the group quiesced", g.allQuiesced)
+	lead := g.nodes[1].r
+	if isr := lead.Status().ISR; len(isr) != 3 {
+		t.Fatalf("ISR before: %v", isr)
+	}
+	// kill -9 of node 3.
+	g.net.isolate(3, g.ids)
+	g.nodes[3].r.Stop()
+	dead3.Store(true)
+	if !lead.NodesDown(func(id uint64) bool { return id == 3 }) {
+		t.Fatal("the leader did not wake with an in-sync follower's node down")
+	}
+	g.waitFor("node 3 out of the ISR", func() bool {
+		isr := lead.Status().ISR
+		return len(isr) == 2 && !slices.Contains(isr, 3)
+	})
+	if n := g.nodes[1].p.InSyncReplicas(); n != 2 {
+		t.Fatalf("in-sync replicas for min.insync.replicas: %d, want 2", n)
+	}
+}
+
+// TestSilentFollowerLeavesISR: an awake leader drops a follower it has
+// not heard from within the lag time even though the follower's match
+// index is the log end (an idle partition), as Kafka drops a follower
+// that stops fetching. (The group cannot quiesce here: its election
+// timeout is longer than the test.)
+func TestSilentFollowerLeavesISR(t *testing.T) {
+	g := newGroupWith(t, 3, func(c *Config) {
+		c.LagTime = 50 * time.Millisecond
+		c.ElectionTicks = 100000
+	})
+	g.elect(1)
+	g.appendCommitted(1, batch(t, 7, 0, 1, "a"))
+	lead := g.nodes[1].r
+	g.waitFor("a full ISR", func() bool { return len(lead.Status().ISR) == 3 })
+	g.net.isolate(3, g.ids)
+	g.nodes[3].r.Stop()
+	g.waitFor("node 3 out of the ISR", func() bool {
+		isr := lead.Status().ISR
+		return len(isr) == 2 && !slices.Contains(isr, 3)
+	})
+}
