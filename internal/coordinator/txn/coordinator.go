@@ -195,16 +195,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		c.cancel()
 		return nil, err
 	}
-	for _, t := range c.snapshot() {
-		if s := t.cur.State; s == PrepareCommit || s == PrepareAbort {
-			t.op.Lock()
-			err := c.complete(c.ctx, t)
-			t.op.Unlock()
-			if err != nil {
-				c.log.Warn("transaction: completing after restart failed; retried later", "transactional_id", t.id, "err", err)
-			}
-		}
-	}
+	c.completePreparing("a restart")
 	c.wg.Add(1)
 	go c.loop()
 	return c, nil
@@ -433,12 +424,35 @@ func (c *Coordinator) CheckTimeouts() {
 		case r.State == Ongoing && r.StartMs >= 0 && now-r.StartMs > int64(r.TimeoutMs):
 			c.abortTimedOut(t, now)
 		case r.State == PrepareCommit || r.State == PrepareAbort:
-			t.op.Lock()
-			if err := c.complete(c.ctx, t); err != nil {
-				c.log.Warn("transaction: completion failed; retried later", "transactional_id", t.id, "err", err)
-			}
-			t.op.Unlock()
+			c.completeIfPreparing(t, "a failed completion")
 		}
+	}
+}
+
+// completePreparing completes every transaction found preparing its
+// commit or abort, after a restart or on taking the lead of the log.
+func (c *Coordinator) completePreparing(after string) {
+	for _, t := range c.snapshot() {
+		c.mu.Lock()
+		s := t.cur.State
+		c.mu.Unlock()
+		if s == PrepareCommit || s == PrepareAbort {
+			c.completeIfPreparing(t, after)
+		}
+	}
+}
+
+// completeIfPreparing completes t if it is still preparing once its op
+// lock is held: a request may have completed it since its state was read
+// (completing it again would take a commit for an abort).
+func (c *Coordinator) completeIfPreparing(t *txn, after string) {
+	t.op.Lock()
+	defer t.op.Unlock()
+	if s := t.cur.State; s != PrepareCommit && s != PrepareAbort {
+		return
+	}
+	if err := c.complete(c.ctx, t); err != nil {
+		c.log.Warn("transaction: completing after "+after+" failed; retried later", "transactional_id", t.id, "err", err)
 	}
 }
 

@@ -327,3 +327,34 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("last state: %+v", want[0])
 	}
 }
+
+// TestCompleteSkipsAnEndedTransaction: the timeout loop (and the load at a
+// restart or a new lead) reads a transaction's state, then takes its op
+// lock to complete it; a request may have completed it in between. It is
+// left alone then: before, complete ran on the CompleteCommit state, took
+// it for an abort, wrote ABORT markers and recorded CompleteAbort.
+func TestCompleteSkipsAnEndedTransaction(t *testing.T) {
+	e := newEnv(t, memfs.New())
+	c := e.c
+	pid, epoch, err := c.InitProducerID(ctx, "t1", time.Minute, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddPartitions(ctx, "t1", pid, epoch, []TopicPartition{tp0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.produce(0, pid, epoch, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EndTxn(ctx, "t1", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	before := e.parts["d-0"].EndOffset()
+	c.completeIfPreparing(c.txns["t1"], "a test")
+	if d, ok := c.Describe("t1"); !ok || d.State != CompleteCommit {
+		t.Fatalf("after a late completion: %+v", d)
+	}
+	if end := e.parts["d-0"].EndOffset(); end != before {
+		t.Fatalf("a late completion wrote %d more offsets to the partition", end-before)
+	}
+}

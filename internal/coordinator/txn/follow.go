@@ -58,16 +58,7 @@ func (c *Coordinator) checkLeadership() {
 		c.drop()
 		return
 	}
-	for _, t := range c.snapshot() {
-		if s := t.cur.State; s == PrepareCommit || s == PrepareAbort {
-			t.op.Lock()
-			err := c.complete(c.ctx, t)
-			t.op.Unlock()
-			if err != nil {
-				c.log.Warn("transaction: completing after taking the lead failed; retried later", "transactional_id", t.id, "err", err)
-			}
-		}
-	}
+	c.completePreparing("taking the lead")
 }
 
 // drop forgets the state: this broker does not coordinate (any more).
