@@ -41,7 +41,9 @@ func TestNetworkPartitionAndZombieLeader(t *testing.T) {
 		t.Fatalf("create rf 3: %v %v", err, r.Err)
 	}
 	c.waitLeader(adm, topic, 3, -1)
-	load := c.startLoad(topic, 4, time.Second)
+	// 500 records a second per producer: the faults, not the volume, are
+	// what is tested, and the checker reads every record back.
+	load := c.startPacedLoad(topic, 4, 500, time.Second)
 
 	// 1. The leader cut off from its majority.
 	lead := c.waitLeader(adm, topic, 3, -1)

@@ -117,7 +117,9 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 	}
 	c.waitLeader(adm, topic, 3, -1)
 
-	load := c.startLoad(topic, 4, metadataMinAge)
+	// 1,000 records a second per producer, so that the checker's read-back
+	// stays short; the long form (make chaos) runs as long as it likes.
+	load := c.startPacedLoad(topic, 4, 1000, metadataMinAge)
 	got := load.got
 	var failovers []time.Duration
 	for k := range kills {
