@@ -274,11 +274,15 @@ func (c *Console) produceRecords(ctx context.Context, topic string, recs []*kgo.
 	n := int32(len(td.Partitions))
 	for i, rec := range recs {
 		rec.Topic = topic
-		if explicit(rec) {
+		exp := explicit(rec)
+		// The request's context, so that a record not sent by the
+		// request's deadline fails with it instead of holding the reply
+		// (franz-go waits for a record whatever ProduceSync's context).
+		rec.Context = ctx
+		if exp {
 			if rec.Partition < 0 || rec.Partition >= n {
 				return nil, 0, badRequest("bad_partition", "records[%d]: partition %d does not exist: topic %q has %d partitions (0 to %d)", i, rec.Partition, topic, n, n-1)
 			}
-			// The request's context, so that the record fails with it.
 			rec.Context = context.WithValue(ctx, explicitPartition{}, true)
 		}
 	}
