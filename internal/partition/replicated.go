@@ -316,15 +316,10 @@ func (p *Partition) appendMarkerReplicated(rs *replState, pid int64, epoch int16
 		return MarkerResult{}, fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
 	}
 	p.mu.Lock()
-	pr := p.producers[pid]
-	fenced := pr != nil && epoch < pr.Epoch
-	var cur int16
-	if pr != nil {
-		cur = pr.Epoch
-	}
+	err := p.markerFencedLocked(pid, epoch)
 	p.mu.Unlock()
-	if fenced {
-		return MarkerResult{}, fmt.Errorf("%w: marker epoch %d < %d", ErrProducerFenced, epoch, cur)
+	if err != nil {
+		return MarkerResult{}, err
 	}
 	_, last, term, err := rs.r.Propose(batch)
 	if err != nil {

@@ -165,8 +165,8 @@ func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinato
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pr := p.producers[pid]; pr != nil && epoch < pr.Epoch {
-		return MarkerResult{}, fmt.Errorf("%w: marker epoch %d < %d", ErrProducerFenced, epoch, pr.Epoch)
+	if err := p.markerFencedLocked(pid, epoch); err != nil {
+		return MarkerResult{}, err
 	}
 	res, err := p.log.AppendValidated(batch, hdrs, seglog.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
 	if err != nil {
@@ -176,6 +176,15 @@ func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinato
 	p.dirty = true
 	p.notify()
 	return MarkerResult{Offset: res.LastOffset}, nil
+}
+
+// markerFencedLocked refuses a marker at an epoch older than producer
+// pid's (ErrProducerFenced); p.mu held.
+func (p *Partition) markerFencedLocked(pid int64, epoch int16) error {
+	if pr := p.producers[pid]; pr != nil && epoch < pr.Epoch {
+		return fmt.Errorf("%w: marker epoch %d < %d", ErrProducerFenced, epoch, pr.Epoch)
+	}
+	return nil
 }
 
 // applyMarkerLocked ends pid's transaction at the marker h; p.mu held.
