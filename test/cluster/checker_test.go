@@ -53,26 +53,15 @@ func (c *testCluster) startPacedLoad(topic string, producers, perSec int, metada
 			defer cl.Close()
 			start := time.Now()
 			for seq := 0; ; seq++ {
-				var pace <-chan time.Time // nil: no pacing, the default case runs
+				var wait time.Duration // 0: no pacing
 				if perSec > 0 {
-					if wait := time.Until(start.Add(time.Duration(seq) * time.Second / time.Duration(perSec))); wait > 0 {
-						pace = time.After(wait)
-					}
+					wait = max(0, time.Until(start.Add(time.Duration(seq)*time.Second/time.Duration(perSec))))
 				}
-				if pace == nil {
-					select {
-					case <-l.stop:
-						cl.Flush(context.Background())
-						return
-					default:
-					}
-				} else {
-					select {
-					case <-l.stop:
-						cl.Flush(context.Background())
-						return
-					case <-pace:
-					}
+				select {
+				case <-l.stop:
+					cl.Flush(context.Background())
+					return
+				case <-time.After(wait):
 				}
 				v := fmt.Sprintf("%d-%07d", prod, seq)
 				cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(prod)), Value: []byte(v)}, func(_ *kgo.Record, err error) {
