@@ -130,13 +130,11 @@ verify-kmsg:
 # package.
 test: deps vet verify-kmsg
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./internal/record/
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./internal/record/ ./internal/kafka/server/
 
 # ALLOC_TESTS assert what a hot path allocates; sync.Pool drops items at
 # random under the race detector, so they skip there and run again here,
-# without it. (internal/kafka/server's TestReadLargeFrameAllocatesNothing
-# is not among them yet: it fails without -race, 160,761 bytes per 1 MiB
-# frame against its 64 KiB bound, and had only ever been skipped in CI.)
+# without it.
 ALLOC_TESTS := Allocs|Allocates|ScratchReuse
 
 # fuzz: run every Fuzz target of every package for FUZZTIME each. Targets are

@@ -215,6 +215,13 @@ func readFrame(r *bufio.Reader, sizeBuf *[4]byte, limit int32, reserve func(n in
 				}
 			}
 			n := min(size, max(2*room, len(buf)+r.Buffered(), minFrameChunk))
+			if reuse {
+				// Below bufpool.MinSize nothing is kept: a large
+				// frame's first piece (what happens to be buffered,
+				// often a little under 64 KiB) would be a fresh
+				// allocation every time.
+				n = min(size, max(n, bufpool.MinSize))
+			}
 			if reserve != nil {
 				if err := reserve(n - room); err != nil {
 					return nil, err

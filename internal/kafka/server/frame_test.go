@@ -372,11 +372,19 @@ func TestProduceFramesRecycled(t *testing.T) {
 // only the last) takes a kept buffer and gives the one it replaces back, so
 // in steady state reading such frames allocates almost no bytes (before:
 // 64, 128, 256 and 512 KiB per frame, 89% of the broker's allocated bytes
-// under compressed produce, bench/results/2026-12-06-method.md).
+// under compressed produce, bench/results/2026-12-06-method.md). The first
+// piece is at least bufpool.MinSize too: what happens to be buffered at a
+// frame's start is often a little under 64 KiB, which the pool does not
+// keep (62,431 bytes allocated per frame before; the bound was 64 KiB and
+// let it through, and the test ran only without -race, which CI never did).
 func TestReadLargeFrameAllocatesNothing(t *testing.T) {
 	if raceBuild {
 		t.Skip("sync.Pool drops buffers at random under the race detector")
 	}
+	// One P: sync.Pool keeps a buffer in the P that put it, and a
+	// goroutine that moved to the other P misses it (a miss of the pool,
+	// not of the reuse this tests).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	want := bytes.Repeat([]byte("y"), 1<<20)
 	framed := append(binary.BigEndian.AppendUint32(nil, uint32(len(want))), want...)
 	const frames = 40
@@ -400,7 +408,7 @@ func TestReadLargeFrameAllocatesNothing(t *testing.T) {
 		read()
 	}
 	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / 20; per > 64<<10 {
-		t.Fatalf("%d bytes allocated per 1 MiB frame, want at most 64 KiB", per)
+	if per := (after.TotalAlloc - before.TotalAlloc) / 20; per > 4<<10 {
+		t.Fatalf("%d bytes allocated per 1 MiB frame, want at most 4 KiB", per)
 	}
 }
