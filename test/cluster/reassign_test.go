@@ -105,6 +105,10 @@ func TestReassignUnderLoad(t *testing.T) {
 	removed := orig[0]
 	target := []int32{added, orig[1], orig[2]}
 	t.Logf("replicas %v: moving to %v (adding %d, removing %d)", orig, target, added, removed)
+	// The tools talk to a broker that stays up throughout: the removed
+	// one is killed below, and it is broker 1 when the topic was placed
+	// there first.
+	via := c.nodes[orig[1]-1].kafka
 
 	got := &acked{vals: map[int][]string{}}
 	stop := make(chan struct{})
@@ -164,7 +168,7 @@ func TestReassignUnderLoad(t *testing.T) {
 	// replica caught up already). Asked of one broker directly: kadm sends
 	// these to the controller it learned from a metadata refresh, which
 	// it may wait for.
-	direct := c.direct(c.nodes[0].kafka)
+	direct := c.direct(via)
 	list := func() *kmsg.ListPartitionReassignmentsResponse {
 		t.Helper()
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -196,7 +200,7 @@ func TestReassignUnderLoad(t *testing.T) {
 		t.Fatalf("listed after the end: %+v", l.Topics)
 	}
 	took := time.Since(started)
-	out, err = runStrom(t, "topic", "reassign", "--verify", file, "--brokers", c.nodes[0].kafka)
+	out, err = runStrom(t, "topic", "reassign", "--verify", file, "--brokers", via)
 	if err != nil || !strings.Contains(out, "is completed") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
@@ -249,7 +253,7 @@ func TestReassignUnderLoad(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runStrom(t, "topic", "reassign", file, "--brokers", c.nodes[0].kafka); err != nil {
+	if out, err := runStrom(t, "topic", "reassign", file, "--brokers", via); err != nil {
 		t.Fatalf("reorder: %v\n%s", err, out)
 	}
 	waitFor(t, 30*time.Second, "the new order in the metadata", func() error {
@@ -286,7 +290,7 @@ func TestReassignUnderLoad(t *testing.T) {
 		return nil
 	})
 	t.Logf("ElectLeaders: broker %d leads instead of %d, answered in %v", pref, lead, answered)
-	out, err = runStrom(t, "topic", "elect-leaders", "--topic", topic, "--brokers", c.nodes[0].kafka)
+	out, err = runStrom(t, "topic", "elect-leaders", "--topic", topic, "--brokers", via)
 	if err != nil || !strings.Contains(out, "Valid replica already elected for partitions "+topic+"-0") {
 		t.Fatalf("elect-leaders again: %v\n%s", err, out)
 	}
@@ -303,7 +307,7 @@ func TestReassignUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if out, err := runStrom(t, "topic", "reassign", file, "--brokers", c.nodes[0].kafka); err != nil {
+		if out, err := runStrom(t, "topic", "reassign", file, "--brokers", via); err != nil {
 			t.Fatalf("reassign to %v: %v\n%s", replicas, err, out)
 		}
 		waitFor(t, 2*time.Minute, fmt.Sprintf("replicas %v", replicas), func() error {
@@ -338,13 +342,13 @@ func TestReassignUnderLoad(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runStrom(t, "topic", "reassign", file, "--brokers", c.nodes[0].kafka); err != nil {
+	if out, err := runStrom(t, "topic", "reassign", file, "--brokers", via); err != nil {
 		t.Fatalf("reassign to a dead broker: %v\n%s", err, out)
 	}
-	if out, err := runStrom(t, "topic", "reassign", "--verify", file, "--brokers", c.nodes[0].kafka); err != nil || !strings.Contains(out, "still in progress") {
+	if out, err := runStrom(t, "topic", "reassign", "--verify", file, "--brokers", via); err != nil || !strings.Contains(out, "still in progress") {
 		t.Fatalf("verify while stuck: %v\n%s", err, out)
 	}
-	out, err = runStrom(t, "topic", "reassign", "--cancel", file, "--brokers", c.nodes[0].kafka)
+	out, err = runStrom(t, "topic", "reassign", "--cancel", file, "--brokers", via)
 	if err != nil || !strings.Contains(out, "cancelled the reassignment of "+topic+"-0") {
 		t.Fatalf("cancel: %v\n%s", err, out)
 	}
@@ -361,7 +365,7 @@ func TestReassignUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	if out, err := runStrom(t, "topic", "reassign", "--cancel", file, "--brokers", c.nodes[0].kafka); err == nil || !strings.Contains(err.Error(), "no reassignment in progress") {
+	if out, err := runStrom(t, "topic", "reassign", "--cancel", file, "--brokers", via); err == nil || !strings.Contains(err.Error(), "no reassignment in progress") {
 		t.Fatalf("a second cancel: %v\n%s", err, out)
 	}
 
