@@ -321,7 +321,7 @@ func Start(cfg Config) (*Broker, error) {
 			// The Kafka listeners' certificate, without their client
 			// certificate demand (browsers have none).
 			src, err := tlsconf.New(tlsconf.Settings{KeystoreLocation: bs.SSLKeystoreLocation, CertificateChain: bs.SSLKeystoreCertificateChain,
-				Key: bs.SSLKeystoreKey, EnabledProtocols: bs.SSLEnabledProtocols, Logger: cfg.Logger})
+				Key: bs.SSLKeystoreKey, KeyPassword: bs.SSLKeyPassword, EnabledProtocols: bs.SSLEnabledProtocols, Logger: cfg.Logger})
 			if err != nil {
 				b.httpLn.Close()
 				b.httpLn = nil

@@ -65,6 +65,7 @@ func newInterBroker(bc *metadata.BrokerConfig, listeners []metadata.Listener) (*
 			KeystoreLocation:   v("ssl.keystore.location"),
 			CertificateChain:   v("ssl.keystore.certificate.chain"),
 			Key:                v("ssl.keystore.key"),
+			KeyPassword:        v("ssl.key.password"),
 			TruststoreLocation: v("ssl.truststore.location"),
 			TruststorePEM:      v("ssl.truststore.certificates"),
 			EnabledProtocols:   bc.ListenerList(l.Name, "ssl.enabled.protocols"),

@@ -39,9 +39,6 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 	if s.SSLKeystoreType != "PEM" || s.SSLTruststoreType != "PEM" {
 		return nil, fmt.Errorf("%w: ssl.keystore.type=%s ssl.truststore.type=%s: Strom reads PEM only", metadata.ErrInvalidConfig, s.SSLKeystoreType, s.SSLTruststoreType)
 	}
-	if s.SSLKeyPassword != "" {
-		return nil, fmt.Errorf("%w: ssl.key.password: encrypted PEM keys are not supported; give the key unencrypted (file mode 0600)", metadata.ErrInvalidConfig)
-	}
 	switch {
 	case slices.Contains(handler.StandardAuthorizerNames, s.AuthorizerClassName):
 		sec.acls = handler.ACLConfig{Enabled: true, SuperUsers: acl.ParseSuperUsers(s.SuperUsers), AllowEveryoneIfNoACL: s.AllowEveryoneIfNoACLFound}
@@ -74,6 +71,7 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 				KeystoreLocation:   v("ssl.keystore.location"),
 				CertificateChain:   v("ssl.keystore.certificate.chain"),
 				Key:                v("ssl.keystore.key"),
+				KeyPassword:        v("ssl.key.password"),
 				TruststoreLocation: v("ssl.truststore.location"),
 				TruststorePEM:      v("ssl.truststore.certificates"),
 				ClientAuth:         v("ssl.client.auth"),

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/youmark/pkcs8"
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/testutil"
@@ -728,5 +731,38 @@ func TestHTTPOverTLS(t *testing.T) {
 	if _, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
 		Props: map[string]string{"http.ssl.enable": "true"}}); !errors.Is(err, metadata.ErrInvalidConfig) {
 		t.Fatalf("http.ssl.enable without a keystore: %v", err)
+	}
+}
+
+// TestEncryptedKeystore: a keystore whose key is an encrypted PKCS#8 block
+// serves TLS with ssl.key.password (a client round trip over SSL), and the
+// broker refuses to start without it, naming the setting.
+func TestEncryptedKeystore(t *testing.T) {
+	ca := testutil.NewCA(t, "ca")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
+	block, _ := pem.Decode(leaf.KeyPEM)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := pkcs8.MarshalPrivateKey(key, []byte("keystore-secret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := testutil.WriteFile(t, t.TempDir(), "server.pem", leaf.CertPEM, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}))
+	listeners := []metadata.Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Addr: "127.0.0.1:0"}, {Name: "SSL", Protocol: "SSL", Addr: "127.0.0.1:0"}}
+	_, err = Start(Config{DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
+		Props: map[string]string{"ssl.keystore.location": ks}, Listeners: listeners})
+	if !errors.Is(err, metadata.ErrInvalidConfig) || !strings.Contains(err.Error(), "ssl.key.password") {
+		t.Fatalf("start without ssl.key.password: %v, want ErrInvalidConfig naming it", err)
+	}
+	b, err := Start(Config{DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
+		Props: map[string]string{"ssl.keystore.location": ks, "ssl.key.password": "keystore-secret"}, Listeners: listeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, b)
+	if err := roundTrip(t, b.ListenerAddr("SSL").String(), "encrypted-key", kgo.DialTLSConfig(testutil.ClientTLS(ca, nil))); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -87,7 +87,7 @@ var brokerSettings = []BrokerSetting{
 	{"ssl.keystore.location", "", TypeString, "PEM file holding the private key and the certificate chain of TLS listeners; re-read when it changes"},
 	{"ssl.keystore.certificate.chain", "", TypePassword, "the certificate chain in PEM, inline (instead of ssl.keystore.location)"},
 	{"ssl.keystore.key", "", TypePassword, "the private key in PEM, inline (with ssl.keystore.certificate.chain)"},
-	{"ssl.key.password", "", TypePassword, "not supported: the PEM key must not be encrypted"},
+	{"ssl.key.password", "", TypePassword, "decrypts ssl.keystore.key (or the keystore file's key) when it is an encrypted PKCS#8 block (ENCRYPTED PRIVATE KEY)"},
 	{"ssl.truststore.type", "PEM", TypeString, "PEM only"},
 	{"ssl.truststore.location", "", TypeString, "PEM file of the CA certificates client certificates are checked against; re-read when it changes"},
 	{"ssl.truststore.certificates", "", TypePassword, "CA certificates in PEM, inline (instead of ssl.truststore.location)"},

@@ -1,8 +1,9 @@
 // Package tlsconf builds the broker's TLS server configuration from Kafka's
 // PEM settings (ssl.keystore.location, or ssl.keystore.certificate.chain
 // and ssl.keystore.key inline; ssl.truststore.location or
-// ssl.truststore.certificates; ssl.client.auth; ssl.enabled.protocols) and
-// reloads the files when they change, without a restart.
+// ssl.truststore.certificates; ssl.client.auth; ssl.enabled.protocols;
+// ssl.key.password for an encrypted PKCS#8 key) and reloads the files when
+// they change, without a restart.
 //
 // Reload: every handshake asks Source for its configuration
 // (tls.Config.GetConfigForClient); at most once per CheckInterval the
@@ -12,13 +13,16 @@
 // once per change; handshakes never wait for a lock held across I/O of
 // another handshake longer than one read of the files. No goroutine.
 //
-// Only crypto/tls and crypto/x509: no hand-written cryptography.
+// Only crypto/tls, crypto/x509 and github.com/youmark/pkcs8 (the
+// decryption of encrypted PKCS#8 keys, which the standard library lacks):
+// no hand-written cryptography.
 package tlsconf
 
 import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/youmark/pkcs8"
 )
 
 // ErrConfig marks settings that cannot make a TLS configuration.
@@ -37,9 +43,14 @@ const DefaultCheckInterval = time.Second
 
 // Settings are the PEM settings under Kafka's names.
 type Settings struct {
-	KeystoreLocation   string // PEM: private key and certificate chain
-	CertificateChain   string // inline PEM (with Key), instead of KeystoreLocation
-	Key                string // inline PEM private key
+	KeystoreLocation string // PEM: private key and certificate chain
+	CertificateChain string // inline PEM (with Key), instead of KeystoreLocation
+	Key              string // inline PEM private key
+	// KeyPassword (ssl.key.password) decrypts the private key, which must
+	// then be an encrypted PKCS#8 block ("ENCRYPTED PRIVATE KEY", what
+	// `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes and Kafka's PEM
+	// keystores read); empty: the key must not be encrypted.
+	KeyPassword        string
 	TruststoreLocation string // PEM CA certificates for client certificates
 	TruststorePEM      string // inline CA certificates
 	ClientAuth         string // required, requested or none ("" = none)
@@ -226,6 +237,10 @@ func (src *Source) build(files []byte) (*loaded, error) {
 	default:
 		return nil, fmt.Errorf("%w: a TLS listener needs ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM)", ErrConfig)
 	}
+	keyPEM, err := decryptKey(keyPEM, s.KeyPassword)
+	if err != nil {
+		return nil, err
+	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%w: keystore: %v", ErrConfig, err)
@@ -290,4 +305,52 @@ func setVersions(cfg *tls.Config, protocols []string) error {
 	}
 	cfg.MinVersion, cfg.MaxVersion = lo, hi
 	return nil
+}
+
+// decryptKey returns keyPEM with its encrypted PKCS#8 private key (the
+// "ENCRYPTED PRIVATE KEY" block, RFC 5958) decrypted with password and
+// written back as a plain PKCS#8 block, for tls.X509KeyPair; the other
+// blocks (a keystore file's certificates) are kept. Without a password
+// keyPEM is returned as it is, unless it holds an encrypted key, which is
+// an error that names the setting to give. The decryption (PBES2 with
+// PBKDF2 or scrypt, AES or 3DES) is github.com/youmark/pkcs8's.
+func decryptKey(keyPEM []byte, password string) ([]byte, error) {
+	var out []byte
+	found := false
+	for rest := keyPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "ENCRYPTED PRIVATE KEY" {
+			out = append(out, pem.EncodeToMemory(b)...)
+			continue
+		}
+		if password == "" {
+			return nil, fmt.Errorf("%w: the private key is encrypted: set ssl.key.password", ErrConfig)
+		}
+		if found {
+			return nil, fmt.Errorf("%w: keystore: two encrypted private keys", ErrConfig)
+		}
+		found = true
+		key, err := pkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(password))
+		if err != nil {
+			// A wrong password mostly shows as bad padding or a bad
+			// structure after decryption; say the likely cause.
+			return nil, fmt.Errorf("%w: keystore: the encrypted private key does not decrypt with ssl.key.password (wrong password?): %v", ErrConfig, err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: keystore: %v", ErrConfig, err)
+		}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+	}
+	if password == "" {
+		return keyPEM, nil
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: ssl.key.password is set but the keystore's private key is not an encrypted PKCS#8 block (ENCRYPTED PRIVATE KEY)", ErrConfig)
+	}
+	return out, nil
 }

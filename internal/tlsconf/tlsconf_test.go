@@ -2,14 +2,19 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stromhq/strom/internal/testutil"
+	"github.com/youmark/pkcs8"
 )
 
 // TestSettingsRefused: settings that cannot make a server configuration are
@@ -124,5 +129,63 @@ func TestSelfClientConfig(t *testing.T) {
 	}
 	if err := handshake(imposter); !errors.Is(err, ErrNotSelf) {
 		t.Errorf("another certificate: %v, want ErrNotSelf", err)
+	}
+}
+
+// TestEncryptedKey: ssl.key.password decrypts an encrypted PKCS#8 key, one
+// made by OpenSSL (testdata) and one by the library with scrypt, inline or
+// in a keystore file with its certificate; a wrong or missing password,
+// and a password for a key that is not encrypted, are refused with
+// ErrConfig naming ssl.key.password.
+func TestEncryptedKey(t *testing.T) {
+	certPEM, err := os.ReadFile("testdata/encrypted-key-cert.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile("testdata/encrypted-key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := New(Settings{CertificateChain: string(certPEM), Key: string(keyPEM), KeyPassword: "strom-test"})
+	if err != nil {
+		t.Fatalf("OpenSSL's encrypted key with its password: %v", err)
+	}
+	if cn := src.Current().Certificates[0].Leaf.Subject.CommonName; cn != "localhost" {
+		t.Fatalf("serving %q", cn)
+	}
+
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "ca")
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "scrypt"}, Server: true})
+	block, _ := pem.Decode(leaf.KeyPEM)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := pkcs8.MarshalPrivateKey(key, []byte("s3cret"), &pkcs8.Opts{Cipher: pkcs8.AES128CBC,
+		KDFOpts: pkcs8.ScryptOpts{CostParameter: 1 << 10, BlockSize: 8, ParallelizationParameter: 1, SaltSize: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encPEM := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der})
+	ks := testutil.WriteFile(t, dir, "server.pem", leaf.CertPEM, encPEM)
+	src, err = New(Settings{KeystoreLocation: ks, KeyPassword: "s3cret"})
+	if err != nil {
+		t.Fatalf("a keystore file with a scrypt-encrypted key: %v", err)
+	}
+	if cn := src.Current().Certificates[0].Leaf.Subject.CommonName; cn != "scrypt" {
+		t.Fatalf("serving %q", cn)
+	}
+
+	for name, s := range map[string]Settings{
+		"wrong password":    {CertificateChain: string(certPEM), Key: string(keyPEM), KeyPassword: "nope"},
+		"no password":       {CertificateChain: string(certPEM), Key: string(keyPEM)},
+		"wrong on the file": {KeystoreLocation: ks, KeyPassword: "strom-test"},
+		"not encrypted":     {CertificateChain: string(leaf.CertPEM), Key: string(leaf.KeyPEM), KeyPassword: "s3cret"},
+	} {
+		_, err := New(s)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "ssl.key.password") {
+			t.Errorf("%s: %v, want ErrConfig naming ssl.key.password", name, err)
+		}
 	}
 }
