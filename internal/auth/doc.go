@@ -2,7 +2,8 @@
 // certificates (Kafka's ssl.principal.mapping.rules), and the SASL
 // exchanges PLAIN and SCRAM-SHA-256/512 (xdg-go/scram's server) against
 // stored SCRAM credentials, OAUTHBEARER (a JWT checked by golang-jwt against
-// a JWKS file), plus the derivation of those credentials from a
+// a JWKS file, or one fetched again and again through a func the broker
+// gives, jwks.go), plus the derivation of those credentials from a
 // password (--add-scram) or a salted password (AlterUserScramCredentials).
 // It also parses Kafka's JAAS login (sasl.jaas.config, ParseJAAS): the
 // broker's own credentials as a client of its peers.

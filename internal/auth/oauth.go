@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -29,9 +30,12 @@ var ErrBadJWKS = errors.New("bad JWKS")
 // ES256/384/512; "none" and HMAC never), not expired (exp required, with
 // ClockSkew), not before nbf, and with the expected issuer and one of the
 // expected audiences when those are set. The principal is User: and the
-// SubClaim claim ("sub"). Signature checks are golang-jwt's.
+// SubClaim claim ("sub"). Signature checks are golang-jwt's. The keys come
+// from a file read once (LoadJWKS) or from an http(s) URL fetched again
+// and again (FetchJWKS, jwks.go); they are swapped whole, atomically.
 type OAuthValidator struct {
-	keys      map[string]crypto.PublicKey // by kid
+	keys      atomic.Pointer[map[string]crypto.PublicKey] // by kid
+	remote    *remoteJWKS                                 // nil for a file
 	Issuer    string
 	Audience  []string
 	SubClaim  string
@@ -46,19 +50,32 @@ func LoadJWKS(path string) (*OAuthValidator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadJWKS, err)
 	}
+	keys, err := parseJWKS(b, path)
+	if err != nil {
+		return nil, err
+	}
+	v := &OAuthValidator{SubClaim: "sub", now: time.Now}
+	v.keys.Store(&keys)
+	return v, nil
+}
+
+// parseJWKS reads a JWKS document (RFC 7517: {"keys":[...]}) of RSA and EC
+// public keys, each with a kid; from names it in errors. Keys of another
+// type or use are skipped; a document with no usable key is an error.
+func parseJWKS(b []byte, from string) (map[string]crypto.PublicKey, error) {
 	var set struct {
 		Keys []struct {
 			Kty, Kid, Crv, N, E, X, Y, Use string
 		} `json:"keys"`
 	}
 	if err := json.Unmarshal(b, &set); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadJWKS, path, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadJWKS, from, err)
 	}
-	v := &OAuthValidator{keys: map[string]crypto.PublicKey{}, SubClaim: "sub", now: time.Now}
+	keys := map[string]crypto.PublicKey{}
 	num := func(s string) (*big.Int, error) {
 		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 		if err != nil || len(raw) == 0 {
-			return nil, fmt.Errorf("%w: %s: a key parameter is not base64url", ErrBadJWKS, path)
+			return nil, fmt.Errorf("%w: %s: a key parameter is not base64url", ErrBadJWKS, from)
 		}
 		return new(big.Int).SetBytes(raw), nil
 	}
@@ -74,12 +91,12 @@ func LoadJWKS(path string) (*OAuthValidator, error) {
 			}
 			e, err := num(k.E)
 			if err != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31 {
-				return nil, fmt.Errorf("%w: %s: key %s: bad exponent", ErrBadJWKS, path, k.Kid)
+				return nil, fmt.Errorf("%w: %s: key %s: bad exponent", ErrBadJWKS, from, k.Kid)
 			}
 			if n.BitLen() < 2048 {
-				return nil, fmt.Errorf("%w: %s: key %s: RSA keys under 2048 bits are refused", ErrBadJWKS, path, k.Kid)
+				return nil, fmt.Errorf("%w: %s: key %s: RSA keys under 2048 bits are refused", ErrBadJWKS, from, k.Kid)
 			}
-			v.keys[k.Kid] = &rsa.PublicKey{N: n, E: int(e.Int64())}
+			keys[k.Kid] = &rsa.PublicKey{N: n, E: int(e.Int64())}
 		case "EC":
 			var curve elliptic.Curve
 			switch k.Crv {
@@ -90,7 +107,7 @@ func LoadJWKS(path string) (*OAuthValidator, error) {
 			case "P-521":
 				curve = elliptic.P521()
 			default:
-				return nil, fmt.Errorf("%w: %s: key %s: curve %q", ErrBadJWKS, path, k.Kid, k.Crv)
+				return nil, fmt.Errorf("%w: %s: key %s: curve %q", ErrBadJWKS, from, k.Kid, k.Crv)
 			}
 			x, err := num(k.X)
 			if err != nil {
@@ -102,15 +119,34 @@ func LoadJWKS(path string) (*OAuthValidator, error) {
 			}
 			pub := &ecdsa.PublicKey{Curve: curve, X: x, Y: y}
 			if _, err := pub.ECDH(); err != nil { // the point must be on the curve
-				return nil, fmt.Errorf("%w: %s: key %s: %v", ErrBadJWKS, path, k.Kid, err)
+				return nil, fmt.Errorf("%w: %s: key %s: %v", ErrBadJWKS, from, k.Kid, err)
 			}
-			v.keys[k.Kid] = pub
+			keys[k.Kid] = pub
 		}
 	}
-	if len(v.keys) == 0 {
-		return nil, fmt.Errorf("%w: %s: no RSA or EC signing key with a kid", ErrBadJWKS, path)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: %s: no RSA or EC signing key with a kid", ErrBadJWKS, from)
 	}
-	return v, nil
+	return keys, nil
+}
+
+// key is the verification key of kid. A kid the keys lack makes a remote
+// JWKS fetch again (the issuer rotated its keys), at most once per
+// kidRefreshEvery, waiting up to kidRefreshWait for the answer.
+func (v *OAuthValidator) key(kid string) (crypto.PublicKey, bool) {
+	if m := v.keys.Load(); m != nil {
+		if k, ok := (*m)[kid]; ok {
+			return k, true
+		}
+	}
+	if v.remote == nil || !v.remote.refreshForKid(v) {
+		return nil, false
+	}
+	if m := v.keys.Load(); m != nil {
+		k, ok := (*m)[kid]
+		return k, ok
+	}
+	return nil, false
 }
 
 // ParseOAuthBearer splits an OAUTHBEARER client message (RFC 7628:
@@ -157,7 +193,7 @@ func (v *OAuthValidator) validate(token string) (principal string, exp time.Time
 	claims := jwt.MapClaims{}
 	_, err = jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		if k, ok := v.keys[kid]; ok {
+		if k, ok := v.key(kid); ok {
 			return k, nil
 		}
 		return nil, errors.New("no key of that kid")

@@ -109,10 +109,13 @@ type Broker struct {
 	specs     []metadata.Listener // lns[i] serves specs[i]
 	// sec is the listeners' security (the console logs users in through
 	// a SASL listener).
-	sec     *security
-	httpSrv *http.Server
-	httpLn  net.Listener
-	console *console.Console // nil when HTTP is disabled
+	sec *security
+	// stopOAuth ends the refreshes of a JWKS fetched from a URL (the
+	// goroutine is counted in wg); nil without one.
+	stopOAuth context.CancelFunc
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	console   *console.Console // nil when HTTP is disabled
 	// quorum is a cluster node's metadata quorum (nil on a single node);
 	// stopBackground ends its registration and fencing loops, whose
 	// goroutines bg counts.
@@ -309,6 +312,15 @@ func Start(cfg Config) (*Broker, error) {
 			if err := b.kafka.ServeListener(ln, l); err != nil && !errors.Is(err, server.ErrServerClosed) {
 				b.recordErr(fmt.Errorf("kafka listener %s: %w", l.Name, err))
 			}
+		}()
+	}
+	if sec.oauth != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopOAuth = cancel
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			sec.oauth.Run(ctx) // returns at once for a JWKS file
 		}()
 	}
 	if cfg.HTTPAddr != "-" {
@@ -648,6 +660,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if err := b.httpSrv.Shutdown(ctx); err != nil && first == nil {
 			first = err
 		}
+	}
+	if b.stopOAuth != nil {
+		b.stopOAuth()
 	}
 	b.wg.Wait()
 	if b.stopBackground != nil {

@@ -6,7 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/testutil"
 )
 
@@ -76,6 +82,79 @@ func TestOAuthBearer(t *testing.T) {
 	} {
 		if err := firstRequest(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(oauth.Auth{Token: tok}.AsMechanism())); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 			t.Errorf("%s: %v, want SASL_AUTHENTICATION_FAILED", name, err)
+		}
+	}
+}
+
+// TestOAuthBearerJWKSURL: sasl.oauthbearer.jwks.endpoint.url at an http
+// URL (an issuer's JWKS endpoint): a token of its key logs in and
+// produces; after the issuer rotates to a new key, a token of the new kid
+// logs in (the broker fetched the JWKS again) and one of the old key is
+// refused. The broker's shutdown stops the refresh loop (its goroutine is
+// in the wait group Shutdown waits for).
+func TestOAuthBearerJWKSURL(t *testing.T) {
+	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	var mu sync.Mutex
+	keys := map[string]*rsa.PrivateKey{}
+	rotate := func(kid string) {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		clear(keys)
+		keys[kid] = k
+	}
+	rotate("2026-a")
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		var set []map[string]string
+		for kid, k := range keys {
+			set = append(set, map[string]string{"kty": "RSA", "kid": kid, "n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"keys": set})
+	}))
+	defer idp.Close()
+	s := startSecured(t, "none", map[string]string{
+		"sasl.enabled.mechanisms":            "OAUTHBEARER",
+		"sasl.oauthbearer.jwks.endpoint.url": idp.URL + "/realms/strom/protocol/openid-connect/certs",
+	})
+	sign := func(kid string) string {
+		mu.Lock()
+		k := keys[kid]
+		mu.Unlock()
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "svc", "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = kid
+		out, err := tok.SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	old := sign("2026-a")
+	if err := roundTrip(t, s.addr("SASL_PLAINTEXT"), "jwks-url", kgo.SASL(oauth.Auth{Token: old}.AsMechanism())); err != nil {
+		t.Fatalf("a token of the issuer's key: %v", err)
+	}
+	rotate("2026-b")
+	if err := roundTrip(t, s.addr("SASL_PLAINTEXT"), "jwks-url-2", kgo.SASL(oauth.Auth{Token: sign("2026-b")}.AsMechanism())); err != nil {
+		t.Fatalf("a token of the rotated key: %v", err)
+	}
+	if err := firstRequest(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(oauth.Auth{Token: old}.AsMechanism())); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("a token of the rotated-out key: %v, want SASL_AUTHENTICATION_FAILED", err)
+	}
+}
+
+// TestJWKSURLRefused: a JWKS URL of another scheme, or with no host, stops
+// the start with a message naming the setting.
+func TestJWKSURLRefused(t *testing.T) {
+	for _, u := range []string{"ftp://idp.example/jwks", "https:///jwks"} {
+		_, err := Start(Config{DataDir: t.TempDir(), HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
+			Props:     map[string]string{"sasl.oauthbearer.jwks.endpoint.url": u, "sasl.enabled.mechanisms": "OAUTHBEARER"},
+			Listeners: []metadata.Listener{{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"}}})
+		if !errors.Is(err, metadata.ErrInvalidConfig) || !strings.Contains(err.Error(), "sasl.oauthbearer.jwks.endpoint.url") {
+			t.Errorf("%s: %v, want ErrInvalidConfig naming the setting", u, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -47,13 +48,25 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 			metadata.ErrInvalidConfig, s.AuthorizerClassName, handler.StandardAuthorizerNames[0])
 	}
 	if u := s.OAuthJWKSURL; u != "" {
+		var v *auth.OAuthValidator
+		var err error
 		path, isFile := strings.CutPrefix(u, "file://")
-		if !isFile && strings.Contains(u, "://") {
-			return nil, fmt.Errorf("%w: sasl.oauthbearer.jwks.endpoint.url=%s: only a file is supported yet (a path or file:// URL)", metadata.ErrInvalidConfig, u)
+		switch {
+		case isFile || !strings.Contains(u, "://"):
+			v, err = auth.LoadJWKS(path)
+		case strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://"):
+			// Fetched once now; the broker runs v.Run for the
+			// refreshes (Broker.Start, oauthLoop).
+			var fetch func(context.Context) ([]byte, error)
+			if fetch, err = jwksFetcher(u, nil); err == nil {
+				v, err = auth.FetchJWKS(context.Background(), auth.JWKSOptions{Source: u, Fetch: fetch, Refresh: s.OAuthJWKSRefresh,
+					RetryBackoff: s.OAuthJWKSRetryBackoff, RetryBackoffMax: s.OAuthJWKSRetryBackoffMax, Logger: log})
+			}
+		default:
+			err = fmt.Errorf("want a file (a path or file:// URL) or an http(s) URL")
 		}
-		v, err := auth.LoadJWKS(path)
 		if err != nil {
-			return nil, fmt.Errorf("%w: sasl.oauthbearer.jwks.endpoint.url: %v", metadata.ErrInvalidConfig, err)
+			return nil, fmt.Errorf("%w: sasl.oauthbearer.jwks.endpoint.url=%s: %v", metadata.ErrInvalidConfig, u, err)
 		}
 		v.Issuer, v.Audience, v.SubClaim = s.OAuthExpectedIssuer, s.OAuthExpectedAudience, s.OAuthSubClaim
 		v.ClockSkew = time.Duration(s.OAuthClockSkewSeconds) * time.Second

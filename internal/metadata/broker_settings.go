@@ -85,6 +85,9 @@ type BrokerSettings struct {
 	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
 	ConnectionsMaxReauth        time.Duration `config:"connections.max.reauth.ms"`
 	OAuthJWKSURL                string        `config:"sasl.oauthbearer.jwks.endpoint.url"`
+	OAuthJWKSRefresh            time.Duration `config:"sasl.oauthbearer.jwks.endpoint.refresh.ms"`
+	OAuthJWKSRetryBackoff       time.Duration `config:"sasl.oauthbearer.jwks.endpoint.retry.backoff.ms"`
+	OAuthJWKSRetryBackoffMax    time.Duration `config:"sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms"`
 	OAuthExpectedAudience       []string      `config:"sasl.oauthbearer.expected.audience"`
 	OAuthExpectedIssuer         string        `config:"sasl.oauthbearer.expected.issuer"`
 	OAuthSubClaim               string        `config:"sasl.oauthbearer.sub.claim.name"`
