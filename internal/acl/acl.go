@@ -44,6 +44,7 @@ const (
 	ResourceCluster         ResourceType = 4
 	ResourceTransactionalID ResourceType = 5
 	ResourceDelegationToken ResourceType = 6
+	ResourceUser            ResourceType = 7 // KIP-373: whose delegation tokens one may create or describe
 )
 
 // PatternType says how a binding's name matches.
@@ -74,6 +75,8 @@ const (
 	OpDescribeConfigs Operation = 10
 	OpAlterConfigs    Operation = 11
 	OpIdempotentWrite Operation = 12
+	OpCreateTokens    Operation = 13 // on a User: create delegation tokens owned by it (KIP-373)
+	OpDescribeTokens  Operation = 14 // on a User: describe its delegation tokens
 )
 
 // Permission is ALLOW or DENY.
@@ -114,6 +117,7 @@ var validOps = map[ResourceType][]Operation{
 	ResourceCluster:         {OpAll, OpCreate, OpClusterAction, OpDescribeConfigs, OpAlterConfigs, OpIdempotentWrite, OpAlter, OpDescribe},
 	ResourceTransactionalID: {OpAll, OpDescribe, OpWrite},
 	ResourceDelegationToken: {OpAll, OpDescribe},
+	ResourceUser:            {OpAll, OpCreateTokens, OpDescribeTokens},
 }
 
 // Validate checks that b names a concrete resource, pattern, operation and

@@ -55,6 +55,15 @@ type Credentials interface {
 	ScramCredential(user, mechanism string) (ScramCredential, bool)
 }
 
+// TokenCredentials looks up delegation tokens (KIP-48) for SCRAM: a
+// client that sends the tokenauth=true extension names a token id as its
+// user and proves the token's HMAC as its password. owner is the
+// principal the token authenticates as ("User:alice"). Credentials that
+// also implement it serve tokens; an expired or unknown token is not ok.
+type TokenCredentials interface {
+	TokenScramCredential(id, mechanism string) (cred ScramCredential, owner string, ok bool)
+}
+
 // Exchange is one SASL authentication in progress on a connection.
 type Exchange interface {
 	// Step takes the client's next message and returns the answer; done
@@ -81,8 +90,17 @@ func NewExchange(mechanism string, creds Credentials, oauth *OAuthValidator) (Ex
 		if mechanism == ScramSHA512 {
 			gen = scram.SHA512
 		}
+		x := &scramExchange{}
 		srv, err := gen.NewServer(func(user string) (scram.StoredCredentials, error) {
-			c, ok := creds.ScramCredential(user, mechanism)
+			var c ScramCredential
+			ok := false
+			if x.token {
+				if tc, isTC := creds.(TokenCredentials); isTC {
+					c, x.owner, ok = tc.TokenScramCredential(user, mechanism)
+				}
+			} else {
+				c, ok = creds.ScramCredential(user, mechanism)
+			}
 			if !ok {
 				return scram.StoredCredentials{}, fmt.Errorf("%w: unknown user", ErrAuthFailed)
 			}
@@ -94,19 +112,40 @@ func NewExchange(mechanism string, creds Credentials, oauth *OAuthValidator) (Ex
 		if err != nil {
 			return nil, fmt.Errorf("scram: %w", err)
 		}
-		return &scramExchange{conv: srv.NewConversation()}, nil
+		x.conv = srv.NewConversation()
+		return x, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupportedMechanism, mechanism)
 }
 
 type scramExchange struct {
-	conv *scram.ServerConversation
-	user string
+	conv    *scram.ServerConversation
+	user    string
+	started bool
+	token   bool   // the client sent tokenauth=true: user is a token id
+	owner   string // the token's owner, once looked up
+}
+
+// tokenAuth reports whether a SCRAM client-first message carries Kafka's
+// tokenauth=true extension (KIP-48: extensions follow the nonce, as
+// key=value attributes; they stay in the message the proofs sign).
+func tokenAuth(clientFirst []byte) bool {
+	fields := bytes.Split(clientFirst, []byte{','})
+	for i := 4; i < len(fields); i++ { // gs2 flag, authzid, n=, r=, then extensions
+		if string(fields[i]) == "tokenauth=true" {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *scramExchange) Step(msg []byte) ([]byte, bool, error) {
 	if x.conv.Done() {
 		return nil, false, fmt.Errorf("%w: exchange already over", ErrAuthFailed)
+	}
+	if !x.started {
+		x.started = true
+		x.token = tokenAuth(msg)
 	}
 	out, err := x.conv.Step(string(msg))
 	if err != nil {
@@ -118,14 +157,25 @@ func (x *scramExchange) Step(msg []byte) ([]byte, bool, error) {
 	if !x.conv.Valid() {
 		return nil, false, fmt.Errorf("%w: scram: invalid proof", ErrAuthFailed)
 	}
-	if a := x.conv.AuthzID(); a != "" && a != x.conv.Username() {
+	if a := x.conv.AuthzID(); a != "" && (x.token || a != x.conv.Username()) {
 		return nil, false, fmt.Errorf("%w: authorization id differs from the user", ErrAuthFailed)
 	}
 	x.user = x.conv.Username()
 	return []byte(out), true, nil
 }
 
-func (x *scramExchange) Principal() string { return UserPrincipal(x.user) }
+// Principal is the user's, or for a delegation token its owner's.
+func (x *scramExchange) Principal() string {
+	if x.token {
+		return x.owner
+	}
+	return UserPrincipal(x.user)
+}
+
+// TokenAuthenticated reports whether the exchange proved a delegation
+// token rather than a user's password: such a connection may not create
+// or renew tokens (Kafka's rule).
+func (x *scramExchange) TokenAuthenticated() bool { return x.token && x.conv.Done() && x.conv.Valid() }
 
 // plainExchange checks a PLAIN message (RFC 4616: authzid NUL user NUL
 // password) against the user's SCRAM credentials: the password is salted

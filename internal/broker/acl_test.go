@@ -5,6 +5,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ import (
 )
 
 // aclBroker: SASL_PLAINTEXT and SSL (mTLS) listeners, the
-// StandardAuthorizer on, User:admin a super user, and users alice and bob.
-func aclBroker(t *testing.T) (*secured, func(user string) *kgo.Client) {
+// StandardAuthorizer on, User:admin a super user, and users alice and bob;
+// extra props, if given, are added to the broker's.
+func aclBroker(t *testing.T, extra ...map[string]string) (*secured, func(user string) *kgo.Client) {
 	t.Helper()
 	s := &secured{ca: testutil.NewCA(t, "acl CA"), dir: t.TempDir()}
 	s.server = s.ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "localhost"}, Server: true})
@@ -33,23 +35,27 @@ func aclBroker(t *testing.T) (*secured, func(user string) *kgo.Client) {
 	if _, err := AddScram(dir, args); err != nil {
 		t.Fatal(err)
 	}
+	props := map[string]string{
+		"ssl.keystore.location":            testutil.WriteFile(t, s.dir, "server.pem", s.server.CertPEM, s.server.KeyPEM),
+		"ssl.truststore.location":          testutil.WriteFile(t, s.dir, "ca.pem", s.ca.PEM),
+		"ssl.client.auth":                  "required",
+		"ssl.principal.mapping.rules":      "RULE:^CN=(.*?),O=strom$/$1/L,DEFAULT",
+		"sasl.enabled.mechanisms":          "SCRAM-SHA-512",
+		"authorizer.class.name":            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":                      "User:admin",
+		"group.initial.rebalance.delay.ms": "0",
+	}
+	for _, e := range extra {
+		maps.Copy(props, e)
+	}
 	var err error
-	s.b, err = Start(Config{DataDir: dir, HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
-		Props: map[string]string{
-			"ssl.keystore.location":            testutil.WriteFile(t, s.dir, "server.pem", s.server.CertPEM, s.server.KeyPEM),
-			"ssl.truststore.location":          testutil.WriteFile(t, s.dir, "ca.pem", s.ca.PEM),
-			"ssl.client.auth":                  "required",
-			"ssl.principal.mapping.rules":      "RULE:^CN=(.*?),O=strom$/$1/L,DEFAULT",
-			"sasl.enabled.mechanisms":          "SCRAM-SHA-512",
-			"authorizer.class.name":            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-			"super.users":                      "User:admin",
-			"group.initial.rebalance.delay.ms": "0",
-		},
+	s.cfg = Config{DataDir: dir, HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler), Props: props,
 		Listeners: []metadata.Listener{
 			{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"},
 			{Name: "SSL", Protocol: "SSL", Addr: "127.0.0.1:0"},
 		},
-	})
+	}
+	s.b, err = Start(s.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

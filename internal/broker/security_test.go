@@ -38,6 +38,19 @@ type secured struct {
 	ca     *testutil.CA
 	dir    string // where the PEM files are
 	server testutil.Leaf
+	cfg    Config // how b was started (aclBroker), for restart
+}
+
+// restart stops the broker and starts it again on the same data
+// directory and settings (new ports).
+func (s *secured) restart(t *testing.T) {
+	t.Helper()
+	stop(t, s.b)
+	b, err := Start(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.b = b
 }
 
 func startSecured(t *testing.T, clientAuth string, extra map[string]string) *secured {

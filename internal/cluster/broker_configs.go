@@ -109,6 +109,10 @@ func (c *Cluster) AlterScram(alts []metadata.ScramAlteration) ([]error, error) {
 	return c.store.AlterScram(alts)
 }
 
+// ChangeTokens commits a change of delegation tokens (see
+// metadata.Store.ChangeTokens).
+func (c *Cluster) ChangeTokens(ch metadata.TokenChange) error { return c.store.ChangeTokens(ch) }
+
 // CreateACLs stores ACL bindings (see metadata.Store.CreateACLs).
 func (c *Cluster) CreateACLs(bs []acl.Binding) ([]error, error) { return c.store.CreateACLs(bs) }
 

@@ -109,6 +109,11 @@ var brokerSettings = []BrokerSetting{
 	{"sasl.oauthbearer.sub.claim.name", "sub", TypeString, "OAUTHBEARER: the claim naming the principal"},
 	{"sasl.oauthbearer.clock.skew.seconds", "30", TypeInt, "OAUTHBEARER: leeway for exp and nbf"},
 	{"connections.max.reauth.ms", "0", TypeLong, "SASL sessions last this long; clients (SaslAuthenticate v1+) re-authenticate before, else the connection closes at its next request (KIP-368); 0: forever"},
+	{"delegation.token.secret.key", "", TypePassword, "enables delegation tokens (KIP-48): the key their HMACs are derived with, the same on every broker of a cluster"},
+	{"delegation.token.master.key", "", TypePassword, "deprecated name of delegation.token.secret.key"},
+	{"delegation.token.max.lifetime.ms", "604800000", TypeInt, "a delegation token cannot be renewed past this long after its creation"},
+	{"delegation.token.expiry.time.ms", "86400000", TypeInt, "a delegation token's lifetime at creation and at each renewal that names none"},
+	{"delegation.token.expiry.check.interval.ms", "3600000", TypeInt, "accepted for Kafka's files: an expired token is refused at once, and removed at the next change of tokens"},
 	{"connection.failed.authentication.delay.ms", "100", TypeInt, "delay before a failed authentication is answered and the connection closed"},
 
 	// Kafka settings of its thread pools and socket buffers, present in its

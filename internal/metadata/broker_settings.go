@@ -83,6 +83,11 @@ type BrokerSettings struct {
 	SSLEnabledProtocols         []string      `config:"ssl.enabled.protocols"`
 	SASLEnabledMechanisms       []string      `config:"sasl.enabled.mechanisms"`
 	FailedAuthenticationDelay   time.Duration `config:"connection.failed.authentication.delay.ms"`
+	DelegationTokenSecretKey    string        `config:"delegation.token.secret.key"`
+	DelegationTokenMasterKey    string        `config:"delegation.token.master.key"`
+	DelegationTokenMaxLifetime  time.Duration `config:"delegation.token.max.lifetime.ms"`
+	DelegationTokenExpiryTime   time.Duration `config:"delegation.token.expiry.time.ms"`
+	DelegationTokenExpiryCheck  time.Duration `config:"delegation.token.expiry.check.interval.ms"`
 	ConnectionsMaxReauth        time.Duration `config:"connections.max.reauth.ms"`
 	OAuthJWKSURL                string        `config:"sasl.oauthbearer.jwks.endpoint.url"`
 	OAuthJWKSRefresh            time.Duration `config:"sasl.oauthbearer.jwks.endpoint.refresh.ms"`

@@ -33,6 +33,7 @@ const (
 	RecReassign            RecordType = "reassign_partition"    // Reassign (reassign.go)
 	RecReassignDone        RecordType = "reassign_done"         // Reassign: the target the raft group reached
 	RecElectPreferred      RecordType = "elect_preferred"       // Elect: a request to the partition's leader
+	RecTokens              RecordType = "delegation_tokens"     // Tokens (tokens.go)
 )
 
 // Record is one change of the metadata: the unit the metadata log carries
@@ -56,6 +57,7 @@ type Record struct {
 	Leader     *PartitionLeader  `json:"leader,omitempty"`
 	Reassign   *ReassignChange   `json:"reassign,omitempty"`
 	Elect      *ElectPreferred   `json:"elect,omitempty"`
+	Tokens     *TokenChange      `json:"tokens,omitempty"`
 }
 
 // Proposer commits a record's bytes through the metadata quorum and returns
@@ -116,6 +118,11 @@ func (r Record) validate() error {
 		if r.Elect == nil {
 			return fmt.Errorf("metadata: %s record without a partition", r.Type)
 		}
+	case RecTokens:
+		if r.Tokens == nil {
+			return fmt.Errorf("%w: %s record without a change", ErrCorrupt, r.Type)
+		}
+		return r.Tokens.validate()
 	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker,
 		RecAlterScram, RecCreateACLs, RecDeleteACLs: // checked item by item when applied
 	case RecRegisterBroker:
@@ -236,6 +243,8 @@ func (s *Store) applyLocked(r Record) (any, error) {
 		return nil, st.applyReassignDone(*r.Reassign)
 	case RecElectPreferred:
 		return nil, st.checkElect(*r.Elect)
+	case RecTokens:
+		return applyTokensLocked(st, *r.Tokens)
 	}
 	return nil, nil
 }
@@ -386,6 +395,9 @@ func (s *Store) Import(node int32) []Record {
 	}
 	if len(sf.ACLs) > 0 {
 		out = append(out, Record{Type: RecCreateACLs, ACLs: sf.ACLs})
+	}
+	for _, t := range sf.Tokens {
+		out = append(out, Record{Type: RecTokens, Tokens: &TokenChange{Create: &t}})
 	}
 	return out
 }

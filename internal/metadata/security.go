@@ -50,6 +50,8 @@ type ScramAlteration struct {
 type Security struct {
 	scram map[string]map[string]ScramCredential // user -> mechanism -> credential
 	acls  []acl.Binding                         // never modified: changes build a new slice
+	// tokens are the delegation tokens by id; never modified.
+	tokens map[string]DelegationToken
 }
 
 // ACLs returns the ACL bindings. The slice is shared: callers must not
@@ -169,7 +171,7 @@ func applyScramLocked(st *state, alts []ScramAlteration) []error {
 // must be held (for writing). The maps given to the snapshot are never
 // modified after: records build new ones.
 func (s *Store) publishSecurityLocked() {
-	s.security.Store(&Security{scram: s.st.scram, acls: s.st.acls})
+	s.security.Store(&Security{scram: s.st.scram, acls: s.st.acls, tokens: s.st.tokens})
 }
 
 // CreateACLs validates, persists and applies new ACL bindings (CreateAcls)

@@ -166,6 +166,9 @@ type state struct {
 	scram map[string]map[string]ScramCredential
 	// acls are the ACL bindings; replaced whole, never modified in place.
 	acls []acl.Binding
+	// tokens are the delegation tokens by id (tokens.go); replaced
+	// whole, never modified in place.
+	tokens map[string]DelegationToken
 	// leaders are the replicated partitions' leaders as their raft
 	// groups reported them (leaders.go).
 	leaders map[leaderKey]PartitionLeader
@@ -199,6 +202,8 @@ type storeFile struct {
 	// ACLs are the ACL bindings (absent before issue 21).
 	ACLs    []acl.Binding     `json:"acls,omitempty"`
 	Leaders []PartitionLeader `json:"partition_leaders,omitempty"`
+	// Tokens are the delegation tokens, by id (absent before them).
+	Tokens []DelegationToken `json:"delegation_tokens,omitempty"`
 }
 
 // FileName is the metadata file's name in the data directory.
@@ -268,6 +273,15 @@ func (s *Store) load(sf storeFile) error {
 		}
 	}
 	st.acls = sf.ACLs
+	for _, t := range sf.Tokens {
+		if err := (TokenChange{Create: &t}).validate(); err != nil {
+			return err
+		}
+		if st.tokens == nil {
+			st.tokens = map[string]DelegationToken{}
+		}
+		st.tokens[t.ID] = t
+	}
 	for _, l := range sf.Leaders {
 		if st.leaders == nil {
 			st.leaders = map[leaderKey]PartitionLeader{}
@@ -408,6 +422,9 @@ func (s *Store) fileLocked() storeFile {
 		a, b := sf.Leaders[i], sf.Leaders[j]
 		return a.Topic < b.Topic || (a.Topic == b.Topic && a.Partition < b.Partition)
 	})
+	for _, id := range slices.Sorted(maps.Keys(s.st.tokens)) {
+		sf.Tokens = append(sf.Tokens, s.st.tokens[id])
+	}
 	return sf
 }
 

@@ -47,7 +47,7 @@ func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (se
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
-	x, err := auth.NewExchange(r.Mechanism, scramCredentials{h.c.Security()}, h.cfg.OAuth)
+	x, err := auth.NewExchange(r.Mechanism, scramCredentials{s: h.c.Security(), h: h}, h.cfg.OAuth)
 	if err != nil { // a mechanism offered but not built: a bug
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
@@ -69,7 +69,10 @@ type saslExchange struct {
 
 // scramCredentials shows the metadata snapshot's credentials to package
 // auth.
-type scramCredentials struct{ s *metadata.Security }
+type scramCredentials struct {
+	s *metadata.Security
+	h *Handler // for delegation tokens (tokens.go); nil serves none
+}
 
 func (c scramCredentials) ScramCredential(user, mechanism string) (auth.ScramCredential, bool) {
 	m, ok := c.s.ScramCredential(user, mechanism)

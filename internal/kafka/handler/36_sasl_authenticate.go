@@ -81,7 +81,11 @@ func handleSASLAuthenticate(h *Handler, _ context.Context, req *server.Request) 
 		sess.ExpectRawToken() // the old flow goes on bare
 	}
 	if done {
-		sess.Authenticated(x.Principal())
+		if t, ok := x.Exchange.(interface{ TokenAuthenticated() bool }); ok && t.TokenAuthenticated() {
+			sess.AuthenticatedByToken(x.Principal())
+		} else {
+			sess.Authenticated(x.Principal())
+		}
 		if h.cfg.Reauth > 0 {
 			// The session ends at connections.max.reauth.ms, or when
 			// an OAUTHBEARER token expires if sooner (as Kafka).

@@ -50,6 +50,9 @@ import (
 //	ElectLeaders, AlterPartitionReassignments   ALTER cluster (in their
 //	                         own files); ListPartitionReassignments
 //	                         DESCRIBE cluster
+//	Create/Renew/Expire/DescribeDelegationToken   in their own files
+//	                         (CREATE_TOKENS / DESCRIBE_TOKENS on a User,
+//	                         DESCRIBE on a delegation token; tokens.go)
 //	ApiVersions, SASL, DescribeCluster   none
 
 type fix func(kmsg.Response)

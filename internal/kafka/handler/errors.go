@@ -24,6 +24,7 @@ var errorTable = []struct {
 	{cluster.ErrNotLeader, kerr.NotLeaderForPartition},
 	{cluster.ErrLeaderNotAvailable, kerr.LeaderNotAvailable},
 	{metadata.ErrNoQuorum, kerr.RequestTimedOut},
+	{metadata.ErrTokenNotFound, kerr.DelegationTokenNotFound},
 	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
 	{metadata.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 	{metadata.ErrNoReassignment, kerr.NoReassignmentInProgress},

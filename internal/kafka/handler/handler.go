@@ -104,7 +104,8 @@ type Handler struct {
 	groups *group.Coordinator
 	txns   *txn.Coordinator
 
-	authz atomic.Pointer[authzCache]
+	authz      atomic.Pointer[authzCache]
+	tokenCreds tokenCreds // delegation tokens' SCRAM credentials (tokens.go)
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
 	stopOnce sync.Once

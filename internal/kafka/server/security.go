@@ -63,6 +63,7 @@ type Session struct {
 
 	principal     atomic.Pointer[string]
 	authenticated atomic.Bool
+	byToken       atomic.Bool  // the principal proved a delegation token (KIP-48)
 	expiry        atomic.Int64 // unix nanoseconds the SASL session ends; 0: never (KIP-368)
 
 	exchange any
@@ -100,8 +101,21 @@ func (s *Session) IsAuthenticated() bool { return s.authenticated.Load() }
 func (s *Session) Authenticated(principal string) {
 	s.principal.Store(&principal)
 	s.authenticated.Store(true)
+	s.byToken.Store(false)
 	s.exchange = nil
 }
+
+// AuthenticatedByToken is Authenticated for an exchange that proved a
+// delegation token of principal (KIP-48): such a connection may not
+// create, renew or expire tokens.
+func (s *Session) AuthenticatedByToken(principal string) {
+	s.Authenticated(principal)
+	s.byToken.Store(true)
+}
+
+// ByToken reports whether the connection authenticated with a delegation
+// token.
+func (s *Session) ByToken() bool { return s.byToken.Load() }
 
 // SetExpiry ends the SASL session at t (KIP-368's
 // connections.max.reauth.ms): from then on, a request other than
