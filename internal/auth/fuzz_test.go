@@ -54,6 +54,7 @@ func FuzzScramServer(f *testing.F) {
 	f.Add([]byte("n,a=bob,n=alice,r=x"), []byte("c=biws,r=x,p="), true)
 	f.Add([]byte("y,,n=alice,r=r"), []byte(""), false)
 	f.Add([]byte("p=tls-unique,,n=alice,r=r"), []byte("c=,r=,p=,e=x"), true)
+	f.Add([]byte("n,,n=tok-1,r=abcdef,tokenauth=true"), []byte("c=biws,r=abcdef,p=AAAA"), false)
 	o := creds(f)
 	f.Fuzz(func(t *testing.T, first, final []byte, sha512 bool) {
 		mech := ScramSHA256
