@@ -146,6 +146,7 @@ type Console struct {
 	// their session's principal instead (session.go).
 	self     *principal
 	sessions sessions
+	dtNames  dtNames // names of the delegation tokens made here (dtokens.go)
 	// loginSlots holds a token per login being checked (session.go).
 	loginSlots chan struct{}
 	handler    http.Handler

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,7 +27,7 @@ import (
 // User:admin a super user and users reader and writer; reader may
 // describe and read every topic, writer also write. It returns the
 // listener's address and an admin client.
-func saslBroker(t *testing.T) (string, *kadm.Client) {
+func saslBroker(t *testing.T, extra ...map[string]string) (string, *kadm.Client) {
 	t.Helper()
 	dir := t.TempDir()
 	var args []string
@@ -36,12 +37,16 @@ func saslBroker(t *testing.T) (string, *kadm.Client) {
 	if _, err := broker.AddScram(dir, args); err != nil {
 		t.Fatal(err)
 	}
+	props := map[string]string{
+		"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		"authorizer.class.name":   "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":             "User:admin",
+	}
+	for _, e := range extra {
+		maps.Copy(props, e)
+	}
 	b, err := broker.Start(broker.Config{DataDir: dir, HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler),
-		Props: map[string]string{
-			"sasl.enabled.mechanisms": "SCRAM-SHA-512",
-			"authorizer.class.name":   "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-			"super.users":             "User:admin",
-		},
+		Props:     props,
 		Listeners: []metadata.Listener{{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"}},
 	})
 	if err != nil {
@@ -363,5 +368,59 @@ func TestLoginLimits(t *testing.T) {
 	(&browser{t: t, url: url}).want("POST", "/api/v1/login", map[string]string{"user": "admin", "password": "admin-pw"}, http.StatusServiceUnavailable, "too_many_sessions")
 	if n := con.Sessions(); n != 3 {
 		t.Errorf("%d sessions, want 3", n)
+	}
+}
+
+// TestLoginDurableTokens: with delegation tokens on in the cluster, an API
+// token is a Kafka delegation token: it works through another console (a
+// restarted one, or another node's) that never saw it made, is listed
+// there as durable, and revoked there it stops working on every console
+// that has not logged it in before.
+func TestLoginDurableTokens(t *testing.T) {
+	addr, adm := saslBroker(t, map[string]string{"delegation.token.secret.key": "console-test-key"})
+	_, url := loginConsole(t, addr, console.Login{})
+	_, url2 := loginConsole(t, addr, console.Login{})
+	_, url3 := loginConsole(t, addr, console.Login{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "readings"); err != nil {
+		t.Fatal(err)
+	}
+	writer := &browser{t: t, url: url}
+	writer.login("writer", "writer-pw")
+	out := writer.want("POST", "/api/v1/tokens", map[string]any{"name": "sensor-1", "ttl_seconds": 3600}, http.StatusCreated, "")
+	tok, _ := out["token"].(string)
+	id, _ := out["id"].(string)
+	if !strings.HasPrefix(tok, "strom_dt_") || id == "" || out["durable"] != true {
+		t.Fatalf("token reply %v: want a durable (delegation) token", out)
+	}
+	rec := map[string]any{"records": []map[string]any{{"value": "21.5"}}}
+	(&browser{t: t, url: url, bearer: tok}).want("POST", "/api/v1/topics/readings/records", rec, http.StatusOK, "")
+	(&browser{t: t, url: url2, bearer: tok}).want("POST", "/api/v1/topics/readings/records", rec, http.StatusOK, "")
+	(&browser{t: t, url: url2, bearer: tok + "x"}).want("POST", "/api/v1/topics/readings/records", rec, http.StatusUnauthorized, "unauthenticated")
+
+	w2 := &browser{t: t, url: url2}
+	w2.login("writer", "writer-pw")
+	list := w2.want("GET", "/api/v1/tokens", nil, http.StatusOK, "")["tokens"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != id || list[0].(map[string]any)["durable"] != true {
+		t.Fatalf("tokens on the other console: %v", list)
+	}
+	reader := &browser{t: t, url: url2}
+	reader.login("reader", "reader-pw")
+	reader.want("DELETE", "/api/v1/tokens/"+id, nil, http.StatusNotFound, "unknown_token") // not the reader's
+	w2.want("DELETE", "/api/v1/tokens/"+id, nil, http.StatusNoContent, "")
+	(&browser{t: t, url: url2, bearer: tok}).want("POST", "/api/v1/topics/readings/records", rec, http.StatusUnauthorized, "unauthenticated")
+	(&browser{t: t, url: url3, bearer: tok}).want("POST", "/api/v1/topics/readings/records", rec, http.StatusUnauthorized, "unauthenticated")
+	if list := w2.want("GET", "/api/v1/tokens", nil, http.StatusOK, "")["tokens"].([]any); len(list) != 0 {
+		t.Fatalf("tokens after the revocation: %v", list)
+	}
+	ectx, ecancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ecancel()
+	ends, err := adm.ListEndOffsets(ectx, "readings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("readings", 0); o.Offset != 2 {
+		t.Errorf("readings end offset %d, want 2 (one record through each console)", o.Offset)
 	}
 }

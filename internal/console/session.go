@@ -345,7 +345,11 @@ func (c *Console) authRequest(r *http.Request) *session {
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return nil
 		}
-		x := c.sessions.lookup(strings.TrimSpace(tok), now)
+		tok = strings.TrimSpace(tok)
+		x := c.sessions.lookup(tok, now)
+		if x == nil && strings.HasPrefix(tok, dtPrefix) {
+			x = c.delegationTokenSession(r, tok)
+		}
 		if x == nil || x.token == nil {
 			return nil // a session's cookie value is not a token
 		}

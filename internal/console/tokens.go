@@ -3,10 +3,14 @@ package console
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // API tokens let a script or a device call the API (HTTP produce above
@@ -15,16 +19,15 @@ import (
 // the user who created it, with that user's ACLs: it holds a Kafka client
 // authenticated as the user, like a session.
 //
-// Where they live: in this console's memory, hashed (SHA-256; the secret
-// is shown once, at creation). They end at their expiry, on revocation,
-// and when the console stops, and each console of a cluster has its own.
-// Not in the metadata store, on purpose: Kafka has no impersonation, so
-// the console can act as a user only by authenticating with the user's
-// password; a token that outlives the process would need that password
-// stored where the console can read it back, which is worse than a hash.
-// Kafka's answer is delegation tokens (KIP-48, SCRAM with a token id and
-// HMAC the broker stores); Strom does not serve them yet, and once it
-// does, tokens become those.
+// Where they live: when the cluster has delegation tokens on
+// (delegation.token.secret.key), a token is a Kafka delegation token made
+// as the user (dtokens.go): the cluster keeps it, so it survives restarts
+// and works through every console. Otherwise in this console's memory,
+// hashed (SHA-256; the secret is shown once, at creation): such tokens end
+// at their expiry, on revocation, and when the console stops, and each
+// console of a cluster has its own. Never the user's password: Kafka has
+// no impersonation, so the console acts as a user only through the
+// user's own login or a delegation token of the user.
 
 // maxTokensPerUser bounds one user's live tokens; creating one more
 // revokes the oldest.
@@ -36,6 +39,9 @@ type tokenInfo struct {
 	Name    string `json:"name"`
 	Created int64  `json:"created"`
 	Expires int64  `json:"expires"`
+	// Durable: a Kafka delegation token (dtokens.go), kept by the
+	// cluster; else a token of this console's memory.
+	Durable bool `json:"durable"`
 }
 
 type tokenRequest struct {
@@ -64,6 +70,19 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.TTLSeconds > 0 {
 		ttl = time.Duration(req.TTLSeconds) * time.Second
+	}
+	ctx, cancel := c.requestCtx(r)
+	defer cancel()
+	if info, secret, ok, err := c.createDelegationToken(ctx, x, req.Name, ttl); ok {
+		if err != nil {
+			return err
+		}
+		c.log.Info("console: api token created", "user", x.user, "token", info.ID, "name", info.Name, "durable", true)
+		writeJSON(w, http.StatusCreated, struct {
+			tokenInfo
+			Token string `json:"token"`
+		}{info, secret})
+		return nil
 	}
 	p, err := c.newPrincipal(x.user, x.p.auth)
 	if err != nil {
@@ -94,10 +113,22 @@ func (c *Console) listTokens(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := time.Now()
-	ts := c.sessions.list(func(y *session) bool { return y.token != nil && y.user == x.user && now.Before(y.expires) })
+	ts := c.sessions.list(func(y *session) bool {
+		return y.token != nil && !y.token.Durable && y.user == x.user && now.Before(y.expires)
+	})
 	out := make([]tokenInfo, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, *t.token)
+	}
+	ctx, cancel := c.requestCtx(r)
+	defer cancel()
+	dts, err := c.userDelegationTokens(ctx, x)
+	if err != nil && !errors.Is(err, kerr.DelegationTokenAuthDisabled) {
+		return err
+	}
+	for _, t := range dts {
+		out = append(out, tokenInfo{ID: t.TokenID, Name: c.dtNames.get(t.TokenID), Created: t.IssueTimestamp.UnixMilli(),
+			Expires: t.ExpiryTimestamp.UnixMilli(), Durable: true})
 	}
 	slices.SortFunc(out, func(a, b tokenInfo) int { return int(a.Created - b.Created) })
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
@@ -112,9 +143,25 @@ func (c *Console) deleteToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	n := c.sessions.remove(func(y *session) bool { return y.token != nil && y.user == x.user && y.token.ID == id })
+	n := c.sessions.remove(func(y *session) bool {
+		return y.token != nil && !y.token.Durable && y.user == x.user && y.token.ID == id
+	})
 	if n == 0 {
-		return notFound("unknown_token", "no token %q of user %q", id, x.user)
+		ctx, cancel := c.requestCtx(r)
+		defer cancel()
+		dts, err := c.userDelegationTokens(ctx, x)
+		if err != nil && !errors.Is(err, kerr.DelegationTokenAuthDisabled) {
+			return err
+		}
+		i := slices.IndexFunc(dts, func(t kadm.DelegationToken) bool { return t.TokenID == id })
+		if i < 0 {
+			return notFound("unknown_token", "no token %q of user %q", id, x.user)
+		}
+		if err := c.revokeDelegationToken(ctx, x, dts[i]); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	c.log.Info("console: api token revoked", "user", x.user, "token", id)
 	w.WriteHeader(http.StatusNoContent)
