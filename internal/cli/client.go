@@ -42,6 +42,7 @@ type connFlags struct {
 	saslMechanism string
 	saslUser      string
 	saslPassword  string
+	saslToken     bool // user and password are a delegation token's id and HMAC
 	zookeeper     string   // accepted only to explain that it is not needed
 	profile       string   // --profile: the config file's profile to use
 	xprops        []string // -X key=value client properties
@@ -67,6 +68,7 @@ func (c *connFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&c.saslMechanism, "sasl-mechanism", EnvOr("sasl-mechanism", ""), "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env STROM_SASL_MECHANISM)")
 	f.StringVar(&c.saslUser, "sasl-user", EnvOr("sasl-user", ""), "SASL user name (env STROM_SASL_USER)")
 	f.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (better: env STROM_SASL_PASSWORD, which keeps it out of ps)")
+	f.BoolVar(&c.saslToken, "sasl-token", EnvOr("sasl-token", "") == "true", "log in with a delegation token (SCRAM only): --sasl-user is the token id, the password its HMAC in base64 (env STROM_SASL_TOKEN=true; see strom token)")
 	f.StringVar(&c.zookeeper, "zookeeper", "", "not used: Strom and Kafka 3+ are reached through --brokers")
 	f.StringVar(&c.profile, "profile", EnvOr("profile", ""), "connection profile from the config file (env STROM_PROFILE; see strom profile)")
 	f.StringArrayVarP(&c.xprops, "client-property", "X", nil, "Kafka client property key=value, as kcat takes it: bootstrap.servers, security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ... (repeatable)")
@@ -133,7 +135,11 @@ func (c *connFlags) opts() ([]kgo.Opt, error) {
 		// Read here, not as the flag's default, so --help never shows it.
 		c.saslPassword = os.Getenv("STROM_SASL_PASSWORD")
 	}
-	switch m := strings.ToUpper(c.saslMechanism); m {
+	m := strings.ToUpper(c.saslMechanism)
+	if c.saslToken && !strings.HasPrefix(m, "SCRAM-") {
+		return nil, usageErr("--sasl-token needs --sasl-mechanism SCRAM-SHA-256 or SCRAM-SHA-512 (delegation tokens log in with SCRAM)")
+	}
+	switch m {
 	case "":
 		if c.saslUser != "" {
 			return nil, usageErr("--sasl-user needs --sasl-mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
@@ -141,9 +147,9 @@ func (c *connFlags) opts() ([]kgo.Opt, error) {
 	case "PLAIN":
 		opts = append(opts, kgo.SASL(plain.Auth{User: c.saslUser, Pass: c.saslPassword}.AsMechanism()))
 	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword}.AsSha256Mechanism()))
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword, IsToken: c.saslToken}.AsSha256Mechanism()))
 	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword}.AsSha512Mechanism()))
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword, IsToken: c.saslToken}.AsSha512Mechanism()))
 	default:
 		return nil, usageErr("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.saslMechanism)
 	}

@@ -93,7 +93,7 @@ func NewRoot(extra ...*cobra.Command) *cobra.Command {
 	}
 	root.SetVersionTemplate("strom {{.Version}}\n")
 	root.AddCommand(extra...)
-	root.AddCommand(newTopicCmd(), newUserCmd(), newACLCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newTransactionsCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
+	root.AddCommand(newTopicCmd(), newUserCmd(), newTokenCmd(), newACLCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newTransactionsCmd(), newClusterCmd(), newConsoleCmd(), newDemoCmd(), newProfileCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
