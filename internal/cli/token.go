@@ -185,42 +185,24 @@ func decodeHMAC(s string) ([]byte, error) {
 }
 
 func tokenRenewCmd(conn *connFlags) *cobra.Command {
-	var period time.Duration
-	cmd := &cobra.Command{
-		Use:   "renew HMAC",
-		Short: "Move a token's expiry to now plus --period (never past its max)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			mac, err := decodeHMAC(args[0])
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := conn.adminFor(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			renew := period
-			if renew <= 0 {
-				renew = -time.Millisecond // the broker's delegation.token.expiry.time.ms
-			}
-			exp, err := adm.RenewDelegationToken(ctx, mac, renew)
-			if err != nil {
-				return conn.explain(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "token expires %s\n", exp.Format(time.RFC3339))
-			return nil
-		},
-	}
-	cmd.Flags().DurationVar(&period, "period", 0, "the new lifetime from now (0: the broker's delegation.token.expiry.time.ms)")
-	return cmd
+	return tokenExpiryCmd(conn, "renew HMAC", "Move a token's expiry to now plus --period (never past its max)",
+		"the new lifetime from now (0: the broker's delegation.token.expiry.time.ms)", true)
 }
 
 func tokenExpireCmd(conn *connFlags) *cobra.Command {
+	return tokenExpiryCmd(conn, "expire HMAC", "Revoke a token now, or make it expire after --period",
+		"expire after this long instead of now", false)
+}
+
+// tokenExpiryCmd is renew and expire: both move a token's expiry by its
+// HMAC; a --period of 0 means the broker's default lifetime for renew,
+// and now (the token removed) for expire, sent as a negative period as
+// Kafka's requests want it.
+func tokenExpiryCmd(conn *connFlags, use, short, periodHelp string, renew bool) *cobra.Command {
 	var period time.Duration
 	cmd := &cobra.Command{
-		Use:   "expire HMAC",
-		Short: "Revoke a token now, or make it expire after --period",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mac, err := decodeHMAC(args[0])
@@ -234,13 +216,18 @@ func tokenExpireCmd(conn *connFlags) *cobra.Command {
 			defer done()
 			p := period
 			if p <= 0 {
-				p = -time.Millisecond // now: the token is removed
+				p = -time.Millisecond
 			}
-			exp, err := adm.ExpireDelegationToken(ctx, mac, p)
+			var exp time.Time
+			if renew {
+				exp, err = adm.RenewDelegationToken(ctx, mac, p)
+			} else {
+				exp, err = adm.ExpireDelegationToken(ctx, mac, p)
+			}
 			if err != nil {
 				return conn.explain(err)
 			}
-			if period <= 0 {
+			if !renew && period <= 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "token expired")
 				return nil
 			}
@@ -248,6 +235,6 @@ func tokenExpireCmd(conn *connFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&period, "period", 0, "expire after this long instead of now")
+	cmd.Flags().DurationVar(&period, "period", 0, periodHelp)
 	return cmd
 }
