@@ -42,7 +42,7 @@ type connFlags struct {
 	saslMechanism string
 	saslUser      string
 	saslPassword  string
-	saslToken     bool // user and password are a delegation token's id and HMAC
+	saslToken     bool     // user and password are a delegation token's id and HMAC
 	zookeeper     string   // accepted only to explain that it is not needed
 	profile       string   // --profile: the config file's profile to use
 	xprops        []string // -X key=value client properties
