@@ -214,7 +214,10 @@ func (c *Console) delegationTokenSession(r *http.Request, secret string) *sessio
 	x := &session{key: hashSecret(secret), user: tok.Owner.Name, created: now, p: p,
 		expires: now.Add(min(tok.ExpiryTimestamp.Sub(now), dtRecheck)),
 		token:   &tokenInfo{ID: id, Name: c.dtNames.get(id), Created: tok.IssueTimestamp.UnixMilli(), Expires: tok.ExpiryTimestamp.UnixMilli(), Durable: true}}
-	if err := c.sessions.add(x, c.cfg.Login.MaxSessions, maxTokensPerUser); err != nil {
+	// A cached login is no token of its own: it never pushes out the
+	// user's other tokens (the cluster bounds delegation tokens per user
+	// at creation, trimDelegationTokens), only the console's total bounds it.
+	if err := c.sessions.add(x, c.cfg.Login.MaxSessions, c.cfg.Login.MaxSessions); err != nil {
 		p.end()
 		return nil
 	}
