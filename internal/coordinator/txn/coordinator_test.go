@@ -29,7 +29,7 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := c.AddOffsets(ctx, "t1", pid, epoch, "g"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CommitOffsets(ctx, "t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 42}}, false); err != nil {
+	if err := e.legacyOffsets("t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 42}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
@@ -70,7 +70,7 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := c.AddOffsets(ctx, "t1", pid, epoch, "g"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CommitOffsets(ctx, "t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 99}}, false); err != nil {
+	if err := e.legacyOffsets("t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 99}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.EndTxn(ctx, "t1", pid, epoch, false); err != nil {
