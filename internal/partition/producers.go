@@ -104,5 +104,4 @@ func (p *producer) update(h record.BatchHeader, now int64) {
 	if len(p.Batches) > cachedBatches {
 		p.Batches = append(p.Batches[:0], p.Batches[len(p.Batches)-cachedBatches:]...)
 	}
-	p.LastSeen = now
 }
