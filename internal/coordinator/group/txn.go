@@ -132,7 +132,7 @@ func (g *group) txnCommit(req TxnCommitRequest, anonymous bool, call *Call[error
 			v.logOffset = at
 			g.addPending(req.ProducerID, tp, v)
 		}
-		g.c.notePendingTxn(req.ProducerID, g.id)
+		g.c.notePendingTxn(req.ProducerID, g)
 	}, func(err error) {
 		call.reply(err)
 		if err != nil {
@@ -226,6 +226,9 @@ func (c *Coordinator) TxnMarker(pid int64, commit bool, offset int64) {
 	for _, g := range groups {
 		g.mb.post(func() {
 			endTxn(g.pendingTxn, g.offsets, pid, commit, offset)
+			if len(g.pendingTxn[pid]) == 0 {
+				c.dropPendingTxn(pid, g)
+			}
 			if g.state == Dead {
 				g.maybeCloseMailbox()
 				return
@@ -242,11 +245,15 @@ type txnMarker struct {
 	offset int64
 }
 
-// notePendingTxn indexes group id as holding producer pid's pending
+// notePendingTxn indexes group g as holding producer pid's pending
 // offsets, for TxnMarker.
-func (c *Coordinator) notePendingTxn(pid int64, id string) {
+func (c *Coordinator) notePendingTxn(pid int64, g *group) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	id := g.id
+	if c.groups[id] != g {
+		return // dropped meanwhile: a load rebuilds the index
+	}
 	if c.txnGroups == nil {
 		c.txnGroups = map[int64]map[string]bool{}
 	}
@@ -256,14 +263,29 @@ func (c *Coordinator) notePendingTxn(pid int64, id string) {
 	c.txnGroups[pid][id] = true
 }
 
-// txnGroupsLocked removes and returns the groups indexed for producer pid
-// (those still in the map). mu must be held.
+// dropPendingTxn unindexes group g for producer pid: it holds none of
+// its offsets any more (called on the group's actor, which also indexes,
+// so the two never cross). A group no longer in the map (dropped, or
+// replaced by a load) leaves the index alone.
+func (c *Coordinator) dropPendingTxn(pid int64, g *group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups[g.id] != g {
+		return
+	}
+	delete(c.txnGroups[pid], g.id)
+	if len(c.txnGroups[pid]) == 0 {
+		delete(c.txnGroups, pid)
+	}
+}
+
+// txnGroupsLocked returns the groups indexed for producer pid (those
+// still in the map). mu must be held.
 func (c *Coordinator) txnGroupsLocked(pid int64) []*group {
 	ids := make([]string, 0, len(c.txnGroups[pid]))
 	for id := range c.txnGroups[pid] {
 		ids = append(ids, id)
 	}
-	delete(c.txnGroups, pid)
 	sort.Strings(ids)
 	out := make([]*group, 0, len(ids))
 	for _, id := range ids {

@@ -66,7 +66,7 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 		}
 		return resp
 	}
-	if h.groups == nil {
+	if h.txns == nil || h.groups == nil {
 		return now(answer(kerr.CoordinatorNotAvailable))
 	}
 	txnID := r.TransactionalID
@@ -97,9 +97,6 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 		if req.Version >= 5 {
 			// Transactions v2 (a single node: the transaction coordinator
 			// is in process): the group joins the transaction here.
-			if h.txns == nil {
-				return answer(kerr.CoordinatorNotAvailable)
-			}
 			if err := h.txns.AddOffsets(ctx, txnID, r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
 				return answer(err)
 			}
@@ -119,9 +116,6 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 // the producer's transaction, that AddOffsetsToTxn added the group; at
 // another broker's the partition's verification is the check.
 func (h *Handler) verifyTxnGroup(pid int64, epoch int16, groupID string) error {
-	if h.txns == nil {
-		return nil
-	}
 	if h.c.Replicated() {
 		if lead, err := h.c.TxnStateLeader(); err != nil || lead != h.c.NodeID() {
 			return nil
