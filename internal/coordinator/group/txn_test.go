@@ -4,27 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/storage/cleaner"
+	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
 // txnEnv is a coordinator over an offsets log in memory, with the log's
 // partition at hand to write markers as the transaction coordinator does.
 type txnEnv struct {
-	t     *testing.T
-	mem   *memfs.FS
-	c     *Coordinator
-	log   func(bool) (*partition.Partition, error)
-	close func()
+	t        *testing.T
+	mem      *memfs.FS
+	segBytes int64 // > 0: a compacted log with segments of that size
+	c        *Coordinator
+	log      func(bool) (*partition.Partition, error)
+	logOf    func() *seglog.Log
+	close    func()
 }
 
 func openTxnEnv(t *testing.T, mem *memfs.FS) *txnEnv {
+	return openTxnEnvSeg(t, mem, -1)
+}
+
+func openTxnEnvSeg(t *testing.T, mem *memfs.FS, segBytes int64) *txnEnv {
 	t.Helper()
-	e := &txnEnv{t: t, mem: mem}
-	e.c, e.close = memCoordinatorCfg(t, mem, func(cfg *Config) { e.log = cfg.OffsetsLog })
+	e := &txnEnv{t: t, mem: mem, segBytes: segBytes}
+	e.c, e.logOf, e.close = memCoordinatorOpts(t, mem, segBytes, func(cfg *Config) { e.log = cfg.OffsetsLog })
 	return e
 }
 
@@ -32,7 +41,7 @@ func openTxnEnv(t *testing.T, mem *memfs.FS) *txnEnv {
 // (a crash after every acknowledged write, as the log is fsynced).
 func (e *txnEnv) restart() {
 	e.close()
-	*e = *openTxnEnv(e.t, e.mem)
+	*e = *openTxnEnvSeg(e.t, e.mem, e.segBytes)
 }
 
 // txnCommit commits offset of topic "in" partition part for producer pid
@@ -192,4 +201,72 @@ func TestTxnMarkerWhileLoading(t *testing.T) {
 	if got := fmt.Sprint(offsets[TopicPartition{"in", 0}].Offset, len(pending), len(pending[6])); got != "7 1 1" {
 		t.Fatalf("after the late marker: %s, want in-0 at 7 and producer 6 still pending", got)
 	}
+}
+
+// TestTxnOffsetsSurviveCompaction: the offsets log compacted between
+// transactions that commit or abort (and plain commits between them): a
+// restart after every cleaning loads every partition's last committed
+// offset, never an aborted one, and an open transaction's offsets stay
+// pending through the cleaning. With the cleaner of main (aborted records
+// mapped and kept) an aborted offset came back or a committed one was
+// lost.
+func TestTxnOffsetsSurviveCompaction(t *testing.T) {
+	e := openTxnEnvSeg(t, newMemFS(t), 1<<10)
+	defer func() { e.close() }()
+	rng := rand.New(rand.NewPCG(5, 6))
+	want := map[int32]int64{}
+	removed := int64(0)
+	for i := range 400 {
+		part, off := int32(rng.IntN(4)), int64(i+1)
+		if rng.IntN(4) == 0 {
+			if r := wait1(t, e.c.CommitOffsets(CommitRequest{Group: "g", Generation: -1, Offsets: []CommitOffset{{Topic: "in", Partition: part, Offset: off, LeaderEpoch: -1, Timestamp: -1}}})); r.Err != nil || r.Errs[0] != nil {
+				t.Fatalf("plain commit: %+v", r)
+			}
+			want[part] = off
+		} else {
+			pid := int64(10 + rng.IntN(3))
+			if err := e.txnCommit(pid, part, off); err != nil {
+				t.Fatal(err)
+			}
+			commit := rng.IntN(2) == 0
+			e.marker(pid, commit, true)
+			if commit {
+				want[part] = off
+			}
+			w, ok := want[part]
+			if !ok {
+				w = -1
+			}
+			e.waitOffset(part, w)
+		}
+		if i%50 == 49 {
+			// One open transaction (producer 99, partition 9) across the
+			// cleaning and the restart.
+			if err := e.txnCommit(99, 9, off); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.logOf().Roll(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := cleaner.New(e.mem, cleaner.Options{}).Clean(context.Background(), e.logOf(), e.logOf().EndOffset())
+			if err != nil {
+				t.Fatal(err)
+			}
+			removed += res.Removed
+			e.restart()
+			for part, w := range want {
+				if got, pending := e.offset(part); got != w || pending {
+					t.Fatalf("after cleaning %d: in-%d offset %d pending %v, want %d", i, part, got, pending, w)
+				}
+			}
+			if got, pending := e.offset(9); got != -1 || !pending {
+				t.Fatalf("after cleaning %d: the open transaction's in-9 offset %d pending %v", i, got, pending)
+			}
+			e.marker(99, false, true)
+		}
+	}
+	if removed == 0 {
+		t.Fatal("the cleaner removed nothing")
+	}
+	t.Logf("%d records cleaned away", removed)
 }
