@@ -308,10 +308,10 @@ func TestClusterTxnVerifyAcrossBrokers(t *testing.T) {
 	}
 }
 
-// txnClusterProps: offsets sent to a transaction need the group and the
-// transaction coordinators on one broker, which a replicated
-// __consumer_offsets (whose leader moves) does not keep; with one replica
-// of it the two stay together (README "Not yet").
+// txnClusterProps: one replica of __consumer_offsets, so the transaction
+// log is placed with it and the two coordinators share a broker (the
+// offsets' marker is written in process); TestClusterTxnOffsetsReplicated
+// runs the replicated default, with the coordinators apart.
 var txnClusterProps = []string{"offsets.topic.replication.factor=1"}
 
 // TestClusterTxnOffsetsReplicated: exactly-once consume-transform-produce
