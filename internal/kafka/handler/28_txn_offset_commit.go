@@ -46,7 +46,8 @@ import (
 // instance ids (KIP-447) and PRODUCER_FENCED; v3+ flexible; v4 is v3
 // (KIP-890 TRANSACTION_ABORTABLE is not returned); v5 (transactions v2):
 // the group joins the transaction here (AddOffsets in process), no
-// AddOffsetsToTxn needed. v6 (topic ids) is not served.
+// AddOffsetsToTxn needed, when transaction.version is 2 (v4's behaviour
+// otherwise). v6 (topic ids) is not served.
 func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -94,9 +95,11 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 		}
 	}
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
-		if req.Version >= 5 {
+		if req.Version >= 5 && h.cfg.TransactionVersion >= 2 {
 			// Transactions v2 (a single node: the transaction coordinator
-			// is in process): the group joins the transaction here.
+			// is in process): the group joins the transaction here. With
+			// transaction.version 1 (a cluster) v5 is v4, as Produce v12
+			// is v11 there.
 			if err := h.txns.AddOffsets(ctx, txnID, r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
 				return answer(err)
 			}
