@@ -21,6 +21,11 @@
 //     a bumped epoch, or from an unknown producer (KIP-360);
 //   - out of order otherwise, and fenced when its epoch is older.
 //
+// A batch with a producer id but no sequence (-1) is a coordinator's,
+// written on the producer's behalf (the group coordinator's offsets of a
+// transaction, Kafka's coordinator-origin appends): only its epoch is
+// checked, and it is never kept to answer a retry.
+//
 // Transactions (txn.go): a transactional batch opens its producer's
 // transaction on the partition (its first offset is kept), after the
 // transaction coordinator confirms the partition belongs to the
@@ -32,6 +37,11 @@
 // entry: producer, first offset, marker offset, last stable offset). The
 // last stable offset is the first offset of the oldest open transaction,
 // or the high watermark; ReadCommitted stops below it.
+//
+// Coordinators rebuild their state from their internal partition with
+// Replay, or ReplayBatches, which also gives each record's producer and
+// every COMMIT/ABORT marker (the group coordinator's transactional
+// offsets).
 //
 // The state survives restarts: Snapshot writes it (with the log offset it
 // covers) atomically, with the open transactions (the aborted ones go to

@@ -225,3 +225,26 @@ func encodeSnapshot(s snapshot) []byte {
 	payload, _ := json.Marshal(s)
 	return atomicfile.Encode(snapshotMagic, snapshotVersion, payload)
 }
+
+// TestCoordinatorBatchesWithoutSequence: batches a coordinator writes for
+// a producer (the group coordinator's offsets of a transaction: producer
+// id and epoch, sequence -1) are each written, never answered as a
+// duplicate of the last one nor refused as out of order, and an older
+// epoch is still fenced. Before, the second of two such batches of one
+// record was taken for a retry of the first and not written, and a
+// bumped epoch at sequence -1 was refused.
+func TestCoordinatorBatchesWithoutSequence(t *testing.T) {
+	p := openPartition(t, memfs.New(), seglog.State{})
+	for i := range 3 {
+		r, err := p.Append(idemBatch(t, 9, 0, -1, 1), AppendRules{})
+		if err != nil || r.Duplicate || r.BaseOffset != int64(i) {
+			t.Fatalf("batch %d: %+v %v", i, r, err)
+		}
+	}
+	if r, err := p.Append(idemBatch(t, 9, 1, -1, 1), AppendRules{}); err != nil || r.BaseOffset != 3 {
+		t.Fatalf("bumped epoch: %+v %v", r, err)
+	}
+	if _, err := p.Append(idemBatch(t, 9, 0, -1, 1), AppendRules{}); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("older epoch: %v, want ErrProducerFenced", err)
+	}
+}

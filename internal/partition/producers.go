@@ -35,6 +35,11 @@ type producer struct {
 	LastSeen int64       `json:"last_seen_ms"`
 }
 
+// noSequence is the base sequence of a batch with a producer id but no
+// sequence: written by a coordinator on the producer's behalf
+// (TxnOffsetCommit's offsets), checked only for the producer's epoch.
+const noSequence = -1
+
 // nextSeq is the sequence expected after last, wrapping as Kafka does.
 func nextSeq(last int32) int32 {
 	if last == math.MaxInt32 {
@@ -54,6 +59,11 @@ func (p *producer) check(h record.BatchHeader) (*batchMeta, bool, error) {
 	switch {
 	case h.ProducerEpoch < p.Epoch:
 		return nil, false, fmt.Errorf("%w: epoch %d < %d", ErrProducerFenced, h.ProducerEpoch, p.Epoch)
+	case h.BaseSequence == noSequence:
+		// A coordinator's batch for the producer (the group
+		// coordinator's offsets of a transaction): fenced by its epoch,
+		// no sequence to check (Kafka's coordinator-origin appends).
+		return nil, false, nil
 	case h.ProducerEpoch > p.Epoch:
 		// A bumped epoch restarts sequences at 0.
 		if h.BaseSequence != 0 {
@@ -83,6 +93,10 @@ func (p *producer) update(h record.BatchHeader, now int64) {
 		p.Epoch = h.ProducerEpoch
 		p.Batches = p.Batches[:0]
 	}
+	p.LastSeen = now
+	if h.BaseSequence == noSequence {
+		return // a coordinator's batch: nothing to answer a retry with
+	}
 	p.Batches = append(p.Batches, batchMeta{
 		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(),
 		FirstOffset: h.BaseOffset, LastOffset: h.LastOffset(), Timestamp: h.MaxTimestamp,
@@ -90,5 +104,4 @@ func (p *producer) update(h record.BatchHeader, now int64) {
 	if len(p.Batches) > cachedBatches {
 		p.Batches = append(p.Batches[:0], p.Batches[len(p.Batches)-cachedBatches:]...)
 	}
-	p.LastSeen = now
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -307,48 +308,136 @@ func TestClusterTxnVerifyAcrossBrokers(t *testing.T) {
 	}
 }
 
-// txnClusterProps: offsets sent to a transaction need the group and the
-// transaction coordinators on one broker, which a replicated
-// __consumer_offsets (whose leader moves) does not keep; with one replica
-// of it the two stay together (README "Not yet").
+// txnClusterProps: one replica of __consumer_offsets, so the transaction
+// log is placed with it and the two coordinators share a broker (the
+// offsets' marker is written in process); TestClusterTxnOffsetsReplicated
+// runs the replicated default, with the coordinators apart.
 var txnClusterProps = []string{"offsets.topic.replication.factor=1"}
 
-// TestClusterTxnOffsetsNeedColocatedCoordinators: with a replicated
-// __consumer_offsets (the default, offsets.topic.replication.factor=3) the
-// group coordinator follows that partition's leader away from the
-// transaction coordinator, which applies a committed transaction's offsets
-// in process: AddOffsetsToTxn is refused at once (INVALID_TXN_STATE, so the
-// client aborts) instead of a transaction that could never complete.
-// Transactions without offsets still work.
-func TestClusterTxnOffsetsNeedColocatedCoordinators(t *testing.T) {
+// TestClusterTxnOffsetsReplicated: exactly-once consume-transform-produce
+// with a replicated __consumer_offsets (offsets.topic.replication.factor
+// left at its default, 3), where the group coordinator (that partition's
+// leader) and the transaction coordinator need not share a broker. The
+// offsets of a transaction go to the offsets partition as the producer's
+// transactional batch and are committed by its marker there, written in
+// process or through WriteTxnMarkers: the test puts the two coordinators
+// on different brokers first. After half of the inputs, in the middle of
+// a transaction, the broker leading __consumer_offsets-0 is
+// killed -9 (and restarted a second later): the new leader replays the
+// log, pending offsets and markers included. The output read with
+// read_committed holds each input exactly once, and the group's committed
+// offsets end at the input's end. On main AddOffsetsToTxn was refused
+// (INVALID_TXN_STATE) in this cluster.
+func TestClusterTxnOffsetsReplicated(t *testing.T) {
 	c := startCluster(t, 3)
 	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	adm := c.admin(c.nodes[0].kafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID = kmsg.StringPtr("colocated-check")
-	init.TransactionTimeoutMillis = 30000
-	var ir *kmsg.InitProducerIDResponse
-	waitFor(t, 30*time.Second, "InitProducerId", func() error {
-		resp, err := cl.Request(ctx, init)
+	for _, topic := range []string{"txin", "txout"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		c.waitLed(c.nodes[0].kafka, topic, 3)
+	}
+	const n = 600
+	produce(t, c.seeds(), "txin", "in", n)
+	offsetsLeader := func() int32 {
+		var lead int32 = -1
+		waitFor(t, 30*time.Second, "__consumer_offsets-0 led, with 3 replicas", func() error {
+			md, err := adm.Metadata(ctx, "__consumer_offsets")
+			if err != nil {
+				return err
+			}
+			td, ok := md.Topics["__consumer_offsets"]
+			if !ok || td.Err != nil || len(td.Partitions) == 0 {
+				return fmt.Errorf("no __consumer_offsets yet: %v", td.Err)
+			}
+			p := td.Partitions[0]
+			if len(p.Replicas) != 3 {
+				t.Fatalf("__consumer_offsets-0 has replicas %v, want 3", p.Replicas)
+			}
+			if p.Leader < 1 {
+				return fmt.Errorf("no leader")
+			}
+			lead = p.Leader
+			return nil
+		})
+		return lead
+	}
+	// The offsets topic exists from the group's first FindCoordinator.
+	waitFor(t, 30*time.Second, "FindCoordinator(group)", func() error {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType, req.CoordinatorKeys = 0, []string{"etl-group"}
+		resp, err := req.RequestWith(ctx, c.direct(c.nodes[0].kafka))
 		if err != nil {
 			return err
 		}
-		ir = resp.(*kmsg.InitProducerIDResponse)
-		return kerr.ErrorForCode(ir.ErrorCode)
+		return kerr.ErrorForCode(resp.Coordinators[0].ErrorCode)
 	})
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = "colocated-check", ir.ProducerID, ir.ProducerEpoch, "g"
-	resp, err := cl.Request(ctx, add)
+	// The two coordinators on different brokers: the transaction's marker
+	// to the offsets partition then goes through WriteTxnMarkers, and
+	// the partition verifies the producer with the coordinator remotely.
+	coord := c.txnCoordinator(ctx)
+	waitFor(t, 60*time.Second, "the group and transaction coordinators apart", func() error {
+		lead := offsetsLeader()
+		if lead != coord {
+			return nil
+		}
+		order := []int32{coord%3 + 1, (coord+1)%3 + 1, coord}
+		req := kadm.AlterPartitionAssignmentsReq{}
+		req.Assign("__consumer_offsets", 0, order)
+		if _, err := adm.AlterPartitionAssignments(ctx, req); err != nil {
+			return fmt.Errorf("reorder %v: %w", order, err)
+		}
+		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"__consumer_offsets": {0: {}}}); err != nil {
+			return fmt.Errorf("elect: %w", err)
+		}
+		return fmt.Errorf("both on broker %d; electing %d", lead, order[0])
+	})
+	t.Logf("group coordinator: broker %d, transaction coordinator: broker %d", offsetsLeader(), coord)
+	killed := false
+	runPipeline(t, ctx, c.seeds(), "etl", "txin", "txout", n, func(done int) {
+		if killed || done < n/2 {
+			return
+		}
+		killed = true
+		victim := c.nodes[offsetsLeader()-1]
+		t.Logf("kill -9 broker %d (leads __consumer_offsets-0; transaction coordinator %d) after %d inputs", victim.id, c.txnCoordinator(ctx), done)
+		victim.proc.Kill(t)
+		time.Sleep(time.Second) // down while the pipeline runs on
+		c.start(victim)
+	})
+	if !killed {
+		t.Fatal("the offsets partition's leader was never killed")
+	}
+	got := consumeCommitted(t, c.seeds(), "txout", n)
+	for i := range n {
+		if !got[fmt.Sprintf("out-in-%d", i)] {
+			t.Fatalf("input in-%d has no output", i)
+		}
+	}
+	// The group's committed offsets are the transactions': every input
+	// consumed.
+	ends, err := adm.ListEndOffsets(ctx, "txin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode; code != kerr.InvalidTxnState.Code {
-		t.Fatalf("AddOffsetsToTxn with a replicated offsets topic: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
-	}
+	waitFor(t, 30*time.Second, "the group's committed offsets at the input's end", func() error {
+		os, err := adm.FetchOffsets(ctx, "etl-group")
+		if err != nil {
+			return err
+		}
+		var bad []string
+		ends.Each(func(e kadm.ListedOffset) {
+			if o, ok := os.Lookup(e.Topic, e.Partition); !ok || o.At != e.Offset {
+				bad = append(bad, fmt.Sprintf("%s-%d committed %v, end %d", e.Topic, e.Partition, o.At, e.Offset))
+			}
+		})
+		if len(bad) > 0 {
+			return fmt.Errorf("%v", bad)
+		}
+		return nil
+	})
+	t.Logf("offsets partition led by broker %d at the end", offsetsLeader())
 }

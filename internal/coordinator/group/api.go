@@ -181,6 +181,10 @@ type Offset struct {
 	Offset      int64
 	LeaderEpoch int32
 	Metadata    string
+	// Pending: a transaction not yet ended holds offsets of this
+	// partition (TxnOffsetCommit); OffsetFetch with require_stable
+	// answers UNSTABLE_OFFSET_COMMIT for it (KIP-447).
+	Pending bool
 }
 
 // FetchAs names the KIP-848 member an OffsetFetch v9+ comes from; its

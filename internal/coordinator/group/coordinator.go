@@ -152,6 +152,11 @@ type Coordinator struct {
 	servingEpoch int32                // its leader epoch at load
 	term         context.Context      // of the leadership served (c.ctx when not following)
 	endTerm      context.CancelFunc
+	lateMarkers  []txnMarker // handed to TxnMarker while loading (txn.go)
+
+	// txnGroups indexes the groups holding a producer's pending
+	// transactional offsets (txn.go); guarded by mu.
+	txnGroups map[int64]map[string]bool
 
 	ctx     context.Context // cancelled by Close: fsync waits give up
 	cancel  context.CancelFunc
@@ -201,29 +206,48 @@ func (c *Coordinator) load() error {
 		return err
 	}
 	c.groups = groups
+	c.indexPendingLocked(groups)
 	return nil
 }
 
-// rebuild makes the groups that replaying a log gives: replay calls apply
-// for every record in log order.
-func (c *Coordinator) rebuild(replay func(apply func(key, value []byte)) error) (map[string]*group, error) {
+// replayFunc replays an offsets log: apply for every record, marker for
+// every transaction marker, in log order.
+type replayFunc func(apply func(b partition.ReplayedBatch, key, value []byte), marker func(b partition.ReplayedBatch, commit bool)) error
+
+// rebuild makes the groups that replaying a log gives. A transaction's
+// offsets (records of a transactional batch) are pending for their
+// producer until its marker: a COMMIT makes them committed (unless a
+// commit later in the log is there already), an ABORT drops them; those
+// with no marker yet stay pending, for the marker the transaction
+// coordinator has still to write.
+func (c *Coordinator) rebuild(replay replayFunc) (map[string]*group, error) {
 	type loading struct {
 		meta     *groupRecord    // a classic group's metadata
 		consumer *consumerRecord // or a KIP-848 group's
 		offsets  map[TopicPartition]committed
+		pending  map[int64]map[TopicPartition]committed
 	}
 	state := map[string]*loading{}
 	get := func(id string) *loading {
 		l := state[id]
 		if l == nil {
-			l = &loading{offsets: map[TopicPartition]committed{}}
+			l = &loading{offsets: map[TopicPartition]committed{}, pending: map[int64]map[TopicPartition]committed{}}
 			state[id] = l
 		}
 		return l
 	}
+	byPID := map[int64]map[string]bool{} // groups with a producer's pending offsets
 	start := time.Now()
 	n := 0
-	err := replay(func(key, value []byte) {
+	marker := func(b partition.ReplayedBatch, commit bool) {
+		for id := range byPID[b.ProducerID] {
+			if l := state[id]; l != nil {
+				endTxn(l.pending, l.offsets, b.ProducerID, commit, b.BaseOffset)
+			}
+		}
+		delete(byPID, b.ProducerID)
+	}
+	err := replay(func(b partition.ReplayedBatch, key, value []byte) {
 		n++
 		k, err := decodeKey(key)
 		if err != nil {
@@ -244,7 +268,20 @@ func (c *Coordinator) rebuild(replay func(apply func(key, value []byte)) error) 
 				c.log.Warn("offsets log: skipping record", "group", k.group, "err", err)
 				return
 			}
-			get(k.group).offsets[tp] = o
+			o.logOffset = b.BaseOffset
+			l := get(k.group)
+			if b.Transactional && b.ProducerID >= 0 {
+				if l.pending[b.ProducerID] == nil {
+					l.pending[b.ProducerID] = map[TopicPartition]committed{}
+				}
+				l.pending[b.ProducerID][tp] = o
+				if byPID[b.ProducerID] == nil {
+					byPID[b.ProducerID] = map[string]bool{}
+				}
+				byPID[b.ProducerID][k.group] = true
+				return
+			}
+			l.offsets[tp] = o
 		case keyGroup:
 			if value == nil {
 				// A deleted group: its offsets were tombstoned before it.
@@ -268,17 +305,20 @@ func (c *Coordinator) rebuild(replay func(apply func(key, value []byte)) error) 
 			}
 			l.meta, l.consumer = &g, nil
 		}
-	})
+	}, marker)
 	if err != nil {
 		return nil, err
 	}
 	groups := map[string]*group{}
 	for id, l := range state {
-		if l.meta == nil && l.consumer == nil && len(l.offsets) == 0 {
+		if l.meta == nil && l.consumer == nil && len(l.offsets) == 0 && len(l.pending) == 0 {
 			continue
 		}
 		g := c.newGroup(id)
 		g.restore(l.meta, l.offsets)
+		if len(l.pending) > 0 {
+			g.pendingTxn = l.pending
+		}
 		if l.consumer != nil {
 			g.restoreConsumer(l.consumer)
 		}

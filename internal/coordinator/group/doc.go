@@ -14,7 +14,8 @@
 // lifecycle); classic.go the classic protocol; consumer.go KIP-848's
 // heartbeat and reconciliation, assign.go its server-side assignors,
 // consumer_records.go how such a group is stored and described;
-// offsets.go committed offsets; records.go and store.go the offsets log.
+// offsets.go committed offsets; txn.go the offsets of transactions;
+// records.go and store.go the offsets log.
 //
 // # Concurrency
 //
@@ -161,8 +162,23 @@
 // acknowledged commit is on disk and visible, an unacknowledged one is
 // never seen.
 //
+// Transactions (txn.go, Kafka's design): TxnOffsetCommit's offsets are
+// written as offset records in a transactional batch of the producer (its
+// id and epoch, sequence -1), which the partition verifies with the
+// transaction coordinator like any transactional batch. They are pending,
+// per producer, in the group (not fetched; OffsetFetch's require_stable
+// sees them) until the transaction's marker in this partition is handed
+// to TxnMarker once committed: a COMMIT makes the producer's offsets
+// written before it committed, unless a commit later in the log holds the
+// partition (every committed offset remembers where in the log it was,
+// and the later wins), an ABORT drops them. A group with pending offsets
+// is never removed as empty. Invariant: what the groups hold equals what
+// a replay of the log up to the last marker handed over gives.
+//
 // Loading: Open replays the log from its start offset and rebuilds every
-// group; undecodable records are skipped with a warning. Listeners start
+// group; undecodable records are skipped with a warning. Transactional
+// batches are pending until their producer's next marker in the log
+// (applied as above), and stay pending when there is none yet. Listeners start
 // after it, so on a single node nothing is ever answered
 // COORDINATOR_LOAD_IN_PROGRESS.
 //
@@ -185,13 +201,20 @@
 //     acknowledged commit; a cut or an ended leadership answers
 //     NOT_COORDINATOR and the client retries at the new coordinator;
 //   - losing the lead drops every group (pending joins and syncs answer
-//     NOT_COORDINATOR, waits for commits are cancelled).
+//     NOT_COORDINATOR, waits for commits are cancelled);
+//   - a transaction marker handed over while loading is kept and applied
+//     once the groups are loaded (it may lie past the replay's end); one
+//     handed over while not serving is left to the next load's replay,
+//     which sees it (it was committed before).
 //
 // Compaction: the offsets topic has cleanup.policy=compact, so the log
 // cleaner (package storage/cleaner, run by the log directory) keeps the
 // latest record of every key and, after delete.retention.ms, drops the
-// tombstones of deleted offsets and groups. Replay reads across the offset
-// gaps and empty batches it leaves; the coordinator does nothing special.
+// tombstones of deleted offsets and groups, with Kafka's rules for
+// transactions (an aborted transaction's records removed without hiding
+// anything, markers kept, nothing from an undecided transaction on).
+// Replay reads across the offset gaps and empty batches it leaves; the
+// coordinator does nothing special.
 // A replicated offsets partition is not compacted (the segments are the
 // raft log: see partition.replicaLogConfig): it keeps every commit, and
 // a new leader replays them all.

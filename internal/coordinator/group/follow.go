@@ -132,6 +132,7 @@ func (c *Coordinator) resign() {
 	epoch := c.servingEpoch
 	c.groups = map[string]*group{}
 	c.serving, c.servingP, c.servingEpoch = false, nil, -1
+	c.txnGroups = nil
 	c.endTerm()
 	c.term, c.endTerm = c.ctx, func() {}
 	c.mu.Unlock()
@@ -161,12 +162,15 @@ func (c *Coordinator) takeOver(p *partition.Partition, epoch int32) {
 		return
 	}
 	c.loading = true
+	c.lateMarkers = nil
 	c.mu.Unlock()
-	groups, err := c.rebuild(func(apply func(key, value []byte)) error {
-		return replay(p, c.store.maxDecomp, c.log, apply)
+	groups, err := c.rebuild(func(apply func(b partition.ReplayedBatch, key, value []byte), marker func(b partition.ReplayedBatch, commit bool)) error {
+		return replay(p, c.store.maxDecomp, c.log, apply, marker)
 	})
 	c.mu.Lock()
 	c.loading = false
+	late := c.lateMarkers
+	c.lateMarkers = nil
 	if err != nil || c.closing || p.LeaderEpoch() != epoch {
 		// Failed (retried at the next check), closing, or the leadership
 		// moved during the replay (the next check loads again).
@@ -184,6 +188,14 @@ func (c *Coordinator) takeOver(p *partition.Partition, epoch int32) {
 	// The store first: a request dispatched once serving is set may append.
 	c.store.serve(p, epoch)
 	c.groups = groups
+	// Markers committed during the replay may have landed past its end:
+	// applied now (one the replay saw finds nothing left to end).
+	for _, m := range late {
+		for _, g := range groups {
+			endTxn(g.pendingTxn, g.offsets, m.pid, m.commit, m.offset)
+		}
+	}
+	c.indexPendingLocked(groups)
 	c.serving, c.servingP, c.servingEpoch = true, p, epoch
 	c.term, c.endTerm = context.WithCancel(c.ctx)
 	// Counted under mu: once it is released, requests add groups to the

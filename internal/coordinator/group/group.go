@@ -24,6 +24,11 @@ type group struct {
 	classicGroup
 
 	offsets map[TopicPartition]committed
+	// pendingTxn holds the offsets of transactions not yet ended, by
+	// producer id (TxnOffsetCommit, txn.go): written to the offsets log
+	// in the producer's transactional batches, committed at its COMMIT
+	// marker, dropped at its ABORT marker.
+	pendingTxn map[int64]map[TopicPartition]committed
 
 	// persists are the appends to the offsets log not yet durable, in the
 	// order they were made; their effects apply in that order.

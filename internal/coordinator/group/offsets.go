@@ -24,6 +24,13 @@ type fetchWaiter struct {
 // readers before it is durable: an acknowledged commit survives a crash,
 // an unacknowledged one is never seen.
 func (g *group) persist(recs []kv, then func(err error)) {
+	g.persistAs(recs, coordinatorBatch, nil, then)
+}
+
+// persistAs is persist for a batch of own's; appended, when not nil, runs
+// right after the append (before any effect applies) with the batch's last
+// offset (0 without a log).
+func (g *group) persistAs(recs []kv, own batchOwner, appended func(offset int64), then func(err error)) {
 	op := &persistOp{then: then}
 	g.persists = append(g.persists, op)
 	g.persistSeq++
@@ -31,7 +38,10 @@ func (g *group) persist(recs []kv, then func(err error)) {
 		op.done, op.err = true, err
 		g.drainPersists()
 	}
-	p, last, epoch, err := g.c.store.append(recs)
+	p, last, epoch, err := g.c.store.append(recs, own)
+	if err == nil && appended != nil {
+		appended(last)
+	}
 	if err != nil || p == nil {
 		finish(err)
 		return
@@ -138,14 +148,17 @@ func (g *group) commit(req CommitRequest, call *Call[CommitResult]) {
 		g.maybeDieEmpty()
 		return
 	}
-	g.persist(recs, func(err error) {
+	var at int64
+	g.persistAs(recs, coordinatorBatch, func(offset int64) { at = offset }, func(err error) {
 		for j, i := range idx {
 			if err != nil {
 				errs[i] = err
 				continue
 			}
 			o := req.Offsets[i]
-			g.offsets[TopicPartition{o.Topic, o.Partition}] = vals[j]
+			v := vals[j]
+			v.logOffset = at
+			g.setOffset(TopicPartition{o.Topic, o.Partition}, v)
 		}
 		call.reply(CommitResult{Errs: errs})
 		if err != nil {
@@ -154,11 +167,21 @@ func (g *group) commit(req CommitRequest, call *Call[CommitResult]) {
 	})
 }
 
+// setOffset makes v tp's committed offset unless the one there is later
+// in the offsets log (a transaction's offsets apply at its marker, which
+// may come after a plain commit appended later than them).
+func (g *group) setOffset(tp TopicPartition, v committed) {
+	if cur, ok := g.offsets[tp]; ok && cur.logOffset > v.logOffset {
+		return
+	}
+	g.offsets[tp] = v
+}
+
 // maybeDieEmpty removes a group that holds nothing: no members, no
 // offsets, no metadata ever written (a commit-only group whose commits all
-// failed).
+// failed), no transaction's offsets waiting for their marker.
 func (g *group) maybeDieEmpty() {
-	if g.state == Empty && g.protocolType == "" && len(g.offsets) == 0 && len(g.persists) == 0 && g.generation == 0 {
+	if g.state == Empty && g.protocolType == "" && len(g.offsets) == 0 && len(g.persists) == 0 && g.generation == 0 && len(g.pendingTxn) == 0 {
 		g.die()
 	}
 }
@@ -178,7 +201,7 @@ func (g *group) fetch(partitions []TopicPartition, as *FetchAs, call *Call[Fetch
 		if partitions == nil {
 			out := make([]Offset, 0, len(g.offsets))
 			for tp, o := range g.offsets {
-				out = append(out, Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata})
+				out = append(out, Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, Pending: g.txnPending(tp)})
 			}
 			sort.Slice(out, func(i, j int) bool {
 				if out[i].Topic != out[j].Topic {
@@ -193,10 +216,10 @@ func (g *group) fetch(partitions []TopicPartition, as *FetchAs, call *Call[Fetch
 		for _, tp := range partitions {
 			o, ok := g.offsets[tp]
 			if !ok {
-				out = append(out, Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, LeaderEpoch: -1})
+				out = append(out, Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, LeaderEpoch: -1, Pending: g.txnPending(tp)})
 				continue
 			}
-			out = append(out, Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata})
+			out = append(out, Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, Pending: g.txnPending(tp)})
 		}
 		call.reply(FetchResult{Offsets: out})
 	})
@@ -383,7 +406,7 @@ func (g *group) expireOffsets() {
 // maybeDeleteEmpty deletes an Empty group that has no offsets left (and no
 // append in flight).
 func (g *group) maybeDeleteEmpty() {
-	if g.state != Empty || len(g.offsets) > 0 || len(g.persists) > 0 {
+	if g.state != Empty || len(g.offsets) > 0 || len(g.persists) > 0 || len(g.pendingTxn) > 0 {
 		return
 	}
 	g.c.log.Info("deleting empty group without offsets", "group", g.id)

@@ -41,6 +41,13 @@ type committed struct {
 	Metadata    string
 	CommitTime  int64 // unix ms
 	ExpireTime  int64 // unix ms; -1: expire by offsets.retention.minutes
+
+	// logOffset is where the record is in the offsets log (its batch's
+	// last offset when committed here; 0 without a log), not stored:
+	// of a plain commit and a transaction's, the later in the log wins
+	// (a transaction's offsets apply at its marker, after commits that
+	// came between; Kafka's rule).
+	logOffset int64
 }
 
 // groupRecord is a group's metadata as stored: enough to restore its

@@ -43,8 +43,8 @@ type store struct {
 var errNoLog = errors.New("group: no offsets log yet")
 
 // load replays the whole log from its start, calling apply for every record
-// in log order.
-func (s *store) load(apply func(key, value []byte)) error {
+// and marker for every transaction marker, in log order.
+func (s *store) load(apply func(b partition.ReplayedBatch, key, value []byte), marker func(b partition.ReplayedBatch, commit bool)) error {
 	p, err := s.open(false)
 	if err != nil {
 		return err
@@ -55,7 +55,7 @@ func (s *store) load(apply func(key, value []byte)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.p = p
-	return replay(p, s.maxDecomp, s.log, apply)
+	return replay(p, s.maxDecomp, s.log, apply, marker)
 }
 
 // serve makes the store write to p in leader epoch epoch (following the
@@ -66,20 +66,35 @@ func (s *store) serve(p *partition.Partition, epoch int32) {
 	s.mu.Unlock()
 }
 
-// replay applies every record of the offsets log p (partition.Replay).
-func replay(p *partition.Partition, maxDecomp int, log *slog.Logger, apply func(key, value []byte)) error {
-	err := p.Replay(maxDecomp, func(offset int64, err error) {
+// replay applies every record and marker of the offsets log p
+// (partition.ReplayBatches).
+func replay(p *partition.Partition, maxDecomp int, log *slog.Logger, apply func(b partition.ReplayedBatch, key, value []byte), marker func(b partition.ReplayedBatch, commit bool)) error {
+	err := p.ReplayBatches(maxDecomp, func(offset int64, err error) {
 		log.Warn("offsets log: skipping undecodable batch", "offset", offset, "err", err)
-	}, apply)
+	}, apply, marker)
 	if err != nil {
 		return fmt.Errorf("offsets log: %w", err)
 	}
 	return nil
 }
 
+// batchOwner is whose batch an append writes: the coordinator's own (pid
+// -1), or a transactional producer's (TxnOffsetCommit: its producer id and
+// epoch, the transactional attribute, no sequence), whose first batch of a
+// transaction here is verified with the transaction coordinator (verify,
+// partition.AppendRules.VerifyTxn).
+type batchOwner struct {
+	pid    int64
+	epoch  int16
+	verify func(pid int64, epoch int16) error
+}
+
+// coordinatorBatch is the owner of the coordinator's own batches.
+var coordinatorBatch = batchOwner{pid: -1, epoch: -1}
+
 // append writes recs as one batch and returns the log, the offset to wait
 // on and the leader epoch it was written in (for WaitCommitted).
-func (s *store) append(recs []kv) (*partition.Partition, int64, int32, error) {
+func (s *store) append(recs []kv, own batchOwner) (*partition.Partition, int64, int32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.follow {
@@ -100,27 +115,33 @@ func (s *store) append(recs []kv) (*partition.Partition, int64, int32, error) {
 		}
 		s.p = p
 	}
-	last, epoch, err := s.appendLocked(recs)
+	last, epoch, err := s.appendLocked(recs, own)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	return s.p, last, epoch, nil
 }
 
-func (s *store) appendLocked(recs []kv) (int64, int32, error) {
+func (s *store) appendLocked(recs []kv, own batchOwner) (int64, int32, error) {
 	rs := make([]record.Record, len(recs))
 	for i, r := range recs {
 		rs[i] = record.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
 	}
 	batch, err := record.AppendBatch(nil, record.BatchSpec{
 		PartitionLeaderEpoch: -1, BaseTimestamp: s.now(),
-		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		ProducerID: own.pid, ProducerEpoch: own.epoch, BaseSequence: -1,
+		Transactional: own.pid >= 0,
 	}, rs)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
 	}
-	res, err := s.p.Append(batch, partition.AppendRules{})
+	res, err := s.p.Append(batch, partition.AppendRules{VerifyTxn: own.verify})
 	switch {
+	case errors.Is(err, partition.ErrTxnVerifyUnavailable):
+		// The transaction coordinator is down or moving: retried.
+		return 0, 0, fmt.Errorf("%w: %v", ErrCoordinatorLoading, err)
+	case errors.Is(err, partition.ErrTxnNotVerified), errors.Is(err, partition.ErrProducerFenced):
+		return 0, 0, fmt.Errorf("offsets log: %w", err)
 	case errors.Is(err, partition.ErrBatchTooLarge):
 		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidCommitOffsetSize, err)
 	case errors.Is(err, partition.ErrClosed), errors.Is(err, partition.ErrNotLeader):

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/partition"
 	rec "github.com/stromhq/strom/internal/record"
 )
@@ -73,7 +74,17 @@ type Config struct {
 	AllocateProducerID func() (int64, error)
 	// CommitOffsets applies a committed transaction's offsets to a group
 	// (through the group coordinator) and returns once they are durable.
+	// Legacy: only for records of __transaction_state that hold offsets,
+	// written before TxnOffsetCommit wrote them to the offsets log.
 	CommitOffsets func(ctx context.Context, group string, offsets []PendingOffset) error
+	// OffsetsPartition names the partition of the offsets topic that
+	// holds a group's offsets (AddOffsets adds it to the transaction).
+	// Nil: partition 0 of group.OffsetsTopic.
+	OffsetsPartition func(group string) (topic string, index int32)
+	// MarkerWritten, when not nil, is told of every marker this
+	// coordinator wrote in process, once committed (the group
+	// coordinator ends a transaction's offsets at its marker).
+	MarkerWritten func(tp TopicPartition, pid int64, commit bool, offset int64)
 	// MaxTimeout is transaction.max.timeout.ms (default 15 minutes).
 	MaxTimeout time.Duration
 	// CheckInterval is how often timed-out transactions are aborted and
@@ -159,6 +170,9 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = 10 * time.Second
+	}
+	if cfg.OffsetsPartition == nil {
+		cfg.OffsetsPartition = group.GroupPartition
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := c.AddOffsets(ctx, "t1", pid, epoch, "g"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CommitOffsets(ctx, "t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 42}}, false); err != nil {
+	if err := e.legacyOffsets("t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 42}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
@@ -70,7 +71,7 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := c.AddOffsets(ctx, "t1", pid, epoch, "g"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CommitOffsets(ctx, "t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 99}}, false); err != nil {
+	if err := e.legacyOffsets("t1", pid, epoch, "g", []PendingOffset{{Topic: "in", Partition: 0, Offset: 99}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.EndTxn(ctx, "t1", pid, epoch, false); err != nil {
@@ -356,5 +357,102 @@ func TestCompleteSkipsAnEndedTransaction(t *testing.T) {
 	}
 	if end := e.parts["d-0"].EndOffset(); end != before {
 		t.Fatalf("a late completion wrote %d more offsets to the partition", end-before)
+	}
+}
+
+// TestLegacyOffsetsAppliedAtRestart: a transaction record of
+// __transaction_state that holds the offsets itself (written before
+// TxnOffsetCommit wrote them to the offsets log) and was found preparing
+// its commit at a restart still gets them applied through the group
+// coordinator, and an aborting one does not.
+func TestLegacyOffsetsAppliedAtRestart(t *testing.T) {
+	fs := memfs.New()
+	e := newEnv(t, fs)
+	for i, id := range []string{"commits", "aborts"} {
+		pid, epoch, err := e.c.InitProducerID(ctx, id, time.Minute, -1, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.AddPartitions(ctx, id, pid, epoch, []TopicPartition{tp0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.legacyOffsets(id, pid, epoch, "g-"+id, []PendingOffset{{Topic: "in", Partition: 0, Offset: 42}}); err != nil {
+			t.Fatal(err)
+		}
+		// Prepared, then the crash before any marker.
+		tx, err := e.c.lookup(id, pid, epoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := tx.cur
+		r.State = []State{PrepareCommit, PrepareAbort}[i]
+		err = e.c.write(ctx, tx, r)
+		tx.op.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.close()
+	e2 := newEnv(t, fs)
+	if got := fmt.Sprint(e2.committed); got != "map[g-commits:[{g-commits in 0 42 0 }]]" {
+		t.Fatalf("offsets applied at the restart: %s", got)
+	}
+}
+
+// TestAddOffsetsAddsTheOffsetsPartition: AddOffsets makes the group's
+// offsets partition (here d-1) a partition of the transaction: a batch
+// there verifies (the TxnOffsetCommit of the group coordinator, wherever
+// it runs), VerifyGroup tells the groups added from the others, and the
+// end writes its marker there and tells MarkerWritten once it is durable.
+func TestAddOffsetsAddsTheOffsetsPartition(t *testing.T) {
+	type written struct {
+		tp     TopicPartition
+		pid    int64
+		commit bool
+		offset int64
+	}
+	var mu sync.Mutex
+	var markers []written
+	e := newEnvWith(t, memfs.New(), func(cfg *Config) {
+		cfg.OffsetsPartition = func(string) (string, int32) { return "d", 1 }
+		cfg.MarkerWritten = func(tp TopicPartition, pid int64, commit bool, offset int64) {
+			mu.Lock()
+			markers = append(markers, written{tp, pid, commit, offset})
+			mu.Unlock()
+		}
+	})
+	c := e.c
+	pid, epoch, err := c.InitProducerID(ctx, "t", time.Minute, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(pid, epoch, "d", 1); !errors.Is(err, ErrNotInTxn) {
+		t.Fatalf("offsets partition before AddOffsets: %v", err)
+	}
+	if err := c.AddOffsets(ctx, "t", pid, epoch, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(pid, epoch, "d", 1); err != nil {
+		t.Fatalf("offsets partition after AddOffsets: %v", err)
+	}
+	if err := c.VerifyGroup(pid, epoch, "g"); err != nil {
+		t.Fatalf("group added: %v", err)
+	}
+	if err := c.VerifyGroup(pid, epoch, "other"); !errors.Is(err, ErrNotInTxn) {
+		t.Fatalf("group not added: %v", err)
+	}
+	if err := e.produce(1, pid, epoch, 0); err != nil { // the offsets' batch
+		t.Fatal(err)
+	}
+	if err := c.EndTxn(ctx, "t", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := e.outcome(1); n != 1 || m != "C" {
+		t.Fatalf("offsets partition: %d records, markers %q", n, m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(markers) != 1 || markers[0] != (written{tp1, pid, true, 1}) {
+		t.Fatalf("markers told: %+v", markers)
 	}
 }

@@ -1,6 +1,7 @@
 // Package txn is Strom's transaction coordinator: producer ids and epochs
-// of transactional producers, their transactions across partitions and
-// consumer-group offsets, and the markers that end them, kept durable in
+// of transactional producers, their transactions across partitions
+// (consumer groups' offsets partitions among them), and the markers that
+// end them, kept durable in
 // the internal topic __transaction_state. On a single node this broker
 // coordinates every transactional id; in a cluster the broker that leads
 // __transaction_state-0 does (Config.Coordinates), and the others'
@@ -16,6 +17,20 @@
 // opens no socket and speaks no protocol. A transaction completes only
 // when every marker, local and remote, is acknowledged durable; until
 // then it stays Prepare* and the loop retries the completion.
+//
+// Consumer-group offsets (Kafka's design): AddOffsets adds the group's
+// partition of the offsets topic (Config.OffsetsPartition) to the
+// transaction as an ordinary partition; the group coordinator writes the
+// offsets there in the producer's transaction (TxnOffsetCommit, verified
+// by that partition through Verify), and the end's marker there commits
+// or drops them. A marker written in process is told to
+// Config.MarkerWritten once committed (the group coordinator's TxnMarker);
+// WriteTxnMarkers does the same on other brokers. VerifyGroup also tells
+// whether the group itself was added, for a TxnOffsetCommit at this
+// broker. Legacy: records written before this hold a transaction's offsets
+// themselves (the offsets field below); a commit of such a transaction
+// still applies them through Config.CommitOffsets, and nothing writes them
+// any more.
 //
 // The protocol handlers (internal/kafka/handler) translate
 // InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
@@ -56,7 +71,7 @@
 //	                       |     |                 +---------------+   +--------------+
 //	                       |     |                 | PrepareCommit |   | PrepareAbort |
 //	                       |     |                 +---------------+   +--------------+
-//	                       |     |   markers + offsets     |                   | markers
+//	                       |     |   markers               |                   | markers
 //	                       |     |                         v                   v
 //	                       |     |                +----------------+   +---------------+
 //	                       |     +--------------- | CompleteCommit |   | CompleteAbort |
@@ -68,8 +83,8 @@
 // once Prepare* is durable the outcome is decided, the markers (a COMMIT
 // or ABORT control batch with the producer's epoch, through
 // partition.AppendMarker) go to every partition of the transaction and are
-// fsynced (the partitions in parallel), a commit's offsets are applied
-// through the group coordinator, and Complete* is appended without waiting
+// fsynced (the partitions in parallel), a legacy record's offsets are
+// applied through the group coordinator, and Complete* is appended without waiting
 // for its fsync: until it is durable a restart finds Prepare* and
 // completes again, and every later record of the id is behind it. A
 // crash at any step leaves Prepare* in the log; Open finishes it before
@@ -80,7 +95,7 @@
 //
 // Transactions v2 (KIP-890 part 2, tv2.go): Produce v12+ and
 // TxnOffsetCommit v5+ add their partition or group themselves
-// (AddPartitionImplicit, CommitOffsets with addGroup), and EndTxnBump (EndTxn
+// (AddPartitionImplicit, AddOffsets from the handler), and EndTxnBump (EndTxn
 // v5+) ends the transaction at the next epoch, so every transaction has an
 // epoch of its own and a late write of an ended one is fenced.
 //
@@ -110,8 +125,8 @@
 //	+---------+-------------+-------+------------+-------+----------+-----------+
 //	| partitions: int32 count, (topic str, partition int32)...                  |
 //	| groups: int32 count, group str...                                         |
-//	| offsets: int32 count, (group str, topic str, partition int32,             |
-//	|          offset int64, leader epoch int32, metadata str)...               |
+//	| offsets (legacy, written empty now): int32 count, (group str, topic str,  |
+//	|          partition int32, offset int64, leader epoch int32, metadata str)...|
 //	+---------------------------------------------------------------------------+
 //
 // The latest record of a key is its state. Loading replays the log from

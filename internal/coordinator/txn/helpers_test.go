@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,3 +174,23 @@ func (e *env) outcome(i int) (records int, markers string) {
 }
 
 var tp0, tp1 = TopicPartition{"d", 0}, TopicPartition{"d", 1}
+
+// legacyOffsets writes offsets into id's ongoing transaction record, as
+// Strom did before TxnOffsetCommit wrote them to the offsets log: records
+// of that shape, found at a restart or still ongoing, must still be
+// applied when their transaction commits.
+func (e *env) legacyOffsets(id string, pid int64, epoch int16, group string, offsets []PendingOffset) error {
+	t, err := e.c.lookup(id, pid, epoch)
+	if err != nil {
+		return err
+	}
+	defer t.op.Unlock()
+	r := t.cur
+	r.Offsets = slices.Clone(r.Offsets)
+	for _, o := range offsets {
+		o.Group = group
+		r.Offsets = append(r.Offsets, o)
+	}
+	sortOffsets(r.Offsets)
+	return e.c.write(context.Background(), t, r)
+}

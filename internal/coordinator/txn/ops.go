@@ -264,7 +264,12 @@ func (c *Coordinator) verifyLocked(t *txn, pid int64, epoch int16, tp TopicParti
 }
 
 // AddOffsets adds a group's offsets to id's transaction
-// (AddOffsetsToTxn): TxnOffsetCommit may then commit for it.
+// (AddOffsetsToTxn): the group's partition of the offsets topic
+// (OffsetsPartition) joins the transaction as an ordinary partition, so
+// TxnOffsetCommit may write the offsets there (the partition verifies the
+// producer's first batch with Verify, as any partition does) and the end
+// writes its marker there, which commits or drops them in the group
+// coordinator, wherever it runs.
 func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) error {
 	if group == "" {
 		return fmt.Errorf("%w: empty group id", ErrInvalidTxnState)
@@ -278,56 +283,49 @@ func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoc
 	if err != nil {
 		return err
 	}
-	if slices.Contains(r.Groups, group) && t.cur.State == Ongoing {
+	tp := c.offsetsPartition(group)
+	if slices.Contains(r.Groups, group) && slices.Contains(r.Partitions, tp) && t.cur.State == Ongoing {
 		return nil
 	}
 	if !slices.Contains(r.Groups, group) {
-		r.Groups = append(r.Groups, group)
+		r.Groups = append(slices.Clone(r.Groups), group)
 		slices.Sort(r.Groups)
+	}
+	if !slices.Contains(r.Partitions, tp) {
+		r.Partitions = append(slices.Clone(r.Partitions), tp)
+		sortPartitions(r.Partitions)
 	}
 	return c.write(ctx, t, r)
 }
 
-// CommitOffsets records offsets in id's ongoing transaction
-// (TxnOffsetCommit, after the group coordinator checked the member); they
-// are applied to the group when the transaction commits, dropped when it
-// aborts.
-//
-// With addGroup (TxnOffsetCommit v5+, transactions v2) the group joins the
-// transaction here, which starts if none is ongoing.
-func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []PendingOffset, addGroup bool) error {
-	t, err := c.lookup(id, pid, epoch)
-	if err != nil {
+// VerifyGroup reports whether producer pid at epoch has an ongoing
+// transaction to which AddOffsets added group (TxnOffsetCommit, when this
+// broker coordinates the transaction: the group's offsets partition may be
+// in the transaction for another group's sake, which the partition's own
+// check cannot tell). When following, an unloaded log is
+// ErrCoordinatorLoading.
+func (c *Coordinator) VerifyGroup(pid int64, epoch int16, group string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.FollowLeader && (c.p == nil || c.loaded < 0 || c.p.LeaderEpoch() != c.loaded) {
+		c.wakeLeadership()
+		return fmt.Errorf("%w: verify producer %d", ErrCoordinatorLoading, pid)
+	}
+	t := c.pids[pid]
+	if err := c.verifyLocked(t, pid, epoch, c.offsetsPartition(group)); err != nil {
 		return err
 	}
-	defer t.op.Unlock()
-	r := t.cur
-	if addGroup {
-		if r, err = c.begin(ctx, t); err != nil {
-			return err
-		}
-		if !slices.Contains(r.Groups, group) {
-			r.Groups = append(slices.Clone(r.Groups), group)
-			slices.Sort(r.Groups)
-		}
+	if !slices.Contains(t.cur.Groups, group) {
+		return fmt.Errorf("%w: group %q (AddOffsetsToTxn first)", ErrNotInTxn, group)
 	}
-	if r.State != Ongoing || !slices.Contains(r.Groups, group) {
-		return fmt.Errorf("%w: group %q (AddOffsetsToTxn first)", ErrInvalidTxnState, group)
-	}
-	r.Offsets = slices.Clone(r.Offsets)
-	for _, o := range offsets {
-		o.Group = group
-		i := slices.IndexFunc(r.Offsets, func(p PendingOffset) bool {
-			return p.Group == o.Group && p.Topic == o.Topic && p.Partition == o.Partition
-		})
-		if i >= 0 {
-			r.Offsets[i] = o
-		} else {
-			r.Offsets = append(r.Offsets, o)
-		}
-	}
-	sortOffsets(r.Offsets)
-	return c.write(ctx, t, r)
+	return nil
+}
+
+// offsetsPartition is the partition of the offsets topic holding group's
+// offsets.
+func (c *Coordinator) offsetsPartition(group string) TopicPartition {
+	topic, index := c.cfg.OffsetsPartition(group)
+	return TopicPartition{topic, index}
 }
 
 // EndTxn commits or aborts id's ongoing transaction (EndTxn): the prepare
@@ -423,6 +421,9 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 				errs <- fmt.Errorf("marker to %s-%d: %w", w.tp.Topic, w.tp.Partition, err)
 				return
 			}
+			if c.cfg.MarkerWritten != nil {
+				c.cfg.MarkerWritten(w.tp, r.ProducerID, commit, w.off)
+			}
 			errs <- nil
 		}()
 	}
@@ -447,6 +448,9 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 		return werr
 	}
 	if commit && len(r.Offsets) > 0 {
+		// Legacy: a record written before the offsets went to the
+		// offsets log (AddOffsets) holds them itself; applied through
+		// the group coordinator in process, as then.
 		if c.cfg.CommitOffsets == nil {
 			return errors.New("no group coordinator for the transaction's offsets")
 		}

@@ -62,11 +62,17 @@ func ConfigFor(c Topics, groups *group.Coordinator, logger *slog.Logger) Config 
 			for i, o := range offsets {
 				cos[i] = group.CommitOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
 			}
-			res, err := groups.CommitTxnOffsets(groupID, cos).Wait(ctx)
+			res, err := groups.CommitLegacyTxnOffsets(groupID, cos).Wait(ctx)
 			if err != nil {
 				return err
 			}
 			return errors.Join(append([]error{res.Err}, res.Errs...)...)
+		},
+		OffsetsPartition: group.GroupPartition,
+		MarkerWritten: func(tp TopicPartition, pid int64, commit bool, offset int64) {
+			if topic, index := group.GroupPartition(""); tp.Topic == topic && tp.Partition == index {
+				groups.TxnMarker(pid, commit, offset)
+			}
 		},
 		FollowLeader:  c.Replicated(),
 		MaxTimeout:    c.Broker().Settings().TransactionMaxTimeout,

@@ -76,7 +76,7 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = o.Partition, o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
 					if res.Err != nil {
 						rp.ErrorCode = code
-					} else if pending[txn.TopicPartition{Topic: o.Topic, Partition: o.Partition}] {
+					} else if req.Version >= 7 && r.RequireStable && o.Pending || pending[txn.TopicPartition{Topic: o.Topic, Partition: o.Partition}] {
 						rp.ErrorCode, rp.Offset, rp.LeaderEpoch = kerr.UnstableOffsetCommit.Code, -1, -1
 					}
 					rt.Partitions = append(rt.Partitions, rp)
@@ -120,7 +120,7 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 					for _, o := range t {
 						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 						rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = o.Partition, o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
-						if pending[txn.TopicPartition{Topic: o.Topic, Partition: o.Partition}] {
+						if r.RequireStable && o.Pending || pending[txn.TopicPartition{Topic: o.Topic, Partition: o.Partition}] {
 							rp.ErrorCode, rp.Offset, rp.LeaderEpoch = kerr.UnstableOffsetCommit.Code, -1, -1
 						}
 						rt.Partitions = append(rt.Partitions, rp)
@@ -135,7 +135,10 @@ func handleOffsetFetch(h *Handler, _ context.Context, req *server.Request) (serv
 }
 
 // pendingOffsets is the group's partitions with transactional offsets not
-// yet complete, when the request requires stable offsets.
+// yet complete in legacy transaction records (kept in __transaction_state
+// by earlier versions), when the request requires stable offsets; the
+// offsets TxnOffsetCommit writes now are pending in the group coordinator
+// (group.Offset.Pending).
 func (h *Handler) pendingOffsets(group string, requireStable bool) map[txn.TopicPartition]bool {
 	if !requireStable || h.txns == nil {
 		return nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/partition"
 )
@@ -22,6 +23,10 @@ import (
 // unknown partition is UNKNOWN_TOPIC_OR_PARTITION, an epoch older than the
 // producer's INVALID_PRODUCER_EPOCH. A marker for a producer with nothing
 // open on the partition is still written, as in Kafka.
+//
+// A marker committed in the offsets partition is handed to the group
+// coordinator, which commits or drops the producer's pending offsets
+// there (TxnOffsetCommit).
 //
 // Version notes: v1+ flexible; v2 (TransactionVersion, KIP-890 part 2)
 // is not served.
@@ -69,8 +74,18 @@ func handleWriteTxnMarkers(h *Handler, _ context.Context, req *server.Request) (
 		for _, w := range waits {
 			if err := w.p.WaitCommitted(ctx, w.off, w.epoch); err != nil {
 				resp.Markers[w.mi].Topics[w.ti].Partitions[w.pi].ErrorCode = errorCode(err)
+				continue
 			}
+			h.markerWritten(w.p, r.Markers[w.mi].ProducerID, r.Markers[w.mi].Committed, w.off)
 		}
 		return resp
 	}}, nil
+}
+
+// markerWritten tells the group coordinator of a marker committed in the
+// offsets partition.
+func (h *Handler) markerWritten(p *partition.Partition, pid int64, commit bool, offset int64) {
+	if topic, index := group.GroupPartition(""); h.groups != nil && p.Topic == topic && p.Index == index {
+		h.groups.TxnMarker(pid, commit, offset)
+	}
 }

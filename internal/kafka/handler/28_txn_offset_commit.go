@@ -2,6 +2,8 @@ package handler
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -15,25 +17,37 @@ import (
 // transaction; they become the group's committed offsets when the
 // transaction commits and are dropped when it aborts.
 //
-// Behavior:
+// Behavior (Kafka's design: the group coordinator answers it):
 //   - The group coordinator checks the sender first (KIP-447, v3+): a
 //     member id and generation other than -1 must be the group's current
 //     ones (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID), so
-//     a zombie of an older generation cannot commit. Then the transaction
-//     coordinator keeps the offsets in the transaction's state, durable in
-//     __transaction_state before the answer; AddOffsetsToTxn for the group
-//     must have come first (INVALID_TXN_STATE otherwise).
+//     a zombie of an older generation cannot commit.
+//   - It writes the offsets to the group's partition of __consumer_offsets
+//     as a transactional batch of the producer (its id and epoch); the
+//     answer waits until the batch is committed there. They stay pending
+//     (OffsetFetch with require_stable: UNSTABLE_OFFSET_COMMIT) until the
+//     transaction's marker lands in that partition.
+//   - When this broker coordinates the transaction, the group must be in
+//     it (AddOffsetsToTxn for that group: INVALID_TXN_STATE otherwise).
+//     At another broker's coordinator only the partition is checked
+//     (Kafka's group coordinator asks nothing for v0-v4 either): the
+//     partition checks the producer's first batch of a transaction
+//     there with the transaction coordinator, in process or at its broker
+//     (KIP-890 part 1, as Produce): AddOffsetsToTxn must have added the
+//     partition (INVALID_TXN_STATE otherwise); an older epoch is fenced;
+//     a coordinator that cannot answer is COORDINATOR_LOAD_IN_PROGRESS
+//     (retried).
 //   - Every partition gets the request's error: the commit is all or
-//     nothing, as the transaction is.
-//   - Metadata over offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE
-//     for the whole request, checked now: a committed transaction must be
-//     able to apply its offsets.
+//     nothing, as the transaction is. Metadata over
+//     offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE for the whole
+//     request.
 //
 // Version notes: v1 is v0; v2 leader epochs; v3 generation, member and
 // instance ids (KIP-447) and PRODUCER_FENCED; v3+ flexible; v4 is v3
 // (KIP-890 TRANSACTION_ABORTABLE is not returned); v5 (transactions v2):
-// the group joins the transaction here, no AddOffsetsToTxn needed. v6
-// (topic ids) is not served.
+// the group joins the transaction here (AddOffsets in process), no
+// AddOffsetsToTxn needed, when transaction.version is 2 (v4's behaviour
+// otherwise). v6 (topic ids) is not served.
 func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -56,36 +70,63 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 	if h.txns == nil || h.groups == nil {
 		return now(answer(kerr.CoordinatorNotAvailable))
 	}
-	var offsets []txn.PendingOffset
-	check := group.CommitRequest{Group: r.Group, Generation: -1}
+	txnID := r.TransactionalID
+	topic, index := group.GroupPartition(r.Group)
+	tc := group.TxnCommitRequest{
+		Group: r.Group, Generation: -1, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
+		VerifyTxn: func(pid int64, epoch int16) error { return h.verifyTxn(&txnID, pid, epoch, topic, index) },
+	}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
-			o := txn.PendingOffset{Group: r.Group, Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset, LeaderEpoch: -1}
+			o := group.CommitOffset{Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset, LeaderEpoch: -1}
 			if req.Version >= 2 {
 				o.LeaderEpoch = rp.LeaderEpoch
 			}
 			if rp.Metadata != nil {
 				o.Metadata = *rp.Metadata
 			}
-			offsets = append(offsets, o)
-			check.Offsets = append(check.Offsets, group.CommitOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Metadata: o.Metadata})
+			tc.Offsets = append(tc.Offsets, o)
 		}
 	}
 	if req.Version >= 3 {
-		check.Generation, check.MemberID = r.Generation, r.MemberID
+		tc.Generation, tc.MemberID = r.Generation, r.MemberID
 		if r.InstanceID != nil {
-			check.InstanceID = *r.InstanceID
+			tc.InstanceID = *r.InstanceID
 		}
 	}
-	validated := h.groups.ValidateTxnCommit(check)
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
-		verr, err := validated.Wait(ctx)
-		if err == nil {
-			err = verr
+		if req.Version >= 5 && h.cfg.TransactionVersion >= 2 {
+			// Transactions v2 (a single node: the transaction coordinator
+			// is in process): the group joins the transaction here. With
+			// transaction.version 1 (a cluster) v5 is v4, as Produce v12
+			// is v11 there.
+			if err := h.txns.AddOffsets(ctx, txnID, r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
+				return answer(err)
+			}
 		}
-		if err == nil {
-			err = h.txns.CommitOffsets(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets, req.Version >= 5)
+		if err := h.verifyTxnGroup(r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
+			return answer(err)
+		}
+		err, werr := h.groups.TxnCommit(tc).Wait(ctx)
+		if werr != nil {
+			err = werr
 		}
 		return answer(err)
 	}}, nil
+}
+
+// verifyTxnGroup checks, when this broker's transaction coordinator holds
+// the producer's transaction, that AddOffsetsToTxn added the group; at
+// another broker's the partition's verification is the check.
+func (h *Handler) verifyTxnGroup(pid int64, epoch int16, groupID string) error {
+	if h.c.Replicated() {
+		if lead, err := h.c.TxnStateLeader(); err != nil || lead != h.c.NodeID() {
+			return nil
+		}
+	}
+	err := h.txns.VerifyGroup(pid, epoch, groupID)
+	if errors.Is(err, txn.ErrCoordinatorLoading) {
+		return fmt.Errorf("%w: %v", group.ErrCoordinatorLoading, err)
+	}
+	return err
 }

@@ -802,3 +802,29 @@ func TestTxnV2EpochBumpRefusesLateWrite(t *testing.T) {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
+
+// TestTxnOffsetCommitV5FollowsTransactionVersion: TxnOffsetCommit v5 adds
+// its group to the transaction itself only under transaction.version 2;
+// under 1 (what a cluster finalizes) it is v4, so it needs
+// AddOffsetsToTxn (INVALID_TXN_STATE without), as Produce v12 is v11. On
+// main a v5 added the group in process, which in a cluster answered
+// NOT_COORDINATOR whenever the transaction coordinator was elsewhere.
+func TestTxnOffsetCommitV5FollowsTransactionVersion(t *testing.T) {
+	for tv, want := range map[string]int16{"1": kerr.InvalidTxnState.Code, "2": 0} {
+		t.Run("transaction.version="+tv, func(t *testing.T) {
+			b := startBroker(t, "", map[string]string{"transaction.version": tv})
+			dc := dpDial(t, b.Addr)
+			id := "v5"
+			init := kmsg.NewPtrInitProducerIDRequest()
+			init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+			ir := dpDo[*kmsg.InitProducerIDResponse](dc, init)
+			req := kmsg.NewPtrTxnOffsetCommitRequest()
+			req.Version = 5
+			req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch, req.Generation = id, "g", ir.ProducerID, ir.ProducerEpoch, -1
+			req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "src", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 3, LeaderEpoch: -1}}}}
+			if code := dpDo[*kmsg.TxnOffsetCommitResponse](dc, req).Topics[0].Partitions[0].ErrorCode; code != want {
+				t.Fatalf("v5 without AddOffsetsToTxn: %v, want %v", kerr.ErrorForCode(code), kerr.ErrorForCode(want))
+			}
+		})
+	}
+}

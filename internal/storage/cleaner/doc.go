@@ -10,9 +10,18 @@
 // CheckpointFile, in the partition directory; 0 when absent): below it
 // everything was cleaned, from it on nothing was. Only sealed segments
 // that end at or below the bound the caller gives (the high watermark
-// today; with replication the offset every replica has, with transactions
-// the last stable offset) and whose newest record is older than
-// min.compaction.lag.ms are cleanable; the active segment never is.
+// today; with replication the offset every replica has), and before the
+// first batch of a transaction with no marker yet (txn.go), and whose
+// newest record is older than min.compaction.lag.ms are cleanable; the
+// active segment never is.
+//
+// Transactions (txn.go, Kafka's rules; the offsets log holds the offsets
+// of transactions): a pass first reads every transactional batch's
+// outcome from the markers after it (batch headers from the first sealed
+// segment to the log's end, and each marker's control record). An aborted
+// transaction's records are not mapped and are removed; committed ones
+// are ordinary records; markers are kept, so a replay can still tell the
+// two apart.
 //
 //  1. Map: every keyed record of the cleanable dirty section, in offset
 //     order, goes into the key map (key hash -> latest offset). The map

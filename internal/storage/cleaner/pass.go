@@ -157,12 +157,20 @@ type Result struct {
 // with nothing dirty does nothing.
 func (c *Cleaner) Clean(ctx context.Context, l *seglog.Log, bound int64) (Result, error) {
 	start := time.Now()
-	p, err := c.Progress(l, bound)
+	segs, err := l.SealedSegments()
+	if err != nil || len(segs) == 0 {
+		return Result{}, err
+	}
+	txns, err := readTxnOutcomes(l, segs[0].Base)
+	if err != nil {
+		return Result{}, err
+	}
+	p, err := c.Progress(l, min(bound, txns.undecided))
 	if err != nil || p.DirtyBytes == 0 {
 		return Result{}, err
 	}
 	res := Result{FirstDirty: p.FirstDirty}
-	if err := c.buildMap(ctx, l, p, &res); err != nil {
+	if err := c.buildMap(ctx, l, p, txns.aborted, &res); err != nil {
 		return res, err
 	}
 	last, err := lastBatches(l, p.cleanable[0].Base)
@@ -176,7 +184,7 @@ func (c *Cleaner) Clean(ctx context.Context, l *seglog.Log, bound int64) (Result
 	}
 	for _, g := range groups(p.cleanable, res.MapEnd, l.SegmentBytes()) {
 		w := groupWriter{c: c, l: l, g: g, res: &res, last: last, mapEnd: res.MapEnd,
-			rc: recordContext{keys: c.keys, now: nowMs}, horizon: horizon}
+			rc: recordContext{keys: c.keys, now: nowMs}, horizon: horizon, aborted: txns.aborted}
 		if err := l.ReplaceSegments(g[0].Base, g[len(g)-1].End, func(out io.Writer) error { return w.write(ctx, out) }); err != nil {
 			return res, err
 		}
@@ -193,7 +201,7 @@ func (c *Cleaner) Clean(ctx context.Context, l *seglog.Log, bound int64) (Result
 // buildMap maps every key of the dirty section to its latest offset, from
 // p.FirstDirty to the end of the cleanable segments or the first key that
 // does not fit (res.MapEnd, res.Partial).
-func (c *Cleaner) buildMap(ctx context.Context, l *seglog.Log, p Progress, res *Result) error {
+func (c *Cleaner) buildMap(ctx context.Context, l *seglog.Log, p Progress, aborted map[int64]bool, res *Result) error {
 	c.keys.reset(int(min(p.DirtyBytes/bytesPerKey, math.MaxInt32)))
 	res.MapEnd = p.cleanable[len(p.cleanable)-1].End
 	maxDecomp := l.MaxDecompressedBytes()
@@ -202,8 +210,8 @@ func (c *Cleaner) buildMap(ctx context.Context, l *seglog.Log, p Progress, res *
 			continue
 		}
 		full, err := eachBatch(ctx, c, l, s, max(s.Base, p.FirstDirty), func(h record.BatchHeader, b []byte) (bool, error) {
-			if h.LastOffset() < p.FirstDirty || h.IsControl() {
-				return true, nil
+			if h.LastOffset() < p.FirstDirty || h.IsControl() || aborted[h.BaseOffset] {
+				return true, nil // an aborted transaction's records hide nothing
 			}
 			_, recs, err := record.Records(b, maxDecomp)
 			if err != nil {
@@ -314,6 +322,7 @@ type groupWriter struct {
 	mapEnd  int64
 	rc      recordContext
 	horizon int64
+	aborted map[int64]bool // base offsets of aborted transactional batches
 	buf     []byte
 }
 
@@ -327,6 +336,7 @@ func (w *groupWriter) write(ctx context.Context, out io.Writer) error {
 				return false, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 			}
 			w.rc.batch = h
+			w.rc.aborted = h.IsTransactional() && !h.IsControl() && w.aborted[h.BaseOffset]
 			kept := recs[:0:0]
 			tombstones := false
 			for i := range recs {

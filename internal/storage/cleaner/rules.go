@@ -14,13 +14,18 @@ const (
 type recordContext struct {
 	batch  record.BatchHeader
 	offset int64
-	keys   *keyMap
-	now    int64 // Unix milliseconds
+	// aborted: the batch is a transaction's that aborted (txn.go).
+	aborted bool
+	keys    *keyMap
+	now     int64 // Unix milliseconds
 }
 
 // retain holds every rule of which records a cleaning removes, in one
-// place (transaction markers and aborted records are to be added here):
-//   - control batches are kept whole (transactions are not cleaned yet);
+// place (with the pass's bound before an undecided transaction, txn.go):
+//   - control batches (transaction markers) are kept whole: a replay
+//     needs them to tell committed transactional records from aborted;
+//   - the records of an aborted transaction are removed (they were not
+//     mapped either, so they hide no older value of their key);
 //   - a record without a key is removed (Kafka's cleaner does the same;
 //     produce refuses them on compacted topics);
 //   - a record is removed when the key map holds a later offset for its
@@ -33,6 +38,9 @@ type recordContext struct {
 func retain(c *recordContext, r *record.Record) verdict {
 	if c.batch.IsControl() {
 		return keep
+	}
+	if c.aborted {
+		return discard
 	}
 	if r.Key == nil {
 		return discard
