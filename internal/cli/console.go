@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/console"
 )
@@ -22,8 +24,9 @@ import (
 // like every command but serve.
 func newConsoleCmd() *cobra.Command {
 	conn := &connFlags{}
-	var httpAddr, metricsURL string
+	var httpAddr, metricsURL, loginMech string
 	var origins, hosts []string
+	var login, secureCookie bool
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console and HTTP API for any Kafka cluster",
@@ -35,11 +38,19 @@ with Apache Kafka and Redpanda as well as Strom. strom serve already serves
 it for its own broker on --http-addr; use this command for other clusters.
 The API reference is at /api. It listens on 127.0.0.1:8080 unless told
 otherwise (--http-addr :8080 for every interface), and answers only to
-localhost, IP addresses and the names given with --http-allowed-hosts.`,
+localhost, IP addresses and the names given with --http-allowed-hosts.
+
+With --login every user logs in with their own Kafka user and password
+(checked by the cluster through SASL --login-mechanism), and each user's
+calls run as that user, under the cluster's ACLs; API tokens for scripts
+are delegation tokens when the cluster has them on. The console then has no
+Kafka identity of its own (no --sasl-* flags): the throughput history of
+its overview is off.`,
 		Example: `  strom console --brokers localhost:9092
   strom console --brokers kafka1:9092,kafka2:9092 --http-addr 127.0.0.1:9000
   strom console --brokers strom1:9092 --metrics-url http://strom1:8080/metrics
-  strom console --brokers kafka:9093 --tls --sasl-mechanism SCRAM-SHA-512 --sasl-user admin`,
+  strom console --brokers kafka:9093 --tls --sasl-mechanism SCRAM-SHA-512 --sasl-user admin
+  strom console --brokers kafka:9093 --tls --login --http-addr :8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd)
@@ -48,16 +59,35 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 			if err != nil {
 				return err
 			}
+			var loginCfg *console.Login
+			if login {
+				if conn.saslMechanism != "" || conn.saslUser != "" {
+					return usageErr("--login: each user logs in with their own credentials; drop --sasl-mechanism and --sasl-user")
+				}
+				switch loginMech {
+				case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+				default:
+					return usageErr("--login-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", loginMech)
+				}
+				loginCfg = &console.Login{Mechanism: loginMech, SecureCookie: secureCookie}
+			}
 			opts, err := conn.opts()
 			if err != nil {
 				return err
 			}
 			// Fail now, in one line, if the cluster cannot be reached.
-			cl, err := conn.client(ctx)
-			if err != nil {
-				return err
+			// Under --login the console has no SASL identity of its own:
+			// ApiVersions is the one request a SASL listener answers
+			// before a login.
+			if loginCfg == nil {
+				cl, err := conn.client(ctx)
+				if err != nil {
+					return err
+				}
+				cl.Close()
+			} else if err := apiVersionsReachable(ctx, opts); err != nil {
+				return conn.explain(err)
 			}
-			cl.Close()
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -74,6 +104,7 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 				AllowedOrigins: origins,
 				ListenAddr:     httpAddr,
 				AllowedHosts:   hosts,
+				Login:          loginCfg,
 			})
 			if err != nil {
 				return err
@@ -115,5 +146,22 @@ localhost, IP addresses and the names given with --http-allowed-hosts.`,
 		`host names the console answers to besides localhost, IP addresses and the --http-addr host (comma-separated; "*" for any, unsafe)`)
 	cmd.Flags().StringVar(&metricsURL, "metrics-url", "", "a Strom broker's /metrics (its --http-addr), for the log cleaner's state on compacted topics' pages; the Kafka protocol has no request for it")
 	cmd.Flags().StringArrayVar(&origins, "allow-origin", nil, "another origin (scheme://host:port) allowed to change things and open streams (repeatable)")
+	cmd.Flags().BoolVar(&login, "login", false, "users log in with their Kafka user and password; their calls run as them, under the cluster's ACLs")
+	cmd.Flags().StringVar(&loginMech, "login-mechanism", "SCRAM-SHA-512", "the SASL mechanism users log in with: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	cmd.Flags().BoolVar(&secureCookie, "secure-cookie", false, "mark the session cookie Secure even over plain HTTP (a TLS-terminating proxy in front)")
 	return kafkaCommand(cmd)
+}
+
+// apiVersionsReachable sends ApiVersions to the seeds with opts (which
+// carry no SASL login) and returns its error.
+func apiVersionsReachable(ctx context.Context, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	_, err = kmsg.NewPtrApiVersionsRequest().RequestWith(pctx, cl)
+	return err
 }
