@@ -3,9 +3,11 @@ package raftnet
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,6 +38,22 @@ type Config struct {
 	BackoffMin   time.Duration // first redial wait; default 10ms
 	BackoffMax   time.Duration // cap of the doubling redial wait; default 1s
 	Logger       *slog.Logger  // default slog.Default()
+
+	// ServerTLS, when set, wraps every accepted connection in crypto/tls.
+	// To authenticate peers it must require and verify a client
+	// certificate (tls.RequireAndVerifyClientCert), which the broker
+	// ensures. ClientTLS wraps every dialled connection (ServerName, when
+	// empty, is the peer address's host). Both or neither.
+	ServerTLS, ClientTLS *tls.Config
+	// SASL, when set, makes every dialler authenticate in the handshake
+	// and this node authenticate when it dials.
+	SASL *SASL
+	// Incarnation identifies this process start in its hellos; 0: New
+	// picks a random one.
+	Incarnation uint64
+	// RefusalLogInterval: a refused peer (by address and claimed node) is
+	// logged at most once per interval; default 1 minute.
+	RefusalLogInterval time.Duration
 }
 
 // Stats are counters since New.
@@ -44,8 +62,11 @@ type Stats struct {
 	Dropped   uint64 // messages dropped: queue full, unknown peer, or lost with a failed write
 	Delivered uint64 // messages received and handed to Deliver
 	Dials     uint64 // connections established (hello written)
-	Refused   uint64 // accepted connections refused: bad hello or another cluster
-	BadFrames uint64 // accepted connections closed on a frame that did not decode
+	Refused   uint64 // accepted connections refused in the handshake: TLS, bad hello, authentication, another cluster
+	// AuthFailed counts the refused connections whose TLS handshake or
+	// SASL exchange failed.
+	AuthFailed uint64
+	BadFrames  uint64 // accepted connections closed on a frame that did not decode
 }
 
 // Transport carries raft messages of many groups between nodes. See the
@@ -65,7 +86,10 @@ type Transport struct {
 		closed bool
 	}
 
-	sent, dropped, delivered, dials, refused, badFrames atomic.Uint64
+	sent, dropped, delivered, dials, refused, authFailed, badFrames atomic.Uint64
+
+	logMu  sync.Mutex
+	logged map[string]time.Time // logLimited's last log per key
 }
 
 type queued struct {
@@ -104,10 +128,20 @@ func New(cfg Config) (*Transport, error) {
 	def(&cfg.HelloTimeout, 5*time.Second)
 	def(&cfg.BackoffMin, 10*time.Millisecond)
 	def(&cfg.BackoffMax, time.Second)
+	def(&cfg.RefusalLogInterval, time.Minute)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}}
+	if (cfg.ServerTLS == nil) != (cfg.ClientTLS == nil) {
+		return nil, errors.New("raftnet: Config needs both ServerTLS and ClientTLS, or neither")
+	}
+	if s := cfg.SASL; s != nil && (s.Mechanism == "" || len(s.Mechanism) > maxMechanism || s.Client == nil || s.Server == nil) {
+		return nil, errors.New("raftnet: Config.SASL needs a Mechanism (up to 64 bytes), Client and Server")
+	}
+	for cfg.Incarnation == 0 {
+		cfg.Incarnation = rand.Uint64()
+	}
+	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}, logged: map[string]time.Time{}}
 	t.mu.conns = map[net.Conn]struct{}{}
 	t.mu.from = map[int32]int{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -161,7 +195,7 @@ func (t *Transport) Connected(node int32) bool {
 // Stats returns the counters.
 func (t *Transport) Stats() Stats {
 	return Stats{Sent: t.sent.Load(), Dropped: t.dropped.Load(), Delivered: t.delivered.Load(),
-		Dials: t.dials.Load(), Refused: t.refused.Load(), BadFrames: t.badFrames.Load()}
+		Dials: t.dials.Load(), Refused: t.refused.Load(), AuthFailed: t.authFailed.Load(), BadFrames: t.badFrames.Load()}
 }
 
 // Addr is the listener's address.
@@ -228,27 +262,19 @@ func (t *Transport) readLoop(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
+	if t.cfg.ServerTLS != nil {
+		c = tls.Server(c, t.cfg.ServerTLS)
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
-	c.SetReadDeadline(time.Now().Add(t.cfg.HelloTimeout))
-	body, err := readFrame(r, t.cfg.MaxFrame)
+	c.SetDeadline(time.Now().Add(t.cfg.HelloTimeout))
+	h, err := t.handshakeIn(c, r)
 	if err != nil {
-		t.refused.Add(1)
-		t.log.Warn("raftnet: connection closed before a hello", "remote", c.RemoteAddr(), "err", err)
+		if !errors.Is(err, errRefusedIn) {
+			t.log.Debug("raftnet: handshake", "remote", c.RemoteAddr(), "err", err)
+		}
 		return
 	}
-	h, err := decodeHello(body)
-	if err != nil {
-		t.refused.Add(1)
-		t.log.Warn("raftnet: refused a connection", "remote", c.RemoteAddr(), "err", err)
-		return
-	}
-	if h.Cluster != t.cfg.ClusterID {
-		t.refused.Add(1)
-		t.log.Error("raftnet: refused a peer of another cluster", "remote", c.RemoteAddr(),
-			"peer_node", h.Node, "peer_cluster", h.Cluster, "cluster", t.cfg.ClusterID)
-		return
-	}
-	c.SetReadDeadline(time.Time{})
+	c.SetDeadline(time.Time{})
 	t.mu.Lock()
 	t.mu.from[h.Node]++
 	t.mu.Unlock()
@@ -334,7 +360,13 @@ func (t *Transport) writeLoop(p *peer) {
 					return
 				}
 				wait = nextBackoff(wait, t.cfg.BackoffMin, t.cfg.BackoffMax)
-				t.log.Debug("raftnet: dial", "peer_node", p.node, "addr", p.addr, "err", err, "retry_in", wait)
+				if errors.Is(err, errUnreachable) {
+					t.log.Debug("raftnet: dial", "peer_node", p.node, "addr", p.addr, "err", err, "retry_in", wait)
+				} else {
+					// Reached but refused, or TLS/SASL failed: a
+					// misconfiguration worth a (rate-limited) warning.
+					t.logLimited("out", p.addr, p.node, slog.LevelWarn, "raftnet: cannot connect to a peer", "peer_node", p.node, "addr", p.addr, "err", err)
+				}
 				if !t.sleep(wait) {
 					return
 				}
@@ -404,21 +436,28 @@ func (t *Transport) watchClose(c net.Conn, lost chan struct{}) {
 	}
 }
 
-// dial connects to p and writes the hello.
+// dial connects to p and runs the handshake (handshakeOut).
 func (t *Transport) dial(p *peer) (net.Conn, error) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
-	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	raw, err := d.DialContext(t.ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, fmt.Errorf("raftnet: dial node %d at %s: %w", p.node, p.addr, err)
+		return nil, fmt.Errorf("%w: node %d at %s: %w", errUnreachable, p.node, p.addr, err)
 	}
-	c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
-	if _, err := c.Write(appendHello(nil, hello{Node: t.cfg.NodeID, Cluster: t.cfg.ClusterID})); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("raftnet: hello to node %d: %w", p.node, err)
+	// Close interrupts a handshake in progress.
+	stop := context.AfterFunc(t.ctx, func() { raw.Close() })
+	defer stop()
+	c, err := t.handshakeOut(raw, p)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("raftnet: handshake with node %d at %s: %w", p.node, p.addr, err)
 	}
 	t.dials.Add(1)
 	return c, nil
 }
+
+// errUnreachable marks a dial that did not connect (the peer is down):
+// logged at debug level, unlike a handshake that failed.
+var errUnreachable = errors.New("raftnet: dial")
 
 // sleep waits d or until Close; false means closed.
 func (t *Transport) sleep(d time.Duration) bool {
