@@ -169,7 +169,11 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	if len(layout.Voters) > 1 {
-		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr}
+		csec, err := newControllerSecurity(bc, layout.Controller, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr, sec: csec}
 		ccfg.FreshClusterID = clusterIDFor(layout.Voters)
 		ccfg.Quorum = b.quorum
 		q := b.quorum
