@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
@@ -11,7 +13,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,10 +74,31 @@ func rf3Works(t *testing.T, c *testCluster, topic string) {
 	}
 }
 
-// rawHello is a hand-made raftnet hello as a node of this cluster would
-// send it (node 2), in the frame layout of raftnet's doc.go: version 2 when
-// v2, else the unauthenticated hello Strom spoke before (kind 1).
-func rawHello(v2 bool, mechanism string) []byte {
+// helloClusterID is the cluster id a node's hello carries (quorum.go):
+// meta.properties' cluster.id, "/", and the hash of the voters. None of it
+// is secret: a stranger who can read a server.properties or guess the
+// voters can make it, which is why the hello must not be the only check.
+func helloClusterID(t *testing.T, c *testCluster, nd *node) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(nd.dir, "meta.properties"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^cluster\.id=(\S+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no cluster.id in meta.properties:\n%s", b)
+	}
+	voters := strings.Split(c.voters, ",")
+	slices.Sort(voters) // by id: 1..3, one digit each
+	sum := sha256.Sum256([]byte("strom-cluster:" + strings.Join(voters, ",")))
+	return string(m[1]) + "/" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// rawHello is a hand-made raftnet hello as node 2 of the cluster cluster
+// would send it, in the frame layout of raftnet's doc.go: version 2 when
+// v2, else the unauthenticated hello Strom spoke before (kind 1), which
+// the code before this test took as a peer.
+func rawHello(v2 bool, mechanism, cluster string) []byte {
 	var body []byte
 	if v2 {
 		body = append(body, 3, 2)
@@ -85,8 +110,8 @@ func rawHello(v2 bool, mechanism string) []byte {
 		body = append(body, 1)
 		body = binary.BigEndian.AppendUint32(body, 2)
 	}
-	body = binary.BigEndian.AppendUint16(body, 1)
-	body = append(body, 'c')
+	body = binary.BigEndian.AppendUint16(body, uint16(len(cluster)))
+	body = append(body, cluster...)
 	return frame(body)
 }
 
@@ -116,17 +141,45 @@ func intrude(t *testing.T, addr string, b []byte) {
 	}
 }
 
-// metricValue is a counter's value in a node's /metrics.
-func metricValue(t *testing.T, httpAddr, name string) int {
+// metricValue is a counter's value in a node's /metrics (0 and an error
+// when it has none).
+func metricValue(t *testing.T, httpAddr, name string) (int, error) {
 	t.Helper()
 	m := scrape(t, httpAddr)
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\d+)`)
 	g := re.FindSubmatch(m)
 	if g == nil {
-		t.Fatalf("no %s in the metrics:\n%s", name, grepMetrics(m, "strom_raft"))
+		return 0, fmt.Errorf("no %s in the metrics: %s", name, grepMetrics(m, "strom_raft"))
 	}
 	n, _ := strconv.Atoi(string(g[1]))
-	return n
+	return n, nil
+}
+
+// waitRefused waits until the node's refusal counters grew by at least
+// refused and failed from their values in before.
+func waitRefused(t *testing.T, nd *node, before [2]int, refused, failed int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the refusals counted", func() error {
+		r, err := metricValue(t, nd.http, "strom_raft_connections_refused_total")
+		if err != nil {
+			return err
+		}
+		f, err := metricValue(t, nd.http, "strom_raft_authentication_failures_total")
+		if err != nil {
+			return err
+		}
+		if r < before[0]+refused || f < before[1]+failed {
+			return fmt.Errorf("refused %d -> %d, authentication failures %d -> %d", before[0], r, before[1], f)
+		}
+		return nil
+	})
+}
+
+// refusals are the node's counters now (zero when it has none).
+func refusals(t *testing.T, nd *node) [2]int {
+	r, _ := metricValue(t, nd.http, "strom_raft_connections_refused_total")
+	f, _ := metricValue(t, nd.http, "strom_raft_authentication_failures_total")
+	return [2]int{r, f}
 }
 
 // TestControllerListenerMTLS: three nodes with CONTROLLER:SSL and
@@ -146,32 +199,25 @@ func TestControllerListenerMTLS(t *testing.T) {
 	rf3Works(t, c, "secure")
 
 	nd := c.nodes[0]
-	refused := metricValue(t, nd.http, "strom_raft_connections_refused_total")
-	failed := metricValue(t, nd.http, "strom_raft_authentication_failures_total")
+	before := refusals(t, nd)
+	id := helloClusterID(t, c, nd)
 	batch := frame([]byte{2, 0, 0, 0, 0}) // an empty batch of raft messages
-	intrude(t, nd.ctrl, append(rawHello(false, ""), batch...))
-	intrude(t, nd.ctrl, append(rawHello(true, ""), batch...))
+	intrude(t, nd.ctrl, append(rawHello(false, "", id), batch...))
+	intrude(t, nd.ctrl, append(rawHello(true, "", id), batch...))
 	// A TLS client with a certificate the truststore did not sign.
 	other := testutil.NewCA(t, "intruders")
 	bad := other.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "node-2"}, Server: true, ClientToo: true})
 	cfg := testutil.ClientTLS(ca, &bad.TLS)
 	cfg.ServerName = "127.0.0.1"
 	if conn, err := tlsDial(nd.ctrl, cfg); err == nil {
-		conn.Write(append(rawHello(true, ""), batch...))
+		conn.Write(append(rawHello(true, "", id), batch...))
 		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 		if _, err := io.Copy(io.Discard, conn); err == nil {
 			t.Error("a certificate of another CA: the connection was not refused")
 		}
 		conn.Close()
 	}
-	waitFor(t, 10*time.Second, "the refusals counted", func() error {
-		r := metricValue(t, nd.http, "strom_raft_connections_refused_total")
-		f := metricValue(t, nd.http, "strom_raft_authentication_failures_total")
-		if r < refused+3 || f < failed+3 {
-			return fmt.Errorf("refused %d -> %d, authentication failures %d -> %d", refused, r, failed, f)
-		}
-		return nil
-	})
+	waitRefused(t, nd, before, 3, 3)
 	// The cluster is unharmed.
 	produce(t, c.seeds(), "secure", "after", 10)
 	if out := nd.proc.Output(); strings.Count(out, "TLS handshake failed") > 1 {
@@ -191,21 +237,14 @@ func TestControllerListenerSASLPlain(t *testing.T) {
 	rf3Works(t, c, "secure")
 
 	nd := c.nodes[2]
-	refused := metricValue(t, nd.http, "strom_raft_connections_refused_total")
-	failed := metricValue(t, nd.http, "strom_raft_authentication_failures_total")
+	before := refusals(t, nd)
+	id := helloClusterID(t, c, nd)
 	batch := frame([]byte{2, 0, 0, 0, 0})
-	intrude(t, nd.ctrl, append(rawHello(false, ""), batch...))
-	intrude(t, nd.ctrl, append(rawHello(true, ""), batch...))
-	wrong := append(rawHello(true, "PLAIN"), frame(append([]byte{4}, "\x00ctrl\x00guess"...))...)
+	intrude(t, nd.ctrl, append(rawHello(false, "", id), batch...))
+	intrude(t, nd.ctrl, append(rawHello(true, "", id), batch...))
+	wrong := append(rawHello(true, "PLAIN", id), frame(append([]byte{4}, "\x00ctrl\x00guess"...))...)
 	intrude(t, nd.ctrl, append(wrong, batch...))
-	waitFor(t, 10*time.Second, "the refusals counted", func() error {
-		r := metricValue(t, nd.http, "strom_raft_connections_refused_total")
-		f := metricValue(t, nd.http, "strom_raft_authentication_failures_total")
-		if r < refused+3 || f < failed+2 {
-			return fmt.Errorf("refused %d -> %d, authentication failures %d -> %d", refused, r, failed, f)
-		}
-		return nil
-	})
+	waitRefused(t, nd, before, 3, 2)
 	if out := nd.proc.Output(); strings.Contains(out, "guess") || strings.Contains(out, "ctrl-secret") {
 		t.Errorf("a password in the log:\n%s", out)
 	}
