@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stromhq/strom/internal/broker"
 	"github.com/stromhq/strom/internal/testutil"
+	"github.com/stromhq/strom/test/internal/childbroker"
 )
 
 // startCtrlSecCluster starts three nodes whose CONTROLLER listener speaks
@@ -253,4 +255,76 @@ func TestControllerListenerSASLPlain(t *testing.T) {
 
 func tlsDial(addr string, cfg *tls.Config) (*tls.Conn, error) {
 	return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+}
+
+// TestControllerListenerSASLSSLScram: CONTROLLER:SASL_SSL with
+// SCRAM-SHA-512. The controllers' user is made at format time on every
+// node (storage format --add-scram, here broker.AddScram): before the
+// quorum forms it is the only place a node can check a peer's SCRAM login
+// against. The cluster forms, an RF=3 topic works, and a node killed and
+// restarted (its format-time file migrated away by then: the credentials
+// are the metadata log's) rejoins and serves again.
+func TestControllerListenerSASLSSLScram(t *testing.T) {
+	ca := testutil.NewCA(t, "controllers")
+	dir := t.TempDir()
+	leaf := ca.Issue(t, testutil.LeafOptions{Subject: pkix.Name{CommonName: "node"}, Server: true, ClientToo: true})
+	c := writeCluster(t, 3, "offsets.topic.replication.factor=3",
+		"sasl.mechanism.controller.protocol=SCRAM-SHA-512",
+		"listener.name.controller.sasl.enabled.mechanisms=SCRAM-SHA-512",
+		`listener.name.controller.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="ctrl" password="ctrl-secret";`,
+		"listener.name.controller.ssl.keystore.location="+testutil.WriteFile(t, dir, "node.pem", leaf.CertPEM, leaf.KeyPEM),
+		"listener.name.controller.ssl.truststore.location="+testutil.WriteFile(t, dir, "ca.pem", ca.PEM))
+	for _, nd := range c.nodes {
+		b, err := os.ReadFile(nd.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(nd.file, []byte(strings.Replace(string(b), "CONTROLLER:PLAINTEXT,", "CONTROLLER:SASL_SSL,", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(nd.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := broker.AddScram(nd.dir, []string{"SCRAM-SHA-512=[name=ctrl,password=ctrl-secret]"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A node with a file to migrate listens for clients only once the
+	// quorum took the file: the first two start together, without waiting.
+	for _, nd := range c.nodes[:2] {
+		nd.proc = childbroker.StartIn(t, "", childEnv, nil, "--config", nd.file, "--http-addr", nd.http, "--log-level", logLevel())
+	}
+	c.start(c.nodes[2])
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	rf3Works(t, c, "secure")
+
+	nd := c.nodes[1]
+	if _, err := os.Stat(filepath.Join(nd.dir, "__strom_metadata")); err == nil {
+		t.Fatal("node 2's format-time metadata file was not migrated")
+	}
+	nd.proc.Kill(t)
+	c.start(nd)
+	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
+	waitFor(t, 30*time.Second, "node 2 back in every partition's ISR", func() error {
+		md, err := c.admin(c.nodes[0].kafka).Metadata(context.Background(), "secure")
+		if err != nil {
+			return err
+		}
+		for _, p := range md.Topics["secure"].Partitions {
+			if len(p.ISR) != 3 {
+				return fmt.Errorf("partition %d ISR %v", p.Partition, p.ISR)
+			}
+		}
+		return nil
+	})
+	produce(t, c.seeds(), "secure", "after", 10)
+	if got := consumeAll(t, c.seeds(), "secure", 40); len(got) != 40 {
+		t.Fatalf("consumed %d of 40", len(got))
+	}
+	if n := refusals(t, c.nodes[0]); n[1] > 0 {
+		// Refusals while node 2 replays its log are expected (it does not
+		// know the credentials yet); none from node 1's side of a good peer
+		// once running would show as a failure to rejoin above.
+		t.Logf("node 1 refused %d connections, %d for authentication", n[0], n[1])
+	}
 }
