@@ -708,6 +708,11 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 				b.failure = fmt.Errorf("the metadata log stopped: %w", err)
 				close(b.failed)
 			}
+		case <-b.quorum.duplicate:
+			// Two processes with one raft id in a raft group can vote
+			// twice: the second one stops (its peers refused it).
+			b.failure = fmt.Errorf("node.id %d is already in use: %w", self.ID, b.quorum.duplicateErr)
+			close(b.failed)
 		}
 	}()
 	go func() {

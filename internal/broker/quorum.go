@@ -41,6 +41,11 @@ type quorum struct {
 	addr   string // the controller listener
 	// sec secures the raft transport (controller.go); nil: plaintext.
 	sec *controllerSecurity
+	// duplicate is closed, with duplicateErr set, when a peer refused this
+	// node because another live process runs with its node.id (the
+	// transport's OnDuplicate); the broker then fails (Failed).
+	duplicate    chan struct{}
+	duplicateErr error
 
 	store   *metadata.Store
 	group   *raftgroup.Group
@@ -85,6 +90,7 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 	}
 	var group *raftgroup.Group
 	ready := make(chan struct{})
+	q.duplicate = make(chan struct{})
 	q.metrics = newQuorumMetrics()
 	q.store = metadata.NewReplicatedStore(proposer{&group, ready, q.metrics}, 0)
 	// The hello names the cluster and its voters: a node formatted for
@@ -106,6 +112,10 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 			default: // not started yet: raft retries
 			}
 		},
+	}
+	tcfg.OnDuplicate = func(err error) { // called once
+		q.duplicateErr = err
+		close(q.duplicate)
 	}
 	if q.sec != nil {
 		scram := scramSource{live: q.store.Security, bootstrap: bootstrapScram(fsys, dataDir, q.log)}

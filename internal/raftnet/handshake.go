@@ -21,6 +21,10 @@ const (
 	kindHello   byte = 3
 	kindAuth    byte = 4
 	kindVerdict byte = 5
+	// kindPing is an empty frame a writer sends when it has sent nothing
+	// for PingInterval, so that the acceptor can tell a live peer process
+	// from a dead one's half-open connection (duplicate node ids).
+	kindPing byte = 6
 )
 
 // helloVersion is the hello's layout and the handshake it starts. A hello
@@ -208,7 +212,7 @@ const genericRefusal = "authentication failed"
 // returns the peer's hello once accepted. r reads c. c's deadline bounds
 // the whole of it. A refusal is counted, logged (at most once per peer
 // address per RefusalLogInterval) and returned as errRefusedIn.
-func (t *Transport) handshakeIn(c net.Conn, r io.Reader) (hello, error) {
+func (t *Transport) handshakeIn(c net.Conn, r io.Reader, ic *inConn) (hello, error) {
 	host := remoteHost(c)
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.Handshake(); err != nil {
@@ -242,6 +246,17 @@ func (t *Transport) handshakeIn(c net.Conn, r io.Reader) (hello, error) {
 		t.logLimited("in", host, h.Node, slog.LevelError, "raftnet: refused a peer of another cluster",
 			"remote", c.RemoteAddr(), "peer_node", h.Node, "peer_cluster", h.Cluster, "cluster", t.cfg.ClusterID)
 		t.writeVerdict(c, verdict{Code: verdictRefused, Reason: "another cluster id or controller.quorum.voters than this node's"})
+		return hello{}, errRefusedIn
+	}
+	ic.node, ic.incarnation = h.Node, h.Incarnation
+	if old := t.admit(ic); old != nil {
+		t.refused.Add(1)
+		reason := fmt.Sprintf("node.id %d is in use by another process (incarnation %016x) connected to node %d from %s; this one (incarnation %016x) dialled from %s",
+			h.Node, old.incarnation, t.cfg.NodeID, old.conn.RemoteAddr(), h.Incarnation, c.RemoteAddr())
+		t.logLimited("dup", host, h.Node, slog.LevelError, "raftnet: refused a second process with one node.id: two raft members with one id break raft's safety (double votes)",
+			"peer_node", h.Node, "remote", c.RemoteAddr(), "incarnation", fmt.Sprintf("%016x", h.Incarnation),
+			"other_remote", old.conn.RemoteAddr(), "other_incarnation", fmt.Sprintf("%016x", old.incarnation))
+		t.writeVerdict(c, verdict{Code: verdictDuplicate, Reason: reason})
 		return hello{}, errRefusedIn
 	}
 	if err := t.writeVerdict(c, verdict{Code: verdictAccepted}); err != nil {
@@ -431,4 +446,107 @@ func (t *Transport) logLimited(dir, host string, node int32, level slog.Level, m
 	t.logged[key] = now
 	t.logMu.Unlock()
 	t.log.Log(context.Background(), level, msg, args...)
+}
+
+// appendPing appends a ping frame.
+func appendPing(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, kindPing)
+	return sealFrame(dst, start)
+}
+
+// inConn is an accepted connection once its handshake got as far as the
+// duplicate check. Owner: its reader (readLoop), which unregisters it.
+type inConn struct {
+	conn        net.Conn
+	node        int32
+	incarnation uint64
+	frame       chan struct{} // signalled (never blocking) at every frame read
+	done        chan struct{} // closed when the reader stops
+	registered  bool          // guarded by Transport.mu
+}
+
+// active records a frame read.
+func (ic *inConn) active() {
+	select {
+	case ic.frame <- struct{}{}:
+	default:
+	}
+}
+
+// admit registers ic as a live connection from its node, unless another
+// process with that node id (another incarnation) holds one that is still
+// alive and active: that one is returned, ic is not registered. An
+// accepted connection of another incarnation that stays silent for
+// DuplicateWait, or closes, is a process gone without its kernel closing
+// the socket (a power cut): it is closed and ic admitted. A restarted
+// process's old connection, closed by its kernel, is gone or goes within
+// the wait: a restart is never refused.
+func (t *Transport) admit(ic *inConn) *inConn {
+	for {
+		t.mu.Lock()
+		var old *inConn
+		for o := range t.mu.in[ic.node] {
+			if o.incarnation != ic.incarnation {
+				old = o
+				break
+			}
+		}
+		if old == nil {
+			if t.mu.in[ic.node] == nil {
+				t.mu.in[ic.node] = map[*inConn]struct{}{}
+			}
+			t.mu.in[ic.node][ic] = struct{}{}
+			ic.registered = true
+			t.mu.Unlock()
+			return nil
+		}
+		t.mu.Unlock()
+		if t.stillActive(old) {
+			return old
+		}
+		old.conn.Close()
+		t.unregister(old)
+		t.log.Warn("raftnet: a peer's previous process left a silent connection; closed it for the new one",
+			"peer_node", ic.node, "old_remote", old.conn.RemoteAddr(), "remote", ic.conn.RemoteAddr())
+	}
+}
+
+// stillActive reports whether old reads a frame (the peer's process
+// writes: raft messages or its pings) within DuplicateWait from now,
+// before it closes.
+func (t *Transport) stillActive(old *inConn) bool {
+	select { // a frame read before now does not count
+	case <-old.frame:
+	default:
+	}
+	tm := time.NewTimer(t.cfg.DuplicateWait)
+	defer tm.Stop()
+	select {
+	case <-old.frame:
+		return true
+	case <-old.done:
+	case <-tm.C:
+	case <-t.ctx.Done():
+	}
+	return false
+}
+
+// unregister removes ic from the live connections (idempotent) and marks
+// it done.
+func (t *Transport) unregister(ic *inConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ic.registered {
+		ic.registered = false
+		delete(t.mu.in[ic.node], ic)
+		if len(t.mu.in[ic.node]) == 0 {
+			delete(t.mu.in, ic.node)
+		}
+	}
+	select {
+	case <-ic.done:
+	default:
+		close(ic.done)
+	}
 }

@@ -54,6 +54,17 @@ type Config struct {
 	// RefusalLogInterval: a refused peer (by address and claimed node) is
 	// logged at most once per interval; default 1 minute.
 	RefusalLogInterval time.Duration
+	// PingInterval: a writer that sent nothing for this long sends a ping
+	// frame; default 1s. DuplicateWait: how long the acceptor watches an
+	// older process's connection for a frame before it takes a hello of
+	// the same node id from another incarnation as a restart; default 3
+	// PingIntervals, at most half of HelloTimeout.
+	PingInterval, DuplicateWait time.Duration
+	// OnDuplicate is called once (from a writer goroutine) when a peer
+	// refused this node because another live process holds its node id;
+	// the error (wrapping ErrDuplicateNode) names the other's address.
+	// The broker stops on it (Failed). Nil: only logged.
+	OnDuplicate func(error)
 }
 
 // Stats are counters since New.
@@ -82,7 +93,7 @@ type Transport struct {
 	mu struct {
 		sync.Mutex
 		conns  map[net.Conn]struct{} // accepted connections, closed by Close
-		from   map[int32]int         // accepted connections past their hello, by peer node
+		in     map[int32]map[*inConn]struct{} // accepted connections past their handshake, by peer node
 		closed bool
 	}
 
@@ -90,6 +101,8 @@ type Transport struct {
 
 	logMu  sync.Mutex
 	logged map[string]time.Time // logLimited's last log per key
+
+	dupOnce sync.Once // OnDuplicate is called once
 }
 
 type queued struct {
@@ -129,6 +142,9 @@ func New(cfg Config) (*Transport, error) {
 	def(&cfg.BackoffMin, 10*time.Millisecond)
 	def(&cfg.BackoffMax, time.Second)
 	def(&cfg.RefusalLogInterval, time.Minute)
+	def(&cfg.PingInterval, time.Second)
+	def(&cfg.DuplicateWait, 3*cfg.PingInterval)
+	cfg.DuplicateWait = min(cfg.DuplicateWait, cfg.HelloTimeout/2)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -143,7 +159,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}, logged: map[string]time.Time{}}
 	t.mu.conns = map[net.Conn]struct{}{}
-	t.mu.from = map[int32]int{}
+	t.mu.in = map[int32]map[*inConn]struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for id, addr := range cfg.Peers {
 		if id == cfg.NodeID {
@@ -189,7 +205,7 @@ func (t *Transport) Send(group uint64, m *raftpb.Message) {
 func (t *Transport) Connected(node int32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.mu.from[node] > 0
+	return len(t.mu.in[node]) > 0
 }
 
 // Stats returns the counters.
@@ -267,7 +283,9 @@ func (t *Transport) readLoop(c net.Conn) {
 	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	c.SetDeadline(time.Now().Add(t.cfg.HelloTimeout))
-	h, err := t.handshakeIn(c, r)
+	ic := &inConn{conn: c, frame: make(chan struct{}, 1), done: make(chan struct{})}
+	defer t.unregister(ic)
+	h, err := t.handshakeIn(c, r, ic)
 	if err != nil {
 		if !errors.Is(err, errRefusedIn) {
 			t.log.Debug("raftnet: handshake", "remote", c.RemoteAddr(), "err", err)
@@ -275,16 +293,6 @@ func (t *Transport) readLoop(c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	t.mu.Lock()
-	t.mu.from[h.Node]++
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		if t.mu.from[h.Node]--; t.mu.from[h.Node] <= 0 {
-			delete(t.mu.from, h.Node)
-		}
-		t.mu.Unlock()
-	}()
 	for {
 		body, err := readFrame(r, t.cfg.MaxFrame)
 		if err != nil {
@@ -293,6 +301,10 @@ func (t *Transport) readLoop(c net.Conn) {
 				t.log.Warn("raftnet: closing a connection", "peer_node", h.Node, "err", err)
 			}
 			return
+		}
+		ic.active()
+		if len(body) == 1 && body[0] == kindPing {
+			continue
 		}
 		es, err := decodeBatch(body)
 		if err != nil {
@@ -346,6 +358,8 @@ func (t *Transport) writeLoop(p *peer) {
 		c = nc
 		cmu.Unlock()
 	}
+	ping := time.NewTimer(time.Hour)
+	defer ping.Stop()
 	// lost is closed when the peer closes c: the peer never writes on
 	// it, so a read returns only then. The writer redials at once rather
 	// than at its next write, so the peer (restarted, or its accept side
@@ -360,7 +374,14 @@ func (t *Transport) writeLoop(p *peer) {
 					return
 				}
 				wait = nextBackoff(wait, t.cfg.BackoffMin, t.cfg.BackoffMax)
-				if errors.Is(err, errUnreachable) {
+				if errors.Is(err, ErrDuplicateNode) {
+					t.log.Error("raftnet: a peer refused this node: another process runs with this node.id; stopping", "peer_node", p.node, "addr", p.addr, "err", err)
+					t.dupOnce.Do(func() {
+						if t.cfg.OnDuplicate != nil {
+							t.cfg.OnDuplicate(err)
+						}
+					})
+				} else if errors.Is(err, errUnreachable) {
 					t.log.Debug("raftnet: dial", "peer_node", p.node, "addr", p.addr, "err", err, "retry_in", wait)
 				} else {
 					// Reached but refused, or TLS/SASL failed: a
@@ -382,12 +403,20 @@ func (t *Transport) writeLoop(p *peer) {
 			go t.watchClose(nc, lost)
 		}
 		var first queued
+		ping.Reset(t.cfg.PingInterval)
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-lost:
 			t.log.Debug("raftnet: peer closed the connection, redialling", "peer_node", p.node)
 			setConn(nil)
+			continue
+		case <-ping.C:
+			// Idle: a ping tells the peer this process is alive.
+			c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+			if _, err := c.Write(appendPing(buf[:0])); err != nil {
+				setConn(nil)
+			}
 			continue
 		case first = <-p.queue:
 		}
