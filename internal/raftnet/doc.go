@@ -37,6 +37,8 @@
 //	batch body:   | kind=2 u8 | count u32 | count × entry |
 //	entry:        | group u64 | length u32 | raftpb.Message (proto.Marshal, length bytes) |
 //
+//	ping body:    | kind=6 u8 |
+//
 //	verdict codes: 0 accepted, 1 refused, 2 duplicate node id
 //
 // Kind 1 was the hello of Strom before version 2 (node id and cluster id,
@@ -65,8 +67,9 @@
 //     dialler refuses an acceptor that accepts before proving it knows the
 //     credentials). raftnet only carries tokens: the exchanges are the
 //     caller's (package auth, wired by the broker).
-//  4. the cluster id is compared, then the acceptor answers a verdict.
-//     The dialler starts writing batches only after an accepting verdict.
+//  4. the cluster id is compared, then the duplicate check (below), then
+//     the acceptor answers a verdict. The dialler starts writing batches
+//     only after an accepting verdict.
 //
 // Any failure closes the connection before a raft message is read from
 // it; it is counted (Stats.Refused, and Stats.AuthFailed for TLS and SASL)
@@ -84,6 +87,24 @@
 // message after the handshake closes the connection (Stats.BadFrames,
 // logged); the sender redials.
 //
+// # One node id, one process
+//
+// Two processes with one node id (node.id given to two hosts) would be two
+// raft members with one id, which breaks raft's safety (double votes). A
+// hello carries the process's incarnation (random per start). An acceptor
+// holding a live accepted connection from node N of incarnation A that
+// gets a hello from N of incarnation B watches A's connection for
+// DuplicateWait (3 PingIntervals): if it stays open and reads a frame
+// (raft's, or the ping an idle writer sends every PingInterval) at least a
+// PingInterval after B's hello (sooner may be bytes a dead process left in
+// the socket buffers), that process lives, and B is refused with the duplicate verdict naming A's address; the
+// dialler calls OnDuplicate once (the broker stops) and logs an error. If
+// A's connection closes (the kernel of a restarted or killed process closes
+// it) or stays silent (a power cut left it half-open), A is closed and B
+// admitted: a restart is never refused, at worst delayed DuplicateWait.
+// A duplicate is refused DuplicateWait after its hello.
+// The same incarnation redialling is not a duplicate.
+//
 // # Goroutines, each with an owner and a stop
 //
 //   - the accept loop (one per Transport): accepts with a capped back-off
@@ -96,7 +117,7 @@
 //     (which is how a slow peer pushes back on its senders).
 //   - a writer per peer: dials with a doubling back-off capped at
 //     BackoffMax, runs the handshake (its own read of the verdict), then
-//     takes what is queued (up to one
+//     sends a ping after PingInterval with nothing to send, and takes what is queued (up to one
 //     frame) and writes it with a WriteTimeout deadline; on a failed write
 //     it counts the frame's messages dropped and redials. Close cancels
 //     its context and closes its connection.

@@ -512,24 +512,30 @@ func (t *Transport) admit(ic *inConn) *inConn {
 	}
 }
 
-// stillActive reports whether old reads a frame (the peer's process
-// writes: raft messages or its pings) within DuplicateWait from now,
-// before it closes.
+// stillActive reports whether old's process lives: its connection stays
+// open for DuplicateWait from now and reads a frame (raft's, or the ping
+// of an idle writer) at least PingInterval from now. Frames read sooner
+// may be what a dead process left in the socket buffers, read late by a
+// reader that was busy in Deliver; its close follows them.
 func (t *Transport) stillActive(old *inConn) bool {
-	select { // a frame read before now does not count
-	case <-old.frame:
-	default:
-	}
+	start := time.Now()
 	tm := time.NewTimer(t.cfg.DuplicateWait)
 	defer tm.Stop()
-	select {
-	case <-old.frame:
-		return true
-	case <-old.done:
-	case <-tm.C:
-	case <-t.ctx.Done():
+	late := false
+	for {
+		select {
+		case <-old.frame:
+			if time.Since(start) >= t.cfg.PingInterval {
+				late = true
+			}
+		case <-old.done:
+			return false
+		case <-t.ctx.Done():
+			return false
+		case <-tm.C:
+			return late
+		}
 	}
-	return false
 }
 
 // unregister removes ic from the live connections (idempotent) and marks

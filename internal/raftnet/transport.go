@@ -92,7 +92,7 @@ type Transport struct {
 
 	mu struct {
 		sync.Mutex
-		conns  map[net.Conn]struct{} // accepted connections, closed by Close
+		conns  map[net.Conn]struct{}          // accepted connections, closed by Close
 		in     map[int32]map[*inConn]struct{} // accepted connections past their handshake, by peer node
 		closed bool
 	}
