@@ -94,7 +94,8 @@
 // hello carries the process's incarnation (random per start). An acceptor
 // holding a live accepted connection from node N of incarnation A that
 // gets a hello from N of incarnation B watches A's connection for
-// DuplicateWait (3 PingIntervals): if it stays open and reads a frame
+// DuplicateWait (3 PingIntervals, at most half of HelloTimeout: 2.5 s by
+// default): if it stays open and reads a frame
 // (raft's, or the ping an idle writer sends every PingInterval) at least a
 // PingInterval after B's hello (sooner may be bytes a dead process left in
 // the socket buffers), that process lives, and B is refused with the duplicate verdict naming A's address; the
