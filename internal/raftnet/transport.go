@@ -375,7 +375,7 @@ func (t *Transport) writeLoop(p *peer) {
 				}
 				wait = nextBackoff(wait, t.cfg.BackoffMin, t.cfg.BackoffMax)
 				if errors.Is(err, ErrDuplicateNode) {
-					t.log.Error("raftnet: a peer refused this node: another process runs with this node.id; stopping", "peer_node", p.node, "addr", p.addr, "err", err)
+					t.log.Error("raftnet: a peer refused this node: another live process runs with this node.id", "peer_node", p.node, "addr", p.addr, "err", err)
 					t.dupOnce.Do(func() {
 						if t.cfg.OnDuplicate != nil {
 							t.cfg.OnDuplicate(err)
