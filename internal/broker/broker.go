@@ -172,7 +172,11 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	if len(layout.Voters) > 1 {
-		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr}
+		csec, err := newControllerSecurity(bc, layout.Controller, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr, sec: csec}
 		ccfg.FreshClusterID = clusterIDFor(layout.Voters)
 		ccfg.Quorum = b.quorum
 		q := b.quorum
@@ -719,6 +723,11 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 				b.failure = fmt.Errorf("the metadata log stopped: %w", err)
 				close(b.failed)
 			}
+		case <-b.quorum.duplicate:
+			// Two processes with one raft id in a raft group can vote
+			// twice: the second one stops (its peers refused it).
+			b.failure = fmt.Errorf("node.id %d is already in use: %w", self.ID, b.quorum.duplicateErr)
+			close(b.failed)
 		}
 	}()
 	go func() {

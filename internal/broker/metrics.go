@@ -24,6 +24,7 @@ type collector struct {
 	quorumLeader, quorumLeaderChanges, quorumTerm, quorumCommit, quorumApplied *prometheus.Desc
 	quorumProposals, quorumVoterLag, brokers                                   *prometheus.Desc
 	replicas                                                                   *prometheus.Desc
+	raftRefused, raftAuthFailed                                                *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -66,6 +67,8 @@ func newCollector(b *Broker) *collector {
 		quorumProposals:     d("quorum_proposals_total", "Metadata changes proposed on this node, by result (ok: committed and applied; failed: dropped, timed out or stopped).", "result"),
 		quorumVoterLag:      d("quorum_voter_lag_entries", "On the quorum leader: entries each voter's log is behind the leader's.", "voter"),
 		brokers:             d("brokers", "Brokers registered in the cluster's metadata, by state (live, fenced).", "state"),
+		raftRefused:         d("raft_connections_refused_total", "Connections to the controller listener (raft transport) refused in their handshake: TLS, authentication, a bad or old hello, another cluster."),
+		raftAuthFailed:      d("raft_authentication_failures_total", "Connections to the controller listener whose TLS handshake or SASL authentication failed."),
 		replicas:            d("partition_replicas", "Raft replicas of replicated partitions on this node, by state (quiesced: idle, not ticking; awake).", "state"),
 	}
 }
@@ -78,7 +81,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if q := c.b.quorum; q != nil {
 		for _, d := range []*prometheus.Desc{c.quorumLeader, c.quorumLeaderChanges, c.quorumTerm, c.quorumCommit, c.quorumApplied,
-			c.quorumProposals, c.quorumVoterLag, c.brokers, c.replicas} {
+			c.quorumProposals, c.quorumVoterLag, c.brokers, c.replicas, c.raftRefused, c.raftAuthFailed} {
 			ch <- d
 		}
 		q.metrics.latency.Describe(ch)
@@ -120,6 +123,9 @@ func (c *collector) collectQuorum(ch chan<- prometheus.Metric, q *quorum) {
 	quiesced, awake := c.b.cluster.ReplicaCounts()
 	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(quiesced), "quiesced")
 	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(awake), "awake")
+	ts := q.tr.Stats()
+	ch <- prometheus.MustNewConstMetric(c.raftRefused, prometheus.CounterValue, float64(ts.Refused))
+	ch <- prometheus.MustNewConstMetric(c.raftAuthFailed, prometheus.CounterValue, float64(ts.AuthFailed))
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {

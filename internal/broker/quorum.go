@@ -39,6 +39,13 @@ type quorum struct {
 	node   int32
 	voters []metadata.Voter
 	addr   string // the controller listener
+	// sec secures the raft transport (controller.go); nil: plaintext.
+	sec *controllerSecurity
+	// duplicate is closed, with duplicateErr set, when a peer refused this
+	// node because another live process runs with its node.id (the
+	// transport's OnDuplicate); the broker then fails (Failed).
+	duplicate    chan struct{}
+	duplicateErr error
 
 	store   *metadata.Store
 	group   *raftgroup.Group
@@ -83,13 +90,14 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 	}
 	var group *raftgroup.Group
 	ready := make(chan struct{})
+	q.duplicate = make(chan struct{})
 	q.metrics = newQuorumMetrics()
 	q.store = metadata.NewReplicatedStore(proposer{&group, ready, q.metrics}, 0)
 	// The hello names the cluster and its voters: a node formatted for
 	// another cluster, or given another controller.quorum.voters, is
 	// refused by its peers (nodes bootstrapped with different voters
 	// would split the quorum silently: see raftgroup's doc).
-	q.tr, err = raftnet.New(raftnet.Config{
+	tcfg := raftnet.Config{
 		NodeID: q.node, ClusterID: clusterID + "/" + clusterIDFor(q.voters), Listener: ln, Peers: peers, Logger: q.log,
 		Deliver: func(g uint64, m *raftpb.Message) {
 			if g != metadataGroup {
@@ -104,7 +112,17 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 			default: // not started yet: raft retries
 			}
 		},
-	})
+	}
+	tcfg.OnDuplicate = func(err error) { // called once
+		q.duplicateErr = err
+		close(q.duplicate)
+	}
+	if q.sec != nil {
+		scram := scramSource{live: q.store.Security, bootstrap: bootstrapScram(fsys, dataDir, q.log)}
+		q.sec.transport(&tcfg, scram)
+		q.log.Info("the raft transport is secured", "controller", q.sec.String())
+	}
+	q.tr, err = raftnet.New(tcfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -142,6 +160,25 @@ func (q *quorum) open(fsys vfs.FS, dataDir, clusterID string) (*metadata.Store, 
 	q.log.Info("metadata quorum started", "node", q.node, "voters", len(q.voters), "controller_addr", ln.Addr().String(),
 		"applied", group.Status().Applied)
 	return q.store, nil
+}
+
+// bootstrapScram is the SCRAM credentials of the metadata file a first
+// start migrates (`strom storage format --add-scram` writes them there),
+// for the controller listener to check peers against before the quorum
+// has formed; nil without the file or credentials in it.
+func bootstrapScram(fsys vfs.FS, dataDir string, log *slog.Logger) *metadata.Security {
+	if _, err := fsys.Stat(filepath.Join(dataDir, metadata.FileName)); err != nil {
+		return nil
+	}
+	old, err := metadata.OpenStore(fsys, dataDir)
+	if err != nil {
+		log.Warn("the metadata file to migrate does not open: its SCRAM credentials are not used for the controller listener", "err", err)
+		return nil
+	}
+	if sec := old.Security(); len(sec.ScramUsers()) > 0 {
+		return sec
+	}
+	return nil
 }
 
 // migrate moves a single node's metadata file into the quorum at a

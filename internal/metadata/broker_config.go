@@ -96,6 +96,7 @@ var brokerSettings = []BrokerSetting{
 	{"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", TypeList, "TLS versions accepted (TLSv1.2, TLSv1.3)"},
 	{"sasl.enabled.mechanisms", "GSSAPI", TypeList, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and is dropped)"},
 	{"sasl.mechanism.inter.broker.protocol", "GSSAPI", TypeString, "the SASL mechanism brokers authenticate to each other with when inter.broker.listener.name is a SASL listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not supported: transactions in a cluster are then refused)"},
+	{"sasl.mechanism.controller.protocol", "GSSAPI", TypeString, "the SASL mechanism controllers authenticate to each other with when the controller listener is SASL_PLAINTEXT or SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not supported: such a node refuses to start)"},
 	{"sasl.jaas.config", "", TypePassword, "the broker's own credentials for the inter-broker client, as a JAAS login (PlainLoginModule or ScramLoginModule required username=\"...\" password=\"...\";); listener.name.<listener>.<mechanism>.sasl.jaas.config wins"},
 	{"authorizer.class.name", "", TypeString, "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) turns ACLs on; empty: no authorization"},
 	{"super.users", "", TypeString, "principals allowed everything, separated by semicolons: User:admin;User:ops"},

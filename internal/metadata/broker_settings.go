@@ -98,6 +98,7 @@ type BrokerSettings struct {
 	OAuthSubClaim               string        `config:"sasl.oauthbearer.sub.claim.name"`
 	OAuthClockSkewSeconds       int           `config:"sasl.oauthbearer.clock.skew.seconds"`
 	SASLMechanismInterBroker    string        `config:"sasl.mechanism.inter.broker.protocol"`
+	SASLMechanismController     string        `config:"sasl.mechanism.controller.protocol"`
 	SASLJAASConfig              string        `config:"sasl.jaas.config"`
 	AuthorizerClassName         string        `config:"authorizer.class.name"`
 	SuperUsers                  string        `config:"super.users"`

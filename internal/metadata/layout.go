@@ -23,6 +23,10 @@ type NodeLayout struct {
 	Listeners []Listener
 	// ControllerAddr is the controller listener's host:port.
 	ControllerAddr string
+	// Controller is the controller listener with its security protocol
+	// (listener.security.protocol.map), which the metadata quorum's and
+	// the partitions' raft transport speaks; zero without one.
+	Controller Listener
 	// DataDir is log.dirs (one directory), else log.dir.
 	DataDir string
 	// Voters are controller.quorum.voters.
@@ -104,6 +108,7 @@ func (b *BrokerConfig) Layout() (NodeLayout, error) {
 				return l, fmt.Errorf("%w: listeners has two controller listeners", ErrNotYet)
 			}
 			l.ControllerAddr = ln.addr
+			l.Controller = Listener{Name: ln.name, Protocol: ln.proto, Addr: ln.addr}
 			continue
 		}
 		cl := Listener{Name: ln.name, Protocol: ln.proto, Addr: ln.addr}

@@ -98,7 +98,7 @@ func TestLayoutSecuredListeners(t *testing.T) {
 		"controller.quorum.voters":       "1@localhost:19092",
 		"listeners":                      "PLAINTEXT://:9092,SSL://:9093,SASL_SSL://:9094,INTERNAL://:9095,CONTROLLER://:19092",
 		"advertised.listeners":           "PLAINTEXT://a:9092,SASL_SSL://b:9094",
-		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SSL",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +122,11 @@ func TestLayoutSecuredListeners(t *testing.T) {
 	}
 	if !l.Listeners[2].TLS() || !l.Listeners[2].SASL() || l.Listeners[1].SASL() || l.Listeners[3].TLS() {
 		t.Errorf("TLS/SASL of %+v", l.Listeners)
+	}
+	// The controller listener keeps its protocol: the raft transport
+	// speaks it (it was dropped, and the listener ran plaintext).
+	if want := (Listener{Name: "CONTROLLER", Protocol: "SSL", Addr: ":19092"}); l.Controller != want {
+		t.Errorf("controller listener %+v, want %+v", l.Controller, want)
 	}
 }
 

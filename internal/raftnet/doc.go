@@ -28,30 +28,97 @@
 //	size: bytes after the size field, 5..MaxFrame (checked before the body is allocated)
 //	crc:  CRC-32C (Castagnoli) of the body
 //
-// The first frame on a connection is a hello, then only batches:
+// A connection starts with a handshake, then carries only batches:
 //
-//	hello body: | kind=1 u8 | node id i32 | cluster id length u16 | cluster id |
-//	batch body: | kind=2 u8 | count u32 | count × entry |
-//	entry:      | group u64 | length u32 | raftpb.Message (proto.Marshal, length bytes) |
+//	hello body:   | kind=3 u8 | version=2 u8 | node id i32 | incarnation u64 |
+//	              | mechanism length u8 | mechanism | cluster id length u16 | cluster id |
+//	auth body:    | kind=4 u8 | SASL token (the rest of the body) |
+//	verdict body: | kind=5 u8 | code u8 | reason length u16 | reason |
+//	batch body:   | kind=2 u8 | count u32 | count × entry |
+//	entry:        | group u64 | length u32 | raftpb.Message (proto.Marshal, length bytes) |
 //
-// The decoder cannot panic on any input (FuzzDecode): it checks the count
-// against the bytes left (12 per entry at least) before allocating the
-// entries, every length against the bytes left, and that nothing trails.
-// A bad frame, a bad message or a hello naming another cluster id closes
-// the connection (counted in Stats, logged); the sender redials.
+//	ping body:    | kind=6 u8 |
+//
+//	verdict codes: 0 accepted, 1 refused, 2 duplicate node id
+//
+// Kind 1 was the hello of Strom before version 2 (node id and cluster id,
+// no version, no authentication): it is refused, and the log says a node
+// of an older Strom dialled in. A hello of another version is refused too.
+//
+// # The handshake, and who is authenticated
+//
+// The dialler authenticates to the acceptor, which is what keeps a
+// stranger from injecting raft messages: a node reads raft messages only
+// on connections it accepted. In order, each step bounded by HelloTimeout
+// (the whole handshake), frames bounded by 64 KiB until it is over:
+//
+//  1. TLS (Config.ServerTLS / ClientTLS, the CONTROLLER listener's SSL or
+//     SASL_SSL): crypto/tls both ways. For SSL the acceptor requires and
+//     verifies a client certificate against its truststore (the broker
+//     refuses to start a CONTROLLER:SSL listener without
+//     ssl.client.auth=required); the dialler verifies the acceptor's
+//     certificate against the same truststore and the address it dialled.
+//  2. hello: the dialler's node id, its incarnation (random per process
+//     start), the SASL mechanism it will use ("" for none), the cluster id.
+//  3. SASL (Config.SASL: SASL_PLAINTEXT, SASL_SSL): the dialler's first
+//     token follows the hello in an auth frame; acceptor and dialler trade
+//     auth frames until the acceptor's exchange is done (SCRAM's last
+//     server message lets the dialler check the acceptor's signature: the
+//     dialler refuses an acceptor that accepts before proving it knows the
+//     credentials). raftnet only carries tokens: the exchanges are the
+//     caller's (package auth, wired by the broker).
+//  4. the cluster id is compared, then the duplicate check (below), then
+//     the acceptor answers a verdict. The dialler starts writing batches
+//     only after an accepting verdict.
+//
+// Any failure closes the connection before a raft message is read from
+// it; it is counted (Stats.Refused, and Stats.AuthFailed for TLS and SASL)
+// and logged at most once per peer address and claimed node per
+// RefusalLogInterval. Until the dialler has authenticated, a refusal's
+// reason is "authentication failed" whatever was wrong (an unknown user
+// reads like a wrong password); after, it may say why (another cluster).
+// The dialler logs a peer's refusal as a warning, rate-limited alike, and
+// redials with its back-off.
+//
+// The decoders cannot panic on any input (FuzzDecode, its corpus in
+// testdata/fuzz): a batch's count is checked against the bytes left (12
+// per entry at least) before the entries are allocated, every length
+// against the bytes left, and that nothing trails. A bad frame or a bad
+// message after the handshake closes the connection (Stats.BadFrames,
+// logged); the sender redials.
+//
+// # One node id, one process
+//
+// Two processes with one node id (node.id given to two hosts) would be two
+// raft members with one id, which breaks raft's safety (double votes). A
+// hello carries the process's incarnation (random per start). An acceptor
+// holding a live accepted connection from node N of incarnation A that
+// gets a hello from N of incarnation B watches A's connection for
+// DuplicateWait (3 PingIntervals, at most half of HelloTimeout: 2.5 s by
+// default): if it stays open and reads a frame
+// (raft's, or the ping an idle writer sends every PingInterval) at least a
+// PingInterval after B's hello (sooner may be bytes a dead process left in
+// the socket buffers), that process lives, and B is refused with the duplicate verdict naming A's address; the
+// dialler calls OnDuplicate once (the broker stops) and logs an error. If
+// A's connection closes (the kernel of a restarted or killed process closes
+// it) or stays silent (a power cut left it half-open), A is closed and B
+// admitted: a restart is never refused, at worst delayed DuplicateWait.
+// A duplicate is refused DuplicateWait after its hello.
+// The same incarnation redialling is not a duplicate.
 //
 // # Goroutines, each with an owner and a stop
 //
 //   - the accept loop (one per Transport): accepts with a capped back-off
 //     on errors and starts a reader per connection; stops when Close
 //     closes the listener.
-//   - a reader per accepted connection: reads the hello within
-//     HelloTimeout, then frames, and calls Deliver for every message in
+//   - a reader per accepted connection: runs the handshake within
+//     HelloTimeout, then reads frames, and calls Deliver for every message in
 //     order; stops when the connection fails or Close closes it. Deliver
 //     runs on it: while Deliver blocks, that connection reads nothing
 //     (which is how a slow peer pushes back on its senders).
 //   - a writer per peer: dials with a doubling back-off capped at
-//     BackoffMax, writes the hello, then takes what is queued (up to one
+//     BackoffMax, runs the handshake (its own read of the verdict), then
+//     sends a ping after PingInterval with nothing to send, and takes what is queued (up to one
 //     frame) and writes it with a WriteTimeout deadline; on a failed write
 //     it counts the frame's messages dropped and redials. Close cancels
 //     its context and closes its connection.
@@ -64,7 +131,7 @@
 // # Liveness
 //
 // Connected(node) reports whether node has a connection to this one open
-// (dialled in, hello read). A live peer keeps one; a killed one loses it
+// (dialled in, handshake accepted). A live peer keeps one; a killed one loses it
 // at once (its kernel closes the socket); a hung one keeps it (the
 // metadata quorum's fencing covers that). internal/cluster wakes the
 // quiesced raft groups whose leader is on a node not connected.

@@ -8,17 +8,14 @@ import (
 	"io"
 )
 
-// Frame kinds (the first byte of a frame's body).
-const (
-	kindHello byte = 1
-	kindBatch byte = 2
-)
+// kindBatch is the frame kind of raft messages (the first byte of a
+// frame's body); the handshake's kinds are in handshake.go.
+const kindBatch byte = 2
 
 const (
 	frameHeader  = 8  // size uint32 + crc uint32
 	entryHeader  = 12 // group uint64 + length uint32
 	batchMinBody = 5  // kind + count
-	helloMinBody = 7  // kind + node int32 + cluster length uint16
 	// DefaultMaxFrame bounds a frame's size field (CRC and body), checked
 	// before the body is allocated.
 	DefaultMaxFrame = 16 << 20
@@ -35,22 +32,6 @@ var ErrBadFrame = errors.New("raftnet: bad frame")
 type entry struct {
 	Group uint64
 	Msg   []byte
-}
-
-// hello is the first frame on every connection.
-type hello struct {
-	Node    int32
-	Cluster string
-}
-
-// appendHello appends the frame of h to dst.
-func appendHello(dst []byte, h hello) []byte {
-	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, kindHello)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(h.Node))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(h.Cluster)))
-	dst = append(dst, h.Cluster...)
-	return sealFrame(dst, start)
 }
 
 // appendBatch appends the frame of es to dst.
@@ -96,18 +77,6 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: crc %08x, header says %08x", ErrBadFrame, got, want)
 	}
 	return body, nil
-}
-
-// decodeHello decodes a hello frame's body.
-func decodeHello(body []byte) (hello, error) {
-	if len(body) < helloMinBody || body[0] != kindHello {
-		return hello{}, fmt.Errorf("%w: not a hello", ErrBadFrame)
-	}
-	n := int(binary.BigEndian.Uint16(body[5:7]))
-	if len(body) != helloMinBody+n {
-		return hello{}, fmt.Errorf("%w: hello of %d bytes names a cluster id of %d", ErrBadFrame, len(body), n)
-	}
-	return hello{Node: int32(binary.BigEndian.Uint32(body[1:5])), Cluster: string(body[7:])}, nil
 }
 
 // decodeBatch decodes a batch frame's body. The entries alias body. The

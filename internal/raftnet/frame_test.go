@@ -10,7 +10,10 @@ import (
 
 func TestFrameRoundTrip(t *testing.T) {
 	es := []entry{{Group: 1, Msg: []byte("a")}, {Group: 1 << 40, Msg: nil}, {Group: 7, Msg: bytes.Repeat([]byte{9}, 300)}}
-	buf := appendHello(nil, hello{Node: 3, Cluster: "c-1"})
+	hi := hello{Node: 3, Incarnation: 1 << 60, Mechanism: "SCRAM-SHA-512", Cluster: "c-1"}
+	buf := appendHello(nil, hi)
+	buf = appendAuth(buf, []byte("n,,n=user,r=abc"))
+	buf = appendVerdict(buf, verdict{Code: verdictRefused, Reason: "no"})
 	buf = appendBatch(buf, es)
 	r := bytes.NewReader(buf)
 	body, err := readFrame(r, DefaultMaxFrame)
@@ -18,8 +21,20 @@ func TestFrameRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := decodeHello(body)
-	if err != nil || h != (hello{Node: 3, Cluster: "c-1"}) {
+	if err != nil || h != hi {
 		t.Fatalf("hello %+v, %v", h, err)
+	}
+	if body, err = readFrame(r, DefaultMaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := decodeAuth(body); err != nil || string(tok) != "n,,n=user,r=abc" {
+		t.Fatalf("auth %q, %v", tok, err)
+	}
+	if body, err = readFrame(r, DefaultMaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := decodeVerdict(body); err != nil || v != (verdict{Code: verdictRefused, Reason: "no"}) {
+		t.Fatalf("verdict %+v, %v", v, err)
 	}
 	body, err = readFrame(r, DefaultMaxFrame)
 	if err != nil {
@@ -70,8 +85,35 @@ func TestFrameRejects(t *testing.T) {
 			t.Errorf("%s: %v, want ErrBadFrame", name, err)
 		}
 	}
-	if _, err := decodeHello([]byte{kindHello, 0, 0, 0, 1, 0, 5, 'a'}); !errors.Is(err, ErrBadFrame) {
-		t.Errorf("short cluster id: %v", err)
+	hb := appendHello(nil, hello{Node: 1, Mechanism: "PLAIN", Cluster: "abc"})[frameHeader:]
+	for name, b := range map[string][]byte{
+		"short cluster id":   hb[:len(hb)-1],
+		"long cluster id":    append(append([]byte(nil), hb...), 'x'),
+		"other version":      append([]byte{kindHello, helloVersion + 1}, hb[2:]...),
+		"mechanism past end": append(append([]byte(nil), hb[:14]...), 200),
+		"negative node":      append(append([]byte{kindHello, helloVersion}, 0xff, 0xff, 0xff, 0xff), hb[6:]...),
+		"verdict as a hello": appendVerdict(nil, verdict{})[frameHeader:],
+		"only the kind":      {kindHello},
+	} {
+		if _, err := decodeHello(b); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("hello, %s: %v, want ErrBadFrame", name, err)
+		}
+	}
+	// Strom's hello before version 2 (kind 1, node, cluster id): refused
+	// with a message that names the cause.
+	old := []byte{kindHelloV1, 0, 0, 0, 1, 0, 1, 'c'}
+	if _, err := decodeHello(old); !errors.Is(err, errOldHello) {
+		t.Errorf("an old hello: %v, want errOldHello", err)
+	}
+	vb := appendVerdict(nil, verdict{Code: verdictDuplicate, Reason: "why"})[frameHeader:]
+	for name, b := range map[string][]byte{
+		"short reason":    vb[:len(vb)-1],
+		"unknown code":    append([]byte{kindVerdict, 9}, vb[2:]...),
+		"auth as verdict": appendAuth(nil, []byte("tok"))[frameHeader:],
+	} {
+		if _, err := decodeVerdict(b); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("verdict, %s: %v, want ErrBadFrame", name, err)
+		}
 	}
 }
 
@@ -80,11 +122,13 @@ func TestFrameRejects(t *testing.T) {
 // and as a frame's body (past the CRC, which random bytes rarely match).
 func FuzzDecode(f *testing.F) {
 	batch := appendBatch(nil, []entry{{Group: 1, Msg: []byte("x")}, {Group: 2}})
-	hi := appendHello(nil, hello{Node: 1, Cluster: "c"})
-	f.Add(batch)
-	f.Add(hi)
-	f.Add(batch[frameHeader:])
-	f.Add(hi[frameHeader:])
+	hi := appendHello(nil, hello{Node: 1, Incarnation: 7, Mechanism: "PLAIN", Cluster: "c"})
+	auth := appendAuth(nil, []byte("\x00u\x00p"))
+	verd := appendVerdict(nil, verdict{Code: verdictDuplicate, Reason: "node 1 at 10.0.0.1:5"})
+	for _, f0 := range [][]byte{batch, hi, auth, verd} {
+		f.Add(f0)
+		f.Add(f0[frameHeader:])
+	}
 	f.Add([]byte{0, 0, 0, 5, 0, 0, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkBody(t, data)
@@ -103,6 +147,16 @@ func checkBody(t *testing.T, body []byte) {
 	if h, err := decodeHello(body); err == nil {
 		if again := appendHello(nil, h); !bytes.Equal(again[frameHeader:], body) {
 			t.Fatalf("hello re-encodes differently")
+		}
+	}
+	if tok, err := decodeAuth(body); err == nil {
+		if again := appendAuth(nil, tok); !bytes.Equal(again[frameHeader:], body) {
+			t.Fatalf("auth re-encodes differently")
+		}
+	}
+	if v, err := decodeVerdict(body); err == nil {
+		if again := appendVerdict(nil, v); !bytes.Equal(again[frameHeader:], body) {
+			t.Fatalf("verdict re-encodes differently")
 		}
 	}
 }

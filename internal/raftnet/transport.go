@@ -3,9 +3,11 @@ package raftnet
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,6 +38,33 @@ type Config struct {
 	BackoffMin   time.Duration // first redial wait; default 10ms
 	BackoffMax   time.Duration // cap of the doubling redial wait; default 1s
 	Logger       *slog.Logger  // default slog.Default()
+
+	// ServerTLS, when set, wraps every accepted connection in crypto/tls.
+	// To authenticate peers it must require and verify a client
+	// certificate (tls.RequireAndVerifyClientCert), which the broker
+	// ensures. ClientTLS wraps every dialled connection (ServerName, when
+	// empty, is the peer address's host). Both or neither.
+	ServerTLS, ClientTLS *tls.Config
+	// SASL, when set, makes every dialler authenticate in the handshake
+	// and this node authenticate when it dials.
+	SASL *SASL
+	// Incarnation identifies this process start in its hellos; 0: New
+	// picks a random one.
+	Incarnation uint64
+	// RefusalLogInterval: a refused peer (by address and claimed node) is
+	// logged at most once per interval; default 1 minute.
+	RefusalLogInterval time.Duration
+	// PingInterval: a writer that sent nothing for this long sends a ping
+	// frame; default 1s. DuplicateWait: how long the acceptor watches an
+	// older process's connection for a frame before it takes a hello of
+	// the same node id from another incarnation as a restart; default 3
+	// PingIntervals, at most half of HelloTimeout.
+	PingInterval, DuplicateWait time.Duration
+	// OnDuplicate is called once (from a writer goroutine) when a peer
+	// refused this node because another live process holds its node id;
+	// the error (wrapping ErrDuplicateNode) names the other's address.
+	// The broker stops on it (Failed). Nil: only logged.
+	OnDuplicate func(error)
 }
 
 // Stats are counters since New.
@@ -44,8 +73,11 @@ type Stats struct {
 	Dropped   uint64 // messages dropped: queue full, unknown peer, or lost with a failed write
 	Delivered uint64 // messages received and handed to Deliver
 	Dials     uint64 // connections established (hello written)
-	Refused   uint64 // accepted connections refused: bad hello or another cluster
-	BadFrames uint64 // accepted connections closed on a frame that did not decode
+	Refused   uint64 // accepted connections refused in the handshake: TLS, bad hello, authentication, another cluster
+	// AuthFailed counts the refused connections whose TLS handshake or
+	// SASL exchange failed.
+	AuthFailed uint64
+	BadFrames  uint64 // accepted connections closed on a frame that did not decode
 }
 
 // Transport carries raft messages of many groups between nodes. See the
@@ -60,12 +92,17 @@ type Transport struct {
 
 	mu struct {
 		sync.Mutex
-		conns  map[net.Conn]struct{} // accepted connections, closed by Close
-		from   map[int32]int         // accepted connections past their hello, by peer node
+		conns  map[net.Conn]struct{}          // accepted connections, closed by Close
+		in     map[int32]map[*inConn]struct{} // accepted connections past their handshake, by peer node
 		closed bool
 	}
 
-	sent, dropped, delivered, dials, refused, badFrames atomic.Uint64
+	sent, dropped, delivered, dials, refused, authFailed, badFrames atomic.Uint64
+
+	logMu  sync.Mutex
+	logged map[string]time.Time // logLimited's last log per key
+
+	dupOnce sync.Once // OnDuplicate is called once
 }
 
 type queued struct {
@@ -104,12 +141,25 @@ func New(cfg Config) (*Transport, error) {
 	def(&cfg.HelloTimeout, 5*time.Second)
 	def(&cfg.BackoffMin, 10*time.Millisecond)
 	def(&cfg.BackoffMax, time.Second)
+	def(&cfg.RefusalLogInterval, time.Minute)
+	def(&cfg.PingInterval, time.Second)
+	def(&cfg.DuplicateWait, 3*cfg.PingInterval)
+	cfg.DuplicateWait = min(cfg.DuplicateWait, cfg.HelloTimeout/2)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}}
+	if (cfg.ServerTLS == nil) != (cfg.ClientTLS == nil) {
+		return nil, errors.New("raftnet: Config needs both ServerTLS and ClientTLS, or neither")
+	}
+	if s := cfg.SASL; s != nil && (s.Mechanism == "" || len(s.Mechanism) > maxMechanism || s.Client == nil || s.Server == nil) {
+		return nil, errors.New("raftnet: Config.SASL needs a Mechanism (up to 64 bytes), Client and Server")
+	}
+	for cfg.Incarnation == 0 {
+		cfg.Incarnation = rand.Uint64()
+	}
+	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}, logged: map[string]time.Time{}}
 	t.mu.conns = map[net.Conn]struct{}{}
-	t.mu.from = map[int32]int{}
+	t.mu.in = map[int32]map[*inConn]struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for id, addr := range cfg.Peers {
 		if id == cfg.NodeID {
@@ -155,13 +205,13 @@ func (t *Transport) Send(group uint64, m *raftpb.Message) {
 func (t *Transport) Connected(node int32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.mu.from[node] > 0
+	return len(t.mu.in[node]) > 0
 }
 
 // Stats returns the counters.
 func (t *Transport) Stats() Stats {
 	return Stats{Sent: t.sent.Load(), Dropped: t.dropped.Load(), Delivered: t.delivered.Load(),
-		Dials: t.dials.Load(), Refused: t.refused.Load(), BadFrames: t.badFrames.Load()}
+		Dials: t.dials.Load(), Refused: t.refused.Load(), AuthFailed: t.authFailed.Load(), BadFrames: t.badFrames.Load()}
 }
 
 // Addr is the listener's address.
@@ -228,37 +278,21 @@ func (t *Transport) readLoop(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
+	if t.cfg.ServerTLS != nil {
+		c = tls.Server(c, t.cfg.ServerTLS)
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
-	c.SetReadDeadline(time.Now().Add(t.cfg.HelloTimeout))
-	body, err := readFrame(r, t.cfg.MaxFrame)
+	c.SetDeadline(time.Now().Add(t.cfg.HelloTimeout))
+	ic := &inConn{conn: c, frame: make(chan struct{}, 1), done: make(chan struct{})}
+	defer t.unregister(ic)
+	h, err := t.handshakeIn(c, r, ic)
 	if err != nil {
-		t.refused.Add(1)
-		t.log.Warn("raftnet: connection closed before a hello", "remote", c.RemoteAddr(), "err", err)
-		return
-	}
-	h, err := decodeHello(body)
-	if err != nil {
-		t.refused.Add(1)
-		t.log.Warn("raftnet: refused a connection", "remote", c.RemoteAddr(), "err", err)
-		return
-	}
-	if h.Cluster != t.cfg.ClusterID {
-		t.refused.Add(1)
-		t.log.Error("raftnet: refused a peer of another cluster", "remote", c.RemoteAddr(),
-			"peer_node", h.Node, "peer_cluster", h.Cluster, "cluster", t.cfg.ClusterID)
-		return
-	}
-	c.SetReadDeadline(time.Time{})
-	t.mu.Lock()
-	t.mu.from[h.Node]++
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		if t.mu.from[h.Node]--; t.mu.from[h.Node] <= 0 {
-			delete(t.mu.from, h.Node)
+		if !errors.Is(err, errRefusedIn) {
+			t.log.Debug("raftnet: handshake", "remote", c.RemoteAddr(), "err", err)
 		}
-		t.mu.Unlock()
-	}()
+		return
+	}
+	c.SetDeadline(time.Time{})
 	for {
 		body, err := readFrame(r, t.cfg.MaxFrame)
 		if err != nil {
@@ -267,6 +301,10 @@ func (t *Transport) readLoop(c net.Conn) {
 				t.log.Warn("raftnet: closing a connection", "peer_node", h.Node, "err", err)
 			}
 			return
+		}
+		ic.active()
+		if len(body) == 1 && body[0] == kindPing {
+			continue
 		}
 		es, err := decodeBatch(body)
 		if err != nil {
@@ -320,6 +358,8 @@ func (t *Transport) writeLoop(p *peer) {
 		c = nc
 		cmu.Unlock()
 	}
+	ping := time.NewTimer(time.Hour)
+	defer ping.Stop()
 	// lost is closed when the peer closes c: the peer never writes on
 	// it, so a read returns only then. The writer redials at once rather
 	// than at its next write, so the peer (restarted, or its accept side
@@ -334,7 +374,20 @@ func (t *Transport) writeLoop(p *peer) {
 					return
 				}
 				wait = nextBackoff(wait, t.cfg.BackoffMin, t.cfg.BackoffMax)
-				t.log.Debug("raftnet: dial", "peer_node", p.node, "addr", p.addr, "err", err, "retry_in", wait)
+				if errors.Is(err, ErrDuplicateNode) {
+					t.log.Error("raftnet: a peer refused this node: another live process runs with this node.id", "peer_node", p.node, "addr", p.addr, "err", err)
+					t.dupOnce.Do(func() {
+						if t.cfg.OnDuplicate != nil {
+							t.cfg.OnDuplicate(err)
+						}
+					})
+				} else if errors.Is(err, errUnreachable) {
+					t.log.Debug("raftnet: dial", "peer_node", p.node, "addr", p.addr, "err", err, "retry_in", wait)
+				} else {
+					// Reached but refused, or TLS/SASL failed: a
+					// misconfiguration worth a (rate-limited) warning.
+					t.logLimited("out", p.addr, p.node, slog.LevelWarn, "raftnet: cannot connect to a peer", "peer_node", p.node, "addr", p.addr, "err", err)
+				}
 				if !t.sleep(wait) {
 					return
 				}
@@ -350,12 +403,20 @@ func (t *Transport) writeLoop(p *peer) {
 			go t.watchClose(nc, lost)
 		}
 		var first queued
+		ping.Reset(t.cfg.PingInterval)
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-lost:
 			t.log.Debug("raftnet: peer closed the connection, redialling", "peer_node", p.node)
 			setConn(nil)
+			continue
+		case <-ping.C:
+			// Idle: a ping tells the peer this process is alive.
+			c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+			if _, err := c.Write(appendPing(buf[:0])); err != nil {
+				setConn(nil)
+			}
 			continue
 		case first = <-p.queue:
 		}
@@ -404,21 +465,28 @@ func (t *Transport) watchClose(c net.Conn, lost chan struct{}) {
 	}
 }
 
-// dial connects to p and writes the hello.
+// dial connects to p and runs the handshake (handshakeOut).
 func (t *Transport) dial(p *peer) (net.Conn, error) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
-	c, err := d.DialContext(t.ctx, "tcp", p.addr)
+	raw, err := d.DialContext(t.ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, fmt.Errorf("raftnet: dial node %d at %s: %w", p.node, p.addr, err)
+		return nil, fmt.Errorf("%w: node %d at %s: %w", errUnreachable, p.node, p.addr, err)
 	}
-	c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
-	if _, err := c.Write(appendHello(nil, hello{Node: t.cfg.NodeID, Cluster: t.cfg.ClusterID})); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("raftnet: hello to node %d: %w", p.node, err)
+	// Close interrupts a handshake in progress.
+	stop := context.AfterFunc(t.ctx, func() { raw.Close() })
+	defer stop()
+	c, err := t.handshakeOut(raw, p)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("raftnet: handshake with node %d at %s: %w", p.node, p.addr, err)
 	}
 	t.dials.Add(1)
 	return c, nil
 }
+
+// errUnreachable marks a dial that did not connect (the peer is down):
+// logged at debug level, unlike a handshake that failed.
+var errUnreachable = errors.New("raftnet: dial")
 
 // sleep waits d or until Close; false means closed.
 func (t *Transport) sleep(d time.Duration) bool {

@@ -339,10 +339,10 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		_, err = c.Read(make([]byte, 1))
+		_, err = io.Copy(io.Discard, c) // a verdict may come first; then the close
 		c.Close()
 		var ne net.Error
-		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		if errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("%s: read %v, want the connection closed", tc.name, err)
 		}
 		waitFor(t, tc.name+" counted", func() bool {
