@@ -33,7 +33,10 @@
 //     create_acls, delete_acls) checked item by item when applied, then
 //     are published as a new immutable Security snapshot; readers take the
 //     snapshot without a lock and never see a change before it is durable.
-//     A user's SCRAM changes apply together or not at all.
+//     A user's SCRAM changes apply together or not at all. Delegation
+//     tokens (tokens.go, delegation_tokens records) join the same
+//     snapshot: id, owner, renewers and times, never the HMAC, which each
+//     broker derives from the id and delegation.token.secret.key.
 //
 //   - A partition under reassignment (reassign.go) lists as its replicas
 //     the union of its target and of the replicas it had, until its raft
