@@ -72,17 +72,7 @@ func newControllerSecurity(bc *metadata.BrokerConfig, l metadata.Listener, log *
 			return nil, fmt.Errorf("%w: the controller listener %s is SSL, so controllers authenticate each other by certificate: set %s=required (it is %q, which would let anyone who reaches the port take part in the metadata quorum)",
 				metadata.ErrInvalidConfig, l.Name, key("ssl.client.auth"), clientAuth)
 		}
-		src, err := tlsconf.New(tlsconf.Settings{
-			KeystoreLocation:   v("ssl.keystore.location"),
-			CertificateChain:   v("ssl.keystore.certificate.chain"),
-			Key:                v("ssl.keystore.key"),
-			KeyPassword:        v("ssl.key.password"),
-			TruststoreLocation: v("ssl.truststore.location"),
-			TruststorePEM:      v("ssl.truststore.certificates"),
-			ClientAuth:         clientAuth,
-			EnabledProtocols:   bc.ListenerList(l.Name, "ssl.enabled.protocols"),
-			Logger:             log,
-		})
+		src, err := tlsconf.New(listenerTLS(bc, l.Name, log))
 		if err != nil {
 			return nil, fmt.Errorf("%w: controller listener %s: %v", metadata.ErrInvalidConfig, l.Name, err)
 		}

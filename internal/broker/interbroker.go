@@ -60,16 +60,9 @@ func newInterBroker(bc *metadata.BrokerConfig, listeners []metadata.Listener) (*
 	ib := &interBroker{listener: listeners[i]}
 	l := ib.listener
 	if l.TLS() {
-		v := func(setting string) string { return bc.ListenerValue(l.Name, setting) }
-		src, err := tlsconf.New(tlsconf.Settings{
-			KeystoreLocation:   v("ssl.keystore.location"),
-			CertificateChain:   v("ssl.keystore.certificate.chain"),
-			Key:                v("ssl.keystore.key"),
-			KeyPassword:        v("ssl.key.password"),
-			TruststoreLocation: v("ssl.truststore.location"),
-			TruststorePEM:      v("ssl.truststore.certificates"),
-			EnabledProtocols:   bc.ListenerList(l.Name, "ssl.enabled.protocols"),
-		})
+		ts := listenerTLS(bc, l.Name, nil)
+		ts.ClientAuth = "" // a client's configuration: the listener's demand is not ours
+		src, err := tlsconf.New(ts)
 		if err != nil {
 			return nil, fmt.Errorf("%w: listener %s: TLS: %v", errNoInterBroker, l.Name, err)
 		}

@@ -80,17 +80,7 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 			return nil, fmt.Errorf("%w: listener %s: %v", metadata.ErrInvalidConfig, l.Name, err)
 		}
 		if l.TLS() {
-			ls.tls, err = tlsconf.New(tlsconf.Settings{
-				KeystoreLocation:   v("ssl.keystore.location"),
-				CertificateChain:   v("ssl.keystore.certificate.chain"),
-				Key:                v("ssl.keystore.key"),
-				KeyPassword:        v("ssl.key.password"),
-				TruststoreLocation: v("ssl.truststore.location"),
-				TruststorePEM:      v("ssl.truststore.certificates"),
-				ClientAuth:         v("ssl.client.auth"),
-				EnabledProtocols:   bc.ListenerList(l.Name, "ssl.enabled.protocols"),
-				Logger:             log,
-			})
+			ls.tls, err = tlsconf.New(listenerTLS(bc, l.Name, log))
 			if err != nil {
 				return nil, fmt.Errorf("%w: listener %s: %v", metadata.ErrInvalidConfig, l.Name, err)
 			}
@@ -124,4 +114,23 @@ func (sec *security) listener(l metadata.Listener) server.Listener {
 		out.CertPrincipal = ls.mapper.CertPrincipal
 	}
 	return out
+}
+
+// listenerTLS is the TLS settings of listener name, each one Kafka's
+// listener.name.<name>.ssl.* if set, else ssl.*: the Kafka listeners', the
+// controller listener's and the inter-broker client's (which clears
+// ClientAuth, a server's demand).
+func listenerTLS(bc *metadata.BrokerConfig, name string, log *slog.Logger) tlsconf.Settings {
+	v := func(setting string) string { return bc.ListenerValue(name, setting) }
+	return tlsconf.Settings{
+		KeystoreLocation:   v("ssl.keystore.location"),
+		CertificateChain:   v("ssl.keystore.certificate.chain"),
+		Key:                v("ssl.keystore.key"),
+		KeyPassword:        v("ssl.key.password"),
+		TruststoreLocation: v("ssl.truststore.location"),
+		TruststorePEM:      v("ssl.truststore.certificates"),
+		ClientAuth:         v("ssl.client.auth"),
+		EnabledProtocols:   bc.ListenerList(name, "ssl.enabled.protocols"),
+		Logger:             log,
+	}
 }
