@@ -54,7 +54,7 @@ type saslSSLBench struct {
 	n         int // brokers started, for their directories' names
 
 	mu         sync.Mutex
-	handshakes map[string]int64 // "TLS 1.3 TLS_AES_128_GCM_SHA256": count
+	handshakes handshakes
 }
 
 // saslBroker is a strom serve with a PLAINTEXT listener (Server.Addr, where
@@ -70,7 +70,7 @@ func runProduceSASLSSL(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	b := &saslSSLBench{e: e, pki: pki, handshakes: map[string]int64{}}
+	b := &saslSSLBench{e: e, pki: pki, handshakes: handshakes{}}
 	if b.clusterID, err = b.strom(ctx, "storage", "random-uuid"); err != nil {
 		return err
 	}
@@ -96,9 +96,9 @@ func runProduceSASLSSL(ctx context.Context, e *Env) error {
 	}
 	plain, plainAll := median(runs[plaintextName], "MB/s")
 	secure, secureAll := median(runs[saslSSLName], "MB/s")
-	negotiated := b.negotiated()
-	note := fmt.Sprintf("rounds %s; %s", secureAll, negotiated)
-	if !b.allGCM() {
+	hs := b.takeHandshakes()
+	note := fmt.Sprintf("rounds %s; %s", secureAll, hs)
+	if !hs.allGCM() {
 		note += "; NOT AES-GCM: the goal is stated for AES-GCM"
 	}
 	e.Figure(Figure{Name: "strom " + saslSSLName, Value: secure.MBps(), Unit: "MB/s", Versus: "strom " + plaintextName, Ratio: secure.MBps() / plain.MBps(), Goal: AtLeast, Target: saslSSLGoal, Note: note})
@@ -219,31 +219,48 @@ func (b *saslSSLBench) dialTLS(ctx context.Context, network, host string) (net.C
 	return tc, nil
 }
 
-// negotiated names what the TLS handshakes so far negotiated, with their
-// counts.
-func (b *saslSSLBench) negotiated() string {
+// handshakes counts TLS handshakes by what they negotiated: "TLS 1.3
+// TLS_AES_128_GCM_SHA256".
+type handshakes map[string]int64
+
+// takeHandshakes returns the handshakes since the last call.
+func (b *saslSSLBench) takeHandshakes() handshakes {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.handshakes) == 0 {
+	hs := b.handshakes
+	b.handshakes = handshakes{}
+	return hs
+}
+
+func (hs handshakes) total() int64 {
+	var n int64
+	for _, c := range hs {
+		n += c
+	}
+	return n
+}
+
+// String names what the handshakes negotiated, with their counts.
+func (hs handshakes) String() string {
+	if len(hs) == 0 {
 		return "no TLS handshake"
 	}
 	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(b.handshakes)) {
-		parts = append(parts, fmt.Sprintf("%s (%d handshakes)", k, b.handshakes[k]))
+	for _, k := range slices.Sorted(maps.Keys(hs)) {
+		parts = append(parts, fmt.Sprintf("%s (%d handshakes)", k, hs[k]))
 	}
 	return "negotiated " + strings.Join(parts, ", ")
 }
 
-// allGCM reports whether every handshake so far chose an AES-GCM suite.
-func (b *saslSSLBench) allGCM() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for k := range b.handshakes {
+// allGCM reports whether there were handshakes and every one chose an
+// AES-GCM suite.
+func (hs handshakes) allGCM() bool {
+	for k := range hs {
 		if !strings.Contains(k, "_AES_") || !strings.Contains(k, "_GCM_") {
 			return false
 		}
 	}
-	return len(b.handshakes) > 0
+	return len(hs) > 0
 }
 
 // connectionRates measures new SASL_SSL connections per second on a new
@@ -253,6 +270,8 @@ func (b *saslSSLBench) allGCM() bool {
 // password is refused first, so the ones counted did authenticate.
 func (b *saslSSLBench) connectionRates(ctx context.Context) error {
 	cfg := b.e.Config()
+	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Duration+2*time.Minute)
+	defer cancel()
 	br, err := b.start(ctx)
 	if err != nil {
 		return err
@@ -274,6 +293,7 @@ func (b *saslSSLBench) connectionRates(ctx context.Context) error {
 // and reports the rate.
 func (b *saslSSLBench) connectionRate(ctx context.Context, br *saslBroker, workers int) error {
 	d := b.e.Config().Duration
+	b.takeHandshakes()
 	m, err := startCPU(br.srv)
 	if err != nil {
 		return err
@@ -299,8 +319,13 @@ func (b *saslSSLBench) connectionRate(ctx context.Context, br *saslBroker, worke
 		return err
 	}
 	n := made.Load()
+	hs := b.takeHandshakes()
 	if n == 0 {
 		return errors.New("no connection made")
+	}
+	// Each connection counted must have been a new one over TLS.
+	if hs.total() < n {
+		return fmt.Errorf("%d connections made with %d TLS handshakes", n, hs.total())
 	}
 	name := "strom SCRAM conns, 1 at a time"
 	if workers > 1 {
@@ -308,7 +333,7 @@ func (b *saslSSLBench) connectionRate(ctx context.Context, br *saslBroker, worke
 	}
 	b.e.Figure(Figure{Name: name, Value: float64(n) / wall.Seconds(), Unit: "conns/s",
 		Note: fmt.Sprintf("no goal stated; %d connections in %v; per connection: broker CPU %.2f ms, client CPU %.2f ms; %s",
-			n, wall.Round(time.Millisecond), float64(broker.Microseconds())/1e3/float64(n), float64(client.Microseconds())/1e3/float64(n), b.negotiated())})
+			n, wall.Round(time.Millisecond), float64(broker.Microseconds())/1e3/float64(n), float64(client.Microseconds())/1e3/float64(n), hs)})
 	return nil
 }
 
