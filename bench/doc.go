@@ -19,7 +19,11 @@
 // harness's own process. A Server is ready when its Kind's probe succeeds
 // (a Kafka broker: an ApiVersions and a Metadata request answered on a fresh
 // connection; NATS: a nats.go connection and a JetStream AccountInfo); the
-// time from exec to then is its start-up time.
+// time from exec to then is its start-up time. produce-1k-sasl-ssl runs
+// Strom from a server.properties of its own (a PLAINTEXT and a SASL_SSL
+// listener, a certificate made with crypto/x509) on a data directory it
+// formatted first with `strom storage format --add-scram` (Env.startOn),
+// so the broker is set up the way an operator sets one up.
 //
 // Limits. The physical limits are measured once per run, where the brokers
 // keep their data, by the limits scenario (first in the table) or else by

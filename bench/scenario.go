@@ -60,6 +60,11 @@ var scenarios = []Scenario{
 		Run:   runProduce100b,
 	},
 	{
+		Name:  "produce-1k-sasl-ssl",
+		About: "produce-1k-acks1's workload through the PLAINTEXT and the SASL_SSL (TLS, SCRAM-SHA-512) listener of one strom serve: SASL_SSL's MB/s against PLAINTEXT's (goal >= 0.7x with AES-GCM), then new SCRAM connections per second, 1 and 4 at a time",
+		Run:   runProduceSASLSSL,
+	},
+	{
 		Name:  "consume-catchup",
 		About: "catch-up read of -size bytes from 8 partitions, no group: Strom against a raw loopback TCP copy",
 		Run:   runConsumeCatchup,

@@ -151,13 +151,14 @@ type producer struct {
 
 // newProducer is the i-th producer of a workload: it starts at its own
 // place in the value pool, so that producers do not send the same values
-// at the same time.
-func newProducer(spec produceSpec, addr, topic string, i int) (*producer, error) {
+// at the same time. conn are options of its connections to a listener
+// that is not PLAINTEXT (TLS, SASL).
+func newProducer(spec produceSpec, addr, topic string, i int, conn ...kgo.Opt) (*producer, error) {
 	opts, err := spec.clientOpts(addr, topic)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(opts, conn...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -212,12 +213,19 @@ func (p *producer) reset() { p.acked.Store(0); p.bytes.Store(0) }
 // to it for warmup, then for d; it reports the second part only, from the
 // first send to the last acknowledgement.
 func produceTimed(ctx context.Context, srv *Server, topic string, spec produceSpec, warmup, d time.Duration) (throughput, error) {
+	return produceTimedVia(ctx, srv, srv.Addr, topic, spec, warmup, d)
+}
+
+// produceTimedVia is produceTimed with the producers connected to addr,
+// a listener of srv, with the connection options conn (TLS, SASL); the
+// topic is created through srv.Addr.
+func produceTimedVia(ctx context.Context, srv *Server, addr, topic string, spec produceSpec, warmup, d time.Duration, conn ...kgo.Opt) (throughput, error) {
 	if err := createTopic(ctx, srv.Addr, topic, spec.Partitions); err != nil {
 		return throughput{}, err
 	}
 	ps := make([]*producer, spec.Producers)
 	for i := range ps {
-		p, err := newProducer(spec, srv.Addr, topic, i)
+		p, err := newProducer(spec, addr, topic, i, conn...)
 		if err != nil {
 			return throughput{}, err
 		}
