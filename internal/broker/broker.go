@@ -284,7 +284,7 @@ func Start(cfg Config) (*Broker, error) {
 	hcfg := handler.Config{AdvertisedHost: first.Host, AdvertisedPort: first.Port, Listeners: endpoints,
 		Logger: cfg.Logger, Groups: b.groups, Txns: b.txns, TransactionVersion: tv,
 		SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
-		ACLs: sec.acls, OAuth: sec.oauth}
+		ACLs: sec.acls, OAuth: sec.oauth, PlainUsers: sec.plainUsers}
 	if b.quorum != nil {
 		hcfg.Quorum = b.quorum
 	}

@@ -25,6 +25,9 @@ type security struct {
 	mechanisms map[string][]string // by listener: SASL mechanisms Strom serves
 	acls       handler.ACLConfig
 	oauth      *auth.OAuthValidator // nil without sasl.oauthbearer.jwks.endpoint.url
+	// plainUsers are, by listener, the user_<name>="<password>" entries
+	// of its PLAIN JAAS login (Kafka's PlainLoginModule users), derived.
+	plainUsers map[string]auth.Credentials
 }
 
 type listenerSecurity struct {
@@ -90,6 +93,24 @@ func newSecurity(bc *metadata.BrokerConfig, listeners []metadata.Listener, log *
 			continue
 		}
 		enabled := bc.ListenerList(l.Name, "sasl.enabled.mechanisms")
+		if slices.Contains(enabled, auth.PLAIN) {
+			if jaas, key := bc.ListenerJAAS(l.Name, auth.PLAIN); key != "" {
+				login, err := auth.ParseJAAS(jaas)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %s: %v", metadata.ErrInvalidConfig, key, err)
+				}
+				if len(login.Users()) > 0 {
+					users, err := auth.CredentialsFromJAAS(login)
+					if err != nil {
+						return nil, fmt.Errorf("%w: %s: %v", metadata.ErrInvalidConfig, key, err)
+					}
+					if sec.plainUsers == nil {
+						sec.plainUsers = map[string]auth.Credentials{}
+					}
+					sec.plainUsers[l.Name] = users
+				}
+			}
+		}
 		for _, m := range enabled {
 			if m == auth.OAUTHBEARER && sec.oauth == nil {
 				return nil, fmt.Errorf("%w: listener %s enables OAUTHBEARER without sasl.oauthbearer.jwks.endpoint.url", metadata.ErrInvalidConfig, l.Name)

@@ -779,3 +779,34 @@ func TestEncryptedKeystore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPlainUsersFromJAAS: a listener's PLAIN JAAS login lists users
+// (Kafka's PlainLoginModule user_<name>="<password>"): they log in with
+// PLAIN on that listener, a wrong password is refused, and the metadata's
+// SCRAM users still log in with PLAIN too; another listener without such
+// a login does not know them.
+func TestPlainUsersFromJAAS(t *testing.T) {
+	s := startSecured(t, "none", map[string]string{
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_device="device-pw";`,
+	})
+	addUser(t, s, "alice", "alice-secret")
+	login := func(listener, user, pass string) error {
+		opts := []kgo.Opt{kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism())}
+		if listener == "SASL_SSL" {
+			opts = append(opts, kgo.DialTLSConfig(testutil.ClientTLS(s.ca, nil)))
+		}
+		return firstRequest(t, s.addr(listener), opts...)
+	}
+	if err := login("SASL_PLAINTEXT", "device", "device-pw"); err != nil {
+		t.Fatalf("a JAAS user: %v", err)
+	}
+	if err := login("SASL_PLAINTEXT", "device", "nope"); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("a JAAS user with a wrong password: %v", err)
+	}
+	if err := login("SASL_PLAINTEXT", "alice", "alice-secret"); err != nil {
+		t.Fatalf("a SCRAM user over PLAIN: %v", err)
+	}
+	if err := login("SASL_SSL", "device", "device-pw"); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("the JAAS user on a listener without that login: %v", err)
+	}
+}

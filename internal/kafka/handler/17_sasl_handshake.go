@@ -25,7 +25,9 @@ import (
 //     PLAIN, SCRAM-SHA-256, SCRAM-SHA-512): UNSUPPORTED_SASL_MECHANISM with
 //     the offered list, and the connection closes, as Kafka's authenticator.
 //   - The exchange is checked against the SCRAM credentials in the metadata
-//     store as they are when the handshake arrives.
+//     store as they are when the handshake arrives; PLAIN first against the
+//     users of the listener's PLAIN JAAS login (Config.PlainUsers), if any,
+//     and SCRAM with tokenauth=true against delegation tokens (tokens.go).
 //
 // Version notes: v0 is followed by the bare tokens of the old flow (no
 // Kafka header: the server reads the next frame as a token); v1 by
@@ -47,7 +49,11 @@ func handleSASLHandshake(h *Handler, _ context.Context, req *server.Request) (se
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
 	}
-	x, err := auth.NewExchange(r.Mechanism, scramCredentials{s: h.c.Security(), h: h}, h.cfg.OAuth)
+	var creds auth.Credentials = scramCredentials{s: h.c.Security(), h: h}
+	if jaas := h.cfg.PlainUsers[req.Conn.Listener]; jaas != nil && r.Mechanism == auth.PLAIN {
+		creds = layeredCredentials{jaas, creds}
+	}
+	x, err := auth.NewExchange(r.Mechanism, creds, h.cfg.OAuth)
 	if err != nil { // a mechanism offered but not built: a bug
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return server.Reply{Response: resp, CloseAfter: true}, nil
@@ -80,4 +86,15 @@ func (c scramCredentials) ScramCredential(user, mechanism string) (auth.ScramCre
 		return auth.ScramCredential{}, false
 	}
 	return auth.ScramCredential{Salt: m.Salt, StoredKey: m.StoredKey, ServerKey: m.ServerKey, Iterations: m.Iterations}, true
+}
+
+// layeredCredentials looks a user up in first (a listener's PLAIN JAAS
+// users), then in rest (the metadata's SCRAM credentials).
+type layeredCredentials struct{ first, rest auth.Credentials }
+
+func (l layeredCredentials) ScramCredential(user, mechanism string) (auth.ScramCredential, bool) {
+	if c, ok := l.first.ScramCredential(user, mechanism); ok {
+		return c, true
+	}
+	return l.rest.ScramCredential(user, mechanism)
 }

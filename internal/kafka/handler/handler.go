@@ -36,6 +36,10 @@ type Config struct {
 	// FailedAuthDelay delays the answer to a failed SASL authentication
 	// (connection.failed.authentication.delay.ms).
 	FailedAuthDelay time.Duration
+	// PlainUsers are, by listener, the users of its PLAIN JAAS login
+	// (user_<name>="<password>", Kafka's PlainLoginModule): PLAIN checks
+	// them first, then the SCRAM credentials of the metadata.
+	PlainUsers map[string]auth.Credentials
 	// OAuth validates OAUTHBEARER tokens; nil when no JWKS is set.
 	OAuth *auth.OAuthValidator
 	// Reauth is connections.max.reauth.ms: the SASL session's lifetime,
