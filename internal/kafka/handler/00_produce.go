@@ -300,7 +300,7 @@ func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string,
 // request per produce when it is on another broker.
 func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]error {
 	r := req.Msg.(*kmsg.ProduceRequest)
-	if req.Version < 12 || h.cfg.TransactionVersion < 2 || h.txns == nil || r.TransactionID == nil {
+	if req.Version < 12 || h.transactionVersion() < 2 || h.txns == nil || r.TransactionID == nil {
 		return nil
 	}
 	var parts []txn.TopicPartition

@@ -98,7 +98,7 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 		}
 	}
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
-		if req.Version >= 5 && h.cfg.TransactionVersion >= 2 {
+		if req.Version >= 5 && h.transactionVersion() >= 2 {
 			// Transactions v2: the group joins the transaction here. With
 			// transaction.version 1 v5 is v4, as Produce v12 is v11 then.
 			if err := h.addOffsetsToTxn(ctx, txnID, r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
