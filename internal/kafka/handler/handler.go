@@ -118,12 +118,12 @@ type Handler struct {
 	tokenCreds tokenCreds // delegation tokens' SCRAM credentials (tokens.go)
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
+	stopOnce sync.Once
 
 	// remoteTxnCoordinator, set by tests only, makes a single node act as
 	// a cluster broker whose transaction coordinator is on the broker it
 	// returns (reached through cfg.TxnPeer).
 	remoteTxnCoordinator func() (int32, error)
-	stopOnce             sync.Once
 }
 
 // New returns a handler over c.
