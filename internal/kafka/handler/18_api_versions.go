@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/metadata"
 )
 
 // ApiVersions: the version range of every API this broker serves, built
@@ -52,11 +53,18 @@ func handleAPIVersions(h *Handler, _ context.Context, req *server.Request) (serv
 // registered broker's (fenced ones included: a broker restarting during a
 // rolling upgrade must not flip the level up and back).
 func (h *Handler) transactionVersion() int16 {
-	v := h.cfg.TransactionVersion
 	if !h.c.Replicated() {
-		return v
+		return h.cfg.TransactionVersion
 	}
-	for _, b := range h.c.AllBrokers() {
+	return finalizedTxnVersion(h.cfg.TransactionVersion, h.c.AllBrokers())
+}
+
+// finalizedTxnVersion is the lowest of own and every broker's registered
+// transaction.version; a registration without one (a broker from before
+// transactions v2 worked across brokers) counts as 1.
+func finalizedTxnVersion(own int16, brokers []metadata.BrokerInfo) int16 {
+	v := own
+	for _, b := range brokers {
 		bv := int16(1)
 		if b.TransactionVersion != nil {
 			bv = *b.TransactionVersion

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stromhq/strom/internal/coordinator/txn"
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
 )
 
@@ -273,5 +274,34 @@ func TestTxnOffsetCommitV5RemoteCoordinator(t *testing.T) {
 	of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "src", Partitions: []int32{0}}}
 	if got := dpDo[*kmsg.OffsetFetchResponse](dc, of).Topics[0].Partitions[0].Offset; got != 3 {
 		t.Fatalf("committed offset %d, want 3", got)
+	}
+}
+
+// TestFinalizedTxnVersion: a cluster finalizes the lowest transaction.version
+// of its registered brokers, a registration without one (a broker from
+// before transactions v2 across brokers) counting as 1, so a rolling
+// upgrade stays at v1 until every broker serves v2.
+func TestFinalizedTxnVersion(t *testing.T) {
+	v := func(n int16) *int16 { return &n }
+	for _, tc := range []struct {
+		name string
+		own  int16
+		regs []*int16
+		want int16
+	}{
+		{"all serve 2", 2, []*int16{v(2), v(2), v(2)}, 2},
+		{"an old broker", 2, []*int16{v(2), nil, v(2)}, 1},
+		{"one set to 1", 2, []*int16{v(2), v(1), v(2)}, 1},
+		{"one set to 0", 2, []*int16{v(0), v(2)}, 0},
+		{"this one set to 1", 1, []*int16{v(2), v(2)}, 1},
+		{"none registered yet", 2, nil, 2},
+	} {
+		var bs []metadata.BrokerInfo
+		for i, r := range tc.regs {
+			bs = append(bs, metadata.BrokerInfo{ID: int32(i + 1), TransactionVersion: r})
+		}
+		if got := finalizedTxnVersion(tc.own, bs); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
