@@ -305,3 +305,31 @@ func TestFinalizedTxnVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestRetriableAdd: the coordinator's "not now" answers to a transactions
+// v2 add, in process or from another broker, are NOT_ENOUGH_REPLICAS for
+// the producer (retried, as Kafka maps a failed verification); its
+// refusals keep their codes.
+func TestRetriableAdd(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int16
+	}{
+		{txn.ErrConcurrentTransactions, kerr.NotEnoughReplicas.Code},
+		{fmt.Errorf("add with broker 2: %w", kerr.ConcurrentTransactions), kerr.NotEnoughReplicas.Code},
+		{txn.ErrCoordinatorLoading, kerr.NotEnoughReplicas.Code},
+		{fmt.Errorf("x: %w", kerr.NotCoordinator), kerr.NotEnoughReplicas.Code},
+		{fmt.Errorf("x: %w", kerr.OperationNotAttempted), kerr.NotEnoughReplicas.Code},
+		{context.DeadlineExceeded, kerr.NotEnoughReplicas.Code},
+		{fmt.Errorf("%w: down", partition.ErrTxnVerifyUnavailable), kerr.NotEnoughReplicas.Code},
+		{txn.ErrProducerFenced, kerr.ProducerFenced.Code},
+		{fmt.Errorf("x: %w", kerr.ProducerFenced), kerr.ProducerFenced.Code},
+		{fmt.Errorf("x: %w", kerr.InvalidTxnState), kerr.InvalidTxnState.Code},
+		{fmt.Errorf("x: %w", kerr.ClusterAuthorizationFailed), kerr.ClusterAuthorizationFailed.Code},
+		{txn.ErrUnknownPartition, kerr.UnknownTopicOrPartition.Code},
+	} {
+		if got := errorCode(retriableAdd(tc.err)); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.err, kerr.ErrorForCode(got), kerr.ErrorForCode(tc.want))
+		}
+	}
+}

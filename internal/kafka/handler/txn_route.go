@@ -102,7 +102,11 @@ func retriableAdd(err error) error {
 		errors.Is(err, txn.ErrCoordinatorLoading), errors.Is(err, kerr.CoordinatorLoadInProgress),
 		errors.Is(err, txn.ErrNotCoordinator), errors.Is(err, kerr.NotCoordinator),
 		errors.Is(err, txn.ErrCoordinatorNotAvailable), errors.Is(err, kerr.CoordinatorNotAvailable),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.DeadlineExceeded),
+		// A remote coordinator's answer for the partitions of a request
+		// it refused because of another one (an unknown partition):
+		// nothing was added, the retry asks again.
+		errors.Is(err, kerr.OperationNotAttempted):
 		return fmt.Errorf("%w: add to the transaction: %v", partition.ErrTxnVerifyUnavailable, err)
 	}
 	return err
