@@ -50,7 +50,10 @@ import (
 // AddOffsetsToTxn needed, when transaction.version is 2 (v4's behaviour
 // otherwise); in a cluster the group coordinator's broker asks the
 // transaction coordinator's to add the group's offsets partition
-// (AddPartitionsToTxn v5, as Produce v12+ does for its partitions). v6 (topic ids) is not served.
+// (AddPartitionsToTxn v5, as Produce v12+ does for its partitions); a
+// transaction coordinator not ready (down, moving, loading, ending the
+// previous transaction) is COORDINATOR_LOAD_IN_PROGRESS, retried. v6
+// (topic ids) is not served.
 func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -129,17 +132,16 @@ func (h *Handler) addOffsetsToTxn(ctx context.Context, id string, pid int64, epo
 	_, local, err := h.txnCoordinator()
 	if err == nil && local {
 		err = h.txns.AddOffsets(ctx, id, pid, epoch, groupID)
-		if errors.Is(err, txn.ErrCoordinatorLoading) || errors.Is(err, txn.ErrNotCoordinator) {
-			return fmt.Errorf("%w: %v", group.ErrCoordinatorLoading, err)
+	} else {
+		topic, index := group.GroupPartition(groupID)
+		var errs []error
+		if errs, err = h.addToTxn(ctx, id, pid, epoch, []txn.TopicPartition{{Topic: topic, Partition: index}}); err == nil {
+			err = errs[0]
 		}
-		return err
 	}
-	topic, index := group.GroupPartition(groupID)
-	errs, err := h.addToTxn(ctx, id, pid, epoch, []txn.TopicPartition{{Topic: topic, Partition: index}})
-	if err == nil {
-		err = errs[0]
-	}
-	if errors.Is(err, partition.ErrTxnVerifyUnavailable) {
+	// NOT_COORDINATOR would send the client looking for another group
+	// coordinator; the group's is right, the transaction's is not ready.
+	if errors.Is(retriableAdd(err), partition.ErrTxnVerifyUnavailable) {
 		return fmt.Errorf("%w: %v", group.ErrCoordinatorLoading, err)
 	}
 	return err
