@@ -239,9 +239,6 @@ func Start(cfg Config) (*Broker, error) {
 					"principal", ib.principal())
 			}
 		}
-		// Transactions v2 adds partitions from Produce, which needs the
-		// coordinator in process: a cluster keeps to v1 for now.
-		tv = min(tv, 1)
 	}
 	b.txns, err = txn.Open(tcfg)
 	if err != nil {
@@ -305,7 +302,7 @@ func Start(cfg Config) (*Broker, error) {
 			eps = append(eps, metadata.Endpoint{Listener: spec.Name, Host: e.Host, Port: e.Port})
 		}
 		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
-			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps})
+			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps, TransactionVersion: &tv})
 	}
 	b.kafka = server.New(scfg, h)
 	for i, ln := range b.lns {

@@ -26,14 +26,21 @@ import (
 // partitions other brokers lead (WriteTxnMarkers, txn.MarkerSender) and
 // asks the coordinator's broker to verify a transactional write to a
 // partition led here (AddPartitionsToTxn v4+ VerifyOnly,
-// handler.TxnPeer). The coordinator and the handlers stay free of
+// handler.TxnPeer) or, under transactions v2, to add the partition to
+// the transaction (AddPartitionsToTxn v5). The coordinator and the handlers stay free of
 // sockets; this is the only place they meet the network.
 //
-// Two franz-go clients, so that the two kinds never share a connection:
+// Three franz-go clients, so that the kinds never share a connection:
 // a marker waits for a partition's lock, which a verification holds
 // while it asks the coordinator's broker; with one connection per pair of
 // brokers, a verification queued behind such a marker on a broker that
-// answers a connection's requests in order could wait for itself.
+// answers a connection's requests in order could wait for itself. An add
+// (transactions v2: a Produce v12+ or TxnOffsetCommit v5+ at this broker
+// asks the coordinator to add its partition, AddPartitionsToTxn v5 with
+// VerifyOnly false, handler.TxnPeer) waits at the coordinator for the
+// transaction's op lock, which an end holds while its markers wait for
+// a partition's lock, which a verification may hold: so adds have a
+// connection of their own too, and no verification queues behind one.
 //
 // The clients are made at first use (the brokers' addresses are known
 // from the metadata by then) and closed by close, after the coordinator
@@ -49,6 +56,7 @@ type txnPeer struct {
 	mu      sync.Mutex
 	markers *kgo.Client
 	verify  *kgo.Client
+	add     *kgo.Client
 	closed  bool
 }
 
@@ -90,16 +98,16 @@ func (p *txnPeer) warnIfRefused(peer int32, err error) {
 		"client", p.ib.String(), "principal", p.ib.principal(), "why", why, "err", err)
 }
 
-// clients returns the two clients, made from the live brokers' addresses
-// the first time.
-func (p *txnPeer) clients() (markers, verify *kgo.Client, err error) {
+// clients returns the three clients, made from the live brokers'
+// addresses the first time.
+func (p *txnPeer) clients() (markers, verify, add *kgo.Client, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, nil, errors.New("inter-broker client closed")
+		return nil, nil, nil, errors.New("inter-broker client closed")
 	}
 	if p.markers != nil {
-		return p.markers, p.verify, nil
+		return p.markers, p.verify, p.add, nil
 	}
 	var seeds []string
 	for _, b := range p.cluster.Brokers() {
@@ -110,21 +118,25 @@ func (p *txnPeer) clients() (markers, verify *kgo.Client, err error) {
 		seeds = append(seeds, net.JoinHostPort(host, strconv.Itoa(int(port))))
 	}
 	if len(seeds) == 0 {
-		return nil, nil, errors.New("no broker registered yet")
+		return nil, nil, nil, errors.New("no broker registered yet")
 	}
 	mk := func(role string) (*kgo.Client, error) {
 		opts := append(p.ib.opts(), kgo.SeedBrokers(seeds...), kgo.ClientID(fmt.Sprintf("strom-broker-%d-%s", p.self, role)))
 		return kgo.NewClient(opts...)
 	}
-	if p.markers, err = mk("txn-markers"); err != nil {
-		return nil, nil, err
+	made := make([]*kgo.Client, 0, 3)
+	for _, role := range []string{"txn-markers", "txn-verify", "txn-add"} {
+		cl, err := mk(role)
+		if err != nil {
+			for _, cl := range made {
+				cl.Close()
+			}
+			return nil, nil, nil, err
+		}
+		made = append(made, cl)
 	}
-	if p.verify, err = mk("txn-verify"); err != nil {
-		p.markers.Close()
-		p.markers = nil
-		return nil, nil, err
-	}
-	return p.markers, p.verify, nil
+	p.markers, p.verify, p.add = made[0], made[1], made[2]
+	return p.markers, p.verify, p.add, nil
 }
 
 func (p *txnPeer) close() {
@@ -134,6 +146,7 @@ func (p *txnPeer) close() {
 	if p.markers != nil {
 		p.markers.Close()
 		p.verify.Close()
+		p.add.Close()
 	}
 }
 
@@ -203,7 +216,7 @@ func (p *txnPeer) WriteMarkers(ctx context.Context, pid int64, epoch int16, comm
 // sendMarkers sends one WriteTxnMarkers to lead and returns the
 // partitions it did not acknowledge.
 func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []txn.TopicPartition) ([]txn.TopicPartition, error) {
-	cl, _, err := p.clients()
+	cl, _, _, err := p.clients()
 	if err != nil {
 		return tps, err
 	}
@@ -252,16 +265,48 @@ func (p *txnPeer) sendMarkers(ctx context.Context, lead int32, pid int64, epoch 
 
 // Verify implements handler.TxnPeer.
 func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, topic string, index int32) error {
-	_, cl, err := p.clients()
+	tp := txn.TopicPartition{Topic: topic, Partition: index}
+	errs, err := p.addPartitions(ctx, "verify", coordinator, txnID, pid, epoch, true, []txn.TopicPartition{tp})
 	if err != nil {
 		return err
 	}
+	return errs[0]
+}
+
+// Add implements handler.TxnPeer: AddPartitionsToTxn v5 with VerifyOnly
+// false, as Kafka's brokers send it for transactions v2, on a client of
+// its own (see txnPeer).
+func (p *txnPeer) Add(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, parts []txn.TopicPartition) ([]error, error) {
+	return p.addPartitions(ctx, "add", coordinator, txnID, pid, epoch, false, parts)
+}
+
+// addPartitions sends one AddPartitionsToTxn v4+ (one transaction) to the
+// coordinator's broker and returns each partition's error. A request that
+// got no answer, or an answer that the coordinator moved or is loading,
+// is an error wrapping partition.ErrTxnVerifyUnavailable (the producer
+// retries); other refusals are the coordinator's Kafka errors.
+func (p *txnPeer) addPartitions(ctx context.Context, what string, coordinator int32, txnID string, pid int64, epoch int16, verifyOnly bool, parts []txn.TopicPartition) ([]error, error) {
+	_, verify, add, err := p.clients()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", partition.ErrTxnVerifyUnavailable, err)
+	}
+	cl := add
+	if verifyOnly {
+		cl = verify
+	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, pid, epoch, true
-	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
-	tt.Topic, tt.Partitions = topic, []int32{index}
-	tr.Topics = append(tr.Topics, tt)
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, pid, epoch, verifyOnly
+	for _, tp := range parts {
+		i := slices.IndexFunc(tr.Topics, func(t kmsg.AddPartitionsToTxnRequestTransactionTopic) bool { return t.Topic == tp.Topic })
+		if i < 0 {
+			tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+			tt.Topic = tp.Topic
+			tr.Topics = append(tr.Topics, tt)
+			i = len(tr.Topics) - 1
+		}
+		tr.Topics[i].Partitions = append(tr.Topics[i].Partitions, tp.Partition)
+	}
 	req.Transactions = append(req.Transactions, tr)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(coordinator)))
 	if err != nil {
@@ -269,33 +314,44 @@ func (p *txnPeer) Verify(ctx context.Context, coordinator int32, txnID string, p
 	} else {
 		p.warnIfRefused(coordinator, kerr.ErrorForCode(resp.ErrorCode))
 	}
-	moved := func(code int16) bool {
-		return code == kerr.NotCoordinator.Code || code == kerr.CoordinatorNotAvailable.Code || code == kerr.CoordinatorLoadInProgress.Code
-	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: ask broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, err)
-	case moved(resp.ErrorCode):
-		return fmt.Errorf("%w: broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, kerr.ErrorForCode(resp.ErrorCode))
+		return nil, fmt.Errorf("%w: %s: ask broker %d: %v", partition.ErrTxnVerifyUnavailable, what, coordinator, err)
+	case txnCoordinatorMoved(resp.ErrorCode):
+		return nil, fmt.Errorf("%w: %s: broker %d: %v", partition.ErrTxnVerifyUnavailable, what, coordinator, kerr.ErrorForCode(resp.ErrorCode))
 	case resp.Version < 4:
-		return fmt.Errorf("verify with broker %d: it answered AddPartitionsToTxn v%d, which cannot verify", coordinator, resp.Version)
+		return nil, fmt.Errorf("%s with broker %d: it answered AddPartitionsToTxn v%d, which cannot", what, coordinator, resp.Version)
 	case resp.ErrorCode != 0:
-		return fmt.Errorf("verify with broker %d: %w", coordinator, kerr.ErrorForCode(resp.ErrorCode))
+		return nil, fmt.Errorf("%s with broker %d: %w", what, coordinator, kerr.ErrorForCode(resp.ErrorCode))
 	}
+	codes := map[txn.TopicPartition]int16{}
 	for _, rt := range resp.Transactions {
+		if rt.TransactionalID != txnID {
+			continue
+		}
 		for _, rtt := range rt.Topics {
 			for _, rp := range rtt.Partitions {
-				if rtt.Topic == topic && rp.Partition == index {
-					if moved(rp.ErrorCode) {
-						return fmt.Errorf("%w: broker %d: %v", partition.ErrTxnVerifyUnavailable, coordinator, kerr.ErrorForCode(rp.ErrorCode))
-					}
-					if rp.ErrorCode != 0 {
-						return fmt.Errorf("verify with broker %d: %w", coordinator, kerr.ErrorForCode(rp.ErrorCode))
-					}
-					return nil
-				}
+				codes[txn.TopicPartition{Topic: rtt.Topic, Partition: rp.Partition}] = rp.ErrorCode
 			}
 		}
 	}
-	return fmt.Errorf("verify with broker %d: no answer for %s-%d", coordinator, topic, index)
+	errs := make([]error, len(parts))
+	for i, tp := range parts {
+		code, ok := codes[tp]
+		switch {
+		case !ok:
+			errs[i] = fmt.Errorf("%s with broker %d: no answer for %s-%d", what, coordinator, tp.Topic, tp.Partition)
+		case txnCoordinatorMoved(code):
+			errs[i] = fmt.Errorf("%w: %s: broker %d: %v", partition.ErrTxnVerifyUnavailable, what, coordinator, kerr.ErrorForCode(code))
+		case code != 0:
+			errs[i] = fmt.Errorf("%s with broker %d: %s-%d: %w", what, coordinator, tp.Topic, tp.Partition, kerr.ErrorForCode(code))
+		}
+	}
+	return errs, nil
+}
+
+// txnCoordinatorMoved: the answer says the coordinator is elsewhere or
+// not ready, which a retry resolves.
+func txnCoordinatorMoved(code int16) bool {
+	return code == kerr.NotCoordinator.Code || code == kerr.CoordinatorNotAvailable.Code || code == kerr.CoordinatorLoadInProgress.Code
 }

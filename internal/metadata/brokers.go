@@ -26,6 +26,13 @@ type BrokerInfo struct {
 	// Kafka's BrokerRegistration has them; Host and Port are the first
 	// one's. Empty in a registration made before they were recorded.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// TransactionVersion is the highest transaction.version feature level
+	// the broker serves (its transaction.version setting); nil in a
+	// registration made by a broker before transactions v2 worked across
+	// brokers, which serves at most 1. A cluster finalizes the lowest of
+	// its registered brokers' (handler 18), so during a rolling upgrade
+	// clients keep to v1 until every broker runs a version that serves v2.
+	TransactionVersion *int16 `json:"transaction_version,omitempty"`
 }
 
 // Endpoint is one listener's advertised address.

@@ -113,6 +113,20 @@ type ProducerState struct {
 	TxnStart      int64 // first offset of its ongoing transaction, or -1
 }
 
+// TxnOngoing reports whether producer pid has a transaction open on this
+// partition at epoch (a batch of it written, no marker yet): its next
+// batch needs no verification (verifyTxnLocked), so a leader need not ask
+// the transaction coordinator to add the partition again (transactions v2
+// in a cluster). A hint read under p.mu and stale at once: the append's
+// own check under the lock is the guard.
+func (p *Partition) TxnOngoing(pid int64, epoch int16) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, open := p.txns[pid]
+	pr := p.producers[pid]
+	return open && pr != nil && pr.Epoch == epoch
+}
+
 // Producers describes the producers this partition knows, by id.
 func (p *Partition) Producers() []ProducerState {
 	p.mu.Lock()

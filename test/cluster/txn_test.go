@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/stromhq/strom/internal/record"
 )
@@ -233,7 +234,9 @@ func TestClusterTransactionsSurviveKill(t *testing.T) {
 // partition, led by another broker, that it never added: that broker asks
 // the coordinator, which says no, so the batch is refused
 // (INVALID_TXN_STATE) and nothing is written. A verification that let
-// everything through would fail here, not in the pipeline tests.
+// everything through would fail here, not in the pipeline tests. The batch
+// goes at Produce v11: from v12 (transactions v2) it would add its
+// partition itself (TestClusterTxnV2).
 func TestClusterTxnVerifyAcrossBrokers(t *testing.T) {
 	c := startCluster(t, 3, txnClusterProps...)
 	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
@@ -289,9 +292,20 @@ func TestClusterTxnVerifyAcrossBrokers(t *testing.T) {
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	leader := c.nodes[md.Topics["tv"].Partitions[target].Leader-1].kafka
-	resp, err := req.RequestWith(ctx, c.direct(leader))
+	// Produce v11 at most: from v12 (transactions v2, which the cluster
+	// finalizes) a transactional produce adds its partition itself, and
+	// this checks KIP-890 part 1's refusal of one that was not added.
+	v1, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(leader), kgo.MaxVersions(kversion.V3_9_0())}, c.clientOpts...)...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer v1.Close()
+	resp, err := req.RequestWith(ctx, v1.SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Version >= 12 {
+		t.Fatalf("Produce v%d: want v11 at most", resp.Version)
 	}
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
 		t.Fatalf("unadded partition %d (coordinator %d, leader at %s): %v, want INVALID_TXN_STATE", target, coord, leader, kerr.ErrorForCode(code))

@@ -97,7 +97,12 @@
 // TxnOffsetCommit v5+ add their partition or group themselves
 // (AddPartitionImplicit, AddOffsets from the handler), and EndTxnBump (EndTxn
 // v5+) ends the transaction at the next epoch, so every transaction has an
-// epoch of its own and a late write of an ended one is fenced.
+// epoch of its own and a late write of an ended one is fenced. In a
+// cluster a partition leader or group coordinator on another broker adds
+// through AddPartitions (AddPartitionsToTxn v5 from that broker, as Kafka
+// 4.0's brokers send it), and Verify under the partition's lock stays the
+// guard; EndTxnBump, as every operation, answers ErrNotCoordinator (never
+// ErrUnknownTxnID) where the log is not loaded.
 //
 // Fencing: InitProducerId on an id bumps its epoch (an Ongoing
 // transaction is first aborted with markers at the new epoch, so the

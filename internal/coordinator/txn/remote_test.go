@@ -105,6 +105,15 @@ func TestNotCoordinator(t *testing.T) {
 	if errs := e.c.VerifyPartitions("t1", 1, 0, []TopicPartition{tp0}); !errors.Is(errs[0], ErrNotCoordinator) {
 		t.Fatalf("VerifyPartitions: %v, want ErrNotCoordinator", errs)
 	}
+	// EndTxn v5 (transactions v2) too: on main it answered
+	// ErrUnknownTxnID (INVALID_PRODUCER_ID_MAPPING, fatal to a v2 client)
+	// at a broker that had dropped the log (its leadership lost a moment).
+	if _, _, err := e.c.EndTxnBump(ctx, "t1", 1, 0, true); !errors.Is(err, ErrNotCoordinator) {
+		t.Fatalf("EndTxnBump: %v, want ErrNotCoordinator", err)
+	}
+	if err := e.c.AddPartitionImplicit(ctx, "t1", 1, 0, tp0); !errors.Is(err, ErrNotCoordinator) {
+		t.Fatalf("AddPartitionImplicit: %v, want ErrNotCoordinator", err)
+	}
 }
 
 // state is id's current state.

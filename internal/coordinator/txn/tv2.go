@@ -43,6 +43,12 @@ func (c *Coordinator) EndTxnBump(ctx context.Context, id string, pid int64, epoc
 	if id == "" {
 		return -1, -1, ErrInvalidTxnID
 	}
+	// As lookup: a broker that does not coordinate (or has not loaded the
+	// log) says so, never that it does not know the id, which a v2 client
+	// takes as fatal (INVALID_PRODUCER_ID_MAPPING).
+	if err := c.coordinates(); err != nil {
+		return -1, -1, err
+	}
 	c.mu.Lock()
 	t := c.txns[id]
 	c.mu.Unlock()

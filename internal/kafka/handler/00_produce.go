@@ -71,7 +71,15 @@ import (
 //     the transaction itself, instead of AddPartitionsToTxn: one
 //     coordinator write for all the request's partitions new to the
 //     transaction, durable before the append (the connection's reader
-//     waits for that fsync; nothing is written when none is new).
+//     waits for that fsync; nothing is written when none is new). In a
+//     cluster a leader whose broker does not coordinate the transaction
+//     asks the coordinator's broker (AddPartitionsToTxn v5, VerifyOnly
+//     false, as Kafka's brokers do), only for partitions where the
+//     producer has no transaction open yet; the append's verification
+//     under the partition's lock still guards against a marker landing
+//     in between. A coordinator that cannot answer or is still ending the
+//     previous transaction is NOT_ENOUGH_REPLICAS (retried), as Kafka
+//     answers a produce whose verification failed so.
 //   - LogAppendTime is -1 unless the topic uses LogAppendTime.
 //   - A full disk or a failed log is KAFKA_STORAGE_ERROR (retriable;
 //     nothing of the batch kept), NOT_LEADER_FOR_PARTITION before v4, which
@@ -261,14 +269,13 @@ const verifyTimeout = 5 * time.Second
 // marker lands between the answer and the append, wherever the
 // coordinator is: the marker's WriteTxnMarkers waits for the same lock.
 func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string, index int32) error {
-	if !h.c.Replicated() {
-		return h.txns.Verify(pid, epoch, topic, index)
-	}
-	lead, err := h.c.TxnStateLeader()
+	lead, local, err := h.txnCoordinator()
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: the transaction coordinator: %v", partition.ErrTxnVerifyUnavailable, err)
-	case lead == h.c.NodeID():
+	case local && !h.c.Replicated():
+		return h.txns.Verify(pid, epoch, topic, index)
+	case local:
 		err := h.txns.Verify(pid, epoch, topic, index)
 		if errors.Is(err, txn.ErrCoordinatorLoading) {
 			return fmt.Errorf("%w: %v", partition.ErrTxnVerifyUnavailable, err)
@@ -284,11 +291,16 @@ func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string,
 
 // addImplicitly adds the partitions of a transactional produce to their
 // transaction under transactions v2 (Produce v12+, transaction.version
-// 2), all in one coordinator write (one fsync) per request, and returns
-// the error of each partition it could not add.
+// 2), all in one coordinator write (one fsync) per request, in process or
+// at the coordinator's broker (addToTxn), and returns the error of each
+// partition it could not add. A partition this broker does not lead is
+// left to the append's error; one where the producer's transaction is
+// already open at this epoch needs no add (the coordinator has it: the
+// partition saw a verified batch of it), which spares the coordinator a
+// request per produce when it is on another broker.
 func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]error {
 	r := req.Msg.(*kmsg.ProduceRequest)
-	if req.Version < 12 || h.cfg.TransactionVersion < 2 || h.txns == nil || r.TransactionID == nil {
+	if req.Version < 12 || h.transactionVersion() < 2 || h.txns == nil || r.TransactionID == nil {
 		return nil
 	}
 	var parts []txn.TopicPartition
@@ -306,6 +318,10 @@ func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]erro
 			if pid >= 0 && (bh.ProducerID != pid || bh.ProducerEpoch != epoch) {
 				continue // one producer per request; the append's verification refuses the rest
 			}
+			p, err := h.c.Partition(t.Name, rp.Partition)
+			if err != nil || p.TxnOngoing(bh.ProducerID, bh.ProducerEpoch) {
+				continue
+			}
 			pid, epoch = bh.ProducerID, bh.ProducerEpoch
 			parts = append(parts, txn.TopicPartition{Topic: t.Name, Partition: rp.Partition})
 		}
@@ -315,7 +331,7 @@ func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]erro
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(r.TimeoutMillis, 1000))*time.Millisecond)
 	defer cancel()
-	errs, err := h.txns.AddPartitions(ctx, *r.TransactionID, pid, epoch, parts)
+	errs, err := h.addToTxn(ctx, *r.TransactionID, pid, epoch, parts)
 	out := map[txn.TopicPartition]error{}
 	for i, tp := range parts {
 		switch {

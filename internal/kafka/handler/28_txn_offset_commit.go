@@ -11,6 +11,7 @@ import (
 	"github.com/stromhq/strom/internal/coordinator/group"
 	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
+	"github.com/stromhq/strom/internal/partition"
 )
 
 // TxnOffsetCommit: commits a consumer group's offsets inside a
@@ -47,7 +48,12 @@ import (
 // (KIP-890 TRANSACTION_ABORTABLE is not returned); v5 (transactions v2):
 // the group joins the transaction here (AddOffsets in process), no
 // AddOffsetsToTxn needed, when transaction.version is 2 (v4's behaviour
-// otherwise). v6 (topic ids) is not served.
+// otherwise); in a cluster the group coordinator's broker asks the
+// transaction coordinator's to add the group's offsets partition
+// (AddPartitionsToTxn v5, as Produce v12+ does for its partitions); a
+// transaction coordinator not ready (down, moving, loading, ending the
+// previous transaction) is COORDINATOR_LOAD_IN_PROGRESS, retried. v6
+// (topic ids) is not served.
 func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -95,12 +101,10 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 		}
 	}
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
-		if req.Version >= 5 && h.cfg.TransactionVersion >= 2 {
-			// Transactions v2 (a single node: the transaction coordinator
-			// is in process): the group joins the transaction here. With
-			// transaction.version 1 (a cluster) v5 is v4, as Produce v12
-			// is v11 there.
-			if err := h.txns.AddOffsets(ctx, txnID, r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
+		if req.Version >= 5 && h.transactionVersion() >= 2 {
+			// Transactions v2: the group joins the transaction here. With
+			// transaction.version 1 v5 is v4, as Produce v12 is v11 then.
+			if err := h.addOffsetsToTxn(ctx, txnID, r.ProducerID, r.ProducerEpoch, r.Group); err != nil {
 				return answer(err)
 			}
 		}
@@ -115,14 +119,40 @@ func handleTxnOffsetCommit(h *Handler, _ context.Context, req *server.Request) (
 	}}, nil
 }
 
+// addOffsetsToTxn adds group's offsets to the transaction for
+// TxnOffsetCommit v5+ (transactions v2), as AddOffsetsToTxn would: in
+// process when this broker coordinates the transaction; else the
+// coordinator's broker is asked to add the group's offsets partition
+// (addToTxn: AddPartitionsToTxn v5, as Kafka's group coordinator does),
+// which is what the group's commit needs there (the partition verifies
+// the offsets' batch as any transactional write). A coordinator that
+// cannot answer now is COORDINATOR_LOAD_IN_PROGRESS, which the producer
+// retries.
+func (h *Handler) addOffsetsToTxn(ctx context.Context, id string, pid int64, epoch int16, groupID string) error {
+	_, local, err := h.txnCoordinator()
+	if err == nil && local {
+		err = h.txns.AddOffsets(ctx, id, pid, epoch, groupID)
+	} else {
+		topic, index := group.GroupPartition(groupID)
+		var errs []error
+		if errs, err = h.addToTxn(ctx, id, pid, epoch, []txn.TopicPartition{{Topic: topic, Partition: index}}); err == nil {
+			err = errs[0]
+		}
+	}
+	// NOT_COORDINATOR would send the client looking for another group
+	// coordinator; the group's is right, the transaction's is not ready.
+	if errors.Is(retriableAdd(err), partition.ErrTxnVerifyUnavailable) {
+		return fmt.Errorf("%w: %v", group.ErrCoordinatorLoading, err)
+	}
+	return err
+}
+
 // verifyTxnGroup checks, when this broker's transaction coordinator holds
 // the producer's transaction, that AddOffsetsToTxn added the group; at
 // another broker's the partition's verification is the check.
 func (h *Handler) verifyTxnGroup(pid int64, epoch int16, groupID string) error {
-	if h.c.Replicated() {
-		if lead, err := h.c.TxnStateLeader(); err != nil || lead != h.c.NodeID() {
-			return nil
-		}
+	if _, local, err := h.txnCoordinator(); err != nil || !local {
+		return nil
 	}
 	err := h.txns.VerifyGroup(pid, epoch, groupID)
 	if errors.Is(err, txn.ErrCoordinatorLoading) {

@@ -83,6 +83,16 @@ type TxnPeer interface {
 	// answered), wrapping partition.ErrTxnVerifyUnavailable when no
 	// answer came or the coordinator moved (the producer retries).
 	Verify(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, topic string, index int32) error
+	// Add asks the transaction coordinator, broker coordinator, to add
+	// the partitions to producer pid's transaction txnID at epoch,
+	// starting one if none is ongoing (AddPartitionsToTxn v5 with
+	// VerifyOnly false: transactions v2's Produce v12+ and TxnOffsetCommit
+	// v5+ at a broker that does not coordinate). The answer comes once the
+	// coordinator made the addition durable. It returns each partition's
+	// error (the coordinator's Kafka error), or one error for all: wrapping
+	// partition.ErrTxnVerifyUnavailable when no answer came or the
+	// coordinator moved or is loading (the producer retries).
+	Add(ctx context.Context, coordinator int32, txnID string, pid int64, epoch int16, parts []txn.TopicPartition) ([]error, error)
 }
 
 // Endpoint is an advertised host and port.
@@ -113,6 +123,11 @@ type Handler struct {
 
 	stopping chan struct{} // closed by Stop: long polls answer at once
 	stopOnce sync.Once
+
+	// remoteTxnCoordinator, set by tests only, makes a single node act as
+	// a cluster broker whose transaction coordinator is on the broker it
+	// returns (reached through cfg.TxnPeer).
+	remoteTxnCoordinator func() (int32, error)
 }
 
 // New returns a handler over c.

@@ -51,6 +51,13 @@ func startBrokerAt(t testing.TB, dir, addr string, props map[string]string) *tes
 // operating system's).
 func startBrokerFS(t testing.TB, dir, addr string, props map[string]string, fsys vfs.FS) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, dir, addr, props, fsys, nil)
+}
+
+// startBrokerWith is startBrokerFS with setup called on the handler before
+// it serves (test hooks such as remoteTxnCoordinator).
+func startBrokerWith(t testing.TB, dir, addr string, props map[string]string, fsys vfs.FS, setup func(*Handler)) *testBroker {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -83,6 +90,9 @@ func startBrokerFS(t testing.TB, dir, addr string, props map[string]string, fsys
 		t.Fatal(err)
 	}
 	h := New(c, Config{AdvertisedHost: host, AdvertisedPort: int32(p), Groups: groups, Txns: txns, TransactionVersion: bc.Settings().TransactionVersion})
+	if setup != nil {
+		setup(h)
+	}
 	srv := server.New(server.Config{}, h)
 	b := &testBroker{Addr: ln.Addr().String(), Cluster: c, Groups: groups, Txns: txns, dir: dir, srv: srv, h: h, done: make(chan error, 1)}
 	go func() { b.done <- srv.Serve(ln) }()

@@ -805,7 +805,7 @@ func TestTxnV2EpochBumpRefusesLateWrite(t *testing.T) {
 
 // TestTxnOffsetCommitV5FollowsTransactionVersion: TxnOffsetCommit v5 adds
 // its group to the transaction itself only under transaction.version 2;
-// under 1 (what a cluster finalizes) it is v4, so it needs
+// under 1 it is v4, so it needs
 // AddOffsetsToTxn (INVALID_TXN_STATE without), as Produce v12 is v11. On
 // main a v5 added the group in process, which in a cluster answered
 // NOT_COORDINATOR whenever the transaction coordinator was elsewhere.

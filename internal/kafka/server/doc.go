@@ -106,7 +106,9 @@
 //
 // An ApiVersions request at a version above our maximum is answered, not
 // refused: UNSUPPORTED_VERSION (35) in the v0 body layout with a v0 header,
-// listing every range we serve, and the connection stays open (KIP-511;
+// listing the ApiVersions range we serve (only it, as Kafka: the client
+// retries at that version and gets every range and the features), and the
+// connection stays open (KIP-511;
 // Azure Event Hubs reset the connection instead and broke clients).
 //
 // # Limits

@@ -319,13 +319,20 @@ func appendRawToken(dst []byte, resp kmsg.Response) []byte {
 }
 
 // unsupportedApiVersions is the answer to an ApiVersions request at a version
-// above ours: UNSUPPORTED_VERSION (35) in the v0 layout, listing every range
-// we serve so the client can retry at a version we know (KIP-511). It must be
+// above ours: UNSUPPORTED_VERSION (35) in the v0 layout, listing only the
+// ApiVersions range we serve, as Kafka does (KIP-511), so the client retries
+// at a version we know and learns the rest from that answer. A list of every
+// range made franz-go take it as the answer (no retry), so it never saw the
+// finalized features (transaction.version) on that connection. It must be
 // written with the v0 response header.
 func unsupportedApiVersions(keys []kmsg.ApiVersionsResponseApiKey) *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = append([]kmsg.ApiVersionsResponseApiKey(nil), keys...)
+	for _, k := range keys {
+		if k.ApiKey == apiVersionsKey {
+			resp.ApiKeys = append(resp.ApiKeys, k)
+		}
+	}
 	return resp
 }
