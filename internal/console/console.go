@@ -146,7 +146,8 @@ type Console struct {
 	// their session's principal instead (session.go).
 	self     *principal
 	sessions sessions
-	dtNames  dtNames // names of the delegation tokens made here (dtokens.go)
+	dtNames  dtNames  // names of the delegation tokens made here (dtokens.go)
+	dtLogins dtLogins // delegation tokens being logged in (dtokens.go)
 	// loginSlots holds a token per login being checked (session.go).
 	loginSlots chan struct{}
 	handler    http.Handler

@@ -24,19 +24,25 @@ import (
 // restart of the console or the broker and works on every node's console;
 // revocation is ExpireDelegationToken. The console keeps only a cache of
 // the clients it logged in with (in the sessions map, by the secret's
-// hash), each for at most dtRecheck, so a token revoked elsewhere stops
-// working here within that time. A token's name lives in this console's
-// memory only (Kafka's tokens have none): after a restart it lists as "".
+// hash), until the token's expiry; every dtRecheck one request checks that
+// the token still exists (a DescribeDelegationTokens through the token's
+// own client), so a token revoked elsewhere stops working here within that
+// time, while the requests and streams running on the cached client are
+// never cut by the check itself. Requests that find the token not logged
+// in wait for one login of it (dtLogins), not one each. A token's name
+// lives in this console's memory only (Kafka's tokens have none): after a
+// restart it lists as "".
 // Without delegation tokens on the cluster, tokens stay in memory
 // (tokens.go).
 
 const (
 	dtPrefix = "strom_dt_"
-	// dtRecheck bounds how long a cached token client is used before the
-	// token is logged in with again (a revocation elsewhere takes effect
-	// within it; a stream opened with the token ends then).
-	dtRecheck = time.Minute
 )
+
+// dtRecheck is how often a cached token login checks that its token
+// still exists (a revocation elsewhere takes effect within it). A
+// variable for tests.
+var dtRecheck = time.Minute
 
 // dtSecret is the API token a user is given for a delegation token.
 func dtSecret(id string, mac []byte) string {
@@ -170,50 +176,80 @@ func (c *Console) revokeDelegationToken(ctx context.Context, x *session, t kadm.
 	return nil
 }
 
+// dtLogins makes concurrent requests with one token not yet logged in
+// wait for a single login of it.
+type dtLogins struct {
+	mu       sync.Mutex
+	inflight map[string]chan struct{} // by token id; closed when its login ends
+}
+
 // delegationTokenSession logs a request's delegation token in: a new
 // client authenticated with it, which then describes the token to learn
-// its owner and expiry. The session is cached for at most dtRecheck. nil
-// when the token does not log in (unknown, expired, revoked) or
-// logins are at their limit.
+// its owner and expiry. The session is cached until the token's expiry.
+// nil when the token does not log in (unknown, expired, revoked), or the
+// request ended while waiting for a login slot.
 func (c *Console) delegationTokenSession(r *http.Request, secret string) *session {
 	id, mac, ok := parseDTSecret(secret)
 	if !ok {
 		return nil
 	}
+	for {
+		if x := c.sessions.lookup(secret, time.Now()); x != nil {
+			return x
+		}
+		c.dtLogins.mu.Lock()
+		if ch, busy := c.dtLogins.inflight[id]; busy {
+			c.dtLogins.mu.Unlock()
+			select {
+			case <-ch:
+				continue // logged in (look it up), or refused (try ourselves)
+			case <-r.Context().Done():
+				return nil
+			}
+		}
+		if c.dtLogins.inflight == nil {
+			c.dtLogins.inflight = map[string]chan struct{}{}
+		}
+		ch := make(chan struct{})
+		c.dtLogins.inflight[id] = ch
+		c.dtLogins.mu.Unlock()
+		x := c.loginDelegationToken(r, secret, id, mac)
+		c.dtLogins.mu.Lock()
+		delete(c.dtLogins.inflight, id)
+		close(ch)
+		c.dtLogins.mu.Unlock()
+		return x
+	}
+}
+
+// loginDelegationToken is delegationTokenSession's one login.
+func (c *Console) loginDelegationToken(r *http.Request, secret, id string, mac []byte) *session {
+	ctx, cancel := c.requestCtx(r)
+	defer cancel()
 	// Logins at once are few (session.go's loginSlots): each opens a
-	// Kafka connection.
+	// Kafka connection. A token's request waits for a slot (a device's
+	// request should not fail because others log in).
 	select {
 	case c.loginSlots <- struct{}{}:
 		defer func() { <-c.loginSlots }()
-	default:
+	case <-ctx.Done():
 		return nil
 	}
 	now := time.Now()
-	if x := c.sessions.lookup(secret, now); x != nil { // another request logged it in meanwhile
-		return x
-	}
-	ctx, cancel := c.requestCtx(r)
-	defer cancel()
 	p, err := c.newPrincipal("token "+id, c.tokenAuth(id, mac)) // the owner, once known
 	if err != nil {
 		return nil
 	}
-	ts, err := p.adm.DescribeDelegationTokens(ctx)
-	var tok *kadm.DelegationToken
-	for i := range ts {
-		if ts[i].TokenID == id {
-			tok = &ts[i]
-		}
-	}
+	tok, err := describeOwnToken(ctx, p.adm, id)
 	if err != nil || tok == nil || !tok.ExpiryTimestamp.After(now) {
 		p.end()
 		c.log.Info("console: api token refused", "token", id, "remote", r.RemoteAddr, "err", err)
 		return nil
 	}
 	p.user = tok.Owner.Name
-	x := &session{key: hashSecret(secret), user: tok.Owner.Name, created: now, p: p,
-		expires: now.Add(min(tok.ExpiryTimestamp.Sub(now), dtRecheck)),
-		token:   &tokenInfo{ID: id, Name: c.dtNames.get(id), Created: tok.IssueTimestamp.UnixMilli(), Expires: tok.ExpiryTimestamp.UnixMilli(), Durable: true}}
+	x := &session{key: hashSecret(secret), user: tok.Owner.Name, created: now, p: p, expires: tok.ExpiryTimestamp,
+		token: &tokenInfo{ID: id, Name: c.dtNames.get(id), Created: tok.IssueTimestamp.UnixMilli(), Expires: tok.ExpiryTimestamp.UnixMilli(), Durable: true}}
+	x.dtCheck.Store(now.Add(dtRecheck).UnixNano())
 	// A cached login is no token of its own: it never pushes out the
 	// user's other tokens (the cluster bounds delegation tokens per user
 	// at creation, trimDelegationTokens), only the console's total bounds it.
@@ -222,4 +258,46 @@ func (c *Console) delegationTokenSession(r *http.Request, secret string) *sessio
 		return nil
 	}
 	return x
+}
+
+// describeOwnToken finds token id among those adm's principal may see (a
+// token's own client sees it: its owner's).
+func describeOwnToken(ctx context.Context, adm *kadm.Client, id string) (*kadm.DelegationToken, error) {
+	ts, err := adm.DescribeDelegationTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ts {
+		if ts[i].TokenID == id {
+			return &ts[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// delegationTokenValid re-checks a cached token login every dtRecheck: the
+// request that finds the check due (one: the others go on) describes the
+// token through the login's client; a token gone (revoked elsewhere) or
+// expired ends the login, and the request is refused. A check that cannot
+// reach the cluster lets the request go on (it needs the cluster anyway)
+// and is tried again by the next request.
+func (c *Console) delegationTokenValid(r *http.Request, x *session) bool {
+	due := x.dtCheck.Load()
+	now := time.Now()
+	if now.UnixNano() < due || !x.dtCheck.CompareAndSwap(due, now.Add(dtRecheck).UnixNano()) {
+		return true
+	}
+	ctx, cancel := c.requestCtx(r)
+	defer cancel()
+	tok, err := describeOwnToken(ctx, x.p.adm, x.token.ID)
+	if err != nil {
+		x.dtCheck.Store(0)
+		return true
+	}
+	if tok == nil || !tok.ExpiryTimestamp.After(now) {
+		c.sessions.remove(func(y *session) bool { return y == x })
+		c.log.Info("console: api token gone from the cluster; its login ends", "token", x.token.ID, "user", x.user)
+		return false
+	}
+	return true
 }

@@ -1,5 +1,7 @@
 package console
 
+import "time"
+
 // Test-only views of unexported types and state, for the external test
 // package (console_test), which must be external because it starts a
 // broker and the broker imports this package.
@@ -77,4 +79,12 @@ func (b *byteBudget) stats() (used, peak int64, waiting int) {
 // Sessions returns how many sessions and API tokens are live.
 func (c *Console) Sessions() int {
 	return len(c.sessions.list(func(*session) bool { return true }))
+}
+
+// SetDTRecheck sets how often cached delegation-token logins are checked,
+// for a test; the returned func restores it.
+func SetDTRecheck(d time.Duration) func() {
+	old := dtRecheck
+	dtRecheck = d
+	return func() { dtRecheck = old }
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -187,6 +188,9 @@ type session struct {
 	created time.Time
 	expires time.Time
 	p       *principal
+	// dtCheck is when a delegation token's login is next checked against
+	// the cluster (unix nanoseconds; dtokens.go); unused otherwise.
+	dtCheck atomic.Int64
 }
 
 // sessions holds the live sessions and tokens by the hash of their
@@ -349,6 +353,8 @@ func (c *Console) authRequest(r *http.Request) *session {
 		x := c.sessions.lookup(tok, now)
 		if x == nil && strings.HasPrefix(tok, dtPrefix) {
 			x = c.delegationTokenSession(r, tok)
+		} else if x != nil && x.token != nil && x.token.Durable && !c.delegationTokenValid(r, x) {
+			return nil
 		}
 		if x == nil || x.token == nil {
 			return nil // a session's cookie value is not a token
