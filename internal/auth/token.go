@@ -6,10 +6,6 @@ import (
 	"encoding/base64"
 )
 
-// TokenIterations is the SCRAM iteration count of a delegation token's
-// credential (Kafka's default for tokens).
-const TokenIterations = 4096
-
 // TokenHMAC is a delegation token's HMAC, as Kafka computes it: HMAC-SHA512
 // of the token id (UTF-8) keyed by delegation.token.secret.key. Every
 // broker derives it from the id and the shared key; it is never stored.

@@ -110,7 +110,7 @@ func (tc *tokenCreds) get(sec *metadata.Security, secret, id, mechanism string) 
 	}
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	c, err := auth.Derive(mechanism, []byte(auth.TokenPassword(mac)), salt, auth.TokenIterations)
+	c, err := auth.Derive(mechanism, []byte(auth.TokenPassword(mac)), salt, auth.MinScramIterations) // Kafka's count for tokens: the mechanism's minimum
 	if err != nil {
 		return auth.ScramCredential{}, false
 	}
