@@ -197,8 +197,9 @@ func (s *Segment) scanTail() error {
 }
 
 // walkHeaders calls fn with each batch header from position pos to the end,
-// reading the file in large chunks, until fn returns false. A header that
-// does not parse or a batch that overruns the file is ErrCorrupt.
+// reading the file in chunks (header by header where batches are large),
+// until fn returns false. A header that does not parse or a batch that
+// overruns the file is ErrCorrupt.
 func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64) bool) error {
 	f, release, err := s.reader()
 	if err != nil {
@@ -206,15 +207,24 @@ func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64
 	}
 	defer release()
 	size := s.size.Load()
+	// Small batches: one read of chunk bytes brings several headers.
+	// After a batch of chunk/4 or more the next one is likely large too,
+	// and reading a chunk would copy mostly record data that is skipped
+	// (a 10 GiB log of 1 MB batches walked 64 KiB per header, 0.7 GB of
+	// copies, at every unclean start): read its header alone.
 	const chunk = 64 << 10
 	buf := make([]byte, 0, chunk)
 	bufAt := int64(-1)
+	last := 0 // the size of the batch just walked
 	for pos < size {
 		if size-pos < record.BatchHeaderSize {
 			return fmt.Errorf("segment %020d: %d stray bytes at %d: %w", s.base, size-pos, pos, ErrCorrupt)
 		}
 		if bufAt < 0 || pos < bufAt || pos+record.BatchHeaderSize > bufAt+int64(len(buf)) {
 			n := min(int64(chunk), size-pos)
+			if last >= chunk/4 {
+				n = record.BatchHeaderSize
+			}
 			buf = buf[:n]
 			if _, err := f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
@@ -228,6 +238,7 @@ func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64
 		if !fn(h, pos) {
 			return nil
 		}
+		last = h.Size()
 		pos += int64(h.Size())
 	}
 	return nil
