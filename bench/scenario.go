@@ -116,7 +116,7 @@ var scenarios = []Scenario{
 	},
 	{
 		Name:  "restart-after-kill",
-		About: "exec of strom serve to serving again after SIGKILL of a broker that just wrote -restart-size bytes in 100 partitions (acks=1), end offsets checked: against a 1 s limit",
+		About: "exec of strom serve to serving again after SIGKILL of a broker that just wrote -restart-size bytes in 100 partitions (acks=1), end offsets checked: against a 1 s limit; then once more with the data dir evicted from the page cache (cold, as after a reboot)",
 		Run:   runRestartAfterKill,
 	},
 	{
