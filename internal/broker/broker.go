@@ -378,6 +378,9 @@ func kafkaServerConfig(bc *metadata.BrokerConfig) (server.Config, error) {
 		return server.Config{}, fmt.Errorf("%w: queued.max.request.bytes=%d: want -1 (no limit) or at least socket.request.max.bytes (%d)",
 			metadata.ErrInvalidConfig, queued, maxRequest)
 	}
+	if bs.FetchMaxBytes < 1024 {
+		return server.Config{}, fmt.Errorf("%w: fetch.max.bytes=%d: want at least 1024", metadata.ErrInvalidConfig, bs.FetchMaxBytes)
+	}
 	readTimeout := bs.SocketRequestReadTimeout
 	if readTimeout <= 0 {
 		readTimeout = -1 // none

@@ -132,6 +132,7 @@ func TestKafkaServerConfig(t *testing.T) {
 		{props: map[string]string{"socket.request.max.bytes": "209715200"}, wantErr: true},
 		{props: map[string]string{"queued.max.request.bytes": "0"}, wantErr: true},
 		{props: map[string]string{"queued.max.request.bytes": "-2"}, wantErr: true},
+		{props: map[string]string{"fetch.max.bytes": "1023"}, wantErr: true},
 		{props: map[string]string{"socket.request.max.bytes": "0"}, wantErr: true},
 		{props: map[string]string{"socket.request.max.bytes": "2147483648", "queued.max.request.bytes": "-1"}, wantErr: true},
 	}

@@ -25,6 +25,7 @@ type BrokerSettings struct {
 	MaxConnections           int           `config:"max.connections"`
 	MaxConnectionsPerIP      int           `config:"max.connections.per.ip"`
 	QueuedMaxRequestBytes    int64         `config:"queued.max.request.bytes"`
+	FetchMaxBytes            int           `config:"fetch.max.bytes"`
 	SocketRequestReadTimeout time.Duration `config:"socket.request.read.timeout.ms"`
 	MaxBrokerPartitions      int64         `config:"max.broker.partitions"`
 

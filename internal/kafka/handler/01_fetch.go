@@ -21,7 +21,8 @@ import (
 //     may return one whole batch larger than its limit (KIP-74, so a consumer
 //     can never be stuck behind a big batch); the rest stop at their
 //     PartitionMaxBytes and at what remains of MaxBytes (v3+), which is
-//     capped at Kafka's fetch.max.bytes default (55 MiB) in every version.
+//     capped at fetch.max.bytes (16 MiB by default; Kafka 55 MiB) in every
+//     version.
 //   - A read returns whole batches from the one holding the fetch offset, so
 //     a fetch inside a batch returns the whole batch (clients skip the
 //     earlier records).
@@ -72,9 +73,6 @@ import (
 // tags), ignored: a single node has no followers.
 func init() { register(1, 0, 18, handleFetch) }
 
-// fetchMaxBytes is Kafka's fetch.max.bytes default: the most one response
-// carries, whatever the request asks.
-const fetchMaxBytes = 55 << 20
 
 // fetchPart is one readable partition of a fetch.
 type fetchPart struct {
@@ -146,9 +144,12 @@ func handleFetch(h *Handler, _ context.Context, req *server.Request) (server.Rep
 // partitions that cannot be read get their error now.
 func (h *Handler) newFetch(req *server.Request, r *kmsg.FetchRequest, resp *kmsg.FetchResponse) *fetch {
 	version := req.Version
-	f := &fetch{resp: resp, maxBytes: fetchMaxBytes, readCommitted: r.IsolationLevel == 1, storageKnown: version >= 6}
+	// fetch.max.bytes: the most one response carries, whatever the
+	// request asks.
+	limit := h.c.Broker().Settings().FetchMaxBytes
+	f := &fetch{resp: resp, maxBytes: limit, readCommitted: r.IsolationLevel == 1, storageKnown: version >= 6}
 	if version >= 3 {
-		f.maxBytes = min(int(max(r.MaxBytes, 0)), fetchMaxBytes)
+		f.maxBytes = min(int(max(r.MaxBytes, 0)), limit)
 	}
 	magic := record.MagicV2
 	switch {

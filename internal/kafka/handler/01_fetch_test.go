@@ -320,3 +320,35 @@ func TestFetchMaxBytes(t *testing.T) {
 		t.Errorf("MaxBytes of 3 batches: got %v bytes, want [%d %d]", got, 2*batchLen, batchLen)
 	}
 }
+
+// fetch.max.bytes caps a response whatever MaxBytes the request asks for
+// (a consumer catching up holds the broker's memory for at most that much
+// per response), and a request below it is honoured as before.
+func TestFetchMaxBytesBrokerCap(t *testing.T) {
+	b := startBroker(t, "", map[string]string{"fetch.max.bytes": "8000"})
+	dpTopic(t, b, "cap", 1, nil)
+	dc := dpDial(t, b.Addr)
+	big := string(bytes.Repeat([]byte("x"), 3000))
+	var batchLen int
+	for range 5 {
+		batch := dpBatch(t, record.CodecNone, -1, -1, -1, big)
+		batchLen = len(batch)
+		if pr := dpProducePart(t, dc, dpProduceReq(9, 1, "cap", 0, batch)); pr.ErrorCode != 0 {
+			t.Fatalf("produce: %+v", pr)
+		}
+	}
+	fetch := func(maxBytes int32) int {
+		t.Helper()
+		req := dpFetchReq(12, "cap", [16]byte{}, 0, 0, 0)
+		req.MaxBytes = maxBytes
+		req.Topics[0].Partitions[0].PartitionMaxBytes = 1 << 20
+		resp := dpDo[*kmsg.FetchResponse](dc, req)
+		return len(resp.Topics[0].Partitions[0].RecordBatches)
+	}
+	if got, want := fetch(50<<20), 8000/batchLen*batchLen; got != want {
+		t.Errorf("MaxBytes 50 MiB with fetch.max.bytes 8000: got %d bytes, want %d (whole batches within the cap)", got, want)
+	}
+	if got := fetch(int32(batchLen)); got != batchLen {
+		t.Errorf("MaxBytes of one batch: got %d bytes, want %d", got, batchLen)
+	}
+}
