@@ -338,11 +338,11 @@ func newRegionLeader(t *testing.T) *regionLeader {
 	if !ok || rl.anchor != off36 {
 		t.Fatalf("SnapshotMeta: %v %d %v", rl.meta, rl.anchor, ok)
 	}
-	if _, _, err := s.Region(10); !errors.Is(err, ErrRegionTooLarge) {
-		t.Fatalf("Region(10): %v, want ErrRegionTooLarge", err)
+	if _, _, err := s.Region(off36, 10); !errors.Is(err, ErrRegionTooLarge) {
+		t.Fatalf("Region(10 bytes): %v, want ErrRegionTooLarge", err)
 	}
 	var err error
-	rl.start, rl.region, err = s.Region(1 << 20)
+	rl.start, rl.region, err = s.Region(off36, 1<<20)
 	if err != nil || rl.start != inside || len(rl.region) == 0 {
 		t.Fatalf("Region: start %d (want %d), %d bytes, %v", rl.start, inside, len(rl.region), err)
 	}
@@ -490,4 +490,50 @@ func TestInstallSnapshotRegionCrashAtEveryStep(t *testing.T) {
 			t.Fatal("InstallSnapshotRegion takes more than 400 operations?")
 		}
 	}
+}
+
+// When the configuration changed since the anchor (a learner added), the
+// snapshot is taken at the applied index with the applied configuration
+// (raft refuses one that does not hold the recipient) and carries the log
+// up to the entry after it: the follower's copy ends there, equal to the
+// leader's, and takes the next entries.
+func TestSnapshotMetaApplied(t *testing.T) {
+	rl := newRegionLeader(t)
+	cs := &raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}
+	if err := rl.s.SetConfState(cs); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := rl.s.SnapshotMetaApplied(30); ok {
+		t.Fatal("a snapshot below the anchor")
+	}
+	meta, to, ok := rl.s.SnapshotMetaApplied(38)
+	off39, _ := rl.s.OffsetOf(39)
+	if !ok || meta.GetIndex() != 38 || meta.GetTerm() != 1 || to != off39 || !slices.Equal(meta.GetConfState().GetLearners(), []uint64{4}) {
+		t.Fatalf("SnapshotMetaApplied(38): %v at %d %v", meta, to, ok)
+	}
+	start, region, err := rl.s.Region(to, 1<<20)
+	if err != nil || start != rl.start || len(region) <= len(rl.region) {
+		t.Fatalf("Region to %d: start %d, %d bytes (%d to the anchor), %v", to, start, len(region), len(rl.region), err)
+	}
+	s, l, _ := newStorage(t)
+	if err := s.InstallSnapshotRegion(meta, start, to, region); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := s.FirstIndex(); fi != 39 || l.EndOffset() != to || l.StartOffset() != rl.start {
+		t.Fatalf("FirstIndex %d, log [%d, %d); want 39, [%d, %d)", fi, l.StartOffset(), l.EndOffset(), rl.start, to)
+	}
+	want := batchesFrom(t, rl.l, rl.start)
+	for off, b := range batchesFrom(t, l, rl.start) {
+		if !bytes.Equal(b, want[off]) {
+			t.Fatalf("batch at %d differs from the leader's", off)
+		}
+	}
+	ents, err := rl.s.Entries(39, 41, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	checkContract(t, s, 39, 1, rl.model[38:])
 }

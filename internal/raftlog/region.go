@@ -42,62 +42,54 @@ const (
 var ErrRegionTooLarge = errors.New("raftlog: the region below the anchor is too large for a snapshot")
 
 // Region returns the log start offset and the batches in [log start,
-// anchor offset), whole (the first may begin below the start, when
-// DeleteRecords moved the start inside it), as stored: what a partition
-// snapshot carries besides the producer state so that the follower's copy
-// has no hole. Empty when the start is the anchor's offset.
-// ErrRegionTooLarge past maxBytes. The data is a fresh copy.
-func (s *Storage) Region(maxBytes int) (int64, []byte, error) {
+// to), whole (the first may begin below the start, when DeleteRecords
+// moved the start inside it), as stored: what a partition snapshot whose
+// follower's log ends at to carries besides the producer state, so that
+// the follower's copy has no hole. to is the anchor's offset (SnapshotMeta)
+// or the applied entry's next (SnapshotMetaApplied), a batch boundary at
+// most the log end. Empty when the start is to. ErrRegionTooLarge past
+// maxBytes. The data is a fresh copy.
+func (s *Storage) Region(to int64, maxBytes int) (int64, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	start, anchorOff := s.mu.st.start, s.mu.st.an.offset
-	if start >= anchorOff {
+	start := s.mu.st.start
+	if start >= to {
 		return start, nil, nil
 	}
-	segs, err := s.log.SealedSegments()
-	if err != nil {
-		return 0, nil, fmt.Errorf("raftlog %s: region: %w", s.log.Dir(), err)
-	}
-	if len(segs) == 0 || segs[len(segs)-1].End < anchorOff {
-		// Advanced anchors sit at sealed segments' ends; a region
-		// reaching into the active segment is not one this package
-		// made.
-		return 0, nil, fmt.Errorf("raftlog %s: region [%d, %d) not in sealed segments: %w", s.log.Dir(), start, anchorOff, seglog.ErrOffsetOutOfRange)
+	if to > s.log.EndOffset() {
+		return 0, nil, fmt.Errorf("raftlog %s: region to %d past the log end %d: %w", s.log.Dir(), to, s.log.EndOffset(), seglog.ErrOffsetOutOfRange)
 	}
 	var out []byte
-	for _, seg := range segs {
-		if seg.End <= start || seg.Base >= anchorOff {
-			continue
+	for off := start; off < to; {
+		res, err := s.log.Read(off, 1<<20, true)
+		if err != nil {
+			return 0, nil, fmt.Errorf("raftlog %s: region at %d: %w", s.log.Dir(), off, err)
 		}
-		from := max(seg.Base, start)
-		for from < seg.End {
-			data, err := s.log.ReadSealed(seg.Base, from, 1<<20)
-			if err != nil {
-				return 0, nil, fmt.Errorf("raftlog %s: region: %w", s.log.Dir(), err)
-			}
-			if len(data) == 0 {
-				break
-			}
-			next := from
-			for b := data; len(b) > 0; {
-				h, err := record.ReadBatchHeader(b)
-				if err != nil || h.Size() > len(b) {
-					return 0, nil, fmt.Errorf("raftlog %s: region at %d: %w", s.log.Dir(), from, record.ErrCorrupt)
-				}
-				if h.LastOffset() >= from && h.BaseOffset < anchorOff {
-					if len(out)+h.Size() > maxBytes {
-						return 0, nil, fmt.Errorf("raftlog %s: region [%d, %d) over %d bytes: %w", s.log.Dir(), start, anchorOff, maxBytes, ErrRegionTooLarge)
-					}
-					out = append(out, b[:h.Size()]...)
-					next = max(next, h.LastOffset()+1)
-				}
-				b = b[h.Size():]
-			}
-			if next == from {
-				break // nothing new: the segment ends in a gap
-			}
-			from = next
+		if len(res.Data) == 0 {
+			break // a gap up to the end
 		}
+		next := off
+		for b := res.Data; len(b) > 0; {
+			h, err := record.ReadBatchHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return 0, nil, fmt.Errorf("raftlog %s: region at %d: %w", s.log.Dir(), off, record.ErrCorrupt)
+			}
+			if h.BaseOffset >= to {
+				return start, out, nil
+			}
+			if h.LastOffset() >= off {
+				if len(out)+h.Size() > maxBytes {
+					return 0, nil, fmt.Errorf("raftlog %s: region [%d, %d) over %d bytes: %w", s.log.Dir(), start, to, maxBytes, ErrRegionTooLarge)
+				}
+				out = append(out, b[:h.Size()]...)
+				next = max(next, h.LastOffset()+1)
+			}
+			b = b[h.Size():]
+		}
+		if next == off {
+			break
+		}
+		off = next
 	}
 	return start, out, nil
 }

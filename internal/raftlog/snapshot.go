@@ -242,6 +242,37 @@ func (s *Storage) SnapshotMeta() (*raftpb.SnapshotMetadata, int64, bool) {
 	}, an.offset, true
 }
 
+// SnapshotMetaApplied is SnapshotMeta at the applied index instead of the
+// anchor: index applied, its term, the configuration as applied
+// (SetConfState's), and the offset of entry applied+1, where the
+// follower's log then ends. A partition snapshot must be taken there when
+// the configuration changed since the anchor: raft refuses a snapshot
+// whose configuration does not hold the recipient, and a learner added
+// after the anchor is not in the anchor's. The snapshot then carries the
+// log below that offset (Region). False when applied is outside the log
+// (below FirstIndex-1 or past LastIndex).
+func (s *Storage) SnapshotMetaApplied(applied uint64) (*raftpb.SnapshotMetadata, int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.mu.st.an.index
+	if applied == 0 || applied+1 < first || applied > s.lastLocked() {
+		return nil, 0, false
+	}
+	term := s.mu.st.an.prevTerm
+	if applied >= first {
+		term = uint64(s.mu.terms[applied-first])
+	}
+	off, ok := s.offsetOfLocked(applied + 1)
+	if !ok {
+		return nil, 0, false
+	}
+	return &raftpb.SnapshotMetadata{
+		Index:     proto.Uint64(applied),
+		Term:      proto.Uint64(term),
+		ConfState: proto.CloneOf(s.mu.st.cs),
+	}, off, true
+}
+
 // InstallSnapshotAt is InstallSnapshot for a partition: the log restarts
 // empty at offset, the leader's log start offset (seglog.ResetAt; Kafka's
 // truncateFullyAndStartAt), which may lie above or below this log's end,
