@@ -124,8 +124,11 @@
 // A snapshot (snapshot.go) then carries the region below the anchor too:
 // its Data is an envelope (regionSnapshotTag) holding the partition's
 // snapshot, the leader's log start and its batches in [log start,
-// anchor) as stored (raftlog.Region), installed with
-// raftlog.InstallSnapshotRegion (offsets and gaps kept, crash-safe through
+// anchor) as stored (raftlog.Region); when the configuration changed
+// since the anchor (a learner added: raft refuses a snapshot whose
+// configuration lacks its recipient) it is taken at the applied index
+// instead, carrying the log up to it (raftlog.SnapshotMetaApplied). It is
+// installed with raftlog.InstallSnapshotRegion (offsets and gaps kept, crash-safe through
 // a region file). The region travels inline, up to
 // Config.MaxSnapshotRegionBytes (8 MiB, within raftnet's 16 MiB frame);
 // a follower that needs more stays behind (the leader answers
