@@ -189,7 +189,8 @@ func Open(cfg Config) (*Cluster, error) {
 	if bs := cfg.Broker.Settings(); bs.LogCleanerEnable {
 		// Owned by the directory: its Close stops the workers.
 		dir.StartCleaner(logdir.CleanerOptions{Threads: bs.LogCleanerThreads, DedupeBufferBytes: bs.LogCleanerDedupeBuffer,
-			IOMaxBytesPerSecond: bs.LogCleanerIOMaxBytesPerS, Backoff: bs.LogCleanerBackoff, Now: cfg.Now})
+			IOMaxBytesPerSecond: bs.LogCleanerIOMaxBytesPerS, Backoff: bs.LogCleanerBackoff, Now: cfg.Now,
+			Bound: c.cleanBound})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel

@@ -53,6 +53,10 @@
 //   - A config change (topic overrides, dynamic broker configs) is persisted
 //     before it is pushed to the open logs, and a partition that opens
 //     meanwhile gets the new values (configMu).
+//   - The log cleaner never rewrites a raft entry: a replicated
+//     partition's cleaning bound is its replica's raft anchor
+//     (cleanBound, replica.CleanBound); one whose replica is not running
+//     is not cleaned.
 //
 // Concurrency: methods are safe for concurrent use. growMu serialises the
 // changes that add or remove topics and partitions (so that concurrent

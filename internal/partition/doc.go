@@ -66,7 +66,10 @@
 // producer snapshot and reloads from it. Its log keeps no retention of
 // its own: RetentionOffset tells the replicator where the topic's
 // retention would move the start, and the replicator moves it through
-// raft's storage.
+// raft's storage. Its compaction and compression.type stay (logConfig):
+// the leader validates (a compacted topic's keys) and recompresses in
+// Append before proposing, raft's storage stores entries as they are, and
+// the cleaner is bounded by the replica's raft anchor (internal/replica).
 //
 // Concurrency: Append holds the partition's mutex across the checks and the
 // log append, so checks and offsets agree; reads go to the log without it.

@@ -57,11 +57,16 @@ const deleteRecordsTimeout = 30 * time.Second
 //   - no LogAppendTime stamping by the log: every replica would stamp its
 //     own clock into the same entry and the copies would differ; the
 //     leader stamps the batch before proposing it (appendTime);
-//   - no compaction and no recompression: the segments are the raft log,
-//     one batch per entry, so the cleaner removing batches (or each
-//     replica rewriting a batch on its own) would change raft's entries
-//     under it; both wait for cleaning bounded by what every replica has
-//     and for recompression by the leader before proposing.
+//   - compaction and compression.type stay: the segments are the raft
+//     log, one batch per entry, but the cleaner only rewrites segments
+//     below raft's anchor, which the replica moves above the log start
+//     for it (internal/replica, compaction.go; the bound package cluster
+//     gives the cleaner), and raft's storage stores an entry as it is
+//     (raftlog's Append skips the log's own write rules), so the
+//     leader recompresses a batch before proposing it (Append's
+//     Recompress, before appendReplicated) and every replica stores the
+//     same bytes. The compacted topic's rule on keys is the leader's too
+//     (Validate, before the proposal).
 func (rs *replState) logConfig(cfg Config) Config {
 	rs.appendTime.Store(cfg.LogAppendTime)
 	ms := cfg.RetentionMs
@@ -72,8 +77,6 @@ func (rs *replState) logConfig(cfg Config) Config {
 	rs.retentionBytes.Store(cfg.RetentionBytes)
 	cfg.RetentionMs, cfg.RetentionBytes = -1, 0
 	cfg.LogAppendTime = false
-	cfg.Compaction = seglog.Compaction{}
-	cfg.Compression = seglog.Compression{}
 	return cfg
 }
 

@@ -44,20 +44,40 @@
 // # What is on disk
 //
 // Besides the segments, StateFile ("raft-state", an atomicfile: temp file,
-// fsync, rename, directory fsync; version 2) holds raft's HardState and
+// fsync, rename, directory fsync; version 3) holds raft's HardState and
 // ConfState (protobuf), and the anchor: the raft index and the offset of the
-// log's first batch, and the term of the entry before it (raft's
+// raft log's first batch, and the term of the entry before it (raft's
 // Term(FirstIndex-1)); then a flags byte (1: a snapshot install's log reset
-// is pending) and the configuration as of the anchor (protobuf; length
-// 0xffffffff when unknown):
+// is pending; 2: that install fills the log from RegionFile), the
+// configuration as of the anchor (protobuf; length 0xffffffff when
+// unknown), and the log start offset as this package last moved it:
 //
 //	| u32 len | HardState | u32 len | ConfState |
 //	| u64 anchor index | i64 anchor offset | u64 anchor prev term |
-//	| u8 flags | u32 len | anchor ConfState |
+//	| u8 flags | u32 len | anchor ConfState | i64 log start |
 //
-// Version 1 (read still) ends after the prev term. The first Open writes
+// Version 2 (read still) ends before the log start, which is then the
+// anchor's offset; version 1 after the prev term. The first Open writes
 // the file, with the anchor at index 1 and the log start offset, so that a
 // start moved later around this package is caught.
+//
+// # The anchor above the log start (compaction)
+//
+// The log start and the anchor are the same offset except on a compacted
+// topic: AdvanceAnchorApplied moves the anchor (FirstIndex) up without
+// moving the start, so the batches in [log start, anchor offset) stay in
+// the segments, readable as ever, but are no longer raft entries; the log
+// cleaner rewrites only those (its bound is AnchorOffset), so raft never
+// reads, sends or truncates a cleaned batch, and the translator, rebuilt
+// from the anchor's offset, never walks a cleaned region. A follower given
+// a snapshot must get that region too (a hole otherwise): Region reads it
+// on the leader, InstallSnapshotRegion installs it (RegionFile, below).
+//
+// RegionFile ("raft-region", an atomicfile) holds during such an install
+// the leader's batches below its anchor as stored (offsets with gaps,
+// epochs, cleaned batches): written durably before the install's commit
+// point, read again by Open to redo a committed install, removed after;
+// Open removes one whose install never committed.
 //
 // # Invariants and contracts
 //
@@ -67,6 +87,11 @@
 //     return. There is no separate Sync. Call Append before SetHardState
 //     for the same Ready: the two are separate files, and a commit index
 //     on disk must not point past the entries on disk after a crash.
+//   - Append stores each entry's batch as it is (seglog.AppendValidated
+//     after a CRC check): the log's own write rules (a compacted topic's
+//     keys, compression.type, max.message.bytes) are the leader's, applied
+//     before it proposes; a follower refusing a committed entry would
+//     stop its replica for good.
 //   - Append with a first index <= LastIndex cuts the log tail first with
 //     seglog.TruncateTo at that entry's offset (durable on return);
 //     entries below FirstIndex are skipped; a gap after LastIndex is ErrGap.
@@ -117,10 +142,26 @@
 //   - Compact(first) moves FirstIndex to first through AdvanceStart, once
 //     the owner's snapshot covers the entries below.
 //   - The log start moves only through AdvanceStart (retention and
-//     DeleteRecords, at a batch boundary): the new anchor is written first,
+//     DeleteRecords): above the anchor at a batch boundary, anchor and
+//     start together; at or below the anchor (a compacted topic's region)
+//     the start alone, at any offset. The new state is written first,
 //     then seglog.AdvanceStartOffset; Open finishes a move a crash
-//     interrupted. A log whose start moved past the anchor some other way
-//     (seglog.ApplyRetention called directly) fails Open with ErrStartMoved;
-//     one that ends before the anchor (entries lost) with ErrLostEntries.
+//     interrupted. A log whose start moved past the recorded start some
+//     other way (seglog.ApplyRetention called directly) fails Open with
+//     ErrStartMoved; one that ends before the anchor (entries lost) with
+//     ErrLostEntries.
+//   - AdvanceAnchorApplied follows AdvanceStartApplied's rule (at most
+//     applied+1, no conf change in [new first index, applied], the applied
+//     configuration recorded) and is one write of StateFile: a crash
+//     leaves the old anchor or the new one, the segments untouched.
+//   - InstallSnapshotRegion is InstallSnapshotAt with the leader's region:
+//     RegionFile written durably, then StateFile with the reset and region
+//     flags (the commit point: anchor, log start, conf state, commit),
+//     then the log reset at the region's first batch, the region appended
+//     keeping its offsets (seglog.AppendAsFollower), the end moved to the
+//     anchor (seglog.SkipTo), the start to the leader's, all fsynced,
+//     AfterReset, the flags cleared, RegionFile removed. A crash after
+//     the commit point is redone by Open from the reset (idempotent); one
+//     before leaves the old log. Never a log with a hole.
 //   - One mutex serializes every method, segment reads included.
 package raftlog

@@ -223,14 +223,17 @@ func TestConfIndexesRebuilt(t *testing.T) {
 	}
 }
 
-// The state file's version 2 keeps the reset flag and the anchor's conf
-// state (unknown, empty and set are three different things); version 1
-// files (no flags, no anchor conf state) still read.
+// The state file's version 3 keeps the log start below the anchor, and
+// (since version 2) the reset flag and the anchor's conf state (unknown,
+// empty and set are three different things); version 2 files (no log
+// start: the anchor's offset) and version 1 files (no flags, no anchor
+// conf state) still read.
 func TestStateFileVersions(t *testing.T) {
 	base := persisted{
-		hs: &raftpb.HardState{Term: proto.Uint64(3), Commit: proto.Uint64(9)},
-		cs: &raftpb.ConfState{Voters: []uint64{1, 2, 3}},
-		an: anchor{index: 10, offset: 500, prevTerm: 2},
+		hs:    &raftpb.HardState{Term: proto.Uint64(3), Commit: proto.Uint64(9)},
+		cs:    &raftpb.ConfState{Voters: []uint64{1, 2, 3}},
+		an:    anchor{index: 10, offset: 500, prevTerm: 2},
+		start: 400,
 	}
 	for _, c := range []struct {
 		name  string
@@ -249,21 +252,32 @@ func TestStateFileVersions(t *testing.T) {
 		}
 		got, err := decodeState(stateVersion, b)
 		if err != nil || got.reset != c.reset || (got.acs == nil) != (c.acs == nil) || (c.acs != nil && !proto.Equal(got.acs, c.acs)) ||
-			got.an != p.an || !proto.Equal(got.cs, p.cs) {
+			got.an != p.an || got.start != p.start || !proto.Equal(got.cs, p.cs) {
 			t.Fatalf("%s: %+v %v", c.name, got, err)
 		}
 	}
 	p := base
 	b, _ := p.encode()
-	v1 := b[:len(b)-5] // flags byte and the 0xffffffff length of an unknown anchor conf state
-	got, err := decodeState(1, v1)
-	if err != nil || got.reset || got.acs != nil || got.an != base.an {
+	v2 := b[:len(b)-8]   // the log start
+	v1 := v2[:len(v2)-5] // flags byte and the 0xffffffff length of an unknown anchor conf state
+	got, err := decodeState(2, v2)
+	if err != nil || got.reset || got.acs != nil || got.an != base.an || got.start != base.an.offset {
+		t.Fatalf("version 2: %+v %v", got, err)
+	}
+	got, err = decodeState(1, v1)
+	if err != nil || got.reset || got.acs != nil || got.an != base.an || got.start != base.an.offset {
 		t.Fatalf("version 1: %+v %v", got, err)
 	}
 	if _, err := decodeState(2, v1); err == nil {
 		t.Fatal("a version 1 layout read as version 2")
 	}
 	if _, err := decodeState(1, b); err == nil {
-		t.Fatal("a version 2 layout read as version 1")
+		t.Fatal("a version 3 layout read as version 1")
+	}
+	bad := p
+	bad.start = 501 // above the anchor
+	bb, _ := bad.encode()
+	if _, err := decodeState(3, bb); err == nil {
+		t.Fatal("a log start above the anchor read")
 	}
 }

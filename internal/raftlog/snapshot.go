@@ -86,6 +86,7 @@ func (s *Storage) InstallSnapshot(meta *raftpb.SnapshotMetadata) error {
 	end := s.log.EndOffset()
 	p := s.mu.st
 	p.an = anchor{index: index + 1, offset: end, prevTerm: term}
+	p.start = end
 	p.cs = proto.CloneOf(raftpb.EnsureConfState(meta.GetConfState()))
 	hs := &raftpb.HardState{}
 	if p.hs != nil {
@@ -153,25 +154,80 @@ var ErrNotApplied = errors.New("raftlog: start past the applied index")
 func (s *Storage) AdvanceStartApplied(offset int64, applied uint64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if offset <= s.mu.st.an.offset {
+	if offset <= s.mu.st.start {
 		return false, nil
 	}
-	k := sort.Search(len(s.mu.offs), func(k int) bool { return s.mu.offs[k] >= offset })
-	idx := s.mu.st.an.index + uint64(k) // the new first index
-	if idx > applied+1 {
-		return false, fmt.Errorf("raftlog %s: advance start to %d (index %d), applied %d: %w", s.log.Dir(), offset, idx, applied, ErrNotApplied)
+	if offset <= s.mu.st.an.offset {
+		// Below the anchor: no entry goes, the anchor's configuration
+		// stays.
+		return s.advanceStartLocked(offset, s.mu.st.acs)
 	}
-	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= idx })
-	if c < len(s.mu.confs) && s.mu.confs[c] <= applied {
-		return false, fmt.Errorf("raftlog %s: advance start to %d (index %d): conf change at %d, applied %d: %w", s.log.Dir(), offset, idx, s.mu.confs[c], applied, ErrConfAboveStart)
+	if _, err := s.checkAppliedLocked("advance start", offset, applied); err != nil {
+		return false, err
 	}
 	return s.advanceStartLocked(offset, proto.CloneOf(s.mu.st.cs))
 }
 
+// checkAppliedLocked returns the position k of the entry at offset (the
+// new first entry would be the anchor's index + k) once the rule of
+// AdvanceStartApplied holds for it: at most applied+1 (ErrNotApplied), no
+// conf change in [new first index, applied] (ErrConfAboveStart). mu must
+// be held; offset is above the anchor's.
+func (s *Storage) checkAppliedLocked(what string, offset int64, applied uint64) (int, error) {
+	k := sort.Search(len(s.mu.offs), func(k int) bool { return s.mu.offs[k] >= offset })
+	idx := s.mu.st.an.index + uint64(k) // the new first index
+	if idx > applied+1 {
+		return 0, fmt.Errorf("raftlog %s: %s to %d (index %d), applied %d: %w", s.log.Dir(), what, offset, idx, applied, ErrNotApplied)
+	}
+	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= idx })
+	if c < len(s.mu.confs) && s.mu.confs[c] <= applied {
+		return 0, fmt.Errorf("raftlog %s: %s to %d (index %d): conf change at %d, applied %d: %w", s.log.Dir(), what, offset, idx, s.mu.confs[c], applied, ErrConfAboveStart)
+	}
+	return k, nil
+}
+
+// AdvanceAnchorApplied moves FirstIndex up to the entry whose batch is at
+// offset (a batch boundary, or the log end offset) WITHOUT moving the log
+// start: the batches in [log start, offset) stay in the segments, readable
+// as before, but are no longer raft entries (Entries and Term below are
+// raft.ErrCompacted), so the log cleaner may rewrite them (a compacted
+// replicated partition: its cleaning is bounded by AnchorOffset). The rule
+// is AdvanceStartApplied's (at most applied+1: ErrNotApplied; no conf
+// change in [new first index, applied]: ErrConfAboveStart), and the
+// applied configuration is recorded with the anchor, in one durable write
+// of StateFile: the commit point (nothing else changes on disk, so a crash
+// leaves the old anchor or the new). A move at or below the anchor is a
+// no-op. It reports whether the anchor moved.
+func (s *Storage) AdvanceAnchorApplied(offset int64, applied uint64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if offset <= s.mu.st.an.offset {
+		return false, nil
+	}
+	k, err := s.checkAppliedLocked("advance anchor", offset, applied)
+	if err != nil {
+		return false, err
+	}
+	if offset != s.log.EndOffset() && (k == len(s.mu.offs) || s.mu.offs[k] != offset) {
+		return false, fmt.Errorf("raftlog %s: advance anchor to %d: %w", s.log.Dir(), offset, seglog.ErrNotBatchBoundary)
+	}
+	if k == 0 {
+		return false, nil
+	}
+	if err := s.moveAnchorLocked(k, offset, proto.CloneOf(s.mu.st.cs), s.mu.st.start); err != nil {
+		return false, fmt.Errorf("raftlog %s: advance anchor to %d: %w", s.log.Dir(), offset, err)
+	}
+	return true, nil
+}
+
 // SnapshotMeta is the metadata of a partition's snapshot: index
 // FirstIndex-1, the anchor's term and the configuration recorded with
-// the anchor; false when there is nothing to snapshot (FirstIndex 1) or
-// the anchor's configuration is unknown (the start moved some other way).
+// the anchor, and the anchor's offset, where the entries after the
+// snapshot start; false when there is nothing to snapshot (FirstIndex 1)
+// or the anchor's configuration is unknown (the start moved some other
+// way). When the log holds batches below the anchor (AdvanceAnchorApplied
+// moved it above the log start), the snapshot must carry them (Region,
+// InstallSnapshotRegion), or the follower's copy would have a hole.
 func (s *Storage) SnapshotMeta() (*raftpb.SnapshotMetadata, int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -184,6 +240,37 @@ func (s *Storage) SnapshotMeta() (*raftpb.SnapshotMetadata, int64, bool) {
 		Term:      proto.Uint64(an.prevTerm),
 		ConfState: proto.CloneOf(s.mu.st.acs),
 	}, an.offset, true
+}
+
+// SnapshotMetaApplied is SnapshotMeta at the applied index instead of the
+// anchor: index applied, its term, the configuration as applied
+// (SetConfState's), and the offset of entry applied+1, where the
+// follower's log then ends. A partition snapshot must be taken there when
+// the configuration changed since the anchor: raft refuses a snapshot
+// whose configuration does not hold the recipient, and a learner added
+// after the anchor is not in the anchor's. The snapshot then carries the
+// log below that offset (Region). False when applied is outside the log
+// (below FirstIndex-1 or past LastIndex).
+func (s *Storage) SnapshotMetaApplied(applied uint64) (*raftpb.SnapshotMetadata, int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.mu.st.an.index
+	if applied == 0 || applied+1 < first || applied > s.lastLocked() {
+		return nil, 0, false
+	}
+	term := s.mu.st.an.prevTerm
+	if applied >= first {
+		term = uint64(s.mu.terms[applied-first])
+	}
+	off, ok := s.offsetOfLocked(applied + 1)
+	if !ok {
+		return nil, 0, false
+	}
+	return &raftpb.SnapshotMetadata{
+		Index:     proto.Uint64(applied),
+		Term:      proto.Uint64(term),
+		ConfState: proto.CloneOf(s.mu.st.cs),
+	}, off, true
 }
 
 // InstallSnapshotAt is InstallSnapshot for a partition: the log restarts
@@ -213,6 +300,7 @@ func (s *Storage) InstallSnapshotAt(meta *raftpb.SnapshotMetadata, offset int64)
 	}
 	p := s.mu.st
 	p.an = anchor{index: index + 1, offset: offset, prevTerm: term}
+	p.start = offset
 	p.cs = proto.CloneOf(raftpb.EnsureConfState(meta.GetConfState()))
 	p.acs = proto.CloneOf(p.cs)
 	hs := &raftpb.HardState{}
@@ -234,11 +322,17 @@ func (s *Storage) InstallSnapshotAt(meta *raftpb.SnapshotMetadata, offset int64)
 	return nil
 }
 
-// finishResetLocked restarts the log empty at p's anchor offset, runs
-// AfterReset and clears p's reset mark durably (p is s.mu.st, or the state
+// finishResetLocked restarts the log empty at p's anchor offset (or, for
+// an install with a region, at its start holding the region up to the
+// anchor: fillRegionLocked), runs AfterReset and clears p's reset mark
+// durably (p is s.mu.st, or the state
 // Open read); mu must be held, or s not yet shared.
 func (s *Storage) finishResetLocked(p *persisted) error {
-	if err := s.log.ResetAt(p.an.offset); err != nil {
+	if p.region {
+		if err := s.fillRegionLocked(p); err != nil {
+			return err
+		}
+	} else if err := s.log.ResetAt(p.an.offset); err != nil {
 		return fmt.Errorf("raftlog %s: restart the log at %d: %w", s.log.Dir(), p.an.offset, err)
 	}
 	if s.afterReset != nil {
@@ -247,10 +341,16 @@ func (s *Storage) finishResetLocked(p *persisted) error {
 		}
 	}
 	done := *p
-	done.reset = false
+	done.reset, done.region = false, false
 	if err := writeState(s.fs, s.log.Dir(), done); err != nil {
 		return err
 	}
+	hadRegion := p.region
 	*p = done
+	if hadRegion {
+		if err := s.removeRegion(); err != nil {
+			return err
+		}
+	}
 	return nil
 }

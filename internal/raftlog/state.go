@@ -20,7 +20,7 @@ const StateFile = "raft-state"
 
 const (
 	stateMagic   = "STRS"
-	stateVersion = 2 // 1: without the flags and the anchor's conf state
+	stateVersion = 3 // 2: without the log start; 1: without the flags and the anchor's conf state either
 	maxStateSize = 1 << 20
 )
 
@@ -40,21 +40,37 @@ type persisted struct {
 	// reset: a snapshot install decided to restart the log empty at the
 	// anchor's offset and has not finished (Open finishes it).
 	reset bool
+	// region (with reset): the install restarts the log at start and
+	// fills [start, anchor offset) from RegionFile, the leader's batches
+	// below its anchor, before the anchor (InstallSnapshotRegion).
+	region bool
 	// acs is the configuration as of the anchor (index FirstIndex-1),
 	// what a partition's snapshot carries; nil when unknown (the start
 	// never moved through AdvanceStartApplied or InstallSnapshotAt).
 	acs *raftpb.ConfState
+	// start is the log start offset as this package last moved it, at
+	// or below the anchor's offset: the batches in [start, an.offset)
+	// are readable but no longer raft entries (the cleaner may rewrite
+	// them: AdvanceAnchorApplied). Version 1 and 2 files have none: it
+	// is the anchor's offset there.
+	start int64
 }
 
-const flagReset = 1
+const (
+	flagReset  = 1
+	flagRegion = 2
+)
 
-// encode lays the state out as (version 2)
+// encode lays the state out as (version 3)
 //
 //	| u32 len | HardState (protobuf) | u32 len | ConfState (protobuf) |
 //	| u64 anchor index | i64 anchor offset | u64 anchor prev term |
-//	| u8 flags (1: reset pending) | u32 len | anchor ConfState (protobuf; len 0: unknown) |
+//	| u8 flags (1: reset pending, 2: it fills the log from RegionFile) |
+//	| u32 len | anchor ConfState (protobuf; len 0xffffffff: unknown) |
+//	| i64 log start offset |
 //
-// Version 1 ends after the prev term (no flags, no anchor conf state).
+// Version 2 ends before the log start offset (it is the anchor's offset);
+// version 1 after the prev term (no flags, no anchor conf state).
 func (p persisted) encode() ([]byte, error) {
 	hs, err := proto.Marshal(p.hs)
 	if err != nil {
@@ -76,17 +92,22 @@ func (p persisted) encode() ([]byte, error) {
 	if p.reset {
 		flags |= flagReset
 	}
+	if p.region {
+		flags |= flagRegion
+	}
 	b = append(b, flags)
 	if p.acs == nil {
 		// Unknown; an empty conf state (length 0) is a known one.
-		return binary.BigEndian.AppendUint32(b, 0xffffffff), nil
+		b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+	} else {
+		acs, err := proto.Marshal(p.acs)
+		if err != nil {
+			return nil, err
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(acs)))
+		b = append(b, acs...)
 	}
-	acs, err := proto.Marshal(p.acs)
-	if err != nil {
-		return nil, err
-	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(acs)))
-	return append(b, acs...), nil
+	return binary.BigEndian.AppendUint64(b, uint64(p.start)), nil
 }
 
 func decodeState(version uint16, b []byte) (persisted, error) {
@@ -115,8 +136,16 @@ func decodeState(version uint16, b []byte) (persisted, error) {
 			return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
 		}
 		p.reset = rest[0]&flagReset != 0
+		p.region = rest[0]&flagRegion != 0
 		n := binary.BigEndian.Uint32(rest[1:])
 		rest = rest[5:]
+		if version >= 3 {
+			if len(rest) < 8 {
+				return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
+			}
+			p.start = int64(binary.BigEndian.Uint64(rest[len(rest)-8:]))
+			rest = rest[:len(rest)-8]
+		}
 		if n != 0xffffffff {
 			if uint64(n) != uint64(len(rest)) {
 				return p, fmt.Errorf("%w: raft state layout", atomicfile.ErrCorrupt)
@@ -139,8 +168,11 @@ func decodeState(version uint16, b []byte) (persisted, error) {
 	p.an.index = binary.BigEndian.Uint64(b)
 	p.an.offset = int64(binary.BigEndian.Uint64(b[8:]))
 	p.an.prevTerm = binary.BigEndian.Uint64(b[16:])
-	if p.an.index == 0 || p.an.offset < 0 {
-		return p, fmt.Errorf("%w: anchor index %d offset %d", atomicfile.ErrCorrupt, p.an.index, p.an.offset)
+	if version < 3 {
+		p.start = p.an.offset
+	}
+	if p.an.index == 0 || p.an.offset < 0 || p.start < 0 || p.start > p.an.offset {
+		return p, fmt.Errorf("%w: anchor index %d offset %d, log start %d", atomicfile.ErrCorrupt, p.an.index, p.an.offset, p.start)
 	}
 	return p, nil
 }

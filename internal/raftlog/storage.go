@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"sync"
 
@@ -86,11 +87,17 @@ func OpenWith(fsys vfs.FS, log *seglog.Log, opts Options) (*Storage, error) {
 		if err := s.finishResetLocked(&p); err != nil {
 			return nil, err
 		}
+	} else if _, err := fsys.Stat(filepath.Join(log.Dir(), RegionFile)); err == nil {
+		// A region whose install never reached its commit point.
+		if err := s.removeRegion(); err != nil {
+			return nil, err
+		}
 	}
 	if !ok {
 		// The anchor is written at once: a start moved later around
 		// this package must be detected, not taken for index 1.
 		p.an = anchor{index: 1, offset: log.StartOffset()}
+		p.start = log.StartOffset()
 		p.cs = &raftpb.ConfState{}
 		if err := writeState(fsys, log.Dir(), p); err != nil {
 			return nil, err
@@ -99,11 +106,11 @@ func OpenWith(fsys vfs.FS, log *seglog.Log, opts Options) (*Storage, error) {
 	switch start := log.StartOffset(); {
 	case log.EndOffset() < p.an.offset:
 		return nil, fmt.Errorf("raftlog %s: log ends at %d, before the anchor %d: %w", log.Dir(), log.EndOffset(), p.an.offset, ErrLostEntries)
-	case start > p.an.offset:
-		return nil, fmt.Errorf("raftlog %s: log start %d, anchor %d: %w", log.Dir(), start, p.an.offset, ErrStartMoved)
-	case start < p.an.offset:
-		if err := log.AdvanceStartOffset(p.an.offset); err != nil {
-			return nil, fmt.Errorf("raftlog %s: finish start move to %d: %w", log.Dir(), p.an.offset, err)
+	case start > p.start:
+		return nil, fmt.Errorf("raftlog %s: log start %d, recorded start %d (anchor %d): %w", log.Dir(), start, p.start, p.an.offset, ErrStartMoved)
+	case start < p.start:
+		if err := log.AdvanceStartOffset(p.start); err != nil {
+			return nil, fmt.Errorf("raftlog %s: finish start move to %d: %w", log.Dir(), p.start, err)
 		}
 	}
 	s.mu.st = p
@@ -323,7 +330,18 @@ func (s *Storage) Append(entries []*raftpb.Entry) error {
 		if err != nil {
 			return fmt.Errorf("raftlog %s: %w", s.log.Dir(), err)
 		}
-		res, err := s.log.Append(b, seglog.AppendOptions{LeaderEpoch: int32(e.GetTerm())})
+		// Not seglog's Append: a log's own write rules (a compacted
+		// topic's keys, recompression, max.message.bytes) are the
+		// leader's to apply before it proposes; an entry raft
+		// committed is stored as it is, as a Kafka follower does.
+		h, err := record.ReadBatchHeader(b)
+		if err == nil {
+			_, err = record.ValidateBatch(b, s.log.MaxDecompressedBytes())
+		}
+		if err != nil {
+			return fmt.Errorf("raftlog %s: entry %d: %w: %w", s.log.Dir(), e.GetIndex(), ErrBadEntry, err)
+		}
+		res, err := s.log.AppendValidated(b, []record.BatchHeader{h}, seglog.AppendOptions{LeaderEpoch: int32(e.GetTerm())})
 		if err != nil {
 			return fmt.Errorf("raftlog %s: append entry %d: %w", s.log.Dir(), e.GetIndex(), err)
 		}
@@ -392,10 +410,24 @@ func (s *Storage) AdvanceStart(offset int64) error {
 // as of the new anchor (nil: unknown); mu must be held. It reports
 // whether the start moved.
 func (s *Storage) advanceStartLocked(offset int64, acs *raftpb.ConfState) (bool, error) {
-	if offset <= s.mu.st.an.offset {
+	if offset <= s.mu.st.start {
 		return false, nil
 	}
-	first := s.mu.st.an.index
+	if offset <= s.mu.st.an.offset {
+		// Below the anchor (the region AdvanceAnchorApplied left to
+		// the cleaner): no raft entry goes, only the start moves, to
+		// any offset there (the region is not raft's, and a cleaned
+		// one has gaps).
+		p := s.mu.st
+		p.start = offset
+		if err := s.saveLocked(p); err != nil {
+			return false, err
+		}
+		if err := s.log.AdvanceStartOffset(offset); err != nil {
+			return true, fmt.Errorf("raftlog %s: advance log start to %d: %w", s.log.Dir(), offset, err)
+		}
+		return true, nil
+	}
 	k := sort.Search(len(s.mu.offs), func(k int) bool { return s.mu.offs[k] >= offset })
 	if offset != s.log.EndOffset() && (k == len(s.mu.offs) || s.mu.offs[k] != offset) {
 		return false, fmt.Errorf("raftlog %s: advance start to %d: %w", s.log.Dir(), offset, seglog.ErrNotBatchBoundary)
@@ -403,18 +435,11 @@ func (s *Storage) advanceStartLocked(offset int64, acs *raftpb.ConfState) (bool,
 	if k == 0 {
 		return false, nil
 	}
-	p := s.mu.st
-	p.an = anchor{index: first + uint64(k), offset: offset, prevTerm: uint64(s.mu.terms[k-1])}
-	p.acs = acs
-	if err := s.saveLocked(p); err != nil {
-		return false, err
-	}
 	// The anchor is durable: the translator follows it even if seglog's
 	// move fails below (Open would finish that move).
-	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
-	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
-	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= p.an.index })
-	s.mu.confs = append(s.mu.confs[:0], s.mu.confs[c:]...)
+	if err := s.moveAnchorLocked(k, offset, acs, offset); err != nil {
+		return false, err
+	}
 	if err := s.log.AdvanceStartOffset(offset); err != nil {
 		return true, fmt.Errorf("raftlog %s: advance log start to %d: %w", s.log.Dir(), offset, err)
 	}
@@ -426,4 +451,42 @@ func (s *Storage) advanceStartLocked(offset int64, acs *raftpb.ConfState) (bool,
 func (s *Storage) dropConfsFromLocked(index uint64) {
 	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= index })
 	s.mu.confs = s.mu.confs[:c]
+}
+
+// moveAnchorLocked makes the k-th entry from the anchor (at offset, a
+// batch boundary, or the log end for k = len(offs)) the new first entry,
+// with acs as the configuration as of it and start as the log start, in
+// one durable write of StateFile; then the translator forgets the
+// entries below. mu must be held; 0 < k <= len(offs).
+func (s *Storage) moveAnchorLocked(k int, offset int64, acs *raftpb.ConfState, start int64) error {
+	p := s.mu.st
+	p.an = anchor{index: s.mu.st.an.index + uint64(k), offset: offset, prevTerm: uint64(s.mu.terms[k-1])}
+	p.acs = acs
+	p.start = start
+	if err := s.saveLocked(p); err != nil {
+		return err
+	}
+	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
+	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
+	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= p.an.index })
+	s.mu.confs = append(s.mu.confs[:0], s.mu.confs[c:]...)
+	return nil
+}
+
+// AnchorOffset is the offset of FirstIndex's batch (the log end when the
+// log holds no entry): every batch below it is out of raft's reach, so
+// the cleaner may rewrite it (the bound of a replicated partition's
+// cleaning).
+func (s *Storage) AnchorOffset() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.st.an.offset
+}
+
+// StartOffset is the log start offset as this package last recorded it
+// (at or below AnchorOffset).
+func (s *Storage) StartOffset() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.st.start
 }

@@ -95,12 +95,51 @@
 // batch of type raftlog.ControlStartOffset (the base offset of the batch
 // holding the requested offset), every replica applies it at commit with
 // AdvanceStartApplied at the entry's own index (the same log, the same
-// decision), and the leader answers once it applied it. Compaction stays
-// off: the
-// cleaner removes batches, which are raft entries; it would need cleaning
-// bounded by what every replica has applied, the same cleaned bytes on
-// every replica (a deterministic cleaner run at the same point, or the
-// leader's result shipped), and the translator rebuilt over the gaps.
+// decision), and the leader answers once it applied it.
+//
+// # Compaction (compaction.go)
+//
+// A compacted topic's cleaner removes batches, which must never be raft
+// entries. Each replica, alone and on its goroutine, moves raft's anchor
+// up without moving its log start (raftlog.AdvanceAnchorApplied): the
+// batches below the anchor stay readable but leave raft, and the cleaner
+// rewrites only segments below it (CleanBound, the bound package cluster
+// gives the directory's cleaner; it moves the anchor when the cleaner
+// looks, every log.cleaner.backoff.ms). The anchor goes to the end of the
+// last sealed segment at or below the first entry that must stay raft's:
+// never past applied+1 (nor, by raftlog's rule, to a point with a conf
+// change between it and the applied index: it waits), and on the leader
+// never past any member's match index + 1 (voters and learners, down or
+// not; a new leader that does not know a follower's progress yet holds
+// it), so that a lagging or restarting follower, or a learner copying the
+// log, still gets entries, unless the sealed segments between that
+// member's entry and the applied one exceed Config.AnchorLagBytes (128
+// MiB): one dead or stuck member does not stop cleaning for good, it then
+// needs a snapshot. A follower's anchor follows its applied index: after
+// a leader change a member behind the new leader's anchor gets a
+// snapshot. Replicas clean alone, so their cleaned bytes may differ below
+// their anchors (the same keys' latest values; offsets are kept): as on
+// Kafka, where every replica runs its own cleaner.
+//
+// A snapshot (snapshot.go) then carries the region below the anchor too:
+// its Data is an envelope (regionSnapshotTag) holding the partition's
+// snapshot, the leader's log start and its batches in [log start,
+// anchor) as stored (raftlog.Region); when the configuration changed
+// since the anchor (a learner added: raft refuses a snapshot whose
+// configuration lacks its recipient) it is taken at the applied index
+// instead, carrying the log up to it (raftlog.SnapshotMetaApplied). It is
+// installed with raftlog.InstallSnapshotRegion (offsets and gaps kept, crash-safe through
+// a region file). The region travels inline, up to
+// Config.MaxSnapshotRegionBytes (8 MiB, within raftnet's 16 MiB frame);
+// a follower that needs more stays behind (the leader answers
+// raft.ErrSnapshotTemporarilyUnavailable and logs it once a minute) and
+// never installs a log with a hole. Copying a larger region over the
+// inter-broker Fetch path is not built.
+//
+// compression.type other than producer: the leader's partition
+// recompresses a batch before proposing it (partition.Append), and raft's
+// storage stores entries as they are, so every replica holds the same
+// bytes.
 //
 // A topic with message.timestamp.type=LogAppendTime is stamped by the
 // leader's partition before the proposal; the replicas' logs do not stamp

@@ -32,6 +32,9 @@ type loopState struct {
 	isLeader  bool
 	ticks     int // ticks since Start
 	balanceAt int // on the leader: the tick from which it may hand over to the preferred replica
+	// regionWarned: when a snapshot refused for its region was last
+	// logged (snapshot.go).
+	regionWarned time.Time
 }
 
 // drainMax bounds the inputs taken before a Ready, so that many proposals

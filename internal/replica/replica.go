@@ -15,6 +15,7 @@ import (
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/raftgroup"
 	"github.com/stromhq/strom/internal/raftlog"
+	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
@@ -65,7 +66,17 @@ type Config struct {
 	// when this replica's view of leadership changes: the leader, its
 	// epoch, or (on the leader) the ISR.
 	OnChange func(Leadership)
-	Logger   *slog.Logger
+	// AnchorLagBytes: on a compacted topic the leader keeps raft's anchor
+	// (below which the cleaner works) at or below every member's match
+	// index, unless the sealed segments above that member's entry hold
+	// more than this (128 MiB; compaction.go).
+	AnchorLagBytes int64
+	// MaxSnapshotRegionBytes caps the batches below the anchor a
+	// snapshot carries inline (8 MiB, well within raftnet's frame): a
+	// follower that needs a larger region stays behind rather than get
+	// a log with a hole (snapshot.go).
+	MaxSnapshotRegionBytes int
+	Logger                 *slog.Logger
 }
 
 // Leadership is a replica's view of its group: the leader's raft id (0:
@@ -142,6 +153,12 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AnchorLagBytes <= 0 {
+		cfg.AnchorLagBytes = defaultAnchorLagBytes
+	}
+	if cfg.MaxSnapshotRegionBytes <= 0 {
+		cfg.MaxSnapshotRegionBytes = defaultMaxSnapshotRegion
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -191,17 +208,36 @@ func (r *Replica) Propose(data []byte) (first, last int64, term int32, err error
 	}
 }
 
-// TermAt implements partition.Replicator.
+// TermAt implements partition.Replicator. Below raft's anchor (a
+// compacted topic's region, no longer raft entries) the term is the
+// batch's PartitionLeaderEpoch, which is the term it was appended in; an
+// offset in a gap there answers the next batch's, so terms still never
+// decrease along the offsets (EpochEnd's binary search).
 func (r *Replica) TermAt(offset int64) (int32, bool) {
-	idx, ok := r.st.IndexOf(offset)
-	if !ok {
+	if idx, ok := r.st.IndexOf(offset); ok {
+		t, err := r.st.Term(idx)
+		if err != nil {
+			return 0, false
+		}
+		return int32(t), true
+	}
+	anchor := r.st.AnchorOffset()
+	if offset < r.p.StartOffset() || offset >= anchor {
 		return 0, false
 	}
-	t, err := r.st.Term(idx)
-	if err != nil {
+	var term int32
+	found := false
+	err := r.p.Log().WalkHeaders(offset, func(h record.BatchHeader) bool {
+		if h.LastOffset() < offset {
+			return true
+		}
+		term, found = h.PartitionLeaderEpoch, true
+		return false
+	})
+	if err != nil || !found {
 		return 0, false
 	}
-	return int32(t), true
+	return term, true
 }
 
 // LeaderEpoch implements partition.Replicator.

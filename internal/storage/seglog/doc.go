@@ -87,6 +87,14 @@
 // log whole or the new empty one (TestResetAtCrashAtEveryStep). A failure
 // after the intent makes the log Failed until a reopen finishes it.
 //
+// A follower's append (AppendAsFollower: a replica installing the region
+// below a leader's raft anchor) keeps each batch's base offset and epoch,
+// gaps and cleaned batches allowed, and applies none of the log's write
+// rules (keys, recompression, LogAppendTime); SkipTo moves the end past a
+// gap with no batch by rolling an empty segment based there. Their
+// durability is Append's (Flush; the roll syncs); the caller (package
+// raftlog) makes the whole fill restartable from a reset.
+//
 // Replacing segments (ReplaceSegments, the log cleaner's swap) turns the
 // sealed segments [base, end) into one segment based at base whose data the
 // caller writes (whole batches, offsets kept, gaps allowed). File states, in
