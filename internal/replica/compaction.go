@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"math"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/tracker"
@@ -51,7 +52,9 @@ func (r *Replica) CleanBound() int64 {
 //     unless the sealed segments between
 //     that member's entry and the applied one hold more than
 //     AnchorLagBytes, so that one dead or stuck member does not stop
-//     cleaning for good (it then needs a snapshot);
+//     cleaning for good (it then needs a snapshot), and the region
+//     already below the anchor is at most half MaxSnapshotRegionBytes
+//     (else the snapshot that member would need could not be sent);
 //   - a sealed segment's end: the cleaner rewrites whole sealed segments
 //     only, so an anchor inside one would keep it from being cleaned
 //     and gain nothing.
@@ -80,7 +83,15 @@ func (r *Replica) advanceAnchor() {
 			// (match 0): hold the anchor, within AnchorLagBytes.
 			floorOff = r.st.AnchorOffset()
 		}
-		if floorOff < limitOff && bytesBetween(segs, floorOff, limitOff) <= r.cfg.AnchorLagBytes {
+		// Passing a member leaves it a snapshot carrying the region below
+		// the anchor, which is sent only up to MaxSnapshotRegionBytes. The
+		// region already cleaned is the best guess of what the region
+		// will hold once the new one is cleaned too: when it is more
+		// than half that, the member holds the anchor however far behind
+		// it is (the log grows, as it did before compaction of replicated
+		// partitions), rather than be left unable to catch up.
+		regionFits := bytesBetween(segs, math.MinInt64, r.st.AnchorOffset()) <= int64(r.cfg.MaxSnapshotRegionBytes)/2
+		if floorOff < limitOff && (!regionFits || bytesBetween(segs, floorOff, limitOff) <= r.cfg.AnchorLagBytes) {
 			limitOff = floorOff
 		}
 	}

@@ -265,3 +265,45 @@ func TestRecompressionByLeader(t *testing.T) {
 		}
 	}
 }
+
+// A leader moves its anchor past a member that stopped (AnchorLagBytes:
+// one dead member does not stop cleaning) only while the region below
+// the anchor is small enough for the snapshot that member will then need;
+// with a region larger than a snapshot may carry, the anchor waits for the
+// member, which can always catch up from entries.
+func TestAnchorPassesAStoppedMemberOnlyIfItsSnapshotFits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		region int
+		passes bool
+	}{
+		{"region fits", 8 << 20, true},
+		{"region too large", 64, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := setupCompacted(t, func(cfg *Config) { cfg.MaxSnapshotRegionBytes, cfg.AnchorLagBytes = tc.region, 1 })
+			g := c.g
+			stoppedEnd := g.nodes[3].p.Log().EndOffset()
+			g.stop(3)
+			l := g.nodes[1].p
+			var last int64
+			for round := range 20 {
+				for k := range 10 {
+					res, err := l.Append(keyed(t, fmt.Sprintf("key-%d", k), fmt.Sprintf("z-%d-%d", k, round)), partition.AppendRules{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					last = res.LastOffset
+				}
+			}
+			g.commitAll(last, 1, 2)
+			bound := g.nodes[1].r.CleanBound()
+			switch {
+			case tc.passes && bound <= stoppedEnd:
+				t.Fatalf("anchor at %d, held at the stopped member's end %d although its snapshot would fit", bound, stoppedEnd)
+			case !tc.passes && bound > stoppedEnd:
+				t.Fatalf("anchor moved to %d past the stopped member's end %d: it would need a snapshot larger than one may carry", bound, stoppedEnd)
+			}
+		})
+	}
+}
