@@ -115,7 +115,11 @@
 // log, still gets entries, unless the sealed segments between that
 // member's entry and the applied one exceed Config.AnchorLagBytes (128
 // MiB): one dead or stuck member does not stop cleaning for good, it then
-// needs a snapshot. A follower's anchor follows its applied index: after
+// needs a snapshot; but only while the region already below the anchor is
+// at most half Config.MaxSnapshotRegionBytes, since a larger snapshot could
+// not be sent (the member then holds the anchor however far behind it is,
+// and the log grows until it returns or is reassigned). A follower's
+// anchor follows its applied index: after
 // a leader change a member behind the new leader's anchor gets a
 // snapshot. Replicas clean alone, so their cleaned bytes may differ below
 // their anchors (the same keys' latest values; offsets are kept): as on
