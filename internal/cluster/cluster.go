@@ -445,7 +445,10 @@ func (c *Cluster) DeleteTopic(name string) error {
 			return err
 		}
 		c.cfg.Logger.Info("deleted topic", "topic", name)
-		c.wakeReconciler()
+		// This node's partitions go before the answer (the reconciler
+		// would, a moment later), so that a topic created again under
+		// the name right after is not served the old logs.
+		c.reconcile()
 		return nil
 	}
 	first, err := c.deleteTopic(name)
