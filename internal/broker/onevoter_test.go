@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,6 +106,43 @@ func TestSingleNodeIsAClusterOfOne(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, metadata.FileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a single node wrote %s: %v", metadata.FileName, err)
+	}
+}
+
+// TestRestartKeepsItsRegistration: a cluster of one restarted on the same
+// addresses keeps the registration its log holds (the restart appends
+// only its election's entry), and one on another port registers it.
+func TestRestartKeepsItsRegistration(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	startAt := func(addr string) *Broker {
+		b, err := Start(Config{DataDir: dir, KafkaAddr: addr, HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := startAt(addr)
+	last := b.quorum.group.Status().LastIndex
+	stop(t, b)
+	b = startAt(addr)
+	if got := b.quorum.group.Status().LastIndex; got != last+1 {
+		t.Fatalf("a restart on the same address: the log went from %d to %d entries, want one more (the election's)", last, got)
+	}
+	last = b.quorum.group.Status().LastIndex
+	stop(t, b)
+	b = startAt("127.0.0.1:0")
+	defer stop(t, b)
+	if got := b.quorum.group.Status().LastIndex; got != last+2 {
+		t.Fatalf("a restart on another port: the log went from %d to %d entries, want two more (election, registration)", last, got)
+	}
+	if bs := b.Cluster().Brokers(); len(bs) != 1 || bs[0].Port != int32(b.KafkaAddr().(*net.TCPAddr).Port) {
+		t.Fatalf("registration after a restart on another port: %+v", bs)
 	}
 }
 
