@@ -3,13 +3,21 @@
 // (health, metrics, the web console and its API), and stops them in the
 // reverse order.
 //
-// Start order: cluster (recovery happens here) → group coordinator (replays
-// __consumer_offsets; in a cluster it replays whenever this broker takes
-// the lead of its partition, see group/follow.go) → Kafka listener → HTTP.
+// Every node runs the metadata quorum (quorum.go): a single node is a
+// cluster of one, whose raft group has one voter, no transport and no
+// controller listener, leads within its start and registers this broker
+// before the listeners serve; several voters make a cluster node.
+//
+// Start order: metadata quorum (its log replayed, an older __strom_metadata
+// migrated) → cluster (recovery happens here) → group coordinator (replays
+// __consumer_offsets; in a cluster of several it replays whenever this
+// broker takes the lead of its partition, see group/follow.go) →
+// registration (a cluster of one) → Kafka listener → HTTP.
 // Shutdown order: stop accepting (waiting joins and syncs answer at once) →
-// answer in-flight requests → HTTP → group coordinator → cluster close (logs
-// sealed, checkpoints and the clean-shutdown marker written). Every
-// goroutine started here is stopped by Shutdown.
+// answer in-flight requests → HTTP → transaction and group coordinators →
+// metadata quorum → cluster close (logs sealed, checkpoints and the
+// clean-shutdown marker written). Every goroutine started here is stopped
+// by Shutdown.
 //
 // The HTTP listener is on loopback (127.0.0.1:8080) unless configured: the
 // console has a login only when the broker has a SASL listener with SCRAM or
@@ -91,7 +99,7 @@ type Config struct {
 	FS vfs.FS
 }
 
-// Broker is a running single-node broker.
+// Broker is a running broker: a cluster of one, or a node of a cluster.
 type Broker struct {
 	cfg     Config
 	bc      *metadata.BrokerConfig
@@ -99,7 +107,7 @@ type Broker struct {
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
-	txnPeer *txnPeer // a cluster's inter-broker client for transactions; nil on a single node
+	txnPeer *txnPeer // a cluster's inter-broker client for transactions; nil on a cluster of one (every coordinator is local)
 	// noTxnPeer is why a cluster node has no txnPeer ("" when it has).
 	noTxnPeer string
 	kafka     *server.Server
@@ -116,10 +124,12 @@ type Broker struct {
 	httpSrv   *http.Server
 	httpLn    net.Listener
 	console   *console.Console // nil when HTTP is disabled
-	// quorum is a cluster node's metadata quorum (nil on a single node);
+	// quorum is the node's metadata quorum (one voter on a single node);
 	// stopBackground ends its registration and fencing loops, whose
-	// goroutines bg counts.
+	// goroutines bg counts. registered: a cluster of one registered
+	// itself at Start.
 	quorum         *quorum
+	registered     bool
 	stopBackground context.CancelFunc
 	bg             sync.WaitGroup
 	wg             sync.WaitGroup
@@ -171,55 +181,69 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(layout.Voters) > 1 {
+	// Every node runs the metadata quorum: a single node (no
+	// controller.quorum.voters, or only itself) is a cluster of one, whose
+	// quorum has one voter and no transport; several voters make a
+	// cluster, whose nodes talk on the controller listener.
+	voters := layout.Voters
+	if len(voters) == 0 {
+		voters = []metadata.Voter{{ID: bc.Settings().NodeID, Addr: layout.ControllerAddr}}
+	}
+	b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: voters, addr: layout.ControllerAddr}
+	ccfg.Quorum = b.quorum
+	if len(voters) > 1 {
 		csec, err := newControllerSecurity(bc, layout.Controller, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
-		b.quorum = &quorum{log: cfg.Logger, node: bc.Settings().NodeID, voters: layout.Voters, addr: layout.ControllerAddr, sec: csec}
-		ccfg.FreshClusterID = clusterIDFor(layout.Voters)
-		ccfg.Quorum = b.quorum
+		b.quorum.sec = csec
+		ccfg.FreshClusterID = clusterIDFor(voters)
 		q := b.quorum
 		ccfg.RaftSend = func(g uint64, m *raftpb.Message) { q.tr.Send(g, m) }
 		// Set before the cluster's liveness loop starts (OpenMetadata).
 		ccfg.PeerConnected = func(n int32) bool { return q.tr != nil && q.tr.Connected(n) }
-		fsys := cfg.FS
-		if fsys == nil {
-			fsys = vfs.Default
+	}
+	fsys := cfg.FS
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	ccfg.OpenMetadata = func(clusterID string) (*metadata.Store, error) {
+		store, err := b.quorum.open(fsys, cfg.DataDir, clusterID)
+		if err != nil {
+			return nil, err
 		}
-		ccfg.OpenMetadata = func(clusterID string) (*metadata.Store, error) {
-			store, err := b.quorum.open(fsys, cfg.DataDir, clusterID)
-			if err != nil {
-				return nil, err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			if err := b.quorum.migrate(ctx, fsys, cfg.DataDir); err != nil {
-				b.quorum.close()
-				return nil, err
-			}
-			return store, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := b.quorum.migrate(ctx, fsys, cfg.DataDir); err != nil {
+			b.quorum.close()
+			return nil, err
 		}
+		return store, nil
 	}
 	b.cluster, err = cluster.Open(ccfg)
 	if err != nil {
-		if b.quorum != nil {
-			b.quorum.close()
-		}
+		b.quorum.close()
 		return nil, err
 	}
-	if b.quorum != nil {
-		b.quorum.partitions.Store(b.cluster)
-	}
-	b.groups, err = group.Open(group.ConfigFor(b.cluster, cfg.Logger))
+	b.quorum.partitions.Store(b.cluster)
+	// The coordinators follow the leadership of their logs only when it
+	// can move: with peers. A cluster of one holds every internal
+	// partition itself, always, so its coordinators load them at Open as
+	// they always did (following would load them asynchronously, at the
+	// first poll after the topic's creation, for no gain).
+	gcfg := group.ConfigFor(b.cluster, cfg.Logger)
+	gcfg.FollowLeader = b.cluster.Peers()
+	b.groups, err = group.Open(gcfg)
 	if err != nil {
+		b.quorum.close()
 		b.cluster.Close()
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
 	b.cluster.OnTopicDeleted(b.groups.TopicDeleted)
 	tcfg := txn.ConfigFor(b.cluster, b.groups, cfg.Logger)
+	tcfg.FollowLeader = b.cluster.Peers()
 	tv := bc.Settings().TransactionVersion
-	if b.quorum != nil {
+	if b.quorum.tr != nil {
 		// Transactions in a cluster: markers to other brokers and
 		// verification by the coordinator's broker go through an
 		// inter-broker client on inter.broker.listener.name, with that
@@ -243,6 +267,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.txns, err = txn.Open(tcfg)
 	if err != nil {
 		b.groups.Close()
+		b.quorum.close()
 		b.cluster.Close()
 		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}
@@ -252,6 +277,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		b.txns.Close()
 		b.groups.Close()
+		b.quorum.close()
 		b.cluster.Close()
 		return nil, err
 	}
@@ -272,6 +298,7 @@ func Start(cfg Config) (*Broker, error) {
 			}
 			b.txns.Close()
 			b.groups.Close()
+			b.quorum.close()
 			b.cluster.Close()
 			return nil, fmt.Errorf("kafka listener %s: %w", spec.Name, err)
 		}
@@ -282,28 +309,40 @@ func Start(cfg Config) (*Broker, error) {
 		Logger: cfg.Logger, Groups: b.groups, Txns: b.txns, TransactionVersion: tv,
 		SASLMechanisms: sec.mechanisms, FailedAuthDelay: bc.Settings().FailedAuthenticationDelay, Reauth: bc.Settings().ConnectionsMaxReauth,
 		ACLs: sec.acls, OAuth: sec.oauth, PlainUsers: sec.plainUsers}
-	if b.quorum != nil {
-		hcfg.Quorum = b.quorum
-	}
+	hcfg.Quorum = b.quorum
 	if b.txnPeer != nil {
 		hcfg.TxnPeer = b.txnPeer
 	}
 	hcfg.NoTxnPeer = b.noTxnPeer
 	h := handler.New(b.cluster, hcfg)
 	b.handler = h
-	if b.quorum != nil {
-		// A cluster's brokers register every listener's advertised
-		// address (Kafka's BrokerRegistration endpoints): a client is
-		// given each broker's address on the listener it connected to,
-		// and the inter-broker client dials inter.broker.listener.name's.
-		var eps []metadata.Endpoint
-		for _, spec := range cfg.Listeners {
-			e := endpoints[spec.Name]
-			eps = append(eps, metadata.Endpoint{Listener: spec.Name, Host: e.Host, Port: e.Port})
-		}
-		b.startClusterLoops(metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
-			ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps, TransactionVersion: &tv})
+	// Brokers register every listener's advertised address (Kafka's
+	// BrokerRegistration endpoints): a client is given each broker's
+	// address on the listener it connected to, and the inter-broker
+	// client dials inter.broker.listener.name's.
+	var eps []metadata.Endpoint
+	for _, spec := range cfg.Listeners {
+		e := endpoints[spec.Name]
+		eps = append(eps, metadata.Endpoint{Listener: spec.Name, Host: e.Host, Port: e.Port})
 	}
+	self := metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
+		ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps, TransactionVersion: &tv}
+	if b.quorum.tr == nil {
+		// A cluster of one leads its quorum already: it registers before
+		// it serves, so that its first client sees it in Metadata and
+		// can create topics (placement needs a live broker).
+		if err := b.registerAlone(self); err != nil {
+			for _, ln := range b.lns {
+				ln.Close()
+			}
+			b.txns.Close()
+			b.groups.Close()
+			b.quorum.close()
+			b.cluster.Close()
+			return nil, err
+		}
+	}
+	b.startClusterLoops(self)
 	b.kafka = server.New(scfg, h)
 	for i, ln := range b.lns {
 		l := sec.listener(cfg.Listeners[i])
@@ -636,7 +675,7 @@ func (b *Broker) Failure() error {
 // closes the cluster cleanly. It returns the first error met.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var first error
-	if b.quorum != nil && b.cluster != nil {
+	if b.quorum.tr != nil && b.cluster != nil {
 		// While the transport and the metadata quorum still run: the
 		// partitions this broker leads get another leader, so a rolling
 		// restart shows clients a leader change, not an outage.
@@ -684,9 +723,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if err := b.groups.Close(); err != nil && first == nil {
 		first = err
 	}
-	if b.quorum != nil {
-		b.quorum.close()
-	}
+	b.quorum.close()
 	if err := b.cluster.Close(); err != nil && first == nil {
 		first = err
 	}
@@ -705,10 +742,52 @@ const (
 	registerWarnEvery = 15 * time.Second
 )
 
-// startClusterLoops starts a cluster node's background work: registering
-// this broker with the quorum (retried until it is committed), and the
-// fencing of brokers whose sessions lapse while this node leads the
-// quorum. Shutdown stops both.
+// registerAlone registers a cluster of one before it serves: its quorum
+// leads already (quorum.open waited for it), so the registration is one
+// append of the metadata log, fsynced. A registration that says the same
+// (addresses, rack, transaction version; not fenced) is kept: a restart
+// on the same addresses writes nothing for it (no other node needs to
+// tell this process from the last, which is what Incarnation is for).
+func (b *Broker) registerAlone(self metadata.BrokerInfo) error {
+	if b.quorum.readOnly != nil {
+		// Clients are given this broker's addresses from its listeners
+		// (handler), not from the registration the log holds.
+		b.log.Warn("not registering the broker: the metadata log is read-only", "err", b.quorum.readOnly)
+		b.registered = true
+		return nil
+	}
+	for _, old := range b.cluster.AllBrokers() {
+		if old.ID == self.ID && sameRegistration(old, self) {
+			b.registered = true
+			return nil
+		}
+	}
+	if err := b.cluster.Register(self); err != nil {
+		return fmt.Errorf("registering broker %d with its metadata quorum of one: %w", self.ID, err)
+	}
+	b.log.Debug("broker registered", "node", self.ID, "host", self.Host, "port", self.Port, "rack", self.Rack)
+	b.registered = true
+	return nil
+}
+
+// sameRegistration reports whether registration a is unfenced and has
+// b's addresses, rack and transaction version.
+func sameRegistration(a, b metadata.BrokerInfo) bool {
+	tv := func(v *int16) int16 {
+		if v == nil {
+			return -1
+		}
+		return *v
+	}
+	return !a.Fenced && a.Host == b.Host && a.Port == b.Port && a.Rack == b.Rack && a.ControllerAddr == b.ControllerAddr &&
+		slices.Equal(a.Endpoints, b.Endpoints) && tv(a.TransactionVersion) == tv(b.TransactionVersion)
+}
+
+// startClusterLoops starts a node's background work: watching its
+// metadata log (the broker fails when it stops), registering this broker
+// with the quorum (retried until it is committed; done already by a
+// cluster of one), and the fencing of brokers whose sessions lapse while
+// this node leads the quorum. Shutdown stops them.
 func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stopBackground = cancel
@@ -716,6 +795,10 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 	go func() {
 		defer b.bg.Done()
 		group := b.quorum.group
+		if group == nil { // read-only: nothing runs that could stop
+			<-ctx.Done()
+			return
+		}
 		select {
 		case <-ctx.Done():
 		case <-group.Done():
@@ -732,6 +815,9 @@ func (b *Broker) startClusterLoops(self metadata.BrokerInfo) {
 	}()
 	go func() {
 		defer b.bg.Done()
+		if b.registered {
+			return
+		}
 		wait := 100 * time.Millisecond
 		start, warned := time.Now(), time.Time{}
 		for {

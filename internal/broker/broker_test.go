@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/logdir"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
@@ -194,7 +195,7 @@ func TestDataDirOnGivenFS(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the data directory is on the OS's disk: %v", err)
 	}
-	for _, name := range []string{"mem-0", "__consumer_offsets-0", "__strom_metadata", "recovery-point-checkpoint"} {
+	for _, name := range []string{"mem-0", "__consumer_offsets-0", logdir.ClusterMetadataDir, "recovery-point-checkpoint"} {
 		if _, err := mem.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("not on the given FS: %v", err)
 		}

@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/raftgroup"
+	"github.com/stromhq/strom/internal/raftnet"
 	"github.com/stromhq/strom/internal/storage/seglog"
 )
 
@@ -88,9 +90,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// collectQuorum reports a cluster node's metadata quorum and brokers.
+// collectQuorum reports the node's metadata quorum (one voter on a single
+// node) and brokers.
 func (c *collector) collectQuorum(ch chan<- prometheus.Metric, q *quorum) {
-	st := q.group.Status()
+	var st raftgroup.Status // read-only (no group): zeros
+	if q.group != nil {
+		st = q.group.Status()
+	}
 	leader := 0.0
 	if st.State == "StateLeader" {
 		leader = 1
@@ -123,7 +129,10 @@ func (c *collector) collectQuorum(ch chan<- prometheus.Metric, q *quorum) {
 	quiesced, awake := c.b.cluster.ReplicaCounts()
 	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(quiesced), "quiesced")
 	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(awake), "awake")
-	ts := q.tr.Stats()
+	var ts raftnet.Stats // a cluster of one has no transport: zeros
+	if q.tr != nil {
+		ts = q.tr.Stats()
+	}
 	ch <- prometheus.MustNewConstMetric(c.raftRefused, prometheus.CounterValue, float64(ts.Refused))
 	ch <- prometheus.MustNewConstMetric(c.raftAuthFailed, prometheus.CounterValue, float64(ts.AuthFailed))
 }

@@ -39,6 +39,13 @@ func (m *quorumMetrics) observe(start time.Time, err error) {
 // Kafka's terms (node ids, not raft ids; the term as the epoch; raft
 // indexes as offsets).
 func (q *quorum) QuorumState() handler.QuorumState {
+	if q.group == nil { // read-only: no leader
+		out := handler.QuorumState{Leader: -1}
+		for _, v := range q.voters {
+			out.Voters = append(out.Voters, handler.QuorumVoter{ID: v.ID})
+		}
+		return out
+	}
 	st := q.group.Status()
 	out := handler.QuorumState{
 		Leader:        int32(st.Leader) - 1,

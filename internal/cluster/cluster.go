@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +160,12 @@ func Open(cfg Config) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{},
 		appliedConfigs: map[string]appliedConfig{}}
 	c.loadDynamicConfigs()
+	if store.Replicated() {
+		// Loaded now: the reconciler's first pass need not apply them to
+		// every log again.
+		node := strconv.FormatInt(int64(c.NodeID()), 10)
+		c.appliedDyn = [2]map[string]string{store.BrokerConfigs(node), store.BrokerConfigs("")}
+	}
 	if budget.Limit > 0 {
 		cfg.Logger.Info("open-file budget", "limit", budget.Limit, "max_partitions", c.MaxPartitions(),
 			"connections", budget.Connections, "cached_segment_files", budget.Cache, "transient", budget.Transient)
@@ -268,6 +275,11 @@ feed:
 		// of a deleted one must not inherit its settings.
 		st := c.resolveSettings(*t)
 		c.settings.Store(t.Name, st)
+		if c.store.Replicated() {
+			// What the reconciler's first pass would apply again (no
+			// goroutine reads the map yet).
+			c.appliedConfigs[t.Name] = appliedConfig{id: t.ID, configs: t.Configs}
+		}
 		for i := int32(0); i < t.Partitions; i++ {
 			if !c.ours(t, i) {
 				continue
@@ -446,7 +458,10 @@ func (c *Cluster) DeleteTopic(name string) error {
 			return err
 		}
 		c.cfg.Logger.Info("deleted topic", "topic", name)
-		c.wakeReconciler()
+		// This node's partitions go before the answer (the reconciler
+		// would, a moment later), so that a topic created again under
+		// the name right after is not served the old logs.
+		c.reconcile()
 		return nil
 	}
 	first, err := c.deleteTopic(name)

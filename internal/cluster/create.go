@@ -187,19 +187,32 @@ func (c *Cluster) checkNewTopic(t metadata.Topic, inRequest map[string]bool) err
 // handler checked them) replaces the placement when given; it must have
 // the topic's replication factor.
 func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool, assignment ...[]int32) error {
+	proposed, err := c.createPartitions(name, count, validateOnly, assignment...)
+	if proposed && err == nil {
+		// This node's new replicas open before the answer (see
+		// createReplicated).
+		c.reconcile()
+	}
+	return err
+}
+
+// createPartitions is CreatePartitions under its locks; proposed: the
+// change went through the metadata quorum (the reconciler opens the
+// partitions).
+func (c *Cluster) createPartitions(name string, count int32, validateOnly bool, assignment ...[]int32) (proposed bool, err error) {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	c.configMu.RLock()
 	defer c.configMu.RUnlock()
 	t, ok := c.store.Topic(name)
 	if !ok {
-		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
+		return false, fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)
 	}
 	if count <= t.Partitions {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", metadata.ErrInvalidPartitions, name, t.Partitions)
+		return false, fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", metadata.ErrInvalidPartitions, name, t.Partitions)
 	}
 	if err := c.checkPartitionLimit(name, c.partitionCount(), count-t.Partitions); err != nil || validateOnly {
-		return err
+		return false, err
 	}
 	if c.Replicated() {
 		rf := int16(1)
@@ -210,22 +223,21 @@ func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool, 
 		if len(replicas) == 0 {
 			var err error
 			if replicas, err = c.placement(count-t.Partitions, rf); err != nil {
-				return err
+				return false, err
 			}
 		} else if int32(len(replicas)) != count-t.Partitions {
-			return fmt.Errorf("%w: %d replica lists for %d new partitions", metadata.ErrInvalidReplicaAssignment, len(replicas), count-t.Partitions)
+			return false, fmt.Errorf("%w: %d replica lists for %d new partitions", metadata.ErrInvalidReplicaAssignment, len(replicas), count-t.Partitions)
 		}
 		for _, r := range replicas {
 			if len(r) != int(rf) {
-				return fmt.Errorf("%w: replicas %v for a topic of replication factor %d", metadata.ErrInvalidReplicaAssignment, r, rf)
+				return false, fmt.Errorf("%w: replicas %v for a topic of replication factor %d", metadata.ErrInvalidReplicaAssignment, r, rf)
 			}
 		}
 		if err := c.store.SetPartitions(name, count, replicas...); err != nil {
-			return err
+			return false, err
 		}
 		c.cfg.Logger.Info("created partitions", "topic", name, "partitions", count)
-		c.wakeReconciler()
-		return nil
+		return true, nil
 	}
 	old := t.Partitions
 	t.Partitions = count
@@ -234,16 +246,16 @@ func (c *Cluster) CreatePartitions(name string, count int32, validateOnly bool, 
 	for _, j := range jobs {
 		if j.err != nil {
 			c.discard(jobs, func(newPartition) bool { return true })
-			return fmt.Errorf("create partitions of %q: %w", name, j.err)
+			return false, fmt.Errorf("create partitions of %q: %w", name, j.err)
 		}
 	}
 	if err := c.store.SetPartitions(name, count); err != nil {
 		c.discard(jobs, func(newPartition) bool { return true })
-		return err
+		return false, err
 	}
 	c.publish(jobs, func(newPartition) bool { return true })
 	c.cfg.Logger.Info("created partitions", "topic", name, "partitions", count)
-	return nil
+	return false, nil
 }
 
 // newPartition is one partition being created, and its outcome.

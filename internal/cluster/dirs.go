@@ -36,10 +36,10 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 			}
 		}
 		if len(withRecords) > 0 {
-			return nil, fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no %s; refusing to start, so that nothing is deleted. "+
-				"Restore the file, or rebuild it from the directories with `strom storage rebuild-metadata --data-dir %s` "+
+			return nil, fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no metadata (neither %s nor the metadata log %s holds any); refusing to start, so that nothing is deleted. "+
+				"Restore it, or rebuild it from the directories with `strom storage rebuild-metadata --data-dir %s` "+
 				"(topic configs are not recovered)",
-				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, c.dir.Path())
+				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, logdir.ClusterMetadataDir, c.dir.Path())
 		}
 	}
 	live := map[logdir.Partition]metadata.TopicID{}

@@ -13,8 +13,19 @@
 //     tombstone names it (by the topic id in its partition.metadata) or it
 //     holds no record; any other is set aside as <dir>.<random>-stray, never
 //     deleted.
-//   - Creation (CreateTopics, CreatePartitions) is all or nothing per topic:
-//     every check is made first, then the new partitions' logs are created
+//   - Creation is all or nothing per topic. On a node whose metadata is a
+//     quorum's (every node a broker runs; a single node is a quorum of one
+//     voter, Peers false), the topic's record is committed first and the
+//     node's reconciler creates the logs it holds before CreateTopics
+//     answers; on a cluster of one, a topic whose logs cannot all be
+//     created is deleted again (a second record; the tombstone lets the
+//     next start remove what is left) and answered with the error. A crash
+//     between the record and the logs finds the topic at the next start,
+//     whose reconciler creates them. CreatePartitions on a quorum cannot
+//     be undone (counts only grow): partitions that fail to open are
+//     retried by the reconciler every second. Without a quorum (Config
+//     without OpenMetadata: unit tests), every check is made first, then
+//     the new partitions' logs are created
 //     (directories made durable, each with its topic's id, chosen up front,
 //     in partition.metadata), then the metadata is written once for the
 //     whole request, and only then are the partitions visible. If a log
@@ -38,7 +49,9 @@
 //     even past that bound (a data directory from a larger limit), and only
 //     warns.
 //   - A data directory with partition directories holding records but no
-//     metadata file (a bad restore, a copy that skipped it) does not start: ErrNoMetadata
+//     metadata (no file without a quorum; on a single node, a metadata log
+//     that never held a topic or a registration and no file to migrate: a
+//     bad restore, a copy that skipped it) does not start: ErrNoMetadata
 //     says how to rebuild the file from the directories (RebuildMetadata,
 //     `strom storage rebuild-metadata`).
 //   - Opening needs no free space (package logdir); a partition that cannot

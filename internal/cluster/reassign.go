@@ -61,7 +61,8 @@ type ReassignmentInfo struct {
 // Reassign sets the target replicas of partition i of topic (nil:
 // cancel the reassignment in progress).
 func (c *Cluster) Reassign(topic string, i int32, target []int32) error {
-	if !c.Replicated() {
+	if !c.Peers() {
+		// One node (a cluster of one): no other broker to move to.
 		if target == nil {
 			return fmt.Errorf("%w: %s-%d (a single node never reassigns)", metadata.ErrNoReassignment, topic, i)
 		}
@@ -73,9 +74,6 @@ func (c *Cluster) Reassign(topic string, i int32, target []int32) error {
 	}
 	if i < 0 || i >= t.Partitions {
 		return fmt.Errorf("%w: %s-%d", ErrUnknownPartition, topic, i)
-	}
-	if target != nil && c.cfg.RaftSend == nil {
-		return fmt.Errorf("%w: this node has no raft transport for partition groups", metadata.ErrInvalidReplicaAssignment)
 	}
 	if err := c.store.Reassign(metadata.ReassignChange{Topic: topic, TopicID: t.ID, Partition: i, Target: target}); err != nil {
 		return err

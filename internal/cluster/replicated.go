@@ -40,8 +40,17 @@ type Quorum interface {
 	Active() map[int32]bool
 }
 
-// Replicated reports whether this node is one of a cluster.
+// Replicated reports whether this node's metadata is a quorum's (a
+// replicated store): true for every node a broker runs, a single node
+// being a cluster of one voter; false only for a Cluster opened without
+// OpenMetadata (unit tests, and the tools that read a stopped node's
+// metadata file).
 func (c *Cluster) Replicated() bool { return c.store.Replicated() }
+
+// Peers reports whether this node has other nodes to talk to (a raft
+// transport): the branches that are about more than one node (replicas
+// on other brokers, inter-broker clients) ask this, not Replicated.
+func (c *Cluster) Peers() bool { return c.cfg.RaftSend != nil }
 
 // ours reports whether partition i of t has a replica on this node.
 func (c *Cluster) ours(t *metadata.Topic, i int32) bool {
@@ -156,7 +165,51 @@ func (c *Cluster) createReplicated(res []CreateResult, specs []TopicSpec, ok []i
 		res[i].Topic = stored[k]
 		c.cfg.Logger.Info("created topic", "topic", stored[k].Name, "partitions", stored[k].Partitions, "replicas", stored[k].Replicas)
 	}
-	c.wakeReconciler()
+	// This node's replicas open before the answer (the reconciler would,
+	// a moment later): a client that produces right after CreateTopics
+	// finds the partitions, on a cluster of one in particular.
+	_, failed := c.reconcileReport()
+	if c.Peers() {
+		return // the reconciler retries what failed here; other nodes hold the rest
+	}
+	// A cluster of one holds every partition: a topic whose logs it
+	// cannot create (no descriptors, a full disk) is not created, as
+	// before its metadata was a quorum — deleted again and answered
+	// with the error, rather than kept with partitions that never open.
+	deleted := false
+	for k, i := range at {
+		name := stored[k].Name
+		err := failed[name]
+		if err == nil && c.allOpen(stored[k]) {
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: its partitions did not open", ErrLeaderNotAvailable)
+		}
+		if derr := c.store.DeleteTopic(name); derr != nil {
+			c.cfg.Logger.Error("cannot delete a topic whose partitions could not be created; the reconciler retries them", "topic", name, "err", derr)
+			continue
+		}
+		deleted = true
+		res[i].Err = fmt.Errorf("create topic %q: %w", name, err)
+		c.cfg.Logger.Warn("topic not created: its partitions could not be created", "topic", name, "err", err)
+	}
+	if deleted {
+		c.reconcile() // removes what was created of them
+	}
+}
+
+// allOpen reports whether every partition of t placed on this node is
+// open.
+func (c *Cluster) allOpen(t metadata.Topic) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i := int32(0); i < t.Partitions; i++ {
+		if _, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]; !ok && c.ours(&t, i) {
+			return false
+		}
+	}
+	return true
 }
 
 // defaultRF is the replication factor of a topic created without one:
@@ -236,6 +289,13 @@ func (c *Cluster) wakeReconciler() {
 //
 // It reports whether something failed and should be tried again.
 func (c *Cluster) reconcile() (retry bool) {
+	retry, _ = c.reconcileReport()
+	return retry
+}
+
+// reconcileReport is reconcile, also returning, by topic, the first error
+// of a partition this pass could not create.
+func (c *Cluster) reconcileReport() (retry bool, createErrs map[string]error) {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	topics := c.store.Topics()
@@ -333,7 +393,7 @@ func (c *Cluster) reconcile() (retry bool) {
 		}
 	}
 	if len(jobs) == 0 {
-		return retry
+		return retry, nil
 	}
 	c.openNew(jobs)
 	var failed []newPartition
@@ -341,13 +401,19 @@ func (c *Cluster) reconcile() (retry bool) {
 		if j.err != nil {
 			failed = append(failed, j)
 			c.cfg.Logger.Error("cannot create a partition assigned to this broker; retrying", "topic", j.topic.Name, "partition", j.index, "err", j.err)
+			if createErrs == nil {
+				createErrs = map[string]error{}
+			}
+			if createErrs[j.topic.Name] == nil {
+				createErrs[j.topic.Name] = j.err
+			}
 		}
 	}
 	if len(failed) > 0 {
 		c.discard(failed, func(j newPartition) bool { return j.err != nil })
 	}
 	c.publish(jobs, func(j newPartition) bool { return j.err == nil })
-	return retry || len(failed) > 0
+	return retry || len(failed) > 0, createErrs
 }
 
 // appliedConfig is what the reconciler last applied for a topic.

@@ -209,8 +209,9 @@ func quorumFrom(resp *kmsg.DescribeQuorumResponse, target int32) (q quorumJSON, 
 	switch err := kerr.ErrorForCode(p.ErrorCode); {
 	case err == nil:
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		// Strom's single node, whose metadata is a local file.
-		return quorumJSON{Message: "no metadata quorum: this is a single node, its metadata is a local file (start it with controller.quorum.voters to make a cluster)"}, -1
+		// A broker without a metadata quorum: a single node of a Strom
+		// from before a single node was a quorum of one voter.
+		return quorumJSON{Message: "no metadata quorum: the broker is a single node of an older Strom, whose metadata is a local file"}, -1
 	case errors.Is(err, kerr.NotLeaderForPartition) && p.LeaderID >= 0 && p.LeaderID != target:
 		return quorumJSON{}, p.LeaderID
 	default:

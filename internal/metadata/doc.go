@@ -6,9 +6,12 @@
 //
 // Invariants:
 //
-//   - Every change is persisted (atomic rewrite of __strom_metadata, see
-//     Store) before it is visible to callers; CreateTopics stores a batch
-//     of topics with one rewrite, all of them or none.
+//   - Every change is durable before it is visible to callers: committed
+//     to the metadata quorum's fsynced raft log (replicated mode, every
+//     node a broker runs, a single node being a quorum of one voter), or
+//     rewritten atomically into __strom_metadata (local mode, see Store);
+//     CreateTopics stores a batch of topics in one change, all of them or
+//     none.
 //
 //   - Topic names follow Kafka's rules; partition counts only grow.
 //
@@ -44,6 +47,12 @@
 //     (reassign_done, applied only for the target in force): no node
 //     drops a copy the group may still count as a voter.
 //
-// Later, in a replicated cluster, this state moves into a Raft log; the
-// Store's methods are the operations that log will carry.
+// Local mode remains for what reads or writes a stopped node's metadata
+// file and for unit tests: package cluster opened without OpenMetadata
+// (its tests, and those of the handlers and coordinators), `strom storage
+// rebuild-metadata` and `strom storage format --add-scram`, which write a
+// file that the next start migrates into the metadata log (Import), and
+// that migration itself, which reads the file a single node wrote before
+// its metadata was a quorum. No running broker keeps its metadata in the
+// file.
 package metadata

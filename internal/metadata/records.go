@@ -420,3 +420,11 @@ func (s *Store) notify(r Record) {
 		fn(r)
 	}
 }
+
+// NextProducerID is the first producer id not yet allocated (the
+// migration of a metadata file raises it to the file's, no further).
+func (s *Store) NextProducerID() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.nextPID
+}

@@ -113,18 +113,21 @@ func ValidTopicName(name string) error {
 // change is a Record applied by one function (applyLocked), in one of two
 // modes:
 //
-//   - Local (OpenStore, a single node): a change is applied, then the
-//     whole state is rewritten atomically to <dir>/__strom_metadata under
-//     package atomicfile's header; if the write fails the change is undone.
+//   - Local (OpenStore: unit tests, and the file a stopped node's tools
+//     write and the next start migrates, see the package doc): a change is
+//     applied, then the whole state is rewritten atomically to
+//     <dir>/__strom_metadata under package atomicfile's header; if the
+//     write fails the change is undone.
 //
 //     +--------+-------------+-------------+------------+----------------+
 //     | "STMD" | version (2) | CRC-32C (4) | length (4) | JSON payload   |
 //     +--------+-------------+-------------+------------+----------------+
 //
-//   - Replicated (NewReplicatedStore, a node of a cluster): a change is
-//     proposed to the metadata quorum (a raft group) and applied on every
-//     node when committed, through Apply; the raft log and its snapshots
-//     (Snapshot/Restore: the same JSON payload) are what is durable.
+//   - Replicated (NewReplicatedStore, every node a broker runs: a single
+//     node is a quorum of one voter): a change is proposed to the metadata
+//     quorum (a raft group) and applied on every node when committed,
+//     through Apply; the raft log and its snapshots (Snapshot/Restore: the
+//     same JSON payload) are what is durable.
 //
 // A deleted topic leaves a tombstone (its name and id), written in the same
 // change that removes the topic: the durable record that its partition
@@ -296,8 +299,16 @@ func (s *Store) load(sf storeFile) error {
 }
 
 // Found reports whether the metadata file existed when the store was
-// opened (a new data directory has none).
+// opened (a new data directory has none); a replicated store reports
+// true unless SetFound said otherwise.
 func (s *Store) Found() bool { return s.found }
+
+// SetFound sets what Found reports, before the store is used: a metadata
+// quorum of one voter whose log started empty, with no metadata file to
+// migrate, holds a new data directory's metadata (or the directory lost
+// its metadata log), which Found(false) lets package cluster tell apart
+// from a directory whose partitions it may sort out.
+func (s *Store) SetFound(found bool) { s.found = found }
 
 // ErrStoreExists is returned by CreateStore when the file is there.
 var ErrStoreExists = errors.New("metadata file exists")

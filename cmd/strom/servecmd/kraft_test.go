@@ -151,6 +151,13 @@ func TestStorageFormatAddScram(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Shutdown(context.Background())
+	// A single node is a cluster of one: the users format wrote went into
+	// its metadata log at the first start, the file set aside.
+	for name, want := range map[string]bool{metadata.FileName: false, metadata.FileName + ".migrated": true, logdir.ClusterMetadataDir: true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s after the first start: %v, want it there: %v", name, err, want)
+		}
+	}
 	for _, m := range []sasl.Mechanism{scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism(), plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism()} {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr().String()), kgo.SASL(m))
 		if err != nil {

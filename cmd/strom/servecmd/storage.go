@@ -109,9 +109,11 @@ func newRebuildMetadataCmd() *cobra.Command {
 	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "rebuild-metadata",
-		Short: "Rebuild a lost __strom_metadata from the partition directories",
-		Long: `Rebuild the metadata file (__strom_metadata) of a data directory that lost it,
-from its partition directories, so that the broker starts again.
+		Short: "Rebuild lost metadata from the partition directories",
+		Long: `Rebuild the metadata of a data directory that lost it (its metadata log
+__cluster_metadata-0, or the __strom_metadata file of an older Strom), from its
+partition directories, so that the broker starts again: it writes a metadata
+file, which the next start migrates into the metadata log.
 
 Each <topic>-<n> directory makes a topic with as many partitions as its highest
 n+1, under the topic id its partition.metadata file names. Topic configs were

@@ -180,7 +180,13 @@ func (h *Handler) brokers(req *server.Request) []metadata.BrokerInfo {
 	}
 	bs := h.c.Brokers()
 	for i := range bs {
-		if host, port, ok := bs[i].Endpoint(req.Conn.Listener); ok {
+		if e, ok := h.cfg.Listeners[req.Conn.Listener]; ok && bs[i].ID == h.c.NodeID() {
+			// This broker from its own listener, never from a
+			// registration that may be stale (a cluster of one whose
+			// metadata log is read-only on a full disk did not register
+			// its new addresses).
+			bs[i].Host, bs[i].Port = e.Host, e.Port
+		} else if host, port, ok := bs[i].Endpoint(req.Conn.Listener); ok {
 			bs[i].Host, bs[i].Port = host, port
 		}
 	}

@@ -177,15 +177,19 @@ func (h *Handler) checkTopic(rt *kmsg.CreateTopicsRequestTopic, folded map[strin
 	return cluster.TopicSpec{Name: name, Partitions: partitions, Configs: configs, ReplicationFactor: rt.ReplicationFactor, Assignment: assignment}, nil
 }
 
-// checkReplicationFactor accepts -1 (the default) and 1 on a single node;
-// in a cluster any positive factor goes on to placement, which knows the
-// live brokers.
+// checkReplicationFactor accepts -1 (the default) and up to the live
+// brokers (one on a cluster of one, or without a metadata quorum), with
+// Kafka's message for more; placement checks again when it places.
 func (h *Handler) checkReplicationFactor(rf int16) error {
+	live := 1
+	if h.c.Replicated() {
+		live = len(h.c.Brokers())
+	}
 	switch {
-	case rf == -1 || rf == 1 || (rf > 1 && h.c.Replicated()):
+	case rf == -1 || rf == 1 || (rf > 1 && int(rf) <= live):
 		return nil
 	case rf > 1:
-		return adminFail(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: 1", rf)
+		return adminFail(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: %d", rf, live)
 	default:
 		return adminFail(kerr.InvalidReplicationFactor,
 			"replication factor must be larger than 0, or -1 to use the default; got %d", rf)

@@ -58,8 +58,9 @@ func handleInitProducerID(h *Handler, _ context.Context, req *server.Request) (s
 	case req.Version >= 3 && (r.ProducerID == -1) != (r.ProducerEpoch == -1):
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return now(resp)
-	case r.TransactionalID != nil && h.c.Replicated() && h.cfg.TxnPeer == nil:
-		// Without a client to the other brokers the coordinator cannot
+	case r.TransactionalID != nil && h.c.Peers() && h.cfg.TxnPeer == nil:
+		// More than one node, and without a client to the other brokers
+		// the coordinator cannot
 		// write markers to their partitions nor they ask it to verify a
 		// write. Refused, not accepted and left hanging.
 		h.log.Warn("this broker has no inter-broker client for transactions; refusing a transactional producer",

@@ -102,7 +102,7 @@ func (h *Handler) quorumPartition(version int16, p *kmsg.DescribeQuorumResponseT
 	}
 	switch {
 	case h.cfg.Quorum == nil:
-		fail(kerr.UnknownTopicOrPartition, "this broker is a single node: its metadata is a local file, there is no metadata quorum")
+		fail(kerr.UnknownTopicOrPartition, "this broker runs without a metadata quorum (its metadata is a local file)")
 		return
 	case topic != MetadataTopic || p.Partition != 0:
 		fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("the metadata quorum is %s-0", MetadataTopic))

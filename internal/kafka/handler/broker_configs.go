@@ -24,7 +24,7 @@ import (
 //     (log.retention.ms, log.retention.bytes, log.segment.bytes,
 //     log.roll.ms, message.max.bytes, log.flush.interval.*, ...), as in
 //     Kafka (DynamicLogConfig). Strom applies a change to every open log
-//     before answering, persists it in __strom_metadata (a restart keeps
+//     before answering, persists it in the metadata log (a restart keeps
 //     it), and topics without their own override follow it.
 //   - A config Strom reads only at start (num.partitions,
 //     log.retention.hours, auto.create.topics.enable, ...) is refused for
