@@ -64,12 +64,14 @@ try {
   await page.locator('#view .chart:not(.chart-waiting)').first().waitFor({ timeout: 20000 });
   await shot('01-overview.png');
 
-  begin('a single node: the cluster page has one broker, the controller, and says there is no quorum');
+  begin('a single node: the cluster page has one broker, the controller, and a metadata quorum of one voter it leads');
   await page.getByRole('link', { name: 'Cluster', exact: true }).click();
   await page.locator('#cluster-brokers tr[data-broker]').first().waitFor();
   assert.equal(await page.locator('#cluster-brokers tr[data-broker]').count(), 1);
   await page.locator('#cluster-brokers .badge', { hasText: 'controller' }).waitFor();
-  await page.locator('#quorum-message', { hasText: 'single node' }).waitFor();
+  await page.locator('#quorum-summary', { hasText: 'Leader 0,' }).waitFor();
+  assert.equal(await page.locator('#cluster-quorum tr[data-voter]').count(), 1);
+  await page.locator('#cluster-quorum tr[data-voter="0"] .badge', { hasText: 'leader' }).waitFor();
   await page.locator('#cluster-partitions', { hasText: 'fully replicated' }).waitFor();
   await shot('01b-cluster-single.png');
 
