@@ -30,9 +30,9 @@ const (
 func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	cfg := e.Config()
 	before := max(cfg.Duration/2, 500*time.Millisecond)
-	e.Notef("Three strom serve nodes as one cluster (as cluster-3); topic %q of %d partitions, replication factor 3. Node 3 is killed (SIGKILL) once every partition has a full ISR; once the two others lead every partition, %s of %d-byte records is written with acks=all by one kgo producer seeded with them (idempotent, ProducerLinger(%v), the default partitioner). Then a paced producer starts (%d records/s of %d bytes, acks=all, idempotent, ProducerLinger(0), round robin over the partitions, every %v the records due, each stamped with its scheduled send time); after 2x%v (a warm-up, then the window before) node 3 is started again on its data, and Metadata is polled every %v until every partition lists node 3 in its ISR.",
+	e.Notef("Three strom serve nodes as one cluster (as cluster-3); topic %q of %d partitions, replication factor 3. Node 3 is killed (SIGKILL) once every partition has a full ISR; once the two others lead every partition, %s of %d-byte records is written with acks=all by one kgo producer seeded with them (idempotent, ProducerLinger(%v), the default partitioner). Then two paced producers start, each %d records/s of %d bytes, acks=all, idempotent, ProducerLinger(0), round robin over the partitions, every %v the records due, each stamped with its scheduled send time; one with franz-go's default MetadataMinAge (5 s), one with kgo.MetadataMinAge(250ms); after 2x%v (a warm-up, then the window before) node 3 is started again on its data, and Metadata is polled every %v until every partition lists node 3 in its ISR.",
 		catchupTopic, catchupPartitions, FormatSize(cfg.CatchupSize), catchupBytes, produceLinger, catchupRate, catchupBytes, latencyTick, before, replPoll)
-	e.Notef("Catch-up MB/s: the record bytes written while node 3 was down (the fill and the paced records before its restart) over the time from its exec to its last partition in the ISR (its start-up is inside). Produce latency: scheduled send to acknowledgement, p50/p99 of the paced records scheduled in the %v before the restart, and of those scheduled from the restart to the catch-up (at least %v). CPU: node 3's utime+stime from exec to caught up, as a share of one core (3 brokers and the harness share this machine's cores).", before, catchupMinDuring)
+	e.Notef("Catch-up MB/s: the record bytes written while node 3 was down (the fill and the paced records before its restart) over the time from its exec to its last partition in the ISR (its start-up is inside). Produce latency: scheduled send to acknowledgement, p50/p99 of the paced records scheduled in the %v before the restart, and of those scheduled from the restart to the catch-up (at least %v). Before the kill, every partition is given %v to move to its preferred replica; during the catch-up, each partition node 3 prefers moves back to it once caught up (a leader change the producers see). CPU: node 3's utime+stime from exec to caught up, as a share of one core (3 brokers and the harness share this machine's cores).", before, catchupMinDuring, failoverSettle)
 	nodes, err := startCluster3(ctx, e)
 	if err != nil {
 		return err
@@ -47,6 +47,12 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	defer mcl.Close()
 	if _, err := waitPartitions(ctx, mcl, catchupTopic, catchupPartitions, clusterWaitTimeout, fullISR); err != nil {
 		return err
+	}
+	// Leaders first elected move to their preferred replicas a while
+	// later: done before the kill, so that no hand-over among the two
+	// others falls in the window before the restart.
+	if _, err := waitPartitions(ctx, mcl, catchupTopic, catchupPartitions, failoverSettle, settled); err != nil {
+		e.Logf("not every partition on its preferred replica (%v); going on", err)
 	}
 	victim := nodes[2]
 	survivors := addrs(nodes[:2])
@@ -72,36 +78,39 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	fillTook := time.Since(fillStart)
 	e.Logf("node %d down; %s written with acks=all in %v (%.1f MB/s)", victim.id, FormatSize(filled), fillTook.Round(time.Millisecond), float64(filled)/MB/fillTook.Seconds())
 
-	// The paced producer, and every acknowledgement's latency.
+	// The paced producers, and every acknowledgement's latency: tag 1
+	// with franz-go's default MetadataMinAge (5 s), tag 2 with 250 ms.
 	type sample struct{ sent, lat time.Duration }
 	var (
 		mu      sync.Mutex
-		samples []sample
+		samples = map[byte][]sample{}
 		fails   int
 		first   error
 	)
 	base := time.Now()
-	pcl, err := kgo.NewClient(pacedClientOpts(survivors, catchupTopic)...)
-	if err != nil {
-		return err
-	}
-	defer pcl.Close()
-	pp := &pacedProducer{Tag: 1, Rate: catchupRate, Bytes: catchupBytes, Partitions: catchupPartitions, Base: base, OnAck: func(r pacedRecord, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			fails++
-			first = cmp.Or(first, err)
-			return
-		}
-		samples = append(samples, sample{r.Sent, r.Acked - r.Sent})
-	}}
 	pctx, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
 	var wg sync.WaitGroup
-	wg.Go(func() { pp.run(pctx, pcl, 30*time.Second) })
 	stop := func() { stopProducing(); wg.Wait() }
 	defer stop()
+	for tag, extra := range map[byte][]kgo.Opt{1: nil, 2: {kgo.MetadataMinAge(failoverMinAge)}} {
+		pcl, err := kgo.NewClient(pacedClientOpts(survivors, catchupTopic, extra...)...)
+		if err != nil {
+			return err
+		}
+		defer pcl.Close()
+		pp := &pacedProducer{Tag: tag, Rate: catchupRate, Bytes: catchupBytes, Partitions: catchupPartitions, Base: base, OnAck: func(r pacedRecord, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fails++
+				first = cmp.Or(first, err)
+				return
+			}
+			samples[r.Tag] = append(samples[r.Tag], sample{r.Sent, r.Acked - r.Sent})
+		}}
+		wg.Go(func() { pp.run(pctx, pcl, 30*time.Second) })
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -152,33 +161,42 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	stop()
 
 	mu.Lock()
-	var pre, during []time.Duration
-	for _, s := range samples {
-		switch {
-		case s.sent >= restartAt-before && s.sent < restartAt:
-			pre = append(pre, s.lat)
-		case s.sent >= restartAt && s.sent < duringEnd:
-			during = append(during, s.lat)
-		}
-	}
 	nFails, firstErr := fails, first
-	mu.Unlock()
-	if len(pre) == 0 || len(during) == 0 {
-		return fmt.Errorf("paced producer: %d acknowledged before the restart, %d during the catch-up (%d failed: %v)", len(pre), len(during), nFails, firstErr)
-	}
-	lpre, ldur := sortLatencies(pre), sortLatencies(during)
 	failNote := ""
 	if nFails > 0 {
 		failNote = fmt.Sprintf("; %d paced records failed (first: %v)", nFails, firstErr)
 	}
-	e.Logf("node %d caught up %s in %v; produce before %s; during %s%s", victim.id, FormatSize(behind), took.Round(time.Millisecond), lpre.summary(), ldur.summary(), failNote)
+	type window struct{ pre, during latencies }
+	var ws [3]window
+	for tag := byte(1); tag <= 2; tag++ {
+		var pre, during []time.Duration
+		for _, s := range samples[tag] {
+			switch {
+			case s.sent >= restartAt-before && s.sent < restartAt:
+				pre = append(pre, s.lat)
+			case s.sent >= restartAt && s.sent < duringEnd:
+				during = append(during, s.lat)
+			}
+		}
+		if len(pre) == 0 || len(during) == 0 {
+			mu.Unlock()
+			return fmt.Errorf("paced producer %d: %d acknowledged before the restart, %d during the catch-up (%d failed: %v)", tag, len(pre), len(during), nFails, firstErr)
+		}
+		ws[tag] = window{sortLatencies(pre), sortLatencies(during)}
+	}
+	mu.Unlock()
+	e.Logf("node %d caught up %s in %v; default MetadataMinAge: produce before %s, during %s; MetadataMinAge %v: before %s, during %s%s", victim.id, FormatSize(behind), took.Round(time.Millisecond),
+		ws[1].pre.summary(), ws[1].during.summary(), failoverMinAge, ws[2].pre.summary(), ws[2].during.summary(), failNote)
 	e.Figure(Figure{Name: "strom follower catch-up", Value: float64(behind) / MB / took.Seconds(), Unit: "MB/s",
 		Note: fmt.Sprintf("%s behind (-catchup-size %s plus the paced records), exec to every partition's ISR in %v; fill with the node down at %.1f MB/s", FormatSize(behind), FormatSize(cfg.CatchupSize), took.Round(time.Millisecond), float64(filled)/MB/fillTook.Seconds())})
-	e.Figure(Figure{Name: "strom produce p99 during catch-up", Value: ms(ldur.q(0.99)), Unit: "ms",
-		Versus: fmt.Sprintf("p99 before the restart %.2f ms", ms(lpre.q(0.99))), Ratio: float64(ldur.q(0.99)) / float64(lpre.q(0.99)),
-		Note: fmt.Sprintf("%d records/s acks=all; during: %s; before: %s%s", catchupRate, ldur.summary(), lpre.summary(), failNote)})
-	e.Figure(Figure{Name: "strom produce p50 during catch-up", Value: ms(ldur.q(0.5)), Unit: "ms",
-		Versus: fmt.Sprintf("p50 before the restart %.2f ms", ms(lpre.q(0.5))), Ratio: float64(ldur.q(0.5)) / float64(lpre.q(0.5))})
+	for tag, name := range map[byte]string{1: "", 2: fmt.Sprintf(", MetadataMinAge %v", failoverMinAge)} {
+		w := ws[tag]
+		e.Figure(Figure{Name: "strom produce p99 during catch-up" + name, Value: ms(w.during.q(0.99)), Unit: "ms",
+			Versus: fmt.Sprintf("p99 before the restart %.2f ms", ms(w.pre.q(0.99))), Ratio: float64(w.during.q(0.99)) / float64(w.pre.q(0.99)),
+			Note: fmt.Sprintf("%d records/s acks=all; during: %s; before: %s%s", catchupRate, w.during.summary(), w.pre.summary(), failNote)})
+		e.Figure(Figure{Name: "strom produce p50 during catch-up" + name, Value: ms(w.during.q(0.5)), Unit: "ms",
+			Versus: fmt.Sprintf("p50 before the restart %.2f ms", ms(w.pre.q(0.5))), Ratio: float64(w.during.q(0.5)) / float64(w.pre.q(0.5))})
+	}
 	e.Figure(Figure{Name: "strom catching-up node CPU", Value: 100 * float64(cpu) / float64(took), Unit: "% core",
 		Note: fmt.Sprintf("node %d: %v CPU from exec to caught up in %v; the leaders meanwhile: %s", victim.id, cpu.Round(10*time.Millisecond), took.Round(time.Millisecond), strings.Join(others, ", "))})
 	for _, n := range nodes {

@@ -100,6 +100,7 @@ func TestSmoke(t *testing.T) {
 		"cluster-follower-catchup": {
 			"strom follower catch-up MB/s": nil, "strom produce p99 during catch-up ms": {"p99 before the restart"},
 			"strom produce p50 during catch-up ms": {"p50 before the restart"}, "strom catching-up node CPU % core": nil,
+			"strom produce p99 during catch-up, MetadataMinAge 250ms ms": {"p99 before the restart"},
 		},
 		"backlog-rss": {"strom RSS peak MiB": {""}},
 	}
