@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,15 +26,28 @@ const (
 	// catchupMinDuring is the least of the catch-up window the latencies
 	// are taken over, should the node catch up sooner.
 	catchupMinDuring = time.Second
+	// catchupLeaveISR bounds the wait for the leaders to drop the killed
+	// node from their ISRs: replica.lag.time.max.ms (30 s) and room.
+	catchupLeaveISR = 90 * time.Second
+	// catchupDefaultLag is the broker's default replica.lag.time.max.ms.
+	catchupDefaultLag = 30 * time.Second
 )
 
 func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	cfg := e.Config()
 	before := max(cfg.Duration/2, 500*time.Millisecond)
-	e.Notef("Three strom serve nodes as one cluster (as cluster-3); topic %q of %d partitions, replication factor 3. Node 3 is killed (SIGKILL) once every partition has a full ISR; once the two others lead every partition, %s of %d-byte records is written with acks=all by one kgo producer seeded with them (idempotent, ProducerLinger(%v), the default partitioner). Then two paced producers start, each %d records/s of %d bytes, acks=all, idempotent, ProducerLinger(0), round robin over the partitions, every %v the records due, each stamped with its scheduled send time; one with franz-go's default MetadataMinAge (5 s), one with kgo.MetadataMinAge(250ms); after 2x%v (a warm-up, then the window before) node 3 is started again on its data, and Metadata is polled every %v until every partition lists node 3 in its ISR.",
-		catchupTopic, catchupPartitions, FormatSize(cfg.CatchupSize), catchupBytes, produceLinger, catchupRate, catchupBytes, latencyTick, before, replPoll)
+	var extra []string
+	lag, lagNote := catchupDefaultLag, "the broker's default"
+	if cfg.CatchupLag > 0 {
+		lag, lagNote = cfg.CatchupLag, "set with --set replica.lag.time.max.ms on every node"
+		extra = []string{"--set", fmt.Sprintf("replica.lag.time.max.ms=%d", cfg.CatchupLag.Milliseconds())}
+	}
+	// The least time node 3 stays down: longer than the lag time.
+	catchupDown := lag + lag/6 + time.Second
+	e.Notef("Three strom serve nodes as one cluster (as cluster-3); topic %q of %d partitions, replication factor 3. Node 3 is killed (SIGKILL) once every partition has a full ISR; once the two others lead every partition, %s of %d-byte records is written with acks=all by one kgo producer seeded with them (idempotent, ProducerLinger(%v), the default partitioner). Then two paced producers start, each %d records/s of %d bytes, acks=all, idempotent, ProducerLinger(0), round robin over the partitions, every %v the records due, each stamped with its scheduled send time; one with franz-go's default MetadataMinAge (5 s), one with kgo.MetadataMinAge(250ms); once every partition's ISR has dropped node 3, at least %v after its kill (a leader keeps a voter in its ISR for replica.lag.time.max.ms, here %v (%s), after it was last caught up, so a node back sooner is in every ISR at once, caught up or not) and at least 2x%v after the paced producers started (a warm-up, then the window before), node 3 is started again on its data, and Metadata is polled every %v until every partition lists node 3 in its ISR.",
+		catchupTopic, catchupPartitions, FormatSize(cfg.CatchupSize), catchupBytes, produceLinger, catchupRate, catchupBytes, latencyTick, catchupDown, lag, lagNote, before, replPoll)
 	e.Notef("Catch-up MB/s: the record bytes written while node 3 was down (the fill and the paced records before its restart) over the time from its exec to its last partition in the ISR (its start-up is inside). Produce latency: scheduled send to acknowledgement, p50/p99 of the paced records scheduled in the %v before the restart, and of those scheduled from the restart to the catch-up (at least %v). Before the kill, every partition is given %v to move to its preferred replica; during the catch-up, each partition node 3 prefers moves back to it once caught up (a leader change the producers see). CPU: node 3's utime+stime from exec to caught up, as a share of one core (3 brokers and the harness share this machine's cores).", before, catchupMinDuring, failoverSettle)
-	nodes, err := startCluster3(ctx, e)
+	nodes, err := startCluster3(ctx, e, extra...)
 	if err != nil {
 		return err
 	}
@@ -57,6 +71,7 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	victim := nodes[2]
 	survivors := addrs(nodes[:2])
 	killNode(e, victim)
+	killed := time.Now()
 	down := int32(victim.id)
 	if _, err := waitPartitions(ctx, mcl, catchupTopic, catchupPartitions, clusterWaitTimeout, func(p partState) bool { return p.Leader >= 0 && p.Leader != down }); err != nil {
 		return fmt.Errorf("after killing node %d: %w", victim.id, err)
@@ -111,15 +126,26 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 		}}
 		wg.Go(func() { pp.run(pctx, pcl, 30*time.Second) })
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(2 * before): // a warm-up, then the window before
+	// A leader lists a voter in its ISR while its match index reached the
+	// leader's last index within replica.lag.time.max.ms (30 s by
+	// default): a node restarted sooner than that after its kill is back
+	// in every ISR as soon as it is live again, caught up or not. So node
+	// 3 stays down longer than that, and out of every ISR.
+	if _, err := waitPartitions(ctx, mcl, catchupTopic, catchupPartitions, catchupLeaveISR, func(p partState) bool { return p.Leader >= 0 && !slices.Contains(p.ISR, down) }); err != nil {
+		return fmt.Errorf("node %d still in an ISR: %w", victim.id, err)
+	}
+	e.Logf("node %d out of every ISR %v after its kill", victim.id, time.Since(killed).Round(time.Millisecond))
+	if rest := max(2*before-time.Since(base), catchupDown-time.Since(killed)); rest > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rest): // a warm-up, then the window before
+		}
 	}
 
 	// Restart and catch-up.
 	restartAt := time.Since(base)
-	behind := filled + int64(restartAt)*catchupRate/int64(time.Second)*catchupBytes
+	behind := filled + 2*int64(restartAt)*catchupRate/int64(time.Second)*catchupBytes
 	cpu0 := make([]time.Duration, 2)
 	for i, s := range nodes[:2] {
 		if cpu0[i], err = s.srv.CPU(); err != nil {

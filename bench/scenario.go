@@ -206,6 +206,10 @@ type Config struct {
 	IdleWindow  time.Duration
 	Failovers   int   // cluster-leader-failover: leaders killed
 	CatchupSize int64 // cluster-follower-catchup: bytes written while a follower is down
+	// CatchupLag is cluster-follower-catchup's replica.lag.time.max.ms
+	// (--set on every node); 0 leaves the broker's default (30 s). The
+	// follower stays down longer than it.
+	CatchupLag  time.Duration
 	RestartSize int64 // restart-100-partitions: bytes in 100 partitions before the restarts
 	// BacklogSize is what backlog-rss's consumer reads; 0 is RestartSize,
 	// and then both read the same data, written once.
@@ -272,6 +276,7 @@ func SmokeConfig() Config {
 		IdleWindow:       2 * time.Second,
 		Failovers:        1,
 		CatchupSize:      4 * MiB,
+		CatchupLag:       2 * time.Second,
 		RestartSize:      8 * MiB,
 	}
 }
@@ -282,7 +287,7 @@ func (c Config) validate() error {
 		return errors.New("sizes must be positive")
 	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0, c.ClusterTopics <= 0, c.IdleReplicated <= 0, c.Failovers <= 0:
 		return errors.New("rates and counts must be positive")
-	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0, c.IdleWindow <= 0:
+	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0, c.IdleWindow <= 0, c.CatchupLag < 0:
 		return errors.New("durations must be positive")
 	case c.Rounds <= 0, c.Runs <= 0, c.Syncs <= 0, c.NatsPending <= 0:
 		return errors.New("rounds, runs, syncs and the NATS window must be positive")
