@@ -52,7 +52,7 @@ func TestSmoke(t *testing.T) {
 	cfg.Kfake = Program{Path: self, Env: []string{roleEnv + "=kfake", gorace}}
 	cfg.Nats = Program{Path: self, Env: []string{roleEnv + "=nats", gorace}}
 	cfg.Out = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, cfg, Scenarios())
 	t.Logf("output:\n%s", out.String())
