@@ -61,9 +61,9 @@ func listening(addr string, timeout time.Duration) error {
 	return kerr.ErrorForCode(vr.ErrorCode)
 }
 
-// startCluster3 starts three nodes and waits until every one lists all
-// three brokers and a controller.
-func startCluster3(ctx context.Context, e *Env) ([]*clusterNode, error) {
+// startCluster3 starts three nodes, each with the extra arguments, and
+// waits until every one lists all three brokers and a controller.
+func startCluster3(ctx context.Context, e *Env, extra ...string) ([]*clusterNode, error) {
 	var nodes []*clusterNode
 	var voters []string
 	for i := 1; i <= 3; i++ {
@@ -77,8 +77,8 @@ func startCluster3(ctx context.Context, e *Env) ([]*clusterNode, error) {
 	}
 	for _, n := range nodes {
 		kind := Kind{Name: Strom.Name, Protocol: Kafka, Ready: listening, Args: func(addr, dataDir string) []string {
-			return []string{"serve", "--data-dir", dataDir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", "-",
-				"--node-id", strconv.Itoa(n.id), "--controller-quorum-voters", strings.Join(voters, ","), "--controller-addr", n.ctrl}
+			return append([]string{"serve", "--data-dir", dataDir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", "-",
+				"--node-id", strconv.Itoa(n.id), "--controller-quorum-voters", strings.Join(voters, ","), "--controller-addr", n.ctrl}, extra...)
 		}}
 		s, err := e.Start(ctx, kind)
 		if err != nil {

@@ -46,6 +46,16 @@
 // first, and quantiles (p50, p99, p99.9) are by nearest rank over every
 // record of every round sent after the warm-up.
 //
+// Clusters. cluster-* start three `strom serve` nodes as one cluster on
+// loopback (startCluster3: fixed controller listeners, a new Kafka
+// listener at every start); a node is killed with SIGKILL and started
+// again on its data. The replication scenarios (cluster_repl.go) read a
+// topic's leaders and ISRs from Metadata, polled every 100 ms, and drive
+// it with paced acks=all producers whose records carry their producer,
+// sequence number and scheduled send time, so that a failover figure is
+// checked by reading every acknowledged record back, and produce latency
+// during a follower's catch-up is set against the same producer's before.
+//
 // Payloads. Every produced record has a value of its own, from a pool of
 // poolValues values generated once per run (payload.go): pseudo-random
 // bytes, or JSON sensor reports that compress like telemetry; a producer

@@ -110,6 +110,16 @@ var scenarios = []Scenario{
 		Run:   runClusterIdleRF3,
 	},
 	{
+		Name:  "cluster-leader-failover",
+		About: "three strom nodes, an RF=3 topic under two paced acks=all producers: kill -9 of partition 0's leader to the first acknowledgement on it, -failovers times, median (goal <= 2 s) and max, with kgo.MetadataMinAge(250ms) and with the default; every acknowledged record read back",
+		Run:   runClusterLeaderFailover,
+	},
+	{
+		Name:  "cluster-follower-catchup",
+		About: "three strom nodes, an RF=3 topic of 8 partitions: a follower killed, -catchup-size written with acks=all, the follower restarted: its catch-up MB/s to a full ISR, its CPU, and a paced acks=all producer's p50/p99 during the catch-up against before",
+		Run:   runClusterFollowerCatchup,
+	},
+	{
 		Name:  "restart-100-partitions",
 		About: "exec of strom serve to serving again on -restart-size bytes in 100 partitions after a clean stop, median, end offsets checked: against a 1 s limit",
 		Run:   runRestart,
@@ -194,6 +204,12 @@ type Config struct {
 	// IdleWindow is cluster-idle-rf3's measurement: each broker's CPU
 	// time over it, once the partitions are led and settled.
 	IdleWindow  time.Duration
+	Failovers   int   // cluster-leader-failover: leaders killed
+	CatchupSize int64 // cluster-follower-catchup: bytes written while a follower is down
+	// CatchupLag is cluster-follower-catchup's replica.lag.time.max.ms
+	// (--set on every node); 0 leaves the broker's default (30 s). The
+	// follower stays down longer than it.
+	CatchupLag  time.Duration
 	RestartSize int64 // restart-100-partitions: bytes in 100 partitions before the restarts
 	// BacklogSize is what backlog-rss's consumer reads; 0 is RestartSize,
 	// and then both read the same data, written once.
@@ -228,6 +244,8 @@ func DefaultConfig() Config {
 		ClusterTopics:    1000,
 		IdleReplicated:   1000,
 		IdleWindow:       20 * time.Second,
+		Failovers:        20,
+		CatchupSize:      1 * GiB,
 		RestartSize:      10 * GiB,
 	}
 }
@@ -256,17 +274,20 @@ func SmokeConfig() Config {
 		ClusterTopics:    30,
 		IdleReplicated:   30,
 		IdleWindow:       2 * time.Second,
+		Failovers:        1,
+		CatchupSize:      4 * MiB,
+		CatchupLag:       2 * time.Second,
 		RestartSize:      8 * MiB,
 	}
 }
 
 func (c Config) validate() error {
 	switch {
-	case c.Size <= 0, c.DiskBytes <= 0, c.RestartSize < KiB, c.BacklogSize < 0:
+	case c.Size <= 0, c.DiskBytes <= 0, c.RestartSize < KiB, c.BacklogSize < 0, c.CatchupSize < KiB:
 		return errors.New("sizes must be positive")
-	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0, c.ClusterTopics <= 0, c.IdleReplicated <= 0:
+	case c.LatencyRate <= 0, c.IdlePartitions <= 0, c.IdleConns <= 0, c.ManyPartitions <= 0, c.MetadataRequests <= 0, c.ClusterTopics <= 0, c.IdleReplicated <= 0, c.Failovers <= 0:
 		return errors.New("rates and counts must be positive")
-	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0, c.IdleWindow <= 0:
+	case c.Duration <= 0, c.Warmup < 0, c.Settle < 0, c.IdleWindow <= 0, c.CatchupLag < 0:
 		return errors.New("durations must be positive")
 	case c.Rounds <= 0, c.Runs <= 0, c.Syncs <= 0, c.NatsPending <= 0:
 		return errors.New("rounds, runs, syncs and the NATS window must be positive")

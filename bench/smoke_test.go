@@ -52,7 +52,7 @@ func TestSmoke(t *testing.T) {
 	cfg.Kfake = Program{Path: self, Env: []string{roleEnv + "=kfake", gorace}}
 	cfg.Nats = Program{Path: self, Env: []string{roleEnv + "=nats", gorace}}
 	cfg.Out = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, cfg, Scenarios())
 	t.Logf("output:\n%s", out.String())
@@ -93,7 +93,16 @@ func TestSmoke(t *testing.T) {
 		"idle-1000-partitions":   {"strom RSS MiB": {""}},
 		"partitions-10k":         {"strom create s": {""}, "strom metadata p99 ms": {""}},
 		"restart-100-partitions": {"strom restart ms": {""}},
-		"backlog-rss":            {"strom RSS peak MiB": {""}},
+		"cluster-leader-failover": {
+			"strom leader failover, MetadataMinAge 250ms ms": {"goal 2 s"}, "strom leader failover max, MetadataMinAge 250ms ms": nil,
+			"strom leader failover, default MetadataMinAge ms": nil, "strom leader failover max, default MetadataMinAge ms": nil,
+		},
+		"cluster-follower-catchup": {
+			"strom follower catch-up MB/s": nil, "strom produce p99 during catch-up ms": {"p99 before the restart"},
+			"strom produce p50 during catch-up ms": {"p50 before the restart"}, "strom catching-up node CPU % core": nil,
+			"strom produce p99 during catch-up, MetadataMinAge 250ms ms": {"p99 before the restart"},
+		},
+		"backlog-rss": {"strom RSS peak MiB": {""}},
 	}
 	limits := map[string]float64{} // name: value, from the limits scenario
 	for _, res := range rep.Results {

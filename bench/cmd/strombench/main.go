@@ -54,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		clTopics = fl.Int("cluster-topics", def.ClusterTopics, "cluster-3: topics created through the metadata quorum, one per CreateTopics")
 		idleRF3  = fl.Int("idle-rf3-partitions", def.IdleReplicated, "cluster-idle-rf3: partitions of replication factor 3 created, 100 per topic")
 		idleWin  = fl.Duration("idle-window", def.IdleWindow, "cluster-idle-rf3: the window each broker's CPU time is measured over")
+		failover = fl.Int("failovers", def.Failovers, "cluster-leader-failover: leaders of partition 0 killed; median and max reported")
+		catchup  = fl.String("catchup-size", bench.FormatSize(def.CatchupSize), "cluster-follower-catchup: bytes written with acks=all while a follower is down")
+		catchLag = fl.Duration("catchup-lag", 0, "cluster-follower-catchup: replica.lag.time.max.ms of the nodes (0: the broker's default, 30s); the follower stays down longer than it")
 		restart  = fl.String("restart-size", bench.FormatSize(def.RestartSize), "restart-100-partitions: bytes written to 100 partitions before the restarts (needs that much free disk)")
 		backlog  = fl.String("backlog-size", "", "backlog-rss: bytes behind the consumer (default: -restart-size, and then the same data is read, written once)")
 		dir      = fl.String("dir", "", "where to make the run's directory of binaries, data dirs and logs (default: the system's temporary directory)")
@@ -112,6 +115,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if set["catchup-size"] || !*smoke {
+		if cfg.CatchupSize, err = bench.ParseSize(*catchup); err != nil {
+			fmt.Fprintln(stderr, "strombench: -catchup-size:", err)
+			return 2
+		}
+	}
 	if *backlog != "" {
 		if cfg.BacklogSize, err = bench.ParseSize(*backlog); err != nil {
 			fmt.Fprintln(stderr, "strombench: -backlog-size:", err)
@@ -134,6 +143,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"cluster-topics":      func() { cfg.ClusterTopics = *clTopics },
 		"idle-rf3-partitions": func() { cfg.IdleReplicated = *idleRF3 },
 		"idle-window":         func() { cfg.IdleWindow = *idleWin },
+		"failovers":           func() { cfg.Failovers = *failover },
+		"catchup-lag":         func() { cfg.CatchupLag = *catchLag },
 	} {
 		if set[name] || !*smoke {
 			apply()
