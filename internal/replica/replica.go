@@ -338,13 +338,22 @@ var _ partition.Replicator = (*Replica)(nil)
 // raftConfig is etcd raft's configuration for a partition group.
 func (r *Replica) raftConfig(applied uint64) *raft.Config {
 	return &raft.Config{
-		ID:                        r.cfg.ID,
-		ElectionTick:              r.cfg.ElectionTicks,
-		HeartbeatTick:             r.cfg.HeartbeatTicks,
-		Storage:                   r.st,
-		Applied:                   applied,
-		MaxSizePerMsg:             1 << 20,
-		MaxInflightMsgs:           256,
+		ID:              r.cfg.ID,
+		ElectionTick:    r.cfg.ElectionTicks,
+		HeartbeatTick:   r.cfg.HeartbeatTicks,
+		Storage:         r.st,
+		Applied:         applied,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		// A follower catching up gets at most 4 MiB of appends in
+		// flight: without a byte bound raft put up to 256 MiB of entries
+		// (read from the segments on this goroutine) into one Ready for
+		// it, which stalled this partition's proposals for seconds and
+		// overflowed the transport's queue to that node (the drops then
+		// waited for raft to probe again). cluster-follower-catchup, 256
+		// MiB behind, the same minutes: 38 -> 70 MB/s, the paced
+		// producer's p50 during the catch-up 1.6 s -> 88 ms.
+		MaxInflightBytes:          4 << 20,
 		MaxUncommittedEntriesSize: 64 << 20,
 		MaxCommittedSizePerReady:  4 << 20,
 		CheckQuorum:               true,
