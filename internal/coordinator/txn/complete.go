@@ -12,11 +12,14 @@ import (
 // Ending a transaction, as Kafka does: EndTxn is answered once the
 // PrepareCommit or PrepareAbort record is durable (the outcome is decided
 // then), and the markers and the completion record follow in the
-// background. The local markers are appended before the answer (a cheap
-// append to each partition's file, so a partition of this broker holds its
-// marker as soon as the producer hears of the end); their fsyncs, the
-// markers of partitions led by other brokers and the Complete* record are
-// left to a completer goroutine the Coordinator owns (t.completing).
+// background. Every marker is written before the answer: appended to this
+// broker's partitions (a cheap append to each file) and sent to the other
+// brokers' (WriteTxnMarkers, as before), so once the producer hears of the
+// end no partition takes a late write at the ended epoch into the ended
+// transaction (KIP-890 part 2 holds at the answer, in a cluster too). The
+// fsyncs of the local markers and the Complete* record are left to a
+// completer goroutine the Coordinator owns (t.completing); so are the
+// other brokers' markers when sending them failed (retried there).
 //
 // Until the completion record is in the log the transactional id stays
 // Prepare*: a new transaction of the id (AddPartitionsToTxn, an implicit
@@ -70,27 +73,36 @@ func (c *Coordinator) end(ctx context.Context, t *txn, commit, fence bool) error
 	if err := c.write(ctx, t, r); err != nil {
 		return err
 	}
-	c.startCompleting(t)
+	c.startCompleting(ctx, t)
 	return nil
 }
 
-// startCompleting appends t's local markers and hands the rest of the
-// completion to a goroutine of the Coordinator; t.op held, t preparing and
-// no completer running. A failure leaves t preparing with no completer:
-// the timeout loop, or the id's next request (settle), completes it.
-func (c *Coordinator) startCompleting(t *txn) {
+// startCompleting appends t's local markers, sends those of partitions
+// other brokers lead (within ctx, the request's), and hands the rest of
+// the completion to a goroutine of the Coordinator; t.op held, t preparing
+// and no completer running. A failure leaves t preparing with no
+// completer: the timeout loop, or the id's next request (settle),
+// completes it.
+func (c *Coordinator) startCompleting(ctx context.Context, t *txn) {
 	r := t.cur
 	mw, err := c.appendMarkers(r)
 	if err != nil {
 		c.log.Warn("transaction: writing the markers failed; retried later", "transactional_id", t.id, "err", err)
 		return
 	}
+	if len(mw.remote) > 0 {
+		if err := c.sendMarkers(ctx, r, mw.remote); err != nil {
+			c.log.Warn("transaction: markers to other brokers failed; the completion retries them", "transactional_id", t.id, "err", err)
+		} else {
+			mw.remote = nil
+		}
+	}
 	done := make(chan struct{})
 	c.mu.Lock()
-	ctx := c.stateCtx
+	sctx := c.stateCtx
 	c.mu.Unlock()
 	started := c.goOwned(func() {
-		err := c.awaitMarkers(ctx, r, mw)
+		err := c.awaitMarkers(sctx, r, mw)
 		t.op.Lock()
 		defer t.op.Unlock()
 		if err == nil {
@@ -98,7 +110,7 @@ func (c *Coordinator) startCompleting(t *txn) {
 		}
 		t.completing = nil
 		close(done)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && sctx.Err() == nil {
 			c.log.Warn("transaction: completion failed; retried later", "transactional_id", t.id, "err", err)
 		}
 	})
@@ -216,6 +228,15 @@ func (c *Coordinator) appendMarkers(r record) (markerWrites, error) {
 	return mw, nil
 }
 
+// sendMarkers writes r's markers to parts, partitions other brokers lead,
+// through the MarkerSender; nil once every one is acknowledged durable.
+func (c *Coordinator) sendMarkers(ctx context.Context, r record, parts []TopicPartition) error {
+	if c.cfg.Markers == nil {
+		return fmt.Errorf("markers to %d partitions led by other brokers: no marker sender", len(parts))
+	}
+	return c.cfg.Markers.WriteMarkers(ctx, r.ProducerID, r.Epoch, r.State == PrepareCommit, coordinatorEpoch, parts)
+}
+
 // awaitMarkers waits until every marker of mw is durable (the local
 // partitions fsync their files in parallel while the other brokers write
 // theirs), tells MarkerWritten of the local ones, and applies a legacy
@@ -238,13 +259,7 @@ func (c *Coordinator) awaitMarkers(ctx context.Context, r record, mw markerWrite
 	n := len(mw.local)
 	if len(mw.remote) > 0 {
 		n++
-		go func() {
-			if c.cfg.Markers == nil {
-				errs <- fmt.Errorf("markers to %d partitions led by other brokers: no marker sender", len(mw.remote))
-				return
-			}
-			errs <- c.cfg.Markers.WriteMarkers(ctx, r.ProducerID, r.Epoch, commit, coordinatorEpoch, mw.remote)
-		}()
+		go func() { errs <- c.sendMarkers(ctx, r, mw.remote) }()
 	}
 	var werr error
 	for range n {

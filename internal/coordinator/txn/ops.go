@@ -349,7 +349,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		return c.end(ctx, t, commit, false)
 	case commit && (s == CompleteCommit || s == PrepareCommit), !commit && (s == CompleteAbort || s == PrepareAbort):
 		if t.preparing() && t.completing == nil {
-			c.startCompleting(t) // its last completion failed
+			c.startCompleting(ctx, t) // its last completion failed
 		}
 		return nil
 	default:
