@@ -45,8 +45,9 @@
 // a request holds it across its log append and the fsync wait, so the
 // steps of one transaction never interleave and no state machine code
 // needs another lock. The end of a transaction is the exception
-// (complete.go): EndTxn appends the local markers and answers once the
-// prepare record is durable; a completer goroutine, owned by the
+// (complete.go): EndTxn answers once the prepare record is durable and
+// every marker written (local ones appended, other brokers' sent and
+// acknowledged); a completer goroutine, owned by the
 // Coordinator (stopped by Close, which waits for it), waits for the
 // markers without the op lock and takes it only to append the completion
 // record. Meanwhile the id is Prepare* and every request that would start
@@ -89,14 +90,14 @@
 //
 // Every transition is one record, appended and fsynced before it takes
 // effect in memory and before the request is answered, except the last:
-// once Prepare* is durable the outcome is decided and EndTxn is answered
-// (as Kafka answers it); the markers (a COMMIT or ABORT control batch
-// with the producer's epoch, through partition.AppendMarker; those of this
-// broker's partitions appended before the answer) go to every partition
-// of the transaction and are fsynced (the partitions in parallel, the
-// other brokers' through the MarkerSender), a legacy record's offsets are
-// applied through the group coordinator, and Complete* is appended without
-// waiting for its fsync, all by the completer: until it is durable a
+// once Prepare* is durable the outcome is decided; the markers (a COMMIT
+// or ABORT control batch with the producer's epoch, through
+// partition.AppendMarker, and the other brokers' through the
+// MarkerSender) are written to every partition of the transaction and
+// EndTxn is answered; the local markers' fsyncs (the partitions in
+// parallel), a legacy record's offsets (applied through the group
+// coordinator) and Complete*, appended without waiting for its fsync, are
+// left to the completer: until it is durable a
 // restart finds Prepare* and completes again, and every later record of
 // the id is behind it (the id's next transaction starts only after the
 // completion). A transaction costs its producer two fsyncs of the log in

@@ -13,11 +13,12 @@ import (
 //
 // Behavior:
 //   - The answer waits (in Reply.Finish) until the prepare record is
-//     durable in __transaction_state (the outcome is decided then), as
-//     Kafka answers: the COMMIT or ABORT markers (those of this broker's
-//     partitions appended before the answer) and the completion record
-//     follow in the background, and at the next start if the broker
-//     stops first. Until the completion the id's next transaction waits
+//     durable in __transaction_state (the outcome is decided then) and
+//     the COMMIT or ABORT markers are written (appended on this broker's
+//     partitions, acknowledged by the other brokers), so a late write at
+//     the ended epoch is fenced everywhere; the local markers' fsyncs and
+//     the completion record follow in the background, and at the next
+//     start if the broker stops first. Until the completion the id's next transaction waits
 //     for it (AddPartitionsToTxn, an implicit add, InitProducerId; up to
 //     2 s, then CONCURRENT_TRANSACTIONS, which clients retry).
 //   - A retried end that is already decided is answered without error; a
