@@ -27,9 +27,11 @@ import (
 // completer, up to Config.CompletionWait, and is answered
 // ErrConcurrentTransactions if it is still running then (the markers of a
 // broker that is down): CONCURRENT_TRANSACTIONS, which clients retry
-// (franz-go after 20 ms, rising the longer it lasts; the Java client and
-// librdkafka likewise), and for a produce's implicit add
-// NOT_ENOUGH_REPLICAS. Waiting here first, as Kafka 4.0 retries a
+// (franz-go after 20 ms, rising to 1 s the longer it lasts; the Java
+// client after 20 ms on AddPartitionsToTxn, KAFKA-5477; librdkafka after
+// retry.backoff.ms; KafkaJS fails the send on AddPartitionsToTxn,
+// kafkajs#1315), and for a produce's implicit add NOT_ENOUGH_REPLICAS
+// (retried with the producer's backoff). Waiting here first, as Kafka 4.0 retries a
 // produce's add on the broker (KAFKA-18654), spares the client a backoff
 // per transaction: the markers usually take one fsync, far less than any
 // client's backoff.
