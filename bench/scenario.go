@@ -65,6 +65,21 @@ var scenarios = []Scenario{
 		Run:   runProduceSASLSSL,
 	},
 	{
+		Name:  "txn-1mib",
+		About: "one franz-go producer, 1 KiB records to 8 partitions: transactional committing every 1 MiB against idempotent (acks=all) flushing every 1 MiB, a fresh broker each, rounds rotated (goal >= 0.8x)",
+		Run:   runTxn1MiB,
+	},
+	{
+		Name:  "txn-small",
+		About: "transactions per second of one franz-go transactional producer, 1 record to each of 10 partitions per transaction",
+		Run:   runTxnSmall,
+	},
+	{
+		Name:  "read-committed",
+		About: "one consumer reading -size bytes written in 1 MiB transactions (every fourth aborted) from the start: read_committed MB/s against read_uncommitted over the same log",
+		Run:   runReadCommitted,
+	},
+	{
 		Name:  "consume-catchup",
 		About: "catch-up read of -size bytes from 8 partitions, no group: Strom against a raw loopback TCP copy",
 		Run:   runConsumeCatchup,
@@ -182,7 +197,7 @@ type Config struct {
 	Dir  string
 	Keep bool
 
-	Size      int64         // consume-catchup: bytes written, then read
+	Size      int64         // consume-catchup, read-committed: bytes written, then read
 	Duration  time.Duration // each timed produce
 	Warmup    time.Duration // before each timed produce, not counted
 	Rounds    int           // produce measurements per broker, alternating; the median is reported

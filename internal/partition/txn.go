@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/stromhq/strom/internal/record"
@@ -94,7 +95,27 @@ func (p *Partition) AbortedTxns(from, to int64) []AbortedTxn {
 			out = append(out, a)
 		}
 	}
+	if len(out) > 0 && p.log.Compaction().Enabled {
+		// The log cleaner removes an aborted transaction's marker once
+		// its records are gone (package cleaner). An entry whose marker
+		// is gone is not answered: a read_committed client would drop the
+		// producer's later transactional batches, waiting for an abort
+		// marker that never comes (Kafka's cleaner drops the entry from
+		// the cleaned segment's index).
+		out = slices.DeleteFunc(out, func(a AbortedTxn) bool { return !p.markerAt(a.LastOffset) })
+	}
 	return out
+}
+
+// markerAt reports whether the log still holds the control batch at off
+// (true when it cannot tell: the entry is then answered, as before).
+func (p *Partition) markerAt(off int64) bool {
+	found := true
+	_ = p.log.WalkHeaders(off, func(h record.BatchHeader) bool {
+		found = h.BaseOffset <= off && h.IsControl()
+		return false
+	})
+	return found
 }
 
 // OngoingTxn is a producer's open transaction on this partition.

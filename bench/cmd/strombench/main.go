@@ -38,7 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		scenario = fl.String("scenario", "all", "comma-separated scenarios to run, or all (see -list)")
 		list     = fl.Bool("list", false, "list the scenarios and exit")
 		smoke    = fl.Bool("smoke", false, "tiny sizes, a few seconds: checks that everything works; figures mean nothing and are not recorded")
-		size     = fl.String("size", bench.FormatSize(def.Size), "consume-catchup: bytes written, then read (1GiB, 64MiB, ...)")
+		size     = fl.String("size", bench.FormatSize(def.Size), "consume-catchup, read-committed: bytes written, then read (1GiB, 64MiB, ...)")
 		duration = fl.Duration("duration", def.Duration, "length of each timed produce")
 		warmup   = fl.Duration("warmup", def.Warmup, "produce before each timed one, not counted")
 		rounds   = fl.Int("rounds", def.Rounds, "produce measurements per broker; the median is reported")

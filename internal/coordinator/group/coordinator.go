@@ -258,8 +258,17 @@ func (c *Coordinator) rebuild(replay replayFunc) (map[string]*group, error) {
 		case keyOffset:
 			tp := TopicPartition{k.topic, k.partition}
 			if value == nil {
+				// As Kafka's replay: a tombstone also drops what open
+				// transactions hold pending for the partition (a group
+				// deleted, OffsetDelete), so their markers commit nothing.
 				if l := state[k.group]; l != nil {
 					delete(l.offsets, tp)
+					for pid, m := range l.pending {
+						delete(m, tp)
+						if len(m) == 0 {
+							delete(l.pending, pid)
+						}
+					}
 				}
 				return
 			}

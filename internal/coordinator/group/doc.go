@@ -172,8 +172,15 @@
 // written before it committed, unless a commit later in the log holds the
 // partition (every committed offset remembers where in the log it was,
 // and the later wins), an ABORT drops them. A group with pending offsets
-// is never removed as empty. Invariant: what the groups hold equals what
-// a replay of the log up to the last marker handed over gives.
+// is never removed as empty, and an offset a transaction holds pending
+// never expires. Deleting a group (DeleteGroups, Empty) or an offset
+// (OffsetDelete) deletes what transactions hold pending for it too, as
+// Kafka does (KAFKA-14505): a tombstone for each such partition, whose
+// replay drops the pending offsets of its partition, so the
+// transaction's COMMIT commits nothing there, and the cleaner keeps the
+// tombstone over the transactional record. Invariant: what the groups
+// hold equals what a replay of the log up to the last marker handed over
+// gives.
 //
 // Loading: Open replays the log from its start offset and rebuilds every
 // group; undecodable records are skipped with a warning. Transactional
@@ -212,7 +219,8 @@
 // latest record of every key and, after delete.retention.ms, drops the
 // tombstones of deleted offsets and groups, with Kafka's rules for
 // transactions (an aborted transaction's records removed without hiding
-// anything, markers kept, nothing from an undecided transaction on).
+// anything, a marker kept while a batch of its transaction is left,
+// nothing from an undecided transaction on).
 // Replay reads across the offset gaps and empty batches it leaves; the
 // coordinator does nothing special.
 // A replicated offsets partition is not compacted (the segments are the

@@ -227,6 +227,14 @@ func (g *group) fetch(partitions []TopicPartition, as *FetchAs, call *Call[Fetch
 
 // ---- DeleteGroups, OffsetDelete ----
 
+// delete deletes an Empty group: its committed offsets and, as Kafka's
+// group coordinator does (KAFKA-14505), the offsets its open transactions
+// hold pending. Each gets a tombstone, so the transaction's COMMIT marker
+// later commits nothing, after a restart as live (loading drops a
+// partition's pending offsets at its tombstone), and the log's cleaner
+// keeps the tombstone over the transactional record instead of letting
+// the committed record bring the group back once the group's tombstone is
+// cleaned away.
 func (g *group) delete(call *Call[error]) {
 	if g.state != Empty {
 		call.reply(ErrNonEmptyGroup)
@@ -235,14 +243,28 @@ func (g *group) delete(call *Call[error]) {
 	recs := g.tombstones(nil)
 	recs = append(recs, kv{key: groupKey(g.id)})
 	g.offsets = map[TopicPartition]committed{}
+	for pid := range g.pendingTxn {
+		g.c.dropPendingTxn(pid, g)
+	}
+	g.pendingTxn = nil
 	g.persist(recs, func(err error) { call.reply(err) })
 	g.die()
 }
 
-// tombstones returns deletions for the given offsets (nil: all), sorted.
+// tombstones returns deletions for the given offsets (nil: every
+// committed one and every one a transaction holds pending), sorted.
 func (g *group) tombstones(tps []TopicPartition) []kv {
 	if tps == nil {
+		seen := map[TopicPartition]bool{}
 		for tp := range g.offsets {
+			seen[tp] = true
+		}
+		for _, m := range g.pendingTxn {
+			for tp := range m {
+				seen[tp] = true
+			}
+		}
+		for tp := range seen {
 			tps = append(tps, tp)
 		}
 		sortTPs(tps)
@@ -279,7 +301,9 @@ func (g *group) deleteOffsets(partitions []TopicPartition, call *Call[DeleteOffs
 			errs[i] = ErrGroupSubscribedToTopic
 			continue
 		}
-		if _, ok := g.offsets[tp]; ok {
+		// As Kafka: a partition only a transaction holds pending gets its
+		// tombstone too, and loses the pending offset.
+		if _, ok := g.offsets[tp]; ok || g.txnPending(tp) {
 			del = append(del, tp)
 		}
 	}
@@ -295,6 +319,7 @@ func (g *group) deleteOffsets(partitions []TopicPartition, call *Call[DeleteOffs
 		for _, tp := range del {
 			delete(g.offsets, tp)
 		}
+		g.dropPendingOf(del)
 		call.reply(DeleteOffsetsResult{Errs: errs})
 	})
 }
@@ -390,7 +415,9 @@ func (g *group) expireOffsets() {
 		case g.protocolType == "":
 			exp = now.UnixMilli()-o.CommitTime >= retention
 		}
-		if exp {
+		// Kafka: an offset a transaction is about to replace does not
+		// expire (its tombstone would drop the pending one too).
+		if exp && !g.txnPending(tp) {
 			expired = append(expired, tp)
 		}
 	}
@@ -424,6 +451,7 @@ func (g *group) removeOffsets(tps []TopicPartition, then func()) {
 		for _, tp := range tps {
 			delete(g.offsets, tp)
 		}
+		g.dropPendingOf(tps)
 		if then != nil {
 			then()
 		}
@@ -435,14 +463,25 @@ func (g *group) dropTopic(topic string) {
 	if g.state == Dead {
 		return
 	}
-	var tps []TopicPartition
+	seen := map[TopicPartition]bool{}
 	for tp := range g.offsets {
 		if tp.Topic == topic {
-			tps = append(tps, tp)
+			seen[tp] = true
 		}
 	}
-	if len(tps) == 0 {
+	for _, m := range g.pendingTxn {
+		for tp := range m {
+			if tp.Topic == topic {
+				seen[tp] = true
+			}
+		}
+	}
+	if len(seen) == 0 {
 		return
+	}
+	tps := make([]TopicPartition, 0, len(seen))
+	for tp := range seen {
+		tps = append(tps, tp)
 	}
 	sortTPs(tps)
 	g.removeOffsets(tps, nil)

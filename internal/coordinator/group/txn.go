@@ -170,6 +170,20 @@ func (g *group) addPending(pid int64, tp TopicPartition, v committed) {
 	m[tp] = v
 }
 
+// dropPendingOf drops every transaction's pending offsets of tps, whose
+// tombstones are durable: loading the log does the same at a tombstone.
+func (g *group) dropPendingOf(tps []TopicPartition) {
+	for pid, m := range g.pendingTxn {
+		for _, tp := range tps {
+			delete(m, tp)
+		}
+		if len(m) == 0 {
+			delete(g.pendingTxn, pid)
+			g.c.dropPendingTxn(pid, g)
+		}
+	}
+}
+
 // txnPending reports whether a transaction holds offsets of tp.
 func (g *group) txnPending(tp TopicPartition) bool {
 	for _, m := range g.pendingTxn {

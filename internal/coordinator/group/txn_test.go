@@ -270,3 +270,55 @@ func TestTxnOffsetsSurviveCompaction(t *testing.T) {
 	}
 	t.Logf("%d records cleaned away", removed)
 }
+
+// TestDeleteGroupDropsPendingTxnOffsets: an Empty group deleted
+// (DeleteGroups) while a transaction holds offsets of it pending loses
+// them, as in Kafka (KAFKA-14505: the delete writes a tombstone for every
+// pending partition too, and a tombstone replayed drops what transactions
+// hold pending for its partition): the transaction's COMMIT marker then
+// commits nothing, live, after a restart, and after the log is cleaned past
+// the tombstones' delete horizon. Before, the committed transactional
+// record outlived the group's tombstone in the cleaned log and brought the
+// deleted group's offset back at the next load.
+func TestDeleteGroupDropsPendingTxnOffsets(t *testing.T) {
+	e := openTxnEnvSeg(t, newMemFS(t), 1<<10)
+	defer func() { e.close() }()
+	if err := e.txnCommit(7, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait1(t, e.c.DeleteGroup("g")); err != nil {
+		t.Fatalf("delete the group with pending offsets: %v", err)
+	}
+	e.marker(7, true, true)
+	check := func(when string) {
+		t.Helper()
+		if got, pending := e.offset(0); got != -1 || pending {
+			t.Fatalf("%s: offset %d pending %v, want none", when, got, pending)
+		}
+		for _, l := range e.c.ListGroups() {
+			if l.Group == "g" {
+				t.Fatalf("%s: the deleted group is listed: %+v", when, l)
+			}
+		}
+	}
+	check("after the marker")
+	e.restart()
+	check("after a restart")
+	// Two passes: the first sets the tombstones' delete horizon, the
+	// second (something new to clean, two days later) removes them.
+	for i, at := range []time.Time{time.Now(), time.Now().Add(48 * time.Hour)} {
+		if r := wait1(t, e.c.CommitOffsets(CommitRequest{Group: "other", Generation: -1, Offsets: []CommitOffset{{Topic: "in", Partition: 0, Offset: int64(i), LeaderEpoch: -1, Timestamp: -1}}})); r.Err != nil || r.Errs[0] != nil {
+			t.Fatalf("plain commit: %+v", r)
+		}
+		if err := e.logOf().Roll(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cleaner.New(e.mem, cleaner.Options{Now: func() time.Time { return at }}).Clean(context.Background(), e.logOf(), e.logOf().EndOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.restart()
+	if got, pending := e.offset(0); got != -1 || pending {
+		t.Fatalf("after cleaning and a restart: offset %d pending %v, want none", got, pending)
+	}
+}

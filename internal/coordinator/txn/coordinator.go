@@ -104,6 +104,11 @@ type Config struct {
 	// LeaderPoll is how often the leadership is checked when following
 	// (default 50 ms).
 	LeaderPoll time.Duration
+	// CompletionWait bounds how long a request that starts the id's next
+	// transaction (or an InitProducerId) waits for the previous one's
+	// markers before it is answered ErrConcurrentTransactions (default 2
+	// s; complete.go).
+	CompletionWait time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -138,11 +143,18 @@ type Coordinator struct {
 	// loaded is the transaction log's leader epoch the state was loaded
 	// in when following (-1: none); guarded by mu (written with smu too).
 	loaded int32
-	leadCh chan struct{} // asks the loop to check the leadership now
+	// stateCtx ends when the state loaded is dropped (following: the
+	// lead lost) or the Coordinator closes; the completers of that state
+	// stop with it (the next leader completes what they leave). mu.
+	stateCtx    context.Context
+	stateCancel context.CancelFunc
+	leadCh      chan struct{} // asks the loop to check the leadership now
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the timeout loop
+	wg     sync.WaitGroup // the timeout loop and the completers (complete.go)
+	gmu    sync.Mutex     // guards closed against wg.Add
+	closed bool
 }
 
 // txn is one transactional id. op serializes the operations on it (held
@@ -159,6 +171,9 @@ type txn struct {
 	prevEpoch int16
 	// ended is the last end of a transactions-v2 EndTxn (tv2.go); t.op.
 	ended *endedTxn
+	// completing is closed when the completer of the current Prepare*
+	// state is done (complete.go); nil when none runs. t.op.
+	completing chan struct{}
 }
 
 // Open replays the transaction log (if it exists), finishes every
@@ -196,9 +211,13 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.LeaderPoll <= 0 {
 		cfg.LeaderPoll = 50 * time.Millisecond
 	}
+	if cfg.CompletionWait <= 0 {
+		cfg.CompletionWait = defaultCompletionWait
+	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{},
 		live: map[string][]byte{}, compactCh: make(chan struct{}, 1), loaded: -1, leadCh: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.stateCtx, c.stateCancel = c.ctx, func() {}
 	if cfg.FollowLeader {
 		// The loop loads the log when this broker leads it (follow.go).
 		c.wg.Add(1)
@@ -215,9 +234,14 @@ func Open(cfg Config) (*Coordinator, error) {
 	return c, nil
 }
 
-// Close stops the timeout checks and waits for them; operations in flight
-// give up their waits with ErrNotCoordinator.
+// Close stops the timeout checks and the completions running and waits
+// for them; operations in flight give up their waits with
+// ErrNotCoordinator. A completion cut short is done again at the next
+// start (its Prepare* record is durable).
 func (c *Coordinator) Close() error {
+	c.gmu.Lock()
+	c.closed = true
+	c.gmu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 	return nil
@@ -458,11 +482,12 @@ func (c *Coordinator) completePreparing(after string) {
 
 // completeIfPreparing completes t if it is still preparing once its op
 // lock is held: a request may have completed it since its state was read
-// (completing it again would take a commit for an abort).
+// (completing it again would take a commit for an abort). A completer
+// running in the background is left to finish.
 func (c *Coordinator) completeIfPreparing(t *txn, after string) {
 	t.op.Lock()
 	defer t.op.Unlock()
-	if s := t.cur.State; s != PrepareCommit && s != PrepareAbort {
+	if !t.preparing() || t.completing != nil {
 		return
 	}
 	if err := c.complete(c.ctx, t); err != nil {

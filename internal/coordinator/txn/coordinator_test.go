@@ -50,6 +50,7 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := c.EndTxn(ctx, "t1", pid, epoch, false); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("abort after commit: %v", err)
 	}
+	e.completed("t1")
 	for i := range 2 {
 		if n, m := e.outcome(i); n != 1 || m != "C" {
 			t.Fatalf("partition %d: %d records, markers %q", i, n, m)
@@ -77,6 +78,7 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := c.EndTxn(ctx, "t1", pid, epoch, false); err != nil {
 		t.Fatal(err)
 	}
+	e.completed("t1")
 	if n, m := e.outcome(0); n != 2 || m != "CA" {
 		t.Fatalf("partition 0: %d records, markers %q", n, m)
 	}
@@ -158,6 +160,7 @@ func TestTimeoutAbortBumpsEpoch(t *testing.T) {
 	}
 	e.advance(6 * time.Second)
 	c.CheckTimeouts()
+	e.completed("t")
 	d, _ := c.Describe("t")
 	if d.State != CompleteAbort || d.Epoch != ep+1 {
 		t.Fatalf("after the timeout: %+v", d)
@@ -197,6 +200,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if err := e2.c.EndTxn(ctx, "t", pid, ep, true); err != nil {
 		t.Fatal(err)
 	}
+	e2.completed("t")
 	for i := range 2 {
 		if n, m := e2.outcome(i); n != 1 || m != "C" {
 			t.Fatalf("partition %d: %d records, markers %q", i, n, m)
@@ -234,6 +238,7 @@ func TestPowerCutAtEveryWrite(t *testing.T) {
 				}
 			}
 			_ = e.c.EndTxn(ctx, "t", pid, ep, true)
+			e.completed("t") // the markers are written after the answer
 		}()
 		running = false
 		image := cut()
@@ -318,6 +323,9 @@ func TestCompaction(t *testing.T) {
 	if log.Size() > 64<<10 {
 		t.Fatalf("log of %d bytes after compaction (900 records written)", log.Size())
 	}
+	for _, id := range ids {
+		e.completed(id)
+	}
 	want := e.c.List(nil, nil)
 	e.close()
 	r := newEnv(t, fs.Crash(memfs.CrashOptions{}))
@@ -350,6 +358,7 @@ func TestCompleteSkipsAnEndedTransaction(t *testing.T) {
 	if err := c.EndTxn(ctx, "t1", pid, epoch, true); err != nil {
 		t.Fatal(err)
 	}
+	e.completed("t1")
 	before := e.parts["d-0"].EndOffset()
 	c.completeIfPreparing(c.txns["t1"], "a test")
 	if d, ok := c.Describe("t1"); !ok || d.State != CompleteCommit {
@@ -447,6 +456,7 @@ func TestAddOffsetsAddsTheOffsetsPartition(t *testing.T) {
 	if err := c.EndTxn(ctx, "t", pid, epoch, true); err != nil {
 		t.Fatal(err)
 	}
+	e.completed("t")
 	if n, m := e.outcome(1); n != 1 || m != "C" {
 		t.Fatalf("offsets partition: %d records, markers %q", n, m)
 	}

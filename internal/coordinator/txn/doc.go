@@ -42,9 +42,19 @@
 // # Concurrency
 //
 // Each transactional id has an op lock that serializes its operations:
-// a request holds it across its log append, the fsync wait, the markers
-// and the completion, so the steps of one transaction never interleave
-// and no state machine code needs another lock. (A mailbox actor as in
+// a request holds it across its log append and the fsync wait, so the
+// steps of one transaction never interleave and no state machine code
+// needs another lock. The end of a transaction is the exception
+// (complete.go): EndTxn answers once the prepare record is durable and
+// every marker written (local ones appended, other brokers' sent and
+// acknowledged); a completer goroutine, owned by the
+// Coordinator (stopped by Close, which waits for it), waits for the
+// markers without the op lock and takes it only to append the completion
+// record. Meanwhile the id is Prepare* and every request that would start
+// its next transaction (or re-initialize it) waits for the completer
+// (settle: the op lock is released while waiting, and the producer's id
+// and epoch are checked again after), up to Config.CompletionWait, then
+// gets ErrConcurrentTransactions. (A mailbox actor as in
 // package group would give the same order; requests here always wait for
 // an fsync before answering and never need timers of their own, so a
 // lock held by the waiting handler goroutine is the smaller mechanism.)
@@ -57,7 +67,7 @@
 //
 // One goroutine, owned by the Coordinator and stopped by Close, checks
 // every CheckInterval for transactions past their timeout and for
-// completions that failed, and finishes them.
+// completions that failed (no completer running), and finishes them.
 //
 // # The state machine
 //
@@ -80,13 +90,18 @@
 //
 // Every transition is one record, appended and fsynced before it takes
 // effect in memory and before the request is answered, except the last:
-// once Prepare* is durable the outcome is decided, the markers (a COMMIT
+// once Prepare* is durable the outcome is decided; the markers (a COMMIT
 // or ABORT control batch with the producer's epoch, through
-// partition.AppendMarker) go to every partition of the transaction and are
-// fsynced (the partitions in parallel), a legacy record's offsets are
-// applied through the group coordinator, and Complete* is appended without waiting
-// for its fsync: until it is durable a restart finds Prepare* and
-// completes again, and every later record of the id is behind it. A
+// partition.AppendMarker, and the other brokers' through the
+// MarkerSender) are written to every partition of the transaction and
+// EndTxn is answered; the local markers' fsyncs (the partitions in
+// parallel), a legacy record's offsets (applied through the group
+// coordinator) and Complete*, appended without waiting for its fsync, are
+// left to the completer: until it is durable a
+// restart finds Prepare* and completes again, and every later record of
+// the id is behind it (the id's next transaction starts only after the
+// completion). A transaction costs its producer two fsyncs of the log in
+// series besides its data: the partitions added, and the prepare. A
 // crash at any step leaves Prepare* in the log; Open finishes it before
 // the listeners start (markers and offsets may then be written twice,
 // which changes nothing: a second marker ends no transaction, the same

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -73,6 +74,7 @@ func (c *Coordinator) drop() {
 	c.txns, c.pids = map[string]*txn{}, map[int64]*txn{}
 	c.live, c.liveBytes = map[string][]byte{}, 0
 	c.p, c.loaded = nil, -1
+	c.stateCancel()
 }
 
 // loadFrom replays p, which this broker leads in epoch, into a fresh state
@@ -97,6 +99,8 @@ func (c *Coordinator) loadFrom(p *partition.Partition, epoch int32) error {
 	c.mu.Lock()
 	c.txns, c.pids, c.live, c.liveBytes = fresh.txns, fresh.pids, fresh.live, fresh.liveBytes
 	c.p, c.loaded = p, epoch
+	c.stateCancel()
+	c.stateCtx, c.stateCancel = context.WithCancel(c.ctx)
 	c.mu.Unlock()
 	c.smu.Unlock()
 	c.log.Info("transaction coordinator: took the lead of the transaction log", "leader_epoch", epoch,

@@ -194,3 +194,32 @@ func (e *env) legacyOffsets(id string, pid int64, epoch int16, group string, off
 	sortOffsets(r.Offsets)
 	return e.c.write(context.Background(), t, r)
 }
+
+// completed waits until no completion of id's transaction runs in the
+// background (complete.go): the markers of its last end are durable and
+// the completion recorded, or the completion failed (and is left to a
+// retry). EndTxn answers before that.
+func (e *env) completed(id string) {
+	e.t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		e.c.mu.Lock()
+		t := e.c.txns[id]
+		e.c.mu.Unlock()
+		if t == nil {
+			return
+		}
+		t.op.Lock()
+		done := t.completing
+		t.op.Unlock()
+		if done == nil {
+			return
+		}
+		select {
+		case <-done:
+		case <-deadline.C:
+			e.t.Fatalf("the completion of %q did not end in 10 s", id)
+		}
+	}
+}

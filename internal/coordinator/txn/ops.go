@@ -2,13 +2,10 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"time"
-
-	"github.com/stromhq/strom/internal/partition"
 )
 
 // coordinatorEpoch is written into markers. A single coordinator never
@@ -57,6 +54,11 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 		}
 		return newID, 0, nil
 	}
+	// A previous transaction still completing is waited for (bounded:
+	// ErrConcurrentTransactions, which the client retries).
+	if err := c.settle(ctx, t); err != nil {
+		return -1, -1, err
+	}
 	cur := t.cur
 	if pid >= 0 {
 		switch {
@@ -68,15 +70,15 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 			return -1, -1, fmt.Errorf("%w: epoch %d > %d", ErrInvalidProducerEpoch, epoch, cur.Epoch)
 		}
 	}
-	switch cur.State {
-	case PrepareCommit, PrepareAbort:
-		if err := c.complete(ctx, t); err != nil {
-			return -1, -1, fmt.Errorf("%w: %v", ErrConcurrentTransactions, err)
-		}
-	case Ongoing:
-		// Fence and abort: the markers carry the bumped epoch.
+	if cur.State == Ongoing {
+		// Fence and abort: the markers carry the bumped epoch. The
+		// answer waits for the abort's completion (bounded, as above; a
+		// retry then finds it done and bumps again).
 		if err := c.end(ctx, t, false, true); err != nil {
 			return -1, -1, fmt.Errorf("%w: aborting the fenced transaction: %v", ErrConcurrentTransactions, err)
+		}
+		if err := c.settle(ctx, t); err != nil {
+			return -1, -1, err
 		}
 		r := t.cur
 		if r.State != CompleteAbort {
@@ -153,16 +155,19 @@ func (t *txn) check(pid int64, epoch int16) error {
 	return nil
 }
 
-// begin is t's state with the transaction ongoing; t.op held.
-func (c *Coordinator) begin(ctx context.Context, t *txn) (record, error) {
-	r := t.cur
-	switch r.State {
-	case PrepareCommit, PrepareAbort:
-		if err := c.complete(ctx, t); err != nil {
-			return r, fmt.Errorf("%w: %v", ErrConcurrentTransactions, err)
+// begin is t's state with the transaction ongoing; t.op held. The
+// previous transaction, if still completing, is waited for (settle), and
+// the producer's id and epoch are checked again after the wait.
+func (c *Coordinator) begin(ctx context.Context, t *txn, pid int64, epoch int16) (record, error) {
+	if t.preparing() {
+		if err := c.settle(ctx, t); err != nil {
+			return t.cur, err
 		}
-		r = t.cur
+		if err := t.check(pid, epoch); err != nil {
+			return t.cur, err
+		}
 	}
+	r := t.cur
 	if r.State != Ongoing {
 		r.State, r.StartMs = Ongoing, c.cfg.Now().UnixMilli()
 		r.Partitions, r.Groups, r.Offsets = nil, nil, nil
@@ -190,7 +195,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 		return nil, err
 	}
 	defer t.op.Unlock()
-	r, err := c.begin(ctx, t)
+	r, err := c.begin(ctx, t, pid, epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +284,7 @@ func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoc
 		return err
 	}
 	defer t.op.Unlock()
-	r, err := c.begin(ctx, t)
+	r, err := c.begin(ctx, t, pid, epoch)
 	if err != nil {
 		return err
 	}
@@ -329,10 +334,10 @@ func (c *Coordinator) offsetsPartition(group string) TopicPartition {
 }
 
 // EndTxn commits or aborts id's ongoing transaction (EndTxn): the prepare
-// record is made durable, markers are written to every partition (and a
-// commit's offsets to their groups), then the completion record. A retry
-// of an end already done is answered nil; a commit after an abort (or the
-// reverse) is ErrInvalidTxnState.
+// record is made durable and the answer given; the markers (and a legacy
+// commit's offsets) and the completion record follow in the background
+// (complete.go). A retry of an end already decided is answered nil; a
+// commit after an abort (or the reverse) is ErrInvalidTxnState.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
 	t, err := c.lookup(id, pid, epoch)
 	if err != nil {
@@ -343,136 +348,11 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	case s == Ongoing:
 		return c.end(ctx, t, commit, false)
 	case commit && (s == CompleteCommit || s == PrepareCommit), !commit && (s == CompleteAbort || s == PrepareAbort):
-		if s == PrepareCommit || s == PrepareAbort {
-			if err := c.complete(ctx, t); err != nil {
-				return fmt.Errorf("%w: %v", ErrConcurrentTransactions, err)
-			}
+		if t.preparing() && t.completing == nil {
+			c.startCompleting(ctx, t) // its last completion failed
 		}
 		return nil
 	default:
 		return fmt.Errorf("%w: %s asked of a transaction that is %v", ErrInvalidTxnState, map[bool]string{true: "commit", false: "abort"}[commit], s)
 	}
-}
-
-// end prepares and completes t's ongoing transaction; fence bumps the
-// epoch first (a timeout or a new instance). t.op held. Once the prepare
-// record is durable the outcome is decided: a failure after it leaves the
-// completion to the timeout loop (or the next start), and end returns
-// nil.
-func (c *Coordinator) end(ctx context.Context, t *txn, commit, fence bool) error {
-	r := t.cur
-	if fence {
-		var err error
-		if r, err = c.bump(r); err != nil {
-			return err
-		}
-	}
-	r.State = PrepareAbort
-	if commit {
-		r.State = PrepareCommit
-	}
-	if !commit {
-		r.Offsets = nil
-	}
-	if err := c.write(ctx, t, r); err != nil {
-		return err
-	}
-	if err := c.complete(ctx, t); err != nil {
-		c.log.Warn("transaction: completion failed; retried later", "transactional_id", t.id, "err", err)
-	}
-	return nil
-}
-
-// complete writes t's markers (and a commit's offsets), then the
-// completion record. t.op held; t is PrepareCommit or PrepareAbort. Every
-// step may be repeated: a marker written twice ends nothing more, and
-// offsets are committed again with the same values.
-func (c *Coordinator) complete(ctx context.Context, t *txn) error {
-	r := t.cur
-	commit := r.State == PrepareCommit
-	type wait struct {
-		p     *partition.Partition
-		tp    TopicPartition
-		off   int64
-		epoch int32
-	}
-	var waits []wait
-	var remote []TopicPartition
-	for _, tp := range r.Partitions {
-		p, ok := c.cfg.Partition(tp.Topic, tp.Partition)
-		if !ok {
-			if c.cfg.Exists(tp.Topic, tp.Partition) {
-				remote = append(remote, tp) // led by another broker
-			}
-			continue // or deleted since: nothing left to mark
-		}
-		res, err := p.AppendMarker(r.ProducerID, r.Epoch, commit, coordinatorEpoch)
-		if err != nil {
-			return fmt.Errorf("marker to %s-%d: %w", tp.Topic, tp.Partition, err)
-		}
-		waits = append(waits, wait{p, tp, res.Offset, res.LeaderEpoch})
-	}
-	// The partitions fsync their own files in parallel, and the other
-	// brokers write theirs meanwhile.
-	errs := make(chan error, len(waits)+1)
-	for _, w := range waits {
-		go func() {
-			if err := w.p.WaitCommitted(ctx, w.off, w.epoch); err != nil {
-				errs <- fmt.Errorf("marker to %s-%d: %w", w.tp.Topic, w.tp.Partition, err)
-				return
-			}
-			if c.cfg.MarkerWritten != nil {
-				c.cfg.MarkerWritten(w.tp, r.ProducerID, commit, w.off)
-			}
-			errs <- nil
-		}()
-	}
-	n := len(waits)
-	if len(remote) > 0 {
-		n++
-		go func() {
-			if c.cfg.Markers == nil {
-				errs <- fmt.Errorf("markers to %d partitions led by other brokers: no marker sender", len(remote))
-				return
-			}
-			errs <- c.cfg.Markers.WriteMarkers(ctx, r.ProducerID, r.Epoch, commit, coordinatorEpoch, remote)
-		}()
-	}
-	var werr error
-	for range n {
-		if err := <-errs; err != nil && werr == nil {
-			werr = err
-		}
-	}
-	if werr != nil {
-		return werr
-	}
-	if commit && len(r.Offsets) > 0 {
-		// Legacy: a record written before the offsets went to the
-		// offsets log (AddOffsets) holds them itself; applied through
-		// the group coordinator in process, as then.
-		if c.cfg.CommitOffsets == nil {
-			return errors.New("no group coordinator for the transaction's offsets")
-		}
-		for i := 0; i < len(r.Offsets); {
-			j := i
-			for j < len(r.Offsets) && r.Offsets[j].Group == r.Offsets[i].Group {
-				j++
-			}
-			if err := c.cfg.CommitOffsets(ctx, r.Offsets[i].Group, r.Offsets[i:j]); err != nil {
-				return fmt.Errorf("offsets of group %q: %w", r.Offsets[i].Group, err)
-			}
-			i = j
-		}
-	}
-	r.State = CompleteAbort
-	if commit {
-		r.State = CompleteCommit
-	}
-	r.StartMs = -1
-	r.Partitions, r.Groups, r.Offsets = nil, nil, nil
-	// Not waited for: until it is durable a restart finds Prepare* and
-	// completes again (nothing changes), and every later record of this
-	// id, waited for, is behind it in the log.
-	return c.writeNoWait(t, r)
 }

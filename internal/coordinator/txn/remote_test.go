@@ -71,6 +71,7 @@ func TestRemoteMarkers(t *testing.T) {
 	if err := e.c.EndTxn(ctx, "t1", pid, epoch, true); err != nil {
 		t.Fatal(err)
 	}
+	e.completed("t1") // failed: the other broker is down
 	if s := e.state("t1"); s != PrepareCommit {
 		t.Fatalf("state with the other broker down = %v, want PrepareCommit", s)
 	}

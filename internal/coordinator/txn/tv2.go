@@ -57,19 +57,29 @@ func (c *Coordinator) EndTxnBump(ctx context.Context, id string, pid int64, epoc
 	}
 	t.op.Lock()
 	defer t.op.Unlock()
-	if e := t.ended; e != nil && e.pid == pid && e.epoch == epoch {
-		if e.commit != commit {
-			return -1, -1, fmt.Errorf("%w: the transaction was already %s", ErrInvalidTxnState, map[bool]string{true: "committed", false: "aborted"}[e.commit])
-		}
-		if s := t.cur.State; s == PrepareCommit || s == PrepareAbort {
-			if err := c.complete(ctx, t); err != nil {
-				return -1, -1, fmt.Errorf("%w: %v", ErrConcurrentTransactions, err)
+	for {
+		if e := t.ended; e != nil && e.pid == pid && e.epoch == epoch {
+			if e.commit != commit {
+				return -1, -1, fmt.Errorf("%w: the transaction was already %s", ErrInvalidTxnState, map[bool]string{true: "committed", false: "aborted"}[e.commit])
 			}
+			// Decided: answered at once, completing or not.
+			if t.preparing() && t.completing == nil {
+				c.startCompleting(ctx, t) // its last completion failed
+			}
+			return t.cur.ProducerID, t.cur.Epoch, nil
 		}
-		return t.cur.ProducerID, t.cur.Epoch, nil
-	}
-	if err := t.check(pid, epoch); err != nil {
-		return -1, -1, err
+		if err := t.check(pid, epoch); err != nil {
+			return -1, -1, err
+		}
+		if !t.preparing() {
+			break
+		}
+		// The end of a transaction at the epoch the last end bumped to
+		// (an abort with nothing ongoing) while that end completes: wait
+		// for it (bounded), then look again (t.op was released).
+		if err := c.settle(ctx, t); err != nil {
+			return -1, -1, err
+		}
 	}
 	switch s := t.cur.State; {
 	case s == Ongoing:
@@ -85,8 +95,6 @@ func (c *Coordinator) EndTxnBump(ctx context.Context, id string, pid int64, epoc
 		if err := c.write(ctx, t, r); err != nil {
 			return -1, -1, err
 		}
-	case s == PrepareCommit || s == PrepareAbort:
-		return -1, -1, fmt.Errorf("%w: the previous transaction is still completing", ErrConcurrentTransactions)
 	default:
 		return -1, -1, fmt.Errorf("%w: commit asked of a transaction that is %v", ErrInvalidTxnState, s)
 	}

@@ -12,14 +12,16 @@ import (
 // EndTxn: commits or aborts a producer's ongoing transaction.
 //
 // Behavior:
-//   - The answer waits (in Reply.Finish) for the whole end: the prepare
-//     record durable in __transaction_state, a COMMIT or ABORT marker
-//     durable in every partition of the transaction, a commit's offsets
-//     durable in their groups, and the completion record. Once the
-//     prepare record is durable the outcome is decided; if a later step
-//     fails the coordinator finishes it in the background (and at the
-//     next start), and the end is still answered without error.
-//   - A retried end that is already done is answered without error; a
+//   - The answer waits (in Reply.Finish) until the prepare record is
+//     durable in __transaction_state (the outcome is decided then) and
+//     the COMMIT or ABORT markers are written (appended on this broker's
+//     partitions, acknowledged by the other brokers), so a late write at
+//     the ended epoch is fenced everywhere; the local markers' fsyncs and
+//     the completion record follow in the background, and at the next
+//     start if the broker stops first. Until the completion the id's next transaction waits
+//     for it (AddPartitionsToTxn, an implicit add, InitProducerId; up to
+//     2 s, then CONCURRENT_TRANSACTIONS, which clients retry).
+//   - A retried end that is already decided is answered without error; a
 //     commit of an aborted transaction (or the reverse), or an end with
 //     nothing ongoing, is INVALID_TXN_STATE. An older epoch is
 //     PRODUCER_FENCED (v2+), an epoch a timeout abort bumped away

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -168,6 +169,10 @@ func TestTxnV2RemoteCoordinatorAdd(t *testing.T) {
 		t.Fatalf("retry once the coordinator answers: %v", kerr.ErrorForCode(code))
 	}
 	e1 := end(e0, true)
+	// The markers were appended before EndTxn's answer, and are durable
+	// soon after.
+	waitStable(t, p0, 0)
+	waitStable(t, p1, 0)
 
 	// A write delayed past the end (old epoch): fenced, nowhere written.
 	hw0, hw1 := p0.HighWatermark(), p1.HighWatermark()
@@ -206,6 +211,7 @@ func TestTxnV2RemoteCoordinatorAdd(t *testing.T) {
 	if code := produce(1, e1, "raced"); code != kerr.ProducerFenced.Code && code != kerr.InvalidProducerEpoch.Code && code != kerr.InvalidTxnState.Code {
 		t.Fatalf("write racing its transaction's end: %v", kerr.ErrorForCode(code))
 	}
+	waitStable(t, p1, hw1+1)
 	if p1.HighWatermark() != hw1+1 { // the abort marker only
 		t.Fatalf("partition 1 HW %d -> %d: want the abort marker alone", hw1, p1.HighWatermark())
 	}
@@ -215,6 +221,8 @@ func TestTxnV2RemoteCoordinatorAdd(t *testing.T) {
 		t.Fatalf("transaction after the raced end: %v", kerr.ErrorForCode(code))
 	}
 	end(e2, true)
+	waitStable(t, p0, 0)
+	waitStable(t, p1, 0)
 	if got := readAll(t, b, "rv2", true); fmt.Sprint(got) != "[a b c e]" && fmt.Sprint(got) != "[c e a b]" {
 		t.Fatalf("read_committed: %v, want a b c e", got)
 	}
@@ -272,8 +280,17 @@ func TestTxnOffsetCommitV5RemoteCoordinator(t *testing.T) {
 	of := kmsg.NewPtrOffsetFetchRequest()
 	of.Group = "g"
 	of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "src", Partitions: []int32{0}}}
-	if got := dpDo[*kmsg.OffsetFetchResponse](dc, of).Topics[0].Partitions[0].Offset; got != 3 {
-		t.Fatalf("committed offset %d, want 3", got)
+	// The marker, which commits the offsets, follows EndTxn's answer.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := dpDo[*kmsg.OffsetFetchResponse](dc, of).Topics[0].Partitions[0].Offset
+		if got == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offset %d, want 3", got)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -151,6 +151,8 @@ func TestTxnCommitAbortIsolation(t *testing.T) {
 	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
+	// The markers follow EndTxn's answer.
+	waitStable(t, p0, 8)
 	if lso, hw := p0.LastStableOffset(), p0.HighWatermark(); lso != hw || hw != 8 { // 3 + marker + 3 + marker
 		t.Fatalf("after the abort: LSO %d HW %d, want 8 and 8", lso, hw)
 	}
@@ -265,6 +267,7 @@ func TestTxnUnverifiedProduceRefused(t *testing.T) {
 	}
 	// A late write of the ended transaction: refused, nothing written.
 	p0, _ := b.Cluster.Partition("zomb", 0)
+	waitStable(t, p0, 0) // the marker follows EndTxn's answer
 	hw := p0.HighWatermark()
 	if code := produce(0); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("late produce after the end: %v", kerr.ErrorForCode(code))
@@ -595,6 +598,11 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	if er := dpDo[*kmsg.EndTxnResponse](dc, end); er.ErrorCode != 0 {
 		t.Fatalf("end: %v", kerr.ErrorForCode(er.ErrorCode))
 	}
+	// The marker (and so the offsets' commit) follows EndTxn's answer.
+	deadline := time.Now().Add(10 * time.Second)
+	for fetched() != 7 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if at := fetched(); at != 7 {
 		t.Fatalf("offset after the commit: %d, want 7", at)
 	}
@@ -826,5 +834,22 @@ func TestTxnOffsetCommitV5FollowsTransactionVersion(t *testing.T) {
 				t.Fatalf("v5 without AddOffsetsToTxn: %v, want %v", kerr.ErrorForCode(code), kerr.ErrorForCode(want))
 			}
 		})
+	}
+}
+
+// waitStable waits (polling, 10 s at most) until p's last stable offset
+// is its high watermark and that is at least hw: EndTxn is answered once
+// the prepare record is durable, and the markers follow.
+func waitStable(t *testing.T, p interface {
+	LastStableOffset() int64
+	HighWatermark() int64
+}, hw int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.LastStableOffset() != p.HighWatermark() || p.HighWatermark() < hw {
+		if time.Now().After(deadline) {
+			t.Fatalf("LSO %d HW %d, want both at %d or more", p.LastStableOffset(), p.HighWatermark(), hw)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

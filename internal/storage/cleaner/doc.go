@@ -20,8 +20,12 @@
 // outcome from the markers after it (batch headers from the first sealed
 // segment to the log's end, and each marker's control record). An aborted
 // transaction's records are not mapped and are removed; committed ones
-// are ordinary records; markers are kept, so a replay can still tell the
-// two apart.
+// are ordinary records; a marker is kept while a batch of its transaction
+// is left (a replay can still tell the two apart), then, empty, for
+// delete.retention.ms more (its delete horizon, set as a tombstone's is),
+// and removed by a later pass unless it is its producer's last batch.
+// The partition answers no aborted-transaction entry whose marker is gone
+// (partition.AbortedTxns).
 //
 //  1. Map: every keyed record of the cleanable dirty section, in offset
 //     order, goes into the key map (key hash -> latest offset). The map

@@ -184,7 +184,7 @@ func (c *Cleaner) Clean(ctx context.Context, l *seglog.Log, bound int64) (Result
 	}
 	for _, g := range groups(p.cleanable, res.MapEnd, l.SegmentBytes()) {
 		w := groupWriter{c: c, l: l, g: g, res: &res, last: last, mapEnd: res.MapEnd,
-			rc: recordContext{keys: c.keys, now: nowMs}, horizon: horizon, aborted: txns.aborted}
+			rc: recordContext{keys: c.keys, now: nowMs}, horizon: horizon, aborted: txns.aborted, empty: txns.empty}
 		if err := l.ReplaceSegments(g[0].Base, g[len(g)-1].End, func(out io.Writer) error { return w.write(ctx, out) }); err != nil {
 			return res, err
 		}
@@ -323,6 +323,7 @@ type groupWriter struct {
 	rc      recordContext
 	horizon int64
 	aborted map[int64]bool // base offsets of aborted transactional batches
+	empty   map[int64]bool // base offsets of markers with no batch of their transaction left
 	buf     []byte
 }
 
@@ -337,6 +338,8 @@ func (w *groupWriter) write(ctx context.Context, out io.Writer) error {
 			}
 			w.rc.batch = h
 			w.rc.aborted = h.IsTransactional() && !h.IsControl() && w.aborted[h.BaseOffset]
+			w.rc.emptyMarker = h.IsControl() && w.empty[h.BaseOffset]
+			w.rc.lastOfProducer = h.ProducerID >= 0 && w.last[h.ProducerID] == h.LastOffset()
 			kept := recs[:0:0]
 			tombstones := false
 			for i := range recs {
@@ -349,9 +352,11 @@ func (w *groupWriter) write(ctx context.Context, out io.Writer) error {
 			w.res.Removed += int64(len(recs) - len(kept))
 			// A horizon only for batches wholly below the map end: their
 			// keys' older values were removed by this very pass.
+			// An empty marker kept gets one too (rules.go): its
+			// transaction's records are all gone.
 			_, hasHorizon := h.DeleteHorizon()
 			horizon := int64(-1)
-			if tombstones && !hasHorizon && h.LastOffset() < w.mapEnd {
+			if !hasHorizon && (tombstones && h.LastOffset() < w.mapEnd || w.rc.emptyMarker && len(kept) > 0) {
 				horizon = w.horizon
 			}
 			var outBatch []byte

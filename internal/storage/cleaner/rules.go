@@ -18,12 +18,21 @@ type recordContext struct {
 	aborted bool
 	keys    *keyMap
 	now     int64 // Unix milliseconds
+	// emptyMarker: the batch is a marker whose transaction has no batch
+	// left in the log (txn.go).
+	emptyMarker bool
+	// lastOfProducer: the batch is its producer's last in the log.
+	lastOfProducer bool
 }
 
 // retain holds every rule of which records a cleaning removes, in one
 // place (with the pass's bound before an undecided transaction, txn.go):
-//   - control batches (transaction markers) are kept whole: a replay
-//     needs them to tell committed transactional records from aborted;
+//   - control batches (transaction markers) are kept whole while their
+//     transaction has a batch left in the log (a replay needs them to
+//     tell committed transactional records from aborted); an empty one is
+//     removed once its delete horizon has passed (set by the pass that
+//     first keeps it empty, see pass.go), unless it is its producer's
+//     last batch;
 //   - the records of an aborted transaction are removed (they were not
 //     mapped either, so they hide no older value of their key);
 //   - a record without a key is removed (Kafka's cleaner does the same;
@@ -37,6 +46,11 @@ type recordContext struct {
 //     was removed by then.
 func retain(c *recordContext, r *record.Record) verdict {
 	if c.batch.IsControl() {
+		if c.emptyMarker && !c.lastOfProducer {
+			if h, ok := c.batch.DeleteHorizon(); ok && h <= c.now {
+				return discard
+			}
+		}
 		return keep
 	}
 	if c.aborted {

@@ -19,15 +19,26 @@ import (
 //     older value: a consumer of the compacted log, or a coordinator
 //     replaying it, drops them) and are removed.
 //   - Committed transactional records are ordinary records.
-//   - Markers (control batches) are kept: a replay needs them to know what
-//     the transactional records before them came to.
+//   - A marker (control batch) is kept while any batch of the transaction
+//     it ends is still in the log (a replay needs it to know what those
+//     came to, and a transactional batch without its marker reads as an
+//     open transaction). Once none is left (an aborted transaction's
+//     batches go in the pass that sees the abort; a committed one's when
+//     later values of all their keys removed their records) the marker is
+//     empty: the next pass that keeps it gives it a delete horizon, now +
+//     delete.retention.ms, and a pass after that removes it (Kafka's rule,
+//     KIP-534: consumers have delete.retention.ms to see it), unless it is
+//     its producer's last batch, which stays for the producer's state.
 
 // txnOutcomes is what the log says about its transactions from offset
 // from to its end: the base offsets of the transactional batches whose
-// transaction aborted, and the first offset of a transactional batch whose
-// transaction has no marker yet (math.MaxInt64: none).
+// transaction aborted, the base offsets of the markers whose transaction
+// has no batch left before them (empty), and the first offset of a
+// transactional batch whose transaction has no marker yet (math.MaxInt64:
+// none).
 type txnOutcomes struct {
 	aborted   map[int64]bool
+	empty     map[int64]bool
 	undecided int64
 }
 
@@ -50,7 +61,7 @@ func readTxnOutcomes(l *seglog.Log, from int64) (txnOutcomes, error) {
 		}
 		return true
 	})
-	out := txnOutcomes{aborted: map[int64]bool{}, undecided: math.MaxInt64}
+	out := txnOutcomes{aborted: map[int64]bool{}, empty: map[int64]bool{}, undecided: math.MaxInt64}
 	if err != nil {
 		return out, fmt.Errorf("cleaner %s: transactions: %w", l.Dir(), err)
 	}
@@ -71,6 +82,9 @@ func readTxnOutcomes(l *seglog.Log, from int64) (txnOutcomes, error) {
 			}
 		}
 		if typ == controlAbort || typ == controlCommit {
+			if len(open[pid]) == 0 {
+				out.empty[e.h.BaseOffset] = true
+			}
 			delete(open, pid)
 		}
 	}

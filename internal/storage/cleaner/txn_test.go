@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand"
 	"testing"
 	"time"
 
@@ -85,4 +86,135 @@ func TestTransactionsCleaned(t *testing.T) {
 	if fmt.Sprint(got) != want {
 		t.Fatalf("after cleaning (%+v):\n got %v\nwant %s", res, got, want)
 	}
+}
+
+// TestMarkersCleaned: a compacted log with many transactions (committed
+// and aborted, three producers rewriting the same few keys) cleaned again
+// and again does not keep a marker per transaction: a marker goes once no
+// batch of its transaction is left and delete.retention.ms has passed
+// (Kafka's rule), so what stays is bounded by the live keys and the
+// producers, not the transactions written. Every key keeps its latest
+// committed value, no aborted value comes back, and no transactional batch
+// is left without its marker (it would read as an open transaction and
+// hold the last stable offset). Before, every marker stayed forever.
+func TestMarkersCleaned(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_000_000)}
+	mem := memfs.New()
+	l, err := seglog.Create(mem, dir, logConfig(clk, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c := New(mem, Options{Now: clk.now})
+	rng := rand.New(rand.NewSource(7))
+	const keys, producers = 5, 3
+	want := map[string]string{} // the latest committed value per key
+	txns := 0
+	clean := func() {
+		t.Helper()
+		clk.t = clk.t.Add(2 * time.Minute) // past delete.retention.ms
+		if _, err := c.Clean(context.Background(), l, l.EndOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 30 {
+		for i := range 10 {
+			pid := int64(1 + rng.Intn(producers))
+			var kvs []string
+			for j := range 2 {
+				kvs = append(kvs, fmt.Sprintf("k%d", rng.Intn(keys)), fmt.Sprintf("p%d-%d-%d-%d", pid, round, i, j))
+			}
+			appendTxnBatch(t, l, pid, true, -1, kvs...)
+			commit := rng.Intn(3) != 0
+			typ := int16(0)
+			if commit {
+				typ = 1
+				for j := 0; j < len(kvs); j += 2 {
+					want[kvs[j]] = kvs[j+1]
+				}
+			}
+			appendTxnBatch(t, l, pid, true, typ)
+			txns++
+		}
+		clean()
+	}
+	// Later passes (something new to clean each time) let the horizons
+	// set by the last ones pass.
+	for i := range 3 {
+		appendTxnBatch(t, l, -1, false, -1, "other", fmt.Sprint(i))
+		clean()
+	}
+	want["other"] = "2"
+
+	got := map[string]string{}
+	pending := map[int64][][2]string{}
+	markers := 0
+	for _, b := range readBatches(t, l) {
+		switch {
+		case b.h.IsControl():
+			markers++
+			if b.recs[0].Key[3] == 1 {
+				for _, kv := range pending[b.h.ProducerID] {
+					got[kv[0]] = kv[1]
+				}
+			}
+			delete(pending, b.h.ProducerID)
+		case b.h.IsTransactional():
+			for _, r := range b.recs {
+				pending[b.h.ProducerID] = append(pending[b.h.ProducerID], [2]string{string(r.Key), string(r.Value)})
+			}
+			if len(b.recs) == 0 {
+				pending[b.h.ProducerID] = append(pending[b.h.ProducerID], [2]string{}) // an empty batch is still open
+			}
+		default:
+			for _, r := range b.recs {
+				got[string(r.Key)] = string(r.Value)
+			}
+		}
+	}
+	if len(pending) != 0 {
+		t.Fatalf("transactional batches left without their marker (open transactions): %v", pending)
+	}
+	delete(got, "")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("read_committed view of the cleaned log:\n got %v\nwant %v", got, want)
+	}
+	// At most one transaction per live key still has records, plus a
+	// producer's last batch.
+	if markers > keys+producers {
+		t.Fatalf("%d markers left after %d transactions (at most %d expected)", markers, txns, keys+producers)
+	}
+	t.Logf("%d transactions, %d markers left", txns, markers)
+}
+
+type readBatch struct {
+	h    record.BatchHeader
+	recs []record.Record
+}
+
+// readBatches reads the log from its start: every batch with its records.
+func readBatches(t *testing.T, l *seglog.Log) []readBatch {
+	t.Helper()
+	var out []readBatch
+	for off := l.StartOffset(); off < l.EndOffset(); {
+		res, err := l.Read(off, 1<<20, true)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if len(res.Data) == 0 {
+			break
+		}
+		for data := res.Data; len(data) > 0; {
+			h, recs, err := record.Records(data[:mustHeader(t, data).Size()], 64<<20)
+			if err != nil {
+				t.Fatalf("batch at %d: %v", off, err)
+			}
+			if h.LastOffset() >= off {
+				out = append(out, readBatch{h, recs})
+			}
+			off = h.LastOffset() + 1
+			data = data[h.Size():]
+		}
+	}
+	return out
 }
