@@ -111,6 +111,10 @@ func StartIn(t testing.TB, netns, env string, listeners []string, serveArgs ...s
 				t.Fatalf("broker exited while starting: %v", err)
 			}
 			if time.Now().After(deadline) {
+				// Not the caller's yet: kill it here, or it outlives
+				// the test (a chaos run left one broker running).
+				cmd.Process.Kill()
+				<-p.done
 				t.Fatalf("broker not listening on %s after 30s: %v", addr, err)
 			}
 			time.Sleep(5 * time.Millisecond) // polling a port, not waiting for state
