@@ -186,9 +186,17 @@ func (c *Cluster) createReplicated(res []CreateResult, specs []TopicSpec, ok []i
 		if err == nil {
 			err = fmt.Errorf("%w: its partitions did not open", ErrLeaderNotAvailable)
 		}
-		if derr := c.store.DeleteTopic(name); derr != nil {
+		// deleteTopic removes every partition directory of the topic in
+		// one DeleteLogs, the ones that failed half-created included,
+		// after closing the ones that opened: their descriptors are what
+		// the removal needs when the creation ran out of them.
+		logsErr, derr := c.deleteTopic(name)
+		if derr != nil {
 			c.cfg.Logger.Error("cannot delete a topic whose partitions could not be created; the reconciler retries them", "topic", name, "err", derr)
 			continue
+		}
+		if logsErr != nil {
+			c.cfg.Logger.Error("removing the logs of a failed creation", "topic", name, "err", logsErr, "note", "the next start removes what is left")
 		}
 		deleted = true
 		res[i].Err = fmt.Errorf("create topic %q: %w", name, err)

@@ -624,9 +624,11 @@ func (d *Dir) DeleteLogs(ps []Partition) error {
 		delete(d.starts, p)
 	}
 	d.mu.Unlock()
-	var first error
+	// Every log's descriptors are given back before any directory is
+	// removed: a removal needs a descriptor, and deleting a creation that
+	// ran out of them one log at a time failed at the first (EMFILE), the
+	// one descriptor each close frees taken at once by waiting accepts.
 	for i, p := range ps {
-		var err error
 		if l := logs[i]; l != nil {
 			errs := l.StorageErrors()
 			d.hmu.Lock()
@@ -635,6 +637,13 @@ func (d *Dir) DeleteLogs(ps []Partition) error {
 			}
 			delete(d.unhealthy, p)
 			d.hmu.Unlock()
+			l.Release()
+		}
+	}
+	var first error
+	for i, p := range ps {
+		var err error
+		if l := logs[i]; l != nil {
 			err = l.Delete()
 		} else if rerr := d.fs.RemoveAll(d.PartitionDir(p)); rerr != nil {
 			err = fmt.Errorf("data dir %s: %w", d.path, rerr)

@@ -788,17 +788,25 @@ func (l *Log) Close() error {
 
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error {
-	l.appendMu.Lock()
-	l.closed = true
-	l.segMu.Lock()
-	for _, s := range l.segs {
-		s.Close()
-	}
-	l.segs = nil
-	l.segMu.Unlock()
-	l.appendMu.Unlock()
+	l.Release()
 	if err := l.fs.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("log %s: delete: %w", l.dir, err)
 	}
 	return nil
+}
+
+// Release closes the log's files without syncing or sealing anything: the
+// log is about to be deleted. Delete calls it; package logdir calls it for
+// every log of a deletion first, so that their descriptors are free
+// before any directory is removed (a removal needs one).
+func (l *Log) Release() {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.closed = true
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+	for _, s := range l.segs {
+		s.Close()
+	}
+	l.segs = nil
 }
