@@ -73,7 +73,6 @@ import (
 // tags), ignored: a single node has no followers.
 func init() { register(1, 0, 18, handleFetch) }
 
-
 // fetchPart is one readable partition of a fetch.
 type fetchPart struct {
 	p        *partition.Partition
