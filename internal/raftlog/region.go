@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
@@ -131,20 +130,8 @@ func (s *Storage) InstallSnapshotRegion(meta *raftpb.SnapshotMetadata, start, an
 	if err := atomicfile.Write(s.fs, filepath.Join(s.log.Dir(), RegionFile), regionMagic, regionVersion, region); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: write region: %w", s.log.Dir(), index, err)
 	}
-	p := s.mu.st
-	p.an = anchor{index: index + 1, offset: anchorOff, prevTerm: term}
-	p.start = start
-	p.cs = proto.CloneOf(raftpb.EnsureConfState(meta.GetConfState()))
-	p.acs = proto.CloneOf(p.cs)
-	hs := &raftpb.HardState{}
-	if p.hs != nil {
-		hs = proto.CloneOf(p.hs)
-	}
-	if hs.GetCommit() < index {
-		hs.Commit = proto.Uint64(index)
-	}
-	p.hs = hs
-	p.reset, p.region = true, true
+	p := installedState(s.mu.st, meta, start, anchorOff)
+	p.region = true
 	if err := s.saveLocked(p); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}

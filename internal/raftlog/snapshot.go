@@ -298,20 +298,7 @@ func (s *Storage) InstallSnapshotAt(meta *raftpb.SnapshotMetadata, offset int64)
 	if offset < 0 {
 		return fmt.Errorf("raftlog %s: install snapshot at offset %d: %w", s.log.Dir(), offset, seglog.ErrOffsetOutOfRange)
 	}
-	p := s.mu.st
-	p.an = anchor{index: index + 1, offset: offset, prevTerm: term}
-	p.start = offset
-	p.cs = proto.CloneOf(raftpb.EnsureConfState(meta.GetConfState()))
-	p.acs = proto.CloneOf(p.cs)
-	hs := &raftpb.HardState{}
-	if p.hs != nil {
-		hs = proto.CloneOf(p.hs)
-	}
-	if hs.GetCommit() < index {
-		hs.Commit = proto.Uint64(index)
-	}
-	p.hs = hs
-	p.reset = true
+	p := installedState(s.mu.st, meta, offset, offset)
 	if err := s.saveLocked(p); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}
@@ -353,4 +340,26 @@ func (s *Storage) finishResetLocked(p *persisted) error {
 		}
 	}
 	return nil
+}
+
+// installedState is p once a snapshot of meta is installed: the anchor at
+// meta's index + 1 and offset anchorOff, with meta's term before it, the
+// log start at start, meta's configuration (also the anchor's), a commit
+// of at least meta's index, and a log reset pending.
+func installedState(p persisted, meta *raftpb.SnapshotMetadata, start, anchorOff int64) persisted {
+	index := meta.GetIndex()
+	p.an = anchor{index: index + 1, offset: anchorOff, prevTerm: meta.GetTerm()}
+	p.start = start
+	p.cs = proto.CloneOf(raftpb.EnsureConfState(meta.GetConfState()))
+	p.acs = proto.CloneOf(p.cs)
+	hs := &raftpb.HardState{}
+	if p.hs != nil {
+		hs = proto.CloneOf(p.hs)
+	}
+	if hs.GetCommit() < index {
+		hs.Commit = proto.Uint64(index)
+	}
+	p.hs = hs
+	p.reset = true
+	return p
 }
