@@ -125,6 +125,11 @@ var scenarios = []Scenario{
 		Run:   runClusterIdleRF3,
 	},
 	{
+		Name:  "cluster-produce-rf3",
+		About: "produce-1k-acksall's workload on three strom nodes with an RF=3 topic against one strom serve with RF=1, rounds alternated: MB/s ratio (goal >= 0.5x) and the brokers' CPU per MB",
+		Run:   runClusterProduceRF3,
+	},
+	{
 		Name:  "cluster-leader-failover",
 		About: "three strom nodes, an RF=3 topic under two paced acks=all producers: kill -9 of partition 0's leader to the first acknowledgement on it, -failovers times, median (goal <= 2 s) and max, with kgo.MetadataMinAge(250ms) and with the default; every acknowledged record read back",
 		Run:   runClusterLeaderFailover,

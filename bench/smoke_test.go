@@ -96,6 +96,10 @@ func TestSmoke(t *testing.T) {
 		"idle-1000-partitions":   {"strom RSS MiB": {""}},
 		"partitions-10k":         {"strom create s": {""}, "strom metadata p99 ms": {""}},
 		"restart-100-partitions": {"strom restart ms": {""}},
+		"cluster-produce-rf3": {
+			"strom RF=3 acks=all MB/s": {"strom single node"}, "strom single node acks=all MB/s": nil,
+			"strom RF=3 brokers CPU per MB ms": {"single node"}, "strom single node broker CPU per MB ms": nil,
+		},
 		"cluster-leader-failover": {
 			"strom leader failover, MetadataMinAge 250ms ms": {"goal 2 s"}, "strom leader failover max, MetadataMinAge 250ms ms": nil,
 			"strom leader failover, default MetadataMinAge ms": nil, "strom leader failover max, default MetadataMinAge ms": nil,
