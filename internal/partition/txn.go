@@ -54,12 +54,29 @@ type MarkerResult struct {
 // the high watermark when none is ongoing; never below the log start (a
 // DeleteRecords past an open transaction's first batch leaves nothing
 // below the start to wait for). read_committed consumers read below it.
+//
+// The high watermark is read before the first unstable offset: a
+// transaction opens (firstUnstable) before its first batch is appended,
+// and an abort is indexed before it closes, so a high watermark that
+// covers a batch was read after its transaction opened, and the first
+// unstable offset read after it says whether that transaction is still
+// open. Read the other way round, a reader could see no open transaction,
+// then a high watermark past a batch whose transaction had just opened,
+// and serve it with no abort to drop it by (seen once in CI under load).
 func (p *Partition) LastStableOffset() int64 {
-	if f := p.firstUnstable.Load(); f >= 0 {
-		return min(max(f, p.StartOffset()), p.HighWatermark())
+	hw := p.HighWatermark()
+	if lsoBetweenReads != nil {
+		lsoBetweenReads()
 	}
-	return p.HighWatermark()
+	if f := p.firstUnstable.Load(); f >= 0 {
+		return min(max(f, p.StartOffset()), hw)
+	}
+	return hw
 }
+
+// lsoBetweenReads, when set (tests only), runs between LastStableOffset's
+// two reads, to make a writer's step land there.
+var lsoBetweenReads func()
 
 // ReadCommitted is Read for a read_committed consumer: whole batches from
 // offset that start below the last stable offset.

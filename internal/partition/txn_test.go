@@ -237,3 +237,42 @@ func TestTxnVerifyUnavailableIsRetriable(t *testing.T) {
 		t.Fatalf("nothing may be appended: %s", txnState(p))
 	}
 }
+
+// TestLastStableOffsetAgainstAnOpeningTransaction: a transactional batch
+// appended between LastStableOffset's two reads (its transaction opened,
+// then the high watermark moved past it) is never below the offset
+// returned. With the first unstable offset read before the high
+// watermark, the reader saw no open transaction and then a high watermark
+// past the new batch, and served it with no abort to drop it by (seen
+// once in CI, in TestReadCommittedNeverShowsOpenOrUncoveredData).
+func TestLastStableOffsetAgainstAnOpeningTransaction(t *testing.T) {
+	mem := memfs.New()
+	mem.MkdirAll("/d")
+	mem.SyncDir("/")
+	p := openPartition(t, mem, seglog.State{})
+	defer p.log.Close()
+	if _, err := p.Append(txnBatch(t, 1, 0, 0), verified); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AppendMarker(1, 0, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	var at int64 = -1
+	lsoBetweenReads = func() {
+		lsoBetweenReads = nil
+		res, err := p.Append(txnBatch(t, 2, 0, 0), verified)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		at = res.BaseOffset
+	}
+	defer func() { lsoBetweenReads = nil }()
+	lso := p.LastStableOffset()
+	if at < 0 {
+		t.Fatal("the batch was not appended")
+	}
+	if lso > at {
+		t.Fatalf("last stable offset %d past the batch at %d of a transaction still open", lso, at)
+	}
+}
