@@ -115,11 +115,8 @@ func (s *Storage) InstallSnapshotRegion(meta *raftpb.SnapshotMetadata, start, an
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	index, term := meta.GetIndex(), meta.GetTerm()
-	if index == 0 || index+1 <= s.mu.st.an.index {
-		return fmt.Errorf("raftlog %s: install snapshot at %d, first index %d: %w", s.log.Dir(), index, s.mu.st.an.index, ErrSnapshotOutOfDate)
-	}
-	if term > maxTerm {
-		return fmt.Errorf("raftlog %s: install snapshot: term %d > int32: %w", s.log.Dir(), term, ErrBadEntry)
+	if err := s.checkInstallLocked(index, term); err != nil {
+		return err
 	}
 	if start < 0 || start > anchorOff {
 		return fmt.Errorf("raftlog %s: install snapshot: log start %d, anchor %d: %w", s.log.Dir(), start, anchorOff, seglog.ErrOffsetOutOfRange)

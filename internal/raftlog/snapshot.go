@@ -77,11 +77,8 @@ func (s *Storage) InstallSnapshot(meta *raftpb.SnapshotMetadata) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	index, term := meta.GetIndex(), meta.GetTerm()
-	if index == 0 || index+1 <= s.mu.st.an.index {
-		return fmt.Errorf("raftlog %s: install snapshot at %d, first index %d: %w", s.log.Dir(), index, s.mu.st.an.index, ErrSnapshotOutOfDate)
-	}
-	if term > maxTerm {
-		return fmt.Errorf("raftlog %s: install snapshot: term %d > int32: %w", s.log.Dir(), term, ErrBadEntry)
+	if err := s.checkInstallLocked(index, term); err != nil {
+		return err
 	}
 	end := s.log.EndOffset()
 	p := s.mu.st
@@ -289,11 +286,8 @@ func (s *Storage) InstallSnapshotAt(meta *raftpb.SnapshotMetadata, offset int64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	index, term := meta.GetIndex(), meta.GetTerm()
-	if index == 0 || index+1 <= s.mu.st.an.index {
-		return fmt.Errorf("raftlog %s: install snapshot at %d, first index %d: %w", s.log.Dir(), index, s.mu.st.an.index, ErrSnapshotOutOfDate)
-	}
-	if term > maxTerm {
-		return fmt.Errorf("raftlog %s: install snapshot: term %d > int32: %w", s.log.Dir(), term, ErrBadEntry)
+	if err := s.checkInstallLocked(index, term); err != nil {
+		return err
 	}
 	if offset < 0 {
 		return fmt.Errorf("raftlog %s: install snapshot at offset %d: %w", s.log.Dir(), offset, seglog.ErrOffsetOutOfRange)
@@ -362,4 +356,17 @@ func installedState(p persisted, meta *raftpb.SnapshotMetadata, start, anchorOff
 	p.hs = hs
 	p.reset = true
 	return p
+}
+
+// checkInstallLocked refuses a snapshot at or below FirstIndex-1
+// (ErrSnapshotOutOfDate) and a term beyond int32 (ErrBadEntry), for every
+// install; s.mu held.
+func (s *Storage) checkInstallLocked(index, term uint64) error {
+	if index == 0 || index+1 <= s.mu.st.an.index {
+		return fmt.Errorf("raftlog %s: install snapshot at %d, first index %d: %w", s.log.Dir(), index, s.mu.st.an.index, ErrSnapshotOutOfDate)
+	}
+	if term > maxTerm {
+		return fmt.Errorf("raftlog %s: install snapshot: term %d > int32: %w", s.log.Dir(), term, ErrBadEntry)
+	}
+	return nil
 }
