@@ -3,6 +3,7 @@ package raftgroup
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"time"
 
@@ -183,6 +184,9 @@ func (g *Group) reconcile(snap *raftpb.Snapshot, first uint64) error {
 		if err := g.st.SetHardState(hs); err != nil {
 			return fmt.Errorf("raftgroup %d: raise commit to the snapshot's %d: %w", g.cfg.Group, idx, err)
 		}
+		if err := g.st.Flush(); err != nil {
+			return fmt.Errorf("raftgroup %d: raise commit to the snapshot's %d: %w", g.cfg.Group, idx, err)
+		}
 	}
 	return nil
 }
@@ -273,6 +277,7 @@ func (g *Group) shutdown() {
 			g.cfg.Logger.Warn("raft group: write the commit index at stop", "err", err)
 		}
 	}
+	g.st.ReleaseCache(math.MaxUint64) // the cache's budget is the process's
 	err := g.stoppedErr()
 	for seq, p := range g.pending {
 		p.res <- result{err: err}
@@ -438,8 +443,24 @@ func (g *Group) handleReady() error {
 		g.failForwarded()
 	}
 	g.rn.Advance(rd)
+	g.releaseCache()
 	g.maybeSnapshot()
 	return nil
+}
+
+// releaseCache lets raftlog forget the cached entries no reader needs
+// any more: those applied and, on a leader, matched by every follower it
+// replicates to.
+func (g *Group) releaseCache() {
+	upto := g.applied
+	if g.rn.BasicStatus().RaftState == raft.StateLeader {
+		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != g.cfg.ID && pr.State == tracker.StateReplicate {
+				upto = min(upto, pr.Match)
+			}
+		})
+	}
+	g.st.ReleaseCache(upto)
 }
 
 // failForwarded answers ErrLeaderLost to the pending proposals this node
@@ -492,7 +513,11 @@ func (g *Group) flushCommit() error {
 		g.commitDirty = nil // never lower what is on disk
 		return nil
 	}
+	// raftlog keeps a commit-only change in memory too: Flush writes it.
 	if err := g.st.SetHardState(g.commitDirty); err != nil {
+		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
+	}
+	if err := g.st.Flush(); err != nil {
 		return fmt.Errorf("raftgroup %d: %w", g.cfg.Group, err)
 	}
 	g.savedHS, g.commitDirty = g.commitDirty, nil

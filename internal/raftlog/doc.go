@@ -82,11 +82,24 @@
 // # Invariants and contracts
 //
 //   - Durability: Append returns once its entries are fsynced
-//     (seglog.WaitDurable on the last one), and SetHardState/SetConfState
-//     once the file is; a Ready's messages may be sent as soon as they
-//     return. There is no separate Sync. Call Append before SetHardState
-//     for the same Ready: the two are separate files, and a commit index
-//     on disk must not point past the entries on disk after a crash.
+//     (seglog.WaitDurable on the last one), SetConfState once the file
+//     is, and SetHardState once a new term or vote is; a Ready's
+//     messages may be sent as soon as they return. A commit index that
+//     moved alone stays in memory until the next write of the file
+//     (Flush, which owners call now and then and before they stop; a
+//     term or vote; a conf state; a start move; an install): raft's
+//     MustSync rule, since a lagging commit on disk is learned again from
+//     the leader, and every write carries the latest commit, so the conf
+//     state on disk is never ahead of the commit that applied it. Call
+//     Append before SetHardState for the same Ready: the two are separate
+//     files, and a commit index on disk must not point past the entries
+//     on disk after a crash.
+//   - Entries answers the entries Append stored last from memory (the
+//     entry cache, cache.go: the batches as written, so equal to what the
+//     segments give; cut with a cut tail, dropped below a start move,
+//     cleared by an install; at most 32 MiB per storage and 256 MiB per
+//     process, released by the owner once no reader needs them). Its
+//     entries are shared: callers only read them.
 //   - Append stores each entry's batch as it is (seglog.AppendValidated
 //     after a CRC check): the log's own write rules (a compacted topic's
 //     keys, compression.type, max.message.bytes) are the leader's, applied

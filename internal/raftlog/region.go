@@ -133,6 +133,7 @@ func (s *Storage) InstallSnapshotRegion(meta *raftpb.SnapshotMetadata, start, an
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}
 	s.mu.offs, s.mu.terms, s.mu.confs = s.mu.offs[:0], s.mu.terms[:0], s.mu.confs[:0]
+	s.mu.cache.clear()
 	if err := s.finishResetLocked(&s.mu.st); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}

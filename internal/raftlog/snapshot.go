@@ -97,6 +97,7 @@ func (s *Storage) InstallSnapshot(meta *raftpb.SnapshotMetadata) error {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}
 	s.mu.offs, s.mu.terms = s.mu.offs[:0], s.mu.terms[:0]
+	s.mu.cache.clear()
 	if err := s.log.AdvanceStartOffset(end); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: move log start to %d: %w", s.log.Dir(), index, end, err)
 	}
@@ -297,6 +298,7 @@ func (s *Storage) InstallSnapshotAt(meta *raftpb.SnapshotMetadata, offset int64)
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}
 	s.mu.offs, s.mu.terms, s.mu.confs = s.mu.offs[:0], s.mu.terms[:0], s.mu.confs[:0]
+	s.mu.cache.clear()
 	if err := s.finishResetLocked(&s.mu.st); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)
 	}

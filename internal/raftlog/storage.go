@@ -39,7 +39,10 @@ type Storage struct {
 
 	mu struct {
 		sync.Mutex
-		st persisted // hard state, conf state, anchor as on disk
+		// st is the hard state, conf state and anchor as on disk, but
+		// for a commit index SetHardState kept in memory (dirty).
+		st    persisted
+		dirty bool
 		// offs[k] is the base offset and terms[k] the term of the
 		// entry of index st.an.index+k.
 		offs  []int64
@@ -48,6 +51,7 @@ type Storage struct {
 		// ascending (the partition's start-move rule: snapshot.go).
 		confs []uint64
 		snap  SnapshotSource // what Snapshot answers (snapshot.go); nil: none
+		cache entryCache     // the last entries appended (cache.go)
 	}
 	afterReset func(offset int64) error // Options.AfterReset
 }
@@ -124,6 +128,7 @@ func OpenWith(fsys vfs.FS, log *seglog.Log, opts Options) (*Storage, error) {
 // must be held (or s not yet shared).
 func (s *Storage) rebuildLocked() error {
 	s.mu.offs, s.mu.terms, s.mu.confs = s.mu.offs[:0], s.mu.terms[:0], s.mu.confs[:0]
+	s.mu.cache.clear()
 	from := s.mu.st.an.offset
 	var bad error
 	var controls []int // positions of one-record control batches
@@ -184,14 +189,54 @@ func (s *Storage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
 	return hs, proto.CloneOf(s.mu.st.cs), nil
 }
 
-// SetHardState persists hs (fsynced on return), as raft requires before
-// the messages of the same Ready are sent.
+// SetHardState records hs. A new term or vote is durable (fsynced) on
+// return, as raft requires before the messages of the same Ready are sent:
+// a node must never vote twice in a term. A change of the commit index
+// alone is kept in memory and written with the next write of StateFile
+// (Flush, a term or vote, SetConfState, a start move, a snapshot install),
+// which saves the atomic file's two fsyncs on every commit. A commit index
+// on disk that lags is safe (etcd raft's MustSync rule): the entries below
+// the real one are durable, raft learns the commit again from the leader,
+// and re-applies the committed entries from the lagging one, so what is
+// applied must be idempotent; a conf change never is re-applied, because
+// SetConfState writes the commit that covers it with the conf state.
 func (s *Storage) SetHardState(hs *raftpb.HardState) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.mu.st
+	cur := p.hs
 	p.hs = proto.CloneOf(hs)
+	if cur != nil && cur.GetTerm() == hs.GetTerm() && cur.GetVote() == hs.GetVote() && hs.GetCommit() >= cur.GetCommit() {
+		s.mu.st = p
+		s.mu.dirty = s.mu.dirty || hs.GetCommit() > cur.GetCommit()
+		return nil
+	}
 	return s.saveLocked(p)
+}
+
+// TermVoteDurable reports whether hs's term and vote are those on disk
+// (empty hs: true): SetHardState(hs) would then not write, so messages
+// need not wait for it.
+func (s *Storage) TermVoteDurable(hs *raftpb.HardState) bool {
+	if raft.IsEmptyHardState(hs) {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.mu.st.hs
+	return cur != nil && cur.GetTerm() == hs.GetTerm() && cur.GetVote() == hs.GetVote()
+}
+
+// Flush writes a commit index SetHardState kept in memory (fsynced on
+// return); a no-op when StateFile holds it already. Owners call it now
+// and then and before they stop, so that a restart re-applies little.
+func (s *Storage) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.mu.dirty {
+		return nil
+	}
+	return s.saveLocked(s.mu.st)
 }
 
 // SetConfState persists cs (fsynced on return), once an applied
@@ -208,7 +253,7 @@ func (s *Storage) saveLocked(p persisted) error {
 	if err := writeState(s.fs, s.log.Dir(), p); err != nil {
 		return err
 	}
-	s.mu.st = p
+	s.mu.st, s.mu.dirty = p, false
 	return nil
 }
 
@@ -248,8 +293,9 @@ func (s *Storage) Term(i uint64) (uint64, error) {
 }
 
 // Entries implements raft.Storage: entries [lo, hi), at least one, then as
-// many as fit in maxSize bytes (raftpb.Entry.Size). The entries and their
-// Data are freshly read and owned by the caller.
+// many as fit in maxSize bytes (raftpb.Entry.Size). The entries the cache
+// holds (cache.go) are shared and must not be modified; the others are
+// freshly read. The slice is the caller's.
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -262,36 +308,76 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	}
 	var out []*raftpb.Entry
 	var size uint64
+	i := lo
+	if c := &s.mu.cache; len(c.ents) > 0 && i < c.first {
+		// The older part from the segments, the rest from the cache.
+		var err error
+		out, size, err = s.readEntriesLocked(out, lo, min(hi, c.first), maxSize)
+		if err != nil {
+			return nil, err
+		}
+		i = lo + uint64(len(out))
+		if i < min(hi, c.first) {
+			return out, nil // maxSize reached
+		}
+	}
+	if i == hi {
+		return out, nil
+	}
+	if s.mu.cache.get(i) == nil {
+		out, _, err := s.readEntriesLocked(out, i, hi, maxSize)
+		return out, err
+	}
+	for ; i < hi; i++ {
+		e := s.mu.cache.get(i)
+		size += uint64(proto.Size(e))
+		if len(out) > 0 && size > maxSize {
+			break
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// readEntriesLocked appends to out the entries [lo, hi) read from the
+// segments, at least one if out is empty, then while the size of out
+// stays within maxSize; it returns out and its size. mu must be held.
+func (s *Storage) readEntriesLocked(out []*raftpb.Entry, lo, hi, maxSize uint64) ([]*raftpb.Entry, uint64, error) {
+	first := s.mu.st.an.index
+	var size uint64
+	for _, e := range out {
+		size += uint64(proto.Size(e))
+	}
 	for i := lo; i < hi; {
 		budget := min(maxSize-min(size, maxSize), 1<<20)
 		res, err := s.log.Read(s.mu.offs[i-first], int(max(budget, 1)), true)
 		if err != nil {
-			return nil, fmt.Errorf("raftlog %s: entry %d at offset %d: %w", s.log.Dir(), i, s.mu.offs[i-first], err)
+			return nil, 0, fmt.Errorf("raftlog %s: entry %d at offset %d: %w", s.log.Dir(), i, s.mu.offs[i-first], err)
 		}
 		if len(res.Data) == 0 {
-			return nil, fmt.Errorf("raftlog %s: entry %d at offset %d: nothing read: %w", s.log.Dir(), i, s.mu.offs[i-first], raft.ErrUnavailable)
+			return nil, 0, fmt.Errorf("raftlog %s: entry %d at offset %d: nothing read: %w", s.log.Dir(), i, s.mu.offs[i-first], raft.ErrUnavailable)
 		}
 		for data := res.Data; len(data) > 0 && i < hi; i++ {
 			h, err := record.ReadBatchHeader(data)
 			if err != nil || h.Size() > len(data) {
-				return nil, fmt.Errorf("raftlog %s: entry %d: bad batch: %w", s.log.Dir(), i, record.ErrCorrupt)
+				return nil, 0, fmt.Errorf("raftlog %s: entry %d: bad batch: %w", s.log.Dir(), i, record.ErrCorrupt)
 			}
 			if h.BaseOffset != s.mu.offs[i-first] {
-				return nil, fmt.Errorf("raftlog %s: entry %d: batch at %d, translator says %d: %w", s.log.Dir(), i, h.BaseOffset, s.mu.offs[i-first], record.ErrCorrupt)
+				return nil, 0, fmt.Errorf("raftlog %s: entry %d: batch at %d, translator says %d: %w", s.log.Dir(), i, h.BaseOffset, s.mu.offs[i-first], record.ErrCorrupt)
 			}
 			e, err := decodeEntry(i, data[:h.Size():h.Size()])
 			if err != nil {
-				return nil, fmt.Errorf("raftlog %s: %w", s.log.Dir(), err)
+				return nil, 0, fmt.Errorf("raftlog %s: %w", s.log.Dir(), err)
 			}
 			size += uint64(proto.Size(e))
 			if len(out) > 0 && size > maxSize {
-				return out, nil
+				return out, size, nil
 			}
 			out = append(out, e)
 			data = data[h.Size():]
 		}
 	}
-	return out, nil
+	return out, size, nil
 }
 
 // Append stores entries, one batch each. When the first one's index is at
@@ -300,6 +386,14 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 // are fsynced when Append returns (it waits for WaitDurable), so a Ready's
 // entries may be followed by its messages at once.
 func (s *Storage) Append(entries []*raftpb.Entry) error {
+	return s.AppendChecked(entries, nil)
+}
+
+// AppendChecked is Append, but an entry for which checked reports true
+// skips the batch's CRC check: its owner checked that very batch already
+// (a leader's own proposal, validated when it was produced). Every other
+// check stays.
+func (s *Storage) AppendChecked(entries []*raftpb.Entry, checked func(*raftpb.Entry) bool) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -323,6 +417,7 @@ func (s *Storage) Append(entries []*raftpb.Entry) error {
 		}
 		s.mu.offs, s.mu.terms = s.mu.offs[:k], s.mu.terms[:k]
 		s.dropConfsFromLocked(next)
+		s.mu.cache.cutFrom(next)
 	}
 	lastOffset := int64(-1)
 	for _, e := range entries {
@@ -335,7 +430,7 @@ func (s *Storage) Append(entries []*raftpb.Entry) error {
 		// leader's to apply before it proposes; an entry raft
 		// committed is stored as it is, as a Kafka follower does.
 		h, err := record.ReadBatchHeader(b)
-		if err == nil {
+		if err == nil && (checked == nil || !checked(e)) {
 			_, err = record.ValidateBatch(b, s.log.MaxDecompressedBytes())
 		}
 		if err != nil {
@@ -352,6 +447,13 @@ func (s *Storage) Append(entries []*raftpb.Entry) error {
 		s.mu.terms = append(s.mu.terms, int32(e.GetTerm()))
 		if isConf(e) {
 			s.mu.confs = append(s.mu.confs, e.GetIndex())
+		}
+		// b is now the batch as written (base offset and epoch set in
+		// place): what Entries would read back.
+		if ce, err := decodeEntry(e.GetIndex(), b[:len(b):len(b)]); err == nil {
+			s.mu.cache.add(ce)
+		} else {
+			s.mu.cache.clear()
 		}
 		lastOffset = res.LastOffset
 	}
@@ -466,6 +568,7 @@ func (s *Storage) moveAnchorLocked(k int, offset int64, acs *raftpb.ConfState, s
 	if err := s.saveLocked(p); err != nil {
 		return err
 	}
+	s.mu.cache.dropBelow(p.an.index)
 	s.mu.offs = append(s.mu.offs[:0], s.mu.offs[k:]...)
 	s.mu.terms = append(s.mu.terms[:0], s.mu.terms[k:]...)
 	c := sort.Search(len(s.mu.confs), func(i int) bool { return s.mu.confs[i] >= p.an.index })

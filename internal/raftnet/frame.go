@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/stromhq/strom/internal/bufpool"
 )
 
 // kindBatch is the frame kind of raft messages (the first byte of a
@@ -57,6 +59,7 @@ func sealFrame(dst []byte, start int) []byte {
 
 // readFrame reads one frame from r and returns its body (kind onwards),
 // after checking the size against max before allocating and the CRC.
+// The body is from bufpool: the caller puts it back once done with it.
 func readFrame(r io.Reader, max int) ([]byte, error) {
 	var hdr [frameHeader]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -66,14 +69,16 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 	if size < 4+1 || uint64(size) > uint64(max) {
 		return nil, fmt.Errorf("%w: size %d outside [5, %d]", ErrBadFrame, size, max)
 	}
-	body := make([]byte, size-4)
+	body := bufpool.Get(int(size - 4))
 	if _, err := io.ReadFull(r, body); err != nil {
+		bufpool.Put(body)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
 	if got, want := crc32.Checksum(body, castagnoli), binary.BigEndian.Uint32(hdr[4:8]); got != want {
+		bufpool.Put(body)
 		return nil, fmt.Errorf("%w: crc %08x, header says %08x", ErrBadFrame, got, want)
 	}
 	return body, nil

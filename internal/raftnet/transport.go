@@ -15,6 +15,8 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/bufpool"
 )
 
 // Config configures a Transport. NodeID, Listener and Deliver are required.
@@ -185,14 +187,18 @@ func (t *Transport) Send(group uint64, m *raftpb.Message) {
 		t.dropped.Add(1)
 		return
 	}
-	b, err := proto.Marshal(m)
+	// Into a pooled buffer: the writer copies it into its frame and
+	// gives it back.
+	b, err := proto.MarshalOptions{}.MarshalAppend(bufpool.Get(proto.Size(m))[:0], m)
 	if err != nil || len(b)+frameHeader+batchMinBody+entryHeader > t.cfg.MaxFrame {
+		bufpool.Put(b)
 		t.dropped.Add(1)
 		return
 	}
 	select {
 	case p.queue <- queued{group: group, msg: b}:
 	default:
+		bufpool.Put(b)
 		t.dropped.Add(1)
 	}
 }
@@ -303,26 +309,39 @@ func (t *Transport) readLoop(c net.Conn) {
 			return
 		}
 		ic.active()
-		if len(body) == 1 && body[0] == kindPing {
-			continue
-		}
-		es, err := decodeBatch(body)
-		if err != nil {
-			t.badFrames.Add(1)
-			t.log.Warn("raftnet: closing a connection", "peer_node", h.Node, "err", err)
+		ok := t.deliverFrame(h.Node, body)
+		// Unmarshal copied what the messages keep: the frame's buffer
+		// goes back to the pool.
+		bufpool.Put(body)
+		if !ok {
 			return
 		}
-		for _, e := range es {
-			m := &raftpb.Message{}
-			if err := proto.Unmarshal(e.Msg, m); err != nil {
-				t.badFrames.Add(1)
-				t.log.Warn("raftnet: closing a connection: bad message", "peer_node", h.Node, "group", e.Group, "err", err)
-				return
-			}
-			t.delivered.Add(1)
-			t.cfg.Deliver(e.Group, m)
-		}
 	}
+}
+
+// deliverFrame decodes a frame's body from node and delivers its
+// messages; false when it does not decode (the connection is closed).
+func (t *Transport) deliverFrame(node int32, body []byte) bool {
+	if len(body) == 1 && body[0] == kindPing {
+		return true
+	}
+	es, err := decodeBatch(body)
+	if err != nil {
+		t.badFrames.Add(1)
+		t.log.Warn("raftnet: closing a connection", "peer_node", node, "err", err)
+		return false
+	}
+	for _, e := range es {
+		m := &raftpb.Message{}
+		if err := proto.Unmarshal(e.Msg, m); err != nil {
+			t.badFrames.Add(1)
+			t.log.Warn("raftnet: closing a connection: bad message", "peer_node", node, "group", e.Group, "err", err)
+			return false
+		}
+		t.delivered.Add(1)
+		t.cfg.Deliver(e.Group, m)
+	}
+	return true
 }
 
 // writeLoop owns p's outgoing connection: dial with capped back-off, hello,
@@ -437,6 +456,9 @@ func (t *Transport) writeLoop(p *peer) {
 			}
 		}
 		buf = appendBatch(buf[:0], es)
+		for _, e := range es {
+			bufpool.Put(e.Msg) // copied into buf
+		}
 		c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
 		if _, err := c.Write(buf); err != nil {
 			t.dropped.Add(uint64(len(es)))

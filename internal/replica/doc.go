@@ -45,19 +45,35 @@
 // Ticks come from Config.Tick (tests), the node's Ticker, or a ticker of
 // the replica's own; a quiesced replica takes none (Quiescence, below).
 //
+//  0. A leader whose term and vote are on disk sends the Ready's messages
+//     first, so its appends reach the followers while its own fsync runs
+//     (raft thesis 10.2.1, allowed by etcd raft's doc): raft counts the
+//     leader's copy only after Advance, so a commit still means fsynced
+//     on a majority.
 //  1. A conflicting uncommitted tail (entries at or below the last index)
 //     is cut through partition.TruncateTo, which rebuilds the producer
-//     state from what remains; then raftlog.Append writes the entries
-//     (fsynced), and partition.Appended records their producers: every
-//     replica's producer state is what the batches in its log say.
-//  2. The hard state (fsynced), then the messages sent (a snapshot among
-//     them reported to raft as sent, as raftgroup does: otherwise a
+//     state from what remains; then raftlog.AppendChecked writes the
+//     entries (fsynced; the CRC of the leader's own proposals, which the
+//     partition validated, is not computed again), and
+//     partition.Appended records their producers: every replica's
+//     producer state is what the batches in its log say.
+//  2. The hard state: a new term or vote fsynced, a commit index that
+//     moved alone kept in memory by raftlog and written every election
+//     timeout, on quiescing, at stop and with any other write of
+//     raft-state (raft's MustSync rule; a restart after a crash re-applies
+//     the committed entries after the commit on disk, and applying is
+//     idempotent); then the messages sent if not sent at 0 (a snapshot
+//     among them reported to raft as sent, as raftgroup does: otherwise a
 //     MsgSnap lost on the way, or a follower that crashed while
 //     installing it, would leave that follower paused for good).
 //  3. Committed conf changes applied (raft and raftlog's conf state).
 //  4. Advance; the high watermark set to the commit index translated
 //     (the offset after the last committed batch): reads (Fetch,
-//     ListOffsets latest) stop there.
+//     ListOffsets latest) stop there. raftlog's entry cache is released
+//     up to the applied index and, on a leader, the match index of every
+//     follower it replicates to: the committed entries of the next Readys
+//     and the appends to followers come from memory, and an idle group
+//     holds none.
 //
 // A leader's snapshot in a Ready (snapshot.go) is installed before its
 // entries: the producer state it carries is put aside durably

@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -22,6 +23,8 @@ type loopState struct {
 	// last index after the previous Ready plus the proposals since.
 	pending  map[uint64]*proposal
 	lastIdx  uint64 // raft's last index as of the end of the last Ready
+	applied  uint64 // the last committed entry handed to this replica
+	mine     []bool // ownEntries' result, reused
 	proposed uint64 // proposals raft took since then
 	commit   uint64
 	view     Leadership // as last reported to OnChange
@@ -87,6 +90,7 @@ func (r *Replica) open() (int64, error) {
 		}
 	}
 	r.commit = hs.GetCommit()
+	r.applied = applied
 	r.lastIdx = last
 	return r.hwLocked(), nil
 }
@@ -110,6 +114,11 @@ func (r *Replica) run() {
 			return
 		case <-tick:
 			r.onTick() // quiesce.go
+			if r.ticks%r.cfg.ElectionTicks == 0 {
+				if err := r.flushCommit(); err != nil {
+					return
+				}
+			}
 		case <-r.wakec:
 			r.wake()
 		case m := <-r.inbox:
@@ -137,12 +146,37 @@ func (r *Replica) run() {
 				return
 			}
 		}
+		if r.quiesced {
+			// Idle from now on: the commit index joins the rest on disk.
+			if err := r.flushCommit(); err != nil {
+				return
+			}
+		}
 		r.report()
 	}
 }
 
+// flushCommit writes a commit index raftlog kept in memory (SetHardState
+// writes a new term or vote at once, a commit alone later): every election
+// timeout while ticking, on quiescing and at stop, so a restart after a
+// crash re-applies at most about a second of entries. A failure stops the
+// replica as a failed Ready does.
+func (r *Replica) flushCommit() error {
+	if err := r.st.Flush(); err != nil {
+		err = fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+		r.errv.Store(&err)
+		r.cfg.Logger.Error("partition replica stopped by a storage failure", "err", err)
+		return err
+	}
+	return nil
+}
+
 func (r *Replica) shutdown() {
 	r.leaving() // quiesce.go
+	if r.errv.Load() == nil {
+		_ = r.flushCommit()
+	}
+	r.st.ReleaseCache(math.MaxUint64) // the budget is the process's
 	err := r.stoppedErr()
 	for k, pr := range r.pending {
 		pr.res <- appended{err: err}
@@ -203,6 +237,19 @@ func (r *Replica) handleReady() error {
 			r.balanceAt = r.ticks + balanceDelayTicks
 		}
 	}
+	sent := false
+	if r.isLeader && raft.IsEmptySnap(rd.Snapshot) && len(rd.Messages) > 0 && r.st.TermVoteDurable(rd.HardState) {
+		// A leader sends before it appends (raft thesis 10.2.1; etcd
+		// raft's doc allows it): its appends reach the followers while
+		// its own fsync runs. Safe because raft counts the leader's own
+		// copy only after Advance (its self-ack waits for the append),
+		// so a commit still means fsynced on a majority; its term and
+		// vote are on disk already (checked), and its commit index
+		// counts only durable copies.
+		r.cfg.Send(rd.Messages)
+		r.reportSnapshots(rd.Messages)
+		sent = true
+	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		// Before the entries: they follow the snapshot (snapshot.go).
 		if err := r.installSnapshot(rd.Snapshot); err != nil {
@@ -222,7 +269,9 @@ func (r *Replica) handleReady() error {
 				r.cfg.Logger.Info("partition replica cut an uncommitted tail", "index", firstIdx, "offset", off)
 			}
 		}
-		if err := r.st.Append(rd.Entries); err != nil {
+		mine := r.ownEntries(rd.Entries)
+		checked := func(e *raftpb.Entry) bool { return mine[e.GetIndex()-firstIdx] }
+		if err := r.st.AppendChecked(rd.Entries, checked); err != nil {
 			return fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
 		}
 		if from, ok := r.st.OffsetOf(firstIdx); ok {
@@ -230,7 +279,7 @@ func (r *Replica) handleReady() error {
 				return err
 			}
 		}
-		r.answer(rd.Entries)
+		r.answer(rd.Entries, mine)
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := r.st.SetHardState(rd.HardState); err != nil {
@@ -240,7 +289,7 @@ func (r *Replica) handleReady() error {
 			r.commit = c
 		}
 	}
-	if len(rd.Messages) > 0 {
+	if len(rd.Messages) > 0 && !sent {
 		r.cfg.Send(rd.Messages)
 		r.reportSnapshots(rd.Messages)
 	}
@@ -270,7 +319,11 @@ func (r *Replica) handleReady() error {
 			return fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
 		}
 	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.applied = rd.CommittedEntries[n-1].GetIndex()
+	}
 	r.rn.Advance(rd)
+	r.releaseCache()
 	// Ready hands over every unstable entry: raft's log is ours now.
 	r.lastIdx, _ = r.st.LastIndex()
 	r.proposed = 0
@@ -295,19 +348,48 @@ func (r *Replica) handleReady() error {
 	return nil
 }
 
+// releaseCache lets raftlog forget the cached entries no reader needs
+// any more: those applied and, on a leader, matched by every follower it
+// replicates to (one it probes, or sends a snapshot, is read from the
+// segments).
+func (r *Replica) releaseCache() {
+	upto := r.applied
+	if r.isLeader {
+		r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != r.cfg.ID && pr.State == tracker.StateReplicate {
+				upto = min(upto, pr.Match)
+			}
+		})
+	}
+	r.st.ReleaseCache(upto)
+}
+
+// ownEntries reports, for each of ents, whether it is this leader's
+// proposal at that index, byte for byte (the partition validated it
+// before proposing, so raftlog need not check its CRC again). The slice
+// is reused by the next Ready.
+func (r *Replica) ownEntries(ents []*raftpb.Entry) []bool {
+	r.mine = r.mine[:0]
+	for _, e := range ents {
+		pr := r.pending[e.GetIndex()]
+		r.mine = append(r.mine, pr != nil && bytes.Equal(e.GetData(), pr.data))
+	}
+	return r.mine
+}
+
 // answer gives each of this leader's proposals appended in ents its
-// offsets and term.
-func (r *Replica) answer(ents []*raftpb.Entry) {
+// offsets and term; mine is ownEntries(ents).
+func (r *Replica) answer(ents []*raftpb.Entry, mine []bool) {
 	if len(r.pending) == 0 {
 		return
 	}
-	for _, e := range ents {
+	for k, e := range ents {
 		pr := r.pending[e.GetIndex()]
 		if pr == nil {
 			continue
 		}
 		delete(r.pending, e.GetIndex())
-		if !bytes.Equal(e.GetData(), pr.data) {
+		if !mine[k] {
 			// Another entry took the index (leadership moved between
 			// the proposal and this Ready).
 			pr.res <- appended{err: fmt.Errorf("%w: entry %d taken by another", partition.ErrNotLeader, e.GetIndex())}

@@ -187,9 +187,11 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 // Propose implements partition.Replicator: it returns once the batch is
 // in this leader's log (fsynced here).
 func (r *Replica) Propose(data []byte) (first, last int64, term int32, err error) {
-	// raft keeps the entry's Data until every follower has it (the
-	// transport encodes later): a copy of its own, not the request's.
-	pr := &proposal{data: append([]byte(nil), data...), res: make(chan appended, 1)}
+	// No copy: raft clones a proposed entry as it appends it (and a
+	// proposal it would forward is marshalled by the Ready that answers
+	// it), so data is read only until this returns, while the caller
+	// waits.
+	pr := &proposal{data: data, res: make(chan appended, 1)}
 	select {
 	case r.propc <- pr:
 	case <-r.done:
