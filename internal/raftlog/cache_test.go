@@ -1,6 +1,8 @@
 package raftlog
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,6 +10,8 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/record"
 )
 
 // entriesFromDisk is Entries read from the segments only, bypassing the
@@ -186,4 +190,32 @@ func TestCommitAloneWaitsForTheNextWrite(t *testing.T) {
 		onDisk(st.what, st.want, st.voters)
 	}
 	_ = l
+}
+
+// AppendChecked writes the base offset and epoch into the entries' own
+// Data (no copy), still checks the CRC of every entry its caller did not
+// vouch for, and Entries then answers the very batch stored.
+func TestAppendCheckedStoresInPlaceAndChecksTheRest(t *testing.T) {
+	s, l, _ := newStorage(t)
+	a := normal(1, 3, clientBatch(t, "a", 2, 10))
+	if err := s.AppendChecked([]*raftpb.Entry{a}, func(*raftpb.Entry) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := record.ReadBatchHeader(a.GetData())
+	if h.BaseOffset != 0 || h.PartitionLeaderEpoch != 3 {
+		t.Fatalf("entry's Data after AppendChecked: base offset %d epoch %d, want 0 and 3", h.BaseOffset, h.PartitionLeaderEpoch)
+	}
+	b := normal(2, 3, clientBatch(t, "b", 2, 10))
+	b.Data[len(b.Data)-1] ^= 0xff // the CRC no longer matches
+	err := s.AppendChecked([]*raftpb.Entry{b}, func(e *raftpb.Entry) bool { return e.GetIndex() == 1 })
+	if !errors.Is(err, ErrBadEntry) {
+		t.Fatalf("a corrupt batch its caller did not vouch for: %v, want ErrBadEntry", err)
+	}
+	if last, _ := s.LastIndex(); last != 1 || l.EndOffset() != 2 {
+		t.Fatalf("after the refusal: last index %d, log end %d", last, l.EndOffset())
+	}
+	got := entriesFromDisk(t, s, 1, 2, math.MaxUint64)
+	if !bytes.Equal(got[0].GetData(), a.GetData()) {
+		t.Fatal("the segments hold other bytes than the entry's Data")
+	}
 }

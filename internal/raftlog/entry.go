@@ -37,9 +37,10 @@ const (
 var ErrBadEntry = errors.New("raftlog: entry cannot be stored")
 
 // encodeEntry returns the batch that stores e. The batch's base offset and
-// PartitionLeaderEpoch are set by the log's append. A normal entry's Data is
-// copied: raft owns it.
-func encodeEntry(e *raftpb.Entry) ([]byte, error) {
+// PartitionLeaderEpoch are set by the log's append, in place: a normal
+// entry's Data is copied unless inPlace (its owner lets Append write
+// those two fields into it).
+func encodeEntry(e *raftpb.Entry, inPlace bool) ([]byte, error) {
 	if e.GetTerm() > maxTerm {
 		return nil, fmt.Errorf("entry %d: term %d > int32: %w", e.GetIndex(), e.GetTerm(), ErrBadEntry)
 	}
@@ -49,6 +50,9 @@ func encodeEntry(e *raftpb.Entry) ([]byte, error) {
 		h, err := record.ReadBatchHeader(e.Data)
 		if err != nil || h.Size() != len(e.GetData()) {
 			return nil, fmt.Errorf("entry %d: data is not one v2 batch: %w", e.GetIndex(), ErrBadEntry)
+		}
+		if inPlace {
+			return e.GetData(), nil
 		}
 		return append([]byte(nil), e.GetData()...), nil
 	case e.GetType() == raftpb.EntryNormal:

@@ -386,14 +386,23 @@ func (s *Storage) readEntriesLocked(out []*raftpb.Entry, lo, hi, maxSize uint64)
 // are fsynced when Append returns (it waits for WaitDurable), so a Ready's
 // entries may be followed by its messages at once.
 func (s *Storage) Append(entries []*raftpb.Entry) error {
-	return s.AppendChecked(entries, nil)
+	return s.append(entries, nil, false)
 }
 
 // AppendChecked is Append, but an entry for which checked reports true
 // skips the batch's CRC check: its owner checked that very batch already
 // (a leader's own proposal, validated when it was produced). Every other
-// check stays.
+// check stays. And the entries' batches are not copied: the base offset
+// and PartitionLeaderEpoch of each normal entry's Data are written in
+// place (fields outside the batch's CRC), so Data then holds the batch as
+// stored; the caller must let Append do that (raft does not read those
+// bytes; a message that carries the entry, marshalled later, carries them
+// too, and a follower sets both again as it stores the batch).
 func (s *Storage) AppendChecked(entries []*raftpb.Entry, checked func(*raftpb.Entry) bool) error {
+	return s.append(entries, checked, true)
+}
+
+func (s *Storage) append(entries []*raftpb.Entry, checked func(*raftpb.Entry) bool, inPlace bool) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -421,7 +430,7 @@ func (s *Storage) AppendChecked(entries []*raftpb.Entry, checked func(*raftpb.En
 	}
 	lastOffset := int64(-1)
 	for _, e := range entries {
-		b, err := encodeEntry(e)
+		b, err := encodeEntry(e, inPlace)
 		if err != nil {
 			return fmt.Errorf("raftlog %s: %w", s.log.Dir(), err)
 		}
