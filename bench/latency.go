@@ -24,6 +24,9 @@ type latencySpec struct {
 	RecordBytes int // value size, at least 8: the send time
 	Partitions  int32
 	Acks        kgo.Acks
+	// Create makes the topic; nil: createTopic on the broker measured
+	// (the broker's default replication factor).
+	Create func(ctx context.Context, topic string, partitions int32) error
 }
 
 // latencyTick is how often the pacer sends: every tick, the records due
@@ -114,7 +117,13 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 	if spec.RecordBytes < 8 {
 		return latencyResult{}, fmt.Errorf("records of %d bytes cannot carry a send time", spec.RecordBytes)
 	}
-	if err := createTopic(ctx, srv.Addr, topic, spec.Partitions); err != nil {
+	create := spec.Create
+	if create == nil {
+		create = func(ctx context.Context, topic string, partitions int32) error {
+			return createTopic(ctx, srv.Addr, topic, partitions)
+		}
+	}
+	if err := create(ctx, topic, spec.Partitions); err != nil {
 		return latencyResult{}, err
 	}
 	// Times are durations since base, set once both clients exist: the

@@ -130,6 +130,11 @@ var scenarios = []Scenario{
 		Run:   runClusterProduceRF3,
 	},
 	{
+		Name:  "cluster-latency-rf3",
+		About: "latency-acksall's paced workload (-latency-rate records/s of 1 KiB, acks=all) on three strom nodes with an RF=3 topic, rounds alternated with one strom serve (RF=1): produce p50/p99 (goal p99 <= 10 ms) and end-to-end",
+		Run:   runClusterLatencyRF3,
+	},
+	{
 		Name:  "cluster-leader-failover",
 		About: "three strom nodes, an RF=3 topic under two paced acks=all producers: kill -9 of partition 0's leader to the first acknowledgement on it, -failovers times, median (goal <= 2 s) and max, with kgo.MetadataMinAge(250ms) and with the default; every acknowledged record read back",
 		Run:   runClusterLeaderFailover,

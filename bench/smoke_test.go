@@ -100,6 +100,7 @@ func TestSmoke(t *testing.T) {
 			"strom RF=3 acks=all MB/s": {"strom single node"}, "strom single node acks=all MB/s": nil,
 			"strom RF=3 brokers CPU per MB ms": {"single node"}, "strom single node broker CPU per MB ms": nil,
 		},
+		"cluster-latency-rf3": {"strom RF=3 produce p99 ms": {"goal 10 ms"}, "strom RF=3 produce p50 ms": nil, "strom RF=3 rate records/s": {"rate asked"}},
 		"cluster-leader-failover": {
 			"strom leader failover, MetadataMinAge 250ms ms": {"goal 2 s"}, "strom leader failover max, MetadataMinAge 250ms ms": nil,
 			"strom leader failover, default MetadataMinAge ms": nil, "strom leader failover max, default MetadataMinAge ms": nil,

@@ -239,7 +239,11 @@
 // An empty partition (no entry, no hard state) bootstraps with
 // Config.Voters, the topic's replicas, which every replica is given alike
 // from the metadata; the conf changes are control batches at the first
-// offsets, skipped by clients. A partition that holds data but no raft
+// offsets, skipped by clients. The preferred replica of a group it
+// bootstrapped campaigns once the bootstrap is applied and every
+// bootCampaignEvery ticks while no leader is known, for its first
+// bootCampaignTicks ticks (maybeBootCampaign), so the group's first
+// leader is the topic's first replica, as in Kafka. A partition that holds data but no raft
 // state (an RF=1 partition) cannot become a group in place: Start fails.
 // With Config.Join an empty partition does not bootstrap: it waits, with
 // no configuration (it never campaigns), until its group's leader adds it

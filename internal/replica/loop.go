@@ -21,13 +21,17 @@ type loopState struct {
 	// pending: this leader's proposals by the index raft gave them (raft
 	// clones a proposed entry, so the index is the handle): the log's
 	// last index after the previous Ready plus the proposals since.
-	pending  map[uint64]*proposal
-	lastIdx  uint64 // raft's last index as of the end of the last Ready
-	applied  uint64 // the last committed entry handed to this replica
-	mine     []bool // ownEntries' result, reused
-	proposed uint64 // proposals raft took since then
-	commit   uint64
-	view     Leadership // as last reported to OnChange
+	pending map[uint64]*proposal
+	lastIdx uint64 // raft's last index as of the end of the last Ready
+	applied uint64 // the last committed entry handed to this replica
+	mine    []bool // ownEntries' result, reused
+	// bootCampaign: this replica bootstrapped the group and is its
+	// preferred replica; bootTried the tick of its last campaign.
+	bootCampaign bool
+	bootTried    int
+	proposed     uint64 // proposals raft took since then
+	commit       uint64
+	view         Leadership // as last reported to OnChange
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
 	heard     map[uint64]time.Time // when each member last sent this replica a message
@@ -88,6 +92,8 @@ func (r *Replica) open() (int64, error) {
 		if err := rn.Bootstrap(peers); err != nil {
 			return 0, fmt.Errorf("replica %s-%d: bootstrap: %w", r.p.Topic, r.p.Index, err)
 		}
+		r.bootCampaign = r.cfg.Preferred == r.cfg.ID
+		r.bootTried = -bootCampaignEvery
 	}
 	r.commit = hs.GetCommit()
 	r.applied = applied
@@ -139,6 +145,9 @@ func (r *Replica) run() {
 				break drain
 			}
 		}
+		if r.bootCampaign {
+			r.maybeBootCampaign()
+		}
 		for r.rn.HasReady() {
 			if err := r.handleReady(); err != nil {
 				r.errv.Store(&err)
@@ -153,6 +162,39 @@ func (r *Replica) run() {
 			}
 		}
 		r.report()
+	}
+}
+
+// bootCampaignEvery and bootCampaignTicks: a new group's preferred
+// replica campaigns every 3 ticks for its first 2 election timeouts, until
+// a leader is known.
+const (
+	bootCampaignEvery = 3
+	bootCampaignTicks = 20
+)
+
+// maybeBootCampaign makes a new group's preferred replica (the first of
+// the topic's replicas) its first leader, as Kafka's controller makes it
+// the first leader of a new partition: it campaigns as soon as the
+// bootstrap's configuration is applied (raft refuses before) and again
+// every few ticks while no leader is known (the other replicas may not
+// have started the group yet), well before the others' first election
+// timeout (ElectionTicks to twice that). Otherwise a random replica led,
+// and ten seconds later the hand-over to the preferred one
+// (balanceDelayTicks) cost every client a metadata refresh, which
+// franz-go delays up to its 5 s MetadataMinAge.
+func (r *Replica) maybeBootCampaign() {
+	bs := r.rn.BasicStatus()
+	if bs.Lead != 0 || r.ticks > bootCampaignTicks {
+		r.bootCampaign = false
+		return
+	}
+	if bs.Applied < bs.GetCommit() || r.ticks-r.bootTried < bootCampaignEvery {
+		return
+	}
+	r.bootTried = r.ticks
+	if err := r.rn.Campaign(); err != nil {
+		r.cfg.Logger.Debug("partition replica: campaign of the preferred replica", "err", err)
 	}
 }
 

@@ -621,3 +621,26 @@ func TestLogAppendTimeSameOnEveryReplica(t *testing.T) {
 		}
 	}
 }
+
+// A new group's first leader is its preferred replica (as Kafka's
+// controller makes the first replica a new partition's leader), not
+// whichever replica's election timeout ran out first: a later hand-over
+// would cost every client a metadata refresh.
+func TestNewGroupElectsItsPreferredReplica(t *testing.T) {
+	for _, pref := range []uint64{2, 3, 2, 3} {
+		g := newGroupWith(t, 3, func(c *Config) { c.Preferred = pref })
+		var leader uint64
+		g.waitFor("a leader", func() bool {
+			for _, nd := range g.nodes {
+				if nd.p.LeaderEpoch() >= 0 {
+					leader = nd.id
+					return true
+				}
+			}
+			return false
+		})
+		if leader != pref {
+			t.Fatalf("first leader %d, preferred replica %d", leader, pref)
+		}
+	}
+}

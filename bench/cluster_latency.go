@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// cluster-latency-rf3: issue 18's "p50/p99 at a fixed 20,000 records/s
+// (goal p99 <= 10 ms)" for acks=all on an RF=3 topic of three local
+// brokers: latency-acksall's paced workload, rounds alternated with one
+// strom serve (RF=1) in the same run, so the cost of replication (a
+// follower's fsync and two network hops before the answer) shows against
+// the same machine's single copy.
+
+// clusterLatencyGoal is the issue's produce p99 limit.
+const clusterLatencyGoal = 10 * time.Millisecond
+
+func runClusterLatencyRF3(ctx context.Context, e *Env) error {
+	cfg := e.Config()
+	spec := latencySpec{Rate: cfg.LatencyRate, RecordBytes: 1024, Partitions: 8, Acks: kgo.AllISRAcks()}
+	e.Notef("Workload: %s.", spec.describe())
+	e.Notef("Single node: one strom serve, the topic of replication factor 1 (answered once fsynced). Cluster: three strom serve nodes on this machine (each broker and controller), the topic of replication factor 3 (answered once committed: fsynced on the leader and a follower), the clients seeded with node 1 (they find the leaders from the metadata). "+
+		"Rounds alternate, a fresh broker or cluster per round, %v of warm-up then %v measured; quantiles over every counted record of every round; goal: produce p99 <= %v.",
+		cfg.Warmup, cfg.Duration, clusterLatencyGoal)
+	var single, cluster latencyResult
+	var rounds []string
+	for round := range cfg.Rounds {
+		r, err := latencyOnce(ctx, e, Strom, spec)
+		if err != nil {
+			return fmt.Errorf("single node, round %d: %w", round+1, err)
+		}
+		single = single.merge(r)
+		e.Logf("round %d single node: e2e %s; produce %s", round+1, r.E2E.summary(), r.Produce.summary())
+
+		c, err := clusterLatencyOnce(ctx, e, spec, round)
+		if err != nil {
+			return fmt.Errorf("cluster, round %d: %w", round+1, err)
+		}
+		cluster = cluster.merge(c)
+		rounds = append(rounds, fmt.Sprintf("%.2f/%.2f", ms(c.E2E.q(0.99)), ms(c.Produce.q(0.99))))
+		e.Logf("round %d RF=3 cluster: e2e %s; produce %s; %.0f records/s", round+1, c.E2E.summary(), c.Produce.summary(), c.rate())
+	}
+	goal := fmt.Sprintf("goal %.0f ms", ms(clusterLatencyGoal))
+	e.Figure(Figure{Name: "strom RF=3 produce p50", Value: ms(cluster.Produce.q(0.5)), Unit: "ms", Note: fmt.Sprintf("single node %.2f", ms(single.Produce.q(0.5)))})
+	e.Figure(Figure{Name: "strom RF=3 produce p99", Value: ms(cluster.Produce.q(0.99)), Unit: "ms", Versus: goal,
+		Ratio: float64(cluster.Produce.q(0.99)) / float64(clusterLatencyGoal), Goal: AtMost,
+		Note: fmt.Sprintf("single node p99 %.2f; %d records; p99 e2e/produce per round %s ms", ms(single.Produce.q(0.99)), len(cluster.Produce), strings.Join(rounds, ", "))})
+	e.Figure(Figure{Name: "strom RF=3 produce p99.9", Value: ms(cluster.Produce.q(0.999)), Unit: "ms", Note: fmt.Sprintf("max %.2f; single node %.2f", ms(cluster.Produce.max()), ms(single.Produce.q(0.999)))})
+	e.Figure(Figure{Name: "strom RF=3 e2e p99", Value: ms(cluster.E2E.q(0.99)), Unit: "ms", Note: fmt.Sprintf("p50 %.2f; single node p99 %.2f", ms(cluster.E2E.q(0.5)), ms(single.E2E.q(0.99)))})
+	e.Figure(Figure{Name: "strom single node produce p99", Value: ms(single.Produce.q(0.99)), Unit: "ms", Note: single.Produce.summary()})
+	e.Figure(Figure{Name: "strom RF=3 rate", Value: cluster.rate(), Unit: "records/s", Versus: "rate asked", Ratio: cluster.rate() / float64(spec.Rate),
+		Note: fmt.Sprintf("at most %d records due in one %v tick", cluster.MaxGroup, latencyTick)})
+	return nil
+}
+
+// clusterLatencyOnce runs the paced workload against a new three-node
+// cluster on an RF=3 topic.
+func clusterLatencyOnce(ctx context.Context, e *Env, spec latencySpec, round int) (latencyResult, error) {
+	cfg := e.Config()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Warmup+cfg.Duration+3*time.Minute)
+	defer cancel()
+	nodes, err := startCluster3(ctx, e)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	defer func() {
+		for _, n := range nodes {
+			e.Stop(n.srv)
+		}
+	}()
+	spec.Create = func(ctx context.Context, topic string, partitions int32) error {
+		return createReplicated(ctx, nodes, topic, partitions)
+	}
+	return measureLatency(ctx, nodes[0].srv, fmt.Sprintf("bench-latency-rf3-%d", round), spec, cfg.Warmup, cfg.Duration)
+}
