@@ -175,6 +175,11 @@
 //
 // # Leadership moves
 //
+// A leader whose node the cluster's liveness view reports down
+// (NodesDown) is replaced at once by the live voter of the lowest id,
+// through raft's MsgTimeoutNow (leaderdown.go), instead of after an
+// election timeout.
+//
 // Config.Preferred (the topic's first replica): a leader that is not it
 // transfers leadership to it once it has caught up, no sooner than
 // balanceDelayTicks after taking over or last trying. TransferLeadership

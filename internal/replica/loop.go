@@ -25,6 +25,11 @@ type loopState struct {
 	lastIdx uint64 // raft's last index as of the end of the last Ready
 	applied uint64 // the last committed entry handed to this replica
 	mine    []bool // ownEntries' result, reused
+	// leadHeard: the tick of the last message from the leader;
+	// fastTerm: the term of this replica's last fast election
+	// (leaderdown.go).
+	leadHeard int
+	fastTerm  uint64
 	// bootCampaign: this replica bootstrapped the group and is its
 	// preferred replica; bootTried the tick of its last campaign.
 	bootCampaign bool
@@ -127,6 +132,8 @@ func (r *Replica) run() {
 			}
 		case <-r.wakec:
 			r.wake()
+		case down := <-r.downc:
+			r.leaderDown(down) // leaderdown.go
 		case m := <-r.inbox:
 			r.step(m)
 		case pr := <-r.propc:
@@ -236,6 +243,9 @@ func (r *Replica) step(m *raftpb.Message) {
 		return
 	}
 	r.heard[m.GetFrom()] = r.cfg.Now()
+	if m.GetFrom() == r.leader.Load() {
+		r.leadHeard = r.ticks
+	}
 	qh := r.beforeStep(m)
 	if err := r.rn.Step(m); err != nil {
 		r.cfg.Logger.Debug("partition replica: message refused", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)

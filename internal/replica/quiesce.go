@@ -77,6 +77,13 @@ func (r *Replica) Unquiesce() {
 // it down). It returns whether it woke the replica. A replica that is
 // awake is left alone, so a long outage costs nothing per call.
 func (r *Replica) NodesDown(down func(raftID uint64) bool) bool {
+	if lead := r.leader.Load(); lead != 0 && lead != r.cfg.ID && down(lead) {
+		// The leader is gone: a fast election (leaderdown.go).
+		select {
+		case r.downc <- down:
+		default: // one is on its way
+		}
+	}
 	if !r.isQuiesced.Load() {
 		return false
 	}

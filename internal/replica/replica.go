@@ -105,6 +105,7 @@ type Replica struct {
 	inbox chan *raftpb.Message
 	propc chan *proposal
 	reqc  chan func()
+	downc chan func(raftID uint64) bool // NodesDown's leader down: leaderdown.go
 	stopc chan struct{}
 	done  chan struct{}
 	stop  sync.Once
@@ -173,6 +174,7 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 		done:  make(chan struct{}),
 	}
 	r.wakec = make(chan struct{}, 1)
+	r.downc = make(chan func(uint64) bool, 1)
 	r.tickc = make(chan time.Time, 1)
 	r.epoch.Store(-1)
 	hw, err := r.open()
