@@ -48,7 +48,8 @@ import (
 // until they are known durable. So the markers need no fsync of their
 // own: the partitions' next fsyncs, which the next transaction's acks=all
 // writes ask for anyway, take them along (the completer waits
-// Config.MarkerSyncDelay before it forces them). This keeps the
+// Config.MarkerSyncDelay before it forces them, or less if a request
+// waits for it: settle closes t.hurry). This keeps the
 // guarantees: on each partition the marker precedes every batch of the
 // next transaction (it was appended before EndTxn's answer), a partition's
 // log survives a crash as a prefix of what was appended, and a restart
@@ -180,7 +181,7 @@ func (c *Coordinator) startCompleting(ctx context.Context, t *txn, fenced bool) 
 	if overlap && len(r.Groups) == 0 {
 		delay = c.cfg.MarkerSyncDelay
 	}
-	done := make(chan struct{})
+	done, hurry := make(chan struct{}), make(chan struct{})
 	c.mu.Lock()
 	sctx := c.stateCtx
 	c.mu.Unlock()
@@ -189,6 +190,7 @@ func (c *Coordinator) startCompleting(ctx context.Context, t *txn, fenced bool) 
 			tm := time.NewTimer(delay)
 			select {
 			case <-tm.C:
+			case <-hurry: // a request waits for this completion (settle)
 			case <-sctx.Done():
 			}
 			tm.Stop()
@@ -209,7 +211,7 @@ func (c *Coordinator) startCompleting(ctx context.Context, t *txn, fenced bool) 
 		}
 	})
 	if started {
-		t.completing, t.overlap = done, overlap
+		t.completing, t.overlap, t.hurry = done, overlap, hurry
 		t.lastMarkers = &endMarkers{pid: r.ProducerID, epoch: r.Epoch, local: mw.local}
 	}
 }
@@ -250,6 +252,12 @@ func (c *Coordinator) settle(ctx context.Context, t *txn) error {
 			tm := time.NewTimer(c.cfg.CompletionWait)
 			defer tm.Stop()
 			timeout = tm.C
+		}
+		if t.hurry != nil {
+			// Someone waits: the markers' fsyncs are not left to the
+			// next transaction's writes any longer (MarkerSyncDelay).
+			close(t.hurry)
+			t.hurry = nil
 		}
 		t.op.Unlock()
 		var err error

@@ -112,7 +112,8 @@ type Config struct {
 	// MarkerSyncDelay is how long the completion of a transaction whose
 	// next one need not wait for it (complete.go: a single node,
 	// transactions v2) leaves its markers to be made durable by the
-	// partitions' next fsyncs before it forces them (default 20 ms).
+	// partitions' next fsyncs before it forces them (default 20 ms); a
+	// request that waits for that completion cuts it short.
 	MarkerSyncDelay time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
@@ -188,6 +189,9 @@ type txn struct {
 	// lastMarkers are the local markers of the last end whose completer
 	// started (dropDurablePrev). t.op.
 	lastMarkers *endMarkers
+	// hurry, closed by a request that waits for the last end's completer
+	// (settle), cuts its MarkerSyncDelay short; nil once closed. t.op.
+	hurry chan struct{}
 }
 
 // Open replays the transaction log (if it exists), finishes every

@@ -230,3 +230,46 @@ func TestOverlapNotForV1(t *testing.T) {
 		t.Fatalf("v1 add while completing: %v, want ErrConcurrentTransactions", err)
 	}
 }
+
+// TestSettleHurriesTheMarkers: a request that must wait for an overlapped
+// completion (here an InitProducerId, which fences) cuts its
+// MarkerSyncDelay short: the markers are forced durable at once and the
+// request is answered, instead of waiting out the delay (an hour here)
+// and then being refused with ErrConcurrentTransactions.
+func TestSettleHurriesTheMarkers(t *testing.T) {
+	e := newEnvWith(t, memfs.New(), func(cfg *Config) {
+		cfg.MarkerSyncDelay = time.Hour
+		cfg.CompletionWait = 10 * time.Second
+	})
+	c := e.c
+	pid, e0, err := c.InitProducerID(ctx, "t", time.Minute, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPartitionImplicit(ctx, "t", pid, e0, tp0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.produce(0, pid, e0, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, e1, err := c.EndTxnBump(ctx, "t", pid, e0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e2 int16
+	if err := answered(t, "InitProducerId after an overlapped end", func() (err error) {
+		_, e2, err = c.InitProducerID(ctx, "t", time.Minute, pid, e1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if e2 != e1+1 {
+		t.Fatalf("epoch %d, want %d", e2, e1+1)
+	}
+	if p := e.parts[dataParts[0]]; p.DurableOffset() != p.HighWatermark() {
+		t.Fatalf("the marker is not durable: %d of %d", p.DurableOffset(), p.HighWatermark())
+	}
+	if n, m := e.outcome(0); n != 1 || m != "C" {
+		t.Fatalf("partition 0: %d records, markers %q", n, m)
+	}
+}
