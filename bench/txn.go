@@ -174,7 +174,7 @@ func runTxn1MiB(ctx context.Context, e *Env) error {
 		txnRecordBytes, txnPartitions, FormatSize(produceBatchMaxBytes), produceBufferBytes/txnRecordBytes, records, FormatSize(txnBytes))
 	e.Notef("Each measurement: a new strom serve on an empty data dir, the topic created, %v of warm-up, then whole units for %v (timed from the first unit to the end of the last: its commit answered, or its flush); %d round(s) each, rotating which goes first; the median round by MB/s is reported, the transactional one as a ratio of the idempotent one (goal >= %gx, issue 19).",
 		cfg.Warmup, cfg.Duration, cfg.Rounds, txnGoal)
-	e.Notef("A transaction adds to its data's fsync, in series: the implicit add of its partitions (one __transaction_state record, fsynced), the prepare record (fsynced) before EndTxn is answered; the markers and the completion record follow in the background, and the next transaction's add waits for them.")
+	e.Notef("A transaction adds to its data's fsync, in series: the implicit add of its partitions (one __transaction_state record, fsynced), the prepare record (fsynced) before EndTxn is answered; the markers are appended before the answer and, on a single node with transactions v2, made durable by the next transaction's data fsyncs (the next transaction does not wait for them: internal/coordinator/txn complete.go).")
 	names := []string{"transactional", "idempotent"}
 	runs := map[string][]throughput{}
 	for round := range cfg.Rounds {

@@ -32,7 +32,9 @@
 // producer's ongoing transaction (AppendRules.VerifyTxn, KIP-890 part 1;
 // asked under the partition's lock, so no marker can land between the
 // check and the append). A marker (AppendMarker: a control batch, COMMIT
-// or ABORT, written only by the coordinator or WriteTxnMarkers) closes it;
+// or ABORT, written only by the coordinator or WriteTxnMarkers) closes it
+// (RepairMarker: only when the producer's open transaction is at an older
+// epoch than the marker, for the coordinator's restart);
 // an abort is added to the aborted-transaction list (Kafka's .txnindex
 // entry: producer, first offset, marker offset, last stable offset). The
 // last stable offset is the first offset of the oldest open transaction,

@@ -195,6 +195,32 @@ func (p *Partition) Producers() []ProducerState {
 // is durable (on a replica: committed) once WaitCommitted with the
 // result's offset and epoch returns.
 func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (MarkerResult, error) {
+	res, _, err := p.appendMarker(pid, epoch, commit, coordinatorEpoch, false)
+	return res, err
+}
+
+// RepairMarker writes the marker AppendMarker would, but only when
+// producer pid has a transaction open here at an epoch older than epoch,
+// and reports whether it wrote one. The transaction coordinator calls it
+// at a restart for the markers of a transaction that ended with an epoch
+// bump (transactions v2: the ended transaction's batches are at an older
+// epoch than its markers and than the next transaction's batches) and
+// that it did not know durable when the next transaction began: the log
+// keeps a prefix of what was appended, so either the marker survived and
+// whatever is open at epoch is the next transaction's (left alone), or it
+// was lost together with everything after it and what is open is the
+// ended transaction's, older than epoch (ended now). Single copy only:
+// ErrNotLeader on a replica of a raft group, where the coordinator never
+// leaves markers to repair.
+func (p *Partition) RepairMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (MarkerResult, bool, error) {
+	if p.repl.Load() != nil {
+		return MarkerResult{}, false, fmt.Errorf("partition %s-%d: repair a marker on a replica: %w", p.Topic, p.Index, ErrNotLeader)
+	}
+	return p.appendMarker(pid, epoch, commit, coordinatorEpoch, true)
+}
+
+// appendMarker is AppendMarker, or RepairMarker when onlyOlderOpen is set.
+func (p *Partition) appendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32, onlyOlderOpen bool) (MarkerResult, bool, error) {
 	typ := int16(controlAbort)
 	if commit {
 		typ = controlCommit
@@ -206,28 +232,35 @@ func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinato
 		BaseTimestamp: p.now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
 	}, []record.Record{{Key: key, Value: val}})
 	if err != nil {
-		return MarkerResult{}, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
+		return MarkerResult{}, false, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
 	}
 	if rs := p.repl.Load(); rs != nil {
-		return p.appendMarkerReplicated(rs, pid, epoch, batch)
+		res, err := p.appendMarkerReplicated(rs, pid, epoch, batch)
+		return res, err == nil, err
 	}
 	hdrs, err := p.log.Validate(batch)
 	if err != nil {
-		return MarkerResult{}, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
+		return MarkerResult{}, false, fmt.Errorf("partition %s-%d: marker: %w", p.Topic, p.Index, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if onlyOlderOpen {
+		_, open := p.txns[pid]
+		if pr := p.producers[pid]; !open || pr == nil || pr.Epoch >= epoch {
+			return MarkerResult{Offset: -1}, false, nil
+		}
+	}
 	if err := p.markerFencedLocked(pid, epoch); err != nil {
-		return MarkerResult{}, err
+		return MarkerResult{}, false, err
 	}
 	res, err := p.log.AppendValidated(batch, hdrs, seglog.AppendOptions{LeaderEpoch: p.LeaderEpoch()})
 	if err != nil {
-		return MarkerResult{}, err
+		return MarkerResult{}, false, err
 	}
 	p.applyMarkerLocked(res.Batches[0], commit)
 	p.dirty = true
 	p.notify()
-	return MarkerResult{Offset: res.LastOffset}, nil
+	return MarkerResult{Offset: res.LastOffset}, true, nil
 }
 
 // markerFencedLocked refuses a marker at an epoch older than producer

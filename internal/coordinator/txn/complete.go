@@ -40,6 +40,32 @@ import (
 // durable before the answer, so a coordinator that restarts (or a new
 // leader of the transaction log) finds it and writes the markers again.
 
+// Overlapping the next transaction with this completion (a single node,
+// an end that bumped the epoch: transactions v2, and every marker
+// appended to a partition of this broker that is not replicated): the id's
+// next transaction begins at once, without waiting for the markers'
+// fsyncs, and its records carry the ended transaction's markers (record.Prev)
+// until they are known durable. So the markers need no fsync of their
+// own: the partitions' next fsyncs, which the next transaction's acks=all
+// writes ask for anyway, take them along (the completer waits
+// Config.MarkerSyncDelay before it forces them, or less if a request
+// waits for it: settle closes t.hurry). This keeps the
+// guarantees: on each partition the marker precedes every batch of the
+// next transaction (it was appended before EndTxn's answer), a partition's
+// log survives a crash as a prefix of what was appended, and a restart
+// finding Prev repairs those markers with partition.RepairMarker, which
+// writes one only where the producer's open transaction is older than the
+// markers' epoch: the ended transaction's batches, whose marker was lost,
+// never the next transaction's, whose batches follow a marker that
+// survived. (With transactions v1 the next transaction's batches have
+// the markers' epoch, so the two cannot be told apart: it waits, as in a
+// cluster, where the markers of other brokers' partitions are not in this
+// broker's logs.) A record carries the markers of one previous end at
+// most: an end whose own record still carries some is not overlapped.
+
+// defaultMarkerSyncDelay is Config.MarkerSyncDelay's default.
+const defaultMarkerSyncDelay = 20 * time.Millisecond
+
 // defaultCompletionWait bounds how long a request of a new transaction
 // waits for the previous one's completion before it is answered
 // ErrConcurrentTransactions.
@@ -58,6 +84,7 @@ func (t *txn) preparing() bool {
 // completion that fails is retried by the timeout loop (or the next start,
 // or the next request of the id).
 func (c *Coordinator) end(ctx context.Context, t *txn, commit, fence bool) error {
+	c.dropDurablePrev(t)
 	r := t.cur
 	if fence {
 		var err error
@@ -75,17 +102,61 @@ func (c *Coordinator) end(ctx context.Context, t *txn, commit, fence bool) error
 	if err := c.write(ctx, t, r); err != nil {
 		return err
 	}
-	c.startCompleting(ctx, t)
+	c.startCompleting(ctx, t, fence)
 	return nil
+}
+
+// endMarkers are the local markers of an end, for dropDurablePrev.
+type endMarkers struct {
+	pid   int64
+	epoch int16
+	local []markerWait
+}
+
+// dropDurablePrev forgets the previous end's markers (t.cur.Prev) when
+// each is durable already (the next transaction's acks=all writes fsynced
+// their partitions), so the record about to be written need not carry
+// them. t.op held.
+func (c *Coordinator) dropDurablePrev(t *txn) {
+	pm, last := t.cur.Prev, t.lastMarkers
+	if pm == nil || last == nil || last.pid != pm.ProducerID || last.epoch != pm.Epoch {
+		return
+	}
+	for _, w := range last.local {
+		if w.p.DurableOffset() <= w.off {
+			return
+		}
+	}
+	c.mu.Lock()
+	t.cur.Prev = nil
+	c.mu.Unlock()
+}
+
+// markersDurable notes that the markers of the end r are durable: a
+// record carrying them (Prev) need not any more. t.op held.
+func (c *Coordinator) markersDurable(t *txn, r record) {
+	pm := t.cur.Prev
+	if pm == nil || pm.ProducerID != r.ProducerID || pm.Epoch != r.Epoch || pm.Commit != (r.State == PrepareCommit) {
+		return
+	}
+	c.mu.Lock()
+	t.cur.Prev = nil
+	c.mu.Unlock()
 }
 
 // startCompleting appends t's local markers, sends those of partitions
 // other brokers lead (within ctx, the request's), and hands the rest of
 // the completion to a goroutine of the Coordinator; t.op held, t preparing
-// and no completer running. A failure leaves t preparing with no
-// completer: the timeout loop, or the id's next request (settle),
-// completes it.
-func (c *Coordinator) startCompleting(ctx context.Context, t *txn) {
+// and no completer of this end running (one of an earlier end may be). A
+// failure leaves t preparing with no completer: the timeout loop, or the
+// id's next request (settle), completes it. fenced says the end bumped
+// the epoch (its markers' epoch is above its batches'): the next
+// transaction may then overlap the completion (see above).
+func (c *Coordinator) startCompleting(ctx context.Context, t *txn, fenced bool) {
+	// An earlier end's completer may still run with overlap set: this
+	// end's markers are not in their logs yet, so nothing may overlap
+	// until they are (set below, once they are).
+	t.overlap = false
 	r := t.cur
 	mw, err := c.appendMarkers(r)
 	if err != nil {
@@ -99,25 +170,49 @@ func (c *Coordinator) startCompleting(ctx context.Context, t *txn) {
 			mw.remote = nil
 		}
 	}
-	done := make(chan struct{})
+	overlap := fenced && !c.cfg.FollowLeader && len(mw.remote) == 0 && r.Prev == nil
+	for _, w := range mw.local {
+		overlap = overlap && !w.p.Replicated()
+	}
+	// Nothing waits for an overlapped completion but the offsets of a
+	// group (MarkerWritten): give the partitions' next fsyncs a moment
+	// to take the markers along.
+	var delay time.Duration
+	if overlap && len(r.Groups) == 0 {
+		delay = c.cfg.MarkerSyncDelay
+	}
+	done, hurry := make(chan struct{}), make(chan struct{})
 	c.mu.Lock()
 	sctx := c.stateCtx
 	c.mu.Unlock()
 	started := c.goOwned(func() {
+		if delay > 0 {
+			tm := time.NewTimer(delay)
+			select {
+			case <-tm.C:
+			case <-hurry: // a request waits for this completion (settle)
+			case <-sctx.Done():
+			}
+			tm.Stop()
+		}
 		err := c.awaitMarkers(sctx, r, mw)
 		t.op.Lock()
 		defer t.op.Unlock()
 		if err == nil {
+			c.markersDurable(t, r)
 			err = c.completion(t, r)
 		}
-		t.completing = nil
+		if t.completing == done {
+			t.completing, t.overlap = nil, false
+		}
 		close(done)
 		if err != nil && sctx.Err() == nil {
 			c.log.Warn("transaction: completion failed; retried later", "transactional_id", t.id, "err", err)
 		}
 	})
 	if started {
-		t.completing = done
+		t.completing, t.overlap, t.hurry = done, overlap, hurry
+		t.lastMarkers = &endMarkers{pid: r.ProducerID, epoch: r.Epoch, local: mw.local}
 	}
 }
 
@@ -157,6 +252,12 @@ func (c *Coordinator) settle(ctx context.Context, t *txn) error {
 			tm := time.NewTimer(c.cfg.CompletionWait)
 			defer tm.Stop()
 			timeout = tm.C
+		}
+		if t.hurry != nil {
+			// Someone waits: the markers' fsyncs are not left to the
+			// next transaction's writes any longer (MarkerSyncDelay).
+			close(t.hurry)
+			t.hurry = nil
 		}
 		t.op.Unlock()
 		var err error
@@ -299,7 +400,8 @@ func (c *Coordinator) awaitMarkers(ctx context.Context, r record, mw markerWrite
 // finds Prepare* and completes again (nothing changes), and every later
 // record of this id, waited for, is behind it in the log.
 func (c *Coordinator) completion(t *txn, r record) error {
-	if cur := t.cur; cur.ProducerID != r.ProducerID || cur.Epoch != r.Epoch || cur.State != r.State {
+	cur := t.cur
+	if cur.ProducerID != r.ProducerID || cur.Epoch != r.Epoch || cur.State != r.State {
 		return nil
 	}
 	c.mu.Lock()
@@ -317,5 +419,6 @@ func (c *Coordinator) completion(t *txn, r record) error {
 	}
 	r.StartMs = -1
 	r.Partitions, r.Groups, r.Offsets = nil, nil, nil
+	r.Prev = cur.Prev // an earlier end's markers, if still not known durable
 	return c.writeNoWait(t, r)
 }

@@ -109,6 +109,12 @@ type Config struct {
 	// markers before it is answered ErrConcurrentTransactions (default 2
 	// s; complete.go).
 	CompletionWait time.Duration
+	// MarkerSyncDelay is how long the completion of a transaction whose
+	// next one need not wait for it (complete.go: a single node,
+	// transactions v2) leaves its markers to be made durable by the
+	// partitions' next fsyncs before it forces them (default 20 ms); a
+	// request that waits for that completion cuts it short.
+	MarkerSyncDelay time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -171,9 +177,21 @@ type txn struct {
 	prevEpoch int16
 	// ended is the last end of a transactions-v2 EndTxn (tv2.go); t.op.
 	ended *endedTxn
-	// completing is closed when the completer of the current Prepare*
-	// state is done (complete.go); nil when none runs. t.op.
+	// completing is closed when the completer of the id's last end is
+	// done (complete.go); nil when none runs. The id's next transaction
+	// may begin before (then the state is no longer Prepare*). t.op.
 	completing chan struct{}
+	// overlap is set while the last end's completer runs and the next
+	// transaction may begin without waiting for it: every marker is in
+	// its log, on a partition of this broker that is not replicated, at
+	// an epoch above the transaction's batches (complete.go). t.op.
+	overlap bool
+	// lastMarkers are the local markers of the last end whose completer
+	// started (dropDurablePrev). t.op.
+	lastMarkers *endMarkers
+	// hurry, closed by a request that waits for the last end's completer
+	// (settle), cuts its MarkerSyncDelay short; nil once closed. t.op.
+	hurry chan struct{}
 }
 
 // Open replays the transaction log (if it exists), finishes every
@@ -213,6 +231,9 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.CompletionWait <= 0 {
 		cfg.CompletionWait = defaultCompletionWait
+	}
+	if cfg.MarkerSyncDelay <= 0 {
+		cfg.MarkerSyncDelay = defaultMarkerSyncDelay
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, txns: map[string]*txn{}, pids: map[int64]*txn{},
 		live: map[string][]byte{}, compactCh: make(chan struct{}, 1), loaded: -1, leadCh: make(chan struct{}, 1)}
@@ -468,15 +489,59 @@ func (c *Coordinator) CheckTimeouts() {
 }
 
 // completePreparing completes every transaction found preparing its
-// commit or abort, after a restart or on taking the lead of the log.
+// commit or abort, after a restart or on taking the lead of the log,
+// after repairing the markers of a previous end its record carries
+// (Prev: first, so that a marker of the later end cannot close the
+// earlier end's batches).
 func (c *Coordinator) completePreparing(after string) {
 	for _, t := range c.snapshot() {
 		c.mu.Lock()
-		s := t.cur.State
+		s, prev := t.cur.State, t.cur.Prev != nil
 		c.mu.Unlock()
+		if prev {
+			c.repairPrev(t, after)
+		}
 		if s == PrepareCommit || s == PrepareAbort {
 			c.completeIfPreparing(t, after)
 		}
+	}
+}
+
+// repairPrev writes again, where they were lost, the markers of the
+// previous end that t's record carries (complete.go), waits for them,
+// and records t's state without them.
+func (c *Coordinator) repairPrev(t *txn, after string) {
+	t.op.Lock()
+	defer t.op.Unlock()
+	pm := t.cur.Prev
+	if pm == nil || t.completing != nil {
+		return
+	}
+	for _, tp := range pm.Partitions {
+		p, ok := c.cfg.Partition(tp.Topic, tp.Partition)
+		if !ok {
+			if c.cfg.Exists(tp.Topic, tp.Partition) {
+				c.log.Warn("transaction: the previous markers of a partition led by another broker cannot be repaired here", "transactional_id", t.id, "topic", tp.Topic, "partition", tp.Partition)
+				return
+			}
+			continue // deleted since: nothing left to mark
+		}
+		res, wrote, err := p.RepairMarker(pm.ProducerID, pm.Epoch, pm.Commit, coordinatorEpoch)
+		if err == nil && wrote {
+			err = p.WaitCommitted(c.ctx, res.Offset, res.LeaderEpoch)
+			if err == nil && c.cfg.MarkerWritten != nil {
+				c.cfg.MarkerWritten(tp, pm.ProducerID, pm.Commit, res.Offset)
+			}
+		}
+		if err != nil {
+			c.log.Warn("transaction: repairing the previous markers after "+after+" failed; retried at the next start", "transactional_id", t.id, "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			return
+		}
+	}
+	r := t.cur
+	r.Prev = nil
+	if err := c.write(c.ctx, t, r); err != nil {
+		c.log.Warn("transaction: recording the repaired markers after "+after+" failed", "transactional_id", t.id, "err", err)
 	}
 }
 

@@ -54,7 +54,13 @@
 // its next transaction (or re-initialize it) waits for the completer
 // (settle: the op lock is released while waiting, and the producer's id
 // and epoch are checked again after), up to Config.CompletionWait, then
-// gets ErrConcurrentTransactions. (A mailbox actor as in
+// gets ErrConcurrentTransactions; except after an end that bumped the
+// epoch with every marker in a log of this broker that is not replicated
+// (a single node, transactions v2): then the next transaction begins at
+// once and its records carry the ended one's markers (record.Prev) until
+// they are durable, so they need no fsync of their own (complete.go says
+// why that is safe). Several completers of one id may then run; each
+// clears t.completing only if it is still its own. (A mailbox actor as in
 // package group would give the same order; requests here always wait for
 // an fsync before answering and never need timers of their own, so a
 // lock held by the waiting handler goroutine is the smaller mechanism.)
@@ -100,8 +106,13 @@
 // left to the completer: until it is durable a
 // restart finds Prepare* and completes again, and every later record of
 // the id is behind it (the id's next transaction starts only after the
-// completion). A transaction costs its producer two fsyncs of the log in
-// series besides its data: the partitions added, and the prepare. A
+// completion, or, overlapped, carries the markers in its own records
+// until they are durable, and no Complete* is written for them). A transaction costs its producer two fsyncs of the log in
+// series besides its data: the partitions added, and the prepare; with
+// the overlap above, its markers cost no fsync of their own. A restart
+// that finds a record carrying a previous end's markers (Prev) repairs
+// them first (partition.RepairMarker: only where the producer's open
+// transaction is older than the markers' epoch), then completes. A
 // crash at any step leaves Prepare* in the log; Open finishes it before
 // the listeners start (markers and offsets may then be written twice,
 // which changes nothing: a second marker ends no transaction, the same
@@ -148,6 +159,13 @@
 //	| offsets (legacy, written empty now): int32 count, (group str, topic str,  |
 //	|          partition int32, offset int64, leader epoch int32, metadata str)...|
 //	+---------------------------------------------------------------------------+
+//	| version 1 only: the previous end's markers not yet known durable (Prev)   |
+//	| producer id int64 | markers' epoch int16 | commit int8 (0/1) |            |
+//	| partitions: int32 count, (topic str, partition int32)...                  |
+//	+---------------------------------------------------------------------------+
+//
+// Version 1 is written only for a record that carries Prev; every other
+// record stays version 0.
 //
 // The latest record of a key is its state. Loading replays the log from
 // its start; undecodable records are skipped with a warning. The log grows

@@ -157,8 +157,21 @@ func (t *txn) check(pid int64, epoch int16) error {
 
 // begin is t's state with the transaction ongoing; t.op held. The
 // previous transaction, if still completing, is waited for (settle), and
-// the producer's id and epoch are checked again after the wait.
+// the producer's id and epoch are checked again after the wait; unless
+// its end may be overlapped (complete.go): then the new state carries its
+// markers (Prev) and nothing is waited for.
 func (c *Coordinator) begin(ctx context.Context, t *txn, pid int64, epoch int16) (record, error) {
+	c.dropDurablePrev(t)
+	if t.preparing() && t.completing != nil && t.overlap && t.cur.Prev == nil {
+		// The previous end's markers are all in their logs, only their
+		// fsyncs may be pending: this transaction begins at once and
+		// its records carry them until they are durable (complete.go).
+		r := t.cur
+		r.Prev = &prevMarkers{ProducerID: r.ProducerID, Epoch: r.Epoch, Commit: r.State == PrepareCommit, Partitions: r.Partitions}
+		r.State, r.StartMs = Ongoing, c.cfg.Now().UnixMilli()
+		r.Partitions, r.Groups, r.Offsets = nil, nil, nil
+		return r, nil
+	}
 	if t.preparing() {
 		if err := c.settle(ctx, t); err != nil {
 			return t.cur, err
@@ -349,7 +362,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		return c.end(ctx, t, commit, false)
 	case commit && (s == CompleteCommit || s == PrepareCommit), !commit && (s == CompleteAbort || s == PrepareAbort):
 		if t.preparing() && t.completing == nil {
-			c.startCompleting(ctx, t) // its last completion failed
+			c.startCompleting(ctx, t, false) // its last completion failed
 		}
 		return nil
 	default:

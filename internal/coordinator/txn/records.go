@@ -11,9 +11,12 @@ import (
 // names a transactional id; its latest value is the transaction's state.
 
 const (
-	keyTxn       int16 = 0
-	valueVersion int16 = 0
-	maxString          = 1<<15 - 1
+	keyTxn int16 = 0
+	// valueVersion is written unless the record carries the previous
+	// transaction's markers (prevMarkers), which need valuePrevVersion.
+	valueVersion     int16 = 0
+	valuePrevVersion int16 = 1
+	maxString              = 1<<15 - 1
 )
 
 // errBadRecord marks a transaction-log record that cannot be decoded;
@@ -48,6 +51,20 @@ type record struct {
 	Partitions []TopicPartition // sorted
 	Groups     []string         // sorted
 	Offsets    []PendingOffset  // sorted by group, topic, partition
+	// Prev, when not nil, are the markers of the id's previous
+	// transaction not yet known durable when this one began (complete.go:
+	// the next transaction does not wait for them); a restart repairs
+	// them with partition.RepairMarker. Written in value version 1.
+	Prev *prevMarkers
+}
+
+// prevMarkers are the markers of an ended transaction, all appended, that
+// a record carries until they are known durable.
+type prevMarkers struct {
+	ProducerID int64
+	Epoch      int16 // the markers' epoch, above the ended transaction's batches'
+	Commit     bool
+	Partitions []TopicPartition
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -61,7 +78,11 @@ func txnKey(id string) []byte {
 }
 
 func encodeRecord(r record) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(valueVersion))
+	version := valueVersion
+	if r.Prev != nil {
+		version = valuePrevVersion
+	}
+	b := binary.BigEndian.AppendUint16(nil, uint16(version))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.ProducerID))
 	b = binary.BigEndian.AppendUint16(b, uint16(r.Epoch))
 	b = binary.BigEndian.AppendUint32(b, uint32(r.TimeoutMs))
@@ -85,6 +106,20 @@ func encodeRecord(r record) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(o.Offset))
 		b = binary.BigEndian.AppendUint32(b, uint32(o.LeaderEpoch))
 		b = appendStr(b, o.Metadata)
+	}
+	if pm := r.Prev; pm != nil {
+		b = binary.BigEndian.AppendUint64(b, uint64(pm.ProducerID))
+		b = binary.BigEndian.AppendUint16(b, uint16(pm.Epoch))
+		commit := byte(0)
+		if pm.Commit {
+			commit = 1
+		}
+		b = append(b, commit)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(pm.Partitions)))
+		for _, tp := range pm.Partitions {
+			b = appendStr(b, tp.Topic)
+			b = binary.BigEndian.AppendUint32(b, uint32(tp.Partition))
+		}
 	}
 	return b
 }
@@ -166,7 +201,8 @@ func decodeKey(b []byte) (string, error) {
 func decodeRecord(b []byte) (record, error) {
 	r := reader{b: b}
 	var v record
-	if ver := r.i16(); ver != valueVersion {
+	ver := r.i16()
+	if ver != valueVersion && ver != valuePrevVersion {
 		return v, fmt.Errorf("%w: value version %d", errBadRecord, ver)
 	}
 	v.ProducerID = r.i64()
@@ -186,6 +222,23 @@ func decodeRecord(b []byte) (record, error) {
 	n = r.count(24)
 	for i := 0; i < n && !r.bad; i++ {
 		v.Offsets = append(v.Offsets, PendingOffset{Group: r.str(), Topic: r.str(), Partition: r.i32(), Offset: r.i64(), LeaderEpoch: r.i32(), Metadata: r.str()})
+	}
+	if ver == valuePrevVersion {
+		pm := &prevMarkers{ProducerID: r.i64(), Epoch: r.i16()}
+		switch c := r.i8(); c {
+		case 0, 1:
+			pm.Commit = c == 1
+		default:
+			r.bad = true
+		}
+		n = r.count(6)
+		for i := 0; i < n && !r.bad; i++ {
+			pm.Partitions = append(pm.Partitions, TopicPartition{Topic: r.str(), Partition: r.i32()})
+		}
+		if pm.ProducerID < 0 || pm.Epoch < 0 {
+			r.bad = true
+		}
+		v.Prev = pm
 	}
 	if r.bad || len(r.b) != 0 {
 		return record{}, fmt.Errorf("%w: value", errBadRecord)

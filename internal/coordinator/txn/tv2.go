@@ -64,7 +64,7 @@ func (c *Coordinator) EndTxnBump(ctx context.Context, id string, pid int64, epoc
 			}
 			// Decided: answered at once, completing or not.
 			if t.preparing() && t.completing == nil {
-				c.startCompleting(ctx, t) // its last completion failed
+				c.startCompleting(ctx, t, false) // its last completion failed
 			}
 			return t.cur.ProducerID, t.cur.Epoch, nil
 		}
