@@ -113,6 +113,17 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, e
 	return capRead(res, hw), nil
 }
 
+// ReadSection is Read for a reader that can send file ranges: on a single
+// replica the batches may come back as res.Section (seglog.ReadSection),
+// which the caller must Release. A replicated partition reads (its reads
+// stop at the high watermark, inside the data).
+func (p *Partition) ReadSection(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	if p.repl.Load() != nil {
+		return p.Read(offset, maxBytes, minOne)
+	}
+	return p.log.ReadSection(offset, maxBytes, minOne)
+}
+
 // WalkHeaders calls fn with the header of every batch from the one holding
 // from, in offset order, until fn returns false.
 func (p *Partition) WalkHeaders(from int64, fn func(h record.BatchHeader) bool) error {
