@@ -45,6 +45,15 @@
 //     Open and RecoverTrusted trust nothing; TruncateTo lowers the prefix
 //     with the size. Why: repeated and catch-up reads of the same bytes
 //     were re-hashed, a fifth of the broker's CPU per MB fetched.
+//   - ReadSection hands out batches as a Section (an open *os.File,
+//     offset, length) instead of bytes, only when every batch in it is in
+//     the verified prefix (so serving it without reading is what Read
+//     would serve) and the file is an operating system file. A Section
+//     holds its descriptor until Release (the active segment's is opened
+//     anew, so that Seal never waits for a socket; a sealed one's comes
+//     from the descriptor cache). A truncation after it was handed out
+//     leaves it longer than the file: its sender must notice the short
+//     read and fail, never send what follows.
 //   - TruncateTo cuts the segment at a batch boundary (never inside a
 //     batch: ErrNotBatchBoundary), fsyncs the file before anything in
 //     memory changes, and makes a sealed segment active again.
