@@ -280,6 +280,7 @@ func (c *conn) readLoop() {
 		// while it waits below: it is in bufpool or garbage.
 		frame, req = nil, nil
 		if err != nil {
+			releaseResponse(reply.Response) // ignored with the error
 			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", q.key, "err", err)...)
 			return
 		}
