@@ -58,7 +58,7 @@ func decompressSnappy(src []byte, maxSize int, ob *outBuf) ([]byte, error) {
 		if n > maxSize {
 			return nil, errTooLarge(maxSize)
 		}
-		return decodeSnappyBlock(ob.get(n)[:n], src)
+		return snappy.DecodeStrict(ob.get(n)[:n], src)
 	}
 	// Two passes: sum the declared sizes of the chunks (a varint at the
 	// start of each block) and check them against the cap, then allocate
@@ -80,7 +80,7 @@ func decompressSnappy(src []byte, maxSize int, ob *outBuf) ([]byte, error) {
 	}
 	out := ob.get(total)[:0:total]
 	err = walkXerial(src, func(block []byte) error {
-		d, err := decodeSnappyBlock(out[len(out):cap(out)], block)
+		d, err := snappy.DecodeStrict(out[len(out):cap(out)], block)
 		if err != nil {
 			return err
 		}
@@ -91,96 +91,6 @@ func decompressSnappy(src []byte, maxSize int, ob *outBuf) ([]byte, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// decodeSnappyBlock decodes one standard snappy block into dst (which must
-// have room for its declared length). It is snappy.DecodeStrict, faster:
-// s2's assembly decoder (snappy.Decode) decodes every snappy block the same
-// way, and accepts one thing more, s2's "repeat" (a copy whose offset is
-// 0), which snappyNoRepeat refuses first by walking the block's tags
-// without decoding. DecodeStrict, pure Go, was 60% of the broker's CPU in
-// a produce of snappy batches; the walk and the assembly decoder cost
-// about half as much (BenchmarkValidateBatch/snappy-raw).
-func decodeSnappyBlock(dst, src []byte) ([]byte, error) {
-	if err := snappyNoRepeat(src); err != nil {
-		return nil, err
-	}
-	return snappy.Decode(dst, src)
-}
-
-// snappyNoRepeat walks a snappy block's elements (a literal's bytes are
-// skipped, not read) and refuses a copy with offset 0, which standard
-// snappy forbids and s2 reads as "repeat the last offset". Bounds beyond
-// the walk itself (copies before the start, lengths past the declared
-// size) are the decoder's to check.
-func snappyNoRepeat(src []byte) error {
-	_, n := binary.Uvarint(src)
-	if n <= 0 {
-		return fmt.Errorf("snappy block header: %w", ErrCorrupt)
-	}
-	for s := n; s < len(src); {
-		tag := src[s]
-		var offset uint32
-		switch tag & 0x03 {
-		case 0x00: // literal
-			x := uint32(tag >> 2)
-			switch {
-			case x < 60:
-				s++
-			case x == 60:
-				if s+2 > len(src) {
-					return fmt.Errorf("snappy literal length: %w", ErrCorrupt)
-				}
-				x = uint32(src[s+1])
-				s += 2
-			case x == 61:
-				if s+3 > len(src) {
-					return fmt.Errorf("snappy literal length: %w", ErrCorrupt)
-				}
-				x = uint32(binary.LittleEndian.Uint16(src[s+1:]))
-				s += 3
-			case x == 62:
-				if s+4 > len(src) {
-					return fmt.Errorf("snappy literal length: %w", ErrCorrupt)
-				}
-				x = uint32(src[s+1]) | uint32(src[s+2])<<8 | uint32(src[s+3])<<16
-				s += 4
-			default:
-				if s+5 > len(src) {
-					return fmt.Errorf("snappy literal length: %w", ErrCorrupt)
-				}
-				x = binary.LittleEndian.Uint32(src[s+1:])
-				s += 5
-			}
-			if uint64(x)+1 > uint64(len(src)-s) {
-				return fmt.Errorf("snappy literal of %d bytes past the block: %w", uint64(x)+1, ErrCorrupt)
-			}
-			s += int(x) + 1
-			continue
-		case 0x01:
-			if s+2 > len(src) {
-				return fmt.Errorf("snappy copy: %w", ErrCorrupt)
-			}
-			offset = uint32(tag&0xe0)<<3 | uint32(src[s+1])
-			s += 2
-		case 0x02:
-			if s+3 > len(src) {
-				return fmt.Errorf("snappy copy: %w", ErrCorrupt)
-			}
-			offset = uint32(binary.LittleEndian.Uint16(src[s+1:]))
-			s += 3
-		case 0x03:
-			if s+5 > len(src) {
-				return fmt.Errorf("snappy copy: %w", ErrCorrupt)
-			}
-			offset = binary.LittleEndian.Uint32(src[s+1:])
-			s += 5
-		}
-		if offset == 0 {
-			return fmt.Errorf("snappy copy with offset 0 (s2's repeat, not snappy): %w", ErrCorrupt)
-		}
-	}
-	return nil
 }
 
 // walkXerial calls fn with each chunk's snappy block. A header repeated

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -574,86 +573,6 @@ func TestCodecsConcatenated(t *testing.T) {
 	if alloc > 1<<20 {
 		t.Fatalf("a %d-byte gzip payload claiming 60 MiB allocated %d bytes", len(tiny), alloc)
 	}
-}
-
-// TestSnappyBlockMatchesStrict: decodeSnappyBlock (s2's decoder behind a
-// walk refusing offset-0 copies) accepts exactly the blocks the strict
-// snappy decoder accepts, with the same output: valid blocks of random and
-// repetitive data, and the same blocks with random bytes changed, cut, or
-// with a copy's offset zeroed.
-func TestSnappyBlockMatchesStrict(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	checked, refused := 0, 0
-	for i := range 4000 {
-		n := r.IntN(3000)
-		src := make([]byte, n)
-		for j := range src {
-			if i%2 == 0 {
-				src[j] = byte(r.IntN(4)) // repetitive: many copies
-			} else {
-				src[j] = byte(r.Uint32())
-			}
-		}
-		block := snappy.Encode(nil, src)
-		for m := range 8 {
-			b := append([]byte(nil), block...)
-			switch {
-			case m == 0:
-			case m == 1 && len(b) > 2:
-				b = b[:r.IntN(len(b))]
-			case m == 2:
-				// zero the offset of the first copy element
-				for s := 1; s < len(b); {
-					_, hn := binary.Uvarint(b)
-					if s < hn {
-						s = hn
-						continue
-					}
-					tag := b[s]
-					if tag&3 == 1 && s+1 < len(b) {
-						b[s] &^= 0xe0
-						b[s+1] = 0
-						break
-					}
-					if tag&3 == 0 {
-						x := int(tag >> 2)
-						if x >= 60 {
-							break
-						}
-						s += x + 2
-						continue
-					}
-					s += map[byte]int{2: 3, 3: 5}[tag&3]
-				}
-			default:
-				for range 1 + r.IntN(3) {
-					if len(b) > 0 {
-						b[r.IntN(len(b))] = byte(r.Uint32())
-					}
-				}
-			}
-			dl, err := snappy.DecodedLen(b)
-			if err != nil || dl > 1<<20 {
-				continue
-			}
-			want, werr := snappy.DecodeStrict(make([]byte, dl), b)
-			got, gerr := decodeSnappyBlock(make([]byte, dl), b)
-			if (werr == nil) != (gerr == nil) {
-				t.Fatalf("case %d/%d: strict error %v, fast error %v (block % x)", i, m, werr, gerr, b[:min(len(b), 32)])
-			}
-			if werr == nil && !bytes.Equal(want, got) {
-				t.Fatalf("case %d/%d: outputs differ", i, m)
-			}
-			checked++
-			if werr != nil {
-				refused++
-			}
-		}
-	}
-	if refused == 0 || refused == checked {
-		t.Fatalf("%d blocks checked, %d refused: the cases do not cover both sides", checked, refused)
-	}
-	t.Logf("%d blocks, %d refused by both", checked, refused)
 }
 
 // TestLZ4GrowsPastItsGuess: the one-pass LZ4 decoder guesses the output

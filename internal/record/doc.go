@@ -126,12 +126,6 @@
 //     Functions whose decoded records the caller keeps (Records,
 //     ConvertMessageSet) decompress into fresh buffers. A pooled buffer is
 //     sliced to the size the payload was checked for, so it lifts no cap.
-//   - Snappy blocks are standard snappy, never s2: a copy with offset 0
-//     (s2's "repeat") is ErrCorrupt, as the Java and C decoders refuse it.
-//     They are decoded by s2's assembly decoder after a walk of the
-//     block's tags that refuses such copies (decodeSnappyBlock), which
-//     accepts exactly what the strict pure-Go decoder accepts
-//     (TestSnappyBlockMatchesStrict) for 12-20% less CPU.
 //
 // # Errors
 //
