@@ -35,14 +35,17 @@ func (s *Section) Release() {
 // instead, when the section would hold a batch whose CRC this process has
 // not checked (Read checks it, and the next ReadSection can then send it),
 // when the first batch is larger than maxBytes, when there is no batch at
-// or after offset, or when the file is not an operating system file.
+// or after offset, when the file is not an operating system file, or when
+// no descriptor could be opened for it.
 func (s *Segment) ReadSection(offset int64, maxBytes int) (sec Section, ok bool, err error) {
 	if err := s.ensureIndexes(); err != nil {
 		return Section{}, false, err
 	}
 	f, release, err := s.sectionFile()
-	if err != nil || f == nil {
-		return Section{}, false, err
+	if err != nil {
+		// No descriptor to spare (EMFILE) or the like: Read, which uses
+		// the segment's own or reports the error itself.
+		return Section{}, false, nil
 	}
 	osf, isOS := f.(vfs.OSFiler)
 	if !isOS {

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"time"
 
@@ -87,5 +88,28 @@ func TestReadSectionNeedsOSFile(t *testing.T) {
 	appendBatches(t, s, 0, 3)
 	if _, ok, err := s.ReadSection(0, 1<<20); ok || err != nil {
 		t.Fatalf("memfs: ok %v, err %v", ok, err)
+	}
+}
+
+// A descriptor that cannot be opened for a section (here the path is gone;
+// in production, EMFILE) is no error: the caller reads, through the
+// active segment's own descriptor.
+func TestReadSectionFallsBackWhenOpenFails(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(vfs.Default, dir, 0, Config{IndexIntervalBytes: 100, IndexMaxBytes: 4096}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendBatches(t, s, 0, 3)
+	logPath, _, _ := FileNames(dir, 0)
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.ReadSection(0, 1<<20); ok || err != nil {
+		t.Fatalf("unopenable file: ok %v, err %v; want a read instead", ok, err)
+	}
+	if data, err := s.Read(0, 1<<20, true, true); err != nil || len(data) == 0 {
+		t.Fatalf("read through the segment's own descriptor: %d bytes, %v", len(data), err)
 	}
 }
