@@ -62,14 +62,16 @@ func (l *Log) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) 
 // by this process and are in an operating system file, they come back as
 // res.Section (Data empty) without being read; otherwise it is Read. The
 // caller must Release a returned Section. A section may hold fewer bytes
-// than Read would (it stops before the first batch not yet checked).
-func (l *Log) ReadSection(offset int64, maxBytes int, minOne bool) (res ReadResult, err error) {
+// than Read would (it stops before the first batch not yet checked), and
+// none from below on (batches whose base offset is >= below; MaxInt64 for
+// no bound); a Read, when it falls back to one, is not bounded so.
+func (l *Log) ReadSection(offset int64, maxBytes int, minOne bool, below int64) (res ReadResult, err error) {
 	if maxBytes > 0 && !l.config().SkipVerifyOnRead {
 		l.segMu.RLock()
 		res = ReadResult{EndOffset: l.end.Load(), StartOffset: l.start.Load()}
 		if len(l.segs) > 0 && offset >= res.StartOffset && offset < res.EndOffset {
 			i := l.segmentForLocked(offset)
-			sec, ok, err := l.segs[i].ReadSection(offset, maxBytes)
+			sec, ok, err := l.segs[i].ReadSection(offset, maxBytes, below)
 			if err != nil {
 				l.segMu.RUnlock()
 				return res, fmt.Errorf("log %s: %w", l.dir, err)

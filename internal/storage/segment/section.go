@@ -37,7 +37,10 @@ func (s *Section) Release() {
 // when the first batch is larger than maxBytes, when there is no batch at
 // or after offset, when the file is not an operating system file, or when
 // no descriptor could be opened for it.
-func (s *Segment) ReadSection(offset int64, maxBytes int) (sec Section, ok bool, err error) {
+//
+// The section ends before the first batch whose base offset is at or past
+// below (a replicated partition's high watermark; math.MaxInt64 for none).
+func (s *Segment) ReadSection(offset int64, maxBytes int, below int64) (sec Section, ok bool, err error) {
 	if err := s.ensureIndexes(); err != nil {
 		return Section{}, false, err
 	}
@@ -79,7 +82,7 @@ func (s *Segment) ReadSection(offset int64, maxBytes int) (sec Section, ok bool,
 		if err != nil {
 			return Section{}, false, fmt.Errorf("segment %020d: header at %d: %w: %v", s.base, at, ErrCorrupt, err)
 		}
-		if at+int64(h.Size()) > end {
+		if at+int64(h.Size()) > end || h.BaseOffset >= below {
 			break
 		}
 		at += int64(h.Size())

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestReadSection(t *testing.T) {
 	end := appendBatches(t, s, 0, 30)
 	batch := int(s.Size() / 30)
 	// Appended by this process: a section at once, from the active segment.
-	sec, ok, err := s.ReadSection(10, 5*batch+batch/2)
+	sec, ok, err := s.ReadSection(10, 5*batch+batch/2, math.MaxInt64)
 	if err != nil || !ok {
 		t.Fatalf("active segment: ok %v, err %v", ok, err)
 	}
@@ -56,14 +57,14 @@ func TestReadSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, ok, err := s.ReadSection(0, 1<<20); ok || err != nil {
+	if _, ok, err := s.ReadSection(0, 1<<20, math.MaxInt64); ok || err != nil {
 		t.Fatalf("unchecked data: ok %v, err %v; want a read first", ok, err)
 	}
 	want, err = s.Read(0, 10*batch, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, ok, err = s.ReadSection(0, 1<<20)
+	sec, ok, err = s.ReadSection(0, 1<<20, math.MaxInt64)
 	if err != nil || !ok {
 		t.Fatalf("checked data: ok %v, err %v", ok, err)
 	}
@@ -71,7 +72,7 @@ func TestReadSection(t *testing.T) {
 		t.Fatalf("section of %d bytes, want the %d checked bytes", sec.Len, len(want))
 	}
 	sec.Release()
-	if _, ok, _ := s.ReadSection(0, batch-1); ok {
+	if _, ok, _ := s.ReadSection(0, batch-1, math.MaxInt64); ok {
 		t.Fatal("a first batch larger than maxBytes came as a section (Read returns it whole)")
 	}
 }
@@ -86,7 +87,7 @@ func TestReadSectionNeedsOSFile(t *testing.T) {
 	}
 	defer s.Close()
 	appendBatches(t, s, 0, 3)
-	if _, ok, err := s.ReadSection(0, 1<<20); ok || err != nil {
+	if _, ok, err := s.ReadSection(0, 1<<20, math.MaxInt64); ok || err != nil {
 		t.Fatalf("memfs: ok %v, err %v", ok, err)
 	}
 }
@@ -106,10 +107,33 @@ func TestReadSectionFallsBackWhenOpenFails(t *testing.T) {
 	if err := os.Remove(logPath); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := s.ReadSection(0, 1<<20); ok || err != nil {
+	if _, ok, err := s.ReadSection(0, 1<<20, math.MaxInt64); ok || err != nil {
 		t.Fatalf("unopenable file: ok %v, err %v; want a read instead", ok, err)
 	}
 	if data, err := s.Read(0, 1<<20, true, true); err != nil || len(data) == 0 {
 		t.Fatalf("read through the segment's own descriptor: %d bytes, %v", len(data), err)
+	}
+}
+
+// A section stops before the first batch at or past its bound (a
+// replicated partition's high watermark).
+func TestReadSectionBelow(t *testing.T) {
+	s, err := Create(vfs.Default, t.TempDir(), 0, Config{IndexIntervalBytes: 100, IndexMaxBytes: 4096}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendBatches(t, s, 0, 10) // two records a batch: offsets 0-19
+	batch := int(s.Size() / 10)
+	sec, ok, err := s.ReadSection(4, 1<<20, 10)
+	if err != nil || !ok {
+		t.Fatalf("ok %v, err %v", ok, err)
+	}
+	defer sec.Release()
+	if sec.Off != int64(2*batch) || sec.Len != 3*batch || sec.LastOffset != 9 {
+		t.Fatalf("section at %d of %d bytes to offset %d, want at %d of %d bytes to offset 9", sec.Off, sec.Len, sec.LastOffset, 2*batch, 3*batch)
+	}
+	if _, ok, _ := s.ReadSection(10, 1<<20, 10); ok {
+		t.Fatal("a section starting at its bound")
 	}
 }
