@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
@@ -110,6 +111,33 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, e
 		return res, err
 	}
 	res.EndOffset = hw
+	return capRead(res, hw), nil
+}
+
+// ReadSection is Read for a reader that can send file ranges: the batches
+// may come back as res.Section (seglog.ReadSection), which the caller must
+// Release. On a replicated partition the section stops at the high
+// watermark, as Read does.
+func (p *Partition) ReadSection(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	rs := p.repl.Load()
+	if rs == nil {
+		return p.log.ReadSection(offset, maxBytes, minOne, math.MaxInt64)
+	}
+	hw, _ := rs.state()
+	if end := p.log.EndOffset(); offset > end || offset < p.log.StartOffset() {
+		return ReadResult{EndOffset: hw, StartOffset: p.log.StartOffset()}, fmt.Errorf("partition %s-%d: offset %d outside [%d, %d]: %w", p.Topic, p.Index, offset, p.log.StartOffset(), end, ErrOffsetOutOfRange)
+	}
+	if offset >= hw {
+		return ReadResult{EndOffset: hw, StartOffset: p.log.StartOffset()}, nil
+	}
+	res, err := p.log.ReadSection(offset, maxBytes, minOne, hw)
+	if err != nil {
+		return res, err
+	}
+	res.EndOffset = hw
+	if res.Section != nil {
+		return res, nil
+	}
 	return capRead(res, hw), nil
 }
 

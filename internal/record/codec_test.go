@@ -574,3 +574,39 @@ func TestCodecsConcatenated(t *testing.T) {
 		t.Fatalf("a %d-byte gzip payload claiming 60 MiB allocated %d bytes", len(tiny), alloc)
 	}
 }
+
+// TestLZ4GrowsPastItsGuess: the one-pass LZ4 decoder guesses the output
+// size from the input's; payloads that compress far better (zeros, long
+// repeats), in blocks of every size, decode whole, into pooled buffers and fresh ones, and the cap holds to the
+// byte.
+func TestLZ4GrowsPastItsGuess(t *testing.T) {
+	for _, size := range []int{100 << 10, 3 << 20, 9 << 20} {
+		for _, in := range [][]byte{make([]byte, size), bytes.Repeat([]byte("strom "), size/6)} {
+			for _, opt := range []lz4.Option{lz4.BlockSizeOption(lz4.Block64Kb), lz4.BlockSizeOption(lz4.Block4Mb), lz4.BlockSizeOption(lz4.Block256Kb)} {
+				var buf bytes.Buffer
+				w := lz4.NewWriter(&buf)
+				if err := w.Apply(opt, lz4.LegacyOption(false), lz4.ConcurrencyOption(1)); err != nil {
+					t.Fatal(err)
+				}
+				w.Write(in)
+				w.Close()
+				src := buf.Bytes()
+				if len(in) <= lz4Guess*len(src) {
+					t.Fatalf("%d bytes compress to %d: not past the guess", len(in), len(src))
+				}
+				var ob outBuf
+				out, err := decompress(CodecLZ4, src, len(in), false, &ob)
+				if err != nil || !bytes.Equal(out, in) {
+					t.Fatalf("%d bytes (%v): %v", len(in), opt, err)
+				}
+				ob.release()
+				if out, err := Decompress(CodecLZ4, src, len(in)); err != nil || !bytes.Equal(out, in) {
+					t.Fatalf("%d bytes, fresh buffer: %v", len(in), err)
+				}
+				if _, err := Decompress(CodecLZ4, src, len(in)-1); !errors.Is(err, ErrTooLarge) {
+					t.Fatalf("cap one byte short: %v, want ErrTooLarge", err)
+				}
+			}
+		}
+	}
+}

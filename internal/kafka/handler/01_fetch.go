@@ -209,6 +209,7 @@ func (h *Handler) newFetch(req *server.Request, r *kmsg.FetchRequest, resp *kmsg
 }
 
 func (f *fetch) setError(sp *kmsg.FetchResponseTopicPartition, err error) {
+	server.ReleaseRecords(sp.RecordBatches)
 	sp.ErrorCode = errorCodeFor(err, f.storageKnown)
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 	sp.RecordBatches = []byte{}
@@ -235,8 +236,15 @@ func (f *fetch) read() int {
 	for i := range f.parts {
 		fp := &f.parts[i]
 		sp := &f.resp.Topics[fp.ti].Partitions[fp.pi]
+		// A read again (long poll) replaces the records of the last one.
+		server.ReleaseRecords(sp.RecordBatches)
 		sp.ErrorCode, sp.RecordBatches = 0, []byte{}
 		read := fp.p.Read
+		if fp.magic == record.MagicV2 {
+			// Batches served as stored may go from their file to the
+			// socket without being read (sendfile).
+			read = fp.p.ReadSection
+		}
 		if f.readCommitted {
 			read = fp.p.ReadCommitted
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
@@ -245,6 +253,16 @@ func (f *fetch) read() int {
 		if err != nil {
 			f.setError(sp, err)
 			f.errored = true
+			continue
+		}
+		if sec := rr.Section; sec != nil {
+			sp.HighWatermark = fp.p.HighWatermark()
+			sp.LastStableOffset = fp.p.LastStableOffset()
+			sp.LogStartOffset = rr.StartOffset
+			minOne = false
+			limit -= sec.Len
+			total += sec.Len
+			sp.RecordBatches = server.RecordsFromFile(server.FileRecords{File: sec.File, Off: sec.Off, Len: sec.Len, Release: sec.Release})
 			continue
 		}
 		// Both are read after the data, so neither is below its end.

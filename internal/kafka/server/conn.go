@@ -280,6 +280,7 @@ func (c *conn) readLoop() {
 		// while it waits below: it is in bufpool or garbage.
 		frame, req = nil, nil
 		if err != nil {
+			releaseResponse(reply.Response) // ignored with the error
 			s.log.Debug("kafka server: handler closed connection", c.logAttrs("key", q.key, "err", err)...)
 			return
 		}
@@ -459,6 +460,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if broken || q.reply.NoResponse {
+			releaseResponse(resp)
 			continue
 		}
 		switch {
@@ -469,6 +471,7 @@ func (c *conn) writeLoop() {
 			fail(fmt.Errorf("key %d", q.key), "handler returned a nil response", slog.LevelError)
 			continue
 		case resp.Key() != q.key:
+			releaseResponse(resp)
 			fail(fmt.Errorf("response key %d for request key %d", resp.Key(), q.key), "handler returned a mismatched response", slog.LevelError)
 			continue
 		}
@@ -482,10 +485,11 @@ func (c *conn) writeLoop() {
 		}
 		if bufs := splice.encode(q.corr, resp); bufs != nil {
 			// A fetch with large records: they go to the socket from
-			// the buffers the log read them into, in one writev.
+			// the buffers the log read them into, in one writev, or
+			// from their files (sendfile).
 			flush()
 			if !broken {
-				if err := c.writeBuffers(bufs); err != nil {
+				if err := splice.write(c); err != nil {
 					fail(err, "write failed", slog.LevelDebug)
 				}
 			}

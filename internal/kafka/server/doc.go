@@ -26,6 +26,20 @@
 // length prefixes are written here. Before, the copy and the fresh 8 MiB
 // encode buffer per fetch were 17% of the broker's CPU in a catch-up read.
 //
+// Records a handler gives as a file range (RecordsFromFile: the fetch
+// handler does for v4+ read_uncommitted fetches of batches this process
+// has checked) are not read into memory at all: on a plain TCP connection
+// the writer sends them with sendfile(2) at their offset, between the
+// writev of the encoding's pieces (sendfile.go); on TLS, or any connection
+// that is not a *net.TCPConn, it reads them into a pooled buffer and
+// writes that. Every file range is released exactly once: after its write,
+// when its response is dropped (connection failed, NoResponse), or by the
+// handler when it replaces it (a long poll's read again). A file cut below
+// the range since the read (a follower's truncation) fails the write and
+// closes the connection: a frame whose size is already sent cannot be
+// completed. Before, the read from the page cache into memory (pread) was
+// 45% of the broker's CPU in a raw catch-up read and the writev 48%.
+//
 // Handle runs on the reader, so the side effects of a connection's requests
 // happen in the order they arrived. Finish runs on the writer, in request
 // order, after every earlier reply of the connection was written; the queue

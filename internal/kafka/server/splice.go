@@ -39,8 +39,16 @@ var markerPrefix = func() [markerLen - 4]byte {
 type splicer struct {
 	head  []byte // the encoded response with markers; reused
 	spans [][]byte
+	// files[i] is the file range spans[i] stands for (a RecordsFromFile
+	// placeholder), nil for records in memory.
+	files []*FileRecords
 	bufs  net.Buffers
+	// fileAt lists the file ranges' slots in bufs (nil buffers): the
+	// writer sends spans[span]'s file there.
+	fileAt []fileSlot
 }
+
+type fileSlot struct{ buf, span int }
 
 // encode returns the frame of resp (size, header, body) as buffers to write
 // in order, or nil when resp is not a fetch response with records large
@@ -50,14 +58,16 @@ func (s *splicer) encode(corr int32, resp kmsg.Response) net.Buffers {
 	if !ok {
 		return nil
 	}
-	s.spans = s.spans[:0]
+	s.spans, s.files = s.spans[:0], s.files[:0]
 	for i := range f.Topics {
 		for j := range f.Topics[i].Partitions {
 			p := &f.Topics[i].Partitions[j]
-			if len(p.RecordBatches) < spliceMinBytes {
+			fr := filePlaceholder(p.RecordBatches)
+			if fr == nil && len(p.RecordBatches) < spliceMinBytes {
 				continue
 			}
 			s.spans = append(s.spans, p.RecordBatches)
+			s.files = append(s.files, fr)
 			marker := make([]byte, markerLen)
 			copy(marker, markerPrefix[:])
 			binary.BigEndian.PutUint32(marker[markerLen-4:], uint32(len(s.spans)-1))
@@ -79,25 +89,78 @@ func (s *splicer) encode(corr int32, resp kmsg.Response) net.Buffers {
 			}
 		}
 	}
-	return s.cut(resp.IsFlexible())
+	bufs := s.cut(resp.IsFlexible())
+	if bufs == nil {
+		// The caller encodes plainly: file ranges must be bytes then.
+		s.materialize(f)
+	}
+	return bufs
+}
+
+// materialize replaces every file placeholder of f by the bytes it stands
+// for (read from the file; an unreadable range becomes no records, which
+// the client fetches again) and releases the files.
+func (s *splicer) materialize(f *kmsg.FetchResponse) {
+	for i := range f.Topics {
+		for j := range f.Topics[i].Partitions {
+			p := &f.Topics[i].Partitions[j]
+			fr := filePlaceholder(p.RecordBatches)
+			if fr == nil {
+				continue
+			}
+			buf := make([]byte, fr.Len)
+			if n, _ := fr.File.ReadAt(buf, fr.Off); n < fr.Len {
+				buf = buf[:0]
+			}
+			ReleaseRecords(p.RecordBatches)
+			p.RecordBatches = buf
+		}
+	}
+	s.spans, s.files = s.spans[:0], s.files[:0]
 }
 
 // release gives the records of the last spliced response to bufpool, for
-// the log's next reads; they have been written (or the connection failed)
-// and the response is dropped after this.
+// the log's next reads, and the file ranges back to the log; they have
+// been written (or the connection failed) and the response is dropped
+// after this.
 func (s *splicer) release() {
 	for i, span := range s.spans {
-		bufpool.Put(span)
-		s.spans[i] = nil
+		if s.files[i] != nil {
+			ReleaseRecords(span)
+		} else {
+			bufpool.Put(span)
+		}
+		s.spans[i], s.files[i] = nil, nil
 	}
-	s.spans = s.spans[:0]
+	s.spans, s.files = s.spans[:0], s.files[:0]
+}
+
+// write writes the buffers of the last encode, sending each file range at
+// its slot.
+func (s *splicer) write(c *conn) error {
+	start := 0
+	for _, fa := range s.fileAt {
+		if fa.buf > start {
+			if err := c.writeBuffers(s.bufs[start:fa.buf]); err != nil {
+				return err
+			}
+		}
+		if err := c.writeFile(s.files[fa.span]); err != nil {
+			return err
+		}
+		start = fa.buf + 1
+	}
+	if start < len(s.bufs) {
+		return c.writeBuffers(s.bufs[start:])
+	}
+	return nil
 }
 
 // cut splits head at each marker, replacing the marker and its length
 // prefix with the records' own prefix and the records; nil if a marker is
 // not where the encoding must have put it (then the caller encodes plainly).
 func (s *splicer) cut(flexible bool) net.Buffers {
-	s.bufs = s.bufs[:0]
+	s.bufs, s.fileAt = s.bufs[:0], s.fileAt[:0]
 	head := s.head
 	size := len(head) - 4 // the frame's size field counts what follows it
 	emitted, search := 0, 4
@@ -120,14 +183,23 @@ func (s *splicer) cut(flexible bool) net.Buffers {
 		if start < search || !bytes.Equal(head[start:at], oldPrefix) {
 			return nil
 		}
+		spanLen := len(span)
+		if fr := s.files[i]; fr != nil {
+			spanLen = fr.Len
+		}
 		var prefix []byte
 		if flexible {
-			prefix = binary.AppendUvarint(nil, uint64(len(span))+1)
+			prefix = binary.AppendUvarint(nil, uint64(spanLen)+1)
 		} else {
-			prefix = binary.BigEndian.AppendUint32(nil, uint32(len(span)))
+			prefix = binary.BigEndian.AppendUint32(nil, uint32(spanLen))
 		}
-		s.bufs = append(s.bufs, head[emitted:start], prefix, span)
-		size += len(prefix) + len(span) - len(oldPrefix) - markerLen
+		if s.files[i] != nil {
+			s.bufs = append(s.bufs, head[emitted:start], prefix, nil)
+			s.fileAt = append(s.fileAt, fileSlot{buf: len(s.bufs) - 1, span: i})
+		} else {
+			s.bufs = append(s.bufs, head[emitted:start], prefix, span)
+		}
+		size += len(prefix) + spanLen - len(oldPrefix) - markerLen
 		emitted, search = at+markerLen, at+markerLen
 	}
 	s.bufs = append(s.bufs, head[emitted:])

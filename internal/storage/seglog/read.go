@@ -15,6 +15,9 @@ type ReadResult struct {
 	// offset (it may start before it: clients skip the earlier records).
 	// Empty when the offset is the log end offset.
 	Data []byte
+	// Section, set only by ReadSection, holds the batches in place of
+	// Data: a range of the segment file to send as it is.
+	Section *segment.Section
 	// EndOffset and StartOffset are the log's bounds at the time of the read.
 	EndOffset   int64
 	StartOffset int64
@@ -52,6 +55,36 @@ func (l *Log) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) 
 		// compaction or an empty rolled segment): try the next one.
 	}
 	return res, nil
+}
+
+// ReadSection is Read for a reader that can send file ranges (sendfile):
+// when the batches Read would return lie in one segment, were all checked
+// by this process and are in an operating system file, they come back as
+// res.Section (Data empty) without being read; otherwise it is Read. The
+// caller must Release a returned Section. A section may hold fewer bytes
+// than Read would (it stops before the first batch not yet checked), and
+// none from below on (batches whose base offset is >= below; MaxInt64 for
+// no bound); a Read, when it falls back to one, is not bounded so.
+func (l *Log) ReadSection(offset int64, maxBytes int, minOne bool, below int64) (res ReadResult, err error) {
+	if maxBytes > 0 && !l.config().SkipVerifyOnRead {
+		l.segMu.RLock()
+		res = ReadResult{EndOffset: l.end.Load(), StartOffset: l.start.Load()}
+		if len(l.segs) > 0 && offset >= res.StartOffset && offset < res.EndOffset {
+			i := l.segmentForLocked(offset)
+			sec, ok, err := l.segs[i].ReadSection(offset, maxBytes, below)
+			if err != nil {
+				l.segMu.RUnlock()
+				return res, fmt.Errorf("log %s: %w", l.dir, err)
+			}
+			if ok {
+				l.segMu.RUnlock()
+				res.Section = &sec
+				return res, nil
+			}
+		}
+		l.segMu.RUnlock()
+	}
+	return l.Read(offset, maxBytes, minOne)
 }
 
 // segmentForLocked returns the index of the last segment whose base is <=

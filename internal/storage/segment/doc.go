@@ -33,6 +33,27 @@
 //     it fails only on I/O errors, never on bad data. Failing to write an
 //     index file (ErrIndexWrite) leaves a usable segment with its indexes
 //     in memory; a failed fsync of the data is ErrSync.
+//   - Read checks a batch's CRC-32C once per process, not on every read
+//     (with verify set): verified is a prefix of the file whose batches
+//     this process vouches for, because Append wrote them (the log
+//     validated them in memory first), Recover checked them, or an earlier
+//     Read checked them. A Read hashes only the batches ending past it and
+//     then extends it over what it checked, if contiguous. A batch corrupt
+//     on disk past the prefix is ErrCorrupt on every read, never served;
+//     a byte that rots after it was checked is served until the next
+//     start (Kafka checks no CRC on fetch at all; the consumer does).
+//     Open and RecoverTrusted trust nothing; TruncateTo lowers the prefix
+//     with the size. Why: repeated and catch-up reads of the same bytes
+//     were re-hashed, a fifth of the broker's CPU per MB fetched.
+//   - ReadSection hands out batches as a Section (an open *os.File,
+//     offset, length) instead of bytes, only when every batch in it is in
+//     the verified prefix (so serving it without reading is what Read
+//     would serve) and the file is an operating system file. A Section
+//     holds its descriptor until Release (the active segment's is opened
+//     anew, so that Seal never waits for a socket; a sealed one's comes
+//     from the descriptor cache). A truncation after it was handed out
+//     leaves it longer than the file: its sender must notice the short
+//     read and fail, never send what follows.
 //   - TruncateTo cuts the segment at a batch boundary (never inside a
 //     batch: ErrNotBatchBoundary), fsyncs the file before anything in
 //     memory changes, and makes a sealed segment active again.

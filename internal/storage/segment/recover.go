@@ -88,6 +88,11 @@ func (s *Segment) recover(minBase int64, verifyCRC bool) (int64, error) {
 		}
 	}
 	s.size.Store(valid)
+	s.verified.Store(0)
+	if verifyCRC {
+		// Every batch below valid was just checked.
+		s.verified.Store(valid)
+	}
 	if s.sealed.Load() {
 		if err := s.sealIndexes(); err != nil {
 			if errors.Is(err, ErrIndexWrite) {

@@ -69,6 +69,12 @@ type Segment struct {
 	// written. nextOffset is one past the last offset in the segment.
 	size       atomic.Int64
 	nextOffset atomic.Int64
+	// verified is the length of the file's prefix whose batches this
+	// process has checked (CRC-32C) or written itself: Read checks only
+	// the batches that end past it, once, and moves it up over what it
+	// checked (see the package doc). It may lag size, never lead the
+	// bytes it vouches for; TruncateTo lowers it with size.
+	verified atomic.Int64
 
 	// Written only by the appender (the log's single writer).
 	bytesSinceIndex int64
@@ -412,8 +418,29 @@ func (s *Segment) Append(data []byte, hdrs []record.BatchHeader) error {
 	}
 	s.nextOffset.Store(hdrs[len(hdrs)-1].LastOffset() + 1)
 	s.size.Store(pos + int64(len(data)))
+	// The batches were checked (or built) in memory before this write.
+	s.noteVerified(pos, pos+int64(len(data)))
 	return nil
 }
+
+// noteVerified records that the bytes [from, to) hold good batches: the
+// verified prefix grows to to when it reaches from. A range past the
+// prefix is not remembered (it is checked again on its next read).
+func (s *Segment) noteVerified(from, to int64) {
+	for {
+		v := s.verified.Load()
+		if v < from || v >= to {
+			return
+		}
+		if s.verified.CompareAndSwap(v, to) {
+			return
+		}
+	}
+}
+
+// Verified is the length of the segment's prefix that reads serve without
+// checking CRCs again (for tests and metrics).
+func (s *Segment) Verified() int64 { return s.verified.Load() }
 
 func (s *Segment) noteTimestamp(h record.BatchHeader, size int64) bool {
 	s.bytesSinceIndex += size
@@ -612,6 +639,9 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 	if end-pos < record.BatchHeaderSize && minOne {
 		end = min(size, pos+record.BatchHeaderSize)
 	}
+	// Batches ending at or below checked were verified by this process
+	// before (or written by it): they are not hashed again.
+	checked := s.verified.Load()
 	// A reused buffer (bufpool: the Kafka server gives fetch buffers back
 	// once written) holds stale bytes: only what ReadAt returned counts.
 	buf := bufpool.Get(int(end - pos))
@@ -640,7 +670,7 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 				}
 				buf = whole
 				n = bs
-				if verify {
+				if verify && pos+int64(bs) > checked {
 					if _, err := record.CheckCRC(buf); err != nil {
 						return nil, fmt.Errorf("segment %020d: batch at %d: %w: %v", s.base, pos, ErrCorrupt, err)
 					}
@@ -648,12 +678,15 @@ func (s *Segment) Read(offset int64, maxBytes int, minOne, verify bool) ([]byte,
 			}
 			break
 		}
-		if verify {
+		if verify && pos+int64(n+bs) > checked {
 			if _, err := record.CheckCRC(buf[n : n+bs]); err != nil {
 				return nil, fmt.Errorf("segment %020d: batch at offset %d (position %d): %w: %v", s.base, h.BaseOffset, pos+int64(n), ErrCorrupt, err)
 			}
 		}
 		n += bs
+	}
+	if verify {
+		s.noteVerified(pos, pos+int64(n))
 	}
 	return buf[:n], nil
 }

@@ -130,6 +130,9 @@ func (s *Segment) TruncateTo(offset int64) error {
 	s.maxTimestamp, s.maxTsOffset = maxTs, maxTsOff
 	s.bytesSinceIndex = c.sinceIdx
 	s.size.Store(c.pos)
+	if s.verified.Load() > c.pos {
+		s.verified.Store(c.pos)
+	}
 	s.nextOffset.Store(offset)
 	return s.SyncIndexes()
 }

@@ -64,6 +64,16 @@ type osFS struct{}
 
 type osFile struct{ *os.File }
 
+// OSFiler is a File backed by an operating system file, whose descriptor
+// can be handed to the kernel (sendfile). Files of in-memory or
+// fault-injecting filesystems are not: their readers copy.
+type OSFiler interface {
+	OSFile() *os.File
+}
+
+// OSFile returns the *os.File behind f (the caller must not close it).
+func (f osFile) OSFile() *os.File { return f.File }
+
 func (f osFile) Size() (int64, error) {
 	fi, err := f.File.Stat()
 	if err != nil {
