@@ -139,9 +139,10 @@ func (e *env) produce(i int, pid int64, epoch int16, seq int32) error {
 	return p.WaitDurable(context.Background(), res.LastOffset) // acks=all
 }
 
-// outcome reads data partition i: how many data records, and the
-// markers' types in order ("C" commit, "A" abort).
-func (e *env) outcome(i int) (records int, markers string) {
+// eachBatch calls f with each batch of data partition i below its high
+// watermark and the batch's records.
+func (e *env) eachBatch(i int, f func(h rec.BatchHeader, recs []rec.Record)) {
+	e.t.Helper()
 	p := e.parts[dataParts[i]]
 	for off := p.StartOffset(); off < p.HighWatermark(); {
 		res, err := p.Read(off, 1<<20, true)
@@ -157,19 +158,26 @@ func (e *env) outcome(i int) (records int, markers string) {
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			if h.IsControl() {
-				if recs[0].Key[3] == 1 {
-					markers += "C"
-				} else {
-					markers += "A"
-				}
-			} else {
-				records += len(recs)
-			}
+			f(h, recs)
 			b = b[h.Size():]
 			off = h.LastOffset() + 1
 		}
 	}
+}
+
+// outcome reads data partition i: how many data records, and the
+// markers' types in order ("C" commit, "A" abort).
+func (e *env) outcome(i int) (records int, markers string) {
+	e.eachBatch(i, func(h rec.BatchHeader, recs []rec.Record) {
+		switch {
+		case h.IsControl() && recs[0].Key[3] == 1:
+			markers += "C"
+		case h.IsControl():
+			markers += "A"
+		default:
+			records += len(recs)
+		}
+	})
 	return records, markers
 }
 

@@ -14,35 +14,18 @@ import (
 // producer writes the partition), and whether one is still open.
 func (e *env) readCommitted(i int) (committed int, open bool) {
 	e.t.Helper()
-	p := e.parts[dataParts[i]]
 	pending := 0
-	for off := p.StartOffset(); off < p.HighWatermark(); {
-		res, err := p.Read(off, 1<<20, true)
-		if err != nil {
-			e.t.Fatal(err)
+	e.eachBatch(i, func(h rec.BatchHeader, recs []rec.Record) {
+		switch {
+		case h.IsControl() && recs[0].Key[3] == 1:
+			committed += pending
+			pending = 0
+		case h.IsControl():
+			pending = 0
+		default:
+			pending += len(recs)
 		}
-		for b := res.Data; len(b) > 0; {
-			h, err := rec.ReadBatchHeader(b)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			_, recs, err := rec.Records(b[:h.Size()], 1<<20)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			switch {
-			case h.IsControl() && recs[0].Key[3] == 1:
-				committed += pending
-				pending = 0
-			case h.IsControl():
-				pending = 0
-			default:
-				pending += len(recs)
-			}
-			b = b[h.Size():]
-			off = h.LastOffset() + 1
-		}
-	}
+	})
 	return committed, pending > 0
 }
 
