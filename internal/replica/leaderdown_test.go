@@ -72,7 +72,8 @@ func TestQuiescedLiveLeaderNotDeposedByAWrongView(t *testing.T) {
 	g.waitFor("the group quiesced", g.allQuiesced)
 	epoch := g.nodes[3].p.LeaderEpoch()
 	down := func(raftID uint64) bool { return raftID == 3 } // wrong: 3 is alive
-	for pass := range 4 {                                   // the liveness view's passes, 2.5 ticks apart
+	// The liveness view's passes, 2.5 ticks apart.
+	for pass := range 4 {
 		for _, id := range []uint64{1, 2} {
 			g.nodes[id].r.NodesDown(down)
 		}
