@@ -44,17 +44,18 @@ func (r *Replica) leaderDown(down func(raftID uint64) bool) {
 	if bs.RaftState != raft.StateFollower || lead == 0 || lead == r.cfg.ID || !down(lead) || r.fastTerm == bs.GetTerm() {
 		return
 	}
-	if r.quiesced {
-		// A quiesced follower hears nothing from a live leader either,
-		// and the view can be wrong about it (its connection to this
-		// node dropped and is being redialled): forcing an election now
-		// would depose a live leader whose lease PreVote respects. So
-		// wake, wake the leader too (any message but a heartbeat
-		// response does; this one tells raft nothing new), and let a
-		// later pass decide once leaderSilentTicks ticks went by
+	if r.quiesced || (!r.heardSinceWake && !r.probed) {
+		// A quiesced follower hears nothing from a live leader either
+		// (nor does one that woke since: the leader may still be
+		// quiesced), and the view can be wrong about it (its connection
+		// to this node dropped and is being redialled): forcing an
+		// election now would depose a live leader whose lease PreVote
+		// respects. So wake, wake the leader too (any message but a
+		// heartbeat response does; this one tells raft nothing new), and
+		// let a later pass decide once leaderSilentTicks ticks went by
 		// without a word from it.
 		r.wake()
-		r.leadHeard = r.ticks
+		r.leadHeard, r.probed = r.ticks, true
 		r.probeLeader(lead, bs.GetTerm())
 		return
 	}
