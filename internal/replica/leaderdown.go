@@ -23,9 +23,11 @@ import (
 // from the dead leader, makes it a candidate whose vote requests the other
 // voters take despite their lease (they still refuse a log behind
 // theirs, so raft's safety is untouched). Once per term, and only when
-// nothing came from the leader for leaderSilentTicks ticks (an awake
-// follower) so that a connection that drops while messages still flow
-// does not depose a live leader. If it fails (its log was behind, or
+// nothing came from the leader for leaderSilentTicks awake ticks, so that
+// a connection that drops while the leader is alive does not depose it: a
+// quiesced follower (which hears nothing from a live leader either) first
+// wakes and probes the leader, which wakes and heartbeats if alive, and a
+// later pass decides. If it fails (its log was behind, or
 // another node's view chose another candidate), the election timeouts
 // decide as before.
 
@@ -42,7 +44,22 @@ func (r *Replica) leaderDown(down func(raftID uint64) bool) {
 	if bs.RaftState != raft.StateFollower || lead == 0 || lead == r.cfg.ID || !down(lead) || r.fastTerm == bs.GetTerm() {
 		return
 	}
-	if !r.quiesced && r.ticks-r.leadHeard < leaderSilentTicks {
+	if r.quiesced || (!r.heardSinceWake && !r.probed) {
+		// A quiesced follower hears nothing from a live leader either
+		// (nor does one that woke since: the leader may still be
+		// quiesced), and the view can be wrong about it (its connection
+		// to this node dropped and is being redialled): forcing an
+		// election now would depose a live leader whose lease PreVote
+		// respects. So wake, wake the leader too (any message but a
+		// heartbeat response does; this one tells raft nothing new), and
+		// let a later pass decide once leaderSilentTicks ticks went by
+		// without a word from it.
+		r.wake()
+		r.leadHeard, r.probed = r.ticks, true
+		r.probeLeader(lead, bs.GetTerm())
+		return
+	}
+	if r.ticks-r.leadHeard < leaderSilentTicks {
 		return
 	}
 	voters := r.rn.Status().Config.Voters.IDs()
@@ -66,4 +83,16 @@ func (r *Replica) leaderDown(down func(raftID uint64) bool) {
 	if err := r.rn.Step(m); err != nil {
 		r.cfg.Logger.Debug("partition replica: fast election refused", "err", err)
 	}
+}
+
+// probeLeader sends lead a message that wakes it if it is quiesced and
+// alive: an append response at this follower's commit index, which is
+// true of any follower (entries up to its commit index are the leader's,
+// raft's log matching), so the leader takes it as an acknowledgement it
+// had already (raft marks the follower recently active, nothing more).
+func (r *Replica) probeLeader(lead, term uint64) {
+	r.cfg.Send([]*raftpb.Message{{
+		Type: raftpb.MessageType_MsgAppResp.Enum(), From: proto.Uint64(r.cfg.ID), To: proto.Uint64(lead),
+		Term: proto.Uint64(term), Index: proto.Uint64(r.commit),
+	}})
 }

@@ -29,7 +29,11 @@ type loopState struct {
 	// fastTerm: the term of this replica's last fast election
 	// (leaderdown.go).
 	leadHeard int
-	fastTerm  uint64
+	// heardSinceWake: a message came from the leader since this replica
+	// last woke (or started); probed: leaderDown probed the leader since
+	// (leaderdown.go).
+	heardSinceWake, probed bool
+	fastTerm               uint64
 	// bootCampaign: this replica bootstrapped the group and is its
 	// preferred replica; bootTried the tick of its last campaign.
 	bootCampaign bool
@@ -244,7 +248,7 @@ func (r *Replica) step(m *raftpb.Message) {
 	}
 	r.heard[m.GetFrom()] = r.cfg.Now()
 	if m.GetFrom() == r.leader.Load() {
-		r.leadHeard = r.ticks
+		r.leadHeard, r.heardSinceWake = r.ticks, true
 	}
 	qh := r.beforeStep(m)
 	if err := r.rn.Step(m); err != nil {

@@ -77,6 +77,9 @@ func (r *Replica) Unquiesce() {
 // it down). It returns whether it woke the replica. A replica that is
 // awake is left alone, so a long outage costs nothing per call.
 func (r *Replica) NodesDown(down func(raftID uint64) bool) bool {
+	// Read before the fast election's hand-over below: its goroutine
+	// may wake this replica before the check.
+	quiesced := r.isQuiesced.Load()
 	if lead := r.leader.Load(); lead != 0 && lead != r.cfg.ID && down(lead) {
 		// The leader is gone: a fast election (leaderdown.go).
 		select {
@@ -84,7 +87,7 @@ func (r *Replica) NodesDown(down func(raftID uint64) bool) bool {
 		default: // one is on its way
 		}
 	}
-	if !r.isQuiesced.Load() {
+	if !quiesced {
 		return false
 	}
 	lead := r.leader.Load()
@@ -294,6 +297,7 @@ func (r *Replica) wake() {
 		}
 	}
 	r.wokeAt = r.ticks
+	r.heardSinceWake, r.probed = false, false
 	r.qVoters.Store(nil)
 	r.setQuiesced(false)
 }
