@@ -247,8 +247,10 @@
 // offsets, skipped by clients. The preferred replica of a group it
 // bootstrapped campaigns once the bootstrap is applied and every
 // bootCampaignEvery ticks while no leader is known, for its first
-// bootCampaignTicks ticks (maybeBootCampaign), so the group's first
-// leader is the topic's first replica, as in Kafka. A partition that holds data but no raft
+// bootCampaignTicks ticks (maybeBootCampaign), while the group's other
+// new replicas hold their election timers for bootHoldTicks, so the
+// group's first leader is the topic's first replica, as in Kafka, even
+// when its node creates the group after theirs. A partition that holds data but no raft
 // state (an RF=1 partition) cannot become a group in place: Start fails.
 // With Config.Join an empty partition does not bootstrap: it waits, with
 // no configuration (it never campaigns), until its group's leader adds it

@@ -38,6 +38,7 @@ type loopState struct {
 	// preferred replica; bootTried the tick of its last campaign.
 	bootCampaign bool
 	bootTried    int
+	bootHold     int    // ticks left before raft's election timer runs (a new group's non-preferred replica)
 	proposed     uint64 // proposals raft took since then
 	commit       uint64
 	view         Leadership // as last reported to OnChange
@@ -103,6 +104,9 @@ func (r *Replica) open() (int64, error) {
 		}
 		r.bootCampaign = r.cfg.Preferred == r.cfg.ID
 		r.bootTried = -bootCampaignEvery
+		if !r.bootCampaign && slices.Contains(r.cfg.Voters, r.cfg.Preferred) {
+			r.bootHold = bootHoldTicks
+		}
 	}
 	r.commit = hs.GetCommit()
 	r.applied = applied
@@ -177,11 +181,17 @@ func (r *Replica) run() {
 }
 
 // bootCampaignEvery and bootCampaignTicks: a new group's preferred
-// replica campaigns every 3 ticks for its first 2 election timeouts, until
-// a leader is known.
+// replica campaigns every 3 ticks for its first 3 election timeouts, until
+// a leader is known; bootHoldTicks: meanwhile the group's other new
+// replicas do not run their election timers for 2 election timeouts, so
+// that one of them does not win first when the preferred replica's node
+// creates the group later than theirs (then a hand-over 10 s later cost
+// the clients a metadata refresh). A preferred replica that is down at
+// the creation delays the first election by those 2 s.
 const (
 	bootCampaignEvery = 3
-	bootCampaignTicks = 20
+	bootCampaignTicks = 30
+	bootHoldTicks     = 20
 )
 
 // maybeBootCampaign makes a new group's preferred replica (the first of

@@ -176,6 +176,13 @@ func (r *Replica) onTick() {
 		return
 	}
 	r.ticks++
+	if r.bootHold > 0 && r.leader.Load() == 0 {
+		// A new group's other replicas leave the first election to the
+		// preferred one (maybeBootCampaign): no election timer yet.
+		r.bootHold--
+		return
+	}
+	r.bootHold = 0
 	r.rn.Tick()
 	r.trackISR()
 }

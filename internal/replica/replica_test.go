@@ -644,3 +644,31 @@ func TestNewGroupElectsItsPreferredReplica(t *testing.T) {
 		}
 	}
 }
+
+// A preferred replica that starts the group late (its node applied the
+// topic after the others, here: cut off for its first ticks) still leads
+// first: the other new replicas hold their election timers meanwhile.
+func TestNewGroupWaitsForALatePreferredReplica(t *testing.T) {
+	g := newGroupWith(t, 3, func(c *Config) { c.Preferred = 3 })
+	g.net.isolate(3, g.ids)
+	g.tickN(15, 1, 2, 3) // past both others' least election timeout (10 ticks)
+	for _, id := range []uint64{1, 2} {
+		if g.nodes[id].p.LeaderEpoch() >= 0 {
+			t.Fatalf("node %d led while the preferred replica was not there yet", id)
+		}
+	}
+	g.net.heal()
+	var leader uint64
+	g.waitFor("a leader", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.LeaderEpoch() >= 0 {
+				leader = nd.id
+				return true
+			}
+		}
+		return false
+	})
+	if leader != 3 {
+		t.Fatalf("first leader %d, preferred replica 3", leader)
+	}
+}
