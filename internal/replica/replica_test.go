@@ -622,6 +622,23 @@ func TestLogAppendTimeSameOnEveryReplica(t *testing.T) {
 	}
 }
 
+// firstLeader ticks every node until one leads with a confirmed epoch,
+// and returns it.
+func (g *group) firstLeader() uint64 {
+	g.t.Helper()
+	var leader uint64
+	g.waitFor("a leader", func() bool {
+		for _, nd := range g.nodes {
+			if nd.p.LeaderEpoch() >= 0 {
+				leader = nd.id
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
 // A new group's first leader is its preferred replica (as Kafka's
 // controller makes the first replica a new partition's leader), not
 // whichever replica's election timeout ran out first: a later hand-over
@@ -629,17 +646,7 @@ func TestLogAppendTimeSameOnEveryReplica(t *testing.T) {
 func TestNewGroupElectsItsPreferredReplica(t *testing.T) {
 	for _, pref := range []uint64{2, 3, 2, 3} {
 		g := newGroupWith(t, 3, func(c *Config) { c.Preferred = pref })
-		var leader uint64
-		g.waitFor("a leader", func() bool {
-			for _, nd := range g.nodes {
-				if nd.p.LeaderEpoch() >= 0 {
-					leader = nd.id
-					return true
-				}
-			}
-			return false
-		})
-		if leader != pref {
+		if leader := g.firstLeader(); leader != pref {
 			t.Fatalf("first leader %d, preferred replica %d", leader, pref)
 		}
 	}
@@ -658,17 +665,7 @@ func TestNewGroupWaitsForALatePreferredReplica(t *testing.T) {
 		}
 	}
 	g.net.heal()
-	var leader uint64
-	g.waitFor("a leader", func() bool {
-		for _, nd := range g.nodes {
-			if nd.p.LeaderEpoch() >= 0 {
-				leader = nd.id
-				return true
-			}
-		}
-		return false
-	})
-	if leader != 3 {
+	if leader := g.firstLeader(); leader != 3 {
 		t.Fatalf("first leader %d, preferred replica 3", leader)
 	}
 }
