@@ -31,7 +31,7 @@ import (
 const cacheMaxBytes = 32 << 20
 
 // cacheBudget bounds the bytes cached by every Storage of the process
-// together (10,000 partitions with a stopped follower must not hold 8 MiB
+// together (10,000 partitions with a stopped follower must not hold 32 MiB
 // each); an Append over it caches nothing until releases make room.
 var cacheBudget atomic.Int64
 
