@@ -71,22 +71,18 @@ func (s *Segment) ReadSection(offset int64, maxBytes int, below int64) (sec Sect
 	if maxBytes >= 0 && pos+int64(maxBytes) < end {
 		end = pos + int64(maxBytes)
 	}
-	var hdr [record.BatchHeaderSize]byte
 	last := int64(-1)
 	at := pos
-	for at+record.BatchHeaderSize <= end {
-		if _, err := f.ReadAt(hdr[:], at); err != nil {
-			return Section{}, false, fmt.Errorf("segment %020d: read header at %d: %w", s.base, at, err)
+	// Headers read a chunk at a time (walkHeadersIn), not one pread each.
+	err = s.walkHeadersIn(f, pos, size, func(h record.BatchHeader, p int64) bool {
+		if p+int64(h.Size()) > end || h.BaseOffset >= below {
+			return false
 		}
-		h, err := record.ReadBatchHeader(hdr[:])
-		if err != nil {
-			return Section{}, false, fmt.Errorf("segment %020d: header at %d: %w: %v", s.base, at, ErrCorrupt, err)
-		}
-		if at+int64(h.Size()) > end || h.BaseOffset >= below {
-			break
-		}
-		at += int64(h.Size())
-		last = h.LastOffset()
+		at, last = p+int64(h.Size()), h.LastOffset()
+		return true
+	})
+	if err != nil {
+		return Section{}, false, err
 	}
 	if at == pos {
 		return Section{}, false, nil

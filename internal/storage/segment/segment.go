@@ -212,7 +212,12 @@ func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64
 		return err
 	}
 	defer release()
-	size := s.size.Load()
+	return s.walkHeadersIn(f, pos, s.size.Load(), fn)
+}
+
+// walkHeadersIn is walkHeaders over f, whose first size bytes are the
+// segment's.
+func (s *Segment) walkHeadersIn(f vfs.File, pos, size int64, fn func(h record.BatchHeader, pos int64) bool) error {
 	// Small batches: one read of chunk bytes brings several headers.
 	// After a batch of chunk/4 or more the next one is likely large too,
 	// and reading a chunk would copy mostly record data that is skipped
