@@ -20,7 +20,7 @@ func entriesFromDisk(t *testing.T, s *Storage, lo, hi, maxSize uint64) []*raftpb
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out, _, err := s.readEntriesLocked(nil, lo, hi, maxSize)
+	out, _, err := s.readEntriesLocked(lo, hi, maxSize)
 	if err != nil {
 		t.Fatalf("entries [%d, %d) from disk: %v", lo, hi, err)
 	}

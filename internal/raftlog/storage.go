@@ -306,29 +306,17 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	if hi > s.lastLocked()+1 || lo > hi {
 		return nil, fmt.Errorf("raftlog %s: entries [%d, %d) past last index %d: %w", s.log.Dir(), lo, hi, s.lastLocked(), raft.ErrUnavailable)
 	}
-	var out []*raftpb.Entry
-	var size uint64
-	i := lo
-	if c := &s.mu.cache; len(c.ents) > 0 && i < c.first {
-		// The older part from the segments, the rest from the cache.
-		var err error
-		out, size, err = s.readEntriesLocked(out, lo, min(hi, c.first), maxSize)
-		if err != nil {
-			return nil, err
-		}
-		i = lo + uint64(len(out))
-		if i < min(hi, c.first) {
-			return out, nil // maxSize reached
-		}
+	// [lo, split) from the segments, [split, hi) from the cache, which
+	// holds a suffix of the log (cache.go).
+	split := hi
+	if c := &s.mu.cache; len(c.ents) > 0 {
+		split = min(max(c.first, lo), hi)
 	}
-	if i == hi {
-		return out, nil
+	out, size, err := s.readEntriesLocked(lo, split, maxSize)
+	if err != nil || uint64(len(out)) < split-lo {
+		return out, err // maxSize reached before the cached part
 	}
-	if s.mu.cache.get(i) == nil {
-		out, _, err := s.readEntriesLocked(out, i, hi, maxSize)
-		return out, err
-	}
-	for ; i < hi; i++ {
+	for i := split; i < hi; i++ {
 		e := s.mu.cache.get(i)
 		size += uint64(proto.Size(e))
 		if len(out) > 0 && size > maxSize {
@@ -339,15 +327,13 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	return out, nil
 }
 
-// readEntriesLocked appends to out the entries [lo, hi) read from the
-// segments, at least one if out is empty, then while the size of out
-// stays within maxSize; it returns out and its size. mu must be held.
-func (s *Storage) readEntriesLocked(out []*raftpb.Entry, lo, hi, maxSize uint64) ([]*raftpb.Entry, uint64, error) {
+// readEntriesLocked returns the entries [lo, hi) read from
+// the segments, at least one, then while their size stays within
+// maxSize; it returns them and their size. mu must be held.
+func (s *Storage) readEntriesLocked(lo, hi, maxSize uint64) ([]*raftpb.Entry, uint64, error) {
+	var out []*raftpb.Entry
 	first := s.mu.st.an.index
 	var size uint64
-	for _, e := range out {
-		size += uint64(proto.Size(e))
-	}
 	for i := lo; i < hi; {
 		budget := min(maxSize-min(size, maxSize), 1<<20)
 		res, err := s.log.Read(s.mu.offs[i-first], int(max(budget, 1)), true)
