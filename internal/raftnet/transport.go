@@ -189,7 +189,7 @@ func (t *Transport) Send(group uint64, m *raftpb.Message) {
 	}
 	// Into a pooled buffer: the writer copies it into its frame and
 	// gives it back.
-	b, err := proto.MarshalOptions{}.MarshalAppend(bufpool.Get(proto.Size(m))[:0], m)
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(bufpool.Get(proto.Size(m))[:0], m)
 	if err != nil || len(b)+frameHeader+batchMinBody+entryHeader > t.cfg.MaxFrame {
 		bufpool.Put(b)
 		t.dropped.Add(1)
