@@ -214,9 +214,14 @@ func TestQuiescedLeaderWakesWithoutQuorum(t *testing.T) {
 	g.appendCommitted(1, batch(t, 7, 0, 1, "a"))
 	g.waitFor("the group quiesced", g.allQuiesced)
 	l := g.nodes[1].r
+	wakes := l.Status().Wakes
 	if !l.NodesDown(func(id uint64) bool { return id == 2 }) {
 		t.Fatal("the leader stayed quiesced with an in-sync follower down")
 	}
+	// NodesDown only asks the goroutine to wake the leader: wait for the
+	// wake itself, or the group still looks quiesced from before it (and
+	// the leader, awake by the next NodesDown, is rightly left alone).
+	g.waitFor("the leader awake", func() bool { return l.Status().Wakes > wakes })
 	g.waitFor("the group quiesced again", g.allQuiesced)
 	g.net.isolate(1, g.ids)
 	if !l.NodesDown(func(id uint64) bool { return id != 1 }) {
