@@ -42,6 +42,9 @@ type loopState struct {
 	proposed     uint64 // proposals raft took since then
 	commit       uint64
 	view         Leadership // as last reported to OnChange
+	// streams: on the leader, the snapshot stream running to each
+	// follower (snapstream.go).
+	streams map[uint64]*regionBody
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
 	heard     map[uint64]time.Time // when each member last sent this replica a message
@@ -236,6 +239,7 @@ func (r *Replica) flushCommit() error {
 
 func (r *Replica) shutdown() {
 	r.leaving() // quiesce.go
+	r.cancelStreams()
 	if r.errv.Load() == nil {
 		_ = r.flushCommit()
 	}
@@ -253,7 +257,7 @@ func (r *Replica) shutdown() {
 }
 
 func (r *Replica) step(m *raftpb.Message) {
-	if m.GetTo() != r.cfg.ID || r.lostData(m) {
+	if m.GetTo() != r.cfg.ID || r.lostData(m) || r.spoolMissing(m) {
 		return
 	}
 	r.heard[m.GetFrom()] = r.cfg.Now()
@@ -293,6 +297,7 @@ func (r *Replica) handleReady() error {
 		if !r.isLeader {
 			r.epoch.Store(-1)
 			r.inSync.Store(0)
+			r.cancelStreams() // snapstream.go
 		} else {
 			// A new leader counts a follower in sync once its match
 			// index reaches this leader's log end as of now (raft's
@@ -312,8 +317,7 @@ func (r *Replica) handleReady() error {
 		// so a commit still means fsynced on a majority; its term and
 		// vote are on disk already (checked), and its commit index
 		// counts only durable copies.
-		r.cfg.Send(rd.Messages)
-		r.reportSnapshots(rd.Messages)
+		r.send(rd.Messages)
 		sent = true
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -356,8 +360,7 @@ func (r *Replica) handleReady() error {
 		}
 	}
 	if len(rd.Messages) > 0 && !sent {
-		r.cfg.Send(rd.Messages)
-		r.reportSnapshots(rd.Messages)
+		r.send(rd.Messages)
 	}
 	for _, e := range rd.CommittedEntries {
 		var cc raftpb.ConfChangeI
