@@ -172,8 +172,10 @@
 // snapshot the install cannot fill). The install (installStreamed)
 // removes every other spool and hands this one to
 // raftlog.InstallSnapshotRegionFile (renamed before the commit point,
-// the log filled from it a MiB at a time). Start removes every spool (a
-// transfer a crash cut, or a snapshot never installed). So neither side
+// the log filled from it a MiB at a time). The spool of a MsgSnap raft
+// did not take (an old term, an index the log holds) is removed after
+// the Readys that follow its step (dropUnusedSpools), and Start removes
+// every spool (a transfer a crash cut, or a snapshot never installed). So neither side
 // holds more than a chunk, and a power cut at any point leaves the old
 // log or the new one.
 //

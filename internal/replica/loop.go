@@ -45,6 +45,9 @@ type loopState struct {
 	// streams: on the leader, the snapshot stream running to each
 	// follower (snapstream.go).
 	streams map[uint64]*regionBody
+	// steppedSpools: the spools of the streamed snapshots stepped since
+	// the last Readys (snapstream.go).
+	steppedSpools []string
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
 	heard     map[uint64]time.Time // when each member last sent this replica a message
@@ -172,6 +175,9 @@ func (r *Replica) run() {
 				r.cfg.Logger.Error("partition replica stopped by a storage failure", "err", err)
 				return
 			}
+		}
+		if len(r.steppedSpools) > 0 {
+			r.dropUnusedSpools() // snapstream.go
 		}
 		if r.quiesced {
 			// Idle from now on: the commit index joins the rest on disk.

@@ -343,10 +343,27 @@ func (r *Replica) spoolMissing(m *raftpb.Message) bool {
 		return false
 	}
 	if err == nil {
-		if _, err = r.cfg.FS.Stat(r.spoolPath(ref.id)); err == nil {
+		path := r.spoolPath(ref.id)
+		if _, err = r.cfg.FS.Stat(path); err == nil {
+			r.steppedSpools = append(r.steppedSpools, path)
 			return false
 		}
 	}
 	r.cfg.Logger.Warn("dropped a streamed snapshot without its region", "from", m.GetFrom(), "err", err)
 	return true
+}
+
+// dropUnusedSpools removes the spools of the streamed snapshots stepped
+// since the last call that raft did not take (an old term, a log that
+// already holds the index): the Ready after a step installs one it takes,
+// which consumes its spool, so a spool still there after the Readys is
+// one no install will use, and it may be gigabytes. On the goroutine,
+// after the Readys.
+func (r *Replica) dropUnusedSpools() {
+	for _, path := range r.steppedSpools {
+		if err := r.cfg.FS.Remove(path); err == nil {
+			r.cfg.Logger.Info("removed the spool of a streamed snapshot raft did not take", "spool", filepath.Base(path))
+		}
+	}
+	r.steppedSpools = r.steppedSpools[:0]
 }

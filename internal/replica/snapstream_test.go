@@ -31,6 +31,7 @@ type streamStats struct {
 	chunks   int
 	bytes    int64
 	gate     func(from, to uint64, chunk int)
+	last     *raftpb.Message // the last streamed MsgSnap
 }
 
 func (s *streamStats) count(m map[uint64]int, from uint64) int {
@@ -58,6 +59,7 @@ func (n *memNet) snapshotSender(from uint64) func(*raftpb.Message, SnapshotBody,
 			s.started, s.finished, s.failed = map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 		}
 		s.started[from]++
+		s.last = m
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
@@ -253,11 +255,28 @@ func TestStreamedRegionReachesNewReplica(t *testing.T) {
 	lr.checkSame(t, lead, n4)
 	s := &g.net.streams
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.finished[1] == 0 || s.chunks < 4 {
-		t.Fatalf("streams: %d finished from the leader, %d chunks; want a region in several chunks", s.finished[1], s.chunks)
+	finished, chunks, streamed, last := s.finished[1], s.chunks, s.bytes, proto.CloneOf(s.last)
+	s.mu.Unlock()
+	if finished == 0 || chunks < 4 {
+		t.Fatalf("streams: %d finished from the leader, %d chunks; want a region in several chunks", finished, chunks)
 	}
-	t.Logf("reassignment done in %v: %d chunks, %d bytes streamed", took, s.chunks, s.bytes)
+	t.Logf("reassignment done in %v: %d chunks, %d bytes streamed", took, chunks, streamed)
+	// The same snapshot again, spooled (empty) and stepped: raft does not
+	// take it (the learner's log is past its index), and its spool, which
+	// no install will use, is removed.
+	stale := last
+	sink, err := n4.r.SnapshotSink(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	n4.r.Step(stale)
+	g.waitFor("the stale spool removed", func() bool {
+		names, _ := n4.fs.List(n4.p.Log().Dir())
+		return !containsPrefix(names, spoolPrefix)
+	})
 }
 
 // behindLarge stops follower 3, writes and cleans on 1 and 2 with
