@@ -112,7 +112,9 @@
 // its frame CRC), and on the end checks length and CRC, commits the sink,
 // delivers the MsgSnap through Deliver, and acks; on any failure it aborts
 // the sink, delivers nothing, answers a refusal when it can, and closes.
-// Neither side holds more than a frame of the payload. A peer of an
+// Neither side holds more than a frame of the payload, and a node sends
+// at most MaxSnapshotStreams (4) at once (the others wait for a slot),
+// so a replaced broker's many partitions do not multiply it. A peer of an
 // older Strom reads the header as a bad frame and closes: the stream
 // fails and raft retries.
 //

@@ -37,6 +37,9 @@ const (
 // DefaultSnapshotTimeout is Config.SnapshotTimeout's default.
 const DefaultSnapshotTimeout = time.Minute
 
+// DefaultMaxSnapshotStreams is Config.MaxSnapshotStreams's default.
+const DefaultMaxSnapshotStreams = 4
+
 // ChunkSource is the sending side's payload of a snapshot stream: Next
 // returns the next chunk (valid until the next call; at most MaxFrame-1
 // bytes) or io.EOF after the last; Close is called once the stream ends,
@@ -79,7 +82,19 @@ func (t *Transport) SendSnapshot(group uint64, m *raftpb.Message, src ChunkSourc
 	m = proto.CloneOf(m)
 	go func() {
 		defer t.wg.Done()
+		// Each stream holds a few chunks in memory: a node that must
+		// send many (a replaced broker's compacted partitions) sends
+		// MaxSnapshotStreams at a time, the others wait their turn.
+		select {
+		case t.snapSlots <- struct{}{}:
+		case <-t.ctx.Done():
+			src.Close()
+			t.snapFailed.Add(1)
+			done(net.ErrClosed)
+			return
+		}
 		err := t.sendSnapshot(group, m, src)
+		<-t.snapSlots
 		src.Close()
 		if err != nil {
 			t.snapFailed.Add(1)

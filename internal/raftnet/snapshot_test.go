@@ -364,3 +364,66 @@ func BenchmarkSnapshotStream(b *testing.B) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// gatedSource yields one chunk, then waits for release before its end.
+type gatedSource struct {
+	sent    bool
+	release chan struct{}
+}
+
+func (s *gatedSource) Next() ([]byte, error) {
+	if !s.sent {
+		s.sent = true
+		return []byte("chunk"), nil
+	}
+	<-s.release
+	return nil, io.EOF
+}
+
+func (s *gatedSource) Close() {}
+
+// MaxSnapshotStreams bounds the streams a node sends at once: with 1, a
+// second stream waits (it has not reached the receiver while the first
+// is held open) and goes once the first ends.
+func TestSnapshotStreamsBounded(t *testing.T) {
+	noLeak(t)
+	k := &sinks{}
+	lnB := listen(t, "")
+	start(t, Config{NodeID: 1, ClusterID: "c", Listener: lnB, SnapshotSink: k.sink})
+	a := start(t, Config{NodeID: 0, ClusterID: "c", Listener: listen(t, ""), Peers: map[int32]string{1: lnB.Addr().String()}, MaxSnapshotStreams: 1})
+	first := &gatedSource{release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(first.release) }) }
+	t.Cleanup(release) // before the transports close (cleanups run in reverse)
+	res := make(chan error, 2)
+	a.SendSnapshot(7, snapMsg(0, 1, 9), first, func(err error) { res <- err })
+	waitFor(t, "the first stream's chunk", func() bool {
+		s := k.last()
+		if s == nil {
+			return false
+		}
+		_, _, n := s.state()
+		return n > 0
+	})
+	a.SendSnapshot(8, snapMsg(0, 1, 10), &sliceSource{data: []byte("second"), chunk: 6}, func(err error) { res <- err })
+	// A negative check: the second stream must not start while the first
+	// holds the only slot; a window of 200 ms shows it does not.
+	time.Sleep(200 * time.Millisecond)
+	k.mu.Lock()
+	n := len(k.all)
+	k.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d streams reached the receiver with one slot", n)
+	}
+	release()
+	for range 2 {
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.all) != 2 {
+		t.Fatalf("%d streams received, want 2", len(k.all))
+	}
+}

@@ -76,6 +76,10 @@ type Config struct {
 	// and for the receiver's ack after its last; default
 	// DefaultSnapshotTimeout.
 	SnapshotTimeout time.Duration
+	// MaxSnapshotStreams bounds the snapshot streams this node sends at
+	// once (each holds a few chunks in memory); more wait their turn.
+	// Default DefaultMaxSnapshotStreams.
+	MaxSnapshotStreams int
 }
 
 // Stats are counters since New.
@@ -118,6 +122,8 @@ type Transport struct {
 	logged map[string]time.Time // logLimited's last log per key
 
 	dupOnce sync.Once // OnDuplicate is called once
+
+	snapSlots chan struct{} // a token per snapshot stream being sent
 }
 
 type queued struct {
@@ -151,6 +157,9 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.MaxFrame <= 0 {
 		cfg.MaxFrame = DefaultMaxFrame
 	}
+	if cfg.MaxSnapshotStreams <= 0 {
+		cfg.MaxSnapshotStreams = DefaultMaxSnapshotStreams
+	}
 	def(&cfg.DialTimeout, 2*time.Second)
 	def(&cfg.WriteTimeout, 5*time.Second)
 	def(&cfg.HelloTimeout, 5*time.Second)
@@ -174,6 +183,7 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Incarnation = rand.Uint64()
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}, logged: map[string]time.Time{}}
+	t.snapSlots = make(chan struct{}, cfg.MaxSnapshotStreams)
 	t.mu.conns = map[net.Conn]struct{}{}
 	t.mu.in = map[int32]map[*inConn]struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
