@@ -190,7 +190,9 @@
 // Flow on the leader: the MsgSnap of a streamed snapshot is not given to
 // Config.Send but to Config.SendSnapshot with a reader of the region, and
 // reported to raft when the stream ends (ReportSnapshot: Finish once the
-// follower acknowledged, Failure otherwise), not when it is handed over as
+// follower acknowledged, Failure snapshotRetryTicks (1 s) after it failed,
+// so that a stream that keeps failing is not rerun back to back), not
+// when it is handed over as
 // other snapshots are: the follower stays in StateSnapshot (heartbeats
 // only) for the transfer's length instead of being probed and sent
 // another snapshot every round trip. At most one stream per follower; a

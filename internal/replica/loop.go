@@ -48,6 +48,9 @@ type loopState struct {
 	// steppedSpools: the spools of the streamed snapshots stepped since
 	// the last Readys (snapstream.go).
 	steppedSpools []string
+	// snapRetry: the tick at which a failed stream to each follower is
+	// reported to raft (snapstream.go).
+	snapRetry map[uint64]int
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
 	heard     map[uint64]time.Time // when each member last sent this replica a message
@@ -139,6 +142,9 @@ func (r *Replica) run() {
 			return
 		case <-tick:
 			r.onTick() // quiesce.go
+			if len(r.snapRetry) > 0 {
+				r.retryStreams() // snapstream.go
+			}
 			if r.ticks%r.cfg.ElectionTicks == 0 {
 				if err := r.flushCommit(); err != nil {
 					return

@@ -66,6 +66,10 @@ const (
 // defaultSnapshotChunk is Config.SnapshotChunkBytes's default.
 const defaultSnapshotChunk = 4 << 20
 
+// snapshotRetryTicks: a failed stream is reported to raft (which then
+// sends another snapshot) this many ticks after it failed.
+const snapshotRetryTicks = 10
+
 type streamRef struct {
 	ps            []byte
 	start, anchor int64
@@ -209,14 +213,20 @@ func (r *Replica) streamDone(to uint64, body *regionBody, err error) {
 		if r.streams[to] == body {
 			delete(r.streams, to)
 		}
-		st := raft.SnapshotFinish
 		if err != nil {
-			st = raft.SnapshotFailure
-			r.cfg.Logger.Warn("a snapshot stream to a follower failed", "to", to, "err", err)
-		} else {
-			r.cfg.Logger.Info("a snapshot stream to a follower finished", "to", to, "bytes", body.sent.Load())
+			// Reported snapshotRetryTicks later (retryStreams): raft
+			// would ask for the next snapshot at once, and a stream
+			// that keeps failing (the follower's disk full, a peer
+			// of an older Strom) would run back to back.
+			r.cfg.Logger.Warn("a snapshot stream to a follower failed: retrying", "to", to, "err", err)
+			if r.snapRetry == nil {
+				r.snapRetry = map[uint64]int{}
+			}
+			r.snapRetry[to] = r.ticks + snapshotRetryTicks
+			return
 		}
-		r.rn.ReportSnapshot(to, st)
+		r.cfg.Logger.Info("a snapshot stream to a follower finished", "to", to, "bytes", body.sent.Load())
+		r.rn.ReportSnapshot(to, raft.SnapshotFinish)
 	}
 	select {
 	case r.reqc <- f:
@@ -366,4 +376,16 @@ func (r *Replica) dropUnusedSpools() {
 		}
 	}
 	r.steppedSpools = r.steppedSpools[:0]
+}
+
+// retryStreams reports to raft the failed streams whose wait is over
+// (SnapshotFailure: the follower is probed, and sent a new snapshot if it
+// still needs one). On the goroutine, at every tick.
+func (r *Replica) retryStreams() {
+	for to, at := range r.snapRetry {
+		if r.ticks >= at {
+			delete(r.snapRetry, to)
+			r.rn.ReportSnapshot(to, raft.SnapshotFailure)
+		}
+	}
 }

@@ -32,6 +32,7 @@ type streamStats struct {
 	bytes    int64
 	gate     func(from, to uint64, chunk int)
 	last     *raftpb.Message // the last streamed MsgSnap
+	fail     bool            // every stream fails at once
 }
 
 func (s *streamStats) count(m map[uint64]int, from uint64) int {
@@ -91,6 +92,12 @@ func (n *memNet) transfer(from uint64, m *raftpb.Message, body SnapshotBody) err
 	r := reach()
 	if r == nil {
 		return errors.New("unreachable")
+	}
+	n.streams.mu.Lock()
+	fail := n.streams.fail
+	n.streams.mu.Unlock()
+	if fail {
+		return errors.New("the follower refuses every stream")
 	}
 	sink, err := r.SnapshotSink(m)
 	if err != nil {
@@ -418,4 +425,34 @@ func TestStreamedRegionLeaderChangeMidTransfer(t *testing.T) {
 		defer s.mu.Unlock()
 		t.Fatalf("streams started %v, finished %v, failed %v: want the old leader's failed and the new one's finished", s.started, s.finished, s.failed)
 	}
+}
+
+// A stream that keeps failing is retried no sooner than every
+// snapshotRetryTicks (raft would otherwise ask for the next snapshot at
+// once, back to back); once streams work again the learner catches up.
+func TestStreamedRegionFailedStreamBacksOff(t *testing.T) {
+	lr := setupLargeRegion(t, nil)
+	g := lr.g
+	s := &g.net.streams
+	s.mu.Lock()
+	s.fail = true
+	s.mu.Unlock()
+	n4 := g.join(4)
+	all := []*node{g.nodes[1], g.nodes[2], g.nodes[3], n4}
+	target := []uint64{1, 2, 3, 4}
+	g.waitFor("a first failed stream", func() bool {
+		g.reconfigure(all, target)
+		return s.count(s.failed, 1) > 0
+	})
+	const ticks = 100
+	before := s.count(s.started, 1)
+	g.tickN(ticks, 1, 2, 3, 4)
+	if n := s.count(s.started, 1) - before; n > ticks/snapshotRetryTicks+1 {
+		t.Fatalf("%d streams started in %d ticks: a failed stream is retried without waiting", n, ticks)
+	}
+	s.mu.Lock()
+	s.fail = false
+	s.mu.Unlock()
+	lead := g.reassign(all, target)
+	lr.checkSame(t, lead, n4)
 }
