@@ -175,9 +175,10 @@
 // the log filled from it a MiB at a time). The spool of a MsgSnap raft
 // did not take (an old term, an index the log holds) is removed after
 // the Readys that follow its step (dropUnusedSpools), and Start removes
-// every spool (a transfer a crash cut, or a snapshot never installed). So neither side
-// holds more than a chunk, and a power cut at any point leaves the old
-// log or the new one.
+// every spool (a transfer a crash cut, or a snapshot never installed).
+// So neither side holds more than a few chunks per stream (the leader's
+// log read, its copy, the transport's frame), and a power cut at any
+// point leaves the old log or the new one.
 //
 // Why a reference and a separate stream, not the region in MsgSnap or in
 // many raft messages: raft's snapshot flow stays as it is (MsgSnap,

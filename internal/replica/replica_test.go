@@ -94,7 +94,9 @@ func newGroupWith(t *testing.T, n int, modify func(*Config)) *group {
 // newGroupOn is newGroupWith whose replicas stream large snapshot regions
 // when stream is set.
 func newGroupOn(t *testing.T, n int, modify func(*Config), stream bool) *group {
-	g := &group{t: t, modify: modify, net: &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}, stream: stream}, nodes: map[uint64]*node{}}
+	net := &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}, stream: stream}
+	net.streams.started, net.streams.finished, net.streams.failed = map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
+	g := &group{t: t, modify: modify, net: net, nodes: map[uint64]*node{}}
 	for i := 1; i <= n; i++ {
 		g.ids = append(g.ids, uint64(i))
 	}

@@ -23,8 +23,10 @@ import (
 // streamStats is what memNet's snapshot streams did; gate, when set, runs
 // before each chunk is read (a test pauses a stream there).
 type streamStats struct {
-	wg       sync.WaitGroup
-	mu       sync.Mutex
+	wg sync.WaitGroup
+	mu sync.Mutex
+	// The maps are made with the memNet (newGroupOn) and never replaced:
+	// reading the fields needs no lock, their contents do.
 	started  map[uint64]int // by sender
 	finished map[uint64]int
 	failed   map[uint64]int
@@ -56,9 +58,6 @@ func (n *memNet) snapshotSender(from uint64) func(*raftpb.Message, SnapshotBody,
 		m = proto.CloneOf(m)
 		s := &n.streams
 		s.mu.Lock()
-		if s.started == nil {
-			s.started, s.finished, s.failed = map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
-		}
 		s.started[from]++
 		s.last = m
 		s.mu.Unlock()
