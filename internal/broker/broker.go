@@ -58,6 +58,7 @@ import (
 	"github.com/stromhq/strom/internal/kafka/handler"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/replica"
 	"github.com/stromhq/strom/internal/storage/logdir"
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
@@ -200,6 +201,9 @@ func Start(cfg Config) (*Broker, error) {
 		ccfg.FreshClusterID = clusterIDFor(voters)
 		q := b.quorum
 		ccfg.RaftSend = func(g uint64, m *raftpb.Message) { q.tr.Send(g, m) }
+		ccfg.RaftSendSnapshot = func(g uint64, m *raftpb.Message, body replica.SnapshotBody, done func(error)) {
+			q.tr.SendSnapshot(g, m, body, done)
+		}
 		// Set before the cluster's liveness loop starts (OpenMetadata).
 		ccfg.PeerConnected = func(n int32) bool { return q.tr != nil && q.tr.Connected(n) }
 	}

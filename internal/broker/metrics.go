@@ -27,6 +27,7 @@ type collector struct {
 	quorumProposals, quorumVoterLag, brokers                                   *prometheus.Desc
 	replicas                                                                   *prometheus.Desc
 	raftRefused, raftAuthFailed                                                *prometheus.Desc
+	raftSnapshotStreams                                                        *prometheus.Desc
 }
 
 func newCollector(b *Broker) *collector {
@@ -71,6 +72,7 @@ func newCollector(b *Broker) *collector {
 		brokers:             d("brokers", "Brokers registered in the cluster's metadata, by state (live, fenced).", "state"),
 		raftRefused:         d("raft_connections_refused_total", "Connections to the controller listener (raft transport) refused in their handshake: TLS, authentication, a bad or old hello, another cluster."),
 		raftAuthFailed:      d("raft_authentication_failures_total", "Connections to the controller listener whose TLS handshake or SASL authentication failed."),
+		raftSnapshotStreams: d("raft_snapshot_streams_total", "Raft snapshot streams (a compacted partition's region too large for a message): sent (acknowledged), send_failed, received (delivered), refused.", "result"),
 		replicas:            d("partition_replicas", "Raft replicas of replicated partitions on this node, by state (quiesced: idle, not ticking; awake).", "state"),
 	}
 }
@@ -83,7 +85,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if q := c.b.quorum; q != nil {
 		for _, d := range []*prometheus.Desc{c.quorumLeader, c.quorumLeaderChanges, c.quorumTerm, c.quorumCommit, c.quorumApplied,
-			c.quorumProposals, c.quorumVoterLag, c.brokers, c.replicas, c.raftRefused, c.raftAuthFailed} {
+			c.quorumProposals, c.quorumVoterLag, c.brokers, c.replicas, c.raftRefused, c.raftAuthFailed, c.raftSnapshotStreams} {
 			ch <- d
 		}
 		q.metrics.latency.Describe(ch)
@@ -135,6 +137,9 @@ func (c *collector) collectQuorum(ch chan<- prometheus.Metric, q *quorum) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.raftRefused, prometheus.CounterValue, float64(ts.Refused))
 	ch <- prometheus.MustNewConstMetric(c.raftAuthFailed, prometheus.CounterValue, float64(ts.AuthFailed))
+	for result, n := range map[string]uint64{"sent": ts.SnapshotsSent, "send_failed": ts.SnapshotsFailed, "received": ts.SnapshotsReceived, "refused": ts.SnapshotsRefused} {
+		ch <- prometheus.MustNewConstMetric(c.raftSnapshotStreams, prometheus.CounterValue, float64(n), result)
+	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {

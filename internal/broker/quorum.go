@@ -276,6 +276,19 @@ func (q *quorum) startTransport(fsys vfs.FS, dataDir, clusterID string, peers ma
 			}
 		},
 	}
+	// Streamed snapshots of partition groups (a compacted region below
+	// the anchor); the metadata group's snapshots ride in its messages.
+	tcfg.SnapshotSink = func(g uint64, m *raftpb.Message) (raftnet.ChunkSink, error) {
+		c := q.partitions.Load()
+		if g == metadataGroup || c == nil {
+			return nil, fmt.Errorf("no partition replica of raft group %d here", g)
+		}
+		sink, err := c.ReplicaSnapshotSink(g, m)
+		if err != nil {
+			return nil, err
+		}
+		return sink, nil
+	}
 	tcfg.OnDuplicate = func(err error) { // called once
 		q.duplicateErr = err
 		close(q.duplicate)

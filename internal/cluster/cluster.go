@@ -15,6 +15,7 @@ import (
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/replica"
 	"github.com/stromhq/strom/internal/storage/logdir"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -53,6 +54,11 @@ type Config struct {
 	// to its node; nil on a single node, whose partitions have one
 	// replica. It must not block.
 	RaftSend func(group uint64, m *raftpb.Message)
+	// RaftSendSnapshot, when set, streams a raft snapshot whose region is
+	// too large to ride in the message (replica.Config.SendSnapshot) on
+	// the transport's snapshot stream; ReplicaSnapshotSink is the
+	// receiving end.
+	RaftSendSnapshot func(group uint64, m *raftpb.Message, body replica.SnapshotBody, done func(error))
 	// PeerConnected reports whether node has a raft transport connection
 	// to this one (liveness.go: a quiesced group's followers wake when
 	// their leader's node has none). Nil: only fencing counts.

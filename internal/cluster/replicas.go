@@ -82,6 +82,10 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 	settings := c.cfg.Broker.Settings()
 	h := &hosted{key: logdir.Partition{Topic: t.Name, Partition: i}, topic: t.ID, preferred: preferredOf(settings.AutoLeaderRebalanceEnable, t, i)}
 	send := c.cfg.RaftSend
+	var sendSnapshot func(*raftpb.Message, replica.SnapshotBody, func(error))
+	if stream := c.cfg.RaftSendSnapshot; stream != nil {
+		sendSnapshot = func(m *raftpb.Message, body replica.SnapshotBody, done func(error)) { stream(g, m, body, done) }
+	}
 	r, err := replica.Start(p, replica.Config{
 		Group: g, ID: uint64(c.NodeID()) + 1, Voters: voters, FS: c.cfg.FS,
 		Send: func(msgs []*raftpb.Message) {
@@ -89,14 +93,15 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 				send(g, m)
 			}
 		},
-		Preferred: h.preferred,
-		Join:      slices.Contains(t.Reconfigured, i),
-		LagTime:   settings.ReplicaLagTimeMax,
-		Now:       c.cfg.Now,
-		OnChange:  func(v replica.Leadership) { h.view.Store(&v) },
-		Ticker:    c.replicaTicker(),
-		Live:      c.nodeLive,
-		Logger:    c.cfg.Logger,
+		SendSnapshot: sendSnapshot,
+		Preferred:    h.preferred,
+		Join:         slices.Contains(t.Reconfigured, i),
+		LagTime:      settings.ReplicaLagTimeMax,
+		Now:          c.cfg.Now,
+		OnChange:     func(v replica.Leadership) { h.view.Store(&v) },
+		Ticker:       c.replicaTicker(),
+		Live:         c.nodeLive,
+		Logger:       c.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -127,6 +132,19 @@ func (c *Cluster) stopReplicas(keys []logdir.Partition) {
 	for _, h := range stop {
 		h.r.Stop()
 	}
+}
+
+// ReplicaSnapshotSink is where the region of m, a streamed snapshot of
+// partition group g, is spooled (replica.SnapshotSink); an error when
+// this node hosts no replica of g.
+func (c *Cluster) ReplicaSnapshotSink(g uint64, m *raftpb.Message) (replica.SnapshotSink, error) {
+	c.reps.mu.RLock()
+	h := c.reps.groups[g]
+	c.reps.mu.RUnlock()
+	if h == nil {
+		return nil, fmt.Errorf("no replica of raft group %d here", g)
+	}
+	return h.r.SnapshotSink(m)
 }
 
 // StepReplica hands a raft message of partition group g to its replica

@@ -48,7 +48,8 @@
 // ConfState (protobuf), and the anchor: the raft index and the offset of the
 // raft log's first batch, and the term of the entry before it (raft's
 // Term(FirstIndex-1)); then a flags byte (1: a snapshot install's log reset
-// is pending; 2: that install fills the log from RegionFile), the
+// is pending; 2: that install fills the log from RegionFile; 4: with 2,
+// from RegionStreamFile instead), the
 // configuration as of the anchor (protobuf; length 0xffffffff when
 // unknown), and the log start offset as this package last moved it:
 //
@@ -78,6 +79,19 @@
 // epochs, cleaned batches): written durably before the install's commit
 // point, read again by Open to redo a committed install, removed after;
 // Open removes one whose install never committed.
+//
+// A region too large for a snapshot's Data (Region's maxBytes) streams
+// (stream.go): RegionReader reads it from the leader's log in chunks of
+// whole batches, holding no lock between chunks (the cleaner may rewrite
+// segments meanwhile: offsets are kept, so the next read starts after
+// the last batch sent, and a batch the cleaner dropped is simply not
+// sent; retention moving the start past the next offset fails the read);
+// the follower checks each chunk with RegionCheck (whole batches, CRCs,
+// offsets increasing within [start, anchor)) and spools it into a file of
+// the log's directory; InstallSnapshotRegionFile renames the fsynced
+// spool to RegionStreamFile ("raft-region-stream": raw batches) and
+// fsyncs the directory before the commit point, then fills the log from
+// it a MiB at a time. Neither side holds the region in memory.
 //
 // # Invariants and contracts
 //
@@ -176,5 +190,9 @@
 //     AfterReset, the flags cleared, RegionFile removed. A crash after
 //     the commit point is redone by Open from the reset (idempotent); one
 //     before leaves the old log. Never a log with a hole.
+//   - InstallSnapshotRegionFile is the same with the region in a spool
+//     file: renamed to RegionStreamFile and the directory fsynced before
+//     the commit point (StateFile with the reset, region and stream
+//     flags), the fill reading it a chunk at a time; the same crash rule.
 //   - One mutex serializes every method, segment reads included.
 package raftlog

@@ -174,6 +174,9 @@ func regionBase(region []byte, start, anchor int64) (int64, error) {
 // fsync. Idempotent: the reset discards whatever a cut run left. mu must
 // be held, or s not yet shared.
 func (s *Storage) fillRegionLocked(p *persisted) error {
+	if p.stream {
+		return s.fillRegionStreamLocked(p)
+	}
 	region, err := readRegion(s)
 	if err != nil {
 		return err
@@ -219,12 +222,14 @@ func readRegion(s *Storage) ([]byte, error) {
 	return payload, nil
 }
 
-// removeRegion deletes RegionFile; none is fine. A file left by a failed
-// removal is removed by the next Open.
+// removeRegion deletes RegionFile and RegionStreamFile; none is fine. A
+// file left by a failed removal is removed by the next Open.
 func (s *Storage) removeRegion() error {
-	err := s.fs.Remove(filepath.Join(s.log.Dir(), RegionFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("raftlog %s: remove %s: %w", s.log.Dir(), RegionFile, err)
+	for _, name := range []string{RegionFile, RegionStreamFile} {
+		err := s.fs.Remove(filepath.Join(s.log.Dir(), name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("raftlog %s: remove %s: %w", s.log.Dir(), name, err)
+		}
 	}
 	return nil
 }

@@ -324,7 +324,7 @@ func (s *Storage) finishResetLocked(p *persisted) error {
 		}
 	}
 	done := *p
-	done.reset, done.region = false, false
+	done.reset, done.region, done.stream = false, false, false
 	if err := writeState(s.fs, s.log.Dir(), done); err != nil {
 		return err
 	}

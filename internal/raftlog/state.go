@@ -44,6 +44,10 @@ type persisted struct {
 	// fills [start, anchor offset) from RegionFile, the leader's batches
 	// below its anchor, before the anchor (InstallSnapshotRegion).
 	region bool
+	// stream (with region): the region is in RegionStreamFile, raw
+	// batches a snapshot stream spooled, not in RegionFile
+	// (InstallSnapshotRegionFile).
+	stream bool
 	// acs is the configuration as of the anchor (index FirstIndex-1),
 	// what a partition's snapshot carries; nil when unknown (the start
 	// never moved through AdvanceStartApplied or InstallSnapshotAt).
@@ -59,13 +63,15 @@ type persisted struct {
 const (
 	flagReset  = 1
 	flagRegion = 2
+	flagStream = 4
 )
 
 // encode lays the state out as (version 3)
 //
 //	| u32 len | HardState (protobuf) | u32 len | ConfState (protobuf) |
 //	| u64 anchor index | i64 anchor offset | u64 anchor prev term |
-//	| u8 flags (1: reset pending, 2: it fills the log from RegionFile) |
+//	| u8 flags (1: reset pending, 2: it fills the log from RegionFile,  |
+//	|   4: with 2, from RegionStreamFile instead)                       |
 //	| u32 len | anchor ConfState (protobuf; len 0xffffffff: unknown) |
 //	| i64 log start offset |
 //
@@ -94,6 +100,9 @@ func (p persisted) encode() ([]byte, error) {
 	}
 	if p.region {
 		flags |= flagRegion
+	}
+	if p.stream {
+		flags |= flagStream
 	}
 	b = append(b, flags)
 	if p.acs == nil {
@@ -137,6 +146,7 @@ func decodeState(version uint16, b []byte) (persisted, error) {
 		}
 		p.reset = rest[0]&flagReset != 0
 		p.region = rest[0]&flagRegion != 0
+		p.stream = rest[0]&flagStream != 0
 		n := binary.BigEndian.Uint32(rest[1:])
 		rest = rest[5:]
 		if version >= 3 {

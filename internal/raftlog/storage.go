@@ -91,10 +91,15 @@ func OpenWith(fsys vfs.FS, log *seglog.Log, opts Options) (*Storage, error) {
 		if err := s.finishResetLocked(&p); err != nil {
 			return nil, err
 		}
-	} else if _, err := fsys.Stat(filepath.Join(log.Dir(), RegionFile)); err == nil {
-		// A region whose install never reached its commit point.
-		if err := s.removeRegion(); err != nil {
-			return nil, err
+	} else {
+		for _, name := range []string{RegionFile, RegionStreamFile} {
+			if _, err := fsys.Stat(filepath.Join(log.Dir(), name)); err == nil {
+				// A region whose install never reached its commit point.
+				if err := s.removeRegion(); err != nil {
+					return nil, err
+				}
+				break
+			}
 		}
 	}
 	if !ok {

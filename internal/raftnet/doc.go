@@ -41,6 +41,13 @@
 //
 //	verdict codes: 0 accepted, 1 refused, 2 duplicate node id
 //
+// A snapshot stream (below) carries, after the handshake:
+//
+//	header body:  | kind=7 u8 | group u64 | raftpb.Message (a MsgSnap, the rest) |
+//	chunk body:   | kind=8 u8 | payload bytes (the rest; up to MaxFrame-5) |
+//	end body:     | kind=9 u8 | total payload bytes u64 | CRC-32C of the payload u32 |
+//	ack body:     | kind=10 u8 | code u8 | reason length u16 | reason |   (receiver to sender)
+//
 // Kind 1 was the hello of Strom before version 2 (node id and cluster id,
 // no version, no authentication): it is refused, and the log says a node
 // of an older Strom dialled in. A hello of another version is refused too.
@@ -87,6 +94,30 @@
 // message after the handshake closes the connection (Stats.BadFrames,
 // logged); the sender redials.
 //
+// # Snapshot streams (snapshot.go)
+//
+// A raft snapshot too large for a frame (a compacted partition's region
+// below its anchor: package replica) goes by SendSnapshot on a connection
+// dialled for it alone, with the batch connection's handshake (TLS, SASL,
+// cluster and duplicate checks: only an authenticated peer gets to send
+// one), so heartbeats and appends never wait behind it, as etcd's
+// rafthttp sends snapshots apart. The sender writes the header (the
+// MsgSnap, whose Data is the payload's reference), then the chunks its
+// ChunkSource yields, one frame each, then the end (length and CRC of the
+// whole payload), and waits SnapshotTimeout for the ack. The acceptor
+// knows the connection by its first frame: it asks Config.SnapshotSink
+// for a ChunkSink (the MsgSnap must be the connection's node's own:
+// From = node+1), writes every chunk to it (each frame within
+// SnapshotTimeout, each bounded by MaxFrame before it is read, each with
+// its frame CRC), and on the end checks length and CRC, commits the sink,
+// delivers the MsgSnap through Deliver, and acks; on any failure it aborts
+// the sink, delivers nothing, answers a refusal when it can, and closes.
+// Neither side holds more than a frame of the payload, and a node sends
+// at most MaxSnapshotStreams (4) at once (the others wait for a slot),
+// so a replaced broker's many partitions do not multiply it. A peer of an
+// older Strom reads the header as a bad frame and closes: the stream
+// fails and raft retries.
+//
 // # One node id, one process
 //
 // Two processes with one node id (node.id given to two hosts) would be two
@@ -122,6 +153,10 @@
 //     frame) and writes it with a WriteTimeout deadline; on a failed write
 //     it counts the frame's messages dropped and redials. Close cancels
 //     its context and closes its connection.
+//   - a sender per snapshot stream (SendSnapshot): dials, writes the
+//     stream, reads the ack, calls done; Close ends it by closing its
+//     connection. Its receiver is the accepted connection's reader, which
+//     serves the one stream and stops.
 //   - a watcher per dialled connection (watchClose): reads it (the peer
 //     never writes on it) until it fails, and then tells the writer,
 //     which redials at once rather than at its next write. So a peer that

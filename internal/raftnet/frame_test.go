@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -125,7 +128,12 @@ func FuzzDecode(f *testing.F) {
 	hi := appendHello(nil, hello{Node: 1, Incarnation: 7, Mechanism: "PLAIN", Cluster: "c"})
 	auth := appendAuth(nil, []byte("\x00u\x00p"))
 	verd := appendVerdict(nil, verdict{Code: verdictDuplicate, Reason: "node 1 at 10.0.0.1:5"})
-	for _, f0 := range [][]byte{batch, hi, auth, verd} {
+	snapHead, _ := appendSnapHeader(nil, 7, &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2),
+		Snapshot: &raftpb.Snapshot{Data: []byte("reference")}})
+	snapChunk := appendSnapChunk(nil, []byte("region bytes"))
+	snapEnd := appendSnapEnd(nil, 12, 0xdeadbeef)
+	snapAck := appendSnapAck(nil, verdict{Code: verdictRefused, Reason: "no replica here"})
+	for _, f0 := range [][]byte{batch, hi, auth, verd, snapHead, snapChunk, snapEnd, snapAck} {
 		f.Add(f0)
 		f.Add(f0[frameHeader:])
 	}
@@ -152,6 +160,16 @@ func checkBody(t *testing.T, body []byte) {
 	if tok, err := decodeAuth(body); err == nil {
 		if again := appendAuth(nil, tok); !bytes.Equal(again[frameHeader:], body) {
 			t.Fatalf("auth re-encodes differently")
+		}
+	}
+	if g, m, err := decodeSnapHeader(body); err == nil {
+		if again, err := appendSnapHeader(nil, g, m); err != nil || len(again) < frameHeader+9 {
+			t.Fatalf("snapshot header re-encodes to %d bytes: %v", len(again), err)
+		}
+	}
+	if v, err := decodeSnapAck(body); err == nil {
+		if again := appendSnapAck(nil, v); !bytes.Equal(again[frameHeader:], body) {
+			t.Fatalf("snapshot ack re-encodes differently")
 		}
 	}
 	if v, err := decodeVerdict(body); err == nil {

@@ -67,6 +67,19 @@ type Config struct {
 	// the error (wrapping ErrDuplicateNode) names the other's address.
 	// The broker stops on it (Failed). Nil: only logged.
 	OnDuplicate func(error)
+	// SnapshotSink, when set, takes the snapshot streams peers send
+	// (SendSnapshot): it returns where the payload of m, a MsgSnap of
+	// group, goes, or why it is refused. Called on the stream's reader
+	// goroutine. Nil: every stream is refused.
+	SnapshotSink func(group uint64, m *raftpb.Message) (ChunkSink, error)
+	// SnapshotTimeout bounds the wait for each frame of a snapshot stream
+	// and for the receiver's ack after its last; default
+	// DefaultSnapshotTimeout.
+	SnapshotTimeout time.Duration
+	// MaxSnapshotStreams bounds the snapshot streams this node sends at
+	// once (each holds a few chunks in memory); more wait their turn.
+	// Default DefaultMaxSnapshotStreams.
+	MaxSnapshotStreams int
 }
 
 // Stats are counters since New.
@@ -80,6 +93,9 @@ type Stats struct {
 	// SASL exchange failed.
 	AuthFailed uint64
 	BadFrames  uint64 // accepted connections closed on a frame that did not decode
+	// Snapshot streams: sent and acknowledged, sent and failed, received
+	// and delivered, received and refused (no sink, or the sink refused).
+	SnapshotsSent, SnapshotsFailed, SnapshotsReceived, SnapshotsRefused uint64
 }
 
 // Transport carries raft messages of many groups between nodes. See the
@@ -100,11 +116,14 @@ type Transport struct {
 	}
 
 	sent, dropped, delivered, dials, refused, authFailed, badFrames atomic.Uint64
+	snapSent, snapFailed, snapReceived, snapRefused                 atomic.Uint64
 
 	logMu  sync.Mutex
 	logged map[string]time.Time // logLimited's last log per key
 
 	dupOnce sync.Once // OnDuplicate is called once
+
+	snapSlots chan struct{} // a token per snapshot stream being sent
 }
 
 type queued struct {
@@ -138,6 +157,9 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.MaxFrame <= 0 {
 		cfg.MaxFrame = DefaultMaxFrame
 	}
+	if cfg.MaxSnapshotStreams <= 0 {
+		cfg.MaxSnapshotStreams = DefaultMaxSnapshotStreams
+	}
 	def(&cfg.DialTimeout, 2*time.Second)
 	def(&cfg.WriteTimeout, 5*time.Second)
 	def(&cfg.HelloTimeout, 5*time.Second)
@@ -146,6 +168,7 @@ func New(cfg Config) (*Transport, error) {
 	def(&cfg.RefusalLogInterval, time.Minute)
 	def(&cfg.PingInterval, time.Second)
 	def(&cfg.DuplicateWait, 3*cfg.PingInterval)
+	def(&cfg.SnapshotTimeout, DefaultSnapshotTimeout)
 	cfg.DuplicateWait = min(cfg.DuplicateWait, cfg.HelloTimeout/2)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -160,6 +183,7 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Incarnation = rand.Uint64()
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), peers: map[int32]*peer{}, logged: map[string]time.Time{}}
+	t.snapSlots = make(chan struct{}, cfg.MaxSnapshotStreams)
 	t.mu.conns = map[net.Conn]struct{}{}
 	t.mu.in = map[int32]map[*inConn]struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -217,7 +241,8 @@ func (t *Transport) Connected(node int32) bool {
 // Stats returns the counters.
 func (t *Transport) Stats() Stats {
 	return Stats{Sent: t.sent.Load(), Dropped: t.dropped.Load(), Delivered: t.delivered.Load(),
-		Dials: t.dials.Load(), Refused: t.refused.Load(), AuthFailed: t.authFailed.Load(), BadFrames: t.badFrames.Load()}
+		Dials: t.dials.Load(), Refused: t.refused.Load(), AuthFailed: t.authFailed.Load(), BadFrames: t.badFrames.Load(),
+		SnapshotsSent: t.snapSent.Load(), SnapshotsFailed: t.snapFailed.Load(), SnapshotsReceived: t.snapReceived.Load(), SnapshotsRefused: t.snapRefused.Load()}
 }
 
 // Addr is the listener's address.
@@ -299,7 +324,7 @@ func (t *Transport) readLoop(c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	for {
+	for first := true; ; first = false {
 		body, err := readFrame(r, t.cfg.MaxFrame)
 		if err != nil {
 			if errors.Is(err, ErrBadFrame) {
@@ -309,6 +334,12 @@ func (t *Transport) readLoop(c net.Conn) {
 			return
 		}
 		ic.active()
+		if first && body[0] == kindSnapHeader {
+			// A connection dialled for one snapshot stream (snapshot.go).
+			t.receiveSnapshot(h.Node, c, r, ic, body)
+			bufpool.Put(body)
+			return
+		}
 		ok := t.deliverFrame(h.Node, body)
 		// Unmarshal copied what the messages keep: the frame's buffer
 		// goes back to the pool.

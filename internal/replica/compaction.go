@@ -90,7 +90,10 @@ func (r *Replica) advanceAnchor() {
 		// than half that, the member holds the anchor however far behind
 		// it is (the log grows, as it did before compaction of replicated
 		// partitions), rather than be left unable to catch up.
-		regionFits := bytesBetween(segs, math.MinInt64, r.st.AnchorOffset()) <= int64(r.cfg.MaxSnapshotRegionBytes)/2
+		// With streaming (Config.SendSnapshot) a region of any size can
+		// be sent: the rule does not apply.
+		regionFits := r.cfg.SendSnapshot != nil ||
+			bytesBetween(segs, math.MinInt64, r.st.AnchorOffset()) <= int64(r.cfg.MaxSnapshotRegionBytes)/2
 		if floorOff < limitOff && (!regionFits || bytesBetween(segs, floorOff, limitOff) <= r.cfg.AnchorLagBytes) {
 			limitOff = floorOff
 		}

@@ -131,10 +131,12 @@
 // log, still gets entries, unless the sealed segments between that
 // member's entry and the applied one exceed Config.AnchorLagBytes (128
 // MiB): one dead or stuck member does not stop cleaning for good, it then
-// needs a snapshot; but only while the region already below the anchor is
-// at most half Config.MaxSnapshotRegionBytes, since a larger snapshot could
-// not be sent (the member then holds the anchor however far behind it is,
-// and the log grows until it returns or is reassigned). A follower's
+// needs a snapshot. Without Config.SendSnapshot (no streaming) only while
+// the region already below the anchor is at most half
+// Config.MaxSnapshotRegionBytes, since a larger snapshot could not be
+// sent (the member then holds the anchor however far behind it is, and
+// the log grows until it returns or is reassigned); with streaming a
+// region of any size can be sent, and the rule is off. A follower's
 // anchor follows its applied index: after
 // a leader change a member behind the new leader's anchor gets a
 // snapshot. Replicas clean alone, so their cleaned bytes may differ below
@@ -149,12 +151,62 @@
 // configuration lacks its recipient) it is taken at the applied index
 // instead, carrying the log up to it (raftlog.SnapshotMetaApplied). It is
 // installed with raftlog.InstallSnapshotRegion (offsets and gaps kept, crash-safe through
-// a region file). The region travels inline, up to
-// Config.MaxSnapshotRegionBytes (8 MiB, within raftnet's 16 MiB frame);
-// a follower that needs more stays behind (the leader answers
+// a region file). The region travels inline up to
+// Config.MaxSnapshotRegionBytes (8 MiB, within raftnet's 16 MiB frame).
+//
+// # Streamed snapshots (snapstream.go)
+//
+// A larger region streams beside its MsgSnap when Config.SendSnapshot is
+// set (the broker wires raftnet's snapshot stream): the snapshot's Data is
+// then a reference (streamSnapshotTag: the partition snapshot, the log
+// start, the anchor, a random snapshot id), and the region's bytes travel
+// in chunks (Config.SnapshotChunkBytes, 4 MiB) on a connection of their
+// own, read from the leader's log as they are sent
+// (raftlog.RegionReader, on the transport's goroutine, no lock held
+// between chunks). The follower's transport writes them into a
+// SnapshotSink: a spool file "raft-snap-<id>.part" in the partition
+// directory, every chunk checked first (raftlog.RegionCheck), fsynced and
+// renamed "raft-snap-<id>" once the transport checked the stream's
+// length and CRC; only then is the MsgSnap handed to Step. step drops a
+// MsgSnap whose complete spool is not there (raft must not accept a
+// snapshot the install cannot fill). The install (installStreamed)
+// removes every other spool and hands this one to
+// raftlog.InstallSnapshotRegionFile (renamed before the commit point,
+// the log filled from it a MiB at a time). The spool of a MsgSnap raft
+// did not take (an old term, an index the log holds) is removed after
+// the Readys that follow its step (dropUnusedSpools), and Start removes
+// every spool (a transfer a crash cut, or a snapshot never installed).
+// So neither side holds more than a few chunks per stream (the leader's
+// log read, its copy, the transport's frame), and a power cut at any
+// point leaves the old log or the new one.
+//
+// Why a reference and a separate stream, not the region in MsgSnap or in
+// many raft messages: raft's snapshot flow stays as it is (MsgSnap,
+// ReportSnapshot, the follower answering after its install), heartbeats
+// and appends never queue behind gigabytes on the batch connection (etcd's
+// rafthttp streams snapshots apart for the same reason), and the follower
+// steps the MsgSnap only once its bytes are durable, so raft never holds a
+// snapshot it cannot install.
+//
+// Flow on the leader: the MsgSnap of a streamed snapshot is not given to
+// Config.Send but to Config.SendSnapshot with a reader of the region, and
+// reported to raft when the stream ends (ReportSnapshot: Finish once the
+// follower acknowledged, Failure snapshotRetryTicks (1 s) after it failed,
+// so that a stream that keeps failing is not rerun back to back), not
+// when it is handed over as
+// other snapshots are: the follower stays in StateSnapshot (heartbeats
+// only) for the transfer's length instead of being probed and sent
+// another snapshot every round trip. At most one stream per follower; a
+// new MsgSnap to a follower with one running is dropped (its end reports
+// to raft, which sends another if needed). A leader that loses leadership
+// cancels its streams (the next chunk fails); the new leader sends its
+// own. Two snapshots never mix: each has its own id and spool, and a
+// sink refuses an id already received.
+//
+// Without SendSnapshot a follower that needs more than
+// MaxSnapshotRegionBytes stays behind (the leader answers
 // raft.ErrSnapshotTemporarilyUnavailable and logs it once a minute) and
-// never installs a log with a hole. Copying a larger region over the
-// inter-broker Fetch path is not built.
+// never installs a log with a hole.
 //
 // compression.type other than producer: the leader's partition
 // recompresses a batch before proposing it (partition.Append), and raft's

@@ -42,6 +42,15 @@ type loopState struct {
 	proposed     uint64 // proposals raft took since then
 	commit       uint64
 	view         Leadership // as last reported to OnChange
+	// streams: on the leader, the snapshot stream running to each
+	// follower (snapstream.go).
+	streams map[uint64]*regionBody
+	// steppedSpools: the spools of the streamed snapshots stepped since
+	// the last Readys (snapstream.go).
+	steppedSpools []string
+	// snapRetry: the tick at which a failed stream to each follower is
+	// reported to raft (snapstream.go).
+	snapRetry map[uint64]int
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
 	heard     map[uint64]time.Time // when each member last sent this replica a message
@@ -133,6 +142,9 @@ func (r *Replica) run() {
 			return
 		case <-tick:
 			r.onTick() // quiesce.go
+			if len(r.snapRetry) > 0 {
+				r.retryStreams() // snapstream.go
+			}
 			if r.ticks%r.cfg.ElectionTicks == 0 {
 				if err := r.flushCommit(); err != nil {
 					return
@@ -169,6 +181,9 @@ func (r *Replica) run() {
 				r.cfg.Logger.Error("partition replica stopped by a storage failure", "err", err)
 				return
 			}
+		}
+		if len(r.steppedSpools) > 0 {
+			r.dropUnusedSpools() // snapstream.go
 		}
 		if r.quiesced {
 			// Idle from now on: the commit index joins the rest on disk.
@@ -236,6 +251,7 @@ func (r *Replica) flushCommit() error {
 
 func (r *Replica) shutdown() {
 	r.leaving() // quiesce.go
+	r.cancelStreams()
 	if r.errv.Load() == nil {
 		_ = r.flushCommit()
 	}
@@ -253,7 +269,7 @@ func (r *Replica) shutdown() {
 }
 
 func (r *Replica) step(m *raftpb.Message) {
-	if m.GetTo() != r.cfg.ID || r.lostData(m) {
+	if m.GetTo() != r.cfg.ID || r.lostData(m) || r.spoolMissing(m) {
 		return
 	}
 	r.heard[m.GetFrom()] = r.cfg.Now()
@@ -293,6 +309,7 @@ func (r *Replica) handleReady() error {
 		if !r.isLeader {
 			r.epoch.Store(-1)
 			r.inSync.Store(0)
+			r.cancelStreams() // snapstream.go
 		} else {
 			// A new leader counts a follower in sync once its match
 			// index reaches this leader's log end as of now (raft's
@@ -312,8 +329,7 @@ func (r *Replica) handleReady() error {
 		// so a commit still means fsynced on a majority; its term and
 		// vote are on disk already (checked), and its commit index
 		// counts only durable copies.
-		r.cfg.Send(rd.Messages)
-		r.reportSnapshots(rd.Messages)
+		r.send(rd.Messages)
 		sent = true
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -356,8 +372,7 @@ func (r *Replica) handleReady() error {
 		}
 	}
 	if len(rd.Messages) > 0 && !sent {
-		r.cfg.Send(rd.Messages)
-		r.reportSnapshots(rd.Messages)
+		r.send(rd.Messages)
 	}
 	for _, e := range rd.CommittedEntries {
 		var cc raftpb.ConfChangeI

@@ -73,10 +73,22 @@ type Config struct {
 	AnchorLagBytes int64
 	// MaxSnapshotRegionBytes caps the batches below the anchor a
 	// snapshot carries inline (8 MiB, well within raftnet's frame): a
-	// follower that needs a larger region stays behind rather than get
-	// a log with a hole (snapshot.go).
+	// larger region is streamed (SendSnapshot), or without streaming the
+	// follower that needs it stays behind rather than get a log with a
+	// hole (snapshot.go).
 	MaxSnapshotRegionBytes int
-	Logger                 *slog.Logger
+	// SendSnapshot, when set, streams a region larger than
+	// MaxSnapshotRegionBytes beside its MsgSnap (snapstream.go): the
+	// transport sends m, then body's chunks, and calls done once the
+	// follower acknowledged the whole stream (nil) or it failed. It must
+	// not block (the stream runs on the transport's goroutines); done may
+	// be called from any goroutine, once. Nil: a larger region is not
+	// sent (the follower stays behind).
+	SendSnapshot func(m *raftpb.Message, body SnapshotBody, done func(error))
+	// SnapshotChunkBytes is the size of a streamed region's chunks (4
+	// MiB): what each side holds in memory at a time.
+	SnapshotChunkBytes int
+	Logger             *slog.Logger
 }
 
 // Leadership is a replica's view of its group: the leader's raft id (0:
@@ -160,6 +172,9 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 	if cfg.MaxSnapshotRegionBytes <= 0 {
 		cfg.MaxSnapshotRegionBytes = defaultMaxSnapshotRegion
 	}
+	if cfg.SnapshotChunkBytes <= 0 {
+		cfg.SnapshotChunkBytes = defaultSnapshotChunk
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -179,6 +194,11 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 	r.epoch.Store(-1)
 	hw, err := r.open()
 	if err != nil {
+		return nil, err
+	}
+	// A spool is a stream a crash cut, or a snapshot never installed:
+	// the install of a committed one reads raftlog's own file.
+	if err := r.removeSpools(""); err != nil {
 		return nil, err
 	}
 	p.SetReplicator(r, hw)

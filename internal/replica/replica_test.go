@@ -31,6 +31,10 @@ type memNet struct {
 	reps map[uint64]*Replica
 	cut  map[[2]uint64]bool
 	sent int
+	// stream: replicas stream large snapshot regions
+	// (Config.SendSnapshot) through snapshotSender (snapstream_test.go).
+	stream  bool
+	streams streamStats
 }
 
 func (n *memNet) sender(from uint64) func([]*raftpb.Message) {
@@ -84,7 +88,15 @@ type group struct {
 func newGroup(t *testing.T, n int) *group { return newGroupWith(t, n, nil) }
 
 func newGroupWith(t *testing.T, n int, modify func(*Config)) *group {
-	g := &group{t: t, modify: modify, net: &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}}, nodes: map[uint64]*node{}}
+	return newGroupOn(t, n, modify, false)
+}
+
+// newGroupOn is newGroupWith whose replicas stream large snapshot regions
+// when stream is set.
+func newGroupOn(t *testing.T, n int, modify func(*Config), stream bool) *group {
+	net := &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}, stream: stream}
+	net.streams.started, net.streams.finished, net.streams.failed = map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
+	g := &group{t: t, modify: modify, net: net, nodes: map[uint64]*node{}}
 	for i := 1; i <= n; i++ {
 		g.ids = append(g.ids, uint64(i))
 	}
@@ -100,6 +112,7 @@ func newGroupWith(t *testing.T, n int, modify func(*Config)) *group {
 				nd.p.Log().Close()
 			}
 		}
+		g.net.streams.wg.Wait()
 	})
 	return g
 }
@@ -115,6 +128,9 @@ func (g *group) start(nd *node) {
 	}
 	nd.tick = make(chan time.Time, 1)
 	cfg := Config{Group: 1, ID: nd.id, Voters: g.ids, FS: nd.fs, Send: g.net.sender(nd.id), Tick: nd.tick, Logger: quiet}
+	if g.net.stream {
+		cfg.SendSnapshot = g.net.snapshotSender(nd.id)
+	}
 	if g.modify != nil {
 		g.modify(&cfg)
 	}

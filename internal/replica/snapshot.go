@@ -40,9 +40,11 @@ func (r *Replica) openStorage(l *seglog.Log) (*raftlog.Storage, error) {
 // producer state as of the anchor and, when the log holds batches below
 // the anchor (a compacted topic: compaction.go), those batches and the log
 // start (encodeRegionSnapshot), so that the follower's copy has no hole. A
-// region over Config.MaxSnapshotRegionBytes is not sent: the follower
-// stays behind (raft.ErrSnapshotTemporarilyUnavailable), never installs a
-// log with a hole. It runs on the goroutine (raft asks while it handles a
+// region over Config.MaxSnapshotRegionBytes is streamed when the
+// transport can (Config.SendSnapshot: the Data is then a reference,
+// snapstream.go); otherwise it is not sent: the follower stays behind
+// (raft.ErrSnapshotTemporarilyUnavailable), never installs a log with a
+// hole. It runs on the goroutine (raft asks while it handles a
 // message or a tick), so neither the log start nor the anchor moves
 // meanwhile: retention and the anchor move there too.
 func (r *Replica) snapshotSource() (*raftpb.Snapshot, error) {
@@ -60,6 +62,9 @@ func (r *Replica) snapshotSource() (*raftpb.Snapshot, error) {
 		}
 	}
 	start, region, err := r.st.Region(anchor, r.cfg.MaxSnapshotRegionBytes)
+	if errors.Is(err, raftlog.ErrRegionTooLarge) && r.cfg.SendSnapshot != nil {
+		return r.streamSnapshot(meta, r.st.StartOffset(), anchor), nil
+	}
 	if err != nil {
 		if now := r.cfg.Now(); now.Sub(r.regionWarned) >= time.Minute {
 			r.regionWarned = now
@@ -84,6 +89,12 @@ func (r *Replica) snapshotSource() (*raftpb.Snapshot, error) {
 // entries from the anchor follow as usual.
 func (r *Replica) installSnapshot(snap *raftpb.Snapshot) error {
 	meta := snap.GetMetadata()
+	if ref, ok, err := decodeStreamSnapshot(snap.GetData()); ok {
+		if err != nil {
+			return fmt.Errorf("replica %s-%d: snapshot at %d: %w", r.p.Topic, r.p.Index, meta.GetIndex(), err)
+		}
+		return r.installStreamed(meta, ref)
+	}
 	ps, start, region, hasRegion, err := decodeRegionSnapshot(snap.GetData())
 	if err != nil {
 		return fmt.Errorf("replica %s-%d: snapshot at %d: %w", r.p.Topic, r.p.Index, meta.GetIndex(), err)
@@ -164,4 +175,29 @@ func (r *Replica) reportSnapshots(msgs []*raftpb.Message) {
 			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
 		}
 	}
+}
+
+// installStreamed is installSnapshot for a snapshot whose region was
+// streamed: its spool, complete (step let the MsgSnap through only then),
+// becomes the log below the anchor (raftlog.InstallSnapshotRegionFile);
+// any other spool goes.
+func (r *Replica) installStreamed(meta *raftpb.SnapshotMetadata, ref streamRef) error {
+	anchor, err := r.p.PrepareReset(ref.ps)
+	if err != nil {
+		return fmt.Errorf("replica %s-%d: snapshot at %d: %w", r.p.Topic, r.p.Index, meta.GetIndex(), err)
+	}
+	if anchor != ref.anchor {
+		return fmt.Errorf("replica %s-%d: snapshot at %d: anchor %d, producer state as of %d: %w", r.p.Topic, r.p.Index, meta.GetIndex(), ref.anchor, anchor, errBadSnapshot)
+	}
+	path := r.spoolPath(ref.id)
+	if err := r.removeSpools(path); err != nil {
+		return err
+	}
+	if err := r.st.InstallSnapshotRegionFile(meta, ref.start, anchor, path); err != nil {
+		return fmt.Errorf("replica %s-%d: %w", r.p.Topic, r.p.Index, err)
+	}
+	r.commit = max(r.commit, meta.GetIndex())
+	r.cfg.Logger.Info("installed a streamed snapshot from the leader: the log restarts at its log start offset",
+		"index", meta.GetIndex(), "term", meta.GetTerm(), "log_start_offset", ref.start, "anchor_offset", anchor, "snapshot_id", fmt.Sprintf("%016x", ref.id))
+	return nil
 }
