@@ -3,7 +3,6 @@ package segment
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 
 	"github.com/stromhq/strom/internal/record"
@@ -116,17 +115,18 @@ func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify, verifyCRC bool
 	s.maxTimestamp, s.maxTsOffset = record.NoTimestamp, s.base
 	s.nextOffset.Store(s.base)
 	next := minBase
-	var buf []byte
+	r := newChunkReader(f, s.base, size) // not a read per batch: chunkread.go
+	var scratch []byte
 	var pos int64
 	for pos < size {
 		if size-pos < record.BatchHeaderSize {
 			break
 		}
-		var hdr [record.BatchHeaderSize]byte
-		if _, err := f.ReadAt(hdr[:], pos); err != nil && !errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
+		hb, err := r.header(pos)
+		if err != nil {
+			return 0, err
 		}
-		h, err := record.ReadBatchHeader(hdr[:])
+		h, err := record.ReadBatchHeader(hb)
 		if err != nil || int64(h.Size()) > size-pos {
 			break
 		}
@@ -136,12 +136,12 @@ func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify, verifyCRC bool
 			}
 		}
 		if verifyCRC {
-			if cap(buf) < h.Size() {
-				buf = make([]byte, h.Size())
+			b, err := r.batch(pos, h.Size(), &scratch)
+			if err != nil {
+				return 0, err
 			}
-			b := buf[:h.Size()]
-			if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
-				return 0, fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
+			if len(b) < h.Size() {
+				break
 			}
 			if _, err := record.CheckCRC(b); err != nil {
 				break
@@ -152,6 +152,7 @@ func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify, verifyCRC bool
 		}
 		next = h.LastOffset() + 1
 		s.nextOffset.Store(next)
+		r.next(h.Size())
 		pos += int64(h.Size())
 	}
 	return pos, nil

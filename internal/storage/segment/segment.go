@@ -218,38 +218,23 @@ func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64
 // walkHeadersIn is walkHeaders over f, whose first size bytes are the
 // segment's.
 func (s *Segment) walkHeadersIn(f vfs.File, pos, size int64, fn func(h record.BatchHeader, pos int64) bool) error {
-	// Small batches: one read of chunk bytes brings several headers.
-	// After a batch of chunk/4 or more the next one is likely large too,
-	// and reading a chunk would copy mostly record data that is skipped
-	// (a 10 GiB log of 1 MB batches walked 64 KiB per header, 0.7 GB of
-	// copies, at every unclean start): read its header alone.
-	const chunk = 64 << 10
-	buf := make([]byte, 0, chunk)
-	bufAt := int64(-1)
-	last := 0 // the size of the batch just walked
+	r := newChunkReader(f, s.base, size) // a chunk at a time: chunkread.go
 	for pos < size {
 		if size-pos < record.BatchHeaderSize {
 			return fmt.Errorf("segment %020d: %d stray bytes at %d: %w", s.base, size-pos, pos, ErrCorrupt)
 		}
-		if bufAt < 0 || pos < bufAt || pos+record.BatchHeaderSize > bufAt+int64(len(buf)) {
-			n := min(int64(chunk), size-pos)
-			if last >= chunk/4 {
-				n = record.BatchHeaderSize
-			}
-			buf = buf[:n]
-			if _, err := f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("segment %020d: read at %d: %w", s.base, pos, err)
-			}
-			bufAt = pos
+		b, err := r.header(pos)
+		if err != nil {
+			return err
 		}
-		h, err := record.ReadBatchHeader(buf[pos-bufAt:])
+		h, err := record.ReadBatchHeader(b)
 		if err != nil || pos+int64(h.Size()) > size {
 			return fmt.Errorf("segment %020d: bad batch at %d: %w", s.base, pos, ErrCorrupt)
 		}
 		if !fn(h, pos) {
 			return nil
 		}
-		last = h.Size()
+		r.next(h.Size())
 		pos += int64(h.Size())
 	}
 	return nil
