@@ -735,15 +735,21 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 		case <-rt.C:
 			d.ApplyRetention(now())
 		case <-fl.C:
-			for _, l := range d.openLogs() {
-				err := l.FlushIfDue(now())
-				// Storage errors are logged once, as health changes.
-				if err != nil && !errors.Is(err, seglog.ErrClosed) && !errors.Is(err, seglog.ErrStorage) && !errors.Is(err, seglog.ErrFailed) {
-					d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
-				}
-			}
+			d.flushDue(now())
 		case <-pr.C:
 			d.ProbeDegraded()
+		}
+	}
+}
+
+// flushDue applies flush.ms: it flushes the logs whose unflushed data is
+// due. Run calls it every Intervals.Flush.
+func (d *Dir) flushDue(now time.Time) {
+	for _, l := range d.openLogs() {
+		err := l.FlushIfDue(now)
+		// Storage errors are logged once, as health changes.
+		if err != nil && !errors.Is(err, seglog.ErrClosed) && !errors.Is(err, seglog.ErrStorage) && !errors.Is(err, seglog.ErrFailed) {
+			d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
 		}
 	}
 }
