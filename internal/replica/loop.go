@@ -155,9 +155,13 @@ func (r *Replica) run() {
 		case down := <-r.downc:
 			r.leaderDown(down) // leaderdown.go
 		case <-r.in.ready:
-			if m := r.in.pop(); m != nil {
-				r.step(m)
+			m := r.in.pop()
+			if m == nil {
+				// The token's messages were taken by an earlier
+				// round's drain, which did the work that follows.
+				continue
 			}
+			r.step(m)
 		case pr := <-r.propc:
 			r.propose(pr)
 		case f := <-r.reqc:
