@@ -291,6 +291,24 @@
 // each replica's election timeout at random in [ElectionTicks,
 // 2*ElectionTicks), which staggers elections after a broker restart.
 //
+// # Memory of an idle replica (inbox.go)
+//
+// A broker may host 10,000 replicas, most of them quiesced, and the
+// garbage collector scans whatever they hold: an idle replica holds only
+// its state. Its inbox (what Step queues for the goroutine) is a ring that
+// grows on demand to inboxMax (4,096) messages and gives its memory back
+// when it empties (keeping at most inboxKeep slots), with a one-slot
+// channel as the goroutine's wake-up; Step never blocks, and a message
+// past the bound is dropped and counted (Status.DroppedMessages; raft
+// retries). The goroutine takes messages in their order, alternating
+// with proposals, up to drainMax before a Ready, as a select over two
+// channels did. Proposals wait in a small channel (proposeSlots): a
+// Propose beyond it waits in its send, and the drain takes those too.
+// raftlog's entry cache holds nothing once every follower matched
+// (releaseCache). TestIdleReplicaHeap measures the heap per quiesced
+// replica (1,000 of them): 43 KiB with a 4,096-slot channel as the inbox,
+// 8.5 KiB now, plus about 4 KiB of goroutine stack.
+//
 // # Bootstrap
 //
 // An empty partition (no entry, no hard state) bootstraps with

@@ -154,24 +154,38 @@ func (r *Replica) run() {
 			r.wake()
 		case down := <-r.downc:
 			r.leaderDown(down) // leaderdown.go
-		case m := <-r.inbox:
+		case <-r.in.ready:
+			m := r.in.pop()
+			if m == nil {
+				// The token's messages were taken by an earlier
+				// round's drain, which did the work that follows.
+				continue
+			}
 			r.step(m)
 		case pr := <-r.propc:
 			r.propose(pr)
 		case f := <-r.reqc:
 			f()
 		}
-	drain:
-		for i := 0; i < drainMax; i++ {
-			select {
-			case m := <-r.inbox:
+		// Messages and proposals alternate, as a select over two
+		// channels would take them.
+		for n := 0; n < drainMax; {
+			took := false
+			if m := r.in.pop(); m != nil {
 				r.step(m)
+				n, took = n+1, true
+			}
+			select {
 			case pr := <-r.propc:
 				r.propose(pr)
+				n, took = n+1, true
 			default:
-				break drain
+			}
+			if !took {
+				break
 			}
 		}
+		r.in.rearm() // messages left past drainMax: the next round takes them
 		if r.bootCampaign {
 			r.maybeBootCampaign()
 		}

@@ -105,6 +105,9 @@ func (l Leadership) Equal(o Leadership) bool {
 	return l.Leader == o.Leader && l.Epoch == o.Epoch && slices.Equal(l.ISR, o.ISR)
 }
 
+// proposeSlots is the buffer of proposals for the goroutine.
+const proposeSlots = 16
+
 // ErrStopped: the replica stopped before the proposal was appended.
 var ErrStopped = errors.New("replica: stopped")
 
@@ -114,7 +117,7 @@ type Replica struct {
 	p   *partition.Partition
 	st  *raftlog.Storage
 
-	inbox chan *raftpb.Message
+	in    *inbox // messages from the transport (inbox.go)
 	propc chan *proposal
 	reqc  chan func()
 	downc chan func(raftID uint64) bool // NodesDown's leader down: leaderdown.go
@@ -180,10 +183,14 @@ func Start(p *partition.Partition, cfg Config) (*Replica, error) {
 	}
 	cfg.Logger = cfg.Logger.With("topic", p.Topic, "partition", p.Index, "raft_group", cfg.Group, "raft_id", cfg.ID)
 	r := &Replica{
-		cfg:   cfg,
-		p:     p,
-		inbox: make(chan *raftpb.Message, 4096),
-		propc: make(chan *proposal, 256),
+		cfg: cfg,
+		p:   p,
+		in:  newInbox(),
+		// Few slots: a Propose beyond them waits in its send, and the
+		// goroutine's drain takes waiting senders as it takes queued
+		// ones, so a Ready still gathers every proposal waiting (up to
+		// drainMax). 256 slots were 2 KiB per replica, idle or not.
+		propc: make(chan *proposal, proposeSlots),
 		reqc:  make(chan func()),
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
@@ -274,14 +281,14 @@ func (r *Replica) InSync() int { return int(r.inSync.Load()) }
 // unknown).
 func (r *Replica) Leader() uint64 { return r.leader.Load() }
 
-// Step hands a message from the transport; it never blocks (a full inbox
-// drops it: raft retries). It takes no lock either: it runs on a
-// transport connection's reader, which reads nothing else meanwhile, so
-// every check of a message is made by the replica's goroutine (step).
+// Step hands a message from the transport; it never blocks (a full inbox,
+// inboxMax messages, drops it and counts it in Status.DroppedMessages:
+// raft retries). It runs on a transport connection's reader, which reads
+// nothing else meanwhile, so it only queues (the inbox's lock, held for a
+// few instructions): every check of a message is made by the replica's
+// goroutine (step), in the order the messages came.
 func (r *Replica) Step(m *raftpb.Message) {
-	select {
-	case r.inbox <- m:
-	default:
+	if !r.in.push(m) {
 		r.dropped.Add(1)
 	}
 }

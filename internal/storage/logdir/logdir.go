@@ -31,7 +31,13 @@
 //     written in place, not through a temp file: a torn or stale one only
 //     makes the next recovery the full one.
 //   - Checkpoints are written atomically (package checkpoint) by Checkpoint,
-//     periodically by Run, and on Close before the marker.
+//     periodically by Run, and on Close before the marker. What they say is
+//     what a read of every open log's durable and start offsets would say;
+//     a pass reads only the logs whose offsets moved, or that were opened
+//     or deleted, since the last pass (seglog's OnCheckpointDue feeds the
+//     set), and writes only when something changed, so an idle broker's
+//     pass costs nothing per log. Run's flush.ms pass likewise visits only
+//     the logs with records waiting for a flush.ms (OnFlushPending).
 //   - The directory owns one bounded cache of sealed segments' descriptors
 //     (package fdcache, Options.CachedFiles) shared by all its logs, so the
 //     descriptors held are one per log plus the cache, whatever the number
@@ -63,7 +69,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -110,11 +115,23 @@ type Dir struct {
 	files    *fdcache.Cache // sealed segments' descriptors, shared by the logs
 	workers  int            // logs closed at once
 	closed   bool
-	ckptMu   sync.Mutex // serializes checkpoint writes
-	// What the last checkpoint wrote (under ckptMu), so that an unchanged
-	// one is not written again.
-	ckptWritten         bool
+	ckptMu   sync.Mutex // serializes checkpoint passes
+	// Under ckptMu: what the checkpoint files say, or will say once
+	// written (ckptStale: changed, or never written, since the last
+	// successful write); ckptSpare is the dirty set a pass gives back.
+	ckptStale           bool
 	ckptRec, ckptStarts map[Partition]int64
+	ckptSpare           map[Partition]struct{}
+	// dmu guards dirty: the partitions whose log's offsets moved
+	// (seglog's OnCheckpointDue), or whose log came or went, since the
+	// last checkpoint pass took them. Taken in the logs' hooks: never
+	// call a log with it held.
+	dmu   sync.Mutex
+	dirty map[Partition]struct{}
+	// fmu guards flushing: the logs with records waiting for flush.ms
+	// (seglog's OnFlushPending), each once. Taken in the logs' hooks.
+	fmu                  sync.Mutex
+	flushing, flushSpare []*seglog.Log
 
 	// hmu guards the health view, updated by the logs' health hooks
 	// (which may run with a log's append lock held: never call a log
@@ -178,7 +195,9 @@ func OpenWith(fsys vfs.FS, path string, opts Options) (*Dir, error) {
 	}
 	d := &Dir{fs: fsys, path: path, logger: logger, lock: lock, logs: map[Partition]*seglog.Log{},
 		unhealthy: map[Partition]PartitionHealth{}, deletedErrs: map[string]int64{},
-		files: fdcache.New(fsys, opts.CachedFiles), workers: opts.Workers}
+		files: fdcache.New(fsys, opts.CachedFiles), workers: opts.Workers,
+		ckptStale: true, ckptRec: map[Partition]int64{}, ckptStarts: map[Partition]int64{},
+		ckptSpare: map[Partition]struct{}{}, dirty: map[Partition]struct{}{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -449,12 +468,12 @@ func (d *Dir) OpenLog(p Partition, cfg seglog.Config) (*seglog.Log, error) {
 			d.mu.Unlock()
 			return nil, err
 		}
-		d.logs[p] = l
-		l.OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
+		d.addLogLocked(p, l)
 		if h, err := l.Health(); h != seglog.Healthy {
 			d.healthChanged(p, h, err)
 		}
 		d.mu.Unlock()
+		d.watchFlush(l)
 		return l, nil
 	}
 }
@@ -522,7 +541,6 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []seglog.Config, ids [][16]byte, w
 		syncErr = fmt.Errorf("data dir %s: sync: %w", d.path, err)
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for i, p := range ps {
 		if logs[i] == nil {
 			continue
@@ -532,10 +550,44 @@ func (d *Dir) CreateLogs(ps []Partition, cfgs []seglog.Config, ids [][16]byte, w
 		}
 		delete(d.recovery, p)
 		delete(d.starts, p)
-		d.logs[p] = logs[i] // DeleteLogs finds it there
-		logs[i].OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
+		d.addLogLocked(p, logs[i]) // DeleteLogs finds it there
+	}
+	d.mu.Unlock()
+	for _, l := range logs {
+		if l != nil {
+			d.watchFlush(l)
+		}
 	}
 	return logs, errs
+}
+
+// addLogLocked makes l the open log of p, watched by the checkpoint
+// pass (from its offsets now) and the health view; d.mu must be held.
+func (d *Dir) addLogLocked(p Partition, l *seglog.Log) {
+	d.logs[p] = l
+	l.OnHealthChange(func(h seglog.Health, err error) { d.healthChanged(p, h, err) })
+	// The hook first, then the mark: a move before the hook is set is
+	// read by the pass that takes the mark.
+	l.OnCheckpointDue(func() { d.markDirty(p) })
+	d.markDirty(p)
+}
+
+// markDirty puts p in the next checkpoint pass.
+func (d *Dir) markDirty(p Partition) {
+	d.dmu.Lock()
+	d.dirty[p] = struct{}{}
+	d.dmu.Unlock()
+}
+
+// watchFlush puts l in the flush pass whenever records wait for its
+// flush.ms (seglog's OnFlushPending calls at once when some already do).
+// Not under d.mu: it takes the log's append lock.
+func (d *Dir) watchFlush(l *seglog.Log) {
+	l.OnFlushPending(func() {
+		d.fmu.Lock()
+		d.flushing = append(d.flushing, l)
+		d.fmu.Unlock()
+	})
 }
 
 // CachedFiles reports the sealed-segment descriptor cache's counters.
@@ -622,6 +674,7 @@ func (d *Dir) DeleteLogs(ps []Partition) error {
 		delete(d.logs, p)
 		delete(d.recovery, p)
 		delete(d.starts, p)
+		d.markDirty(p) // the pass drops it from the checkpoints
 	}
 	d.mu.Unlock()
 	// Every log's descriptors are given back before any directory is
@@ -658,30 +711,54 @@ func (d *Dir) DeleteLogs(ps []Partition) error {
 	return first
 }
 
-// Checkpoint writes both checkpoint files from the open logs.
+// Checkpoint writes both checkpoint files from the open logs: each log's
+// durable offset (its recovery point) and start offset. The files are
+// rewritten whole, and only when one of them changed; the pass reads only
+// the logs whose offsets moved, or that were opened or deleted, since the
+// last one (the dirty set, fed by seglog's OnCheckpointDue), so that an
+// idle broker's pass every second costs nothing per log. What it writes is
+// what a read of every open log would give.
 func (d *Dir) Checkpoint() error {
 	d.ckptMu.Lock()
 	defer d.ckptMu.Unlock()
-	d.mu.Lock()
-	rec := make(map[Partition]int64, len(d.logs))
-	starts := make(map[Partition]int64, len(d.logs))
-	for p, l := range d.logs {
-		rec[p] = l.DurableOffset()
-		starts[p] = l.StartOffset()
+	d.dmu.Lock()
+	taken := d.dirty
+	d.dirty, d.ckptSpare = d.ckptSpare, nil
+	d.dmu.Unlock()
+	if len(taken) > 0 {
+		d.mu.Lock()
+		for p := range taken {
+			l, ok := d.logs[p]
+			if !ok {
+				if _, had := d.ckptRec[p]; had {
+					delete(d.ckptRec, p)
+					delete(d.ckptStarts, p)
+					d.ckptStale = true
+				}
+				continue
+			}
+			rec, start := l.CheckpointOffsets()
+			if r, had := d.ckptRec[p]; !had || r != rec || d.ckptStarts[p] != start {
+				d.ckptRec[p], d.ckptStarts[p] = rec, start
+				d.ckptStale = true
+			}
+		}
+		d.mu.Unlock()
 	}
-	d.mu.Unlock()
-	// Unchanged since the last write: nothing to do (Run checkpoints every
-	// second, and an idle broker should not fsync for nothing).
-	if d.ckptWritten && maps.Equal(rec, d.ckptRec) && maps.Equal(starts, d.ckptStarts) {
+	clear(taken)
+	d.ckptSpare = taken
+	// Unchanged since the last write: nothing to do (an idle broker
+	// should not fsync for nothing).
+	if !d.ckptStale {
 		return nil
 	}
-	if err := checkpoint.Write(d.fs, filepath.Join(d.path, recoveryCheckpoint), rec); err != nil {
+	if err := checkpoint.Write(d.fs, filepath.Join(d.path, recoveryCheckpoint), d.ckptRec); err != nil {
 		return err
 	}
-	if err := checkpoint.Write(d.fs, filepath.Join(d.path, startCheckpoint), starts); err != nil {
+	if err := checkpoint.Write(d.fs, filepath.Join(d.path, startCheckpoint), d.ckptStarts); err != nil {
 		return err
 	}
-	d.ckptWritten, d.ckptRec, d.ckptStarts = true, rec, starts
+	d.ckptStale = false
 	return nil
 }
 
@@ -735,17 +812,39 @@ func (d *Dir) Run(ctx context.Context, iv Intervals, now func() time.Time) {
 		case <-rt.C:
 			d.ApplyRetention(now())
 		case <-fl.C:
-			for _, l := range d.openLogs() {
-				err := l.FlushIfDue(now())
-				// Storage errors are logged once, as health changes.
-				if err != nil && !errors.Is(err, seglog.ErrClosed) && !errors.Is(err, seglog.ErrStorage) && !errors.Is(err, seglog.ErrFailed) {
-					d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
-				}
-			}
+			d.flushDue(now())
 		case <-pr.C:
 			d.ProbeDegraded()
 		}
 	}
+}
+
+// flushDue applies flush.ms: it flushes the logs whose unflushed data is
+// due. It visits only the logs with records waiting for a flush.ms (fed
+// by seglog's OnFlushPending) and keeps those that still have some. Run
+// calls it every Intervals.Flush; one pass at a time.
+func (d *Dir) flushDue(now time.Time) {
+	d.fmu.Lock()
+	visit := d.flushing
+	d.flushing, d.flushSpare = d.flushSpare[:0], nil
+	d.fmu.Unlock()
+	keep := visit[:0] // the logs kept, in place
+	for _, l := range visit {
+		again, err := l.FlushPending(now)
+		// Storage errors are logged once, as health changes.
+		if err != nil && !errors.Is(err, seglog.ErrClosed) && !errors.Is(err, seglog.ErrStorage) && !errors.Is(err, seglog.ErrFailed) {
+			d.logger.Error("flush failed", "dir", l.Dir(), "err", err)
+		}
+		if again {
+			keep = append(keep, l)
+		}
+	}
+	clear(visit[len(keep):]) // the logs dropped may be deleted: not kept alive
+	d.fmu.Lock()
+	d.flushing = append(d.flushing, keep...)
+	clear(keep)
+	d.flushSpare = keep[:0]
+	d.fmu.Unlock()
 }
 
 // ProbeDegraded probes every Degraded log (seglog.Probe): those that can

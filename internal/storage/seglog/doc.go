@@ -126,4 +126,12 @@
 // itself, so no fsync started before it moves the durable offset past the
 // new end. Lock order: appendMu, then the fsync slot, then segMu. No
 // goroutine is started by this package.
+//
+// The data directory's hooks (watch.go): OnCheckpointDue's function runs
+// when the durable or start offset moves after the last
+// CheckpointOffsets, OnFlushPending's when records wait for flush.ms
+// after FlushPending last said none did; both run on the goroutine that
+// made the change, possibly under the log's locks, and must only take
+// note. Every store of the durable or start offset after Open goes through
+// setDurable/advanceDurable/setStart/advanceStart, which call it.
 package seglog

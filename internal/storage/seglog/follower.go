@@ -59,6 +59,7 @@ func (l *Log) AppendAsFollower(data []byte) error {
 		l.end.Store(h.LastOffset() + 1)
 		l.unflushed += int64(h.NumRecords)
 	}
+	l.flushPendingLocked()
 	l.signal()
 	l.noteOK()
 	return nil

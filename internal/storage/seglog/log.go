@@ -160,6 +160,8 @@ type Log struct {
 		sync.Mutex
 		ch chan struct{}
 	}
+
+	w watch // the data directory's hooks (watch.go)
 }
 
 // Open opens (creating if needed) the log in dir. With st.Clean the files are
@@ -376,6 +378,12 @@ func (l *Log) SetConfig(cfg Config) {
 	cfg = cfg.withDefaults()
 	cfg.Files = l.config().Files
 	l.cfgp.Store(&cfg)
+	if cfg.FlushMs > 0 {
+		// Records may wait for the flush.ms just set (watch.go).
+		l.appendMu.Lock()
+		l.flushPendingLocked()
+		l.appendMu.Unlock()
+	}
 }
 
 // Config returns the log's current settings.
@@ -537,6 +545,7 @@ func (l *Log) AppendValidated(data []byte, hdrs []record.BatchHeader, opts Appen
 	res.LastOffset = next - 1
 	l.end.Store(next)
 	l.unflushed += records
+	l.flushPendingLocked()
 	l.signal()
 	l.noteOK()
 	if l.config().FlushMessages > 0 && l.unflushed >= l.config().FlushMessages {
@@ -585,7 +594,7 @@ func (l *Log) rollLocked(now time.Time) error {
 		return l.classify("roll", err)
 	}
 	// Sealing synced the old segment: everything before end is durable.
-	advance(&l.durableEnd, end)
+	l.advanceDurable(end)
 	s, err := segment.Create(l.fs, l.dir, end, l.config().segmentConfig(), now)
 	if err != nil {
 		return l.transient("roll", err)
@@ -713,7 +722,7 @@ func (l *Log) syncActive() error {
 	if err := active.Sync(); err != nil {
 		return err
 	}
-	advance(&l.durableEnd, target)
+	l.advanceDurable(target)
 	return nil
 }
 
@@ -775,7 +784,7 @@ func (l *Log) Close() error {
 		if err := l.segs[len(l.segs)-1].Seal(); err != nil {
 			first = err
 		} else {
-			advance(&l.durableEnd, l.end.Load())
+			l.advanceDurable(l.end.Load())
 		}
 	}
 	for _, s := range l.segs {

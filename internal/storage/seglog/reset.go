@@ -73,9 +73,9 @@ func (l *Log) ResetAt(offset int64) error {
 	}
 	if err == nil {
 		l.segs = []*segment.Segment{s}
-		l.start.Store(offset)
+		l.setStart(offset)
 		l.end.Store(offset)
-		l.durableEnd.Store(offset)
+		l.setDurable(offset)
 		l.unflushed = 0
 	}
 	l.segMu.Unlock()

@@ -24,7 +24,7 @@ func (l *Log) AdvanceStartOffset(offset int64) error {
 	if offset <= l.start.Load() {
 		return nil
 	}
-	l.start.Store(offset)
+	l.setStart(offset)
 	_, err := l.deleteSegmentsLocked(func(s *segment.Segment, _ int64) bool { return s.NextOffset() <= offset })
 	l.signal()
 	return err
@@ -109,7 +109,7 @@ func (l *Log) deleteSegmentsLocked(pred func(s *segment.Segment, total int64) bo
 	l.segs = append([]*segment.Segment(nil), l.segs[len(doomed):]...)
 	first := l.segs[0].Base()
 	l.segMu.Unlock()
-	advance(&l.start, first)
+	l.advanceStart(first)
 	var res RetentionResult
 	var firstErr error
 	for _, s := range doomed {

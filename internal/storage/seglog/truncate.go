@@ -102,7 +102,7 @@ func (l *Log) truncateLocked(offset int64, writeIntent bool) error {
 	}
 	l.segs = append([]*segment.Segment(nil), l.segs[:k+1]...)
 	l.end.Store(offset)
-	l.durableEnd.Store(offset)
+	l.setDurable(offset)
 	l.segMu.Unlock()
 	if err != nil {
 		l.noteError(err, Degraded) // the indexes are a hint
