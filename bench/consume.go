@@ -22,7 +22,7 @@ func runConsumeCatchup(ctx context.Context, e *Env) error {
 	e.Notef("Fill: %d records (%s) written by one producer configured as in produce-1k-acks1 (%s).", records, FormatSize(records*int64(spec.RecordBytes)), spec.describe())
 	e.Notef("Read: one kgo client, ConsumeTopics + ConsumeResetOffset(AtStart), no group, kgo's default fetch sizes (50 MiB per request, 1 MiB per partition; one fetch in flight per broker); timed from client creation to the last record; MB/s counts record values.")
 	e.Notef("Strom runs with its HTTP listener on, for its allocation counters (/metrics); the console is not opened.")
-	e.Notef("Raw fetch: the same data read again by Fetch requests of the same sizes, one at a time, that parse only batch headers (no record decoding): the broker's side of the read without kgo's per-record cost; MB/s counts batch bytes (records plus batch and record headers).")
+	e.Notef("Raw fetch: the same data read again by Fetch requests (v12) of the same sizes, one at a time, on a TCP connection of its own, each response read into one reused buffer (as the loopback copy reads), parsing only batch headers (no record decoding): the broker's side of the read without kgo's per-record and per-response costs; MB/s counts batch bytes (records plus batch and record headers).")
 	e.Notef("Loopback: one goroutine writes the same byte count (-size) through a 127.0.0.1 TCP connection in 1 MiB writes, another reads it in 1 MiB reads, both in the harness process; timed from dial to EOF; the fastest of %d tries; measured once per run, by the limits scenario or else after Strom has stopped.", loopbackTries)
 
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute+time.Duration(cfg.Size/MiB)*time.Second)
