@@ -115,11 +115,8 @@ func (s *Storage) InstallSnapshotRegion(meta *raftpb.SnapshotMetadata, start, an
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	index, term := meta.GetIndex(), meta.GetTerm()
-	if err := s.checkInstallLocked(index, term); err != nil {
+	if err := s.checkRegionInstallLocked(index, term, start, anchorOff); err != nil {
 		return err
-	}
-	if start < 0 || start > anchorOff {
-		return fmt.Errorf("raftlog %s: install snapshot: log start %d, anchor %d: %w", s.log.Dir(), start, anchorOff, seglog.ErrOffsetOutOfRange)
 	}
 	if _, err := regionBase(region, start, anchorOff); err != nil {
 		return fmt.Errorf("raftlog %s: install snapshot at %d: %w", s.log.Dir(), index, err)

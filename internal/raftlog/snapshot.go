@@ -363,6 +363,18 @@ func installedState(p persisted, meta *raftpb.SnapshotMetadata, start, anchorOff
 // checkInstallLocked refuses a snapshot at or below FirstIndex-1
 // (ErrSnapshotOutOfDate) and a term beyond int32 (ErrBadEntry), for every
 // install; s.mu held.
+// checkRegionInstallLocked is checkInstallLocked for an install that
+// restarts the log at start with a region up to anchorOff.
+func (s *Storage) checkRegionInstallLocked(index, term uint64, start, anchorOff int64) error {
+	if err := s.checkInstallLocked(index, term); err != nil {
+		return err
+	}
+	if start < 0 || start > anchorOff {
+		return fmt.Errorf("raftlog %s: install snapshot: log start %d, anchor %d: %w", s.log.Dir(), start, anchorOff, seglog.ErrOffsetOutOfRange)
+	}
+	return nil
+}
+
 func (s *Storage) checkInstallLocked(index, term uint64) error {
 	if index == 0 || index+1 <= s.mu.st.an.index {
 		return fmt.Errorf("raftlog %s: install snapshot at %d, first index %d: %w", s.log.Dir(), index, s.mu.st.an.index, ErrSnapshotOutOfDate)

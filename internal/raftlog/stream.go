@@ -156,11 +156,8 @@ func (s *Storage) InstallSnapshotRegionFile(meta *raftpb.SnapshotMetadata, start
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	index, term := meta.GetIndex(), meta.GetTerm()
-	if err := s.checkInstallLocked(index, term); err != nil {
+	if err := s.checkRegionInstallLocked(index, term, start, anchorOff); err != nil {
 		return err
-	}
-	if start < 0 || start > anchorOff {
-		return fmt.Errorf("raftlog %s: install snapshot: log start %d, anchor %d: %w", s.log.Dir(), start, anchorOff, seglog.ErrOffsetOutOfRange)
 	}
 	dir := s.log.Dir()
 	if filepath.Dir(spool) != filepath.Clean(dir) {
