@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/stromhq/strom/internal/bufpool"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/vfs"
 )
@@ -30,8 +31,18 @@ type chunkReader struct {
 
 const chunkBytes = 64 << 10
 
+// newChunkReader reads f, whose first size bytes are the segment's. Its
+// buffer is pooled (a fetch's ReadSection walks a section's headers with
+// one: 64 KiB allocated per fetched partition otherwise); release gives it
+// back.
 func newChunkReader(f vfs.File, base, size int64) *chunkReader {
-	return &chunkReader{f: f, base: base, size: size, buf: make([]byte, 0, chunkBytes), at: -1}
+	return &chunkReader{f: f, base: base, size: size, buf: bufpool.Get(chunkBytes)[:0], at: -1}
+}
+
+// release gives the buffer back; r is not used after.
+func (r *chunkReader) release() {
+	bufpool.Put(r.buf)
+	r.buf = nil
 }
 
 // header returns the bytes from pos on that the buffer holds, at least

@@ -116,6 +116,7 @@ func (s *Segment) scanAndIndex(f vfs.File, minBase int64, verify, verifyCRC bool
 	s.nextOffset.Store(s.base)
 	next := minBase
 	r := newChunkReader(f, s.base, size) // not a read per batch: chunkread.go
+	defer r.release()
 	var scratch []byte
 	var pos int64
 	for pos < size {

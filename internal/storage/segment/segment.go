@@ -219,6 +219,7 @@ func (s *Segment) walkHeaders(pos int64, fn func(h record.BatchHeader, pos int64
 // segment's.
 func (s *Segment) walkHeadersIn(f vfs.File, pos, size int64, fn func(h record.BatchHeader, pos int64) bool) error {
 	r := newChunkReader(f, s.base, size) // a chunk at a time: chunkread.go
+	defer r.release()
 	for pos < size {
 		if size-pos < record.BatchHeaderSize {
 			return fmt.Errorf("segment %020d: %d stray bytes at %d: %w", s.base, size-pos, pos, ErrCorrupt)
