@@ -423,6 +423,13 @@ func TestInstallSnapshotRegion(t *testing.T) {
 	if err := s2.InstallSnapshotRegion(partSnapMeta(60, 2, 1, 2, 3), rl.start, rl.start, rl.region); err == nil {
 		t.Fatal("a region reaching past the anchor was installed")
 	}
+	// Nor one whose batch was damaged on the way: checked as a streamed
+	// region is (RegionCheck), CRCs included.
+	bad := slices.Clone(rl.region)
+	bad[len(bad)-1] ^= 0xff
+	if err := s2.InstallSnapshotRegion(partSnapMeta(60, 2, 1, 2, 3), rl.start, rl.anchor, bad); !errors.Is(err, ErrRegionChunk) {
+		t.Fatalf("a region with a damaged batch: %v, want ErrRegionChunk", err)
+	}
 }
 
 // A power cut at each file operation of an install with a region leaves,

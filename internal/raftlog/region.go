@@ -1,14 +1,15 @@
 package raftlog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 
 	"go.etcd.io/raft/v3/raftpb"
 
-	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/seglog"
 )
@@ -59,38 +60,20 @@ func (s *Storage) Region(to int64, maxBytes int) (int64, []byte, error) {
 		return 0, nil, fmt.Errorf("raftlog %s: region to %d past the log end %d: %w", s.log.Dir(), to, s.log.EndOffset(), seglog.ErrOffsetOutOfRange)
 	}
 	var out []byte
-	for off := start; off < to; {
-		res, err := s.log.Read(off, 1<<20, true)
+	rr := s.RegionReader(start, to, 1<<20)
+	for {
+		c, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			return start, out, nil
+		}
 		if err != nil {
-			return 0, nil, fmt.Errorf("raftlog %s: region at %d: %w", s.log.Dir(), off, err)
+			return 0, nil, err
 		}
-		if len(res.Data) == 0 {
-			break // a gap up to the end
+		if len(out)+len(c) > maxBytes {
+			return 0, nil, fmt.Errorf("raftlog %s: region [%d, %d) over %d bytes: %w", s.log.Dir(), start, to, maxBytes, ErrRegionTooLarge)
 		}
-		next := off
-		for b := res.Data; len(b) > 0; {
-			h, err := record.ReadBatchHeader(b)
-			if err != nil || h.Size() > len(b) {
-				return 0, nil, fmt.Errorf("raftlog %s: region at %d: %w", s.log.Dir(), off, record.ErrCorrupt)
-			}
-			if h.BaseOffset >= to {
-				return start, out, nil
-			}
-			if h.LastOffset() >= off {
-				if len(out)+h.Size() > maxBytes {
-					return 0, nil, fmt.Errorf("raftlog %s: region [%d, %d) over %d bytes: %w", s.log.Dir(), start, to, maxBytes, ErrRegionTooLarge)
-				}
-				out = append(out, b[:h.Size()]...)
-				next = max(next, h.LastOffset()+1)
-			}
-			b = b[h.Size():]
-		}
-		if next == off {
-			break
-		}
-		off = next
+		out = append(out, c...)
 	}
-	return start, out, nil
 }
 
 // InstallSnapshotRegion is InstallSnapshotAt for a leader whose log holds
@@ -142,66 +125,38 @@ func (s *Storage) InstallSnapshotRegion(meta *raftpb.SnapshotMetadata, start, an
 // it) and returns where the log must restart to hold them: start, or the
 // first batch's base offset when that is lower.
 func regionBase(region []byte, start, anchor int64) (int64, error) {
-	base, next := start, int64(-1)
-	for b := region; len(b) > 0; {
-		h, err := record.ReadBatchHeader(b)
-		if err != nil || h.Size() > len(b) {
-			return 0, fmt.Errorf("region: %w", record.ErrCorrupt)
-		}
-		if next < 0 {
-			if h.LastOffset() < start {
-				return 0, fmt.Errorf("region: first batch ends at %d, below the log start %d: %w", h.LastOffset(), start, record.ErrCorrupt)
-			}
-			base = min(base, h.BaseOffset)
-		} else if h.BaseOffset < next {
-			return 0, fmt.Errorf("region: batch at %d after %d: %w", h.BaseOffset, next, record.ErrCorrupt)
-		}
-		if h.LastOffset() >= anchor {
-			return 0, fmt.Errorf("region: batch at %d reaches the anchor %d: %w", h.BaseOffset, anchor, record.ErrCorrupt)
-		}
-		next = h.LastOffset() + 1
-		b = b[h.Size():]
+	c := NewRegionCheck(start, anchor)
+	if err := c.Add(region); err != nil {
+		return 0, err
 	}
-	return base, nil
+	return c.Base(), nil
 }
 
 // fillRegionLocked is the log part of a committed install with a region
-// (p.region): restart the log at the region's base, append the region as
-// a follower, move the end to the anchor, move the start to p.start, and
-// fsync. Idempotent: the reset discards whatever a cut run left. mu must
-// be held, or s not yet shared.
+// (p.region): from RegionStreamFile (p.stream) or RegionFile's payload
+// (fillRegionFromLocked). mu must be held, or s not yet shared.
 func (s *Storage) fillRegionLocked(p *persisted) error {
+	dir := s.log.Dir()
 	if p.stream {
-		return s.fillRegionStreamLocked(p)
+		f, err := s.fs.Open(filepath.Join(dir, RegionStreamFile))
+		if err != nil {
+			return fmt.Errorf("raftlog %s: open %s: %w", dir, RegionStreamFile, err)
+		}
+		defer f.Close()
+		size, err := f.Size()
+		if err != nil {
+			return fmt.Errorf("raftlog %s: %s: %w", dir, RegionStreamFile, err)
+		}
+		return s.fillRegionFromLocked(p, f, size, RegionStreamFile)
 	}
 	region, err := readRegion(s)
 	if err != nil {
 		return err
 	}
-	base, err := regionBase(region, p.start, p.an.offset)
-	if err != nil {
-		return fmt.Errorf("raftlog %s: %s: %w", s.log.Dir(), RegionFile, err)
+	if _, err := regionBase(region, p.start, p.an.offset); err != nil {
+		return fmt.Errorf("raftlog %s: %s: %w", dir, RegionFile, err)
 	}
-	if err := s.log.ResetAt(base); err != nil {
-		return fmt.Errorf("raftlog %s: restart the log at %d: %w", s.log.Dir(), base, err)
-	}
-	if len(region) > 0 {
-		if err := s.log.AppendAsFollower(region); err != nil {
-			return fmt.Errorf("raftlog %s: copy the region below the anchor: %w", s.log.Dir(), err)
-		}
-	}
-	if err := s.log.Flush(); err != nil {
-		return fmt.Errorf("raftlog %s: fsync the region below the anchor: %w", s.log.Dir(), err)
-	}
-	if err := s.log.SkipTo(p.an.offset); err != nil {
-		return fmt.Errorf("raftlog %s: move the log end to the anchor %d: %w", s.log.Dir(), p.an.offset, err)
-	}
-	if p.start > base {
-		if err := s.log.AdvanceStartOffset(p.start); err != nil {
-			return fmt.Errorf("raftlog %s: move the log start to %d: %w", s.log.Dir(), p.start, err)
-		}
-	}
-	return nil
+	return s.fillRegionFromLocked(p, bytes.NewReader(region), int64(len(region)), RegionFile)
 }
 
 func readRegion(s *Storage) ([]byte, error) {

@@ -106,14 +106,20 @@ var ErrRegionChunk = errors.New("raftlog: bad region chunk")
 // chunk passed.
 type RegionCheck struct {
 	start, anchor int64
+	base          int64 // where a log holding the region restarts (Base)
 	next          int64 // the offset after the last batch checked; -1 before the first
 	size          int64
 }
 
 // NewRegionCheck checks a region [start, anchor).
 func NewRegionCheck(start, anchor int64) *RegionCheck {
-	return &RegionCheck{start: start, anchor: anchor, next: -1}
+	return &RegionCheck{start: start, anchor: anchor, base: start, next: -1}
 }
+
+// Base is where a log holding the region checked so far must restart:
+// start, or the first batch's base offset when that is lower (it holds
+// start).
+func (c *RegionCheck) Base() int64 { return c.base }
 
 // Add checks the next chunk.
 func (c *RegionCheck) Add(chunk []byte) error {
@@ -136,6 +142,9 @@ func (c *RegionCheck) Add(chunk []byte) error {
 		case h.LastOffset() >= c.anchor:
 			return fmt.Errorf("%w: batch at %d reaches the anchor %d", ErrRegionChunk, h.BaseOffset, c.anchor)
 		}
+		if c.next < 0 {
+			c.base = min(c.base, h.BaseOffset)
+		}
 		c.next = h.LastOffset() + 1
 		c.size += int64(h.Size())
 		b = b[h.Size():]
@@ -149,7 +158,7 @@ func (c *RegionCheck) Add(chunk []byte) error {
 // spool is renamed to RegionStreamFile (and the directory fsynced) before
 // the commit point, the state with the reset, region and stream flags;
 // then the log is filled from the file a chunk at a time
-// (fillRegionStreamLocked), and the file removed. Crash-safe as
+// (fillRegionFromLocked), and the file removed. Crash-safe as
 // InstallSnapshotRegion: a cut before the commit point leaves the old log
 // (Open removes the file), after it Open redoes the fill.
 func (s *Storage) InstallSnapshotRegionFile(meta *raftpb.SnapshotMetadata, start, anchorOff int64, spool string) error {
@@ -182,29 +191,23 @@ func (s *Storage) InstallSnapshotRegionFile(meta *raftpb.SnapshotMetadata, start
 	return nil
 }
 
-// fillRegionStreamLocked is fillRegionLocked for a region in
-// RegionStreamFile: the log restarts at the first batch's base (or
-// p.start, when lower), the file is appended regionFillChunk at a time
-// (whole batches; a larger batch alone), then fsynced, the end moved to
-// the anchor and the start to p.start. Idempotent, as fillRegionLocked.
-func (s *Storage) fillRegionStreamLocked(p *persisted) error {
+// fillRegionFromLocked is the log part of a committed install with a
+// region (p.region), the region's size bytes read from r (RegionFile's
+// payload, or RegionStreamFile, named name for errors): the log restarts
+// at the first batch's base (or p.start, when lower), the region is
+// appended as a follower appends, regionFillChunk at a time (whole
+// batches; a larger batch alone), then fsynced, the end moved to the
+// anchor and the start to p.start. Idempotent: the reset discards
+// whatever a cut run left. mu must be held, or s not yet shared.
+func (s *Storage) fillRegionFromLocked(p *persisted, r io.ReaderAt, size int64, name string) error {
 	dir := s.log.Dir()
-	f, err := s.fs.Open(filepath.Join(dir, RegionStreamFile))
-	if err != nil {
-		return fmt.Errorf("raftlog %s: open %s: %w", dir, RegionStreamFile, err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return fmt.Errorf("raftlog %s: %s: %w", dir, RegionStreamFile, err)
-	}
 	corrupt := func(pos int64, err error) error {
-		return fmt.Errorf("raftlog %s: %s at byte %d: %v: %w", dir, RegionStreamFile, pos, err, record.ErrCorrupt)
+		return fmt.Errorf("raftlog %s: %s at byte %d: %v: %w", dir, name, pos, err, record.ErrCorrupt)
 	}
 	var hdr [record.BatchHeaderSize]byte
 	base := p.start
 	if size > 0 {
-		if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		if _, err := r.ReadAt(hdr[:], 0); err != nil {
 			return corrupt(0, err)
 		}
 		h, err := record.ReadBatchHeader(hdr[:])
@@ -219,7 +222,7 @@ func (s *Storage) fillRegionStreamLocked(p *persisted) error {
 	buf := make([]byte, regionFillChunk)
 	for pos := int64(0); pos < size; {
 		n := int(min(int64(len(buf)), size-pos))
-		if _, err := f.ReadAt(buf[:n], pos); err != nil {
+		if _, err := r.ReadAt(buf[:n], pos); err != nil {
 			return corrupt(pos, err)
 		}
 		whole := 0
