@@ -85,9 +85,12 @@ func (t *Transport) SendSnapshot(group uint64, m *raftpb.Message, src ChunkSourc
 		// Each stream holds a few chunks in memory: a node that must
 		// send many (a replaced broker's compacted partitions) sends
 		// MaxSnapshotStreams at a time, the others wait their turn.
+		t.snapQueued.Add(1)
 		select {
 		case t.snapSlots <- struct{}{}:
+			t.snapQueued.Add(-1)
 		case <-t.ctx.Done():
+			t.snapQueued.Add(-1)
 			src.Close()
 			t.snapFailed.Add(1)
 			done(net.ErrClosed)

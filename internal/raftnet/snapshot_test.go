@@ -406,9 +406,9 @@ func TestSnapshotStreamsBounded(t *testing.T) {
 		return n > 0
 	})
 	a.SendSnapshot(8, snapMsg(0, 1, 10), &sliceSource{data: []byte("second"), chunk: 6}, func(err error) { res <- err })
-	// A negative check: the second stream must not start while the first
-	// holds the only slot; a window of 200 ms shows it does not.
-	time.Sleep(200 * time.Millisecond)
+	// The second stream waits for the only slot, which the first holds:
+	// queued, and nothing of it reached the receiver.
+	waitFor(t, "the second stream queued", func() bool { return a.Stats().SnapshotsQueued == 1 })
 	k.mu.Lock()
 	n := len(k.all)
 	k.mu.Unlock()

@@ -96,6 +96,9 @@ type Stats struct {
 	// Snapshot streams: sent and acknowledged, sent and failed, received
 	// and delivered, received and refused (no sink, or the sink refused).
 	SnapshotsSent, SnapshotsFailed, SnapshotsReceived, SnapshotsRefused uint64
+	// SnapshotsQueued (now, not a counter): streams waiting for one of
+	// the MaxSnapshotStreams slots.
+	SnapshotsQueued int64
 }
 
 // Transport carries raft messages of many groups between nodes. See the
@@ -123,7 +126,8 @@ type Transport struct {
 
 	dupOnce sync.Once // OnDuplicate is called once
 
-	snapSlots chan struct{} // a token per snapshot stream being sent
+	snapSlots  chan struct{} // a token per snapshot stream being sent
+	snapQueued atomic.Int64  // streams waiting for a token
 }
 
 type queued struct {
@@ -242,7 +246,8 @@ func (t *Transport) Connected(node int32) bool {
 func (t *Transport) Stats() Stats {
 	return Stats{Sent: t.sent.Load(), Dropped: t.dropped.Load(), Delivered: t.delivered.Load(),
 		Dials: t.dials.Load(), Refused: t.refused.Load(), AuthFailed: t.authFailed.Load(), BadFrames: t.badFrames.Load(),
-		SnapshotsSent: t.snapSent.Load(), SnapshotsFailed: t.snapFailed.Load(), SnapshotsReceived: t.snapReceived.Load(), SnapshotsRefused: t.snapRefused.Load()}
+		SnapshotsSent: t.snapSent.Load(), SnapshotsFailed: t.snapFailed.Load(), SnapshotsReceived: t.snapReceived.Load(), SnapshotsRefused: t.snapRefused.Load(),
+		SnapshotsQueued: t.snapQueued.Load()}
 }
 
 // Addr is the listener's address.
