@@ -192,7 +192,8 @@
 // Config.Send but to Config.SendSnapshot with a reader of the region, and
 // reported to raft when the stream ends (ReportSnapshot: Finish once the
 // follower acknowledged, Failure snapshotRetryTicks (1 s) after it failed,
-// so that a stream that keeps failing is not rerun back to back), not
+// doubled at each failure in a row up to 32 s, so that a stream that
+// keeps failing, a follower's full disk, is not rerun back to back), not
 // when it is handed over as
 // other snapshots are: the follower stays in StateSnapshot (heartbeats
 // only) for the transfer's length instead of being probed and sent

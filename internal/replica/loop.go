@@ -51,6 +51,9 @@ type loopState struct {
 	// snapRetry: the tick at which a failed stream to each follower is
 	// reported to raft (snapstream.go).
 	snapRetry map[uint64]int
+	// snapFails: the streams to each follower that failed in a row (the
+	// retry's wait doubles with each).
+	snapFails map[uint64]int
 
 	caughtUp  map[uint64]time.Time // on the leader: when each voter last reached lastSeen
 	heard     map[uint64]time.Time // when each member last sent this replica a message
@@ -330,6 +333,7 @@ func (r *Replica) handleReady() error {
 			// progress starts unknown; a dead replica never gets in).
 			clear(r.caughtUp)
 			r.caughtUp[r.cfg.ID] = r.cfg.Now()
+			clear(r.snapFails) // a new leadership's streams start afresh
 			r.lastSeen, _ = r.st.LastIndex()
 			r.balanceAt = r.ticks + balanceDelayTicks
 		}

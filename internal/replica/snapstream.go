@@ -67,8 +67,15 @@ const (
 const defaultSnapshotChunk = 4 << 20
 
 // snapshotRetryTicks: a failed stream is reported to raft (which then
-// sends another snapshot) this many ticks after it failed.
-const snapshotRetryTicks = 10
+// sends another snapshot) this many ticks after it failed, doubled at
+// each failure in a row to the same follower up to
+// snapshotRetryTicks<<snapshotRetryMaxDoublings (32 s at the default
+// tick): a follower whose disk is full fails every stream at the same
+// point, and each try reads and sends the region up to there again.
+const (
+	snapshotRetryTicks        = 10
+	snapshotRetryMaxDoublings = 5
+)
 
 type streamRef struct {
 	ps            []byte
@@ -213,18 +220,24 @@ func (r *Replica) streamDone(to uint64, body *regionBody, err error) {
 		if r.streams[to] == body {
 			delete(r.streams, to)
 		}
+		if r.snapFails == nil {
+			r.snapFails = map[uint64]int{}
+		}
 		if err != nil {
-			// Reported snapshotRetryTicks later (retryStreams): raft
-			// would ask for the next snapshot at once, and a stream
-			// that keeps failing (the follower's disk full, a peer
-			// of an older Strom) would run back to back.
-			r.cfg.Logger.Warn("a snapshot stream to a follower failed: retrying", "to", to, "err", err)
+			r.snapFails[to]++
+			// Reported later (retryStreams; snapshotRetryTicks, doubled
+			// at each failure in a row): raft would ask for the next
+			// snapshot at once, and a stream that keeps failing (the
+			// follower's disk full, a peer of an older Strom) would run
+			// back to back.
+			r.cfg.Logger.Warn("a snapshot stream to a follower failed: retrying", "to", to, "failures_in_a_row", r.snapFails[to], "err", err)
 			if r.snapRetry == nil {
 				r.snapRetry = map[uint64]int{}
 			}
-			r.snapRetry[to] = r.ticks + snapshotRetryTicks
+			r.snapRetry[to] = r.ticks + snapshotRetryTicks<<min(r.snapFails[to]-1, snapshotRetryMaxDoublings)
 			return
 		}
+		delete(r.snapFails, to)
 		r.cfg.Logger.Info("a snapshot stream to a follower finished", "to", to, "bytes", body.sent.Load())
 		r.rn.ReportSnapshot(to, raft.SnapshotFinish)
 	}
