@@ -47,13 +47,19 @@ func probe(addr string, timeout time.Duration) error {
 
 var formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("strombench"))
 
-// roundTrip writes req and reads its response into resp. Only versions
-// with the fixed-size response header (correlation id only) are supported:
-// every version of ApiVersions, and the non-flexible versions of the rest.
+// roundTrip writes req and reads its response into resp.
 func roundTrip(conn net.Conn, req kmsg.Request, resp kmsg.Response, correlationID int32) error {
-	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
-		return fmt.Errorf("version %d of key %d has a flexible response header", req.GetVersion(), req.Key())
-	}
+	return roundTripInto(conn, req, resp, correlationID, nil)
+}
+
+// maxResponse bounds a response's size field (a Fetch asks up to 50 MiB).
+const maxResponse = 64 << 20
+
+// roundTripInto is roundTrip reading the response into *buf, grown as
+// needed and kept for the next call (resp's byte fields alias it until
+// then), or into a new buffer when buf is nil. A flexible version's
+// response header must carry no tagged fields (ApiVersions' has none).
+func roundTripInto(conn net.Conn, req kmsg.Request, resp kmsg.Response, correlationID int32, buf *[]byte) error {
 	if _, err := conn.Write(formatter.AppendRequest(nil, req, correlationID)); err != nil {
 		return err
 	}
@@ -65,12 +71,27 @@ func roundTrip(conn net.Conn, req kmsg.Request, resp kmsg.Response, correlationI
 	if got := int32(binary.BigEndian.Uint32(head[4:])); got != correlationID {
 		return fmt.Errorf("correlation id %d, want %d", got, correlationID)
 	}
-	if size < 4 || size > 16<<20 {
+	if size < 4 || size > maxResponse {
 		return fmt.Errorf("response size %d", size)
 	}
-	body := make([]byte, size-4)
+	var body []byte
+	if buf == nil {
+		body = make([]byte, size-4)
+	} else {
+		if cap(*buf) < int(size-4) {
+			*buf = make([]byte, size-4)
+		}
+		body = (*buf)[:size-4]
+	}
 	if _, err := io.ReadFull(conn, body); err != nil {
 		return err
+	}
+	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
+		// Response header v1: tagged fields, a count of 0 expected.
+		if len(body) == 0 || body[0] != 0 {
+			return fmt.Errorf("tagged fields in the response header of key %d", req.Key())
+		}
+		body = body[1:]
 	}
 	resp.SetVersion(req.GetVersion())
 	return resp.ReadFrom(body)

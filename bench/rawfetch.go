@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -34,8 +33,9 @@ func rawFetchAll(ctx context.Context, srv *Server, topic string, partitions int3
 		return throughput{}, fmt.Errorf("raw fetch: %w", err)
 	}
 	defer conn.Close()
-	rc := &rawConn{conn: conn, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID("strombench-raw"))}
+	var buf []byte // every response read into it (roundTripInto)
 	next := make([]int64, partitions)
+	var corr int32
 	var t throughput
 	for {
 		// Version 12: topics by name, flexible; the broker's sendfile path
@@ -67,7 +67,8 @@ func rawFetchAll(ctx context.Context, srv *Server, topic string, partitions int3
 		}
 		_ = conn.SetDeadline(deadline)
 		resp := kmsg.NewPtrFetchResponse()
-		if err := rc.roundTrip(req, resp); err != nil {
+		corr++
+		if err := roundTripInto(conn, req, resp, corr, &buf); err != nil {
 			return throughput{}, fmt.Errorf("raw fetch: %w", err)
 		}
 		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
@@ -107,57 +108,4 @@ func rawFetchAll(ctx context.Context, srv *Server, topic string, partitions int3
 		return throughput{}, err
 	}
 	return t, nil
-}
-
-// rawConn is one Kafka connection of the raw client: requests written
-// whole, responses read into buf, which is reused (a response's fields
-// alias it until the next round trip).
-type rawConn struct {
-	conn net.Conn
-	f    *kmsg.RequestFormatter
-	corr int32
-	out  []byte
-	buf  []byte
-}
-
-// rawMaxResponse bounds a response's size field (a request asks 50 MiB).
-const rawMaxResponse = 64 << 20
-
-func (c *rawConn) roundTrip(req kmsg.Request, resp interface {
-	kmsg.Response
-	UnsafeReadFrom([]byte) error
-}) error {
-	c.corr++
-	c.out = c.f.AppendRequest(c.out[:0], req, c.corr)
-	if _, err := c.conn.Write(c.out); err != nil {
-		return err
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(c.conn, size[:]); err != nil {
-		return err
-	}
-	n := int(binary.BigEndian.Uint32(size[:]))
-	if n < 4 || n > rawMaxResponse {
-		return fmt.Errorf("response size %d out of bounds", n)
-	}
-	if cap(c.buf) < n {
-		c.buf = make([]byte, n)
-	}
-	body := c.buf[:n]
-	if _, err := io.ReadFull(c.conn, body); err != nil {
-		return err
-	}
-	if corr := int32(binary.BigEndian.Uint32(body)); corr != c.corr {
-		return fmt.Errorf("response to request %d, want %d", corr, c.corr)
-	}
-	body = body[4:]
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() {
-		// Response header v1: tagged fields (none expected: a count of 0).
-		if len(body) == 0 || body[0] != 0 {
-			return fmt.Errorf("unexpected tagged fields in a response header")
-		}
-		body = body[1:]
-	}
-	return resp.UnsafeReadFrom(body)
 }
