@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
 	"github.com/stromhq/strom/internal/storage/vfs"
-	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
@@ -142,71 +140,13 @@ func TestInstallSnapshotRegionFile(t *testing.T) {
 // region file.
 func TestInstallSnapshotRegionFileCrashAtEveryStep(t *testing.T) {
 	rl := newRegionLeader(t)
-	sawOld, sawNew := false, false
-	for k := 1; ; k++ {
-		mem := memfs.New()
-		if err := mem.MkdirAll("/p"); err != nil {
-			t.Fatal(err)
-		}
-		if err := mem.SyncDir("/"); err != nil {
-			t.Fatal(err)
-		}
-		var armed atomic.Bool
-		var ops atomic.Int64
-		var img *memfs.FS
-		fsys := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op, name string) error {
-			if !armed.Load() || op == errorfs.OpRead || op == errorfs.OpStat {
-				return nil
-			}
-			if ops.Add(1) == int64(k) {
-				img = mem.Crash(memfs.CrashOptions{KeepUnsyncedPrefix: memfs.KeepAll})
-				return errorfs.ErrInjected
-			}
-			return nil
-		}))
-		s, l := openStorage(t, fsys)
-		model := fill(t, s, 1, 5, 1)
+	crashRegionInstallAtEveryStep(t, rl, RegionStreamFile, func(s *Storage, fsys vfs.FS, mem *memfs.FS) func() error {
 		path := writeSpool(t, fsys, rl.region)
 		if err := mem.SyncDir(testDir); err != nil {
 			t.Fatal(err)
 		}
-		armed.Store(true)
-		err := s.InstallSnapshotRegionFile(rl.meta, rl.start, rl.anchor, path)
-		armed.Store(false)
-		l.Close()
-		label := fmt.Sprintf("op %d", k)
-		if img == nil {
-			if err != nil {
-				t.Fatalf("%s: %v", label, err)
-			}
-			if !sawOld || !sawNew {
-				t.Fatalf("cuts gave old %v, new %v: the test missed a side", sawOld, sawNew)
-			}
-			t.Logf("%d operations", k-1)
-			return
-		}
-		for _, im := range []vfs.FS{img, mem.Crash(memfs.CrashOptions{})} {
-			l2 := openLog(t, im)
-			s2, err := OpenWith(im, l2, Options{AfterReset: func(int64) error { return nil }})
-			if err != nil {
-				t.Fatalf("%s: reopen: %v", label, err)
-			}
-			if fi, _ := s2.FirstIndex(); fi == 1 {
-				sawOld = true
-				checkContract(t, s2, 1, 0, model)
-			} else {
-				sawNew = true
-				rl.checkFollower(t, s2, l2, label)
-			}
-			if _, err := im.Stat(testDir + "/" + RegionStreamFile); err == nil {
-				t.Fatalf("%s: the region file is left after the reopen", label)
-			}
-			l2.Close()
-		}
-		if k > 400 {
-			t.Fatal("InstallSnapshotRegionFile takes more than 400 operations?")
-		}
-	}
+		return func() error { return s.InstallSnapshotRegionFile(rl.meta, rl.start, rl.anchor, path) }
+	})
 }
 
 // BenchmarkStreamRegion moves a 100 MiB region on the real disk as a
