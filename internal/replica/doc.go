@@ -246,7 +246,9 @@
 // no leadership transfer, commit = applied = last index, every member
 // replicating with match = last index (a member Config.Live says is down
 // may be behind), a majority recently active (raft's RecentActive), no
-// hand-over to the preferred replica due, and an election timeout passed
+// hand-over to the preferred replica due (a preferred replica up by
+// Config.Live, or heard from within LagTime without it, blocks
+// quiescence until it leads), and an election timeout passed
 // since it last woke. It then sends each caught-up member one last
 // heartbeat, built here (raft has no quiescence): MsgHeartbeat of its
 // term with commit = last index and a marker Context (quiesceCtx), and

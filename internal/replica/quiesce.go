@@ -257,8 +257,13 @@ func (r *Replica) maybeQuiesce() bool {
 			idle = false
 		}
 		caughtUp = append(caughtUp, id)
-		if id == r.cfg.Preferred && pr.RecentActive {
-			idle = false // trackISR hands over to it
+		if id == r.cfg.Preferred && (r.cfg.Live != nil || r.cfg.Now().Sub(r.heard[id]) <= r.cfg.LagTime) {
+			// trackISR hands over to it. Live (the broker's view) says it
+			// is up; without that view, heard from within the lag time.
+			// Not raft's RecentActive: CheckQuorum clears it every
+			// election timeout, and a tick before its next answer
+			// quiesced this leader with the hand-over never made.
+			idle = false
 		}
 	})
 	// A leader quiesces only while it knows a majority is there (raft's
