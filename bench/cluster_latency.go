@@ -35,6 +35,9 @@ func runClusterLatencyRF3(ctx context.Context, e *Env) error {
 		}
 		single = single.merge(r)
 		e.Logf("round %d single node: e2e %s; produce %s", round+1, r.E2E.summary(), r.Produce.summary())
+		if r.Stall != "" {
+			e.Logf("round %d single node: %s", round+1, r.Stall)
+		}
 
 		c, err := clusterLatencyOnce(ctx, e, spec, round)
 		if err != nil {
@@ -43,6 +46,9 @@ func runClusterLatencyRF3(ctx context.Context, e *Env) error {
 		cluster = cluster.merge(c)
 		rounds = append(rounds, fmt.Sprintf("%.2f/%.2f", ms(c.E2E.q(0.99)), ms(c.Produce.q(0.99))))
 		e.Logf("round %d RF=3 cluster: e2e %s; produce %s; %.0f records/s", round+1, c.E2E.summary(), c.Produce.summary(), c.rate())
+		if c.Stall != "" {
+			e.Logf("round %d RF=3 cluster: %s", round+1, c.Stall)
+		}
 	}
 	goal := fmt.Sprintf("goal %.0f ms", ms(clusterLatencyGoal))
 	e.Figure(Figure{Name: "strom RF=3 produce p50", Value: ms(cluster.Produce.q(0.5)), Unit: "ms", Note: fmt.Sprintf("single node %.2f", ms(single.Produce.q(0.5)))})

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +105,55 @@ type latencyResult struct {
 	MaxGroup int64
 	Window   time.Duration
 	Cost     throughput // CPU and memory over the window and the tail after it
+	// Stall describes the slowest acknowledged record when it took more
+	// than stallAt, with the producer's log lines around it: where a
+	// round's p99 went, for the run's log.
+	Stall string
+}
+
+// stallAt is the produce latency from which a round's slowest record is
+// described in the log.
+const stallAt = 500 * time.Millisecond
+
+// clientLog keeps a kgo client's log lines at info level and above, each
+// with its time since the round's base, up to a bound.
+type clientLog struct {
+	base  time.Time
+	mu    sync.Mutex
+	lines []loggedLine
+}
+
+type loggedLine struct {
+	at   time.Duration
+	line string
+}
+
+func (l *clientLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l *clientLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", level, msg)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", keyvals[i], keyvals[i+1])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) < 10000 {
+		l.lines = append(l.lines, loggedLine{at: time.Since(l.base), line: b.String()})
+	}
+}
+
+// between is the lines logged from from to to.
+func (l *clientLog) between(from, to time.Duration) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, x := range l.lines {
+		if x.at >= from && x.at <= to {
+			out = append(out, fmt.Sprintf("%.3fs %s", x.at.Seconds(), x.line))
+		}
+	}
+	return out
 }
 
 func (r latencyResult) rate() float64 { return float64(r.Sent) / r.Window.Seconds() }
@@ -144,7 +194,8 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 		return latencyResult{}, err
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(spec.producerOpts(srv.Addr, topic)...)
+	plog := &clientLog{base: time.Now()}
+	prod, err := kgo.NewClient(append(spec.producerOpts(srv.Addr, topic), kgo.WithLogger(plog))...)
 	if err != nil {
 		return latencyResult{}, err
 	}
@@ -162,6 +213,9 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 	defer wg.Wait()
 	defer cancel()
 	base = time.Now()
+	plog.mu.Lock()
+	plog.base = base
+	plog.mu.Unlock()
 	wg.Go(func() {
 		consumed <- func() error {
 			for {
@@ -200,6 +254,12 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 		mu      sync.Mutex
 		produce = make([]time.Duration, 0, expect)
 		perr    error
+		// the slowest counted record, and per partition the records
+		// slower than stallAt
+		slowest     time.Duration
+		slowSent    time.Duration
+		slowPart    int32
+		slowPerPart = map[int32]int{}
 	)
 	promise := func(r *kgo.Record, err error) {
 		acked := time.Since(base)
@@ -209,7 +269,14 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 		case err != nil:
 			perr = cmp.Or(perr, err)
 		case counted(sent):
-			produce = append(produce, acked-sent)
+			d := acked - sent
+			produce = append(produce, d)
+			if d > stallAt {
+				slowPerPart[r.Partition]++
+			}
+			if d > slowest {
+				slowest, slowSent, slowPart = d, sent, r.Partition
+			}
 		}
 	}
 	res := latencyResult{Window: d}
@@ -281,6 +348,16 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 	}
 	c.Records, c.Bytes = res.Sent, res.Sent*int64(spec.RecordBytes)
 	res.E2E, res.Produce = sortLatencies(e2e), sortLatencies(produce)
+	if slowest > stallAt {
+		parts := slices.Sorted(maps.Keys(slowPerPart))
+		var per []string
+		for _, p := range parts {
+			per = append(per, fmt.Sprintf("%d: %d", p, slowPerPart[p]))
+		}
+		lines := plog.between(slowSent-time.Second, slowSent+slowest+time.Second)
+		res.Stall = fmt.Sprintf("slowest record: partition %d, scheduled at %.3fs, acknowledged after %.0f ms; records over %v per partition {%s}; the producer's log from 1 s before to 1 s after (%d lines):\n%s",
+			slowPart, slowSent.Seconds(), ms(slowest), stallAt, strings.Join(per, ", "), len(lines), strings.Join(lines, "\n"))
+	}
 	if int64(len(res.E2E)) < res.Sent || int64(len(res.Produce)) != res.Sent {
 		return latencyResult{}, fmt.Errorf("%d records sent in the window, %d acknowledged, %d read", res.Sent, len(res.Produce), len(res.E2E))
 	}
@@ -318,6 +395,9 @@ func runLatency(ctx context.Context, e *Env, spec latencySpec, lim latencyLimits
 				return fmt.Errorf("round %d, %s: %w", round+1, k.Name, err)
 			}
 			e.Logf("round %d %s: e2e %s; produce %s; %.0f records/s", round+1, k.Name, r.E2E.summary(), r.Produce.summary(), r.rate())
+			if r.Stall != "" {
+				e.Logf("round %d %s: %s", round+1, k.Name, r.Stall)
+			}
 			rounds[k.Name] = append(rounds[k.Name], fmt.Sprintf("%.2f/%.2f", ms(r.E2E.q(0.99)), ms(r.Produce.q(0.99))))
 			costs[k.Name] = append(costs[k.Name], r.Cost)
 			res[k.Name] = res[k.Name].merge(r)
