@@ -441,6 +441,14 @@ func (r *Replica) handleReady() error {
 		// index, hence the high watermark, is the group's.
 		term := r.rn.BasicStatus().GetTerm()
 		if t, err := r.st.Term(r.commit); err == nil && t == term {
+			// The voters that acknowledged this leader's log end (a
+			// majority did: its empty entry is committed) are in sync
+			// from the epoch's first moment, not the next tick: until
+			// then acks=all writes were refused with
+			// NOT_ENOUGH_REPLICAS, and a client that refreshes its
+			// metadata on that error (franz-go, at most every 5 s by
+			// default) stalled for seconds after each election.
+			r.trackISR()
 			r.epoch.Store(int32(term))
 		}
 	}

@@ -685,3 +685,35 @@ func TestNewGroupWaitsForALatePreferredReplica(t *testing.T) {
 		t.Fatalf("first leader %d, preferred replica 3", leader)
 	}
 }
+
+// A new leader counts the voters that acknowledged its log end in the
+// ISR from the moment its epoch is confirmed, with no tick in between:
+// counted at the next tick instead, acks=all writes were refused with
+// NOT_ENOUGH_REPLICAS for up to a tick after every election, and
+// franz-go, which refreshes its metadata on that error at most every
+// 5 s, stalled for seconds.
+func TestNewLeaderCountsItsFollowersInSyncAtOnce(t *testing.T) {
+	// No node is ticked: node 1 campaigns until raft makes it leader.
+	g := newGroup(t, 3)
+	l := g.nodes[1].p
+	deadline := time.Now().Add(20 * time.Second)
+	for g.nodes[1].r.Leader() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 did not win an election")
+		}
+		g.nodes[1].r.Campaign()
+		time.Sleep(time.Millisecond) // polled, not ticked
+	}
+	for l.LeaderEpoch() < 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 did not lead")
+		}
+		time.Sleep(time.Millisecond) // polled, not ticked
+	}
+	if n := l.InSyncReplicas(); n < 2 {
+		t.Fatalf("%d in sync once the epoch is confirmed, want the leader and a follower at least", n)
+	}
+	if _, err := l.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{}); err != nil {
+		t.Fatal(err)
+	}
+}
