@@ -104,6 +104,45 @@ func (c *Cluster) Leader(t *metadata.Topic, i int32) int32 {
 	return lead
 }
 
+// WaitLeaders waits until every partition of the named topics has a
+// leader in the metadata, or ctx ends; it reports whether they all have
+// one. A new replicated partition has none until its raft group elected
+// one and the leader recorded it (publishLeaders): CreateTopics and
+// CreatePartitions wait for that, as Kafka's did, so that a client
+// producing right after them finds the leaders instead of
+// LEADER_NOT_AVAILABLE (franz-go then waits its metadata age, 5 s by
+// default, before it looks again). A topic deleted meanwhile counts as
+// led.
+func (c *Cluster) WaitLeaders(ctx context.Context, names []string) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if c.allLed(names) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Cluster) allLed(names []string) bool {
+	for _, name := range names {
+		t, ok := c.store.Topic(name)
+		if !ok {
+			continue
+		}
+		for i := range t.Partitions {
+			if c.Leader(&t, i) < 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Register records this broker in the cluster (retried by the caller until
 // it succeeds: the quorum may have no leader yet).
 func (c *Cluster) Register(b metadata.BrokerInfo) error {

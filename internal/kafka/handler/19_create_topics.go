@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,8 +34,11 @@ import (
 //     not created, as Kafka does.
 //   - ValidateOnly runs every check and creates nothing; the answer is the
 //     one a creation would give, with a zero topic id.
-//   - TimeoutMillis is ignored: creation is synchronous, there are no
-//     replicas to wait for.
+//   - The answer waits, up to TimeoutMillis (none at 0 or below), until
+//     every partition of the created topics has a leader, as Kafka's
+//     did: a client producing right after finds them led. A wait that
+//     runs out still answers success: the topics exist, their leaders
+//     come.
 //
 // Version notes: v1 ValidateOnly and ErrorMessage; v2 throttle; v3 same;
 // v4 makes -1 (broker default) legal for NumPartitions and
@@ -83,6 +87,7 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	var created []string
 	for k, res := range h.c.CreateTopics(specs, req.Version >= 1 && r.ValidateOnly) {
 		st := &resp.Topics[specAt[k]]
 		if res.Err != nil {
@@ -90,6 +95,9 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 			continue
 		}
 		t := res.Topic
+		if !(req.Version >= 1 && r.ValidateOnly) {
+			created = append(created, t.Name)
+		}
 		st.TopicID = t.ID
 		st.NumPartitions = t.Partitions
 		st.ReplicationFactor = 1
@@ -104,7 +112,7 @@ func handleCreateTopics(h *Handler, _ context.Context, req *server.Request) (ser
 			st.Configs = append(st.Configs, c)
 		}
 	}
-	return now(resp)
+	return h.afterLeaders(resp, created, r.TimeoutMillis)
 }
 
 // checkTopic checks one requested topic against the existing ones (folded
@@ -245,4 +253,19 @@ func adminCode(err error) int16 {
 		return ae.code.Code
 	}
 	return errorCode(err)
+}
+
+// afterLeaders answers resp once every partition of the named topics has a
+// leader, or after timeoutMs (at once when it is 0 or below, or nothing
+// was made).
+func (h *Handler) afterLeaders(resp kmsg.Response, names []string, timeoutMs int32) (server.Reply, error) {
+	if len(names) == 0 || timeoutMs <= 0 {
+		return now(resp)
+	}
+	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
+		defer cancel()
+		h.c.WaitLeaders(ctx, names)
+		return resp
+	}}, nil
 }

@@ -22,7 +22,8 @@ import (
 //   - A manual Assignment must list one entry per new partition, each with
 //     exactly one replica, this node; else INVALID_REPLICA_ASSIGNMENT.
 //   - ValidateOnly runs every check and changes nothing.
-//   - TimeoutMillis is ignored: the new partitions are open on return.
+//   - The answer waits, up to TimeoutMillis, until every new partition
+//     has a leader (see CreateTopics).
 //
 // Version notes: v1 is v0 (throttle behaviour); v2+ flexible; v3 is v2
 // (it may answer THROTTLING_QUOTA_EXCEEDED, which we never do).
@@ -36,6 +37,7 @@ func handleCreatePartitions(h *Handler, _ context.Context, req *server.Request) 
 		times[rt.Topic]++
 	}
 	answered := map[string]bool{}
+	var grown []string
 	for i := range r.Topics {
 		rt := &r.Topics[i]
 		if answered[rt.Topic] {
@@ -49,13 +51,16 @@ func handleCreatePartitions(h *Handler, _ context.Context, req *server.Request) 
 			err = adminFail(kerr.InvalidRequest, "the request names topic %q %d times", rt.Topic, n)
 		} else {
 			err = h.createPartitions(rt, r.ValidateOnly)
+			if err == nil && !r.ValidateOnly {
+				grown = append(grown, rt.Topic)
+			}
 		}
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = adminCode(err), errorMessage(err)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return now(resp)
+	return h.afterLeaders(resp, grown, r.TimeoutMillis)
 }
 
 func (h *Handler) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
