@@ -115,8 +115,9 @@ type latencyResult struct {
 // described in the log.
 const stallAt = 500 * time.Millisecond
 
-// clientLog keeps a kgo client's log lines at info level and above, each
-// with its time since the round's base, up to a bound.
+// clientLog keeps a kgo client's log lines, each with its time since the
+// round's base, up to a bound: debug level without the per-request lines
+// and the produce answers that carry no error.
 type clientLog struct {
 	base  time.Time
 	mu    sync.Mutex
@@ -128,13 +129,19 @@ type loggedLine struct {
 	line string
 }
 
-func (l *clientLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+func (l *clientLog) Level() kgo.LogLevel { return kgo.LogLevelDebug }
 
 func (l *clientLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if strings.HasPrefix(msg, "wrote ") || strings.HasPrefix(msg, "read ") {
+		return // every request
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", level, msg)
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fmt.Fprintf(&b, " %v=%v", keyvals[i], keyvals[i+1])
+	}
+	if msg == "produced" && !strings.Contains(b.String(), "retrying@") {
+		return // a produce answered without an error
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -354,8 +361,8 @@ func measureLatency(ctx context.Context, srv *Server, topic string, spec latency
 		for _, p := range parts {
 			per = append(per, fmt.Sprintf("%d: %d", p, slowPerPart[p]))
 		}
-		lines := plog.between(slowSent-time.Second, slowSent+slowest+time.Second)
-		res.Stall = fmt.Sprintf("slowest record: partition %d, scheduled at %.3fs, acknowledged after %.0f ms; records over %v per partition {%s}; the producer's log from 1 s before to 1 s after (%d lines):\n%s",
+		lines := plog.between(0, slowSent+slowest+time.Second)
+		res.Stall = fmt.Sprintf("slowest record: partition %d, scheduled at %.3fs, acknowledged after %.0f ms; records over %v per partition {%s}; the producer's log from its start to 1 s after (%d lines):\n%s",
 			slowPart, slowSent.Seconds(), ms(slowest), stallAt, strings.Join(per, ", "), len(lines), strings.Join(lines, "\n"))
 	}
 	if int64(len(res.E2E)) < res.Sent || int64(len(res.Produce)) != res.Sent {
