@@ -108,7 +108,9 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	var wg sync.WaitGroup
 	stop := func() { stopProducing(); wg.Wait() }
 	defer stop()
-	for tag, extra := range map[byte][]kgo.Opt{1: nil, 2: {kgo.MetadataMinAge(failoverMinAge)}} {
+	// The default-age producer's log, shown when it stalls.
+	plog := &clientLog{base: base}
+	for tag, extra := range map[byte][]kgo.Opt{1: {kgo.WithLogger(plog)}, 2: {kgo.MetadataMinAge(failoverMinAge)}} {
 		pcl, err := kgo.NewClient(pacedClientOpts(survivors, catchupTopic, extra...)...)
 		if err != nil {
 			return err
@@ -213,6 +215,10 @@ func runClusterFollowerCatchup(ctx context.Context, e *Env) error {
 	mu.Unlock()
 	e.Logf("node %d caught up %s in %v; default MetadataMinAge: produce before %s, during %s; MetadataMinAge %v: before %s, during %s%s", victim.id, FormatSize(behind), took.Round(time.Millisecond),
 		ws[1].pre.summary(), ws[1].during.summary(), failoverMinAge, ws[2].pre.summary(), ws[2].during.summary(), failNote)
+	if ws[1].during.max() > stallAt {
+		lines := plog.between(restartAt, duringEnd+6*time.Second)
+		e.Logf("the default-age producer's log from the restart (%.3fs) to 6 s after the catch-up (%d lines):\n%s", restartAt.Seconds(), len(lines), strings.Join(lines, "\n"))
+	}
 	e.Figure(Figure{Name: "strom follower catch-up", Value: float64(behind) / MB / took.Seconds(), Unit: "MB/s",
 		Note: fmt.Sprintf("%s behind (-catchup-size %s plus the paced records), exec to every partition's ISR in %v; fill with the node down at %.1f MB/s", FormatSize(behind), FormatSize(cfg.CatchupSize), took.Round(time.Millisecond), float64(filled)/MB/fillTook.Seconds())})
 	for tag, name := range map[byte]string{1: "", 2: fmt.Sprintf(", MetadataMinAge %v", failoverMinAge)} {

@@ -188,6 +188,33 @@ func (c *Cluster) PartitionLeader(t *metadata.Topic, i int32) LeaderInfo {
 	return li
 }
 
+// LeaderHint is the leader of partition i of t and its epoch for a
+// client this node must turn away (KIP-951's CurrentLeader): the
+// metadata's, or, when this node holds a replica that knows of a newer
+// leadership (a hand-over or an election it followed or won, which the
+// metadata records only at the new leader's next publish pass), that
+// leader or likely leader and its term (Replica.KnownLeader); local says
+// so. Such a hint may name this node: it leads in a term whose first
+// entry is not committed yet, and the client retries here shortly.
+// Leader -1 when none is known.
+func (c *Cluster) LeaderHint(t *metadata.Topic, i int32) (leader, epoch int32, local bool) {
+	li := c.PartitionLeader(t, i)
+	leader, epoch = li.Leader, li.Epoch
+	c.mu.RLock()
+	p, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]
+	c.mu.RUnlock()
+	if !ok {
+		return leader, epoch, false
+	}
+	if lead, term, known := p.KnownLeader(); known && term > epoch {
+		node := int32(lead - 1) // raft id = node id + 1
+		if b, ok := c.store.Broker(node); ok && !b.Fenced {
+			return node, term, true
+		}
+	}
+	return leader, epoch, false
+}
+
 // publishLeaders runs until ctx ends: every interval it records in the
 // metadata the leadership of each partition this node leads (leader,
 // epoch, ISR) when the metadata says otherwise. Level-triggered, so a

@@ -99,6 +99,9 @@ type Replicator interface {
 	// InSync is how many voters are in sync (the ISR's size), known on the
 	// leader only (0 elsewhere).
 	InSync() int
+	// KnownLeader is the group's leader (raft id, 0: none known) and the
+	// term it leads in, as this replica last learned them.
+	KnownLeader() (lead, term uint64)
 }
 
 // replState is a replicated partition's: its replicator, the high
@@ -392,6 +395,17 @@ func (p *Partition) EpochEnd(epoch int32) (int32, int64, bool) {
 		floor = epoch
 	}
 	return floor, first, true
+}
+
+// KnownLeader is, on a replicated partition, its group's leader (raft
+// id) and that leader's term as this replica last learned them; ok is
+// false when none is known or the partition is not replicated.
+func (p *Partition) KnownLeader() (raftID uint64, term int32, ok bool) {
+	if rs := p.repl.Load(); rs != nil {
+		lead, t := rs.r.KnownLeader()
+		return lead, int32(t), lead != 0
+	}
+	return 0, 0, false
 }
 
 // InSyncReplicas is the ISR's size on a replicated partition's leader (0

@@ -234,7 +234,9 @@
 // election timeout.
 //
 // Config.Preferred (the topic's first replica): a leader that is not it
-// transfers leadership to it once it has caught up, no sooner than
+// transfers leadership to it once it has caught up and Config.Live says
+// its broker is up (not fenced: a broker just restarted is, for a
+// moment, and a leader there is listed as none), no sooner than
 // balanceDelayTicks after taking over or last trying. TransferLeadership
 // serves the broker's hand-over at SIGTERM (internal/cluster).
 //

@@ -202,6 +202,7 @@ func (r *Replica) run() {
 		if len(r.steppedSpools) > 0 {
 			r.dropUnusedSpools() // snapstream.go
 		}
+		r.noteLeadership() // a hand-over starts or ends without a Ready
 		if r.quiesced {
 			// Idle from now on: the commit index joins the rest on disk.
 			if err := r.flushCommit(); err != nil {
@@ -279,6 +280,7 @@ func (r *Replica) shutdown() {
 		delete(r.pending, k)
 	}
 	r.leader.Store(0)
+	r.known.Store(nil)
 	r.epoch.Store(-1)
 	r.inSync.Store(0)
 	r.p.ReplicatorStopped()
@@ -380,6 +382,9 @@ func (r *Replica) handleReady() error {
 			}
 		}
 		r.answer(rd.Entries, mine)
+	}
+	if rd.SoftState != nil || !raft.IsEmptyHardState(rd.HardState) {
+		r.noteLeadership() // before the sends: a follower may answer a client next
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := r.st.SetHardState(rd.HardState); err != nil {
@@ -541,7 +546,11 @@ func (r *Replica) trackISR() {
 	})
 	r.lastSeen, _ = r.st.LastIndex()
 	r.inSync.Store(n)
-	if preferredCaughtUp && r.cfg.Preferred != r.cfg.ID && r.ticks >= r.balanceAt {
+	// Not to a replica whose broker the cluster sees down or fenced
+	// (Config.Live): a broker just restarted is fenced until the quorum
+	// hears from it, and a leader on it is listed as none, so clients saw
+	// LEADER_NOT_AVAILABLE and franz-go waited its 5 s metadata age.
+	if preferredCaughtUp && r.cfg.Preferred != r.cfg.ID && r.ticks >= r.balanceAt && (r.cfg.Live == nil || r.cfg.Live(r.cfg.Preferred)) {
 		r.cfg.Logger.Info("handing leadership to the preferred replica", "to", r.cfg.Preferred)
 		r.rn.TransferLeader(r.cfg.Preferred)
 		r.balanceAt = r.ticks + balanceDelayTicks

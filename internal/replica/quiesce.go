@@ -209,6 +209,7 @@ func (r *Replica) afterQuiesceHeartbeat(m *raftpb.Message) {
 		return
 	}
 	r.leader.Store(bs.Lead)
+	r.noteLeadership()
 	r.qVoters.Store(nil)
 	r.setQuiesced(true)
 }

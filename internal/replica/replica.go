@@ -126,7 +126,8 @@ type Replica struct {
 	stop  sync.Once
 
 	leader  atomic.Uint64
-	epoch   atomic.Int32 // LeaderEpoch: -1 unless this replica leads with a committed entry in its term
+	known   atomic.Pointer[knownLeader] // KnownLeader: the leader and its term as last learned
+	epoch   atomic.Int32                // LeaderEpoch: -1 unless this replica leads with a committed entry in its term
 	inSync  atomic.Int32
 	dropped atomic.Uint64
 	errv    atomic.Pointer[error]
@@ -280,6 +281,44 @@ func (r *Replica) InSync() int { return int(r.inSync.Load()) }
 // Leader is the leader's raft id as this replica last learned it (0:
 // unknown).
 func (r *Replica) Leader() uint64 { return r.leader.Load() }
+
+// knownLeader is raft's view of the leadership: the leader (0: none
+// known), the current term, the candidate voted for in it, and, on a
+// leader handing over, the transferee.
+type knownLeader struct{ lead, term, vote, transferee uint64 }
+
+// KnownLeader implements partition.Replicator: the leader's raft id and
+// its term as this replica last learned them or, while no leader is
+// known, the candidate it voted for in its current term, or, on a leader
+// handing over, the transferee and the next term (lead 0: none of them).
+// A replica learns a new leader from its first message, before the
+// metadata records it; between its vote and that message (a hand-over: the
+// old leader votes for the transferee) the candidate is the likely leader.
+func (r *Replica) KnownLeader() (lead, term uint64) {
+	k := r.known.Load()
+	switch {
+	case k == nil:
+		return 0, 0
+	case k.transferee != 0:
+		// Proposals are dropped while a hand-over runs; the transferee
+		// campaigns in the next term, which it wins unless another
+		// election gets there first.
+		return k.transferee, k.term + 1
+	case k.lead != 0:
+		return k.lead, k.term
+	default:
+		return k.vote, k.term
+	}
+}
+
+// noteLeadership records raft's view for KnownLeader when it changed.
+func (r *Replica) noteLeadership() {
+	bs := r.rn.BasicStatus()
+	n := knownLeader{lead: bs.Lead, term: bs.GetTerm(), vote: bs.GetVote(), transferee: bs.LeadTransferee}
+	if k := r.known.Load(); k == nil || *k != n {
+		r.known.Store(&n)
+	}
+}
 
 // Step hands a message from the transport; it never blocks (a full inbox,
 // inboxMax messages, drops it and counts it in Status.DroppedMessages:

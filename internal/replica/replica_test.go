@@ -717,3 +717,38 @@ func TestNewLeaderCountsItsFollowersInSyncAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// KnownLeader, which the broker's NOT_LEADER_OR_FOLLOWER answers name
+// (KIP-951), follows raft ahead of the metadata: a follower names the
+// leader and its term, and a leader handing over names the transferee and
+// the next term, in which the transferee campaigns (the leader drops
+// proposals meanwhile; without the hint franz-go waited its 5 s metadata
+// age after each hand-over to a preferred replica).
+func TestKnownLeaderNamesTheTransferee(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	lead, term := g.nodes[1].r.KnownLeader()
+	if lead != 1 || term == 0 {
+		t.Fatalf("the leader knows (%d, %d), want itself", lead, term)
+	}
+	g.waitFor("node 3 to know the leader", func() bool {
+		l, tm := g.nodes[3].r.KnownLeader()
+		return l == 1 && tm == term
+	})
+	g.net.isolate(2, g.ids) // the hand-over stays pending: no tick ends it
+	g.nodes[1].r.TransferLeadership(2)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, tm := g.nodes[1].r.KnownLeader()
+		if l == 2 && tm == term+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader handing over to 2 knows (%d, %d), want (2, %d)", l, tm, term+1)
+		}
+		time.Sleep(time.Millisecond) // polled, not ticked
+	}
+	if _, err := g.nodes[1].p.Append(batch(t, 7, 0, 1, "a"), partition.AppendRules{}); err == nil {
+		t.Fatal("a leader handing over took a proposal")
+	}
+}

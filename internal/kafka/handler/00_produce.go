@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -101,6 +102,7 @@ type durableWait struct {
 	offset int64
 	epoch  int32 // the leader epoch it was appended in (replicated partitions)
 	ti, pi int   // where its answer is in the response
+	topic  metadata.Topic
 }
 
 func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.Reply, error) {
@@ -148,7 +150,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 			sp.LogAppendTime = res.LogAppendTime
 			sp.LogStartOffset = p.StartOffset()
 			if r.Acks == -1 {
-				waits = append(waits, durableWait{p: p, offset: res.LastOffset, epoch: res.LeaderEpoch, ti: ti, pi: pi})
+				waits = append(waits, durableWait{p: p, offset: res.LastOffset, epoch: res.LeaderEpoch, ti: ti, pi: pi, topic: t})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -179,8 +181,20 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		}
 		for i, err := range waitDurable(ctx, waits) {
 			if err != nil {
-				sp := &resp.Topics[waits[i].ti].Partitions[waits[i].pi]
+				w := waits[i]
+				sp := &resp.Topics[w.ti].Partitions[w.pi]
 				sp.ErrorCode, sp.ErrorMessage = errorCodeFor(err, req.Version >= 4), errorMessage(err)
+				// Leadership moved while the batch waited for its
+				// commit (a hand-over, an election): name the new
+				// leader, as at the append.
+				if b, epoch, ok := h.leaderHint(req, w.topic, sp.Partition, err); ok && req.Version >= 10 {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.ID, epoch
+					if !slices.ContainsFunc(resp.Brokers, func(x kmsg.ProduceResponseBroker) bool { return x.NodeID == b.ID }) {
+						nb := kmsg.NewProduceResponseBroker()
+						nb.NodeID, nb.Host, nb.Port, nb.Rack = b.ID, b.Host, b.Port, rackOrNil(b.Rack)
+						resp.Brokers = append(resp.Brokers, nb)
+					}
+				}
 			}
 		}
 		return resp

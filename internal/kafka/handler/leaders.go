@@ -7,6 +7,7 @@ import (
 	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/partition"
 )
 
 // KIP-951: a NOT_LEADER_OR_FOLLOWER answer to Produce (v10+) and Fetch
@@ -15,21 +16,23 @@ import (
 // response's tagged NodeEndpoints (Produce v10+, Fetch v16+), so that a
 // client goes to the right broker without a Metadata round trip.
 
-// leaderHint is a partition's current leader as the cluster's metadata
-// has it: the same leader and epoch Metadata answers, at the address of
-// the listener req came in on (ok false: none live, so nothing to hint).
-func (h *Handler) leaderHint(req *server.Request, t metadata.Topic, partition int32, err error) (leader metadata.BrokerInfo, epoch int32, ok bool) {
-	if !errors.Is(err, cluster.ErrNotLeader) {
+// leaderHint is a partition's current leader (cluster.LeaderHint: the
+// metadata's, or a newer one this node's replica learned of) and its
+// epoch, at the address of the listener req came in on (ok false: none
+// live, so nothing to hint).
+func (h *Handler) leaderHint(req *server.Request, t metadata.Topic, index int32, err error) (leader metadata.BrokerInfo, epoch int32, ok bool) {
+	if !errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, partition.ErrNotLeader) {
 		return leader, 0, false
 	}
-	id := h.c.Leader(&t, partition)
-	if id < 0 || id == h.c.NodeID() {
+	// The leader's epoch matters: franz-go moves a partition on a hint
+	// only when its epoch is newer than the one it knows (always 0 here
+	// once, so every hint was ignored).
+	id, epoch, local := h.c.LeaderHint(&t, index)
+	if id < 0 || id == h.c.NodeID() && !local {
 		return leader, 0, false
 	}
 	b, ok := h.broker(req, id)
-	// Epoch: Metadata's LeaderEpoch for a partition of the cluster (0
-	// until partitions have their own raft groups, issue 18).
-	return b, 0, ok
+	return b, epoch, ok
 }
 
 // endpoints collects the distinct brokers named by leader hints, in the
