@@ -100,7 +100,9 @@ type Replicator interface {
 	// leader only (0 elsewhere).
 	InSync() int
 	// KnownLeader is the group's leader (raft id, 0: none known) and the
-	// term it leads in, as this replica last learned them.
+	// term it leads in, as this replica last learned them; while none is
+	// known, the likely one (the candidate it voted for; on a leader
+	// handing over, the transferee and the next term).
 	KnownLeader() (lead, term uint64)
 }
 
@@ -398,8 +400,9 @@ func (p *Partition) EpochEnd(epoch int32) (int32, int64, bool) {
 }
 
 // KnownLeader is, on a replicated partition, its group's leader (raft
-// id) and that leader's term as this replica last learned them; ok is
-// false when none is known or the partition is not replicated.
+// id) and that leader's term as this replica last learned them, or the
+// likely leader (Replicator.KnownLeader); ok is false when none is known
+// or the partition is not replicated.
 func (p *Partition) KnownLeader() (raftID uint64, term int32, ok bool) {
 	if rs := p.repl.Load(); rs != nil {
 		lead, t := rs.r.KnownLeader()
