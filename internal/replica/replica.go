@@ -315,9 +315,12 @@ func (r *Replica) KnownLeader() (lead, term uint64) {
 func (r *Replica) noteLeadership() {
 	bs := r.rn.BasicStatus()
 	n := knownLeader{lead: bs.Lead, term: bs.GetTerm(), vote: bs.GetVote(), transferee: bs.LeadTransferee}
-	if k := r.known.Load(); k == nil || *k != n {
-		r.known.Store(&n)
+	if k := r.known.Load(); k != nil && *k == n {
+		return // the common case, called every round of the loop: no allocation
 	}
+	k := new(knownLeader)
+	*k = n
+	r.known.Store(k)
 }
 
 // Step hands a message from the transport; it never blocks (a full inbox,
