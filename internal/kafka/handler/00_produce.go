@@ -157,9 +157,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		resp.Topics = append(resp.Topics, st)
 	}
 	for _, b := range leaders {
-		nb := kmsg.NewProduceResponseBroker()
-		nb.NodeID, nb.Host, nb.Port, nb.Rack = b.ID, b.Host, b.Port, rackOrNil(b.Rack)
-		resp.Brokers = append(resp.Brokers, nb)
+		addProduceBroker(resp, b)
 	}
 	switch {
 	case r.Acks == 0 && failed:
@@ -189,11 +187,7 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 				// leader, as at the append.
 				if b, epoch, ok := h.leaderHint(req, w.topic, sp.Partition, err); ok && req.Version >= 10 {
 					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.ID, epoch
-					if !slices.ContainsFunc(resp.Brokers, func(x kmsg.ProduceResponseBroker) bool { return x.NodeID == b.ID }) {
-						nb := kmsg.NewProduceResponseBroker()
-						nb.NodeID, nb.Host, nb.Port, nb.Rack = b.ID, b.Host, b.Port, rackOrNil(b.Rack)
-						resp.Brokers = append(resp.Brokers, nb)
-					}
+					addProduceBroker(resp, b)
 				}
 			}
 		}
@@ -356,4 +350,14 @@ func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]erro
 		}
 	}
 	return out
+}
+
+// addProduceBroker lists b in the response's NodeEndpoints (KIP-951) once.
+func addProduceBroker(resp *kmsg.ProduceResponse, b metadata.BrokerInfo) {
+	if slices.ContainsFunc(resp.Brokers, func(x kmsg.ProduceResponseBroker) bool { return x.NodeID == b.ID }) {
+		return
+	}
+	nb := kmsg.NewProduceResponseBroker()
+	nb.NodeID, nb.Host, nb.Port, nb.Rack = b.ID, b.Host, b.Port, rackOrNil(b.Rack)
+	resp.Brokers = append(resp.Brokers, nb)
 }
