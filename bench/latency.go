@@ -135,13 +135,16 @@ func (l *clientLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	if strings.HasPrefix(msg, "wrote ") || strings.HasPrefix(msg, "read ") {
 		return // every request
 	}
+	if msg == "produced" && !slices.ContainsFunc(keyvals, func(v any) bool {
+		s, ok := v.(string)
+		return ok && strings.Contains(s, "retrying@")
+	}) {
+		return // a produce answered without an error: not formatted
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", level, msg)
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fmt.Fprintf(&b, " %v=%v", keyvals[i], keyvals[i+1])
-	}
-	if msg == "produced" && !strings.Contains(b.String(), "retrying@") {
-		return // a produce answered without an error
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
