@@ -269,14 +269,13 @@ func diskReadWrite(dir string, n int64) (read, write float64, err error) {
 	return float64(got) / time.Since(start).Seconds(), write, nil
 }
 
-// freeAddr is a loopback address with a port free at the moment.
+// freeAddr is a loopback address with a port free at the moment (freePort).
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 // medianFloat is the median of xs (the mean of the middle two for an even

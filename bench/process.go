@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // Program is a broker executable the harness runs.
@@ -202,17 +204,11 @@ func (s *Server) logTail() string {
 	return "\n\t" + filepath.Base(s.logPath) + ":\n\t" + strings.Join(lines, "\n\t")
 }
 
-// freePort returns a loopback port nobody listens on at the moment. A race
-// with another program taking it first is possible and shows as a start
-// failure.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a loopback port nobody listens on at the moment, below
+// the kernel's ephemeral range (testutil.FreeLoopbackPort), so no client
+// connection of this or another process can take it before the broker
+// listens.
+func freePort() (int, error) { return testutil.FreeLoopbackPort() }
 
 // procRSS reads VmRSS and VmHWM from /proc/<pid>/status.
 func procRSS(pid int) (rss, peak int64, err error) {

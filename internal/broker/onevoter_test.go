@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -114,12 +115,11 @@ func TestSingleNodeIsAClusterOfOne(t *testing.T) {
 // only its election's entry), and one on another port registers it.
 func TestRestartKeepsItsRegistration(t *testing.T) {
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testutil.FreeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	startAt := func(addr string) *Broker {
 		b, err := Start(Config{DataDir: dir, KafkaAddr: addr, HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {

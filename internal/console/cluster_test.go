@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +19,18 @@ import (
 
 	"github.com/stromhq/strom/internal/broker"
 	"github.com/stromhq/strom/internal/console"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // freeAddr is a loopback address nothing listens on now (a controller
 // listener must be known to every node before any starts).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testutil.FreeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // inProcessCluster starts n KRaft nodes (broker and controller each) in

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/broker"
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // TestClusterPagesInBrowser (issues 17-20) runs three KRaft nodes in this
@@ -157,12 +159,11 @@ func TestClusterPagesInBrowser(t *testing.T) {
 func startThree(t *testing.T) ([]*broker.Broker, []string) {
 	t.Helper()
 	free := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := testutil.FreeLoopbackPort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		return ln.Addr().String()
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	const n = 3
 	var kafka, ctrls, voters []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +21,11 @@ func TestServeLogsOneFormat(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			var stdout, stderr testutil.SyncBuffer
 			// --demo needs a fixed port: take a free one.
-			l, err := net.Listen("tcp", "127.0.0.1:0")
+			port, err := testutil.FreeLoopbackPort()
 			if err != nil {
 				t.Fatal(err)
 			}
-			addr := l.Addr().String()
-			l.Close()
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			serve := Commands()[0]
 			serve.SetArgs([]string{"--data-dir", t.TempDir(), "--kafka-addr", addr, "--http-addr", "127.0.0.1:0",
 				"--demo", "--log-format", format})

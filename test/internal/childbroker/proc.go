@@ -2,17 +2,17 @@ package childbroker
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stromhq/strom/internal/testutil"
 )
 
 // Proc is `strom serve` running in a child process of the test binary.
@@ -199,52 +199,13 @@ func (p *Proc) Stop(t testing.TB) {
 }
 
 // FreeAddr returns a loopback address with a port free at the moment, for a
-// child broker to listen on. The port is below the kernel's ephemeral range,
-// so no outgoing connection (a client's, raftnet's) can take it between now
-// and the child's listen, and it is never handed out twice by one test
-// process: a cluster's ports go into its voters list and must stay distinct.
+// child broker to listen on (testutil.FreeLoopbackPort: below the ephemeral
+// range, never handed out twice by one test process).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	lo, hi := 10000, ephemeralLow()-1
-	start := lo + int((uint64(os.Getpid())*7919+uint64(time.Now().UnixNano()))%uint64(hi-lo))
-	for i := range hi - lo {
-		port := lo + (start-lo+i)%(hi-lo)
-		if handedOut[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		handedOut[port] = true
-		return ln.Addr().String()
-	}
-	t.Fatalf("no free loopback port in [%d, %d]", lo, hi)
-	return ""
-}
-
-var (
-	portsMu   sync.Mutex
-	handedOut = map[int]bool{}
-)
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
-// default 32768 when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	port, err := testutil.FreeLoopbackPort()
 	if err != nil {
-		return 32768
+		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 1 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil || n <= 11000 {
-		return 32768
-	}
-	return n
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
