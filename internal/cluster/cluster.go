@@ -113,7 +113,8 @@ type Cluster struct {
 	// membershipDirty: a reassignment record applied or a replica
 	// started since the membership loop last looked at the metadata.
 	membershipDirty atomic.Bool
-	live            liveness // liveness.go: nodes down, and the replicas' ticker
+	live            liveness  // liveness.go: nodes down, and the replicas' ticker
+	downAt          downSince // failover.go: when each node was first seen down
 
 	stop context.CancelFunc
 	done sync.WaitGroup

@@ -90,9 +90,13 @@ func (c *Cluster) watchLiveness(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		down := map[int32]bool{}
+		now := time.Now()
 		for _, b := range c.store.Brokers() {
 			if c.nodeDown(b.ID) {
 				down[b.ID] = true
+				c.downAt.recent(b.ID, now) // the failover window starts here at the latest
+			} else {
+				c.downAt.up(b.ID)
 			}
 		}
 		c.live.down.Store(&down)

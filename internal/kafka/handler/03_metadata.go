@@ -87,7 +87,44 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 			resp.Topics[i].AuthorizedOperations = h.authorizedOps(req, acl.ResourceTopic, name, topicOperations)
 		}
 	}
-	return now(resp)
+	return h.afterFailovers(resp, req.Version, node)
+}
+
+// afterFailovers answers resp at once unless a partition it lists is
+// between leaders (cluster.FailingOver: its leader's broker just went
+// down, and the others can elect): then once each such partition has its
+// new leader recorded, within cluster's failover window, its partitions
+// listed again. A client's first metadata refresh after a leader's broker
+// died thus names the new leader: franz-go asks again only after its
+// MetadataMinAge (5 s by default), librdkafka after its backoff.
+func (h *Handler) afterFailovers(resp *kmsg.MetadataResponse, version int16, node int32) (server.Reply, error) {
+	var names []string
+	for _, mt := range resp.Topics {
+		if mt.ErrorCode == 0 && mt.Topic != nil {
+			names = append(names, *mt.Topic)
+		}
+	}
+	if !h.c.FailingOver(names) {
+		return now(resp)
+	}
+	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
+		h.c.WaitFailovers(ctx, names)
+		failed := h.failedPartitions()
+		for i := range resp.Topics {
+			mt := &resp.Topics[i]
+			if mt.ErrorCode != 0 || mt.Topic == nil {
+				continue
+			}
+			t, ok := h.c.Topic(*mt.Topic)
+			if !ok || t.ID != mt.TopicID {
+				continue // deleted (or re-created) meanwhile: as first listed
+			}
+			ops := mt.AuthorizedOperations
+			*mt = h.topicMetadata(t, node, version, failed[t.Name])
+			mt.AuthorizedOperations = ops
+		}
+		return resp
+	}}, nil
 }
 
 // metadataTopics fills resp.Topics: every topic, or those asked for.
