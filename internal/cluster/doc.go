@@ -79,4 +79,7 @@
 // liveness loop (liveness.go) that wakes quiesced partition groups whose
 // leader's node is fenced or has lost its raft connection, and the one
 // replica.Ticker that ticks the awake groups (stopped after the replicas).
+// The same view, with when each node was first seen down (failover.go),
+// tells Metadata whether a partition is between leaders, so that its
+// answer waits for the new leader during the moments after a kill.
 package cluster
