@@ -129,8 +129,11 @@ type Broker struct {
 	// stopBackground ends its registration and fencing loops, whose
 	// goroutines bg counts. registered: a cluster of one registered
 	// itself at Start.
-	quorum         *quorum
-	registered     bool
+	quorum     *quorum
+	registered bool
+	// replication exposes the partition replicas' metrics (nil on a
+	// cluster of one: it has no replicated partitions).
+	replication    *replicationCollector
 	stopBackground context.CancelFunc
 	bg             sync.WaitGroup
 	wg             sync.WaitGroup
@@ -206,6 +209,8 @@ func Start(cfg Config) (*Broker, error) {
 		}
 		// Set before the cluster's liveness loop starts (OpenMetadata).
 		ccfg.PeerConnected = func(n int32) bool { return q.tr != nil && q.tr.Connected(n) }
+		ccfg.ReplicaMetrics = new(replica.Metrics)
+		b.replication = newReplicationCollector(b, ccfg.ReplicaMetrics)
 	}
 	fsys := cfg.FS
 	if fsys == nil {
@@ -514,6 +519,9 @@ func (b *Broker) httpHandler() http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cleaner := newCleanerCollector(b)
 	reg.MustRegister(newCollector(b), cleaner)
+	if b.replication != nil {
+		reg.MustRegister(b.replication)
+	}
 	// The console reads the cleaner's gauges as /metrics shows them (the
 	// protocol has no request for them), from a registry of their own, so
 	// that reading them gathers nothing else.

@@ -63,6 +63,9 @@ type Config struct {
 	// to this one (liveness.go: a quiesced group's followers wake when
 	// their leader's node has none). Nil: only fencing counts.
 	PeerConnected func(node int32) bool
+	// ReplicaMetrics, when set, is given to every partition replica here
+	// (replica.Config.Metrics): elections, proposals, commit latency.
+	ReplicaMetrics *replica.Metrics
 }
 
 // Cluster is the single-node broker state.

@@ -161,3 +161,47 @@ func (c *Cluster) ReplicaCounts() (quiesced, awake int) {
 	}
 	return quiesced, awake
 }
+
+// LeaderCounts is, over the replicated partitions this node leads (a
+// confirmed leader epoch), how many there are, how many have fewer
+// replicas in sync than they have replicas (Kafka's
+// UnderReplicatedPartitions, reported by leaders), and how many fewer
+// than min.insync.replicas (UnderMinIsrPartitionCount: acks=all writes
+// are refused there).
+type LeaderCounts struct {
+	Leaders, UnderReplicated, UnderMinISR int
+}
+
+// LeaderCounts counts this node's leaderships (metrics).
+func (c *Cluster) LeaderCounts() LeaderCounts {
+	self := uint64(c.NodeID()) + 1
+	c.reps.mu.RLock()
+	hs := make([]*hosted, 0, len(c.reps.groups))
+	for _, h := range c.reps.groups {
+		hs = append(hs, h)
+	}
+	c.reps.mu.RUnlock()
+	var out LeaderCounts
+	for _, h := range hs {
+		v := h.view.Load()
+		if v == nil || v.Leader != self || v.Epoch < 0 {
+			continue
+		}
+		t, ok := c.store.Topic(h.key.Topic)
+		if !ok || t.ID != h.topic || int(h.key.Partition) >= len(t.Replicas) {
+			continue
+		}
+		out.Leaders++
+		if len(v.ISR) < len(t.Replicas[h.key.Partition]) {
+			out.UnderReplicated++
+		}
+		minISR := int64(1)
+		if ts := c.TopicSettings(t.Name); ts != nil {
+			minISR = ts.MinInsyncReplicas
+		}
+		if int64(len(v.ISR)) < minISR {
+			out.UnderMinISR++
+		}
+	}
+	return out
+}

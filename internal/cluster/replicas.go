@@ -101,6 +101,7 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 		OnChange:     func(v replica.Leadership) { h.view.Store(&v) },
 		Ticker:       c.replicaTicker(),
 		Live:         c.nodeLive,
+		Metrics:      c.cfg.ReplicaMetrics,
 		Logger:       c.cfg.Logger,
 	})
 	if err != nil {

@@ -42,6 +42,9 @@ type loopState struct {
 	proposed     uint64 // proposals raft took since then
 	commit       uint64
 	view         Leadership // as last reported to OnChange
+	// uncommitted: on the leader, its appended proposals not yet seen
+	// committed, in index order, for Config.Metrics (metrics.go).
+	uncommitted []inflight
 	// streams: on the leader, the snapshot stream running to each
 	// follower (snapstream.go).
 	streams map[uint64]*regionBody
@@ -306,10 +309,12 @@ func (r *Replica) step(m *raftpb.Message) {
 func (r *Replica) propose(pr *proposal) {
 	r.wake()
 	if r.epoch.Load() < 0 {
+		r.noteLost(1)
 		pr.res <- appended{err: partition.ErrNotLeader}
 		return
 	}
 	if err := r.rn.Propose(pr.data); err != nil {
+		r.noteLost(1)
 		pr.res <- appended{err: fmt.Errorf("%w: %w", partition.ErrNotLeader, err)}
 		return
 	}
@@ -324,8 +329,18 @@ func (r *Replica) handleReady() error {
 	rd := r.rn.Ready()
 	if rd.SoftState != nil {
 		r.leader.Store(rd.SoftState.Lead)
+		wasLeader := r.isLeader
 		r.isLeader = rd.SoftState.RaftState == raft.StateLeader
+		if m := r.cfg.Metrics; m != nil {
+			switch {
+			case rd.SoftState.RaftState == raft.StateCandidate:
+				m.Elections.Add(1)
+			case r.isLeader && !wasLeader:
+				m.Leaderships.Add(1)
+			}
+		}
 		if !r.isLeader {
+			r.noteSteppedDown()
 			r.epoch.Store(-1)
 			r.inSync.Store(0)
 			r.cancelStreams() // snapstream.go
@@ -392,6 +407,7 @@ func (r *Replica) handleReady() error {
 		}
 		if c := rd.HardState.GetCommit(); c > r.commit {
 			r.commit = c
+			r.noteCommitted()
 		}
 	}
 	if len(rd.Messages) > 0 && !sent {
@@ -435,6 +451,7 @@ func (r *Replica) handleReady() error {
 		if idx > r.lastIdx {
 			// Not appended (a leader change dropped it from raft's
 			// unstable log before a Ready).
+			r.noteLost(1)
 			pr.res <- appended{err: fmt.Errorf("%w: proposal dropped by a leader change", partition.ErrNotLeader)}
 			delete(r.pending, idx)
 		}
@@ -504,15 +521,18 @@ func (r *Replica) answer(ents []*raftpb.Entry, mine []bool) {
 		if !mine[k] {
 			// Another entry took the index (leadership moved between
 			// the proposal and this Ready).
+			r.noteLost(1)
 			pr.res <- appended{err: fmt.Errorf("%w: entry %d taken by another", partition.ErrNotLeader, e.GetIndex())}
 			continue
 		}
 		first, ok1 := r.st.OffsetOf(e.GetIndex())
 		next, ok2 := r.st.OffsetOf(e.GetIndex() + 1)
 		if !ok1 || !ok2 {
+			r.noteLost(1)
 			pr.res <- appended{err: fmt.Errorf("%w: entry %d left the log", partition.ErrNotLeader, e.GetIndex())}
 			continue
 		}
+		r.noteAppended(e.GetIndex(), pr.at)
 		pr.res <- appended{first: first, last: next - 1, term: int32(e.GetTerm())}
 	}
 }

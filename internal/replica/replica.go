@@ -88,7 +88,11 @@ type Config struct {
 	// SnapshotChunkBytes is the size of a streamed region's chunks (4
 	// MiB): what each side holds in memory at a time.
 	SnapshotChunkBytes int
-	Logger             *slog.Logger
+	// Metrics, when set, counts this replica's elections, leaderships
+	// and proposals, and times its commits (metrics.go); shared by every
+	// replica of the node.
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Leadership is a replica's view of its group: the leader's raft id (0:
@@ -146,6 +150,7 @@ type appended struct {
 type proposal struct {
 	data []byte
 	res  chan appended // buffered(1)
+	at   time.Time     // when Propose was called (Metrics.CommitLatency)
 }
 
 // Start opens raft's storage over p's log, bootstraps an empty partition
@@ -222,6 +227,9 @@ func (r *Replica) Propose(data []byte) (first, last int64, term int32, err error
 	// it), so data is read only until this returns, while the caller
 	// waits.
 	pr := &proposal{data: data, res: make(chan appended, 1)}
+	if r.cfg.Metrics != nil {
+		pr.at = time.Now()
+	}
 	select {
 	case r.propc <- pr:
 	case <-r.done:

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,6 +68,17 @@ func TestMetadataAfterLeaderKill(t *testing.T) {
 		before, err = leaders(c.direct(c.nodes[0].kafka))
 		return err
 	})
+	// The nodes' replication metrics: every partition led once, none
+	// under-replicated, the creation's elections counted.
+	if got := metricSum(t, c.nodes, "strom_partition_leaders"); got < partitions {
+		t.Fatalf("strom_partition_leaders sums to %v over the nodes, want at least %d", got, partitions)
+	}
+	if got := metricSum(t, c.nodes, "strom_partitions_under_replicated"); got != 0 {
+		t.Fatalf("strom_partitions_under_replicated sums to %v with every ISR full", got)
+	}
+	if got := metricSum(t, c.nodes, "strom_partition_leaderships_total"); got < partitions {
+		t.Fatalf("strom_partition_leaderships_total sums to %v, want at least %d", got, partitions)
+	}
 	victim := before[0]
 	var led []int32 // the partitions the victim leads
 	for p, l := range before {
@@ -163,6 +176,23 @@ func TestMetadataAfterLeaderKill(t *testing.T) {
 		}
 	}
 
+	// The survivors lead everything, and once the victim left the ISRs
+	// (replica.lag.time.max.ms) every partition of the topic is
+	// under-replicated; the records written after the kill were
+	// committed, with their latency timed (checked after the producer).
+	var survivors []*node
+	for _, nd := range c.nodes {
+		if nd.id != victim {
+			survivors = append(survivors, nd)
+		}
+	}
+	waitFor(t, 30*time.Second, "the survivors counting the topic's partitions under-replicated", func() error {
+		if got := metricSum(t, survivors, "strom_partitions_under_replicated"); got < partitions {
+			return fmt.Errorf("strom_partitions_under_replicated sums to %v", got)
+		}
+		return nil
+	})
+
 	select {
 	case r := <-produced:
 		if r.err != nil {
@@ -176,4 +206,27 @@ func TestMetadataAfterLeaderKill(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the producer did not finish")
 	}
+	if got := metricSum(t, survivors, "strom_partition_commit_seconds_count"); got < float64(len(led)) {
+		t.Fatalf("strom_partition_commit_seconds_count sums to %v on the survivors, want at least %d", got, len(led))
+	}
+}
+
+// metricSum is the value of a sample named name (no labels) summed over
+// the nodes' /metrics pages.
+func metricSum(t *testing.T, nodes []*node, name string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
+	sum := 0.0
+	for _, nd := range nodes {
+		m := re.FindSubmatch(scrape(t, nd.http))
+		if m == nil {
+			t.Fatalf("node %d's /metrics has no %s", nd.id, name)
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += v
+	}
+	return sum
 }
