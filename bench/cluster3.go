@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ const (
 type clusterNode struct {
 	id   int
 	ctrl string
+	http string // its HTTP listener (/metrics), "" when off
 	srv  *Server
 }
 
@@ -64,6 +66,12 @@ func listening(addr string, timeout time.Duration) error {
 // startCluster3 starts three nodes, each with the extra arguments, and
 // waits until every one lists all three brokers and a controller.
 func startCluster3(ctx context.Context, e *Env, extra ...string) ([]*clusterNode, error) {
+	return startCluster3With(ctx, e, false, extra...)
+}
+
+// startCluster3With is startCluster3 with each node's HTTP listener on
+// (its /metrics; the console is not opened) when withHTTP is set.
+func startCluster3With(ctx context.Context, e *Env, withHTTP bool, extra ...string) ([]*clusterNode, error) {
 	var nodes []*clusterNode
 	var voters []string
 	for i := 1; i <= 3; i++ {
@@ -72,12 +80,19 @@ func startCluster3(ctx context.Context, e *Env, extra ...string) ([]*clusterNode
 			return nil, err
 		}
 		n := &clusterNode{id: i, ctrl: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		if withHTTP {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+			n.http = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
 		nodes = append(nodes, n)
 		voters = append(voters, fmt.Sprintf("%d@%s", i, n.ctrl))
 	}
 	for _, n := range nodes {
+		httpAddr := cmp.Or(n.http, "-")
 		kind := Kind{Name: Strom.Name, Protocol: Kafka, Ready: listening, Args: func(addr, dataDir string) []string {
-			return append([]string{"serve", "--data-dir", dataDir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", "-",
+			return append([]string{"serve", "--data-dir", dataDir, "--kafka-addr", addr, "--advertised-addr", addr, "--http-addr", httpAddr,
 				"--node-id", strconv.Itoa(n.id), "--controller-quorum-voters", strings.Join(voters, ","), "--controller-addr", n.ctrl}, extra...)
 		}}
 		s, err := e.Start(ctx, kind)

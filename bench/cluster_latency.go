@@ -2,7 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +74,7 @@ func clusterLatencyOnce(ctx context.Context, e *Env, spec latencySpec, round int
 	cfg := e.Config()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Warmup+cfg.Duration+3*time.Minute)
 	defer cancel()
-	nodes, err := startCluster3(ctx, e)
+	nodes, err := startCluster3With(ctx, e, true)
 	if err != nil {
 		return latencyResult{}, err
 	}
@@ -81,5 +86,67 @@ func clusterLatencyOnce(ctx context.Context, e *Env, spec latencySpec, round int
 	spec.Create = func(ctx context.Context, topic string, partitions int32) error {
 		return createReplicated(ctx, nodes, topic, partitions)
 	}
-	return measureLatency(ctx, nodes[0].srv, fmt.Sprintf("bench-latency-rf3-%d", round), spec, cfg.Warmup, cfg.Duration)
+	res, err := measureLatency(ctx, nodes[0].srv, fmt.Sprintf("bench-latency-rf3-%d", round), spec, cfg.Warmup, cfg.Duration)
+	if err == nil {
+		// What the leaders saw: proposal to commit, the part of a
+		// produce's latency that replication adds.
+		if c, cerr := commitLatency(ctx, nodes); cerr != nil {
+			e.Logf("round %d: the leaders' commit latency: %v", round, cerr)
+		} else {
+			e.Logf("round %d: the leaders' commit latency (strom_partition_commit_seconds, the whole round): p50 %s, p99 %s over %.0f proposals", round, c.p50, c.p99, c.count)
+		}
+	}
+	return res, err
+}
+
+// commitQuantiles is a latency distribution read from a histogram.
+type commitQuantiles struct {
+	p50, p99 time.Duration
+	count    float64
+}
+
+// commitLatency sums the nodes' strom_partition_commit_seconds histograms
+// and estimates the median and p99, interpolated within the buckets (each
+// twice the one below: the estimate is coarse).
+func commitLatency(ctx context.Context, nodes []*clusterNode) (commitQuantiles, error) {
+	const prefix = `strom_partition_commit_seconds_bucket{le="`
+	cum := map[float64]float64{}
+	for _, n := range nodes {
+		m, err := scrape(ctx, n.http)
+		if err != nil {
+			return commitQuantiles{}, err
+		}
+		for k, v := range m {
+			le, ok := strings.CutPrefix(k, prefix)
+			if !ok {
+				continue
+			}
+			b, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64)
+			if err != nil {
+				return commitQuantiles{}, fmt.Errorf("%s: %w", k, err)
+			}
+			cum[b] += v
+		}
+	}
+	bounds := slices.Sorted(maps.Keys(cum))
+	if len(bounds) == 0 || cum[bounds[len(bounds)-1]] == 0 {
+		return commitQuantiles{}, errors.New("no commits in strom_partition_commit_seconds")
+	}
+	total := cum[bounds[len(bounds)-1]]
+	q := func(f float64) time.Duration {
+		target := f * total
+		lo, below := 0.0, 0.0
+		for _, b := range bounds {
+			if cum[b] >= target {
+				if math.IsInf(b, 1) {
+					return time.Duration(lo * float64(time.Second)) // beyond the last bound: at least it
+				}
+				frac := (target - below) / (cum[b] - below)
+				return time.Duration((lo + (b-lo)*frac) * float64(time.Second))
+			}
+			lo, below = b, cum[b]
+		}
+		return time.Duration(lo * float64(time.Second))
+	}
+	return commitQuantiles{p50: q(0.5).Round(10 * time.Microsecond), p99: q(0.99).Round(10 * time.Microsecond), count: total}, nil
 }
