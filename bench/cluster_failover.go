@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,14 @@ const (
 	failoverSettle = 30 * time.Second
 	// failoverGoal is the goal for the median.
 	failoverGoal = 2 * time.Second
+	// failoverAged: every second kill comes this long after the
+	// partitions settled, not at once. The hand-over back to a restarted
+	// node makes franz-go load metadata (its sink backs off after the
+	// NOT_LEADER_OR_FOLLOWER that moved it), and it loads again at most
+	// every MetadataMinAge (5 s by default) whatever any broker answers:
+	// a kill within 5 s of a leadership change waits out that age, one
+	// later does not. Leaders die at random times, so both are measured.
+	failoverAged = 6 * time.Second
 )
 
 // firstAck waits for a producer's first acknowledgement, after a kill, of
@@ -62,8 +71,8 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 	cfg := e.Config()
 	e.Notef("Three strom serve nodes as one cluster (as cluster-3); topic %q of %d partitions, replication factor 3. Two producers run through the whole scenario, each a kgo client seeded with the three nodes, acks=all, idempotent, ProducerLinger(0), ManualPartitioner, %d-byte values stamped with producer, sequence number and scheduled send time, round robin over the partitions, paced every %v: %d records/s with kgo.MetadataMinAge(%v) (the headline) and %d records/s with franz-go's default MetadataMinAge (5 s).",
 		failoverTopic, failoverPartitions, failoverBytes, latencyTick, failoverRate, failoverMinAge, failoverRateDflt)
-	e.Notef("%d times: wait until every partition has its three replicas in the ISR (and, within %v, is led by its preferred replica again), SIGKILL the leader of partition 0 (from Metadata), and time from the kill to each producer's first acknowledgement of a record to partition 0 scheduled after the kill; restart the killed node on its data. At the end the producers stop, wait for their acknowledgements, and every partition is read back from its start: the failover figures stand only if every acknowledged record is there.",
-		cfg.Failovers, failoverSettle)
+	e.Notef("%d times: wait until every partition has its three replicas in the ISR (and, within %v, is led by its preferred replica again), every second time wait %v more (franz-go loads metadata when the leadership moves back, and then at most every MetadataMinAge: a kill within 5 s of that waits out the age), SIGKILL the leader of partition 0 (from Metadata), and time from the kill to each producer's first acknowledgement of a record to partition 0 scheduled after the kill; restart the killed node on its data. At the end the producers stop, wait for their acknowledgements, and every partition is read back from its start: the failover figures stand only if every acknowledged record is there.",
+		cfg.Failovers, failoverSettle, failoverAged)
 	nodes, err := startCluster3(ctx, e)
 	if err != nil {
 		return err
@@ -116,6 +125,7 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 	stop := func() { stopProducing(); wg.Wait() }
 	defer stop()
 
+	var agedRuns []bool // per run: the kill came failoverAged after the settle
 	for run := 0; run < cfg.Failovers; run++ {
 		if _, err := waitPartitions(ctx, mcl, failoverTopic, failoverPartitions, failoverSettle, settled); err != nil {
 			e.Logf("run %d: not back on the preferred replicas (%v); going on with a full ISR", run+1, err)
@@ -123,6 +133,10 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 		ps, err := waitPartitions(ctx, mcl, failoverTopic, failoverPartitions, clusterWaitTimeout, fullISR)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", run+1, err)
+		}
+		aged := run%2 == 1
+		if aged {
+			time.Sleep(failoverAged) // the client's metadata age, not the cluster's state
 		}
 		victim := nodes[ps[0].Leader-1]
 		var waits []<-chan time.Duration
@@ -141,7 +155,12 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 				return ctx.Err()
 			}
 		}
-		e.Logf("failover %d: node %d (leader of partition 0) killed; first acks=all on partition 0 after %v (%s), %v (%s)", run+1, victim.id,
+		when := "at once after the leaders settled"
+		if aged {
+			when = fmt.Sprintf("%v after the leaders settled", failoverAged)
+		}
+		agedRuns = append(agedRuns, aged)
+		e.Logf("failover %d: node %d (leader of partition 0) killed %s; first acks=all on partition 0 after %v (%s), %v (%s)", run+1, victim.id, when,
 			runs[0].times[run].Round(time.Millisecond), runs[0].name, runs[1].times[run].Round(time.Millisecond), runs[1].name)
 		if err := restartNode(ctx, e, victim); err != nil {
 			return err
@@ -163,7 +182,7 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 		return fmt.Errorf("%d acknowledged records lost across the failovers: %s", lost, check)
 	}
 	for i, pr := range runs {
-		f := sortLatencies(pr.times)
+		f := sortLatencies(slices.Clone(pr.times)) // pr.times stays in run order for the split below
 		fig := Figure{Name: "strom leader failover, " + pr.name, Value: ms(f.q(0.5)), Unit: "ms",
 			Note: fmt.Sprintf("median of %d: kill -9 of partition 0's leader to the first acks=all acknowledgement of a record to partition 0 sent after it; min %.0f, max %.0f ms; %s", len(f), ms(f[0]), ms(f.max()), check)}
 		if i == 0 {
@@ -171,6 +190,27 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 		}
 		e.Figure(fig)
 		e.Figure(Figure{Name: "strom leader failover max, " + pr.name, Value: ms(f.max()), Unit: "ms", Note: fmt.Sprintf("of %d", len(f))})
+		if i == 1 {
+			var soon, later []time.Duration
+			for run, d := range pr.times {
+				if agedRuns[run] {
+					later = append(later, d)
+				} else {
+					soon = append(soon, d)
+				}
+			}
+			for _, part := range []struct {
+				name  string
+				times []time.Duration
+			}{{"kill at once after a leadership change", soon}, {fmt.Sprintf("kill %v after it", failoverAged), later}} {
+				if len(part.times) == 0 {
+					continue
+				}
+				f := sortLatencies(part.times)
+				e.Figure(Figure{Name: "strom leader failover, " + pr.name + ", " + part.name, Value: ms(f.q(0.5)), Unit: "ms",
+					Note: fmt.Sprintf("median of %d; min %.0f, max %.0f ms", len(f), ms(f[0]), ms(f.max()))})
+			}
+		}
 	}
 	for _, n := range nodes {
 		if err := e.Stop(n.srv); err != nil {

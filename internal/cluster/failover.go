@@ -19,8 +19,9 @@ import (
 // producers stall for 5 s though the partition had a leader after 0.5.
 // So a broker that answers Metadata while a partition it lists is between
 // leaders (FailingOver) holds the answer until the new leader is recorded
-// (WaitFailovers), up to failoverWindow after it saw the old leader's
-// node go down: the client's first refresh names the new leader.
+// (WaitFailovers) or its replica here knows it (MetadataLeader), up to
+// failoverWindow after it saw the old leader's node go down: the
+// client's first refresh names the new leader.
 //
 // Between leaders means: the recorded leader's node is down from here
 // (fenced, or no raftnet connection from it: nodeDown) for less than
@@ -113,6 +114,9 @@ func (c *Cluster) betweenLeaders(t *metadata.Topic, i int32, fresh, down map[int
 	pl, ok := c.store.PartitionLeader(t.Name, i)
 	if !ok || pl.TopicID != t.ID || !fresh[pl.Leader] {
 		return false
+	}
+	if lead, _, ok := c.newerLocalLeader(t, i, pl.Epoch); ok && !down[lead] {
+		return false // this node's replica knows the new leader: Metadata names it (MetadataLeader)
 	}
 	replicas := t.Replicas[i]
 	up := 0

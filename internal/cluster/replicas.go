@@ -200,20 +200,51 @@ func (c *Cluster) PartitionLeader(t *metadata.Topic, i int32) LeaderInfo {
 // Leader -1 when none is known.
 func (c *Cluster) LeaderHint(t *metadata.Topic, i int32) (leader, epoch int32, local bool) {
 	li := c.PartitionLeader(t, i)
-	leader, epoch = li.Leader, li.Epoch
+	if lead, term, ok := c.newerLocalLeader(t, i, li.Epoch); ok {
+		return lead, term, true
+	}
+	return li.Leader, li.Epoch, false
+}
+
+// MetadataLeader is PartitionLeader as this node answers Metadata: with
+// the newer leadership its replica knows of, as LeaderHint, so that its
+// Metadata and the hints of its refusals name the same leader. Before,
+// a client moved by a hint to a new leader (epoch n+1) and then loading
+// metadata here before the leader's publish pass got epoch n back:
+// franz-go takes that for an epoch rewind and loads again, which its
+// MetadataMinAge (5 s by default) delays, and a load 5 s after a
+// hand-over put its next refresh, the one after a leader's kill, up to
+// 5 s later. The ISR is still the recorded one.
+func (c *Cluster) MetadataLeader(t *metadata.Topic, i int32) LeaderInfo {
+	li := c.PartitionLeader(t, i)
+	if lead, term, ok := c.newerLocalLeader(t, i, li.Epoch); ok {
+		li.Leader, li.Epoch = lead, term
+	}
+	return li
+}
+
+// newerLocalLeader is the leader (node id) and term this node's replica
+// of partition i of t knows of, when its term is newer than epoch and
+// its node is not fenced; ok false otherwise (or no replica here).
+func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32) (leader, term int32, ok bool) {
+	if !replicatedPartition(t, i) {
+		return 0, 0, false
+	}
 	c.mu.RLock()
 	p, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]
 	c.mu.RUnlock()
 	if !ok {
-		return leader, epoch, false
+		return 0, 0, false
 	}
-	if lead, term, known := p.KnownLeader(); known && term > epoch {
-		node := int32(lead - 1) // raft id = node id + 1
-		if b, ok := c.store.Broker(node); ok && !b.Fenced {
-			return node, term, true
-		}
+	lead, known, ok := p.KnownLeader()
+	if !ok || known <= epoch {
+		return 0, 0, false
 	}
-	return leader, epoch, false
+	node := int32(lead - 1) // raft id = node id + 1
+	if b, found := c.store.Broker(node); !found || b.Fenced {
+		return 0, 0, false
+	}
+	return node, known, true
 }
 
 // publishLeaders runs until ctx ends: every interval it records in the

@@ -459,6 +459,7 @@ func appendPing(dst []byte) []byte {
 // duplicate check. Owner: its reader (readLoop), which unregisters it.
 type inConn struct {
 	conn        net.Conn
+	raw         net.Conn // conn's TCP connection under any TLS (peerClosed)
 	node        int32
 	incarnation uint64
 	frame       chan struct{} // signalled (never blocking) at every frame read

@@ -234,12 +234,21 @@ func (t *Transport) Send(group uint64, m *raftpb.Message) {
 // Connected reports whether node has a connection to this one open (its
 // writer dialled in and sent its hello): a live peer keeps one, and a peer
 // whose process died loses it at once (its kernel closes the socket). A
-// hung peer keeps its connection: the metadata quorum's fencing covers
-// that. internal/cluster uses it as a liveness signal for quiesced groups.
+// connection whose peer end the kernel has already seen closed counts as
+// lost before its reader gets to the end (peerClosed): a client that saw
+// the same kill may ask this node about it within a millisecond. A hung
+// peer keeps its connection: the metadata quorum's fencing covers that.
+// internal/cluster uses it as a liveness signal for quiesced groups and
+// for Metadata during a failover.
 func (t *Transport) Connected(node int32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.mu.in[node]) > 0
+	for ic := range t.mu.in[node] {
+		if !peerClosed(ic.raw) {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns the counters.
@@ -314,12 +323,13 @@ func (t *Transport) readLoop(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
+	raw := c
 	if t.cfg.ServerTLS != nil {
 		c = tls.Server(c, t.cfg.ServerTLS)
 	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	c.SetDeadline(time.Now().Add(t.cfg.HelloTimeout))
-	ic := &inConn{conn: c, frame: make(chan struct{}, 1), done: make(chan struct{})}
+	ic := &inConn{conn: c, raw: raw, frame: make(chan struct{}, 1), done: make(chan struct{})}
 	defer t.unregister(ic)
 	h, err := t.handshakeIn(c, r, ic)
 	if err != nil {

@@ -262,12 +262,14 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, fai
 	if t.Replicas != nil {
 		// A cluster: each partition on the brokers its replicas name; the
 		// leader, its epoch and the ISR are what the partition's raft
-		// leader recorded (one replica: that broker while it is live).
+		// leader recorded (one replica: that broker while it is live), the
+		// leader and epoch newer when this node's replica knows of a
+		// newer leadership (as its KIP-951 hints do).
 		for i := range mt.Partitions {
 			p := &mt.Partitions[i]
 			p.Default()
 			p.Partition = int32(i)
-			li := h.c.PartitionLeader(&t, int32(i))
+			li := h.c.MetadataLeader(&t, int32(i))
 			p.Leader = li.Leader
 			p.LeaderEpoch = max(li.Epoch, 0)
 			p.Replicas = t.Replicas[i]
