@@ -113,12 +113,7 @@ func (c *Cluster) watchLiveness(ctx context.Context, every time.Duration) {
 		if len(down) == 0 && len(back) == 0 {
 			continue
 		}
-		c.reps.mu.RLock()
-		hs := make([]*hosted, 0, len(c.reps.groups))
-		for _, h := range c.reps.groups {
-			hs = append(hs, h)
-		}
-		c.reps.mu.RUnlock()
+		hs := c.hostedReplicas()
 		woke := 0
 		isDown := func(raftID uint64) bool { return down[int32(raftID)-1] }
 		isBack := func(raftID uint64) bool { return back[int32(raftID)-1] }
@@ -175,12 +170,7 @@ type LeaderCounts struct {
 // LeaderCounts counts this node's leaderships (metrics).
 func (c *Cluster) LeaderCounts() LeaderCounts {
 	self := uint64(c.NodeID()) + 1
-	c.reps.mu.RLock()
-	hs := make([]*hosted, 0, len(c.reps.groups))
-	for _, h := range c.reps.groups {
-		hs = append(hs, h)
-	}
-	c.reps.mu.RUnlock()
+	hs := c.hostedReplicas()
 	var out LeaderCounts
 	for _, h := range hs {
 		v := h.view.Load()

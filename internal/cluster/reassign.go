@@ -211,6 +211,7 @@ type reassigning struct {
 	target []int32
 }
 
+// hostedReplicas is a snapshot of this node's partition replicas.
 func (c *Cluster) hostedReplicas() []*hosted {
 	c.reps.mu.RLock()
 	defer c.reps.mu.RUnlock()

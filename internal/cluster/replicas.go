@@ -322,12 +322,7 @@ const publishFullPasses = 50
 // followers are all unreachable, are left as they are.
 func (c *Cluster) HandOverLeadership(ctx context.Context) {
 	self := uint64(c.NodeID()) + 1
-	c.reps.mu.RLock()
-	hs := make([]*hosted, 0, len(c.reps.groups))
-	for _, h := range c.reps.groups {
-		hs = append(hs, h)
-	}
-	c.reps.mu.RUnlock()
+	hs := c.hostedReplicas()
 	var moving []*hosted
 	for _, h := range hs {
 		if h.r.Leader() != self {
@@ -394,12 +389,7 @@ func (c *Cluster) replicaRetention(ctx context.Context, every time.Duration) {
 
 // applyReplicaRetention is one pass of replicaRetention.
 func (c *Cluster) applyReplicaRetention(now time.Time) {
-	c.reps.mu.RLock()
-	hs := make([]*hosted, 0, len(c.reps.groups))
-	for _, h := range c.reps.groups {
-		hs = append(hs, h)
-	}
-	c.reps.mu.RUnlock()
+	hs := c.hostedReplicas()
 	for _, h := range hs {
 		if _, err := h.r.ApplyRetention(now); err != nil && !errors.Is(err, replica.ErrStopped) {
 			c.cfg.Logger.Error("retention failed", "topic", h.key.Topic, "partition", h.key.Partition, "err", err)

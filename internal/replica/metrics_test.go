@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -27,29 +26,11 @@ func TestMetricsCountElectionsAndCommits(t *testing.T) {
 	if m.Elections.Load() < 1 || m.Leaderships.Load() != 1 {
 		t.Fatalf("after the first election: %d elections, %d leaderships", m.Elections.Load(), m.Leaderships.Load())
 	}
-	l := g.nodes[1].p
 	before := m.Committed.Load() // the new leader's own entry is raft's, not a proposal
 	const n = 5
 	for i := range n {
 		start := time.Now()
-		res, err := l.Append(batch(t, 7, int32(i), 1, "a"), partition.AppendRules{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- l.WaitCommitted(context.Background(), res.LastOffset, res.LeaderEpoch) }()
-		var werr error
-		g.waitFor("commit", func() bool {
-			select {
-			case werr = <-done:
-				return true
-			default:
-				return false
-			}
-		})
-		if werr != nil {
-			t.Fatal(werr)
-		}
+		g.appendCommitted(1, batch(t, 7, int32(i), 1, "a"))
 		g.waitFor("the commit counted", func() bool { return m.Committed.Load() == before+uint64(i)+1 })
 		mu.Lock()
 		d := latencies[len(latencies)-1]
