@@ -115,7 +115,7 @@ func (c *Cluster) betweenLeaders(t *metadata.Topic, i int32, fresh, down map[int
 	if !ok || pl.TopicID != t.ID || !fresh[pl.Leader] {
 		return false
 	}
-	if lead, _, ok := c.newerLocalLeader(t, i, pl.Epoch); ok && !down[lead] {
+	if lead, _, ok := c.newerLocalLeader(t, i, pl.Epoch, true); ok && !down[lead] {
 		return false // this node's replica knows the new leader: Metadata names it (MetadataLeader)
 	}
 	replicas := t.Replicas[i]

@@ -200,15 +200,19 @@ func (c *Cluster) PartitionLeader(t *metadata.Topic, i int32) LeaderInfo {
 // Leader -1 when none is known.
 func (c *Cluster) LeaderHint(t *metadata.Topic, i int32) (leader, epoch int32, local bool) {
 	li := c.PartitionLeader(t, i)
-	if lead, term, ok := c.newerLocalLeader(t, i, li.Epoch); ok {
+	if lead, term, ok := c.newerLocalLeader(t, i, li.Epoch, false); ok {
 		return lead, term, true
 	}
 	return li.Leader, li.Epoch, false
 }
 
 // MetadataLeader is PartitionLeader as this node answers Metadata: with
-// the newer leadership its replica knows of, as LeaderHint, so that its
-// Metadata and the hints of its refusals name the same leader. Before,
+// the newer leadership its replica knows of once that leader's epoch is
+// confirmed (never the candidate voted for or a transferee: a client sent
+// there before it leads has its first batch refused and may have the
+// next accepted, out of sequence for an idempotent producer, which
+// librdkafka takes as fatal), so that its Metadata and the hints of its
+// refusals agree once the leadership settled. Before,
 // a client moved by a hint to a new leader (epoch n+1) and then loading
 // metadata here before the leader's publish pass got epoch n back:
 // franz-go takes that for an epoch rewind and loads again, which its
@@ -217,7 +221,7 @@ func (c *Cluster) LeaderHint(t *metadata.Topic, i int32) (leader, epoch int32, l
 // 5 s later. The ISR is still the recorded one.
 func (c *Cluster) MetadataLeader(t *metadata.Topic, i int32) LeaderInfo {
 	li := c.PartitionLeader(t, i)
-	if lead, term, ok := c.newerLocalLeader(t, i, li.Epoch); ok {
+	if lead, term, ok := c.newerLocalLeader(t, i, li.Epoch, true); ok {
 		li.Leader, li.Epoch = lead, term
 	}
 	return li
@@ -225,8 +229,10 @@ func (c *Cluster) MetadataLeader(t *metadata.Topic, i int32) LeaderInfo {
 
 // newerLocalLeader is the leader (node id) and term this node's replica
 // of partition i of t knows of, when its term is newer than epoch and
-// its node is not fenced; ok false otherwise (or no replica here).
-func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32) (leader, term int32, ok bool) {
+// its node is not fenced; ok false otherwise (or no replica here). With
+// confirmed, only a leader whose epoch the replica saw confirmed
+// (Partition.ConfirmedLeader), else also the likely one (KnownLeader).
+func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32, confirmed bool) (leader, term int32, ok bool) {
 	if !replicatedPartition(t, i) {
 		return 0, 0, false
 	}
@@ -237,6 +243,9 @@ func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32) (lea
 		return 0, 0, false
 	}
 	lead, known, ok := p.KnownLeader()
+	if confirmed {
+		lead, known, ok = p.ConfirmedLeader()
+	}
 	if !ok || known <= epoch {
 		return 0, 0, false
 	}

@@ -104,6 +104,10 @@ type Replicator interface {
 	// known, the likely one (the candidate it voted for; on a leader
 	// handing over, the transferee and the next term).
 	KnownLeader() (lead, term uint64)
+	// ConfirmedLeader is KnownLeader's leader once this replica saw an
+	// entry of its term committed (its epoch confirmed); lead 0 before,
+	// and never a guess.
+	ConfirmedLeader() (lead, term uint64)
 }
 
 // replState is a replicated partition's: its replicator, the high
@@ -406,6 +410,17 @@ func (p *Partition) EpochEnd(epoch int32) (int32, int64, bool) {
 func (p *Partition) KnownLeader() (raftID uint64, term int32, ok bool) {
 	if rs := p.repl.Load(); rs != nil {
 		lead, t := rs.r.KnownLeader()
+		return lead, int32(t), lead != 0
+	}
+	return 0, 0, false
+}
+
+// ConfirmedLeader is, on a replicated partition, its group's leader
+// (raft id) and term once this replica knows the leader's epoch
+// confirmed (Replicator.ConfirmedLeader); ok false otherwise.
+func (p *Partition) ConfirmedLeader() (raftID uint64, term int32, ok bool) {
+	if rs := p.repl.Load(); rs != nil {
+		lead, t := rs.r.ConfirmedLeader()
 		return lead, int32(t), lead != 0
 	}
 	return 0, 0, false

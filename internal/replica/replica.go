@@ -293,7 +293,12 @@ func (r *Replica) Leader() uint64 { return r.leader.Load() }
 // knownLeader is raft's view of the leadership: the leader (0: none
 // known), the current term, the candidate voted for in it, and, on a
 // leader handing over, the transferee.
-type knownLeader struct{ lead, term, vote, transferee uint64 }
+type knownLeader struct {
+	lead, term, vote, transferee uint64
+	// confirmed: an entry of term is committed as this replica knows,
+	// so lead's leader epoch is confirmed (it answers writes).
+	confirmed bool
+}
 
 // KnownLeader implements partition.Replicator: the leader's raft id and
 // its term as this replica last learned them or, while no leader is
@@ -319,10 +324,28 @@ func (r *Replica) KnownLeader() (lead, term uint64) {
 	}
 }
 
+// ConfirmedLeader implements partition.Replicator: the leader's raft id
+// and term as KnownLeader, but only once this replica has seen an entry
+// of that term committed, so that the leader's epoch is confirmed and it
+// takes writes (lead 0 otherwise). Metadata names no other: a client
+// sent to a leader-to-be has its first batch refused and may have the
+// next accepted, out of sequence for an idempotent producer.
+func (r *Replica) ConfirmedLeader() (lead, term uint64) {
+	k := r.known.Load()
+	if k == nil || !k.confirmed || k.lead == 0 {
+		return 0, 0
+	}
+	return k.lead, k.term
+}
+
 // noteLeadership records raft's view for KnownLeader when it changed.
 func (r *Replica) noteLeadership() {
 	bs := r.rn.BasicStatus()
 	n := knownLeader{lead: bs.Lead, term: bs.GetTerm(), vote: bs.GetVote(), transferee: bs.LeadTransferee}
+	if n.lead != 0 && r.commit > 0 {
+		t, err := r.st.Term(r.commit)
+		n.confirmed = err == nil && t == n.term
+	}
 	if k := r.known.Load(); k != nil && *k == n {
 		return // the common case, called every round of the loop: no allocation
 	}

@@ -752,3 +752,39 @@ func TestKnownLeaderNamesTheTransferee(t *testing.T) {
 		t.Fatal("a leader handing over took a proposal")
 	}
 }
+
+// TestConfirmedLeaderIsNeverAGuess: while a hand-over is pending the
+// old leader's KnownLeader names the transferee and the next term (a
+// guess, for KIP-951 hints), but its ConfirmedLeader still names itself
+// in its own term; a follower confirms a leader once it saw an entry of
+// the leader's term committed.
+func TestConfirmedLeaderIsNeverAGuess(t *testing.T) {
+	g := newGroup(t, 3)
+	if l, _ := g.nodes[3].r.ConfirmedLeader(); l != 0 {
+		t.Fatalf("before any election node 3 confirms leader %d", l)
+	}
+	g.elect(1)
+	_, term := g.nodes[1].r.KnownLeader()
+	g.waitFor("node 3 to confirm the leader", func() bool {
+		l, tm := g.nodes[3].r.ConfirmedLeader()
+		return l == 1 && tm == term
+	})
+	if l, tm := g.nodes[1].r.ConfirmedLeader(); l != 1 || tm != term {
+		t.Fatalf("the leader confirms (%d, %d), want (1, %d)", l, tm, term)
+	}
+	g.net.isolate(2, g.ids) // the hand-over stays pending
+	g.nodes[1].r.TransferLeadership(2)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if l, _ := g.nodes[1].r.KnownLeader(); l == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hand-over to 2 never showed in KnownLeader")
+		}
+		time.Sleep(time.Millisecond) // polled, not ticked
+	}
+	if l, tm := g.nodes[1].r.ConfirmedLeader(); l != 1 || tm != term {
+		t.Fatalf("handing over, the leader confirms (%d, %d), want still (1, %d)", l, tm, term)
+	}
+}
