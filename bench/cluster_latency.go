@@ -91,9 +91,9 @@ func clusterLatencyOnce(ctx context.Context, e *Env, spec latencySpec, round int
 		// What the leaders saw: proposal to commit, the part of a
 		// produce's latency that replication adds.
 		if c, cerr := commitLatency(ctx, nodes); cerr != nil {
-			e.Logf("round %d: the leaders' commit latency: %v", round, cerr)
+			e.Logf("round %d: the leaders' commit latency: %v", round+1, cerr)
 		} else {
-			e.Logf("round %d: the leaders' commit latency (strom_partition_commit_seconds, the whole round): p50 %s, p99 %s over %.0f proposals", round, c.p50, c.p99, c.count)
+			e.Logf("round %d: the leaders' commit latency (strom_partition_commit_seconds, the whole round): p50 %s, p99 %s over %.0f proposals", round+1, c.p50, c.p99, c.count)
 		}
 	}
 	return res, err
