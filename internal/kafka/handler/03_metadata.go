@@ -264,7 +264,8 @@ func (h *Handler) topicMetadata(t metadata.Topic, node int32, version int16, fai
 		// leader, its epoch and the ISR are what the partition's raft
 		// leader recorded (one replica: that broker while it is live), the
 		// leader and epoch newer when this node's replica knows of a
-		// newer leadership (as its KIP-951 hints do).
+		// newer leadership with its epoch confirmed
+		// (cluster.MetadataLeader).
 		for i := range mt.Partitions {
 			p := &mt.Partitions[i]
 			p.Default()
