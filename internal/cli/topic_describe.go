@@ -22,8 +22,12 @@ type topicDescription struct {
 }
 
 type partitionDescription struct {
-	Partition       int32   `json:"partition"`
-	Leader          int32   `json:"leader"`
+	Partition int32 `json:"partition"`
+	Leader    int32 `json:"leader"`
+	// LeaderEpoch is the partition's leader epoch (bumped by every change
+	// of leader; on a replicated partition the raft term its leader
+	// leads in), -1 when unknown.
+	LeaderEpoch     int32   `json:"leader_epoch"`
 	Replicas        []int32 `json:"replicas"`
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas"`
@@ -50,13 +54,13 @@ func topicDescribeCmd(conn *connFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "describe TOPIC...",
 		Short: "Show a topic's partitions, offsets, sizes and configs",
-		Long: `Describe topics: per partition the leader, replicas, in-sync replicas,
+		Long: `Describe topics: per partition the leader and its epoch, replicas, in-sync replicas,
 log start and end offsets and size on disk (from the leader), then every
 config with its value and its source (DYNAMIC_TOPIC_CONFIG is set on the
 topic, DEFAULT_CONFIG is the cluster's default, ...).
 
 JSON: [{"topic","id","internal","replication_factor",
-  "partitions":[{"partition","leader","replicas","isr","offline_replicas",
+  "partitions":[{"partition","leader","leader_epoch","replicas","isr","offline_replicas",
                  "adding_replicas","removing_replicas" (while reassigning),
                  "log_start_offset","log_end_offset","size_bytes"}],
   "configs":[{"name","value","source","sensitive"}]}]
@@ -153,7 +157,7 @@ func describeTopic(td kadm.TopicDetail, starts, ends kadm.ListedOffsets, dirs ka
 	for _, p := range sortedPartitions(td) {
 		pd := td.Partitions[p]
 		out := partitionDescription{
-			Partition: p, Leader: pd.Leader,
+			Partition: p, Leader: pd.Leader, LeaderEpoch: pd.LeaderEpoch,
 			Replicas: nonNil(pd.Replicas), ISR: nonNil(pd.ISR), OfflineReplicas: nonNil(pd.OfflineReplicas),
 			LogStartOffset: -1, LogEndOffset: -1, SizeBytes: -1,
 		}
@@ -217,7 +221,7 @@ func printTopicDescription(w io.Writer, d topicDescription) {
 		head += "  Internal: true"
 	}
 	fmt.Fprintf(w, "%s\n\n", head)
-	t := newTable("PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END", "SIZE")
+	t := newTable("PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START", "LOG-END", "SIZE")
 	for _, p := range d.Partitions {
 		leader := fmt.Sprint(p.Leader)
 		if p.Leader < 0 {
@@ -226,7 +230,11 @@ func printTopicDescription(w io.Writer, d topicDescription) {
 		if p.Error != "" {
 			leader += " (" + p.Error + ")"
 		}
-		t.add(p.Partition, leader, int32List(p.Replicas), int32List(p.ISR),
+		epoch := "-"
+		if p.LeaderEpoch >= 0 {
+			epoch = fmt.Sprint(p.LeaderEpoch)
+		}
+		t.add(p.Partition, leader, epoch, int32List(p.Replicas), int32List(p.ISR),
 			offsetCell(p.LogStartOffset), offsetCell(p.LogEndOffset), humanBytes(p.SizeBytes))
 	}
 	t.write(w)

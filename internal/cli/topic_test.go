@@ -130,13 +130,14 @@ func wantDescribe(t *testing.T, c *cluster, adm *kadm.Client, topic string, offs
 	sizes := logSizes(t, adm, topic)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Topic: %s  ID: %s  Partitions: %d  Replication factor: 1\n\n", topic, topicID(td.ID), len(offsets))
-	rows := [][]string{row("PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END", "SIZE")}
+	rows := [][]string{row("PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START", "LOG-END", "SIZE")}
 	for p, o := range offsets {
 		leader := td.Partitions[int32(p)].Leader
+		epoch := fmt.Sprint(td.Partitions[int32(p)].LeaderEpoch)
 		if sizes[int32(p)] <= 0 && o[1] > o[0] {
 			t.Fatalf("%s: partition %d holds records but the broker reports size %d", c.name, p, sizes[int32(p)])
 		}
-		rows = append(rows, row(p, leader, leader, leader, o[0], o[1], humanBytes(sizes[int32(p)])))
+		rows = append(rows, row(p, leader, epoch, leader, leader, o[0], o[1], humanBytes(sizes[int32(p)])))
 	}
 	b.WriteString(renderTable(rows...))
 	rc := topicConfigs(t, adm, topic)
@@ -167,8 +168,8 @@ func wantDescribeJSON(t *testing.T, c *cluster, adm *kadm.Client, topic string, 
 	var b strings.Builder
 	fmt.Fprintf(&b, "[\n  {\n    \"topic\": %q,\n    \"id\": %q,\n    \"internal\": false,\n    \"replication_factor\": 1,\n    \"partitions\": [\n", topic, topicID(td.ID))
 	for p, o := range offsets {
-		l := td.Partitions[int32(p)].Leader
-		fmt.Fprintf(&b, "      {\n        \"partition\": %d,\n        \"leader\": %d,\n        \"replicas\": [\n          %d\n        ],\n        \"isr\": [\n          %d\n        ],\n        \"offline_replicas\": [],\n        \"log_start_offset\": %d,\n        \"log_end_offset\": %d,\n        \"size_bytes\": %d\n      }", p, l, l, l, o[0], o[1], sizes[int32(p)])
+		l, e := td.Partitions[int32(p)].Leader, td.Partitions[int32(p)].LeaderEpoch
+		fmt.Fprintf(&b, "      {\n        \"partition\": %d,\n        \"leader\": %d,\n        \"leader_epoch\": %d,\n        \"replicas\": [\n          %d\n        ],\n        \"isr\": [\n          %d\n        ],\n        \"offline_replicas\": [],\n        \"log_start_offset\": %d,\n        \"log_end_offset\": %d,\n        \"size_bytes\": %d\n      }", p, l, e, l, l, o[0], o[1], sizes[int32(p)])
 		if p < len(offsets)-1 {
 			b.WriteString(",")
 		}
