@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -109,8 +110,23 @@ A size the cluster does not report is -1; a sensitive value is null.`,
 			if slices.Contains(missing, apiName(35)) {
 				note("partition sizes", &problem{msg: "the cluster does not serve DescribeLogDirs"})
 			} else if dirs, err = adm.DescribeAllLogDirs(ctx, set); err != nil {
-				note("partition sizes", err)
-				dirs = nil
+				// One broker down (a failover) leaves the others' sizes:
+				// keep them and name the brokers that did not answer.
+				var se *kadm.ShardErrors
+				if errors.As(err, &se) && !se.AllFailed {
+					for _, e := range se.Errs {
+						// Not conn.explain: it speaks of every seed, and
+						// the others answered.
+						from := fmt.Sprintf("broker %d (%s:%d)", e.Broker.NodeID, e.Broker.Host, e.Broker.Port)
+						if e.Broker.NodeID < 0 {
+							from = "a replica's broker not in the metadata (down or fenced)"
+						}
+						fmt.Fprintf(cmd.ErrOrStderr(), "strom: note: partition sizes from %s unavailable: %v\n", from, e.Err)
+					}
+				} else {
+					note("partition sizes", err)
+					dirs = nil
+				}
 			}
 			if slices.Contains(missing, apiName(32)) {
 				note("configs", &problem{msg: "the cluster does not serve DescribeConfigs"})

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestTopicLifecycle(t *testing.T) {
@@ -255,4 +258,36 @@ func TestTopicDryRun(t *testing.T) {
 		same(t, "add partitions", c.ok(t, nil, "topic", "add-partitions", "dry", "--add", "2", "--dry-run"), "would add 2 partitions to topic dry (1 → 3)\n")
 		same(t, "partitions unchanged", c.ok(t, nil, "topic", "list"), renderTable(row("TOPIC", "PARTITIONS", "REPLICATION-FACTOR"), row("dry", 1, 1)))
 	})
+}
+
+// TestTopicDescribeSizesWithABrokerDown: a broker that does not answer
+// DescribeLogDirs (down in a failover) costs only its own sizes: the
+// others' are shown, and a note names the broker, not every seed.
+func TestTopicDescribeSizesWithABrokerDown(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	c := &cluster{name: "kfake", addr: kc.ListenAddrs()[0], kfake: kc}
+	c.ok(t, nil, "topic", "create", "r3", "-p", "3", "-r", "3")
+	kc.ControlKey(int16(kmsg.DescribeLogDirs), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if kc.CurrentNode() == 2 {
+			return nil, errors.New("broker 2 is down"), true
+		}
+		return nil, nil, false
+	})
+	r := c.run(t, nil, "topic", "describe", "r3")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if !strings.HasPrefix(r.stderr, "strom: note: partition sizes from broker 2 (") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("stderr %q, want one note naming broker 2", r.stderr)
+	}
+	for _, line := range strings.Split(r.stdout, "\n")[3:6] {
+		if f := strings.Fields(line); len(f) < 8 || f[len(f)-1] == "-" {
+			t.Fatalf("a partition without a size with two brokers answering: %q\n%s", line, r.stdout)
+		}
+	}
 }
