@@ -169,7 +169,6 @@ func Open(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, budget: budget, dir: dir, meta: meta, store: store, parts: map[logdir.Partition]*partition.Partition{},
 		appliedConfigs: map[string]appliedConfig{}}
-	c.reps.publish = make(chan struct{}, 1)
 	c.loadDynamicConfigs()
 	if store.Replicated() {
 		// Loaded now: the reconciler's first pass need not apply them to

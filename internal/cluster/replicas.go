@@ -44,27 +44,6 @@ func GroupID(id metadata.TopicID, i int32) uint64 {
 type replicaSet struct {
 	mu     sync.RWMutex
 	groups map[uint64]*hosted
-	// publish wakes publishLeaders at once when a replica here became
-	// leader with a confirmed epoch (buffered 1: a signal, never waited
-	// on), so the metadata names a new leader within a quorum round
-	// trip rather than at the next pass.
-	publish chan struct{}
-}
-
-// noteView stores v as h's view and wakes publishLeaders when it is a
-// new leadership of this node (a new leader or epoch; an ISR change
-// waits for the pass, whose interval bounds how often a flapping ISR is
-// written).
-func (c *Cluster) noteView(h *hosted, v replica.Leadership) {
-	prev := h.view.Swap(&v)
-	self := uint64(c.NodeID()) + 1
-	if v.Leader != self || v.Epoch < 0 || (prev != nil && prev.Leader == v.Leader && prev.Epoch == v.Epoch) {
-		return
-	}
-	select {
-	case c.reps.publish <- struct{}{}:
-	default:
-	}
 }
 
 type hosted struct {
@@ -119,7 +98,7 @@ func (c *Cluster) startReplica(t *metadata.Topic, i int32, p *partition.Partitio
 		Join:         slices.Contains(t.Reconfigured, i),
 		LagTime:      settings.ReplicaLagTimeMax,
 		Now:          c.cfg.Now,
-		OnChange:     func(v replica.Leadership) { c.noteView(h, v) },
+		OnChange:     func(v replica.Leadership) { h.view.Store(&v) },
 		Ticker:       c.replicaTicker(),
 		Live:         c.nodeLive,
 		Metrics:      c.cfg.ReplicaMetrics,
@@ -277,10 +256,9 @@ func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32, conf
 	return node, known, true
 }
 
-// publishLeaders runs until ctx ends: every interval, and at once when a
-// replica here became leader (noteView), it records in the metadata the
-// leadership of each partition this node leads (leader, epoch, ISR) when
-// the metadata says otherwise. Level-triggered, so a
+// publishLeaders runs until ctx ends: every interval it records in the
+// metadata the leadership of each partition this node leads (leader,
+// epoch, ISR) when the metadata says otherwise. Level-triggered, so a
 // record lost to a quorum change is sent again; the interval bounds how
 // often an ISR that flaps is written. A pass looks only at the views that
 // changed since they were last found recorded, and every
@@ -290,21 +268,13 @@ func (c *Cluster) publishLeaders(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var hs []*hosted // reused by every pass
-	for pass := 1; ; {
-		full := false
+	for pass := 1; ; pass++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			full = pass%publishFullPasses == 0
-			pass++
-		case <-c.reps.publish:
-			// A new leadership here: recorded now, not at the next
-			// tick (clients moved to it by a KIP-951 hint load metadata
-			// within milliseconds, and the Metadata of a failover is
-			// held until the new leader is recorded).
 		}
-		hs = c.publishPass(hs, full)
+		hs = c.publishPass(hs, pass%publishFullPasses == 0)
 	}
 }
 
