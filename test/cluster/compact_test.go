@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stromhq/strom/internal/record"
@@ -188,9 +189,25 @@ func TestCompactedReplicatedTopic(t *testing.T) {
 	target := []int32{added, orig[1], orig[2]}
 	req := kadm.AlterPartitionAssignmentsReq{}
 	req.Assign(topic, 0, target)
-	if _, err := oadm.AlterPartitionAssignments(ctx, req); err != nil {
-		t.Fatal(err)
-	}
+	// Right after the restart the metadata quorum may be electing: a
+	// retriable answer (REQUEST_TIMED_OUT, "raft proposal dropped") is
+	// asked again, as an operator re-runs the tool; any other fails.
+	waitFor(t, 30*time.Second, "the reassignment accepted", func() error {
+		res, err := oadm.AlterPartitionAssignments(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var perr error
+		res.Each(func(r kadm.AlterPartitionAssignmentsResponse) {
+			if r.Err != nil && perr == nil {
+				perr = fmt.Errorf("%s-%d: %w: %s", r.Topic, r.Partition, r.Err, r.ErrMessage)
+			}
+		})
+		if perr != nil && !kerr.IsRetriable(perr) {
+			t.Fatal(perr)
+		}
+		return perr
+	})
 	direct := c.direct(other.kafka)
 	waitFor(t, 2*time.Minute, "the reassignment to complete", func() error {
 		p, err := directPartition0(ctx, direct, topic)
