@@ -125,8 +125,13 @@ func (c *Cluster) ElectPreferred(ctx context.Context, topic string, i int32) err
 		return fmt.Errorf("%w: %s-%d has one replica, which leads", ErrElectionNotNeeded, topic, i)
 	}
 	pref := t.Replicas[i][0]
-	li := c.PartitionLeader(&t, i)
+	// Metadata's view (a newer confirmed leader this node's replica knows
+	// of), so that a client that saw a new leader there is not told the
+	// dead preferred replica still leads.
+	li := c.MetadataLeader(&t, i)
 	switch {
+	case pref != c.NodeID() && c.nodeDown(pref):
+		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, is down", ErrPreferredLeaderNotAvailable, pref, topic, i)
 	case li.Leader == pref:
 		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, leads it", ErrElectionNotNeeded, pref, topic, i)
 	case !slices.Contains(li.ISR, pref):
