@@ -66,15 +66,13 @@ func (d *downSince) up(node int32) {
 	d.mu.Unlock()
 }
 
-// FailingOver reports whether a partition of the named topics is between
-// leaders (see above). Cheap when no node is down: one check per broker.
-func (c *Cluster) FailingOver(names []string) bool {
-	if !c.Replicated() || len(names) == 0 {
-		return false
-	}
+// nodesDownNow is the registered brokers down from here right now
+// (nodeDown), and those of them down for less than failoverWindow (fresh,
+// nil when none), noting when each was first seen down and forgetting
+// those seen up: the liveness pass and FailingOver share it.
+func (c *Cluster) nodesDownNow() (down, fresh map[int32]bool) {
 	now := time.Now()
-	var fresh map[int32]bool // nodes down for less than the window
-	down := map[int32]bool{}
+	down = map[int32]bool{}
 	for _, b := range c.store.Brokers() {
 		if !c.nodeDown(b.ID) {
 			c.downAt.up(b.ID)
@@ -88,6 +86,16 @@ func (c *Cluster) FailingOver(names []string) bool {
 			fresh[b.ID] = true
 		}
 	}
+	return down, fresh
+}
+
+// FailingOver reports whether a partition of the named topics is between
+// leaders (see above). Cheap when no node is down: one check per broker.
+func (c *Cluster) FailingOver(names []string) bool {
+	if !c.Replicated() || len(names) == 0 {
+		return false
+	}
+	down, fresh := c.nodesDownNow()
 	if len(fresh) == 0 {
 		return false
 	}

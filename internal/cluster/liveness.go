@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/replica"
 )
 
@@ -89,16 +90,7 @@ func (c *Cluster) watchLiveness(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		down := map[int32]bool{}
-		now := time.Now()
-		for _, b := range c.store.Brokers() {
-			if c.nodeDown(b.ID) {
-				down[b.ID] = true
-				c.downAt.recent(b.ID, now) // the failover window starts here at the latest
-			} else {
-				c.downAt.up(b.ID)
-			}
-		}
+		down, _ := c.nodesDownNow() // also starts each failover window here at the latest
 		c.live.down.Store(&down)
 		back := map[int32]bool{}
 		for n := range prev {
@@ -171,25 +163,35 @@ type LeaderCounts struct {
 func (c *Cluster) LeaderCounts() LeaderCounts {
 	self := uint64(c.NodeID()) + 1
 	hs := c.hostedReplicas()
+	type topicInfo struct {
+		t      metadata.Topic
+		ok     bool
+		minISR int64
+	}
+	topics := map[string]topicInfo{} // looked up once per topic, not per partition
 	var out LeaderCounts
 	for _, h := range hs {
 		v := h.view.Load()
 		if v == nil || v.Leader != self || v.Epoch < 0 {
 			continue
 		}
-		t, ok := c.store.Topic(h.key.Topic)
-		if !ok || t.ID != h.topic || int(h.key.Partition) >= len(t.Replicas) {
+		ti, seen := topics[h.key.Topic]
+		if !seen {
+			ti.t, ti.ok = c.store.Topic(h.key.Topic)
+			ti.minISR = 1
+			if ts := c.TopicSettings(h.key.Topic); ts != nil {
+				ti.minISR = ts.MinInsyncReplicas
+			}
+			topics[h.key.Topic] = ti
+		}
+		if !ti.ok || ti.t.ID != h.topic || int(h.key.Partition) >= len(ti.t.Replicas) {
 			continue
 		}
 		out.Leaders++
-		if len(v.ISR) < len(t.Replicas[h.key.Partition]) {
+		if len(v.ISR) < len(ti.t.Replicas[h.key.Partition]) {
 			out.UnderReplicated++
 		}
-		minISR := int64(1)
-		if ts := c.TopicSettings(t.Name); ts != nil {
-			minISR = ts.MinInsyncReplicas
-		}
-		if int64(len(v.ISR)) < minISR {
+		if int64(len(v.ISR)) < ti.minISR {
 			out.UnderMinISR++
 		}
 	}

@@ -130,7 +130,7 @@ func (c *Cluster) ElectPreferred(ctx context.Context, topic string, i int32) err
 	// dead preferred replica still leads.
 	li := c.MetadataLeader(&t, i)
 	switch {
-	case pref != c.NodeID() && c.nodeDown(pref):
+	case c.nodeDown(pref): // never this node
 		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, is down", ErrPreferredLeaderNotAvailable, pref, topic, i)
 	case li.Leader == pref:
 		return fmt.Errorf("%w: broker %d, the preferred replica of %s-%d, leads it", ErrElectionNotNeeded, pref, topic, i)
