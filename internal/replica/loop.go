@@ -42,6 +42,9 @@ type loopState struct {
 	proposed     uint64 // proposals raft took since then
 	commit       uint64
 	view         Leadership // as last reported to OnChange
+	// confirmedTerm: the last term this replica saw an entry of committed
+	// (noteLeadership, ConfirmedLeader).
+	confirmedTerm uint64
 	// uncommitted: on the leader, its appended proposals not yet seen
 	// committed, in index order, for Config.Metrics (metrics.go).
 	uncommitted []inflight

@@ -342,9 +342,15 @@ func (r *Replica) ConfirmedLeader() (lead, term uint64) {
 func (r *Replica) noteLeadership() {
 	bs := r.rn.BasicStatus()
 	n := knownLeader{lead: bs.Lead, term: bs.GetTerm(), vote: bs.GetVote(), transferee: bs.LeadTransferee}
-	if n.lead != 0 && r.commit > 0 {
-		t, err := r.st.Term(r.commit)
-		n.confirmed = err == nil && t == n.term
+	if n.lead != 0 {
+		// Once a term is confirmed it stays so: the storage is asked only
+		// until then, not on every round of the loop.
+		if r.confirmedTerm != n.term && r.commit > 0 {
+			if t, err := r.st.Term(r.commit); err == nil && t == n.term {
+				r.confirmedTerm = n.term
+			}
+		}
+		n.confirmed = r.confirmedTerm == n.term
 	}
 	if k := r.known.Load(); k != nil && *k == n {
 		return // the common case, called every round of the loop: no allocation
