@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stromhq/strom/internal/record"
@@ -24,6 +25,7 @@ func (r *termsRepl) TermAt(off int64) (int32, bool) {
 	return 0, false
 }
 func (r *termsRepl) LeaderEpoch() int32                { return 9 }
+func (r *termsRepl) WaitLeaderEpoch(context.Context)   {}
 func (r *termsRepl) InSync() int                       { return 1 }
 func (r *termsRepl) KnownLeader() (uint64, uint64)     { return 0, 0 }
 func (r *termsRepl) ConfirmedLeader() (uint64, uint64) { return 0, 0 }

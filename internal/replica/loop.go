@@ -288,6 +288,7 @@ func (r *Replica) shutdown() {
 	r.leader.Store(0)
 	r.known.Store(nil)
 	r.epoch.Store(-1)
+	r.noteBecoming(false)
 	r.inSync.Store(0)
 	r.p.ReplicatorStopped()
 	close(r.done)
@@ -342,6 +343,7 @@ func (r *Replica) handleReady() error {
 				m.Leaderships.Add(1)
 			}
 		}
+		r.noteBecoming(rd.SoftState.RaftState == raft.StateCandidate || r.isLeader && r.epoch.Load() < 0)
 		if !r.isLeader {
 			r.noteSteppedDown()
 			r.epoch.Store(-1)
@@ -475,6 +477,7 @@ func (r *Replica) handleReady() error {
 			// default) stalled for seconds after each election.
 			r.trackISR()
 			r.epoch.Store(int32(term))
+			r.noteBecoming(false)
 		}
 	}
 	return nil

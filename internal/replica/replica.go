@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -129,12 +130,17 @@ type Replica struct {
 	done  chan struct{}
 	stop  sync.Once
 
-	leader  atomic.Uint64
-	known   atomic.Pointer[knownLeader] // KnownLeader: the leader and its term as last learned
-	epoch   atomic.Int32                // LeaderEpoch: -1 unless this replica leads with a committed entry in its term
-	inSync  atomic.Int32
-	dropped atomic.Uint64
-	errv    atomic.Pointer[error]
+	leader atomic.Uint64
+	known  atomic.Pointer[knownLeader] // KnownLeader: the leader and its term as last learned
+	epoch  atomic.Int32                // LeaderEpoch: -1 unless this replica leads with a committed entry in its term
+	// becoming is closed when this replica, a candidate or a leader whose
+	// epoch is not confirmed yet, confirms it, or stops being either; nil
+	// while it is neither (WaitLeaderEpoch). Set by the replica's
+	// goroutine only.
+	becoming atomic.Pointer[chan struct{}]
+	inSync   atomic.Int32
+	dropped  atomic.Uint64
+	errv     atomic.Pointer[error]
 
 	loopState
 	members membership // owned by the goroutine (membership.go)
@@ -282,6 +288,40 @@ func (r *Replica) TermAt(offset int64) (int32, bool) {
 
 // LeaderEpoch implements partition.Replicator.
 func (r *Replica) LeaderEpoch() int32 { return r.epoch.Load() }
+
+// WaitLeaderEpoch implements partition.Replicator: on a replica that is
+// becoming the leader (a candidate, or a leader whose term has no
+// committed entry yet: one quorum round trip), it waits until it has its
+// epoch, or is no longer becoming one, or ctx ends; at once otherwise. A
+// client sent here by a leader hint during a hand-over (KIP-951) then has
+// its batch taken rather than refused: a refusal with a hint naming this
+// same broker makes franz-go back off and load metadata, which still names
+// the previous leader's epoch, and it waits out its metadata age (5 s).
+func (r *Replica) WaitLeaderEpoch(ctx context.Context) {
+	p := r.becoming.Load()
+	if p == nil {
+		return
+	}
+	select {
+	case <-*p:
+	case <-ctx.Done():
+	}
+}
+
+// noteBecoming opens or ends the wait of WaitLeaderEpoch (the replica's
+// goroutine): open while a candidate or an unconfirmed leader.
+func (r *Replica) noteBecoming(becoming bool) {
+	if !becoming {
+		if p := r.becoming.Swap(nil); p != nil {
+			close(*p)
+		}
+		return
+	}
+	if r.becoming.Load() == nil {
+		ch := make(chan struct{})
+		r.becoming.Store(&ch)
+	}
+}
 
 // InSync implements partition.Replicator.
 func (r *Replica) InSync() int { return int(r.inSync.Load()) }

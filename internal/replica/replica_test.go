@@ -30,6 +30,8 @@ type memNet struct {
 	mu   sync.Mutex
 	reps map[uint64]*Replica
 	cut  map[[2]uint64]bool
+	// drop, when set, drops the messages it returns true for.
+	drop func(m *raftpb.Message) bool
 	sent int
 	// stream: replicas stream large snapshot regions
 	// (Config.SendSnapshot) through snapshotSender (snapstream_test.go).
@@ -43,7 +45,7 @@ func (n *memNet) sender(from uint64) func([]*raftpb.Message) {
 		defer n.mu.Unlock()
 		for _, m := range msgs {
 			n.sent++
-			if n.cut[[2]uint64{from, m.GetTo()}] {
+			if n.cut[[2]uint64{from, m.GetTo()}] || n.drop != nil && n.drop(m) {
 				continue
 			}
 			if r := n.reps[m.GetTo()]; r != nil {
@@ -786,5 +788,64 @@ func TestConfirmedLeaderIsNeverAGuess(t *testing.T) {
 	}
 	if l, tm := g.nodes[1].r.ConfirmedLeader(); l != 1 || tm != term {
 		t.Fatalf("handing over, the leader confirms (%d, %d), want still (1, %d)", l, tm, term)
+	}
+}
+
+// TestWaitLeaderEpochWhileBecomingLeader: a replica taking over by a
+// hand-over whose first entry is not committed yet (its followers'
+// acknowledgements lost) has no epoch; WaitLeaderEpoch waits there until
+// the epoch is confirmed, and returns at once on a follower.
+func TestWaitLeaderEpochWhileBecomingLeader(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	g.waitFor("node 2 to confirm the leader", func() bool { l, _ := g.nodes[2].r.ConfirmedLeader(); return l == 1 })
+	short := func(id uint64) time.Duration {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		g.nodes[id].r.WaitLeaderEpoch(ctx)
+		return time.Since(start)
+	}
+	if d := short(3); d >= 100*time.Millisecond {
+		t.Fatalf("a follower's WaitLeaderEpoch waited %v", d)
+	}
+	g.net.mu.Lock()
+	g.net.drop = func(m *raftpb.Message) bool { return m.GetTo() == 2 && m.GetType() == raftpb.MessageType_MsgAppResp }
+	g.net.mu.Unlock()
+	g.nodes[1].r.TransferLeadership(2)
+	deadline := time.Now().Add(20 * time.Second)
+	for g.nodes[2].r.Leader() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("node 2 did not take over")
+		}
+		time.Sleep(time.Millisecond) // polled, not ticked: a tick would resend
+	}
+	if e := g.nodes[2].r.LeaderEpoch(); e >= 0 {
+		t.Fatalf("node 2 confirmed epoch %d with its followers' acknowledgements dropped", e)
+	}
+	if d := short(2); d < 100*time.Millisecond {
+		t.Fatalf("WaitLeaderEpoch on a leader without its epoch returned after %v", d)
+	}
+	done := make(chan int32)
+	go func() {
+		g.nodes[2].r.WaitLeaderEpoch(context.Background())
+		done <- g.nodes[2].r.LeaderEpoch()
+	}()
+	g.net.mu.Lock()
+	g.net.drop = nil
+	g.net.mu.Unlock()
+	for {
+		select {
+		case e := <-done:
+			if e < 0 {
+				t.Fatalf("WaitLeaderEpoch returned with no epoch (%d)", e)
+			}
+			return
+		case <-time.After(time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("WaitLeaderEpoch did not return once the followers' acknowledgements went through")
+			}
+			g.tickAll() // heartbeats: the leader resends what was not acknowledged
+		}
 	}
 }

@@ -70,6 +70,7 @@ func (f *fakeRepl) TermAt(offset int64) (int32, bool) {
 }
 
 func (f *fakeRepl) LeaderEpoch() int32                { return f.epoch.Load() }
+func (f *fakeRepl) WaitLeaderEpoch(context.Context)   {}
 func (f *fakeRepl) InSync() int                       { return 1 }
 func (f *fakeRepl) KnownLeader() (uint64, uint64)     { return 0, 0 }
 func (f *fakeRepl) ConfirmedLeader() (uint64, uint64) { return 0, 0 }

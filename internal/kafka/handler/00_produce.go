@@ -231,9 +231,20 @@ func waitDurable(ctx context.Context, waits []durableWait) []error {
 	return errs
 }
 
+// becomingLeaderWait bounds a produce's wait at a broker becoming the
+// partition's leader (a hand-over or an election takes a few quorum round
+// trips; a candidate that loses stops waiting when it hears the winner).
+const becomingLeaderWait = time.Second
+
 // produceTo validates and appends one partition's records.
 func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition, added map[txn.TopicPartition]error) (*partition.Partition, partition.AppendResult, error) {
 	var res partition.AppendResult
+	// A broker becoming the partition's leader (a client moved here by a
+	// KIP-951 hint during a hand-over) takes the batch a quorum round trip
+	// later rather than refuse it: a refusal naming this broker again
+	// makes franz-go back off and load metadata, which still has the
+	// previous epoch, and it then waits out its metadata age (5 s).
+	h.c.AwaitLeadership(t.Name, rp.Partition, becomingLeaderWait)
 	p, err := h.c.Partition(t.Name, rp.Partition)
 	if err != nil {
 		return nil, res, err
