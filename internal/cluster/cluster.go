@@ -591,22 +591,20 @@ func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, er
 	return nil, fmt.Errorf("%w: %s-%d", ErrLeaderNotAvailable, topic, index)
 }
 
-// AwaitLeadership waits, while this node's replica of the partition is
-// becoming its leader (a hand-over's transferee or an election's
-// candidate, or a leader whose epoch is not confirmed yet), until it leads
-// with a confirmed epoch or is no longer becoming the leader, at most
-// max; at once otherwise. A produce sent here by a leader hint then finds
-// the partition led (Partition) instead of being refused.
+// AwaitLeadership waits while this node's replica of the partition is
+// changing leadership: becoming its leader (a hand-over's transferee, an
+// election's candidate, or a leader whose epoch is not confirmed yet) or,
+// as its leader, handing leadership over; at most max, at once otherwise.
+// A produce sent here by a leader hint then finds the partition led
+// (Partition), and one at the old leader is refused only once the new one
+// is known (its hint names a leader that takes it).
 func (c *Cluster) AwaitLeadership(topic string, index int32, max time.Duration) {
 	c.mu.RLock()
 	p, ok := c.parts[logdir.Partition{Topic: topic, Partition: index}]
 	c.mu.RUnlock()
-	if !ok || !p.Replicated() || p.LeaderEpoch() >= 0 {
-		return
+	if ok {
+		p.WaitLeadershipSettled(max)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max)
-	defer cancel()
-	p.WaitLeaderEpoch(ctx)
 }
 
 // Partitions returns the open partitions of a topic in index order.

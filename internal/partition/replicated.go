@@ -96,11 +96,11 @@ type Replicator interface {
 	// LeaderEpoch is the term this replica leads in once it committed an
 	// entry in it, -1 when it does not lead.
 	LeaderEpoch() int32
-	// WaitLeaderEpoch waits, while this replica is becoming the leader (a
-	// candidate, or a leader whose epoch is not confirmed yet), until it
-	// has its epoch or is no longer becoming one, or ctx ends; it returns
-	// at once otherwise.
-	WaitLeaderEpoch(ctx context.Context)
+	// WaitLeadershipSettled waits while this replica's leadership is
+	// changing (it is becoming the leader: a candidate, or a leader whose
+	// epoch is not confirmed yet; or it leads and hands leadership over),
+	// at most max; it returns at once otherwise.
+	WaitLeadershipSettled(max time.Duration)
 	// InSync is how many voters are in sync (the ISR's size), known on the
 	// leader only (0 elsewhere).
 	InSync() int
@@ -408,14 +408,12 @@ func (p *Partition) EpochEnd(epoch int32) (int32, int64, bool) {
 	return floor, first, true
 }
 
-// WaitLeaderEpoch waits, on a replicated partition whose replica here is
-// becoming its group's leader (a candidate, or a leader whose epoch is
-// not confirmed yet: a quorum round trip), until it has its epoch or is no
-// longer becoming the leader, or ctx ends; at once otherwise
-// (Replicator.WaitLeaderEpoch).
-func (p *Partition) WaitLeaderEpoch(ctx context.Context) {
-	if rs := p.repl.Load(); rs != nil && rs.r.LeaderEpoch() < 0 {
-		rs.r.WaitLeaderEpoch(ctx)
+// WaitLeadershipSettled waits, on a replicated partition, while its
+// replica here is becoming the group's leader or handing leadership over,
+// at most max; at once otherwise (Replicator.WaitLeadershipSettled).
+func (p *Partition) WaitLeadershipSettled(max time.Duration) {
+	if rs := p.repl.Load(); rs != nil {
+		rs.r.WaitLeadershipSettled(max)
 	}
 }
 

@@ -288,7 +288,8 @@ func (r *Replica) shutdown() {
 	r.leader.Store(0)
 	r.known.Store(nil)
 	r.epoch.Store(-1)
-	r.noteBecoming(false)
+	r.becoming.set(false)
+	r.handingOver.set(false)
 	r.inSync.Store(0)
 	r.p.ReplicatorStopped()
 	close(r.done)
@@ -343,7 +344,7 @@ func (r *Replica) handleReady() error {
 				m.Leaderships.Add(1)
 			}
 		}
-		r.noteBecoming(rd.SoftState.RaftState == raft.StateCandidate || r.isLeader && r.epoch.Load() < 0)
+		r.becoming.set(rd.SoftState.RaftState == raft.StateCandidate || r.isLeader && r.epoch.Load() < 0)
 		if !r.isLeader {
 			r.noteSteppedDown()
 			r.epoch.Store(-1)
@@ -477,7 +478,7 @@ func (r *Replica) handleReady() error {
 			// default) stalled for seconds after each election.
 			r.trackISR()
 			r.epoch.Store(int32(term))
-			r.noteBecoming(false)
+			r.becoming.set(false)
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,11 +132,11 @@ type Replica struct {
 	leader atomic.Uint64
 	known  atomic.Pointer[knownLeader] // KnownLeader: the leader and its term as last learned
 	epoch  atomic.Int32                // LeaderEpoch: -1 unless this replica leads with a committed entry in its term
-	// becoming is closed when this replica, a candidate or a leader whose
-	// epoch is not confirmed yet, confirms it, or stops being either; nil
-	// while it is neither (WaitLeaderEpoch). Set by the replica's
+	// becoming is open while this replica is a candidate or a leader whose
+	// epoch is not confirmed yet, handingOver while it leads and hands
+	// leadership over (WaitLeadershipSettled). Set by the replica's
 	// goroutine only.
-	becoming atomic.Pointer[chan struct{}]
+	becoming, handingOver settling
 	inSync   atomic.Int32
 	dropped  atomic.Uint64
 	errv     atomic.Pointer[error]
@@ -289,37 +288,52 @@ func (r *Replica) TermAt(offset int64) (int32, bool) {
 // LeaderEpoch implements partition.Replicator.
 func (r *Replica) LeaderEpoch() int32 { return r.epoch.Load() }
 
-// WaitLeaderEpoch implements partition.Replicator: on a replica that is
+// WaitLeadershipSettled implements partition.Replicator: it waits while
+// this replica's leadership is changing, at most max: while it is
 // becoming the leader (a candidate, or a leader whose term has no
-// committed entry yet: one quorum round trip), it waits until it has its
-// epoch, or is no longer becoming one, or ctx ends; at once otherwise. A
-// client sent here by a leader hint during a hand-over (KIP-951) then has
-// its batch taken rather than refused: a refusal with a hint naming this
-// same broker makes franz-go back off and load metadata, which still names
-// the previous leader's epoch, and it waits out its metadata age (5 s).
-func (r *Replica) WaitLeaderEpoch(ctx context.Context) {
-	p := r.becoming.Load()
-	if p == nil {
-		return
+// committed entry yet: one quorum round trip) and while it leads and
+// hands leadership over (raft drops proposals meanwhile); at once
+// otherwise. So a produce during a hand-over is taken by the new leader,
+// or refused by the old one only once the new one is known, never with a
+// hint that leads a client to a broker that refuses it too: franz-go then
+// backs off and loads metadata that still names the previous epoch, and
+// waits out its metadata age (5 s).
+func (r *Replica) WaitLeadershipSettled(max time.Duration) {
+	if r.handingOver.ch.Load() == nil && r.becoming.ch.Load() == nil {
+		return // the common case: no timer
 	}
-	select {
-	case <-*p:
-	case <-ctx.Done():
-	}
+	expired := make(chan struct{})
+	t := time.AfterFunc(max, func() { close(expired) })
+	defer t.Stop()
+	r.handingOver.wait(expired)
+	r.becoming.wait(expired)
 }
 
-// noteBecoming opens or ends the wait of WaitLeaderEpoch (the replica's
-// goroutine): open while a candidate or an unconfirmed leader.
-func (r *Replica) noteBecoming(becoming bool) {
-	if !becoming {
-		if p := r.becoming.Swap(nil); p != nil {
+// settling is a condition others can wait to end: a channel that exists
+// while it holds, closed when it ends. Set by one goroutine.
+type settling struct{ ch atomic.Pointer[chan struct{}] }
+
+// set starts (on) or ends the condition.
+func (s *settling) set(on bool) {
+	if !on {
+		if p := s.ch.Swap(nil); p != nil {
 			close(*p)
 		}
 		return
 	}
-	if r.becoming.Load() == nil {
+	if s.ch.Load() == nil {
 		ch := make(chan struct{})
-		r.becoming.Store(&ch)
+		s.ch.Store(&ch)
+	}
+}
+
+// wait returns once the condition does not hold, or expired is closed.
+func (s *settling) wait(expired <-chan struct{}) {
+	if p := s.ch.Load(); p != nil {
+		select {
+		case <-*p:
+		case <-expired:
+		}
 	}
 }
 
@@ -398,6 +412,7 @@ func (r *Replica) noteLeadership() {
 	k := new(knownLeader)
 	*k = n
 	r.known.Store(k)
+	r.handingOver.set(n.transferee != 0 && n.lead == r.cfg.ID)
 }
 
 // Step hands a message from the transport; it never blocks (a full inbox,

@@ -800,10 +800,8 @@ func TestWaitLeaderEpochWhileBecomingLeader(t *testing.T) {
 	g.elect(1)
 	g.waitFor("node 2 to confirm the leader", func() bool { l, _ := g.nodes[2].r.ConfirmedLeader(); return l == 1 })
 	short := func(id uint64) time.Duration {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
 		start := time.Now()
-		g.nodes[id].r.WaitLeaderEpoch(ctx)
+		g.nodes[id].r.WaitLeadershipSettled(100 * time.Millisecond)
 		return time.Since(start)
 	}
 	if d := short(3); d >= 100*time.Millisecond {
@@ -828,7 +826,7 @@ func TestWaitLeaderEpochWhileBecomingLeader(t *testing.T) {
 	}
 	done := make(chan int32)
 	go func() {
-		g.nodes[2].r.WaitLeaderEpoch(context.Background())
+		g.nodes[2].r.WaitLeadershipSettled(time.Hour)
 		done <- g.nodes[2].r.LeaderEpoch()
 	}()
 	g.net.mu.Lock()
@@ -846,6 +844,52 @@ func TestWaitLeaderEpochWhileBecomingLeader(t *testing.T) {
 				t.Fatal("WaitLeaderEpoch did not return once the followers' acknowledgements went through")
 			}
 			g.tickAll() // heartbeats: the leader resends what was not acknowledged
+		}
+	}
+}
+
+// TestWaitLeadershipSettledWhileHandingOver: a leader handing over (raft
+// drops proposals meanwhile) makes WaitLeadershipSettled wait until the
+// hand-over ends (done, or given up by raft after an election timeout).
+func TestWaitLeadershipSettledWhileHandingOver(t *testing.T) {
+	g := newGroup(t, 3)
+	g.elect(1)
+	g.waitFor("node 2 to confirm the leader", func() bool { l, _ := g.nodes[2].r.ConfirmedLeader(); return l == 1 })
+	g.net.isolate(2, g.ids) // the hand-over stays pending: no tick ends it
+	g.nodes[1].r.TransferLeadership(2)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if l, _ := g.nodes[1].r.KnownLeader(); l == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hand-over to 2 never showed in KnownLeader")
+		}
+		time.Sleep(time.Millisecond) // polled, not ticked
+	}
+	start := time.Now()
+	g.nodes[1].r.WaitLeadershipSettled(100 * time.Millisecond)
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("WaitLeadershipSettled on a leader handing over returned after %v", d)
+	}
+	done := make(chan struct{})
+	go func() {
+		g.nodes[1].r.WaitLeadershipSettled(time.Hour)
+		close(done)
+	}()
+	g.net.heal()
+	for {
+		select {
+		case <-done:
+			if k := g.nodes[1].r.known.Load(); k != nil && k.transferee != 0 {
+				t.Fatalf("WaitLeadershipSettled returned while node 1 still hands over to %d", k.transferee)
+			}
+			return
+		case <-time.After(time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("WaitLeadershipSettled did not return once the hand-over could go on")
+			}
+			g.tickAll()
 		}
 	}
 }
