@@ -209,6 +209,7 @@ func Start(cfg Config) (*Broker, error) {
 		}
 		// Set before the cluster's liveness loop starts (OpenMetadata).
 		ccfg.PeerConnected = func(n int32) bool { return q.tr != nil && q.tr.Connected(n) }
+		ccfg.PeerProbe = func(ctx context.Context, n int32) bool { return q.tr != nil && q.tr.Probe(ctx, n) }
 		ccfg.ReplicaMetrics = new(replica.Metrics)
 		b.replication = newReplicationCollector(b, ccfg.ReplicaMetrics)
 	}

@@ -63,6 +63,11 @@ type Config struct {
 	// to this one (liveness.go: a quiesced group's followers wake when
 	// their leader's node has none). Nil: only fencing counts.
 	PeerConnected func(node int32) bool
+	// PeerProbe asks node's process to answer and reports whether it did
+	// before ctx ended (false at once when it is not connected): Metadata
+	// probes the leaders it names (failover.go, ProbeLeaders). Nil: no
+	// probes.
+	PeerProbe func(ctx context.Context, node int32) bool
 	// ReplicaMetrics, when set, is given to every partition replica here
 	// (replica.Config.Metrics): elections, proposals, commit latency.
 	ReplicaMetrics *replica.Metrics

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/metadata"
+	"github.com/stromhq/strom/internal/storage/logdir"
 )
 
 // Metadata during a failover (issue 18).
@@ -113,18 +114,49 @@ func (c *Cluster) FailingOver(names []string) bool {
 	return false
 }
 
-// betweenLeaders: partition i of t is recorded as led from a node down
-// for less than the window, and a majority of its replicas are up.
+// namedLeader is the leader a Metadata answer names for partition i of t
+// (MetadataLeader): the recorded one, fenced or not, or the newer one this
+// node's replica saw confirmed (a hand-over or election not recorded yet).
+func (c *Cluster) namedLeader(t *metadata.Topic, i int32) (leader, epoch int32, ok bool) {
+	pl, ok := c.store.PartitionLeader(t.Name, i)
+	if !ok || pl.TopicID != t.ID {
+		return -1, -1, false
+	}
+	if lead, term, ok := c.newerLocalLeader(t, i, pl.Epoch, true); ok {
+		return lead, term, true
+	}
+	return pl.Leader, pl.Epoch, true
+}
+
+// electionPending: this node's replica of partition i of t knows of a
+// term newer than epoch (the named leader's) whose leader it has not seen
+// confirmed: an election or hand-over under way. Named now, the old
+// leader's epoch would go backwards for a client that already followed a
+// hint to a newer one (franz-go then loads again after its metadata age).
+func (c *Cluster) electionPending(t *metadata.Topic, i int32, epoch int32) bool {
+	c.mu.RLock()
+	p, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]
+	c.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	_, known, _ := p.KnownLeader()
+	_, confirmed, ok := p.ConfirmedLeader()
+	return known > epoch && (!ok || confirmed < known)
+}
+
+// betweenLeaders: partition i of t is named as led (namedLeader) from a
+// node down for less than the window, or this node's replica sees an
+// election under way past the named leader's epoch (electionPending), and
+// a majority of its replicas are up. FailingOver asks only while some node
+// went down less than the window ago.
 func (c *Cluster) betweenLeaders(t *metadata.Topic, i int32, fresh, down map[int32]bool) bool {
 	if !replicatedPartition(t, i) {
 		return false
 	}
-	pl, ok := c.store.PartitionLeader(t.Name, i)
-	if !ok || pl.TopicID != t.ID || !fresh[pl.Leader] {
+	lead, epoch, ok := c.namedLeader(t, i)
+	if !ok || !fresh[lead] && !c.electionPending(t, i, epoch) {
 		return false
-	}
-	if lead, _, ok := c.newerLocalLeader(t, i, pl.Epoch, true); ok && !down[lead] {
-		return false // this node's replica knows the new leader: Metadata names it (MetadataLeader)
 	}
 	replicas := t.Replicas[i]
 	up := 0
@@ -134,6 +166,69 @@ func (c *Cluster) betweenLeaders(t *metadata.Topic, i int32, fresh, down map[int
 		}
 	}
 	return 2*up > len(replicas)
+}
+
+// Probing the leaders before a Metadata answer.
+//
+// A killed process's kernel closes its sockets one after another, the last
+// opened first: a client's connection to the killed broker (opened after
+// the raft connections) breaks first, and the client's next Metadata can
+// reach a survivor a millisecond before the survivor's raft connections to
+// the dead broker close, so FailingOver sees nothing yet and the answer
+// names the dead leader. So before answering, the survivor probes the
+// nodes the answer names as leaders (raftnet's Probe): a live process
+// answers within a round trip; a dead one's connections close within
+// milliseconds, and then FailingOver holds the answer.
+
+// MetadataLeaderNodes is the nodes other than this one recorded as leading
+// a replicated partition of the named topics and not down from here, to
+// probe before answering (nil without probes or replication).
+func (c *Cluster) MetadataLeaderNodes(names []string) []int32 {
+	if c.cfg.PeerProbe == nil || !c.Replicated() {
+		return nil
+	}
+	self := c.NodeID()
+	seen := map[int32]bool{}
+	var out []int32
+	for _, name := range names {
+		t, ok := c.store.Topic(name)
+		if !ok || t.Replicas == nil {
+			continue
+		}
+		for i := range t.Partitions {
+			if !replicatedPartition(&t, i) {
+				continue
+			}
+			lead, _, ok := c.namedLeader(&t, i)
+			if !ok || lead < 0 || lead == self || seen[lead] {
+				continue
+			}
+			seen[lead] = true
+			if !c.nodeDown(lead) {
+				out = append(out, lead)
+			}
+		}
+	}
+	return out
+}
+
+// ProbeLeaders probes nodes (MetadataLeaderNodes) at once, each for at
+// most max, and reports whether every one answered.
+func (c *Cluster) ProbeLeaders(ctx context.Context, nodes []int32, max time.Duration) bool {
+	if len(nodes) == 0 || c.cfg.PeerProbe == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	answered := make(chan bool, len(nodes))
+	for _, n := range nodes {
+		go func() { answered <- c.cfg.PeerProbe(ctx, n) }()
+	}
+	all := true
+	for range nodes {
+		all = <-answered && all
+	}
+	return all
 }
 
 // WaitFailovers returns once no partition of the named topics is between

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -83,4 +85,87 @@ func TestFailingOverRules(t *testing.T) {
 	check("the node back", false)
 	setDown(3, true)
 	check("down again: a new window", true)
+}
+
+// TestMetadataLeaderNodesAndProbe: the nodes to probe before a Metadata
+// answer are the other nodes recorded as leaders of the listed
+// partitions, each once, none down from here, never this node; a probe
+// that a node does not answer makes ProbeLeaders false, and it waits at
+// most its bound.
+func TestMetadataLeaderNodesAndProbe(t *testing.T) {
+	bc, err := metadata.NewBrokerConfig(map[string]string{"node.id": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	down, mute := map[int32]bool{}, map[int32]bool{}
+	p := &directProposer{}
+	p.store = metadata.NewReplicatedStore(p, time.Minute)
+	c, err := Open(Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler),
+		Quorum: leaderQuorum{id: 1}, RaftSend: func(uint64, *raftpb.Message) {},
+		PeerConnected: func(n int32) bool { mu.Lock(); defer mu.Unlock(); return !down[n] },
+		PeerProbe: func(ctx context.Context, n int32) bool {
+			mu.Lock()
+			m := mute[n]
+			mu.Unlock()
+			if m {
+				<-ctx.Done()
+				return false
+			}
+			return true
+		},
+		OpenMetadata: func(string) (*metadata.Store, error) { return p.store, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, id := range []int32{1, 2, 3} {
+		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := c.CreateTopics([]TopicSpec{{Name: "t", Partitions: 3, ReplicationFactor: 3, Assignment: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}}}, false)[0]
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	one := c.CreateTopics([]TopicSpec{{Name: "one", Partitions: 1, ReplicationFactor: 1, Assignment: [][]int32{{2}}}}, false)[0]
+	if one.Err != nil {
+		t.Fatal(one.Err)
+	}
+	lead := func(i, node int32) {
+		t.Helper()
+		if err := p.store.SetPartitionLeader(metadata.PartitionLeader{Topic: "t", TopicID: res.Topic.ID, Partition: i, Leader: node, Epoch: 2, ISR: []int32{1, 2, 3}}, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lead(0, 1)
+	lead(1, 2)
+	lead(2, 2)
+	nodes := c.MetadataLeaderNodes([]string{"t", "one", "unknown"})
+	if !slices.Equal(nodes, []int32{2}) {
+		t.Fatalf("nodes to probe %v, want [2] (node 1 is this one, 2 leads two partitions, a single replica is not probed)", nodes)
+	}
+	lead(2, 3)
+	if nodes = c.MetadataLeaderNodes([]string{"t"}); len(nodes) != 2 {
+		t.Fatalf("nodes to probe %v, want 2 and 3", nodes)
+	}
+	if !c.ProbeLeaders(context.Background(), nodes, time.Minute) {
+		t.Fatal("every node answered, ProbeLeaders false")
+	}
+	mu.Lock()
+	mute[3] = true
+	mu.Unlock()
+	start := time.Now()
+	if c.ProbeLeaders(context.Background(), nodes, 50*time.Millisecond) {
+		t.Fatal("node 3 did not answer, ProbeLeaders true")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 10*time.Second {
+		t.Fatalf("ProbeLeaders with a mute node returned after %v, want its 50 ms bound", d)
+	}
+	mu.Lock()
+	down[3] = true
+	mu.Unlock()
+	if nodes = c.MetadataLeaderNodes([]string{"t"}); !slices.Equal(nodes, []int32{2}) {
+		t.Fatalf("nodes to probe with node 3 down %v, want [2]", nodes)
+	}
 }

@@ -38,6 +38,8 @@
 //	entry:        | group u64 | length u32 | raftpb.Message (proto.Marshal, length bytes) |
 //
 //	ping body:    | kind=6 u8 |
+//	probe body:   | kind=11 u8 | id u64 |   (Probe: asks the peer's process to answer)
+//	probe ack:    | kind=12 u8 | id u64 |   (the answer, on the peer's own connection)
 //
 //	verdict codes: 0 accepted, 1 refused, 2 duplicate node id
 //
@@ -170,6 +172,14 @@
 // at once (its kernel closes the socket); a hung one keeps it (the
 // metadata quorum's fencing covers that). internal/cluster wakes the
 // quiesced raft groups whose leader is on a node not connected.
+//
+// Probe(node) asks node's process to answer on its own connection to this
+// one (probe.go): true within a round trip from a live process; false once
+// its connections close, which for a killed process comes a few
+// milliseconds after its clients' connections broke (its kernel closes
+// the last opened sockets first); a hung one is waited for until the
+// caller's deadline. internal/cluster probes the leaders a Metadata answer
+// names before it answers.
 //
 // Close waits for all of them (tests check no goroutine is left).
 //

@@ -126,6 +126,8 @@ type Transport struct {
 
 	dupOnce sync.Once // OnDuplicate is called once
 
+	probes probes // Probe's waits for their acks
+
 	snapSlots  chan struct{} // a token per snapshot stream being sent
 	snapQueued atomic.Int64  // streams waiting for a token
 }
@@ -139,6 +141,7 @@ type peer struct {
 	node  int32
 	addr  string
 	queue chan queued
+	ctrl  chan []byte // probe frames (probe.go), written as they are
 }
 
 // New starts a Transport: the accept loop on cfg.Listener and one writer
@@ -195,7 +198,7 @@ func New(cfg Config) (*Transport, error) {
 		if id == cfg.NodeID {
 			continue
 		}
-		p := &peer{node: id, addr: addr, queue: make(chan queued, cfg.QueueSize)}
+		p := &peer{node: id, addr: addr, queue: make(chan queued, cfg.QueueSize), ctrl: make(chan []byte, ctrlQueue)}
 		t.peers[id] = p
 		t.wg.Add(1)
 		go t.writeLoop(p)
@@ -371,6 +374,14 @@ func (t *Transport) deliverFrame(node int32, body []byte) bool {
 	if len(body) == 1 && body[0] == kindPing {
 		return true
 	}
+	if body[0] == kindProbe || body[0] == kindProbeAck {
+		if err := t.probeFrame(node, body); err != nil {
+			t.badFrames.Add(1)
+			t.log.Warn("raftnet: closing a connection", "peer_node", node, "err", err)
+			return false
+		}
+		return true
+	}
 	es, err := decodeBatch(body)
 	if err != nil {
 		t.badFrames.Add(1)
@@ -480,6 +491,13 @@ func (t *Transport) writeLoop(p *peer) {
 			// Idle: a ping tells the peer this process is alive.
 			c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
 			if _, err := c.Write(appendPing(buf[:0])); err != nil {
+				setConn(nil)
+			}
+			continue
+		case f := <-p.ctrl:
+			// A probe or a probe's answer (probe.go): sent now, on its own.
+			c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+			if _, err := c.Write(f); err != nil {
 				setConn(nil)
 			}
 			continue

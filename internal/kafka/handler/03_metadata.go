@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -90,8 +91,14 @@ func handleMetadata(h *Handler, _ context.Context, req *server.Request) (server.
 	return h.afterFailovers(resp, req.Version, node)
 }
 
-// afterFailovers answers resp at once unless a partition it lists is
-// between leaders (cluster.FailingOver: its leader's broker just went
+// leaderProbeWait bounds the probe of the leaders a Metadata answer names:
+// a live broker answers within a round trip, a killed one's connections
+// close within milliseconds; a hung one is answered as recorded after it.
+const leaderProbeWait = 50 * time.Millisecond
+
+// afterFailovers answers resp at once unless it names a leader on another
+// broker, which is probed first (a killed one is found down), or a
+// partition it lists is between leaders (cluster.FailingOver: its leader's broker just went
 // down, and the others can elect): then once each such partition has its
 // new leader recorded, within cluster's failover window, its partitions
 // listed again. A client's first metadata refresh after a leader's broker
@@ -104,11 +111,22 @@ func (h *Handler) afterFailovers(resp *kmsg.MetadataResponse, version int16, nod
 			names = append(names, *mt.Topic)
 		}
 	}
-	if !h.c.FailingOver(names) {
+	probe := h.c.MetadataLeaderNodes(names)
+	if len(probe) == 0 && !h.c.FailingOver(names) {
 		return now(resp)
 	}
 	return server.Reply{Finish: func(ctx context.Context) kmsg.Response {
-		h.c.WaitFailovers(ctx, names)
+		// The leaders named are probed first (cluster.ProbeLeaders): a
+		// leader killed a moment ago shows as down once its connections
+		// close, and the failover hold below takes over.
+		changed := !h.c.ProbeLeaders(ctx, probe, leaderProbeWait)
+		if h.c.FailingOver(names) {
+			h.c.WaitFailovers(ctx, names)
+			changed = true
+		}
+		if !changed {
+			return resp
+		}
 		failed := h.failedPartitions()
 		for i := range resp.Topics {
 			mt := &resp.Topics[i]
