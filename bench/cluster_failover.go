@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ import (
 // acknowledged record is read back at the end.
 
 const (
+	// clientLogEnv names the environment variable of the client log
+	// (runClusterLeaderFailover).
+	clientLogEnv       = "STROM_BENCH_CLIENT_LOG"
 	failoverTopic      = "failover"
 	failoverPartitions = 3
 	failoverRate       = 2000 // records/s, the MetadataMinAge(250ms) producer
@@ -98,6 +102,17 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 		first firstAck
 		times []time.Duration
 	}
+	// clientLog, when STROM_BENCH_CLIENT_LOG names a file: the
+	// default-age producer's kgo debug log, with a line at each kill (how
+	// a slow failover was diagnosed: which metadata the client got, and
+	// when it was allowed to ask again).
+	var clientLog *os.File
+	if name := os.Getenv(clientLogEnv); name != "" {
+		if clientLog, err = os.Create(name); err != nil {
+			return err
+		}
+		defer clientLog.Close()
+	}
 	runs := []*prodRun{
 		{name: fmt.Sprintf("MetadataMinAge %v", failoverMinAge)},
 		{name: "default MetadataMinAge"},
@@ -106,6 +121,9 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 		rate, extra := failoverRate, []kgo.Opt{kgo.MetadataMinAge(failoverMinAge)}
 		if i == 1 {
 			rate, extra = failoverRateDflt, nil
+			if clientLog != nil {
+				extra = append(extra, kgo.WithLogger(kgo.BasicLogger(clientLog, kgo.LogLevelDebug, func() string { return time.Now().Format("15:04:05.000000 ") })))
+			}
 		}
 		if pr.cl, err = kgo.NewClient(pacedClientOpts(addrs(nodes), failoverTopic, extra...)...); err != nil {
 			return err
@@ -143,6 +161,9 @@ func runClusterLeaderFailover(ctx context.Context, e *Env) error {
 		t0 := time.Since(base)
 		for _, pr := range runs {
 			waits = append(waits, pr.first.arm(t0))
+		}
+		if clientLog != nil {
+			fmt.Fprintf(clientLog, "%s KILL of node %d, failover %d\n", time.Now().Format("15:04:05.000000"), victim.id, run+1)
 		}
 		killNode(e, victim)
 		for i, pr := range runs {
