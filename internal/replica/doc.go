@@ -20,7 +20,12 @@
 // Only the leader takes writes (raft's DisableProposalForwarding: a
 // follower answers partition.ErrNotLeader, which clients see as
 // NOT_LEADER_OR_FOLLOWER), and only once it has committed an entry in its
-// term (its LeaderEpoch is that term; -1 before). The partition validates
+// term (its LeaderEpoch is that term; -1 before). While the leadership is
+// changing here (a candidate, a leader whose term has no committed entry
+// yet, or a leader handing over, whose proposals raft drops),
+// WaitLeadershipSettled lets a caller wait for it to settle (the produce
+// handler does, up to 1 s) instead of refusing a client a KIP-951 hint
+// just sent here. The partition validates
 // and checks the idempotent sequences, then Propose hands the batch (a
 // copy: raft keeps it until every follower has it) to the goroutine,
 // which proposes it. raft clones proposed entries, so a proposal is

@@ -137,9 +137,9 @@ type Replica struct {
 	// leadership over (WaitLeadershipSettled). Set by the replica's
 	// goroutine only.
 	becoming, handingOver settling
-	inSync   atomic.Int32
-	dropped  atomic.Uint64
-	errv     atomic.Pointer[error]
+	inSync                atomic.Int32
+	dropped               atomic.Uint64
+	errv                  atomic.Pointer[error]
 
 	loopState
 	members membership // owned by the goroutine (membership.go)
