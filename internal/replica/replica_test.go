@@ -168,6 +168,26 @@ func (g *group) waitFor(what string, cond func() bool) {
 	}
 }
 
+// pendingHandOver cuts to off and has from hand leadership over to it,
+// and returns once from's KnownLeader names to: the hand-over stays
+// pending as long as nothing ticks (raft gives it up after an election
+// timeout).
+func (g *group) pendingHandOver(from, to uint64) {
+	g.t.Helper()
+	g.net.isolate(to, g.ids)
+	g.nodes[from].r.TransferLeadership(to)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if l, _ := g.nodes[from].r.KnownLeader(); l == to {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("the hand-over to %d never showed in KnownLeader", to)
+		}
+		time.Sleep(time.Millisecond) // polled, not ticked
+	}
+}
+
 // elect makes id the leader with a confirmed epoch.
 func (g *group) elect(id uint64) {
 	g.t.Helper()
@@ -774,18 +794,7 @@ func TestConfirmedLeaderIsNeverAGuess(t *testing.T) {
 	if l, tm := g.nodes[1].r.ConfirmedLeader(); l != 1 || tm != term {
 		t.Fatalf("the leader confirms (%d, %d), want (1, %d)", l, tm, term)
 	}
-	g.net.isolate(2, g.ids) // the hand-over stays pending
-	g.nodes[1].r.TransferLeadership(2)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if l, _ := g.nodes[1].r.KnownLeader(); l == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hand-over to 2 never showed in KnownLeader")
-		}
-		time.Sleep(time.Millisecond) // polled, not ticked
-	}
+	g.pendingHandOver(1, 2)
 	if l, tm := g.nodes[1].r.ConfirmedLeader(); l != 1 || tm != term {
 		t.Fatalf("handing over, the leader confirms (%d, %d), want still (1, %d)", l, tm, term)
 	}
@@ -855,18 +864,8 @@ func TestWaitLeadershipSettledWhileHandingOver(t *testing.T) {
 	g := newGroup(t, 3)
 	g.elect(1)
 	g.waitFor("node 2 to confirm the leader", func() bool { l, _ := g.nodes[2].r.ConfirmedLeader(); return l == 1 })
-	g.net.isolate(2, g.ids) // the hand-over stays pending: no tick ends it
-	g.nodes[1].r.TransferLeadership(2)
+	g.pendingHandOver(1, 2)
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if l, _ := g.nodes[1].r.KnownLeader(); l == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hand-over to 2 never showed in KnownLeader")
-		}
-		time.Sleep(time.Millisecond) // polled, not ticked
-	}
 	start := time.Now()
 	g.nodes[1].r.WaitLeadershipSettled(100 * time.Millisecond)
 	if d := time.Since(start); d < 100*time.Millisecond {
