@@ -236,7 +236,9 @@ func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32, conf
 	if !replicatedPartition(t, i) {
 		return 0, 0, false
 	}
-	p, ok := c.hosted(t.Name, i)
+	c.mu.RLock()
+	p, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]
+	c.mu.RUnlock()
 	if !ok {
 		return 0, 0, false
 	}
