@@ -112,6 +112,10 @@ type Cluster struct {
 	reconcileWake  chan struct{}
 	appliedConfigs map[string]appliedConfig
 	appliedDyn     [2]map[string]string
+	// unclaimed are the directories a cluster node found at start that
+	// its metadata view did not claim, left in place until a barrier
+	// shows the view current (dirs.go); read once by sweepUnclaimed.
+	unclaimed []logdir.Partition
 
 	// reps are the raft groups of this node's replicated partitions.
 	reps replicaSet
@@ -234,6 +238,15 @@ func Open(cfg Config) (*Cluster, error) {
 	if store.Replicated() {
 		c.reconcile()
 		c.startReconciler(ctx)
+		if len(c.unclaimed) > 0 {
+			cfg.Logger.Info("partition directories this node's metadata view does not claim (yet): left in place until the quorum confirms the view",
+				"directories", len(c.unclaimed), "first", c.dir.PartitionDir(c.unclaimed[0]))
+			c.done.Add(1)
+			go func() {
+				defer c.done.Done()
+				c.sweepUnclaimed(ctx, c.unclaimed)
+			}()
+		}
 		c.done.Add(1)
 		go func() {
 			defer c.done.Done()

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/logdir"
@@ -42,15 +44,7 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, logdir.ClusterMetadataDir, c.dir.Path())
 		}
 	}
-	live := map[logdir.Partition]metadata.TopicID{}
-	for _, t := range c.store.Topics() {
-		for i := int32(0); i < t.Partitions; i++ {
-			if !c.ours(&t, i) {
-				continue
-			}
-			live[logdir.Partition{Topic: t.Name, Partition: i}] = t.ID
-		}
-	}
+	live := c.claimed()
 	stamped = map[logdir.Partition]bool{}
 	for _, p := range existing {
 		id, hasID := c.dir.TopicIDOf(p)
@@ -59,7 +53,16 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 			stamped[p] = hasID
 			continue
 		}
-		if err := c.removeOrSetAside(p, c.tombstoned(p.Topic, id, hasID)); err != nil {
+		deleted := c.tombstoned(p.Topic, id, hasID)
+		if !deleted && c.store.Replicated() {
+			// The view may lag the quorum (metadata.Store.Barrier): the
+			// topic, or this node's place among its replicas, may be
+			// committed and not applied here yet. The reconciler opens
+			// the directory when it is; sweepUnclaimed settles the rest.
+			c.unclaimed = append(c.unclaimed, p)
+			continue
+		}
+		if err := c.removeOrSetAside(p, deleted); err != nil {
 			return nil, err
 		}
 	}
@@ -70,6 +73,71 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 		c.cfg.Logger.Warn("cannot drop the tombstones of deleted topics from the metadata file; kept for the next start", "err", err)
 	}
 	return stamped, nil
+}
+
+// claimed maps the partitions the metadata view assigns to this node to
+// their topic's id.
+func (c *Cluster) claimed() map[logdir.Partition]metadata.TopicID {
+	live := map[logdir.Partition]metadata.TopicID{}
+	for _, t := range c.store.Topics() {
+		for i := int32(0); i < t.Partitions; i++ {
+			if c.ours(&t, i) {
+				live[logdir.Partition{Topic: t.Name, Partition: i}] = t.ID
+			}
+		}
+	}
+	return live
+}
+
+// sweepUnclaimed settles the directories a cluster node found at start
+// that its metadata view did not claim. A restarted node's view can lag
+// the quorum's (its commit index on disk lags its log), so a directory
+// of a topic created just before a kill looked unclaimed: setting it
+// aside then made the replica start empty, which the raft group refuses
+// as a replica that lost acknowledged entries, and it never rejoined the
+// ISR. Here the directories wait for a barrier through the quorum
+// (retried until ctx ends: a node may start before a majority); then a
+// reconcile pass opens those the now-current view claims, and the others
+// are removed or set aside as at a local start.
+func (c *Cluster) sweepUnclaimed(ctx context.Context, pending []logdir.Partition) {
+	wait := 100 * time.Millisecond
+	for {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.store.Barrier(bctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		c.cfg.Logger.Debug("partition directories no topic claims wait for the metadata quorum", "directories", len(pending), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+	c.reconcile()
+	c.growMu.Lock()
+	defer c.growMu.Unlock()
+	live := c.claimed()
+	for _, p := range pending {
+		c.mu.RLock()
+		_, open := c.parts[p]
+		c.mu.RUnlock()
+		if open {
+			continue
+		}
+		if _, err := c.cfg.FS.Stat(c.dir.PartitionDir(p)); err != nil {
+			continue
+		}
+		id, hasID := c.dir.TopicIDOf(p)
+		if liveID, ok := live[p]; ok && (!hasID || metadata.TopicID(id) == liveID) {
+			continue // the reconciler's to open (it retries a failure)
+		}
+		if err := c.removeOrSetAside(p, c.tombstoned(p.Topic, id, hasID)); err != nil {
+			c.cfg.Logger.Error("cannot remove or set aside a partition directory no topic claims; left in place", "partition", c.dir.PartitionDir(p), "err", err)
+		}
+	}
 }
 
 // tombstoned reports whether a tombstone names the directory of p's topic

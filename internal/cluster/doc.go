@@ -12,7 +12,8 @@
 //     partition directory that no topic claims is removed only when a
 //     tombstone names it (by the topic id in its partition.metadata) or it
 //     holds no record; any other is set aside as <dir>.<random>-stray, never
-//     deleted.
+//     deleted (on a cluster node, only once its view is known current:
+//     below).
 //   - Creation is all or nothing per topic. On a node whose metadata is a
 //     quorum's (every node a broker runs; a single node is a quorum of one
 //     voter, Peers false), the topic's record is committed first and the
@@ -63,6 +64,14 @@
 //     records that the group reached the target (reassign.go). A replica a
 //     reassignment added, or one of a partition it reconfigured, starts
 //     empty by joining its group, never by bootstrapping.
+//   - A cluster node's start removes only the directories a tombstone in
+//     its view names. Its view may lag the quorum after a restart (see
+//     package metadata), so any other directory the view does not claim
+//     stays in place, unopened: the reconciler opens it, records intact,
+//     when the topic's record is applied; sweepUnclaimed removes or sets
+//     aside what is still unclaimed once a barrier record committed
+//     (dirs.go). Before, a replica of a topic created just before a kill
+//     was set aside, restarted empty and never rejoined the ISR.
 //   - A config change (topic overrides, dynamic broker configs) is persisted
 //     before it is pushed to the open logs, and a partition that opens
 //     meanwhile gets the new values (configMu).

@@ -16,27 +16,35 @@ import (
 // payload to the store at once, except those naming a held topic, which
 // wait until released (a commit stuck in an election).
 type directProposer struct {
-	mu      sync.Mutex // serializes Apply (the state machine's contract)
-	store   *metadata.Store
-	index   uint64
-	hold    []byte        // payloads containing this wait for release
-	waiting chan struct{} // closed when a held payload arrived
-	release chan struct{}
+	mu       sync.Mutex // serializes Apply (the state machine's contract)
+	store    *metadata.Store
+	index    uint64
+	log      [][]byte      // every payload applied, in order
+	hold     []byte        // payloads containing this wait for release
+	waiting  chan struct{} // closed when a held payload first arrived
+	waitOnce sync.Once
+	release  chan struct{}
 }
 
 func (p *directProposer) Propose(ctx context.Context, payload []byte) (any, error) {
 	if p.hold != nil && bytes.Contains(payload, p.hold) {
-		close(p.waiting)
+		p.waitOnce.Do(func() { close(p.waiting) })
 		select {
 		case <-p.release:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+	return p.apply(payload), nil
+}
+
+// apply applies one committed payload, as the quorum's log would.
+func (p *directProposer) apply(payload []byte) any {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.index++
-	return p.store.Apply(p.index, payload), nil
+	p.log = append(p.log, payload)
+	return p.store.Apply(p.index, payload)
 }
 
 type leaderQuorum struct{ id int32 }

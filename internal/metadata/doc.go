@@ -47,6 +47,14 @@
 //     (reassign_done, applied only for the target in force): no node
 //     drops a copy the group may still count as a voter.
 //
+//   - A node's view is a prefix of the committed history, and after a
+//     restart it may be a short one: the commit index on disk lags the
+//     log (raftgroup writes it lazily), so records the node stored are
+//     applied only when the leader repeats the commit. What the view
+//     shows happened; what it lacks may still have happened. Barrier (a
+//     record that changes nothing) ends that doubt: once it is applied
+//     here, so is everything committed before it was proposed.
+//
 // Local mode remains for what reads or writes a stopped node's metadata
 // file and for unit tests: package cluster opened without OpenMetadata
 // (its tests, and those of the handlers and coordinators), `strom storage

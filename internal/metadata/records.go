@@ -34,6 +34,7 @@ const (
 	RecReassignDone        RecordType = "reassign_done"         // Reassign: the target the raft group reached
 	RecElectPreferred      RecordType = "elect_preferred"       // Elect: a request to the partition's leader
 	RecTokens              RecordType = "delegation_tokens"     // Tokens (tokens.go)
+	RecBarrier             RecordType = "barrier"               // nothing: see Store.Barrier
 )
 
 // Record is one change of the metadata: the unit the metadata log carries
@@ -125,6 +126,7 @@ func (r Record) validate() error {
 		return r.Tokens.validate()
 	case RecDeleteTopic, RecSetPartitions, RecAllocateProducerIDs, RecFenceBroker,
 		RecAlterScram, RecCreateACLs, RecDeleteACLs: // checked item by item when applied
+	case RecBarrier:
 	case RecRegisterBroker:
 		if r.Broker == nil {
 			return fmt.Errorf("%w: register_broker without a broker", ErrCorrupt)
@@ -288,6 +290,30 @@ func (s *Store) commitWithin(r Record, timeout time.Duration) (any, error) {
 	}
 	s.notify(r)
 	return v, nil
+}
+
+// Barrier commits a record that changes nothing (ctx bounds the wait). When it
+// returns nil, this node has applied every record the quorum committed
+// before Barrier was called: what the store shows is at least as recent
+// as the quorum was then. A node's own view can lag after a restart: its
+// commit index on disk may be behind its log (raftgroup writes it lazily),
+// so records it stored but did not know committed are applied only once
+// the leader tells it again. Decisions that rest on the absence of a record
+// (a directory no topic claims) wait for a barrier. Local mode: nil at
+// once (the file is the whole truth). A node of an older version applies
+// the record as an unknown one, with an error value and no change.
+func (s *Store) Barrier(ctx context.Context) error {
+	if s.proposer == nil {
+		return nil
+	}
+	payload, err := json.Marshal(Record{Type: RecBarrier})
+	if err != nil {
+		return err
+	}
+	if _, err := s.proposer.Propose(ctx, payload); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoQuorum, err)
+	}
+	return nil
 }
 
 // ErrNoQuorum is returned by changes in a cluster when the metadata quorum
