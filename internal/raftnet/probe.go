@@ -62,9 +62,6 @@ func (t *Transport) Probe(ctx context.Context, node int32) bool {
 	t.probes.mu.Lock()
 	t.probes.next++
 	id := t.probes.next
-	if t.probes.wait == nil {
-		t.probes.wait = map[uint64]chan struct{}{}
-	}
 	t.probes.wait[id] = ch
 	t.probes.mu.Unlock()
 	defer func() {

@@ -193,6 +193,7 @@ func New(cfg Config) (*Transport, error) {
 	t.snapSlots = make(chan struct{}, cfg.MaxSnapshotStreams)
 	t.mu.conns = map[net.Conn]struct{}{}
 	t.mu.in = map[int32]map[*inConn]struct{}{}
+	t.probes.wait = map[uint64]chan struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for id, addr := range cfg.Peers {
 		if id == cfg.NodeID {
