@@ -578,11 +578,18 @@ func (c *Cluster) TopicConfigs(name string) ([]metadata.ConfigValue, error) {
 	return metadata.Resolve(t.Configs, c.cfg.Broker), nil
 }
 
+// hosted is this node's open partition index of topic, if any (a leader,
+// a follower or a single copy).
+func (c *Cluster) hosted(topic string, index int32) (*partition.Partition, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.parts[logdir.Partition{Topic: topic, Partition: index}]
+	return p, ok
+}
+
 // Partition returns an open partition.
 func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, error) {
-	c.mu.RLock()
-	p, ok := c.parts[logdir.Partition{Topic: topic, Partition: index}]
-	c.mu.RUnlock()
+	p, ok := c.hosted(topic, index)
 	if ok && p.Replicated() && p.LeaderEpoch() < 0 {
 		// A follower (or a leader that has not committed in its term
 		// yet): clients go to the leader.
@@ -610,19 +617,19 @@ func (c *Cluster) Partition(topic string, index int32) (*partition.Partition, er
 }
 
 // AwaitLeadership waits while this node's replica of the partition is
-// changing leadership: becoming its leader (a hand-over's transferee, an
-// election's candidate, or a leader whose epoch is not confirmed yet) or,
-// as its leader, handing leadership over; at most max, at once otherwise.
-// A produce sent here by a leader hint then finds the partition led
-// (Partition), and one at the old leader is refused only once the new one
-// is known (its hint names a leader that takes it).
-func (c *Cluster) AwaitLeadership(topic string, index int32, max time.Duration) {
-	c.mu.RLock()
-	p, ok := c.parts[logdir.Partition{Topic: topic, Partition: index}]
-	c.mu.RUnlock()
-	if ok {
-		p.WaitLeadershipSettled(max)
+// becoming its leader (a hand-over's transferee, an election's candidate,
+// or a leader whose epoch is not confirmed yet), at most max, and reports
+// whether there is such a replica here to ask Partition again about. A
+// produce sent here by a leader hint then finds the partition led instead
+// of being refused. (A leader handing over is waited for on its partition:
+// Partition.WaitLeadershipSettled.)
+func (c *Cluster) AwaitLeadership(topic string, index int32, max time.Duration) bool {
+	p, ok := c.hosted(topic, index)
+	if !ok || !p.Replicated() {
+		return false
 	}
+	p.WaitLeadershipSettled(max)
+	return true
 }
 
 // Partitions returns the open partitions of a topic in index order.

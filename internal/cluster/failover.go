@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stromhq/strom/internal/metadata"
-	"github.com/stromhq/strom/internal/storage/logdir"
 )
 
 // Metadata during a failover (issue 18).
@@ -134,9 +133,7 @@ func (c *Cluster) namedLeader(t *metadata.Topic, i int32) (leader, epoch int32, 
 // leader's epoch would go backwards for a client that already followed a
 // hint to a newer one (franz-go then loads again after its metadata age).
 func (c *Cluster) electionPending(t *metadata.Topic, i int32, epoch int32) bool {
-	c.mu.RLock()
-	p, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]
-	c.mu.RUnlock()
+	p, ok := c.hosted(t.Name, i)
 	if !ok {
 		return false
 	}

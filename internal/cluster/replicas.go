@@ -236,9 +236,7 @@ func (c *Cluster) newerLocalLeader(t *metadata.Topic, i int32, epoch int32, conf
 	if !replicatedPartition(t, i) {
 		return 0, 0, false
 	}
-	c.mu.RLock()
-	p, ok := c.parts[logdir.Partition{Topic: t.Name, Partition: i}]
-	c.mu.RUnlock()
+	p, ok := c.hosted(t.Name, i)
 	if !ok {
 		return 0, 0, false
 	}

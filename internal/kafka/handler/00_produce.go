@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stromhq/strom/internal/cluster"
 	"github.com/stromhq/strom/internal/coordinator/txn"
 	"github.com/stromhq/strom/internal/kafka/server"
 	"github.com/stromhq/strom/internal/metadata"
@@ -239,16 +240,21 @@ const becomingLeaderWait = time.Second
 // produceTo validates and appends one partition's records.
 func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t metadata.Topic, rp *kmsg.ProduceRequestTopicPartition, added map[txn.TopicPartition]error) (*partition.Partition, partition.AppendResult, error) {
 	var res partition.AppendResult
-	// A broker becoming the partition's leader (a client moved here by a
-	// KIP-951 hint during a hand-over) takes the batch a quorum round trip
-	// later rather than refuse it: a refusal naming this broker again
-	// makes franz-go back off and load metadata, which still has the
-	// previous epoch, and it then waits out its metadata age (5 s).
-	h.c.AwaitLeadership(t.Name, rp.Partition, becomingLeaderWait)
+	// A leadership change here is waited out rather than refused: a
+	// refusal with a hint naming a broker that refuses too makes franz-go
+	// back off and load metadata, which still has the previous epoch, and
+	// it then waits out its metadata age (5 s). A broker becoming the
+	// partition's leader (a client moved here by a KIP-951 hint) takes the
+	// batch a quorum round trip later; a leader handing over refuses it
+	// only once the new leader is known. Both cost nothing otherwise.
 	p, err := h.c.Partition(t.Name, rp.Partition)
+	if errors.Is(err, cluster.ErrNotLeader) && h.c.AwaitLeadership(t.Name, rp.Partition, becomingLeaderWait) {
+		p, err = h.c.Partition(t.Name, rp.Partition)
+	}
 	if err != nil {
 		return nil, res, err
 	}
+	p.WaitLeadershipSettled(becomingLeaderWait)
 	switch {
 	case acks != -1 && acks != 0 && acks != 1:
 		return nil, res, fmt.Errorf("acks must be -1, 0 or 1, got %d: %w", acks, kerr.InvalidRequiredAcks)
