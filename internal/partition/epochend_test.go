@@ -24,11 +24,11 @@ func (r *termsRepl) TermAt(off int64) (int32, bool) {
 	}
 	return 0, false
 }
-func (r *termsRepl) LeaderEpoch() int32                  { return 9 }
-func (r *termsRepl) WaitLeadershipSettled(time.Duration) {}
-func (r *termsRepl) InSync() int                         { return 1 }
-func (r *termsRepl) KnownLeader() (uint64, uint64)       { return 0, 0 }
-func (r *termsRepl) ConfirmedLeader() (uint64, uint64)   { return 0, 0 }
+func (r *termsRepl) LeaderEpoch() int32                       { return 9 }
+func (r *termsRepl) WaitLeadershipSettled(time.Duration) bool { return false }
+func (r *termsRepl) InSync() int                              { return 1 }
+func (r *termsRepl) KnownLeader() (uint64, uint64)            { return 0, 0 }
+func (r *termsRepl) ConfirmedLeader() (uint64, uint64)        { return 0, 0 }
 
 // OffsetForLeaderEpoch on a replicated partition ends an old epoch where
 // the next term's first batch starts (Kafka's endOffsetFor), not at the log

@@ -99,8 +99,9 @@ type Replicator interface {
 	// WaitLeadershipSettled waits while this replica's leadership is
 	// changing (it is becoming the leader: a candidate, or a leader whose
 	// epoch is not confirmed yet; or it leads and hands leadership over),
-	// at most max; it returns at once otherwise.
-	WaitLeadershipSettled(max time.Duration)
+	// at most max, and reports whether a change was under way; it returns
+	// false at once otherwise.
+	WaitLeadershipSettled(max time.Duration) bool
 	// InSync is how many voters are in sync (the ISR's size), known on the
 	// leader only (0 elsewhere).
 	InSync() int
@@ -410,11 +411,13 @@ func (p *Partition) EpochEnd(epoch int32) (int32, int64, bool) {
 
 // WaitLeadershipSettled waits, on a replicated partition, while its
 // replica here is becoming the group's leader or handing leadership over,
-// at most max; at once otherwise (Replicator.WaitLeadershipSettled).
-func (p *Partition) WaitLeadershipSettled(max time.Duration) {
+// at most max, and reports whether a change was under way (false at
+// once otherwise; Replicator.WaitLeadershipSettled).
+func (p *Partition) WaitLeadershipSettled(max time.Duration) bool {
 	if rs := p.repl.Load(); rs != nil {
-		rs.r.WaitLeadershipSettled(max)
+		return rs.r.WaitLeadershipSettled(max)
 	}
+	return false
 }
 
 // KnownLeader is, on a replicated partition, its group's leader (raft

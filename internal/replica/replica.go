@@ -289,7 +289,8 @@ func (r *Replica) TermAt(offset int64) (int32, bool) {
 func (r *Replica) LeaderEpoch() int32 { return r.epoch.Load() }
 
 // WaitLeadershipSettled implements partition.Replicator: it waits while
-// this replica's leadership is changing, at most max: while it is
+// this replica's leadership is changing, at most max, and reports whether
+// a change was under way: while it is
 // becoming the leader (a candidate, or a leader whose term has no
 // committed entry yet: one quorum round trip) and while it leads and
 // hands leadership over (raft drops proposals meanwhile); at once
@@ -298,15 +299,16 @@ func (r *Replica) LeaderEpoch() int32 { return r.epoch.Load() }
 // hint that leads a client to a broker that refuses it too: franz-go then
 // backs off and loads metadata that still names the previous epoch, and
 // waits out its metadata age (5 s).
-func (r *Replica) WaitLeadershipSettled(max time.Duration) {
+func (r *Replica) WaitLeadershipSettled(max time.Duration) bool {
 	if r.handingOver.ch.Load() == nil && r.becoming.ch.Load() == nil {
-		return // the common case: no timer
+		return false // the common case: no timer
 	}
 	expired := make(chan struct{})
 	t := time.AfterFunc(max, func() { close(expired) })
 	defer t.Stop()
 	r.handingOver.wait(expired)
 	r.becoming.wait(expired)
+	return true
 }
 
 // settling is a condition others can wait to end: a channel that exists

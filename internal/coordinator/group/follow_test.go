@@ -69,11 +69,11 @@ func (f *fakeRepl) TermAt(offset int64) (int32, bool) {
 	return 0, false
 }
 
-func (f *fakeRepl) LeaderEpoch() int32                  { return f.epoch.Load() }
-func (f *fakeRepl) WaitLeadershipSettled(time.Duration) {}
-func (f *fakeRepl) InSync() int                         { return 1 }
-func (f *fakeRepl) KnownLeader() (uint64, uint64)       { return 0, 0 }
-func (f *fakeRepl) ConfirmedLeader() (uint64, uint64)   { return 0, 0 }
+func (f *fakeRepl) LeaderEpoch() int32                       { return f.epoch.Load() }
+func (f *fakeRepl) WaitLeadershipSettled(time.Duration) bool { return false }
+func (f *fakeRepl) InSync() int                              { return 1 }
+func (f *fakeRepl) KnownLeader() (uint64, uint64)            { return 0, 0 }
+func (f *fakeRepl) ConfirmedLeader() (uint64, uint64)        { return 0, 0 }
 
 // elsewhere writes a commit of offset for (group, t-0) as another leader
 // of term would, committed.

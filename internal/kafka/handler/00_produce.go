@@ -247,14 +247,18 @@ func (h *Handler) produceTo(req *server.Request, acks int16, minISR int64, t met
 	// partition's leader (a client moved here by a KIP-951 hint) takes the
 	// batch a quorum round trip later; a leader handing over refuses it
 	// only once the new leader is known. Both cost nothing otherwise.
+	// After a wait the partition is asked for again: a leader that handed
+	// over is a follower now (NOT_LEADER_OR_FOLLOWER with the new leader's
+	// hint, not the min.insync.replicas check of a replica that has no
+	// ISR any more).
 	p, err := h.c.Partition(t.Name, rp.Partition)
-	if errors.Is(err, cluster.ErrNotLeader) && h.c.AwaitLeadership(t.Name, rp.Partition, becomingLeaderWait) {
+	if err == nil && p.WaitLeadershipSettled(becomingLeaderWait) ||
+		errors.Is(err, cluster.ErrNotLeader) && h.c.AwaitLeadership(t.Name, rp.Partition, becomingLeaderWait) {
 		p, err = h.c.Partition(t.Name, rp.Partition)
 	}
 	if err != nil {
 		return nil, res, err
 	}
-	p.WaitLeadershipSettled(becomingLeaderWait)
 	switch {
 	case acks != -1 && acks != 0 && acks != 1:
 		return nil, res, fmt.Errorf("acks must be -1, 0 or 1, got %d: %w", acks, kerr.InvalidRequiredAcks)
