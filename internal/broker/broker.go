@@ -336,7 +336,8 @@ func Start(cfg Config) (*Broker, error) {
 		eps = append(eps, metadata.Endpoint{Listener: spec.Name, Host: e.Host, Port: e.Port})
 	}
 	self := metadata.BrokerInfo{ID: bc.Settings().NodeID, Host: first.Host, Port: first.Port, Rack: bc.Settings().BrokerRack,
-		ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps, TransactionVersion: &tv}
+		ControllerAddr: layout.ControllerAddr, Incarnation: logdir.RandomUUID(), Endpoints: eps, TransactionVersion: &tv,
+		AnswersProbes: true}
 	if b.quorum.tr == nil {
 		// A cluster of one leads its quorum already: it registers before
 		// it serves, so that its first client sees it in Metadata and
@@ -793,7 +794,8 @@ func sameRegistration(a, b metadata.BrokerInfo) bool {
 		return *v
 	}
 	return !a.Fenced && a.Host == b.Host && a.Port == b.Port && a.Rack == b.Rack && a.ControllerAddr == b.ControllerAddr &&
-		slices.Equal(a.Endpoints, b.Endpoints) && tv(a.TransactionVersion) == tv(b.TransactionVersion)
+		slices.Equal(a.Endpoints, b.Endpoints) && tv(a.TransactionVersion) == tv(b.TransactionVersion) &&
+		a.AnswersProbes == b.AnswersProbes
 }
 
 // startClusterLoops starts a node's background work: watching its

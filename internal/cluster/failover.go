@@ -178,8 +178,8 @@ func (c *Cluster) betweenLeaders(t *metadata.Topic, i int32, fresh, down map[int
 // milliseconds, and then FailingOver holds the answer.
 
 // MetadataLeaderNodes is the nodes other than this one named as leading
-// a replicated partition of the named topics (namedLeader) and not down
-// from here, to probe before answering (nil without probes or
+// a replicated partition of the named topics (namedLeader), not down
+// from here and registered as answering probes, to probe before answering (nil without probes or
 // replication). It stops looking once every other broker was named, so an
 // answer of 10,000 partitions costs a few lookups, not 10,000.
 func (c *Cluster) MetadataLeaderNodes(names []string) []int32 {
@@ -207,7 +207,7 @@ func (c *Cluster) MetadataLeaderNodes(names []string) []int32 {
 				continue
 			}
 			seen[lead] = true
-			if !c.nodeDown(lead) {
+			if !c.nodeDown(lead) && c.answersProbes(lead) {
 				out = append(out, lead)
 			}
 			if len(seen) >= others {
@@ -216,6 +216,14 @@ func (c *Cluster) MetadataLeaderNodes(names []string) []int32 {
 		}
 	}
 	return out
+}
+
+// answersProbes reports whether node's registration says its raft
+// transport answers probes (a broker of an older Strom does not, and a
+// probe would close its raft connection).
+func (c *Cluster) answersProbes(node int32) bool {
+	b, ok := c.store.Broker(node)
+	return ok && b.AnswersProbes
 }
 
 // ProbeLeaders probes nodes (MetadataLeaderNodes) at once, each for at

@@ -38,7 +38,7 @@ func TestFailingOverRules(t *testing.T) {
 	}
 	defer c.Close()
 	for _, id := range []int32{1, 2, 3} { // this node (4) holds no replica
-		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a"}); err != nil {
+		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a", AnswersProbes: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,7 +89,8 @@ func TestFailingOverRules(t *testing.T) {
 
 // TestMetadataLeaderNodesAndProbe: the nodes to probe before a Metadata
 // answer are the other nodes recorded as leaders of the listed
-// partitions, each once, none down from here, never this node; a probe
+// partitions, each once, none down from here or registered without
+// probes (an older Strom), never this node; a probe
 // that a node does not answer makes ProbeLeaders false, and it waits at
 // most its bound.
 func TestMetadataLeaderNodesAndProbe(t *testing.T) {
@@ -120,7 +121,7 @@ func TestMetadataLeaderNodesAndProbe(t *testing.T) {
 	}
 	defer c.Close()
 	for _, id := range []int32{1, 2, 3} {
-		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a"}); err != nil {
+		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a", AnswersProbes: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,5 +168,16 @@ func TestMetadataLeaderNodesAndProbe(t *testing.T) {
 	mu.Unlock()
 	if nodes = c.MetadataLeaderNodes([]string{"t"}); !slices.Equal(nodes, []int32{2}) {
 		t.Fatalf("nodes to probe with node 3 down %v, want [2]", nodes)
+	}
+	// Node 3 back as a broker of an older Strom, whose raft transport
+	// reads a probe as a bad frame: it is not probed.
+	mu.Lock()
+	down[3] = false
+	mu.Unlock()
+	if err := c.Register(metadata.BrokerInfo{ID: 3, Host: "localhost", Port: 9095, Incarnation: "older"}); err != nil {
+		t.Fatal(err)
+	}
+	if nodes = c.MetadataLeaderNodes([]string{"t"}); !slices.Equal(nodes, []int32{2}) {
+		t.Fatalf("nodes to probe with node 3 registered without probes %v, want [2]", nodes)
 	}
 }

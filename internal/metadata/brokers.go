@@ -33,6 +33,12 @@ type BrokerInfo struct {
 	// its registered brokers' (handler 18), so during a rolling upgrade
 	// clients keep to v1 until every broker runs a version that serves v2.
 	TransactionVersion *int16 `json:"transaction_version,omitempty"`
+	// AnswersProbes says the broker's raft transport answers probes
+	// (raftnet frame kinds 11 and 12). A broker of an older Strom, which
+	// registers without it, reads a probe as a bad frame and closes the
+	// raft connection it came on; during a rolling upgrade it is not
+	// probed (package cluster, MetadataLeaderNodes).
+	AnswersProbes bool `json:"answers_probes,omitempty"`
 }
 
 // Endpoint is one listener's advertised address.

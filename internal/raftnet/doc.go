@@ -50,6 +50,10 @@
 //	end body:     | kind=9 u8 | total payload bytes u64 | CRC-32C of the payload u32 |
 //	ack body:     | kind=10 u8 | code u8 | reason length u16 | reason |   (receiver to sender)
 //
+// A node of an older Strom reads a probe as a bad frame and closes the
+// connection: probes are sent only to brokers registered as answering
+// them (metadata.BrokerInfo.AnswersProbes; package cluster chooses).
+//
 // Kind 1 was the hello of Strom before version 2 (node id and cluster id,
 // no version, no authentication): it is refused, and the log says a node
 // of an older Strom dialled in. A hello of another version is refused too.
