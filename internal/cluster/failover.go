@@ -178,10 +178,11 @@ func (c *Cluster) betweenLeaders(t *metadata.Topic, i int32, fresh, down map[int
 // milliseconds, and then FailingOver holds the answer.
 
 // MetadataLeaderNodes is the nodes other than this one named as leading
-// a replicated partition of the named topics (namedLeader), not down
-// from here and registered as answering probes, to probe before answering (nil without probes or
-// replication). It stops looking once every other broker was named, so an
-// answer of 10,000 partitions costs a few lookups, not 10,000.
+// a replicated partition of the named topics (namedLeader), not down from
+// here and registered as answering probes, to probe before answering (nil
+// without probes or replication). It stops looking once every other
+// broker was named, so an answer of 10,000 partitions costs a few
+// lookups, not 10,000.
 func (c *Cluster) MetadataLeaderNodes(names []string) []int32 {
 	if c.cfg.PeerProbe == nil || !c.Replicated() {
 		return nil
