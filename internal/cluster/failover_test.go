@@ -181,3 +181,68 @@ func TestMetadataLeaderNodesAndProbe(t *testing.T) {
 		t.Fatalf("nodes to probe with node 3 registered without probes %v, want [2]", nodes)
 	}
 }
+
+// TestElectionPending: a replica here that learned of a term newer than
+// the recorded leader's epoch, with no entry of that term committed yet,
+// says an election is under way (the recorded leader must not be named
+// as if current); the recorded leader's own term, or a newer leader
+// confirmed by a committed entry of its term, is not pending.
+func TestElectionPending(t *testing.T) {
+	bc, err := metadata.NewBrokerConfig(map[string]string{"node.id": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &directProposer{}
+	p.store = metadata.NewReplicatedStore(p, time.Minute)
+	c, err := Open(Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler),
+		Quorum: leaderQuorum{id: 1}, RaftSend: func(uint64, *raftpb.Message) {},
+		PeerConnected: func(int32) bool { return true },
+		OpenMetadata:  func(string) (*metadata.Store, error) { return p.store, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, id := range []int32{1, 2, 3} {
+		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := c.CreateTopics([]TopicSpec{{Name: "t", Partitions: 1, ReplicationFactor: 3, Assignment: [][]int32{{2, 1, 3}}}}, false)[0]
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	topic := res.Topic
+	g := GroupID(topic.ID, 0)
+	c.reps.mu.RLock()
+	h := c.reps.groups[g]
+	c.reps.mu.RUnlock()
+	if h == nil {
+		t.Fatal("no replica of t-0 on this node")
+	}
+	// Node 2 (raft id 3) recorded as the leader at epoch 2.
+	if err := p.store.SetPartitionLeader(metadata.PartitionLeader{Topic: "t", TopicID: topic.ID, Partition: 0, Leader: 2, Epoch: 2, ISR: []int32{1, 2, 3}}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	u := func(v uint64) *uint64 { return &v }
+	mt := func(v raftpb.MessageType) *raftpb.MessageType { return &v }
+	step := func(m *raftpb.Message) { m.To = u(2); c.StepReplica(g, m) }
+	until := func(what string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for c.electionPending(&topic, 0, 2) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: electionPending %v, want %v (known leader %+v)", what, !want, want, h.r.Status())
+			}
+			time.Sleep(time.Millisecond) // polling the replica's loop with a deadline
+		}
+	}
+	until("before any leader is heard from", false)
+	step(&raftpb.Message{Type: mt(raftpb.MsgHeartbeat), From: u(3), Term: u(2)})
+	until("the recorded leader heard at its own epoch", false)
+	step(&raftpb.Message{Type: mt(raftpb.MsgHeartbeat), From: u(4), Term: u(5)})
+	until("node 3 leads term 5, nothing of term 5 committed", true)
+	last := h.r.Status().LastIndex
+	step(&raftpb.Message{Type: mt(raftpb.MsgApp), From: u(4), Term: u(5), LogTerm: u(1), Index: u(last),
+		Entries: []*raftpb.Entry{{Term: u(5), Index: u(last + 1), Type: raftpb.EntryNormal.Enum()}}, Commit: u(last + 1)})
+	until("an entry of term 5 committed: node 3 confirmed", false)
+}
