@@ -290,11 +290,11 @@ func (r *Replica) LeaderEpoch() int32 { return r.epoch.Load() }
 
 // WaitLeadershipSettled implements partition.Replicator: it waits while
 // this replica's leadership is changing, at most max, and reports whether
-// a change was under way: while it is
+// a change was under way. A change is under way while the replica is
 // becoming the leader (a candidate, or a leader whose term has no
 // committed entry yet: one quorum round trip) and while it leads and
-// hands leadership over (raft drops proposals meanwhile); at once
-// otherwise. So a produce during a hand-over is taken by the new leader,
+// hands leadership over (raft drops proposals meanwhile); it returns at
+// once otherwise. So a produce during a hand-over is taken by the new leader,
 // or refused by the old one only once the new one is known, never with a
 // hint that leads a client to a broker that refuses it too: franz-go then
 // backs off and loads metadata that still names the previous epoch, and
