@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,28 +21,13 @@ import (
 // recorded, the node is back, the majority is gone, or the node has been
 // down for longer than the window (no standing delay).
 func TestFailingOverRules(t *testing.T) {
-	bc, err := metadata.NewBrokerConfig(map[string]string{"node.id": "4"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	down := map[int32]bool{}
 	setDown := func(n int32, d bool) { mu.Lock(); down[n] = d; mu.Unlock() }
-	p := &directProposer{}
-	p.store = metadata.NewReplicatedStore(p, time.Minute)
-	c, err := Open(Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler),
-		Quorum: leaderQuorum{id: 1}, RaftSend: func(uint64, *raftpb.Message) {},
-		PeerConnected: func(n int32) bool { mu.Lock(); defer mu.Unlock(); return !down[n] },
-		OpenMetadata:  func(string) (*metadata.Store, error) { return p.store, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, id := range []int32{1, 2, 3} { // this node (4) holds no replica
-		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a", AnswersProbes: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, p := openReplicatedNode(t, 4, func(cfg *Config) {
+		cfg.PeerConnected = func(n int32) bool { mu.Lock(); defer mu.Unlock(); return !down[n] }
+	})
+	registerBrokers(t, c, 1, 2, 3) // this node (4) holds no replica
 	res := c.CreateTopics([]TopicSpec{{Name: "t", Partitions: 1, ReplicationFactor: 3, Assignment: [][]int32{{1, 2, 3}}}}, false)[0]
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -94,18 +80,11 @@ func TestFailingOverRules(t *testing.T) {
 // that a node does not answer makes ProbeLeaders false, and it waits at
 // most its bound.
 func TestMetadataLeaderNodesAndProbe(t *testing.T) {
-	bc, err := metadata.NewBrokerConfig(map[string]string{"node.id": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	down, mute := map[int32]bool{}, map[int32]bool{}
-	p := &directProposer{}
-	p.store = metadata.NewReplicatedStore(p, time.Minute)
-	c, err := Open(Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler),
-		Quorum: leaderQuorum{id: 1}, RaftSend: func(uint64, *raftpb.Message) {},
-		PeerConnected: func(n int32) bool { mu.Lock(); defer mu.Unlock(); return !down[n] },
-		PeerProbe: func(ctx context.Context, n int32) bool {
+	c, p := openReplicatedNode(t, 1, func(cfg *Config) {
+		cfg.PeerConnected = func(n int32) bool { mu.Lock(); defer mu.Unlock(); return !down[n] }
+		cfg.PeerProbe = func(ctx context.Context, n int32) bool {
 			mu.Lock()
 			m := mute[n]
 			mu.Unlock()
@@ -114,17 +93,9 @@ func TestMetadataLeaderNodesAndProbe(t *testing.T) {
 				return false
 			}
 			return true
-		},
-		OpenMetadata: func(string) (*metadata.Store, error) { return p.store, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, id := range []int32{1, 2, 3} {
-		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a", AnswersProbes: true}); err != nil {
-			t.Fatal(err)
 		}
-	}
+	})
+	registerBrokers(t, c, 1, 2, 3)
 	res := c.CreateTopics([]TopicSpec{{Name: "t", Partitions: 3, ReplicationFactor: 3, Assignment: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}}}, false)[0]
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -188,25 +159,8 @@ func TestMetadataLeaderNodesAndProbe(t *testing.T) {
 // as if current); the recorded leader's own term, or a newer leader
 // confirmed by a committed entry of its term, is not pending.
 func TestElectionPending(t *testing.T) {
-	bc, err := metadata.NewBrokerConfig(map[string]string{"node.id": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &directProposer{}
-	p.store = metadata.NewReplicatedStore(p, time.Minute)
-	c, err := Open(Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler),
-		Quorum: leaderQuorum{id: 1}, RaftSend: func(uint64, *raftpb.Message) {},
-		PeerConnected: func(int32) bool { return true },
-		OpenMetadata:  func(string) (*metadata.Store, error) { return p.store, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, id := range []int32{1, 2, 3} {
-		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, p := openReplicatedNode(t, 1, func(cfg *Config) { cfg.PeerConnected = func(int32) bool { return true } })
+	registerBrokers(t, c, 1, 2, 3)
 	res := c.CreateTopics([]TopicSpec{{Name: "t", Partitions: 1, ReplicationFactor: 3, Assignment: [][]int32{{2, 1, 3}}}}, false)[0]
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -245,4 +199,39 @@ func TestElectionPending(t *testing.T) {
 	step(&raftpb.Message{Type: mt(raftpb.MsgApp), From: u(4), Term: u(5), LogTerm: u(1), Index: u(last),
 		Entries: []*raftpb.Entry{{Term: u(5), Index: u(last + 1), Type: raftpb.EntryNormal.Enum()}}, Commit: u(last + 1)})
 	until("an entry of term 5 committed: node 3 confirmed", false)
+}
+
+// openReplicatedNode opens node id of a cluster on a memfs, its metadata a
+// directProposer's store whose quorum node 1 leads; edit may set more of
+// the Config. It is closed when the test ends.
+func openReplicatedNode(t *testing.T, id int32, edit func(*Config)) (*Cluster, *directProposer) {
+	t.Helper()
+	bc, err := metadata.NewBrokerConfig(map[string]string{"node.id": strconv.Itoa(int(id))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &directProposer{}
+	p.store = metadata.NewReplicatedStore(p, time.Minute)
+	cfg := Config{DataDir: "/data", FS: memfs.New(), Broker: bc, Logger: slog.New(slog.DiscardHandler),
+		Quorum: leaderQuorum{id: 1}, RaftSend: func(uint64, *raftpb.Message) {},
+		OpenMetadata: func(string) (*metadata.Store, error) { return p.store, nil }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, p
+}
+
+// registerBrokers registers brokers ids, each answering probes.
+func registerBrokers(t *testing.T, c *Cluster, ids ...int32) {
+	t.Helper()
+	for _, id := range ids {
+		if err := c.Register(metadata.BrokerInfo{ID: id, Host: "localhost", Port: 9092 + id, Incarnation: "a", AnswersProbes: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -140,19 +140,7 @@ func TestWholeClusterKilledAfterCreate(t *testing.T) {
 		c.start(nd)
 	}
 	c.waitBrokers(c.nodes[0].kafka, []int32{1, 2, 3})
-	adm = c.admin(c.nodes[1].kafka)
-	waitFor(t, 60*time.Second, "every replica back in the ISR", func() error {
-		md, err := adm.Metadata(ctx, topic)
-		if err != nil {
-			return err
-		}
-		for _, p := range md.Topics[topic].Partitions {
-			if len(p.ISR) != 3 {
-				return fmt.Errorf("partition %d: ISR %v", p.Partition, p.ISR)
-			}
-		}
-		return nil
-	})
+	c.waitAllLed(c.admin(c.nodes[1].kafka), topic, 3, -1)
 	if got := consumeAll(t, c.seeds(), topic, 60); len(got) != 60 {
 		t.Fatalf("read %d records after the kill, want 60", len(got))
 	}
