@@ -112,10 +112,6 @@ type Cluster struct {
 	reconcileWake  chan struct{}
 	appliedConfigs map[string]appliedConfig
 	appliedDyn     [2]map[string]string
-	// unclaimed are the directories a cluster node found at start that
-	// its metadata view did not claim, left in place until a barrier
-	// shows the view current (dirs.go); read once by sweepUnclaimed.
-	unclaimed []logdir.Partition
 
 	// reps are the raft groups of this node's replicated partitions.
 	reps replicaSet
@@ -194,7 +190,7 @@ func Open(cfg Config) (*Cluster, error) {
 			"partitions", n, "limit", limit, "max.broker.partitions", cfg.Broker.Settings().MaxBrokerPartitions,
 			"open_file_limit", budget.Limit)
 	}
-	stamped, err := c.sortOutDirectories()
+	stamped, unclaimed, err := c.sortOutDirectories()
 	if err != nil {
 		c.closeAll()
 		return nil, err
@@ -238,13 +234,13 @@ func Open(cfg Config) (*Cluster, error) {
 	if store.Replicated() {
 		c.reconcile()
 		c.startReconciler(ctx)
-		if len(c.unclaimed) > 0 {
+		if len(unclaimed) > 0 {
 			cfg.Logger.Info("partition directories this node's metadata view does not claim (yet): left in place until the quorum confirms the view",
-				"directories", len(c.unclaimed), "first", c.dir.PartitionDir(c.unclaimed[0]))
+				"directories", len(unclaimed), "first", c.dir.PartitionDir(unclaimed[0]))
 			c.done.Add(1)
 			go func() {
 				defer c.done.Done()
-				c.sweepUnclaimed(ctx, c.unclaimed)
+				c.sweepUnclaimed(ctx, unclaimed)
 			}()
 		}
 		c.done.Add(1)

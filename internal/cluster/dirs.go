@@ -20,25 +20,26 @@ var ErrNoMetadata = errors.New("metadata file missing")
 // removed; any other is set aside. A data directory with partition
 // directories that hold records and no metadata file is refused as a whole.
 // It returns the live partitions whose partition.metadata names their
-// topic already, which openPartition then neither reads nor writes.
-func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err error) {
+// topic already, which openPartition then neither reads nor writes, and,
+// on a cluster node, the directories left for sweepUnclaimed.
+func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, unclaimed []logdir.Partition, err error) {
 	existing, err := c.dir.Existing()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !c.store.Found() {
 		var withRecords []logdir.Partition
 		for _, p := range existing {
 			holds, err := c.dir.HoldsRecords(p)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if holds {
 				withRecords = append(withRecords, p)
 			}
 		}
 		if len(withRecords) > 0 {
-			return nil, fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no metadata (neither %s nor the metadata log %s holds any); refusing to start, so that nothing is deleted. "+
+			return nil, nil, fmt.Errorf("%w: %s has %d partition directories with records (%s-%d ...) but no metadata (neither %s nor the metadata log %s holds any); refusing to start, so that nothing is deleted. "+
 				"Restore it, or rebuild it from the directories with `strom storage rebuild-metadata --data-dir %s` "+
 				"(topic configs are not recovered)",
 				ErrNoMetadata, c.dir.Path(), len(withRecords), withRecords[0].Topic, withRecords[0].Partition, metadata.FileName, logdir.ClusterMetadataDir, c.dir.Path())
@@ -59,11 +60,11 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 			// topic, or this node's place among its replicas, may be
 			// committed and not applied here yet. The reconciler opens
 			// the directory when it is; sweepUnclaimed settles the rest.
-			c.unclaimed = append(c.unclaimed, p)
+			unclaimed = append(unclaimed, p)
 			continue
 		}
 		if err := c.removeOrSetAside(p, deleted); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// Every directory a tombstone named is gone now.
@@ -72,7 +73,7 @@ func (c *Cluster) sortOutDirectories() (stamped map[logdir.Partition]bool, err e
 	if err := c.store.ForgetAllDeleted(); err != nil {
 		c.cfg.Logger.Warn("cannot drop the tombstones of deleted topics from the metadata file; kept for the next start", "err", err)
 	}
-	return stamped, nil
+	return stamped, unclaimed, nil
 }
 
 // claimed maps the partitions the metadata view assigns to this node to
@@ -96,9 +97,9 @@ func (c *Cluster) claimed() map[logdir.Partition]metadata.TopicID {
 // aside then made the replica start empty, which the raft group refuses
 // as a replica that lost acknowledged entries, and it never rejoined the
 // ISR. Here the directories wait for a barrier through the quorum
-// (retried until ctx ends: a node may start before a majority); then a
-// reconcile pass opens those the now-current view claims, and the others
-// are removed or set aside as at a local start.
+// (retried until ctx ends: a node may start before a majority); then
+// those the now-current view still does not claim are removed or set
+// aside as at a local start.
 func (c *Cluster) sweepUnclaimed(ctx context.Context, pending []logdir.Partition) {
 	wait := 100 * time.Millisecond
 	for {
@@ -116,7 +117,9 @@ func (c *Cluster) sweepUnclaimed(ctx context.Context, pending []logdir.Partition
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
-	c.reconcile()
+	// Under growMu no reconcile pass opens a directory meanwhile; one the
+	// now-current view claims is the reconciler's (the barrier's apply
+	// woke it).
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	live := c.claimed()
