@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/stromhq/strom/internal/metadata"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
@@ -177,8 +178,7 @@ func TestElectionPending(t *testing.T) {
 	if err := p.store.SetPartitionLeader(metadata.PartitionLeader{Topic: "t", TopicID: topic.ID, Partition: 0, Leader: 2, Epoch: 2, ISR: []int32{1, 2, 3}}, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	u := func(v uint64) *uint64 { return &v }
-	mt := func(v raftpb.MessageType) *raftpb.MessageType { return &v }
+	u := proto.Uint64
 	step := func(m *raftpb.Message) { m.To = u(2); c.StepReplica(g, m) }
 	until := func(what string, want bool) {
 		t.Helper()
@@ -191,12 +191,12 @@ func TestElectionPending(t *testing.T) {
 		}
 	}
 	until("before any leader is heard from", false)
-	step(&raftpb.Message{Type: mt(raftpb.MsgHeartbeat), From: u(3), Term: u(2)})
+	step(&raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: u(3), Term: u(2)})
 	until("the recorded leader heard at its own epoch", false)
-	step(&raftpb.Message{Type: mt(raftpb.MsgHeartbeat), From: u(4), Term: u(5)})
+	step(&raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: u(4), Term: u(5)})
 	until("node 3 leads term 5, nothing of term 5 committed", true)
 	last := h.r.Status().LastIndex
-	step(&raftpb.Message{Type: mt(raftpb.MsgApp), From: u(4), Term: u(5), LogTerm: u(1), Index: u(last),
+	step(&raftpb.Message{Type: raftpb.MsgApp.Enum(), From: u(4), Term: u(5), LogTerm: u(1), Index: u(last),
 		Entries: []*raftpb.Entry{{Term: u(5), Index: u(last + 1), Type: raftpb.EntryNormal.Enum()}}, Commit: u(last + 1)})
 	until("an entry of term 5 committed: node 3 confirmed", false)
 }
