@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/klauspost/compress/snappy"
 )
 
 // The fuzz targets check that no input panics, that errors are always one of
@@ -305,6 +307,14 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("pooled: %d bytes, %v; fresh: %d bytes, %v", len(pooled), perr, len(out), err)
 		}
 		ob.release()
+		if c == CodecSnappy && !bytes.HasPrefix(data, xerialMagic) {
+			// The raw block decodes as klauspost's strict (pure Go)
+			// decoder decodes it: the same verdict, the same bytes.
+			want, werr := strictDecode(data, fuzzMax)
+			if (werr == nil) != (err == nil) || !bytes.Equal(want, out) {
+				t.Fatalf("golang/snappy: %d bytes, %v; klauspost strict: %d bytes, %v", len(out), err, len(want), werr)
+			}
+		}
 		if !c.valid() {
 			return
 		}
@@ -317,6 +327,19 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("%s round trip of %d bytes: %v", c, len(data), err)
 		}
 	})
+}
+
+// strictDecode is the raw block decoded by klauspost's snappy.DecodeStrict,
+// under the same cap.
+func strictDecode(block []byte, maxSize int) ([]byte, error) {
+	n, err := snappy.DecodedLen(block)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxSize {
+		return nil, errTooLarge(maxSize)
+	}
+	return snappy.DecodeStrict(nil, block)
 }
 
 // TestWriteFuzzSeeds writes the valid seeds to testdata/fuzz in the corpus
