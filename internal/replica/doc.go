@@ -55,6 +55,12 @@
 //     (raft thesis 10.2.1, allowed by etcd raft's doc): raft counts the
 //     leader's copy only after Advance, so a commit still means fsynced
 //     on a majority.
+//     Then, before anything is appended, the high watermark moves to the
+//     Ready's commit index as far as the entries already in this log go
+//     (below the Ready's first entry): those are fsynced on a majority,
+//     so an acks=all producer whose batch the followers just acknowledged
+//     is answered without waiting out the fsync of the next proposals
+//     that the same Ready carries.
 //  1. A conflicting uncommitted tail (entries at or below the last index)
 //     is cut through partition.TruncateTo, which rebuilds the producer
 //     state from what remains; then raftlog.AppendChecked writes the
@@ -72,7 +78,7 @@
 //     MsgSnap lost on the way, or a follower that crashed while
 //     installing it, would leave that follower paused for good).
 //  3. Committed conf changes applied (raft and raftlog's conf state).
-//  4. Advance; the high watermark set to the commit index translated
+//  4. Advance; the high watermark set to the (whole) commit index translated
 //     (the offset after the last committed batch): reads (Fetch,
 //     ListOffsets latest) stop there. raftlog's entry cache is released
 //     up to the applied index and, on a leader, the match index of every

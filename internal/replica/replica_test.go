@@ -19,6 +19,7 @@ import (
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/vfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
 
@@ -82,6 +83,9 @@ type node struct {
 type group struct {
 	t      *testing.T
 	modify func(*Config)
+	// wrapFS, when set, is the file system a node's replica and log use,
+	// around its memfs (earlyhw_test.go gates fsyncs with it).
+	wrapFS func(id uint64, fs vfs.FS) vfs.FS
 	net    *memNet
 	nodes  map[uint64]*node
 	ids    []uint64
@@ -96,9 +100,15 @@ func newGroupWith(t *testing.T, n int, modify func(*Config)) *group {
 // newGroupOn is newGroupWith whose replicas stream large snapshot regions
 // when stream is set.
 func newGroupOn(t *testing.T, n int, modify func(*Config), stream bool) *group {
+	return newGroupFS(t, n, modify, stream, nil)
+}
+
+// newGroupFS is newGroupOn whose nodes use the file systems wrapFS
+// returns (group.wrapFS).
+func newGroupFS(t *testing.T, n int, modify func(*Config), stream bool, wrapFS func(uint64, vfs.FS) vfs.FS) *group {
 	net := &memNet{reps: map[uint64]*Replica{}, cut: map[[2]uint64]bool{}, stream: stream}
 	net.streams.started, net.streams.finished, net.streams.failed = map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
-	g := &group{t: t, modify: modify, net: net, nodes: map[uint64]*node{}}
+	g := &group{t: t, modify: modify, net: net, nodes: map[uint64]*node{}, wrapFS: wrapFS}
 	for i := 1; i <= n; i++ {
 		g.ids = append(g.ids, uint64(i))
 	}
@@ -120,16 +130,20 @@ func newGroupOn(t *testing.T, n int, modify func(*Config), stream bool) *group {
 }
 
 func (g *group) start(nd *node) {
-	l, err := seglog.Open(nd.fs, "/d/t-0", seglog.Config{SegmentBytes: 4096, RetentionMs: -1}, seglog.State{})
+	var fs vfs.FS = nd.fs
+	if g.wrapFS != nil {
+		fs = g.wrapFS(nd.id, fs)
+	}
+	l, err := seglog.Open(fs, "/d/t-0", seglog.Config{SegmentBytes: 4096, RetentionMs: -1}, seglog.State{})
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	p, err := partition.Open("t", 0, l, partition.Options{FS: nd.fs})
+	p, err := partition.Open("t", 0, l, partition.Options{FS: fs})
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	nd.tick = make(chan time.Time, 1)
-	cfg := Config{Group: 1, ID: nd.id, Voters: g.ids, FS: nd.fs, Send: g.net.sender(nd.id), Tick: nd.tick, Logger: quiet}
+	cfg := Config{Group: 1, ID: nd.id, Voters: g.ids, FS: fs, Send: g.net.sender(nd.id), Tick: nd.tick, Logger: quiet}
 	if g.net.stream {
 		cfg.SendSnapshot = g.net.snapshotSender(nd.id)
 	}

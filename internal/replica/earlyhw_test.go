@@ -1,0 +1,191 @@
+package replica
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/stromhq/strom/internal/partition"
+	"github.com/stromhq/strom/internal/storage/vfs"
+)
+
+// syncGate is a file system whose segment files' fsyncs can be held: after
+// arm, the next fsync of a .log file signals entered and waits for
+// release.
+type syncGate struct {
+	vfs.FS
+	mu   sync.Mutex
+	next *gate
+}
+
+type gate struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+// open lets the held fsync go on (once).
+func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
+
+func (s *syncGate) arm() *gate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next = &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	return s.next
+}
+
+func (s *syncGate) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return gatedFile{f, s}, nil
+}
+
+func (s *syncGate) Create(name string) (vfs.File, error) { return s.wrap(s.FS.Create(name)) }
+func (s *syncGate) Open(name string) (vfs.File, error)   { return s.wrap(s.FS.Open(name)) }
+func (s *syncGate) OpenReadWrite(name string) (vfs.File, error) {
+	return s.wrap(s.FS.OpenReadWrite(name))
+}
+
+type gatedFile struct {
+	vfs.File
+	s *syncGate
+}
+
+func (f gatedFile) Sync() error {
+	if strings.HasSuffix(f.Name(), ".log") {
+		f.s.mu.Lock()
+		g := f.s.next
+		f.s.next = nil
+		f.s.mu.Unlock()
+		if g != nil {
+			close(g.entered)
+			<-g.release
+		}
+	}
+	return f.File.Sync()
+}
+
+// await polls cond without ticking (group.waitFor ticks every replica,
+// and followers whose leader is held in an fsync would start an election).
+func await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+}
+
+func waitClosed(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not within 10s", what)
+	}
+}
+
+// A leader's Ready that carries both a commit its followers' acknowledgements
+// moved and new proposals moves the high watermark before it fsyncs the
+// proposals: an acks=all producer waiting for the commit does not wait out
+// the next batch's fsync too.
+func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
+	gates := &syncGate{}
+	g := newGroupFS(t, 3, nil, false, func(id uint64, fs vfs.FS) vfs.FS {
+		if id != 1 {
+			return fs
+		}
+		gates.FS = fs
+		return gates
+	})
+	var armed []*gate
+	t.Cleanup(func() { // before the group's: a held fsync would block Stop
+		for _, a := range armed {
+			a.open()
+		}
+	})
+	g.elect(1)
+	leader, l := g.nodes[1].r, g.nodes[1].p
+	b, c := batch(t, 7, 0, 1, "b"), batch(t, 8, 0, 1, "c")
+
+	// The followers' acknowledgements are held back, so B is appended
+	// everywhere but not committed.
+	var held []*raftpb.Message // under g.net.mu
+	g.net.mu.Lock()
+	g.net.drop = func(m *raftpb.Message) bool {
+		if m.GetTo() == 1 && m.GetType() == raftpb.MessageType_MsgAppResp {
+			held = append(held, proto.CloneOf(m))
+			return true
+		}
+		return false
+	}
+	g.net.mu.Unlock()
+
+	// B's fsync on the leader is held too: its loop stays in that Ready
+	// while the acknowledgements and C's proposal queue up.
+	first := gates.arm()
+	armed = append(armed, first)
+	var resB partition.AppendResult
+	var errB error
+	doneB := make(chan struct{})
+	go func() {
+		defer close(doneB)
+		resB, errB = l.Append(b, partition.AppendRules{})
+	}()
+	waitClosed(t, first.entered, "B's fsync on the leader")
+	end := l.EndOffset()
+	for _, id := range []uint64{2, 3} {
+		f := g.nodes[id]
+		await(t, "B acknowledged by a follower", func() bool {
+			if f.p.EndOffset() < end {
+				return false
+			}
+			last, err := f.r.st.LastIndex()
+			if err != nil {
+				return false
+			}
+			g.net.mu.Lock()
+			defer g.net.mu.Unlock()
+			for _, m := range held {
+				if m.GetFrom() == id && !m.GetReject() && m.GetIndex() >= last {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	second := gates.arm()
+	armed = append(armed, second)
+	g.net.mu.Lock()
+	for _, m := range held {
+		leader.Step(m)
+	}
+	held = nil
+	g.net.mu.Unlock()
+	doneC := make(chan struct{})
+	go func() {
+		defer close(doneC)
+		_, _ = l.Append(c, partition.AppendRules{})
+	}()
+	await(t, "C proposed", func() bool { return len(leader.propc) == 1 })
+
+	first.open()
+	waitClosed(t, doneB, "B appended")
+	if errB != nil {
+		t.Fatal(errB)
+	}
+	// The next Ready commits B and appends C; C's fsync is held.
+	waitClosed(t, second.entered, "C's fsync on the leader")
+	await(t, "the high watermark past B while C's fsync runs", func() bool {
+		return l.HighWatermark() > resB.LastOffset
+	})
+	second.open()
+	waitClosed(t, doneC, "C appended")
+	g.net.mu.Lock()
+	g.net.drop = nil
+	g.net.mu.Unlock()
+}
