@@ -253,6 +253,14 @@ type produceReply struct {
 // consumeAll reads n records of topic from the start with franz-go.
 func consumeAll(t *testing.T, topic string, n int) []*kgo.Record {
 	t.Helper()
+	return consumeUntil(t, topic, func(got []*kgo.Record) bool { return len(got) >= n })
+}
+
+// consumeUntil reads topic from its start until enough says the records
+// read so far are enough (within 15 s), and returns them by partition and
+// offset.
+func consumeUntil(t *testing.T, topic string, enough func([]*kgo.Record) bool) []*kgo.Record {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -261,10 +269,10 @@ func consumeAll(t *testing.T, topic string, n int) []*kgo.Record {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var out []*kgo.Record
-	for len(out) < n {
+	for !enough(out) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d records", len(out), n)
+			t.Fatalf("consumed %d records, not enough", len(out))
 		}
 		out = append(out, fs.Records()...)
 	}
