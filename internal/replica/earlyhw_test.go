@@ -110,7 +110,17 @@ func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
 	})
 	g.elect(1)
 	leader, l := g.nodes[1].r, g.nodes[1].p
-	b, c := batch(t, 7, 0, 1, "b"), batch(t, 8, 0, 1, "c")
+	a, b, c := batch(t, 6, 0, 1, "a"), batch(t, 7, 0, 1, "b"), batch(t, 8, 0, 1, "c")
+	// Both followers acknowledge the leader's log end first: a follower
+	// the leader still probes gets no append until it answers, and its
+	// answer would be held below while the leader sits in an fsync.
+	resA, err := l.Append(a, partition.AppendRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor("both followers in sync", func() bool {
+		return l.HighWatermark() > resA.LastOffset && l.InSyncReplicas() == 3
+	})
 
 	// The followers' acknowledgements are held back, so B is appended
 	// everywhere but not committed.
