@@ -503,14 +503,11 @@ func (r *Replica) earlyHighWatermark(rd raft.Ready) {
 	if len(rd.Entries) > 0 {
 		c = min(c, rd.Entries[0].GetIndex()-1)
 	}
-	if last, err := r.st.LastIndex(); err != nil {
-		return
-	} else if c > last {
-		c = last
-	}
 	if c <= r.commit {
 		return
 	}
+	// c is at most the last index in the log (the entries after it are
+	// rd's); OffsetOf refuses an index past last+1 all the same.
 	if off, ok := r.st.OffsetOf(c + 1); ok {
 		r.p.SetHighWatermark(off)
 	}
