@@ -11,13 +11,13 @@ import (
 
 	"github.com/stromhq/strom/internal/partition"
 	"github.com/stromhq/strom/internal/storage/vfs"
+	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 )
 
-// syncGate is a file system whose segment files' fsyncs can be held: after
-// arm, the next fsync of a .log file signals entered and waits for
-// release.
+// syncGate holds the fsyncs of segment files, as errorfs's injector (it
+// runs before each operation): after arm, the next such fsync signals
+// entered and waits for release.
 type syncGate struct {
-	vfs.FS
 	mu   sync.Mutex
 	next *gate
 }
@@ -37,36 +37,19 @@ func (s *syncGate) arm() *gate {
 	return s.next
 }
 
-func (s *syncGate) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
+func (s *syncGate) hold(op errorfs.Op, name string) error {
+	if op != errorfs.OpSync || !strings.HasSuffix(name, ".log") {
+		return nil
 	}
-	return gatedFile{f, s}, nil
-}
-
-func (s *syncGate) Create(name string) (vfs.File, error) { return s.wrap(s.FS.Create(name)) }
-func (s *syncGate) Open(name string) (vfs.File, error)   { return s.wrap(s.FS.Open(name)) }
-func (s *syncGate) OpenReadWrite(name string) (vfs.File, error) {
-	return s.wrap(s.FS.OpenReadWrite(name))
-}
-
-type gatedFile struct {
-	vfs.File
-	s *syncGate
-}
-
-func (f gatedFile) Sync() error {
-	if strings.HasSuffix(f.Name(), ".log") {
-		f.s.mu.Lock()
-		g := f.s.next
-		f.s.next = nil
-		f.s.mu.Unlock()
-		if g != nil {
-			close(g.entered)
-			<-g.release
-		}
+	s.mu.Lock()
+	g := s.next
+	s.next = nil
+	s.mu.Unlock()
+	if g != nil {
+		close(g.entered)
+		<-g.release
 	}
-	return f.File.Sync()
+	return nil
 }
 
 // await polls cond without ticking (group.waitFor ticks every replica,
@@ -99,8 +82,7 @@ func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
 		if id != 1 {
 			return fs
 		}
-		gates.FS = fs
-		return gates
+		return errorfs.Wrap(fs, errorfs.InjectorFunc(gates.hold))
 	})
 	var armed []*gate
 	t.Cleanup(func() { // before the group's: a held fsync would block Stop
