@@ -3,6 +3,7 @@ package replica
 import (
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,15 +26,18 @@ type syncGate struct {
 type gate struct {
 	entered, release chan struct{}
 	once             sync.Once
+	err              error // what the held fsync fails with, after release
 }
 
 // open lets the held fsync go on (once).
 func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
 
-func (s *syncGate) arm() *gate {
+// arm holds the next segment fsync, which then fails with err (nil: it
+// runs).
+func (s *syncGate) arm(err error) *gate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.next = &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	s.next = &gate{entered: make(chan struct{}), release: make(chan struct{}), err: err}
 	return s.next
 }
 
@@ -45,11 +49,12 @@ func (s *syncGate) hold(op errorfs.Op, name string) error {
 	g := s.next
 	s.next = nil
 	s.mu.Unlock()
-	if g != nil {
-		close(g.entered)
-		<-g.release
+	if g == nil {
+		return nil
 	}
-	return nil
+	close(g.entered)
+	<-g.release
+	return g.err
 }
 
 // await polls cond without ticking (group.waitFor ticks every replica,
@@ -72,11 +77,21 @@ func waitClosed(t *testing.T, c <-chan struct{}, what string) {
 	}
 }
 
-// A leader's Ready that carries both a commit its followers' acknowledgements
-// moved and new proposals moves the high watermark before it fsyncs the
-// proposals: an acks=all producer waiting for the commit does not wait out
-// the next batch's fsync too.
-func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
+// heldAppend is a leader (node 1 of 3) inside the Ready that commits
+// batch B, which its followers have acknowledged, and appends batch C,
+// whose fsync is held (second); doneC closes when C's Append returns
+// (errC).
+type heldAppend struct {
+	l      *partition.Partition
+	resB   partition.AppendResult
+	second *gate
+	doneC  chan struct{}
+	errC   error
+}
+
+// holdNextAppend builds a heldAppend whose held fsync then fails with
+// failC (nil: it runs).
+func holdNextAppend(t *testing.T, failC error) *heldAppend {
 	gates := &syncGate{}
 	g := newGroupFS(t, 3, nil, false, func(id uint64, fs vfs.FS) vfs.FS {
 		if id != 1 {
@@ -116,17 +131,22 @@ func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
 		return false
 	}
 	g.net.mu.Unlock()
+	t.Cleanup(func() {
+		g.net.mu.Lock()
+		g.net.drop = nil
+		g.net.mu.Unlock()
+	})
 
 	// B's fsync on the leader is held too: its loop stays in that Ready
 	// while the acknowledgements and C's proposal queue up.
-	first := gates.arm()
+	first := gates.arm(nil)
 	armed = append(armed, first)
-	var resB partition.AppendResult
+	h := &heldAppend{l: l, doneC: make(chan struct{})}
 	var errB error
 	doneB := make(chan struct{})
 	go func() {
 		defer close(doneB)
-		resB, errB = l.Append(b, partition.AppendRules{})
+		h.resB, errB = l.Append(b, partition.AppendRules{})
 	}()
 	waitClosed(t, first.entered, "B's fsync on the leader")
 	end := l.EndOffset()
@@ -150,18 +170,17 @@ func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
 			return false
 		})
 	}
-	second := gates.arm()
-	armed = append(armed, second)
+	h.second = gates.arm(failC)
+	armed = append(armed, h.second)
 	g.net.mu.Lock()
 	for _, m := range held {
 		leader.Step(m)
 	}
 	held = nil
 	g.net.mu.Unlock()
-	doneC := make(chan struct{})
 	go func() {
-		defer close(doneC)
-		_, _ = l.Append(c, partition.AppendRules{})
+		defer close(h.doneC)
+		_, h.errC = l.Append(c, partition.AppendRules{})
 	}()
 	await(t, "C proposed", func() bool { return len(leader.propc) == 1 })
 
@@ -171,13 +190,41 @@ func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
 		t.Fatal(errB)
 	}
 	// The next Ready commits B and appends C; C's fsync is held.
-	waitClosed(t, second.entered, "C's fsync on the leader")
+	waitClosed(t, h.second.entered, "C's fsync on the leader")
+	return h
+}
+
+// A leader's Ready that carries both a commit its followers' acknowledgements
+// moved and new proposals moves the high watermark before it fsyncs the
+// proposals: an acks=all producer waiting for the commit does not wait out
+// the next batch's fsync too.
+func TestHighWatermarkMovesBeforeTheNextAppendsFsync(t *testing.T) {
+	h := holdNextAppend(t, nil)
 	await(t, "the high watermark past B while C's fsync runs", func() bool {
-		return l.HighWatermark() > resB.LastOffset
+		return h.l.HighWatermark() > h.resB.LastOffset
 	})
-	second.open()
-	waitClosed(t, doneC, "C appended")
-	g.net.mu.Lock()
-	g.net.drop = nil
-	g.net.mu.Unlock()
+	h.second.open()
+	waitClosed(t, h.doneC, "C appended")
+	if h.errC != nil {
+		t.Fatal(h.errC)
+	}
+}
+
+// The early move covers only what was durable before the Ready: when the
+// Ready's own append fails (a full disk), the replica stops with the high
+// watermark past B and short of C, and C's producer gets an error.
+func TestEarlyHighWatermarkStopsShortOfAFailedAppend(t *testing.T) {
+	h := holdNextAppend(t, syscall.ENOSPC)
+	await(t, "the high watermark past B while C's fsync runs", func() bool {
+		return h.l.HighWatermark() > h.resB.LastOffset
+	})
+	hw := h.l.HighWatermark()
+	h.second.open()
+	waitClosed(t, h.doneC, "C's append answered")
+	if h.errC == nil {
+		t.Fatal("C's append succeeded though its fsync failed")
+	}
+	if got := h.l.HighWatermark(); got != hw {
+		t.Fatalf("high watermark %d after the failed append, %d before", got, hw)
+	}
 }
