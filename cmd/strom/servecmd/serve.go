@@ -51,8 +51,8 @@ advertised.listeners, log.dirs, ...) sets the Kafka listeners, their
 advertised addresses and the data directory, unless the flags for them are
 given; a node of Strom is broker and controller at once. Several voters make
 a cluster: its nodes replicate the metadata (topics, placement, configs,
-brokers, SCRAM users, ACLs) through raft; each partition lives on one broker
-until partitions replicate. Listeners may be SSL, SASL_PLAINTEXT or SASL_SSL
+brokers, SCRAM users, ACLs) through raft, and the replicas of each partition
+(replication factor above 1) form a raft group of their own. Listeners may be SSL, SASL_PLAINTEXT or SASL_SSL
 (listener.security.protocol.map, ssl.keystore.location, sasl.enabled.mechanisms),
 with ACLs (authorizer.class.name): see docs/SECURITY.md.`,
 		Example: `  strom serve
