@@ -19,7 +19,12 @@ import (
 // transaction (KIP-890 part 2 holds at the answer, in a cluster too). The
 // fsyncs of the local markers and the Complete* record are left to a
 // completer goroutine the Coordinator owns (t.completing); so are the
-// other brokers' markers when sending them failed (retried there).
+// other brokers' markers when sending them failed (retried there), and
+// local markers whose append failed (a full disk): the decision is durable,
+// so the end is still answered as done, and until the completion's retry
+// writes that marker its partition keeps the transaction open, as every
+// partition of a Kafka transaction does until its marker arrives
+// (TestDiskFullDuringTransactions in internal/broker).
 //
 // Until the completion record is in the log the transactional id stays
 // Prepare*: a new transaction of the id (AddPartitionsToTxn, an implicit
