@@ -12,8 +12,14 @@ const (
 	MaxSize = 64 << 20
 )
 
-// classes[c] holds buffers whose capacity is at least 2^c.
+// classes[c] holds buffers whose capacity is at least 2^c, each behind a
+// *[]byte (a sync.Pool keeps interface values: a slice itself would be
+// boxed, an allocation per Put).
 var classes [bits.UintSize]sync.Pool
+
+// holders keeps the emptied *[]byte of buffers taken out of classes, for
+// the next Put to carry its buffer in: steady state, Put allocates nothing.
+var holders sync.Pool
 
 // Reuse returns a kept buffer of length size, or nil when none is kept for
 // that size (the caller then allocates as it sees fit, e.g. growing with
@@ -23,8 +29,11 @@ func Reuse(size int) []byte {
 		return nil
 	}
 	c := bits.Len(uint(size - 1)) // smallest c with 2^c >= size
-	if b, ok := classes[c].Get().(*[]byte); ok {
-		return (*b)[:size]
+	if h, ok := classes[c].Get().(*[]byte); ok {
+		b := (*h)[:size]
+		*h = nil // the holder must not keep the buffer alive
+		holders.Put(h)
+		return b
 	}
 	return nil
 }
@@ -66,5 +75,10 @@ func Put(b []byte) {
 		}
 	}
 	c := bits.Len(uint(cap(b))) - 1 // largest c with 2^c <= cap
-	classes[c].Put(&b)
+	h, _ := holders.Get().(*[]byte)
+	if h == nil {
+		h = new([]byte)
+	}
+	*h = b
+	classes[c].Put(h)
 }

@@ -19,6 +19,8 @@
 //   - Buffers are kept by capacity class (powers of two, 64 KiB to 64 MiB);
 //     smaller and larger ones are left to the garbage collector. sync.Pool
 //     holds them, so idle buffers are freed after two garbage collections.
+//   - Put and a Get that reuses allocate nothing: the *[]byte a pool keeps
+//     a buffer behind is recycled too (TestPutGetAllocatesNothing).
 //   - Race-detector builds overwrite a buffer when it is put back, so a use
 //     after Put shows in tests as garbage, not as another client's data.
 package bufpool
