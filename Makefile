@@ -131,7 +131,7 @@ verify-kmsg:
 # package.
 test: deps vet verify-kmsg
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./internal/record/ ./internal/kafka/server/
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./internal/record/ ./internal/kafka/server/ ./internal/bufpool/ ./internal/partition/
 
 # ALLOC_TESTS assert what a hot path allocates; sync.Pool drops items at
 # random under the race detector, so they skip there and run again here,

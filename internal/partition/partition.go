@@ -182,7 +182,8 @@ type AppendResult struct {
 // applying rules and the idempotent producer checks. It returns when the
 // data is written (and readable); WaitDurable waits for fsync.
 func (p *Partition) Append(data []byte, rules AppendRules) (AppendResult, error) {
-	hdrs, err := p.log.Validate(data)
+	var room [1]record.BatchHeader // a produce's usual one batch: no allocation
+	hdrs, err := p.log.ValidateInto(room[:0], data)
 	if err != nil {
 		return AppendResult{}, err
 	}

@@ -158,7 +158,8 @@ type Log struct {
 
 	sig struct {
 		sync.Mutex
-		ch chan struct{}
+		ch    chan struct{}
+		taken bool // ch was handed out by Changed since it was made
 	}
 
 	w watch // the data directory's hooks (watch.go)
@@ -408,13 +409,20 @@ func (l *Log) DurableOffset() int64 { return l.durableEnd.Load() }
 func (l *Log) Changed() <-chan struct{} {
 	l.sig.Lock()
 	defer l.sig.Unlock()
+	l.sig.taken = true
 	return l.sig.ch
 }
 
+// signal wakes whoever waits on Changed's channel. A channel nobody was
+// handed has nobody to wake and is kept: an append with no long poll
+// waiting allocates nothing here.
 func (l *Log) signal() {
 	l.sig.Lock()
-	close(l.sig.ch)
-	l.sig.ch = make(chan struct{})
+	if l.sig.taken {
+		close(l.sig.ch)
+		l.sig.ch = make(chan struct{})
+		l.sig.taken = false
+	}
 	l.sig.Unlock()
 }
 
@@ -455,10 +463,16 @@ type AppendResult struct {
 // size limits, returning their headers. It runs on the caller's goroutine
 // before the append lock, so producers validate in parallel.
 func (l *Log) Validate(data []byte) ([]record.BatchHeader, error) {
+	return l.ValidateInto(nil, data)
+}
+
+// ValidateInto is Validate appending the headers to dst[:0]: a caller
+// with room for them (one batch, the usual produce) allocates nothing.
+func (l *Log) ValidateInto(dst []record.BatchHeader, data []byte) ([]record.BatchHeader, error) {
 	if len(data) == 0 {
 		return nil, ErrEmptyAppend
 	}
-	var hdrs []record.BatchHeader
+	hdrs := dst[:0]
 	for off := 0; off < len(data); {
 		h, err := record.ReadBatchHeader(data[off:])
 		if err != nil {
