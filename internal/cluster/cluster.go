@@ -433,6 +433,15 @@ func (c *Cluster) Topic(name string) (metadata.Topic, bool) { return c.store.Top
 // TopicByID finds a topic by id.
 func (c *Cluster) TopicByID(id metadata.TopicID) (metadata.Topic, bool) { return c.store.TopicByID(id) }
 
+// TopicView returns one topic shared with the metadata, not copied: read
+// only (metadata.Store.TopicView).
+func (c *Cluster) TopicView(name string) (metadata.Topic, bool) { return c.store.TopicView(name) }
+
+// TopicViewByID is TopicByID shared with the metadata, read only.
+func (c *Cluster) TopicViewByID(id metadata.TopicID) (metadata.Topic, bool) {
+	return c.store.TopicViewByID(id)
+}
+
 // OffsetsTopic is the internal topic where the group coordinator keeps
 // committed offsets and group metadata.
 const OffsetsTopic = "__consumer_offsets"

@@ -483,6 +483,33 @@ func (s *Store) Topic(name string) (Topic, bool) {
 	return t.clone(), true
 }
 
+// TopicView is Topic without the copy: the topic as the state holds it,
+// whose slices and maps the store never changes (records replace a topic
+// whole), so it stays a consistent snapshot; the caller must not change
+// them either. For per-request lookups on hot paths (a produce, a fetch),
+// where Topic's copy was several allocations a request.
+func (s *Store) TopicView(name string) (Topic, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.st.topics[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return *t, true
+}
+
+// TopicViewByID is TopicByID without the copy, as TopicView.
+func (s *Store) TopicViewByID(id TopicID) (Topic, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, t := range s.st.topics {
+		if t.ID == id {
+			return *t, true
+		}
+	}
+	return Topic{}, false
+}
+
 // TopicByID finds a topic by id.
 func (s *Store) TopicByID(id TopicID) (Topic, bool) {
 	s.mu.RLock()

@@ -116,9 +116,18 @@ func handleProduce(h *Handler, _ context.Context, req *server.Request) (server.R
 		leaders endpoints // KIP-951's NodeEndpoints
 	)
 	added := h.addImplicitly(req)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(r.Topics))
+	if r.Acks == -1 {
+		n := 0
+		for i := range r.Topics {
+			n += len(r.Topics[i].Partitions)
+		}
+		waits = make([]durableWait, 0, n)
+	}
 	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		t, topicErr := h.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
 		minISR := int64(1)
 		if topicErr == nil && r.Acks == -1 {
@@ -329,7 +338,7 @@ func (h *Handler) verifyTxn(txnID *string, pid int64, epoch int16, topic string,
 // request per produce when it is on another broker.
 func (h *Handler) addImplicitly(req *server.Request) map[txn.TopicPartition]error {
 	r := req.Msg.(*kmsg.ProduceRequest)
-	if req.Version < 12 || h.transactionVersion() < 2 || h.txns == nil || r.TransactionID == nil {
+	if req.Version < 12 || r.TransactionID == nil || h.txns == nil || h.transactionVersion() < 2 { // the cheap checks first: most produces are not transactional
 		return nil
 	}
 	var parts []txn.TopicPartition

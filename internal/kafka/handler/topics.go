@@ -16,15 +16,17 @@ const maxDecompressedBytes = 64 << 20
 
 // requestTopic finds a topic named in a request, by id for versions that
 // use ids: the error is UNKNOWN_TOPIC_ID or UNKNOWN_TOPIC_OR_PARTITION.
+// The topic is shared with the metadata (a view, not a copy: every produce
+// and fetch asks): read only.
 func (h *Handler) requestTopic(byID bool, name string, id [16]byte) (metadata.Topic, error) {
 	if byID {
-		t, ok := h.c.TopicByID(metadata.TopicID(id))
+		t, ok := h.c.TopicViewByID(metadata.TopicID(id))
 		if !ok {
 			return t, fmt.Errorf("topic id %s: %w", metadata.TopicID(id), kerr.UnknownTopicID)
 		}
 		return t, nil
 	}
-	t, ok := h.c.Topic(name)
+	t, ok := h.c.TopicView(name)
 	if !ok {
 		return t, fmt.Errorf("topic %q: %w", name, kerr.UnknownTopicOrPartition)
 	}
