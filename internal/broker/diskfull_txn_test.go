@@ -139,9 +139,9 @@ func TestDiskFullDuringTransactions(t *testing.T) {
 	want := [][]string{{"a0", "c0", "d0", "e0"}, {"a1", "c1", "d1", "e1"}}
 	checkTxnOutcome(ctx, t, addr, topic, "full-txn", want)
 
-	// kill -9 now (ENOSPC left partial writes behind, which the next
-	// appends replaced): the restart loads the transaction log, the
-	// outcomes stay, and the id's next producer commits.
+	// kill -9 now, on files whose writes ENOSPC cut short: the restart
+	// loads the transaction log, the outcomes stay, and the id's next
+	// producer commits.
 	dead := mem.Snapshot()
 	cl.Close()
 	b.Shutdown(context.Background())
