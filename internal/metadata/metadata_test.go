@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,73 @@ func TestDynamicBrokerConfigsStoreAndResolve(t *testing.T) {
 	// Removing a resource's last config removes the resource.
 	if err := s2.SetBrokerConfigs("0", nil); err != nil || s2.BrokerConfigs("0") != nil {
 		t.Fatalf("cleared: %v %v", err, s2.BrokerConfigs("0"))
+	}
+}
+
+// TestTopicByIDAfterChanges: lookups by id go through a hint map filled
+// as they are made; it answers as a walk over the topics would, after a
+// topic is deleted (its id unknown), recreated under its name (the new id
+// found, the old one not) and changed (the current topic returned), and
+// stays bounded under a churn of topics.
+func TestTopicByIDAfterChanges(t *testing.T) {
+	mem := memfs.New()
+	mem.MkdirAll("/d")
+	s, err := OpenStore(mem, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateTopic(Topic{Name: "a", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.TopicViewByID(a.ID); !ok || got.Name != "a" {
+		t.Fatalf("by id: %+v %v", got, ok)
+	}
+	if err := s.SetConfigs("a", map[string]string{"retention.ms": "5"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.TopicByID(a.ID); !ok || got.Configs["retention.ms"] != "5" {
+		t.Fatalf("after a config change: %+v %v", got, ok)
+	}
+	if err := s.DeleteTopic("a"); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := s.CreateTopic(Topic{Name: "a", Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.TopicByID(a.ID); ok {
+		t.Fatal("the old id finds the recreated topic")
+	}
+	if got, ok := s.TopicViewByID(a2.ID); !ok || got.Partitions != 2 {
+		t.Fatalf("the recreated topic by its id: %+v %v", got, ok)
+	}
+	b, err := s.CreateTopic(Topic{Name: "b", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.TopicViewByID(b.ID); !ok {
+		t.Fatal("b not found by id")
+	}
+	if err := s.DeleteTopic("b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.TopicViewByID(b.ID); ok {
+		t.Fatalf("a deleted topic found by id: %+v", got)
+	}
+	for i := range 300 {
+		c, err := s.CreateTopic(Topic{Name: fmt.Sprint("churn-", i), Partitions: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.TopicViewByID(c.ID); !ok {
+			t.Fatalf("churn-%d not found by id", i)
+		}
+		if err := s.DeleteTopic(c.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(s.byID.names); n > 2*(len(s.st.topics)+1)+1 { // emptied once over twice the topics at an insertion
+		t.Fatalf("%d ids noted for %d topics", n, len(s.st.topics))
 	}
 }

@@ -144,6 +144,15 @@ type Store struct {
 
 	mu sync.RWMutex
 	st state
+	// byID names topics by id for TopicByID and TopicViewByID (every
+	// produce and fetch of v13 asks), filled as ids are looked up. It is
+	// a hint, checked against st at each use: an entry of a deleted
+	// topic is dropped when met, and the map is emptied once it holds
+	// more than twice the topics (a churn of deleted topics never met).
+	byID struct {
+		sync.Mutex
+		names map[TopicID]string
+	}
 	// security is the snapshot of st's credentials and ACLs that request
 	// paths read without mu; published under mu after each change.
 	security atomic.Pointer[Security]
@@ -502,10 +511,8 @@ func (s *Store) TopicView(name string) (Topic, bool) {
 func (s *Store) TopicViewByID(id TopicID) (Topic, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, t := range s.st.topics {
-		if t.ID == id {
-			return *t, true
-		}
+	if t := s.topicByIDLocked(id); t != nil {
+		return *t, true
 	}
 	return Topic{}, false
 }
@@ -514,12 +521,34 @@ func (s *Store) TopicViewByID(id TopicID) (Topic, bool) {
 func (s *Store) TopicByID(id TopicID) (Topic, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, t := range s.st.topics {
-		if t.ID == id {
-			return t.clone(), true
-		}
+	if t := s.topicByIDLocked(id); t != nil {
+		return t.clone(), true
 	}
 	return Topic{}, false
+}
+
+// topicByIDLocked finds the topic of id: through s.byID when it names it,
+// else by a walk over the topics (then noted in s.byID); nil when none has
+// the id. s.mu held, for reading at least.
+func (s *Store) topicByIDLocked(id TopicID) *Topic {
+	s.byID.Lock()
+	defer s.byID.Unlock()
+	if name, ok := s.byID.names[id]; ok {
+		if t := s.st.topics[name]; t != nil && t.ID == id {
+			return t
+		}
+		delete(s.byID.names, id) // deleted (its name may be taken again)
+	}
+	for name, t := range s.st.topics {
+		if t.ID == id {
+			if s.byID.names == nil || len(s.byID.names) > 2*len(s.st.topics) {
+				s.byID.names = map[TopicID]string{}
+			}
+			s.byID.names[id] = name
+			return t
+		}
+	}
+	return nil
 }
 
 // CreateTopic validates and stores a new topic, giving it a random id.
