@@ -263,3 +263,31 @@ func TestTopicByIDAfterChanges(t *testing.T) {
 		t.Fatalf("%d ids noted for %d topics", n, len(s.st.topics))
 	}
 }
+
+// BenchmarkTopicViewByID10k: a produce's or fetch's lookup of its topic by
+// id among 10,000 topics (it walked them all before the map of names).
+func BenchmarkTopicViewByID10k(b *testing.B) {
+	mem := memfs.New()
+	mem.MkdirAll("/d")
+	s, err := OpenStore(mem, "/d")
+	if err != nil {
+		b.Fatal(err)
+	}
+	topics := make([]Topic, 10_000)
+	for i := range topics {
+		topics[i] = Topic{Name: fmt.Sprint("t", i), Partitions: 1}
+	}
+	created, err := s.CreateTopics(topics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range created { // the first lookup of an id walks the topics
+		s.TopicViewByID(t.ID)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, ok := s.TopicViewByID(created[i%len(created)].ID); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
