@@ -187,7 +187,34 @@ func (c *testCluster) checkReplicated(topic string, got *acked) {
 	}
 	t.Logf("%d records acknowledged, %d read from %d partitions", total, read, len(order))
 
-	// Every replica holds the same batches up to the high watermark.
+	// Every replica holds the same batches up to the high watermark. The
+	// ISR does not say a replica has them all yet: a follower stays in it
+	// while heard from within replica.lag.time.max.ms, as in Kafka (one
+	// restarted just before may still be catching up), so each is waited
+	// for until its log reaches the high watermark before the brokers stop.
+	for p, pm := range md.Topics[topic].Partitions {
+		end, _ := ends.Lookup(topic, p)
+		for _, id := range pm.Replicas {
+			nd := c.nodes[id-1]
+			started, first := time.Now(), int64(-1)
+			waitFor(t, time.Minute, fmt.Sprintf("broker %d's replica of %s-%d up to the high watermark %d", id, topic, p, end.Offset), func() error {
+				le, err := partitionMetricOf(t, nd, topic, p, "partition_log_end_offset")
+				if err != nil {
+					return err
+				}
+				if first < 0 {
+					first = le
+				}
+				if le < end.Offset {
+					return fmt.Errorf("its log ends at %d", le)
+				}
+				return nil
+			})
+			if first >= 0 && first < end.Offset {
+				t.Logf("broker %d's replica of %s-%d was at %d of the high watermark %d: caught up in %v", id, topic, p, first, end.Offset, time.Since(started))
+			}
+		}
+	}
 	for _, nd := range c.nodes {
 		nd.proc.Stop(t)
 	}

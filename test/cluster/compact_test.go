@@ -243,10 +243,17 @@ func TestCompactedReplicatedTopic(t *testing.T) {
 // (its /metrics).
 func partitionMetric(t *testing.T, nd *node, topic, name string) (int64, error) {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^strom_` + name + `\{partition="0",topic="` + topic + `"\} (\S+)$`)
+	return partitionMetricOf(t, nd, topic, 0, name)
+}
+
+// partitionMetricOf is a per-partition metric of partition p of topic on
+// nd (its /metrics).
+func partitionMetricOf(t *testing.T, nd *node, topic string, p int32, name string) (int64, error) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^strom_` + name + `\{partition="` + strconv.Itoa(int(p)) + `",topic="` + regexp.QuoteMeta(topic) + `"\} (\S+)$`)
 	m := re.FindSubmatch(scrape(t, nd.http))
 	if m == nil {
-		return 0, fmt.Errorf("broker %d: no %s", nd.id, name)
+		return 0, fmt.Errorf("broker %d: no %s of %s-%d", nd.id, name, topic, p)
 	}
 	v, err := strconv.ParseFloat(string(m[1]), 64)
 	return int64(v), err
