@@ -1,13 +1,9 @@
 package partition
 
 import (
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stromhq/strom/internal/record"
-	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // TestAppendAllocatesAlmostNothing: issue 22's steady state, under 0.1
@@ -16,16 +12,7 @@ import (
 // and the log's wake-up channel (remade at every append, waited on or
 // not).
 func TestAppendAllocatesAlmostNothing(t *testing.T) {
-	dir := t.TempDir()
-	l, err := seglog.Open(vfs.Default, filepath.Join(dir, "t-0"), seglog.Config{}, seglog.State{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open("t", 0, l, Options{FS: vfs.Default, Now: func() time.Time { return time.UnixMilli(1e12) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	p := openOnDisk(t)
 	const runs = 2000
 	batches := make([][]byte, runs+2)
 	for i := range batches {

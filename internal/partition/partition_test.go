@@ -10,6 +10,7 @@ import (
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/atomicfile"
 	"github.com/stromhq/strom/internal/storage/seglog"
+	"github.com/stromhq/strom/internal/storage/vfs"
 	"github.com/stromhq/strom/internal/storage/vfs/errorfs"
 	"github.com/stromhq/strom/internal/storage/vfs/memfs"
 )
@@ -34,6 +35,22 @@ func openPartition(t *testing.T, mem *memfs.FS, st seglog.State) *Partition {
 		t.Fatal(err)
 	}
 	p, err := Open("t", 0, l, Options{FS: mem, Now: func() time.Time { return time.UnixMilli(1e12) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// openOnDisk opens a partition on real files in a temporary directory,
+// closed at the test's end.
+func openOnDisk(t *testing.T) *Partition {
+	t.Helper()
+	l, err := seglog.Open(vfs.Default, t.TempDir(), seglog.Config{IndexMaxBytes: 4096}, seglog.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p, err := Open("t", 0, l, Options{FS: vfs.Default, Now: func() time.Time { return time.UnixMilli(1e12) }})
 	if err != nil {
 		t.Fatal(err)
 	}

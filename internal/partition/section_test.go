@@ -3,26 +3,15 @@ package partition
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"github.com/stromhq/strom/internal/record"
 	"github.com/stromhq/strom/internal/storage/seglog"
-	"github.com/stromhq/strom/internal/storage/vfs"
 )
 
 // A replicated partition hands out file sections too, stopping at the high
 // watermark as Read does: the section holds exactly Read's bytes.
 func TestReadSectionReplicatedStopsAtHighWatermark(t *testing.T) {
-	dir := t.TempDir()
-	l, err := seglog.Open(vfs.Default, dir, seglog.Config{IndexMaxBytes: 4096}, seglog.State{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open("t", 0, l, Options{FS: vfs.Default, Now: func() time.Time { return time.UnixMilli(1e12) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	p := openOnDisk(t)
 	for range 4 { // offsets 0-11, three records a batch
 		rs := []record.Record{{Value: []byte("a")}, {OffsetDelta: 1, Value: []byte("b")}, {OffsetDelta: 2, Value: []byte("c")}}
 		b, err := record.AppendBatch(nil, record.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, rs)
