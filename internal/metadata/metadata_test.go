@@ -196,18 +196,25 @@ func TestDynamicBrokerConfigsStoreAndResolve(t *testing.T) {
 	}
 }
 
+// memStore opens a store in a new in-memory file system.
+func memStore(tb testing.TB) *Store {
+	tb.Helper()
+	mem := memfs.New()
+	mem.MkdirAll("/d")
+	s, err := OpenStore(mem, "/d")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 // TestTopicByIDAfterChanges: lookups by id go through a hint map filled
 // as they are made; it answers as a walk over the topics would, after a
 // topic is deleted (its id unknown), recreated under its name (the new id
 // found, the old one not) and changed (the current topic returned), and
 // stays bounded under a churn of topics.
 func TestTopicByIDAfterChanges(t *testing.T) {
-	mem := memfs.New()
-	mem.MkdirAll("/d")
-	s, err := OpenStore(mem, "/d")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := memStore(t)
 	a, err := s.CreateTopic(Topic{Name: "a", Partitions: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -267,12 +274,7 @@ func TestTopicByIDAfterChanges(t *testing.T) {
 // BenchmarkTopicViewByID10k: a produce's or fetch's lookup of its topic by
 // id among 10,000 topics (it walked them all before the map of names).
 func BenchmarkTopicViewByID10k(b *testing.B) {
-	mem := memfs.New()
-	mem.MkdirAll("/d")
-	s, err := OpenStore(mem, "/d")
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := memStore(b)
 	topics := make([]Topic, 10_000)
 	for i := range topics {
 		topics[i] = Topic{Name: fmt.Sprint("t", i), Partitions: 1}
