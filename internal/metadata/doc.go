@@ -15,6 +15,11 @@
 //
 //   - Topic names follow Kafka's rules; partition counts only grow.
 //
+//   - A change replaces a topic whole, never edits a stored one (copy on
+//     write): Topic and TopicByID hand out copies, TopicView and
+//     TopicViewByID the stored topic itself (a consistent snapshot the
+//     caller must not change), for the lookups of every produce and fetch.
+//
 //   - A deleted topic leaves a tombstone (name, id) in the same rewrite
 //     that removes it: the only record that allows its directories to be
 //     deleted. Tombstones are dropped once the directories are gone.
