@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,11 +88,30 @@ type heldAppend struct {
 	second *gate
 	doneC  chan struct{}
 	errC   error
+	endB   int64         // the leader's log end once B was appended
+	doneB  chan struct{} // closes when proposeB returns (errB)
+	errB   error
 }
 
 // holdNextAppend builds a heldAppend whose held fsync then fails with
-// failC (nil: it runs).
+// failC (nil: it runs); B is a batch of producer 7.
 func holdNextAppend(t *testing.T, failC error) *heldAppend {
+	h := holdNextAppendWith(t, failC, func(h *heldAppend, l *partition.Partition, _ *Replica) error {
+		var err error
+		h.resB, err = l.Append(batch(t, 7, 0, 1, "b"), partition.AppendRules{})
+		return err
+	}, true)
+	if h.errB != nil {
+		t.Fatal(h.errB)
+	}
+	return h
+}
+
+// holdNextAppendWith is holdNextAppend with B what proposeB proposes (on
+// its own goroutine); with waitB the set-up waits for proposeB to return
+// once B's fsync is let go, as for an Append (not for a call that waits
+// for the commit).
+func holdNextAppendWith(t *testing.T, failC error, proposeB func(h *heldAppend, l *partition.Partition, leader *Replica) error, waitB bool) *heldAppend {
 	gates := &syncGate{}
 	g := newGroupFS(t, 3, nil, false, func(id uint64, fs vfs.FS) vfs.FS {
 		if id != 1 {
@@ -107,7 +127,7 @@ func holdNextAppend(t *testing.T, failC error) *heldAppend {
 	})
 	g.elect(1)
 	leader, l := g.nodes[1].r, g.nodes[1].p
-	a, b, c := batch(t, 6, 0, 1, "a"), batch(t, 7, 0, 1, "b"), batch(t, 8, 0, 1, "c")
+	a, c := batch(t, 6, 0, 1, "a"), batch(t, 8, 0, 1, "c")
 	// Both followers acknowledge the leader's log end first: a follower
 	// the leader still probes gets no append until it answers, and its
 	// answer would be held below while the leader sits in an fsync.
@@ -141,15 +161,14 @@ func holdNextAppend(t *testing.T, failC error) *heldAppend {
 	// while the acknowledgements and C's proposal queue up.
 	first := gates.arm(nil)
 	armed = append(armed, first)
-	h := &heldAppend{l: l, doneC: make(chan struct{})}
-	var errB error
-	doneB := make(chan struct{})
+	h := &heldAppend{l: l, doneC: make(chan struct{}), doneB: make(chan struct{})}
 	go func() {
-		defer close(doneB)
-		h.resB, errB = l.Append(b, partition.AppendRules{})
+		defer close(h.doneB)
+		h.errB = proposeB(h, l, leader)
 	}()
 	waitClosed(t, first.entered, "B's fsync on the leader")
 	end := l.EndOffset()
+	h.endB = end
 	for _, id := range []uint64{2, 3} {
 		f := g.nodes[id]
 		await(t, "B acknowledged by a follower", func() bool {
@@ -185,9 +204,8 @@ func holdNextAppend(t *testing.T, failC error) *heldAppend {
 	await(t, "C proposed", func() bool { return len(leader.propc) == 1 })
 
 	first.open()
-	waitClosed(t, doneB, "B appended")
-	if errB != nil {
-		t.Fatal(errB)
+	if waitB {
+		waitClosed(t, h.doneB, "B appended")
 	}
 	// The next Ready commits B and appends C; C's fsync is held.
 	waitClosed(t, h.second.entered, "C's fsync on the leader")
@@ -227,4 +245,37 @@ func TestEarlyHighWatermarkStopsShortOfAFailedAppend(t *testing.T) {
 	if got := h.l.HighWatermark(); got != hw {
 		t.Fatalf("high watermark %d after the failed append, %d before", got, hw)
 	}
+}
+
+// The early move stops below a committed entry that does something when
+// applied: DeleteRecords' start move (B here) is committed in the Ready
+// that appends C, and applied only after C's fsync. Had the high
+// watermark passed it before, MoveStart, which waits for its commit,
+// would find the start unmoved and refuse (ErrStartBlocked: CI saw
+// POLICY_VIOLATION from TestFollowerCatchesUpBySnapshot's DeleteRecords).
+func TestEarlyHighWatermarkWaitsForAStartMove(t *testing.T) {
+	var target int64
+	h := holdNextAppendWith(t, nil, func(h *heldAppend, l *partition.Partition, leader *Replica) error {
+		target = l.EndOffset() - 1 // the warm-up batch's base: above the log start
+		_, err := leader.MoveStart(context.Background(), target)
+		return err
+	}, false)
+	// C's fsync is held: the start move is committed, not yet applied.
+	if hw, start := h.l.HighWatermark(), h.l.StartOffset(); hw >= h.endB && start < target {
+		t.Fatalf("high watermark %d past the start move (log end %d after it) while the start is still %d", hw, h.endB, start)
+	}
+	select {
+	case <-h.doneB:
+		t.Fatalf("MoveStart returned before its entry was applied: %v", h.errB)
+	default:
+	}
+	h.second.open()
+	waitClosed(t, h.doneB, "MoveStart")
+	if h.errB != nil {
+		t.Fatalf("MoveStart: %v", h.errB)
+	}
+	if start := h.l.StartOffset(); start != target {
+		t.Fatalf("log start %d, want %d", start, target)
+	}
+	waitClosed(t, h.doneC, "C appended")
 }

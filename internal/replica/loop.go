@@ -503,6 +503,23 @@ func (r *Replica) earlyHighWatermark(rd raft.Ready) {
 	if len(rd.Entries) > 0 {
 		c = min(c, rd.Entries[0].GetIndex()-1)
 	}
+	// Committed entries that do something when applied (a start move of
+	// DeleteRecords, a configuration change) are applied after the append:
+	// the early move stops below the first of them, and below what rd does
+	// not hand over to apply (raft may split a long commit over Readys).
+	// Whoever waits for such an entry's commit (MoveStart) then finds it
+	// applied, as the high watermark's move after Advance promises.
+	upto := r.applied
+	for _, e := range rd.CommittedEntries {
+		if e.GetIndex() > c {
+			break
+		}
+		if appliesSomething(e) {
+			break
+		}
+		upto = e.GetIndex()
+	}
+	c = min(c, upto)
 	if c <= r.commit {
 		return
 	}
@@ -511,6 +528,17 @@ func (r *Replica) earlyHighWatermark(rd raft.Ready) {
 	if off, ok := r.st.OffsetOf(c + 1); ok {
 		r.p.SetHighWatermark(off)
 	}
+}
+
+// appliesSomething reports whether applying e does more than count it
+// applied: a configuration change, or a start move (applyCommitted).
+func appliesSomething(e *raftpb.Entry) bool {
+	switch e.GetType() {
+	case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
+		return true
+	}
+	_, ok := parseStartMove(e.GetData())
+	return ok
 }
 
 // releaseCache lets raftlog forget the cached entries no reader needs
