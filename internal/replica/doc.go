@@ -60,7 +60,10 @@
 //     (below the Ready's first entry): those are fsynced on a majority,
 //     so an acks=all producer whose batch the followers just acknowledged
 //     is answered without waiting out the fsync of the next proposals
-//     that the same Ready carries.
+//     that the same Ready carries. It stops below the first committed
+//     entry that does something when applied (a start move, a
+//     configuration change; applied at 3), so a caller waiting for such
+//     an entry's commit finds it applied.
 //  1. A conflicting uncommitted tail (entries at or below the last index)
 //     is cut through partition.TruncateTo, which rebuilds the producer
 //     state from what remains; then raftlog.AppendChecked writes the
