@@ -33,10 +33,25 @@ func startMoveBatch(offset int64) ([]byte, error) {
 	}, []record.Record{{Key: key, Value: value}})
 }
 
+// startMoveLen is the length of every start-move batch (the offset is a
+// fixed 8 bytes): other entries are told apart by their length first.
+var startMoveLen = func() int {
+	b, err := startMoveBatch(0)
+	if err != nil {
+		panic(err) // constant input
+	}
+	return len(b)
+}()
+
 // parseStartMove returns the offset of a start-move entry's batch; false
-// for any other data (client batches are not decoded: only a control
-// batch of one record is looked at).
+// for any other data. It runs on every committed entry (applyCommitted,
+// earlyHighWatermark), so only data of a start move's length is looked at,
+// and only a control batch of one record is decoded: a transaction
+// marker (a control batch of one record too, of another length) is not.
 func parseStartMove(data []byte) (int64, bool) {
+	if len(data) != startMoveLen {
+		return 0, false
+	}
 	h, err := record.ReadBatchHeader(data)
 	if err != nil || !h.IsControl() || h.NumRecords != 1 || h.Size() != len(data) {
 		return 0, false
