@@ -84,6 +84,7 @@ func waitClosed(t *testing.T, c <-chan struct{}, what string) {
 // (errC).
 type heldAppend struct {
 	l      *partition.Partition
+	resA   partition.AppendResult // the warm-up batch, committed before B
 	resB   partition.AppendResult
 	second *gate
 	doneC  chan struct{}
@@ -161,7 +162,7 @@ func holdNextAppendWith(t *testing.T, failC error, proposeB func(h *heldAppend, 
 	// while the acknowledgements and C's proposal queue up.
 	first := gates.arm(nil)
 	armed = append(armed, first)
-	h := &heldAppend{l: l, doneC: make(chan struct{}), doneB: make(chan struct{})}
+	h := &heldAppend{l: l, resA: resA, doneC: make(chan struct{}), doneB: make(chan struct{})}
 	go func() {
 		defer close(h.doneB)
 		h.errB = proposeB(h, l, leader)
@@ -254,12 +255,11 @@ func TestEarlyHighWatermarkStopsShortOfAFailedAppend(t *testing.T) {
 // would find the start unmoved and refuse (ErrStartBlocked: CI saw
 // POLICY_VIOLATION from TestFollowerCatchesUpBySnapshot's DeleteRecords).
 func TestEarlyHighWatermarkWaitsForAStartMove(t *testing.T) {
-	var target int64
-	h := holdNextAppendWith(t, nil, func(h *heldAppend, l *partition.Partition, leader *Replica) error {
-		target = l.EndOffset() - 1 // the warm-up batch's base: above the log start
-		_, err := leader.MoveStart(context.Background(), target)
+	h := holdNextAppendWith(t, nil, func(h *heldAppend, _ *partition.Partition, leader *Replica) error {
+		_, err := leader.MoveStart(context.Background(), h.resA.BaseOffset)
 		return err
 	}, false)
+	target := h.resA.BaseOffset // the warm-up batch's base: above the log start
 	// C's fsync is held: the start move is committed, not yet applied.
 	if hw, start := h.l.HighWatermark(), h.l.StartOffset(); hw >= h.endB && start < target {
 		t.Fatalf("high watermark %d past the start move (log end %d after it) while the start is still %d", hw, h.endB, start)
