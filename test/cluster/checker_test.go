@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -195,24 +196,7 @@ func (c *testCluster) checkReplicated(topic string, got *acked) {
 	for p, pm := range md.Topics[topic].Partitions {
 		end, _ := ends.Lookup(topic, p)
 		for _, id := range pm.Replicas {
-			nd := c.nodes[id-1]
-			started, first := time.Now(), int64(-1)
-			waitFor(t, time.Minute, fmt.Sprintf("broker %d's replica of %s-%d up to the high watermark %d", id, topic, p, end.Offset), func() error {
-				le, err := partitionMetricOf(t, nd, topic, p, "partition_log_end_offset")
-				if err != nil {
-					return err
-				}
-				if first < 0 {
-					first = le
-				}
-				if le < end.Offset {
-					return fmt.Errorf("its log ends at %d", le)
-				}
-				return nil
-			})
-			if first >= 0 && first < end.Offset {
-				t.Logf("broker %d's replica of %s-%d was at %d of the high watermark %d: caught up in %v", id, topic, p, first, end.Offset, time.Since(started))
-			}
+			waitReplicaAt(t, c.nodes[id-1], topic, p, end.Offset, time.Minute)
 		}
 	}
 	for _, nd := range c.nodes {
@@ -253,5 +237,29 @@ func (c *testCluster) checkReplicated(topic string, got *acked) {
 		if !slices.Equal(stored, order[p]) {
 			t.Fatalf("partition %d: the consumer read %d records, the replicas hold %d", p, len(order[p]), len(stored))
 		}
+	}
+}
+
+// waitReplicaAt waits until nd's replica of topic-p holds the log up to
+// hw (its strom_partition_log_end_offset), and logs how far behind it was
+// when it had to wait.
+func waitReplicaAt(t *testing.T, nd *node, topic string, p int32, hw int64, within time.Duration) {
+	t.Helper()
+	started, first := time.Now(), int64(-1)
+	waitFor(t, within, fmt.Sprintf("broker %d's replica of %s-%d up to the high watermark %d", nd.id, topic, p, hw), func() error {
+		le, err := partitionMetricOf(t, nd, topic, p, "partition_log_end_offset")
+		if err != nil {
+			return err
+		}
+		if first < 0 {
+			first = le
+		}
+		if le < hw {
+			return fmt.Errorf("its log ends at %d", le)
+		}
+		return nil
+	})
+	if first < hw {
+		t.Logf("broker %d's replica of %s-%d was at %d of the high watermark %d: caught up in %v", nd.id, topic, p, first, hw, time.Since(started))
 	}
 }

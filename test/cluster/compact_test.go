@@ -226,24 +226,12 @@ func TestCompactedReplicatedTopic(t *testing.T) {
 	}
 	e, _ := ends.Lookup(topic, 0)
 	nd := c.nodes[added-1]
-	waitFor(t, 30*time.Second, "the new replica's log at the high watermark", func() error {
-		if v, err := partitionMetric(t, nd, topic, "partition_log_end_offset"); err != nil || v < e.Offset {
-			return fmt.Errorf("log end %d < %d (%v)", v, e.Offset, err)
-		}
-		return nil
-	})
+	waitReplicaAt(t, nd, topic, 0, e.Offset, 30*time.Second)
 	nd.proc.Stop(t)
 	nd.proc = nil
 	if got := dirLatest(t, filepath.Join(nd.dir, topic+"-0")); !maps.Equal(got, want) {
 		t.Fatalf("the new replica: %d keys, want %d (%v)", len(got), len(want), got)
 	}
-}
-
-// partitionMetric is a per-partition metric of partition 0 of topic on nd
-// (its /metrics).
-func partitionMetric(t *testing.T, nd *node, topic, name string) (int64, error) {
-	t.Helper()
-	return partitionMetricOf(t, nd, topic, 0, name)
 }
 
 // partitionMetricOf is a per-partition metric of partition p of topic on

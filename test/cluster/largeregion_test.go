@@ -122,12 +122,7 @@ func TestReassignLargeCompactedRegion(t *testing.T) {
 		t.Fatalf("end offsets: %v %v", err, ends.Error())
 	}
 	e, _ := ends.Lookup(topic, 0)
-	waitFor(t, 30*time.Second, "the new replica's log at the high watermark", func() error {
-		if v, err := partitionMetric(t, nd, topic, "partition_log_end_offset"); err != nil || v < e.Offset {
-			return fmt.Errorf("log end %d < %d (%v)", v, e.Offset, err)
-		}
-		return nil
-	})
+	waitReplicaAt(t, nd, topic, 0, e.Offset, 30*time.Second)
 	nd.proc.Stop(t)
 	nd.proc = nil
 	if got := dirLatest(t, filepath.Join(nd.dir, topic+"-0")); !maps.Equal(got, want) {
