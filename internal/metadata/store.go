@@ -481,11 +481,10 @@ func (s *Store) PartitionCount() int64 {
 	return n
 }
 
-// Topic returns a copy of one topic.
+// Topic returns a copy of one topic (copied outside the lock: the view
+// is a snapshot).
 func (s *Store) Topic(name string) (Topic, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	t, ok := s.st.topics[name]
+	t, ok := s.TopicView(name)
 	if !ok {
 		return Topic{}, false
 	}
@@ -517,14 +516,13 @@ func (s *Store) TopicViewByID(id TopicID) (Topic, bool) {
 	return Topic{}, false
 }
 
-// TopicByID finds a topic by id.
+// TopicByID finds a topic by id and returns a copy of it.
 func (s *Store) TopicByID(id TopicID) (Topic, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if t := s.topicByIDLocked(id); t != nil {
-		return t.clone(), true
+	t, ok := s.TopicViewByID(id)
+	if !ok {
+		return Topic{}, false
 	}
-	return Topic{}, false
+	return t.clone(), true
 }
 
 // topicByIDLocked finds the topic of id: through s.byID when it names it,
